@@ -1,0 +1,25 @@
+//! Volley's engine: everything between a campaign file and a delivered, DKIM-signed message.
+//!
+//! The pipeline, top to bottom (an arrow means "may `use`"):
+//!
+//! ```text
+//! runtime ──► campaign, compose, delivery, control
+//! campaign ──► store, config, model
+//! compose ──► dkim, model          delivery ──► smtp, store, model
+//! sink ──► smtp (types only)
+//! leaves: model, config, store, dkim, smtp  (smtp and dkim know nothing of campaigns)
+//! ```
+//!
+//! Only `store` touches sled, only `smtp` speaks the SMTP protocol as a client, and the
+//! engine never prints: the `volley` binary owns the terminal.
+
+pub mod campaign;
+pub mod compose;
+pub mod config;
+pub mod control;
+pub mod delivery;
+pub mod dkim;
+pub mod model;
+pub mod sink;
+pub mod smtp;
+pub mod store;
