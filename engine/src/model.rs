@@ -1,1 +1,289 @@
-//! Shared value types: ids, recipient states and delivery outcomes.
+//! Shared value types: recipient states, delivery outcomes and per-campaign counts.
+//!
+//! A leaf module: every stage speaks in these words, none of them owns them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RecipientState {
+    /// Accepted from the list, not yet attempted.
+    Pending,
+    /// Attempted, got a temporary failure; waits for its next attempt.
+    Deferred,
+    /// The receiving server accepted the message (2xx after DATA).
+    Delivered,
+    /// Permanently refused (5xx); the reply is kept.
+    Bounced,
+    /// Still deferred when its campaign's `expire_after` ran out.
+    Expired,
+}
+
+impl RecipientState {
+    /// True for states a recipient never leaves.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Bounced | Self::Expired)
+    }
+
+    /// The lowercase word used in status output and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Deferred => "deferred",
+            Self::Delivered => "delivered",
+            Self::Bounced => "bounced",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for RecipientState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a server said about one recipient, kept with its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRecord {
+    /// The three-digit SMTP code; `None` when no reply came (connection lost, timeout).
+    pub code: Option<u16>,
+    /// The enhanced status code (RFC 3463), such as `5.1.1`.
+    pub enhanced: Option<String>,
+    /// The reply text, or a description of the failure when there was no reply.
+    pub text: String,
+}
+
+impl ReplyRecord {
+    /// A record for a failure that produced no SMTP reply (lost connection, timeout).
+    pub fn local(text: impl Into<String>) -> Self {
+        Self {
+            code: None,
+            enhanced: None,
+            text: text.into(),
+        }
+    }
+}
+
+impl fmt::Display for ReplyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(code) = self.code {
+            write!(f, "{code} ")?;
+        }
+        if let Some(enhanced) = &self.enhanced {
+            write!(f, "{enhanced} ")?;
+        }
+        f.write_str(&self.text)
+    }
+}
+
+/// The result of one delivery attempt for one recipient: a value, not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted by the receiving server.
+    Delivered {
+        /// The final reply after DATA.
+        reply: ReplyRecord,
+    },
+    /// Temporary failure: try again later (the store picks the time from the retry schedule).
+    Deferred {
+        /// The 4xx reply, or what went wrong locally.
+        reply: ReplyRecord,
+    },
+    /// Permanent failure.
+    Bounced {
+        /// The 5xx reply.
+        reply: ReplyRecord,
+    },
+    /// Gave up: still failing after the campaign's `expire_after`.
+    Expired {
+        /// The last temporary failure seen.
+        reply: ReplyRecord,
+    },
+}
+
+impl Outcome {
+    /// The state a recipient takes with this outcome.
+    pub fn state(&self) -> RecipientState {
+        match self {
+            Self::Delivered { .. } => RecipientState::Delivered,
+            Self::Deferred { .. } => RecipientState::Deferred,
+            Self::Bounced { .. } => RecipientState::Bounced,
+            Self::Expired { .. } => RecipientState::Expired,
+        }
+    }
+
+    /// The reply (or local failure) behind this outcome.
+    pub fn reply(&self) -> &ReplyRecord {
+        match self {
+            Self::Delivered { reply }
+            | Self::Deferred { reply }
+            | Self::Bounced { reply }
+            | Self::Expired { reply } => reply,
+        }
+    }
+}
+
+/// How many recipients of one campaign are in each state, plus the rows the loader refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Recipients accepted by the loader (the sum of the five states).
+    pub total: u64,
+    /// Not attempted yet.
+    pub pending: u64,
+    /// Waiting for a retry.
+    pub deferred: u64,
+    /// Accepted by the receiving server.
+    pub delivered: u64,
+    /// Permanently refused.
+    pub bounced: u64,
+    /// Gave up after `expire_after`.
+    pub expired: u64,
+    /// CSV rows skipped as invalid.
+    pub invalid: u64,
+    /// CSV rows skipped as duplicates of an earlier row.
+    pub duplicate: u64,
+}
+
+impl Counts {
+    /// The counter for `state`, for reading.
+    pub fn get(&self, state: RecipientState) -> u64 {
+        match state {
+            RecipientState::Pending => self.pending,
+            RecipientState::Deferred => self.deferred,
+            RecipientState::Delivered => self.delivered,
+            RecipientState::Bounced => self.bounced,
+            RecipientState::Expired => self.expired,
+        }
+    }
+
+    /// The counter for `state`, for changing.
+    pub fn get_mut(&mut self, state: RecipientState) -> &mut u64 {
+        match state {
+            RecipientState::Pending => &mut self.pending,
+            RecipientState::Deferred => &mut self.deferred,
+            RecipientState::Delivered => &mut self.delivered,
+            RecipientState::Bounced => &mut self.bounced,
+            RecipientState::Expired => &mut self.expired,
+        }
+    }
+
+    /// Moves one recipient from one state's counter to another's.
+    pub fn shift(&mut self, from: RecipientState, to: RecipientState) {
+        let from_count = self.get_mut(from);
+        *from_count = from_count.saturating_sub(1);
+        *self.get_mut(to) += 1;
+    }
+
+    /// Recipients in a final state.
+    pub fn finished(&self) -> u64 {
+        self.delivered + self.bounced + self.expired
+    }
+}
+
+/// Milliseconds since the Unix epoch: the store's clock unit.
+pub type Millis = u64;
+
+/// The current wall-clock time in milliseconds since the Unix epoch.
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// `millis` plus a duration, saturating.
+pub fn add_duration(millis: Millis, duration: Duration) -> Millis {
+    millis.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Formats epoch milliseconds as an RFC 3339 UTC timestamp (second precision).
+pub fn format_millis(millis: Millis) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(millis)).to_string()
+}
+
+/// When to try a deferred recipient again, and when to give up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Waits between attempts; the last one repeats until expiry.
+    pub schedule: Vec<Duration>,
+    /// How long after the first attempt a recipient may stay deferred before it expires.
+    pub expire_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 5m, 30m, 2h, 6h, expiring after 3 days.
+    fn default() -> Self {
+        Self {
+            schedule: [5 * 60, 30 * 60, 2 * 3600, 6 * 3600]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            expire_after: Duration::from_secs(3 * 86_400),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The time of the next attempt after `failed_attempts` temporary failures, or `None` when
+    /// the recipient has expired. The last attempt is moved up to the expiry time itself, so a
+    /// recipient always gets one try at the deadline.
+    pub fn next_attempt(&self, failed_attempts: u32, first_attempt: Millis, now: Millis) -> Option<Millis> {
+        let deadline = add_duration(first_attempt, self.expire_after);
+        if now >= deadline {
+            return None;
+        }
+        let index = usize::try_from(failed_attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        let wait = self
+            .schedule
+            .get(index)
+            .or(self.schedule.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(300));
+        Some(add_duration(now, wait).min(deadline))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifting_counts_moves_one_recipient() {
+        let mut counts = Counts {
+            total: 2,
+            pending: 2,
+            ..Counts::default()
+        };
+        counts.shift(RecipientState::Pending, RecipientState::Deferred);
+        counts.shift(RecipientState::Deferred, RecipientState::Delivered);
+        assert_eq!((counts.pending, counts.deferred, counts.delivered), (1, 0, 1));
+        assert_eq!(counts.finished(), 1);
+    }
+
+    #[test]
+    fn retry_follows_the_schedule_then_repeats_its_last_step_until_expiry() {
+        let policy = RetryPolicy {
+            schedule: vec![Duration::from_secs(60), Duration::from_secs(600)],
+            expire_after: Duration::from_secs(3600),
+        };
+        let start = 1_000_000;
+        assert_eq!(policy.next_attempt(1, start, start), Some(start + 60_000));
+        assert_eq!(policy.next_attempt(2, start, start + 60_000), Some(start + 660_000));
+        assert_eq!(policy.next_attempt(5, start, start + 3_000_000), Some(start + 3_600_000));
+        assert_eq!(policy.next_attempt(6, start, start + 3_600_000), None);
+    }
+
+    #[test]
+    fn reply_record_displays_like_a_server_line() {
+        let reply = ReplyRecord {
+            code: Some(550),
+            enhanced: Some("5.1.1".into()),
+            text: "user unknown".into(),
+        };
+        assert_eq!(reply.to_string(), "550 5.1.1 user unknown");
+        assert_eq!(ReplyRecord::local("timeout").to_string(), "timeout");
+    }
+}

@@ -1,0 +1,108 @@
+//! Key layout of the single sled tree. One tree keeps every multi-part update atomic
+//! (`apply_batch`): a record, its queue or retry entry and the campaign counters move together.
+//!
+//! ```text
+//! m <campaign>                                 → CampaignMeta
+//! c <campaign>                                 → Counts
+//! r <campaign> 0 <domain> 0 <seq:u64be>        → RecipientRecord
+//! q <campaign> 0 <domain> 0 <seq:u64be>        → ()        pending queue, grouped by domain
+//! t <campaign> 0 <due:u64be> <domain> 0 <seq>  → ()        retry index, by due time
+//! d <campaign> 0 <address>                     → ()        de-duplication
+//! ```
+//! Campaign ids never contain a zero byte (the loader validates them).
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) const META: u8 = b'm';
+pub(crate) const COUNTS: u8 = b'c';
+pub(crate) const RECORD: u8 = b'r';
+pub(crate) const QUEUE: u8 = b'q';
+pub(crate) const RETRY: u8 = b't';
+pub(crate) const DEDUPE: u8 = b'd';
+
+/// Identifies one recipient of a campaign: its domain batch and its place in the load order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecipientKey {
+    /// The recipient's domain (lowercase, punycode).
+    pub domain: String,
+    /// Its sequence number, unique within the campaign.
+    pub seq: u64,
+}
+
+impl RecipientKey {
+    /// `domain 0 seq` as stored after a prefix.
+    fn suffix(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.domain.as_bytes());
+        out.push(0);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+    }
+
+    /// Parses the `domain 0 seq` suffix of a key.
+    pub(crate) fn from_suffix(bytes: &[u8]) -> Option<Self> {
+        let zero = bytes.iter().position(|&b| b == 0)?;
+        let domain = std::str::from_utf8(&bytes[..zero]).ok()?.to_owned();
+        let seq = u64::from_be_bytes(bytes.get(zero + 1..zero + 9)?.try_into().ok()?);
+        Some(Self { domain, seq })
+    }
+}
+
+/// `tag campaign` (meta and counts).
+pub(crate) fn campaign_key(tag: u8, campaign: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + campaign.len());
+    key.push(tag);
+    key.extend_from_slice(campaign.as_bytes());
+    key
+}
+
+/// `tag campaign 0`: the prefix of every per-recipient key of a campaign.
+pub(crate) fn prefix(tag: u8, campaign: &str) -> Vec<u8> {
+    let mut key = campaign_key(tag, campaign);
+    key.push(0);
+    key
+}
+
+/// A record or queue key.
+pub(crate) fn recipient_key(tag: u8, campaign: &str, key: &RecipientKey) -> Vec<u8> {
+    let mut out = prefix(tag, campaign);
+    key.suffix(&mut out);
+    out
+}
+
+/// A retry-index key: due time first so a range scan yields what is due.
+pub(crate) fn retry_key(campaign: &str, due: u64, key: &RecipientKey) -> Vec<u8> {
+    let mut out = prefix(RETRY, campaign);
+    out.extend_from_slice(&due.to_be_bytes());
+    key.suffix(&mut out);
+    out
+}
+
+/// Splits a retry-index key (after its prefix) into due time and recipient.
+pub(crate) fn parse_retry_suffix(bytes: &[u8]) -> Option<(u64, RecipientKey)> {
+    let due = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    Some((due, RecipientKey::from_suffix(bytes.get(8..)?)?))
+}
+
+/// A de-duplication key.
+pub(crate) fn dedupe_key(campaign: &str, address: &str) -> Vec<u8> {
+    let mut out = prefix(DEDUPE, campaign);
+    out.extend_from_slice(address.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_sort_by_domain_then_sequence() {
+        let a = RecipientKey { domain: "a.example".into(), seq: 300 };
+        let b = RecipientKey { domain: "b.example".into(), seq: 1 };
+        let ka = recipient_key(QUEUE, "c1", &a);
+        let kb = recipient_key(QUEUE, "c1", &b);
+        assert!(ka < kb);
+        let plen = prefix(QUEUE, "c1").len();
+        assert_eq!(RecipientKey::from_suffix(&ka[plen..]), Some(a.clone()));
+        let rk = retry_key("c1", 42, &a);
+        assert_eq!(parse_retry_suffix(&rk[plen..]), Some((42, a)));
+    }
+}

@@ -1,0 +1,127 @@
+//! Loading a campaign's accepted recipients: batched inserts, de-duplication, and the
+//! `loaded` mark that makes a re-run skip loading.
+
+use super::keys::{self, RecipientKey};
+use super::{CampaignMeta, RecipientRecord, Store, StoreError};
+use crate::model::{now_millis, Counts, RecipientState};
+use std::collections::HashSet;
+
+/// Rows per sled batch while loading.
+const LOAD_BATCH: usize = 2_000;
+
+/// Writes one campaign's recipients into the store. Obtained from [`Store::start_load`].
+pub struct Loader<'a> {
+    store: &'a Store,
+    campaign: String,
+    columns: Vec<String>,
+    batch: sled::Batch,
+    batch_addresses: HashSet<String>,
+    next_seq: u64,
+    counts: Counts,
+}
+
+/// What a finished load added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadResult {
+    /// The campaign's counters right after loading.
+    pub counts: Counts,
+}
+
+impl Store {
+    /// Starts loading `campaign` with the CSV header `columns`, first removing whatever an
+    /// interrupted earlier load left behind. Call only for a campaign that is not `loaded`.
+    pub fn start_load(&self, campaign: &str, columns: Vec<String>) -> Result<Loader<'_>, StoreError> {
+        self.remove_campaign(campaign)?;
+        Ok(Loader {
+            store: self,
+            campaign: campaign.to_owned(),
+            columns,
+            batch: sled::Batch::default(),
+            batch_addresses: HashSet::new(),
+            next_seq: 0,
+            counts: Counts::default(),
+        })
+    }
+
+    /// Deletes every key of a campaign (meta, counters, recipients, queue, retries, dedupe).
+    pub fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.remove(keys::campaign_key(keys::META, campaign));
+        batch.remove(keys::campaign_key(keys::COUNTS, campaign));
+        for tag in [keys::RECORD, keys::QUEUE, keys::RETRY, keys::DEDUPE] {
+            for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
+                batch.remove(key.map_err(|e| self.sled_error(e))?);
+            }
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))
+    }
+}
+
+impl Loader<'_> {
+    /// Adds one accepted row. Returns `false` (and stores nothing) when the address was
+    /// already loaded for this campaign. `address` must be normalised, with its domain
+    /// lowercased, so that equal addresses compare equal.
+    pub fn add(&mut self, address: &str, domain: &str, values: Vec<String>, line: u64) -> Result<bool, StoreError> {
+        let dedupe = keys::dedupe_key(&self.campaign, address);
+        if self.batch_addresses.contains(address)
+            || self.store.tree.contains_key(&dedupe).map_err(|e| self.store.sled_error(e))?
+        {
+            return Ok(false);
+        }
+        let key = RecipientKey {
+            domain: domain.to_owned(),
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        let record = RecipientRecord {
+            email: address.to_owned(),
+            values,
+            line,
+            state: RecipientState::Pending,
+            attempts: 0,
+            first_attempt: None,
+            next_attempt: None,
+            last_reply: None,
+        };
+        self.batch
+            .insert(keys::recipient_key(keys::RECORD, &self.campaign, &key), self.store.encode(&record, "recipient")?);
+        self.batch.insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
+        self.batch.insert(dedupe, &[]);
+        self.batch_addresses.insert(address.to_owned());
+        self.counts.total += 1;
+        self.counts.pending += 1;
+        if self.batch_addresses.len() >= LOAD_BATCH {
+            self.apply()?;
+        }
+        Ok(true)
+    }
+
+    /// Recipients accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.counts.total
+    }
+
+    /// Writes the rest, marks the campaign loaded and flushes to disk.
+    pub fn finish(mut self, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
+        self.apply()?;
+        self.counts.invalid = invalid;
+        self.counts.duplicate = duplicate;
+        let meta = CampaignMeta {
+            columns: std::mem::take(&mut self.columns),
+            loaded: true,
+            loaded_at: now_millis(),
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::campaign_key(keys::COUNTS, &self.campaign), self.store.encode(&self.counts, "counters")?);
+        batch.insert(keys::campaign_key(keys::META, &self.campaign), self.store.encode(&meta, "campaign")?);
+        self.store.tree.apply_batch(batch).map_err(|e| self.store.sled_error(e))?;
+        self.store.flush_blocking()?;
+        Ok(LoadResult { counts: self.counts })
+    }
+
+    fn apply(&mut self) -> Result<(), StoreError> {
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_addresses.clear();
+        self.store.tree.apply_batch(batch).map_err(|e| self.store.sled_error(e))
+    }
+}

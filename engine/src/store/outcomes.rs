@@ -1,0 +1,89 @@
+//! Recording delivery outcomes: one atomic batch moves each recipient's record, its queue or
+//! retry entry and the campaign counters together.
+
+use super::keys::{self, RecipientKey};
+use super::{RecipientRecord, Store, StoreError};
+use crate::model::{Counts, Millis, Outcome, RecipientState, RetryPolicy};
+use std::collections::HashMap;
+
+/// One recipient's outcome to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeUpdate {
+    /// Which recipient.
+    pub key: RecipientKey,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+impl Store {
+    /// Records a group of outcomes for `campaign` at time `now` in one atomic batch and returns
+    /// the updated counters. A deferral is turned into an expiry when `policy` says the
+    /// recipient has run out of time. Outcomes for recipients already in a final state are
+    /// ignored, so recording the same outcome twice changes nothing. Not durable until
+    /// [`Store::flush`].
+    pub fn record_outcomes(
+        &self,
+        campaign: &str,
+        policy: &RetryPolicy,
+        updates: &[OutcomeUpdate],
+        now: Millis,
+    ) -> Result<Counts, StoreError> {
+        // invariant: the lock only guards this synchronous section; poisoning means a panic
+        // mid-update elsewhere, after which continuing with the inner guard is still correct
+        // because every update is a single atomic batch.
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let counts_key = keys::campaign_key(keys::COUNTS, campaign);
+        let mut counts: Counts = self.get(&counts_key, "counters")?.ok_or_else(|| StoreError::UnknownCampaign {
+            campaign: campaign.to_owned(),
+            path: self.path.clone(),
+        })?;
+        let mut touched: HashMap<&RecipientKey, RecipientRecord> = HashMap::new();
+        let mut batch = sled::Batch::default();
+        for update in updates {
+            let record = match touched.remove(&update.key) {
+                Some(record) => Some(record),
+                None => self.recipient(campaign, &update.key)?,
+            };
+            let Some(mut record) = record else { continue };
+            if record.state.is_final() {
+                touched.insert(&update.key, record);
+                continue;
+            }
+            let before = record.state;
+            if let Some(due) = record.next_attempt {
+                batch.remove(keys::retry_key(campaign, due, &update.key));
+            }
+            apply_outcome(&mut record, &update.outcome, policy, now);
+            if before == RecipientState::Pending {
+                batch.remove(keys::recipient_key(keys::QUEUE, campaign, &update.key));
+            }
+            if let (RecipientState::Deferred, Some(due)) = (record.state, record.next_attempt) {
+                batch.insert(keys::retry_key(campaign, due, &update.key), &[]);
+            }
+            counts.shift(before, record.state);
+            batch.insert(keys::recipient_key(keys::RECORD, campaign, &update.key), self.encode(&record, "recipient")?);
+            touched.insert(&update.key, record);
+        }
+        batch.insert(counts_key, self.encode(&counts, "counters")?);
+        self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        Ok(counts)
+    }
+}
+
+/// Moves a record to the state an outcome implies, following the retry policy.
+fn apply_outcome(record: &mut RecipientRecord, outcome: &Outcome, policy: &RetryPolicy, now: Millis) {
+    record.attempts += u32::from(!matches!(outcome, Outcome::Expired { .. }));
+    let first = *record.first_attempt.get_or_insert(now);
+    record.next_attempt = None;
+    record.last_reply = Some(outcome.reply().clone());
+    record.state = match outcome {
+        Outcome::Deferred { .. } => match policy.next_attempt(record.attempts, first, now) {
+            Some(due) => {
+                record.next_attempt = Some(due);
+                RecipientState::Deferred
+            }
+            None => RecipientState::Expired,
+        },
+        other => other.state(),
+    };
+}
