@@ -1,1 +1,177 @@
-//! (to be written)
+//! The local control socket: how other `volley` commands reach the process that owns a store.
+//!
+//! sled is single-process, so while `volley send` holds a store it listens on a Unix socket
+//! inside the store folder (`control.sock`). `volley status` first tries to open the store
+//! itself; when the store is locked it asks the owner over this socket instead. Requests and
+//! replies are one line of JSON each.
+
+mod error;
+
+pub use error::ControlError;
+
+use crate::model::{Counts, Millis};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+/// The socket's file name inside a store folder.
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// The control socket path of the store in `store_dir`.
+pub fn socket_path(store_dir: &Path) -> PathBuf {
+    store_dir.join(SOCKET_NAME)
+}
+
+/// A question to the process that owns a store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Counts by state for one campaign.
+    Status {
+        /// The campaign id.
+        campaign: String,
+    },
+}
+
+/// The owner's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Response {
+    /// Counts for the campaign asked about.
+    Status {
+        /// Counts by state.
+        counts: Counts,
+        /// When the earliest deferred recipient is due.
+        next_due: Option<Millis>,
+        /// The pid of the owning process.
+        pid: u32,
+    },
+    /// The request could not be answered.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Answers requests; implemented by whoever owns the store.
+pub type Handler = Arc<dyn Fn(Request) -> Response + Send + Sync>;
+
+/// Binds the control socket in `store_dir`, replacing a stale socket file left by a killed
+/// process (the caller holds the store lock, so no live process can own it).
+pub fn bind(store_dir: &Path) -> Result<UnixListener, ControlError> {
+    let path = socket_path(store_dir);
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(|source| ControlError::Bind {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    UnixListener::bind(&path).map_err(|source| ControlError::Bind { path, source })
+}
+
+/// Serves requests on `listener` until `shutdown` is cancelled.
+pub async fn serve(listener: UnixListener, handler: Handler, shutdown: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, handler)).await;
+        });
+    }
+    if let Ok(addr) = listener.local_addr() {
+        if let Some(path) = addr.as_pathname() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+async fn answer(stream: UnixStream, handler: Handler) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).take(64 * 1024).read_line(&mut line).await?;
+    let response = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => handler(request),
+        Err(e) => Response::Error {
+            message: format!("bad request: {e}"),
+        },
+    };
+    let mut out = serde_json::to_vec(&response).unwrap_or_default();
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    write.shutdown().await
+}
+
+/// Sends one request to the owner of the store in `store_dir` and waits (bounded) for its reply.
+pub async fn request(store_dir: &Path, request: &Request) -> Result<Response, ControlError> {
+    let path = socket_path(store_dir);
+    let exchange = async {
+        let stream = UnixStream::connect(&path).await.map_err(|source| ControlError::Connect {
+            path: path.clone(),
+            source,
+        })?;
+        let (read, mut write) = stream.into_split();
+        let mut out = serde_json::to_vec(request).map_err(ControlError::Encode)?;
+        out.push(b'\n');
+        write.write_all(&out).await.map_err(|source| ControlError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let mut line = String::new();
+        BufReader::new(read)
+            .take(1024 * 1024)
+            .read_line(&mut line)
+            .await
+            .map_err(|source| ControlError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        serde_json::from_str(&line).map_err(|source| ControlError::BadReply {
+            path: path.clone(),
+            source,
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| ControlError::Timeout { path: path.clone() })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_status_request_reaches_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = bind(dir.path()).unwrap();
+        let shutdown = CancellationToken::new();
+        let handler: Handler = Arc::new(|request| match request {
+            Request::Status { campaign } if campaign == "c1" => Response::Status {
+                counts: Counts { total: 7, ..Counts::default() },
+                next_due: None,
+                pid: 1,
+            },
+            Request::Status { .. } => Response::Error { message: "unknown".into() },
+        });
+        let server = tokio::spawn(serve(listener, handler, shutdown.clone()));
+        let reply = request(dir.path(), &Request::Status { campaign: "c1".into() }).await.unwrap();
+        assert!(matches!(reply, Response::Status { counts, .. } if counts.total == 7));
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
+        assert!(!socket_path(dir.path()).exists());
+    }
+
+    #[tokio::test]
+    async fn no_owner_is_a_connect_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = request(dir.path(), &Request::Status { campaign: "c1".into() }).await.unwrap_err();
+        assert!(matches!(err, ControlError::Connect { .. }));
+    }
+}
