@@ -23,3 +23,8 @@ pub mod model;
 pub mod sink;
 pub mod smtp;
 pub mod store;
+pub mod runtime;
+
+mod error;
+
+pub use error::Error;

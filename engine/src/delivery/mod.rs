@@ -1,1 +1,188 @@
-//! (to be written)
+//! Delivery: SMTP sessions to the relay, many messages per connection, and the mapping of
+//! each reply to an [`Outcome`].
+//!
+//! A fixed number of connection workers share one bounded queue of ready (composed and
+//! signed) messages. A worker keeps its session open across messages, drops it after a 421 or
+//! an I/O error, and reconnects with back-off. A reply is a value ([`Outcome`]); only failures
+//! that no retry can fix (authentication, an untrusted certificate) or a relay that stays out
+//! of reach end delivery with a [`DeliveryError`], leaving unsent recipients pending.
+
+mod error;
+
+pub use error::DeliveryError;
+
+use crate::model::{Outcome, ReplyRecord};
+use crate::smtp::{self, Envelope, Reply, Session, SessionConfig, SmtpError};
+use crate::store::{OutcomeUpdate, RecipientKey};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A composed, signed message ready to go to one recipient.
+#[derive(Debug)]
+pub struct ReadyMessage {
+    /// Which recipient, for the outcome.
+    pub key: RecipientKey,
+    /// Envelope sender and recipient.
+    pub envelope: Envelope,
+    /// The message bytes, DKIM signature included.
+    pub bytes: Vec<u8>,
+}
+
+/// Consecutive failed connection attempts after which a worker gives up on the relay.
+const MAX_CONNECT_ATTEMPTS: u32 = 5;
+
+/// Maps the reply that decided a recipient to its outcome.
+pub fn outcome_of(reply: &Reply) -> Outcome {
+    let record = reply_record(reply);
+    if reply.is_positive() {
+        Outcome::Delivered { reply: record }
+    } else if reply.is_permanent() {
+        Outcome::Bounced { reply: record }
+    } else {
+        Outcome::Deferred { reply: record }
+    }
+}
+
+/// Converts an SMTP reply into the stored form.
+pub fn reply_record(reply: &Reply) -> ReplyRecord {
+    ReplyRecord {
+        code: Some(reply.code),
+        enhanced: reply.enhanced.as_ref().map(ToString::to_string),
+        text: reply.text.clone(),
+    }
+}
+
+/// Runs `connections` workers delivering `messages` through the relay described by `session`
+/// until the queue is closed and empty, or `cancel` fires (a transaction in flight still
+/// finishes). Every attempted message yields exactly one [`OutcomeUpdate`] on `outcomes`.
+pub async fn deliver_via_relay(
+    session: Arc<SessionConfig>,
+    connections: usize,
+    messages: async_channel::Receiver<ReadyMessage>,
+    outcomes: mpsc::Sender<OutcomeUpdate>,
+    cancel: CancellationToken,
+) -> Result<(), DeliveryError> {
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let worker = Worker {
+            config: session.clone(),
+            messages: messages.clone(),
+            outcomes: outcomes.clone(),
+            cancel: cancel.clone(),
+            session: None,
+        };
+        workers.spawn(worker.run());
+    }
+    drop(outcomes);
+    let mut first_error = None;
+    while let Some(joined) = workers.join_next().await {
+        if let Ok(Err(error)) = joined {
+            // One worker's fatal error stops the others: they would hit the same wall.
+            cancel.cancel();
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// One connection's worth of delivery.
+struct Worker {
+    config: Arc<SessionConfig>,
+    messages: async_channel::Receiver<ReadyMessage>,
+    outcomes: mpsc::Sender<OutcomeUpdate>,
+    cancel: CancellationToken,
+    session: Option<Session>,
+}
+
+impl Worker {
+    async fn run(mut self) -> Result<(), DeliveryError> {
+        let result = self.deliver_all().await;
+        if let Some(session) = self.session.take() {
+            let _ = session.quit().await;
+        }
+        result
+    }
+
+    async fn deliver_all(&mut self) -> Result<(), DeliveryError> {
+        loop {
+            let message = tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return Ok(()),
+                message = self.messages.recv() => match message {
+                    Ok(message) => message,
+                    Err(_) => return Ok(()),
+                },
+            };
+            if self.session.is_none() {
+                match self.connect().await? {
+                    Some(session) => self.session = Some(session),
+                    None => return Ok(()), // cancelled while reconnecting
+                }
+            }
+            let outcome = self.send(&message).await;
+            if self.outcomes.send(OutcomeUpdate { key: message.key, outcome }).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends one message on the open session; never fails, the failure becomes the outcome.
+    async fn send(&mut self, message: &ReadyMessage) -> Outcome {
+        let Some(session) = self.session.as_mut() else {
+            return Outcome::Deferred { reply: ReplyRecord::local("no session") };
+        };
+        match session.send(&message.envelope, &message.bytes).await {
+            Ok(transaction) => {
+                let outcome = outcome_of(transaction.outcome_for(0));
+                if !session.is_usable() {
+                    self.session = None;
+                }
+                outcome
+            }
+            Err(error) => {
+                tracing::warn!(host = %self.config.host, %error, "connection lost during a transaction");
+                self.session = None;
+                Outcome::Deferred { reply: ReplyRecord::local(error.to_string()) }
+            }
+        }
+    }
+
+    /// Opens a session, retrying transient failures with back-off (1s, 2s, 4s, …).
+    async fn connect(&self) -> Result<Option<Session>, DeliveryError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match smtp::connect(&self.config).await {
+                Ok(session) => return Ok(Some(session)),
+                Err(error) => error,
+            };
+            if error.is_configuration() {
+                return Err(self.refused(error));
+            }
+            if attempt >= MAX_CONNECT_ATTEMPTS {
+                return Err(DeliveryError::Unreachable {
+                    host: self.config.host.clone(),
+                    port: self.config.port,
+                    attempts: attempt,
+                    source: error,
+                });
+            }
+            tracing::warn!(host = %self.config.host, %error, attempt, "could not connect; retrying");
+            let wait = Duration::from_secs(1 << (attempt - 1).min(4));
+            tokio::select! {
+                () = self.cancel.cancelled() => return Ok(None),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    fn refused(&self, source: SmtpError) -> DeliveryError {
+        DeliveryError::Refused {
+            host: self.config.host.clone(),
+            port: self.config.port,
+            source,
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `volley::Error`: every module's error under one roof, for callers of the public API.
+
+use std::path::PathBuf;
+
+/// Anything that stops the engine from doing what it was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The campaign file is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The recipient list could not be read.
+    #[error(transparent)]
+    Campaign(#[from] crate::campaign::CampaignError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A template or message could not be built.
+    #[error(transparent)]
+    Compose(#[from] crate::compose::ComposeError),
+    /// A DKIM key could not be loaded or used.
+    #[error(transparent)]
+    Dkim(#[from] crate::dkim::DkimError),
+    /// An SMTP session failed.
+    #[error(transparent)]
+    Smtp(#[from] crate::smtp::SmtpError),
+    /// Delivery had to stop.
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
+    /// The control socket failed.
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
+    /// The test SMTP server failed.
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    /// The templates use merge fields the recipient list does not have.
+    #[error("{recipients}: the templates use {} that the list does not have (its columns: {})", plural_fields(.missing), .columns.join(", "))]
+    MissingFields {
+        /// The CSV file.
+        recipients: PathBuf,
+        /// Fields used by the templates but absent from the CSV header.
+        missing: Vec<String>,
+        /// The CSV header.
+        columns: Vec<String>,
+    },
+    /// The campaign has no `[relay]`; direct-to-MX delivery is not available yet.
+    #[error("{file}: no [relay] section: direct-to-MX delivery is not supported yet, configure a relay")]
+    NoRelay {
+        /// The campaign file.
+        file: PathBuf,
+    },
+    /// `test-send --row N` asked for a row the list does not have (or an invalid one).
+    #[error("{recipients}: there is no valid data row {row}")]
+    NoSuchRow {
+        /// The CSV file.
+        recipients: PathBuf,
+        /// The 1-based data row asked for.
+        row: usize,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The campaign has not been sent from this store yet.
+    #[error("campaign {campaign} has not been loaded into the store {store} yet (run `volley send` first)")]
+    NotLoaded {
+        /// The campaign id.
+        campaign: String,
+        /// The store folder.
+        store: PathBuf,
+    },
+    /// An address given on the command line is not valid.
+    #[error("{address}: {reason}")]
+    BadAddress {
+        /// The address as given.
+        address: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The owner of the store answered with an error.
+    #[error("the process owning the store answered: {0}")]
+    Remote(String),
+}
+
+fn plural_fields(names: &[String]) -> String {
+    let list = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    if names.len() == 1 {
+        format!("the field {list}")
+    } else {
+        format!("the fields {list}")
+    }
+}

@@ -1,0 +1,122 @@
+//! One-off commands that never touch the store: `--dry-run` (write signed `.eml` files) and
+//! `test-send` (one message to one address, with a transcript).
+
+use super::Campaign;
+use crate::campaign::{RecipientReader, RowError};
+use crate::delivery::reply_record;
+use crate::model::ReplyRecord;
+use crate::smtp::{self, Envelope};
+use crate::Error;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// What a dry run wrote.
+#[derive(Debug, Clone)]
+pub struct DryRunReport {
+    /// The folder the messages went to.
+    pub dir: PathBuf,
+    /// Messages written.
+    pub written: u64,
+    /// Rows skipped as duplicates.
+    pub duplicate: u64,
+    /// Invalid rows (the first ones; all are counted in `invalid`).
+    pub row_errors: Vec<RowError>,
+    /// Invalid rows in all.
+    pub invalid: u64,
+}
+
+/// Renders and signs every message of the list into `dir` as `.eml` files, sending nothing.
+pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let reader = RecipientReader::open(&campaign.settings.recipients)?;
+    let mut report = DryRunReport {
+        dir: dir.to_owned(),
+        written: 0,
+        duplicate: 0,
+        row_errors: Vec::new(),
+        invalid: 0,
+    };
+    let mut seen = HashSet::new();
+    for row in reader {
+        let row = match row {
+            Ok(row) => row,
+            Err(error) => {
+                report.invalid += 1;
+                if report.row_errors.len() < super::load::KEPT_ROW_ERRORS {
+                    report.row_errors.push(error);
+                }
+                continue;
+            }
+        };
+        if !seen.insert(row.email.clone()) {
+            report.duplicate += 1;
+            continue;
+        }
+        let composed = campaign.composer.compose(&row.email, &campaign.columns, &row.values)?;
+        let name: String = row
+            .email
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "@.-_+".contains(c) { c } else { '_' })
+            .collect();
+        let path = dir.join(format!("{:06}-{name}.eml", report.written + 1));
+        std::fs::write(&path, &composed.bytes).map_err(|source| Error::Io { path, source })?;
+        report.written += 1;
+    }
+    Ok(report)
+}
+
+/// What a test send did.
+#[derive(Debug, Clone)]
+pub struct TestSendReport {
+    /// The address it went to.
+    pub to: String,
+    /// The CSV line whose fields were used.
+    pub line: u64,
+    /// The final reply for the recipient.
+    pub reply: ReplyRecord,
+    /// True when the server accepted the message.
+    pub accepted: bool,
+    /// The SMTP exchange, credentials and body left out.
+    pub transcript: Vec<String>,
+}
+
+/// Sends one message, rendered with data row `row` (1-based) of the list, to `to` through the
+/// relay; the store is not touched.
+pub async fn test_send(campaign: &Campaign, to: &str, row: usize) -> Result<TestSendReport, Error> {
+    let (to, _) = crate::campaign::normalize_address(to).map_err(|error| Error::BadAddress {
+        address: to.to_owned(),
+        reason: error.to_string(),
+    })?;
+    let reader = RecipientReader::open(&campaign.settings.recipients)?;
+    let found = reader
+        .filter_map(Result::ok)
+        .nth(row.saturating_sub(1))
+        .ok_or_else(|| Error::NoSuchRow {
+            recipients: campaign.settings.recipients.clone(),
+            row,
+        })?;
+    let composed = campaign.composer.compose(&to, &campaign.columns, &found.values)?;
+    let (config, _) = campaign.relay_session(true)?;
+    let mut session = smtp::connect(&config).await?;
+    let envelope = Envelope {
+        mail_from: campaign.settings.from.address.clone(),
+        rcpt_to: vec![to.clone()],
+    };
+    let transaction = session.send(&envelope, &composed.bytes).await?;
+    let decided = transaction.outcome_for(0).clone();
+    let mut transcript = session.take_transcript();
+    if session.is_usable() {
+        let _ = session.quit().await;
+    }
+    transcript.retain(|line| !line.is_empty());
+    Ok(TestSendReport {
+        to,
+        line: found.line,
+        accepted: decided.is_positive(),
+        reply: reply_record(&decided),
+        transcript,
+    })
+}

@@ -1,0 +1,389 @@
+//! The send pipeline: a feeder reading due recipients from the store, a pool of compose
+//! threads (render, build MIME, DKIM-sign), the relay delivery workers, and one recorder that
+//! writes outcomes back in small groups and flushes them (group commit).
+//!
+//! ```text
+//! feeder thread ─job─► compose threads ─ready─► delivery tasks ─outcome─► recorder task ─► store
+//!   (bounded)              (bounded)                 (bounded)           flush ≤ 100 ms
+//! ```
+//! Every channel is bounded, so memory stays flat however long the list is. The duplicate
+//! window after a crash is what the recorder holds between a 250 reply and its flush: at most
+//! one flush interval of deliveries.
+
+use super::load::{load_list, KEPT_ROW_ERRORS};
+use super::Campaign;
+use crate::campaign::RowError;
+use crate::control::{self, Request, Response};
+use crate::delivery::{self, ReadyMessage};
+use crate::model::{now_millis, Counts, Millis, Outcome, ReplyRecord, RetryPolicy};
+use crate::smtp::Envelope;
+use crate::store::{OutcomeUpdate, Store, StoredRecipient};
+use crate::Error;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How often (at the latest) recorded outcomes are flushed to disk.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Outcomes recorded in one batch at most.
+const RECORD_BATCH: usize = 1_024;
+/// Recipients read from the store per page.
+const PAGE: usize = 512;
+
+/// What the send is doing, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the list into the store.
+    Loading,
+    /// Sending to pending recipients.
+    Sending,
+    /// Retrying deferred recipients that fell due.
+    Retrying,
+    /// Finished.
+    Done,
+}
+
+/// A snapshot of a running send.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The current phase.
+    pub phase: Phase,
+    /// Counts by state (while loading: recipients accepted so far in `total`).
+    pub counts: Counts,
+}
+
+/// How to run a send.
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    /// Cancelled to stop cleanly: transactions in flight finish, state is flushed.
+    pub cancel: CancellationToken,
+    /// Receives progress snapshots.
+    pub progress: Option<Arc<watch::Sender<Progress>>>,
+}
+
+/// What a send did.
+#[derive(Debug, Clone)]
+pub struct SendReport {
+    /// The campaign id.
+    pub campaign: String,
+    /// Counts by state at the end.
+    pub counts: Counts,
+    /// When the earliest still-deferred recipient is due.
+    pub next_due: Option<Millis>,
+    /// True when this run loaded the list (false on a re-run).
+    pub loaded_now: bool,
+    /// The first invalid rows found while loading (this run only).
+    pub row_errors: Vec<RowError>,
+    /// Delivery attempts made by this run.
+    pub attempts: u64,
+    /// Wall-clock time of the delivery part of this run.
+    pub elapsed: Duration,
+    /// True when the run was cancelled before it finished.
+    pub interrupted: bool,
+}
+
+/// Loads the list (first run only) and sends to every pending recipient, retrying deferred
+/// ones that fall due while it runs. Ends when nothing is pending and nothing is due.
+pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendReport, Error> {
+    let (session, connections) = campaign.relay_session(false)?;
+    let store = Store::open(&campaign.settings.store)?;
+    let report_progress = |phase, counts: Counts| {
+        if let Some(progress) = &options.progress {
+            progress.send_replace(Progress { phase, counts });
+        }
+    };
+    let mut row_errors = Vec::new();
+    let loaded_now = !store.campaign(campaign.id())?.is_some_and(|meta| meta.loaded);
+    if loaded_now {
+        report_progress(Phase::Loading, Counts::default());
+        let (recipients, id, loader_store) = (campaign.settings.recipients.clone(), campaign.id().to_owned(), store.clone());
+        let progress = options.progress.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            load_list(&recipients, &id, &loader_store, &|accepted| {
+                if let Some(progress) = &progress {
+                    progress.send_replace(Progress {
+                        phase: Phase::Loading,
+                        counts: Counts { total: accepted, ..Counts::default() },
+                    });
+                }
+            })
+        })
+        .await
+        .map_err(|e| Error::Io { path: "loader task".into(), source: std::io::Error::other(e.to_string()) })??;
+        tracing::info!(campaign = campaign.id(), accepted = loaded.counts.total, invalid = loaded.counts.invalid, duplicate = loaded.counts.duplicate, "list loaded");
+        row_errors = loaded.row_errors;
+    }
+    let shutdown = CancellationToken::new();
+    let control = control::bind(store.path())?;
+    let control_task = tokio::spawn(control::serve(control, status_handler(store.clone(), campaign.id()), shutdown.clone()));
+
+    let started = Instant::now();
+    let result = run(campaign, &store, Arc::new(session), connections, &options).await;
+    store.flush().await?;
+    shutdown.cancel();
+    let _ = control_task.await;
+    let attempts = result?;
+    let counts = store.counts(campaign.id())?.unwrap_or_default();
+    report_progress(Phase::Done, counts.clone());
+    Ok(SendReport {
+        campaign: campaign.id().to_owned(),
+        next_due: store.next_due(campaign.id())?,
+        counts,
+        loaded_now,
+        row_errors,
+        attempts,
+        elapsed: started.elapsed(),
+        interrupted: options.cancel.is_cancelled(),
+    })
+}
+
+fn status_handler(store: Store, campaign: &str) -> control::Handler {
+    let own = campaign.to_owned();
+    Arc::new(move |request| match request {
+        Request::Status { campaign } => match (store.counts(&campaign), store.next_due(&campaign)) {
+            (Ok(Some(counts)), Ok(next_due)) => Response::Status {
+                counts,
+                next_due,
+                pid: std::process::id(),
+            },
+            (Ok(None), _) => Response::Error {
+                message: format!("campaign {campaign} is not in this store (this process sends {own})"),
+            },
+            (Err(e), _) | (_, Err(e)) => Response::Error { message: e.to_string() },
+        },
+    })
+}
+
+/// Runs the stages until done or cancelled; returns the number of attempts made.
+async fn run(
+    campaign: &Campaign,
+    store: &Store,
+    session: Arc<crate::smtp::SessionConfig>,
+    connections: usize,
+    options: &SendOptions,
+) -> Result<u64, Error> {
+    let cancel = options.cancel.child_token();
+    let in_flight = Arc::new(InFlight::default());
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<StoredRecipient>(1_024);
+    let (ready_tx, ready_rx) = async_channel::bounded::<ReadyMessage>(512);
+    let (outcome_tx, outcome_rx) = mpsc::channel::<OutcomeUpdate>(8_192);
+
+    let feeder = {
+        let (store, campaign_id, in_flight, cancel) = (store.clone(), campaign.id().to_owned(), in_flight.clone(), cancel.clone());
+        let progress = options.progress.clone();
+        std::thread::Builder::new()
+            .name("volley-feeder".into())
+            .spawn(move || feed(&store, &campaign_id, &job_tx, &in_flight, &cancel, progress.as_deref()))
+            .map_err(|source| Error::Io { path: "feeder thread".into(), source })?
+    };
+    let composers = spawn_composers(campaign, job_rx, ready_tx, outcome_tx.clone())?;
+    let recorder = tokio::spawn(record(
+        store.clone(),
+        campaign.id().to_owned(),
+        campaign.retry_policy(),
+        outcome_rx,
+        in_flight.clone(),
+        options.progress.clone(),
+    ));
+    let delivered = delivery::deliver_via_relay(session, connections, ready_rx, outcome_tx, cancel.clone()).await;
+    if delivered.is_err() {
+        cancel.cancel();
+    }
+    in_flight.wake();
+    let feed_result = tokio::task::spawn_blocking(move || feeder.join()).await;
+    for composer in composers {
+        let _ = tokio::task::spawn_blocking(move || composer.join()).await;
+    }
+    let recorded = recorder.await.map_err(|e| Error::Io {
+        path: "recorder task".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    delivered?;
+    let attempts = recorded?;
+    if let Ok(Ok(Err(error))) = feed_result {
+        return Err(error.into());
+    }
+    Ok(attempts)
+}
+
+/// Counts jobs handed out and outcomes recorded, so the feeder can wait for a pass to drain.
+#[derive(Default)]
+struct InFlight {
+    state: Mutex<(u64, u64)>,
+    changed: Condvar,
+}
+
+impl InFlight {
+    fn fed(&self) {
+        self.lock().0 += 1;
+    }
+
+    fn done(&self, n: u64) {
+        self.lock().1 += n;
+        self.changed.notify_all();
+    }
+
+    fn wake(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Blocks until every job fed has an outcome, or `cancel` fires.
+    fn drain(&self, cancel: &CancellationToken) {
+        let mut state = self.lock();
+        while state.0 > state.1 && !cancel.is_cancelled() {
+            state = match self.changed.wait_timeout(state, Duration::from_millis(50)) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The feeder: one pass over the pending queue, then passes over due retries until none is due.
+fn feed(
+    store: &Store,
+    campaign: &str,
+    jobs: &crossbeam_channel::Sender<StoredRecipient>,
+    in_flight: &InFlight,
+    cancel: &CancellationToken,
+    progress: Option<&watch::Sender<Progress>>,
+) -> Result<(), crate::store::StoreError> {
+    let mut after = None;
+    loop {
+        let page = store.pending(campaign, after.as_ref(), PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        if !hand_out(page, jobs, in_flight, cancel) {
+            return Ok(());
+        }
+    }
+    in_flight.drain(cancel);
+    loop {
+        let due = store.due(campaign, now_millis(), PAGE)?;
+        if due.is_empty() || cancel.is_cancelled() {
+            return Ok(());
+        }
+        if let Some(progress) = progress {
+            progress.send_modify(|p| p.phase = Phase::Retrying);
+        }
+        if !hand_out(due, jobs, in_flight, cancel) {
+            return Ok(());
+        }
+        in_flight.drain(cancel);
+    }
+}
+
+/// Sends a page of jobs; false when the pipeline is closing.
+fn hand_out(
+    page: Vec<StoredRecipient>,
+    jobs: &crossbeam_channel::Sender<StoredRecipient>,
+    in_flight: &InFlight,
+    cancel: &CancellationToken,
+) -> bool {
+    for job in page {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        in_flight.fed();
+        if jobs.send(job).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// One compose thread per core: render, build and sign, then queue for delivery.
+fn spawn_composers(
+    campaign: &Campaign,
+    jobs: crossbeam_channel::Receiver<StoredRecipient>,
+    ready: async_channel::Sender<ReadyMessage>,
+    outcomes: mpsc::Sender<OutcomeUpdate>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let columns = Arc::new(campaign.columns.clone());
+    let mail_from = campaign.settings.from.address.clone();
+    (0..threads)
+        .map(|n| {
+            let (jobs, ready, outcomes) = (jobs.clone(), ready.clone(), outcomes.clone());
+            let (composer, columns, mail_from) = (campaign.composer.clone(), columns.clone(), mail_from.clone());
+            std::thread::Builder::new()
+                .name(format!("volley-compose-{n}"))
+                .spawn(move || {
+                    for job in jobs {
+                        let message = match composer.compose(&job.record.email, &columns, &job.record.values) {
+                            Ok(composed) => ReadyMessage {
+                                envelope: Envelope {
+                                    mail_from: mail_from.clone(),
+                                    rcpt_to: vec![job.record.email],
+                                },
+                                key: job.key,
+                                bytes: composed.bytes,
+                            },
+                            Err(error) => {
+                                tracing::error!(address = %job.record.email, %error, "message could not be composed");
+                                let reply = ReplyRecord::local(format!("message could not be composed: {error}"));
+                                let update = OutcomeUpdate { key: job.key, outcome: Outcome::Bounced { reply } };
+                                if outcomes.blocking_send(update).is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                        };
+                        if ready.send_blocking(message).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|source| Error::Io { path: "compose thread".into(), source })
+        })
+        .collect()
+}
+
+/// The recorder: groups outcomes, writes each group in one batch and flushes at least every
+/// [`FLUSH_INTERVAL`]. Returns the number of outcomes recorded.
+async fn record(
+    store: Store,
+    campaign: String,
+    policy: RetryPolicy,
+    mut outcomes: mpsc::Receiver<OutcomeUpdate>,
+    in_flight: Arc<InFlight>,
+    progress: Option<Arc<watch::Sender<Progress>>>,
+) -> Result<u64, crate::store::StoreError> {
+    let mut pending: Vec<OutcomeUpdate> = Vec::with_capacity(RECORD_BATCH);
+    let mut recorded = 0u64;
+    let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut open = true;
+    while open || !pending.is_empty() {
+        tokio::select! {
+            update = outcomes.recv(), if open && pending.len() < RECORD_BATCH => match update {
+                Some(update) => {
+                    pending.push(update);
+                    if pending.len() < RECORD_BATCH {
+                        continue;
+                    }
+                }
+                None => open = false,
+            },
+            _ = tick.tick() => {}
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let counts = store.record_outcomes(&campaign, &policy, &pending, now_millis())?;
+        store.flush().await?;
+        let n = pending.len() as u64;
+        recorded += n;
+        pending.clear();
+        in_flight.done(n);
+        if let Some(progress) = &progress {
+            progress.send_modify(|p| p.counts = counts);
+        }
+    }
+    Ok(recorded)
+}

@@ -1,0 +1,58 @@
+//! `volley status`: counts by state, read from the store or, while another process owns the
+//! store, asked of that process over its control socket.
+
+use crate::config::CampaignSettings;
+use crate::control::{self, Request, Response};
+use crate::model::{Counts, Millis};
+use crate::store::{Store, StoreError};
+use crate::Error;
+
+/// Counts for one campaign and where they came from.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    /// The campaign id.
+    pub campaign: String,
+    /// Counts by state.
+    pub counts: Counts,
+    /// When the earliest deferred recipient is due.
+    pub next_due: Option<Millis>,
+    /// The pid of the running `volley` that answered, when the store was busy.
+    pub live_from: Option<u32>,
+}
+
+/// Reads a campaign's counts, directly or through the process that holds the store.
+pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> {
+    let not_loaded = || Error::NotLoaded {
+        campaign: settings.id.clone(),
+        store: settings.store.clone(),
+    };
+    if !settings.store.exists() {
+        return Err(not_loaded());
+    }
+    match Store::open(&settings.store) {
+        Ok(store) => {
+            let counts = store.counts(&settings.id)?.ok_or_else(not_loaded)?;
+            Ok(StatusReport {
+                campaign: settings.id.clone(),
+                counts,
+                next_due: store.next_due(&settings.id)?,
+                live_from: None,
+            })
+        }
+        Err(StoreError::Locked { .. }) => {
+            let request = Request::Status {
+                campaign: settings.id.clone(),
+            };
+            match control::request(&settings.store, &request).await? {
+                Response::Status { counts, next_due, pid } => Ok(StatusReport {
+                    campaign: settings.id.clone(),
+                    counts,
+                    next_due,
+                    live_from: Some(pid),
+                }),
+                Response::Error { message } => Err(Error::Remote(message)),
+            }
+        }
+        Err(other) => Err(other.into()),
+    }
+}
