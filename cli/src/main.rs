@@ -1,1 +1,53 @@
-fn main() {}
+//! `volley`: the command-line face of the Volley engine. Parses arguments, drives the engine,
+//! draws progress and tables, and maps results to exit codes.
+
+mod args;
+mod demo;
+mod send;
+mod sink;
+mod status;
+mod test_send;
+mod ui;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Exit codes, as documented in `volley send --help` and the README.
+pub(crate) mod exit {
+    /// Everything done, nothing failed.
+    pub(crate) const OK: u8 = 0;
+    /// Finished, but some rows or recipients failed (or stay deferred).
+    pub(crate) const FAILURES: u8 = 1;
+    /// Could not run.
+    pub(crate) const CANNOT_RUN: u8 = 2;
+    /// Interrupted by SIGINT or SIGTERM; state saved.
+    pub(crate) const INTERRUPTED: u8 = 130;
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    ui::init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&anyhow::Error::new(error).context("starting the async runtime")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            args::Command::Send(args) => send::run(args).await,
+            args::Command::TestSend(args) => test_send::run(args).await,
+            args::Command::Status(args) => status::run(args).await,
+            args::Command::Demo(args) => demo::run(args).await,
+            args::Command::Sink(args) => sink::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => fail(&error),
+    }
+}
+
+/// Prints an error with its causes and returns the "could not run" exit code.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    ui::error_line(&format!("{error:#}"));
+    ExitCode::from(exit::CANNOT_RUN)
+}

@@ -7,7 +7,7 @@ mod oneoff;
 mod pipeline;
 mod status;
 
-pub use oneoff::{dry_run, test_send, DryRunReport, TestSendReport};
+pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport};
 pub use status::{status, StatusReport};
 

@@ -90,22 +90,14 @@ pub async fn test_send(campaign: &Campaign, to: &str, row: usize) -> Result<Test
         address: to.to_owned(),
         reason: error.to_string(),
     })?;
-    let reader = RecipientReader::open(&campaign.settings.recipients)?;
-    let found = reader
-        .filter_map(Result::ok)
-        .nth(row.saturating_sub(1))
-        .ok_or_else(|| Error::NoSuchRow {
-            recipients: campaign.settings.recipients.clone(),
-            row,
-        })?;
-    let composed = campaign.composer.compose(&to, &campaign.columns, &found.values)?;
+    let rendered = render_row(campaign, row, Some(&to))?;
     let (config, _) = campaign.relay_session(true)?;
     let mut session = smtp::connect(&config).await?;
     let envelope = Envelope {
         mail_from: campaign.settings.from.address.clone(),
         rcpt_to: vec![to.clone()],
     };
-    let transaction = session.send(&envelope, &composed.bytes).await?;
+    let transaction = session.send(&envelope, &rendered.bytes).await?;
     let decided = transaction.outcome_for(0).clone();
     let mut transcript = session.take_transcript();
     if session.is_usable() {
@@ -114,9 +106,37 @@ pub async fn test_send(campaign: &Campaign, to: &str, row: usize) -> Result<Test
     transcript.retain(|line| !line.is_empty());
     Ok(TestSendReport {
         to,
-        line: found.line,
+        line: rendered.line,
         accepted: decided.is_positive(),
         reply: reply_record(&decided),
         transcript,
+    })
+}
+
+/// One message rendered from one row of the list.
+#[derive(Debug, Clone)]
+pub struct RenderedRow {
+    /// The CSV line whose fields were used.
+    pub line: u64,
+    /// The message, signed.
+    pub bytes: Vec<u8>,
+}
+
+/// Renders and signs the message for valid data row `row` (1-based) of the list, addressed
+/// to `to` instead of the row's own address when given.
+pub fn render_row(campaign: &Campaign, row: usize, to: Option<&str>) -> Result<RenderedRow, Error> {
+    let reader = RecipientReader::open(&campaign.settings.recipients)?;
+    let found = reader
+        .filter_map(Result::ok)
+        .nth(row.saturating_sub(1))
+        .ok_or_else(|| Error::NoSuchRow {
+            recipients: campaign.settings.recipients.clone(),
+            row,
+        })?;
+    let to = to.unwrap_or(&found.email);
+    let composed = campaign.composer.compose(to, &campaign.columns, &found.values)?;
+    Ok(RenderedRow {
+        line: found.line,
+        bytes: composed.bytes,
     })
 }

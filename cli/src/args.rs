@@ -1,0 +1,152 @@
+//! Command-line arguments (clap derive).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Volley: bulk and marketing email, delivered fast and politely.
+#[derive(Debug, Parser)]
+#[command(name = "volley", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Send a campaign: load its list once, deliver to every pending recipient, retry what
+    /// falls due. Safe to interrupt and re-run: a re-run resumes and never mails a delivered
+    /// recipient again.
+    ///
+    /// Exit codes: 0 every recipient delivered and every row valid; 1 finished, but some rows
+    /// were invalid or some recipients bounced, expired or stay deferred; 2 could not run
+    /// (bad campaign, relay refused the login or certificate, store busy); 130 interrupted
+    /// (state saved, re-run to resume).
+    Send(SendArgs),
+    /// Send one message, rendered with one row's fields, to one address, and show the SMTP
+    /// exchange. The store is not touched.
+    TestSend(TestSendArgs),
+    /// Show how many recipients of a campaign are in each state. Works while a send runs.
+    Status(StatusArgs),
+    /// Run a complete demo on loopback: a local SMTP server with STARTTLS and AUTH, a
+    /// 10,000-recipient campaign over 100 domains with a fresh DKIM key, sent end to end.
+    Demo(DemoArgs),
+    /// Run Volley's test SMTP server (used by scripts and benchmarks).
+    #[command(hide = true)]
+    Sink(SinkArgs),
+}
+
+/// Where the campaign and its store are.
+#[derive(Debug, Args)]
+pub(crate) struct CampaignArgs {
+    /// The campaign file (TOML).
+    pub(crate) campaign: PathBuf,
+    /// The store folder (default: `[store] path`, or `<campaign>.volley` beside the file).
+    #[arg(long)]
+    pub(crate) store: Option<PathBuf>,
+}
+
+/// `volley send`.
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
+    /// Write the signed messages as .eml files into DIR instead of sending (store untouched).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dry_run: Option<PathBuf>,
+    /// Never show a progress bar, even on a terminal.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}
+
+/// `volley test-send`.
+#[derive(Debug, Args)]
+pub(crate) struct TestSendArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
+    /// The address to send to.
+    #[arg(long)]
+    pub(crate) to: String,
+    /// Use the merge fields of this data row of the list (1 = the first).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) row: usize,
+}
+
+/// `volley status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
+    /// Print JSON: campaign, total, pending, delivered, deferred, bounced, expired, invalid,
+    /// duplicate, next_attempt.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `volley demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Recipients in the demo list.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) recipients: usize,
+    /// Receiving domains they are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) domains: usize,
+    /// Keep the demo files in DIR (default: a temporary folder, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Body size of each message in bytes (roughly).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) body_bytes: usize,
+}
+
+/// `volley sink`.
+#[derive(Debug, Args)]
+pub(crate) struct SinkArgs {
+    /// Address to listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    pub(crate) bind: SocketAddr,
+    /// TLS mode.
+    #[arg(long, value_enum, default_value_t = SinkTlsArg::Starttls)]
+    pub(crate) tls: SinkTlsArg,
+    /// Write the CA certificate clients must trust to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_out: Option<PathBuf>,
+    /// Require AUTH with USER:PASSWORD.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub(crate) auth: Option<String>,
+    /// Keep only envelopes and sizes, not message bodies.
+    #[arg(long)]
+    pub(crate) no_bodies: bool,
+    /// Milliseconds to wait before every reply (simulated round-trip time).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) delay_ms: u64,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long)]
+    pub(crate) seconds: Option<u64>,
+}
+
+/// `volley sink --tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SinkTlsArg {
+    /// Plain text only.
+    None,
+    /// STARTTLS offered.
+    Starttls,
+    /// Implicit TLS.
+    Tls,
+}

@@ -1,0 +1,175 @@
+//! `volley send`: load once, deliver, retry what falls due, report, exit with a code that says
+//! how it went.
+
+use crate::args::SendArgs;
+use crate::{exit, ui};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use volley::model::format_millis;
+use volley::runtime::{self, Campaign, Phase, Progress, SendOptions, SendReport};
+
+pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
+    let path = &args.campaign.campaign;
+    let settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
+        .with_context(|| format!("loading campaign {}", path.display()))?;
+    let campaign = Campaign::prepare(settings).with_context(|| format!("preparing campaign {}", path.display()))?;
+    if let Some(dir) = &args.dry_run {
+        return dry_run(&campaign, dir);
+    }
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
+    let (progress_tx, progress_rx) = tokio::sync::watch::channel(Progress {
+        phase: Phase::Loading,
+        counts: Default::default(),
+    });
+    let bar = tokio::spawn(show_progress(progress_rx, !args.no_progress));
+    let options = SendOptions {
+        cancel: cancel.clone(),
+        progress: Some(Arc::new(progress_tx)),
+    };
+    let result = runtime::send(&campaign, options).await;
+    let _ = bar.await;
+    let report = match result {
+        Ok(report) => report,
+        Err(volley::Error::Store(volley::store::StoreError::Locked { path })) => {
+            anyhow::bail!("{}", busy_message(&path).await)
+        }
+        Err(error) => return Err(error).with_context(|| format!("sending campaign {}", campaign.id())),
+    };
+    print_report(&report);
+    Ok(exit_code(&report))
+}
+
+/// Waits for SIGINT or SIGTERM, then asks the send to stop cleanly.
+async fn cancel_on_signal(cancel: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            ui::warn_line("stopping: finishing transactions in flight and saving state (re-run to resume)");
+            cancel.cancel();
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
+        cancel.cancel();
+    }
+}
+
+/// Names the process holding a busy store when it answers on its control socket.
+async fn busy_message(store: &std::path::Path) -> String {
+    let request = volley::control::Request::Status { campaign: String::new() };
+    let owner = match volley::control::request(store, &request).await {
+        Ok(volley::control::Response::Status { pid, .. }) => format!(" (pid {pid})"),
+        _ => String::new(),
+    };
+    format!(
+        "the store {} is in use by another volley process{owner}; wait for it to finish, or watch it with `volley status`",
+        store.display()
+    )
+}
+
+async fn show_progress(mut progress: tokio::sync::watch::Receiver<Progress>, enabled: bool) {
+    let bar = ui::progress_bar(enabled);
+    let mut last_log = std::time::Instant::now();
+    loop {
+        let snapshot = progress.borrow_and_update().clone();
+        let counts = &snapshot.counts;
+        let done = counts.finished() + counts.deferred;
+        if let Some(bar) = &bar {
+            let message = match snapshot.phase {
+                Phase::Loading => "loading".to_owned(),
+                Phase::Sending | Phase::Retrying | Phase::Done => format!(
+                    "delivered {} bounced {} deferred {}",
+                    counts.delivered, counts.bounced, counts.deferred
+                ),
+            };
+            bar.set_message(message);
+            bar.set_length(counts.total);
+            bar.set_position(if snapshot.phase == Phase::Loading { 0 } else { done });
+        } else if last_log.elapsed() >= Duration::from_secs(5) && snapshot.phase != Phase::Loading {
+            last_log = std::time::Instant::now();
+            tracing::info!(
+                delivered = counts.delivered,
+                bounced = counts.bounced,
+                deferred = counts.deferred,
+                pending = counts.pending,
+                total = counts.total,
+                "progress"
+            );
+        }
+        if snapshot.phase == Phase::Done || progress.changed().await.is_err() {
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+}
+
+fn print_report(report: &SendReport) {
+    for error in &report.row_errors {
+        ui::warn_line(&format!("skipped {error}"));
+    }
+    let c = &report.counts;
+    if report.row_errors.len() as u64 > c.invalid.min(report.row_errors.len() as u64) {
+        ui::warn_line("more invalid rows were skipped; see the log");
+    }
+    ui::line(&format!(
+        "campaign {}: {} recipients ({} invalid rows, {} duplicates skipped)",
+        report.campaign, c.total, c.invalid, c.duplicate
+    ));
+    ui::line(&format!(
+        "  delivered {}  bounced {}  deferred {}  expired {}  pending {}",
+        c.delivered, c.bounced, c.deferred, c.expired, c.pending
+    ));
+    let seconds = report.elapsed.as_secs_f64().max(0.001);
+    ui::line(&format!(
+        "  this run: {} attempts in {:.1}s ({:.0} messages/s)",
+        report.attempts,
+        seconds,
+        report.attempts as f64 / seconds
+    ));
+    if let Some(due) = report.next_due {
+        ui::line(&format!(
+            "  {} recipients stay deferred; the next is due at {} (run `volley send` again then)",
+            c.deferred,
+            format_millis(due)
+        ));
+    }
+    if report.interrupted {
+        ui::line("  interrupted: state saved; run the same command again to resume");
+    }
+}
+
+fn exit_code(report: &SendReport) -> u8 {
+    let c = &report.counts;
+    if report.interrupted {
+        exit::INTERRUPTED
+    } else if c.invalid + c.bounced + c.expired + c.deferred + c.pending > 0 {
+        exit::FAILURES
+    } else {
+        exit::OK
+    }
+}
+
+fn dry_run(campaign: &Campaign, dir: &std::path::Path) -> anyhow::Result<u8> {
+    let report = runtime::dry_run(campaign, dir).with_context(|| format!("writing messages to {}", dir.display()))?;
+    for error in &report.row_errors {
+        ui::warn_line(&format!("skipped {error}"));
+    }
+    ui::line(&format!(
+        "dry run: wrote {} signed messages to {} ({} invalid rows, {} duplicates skipped); nothing was sent",
+        report.written,
+        report.dir.display(),
+        report.invalid,
+        report.duplicate
+    ));
+    Ok(if report.invalid > 0 { exit::FAILURES } else { exit::OK })
+}

@@ -1,0 +1,51 @@
+//! Terminal output: logging set-up, progress bars, and the few lines printed to the user.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the binary owns the terminal
+
+use crate::args::LogFormat;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+/// Sets up tracing on standard error. `VOLLEY_LOG` (like `RUST_LOG`) picks the level; the
+/// default is `info` when stderr is not a terminal (cron, CI) and `warn` on a terminal, where
+/// the progress bar tells the story.
+pub(crate) fn init_logging(format: LogFormat) {
+    let default = if std::io::stderr().is_terminal() { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_env("VOLLEY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_target(false).try_init(),
+    };
+}
+
+/// Prints one line to standard output.
+pub(crate) fn line(text: &str) {
+    println!("{text}");
+}
+
+/// Prints an error line to standard error.
+pub(crate) fn error_line(text: &str) {
+    eprintln!("error: {text}");
+}
+
+/// Prints a warning line to standard error.
+pub(crate) fn warn_line(text: &str) {
+    eprintln!("warning: {text}");
+}
+
+/// A progress bar on a terminal; `None` elsewhere (logs tell the story there).
+pub(crate) fn progress_bar(enabled: bool) -> Option<ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
