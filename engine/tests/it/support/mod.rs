@@ -1,0 +1,183 @@
+//! Test harness: a campaign written into a temp dir, pointed at a fresh loopback sink.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use volley::runtime::{self, Campaign, SendOptions, SendReport};
+use volley::sink::{Sink, SinkConfig, SinkTls};
+
+pub const USER: &str = "relay-user";
+pub const PASSWORD: &str = "s3cret-relay-password";
+
+/// Every await in a test goes under this bound.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// The TXT records that publish the fixture DKIM keys.
+pub fn dkim_records() -> Vec<(String, String)> {
+    let read = |name: &str| std::fs::read_to_string(fixtures().join("dkim").join(name)).unwrap().trim().to_owned();
+    vec![
+        ("rsa._domainkey.example.com".to_owned(), read("rsa2048.txt")),
+        ("ed._domainkey.example.com".to_owned(), read("ed25519.txt")),
+    ]
+}
+
+/// How a test campaign is set up.
+pub struct Setup {
+    pub tls: SinkTls,
+    pub auth: bool,
+    pub password: String,
+    pub trust_sink: bool,
+    pub extra_campaign: String,
+    pub subject: String,
+    pub retry: String,
+    pub connections: usize,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            tls: SinkTls::StartTls,
+            auth: true,
+            password: PASSWORD.to_owned(),
+            trust_sink: true,
+            extra_campaign: String::new(),
+            subject: "Hello {{ first_name }}".to_owned(),
+            retry: r#"schedule = ["1s"]
+expire_after = "1h""#
+                .to_owned(),
+            connections: 4,
+        }
+    }
+}
+
+/// A campaign in a temp dir and the sink it sends to.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub sink: Sink,
+}
+
+impl Fixture {
+    pub async fn new(setup: Setup, csv: &str) -> Fixture {
+        let sink = Sink::start(SinkConfig {
+            tls: setup.tls,
+            auth: setup.auth.then(|| (USER.to_owned(), PASSWORD.to_owned())),
+            ..SinkConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Fixture { dir, sink };
+        fixture.write(&setup, csv);
+        fixture
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn campaign_file(&self) -> PathBuf {
+        self.path("campaign.toml")
+    }
+
+    fn write(&self, setup: &Setup, csv: &str) {
+        std::fs::copy(fixtures().join("dkim/rsa2048.pem"), self.path("rsa.pem")).unwrap();
+        std::fs::copy(fixtures().join("dkim/ed25519.pem"), self.path("ed.pem")).unwrap();
+        std::fs::write(self.path("password.txt"), format!("{}\n", setup.password)).unwrap();
+        if let Some(ca) = self.sink.ca_pem() {
+            std::fs::write(self.path("ca.pem"), ca).unwrap();
+        }
+        std::fs::write(self.path("body.txt"), "Hi {{ first_name }},\nyour city is {{ city }}.\n.\nA line with a dot above.\n").unwrap();
+        std::fs::write(self.path("body.html"), "<p>Hi {{ first_name }} from {{ city }}</p>").unwrap();
+        std::fs::write(self.path("list.csv"), csv).unwrap();
+        let tls = match setup.tls {
+            SinkTls::None => "none",
+            SinkTls::StartTls => "starttls",
+            SinkTls::Implicit => "tls",
+        };
+        let mut toml = String::new();
+        write!(
+            toml,
+            r#"[campaign]
+id = "test-campaign"
+from = "Example News <news@example.com>"
+subject = "{subject}"
+text = "body.txt"
+html = "body.html"
+recipients = "list.csv"
+{extra}
+
+[relay]
+host = "127.0.0.1"
+port = {port}
+tls = "{tls}"
+helo = "sender.example.com"
+connections = {connections}
+"#,
+            subject = setup.subject,
+            extra = setup.extra_campaign,
+            port = self.sink.addr().port(),
+            connections = setup.connections,
+        )
+        .unwrap();
+        if setup.auth {
+            toml.push_str(&format!("username = \"{USER}\"\npassword_file = \"password.txt\"\n"));
+        }
+        if setup.trust_sink && self.sink.ca_pem().is_some() {
+            toml.push_str("ca_file = \"ca.pem\"\n");
+        }
+        toml.push_str(&format!(
+            r#"
+[[dkim]]
+domain = "example.com"
+selector = "ed"
+key_file = "ed.pem"
+
+[[dkim]]
+domain = "example.com"
+selector = "rsa"
+key_file = "rsa.pem"
+
+[retry]
+{}
+"#,
+            setup.retry
+        ));
+        std::fs::write(self.campaign_file(), toml).unwrap();
+    }
+
+    pub fn campaign(&self) -> Campaign {
+        let settings = volley::config::load_campaign(&self.campaign_file(), None).unwrap();
+        Campaign::prepare(settings).unwrap()
+    }
+
+    pub async fn send(&self) -> Result<SendReport, volley::Error> {
+        let campaign = self.campaign();
+        tokio::time::timeout(LIMIT, runtime::send(&campaign, SendOptions::default()))
+            .await
+            .expect("send finished in time")
+    }
+}
+
+/// A CSV of `n` recipients `user{i}@d{i % domains}.example`, with name and city.
+pub fn list(n: usize, domains: usize) -> String {
+    let mut csv = String::from("email,first_name,city\n");
+    for i in 0..n {
+        writeln!(csv, "user{i}@d{}.example,Name{i},City{}", i % domains, i % 7).unwrap();
+    }
+    csv
+}
+
+/// How many times each address was received.
+pub fn arrivals(sink: &Sink) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for message in sink.received() {
+        for rcpt in message.rcpt_to {
+            *counts.entry(rcpt).or_insert(0) += 1;
+        }
+    }
+    counts
+}
