@@ -1,0 +1,7 @@
+//! The `volley` binary as a user runs it: exit codes, messages, and crash safety.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
+
+mod commands;
+mod crash;
+mod support;
