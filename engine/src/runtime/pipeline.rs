@@ -10,7 +10,7 @@
 //! window after a crash is what the recorder holds between a 250 reply and its flush: at most
 //! one flush interval of deliveries.
 
-use super::load::{load_list, KEPT_ROW_ERRORS};
+use super::load::load_list;
 use super::Campaign;
 use crate::campaign::RowError;
 use crate::control::{self, Request, Response};
@@ -88,54 +88,77 @@ pub struct SendReport {
 pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendReport, Error> {
     let (session, connections) = campaign.relay_session(false)?;
     let store = Store::open(&campaign.settings.store)?;
-    let report_progress = |phase, counts: Counts| {
-        if let Some(progress) = &options.progress {
-            progress.send_replace(Progress { phase, counts });
-        }
-    };
-    let mut row_errors = Vec::new();
-    let loaded_now = !store.campaign(campaign.id())?.is_some_and(|meta| meta.loaded);
-    if loaded_now {
-        report_progress(Phase::Loading, Counts::default());
-        let (recipients, id, loader_store) = (campaign.settings.recipients.clone(), campaign.id().to_owned(), store.clone());
-        let progress = options.progress.clone();
-        let loaded = tokio::task::spawn_blocking(move || {
-            load_list(&recipients, &id, &loader_store, &|accepted| {
-                if let Some(progress) = &progress {
-                    progress.send_replace(Progress {
-                        phase: Phase::Loading,
-                        counts: Counts { total: accepted, ..Counts::default() },
-                    });
-                }
-            })
-        })
-        .await
-        .map_err(|e| Error::Io { path: "loader task".into(), source: std::io::Error::other(e.to_string()) })??;
-        tracing::info!(campaign = campaign.id(), accepted = loaded.counts.total, invalid = loaded.counts.invalid, duplicate = loaded.counts.duplicate, "list loaded");
-        row_errors = loaded.row_errors;
-    }
     let shutdown = CancellationToken::new();
-    let control = control::bind(store.path())?;
-    let control_task = tokio::spawn(control::serve(control, status_handler(store.clone(), campaign.id()), shutdown.clone()));
-
-    let started = Instant::now();
-    let result = run(campaign, &store, Arc::new(session), connections, &options).await;
-    store.flush().await?;
+    let listener = control::bind(store.path())?;
+    let handler = status_handler(store.clone(), campaign.id());
+    let control_task = tokio::spawn(control::serve(listener, handler, shutdown.clone()));
+    let result = load_and_send(campaign, &store, session, connections, &options).await;
+    let flushed = store.flush().await;
     shutdown.cancel();
     let _ = control_task.await;
-    let attempts = result?;
-    let counts = store.counts(campaign.id())?.unwrap_or_default();
-    report_progress(Phase::Done, counts.clone());
+    let report = result?;
+    flushed?;
+    if let Some(progress) = &options.progress {
+        progress.send_replace(Progress {
+            phase: Phase::Done,
+            counts: report.counts.clone(),
+        });
+    }
+    Ok(report)
+}
+
+async fn load_and_send(
+    campaign: &Campaign,
+    store: &Store,
+    session: crate::smtp::SessionConfig,
+    connections: usize,
+    options: &SendOptions,
+) -> Result<SendReport, Error> {
+    let loaded_now = !store.campaign(campaign.id())?.is_some_and(|meta| meta.loaded);
+    let row_errors = if loaded_now {
+        load(campaign, store, options.progress.clone()).await?
+    } else {
+        Vec::new()
+    };
+    let started = Instant::now();
+    let attempts = run(campaign, store, Arc::new(session), connections, options).await?;
     Ok(SendReport {
         campaign: campaign.id().to_owned(),
         next_due: store.next_due(campaign.id())?,
-        counts,
+        counts: store.counts(campaign.id())?.unwrap_or_default(),
         loaded_now,
         row_errors,
         attempts,
         elapsed: started.elapsed(),
         interrupted: options.cancel.is_cancelled(),
     })
+}
+
+/// Loads the list on a blocking thread; returns the first invalid rows.
+async fn load(
+    campaign: &Campaign,
+    store: &Store,
+    progress: Option<Arc<watch::Sender<Progress>>>,
+) -> Result<Vec<RowError>, Error> {
+    let (recipients, id, store) = (campaign.settings.recipients.clone(), campaign.id().to_owned(), store.clone());
+    let report = move |accepted| {
+        if let Some(progress) = &progress {
+            progress.send_replace(Progress {
+                phase: Phase::Loading,
+                counts: Counts { total: accepted, ..Counts::default() },
+            });
+        }
+    };
+    report(0);
+    let loaded = tokio::task::spawn_blocking(move || load_list(&recipients, &id, &store, &report))
+        .await
+        .map_err(|e| Error::Io {
+            path: "loader task".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+    let c = &loaded.counts;
+    tracing::info!(campaign = campaign.id(), accepted = c.total, invalid = c.invalid, duplicate = c.duplicate, "list loaded");
+    Ok(loaded.row_errors)
 }
 
 fn status_handler(store: Store, campaign: &str) -> control::Handler {
@@ -146,6 +169,9 @@ fn status_handler(store: Store, campaign: &str) -> control::Handler {
                 counts,
                 next_due,
                 pid: std::process::id(),
+            },
+            (Ok(None), _) if campaign == own => Response::Error {
+                message: format!("campaign {campaign} is still being loaded"),
             },
             (Ok(None), _) => Response::Error {
                 message: format!("campaign {campaign} is not in this store (this process sends {own})"),
