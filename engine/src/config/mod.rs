@@ -48,3 +48,6 @@ pub fn load_campaign_str(
     let raw = validate::parse(path, text)?;
     validate::validate(raw, path, store_override)
 }
+
+#[cfg(test)]
+mod tests;
