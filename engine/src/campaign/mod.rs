@@ -1,1 +1,12 @@
-//! (to be written)
+//! Campaign input: the recipients CSV, streamed row by row (never held whole in memory) and
+//! checked as it goes. A bad row becomes a [`RowError`] with its line and the reading goes on;
+//! good rows come out as [`Row`]s with a normalised address and their merge fields.
+//!
+//! Sits right after `config` in the pipeline: the loader feeds these rows to the store.
+
+mod error;
+mod reader;
+
+pub use crate::config::{normalize_address, AddressError};
+pub use error::{CampaignError, RowError};
+pub use reader::{RecipientReader, Row};

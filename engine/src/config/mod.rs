@@ -1,1 +1,53 @@
-//! (to be written)
+//! Campaign configuration: the campaign TOML file, loaded in two phases. `raw` mirrors the file
+//! exactly (serde defaults, unknown keys refused with their line); `validate` checks it and
+//! yields [`CampaignSettings`], naming the TOML key of every problem (`relay.port`,
+//! `dkim[1].key_file`, `retry.schedule[2]`). First stage of the pipeline: everything else
+//! starts from these settings.
+//!
+//! Relative paths in the file resolve against the campaign file's folder. Templates and the
+//! relay password are read at load time; DKIM keys are only located here (`dkim` reads them).
+
+mod address;
+mod error;
+mod raw;
+mod relay;
+mod settings;
+mod validate;
+
+use std::path::Path;
+
+pub use address::normalize_address;
+pub use error::{AddressError, ConfigError, DurationProblem};
+pub use settings::{
+    Address, CampaignSettings, DkimSettings, KeySource, RelaySettings, RetrySettings, TemplateFile,
+    TlsMode,
+};
+
+/// Loads and validates the campaign file at `path`.
+///
+/// `store_override` (the CLI's `--store`) replaces `[store].path` and its default
+/// (`<campaign file stem>.volley` beside the campaign file).
+pub fn load_campaign(
+    path: &Path,
+    store_override: Option<&Path>,
+) -> Result<CampaignSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    load_campaign_str(path, &text, store_override)
+}
+
+/// Like [`load_campaign`], with the file's text already in hand; `path` is still used for
+/// messages and to resolve relative paths.
+pub fn load_campaign_str(
+    path: &Path,
+    text: &str,
+    store_override: Option<&Path>,
+) -> Result<CampaignSettings, ConfigError> {
+    let raw = validate::parse(path, text)?;
+    validate::validate(raw, path, store_override)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! Errors of the `config` module: everything that can be wrong with a campaign file, each
+//! naming the file and the TOML key (or line) at fault. No variant ever holds a secret value:
+//! password problems name the environment variable or the file, never its content.
+
+use std::path::PathBuf;
+
+/// Why an email address was refused; the `Display` text is a short human reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// Nothing but whitespace.
+    #[error("empty address")]
+    Empty,
+    /// No `@` separates local part and domain.
+    #[error("missing @")]
+    MissingAt,
+    /// The `@` comes first.
+    #[error("nothing before the @")]
+    EmptyLocalPart,
+    /// The `@` comes last.
+    #[error("nothing after the @")]
+    EmptyDomain,
+    /// The local part holds non-ASCII characters (SMTPUTF8 addresses are not supported).
+    #[error(
+        "local part has non-ASCII characters (internationalised local parts are not supported)"
+    )]
+    NonAsciiLocalPart,
+    /// The local part is longer than 64 octets.
+    #[error("local part too long ({len} > 64)")]
+    LocalPartTooLong {
+        /// Its length in octets.
+        len: usize,
+    },
+    /// The local part holds a character outside the RFC 5322 dot-atom set.
+    #[error("invalid character {ch:?} in local part")]
+    LocalPartChar {
+        /// The first offending character.
+        ch: char,
+    },
+    /// The local part starts or ends with a dot.
+    #[error("local part starts or ends with a dot")]
+    LocalPartEdgeDot,
+    /// The local part has `..`.
+    #[error("local part has two dots in a row")]
+    LocalPartDoubleDot,
+    /// The domain is an IP address (bracketed literal or bare IPv4).
+    #[error("IP address literals are not accepted")]
+    IpLiteral,
+    /// The domain is not a valid (internationalised) host name.
+    #[error("invalid domain name")]
+    InvalidDomain,
+    /// The domain has a single label, like `localhost`.
+    #[error("domain needs at least two labels (like example.com)")]
+    SingleLabel,
+    /// The domain has an empty label (`a..b`, or a trailing dot).
+    #[error("domain has an empty label")]
+    EmptyLabel,
+    /// A label is longer than 63 octets.
+    #[error("domain label too long ({len} > 63)")]
+    LabelTooLong {
+        /// Its length in octets (ASCII form).
+        len: usize,
+    },
+    /// A label starts or ends with `-`.
+    #[error("domain label starts or ends with a hyphen")]
+    LabelHyphen,
+    /// The top-level domain is all digits.
+    #[error("top-level domain is all digits")]
+    NumericTld,
+    /// The ASCII domain is longer than 253 octets.
+    #[error("domain too long ({len} > 253)")]
+    DomainTooLong {
+        /// Its length in octets (ASCII form).
+        len: usize,
+    },
+    /// The whole normalised address is longer than 254 octets.
+    #[error("address too long ({len} > 254)")]
+    AddressTooLong {
+        /// Its length in octets.
+        len: usize,
+    },
+}
+
+/// A campaign file could not be loaded. `Display` starts with the campaign file's path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The campaign file itself could not be read.
+    #[error("{}: cannot read campaign file: {source}", file.display())]
+    Read {
+        /// The campaign file.
+        file: PathBuf,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key, a wrong type or misses a required key.
+    #[error("{}{}: {message}", file.display(), at_line(*line))]
+    Syntax {
+        /// The campaign file.
+        file: PathBuf,
+        /// 1-based line of the problem, when the parser knows it.
+        line: Option<usize>,
+        /// 1-based column of the problem, when the parser knows it.
+        column: Option<usize>,
+        /// The parser's message, e.g. ``unknown field `colour`, expected one of …``.
+        message: String,
+    },
+    /// A key's value is outside its allowed range.
+    #[error("{}: {key} = {value} is out of range ({min} to {max})", file.display())]
+    OutOfRange {
+        /// The campaign file.
+        file: PathBuf,
+        /// The TOML key, e.g. `relay.port`.
+        key: String,
+        /// The value found.
+        value: i64,
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+    /// A key's text does not have the required shape.
+    #[error("{}: {key} = {value:?} is invalid: {expected}", file.display())]
+    BadValue {
+        /// The campaign file.
+        file: PathBuf,
+        /// The TOML key, e.g. `campaign.id`.
+        key: String,
+        /// The value found.
+        value: String,
+        /// What the value should look like.
+        expected: &'static str,
+    },
+    /// A required text is empty.
+    #[error("{}: {key} must not be empty", file.display())]
+    Empty {
+        /// The campaign file.
+        file: PathBuf,
+        /// The TOML key.
+        key: String,
+    },
+    /// An email address or domain is not valid.
+    #[error("{}: {key} = {value:?} is not valid: {source}", file.display())]
+    BadAddress {
+        /// The campaign file.
+        file: PathBuf,
+        /// The TOML key, e.g. `campaign.from` or `dkim[0].domain`.
+        key: String,
+        /// The value found.
+        value: String,
+        /// Why it was refused.
+        source: AddressError,
+    },
+    /// A duration is not a humantime duration (`30m`, `2h`, `3d`) or is zero.
+    #[error("{}: {key} = {value:?} is not a valid duration: {reason}", file.display())]
+    BadDuration {
+        /// The campaign file.
+        file: PathBuf,
+        /// The TOML key, e.g. `retry.schedule[2]`.
+        key: String,
+        /// The value found.
+        value: String,
+        /// Why it was refused.
+        reason: DurationProblem,
+    },
+    /// Two keys that exclude each other are both set.
+    #[error("{}: {key} and {other} are both set; use one of them", file.display())]
+    Conflict {
+        /// The campaign file.
+        file: PathBuf,
+        /// The first key.
+        key: String,
+        /// The key it conflicts with.
+        other: String,
+    },
+    /// A key is required because of another one (or one of a pair is required).
+    #[error("{}: {key} is required: {why}", file.display())]
+    Missing {
+        /// The campaign file.
+        file: PathBuf,
+        /// The missing key (or keys, like `campaign.text or campaign.html`).
+        key: String,
+        /// Why it is required.
+        why: &'static str,
+    },
+    /// The environment variable named by a key is not set (or not valid UTF-8).
+    #[error("{}: {key}: environment variable {var} is not set, empty or not valid UTF-8", file.display())]
+    EnvVar {
+        /// The campaign file.
+        file: PathBuf,
+        /// The TOML key, e.g. `relay.password_env`.
+        key: String,
+        /// The variable's name.
+        var: String,
+    },
+    /// A file named by a key could not be read (or is missing).
+    #[error("{}: {key}: cannot read {}: {source}", file.display(), path.display())]
+    FileRead {
+        /// The campaign file.
+        file: PathBuf,
+        /// The TOML key, e.g. `campaign.html` or `relay.password_file`.
+        key: String,
+        /// The resolved path.
+        path: PathBuf,
+        /// The I/O failure (content never appears here).
+        source: std::io::Error,
+    },
+    /// Two `[[dkim]]` entries have the same domain and selector.
+    #[error("{}: {key}: duplicate entry for {selector}._domainkey.{domain} (first in {first})", file.display())]
+    DuplicateDkim {
+        /// The campaign file.
+        file: PathBuf,
+        /// The later entry's key, e.g. `dkim[1]`.
+        key: String,
+        /// The earlier entry's key.
+        first: String,
+        /// The shared domain.
+        domain: String,
+        /// The shared selector.
+        selector: String,
+    },
+    /// The From domain has no `[[dkim]]` entry, so it is not an authorised sender.
+    #[error(
+        "{}: campaign.from: domain {domain} is not an authorised sender: no [[dkim]] entry for it (configured: {})",
+        file.display(),
+        configured_list(configured)
+    )]
+    UnauthorisedSender {
+        /// The campaign file.
+        file: PathBuf,
+        /// The From address's domain.
+        domain: String,
+        /// The `[[dkim]]` domains configured.
+        configured: Vec<String>,
+    },
+}
+
+/// Why a duration value was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationProblem {
+    /// humantime could not parse it.
+    #[error("{0} (write it like 30m, 2h or 3d)")]
+    Syntax(#[from] humantime::DurationError),
+    /// It is zero.
+    #[error("it must be longer than zero")]
+    Zero,
+    /// A list of durations is empty.
+    #[error("at least one interval is required")]
+    EmptyList,
+}
+
+/// `" line N"` when the line is known.
+fn at_line(line: Option<usize>) -> String {
+    line.map(|l| format!(" line {l}")).unwrap_or_default()
+}
+
+/// The configured domains, or `none` when there are none.
+fn configured_list(configured: &[String]) -> String {
+    if configured.is_empty() {
+        "none".to_owned()
+    } else {
+        configured.join(", ")
+    }
+}

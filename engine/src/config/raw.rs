@@ -1,0 +1,129 @@
+//! Phase one of loading a campaign file: the TOML exactly as written, with serde defaults and
+//! no unknown keys. Nothing here is checked beyond types; `validate` turns it into settings.
+
+use serde::Deserialize;
+
+use super::settings::TlsMode;
+
+/// The whole campaign file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    /// `[campaign]`: required.
+    pub(crate) campaign: RawCampaign,
+    /// `[relay]`: absent means direct to MX.
+    #[serde(default)]
+    pub(crate) relay: Option<RawRelay>,
+    /// `[[dkim]]` entries.
+    #[serde(default)]
+    pub(crate) dkim: Vec<RawDkim>,
+    /// `[retry]`.
+    #[serde(default)]
+    pub(crate) retry: RawRetry,
+    /// `[store]`.
+    #[serde(default)]
+    pub(crate) store: RawStore,
+}
+
+/// `[campaign]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCampaign {
+    pub(crate) id: String,
+    pub(crate) from: String,
+    #[serde(default)]
+    pub(crate) reply_to: Option<String>,
+    pub(crate) subject: String,
+    #[serde(default)]
+    pub(crate) text: Option<String>,
+    #[serde(default)]
+    pub(crate) html: Option<String>,
+    pub(crate) recipients: String,
+    #[serde(default = "default_priority")]
+    pub(crate) priority: i64,
+}
+
+/// `[relay]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRelay {
+    pub(crate) host: String,
+    #[serde(default = "default_port")]
+    pub(crate) port: i64,
+    /// Absent: chosen from the port.
+    #[serde(default)]
+    pub(crate) tls: Option<TlsMode>,
+    #[serde(default)]
+    pub(crate) username: Option<String>,
+    #[serde(default)]
+    pub(crate) password_env: Option<String>,
+    #[serde(default)]
+    pub(crate) password_file: Option<String>,
+    #[serde(default)]
+    pub(crate) ca_file: Option<String>,
+    /// Absent: the From domain.
+    #[serde(default)]
+    pub(crate) helo: Option<String>,
+    #[serde(default = "default_connections")]
+    pub(crate) connections: i64,
+}
+
+/// One `[[dkim]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDkim {
+    pub(crate) domain: String,
+    pub(crate) selector: String,
+    #[serde(default)]
+    pub(crate) key_file: Option<String>,
+    #[serde(default)]
+    pub(crate) key_env: Option<String>,
+}
+
+/// `[retry]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetry {
+    #[serde(default = "default_schedule")]
+    pub(crate) schedule: Vec<String>,
+    #[serde(default = "default_expire_after")]
+    pub(crate) expire_after: String,
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        RawRetry {
+            schedule: default_schedule(),
+            expire_after: default_expire_after(),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    /// Absent: `<campaign file stem>.volley` beside the campaign file.
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+}
+
+fn default_priority() -> i64 {
+    3
+}
+
+fn default_port() -> i64 {
+    587
+}
+
+fn default_connections() -> i64 {
+    4
+}
+
+fn default_schedule() -> Vec<String> {
+    ["5m", "30m", "2h", "6h"].map(String::from).to_vec()
+}
+
+fn default_expire_after() -> String {
+    "3d".to_owned()
+}

@@ -1,0 +1,129 @@
+//! The `[relay]` section: host, port, TLS mode, login and connection count. The password is
+//! read here, from an environment variable or a file, into a [`SecretString`]; errors name the
+//! variable or the file, never the value.
+
+use std::path::Path;
+
+use secrecy::SecretString;
+
+use super::error::ConfigError;
+use super::raw::RawRelay;
+use super::settings::{RelaySettings, TlsMode};
+use super::validate::Ctx;
+
+/// Port on which TLS is implicit (submissions over TLS, RFC 8314).
+const IMPLICIT_TLS_PORT: u16 = 465;
+
+/// Checks `[relay]`; `from_domain` is the default EHLO name.
+pub(crate) fn validate_relay(
+    ctx: &Ctx,
+    raw: &RawRelay,
+    from_domain: &str,
+) -> Result<RelaySettings, ConfigError> {
+    let host = host_name(ctx, "relay.host", &raw.host)?;
+    ctx.range("relay.port", raw.port, 1, i64::from(u16::MAX))?;
+    let port = u16::try_from(raw.port).unwrap_or(IMPLICIT_TLS_PORT); // invariant: range-checked
+    let tls = raw.tls.unwrap_or(if port == IMPLICIT_TLS_PORT {
+        TlsMode::Tls
+    } else {
+        TlsMode::StartTls
+    });
+    let username = match &raw.username {
+        Some(name) => Some(ctx.non_empty("relay.username", name)?.to_owned()),
+        None => None,
+    };
+    let password = read_password(ctx, raw)?;
+    match (&username, &password) {
+        (Some(_), None) => {
+            return Err(ConfigError::Missing {
+                file: ctx.file.clone(),
+                key: "relay.password_env or relay.password_file".to_owned(),
+                why: "relay.username is set",
+            })
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Missing {
+                file: ctx.file.clone(),
+                key: "relay.username".to_owned(),
+                why: "a relay password is set",
+            })
+        }
+        _ => {}
+    }
+    let ca_file = match &raw.ca_file {
+        Some(value) => {
+            let path = ctx.path("relay.ca_file", value)?;
+            ctx.readable("relay.ca_file", &path)?;
+            Some(path)
+        }
+        None => None,
+    };
+    let helo = match &raw.helo {
+        Some(helo) => host_name(ctx, "relay.helo", helo)?,
+        None => from_domain.to_owned(),
+    };
+    ctx.range("relay.connections", raw.connections, 1, 100)?;
+    let connections = usize::try_from(raw.connections).unwrap_or(1); // invariant: range-checked
+    Ok(RelaySettings {
+        host,
+        port,
+        tls,
+        username,
+        password,
+        ca_file,
+        helo,
+        connections,
+    })
+}
+
+/// A host name or address: non-empty, printable ASCII, no spaces.
+fn host_name(ctx: &Ctx, key: &str, value: &str) -> Result<String, ConfigError> {
+    let host = ctx.non_empty(key, value)?;
+    if !host.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ctx.bad(key, value, "a host name or IP address without spaces"));
+    }
+    Ok(host.to_owned())
+}
+
+/// Reads the password from `password_env` or `password_file` (not both).
+fn read_password(ctx: &Ctx, raw: &RawRelay) -> Result<Option<SecretString>, ConfigError> {
+    match (&raw.password_env, &raw.password_file) {
+        (Some(_), Some(_)) => Err(ConfigError::Conflict {
+            file: ctx.file.clone(),
+            key: "relay.password_env".to_owned(),
+            other: "relay.password_file".to_owned(),
+        }),
+        (Some(var), None) => {
+            let var = ctx.non_empty("relay.password_env", var)?;
+            match std::env::var(var) {
+                Ok(value) if !value.is_empty() => Ok(Some(SecretString::from(value))),
+                _ => Err(ConfigError::EnvVar {
+                    file: ctx.file.clone(),
+                    key: "relay.password_env".to_owned(),
+                    var: var.to_owned(),
+                }),
+            }
+        }
+        (None, Some(value)) => {
+            let path = ctx.path("relay.password_file", value)?;
+            read_password_file(ctx, &path).map(Some)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Reads a password file, dropping the trailing line break; an empty password is refused.
+fn read_password_file(ctx: &Ctx, path: &Path) -> Result<SecretString, ConfigError> {
+    let key = "relay.password_file";
+    let mut text = std::fs::read_to_string(path).map_err(|e| ctx.file_error(key, path, e))?;
+    let kept = text.trim_end_matches(['\r', '\n']).len();
+    text.truncate(kept);
+    if text.is_empty() {
+        return Err(ctx.bad(
+            key,
+            &path.display().to_string(),
+            "a file holding the password (this one is empty)",
+        ));
+    }
+    Ok(SecretString::from(text))
+}
