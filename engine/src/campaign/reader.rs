@@ -1,10 +1,7 @@
 //! Streams a recipients CSV: reads the header once, then yields one checked [`Row`] (or one
-//! [`RowError`]) per record, holding only the current record in memory plus a compact
-//! fingerprint per accepted address to spot duplicates.
+//! [`RowError`]) per record, holding only the current record in memory.
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -33,17 +30,14 @@ pub struct Row {
 /// The header must have an `email` column (any case, surrounding spaces ignored); every
 /// column is a merge field. Iterating yields `Ok(Row)` for each good row and `Err(RowError)`
 /// for each bad one, and goes on after a bad row. A UTF-8 byte-order mark is ignored, blank
-/// lines are skipped, quoted fields may span lines (row line numbers stay right). A row
-/// whose address (compared without case) already appeared is refused as a duplicate; this
-/// costs about 40 bytes per accepted row.
+/// lines are skipped, quoted fields may span lines (row line numbers stay right). Duplicates
+/// are not this reader's business: the store drops them when loading, across re-runs too.
 pub struct RecipientReader {
     path: PathBuf,
     csv: csv::Reader<Box<dyn Read + Send>>,
     columns: Vec<String>,
     email_index: usize,
     record: csv::ByteRecord,
-    /// Fingerprint of each accepted address (lowercased) → the line it was first seen on.
-    seen: HashMap<u128, u64>,
     done: bool,
 }
 
@@ -99,7 +93,6 @@ impl RecipientReader {
             columns,
             email_index,
             record: csv::ByteRecord::new(),
-            seen: HashMap::new(),
             done: false,
         })
     }
@@ -142,12 +135,6 @@ impl RecipientReader {
         let email_field = || Some(EMAIL.to_owned());
         let (email, domain) = normalize_address(&values[self.email_index])
             .map_err(|e| self.row_error(line, email_field(), e.to_string()))?;
-        let key = fingerprint(&email.to_lowercase());
-        if let Some(first) = self.seen.get(&key) {
-            let reason = format!("duplicate of line {first}");
-            return Err(self.row_error(line, email_field(), reason));
-        }
-        self.seen.insert(key, line);
         values[self.email_index].clone_from(&email);
         Ok(Row {
             line,
@@ -282,18 +269,6 @@ fn parse_header(
                 columns: columns.clone(),
             })?;
     Ok((columns, email_index))
-}
-
-/// A 128-bit fingerprint of `key` (two independent SipHash passes): collisions among even
-/// billions of addresses are vanishingly unlikely, at a fraction of the memory of the text.
-fn fingerprint(key: &str) -> u128 {
-    let half = |salt: u8| {
-        let mut hasher = DefaultHasher::new();
-        salt.hash(&mut hasher);
-        key.hash(&mut hasher);
-        hasher.finish()
-    };
-    (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
 #[cfg(test)]
