@@ -1,1 +1,146 @@
-//! (to be written)
+//! Volley's SMTP client: the only code that speaks the protocol as a client.
+//!
+//! Written as if it were a crate of its own: it knows envelopes, messages and replies, and
+//! nothing of what they are for. A [`Session`] runs over any stream (TCP, TLS, a test pipe):
+//! [`connect`] opens TCP (with `TCP_NODELAY`), optionally implicit TLS, reads the banner,
+//! says EHLO (HELO when EHLO is refused), upgrades with STARTTLS when asked to and
+//! authenticates with AUTH PLAIN or LOGIN. [`Session::send`] then runs one mail transaction
+//! per call, pipelining MAIL, RCPT and DATA in a single write when the server allows it.
+//!
+//! Replies to MAIL, RCPT and DATA are values collected in a [`Transaction`]; an [`SmtpError`]
+//! means the connection, TLS, the handshake or the configuration failed.
+//!
+//! ```text
+//! delivery ──► smtp::connect / Session::send ──► stream (TCP | TLS | duplex in tests)
+//! ```
+
+mod body;
+mod client;
+mod error;
+mod reply;
+mod stream;
+mod tls;
+mod transaction;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_auth;
+#[cfg(test)]
+mod tests_tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use client::{connect, Session};
+pub use error::{Phase, SmtpError, TlsProblem};
+pub use reply::{Capabilities, EnhancedCode, Reply};
+pub use tls::tls_client_config;
+pub use transaction::{Envelope, Transaction};
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Security {
+    /// Plain text; STARTTLS is not attempted.
+    #[default]
+    None,
+    /// Plain connect, then STARTTLS; an error if the server does not offer it.
+    StartTls,
+    /// TLS from the first byte (implicit TLS, usually port 465).
+    Tls,
+}
+
+/// A user name and password for AUTH PLAIN or AUTH LOGIN.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password; never printed, logged or put in an error.
+    pub password: secrecy::SecretString,
+}
+
+/// One timeout per phase of a session. Defaults follow RFC 5321 §4.5.3.2 where it gives one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening the TCP connection. Default 30 s.
+    pub connect: Duration,
+    /// Waiting for the greeting. Default 60 s.
+    pub banner: Duration,
+    /// EHLO or HELO reply. Default 60 s.
+    pub ehlo: Duration,
+    /// STARTTLS reply and every TLS handshake (implicit TLS too). Default 60 s.
+    pub starttls: Duration,
+    /// Each AUTH step. Default 60 s.
+    pub auth: Duration,
+    /// MAIL FROM reply, and the pipelined write of MAIL/RCPT/DATA. Default 300 s.
+    pub mail_from: Duration,
+    /// Each RCPT TO reply. Default 300 s.
+    pub rcpt_to: Duration,
+    /// DATA reply (354) and writing the message body. Default 180 s.
+    pub data: Duration,
+    /// The final reply after the terminating dot. Default 600 s.
+    pub data_end: Duration,
+    /// RSET reply. Default 60 s.
+    pub rset: Duration,
+    /// QUIT reply and closing. Default 10 s.
+    pub quit: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            banner: Duration::from_secs(60),
+            ehlo: Duration::from_secs(60),
+            starttls: Duration::from_secs(60),
+            auth: Duration::from_secs(60),
+            mail_from: Duration::from_secs(300),
+            rcpt_to: Duration::from_secs(300),
+            data: Duration::from_secs(180),
+            data_end: Duration::from_secs(600),
+            rset: Duration::from_secs(60),
+            quit: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything needed to open and run a session with one server.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Server host name or IP address; also the TLS server name.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Plain, STARTTLS or implicit TLS.
+    pub security: Security,
+    /// The name we give in EHLO/HELO.
+    pub helo: String,
+    /// Credentials for AUTH, when the server requires them.
+    pub credentials: Option<Credentials>,
+    /// TLS client configuration (see [`tls_client_config`]).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Per-phase timeouts.
+    pub timeouts: Timeouts,
+    /// Use PIPELINING when the server offers it. Default true.
+    pub pipelining: bool,
+    /// Record the conversation for [`Session::take_transcript`]. Default false.
+    pub record_transcript: bool,
+}
+
+impl SessionConfig {
+    /// A plain-text configuration for `host:port` with defaults: EHLO name `localhost`, no
+    /// credentials, default timeouts, pipelining on, no transcript.
+    pub fn new(host: impl Into<String>, port: u16, tls: Arc<rustls::ClientConfig>) -> Self {
+        SessionConfig {
+            host: host.into(),
+            port,
+            security: Security::None,
+            helo: "localhost".to_owned(),
+            credentials: None,
+            tls,
+            timeouts: Timeouts::default(),
+            pipelining: true,
+            record_transcript: false,
+        }
+    }
+}

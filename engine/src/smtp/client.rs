@@ -1,0 +1,275 @@
+//! Opening a session: TCP connect, implicit TLS, banner, EHLO/HELO, STARTTLS and AUTH, plus
+//! the session's accessors and QUIT. Mail transactions live in `transaction.rs`.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use secrecy::zeroize::Zeroize;
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::error::{Phase, SmtpError};
+use super::reply::{Capabilities, Reply};
+use super::stream::{BoxedStream, Connection};
+use super::{tls, Credentials, Security, SessionConfig, Timeouts};
+
+/// Opens a session as `config` says: TCP connect (with `TCP_NODELAY`), implicit TLS when
+/// [`Security::Tls`], banner, EHLO (HELO if EHLO gets a 5xx), STARTTLS and EHLO again when
+/// [`Security::StartTls`], then AUTH when credentials are given.
+pub async fn connect(config: &SessionConfig) -> Result<Session, SmtpError> {
+    let address = (config.host.as_str(), config.port);
+    let tcp = match tokio::time::timeout(config.timeouts.connect, TcpStream::connect(address)).await
+    {
+        Err(_) => {
+            return Err(SmtpError::Timeout {
+                host: config.host.clone(),
+                phase: Phase::Connect,
+            })
+        }
+        Ok(result) => result.and_then(|tcp| tcp.set_nodelay(true).map(|()| tcp)),
+    };
+    let tcp = tcp.map_err(|source| SmtpError::Connect {
+        host: config.host.clone(),
+        port: config.port,
+        source,
+    })?;
+    Session::handshake(Box::new(tcp), config).await
+}
+
+/// An open SMTP session with one server, ready for mail transactions.
+///
+/// A session is `Send` and can live in a tokio task. After a 421 reply or an I/O error it is
+/// no longer usable ([`Session::is_usable`]) and should be dropped.
+pub struct Session {
+    pub(crate) conn: Connection,
+    pub(crate) caps: Capabilities,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) pipelining: bool,
+    pub(crate) usable: bool,
+    pub(crate) tls: bool,
+    pub(crate) messages_sent: u64,
+    /// A transaction was started on this connection: RSET before the next one.
+    pub(crate) needs_rset: bool,
+    /// Reused buffer for the encoded message body.
+    pub(crate) data_buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("host", &self.conn.host())
+            .field("tls", &self.tls)
+            .field("usable", &self.usable)
+            .field("messages_sent", &self.messages_sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Runs the same handshake as [`connect`] over an existing stream (implicit TLS wraps it).
+    pub async fn connect_stream<S>(stream: S, config: &SessionConfig) -> Result<Session, SmtpError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        Self::handshake(Box::new(stream), config).await
+    }
+
+    async fn handshake(stream: BoxedStream, config: &SessionConfig) -> Result<Session, SmtpError> {
+        let timeouts = config.timeouts;
+        let (stream, tls) = if config.security == Security::Tls {
+            let tls_config = config.tls.clone();
+            let upgraded = tls::handshake(stream, &config.host, tls_config, timeouts.starttls);
+            (upgraded.await?, true)
+        } else {
+            (stream, false)
+        };
+        let mut session = Session {
+            conn: Connection::new(stream, &config.host, config.record_transcript),
+            caps: Capabilities::default(),
+            timeouts,
+            pipelining: config.pipelining,
+            usable: true,
+            tls,
+            messages_sent: 0,
+            needs_rset: false,
+            data_buf: Vec::new(),
+        };
+        let banner = session
+            .conn
+            .read_reply(Phase::Banner, timeouts.banner)
+            .await?;
+        if !banner.is_completion() {
+            return Err(session.rejected(Phase::Banner, banner));
+        }
+        session.ehlo(&config.helo).await?;
+        if config.security == Security::StartTls {
+            session.starttls(config).await?;
+            session.ehlo(&config.helo).await?;
+        }
+        if let Some(credentials) = &config.credentials {
+            session.authenticate(credentials).await?;
+        }
+        Ok(session)
+    }
+
+    /// Sends `parts` as one command and reads its reply.
+    pub(crate) async fn exchange(
+        &mut self,
+        parts: &[&str],
+        phase: Phase,
+        limit: std::time::Duration,
+    ) -> Result<Reply, SmtpError> {
+        self.conn.command(parts);
+        self.conn.flush(phase, limit).await?;
+        self.conn.read_reply(phase, limit).await
+    }
+
+    async fn ehlo(&mut self, helo: &str) -> Result<(), SmtpError> {
+        let limit = self.timeouts.ehlo;
+        let reply = self.exchange(&["EHLO ", helo], Phase::Ehlo, limit).await?;
+        if reply.is_completion() {
+            self.caps = Capabilities::from_ehlo(&reply);
+            return Ok(());
+        }
+        if !reply.is_permanent() {
+            return Err(self.rejected(Phase::Ehlo, reply));
+        }
+        let reply = self.exchange(&["HELO ", helo], Phase::Ehlo, limit).await?;
+        if !reply.is_completion() {
+            return Err(self.rejected(Phase::Ehlo, reply));
+        }
+        self.caps = Capabilities::default();
+        Ok(())
+    }
+
+    async fn starttls(&mut self, config: &SessionConfig) -> Result<(), SmtpError> {
+        if !self.caps.starttls {
+            return Err(SmtpError::StartTlsUnavailable {
+                host: config.host.clone(),
+            });
+        }
+        let limit = self.timeouts.starttls;
+        let reply = self.exchange(&["STARTTLS"], Phase::StartTls, limit).await?;
+        if !reply.is_completion() {
+            return Err(self.rejected(Phase::StartTls, reply));
+        }
+        if self.conn.has_unread_input() {
+            // Bytes sent before the handshake must not be read as if protected by it.
+            return Err(SmtpError::Protocol {
+                host: config.host.clone(),
+                phase: Phase::StartTls,
+                detail: "server sent data after its STARTTLS reply".to_owned(),
+            });
+        }
+        let plain = self.conn.take_stream();
+        let upgraded = tls::handshake(plain, &config.host, config.tls.clone(), limit).await?;
+        self.conn.set_stream(upgraded);
+        self.conn.note(|| "(TLS established)".to_owned());
+        self.tls = true;
+        self.caps = Capabilities::default();
+        Ok(())
+    }
+
+    async fn authenticate(&mut self, credentials: &Credentials) -> Result<(), SmtpError> {
+        if self.caps.offers_auth("PLAIN") {
+            let mut raw = Vec::new();
+            raw.push(0);
+            raw.extend_from_slice(credentials.username.as_bytes());
+            raw.push(0);
+            raw.extend_from_slice(credentials.password.expose_secret().as_bytes());
+            let mut line = b"AUTH PLAIN ".to_vec();
+            line.extend_from_slice(BASE64.encode(&raw).as_bytes());
+            raw.zeroize();
+            let reply = self.auth_step(&mut line, "AUTH PLAIN <redacted>").await?;
+            self.expect_auth(reply, 235)
+        } else if self.caps.offers_auth("LOGIN") {
+            let limit = self.timeouts.auth;
+            let reply = self.exchange(&["AUTH LOGIN"], Phase::Auth, limit).await?;
+            self.expect_auth(reply, 334)?;
+            let mut user = BASE64.encode(credentials.username.as_bytes()).into_bytes();
+            let reply = self.auth_step(&mut user, "<redacted>").await?;
+            self.expect_auth(reply, 334)?;
+            let password = credentials.password.expose_secret().as_bytes();
+            let mut pass = BASE64.encode(password).into_bytes();
+            let reply = self.auth_step(&mut pass, "<redacted>").await?;
+            self.expect_auth(reply, 235)
+        } else {
+            Err(SmtpError::AuthUnsupported {
+                host: self.conn.host().to_owned(),
+                offered: self.caps.auth.clone(),
+            })
+        }
+    }
+
+    /// Sends one secret AUTH line (wiped afterwards) and reads the reply.
+    async fn auth_step(&mut self, line: &mut Vec<u8>, shown: &str) -> Result<Reply, SmtpError> {
+        self.conn.secret_command(line, shown);
+        line.zeroize();
+        self.conn.flush(Phase::Auth, self.timeouts.auth).await?;
+        self.conn.read_reply(Phase::Auth, self.timeouts.auth).await
+    }
+
+    fn expect_auth(&self, reply: Reply, code: u16) -> Result<(), SmtpError> {
+        let host = self.conn.host().to_owned();
+        if reply.code == code {
+            Ok(())
+        } else if reply.is_transient() || reply.is_permanent() {
+            Err(SmtpError::AuthFailed { host, reply })
+        } else {
+            Err(SmtpError::Protocol {
+                host,
+                phase: Phase::Auth,
+                detail: format!("expected {code}, got {reply}"),
+            })
+        }
+    }
+
+    pub(crate) fn rejected(&self, phase: Phase, reply: Reply) -> SmtpError {
+        SmtpError::Rejected {
+            host: self.conn.host().to_owned(),
+            phase,
+            reply,
+        }
+    }
+
+    /// What the server announced in its (last) EHLO reply; empty after a HELO fallback.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// True once TLS is established (implicit TLS or after STARTTLS).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// False after a 421 reply or an error: the caller must drop the session.
+    pub fn is_usable(&self) -> bool {
+        self.usable
+    }
+
+    /// Transactions run on this connection (each `send` that returned `Ok` after talking to
+    /// the server, accepted or not); handy to cap messages per connection.
+    pub fn messages_sent(&self) -> u64 {
+        self.messages_sent
+    }
+
+    /// Takes the conversation recorded since the last call (empty unless
+    /// `record_transcript`). Lines read `C: EHLO x` / `S: 250-…`; AUTH payloads show as
+    /// `<redacted>` and a message body as `<message, N bytes>`.
+    pub fn take_transcript(&mut self) -> Vec<String> {
+        self.conn.take_transcript()
+    }
+
+    /// Says QUIT, waits for the reply (bounded by the `quit` timeout) and closes. An unusable
+    /// session is just closed. The reply's code does not matter.
+    pub async fn quit(mut self) -> Result<(), SmtpError> {
+        let limit = self.timeouts.quit;
+        let result = if self.usable {
+            self.exchange(&["QUIT"], Phase::Quit, limit).await.map(drop)
+        } else {
+            Ok(())
+        };
+        self.conn.shutdown(limit).await;
+        result
+    }
+}

@@ -1,0 +1,352 @@
+//! SMTP replies: parsing (multi-line, RFC 3463 enhanced codes) and EHLO capabilities.
+//!
+//! The parser works on the session's read buffer and reports how many bytes a complete reply
+//! used, so pipelined replies that arrive together are taken one at a time. It is our own
+//! (rather than smtp-proto's `ResponseReceiver`) because that one stores enhanced-code parts
+//! in a `u8` (so `4.7.650` would come out wrong) and does not check that continuation lines
+//! carry the same code.
+
+use std::fmt;
+
+/// Longest reply accepted, all lines together; a longer one is a protocol error.
+pub(crate) const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// An RFC 3463 enhanced status code such as `5.1.1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnhancedCode {
+    /// Class: 2 success, 4 persistent transient failure, 5 permanent failure.
+    pub class: u8,
+    /// Subject (0–999).
+    pub subject: u16,
+    /// Detail (0–999).
+    pub detail: u16,
+}
+
+impl fmt::Display for EnhancedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// One server reply: its code, optional enhanced code and text.
+///
+/// For a multi-line reply, `text` holds the lines joined with `\n` (the enhanced code, when
+/// present, is removed from every line that repeats it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The three-digit reply code.
+    pub code: u16,
+    /// The enhanced status code, when the first line starts with one.
+    pub enhanced: Option<EnhancedCode>,
+    /// The reply text without code, separators and line endings.
+    pub text: String,
+}
+
+impl Reply {
+    /// Builds a reply from its parts (handy for tests and synthetic replies).
+    pub fn new(code: u16, enhanced: Option<EnhancedCode>, text: impl Into<String>) -> Self {
+        Reply {
+            code,
+            enhanced,
+            text: text.into(),
+        }
+    }
+
+    /// 2xx (completion) or 3xx (intermediate, such as 354 after DATA).
+    pub fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+
+    /// 4xx: temporary failure, try again later.
+    pub fn is_transient(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+
+    /// 5xx: permanent failure.
+    pub fn is_permanent(&self) -> bool {
+        (500..600).contains(&self.code)
+    }
+
+    /// 2xx only.
+    pub(crate) fn is_completion(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+
+    /// The lines of the text.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.text.split('\n')
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        if let Some(enhanced) = self.enhanced {
+            write!(f, " {enhanced}")?;
+        }
+        for line in self.lines() {
+            if !line.is_empty() {
+                write!(f, " {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A reply that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParseError(pub(crate) String);
+
+/// A complete reply found at the start of a buffer.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) reply: Reply,
+    /// Bytes used, line endings included.
+    pub(crate) used: usize,
+}
+
+/// Parses one complete reply at the start of `buf`; `Ok(None)` when more bytes are needed.
+pub(crate) fn parse_reply(buf: &[u8]) -> Result<Option<Parsed>, ParseError> {
+    let mut pos = 0;
+    let mut code = None;
+    let mut enhanced = None;
+    let mut text = String::new();
+    while let Some(offset) = buf[pos..].iter().position(|&b| b == b'\n') {
+        let line = strip_cr(&buf[pos..pos + offset]);
+        pos += offset + 1;
+        let (line_code, last, rest) = split_line(line)?;
+        match code {
+            None => {
+                code = Some(line_code);
+                enhanced = parse_enhanced(rest).map(|(e, _)| e);
+            }
+            Some(c) if c != line_code => {
+                return Err(ParseError(format!(
+                    "continuation line code {line_code} differs from {c}"
+                )));
+            }
+            Some(_) => text.push('\n'),
+        }
+        let rest = match (enhanced, parse_enhanced(rest)) {
+            (Some(e), Some((found, after))) if e == found => after,
+            _ => rest,
+        };
+        text.push_str(&String::from_utf8_lossy(rest));
+        if last {
+            return Ok(code.map(|code| Parsed {
+                reply: Reply {
+                    code,
+                    enhanced,
+                    text,
+                },
+                used: pos,
+            }));
+        }
+    }
+    if buf.len() > MAX_REPLY_BYTES {
+        return Err(ParseError(format!(
+            "reply longer than {MAX_REPLY_BYTES} bytes"
+        )));
+    }
+    Ok(None)
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Splits `250-text` into (250, is_last_line, "text").
+fn split_line(line: &[u8]) -> Result<(u16, bool, &[u8]), ParseError> {
+    let bad = || ParseError(format!("malformed reply line {:?}", lossy_prefix(line)));
+    let digits = line.get(..3).ok_or_else(bad)?;
+    if !digits.iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&digits[0]) {
+        return Err(bad());
+    }
+    let code = digits
+        .iter()
+        .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+    match line.get(3) {
+        None => Ok((code, true, &[])),
+        Some(b' ') => Ok((code, true, &line[4..])),
+        Some(b'-') => Ok((code, false, &line[4..])),
+        Some(_) => Err(bad()),
+    }
+}
+
+fn lossy_prefix(line: &[u8]) -> String {
+    String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned()
+}
+
+/// Parses `d.ddd.ddd` followed by a space or the end; returns the code and the text after it.
+fn parse_enhanced(text: &[u8]) -> Option<(EnhancedCode, &[u8])> {
+    let end = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
+    let mut parts = text[..end].split(|&b| b == b'.');
+    let mut number = |max_len: usize| -> Option<u16> {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > max_len || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(
+            part.iter()
+                .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0')),
+        )
+    };
+    let class = number(1)?;
+    let subject = number(3)?;
+    let detail = number(3)?;
+    if parts.next().is_some() || !matches!(class, 2 | 4 | 5) {
+        return None;
+    }
+    let after = text.get(end + 1..).unwrap_or(&[]);
+    let class = u8::try_from(class).ok()?;
+    Some((
+        EnhancedCode {
+            class,
+            subject,
+            detail,
+        },
+        after,
+    ))
+}
+
+/// What the server announced in its EHLO reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// PIPELINING (RFC 2920).
+    pub pipelining: bool,
+    /// STARTTLS (RFC 3207).
+    pub starttls: bool,
+    /// AUTH mechanisms offered, upper-cased, in the server's order (empty: no AUTH).
+    pub auth: Vec<String>,
+    /// SIZE (RFC 1870): `Some(limit)` when advertised, `Some(0)` meaning no fixed limit.
+    pub size: Option<u64>,
+    /// 8BITMIME (RFC 6152).
+    pub eight_bit_mime: bool,
+    /// SMTPUTF8 (RFC 6531).
+    pub smtputf8: bool,
+    /// CHUNKING / BDAT (RFC 3030).
+    pub chunking: bool,
+    /// ENHANCEDSTATUSCODES (RFC 2034).
+    pub enhanced_status_codes: bool,
+}
+
+impl Capabilities {
+    /// Reads the capabilities from an EHLO reply (the first line is the server's name).
+    pub(crate) fn from_ehlo(reply: &Reply) -> Self {
+        let mut caps = Capabilities::default();
+        for line in reply.lines().skip(1) {
+            let mut words = line.split([' ', '=']);
+            let keyword = words.next().unwrap_or("").to_ascii_uppercase();
+            match keyword.as_str() {
+                "PIPELINING" => caps.pipelining = true,
+                "STARTTLS" => caps.starttls = true,
+                "8BITMIME" => caps.eight_bit_mime = true,
+                "SMTPUTF8" => caps.smtputf8 = true,
+                "CHUNKING" => caps.chunking = true,
+                "ENHANCEDSTATUSCODES" => caps.enhanced_status_codes = true,
+                "SIZE" => {
+                    let limit = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                    caps.size = Some(limit);
+                }
+                "AUTH" => {
+                    for mechanism in words.filter(|w| !w.is_empty()) {
+                        let mechanism = mechanism.to_ascii_uppercase();
+                        if !caps.auth.contains(&mechanism) {
+                            caps.auth.push(mechanism);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        caps
+    }
+
+    /// True when the server offers the AUTH mechanism `name` (upper case).
+    pub fn offers_auth(&self, name: &str) -> bool {
+        self.auth.iter().any(|m| m == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Parsed {
+        parse_reply(s.as_bytes()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn single_line_with_enhanced_code() {
+        let p = parse("550 5.1.1 user unknown\r\nextra");
+        assert_eq!(p.used, 24);
+        assert_eq!(p.reply.code, 550);
+        assert_eq!(p.reply.enhanced.unwrap().to_string(), "5.1.1");
+        assert_eq!(p.reply.text, "user unknown");
+        assert_eq!(p.reply.to_string(), "550 5.1.1 user unknown");
+        assert!(p.reply.is_permanent());
+    }
+
+    #[test]
+    fn wide_enhanced_code_and_plain_text() {
+        let p = parse("452 4.7.650 throttled\r\n");
+        let e = p.reply.enhanced.unwrap();
+        assert_eq!((e.class, e.subject, e.detail), (4, 7, 650));
+        let p = parse("250 8BITMIME\r\n");
+        assert_eq!(p.reply.enhanced, None);
+        assert_eq!(p.reply.text, "8BITMIME");
+        let p = parse("354\r\n");
+        assert_eq!((p.reply.code, p.reply.text.as_str()), (354, ""));
+    }
+
+    #[test]
+    fn multi_line_reply_needs_its_last_line() {
+        let s = "250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000\r\n";
+        for cut in 0..s.len() {
+            assert!(
+                parse_reply(&s.as_bytes()[..cut]).unwrap().is_none(),
+                "{cut}"
+            );
+        }
+        let p = parse(s);
+        assert_eq!(p.used, s.len());
+        assert_eq!(p.reply.text, "mx.example\nPIPELINING\nSIZE 1000");
+        assert_eq!(p.reply.to_string(), "250 mx.example PIPELINING SIZE 1000");
+    }
+
+    #[test]
+    fn enhanced_code_removed_from_every_line() {
+        let p = parse("550-5.7.1 first\r\n550 5.7.1 second\r\n");
+        assert_eq!(p.reply.text, "first\nsecond");
+    }
+
+    #[test]
+    fn malformed_replies_are_errors() {
+        for bad in [
+            "hello\r\n",
+            "25\r\n",
+            "250x\r\n",
+            "250-a\r\n251 b\r\n",
+            "650 x\r\n",
+        ] {
+            assert!(parse_reply(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let long = "250-".to_owned() + &"x".repeat(MAX_REPLY_BYTES) + "\r\n";
+        assert!(parse_reply(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn capabilities_from_ehlo() {
+        let s = "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n\
+                 250-AUTH=LOGIN\r\n250-AUTH PLAIN login CRAM-MD5\r\n250-STARTTLS\r\n\
+                 250-SMTPUTF8\r\n250 CHUNKING\r\n";
+        let caps = Capabilities::from_ehlo(&parse(s).reply);
+        assert!(caps.pipelining && caps.starttls && caps.eight_bit_mime);
+        assert!(caps.smtputf8 && caps.chunking && !caps.enhanced_status_codes);
+        assert_eq!(caps.size, Some(1000));
+        assert_eq!(caps.auth, ["LOGIN", "PLAIN", "CRAM-MD5"]);
+        let caps = Capabilities::from_ehlo(&parse("250-x\r\n250 SIZE\r\n").reply);
+        assert_eq!(caps.size, Some(0));
+    }
+}
