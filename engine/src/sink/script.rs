@@ -1,0 +1,82 @@
+//! Scripted recipient behaviour: the local part's prefix tells the sink how to treat a
+//! recipient, so a test states its scenario in the address (`bounce-7@example.com`).
+
+/// What the sink does for one recipient, chosen by the local part's prefix
+/// (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Script {
+    /// Anything else: accepted.
+    Accept,
+    /// `bounce…@`: RCPT gets `550 5.1.1 <addr>: user unknown`.
+    Bounce,
+    /// `defer…@`: RCPT gets `451 4.7.1` the first time the address is seen.
+    Defer,
+    /// `drop…@`: the connection closes in the middle of DATA the first time.
+    Drop,
+    /// `slow…@`: the final reply after the body waits `slow_delay`.
+    Slow,
+    /// `421…@`: RCPT gets `421 4.7.0 closing` and the connection closes, first time only.
+    Close421,
+    /// `reject…@`: the body is refused with `554 5.7.1` every time.
+    Reject,
+}
+
+const PREFIXES: [(&str, Script); 6] = [
+    ("bounce", Script::Bounce),
+    ("defer", Script::Defer),
+    ("drop", Script::Drop),
+    ("slow", Script::Slow),
+    ("421", Script::Close421),
+    ("reject", Script::Reject),
+];
+
+/// The script for `address` (a bare `local@domain`, no angle brackets).
+pub(crate) fn script_for(address: &str) -> Script {
+    let local = address.rsplit_once('@').map_or(address, |(local, _)| local);
+    let local = local.as_bytes();
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| {
+            local.len() >= prefix.len()
+                && local[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        })
+        .map_or(Script::Accept, |(_, script)| *script)
+}
+
+/// The domain of `address`, lower-cased; empty when there is none.
+pub(crate) fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map_or(String::new(), |(_, domain)| domain.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_part_prefix_picks_the_script() {
+        let cases = [
+            ("ok@example.com", Script::Accept),
+            ("bounce@example.com", Script::Bounce),
+            ("Bounce-12@example.com", Script::Bounce),
+            ("DEFER.x@example.com", Script::Defer),
+            ("drop-in-data@example.com", Script::Drop),
+            ("slow@example.com", Script::Slow),
+            ("421@example.com", Script::Close421),
+            ("reject1@example.com", Script::Reject),
+            ("user@bounce.example.com", Script::Accept),
+            ("nobody", Script::Accept),
+            ("", Script::Accept),
+        ];
+        for (address, want) in cases {
+            assert_eq!(script_for(address), want, "{address}");
+        }
+    }
+
+    #[test]
+    fn domain_is_lower_cased() {
+        assert_eq!(domain_of("a@Example.COM"), "example.com");
+        assert_eq!(domain_of("a"), "");
+    }
+}

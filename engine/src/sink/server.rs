@@ -1,0 +1,205 @@
+//! The running sink: binds (or takes) a loopback listener, accepts connections and runs one
+//! tokio task per session, all under one cancellation token so the sink stops on `Drop`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::certs::TestCa;
+use super::conn::Conn;
+use super::session::{Context, Session};
+use super::state::{Received, Shared, SinkStats};
+use super::{SinkConfig, SinkError, SinkTls};
+
+/// A running test SMTP server on loopback. It records every fully accepted transaction and
+/// stops (cancelling its tasks) when dropped or shut down.
+#[derive(Debug)]
+pub struct Sink {
+    addr: SocketAddr,
+    ctx: Arc<Context>,
+    ca: Option<TestCa>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Sink {
+    /// Starts a sink on `127.0.0.1:0`, generating its own test CA when TLS is on.
+    pub async fn start(config: SinkConfig) -> Result<Sink, SinkError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(SinkError::Bind)?;
+        Sink::start_on(listener, config, None).await
+    }
+
+    /// Starts a sink on a listener the caller bound; `ca` supplies the certificates (one is
+    /// generated when TLS is on and none is given; it is ignored when TLS is off).
+    pub async fn start_on(
+        listener: TcpListener,
+        config: SinkConfig,
+        ca: Option<TestCa>,
+    ) -> Result<Sink, SinkError> {
+        let addr = listener.local_addr().map_err(SinkError::LocalAddr)?;
+        let (ca, acceptor) = match config.tls {
+            SinkTls::None => (ca, None),
+            SinkTls::StartTls | SinkTls::Implicit => {
+                let ca = match ca {
+                    Some(ca) => ca,
+                    None => TestCa::generate()?,
+                };
+                let acceptor = TlsAcceptor::from(ca.server_config()?);
+                (Some(ca), Some(acceptor))
+            }
+        };
+        let ctx = Arc::new(Context {
+            config,
+            shared: Arc::new(Shared::default()),
+            acceptor,
+        });
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        tracker.spawn(accept_loop(
+            listener,
+            Arc::clone(&ctx),
+            token.clone(),
+            tracker.clone(),
+        ));
+        Ok(Sink {
+            addr,
+            ctx,
+            ca,
+            token,
+            tracker,
+        })
+    }
+
+    /// The address the sink listens on (always 127.0.0.1).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The CA certificate (PEM) clients must trust, when TLS is on.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(TestCa::ca_pem)
+    }
+
+    /// The test CA, when TLS is on (for `TestCa::client_config` or `write_ca`).
+    pub fn ca(&self) -> Option<&TestCa> {
+        self.ca.as_ref()
+    }
+
+    /// The configuration the sink runs with.
+    pub fn config(&self) -> &SinkConfig {
+        &self.ctx.config
+    }
+
+    /// A copy of every fully accepted transaction so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.ctx.shared.received()
+    }
+
+    /// How many transactions were fully accepted so far.
+    pub fn count(&self) -> usize {
+        self.ctx.shared.count()
+    }
+
+    /// Waits until at least `n` transactions were accepted and returns them all; after
+    /// `timeout` fails with how many arrived and a summary of what the sink saw.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Result<Vec<Received>, SinkError> {
+        let shared = &self.ctx.shared;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = shared.arrived().notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if shared.count() >= n {
+                return Ok(shared.received());
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return Err(SinkError::WaitTimeout {
+                    wanted: n,
+                    got: shared.count(),
+                    timeout,
+                    summary: shared.summary(),
+                });
+            }
+        }
+    }
+
+    /// A copy of the counters.
+    pub fn stats(&self) -> SinkStats {
+        self.ctx.shared.stats()
+    }
+
+    /// Stops accepting, closes every session and waits for their tasks to end.
+    pub async fn shutdown(self) {
+        self.token.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = token.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((tcp, _peer)) => {
+                let ctx = Arc::clone(&ctx);
+                let token = token.clone();
+                tracker.spawn(async move {
+                    tokio::select! {
+                        () = token.cancelled() => {}
+                        () = serve(tcp, ctx) => {}
+                    }
+                });
+            }
+            Err(error) => {
+                // Out of file descriptors and the like: back off briefly instead of spinning.
+                tracing::warn!(%error, "sink: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Runs one connection: implicit TLS handshake if configured, then the SMTP session.
+async fn serve(tcp: TcpStream, ctx: Arc<Context>) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "sink: could not set TCP_NODELAY");
+    }
+    let guard = ctx.shared.connection_opened();
+    let (conn, tls) = match (&ctx.config.tls, &ctx.acceptor) {
+        (SinkTls::Implicit, Some(acceptor)) => match acceptor.accept(tcp).await {
+            Ok(stream) => {
+                ctx.shared.tls_session();
+                (Conn::Tls(Box::new(stream)), true)
+            }
+            Err(error) => {
+                tracing::debug!(%error, "sink: implicit TLS handshake failed");
+                return;
+            }
+        },
+        _ => (Conn::Plain(tcp), false),
+    };
+    if let Err(error) = Session::new(conn, ctx, guard, tls).run().await {
+        tracing::debug!(%error, "sink: session ended with an I/O error");
+    }
+}
