@@ -1,1 +1,20 @@
-//! (to be written)
+//! Compose: turn a campaign's templates and one recipient's data into a complete, signed
+//! message.
+//!
+//! In the pipeline, the composer pool threads call [`Composer::compose`] for each recipient:
+//! it renders the subject and bodies ([`Templates`], minijinja, compiled once), builds the MIME
+//! message (mail-builder: `multipart/alternative` when both bodies exist, RFC 2047 headers,
+//! quoted-printable or base64 bodies as needed) and prepends the DKIM signature(s) from a
+//! [`crate::dkim::Signer`]. The bytes then go to delivery. Merge values can never inject
+//! header fields: every rendered header value is sanitised.
+
+mod error;
+mod message;
+mod templates;
+
+pub use error::ComposeError;
+pub use message::{Composed, Composer, Mailbox, MessageSettings};
+pub use templates::{TemplateSource, Templates};
+
+#[cfg(test)]
+mod tests;

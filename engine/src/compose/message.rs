@@ -1,0 +1,258 @@
+//! Composing one recipient's message: render the templates with their data, build the MIME
+//! message (mail-builder), then prepend the DKIM signature(s). The result goes to delivery.
+//!
+//! Every header value that can carry merge data is sanitised: CR, LF and other control
+//! characters become spaces, so a merge value can never add or split a header.
+
+use std::borrow::Cow;
+
+use mail_builder::headers::address::Address;
+use mail_builder::headers::date::Date;
+use mail_builder::headers::message_id::MessageId;
+use mail_builder::headers::raw::Raw;
+use mail_builder::MessageBuilder;
+use minijinja::Value;
+
+use super::templates::{Part, Templates};
+use super::ComposeError;
+use crate::dkim::Signer;
+
+/// An address with an optional display name (`"News" <news@example.com>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    /// The display name, if any; non-ASCII is encoded (RFC 2047) as needed.
+    pub name: Option<String>,
+    /// The address itself, `local@domain`.
+    pub address: String,
+}
+
+/// The fixed parts of every message of a campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSettings {
+    /// The `From` mailbox; its domain also names the `Message-ID`.
+    pub from: Mailbox,
+    /// The `Reply-To` mailbox, if any.
+    pub reply_to: Option<Mailbox>,
+    /// Extra header fields added verbatim (after sanitising), for example `List-Unsubscribe`.
+    pub extra_headers: Vec<(String, String)>,
+}
+
+/// A composed, signed message ready for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composed {
+    /// The `Message-ID` without its angle brackets (`random@from-domain`).
+    pub message_id: String,
+    /// The whole message, CRLF line endings, DKIM signature(s) first.
+    pub bytes: Vec<u8>,
+}
+
+/// Header fields the composer writes itself; extra headers may not repeat them.
+const OWN_HEADERS: [&str; 10] = [
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "reply-to",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "dkim-signature",
+];
+
+/// Renders, builds and signs messages for one campaign (or one A/B variant of it).
+///
+/// Shareable across composer threads (`Send + Sync`); templates are compiled once.
+#[derive(Debug)]
+pub struct Composer {
+    templates: Templates,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    extra_headers: Vec<(String, String)>,
+    id_domain: String,
+    signer: Option<Signer>,
+}
+
+impl Composer {
+    /// Builds a composer. Display names and extra header values are sanitised here; invalid
+    /// addresses or header names are reported by [`Composer::compose`] via [`Composer::check`].
+    pub fn new(
+        templates: Templates,
+        settings: MessageSettings,
+        signer: Option<Signer>,
+    ) -> Composer {
+        let clean_box = |mailbox: Mailbox| Mailbox {
+            name: mailbox
+                .name
+                .map(|name| sanitize(&name).into_owned())
+                .filter(|name| !name.is_empty()),
+            address: mailbox.address,
+        };
+        let from = clean_box(settings.from);
+        let id_domain = from
+            .address
+            .rsplit_once('@')
+            .map(|(_, domain)| domain.to_ascii_lowercase())
+            .unwrap_or_else(|| "localhost".to_owned());
+        Composer {
+            templates,
+            reply_to: settings.reply_to.map(clean_box),
+            extra_headers: settings
+                .extra_headers
+                .into_iter()
+                .map(|(name, value)| (name, sanitize(&value).into_owned()))
+                .collect(),
+            from,
+            id_domain,
+            signer,
+        }
+    }
+
+    /// Checks the fixed settings (From, Reply-To, extra header names) once, before a send.
+    pub fn check(&self) -> Result<(), ComposeError> {
+        check_address("From", &self.from.address)?;
+        if let Some(reply_to) = &self.reply_to {
+            check_address("Reply-To", &reply_to.address)?;
+        }
+        self.extra_headers
+            .iter()
+            .try_for_each(|(name, _)| check_header_name(name))
+    }
+
+    /// The compiled templates (for [`Templates::variables`]).
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// Composes and signs the message for `to`. `names` and `values` are the recipient's CSV
+    /// columns (including `email`), available to the templates under the column names.
+    pub fn compose(
+        &self,
+        to: &str,
+        names: &[String],
+        values: &[String],
+    ) -> Result<Composed, ComposeError> {
+        self.compose_with_headers(to, names, values, &[])
+    }
+
+    /// Like [`Composer::compose`], with extra per-recipient header fields (for example a
+    /// personal `List-Unsubscribe`); their values are sanitised like every other header.
+    pub fn compose_with_headers(
+        &self,
+        to: &str,
+        names: &[String],
+        values: &[String],
+        headers: &[(&str, &str)],
+    ) -> Result<Composed, ComposeError> {
+        self.check()?;
+        check_address("To", to)?;
+        headers
+            .iter()
+            .try_for_each(|(name, _)| check_header_name(name))?;
+        if names.len() != values.len() {
+            return Err(ComposeError::ColumnMismatch {
+                names: names.len(),
+                values: values.len(),
+            });
+        }
+        let context = Value::from_iter(
+            names
+                .iter()
+                .map(String::as_str)
+                .zip(values.iter().map(|value| Value::from(value.as_str()))),
+        );
+        let subject = self
+            .templates
+            .render(Part::Subject, names, &context)?
+            .unwrap_or_default();
+        let text = self.templates.render(Part::Text, names, &context)?;
+        let html = self.templates.render(Part::Html, names, &context)?;
+
+        let message_id = format!("{:032x}@{}", rand::random::<u128>(), self.id_domain);
+        let mut builder = MessageBuilder::new()
+            .from(mailbox_address(&self.from))
+            .to(Address::new_address(None::<&str>, to))
+            .subject(sanitize(subject.trim()).into_owned())
+            .date(Date::now())
+            .message_id(MessageId::new(message_id.as_str()));
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(mailbox_address(reply_to));
+        }
+        for (name, value) in &self.extra_headers {
+            builder = builder.header(name.as_str(), Raw::new(value.as_str()));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, Raw::new(sanitize(value)));
+        }
+        if let Some(text) = text {
+            builder = builder.text_body(text);
+        }
+        if let Some(html) = html {
+            builder = builder.html_body(html);
+        }
+        let mut body = Vec::with_capacity(4096);
+        builder.serialize(&mut body);
+        let bytes = match &self.signer {
+            Some(signer) => {
+                let signature = signer.sign(&body)?;
+                let mut signed = Vec::with_capacity(signature.len() + body.len());
+                signed.extend_from_slice(signature.as_bytes());
+                signed.extend_from_slice(&body);
+                signed
+            }
+            None => body,
+        };
+        Ok(Composed { message_id, bytes })
+    }
+}
+
+fn mailbox_address(mailbox: &Mailbox) -> Address<'_> {
+    Address::new_address(mailbox.name.as_deref(), mailbox.address.as_str())
+}
+
+/// Replaces CR, LF and every other control character with a space, so the value stays on
+/// one header line. Borrows when nothing needs replacing (the common case).
+pub(crate) fn sanitize(value: &str) -> Cow<'_, str> {
+    if value.chars().any(char::is_control) {
+        Cow::Owned(
+            value
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// A plain `local@domain` address: no whitespace, controls, brackets, quotes or commas.
+fn check_address(field: &'static str, address: &str) -> Result<(), ComposeError> {
+    let valid = address.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+    }) && !address
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(ComposeError::InvalidAddress {
+            field,
+            address: address.to_owned(),
+        })
+    }
+}
+
+/// A header field name: printable ASCII without ':' (RFC 5322 §2.2), not one we write.
+fn check_header_name(name: &str) -> Result<(), ComposeError> {
+    let reason = if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+        "a header name is printable ASCII without spaces or ':'"
+    } else if OWN_HEADERS.iter().any(|own| own.eq_ignore_ascii_case(name)) {
+        "the composer writes this header itself"
+    } else {
+        return Ok(());
+    };
+    Err(ComposeError::InvalidHeader {
+        name: name.to_owned(),
+        reason,
+    })
+}
