@@ -12,7 +12,7 @@ mod error;
 pub use error::DeliveryError;
 
 use crate::model::{Outcome, ReplyRecord};
-use crate::smtp::{self, Envelope, Reply, Session, SessionConfig, SmtpError};
+use crate::smtp::{self, Envelope, Reply, Session, SessionConfig};
 use crate::store::{OutcomeUpdate, RecipientKey};
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,7 +116,7 @@ impl Worker {
                 },
             };
             if self.session.is_none() {
-                match self.connect().await? {
+                match connect(&self.config, &self.cancel).await? {
                     Some(session) => self.session = Some(session),
                     None => return Ok(()), // cancelled while reconnecting
                 }
@@ -148,41 +148,38 @@ impl Worker {
             }
         }
     }
+}
 
-    /// Opens a session, retrying transient failures with back-off (1s, 2s, 4s, …).
-    async fn connect(&self) -> Result<Option<Session>, DeliveryError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let error = match smtp::connect(&self.config).await {
-                Ok(session) => return Ok(Some(session)),
-                Err(error) => error,
-            };
-            if error.is_configuration() {
-                return Err(self.refused(error));
-            }
-            if attempt >= MAX_CONNECT_ATTEMPTS {
-                return Err(DeliveryError::Unreachable {
-                    host: self.config.host.clone(),
-                    port: self.config.port,
-                    attempts: attempt,
-                    source: error,
-                });
-            }
-            tracing::warn!(host = %self.config.host, %error, attempt, "could not connect; retrying");
-            let wait = Duration::from_secs(1 << (attempt - 1).min(4));
-            tokio::select! {
-                () = self.cancel.cancelled() => return Ok(None),
-                () = tokio::time::sleep(wait) => {}
-            }
+/// Opens a session, retrying transient failures with back-off (1s, 2s, 4s, …); `None` when
+/// cancelled meanwhile.
+async fn connect(config: &SessionConfig, cancel: &CancellationToken) -> Result<Option<Session>, DeliveryError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match smtp::connect(config).await {
+            Ok(session) => return Ok(Some(session)),
+            Err(error) => error,
+        };
+        if error.is_configuration() {
+            return Err(DeliveryError::Refused {
+                host: config.host.clone(),
+                port: config.port,
+                source: error,
+            });
         }
-    }
-
-    fn refused(&self, source: SmtpError) -> DeliveryError {
-        DeliveryError::Refused {
-            host: self.config.host.clone(),
-            port: self.config.port,
-            source,
+        if attempt >= MAX_CONNECT_ATTEMPTS {
+            return Err(DeliveryError::Unreachable {
+                host: config.host.clone(),
+                port: config.port,
+                attempts: attempt,
+                source: error,
+            });
+        }
+        tracing::warn!(host = %config.host, %error, attempt, "could not connect; retrying");
+        let wait = Duration::from_secs(1 << (attempt - 1).min(4));
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(None),
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }
