@@ -68,6 +68,10 @@ pub(crate) struct SendArgs {
     /// Write the signed messages as .eml files into DIR instead of sending (store untouched).
     #[arg(long, value_name = "DIR")]
     pub(crate) dry_run: Option<PathBuf>,
+    /// When only deferred recipients are left, wait for those due within this long before
+    /// ending (e.g. "0s", "90s", "10m").
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub(crate) linger: humantime::Duration,
     /// Never show a progress bar, even on a terminal.
     #[arg(long)]
     pub(crate) no_progress: bool,

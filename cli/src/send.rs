@@ -28,6 +28,7 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let options = SendOptions {
         cancel: cancel.clone(),
         progress: Some(Arc::new(progress_tx)),
+        linger: args.linger.into(),
     };
     let result = runtime::send(&campaign, options).await;
     let _ = bar.await;
@@ -85,7 +86,7 @@ async fn show_progress(mut progress: tokio::sync::watch::Receiver<Progress>, ena
         if let Some(bar) = &bar {
             let message = match snapshot.phase {
                 Phase::Loading => "loading".to_owned(),
-                Phase::Sending | Phase::Retrying | Phase::Done => format!(
+                Phase::Sending | Phase::Done => format!(
                     "delivered {} bounced {} deferred {}",
                     counts.delivered, counts.bounced, counts.deferred
                 ),

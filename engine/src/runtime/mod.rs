@@ -8,7 +8,7 @@ mod pipeline;
 mod status;
 
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
-pub use pipeline::{send, Phase, Progress, SendOptions, SendReport};
+pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use status::{status, StatusReport};
 
 use crate::campaign::RecipientReader;

@@ -15,10 +15,11 @@ use super::Campaign;
 use crate::campaign::RowError;
 use crate::control::{self, Request, Response};
 use crate::delivery::{self, ReadyMessage};
-use crate::model::{now_millis, Counts, Millis, Outcome, ReplyRecord, RetryPolicy};
+use crate::model::{add_duration, now_millis, Counts, Millis, Outcome, ReplyRecord, RetryPolicy};
 use crate::smtp::Envelope;
 use crate::store::{OutcomeUpdate, Store, StoredRecipient};
 use crate::Error;
+use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -30,6 +31,10 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 const RECORD_BATCH: usize = 1_024;
 /// Recipients read from the store per page.
 const PAGE: usize = 512;
+/// How often the queue pass looks for deferred recipients that have fallen due.
+const RETRY_CHECK: Duration = Duration::from_secs(2);
+/// Default for [`SendOptions::linger`].
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(60);
 
 /// What the send is doing, for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +43,6 @@ pub enum Phase {
     Loading,
     /// Sending to pending recipients.
     Sending,
-    /// Retrying deferred recipients that fell due.
-    Retrying,
     /// Finished.
     Done,
 }
@@ -54,12 +57,25 @@ pub struct Progress {
 }
 
 /// How to run a send.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SendOptions {
     /// Cancelled to stop cleanly: transactions in flight finish, state is flushed.
     pub cancel: CancellationToken,
     /// Receives progress snapshots.
     pub progress: Option<Arc<watch::Sender<Progress>>>,
+    /// When nothing else is left, wait for deferred recipients due within this long instead
+    /// of ending (default [`DEFAULT_LINGER`], one minute).
+    pub linger: Duration,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        Self {
+            cancel: CancellationToken::new(),
+            progress: None,
+            linger: DEFAULT_LINGER,
+        }
+    }
 }
 
 /// What a send did.
@@ -197,10 +213,10 @@ async fn run(
 
     let feeder = {
         let (store, campaign_id, in_flight, cancel) = (store.clone(), campaign.id().to_owned(), in_flight.clone(), cancel.clone());
-        let progress = options.progress.clone();
+        let linger = options.linger;
         std::thread::Builder::new()
             .name("volley-feeder".into())
-            .spawn(move || feed(&store, &campaign_id, &job_tx, &in_flight, &cancel, progress.as_deref()))
+            .spawn(move || feed(&store, &campaign_id, &job_tx, &in_flight, &cancel, linger))
             .map_err(|source| Error::Io { path: "feeder thread".into(), source })?
     };
     let composers = spawn_composers(campaign, job_rx, ready_tx, outcome_tx.clone())?;
@@ -270,16 +286,20 @@ impl InFlight {
     }
 }
 
-/// The feeder: one pass over the pending queue, then passes over due retries until none is due.
+/// The feeder: one pass over the pending queue (with the retries that fall due meanwhile
+/// mixed in), then passes over due retries until none is due within [`SendOptions::linger`].
 fn feed(
     store: &Store,
     campaign: &str,
     jobs: &crossbeam_channel::Sender<StoredRecipient>,
     in_flight: &InFlight,
     cancel: &CancellationToken,
-    progress: Option<&watch::Sender<Progress>>,
+    linger: Duration,
 ) -> Result<(), crate::store::StoreError> {
     let mut after = None;
+    // Retries handed out during the queue pass: still in the retry index until recorded.
+    let mut retried = HashSet::new();
+    let mut last_retry_check = Instant::now();
     loop {
         let page = store.pending(campaign, after.as_ref(), PAGE)?;
         let Some(last) = page.last() else { break };
@@ -287,20 +307,48 @@ fn feed(
         if !hand_out(page, jobs, in_flight, cancel) {
             return Ok(());
         }
+        if last_retry_check.elapsed() >= RETRY_CHECK {
+            last_retry_check = Instant::now();
+            let due: Vec<_> = store
+                .due(campaign, now_millis(), PAGE)?
+                .into_iter()
+                .filter(|r| retried.insert(r.key.clone()))
+                .collect();
+            if !hand_out(due, jobs, in_flight, cancel) {
+                return Ok(());
+            }
+        }
     }
     in_flight.drain(cancel);
     loop {
         let due = store.due(campaign, now_millis(), PAGE)?;
-        if due.is_empty() || cancel.is_cancelled() {
+        if cancel.is_cancelled() {
             return Ok(());
         }
-        if let Some(progress) = progress {
-            progress.send_modify(|p| p.phase = Phase::Retrying);
+        if due.is_empty() {
+            match store.next_due(campaign)? {
+                Some(at) if at <= add_duration(now_millis(), linger) => {
+                    wait_until(at, cancel);
+                    continue;
+                }
+                _ => return Ok(()),
+            }
         }
         if !hand_out(due, jobs, in_flight, cancel) {
             return Ok(());
         }
         in_flight.drain(cancel);
+    }
+}
+
+/// Sleeps until `at` (epoch milliseconds) or until cancelled.
+fn wait_until(at: Millis, cancel: &CancellationToken) {
+    while !cancel.is_cancelled() {
+        let now = now_millis();
+        if now >= at {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis((at - now).min(50)));
     }
 }
 
