@@ -15,7 +15,8 @@ use super::{tls, Credentials, Security, SessionConfig, Timeouts};
 
 /// Opens a session as `config` says: TCP connect (with `TCP_NODELAY`), implicit TLS when
 /// [`Security::Tls`], banner, EHLO (HELO if EHLO gets a 5xx), STARTTLS and EHLO again when
-/// [`Security::StartTls`], then AUTH when credentials are given.
+/// [`Security::StartTls`] (or [`Security::Opportunistic`] and offered), then AUTH when
+/// credentials are given.
 pub async fn connect(config: &SessionConfig) -> Result<Session, SmtpError> {
     let address = (config.host.as_str(), config.port);
     let tcp = match tokio::time::timeout(config.timeouts.connect, TcpStream::connect(address)).await
@@ -102,7 +103,12 @@ impl Session {
             return Err(session.rejected(Phase::Banner, banner));
         }
         session.ehlo(&config.helo).await?;
-        if config.security == Security::StartTls {
+        let upgrade = match config.security {
+            Security::StartTls => true,
+            Security::Opportunistic => session.caps.starttls,
+            Security::None | Security::Tls => false,
+        };
+        if upgrade {
             session.starttls(config).await?;
             session.ehlo(&config.helo).await?;
         }

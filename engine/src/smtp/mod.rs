@@ -46,6 +46,10 @@ pub enum Security {
     None,
     /// Plain connect, then STARTTLS; an error if the server does not offer it.
     StartTls,
+    /// STARTTLS when the server offers it, plain text otherwise (direct-to-MX style). The
+    /// certificate is still verified: a failed handshake is an error, and the caller decides
+    /// whether to retry with [`Security::None`].
+    Opportunistic,
     /// TLS from the first byte (implicit TLS, usually port 465).
     Tls,
 }

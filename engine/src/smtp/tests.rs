@@ -479,6 +479,20 @@ async fn peer_closing_mid_data_is_an_error() {
 }
 
 #[tokio::test]
+async fn peer_gone_before_pipelined_write_is_an_error() {
+    let (mut session, _) = scripted(&config(), |mut peer| async move {
+        peer.greet(EHLO_FULL).await;
+    })
+    .await;
+    let err = timeout(LIMIT, session.send(&envelope(&["a@x"]), b"x"))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.phase(), Phase::MailFrom, "{err}");
+    assert!(err.is_transient() && err.is_connection_level() && !session.is_usable());
+}
+
+#[tokio::test]
 async fn oversized_message_gets_synthetic_552_and_nothing_is_sent() {
     let (mut session, writes) = scripted(&config(), |mut peer| async move {
         peer.greet("250-mx.example\r\n250 SIZE 10\r\n").await;
@@ -553,6 +567,17 @@ async fn starttls_required_but_not_offered() {
     .await;
     assert!(matches!(err, SmtpError::StartTlsUnavailable { .. }));
     assert!(err.is_configuration() && !err.is_transient());
+}
+
+#[tokio::test]
+async fn opportunistic_tls_stays_plain_when_not_offered() {
+    let mut cfg = config();
+    cfg.security = Security::Opportunistic;
+    let (session, _) = scripted(&cfg, |mut peer| async move {
+        peer.greet(EHLO_FULL).await;
+    })
+    .await;
+    assert!(!session.is_tls() && session.is_usable());
 }
 
 #[tokio::test]

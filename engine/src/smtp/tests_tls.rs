@@ -151,6 +151,14 @@ async fn starttls_with_trusted_private_ca() {
 }
 
 #[tokio::test]
+async fn opportunistic_starttls_upgrades_when_offered() {
+    let (ca_pem, port, server) = start(false).await;
+    let tls = tls_client_config(Some(ca_pem.as_bytes())).unwrap();
+    deliver_one(&tls_config(port, Security::Opportunistic, tls)).await;
+    timeout(LIMIT, server).await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn implicit_tls_with_trusted_private_ca() {
     let (ca_pem, port, server) = start(true).await;
     let tls = tls_client_config(Some(ca_pem.as_bytes())).unwrap();
