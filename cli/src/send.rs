@@ -130,12 +130,12 @@ fn print_report(report: &SendReport) {
         "  delivered {}  bounced {}  deferred {}  expired {}  pending {}",
         c.delivered, c.bounced, c.deferred, c.expired, c.pending
     ));
-    let seconds = report.elapsed.as_secs_f64().max(0.001);
     ui::line(&format!(
-        "  this run: {} attempts in {:.1}s ({:.0} messages/s)",
+        "  this run: {} attempts in {:.1}s ({:.0} messages/s{})",
         report.attempts,
-        seconds,
-        report.attempts as f64 / seconds
+        report.elapsed.as_secs_f64(),
+        report.messages_per_second(),
+        if report.idle.is_zero() { String::new() } else { format!(", {:.1}s waiting for retries", report.idle.as_secs_f64()) }
     ));
     if let Some(due) = report.next_due {
         ui::line(&format!(

@@ -95,6 +95,8 @@ pub struct SendReport {
     pub attempts: u64,
     /// Wall-clock time of the delivery part of this run.
     pub elapsed: Duration,
+    /// The part of `elapsed` spent idle, waiting for deferred recipients to fall due.
+    pub idle: Duration,
     /// True when the run was cancelled before it finished.
     pub interrupted: bool,
 }
@@ -137,7 +139,7 @@ async fn load_and_send(
         Vec::new()
     };
     let started = Instant::now();
-    let attempts = run(campaign, store, Arc::new(session), connections, options).await?;
+    let (attempts, idle) = run(campaign, store, Arc::new(session), connections, options).await?;
     Ok(SendReport {
         campaign: campaign.id().to_owned(),
         next_due: store.next_due(campaign.id())?,
@@ -146,6 +148,7 @@ async fn load_and_send(
         row_errors,
         attempts,
         elapsed: started.elapsed(),
+        idle,
         interrupted: options.cancel.is_cancelled(),
     })
 }
@@ -197,14 +200,15 @@ fn status_handler(store: Store, campaign: &str) -> control::Handler {
     })
 }
 
-/// Runs the stages until done or cancelled; returns the number of attempts made.
+/// Runs the stages until done or cancelled; returns the number of attempts made and the time
+/// spent waiting for retries.
 async fn run(
     campaign: &Campaign,
     store: &Store,
     session: Arc<crate::smtp::SessionConfig>,
     connections: usize,
     options: &SendOptions,
-) -> Result<u64, Error> {
+) -> Result<(u64, Duration), Error> {
     let cancel = options.cancel.child_token();
     let in_flight = Arc::new(InFlight::default());
     let (job_tx, job_rx) = crossbeam_channel::bounded::<StoredRecipient>(1_024);
@@ -246,17 +250,27 @@ async fn run(
     if let Ok(Ok(Err(error))) = feed_result {
         return Err(error.into());
     }
-    Ok(attempts)
+    Ok((attempts, in_flight.idle()))
 }
 
-/// Counts jobs handed out and outcomes recorded, so the feeder can wait for a pass to drain.
+/// Counts jobs handed out and outcomes recorded, so the feeder can wait for a pass to drain;
+/// also keeps the time spent idle waiting for retries, which throughput figures leave out.
 #[derive(Default)]
 struct InFlight {
     state: Mutex<(u64, u64)>,
     changed: Condvar,
+    idle: Mutex<Duration>,
 }
 
 impl InFlight {
+    fn waited(&self, duration: Duration) {
+        *self.idle.lock().unwrap_or_else(|p| p.into_inner()) += duration;
+    }
+
+    fn idle(&self) -> Duration {
+        *self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn fed(&self) {
         self.lock().0 += 1;
     }
@@ -328,7 +342,9 @@ fn feed(
         if due.is_empty() {
             match store.next_due(campaign)? {
                 Some(at) if at <= add_duration(now_millis(), linger) => {
+                    let started = Instant::now();
                     wait_until(at, cancel);
+                    in_flight.waited(started.elapsed());
                     continue;
                 }
                 _ => return Ok(()),
@@ -460,4 +476,12 @@ async fn record(
         }
     }
     Ok(recorded)
+}
+
+impl SendReport {
+    /// Delivery attempts per second of busy time (idle waits for retries left out).
+    pub fn messages_per_second(&self) -> f64 {
+        let busy = self.elapsed.saturating_sub(self.idle).as_secs_f64();
+        self.attempts as f64 / busy.max(0.001)
+    }
 }
