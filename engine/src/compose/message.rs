@@ -71,6 +71,8 @@ pub struct Composer {
     extra_headers: Vec<(String, String)>,
     id_domain: String,
     signer: Option<Signer>,
+    /// [`Composer::check`] passed at construction, so `compose` need not repeat it.
+    settings_ok: bool,
 }
 
 impl Composer {
@@ -94,7 +96,7 @@ impl Composer {
             .rsplit_once('@')
             .map(|(_, domain)| domain.to_ascii_lowercase())
             .unwrap_or_else(|| "localhost".to_owned());
-        Composer {
+        let mut composer = Composer {
             templates,
             reply_to: settings.reply_to.map(clean_box),
             extra_headers: settings
@@ -105,7 +107,10 @@ impl Composer {
             from,
             id_domain,
             signer,
-        }
+            settings_ok: false,
+        };
+        composer.settings_ok = composer.check().is_ok();
+        composer
     }
 
     /// Checks the fixed settings (From, Reply-To, extra header names) once, before a send.
@@ -144,7 +149,9 @@ impl Composer {
         values: &[String],
         headers: &[(&str, &str)],
     ) -> Result<Composed, ComposeError> {
-        self.check()?;
+        if !self.settings_ok {
+            self.check()?;
+        }
         check_address("To", to)?;
         headers
             .iter()
