@@ -36,7 +36,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     })
     .await
     .context("starting the loopback SMTP server")?;
-    ui::line(&format!("demo SMTP server on {} (STARTTLS, AUTH)", sink.addr()));
+    ui::line(&format!(
+        "demo SMTP server on {} (STARTTLS, AUTH)",
+        sink.addr()
+    ));
     let key_pem = volley::dkim::generate_rsa_2048_pem().context("generating a DKIM key")?;
     write_files(&dir, &args, &sink, &key_pem)?;
     ui::line(&format!(
@@ -47,7 +50,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     ));
 
     let campaign_file = dir.join("campaign.toml");
-    let settings = volley::config::load_campaign(&campaign_file, None).context("loading the demo campaign")?;
+    let settings =
+        volley::config::load_campaign(&campaign_file, None).context("loading the demo campaign")?;
     let campaign = Campaign::prepare(settings).context("preparing the demo campaign")?;
     let sample = verify_sample(&campaign, &key_pem).await?;
     ui::line(&sample);
@@ -101,9 +105,16 @@ async fn verify_sample(campaign: &Campaign, key_pem: &str) -> anyhow::Result<Str
     let key = volley::dkim::DkimKey::from_pem("demo.example", "demo", key_pem, "the demo key")?;
     let record = key.dns_record()?;
     let sample = runtime::render_row(campaign, 1, None)?;
-    let results = volley::dkim::verify(&sample.bytes, &[("demo._domainkey.demo.example".to_owned(), record)]).await;
+    let results = volley::dkim::verify(
+        &sample.bytes,
+        &[("demo._domainkey.demo.example".to_owned(), record)],
+    )
+    .await;
     let passed = results.iter().filter(|r| r.pass).count();
-    Ok(format!("DKIM: a sample message verifies ({passed} of {} signatures pass)", results.len()))
+    Ok(format!(
+        "DKIM: a sample message verifies ({passed} of {} signatures pass)",
+        results.len()
+    ))
 }
 
 fn write_files(dir: &Path, args: &DemoArgs, sink: &Sink, key_pem: &str) -> anyhow::Result<()> {
@@ -114,10 +125,16 @@ fn write_files(dir: &Path, args: &DemoArgs, sink: &Sink, key_pem: &str) -> anyho
     write("dkim-demo.pem", key_pem.as_bytes())?;
     write("relay-password.txt", PASSWORD.as_bytes())?;
     write("relay-ca.pem", sink.ca_pem().unwrap_or_default().as_bytes())?;
-    write("campaign.toml", campaign_toml(sink.addr().port()).as_bytes())?;
+    write(
+        "campaign.toml",
+        campaign_toml(sink.addr().port()).as_bytes(),
+    )?;
     write("demo.txt", text_template(args.body_bytes).as_bytes())?;
     write("demo.html", html_template(args.body_bytes).as_bytes())?;
-    write("recipients.csv", recipients_csv(args.recipients, args.domains).as_bytes())?;
+    write(
+        "recipients.csv",
+        recipients_csv(args.recipients, args.domains).as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -175,7 +192,9 @@ fn html_template(bytes: usize) -> String {
 /// A list with a few rows that show validation (invalid, duplicate) and scripted replies
 /// (`bounce-…` is refused with 550 5.1.1, `defer-…` gets 451 4.7.1 once and is retried).
 fn recipients_csv(recipients: usize, domains: usize) -> String {
-    const NAMES: [&str; 8] = ["Ada", "Grace", "Linus", "Barbara", "Dennis", "Radia", "Ken", "Frances"];
+    const NAMES: [&str; 8] = [
+        "Ada", "Grace", "Linus", "Barbara", "Dennis", "Radia", "Ken", "Frances",
+    ];
     const CITIES: [&str; 6] = ["Lyon", "Porto", "Oslo", "Kyoto", "Quito", "Accra"];
     let mut csv = String::from("email,first_name,city\n");
     for i in 0..recipients {
@@ -184,7 +203,13 @@ fn recipients_csv(recipients: usize, domains: usize) -> String {
             i if i % 250 == 249 => format!("defer-{i}"),
             i => format!("user{i}"),
         };
-        let _ = writeln!(csv, "{local}@d{}.example,{},{}", i % domains.max(1), NAMES[i % 8], CITIES[i % 6]);
+        let _ = writeln!(
+            csv,
+            "{local}@d{}.example,{},{}",
+            i % domains.max(1),
+            NAMES[i % 8],
+            CITIES[i % 6]
+        );
     }
     csv.push_str("not-an-address,Nobody,Nowhere\nuser0@D0.EXAMPLE,Ada,Lyon\n");
     csv

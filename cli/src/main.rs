@@ -27,9 +27,14 @@ pub(crate) mod exit {
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     ui::init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(error) => return fail(&anyhow::Error::new(error).context("starting the async runtime")),
+        Err(error) => {
+            return fail(&anyhow::Error::new(error).context("starting the async runtime"))
+        }
     };
     let result = runtime.block_on(async {
         match cli.command {

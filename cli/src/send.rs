@@ -14,7 +14,8 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let path = &args.campaign.campaign;
     let settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
-    let campaign = Campaign::prepare(settings).with_context(|| format!("preparing campaign {}", path.display()))?;
+    let campaign = Campaign::prepare(settings)
+        .with_context(|| format!("preparing campaign {}", path.display()))?;
     if let Some(dir) = &args.dry_run {
         return dry_run(&campaign, dir);
     }
@@ -34,10 +35,14 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let _ = bar.await;
     let report = match result {
         Ok(report) => report,
-        Err(volley::Error::Store(volley::store::StoreError::Locked { path })) => {
-            anyhow::bail!("{}", busy_message(&path).await)
+        Err(volley::Error::Store(error))
+            if matches!(*error, volley::store::StoreError::Locked { .. }) =>
+        {
+            anyhow::bail!("{}", busy_message(&campaign.settings().store).await)
         }
-        Err(error) => return Err(error).with_context(|| format!("sending campaign {}", campaign.id())),
+        Err(error) => {
+            return Err(error).with_context(|| format!("sending campaign {}", campaign.id()))
+        }
     };
     print_report(&report);
     Ok(exit_code(&report))
@@ -53,7 +58,9 @@ async fn cancel_on_signal(cancel: CancellationToken) {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
-            ui::warn_line("stopping: finishing transactions in flight and saving state (re-run to resume)");
+            ui::warn_line(
+                "stopping: finishing transactions in flight and saving state (re-run to resume)",
+            );
             cancel.cancel();
             return;
         }
@@ -65,7 +72,9 @@ async fn cancel_on_signal(cancel: CancellationToken) {
 
 /// Names the process holding a busy store when it answers on its control socket.
 async fn busy_message(store: &std::path::Path) -> String {
-    let request = volley::control::Request::Status { campaign: String::new() };
+    let request = volley::control::Request::Status {
+        campaign: String::new(),
+    };
     let owner = match volley::control::request(store, &request).await {
         Ok(volley::control::Response::Status { pid, .. }) => format!(" (pid {pid})"),
         _ => String::new(),
@@ -93,7 +102,11 @@ async fn show_progress(mut progress: tokio::sync::watch::Receiver<Progress>, ena
             };
             bar.set_message(message);
             bar.set_length(counts.total);
-            bar.set_position(if snapshot.phase == Phase::Loading { 0 } else { done });
+            bar.set_position(if snapshot.phase == Phase::Loading {
+                0
+            } else {
+                done
+            });
         } else if last_log.elapsed() >= Duration::from_secs(5) && snapshot.phase != Phase::Loading {
             last_log = std::time::Instant::now();
             tracing::info!(
@@ -135,7 +148,11 @@ fn print_report(report: &SendReport) {
         report.attempts,
         report.elapsed.as_secs_f64(),
         report.messages_per_second(),
-        if report.idle.is_zero() { String::new() } else { format!(", {:.1}s waiting for retries", report.idle.as_secs_f64()) }
+        if report.idle.is_zero() {
+            String::new()
+        } else {
+            format!(", {:.1}s waiting for retries", report.idle.as_secs_f64())
+        }
     ));
     if let Some(due) = report.next_due {
         ui::line(&format!(
@@ -161,7 +178,8 @@ fn exit_code(report: &SendReport) -> u8 {
 }
 
 fn dry_run(campaign: &Campaign, dir: &std::path::Path) -> anyhow::Result<u8> {
-    let report = runtime::dry_run(campaign, dir).with_context(|| format!("writing messages to {}", dir.display()))?;
+    let report = runtime::dry_run(campaign, dir)
+        .with_context(|| format!("writing messages to {}", dir.display()))?;
     for error in &report.row_errors {
         ui::warn_line(&format!("skipped {error}"));
     }
@@ -172,5 +190,9 @@ fn dry_run(campaign: &Campaign, dir: &std::path::Path) -> anyhow::Result<u8> {
         report.invalid,
         report.duplicate
     ));
-    Ok(if report.invalid > 0 { exit::FAILURES } else { exit::OK })
+    Ok(if report.invalid > 0 {
+        exit::FAILURES
+    } else {
+        exit::OK
+    })
 }

@@ -26,7 +26,10 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
         ..SinkConfig::default()
     };
     if !args.bind.ip().is_loopback() {
-        anyhow::bail!("--bind {}: the test server only listens on loopback addresses", args.bind);
+        anyhow::bail!(
+            "--bind {}: the test server only listens on loopback addresses",
+            args.bind
+        );
     }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await

@@ -28,7 +28,10 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ui::line(&serde_json::to_string_pretty(&json)?);
         return Ok(crate::exit::OK);
     }
-    let live = report.live_from.map(|pid| format!(" (sending now, pid {pid})")).unwrap_or_default();
+    let live = report
+        .live_from
+        .map(|pid| format!(" (sending now, pid {pid})"))
+        .unwrap_or_default();
     ui::line(&format!("campaign {}{live}", report.campaign));
     for (name, value) in [
         ("total", c.total),

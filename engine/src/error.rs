@@ -1,4 +1,5 @@
 //! `volley::Error`: every module's error under one roof, for callers of the public API.
+//! Module errors are boxed to keep `Result<_, Error>` small.
 
 use std::path::PathBuf;
 
@@ -8,31 +9,31 @@ use std::path::PathBuf;
 pub enum Error {
     /// The campaign file is invalid.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(Box<crate::config::ConfigError>),
     /// The recipient list could not be read.
     #[error(transparent)]
-    Campaign(#[from] crate::campaign::CampaignError),
+    Campaign(Box<crate::campaign::CampaignError>),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(Box<crate::store::StoreError>),
     /// A template or message could not be built.
     #[error(transparent)]
-    Compose(#[from] crate::compose::ComposeError),
+    Compose(Box<crate::compose::ComposeError>),
     /// A DKIM key could not be loaded or used.
     #[error(transparent)]
-    Dkim(#[from] crate::dkim::DkimError),
+    Dkim(Box<crate::dkim::DkimError>),
     /// An SMTP session failed.
     #[error(transparent)]
-    Smtp(#[from] crate::smtp::SmtpError),
+    Smtp(Box<crate::smtp::SmtpError>),
     /// Delivery had to stop.
     #[error(transparent)]
-    Delivery(#[from] crate::delivery::DeliveryError),
+    Delivery(Box<crate::delivery::DeliveryError>),
     /// The control socket failed.
     #[error(transparent)]
-    Control(#[from] crate::control::ControlError),
+    Control(Box<crate::control::ControlError>),
     /// The test SMTP server failed.
     #[error(transparent)]
-    Sink(#[from] crate::sink::SinkError),
+    Sink(Box<crate::sink::SinkError>),
     /// The templates use merge fields the recipient list does not have.
     #[error("{recipients}: the templates use {} that the list does not have (its columns: {})", plural_fields(.missing), .columns.join(", "))]
     MissingFields {
@@ -44,7 +45,9 @@ pub enum Error {
         columns: Vec<String>,
     },
     /// The campaign has no `[relay]`; direct-to-MX delivery is not available yet.
-    #[error("{file}: no [relay] section: direct-to-MX delivery is not supported yet, configure a relay")]
+    #[error(
+        "{file}: no [relay] section: direct-to-MX delivery is not supported yet, configure a relay"
+    )]
     NoRelay {
         /// The campaign file.
         file: PathBuf,
@@ -87,8 +90,35 @@ pub enum Error {
     Remote(String),
 }
 
+/// `From` for each boxed module error, so `?` works on every module's `Result`.
+macro_rules! boxed_from {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        $(impl From<$ty> for Error {
+            fn from(error: $ty) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        })*
+    };
+}
+
+boxed_from!(
+    Config(crate::config::ConfigError),
+    Campaign(crate::campaign::CampaignError),
+    Store(crate::store::StoreError),
+    Compose(crate::compose::ComposeError),
+    Dkim(crate::dkim::DkimError),
+    Smtp(crate::smtp::SmtpError),
+    Delivery(crate::delivery::DeliveryError),
+    Control(crate::control::ControlError),
+    Sink(crate::sink::SinkError),
+);
+
 fn plural_fields(names: &[String]) -> String {
-    let list = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let list = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() == 1 {
         format!("the field {list}")
     } else {

@@ -20,10 +20,10 @@ pub mod control;
 pub mod delivery;
 pub mod dkim;
 pub mod model;
+pub mod runtime;
 pub mod sink;
 pub mod smtp;
 pub mod store;
-pub mod runtime;
 
 mod error;
 

@@ -230,7 +230,12 @@ impl RetryPolicy {
     /// The time of the next attempt after `failed_attempts` temporary failures, or `None` when
     /// the recipient has expired. The last attempt is moved up to the expiry time itself, so a
     /// recipient always gets one try at the deadline.
-    pub fn next_attempt(&self, failed_attempts: u32, first_attempt: Millis, now: Millis) -> Option<Millis> {
+    pub fn next_attempt(
+        &self,
+        failed_attempts: u32,
+        first_attempt: Millis,
+        now: Millis,
+    ) -> Option<Millis> {
         let deadline = add_duration(first_attempt, self.expire_after);
         if now >= deadline {
             return None;
@@ -259,7 +264,10 @@ mod tests {
         };
         counts.shift(RecipientState::Pending, RecipientState::Deferred);
         counts.shift(RecipientState::Deferred, RecipientState::Delivered);
-        assert_eq!((counts.pending, counts.deferred, counts.delivered), (1, 0, 1));
+        assert_eq!(
+            (counts.pending, counts.deferred, counts.delivered),
+            (1, 0, 1)
+        );
         assert_eq!(counts.finished(), 1);
     }
 
@@ -271,8 +279,14 @@ mod tests {
         };
         let start = 1_000_000;
         assert_eq!(policy.next_attempt(1, start, start), Some(start + 60_000));
-        assert_eq!(policy.next_attempt(2, start, start + 60_000), Some(start + 660_000));
-        assert_eq!(policy.next_attempt(5, start, start + 3_000_000), Some(start + 3_600_000));
+        assert_eq!(
+            policy.next_attempt(2, start, start + 60_000),
+            Some(start + 660_000)
+        );
+        assert_eq!(
+            policy.next_attempt(5, start, start + 3_000_000),
+            Some(start + 3_600_000)
+        );
         assert_eq!(policy.next_attempt(6, start, start + 3_600_000), None);
     }
 

@@ -19,7 +19,10 @@ async fn sigkill_mid_send_then_rerun_loses_nobody() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while fixture.sink.count() < total / 3 {
         assert!(Instant::now() < deadline, "the send never got going");
-        assert!(child.try_wait().unwrap().is_none(), "the send ended before it was killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the send ended before it was killed"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     child.kill().unwrap(); // SIGKILL
@@ -28,19 +31,32 @@ async fn sigkill_mid_send_then_rerun_loses_nobody() {
     assert!(at_kill < total, "killed before the end");
 
     let campaign = fixture.campaign();
-    let output = tokio::task::spawn_blocking(move || run(&["send", &campaign, "--no-progress"])).await.unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}{}", text(&output.stdout), text(&output.stderr));
+    let output = tokio::task::spawn_blocking(move || run(&["send", &campaign, "--no-progress"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
 
     let mut per_address = std::collections::HashMap::new();
     for message in fixture.sink.received() {
-        *per_address.entry(message.rcpt_to[0].clone()).or_insert(0usize) += 1;
+        *per_address
+            .entry(message.rcpt_to[0].clone())
+            .or_insert(0usize) += 1;
     }
     let lost = total - per_address.len();
     let duplicates: usize = per_address.values().map(|n| n - 1).sum();
     eprintln!("killed after {at_kill} arrivals: lost {lost}, duplicates {duplicates}");
     assert_eq!(lost, 0);
     // The window: deliveries not yet flushed (≤ 100 ms of them) plus transactions in flight.
-    assert!(duplicates <= 500, "duplicates {duplicates} beyond the documented window");
+    assert!(
+        duplicates <= 500,
+        "duplicates {duplicates} beyond the documented window"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,18 +78,32 @@ async fn status_answers_while_a_send_holds_the_store() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let campaign = fixture.campaign();
-    let output = tokio::task::spawn_blocking(move || run(&["status", &campaign, "--json"])).await.unwrap();
+    let output = tokio::task::spawn_blocking(move || run(&["status", &campaign, "--json"]))
+        .await
+        .unwrap();
     let still_running = child.try_wait().unwrap().is_none();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["total"], 400);
     if still_running {
-        assert!(json["running_pid"].is_u64(), "answered by the running send: {json}");
+        assert!(
+            json["running_pid"].is_u64(),
+            "answered by the running send: {json}"
+        );
         let campaign = fixture.campaign();
-        let busy = tokio::task::spawn_blocking(move || run(&["send", &campaign])).await.unwrap();
+        let busy = tokio::task::spawn_blocking(move || run(&["send", &campaign]))
+            .await
+            .unwrap();
         assert_eq!(busy.status.code(), Some(2));
-        assert!(text(&busy.stderr).contains("in use by another volley process"), "{}", text(&busy.stderr));
+        assert!(
+            text(&busy.stderr).contains("in use by another volley process"),
+            "{}",
+            text(&busy.stderr)
+        );
     }
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.code(), Some(0));
 }

@@ -1,6 +1,12 @@
 //! The `volley` binary as a user runs it: exit codes, messages, and crash safety.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod commands;
 mod crash;

@@ -96,7 +96,10 @@ pub async fn serve(listener: UnixListener, handler: Handler, shutdown: Cancellat
 async fn answer(stream: UnixStream, handler: Handler) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read).take(64 * 1024).read_line(&mut line).await?;
+    BufReader::new(read)
+        .take(64 * 1024)
+        .read_line(&mut line)
+        .await?;
     let response = match serde_json::from_str::<Request>(&line) {
         Ok(request) => handler(request),
         Err(e) => Response::Error {
@@ -113,17 +116,22 @@ async fn answer(stream: UnixStream, handler: Handler) -> std::io::Result<()> {
 pub async fn request(store_dir: &Path, request: &Request) -> Result<Response, ControlError> {
     let path = socket_path(store_dir);
     let exchange = async {
-        let stream = UnixStream::connect(&path).await.map_err(|source| ControlError::Connect {
-            path: path.clone(),
-            source,
-        })?;
+        let stream = UnixStream::connect(&path)
+            .await
+            .map_err(|source| ControlError::Connect {
+                path: path.clone(),
+                source,
+            })?;
         let (read, mut write) = stream.into_split();
         let mut out = serde_json::to_vec(request).map_err(ControlError::Encode)?;
         out.push(b'\n');
-        write.write_all(&out).await.map_err(|source| ControlError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        write
+            .write_all(&out)
+            .await
+            .map_err(|source| ControlError::Io {
+                path: path.clone(),
+                source,
+            })?;
         let mut line = String::new();
         BufReader::new(read)
             .take(1024 * 1024)
@@ -154,24 +162,46 @@ mod tests {
         let shutdown = CancellationToken::new();
         let handler: Handler = Arc::new(|request| match request {
             Request::Status { campaign } if campaign == "c1" => Response::Status {
-                counts: Counts { total: 7, ..Counts::default() },
+                counts: Counts {
+                    total: 7,
+                    ..Counts::default()
+                },
                 next_due: None,
                 pid: 1,
             },
-            Request::Status { .. } => Response::Error { message: "unknown".into() },
+            Request::Status { .. } => Response::Error {
+                message: "unknown".into(),
+            },
         });
         let server = tokio::spawn(serve(listener, handler, shutdown.clone()));
-        let reply = request(dir.path(), &Request::Status { campaign: "c1".into() }).await.unwrap();
+        let reply = request(
+            dir.path(),
+            &Request::Status {
+                campaign: "c1".into(),
+            },
+        )
+        .await
+        .unwrap();
         assert!(matches!(reply, Response::Status { counts, .. } if counts.total == 7));
         shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!socket_path(dir.path()).exists());
     }
 
     #[tokio::test]
     async fn no_owner_is_a_connect_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = request(dir.path(), &Request::Status { campaign: "c1".into() }).await.unwrap_err();
+        let err = request(
+            dir.path(),
+            &Request::Status {
+                campaign: "c1".into(),
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, ControlError::Connect { .. }));
     }
 }

@@ -122,7 +122,15 @@ impl Worker {
                 }
             }
             let outcome = self.send(&message).await;
-            if self.outcomes.send(OutcomeUpdate { key: message.key, outcome }).await.is_err() {
+            if self
+                .outcomes
+                .send(OutcomeUpdate {
+                    key: message.key,
+                    outcome,
+                })
+                .await
+                .is_err()
+            {
                 return Ok(());
             }
         }
@@ -131,7 +139,9 @@ impl Worker {
     /// Sends one message on the open session; never fails, the failure becomes the outcome.
     async fn send(&mut self, message: &ReadyMessage) -> Outcome {
         let Some(session) = self.session.as_mut() else {
-            return Outcome::Deferred { reply: ReplyRecord::local("no session") };
+            return Outcome::Deferred {
+                reply: ReplyRecord::local("no session"),
+            };
         };
         match session.send(&message.envelope, &message.bytes).await {
             Ok(transaction) => {
@@ -144,7 +154,9 @@ impl Worker {
             Err(error) => {
                 tracing::warn!(host = %self.config.host, %error, "connection lost during a transaction");
                 self.session = None;
-                Outcome::Deferred { reply: ReplyRecord::local(error.to_string()) }
+                Outcome::Deferred {
+                    reply: ReplyRecord::local(error.to_string()),
+                }
             }
         }
     }
@@ -152,7 +164,10 @@ impl Worker {
 
 /// Opens a session, retrying transient failures with back-off (1s, 2s, 4s, …); `None` when
 /// cancelled meanwhile.
-async fn connect(config: &SessionConfig, cancel: &CancellationToken) -> Result<Option<Session>, DeliveryError> {
+async fn connect(
+    config: &SessionConfig,
+    cancel: &CancellationToken,
+) -> Result<Option<Session>, DeliveryError> {
     let mut attempt = 0;
     loop {
         attempt += 1;

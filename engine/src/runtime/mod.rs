@@ -29,7 +29,9 @@ pub struct Campaign {
 
 impl std::fmt::Debug for Campaign {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Campaign").field("id", &self.settings.id).finish()
+        f.debug_struct("Campaign")
+            .field("id", &self.settings.id)
+            .finish()
     }
 }
 
@@ -44,7 +46,12 @@ impl Campaign {
                 KeySource::File(path) => DkimKey::from_file(&entry.domain, &entry.selector, path),
                 KeySource::Env(var) => {
                     let pem = std::env::var(var).unwrap_or_default();
-                    DkimKey::from_pem(&entry.domain, &entry.selector, &pem, &format!("environment variable {var}"))
+                    DkimKey::from_pem(
+                        &entry.domain,
+                        &entry.selector,
+                        &pem,
+                        &format!("environment variable {var}"),
+                    )
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -54,7 +61,11 @@ impl Campaign {
                 source: t.source.clone(),
             })
         };
-        let templates = Templates::new(&settings.subject, template(&settings.text), template(&settings.html))?;
+        let templates = Templates::new(
+            &settings.subject,
+            template(&settings.text),
+            template(&settings.html),
+        )?;
         let reader = RecipientReader::open(&settings.recipients)?;
         let columns = reader.columns().to_vec();
         let missing: Vec<String> = templates

@@ -55,11 +55,19 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
             report.duplicate += 1;
             continue;
         }
-        let composed = campaign.composer.compose(&row.email, &campaign.columns, &row.values)?;
+        let composed = campaign
+            .composer
+            .compose(&row.email, &campaign.columns, &row.values)?;
         let name: String = row
             .email
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "@.-_+".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = dir.join(format!("{:06}-{name}.eml", report.written + 1));
         std::fs::write(&path, &composed.bytes).map_err(|source| Error::Io { path, source })?;
@@ -134,7 +142,9 @@ pub fn render_row(campaign: &Campaign, row: usize, to: Option<&str>) -> Result<R
             row,
         })?;
     let to = to.unwrap_or(&found.email);
-    let composed = campaign.composer.compose(to, &campaign.columns, &found.values)?;
+    let composed = campaign
+        .composer
+        .compose(to, &campaign.columns, &found.values)?;
     Ok(RenderedRow {
         line: found.line,
         bytes: composed.bytes,

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// How often (at the latest) recorded outcomes are flushed to disk.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// A flush slower than this is logged: it widens the duplicate window after a crash.
+const SLOW_FLUSH: Duration = Duration::from_millis(100);
 /// Outcomes recorded in one batch at most.
 const RECORD_BATCH: usize = 1_024;
 /// Recipients read from the store per page.
@@ -132,7 +132,9 @@ async fn load_and_send(
     connections: usize,
     options: &SendOptions,
 ) -> Result<SendReport, Error> {
-    let loaded_now = !store.campaign(campaign.id())?.is_some_and(|meta| meta.loaded);
+    let loaded_now = !store
+        .campaign(campaign.id())?
+        .is_some_and(|meta| meta.loaded);
     let row_errors = if loaded_now {
         load(campaign, store, options.progress.clone()).await?
     } else {
@@ -159,12 +161,19 @@ async fn load(
     store: &Store,
     progress: Option<Arc<watch::Sender<Progress>>>,
 ) -> Result<Vec<RowError>, Error> {
-    let (recipients, id, store) = (campaign.settings.recipients.clone(), campaign.id().to_owned(), store.clone());
+    let (recipients, id, store) = (
+        campaign.settings.recipients.clone(),
+        campaign.id().to_owned(),
+        store.clone(),
+    );
     let report = move |accepted| {
         if let Some(progress) = &progress {
             progress.send_replace(Progress {
                 phase: Phase::Loading,
-                counts: Counts { total: accepted, ..Counts::default() },
+                counts: Counts {
+                    total: accepted,
+                    ..Counts::default()
+                },
             });
         }
     };
@@ -176,27 +185,39 @@ async fn load(
             source: std::io::Error::other(e.to_string()),
         })??;
     let c = &loaded.counts;
-    tracing::info!(campaign = campaign.id(), accepted = c.total, invalid = c.invalid, duplicate = c.duplicate, "list loaded");
+    tracing::info!(
+        campaign = campaign.id(),
+        accepted = c.total,
+        invalid = c.invalid,
+        duplicate = c.duplicate,
+        "list loaded"
+    );
     Ok(loaded.row_errors)
 }
 
 fn status_handler(store: Store, campaign: &str) -> control::Handler {
     let own = campaign.to_owned();
     Arc::new(move |request| match request {
-        Request::Status { campaign } => match (store.counts(&campaign), store.next_due(&campaign)) {
-            (Ok(Some(counts)), Ok(next_due)) => Response::Status {
-                counts,
-                next_due,
-                pid: std::process::id(),
-            },
-            (Ok(None), _) if campaign == own => Response::Error {
-                message: format!("campaign {campaign} is still being loaded"),
-            },
-            (Ok(None), _) => Response::Error {
-                message: format!("campaign {campaign} is not in this store (this process sends {own})"),
-            },
-            (Err(e), _) | (_, Err(e)) => Response::Error { message: e.to_string() },
-        },
+        Request::Status { campaign } => {
+            match (store.counts(&campaign), store.next_due(&campaign)) {
+                (Ok(Some(counts)), Ok(next_due)) => Response::Status {
+                    counts,
+                    next_due,
+                    pid: std::process::id(),
+                },
+                (Ok(None), _) if campaign == own => Response::Error {
+                    message: format!("campaign {campaign} is still being loaded"),
+                },
+                (Ok(None), _) => Response::Error {
+                    message: format!(
+                        "campaign {campaign} is not in this store (this process sends {own})"
+                    ),
+                },
+                (Err(e), _) | (_, Err(e)) => Response::Error {
+                    message: e.to_string(),
+                },
+            }
+        }
     })
 }
 
@@ -216,12 +237,20 @@ async fn run(
     let (outcome_tx, outcome_rx) = mpsc::channel::<OutcomeUpdate>(8_192);
 
     let feeder = {
-        let (store, campaign_id, in_flight, cancel) = (store.clone(), campaign.id().to_owned(), in_flight.clone(), cancel.clone());
+        let (store, campaign_id, in_flight, cancel) = (
+            store.clone(),
+            campaign.id().to_owned(),
+            in_flight.clone(),
+            cancel.clone(),
+        );
         let linger = options.linger;
         std::thread::Builder::new()
             .name("volley-feeder".into())
             .spawn(move || feed(&store, &campaign_id, &job_tx, &in_flight, &cancel, linger))
-            .map_err(|source| Error::Io { path: "feeder thread".into(), source })?
+            .map_err(|source| Error::Io {
+                path: "feeder thread".into(),
+                source,
+            })?
     };
     let composers = spawn_composers(campaign, job_rx, ready_tx, outcome_tx.clone())?;
     let recorder = tokio::spawn(record(
@@ -232,7 +261,9 @@ async fn run(
         in_flight.clone(),
         options.progress.clone(),
     ));
-    let delivered = delivery::deliver_via_relay(session, connections, ready_rx, outcome_tx, cancel.clone()).await;
+    let delivered =
+        delivery::deliver_via_relay(session, connections, ready_rx, outcome_tx, cancel.clone())
+            .await;
     if delivered.is_err() {
         cancel.cancel();
     }
@@ -296,7 +327,9 @@ impl InFlight {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -434,8 +467,11 @@ fn spawn_composers(
         .collect()
 }
 
-/// The recorder: groups outcomes, writes each group in one batch and flushes at least every
-/// [`FLUSH_INTERVAL`]. Returns the number of outcomes recorded.
+/// The recorder: group commit. It waits for an outcome, takes every other outcome already
+/// waiting (up to [`RECORD_BATCH`]), writes them in one batch and flushes; outcomes that
+/// arrive during a flush form the next group. The window between a server's 250 and its
+/// durable record is therefore about one flush (flushes slower than [`SLOW_FLUSH`] are
+/// logged). Returns the number of outcomes recorded.
 async fn record(
     store: Store,
     campaign: String,
@@ -444,32 +480,28 @@ async fn record(
     in_flight: Arc<InFlight>,
     progress: Option<Arc<watch::Sender<Progress>>>,
 ) -> Result<u64, crate::store::StoreError> {
-    let mut pending: Vec<OutcomeUpdate> = Vec::with_capacity(RECORD_BATCH);
+    let mut group: Vec<OutcomeUpdate> = Vec::with_capacity(RECORD_BATCH);
     let mut recorded = 0u64;
-    let mut tick = tokio::time::interval(FLUSH_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut open = true;
-    while open || !pending.is_empty() {
-        tokio::select! {
-            update = outcomes.recv(), if open && pending.len() < RECORD_BATCH => match update {
-                Some(update) => {
-                    pending.push(update);
-                    if pending.len() < RECORD_BATCH {
-                        continue;
-                    }
-                }
-                None => open = false,
-            },
-            _ = tick.tick() => {}
+    while let Some(first) = outcomes.recv().await {
+        group.push(first);
+        while group.len() < RECORD_BATCH {
+            match outcomes.try_recv() {
+                Ok(update) => group.push(update),
+                Err(_) => break,
+            }
         }
-        if pending.is_empty() {
-            continue;
-        }
-        let counts = store.record_outcomes(&campaign, &policy, &pending, now_millis())?;
+        let counts = store.record_outcomes(&campaign, &policy, &group, now_millis())?;
+        let flush_started = Instant::now();
         store.flush().await?;
-        let n = pending.len() as u64;
+        if flush_started.elapsed() > SLOW_FLUSH {
+            tracing::warn!(
+                millis = flush_started.elapsed().as_millis() as u64,
+                "slow store flush"
+            );
+        }
+        let n = group.len() as u64;
         recorded += n;
-        pending.clear();
+        group.clear();
         in_flight.done(n);
         if let Some(progress) = &progress {
             progress.send_modify(|p| p.counts = counts);

@@ -44,7 +44,11 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 campaign: settings.id.clone(),
             };
             match control::request(&settings.store, &request).await? {
-                Response::Status { counts, next_due, pid } => Ok(StatusReport {
+                Response::Status {
+                    counts,
+                    next_due,
+                    pid,
+                } => Ok(StatusReport {
                     campaign: settings.id.clone(),
                     counts,
                     next_due,

@@ -95,8 +95,14 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_sort_by_domain_then_sequence() {
-        let a = RecipientKey { domain: "a.example".into(), seq: 300 };
-        let b = RecipientKey { domain: "b.example".into(), seq: 1 };
+        let a = RecipientKey {
+            domain: "a.example".into(),
+            seq: 300,
+        };
+        let b = RecipientKey {
+            domain: "b.example".into(),
+            seq: 1,
+        };
         let ka = recipient_key(QUEUE, "c1", &a);
         let kb = recipient_key(QUEUE, "c1", &b);
         assert!(ka < kb);

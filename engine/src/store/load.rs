@@ -30,7 +30,11 @@ pub struct LoadResult {
 impl Store {
     /// Starts loading `campaign` with the CSV header `columns`, first removing whatever an
     /// interrupted earlier load left behind. Call only for a campaign that is not `loaded`.
-    pub fn start_load(&self, campaign: &str, columns: Vec<String>) -> Result<Loader<'_>, StoreError> {
+    pub fn start_load(
+        &self,
+        campaign: &str,
+        columns: Vec<String>,
+    ) -> Result<Loader<'_>, StoreError> {
         self.remove_campaign(campaign)?;
         Ok(Loader {
             store: self,
@@ -61,10 +65,20 @@ impl Loader<'_> {
     /// Adds one accepted row. Returns `false` (and stores nothing) when the address was
     /// already loaded for this campaign. `address` must be normalised, with its domain
     /// lowercased, so that equal addresses compare equal.
-    pub fn add(&mut self, address: &str, domain: &str, values: Vec<String>, line: u64) -> Result<bool, StoreError> {
+    pub fn add(
+        &mut self,
+        address: &str,
+        domain: &str,
+        values: Vec<String>,
+        line: u64,
+    ) -> Result<bool, StoreError> {
         let dedupe = keys::dedupe_key(&self.campaign, address);
         if self.batch_addresses.contains(address)
-            || self.store.tree.contains_key(&dedupe).map_err(|e| self.store.sled_error(e))?
+            || self
+                .store
+                .tree
+                .contains_key(&dedupe)
+                .map_err(|e| self.store.sled_error(e))?
         {
             return Ok(false);
         }
@@ -83,9 +97,12 @@ impl Loader<'_> {
             next_attempt: None,
             last_reply: None,
         };
+        self.batch.insert(
+            keys::recipient_key(keys::RECORD, &self.campaign, &key),
+            self.store.encode(&record, "recipient")?,
+        );
         self.batch
-            .insert(keys::recipient_key(keys::RECORD, &self.campaign, &key), self.store.encode(&record, "recipient")?);
-        self.batch.insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
+            .insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
         self.batch.insert(dedupe, &[]);
         self.batch_addresses.insert(address.to_owned());
         self.counts.total += 1;
@@ -112,16 +129,30 @@ impl Loader<'_> {
             loaded_at: now_millis(),
         };
         let mut batch = sled::Batch::default();
-        batch.insert(keys::campaign_key(keys::COUNTS, &self.campaign), self.store.encode(&self.counts, "counters")?);
-        batch.insert(keys::campaign_key(keys::META, &self.campaign), self.store.encode(&meta, "campaign")?);
-        self.store.tree.apply_batch(batch).map_err(|e| self.store.sled_error(e))?;
+        batch.insert(
+            keys::campaign_key(keys::COUNTS, &self.campaign),
+            self.store.encode(&self.counts, "counters")?,
+        );
+        batch.insert(
+            keys::campaign_key(keys::META, &self.campaign),
+            self.store.encode(&meta, "campaign")?,
+        );
+        self.store
+            .tree
+            .apply_batch(batch)
+            .map_err(|e| self.store.sled_error(e))?;
         self.store.flush_blocking()?;
-        Ok(LoadResult { counts: self.counts })
+        Ok(LoadResult {
+            counts: self.counts,
+        })
     }
 
     fn apply(&mut self) -> Result<(), StoreError> {
         let batch = std::mem::take(&mut self.batch);
         self.batch_addresses.clear();
-        self.store.tree.apply_batch(batch).map_err(|e| self.store.sled_error(e))
+        self.store
+            .tree
+            .apply_batch(batch)
+            .map_err(|e| self.store.sled_error(e))
     }
 }

@@ -100,10 +100,12 @@ impl Store {
                 source,
             },
         })?;
-        let tree = db.open_tree("campaigns").map_err(|source| StoreError::Sled {
-            path: path.to_owned(),
-            source,
-        })?;
+        let tree = db
+            .open_tree("campaigns")
+            .map_err(|source| StoreError::Sled {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(Store {
             path: path.to_owned(),
             db,
@@ -140,8 +142,15 @@ impl Store {
     }
 
     /// One recipient's record.
-    pub fn recipient(&self, campaign: &str, key: &RecipientKey) -> Result<Option<RecipientRecord>, StoreError> {
-        self.get(&keys::recipient_key(keys::RECORD, campaign, key), "recipient")
+    pub fn recipient(
+        &self,
+        campaign: &str,
+        key: &RecipientKey,
+    ) -> Result<Option<RecipientRecord>, StoreError> {
+        self.get(
+            &keys::recipient_key(keys::RECORD, campaign, key),
+            "recipient",
+        )
     }
 
     /// Up to `limit` pending recipients after `after` (exclusive), in domain order.
@@ -177,7 +186,12 @@ impl Store {
     }
 
     /// Up to `limit` deferred recipients whose next attempt is due at or before `now`.
-    pub fn due(&self, campaign: &str, now: Millis, limit: usize) -> Result<Vec<StoredRecipient>, StoreError> {
+    pub fn due(
+        &self,
+        campaign: &str,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
         let prefix = keys::prefix(keys::RETRY, campaign);
         let mut out = Vec::new();
         for entry in self.tree.scan_prefix(&prefix) {
@@ -208,7 +222,11 @@ impl Store {
     }
 
     /// Every recipient of a campaign in a given state (for reports and tests), in key order.
-    pub fn recipients_in(&self, campaign: &str, state: RecipientState) -> Result<Vec<StoredRecipient>, StoreError> {
+    pub fn recipients_in(
+        &self,
+        campaign: &str,
+        state: RecipientState,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
         let prefix = keys::prefix(keys::RECORD, campaign);
         let mut out = Vec::new();
         for entry in self.tree.scan_prefix(&prefix) {
@@ -237,14 +255,22 @@ impl Store {
         self.db.flush().map(drop).map_err(|e| self.sled_error(e))
     }
 
-    fn get<T: DeserializeOwned>(&self, key: &[u8], what: &'static str) -> Result<Option<T>, StoreError> {
+    fn get<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
         match self.tree.get(key).map_err(|e| self.sled_error(e))? {
             Some(bytes) => self.decode(&bytes, what).map(Some),
             None => Ok(None),
         }
     }
 
-    fn decode<T: DeserializeOwned>(&self, bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
+    fn decode<T: DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+        what: &'static str,
+    ) -> Result<T, StoreError> {
         postcard::from_bytes(bytes).map_err(|source| StoreError::Decode {
             path: self.path.clone(),
             what,

@@ -33,10 +33,12 @@ impl Store {
         // because every update is a single atomic batch.
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let counts_key = keys::campaign_key(keys::COUNTS, campaign);
-        let mut counts: Counts = self.get(&counts_key, "counters")?.ok_or_else(|| StoreError::UnknownCampaign {
-            campaign: campaign.to_owned(),
-            path: self.path.clone(),
-        })?;
+        let mut counts: Counts =
+            self.get(&counts_key, "counters")?
+                .ok_or_else(|| StoreError::UnknownCampaign {
+                    campaign: campaign.to_owned(),
+                    path: self.path.clone(),
+                })?;
         let mut touched: HashMap<&RecipientKey, RecipientRecord> = HashMap::new();
         let mut batch = sled::Batch::default();
         for update in updates {
@@ -61,17 +63,27 @@ impl Store {
                 batch.insert(keys::retry_key(campaign, due, &update.key), &[]);
             }
             counts.shift(before, record.state);
-            batch.insert(keys::recipient_key(keys::RECORD, campaign, &update.key), self.encode(&record, "recipient")?);
+            batch.insert(
+                keys::recipient_key(keys::RECORD, campaign, &update.key),
+                self.encode(&record, "recipient")?,
+            );
             touched.insert(&update.key, record);
         }
         batch.insert(counts_key, self.encode(&counts, "counters")?);
-        self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
         Ok(counts)
     }
 }
 
 /// Moves a record to the state an outcome implies, following the retry policy.
-fn apply_outcome(record: &mut RecipientRecord, outcome: &Outcome, policy: &RetryPolicy, now: Millis) {
+fn apply_outcome(
+    record: &mut RecipientRecord,
+    outcome: &Outcome,
+    policy: &RetryPolicy,
+    now: Millis,
+) {
     record.attempts += u32::from(!matches!(outcome, Outcome::Expired { .. }));
     let first = *record.first_attempt.get_or_insert(now);
     record.next_attempt = None;

@@ -9,7 +9,10 @@ fn load(store: &Store, addresses: &[&str]) -> Counts {
     let mut dup = 0;
     for (i, a) in addresses.iter().enumerate() {
         let domain = a.split('@').nth(1).unwrap();
-        if !loader.add(a, domain, vec![a.to_string()], i as u64 + 2).unwrap() {
+        if !loader
+            .add(a, domain, vec![a.to_string()], i as u64 + 2)
+            .unwrap()
+        {
             dup += 1;
         }
     }
@@ -43,19 +46,41 @@ fn outcomes_move_records_between_queue_retry_and_final_states() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     load(&store, &["a@x.example", "b@x.example", "c@x.example"]);
-    let keys: Vec<_> = store.pending("c1", None, 10).unwrap().into_iter().map(|r| r.key).collect();
+    let keys: Vec<_> = store
+        .pending("c1", None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
     let policy = RetryPolicy {
         schedule: vec![Duration::from_secs(60)],
         expire_after: Duration::from_secs(3600),
     };
     let now = 1_000_000;
     let updates = vec![
-        OutcomeUpdate { key: keys[0].clone(), outcome: Outcome::Delivered { reply: reply(250) } },
-        OutcomeUpdate { key: keys[1].clone(), outcome: Outcome::Deferred { reply: reply(451) } },
-        OutcomeUpdate { key: keys[2].clone(), outcome: Outcome::Bounced { reply: reply(550) } },
+        OutcomeUpdate {
+            key: keys[0].clone(),
+            outcome: Outcome::Delivered { reply: reply(250) },
+        },
+        OutcomeUpdate {
+            key: keys[1].clone(),
+            outcome: Outcome::Deferred { reply: reply(451) },
+        },
+        OutcomeUpdate {
+            key: keys[2].clone(),
+            outcome: Outcome::Bounced { reply: reply(550) },
+        },
     ];
     let counts = store.record_outcomes("c1", &policy, &updates, now).unwrap();
-    assert_eq!((counts.pending, counts.delivered, counts.deferred, counts.bounced), (0, 1, 1, 1));
+    assert_eq!(
+        (
+            counts.pending,
+            counts.delivered,
+            counts.deferred,
+            counts.bounced
+        ),
+        (0, 1, 1, 1)
+    );
     assert!(store.pending("c1", None, 10).unwrap().is_empty());
     assert!(store.due("c1", now, 10).unwrap().is_empty());
     assert_eq!(store.next_due("c1").unwrap(), Some(now + 60_000));
@@ -63,12 +88,19 @@ fn outcomes_move_records_between_queue_retry_and_final_states() {
     assert_eq!(due.len(), 1);
 
     // Recording a final outcome twice changes nothing.
-    let counts = store.record_outcomes("c1", &policy, &updates[..1], now).unwrap();
+    let counts = store
+        .record_outcomes("c1", &policy, &updates[..1], now)
+        .unwrap();
     assert_eq!(counts.delivered, 1);
 
     // The retry succeeds: the retry entry goes away.
-    let retry = vec![OutcomeUpdate { key: keys[1].clone(), outcome: Outcome::Delivered { reply: reply(250) } }];
-    let counts = store.record_outcomes("c1", &policy, &retry, now + 60_000).unwrap();
+    let retry = vec![OutcomeUpdate {
+        key: keys[1].clone(),
+        outcome: Outcome::Delivered { reply: reply(250) },
+    }];
+    let counts = store
+        .record_outcomes("c1", &policy, &retry, now + 60_000)
+        .unwrap();
     assert_eq!((counts.deferred, counts.delivered), (0, 2));
     assert_eq!(store.next_due("c1").unwrap(), None);
 }
@@ -85,13 +117,25 @@ fn a_deferral_past_the_deadline_expires() {
     };
     let defer = |at| {
         store
-            .record_outcomes("c1", &policy, &[OutcomeUpdate { key: key.clone(), outcome: Outcome::Deferred { reply: reply(451) } }], at)
+            .record_outcomes(
+                "c1",
+                &policy,
+                &[OutcomeUpdate {
+                    key: key.clone(),
+                    outcome: Outcome::Deferred { reply: reply(451) },
+                }],
+                at,
+            )
             .unwrap()
     };
     assert_eq!(defer(0).deferred, 1);
     assert_eq!(store.next_due("c1").unwrap(), Some(60_000));
     assert_eq!(defer(60_000).deferred, 1);
-    assert_eq!(store.next_due("c1").unwrap(), Some(90_000), "the last try is at the deadline");
+    assert_eq!(
+        store.next_due("c1").unwrap(),
+        Some(90_000),
+        "the last try is at the deadline"
+    );
     let counts = defer(90_000);
     assert_eq!((counts.deferred, counts.expired), (0, 1));
     assert_eq!(store.next_due("c1").unwrap(), None);

@@ -13,9 +13,14 @@ async fn a_wrong_password_stops_the_send_and_leaves_everyone_pending() {
     let message = format!("{error}");
     assert!(message.contains("535"), "{message}");
     assert!(message.to_lowercase().contains("auth"), "{message}");
-    assert!(!message.contains("not-the-password"), "the password never shows: {message}");
+    assert!(
+        !message.contains("not-the-password"),
+        "the password never shows: {message}"
+    );
     assert_eq!(fixture.sink.count(), 0);
-    let status = volley::runtime::status(fixture.campaign().settings()).await.unwrap();
+    let status = volley::runtime::status(fixture.campaign().settings())
+        .await
+        .unwrap();
     assert_eq!(status.counts.pending, 20);
 }
 
@@ -42,7 +47,10 @@ async fn a_template_field_missing_from_the_list_is_refused_before_sending() {
     let settings = volley::config::load_campaign(&fixture.campaign_file(), None).unwrap();
     let error = volley::runtime::Campaign::prepare(settings).unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("nickname") && message.contains("list.csv"), "{message}");
+    assert!(
+        message.contains("nickname") && message.contains("list.csv"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,7 +63,10 @@ async fn an_unauthorised_from_domain_is_refused_before_sending() {
     std::fs::write(fixture.campaign_file(), toml).unwrap();
     let error = volley::config::load_campaign(&fixture.campaign_file(), None).unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("elsewhere.example") && message.contains("authorised"), "{message}");
+    assert!(
+        message.contains("elsewhere.example") && message.contains("authorised"),
+        "{message}"
+    );
     assert_eq!(fixture.sink.count(), 0);
 }
 

@@ -1,7 +1,12 @@
 //! End-to-end behaviour of the engine through its public API: real TCP/TLS SMTP sessions to
 //! the engine's loopback test server, real sled stores in temp dirs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod support;
 

@@ -36,8 +36,13 @@ async fn deferred_recipients_not_yet_due_are_reported_with_their_time() {
     assert_eq!((report.counts.delivered, report.counts.deferred), (1, 1));
     let due = report.next_due.unwrap();
     let now = volley::model::now_millis();
-    assert!(due > now + 3_500_000 && due <= now + 7_200_000, "due in about 2h");
-    let status = volley::runtime::status(fixture.campaign().settings()).await.unwrap();
+    assert!(
+        due > now + 3_500_000 && due <= now + 7_200_000,
+        "due in about 2h"
+    );
+    let status = volley::runtime::status(fixture.campaign().settings())
+        .await
+        .unwrap();
     assert_eq!(status.counts.deferred, 1);
     assert_eq!(status.next_due, Some(due));
 }

@@ -14,14 +14,19 @@ async fn a_campaign_arrives_complete_signed_and_counted_over_starttls_with_auth(
 
     let received = fixture.sink.wait_for(200, LIMIT).await.unwrap();
     assert_eq!(received.len(), 200);
-    assert!(received.iter().all(|m| m.tls && m.auth_user.as_deref() == Some(support::USER)));
+    assert!(received
+        .iter()
+        .all(|m| m.tls && m.auth_user.as_deref() == Some(support::USER)));
     let records = support::dkim_records();
     for message in received.iter().take(20) {
         let results = volley::dkim::verify(&message.data, &records).await;
         assert_eq!(results.len(), 2, "an Ed25519 and an RSA signature");
         assert!(results.iter().all(|r| r.pass), "{results:?}");
     }
-    let one = received.iter().find(|m| m.rcpt_to == ["user7@d7.example"]).unwrap();
+    let one = received
+        .iter()
+        .find(|m| m.rcpt_to == ["user7@d7.example"])
+        .unwrap();
     let text = String::from_utf8_lossy(&one.data);
     assert!(text.contains("Hello Name7"), "personalised subject");
     assert!(text.contains("your city is City0"), "personalised body");
@@ -31,7 +36,11 @@ async fn a_campaign_arrives_complete_signed_and_counted_over_starttls_with_auth(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_and_implicit_tls_relays_work_too() {
     for tls in [SinkTls::None, SinkTls::Implicit] {
-        let setup = Setup { tls, auth: false, ..Setup::default() };
+        let setup = Setup {
+            tls,
+            auth: false,
+            ..Setup::default()
+        };
         let fixture = Fixture::new(setup, &support::list(30, 3)).await;
         let report = fixture.send().await.unwrap();
         assert_eq!(report.counts.delivered, 30);
@@ -52,15 +61,24 @@ async fn replies_decide_each_recipient_state() {
     let report = fixture.send().await.unwrap();
     let c = &report.counts;
     // defer-1 (451 once) and drop-1 (connection lost in DATA once) are retried after 1s.
-    assert_eq!((c.delivered, c.bounced, c.deferred, c.pending), (4, 1, 0, 0), "{c:?}");
+    assert_eq!(
+        (c.delivered, c.bounced, c.deferred, c.pending),
+        (4, 1, 0, 0),
+        "{c:?}"
+    );
     let arrivals = support::arrivals(&fixture.sink);
     assert_eq!(arrivals.get("bounce-1@a.example"), None);
     assert_eq!(arrivals.get("defer-1@b.example"), Some(&1));
     assert_eq!(arrivals.get("drop-1@b.example"), Some(&1));
     let store = volley::store::Store::open(&fixture.path("campaign.volley")).unwrap();
-    let bounced = store.recipients_in("test-campaign", volley::model::RecipientState::Bounced).unwrap();
+    let bounced = store
+        .recipients_in("test-campaign", volley::model::RecipientState::Bounced)
+        .unwrap();
     let reply = bounced[0].record.last_reply.clone().unwrap();
-    assert_eq!((reply.code, reply.enhanced.as_deref()), (Some(550), Some("5.1.1")));
+    assert_eq!(
+        (reply.code, reply.enhanced.as_deref()),
+        (Some(550), Some("5.1.1"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,10 +94,18 @@ async fn bad_rows_and_duplicates_are_counted_and_the_rest_still_goes() {
     let report = fixture.send().await.unwrap();
     let c = &report.counts;
     // GOOD@a.example differs in its local part (case-sensitive); good@A.EXAMPLE is a duplicate.
-    assert_eq!((c.total, c.delivered, c.invalid, c.duplicate), (3, 3, 2, 1), "{c:?}");
+    assert_eq!(
+        (c.total, c.delivered, c.invalid, c.duplicate),
+        (3, 3, 2, 1),
+        "{c:?}"
+    );
     let lines: Vec<u64> = report.row_errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![3, 6]);
-    assert!(report.row_errors[0].to_string().contains("line 3"), "{}", report.row_errors[0]);
+    assert!(
+        report.row_errors[0].to_string().contains("line 3"),
+        "{}",
+        report.row_errors[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,10 +119,19 @@ async fn a_merge_field_cannot_inject_a_header() {
     let fixture = Fixture::new(setup, csv).await;
     fixture.send().await.unwrap();
     let received = fixture.sink.wait_for(1, LIMIT).await.unwrap();
-    assert_eq!(received[0].rcpt_to, ["victim@a.example"], "no extra recipient");
-    let parsed = mail_parser::MessageParser::default().parse(&received[0].data).unwrap();
+    assert_eq!(
+        received[0].rcpt_to,
+        ["victim@a.example"],
+        "no extra recipient"
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&received[0].data)
+        .unwrap();
     assert!(parsed.header("Bcc").is_none());
     assert_eq!(parsed.header_values("Reply-To").count(), 0);
     let subject = parsed.subject().unwrap();
-    assert!(subject.starts_with("Hi Eve") && subject.contains("attacker@evil.example"), "{subject}");
+    assert!(
+        subject.starts_with("Hi Eve") && subject.contains("attacker@evil.example"),
+        "{subject}"
+    );
 }

@@ -238,7 +238,10 @@ fn bad_utf8_in_the_email_column_names_it() {
 fn the_domain_is_lowercased_and_the_local_part_kept_so_the_store_can_spot_duplicates() {
     let text = "email\nAnn@Example.com\nAnn@EXAMPLE.COM\nann@example.com\n";
     let got: Vec<String> = read_str(text).unwrap().map(|r| r.unwrap().email).collect();
-    assert_eq!(got, ["Ann@example.com", "Ann@example.com", "ann@example.com"]);
+    assert_eq!(
+        got,
+        ["Ann@example.com", "Ann@example.com", "ann@example.com"]
+    );
 }
 
 /// Counts how many bytes the reader has pulled from its source.

@@ -18,7 +18,12 @@ pub fn fixtures() -> PathBuf {
 
 /// The TXT records that publish the fixture DKIM keys.
 pub fn dkim_records() -> Vec<(String, String)> {
-    let read = |name: &str| std::fs::read_to_string(fixtures().join("dkim").join(name)).unwrap().trim().to_owned();
+    let read = |name: &str| {
+        std::fs::read_to_string(fixtures().join("dkim").join(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
     vec![
         ("rsa._domainkey.example.com".to_owned(), read("rsa2048.txt")),
         ("ed._domainkey.example.com".to_owned(), read("ed25519.txt")),
@@ -90,8 +95,16 @@ impl Fixture {
         if let Some(ca) = self.sink.ca_pem() {
             std::fs::write(self.path("ca.pem"), ca).unwrap();
         }
-        std::fs::write(self.path("body.txt"), "Hi {{ first_name }},\nyour city is {{ city }}.\n.\nA line with a dot above.\n").unwrap();
-        std::fs::write(self.path("body.html"), "<p>Hi {{ first_name }} from {{ city }}</p>").unwrap();
+        std::fs::write(
+            self.path("body.txt"),
+            "Hi {{ first_name }},\nyour city is {{ city }}.\n.\nA line with a dot above.\n",
+        )
+        .unwrap();
+        std::fs::write(
+            self.path("body.html"),
+            "<p>Hi {{ first_name }} from {{ city }}</p>",
+        )
+        .unwrap();
         std::fs::write(self.path("list.csv"), csv).unwrap();
         let tls = match setup.tls {
             SinkTls::None => "none",
@@ -124,7 +137,9 @@ connections = {connections}
         )
         .unwrap();
         if setup.auth {
-            toml.push_str(&format!("username = \"{USER}\"\npassword_file = \"password.txt\"\n"));
+            toml.push_str(&format!(
+                "username = \"{USER}\"\npassword_file = \"password.txt\"\n"
+            ));
         }
         if setup.trust_sink && self.sink.ca_pem().is_some() {
             toml.push_str("ca_file = \"ca.pem\"\n");
@@ -166,7 +181,13 @@ key_file = "rsa.pem"
 pub fn list(n: usize, domains: usize) -> String {
     let mut csv = String::from("email,first_name,city\n");
     for i in 0..n {
-        writeln!(csv, "user{i}@d{}.example,Name{i},City{}", i % domains, i % 7).unwrap();
+        writeln!(
+            csv,
+            "user{i}@d{}.example,Name{i},City{}",
+            i % domains,
+            i % 7
+        )
+        .unwrap();
     }
     csv
 }
