@@ -13,6 +13,7 @@
 //! Only `store` touches sled, only `smtp` speaks the SMTP protocol as a client, and the
 //! engine never prints: the `volley` binary owns the terminal.
 
+pub mod bounce;
 pub mod campaign;
 pub mod compose;
 pub mod config;

@@ -79,6 +79,70 @@ impl fmt::Display for ReplyRecord {
     }
 }
 
+/// Why a delivery failed, as far as the reply (or a later bounce report) tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// The mailbox does not exist (5.1.1 and friends).
+    InvalidRecipient,
+    /// The mailbox is over quota.
+    MailboxFull,
+    /// The mailbox exists but is disabled or inactive.
+    MailboxDisabled,
+    /// Blocked by the receiver's policy or spam filtering (reputation, blocklists).
+    PolicyBlock,
+    /// SPF, DKIM or DMARC failed.
+    AuthFailure,
+    /// The receiver is rate limiting us.
+    Throttled,
+    /// The domain or its mail servers could not be found or reached.
+    DnsRouting,
+    /// The content was refused (virus, spam content, bad links).
+    ContentRejected,
+    /// The message is larger than the receiver accepts.
+    MessageTooLarge,
+    /// Anything else.
+    Other,
+}
+
+impl Category {
+    /// Every category, in display order.
+    pub const ALL: [Category; 10] = [
+        Category::InvalidRecipient,
+        Category::MailboxFull,
+        Category::MailboxDisabled,
+        Category::PolicyBlock,
+        Category::AuthFailure,
+        Category::Throttled,
+        Category::DnsRouting,
+        Category::ContentRejected,
+        Category::MessageTooLarge,
+        Category::Other,
+    ];
+
+    /// The snake_case name used in JSON, reports and rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::InvalidRecipient => "invalid_recipient",
+            Category::MailboxFull => "mailbox_full",
+            Category::MailboxDisabled => "mailbox_disabled",
+            Category::PolicyBlock => "policy_block",
+            Category::AuthFailure => "auth_failure",
+            Category::Throttled => "throttled",
+            Category::DnsRouting => "dns_routing",
+            Category::ContentRejected => "content_rejected",
+            Category::MessageTooLarge => "message_too_large",
+            Category::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The result of one delivery attempt for one recipient: a value, not an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -1,0 +1,7 @@
+//! Bounces: classifying every failure, reading delivery status notifications and complaints,
+//! and tying each one to the recipient it concerns.
+
+pub mod classify;
+pub mod dsn;
+mod error;
+pub mod mailbox;
