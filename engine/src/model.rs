@@ -19,12 +19,15 @@ pub enum RecipientState {
     Bounced,
     /// Still deferred when its campaign's `expire_after` ran out.
     Expired,
+    /// On the suppression list (earlier hard bounce, complaint, unsubscribe, or added by
+    /// hand): never sent.
+    Suppressed,
 }
 
 impl RecipientState {
     /// True for states a recipient never leaves.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Delivered | Self::Bounced | Self::Expired)
+        matches!(self, Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed)
     }
 
     /// The lowercase word used in status output and JSON.
@@ -35,6 +38,7 @@ impl RecipientState {
             Self::Delivered => "delivered",
             Self::Bounced => "bounced",
             Self::Expired => "expired",
+            Self::Suppressed => "suppressed",
         }
     }
 }
@@ -54,6 +58,11 @@ pub struct ReplyRecord {
     pub enhanced: Option<String>,
     /// The reply text, or a description of the failure when there was no reply.
     pub text: String,
+    /// Why it failed, for failures (see `bounce::Classifier`).
+    pub category: Option<Category>,
+    /// True when the failure says the address itself is bad (suppress it), false for
+    /// failures that may pass (mailbox full, throttling, temporary trouble).
+    pub hard: bool,
 }
 
 impl ReplyRecord {
@@ -63,6 +72,8 @@ impl ReplyRecord {
             code: None,
             enhanced: None,
             text: text.into(),
+            category: None,
+            hard: false,
         }
     }
 }
@@ -166,6 +177,11 @@ pub enum Outcome {
         /// The last temporary failure seen.
         reply: ReplyRecord,
     },
+    /// Not sent: the address is on the suppression list.
+    Suppressed {
+        /// Why it is suppressed.
+        reply: ReplyRecord,
+    },
 }
 
 impl Outcome {
@@ -176,6 +192,7 @@ impl Outcome {
             Self::Deferred { .. } => RecipientState::Deferred,
             Self::Bounced { .. } => RecipientState::Bounced,
             Self::Expired { .. } => RecipientState::Expired,
+            Self::Suppressed { .. } => RecipientState::Suppressed,
         }
     }
 
@@ -185,7 +202,8 @@ impl Outcome {
             Self::Delivered { reply }
             | Self::Deferred { reply }
             | Self::Bounced { reply }
-            | Self::Expired { reply } => reply,
+            | Self::Expired { reply }
+            | Self::Suppressed { reply } => reply,
         }
     }
 }
@@ -193,7 +211,7 @@ impl Outcome {
 /// How many recipients of one campaign are in each state, plus the rows the loader refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
-    /// Recipients accepted by the loader (the sum of the five states).
+    /// Recipients accepted by the loader (the sum of the six states).
     pub total: u64,
     /// Not attempted yet.
     pub pending: u64,
@@ -205,6 +223,8 @@ pub struct Counts {
     pub bounced: u64,
     /// Gave up after `expire_after`.
     pub expired: u64,
+    /// Not sent: on the suppression list.
+    pub suppressed: u64,
     /// CSV rows skipped as invalid.
     pub invalid: u64,
     /// CSV rows skipped as duplicates of an earlier row.
@@ -220,6 +240,7 @@ impl Counts {
             RecipientState::Delivered => self.delivered,
             RecipientState::Bounced => self.bounced,
             RecipientState::Expired => self.expired,
+            RecipientState::Suppressed => self.suppressed,
         }
     }
 
@@ -231,6 +252,7 @@ impl Counts {
             RecipientState::Delivered => &mut self.delivered,
             RecipientState::Bounced => &mut self.bounced,
             RecipientState::Expired => &mut self.expired,
+            RecipientState::Suppressed => &mut self.suppressed,
         }
     }
 
@@ -243,7 +265,82 @@ impl Counts {
 
     /// Recipients in a final state.
     pub fn finished(&self) -> u64 {
-        self.delivered + self.bounced + self.expired
+        self.delivered + self.bounced + self.expired + self.suppressed
+    }
+}
+
+/// Why an address is on the suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    /// A permanent failure said the address is bad.
+    HardBounce,
+    /// Too many soft bounces (mailbox full, expired) within the window.
+    SoftBounces,
+    /// The recipient complained (ARF feedback report).
+    Complaint,
+    /// The recipient unsubscribed.
+    Unsubscribe,
+    /// Added by hand or imported.
+    Manual,
+}
+
+impl SuppressionReason {
+    /// The snake_case name used in output and CSV files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HardBounce => "hard_bounce",
+            Self::SoftBounces => "soft_bounces",
+            Self::Complaint => "complaint",
+            Self::Unsubscribe => "unsubscribe",
+            Self::Manual => "manual",
+        }
+    }
+
+    /// Parses the snake_case name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::HardBounce, Self::SoftBounces, Self::Complaint, Self::Unsubscribe, Self::Manual]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+}
+
+impl fmt::Display for SuppressionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of the suppression list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// Why.
+    pub reason: SuppressionReason,
+    /// When it was added.
+    pub at: Millis,
+    /// The campaign that caused it, if any.
+    pub campaign: Option<String>,
+    /// The reply or note behind it.
+    pub detail: String,
+}
+
+/// When soft bounces add an address to the suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuppressionPolicy {
+    /// Soft bounces (mailbox full, expired after retries) within `soft_window` that suppress
+    /// an address. A delivery resets the count.
+    pub soft_limit: u32,
+    /// The window the soft bounces are counted in.
+    pub soft_window: Duration,
+}
+
+impl Default for SuppressionPolicy {
+    /// Three soft bounces within 30 days.
+    fn default() -> Self {
+        Self {
+            soft_limit: 3,
+            soft_window: Duration::from_secs(30 * 86_400),
+        }
     }
 }
 
@@ -360,6 +457,8 @@ mod tests {
             code: Some(550),
             enhanced: Some("5.1.1".into()),
             text: "user unknown".into(),
+            category: Some(Category::InvalidRecipient),
+            hard: true,
         };
         assert_eq!(reply.to_string(), "550 5.1.1 user unknown");
         assert_eq!(ReplyRecord::local("timeout").to_string(), "timeout");

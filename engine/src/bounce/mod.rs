@@ -5,3 +5,8 @@ pub mod classify;
 pub mod dsn;
 mod error;
 pub mod mailbox;
+pub mod verp;
+
+pub use classify::{Classification, Classifier};
+
+pub use verp::Verp;

@@ -23,6 +23,9 @@ pub(crate) struct RawFile {
     /// `[store]`.
     #[serde(default)]
     pub(crate) store: RawStore,
+    /// `[bounces]`.
+    #[serde(default)]
+    pub(crate) bounces: RawBounces,
 }
 
 /// `[campaign]`.
@@ -97,6 +100,39 @@ impl Default for RawRetry {
             expire_after: default_expire_after(),
         }
     }
+}
+
+/// `[bounces]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBounces {
+    #[serde(default)]
+    pub(crate) domain: Option<String>,
+    #[serde(default = "default_soft_limit")]
+    pub(crate) soft_limit: i64,
+    #[serde(default = "default_soft_window")]
+    pub(crate) soft_window: String,
+    #[serde(default)]
+    pub(crate) rules_file: Option<String>,
+}
+
+impl Default for RawBounces {
+    fn default() -> Self {
+        RawBounces {
+            domain: None,
+            soft_limit: default_soft_limit(),
+            soft_window: default_soft_window(),
+            rules_file: None,
+        }
+    }
+}
+
+fn default_soft_limit() -> i64 {
+    3
+}
+
+fn default_soft_window() -> String {
+    "30d".to_owned()
 }
 
 /// `[store]`.

@@ -37,6 +37,33 @@ pub struct CampaignSettings {
     pub retry: RetrySettings,
     /// The store directory (default `<campaign file stem>.volley` beside the campaign file).
     pub store: PathBuf,
+    /// Bounce handling: VERP return paths and suppression thresholds.
+    pub bounces: BounceSettings,
+}
+
+/// `[bounces]`: where bounces go and when failures suppress an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceSettings {
+    /// The bounce domain: when set, each message's return path is
+    /// `bounces+TOKEN@domain` (VERP); otherwise the From address.
+    pub domain: Option<String>,
+    /// Soft bounces within `soft_window` that suppress an address (default 3).
+    pub soft_limit: u32,
+    /// The window soft bounces are counted in (default 30 days).
+    pub soft_window: Duration,
+    /// Extra classification rules that extend or override the shipped ones.
+    pub rules_file: Option<PathBuf>,
+}
+
+impl Default for BounceSettings {
+    fn default() -> Self {
+        BounceSettings {
+            domain: None,
+            soft_limit: 3,
+            soft_window: Duration::from_secs(30 * 86_400),
+            rules_file: None,
+        }
+    }
 }
 
 /// A parsed mailbox: optional display name and a normalised address.

@@ -11,7 +11,7 @@ use super::error::{ConfigError, DurationProblem};
 use super::raw::{RawCampaign, RawDkim, RawFile, RawRetry};
 use super::relay::validate_relay;
 use super::settings::{
-    Address, CampaignSettings, DkimSettings, KeySource, RetrySettings, TemplateFile,
+    Address, BounceSettings, CampaignSettings, DkimSettings, KeySource, RetrySettings, TemplateFile,
 };
 
 /// Where the campaign file is: for error messages and for resolving relative paths.
@@ -153,6 +153,7 @@ pub(crate) fn validate(
         None => None,
     };
     let retry = validate_retry(&ctx, &raw.retry)?;
+    let bounces = validate_bounces(&ctx, &raw.bounces)?;
     let store = match (store_override, &raw.store.path) {
         (Some(path), _) => path.to_path_buf(),
         (None, Some(path)) => ctx.path("store.path", path)?,
@@ -172,6 +173,34 @@ pub(crate) fn validate(
         dkim,
         retry,
         store,
+        bounces,
+    })
+}
+
+/// Parses `[bounces]`.
+fn validate_bounces(ctx: &Ctx, raw: &super::raw::RawBounces) -> Result<BounceSettings, ConfigError> {
+    let domain = match &raw.domain {
+        Some(domain) => {
+            let normal = normalize_domain(domain.trim())
+                .map_err(|_| ctx.bad("bounces.domain", domain, "a domain name such as bounce.example.com"))?;
+            Some(normal)
+        }
+        None => None,
+    };
+    ctx.range("bounces.soft_limit", raw.soft_limit, 1, 1_000)?;
+    let rules_file = match &raw.rules_file {
+        Some(path) => {
+            let path = ctx.path("bounces.rules_file", path)?;
+            ctx.readable("bounces.rules_file", &path)?;
+            Some(path)
+        }
+        None => None,
+    };
+    Ok(BounceSettings {
+        domain,
+        soft_limit: u32::try_from(raw.soft_limit).unwrap_or(3), // invariant: range-checked above
+        soft_window: parse_duration(ctx, "bounces.soft_window", &raw.soft_window)?,
+        rules_file,
     })
 }
 

@@ -11,6 +11,7 @@ mod error;
 
 pub use error::DeliveryError;
 
+use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};
 use crate::smtp::{self, Envelope, Reply, Session, SessionConfig};
 use crate::store::{OutcomeUpdate, RecipientKey};
@@ -28,14 +29,21 @@ pub struct ReadyMessage {
     pub envelope: Envelope,
     /// The message bytes, DKIM signature included.
     pub bytes: Vec<u8>,
+    /// Its Message-ID, without angle brackets.
+    pub message_id: String,
 }
 
 /// Consecutive failed connection attempts after which a worker gives up on the relay.
 const MAX_CONNECT_ATTEMPTS: u32 = 5;
 
-/// Maps the reply that decided a recipient to its outcome.
-pub fn outcome_of(reply: &Reply) -> Outcome {
-    let record = reply_record(reply);
+/// Maps the reply that decided a recipient to its outcome, classifying failures.
+pub fn outcome_of(reply: &Reply, classifier: &Classifier) -> Outcome {
+    let mut record = reply_record(reply);
+    if !reply.is_positive() {
+        let class = classifier.classify(Some(reply.code), record.enhanced.as_deref(), &reply.text);
+        record.category = Some(class.category);
+        record.hard = reply.is_permanent() && class.hard;
+    }
     if reply.is_positive() {
         Outcome::Delivered { reply: record }
     } else if reply.is_permanent() {
@@ -51,6 +59,8 @@ pub fn reply_record(reply: &Reply) -> ReplyRecord {
         code: Some(reply.code),
         enhanced: reply.enhanced.as_ref().map(ToString::to_string),
         text: reply.text.clone(),
+        category: None,
+        hard: false,
     }
 }
 
@@ -62,6 +72,7 @@ pub async fn deliver_via_relay(
     connections: usize,
     messages: async_channel::Receiver<ReadyMessage>,
     outcomes: mpsc::Sender<OutcomeUpdate>,
+    classifier: Arc<Classifier>,
     cancel: CancellationToken,
 ) -> Result<(), DeliveryError> {
     let mut workers = tokio::task::JoinSet::new();
@@ -70,6 +81,7 @@ pub async fn deliver_via_relay(
             config: session.clone(),
             messages: messages.clone(),
             outcomes: outcomes.clone(),
+            classifier: classifier.clone(),
             cancel: cancel.clone(),
             session: None,
         };
@@ -92,6 +104,7 @@ struct Worker {
     config: Arc<SessionConfig>,
     messages: async_channel::Receiver<ReadyMessage>,
     outcomes: mpsc::Sender<OutcomeUpdate>,
+    classifier: Arc<Classifier>,
     cancel: CancellationToken,
     session: Option<Session>,
 }
@@ -127,6 +140,7 @@ impl Worker {
                 .send(OutcomeUpdate {
                     key: message.key,
                     outcome,
+                    message_id: Some(message.message_id),
                 })
                 .await
                 .is_err()
@@ -145,7 +159,7 @@ impl Worker {
         };
         match session.send(&message.envelope, &message.bytes).await {
             Ok(transaction) => {
-                let outcome = outcome_of(transaction.outcome_for(0));
+                let outcome = outcome_of(transaction.outcome_for(0), &self.classifier);
                 if !session.is_usable() {
                     self.session = None;
                 }

@@ -15,7 +15,9 @@ use crate::campaign::RecipientReader;
 use crate::compose::{Composer, Mailbox, MessageSettings, TemplateSource, Templates};
 use crate::config::{CampaignSettings, KeySource, TlsMode};
 use crate::dkim::{DkimKey, Signer};
-use crate::model::RetryPolicy;
+use crate::bounce::Classifier;
+use crate::model::{RetryPolicy, SuppressionPolicy};
+use crate::store::OutcomePolicy;
 use crate::smtp::{self, Credentials, Security, SessionConfig, Timeouts};
 use crate::Error;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub struct Campaign {
     settings: CampaignSettings,
     composer: Arc<Composer>,
     columns: Vec<String>,
+    classifier: Arc<Classifier>,
 }
 
 impl std::fmt::Debug for Campaign {
@@ -87,10 +90,12 @@ impl Campaign {
         };
         let signer = (!keys.is_empty()).then(|| Signer::new(keys));
         let composer = Arc::new(Composer::new(templates, message, signer));
+        let classifier = Arc::new(Classifier::builtin());
         Ok(Campaign {
             settings,
             composer,
             columns,
+            classifier,
         })
     }
 
@@ -109,12 +114,23 @@ impl Campaign {
         &self.columns
     }
 
-    /// The retry policy from `[retry]`.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            schedule: self.settings.retry.schedule.clone(),
-            expire_after: self.settings.retry.expire_after,
+    /// The retry and suppression policies from `[retry]` and `[bounces]`.
+    pub fn outcome_policy(&self) -> OutcomePolicy {
+        OutcomePolicy {
+            retry: RetryPolicy {
+                schedule: self.settings.retry.schedule.clone(),
+                expire_after: self.settings.retry.expire_after,
+            },
+            suppression: SuppressionPolicy {
+                soft_limit: self.settings.bounces.soft_limit,
+                soft_window: self.settings.bounces.soft_window,
+            },
         }
+    }
+
+    /// The failure classifier (shipped rules plus `[bounces] rules_file`).
+    pub fn classifier(&self) -> &Arc<Classifier> {
+        &self.classifier
     }
 
     /// The SMTP session settings for the configured relay.

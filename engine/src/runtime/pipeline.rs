@@ -15,9 +15,11 @@ use super::Campaign;
 use crate::campaign::RowError;
 use crate::control::{self, Request, Response};
 use crate::delivery::{self, ReadyMessage};
-use crate::model::{add_duration, now_millis, Counts, Millis, Outcome, ReplyRecord, RetryPolicy};
+use crate::model::{add_duration, now_millis, Counts, Millis, Outcome, ReplyRecord};
 use crate::smtp::Envelope;
-use crate::store::{OutcomeUpdate, Store, StoredRecipient};
+use crate::bounce::Verp;
+use crate::compose::Composer;
+use crate::store::{OutcomePolicy, OutcomeUpdate, RecipientKey, Store, StoredRecipient};
 use crate::Error;
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
@@ -252,17 +254,17 @@ async fn run(
                 source,
             })?
     };
-    let composers = spawn_composers(campaign, job_rx, ready_tx, outcome_tx.clone())?;
+    let composers = spawn_composers(campaign, store, job_rx, ready_tx, outcome_tx.clone())?;
     let recorder = tokio::spawn(record(
         store.clone(),
         campaign.id().to_owned(),
-        campaign.retry_policy(),
+        campaign.outcome_policy(),
         outcome_rx,
         in_flight.clone(),
         options.progress.clone(),
     ));
     let delivered =
-        delivery::deliver_via_relay(session, connections, ready_rx, outcome_tx, cancel.clone())
+        delivery::deliver_via_relay(session, connections, ready_rx, outcome_tx, campaign.classifier.clone(), cancel.clone())
             .await;
     if delivered.is_err() {
         cancel.cancel();
@@ -420,44 +422,105 @@ fn hand_out(
     true
 }
 
-/// One compose thread per core: render, build and sign, then queue for delivery.
+/// The envelope sender of each message.
+#[derive(Clone)]
+enum ReturnPath {
+    /// The From address for every message.
+    Fixed(String),
+    /// `bounces+TOKEN@domain`, one per recipient.
+    Verp(Verp, u32),
+}
+
+impl ReturnPath {
+    fn for_campaign(campaign: &Campaign, store: &Store) -> Result<ReturnPath, Error> {
+        let Some(domain) = &campaign.settings.bounces.domain else {
+            return Ok(ReturnPath::Fixed(campaign.settings.from.address.clone()));
+        };
+        let number = store
+            .campaign(campaign.id())?
+            .map(|meta| meta.number)
+            .ok_or_else(|| Error::NotLoaded {
+                campaign: campaign.id().to_owned(),
+                store: store.path().to_owned(),
+            })?;
+        Ok(ReturnPath::Verp(Verp::new(&store.secret()?, domain), number))
+    }
+
+    fn for_recipient(&self, key: &RecipientKey) -> String {
+        match self {
+            ReturnPath::Fixed(address) => address.clone(),
+            ReturnPath::Verp(verp, number) => verp.return_path(*number, key.seq),
+        }
+    }
+}
+
+/// Everything a compose thread needs.
+struct ComposeStage {
+    composer: Arc<Composer>,
+    columns: Arc<Vec<String>>,
+    return_path: ReturnPath,
+    store: Store,
+}
+
+impl ComposeStage {
+    /// Builds the message for one recipient, or the outcome that replaces sending it.
+    fn prepare(&self, job: StoredRecipient) -> Result<ReadyMessage, OutcomeUpdate> {
+        let address = &job.record.email;
+        match self.store.suppression(address) {
+            Ok(Some(entry)) => {
+                let reply = ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
+                return Err(OutcomeUpdate { key: job.key, outcome: Outcome::Suppressed { reply }, message_id: None });
+            }
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "could not read the suppression list"),
+        }
+        match self.composer.compose(address, &self.columns, &job.record.values) {
+            Ok(composed) => Ok(ReadyMessage {
+                envelope: Envelope {
+                    mail_from: self.return_path.for_recipient(&job.key),
+                    rcpt_to: vec![job.record.email],
+                },
+                key: job.key,
+                bytes: composed.bytes,
+                message_id: composed.message_id,
+            }),
+            Err(error) => {
+                tracing::error!(%address, %error, "message could not be composed");
+                let reply = ReplyRecord::local(format!("message could not be composed: {error}"));
+                Err(OutcomeUpdate { key: job.key, outcome: Outcome::Bounced { reply }, message_id: None })
+            }
+        }
+    }
+}
+
+/// One compose thread per core: check suppression, render, build and sign, then queue for
+/// delivery.
 fn spawn_composers(
     campaign: &Campaign,
+    store: &Store,
     jobs: crossbeam_channel::Receiver<StoredRecipient>,
     ready: async_channel::Sender<ReadyMessage>,
     outcomes: mpsc::Sender<OutcomeUpdate>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    let columns = Arc::new(campaign.columns.clone());
-    let mail_from = campaign.settings.from.address.clone();
+    let stage = Arc::new(ComposeStage {
+        composer: campaign.composer.clone(),
+        columns: Arc::new(campaign.columns.clone()),
+        return_path: ReturnPath::for_campaign(campaign, store)?,
+        store: store.clone(),
+    });
     (0..threads)
         .map(|n| {
-            let (jobs, ready, outcomes) = (jobs.clone(), ready.clone(), outcomes.clone());
-            let (composer, columns, mail_from) = (campaign.composer.clone(), columns.clone(), mail_from.clone());
+            let (jobs, ready, outcomes, stage) = (jobs.clone(), ready.clone(), outcomes.clone(), stage.clone());
             std::thread::Builder::new()
                 .name(format!("volley-compose-{n}"))
                 .spawn(move || {
                     for job in jobs {
-                        let message = match composer.compose(&job.record.email, &columns, &job.record.values) {
-                            Ok(composed) => ReadyMessage {
-                                envelope: Envelope {
-                                    mail_from: mail_from.clone(),
-                                    rcpt_to: vec![job.record.email],
-                                },
-                                key: job.key,
-                                bytes: composed.bytes,
-                            },
-                            Err(error) => {
-                                tracing::error!(address = %job.record.email, %error, "message could not be composed");
-                                let reply = ReplyRecord::local(format!("message could not be composed: {error}"));
-                                let update = OutcomeUpdate { key: job.key, outcome: Outcome::Bounced { reply } };
-                                if outcomes.blocking_send(update).is_err() {
-                                    return;
-                                }
-                                continue;
-                            }
+                        let sent = match stage.prepare(job) {
+                            Ok(message) => ready.send_blocking(message).is_ok(),
+                            Err(update) => outcomes.blocking_send(update).is_ok(),
                         };
-                        if ready.send_blocking(message).is_err() {
+                        if !sent {
                             return;
                         }
                     }
@@ -475,7 +538,7 @@ fn spawn_composers(
 async fn record(
     store: Store,
     campaign: String,
-    policy: RetryPolicy,
+    policy: OutcomePolicy,
     mut outcomes: mpsc::Receiver<OutcomeUpdate>,
     in_flight: Arc<InFlight>,
     progress: Option<Arc<watch::Sender<Progress>>>,

@@ -8,6 +8,14 @@
 //! q <campaign> 0 <domain> 0 <seq:u64be>        → ()        pending queue, grouped by domain
 //! t <campaign> 0 <due:u64be> <domain> 0 <seq>  → ()        retry index, by due time
 //! d <campaign> 0 <address>                     → ()        de-duplication
+//! n <campaign number:u32be> <seq:u64be>        → domain    recipient by number (VERP tokens)
+//! i <message-id>                               → MessageRef  delivered message → recipient
+//! e <campaign> 0 <at:u64be> <n:u64be>          → Event     bounce and complaint events
+//! s <address>                                  → Suppression
+//! b <address>                                  → SoftBounces
+//! h <report fingerprint>                       → ()        reports already ingested
+//! N                                            → u32       next campaign number
+//! S                                            → [u8; 32]  this store's token secret
 //! ```
 //! Campaign ids never contain a zero byte (the loader validates them).
 
@@ -19,6 +27,14 @@ pub(crate) const RECORD: u8 = b'r';
 pub(crate) const QUEUE: u8 = b'q';
 pub(crate) const RETRY: u8 = b't';
 pub(crate) const DEDUPE: u8 = b'd';
+pub(crate) const BY_NUMBER: u8 = b'n';
+pub(crate) const MESSAGE: u8 = b'i';
+pub(crate) const EVENT: u8 = b'e';
+pub(crate) const SUPPRESSED: u8 = b's';
+pub(crate) const SOFT: u8 = b'b';
+pub(crate) const INGESTED: u8 = b'h';
+pub(crate) const NEXT_NUMBER: &[u8] = b"N";
+pub(crate) const SECRET: &[u8] = b"S";
 
 /// Identifies one recipient of a campaign: its domain batch and its place in the load order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,6 +103,23 @@ pub(crate) fn dedupe_key(campaign: &str, address: &str) -> Vec<u8> {
     let mut out = prefix(DEDUPE, campaign);
     out.extend_from_slice(address.as_bytes());
     out
+}
+
+/// `tag bytes`: keys of the store-wide sections (suppression, soft bounces, messages).
+pub(crate) fn global_key(tag: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + bytes.len());
+    key.push(tag);
+    key.extend_from_slice(bytes);
+    key
+}
+
+/// A recipient-by-number key.
+pub(crate) fn number_key(number: u32, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(13);
+    key.push(BY_NUMBER);
+    key.extend_from_slice(&number.to_be_bytes());
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::keys::{self, RecipientKey};
 use super::{CampaignMeta, RecipientRecord, Store, StoreError};
-use crate::model::{now_millis, Counts, RecipientState};
+use crate::model::{now_millis, Counts, RecipientState, ReplyRecord};
 use std::collections::HashSet;
 
 /// Rows per sled batch while loading.
@@ -17,6 +17,7 @@ pub struct Loader<'a> {
     batch: sled::Batch,
     batch_addresses: HashSet<String>,
     next_seq: u64,
+    number: u32,
     counts: Counts,
 }
 
@@ -36,6 +37,17 @@ impl Store {
         columns: Vec<String>,
     ) -> Result<Loader<'_>, StoreError> {
         self.remove_campaign(campaign)?;
+        let number = self.next_campaign_number()?;
+        // Written now, not loaded yet: a crash mid-load leaves a trail `remove_campaign` finds.
+        let meta = CampaignMeta {
+            columns: columns.clone(),
+            loaded: false,
+            loaded_at: 0,
+            number,
+        };
+        self.tree
+            .insert(keys::campaign_key(keys::META, campaign), self.encode(&meta, "campaign")?)
+            .map_err(|e| self.sled_error(e))?;
         Ok(Loader {
             store: self,
             campaign: campaign.to_owned(),
@@ -43,16 +55,25 @@ impl Store {
             batch: sled::Batch::default(),
             batch_addresses: HashSet::new(),
             next_seq: 0,
+            number,
             counts: Counts::default(),
         })
     }
 
-    /// Deletes every key of a campaign (meta, counters, recipients, queue, retries, dedupe).
+    /// Deletes every key of a campaign (meta, counters, recipients, queue, retries, dedupe,
+    /// events). The suppression list stays.
     pub fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        if let Some(meta) = self.campaign(campaign)? {
+            let mut prefix = vec![keys::BY_NUMBER];
+            prefix.extend_from_slice(&meta.number.to_be_bytes());
+            for key in self.tree.scan_prefix(prefix).keys() {
+                batch.remove(key.map_err(|e| self.sled_error(e))?);
+            }
+        }
         batch.remove(keys::campaign_key(keys::META, campaign));
         batch.remove(keys::campaign_key(keys::COUNTS, campaign));
-        for tag in [keys::RECORD, keys::QUEUE, keys::RETRY, keys::DEDUPE] {
+        for tag in [keys::RECORD, keys::QUEUE, keys::RETRY, keys::DEDUPE, keys::EVENT] {
             for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);
             }
@@ -64,7 +85,8 @@ impl Store {
 impl Loader<'_> {
     /// Adds one accepted row. Returns `false` (and stores nothing) when the address was
     /// already loaded for this campaign. `address` must be normalised, with its domain
-    /// lowercased, so that equal addresses compare equal.
+    /// lowercased, so that equal addresses compare equal. A suppressed address is stored in
+    /// the `suppressed` state and never queued.
     pub fn add(
         &mut self,
         address: &str,
@@ -87,26 +109,32 @@ impl Loader<'_> {
             seq: self.next_seq,
         };
         self.next_seq += 1;
+        let suppressed = self.store.suppression(address)?;
+        let state = if suppressed.is_some() {
+            RecipientState::Suppressed
+        } else {
+            RecipientState::Pending
+        };
         let record = RecipientRecord {
             email: address.to_owned(),
             values,
             line,
-            state: RecipientState::Pending,
+            state,
             attempts: 0,
             first_attempt: None,
             next_attempt: None,
-            last_reply: None,
+            last_reply: suppressed.map(|s| ReplyRecord::local(format!("suppressed: {} ({})", s.reason, s.detail))),
         };
-        self.batch.insert(
-            keys::recipient_key(keys::RECORD, &self.campaign, &key),
-            self.store.encode(&record, "recipient")?,
-        );
         self.batch
-            .insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
+            .insert(keys::recipient_key(keys::RECORD, &self.campaign, &key), self.store.encode(&record, "recipient")?);
+        if state == RecipientState::Pending {
+            self.batch.insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
+        }
+        self.batch.insert(keys::number_key(self.number, key.seq), key.domain.as_bytes());
         self.batch.insert(dedupe, &[]);
         self.batch_addresses.insert(address.to_owned());
         self.counts.total += 1;
-        self.counts.pending += 1;
+        *self.counts.get_mut(state) += 1;
         if self.batch_addresses.len() >= LOAD_BATCH {
             self.apply()?;
         }
@@ -127,6 +155,7 @@ impl Loader<'_> {
             columns: std::mem::take(&mut self.columns),
             loaded: true,
             loaded_at: now_millis(),
+            number: self.number,
         };
         let mut batch = sled::Batch::default();
         batch.insert(

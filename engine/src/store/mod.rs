@@ -12,11 +12,14 @@ mod error;
 mod keys;
 mod load;
 mod outcomes;
+mod reports;
+mod suppression;
 
 pub use error::StoreError;
 pub use keys::RecipientKey;
 pub use load::{LoadResult, Loader};
-pub use outcomes::OutcomeUpdate;
+pub use outcomes::{MessageRef, OutcomePolicy, OutcomeUpdate};
+pub use reports::{BounceEvent, EventKind, ReportEffect};
 
 use crate::model::{Counts, Millis, RecipientState, ReplyRecord};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -32,6 +35,8 @@ pub struct CampaignMeta {
     pub loaded: bool,
     /// When loading finished.
     pub loaded_at: Millis,
+    /// A small number unique within this store, used in VERP tokens.
+    pub number: u32,
 }
 
 /// One accepted recipient and where it stands.

@@ -2,9 +2,30 @@
 //! retry entry and the campaign counters together.
 
 use super::keys::{self, RecipientKey};
+use super::suppression::entry_for;
 use super::{RecipientRecord, Store, StoreError};
-use crate::model::{Counts, Millis, Outcome, RecipientState, RetryPolicy};
+use crate::model::{Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy, SuppressionReason};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// Where a delivered message went: lets a late bounce that quotes the Message-ID find its
+/// recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    /// The campaign id.
+    pub campaign: String,
+    /// The recipient.
+    pub key: RecipientKey,
+}
+
+/// The policies that turn outcomes into states and suppressions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutcomePolicy {
+    /// Retries and expiry.
+    pub retry: RetryPolicy,
+    /// When soft bounces suppress an address.
+    pub suppression: SuppressionPolicy,
+}
 
 /// One recipient's outcome to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,18 +34,21 @@ pub struct OutcomeUpdate {
     pub key: RecipientKey,
     /// What happened.
     pub outcome: Outcome,
+    /// The Message-ID (without angle brackets) of the message that was sent, if one was.
+    pub message_id: Option<String>,
 }
 
 impl Store {
     /// Records a group of outcomes for `campaign` at time `now` in one atomic batch and returns
     /// the updated counters. A deferral is turned into an expiry when `policy` says the
-    /// recipient has run out of time. Outcomes for recipients already in a final state are
-    /// ignored, so recording the same outcome twice changes nothing. Not durable until
-    /// [`Store::flush`].
+    /// recipient has run out of time. A hard bounce puts the address on the suppression
+    /// list; soft bounces (and expiries) count towards it; a delivery resets that count.
+    /// Outcomes for recipients already in a final state are ignored, so recording the same
+    /// outcome twice changes nothing. Not durable until [`Store::flush`].
     pub fn record_outcomes(
         &self,
         campaign: &str,
-        policy: &RetryPolicy,
+        policy: &OutcomePolicy,
         updates: &[OutcomeUpdate],
         now: Millis,
     ) -> Result<Counts, StoreError> {
@@ -55,7 +79,8 @@ impl Store {
             if let Some(due) = record.next_attempt {
                 batch.remove(keys::retry_key(campaign, due, &update.key));
             }
-            apply_outcome(&mut record, &update.outcome, policy, now);
+            apply_outcome(&mut record, &update.outcome, &policy.retry, now);
+            self.follow_up(&mut batch, campaign, &record, update, policy, now)?;
             if before == RecipientState::Pending {
                 batch.remove(keys::recipient_key(keys::QUEUE, campaign, &update.key));
             }
@@ -74,6 +99,46 @@ impl Store {
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;
         Ok(counts)
+    }
+}
+
+impl Store {
+    /// The suppression and message-index writes that go with one recorded outcome.
+    fn follow_up(
+        &self,
+        batch: &mut sled::Batch,
+        campaign: &str,
+        record: &RecipientRecord,
+        update: &OutcomeUpdate,
+        policy: &OutcomePolicy,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let reply = update.outcome.reply();
+        match record.state {
+            RecipientState::Delivered => {
+                Store::clear_soft_bounces(batch, &record.email);
+                if let Some(id) = &update.message_id {
+                    let reference = MessageRef {
+                        campaign: campaign.to_owned(),
+                        key: update.key.clone(),
+                    };
+                    batch.insert(keys::global_key(keys::MESSAGE, id.as_bytes()), self.encode(&reference, "message")?);
+                }
+            }
+            RecipientState::Bounced if reply.hard => {
+                let entry = entry_for(SuppressionReason::HardBounce, campaign, reply.to_string(), now);
+                self.suppress_in_batch(batch, &record.email, &entry)?;
+            }
+            RecipientState::Bounced | RecipientState::Expired => {
+                if let Some(count) = self.count_soft_bounce(batch, &record.email, &policy.suppression, now)? {
+                    let detail = format!("{count} soft bounces, the last: {reply}");
+                    let entry = entry_for(SuppressionReason::SoftBounces, campaign, detail, now);
+                    self.suppress_in_batch(batch, &record.email, &entry)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 

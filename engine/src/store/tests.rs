@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::model::{Outcome, ReplyRecord, RetryPolicy};
+use crate::store::OutcomePolicy;
 use std::time::Duration;
 
 fn load(store: &Store, addresses: &[&str]) -> Counts {
@@ -24,6 +25,8 @@ fn reply(code: u16) -> ReplyRecord {
         code: Some(code),
         enhanced: None,
         text: "x".into(),
+        category: None,
+        hard: code >= 500,
     }
 }
 
@@ -52,24 +55,18 @@ fn outcomes_move_records_between_queue_retry_and_final_states() {
         .into_iter()
         .map(|r| r.key)
         .collect();
-    let policy = RetryPolicy {
-        schedule: vec![Duration::from_secs(60)],
-        expire_after: Duration::from_secs(3600),
+    let policy = OutcomePolicy {
+        retry: RetryPolicy {
+            schedule: vec![Duration::from_secs(60)],
+            expire_after: Duration::from_secs(3600),
+        },
+        ..OutcomePolicy::default()
     };
     let now = 1_000_000;
     let updates = vec![
-        OutcomeUpdate {
-            key: keys[0].clone(),
-            outcome: Outcome::Delivered { reply: reply(250) },
-        },
-        OutcomeUpdate {
-            key: keys[1].clone(),
-            outcome: Outcome::Deferred { reply: reply(451) },
-        },
-        OutcomeUpdate {
-            key: keys[2].clone(),
-            outcome: Outcome::Bounced { reply: reply(550) },
-        },
+        OutcomeUpdate { key: keys[0].clone(), outcome: Outcome::Delivered { reply: reply(250) }, message_id: None },
+        OutcomeUpdate { key: keys[1].clone(), outcome: Outcome::Deferred { reply: reply(451) }, message_id: None },
+        OutcomeUpdate { key: keys[2].clone(), outcome: Outcome::Bounced { reply: reply(550) }, message_id: None },
     ];
     let counts = store.record_outcomes("c1", &policy, &updates, now).unwrap();
     assert_eq!(
@@ -94,10 +91,7 @@ fn outcomes_move_records_between_queue_retry_and_final_states() {
     assert_eq!(counts.delivered, 1);
 
     // The retry succeeds: the retry entry goes away.
-    let retry = vec![OutcomeUpdate {
-        key: keys[1].clone(),
-        outcome: Outcome::Delivered { reply: reply(250) },
-    }];
+    let retry = vec![OutcomeUpdate { key: keys[1].clone(), outcome: Outcome::Delivered { reply: reply(250) }, message_id: None }];
     let counts = store
         .record_outcomes("c1", &policy, &retry, now + 60_000)
         .unwrap();
@@ -111,19 +105,19 @@ fn a_deferral_past_the_deadline_expires() {
     let store = Store::open(dir.path()).unwrap();
     load(&store, &["a@x.example"]);
     let key = store.pending("c1", None, 1).unwrap()[0].key.clone();
-    let policy = RetryPolicy {
-        schedule: vec![Duration::from_secs(60)],
-        expire_after: Duration::from_secs(90),
+    let policy = OutcomePolicy {
+        retry: RetryPolicy {
+            schedule: vec![Duration::from_secs(60)],
+            expire_after: Duration::from_secs(90),
+        },
+        ..OutcomePolicy::default()
     };
     let defer = |at| {
         store
             .record_outcomes(
                 "c1",
                 &policy,
-                &[OutcomeUpdate {
-                    key: key.clone(),
-                    outcome: Outcome::Deferred { reply: reply(451) },
-                }],
+                &[OutcomeUpdate { key: key.clone(), outcome: Outcome::Deferred { reply: reply(451) }, message_id: None }],
                 at,
             )
             .unwrap()
@@ -151,7 +145,8 @@ fn an_interrupted_load_is_replaced_and_state_survives_reopening() {
         // dropped without finish: as after a crash
     }
     let store = Store::open(dir.path()).unwrap();
-    assert!(store.campaign("c1").unwrap().is_none());
+    assert!(!store.campaign("c1").unwrap().unwrap().loaded, "marked as not loaded");
+    assert!(store.counts("c1").unwrap().is_none());
     let counts = load(&store, &["a@x.example", "b@x.example"]);
     assert_eq!(counts.total, 2);
     drop(store);

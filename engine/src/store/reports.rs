@@ -1,0 +1,248 @@
+//! What arrives after sending: bounce reports and complaints tied back to a recipient, the
+//! indexes that make that possible (campaign numbers, message ids), and the store's token
+//! secret.
+
+use super::keys::{self, RecipientKey};
+use super::outcomes::{MessageRef, OutcomePolicy};
+use super::suppression::entry_for;
+use super::{RecipientRecord, Store, StoreError};
+use crate::model::{Millis, RecipientState, ReplyRecord, SuppressionReason};
+use serde::{Deserialize, Serialize};
+
+/// What kind of report an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A delivery failed for good.
+    Bounce,
+    /// A delivery is delayed; the receiver keeps trying.
+    Delay,
+    /// The recipient complained (marked the message as spam).
+    Complaint,
+}
+
+/// One bounce, delay or complaint recorded for a recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BounceEvent {
+    /// When it was recorded.
+    pub at: Millis,
+    /// What it was.
+    pub kind: EventKind,
+    /// The recipient.
+    pub key: RecipientKey,
+    /// The recipient's address.
+    pub address: String,
+    /// The status and diagnostic reported.
+    pub reply: ReplyRecord,
+    /// Where it came from (a file, `file#3` in an mbox, `smtp` for the listener).
+    pub source: String,
+}
+
+/// What applying a report changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportEffect {
+    /// The recipient is now bounced.
+    Bounced,
+    /// A delay was noted; nothing else changes.
+    Delayed,
+    /// A complaint was noted and the address suppressed.
+    Complained,
+    /// Nothing changed: the recipient was already bounced.
+    Unchanged,
+}
+
+impl Store {
+    /// Hands out the next campaign number of this store.
+    pub(crate) fn next_campaign_number(&self) -> Result<u32, StoreError> {
+        let value = self
+            .tree
+            .update_and_fetch(keys::NEXT_NUMBER, |old| {
+                let current = old.and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes);
+                Some(current.wrapping_add(1).to_be_bytes().to_vec())
+            })
+            .map_err(|e| self.sled_error(e))?;
+        Ok(value.and_then(|b| b.as_ref().try_into().ok()).map_or(1, u32::from_be_bytes))
+    }
+
+    /// This store's secret for signing tokens (VERP), created on first use.
+    pub fn secret(&self) -> Result<[u8; 32], StoreError> {
+        if let Some(bytes) = self.tree.get(keys::SECRET).map_err(|e| self.sled_error(e))? {
+            if let Ok(secret) = <[u8; 32]>::try_from(bytes.as_ref()) {
+                return Ok(secret);
+            }
+        }
+        let fresh: [u8; 32] = rand::random();
+        let _ = self
+            .tree
+            .compare_and_swap(keys::SECRET, None as Option<&[u8]>, Some(&fresh[..]))
+            .map_err(|e| self.sled_error(e))?;
+        self.flush_blocking()?;
+        // Whoever won the race, read back the stored one.
+        match self.tree.get(keys::SECRET).map_err(|e| self.sled_error(e))? {
+            Some(bytes) => Ok(<[u8; 32]>::try_from(bytes.as_ref()).unwrap_or(fresh)),
+            None => Ok(fresh),
+        }
+    }
+
+    /// The campaign id with the given number.
+    pub fn campaign_by_number(&self, number: u32) -> Result<Option<String>, StoreError> {
+        for id in self.campaigns()? {
+            if self.campaign(&id)?.is_some_and(|meta| meta.number == number) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The recipient with sequence `seq` of campaign number `number`.
+    pub fn recipient_by_number(&self, number: u32, seq: u64) -> Result<Option<MessageRef>, StoreError> {
+        let Some(domain) = self.tree.get(keys::number_key(number, seq)).map_err(|e| self.sled_error(e))? else {
+            return Ok(None);
+        };
+        let Some(campaign) = self.campaign_by_number(number)? else {
+            return Ok(None);
+        };
+        Ok(Some(MessageRef {
+            campaign,
+            key: RecipientKey {
+                domain: String::from_utf8_lossy(&domain).into_owned(),
+                seq,
+            },
+        }))
+    }
+
+    /// The recipient a delivered message (by Message-ID, without angle brackets) went to.
+    pub fn message(&self, message_id: &str) -> Result<Option<MessageRef>, StoreError> {
+        self.get(&keys::global_key(keys::MESSAGE, message_id.as_bytes()), "message")
+    }
+
+    /// True when a report with this fingerprint was ingested before.
+    pub fn is_ingested(&self, fingerprint: &[u8]) -> Result<bool, StoreError> {
+        self.tree
+            .contains_key(keys::global_key(keys::INGESTED, fingerprint))
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Remembers that a report was ingested.
+    pub fn mark_ingested(&self, fingerprint: &[u8]) -> Result<(), StoreError> {
+        self.tree
+            .insert(keys::global_key(keys::INGESTED, fingerprint), &[])
+            .map(drop)
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Applies a late report to one recipient: a bounce moves it to `bounced` (whatever it
+    /// was, unless already bounced) and suppresses the address when hard (soft bounces count
+    /// towards the policy); a complaint suppresses the address; a delay is only noted. Every
+    /// change is written with its event in one batch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_report(
+        &self,
+        reference: &MessageRef,
+        kind: EventKind,
+        reply: ReplyRecord,
+        source: &str,
+        policy: &OutcomePolicy,
+        now: Millis,
+    ) -> Result<(ReportEffect, Option<String>), StoreError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let campaign = reference.campaign.as_str();
+        let Some(mut record) = self.recipient(campaign, &reference.key)? else {
+            return Ok((ReportEffect::Unchanged, None));
+        };
+        let address = record.email.clone();
+        let mut batch = sled::Batch::default();
+        let effect = match kind {
+            EventKind::Delay => ReportEffect::Delayed,
+            EventKind::Complaint => {
+                let entry = entry_for(SuppressionReason::Complaint, campaign, reply.to_string(), now);
+                self.suppress_in_batch(&mut batch, &address, &entry)?;
+                ReportEffect::Complained
+            }
+            EventKind::Bounce if record.state == RecipientState::Bounced => return Ok((ReportEffect::Unchanged, Some(address))),
+            EventKind::Bounce => {
+                self.bounce_record(&mut batch, campaign, &reference.key, &mut record, &reply, policy, now)?;
+                ReportEffect::Bounced
+            }
+        };
+        let event = BounceEvent {
+            at: now,
+            kind,
+            key: reference.key.clone(),
+            address: address.clone(),
+            reply,
+            source: source.to_owned(),
+        };
+        let id = self.db.generate_id().map_err(|e| self.sled_error(e))?;
+        let mut event_key = keys::prefix(keys::EVENT, campaign);
+        event_key.extend_from_slice(&now.to_be_bytes());
+        event_key.extend_from_slice(&id.to_be_bytes());
+        batch.insert(event_key, self.encode(&event, "event")?);
+        self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        Ok((effect, Some(address)))
+    }
+
+    /// Moves a record to `bounced` with its counters, queue and retry entries, and suppression.
+    #[allow(clippy::too_many_arguments)]
+    fn bounce_record(
+        &self,
+        batch: &mut sled::Batch,
+        campaign: &str,
+        key: &RecipientKey,
+        record: &mut RecipientRecord,
+        reply: &ReplyRecord,
+        policy: &OutcomePolicy,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let counts_key = keys::campaign_key(keys::COUNTS, campaign);
+        let mut counts: crate::model::Counts = self.get(&counts_key, "counters")?.unwrap_or_default();
+        match record.state {
+            RecipientState::Pending => batch.remove(keys::recipient_key(keys::QUEUE, campaign, key)),
+            RecipientState::Deferred => {
+                if let Some(due) = record.next_attempt {
+                    batch.remove(keys::retry_key(campaign, due, key));
+                }
+            }
+            _ => {}
+        }
+        counts.shift(record.state, RecipientState::Bounced);
+        record.state = RecipientState::Bounced;
+        record.next_attempt = None;
+        record.last_reply = Some(reply.clone());
+        batch.insert(keys::recipient_key(keys::RECORD, campaign, key), self.encode(record, "recipient")?);
+        batch.insert(counts_key, self.encode(&counts, "counters")?);
+        if reply.hard {
+            let entry = entry_for(SuppressionReason::HardBounce, campaign, reply.to_string(), now);
+            self.suppress_in_batch(batch, &record.email, &entry)?;
+        } else if let Some(count) = self.count_soft_bounce(batch, &record.email, &policy.suppression, now)? {
+            let entry = entry_for(SuppressionReason::SoftBounces, campaign, format!("{count} soft bounces, the last: {reply}"), now);
+            self.suppress_in_batch(batch, &record.email, &entry)?;
+        }
+        Ok(())
+    }
+
+    /// Every bounce, delay and complaint event of a campaign, oldest first.
+    pub fn events(&self, campaign: &str) -> Result<Vec<BounceEvent>, StoreError> {
+        self.tree
+            .scan_prefix(keys::prefix(keys::EVENT, campaign))
+            .values()
+            .map(|value| self.decode(&value.map_err(|e| self.sled_error(e))?, "event"))
+            .collect()
+    }
+
+    /// Every recipient of a campaign, in key order (for reports).
+    pub fn all_recipients(&self, campaign: &str) -> Result<Vec<super::StoredRecipient>, StoreError> {
+        let prefix = keys::prefix(keys::RECORD, campaign);
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            if let Some(rkey) = RecipientKey::from_suffix(&key[prefix.len()..]) {
+                out.push(super::StoredRecipient {
+                    key: rkey,
+                    record: self.decode(&value, "recipient")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

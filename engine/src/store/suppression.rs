@@ -1,0 +1,109 @@
+//! The suppression list (store-wide, shared by every campaign) and the soft-bounce counters
+//! that feed it.
+
+use super::keys::{self, SOFT, SUPPRESSED};
+use super::{Store, StoreError};
+use crate::model::{Millis, Suppression, SuppressionPolicy, SuppressionReason};
+use serde::{Deserialize, Serialize};
+
+/// Soft bounces counted for one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SoftBounces {
+    pub(crate) count: u32,
+    pub(crate) first_at: Millis,
+}
+
+impl Store {
+    /// The suppression entry of `address`, if it is suppressed.
+    pub fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
+        self.get(&keys::global_key(SUPPRESSED, address.as_bytes()), "suppression")
+    }
+
+    /// Adds `address` to the suppression list; returns false (and keeps the existing entry)
+    /// when it was already there.
+    pub fn suppress(&self, address: &str, entry: &Suppression) -> Result<bool, StoreError> {
+        let key = keys::global_key(SUPPRESSED, address.as_bytes());
+        let value = self.encode(entry, "suppression")?;
+        let swapped = self
+            .tree
+            .compare_and_swap(key, None as Option<&[u8]>, Some(value))
+            .map_err(|e| self.sled_error(e))?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Removes `address` from the suppression list (and forgets its soft bounces); returns
+    /// false when it was not there.
+    pub fn unsuppress(&self, address: &str) -> Result<bool, StoreError> {
+        self.tree
+            .remove(keys::global_key(SOFT, address.as_bytes()))
+            .map_err(|e| self.sled_error(e))?;
+        let removed = self
+            .tree
+            .remove(keys::global_key(SUPPRESSED, address.as_bytes()))
+            .map_err(|e| self.sled_error(e))?;
+        Ok(removed.is_some())
+    }
+
+    /// Every suppressed address with its entry, in address order.
+    pub fn suppressions(&self) -> Result<Vec<(String, Suppression)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix([SUPPRESSED]) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let address = String::from_utf8_lossy(&key[1..]).into_owned();
+            out.push((address, self.decode(&value, "suppression")?));
+        }
+        Ok(out)
+    }
+
+    /// Adds the writes that record one soft bounce of `address` to `batch`; returns the
+    /// suppression entry to add when the policy's limit is reached.
+    pub(crate) fn count_soft_bounce(
+        &self,
+        batch: &mut sled::Batch,
+        address: &str,
+        policy: &SuppressionPolicy,
+        now: Millis,
+    ) -> Result<Option<u32>, StoreError> {
+        let key = keys::global_key(SOFT, address.as_bytes());
+        let window = crate::model::add_duration(0, policy.soft_window);
+        let current: Option<SoftBounces> = self.get(&key, "soft bounces")?;
+        let counted = match current {
+            Some(soft) if now.saturating_sub(soft.first_at) <= window => SoftBounces {
+                count: soft.count + 1,
+                first_at: soft.first_at,
+            },
+            _ => SoftBounces { count: 1, first_at: now },
+        };
+        batch.insert(key, self.encode(&counted, "soft bounces")?);
+        Ok((counted.count >= policy.soft_limit).then_some(counted.count))
+    }
+
+    /// Adds the write that forgets `address`'s soft bounces (after a delivery) to `batch`.
+    pub(crate) fn clear_soft_bounces(batch: &mut sled::Batch, address: &str) {
+        batch.remove(keys::global_key(SOFT, address.as_bytes()));
+    }
+
+    /// Adds a suppression write to `batch` unless the address is already suppressed.
+    pub(crate) fn suppress_in_batch(
+        &self,
+        batch: &mut sled::Batch,
+        address: &str,
+        entry: &Suppression,
+    ) -> Result<(), StoreError> {
+        let key = keys::global_key(SUPPRESSED, address.as_bytes());
+        if !self.tree.contains_key(&key).map_err(|e| self.sled_error(e))? {
+            batch.insert(key, self.encode(entry, "suppression")?);
+        }
+        Ok(())
+    }
+}
+
+/// The suppression entry a failure reply calls for, if any.
+pub(crate) fn entry_for(reason: SuppressionReason, campaign: &str, detail: String, now: Millis) -> Suppression {
+    Suppression {
+        reason,
+        at: now,
+        campaign: Some(campaign.to_owned()),
+        detail,
+    }
+}
