@@ -45,6 +45,12 @@ pub(crate) enum Command {
     /// Run a complete demo on loopback: a local SMTP server with STARTTLS and AUTH, a
     /// 10,000-recipient campaign over 100 domains with a fresh DKIM key, sent end to end.
     Demo(DemoArgs),
+    /// Bounces: ingest DSNs and complaints, parse them, listen for them, report them.
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
+    /// The suppression list: addresses that are never mailed again.
+    #[command(subcommand)]
+    Suppress(SuppressCommand),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
@@ -95,8 +101,8 @@ pub(crate) struct TestSendArgs {
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) campaign: CampaignArgs,
-    /// Print JSON: campaign, total, pending, delivered, deferred, bounced, expired, invalid,
-    /// duplicate, next_attempt.
+    /// Print JSON: campaign, total, pending, delivered, deferred, bounced, expired,
+    /// suppressed, invalid, duplicate, next_attempt.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -153,4 +159,104 @@ pub(crate) enum SinkTlsArg {
     Starttls,
     /// Implicit TLS.
     Tls,
+}
+
+/// Which store a command works on: `--campaign FILE` (its store and its `[bounces]`
+/// settings) or `--store DIR`.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// A campaign file: use its store and its `[bounces]` settings.
+    #[arg(long, value_name = "FILE", required_unless_present = "store")]
+    pub(crate) campaign: Option<PathBuf>,
+    /// A store folder (default settings).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) store: Option<PathBuf>,
+}
+
+/// `volley bounces …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BouncesCommand {
+    /// Read DSNs and complaint reports (.eml files, mbox files, Maildir folders) and record
+    /// each against the recipient it concerns (by VERP token, else by Message-ID).
+    /// Ingesting the same message twice changes nothing.
+    Ingest {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Files, mboxes or Maildir folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Parse bounce messages and show what they say, touching no store.
+    Parse {
+        /// Message files (or mboxes, Maildir folders).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON object per message.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Receive bounces over SMTP (for the bounce domain's MX) and ingest them as they arrive.
+    Listen {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:2526")]
+        bind: SocketAddr,
+        /// Stop after this many seconds (default: until interrupted).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Bounces of a campaign by category, by domain, hard and soft.
+    Report {
+        /// The campaign file.
+        campaign: PathBuf,
+        /// The store folder (default: the campaign's).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `volley suppress …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SuppressCommand {
+    /// List suppressed addresses (CSV).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Suppress an address by hand.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The address.
+        address: String,
+        /// A note kept with it.
+        #[arg(long, default_value = "added by hand")]
+        note: String,
+    },
+    /// Remove an address from the list.
+    Remove {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The address.
+        address: String,
+    },
+    /// Import a CSV with an `email` column (optional `reason`, `detail`).
+    Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Export the list as CSV (email, reason, at, campaign, detail).
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }

@@ -2,10 +2,12 @@
 //! draws progress and tables, and maps results to exit codes.
 
 mod args;
+mod bounces;
 mod demo;
 mod send;
 mod sink;
 mod status;
+mod suppress;
 mod test_send;
 mod ui;
 
@@ -42,6 +44,8 @@ fn main() -> ExitCode {
             args::Command::TestSend(args) => test_send::run(args).await,
             args::Command::Status(args) => status::run(args).await,
             args::Command::Demo(args) => demo::run(args).await,
+            args::Command::Bounces(command) => bounces::run(command).await,
+            args::Command::Suppress(command) => suppress::run(command),
             args::Command::Sink(args) => sink::run(args).await,
         }
     });

@@ -140,8 +140,8 @@ fn print_report(report: &SendReport) {
         report.campaign, c.total, c.invalid, c.duplicate
     ));
     ui::line(&format!(
-        "  delivered {}  bounced {}  deferred {}  expired {}  pending {}",
-        c.delivered, c.bounced, c.deferred, c.expired, c.pending
+        "  delivered {}  bounced {}  deferred {}  expired {}  suppressed {}  pending {}",
+        c.delivered, c.bounced, c.deferred, c.expired, c.suppressed, c.pending
     ));
     ui::line(&format!(
         "  this run: {} attempts in {:.1}s ({:.0} messages/s{})",

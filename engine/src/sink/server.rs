@@ -102,6 +102,12 @@ impl Sink {
         self.ctx.shared.received()
     }
 
+    /// Removes and returns the transactions received so far, for a long-running receiver
+    /// that hands messages on (`count` and `received` then start again from zero).
+    pub fn take_received(&self) -> Vec<Received> {
+        self.ctx.shared.take_received()
+    }
+
     /// How many transactions were fully accepted so far.
     pub fn count(&self) -> usize {
         self.ctx.shared.count()

@@ -167,6 +167,11 @@ impl Shared {
         self.lock().received.clone()
     }
 
+    /// Removes and returns the messages received so far.
+    pub(crate) fn take_received(&self) -> Vec<Received> {
+        std::mem::take(&mut self.lock().received)
+    }
+
     /// How many messages were accepted so far.
     pub(crate) fn count(&self) -> usize {
         self.lock().received.len()

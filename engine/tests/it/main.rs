@@ -10,6 +10,7 @@
 
 mod support;
 
+mod bounces;
 mod errors;
 mod resume;
 mod send;

@@ -40,6 +40,8 @@ pub struct Setup {
     pub subject: String,
     pub retry: String,
     pub connections: usize,
+    /// Extra TOML sections appended to the campaign file.
+    pub sections: String,
 }
 
 impl Default for Setup {
@@ -55,6 +57,7 @@ impl Default for Setup {
 expire_after = "1h""#
                 .to_owned(),
             connections: 4,
+            sections: String::new(),
         }
     }
 }
@@ -158,9 +161,20 @@ key_file = "rsa.pem"
 
 [retry]
 {}
+
+{}
 "#,
-            setup.retry
+            setup.retry, setup.sections
         ));
+        std::fs::write(self.campaign_file(), toml).unwrap();
+    }
+
+    /// Rewrites the campaign id: a second campaign with the same list and the same store
+    /// (the store is named after the campaign file, not the id).
+    pub fn rename_campaign(&self, id: &str) {
+        let toml = std::fs::read_to_string(self.campaign_file())
+            .unwrap()
+            .replace("id = \"test-campaign\"", &format!("id = \"{id}\""));
         std::fs::write(self.campaign_file(), toml).unwrap();
     }
 

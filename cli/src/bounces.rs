@@ -1,0 +1,144 @@
+//! `volley bounces`: ingest, parse, listen, report.
+
+use crate::args::BouncesCommand;
+use crate::suppress::open_store;
+use crate::{exit, ui};
+use anyhow::Context;
+use std::time::Duration;
+use volley::bounce::{Classifier, ReportKind};
+use volley::runtime::{self, IngestSummary, Intake};
+
+pub(crate) async fn run(command: BouncesCommand) -> anyhow::Result<u8> {
+    match command {
+        BouncesCommand::Parse { files, json } => parse(&files, json),
+        BouncesCommand::Ingest { store, paths } => {
+            let (store, settings) = open_store(&store)?;
+            let (classifier, policy) = runtime::bounce_settings(settings.as_ref())?;
+            let intake = Intake::new(&store, &classifier, policy)?;
+            let summary = intake.ingest_paths(&paths)?;
+            print_summary(&summary);
+            Ok(if summary.unmatched.is_empty() { exit::OK } else { exit::FAILURES })
+        }
+        BouncesCommand::Listen { store, bind, seconds } => listen(&store, bind, seconds).await,
+        BouncesCommand::Report { campaign, store, json } => {
+            let settings = volley::config::load_campaign(&campaign, store.as_deref())
+                .with_context(|| format!("loading campaign {}", campaign.display()))?;
+            let store = runtime::open_store(&settings.store)?;
+            let summary = runtime::bounce_summary(&store, &settings.id)?;
+            if json {
+                ui::line(&serde_json::to_string_pretty(&summary)?);
+            } else {
+                print_report(&summary);
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn parse(files: &[std::path::PathBuf], json: bool) -> anyhow::Result<u8> {
+    let classifier = Classifier::builtin();
+    for file in files {
+        for message in volley::bounce::read_messages(file)? {
+            let report = volley::bounce::parse_message(&message.bytes, &classifier);
+            if json {
+                let mut value = serde_json::to_value(&report)?;
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("file".into(), serde_json::Value::String(message.source.clone()));
+                }
+                ui::line(&serde_json::to_string(&value)?);
+                continue;
+            }
+            let kind = match report.kind {
+                ReportKind::Dsn => "DSN",
+                ReportKind::NonStandard => "non-standard bounce",
+                ReportKind::Complaint => "complaint",
+                ReportKind::NotABounce => "not a bounce",
+            };
+            ui::line(&format!("{}: {kind}", message.source));
+            for r in &report.recipients {
+                ui::line(&format!(
+                    "  {} {:?} {} {} ({}) {}",
+                    r.address,
+                    r.action,
+                    r.status.as_deref().unwrap_or("-"),
+                    r.category,
+                    if r.hard { "hard" } else { "soft" },
+                    r.diagnostic.as_deref().unwrap_or("")
+                ));
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_summary(summary: &IngestSummary) {
+    for line in &summary.matched {
+        ui::line(line);
+    }
+    for line in &summary.unmatched {
+        ui::warn_line(&format!("unmatched: {line}"));
+    }
+    ui::line(&format!(
+        "{} messages: {} bounced, {} delayed, {} complaints, {} already known, {} unmatched, {} not bounces, {} ingested before",
+        summary.messages,
+        summary.bounced,
+        summary.delayed,
+        summary.complaints,
+        summary.unchanged,
+        summary.unmatched.len() as u64 - summary.not_bounces,
+        summary.not_bounces,
+        summary.already_ingested
+    ));
+}
+
+fn print_report(summary: &runtime::BounceSummary) {
+    ui::line(&format!(
+        "campaign {}: {} bounced ({} hard, {} soft), {} delays, {} complaints",
+        summary.campaign, summary.bounced, summary.hard, summary.soft, summary.delayed, summary.complaints
+    ));
+    if !summary.by_category.is_empty() {
+        ui::line("by category:");
+        for (category, n) in &summary.by_category {
+            ui::line(&format!("  {:<20}{n:>8}", category.as_str()));
+        }
+    }
+    if !summary.by_domain.is_empty() {
+        ui::line("by domain (top 10):");
+        for (domain, n) in summary.by_domain.iter().take(10) {
+            ui::line(&format!("  {domain:<30}{n:>8}"));
+        }
+    }
+}
+
+/// Runs an SMTP receiver for the bounce domain and ingests what arrives, once a second.
+async fn listen(args: &crate::args::StoreArgs, bind: std::net::SocketAddr, seconds: Option<u64>) -> anyhow::Result<u8> {
+    let (store, settings) = open_store(args)?;
+    let (classifier, policy) = runtime::bounce_settings(settings.as_ref())?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("listening on {bind}"))?;
+    let sink = volley::sink::Sink::start_on(listener, volley::sink::SinkConfig::default(), None).await?;
+    ui::line(&format!("receiving bounces on {}", sink.addr()));
+    let intake = Intake::new(&store, &classifier, policy)?;
+    let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let mut summary = IngestSummary::default();
+        for message in sink.take_received() {
+            intake.ingest_message("smtp", &message.data, &mut summary)?;
+        }
+        if summary.messages > 0 {
+            store.flush().await?;
+            print_summary(&summary);
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            break;
+        }
+    }
+    sink.shutdown().await;
+    Ok(exit::OK)
+}

@@ -1,0 +1,70 @@
+//! `volley suppress`: the suppression list by hand.
+
+use crate::args::{StoreArgs, SuppressCommand};
+use crate::{exit, ui};
+use anyhow::Context;
+use volley::runtime;
+
+/// Opens the store a command names (through its campaign file or directly).
+pub(crate) fn open_store(args: &StoreArgs) -> anyhow::Result<(volley::store::Store, Option<volley::config::CampaignSettings>)> {
+    let settings = match &args.campaign {
+        Some(path) => Some(
+            volley::config::load_campaign(path, args.store.as_deref())
+                .with_context(|| format!("loading campaign {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let path = match (&settings, &args.store) {
+        (Some(settings), _) => settings.store.clone(),
+        (None, Some(path)) => path.clone(),
+        (None, None) => anyhow::bail!("name a store with --store DIR or --campaign FILE"),
+    };
+    let store = runtime::open_store(&path)?;
+    Ok((store, settings))
+}
+
+pub(crate) fn run(command: SuppressCommand) -> anyhow::Result<u8> {
+    match command {
+        SuppressCommand::List { store } | SuppressCommand::Export { store, out: None } => {
+            let (store, _) = open_store(&store)?;
+            let mut stdout = std::io::stdout().lock();
+            runtime::suppress_export(&store, &mut stdout)?;
+        }
+        SuppressCommand::Export { store, out: Some(path) } => {
+            let (store, _) = open_store(&store)?;
+            let mut file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let n = runtime::suppress_export(&store, &mut file)?;
+            ui::line(&format!("exported {n} suppressed addresses to {}", path.display()));
+        }
+        SuppressCommand::Add { store, address, note } => {
+            let (store, _) = open_store(&store)?;
+            let added = runtime::suppress_add(&store, &address, &note)?;
+            ui::line(&if added { format!("{address} suppressed") } else { format!("{address} was already suppressed") });
+        }
+        SuppressCommand::Remove { store, address } => {
+            let (store, _) = open_store(&store)?;
+            let removed = runtime::suppress_remove(&store, &address)?;
+            ui::line(&if removed { format!("{address} removed from the suppression list") } else { format!("{address} was not suppressed") });
+            if !removed {
+                return Ok(exit::FAILURES);
+            }
+        }
+        SuppressCommand::Import { store, file } => {
+            let (store, _) = open_store(&store)?;
+            let summary = runtime::suppress_import(&store, &file)?;
+            for error in &summary.errors {
+                ui::warn_line(&format!("skipped {error}"));
+            }
+            ui::line(&format!(
+                "imported {} addresses ({} already suppressed, {} rows skipped)",
+                summary.added,
+                summary.already,
+                summary.errors.len()
+            ));
+            if !summary.errors.is_empty() {
+                return Ok(exit::FAILURES);
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,224 @@
+//! Bounce intake: parse delivery status notifications and complaints, tie each to the
+//! recipient it concerns (by VERP token, else by the returned Message-ID), and record it.
+
+use crate::bounce::{self, Action, BounceReport, BouncedRecipient, Classifier, ReportKind, Verp};
+use crate::model::{now_millis, ReplyRecord};
+use crate::store::{EventKind, MessageRef, OutcomePolicy, ReportEffect, Store};
+use crate::Error;
+use std::path::PathBuf;
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestSummary {
+    /// Messages read.
+    pub messages: u64,
+    /// Messages skipped because they were ingested before.
+    pub already_ingested: u64,
+    /// Messages that are not bounces or complaints.
+    pub not_bounces: u64,
+    /// Recipients newly bounced.
+    pub bounced: u64,
+    /// Delays noted.
+    pub delayed: u64,
+    /// Complaints noted (addresses suppressed).
+    pub complaints: u64,
+    /// Reports about recipients already bounced.
+    pub unchanged: u64,
+    /// What matched, one line per recipient.
+    pub matched: Vec<String>,
+    /// What did not match, and why.
+    pub unmatched: Vec<String>,
+}
+
+/// Ties reports to recipients of the campaigns in one store.
+pub struct Intake<'a> {
+    store: &'a Store,
+    classifier: &'a Classifier,
+    policy: OutcomePolicy,
+    verp: Verp,
+}
+
+impl<'a> Intake<'a> {
+    /// An intake for `store`, classifying with `classifier`.
+    pub fn new(store: &'a Store, classifier: &'a Classifier, policy: OutcomePolicy) -> Result<Self, Error> {
+        let verp = Verp::new(&store.secret()?, "bounces.invalid");
+        Ok(Intake {
+            store,
+            classifier,
+            policy,
+            verp,
+        })
+    }
+
+    /// Reads every message under `paths` (files, mboxes, Maildirs) and ingests it.
+    pub fn ingest_paths(&self, paths: &[PathBuf]) -> Result<IngestSummary, Error> {
+        let mut summary = IngestSummary::default();
+        for path in paths {
+            for message in bounce::read_messages(path)? {
+                self.ingest_message(&message.source, &message.bytes, &mut summary)?;
+            }
+        }
+        self.store.flush_blocking()?;
+        Ok(summary)
+    }
+
+    /// Ingests one message; ingesting the same bytes twice changes nothing.
+    pub fn ingest_message(&self, source: &str, bytes: &[u8], summary: &mut IngestSummary) -> Result<(), Error> {
+        summary.messages += 1;
+        let fingerprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        if self.store.is_ingested(fingerprint.as_ref())? {
+            summary.already_ingested += 1;
+            return Ok(());
+        }
+        let report = bounce::parse_message(bytes, self.classifier);
+        if report.kind == ReportKind::NotABounce || report.recipients.is_empty() {
+            summary.not_bounces += 1;
+            summary.unmatched.push(format!("{source}: not a bounce or complaint"));
+            self.store.mark_ingested(fingerprint.as_ref())?;
+            return Ok(());
+        }
+        let Some((reference, how)) = self.attribute(&report)? else {
+            summary.unmatched.push(format!(
+                "{source}: {} for {} matches no recipient (no valid VERP token, Message-ID {})",
+                kind_word(&report),
+                report.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>().join(", "),
+                report.original_message_id.as_deref().map_or("absent".to_owned(), |id| format!("<{id}> unknown")),
+            ));
+            self.store.mark_ingested(fingerprint.as_ref())?;
+            return Ok(());
+        };
+        let recipient = pick_recipient(&report, self.store, &reference)?;
+        if let Some(recipient) = recipient {
+            self.apply(source, &reference, recipient, how, summary)?;
+        }
+        self.store.mark_ingested(fingerprint.as_ref())?;
+        Ok(())
+    }
+
+    fn apply(
+        &self,
+        source: &str,
+        reference: &MessageRef,
+        recipient: &BouncedRecipient,
+        how: &str,
+        summary: &mut IngestSummary,
+    ) -> Result<(), Error> {
+        let kind = match recipient.action {
+            Action::Failed => EventKind::Bounce,
+            Action::Delayed => EventKind::Delay,
+            Action::Complaint => EventKind::Complaint,
+            Action::Delivered | Action::Relayed | Action::Expanded => return Ok(()),
+        };
+        let reply = reply_of(recipient);
+        let (effect, address) = self
+            .store
+            .apply_report(reference, kind, reply, source, &self.policy, now_millis())?;
+        let counter = match effect {
+            ReportEffect::Bounced => &mut summary.bounced,
+            ReportEffect::Delayed => &mut summary.delayed,
+            ReportEffect::Complained => &mut summary.complaints,
+            ReportEffect::Unchanged => &mut summary.unchanged,
+        };
+        *counter += 1;
+        summary.matched.push(format!(
+            "{source}: {} {} of campaign {} ({}, {}{}) via {how}",
+            address.unwrap_or_default(),
+            match effect {
+                ReportEffect::Bounced => "bounced",
+                ReportEffect::Delayed => "delayed",
+                ReportEffect::Complained => "complained",
+                ReportEffect::Unchanged => "already bounced",
+            },
+            reference.campaign,
+            recipient.category,
+            if recipient.hard { "hard" } else { "soft" },
+            recipient.status.as_deref().map(|s| format!(", {s}")).unwrap_or_default(),
+        ));
+        Ok(())
+    }
+
+    /// Finds the recipient a report is about: VERP token first, then the returned Message-ID.
+    fn attribute(&self, report: &BounceReport) -> Result<Option<(MessageRef, &'static str)>, Error> {
+        for address in &report.to_addresses {
+            if let Some((number, seq)) = self.verp.decode(address) {
+                if let Some(reference) = self.store.recipient_by_number(number, seq)? {
+                    return Ok(Some((reference, "VERP token")));
+                }
+            }
+        }
+        if let Some(id) = &report.original_message_id {
+            if let Some(reference) = self.store.message(id)? {
+                return Ok(Some((reference, "Message-ID")));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The recipient block that concerns the attributed recipient: the one with its address, or
+/// the first one that says something (VERP ties a report to one recipient whatever its blocks).
+fn pick_recipient<'r>(
+    report: &'r BounceReport,
+    store: &Store,
+    reference: &MessageRef,
+) -> Result<Option<&'r BouncedRecipient>, Error> {
+    let address = store
+        .recipient(&reference.campaign, &reference.key)?
+        .map(|record| record.email.to_ascii_lowercase());
+    let by_address = report.recipients.iter().find(|r| {
+        let wanted = address.as_deref();
+        Some(r.address.to_ascii_lowercase().as_str()) == wanted
+            || r.original_recipient.as_deref().map(str::to_ascii_lowercase).as_deref() == wanted
+    });
+    Ok(by_address.or_else(|| report.recipients.first()))
+}
+
+/// The stored form of a reported failure.
+fn reply_of(recipient: &BouncedRecipient) -> ReplyRecord {
+    let text = recipient
+        .diagnostic
+        .clone()
+        .or_else(|| recipient.status.clone())
+        .unwrap_or_else(|| "reported".to_owned());
+    let code = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|part| part.len() == 3)
+        .and_then(|part| part.parse::<u16>().ok())
+        .filter(|code| (200..600).contains(code));
+    ReplyRecord {
+        code,
+        enhanced: recipient.status.clone(),
+        text,
+        category: Some(recipient.category),
+        hard: recipient.hard,
+    }
+}
+
+fn kind_word(report: &BounceReport) -> &'static str {
+    match report.kind {
+        ReportKind::Complaint => "complaint",
+        _ => "bounce",
+    }
+}
+
+/// The classifier and policies for bounce commands: a campaign's `[bounces]` settings, or
+/// the defaults for a bare store.
+pub fn bounce_settings(
+    settings: Option<&crate::config::CampaignSettings>,
+) -> Result<(Classifier, OutcomePolicy), Error> {
+    let Some(settings) = settings else {
+        return Ok((Classifier::builtin(), OutcomePolicy::default()));
+    };
+    let classifier = super::classifier_for(settings)?;
+    let policy = OutcomePolicy {
+        retry: crate::model::RetryPolicy {
+            schedule: settings.retry.schedule.clone(),
+            expire_after: settings.retry.expire_after,
+        },
+        suppression: crate::model::SuppressionPolicy {
+            soft_limit: settings.bounces.soft_limit,
+            soft_window: settings.bounces.soft_window,
+        },
+    };
+    Ok((classifier, policy))
+}

@@ -1,0 +1,203 @@
+//! List hygiene from the command line: the suppression list (list, add, remove, import,
+//! export) and the bounce report of a campaign.
+
+use crate::campaign::normalize_address;
+use crate::model::{now_millis, Category, RecipientState, Suppression, SuppressionReason};
+use crate::store::{EventKind, Store};
+use crate::Error;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Adds `address` to the suppression list by hand; false when it was already there.
+pub fn suppress_add(store: &Store, address: &str, note: &str) -> Result<bool, Error> {
+    let (address, _) = normalize(address)?;
+    let entry = Suppression {
+        reason: SuppressionReason::Manual,
+        at: now_millis(),
+        campaign: None,
+        detail: note.to_owned(),
+    };
+    let added = store.suppress(&address, &entry)?;
+    store.flush_blocking()?;
+    Ok(added)
+}
+
+/// Removes `address` from the suppression list; false when it was not there.
+pub fn suppress_remove(store: &Store, address: &str) -> Result<bool, Error> {
+    let (address, _) = normalize(address)?;
+    let removed = store.unsuppress(&address)?;
+    store.flush_blocking()?;
+    Ok(removed)
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    /// Addresses added.
+    pub added: u64,
+    /// Addresses that were already suppressed.
+    pub already: u64,
+    /// Rows refused, with their line and reason.
+    pub errors: Vec<String>,
+}
+
+/// Imports a CSV with an `email` column (and optionally `reason`, `detail`): every valid row
+/// is added; bad rows are reported with their line and skipped.
+pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| io(std::io::Error::other(e.to_string())))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let Some(email) = column("email") else {
+        return Err(io(std::io::Error::other("the header has no `email` column")));
+    };
+    let (reason, detail) = (column("reason"), column("detail"));
+    let mut summary = ImportSummary::default();
+    for row in reader.records() {
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                summary.errors.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        let line = row.position().map_or(0, |p| p.line());
+        let raw = row.get(email).unwrap_or_default();
+        let address = match normalize_address(raw) {
+            Ok((address, _)) => address,
+            Err(e) => {
+                summary.errors.push(format!("{} line {line}, field email: {e}", path.display()));
+                continue;
+            }
+        };
+        let reason = match reason.and_then(|i| row.get(i)).filter(|r| !r.is_empty()) {
+            None => SuppressionReason::Manual,
+            Some(text) => match SuppressionReason::parse(text) {
+                Some(reason) => reason,
+                None => {
+                    summary.errors.push(format!("{} line {line}, field reason: unknown reason {text:?}", path.display()));
+                    continue;
+                }
+            },
+        };
+        let entry = Suppression {
+            reason,
+            at: now_millis(),
+            campaign: None,
+            detail: detail.and_then(|i| row.get(i)).unwrap_or("imported").to_owned(),
+        };
+        if store.suppress(&address, &entry)? {
+            summary.added += 1;
+        } else {
+            summary.already += 1;
+        }
+    }
+    store.flush_blocking()?;
+    Ok(summary)
+}
+
+/// Writes the suppression list as CSV (`email,reason,at,campaign,detail`).
+pub fn suppress_export(store: &Store, out: &mut dyn std::io::Write) -> Result<u64, Error> {
+    let mut writer = csv::Writer::from_writer(out);
+    let io = |e: csv::Error| Error::Io {
+        path: "export".into(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    writer.write_record(["email", "reason", "at", "campaign", "detail"]).map_err(io)?;
+    let mut n = 0;
+    for (address, entry) in store.suppressions()? {
+        let at = crate::model::format_millis(entry.at);
+        writer
+            .write_record([address.as_str(), entry.reason.as_str(), &at, entry.campaign.as_deref().unwrap_or(""), &entry.detail])
+            .map_err(io)?;
+        n += 1;
+    }
+    writer.flush().map_err(|source| Error::Io {
+        path: "export".into(),
+        source,
+    })?;
+    Ok(n)
+}
+
+fn normalize(address: &str) -> Result<(String, String), Error> {
+    normalize_address(address).map_err(|e| Error::BadAddress {
+        address: address.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Bounces of one campaign, by category, by domain, hard and soft.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BounceSummary {
+    /// The campaign id.
+    pub campaign: String,
+    /// Recipients bounced (synchronously or by a later report).
+    pub bounced: u64,
+    /// Of those, hard bounces.
+    pub hard: u64,
+    /// Of those, soft bounces.
+    pub soft: u64,
+    /// Delays reported by DSNs.
+    pub delayed: u64,
+    /// Complaints received.
+    pub complaints: u64,
+    /// Bounces per category.
+    pub by_category: BTreeMap<Category, u64>,
+    /// Bounces per recipient domain, most first.
+    pub by_domain: Vec<(String, u64)>,
+}
+
+/// Summarises the bounces of `campaign` from the store.
+pub fn bounce_summary(store: &Store, campaign: &str) -> Result<BounceSummary, Error> {
+    if store.counts(campaign)?.is_none() {
+        return Err(Error::NotLoaded {
+            campaign: campaign.to_owned(),
+            store: store.path().to_owned(),
+        });
+    }
+    let mut summary = BounceSummary {
+        campaign: campaign.to_owned(),
+        ..BounceSummary::default()
+    };
+    let mut domains: BTreeMap<String, u64> = BTreeMap::new();
+    for recipient in store.recipients_in(campaign, RecipientState::Bounced)? {
+        summary.bounced += 1;
+        let reply = recipient.record.last_reply.as_ref();
+        if reply.is_some_and(|r| r.hard) {
+            summary.hard += 1;
+        } else {
+            summary.soft += 1;
+        }
+        let category = reply.and_then(|r| r.category).unwrap_or(Category::Other);
+        *summary.by_category.entry(category).or_default() += 1;
+        *domains.entry(recipient.key.domain).or_default() += 1;
+    }
+    for event in store.events(campaign)? {
+        match event.kind {
+            EventKind::Delay => summary.delayed += 1,
+            EventKind::Complaint => summary.complaints += 1,
+            EventKind::Bounce => {}
+        }
+    }
+    let mut by_domain: Vec<_> = domains.into_iter().collect();
+    by_domain.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    summary.by_domain = by_domain;
+    Ok(summary)
+}
+
+/// Opens (creating if needed) a store for a command that works on it directly; fails with
+/// a clear error while a send holds it.
+pub fn open_store(path: &Path) -> Result<Store, Error> {
+    Ok(Store::open(path)?)
+}
