@@ -10,4 +10,5 @@
 
 mod commands;
 mod crash;
+mod hygiene;
 mod support;

@@ -154,3 +154,90 @@ fn an_interrupted_load_is_replaced_and_state_survives_reopening() {
     assert_eq!(store.counts("c1").unwrap().unwrap().total, 2);
     assert_eq!(store.campaigns().unwrap(), vec!["c1".to_string()]);
 }
+
+fn soft(code: u16) -> ReplyRecord {
+    ReplyRecord {
+        hard: false,
+        ..reply(code)
+    }
+}
+
+#[test]
+fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let policy = OutcomePolicy {
+        suppression: crate::model::SuppressionPolicy {
+            soft_limit: 2,
+            soft_window: Duration::from_secs(3600),
+        },
+        ..OutcomePolicy::default()
+    };
+    let update = |key: &RecipientKey, outcome| OutcomeUpdate { key: key.clone(), outcome, message_id: Some(format!("m{}", key.seq)) };
+    // Campaign 1: a hard bounce and a soft one (mailbox full).
+    load(&store, &["hard@x.example", "full@x.example"]);
+    let keys: Vec<_> = store.pending("c1", None, 10).unwrap().into_iter().map(|r| r.key).collect();
+    store
+        .record_outcomes(
+            "c1",
+            &policy,
+            &[update(&keys[0], Outcome::Bounced { reply: reply(550) }), update(&keys[1], Outcome::Bounced { reply: soft(552) })],
+            1_000,
+        )
+        .unwrap();
+    assert_eq!(store.suppression("hard@x.example").unwrap().unwrap().reason, crate::model::SuppressionReason::HardBounce);
+    assert!(store.suppression("full@x.example").unwrap().is_none(), "one soft bounce is not enough");
+
+    // Campaign 2 (same list): the hard one is suppressed at load; the second soft bounce suppresses.
+    let mut loader = store.start_load("c2", vec!["email".into()]).unwrap();
+    loader.add("hard@x.example", "x.example", vec![], 2).unwrap();
+    loader.add("full@x.example", "x.example", vec![], 3).unwrap();
+    let counts = loader.finish(0, 0).unwrap().counts;
+    assert_eq!((counts.pending, counts.suppressed), (1, 1));
+    let key = store.pending("c2", None, 10).unwrap()[0].key.clone();
+    store.record_outcomes("c2", &policy, &[update(&key, Outcome::Bounced { reply: soft(552) })], 2_000).unwrap();
+    let entry = store.suppression("full@x.example").unwrap().unwrap();
+    assert_eq!(entry.reason, crate::model::SuppressionReason::SoftBounces);
+    assert!(entry.detail.contains("2 soft bounces"), "{}", entry.detail);
+    assert!(store.unsuppress("full@x.example").unwrap());
+}
+
+#[test]
+fn a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let policy = OutcomePolicy::default();
+    load(&store, &["a@x.example", "b@x.example"]);
+    let keys: Vec<_> = store.pending("c1", None, 10).unwrap().into_iter().map(|r| r.key).collect();
+    let delivered: Vec<_> = keys
+        .iter()
+        .map(|k| OutcomeUpdate { key: k.clone(), outcome: Outcome::Delivered { reply: reply(250) }, message_id: Some(format!("id{}@x", k.seq)) })
+        .collect();
+    store.record_outcomes("c1", &policy, &delivered, 1_000).unwrap();
+    let reference = store.message("id0@x").unwrap().unwrap();
+    assert_eq!(reference.key, keys[0]);
+    let number = store.campaign("c1").unwrap().unwrap().number;
+    assert_eq!(store.recipient_by_number(number, 1).unwrap().unwrap().key, keys[1]);
+
+    let (effect, address) = store.apply_report(&reference, EventKind::Bounce, reply(550), "f.eml", &policy, 2_000).unwrap();
+    assert_eq!((effect, address.as_deref()), (ReportEffect::Bounced, Some("a@x.example")));
+    let (effect, _) = store.apply_report(&reference, EventKind::Bounce, reply(550), "f.eml", &policy, 3_000).unwrap();
+    assert_eq!(effect, ReportEffect::Unchanged);
+    let counts = store.counts("c1").unwrap().unwrap();
+    assert_eq!((counts.delivered, counts.bounced), (1, 1));
+
+    let other = store.recipient_by_number(number, 1).unwrap().unwrap();
+    let (effect, _) = store.apply_report(&other, EventKind::Complaint, soft(0), "arf.eml", &policy, 4_000).unwrap();
+    assert_eq!(effect, ReportEffect::Complained);
+    assert_eq!(store.suppression("b@x.example").unwrap().unwrap().reason, crate::model::SuppressionReason::Complaint);
+    let kinds: Vec<_> = store.events("c1").unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Bounce, EventKind::Complaint]);
+}
+
+#[test]
+fn the_token_secret_is_stable_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path()).unwrap().secret().unwrap();
+    let again = Store::open(dir.path()).unwrap().secret().unwrap();
+    assert_eq!(first, again);
+}
