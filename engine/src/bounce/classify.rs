@@ -84,6 +84,12 @@ pub enum RuleProblem {
         /// The TOML parser's message.
         message: String,
     },
+    /// Valid TOML, but not a list of `[[rule]]` tables.
+    #[error("expected [[rule]] tables: {message}")]
+    Shape {
+        /// The TOML parser's message.
+        message: String,
+    },
     /// A key the format does not know (often a typo).
     #[error("unknown key (expected one of: {expected})")]
     UnknownKey {
@@ -259,7 +265,10 @@ impl Classifier {
         })?;
         let user = parse::rules(&text, path)?;
         let builtin = Classifier::builtin();
-        let rules: Vec<Rule> = user.into_iter().chain(builtin.rules.iter().cloned()).collect();
+        let rules: Vec<Rule> = user
+            .into_iter()
+            .chain(builtin.rules.iter().cloned())
+            .collect();
         Ok(Classifier {
             rules: rules.into(),
         })
@@ -274,7 +283,12 @@ impl Classifier {
 
     /// Classifies one failure from its basic reply code, enhanced status code (`"5.1.1"`) and
     /// reply or diagnostic text. Any input is accepted; unparseable codes count as missing.
-    pub fn classify(&self, code: Option<u16>, enhanced: Option<&str>, text: &str) -> Classification {
+    pub fn classify(
+        &self,
+        code: Option<u16>,
+        enhanced: Option<&str>,
+        text: &str,
+    ) -> Classification {
         let enhanced = enhanced.and_then(Enhanced::parse);
         let specific = enhanced.is_some_and(|e| !e.is_generic());
         let lower = text.to_lowercase();

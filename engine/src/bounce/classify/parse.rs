@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::de::IgnoredAny;
 use toml::{Spanned, Value};
 
-use super::{Rule, RuleProblem, RulesError, StatusPattern, parse_number};
+use super::{parse_number, Rule, RuleProblem, RulesError, StatusPattern};
 use crate::model::Category;
 
 const TOP_KEYS: &str = "rule";
@@ -37,20 +37,16 @@ pub(super) fn rules(text: &str, path: &Path) -> Result<Vec<Rule>, RulesError> {
     };
     // First pass: only the top-level keys, so a misspelt `[[rules]]` is named with its line.
     let top: BTreeMap<Spanned<String>, IgnoredAny> = toml::from_str(text).map_err(syntax)?;
-    if let Some(key) = top.keys().find(|k| k.get_ref() != "rule") {
-        let reason = RuleProblem::UnknownKey {
-            expected: TOP_KEYS,
-        };
+    let unknown = top.keys().filter(|k| k.get_ref() != "rule");
+    if let Some(key) = unknown.min_by_key(|k| k.span().start) {
+        let reason = RuleProblem::UnknownKey { expected: TOP_KEYS };
         return Err(error(Some(key.span()), Some(key.get_ref()), reason));
     }
+    // Second pass: the syntax is known good, so any error is a wrong shape (`rule = 3`).
     let file: RawFile = toml::from_str(text).map_err(|err| {
-        if err.span().is_some() {
-            return syntax(err);
-        }
-        // Only a wrong shape, e.g. `rule = 3`, comes without a span here.
-        let key_span = top.keys().next().map(Spanned::span);
-        let expected = "an array of tables ([[rule]])";
-        error(key_span, Some("rule"), RuleProblem::WrongType { expected })
+        let span = err.span().or_else(|| top.keys().next().map(Spanned::span));
+        let message = err.message().trim_end().to_owned();
+        error(span, Some("rule"), RuleProblem::Shape { message })
     })?;
     let mut out = Vec::with_capacity(file.rule.len());
     for raw in file.rule {

@@ -20,9 +20,18 @@ fn builtin_rules_parse() {
     assert_eq!(Classifier::default().rules.len(), classifier.rules.len());
 }
 
-/// Replies as providers and common MTAs really send them: (code, enhanced, text, expected).
+/// A reply (code, enhanced, text) and its expected (category, hard).
+type Case = (
+    Option<u16>,
+    Option<&'static str>,
+    &'static str,
+    Category,
+    bool,
+);
+
+/// Replies as providers and common MTAs really send them.
 #[rustfmt::skip]
-const REAL_WORLD: &[(Option<u16>, Option<&str>, &str, Category, bool)] = &[
+const REAL_WORLD: &[Case] = &[
     // Gmail
     (Some(550), Some("5.1.1"), "The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser", InvalidRecipient, true),
     (Some(552), Some("5.2.2"), "The email account that you tried to reach is over quota. https://support.google.com/mail/?p=OverQuotaPerm", MailboxFull, false),
@@ -105,7 +114,11 @@ fn real_world_replies() {
 #[test]
 fn specific_enhanced_code_beats_text() {
     assert_eq!(
-        builtin(Some(550), Some("5.1.1"), "blocked by spamhaus, mailbox full"),
+        builtin(
+            Some(550),
+            Some("5.1.1"),
+            "blocked by spamhaus, mailbox full"
+        ),
         (InvalidRecipient, true)
     );
     assert_eq!(
@@ -116,20 +129,50 @@ fn specific_enhanced_code_beats_text() {
 
 #[test]
 fn text_refines_generic_enhanced_codes() {
-    assert_eq!(builtin(Some(554), Some("5.7.1"), "listed by Spamhaus"), (PolicyBlock, true));
-    assert_eq!(builtin(Some(550), Some("5.7.1"), "SPF check failed"), (AuthFailure, true));
-    assert_eq!(builtin(Some(550), Some("5.7.1"), "DKIM signature invalid"), (AuthFailure, true));
-    assert_eq!(builtin(Some(550), Some("5.0.0"), "No such user"), (InvalidRecipient, true));
-    assert_eq!(builtin(Some(550), Some("5.0.0"), "account suspended"), (MailboxDisabled, true));
-    assert_eq!(builtin(Some(550), None, "User Unknown"), (InvalidRecipient, true));
+    assert_eq!(
+        builtin(Some(554), Some("5.7.1"), "listed by Spamhaus"),
+        (PolicyBlock, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.7.1"), "SPF check failed"),
+        (AuthFailure, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.7.1"), "DKIM signature invalid"),
+        (AuthFailure, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.0.0"), "No such user"),
+        (InvalidRecipient, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.0.0"), "account suspended"),
+        (MailboxDisabled, true)
+    );
+    assert_eq!(
+        builtin(Some(550), None, "User Unknown"),
+        (InvalidRecipient, true)
+    );
 }
 
 #[test]
 fn generic_code_without_telling_text_falls_back_to_its_status_rule() {
-    assert_eq!(builtin(Some(550), Some("5.7.1"), "go away"), (PolicyBlock, true));
-    assert_eq!(builtin(Some(550), Some("5.7.0"), "go away"), (PolicyBlock, true));
-    assert_eq!(builtin(Some(451), Some("4.7.1"), "go away"), (Throttled, false));
-    assert_eq!(builtin(Some(550), Some("5.1.0"), "go away"), (InvalidRecipient, true));
+    assert_eq!(
+        builtin(Some(550), Some("5.7.1"), "go away"),
+        (PolicyBlock, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.7.0"), "go away"),
+        (PolicyBlock, true)
+    );
+    assert_eq!(
+        builtin(Some(451), Some("4.7.1"), "go away"),
+        (Throttled, false)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.1.0"), "go away"),
+        (InvalidRecipient, true)
+    );
 }
 
 #[test]
@@ -143,24 +186,44 @@ fn basic_class_is_the_last_resort() {
 #[test]
 fn hardness_follows_the_class() {
     // A 4xx is soft whatever the category; the basic code outranks a contradicting status.
-    assert_eq!(builtin(Some(450), Some("5.1.1"), ""), (InvalidRecipient, false));
-    assert_eq!(builtin(Some(550), Some("4.1.1"), ""), (InvalidRecipient, true));
+    assert_eq!(
+        builtin(Some(450), Some("5.1.1"), ""),
+        (InvalidRecipient, false)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("4.1.1"), ""),
+        (InvalidRecipient, true)
+    );
     // 5xx mailbox full and throttling are soft.
-    assert_eq!(builtin(Some(550), None, "rate limit exceeded"), (Throttled, false));
+    assert_eq!(
+        builtin(Some(550), None, "rate limit exceeded"),
+        (Throttled, false)
+    );
     // A DSN status alone gives the class.
     assert_eq!(builtin(None, Some("4.2.2"), ""), (MailboxFull, false));
     assert_eq!(builtin(None, Some("5.2.1"), ""), (MailboxDisabled, true));
     // Text alone: a matched rule is trusted as permanent.
-    assert_eq!(builtin(None, None, "user unknown"), (InvalidRecipient, true));
+    assert_eq!(
+        builtin(None, None, "user unknown"),
+        (InvalidRecipient, true)
+    );
 }
 
 #[test]
 fn unparseable_enhanced_codes_count_as_missing() {
-    for junk in ["5.1", "5.1.1.1", "x.y.z", "", "5.1.1000", "-5.1.1", "５.1.1"] {
-        assert_eq!(builtin(Some(550), Some(junk), "no such user"), (InvalidRecipient, true));
+    for junk in [
+        "5.1", "5.1.1.1", "x.y.z", "", "5.1.1000", "-5.1.1", "５.1.1",
+    ] {
+        assert_eq!(
+            builtin(Some(550), Some(junk), "no such user"),
+            (InvalidRecipient, true)
+        );
         assert_eq!(builtin(Some(550), Some(junk), "hmm"), (Other, true));
     }
-    assert_eq!(builtin(Some(550), Some(" 5.2.2 "), ""), (MailboxFull, false));
+    assert_eq!(
+        builtin(Some(550), Some(" 5.2.2 "), ""),
+        (MailboxFull, false)
+    );
 }
 
 #[test]
@@ -168,7 +231,9 @@ fn blames_recipient_only_for_permanent_address_problems() {
     let c = Classifier::builtin();
     assert!(c.classify(Some(550), Some("5.1.1"), "").blames_recipient());
     assert!(!c.classify(Some(450), Some("4.1.1"), "").blames_recipient());
-    assert!(!c.classify(Some(554), Some("5.7.1"), "spamhaus").blames_recipient());
+    assert!(!c
+        .classify(Some(554), Some("5.7.1"), "spamhaus")
+        .blames_recipient());
     assert!(!c.classify(Some(552), Some("5.2.2"), "").blames_recipient());
 }
 
@@ -206,18 +271,37 @@ fn user_rules_override_and_extend_the_builtins() {
         let r = c.classify(code, enhanced, text);
         (r.category, r.hard)
     };
-    assert_eq!(got(Some(550), Some("5.7.1"), "Rejected by ACME-Filter"), (ContentRejected, false));
+    assert_eq!(
+        got(Some(550), Some("5.7.1"), "Rejected by ACME-Filter"),
+        (ContentRejected, false)
+    );
     assert_eq!(got(Some(552), Some("5.2.2"), "full"), (MailboxFull, true));
     assert_eq!(
-        got(Some(550), Some("5.5.0"), "Requested action not taken: mailbox unavailable"),
+        got(
+            Some(550),
+            Some("5.5.0"),
+            "Requested action not taken: mailbox unavailable"
+        ),
         (MailboxDisabled, true)
     );
     // The code condition must hold too.
-    assert_eq!(got(Some(554), None, "dd is disabled"), (InvalidRecipient, true));
-    assert_eq!(got(Some(550), None, "dd is disabled"), (MailboxDisabled, true));
+    assert_eq!(
+        got(Some(554), None, "dd is disabled"),
+        (InvalidRecipient, true)
+    );
+    assert_eq!(
+        got(Some(550), None, "dd is disabled"),
+        (MailboxDisabled, true)
+    );
     // A user text rule does not override a specific builtin code, and builtins still apply.
-    assert_eq!(got(Some(550), Some("5.1.1"), "mailbox unavailable"), (InvalidRecipient, true));
-    assert_eq!(got(Some(554), Some("5.7.1"), "spamhaus"), (PolicyBlock, true));
+    assert_eq!(
+        got(Some(550), Some("5.1.1"), "mailbox unavailable"),
+        (InvalidRecipient, true)
+    );
+    assert_eq!(
+        got(Some(554), Some("5.7.1"), "spamhaus"),
+        (PolicyBlock, true)
+    );
 }
 
 #[test]
@@ -234,11 +318,15 @@ fn parse_error(text: &str) -> RulesError {
 
 #[test]
 fn unknown_rule_key_names_file_line_and_key() {
-    let err = parse_error("[[rule]]\nstatus = \"5.1.1\"\nstauts = \"5.1.2\"\ncategory = \"other\"\n");
+    let err =
+        parse_error("[[rule]]\nstatus = \"5.1.1\"\nstauts = \"5.1.2\"\ncategory = \"other\"\n");
     assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("stauts")));
     assert!(matches!(err.reason, RuleProblem::UnknownKey { .. }));
     let message = err.to_string();
-    assert!(message.starts_with("/etc/volley/rules.toml:3: key `stauts`: unknown key"), "{message}");
+    assert!(
+        message.starts_with("/etc/volley/rules.toml:3: key `stauts`: unknown key"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -246,6 +334,9 @@ fn unknown_top_level_key_is_named() {
     let err = parse_error("# rules\n\n[[rules]]\ncode = 550\ncategory = \"other\"\n");
     assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("rules")));
     assert!(matches!(err.reason, RuleProblem::UnknownKey { .. }));
+    // With several, the first in the file is named.
+    let err = parse_error("zz = 1\n[[rules]]\ncode = 550\n");
+    assert_eq!((err.line, err.key.as_deref()), (Some(1), Some("zz")));
 }
 
 #[test]
@@ -254,25 +345,64 @@ fn unknown_category_is_named_with_the_choices() {
     assert_eq!((err.line, err.key.as_deref()), (Some(4), Some("category")));
     let message = err.to_string();
     assert!(message.contains("unknown category `bounced`"), "{message}");
-    assert!(message.contains("invalid_recipient, mailbox_full"), "{message}");
+    assert!(
+        message.contains("invalid_recipient, mailbox_full"),
+        "{message}"
+    );
 }
 
 #[test]
 fn bad_values_are_named() {
     let cases: &[(&str, &str, usize)] = &[
-        ("[[rule]]\nstatus = \"5.1\"\ncategory = \"other\"\n", "status", 2),
-        ("[[rule]]\nstatus = \"6.1.1\"\ncategory = \"other\"\n", "status", 2),
-        ("[[rule]]\nstatus = 511\ncategory = \"other\"\n", "status", 2),
+        (
+            "[[rule]]\nstatus = \"5.1\"\ncategory = \"other\"\n",
+            "status",
+            2,
+        ),
+        (
+            "[[rule]]\nstatus = \"6.1.1\"\ncategory = \"other\"\n",
+            "status",
+            2,
+        ),
+        (
+            "[[rule]]\nstatus = 511\ncategory = \"other\"\n",
+            "status",
+            2,
+        ),
         ("[[rule]]\ncode = 5500\ncategory = \"other\"\n", "code", 2),
-        ("[[rule]]\ncode = \"550\"\ncategory = \"other\"\n", "code", 2),
-        ("[[rule]]\ncontains = [\"\"]\ncategory = \"other\"\n", "contains", 2),
-        ("[[rule]]\ncontains = []\ncategory = \"other\"\n", "contains", 2),
-        ("[[rule]]\ncontains = [1]\ncategory = \"other\"\n", "contains", 2),
-        ("[[rule]]\ncode = 550\ncategory = \"other\"\nhard = \"yes\"\n", "hard", 4),
+        (
+            "[[rule]]\ncode = \"550\"\ncategory = \"other\"\n",
+            "code",
+            2,
+        ),
+        (
+            "[[rule]]\ncontains = [\"\"]\ncategory = \"other\"\n",
+            "contains",
+            2,
+        ),
+        (
+            "[[rule]]\ncontains = []\ncategory = \"other\"\n",
+            "contains",
+            2,
+        ),
+        (
+            "[[rule]]\ncontains = [1]\ncategory = \"other\"\n",
+            "contains",
+            2,
+        ),
+        (
+            "[[rule]]\ncode = 550\ncategory = \"other\"\nhard = \"yes\"\n",
+            "hard",
+            4,
+        ),
     ];
     for (text, key, line) in cases {
         let err = parse_error(text);
-        assert_eq!((err.line, err.key.as_deref()), (Some(*line), Some(*key)), "{text}: {err}");
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(*line), Some(*key)),
+            "{text}: {err}"
+        );
     }
 }
 
@@ -292,7 +422,11 @@ fn toml_syntax_and_shape_errors_have_a_line() {
     assert!(matches!(err.reason, RuleProblem::Syntax { .. }), "{err}");
     assert_eq!(err.line, Some(3));
     let err = parse_error("\nrule = 3\n");
-    assert_eq!((err.line, err.key.as_deref()), (Some(2), Some("rule")), "{err}");
+    assert_eq!(
+        (err.line, err.key.as_deref()),
+        (Some(2), Some("rule")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -307,7 +441,10 @@ fn unreadable_file_names_its_path() {
     let path = dir.path().join("missing.toml");
     let err = Classifier::with_rules_file(&path).unwrap_err();
     assert!(matches!(err.reason, RuleProblem::Read(_)));
-    assert!(err.to_string().contains("missing.toml: cannot read"), "{err}");
+    assert!(
+        err.to_string().contains("missing.toml: cannot read"),
+        "{err}"
+    );
 }
 
 #[test]
