@@ -1,0 +1,475 @@
+//! Tests for the classifier: real-world replies, precedence, user rules, rule-file errors.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+
+use super::*;
+use Category::*;
+
+fn builtin(code: Option<u16>, enhanced: Option<&str>, text: &str) -> (Category, bool) {
+    let c = Classifier::builtin().classify(code, enhanced, text);
+    (c.category, c.hard)
+}
+
+#[test]
+fn builtin_rules_parse() {
+    let classifier = Classifier::from_toml(DEFAULT_RULES, Path::new("default_rules.toml"));
+    let classifier = classifier.unwrap();
+    assert!(classifier.rules.len() > 30);
+    assert_eq!(Classifier::default().rules.len(), classifier.rules.len());
+}
+
+/// A reply (code, enhanced, text) and its expected (category, hard).
+type Case = (
+    Option<u16>,
+    Option<&'static str>,
+    &'static str,
+    Category,
+    bool,
+);
+
+/// Replies as providers and common MTAs really send them.
+#[rustfmt::skip]
+const REAL_WORLD: &[Case] = &[
+    // Gmail
+    (Some(550), Some("5.1.1"), "The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser", InvalidRecipient, true),
+    (Some(552), Some("5.2.2"), "The email account that you tried to reach is over quota. https://support.google.com/mail/?p=OverQuotaPerm", MailboxFull, false),
+    (Some(452), Some("4.2.2"), "The email account that you tried to reach is over quota. https://support.google.com/mail/?p=OverQuotaTemp", MailboxFull, false),
+    (Some(550), Some("5.2.1"), "The email account that you tried to reach is disabled. https://support.google.com/mail/?p=DisabledUser", MailboxDisabled, true),
+    (Some(552), Some("5.3.4"), "Your message exceeded Google's message size limits. https://support.google.com/mail/?p=MaxSizeError", MessageTooLarge, true),
+    (Some(550), Some("5.7.26"), "This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM.", AuthFailure, true),
+    (Some(550), Some("5.7.26"), "Unauthenticated email from example.com is not accepted due to domain's DMARC policy.", AuthFailure, true),
+    (Some(550), Some("5.7.25"), "The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP.", AuthFailure, true),
+    (Some(550), Some("5.7.1"), "Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.", PolicyBlock, true),
+    (Some(421), Some("4.7.28"), "Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited.", Throttled, false),
+    (Some(450), Some("4.2.1"), "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered.", Throttled, false),
+    (Some(421), Some("4.7.0"), "This message does not pass authentication checks (SPF and DKIM both do not pass).", AuthFailure, false),
+    (Some(550), Some("5.1.1"), "OverQuota? no: The email account that you tried to reach does not exist.", InvalidRecipient, true),
+    (Some(552), None, "OverQuota", MailboxFull, false),
+    // Outlook / Microsoft 365
+    (Some(550), Some("5.5.0"), "Requested action not taken: mailbox unavailable", InvalidRecipient, true),
+    (Some(550), Some("5.4.1"), "Recipient address rejected: Access denied. AS(201806281) [BN8NAM11FT066.eop-nam11.prod.protection.outlook.com]", InvalidRecipient, true),
+    (Some(550), Some("5.7.1"), "Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).", PolicyBlock, true),
+    (Some(550), Some("5.7.606"), "Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/", PolicyBlock, true),
+    (Some(451), Some("4.7.650"), "The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation.", Throttled, false),
+    (Some(451), Some("4.7.500"), "Server busy. Please try again later from [192.0.2.1]. (S77719)", Throttled, false),
+    (Some(550), Some("5.7.515"), "Access denied, sending domain example.com doesn't meet the required authentication level.", AuthFailure, true),
+    // Yahoo / AOL
+    (Some(421), Some("4.7.0"), "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", Throttled, false),
+    (Some(554), None, "delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) [0] - mta1234.mail.bf1.yahoo.com", InvalidRecipient, true),
+    (Some(554), None, "delivery error: dd Sorry your message to someone@yahoo.com cannot be delivered. This mailbox is disabled (554.30). - mta1234.mail.bf1.yahoo.com", MailboxDisabled, true),
+    (Some(554), Some("5.7.9"), "Message not accepted for policy reasons. See https://help.yahoo.com/kb/postmaster/SLN7253.html", PolicyBlock, true),
+    // iCloud, Mimecast, Exim, generic
+    (Some(550), Some("5.1.1"), "<someone@icloud.com>: unknown or illegal alias: someone@icloud.com", InvalidRecipient, true),
+    (Some(550), None, "Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550", InvalidRecipient, true),
+    (Some(550), None, "Unrouteable address", DnsRouting, true),
+    (Some(550), None, "No Such User Here", InvalidRecipient, true),
+    (Some(550), None, "Requested action not taken: mailbox unavailable", InvalidRecipient, true),
+    (Some(552), None, "Message size exceeds fixed maximum message size", MessageTooLarge, true),
+    (Some(550), Some("5.7.1"), "Message rejected as spam by Content Filtering.", ContentRejected, true),
+    (Some(554), Some("5.6.0"), "Message contains a virus", ContentRejected, true),
+    (Some(550), Some("5.7.1"), "Email rejected per DMARC policy for example.com", AuthFailure, true),
+    (Some(550), Some("5.7.23"), "The message was rejected because of Sender Policy Framework violation", AuthFailure, true),
+    (Some(535), Some("5.7.8"), "Username and Password not accepted.", Other, true),
+    (Some(530), Some("5.7.0"), "Authentication Required.", Other, true),
+    (Some(452), Some("4.5.3"), "Too many recipients", Throttled, false),
+    (Some(451), Some("4.3.0"), "Mail server temporarily rejected message.", Other, false),
+    (Some(421), None, "Service not available, closing transmission channel", Throttled, false),
+    // Postfix as a receiver
+    (Some(550), Some("5.1.1"), "<x@example.com>: Recipient address rejected: User unknown in virtual mailbox table", InvalidRecipient, true),
+    (Some(450), Some("4.1.1"), "<x@example.com>: Recipient address rejected: User unknown in local recipient table", InvalidRecipient, false),
+    (Some(450), Some("4.7.1"), "<x@example.com>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.com.html", Throttled, false),
+    (Some(554), Some("5.7.1"), "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.1", PolicyBlock, true),
+    (Some(450), Some("4.7.1"), "Client host rejected: cannot find your hostname, [192.0.2.1]", AuthFailure, false),
+    (Some(550), Some("5.1.0"), "<bounce@sender.example>: Sender address rejected: Domain not found", Other, true),
+    (Some(554), Some("5.7.1"), "<x@example.com>: Relay access denied", Other, true),
+    (Some(552), Some("5.2.2"), "<x@example.com>: Recipient address rejected: Mailbox full", MailboxFull, false),
+    // DSN diagnostic codes: no basic code, the Status: class decides
+    (None, Some("5.4.4"), "Host or domain name not found. Name service error for name=nowhere.invalid type=AAAA: Host not found", DnsRouting, true),
+    (None, Some("4.4.1"), "connect to mx.example.com[192.0.2.1]:25: Connection timed out", DnsRouting, false),
+    (None, Some("5.1.10"), "Domain example.com does not accept mail (nullMX)", DnsRouting, true),
+    (None, Some("5.1.1"), "", InvalidRecipient, true),
+    (None, Some("5.0.0"), "mailbox is full", MailboxFull, false),
+    (None, Some("4.0.0"), "user unknown", InvalidRecipient, false),
+    (None, Some("5.4.7"), "delivery time expired", Other, true),
+];
+
+#[test]
+fn real_world_replies() {
+    assert!(REAL_WORLD.len() >= 40);
+    let mut wrong = Vec::new();
+    for (code, enhanced, text, category, hard) in REAL_WORLD {
+        let got = builtin(*code, *enhanced, text);
+        if got != (*category, *hard) {
+            wrong.push(format!(
+                "{code:?} {enhanced:?} {text:?}: got {got:?}, want {:?}",
+                (category, hard)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn specific_enhanced_code_beats_text() {
+    assert_eq!(
+        builtin(
+            Some(550),
+            Some("5.1.1"),
+            "blocked by spamhaus, mailbox full"
+        ),
+        (InvalidRecipient, true)
+    );
+    assert_eq!(
+        builtin(Some(552), Some("5.2.2"), "user unknown"),
+        (MailboxFull, false)
+    );
+}
+
+#[test]
+fn text_refines_generic_enhanced_codes() {
+    assert_eq!(
+        builtin(Some(554), Some("5.7.1"), "listed by Spamhaus"),
+        (PolicyBlock, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.7.1"), "SPF check failed"),
+        (AuthFailure, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.7.1"), "DKIM signature invalid"),
+        (AuthFailure, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.0.0"), "No such user"),
+        (InvalidRecipient, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.0.0"), "account suspended"),
+        (MailboxDisabled, true)
+    );
+    assert_eq!(
+        builtin(Some(550), None, "User Unknown"),
+        (InvalidRecipient, true)
+    );
+}
+
+#[test]
+fn generic_code_without_telling_text_falls_back_to_its_status_rule() {
+    assert_eq!(
+        builtin(Some(550), Some("5.7.1"), "go away"),
+        (PolicyBlock, true)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.7.0"), "go away"),
+        (PolicyBlock, true)
+    );
+    assert_eq!(
+        builtin(Some(451), Some("4.7.1"), "go away"),
+        (Throttled, false)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("5.1.0"), "go away"),
+        (InvalidRecipient, true)
+    );
+}
+
+#[test]
+fn basic_class_is_the_last_resort() {
+    assert_eq!(builtin(Some(550), Some("5.0.0"), "go away"), (Other, true));
+    assert_eq!(builtin(Some(554), None, ""), (Other, true));
+    assert_eq!(builtin(Some(451), None, "local error"), (Other, false));
+    assert_eq!(builtin(None, None, "something odd"), (Other, false));
+}
+
+#[test]
+fn hardness_follows_the_class() {
+    // A 4xx is soft whatever the category; the basic code outranks a contradicting status.
+    assert_eq!(
+        builtin(Some(450), Some("5.1.1"), ""),
+        (InvalidRecipient, false)
+    );
+    assert_eq!(
+        builtin(Some(550), Some("4.1.1"), ""),
+        (InvalidRecipient, true)
+    );
+    // 5xx mailbox full and throttling are soft.
+    assert_eq!(
+        builtin(Some(550), None, "rate limit exceeded"),
+        (Throttled, false)
+    );
+    // A DSN status alone gives the class.
+    assert_eq!(builtin(None, Some("4.2.2"), ""), (MailboxFull, false));
+    assert_eq!(builtin(None, Some("5.2.1"), ""), (MailboxDisabled, true));
+    // Text alone: a matched rule is trusted as permanent.
+    assert_eq!(
+        builtin(None, None, "user unknown"),
+        (InvalidRecipient, true)
+    );
+}
+
+#[test]
+fn unparseable_enhanced_codes_count_as_missing() {
+    for junk in [
+        "5.1", "5.1.1.1", "x.y.z", "", "5.1.1000", "-5.1.1", "５.1.1",
+    ] {
+        assert_eq!(
+            builtin(Some(550), Some(junk), "no such user"),
+            (InvalidRecipient, true)
+        );
+        assert_eq!(builtin(Some(550), Some(junk), "hmm"), (Other, true));
+    }
+    assert_eq!(
+        builtin(Some(550), Some(" 5.2.2 "), ""),
+        (MailboxFull, false)
+    );
+}
+
+#[test]
+fn blames_recipient_only_for_permanent_address_problems() {
+    let c = Classifier::builtin();
+    assert!(c.classify(Some(550), Some("5.1.1"), "").blames_recipient());
+    assert!(!c.classify(Some(450), Some("4.1.1"), "").blames_recipient());
+    assert!(!c
+        .classify(Some(554), Some("5.7.1"), "spamhaus")
+        .blames_recipient());
+    assert!(!c.classify(Some(552), Some("5.2.2"), "").blames_recipient());
+}
+
+const USER_RULES: &str = r#"
+# ACME's own filter says 5.7.1 for content it dislikes; it is worth another try later.
+[[rule]]
+status = "5.7.1"
+contains = ["acme-filter"]
+category = "content_rejected"
+hard = false
+
+# We treat full mailboxes as gone for good.
+[[rule]]
+status = "5.2.2"
+category = "mailbox_full"
+hard = true
+
+[[rule]]
+contains = "mailbox unavailable"
+category = "mailbox_disabled"
+
+[[rule]]
+code = 554
+contains = ["dd "]
+category = "invalid_recipient"
+"#;
+
+#[test]
+fn user_rules_override_and_extend_the_builtins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bounce_rules.toml");
+    std::fs::write(&path, USER_RULES).unwrap();
+    let c = Classifier::with_rules_file(&path).unwrap();
+    let got = |code, enhanced, text| {
+        let r = c.classify(code, enhanced, text);
+        (r.category, r.hard)
+    };
+    assert_eq!(
+        got(Some(550), Some("5.7.1"), "Rejected by ACME-Filter"),
+        (ContentRejected, false)
+    );
+    assert_eq!(got(Some(552), Some("5.2.2"), "full"), (MailboxFull, true));
+    assert_eq!(
+        got(
+            Some(550),
+            Some("5.5.0"),
+            "Requested action not taken: mailbox unavailable"
+        ),
+        (MailboxDisabled, true)
+    );
+    // The code condition must hold too.
+    assert_eq!(
+        got(Some(554), None, "dd is disabled"),
+        (InvalidRecipient, true)
+    );
+    assert_eq!(
+        got(Some(550), None, "dd is disabled"),
+        (MailboxDisabled, true)
+    );
+    // A user text rule does not override a specific builtin code, and builtins still apply.
+    assert_eq!(
+        got(Some(550), Some("5.1.1"), "mailbox unavailable"),
+        (InvalidRecipient, true)
+    );
+    assert_eq!(
+        got(Some(554), Some("5.7.1"), "spamhaus"),
+        (PolicyBlock, true)
+    );
+}
+
+#[test]
+fn from_toml_uses_only_the_given_rules() {
+    let c = Classifier::from_toml(USER_RULES, Path::new("x.toml")).unwrap();
+    assert_eq!(c.rules.len(), 4);
+    let r = c.classify(Some(550), Some("5.1.1"), "no such user");
+    assert_eq!((r.category, r.hard), (Other, true));
+}
+
+fn parse_error(text: &str) -> RulesError {
+    Classifier::from_toml(text, Path::new("/etc/volley/rules.toml")).unwrap_err()
+}
+
+#[test]
+fn unknown_rule_key_names_file_line_and_key() {
+    let err =
+        parse_error("[[rule]]\nstatus = \"5.1.1\"\nstauts = \"5.1.2\"\ncategory = \"other\"\n");
+    assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("stauts")));
+    assert!(matches!(err.reason, RuleProblem::UnknownKey { .. }));
+    let message = err.to_string();
+    assert!(
+        message.starts_with("/etc/volley/rules.toml:3: key `stauts`: unknown key"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_top_level_key_is_named() {
+    let err = parse_error("# rules\n\n[[rules]]\ncode = 550\ncategory = \"other\"\n");
+    assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("rules")));
+    assert!(matches!(err.reason, RuleProblem::UnknownKey { .. }));
+    // With several, the first in the file is named.
+    let err = parse_error("zz = 1\n[[rules]]\ncode = 550\n");
+    assert_eq!((err.line, err.key.as_deref()), (Some(1), Some("zz")));
+}
+
+#[test]
+fn unknown_category_is_named_with_the_choices() {
+    let err = parse_error("[[rule]]\ncode = 550\n\ncategory = \"bounced\"\n");
+    assert_eq!((err.line, err.key.as_deref()), (Some(4), Some("category")));
+    let message = err.to_string();
+    assert!(message.contains("unknown category `bounced`"), "{message}");
+    assert!(
+        message.contains("invalid_recipient, mailbox_full"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_values_are_named() {
+    let cases: &[(&str, &str, usize)] = &[
+        (
+            "[[rule]]\nstatus = \"5.1\"\ncategory = \"other\"\n",
+            "status",
+            2,
+        ),
+        (
+            "[[rule]]\nstatus = \"6.1.1\"\ncategory = \"other\"\n",
+            "status",
+            2,
+        ),
+        (
+            "[[rule]]\nstatus = 511\ncategory = \"other\"\n",
+            "status",
+            2,
+        ),
+        ("[[rule]]\ncode = 5500\ncategory = \"other\"\n", "code", 2),
+        (
+            "[[rule]]\ncode = \"550\"\ncategory = \"other\"\n",
+            "code",
+            2,
+        ),
+        (
+            "[[rule]]\ncontains = [\"\"]\ncategory = \"other\"\n",
+            "contains",
+            2,
+        ),
+        (
+            "[[rule]]\ncontains = []\ncategory = \"other\"\n",
+            "contains",
+            2,
+        ),
+        (
+            "[[rule]]\ncontains = [1]\ncategory = \"other\"\n",
+            "contains",
+            2,
+        ),
+        (
+            "[[rule]]\ncode = 550\ncategory = \"other\"\nhard = \"yes\"\n",
+            "hard",
+            4,
+        ),
+    ];
+    for (text, key, line) in cases {
+        let err = parse_error(text);
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(*line), Some(*key)),
+            "{text}: {err}"
+        );
+    }
+}
+
+#[test]
+fn incomplete_rules_point_at_their_header() {
+    let err = parse_error("[[rule]]\ncode = 550\ncategory = \"other\"\n\n[[rule]]\ncode = 550\n");
+    assert!(matches!(err.reason, RuleProblem::MissingCategory), "{err}");
+    assert_eq!((err.line, err.key.as_deref()), (Some(5), Some("category")));
+    let err = parse_error("[[rule]]\ncategory = \"other\"\nhard = false\n");
+    assert!(matches!(err.reason, RuleProblem::NoCondition), "{err}");
+    assert_eq!(err.line, Some(1));
+}
+
+#[test]
+fn toml_syntax_and_shape_errors_have_a_line() {
+    let err = parse_error("[[rule]]\ncode = 550\ncategory = \"other\n");
+    assert!(matches!(err.reason, RuleProblem::Syntax { .. }), "{err}");
+    assert_eq!(err.line, Some(3));
+    let err = parse_error("\nrule = 3\n");
+    assert_eq!(
+        (err.line, err.key.as_deref()),
+        (Some(2), Some("rule")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_file_has_no_rules() {
+    let c = Classifier::from_toml("# nothing yet\n", Path::new("empty.toml")).unwrap();
+    assert_eq!(c.classify(Some(550), Some("5.1.1"), "x").category, Other);
+}
+
+#[test]
+fn unreadable_file_names_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.toml");
+    let err = Classifier::with_rules_file(&path).unwrap_err();
+    assert!(matches!(err.reason, RuleProblem::Read(_)));
+    assert!(
+        err.to_string().contains("missing.toml: cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn classifier_is_send_sync_and_serializes() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Classifier>();
+    let c = Classifier::builtin().classify(Some(550), Some("5.1.1"), "");
+    let json = serde_json::to_string(&c).unwrap();
+    assert_eq!(json, r#"{"category":"invalid_recipient","hard":true}"#);
+}
+
+proptest! {
+    #[test]
+    fn classify_never_panics(
+        code in proptest::option::of(any::<u16>()),
+        enhanced in proptest::option::of(prop_oneof![
+            "[0-9]{1,4}\\.[0-9*]{1,4}\\.[0-9]{1,4}",
+            "[0-9. a-z]{0,12}",
+            any::<String>(),
+        ]),
+        text in prop_oneof![any::<String>(), "(user unknown|spf|quota|[A-Za-z ])*"],
+    ) {
+        let c = Classifier::builtin().classify(code, enhanced.as_deref(), &text);
+        if code.is_some_and(|c| (400..500).contains(&c)) {
+            prop_assert!(!c.hard);
+        }
+    }
+}
