@@ -34,6 +34,12 @@ pub enum Error {
     /// The test SMTP server failed.
     #[error(transparent)]
     Sink(Box<crate::sink::SinkError>),
+    /// A bounce classification rules file is invalid.
+    #[error(transparent)]
+    Rules(Box<crate::bounce::classify::RulesError>),
+    /// Bounce messages could not be read.
+    #[error(transparent)]
+    Bounce(Box<crate::bounce::BounceError>),
     /// The templates use merge fields the recipient list does not have.
     #[error("{recipients}: the templates use {} that the list does not have (its columns: {})", plural_fields(.missing), .columns.join(", "))]
     MissingFields {
@@ -102,6 +108,8 @@ macro_rules! boxed_from {
 }
 
 boxed_from!(
+    Rules(crate::bounce::classify::RulesError),
+    Bounce(crate::bounce::BounceError),
     Config(crate::config::ConfigError),
     Campaign(crate::campaign::CampaignError),
     Store(crate::store::StoreError),

@@ -60,8 +60,10 @@ pub struct ReplyRecord {
     pub text: String,
     /// Why it failed, for failures (see `bounce::Classifier`).
     pub category: Option<Category>,
-    /// True when the failure says the address itself is bad (suppress it), false for
-    /// failures that may pass (mailbox full, throttling, temporary trouble).
+    /// True when the failure says the address itself is bad (unknown, disabled, its domain
+    /// gone): the address is suppressed at once. False for failures that may pass (mailbox
+    /// full, temporary trouble) and for those that blame the sender or the message (policy,
+    /// authentication, content, size, throttling).
     pub hard: bool,
 }
 
@@ -145,6 +147,21 @@ impl Category {
             Category::MessageTooLarge => "message_too_large",
             Category::Other => "other",
         }
+    }
+}
+
+impl Category {
+    /// True for failures that say something about the sender or the message rather than the
+    /// address: they never count towards suppressing the recipient.
+    pub fn blames_sender(self) -> bool {
+        matches!(
+            self,
+            Category::PolicyBlock
+                | Category::AuthFailure
+                | Category::ContentRejected
+                | Category::MessageTooLarge
+                | Category::Throttled
+        )
     }
 }
 

@@ -42,7 +42,7 @@ pub fn outcome_of(reply: &Reply, classifier: &Classifier) -> Outcome {
     if !reply.is_positive() {
         let class = classifier.classify(Some(reply.code), record.enhanced.as_deref(), &reply.text);
         record.category = Some(class.category);
-        record.hard = reply.is_permanent() && class.hard;
+        record.hard = reply.is_permanent() && class.blames_recipient();
     }
     if reply.is_positive() {
         Outcome::Delivered { reply: record }

@@ -190,7 +190,11 @@ fn reply_of(recipient: &BouncedRecipient) -> ReplyRecord {
         enhanced: recipient.status.clone(),
         text,
         category: Some(recipient.category),
-        hard: recipient.hard,
+        hard: crate::bounce::Classification {
+            category: recipient.category,
+            hard: recipient.hard,
+        }
+        .blames_recipient(),
     }
 }
 

@@ -190,7 +190,7 @@ fn mailbox(address: &crate::config::Address) -> Mailbox {
 /// The shipped classification rules, extended by `[bounces] rules_file` when set.
 pub(crate) fn classifier_for(settings: &CampaignSettings) -> Result<Classifier, Error> {
     match &settings.bounces.rules_file {
-        Some(_path) => Ok(Classifier::builtin()),
+        Some(path) => Ok(Classifier::with_rules_file(path)?),
         None => Ok(Classifier::builtin()),
     }
 }

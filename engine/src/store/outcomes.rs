@@ -4,7 +4,9 @@
 use super::keys::{self, RecipientKey};
 use super::suppression::entry_for;
 use super::{RecipientRecord, Store, StoreError};
-use crate::model::{Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy, SuppressionReason};
+use crate::model::{
+    Category, Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy, SuppressionReason,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -129,7 +131,9 @@ impl Store {
                 let entry = entry_for(SuppressionReason::HardBounce, campaign, reply.to_string(), now);
                 self.suppress_in_batch(batch, &record.email, &entry)?;
             }
-            RecipientState::Bounced | RecipientState::Expired => {
+            RecipientState::Bounced | RecipientState::Expired
+                if !reply.category.is_some_and(Category::blames_sender) =>
+            {
                 if let Some(count) = self.count_soft_bounce(batch, &record.email, &policy.suppression, now)? {
                     let detail = format!("{count} soft bounces, the last: {reply}");
                     let entry = entry_for(SuppressionReason::SoftBounces, campaign, detail, now);
