@@ -3,5 +3,7 @@
 
 pub mod classify;
 pub mod dsn;
-mod error;
+pub mod error;
+
+pub use error::BounceError;
 pub mod mailbox;
