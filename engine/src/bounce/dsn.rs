@@ -1,1 +1,372 @@
-//! (to be written)
+//! Bounce intake, step two: turning one raw bounce or complaint message into a
+//! [`BounceReport`] — which recipients it concerns, what happened to each, and the clues
+//! (VERP address, returned Message-ID and headers) that tie it to one send.
+//!
+//! Standard reports are RFC 3464 delivery status notifications and RFC 5965 (ARF)
+//! feedback reports; older or non-standard bounces (qmail, Exim without DSN, old Sendmail
+//! and Exchange text) are read on a best-effort basis. Each failure is classified by
+//! [`Classifier`]. Reading files and mailboxes is [`super::mailbox`]'s job.
+
+mod nonstandard;
+mod text;
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+use serde::Serialize;
+
+use super::classify::Classifier;
+use crate::model::Category;
+use text::{field, field_blocks, header_block, normalize_address, scan_addresses, Fields};
+
+/// The most text read from a bounce's human-readable body when looking for clues.
+const MAX_BODY_TEXT: usize = 64 * 1024;
+/// The most recipients taken from one report.
+const MAX_RECIPIENTS: usize = 500;
+
+/// What kind of message was parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// A standard delivery status notification (RFC 3464).
+    Dsn,
+    /// A bounce in some older or proprietary text format, read on a best-effort basis.
+    NonStandard,
+    /// A spam complaint (ARF feedback report, RFC 5965).
+    Complaint,
+    /// Not a bounce: a normal message, an auto-reply, or unreadable input.
+    NotABounce,
+}
+
+/// What happened to one recipient, per the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Delivery failed for good.
+    Failed,
+    /// Delivery is delayed; the reporting server keeps trying.
+    Delayed,
+    /// Delivered (a success DSN).
+    Delivered,
+    /// Relayed to a system that does not send DSNs.
+    Relayed,
+    /// Delivered to a list or alias that expanded to more recipients.
+    Expanded,
+    /// The recipient complained (marked the message as spam).
+    Complaint,
+}
+
+/// One parsed bounce or complaint message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BounceReport {
+    /// What kind of message it is.
+    pub kind: ReportKind,
+    /// The recipients it reports on; empty for [`ReportKind::NotABounce`].
+    pub recipients: Vec<BouncedRecipient>,
+    /// Where the bounce itself was delivered (`To`, `Delivered-To`, `X-Original-To`,
+    /// `Envelope-To`), as written: the place to find a VERP token `bounces+TOKEN@domain`.
+    #[serde(skip)]
+    pub to_addresses: Vec<String>,
+    /// The Message-ID of the returned original message, without `<>`.
+    #[serde(skip)]
+    pub original_message_id: Option<String>,
+    /// Returned headers that help attribution (`feedback-id`, `x-volley-*`, `return-path`,
+    /// `from`, `to`, `subject`), names lowercased, values unfolded.
+    #[serde(skip)]
+    pub original_headers: Vec<(String, String)>,
+    /// The ARF `Feedback-Type` of a complaint (`abuse`, `fraud`, ...).
+    #[serde(skip)]
+    pub feedback_type: Option<String>,
+}
+
+/// What a report says about one recipient.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BouncedRecipient {
+    /// The recipient address (`Final-Recipient` without its type), domain lowercased.
+    pub address: String,
+    /// The `Original-Recipient`, when the report gives one.
+    pub original_recipient: Option<String>,
+    /// What happened.
+    pub action: Action,
+    /// The enhanced status code (`5.1.1`).
+    pub status: Option<String>,
+    /// The remote server's reply (`Diagnostic-Code` without `smtp;`), unfolded.
+    pub diagnostic: Option<String>,
+    /// The server that gave that reply (`Remote-MTA` without `dns;`).
+    pub remote_mta: Option<String>,
+    /// Why it failed, per the classifier.
+    pub category: Category,
+    /// Whether the address should be suppressed (only failures and complaints are hard).
+    pub hard: bool,
+}
+
+impl BounceReport {
+    fn empty() -> BounceReport {
+        BounceReport {
+            kind: ReportKind::NotABounce,
+            recipients: Vec::new(),
+            to_addresses: Vec::new(),
+            original_message_id: None,
+            original_headers: Vec::new(),
+            feedback_type: None,
+        }
+    }
+}
+
+/// The parts of a message that matter to bounce parsing.
+#[derive(Default)]
+struct Sections {
+    delivery_status: Option<String>,
+    feedback_report: Option<String>,
+    original: Option<Fields>,
+    body: String,
+}
+
+/// Parses one raw message into a [`BounceReport`]. Never panics and never fails: input that
+/// is not a recognisable bounce or complaint gives [`ReportKind::NotABounce`].
+pub fn parse_message(bytes: &[u8], classifier: &Classifier) -> BounceReport {
+    let mut report = BounceReport::empty();
+    let Some(message) = MessageParser::default().parse(bytes) else {
+        return report;
+    };
+    report.to_addresses = delivered_to(&message);
+    let sections = sections(&message);
+    if let Some(original) = &sections.original {
+        report.original_message_id = field(original, "message-id").and_then(clean_message_id);
+        report.original_headers = attribution_headers(original);
+    }
+    if let Some(status) = &sections.delivery_status {
+        report.recipients = dsn_recipients(status, classifier);
+        if !report.recipients.is_empty() {
+            report.kind = ReportKind::Dsn;
+            return report;
+        }
+    }
+    if let Some(feedback) = &sections.feedback_report {
+        complaint(&mut report, feedback);
+        return report;
+    }
+    let failed_header = message.header_raw("X-Failed-Recipients");
+    let clues = nonstandard::Clues {
+        subject: message.subject().unwrap_or_default(),
+        from: message.header_raw("From").unwrap_or_default(),
+        failed_header,
+        body: &sections.body,
+        is_report: sections.delivery_status.is_some(),
+    };
+    if nonstandard::looks_like_bounce(&clues) {
+        nonstandard::read(&mut report, &clues, classifier);
+        if sections.delivery_status.is_some() {
+            report.kind = ReportKind::Dsn;
+        }
+    }
+    report
+}
+
+/// The addresses the bounce was delivered to, in header order, de-duplicated.
+fn delivered_to(message: &mail_parser::Message<'_>) -> Vec<String> {
+    const NAMES: [&str; 4] = ["to", "delivered-to", "x-original-to", "envelope-to"];
+    let mut found: Vec<String> = Vec::new();
+    for (name, value) in message.headers_raw() {
+        if !NAMES.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            continue;
+        }
+        for (_, address) in scan_addresses(value, 20) {
+            if !found.iter().any(|f| f.eq_ignore_ascii_case(&address)) {
+                found.push(address);
+            }
+        }
+    }
+    found
+}
+
+/// Sorts the message's parts into report sections, returned original and readable body.
+fn sections(message: &mail_parser::Message<'_>) -> Sections {
+    let mut out = Sections::default();
+    for part in &message.parts {
+        let Some(ct) = part.content_type() else {
+            continue;
+        };
+        let ctype = ct.ctype().to_ascii_lowercase();
+        let subtype = ct.subtype().unwrap_or_default().to_ascii_lowercase();
+        let contents = || String::from_utf8_lossy(part.contents()).into_owned();
+        match (ctype.as_str(), subtype.as_str()) {
+            ("message", "delivery-status" | "global-delivery-status") => {
+                out.delivery_status.get_or_insert_with(contents);
+            }
+            ("message", "feedback-report") => {
+                out.feedback_report.get_or_insert_with(contents);
+            }
+            ("message", "rfc822" | "global") | (_, "rfc822-headers" | "global-headers") => {
+                out.original.get_or_insert_with(|| original_fields(part));
+            }
+            _ => {}
+        }
+    }
+    for index in 0..message.text_body_count() {
+        let is_headers = message
+            .text_part(index as u32)
+            .and_then(|p| p.content_type())
+            .is_some_and(|ct| ct.subtype().is_some_and(|s| s.contains("headers")));
+        if is_headers || out.body.len() >= MAX_BODY_TEXT {
+            continue;
+        }
+        if let Some(text) = message.body_text(index) {
+            out.body
+                .push_str(text::truncate(&text, MAX_BODY_TEXT - out.body.len()));
+            out.body.push('\n');
+        }
+    }
+    out
+}
+
+/// The header block of a returned message, whether mail-parser nested it or kept it as text.
+fn original_fields(part: &mail_parser::MessagePart<'_>) -> Fields {
+    match &part.body {
+        PartType::Message(nested) => header_block(&String::from_utf8_lossy(nested.raw_message())),
+        _ => header_block(&String::from_utf8_lossy(part.contents())),
+    }
+}
+
+/// A Message-ID without `<>` and surrounding space; `None` when empty.
+fn clean_message_id(raw: &str) -> Option<String> {
+    let id = raw
+        .split_whitespace()
+        .next()?
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// The returned headers kept for attribution.
+fn attribution_headers(fields: &Fields) -> Vec<(String, String)> {
+    const KEEP: [&str; 5] = ["feedback-id", "return-path", "from", "to", "subject"];
+    fields
+        .iter()
+        .filter(|(name, _)| KEEP.contains(&name.as_str()) || name.starts_with("x-volley-"))
+        .take(32)
+        .cloned()
+        .collect()
+}
+
+/// One recipient per per-recipient block of a `message/delivery-status` body.
+fn dsn_recipients(status: &str, classifier: &Classifier) -> Vec<BouncedRecipient> {
+    field_blocks(status)
+        .iter()
+        .filter_map(|block| dsn_recipient(block, classifier))
+        .take(MAX_RECIPIENTS)
+        .collect()
+}
+
+fn dsn_recipient(block: &Fields, classifier: &Classifier) -> Option<BouncedRecipient> {
+    let original_recipient =
+        field(block, "original-recipient").and_then(|v| normalize_address(text::strip_type(v)));
+    let address = field(block, "final-recipient")
+        .and_then(|v| normalize_address(text::strip_type(v)))
+        .or_else(|| original_recipient.clone())?;
+    let status = field(block, "status").and_then(text::parse_status);
+    let diagnostic = field(block, "diagnostic-code")
+        .map(|v| text::strip_type(v).to_string())
+        .filter(|d| !d.is_empty());
+    let remote_mta = field(block, "remote-mta")
+        .map(|v| text::strip_type(v).to_string())
+        .filter(|m| !m.is_empty());
+    let action = match field(block, "action").map(|a| a.trim().to_ascii_lowercase()) {
+        Some(a) if a.starts_with("failed") => Action::Failed,
+        Some(a) if a.starts_with("delayed") => Action::Delayed,
+        Some(a) if a.starts_with("delivered") => Action::Delivered,
+        Some(a) if a.starts_with("relayed") => Action::Relayed,
+        Some(a) if a.starts_with("expanded") => Action::Expanded,
+        _ => action_from_status(status.as_deref()),
+    };
+    let found = diagnostic.as_deref().and_then(text::find_code);
+    let code = found.as_ref().and_then(|f| f.code);
+    let enhanced = status.clone().or_else(|| found.and_then(|f| f.enhanced));
+    let (category, hard) = classify(
+        classifier,
+        action,
+        code,
+        enhanced.as_deref(),
+        diagnostic.as_deref(),
+    );
+    Some(BouncedRecipient {
+        address,
+        original_recipient,
+        action,
+        status,
+        diagnostic,
+        remote_mta,
+        category,
+        hard,
+    })
+}
+
+/// The action a report without a usable `Action:` field implies by its status class.
+fn action_from_status(status: Option<&str>) -> Action {
+    match status.and_then(|s| s.chars().next()) {
+        Some('4') => Action::Delayed,
+        Some('2') => Action::Delivered,
+        _ => Action::Failed,
+    }
+}
+
+/// Classifies one recipient's failure. Only failures can be hard; a failure with no code at
+/// all is classified as the generic `5.0.0` (a delay as `4.0.0`).
+pub(super) fn classify(
+    classifier: &Classifier,
+    action: Action,
+    code: Option<u16>,
+    enhanced: Option<&str>,
+    text: Option<&str>,
+) -> (Category, bool) {
+    let fallback = match action {
+        Action::Delayed => "4.0.0",
+        _ => "5.0.0",
+    };
+    let enhanced = if code.is_none() && enhanced.is_none() {
+        Some(fallback)
+    } else {
+        enhanced
+    };
+    let c = classifier.classify(code, enhanced, text.unwrap_or_default());
+    (c.category, c.hard && action == Action::Failed)
+}
+
+/// Fills a complaint from a `message/feedback-report` body.
+fn complaint(report: &mut BounceReport, feedback: &str) {
+    report.kind = ReportKind::Complaint;
+    let fields: Fields = field_blocks(feedback).into_iter().flatten().collect();
+    report.feedback_type = field(&fields, "feedback-type").map(|t| t.trim().to_ascii_lowercase());
+    let mut addresses: Vec<String> = Vec::new();
+    for (name, value) in &fields {
+        if name == "original-rcpt-to" || name == "removal-recipient" {
+            if let Some(a) = normalize_address(text::strip_type(value)) {
+                if !addresses.contains(&a) {
+                    addresses.push(a);
+                }
+            }
+        }
+    }
+    if addresses.is_empty() {
+        // Many providers redact Original-Rcpt-To; the returned message's To is the next best.
+        let to = report.original_headers.iter().find(|(n, _)| n == "to");
+        addresses = to
+            .map(|(_, v)| scan_addresses(v, 20).into_iter().map(|(_, a)| a).collect())
+            .unwrap_or_default();
+    }
+    report.recipients = addresses
+        .into_iter()
+        .take(MAX_RECIPIENTS)
+        .map(|address| BouncedRecipient {
+            address,
+            original_recipient: None,
+            action: Action::Complaint,
+            status: None,
+            diagnostic: None,
+            remote_mta: None,
+            category: Category::Other,
+            hard: true,
+        })
+        .collect();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,12 +1,15 @@
-//! Bounces: classifying every failure, reading delivery status notifications and complaints,
-//! and tying each one to the recipient it concerns.
+//! Bounces: classifying every failure (`classify`), reading delivery status notifications
+//! and complaints (`dsn`, from files, mboxes and Maildirs via `mailbox`), and signed VERP
+//! return paths (`verp`) that tie a late bounce to exactly one recipient.
 
 pub mod classify;
 pub mod dsn;
-mod error;
+pub mod error;
 pub mod mailbox;
 pub mod verp;
 
 pub use classify::{Classification, Classifier};
-
+pub use dsn::{parse_message, Action, BounceReport, BouncedRecipient, ReportKind};
+pub use error::BounceError;
+pub use mailbox::{read_messages, SourcedMessage};
 pub use verp::Verp;

@@ -1,0 +1,257 @@
+//! Best-effort reading of bounces that carry no RFC 3464 report: qmail, Exim without DSN,
+//! old Sendmail and Exchange text, and anything with an `X-Failed-Recipients` header or a
+//! tell-tale subject. Addresses come from `X-Failed-Recipients` or from the failure text
+//! (the body before the copy of the original), codes from the text near each address.
+
+use super::text::{find_code, header_block, scan_addresses, truncate};
+use super::{
+    attribution_headers, classify, clean_message_id, Action, BounceReport, BouncedRecipient,
+    ReportKind, MAX_RECIPIENTS,
+};
+use crate::bounce::classify::Classifier;
+
+/// Subjects bounces are sent with (lowercase, matched as substrings).
+const SUBJECTS: [&str; 16] = [
+    "undelivered mail returned to sender",
+    "mail delivery failed",
+    "delivery status notification",
+    "undeliverable",
+    "undelivered mail",
+    "failure notice",
+    "returned mail",
+    "delivery failure",
+    "non-delivery",
+    "nondeliverable",
+    "could not be delivered",
+    "delivery has failed",
+    "mail delivery delayed",
+    "delayed mail",
+    "warning: could not send message",
+    "mail system error",
+];
+
+/// Phrases that only bounces contain (lowercase).
+const BODY_MARKERS: [&str; 10] = [
+    "this is the qmail-send program",
+    "this message was created automatically by mail delivery software",
+    "the following addresses had permanent fatal errors",
+    "delivery has failed to these recipients",
+    "did not reach the following recipient",
+    "could not be delivered to one or more",
+    "this is the mail system at host",
+    "delivery to the following recipient failed permanently",
+    "i'm afraid i wasn't able to deliver",
+    "i'm sorry to have to inform you that your message could not",
+];
+
+/// Lines after which the original message is quoted (lowercase).
+const COPY_MARKERS: [&str; 8] = [
+    "below this line is a copy of the message",
+    "this is a copy of the message",
+    "original message follows",
+    "original message headers",
+    "unsent message below",
+    "the header of the original message is following",
+    "returned message follows",
+    "------ received: ",
+];
+
+/// Words saying delivery is still being attempted (lowercase).
+const DELAY_MARKERS: [&str; 6] = [
+    "delayed",
+    "will continue trying",
+    "will continue to try",
+    "has not yet been delivered",
+    "will be retried",
+    "still trying",
+];
+
+/// What the message offers for non-standard reading.
+pub(super) struct Clues<'a> {
+    pub(super) subject: &'a str,
+    pub(super) from: &'a str,
+    pub(super) failed_header: Option<&'a str>,
+    pub(super) body: &'a str,
+    pub(super) is_report: bool,
+}
+
+/// Whether the message looks like a bounce at all.
+pub(super) fn looks_like_bounce(clues: &Clues<'_>) -> bool {
+    if clues.failed_header.is_some() || clues.is_report {
+        return true;
+    }
+    let subject = clues.subject.to_ascii_lowercase();
+    if SUBJECTS.iter().any(|s| subject.contains(s)) {
+        return true;
+    }
+    let body = truncate(clues.body, 16 * 1024).to_ascii_lowercase();
+    if BODY_MARKERS.iter().any(|m| body.contains(m)) {
+        return true;
+    }
+    let from = clues.from.to_ascii_lowercase();
+    (from.contains("mailer-daemon@") || from.contains("postmaster@")) && find_code(&body).is_some()
+}
+
+/// Fills `report` from a non-standard bounce.
+pub(super) fn read(report: &mut BounceReport, clues: &Clues<'_>, classifier: &Classifier) {
+    report.kind = ReportKind::NonStandard;
+    let lower = clues.body.to_ascii_lowercase();
+    let cut = COPY_MARKERS
+        .iter()
+        .filter_map(|m| lower.find(m))
+        .min()
+        .unwrap_or(lower.len());
+    let failure = &clues.body[..cut];
+    if cut < clues.body.len() && report.original_headers.is_empty() {
+        let after = &clues.body[cut..];
+        let quoted = after
+            .find('\n')
+            .map_or("", |nl| after[nl + 1..].trim_start_matches(['\r', '\n']));
+        report.original_headers = attribution_headers(&header_block(quoted));
+    }
+    if report.original_message_id.is_none() {
+        report.original_message_id = quoted_message_id(clues.body, &lower);
+    }
+    let delayed = DELAY_MARKERS.iter().any(|m| lower[..cut].contains(m));
+    let action = if delayed {
+        Action::Delayed
+    } else {
+        Action::Failed
+    };
+    let addresses = failed_addresses(report, clues, failure);
+    report.recipients = addresses
+        .iter()
+        .map(|(start, end, address)| {
+            recipient(address, &failure[*start..*end], failure, action, classifier)
+        })
+        .collect();
+}
+
+/// The failed addresses, each with the span of failure text that concerns it.
+fn failed_addresses(
+    report: &BounceReport,
+    clues: &Clues<'_>,
+    failure: &str,
+) -> Vec<(usize, usize, String)> {
+    let mut exclude: Vec<String> = report
+        .to_addresses
+        .iter()
+        .map(|a| a.to_ascii_lowercase())
+        .collect();
+    exclude.extend(
+        scan_addresses(clues.from, 5)
+            .into_iter()
+            .map(|(_, a)| a.to_ascii_lowercase()),
+    );
+    for (name, value) in &report.original_headers {
+        if name == "from" || name == "return-path" {
+            exclude.extend(
+                scan_addresses(value, 5)
+                    .into_iter()
+                    .map(|(_, a)| a.to_ascii_lowercase()),
+            );
+        }
+    }
+    let mut firsts: Vec<(usize, String)> = Vec::new();
+    let in_text = scan_addresses(failure, MAX_RECIPIENTS * 4);
+    let wanted: Vec<String> = match clues.failed_header {
+        Some(header) => scan_addresses(header, MAX_RECIPIENTS)
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect(),
+        None => in_text.iter().map(|(_, a)| a.clone()).collect(),
+    };
+    for address in wanted {
+        let lower = address.to_ascii_lowercase();
+        let local = lower.split('@').next().unwrap_or_default();
+        let system = matches!(local, "mailer-daemon" | "postmaster" | "root");
+        if exclude.contains(&lower)
+            || system
+            || firsts.iter().any(|(_, a)| a.eq_ignore_ascii_case(&address))
+        {
+            continue;
+        }
+        let start = in_text
+            .iter()
+            .find(|(_, a)| a.eq_ignore_ascii_case(&address))
+            .map_or(failure.len(), |(s, _)| *s);
+        firsts.push((start, address));
+        if firsts.len() >= MAX_RECIPIENTS {
+            break;
+        }
+    }
+    let mut starts: Vec<usize> = firsts.iter().map(|(s, _)| *s).collect();
+    starts.sort_unstable();
+    firsts
+        .into_iter()
+        .map(|(start, address)| {
+            let end = starts
+                .iter()
+                .copied()
+                .find(|s| *s > start)
+                .unwrap_or(failure.len());
+            (start, end, address)
+        })
+        .collect()
+}
+
+/// One recipient from the failure text near its address (`span`), or the whole text.
+fn recipient(
+    address: &str,
+    span: &str,
+    failure: &str,
+    action: Action,
+    classifier: &Classifier,
+) -> BouncedRecipient {
+    let (source, found) = match find_code(span) {
+        Some(found) => (span, Some(found)),
+        None => (failure, find_code(failure)),
+    };
+    let diagnostic = found.as_ref().map(|f| {
+        let rest = &source[f.start..];
+        let line = rest.lines().next().unwrap_or_default().trim();
+        truncate(line, 500).to_string()
+    });
+    let code = found.as_ref().and_then(|f| f.code);
+    let status = found.and_then(|f| f.enhanced);
+    let (category, hard) = classify(
+        classifier,
+        action,
+        code,
+        status.as_deref(),
+        diagnostic.as_deref(),
+    );
+    BouncedRecipient {
+        address: address.to_string(),
+        original_recipient: None,
+        action,
+        status,
+        diagnostic,
+        remote_mta: None,
+        category,
+        hard,
+    }
+}
+
+/// A `Message-ID:` line quoted in the body (the bounce's own Message-ID is a header, so any
+/// in the body belongs to the returned original).
+fn quoted_message_id(body: &str, lower: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(rel) = lower[from..].find("message-id:") {
+        let at = from + rel;
+        from = at + 1;
+        let line_start = lower[..at].rfind('\n').map_or(0, |n| n + 1);
+        if !lower[line_start..at]
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'>'))
+        {
+            continue;
+        }
+        let rest = &body[at + "message-id:".len()..];
+        let value = rest.lines().next().unwrap_or_default();
+        if let Some(id) = clean_message_id(value) {
+            return Some(id);
+        }
+    }
+    None
+}
