@@ -315,7 +315,7 @@ fn out_of_office_is_not_a_bounce() {
 /// `Other`, so this table is only checked once `CHECK_CATEGORIES` is true.
 /// MERGER: set it to true when the real `classify.rs` lands (and adjust rows if its rules
 /// legitimately differ).
-const CHECK_CATEGORIES: bool = false;
+const CHECK_CATEGORIES: bool = true;
 const CATEGORIES: [(&str, &str, Category); 12] = [
     (
         "postfix-user-unknown.eml",
