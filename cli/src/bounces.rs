@@ -17,10 +17,22 @@ pub(crate) async fn run(command: BouncesCommand) -> anyhow::Result<u8> {
             let intake = Intake::new(&store, &classifier, policy)?;
             let summary = intake.ingest_paths(&paths)?;
             print_summary(&summary);
-            Ok(if summary.unmatched.is_empty() { exit::OK } else { exit::FAILURES })
+            Ok(if summary.unmatched.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILURES
+            })
         }
-        BouncesCommand::Listen { store, bind, seconds } => listen(&store, bind, seconds).await,
-        BouncesCommand::Report { campaign, store, json } => {
+        BouncesCommand::Listen {
+            store,
+            bind,
+            seconds,
+        } => listen(&store, bind, seconds).await,
+        BouncesCommand::Report {
+            campaign,
+            store,
+            json,
+        } => {
             let settings = volley::config::load_campaign(&campaign, store.as_deref())
                 .with_context(|| format!("loading campaign {}", campaign.display()))?;
             let store = runtime::open_store(&settings.store)?;
@@ -43,7 +55,10 @@ fn parse(files: &[std::path::PathBuf], json: bool) -> anyhow::Result<u8> {
             if json {
                 let mut value = serde_json::to_value(&report)?;
                 if let Some(object) = value.as_object_mut() {
-                    object.insert("file".into(), serde_json::Value::String(message.source.clone()));
+                    object.insert(
+                        "file".into(),
+                        serde_json::Value::String(message.source.clone()),
+                    );
                 }
                 ui::line(&serde_json::to_string(&value)?);
                 continue;
@@ -94,7 +109,12 @@ fn print_summary(summary: &IngestSummary) {
 fn print_report(summary: &runtime::BounceSummary) {
     ui::line(&format!(
         "campaign {}: {} bounced ({} hard, {} soft), {} delays, {} complaints",
-        summary.campaign, summary.bounced, summary.hard, summary.soft, summary.delayed, summary.complaints
+        summary.campaign,
+        summary.bounced,
+        summary.hard,
+        summary.soft,
+        summary.delayed,
+        summary.complaints
     ));
     if !summary.by_category.is_empty() {
         ui::line("by category:");
@@ -111,13 +131,18 @@ fn print_report(summary: &runtime::BounceSummary) {
 }
 
 /// Runs an SMTP receiver for the bounce domain and ingests what arrives, once a second.
-async fn listen(args: &crate::args::StoreArgs, bind: std::net::SocketAddr, seconds: Option<u64>) -> anyhow::Result<u8> {
+async fn listen(
+    args: &crate::args::StoreArgs,
+    bind: std::net::SocketAddr,
+    seconds: Option<u64>,
+) -> anyhow::Result<u8> {
     let (store, settings) = open_store(args)?;
     let (classifier, policy) = runtime::bounce_settings(settings.as_ref())?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
-    let sink = volley::sink::Sink::start_on(listener, volley::sink::SinkConfig::default(), None).await?;
+    let sink =
+        volley::sink::Sink::start_on(listener, volley::sink::SinkConfig::default(), None).await?;
     ui::line(&format!("receiving bounces on {}", sink.addr()));
     let intake = Intake::new(&store, &classifier, policy)?;
     let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));

@@ -6,7 +6,12 @@ use anyhow::Context;
 use volley::runtime;
 
 /// Opens the store a command names (through its campaign file or directly).
-pub(crate) fn open_store(args: &StoreArgs) -> anyhow::Result<(volley::store::Store, Option<volley::config::CampaignSettings>)> {
+pub(crate) fn open_store(
+    args: &StoreArgs,
+) -> anyhow::Result<(
+    volley::store::Store,
+    Option<volley::config::CampaignSettings>,
+)> {
     let settings = match &args.campaign {
         Some(path) => Some(
             volley::config::load_campaign(path, args.store.as_deref())
@@ -30,21 +35,40 @@ pub(crate) fn run(command: SuppressCommand) -> anyhow::Result<u8> {
             let mut stdout = std::io::stdout().lock();
             runtime::suppress_export(&store, &mut stdout)?;
         }
-        SuppressCommand::Export { store, out: Some(path) } => {
+        SuppressCommand::Export {
+            store,
+            out: Some(path),
+        } => {
             let (store, _) = open_store(&store)?;
-            let mut file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let mut file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
             let n = runtime::suppress_export(&store, &mut file)?;
-            ui::line(&format!("exported {n} suppressed addresses to {}", path.display()));
+            ui::line(&format!(
+                "exported {n} suppressed addresses to {}",
+                path.display()
+            ));
         }
-        SuppressCommand::Add { store, address, note } => {
+        SuppressCommand::Add {
+            store,
+            address,
+            note,
+        } => {
             let (store, _) = open_store(&store)?;
             let added = runtime::suppress_add(&store, &address, &note)?;
-            ui::line(&if added { format!("{address} suppressed") } else { format!("{address} was already suppressed") });
+            ui::line(&if added {
+                format!("{address} suppressed")
+            } else {
+                format!("{address} was already suppressed")
+            });
         }
         SuppressCommand::Remove { store, address } => {
             let (store, _) = open_store(&store)?;
             let removed = runtime::suppress_remove(&store, &address)?;
-            ui::line(&if removed { format!("{address} removed from the suppression list") } else { format!("{address} was not suppressed") });
+            ui::line(&if removed {
+                format!("{address} removed from the suppression list")
+            } else {
+                format!("{address} was not suppressed")
+            });
             if !removed {
                 return Ok(exit::FAILURES);
             }

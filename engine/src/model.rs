@@ -27,7 +27,10 @@ pub enum RecipientState {
 impl RecipientState {
     /// True for states a recipient never leaves.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed)
+        matches!(
+            self,
+            Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed
+        )
     }
 
     /// The lowercase word used in status output and JSON.
@@ -316,9 +319,15 @@ impl SuppressionReason {
 
     /// Parses the snake_case name.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::HardBounce, Self::SoftBounces, Self::Complaint, Self::Unsubscribe, Self::Manual]
-            .into_iter()
-            .find(|r| r.as_str() == text)
+        [
+            Self::HardBounce,
+            Self::SoftBounces,
+            Self::Complaint,
+            Self::Unsubscribe,
+            Self::Manual,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
     }
 }
 

@@ -23,7 +23,9 @@ pub struct Verp {
 
 impl std::fmt::Debug for Verp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verp").field("domain", &self.domain).finish_non_exhaustive()
+        f.debug_struct("Verp")
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,7 +47,9 @@ impl Verp {
     pub fn token(&self, number: u32, seq: u64) -> String {
         let mut bytes = payload(number, seq).to_vec();
         bytes.extend_from_slice(&self.mac(&bytes));
-        data_encoding::BASE32_NOPAD.encode(&bytes).to_ascii_lowercase()
+        data_encoding::BASE32_NOPAD
+            .encode(&bytes)
+            .to_ascii_lowercase()
     }
 
     /// The campaign number and sequence behind a VERP address (or a bare token), if its

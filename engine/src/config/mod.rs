@@ -19,8 +19,8 @@ use std::path::Path;
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use settings::{
-    Address, BounceSettings, CampaignSettings, DkimSettings, KeySource, RelaySettings, RetrySettings,
-    TemplateFile, TlsMode,
+    Address, BounceSettings, CampaignSettings, DkimSettings, KeySource, RelaySettings,
+    RetrySettings, TemplateFile, TlsMode,
 };
 
 /// Loads and validates the campaign file at `path`.

@@ -178,11 +178,19 @@ pub(crate) fn validate(
 }
 
 /// Parses `[bounces]`.
-fn validate_bounces(ctx: &Ctx, raw: &super::raw::RawBounces) -> Result<BounceSettings, ConfigError> {
+fn validate_bounces(
+    ctx: &Ctx,
+    raw: &super::raw::RawBounces,
+) -> Result<BounceSettings, ConfigError> {
     let domain = match &raw.domain {
         Some(domain) => {
-            let normal = normalize_domain(domain.trim())
-                .map_err(|_| ctx.bad("bounces.domain", domain, "a domain name such as bounce.example.com"))?;
+            let normal = normalize_domain(domain.trim()).map_err(|_| {
+                ctx.bad(
+                    "bounces.domain",
+                    domain,
+                    "a domain name such as bounce.example.com",
+                )
+            })?;
             Some(normal)
         }
         None => None,

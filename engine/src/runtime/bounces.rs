@@ -40,7 +40,11 @@ pub struct Intake<'a> {
 
 impl<'a> Intake<'a> {
     /// An intake for `store`, classifying with `classifier`.
-    pub fn new(store: &'a Store, classifier: &'a Classifier, policy: OutcomePolicy) -> Result<Self, Error> {
+    pub fn new(
+        store: &'a Store,
+        classifier: &'a Classifier,
+        policy: OutcomePolicy,
+    ) -> Result<Self, Error> {
         let verp = Verp::new(&store.secret()?, "bounces.invalid");
         Ok(Intake {
             store,
@@ -63,7 +67,12 @@ impl<'a> Intake<'a> {
     }
 
     /// Ingests one message; ingesting the same bytes twice changes nothing.
-    pub fn ingest_message(&self, source: &str, bytes: &[u8], summary: &mut IngestSummary) -> Result<(), Error> {
+    pub fn ingest_message(
+        &self,
+        source: &str,
+        bytes: &[u8],
+        summary: &mut IngestSummary,
+    ) -> Result<(), Error> {
         summary.messages += 1;
         let fingerprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
         if self.store.is_ingested(fingerprint.as_ref())? {
@@ -73,7 +82,9 @@ impl<'a> Intake<'a> {
         let report = bounce::parse_message(bytes, self.classifier);
         if report.kind == ReportKind::NotABounce || report.recipients.is_empty() {
             summary.not_bounces += 1;
-            summary.unmatched.push(format!("{source}: not a bounce or complaint"));
+            summary
+                .unmatched
+                .push(format!("{source}: not a bounce or complaint"));
             self.store.mark_ingested(fingerprint.as_ref())?;
             return Ok(());
         }
@@ -81,8 +92,16 @@ impl<'a> Intake<'a> {
             summary.unmatched.push(format!(
                 "{source}: {} for {} matches no recipient (no valid VERP token, Message-ID {})",
                 kind_word(&report),
-                report.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>().join(", "),
-                report.original_message_id.as_deref().map_or("absent".to_owned(), |id| format!("<{id}> unknown")),
+                report
+                    .recipients
+                    .iter()
+                    .map(|r| r.address.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                report
+                    .original_message_id
+                    .as_deref()
+                    .map_or("absent".to_owned(), |id| format!("<{id}> unknown")),
             ));
             self.store.mark_ingested(fingerprint.as_ref())?;
             return Ok(());
@@ -110,9 +129,9 @@ impl<'a> Intake<'a> {
             Action::Delivered | Action::Relayed | Action::Expanded => return Ok(()),
         };
         let reply = reply_of(recipient);
-        let (effect, address) = self
-            .store
-            .apply_report(reference, kind, reply, source, &self.policy, now_millis())?;
+        let (effect, address) =
+            self.store
+                .apply_report(reference, kind, reply, source, &self.policy, now_millis())?;
         let counter = match effect {
             ReportEffect::Bounced => &mut summary.bounced,
             ReportEffect::Delayed => &mut summary.delayed,
@@ -132,13 +151,20 @@ impl<'a> Intake<'a> {
             reference.campaign,
             recipient.category,
             if recipient.hard { "hard" } else { "soft" },
-            recipient.status.as_deref().map(|s| format!(", {s}")).unwrap_or_default(),
+            recipient
+                .status
+                .as_deref()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default(),
         ));
         Ok(())
     }
 
     /// Finds the recipient a report is about: VERP token first, then the returned Message-ID.
-    fn attribute(&self, report: &BounceReport) -> Result<Option<(MessageRef, &'static str)>, Error> {
+    fn attribute(
+        &self,
+        report: &BounceReport,
+    ) -> Result<Option<(MessageRef, &'static str)>, Error> {
         for address in &report.to_addresses {
             if let Some((number, seq)) = self.verp.decode(address) {
                 if let Some(reference) = self.store.recipient_by_number(number, seq)? {
@@ -168,7 +194,11 @@ fn pick_recipient<'r>(
     let by_address = report.recipients.iter().find(|r| {
         let wanted = address.as_deref();
         Some(r.address.to_ascii_lowercase().as_str()) == wanted
-            || r.original_recipient.as_deref().map(str::to_ascii_lowercase).as_deref() == wanted
+            || r.original_recipient
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+                == wanted
     });
     Ok(by_address.or_else(|| report.recipients.first()))
 }

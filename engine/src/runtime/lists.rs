@@ -60,7 +60,9 @@ pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Erro
         .clone();
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
     let Some(email) = column("email") else {
-        return Err(io(std::io::Error::other("the header has no `email` column")));
+        return Err(io(std::io::Error::other(
+            "the header has no `email` column",
+        )));
     };
     let (reason, detail) = (column("reason"), column("detail"));
     let mut summary = ImportSummary::default();
@@ -77,7 +79,9 @@ pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Erro
         let address = match normalize_address(raw) {
             Ok((address, _)) => address,
             Err(e) => {
-                summary.errors.push(format!("{} line {line}, field email: {e}", path.display()));
+                summary
+                    .errors
+                    .push(format!("{} line {line}, field email: {e}", path.display()));
                 continue;
             }
         };
@@ -86,7 +90,10 @@ pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Erro
             Some(text) => match SuppressionReason::parse(text) {
                 Some(reason) => reason,
                 None => {
-                    summary.errors.push(format!("{} line {line}, field reason: unknown reason {text:?}", path.display()));
+                    summary.errors.push(format!(
+                        "{} line {line}, field reason: unknown reason {text:?}",
+                        path.display()
+                    ));
                     continue;
                 }
             },
@@ -95,7 +102,10 @@ pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Erro
             reason,
             at: now_millis(),
             campaign: None,
-            detail: detail.and_then(|i| row.get(i)).unwrap_or("imported").to_owned(),
+            detail: detail
+                .and_then(|i| row.get(i))
+                .unwrap_or("imported")
+                .to_owned(),
         };
         if store.suppress(&address, &entry)? {
             summary.added += 1;
@@ -114,12 +124,20 @@ pub fn suppress_export(store: &Store, out: &mut dyn std::io::Write) -> Result<u6
         path: "export".into(),
         source: std::io::Error::other(e.to_string()),
     };
-    writer.write_record(["email", "reason", "at", "campaign", "detail"]).map_err(io)?;
+    writer
+        .write_record(["email", "reason", "at", "campaign", "detail"])
+        .map_err(io)?;
     let mut n = 0;
     for (address, entry) in store.suppressions()? {
         let at = crate::model::format_millis(entry.at);
         writer
-            .write_record([address.as_str(), entry.reason.as_str(), &at, entry.campaign.as_deref().unwrap_or(""), &entry.detail])
+            .write_record([
+                address.as_str(),
+                entry.reason.as_str(),
+                &at,
+                entry.campaign.as_deref().unwrap_or(""),
+                &entry.detail,
+            ])
             .map_err(io)?;
         n += 1;
     }

@@ -11,21 +11,21 @@ mod status;
 
 pub use bounces::{bounce_settings, IngestSummary, Intake};
 pub use lists::{
-    bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove, BounceSummary,
-    ImportSummary,
+    bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove,
+    BounceSummary, ImportSummary,
 };
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use status::{status, StatusReport};
 
+use crate::bounce::Classifier;
 use crate::campaign::RecipientReader;
 use crate::compose::{Composer, Mailbox, MessageSettings, TemplateSource, Templates};
 use crate::config::{CampaignSettings, KeySource, TlsMode};
 use crate::dkim::{DkimKey, Signer};
-use crate::bounce::Classifier;
 use crate::model::{RetryPolicy, SuppressionPolicy};
-use crate::store::OutcomePolicy;
 use crate::smtp::{self, Credentials, Security, SessionConfig, Timeouts};
+use crate::store::OutcomePolicy;
 use crate::Error;
 use std::sync::Arc;
 

@@ -12,13 +12,13 @@
 
 use super::load::load_list;
 use super::Campaign;
+use crate::bounce::Verp;
 use crate::campaign::RowError;
+use crate::compose::Composer;
 use crate::control::{self, Request, Response};
 use crate::delivery::{self, ReadyMessage};
 use crate::model::{add_duration, now_millis, Counts, Millis, Outcome, ReplyRecord};
 use crate::smtp::Envelope;
-use crate::bounce::Verp;
-use crate::compose::Composer;
 use crate::store::{OutcomePolicy, OutcomeUpdate, RecipientKey, Store, StoredRecipient};
 use crate::Error;
 use std::collections::HashSet;
@@ -263,9 +263,15 @@ async fn run(
         in_flight.clone(),
         options.progress.clone(),
     ));
-    let delivered =
-        delivery::deliver_via_relay(session, connections, ready_rx, outcome_tx, campaign.classifier.clone(), cancel.clone())
-            .await;
+    let delivered = delivery::deliver_via_relay(
+        session,
+        connections,
+        ready_rx,
+        outcome_tx,
+        campaign.classifier.clone(),
+        cancel.clone(),
+    )
+    .await;
     if delivered.is_err() {
         cancel.cancel();
     }
@@ -428,7 +434,7 @@ enum ReturnPath {
     /// The From address for every message.
     Fixed(String),
     /// `bounces+TOKEN@domain`, one per recipient.
-    Verp(Verp, u32),
+    Verp(Box<Verp>, u32),
 }
 
 impl ReturnPath {
@@ -443,7 +449,10 @@ impl ReturnPath {
                 campaign: campaign.id().to_owned(),
                 store: store.path().to_owned(),
             })?;
-        Ok(ReturnPath::Verp(Verp::new(&store.secret()?, domain), number))
+        Ok(ReturnPath::Verp(
+            Box::new(Verp::new(&store.secret()?, domain)),
+            number,
+        ))
     }
 
     fn for_recipient(&self, key: &RecipientKey) -> String {
@@ -468,13 +477,21 @@ impl ComposeStage {
         let address = &job.record.email;
         match self.store.suppression(address) {
             Ok(Some(entry)) => {
-                let reply = ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
-                return Err(OutcomeUpdate { key: job.key, outcome: Outcome::Suppressed { reply }, message_id: None });
+                let reply =
+                    ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
+                return Err(OutcomeUpdate {
+                    key: job.key,
+                    outcome: Outcome::Suppressed { reply },
+                    message_id: None,
+                });
             }
             Ok(None) => {}
             Err(error) => tracing::error!(%error, "could not read the suppression list"),
         }
-        match self.composer.compose(address, &self.columns, &job.record.values) {
+        match self
+            .composer
+            .compose(address, &self.columns, &job.record.values)
+        {
             Ok(composed) => Ok(ReadyMessage {
                 envelope: Envelope {
                     mail_from: self.return_path.for_recipient(&job.key),
@@ -487,7 +504,11 @@ impl ComposeStage {
             Err(error) => {
                 tracing::error!(%address, %error, "message could not be composed");
                 let reply = ReplyRecord::local(format!("message could not be composed: {error}"));
-                Err(OutcomeUpdate { key: job.key, outcome: Outcome::Bounced { reply }, message_id: None })
+                Err(OutcomeUpdate {
+                    key: job.key,
+                    outcome: Outcome::Bounced { reply },
+                    message_id: None,
+                })
             }
         }
     }
@@ -511,7 +532,8 @@ fn spawn_composers(
     });
     (0..threads)
         .map(|n| {
-            let (jobs, ready, outcomes, stage) = (jobs.clone(), ready.clone(), outcomes.clone(), stage.clone());
+            let (jobs, ready, outcomes, stage) =
+                (jobs.clone(), ready.clone(), outcomes.clone(), stage.clone());
             std::thread::Builder::new()
                 .name(format!("volley-compose-{n}"))
                 .spawn(move || {
@@ -525,7 +547,10 @@ fn spawn_composers(
                         }
                     }
                 })
-                .map_err(|source| Error::Io { path: "compose thread".into(), source })
+                .map_err(|source| Error::Io {
+                    path: "compose thread".into(),
+                    source,
+                })
         })
         .collect()
 }

@@ -46,7 +46,10 @@ impl Store {
             number,
         };
         self.tree
-            .insert(keys::campaign_key(keys::META, campaign), self.encode(&meta, "campaign")?)
+            .insert(
+                keys::campaign_key(keys::META, campaign),
+                self.encode(&meta, "campaign")?,
+            )
             .map_err(|e| self.sled_error(e))?;
         Ok(Loader {
             store: self,
@@ -73,7 +76,13 @@ impl Store {
         }
         batch.remove(keys::campaign_key(keys::META, campaign));
         batch.remove(keys::campaign_key(keys::COUNTS, campaign));
-        for tag in [keys::RECORD, keys::QUEUE, keys::RETRY, keys::DEDUPE, keys::EVENT] {
+        for tag in [
+            keys::RECORD,
+            keys::QUEUE,
+            keys::RETRY,
+            keys::DEDUPE,
+            keys::EVENT,
+        ] {
             for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);
             }
@@ -123,14 +132,21 @@ impl Loader<'_> {
             attempts: 0,
             first_attempt: None,
             next_attempt: None,
-            last_reply: suppressed.map(|s| ReplyRecord::local(format!("suppressed: {} ({})", s.reason, s.detail))),
+            last_reply: suppressed
+                .map(|s| ReplyRecord::local(format!("suppressed: {} ({})", s.reason, s.detail))),
         };
-        self.batch
-            .insert(keys::recipient_key(keys::RECORD, &self.campaign, &key), self.store.encode(&record, "recipient")?);
+        self.batch.insert(
+            keys::recipient_key(keys::RECORD, &self.campaign, &key),
+            self.store.encode(&record, "recipient")?,
+        );
         if state == RecipientState::Pending {
-            self.batch.insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
+            self.batch
+                .insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
         }
-        self.batch.insert(keys::number_key(self.number, key.seq), key.domain.as_bytes());
+        self.batch.insert(
+            keys::number_key(self.number, key.seq),
+            key.domain.as_bytes(),
+        );
         self.batch.insert(dedupe, &[]);
         self.batch_addresses.insert(address.to_owned());
         self.counts.total += 1;

@@ -5,7 +5,8 @@ use super::keys::{self, RecipientKey};
 use super::suppression::entry_for;
 use super::{RecipientRecord, Store, StoreError};
 use crate::model::{
-    Category, Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy, SuppressionReason,
+    Category, Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy,
+    SuppressionReason,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -124,17 +125,27 @@ impl Store {
                         campaign: campaign.to_owned(),
                         key: update.key.clone(),
                     };
-                    batch.insert(keys::global_key(keys::MESSAGE, id.as_bytes()), self.encode(&reference, "message")?);
+                    batch.insert(
+                        keys::global_key(keys::MESSAGE, id.as_bytes()),
+                        self.encode(&reference, "message")?,
+                    );
                 }
             }
             RecipientState::Bounced if reply.hard => {
-                let entry = entry_for(SuppressionReason::HardBounce, campaign, reply.to_string(), now);
+                let entry = entry_for(
+                    SuppressionReason::HardBounce,
+                    campaign,
+                    reply.to_string(),
+                    now,
+                );
                 self.suppress_in_batch(batch, &record.email, &entry)?;
             }
             RecipientState::Bounced | RecipientState::Expired
                 if !reply.category.is_some_and(Category::blames_sender) =>
             {
-                if let Some(count) = self.count_soft_bounce(batch, &record.email, &policy.suppression, now)? {
+                if let Some(count) =
+                    self.count_soft_bounce(batch, &record.email, &policy.suppression, now)?
+                {
                     let detail = format!("{count} soft bounces, the last: {reply}");
                     let entry = entry_for(SuppressionReason::SoftBounces, campaign, detail, now);
                     self.suppress_in_batch(batch, &record.email, &entry)?;

@@ -57,16 +57,24 @@ impl Store {
         let value = self
             .tree
             .update_and_fetch(keys::NEXT_NUMBER, |old| {
-                let current = old.and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes);
+                let current = old
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u32::from_be_bytes);
                 Some(current.wrapping_add(1).to_be_bytes().to_vec())
             })
             .map_err(|e| self.sled_error(e))?;
-        Ok(value.and_then(|b| b.as_ref().try_into().ok()).map_or(1, u32::from_be_bytes))
+        Ok(value
+            .and_then(|b| b.as_ref().try_into().ok())
+            .map_or(1, u32::from_be_bytes))
     }
 
     /// This store's secret for signing tokens (VERP), created on first use.
     pub fn secret(&self) -> Result<[u8; 32], StoreError> {
-        if let Some(bytes) = self.tree.get(keys::SECRET).map_err(|e| self.sled_error(e))? {
+        if let Some(bytes) = self
+            .tree
+            .get(keys::SECRET)
+            .map_err(|e| self.sled_error(e))?
+        {
             if let Ok(secret) = <[u8; 32]>::try_from(bytes.as_ref()) {
                 return Ok(secret);
             }
@@ -78,7 +86,11 @@ impl Store {
             .map_err(|e| self.sled_error(e))?;
         self.flush_blocking()?;
         // Whoever won the race, read back the stored one.
-        match self.tree.get(keys::SECRET).map_err(|e| self.sled_error(e))? {
+        match self
+            .tree
+            .get(keys::SECRET)
+            .map_err(|e| self.sled_error(e))?
+        {
             Some(bytes) => Ok(<[u8; 32]>::try_from(bytes.as_ref()).unwrap_or(fresh)),
             None => Ok(fresh),
         }
@@ -87,7 +99,10 @@ impl Store {
     /// The campaign id with the given number.
     pub fn campaign_by_number(&self, number: u32) -> Result<Option<String>, StoreError> {
         for id in self.campaigns()? {
-            if self.campaign(&id)?.is_some_and(|meta| meta.number == number) {
+            if self
+                .campaign(&id)?
+                .is_some_and(|meta| meta.number == number)
+            {
                 return Ok(Some(id));
             }
         }
@@ -95,8 +110,16 @@ impl Store {
     }
 
     /// The recipient with sequence `seq` of campaign number `number`.
-    pub fn recipient_by_number(&self, number: u32, seq: u64) -> Result<Option<MessageRef>, StoreError> {
-        let Some(domain) = self.tree.get(keys::number_key(number, seq)).map_err(|e| self.sled_error(e))? else {
+    pub fn recipient_by_number(
+        &self,
+        number: u32,
+        seq: u64,
+    ) -> Result<Option<MessageRef>, StoreError> {
+        let Some(domain) = self
+            .tree
+            .get(keys::number_key(number, seq))
+            .map_err(|e| self.sled_error(e))?
+        else {
             return Ok(None);
         };
         let Some(campaign) = self.campaign_by_number(number)? else {
@@ -113,7 +136,10 @@ impl Store {
 
     /// The recipient a delivered message (by Message-ID, without angle brackets) went to.
     pub fn message(&self, message_id: &str) -> Result<Option<MessageRef>, StoreError> {
-        self.get(&keys::global_key(keys::MESSAGE, message_id.as_bytes()), "message")
+        self.get(
+            &keys::global_key(keys::MESSAGE, message_id.as_bytes()),
+            "message",
+        )
     }
 
     /// True when a report with this fingerprint was ingested before.
@@ -155,13 +181,28 @@ impl Store {
         let effect = match kind {
             EventKind::Delay => ReportEffect::Delayed,
             EventKind::Complaint => {
-                let entry = entry_for(SuppressionReason::Complaint, campaign, reply.to_string(), now);
+                let entry = entry_for(
+                    SuppressionReason::Complaint,
+                    campaign,
+                    reply.to_string(),
+                    now,
+                );
                 self.suppress_in_batch(&mut batch, &address, &entry)?;
                 ReportEffect::Complained
             }
-            EventKind::Bounce if record.state == RecipientState::Bounced => return Ok((ReportEffect::Unchanged, Some(address))),
+            EventKind::Bounce if record.state == RecipientState::Bounced => {
+                return Ok((ReportEffect::Unchanged, Some(address)))
+            }
             EventKind::Bounce => {
-                self.bounce_record(&mut batch, campaign, &reference.key, &mut record, &reply, policy, now)?;
+                self.bounce_record(
+                    &mut batch,
+                    campaign,
+                    &reference.key,
+                    &mut record,
+                    &reply,
+                    policy,
+                    now,
+                )?;
                 ReportEffect::Bounced
             }
         };
@@ -178,7 +219,9 @@ impl Store {
         event_key.extend_from_slice(&now.to_be_bytes());
         event_key.extend_from_slice(&id.to_be_bytes());
         batch.insert(event_key, self.encode(&event, "event")?);
-        self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
         Ok((effect, Some(address)))
     }
 
@@ -195,9 +238,12 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         let counts_key = keys::campaign_key(keys::COUNTS, campaign);
-        let mut counts: crate::model::Counts = self.get(&counts_key, "counters")?.unwrap_or_default();
+        let mut counts: crate::model::Counts =
+            self.get(&counts_key, "counters")?.unwrap_or_default();
         match record.state {
-            RecipientState::Pending => batch.remove(keys::recipient_key(keys::QUEUE, campaign, key)),
+            RecipientState::Pending => {
+                batch.remove(keys::recipient_key(keys::QUEUE, campaign, key))
+            }
             RecipientState::Deferred => {
                 if let Some(due) = record.next_attempt {
                     batch.remove(keys::retry_key(campaign, due, key));
@@ -209,15 +255,33 @@ impl Store {
         record.state = RecipientState::Bounced;
         record.next_attempt = None;
         record.last_reply = Some(reply.clone());
-        batch.insert(keys::recipient_key(keys::RECORD, campaign, key), self.encode(record, "recipient")?);
+        batch.insert(
+            keys::recipient_key(keys::RECORD, campaign, key),
+            self.encode(record, "recipient")?,
+        );
         batch.insert(counts_key, self.encode(&counts, "counters")?);
         if reply.hard {
-            let entry = entry_for(SuppressionReason::HardBounce, campaign, reply.to_string(), now);
+            let entry = entry_for(
+                SuppressionReason::HardBounce,
+                campaign,
+                reply.to_string(),
+                now,
+            );
             self.suppress_in_batch(batch, &record.email, &entry)?;
-        } else if reply.category.is_some_and(crate::model::Category::blames_sender) {
+        } else if reply
+            .category
+            .is_some_and(crate::model::Category::blames_sender)
+        {
             // The receiver objected to us or the message, not to the address.
-        } else if let Some(count) = self.count_soft_bounce(batch, &record.email, &policy.suppression, now)? {
-            let entry = entry_for(SuppressionReason::SoftBounces, campaign, format!("{count} soft bounces, the last: {reply}"), now);
+        } else if let Some(count) =
+            self.count_soft_bounce(batch, &record.email, &policy.suppression, now)?
+        {
+            let entry = entry_for(
+                SuppressionReason::SoftBounces,
+                campaign,
+                format!("{count} soft bounces, the last: {reply}"),
+                now,
+            );
             self.suppress_in_batch(batch, &record.email, &entry)?;
         }
         Ok(())
@@ -233,7 +297,10 @@ impl Store {
     }
 
     /// Every recipient of a campaign, in key order (for reports).
-    pub fn all_recipients(&self, campaign: &str) -> Result<Vec<super::StoredRecipient>, StoreError> {
+    pub fn all_recipients(
+        &self,
+        campaign: &str,
+    ) -> Result<Vec<super::StoredRecipient>, StoreError> {
         let prefix = keys::prefix(keys::RECORD, campaign);
         let mut out = Vec::new();
         for entry in self.tree.scan_prefix(&prefix) {

@@ -16,7 +16,10 @@ pub(crate) struct SoftBounces {
 impl Store {
     /// The suppression entry of `address`, if it is suppressed.
     pub fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
-        self.get(&keys::global_key(SUPPRESSED, address.as_bytes()), "suppression")
+        self.get(
+            &keys::global_key(SUPPRESSED, address.as_bytes()),
+            "suppression",
+        )
     }
 
     /// Adds `address` to the suppression list; returns false (and keeps the existing entry)
@@ -72,7 +75,10 @@ impl Store {
                 count: soft.count + 1,
                 first_at: soft.first_at,
             },
-            _ => SoftBounces { count: 1, first_at: now },
+            _ => SoftBounces {
+                count: 1,
+                first_at: now,
+            },
         };
         batch.insert(key, self.encode(&counted, "soft bounces")?);
         Ok((counted.count >= policy.soft_limit).then_some(counted.count))
@@ -91,7 +97,11 @@ impl Store {
         entry: &Suppression,
     ) -> Result<(), StoreError> {
         let key = keys::global_key(SUPPRESSED, address.as_bytes());
-        if !self.tree.contains_key(&key).map_err(|e| self.sled_error(e))? {
+        if !self
+            .tree
+            .contains_key(&key)
+            .map_err(|e| self.sled_error(e))?
+        {
             batch.insert(key, self.encode(entry, "suppression")?);
         }
         Ok(())
@@ -99,7 +109,12 @@ impl Store {
 }
 
 /// The suppression entry a failure reply calls for, if any.
-pub(crate) fn entry_for(reason: SuppressionReason, campaign: &str, detail: String, now: Millis) -> Suppression {
+pub(crate) fn entry_for(
+    reason: SuppressionReason,
+    campaign: &str,
+    detail: String,
+    now: Millis,
+) -> Suppression {
     Suppression {
         reason,
         at: now,

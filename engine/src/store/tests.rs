@@ -64,9 +64,21 @@ fn outcomes_move_records_between_queue_retry_and_final_states() {
     };
     let now = 1_000_000;
     let updates = vec![
-        OutcomeUpdate { key: keys[0].clone(), outcome: Outcome::Delivered { reply: reply(250) }, message_id: None },
-        OutcomeUpdate { key: keys[1].clone(), outcome: Outcome::Deferred { reply: reply(451) }, message_id: None },
-        OutcomeUpdate { key: keys[2].clone(), outcome: Outcome::Bounced { reply: reply(550) }, message_id: None },
+        OutcomeUpdate {
+            key: keys[0].clone(),
+            outcome: Outcome::Delivered { reply: reply(250) },
+            message_id: None,
+        },
+        OutcomeUpdate {
+            key: keys[1].clone(),
+            outcome: Outcome::Deferred { reply: reply(451) },
+            message_id: None,
+        },
+        OutcomeUpdate {
+            key: keys[2].clone(),
+            outcome: Outcome::Bounced { reply: reply(550) },
+            message_id: None,
+        },
     ];
     let counts = store.record_outcomes("c1", &policy, &updates, now).unwrap();
     assert_eq!(
@@ -91,7 +103,11 @@ fn outcomes_move_records_between_queue_retry_and_final_states() {
     assert_eq!(counts.delivered, 1);
 
     // The retry succeeds: the retry entry goes away.
-    let retry = vec![OutcomeUpdate { key: keys[1].clone(), outcome: Outcome::Delivered { reply: reply(250) }, message_id: None }];
+    let retry = vec![OutcomeUpdate {
+        key: keys[1].clone(),
+        outcome: Outcome::Delivered { reply: reply(250) },
+        message_id: None,
+    }];
     let counts = store
         .record_outcomes("c1", &policy, &retry, now + 60_000)
         .unwrap();
@@ -117,7 +133,11 @@ fn a_deferral_past_the_deadline_expires() {
             .record_outcomes(
                 "c1",
                 &policy,
-                &[OutcomeUpdate { key: key.clone(), outcome: Outcome::Deferred { reply: reply(451) }, message_id: None }],
+                &[OutcomeUpdate {
+                    key: key.clone(),
+                    outcome: Outcome::Deferred { reply: reply(451) },
+                    message_id: None,
+                }],
                 at,
             )
             .unwrap()
@@ -145,7 +165,10 @@ fn an_interrupted_load_is_replaced_and_state_survives_reopening() {
         // dropped without finish: as after a crash
     }
     let store = Store::open(dir.path()).unwrap();
-    assert!(!store.campaign("c1").unwrap().unwrap().loaded, "marked as not loaded");
+    assert!(
+        !store.campaign("c1").unwrap().unwrap().loaded,
+        "marked as not loaded"
+    );
     assert!(store.counts("c1").unwrap().is_none());
     let counts = load(&store, &["a@x.example", "b@x.example"]);
     assert_eq!(counts.total, 2);
@@ -173,29 +196,58 @@ fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit() {
         },
         ..OutcomePolicy::default()
     };
-    let update = |key: &RecipientKey, outcome| OutcomeUpdate { key: key.clone(), outcome, message_id: Some(format!("m{}", key.seq)) };
+    let update = |key: &RecipientKey, outcome| OutcomeUpdate {
+        key: key.clone(),
+        outcome,
+        message_id: Some(format!("m{}", key.seq)),
+    };
     // Campaign 1: a hard bounce and a soft one (mailbox full).
     load(&store, &["hard@x.example", "full@x.example"]);
-    let keys: Vec<_> = store.pending("c1", None, 10).unwrap().into_iter().map(|r| r.key).collect();
+    let keys: Vec<_> = store
+        .pending("c1", None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
     store
         .record_outcomes(
             "c1",
             &policy,
-            &[update(&keys[0], Outcome::Bounced { reply: reply(550) }), update(&keys[1], Outcome::Bounced { reply: soft(552) })],
+            &[
+                update(&keys[0], Outcome::Bounced { reply: reply(550) }),
+                update(&keys[1], Outcome::Bounced { reply: soft(552) }),
+            ],
             1_000,
         )
         .unwrap();
-    assert_eq!(store.suppression("hard@x.example").unwrap().unwrap().reason, crate::model::SuppressionReason::HardBounce);
-    assert!(store.suppression("full@x.example").unwrap().is_none(), "one soft bounce is not enough");
+    assert_eq!(
+        store.suppression("hard@x.example").unwrap().unwrap().reason,
+        crate::model::SuppressionReason::HardBounce
+    );
+    assert!(
+        store.suppression("full@x.example").unwrap().is_none(),
+        "one soft bounce is not enough"
+    );
 
     // Campaign 2 (same list): the hard one is suppressed at load; the second soft bounce suppresses.
     let mut loader = store.start_load("c2", vec!["email".into()]).unwrap();
-    loader.add("hard@x.example", "x.example", vec![], 2).unwrap();
-    loader.add("full@x.example", "x.example", vec![], 3).unwrap();
+    loader
+        .add("hard@x.example", "x.example", vec![], 2)
+        .unwrap();
+    loader
+        .add("full@x.example", "x.example", vec![], 3)
+        .unwrap();
     let counts = loader.finish(0, 0).unwrap().counts;
     assert_eq!((counts.pending, counts.suppressed), (1, 1));
     let key = store.pending("c2", None, 10).unwrap()[0].key.clone();
-    store.record_outcomes("c2", &policy, &[update(&key, Outcome::Bounced { reply: soft(552) })], 2_000).unwrap();
+    store
+        .record_outcomes(
+            "c2",
+            &policy,
+            &[update(&key, Outcome::Bounced { reply: soft(552) })],
+            2_000,
+        )
+        .unwrap();
     let entry = store.suppression("full@x.example").unwrap().unwrap();
     assert_eq!(entry.reason, crate::model::SuppressionReason::SoftBounces);
     assert!(entry.detail.contains("2 soft bounces"), "{}", entry.detail);
@@ -208,29 +260,81 @@ fn a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses()
     let store = Store::open(dir.path()).unwrap();
     let policy = OutcomePolicy::default();
     load(&store, &["a@x.example", "b@x.example"]);
-    let keys: Vec<_> = store.pending("c1", None, 10).unwrap().into_iter().map(|r| r.key).collect();
+    let keys: Vec<_> = store
+        .pending("c1", None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
     let delivered: Vec<_> = keys
         .iter()
-        .map(|k| OutcomeUpdate { key: k.clone(), outcome: Outcome::Delivered { reply: reply(250) }, message_id: Some(format!("id{}@x", k.seq)) })
+        .map(|k| OutcomeUpdate {
+            key: k.clone(),
+            outcome: Outcome::Delivered { reply: reply(250) },
+            message_id: Some(format!("id{}@x", k.seq)),
+        })
         .collect();
-    store.record_outcomes("c1", &policy, &delivered, 1_000).unwrap();
+    store
+        .record_outcomes("c1", &policy, &delivered, 1_000)
+        .unwrap();
     let reference = store.message("id0@x").unwrap().unwrap();
     assert_eq!(reference.key, keys[0]);
     let number = store.campaign("c1").unwrap().unwrap().number;
-    assert_eq!(store.recipient_by_number(number, 1).unwrap().unwrap().key, keys[1]);
+    assert_eq!(
+        store.recipient_by_number(number, 1).unwrap().unwrap().key,
+        keys[1]
+    );
 
-    let (effect, address) = store.apply_report(&reference, EventKind::Bounce, reply(550), "f.eml", &policy, 2_000).unwrap();
-    assert_eq!((effect, address.as_deref()), (ReportEffect::Bounced, Some("a@x.example")));
-    let (effect, _) = store.apply_report(&reference, EventKind::Bounce, reply(550), "f.eml", &policy, 3_000).unwrap();
+    let (effect, address) = store
+        .apply_report(
+            &reference,
+            EventKind::Bounce,
+            reply(550),
+            "f.eml",
+            &policy,
+            2_000,
+        )
+        .unwrap();
+    assert_eq!(
+        (effect, address.as_deref()),
+        (ReportEffect::Bounced, Some("a@x.example"))
+    );
+    let (effect, _) = store
+        .apply_report(
+            &reference,
+            EventKind::Bounce,
+            reply(550),
+            "f.eml",
+            &policy,
+            3_000,
+        )
+        .unwrap();
     assert_eq!(effect, ReportEffect::Unchanged);
     let counts = store.counts("c1").unwrap().unwrap();
     assert_eq!((counts.delivered, counts.bounced), (1, 1));
 
     let other = store.recipient_by_number(number, 1).unwrap().unwrap();
-    let (effect, _) = store.apply_report(&other, EventKind::Complaint, soft(0), "arf.eml", &policy, 4_000).unwrap();
+    let (effect, _) = store
+        .apply_report(
+            &other,
+            EventKind::Complaint,
+            soft(0),
+            "arf.eml",
+            &policy,
+            4_000,
+        )
+        .unwrap();
     assert_eq!(effect, ReportEffect::Complained);
-    assert_eq!(store.suppression("b@x.example").unwrap().unwrap().reason, crate::model::SuppressionReason::Complaint);
-    let kinds: Vec<_> = store.events("c1").unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        store.suppression("b@x.example").unwrap().unwrap().reason,
+        crate::model::SuppressionReason::Complaint
+    );
+    let kinds: Vec<_> = store
+        .events("c1")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(kinds, [EventKind::Bounce, EventKind::Complaint]);
 }
 

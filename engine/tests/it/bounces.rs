@@ -74,12 +74,25 @@ async fn a_late_dsn_finds_its_recipient_by_verp_once() {
     let fixture = Fixture::new(bounces_setup(), LIST).await;
     fixture.send().await.unwrap();
     let received = fixture.sink.wait_for(2, LIMIT).await.unwrap();
-    let to_ok2 = received.iter().find(|m| m.rcpt_to == ["ok2@b.example"]).unwrap();
-    assert!(to_ok2.mail_from.starts_with("bounces+"), "{}", to_ok2.mail_from);
+    let to_ok2 = received
+        .iter()
+        .find(|m| m.rcpt_to == ["ok2@b.example"])
+        .unwrap();
+    assert!(
+        to_ok2.mail_from.starts_with("bounces+"),
+        "{}",
+        to_ok2.mail_from
+    );
     assert!(to_ok2.mail_from.ends_with("@bounce.example.com"));
 
     // Days later the receiving MX bounces it to the VERP address (no Message-ID known).
-    let report = dsn(&to_ok2.mail_from, "ok2@b.example", "5.1.1", "550 5.1.1 user unknown", "unknown@x");
+    let report = dsn(
+        &to_ok2.mail_from,
+        "ok2@b.example",
+        "5.1.1",
+        "550 5.1.1 user unknown",
+        "unknown@x",
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bounce.eml");
     std::fs::write(&path, &report).unwrap();
@@ -88,16 +101,24 @@ async fn a_late_dsn_finds_its_recipient_by_verp_once() {
     let store = Store::open(&campaign.settings().store).unwrap();
     let (classifier, policy) = runtime::bounce_settings(Some(campaign.settings())).unwrap();
     let intake = Intake::new(&store, &classifier, policy).unwrap();
-    let summary = intake.ingest_paths(&[path.clone()]).unwrap();
+    let summary = intake.ingest_paths(std::slice::from_ref(&path)).unwrap();
     assert_eq!(summary.bounced, 1, "{summary:?}");
     let again = intake.ingest_paths(&[path]).unwrap();
     assert_eq!((again.bounced, again.already_ingested), (0, 1));
 
     let counts = store.counts("test-campaign").unwrap().unwrap();
     assert_eq!((counts.delivered, counts.bounced), (1, 2));
-    let bounced = store.recipients_in("test-campaign", RecipientState::Bounced).unwrap();
-    let ok2 = bounced.iter().find(|r| r.record.email == "ok2@b.example").unwrap();
-    assert_eq!(ok2.record.last_reply.as_ref().unwrap().enhanced.as_deref(), Some("5.1.1"));
+    let bounced = store
+        .recipients_in("test-campaign", RecipientState::Bounced)
+        .unwrap();
+    let ok2 = bounced
+        .iter()
+        .find(|r| r.record.email == "ok2@b.example")
+        .unwrap();
+    assert_eq!(
+        ok2.record.last_reply.as_ref().unwrap().enhanced.as_deref(),
+        Some("5.1.1")
+    );
     assert!(store.suppression("ok2@b.example").unwrap().is_some());
     let summary = runtime::bounce_summary(&store, "test-campaign").unwrap();
     assert_eq!((summary.bounced, summary.hard), (2, 2));
@@ -108,25 +129,54 @@ async fn without_verp_the_returned_message_id_finds_the_recipient() {
     let fixture = Fixture::new(Setup::default(), LIST).await;
     fixture.send().await.unwrap();
     let received = fixture.sink.wait_for(2, LIMIT).await.unwrap();
-    let to_ok1 = received.iter().find(|m| m.rcpt_to == ["ok1@a.example"]).unwrap();
-    let parsed = mail_parser::MessageParser::default().parse(&to_ok1.data).unwrap();
+    let to_ok1 = received
+        .iter()
+        .find(|m| m.rcpt_to == ["ok1@a.example"])
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&to_ok1.data)
+        .unwrap();
     let message_id = parsed.message_id().unwrap().to_owned();
 
-    let report = dsn("news@example.com", "ok1@a.example", "5.2.1", "550 5.2.1 mailbox disabled", &message_id);
+    let report = dsn(
+        "news@example.com",
+        "ok1@a.example",
+        "5.2.1",
+        "550 5.2.1 mailbox disabled",
+        &message_id,
+    );
     let campaign = fixture.campaign();
     let store = Store::open(&campaign.settings().store).unwrap();
     let (classifier, policy) = runtime::bounce_settings(Some(campaign.settings())).unwrap();
     let intake = Intake::new(&store, &classifier, policy).unwrap();
     let mut summary = runtime::IngestSummary::default();
-    intake.ingest_message("test", &report, &mut summary).unwrap();
+    intake
+        .ingest_message("test", &report, &mut summary)
+        .unwrap();
     assert_eq!(summary.bounced, 1, "{summary:?}");
-    assert!(summary.matched[0].contains("via Message-ID"), "{:?}", summary.matched);
+    assert!(
+        summary.matched[0].contains("via Message-ID"),
+        "{:?}",
+        summary.matched
+    );
 
     // A bounce for nobody we know is reported as unmatched, and changes nothing.
-    let stray = dsn("news@example.com", "who@c.example", "5.1.1", "550 5.1.1 unknown", "nobody@x");
-    intake.ingest_message("stray", &stray, &mut summary).unwrap();
+    let stray = dsn(
+        "news@example.com",
+        "who@c.example",
+        "5.1.1",
+        "550 5.1.1 unknown",
+        "nobody@x",
+    );
+    intake
+        .ingest_message("stray", &stray, &mut summary)
+        .unwrap();
     assert_eq!(summary.unmatched.len(), 1);
-    assert!(summary.unmatched[0].contains("who@c.example"), "{:?}", summary.unmatched);
+    assert!(
+        summary.unmatched[0].contains("who@c.example"),
+        "{:?}",
+        summary.unmatched
+    );
 }
 
 #[test]
