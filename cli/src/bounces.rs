@@ -141,8 +141,13 @@ async fn listen(
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
-    let sink =
-        volley::sink::Sink::start_on(listener, volley::sink::SinkConfig::default(), None).await?;
+    let config = volley::sink::SinkConfig {
+        hostname: "volley-bounces".to_owned(),
+        scripted: false,
+        size_limit: Some(10 * 1024 * 1024),
+        ..volley::sink::SinkConfig::default()
+    };
+    let sink = volley::sink::Sink::start_on(listener, config, None).await?;
     ui::line(&format!("receiving bounces on {}", sink.addr()));
     let intake = Intake::new(&store, &classifier, policy)?;
     let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));

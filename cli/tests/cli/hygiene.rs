@@ -89,3 +89,113 @@ fn bounces_parse_prints_json_per_message() {
     assert_eq!(recipient["category"], "invalid_recipient");
     assert_eq!(recipient["hard"], true);
 }
+
+/// The whole story from the command line: a campaign with a bounce domain goes out, a bounce
+/// for one recipient arrives at `volley bounces listen` over SMTP days later, the recipient is
+/// bounced and suppressed, and the report shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounce_received_by_listen_bounces_and_suppresses_its_recipient() {
+    use crate::support::{list, Fixture, PASSWORD};
+    let fixture = Fixture::new(&list(3), PASSWORD).await;
+    let mut toml = std::fs::read_to_string(fixture.path("campaign.toml")).unwrap();
+    toml.push_str("\n[bounces]\ndomain = \"bounce.example.com\"\n");
+    std::fs::write(fixture.path("campaign.toml"), toml).unwrap();
+    let campaign = fixture.campaign();
+    let c = campaign.clone();
+    let sent = tokio::task::spawn_blocking(move || run(&["send", &c, "--no-progress"]))
+        .await
+        .unwrap();
+    assert_eq!(sent.status.code(), Some(0), "{}", text(&sent.stderr));
+    let message = fixture
+        .sink
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_to == ["user1@d1.example"])
+        .unwrap();
+    let return_path = message.mail_from.clone();
+    assert!(return_path.starts_with("bounces+"), "{return_path}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let c = campaign.clone();
+    let listener = tokio::task::spawn_blocking(move || {
+        run(&[
+            "bounces",
+            "listen",
+            "--campaign",
+            &c,
+            "--bind",
+            &bind,
+            "--seconds",
+            "4",
+        ])
+    });
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.d1.example\r\nTo: {return_path}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n\
+Reporting-MTA: dns; mx.d1.example\r\n\r\nFinal-Recipient: rfc822; user1@d1.example\r\nAction: failed\r\n\
+Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <user1@d1.example>: Recipient address rejected: User unknown\r\n\r\n--b--\r\n"
+    );
+    // Deliver the bounce to the listener as the receiving MX would.
+    let tls = volley::smtp::tls_client_config(None).unwrap();
+    let mut config = volley::smtp::SessionConfig::new("127.0.0.1", port, tls);
+    config.security = volley::smtp::Security::None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut session = loop {
+        match volley::smtp::connect(&config).await {
+            Ok(session) => break session,
+            Err(error) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "listener never came up: {error}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let envelope = volley::smtp::Envelope {
+        mail_from: String::new(),
+        rcpt_to: vec![message.mail_from.clone()],
+    };
+    let transaction = session.send(&envelope, dsn.as_bytes()).await.unwrap();
+    assert!(transaction.accepted(), "{transaction:?}");
+    let _ = session.quit().await;
+    let listened = listener.await.unwrap();
+    let said = text(&listened.stdout);
+    assert!(
+        said.contains("user1@d1.example bounced") && said.contains("VERP"),
+        "{said}{}",
+        text(&listened.stderr)
+    );
+
+    let c = campaign.clone();
+    let status = tokio::task::spawn_blocking(move || run(&["status", &c, "--json"]))
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        (json["delivered"].as_u64(), json["bounced"].as_u64()),
+        (Some(2), Some(1)),
+        "{json}"
+    );
+    let c = campaign.clone();
+    let listed = tokio::task::spawn_blocking(move || run(&["suppress", "list", "--campaign", &c]))
+        .await
+        .unwrap();
+    assert!(
+        text(&listed.stdout).contains("user1@d1.example,hard_bounce"),
+        "{}",
+        text(&listed.stdout)
+    );
+    let c = campaign.clone();
+    let report = tokio::task::spawn_blocking(move || run(&["bounces", "report", &c, "--json"]))
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(json["by_category"]["invalid_recipient"], 1, "{json}");
+}

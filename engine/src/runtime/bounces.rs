@@ -165,7 +165,14 @@ impl<'a> Intake<'a> {
         &self,
         report: &BounceReport,
     ) -> Result<Option<(MessageRef, &'static str)>, Error> {
-        for address in &report.to_addresses {
+        // The bounce's own recipients first; then the returned original's Return-Path, where a
+        // complaint report (ARF) keeps the VERP address.
+        let returned = report
+            .original_headers
+            .iter()
+            .filter(|(name, _)| name == "return-path")
+            .map(|(_, value)| value);
+        for address in report.to_addresses.iter().chain(returned) {
             if let Some((number, seq)) = self.verp.decode(address) {
                 if let Some(reference) = self.store.recipient_by_number(number, seq)? {
                     return Ok(Some((reference, "VERP token")));

@@ -170,7 +170,11 @@ impl Session {
         let to = to.to_owned();
         self.guard.note_domain(domain_of(&to));
         let shared = &self.ctx.shared;
-        let script = script_for(&to);
+        let script = if self.ctx.config.scripted {
+            script_for(&to)
+        } else {
+            Script::Accept
+        };
         match script {
             Script::Bounce => {
                 shared.recipient_rejected();

@@ -85,6 +85,9 @@ pub struct SinkConfig {
     pub keep_bodies: bool,
     /// How long the `slow` script holds the reply after the body. Default 2 s.
     pub slow_delay: Duration,
+    /// Reply by the recipient's local part (`bounce…@`, `defer…@`, …). Default `true`;
+    /// `false` accepts every recipient, for a real receiver such as `volley bounces listen`.
+    pub scripted: bool,
 }
 
 impl Default for SinkConfig {
@@ -99,6 +102,7 @@ impl Default for SinkConfig {
             reply_delay: Duration::ZERO,
             keep_bodies: true,
             slow_delay: Duration::from_secs(2),
+            scripted: true,
         }
     }
 }
