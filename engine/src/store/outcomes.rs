@@ -2,12 +2,8 @@
 //! retry entry and the campaign counters together.
 
 use super::keys::{self, RecipientKey};
-use super::suppression::entry_for;
 use super::{RecipientRecord, Store, StoreError};
-use crate::model::{
-    Category, Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy,
-    SuppressionReason,
-};
+use crate::model::{Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -131,25 +127,15 @@ impl Store {
                     );
                 }
             }
-            RecipientState::Bounced if reply.hard => {
-                let entry = entry_for(
-                    SuppressionReason::HardBounce,
+            RecipientState::Bounced | RecipientState::Expired => {
+                self.note_failure(
+                    batch,
                     campaign,
-                    reply.to_string(),
+                    &record.email,
+                    reply,
+                    &policy.suppression,
                     now,
-                );
-                self.suppress_in_batch(batch, &record.email, &entry)?;
-            }
-            RecipientState::Bounced | RecipientState::Expired
-                if !reply.category.is_some_and(Category::blames_sender) =>
-            {
-                if let Some(count) =
-                    self.count_soft_bounce(batch, &record.email, &policy.suppression, now)?
-                {
-                    let detail = format!("{count} soft bounces, the last: {reply}");
-                    let entry = entry_for(SuppressionReason::SoftBounces, campaign, detail, now);
-                    self.suppress_in_batch(batch, &record.email, &entry)?;
-                }
+                )?;
             }
             _ => {}
         }

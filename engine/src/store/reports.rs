@@ -260,30 +260,14 @@ impl Store {
             self.encode(record, "recipient")?,
         );
         batch.insert(counts_key, self.encode(&counts, "counters")?);
-        if reply.hard {
-            let entry = entry_for(
-                SuppressionReason::HardBounce,
-                campaign,
-                reply.to_string(),
-                now,
-            );
-            self.suppress_in_batch(batch, &record.email, &entry)?;
-        } else if reply
-            .category
-            .is_some_and(crate::model::Category::blames_sender)
-        {
-            // The receiver objected to us or the message, not to the address.
-        } else if let Some(count) =
-            self.count_soft_bounce(batch, &record.email, &policy.suppression, now)?
-        {
-            let entry = entry_for(
-                SuppressionReason::SoftBounces,
-                campaign,
-                format!("{count} soft bounces, the last: {reply}"),
-                now,
-            );
-            self.suppress_in_batch(batch, &record.email, &entry)?;
-        }
+        self.note_failure(
+            batch,
+            campaign,
+            &record.email,
+            reply,
+            &policy.suppression,
+            now,
+        )?;
         Ok(())
     }
 

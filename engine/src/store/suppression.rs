@@ -3,7 +3,9 @@
 
 use super::keys::{self, SOFT, SUPPRESSED};
 use super::{Store, StoreError};
-use crate::model::{Millis, Suppression, SuppressionPolicy, SuppressionReason};
+use crate::model::{
+    Category, Millis, ReplyRecord, Suppression, SuppressionPolicy, SuppressionReason,
+};
 use serde::{Deserialize, Serialize};
 
 /// Soft bounces counted for one address.
@@ -103,6 +105,41 @@ impl Store {
             .map_err(|e| self.sled_error(e))?
         {
             batch.insert(key, self.encode(entry, "suppression")?);
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Adds to `batch` what a final failure of `address` means for the suppression list: a
+    /// hard failure (one that blames the address) suppresses it at once; a soft one counts
+    /// towards `policy`'s limit; a failure that blames the sender or the message (policy,
+    /// authentication, content, size, throttling) changes nothing.
+    pub(crate) fn note_failure(
+        &self,
+        batch: &mut sled::Batch,
+        campaign: &str,
+        address: &str,
+        reply: &ReplyRecord,
+        policy: &SuppressionPolicy,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        if reply.hard {
+            let entry = entry_for(
+                SuppressionReason::HardBounce,
+                campaign,
+                reply.to_string(),
+                now,
+            );
+            return self.suppress_in_batch(batch, address, &entry);
+        }
+        if reply.category.is_some_and(Category::blames_sender) {
+            return Ok(());
+        }
+        if let Some(count) = self.count_soft_bounce(batch, address, policy, now)? {
+            let detail = format!("{count} soft bounces, the last: {reply}");
+            let entry = entry_for(SuppressionReason::SoftBounces, campaign, detail, now);
+            self.suppress_in_batch(batch, address, &entry)?;
         }
         Ok(())
     }
