@@ -72,9 +72,9 @@ fn parse(files: &[std::path::PathBuf], json: bool) -> anyhow::Result<u8> {
             ui::line(&format!("{}: {kind}", message.source));
             for r in &report.recipients {
                 ui::line(&format!(
-                    "  {} {:?} {} {} ({}) {}",
+                    "  {} {} {} {} ({}) {}",
                     r.address,
-                    r.action,
+                    format!("{:?}", r.action).to_lowercase(),
                     r.status.as_deref().unwrap_or("-"),
                     r.category,
                     if r.hard { "hard" } else { "soft" },

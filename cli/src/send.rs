@@ -132,8 +132,12 @@ fn print_report(report: &SendReport) {
         ui::warn_line(&format!("skipped {error}"));
     }
     let c = &report.counts;
-    if report.row_errors.len() as u64 > c.invalid.min(report.row_errors.len() as u64) {
-        ui::warn_line("more invalid rows were skipped; see the log");
+    let shown = report.row_errors.len() as u64;
+    if report.loaded_now && c.invalid > shown {
+        ui::warn_line(&format!(
+            "{} more invalid rows were skipped (see the log)",
+            c.invalid - shown
+        ));
     }
     ui::line(&format!(
         "campaign {}: {} recipients ({} invalid rows, {} duplicates skipped)",
