@@ -107,3 +107,59 @@ async fn status_answers_while_a_send_holds_the_store() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_a_rerun_finishes_without_duplicates() {
+    let total = 600;
+    let config = SinkConfig {
+        reply_delay: Duration::from_millis(5),
+        ..SinkConfig::default()
+    };
+    let fixture = Fixture::with_sink(&list(total), PASSWORD, config).await;
+    let child = volley()
+        .args(["send", &fixture.campaign(), "--no-progress"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fixture.sink.count() < 50 {
+        assert!(Instant::now() < deadline, "the send never got going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("interrupted"),
+        "{}",
+        text(&output.stdout)
+    );
+    let at_stop = fixture.sink.count();
+    assert!(at_stop < total, "stopped before the end");
+
+    let campaign = fixture.campaign();
+    let rerun = tokio::task::spawn_blocking(move || run(&["send", &campaign, "--no-progress"]))
+        .await
+        .unwrap();
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun.stderr));
+    let mut per_address = std::collections::HashMap::new();
+    for message in fixture.sink.received() {
+        *per_address
+            .entry(message.rcpt_to[0].clone())
+            .or_insert(0usize) += 1;
+    }
+    assert_eq!(per_address.len(), total, "nobody lost");
+    assert!(
+        per_address.values().all(|&n| n == 1),
+        "a clean stop records every delivery: no duplicates"
+    );
+}

@@ -345,3 +345,51 @@ fn the_token_secret_is_stable_across_reopening() {
     let again = Store::open(dir.path()).unwrap().secret().unwrap();
     assert_eq!(first, again);
 }
+
+#[test]
+fn a_delivery_resets_the_soft_bounce_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let policy = OutcomePolicy {
+        suppression: crate::model::SuppressionPolicy {
+            soft_limit: 2,
+            soft_window: Duration::from_secs(3600),
+        },
+        ..OutcomePolicy::default()
+    };
+    let outcome_in = |campaign: &str, outcome: Outcome, at| {
+        let mut loader = store.start_load(campaign, vec!["email".into()]).unwrap();
+        loader.add("box@x.example", "x.example", vec![], 2).unwrap();
+        loader.finish(0, 0).unwrap();
+        let key = store.pending(campaign, None, 1).unwrap()[0].key.clone();
+        store
+            .record_outcomes(
+                campaign,
+                &policy,
+                &[OutcomeUpdate {
+                    key,
+                    outcome,
+                    message_id: None,
+                }],
+                at,
+            )
+            .unwrap();
+    };
+    outcome_in("c1", Outcome::Bounced { reply: soft(552) }, 1_000);
+    outcome_in("c2", Outcome::Delivered { reply: reply(250) }, 2_000);
+    outcome_in("c3", Outcome::Bounced { reply: soft(552) }, 3_000);
+    assert!(
+        store.suppression("box@x.example").unwrap().is_none(),
+        "the delivery reset the count"
+    );
+    outcome_in("c4", Outcome::Bounced { reply: soft(552) }, 4_000);
+    assert!(store.suppression("box@x.example").unwrap().is_some());
+}
+
+#[test]
+fn a_second_process_cannot_open_a_held_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = Store::open(dir.path()).unwrap();
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+}

@@ -56,20 +56,28 @@ async fn replies_decide_each_recipient_state() {
         bounce-1@a.example,B,X\n\
         defer-1@b.example,C,X\n\
         drop-1@b.example,D,X\n\
+        421-1@c.example,F,X\n\
         ok2@c.example,E,X\n";
     let fixture = Fixture::new(Setup::default(), csv).await;
     let report = fixture.send().await.unwrap();
     let c = &report.counts;
-    // defer-1 (451 once) and drop-1 (connection lost in DATA once) are retried after 1s.
+    // defer-1 (451 once), drop-1 (connection lost in DATA once) and 421-1 (421, then the
+    // server closes; once) are deferred, retried after 1s and delivered.
     assert_eq!(
         (c.delivered, c.bounced, c.deferred, c.pending),
-        (4, 1, 0, 0),
+        (5, 1, 0, 0),
         "{c:?}"
     );
     let arrivals = support::arrivals(&fixture.sink);
     assert_eq!(arrivals.get("bounce-1@a.example"), None);
     assert_eq!(arrivals.get("defer-1@b.example"), Some(&1));
     assert_eq!(arrivals.get("drop-1@b.example"), Some(&1));
+    assert_eq!(arrivals.get("421-1@c.example"), Some(&1));
+    assert_eq!(
+        arrivals.values().sum::<usize>(),
+        5,
+        "nobody else was sent twice"
+    );
     let store = volley::store::Store::open(&fixture.path("campaign.volley")).unwrap();
     let bounced = store
         .recipients_in("test-campaign", volley::model::RecipientState::Bounced)
