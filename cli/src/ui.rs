@@ -48,11 +48,9 @@ pub(crate) fn progress_bar(enabled: bool) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template(
-        "{spinner} {msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
+    let style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} (eta {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)

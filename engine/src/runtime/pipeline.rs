@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// A flush slower than this is logged: it widens the duplicate window after a crash.
+/// A flush slower than this is logged (at debug level): it widens the duplicate window after
+/// a crash.
 const SLOW_FLUSH: Duration = Duration::from_millis(100);
 /// Outcomes recorded in one batch at most.
 const RECORD_BATCH: usize = 1_024;
@@ -142,6 +143,12 @@ async fn load_and_send(
     } else {
         Vec::new()
     };
+    if let Some(progress) = &options.progress {
+        progress.send_replace(Progress {
+            phase: Phase::Sending,
+            counts: store.counts(campaign.id())?.unwrap_or_default(),
+        });
+    }
     let started = Instant::now();
     let (attempts, idle) = run(campaign, store, Arc::new(session), connections, options).await?;
     Ok(SendReport {
@@ -582,7 +589,7 @@ async fn record(
         let flush_started = Instant::now();
         store.flush().await?;
         if flush_started.elapsed() > SLOW_FLUSH {
-            tracing::warn!(
+            tracing::debug!(
                 millis = flush_started.elapsed().as_millis() as u64,
                 "slow store flush"
             );
