@@ -3,6 +3,8 @@
 //! answers status questions. It owns no protocol and no storage format of its own.
 
 mod bounces;
+mod composers;
+mod feeder;
 mod lists;
 mod load;
 mod oneoff;

@@ -4,25 +4,23 @@
 //!
 //! ```text
 //! feeder thread ─job─► compose threads ─ready─► delivery tasks ─outcome─► recorder task ─► store
-//!   (bounded)              (bounded)                 (bounded)           flush ≤ 100 ms
+//!  (feeder.rs)  (bounded)  (composers.rs)  (bounded)          (bounded)   group commit
 //! ```
 //! Every channel is bounded, so memory stays flat however long the list is. The duplicate
-//! window after a crash is what the recorder holds between a 250 reply and its flush: at most
-//! one flush interval of deliveries.
+//! window after a crash is what the recorder holds between a 250 reply and its flush: about
+//! one flush's worth of deliveries.
 
+use super::composers::spawn_composers;
+use super::feeder::{feed, InFlight};
 use super::load::load_list;
 use super::Campaign;
-use crate::bounce::Verp;
 use crate::campaign::RowError;
-use crate::compose::Composer;
 use crate::control::{self, Request, Response};
 use crate::delivery::{self, ReadyMessage};
-use crate::model::{add_duration, now_millis, Counts, Millis, Outcome, ReplyRecord};
-use crate::smtp::Envelope;
-use crate::store::{OutcomePolicy, OutcomeUpdate, RecipientKey, Store, StoredRecipient};
+use crate::model::{now_millis, Counts, Millis};
+use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoredRecipient};
 use crate::Error;
-use std::collections::HashSet;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -33,9 +31,9 @@ const SLOW_FLUSH: Duration = Duration::from_millis(100);
 /// Outcomes recorded in one batch at most.
 const RECORD_BATCH: usize = 1_024;
 /// Recipients read from the store per page.
-const PAGE: usize = 512;
+pub(crate) const PAGE: usize = 512;
 /// How often the queue pass looks for deferred recipients that have fallen due.
-const RETRY_CHECK: Duration = Duration::from_secs(2);
+pub(crate) const RETRY_CHECK: Duration = Duration::from_secs(2);
 /// Default for [`SendOptions::linger`].
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(60);
 
@@ -297,269 +295,6 @@ async fn run(
         return Err(error.into());
     }
     Ok((attempts, in_flight.idle()))
-}
-
-/// Counts jobs handed out and outcomes recorded, so the feeder can wait for a pass to drain;
-/// also keeps the time spent idle waiting for retries, which throughput figures leave out.
-#[derive(Default)]
-struct InFlight {
-    state: Mutex<(u64, u64)>,
-    changed: Condvar,
-    idle: Mutex<Duration>,
-}
-
-impl InFlight {
-    fn waited(&self, duration: Duration) {
-        *self.idle.lock().unwrap_or_else(|p| p.into_inner()) += duration;
-    }
-
-    fn idle(&self) -> Duration {
-        *self.idle.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn fed(&self) {
-        self.lock().0 += 1;
-    }
-
-    fn done(&self, n: u64) {
-        self.lock().1 += n;
-        self.changed.notify_all();
-    }
-
-    fn wake(&self) {
-        self.changed.notify_all();
-    }
-
-    /// Blocks until every job fed has an outcome, or `cancel` fires.
-    fn drain(&self, cancel: &CancellationToken) {
-        let mut state = self.lock();
-        while state.0 > state.1 && !cancel.is_cancelled() {
-            state = match self.changed.wait_timeout(state, Duration::from_millis(50)) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// The feeder: one pass over the pending queue (with the retries that fall due meanwhile
-/// mixed in), then passes over due retries until none is due within [`SendOptions::linger`].
-fn feed(
-    store: &Store,
-    campaign: &str,
-    jobs: &crossbeam_channel::Sender<StoredRecipient>,
-    in_flight: &InFlight,
-    cancel: &CancellationToken,
-    linger: Duration,
-) -> Result<(), crate::store::StoreError> {
-    let mut after = None;
-    // Retries handed out during the queue pass: still in the retry index until recorded.
-    let mut retried = HashSet::new();
-    let mut last_retry_check = Instant::now();
-    loop {
-        let page = store.pending(campaign, after.as_ref(), PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        if !hand_out(page, jobs, in_flight, cancel) {
-            return Ok(());
-        }
-        if last_retry_check.elapsed() >= RETRY_CHECK {
-            last_retry_check = Instant::now();
-            let due: Vec<_> = store
-                .due(campaign, now_millis(), PAGE)?
-                .into_iter()
-                .filter(|r| retried.insert(r.key.clone()))
-                .collect();
-            if !hand_out(due, jobs, in_flight, cancel) {
-                return Ok(());
-            }
-        }
-    }
-    in_flight.drain(cancel);
-    loop {
-        let due = store.due(campaign, now_millis(), PAGE)?;
-        if cancel.is_cancelled() {
-            return Ok(());
-        }
-        if due.is_empty() {
-            match store.next_due(campaign)? {
-                Some(at) if at <= add_duration(now_millis(), linger) => {
-                    let started = Instant::now();
-                    wait_until(at, cancel);
-                    in_flight.waited(started.elapsed());
-                    continue;
-                }
-                _ => return Ok(()),
-            }
-        }
-        if !hand_out(due, jobs, in_flight, cancel) {
-            return Ok(());
-        }
-        in_flight.drain(cancel);
-    }
-}
-
-/// Sleeps until `at` (epoch milliseconds) or until cancelled.
-fn wait_until(at: Millis, cancel: &CancellationToken) {
-    while !cancel.is_cancelled() {
-        let now = now_millis();
-        if now >= at {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis((at - now).min(50)));
-    }
-}
-
-/// Sends a page of jobs; false when the pipeline is closing.
-fn hand_out(
-    page: Vec<StoredRecipient>,
-    jobs: &crossbeam_channel::Sender<StoredRecipient>,
-    in_flight: &InFlight,
-    cancel: &CancellationToken,
-) -> bool {
-    for job in page {
-        if cancel.is_cancelled() {
-            return false;
-        }
-        in_flight.fed();
-        if jobs.send(job).is_err() {
-            return false;
-        }
-    }
-    true
-}
-
-/// The envelope sender of each message.
-#[derive(Clone)]
-enum ReturnPath {
-    /// The From address for every message.
-    Fixed(String),
-    /// `bounces+TOKEN@domain`, one per recipient.
-    Verp(Box<Verp>, u32),
-}
-
-impl ReturnPath {
-    fn for_campaign(campaign: &Campaign, store: &Store) -> Result<ReturnPath, Error> {
-        let Some(domain) = &campaign.settings.bounces.domain else {
-            return Ok(ReturnPath::Fixed(campaign.settings.from.address.clone()));
-        };
-        let number = store
-            .campaign(campaign.id())?
-            .map(|meta| meta.number)
-            .ok_or_else(|| Error::NotLoaded {
-                campaign: campaign.id().to_owned(),
-                store: store.path().to_owned(),
-            })?;
-        Ok(ReturnPath::Verp(
-            Box::new(Verp::new(&store.secret()?, domain)),
-            number,
-        ))
-    }
-
-    fn for_recipient(&self, key: &RecipientKey) -> String {
-        match self {
-            ReturnPath::Fixed(address) => address.clone(),
-            ReturnPath::Verp(verp, number) => verp.return_path(*number, key.seq),
-        }
-    }
-}
-
-/// Everything a compose thread needs.
-struct ComposeStage {
-    composer: Arc<Composer>,
-    columns: Arc<Vec<String>>,
-    return_path: ReturnPath,
-    store: Store,
-}
-
-impl ComposeStage {
-    /// Builds the message for one recipient, or the outcome that replaces sending it.
-    fn prepare(&self, job: StoredRecipient) -> Result<ReadyMessage, OutcomeUpdate> {
-        let address = &job.record.email;
-        match self.store.suppression(address) {
-            Ok(Some(entry)) => {
-                let reply =
-                    ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
-                return Err(OutcomeUpdate {
-                    key: job.key,
-                    outcome: Outcome::Suppressed { reply },
-                    message_id: None,
-                });
-            }
-            Ok(None) => {}
-            Err(error) => tracing::error!(%error, "could not read the suppression list"),
-        }
-        match self
-            .composer
-            .compose(address, &self.columns, &job.record.values)
-        {
-            Ok(composed) => Ok(ReadyMessage {
-                envelope: Envelope {
-                    mail_from: self.return_path.for_recipient(&job.key),
-                    rcpt_to: vec![job.record.email],
-                },
-                key: job.key,
-                bytes: composed.bytes,
-                message_id: composed.message_id,
-            }),
-            Err(error) => {
-                tracing::error!(%address, %error, "message could not be composed");
-                let reply = ReplyRecord::local(format!("message could not be composed: {error}"));
-                Err(OutcomeUpdate {
-                    key: job.key,
-                    outcome: Outcome::Bounced { reply },
-                    message_id: None,
-                })
-            }
-        }
-    }
-}
-
-/// One compose thread per core: check suppression, render, build and sign, then queue for
-/// delivery.
-fn spawn_composers(
-    campaign: &Campaign,
-    store: &Store,
-    jobs: crossbeam_channel::Receiver<StoredRecipient>,
-    ready: async_channel::Sender<ReadyMessage>,
-    outcomes: mpsc::Sender<OutcomeUpdate>,
-) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
-    let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    let stage = Arc::new(ComposeStage {
-        composer: campaign.composer.clone(),
-        columns: Arc::new(campaign.columns.clone()),
-        return_path: ReturnPath::for_campaign(campaign, store)?,
-        store: store.clone(),
-    });
-    (0..threads)
-        .map(|n| {
-            let (jobs, ready, outcomes, stage) =
-                (jobs.clone(), ready.clone(), outcomes.clone(), stage.clone());
-            std::thread::Builder::new()
-                .name(format!("volley-compose-{n}"))
-                .spawn(move || {
-                    for job in jobs {
-                        let sent = match stage.prepare(job) {
-                            Ok(message) => ready.send_blocking(message).is_ok(),
-                            Err(update) => outcomes.blocking_send(update).is_ok(),
-                        };
-                        if !sent {
-                            return;
-                        }
-                    }
-                })
-                .map_err(|source| Error::Io {
-                    path: "compose thread".into(),
-                    source,
-                })
-        })
-        .collect()
 }
 
 /// The recorder: group commit. It waits for an outcome, takes every other outcome already
