@@ -15,6 +15,7 @@ use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};
 use crate::smtp::{self, Envelope, Reply, Session, SessionConfig};
 use crate::store::{OutcomeUpdate, RecipientKey};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -34,7 +35,7 @@ pub struct ReadyMessage {
 }
 
 /// Consecutive failed connection attempts after which a worker gives up on the relay.
-const MAX_CONNECT_ATTEMPTS: u32 = 5;
+const MAX_CONNECT_ATTEMPTS: u32 = 3;
 
 /// Maps the reply that decided a recipient to its outcome, classifying failures.
 pub fn outcome_of(reply: &Reply, classifier: &Classifier) -> Outcome {
@@ -76,6 +77,8 @@ pub async fn deliver_via_relay(
     cancel: CancellationToken,
 ) -> Result<(), DeliveryError> {
     let mut workers = tokio::task::JoinSet::new();
+    let opened = Arc::new(AtomicU64::new(0));
+    let alive = Arc::new(AtomicU64::new(connections.max(1) as u64));
     for _ in 0..connections.max(1) {
         let worker = Worker {
             config: session.clone(),
@@ -84,6 +87,9 @@ pub async fn deliver_via_relay(
             classifier: classifier.clone(),
             cancel: cancel.clone(),
             session: None,
+            opened: opened.clone(),
+            alive: alive.clone(),
+            retired: false,
         };
         workers.spawn(worker.run());
     }
@@ -107,11 +113,23 @@ struct Worker {
     classifier: Arc<Classifier>,
     cancel: CancellationToken,
     session: Option<Session>,
+    /// Sessions opened by all workers of this delivery: while it is zero, a relay that
+    /// cannot be reached stops the send; once the relay has accepted a connection, a worker
+    /// that cannot get one (the relay caps connections, say) retires instead, unless it is
+    /// the last one left.
+    opened: Arc<AtomicU64>,
+    /// Workers still running.
+    alive: Arc<AtomicU64>,
+    /// Set when this worker retired (already counted out of `alive`).
+    retired: bool,
 }
 
 impl Worker {
     async fn run(mut self) -> Result<(), DeliveryError> {
         let result = self.deliver_all().await;
+        if !self.retired {
+            self.alive.fetch_sub(1, Ordering::Relaxed);
+        }
         if let Some(session) = self.session.take() {
             let _ = session.quit().await;
         }
@@ -128,13 +146,33 @@ impl Worker {
                     Err(_) => return Ok(()),
                 },
             };
-            if self.session.is_none() {
-                match connect(&self.config, &self.cancel).await? {
-                    Some(session) => self.session = Some(session),
-                    None => return Ok(()), // cancelled while reconnecting
+            let outcome = if self.session.is_some() {
+                self.send(&message).await
+            } else {
+                match connect(&self.config, &self.cancel).await {
+                    Ok(Some(session)) => {
+                        self.opened.fetch_add(1, Ordering::Relaxed);
+                        self.session = Some(session);
+                        self.send(&message).await
+                    }
+                    Ok(None) => return Ok(()), // cancelled while reconnecting
+                    Err(DeliveryError::Unreachable { source, .. }) if self.may_retire() => {
+                        self.retired = true;
+                        // Others are delivering: this connection is one too many. The message
+                        // goes back for a retry and this worker retires.
+                        tracing::warn!(host = %self.config.host, error = %source, "a connection could not be opened; continuing with fewer");
+                        let reply = ReplyRecord::local(format!("could not connect: {source}"));
+                        let update = OutcomeUpdate {
+                            key: message.key,
+                            outcome: Outcome::Deferred { reply },
+                            message_id: None,
+                        };
+                        let _ = self.outcomes.send(update).await;
+                        return Ok(());
+                    }
+                    Err(error) => return Err(error),
                 }
-            }
-            let outcome = self.send(&message).await;
+            };
             if self
                 .outcomes
                 .send(OutcomeUpdate {
@@ -148,6 +186,18 @@ impl Worker {
                 return Ok(());
             }
         }
+    }
+
+    /// True when this worker may stop for want of a connection: the relay has accepted
+    /// connections before and another worker is still running. Claims the retirement.
+    fn may_retire(&self) -> bool {
+        self.opened.load(Ordering::Relaxed) > 0
+            && self
+                .alive
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n > 1).then(|| n - 1)
+                })
+                .is_ok()
     }
 
     /// Sends one message on the open session; never fails, the failure becomes the outcome.
@@ -176,7 +226,7 @@ impl Worker {
     }
 }
 
-/// Opens a session, retrying transient failures with back-off (1s, 2s, 4s, …); `None` when
+/// Opens a session, retrying transient failures with back-off (1s, then 2s); `None` when
 /// cancelled meanwhile.
 async fn connect(
     config: &SessionConfig,

@@ -277,9 +277,9 @@ async fn run(
         cancel.clone(),
     )
     .await;
-    if delivered.is_err() {
-        cancel.cancel();
-    }
+    // Delivery is over (done, or failed): nothing will take more work, so the feeder must
+    // not wait for outcomes of messages that can no longer be sent.
+    cancel.cancel();
     in_flight.wake();
     let feed_result = tokio::task::spawn_blocking(move || feeder.join()).await;
     for composer in composers {

@@ -88,6 +88,9 @@ pub struct SinkConfig {
     /// Reply by the recipient's local part (`bounce…@`, `defer…@`, …). Default `true`;
     /// `false` accepts every recipient, for a real receiver such as `volley bounces listen`.
     pub scripted: bool,
+    /// Connections served at once; past it a new connection gets `421 4.7.0` at the banner
+    /// and is closed, as a relay capping connections does. Default: no cap.
+    pub max_connections: Option<u64>,
 }
 
 impl Default for SinkConfig {
@@ -103,6 +106,7 @@ impl Default for SinkConfig {
             keep_bodies: true,
             slow_delay: Duration::from_secs(2),
             scripted: true,
+            max_connections: None,
         }
     }
 }

@@ -125,6 +125,12 @@ impl Session {
 
     /// Runs the session until QUIT, a scripted close, EOF or an I/O error.
     pub(crate) async fn run(mut self) -> io::Result<()> {
+        if let Some(cap) = self.ctx.config.max_connections {
+            if self.ctx.shared.stats().current_connections > cap {
+                self.reply("421 4.7.0 too many connections from you, try again later");
+                return self.flush().await;
+            }
+        }
         let banner = format!("220 {} ESMTP Volley sink ready", self.ctx.config.hostname);
         self.reply(&banner);
         loop {

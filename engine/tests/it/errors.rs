@@ -80,3 +80,35 @@ async fn a_busy_store_is_reported_and_status_still_answers() {
     assert!(second.to_string().contains("in use"), "{second}");
     drop(store);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_relay_is_a_clear_error_and_nobody_is_touched() {
+    let fixture = Fixture::new(Setup::default(), &support::list(5, 1)).await;
+    // Point the campaign at a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = std::fs::read_to_string(fixture.campaign_file())
+        .unwrap()
+        .replace(
+            &format!("port = {}", fixture.sink.addr().port()),
+            &format!("port = {closed}"),
+        );
+    std::fs::write(fixture.campaign_file(), toml).unwrap();
+    let error = fixture.send().await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("127.0.0.1:{closed}")) && message.contains("3 attempts"),
+        "{message}"
+    );
+    let status = volley::runtime::status(fixture.campaign().settings())
+        .await
+        .unwrap();
+    assert_eq!(
+        (status.counts.pending, status.counts.deferred),
+        (5, 0),
+        "not attempted, still pending"
+    );
+}

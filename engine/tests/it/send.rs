@@ -143,3 +143,18 @@ async fn a_merge_field_cannot_inject_a_header() {
         "{subject}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_caps_connections_still_gets_the_whole_campaign() {
+    // The relay takes 2 connections at once; the campaign asks for 6.
+    let setup = Setup {
+        connections: 6,
+        max_connections: Some(2),
+        ..Setup::default()
+    };
+    let fixture = Fixture::new(setup, &support::list(300, 10)).await;
+    let report = fixture.send().await.unwrap();
+    assert_eq!(report.counts.delivered, 300, "{:?}", report.counts);
+    assert!(fixture.sink.stats().max_concurrent_connections <= 3);
+    assert!(support::arrivals(&fixture.sink).values().all(|&n| n == 1));
+}

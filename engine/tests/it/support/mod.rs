@@ -42,6 +42,8 @@ pub struct Setup {
     pub connections: usize,
     /// Extra TOML sections appended to the campaign file.
     pub sections: String,
+    /// The sink's cap on simultaneous connections.
+    pub max_connections: Option<u64>,
 }
 
 impl Default for Setup {
@@ -58,6 +60,7 @@ expire_after = "1h""#
                 .to_owned(),
             connections: 4,
             sections: String::new(),
+            max_connections: None,
         }
     }
 }
@@ -73,6 +76,7 @@ impl Fixture {
         let sink = Sink::start(SinkConfig {
             tls: setup.tls,
             auth: setup.auth.then(|| (USER.to_owned(), PASSWORD.to_owned())),
+            max_connections: setup.max_connections,
             ..SinkConfig::default()
         })
         .await
