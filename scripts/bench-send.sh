@@ -6,12 +6,17 @@
 #
 #   scripts/bench-send.sh [RECIPIENTS=20000] [RUNS=3]
 #
-# Environment: CONNECTIONS (default 8), KEY (default fixtures/dkim/rsa2048.pem).
+# Environment: CONNECTIONS (default 8), KEY (default fixtures/dkim/rsa2048.pem),
+# DELAY_MS (the server waits this long before each batch of replies: a simulated round trip,
+# default 0), CHUNKING=1 (the server offers CHUNKING, so Volley sends BDAT: one round trip
+# per message instead of two).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 recipients=${1:-20000}
 runs=${2:-3}
 connections=${CONNECTIONS:-8}
+sink_flags=(--delay-ms "${DELAY_MS:-0}")
+[ "${CHUNKING:-0}" = 1 ] && sink_flags+=(--chunking)
 key=${KEY:-$PWD/fixtures/dkim/rsa2048.pem}
 
 cargo build --release -q -p volley-cli
@@ -20,7 +25,7 @@ work=$(mktemp -d)
 trap 'kill "$sink_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 port=$((20000 + RANDOM % 20000))
-"$volley" sink --bind "127.0.0.1:$port" --tls starttls --auth bench:bench-pw --no-bodies \
+"$volley" sink --bind "127.0.0.1:$port" --tls starttls --auth bench:bench-pw --no-bodies "${sink_flags[@]}" \
     --ca-out "$work/ca.pem" >"$work/sink.log" 2>&1 &
 sink_pid=$!
 for _ in $(seq 100); do [ -s "$work/ca.pem" ] && break; sleep 0.1; done
@@ -74,4 +79,4 @@ for run in $(seq "$runs"); do
     rates+=("$rate")
 done
 median=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "median: $median messages/s ($recipients recipients, 10 KB, RSA-2048 DKIM, STARTTLS+AUTH, $connections connections)"
+echo "median: $median messages/s ($recipients recipients, 10 KB, RSA-2048 DKIM, STARTTLS+AUTH, $connections connections, reply delay ${DELAY_MS:-0} ms, chunking ${CHUNKING:-0})"

@@ -142,6 +142,9 @@ pub(crate) struct SinkArgs {
     /// Keep only envelopes and sizes, not message bodies.
     #[arg(long)]
     pub(crate) no_bodies: bool,
+    /// Offer CHUNKING (BDAT).
+    #[arg(long)]
+    pub(crate) chunking: bool,
     /// Milliseconds to wait before every reply (simulated round-trip time).
     #[arg(long, default_value_t = 0)]
     pub(crate) delay_ms: u64,

@@ -22,6 +22,7 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
         },
         auth,
         keep_bodies: !args.no_bodies,
+        chunking: args.chunking,
         reply_delay: Duration::from_millis(args.delay_ms),
         ..SinkConfig::default()
     };

@@ -176,6 +176,7 @@ impl Campaign {
             tls,
             timeouts: Timeouts::default(),
             pipelining: true,
+            chunking: true,
             record_transcript,
         };
         Ok((config, relay.connections))

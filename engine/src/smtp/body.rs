@@ -7,11 +7,24 @@
 /// Encodes `message` into `out` (cleared first, its capacity reused), ready to be written
 /// after a 354 reply, the terminating `.\r\n` included.
 pub(crate) fn encode_data(message: &[u8], out: &mut Vec<u8>) {
+    encode_lines(message, out, true);
+    out.extend_from_slice(b".\r\n");
+}
+
+/// Encodes `message` for one `BDAT … LAST` chunk: line endings normalised to CRLF (so a bare
+/// LF can never end a line the receiver treats differently), no dot-stuffing and no
+/// terminating dot, since BDAT counts bytes instead.
+pub(crate) fn encode_chunk(message: &[u8], out: &mut Vec<u8>) {
+    encode_lines(message, out, false);
+}
+
+/// Normalises every line ending to CRLF (ensuring a final one), dot-stuffing when asked.
+fn encode_lines(message: &[u8], out: &mut Vec<u8>, dot_stuff: bool) {
     out.clear();
     out.reserve(message.len() + message.len() / 32 + 5);
     let mut rest = message;
     while !rest.is_empty() {
-        if rest[0] == b'.' {
+        if dot_stuff && rest[0] == b'.' {
             out.push(b'.');
         }
         match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
@@ -32,7 +45,18 @@ pub(crate) fn encode_data(message: &[u8], out: &mut Vec<u8>) {
             }
         }
     }
-    out.extend_from_slice(b".\r\n");
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_is_normalised_but_not_dot_stuffed() {
+        let mut out = Vec::new();
+        encode_chunk(b"a\n.b\r\n\n.\nend", &mut out);
+        assert_eq!(out, b"a\r\n.b\r\n\r\n.\r\nend\r\n");
+    }
 }
 
 #[cfg(test)]

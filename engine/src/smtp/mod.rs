@@ -27,6 +27,8 @@ mod tests;
 #[cfg(test)]
 mod tests_auth;
 #[cfg(test)]
+mod tests_bdat;
+#[cfg(test)]
 mod tests_tls;
 
 use std::sync::Arc;
@@ -127,6 +129,10 @@ pub struct SessionConfig {
     pub timeouts: Timeouts,
     /// Use PIPELINING when the server offers it. Default true.
     pub pipelining: bool,
+    /// Use CHUNKING when the server offers it with PIPELINING: the envelope and the whole
+    /// message go out as `BDAT <size> LAST` in one write, one round trip per message.
+    /// Default true.
+    pub chunking: bool,
     /// Record the conversation for [`Session::take_transcript`]. Default false.
     pub record_transcript: bool,
 }
@@ -144,6 +150,7 @@ impl SessionConfig {
             tls,
             timeouts: Timeouts::default(),
             pipelining: true,
+            chunking: true,
             record_transcript: false,
         }
     }

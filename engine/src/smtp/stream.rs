@@ -81,6 +81,11 @@ impl Connection {
         self.write_buf.extend_from_slice(b"\r\n");
     }
 
+    /// Queues raw bytes (a BDAT chunk) to go out with the queued commands.
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.write_buf.extend_from_slice(bytes);
+    }
+
     /// Queues a command line carrying a secret; the transcript shows `shown` instead.
     pub(crate) fn secret_command(&mut self, line: &[u8], shown: &str) {
         self.write_buf.extend_from_slice(line);

@@ -2,7 +2,7 @@
 //! RCPT TO for every recipient, DATA and the body, pipelined in one write when the server
 //! offers PIPELINING. Replies are collected in a [`Transaction`], not turned into errors.
 
-use super::body::encode_data;
+use super::body::{encode_chunk, encode_data};
 use super::client::Session;
 use super::error::{Phase, SmtpError};
 use super::reply::{EnhancedCode, Reply};
@@ -59,8 +59,8 @@ impl Transaction {
         }
         match &self.data {
             Some(data) if data.code != 354 => data,
-            Some(_) => self.data_end.as_ref().unwrap_or(fallback),
-            None => fallback,
+            // BDAT has no DATA step: its reply is the final one.
+            Some(_) | None => self.data_end.as_ref().unwrap_or(fallback),
         }
     }
 
@@ -110,8 +110,15 @@ impl Session {
             });
         }
         let params = self.mail_params(envelope, message)?;
-        encode_data(message, &mut self.data_buf);
-        let size = self.data_buf.len() - 3;
+        let chunked =
+            self.chunking && self.caps.chunking && self.caps.pipelining && self.pipelining;
+        let size = if chunked {
+            encode_chunk(message, &mut self.data_buf);
+            self.data_buf.len()
+        } else {
+            encode_data(message, &mut self.data_buf);
+            self.data_buf.len() - 3
+        };
         if let Some(limit) = self.caps.size.filter(|&limit| limit > 0) {
             if size as u64 > limit {
                 return Ok(too_large(size, limit, envelope.rcpt_to.len()));
@@ -123,7 +130,10 @@ impl Session {
             mail_params.extend([" SIZE=", size.as_str()]);
         }
         mail_params.extend(params);
-        let result = if self.pipelining && self.caps.pipelining {
+        let result = if chunked {
+            self.send_chunked(envelope, &mail_params, message.len())
+                .await
+        } else if self.pipelining && self.caps.pipelining {
             self.send_pipelined(envelope, &mail_params, message.len())
                 .await
         } else {
@@ -253,6 +263,59 @@ impl Session {
         let nothing_to_send = !mail.is_completion() || !transaction.any_recipient_accepted();
         self.send_body(&mut transaction, message_len, nothing_to_send)
             .await?;
+        Ok(transaction)
+    }
+
+    /// CHUNKING with PIPELINING: `[RSET] MAIL RCPT… BDAT <n> LAST` and the message in one
+    /// write, then every reply in order: one round trip per message.
+    async fn send_chunked(
+        &mut self,
+        envelope: &Envelope,
+        mail_params: &[&str],
+        message_len: usize,
+    ) -> Result<Transaction, SmtpError> {
+        let rset = std::mem::replace(&mut self.needs_rset, true);
+        if rset {
+            self.conn.command(&["RSET"]);
+        }
+        self.queue_envelope(envelope, mail_params);
+        let size = self.data_buf.len().to_string();
+        self.conn.command(&["BDAT ", &size, " LAST"]);
+        self.conn
+            .note(|| format!("C: <message, {message_len} bytes>"));
+        let chunk = std::mem::take(&mut self.data_buf);
+        self.conn.raw(&chunk);
+        self.data_buf = chunk;
+        let limits = self.timeouts;
+        self.conn.flush(Phase::Data, limits.data).await?;
+        let count = envelope.rcpt_to.len();
+        if rset {
+            if let Some(closed) = self.rset_reply(count).await? {
+                return Ok(closed);
+            }
+        }
+        let mail = self
+            .conn
+            .read_reply(Phase::MailFrom, limits.mail_from)
+            .await?;
+        let mut transaction = Transaction::new(mail.clone(), count);
+        if self.closes(&mut transaction, &mail) {
+            return Ok(transaction);
+        }
+        for index in 0..count {
+            let reply = self.conn.read_reply(Phase::RcptTo, limits.rcpt_to).await?;
+            transaction.recipients[index] = Some(reply.clone());
+            if self.closes(&mut transaction, &reply) {
+                return Ok(transaction);
+            }
+        }
+        // The server reads the chunk whatever it thought of the envelope, and answers it.
+        let last = self
+            .conn
+            .read_reply(Phase::DataEnd, limits.data_end)
+            .await?;
+        transaction.data_end = Some(last.clone());
+        self.closes(&mut transaction, &last);
         Ok(transaction)
     }
 

@@ -44,6 +44,10 @@ pub struct Setup {
     pub sections: String,
     /// The sink's cap on simultaneous connections.
     pub max_connections: Option<u64>,
+    /// The sink offers PIPELINING.
+    pub pipelining: bool,
+    /// The sink offers CHUNKING (BDAT).
+    pub chunking: bool,
 }
 
 impl Default for Setup {
@@ -61,6 +65,8 @@ expire_after = "1h""#
             connections: 4,
             sections: String::new(),
             max_connections: None,
+            pipelining: true,
+            chunking: false,
         }
     }
 }
@@ -77,6 +83,8 @@ impl Fixture {
             tls: setup.tls,
             auth: setup.auth.then(|| (USER.to_owned(), PASSWORD.to_owned())),
             max_connections: setup.max_connections,
+            pipelining: setup.pipelining,
+            chunking: setup.chunking,
             ..SinkConfig::default()
         })
         .await
