@@ -233,28 +233,12 @@ impl Session {
         self.conn
             .flush(Phase::MailFrom, self.timeouts.mail_from)
             .await?;
-        let count = envelope.rcpt_to.len();
-        if rset {
-            if let Some(closed) = self.rset_reply(count).await? {
-                return Ok(closed);
-            }
-        }
         let limits = self.timeouts;
-        let mail = self
-            .conn
-            .read_reply(Phase::MailFrom, limits.mail_from)
-            .await?;
-        let mut transaction = Transaction::new(mail.clone(), count);
-        if self.closes(&mut transaction, &mail) {
-            return Ok(transaction);
-        }
-        for index in 0..count {
-            let reply = self.conn.read_reply(Phase::RcptTo, limits.rcpt_to).await?;
-            transaction.recipients[index] = Some(reply.clone());
-            if self.closes(&mut transaction, &reply) {
-                return Ok(transaction);
-            }
-        }
+        let mut transaction = match self.envelope_replies(rset, envelope.rcpt_to.len()).await? {
+            Ok(transaction) => transaction,
+            Err(closed) => return Ok(closed),
+        };
+        let mail = transaction.mail_from.clone();
         let data = self.conn.read_reply(Phase::Data, limits.data).await?;
         transaction.data = Some(data.clone());
         if self.closes(&mut transaction, &data) || data.code != 354 {
@@ -264,6 +248,37 @@ impl Session {
         self.send_body(&mut transaction, message_len, nothing_to_send)
             .await?;
         Ok(transaction)
+    }
+
+    /// Reads the replies to a pipelined `[RSET] MAIL RCPT…`: `Ok(Err(t))` when a 421 ended
+    /// the session on the way (`t` says so), else the transaction so far.
+    async fn envelope_replies(
+        &mut self,
+        rset: bool,
+        count: usize,
+    ) -> Result<Result<Transaction, Transaction>, SmtpError> {
+        if rset {
+            if let Some(closed) = self.rset_reply(count).await? {
+                return Ok(Err(closed));
+            }
+        }
+        let limits = self.timeouts;
+        let mail = self
+            .conn
+            .read_reply(Phase::MailFrom, limits.mail_from)
+            .await?;
+        let mut transaction = Transaction::new(mail.clone(), count);
+        if self.closes(&mut transaction, &mail) {
+            return Ok(Err(transaction));
+        }
+        for index in 0..count {
+            let reply = self.conn.read_reply(Phase::RcptTo, limits.rcpt_to).await?;
+            transaction.recipients[index] = Some(reply.clone());
+            if self.closes(&mut transaction, &reply) {
+                return Ok(Err(transaction));
+            }
+        }
+        Ok(Ok(transaction))
     }
 
     /// CHUNKING with PIPELINING: `[RSET] MAIL RCPT… BDAT <n> LAST` and the message in one
@@ -288,27 +303,10 @@ impl Session {
         self.data_buf = chunk;
         let limits = self.timeouts;
         self.conn.flush(Phase::Data, limits.data).await?;
-        let count = envelope.rcpt_to.len();
-        if rset {
-            if let Some(closed) = self.rset_reply(count).await? {
-                return Ok(closed);
-            }
-        }
-        let mail = self
-            .conn
-            .read_reply(Phase::MailFrom, limits.mail_from)
-            .await?;
-        let mut transaction = Transaction::new(mail.clone(), count);
-        if self.closes(&mut transaction, &mail) {
-            return Ok(transaction);
-        }
-        for index in 0..count {
-            let reply = self.conn.read_reply(Phase::RcptTo, limits.rcpt_to).await?;
-            transaction.recipients[index] = Some(reply.clone());
-            if self.closes(&mut transaction, &reply) {
-                return Ok(transaction);
-            }
-        }
+        let mut transaction = match self.envelope_replies(rset, envelope.rcpt_to.len()).await? {
+            Ok(transaction) => transaction,
+            Err(closed) => return Ok(closed),
+        };
         // The server reads the chunk whatever it thought of the envelope, and answers it.
         let last = self
             .conn
