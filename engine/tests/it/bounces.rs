@@ -197,3 +197,45 @@ fn suppression_import_export_round_trips_and_reports_bad_rows() {
     assert!(runtime::suppress_remove(&store, "b@EXAMPLE.com").unwrap());
     assert!(store.suppression("b@example.com").unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_report_suppresses_the_recipient_for_the_next_campaign() {
+    let fixture = Fixture::new(bounces_setup(), LIST).await;
+    fixture.send().await.unwrap();
+    let received = fixture.sink.wait_for(2, LIMIT).await.unwrap();
+    let to_ok1 = received
+        .iter()
+        .find(|m| m.rcpt_to == ["ok1@a.example"])
+        .unwrap();
+    // The feedback loop returns the original, whose Return-Path carries the VERP token.
+    let arf = std::fs::read_to_string(crate::support::fixtures().join("dsn/arf-complaint.eml"))
+        .unwrap()
+        .replace("bounces+KKKK@bounce.example.com", &to_ok1.mail_from)
+        .replace("Complainer@MailProvider.example", "ok1@a.example")
+        .replace("Complainer@mailprovider.example", "ok1@a.example")
+        .replace("abc123@example.com", "not-ours@example.com");
+
+    let campaign = fixture.campaign();
+    {
+        let store = Store::open(&campaign.settings().store).unwrap();
+        let (classifier, policy) = runtime::bounce_settings(Some(campaign.settings())).unwrap();
+        let intake = Intake::new(&store, &classifier, policy).unwrap();
+        let mut summary = runtime::IngestSummary::default();
+        intake
+            .ingest_message("arf.eml", arf.as_bytes(), &mut summary)
+            .unwrap();
+        assert_eq!(summary.complaints, 1, "{summary:?}");
+        let entry = store.suppression("ok1@a.example").unwrap().unwrap();
+        assert_eq!(entry.reason, volley::model::SuppressionReason::Complaint);
+        let summary = runtime::bounce_summary(&store, "test-campaign").unwrap();
+        assert_eq!(summary.complaints, 1);
+    }
+    fixture.rename_campaign("next-campaign");
+    let next = fixture.send().await.unwrap();
+    assert_eq!(
+        (next.counts.delivered, next.counts.suppressed),
+        (1, 2),
+        "{:?}",
+        next.counts
+    );
+}
