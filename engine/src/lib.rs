@@ -3,12 +3,13 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! runtime ──► campaign, compose, delivery, control
-//! campaign ──► store, config, model
-//! compose ──► dkim, model          delivery ──► smtp, store, model
-//! sink ──► smtp (types only)
-//! leaves: model, config, store, dkim, smtp  (smtp and dkim know nothing of campaigns)
+//! runtime ──► campaign, compose, delivery, bounce, control, store, config, dkim, smtp, model
+//! delivery ──► smtp, bounce, store, model     campaign ──► config
+//! compose ──► dkim                            bounce, control, store ──► model
+//! leaves: model, config, dkim, smtp, sink  (smtp, dkim and sink know nothing of campaigns)
 //! ```
+//!
+//! `tests/it/layering.rs` checks every module's `use crate::…` lines against this picture.
 //!
 //! Only `store` touches sled, only `smtp` speaks the SMTP protocol as a client, and the
 //! engine never prints: the `volley` binary owns the terminal.

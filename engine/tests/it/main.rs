@@ -12,5 +12,6 @@ mod support;
 
 mod bounces;
 mod errors;
+mod layering;
 mod resume;
 mod send;
