@@ -145,6 +145,9 @@ pub(crate) struct SinkArgs {
     /// Offer CHUNKING (BDAT).
     #[arg(long)]
     pub(crate) chunking: bool,
+    /// On exit, write the recipient of every accepted message to FILE, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) log_recipients: Option<PathBuf>,
     /// Milliseconds to wait before every reply (simulated round-trip time).
     #[arg(long, default_value_t = 0)]
     pub(crate) delay_ms: u64,

@@ -63,6 +63,16 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
         "sink received {} messages over {} connections (max {} at once)",
         stats.messages, stats.connections_total, stats.max_concurrent_connections
     ));
+    if let Some(path) = &args.log_recipients {
+        let mut lines = String::new();
+        for message in sink.received() {
+            for rcpt in message.rcpt_to {
+                lines.push_str(&rcpt);
+                lines.push('\n');
+            }
+        }
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
+    }
     sink.shutdown().await;
     Ok(exit::OK)
 }
