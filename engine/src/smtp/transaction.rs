@@ -192,6 +192,17 @@ impl Session {
         Ok(params)
     }
 
+    /// Queues `[RSET] MAIL RCPT…` for a pipelined write; true when RSET went first (not
+    /// before a connection's first transaction).
+    fn queue_pipelined_envelope(&mut self, envelope: &Envelope, mail_params: &[&str]) -> bool {
+        let rset = std::mem::replace(&mut self.needs_rset, true);
+        if rset {
+            self.conn.command(&["RSET"]);
+        }
+        self.queue_envelope(envelope, mail_params);
+        rset
+    }
+
     fn queue_envelope(&mut self, envelope: &Envelope, mail_params: &[&str]) {
         let mut mail = vec!["MAIL FROM:<", envelope.mail_from.as_str()];
         mail.extend_from_slice(mail_params);
@@ -224,11 +235,7 @@ impl Session {
         mail_params: &[&str],
         message_len: usize,
     ) -> Result<Transaction, SmtpError> {
-        let rset = std::mem::replace(&mut self.needs_rset, true);
-        if rset {
-            self.conn.command(&["RSET"]);
-        }
-        self.queue_envelope(envelope, mail_params);
+        let rset = self.queue_pipelined_envelope(envelope, mail_params);
         self.conn.command(&["DATA"]);
         self.conn
             .flush(Phase::MailFrom, self.timeouts.mail_from)
@@ -289,11 +296,7 @@ impl Session {
         mail_params: &[&str],
         message_len: usize,
     ) -> Result<Transaction, SmtpError> {
-        let rset = std::mem::replace(&mut self.needs_rset, true);
-        if rset {
-            self.conn.command(&["RSET"]);
-        }
-        self.queue_envelope(envelope, mail_params);
+        let rset = self.queue_pipelined_envelope(envelope, mail_params);
         let size = self.data_buf.len().to_string();
         self.conn.command(&["BDAT ", &size, " LAST"]);
         self.conn
