@@ -57,6 +57,23 @@ fn main() -> ExitCode {
 
 /// Prints an error with its causes and returns the "could not run" exit code.
 fn fail(error: &anyhow::Error) -> ExitCode {
-    ui::error_line(&format!("{error:#}"));
+    ui::error_line(&describe(error));
     ExitCode::from(exit::CANNOT_RUN)
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the line already
+/// carries (many messages quote their source).
+fn describe(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
