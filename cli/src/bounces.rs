@@ -13,8 +13,7 @@ pub(crate) async fn run(command: BouncesCommand) -> anyhow::Result<u8> {
         BouncesCommand::Parse { files, json } => parse(&files, json),
         BouncesCommand::Ingest { store, paths } => {
             let (store, settings) = open_store(&store)?;
-            let (classifier, policy) = runtime::bounce_settings(settings.as_ref())?;
-            let intake = Intake::new(&store, &classifier, policy)?;
+            let intake = Intake::open(&store, settings.as_ref())?;
             let summary = intake.ingest_paths(&paths)?;
             print_summary(&summary);
             Ok(if summary.unmatched.is_empty() {
@@ -137,7 +136,6 @@ async fn listen(
     seconds: Option<u64>,
 ) -> anyhow::Result<u8> {
     let (store, settings) = open_store(args)?;
-    let (classifier, policy) = runtime::bounce_settings(settings.as_ref())?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
@@ -149,7 +147,7 @@ async fn listen(
     };
     let sink = volley::sink::Sink::start_on(listener, config, None).await?;
     ui::line(&format!("receiving bounces on {}", sink.addr()));
-    let intake = Intake::new(&store, &classifier, policy)?;
+    let intake = Intake::open(&store, settings.as_ref())?;
     let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {

@@ -2,6 +2,7 @@
 //! recipient it concerns (by VERP token, else by the returned Message-ID), and record it.
 
 use crate::bounce::{self, Action, BounceReport, BouncedRecipient, Classifier, ReportKind, Verp};
+use crate::config::CampaignSettings;
 use crate::model::{now_millis, ReplyRecord};
 use crate::store::{EventKind, MessageRef, OutcomePolicy, ReportEffect, Store};
 use crate::Error;
@@ -33,16 +34,29 @@ pub struct IngestSummary {
 /// Ties reports to recipients of the campaigns in one store.
 pub struct Intake<'a> {
     store: &'a Store,
-    classifier: &'a Classifier,
+    classifier: Classifier,
     policy: OutcomePolicy,
     verp: Verp,
 }
 
 impl<'a> Intake<'a> {
+    /// An intake for `store` with a campaign's `[bounces]` and `[retry]` settings (its rules
+    /// file, soft-bounce limit), or the defaults for a bare store.
+    pub fn open(store: &'a Store, settings: Option<&CampaignSettings>) -> Result<Self, Error> {
+        match settings {
+            Some(settings) => Self::new(
+                store,
+                super::classifier_for(settings)?,
+                super::outcome_policy(settings),
+            ),
+            None => Self::new(store, Classifier::builtin(), OutcomePolicy::default()),
+        }
+    }
+
     /// An intake for `store`, classifying with `classifier`.
     pub fn new(
         store: &'a Store,
-        classifier: &'a Classifier,
+        classifier: Classifier,
         policy: OutcomePolicy,
     ) -> Result<Self, Error> {
         let verp = Verp::new(&store.secret()?, "bounces.invalid");
@@ -79,7 +93,7 @@ impl<'a> Intake<'a> {
             summary.already_ingested += 1;
             return Ok(());
         }
-        let report = bounce::parse_message(bytes, self.classifier);
+        let report = bounce::parse_message(bytes, &self.classifier);
         if report.kind == ReportKind::NotABounce || report.recipients.is_empty() {
             summary.not_bounces += 1;
             summary
@@ -240,26 +254,4 @@ fn kind_word(report: &BounceReport) -> &'static str {
         ReportKind::Complaint => "complaint",
         _ => "bounce",
     }
-}
-
-/// The classifier and policies for bounce commands: a campaign's `[bounces]` settings, or
-/// the defaults for a bare store.
-pub fn bounce_settings(
-    settings: Option<&crate::config::CampaignSettings>,
-) -> Result<(Classifier, OutcomePolicy), Error> {
-    let Some(settings) = settings else {
-        return Ok((Classifier::builtin(), OutcomePolicy::default()));
-    };
-    let classifier = super::classifier_for(settings)?;
-    let policy = OutcomePolicy {
-        retry: crate::model::RetryPolicy {
-            schedule: settings.retry.schedule.clone(),
-            expire_after: settings.retry.expire_after,
-        },
-        suppression: crate::model::SuppressionPolicy {
-            soft_limit: settings.bounces.soft_limit,
-            soft_window: settings.bounces.soft_window,
-        },
-    };
-    Ok((classifier, policy))
 }

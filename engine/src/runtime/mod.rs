@@ -11,7 +11,7 @@ mod oneoff;
 mod pipeline;
 mod status;
 
-pub use bounces::{bounce_settings, IngestSummary, Intake};
+pub use bounces::{IngestSummary, Intake};
 pub use lists::{
     bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove,
     BounceSummary, ImportSummary,
@@ -125,16 +125,7 @@ impl Campaign {
 
     /// The retry and suppression policies from `[retry]` and `[bounces]`.
     pub fn outcome_policy(&self) -> OutcomePolicy {
-        OutcomePolicy {
-            retry: RetryPolicy {
-                schedule: self.settings.retry.schedule.clone(),
-                expire_after: self.settings.retry.expire_after,
-            },
-            suppression: SuppressionPolicy {
-                soft_limit: self.settings.bounces.soft_limit,
-                soft_window: self.settings.bounces.soft_window,
-            },
-        }
+        outcome_policy(&self.settings)
     }
 
     /// The failure classifier (shipped rules plus `[bounces] rules_file`).
@@ -195,5 +186,19 @@ pub(crate) fn classifier_for(settings: &CampaignSettings) -> Result<Classifier, 
     match &settings.bounces.rules_file {
         Some(path) => Ok(Classifier::with_rules_file(path)?),
         None => Ok(Classifier::builtin()),
+    }
+}
+
+/// The retry and suppression policies a campaign's `[retry]` and `[bounces]` ask for.
+pub(crate) fn outcome_policy(settings: &CampaignSettings) -> OutcomePolicy {
+    OutcomePolicy {
+        retry: RetryPolicy {
+            schedule: settings.retry.schedule.clone(),
+            expire_after: settings.retry.expire_after,
+        },
+        suppression: SuppressionPolicy {
+            soft_limit: settings.bounces.soft_limit,
+            soft_window: settings.bounces.soft_window,
+        },
     }
 }

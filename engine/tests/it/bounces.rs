@@ -99,8 +99,7 @@ async fn a_late_dsn_finds_its_recipient_by_verp_once() {
 
     let campaign = fixture.campaign();
     let store = Store::open(&campaign.settings().store).unwrap();
-    let (classifier, policy) = runtime::bounce_settings(Some(campaign.settings())).unwrap();
-    let intake = Intake::new(&store, &classifier, policy).unwrap();
+    let intake = Intake::open(&store, Some(campaign.settings())).unwrap();
     let summary = intake.ingest_paths(std::slice::from_ref(&path)).unwrap();
     assert_eq!(summary.bounced, 1, "{summary:?}");
     let again = intake.ingest_paths(&[path]).unwrap();
@@ -147,8 +146,7 @@ async fn without_verp_the_returned_message_id_finds_the_recipient() {
     );
     let campaign = fixture.campaign();
     let store = Store::open(&campaign.settings().store).unwrap();
-    let (classifier, policy) = runtime::bounce_settings(Some(campaign.settings())).unwrap();
-    let intake = Intake::new(&store, &classifier, policy).unwrap();
+    let intake = Intake::open(&store, Some(campaign.settings())).unwrap();
     let mut summary = runtime::IngestSummary::default();
     intake
         .ingest_message("test", &report, &mut summary)
@@ -218,8 +216,7 @@ async fn a_complaint_report_suppresses_the_recipient_for_the_next_campaign() {
     let campaign = fixture.campaign();
     {
         let store = Store::open(&campaign.settings().store).unwrap();
-        let (classifier, policy) = runtime::bounce_settings(Some(campaign.settings())).unwrap();
-        let intake = Intake::new(&store, &classifier, policy).unwrap();
+        let intake = Intake::open(&store, Some(campaign.settings())).unwrap();
         let mut summary = runtime::IngestSummary::default();
         intake
             .ingest_message("arf.eml", arf.as_bytes(), &mut summary)
