@@ -1,30 +1,17 @@
 //! kill -9 in the middle of a send, then a re-run: nobody is lost, and the duplicates stay
 //! within the documented window. Also: status answers while a send runs.
 
-use crate::support::{list, run, text, volley, Fixture, PASSWORD};
-use std::time::{Duration, Instant};
+use crate::support::{list, run, text, Fixture, PASSWORD};
+use std::time::Duration;
 use volley::sink::SinkConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_send_then_rerun_loses_nobody() {
     let total = 3_000;
     let fixture = Fixture::new(&list(total), PASSWORD).await;
-    let mut child = volley()
-        .args(["send", &fixture.campaign(), "--no-progress"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = fixture.spawn_send(false);
     // Kill it once a good part of the list has arrived.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while fixture.sink.count() < total / 3 {
-        assert!(Instant::now() < deadline, "the send never got going");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the send ended before it was killed"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    fixture.wait_for_arrivals(total / 3, &mut child).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let at_kill = fixture.sink.count();
@@ -66,17 +53,8 @@ async fn status_answers_while_a_send_holds_the_store() {
         ..SinkConfig::default()
     };
     let fixture = Fixture::with_sink(&list(400), PASSWORD, config).await;
-    let mut child = volley()
-        .args(["send", &fixture.campaign(), "--no-progress"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while fixture.sink.count() < 20 {
-        assert!(Instant::now() < deadline, "the send never got going");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut child = fixture.spawn_send(false);
+    fixture.wait_for_arrivals(20, &mut child).await;
     let campaign = fixture.campaign();
     let output = tokio::task::spawn_blocking(move || run(&["status", &campaign, "--json"]))
         .await
@@ -116,17 +94,8 @@ async fn sigterm_stops_cleanly_and_a_rerun_finishes_without_duplicates() {
         ..SinkConfig::default()
     };
     let fixture = Fixture::with_sink(&list(total), PASSWORD, config).await;
-    let child = volley()
-        .args(["send", &fixture.campaign(), "--no-progress"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while fixture.sink.count() < 50 {
-        assert!(Instant::now() < deadline, "the send never got going");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut child = fixture.spawn_send(true);
+    fixture.wait_for_arrivals(50, &mut child).await;
     let pid = child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -100,6 +100,37 @@ expire_after = "1h"
         self.dir.path().join("campaign.toml").display().to_string()
     }
 
+    /// Starts `volley send` on this campaign in the background; `capture` keeps its output.
+    pub fn spawn_send(&self, capture: bool) -> std::process::Child {
+        let output = || {
+            if capture {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            }
+        };
+        volley()
+            .args(["send", &self.campaign(), "--no-progress"])
+            .stdout(output())
+            .stderr(output())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (at most a minute) until the sink has accepted `n` messages from a send that is
+    /// still running.
+    pub async fn wait_for_arrivals(&self, n: usize, child: &mut std::process::Child) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.sink.count() < n {
+            assert!(Instant::now() < deadline, "the send never got going");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the send ended before {n} arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
