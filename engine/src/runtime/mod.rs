@@ -128,11 +128,6 @@ impl Campaign {
         outcome_policy(&self.settings)
     }
 
-    /// The failure classifier (shipped rules plus `[bounces] rules_file`).
-    pub fn classifier(&self) -> &Arc<Classifier> {
-        &self.classifier
-    }
-
     /// The SMTP session settings for the configured relay.
     pub fn relay_session(&self, record_transcript: bool) -> Result<(SessionConfig, usize), Error> {
         let relay = self.settings.relay.as_ref().ok_or_else(|| Error::NoRelay {

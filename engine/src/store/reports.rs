@@ -279,23 +279,4 @@ impl Store {
             .map(|value| self.decode(&value.map_err(|e| self.sled_error(e))?, "event"))
             .collect()
     }
-
-    /// Every recipient of a campaign, in key order (for reports).
-    pub fn all_recipients(
-        &self,
-        campaign: &str,
-    ) -> Result<Vec<super::StoredRecipient>, StoreError> {
-        let prefix = keys::prefix(keys::RECORD, campaign);
-        let mut out = Vec::new();
-        for entry in self.tree.scan_prefix(&prefix) {
-            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
-            if let Some(rkey) = RecipientKey::from_suffix(&key[prefix.len()..]) {
-                out.push(super::StoredRecipient {
-                    key: rkey,
-                    record: self.decode(&value, "recipient")?,
-                });
-            }
-        }
-        Ok(out)
-    }
 }
