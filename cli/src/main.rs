@@ -4,6 +4,7 @@
 mod args;
 mod bounces;
 mod demo;
+mod handover;
 mod send;
 mod sink;
 mod status;

@@ -38,7 +38,7 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
         Err(volley::Error::Store(error))
             if matches!(*error, volley::store::StoreError::Locked { .. }) =>
         {
-            anyhow::bail!("{}", busy_message(&campaign.settings().store).await)
+            return crate::handover::run(path, &campaign, cancel).await;
         }
         Err(error) => {
             return Err(error).with_context(|| format!("sending campaign {}", campaign.id()))
@@ -49,7 +49,7 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
 }
 
 /// Waits for SIGINT or SIGTERM, then asks the send to stop cleanly.
-async fn cancel_on_signal(cancel: CancellationToken) {
+pub(crate) async fn cancel_on_signal(cancel: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -68,21 +68,6 @@ async fn cancel_on_signal(cancel: CancellationToken) {
     if tokio::signal::ctrl_c().await.is_ok() {
         cancel.cancel();
     }
-}
-
-/// Names the process holding a busy store when it answers on its control socket.
-async fn busy_message(store: &std::path::Path) -> String {
-    let request = volley::control::Request::Status {
-        campaign: String::new(),
-    };
-    let owner = match volley::control::request(store, &request).await {
-        Ok(volley::control::Response::Status { pid, .. }) => format!(" (pid {pid})"),
-        _ => String::new(),
-    };
-    format!(
-        "the store {} is in use by another volley process{owner}; wait for it to finish, or watch it with `volley status`",
-        store.display()
-    )
 }
 
 async fn show_progress(mut progress: tokio::sync::watch::Receiver<Progress>, enabled: bool) {
@@ -158,6 +143,22 @@ fn print_report(report: &SendReport) {
             format!(", {:.1}s waiting for retries", report.idle.as_secs_f64())
         }
     ));
+    if let Some(pause) = &report.paused {
+        ui::line(&format!(
+            "  paused: {} = {} reached; sending can go on at {} (run `volley send` again then)",
+            pause.cap,
+            pause.limit,
+            format_millis(pause.resume_at)
+        ));
+    }
+    for blocked in &report.blocked {
+        ui::line(&format!(
+            "  destination {} is {} until {}; its recipients stay pending (run `volley send` again then)",
+            blocked.destination,
+            blocked.why,
+            format_millis(blocked.until)
+        ));
+    }
     if let Some(due) = report.next_due {
         ui::line(&format!(
             "  {} recipients stay deferred; the next is due at {} (run `volley send` again then)",

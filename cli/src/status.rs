@@ -25,6 +25,11 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             "duplicate": c.duplicate,
             "next_attempt": report.next_due.map(format_millis),
             "running_pid": report.live_from,
+            "sending": report.active,
+            "paused": report.paused.as_ref().map(|(cap, limit, at)| serde_json::json!({
+                "cap": cap, "limit": limit, "resume_at": format_millis(*at),
+            })),
+            "destinations": report.destinations,
         });
         ui::line(&serde_json::to_string_pretty(&json)?);
         return Ok(crate::exit::OK);
@@ -50,5 +55,43 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     if let Some(due) = report.next_due {
         ui::line(&format!("  next retry due at {}", format_millis(due)));
     }
+    if let Some((cap, limit, at)) = &report.paused {
+        ui::line(&format!(
+            "  paused: {cap} = {limit} reached; sending goes on at {}",
+            format_millis(*at)
+        ));
+    }
+    if !report.destinations.is_empty() {
+        print_destinations(&report.destinations);
+    }
     Ok(crate::exit::OK)
+}
+
+/// The running send's destinations, busiest first (at most 20 lines).
+fn print_destinations(destinations: &[volley::model::DestinationStatus]) {
+    let mut sorted: Vec<_> = destinations.iter().collect();
+    sorted.sort_by(|a, b| {
+        (b.queued + b.connections, b.delivered).cmp(&(a.queued + a.connections, a.delivered))
+    });
+    ui::line(&format!("  destinations ({}):", destinations.len()));
+    ui::line(&format!(
+        "    {:<40} {:>11} {:>10} {:>7} {:>10}  state",
+        "name", "connections", "rate", "queued", "delivered"
+    ));
+    for d in sorted.iter().take(20) {
+        let rate = d
+            .rate
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.1}/s"));
+        let state = match (d.suspended_for, d.failing_for, d.backing_off) {
+            (Some(s), _, _) => format!("suspended for {s}s (throttled {} times)", d.throttled),
+            (_, Some(s), _) => format!("unreachable, retrying in {s}s"),
+            (_, _, true) => format!("backing off (throttled {} times)", d.throttled),
+            _ => "ok".to_owned(),
+        };
+        let name: String = d.name.chars().take(40).collect();
+        ui::line(&format!(
+            "    {name:<40} {:>5} of {:<3} {rate:>10} {:>7} {:>10}  {state}",
+            d.connections, d.connection_limit, d.queued, d.delivered
+        ));
+    }
 }

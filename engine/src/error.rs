@@ -50,13 +50,19 @@ pub enum Error {
         /// The CSV header.
         columns: Vec<String>,
     },
-    /// The campaign has no `[relay]`; direct-to-MX delivery is not available yet.
-    #[error(
-        "{file}: no [relay] section: direct-to-MX delivery is not supported yet, configure a relay"
-    )]
+    /// The campaign has no `[relay]` where one is needed.
+    #[error("{file}: no [relay] section")]
     NoRelay {
         /// The campaign file.
         file: PathBuf,
+    },
+    /// No MX host of a domain could be reached for a single message.
+    #[error("cannot deliver to {domain} directly: {reason}")]
+    Direct {
+        /// The recipient domain.
+        domain: String,
+        /// What DNS or the hosts answered.
+        reason: String,
     },
     /// `test-send --row N` asked for a row the list does not have (or an invalid one).
     #[error("{recipients}: there is no valid data row {row}")]

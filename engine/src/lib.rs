@@ -3,8 +3,11 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! runtime ──► campaign, compose, delivery, bounce, control, store, config, dkim, smtp, model
-//! delivery ──► smtp, bounce, store, model     campaign ──► config
+//! runtime ──► campaign, scheduler, compose, delivery, bounce, control, store, shaping,
+//!             config, dkim, smtp, model
+//! scheduler ──► delivery, shaping, store, config, smtp, model
+//! delivery ──► smtp, shaping, bounce, store, config, model
+//! shaping ──► config, model                   campaign ──► config
 //! compose ──► dkim                            bounce, control, store ──► model
 //! leaves: model, config, dkim, smtp, sink  (smtp, dkim and sink know nothing of campaigns)
 //! ```
@@ -23,6 +26,8 @@ pub mod delivery;
 pub mod dkim;
 pub mod model;
 pub mod runtime;
+pub mod scheduler;
+pub mod shaping;
 pub mod sink;
 pub mod smtp;
 pub mod store;

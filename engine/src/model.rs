@@ -370,6 +370,35 @@ impl Default for SuppressionPolicy {
     }
 }
 
+/// Where a destination stands, for `volley status` and logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DestinationStatus {
+    /// Its name: the relay, or its MX hosts.
+    pub name: String,
+    /// The `[shaping.*]` entry that applies.
+    pub rule: String,
+    /// Recipient domains routed here so far.
+    pub domains: usize,
+    /// Connections open (or opening).
+    pub connections: usize,
+    /// The current connection cap (lowered while throttled).
+    pub connection_limit: usize,
+    /// The current message rate cap, per second (`None`: no limit).
+    pub rate: Option<f64>,
+    /// Composed messages waiting for a connection.
+    pub queued: usize,
+    /// Messages delivered in this run.
+    pub delivered: u64,
+    /// Throttling replies seen in this run.
+    pub throttled: u64,
+    /// True while limits are lowered by back-off.
+    pub backing_off: bool,
+    /// Seconds until a suspension ends, while suspended.
+    pub suspended_for: Option<u64>,
+    /// Seconds until connections are tried again after every host failed.
+    pub failing_for: Option<u64>,
+}
+
 /// Milliseconds since the Unix epoch: the store's clock unit.
 pub type Millis = u64;
 

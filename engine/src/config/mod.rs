@@ -9,9 +9,11 @@
 
 mod address;
 mod error;
+mod mx;
 mod raw;
 mod relay;
 mod settings;
+mod shaping;
 mod validate;
 
 use std::path::Path;
@@ -19,8 +21,9 @@ use std::path::Path;
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use settings::{
-    Address, BounceSettings, CampaignSettings, DkimSettings, KeySource, RelaySettings,
-    RetrySettings, TemplateFile, TlsMode,
+    Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits, KeySource,
+    MxSettings, MxTls, Rate, RelaySettings, RetrySettings, ShapingRule, ShapingSettings,
+    TemplateFile, TlsMode,
 };
 
 /// Loads and validates the campaign file at `path`.

@@ -1,9 +1,11 @@
 //! Phase one of loading a campaign file: the TOML exactly as written, with serde defaults and
 //! no unknown keys. Nothing here is checked beyond types; `validate` turns it into settings.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
-use super::settings::TlsMode;
+use super::settings::{MxTls, TlsMode};
 
 /// The whole campaign file.
 #[derive(Debug, Deserialize)]
@@ -26,6 +28,15 @@ pub(crate) struct RawFile {
     /// `[bounces]`.
     #[serde(default)]
     pub(crate) bounces: RawBounces,
+    /// `[mx]`: direct-to-MX delivery (used when there is no `[relay]`).
+    #[serde(default)]
+    pub(crate) mx: RawMx,
+    /// `[dns]`: the resolver used for MX lookups.
+    #[serde(default)]
+    pub(crate) dns: RawDns,
+    /// `[shaping.default]`, `[shaping.global]` and `[shaping."<domain or MX suffix>"]`.
+    #[serde(default)]
+    pub(crate) shaping: BTreeMap<String, RawShaping>,
 }
 
 /// `[campaign]`.
@@ -69,6 +80,86 @@ pub(crate) struct RawRelay {
     pub(crate) helo: Option<String>,
     #[serde(default = "default_connections")]
     pub(crate) connections: i64,
+    #[serde(default)]
+    pub(crate) max_per_second: Option<i64>,
+    #[serde(default)]
+    pub(crate) max_per_hour: Option<i64>,
+    #[serde(default)]
+    pub(crate) max_per_day: Option<i64>,
+    #[serde(default)]
+    pub(crate) max_messages_per_connection: Option<i64>,
+}
+
+/// `[mx]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMx {
+    /// Absent: 25.
+    #[serde(default)]
+    pub(crate) port: Option<i64>,
+    /// Absent: the From domain.
+    #[serde(default)]
+    pub(crate) helo: Option<String>,
+    /// Absent: opportunistic.
+    #[serde(default)]
+    pub(crate) tls: Option<MxTls>,
+    #[serde(default)]
+    pub(crate) ca_file: Option<String>,
+    /// Absent: 1h.
+    #[serde(default)]
+    pub(crate) plain_after_tls_failure: Option<String>,
+}
+
+/// `[dns]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDns {
+    /// Absent: the system's resolver configuration.
+    #[serde(default)]
+    pub(crate) nameservers: Option<Vec<String>>,
+    /// Absent: 5s.
+    #[serde(default)]
+    pub(crate) timeout: Option<String>,
+    /// Absent: 2.
+    #[serde(default)]
+    pub(crate) attempts: Option<i64>,
+}
+
+/// One `[shaping.*]` table; absent keys inherit from `[shaping.default]`, then the built-in
+/// defaults.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShaping {
+    #[serde(default)]
+    pub(crate) max_connections: Option<i64>,
+    #[serde(default)]
+    pub(crate) max_message_rate: Option<RawRate>,
+    #[serde(default)]
+    pub(crate) max_connection_rate: Option<RawRate>,
+    #[serde(default)]
+    pub(crate) max_messages_per_connection: Option<i64>,
+    #[serde(default)]
+    pub(crate) idle_timeout: Option<String>,
+    #[serde(default)]
+    pub(crate) tls: Option<MxTls>,
+    #[serde(default)]
+    pub(crate) throttle_replies: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) suspend_after: Option<i64>,
+    #[serde(default)]
+    pub(crate) suspend_window: Option<String>,
+    #[serde(default)]
+    pub(crate) suspend_for: Option<String>,
+}
+
+/// A rate as written: a number (per second) or `"N/unit"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawRate {
+    /// Messages (or connections) per second.
+    PerSecond(f64),
+    /// `"100/s"`, `"6000/min"`, `"50000/h"`, `"1000000/day"`.
+    Text(String),
 }
 
 /// One `[[dkim]]` entry.

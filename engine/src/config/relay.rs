@@ -64,6 +64,23 @@ pub(crate) fn validate_relay(
     };
     ctx.range("relay.connections", raw.connections, 1, 100)?;
     let connections = usize::try_from(raw.connections).unwrap_or(1); // invariant: range-checked
+    let cap = |key: &str, value: Option<i64>| -> Result<Option<u32>, ConfigError> {
+        match value {
+            Some(n) => {
+                ctx.range(key, n, 1, i64::from(u32::MAX))?;
+                Ok(u32::try_from(n).ok()) // invariant: range-checked
+            }
+            None => Ok(None),
+        }
+    };
+    let max_per_second = cap("relay.max_per_second", raw.max_per_second)?;
+    let max_per_hour = cap("relay.max_per_hour", raw.max_per_hour)?;
+    let max_per_day = cap("relay.max_per_day", raw.max_per_day)?;
+    let max_messages_per_connection = cap(
+        "relay.max_messages_per_connection",
+        raw.max_messages_per_connection,
+    )?
+    .map(u64::from);
     Ok(RelaySettings {
         host,
         port,
@@ -73,11 +90,15 @@ pub(crate) fn validate_relay(
         ca_file,
         helo,
         connections,
+        max_per_second,
+        max_per_hour,
+        max_per_day,
+        max_messages_per_connection,
     })
 }
 
 /// A host name or address: non-empty, printable ASCII, no spaces.
-fn host_name(ctx: &Ctx, key: &str, value: &str) -> Result<String, ConfigError> {
+pub(crate) fn host_name(ctx: &Ctx, key: &str, value: &str) -> Result<String, ConfigError> {
     let host = ctx.non_empty(key, value)?;
     if !host.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ctx.bad(key, value, "a host name or IP address without spaces"));

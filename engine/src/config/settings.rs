@@ -39,6 +39,12 @@ pub struct CampaignSettings {
     pub store: PathBuf,
     /// Bounce handling: VERP return paths and suppression thresholds.
     pub bounces: BounceSettings,
+    /// Direct-to-MX delivery settings (used when `relay` is `None`).
+    pub mx: MxSettings,
+    /// The resolver for MX and address lookups.
+    pub dns: DnsSettings,
+    /// Per-destination limits and back-off.
+    pub shaping: ShapingSettings,
 }
 
 /// `[bounces]`: where bounces go and when failures suppress an address.
@@ -105,6 +111,200 @@ pub struct RelaySettings {
     pub helo: String,
     /// Parallel connections to the relay, 1 to 100; default 4.
     pub connections: usize,
+    /// The provider's cap on messages per second; default none.
+    pub max_per_second: Option<u32>,
+    /// The provider's cap on messages in any 60 minutes, honoured across runs; default none.
+    pub max_per_hour: Option<u32>,
+    /// The provider's cap on messages in any 24 hours, honoured across runs; default none.
+    pub max_per_day: Option<u32>,
+    /// Messages sent on one connection before it is closed and a new one opened; default
+    /// no limit.
+    pub max_messages_per_connection: Option<u64>,
+}
+
+/// `[mx]`: how Volley talks to recipients' mail servers when there is no relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxSettings {
+    /// The SMTP port of MX hosts; default 25 (tests point it at a loopback server).
+    pub port: u16,
+    /// Name sent in EHLO; default the From address's domain. It should match the sending
+    /// address's reverse DNS.
+    pub helo: String,
+    /// TLS policy for every destination without its own `[shaping.*] tls`; default
+    /// [`MxTls::Opportunistic`].
+    pub tls: MxTls,
+    /// Extra PEM trust roots for destinations whose TLS is `required` (resolved path).
+    pub ca_file: Option<PathBuf>,
+    /// How long a host whose STARTTLS handshake failed is sent to in plain text (in
+    /// opportunistic mode only) before TLS is tried again; default 1 hour.
+    pub plain_after_tls_failure: Duration,
+}
+
+/// TLS policy towards an MX host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum MxTls {
+    /// STARTTLS when offered, without requiring a trusted certificate; plain text when not
+    /// offered, or after a failed handshake (`"opportunistic"`, the default).
+    Opportunistic,
+    /// STARTTLS must be offered and the certificate must be valid for the MX host name
+    /// (`"required"`); otherwise the message is deferred.
+    Required,
+    /// TLS from the first byte, certificate verified (`"implicit"`; for MX hosts that listen
+    /// with implicit TLS only, such as test setups).
+    Implicit,
+    /// Never TLS (`"none"`).
+    None,
+}
+
+impl MxTls {
+    /// The word used in the campaign file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MxTls::Opportunistic => "opportunistic",
+            MxTls::Required => "required",
+            MxTls::Implicit => "implicit",
+            MxTls::None => "none",
+        }
+    }
+}
+
+/// `[dns]`: where MX, A and AAAA lookups go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// Name servers (`ip:port`, port 53 when not given); `None` uses the system's
+    /// configuration (`/etc/resolv.conf`).
+    pub nameservers: Option<Vec<std::net::SocketAddr>>,
+    /// Time allowed for one query; default 5 s.
+    pub timeout: Duration,
+    /// Tries per query before a lookup fails (and the recipients are deferred); default 2.
+    pub attempts: usize,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            nameservers: None,
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+        }
+    }
+}
+
+/// A rate: `count` events per `per`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Events allowed per period (may be fractional when written per second, e.g. 0.5).
+    pub count: f64,
+    /// The period.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// The rate in events per second.
+    pub fn per_second(&self) -> f64 {
+        self.count / self.per.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.per.as_secs() {
+            1 => "s",
+            60 => "min",
+            3600 => "h",
+            86_400 => "day",
+            _ => return write!(f, "{}/{}", self.count, humantime::format_duration(self.per)),
+        };
+        write!(f, "{}/{unit}", self.count)
+    }
+}
+
+/// `[shaping.*]`: limits and back-off for each destination (a recipient domain, or every
+/// domain served by the same MX hosts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapingSettings {
+    /// `[shaping.default]` over the built-in defaults: what a destination without its own
+    /// entry gets.
+    pub default: ShapingRule,
+    /// `[shaping."<domain or MX suffix>"]` entries, each completed from the default, in file
+    /// order. A recipient domain equal to a key uses that entry; otherwise the longest key
+    /// that an MX host name ends with.
+    pub rules: Vec<(String, ShapingRule)>,
+    /// `[shaping.global]`: caps over all destinations together.
+    pub global: GlobalLimits,
+}
+
+impl Default for ShapingSettings {
+    fn default() -> Self {
+        ShapingSettings {
+            default: ShapingRule::default(),
+            rules: Vec::new(),
+            global: GlobalLimits::default(),
+        }
+    }
+}
+
+/// The limits and back-off of one destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapingRule {
+    /// Connections open at once; default 10.
+    pub max_connections: usize,
+    /// Messages per period; default no limit (adaptive back-off still applies).
+    pub max_message_rate: Option<Rate>,
+    /// New connections per period; default no limit.
+    pub max_connection_rate: Option<Rate>,
+    /// Messages on one connection before it is closed (a new one may open); default 100.
+    pub max_messages_per_connection: u64,
+    /// How long an idle connection stays open waiting for more messages; default 5 s.
+    pub idle_timeout: Duration,
+    /// TLS policy; default `[mx] tls`.
+    pub tls: Option<MxTls>,
+    /// Reply texts (case-insensitive substrings) that mean "slow down", on top of 421 and
+    /// the replies classified as throttling; default none.
+    pub throttle_replies: Vec<String>,
+    /// Throttling replies within `suspend_window` that suspend the destination; default 5.
+    pub suspend_after: u32,
+    /// The window throttling replies are counted in; default 1 minute.
+    pub suspend_window: Duration,
+    /// How long a suspended destination gets no messages; default 10 minutes.
+    pub suspend_for: Duration,
+}
+
+impl Default for ShapingRule {
+    fn default() -> Self {
+        ShapingRule {
+            max_connections: 10,
+            max_message_rate: None,
+            max_connection_rate: None,
+            max_messages_per_connection: 100,
+            idle_timeout: Duration::from_secs(5),
+            tls: None,
+            throttle_replies: Vec::new(),
+            suspend_after: 5,
+            suspend_window: Duration::from_secs(60),
+            suspend_for: Duration::from_secs(600),
+        }
+    }
+}
+
+/// `[shaping.global]`: caps over every destination together.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GlobalLimits {
+    /// Connections open at once over all destinations; default 500.
+    pub max_connections: usize,
+    /// Messages per period over all destinations; default no limit.
+    pub max_message_rate: Option<Rate>,
+}
+
+impl Default for GlobalLimits {
+    fn default() -> Self {
+        GlobalLimits {
+            max_connections: 500,
+            max_message_rate: None,
+        }
+    }
 }
 
 /// How TLS is used on an SMTP connection.

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use super::address::{normalize_address, normalize_domain};
 use super::error::{ConfigError, DurationProblem};
+use super::mx::{validate_dns, validate_mx};
 use super::raw::{RawCampaign, RawDkim, RawFile, RawRetry};
 use super::relay::validate_relay;
 use super::settings::{
     Address, BounceSettings, CampaignSettings, DkimSettings, KeySource, RetrySettings, TemplateFile,
 };
+use super::shaping::validate_shaping;
 
 /// Where the campaign file is: for error messages and for resolving relative paths.
 pub(crate) struct Ctx {
@@ -154,6 +156,9 @@ pub(crate) fn validate(
     };
     let retry = validate_retry(&ctx, &raw.retry)?;
     let bounces = validate_bounces(&ctx, &raw.bounces)?;
+    let mx = validate_mx(&ctx, &raw.mx, &from.domain)?;
+    let dns = validate_dns(&ctx, &raw.dns)?;
+    let shaping = validate_shaping(&ctx, &raw.shaping)?;
     let store = match (store_override, &raw.store.path) {
         (Some(path), _) => path.to_path_buf(),
         (None, Some(path)) => ctx.path("store.path", path)?,
@@ -174,6 +179,9 @@ pub(crate) fn validate(
         retry,
         store,
         bounces,
+        mx,
+        dns,
+        shaping,
     })
 }
 
@@ -407,7 +415,7 @@ fn validate_retry(ctx: &Ctx, raw: &RawRetry) -> Result<RetrySettings, ConfigErro
 }
 
 /// Parses one positive humantime duration.
-fn parse_duration(ctx: &Ctx, key: &str, value: &str) -> Result<Duration, ConfigError> {
+pub(crate) fn parse_duration(ctx: &Ctx, key: &str, value: &str) -> Result<Duration, ConfigError> {
     let duration = humantime::parse_duration(value.trim())
         .map_err(|e| duration_error(ctx, key, value, DurationProblem::Syntax(e)))?;
     if duration.is_zero() {

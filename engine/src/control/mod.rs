@@ -2,21 +2,29 @@
 //!
 //! sled is single-process, so while `volley send` holds a store it listens on a Unix socket
 //! inside the store folder (`control.sock`). `volley status` first tries to open the store
-//! itself; when the store is locked it asks the owner over this socket instead. Requests and
-//! replies are one line of JSON each.
+//! itself; when the store is locked it asks the owner over this socket instead, and a second
+//! `volley send` hands its campaign to the owner to send alongside its own (by priority).
+//! Requests and replies are one line of JSON each.
 
 mod error;
 
 pub use error::ControlError;
 
-use crate::model::{Counts, Millis};
+use crate::model::{Counts, DestinationStatus, Millis};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
+
+/// How long an answer may take (a submitted campaign's list is loaded before the reply).
+const ANSWER_LIMIT: Duration = Duration::from_secs(600);
+/// How long a client waits for a status answer.
+const STATUS_LIMIT: Duration = Duration::from_secs(10);
 
 /// The socket's file name inside a store folder.
 pub const SOCKET_NAME: &str = "control.sock";
@@ -35,10 +43,15 @@ pub enum Request {
         /// The campaign id.
         campaign: String,
     },
+    /// Send this campaign too, alongside what the owner is sending, by its priority.
+    Submit {
+        /// The campaign file (absolute, or relative to the owner's working folder).
+        campaign_file: PathBuf,
+    },
 }
 
 /// The owner's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Response {
     /// Counts for the campaign asked about.
@@ -49,6 +62,26 @@ pub enum Response {
         next_due: Option<Millis>,
         /// The pid of the owning process.
         pid: u32,
+        /// True while the owner is still sending this campaign.
+        #[serde(default)]
+        active: bool,
+        /// The destinations of the running send, with their limits and state.
+        #[serde(default)]
+        destinations: Vec<DestinationStatus>,
+        /// Set while a relay cap pauses sending: (cap key, its value, resume time).
+        #[serde(default)]
+        paused: Option<(String, u32, Millis)>,
+    },
+    /// A submitted campaign was loaded and is being sent.
+    Submitted {
+        /// The campaign id.
+        campaign: String,
+        /// Its priority lane.
+        priority: u8,
+        /// True when its list was loaded now (false: it was loaded by an earlier run).
+        loaded_now: bool,
+        /// Its counts right after loading.
+        counts: Counts,
     },
     /// The request could not be answered.
     Error {
@@ -57,8 +90,11 @@ pub enum Response {
     },
 }
 
+/// The reply a handler will give.
+pub type Reply = Pin<Box<dyn Future<Output = Response> + Send>>;
+
 /// Answers requests; implemented by whoever owns the store.
-pub type Handler = Arc<dyn Fn(Request) -> Response + Send + Sync>;
+pub type Handler = Arc<dyn Fn(Request) -> Reply + Send + Sync>;
 
 /// Binds the control socket in `store_dir`, replacing a stale socket file left by a killed
 /// process (the caller holds the store lock, so no live process can own it).
@@ -83,7 +119,7 @@ pub async fn serve(listener: UnixListener, handler: Handler, shutdown: Cancellat
         let Ok((stream, _)) = accepted else { continue };
         let handler = handler.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, handler)).await;
+            let _ = tokio::time::timeout(ANSWER_LIMIT, answer(stream, handler)).await;
         });
     }
     if let Ok(addr) = listener.local_addr() {
@@ -101,7 +137,7 @@ async fn answer(stream: UnixStream, handler: Handler) -> std::io::Result<()> {
         .read_line(&mut line)
         .await?;
     let response = match serde_json::from_str::<Request>(&line) {
-        Ok(request) => handler(request),
+        Ok(request) => handler(request).await,
         Err(e) => Response::Error {
             message: format!("bad request: {e}"),
         },
@@ -146,7 +182,11 @@ pub async fn request(store_dir: &Path, request: &Request) -> Result<Response, Co
             source,
         })
     };
-    tokio::time::timeout(Duration::from_secs(10), exchange)
+    let limit = match request {
+        Request::Submit { .. } => ANSWER_LIMIT,
+        Request::Status { .. } => STATUS_LIMIT,
+    };
+    tokio::time::timeout(limit, exchange)
         .await
         .map_err(|_| ControlError::Timeout { path: path.clone() })?
 }
@@ -160,18 +200,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let listener = bind(dir.path()).unwrap();
         let shutdown = CancellationToken::new();
-        let handler: Handler = Arc::new(|request| match request {
-            Request::Status { campaign } if campaign == "c1" => Response::Status {
-                counts: Counts {
-                    total: 7,
-                    ..Counts::default()
-                },
-                next_due: None,
-                pid: 1,
-            },
-            Request::Status { .. } => Response::Error {
-                message: "unknown".into(),
-            },
+        let handler: Handler = Arc::new(|request| {
+            Box::pin(async move {
+                match request {
+                    Request::Status { campaign } if campaign == "c1" => Response::Status {
+                        counts: Counts {
+                            total: 7,
+                            ..Counts::default()
+                        },
+                        next_due: None,
+                        pid: 1,
+                        active: true,
+                        destinations: Vec::new(),
+                        paused: None,
+                    },
+                    _ => Response::Error {
+                        message: "unknown".into(),
+                    },
+                }
+            })
         });
         let server = tokio::spawn(serve(listener, handler, shutdown.clone()));
         let reply = request(

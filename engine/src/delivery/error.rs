@@ -30,4 +30,10 @@ pub enum DeliveryError {
         #[source]
         source: SmtpError,
     },
+    /// The DNS resolver could not be set up.
+    #[error("cannot set up the DNS resolver: {detail}")]
+    Resolver {
+        /// What went wrong.
+        detail: String,
+    },
 }

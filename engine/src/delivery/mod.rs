@@ -1,29 +1,45 @@
-//! Delivery: SMTP sessions to the relay, many messages per connection, and the mapping of
-//! each reply to an [`Outcome`].
+//! Delivery: SMTP sessions to each destination, many messages per connection, within the
+//! destination's limits, and the mapping of each reply to an [`Outcome`].
 //!
-//! A fixed number of connection workers share one bounded queue of ready (composed and
-//! signed) messages. A worker keeps its session open across messages, drops it after a 421 or
-//! an I/O error, and reconnects with back-off. A reply is a value ([`Outcome`]); only failures
-//! that no retry can fix (authentication, an untrusted certificate) or a relay that stays out
-//! of reach end delivery with a [`DeliveryError`], leaving unsent recipients pending.
+//! A destination ([`Destination`]) is the relay, or the MX hosts shared by one or more
+//! recipient domains ([`MxResolver`] finds them). The scheduler fills each destination's
+//! [`ReadyQueue`] with composed messages and starts connection tasks ([`run_connection`]) as
+//! its queue and limits call for. A connection keeps its session across messages, paces them
+//! (destination and global rates, a relay's hourly and daily caps), reports every attempt as
+//! a [`Settled`] value, feeds throttling replies to the destination's back-off, and closes
+//! after `max_messages_per_connection`, when idle, or when the server says 421.
+//!
+//! A reply is a value ([`Outcome`]); only failures that no retry can fix at the relay
+//! (authentication, an untrusted certificate, a relay that stays out of reach) end delivery
+//! with a [`DeliveryError`]. An MX destination none of whose hosts answers has its queued
+//! messages deferred and is tried again after a pause.
 
+mod connect;
+mod connection;
+mod destination;
 mod error;
+mod mx;
+mod throttle;
 
+pub use connect::{open_direct, MxConnect};
+pub use connection::{run_connection, DeliveryContext, DeliveryEvent};
+pub use destination::{Destination, ReadyQueue, Route, LANES};
 pub use error::DeliveryError;
+pub use mx::{MxAnswer, MxHost, MxResolver, Resolved};
+pub use throttle::is_throttling;
 
 use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};
-use crate::smtp::{self, Envelope, Reply, Session, SessionConfig};
+use crate::smtp::{Envelope, Reply};
 use crate::store::{OutcomeUpdate, RecipientKey};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// A composed, signed message ready to go to one recipient.
 #[derive(Debug)]
 pub struct ReadyMessage {
+    /// The campaign it belongs to (its index in the running send).
+    pub campaign: usize,
+    /// Its campaign's priority, 1 (most urgent) to 5.
+    pub priority: u8,
     /// Which recipient, for the outcome.
     pub key: RecipientKey,
     /// Envelope sender and recipient.
@@ -34,8 +50,50 @@ pub struct ReadyMessage {
     pub message_id: String,
 }
 
-/// Consecutive failed connection attempts after which a worker gives up on the relay.
-const MAX_CONNECT_ATTEMPTS: u32 = 3;
+/// What became of one recipient handed to delivery (or to the compose stage before it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// An outcome to record.
+    Outcome {
+        /// The campaign's index in the running send.
+        campaign: usize,
+        /// The destination it went to, when it had one.
+        destination: Option<usize>,
+        /// The outcome.
+        update: OutcomeUpdate,
+    },
+    /// Not attempted after all (its destination was suspended or a relay cap was reached):
+    /// the recipient keeps its state and is fed again later.
+    Released {
+        /// The campaign's index in the running send.
+        campaign: usize,
+        /// The destination it was queued for.
+        destination: Option<usize>,
+        /// The recipient.
+        key: RecipientKey,
+    },
+}
+
+impl Settled {
+    /// The campaign index and recipient this is about.
+    pub fn recipient(&self) -> (usize, &RecipientKey) {
+        match self {
+            Settled::Outcome {
+                campaign, update, ..
+            } => (*campaign, &update.key),
+            Settled::Released { campaign, key, .. } => (*campaign, key),
+        }
+    }
+
+    /// The destination this recipient was queued for, if any.
+    pub fn destination(&self) -> Option<usize> {
+        match self {
+            Settled::Outcome { destination, .. } | Settled::Released { destination, .. } => {
+                *destination
+            }
+        }
+    }
+}
 
 /// Maps the reply that decided a recipient to its outcome, classifying failures.
 pub fn outcome_of(reply: &Reply, classifier: &Classifier) -> Outcome {
@@ -54,6 +112,26 @@ pub fn outcome_of(reply: &Reply, classifier: &Classifier) -> Outcome {
     }
 }
 
+/// A failure decided here rather than by a server reply (DNS says the domain takes no mail,
+/// no host answered): `enhanced` and `text` are classified like a reply; a 5.x.x code is a
+/// bounce, anything else a deferral.
+pub fn local_outcome(enhanced: &str, text: String, classifier: &Classifier) -> Outcome {
+    let class = classifier.classify(None, Some(enhanced), &text);
+    let permanent = enhanced.starts_with('5');
+    let reply = ReplyRecord {
+        code: None,
+        enhanced: Some(enhanced.to_owned()),
+        text,
+        category: Some(class.category),
+        hard: permanent && class.blames_recipient(),
+    };
+    if permanent {
+        Outcome::Bounced { reply }
+    } else {
+        Outcome::Deferred { reply }
+    }
+}
+
 /// Converts an SMTP reply into the stored form.
 pub fn reply_record(reply: &Reply) -> ReplyRecord {
     ReplyRecord {
@@ -62,203 +140,5 @@ pub fn reply_record(reply: &Reply) -> ReplyRecord {
         text: reply.text.clone(),
         category: None,
         hard: false,
-    }
-}
-
-/// Runs `connections` workers delivering `messages` through the relay described by `session`
-/// until the queue is closed and empty, or `cancel` fires (a transaction in flight still
-/// finishes). Every attempted message yields exactly one [`OutcomeUpdate`] on `outcomes`.
-pub async fn deliver_via_relay(
-    session: Arc<SessionConfig>,
-    connections: usize,
-    messages: async_channel::Receiver<ReadyMessage>,
-    outcomes: mpsc::Sender<OutcomeUpdate>,
-    classifier: Arc<Classifier>,
-    cancel: CancellationToken,
-) -> Result<(), DeliveryError> {
-    let mut workers = tokio::task::JoinSet::new();
-    let opened = Arc::new(AtomicU64::new(0));
-    let alive = Arc::new(AtomicU64::new(connections.max(1) as u64));
-    for _ in 0..connections.max(1) {
-        let worker = Worker {
-            config: session.clone(),
-            messages: messages.clone(),
-            outcomes: outcomes.clone(),
-            classifier: classifier.clone(),
-            cancel: cancel.clone(),
-            session: None,
-            opened: opened.clone(),
-            alive: alive.clone(),
-            retired: false,
-        };
-        workers.spawn(worker.run());
-    }
-    drop(outcomes);
-    let mut first_error = None;
-    while let Some(joined) = workers.join_next().await {
-        if let Ok(Err(error)) = joined {
-            // One worker's fatal error stops the others: they would hit the same wall.
-            cancel.cancel();
-            first_error.get_or_insert(error);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
-}
-
-/// One connection's worth of delivery.
-struct Worker {
-    config: Arc<SessionConfig>,
-    messages: async_channel::Receiver<ReadyMessage>,
-    outcomes: mpsc::Sender<OutcomeUpdate>,
-    classifier: Arc<Classifier>,
-    cancel: CancellationToken,
-    session: Option<Session>,
-    /// Sessions opened by all workers of this delivery: while it is zero, a relay that
-    /// cannot be reached stops the send; once the relay has accepted a connection, a worker
-    /// that cannot get one (the relay caps connections, say) retires instead, unless it is
-    /// the last one left.
-    opened: Arc<AtomicU64>,
-    /// Workers still running.
-    alive: Arc<AtomicU64>,
-    /// Set when this worker retired (already counted out of `alive`).
-    retired: bool,
-}
-
-impl Worker {
-    async fn run(mut self) -> Result<(), DeliveryError> {
-        let result = self.deliver_all().await;
-        if !self.retired {
-            self.alive.fetch_sub(1, Ordering::Relaxed);
-        }
-        if let Some(session) = self.session.take() {
-            let _ = session.quit().await;
-        }
-        result
-    }
-
-    async fn deliver_all(&mut self) -> Result<(), DeliveryError> {
-        loop {
-            let message = tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => return Ok(()),
-                message = self.messages.recv() => match message {
-                    Ok(message) => message,
-                    Err(_) => return Ok(()),
-                },
-            };
-            let outcome = if self.session.is_some() {
-                self.send(&message).await
-            } else {
-                match connect(&self.config, &self.cancel).await {
-                    Ok(Some(session)) => {
-                        self.opened.fetch_add(1, Ordering::Relaxed);
-                        self.session = Some(session);
-                        self.send(&message).await
-                    }
-                    Ok(None) => return Ok(()), // cancelled while reconnecting
-                    Err(DeliveryError::Unreachable { source, .. }) if self.may_retire() => {
-                        self.retired = true;
-                        // Others are delivering: this connection is one too many. The message
-                        // goes back for a retry and this worker retires.
-                        tracing::warn!(host = %self.config.host, error = %source, "a connection could not be opened; continuing with fewer");
-                        let reply = ReplyRecord::local(format!("could not connect: {source}"));
-                        let update = OutcomeUpdate {
-                            key: message.key,
-                            outcome: Outcome::Deferred { reply },
-                            message_id: None,
-                        };
-                        let _ = self.outcomes.send(update).await;
-                        return Ok(());
-                    }
-                    Err(error) => return Err(error),
-                }
-            };
-            if self
-                .outcomes
-                .send(OutcomeUpdate {
-                    key: message.key,
-                    outcome,
-                    message_id: Some(message.message_id),
-                })
-                .await
-                .is_err()
-            {
-                return Ok(());
-            }
-        }
-    }
-
-    /// True when this worker may stop for want of a connection: the relay has accepted
-    /// connections before and another worker is still running. Claims the retirement.
-    fn may_retire(&self) -> bool {
-        self.opened.load(Ordering::Relaxed) > 0
-            && self
-                .alive
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    (n > 1).then(|| n - 1)
-                })
-                .is_ok()
-    }
-
-    /// Sends one message on the open session; never fails, the failure becomes the outcome.
-    async fn send(&mut self, message: &ReadyMessage) -> Outcome {
-        let Some(session) = self.session.as_mut() else {
-            return Outcome::Deferred {
-                reply: ReplyRecord::local("no session"),
-            };
-        };
-        match session.send(&message.envelope, &message.bytes).await {
-            Ok(transaction) => {
-                let outcome = outcome_of(transaction.outcome_for(0), &self.classifier);
-                if !session.is_usable() {
-                    self.session = None;
-                }
-                outcome
-            }
-            Err(error) => {
-                tracing::warn!(host = %self.config.host, %error, "connection lost during a transaction");
-                self.session = None;
-                Outcome::Deferred {
-                    reply: ReplyRecord::local(error.to_string()),
-                }
-            }
-        }
-    }
-}
-
-/// Opens a session, retrying transient failures with back-off (1s, then 2s); `None` when
-/// cancelled meanwhile.
-async fn connect(
-    config: &SessionConfig,
-    cancel: &CancellationToken,
-) -> Result<Option<Session>, DeliveryError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let error = match smtp::connect(config).await {
-            Ok(session) => return Ok(Some(session)),
-            Err(error) => error,
-        };
-        if error.is_configuration() {
-            return Err(DeliveryError::Refused {
-                host: config.host.clone(),
-                port: config.port,
-                source: error,
-            });
-        }
-        if attempt >= MAX_CONNECT_ATTEMPTS {
-            return Err(DeliveryError::Unreachable {
-                host: config.host.clone(),
-                port: config.port,
-                attempts: attempt,
-                source: error,
-            });
-        }
-        tracing::warn!(host = %config.host, %error, attempt, "could not connect; retrying");
-        let wait = Duration::from_secs(1 << (attempt - 1).min(4));
-        tokio::select! {
-            () = cancel.cancelled() => return Ok(None),
-            () = tokio::time::sleep(wait) => {}
-        }
     }
 }

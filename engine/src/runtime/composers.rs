@@ -1,16 +1,21 @@
-//! The compose stage: one thread per core checks the suppression list, renders, builds and
-//! signs each message, and queues it for delivery with its return path.
+//! The compose stage: one thread per core takes jobs from the scheduler's work-stealing queue,
+//! checks the suppression list, renders, builds and signs each message, and queues it at its
+//! destination with its return path. CPU work stays here, off the async workers, so an RSA
+//! signature never stalls a socket.
 
+use super::run::Registry;
 use super::Campaign;
 use crate::bounce::Verp;
 use crate::compose::Composer;
-use crate::delivery::ReadyMessage;
+use crate::delivery::{ReadyMessage, Settled};
 use crate::model::{Outcome, ReplyRecord};
+use crate::scheduler::{ComposeJob, JobWorker};
 use crate::smtp::Envelope;
 use crate::store::{OutcomeUpdate, RecipientKey, Store, StoredRecipient};
 use crate::Error;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// The envelope sender of each message.
 #[derive(Clone)]
@@ -47,8 +52,8 @@ impl ReturnPath {
     }
 }
 
-/// Everything a compose thread needs.
-struct ComposeStage {
+/// Everything a compose thread needs for one campaign.
+pub(crate) struct ComposeStage {
     composer: Arc<Composer>,
     columns: Arc<Vec<String>>,
     return_path: ReturnPath,
@@ -56,8 +61,23 @@ struct ComposeStage {
 }
 
 impl ComposeStage {
+    /// The stage for `campaign` (loaded into `store`).
+    pub(crate) fn new(campaign: &Campaign, store: &Store) -> Result<ComposeStage, Error> {
+        Ok(ComposeStage {
+            composer: campaign.composer.clone(),
+            columns: Arc::new(campaign.columns.clone()),
+            return_path: ReturnPath::for_campaign(campaign, store)?,
+            store: store.clone(),
+        })
+    }
+
     /// Builds the message for one recipient, or the outcome that replaces sending it.
-    fn prepare(&self, job: StoredRecipient) -> Result<ReadyMessage, OutcomeUpdate> {
+    fn prepare(
+        &self,
+        job: StoredRecipient,
+        campaign: usize,
+        priority: u8,
+    ) -> Result<ReadyMessage, OutcomeUpdate> {
         let address = &job.record.email;
         match self.store.suppression(address) {
             Ok(Some(entry)) => {
@@ -72,11 +92,15 @@ impl ComposeStage {
             Ok(None) => {}
             Err(error) => tracing::error!(%error, "could not read the suppression list"),
         }
-        match self
-            .composer
-            .compose(address, &self.columns, &job.record.values)
-        {
+        let composed = {
+            let _span = tracing::debug_span!("compose").entered();
+            self.composer
+                .compose(address, &self.columns, &job.record.values)
+        };
+        match composed {
             Ok(composed) => Ok(ReadyMessage {
+                campaign,
+                priority,
                 envelope: Envelope {
                     mail_from: self.return_path.for_recipient(&job.key),
                     rcpt_to: vec![job.record.email],
@@ -98,35 +122,27 @@ impl ComposeStage {
     }
 }
 
-/// One compose thread per core: check suppression, render, build and sign, then queue for
-/// delivery.
+/// Starts one compose thread per worker. Each ends when the queue is closed and empty;
+/// after `cancel` it drops what is left (those recipients stay pending).
 pub(crate) fn spawn_composers(
-    campaign: &Campaign,
-    store: &Store,
-    jobs: crossbeam_channel::Receiver<StoredRecipient>,
-    ready: async_channel::Sender<ReadyMessage>,
-    outcomes: mpsc::Sender<OutcomeUpdate>,
+    workers: Vec<JobWorker>,
+    registry: Arc<Registry>,
+    settled: mpsc::Sender<Settled>,
+    cancel: CancellationToken,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
-    let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    let stage = Arc::new(ComposeStage {
-        composer: campaign.composer.clone(),
-        columns: Arc::new(campaign.columns.clone()),
-        return_path: ReturnPath::for_campaign(campaign, store)?,
-        store: store.clone(),
-    });
-    (0..threads)
-        .map(|n| {
-            let (jobs, ready, outcomes, stage) =
-                (jobs.clone(), ready.clone(), outcomes.clone(), stage.clone());
+    workers
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut worker)| {
+            let (registry, settled, cancel) = (registry.clone(), settled.clone(), cancel.clone());
             std::thread::Builder::new()
                 .name(format!("volley-compose-{n}"))
                 .spawn(move || {
-                    for job in jobs {
-                        let sent = match stage.prepare(job) {
-                            Ok(message) => ready.send_blocking(message).is_ok(),
-                            Err(update) => outcomes.blocking_send(update).is_ok(),
-                        };
-                        if !sent {
+                    while let Some(job) = worker.next() {
+                        if cancel.is_cancelled() {
+                            continue;
+                        }
+                        if !compose_one(job, &registry, &settled) {
                             return;
                         }
                     }
@@ -137,4 +153,30 @@ pub(crate) fn spawn_composers(
                 })
         })
         .collect()
+}
+
+/// Composes one job and queues it (or settles it); false when the pipeline is closing.
+fn compose_one(job: ComposeJob, registry: &Registry, settled: &mpsc::Sender<Settled>) -> bool {
+    let ComposeJob {
+        campaign,
+        priority,
+        destination,
+        recipient,
+    } = job;
+    let Some(lane) = registry.get(campaign) else {
+        return true;
+    };
+    match lane.stage.prepare(recipient, campaign, priority) {
+        Ok(message) => {
+            destination.ready().push(message);
+            true
+        }
+        Err(update) => settled
+            .blocking_send(Settled::Outcome {
+                campaign,
+                destination: Some(destination.id),
+                update,
+            })
+            .is_ok(),
+    }
 }

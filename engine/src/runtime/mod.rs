@@ -4,11 +4,12 @@
 
 mod bounces;
 mod composers;
-mod feeder;
 mod lists;
 mod load;
 mod oneoff;
 mod pipeline;
+mod plan;
+mod run;
 mod status;
 
 pub use bounces::{IngestSummary, Intake};
@@ -155,6 +156,7 @@ impl Campaign {
         };
         let config = SessionConfig {
             host: relay.host.clone(),
+            address: None,
             port: relay.port,
             security,
             helo: relay.helo.clone(),

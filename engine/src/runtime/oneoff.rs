@@ -3,8 +3,9 @@
 
 use super::Campaign;
 use crate::campaign::{RecipientReader, RowError};
-use crate::delivery::reply_record;
+use crate::delivery::{open_direct, reply_record, MxConnect, MxResolver};
 use crate::model::ReplyRecord;
+use crate::shaping::ShapingPolicy;
 use crate::smtp::{self, Envelope};
 use crate::Error;
 use std::collections::HashSet;
@@ -92,15 +93,20 @@ pub struct TestSendReport {
 }
 
 /// Sends one message, rendered with data row `row` (1-based) of the list, to `to` through the
-/// relay; the store is not touched.
+/// relay (or straight to its domain's MX hosts without one); the store is not touched.
 pub async fn test_send(campaign: &Campaign, to: &str, row: usize) -> Result<TestSendReport, Error> {
     let (to, _) = crate::campaign::normalize_address(to).map_err(|error| Error::BadAddress {
         address: to.to_owned(),
         reason: error.to_string(),
     })?;
     let rendered = render_row(campaign, row, Some(&to))?;
-    let (config, _) = campaign.relay_session(true)?;
-    let mut session = smtp::connect(&config).await?;
+    let mut session = match campaign.settings.relay {
+        Some(_) => {
+            let (config, _) = campaign.relay_session(true)?;
+            smtp::connect(&config).await?
+        }
+        None => open_direct_for(campaign, &to).await?,
+    };
     let envelope = Envelope {
         mail_from: campaign.settings.from.address.clone(),
         rcpt_to: vec![to.clone()],
@@ -119,6 +125,36 @@ pub async fn test_send(campaign: &Campaign, to: &str, row: usize) -> Result<Test
         reply: reply_record(&decided),
         transcript,
     })
+}
+
+/// A session straight to the MX of `to`'s domain, recording its transcript.
+async fn open_direct_for(campaign: &Campaign, to: &str) -> Result<smtp::Session, Error> {
+    let settings = &campaign.settings;
+    let domain = to.rsplit_once('@').map_or(to, |(_, d)| d);
+    let extra_ca = match &settings.mx.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let mut mx = MxConnect::new(
+        settings.mx.port,
+        settings.mx.helo.clone(),
+        smtp::tls_client_config(extra_ca.as_deref())?,
+        smtp::tls_opportunistic_config()?,
+        settings.mx.plain_after_tls_failure,
+        MxResolver::new(&settings.dns)?,
+    );
+    mx.record_transcript = true;
+    let rule = ShapingPolicy::new(settings.shaping.clone());
+    let tls = rule.rule_for(domain, &[]).1.tls.unwrap_or(settings.mx.tls);
+    open_direct(domain, tls, &mx)
+        .await
+        .map_err(|reason| Error::Direct {
+            domain: domain.to_owned(),
+            reason,
+        })
 }
 
 /// One message rendered from one row of the list.

@@ -1,39 +1,24 @@
-//! The send pipeline: a feeder reading due recipients from the store, a pool of compose
-//! threads (render, build MIME, DKIM-sign), the relay delivery workers, and one recorder that
-//! writes outcomes back in small groups and flushes them (group commit).
-//!
-//! ```text
-//! feeder thread ─job─► compose threads ─ready─► delivery tasks ─outcome─► recorder task ─► store
-//!  (feeder.rs)  (bounded)  (composers.rs)  (bounded)          (bounded)   group commit
-//! ```
-//! Every channel is bounded, so memory stays flat however long the list is. The duplicate
-//! window after a crash is what the recorder holds between a 250 reply and its flush: about
-//! one flush's worth of deliveries.
+//! `volley send`: load the list once, then run the pipeline (see `run.rs`) for the campaign,
+//! answering the control socket meanwhile: status questions, and campaigns handed over by a
+//! second `volley send` on the same store, which are sent alongside by priority.
 
-use super::composers::spawn_composers;
-use super::feeder::{feed, InFlight};
+use super::composers::ComposeStage;
 use super::load::load_list;
+use super::plan::DeliveryPlan;
+use super::run::{Lane, Run, RunHandle, RunOptions};
 use super::Campaign;
 use crate::campaign::RowError;
 use crate::control::{self, Request, Response};
-use crate::delivery::{self, ReadyMessage};
-use crate::model::{now_millis, Counts, Millis};
-use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoredRecipient};
+use crate::model::{Counts, Millis};
+use crate::scheduler::{Blocked, Pause};
+use crate::store::Store;
 use crate::Error;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// A flush slower than this is logged (at debug level): it widens the duplicate window after
-/// a crash.
-const SLOW_FLUSH: Duration = Duration::from_millis(100);
-/// Outcomes recorded in one batch at most.
-const RECORD_BATCH: usize = 1_024;
-/// Recipients read from the store per page.
-pub(crate) const PAGE: usize = 512;
-/// How often the queue pass looks for deferred recipients that have fallen due.
-pub(crate) const RETRY_CHECK: Duration = Duration::from_secs(2);
 /// Default for [`SendOptions::linger`].
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(60);
 
@@ -100,18 +85,24 @@ pub struct SendReport {
     pub idle: Duration,
     /// True when the run was cancelled before it finished.
     pub interrupted: bool,
+    /// Set when a relay cap stopped sending: what is left goes when the cap allows.
+    pub paused: Option<Pause>,
+    /// Destinations left suspended or unreachable with recipients still pending.
+    pub blocked: Vec<Blocked>,
 }
 
 /// Loads the list (first run only) and sends to every pending recipient, retrying deferred
-/// ones that fall due while it runs. Ends when nothing is pending and nothing is due.
+/// ones that fall due while it runs. Ends when nothing is pending and nothing is due (or
+/// when what is left cannot be sent before the linger runs out: a destination suspended or
+/// unreachable, a relay cap reached).
 pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendReport, Error> {
-    let (session, connections) = campaign.relay_session(false)?;
     let store = Store::open(&campaign.settings.store)?;
+    let run = Run::new(store.clone());
     let shutdown = CancellationToken::new();
     let listener = control::bind(store.path())?;
-    let handler = status_handler(store.clone(), campaign.id());
+    let handler = control_handler(store.clone(), run.handle(), campaign.id());
     let control_task = tokio::spawn(control::serve(listener, handler, shutdown.clone()));
-    let result = load_and_send(campaign, &store, session, connections, &options).await;
+    let result = load_and_send(campaign, &store, run, &options).await;
     let flushed = store.flush().await;
     shutdown.cancel();
     let _ = control_task.await;
@@ -129,10 +120,10 @@ pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendRepor
 async fn load_and_send(
     campaign: &Campaign,
     store: &Store,
-    session: crate::smtp::SessionConfig,
-    connections: usize,
+    run: Run,
     options: &SendOptions,
 ) -> Result<SendReport, Error> {
+    let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let loaded_now = !store
         .campaign(campaign.id())?
         .is_some_and(|meta| meta.loaded);
@@ -148,17 +139,36 @@ async fn load_and_send(
         });
     }
     let started = Instant::now();
-    let (attempts, idle) = run(campaign, store, Arc::new(session), connections, options).await?;
+    let lane = Lane {
+        id: campaign.id().to_owned(),
+        priority: campaign.settings.priority,
+        stage: ComposeStage::new(campaign, store)?,
+        policy: campaign.outcome_policy(),
+        progress: options.progress.clone(),
+    };
+    let result = run
+        .execute(
+            plan,
+            lane,
+            RunOptions {
+                cancel: options.cancel.clone(),
+                linger: options.linger,
+                classifier: campaign.classifier.clone(),
+            },
+        )
+        .await?;
     Ok(SendReport {
         campaign: campaign.id().to_owned(),
         next_due: store.next_due(campaign.id())?,
         counts: store.counts(campaign.id())?.unwrap_or_default(),
         loaded_now,
         row_errors,
-        attempts,
+        attempts: result.attempts,
         elapsed: started.elapsed(),
-        idle,
+        idle: result.summary.idle,
         interrupted: options.cancel.is_cancelled(),
+        paused: result.summary.paused,
+        blocked: result.summary.blocked,
     })
 }
 
@@ -202,142 +212,128 @@ async fn load(
     Ok(loaded.row_errors)
 }
 
-fn status_handler(store: Store, campaign: &str) -> control::Handler {
+/// Answers the control socket: status of any campaign in the store (with the run's
+/// destinations), and campaigns submitted by another `volley send`.
+fn control_handler(store: Store, run: RunHandle, campaign: &str) -> control::Handler {
     let own = campaign.to_owned();
-    Arc::new(move |request| match request {
-        Request::Status { campaign } => {
-            match (store.counts(&campaign), store.next_due(&campaign)) {
-                (Ok(Some(counts)), Ok(next_due)) => Response::Status {
-                    counts,
-                    next_due,
-                    pid: std::process::id(),
-                },
-                (Ok(None), _) if campaign == own => Response::Error {
-                    message: format!("campaign {campaign} is still being loaded"),
-                },
-                (Ok(None), _) => Response::Error {
-                    message: format!(
-                        "campaign {campaign} is not in this store (this process sends {own})"
-                    ),
-                },
-                (Err(e), _) | (_, Err(e)) => Response::Error {
-                    message: e.to_string(),
-                },
+    Arc::new(move |request| {
+        let (store, run, own) = (store.clone(), run.clone(), own.clone());
+        Box::pin(async move {
+            match request {
+                Request::Status { campaign } => status_reply(&store, &run, &own, &campaign),
+                Request::Submit { campaign_file } => submit(&store, &run, campaign_file).await,
             }
-        }
+        })
     })
 }
 
-/// Runs the stages until done or cancelled; returns the number of attempts made and the time
-/// spent waiting for retries.
-async fn run(
-    campaign: &Campaign,
-    store: &Store,
-    session: Arc<crate::smtp::SessionConfig>,
-    connections: usize,
-    options: &SendOptions,
-) -> Result<(u64, Duration), Error> {
-    let cancel = options.cancel.child_token();
-    let in_flight = Arc::new(InFlight::default());
-    let (job_tx, job_rx) = crossbeam_channel::bounded::<StoredRecipient>(1_024);
-    let (ready_tx, ready_rx) = async_channel::bounded::<ReadyMessage>(512);
-    let (outcome_tx, outcome_rx) = mpsc::channel::<OutcomeUpdate>(8_192);
-
-    let feeder = {
-        let (store, campaign_id, in_flight, cancel) = (
-            store.clone(),
-            campaign.id().to_owned(),
-            in_flight.clone(),
-            cancel.clone(),
-        );
-        let linger = options.linger;
-        std::thread::Builder::new()
-            .name("volley-feeder".into())
-            .spawn(move || feed(&store, &campaign_id, &job_tx, &in_flight, &cancel, linger))
-            .map_err(|source| Error::Io {
-                path: "feeder thread".into(),
-                source,
-            })?
-    };
-    let composers = spawn_composers(campaign, store, job_rx, ready_tx, outcome_tx.clone())?;
-    let recorder = tokio::spawn(record(
-        store.clone(),
-        campaign.id().to_owned(),
-        campaign.outcome_policy(),
-        outcome_rx,
-        in_flight.clone(),
-        options.progress.clone(),
-    ));
-    let delivered = delivery::deliver_via_relay(
-        session,
-        connections,
-        ready_rx,
-        outcome_tx,
-        campaign.classifier.clone(),
-        cancel.clone(),
-    )
-    .await;
-    // Delivery is over (done, or failed): nothing will take more work, so the feeder must
-    // not wait for outcomes of messages that can no longer be sent.
-    cancel.cancel();
-    in_flight.wake();
-    let feed_result = tokio::task::spawn_blocking(move || feeder.join()).await;
-    for composer in composers {
-        let _ = tokio::task::spawn_blocking(move || composer.join()).await;
-    }
-    let recorded = recorder.await.map_err(|e| Error::Io {
-        path: "recorder task".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    delivered?;
-    let attempts = recorded?;
-    if let Ok(Ok(Err(error))) = feed_result {
-        return Err(error.into());
-    }
-    Ok((attempts, in_flight.idle()))
-}
-
-/// The recorder: group commit. It waits for an outcome, takes every other outcome already
-/// waiting (up to [`RECORD_BATCH`]), writes them in one batch and flushes; outcomes that
-/// arrive during a flush form the next group. The window between a server's 250 and its
-/// durable record is therefore about one flush (flushes slower than [`SLOW_FLUSH`] are
-/// logged). Returns the number of outcomes recorded.
-async fn record(
-    store: Store,
-    campaign: String,
-    policy: OutcomePolicy,
-    mut outcomes: mpsc::Receiver<OutcomeUpdate>,
-    in_flight: Arc<InFlight>,
-    progress: Option<Arc<watch::Sender<Progress>>>,
-) -> Result<u64, crate::store::StoreError> {
-    let mut group: Vec<OutcomeUpdate> = Vec::with_capacity(RECORD_BATCH);
-    let mut recorded = 0u64;
-    while let Some(first) = outcomes.recv().await {
-        group.push(first);
-        while group.len() < RECORD_BATCH {
-            match outcomes.try_recv() {
-                Ok(update) => group.push(update),
-                Err(_) => break,
+fn status_reply(store: &Store, run: &RunHandle, own: &str, campaign: &str) -> Response {
+    match (store.counts(campaign), store.next_due(campaign)) {
+        (Ok(Some(counts)), Ok(next_due)) => {
+            let now = Instant::now();
+            let destinations = run
+                .view
+                .destinations
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|d| d.status(now))
+                .collect();
+            let active = run
+                .view
+                .active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(campaign);
+            let paused = run
+                .view
+                .paused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .map(|p| (p.cap.to_owned(), p.limit, p.resume_at));
+            Response::Status {
+                counts,
+                next_due,
+                pid: std::process::id(),
+                active,
+                destinations,
+                paused,
             }
         }
-        let counts = store.record_outcomes(&campaign, &policy, &group, now_millis())?;
-        let flush_started = Instant::now();
-        store.flush().await?;
-        if flush_started.elapsed() > SLOW_FLUSH {
-            tracing::debug!(
-                millis = flush_started.elapsed().as_millis() as u64,
-                "slow store flush"
-            );
-        }
-        let n = group.len() as u64;
-        recorded += n;
-        group.clear();
-        in_flight.done(n);
-        if let Some(progress) = &progress {
-            progress.send_modify(|p| p.counts = counts);
-        }
+        (Ok(None), _) if campaign == own => Response::Error {
+            message: format!("campaign {campaign} is still being loaded"),
+        },
+        (Ok(None), _) => Response::Error {
+            message: format!("campaign {campaign} is not in this store (this process sends {own})"),
+        },
+        (Err(e), _) | (_, Err(e)) => Response::Error {
+            message: e.to_string(),
+        },
     }
-    Ok(recorded)
+}
+
+/// Loads a campaign handed over by another `volley send` and adds it to the run.
+async fn submit(store: &Store, run: &RunHandle, file: PathBuf) -> Response {
+    match prepare_submitted(store, run, file).await {
+        Ok(response) => response,
+        Err(message) => Response::Error { message },
+    }
+}
+
+async fn prepare_submitted(
+    store: &Store,
+    run: &RunHandle,
+    file: PathBuf,
+) -> Result<Response, String> {
+    let settings = crate::config::load_campaign(&file, Some(store.path()))
+        .map_err(|e| format!("loading campaign {}: {e}", file.display()))?;
+    let campaign = Campaign::prepare(settings)
+        .map_err(|e| format!("preparing campaign {}: {e}", file.display()))?;
+    let plan = DeliveryPlan::for_campaign(&campaign, store).map_err(|e| e.to_string())?;
+    let running = run
+        .plan_key
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if plan.key != running {
+        return Err(format!(
+            "campaign {} is sent {}, but the running send goes {running}; send it when that one is done",
+            campaign.id(),
+            plan.key
+        ));
+    }
+    let loaded_now = !store
+        .campaign(campaign.id())
+        .map_err(|e| e.to_string())?
+        .is_some_and(|meta| meta.loaded);
+    if loaded_now {
+        load(&campaign, store, None)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let lane = Lane {
+        id: campaign.id().to_owned(),
+        priority: campaign.settings.priority,
+        stage: ComposeStage::new(&campaign, store).map_err(|e| e.to_string())?,
+        policy: campaign.outcome_policy(),
+        progress: None,
+    };
+    run.submit(lane)?;
+    let counts = store
+        .counts(campaign.id())
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    tracing::info!(
+        campaign = campaign.id(),
+        priority = campaign.settings.priority,
+        "campaign handed over by another volley send"
+    );
+    Ok(Response::Submitted {
+        campaign: campaign.id().to_owned(),
+        priority: campaign.settings.priority,
+        loaded_now,
+        counts,
+    })
 }
 
 impl SendReport {

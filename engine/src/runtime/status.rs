@@ -3,7 +3,7 @@
 
 use crate::config::CampaignSettings;
 use crate::control::{self, Request, Response};
-use crate::model::{Counts, Millis};
+use crate::model::{Counts, DestinationStatus, Millis};
 use crate::store::{Store, StoreError};
 use crate::Error;
 
@@ -18,6 +18,12 @@ pub struct StatusReport {
     pub next_due: Option<Millis>,
     /// The pid of the running `volley` that answered, when the store was busy.
     pub live_from: Option<u32>,
+    /// True while that process is still sending this campaign.
+    pub active: bool,
+    /// The running send's destinations (empty when no send is running).
+    pub destinations: Vec<DestinationStatus>,
+    /// Set while a relay cap pauses the running send: (cap key, value, resume time).
+    pub paused: Option<(String, u32, Millis)>,
 }
 
 /// Reads a campaign's counts, directly or through the process that holds the store.
@@ -37,6 +43,9 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 counts,
                 next_due: store.next_due(&settings.id)?,
                 live_from: None,
+                active: false,
+                destinations: Vec::new(),
+                paused: None,
             })
         }
         Err(StoreError::Locked { .. }) => {
@@ -48,13 +57,22 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     counts,
                     next_due,
                     pid,
+                    active,
+                    destinations,
+                    paused,
                 } => Ok(StatusReport {
                     campaign: settings.id.clone(),
                     counts,
                     next_due,
                     live_from: Some(pid),
+                    active,
+                    destinations,
+                    paused,
                 }),
                 Response::Error { message } => Err(Error::Remote(message)),
+                Response::Submitted { .. } => Err(Error::Remote(
+                    "unexpected answer to a status request".to_owned(),
+                )),
             }
         }
         Err(other) => Err(other.into()),

@@ -18,9 +18,13 @@ use super::{tls, Credentials, Security, SessionConfig, Timeouts};
 /// [`Security::StartTls`] (or [`Security::Opportunistic`] and offered), then AUTH when
 /// credentials are given.
 pub async fn connect(config: &SessionConfig) -> Result<Session, SmtpError> {
-    let address = (config.host.as_str(), config.port);
-    let tcp = match tokio::time::timeout(config.timeouts.connect, TcpStream::connect(address)).await
-    {
+    let connecting = async {
+        match config.address {
+            Some(ip) => TcpStream::connect((ip, config.port)).await,
+            None => TcpStream::connect((config.host.as_str(), config.port)).await,
+        }
+    };
+    let tcp = match tokio::time::timeout(config.timeouts.connect, connecting).await {
         Err(_) => {
             return Err(SmtpError::Timeout {
                 host: config.host.clone(),

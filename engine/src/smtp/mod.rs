@@ -37,7 +37,7 @@ use std::time::Duration;
 pub use client::{connect, Session};
 pub use error::{Phase, SmtpError, TlsProblem};
 pub use reply::{Capabilities, EnhancedCode, Reply};
-pub use tls::tls_client_config;
+pub use tls::{tls_client_config, tls_opportunistic_config};
 pub use transaction::{Envelope, Transaction};
 
 /// How the connection is protected.
@@ -49,8 +49,9 @@ pub enum Security {
     /// Plain connect, then STARTTLS; an error if the server does not offer it.
     StartTls,
     /// STARTTLS when the server offers it, plain text otherwise (direct-to-MX style). The
-    /// certificate is still verified: a failed handshake is an error, and the caller decides
-    /// whether to retry with [`Security::None`].
+    /// certificate is checked as the [`SessionConfig::tls`] configuration says (see
+    /// [`tls_opportunistic_config`] for one that encrypts without verifying); a failed
+    /// handshake is an error, and the caller decides whether to retry with [`Security::None`].
     Opportunistic,
     /// TLS from the first byte (implicit TLS, usually port 465).
     Tls,
@@ -115,6 +116,9 @@ impl Default for Timeouts {
 pub struct SessionConfig {
     /// Server host name or IP address; also the TLS server name.
     pub host: String,
+    /// Connect to this address instead of resolving `host` (direct-to-MX delivery resolves
+    /// MX hosts itself); `host` stays the TLS server name. Default `None`.
+    pub address: Option<std::net::IpAddr>,
     /// Server port.
     pub port: u16,
     /// Plain, STARTTLS or implicit TLS.
@@ -143,6 +147,7 @@ impl SessionConfig {
     pub fn new(host: impl Into<String>, port: u16, tls: Arc<rustls::ClientConfig>) -> Self {
         SessionConfig {
             host: host.into(),
+            address: None,
             port,
             security: Security::None,
             helo: "localhost".to_owned(),

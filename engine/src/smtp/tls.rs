@@ -5,16 +5,25 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{CertificateError, RootCertStore};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
 use super::error::{Phase, SmtpError, TlsProblem};
 use super::stream::BoxedStream;
 
+/// TLS sessions remembered for resumption, across all the hosts one configuration talks to.
+/// Reconnecting to a host resumes its session (an abbreviated handshake) as long as the same
+/// `Arc<ClientConfig>` is used.
+const RESUMABLE_SESSIONS: usize = 4_096;
+
 /// Builds a rustls client configuration trusting the webpki (Mozilla) roots plus, when given,
-/// every certificate of `extra_ca_pem` (a PEM bundle, e.g. a private relay's CA).
+/// every certificate of `extra_ca_pem` (a PEM bundle, e.g. a private relay's CA). Sessions
+/// are resumed when reconnecting to the same host with the same configuration.
 ///
 /// Fails with [`SmtpError::TlsConfig`] when the PEM is malformed, holds no certificate, or a
 /// certificate is rejected as a trust anchor.
@@ -27,14 +36,80 @@ pub fn tls_client_config(
         add_pem_roots(&mut roots, pem)?;
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| SmtpError::TlsConfig {
-            detail: format!("cannot set up TLS protocol versions: {e}"),
-        })?
+        .map_err(protocol_versions_error)?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.resumption = Resumption::in_memory_sessions(RESUMABLE_SESSIONS);
     Ok(Arc::new(config))
+}
+
+/// A client configuration for opportunistic TLS to MX hosts (RFC 7435): the connection is
+/// encrypted and the handshake signature checked, but the certificate is not required to
+/// chain to a trusted root or to name the host, as MTAs do when TLS is not required (most MX
+/// certificates would fail such checks, and the alternative is plain text). Sessions are
+/// resumed as with [`tls_client_config`].
+pub fn tls_opportunistic_config() -> Result<Arc<rustls::ClientConfig>, SmtpError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(AnyCertificate {
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(protocol_versions_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.resumption = Resumption::in_memory_sessions(RESUMABLE_SESSIONS);
+    Ok(Arc::new(config))
+}
+
+fn protocol_versions_error(error: rustls::Error) -> SmtpError {
+    SmtpError::TlsConfig {
+        detail: format!("cannot set up TLS protocol versions: {error}"),
+    }
+}
+
+/// Accepts any certificate, but still checks that the server holds its key.
+#[derive(Debug)]
+struct AnyCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 fn add_pem_roots(roots: &mut RootCertStore, pem: &[u8]) -> Result<(), SmtpError> {
@@ -115,6 +190,7 @@ mod tests {
     #[test]
     fn default_config_builds() {
         tls_client_config(None).unwrap();
+        tls_opportunistic_config().unwrap();
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! s <address>                                  → Suppression
 //! b <address>                                  → SoftBounces
 //! h <report fingerprint>                       → ()        reports already ingested
+//! R <relay> 0 <minute:u64be>                   → u32be     messages sent to a relay that minute
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! ```
@@ -33,6 +34,7 @@ pub(crate) const EVENT: u8 = b'e';
 pub(crate) const SUPPRESSED: u8 = b's';
 pub(crate) const SOFT: u8 = b'b';
 pub(crate) const INGESTED: u8 = b'h';
+pub(crate) const RELAY_USAGE: u8 = b'R';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 

@@ -12,6 +12,7 @@ mod error;
 mod keys;
 mod load;
 mod outcomes;
+mod queue;
 mod reports;
 mod suppression;
 

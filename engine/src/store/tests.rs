@@ -393,3 +393,62 @@ fn a_second_process_cannot_open_a_held_store() {
     let error = Store::open(dir.path()).unwrap_err();
     assert!(matches!(error, StoreError::Locked { .. }), "{error}");
 }
+
+#[test]
+fn the_pending_queue_reads_domain_by_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    load(
+        &store,
+        &[
+            "a@b.example",
+            "b@a.example",
+            "c@b.example",
+            "d@ab.example",
+            "e@b.example",
+        ],
+    );
+    assert_eq!(
+        store.pending_domains("c1").unwrap(),
+        ["a.example", "ab.example", "b.example"]
+    );
+    let first = store.pending_in("c1", "b.example", None, 2).unwrap();
+    let emails: Vec<_> = first.iter().map(|r| r.record.email.as_str()).collect();
+    assert_eq!(emails, ["a@b.example", "c@b.example"]);
+    let rest = store
+        .pending_in("c1", "b.example", Some(first[1].key.seq), 10)
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].record.email, "e@b.example");
+    assert!(store
+        .pending_in("c1", "none.example", None, 10)
+        .unwrap()
+        .is_empty());
+    assert!(store.pending_domains("other").unwrap().is_empty());
+}
+
+#[test]
+fn relay_usage_survives_reopening_and_old_minutes_go() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .set_relay_usage("smtp.example:587", &[(100, 5), (200, 7)], 0)
+            .unwrap();
+        store.set_relay_usage("other:25", &[(150, 1)], 0).unwrap();
+        store.flush_blocking().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.relay_usage("smtp.example:587", 0).unwrap(),
+        [(100, 5), (200, 7)]
+    );
+    store
+        .set_relay_usage("smtp.example:587", &[(200, 9), (300, 1)], 150)
+        .unwrap();
+    assert_eq!(
+        store.relay_usage("smtp.example:587", 0).unwrap(),
+        [(200, 9), (300, 1)]
+    );
+    assert_eq!(store.relay_usage("other:25", 0).unwrap(), [(150, 1)]);
+}

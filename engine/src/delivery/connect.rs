@@ -1,0 +1,306 @@
+//! Opening a session to a destination: the relay (retried a few times, its refusals fatal),
+//! or the destination's MX hosts in preference order (equal preferences shuffled), each
+//! address in turn, with the destination's TLS policy. In opportunistic mode a host whose
+//! STARTTLS handshake fails is remembered and tried in plain text for a while.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use tokio_util::sync::CancellationToken;
+
+use super::destination::{Destination, Route};
+use super::error::DeliveryError;
+use super::mx::{MxHost, MxResolver};
+use crate::config::MxTls;
+use crate::smtp::{self, Phase, Security, Session, SessionConfig, SmtpError, Timeouts};
+
+/// Consecutive failed connection attempts after which the relay counts as unreachable.
+const MAX_RELAY_ATTEMPTS: u32 = 3;
+/// Addresses tried per MX host before moving on to the next host.
+const ADDRESSES_PER_HOST: usize = 2;
+
+/// How sessions to MX hosts are opened.
+pub struct MxConnect {
+    /// The MX port (`[mx] port`).
+    pub port: u16,
+    /// The EHLO name.
+    pub helo: String,
+    /// TLS that verifies certificates, for `required` and `implicit`.
+    pub verified_tls: Arc<rustls::ClientConfig>,
+    /// TLS that encrypts without requiring a trusted certificate, for `opportunistic`.
+    pub opportunistic_tls: Arc<rustls::ClientConfig>,
+    /// How long a host with broken STARTTLS is sent to in plain text.
+    pub plain_after_tls_failure: Duration,
+    /// Per-phase timeouts.
+    pub timeouts: Timeouts,
+    /// Address lookups for MX hosts.
+    pub resolver: MxResolver,
+    /// Record each session's conversation (for `volley test-send`). Default false.
+    pub record_transcript: bool,
+    plain_hosts: Mutex<HashMap<String, Instant>>,
+}
+
+impl std::fmt::Debug for MxConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MxConnect")
+            .field("port", &self.port)
+            .field("helo", &self.helo)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MxConnect {
+    /// Settings for opening MX sessions.
+    pub fn new(
+        port: u16,
+        helo: String,
+        verified_tls: Arc<rustls::ClientConfig>,
+        opportunistic_tls: Arc<rustls::ClientConfig>,
+        plain_after_tls_failure: Duration,
+        resolver: MxResolver,
+    ) -> Self {
+        MxConnect {
+            port,
+            helo,
+            verified_tls,
+            opportunistic_tls,
+            plain_after_tls_failure,
+            timeouts: Timeouts::default(),
+            resolver,
+            record_transcript: false,
+            plain_hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True while `host` is remembered as having broken STARTTLS.
+    fn tls_broken(&self, host: &str) -> bool {
+        let mut hosts = self.plain_hosts.lock().unwrap_or_else(|p| p.into_inner());
+        match hosts.get(host) {
+            Some(&until) if until > Instant::now() => true,
+            Some(_) => {
+                hosts.remove(host);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn remember_tls_broken(&self, host: &str) {
+        let until = Instant::now() + self.plain_after_tls_failure;
+        self.plain_hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(host.to_owned(), until);
+    }
+}
+
+/// Why no session could be opened.
+#[derive(Debug)]
+pub(crate) enum ConnectFailure {
+    /// The relay refused our configuration or stayed out of reach: the send must stop.
+    Fatal(DeliveryError),
+    /// A host said 421 before any mail: too many connections, slow down.
+    Throttled(String),
+    /// No host could be reached; the text says why (last failure).
+    Unreachable(String),
+    /// Cancelled while trying.
+    Cancelled,
+}
+
+/// Opens a session to `destination`.
+pub(crate) async fn open(
+    destination: &Destination,
+    mx: Option<&MxConnect>,
+    cancel: &CancellationToken,
+) -> Result<Session, ConnectFailure> {
+    match &destination.route {
+        Route::Relay(config) => open_relay(config, cancel).await,
+        Route::Mx { hosts, tls } => match mx {
+            Some(mx) => open_mx(hosts, *tls, mx, cancel).await,
+            None => Err(ConnectFailure::Unreachable(
+                "direct-to-MX delivery is not set up".to_owned(),
+            )),
+        },
+    }
+}
+
+/// Opens a session to one of `domain`'s MX hosts under `tls` (for a single message, as
+/// `volley test-send` sends); the error says what DNS or the hosts answered.
+pub async fn open_direct(domain: &str, tls: MxTls, mx: &MxConnect) -> Result<Session, String> {
+    let resolved = mx.resolver.mx(domain).await;
+    let hosts = match resolved.answer {
+        super::MxAnswer::Hosts { hosts, .. } => hosts,
+        super::MxAnswer::NullMx => return Err(format!("{domain} accepts no mail (null MX)")),
+        super::MxAnswer::NoSuchDomain => return Err(format!("{domain} does not exist")),
+        super::MxAnswer::Failed(why) => {
+            return Err(format!("MX lookup for {domain} failed: {why}"))
+        }
+    };
+    match open_mx(&hosts, tls, mx, &CancellationToken::new()).await {
+        Ok(session) => Ok(session),
+        Err(ConnectFailure::Throttled(why) | ConnectFailure::Unreachable(why)) => Err(why),
+        Err(ConnectFailure::Fatal(error)) => Err(error.to_string()),
+        Err(ConnectFailure::Cancelled) => Err("cancelled".to_owned()),
+    }
+}
+
+/// The relay, retrying transient failures with back-off (1 s, then 2 s).
+async fn open_relay(
+    config: &SessionConfig,
+    cancel: &CancellationToken,
+) -> Result<Session, ConnectFailure> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = tokio::select! {
+            () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
+            result = smtp::connect(config) => match result {
+                Ok(session) => return Ok(session),
+                Err(error) => error,
+            },
+        };
+        if error.is_configuration() {
+            return Err(ConnectFailure::Fatal(DeliveryError::Refused {
+                host: config.host.clone(),
+                port: config.port,
+                source: error,
+            }));
+        }
+        if attempt >= MAX_RELAY_ATTEMPTS {
+            return Err(ConnectFailure::Fatal(DeliveryError::Unreachable {
+                host: config.host.clone(),
+                port: config.port,
+                attempts: attempt,
+                source: error,
+            }));
+        }
+        tracing::warn!(host = %config.host, %error, attempt, "could not connect; retrying");
+        let wait = Duration::from_secs(1 << (attempt - 1).min(4));
+        tokio::select! {
+            () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// The MX hosts in preference order, equal preferences shuffled.
+pub(crate) fn host_order(hosts: &[MxHost]) -> Vec<&MxHost> {
+    let mut ordered: Vec<&MxHost> = hosts.iter().collect();
+    let mut rng = rand::thread_rng();
+    ordered.shuffle(&mut rng);
+    ordered.sort_by_key(|h| h.preference); // stable: ties stay shuffled
+    ordered
+}
+
+async fn open_mx(
+    hosts: &[MxHost],
+    tls: MxTls,
+    mx: &MxConnect,
+    cancel: &CancellationToken,
+) -> Result<Session, ConnectFailure> {
+    let mut last = String::from("no MX host to try");
+    let mut throttled = None;
+    for host in host_order(hosts) {
+        let addresses = tokio::select! {
+            () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
+            found = mx.resolver.addresses(&host.name) => found,
+        };
+        let addresses = match addresses {
+            Ok(addresses) => addresses,
+            Err(why) => {
+                last = why;
+                continue;
+            }
+        };
+        for ip in addresses.into_iter().take(ADDRESSES_PER_HOST) {
+            let attempt = tokio::select! {
+                () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
+                attempt = open_host(&host.name, ip, tls, mx) => attempt,
+            };
+            match attempt {
+                Ok(session) => return Ok(session),
+                Err(error) => {
+                    tracing::debug!(host = %host.name, %ip, %error, "MX host failed; trying the next");
+                    if is_banner_421(&error) {
+                        throttled = Some(error.to_string());
+                    }
+                    last = error.to_string();
+                }
+            }
+        }
+    }
+    Err(match throttled {
+        Some(why) => ConnectFailure::Throttled(why),
+        None => ConnectFailure::Unreachable(last),
+    })
+}
+
+/// One address of one MX host, under `tls`; opportunistic STARTTLS that breaks is retried
+/// in plain text at once and the host remembered.
+async fn open_host(
+    host: &str,
+    ip: std::net::IpAddr,
+    tls: MxTls,
+    mx: &MxConnect,
+) -> Result<Session, SmtpError> {
+    let (security, tls_config) = match tls {
+        MxTls::Opportunistic if mx.tls_broken(host) => (Security::None, &mx.opportunistic_tls),
+        MxTls::Opportunistic => (Security::Opportunistic, &mx.opportunistic_tls),
+        MxTls::Required => (Security::StartTls, &mx.verified_tls),
+        MxTls::Implicit => (Security::Tls, &mx.verified_tls),
+        _ => (Security::None, &mx.opportunistic_tls),
+    };
+    let mut config = SessionConfig::new(host, mx.port, tls_config.clone());
+    config.address = Some(ip);
+    config.security = security;
+    config.helo = mx.helo.clone();
+    config.timeouts = mx.timeouts;
+    config.record_transcript = mx.record_transcript;
+    match smtp::connect(&config).await {
+        Err(error) if security == Security::Opportunistic && is_tls_failure(&error) => {
+            tracing::warn!(%host, %error, "STARTTLS failed; sending in plain text to this host for a while");
+            mx.remember_tls_broken(host);
+            config.security = Security::None;
+            smtp::connect(&config).await
+        }
+        other => other,
+    }
+}
+
+/// A failure of the STARTTLS step or the handshake after it.
+fn is_tls_failure(error: &SmtpError) -> bool {
+    matches!(error.phase(), Phase::StartTls | Phase::TlsHandshake)
+}
+
+/// A 421 at the greeting or EHLO: the host refuses more connections for now.
+fn is_banner_421(error: &SmtpError) -> bool {
+    matches!(error, SmtpError::Rejected { reply, phase, .. }
+        if reply.code == 421 && matches!(phase, Phase::Banner | Phase::Ehlo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_go_by_preference_with_ties_shuffled() {
+        let host = |name: &str, preference| MxHost {
+            name: name.to_owned(),
+            preference,
+        };
+        let hosts = vec![host("c", 20), host("a1", 10), host("b", 30), host("a2", 10)];
+        let mut first_seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let order: Vec<&str> = host_order(&hosts).iter().map(|h| h.name.as_str()).collect();
+            assert_eq!(&order[2..], ["c", "b"]);
+            first_seen.insert(order[0]);
+        }
+        assert_eq!(
+            first_seen.len(),
+            2,
+            "both equal-preference hosts come first sometimes"
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! One connection's life: open a session to its destination, then take messages from the
+//! destination's queue (most urgent first), pace them, send them, settle each one, and close
+//! when idle, after `max_messages_per_connection`, or when the server says 421.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio_util::sync::CancellationToken;
+
+use super::connect::{open, ConnectFailure, MxConnect};
+use super::destination::Destination;
+use super::error::DeliveryError;
+use super::throttle::is_throttling;
+use super::{outcome_of, ReadyMessage, Settled};
+use crate::bounce::Classifier;
+use crate::model::{now_millis, Millis, Outcome, ReplyRecord};
+use crate::shaping::{BackoffChange, RateGate, RelayBudget};
+use crate::smtp::Session;
+use crate::store::OutcomeUpdate;
+
+/// What connections tell the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryEvent {
+    /// A connection task ended (its slot is free).
+    ConnectionEnded {
+        /// The destination.
+        destination: usize,
+    },
+    /// No host of the destination answered; its queued messages were deferred.
+    Unreachable {
+        /// The destination.
+        destination: usize,
+        /// When to try it again.
+        until: Instant,
+    },
+    /// The destination throttled too often and is suspended; its queued messages were
+    /// released.
+    Suspended {
+        /// The destination.
+        destination: usize,
+        /// When it may be sent to again.
+        until: Instant,
+    },
+    /// A relay cap is reached; the relay's queued messages were released.
+    Paused {
+        /// When sending may go on (epoch milliseconds).
+        resume_at: Millis,
+        /// The campaign-file key of the cap.
+        cap: &'static str,
+        /// Its value.
+        limit: u32,
+    },
+    /// Delivery must stop (see [`DeliveryContext::take_fatal`]).
+    Fatal,
+}
+
+/// What every connection of a send shares.
+pub struct DeliveryContext {
+    /// Where attempts are settled (the recorder).
+    pub settled: mpsc::Sender<Settled>,
+    /// Where the scheduler hears about connections.
+    pub events: mpsc::Sender<DeliveryEvent>,
+    /// Classifies failed replies.
+    pub classifier: Arc<Classifier>,
+    /// Stops every connection (a transaction in flight finishes first).
+    pub cancel: CancellationToken,
+    /// Paces messages over all destinations (`[shaping.global] max_message_rate`).
+    pub global_rate: RateGate,
+    /// How MX sessions are opened (direct delivery only).
+    pub mx: Option<MxConnect>,
+    /// The relay's hourly and daily caps (relay only).
+    pub relay_budget: Option<Arc<Mutex<RelayBudget>>>,
+    fatal: Mutex<Option<DeliveryError>>,
+}
+
+impl DeliveryContext {
+    /// A context; `mx` for direct delivery, `relay_budget` for a relay with caps.
+    pub fn new(
+        settled: mpsc::Sender<Settled>,
+        events: mpsc::Sender<DeliveryEvent>,
+        classifier: Arc<Classifier>,
+        cancel: CancellationToken,
+        global_rate: RateGate,
+        mx: Option<MxConnect>,
+        relay_budget: Option<Arc<Mutex<RelayBudget>>>,
+    ) -> Self {
+        DeliveryContext {
+            settled,
+            events,
+            classifier,
+            cancel,
+            global_rate,
+            mx,
+            relay_budget,
+            fatal: Mutex::new(None),
+        }
+    }
+
+    /// The error that stopped delivery, if one did.
+    pub fn take_fatal(&self) -> Option<DeliveryError> {
+        self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn set_fatal(&self, error: DeliveryError) {
+        self.fatal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(error);
+    }
+
+    async fn settle(&self, settled: Settled) -> bool {
+        self.settled.send(settled).await.is_ok()
+    }
+
+    async fn tell(&self, event: DeliveryEvent) {
+        let _ = self.events.send(event).await;
+    }
+}
+
+/// Runs one connection to `destination` until its queue stays empty for the idle timeout,
+/// the per-connection message limit is reached, the session breaks, or delivery is
+/// cancelled. The caller has counted it with [`Destination::connection_started`]; `permit`
+/// is its slot under the global connection cap.
+pub async fn run_connection(
+    destination: Arc<Destination>,
+    ctx: Arc<DeliveryContext>,
+    permit: OwnedSemaphorePermit,
+) {
+    let mut connection = Connection {
+        destination,
+        ctx,
+        session: None,
+    };
+    connection.run().await;
+    if let Some(session) = connection.session.take() {
+        let _ = session.quit().await;
+    }
+    drop(permit);
+    connection.destination.connection_closed();
+    let destination = connection.destination.id;
+    connection
+        .ctx
+        .tell(DeliveryEvent::ConnectionEnded { destination })
+        .await;
+}
+
+struct Connection {
+    destination: Arc<Destination>,
+    ctx: Arc<DeliveryContext>,
+    session: Option<Session>,
+}
+
+/// How sending one message went, for the connection.
+enum Sent {
+    /// Settled; carry on if the session is still usable.
+    Done,
+    /// The message went back to the queue; close this connection.
+    Stop,
+}
+
+impl Connection {
+    async fn run(&mut self) {
+        let cancel = self.ctx.cancel.clone();
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = self.destination.connections.pass() => {}
+        }
+        match open(&self.destination, self.ctx.mx.as_ref(), &cancel).await {
+            Ok(session) => {
+                self.destination.connected();
+                self.session = Some(session);
+            }
+            Err(failure) => return connect_failed(&self.destination, &self.ctx, failure).await,
+        }
+        let limit = self.destination.rule.max_messages_per_connection;
+        let idle = self.destination.rule.idle_timeout;
+        loop {
+            let sent = self.session.as_ref().map_or(0, Session::messages_sent);
+            if sent >= limit {
+                return;
+            }
+            let Some(message) = self.destination.ready().pop(idle, &cancel).await else {
+                return;
+            };
+            match self.send(message).await {
+                Sent::Done if self.session.is_some() => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// Paces, sends and settles one message.
+    async fn send(&mut self, message: ReadyMessage) -> Sent {
+        let cancel = self.ctx.cancel.clone();
+        let paced = async {
+            self.destination.messages.pass().await;
+            self.ctx.global_rate.pass().await;
+        };
+        tokio::select! {
+            () = cancel.cancelled() => {
+                self.destination.ready().push_front(message);
+                return Sent::Stop;
+            }
+            () = paced => {}
+        }
+        if let Some(budget) = &self.ctx.relay_budget {
+            let taken = budget
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_take(now_millis());
+            if let Err(exhausted) = taken {
+                self.destination.ready().push_front(message);
+                release_queue(&self.destination, &self.ctx).await;
+                self.ctx
+                    .tell(DeliveryEvent::Paused {
+                        resume_at: exhausted.resume_at,
+                        cap: exhausted.cap,
+                        limit: exhausted.limit,
+                    })
+                    .await;
+                return Sent::Stop;
+            }
+        }
+        let Some(session) = self.session.as_mut() else {
+            self.destination.ready().push_front(message);
+            return Sent::Stop;
+        };
+        let outcome = match session.send(&message.envelope, &message.bytes).await {
+            Ok(transaction) => {
+                let outcome = outcome_of(transaction.outcome_for(0), &self.ctx.classifier);
+                if !session.is_usable() {
+                    self.session = None;
+                }
+                outcome
+            }
+            Err(error) => {
+                tracing::warn!(destination = %self.destination.name, %error, "connection lost during a transaction");
+                self.session = None;
+                Outcome::Deferred {
+                    reply: ReplyRecord::local(error.to_string()),
+                }
+            }
+        };
+        self.shape(&outcome).await;
+        let settled = Settled::Outcome {
+            campaign: message.campaign,
+            destination: Some(self.destination.id),
+            update: OutcomeUpdate {
+                key: message.key,
+                outcome,
+                message_id: Some(message.message_id),
+            },
+        };
+        if !self.ctx.settle(settled).await {
+            return Sent::Stop;
+        }
+        Sent::Done
+    }
+
+    /// Feeds the outcome to the destination's back-off; a suspension releases its queue and
+    /// closes this connection.
+    async fn shape(&mut self, outcome: &Outcome) {
+        let now = Instant::now();
+        match outcome {
+            Outcome::Delivered { .. } => self.destination.delivered(now),
+            Outcome::Deferred { reply } | Outcome::Bounced { reply }
+                if is_throttling(reply, &self.destination.rule.throttle_replies) =>
+            {
+                if let BackoffChange::Suspended { until } = self.destination.throttled(now) {
+                    self.session = None;
+                    release_queue(&self.destination, &self.ctx).await;
+                    let destination = self.destination.id;
+                    self.ctx
+                        .tell(DeliveryEvent::Suspended { destination, until })
+                        .await;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Hands every queued message of the destination back unsent.
+async fn release_queue(destination: &Destination, ctx: &DeliveryContext) {
+    for message in destination.ready().drain() {
+        let released = Settled::Released {
+            campaign: message.campaign,
+            destination: Some(destination.id),
+            key: message.key,
+        };
+        if !ctx.settle(released).await {
+            return;
+        }
+    }
+}
+
+/// No session: stop the send (relay), note throttling, or defer the queue when no host
+/// of the destination answers and no other connection to it is open.
+async fn connect_failed(destination: &Destination, ctx: &DeliveryContext, failure: ConnectFailure) {
+    match failure {
+        ConnectFailure::Cancelled => {}
+        ConnectFailure::Fatal(error) => {
+            let others_open = destination.open_connections() > 1;
+            if destination.ever_connected() && others_open {
+                // The relay caps connections: carry on with the ones it allows.
+                tracing::warn!(destination = %destination.name, %error, "a connection could not be opened; continuing with fewer");
+                destination.cap_connections(destination.open_connections() - 1);
+                return;
+            }
+            ctx.set_fatal(error);
+            ctx.cancel.cancel();
+            ctx.tell(DeliveryEvent::Fatal).await;
+        }
+        ConnectFailure::Throttled(why) => {
+            tracing::debug!(destination = %destination.name, %why, "connection refused with 421");
+            destination.throttled(Instant::now());
+        }
+        ConnectFailure::Unreachable(why) if destination.open_connections() > 1 => {
+            tracing::debug!(destination = %destination.name, %why, "an extra connection could not be opened");
+        }
+        ConnectFailure::Unreachable(why) => {
+            let until = destination.connect_failed(Instant::now());
+            tracing::warn!(destination = %destination.name, %why, "no MX host answered; deferring its messages");
+            let text = format!(
+                "could not connect to any MX host of {}: {why}",
+                destination.name
+            );
+            for message in destination.ready().drain() {
+                let settled = Settled::Outcome {
+                    campaign: message.campaign,
+                    destination: Some(destination.id),
+                    update: OutcomeUpdate {
+                        key: message.key,
+                        outcome: Outcome::Deferred {
+                            reply: ReplyRecord::local(text.clone()),
+                        },
+                        message_id: None,
+                    },
+                };
+                if !ctx.settle(settled).await {
+                    return;
+                }
+            }
+            let id = destination.id;
+            ctx.tell(DeliveryEvent::Unreachable {
+                destination: id,
+                until,
+            })
+            .await;
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! A destination: where one group of messages goes (the relay, or the MX hosts shared by one
+//! or more recipient domains), with its limits, its adaptive back-off and its queue of
+//! composed messages waiting for a connection.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::mx::MxHost;
+use super::ReadyMessage;
+use crate::config::{MxTls, ShapingRule};
+use crate::model::DestinationStatus;
+use crate::shaping::{Backoff, BackoffChange, RateGate};
+use crate::smtp::SessionConfig;
+
+/// Priority lanes: 1 (most urgent) to 5.
+pub const LANES: usize = 5;
+
+/// How to reach a destination.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// Through the configured relay.
+    Relay(Arc<SessionConfig>),
+    /// Straight to these MX hosts (sorted by preference) under a TLS policy.
+    Mx {
+        /// The hosts.
+        hosts: Vec<MxHost>,
+        /// The TLS policy.
+        tls: MxTls,
+    },
+}
+
+/// Mutable state behind one lock, held briefly and never across an await.
+#[derive(Debug)]
+struct State {
+    backoff: Backoff,
+    failing_until: Option<Instant>,
+    consecutive_failures: u32,
+    /// A cap learned from a relay that refused more connections.
+    learned_cap: Option<usize>,
+    domains: usize,
+    delivered: u64,
+    throttled: u64,
+}
+
+/// One destination, shared by the scheduler and its connection tasks.
+#[derive(Debug)]
+pub struct Destination {
+    /// Its index in the run, for accounting.
+    pub id: usize,
+    /// Its name: `relay host:port`, or its MX host names.
+    pub name: String,
+    /// How to reach it.
+    pub route: Route,
+    /// The limits that apply.
+    pub rule: ShapingRule,
+    /// The name of the `[shaping.*]` entry behind `rule`.
+    pub rule_name: String,
+    /// Paces its messages (the rule's rate, lowered by back-off).
+    pub messages: RateGate,
+    /// Paces its new connections.
+    pub connections: RateGate,
+    /// True for the relay: a failure to connect or log in stops the whole send.
+    pub fatal_connect_errors: bool,
+    ready: ReadyQueue,
+    state: Mutex<State>,
+    open: AtomicUsize,
+    ever_connected: AtomicBool,
+}
+
+impl Destination {
+    /// A destination for `route` under `rule`.
+    pub fn new(
+        id: usize,
+        name: String,
+        route: Route,
+        rule: ShapingRule,
+        rule_name: String,
+    ) -> Self {
+        let fatal_connect_errors = matches!(route, Route::Relay(_));
+        let backoff = Backoff::new(&rule);
+        Destination {
+            id,
+            name,
+            messages: RateGate::new(backoff.rate()),
+            connections: RateGate::new(rule.max_connection_rate.map(|r| r.per_second())),
+            route,
+            rule,
+            rule_name,
+            fatal_connect_errors,
+            ready: ReadyQueue::default(),
+            state: Mutex::new(State {
+                backoff,
+                failing_until: None,
+                consecutive_failures: 0,
+                learned_cap: None,
+                domains: 0,
+                delivered: 0,
+                throttled: 0,
+            }),
+            open: AtomicUsize::new(0),
+            ever_connected: AtomicBool::new(false),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The queue of composed messages waiting for a connection.
+    pub fn ready(&self) -> &ReadyQueue {
+        &self.ready
+    }
+
+    /// Notes one more recipient domain routed here.
+    pub fn add_domain(&self) {
+        self.state().domains += 1;
+    }
+
+    /// Connections open or opening.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection task starting; pair with [`Self::connection_closed`].
+    pub fn connection_started(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection task ending.
+    pub fn connection_closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// True once any connection to it was established in this run.
+    pub fn ever_connected(&self) -> bool {
+        self.ever_connected.load(Ordering::Relaxed)
+    }
+
+    /// How many connections it may have now: the back-off's cap, or fewer when the server
+    /// refused more.
+    pub fn connection_limit(&self) -> usize {
+        let state = self.state();
+        let limit = state.backoff.connections();
+        state.learned_cap.map_or(limit, |cap| limit.min(cap))
+    }
+
+    /// Remembers that the server takes no more than `n` connections at once (at least one).
+    pub fn cap_connections(&self, n: usize) {
+        let mut state = self.state();
+        let n = n.max(1);
+        state.learned_cap = Some(state.learned_cap.map_or(n, |cap| cap.min(n)));
+    }
+
+    /// When it may be sent to again, if it is suspended or failing at `now`.
+    pub fn blocked_until(&self, now: Instant) -> Option<Instant> {
+        let state = self.state();
+        let failing = state.failing_until.filter(|&until| until > now);
+        match (state.backoff.suspended_until(now), failing) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Notes a session established.
+    pub fn connected(&self) {
+        self.ever_connected.store(true, Ordering::Relaxed);
+        let mut state = self.state();
+        state.consecutive_failures = 0;
+        state.failing_until = None;
+    }
+
+    /// Notes that no host could be reached; returns when to try again (30 s, doubling up to
+    /// 10 minutes with each consecutive failure).
+    pub fn connect_failed(&self, now: Instant) -> Instant {
+        let mut state = self.state();
+        state.consecutive_failures += 1;
+        let wait = Duration::from_secs(30) * 2u32.pow(state.consecutive_failures.min(5) - 1);
+        let until = now + wait.min(Duration::from_secs(600));
+        state.failing_until = Some(until);
+        until
+    }
+
+    /// Notes a delivery; raises the rate when back-off allows.
+    pub fn delivered(&self, now: Instant) {
+        let change = {
+            let mut state = self.state();
+            state.delivered += 1;
+            state.backoff.on_delivery(now)
+        };
+        if let Some(change) = change {
+            self.apply(change);
+        }
+    }
+
+    /// Notes a throttling reply; returns the change (a cut, or a suspension).
+    pub fn throttled(&self, now: Instant) -> BackoffChange {
+        let change = {
+            let mut state = self.state();
+            state.throttled += 1;
+            state.backoff.on_throttle(now)
+        };
+        self.apply(change);
+        change
+    }
+
+    fn apply(&self, change: BackoffChange) {
+        match change {
+            BackoffChange::Cut { rate, connections } => {
+                self.messages.set(Some(rate));
+                tracing::warn!(destination = %self.name, rate = format!("{rate:.1}/s"), connections, "throttled by the receiver: slowing down");
+            }
+            BackoffChange::Raised { rate, connections } => {
+                self.messages.set(rate);
+                match rate {
+                    Some(rate) => {
+                        tracing::info!(destination = %self.name, rate = format!("{rate:.1}/s"), connections, "recovering from throttling")
+                    }
+                    None => {
+                        tracing::info!(destination = %self.name, connections, "recovered from throttling: back to full speed")
+                    }
+                }
+            }
+            BackoffChange::Suspended { until } => {
+                let seconds = until.saturating_duration_since(Instant::now()).as_secs();
+                tracing::warn!(destination = %self.name, seconds, "throttled repeatedly: destination suspended");
+            }
+        }
+    }
+
+    /// A snapshot for status displays.
+    pub fn status(&self, now: Instant) -> DestinationStatus {
+        let state = self.state();
+        let seconds = |until: Instant| until.saturating_duration_since(now).as_secs().max(1);
+        DestinationStatus {
+            name: self.name.clone(),
+            rule: self.rule_name.clone(),
+            domains: state.domains,
+            connections: self.open_connections(),
+            connection_limit: state
+                .learned_cap
+                .map_or(state.backoff.connections(), |cap| {
+                    cap.min(state.backoff.connections())
+                }),
+            rate: state.backoff.rate(),
+            queued: self.ready.len(),
+            delivered: state.delivered,
+            throttled: state.throttled,
+            backing_off: state.backoff.is_throttled(),
+            suspended_for: state.backoff.suspended_until(now).map(seconds),
+            failing_for: state
+                .failing_until
+                .filter(|&until| until > now)
+                .map(seconds),
+        }
+    }
+}
+
+/// Composed messages waiting for a connection, one lane per priority: a connection always
+/// takes the most urgent message first, so bulk traffic pauses while urgent messages wait.
+/// Its size is bounded by the scheduler, which admits only as many messages as it allows.
+#[derive(Debug, Default)]
+pub struct ReadyQueue {
+    lanes: Mutex<Lanes>,
+    notify: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Lanes {
+    queues: [VecDeque<ReadyMessage>; LANES],
+    len: usize,
+    /// Nothing more is coming for now: an empty queue ends idle connections at once.
+    draining: bool,
+}
+
+impl ReadyQueue {
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.lock().len
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queues a message behind others of its priority.
+    pub fn push(&self, message: ReadyMessage) {
+        let lane = lane_of(message.priority);
+        let mut lanes = self.lock();
+        lanes.queues[lane].push_back(message);
+        lanes.len += 1;
+        drop(lanes);
+        self.notify.notify_one();
+    }
+
+    /// Puts a message back at the head of its lane (it was taken but not sent).
+    pub fn push_front(&self, message: ReadyMessage) {
+        let lane = lane_of(message.priority);
+        let mut lanes = self.lock();
+        lanes.queues[lane].push_front(message);
+        lanes.len += 1;
+        drop(lanes);
+        self.notify.notify_one();
+    }
+
+    /// The most urgent waiting message, if any.
+    pub fn try_pop(&self) -> Option<ReadyMessage> {
+        let mut lanes = self.lock();
+        let message = lanes.queues.iter_mut().find_map(VecDeque::pop_front)?;
+        lanes.len -= 1;
+        Some(message)
+    }
+
+    /// The most urgent message, waiting up to `idle` for one; `None` after `idle` or when
+    /// `cancel` fires.
+    pub async fn pop(&self, idle: Duration, cancel: &CancellationToken) -> Option<ReadyMessage> {
+        let deadline = tokio::time::Instant::now() + idle;
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut lanes = self.lock();
+                if let Some(message) = lanes.queues.iter_mut().find_map(VecDeque::pop_front) {
+                    lanes.len -= 1;
+                    return Some(message);
+                }
+                if lanes.draining {
+                    return None;
+                }
+            }
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return None,
+                () = tokio::time::sleep_until(deadline) => return None,
+                () = &mut notified => {}
+            }
+        }
+    }
+
+    /// Takes every waiting message.
+    pub fn drain(&self) -> Vec<ReadyMessage> {
+        let mut lanes = self.lock();
+        lanes.len = 0;
+        lanes.queues.iter_mut().flat_map(|q| q.drain(..)).collect()
+    }
+
+    /// Says whether more messages are coming soon; while draining, connections waiting on
+    /// an empty queue end at once instead of idling (their slots go to other destinations).
+    pub fn set_draining(&self, draining: bool) {
+        let changed = {
+            let mut lanes = self.lock();
+            std::mem::replace(&mut lanes.draining, draining) != draining
+        };
+        if changed && draining {
+            self.notify.notify_waiters();
+        }
+    }
+}
+
+/// The lane index of a priority (1 to 5; anything else goes to the nearest end).
+fn lane_of(priority: u8) -> usize {
+    usize::from(priority.clamp(1, LANES as u8) - 1)
+}

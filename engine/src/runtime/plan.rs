@@ -1,0 +1,127 @@
+//! The delivery plan of a send: relay or direct to MX, with the sessions, resolver, TLS
+//! configurations, limits and relay caps that go with it. Built from the first campaign's
+//! settings; campaigns submitted to a running send must share it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::Campaign;
+use crate::config::{GlobalLimits, Rate, ShapingRule};
+use crate::delivery::{MxConnect, MxResolver};
+use crate::model::now_millis;
+use crate::scheduler::Mode;
+use crate::shaping::{RelayBudget, RelayCaps, ShapingPolicy};
+use crate::smtp;
+use crate::store::Store;
+use crate::Error;
+
+/// Minutes of relay usage a day's cap looks back over.
+const DAY_MINUTES: u64 = 24 * 60;
+
+/// A relay's hourly and daily caps and where their counts are kept.
+pub(crate) struct RelayUsage {
+    /// The store key of the relay's counts (`host:port:user`).
+    pub(crate) key: String,
+    /// The counts, shared with the connections that take from them.
+    pub(crate) budget: Arc<Mutex<RelayBudget>>,
+}
+
+/// Everything delivery needs, decided once per send.
+pub(crate) struct DeliveryPlan {
+    /// Relay or MX routing.
+    pub(crate) mode: Mode,
+    /// How MX sessions are opened (direct delivery only).
+    pub(crate) mx: Option<MxConnect>,
+    /// The relay's caps, when it has hourly or daily ones.
+    pub(crate) relay_usage: Option<RelayUsage>,
+    /// `[shaping.global]`.
+    pub(crate) global: GlobalLimits,
+    /// Names the delivery path; a campaign submitted to a running send must have the same.
+    pub(crate) key: String,
+}
+
+impl DeliveryPlan {
+    /// The plan `campaign` asks for; relay caps start from the counts kept in `store`.
+    pub(crate) fn for_campaign(campaign: &Campaign, store: &Store) -> Result<DeliveryPlan, Error> {
+        let settings = campaign.settings();
+        match &settings.relay {
+            Some(relay) => {
+                let (session, connections) = campaign.relay_session(false)?;
+                let defaults = &settings.shaping.default;
+                let rule = ShapingRule {
+                    max_connections: connections,
+                    max_message_rate: relay.max_per_second.map(|n| Rate {
+                        count: f64::from(n),
+                        per: Duration::from_secs(1),
+                    }),
+                    max_connection_rate: None,
+                    max_messages_per_connection: relay
+                        .max_messages_per_connection
+                        .unwrap_or(u64::MAX),
+                    idle_timeout: defaults.idle_timeout,
+                    tls: None,
+                    throttle_replies: defaults.throttle_replies.clone(),
+                    suspend_after: defaults.suspend_after,
+                    suspend_window: defaults.suspend_window,
+                    suspend_for: defaults.suspend_for,
+                };
+                let user = relay.username.as_deref().unwrap_or("");
+                let key = format!("{}:{}:{user}", relay.host, relay.port);
+                let caps = RelayCaps {
+                    per_hour: relay.max_per_hour,
+                    per_day: relay.max_per_day,
+                };
+                let relay_usage = if caps.per_hour.is_some() || caps.per_day.is_some() {
+                    let since = (now_millis() / 60_000).saturating_sub(DAY_MINUTES);
+                    let history = store.relay_usage(&key, since)?;
+                    Some(RelayUsage {
+                        key: key.clone(),
+                        budget: Arc::new(Mutex::new(RelayBudget::new(caps, history))),
+                    })
+                } else {
+                    None
+                };
+                Ok(DeliveryPlan {
+                    mode: Mode::Relay {
+                        session: Arc::new(session),
+                        rule,
+                        name: format!("relay {}:{}", relay.host, relay.port),
+                    },
+                    mx: None,
+                    relay_usage,
+                    global: settings.shaping.global,
+                    key: format!("relay {key}"),
+                })
+            }
+            None => {
+                let resolver = MxResolver::new(&settings.dns)?;
+                let extra_ca = match &settings.mx.ca_file {
+                    Some(path) => Some(std::fs::read(path).map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?),
+                    None => None,
+                };
+                let mx = MxConnect::new(
+                    settings.mx.port,
+                    settings.mx.helo.clone(),
+                    smtp::tls_client_config(extra_ca.as_deref())?,
+                    smtp::tls_opportunistic_config()?,
+                    settings.mx.plain_after_tls_failure,
+                    resolver.clone(),
+                );
+                Ok(DeliveryPlan {
+                    mode: Mode::Mx {
+                        resolver,
+                        policy: ShapingPolicy::new(settings.shaping.clone()),
+                        tls: settings.mx.tls,
+                    },
+                    mx: Some(mx),
+                    relay_usage: None,
+                    global: settings.shaping.global,
+                    key: format!("direct to MX (port {})", settings.mx.port),
+                })
+            }
+        }
+    }
+}

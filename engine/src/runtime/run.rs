@@ -1,0 +1,335 @@
+//! One run of the send pipeline, for one or more campaigns sharing a store and a delivery
+//! plan: the scheduler task, the compose threads, the connection tasks and the recorder,
+//! wired together and taken down in order.
+//!
+//! ```text
+//! scheduler ─jobs─► compose threads ─► destination queues ◄─ connections ─settled─► recorder ─► store
+//!     ▲   (work-stealing pool)                                                        │
+//!     └──────────────────────────── settled (after the flush) ◄───────────────────────┘
+//! ```
+
+use super::composers::{spawn_composers, ComposeStage};
+use super::plan::{DeliveryPlan, RelayUsage};
+use super::{Phase, Progress};
+use crate::bounce::Classifier;
+use crate::delivery::{DeliveryContext, Settled};
+use crate::model::now_millis;
+use crate::scheduler::{
+    CampaignLane, JobQueue, RunSummary, Scheduler, SchedulerEvent, SchedulerSetup, SchedulerView,
+};
+use crate::shaping::RateGate;
+use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
+use crate::Error;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A flush slower than this is logged (at debug level): it widens the duplicate window after
+/// a crash.
+const SLOW_FLUSH: Duration = Duration::from_millis(100);
+/// Outcomes recorded in one batch at most.
+const RECORD_BATCH: usize = 1_024;
+/// Settled recipients waiting for the recorder, at most.
+const SETTLED_QUEUE: usize = 8_192;
+/// Events from connections waiting for the scheduler, at most.
+const DELIVERY_EVENTS: usize = 1_024;
+/// Minutes of relay usage kept in the store.
+const RELAY_MINUTES_KEPT: u64 = 24 * 60;
+
+/// One campaign of a run.
+pub(crate) struct Lane {
+    /// The campaign id.
+    pub(crate) id: String,
+    /// Its priority.
+    pub(crate) priority: u8,
+    /// How its messages are built.
+    pub(crate) stage: ComposeStage,
+    /// Retry and suppression policies for its outcomes.
+    pub(crate) policy: OutcomePolicy,
+    /// Where its counts go as they change.
+    pub(crate) progress: Option<Arc<watch::Sender<Progress>>>,
+}
+
+/// The campaigns of a run, by index.
+#[derive(Default)]
+pub(crate) struct Registry {
+    lanes: RwLock<Vec<Arc<Lane>>>,
+}
+
+impl Registry {
+    /// The campaign at `index`.
+    pub(crate) fn get(&self, index: usize) -> Option<Arc<Lane>> {
+        self.lanes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(index)
+            .cloned()
+    }
+
+    /// Adds a campaign; returns its index, or `None` when it is already part of the run.
+    fn add(&self, lane: Lane) -> Option<usize> {
+        let mut lanes = self.lanes.write().unwrap_or_else(|p| p.into_inner());
+        if lanes.iter().any(|l| l.id == lane.id) {
+            return None;
+        }
+        lanes.push(Arc::new(lane));
+        Some(lanes.len() - 1)
+    }
+}
+
+/// What other tasks (the control socket) use to reach a running send.
+#[derive(Clone)]
+pub(crate) struct RunHandle {
+    registry: Arc<Registry>,
+    events: mpsc::UnboundedSender<SchedulerEvent>,
+    /// Live facts: destinations, campaigns still active, a relay pause.
+    pub(crate) view: Arc<SchedulerView>,
+    closed: Arc<AtomicBool>,
+    /// The delivery path of this run (submitted campaigns must share it).
+    pub(crate) plan_key: Arc<RwLock<String>>,
+}
+
+impl RunHandle {
+    /// Adds a loaded campaign to the running send; an error text when the run is over or
+    /// already sends that campaign.
+    pub(crate) fn submit(&self, lane: Lane) -> Result<(), String> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err("the running send is finishing; run the command again in a moment".into());
+        }
+        let (id, priority) = (lane.id.clone(), lane.priority);
+        let index = self
+            .registry
+            .add(lane)
+            .ok_or_else(|| format!("campaign {id} is already being sent by this process"))?;
+        self.events
+            .send(SchedulerEvent::Submit(CampaignLane {
+                index,
+                id,
+                priority,
+            }))
+            .map_err(|_| {
+                "the running send is finishing; run the command again in a moment".to_owned()
+            })
+    }
+}
+
+/// A run being set up: its handle exists before it starts, for the control socket.
+pub(crate) struct Run {
+    store: Store,
+    registry: Arc<Registry>,
+    events: mpsc::UnboundedSender<SchedulerEvent>,
+    events_rx: mpsc::UnboundedReceiver<SchedulerEvent>,
+    view: Arc<SchedulerView>,
+    closed: Arc<AtomicBool>,
+    plan_key: Arc<RwLock<String>>,
+}
+
+/// What a finished run did.
+pub(crate) struct RunResult {
+    /// Outcomes recorded.
+    pub(crate) attempts: u64,
+    /// Idle time, pause, blocked destinations.
+    pub(crate) summary: RunSummary,
+}
+
+/// How the run goes.
+pub(crate) struct RunOptions {
+    /// Stops the run cleanly.
+    pub(crate) cancel: CancellationToken,
+    /// See [`super::SendOptions::linger`].
+    pub(crate) linger: Duration,
+    /// Classifies failed replies.
+    pub(crate) classifier: Arc<Classifier>,
+}
+
+impl Run {
+    /// A run over `store`.
+    pub(crate) fn new(store: Store) -> Run {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        Run {
+            store,
+            registry: Arc::default(),
+            events,
+            events_rx,
+            view: Arc::default(),
+            closed: Arc::default(),
+            plan_key: Arc::default(),
+        }
+    }
+
+    /// The handle other tasks reach the run with.
+    pub(crate) fn handle(&self) -> RunHandle {
+        RunHandle {
+            registry: self.registry.clone(),
+            events: self.events.clone(),
+            view: self.view.clone(),
+            closed: self.closed.clone(),
+            plan_key: self.plan_key.clone(),
+        }
+    }
+
+    /// Sends `first` (and whatever is submitted meanwhile) until done or cancelled.
+    pub(crate) async fn execute(
+        self,
+        plan: DeliveryPlan,
+        first: Lane,
+        options: RunOptions,
+    ) -> Result<RunResult, Error> {
+        *self.plan_key.write().unwrap_or_else(|p| p.into_inner()) = plan.key.clone();
+        let first_lane = CampaignLane {
+            index: 0,
+            id: first.id.clone(),
+            priority: first.priority,
+        };
+        if self.registry.add(first).is_none() {
+            return Err(Error::Remote("campaign registered twice".into()));
+        }
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let (jobs, workers) = JobQueue::new(threads);
+        let (settled_tx, settled_rx) = mpsc::channel::<Settled>(SETTLED_QUEUE);
+        let (deliveries_tx, deliveries_rx) = mpsc::channel(DELIVERY_EVENTS);
+        let cancel = options.cancel.child_token();
+        let relay_usage = plan.relay_usage;
+        let ctx = Arc::new(DeliveryContext::new(
+            settled_tx.clone(),
+            deliveries_tx,
+            options.classifier,
+            cancel.clone(),
+            RateGate::new(plan.global.max_message_rate.map(|r| r.per_second())),
+            plan.mx,
+            relay_usage.as_ref().map(|u| u.budget.clone()),
+        ));
+        let composers =
+            spawn_composers(workers, self.registry.clone(), settled_tx, cancel.clone())?;
+        let recorder = tokio::spawn(record(
+            self.store.clone(),
+            self.registry.clone(),
+            settled_rx,
+            self.events.clone(),
+            relay_usage,
+        ));
+        let tracker = TaskTracker::new();
+        let scheduler = Scheduler::new(
+            SchedulerSetup {
+                store: self.store.clone(),
+                mode: plan.mode,
+                ctx: ctx.clone(),
+                jobs: jobs.clone(),
+                deliveries: deliveries_rx,
+                events: self.events_rx,
+                max_connections: plan.global.max_connections,
+                linger: options.linger,
+                keep_running: false,
+                tracker: tracker.clone(),
+                view: self.view.clone(),
+            },
+            vec![first_lane],
+        )?;
+        let scheduled = scheduler.run().await;
+        self.closed.store(true, Ordering::Release);
+        jobs.close();
+        tracker.close();
+        tracker.wait().await;
+        for composer in composers {
+            let _ = tokio::task::spawn_blocking(move || composer.join()).await;
+        }
+        let fatal = ctx.take_fatal();
+        drop(ctx);
+        let attempts = recorder.await.map_err(|e| Error::Io {
+            path: "recorder task".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        if let Some(error) = fatal {
+            return Err(error.into());
+        }
+        Ok(RunResult {
+            attempts,
+            summary: scheduled?,
+        })
+    }
+}
+
+/// The recorder: group commit. It waits for a settled recipient, takes every other one
+/// already waiting (up to [`RECORD_BATCH`]), writes the outcomes in one batch per campaign
+/// and flushes; what arrives during a flush forms the next group. The window between a
+/// server's 250 and its durable record is therefore about one flush (flushes slower than
+/// [`SLOW_FLUSH`] are logged). After each flush the scheduler hears which recipients are
+/// settled. Returns the number of outcomes recorded.
+async fn record(
+    store: Store,
+    registry: Arc<Registry>,
+    mut settled: mpsc::Receiver<Settled>,
+    scheduler: mpsc::UnboundedSender<SchedulerEvent>,
+    relay_usage: Option<RelayUsage>,
+) -> Result<u64, StoreError> {
+    let mut group: Vec<Settled> = Vec::with_capacity(RECORD_BATCH);
+    let mut recorded = 0u64;
+    while let Some(first) = settled.recv().await {
+        group.push(first);
+        while group.len() < RECORD_BATCH {
+            match settled.try_recv() {
+                Ok(item) => group.push(item),
+                Err(_) => break,
+            }
+        }
+        recorded += write_group(&store, &registry, &group)?;
+        if let Some(usage) = &relay_usage {
+            let dirty = usage
+                .budget
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take_dirty();
+            if !dirty.is_empty() {
+                let keep_since = (now_millis() / 60_000).saturating_sub(RELAY_MINUTES_KEPT);
+                store.set_relay_usage(&usage.key, &dirty, keep_since)?;
+            }
+        }
+        let flush_started = Instant::now();
+        store.flush().await?;
+        if flush_started.elapsed() > SLOW_FLUSH {
+            tracing::debug!(
+                millis = flush_started.elapsed().as_millis() as u64,
+                "slow store flush"
+            );
+        }
+        let _ = scheduler.send(SchedulerEvent::Settled(std::mem::take(&mut group)));
+        group.reserve(RECORD_BATCH);
+    }
+    Ok(recorded)
+}
+
+/// Writes one group's outcomes, one atomic batch per campaign, and updates progress.
+fn write_group(store: &Store, registry: &Registry, group: &[Settled]) -> Result<u64, StoreError> {
+    let _span = tracing::debug_span!("store.record", outcomes = group.len()).entered();
+    let mut by_campaign: HashMap<usize, Vec<OutcomeUpdate>> = HashMap::new();
+    for item in group {
+        if let Settled::Outcome {
+            campaign, update, ..
+        } = item
+        {
+            by_campaign
+                .entry(*campaign)
+                .or_default()
+                .push(update.clone());
+        }
+    }
+    let mut recorded = 0;
+    for (index, updates) in by_campaign {
+        let Some(lane) = registry.get(index) else {
+            continue;
+        };
+        let counts = store.record_outcomes(&lane.id, &lane.policy, &updates, now_millis())?;
+        recorded += updates.len() as u64;
+        if let Some(progress) = &lane.progress {
+            progress.send_modify(|p| {
+                p.counts = counts;
+                p.phase = Phase::Sending;
+            });
+        }
+    }
+    Ok(recorded)
+}

@@ -1,0 +1,722 @@
+//! The scheduler: one task that decides what is sent when. It owns the campaigns being sent
+//! (each a round-robin over its recipient domains), the routing table (domain → destination)
+//! and the in-flight budget, and it is fed by events: outcomes recorded, connections ended,
+//! lookups answered, campaigns submitted (Stalwart's queue-manager shape: other tasks send
+//! events, none locks the schedule).
+//!
+//! Each pass it hands per-destination batches of recipients to the compose pool
+//! ([`JobQueue`]) within each destination's share of the budget and its limits, most urgent
+//! campaign first (a destination that an urgent campaign has work for takes nothing from a
+//! less urgent one in that pass), and opens connections where messages wait. Recipients whose
+//! domain DNS rules out (no such domain, null MX) are bounced and those whose lookup failed or
+//! whose destination cannot be reached are deferred, without composing them.
+//!
+//! ```text
+//! store ─pages─► scheduler ─jobs─► compose pool ─► destination queues ◄─ connections
+//!                    ▲                                                      │
+//!                    └───────── settled (via the recorder) ◄────────────────┘
+//! ```
+
+mod feed;
+mod jobs;
+mod routes;
+
+pub use jobs::{JobQueue, JobWorker};
+pub use routes::Mode;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use feed::CampaignFeed;
+use routes::{LocalFailure, RouteState, Routing};
+
+use crate::delivery::{
+    local_outcome, run_connection, DeliveryContext, DeliveryEvent, Destination, Resolved, Settled,
+};
+use crate::model::{add_duration, now_millis, Millis};
+use crate::store::{OutcomeUpdate, RecipientKey, Store, StoreError, StoredRecipient};
+
+/// Messages held in memory at once (composing, queued or being sent, not yet recorded).
+const MAX_IN_FLIGHT: usize = 4_096;
+/// Recipients handed out per destination visit.
+const BATCH: usize = 64;
+/// Per destination and connection allowed, messages in flight.
+const IN_FLIGHT_PER_CONNECTION: usize = 64;
+/// Another connection opens when more than this many messages per open connection wait.
+const READY_PER_CONNECTION: usize = 8;
+/// How often deferred recipients that fell due are looked for.
+const RETRY_CHECK: Duration = Duration::from_secs(2);
+/// How often the scheduler looks again while messages are in flight and no event came.
+const BUSY_LOOK: Duration = Duration::from_millis(50);
+/// Deferred recipients read per look.
+const RETRY_PAGE: usize = 512;
+
+/// One recipient for the compose pool: render, sign, queue at its destination.
+#[derive(Debug)]
+pub struct ComposeJob {
+    /// The campaign's index in the running send.
+    pub campaign: usize,
+    /// Its campaign's priority.
+    pub priority: u8,
+    /// Where the message goes.
+    pub destination: Arc<Destination>,
+    /// The recipient.
+    pub recipient: StoredRecipient,
+}
+
+/// A campaign for the scheduler: its index in the running send, id and priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignLane {
+    /// Its index (the same in the compose stage and the recorder).
+    pub index: usize,
+    /// The campaign id.
+    pub id: String,
+    /// 1 (most urgent) to 5.
+    pub priority: u8,
+}
+
+/// What the scheduler is told by the rest of the pipeline.
+#[derive(Debug)]
+pub enum SchedulerEvent {
+    /// The recorder has written these (outcomes) or let them go (released).
+    Settled(Vec<Settled>),
+    /// A campaign to send alongside the others (loaded already).
+    Submit(CampaignLane),
+}
+
+/// A relay cap that stopped sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    /// When sending may go on (epoch milliseconds).
+    pub resume_at: Millis,
+    /// The campaign-file key of the cap.
+    pub cap: &'static str,
+    /// Its value.
+    pub limit: u32,
+}
+
+/// A destination that could not be sent to before the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// The destination.
+    pub destination: String,
+    /// Why: `suspended` (throttled repeatedly) or `unreachable`.
+    pub why: &'static str,
+    /// When it may be tried again (epoch milliseconds).
+    pub until: Millis,
+}
+
+/// How a run went, beyond the counts the store keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Time spent with nothing to do but wait for deferred recipients to fall due.
+    pub idle: Duration,
+    /// Set when a relay cap stopped sending before everything went.
+    pub paused: Option<Pause>,
+    /// Destinations left suspended or unreachable with recipients still pending.
+    pub blocked: Vec<Blocked>,
+}
+
+/// Live facts for status displays, shared with the control socket.
+#[derive(Debug, Default)]
+pub struct SchedulerView {
+    /// Every destination of the run.
+    pub destinations: RwLock<Vec<Arc<Destination>>>,
+    /// Campaign ids still being worked on.
+    pub active: Mutex<HashSet<String>>,
+    /// Set while a relay cap pauses sending.
+    pub paused: Mutex<Option<Pause>>,
+}
+
+/// How to build a scheduler.
+pub struct SchedulerSetup {
+    /// The store (only read here; outcomes are written by the recorder).
+    pub store: Store,
+    /// Relay or direct to MX.
+    pub mode: Mode,
+    /// What connections share.
+    pub ctx: Arc<DeliveryContext>,
+    /// The compose pool's queue.
+    pub jobs: Arc<JobQueue>,
+    /// Events from connections.
+    pub deliveries: mpsc::Receiver<DeliveryEvent>,
+    /// Events from the recorder and the runtime. Unbounded, yet bounded by construction: each
+    /// `Settled` event answers one message the scheduler let into flight.
+    pub events: mpsc::UnboundedReceiver<SchedulerEvent>,
+    /// Connections open at once over all destinations.
+    pub max_connections: usize,
+    /// When only deferred recipients are left, wait for those due within this long.
+    pub linger: Duration,
+    /// Keep running when there is nothing left to do (a long-running server).
+    pub keep_running: bool,
+    /// Where connection tasks are spawned (the caller waits for them).
+    pub tracker: TaskTracker,
+    /// Live facts for status displays.
+    pub view: Arc<SchedulerView>,
+}
+
+/// Messages the scheduler let into flight and has not heard back about.
+#[derive(Debug, Default)]
+struct Flight {
+    keys: HashSet<(usize, RecipientKey)>,
+    per_destination: HashMap<usize, usize>,
+    per_campaign: HashMap<usize, usize>,
+}
+
+impl Flight {
+    fn total(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn add(&mut self, campaign: usize, key: RecipientKey, destination: Option<usize>) {
+        if self.keys.insert((campaign, key)) {
+            *self.per_campaign.entry(campaign).or_default() += 1;
+            if let Some(d) = destination {
+                *self.per_destination.entry(d).or_default() += 1;
+            }
+        }
+    }
+
+    fn remove(&mut self, campaign: usize, key: &RecipientKey, destination: Option<usize>) {
+        if self.keys.remove(&(campaign, key.clone())) {
+            decrement(&mut self.per_campaign, campaign);
+            if let Some(d) = destination {
+                decrement(&mut self.per_destination, d);
+            }
+        }
+    }
+
+    fn at(&self, destination: usize) -> usize {
+        self.per_destination.get(&destination).copied().unwrap_or(0)
+    }
+
+    fn of_campaign(&self, campaign: usize) -> usize {
+        self.per_campaign.get(&campaign).copied().unwrap_or(0)
+    }
+}
+
+fn decrement(map: &mut HashMap<usize, usize>, key: usize) {
+    if let Some(n) = map.get_mut(&key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(&key);
+        }
+    }
+}
+
+/// The scheduler task's state.
+pub struct Scheduler {
+    store: Store,
+    ctx: Arc<DeliveryContext>,
+    jobs: Arc<JobQueue>,
+    deliveries: mpsc::Receiver<DeliveryEvent>,
+    events: mpsc::UnboundedReceiver<SchedulerEvent>,
+    answers: mpsc::UnboundedReceiver<(String, Resolved)>,
+    feeds: Vec<CampaignFeed>,
+    routing: Routing,
+    flight: Flight,
+    connections: Arc<Semaphore>,
+    tracker: TaskTracker,
+    view: Arc<SchedulerView>,
+    linger: Duration,
+    keep_running: bool,
+    last_retry_check: Option<Instant>,
+    paused: Option<Pause>,
+    unreachable: HashMap<usize, String>,
+    idle: Duration,
+    wake_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("campaigns", &self.feeds.len())
+            .field("in_flight", &self.flight.total())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler for `campaigns` (already loaded into the store).
+    pub fn new(
+        setup: SchedulerSetup,
+        campaigns: Vec<CampaignLane>,
+    ) -> Result<Scheduler, StoreError> {
+        let (answers_tx, answers) = mpsc::unbounded_channel();
+        let routing = Routing::new(setup.mode, answers_tx);
+        {
+            let mut view = setup
+                .view
+                .destinations
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            view.clone_from(&routing.destinations);
+        }
+        let mut scheduler = Scheduler {
+            store: setup.store,
+            ctx: setup.ctx,
+            jobs: setup.jobs,
+            deliveries: setup.deliveries,
+            events: setup.events,
+            answers,
+            feeds: Vec::new(),
+            routing,
+            flight: Flight::default(),
+            connections: Arc::new(Semaphore::new(setup.max_connections.max(1))),
+            tracker: setup.tracker,
+            view: setup.view,
+            linger: setup.linger,
+            keep_running: setup.keep_running,
+            last_retry_check: None,
+            paused: None,
+            unreachable: HashMap::new(),
+            idle: Duration::ZERO,
+            wake_at: None,
+        };
+        for lane in campaigns {
+            scheduler.add_campaign(lane)?;
+        }
+        Ok(scheduler)
+    }
+
+    fn add_campaign(&mut self, lane: CampaignLane) -> Result<(), StoreError> {
+        let domains = self.store.pending_domains(&lane.id)?;
+        tracing::debug!(campaign = %lane.id, domains = domains.len(), priority = lane.priority, "campaign scheduled");
+        self.view
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(lane.id.clone());
+        self.feeds.push(CampaignFeed::new(
+            lane.index,
+            lane.id,
+            lane.priority,
+            domains,
+        ));
+        self.last_retry_check = None;
+        Ok(())
+    }
+
+    /// Runs until every campaign is done (or, with `keep_running`, until cancelled), then
+    /// closes the compose queue and lets idle connections go.
+    pub async fn run(mut self) -> Result<RunSummary, StoreError> {
+        let result = self.run_loop().await;
+        self.jobs.close();
+        for destination in &self.routing.destinations {
+            destination.ready().set_draining(true);
+        }
+        result?;
+        Ok(RunSummary {
+            idle: self.idle,
+            paused: self.paused,
+            blocked: self.blocked(),
+        })
+    }
+
+    async fn run_loop(&mut self) -> Result<(), StoreError> {
+        let cancel = self.ctx.cancel.clone();
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            self.check_retries()?;
+            self.fill().await?;
+            self.manage_connections();
+            let done = self.is_done()?;
+            self.publish();
+            if done && !self.keep_running {
+                return Ok(());
+            }
+            let idle = self.flight.total() == 0;
+            let started = Instant::now();
+            let wake = self.next_wake();
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(()),
+                Some(event) = self.events.recv() => self.on_event(event)?,
+                Some(event) = self.deliveries.recv() => self.on_delivery(event),
+                Some((domain, resolved)) = self.answers.recv() => self.routing.resolved(domain, resolved),
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+            if idle && self.flight.total() == 0 {
+                self.idle += started.elapsed();
+            }
+            self.drain_events()?;
+        }
+    }
+
+    /// Takes every event already waiting, so one pass handles them together.
+    fn drain_events(&mut self) -> Result<(), StoreError> {
+        while let Ok(event) = self.events.try_recv() {
+            self.on_event(event)?;
+        }
+        while let Ok(event) = self.deliveries.try_recv() {
+            self.on_delivery(event);
+        }
+        while let Ok((domain, resolved)) = self.answers.try_recv() {
+            self.routing.resolved(domain, resolved);
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, event: SchedulerEvent) -> Result<(), StoreError> {
+        match event {
+            SchedulerEvent::Settled(settled) => {
+                for item in settled {
+                    let (campaign, key) = item.recipient();
+                    self.flight.remove(campaign, key, item.destination());
+                    if let Settled::Released { campaign, key, .. } = &item {
+                        if let Some(feed) = self.feeds.iter_mut().find(|f| f.index == *campaign) {
+                            feed.rewind(&key.domain);
+                        }
+                    }
+                }
+            }
+            SchedulerEvent::Submit(lane) => self.add_campaign(lane)?,
+        }
+        Ok(())
+    }
+
+    fn on_delivery(&mut self, event: DeliveryEvent) {
+        match event {
+            DeliveryEvent::ConnectionEnded { .. } | DeliveryEvent::Fatal => {}
+            DeliveryEvent::Unreachable { destination, .. } => {
+                self.unreachable
+                    .insert(destination, "no MX host answered".to_owned());
+            }
+            DeliveryEvent::Suspended { destination, until } => {
+                if let Some(d) = self.routing.destinations.get(destination) {
+                    let seconds = until.saturating_duration_since(Instant::now()).as_secs();
+                    tracing::warn!(destination = %d.name, seconds, "destination suspended after repeated throttling");
+                }
+            }
+            DeliveryEvent::Paused {
+                resume_at,
+                cap,
+                limit,
+            } => {
+                if self.paused.is_none_or(|p| p.resume_at < resume_at) {
+                    tracing::warn!(cap, limit, resume_at = %crate::model::format_millis(resume_at), "relay limit reached: sending paused");
+                    self.paused = Some(Pause {
+                        resume_at,
+                        cap,
+                        limit,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Pulls deferred recipients that fell due into their campaigns' feeds.
+    fn check_retries(&mut self) -> Result<(), StoreError> {
+        if self
+            .last_retry_check
+            .is_some_and(|at| at.elapsed() < RETRY_CHECK)
+        {
+            return Ok(());
+        }
+        self.last_retry_check = Some(Instant::now());
+        let now = now_millis();
+        for feed in &mut self.feeds {
+            if feed.retries_waiting() >= RETRY_PAGE {
+                continue;
+            }
+            let due = self.store.due(&feed.id, now, RETRY_PAGE)?;
+            feed.add_retries(due, &self.flight.keys);
+        }
+        Ok(())
+    }
+
+    /// Hands recipients to the compose pool, most urgent campaign first.
+    async fn fill(&mut self) -> Result<(), StoreError> {
+        let mut order: Vec<usize> = (0..self.feeds.len()).collect();
+        order.sort_by_key(|&i| (self.feeds[i].priority, self.feeds[i].index));
+        let mut claimed: HashMap<usize, u8> = HashMap::new();
+        let paused = self.paused.is_some_and(|p| p.resume_at > now_millis());
+        if !paused {
+            self.paused = None;
+        }
+        for position in order {
+            let visits = self.feeds[position].domain_count();
+            for _ in 0..visits {
+                if self.flight.total() >= MAX_IN_FLIGHT {
+                    return Ok(());
+                }
+                let Some(domain) = self.feeds[position].next_domain() else {
+                    break;
+                };
+                let priority = self.feeds[position].priority;
+                match self.routing.route(&domain) {
+                    RouteState::Resolving => {}
+                    RouteState::Fails(failure) => {
+                        self.settle_locally(position, &domain, &failure).await?;
+                    }
+                    RouteState::Routed(id) => {
+                        if claimed.get(&id).is_some_and(|&p| p < priority) {
+                            continue;
+                        }
+                        claimed.entry(id).or_insert(priority);
+                        self.feed_destination(position, &domain, id, paused).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds one domain's recipients to its destination, within its room.
+    async fn feed_destination(
+        &mut self,
+        position: usize,
+        domain: &str,
+        id: usize,
+        paused: bool,
+    ) -> Result<(), StoreError> {
+        let Some(destination) = self.routing.destinations.get(id).cloned() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if destination.blocked_until(now).is_some() {
+            if let Some(why) = self.unreachable.get(&id).cloned() {
+                let failure = LocalFailure {
+                    enhanced: "4.4.1",
+                    text: format!("{why} for {} (not tried again yet)", destination.name),
+                };
+                self.settle_locally(position, domain, &failure).await?;
+            }
+            return Ok(());
+        }
+        self.unreachable.remove(&id);
+        if paused && destination.fatal_connect_errors {
+            return Ok(());
+        }
+        let cap = destination.connection_limit().max(1) * IN_FLIGHT_PER_CONNECTION;
+        let room = cap
+            .saturating_sub(self.flight.at(id))
+            .min(MAX_IN_FLIGHT.saturating_sub(self.flight.total()))
+            .min(BATCH);
+        if room == 0 {
+            return Ok(());
+        }
+        let feed = &mut self.feeds[position];
+        let recipients = feed.take(&self.store, domain, room, &self.flight.keys)?;
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        let (campaign, priority) = (feed.index, feed.priority);
+        destination.ready().set_draining(false);
+        let jobs: Vec<ComposeJob> = recipients
+            .into_iter()
+            .map(|recipient| {
+                self.flight.add(campaign, recipient.key.clone(), Some(id));
+                ComposeJob {
+                    campaign,
+                    priority,
+                    destination: destination.clone(),
+                    recipient,
+                }
+            })
+            .collect();
+        self.jobs.push_batch(jobs);
+        Ok(())
+    }
+
+    /// Settles a batch of a domain's recipients without a connection: bounced or deferred as
+    /// `failure` says.
+    async fn settle_locally(
+        &mut self,
+        position: usize,
+        domain: &str,
+        failure: &LocalFailure,
+    ) -> Result<(), StoreError> {
+        let room = MAX_IN_FLIGHT
+            .saturating_sub(self.flight.total())
+            .min(BATCH * 4);
+        let feed = &mut self.feeds[position];
+        let campaign = feed.index;
+        let recipients = feed.take(&self.store, domain, room, &self.flight.keys)?;
+        for recipient in recipients {
+            let outcome =
+                local_outcome(failure.enhanced, failure.text.clone(), &self.ctx.classifier);
+            self.flight.add(campaign, recipient.key.clone(), None);
+            let settled = Settled::Outcome {
+                campaign,
+                destination: None,
+                update: OutcomeUpdate {
+                    key: recipient.key,
+                    outcome,
+                    message_id: None,
+                },
+            };
+            if self.ctx.settled.send(settled).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens connections where messages wait: one at first, another while more than
+    /// [`READY_PER_CONNECTION`] per open connection wait, up to the destination's limit and
+    /// the global cap. Lets idle connections of destinations with nothing in flight go.
+    fn manage_connections(&mut self) {
+        let now = Instant::now();
+        for destination in &self.routing.destinations {
+            let in_flight = self.flight.at(destination.id);
+            if in_flight == 0 {
+                destination.ready().set_draining(true);
+                continue;
+            }
+            if destination.blocked_until(now).is_some() || self.ctx.cancel.is_cancelled() {
+                continue;
+            }
+            let open = destination.open_connections();
+            let limit = destination.connection_limit();
+            let waiting = destination.ready().len();
+            let wanted = if open == 0 {
+                1
+            } else if waiting > open * READY_PER_CONNECTION {
+                open + 1
+            } else {
+                open
+            };
+            for _ in open..wanted.min(limit) {
+                let Ok(permit) = self.connections.clone().try_acquire_owned() else {
+                    return;
+                };
+                destination.connection_started();
+                self.tracker.spawn(run_connection(
+                    destination.clone(),
+                    self.ctx.clone(),
+                    permit,
+                ));
+            }
+        }
+    }
+
+    /// True when nothing is in flight and nothing can be sent before the linger runs out.
+    fn is_done(&mut self) -> Result<bool, StoreError> {
+        self.wake_at = None;
+        if self.flight.total() > 0 || self.routing.lookups_running() > 0 {
+            return Ok(false);
+        }
+        let now = Instant::now();
+        let horizon = add_duration(now_millis(), self.linger);
+        let mut done = true;
+        let mut active = HashSet::new();
+        for position in 0..self.feeds.len() {
+            let feed_done = self.feed_done(position, now, horizon)?;
+            if !feed_done {
+                active.insert(self.feeds[position].id.clone());
+                done = false;
+            }
+        }
+        *self.view.active.lock().unwrap_or_else(|p| p.into_inner()) = active;
+        Ok(done)
+    }
+
+    /// True when campaign `position` has nothing it can send before `horizon`.
+    fn feed_done(
+        &mut self,
+        position: usize,
+        now: Instant,
+        horizon: Millis,
+    ) -> Result<bool, StoreError> {
+        if self.flight.of_campaign(self.feeds[position].index) > 0
+            || self.feeds[position].retries_waiting() > 0
+        {
+            return Ok(false);
+        }
+        let domains: Vec<String> = self.feeds[position].domains().cloned().collect();
+        for domain in domains {
+            let RouteState::Routed(id) = self.routing.route(&domain) else {
+                return Ok(false);
+            };
+            let Some(destination) = self.routing.destinations.get(id) else {
+                continue;
+            };
+            let blocked = destination
+                .blocked_until(now)
+                .map(|until| add_duration(now_millis(), until.saturating_duration_since(now)));
+            let paused = self
+                .paused
+                .filter(|_| destination.fatal_connect_errors)
+                .map(|p| p.resume_at);
+            match blocked.max(paused) {
+                Some(until) if until > horizon => continue,
+                Some(until) => {
+                    self.wake_hint(until);
+                    return Ok(false);
+                }
+                None => return Ok(false),
+            }
+        }
+        if let Some(due) = self.store.next_due(&self.feeds[position].id)? {
+            if due <= horizon {
+                self.wake_hint(due);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn wake_hint(&mut self, at: Millis) {
+        let wait = Duration::from_millis(at.saturating_sub(now_millis()));
+        let at = Instant::now() + wait;
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+
+    /// When to look again with no event: the next retry check, or sooner when something
+    /// falls due.
+    fn next_wake(&self) -> Instant {
+        let check = self
+            .last_retry_check
+            .map_or_else(Instant::now, |at| at + RETRY_CHECK);
+        let check = check.max(Instant::now() + Duration::from_millis(10));
+        let check = if self.flight.total() > 0 {
+            // Messages are moving: look again soon, to open connections where they wait.
+            check.min(Instant::now() + BUSY_LOOK)
+        } else {
+            check
+        };
+        self.wake_at.map_or(check, |at| at.min(check))
+    }
+
+    fn publish(&self) {
+        *self.view.paused.lock().unwrap_or_else(|p| p.into_inner()) = self.paused;
+        let mut destinations = self
+            .view
+            .destinations
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if destinations.len() != self.routing.destinations.len() {
+            destinations.clone_from(&self.routing.destinations);
+        }
+    }
+
+    /// Destinations still blocked with recipients of some campaign pending.
+    fn blocked(&self) -> Vec<Blocked> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for destination in &self.routing.destinations {
+            let Some(until) = destination.blocked_until(now) else {
+                continue;
+            };
+            let status = destination.status(now);
+            let why = if status.suspended_for.is_some() {
+                "suspended"
+            } else {
+                "unreachable"
+            };
+            out.push(Blocked {
+                destination: destination.name.clone(),
+                why,
+                until: add_duration(now_millis(), until.saturating_duration_since(now)),
+            });
+        }
+        out
+    }
+}

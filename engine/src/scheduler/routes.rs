@@ -1,0 +1,238 @@
+//! Where each recipient domain's mail goes: the relay for every domain, or the destination
+//! its MX lookup leads to. Domains whose MX hosts are the same (and that fall under the same
+//! `[shaping.*]` entry and TLS policy) share one destination: one connection pool, one set of
+//! limits. Lookups run as tasks; answers are kept until their TTL runs out and refreshed in
+//! the background while the old answer is still used.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::config::{MxTls, ShapingRule};
+use crate::delivery::{Destination, MxAnswer, MxResolver, Resolved, Route};
+use crate::shaping::ShapingPolicy;
+use crate::smtp::SessionConfig;
+
+/// Lookups running at once at most.
+const MAX_LOOKUPS: usize = 64;
+
+/// How recipients are routed.
+pub enum Mode {
+    /// Everything through one relay, under `rule` (from `[relay]`).
+    Relay {
+        /// The relay's session settings.
+        session: Arc<SessionConfig>,
+        /// Its limits.
+        rule: ShapingRule,
+        /// How it is named in logs and status (`relay host:port`).
+        name: String,
+    },
+    /// Straight to each domain's MX hosts.
+    Mx {
+        /// Looks up MX records.
+        resolver: MxResolver,
+        /// Picks each destination's `[shaping.*]` rule.
+        policy: ShapingPolicy,
+        /// `[mx] tls`, for destinations whose rule sets none.
+        tls: MxTls,
+    },
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mode::Relay { name, .. } => write!(f, "Mode::Relay({name})"),
+            Mode::Mx { tls, .. } => write!(f, "Mode::Mx(tls {})", tls.as_str()),
+        }
+    }
+}
+
+/// A failure decided without a connection (DNS says so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LocalFailure {
+    /// The enhanced status code to record (`5.1.2`, `4.4.3`…).
+    pub(crate) enhanced: &'static str,
+    /// What happened.
+    pub(crate) text: String,
+}
+
+/// Where a domain stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RouteState {
+    /// Its MX lookup is running.
+    Resolving,
+    /// Its mail goes to this destination.
+    Routed(usize),
+    /// Its recipients get this outcome without a connection.
+    Fails(LocalFailure),
+}
+
+struct Entry {
+    state: RouteState,
+    valid_until: Instant,
+    refreshing: bool,
+}
+
+/// The routing table and the destinations it created.
+pub(crate) struct Routing {
+    mode: Mode,
+    entries: HashMap<String, Entry>,
+    by_key: HashMap<String, usize>,
+    pub(crate) destinations: Vec<Arc<Destination>>,
+    lookups_running: usize,
+    answers: mpsc::UnboundedSender<(String, Resolved)>,
+}
+
+impl Routing {
+    /// A table for `mode`; answers of lookups arrive on `answers` (at most [`MAX_LOOKUPS`]
+    /// at a time, so the channel stays small).
+    pub(crate) fn new(mode: Mode, answers: mpsc::UnboundedSender<(String, Resolved)>) -> Self {
+        let mut routing = Routing {
+            mode,
+            entries: HashMap::new(),
+            by_key: HashMap::new(),
+            destinations: Vec::new(),
+            lookups_running: 0,
+            answers,
+        };
+        if let Mode::Relay {
+            session,
+            rule,
+            name,
+        } = &routing.mode
+        {
+            let route = Route::Relay(session.clone());
+            let (rule, name) = (rule.clone(), name.clone());
+            routing.add_destination(name.clone(), name, route, rule, "relay".to_owned());
+        }
+        routing
+    }
+
+    /// Lookups still running.
+    pub(crate) fn lookups_running(&self) -> usize {
+        self.lookups_running
+    }
+
+    /// Where `domain` stands; starts (or refreshes) its lookup when needed.
+    pub(crate) fn route(&mut self, domain: &str) -> RouteState {
+        if matches!(self.mode, Mode::Relay { .. }) {
+            return RouteState::Routed(0);
+        }
+        let now = Instant::now();
+        match self.entries.get_mut(domain) {
+            Some(entry) if entry.valid_until > now || entry.refreshing => {
+                return entry.state.clone();
+            }
+            Some(entry) if self.lookups_running < MAX_LOOKUPS => {
+                entry.refreshing = true;
+                let state = entry.state.clone();
+                self.look_up(domain);
+                return state;
+            }
+            Some(entry) => return entry.state.clone(),
+            None => {}
+        }
+        if self.lookups_running >= MAX_LOOKUPS {
+            return RouteState::Resolving;
+        }
+        self.entries.insert(
+            domain.to_owned(),
+            Entry {
+                state: RouteState::Resolving,
+                valid_until: now,
+                refreshing: true,
+            },
+        );
+        self.look_up(domain);
+        RouteState::Resolving
+    }
+
+    fn look_up(&mut self, domain: &str) {
+        let Mode::Mx { resolver, .. } = &self.mode else {
+            return;
+        };
+        self.lookups_running += 1;
+        let (resolver, answers, domain) =
+            (resolver.clone(), self.answers.clone(), domain.to_owned());
+        tokio::spawn(async move {
+            let resolved = resolver.mx(&domain).await;
+            let _ = answers.send((domain, resolved));
+        });
+    }
+
+    /// Takes a lookup's answer.
+    pub(crate) fn resolved(&mut self, domain: String, resolved: Resolved) {
+        self.lookups_running = self.lookups_running.saturating_sub(1);
+        let state = match resolved.answer {
+            MxAnswer::Hosts { hosts, .. } => {
+                RouteState::Routed(self.destination_for(&domain, hosts))
+            }
+            MxAnswer::NullMx => RouteState::Fails(LocalFailure {
+                enhanced: "5.1.10",
+                text: format!("{domain} accepts no mail (null MX, RFC 7505)"),
+            }),
+            MxAnswer::NoSuchDomain => RouteState::Fails(LocalFailure {
+                enhanced: "5.1.2",
+                text: format!("{domain} does not exist (DNS NXDOMAIN)"),
+            }),
+            MxAnswer::Failed(why) => {
+                tracing::warn!(%domain, %why, "MX lookup failed; its recipients are deferred");
+                RouteState::Fails(LocalFailure {
+                    enhanced: "4.4.3",
+                    text: format!("MX lookup for {domain} failed: {why}"),
+                })
+            }
+        };
+        self.entries.insert(
+            domain,
+            Entry {
+                state,
+                valid_until: resolved.valid_until,
+                refreshing: false,
+            },
+        );
+    }
+
+    /// The destination for a domain served by `hosts`, created on first use.
+    fn destination_for(&mut self, domain: &str, hosts: Vec<crate::delivery::MxHost>) -> usize {
+        let Mode::Mx { policy, tls, .. } = &self.mode else {
+            return 0;
+        };
+        let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+        let (rule_name, rule) = policy.rule_for(domain, &names);
+        let (rule_name, rule) = (rule_name.to_owned(), rule.clone());
+        let tls = rule.tls.unwrap_or(*tls);
+        let mut sorted: Vec<String> = hosts
+            .iter()
+            .map(|h| format!("{}:{}", h.preference, h.name))
+            .collect();
+        sorted.sort();
+        let key = format!("{rule_name}|{}|{}", tls.as_str(), sorted.join(","));
+        if let Some(&id) = self.by_key.get(&key) {
+            self.destinations[id].add_domain();
+            return id;
+        }
+        let name = names.join(",");
+        let route = Route::Mx { hosts, tls };
+        let id = self.add_destination(key, name, route, rule, rule_name);
+        self.destinations[id].add_domain();
+        id
+    }
+
+    fn add_destination(
+        &mut self,
+        key: String,
+        name: String,
+        route: Route,
+        rule: ShapingRule,
+        rule_name: String,
+    ) -> usize {
+        let id = self.destinations.len();
+        let destination = Arc::new(Destination::new(id, name, route, rule, rule_name));
+        self.destinations.push(destination);
+        self.by_key.insert(key, id);
+        id
+    }
+}
