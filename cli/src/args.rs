@@ -11,6 +11,10 @@ pub(crate) struct Cli {
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
+    /// At the end, print where the time went: busy and wall time per stage (compose, render,
+    /// MIME, DKIM signing, SMTP transactions, store writes and flushes).
+    #[arg(long, global = true)]
+    pub(crate) timings: bool,
     /// The command.
     #[command(subcommand)]
     pub(crate) command: Command,

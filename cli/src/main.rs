@@ -10,6 +10,7 @@ mod sink;
 mod status;
 mod suppress;
 mod test_send;
+mod timings;
 mod ui;
 
 use clap::Parser;
@@ -29,7 +30,8 @@ pub(crate) mod exit {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    ui::init_logging(cli.log_format);
+    let timings = cli.timings.then(timings::Timings::default);
+    ui::init_logging(cli.log_format, timings.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,6 +52,9 @@ fn main() -> ExitCode {
             args::Command::Sink(args) => sink::run(args).await,
         }
     });
+    if let Some(table) = timings.and_then(|t| t.table()) {
+        ui::line(&format!("where the time went (per span):\n{table}"));
+    }
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => fail(&error),

@@ -6,25 +6,38 @@ use crate::args::LogFormat;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
+use crate::timings::Timings;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// Sets up tracing on standard error. `VOLLEY_LOG` (like `RUST_LOG`) picks the level; the
 /// default is `info` when stderr is not a terminal (cron, CI) and `warn` on a terminal, where
 /// the progress bar tells the story.
-pub(crate) fn init_logging(format: LogFormat) {
+/// With `timings`, every `volley` span is also timed (see `timings.rs`), whatever the log
+/// level.
+pub(crate) fn init_logging(format: LogFormat, timings: Option<Timings>) {
     let default = if std::io::stderr().is_terminal() {
         "warn"
     } else {
         "info"
     };
     let filter = EnvFilter::try_from_env("VOLLEY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_target(false).try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Text => fmt.with_target(false).boxed(),
     };
+    let timings = timings.map(|t| {
+        t.with_filter(filter_fn(|meta| {
+            meta.is_span() && meta.target().starts_with("volley")
+        }))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(timings)
+        .try_init();
 }
 
 /// Prints one line to standard output.

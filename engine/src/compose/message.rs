@@ -168,12 +168,15 @@ impl Composer {
                 .map(String::as_str)
                 .zip(values.iter().map(|value| Value::from(value.as_str()))),
         );
+        let render = tracing::debug_span!("compose.render").entered();
         let subject = self
             .templates
             .render(Part::Subject, names, &context)?
             .unwrap_or_default();
         let text = self.templates.render(Part::Text, names, &context)?;
         let html = self.templates.render(Part::Html, names, &context)?;
+        drop(render);
+        let mime = tracing::debug_span!("compose.mime").entered();
 
         let message_id = format!("{:032x}@{}", rand::random::<u128>(), self.id_domain);
         let mut builder = MessageBuilder::new()
@@ -199,9 +202,13 @@ impl Composer {
         }
         let mut body = Vec::with_capacity(4096);
         builder.serialize(&mut body);
+        drop(mime);
         let bytes = match &self.signer {
             Some(signer) => {
-                let signature = signer.sign(&body)?;
+                let signature = {
+                    let _sign = tracing::debug_span!("dkim.sign").entered();
+                    signer.sign(&body)?
+                };
                 let mut signed = Vec::with_capacity(signature.len() + body.len());
                 signed.extend_from_slice(signature.as_bytes());
                 signed.extend_from_slice(&body);

@@ -163,6 +163,16 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: DurationProblem,
     },
+    /// A key that does not belong in its table.
+    #[error("{}: {key} does not apply here: {why}", file.display())]
+    Misplaced {
+        /// The campaign file.
+        file: PathBuf,
+        /// The key, e.g. `shaping.global.idle_timeout`.
+        key: String,
+        /// What the table takes.
+        why: &'static str,
+    },
     /// Two keys that exclude each other are both set.
     #[error("{}: {key} and {other} are both set; use one of them", file.display())]
     Conflict {

@@ -138,7 +138,11 @@ fn global_limits(ctx: &Ctx, raw: &RawShaping) -> Result<GlobalLimits, ConfigErro
         ("suspend_for", raw.suspend_for.is_some()),
     ];
     if let Some((field, _)) = stray.iter().find(|(_, set)| *set) {
-        return Err(ctx.bad(&format!("shaping.global.{field}"), "(set)", only));
+        return Err(ConfigError::Misplaced {
+            file: ctx.file.clone(),
+            key: format!("shaping.global.{field}"),
+            why: only,
+        });
     }
     let defaults = GlobalLimits::default();
     let max_connections = match raw.max_connections {

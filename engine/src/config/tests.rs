@@ -412,3 +412,146 @@ fn unreadable_campaign_file_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn direct_delivery_defaults() {
+    let s = Scratch::new();
+    let settings = s.load_with("").unwrap();
+    assert!(settings.relay.is_none());
+    assert_eq!(settings.mx.port, 25);
+    assert_eq!(settings.mx.helo, "acme.example");
+    assert_eq!(settings.mx.tls, MxTls::Opportunistic);
+    assert_eq!(settings.mx.plain_after_tls_failure, Duration::from_secs(3600));
+    assert_eq!(settings.dns, DnsSettings::default());
+    let rule = &settings.shaping.default;
+    assert_eq!(rule.max_connections, 10);
+    assert_eq!(rule.max_messages_per_connection, 100);
+    assert_eq!(rule.max_message_rate, None);
+    assert_eq!(settings.shaping.global.max_connections, 500);
+    assert!(settings.shaping.rules.is_empty());
+}
+
+#[test]
+fn mx_dns_and_shaping_sections_parse() {
+    let s = Scratch::new();
+    let settings = s
+        .load_with(
+            r#"
+[mx]
+port = 2525
+helo = "mailer.acme.example"
+tls = "required"
+plain_after_tls_failure = "10m"
+
+[dns]
+nameservers = ["127.0.0.1:5353", "::1", "10.0.0.1"]
+timeout = "2s"
+attempts = 3
+
+[shaping.default]
+max_connections = 4
+max_message_rate = "600/min"
+idle_timeout = "30s"
+throttle_replies = ["Please Wait"]
+
+[shaping."gmail.com"]
+max_connections = 20
+max_message_rate = 50
+
+[shaping."outlook.com"]
+max_messages_per_connection = 10
+tls = "opportunistic"
+suspend_after = 2
+suspend_for = "1h"
+
+[shaping.global]
+max_connections = 100
+max_message_rate = "10000/h"
+"#,
+        )
+        .unwrap();
+    assert_eq!(settings.mx.port, 2525);
+    assert_eq!(settings.mx.helo, "mailer.acme.example");
+    assert_eq!(settings.mx.tls, MxTls::Required);
+    assert_eq!(settings.mx.plain_after_tls_failure, Duration::from_secs(600));
+    let servers = settings.dns.nameservers.clone().unwrap();
+    let shown: Vec<String> = servers.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["127.0.0.1:5353", "[::1]:53", "10.0.0.1:53"]);
+    assert_eq!(settings.dns.timeout, Duration::from_secs(2));
+    assert_eq!(settings.dns.attempts, 3);
+    let default = &settings.shaping.default;
+    assert_eq!(default.max_connections, 4);
+    assert_eq!(default.max_message_rate.unwrap().per_second(), 10.0);
+    assert_eq!(default.idle_timeout, Duration::from_secs(30));
+    assert_eq!(default.throttle_replies, ["please wait"]);
+    let rule = |name: &str| {
+        &settings
+            .shaping
+            .rules
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+    };
+    let gmail = rule("gmail.com");
+    assert_eq!(gmail.max_connections, 20);
+    assert_eq!(gmail.max_message_rate.unwrap().per_second(), 50.0);
+    assert_eq!(gmail.idle_timeout, Duration::from_secs(30), "inherits the default");
+    let outlook = rule("outlook.com");
+    assert_eq!(outlook.max_connections, 4);
+    assert_eq!(outlook.max_messages_per_connection, 10);
+    assert_eq!(outlook.tls, Some(MxTls::Opportunistic));
+    assert_eq!((outlook.suspend_after, outlook.suspend_for), (2, Duration::from_secs(3600)));
+    assert_eq!(settings.shaping.global.max_connections, 100);
+    let global_rate = settings.shaping.global.max_message_rate.unwrap();
+    assert!((global_rate.per_second() - 10_000.0 / 3600.0).abs() < 1e-9);
+}
+
+#[test]
+fn relay_caps_parse() {
+    let s = Scratch::new();
+    let settings = s
+        .load_with(
+            "[relay]\nhost = \"smtp.example\"\nmax_per_second = 14\nmax_per_hour = 1000\nmax_per_day = 20000\nmax_messages_per_connection = 50\n",
+        )
+        .unwrap();
+    let relay = settings.relay.unwrap();
+    assert_eq!(relay.max_per_second, Some(14));
+    assert_eq!(relay.max_per_hour, Some(1000));
+    assert_eq!(relay.max_per_day, Some(20_000));
+    assert_eq!(relay.max_messages_per_connection, Some(50));
+}
+
+#[test]
+fn delivery_settings_errors_name_the_key() {
+    let s = Scratch::new();
+    let with = |extra: &str| format!("{CAMPAIGN}{DKIM}\n{extra}\n");
+    let cases: Vec<(String, &str)> = vec![
+        (with("[mx]\nport = 0"), "mx.port = 0 is out of range (1 to 65535)"),
+        (with("[mx]\nhelo = \"a b\""), "mx.helo = \"a b\" is invalid: a host name or IP address without spaces"),
+        (with("[dns]\nnameservers = []"), "dns.nameservers = \"[]\" is invalid: at least one name server, like \"127.0.0.1:53\""),
+        (with("[dns]\nnameservers = [\"dns.example\"]"), "dns.nameservers[0] = \"dns.example\" is invalid: an IP address with an optional port, like 127.0.0.1:5353 or [::1]:53"),
+        (with("[dns]\nattempts = 0"), "dns.attempts = 0 is out of range (1 to 10)"),
+        (with("[dns]\ntimeout = \"0s\""), "dns.timeout = \"0s\" is not a valid duration: it must be longer than zero"),
+        (with("[shaping.default]\nmax_connections = 0"), "shaping.default.max_connections = 0 is out of range (1 to 1000)"),
+        (with("[shaping.default]\nmax_message_rate = \"fast\""), "shaping.default.max_message_rate = \"fast\" is invalid: a positive rate such as 20 (per second), \"100/s\", \"600/min\", \"5000/h\" or \"100000/day\""),
+        (with("[shaping.default]\nmax_message_rate = \"10/fortnight\""), "shaping.default.max_message_rate = \"10/fortnight\" is invalid: a positive rate such as 20 (per second), \"100/s\", \"600/min\", \"5000/h\" or \"100000/day\""),
+        (with("[shaping.default]\nmax_message_rate = -5"), "shaping.default.max_message_rate = \"-5\" is invalid: a positive rate such as 20 (per second), \"100/s\", \"600/min\", \"5000/h\" or \"100000/day\""),
+        (with("[shaping.\"gmail.com\"]\nidle_timeout = \"soon\""), "shaping.\"gmail.com\".idle_timeout = \"soon\" is not a valid duration: expected number at 0 (write it like 30m, 2h or 3d)"),
+        (with("[shaping.\"not a domain\"]\nmax_connections = 2"), "shaping.\"not a domain\" = \"not a domain\" is invalid: \"default\", \"global\", a domain (gmail.com) or an MX host suffix (google.com)"),
+        (with("[shaping.global]\nidle_timeout = \"5s\""), "shaping.global.idle_timeout does not apply here: shaping.global takes max_connections and max_message_rate only"),
+        (with("[relay]\nhost = \"h.example\"\nmax_per_day = 0"), "relay.max_per_day = 0 is out of range (1 to 4294967295)"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(s.error(&text), format!("DIR/campaign.toml: {want}"), "for:\n{text}");
+    }
+}
+
+#[test]
+fn an_unknown_shaping_key_names_its_line() {
+    let s = Scratch::new();
+    let text = format!("{CAMPAIGN}{DKIM}\n[shaping.default]\nmax_conections = 3\n");
+    let err = s.error(&text);
+    assert!(err.contains("line 13"), "{err}");
+    assert!(err.contains("max_conections"), "{err}");
+}

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::{open, ConnectFailure, MxConnect};
@@ -226,7 +227,12 @@ impl Connection {
             self.destination.ready().push_front(message);
             return Sent::Stop;
         };
-        let outcome = match session.send(&message.envelope, &message.bytes).await {
+        let transaction = tracing::debug_span!("smtp.transaction");
+        let sent = session
+            .send(&message.envelope, &message.bytes)
+            .instrument(transaction)
+            .await;
+        let outcome = match sent {
             Ok(transaction) => {
                 let outcome = outcome_of(transaction.outcome_for(0), &self.ctx.classifier);
                 if !session.is_usable() {

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 /// A flush slower than this is logged (at debug level): it widens the duplicate window after
 /// a crash.
@@ -289,7 +290,10 @@ async fn record(
             }
         }
         let flush_started = Instant::now();
-        store.flush().await?;
+        store
+            .flush()
+            .instrument(tracing::debug_span!("store.flush"))
+            .await?;
         if flush_started.elapsed() > SLOW_FLUSH {
             tracing::debug!(
                 millis = flush_started.elapsed().as_millis() as u64,

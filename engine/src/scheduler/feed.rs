@@ -77,10 +77,10 @@ impl CampaignFeed {
     pub(crate) fn add_retries(
         &mut self,
         due: Vec<StoredRecipient>,
-        in_flight: &HashSet<(usize, RecipientKey)>,
+        in_flight: impl Fn(usize, &RecipientKey) -> bool,
     ) {
         for recipient in due {
-            if in_flight.contains(&(self.index, recipient.key.clone())) {
+            if in_flight(self.index, &recipient.key) {
                 continue;
             }
             let domain = recipient.key.domain.clone();
@@ -109,7 +109,7 @@ impl CampaignFeed {
         store: &Store,
         domain: &str,
         n: usize,
-        in_flight: &HashSet<(usize, RecipientKey)>,
+        in_flight: impl Fn(usize, &RecipientKey) -> bool,
     ) -> Result<Vec<StoredRecipient>, StoreError> {
         let mut out = Vec::with_capacity(n);
         if let Some(held) = self.retries.get_mut(domain) {
@@ -133,10 +133,8 @@ impl CampaignFeed {
             }
             let Some(last) = page.last() else { break };
             self.cursors.insert(domain.to_owned(), last.key.seq);
-            out.extend(
-                page.into_iter()
-                    .filter(|r| !in_flight.contains(&(self.index, r.key.clone()))),
-            );
+            let index = self.index;
+            out.extend(page.into_iter().filter(|r| !in_flight(index, &r.key)));
         }
         if self.exhausted.contains(domain) && !self.retries.contains_key(domain) {
             self.in_ring.remove(domain);

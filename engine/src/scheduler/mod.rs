@@ -36,6 +36,7 @@ use routes::{LocalFailure, RouteState, Routing};
 
 use crate::delivery::{
     local_outcome, run_connection, DeliveryContext, DeliveryEvent, Destination, Resolved, Settled,
+    LANES,
 };
 use crate::model::{add_duration, now_millis, Millis};
 use crate::store::{OutcomeUpdate, RecipientKey, Store, StoreError, StoredRecipient};
@@ -159,11 +160,14 @@ pub struct SchedulerSetup {
     pub view: Arc<SchedulerView>,
 }
 
-/// Messages the scheduler let into flight and has not heard back about.
+/// Messages the scheduler let into flight and has not heard back about. Counted per
+/// destination and priority, so an urgent campaign finds room at a destination that bulk
+/// traffic has filled: its room is what is left after traffic at least as urgent as itself.
 #[derive(Debug, Default)]
 struct Flight {
-    keys: HashSet<(usize, RecipientKey)>,
-    per_destination: HashMap<usize, usize>,
+    keys: HashMap<(usize, RecipientKey), (Option<usize>, u8)>,
+    per_destination: HashMap<(usize, u8), usize>,
+    per_priority: HashMap<u8, usize>,
     per_campaign: HashMap<usize, usize>,
 }
 
@@ -172,26 +176,52 @@ impl Flight {
         self.keys.len()
     }
 
-    fn add(&mut self, campaign: usize, key: RecipientKey, destination: Option<usize>) {
-        if self.keys.insert((campaign, key)) {
+    fn contains(&self, campaign: usize, key: &RecipientKey) -> bool {
+        self.keys.contains_key(&(campaign, key.clone()))
+    }
+
+    fn add(&mut self, campaign: usize, priority: u8, key: RecipientKey, destination: Option<usize>) {
+        if self.keys.insert((campaign, key), (destination, priority)).is_none() {
             *self.per_campaign.entry(campaign).or_default() += 1;
+            *self.per_priority.entry(priority).or_default() += 1;
             if let Some(d) = destination {
-                *self.per_destination.entry(d).or_default() += 1;
+                *self.per_destination.entry((d, priority)).or_default() += 1;
             }
         }
     }
 
-    fn remove(&mut self, campaign: usize, key: &RecipientKey, destination: Option<usize>) {
-        if self.keys.remove(&(campaign, key.clone())) {
+    fn remove(&mut self, campaign: usize, key: &RecipientKey) {
+        if let Some((destination, priority)) = self.keys.remove(&(campaign, key.clone())) {
             decrement(&mut self.per_campaign, campaign);
+            decrement(&mut self.per_priority, priority);
             if let Some(d) = destination {
-                decrement(&mut self.per_destination, d);
+                decrement(&mut self.per_destination, (d, priority));
             }
         }
     }
 
+    /// Everything in flight to `destination`.
     fn at(&self, destination: usize) -> usize {
-        self.per_destination.get(&destination).copied().unwrap_or(0)
+        (1..=LANES as u8).map(|p| self.at_priority(destination, p)).sum()
+    }
+
+    fn at_priority(&self, destination: usize, priority: u8) -> usize {
+        self.per_destination
+            .get(&(destination, priority))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// In flight to `destination` at `priority` or more urgent.
+    fn at_or_above(&self, destination: usize, priority: u8) -> usize {
+        (1..=priority).map(|p| self.at_priority(destination, p)).sum()
+    }
+
+    /// In flight anywhere at `priority` or more urgent.
+    fn total_at_or_above(&self, priority: u8) -> usize {
+        (1..=priority)
+            .map(|p| self.per_priority.get(&p).copied().unwrap_or(0))
+            .sum()
     }
 
     fn of_campaign(&self, campaign: usize) -> usize {
@@ -199,7 +229,7 @@ impl Flight {
     }
 }
 
-fn decrement(map: &mut HashMap<usize, usize>, key: usize) {
+fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
     if let Some(n) = map.get_mut(&key) {
         *n = n.saturating_sub(1);
         if *n == 0 {
@@ -368,7 +398,7 @@ impl Scheduler {
             SchedulerEvent::Settled(settled) => {
                 for item in settled {
                     let (campaign, key) = item.recipient();
-                    self.flight.remove(campaign, key, item.destination());
+                    self.flight.remove(campaign, key);
                     if let Settled::Released { campaign, key, .. } = &item {
                         if let Some(feed) = self.feeds.iter_mut().find(|f| f.index == *campaign) {
                             feed.rewind(&key.domain);
@@ -426,7 +456,8 @@ impl Scheduler {
                 continue;
             }
             let due = self.store.due(&feed.id, now, RETRY_PAGE)?;
-            feed.add_retries(due, &self.flight.keys);
+            let flight = &self.flight;
+            feed.add_retries(due, |c, k| flight.contains(c, k));
         }
         Ok(())
     }
@@ -494,25 +525,28 @@ impl Scheduler {
         if paused && destination.fatal_connect_errors {
             return Ok(());
         }
+        let priority = self.feeds[position].priority;
         let cap = destination.connection_limit().max(1) * IN_FLIGHT_PER_CONNECTION;
         let room = cap
-            .saturating_sub(self.flight.at(id))
-            .min(MAX_IN_FLIGHT.saturating_sub(self.flight.total()))
+            .saturating_sub(self.flight.at_or_above(id, priority))
+            .min(MAX_IN_FLIGHT.saturating_sub(self.flight.total_at_or_above(priority)))
             .min(BATCH);
         if room == 0 {
             return Ok(());
         }
         let feed = &mut self.feeds[position];
-        let recipients = feed.take(&self.store, domain, room, &self.flight.keys)?;
+        let flight = &self.flight;
+        let recipients = feed.take(&self.store, domain, room, |c, k| flight.contains(c, k))?;
         if recipients.is_empty() {
             return Ok(());
         }
-        let (campaign, priority) = (feed.index, feed.priority);
+        let campaign = feed.index;
         destination.ready().set_draining(false);
         let jobs: Vec<ComposeJob> = recipients
             .into_iter()
             .map(|recipient| {
-                self.flight.add(campaign, recipient.key.clone(), Some(id));
+                self.flight
+                    .add(campaign, priority, recipient.key.clone(), Some(id));
                 ComposeJob {
                     campaign,
                     priority,
@@ -533,16 +567,19 @@ impl Scheduler {
         domain: &str,
         failure: &LocalFailure,
     ) -> Result<(), StoreError> {
+        let priority = self.feeds[position].priority;
         let room = MAX_IN_FLIGHT
-            .saturating_sub(self.flight.total())
+            .saturating_sub(self.flight.total_at_or_above(priority))
             .min(BATCH * 4);
         let feed = &mut self.feeds[position];
         let campaign = feed.index;
-        let recipients = feed.take(&self.store, domain, room, &self.flight.keys)?;
+        let flight = &self.flight;
+        let recipients = feed.take(&self.store, domain, room, |c, k| flight.contains(c, k))?;
         for recipient in recipients {
             let outcome =
                 local_outcome(failure.enhanced, failure.text.clone(), &self.ctx.classifier);
-            self.flight.add(campaign, recipient.key.clone(), None);
+            self.flight
+                .add(campaign, priority, recipient.key.clone(), None);
             let settled = Settled::Outcome {
                 campaign,
                 destination: None,

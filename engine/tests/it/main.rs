@@ -11,7 +11,9 @@
 mod support;
 
 mod bounces;
+mod direct;
 mod errors;
 mod layering;
 mod resume;
 mod send;
+mod shaping;

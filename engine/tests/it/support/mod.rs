@@ -1,5 +1,7 @@
 //! Test harness: a campaign written into a temp dir, pointed at a fresh loopback sink.
 
+pub mod direct;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,6 +50,10 @@ pub struct Setup {
     pub pipelining: bool,
     /// The sink offers CHUNKING (BDAT).
     pub chunking: bool,
+    /// Extra lines for the `[relay]` section.
+    pub relay_extra: String,
+    /// The sink waits this long before each batch of replies (a simulated round trip).
+    pub reply_delay: Duration,
 }
 
 impl Default for Setup {
@@ -67,6 +73,8 @@ expire_after = "1h""#
             max_connections: None,
             pipelining: true,
             chunking: false,
+            relay_extra: String::new(),
+            reply_delay: Duration::ZERO,
         }
     }
 }
@@ -85,6 +93,7 @@ impl Fixture {
             max_connections: setup.max_connections,
             pipelining: setup.pipelining,
             chunking: setup.chunking,
+            reply_delay: setup.reply_delay,
             ..SinkConfig::default()
         })
         .await
@@ -144,11 +153,13 @@ port = {port}
 tls = "{tls}"
 helo = "sender.example.com"
 connections = {connections}
+{relay_extra}
 "#,
             subject = setup.subject,
             extra = setup.extra_campaign,
             port = self.sink.addr().port(),
             connections = setup.connections,
+            relay_extra = setup.relay_extra,
         )
         .unwrap();
         if setup.auth {

@@ -1,0 +1,178 @@
+//! Direct-to-MX harness: test SMTP servers on several loopback addresses sharing one port
+//! (MX hosts), a loopback DNS server whose zone points recipient domains at them, and a
+//! campaign without `[relay]` whose `[dns]` and `[mx]` point at both.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use volley::nameserver::{NameServer, Zone};
+use volley::runtime::{self, Campaign, SendOptions, SendReport};
+use volley::sink::{Sink, SinkConfig, SinkTls};
+use tokio::net::TcpListener;
+
+use super::{fixtures, LIMIT};
+
+/// One MX host: a sink on `127.0.0.<n>`.
+pub struct MxHost {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub sink: Sink,
+}
+
+/// MX hosts, the DNS server and the campaign folder.
+pub struct Direct {
+    pub dir: tempfile::TempDir,
+    pub hosts: Vec<MxHost>,
+    pub dns: NameServer,
+    pub port: u16,
+}
+
+/// Binds `127.0.0.<first>..` on one shared free port, one listener per address.
+async fn listeners(count: u8) -> (u16, Vec<(Ipv4Addr, TcpListener)>) {
+    'retry: for _ in 0..20 {
+        let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let mut bound = Vec::new();
+        for n in 0..count {
+            let ip = Ipv4Addr::new(127, 0, 0, 10 + n);
+            match TcpListener::bind(SocketAddr::from((ip, port))).await {
+                Ok(listener) => bound.push((ip, listener)),
+                Err(_) => continue 'retry,
+            }
+        }
+        return (port, bound);
+    }
+    panic!("no free port shared by the loopback addresses");
+}
+
+impl Direct {
+    /// `count` MX hosts `mx<i>.test` configured by `sink`, and a zone built by `zone` (which
+    /// gets the host names and addresses to point domains at).
+    pub async fn start(
+        count: u8,
+        sink: impl Fn(usize) -> SinkConfig,
+        zone: impl FnOnce(&mut Zone, &[(String, Ipv4Addr)]),
+    ) -> Direct {
+        let (port, bound) = listeners(count).await;
+        let ca = volley::sink::TestCa::generate().unwrap();
+        let mut hosts = Vec::new();
+        for (i, (ip, listener)) in bound.into_iter().enumerate() {
+            let mut config = sink(i);
+            config.hostname = format!("mx{i}.test");
+            let sink = Sink::start_on(listener, config, Some(ca.clone())).await.unwrap();
+            hosts.push(MxHost {
+                name: format!("mx{i}.test"),
+                ip,
+                sink,
+            });
+        }
+        let mut records = Zone::new();
+        let named: Vec<(String, Ipv4Addr)> = hosts.iter().map(|h| (h.name.clone(), h.ip)).collect();
+        for (name, ip) in &named {
+            records.a(name, *ip);
+        }
+        zone(&mut records, &named);
+        let dns = NameServer::start(records).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.ca_pem()).unwrap();
+        Direct {
+            dir,
+            hosts,
+            dns,
+            port,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a campaign for `csv` with `sections` appended (TOML: `[mx]` extras, `[shaping.*]`).
+    pub fn write_campaign(&self, csv: &str, mx_extra: &str, sections: &str) {
+        let dir = self.dir.path();
+        std::fs::copy(fixtures().join("dkim/rsa2048.pem"), dir.join("rsa.pem")).unwrap();
+        std::fs::copy(fixtures().join("dkim/ed25519.pem"), dir.join("ed.pem")).unwrap();
+        std::fs::write(
+            dir.join("body.txt"),
+            "Hi {{ first_name }},\nyour city is {{ city }}.\n.\nA line with a dot above.\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("list.csv"), csv).unwrap();
+        let mut toml = String::new();
+        write!(
+            toml,
+            r#"[campaign]
+id = "direct"
+from = "Example News <news@example.com>"
+subject = "Hello {{{{ first_name }}}}"
+text = "body.txt"
+recipients = "list.csv"
+
+[mx]
+port = {port}
+helo = "sender.example.com"
+ca_file = "ca.pem"
+{mx_extra}
+
+[dns]
+nameservers = ["{dns}"]
+timeout = "1s"
+attempts = 1
+
+[[dkim]]
+domain = "example.com"
+selector = "ed"
+key_file = "ed.pem"
+
+[[dkim]]
+domain = "example.com"
+selector = "rsa"
+key_file = "rsa.pem"
+
+[retry]
+schedule = ["1s"]
+expire_after = "1h"
+
+{sections}
+"#,
+            port = self.port,
+            dns = self.dns.addr(),
+        )
+        .unwrap();
+        std::fs::write(dir.join("campaign.toml"), toml).unwrap();
+    }
+
+    pub fn campaign(&self) -> Campaign {
+        let settings = volley::config::load_campaign(&self.path("campaign.toml"), None).unwrap();
+        Campaign::prepare(settings).unwrap()
+    }
+
+    pub async fn send(&self) -> Result<SendReport, volley::Error> {
+        let campaign = self.campaign();
+        tokio::time::timeout(LIMIT, runtime::send(&campaign, SendOptions::default()))
+            .await
+            .expect("send finished in time")
+    }
+
+    /// How many times each address arrived, over every MX host.
+    pub fn arrivals(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for host in &self.hosts {
+            for message in host.sink.received() {
+                for rcpt in message.rcpt_to {
+                    *counts.entry(rcpt).or_insert(0) += 1;
+                }
+            }
+        }
+        counts
+    }
+}
+
+/// A sink configuration with this TLS mode (no AUTH: MX hosts take mail from anyone).
+pub fn mx_sink(tls: SinkTls) -> SinkConfig {
+    SinkConfig {
+        tls,
+        ..SinkConfig::default()
+    }
+}
