@@ -15,3 +15,4 @@ mod errors;
 mod layering;
 mod resume;
 mod send;
+mod sink_shaping;
