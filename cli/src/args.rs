@@ -131,9 +131,17 @@ pub(crate) struct DemoArgs {
 /// `volley sink`.
 #[derive(Debug, Args)]
 pub(crate) struct SinkArgs {
-    /// Address to listen on (loopback).
-    #[arg(long, default_value = "127.0.0.1:2525")]
-    pub(crate) bind: SocketAddr,
+    /// Address to listen on (loopback); give it several times to listen on several
+    /// addresses sharing one state, e.g. `--bind 127.0.0.2:2525 --bind 127.0.0.3:2525`.
+    #[arg(long, default_value = "127.0.0.1:2525", value_name = "ADDR")]
+    pub(crate) bind: Vec<SocketAddr>,
+    /// Accept at most N recipients per domain within any SECS seconds (e.g. `100/1`);
+    /// past it a RCPT gets `421 4.7.0` and the connection closes.
+    #[arg(long, value_name = "N/SECS", value_parser = crate::sink::parse_rate_limit)]
+    pub(crate) rate_limit: Option<volley::sink::RateLimit>,
+    /// Offer STARTTLS, answer it 220, then break the TLS handshake.
+    #[arg(long)]
+    pub(crate) broken_starttls: bool,
     /// TLS mode.
     #[arg(long, value_enum, default_value_t = SinkTlsArg::Starttls)]
     pub(crate) tls: SinkTlsArg,

@@ -3,8 +3,49 @@
 use crate::args::{SinkArgs, SinkTlsArg};
 use crate::{exit, ui};
 use anyhow::Context;
+use std::net::SocketAddr;
 use std::time::Duration;
-use volley::sink::{Sink, SinkConfig, SinkTls};
+use tokio::net::TcpListener;
+use volley::sink::{RateLimit, Sink, SinkConfig, SinkTls, ThrottleReply};
+
+/// Parses `--rate-limit N/SECS` (`100/1`, `5/0.5`): N recipients per domain within SECS
+/// seconds, answered with 421 past it.
+pub(crate) fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+    let (messages, secs) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not N/SECS (e.g. 100/1)"))?;
+    let messages = messages
+        .trim()
+        .parse::<u32>()
+        .map_err(|e| format!("{messages:?} is not a whole number of recipients: {e}"))?;
+    let per = secs
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("{secs:?} is not a positive number of seconds"))?;
+    Ok(RateLimit {
+        messages,
+        per,
+        reply: ThrottleReply::Close421,
+    })
+}
+
+/// Binds every `--bind` address, refusing any that is not loopback.
+async fn listeners(binds: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(binds.len());
+    for bind in binds {
+        if !bind.ip().is_loopback() {
+            anyhow::bail!("--bind {bind}: the test server only listens on loopback addresses");
+        }
+        let listener = TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("listening on {bind}"))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
 
 pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
     let auth = match &args.auth {
@@ -24,22 +65,17 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
         keep_bodies: !args.no_bodies,
         chunking: args.chunking,
         reply_delay: Duration::from_millis(args.delay_ms),
+        rate_limit: args.rate_limit,
+        broken_starttls: args.broken_starttls,
         ..SinkConfig::default()
     };
-    if !args.bind.ip().is_loopback() {
-        anyhow::bail!(
-            "--bind {}: the test server only listens on loopback addresses",
-            args.bind
-        );
-    }
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("listening on {}", args.bind))?;
-    let sink = Sink::start_on(listener, config, None).await?;
+    let sink = Sink::start_on_many(listeners(&args.bind).await?, config, None).await?;
     if let (Some(path), Some(pem)) = (&args.ca_out, sink.ca_pem()) {
         std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
     }
-    ui::line(&format!("sink listening on {}", sink.addr()));
+    for addr in sink.addrs() {
+        ui::line(&format!("sink listening on {addr}"));
+    }
     let stop = async {
         match args.seconds {
             Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
@@ -60,8 +96,8 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
     let _ = stop.await;
     let stats = sink.stats();
     ui::line(&format!(
-        "sink received {} messages over {} connections (max {} at once)",
-        stats.messages, stats.connections_total, stats.max_concurrent_connections
+        "sink received {} messages over {} connections (max {} at once), {} throttled",
+        stats.messages, stats.connections_total, stats.max_concurrent_connections, stats.throttled
     ));
     if let Some(path) = &args.log_recipients {
         let mut lines = String::new();
@@ -75,4 +111,24 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
     }
     sink.shutdown().await;
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_reads_n_per_seconds() {
+        let limit = parse_rate_limit("100/1").unwrap();
+        assert_eq!(limit.messages, 100);
+        assert_eq!(limit.per, Duration::from_secs(1));
+        assert_eq!(limit.reply, ThrottleReply::Close421);
+        assert_eq!(
+            parse_rate_limit("5/0.25").unwrap().per,
+            Duration::from_millis(250)
+        );
+        for bad in ["100", "x/1", "100/0", "100/-1", "100/soon", "-1/1"] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,16 +1,16 @@
-//! The sink's SMTP command handlers: EHLO/HELO, STARTTLS, AUTH, MAIL, RCPT (with the
-//! recipient scripts), DATA, BDAT, RSET, NOOP and QUIT. Each queues its reply and tells the
-//! session loop what to do next.
+//! The sink's SMTP command handlers: EHLO/HELO, STARTTLS, AUTH, MAIL, DATA, BDAT, RSET,
+//! NOOP and QUIT (RCPT, with the recipient scripts and the rate limit, is in `rcpt.rs`).
+//! Each queues its reply and tells the session loop what to do next.
 
 use base64::Engine as _;
 
 use super::data::DataScan;
-use super::script::{domain_of, script_for, Script};
+use super::script::Script;
 use super::session::{Mode, Session, Step, Transaction};
 use super::SinkTls;
 
 /// Splits `FROM:<a@b> SIZE=1` (after the keyword) into the address and its parameters.
-fn parse_path<'a>(arg: &'a str, keyword: &str) -> Option<(&'a str, &'a str)> {
+pub(crate) fn parse_path<'a>(arg: &'a str, keyword: &str) -> Option<(&'a str, &'a str)> {
     let head = arg.get(..keyword.len())?;
     if !head.eq_ignore_ascii_case(keyword) {
         return None;
@@ -79,7 +79,7 @@ impl Session {
         }
     }
 
-    fn ok(&mut self, line: &str) -> Step {
+    pub(crate) fn ok(&mut self, line: &str) -> Step {
         self.reply(line);
         Step::Continue
     }
@@ -134,6 +134,9 @@ impl Session {
             return self.ok("502 5.5.1 STARTTLS not available");
         }
         self.reply("220 2.0.0 Ready to start TLS");
+        if self.ctx.config.broken_starttls {
+            return Step::BreakTls;
+        }
         Step::StartTls
     }
 
@@ -158,42 +161,6 @@ impl Session {
         }
         self.tx.mail_from = Some(from.to_owned());
         self.ok("250 2.1.0 Sender ok")
-    }
-
-    fn rcpt(&mut self, arg: &str) -> Step {
-        if self.tx.mail_from.is_none() {
-            return self.ok("503 5.5.1 need MAIL first");
-        }
-        let Some((to, _)) = parse_path(arg, "TO:") else {
-            return self.ok("501 5.5.4 syntax: RCPT TO:<address>");
-        };
-        let to = to.to_owned();
-        self.guard.note_domain(domain_of(&to));
-        let shared = &self.ctx.shared;
-        let script = if self.ctx.config.scripted {
-            script_for(&to)
-        } else {
-            Script::Accept
-        };
-        match script {
-            Script::Bounce => {
-                shared.recipient_rejected();
-                self.ok(&format!("550 5.1.1 <{to}>: user unknown"))
-            }
-            Script::Defer if shared.first_time(&to) => {
-                shared.recipient_rejected();
-                self.ok("451 4.7.1 try again later")
-            }
-            Script::Close421 if shared.first_time(&to) => {
-                shared.recipient_rejected();
-                self.reply("421 4.7.0 closing");
-                Step::Close
-            }
-            _ => {
-                self.tx.rcpts.push((to, script));
-                self.ok("250 2.1.5 Recipient ok")
-            }
-        }
     }
 
     /// Whether this transaction trips the `drop` script (first time for its address).

@@ -25,7 +25,10 @@ pub enum SinkError {
     /// Binding the listening socket on 127.0.0.1 failed.
     #[error("could not bind the sink to 127.0.0.1: {0}")]
     Bind(std::io::Error),
-    /// The listener given to `Sink::start_on` has no readable local address.
+    /// `Sink::start_on_many` was given no listener.
+    #[error("the sink needs at least one listener")]
+    NoListener,
+    /// A listener given to `Sink::start_on` has no readable local address.
     #[error("could not read the sink listener's local address: {0}")]
     LocalAddr(std::io::Error),
     /// `Sink::wait_for` ran out of time before enough messages arrived.

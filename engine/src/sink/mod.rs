@@ -13,10 +13,24 @@
 //! | `slow`     | the reply after the body waits `slow_delay`                               |
 //! | `421`      | RCPT gets `421 4.7.0 closing` and the connection closes, first time only  |
 //! | `reject`   | the body is refused with `554 5.7.1 message rejected`, every time         |
+//! | `grey`     | RCPT gets `451 4.7.1 greylisted, try again later` until the address was   |
+//! |            | first seen at least `greylist_delay` ago, accepted from then on           |
+//! | `throttle` | RCPT gets `450 4.7.0 too many messages, slow down` the first time,        |
+//! |            | accepted afterwards                                                       |
 //! | other      | accepted                                                                  |
 //!
 //! A message is recorded for its accepted recipients only, and only once the whole
-//! transaction was accepted. "First time" is per address (case-insensitive) per sink.
+//! transaction was accepted. "First time" and "first seen" are per address
+//! (case-insensitive) per sink.
+//!
+//! Beyond the scripts, a sink can behave like a demanding receiver, so shaping can be
+//! proven against it: a per-domain [`RateLimit`] (`421` or `451` past N accepted recipients
+//! within a sliding window), a STARTTLS that is offered but whose handshake always fails
+//! (`broken_starttls`), a connection cap (`max_connections`), and TLS session resumption.
+//! [`Received`] carries each message's arrival time and connection number; [`SinkStats`]
+//! and [`DomainStats`] count connections, messages per connection, throttled recipients,
+//! resumed and sabotaged TLS handshakes. One sink may listen on several addresses
+//! ([`Sink::start_on_many`]), all sharing its state, as several MX hosts of one receiver.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), volley::sink::SinkError> {
@@ -34,10 +48,13 @@ mod commands;
 mod conn;
 mod data;
 mod error;
+mod rate;
+mod rcpt;
 mod script;
 mod server;
 mod session;
 mod state;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -45,8 +62,9 @@ use std::time::Duration;
 
 pub use certs::TestCa;
 pub use error::SinkError;
+pub use rate::{RateLimit, ThrottleReply};
 pub use server::Sink;
-pub use state::{DomainStats, Received, SinkStats};
+pub use stats::{DomainStats, Received, SinkStats};
 
 /// How the sink offers TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,6 +109,16 @@ pub struct SinkConfig {
     /// Connections served at once; past it a new connection gets `421 4.7.0` at the banner
     /// and is closed, as a relay capping connections does. Default: no cap.
     pub max_connections: Option<u64>,
+    /// Recipients accepted per domain within a sliding window; past it a RCPT for that
+    /// domain is throttled with 421 (closing) or 451, counted in `SinkStats::throttled`.
+    /// Applies whether or not `scripted` is on. Default `None` (no limit).
+    pub rate_limit: Option<RateLimit>,
+    /// Offer STARTTLS and answer it `220`, then sabotage the handshake (garbage instead of
+    /// a ServerHello, then close), as a receiver with a broken TLS setup does; counted in
+    /// `SinkStats::broken_tls_handshakes`. Only with [`SinkTls::StartTls`]. Default `false`.
+    pub broken_starttls: bool,
+    /// How long after its first attempt a `grey…@` address stays greylisted. Default 1 s.
+    pub greylist_delay: Duration,
 }
 
 impl Default for SinkConfig {
@@ -107,6 +135,9 @@ impl Default for SinkConfig {
             slow_delay: Duration::from_secs(2),
             scripted: true,
             max_connections: None,
+            rate_limit: None,
+            broken_starttls: false,
+            greylist_delay: Duration::from_secs(1),
         }
     }
 }
@@ -123,6 +154,11 @@ impl std::fmt::Debug for SinkConfig {
             .field("reply_delay", &self.reply_delay)
             .field("keep_bodies", &self.keep_bodies)
             .field("slow_delay", &self.slow_delay)
+            .field("scripted", &self.scripted)
+            .field("max_connections", &self.max_connections)
+            .field("rate_limit", &self.rate_limit)
+            .field("broken_starttls", &self.broken_starttls)
+            .field("greylist_delay", &self.greylist_delay)
             .finish()
     }
 }

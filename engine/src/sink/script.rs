@@ -19,15 +19,23 @@ pub(crate) enum Script {
     Close421,
     /// `reject…@`: the body is refused with `554 5.7.1` every time.
     Reject,
+    /// `grey…@`: RCPT gets `451 4.7.1 greylisted` until the address was first seen at least
+    /// `greylist_delay` ago.
+    Grey,
+    /// `throttle…@`: RCPT gets `450 4.7.0 too many messages` the first time the address is
+    /// seen.
+    Throttle,
 }
 
-const PREFIXES: [(&str, Script); 6] = [
+const PREFIXES: [(&str, Script); 8] = [
     ("bounce", Script::Bounce),
     ("defer", Script::Defer),
     ("drop", Script::Drop),
     ("slow", Script::Slow),
     ("421", Script::Close421),
     ("reject", Script::Reject),
+    ("grey", Script::Grey),
+    ("throttle", Script::Throttle),
 ];
 
 /// The script for `address` (a bare `local@domain`, no angle brackets).
@@ -65,6 +73,10 @@ mod tests {
             ("slow@example.com", Script::Slow),
             ("421@example.com", Script::Close421),
             ("reject1@example.com", Script::Reject),
+            ("grey@example.com", Script::Grey),
+            ("Greylist-3@example.com", Script::Grey),
+            ("throttle.9@example.com", Script::Throttle),
+            ("gray@example.com", Script::Accept),
             ("user@bounce.example.com", Script::Accept),
             ("nobody", Script::Accept),
             ("", Script::Accept),

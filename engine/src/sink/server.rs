@@ -1,5 +1,6 @@
-//! The running sink: binds (or takes) a loopback listener, accepts connections and runs one
-//! tokio task per session, all under one cancellation token so the sink stops on `Drop`.
+//! The running sink: binds (or takes) one or more loopback listeners sharing one state,
+//! accepts connections and runs one tokio task per session, all under one cancellation
+//! token so the sink stops on `Drop`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,15 +13,16 @@ use tokio_util::task::TaskTracker;
 
 use super::certs::TestCa;
 use super::conn::Conn;
-use super::session::{Context, Session};
-use super::state::{Received, Shared, SinkStats};
+use super::session::{resumed, Context, Session};
+use super::state::Shared;
+use super::stats::{Received, SinkStats};
 use super::{SinkConfig, SinkError, SinkTls};
 
 /// A running test SMTP server on loopback. It records every fully accepted transaction and
 /// stops (cancelling its tasks) when dropped or shut down.
 #[derive(Debug)]
 pub struct Sink {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     ctx: Arc<Context>,
     ca: Option<TestCa>,
     token: CancellationToken,
@@ -43,7 +45,27 @@ impl Sink {
         config: SinkConfig,
         ca: Option<TestCa>,
     ) -> Result<Sink, SinkError> {
-        let addr = listener.local_addr().map_err(SinkError::LocalAddr)?;
+        Sink::start_on_many(vec![listener], config, ca).await
+    }
+
+    /// Starts one sink on several listeners the caller bound (say `127.0.0.2:2525` and
+    /// `127.0.0.3:2525`, as two MX hosts of one receiver). They share everything: the
+    /// received messages, the counters, the scripts' memory of addresses, the rate-limit
+    /// windows, the connection cap and the TLS session cache. `ca` as in [`Sink::start_on`].
+    /// Fails with [`SinkError::NoListener`] when `listeners` is empty.
+    pub async fn start_on_many(
+        listeners: Vec<TcpListener>,
+        config: SinkConfig,
+        ca: Option<TestCa>,
+    ) -> Result<Sink, SinkError> {
+        if listeners.is_empty() {
+            return Err(SinkError::NoListener);
+        }
+        let addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(SinkError::LocalAddr)?;
         let (ca, acceptor) = match config.tls {
             SinkTls::None => (ca, None),
             SinkTls::StartTls | SinkTls::Implicit => {
@@ -62,14 +84,16 @@ impl Sink {
         });
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        tracker.spawn(accept_loop(
-            listener,
-            Arc::clone(&ctx),
-            token.clone(),
-            tracker.clone(),
-        ));
+        for listener in listeners {
+            tracker.spawn(accept_loop(
+                listener,
+                Arc::clone(&ctx),
+                token.clone(),
+                tracker.clone(),
+            ));
+        }
         Ok(Sink {
-            addr,
+            addrs,
             ctx,
             ca,
             token,
@@ -77,9 +101,16 @@ impl Sink {
         })
     }
 
-    /// The address the sink listens on (always 127.0.0.1).
+    /// The address the sink listens on (127.0.0.1 unless the caller bound another); the
+    /// first one when it listens on several.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        // invariant: `start_on_many` refuses an empty list of listeners.
+        self.addrs[0]
+    }
+
+    /// Every address the sink listens on, in the order its listeners were given.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// The CA certificate (PEM) clients must trust, when TLS is on.
@@ -195,7 +226,7 @@ async fn serve(tcp: TcpStream, ctx: Arc<Context>) {
     let (conn, tls) = match (&ctx.config.tls, &ctx.acceptor) {
         (SinkTls::Implicit, Some(acceptor)) => match acceptor.accept(tcp).await {
             Ok(stream) => {
-                ctx.shared.tls_session();
+                ctx.shared.tls_session(resumed(&stream));
                 (Conn::Tls(Box::new(stream)), true)
             }
             Err(error) => {

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
@@ -12,13 +13,18 @@ use tokio_rustls::TlsAcceptor;
 use super::conn::Conn;
 use super::data::DataScan;
 use super::script::Script;
-use super::state::{ConnGuard, Received, Shared};
+use super::state::{ConnGuard, Shared};
+use super::stats::Received;
 use super::SinkConfig;
 
 /// Longest command line accepted before the sink gives up on the connection.
 const MAX_LINE: usize = 4096;
 /// Read at least this much free space into the buffer at a time.
 const READ_CHUNK: usize = 64 * 1024;
+/// How long a sabotaged STARTTLS waits for the client's first TLS bytes.
+const HELLO_WAIT: Duration = Duration::from_secs(10);
+/// What a sabotaged STARTTLS sends instead of a ServerHello: no valid TLS record.
+const NOT_TLS: &[u8] = b"garbage instead of a TLS ServerHello\r\n";
 
 /// What every session of one sink shares: settings, state and TLS.
 pub(crate) struct Context {
@@ -70,6 +76,8 @@ pub(crate) enum Step {
     Abort,
     /// Flush the 220 and run a TLS handshake.
     StartTls,
+    /// Flush the 220, then sabotage the handshake and close (`broken_starttls`).
+    BreakTls,
 }
 
 /// The mail transaction in progress.
@@ -154,6 +162,7 @@ impl Session {
                 }
                 Step::Abort => return Ok(()),
                 Step::StartTls => self.start_tls().await?,
+                Step::BreakTls => return self.break_tls().await,
             }
         }
     }
@@ -281,13 +290,16 @@ impl Session {
             shared.message_rejected();
             self.reply("554 5.7.1 message rejected");
         } else {
-            let id = shared.record(Received {
+            let connection = self.guard.id();
+            let id = self.guard.record(Received {
                 mail_from: tx.mail_from.unwrap_or_default(),
                 rcpt_to: tx.rcpts.into_iter().map(|(addr, _)| addr).collect(),
                 data: scan.body,
                 size: scan.size,
                 tls: self.tls,
                 auth_user: self.auth_user.clone(),
+                at: Instant::now(),
+                connection,
             });
             self.reply(&format!("250 2.0.0 Ok: queued as {id}"));
         }
@@ -313,12 +325,34 @@ impl Session {
             ));
         };
         let tls = acceptor.accept(tcp).await?;
+        self.ctx.shared.tls_session(resumed(&tls));
         self.conn = Conn::Tls(Box::new(tls));
-        self.ctx.shared.tls_session();
         self.tls = true;
         self.greeted = false;
         self.auth_user = None;
         self.tx = Transaction::default();
         Ok(())
     }
+
+    /// Sabotages the handshake after the `220` to STARTTLS (`broken_starttls`): reads the
+    /// client's first TLS bytes, answers with bytes that are no TLS record, and closes.
+    /// Reading first matters: closing with unread input resets the connection, and the
+    /// client might then see a reset instead of the garbage.
+    async fn break_tls(&mut self) -> io::Result<()> {
+        self.flush().await?;
+        self.ctx.shared.broken_tls_handshake();
+        self.rbuf.clear();
+        self.rpos = 0;
+        // A client that sends nothing gets the garbage after the wait all the same.
+        let _ = tokio::time::timeout(HELLO_WAIT, self.fill()).await;
+        self.conn.write_all(NOT_TLS).await?;
+        self.conn.flush().await?;
+        let _ = self.conn.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Whether a finished server handshake resumed an earlier TLS session.
+pub(crate) fn resumed<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> bool {
+    tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
 }

@@ -1,84 +1,30 @@
-//! What the sink remembers, shared by all its connections: the accepted messages, the
-//! addresses already seen by the first-time-only scripts, and the counters. One std `Mutex`,
-//! held for a few instructions at a time and never across an await.
+//! What the sink remembers, shared by all its connections: the accepted messages, when each
+//! address was first seen by the first-time-only and greylisting scripts, each domain's
+//! rate-limit window, and the counters. One std `Mutex`, held for a few instructions at a
+//! time and never across an await.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use tokio::sync::Notify;
 
-/// One fully accepted transaction, exactly as it arrived.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
-    /// The reverse path from `MAIL FROM`, without angle brackets (empty for `<>`).
-    pub mail_from: String,
-    /// The accepted recipients, in the order they were given; refused ones are absent.
-    pub rcpt_to: Vec<String>,
-    /// The body bytes after un-dot-stuffing (CRLF line endings as sent); empty when the sink
-    /// runs with `keep_bodies: false`.
-    pub data: Vec<u8>,
-    /// The body size in bytes after un-dot-stuffing, kept even when `data` is not.
-    pub size: usize,
-    /// Whether the transaction ran over TLS (STARTTLS or implicit).
-    pub tls: bool,
-    /// The user that authenticated on the connection, if any.
-    pub auth_user: Option<String>,
-}
-
-impl Received {
-    /// The body as text (lossy UTF-8), for assertions.
-    pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.data)
-    }
-}
-
-/// Connection and message counts for one recipient domain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DomainStats {
-    /// Connections that gave at least one RCPT for this domain.
-    pub connections: u64,
-    /// Most such connections open at the same time: proves per-domain shaping.
-    pub max_concurrent_connections: u64,
-    /// Such connections open right now.
-    pub current_connections: u64,
-    /// Accepted messages with at least one recipient in this domain.
-    pub messages: u64,
-    /// Accepted recipients in this domain.
-    pub recipients: u64,
-}
-
-/// Counters over the sink's lifetime.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SinkStats {
-    /// Connections accepted.
-    pub connections_total: u64,
-    /// Most connections open at the same time.
-    pub max_concurrent_connections: u64,
-    /// Connections open right now.
-    pub current_connections: u64,
-    /// Successful TLS handshakes (STARTTLS or implicit).
-    pub tls_sessions: u64,
-    /// AUTH attempts refused with 535.
-    pub auth_failures: u64,
-    /// Fully accepted messages (the length of `received()`).
-    pub messages: u64,
-    /// RCPT commands refused (4xx or 5xx) by a script.
-    pub rejected_recipients: u64,
-    /// Messages refused after their body (the `reject` script or the size limit).
-    pub rejected_messages: u64,
-    /// Per recipient domain (lower-cased) counts.
-    pub domains: BTreeMap<String, DomainStats>,
-}
+use super::rate::{RateLimit, Window};
+use super::stats::{Received, SinkStats, MAX_OPENED_AT};
 
 #[derive(Debug, Default)]
 struct State {
     received: Vec<Received>,
-    seen: HashSet<String>,
+    /// Lower-cased addresses and when they were first seen.
+    seen: HashMap<String, Instant>,
+    /// Recently accepted RCPTs per domain, kept only under a rate limit.
+    windows: HashMap<String, Window>,
     stats: SinkStats,
 }
 
-/// The state shared by the accept loop, every session and the `Sink` handle.
+/// The state shared by the accept loops, every session and the `Sink` handle.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -94,10 +40,44 @@ impl Shared {
 
     /// True the first time this sink sees `address` (compared case-insensitively).
     pub(crate) fn first_time(&self, address: &str) -> bool {
-        self.lock().seen.insert(address.to_ascii_lowercase())
+        match self.lock().seen.entry(address.to_ascii_lowercase()) {
+            Entry::Vacant(entry) => {
+                entry.insert(Instant::now());
+                true
+            }
+            Entry::Occupied(_) => false,
+        }
     }
 
-    /// Counts a new connection; the guard counts it closed when dropped.
+    /// When this sink first saw `address` (compared case-insensitively); now if never.
+    pub(crate) fn first_seen_at(&self, address: &str) -> Instant {
+        *self
+            .lock()
+            .seen
+            .entry(address.to_ascii_lowercase())
+            .or_insert_with(Instant::now)
+    }
+
+    /// True (and counted in the window) when one more RCPT for `domain` keeps under
+    /// `limit`; false, counted as throttled overall and for the domain, when over it.
+    pub(crate) fn admit(&self, domain: &str, limit: &RateLimit) -> bool {
+        let mut state = self.lock();
+        let window = state.windows.entry(domain.to_owned()).or_default();
+        if window.admit(Instant::now(), limit) {
+            return true;
+        }
+        state.stats.throttled += 1;
+        state
+            .stats
+            .domains
+            .entry(domain.to_owned())
+            .or_default()
+            .throttled += 1;
+        false
+    }
+
+    /// Counts a new connection and gives it the next sequence number (1-based); the guard
+    /// counts it closed when dropped.
     pub(crate) fn connection_opened(self: &Arc<Self>) -> ConnGuard {
         let mut state = self.lock();
         let stats = &mut state.stats;
@@ -106,16 +86,28 @@ impl Shared {
         stats.max_concurrent_connections = stats
             .max_concurrent_connections
             .max(stats.current_connections);
+        let id = stats.connections_total;
         drop(state);
         ConnGuard {
             shared: Arc::clone(self),
+            id,
+            messages: 0,
             domains: Vec::new(),
         }
     }
 
-    /// Counts a completed TLS handshake.
-    pub(crate) fn tls_session(&self) {
-        self.lock().stats.tls_sessions += 1;
+    /// Counts a completed TLS handshake, and whether it resumed an earlier session.
+    pub(crate) fn tls_session(&self, resumed: bool) {
+        let mut state = self.lock();
+        state.stats.tls_sessions += 1;
+        if resumed {
+            state.stats.tls_resumed += 1;
+        }
+    }
+
+    /// Counts a STARTTLS whose handshake the sink sabotaged.
+    pub(crate) fn broken_tls_handshake(&self) {
+        self.lock().stats.broken_tls_handshakes += 1;
     }
 
     /// Counts an AUTH refused with 535.
@@ -133,9 +125,12 @@ impl Shared {
         self.lock().stats.rejected_messages += 1;
     }
 
-    /// Records an accepted message, wakes `wait_for`, and returns its sequence number.
-    pub(crate) fn record(&self, received: Received) -> u64 {
+    /// Records an accepted message, the `on_connection`-th on its connection, wakes
+    /// `wait_for`, and returns its sequence number.
+    fn record(&self, received: Received, on_connection: u64) -> u64 {
         let mut state = self.lock();
+        let most = &mut state.stats.max_messages_per_connection;
+        *most = (*most).max(on_connection);
         let mut domains: Vec<String> = received
             .rcpt_to
             .iter()
@@ -192,13 +187,16 @@ impl Shared {
         let state = self.lock();
         let s = &state.stats;
         let mut out = format!(
-            "{} connection(s) ({} open), {} TLS session(s), {} auth failure(s), \
-             {} refused recipient(s), {} refused message(s)",
+            "{} connection(s) ({} open), {} TLS session(s) ({} resumed, {} sabotaged), \
+             {} auth failure(s), {} refused recipient(s), {} throttled, {} refused message(s)",
             s.connections_total,
             s.current_connections,
             s.tls_sessions,
+            s.tls_resumed,
+            s.broken_tls_handshakes,
             s.auth_failures,
             s.rejected_recipients,
+            s.throttled,
             s.rejected_messages
         );
         let skip = state.received.len().saturating_sub(5);
@@ -216,15 +214,24 @@ impl Shared {
     }
 }
 
-/// Keeps a connection counted as open (overall and per recipient domain) until dropped.
+/// Keeps a connection counted as open (overall and per recipient domain) until dropped,
+/// and counts the messages accepted on it.
 #[derive(Debug)]
 pub(crate) struct ConnGuard {
     shared: Arc<Shared>,
+    id: u64,
+    messages: u64,
     domains: Vec<String>,
 }
 
 impl ConnGuard {
-    /// Notes that this connection gave a RCPT for `domain` (counted once per connection).
+    /// The connection's sequence number within the sink (1-based).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Notes that this connection gave a RCPT for `domain` (counted once per connection,
+    /// with the time of that first RCPT).
     pub(crate) fn note_domain(&mut self, domain: String) {
         if self.domains.contains(&domain) {
             return;
@@ -236,8 +243,18 @@ impl ConnGuard {
         stats.max_concurrent_connections = stats
             .max_concurrent_connections
             .max(stats.current_connections);
+        if stats.connection_opened_at.len() < MAX_OPENED_AT {
+            stats.connection_opened_at.push(Instant::now());
+        }
         drop(state);
         self.domains.push(domain);
+    }
+
+    /// Records a message accepted on this connection, wakes `wait_for`, and returns its
+    /// sequence number within the sink.
+    pub(crate) fn record(&mut self, received: Received) -> u64 {
+        self.messages += 1;
+        self.shared.record(received, self.messages)
     }
 }
 

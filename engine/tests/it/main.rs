@@ -17,3 +17,4 @@ mod layering;
 mod resume;
 mod send;
 mod shaping;
+mod sink_shaping;
