@@ -223,7 +223,7 @@ impl std::fmt::Display for Rate {
 
 /// `[shaping.*]`: limits and back-off for each destination (a recipient domain, or every
 /// domain served by the same MX hosts).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ShapingSettings {
     /// `[shaping.default]` over the built-in defaults: what a destination without its own
     /// entry gets.
@@ -236,15 +236,6 @@ pub struct ShapingSettings {
     pub global: GlobalLimits,
 }
 
-impl Default for ShapingSettings {
-    fn default() -> Self {
-        ShapingSettings {
-            default: ShapingRule::default(),
-            rules: Vec::new(),
-            global: GlobalLimits::default(),
-        }
-    }
-}
 
 /// The limits and back-off of one destination.
 #[derive(Debug, Clone, PartialEq)]

@@ -138,7 +138,7 @@ pub(crate) fn spawn_composers(
             std::thread::Builder::new()
                 .name(format!("volley-compose-{n}"))
                 .spawn(move || {
-                    while let Some(job) = worker.next() {
+                    while let Some(job) = worker.next_job() {
                         if cancel.is_cancelled() {
                             continue;
                         }

@@ -73,7 +73,7 @@ impl JobQueue {
         }
     }
 
-    /// Lets the threads finish: once the queue is empty, [`JobWorker::next`] returns `None`.
+    /// Lets the threads finish: once the queue is empty, [`JobWorker::next_job`] returns `None`.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_all();
@@ -93,7 +93,7 @@ impl JobQueue {
 impl JobWorker {
     /// The next job: its own first, then a batch from the injector, then one stolen from
     /// another thread. Parks while there is none; `None` once the queue is closed and empty.
-    pub fn next(&mut self) -> Option<ComposeJob> {
+    pub fn next_job(&mut self) -> Option<ComposeJob> {
         loop {
             if let Some(job) = self.find() {
                 return Some(job);

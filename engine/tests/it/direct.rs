@@ -11,7 +11,7 @@ use volley::sink::SinkTls;
 async fn simple(tls: SinkTls, pipelining: bool, chunking: bool) -> Direct {
     Direct::start(
         1,
-        |_| volley::sink::SinkConfig {
+        volley::sink::SinkConfig {
             pipelining,
             chunking,
             ..mx_sink(tls)
@@ -44,7 +44,7 @@ async fn every_mx_flavour_delivers_the_same_campaign() {
                 direct.write_campaign(&support::list(12, 3), mx_tls, "");
                 let report = direct.send().await.unwrap();
                 assert_eq!(report.counts.delivered, 12, "{flavour}: {:?}", report.counts);
-                let sink = &direct.hosts[0].sink;
+                let sink = &direct.sink;
                 let received = sink.wait_for(12, LIMIT).await.unwrap();
                 assert!(direct.arrivals().values().all(|&n| n == 1), "{flavour}");
                 assert_eq!(
@@ -66,7 +66,7 @@ async fn hosts_are_tried_by_preference_and_a_dead_primary_falls_back_to_the_back
     // mx0 is the backup (preference 20); the primary (10) is an address nobody listens on.
     let direct = Direct::start(
         1,
-        |_| mx_sink(SinkTls::StartTls),
+        mx_sink(SinkTls::StartTls),
         |zone, hosts| {
             zone.a("dead.test", std::net::Ipv4Addr::new(127, 0, 0, 99));
             for d in 0..3 {
@@ -80,14 +80,14 @@ async fn hosts_are_tried_by_preference_and_a_dead_primary_falls_back_to_the_back
     direct.write_campaign(&support::list(30, 3), "", "");
     let report = direct.send().await.unwrap();
     assert_eq!(report.counts.delivered, 30, "{:?}", report.counts);
-    assert_eq!(direct.hosts[0].sink.count(), 30);
+    assert_eq!(direct.sink.count(), 30);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_domain_without_mx_gets_its_mail_at_its_own_address() {
     let direct = Direct::start(
         1,
-        |_| mx_sink(SinkTls::None),
+        mx_sink(SinkTls::None),
         |zone, hosts| {
             // No MX record: the domain's A record is its implicit MX (RFC 5321 §5.1).
             zone.a("plain.example", hosts[0].1);
@@ -103,7 +103,7 @@ async fn a_domain_without_mx_gets_its_mail_at_its_own_address() {
 async fn null_mx_and_missing_domains_bounce_and_dns_failures_defer() {
     let direct = Direct::start(
         1,
-        |_| mx_sink(SinkTls::None),
+        mx_sink(SinkTls::None),
         |zone, hosts| {
             zone.mx("ok.example", 10, &hosts[0].0);
             zone.null_mx("nomail.example");
@@ -120,19 +120,10 @@ async fn null_mx_and_missing_domains_bounce_and_dns_failures_defer() {
         d@broken.example,D,X\n\
         e@slow.example,E,X\n";
     direct.write_campaign(csv, "", "");
-    let report = tokio::time::timeout(LIMIT, volley::runtime::send(
-        &direct.campaign(),
-        volley::runtime::SendOptions {
-            linger: std::time::Duration::ZERO,
-            ..Default::default()
-        },
-    ))
-    .await
-    .unwrap()
-    .unwrap();
+    let report = direct.send_with_linger(std::time::Duration::ZERO).await;
     let c = &report.counts;
     assert_eq!((c.delivered, c.bounced, c.deferred), (1, 2, 2), "{c:?}");
-    assert_eq!(direct.hosts[0].sink.count(), 1, "nothing but ok.example was sent");
+    assert_eq!(direct.sink.count(), 1, "nothing but ok.example was sent");
     let store = volley::store::Store::open(&direct.path("campaign.volley")).unwrap();
     let reply_of = |state, email: &str| {
         store
@@ -159,7 +150,7 @@ async fn null_mx_and_missing_domains_bounce_and_dns_failures_defer() {
 async fn domains_on_the_same_mx_hosts_share_one_destination() {
     let direct = Direct::start(
         2,
-        |_| mx_sink(SinkTls::None),
+        mx_sink(SinkTls::None),
         |zone, hosts| {
             for d in 0..6 {
                 // d0..d2 on mx0, d3..d5 on mx1: two destinations.
@@ -176,14 +167,11 @@ async fn domains_on_the_same_mx_hosts_share_one_destination() {
     );
     let report = direct.send().await.unwrap();
     assert_eq!(report.counts.delivered, 120, "{:?}", report.counts);
-    for host in &direct.hosts {
-        let stats = host.sink.stats();
-        assert_eq!(stats.messages, 60);
-        assert_eq!(
-            stats.max_concurrent_connections, 1,
-            "{}: one connection for the three domains it serves",
-            host.name
-        );
+    let stats = direct.sink.stats();
+    assert_eq!(stats.connections_total, 2, "one connection per MX host: {stats:?}");
+    for d in 0..6 {
+        let domain = &stats.domains[&format!("d{d}.example")];
+        assert_eq!((domain.messages, domain.connections), (20, 1), "d{d}");
     }
 }
 
@@ -191,7 +179,7 @@ async fn domains_on_the_same_mx_hosts_share_one_destination() {
 async fn required_tls_defers_when_the_host_offers_none() {
     let direct = Direct::start(
         1,
-        |_| mx_sink(SinkTls::None),
+        mx_sink(SinkTls::None),
         |zone, hosts| {
             zone.mx("secure.example", 10, &hosts[0].0);
             zone.mx("any.example", 10, &hosts[0].0);
@@ -204,16 +192,7 @@ async fn required_tls_defers_when_the_host_offers_none() {
         "",
         "[shaping.\"secure.example\"]\ntls = \"required\"\n",
     );
-    let report = tokio::time::timeout(LIMIT, volley::runtime::send(
-        &direct.campaign(),
-        volley::runtime::SendOptions {
-            linger: std::time::Duration::ZERO,
-            ..Default::default()
-        },
-    ))
-    .await
-    .unwrap()
-    .unwrap();
+    let report = direct.send_with_linger(std::time::Duration::ZERO).await;
     let c = &report.counts;
     assert_eq!((c.delivered, c.deferred), (1, 1), "{c:?}");
     let arrivals = direct.arrivals();
@@ -225,7 +204,7 @@ async fn required_tls_defers_when_the_host_offers_none() {
 async fn required_tls_verifies_the_certificate_of_the_mx_host() {
     let direct = Direct::start(
         1,
-        |_| mx_sink(SinkTls::StartTls),
+        mx_sink(SinkTls::StartTls),
         |zone, hosts| zone.mx("secure.example", 10, &hosts[0].0),
     )
     .await;
@@ -236,5 +215,5 @@ async fn required_tls_verifies_the_certificate_of_the_mx_host() {
     );
     let report = direct.send().await.unwrap();
     assert_eq!(report.counts.delivered, 1, "{:?}", report.counts);
-    assert!(direct.hosts[0].sink.received()[0].tls);
+    assert!(direct.sink.received()[0].tls);
 }

@@ -7,22 +7,18 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use volley::nameserver::{NameServer, Zone};
 use volley::runtime::{self, Campaign, SendOptions, SendReport};
-use volley::sink::{Sink, SinkConfig, SinkTls};
 use tokio::net::TcpListener;
+use volley::sink::{Sink, SinkConfig, SinkTls};
 
 use super::{fixtures, LIMIT};
 
-/// One MX host: a sink on `127.0.0.<n>`.
-pub struct MxHost {
-    pub name: String,
-    pub ip: Ipv4Addr,
-    pub sink: Sink,
-}
-
-/// MX hosts, the DNS server and the campaign folder.
+/// MX hosts (one test SMTP server listening on `127.0.0.10`, `.11`…, one shared port and one
+/// shared record of what arrived), the DNS server and the campaign folder.
 pub struct Direct {
     pub dir: tempfile::TempDir,
-    pub hosts: Vec<MxHost>,
+    /// The MX host names (`mx0.test`…) and their addresses.
+    pub hosts: Vec<(String, Ipv4Addr)>,
+    pub sink: Sink,
     pub dns: NameServer,
     pub port: u16,
 }
@@ -47,38 +43,37 @@ async fn listeners(count: u8) -> (u16, Vec<(Ipv4Addr, TcpListener)>) {
 }
 
 impl Direct {
-    /// `count` MX hosts `mx<i>.test` configured by `sink`, and a zone built by `zone` (which
-    /// gets the host names and addresses to point domains at).
+    /// `count` MX hosts `mx<i>.test` served by a sink configured as `sink`, and a zone built
+    /// by `zone` (which gets the host names and addresses to point domains at).
     pub async fn start(
         count: u8,
-        sink: impl Fn(usize) -> SinkConfig,
+        sink: SinkConfig,
         zone: impl FnOnce(&mut Zone, &[(String, Ipv4Addr)]),
     ) -> Direct {
         let (port, bound) = listeners(count).await;
-        let ca = volley::sink::TestCa::generate().unwrap();
-        let mut hosts = Vec::new();
-        for (i, (ip, listener)) in bound.into_iter().enumerate() {
-            let mut config = sink(i);
-            config.hostname = format!("mx{i}.test");
-            let sink = Sink::start_on(listener, config, Some(ca.clone())).await.unwrap();
-            hosts.push(MxHost {
-                name: format!("mx{i}.test"),
-                ip,
-                sink,
-            });
-        }
+        let hosts: Vec<(String, Ipv4Addr)> = bound
+            .iter()
+            .enumerate()
+            .map(|(i, (ip, _))| (format!("mx{i}.test"), *ip))
+            .collect();
+        let listeners = bound.into_iter().map(|(_, l)| l).collect();
+        let sink = Sink::start_on_many(listeners, sink, None).await.unwrap();
         let mut records = Zone::new();
-        let named: Vec<(String, Ipv4Addr)> = hosts.iter().map(|h| (h.name.clone(), h.ip)).collect();
-        for (name, ip) in &named {
+        for (name, ip) in &hosts {
             records.a(name, *ip);
         }
-        zone(&mut records, &named);
+        zone(&mut records, &hosts);
         let dns = NameServer::start(records).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca.ca_pem()).unwrap();
+        if let Some(ca) = sink.ca_pem() {
+            std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+        } else {
+            std::fs::write(dir.path().join("ca.pem"), volley::sink::TestCa::generate().unwrap().ca_pem()).unwrap();
+        }
         Direct {
             dir,
             hosts,
+            sink,
             dns,
             port,
         }
@@ -155,17 +150,21 @@ expire_after = "1h"
             .expect("send finished in time")
     }
 
-    /// How many times each address arrived, over every MX host.
+    /// Sends with `linger` instead of the default.
+    pub async fn send_with_linger(&self, linger: std::time::Duration) -> SendReport {
+        let options = SendOptions {
+            linger,
+            ..SendOptions::default()
+        };
+        tokio::time::timeout(LIMIT, runtime::send(&self.campaign(), options))
+            .await
+            .expect("send finished in time")
+            .unwrap()
+    }
+
+    /// How many times each address arrived.
     pub fn arrivals(&self) -> std::collections::HashMap<String, usize> {
-        let mut counts = std::collections::HashMap::new();
-        for host in &self.hosts {
-            for message in host.sink.received() {
-                for rcpt in message.rcpt_to {
-                    *counts.entry(rcpt).or_insert(0) += 1;
-                }
-            }
-        }
-        counts
+        super::arrivals(&self.sink)
     }
 }
 
