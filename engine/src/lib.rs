@@ -6,7 +6,8 @@
 //! runtime ──► campaign, compose, delivery, bounce, control, store, config, dkim, smtp, model
 //! delivery ──► smtp, bounce, store, model     campaign ──► config
 //! compose ──► dkim                            bounce, control, store ──► model
-//! leaves: model, config, dkim, smtp, sink  (smtp, dkim and sink know nothing of campaigns)
+//! leaves: model, config, dkim, smtp, sink, nameserver  (smtp, dkim, sink and nameserver know
+//!         nothing of campaigns)
 //! ```
 //!
 //! `tests/it/layering.rs` checks every module's `use crate::…` lines against this picture.
@@ -22,6 +23,7 @@ pub mod control;
 pub mod delivery;
 pub mod dkim;
 pub mod model;
+pub mod nameserver;
 pub mod runtime;
 pub mod sink;
 pub mod smtp;
