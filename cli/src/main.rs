@@ -4,6 +4,7 @@
 mod args;
 mod bounces;
 mod demo;
+mod dns;
 mod send;
 mod sink;
 mod status;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
             args::Command::Bounces(command) => bounces::run(command).await,
             args::Command::Suppress(command) => suppress::run(command),
             args::Command::Sink(args) => sink::run(args).await,
+            args::Command::Dns(args) => dns::run(args).await,
         }
     });
     match result {
