@@ -58,6 +58,10 @@ pub(crate) enum Command {
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
+    /// Run Volley's test DNS server on loopback, answering from a zone file (used by
+    /// scripts and benchmarks for direct-to-MX delivery).
+    #[command(hide = true)]
+    Dns(DnsArgs),
 }
 
 /// Where the campaign and its store are.
@@ -163,6 +167,20 @@ pub(crate) struct SinkArgs {
     /// Milliseconds to wait before every reply (simulated round-trip time).
     #[arg(long, default_value_t = 0)]
     pub(crate) delay_ms: u64,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long)]
+    pub(crate) seconds: Option<u64>,
+}
+
+/// `volley dns`.
+#[derive(Debug, Args)]
+pub(crate) struct DnsArgs {
+    /// Address to answer on, UDP and TCP (loopback; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:5353")]
+    pub(crate) bind: SocketAddr,
+    /// The zone file to answer from (format: see the engine's `nameserver` module docs).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) zone: PathBuf,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long)]
     pub(crate) seconds: Option<u64>,

@@ -4,6 +4,7 @@
 mod args;
 mod bounces;
 mod demo;
+mod dns;
 mod handover;
 mod send;
 mod sink;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
             args::Command::Bounces(command) => bounces::run(command).await,
             args::Command::Suppress(command) => suppress::run(command),
             args::Command::Sink(args) => sink::run(args).await,
+            args::Command::Dns(args) => dns::run(args).await,
         }
     });
     if let Some(table) = timings.and_then(|t| t.table()) {

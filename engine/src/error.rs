@@ -34,6 +34,9 @@ pub enum Error {
     /// The test SMTP server failed.
     #[error(transparent)]
     Sink(Box<crate::sink::SinkError>),
+    /// The test DNS server failed (or its zone is invalid).
+    #[error(transparent)]
+    NameServer(Box<crate::nameserver::NameServerError>),
     /// A bounce classification rules file is invalid.
     #[error(transparent)]
     Rules(Box<crate::bounce::classify::RulesError>),
@@ -125,6 +128,7 @@ boxed_from!(
     Delivery(crate::delivery::DeliveryError),
     Control(crate::control::ControlError),
     Sink(crate::sink::SinkError),
+    NameServer(crate::nameserver::NameServerError),
 );
 
 fn plural_fields(names: &[String]) -> String {

@@ -9,7 +9,8 @@
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                   campaign ──► config
 //! compose ──► dkim                            bounce, control, store ──► model
-//! leaves: model, config, dkim, smtp, sink  (smtp, dkim and sink know nothing of campaigns)
+//! leaves: model, config, dkim, smtp, sink, nameserver  (smtp, dkim, sink and nameserver know
+//!         nothing of campaigns)
 //! ```
 //!
 //! `tests/it/layering.rs` checks every module's `use crate::…` lines against this picture.
@@ -25,6 +26,7 @@ pub mod control;
 pub mod delivery;
 pub mod dkim;
 pub mod model;
+pub mod nameserver;
 pub mod runtime;
 pub mod scheduler;
 pub mod shaping;

@@ -146,3 +146,71 @@ fn a_bad_campaign_file_names_the_key_and_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn dns_refuses_a_bad_zone_file_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.zone");
+    std::fs::write(
+        &path,
+        "d1.example MX 10 mx1.example\nmx1.example A 999.0.0.1\n",
+    )
+    .unwrap();
+    let output = run(&[
+        "dns",
+        "--bind",
+        "127.0.0.1:0",
+        "--zone",
+        path.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.zone line 2"), "{stderr}");
+    assert!(stderr.contains("999.0.0.1"), "{stderr}");
+}
+
+#[test]
+fn dns_prints_its_address_and_answers_from_the_zone_file() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.zone");
+    std::fs::write(&path, "mx1.example A 127.0.0.2\n").unwrap();
+    let mut child = crate::support::volley()
+        .args(["dns", "--bind", "127.0.0.1:0", "--zone"])
+        .arg(&path)
+        .args(["--seconds", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("dns listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+
+    // A hand-made query for mx1.example A (id 0x4242), so the test needs no DNS library.
+    let mut query = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    query.extend_from_slice(b"\x03mx1\x07example\x00\x00\x01\x00\x01");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    socket.send_to(&query, addr).unwrap();
+    let mut reply = [0; 512];
+    let len = socket.recv(&mut reply).unwrap();
+    let reply = &reply[..len];
+    assert_eq!(reply[..2], [0x42, 0x42], "the id is echoed");
+    assert_eq!(reply[3] & 0x0f, 0, "NOERROR");
+    assert_eq!(reply[6..8], [0, 1], "one answer");
+    assert_eq!(reply[len - 4..], [127, 0, 0, 2]);
+
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "stops by itself after --seconds");
+}

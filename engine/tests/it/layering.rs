@@ -43,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("dkim", &[]),
     ("smtp", &[]),
     ("sink", &[]),
+    ("nameserver", &[]),
 ];
 
 fn crate_paths(path: &Path, found: &mut BTreeSet<String>) {
