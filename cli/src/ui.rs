@@ -3,10 +3,10 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the binary owns the terminal
 
 use crate::args::LogFormat;
+use crate::timings::Timings;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
-use crate::timings::Timings;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;

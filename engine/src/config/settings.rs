@@ -236,7 +236,6 @@ pub struct ShapingSettings {
     pub global: GlobalLimits,
 }
 
-
 /// The limits and back-off of one destination.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapingRule {

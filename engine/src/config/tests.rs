@@ -421,7 +421,10 @@ fn direct_delivery_defaults() {
     assert_eq!(settings.mx.port, 25);
     assert_eq!(settings.mx.helo, "acme.example");
     assert_eq!(settings.mx.tls, MxTls::Opportunistic);
-    assert_eq!(settings.mx.plain_after_tls_failure, Duration::from_secs(3600));
+    assert_eq!(
+        settings.mx.plain_after_tls_failure,
+        Duration::from_secs(3600)
+    );
     assert_eq!(settings.dns, DnsSettings::default());
     let rule = &settings.shaping.default;
     assert_eq!(rule.max_connections, 10);
@@ -473,7 +476,10 @@ max_message_rate = "10000/h"
     assert_eq!(settings.mx.port, 2525);
     assert_eq!(settings.mx.helo, "mailer.acme.example");
     assert_eq!(settings.mx.tls, MxTls::Required);
-    assert_eq!(settings.mx.plain_after_tls_failure, Duration::from_secs(600));
+    assert_eq!(
+        settings.mx.plain_after_tls_failure,
+        Duration::from_secs(600)
+    );
     let servers = settings.dns.nameservers.clone().unwrap();
     let shown: Vec<String> = servers.iter().map(ToString::to_string).collect();
     assert_eq!(shown, ["127.0.0.1:5353", "[::1]:53", "10.0.0.1:53"]);
@@ -496,12 +502,19 @@ max_message_rate = "10000/h"
     let gmail = rule("gmail.com");
     assert_eq!(gmail.max_connections, 20);
     assert_eq!(gmail.max_message_rate.unwrap().per_second(), 50.0);
-    assert_eq!(gmail.idle_timeout, Duration::from_secs(30), "inherits the default");
+    assert_eq!(
+        gmail.idle_timeout,
+        Duration::from_secs(30),
+        "inherits the default"
+    );
     let outlook = rule("outlook.com");
     assert_eq!(outlook.max_connections, 4);
     assert_eq!(outlook.max_messages_per_connection, 10);
     assert_eq!(outlook.tls, Some(MxTls::Opportunistic));
-    assert_eq!((outlook.suspend_after, outlook.suspend_for), (2, Duration::from_secs(3600)));
+    assert_eq!(
+        (outlook.suspend_after, outlook.suspend_for),
+        (2, Duration::from_secs(3600))
+    );
     assert_eq!(settings.shaping.global.max_connections, 100);
     let global_rate = settings.shaping.global.max_message_rate.unwrap();
     assert!((global_rate.per_second() - 10_000.0 / 3600.0).abs() < 1e-9);
@@ -543,7 +556,11 @@ fn delivery_settings_errors_name_the_key() {
         (with("[relay]\nhost = \"h.example\"\nmax_per_day = 0"), "relay.max_per_day = 0 is out of range (1 to 4294967295)"),
     ];
     for (text, want) in cases {
-        assert_eq!(s.error(&text), format!("DIR/campaign.toml: {want}"), "for:\n{text}");
+        assert_eq!(
+            s.error(&text),
+            format!("DIR/campaign.toml: {want}"),
+            "for:\n{text}"
+        );
     }
 }
 
@@ -552,6 +569,6 @@ fn an_unknown_shaping_key_names_its_line() {
     let s = Scratch::new();
     let text = format!("{CAMPAIGN}{DKIM}\n[shaping.default]\nmax_conections = 3\n");
     let err = s.error(&text);
-    assert!(err.contains("line 13"), "{err}");
+    assert!(err.contains("line 14"), "{err}");
     assert!(err.contains("max_conections"), "{err}");
 }

@@ -210,8 +210,13 @@ impl Destination {
 
     fn apply(&self, change: BackoffChange) {
         match change {
-            BackoffChange::Cut { rate, connections } => {
+            BackoffChange::Cut {
+                rate,
+                connections,
+                hold_until,
+            } => {
                 self.messages.set(Some(rate));
+                self.messages.hold_until(hold_until);
                 tracing::warn!(destination = %self.name, rate = format!("{rate:.1}/s"), connections, "throttled by the receiver: slowing down");
             }
             BackoffChange::Raised { rate, connections } => {

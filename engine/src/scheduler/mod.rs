@@ -180,8 +180,18 @@ impl Flight {
         self.keys.contains_key(&(campaign, key.clone()))
     }
 
-    fn add(&mut self, campaign: usize, priority: u8, key: RecipientKey, destination: Option<usize>) {
-        if self.keys.insert((campaign, key), (destination, priority)).is_none() {
+    fn add(
+        &mut self,
+        campaign: usize,
+        priority: u8,
+        key: RecipientKey,
+        destination: Option<usize>,
+    ) {
+        if self
+            .keys
+            .insert((campaign, key), (destination, priority))
+            .is_none()
+        {
             *self.per_campaign.entry(campaign).or_default() += 1;
             *self.per_priority.entry(priority).or_default() += 1;
             if let Some(d) = destination {
@@ -202,7 +212,9 @@ impl Flight {
 
     /// Everything in flight to `destination`.
     fn at(&self, destination: usize) -> usize {
-        (1..=LANES as u8).map(|p| self.at_priority(destination, p)).sum()
+        (1..=LANES as u8)
+            .map(|p| self.at_priority(destination, p))
+            .sum()
     }
 
     fn at_priority(&self, destination: usize, priority: u8) -> usize {
@@ -214,7 +226,9 @@ impl Flight {
 
     /// In flight to `destination` at `priority` or more urgent.
     fn at_or_above(&self, destination: usize, priority: u8) -> usize {
-        (1..=priority).map(|p| self.at_priority(destination, p)).sum()
+        (1..=priority)
+            .map(|p| self.at_priority(destination, p))
+            .sum()
     }
 
     /// In flight anywhere at `priority` or more urgent.
@@ -355,6 +369,7 @@ impl Scheduler {
             }
             self.check_retries()?;
             self.fill().await?;
+            self.release_blocked().await;
             self.manage_connections();
             let done = self.is_done()?;
             self.publish();
@@ -596,6 +611,31 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Hands back messages that reached the queue of a destination that cannot be sent to
+    /// now (suspended, unreachable, paused): composed after its queue was last emptied, they
+    /// would otherwise wait there with no connection to take them.
+    async fn release_blocked(&mut self) {
+        let now = Instant::now();
+        let paused = self.paused.is_some();
+        for destination in &self.routing.destinations {
+            let blocked = destination.blocked_until(now).is_some()
+                || (paused && destination.fatal_connect_errors);
+            if !blocked || destination.ready().is_empty() {
+                continue;
+            }
+            for message in destination.ready().drain() {
+                let released = Settled::Released {
+                    campaign: message.campaign,
+                    destination: Some(destination.id),
+                    key: message.key,
+                };
+                if self.ctx.settled.send(released).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Opens connections where messages wait: one at first, another while more than
     /// [`READY_PER_CONNECTION`] per open connection wait, up to the destination's limit and
     /// the global cap. Lets idle connections of destinations with nothing in flight go.
@@ -662,9 +702,8 @@ impl Scheduler {
         now: Instant,
         horizon: Millis,
     ) -> Result<bool, StoreError> {
-        if self.flight.of_campaign(self.feeds[position].index) > 0
-            || self.feeds[position].retries_waiting() > 0
-        {
+        // Due retries keep their domain in the ring, so the loop below covers them too.
+        if self.flight.of_campaign(self.feeds[position].index) > 0 {
             return Ok(false);
         }
         let domains: Vec<String> = self.feeds[position].domains().cloned().collect();
@@ -672,17 +711,7 @@ impl Scheduler {
             let RouteState::Routed(id) = self.routing.route(&domain) else {
                 return Ok(false);
             };
-            let Some(destination) = self.routing.destinations.get(id) else {
-                continue;
-            };
-            let blocked = destination
-                .blocked_until(now)
-                .map(|until| add_duration(now_millis(), until.saturating_duration_since(now)));
-            let paused = self
-                .paused
-                .filter(|_| destination.fatal_connect_errors)
-                .map(|p| p.resume_at);
-            match blocked.max(paused) {
+            match self.blocked_until(id, now) {
                 Some(until) if until > horizon => continue,
                 Some(until) => {
                     self.wake_hint(until);
@@ -691,13 +720,36 @@ impl Scheduler {
                 None => return Ok(false),
             }
         }
-        if let Some(due) = self.store.next_due(&self.feeds[position].id)? {
-            if due <= horizon {
-                self.wake_hint(due);
-                return Ok(false);
+        // Deferred recipients due before the horizon keep the run going, unless their
+        // destination cannot be sent to before then.
+        let id = self.feeds[position].id.clone();
+        for recipient in self.store.due(&id, horizon, RETRY_PAGE)? {
+            if let RouteState::Routed(dest) = self.routing.route(&recipient.key.domain) {
+                if self
+                    .blocked_until(dest, now)
+                    .is_some_and(|until| until > horizon)
+                {
+                    continue;
+                }
             }
+            self.wake_hint(recipient.record.next_attempt.unwrap_or(horizon));
+            return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Until when destination `id` cannot be sent to (suspended, unreachable, or the relay
+    /// paused by a cap), in epoch milliseconds.
+    fn blocked_until(&self, id: usize, now: Instant) -> Option<Millis> {
+        let destination = self.routing.destinations.get(id)?;
+        let blocked = destination
+            .blocked_until(now)
+            .map(|until| add_duration(now_millis(), until.saturating_duration_since(now)));
+        let paused = self
+            .paused
+            .filter(|_| destination.fatal_connect_errors)
+            .map(|p| p.resume_at);
+        blocked.max(paused)
     }
 
     fn wake_hint(&mut self, at: Millis) {

@@ -2,10 +2,12 @@
 //!
 //! A throttling reply (421, a 4.7.x "slow down", a configured text) halves the destination's
 //! rate (from what it was actually achieving, when that is lower than its cap) and its
-//! connections. Every [`RAISE_EVERY`] of deliveries without throttling wins back a tenth of
-//! the ceiling and one connection, until the configured limits are reached again. Throttling
-//! `suspend_after` times within `suspend_window` suspends the destination for `suspend_for`.
-//! Time is passed in, so the state machine is tested without waiting.
+//! connections, and holds new messages for [`HOLD`] so the receiver's window can clear. Every
+//! [`RAISE_EVERY`] of deliveries without throttling wins back a fifth of the rate the last cut
+//! left (at least half a message a second) and one connection, until the configured limits are
+//! reached again. Throttling `suspend_after` times within `suspend_window` suspends the
+//! destination for `suspend_for`. Time is passed in, so the state machine is tested without
+//! waiting.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -14,9 +16,11 @@ use crate::config::ShapingRule;
 
 /// How often a throttled destination may win back some rate.
 pub(crate) const RAISE_EVERY: Duration = Duration::from_secs(2);
+/// How long no new message goes to a destination after a throttling reply.
+pub const HOLD: Duration = Duration::from_secs(1);
 /// Throttling replies closer together than this count as one (several connections are often
-/// told to slow down at once).
-const SAME_EPISODE: Duration = Duration::from_secs(1);
+/// told to slow down at once, and messages in flight during the hold get the same answer).
+const SAME_EPISODE: Duration = HOLD;
 /// The lowest rate a cut goes to, in messages per second.
 const MIN_RATE: f64 = 0.1;
 /// Deliveries remembered for the observed rate.
@@ -33,6 +37,8 @@ pub enum BackoffChange {
         rate: f64,
         /// The new connection cap.
         connections: usize,
+        /// No new message until then.
+        hold_until: Instant,
     },
     /// Recovering: some rate and connections won back (`rate` is `None` once unlimited again).
     Raised {
@@ -56,6 +62,9 @@ pub struct Backoff {
     rate: Option<f64>,
     connections: usize,
     ceiling: f64,
+    /// The rate the last cut left; recovery steps are a fraction of it.
+    floor: f64,
+    hold_until: Option<Instant>,
     recent: VecDeque<Instant>,
     throttles: VecDeque<Instant>,
     suspended_until: Option<Instant>,
@@ -75,6 +84,8 @@ impl Backoff {
             rate: configured_rate,
             connections: rule.max_connections.max(1),
             ceiling: configured_rate.unwrap_or(f64::INFINITY),
+            floor: MIN_RATE,
+            hold_until: None,
             recent: VecDeque::with_capacity(OBSERVED),
             throttles: VecDeque::new(),
             suspended_until: None,
@@ -138,7 +149,7 @@ impl Backoff {
         self.last_change = Some(now);
         self.connections = (self.connections + 1).min(self.configured_connections);
         if let Some(rate) = self.rate {
-            let step = (self.ceiling * 0.1).max(0.5);
+            let step = (self.floor * 0.2).max(0.5);
             let raised = rate + step;
             self.rate = if raised >= self.ceiling {
                 self.configured_rate
@@ -184,9 +195,12 @@ impl Backoff {
             // Recover towards what was achieved before the first cut.
             self.ceiling = base.max(MIN_RATE * 2.0);
         }
-        self.rate = Some((base * 0.5).max(MIN_RATE));
+        let cut = (base * 0.5).max(MIN_RATE);
+        self.rate = Some(cut);
+        self.floor = cut;
         self.connections = (self.connections / 2).max(1);
         self.last_change = Some(now);
+        self.hold_until = Some(now + HOLD);
         if self.throttles.len() >= self.suspend_after as usize {
             self.throttles.clear();
             let until = now + self.suspend_for;
@@ -200,6 +214,7 @@ impl Backoff {
         BackoffChange::Cut {
             rate: self.rate.unwrap_or(MIN_RATE),
             connections: self.connections,
+            hold_until: self.hold_until.unwrap_or_else(Instant::now),
         }
     }
 }
@@ -237,7 +252,8 @@ mod tests {
             change,
             BackoffChange::Cut {
                 rate: 50.0,
-                connections: 5
+                connections: 5,
+                hold_until: start + HOLD,
             }
         );
         assert!(b.is_throttled());
@@ -276,6 +292,23 @@ mod tests {
         }
         assert_eq!(b.connections(), 4);
         assert!(!b.is_throttled());
+    }
+
+    #[test]
+    fn recovery_steps_are_a_fifth_of_what_the_cut_left() {
+        let start = Instant::now();
+        let mut b = Backoff::new(&rule(None, 4));
+        for i in 0..40 {
+            b.on_delivery(start + secs(i as f64 * 0.025)); // about 40 a second
+        }
+        b.on_throttle(start + secs(1.0));
+        let cut = b.rate().unwrap();
+        b.on_delivery(start + secs(3.0));
+        let raised = b.rate().unwrap();
+        assert!(
+            ((raised - cut) - cut * 0.2).abs() < 1e-9,
+            "{cut} -> {raised}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -13,6 +13,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 pub struct RateGate {
     limiter: RwLock<Option<Arc<DefaultDirectRateLimiter>>>,
     rate: RwLock<Option<f64>>,
+    held_until: RwLock<Option<Instant>>,
 }
 
 impl RateGate {
@@ -39,9 +40,22 @@ impl RateGate {
         *self.rate.write().unwrap_or_else(|p| p.into_inner()) = per_second;
     }
 
+    /// Lets nothing through until `until` (a cool-down after a throttling reply).
+    pub fn hold_until(&self, until: Instant) {
+        let mut held = self.held_until.write().unwrap_or_else(|p| p.into_inner());
+        *held = Some(held.map_or(until, |h| h.max(until)));
+    }
+
     /// How long until the next event may pass; zero when it may pass now (and it is then
     /// counted as passed).
     pub fn try_pass(&self) -> Duration {
+        let held = *self.held_until.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = held {
+            let wait = until.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                return wait;
+            }
+        }
         let limiter = self
             .limiter
             .read()
@@ -80,7 +94,6 @@ fn quota(per_second: f64) -> Option<Quota> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     #[test]
     fn no_rate_never_waits() {
@@ -105,6 +118,13 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn a_hold_stops_everything_for_a_while() {
+        let gate = RateGate::new(None);
+        gate.hold_until(Instant::now() + Duration::from_secs(5));
+        assert!(gate.try_pass() > Duration::from_secs(4));
     }
 
     #[test]

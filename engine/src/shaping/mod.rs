@@ -18,7 +18,7 @@ mod budget;
 mod gate;
 mod policy;
 
-pub use backoff::{Backoff, BackoffChange};
+pub use backoff::{Backoff, BackoffChange, HOLD};
 pub use budget::{BudgetExhausted, RelayBudget, RelayCaps};
 pub use gate::RateGate;
 pub use policy::ShapingPolicy;

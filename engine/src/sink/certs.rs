@@ -1,5 +1,5 @@
 //! Throw-away TLS material for the sink: a generated CA and a server certificate for
-//! `localhost`, `sink.test`, `*.test` and `127.0.0.1`, so tests, the demo and benches can run STARTTLS
+//! `localhost`, `sink.test`, `*.sink.test` and `127.0.0.1`, so tests, the demo and benches can run STARTTLS
 //! and implicit TLS against the sink while the client verifies certificates for real.
 
 use std::path::Path;
@@ -12,8 +12,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use super::SinkError;
 
 /// Names the generated server certificate is valid for.
-/// `*.test` covers the MX host names of direct-delivery tests (`mx0.test`…).
-const SERVER_NAMES: [&str; 4] = ["localhost", "sink.test", "*.test", "127.0.0.1"];
+/// `*.sink.test` covers the MX host names of direct-delivery tests (`mx0.sink.test`…).
+const SERVER_NAMES: [&str; 4] = ["localhost", "sink.test", "*.sink.test", "127.0.0.1"];
 /// TLS sessions the server remembers for resumption (the oldest are forgotten first).
 const SESSION_CACHE: usize = 4096;
 

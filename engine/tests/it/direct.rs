@@ -43,7 +43,11 @@ async fn every_mx_flavour_delivers_the_same_campaign() {
                 };
                 direct.write_campaign(&support::list(12, 3), mx_tls, "");
                 let report = direct.send().await.unwrap();
-                assert_eq!(report.counts.delivered, 12, "{flavour}: {:?}", report.counts);
+                assert_eq!(
+                    report.counts.delivered, 12,
+                    "{flavour}: {:?}",
+                    report.counts
+                );
                 let sink = &direct.sink;
                 let received = sink.wait_for(12, LIMIT).await.unwrap();
                 assert!(direct.arrivals().values().all(|&n| n == 1), "{flavour}");
@@ -53,7 +57,10 @@ async fn every_mx_flavour_delivers_the_same_campaign() {
                     "{flavour}: TLS whenever the host offers it"
                 );
                 let text = String::from_utf8_lossy(&received[0].data).into_owned();
-                assert!(text.contains("\r\n.\r\nA line with a dot above."), "{flavour}");
+                assert!(
+                    text.contains("\r\n.\r\nA line with a dot above."),
+                    "{flavour}"
+                );
                 let results = volley::dkim::verify(&received[0].data, &records).await;
                 assert!(results.iter().all(|r| r.pass), "{flavour}: {results:?}");
             }
@@ -64,18 +71,14 @@ async fn every_mx_flavour_delivers_the_same_campaign() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_are_tried_by_preference_and_a_dead_primary_falls_back_to_the_backup() {
     // mx0 is the backup (preference 20); the primary (10) is an address nobody listens on.
-    let direct = Direct::start(
-        1,
-        mx_sink(SinkTls::StartTls),
-        |zone, hosts| {
-            zone.a("dead.test", std::net::Ipv4Addr::new(127, 0, 0, 99));
-            for d in 0..3 {
-                let domain = format!("d{d}.example");
-                zone.mx(&domain, 10, "dead.test");
-                zone.mx(&domain, 20, &hosts[0].0);
-            }
-        },
-    )
+    let direct = Direct::start(1, mx_sink(SinkTls::StartTls), |zone, hosts| {
+        zone.a("dead.sink.test", std::net::Ipv4Addr::new(127, 0, 0, 99));
+        for d in 0..3 {
+            let domain = format!("d{d}.example");
+            zone.mx(&domain, 10, "dead.sink.test");
+            zone.mx(&domain, 20, &hosts[0].0);
+        }
+    })
     .await;
     direct.write_campaign(&support::list(30, 3), "", "");
     let report = direct.send().await.unwrap();
@@ -85,33 +88,29 @@ async fn hosts_are_tried_by_preference_and_a_dead_primary_falls_back_to_the_back
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_domain_without_mx_gets_its_mail_at_its_own_address() {
-    let direct = Direct::start(
-        1,
-        mx_sink(SinkTls::None),
-        |zone, hosts| {
-            // No MX record: the domain's A record is its implicit MX (RFC 5321 §5.1).
-            zone.a("plain.example", hosts[0].1);
-        },
-    )
+    let direct = Direct::start(1, mx_sink(SinkTls::None), |zone, hosts| {
+        // No MX record: the domain's A record is its implicit MX (RFC 5321 §5.1).
+        zone.a("plain.example", hosts[0].1);
+    })
     .await;
-    direct.write_campaign("email,first_name,city\na@plain.example,A,X\nb@plain.example,B,Y\n", "", "");
+    direct.write_campaign(
+        "email,first_name,city\na@plain.example,A,X\nb@plain.example,B,Y\n",
+        "",
+        "",
+    );
     let report = direct.send().await.unwrap();
     assert_eq!(report.counts.delivered, 2, "{:?}", report.counts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn null_mx_and_missing_domains_bounce_and_dns_failures_defer() {
-    let direct = Direct::start(
-        1,
-        mx_sink(SinkTls::None),
-        |zone, hosts| {
-            zone.mx("ok.example", 10, &hosts[0].0);
-            zone.null_mx("nomail.example");
-            zone.servfail("broken.example");
-            zone.timeout("slow.example");
-            // gone.example is not in the zone: NXDOMAIN.
-        },
-    )
+    let direct = Direct::start(1, mx_sink(SinkTls::None), |zone, hosts| {
+        zone.mx("ok.example", 10, &hosts[0].0);
+        zone.null_mx("nomail.example");
+        zone.servfail("broken.example");
+        zone.timeout("slow.example");
+        // gone.example is not in the zone: NXDOMAIN.
+    })
     .await;
     let csv = "email,first_name,city\n\
         a@ok.example,A,X\n\
@@ -139,7 +138,10 @@ async fn null_mx_and_missing_domains_bounce_and_dns_failures_defer() {
     assert!(null.text.contains("null MX"), "{}", null.text);
     let gone = reply_of(RecipientState::Bounced, "c@gone.example");
     assert_eq!(gone.enhanced.as_deref(), Some("5.1.2"));
-    assert!(gone.hard, "a domain that does not exist suppresses the address");
+    assert!(
+        gone.hard,
+        "a domain that does not exist suppresses the address"
+    );
     let broken = reply_of(RecipientState::Deferred, "d@broken.example");
     assert_eq!(broken.enhanced.as_deref(), Some("4.4.3"));
     let slow = reply_of(RecipientState::Deferred, "e@slow.example");
@@ -148,17 +150,13 @@ async fn null_mx_and_missing_domains_bounce_and_dns_failures_defer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn domains_on_the_same_mx_hosts_share_one_destination() {
-    let direct = Direct::start(
-        2,
-        mx_sink(SinkTls::None),
-        |zone, hosts| {
-            for d in 0..6 {
-                // d0..d2 on mx0, d3..d5 on mx1: two destinations.
-                let host = &hosts[d / 3].0;
-                zone.mx(&format!("d{d}.example"), 10, host);
-            }
-        },
-    )
+    let direct = Direct::start(2, mx_sink(SinkTls::None), |zone, hosts| {
+        for d in 0..6 {
+            // d0..d2 on mx0, d3..d5 on mx1: two destinations.
+            let host = &hosts[d / 3].0;
+            zone.mx(&format!("d{d}.example"), 10, host);
+        }
+    })
     .await;
     direct.write_campaign(
         &support::list(120, 6),
@@ -168,7 +166,10 @@ async fn domains_on_the_same_mx_hosts_share_one_destination() {
     let report = direct.send().await.unwrap();
     assert_eq!(report.counts.delivered, 120, "{:?}", report.counts);
     let stats = direct.sink.stats();
-    assert_eq!(stats.connections_total, 2, "one connection per MX host: {stats:?}");
+    assert_eq!(
+        stats.connections_total, 2,
+        "one connection per MX host: {stats:?}"
+    );
     for d in 0..6 {
         let domain = &stats.domains[&format!("d{d}.example")];
         assert_eq!((domain.messages, domain.connections), (20, 1), "d{d}");
@@ -177,14 +178,10 @@ async fn domains_on_the_same_mx_hosts_share_one_destination() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_tls_defers_when_the_host_offers_none() {
-    let direct = Direct::start(
-        1,
-        mx_sink(SinkTls::None),
-        |zone, hosts| {
-            zone.mx("secure.example", 10, &hosts[0].0);
-            zone.mx("any.example", 10, &hosts[0].0);
-        },
-    )
+    let direct = Direct::start(1, mx_sink(SinkTls::None), |zone, hosts| {
+        zone.mx("secure.example", 10, &hosts[0].0);
+        zone.mx("any.example", 10, &hosts[0].0);
+    })
     .await;
     let csv = "email,first_name,city\na@secure.example,A,X\nb@any.example,B,X\n";
     direct.write_campaign(
@@ -197,16 +194,18 @@ async fn required_tls_defers_when_the_host_offers_none() {
     assert_eq!((c.delivered, c.deferred), (1, 1), "{c:?}");
     let arrivals = direct.arrivals();
     assert_eq!(arrivals.get("b@any.example"), Some(&1));
-    assert_eq!(arrivals.get("a@secure.example"), None, "never sent in plain text");
+    assert_eq!(
+        arrivals.get("a@secure.example"),
+        None,
+        "never sent in plain text"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_tls_verifies_the_certificate_of_the_mx_host() {
-    let direct = Direct::start(
-        1,
-        mx_sink(SinkTls::StartTls),
-        |zone, hosts| zone.mx("secure.example", 10, &hosts[0].0),
-    )
+    let direct = Direct::start(1, mx_sink(SinkTls::StartTls), |zone, hosts| {
+        zone.mx("secure.example", 10, &hosts[0].0);
+    })
     .await;
     direct.write_campaign(
         "email,first_name,city\na@secure.example,A,X\n",

@@ -101,8 +101,177 @@ async fn an_urgent_campaign_overtakes_bulk_traffic_to_the_same_destination() {
         bulk_between <= 2,
         "bulk messages paused while urgent ones went: {bulk_between} bulk between urgent {first}..{last}"
     );
-    assert!(last < 390, "urgent ones did not wait for the bulk campaign: last at {last}");
+    assert!(
+        last < 390,
+        "urgent ones did not wait for the bulk campaign: last at {last}"
+    );
     let store = volley::store::Store::open(&store).unwrap();
     let urgent = store.counts("urgent").unwrap().unwrap();
     assert_eq!(urgent.delivered, 20);
+}
+
+mod direct {
+    //! Shaping straight to MX hosts, proven by what the receiving server counted.
+
+    use crate::support::direct::{mx_sink, Direct};
+    use crate::support::{self, LIMIT};
+    use std::time::Duration;
+    use volley::sink::{RateLimit, SinkConfig, SinkTls, ThrottleReply};
+
+    /// One MX host serving `domains` domains `d<i>.example`.
+    async fn one_host(sink: SinkConfig, domains: usize) -> Direct {
+        Direct::start(1, sink, |zone, hosts| {
+            for d in 0..domains {
+                zone.mx(&format!("d{d}.example"), 10, &hosts[0].0);
+            }
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_destination_gets_no_more_connections_messages_or_speed_than_its_rule_allows() {
+        let direct = one_host(mx_sink(SinkTls::None), 1).await;
+        direct.write_campaign(
+            &support::list(60, 1),
+            "",
+            "[shaping.\"d0.example\"]\nmax_connections = 2\nmax_message_rate = \"40/s\"\nmax_messages_per_connection = 10\n",
+        );
+        let started = std::time::Instant::now();
+        let report = direct.send().await.unwrap();
+        assert_eq!(report.counts.delivered, 60, "{:?}", report.counts);
+        let stats = direct.sink.stats();
+        let domain = &stats.domains["d0.example"];
+        assert!(domain.max_concurrent_connections <= 2, "{domain:?}");
+        assert!(stats.max_messages_per_connection <= 10, "{stats:?}");
+        assert!(
+            domain.connections >= 6,
+            "60 messages, 10 per connection: {domain:?}"
+        );
+        // 60 messages at 40 a second (a burst of 4): at least 1.4 s from first to last.
+        let received = direct.sink.received();
+        let span = received[59].at - received[0].at;
+        assert!(span >= Duration::from_millis(1_300), "{span:?}");
+        assert!(started.elapsed() < LIMIT);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_global_cap_holds_over_every_destination() {
+        let direct = Direct::start(3, mx_sink(SinkTls::None), |zone, hosts| {
+            for d in 0..6 {
+                zone.mx(&format!("d{d}.example"), 10, &hosts[d % 3].0);
+            }
+        })
+        .await;
+        direct.write_campaign(
+            &support::list(180, 6),
+            "",
+            "[shaping.global]\nmax_connections = 2\n",
+        );
+        let report = direct.send().await.unwrap();
+        assert_eq!(report.counts.delivered, 180, "{:?}", report.counts);
+        let stats = direct.sink.stats();
+        assert!(stats.max_concurrent_connections <= 2, "{stats:?}");
+    }
+
+    /// The receiver takes 10 messages per 500 ms from a domain and answers 421 past that.
+    /// Volley cuts its rate and connections at the first 421s, the deferred messages are
+    /// retried, and the whole campaign gets through with few refusals.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn throttling_replies_slow_the_destination_down_until_everything_is_delivered() {
+        let sink = SinkConfig {
+            rate_limit: Some(RateLimit {
+                messages: 10,
+                per: Duration::from_millis(500),
+                reply: ThrottleReply::Close421,
+            }),
+            ..mx_sink(SinkTls::None)
+        };
+        let direct = one_host(sink, 1).await;
+        direct.write_campaign(
+            &support::list(80, 1),
+            "",
+            "[shaping.default]\nsuspend_after = 50\n",
+        );
+        let report = direct.send().await.unwrap();
+        assert_eq!(report.counts.delivered, 80, "{:?}", report.counts);
+        let throttled = direct.sink.stats().throttled;
+        assert!(throttled >= 1, "the receiver did throttle");
+        assert!(
+            throttled <= 20,
+            "back-off kept refusals low: {throttled} refusals for 80 messages"
+        );
+        assert!(direct.arrivals().values().all(|&n| n == 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn repeated_throttling_suspends_the_destination_and_its_recipients_wait() {
+        let sink = SinkConfig {
+            rate_limit: Some(RateLimit {
+                messages: 3,
+                per: Duration::from_secs(60),
+                reply: ThrottleReply::Defer451,
+            }),
+            ..mx_sink(SinkTls::None)
+        };
+        let direct = one_host(sink, 1).await;
+        direct.write_campaign(
+            &support::list(30, 1),
+            "",
+            "[shaping.default]\nsuspend_after = 1\nsuspend_for = \"1h\"\n",
+        );
+        let report = direct.send_with_linger(Duration::ZERO).await;
+        let c = &report.counts;
+        assert_eq!(c.delivered, 3, "{c:?}");
+        assert_eq!(
+            c.deferred, 1,
+            "the refused message waits for its retry: {c:?}"
+        );
+        assert_eq!(c.pending, 26, "the rest were not tried: {c:?}");
+        let blocked = &report.blocked;
+        assert_eq!(blocked.len(), 1, "{blocked:?}");
+        assert_eq!(blocked[0].why, "suspended");
+        assert!(blocked[0].until > volley::model::now_millis() + 3_000_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_host_with_broken_starttls_is_remembered_and_mailed_in_plain_text() {
+        let sink = SinkConfig {
+            broken_starttls: true,
+            ..mx_sink(SinkTls::StartTls)
+        };
+        let direct = one_host(sink, 2).await;
+        direct.write_campaign(
+            &support::list(40, 2),
+            "",
+            "[shaping.default]\nmax_messages_per_connection = 5\n",
+        );
+        let report = direct.send().await.unwrap();
+        assert_eq!(report.counts.delivered, 40, "{:?}", report.counts);
+        let stats = direct.sink.stats();
+        assert!(direct.sink.received().iter().all(|m| !m.tls));
+        assert_eq!(
+            stats.broken_tls_handshakes, 1,
+            "STARTTLS was tried once, then the host was remembered: {stats:?}"
+        );
+        assert!(stats.connections_total >= 8);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reconnecting_to_a_host_resumes_its_tls_session() {
+        let direct = one_host(mx_sink(SinkTls::StartTls), 1).await;
+        direct.write_campaign(
+            &support::list(30, 1),
+            "",
+            "[shaping.default]\nmax_messages_per_connection = 5\nmax_connections = 1\n",
+        );
+        let report = direct.send().await.unwrap();
+        assert_eq!(report.counts.delivered, 30, "{:?}", report.counts);
+        let stats = direct.sink.stats();
+        assert!((6..=7).contains(&stats.connections_total), "{stats:?}");
+        assert!(
+            stats.tls_resumed >= 4,
+            "later connections resume the first one's session: {stats:?}"
+        );
+        assert!(direct.sink.received().iter().all(|m| m.tls));
+    }
 }

@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use tokio::net::TcpListener;
 use volley::nameserver::{NameServer, Zone};
 use volley::runtime::{self, Campaign, SendOptions, SendReport};
-use tokio::net::TcpListener;
 use volley::sink::{Sink, SinkConfig, SinkTls};
 
 use super::{fixtures, LIMIT};
@@ -16,7 +16,7 @@ use super::{fixtures, LIMIT};
 /// shared record of what arrived), the DNS server and the campaign folder.
 pub struct Direct {
     pub dir: tempfile::TempDir,
-    /// The MX host names (`mx0.test`…) and their addresses.
+    /// The MX host names (`mx0.sink.test`…) and their addresses.
     pub hosts: Vec<(String, Ipv4Addr)>,
     pub sink: Sink,
     pub dns: NameServer,
@@ -43,7 +43,7 @@ async fn listeners(count: u8) -> (u16, Vec<(Ipv4Addr, TcpListener)>) {
 }
 
 impl Direct {
-    /// `count` MX hosts `mx<i>.test` served by a sink configured as `sink`, and a zone built
+    /// `count` MX hosts `mx<i>.sink.test` served by a sink configured as `sink`, and a zone built
     /// by `zone` (which gets the host names and addresses to point domains at).
     pub async fn start(
         count: u8,
@@ -54,7 +54,7 @@ impl Direct {
         let hosts: Vec<(String, Ipv4Addr)> = bound
             .iter()
             .enumerate()
-            .map(|(i, (ip, _))| (format!("mx{i}.test"), *ip))
+            .map(|(i, (ip, _))| (format!("mx{i}.sink.test"), *ip))
             .collect();
         let listeners = bound.into_iter().map(|(_, l)| l).collect();
         let sink = Sink::start_on_many(listeners, sink, None).await.unwrap();
@@ -68,7 +68,11 @@ impl Direct {
         if let Some(ca) = sink.ca_pem() {
             std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
         } else {
-            std::fs::write(dir.path().join("ca.pem"), volley::sink::TestCa::generate().unwrap().ca_pem()).unwrap();
+            std::fs::write(
+                dir.path().join("ca.pem"),
+                volley::sink::TestCa::generate().unwrap().ca_pem(),
+            )
+            .unwrap();
         }
         Direct {
             dir,
