@@ -61,7 +61,7 @@ pub struct Resolved {
 /// Looks up MX hosts and addresses.
 #[derive(Clone)]
 pub struct MxResolver {
-    resolver: TokioResolver,
+    resolver: std::sync::Arc<TokioResolver>,
 }
 
 impl std::fmt::Debug for MxResolver {
@@ -105,7 +105,9 @@ impl MxResolver {
         let resolver = builder.build().map_err(|e| DeliveryError::Resolver {
             detail: e.to_string(),
         })?;
-        Ok(MxResolver { resolver })
+        Ok(MxResolver {
+            resolver: std::sync::Arc::new(resolver),
+        })
     }
 
     /// Where mail for `domain` (lowercase ASCII) goes.

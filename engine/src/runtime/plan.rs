@@ -113,7 +113,7 @@ impl DeliveryPlan {
                 Ok(DeliveryPlan {
                     mode: Mode::Mx {
                         resolver,
-                        policy: Box::new(ShapingPolicy::new(settings.shaping.clone())),
+                        policy: ShapingPolicy::new(settings.shaping.clone()),
                         tls: settings.mx.tls,
                     },
                     mx: Some(mx),

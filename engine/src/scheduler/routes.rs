@@ -34,7 +34,7 @@ pub enum Mode {
         /// Looks up MX records.
         resolver: MxResolver,
         /// Picks each destination's `[shaping.*]` rule.
-        policy: Box<ShapingPolicy>,
+        policy: ShapingPolicy,
         /// `[mx] tls`, for destinations whose rule sets none.
         tls: MxTls,
     },

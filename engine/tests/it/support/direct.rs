@@ -16,8 +16,6 @@ use super::{fixtures, LIMIT};
 /// shared record of what arrived), the DNS server and the campaign folder.
 pub struct Direct {
     pub dir: tempfile::TempDir,
-    /// The MX host names (`mx0.sink.test`…) and their addresses.
-    pub hosts: Vec<(String, Ipv4Addr)>,
     pub sink: Sink,
     pub dns: NameServer,
     pub port: u16,
@@ -76,7 +74,6 @@ impl Direct {
         }
         Direct {
             dir,
-            hosts,
             sink,
             dns,
             port,
