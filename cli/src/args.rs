@@ -47,7 +47,8 @@ pub(crate) enum Command {
     /// Show how many recipients of a campaign are in each state. Works while a send runs.
     Status(StatusArgs),
     /// Run a complete demo on loopback: a local SMTP server with STARTTLS and AUTH, a
-    /// 10,000-recipient campaign over 100 domains with a fresh DKIM key, sent end to end.
+    /// 10,000-recipient campaign over 100 domains with a fresh DKIM key, sent end to end
+    /// (`--direct`: straight to MX hosts found through a loopback DNS server).
     Demo(DemoArgs),
     /// Bounces: ingest DSNs and complaints, parse them, listen for them, report them.
     #[command(subcommand)]
@@ -130,6 +131,9 @@ pub(crate) struct DemoArgs {
     /// Body size of each message in bytes (roughly).
     #[arg(long, default_value_t = 10_000)]
     pub(crate) body_bytes: usize,
+    /// Deliver straight to MX hosts (answered by a loopback DNS server) instead of a relay.
+    #[arg(long)]
+    pub(crate) direct: bool,
 }
 
 /// `volley sink`.

@@ -7,9 +7,11 @@ use crate::args::DemoArgs;
 use crate::{exit, ui};
 use anyhow::Context;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+use volley::nameserver::{NameServer, Zone};
 use volley::runtime::{self, Campaign, SendOptions};
 use volley::sink::{Sink, SinkConfig, SinkTls};
 
@@ -30,23 +32,42 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     };
     let sink = Sink::start(SinkConfig {
         tls: SinkTls::StartTls,
-        auth: Some((USER.into(), PASSWORD.into())),
+        auth: (!args.direct).then(|| (USER.into(), PASSWORD.into())),
         keep_bodies: false,
         ..SinkConfig::default()
     })
     .await
     .context("starting the loopback SMTP server")?;
-    ui::line(&format!(
-        "demo SMTP server on {} (STARTTLS, AUTH)",
-        sink.addr()
-    ));
+    let dns = if args.direct {
+        let server = NameServer::start(demo_zone(args.domains))
+            .await
+            .context("starting the loopback DNS server")?;
+        ui::line(&format!(
+            "demo MX hosts mx0..mx{}.demo.test on {} (STARTTLS), their DNS on {}",
+            DIRECT_MX_HOSTS - 1,
+            sink.addr(),
+            server.addr()
+        ));
+        Some(server)
+    } else {
+        ui::line(&format!(
+            "demo SMTP server on {} (STARTTLS, AUTH)",
+            sink.addr()
+        ));
+        None
+    };
     let key_pem = volley::dkim::generate_rsa_2048_pem().context("generating a DKIM key")?;
-    write_files(&dir, &args, &sink, &key_pem)?;
+    write_files(&dir, &args, &sink, dns.as_ref(), &key_pem)?;
     ui::line(&format!(
-        "demo campaign in {}: {} recipients over {} domains, RSA-2048 DKIM",
+        "demo campaign in {}: {} recipients over {} domains, RSA-2048 DKIM, {}",
         dir.display(),
         args.recipients,
-        args.domains
+        args.domains,
+        if args.direct {
+            "direct to MX"
+        } else {
+            "through the relay"
+        }
     ));
 
     let campaign_file = dir.join("campaign.toml");
@@ -117,7 +138,34 @@ async fn verify_sample(campaign: &Campaign, key_pem: &str) -> anyhow::Result<Str
     ))
 }
 
-fn write_files(dir: &Path, args: &DemoArgs, sink: &Sink, key_pem: &str) -> anyhow::Result<()> {
+/// MX host names the direct demo spreads its domains over.
+const DIRECT_MX_HOSTS: usize = 10;
+
+/// The direct demo's DNS: `d<i>.example` on `mx<i % 10>.demo.test` (all 127.0.0.1), a
+/// domain with a null MX, and nothing for `gone.example`.
+fn demo_zone(domains: usize) -> Zone {
+    let mut zone = Zone::new();
+    for host in 0..DIRECT_MX_HOSTS {
+        zone.a(&format!("mx{host}.demo.test"), Ipv4Addr::LOCALHOST);
+    }
+    for d in 0..domains.max(1) {
+        zone.mx(
+            &format!("d{d}.example"),
+            10,
+            &format!("mx{}.demo.test", d % DIRECT_MX_HOSTS),
+        );
+    }
+    zone.null_mx("nullmx.example");
+    zone
+}
+
+fn write_files(
+    dir: &Path,
+    args: &DemoArgs,
+    sink: &Sink,
+    dns: Option<&NameServer>,
+    key_pem: &str,
+) -> anyhow::Result<()> {
     let write = |name: &str, contents: &[u8]| {
         let path = dir.join(name);
         std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
@@ -125,20 +173,54 @@ fn write_files(dir: &Path, args: &DemoArgs, sink: &Sink, key_pem: &str) -> anyho
     write("dkim-demo.pem", key_pem.as_bytes())?;
     write("relay-password.txt", PASSWORD.as_bytes())?;
     write("relay-ca.pem", sink.ca_pem().unwrap_or_default().as_bytes())?;
-    write(
-        "campaign.toml",
-        campaign_toml(sink.addr().port()).as_bytes(),
-    )?;
+    let delivery = match dns {
+        Some(dns) => direct_toml(sink.addr().port(), dns.addr()),
+        None => relay_toml(sink.addr().port()),
+    };
+    write("campaign.toml", campaign_toml(&delivery).as_bytes())?;
     write("demo.txt", text_template(args.body_bytes).as_bytes())?;
     write("demo.html", html_template(args.body_bytes).as_bytes())?;
-    write(
-        "recipients.csv",
-        recipients_csv(args.recipients, args.domains).as_bytes(),
-    )?;
+    let mut csv = recipients_csv(args.recipients, args.domains);
+    if dns.is_some() {
+        csv.push_str(
+            "someone@nullmx.example,Nobody,Nowhere
+someone@gone.example,Nobody,Nowhere
+",
+        );
+    }
+    write("recipients.csv", csv.as_bytes())?;
     Ok(())
 }
 
-fn campaign_toml(port: u16) -> String {
+fn relay_toml(port: u16) -> String {
+    format!(
+        r#"[relay]
+host = "127.0.0.1"
+port = {port}
+tls = "starttls"
+username = "{USER}"
+password_file = "relay-password.txt"
+ca_file = "relay-ca.pem"
+connections = 8
+"#
+    )
+}
+
+fn direct_toml(port: u16, dns: std::net::SocketAddr) -> String {
+    format!(
+        r#"[mx]
+port = {port}
+
+[dns]
+nameservers = ["{dns}"]
+
+[shaping.default]
+max_connections = 4
+"#
+    )
+}
+
+fn campaign_toml(delivery: &str) -> String {
     format!(
         r#"# Written by `volley demo`.
 [campaign]
@@ -149,15 +231,7 @@ text = "demo.txt"
 html = "demo.html"
 recipients = "recipients.csv"
 
-[relay]
-host = "127.0.0.1"
-port = {port}
-tls = "starttls"
-username = "{USER}"
-password_file = "relay-password.txt"
-ca_file = "relay-ca.pem"
-connections = 8
-
+{delivery}
 [[dkim]]
 domain = "demo.example"
 selector = "demo"

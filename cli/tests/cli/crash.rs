@@ -68,6 +68,15 @@ async fn status_answers_while_a_send_holds_the_store() {
             json["running_pid"].is_u64(),
             "answered by the running send: {json}"
         );
+        assert_eq!(json["sending"], true, "{json}");
+        let relay = &json["destinations"][0];
+        assert!(
+            relay["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("relay 127.0.0.1:"),
+            "the running send's destinations: {json}"
+        );
         let campaign = fixture.campaign();
         let busy = tokio::task::spawn_blocking(move || run(&["send", &campaign]))
             .await

@@ -10,5 +10,6 @@
 
 mod commands;
 mod crash;
+mod handover;
 mod hygiene;
 mod support;

@@ -149,6 +149,20 @@ impl Composer {
         values: &[String],
         headers: &[(&str, &str)],
     ) -> Result<Composed, ComposeError> {
+        self.compose_message(to, names, values, headers, None)
+    }
+
+    /// Like [`Composer::compose_with_headers`], with the Message-ID's local part given (a
+    /// signed token that ties a returned message to its recipient without an index); a
+    /// random one is used when `None`. It must be a dot-atom (letters, digits, `.`, `-`).
+    pub fn compose_message(
+        &self,
+        to: &str,
+        names: &[String],
+        values: &[String],
+        headers: &[(&str, &str)],
+        message_id_local: Option<&str>,
+    ) -> Result<Composed, ComposeError> {
         if !self.settings_ok {
             self.check()?;
         }
@@ -178,7 +192,14 @@ impl Composer {
         drop(render);
         let mime = tracing::debug_span!("compose.mime").entered();
 
-        let message_id = format!("{:032x}@{}", rand::random::<u128>(), self.id_domain);
+        let message_id = match message_id_local.filter(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        }) {
+            Some(local) => format!("{local}@{}", self.id_domain),
+            None => format!("{:032x}@{}", rand::random::<u128>(), self.id_domain),
+        };
         let mut builder = MessageBuilder::new()
             .from(mailbox_address(&self.from))
             .to(Address::new_address(None::<&str>, to))

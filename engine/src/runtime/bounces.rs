@@ -194,6 +194,12 @@ impl<'a> Intake<'a> {
             }
         }
         if let Some(id) = &report.original_message_id {
+            let local = id.split('@').next().unwrap_or("");
+            if let Some((number, seq)) = self.verp.decode(local) {
+                if let Some(reference) = self.store.recipient_by_number(number, seq)? {
+                    return Ok(Some((reference, "Message-ID")));
+                }
+            }
             if let Some(reference) = self.store.message(id)? {
                 return Ok(Some((reference, "Message-ID")));
             }

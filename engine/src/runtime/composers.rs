@@ -17,6 +17,20 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// The domain given to the signer of Message-ID tokens (only the token is used).
+const MESSAGE_ID_DOMAIN: &str = "message-id.invalid";
+
+/// The campaign's number in the store (it is in VERP tokens and Message-IDs).
+fn campaign_number(campaign: &Campaign, store: &Store) -> Result<u32, Error> {
+    store
+        .campaign(campaign.id())?
+        .map(|meta| meta.number)
+        .ok_or_else(|| Error::NotLoaded {
+            campaign: campaign.id().to_owned(),
+            store: store.path().to_owned(),
+        })
+}
+
 /// The envelope sender of each message.
 #[derive(Clone)]
 enum ReturnPath {
@@ -31,13 +45,7 @@ impl ReturnPath {
         let Some(domain) = &campaign.settings.bounces.domain else {
             return Ok(ReturnPath::Fixed(campaign.settings.from.address.clone()));
         };
-        let number = store
-            .campaign(campaign.id())?
-            .map(|meta| meta.number)
-            .ok_or_else(|| Error::NotLoaded {
-                campaign: campaign.id().to_owned(),
-                store: store.path().to_owned(),
-            })?;
+        let number = campaign_number(campaign, store)?;
         Ok(ReturnPath::Verp(
             Box::new(Verp::new(&store.secret()?, domain)),
             number,
@@ -57,16 +65,23 @@ pub(crate) struct ComposeStage {
     composer: Arc<Composer>,
     columns: Arc<Vec<String>>,
     return_path: ReturnPath,
+    /// Signs Message-IDs: `<token>@from-domain` names the recipient, so a bounce quoting it
+    /// finds its recipient without a per-message index in the store.
+    message_ids: Verp,
+    number: u32,
     store: Store,
 }
 
 impl ComposeStage {
     /// The stage for `campaign` (loaded into `store`).
     pub(crate) fn new(campaign: &Campaign, store: &Store) -> Result<ComposeStage, Error> {
+        let number = campaign_number(campaign, store)?;
         Ok(ComposeStage {
             composer: campaign.composer.clone(),
             columns: Arc::new(campaign.columns.clone()),
             return_path: ReturnPath::for_campaign(campaign, store)?,
+            message_ids: Verp::new(&store.secret()?, MESSAGE_ID_DOMAIN),
+            number,
             store: store.clone(),
         })
     }
@@ -94,8 +109,14 @@ impl ComposeStage {
         }
         let composed = {
             let _span = tracing::debug_span!("compose").entered();
-            self.composer
-                .compose(address, &self.columns, &job.record.values)
+            let id = self.message_ids.token(self.number, job.key.seq);
+            self.composer.compose_message(
+                address,
+                &self.columns,
+                &job.record.values,
+                &[],
+                Some(&id),
+            )
         };
         match composed {
             Ok(composed) => Ok(ReadyMessage {

@@ -42,7 +42,7 @@ use crate::model::{add_duration, now_millis, Millis};
 use crate::store::{OutcomeUpdate, RecipientKey, Store, StoreError, StoredRecipient};
 
 /// Messages held in memory at once (composing, queued or being sent, not yet recorded).
-const MAX_IN_FLIGHT: usize = 4_096;
+const MAX_IN_FLIGHT: usize = 2_048;
 /// Recipients handed out per destination visit.
 const BATCH: usize = 64;
 /// Per destination and connection allowed, messages in flight.

@@ -87,7 +87,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// sled's page cache: enough for a busy campaign, small enough to keep memory flat.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl Store {
     /// Opens (creating if needed) the store in folder `path`.

@@ -116,7 +116,10 @@ impl Store {
         match record.state {
             RecipientState::Delivered => {
                 Store::clear_soft_bounces(batch, &record.email);
-                if let Some(id) = &update.message_id {
+                // Signed Message-IDs name their recipient (see `Store::message`); only ids
+                // of another shape are indexed, so the store does not grow with every
+                // delivery.
+                if let Some(id) = update.message_id.as_deref().filter(|id| !is_signed(id)) {
                     let reference = MessageRef {
                         campaign: campaign.to_owned(),
                         key: update.key.clone(),
@@ -164,4 +167,14 @@ fn apply_outcome(
         },
         other => other.state(),
     };
+}
+
+/// True for a Message-ID whose local part is a 28-character token (base32 of a campaign
+/// number, a sequence number and a MAC), as the compose stage writes them.
+pub(crate) fn is_signed(message_id: &str) -> bool {
+    let local = message_id.split('@').next().unwrap_or("");
+    local.len() == 28
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
 }
