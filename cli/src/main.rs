@@ -17,6 +17,12 @@ mod ui;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: with many threads (tokio workers, compose
+/// threads), glibc's per-thread arenas fragment and a long send's memory creeps up; with
+/// mimalloc it stays flat (measured: 1,000,000 recipients, see the README).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes, as documented in `volley send --help` and the README.
 pub(crate) mod exit {
     /// Everything done, nothing failed.
