@@ -56,6 +56,9 @@ pub(crate) enum Command {
     /// The suppression list: addresses that are never mailed again.
     #[command(subcommand)]
     Suppress(SuppressCommand),
+    /// Tracking: the server for open pixels, tracked links and one-click unsubscribe.
+    #[command(subcommand)]
+    Track(TrackCommand),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
@@ -256,6 +259,31 @@ pub(crate) enum BouncesCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `volley track …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrackCommand {
+    /// Serve the tracking URLs for the campaigns of a store (open pixel, links, one-click
+    /// unsubscribe, /healthz, /metrics). It owns the store while it runs: `volley send` on
+    /// that store hands its campaign over to it, `volley status` asks it.
+    Serve {
+        /// The store folder the campaigns were sent from.
+        #[arg(long, value_name = "DIR")]
+        store: PathBuf,
+        /// Address to listen on (put an HTTPS reverse proxy in front for the public URL).
+        #[arg(long, default_value = "127.0.0.1:8025")]
+        bind: SocketAddr,
+        /// The tracking key file (the campaigns' `[tracking] key_file`).
+        #[arg(long, value_name = "FILE", conflicts_with = "key_env")]
+        key_file: Option<PathBuf>,
+        /// The environment variable holding the tracking key.
+        #[arg(long, value_name = "VAR", default_value = "VOLLEY_TRACKING_KEY")]
+        key_env: String,
+        /// Stop after this many seconds (default: until interrupted).
+        #[arg(long)]
+        seconds: Option<u64>,
     },
 }
 

@@ -32,7 +32,7 @@ pub(crate) async fn run(command: BouncesCommand) -> anyhow::Result<u8> {
             store,
             json,
         } => {
-            let settings = volley::config::load_campaign(&campaign, store.as_deref())
+            let settings = volley::config::load_campaign_for_reading(&campaign, store.as_deref())
                 .with_context(|| format!("loading campaign {}", campaign.display()))?;
             let store = runtime::open_store(&settings.store)?;
             let summary = runtime::bounce_summary(&store, &settings.id)?;

@@ -12,6 +12,7 @@ mod status;
 mod suppress;
 mod test_send;
 mod timings;
+mod track;
 mod ui;
 
 use clap::Parser;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
             args::Command::Demo(args) => demo::run(args).await,
             args::Command::Bounces(command) => bounces::run(command).await,
             args::Command::Suppress(command) => suppress::run(command),
+            args::Command::Track(command) => track::run(command).await,
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }

@@ -7,7 +7,7 @@ use volley::model::format_millis;
 
 pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let path = &args.campaign.campaign;
-    let settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
+    let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
     let report = volley::runtime::status(&settings).await?;
     let c = &report.counts;
@@ -29,6 +29,13 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             "paused": report.paused.as_ref().map(|(cap, limit, at)| serde_json::json!({
                 "cap": cap, "limit": limit, "resume_at": format_millis(*at),
             })),
+            "opened": report.tracking.opened,
+            "clicked": report.tracking.clicked,
+            "unsubscribed": report.tracking.unsubscribed,
+            "opens": report.tracking.opens,
+            "clicks": report.tracking.clicks,
+            "machine_opens": report.tracking.machine_opens,
+            "machine_clicks": report.tracking.machine_clicks,
             "destinations": report.destinations,
         });
         ui::line(&serde_json::to_string_pretty(&json)?);
@@ -51,6 +58,13 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("duplicates", c.duplicate),
     ] {
         ui::line(&format!("  {name:<13}{value:>10}"));
+    }
+    let t = &report.tracking;
+    if t.opens + t.clicks + t.machine_opens + t.machine_clicks + t.unsubscribed > 0 {
+        ui::line(&format!(
+            "  opened {} ({} opens)  clicked {} ({} clicks)  unsubscribed {}  machine opens {}  machine clicks {}",
+            t.opened, t.opens, t.clicked, t.clicks, t.unsubscribed, t.machine_opens, t.machine_clicks
+        ));
     }
     if let Some(due) = report.next_due {
         ui::line(&format!("  next retry due at {}", format_millis(due)));

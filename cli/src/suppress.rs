@@ -14,7 +14,7 @@ pub(crate) fn open_store(
 )> {
     let settings = match &args.campaign {
         Some(path) => Some(
-            volley::config::load_campaign(path, args.store.as_deref())
+            volley::config::load_campaign_for_reading(path, args.store.as_deref())
                 .with_context(|| format!("loading campaign {}", path.display()))?,
         ),
         None => None,

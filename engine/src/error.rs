@@ -31,6 +31,9 @@ pub enum Error {
     /// The control socket failed.
     #[error(transparent)]
     Control(Box<crate::control::ControlError>),
+    /// The tracking server failed.
+    #[error(transparent)]
+    Tracking(Box<crate::tracking::TrackingError>),
     /// The test SMTP server failed.
     #[error(transparent)]
     Sink(Box<crate::sink::SinkError>),
@@ -52,6 +55,12 @@ pub enum Error {
         missing: Vec<String>,
         /// The CSV header.
         columns: Vec<String>,
+    },
+    /// Settings loaded for reading only (without their secrets) were given to a send.
+    #[error("{file}: loaded without its secrets, for reading only; it cannot be sent")]
+    ReadOnlySettings {
+        /// The campaign file.
+        file: PathBuf,
     },
     /// The campaign has no `[relay]` where one is needed.
     #[error("{file}: no [relay] section")]
@@ -129,6 +138,7 @@ boxed_from!(
     Control(crate::control::ControlError),
     Sink(crate::sink::SinkError),
     NameServer(crate::nameserver::NameServerError),
+    Tracking(crate::tracking::TrackingError),
 );
 
 fn plural_fields(names: &[String]) -> String {

@@ -33,6 +33,7 @@ pub mod shaping;
 pub mod sink;
 pub mod smtp;
 pub mod store;
+pub mod tracking;
 
 mod error;
 

@@ -399,6 +399,38 @@ pub struct DestinationStatus {
     pub failing_for: Option<u64>,
 }
 
+/// Counts of one campaign (or one variant): unique people and raw events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackCounts {
+    /// Recipients with at least one human open.
+    pub opened: u64,
+    /// Recipients with at least one human click.
+    pub clicked: u64,
+    /// Recipients who unsubscribed.
+    pub unsubscribed: u64,
+    /// Open events, human ones.
+    pub opens: u64,
+    /// Click events, human ones.
+    pub clicks: u64,
+    /// Open events judged machine-made.
+    pub machine_opens: u64,
+    /// Click events judged machine-made.
+    pub machine_clicks: u64,
+}
+
+impl TrackCounts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &TrackCounts) {
+        self.opened += other.opened;
+        self.clicked += other.clicked;
+        self.unsubscribed += other.unsubscribed;
+        self.opens += other.opens;
+        self.clicks += other.clicks;
+        self.machine_opens += other.machine_opens;
+        self.machine_clicks += other.machine_clicks;
+    }
+}
+
 /// Milliseconds since the Unix epoch: the store's clock unit.
 pub type Millis = u64;
 

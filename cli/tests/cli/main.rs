@@ -13,3 +13,4 @@ mod crash;
 mod handover;
 mod hygiene;
 mod support;
+mod tracking;

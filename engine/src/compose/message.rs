@@ -149,17 +149,18 @@ impl Composer {
         values: &[String],
         headers: &[(&str, &str)],
     ) -> Result<Composed, ComposeError> {
-        self.compose_message(to, names, values, headers, None)
+        self.compose_message(to, (names, values, values.len()), headers, None)
     }
 
     /// Like [`Composer::compose_with_headers`], with the Message-ID's local part given (a
     /// signed token that ties a returned message to its recipient without an index); a
     /// random one is used when `None`. It must be a dot-atom (letters, digits, `.`, `-`).
+    /// `fields` are the merge fields' names and values and the index from which on the
+    /// values are URLs Volley built (tracking links): those go into HTML unescaped.
     pub fn compose_message(
         &self,
         to: &str,
-        names: &[String],
-        values: &[String],
+        (names, values, trusted_from): (&[String], &[String], usize),
         headers: &[(&str, &str)],
         message_id_local: Option<&str>,
     ) -> Result<Composed, ComposeError> {
@@ -176,12 +177,15 @@ impl Composer {
                 values: values.len(),
             });
         }
-        let context = Value::from_iter(
-            names
-                .iter()
-                .map(String::as_str)
-                .zip(values.iter().map(|value| Value::from(value.as_str()))),
-        );
+        let context = Value::from_iter(names.iter().map(String::as_str).zip(
+            values.iter().enumerate().map(|(index, value)| {
+                if index >= trusted_from {
+                    Value::from_safe_string(value.clone())
+                } else {
+                    Value::from(value.as_str())
+                }
+            }),
+        ));
         let render = tracing::debug_span!("compose.render").entered();
         let subject = self
             .templates

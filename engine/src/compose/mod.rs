@@ -9,12 +9,13 @@
 //! header fields: every rendered header value is sanitised.
 
 mod error;
+pub mod links;
 mod message;
 mod templates;
 
 pub use error::ComposeError;
 pub use message::{Composed, Composer, Mailbox, MessageSettings};
-pub use templates::{TemplateSource, Templates};
+pub use templates::{template_variables, TemplateSource, Templates};
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,13 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::ComposeError;
 
+/// The top-level variables a template source uses, or `None` when it does not compile.
+pub fn template_variables(source: &str) -> Option<BTreeSet<String>> {
+    let env = Environment::new();
+    let template = env.template_from_str(source).ok()?;
+    Some(template.undeclared_variables(false).into_iter().collect())
+}
+
 /// One template's source text and the name used for it in messages (its file path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateSource {

@@ -163,6 +163,16 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: DurationProblem,
     },
+    /// A secret key is too short to sign with.
+    #[error("{}: {key}: the key must be at least {min} bytes long", file.display())]
+    WeakKey {
+        /// The campaign file.
+        file: PathBuf,
+        /// The key naming where the secret comes from, e.g. `tracking.key_file`.
+        key: String,
+        /// The shortest accepted length.
+        min: usize,
+    },
     /// A key that does not belong in its table.
     #[error("{}: {key} does not apply here: {why}", file.display())]
     Misplaced {

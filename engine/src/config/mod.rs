@@ -14,6 +14,7 @@ mod raw;
 mod relay;
 mod settings;
 mod shaping;
+mod tracking;
 mod validate;
 
 use std::path::Path;
@@ -23,7 +24,7 @@ pub use error::{AddressError, ConfigError, DurationProblem};
 pub use settings::{
     Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits, KeySource,
     MxSettings, MxTls, Rate, RelaySettings, RetrySettings, ShapingRule, ShapingSettings,
-    TemplateFile, TlsMode,
+    TemplateFile, TlsMode, TrackingSettings,
 };
 
 /// Loads and validates the campaign file at `path`.
@@ -49,7 +50,22 @@ pub fn load_campaign_str(
     store_override: Option<&Path>,
 ) -> Result<CampaignSettings, ConfigError> {
     let raw = validate::parse(path, text)?;
-    validate::validate(raw, path, store_override)
+    validate::validate(raw, path, store_override, true)
+}
+
+/// Like [`load_campaign`] for commands that only read the store (status, reports): the
+/// secrets (relay password, tracking key) are not read, so they need not be at hand, and
+/// the settings cannot be used to send.
+pub fn load_campaign_for_reading(
+    path: &Path,
+    store_override: Option<&Path>,
+) -> Result<CampaignSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let raw = validate::parse(path, &text)?;
+    validate::validate(raw, path, store_override, false)
 }
 
 #[cfg(test)]

@@ -37,6 +37,32 @@ pub(crate) struct RawFile {
     /// `[shaping.default]`, `[shaping.global]` and `[shaping."<domain or MX suffix>"]`.
     #[serde(default)]
     pub(crate) shaping: BTreeMap<String, RawShaping>,
+    /// `[tracking]`: absent means no open, click or unsubscribe tracking.
+    #[serde(default)]
+    pub(crate) tracking: Option<RawTracking>,
+}
+
+/// `[tracking]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTracking {
+    pub(crate) base_url: String,
+    #[serde(default)]
+    pub(crate) key_file: Option<String>,
+    #[serde(default)]
+    pub(crate) key_env: Option<String>,
+    #[serde(default = "yes")]
+    pub(crate) opens: bool,
+    #[serde(default = "yes")]
+    pub(crate) clicks: bool,
+    #[serde(default)]
+    pub(crate) text_links: bool,
+    #[serde(default)]
+    pub(crate) unsubscribe_mailto: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[campaign]`.

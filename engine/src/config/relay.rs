@@ -114,6 +114,11 @@ fn read_password(ctx: &Ctx, raw: &RawRelay) -> Result<Option<SecretString>, Conf
             key: "relay.password_env".to_owned(),
             other: "relay.password_file".to_owned(),
         }),
+        _ if !ctx.secrets => Ok(raw
+            .password_env
+            .as_ref()
+            .or(raw.password_file.as_ref())
+            .map(|_| SecretString::from(String::new()))),
         (Some(var), None) => {
             let var = ctx.non_empty("relay.password_env", var)?;
             match std::env::var(var) {

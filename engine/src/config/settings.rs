@@ -45,6 +45,28 @@ pub struct CampaignSettings {
     pub dns: DnsSettings,
     /// Per-destination limits and back-off.
     pub shaping: ShapingSettings,
+    /// Open, click and one-click unsubscribe tracking, when `[tracking]` is set.
+    pub tracking: Option<TrackingSettings>,
+    /// Whether the secrets were read; settings loaded for reading only cannot send.
+    pub secrets_read: bool,
+}
+
+/// `[tracking]`: where tracked links, the open pixel and the unsubscribe URL point, and the
+/// key their tokens are signed with.
+#[derive(Debug, Clone)]
+pub struct TrackingSettings {
+    /// The tracking server's public base URL (`https://t.acme.example`, no trailing slash).
+    pub base_url: String,
+    /// The HMAC key (from `key_file` or `key_env`, at least 16 bytes); `Debug` redacts it.
+    pub key: SecretString,
+    /// Add the open pixel; default true.
+    pub opens: bool,
+    /// Rewrite links for click tracking; default true.
+    pub clicks: bool,
+    /// Also rewrite the links of the text part; default false.
+    pub text_links: bool,
+    /// A mailto address added to `List-Unsubscribe` next to the one-click URL; default none.
+    pub unsubscribe_mailto: Option<String>,
 }
 
 /// `[bounces]`: where bounces go and when failures suppress an address.

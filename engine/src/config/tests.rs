@@ -290,6 +290,22 @@ fn missing_env_var_is_named() {
 }
 
 #[test]
+fn reading_commands_do_without_the_secrets() {
+    let s = Scratch::new();
+    let text = format!(
+        "{CAMPAIGN}{DKIM}\n[relay]\nhost = \"h.example\"\nusername = \"u\"\npassword_env = \"VOLLEY_TEST_PW_NOT_SET\"\n\n[tracking]\nbase_url = \"https://t.acme.example\"\nkey_env = \"VOLLEY_TEST_KEY_NOT_SET\"\n"
+    );
+    std::fs::write(s.file(), &text).unwrap();
+    let settings = super::load_campaign_for_reading(&s.file(), None).unwrap();
+    assert_eq!(settings.id, "t1");
+    assert!(!settings.secrets_read);
+    assert!(
+        load_campaign(&s.file(), None).is_err(),
+        "sending still needs them"
+    );
+}
+
+#[test]
 fn missing_password_file_is_named() {
     let s = Scratch::new();
     let text = format!(

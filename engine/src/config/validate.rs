@@ -15,6 +15,7 @@ use super::settings::{
     Address, BounceSettings, CampaignSettings, DkimSettings, KeySource, RetrySettings, TemplateFile,
 };
 use super::shaping::validate_shaping;
+use super::tracking::validate_tracking;
 
 /// Where the campaign file is: for error messages and for resolving relative paths.
 pub(crate) struct Ctx {
@@ -22,6 +23,8 @@ pub(crate) struct Ctx {
     pub(crate) file: PathBuf,
     /// Its folder (empty for a bare file name, so joins stay relative to the working dir).
     pub(crate) dir: PathBuf,
+    /// Whether secrets (passwords, keys) are read; not when the settings only find the store.
+    pub(crate) secrets: bool,
 }
 
 impl Ctx {
@@ -30,6 +33,7 @@ impl Ctx {
         Ctx {
             file: file.to_path_buf(),
             dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            secrets: true,
         }
     }
 
@@ -133,8 +137,12 @@ pub(crate) fn validate(
     raw: RawFile,
     file: &Path,
     store_override: Option<&Path>,
+    secrets: bool,
 ) -> Result<CampaignSettings, ConfigError> {
-    let ctx = Ctx::new(file);
+    let ctx = Ctx {
+        secrets,
+        ..Ctx::new(file)
+    };
     let c = &raw.campaign;
     let id = check_id(&ctx, &c.id)?;
     let from = parse_mailbox(&ctx, "campaign.from", &c.from)?;
@@ -159,12 +167,17 @@ pub(crate) fn validate(
     let mx = validate_mx(&ctx, &raw.mx, &from.domain)?;
     let dns = validate_dns(&ctx, &raw.dns)?;
     let shaping = validate_shaping(&ctx, &raw.shaping)?;
+    let tracking = match &raw.tracking {
+        Some(tracking) => Some(validate_tracking(&ctx, tracking)?),
+        None => None,
+    };
     let store = match (store_override, &raw.store.path) {
         (Some(path), _) => path.to_path_buf(),
         (None, Some(path)) => ctx.path("store.path", path)?,
         (None, None) => default_store(&ctx),
     };
     Ok(CampaignSettings {
+        secrets_read: ctx.secrets,
         file: ctx.file,
         id,
         from,
@@ -182,6 +195,7 @@ pub(crate) fn validate(
         mx,
         dns,
         shaping,
+        tracking,
     })
 }
 

@@ -10,7 +10,7 @@ mod error;
 
 pub use error::ControlError;
 
-use crate::model::{Counts, DestinationStatus, Millis};
+use crate::model::{Counts, DestinationStatus, Millis, TrackCounts};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,9 @@ pub enum Response {
         /// Set while a relay cap pauses sending: (cap key, its value, resume time).
         #[serde(default)]
         paused: Option<(String, u32, Millis)>,
+        /// Opens, clicks and unsubscribes so far.
+        #[serde(default)]
+        tracking: TrackCounts,
     },
     /// A submitted campaign was loaded and is being sent.
     Submitted {
@@ -213,6 +216,7 @@ mod tests {
                         active: true,
                         destinations: Vec::new(),
                         paused: None,
+                        tracking: TrackCounts::default(),
                     },
                     _ => Response::Error {
                         message: "unknown".into(),

@@ -4,7 +4,7 @@
 //! signature never stalls a socket.
 
 use super::run::Registry;
-use super::Campaign;
+use super::{compose_tracked, Campaign, Tracking};
 use crate::bounce::Verp;
 use crate::compose::Composer;
 use crate::delivery::{ReadyMessage, Settled};
@@ -64,6 +64,7 @@ impl ReturnPath {
 pub(crate) struct ComposeStage {
     composer: Arc<Composer>,
     columns: Arc<Vec<String>>,
+    tracking: Option<Arc<Tracking>>,
     return_path: ReturnPath,
     /// Signs Message-IDs: `<token>@from-domain` names the recipient, so a bounce quoting it
     /// finds its recipient without a per-message index in the store.
@@ -79,6 +80,7 @@ impl ComposeStage {
         Ok(ComposeStage {
             composer: campaign.composer.clone(),
             columns: Arc::new(campaign.columns.clone()),
+            tracking: campaign.tracking.clone(),
             return_path: ReturnPath::for_campaign(campaign, store)?,
             message_ids: Verp::new(&store.secret()?, MESSAGE_ID_DOMAIN),
             number,
@@ -110,11 +112,13 @@ impl ComposeStage {
         let composed = {
             let _span = tracing::debug_span!("compose").entered();
             let id = self.message_ids.token(self.number, job.key.seq);
-            self.composer.compose_message(
-                address,
+            compose_tracked(
+                &self.composer,
                 &self.columns,
+                self.tracking.as_deref(),
+                address,
                 &job.record.values,
-                &[],
+                (self.number, job.key.seq),
                 Some(&id),
             )
         };

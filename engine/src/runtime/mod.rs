@@ -4,6 +4,7 @@
 
 mod bounces;
 mod composers;
+mod host;
 mod lists;
 mod load;
 mod oneoff;
@@ -11,6 +12,7 @@ mod pipeline;
 mod plan;
 mod run;
 mod status;
+mod track;
 
 pub use bounces::{IngestSummary, Intake};
 pub use lists::{
@@ -20,16 +22,22 @@ pub use lists::{
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use status::{status, StatusReport};
+pub use track::TrackService;
 
 use crate::bounce::Classifier;
 use crate::campaign::RecipientReader;
-use crate::compose::{Composer, Mailbox, MessageSettings, TemplateSource, Templates};
-use crate::config::{CampaignSettings, KeySource, TlsMode};
+use crate::compose::{
+    links, template_variables, Composer, Mailbox, MessageSettings, TemplateSource, Templates,
+};
+use crate::config::{CampaignSettings, KeySource, TlsMode, TrackingSettings};
 use crate::dkim::{DkimKey, Signer};
 use crate::model::{RetryPolicy, SuppressionPolicy};
 use crate::smtp::{self, Credentials, Security, SessionConfig, Timeouts};
 use crate::store::OutcomePolicy;
+use crate::store::TrackingMeta;
+use crate::tracking::{Token, TokenKey, TokenKind};
 use crate::Error;
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 /// A campaign checked and ready to send: settings, loaded DKIM keys and compiled templates.
@@ -38,6 +46,107 @@ pub struct Campaign {
     composer: Arc<Composer>,
     columns: Vec<String>,
     classifier: Arc<Classifier>,
+    tracking: Option<Arc<Tracking>>,
+}
+
+/// What a tracked campaign puts in each message: tokens signed with its key for the open
+/// pixel, each rewritten link and the unsubscribe URL.
+pub(crate) struct Tracking {
+    key: TokenKey,
+    base_url: String,
+    links: Vec<String>,
+    opens: bool,
+    unsubscribe_mailto: Option<String>,
+}
+
+impl Tracking {
+    /// The template fields and header fields of one recipient's message.
+    pub(crate) fn fields(&self, campaign: u32, variant: u8, seq: u64) -> TrackedFields {
+        let token = |kind, link| {
+            self.key.encode(&Token {
+                kind,
+                campaign,
+                variant,
+                seq,
+                link,
+            })
+        };
+        let mut names = Vec::with_capacity(self.links.len() + 2);
+        let mut values = Vec::with_capacity(self.links.len() + 2);
+        for index in 0..self.links.len() {
+            names.push(links::link_variable(index));
+            let link = u16::try_from(index).unwrap_or(u16::MAX);
+            values.push(format!(
+                "{}/c/{}",
+                self.base_url,
+                token(TokenKind::Click, link)
+            ));
+        }
+        if self.opens {
+            names.push(links::OPEN_VARIABLE.to_owned());
+            values.push(format!(
+                "{}/o/{}.gif",
+                self.base_url,
+                token(TokenKind::Open, 0)
+            ));
+        }
+        let unsubscribe = format!("{}/u/{}", self.base_url, token(TokenKind::Unsubscribe, 0));
+        names.push(links::UNSUBSCRIBE_VARIABLE.to_owned());
+        values.push(unsubscribe.clone());
+        let list_unsubscribe = match &self.unsubscribe_mailto {
+            Some(mailto) => format!("<{unsubscribe}>, <mailto:{mailto}?subject=unsubscribe>"),
+            None => format!("<{unsubscribe}>"),
+        };
+        TrackedFields {
+            names,
+            values,
+            headers: vec![
+                ("List-Unsubscribe", list_unsubscribe),
+                (
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ),
+            ],
+        }
+    }
+}
+
+/// Composes one message with its tracking fields and headers, when the campaign is tracked.
+pub(crate) fn compose_tracked(
+    composer: &Composer,
+    columns: &[String],
+    tracking: Option<&Tracking>,
+    to: &str,
+    values: &[String],
+    (number, seq): (u32, u64),
+    message_id_local: Option<&str>,
+) -> Result<crate::compose::Composed, crate::compose::ComposeError> {
+    let Some(tracking) = tracking else {
+        return composer.compose_message(
+            to,
+            (columns, values, values.len()),
+            &[],
+            message_id_local,
+        );
+    };
+    let fields = tracking.fields(number, 0, seq);
+    let mut names = columns.to_vec();
+    names.extend(fields.names);
+    let mut all = values.to_vec();
+    all.extend(fields.values);
+    let headers: Vec<(&str, &str)> = fields
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    composer.compose_message(to, (&names, &all, values.len()), &headers, message_id_local)
+}
+
+/// One message's tracking: template fields (names and values) and header fields.
+pub(crate) struct TrackedFields {
+    pub(crate) names: Vec<String>,
+    pub(crate) values: Vec<String>,
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for Campaign {
@@ -52,6 +161,11 @@ impl Campaign {
     /// Loads the DKIM keys, compiles the templates and checks that the recipient list has
     /// every merge field the templates use. Nothing is sent and the store is not touched.
     pub fn prepare(settings: CampaignSettings) -> Result<Campaign, Error> {
+        if !settings.secrets_read {
+            return Err(Error::ReadOnlySettings {
+                file: settings.file.clone(),
+            });
+        }
         let keys = settings
             .dkim
             .iter()
@@ -68,23 +182,32 @@ impl Campaign {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let reader = RecipientReader::open(&settings.recipients)?;
+        let columns = reader.columns().to_vec();
         let template = |file: &Option<crate::config::TemplateFile>| {
             file.as_ref().map(|t| TemplateSource {
                 name: t.path.display().to_string(),
                 source: t.source.clone(),
             })
         };
-        let templates = Templates::new(
-            &settings.subject,
-            template(&settings.text),
-            template(&settings.html),
-        )?;
-        let reader = RecipientReader::open(&settings.recipients)?;
-        let columns = reader.columns().to_vec();
+        let (mut text, mut html) = (template(&settings.text), template(&settings.html));
+        let tracking = settings.tracking.as_ref().map(|tracking| {
+            Arc::new(track_templates(
+                tracking,
+                &columns,
+                text.as_mut(),
+                html.as_mut(),
+            ))
+        });
+        let templates = Templates::new(&settings.subject, text, html)?;
+        let provided = |name: &str| {
+            tracking.is_some()
+                && (name.starts_with(links::PROVIDED_PREFIX) || name == links::UNSUBSCRIBE_VARIABLE)
+        };
         let missing: Vec<String> = templates
             .variables()
             .into_iter()
-            .filter(|name| !columns.contains(name))
+            .filter(|name| !columns.contains(name) && !provided(name))
             .collect();
         if !missing.is_empty() {
             return Err(Error::MissingFields {
@@ -106,7 +229,21 @@ impl Campaign {
             composer,
             columns,
             classifier,
+            tracking,
         })
+    }
+
+    /// What the tracking server needs to know of this campaign, when it is tracked.
+    pub fn tracking_meta(&self) -> Option<TrackingMeta> {
+        self.tracking.as_ref().map(|t| TrackingMeta {
+            links: t.links.clone(),
+            key_fingerprint: t.key.fingerprint(),
+        })
+    }
+
+    /// The tracked links, by index, as written in the templates (empty when untracked).
+    pub fn tracked_links(&self) -> &[String] {
+        self.tracking.as_ref().map_or(&[], |t| &t.links)
     }
 
     /// The campaign id.
@@ -168,6 +305,39 @@ impl Campaign {
             record_transcript,
         };
         Ok((config, relay.connections))
+    }
+}
+
+/// Rewrites the templates for tracking: links (when `clicks`; text links too with
+/// `text_links`) become placeholders, and the HTML gets the open pixel (when `opens`). A link
+/// is tracked only when it uses nothing but the list's own fields.
+fn track_templates(
+    settings: &TrackingSettings,
+    columns: &[String],
+    text: Option<&mut TemplateSource>,
+    html: Option<&mut TemplateSource>,
+) -> Tracking {
+    let trackable = |url: &str| {
+        settings.clicks
+            && template_variables(url).is_some_and(|vars| vars.iter().all(|v| columns.contains(v)))
+    };
+    let mut all_links = Vec::new();
+    if let Some(html) = html {
+        let rewritten = links::rewrite_html(&html.source, 0, settings.opens, &trackable);
+        html.source = rewritten.source;
+        all_links.extend(rewritten.links);
+    }
+    if let Some(text) = text.filter(|_| settings.text_links) {
+        let rewritten = links::rewrite_text(&text.source, all_links.len(), &trackable);
+        text.source = rewritten.source;
+        all_links.extend(rewritten.links);
+    }
+    Tracking {
+        key: TokenKey::new(settings.key.expose_secret().as_bytes()),
+        base_url: settings.base_url.clone(),
+        links: all_links,
+        opens: settings.opens,
+        unsubscribe_mailto: settings.unsubscribe_mailto.clone(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! One-off commands that never touch the store: `--dry-run` (write signed `.eml` files) and
 //! `test-send` (one message to one address, with a transcript).
 
-use super::Campaign;
+use super::{compose_tracked, Campaign};
 use crate::campaign::{RecipientReader, RowError};
 use crate::delivery::{open_direct, reply_record, MxConnect, MxResolver};
 use crate::model::ReplyRecord;
@@ -56,9 +56,15 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
             report.duplicate += 1;
             continue;
         }
-        let composed = campaign
-            .composer
-            .compose(&row.email, &campaign.columns, &row.values)?;
+        let composed = compose_tracked(
+            &campaign.composer,
+            &campaign.columns,
+            campaign.tracking.as_deref(),
+            &row.email,
+            &row.values,
+            (0, row.line),
+            None,
+        )?;
         let name: String = row
             .email
             .chars()
@@ -178,9 +184,15 @@ pub fn render_row(campaign: &Campaign, row: usize, to: Option<&str>) -> Result<R
             row,
         })?;
     let to = to.unwrap_or(&found.email);
-    let composed = campaign
-        .composer
-        .compose(to, &campaign.columns, &found.values)?;
+    let composed = compose_tracked(
+        &campaign.composer,
+        &campaign.columns,
+        campaign.tracking.as_deref(),
+        to,
+        &found.values,
+        (0, found.line),
+        None,
+    )?;
     Ok(RenderedRow {
         line: found.line,
         bytes: composed.bytes,

@@ -3,17 +3,17 @@
 //! second `volley send` on the same store, which are sent alongside by priority.
 
 use super::composers::ComposeStage;
+use super::host::Host;
 use super::load::load_list;
 use super::plan::DeliveryPlan;
-use super::run::{Lane, Run, RunHandle, RunOptions};
+use super::run::{Lane, Run, RunOptions};
 use super::Campaign;
 use crate::campaign::RowError;
-use crate::control::{self, Request, Response};
+use crate::control;
 use crate::model::{Counts, Millis};
 use crate::scheduler::{Blocked, Pause};
 use crate::store::Store;
 use crate::Error;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -98,14 +98,20 @@ pub struct SendReport {
 pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendReport, Error> {
     let store = Store::open(&campaign.settings.store)?;
     let run = Run::new(store.clone());
+    let host = Host::new(
+        store.clone(),
+        options.cancel.clone(),
+        Some(campaign.id().to_owned()),
+    );
+    host.adopt(run.handle());
     let shutdown = CancellationToken::new();
     let listener = control::bind(store.path())?;
-    let handler = control_handler(store.clone(), run.handle(), campaign.id());
-    let control_task = tokio::spawn(control::serve(listener, handler, shutdown.clone()));
+    let control_task = tokio::spawn(control::serve(listener, host.handler(), shutdown.clone()));
     let result = load_and_send(campaign, &store, run, &options).await;
     let flushed = store.flush().await;
     shutdown.cancel();
     let _ = control_task.await;
+    host.wait().await;
     let report = result?;
     flushed?;
     if let Some(progress) = &options.progress {
@@ -117,21 +123,15 @@ pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendRepor
     Ok(report)
 }
 
-async fn load_and_send(
+/// Loads the list (first run only) and runs the pipeline for `campaign` with `run`.
+pub(crate) async fn load_and_send(
     campaign: &Campaign,
     store: &Store,
     run: Run,
     options: &SendOptions,
 ) -> Result<SendReport, Error> {
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
-    let loaded_now = !store
-        .campaign(campaign.id())?
-        .is_some_and(|meta| meta.loaded);
-    let row_errors = if loaded_now {
-        load(campaign, store, options.progress.clone()).await?
-    } else {
-        Vec::new()
-    };
+    let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
     if let Some(progress) = &options.progress {
         progress.send_replace(Progress {
             phase: Phase::Sending,
@@ -172,6 +172,27 @@ async fn load_and_send(
     })
 }
 
+/// Loads the list when the store does not have it yet, and records the campaign's tracked
+/// links; returns whether it loaded now and the first invalid rows.
+pub(crate) async fn load_once(
+    campaign: &Campaign,
+    store: &Store,
+    progress: Option<Arc<watch::Sender<Progress>>>,
+) -> Result<(bool, Vec<RowError>), Error> {
+    let loaded_now = !store
+        .campaign(campaign.id())?
+        .is_some_and(|meta| meta.loaded);
+    let row_errors = if loaded_now {
+        load(campaign, store, progress).await?
+    } else {
+        Vec::new()
+    };
+    if let Some(meta) = campaign.tracking_meta() {
+        store.set_tracking_meta(campaign.id(), &meta)?;
+    }
+    Ok((loaded_now, row_errors))
+}
+
 /// Loads the list on a blocking thread; returns the first invalid rows.
 async fn load(
     campaign: &Campaign,
@@ -210,130 +231,6 @@ async fn load(
         "list loaded"
     );
     Ok(loaded.row_errors)
-}
-
-/// Answers the control socket: status of any campaign in the store (with the run's
-/// destinations), and campaigns submitted by another `volley send`.
-fn control_handler(store: Store, run: RunHandle, campaign: &str) -> control::Handler {
-    let own = campaign.to_owned();
-    Arc::new(move |request| {
-        let (store, run, own) = (store.clone(), run.clone(), own.clone());
-        Box::pin(async move {
-            match request {
-                Request::Status { campaign } => status_reply(&store, &run, &own, &campaign),
-                Request::Submit { campaign_file } => submit(&store, &run, campaign_file).await,
-            }
-        })
-    })
-}
-
-fn status_reply(store: &Store, run: &RunHandle, own: &str, campaign: &str) -> Response {
-    match (store.counts(campaign), store.next_due(campaign)) {
-        (Ok(Some(counts)), Ok(next_due)) => {
-            let now = Instant::now();
-            let destinations = run
-                .view
-                .destinations
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .map(|d| d.status(now))
-                .collect();
-            let active = run
-                .view
-                .active
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(campaign);
-            let paused = run
-                .view
-                .paused
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .map(|p| (p.cap.to_owned(), p.limit, p.resume_at));
-            Response::Status {
-                counts,
-                next_due,
-                pid: std::process::id(),
-                active,
-                destinations,
-                paused,
-            }
-        }
-        (Ok(None), _) if campaign == own => Response::Error {
-            message: format!("campaign {campaign} is still being loaded"),
-        },
-        (Ok(None), _) => Response::Error {
-            message: format!("campaign {campaign} is not in this store (this process sends {own})"),
-        },
-        (Err(e), _) | (_, Err(e)) => Response::Error {
-            message: e.to_string(),
-        },
-    }
-}
-
-/// Loads a campaign handed over by another `volley send` and adds it to the run.
-async fn submit(store: &Store, run: &RunHandle, file: PathBuf) -> Response {
-    match prepare_submitted(store, run, file).await {
-        Ok(response) => response,
-        Err(message) => Response::Error { message },
-    }
-}
-
-async fn prepare_submitted(
-    store: &Store,
-    run: &RunHandle,
-    file: PathBuf,
-) -> Result<Response, String> {
-    let settings = crate::config::load_campaign(&file, Some(store.path()))
-        .map_err(|e| format!("loading campaign {}: {e}", file.display()))?;
-    let campaign = Campaign::prepare(settings)
-        .map_err(|e| format!("preparing campaign {}: {e}", file.display()))?;
-    let plan = DeliveryPlan::for_campaign(&campaign, store).map_err(|e| e.to_string())?;
-    let running = run
-        .plan_key
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    if plan.key != running {
-        return Err(format!(
-            "campaign {} is sent {}, but the running send goes {running}; send it when that one is done",
-            campaign.id(),
-            plan.key
-        ));
-    }
-    let loaded_now = !store
-        .campaign(campaign.id())
-        .map_err(|e| e.to_string())?
-        .is_some_and(|meta| meta.loaded);
-    if loaded_now {
-        load(&campaign, store, None)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let lane = Lane {
-        id: campaign.id().to_owned(),
-        priority: campaign.settings.priority,
-        stage: ComposeStage::new(&campaign, store).map_err(|e| e.to_string())?,
-        policy: campaign.outcome_policy(),
-        progress: None,
-    };
-    run.submit(lane)?;
-    let counts = store
-        .counts(campaign.id())
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    tracing::info!(
-        campaign = campaign.id(),
-        priority = campaign.settings.priority,
-        "campaign handed over by another volley send"
-    );
-    Ok(Response::Submitted {
-        campaign: campaign.id().to_owned(),
-        priority: campaign.settings.priority,
-        loaded_now,
-        counts,
-    })
 }
 
 impl SendReport {

@@ -95,6 +95,11 @@ pub(crate) struct RunHandle {
 }
 
 impl RunHandle {
+    /// True until the run starts finishing (campaigns can still join it).
+    pub(crate) fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
     /// Adds a loaded campaign to the running send; an error text when the run is over or
     /// already sends that campaign.
     pub(crate) fn submit(&self, lane: Lane) -> Result<(), String> {

@@ -3,7 +3,7 @@
 
 use crate::config::CampaignSettings;
 use crate::control::{self, Request, Response};
-use crate::model::{Counts, DestinationStatus, Millis};
+use crate::model::{Counts, DestinationStatus, Millis, TrackCounts};
 use crate::store::{Store, StoreError};
 use crate::Error;
 
@@ -24,6 +24,8 @@ pub struct StatusReport {
     pub destinations: Vec<DestinationStatus>,
     /// Set while a relay cap pauses the running send: (cap key, value, resume time).
     pub paused: Option<(String, u32, Millis)>,
+    /// Opens, clicks and unsubscribes (unique recipients; machine-made events apart).
+    pub tracking: TrackCounts,
 }
 
 /// Reads a campaign's counts, directly or through the process that holds the store.
@@ -46,6 +48,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 active: false,
                 destinations: Vec::new(),
                 paused: None,
+                tracking: store.tracking_totals(&settings.id)?,
             })
         }
         Err(StoreError::Locked { .. }) => {
@@ -60,6 +63,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     active,
                     destinations,
                     paused,
+                    tracking,
                 } => Ok(StatusReport {
                     campaign: settings.id.clone(),
                     counts,
@@ -68,6 +72,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     active,
                     destinations,
                     paused,
+                    tracking,
                 }),
                 Response::Error { message } => Err(Error::Remote(message)),
                 Response::Submitted { .. } => Err(Error::Remote(

@@ -51,4 +51,16 @@ pub enum StoreError {
         /// The store folder.
         path: PathBuf,
     },
+    /// The campaign's tracked links (or tracking key) differ from those of its first run:
+    /// messages already sent point at the old ones.
+    #[error(
+        "campaign {campaign} in {path}: its tracked links or its tracking key changed since its first run; \
+         messages already sent point at the old ones, so send the new version as a new campaign (a new id)"
+    )]
+    TrackingChanged {
+        /// The campaign id.
+        campaign: String,
+        /// The store folder.
+        path: PathBuf,
+    },
 }

@@ -15,12 +15,14 @@ mod outcomes;
 mod queue;
 mod reports;
 mod suppression;
+mod tracking;
 
 pub use error::StoreError;
 pub use keys::RecipientKey;
 pub use load::{LoadResult, Loader};
 pub use outcomes::{MessageRef, OutcomePolicy, OutcomeUpdate};
 pub use reports::{BounceEvent, EventKind, ReportEffect};
+pub use tracking::{MachineReason, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta};
 
 use crate::model::{Counts, Millis, RecipientState, ReplyRecord};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};

@@ -18,3 +18,4 @@ mod resume;
 mod send;
 mod shaping;
 mod sink_shaping;
+mod tracking;

@@ -1,0 +1,154 @@
+//! Store ownership with tracking: `volley track serve` owns the store; a `volley send` on it
+//! is handed over and followed, `volley status` asks the server, and the opens and one-click
+//! unsubscribes recorded over HTTP show in the status.
+
+use crate::support::{list, text, volley, Fixture};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+const KEY: &str = "cli-tracking-key-0123456789abcdef";
+
+/// Kills the tracking server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 request on its own connection; the status code and the body back.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0\r\nConnection: close\r\n"
+    );
+    if !body.is_empty() {
+        request.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, raw)
+}
+
+/// The path of the first URL in `data` that starts with `base` and runs to `end`.
+fn tracking_path(data: &str, base: &str, end: char) -> String {
+    let start = data.find(base).expect("a tracking URL in the message") + base.len();
+    let rest = &data[start..];
+    rest[..rest.find(end).unwrap_or(rest.len())].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
+    let fixture = Fixture::new(&list(5), crate::support::PASSWORD).await;
+    let store = fixture.path("campaign.volley");
+    let mut server = volley()
+        .args(["track", "serve", "--store", &store.display().to_string()])
+        .args(["--bind", "127.0.0.1:0", "--seconds", "120"])
+        .env("VOLLEY_TRACKING_KEY", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let server = Server(server);
+    let addr = tracking_path(&banner, "http://", ' ');
+    let base = format!("http://{addr}");
+    let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
+    toml = toml.replace(
+        "text = \"body.txt\"",
+        "text = \"body.txt\"\nhtml = \"body.html\"",
+    );
+    toml.push_str(&format!(
+        "\n[tracking]\nbase_url = \"{base}\"\nkey_env = \"VOLLEY_TRACKING_KEY\"\n"
+    ));
+    std::fs::write(fixture.campaign(), toml).unwrap();
+    std::fs::write(
+        fixture.path("body.html"),
+        "<p>Hello {{ name }}, see <a href=\"https://shop.example/sale\">the sale</a>.</p>\n",
+    )
+    .unwrap();
+
+    let campaign = fixture.campaign();
+    let send = tokio::task::spawn_blocking(move || {
+        volley()
+            .args(["send", &campaign, "--no-progress"])
+            .env("VOLLEY_TRACKING_KEY", KEY)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = text(&send.stdout);
+    assert_eq!(
+        send.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&send.stderr)
+    );
+    assert!(stdout.contains("handed over"), "{stdout}");
+    assert!(stdout.contains("delivered 5 "), "{stdout}");
+
+    let first = fixture
+        .sink
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_to[0] == "user0@d0.example")
+        .unwrap();
+    let data = String::from_utf8_lossy(&first.data).replace("=\r\n", "");
+    let unsubscribe = format!("/u/{}", tracking_path(&data, &format!("{base}/u/"), '>'));
+    let pixel = format!("/o/{}", tracking_path(&data, &format!("{base}/o/"), '"'));
+    let (status, _) = tokio::task::spawn_blocking({
+        let addr = addr.clone();
+        move || http(&addr, "GET", &pixel, "")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let (status, page) = tokio::task::spawn_blocking({
+        let addr = addr.clone();
+        move || http(&addr, "POST", &unsubscribe, "List-Unsubscribe=One-Click")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{page}");
+
+    let campaign = fixture.campaign();
+    let status = tokio::task::spawn_blocking(move || {
+        volley()
+            .args(["status", &campaign, "--json"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["delivered"], 5, "{json}");
+    // An open seconds after delivery is a privacy proxy's prefetch, not a person's.
+    assert_eq!(json["machine_opens"], 1, "{json}");
+    assert_eq!(json["opened"], 0, "{json}");
+    assert_eq!(json["unsubscribed"], 1, "{json}");
+    assert_eq!(json["clicked"], 0, "{json}");
+    drop(server);
+}

@@ -1,0 +1,211 @@
+//! The process that owns a store answers its control socket: status of any campaign in the
+//! store (with the running send's destinations and the tracking counts), and campaigns handed
+//! over by another `volley send`, which join the running send (by priority) or, when none
+//! runs (a tracking server hosting the store), start one.
+
+use super::composers::ComposeStage;
+use super::pipeline::{load_and_send, load_once, SendOptions};
+use super::plan::DeliveryPlan;
+use super::run::{Lane, Run, RunHandle};
+use super::Campaign;
+use crate::control::{self, Request, Response};
+use crate::store::Store;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The store owner's side of the control socket.
+pub(crate) struct Host {
+    store: Store,
+    current: Mutex<Option<RunHandle>>,
+    cancel: CancellationToken,
+    runs: TaskTracker,
+    /// The campaign this process was started for, if any (for a clearer status message).
+    own: Option<String>,
+}
+
+impl Host {
+    /// A host for `store`; runs it starts stop when `cancel` fires.
+    pub(crate) fn new(store: Store, cancel: CancellationToken, own: Option<String>) -> Arc<Host> {
+        Arc::new(Host {
+            store,
+            current: Mutex::new(None),
+            cancel,
+            runs: TaskTracker::new(),
+            own,
+        })
+    }
+
+    /// Makes `run` the send that handed-over campaigns join.
+    pub(crate) fn adopt(&self, run: RunHandle) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
+    }
+
+    /// Waits for the runs this host started.
+    pub(crate) async fn wait(&self) {
+        self.runs.close();
+        self.runs.wait().await;
+    }
+
+    /// The control-socket handler.
+    pub(crate) fn handler(self: &Arc<Self>) -> control::Handler {
+        let host = self.clone();
+        Arc::new(move |request| {
+            let host = host.clone();
+            Box::pin(async move {
+                match request {
+                    Request::Status { campaign } => host.status(&campaign),
+                    Request::Submit { campaign_file } => host.submit(campaign_file).await,
+                }
+            })
+        })
+    }
+
+    fn current(&self) -> Option<RunHandle> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn status(&self, campaign: &str) -> Response {
+        let store = &self.store;
+        match (store.counts(campaign), store.next_due(campaign)) {
+            (Ok(Some(counts)), Ok(next_due)) => {
+                let now = Instant::now();
+                let run = self.current();
+                let destinations = run.as_ref().map_or_else(Vec::new, |run| {
+                    run.view
+                        .destinations
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .map(|d| d.status(now))
+                        .collect()
+                });
+                let active = run.as_ref().is_some_and(|run| {
+                    run.view
+                        .active
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .contains(campaign)
+                });
+                let paused = run.as_ref().and_then(|run| {
+                    run.view
+                        .paused
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .map(|p| (p.cap.to_owned(), p.limit, p.resume_at))
+                });
+                Response::Status {
+                    counts,
+                    next_due,
+                    pid: std::process::id(),
+                    active,
+                    destinations,
+                    paused,
+                    tracking: store.tracking_totals(campaign).unwrap_or_default(),
+                }
+            }
+            (Ok(None), _) if self.own.as_deref() == Some(campaign) => Response::Error {
+                message: format!("campaign {campaign} is still being loaded"),
+            },
+            (Ok(None), _) => Response::Error {
+                message: format!(
+                    "campaign {campaign} is not in the store {}",
+                    store.path().display()
+                ),
+            },
+            (Err(e), _) | (_, Err(e)) => Response::Error {
+                message: e.to_string(),
+            },
+        }
+    }
+
+    async fn submit(self: &Arc<Self>, file: PathBuf) -> Response {
+        match self.take(file).await {
+            Ok(response) => response,
+            Err(message) => Response::Error { message },
+        }
+    }
+
+    /// Loads a handed-over campaign and adds it to the running send, or starts a send.
+    async fn take(self: &Arc<Self>, file: PathBuf) -> Result<Response, String> {
+        let store = &self.store;
+        let settings = crate::config::load_campaign(&file, Some(store.path()))
+            .map_err(|e| format!("loading campaign {}: {e}", file.display()))?;
+        let campaign = Campaign::prepare(settings)
+            .map_err(|e| format!("preparing campaign {}: {e}", file.display()))?;
+        let plan = DeliveryPlan::for_campaign(&campaign, store).map_err(|e| e.to_string())?;
+        let running = self.current().filter(RunHandle::is_open);
+        if let Some(run) = &running {
+            let key = run
+                .plan_key
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if plan.key != key {
+                return Err(format!(
+                    "campaign {} is sent {}, but the running send goes {key}; send it when that one is done",
+                    campaign.id(),
+                    plan.key
+                ));
+            }
+        }
+        let (loaded_now, _) = load_once(&campaign, store, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let counts = store
+            .counts(campaign.id())
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let (id, priority) = (campaign.id().to_owned(), campaign.settings.priority);
+        match running {
+            Some(run) => {
+                let lane = Lane {
+                    id: id.clone(),
+                    priority,
+                    stage: ComposeStage::new(&campaign, store).map_err(|e| e.to_string())?,
+                    policy: campaign.outcome_policy(),
+                    progress: None,
+                };
+                run.submit(lane)?;
+                tracing::info!(campaign = %id, priority, "campaign handed over; it joins the running send");
+            }
+            None => self.start(campaign),
+        }
+        Ok(Response::Submitted {
+            campaign: id,
+            priority,
+            loaded_now,
+            counts,
+        })
+    }
+
+    /// Starts a send of `campaign` (loaded already) that later campaigns may join.
+    fn start(self: &Arc<Self>, campaign: Campaign) {
+        let run = Run::new(self.store.clone());
+        self.adopt(run.handle());
+        let (host, store) = (self.clone(), self.store.clone());
+        tracing::info!(campaign = campaign.id(), "campaign handed over; sending it");
+        self.runs.spawn(async move {
+            let options = SendOptions {
+                cancel: host.cancel.child_token(),
+                ..SendOptions::default()
+            };
+            match load_and_send(&campaign, &store, run, &options).await {
+                Ok(report) => tracing::info!(
+                    campaign = %report.campaign,
+                    delivered = report.counts.delivered,
+                    bounced = report.counts.bounced,
+                    deferred = report.counts.deferred,
+                    pending = report.counts.pending,
+                    "send finished"
+                ),
+                Err(error) => tracing::error!(campaign = campaign.id(), %error, "send failed"),
+            }
+        });
+    }
+}

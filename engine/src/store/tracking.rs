@@ -1,0 +1,355 @@
+//! Opens, clicks and unsubscribes: each campaign's link table (what a tracked link may
+//! redirect to), the events, each recipient's engagement (so counts are of unique people) and
+//! the counters per campaign and A/B variant. One atomic batch per group of events.
+
+use super::keys::{self, RecipientKey};
+use super::{Store, StoreError};
+use crate::model::{Millis, Suppression, SuppressionReason, TrackCounts};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Clicks on two different links closer than this are a scanner following every link.
+const BURST_MILLIS: Millis = 1_000;
+
+/// What the tracking server needs to know about a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingMeta {
+    /// The tracked links, by index, as written in the templates (merge fields unrendered).
+    pub links: Vec<String>,
+    /// The fingerprint of the key its tokens are signed with.
+    pub key_fingerprint: String,
+}
+
+/// What a tracked request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    /// The open pixel was fetched.
+    Open,
+    /// A tracked link was followed.
+    Click,
+    /// The one-click unsubscribe was posted.
+    Unsubscribe,
+}
+
+/// Why an event was judged machine-made, if it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineReason {
+    /// A privacy proxy that fetches every image (Apple Mail Privacy Protection).
+    PrivacyProxy,
+    /// A known security scanner or an HTTP library.
+    Scanner,
+    /// A HEAD request: something checking the link, not a person.
+    HeadRequest,
+    /// Within seconds of delivery: fetched on arrival, not read.
+    TooSoon,
+    /// Several links clicked within a second.
+    ClickBurst,
+}
+
+impl MachineReason {
+    /// The snake_case name used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineReason::PrivacyProxy => "privacy_proxy",
+            MachineReason::Scanner => "scanner",
+            MachineReason::HeadRequest => "head_request",
+            MachineReason::TooSoon => "too_soon",
+            MachineReason::ClickBurst => "click_burst",
+        }
+    }
+}
+
+/// One tracked request to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInput {
+    /// The campaign id.
+    pub campaign: String,
+    /// The recipient.
+    pub key: RecipientKey,
+    /// The recipient's address (for an unsubscribe).
+    pub address: String,
+    /// The A/B variant.
+    pub variant: u8,
+    /// Open, click or unsubscribe.
+    pub kind: TrackKind,
+    /// The link, for a click.
+    pub link: Option<u16>,
+    /// When it happened.
+    pub at: Millis,
+    /// Set when the request looked machine-made.
+    pub machine: Option<MachineReason>,
+}
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackEvent {
+    /// When it happened.
+    pub at: Millis,
+    /// Open, click or unsubscribe.
+    pub kind: TrackKind,
+    /// The recipient.
+    pub key: RecipientKey,
+    /// The A/B variant.
+    pub variant: u8,
+    /// The link, for a click.
+    pub link: Option<u16>,
+    /// Set when it was judged machine-made.
+    pub machine: Option<MachineReason>,
+}
+
+/// What a recipient has done, for unique counts and click bursts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Engagement {
+    opened: bool,
+    clicked: bool,
+    unsubscribed: bool,
+    /// When the human click that made `clicked` true happened.
+    first_click_at: Millis,
+    last_click_at: Millis,
+    last_link: u16,
+}
+
+/// What recording changed for one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackEffect {
+    /// The machine verdict finally stored (a click may turn out to be part of a burst).
+    pub machine: Option<MachineReason>,
+    /// True when this was the recipient's first (human) event of its kind.
+    pub first: bool,
+}
+
+impl Store {
+    /// The campaign's tracking data, when it is tracked.
+    pub fn tracking_meta(&self, campaign: &str) -> Result<Option<TrackingMeta>, StoreError> {
+        self.get(
+            &keys::campaign_key(keys::TRACKING_META, campaign),
+            "tracking",
+        )
+    }
+
+    /// Stores the campaign's tracking data. A campaign's link table never changes once set:
+    /// messages already sent point at its indexes, so a different table is refused (the old
+    /// one is returned in the error).
+    pub fn set_tracking_meta(&self, campaign: &str, meta: &TrackingMeta) -> Result<(), StoreError> {
+        let key = keys::campaign_key(keys::TRACKING_META, campaign);
+        if let Some(existing) = self.tracking_meta(campaign)? {
+            if existing.links != meta.links || existing.key_fingerprint != meta.key_fingerprint {
+                return Err(StoreError::TrackingChanged {
+                    campaign: campaign.to_owned(),
+                    path: self.path.clone(),
+                });
+            }
+            return Ok(());
+        }
+        self.tree
+            .insert(key, self.encode(meta, "tracking")?)
+            .map(drop)
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Tracking counts of a campaign, per A/B variant.
+    pub fn tracking_counts(&self, campaign: &str) -> Result<Vec<(u8, TrackCounts)>, StoreError> {
+        let prefix = keys::prefix(keys::TRACK_COUNTS, campaign);
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let Some(&variant) = key.get(prefix.len()) else {
+                continue;
+            };
+            out.push((variant, self.decode(&value, "tracking counts")?));
+        }
+        Ok(out)
+    }
+
+    /// Tracking counts of a campaign, all variants together.
+    pub fn tracking_totals(&self, campaign: &str) -> Result<TrackCounts, StoreError> {
+        let mut total = TrackCounts::default();
+        for (_, counts) in self.tracking_counts(campaign)? {
+            total.add(&counts);
+        }
+        Ok(total)
+    }
+
+    /// A campaign's tracking events in time order, from `since` (epoch milliseconds).
+    pub fn tracking_events(
+        &self,
+        campaign: &str,
+        since: Millis,
+    ) -> Result<Vec<TrackEvent>, StoreError> {
+        let mut start = keys::prefix(keys::TRACK_EVENT, campaign);
+        let prefix = start.clone();
+        start.extend_from_slice(&since.to_be_bytes());
+        let mut out = Vec::new();
+        for entry in self.tree.range(start..) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            out.push(self.decode(&value, "tracking event")?);
+        }
+        Ok(out)
+    }
+
+    /// Records a group of tracked requests in one atomic batch: the events, each recipient's
+    /// engagement, the counters, and an unsubscribe's suppression-list entry. A click on
+    /// another link within a second of the recipient's last click is a burst (a scanner
+    /// following every link): it is stored as machine-made, and so is the click before it
+    /// when that one was all that made the recipient a clicker. Not durable until
+    /// [`Store::flush`].
+    pub fn record_tracking(&self, inputs: &[TrackInput]) -> Result<Vec<TrackEffect>, StoreError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = sled::Batch::default();
+        let mut engagements: HashMap<(String, u64), Engagement> = HashMap::new();
+        let mut counters: HashMap<(String, u8), TrackCounts> = HashMap::new();
+        let mut effects = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let who = (input.campaign.clone(), input.key.seq);
+            let mut engagement = match engagements.get(&who) {
+                Some(e) => *e,
+                None => self
+                    .get(
+                        &engagement_key(&input.campaign, input.key.seq),
+                        "engagement",
+                    )?
+                    .unwrap_or_default(),
+            };
+            let counts_id = (input.campaign.clone(), input.variant);
+            let mut counts = match counters.get(&counts_id) {
+                Some(c) => *c,
+                None => self
+                    .get(
+                        &counts_key(&input.campaign, input.variant),
+                        "tracking counts",
+                    )?
+                    .unwrap_or_default(),
+            };
+            let effect = apply(input, &mut engagement, &mut counts);
+            if input.kind == TrackKind::Unsubscribe && effect.first {
+                let entry = Suppression {
+                    reason: SuppressionReason::Unsubscribe,
+                    at: input.at,
+                    campaign: Some(input.campaign.clone()),
+                    detail: "one-click unsubscribe".to_owned(),
+                };
+                self.suppress_in_batch(&mut batch, &input.address, &entry)?;
+            }
+            let event = TrackEvent {
+                at: input.at,
+                kind: input.kind,
+                key: input.key.clone(),
+                variant: input.variant,
+                link: input.link,
+                machine: effect.machine,
+            };
+            let id = self.db.generate_id().map_err(|e| self.sled_error(e))?;
+            batch.insert(
+                event_key(&input.campaign, input.at, id),
+                self.encode(&event, "tracking event")?,
+            );
+            engagements.insert(who, engagement);
+            counters.insert(counts_id, counts);
+            effects.push(effect);
+        }
+        for ((campaign, seq), engagement) in &engagements {
+            batch.insert(
+                engagement_key(campaign, *seq),
+                self.encode(engagement, "engagement")?,
+            );
+        }
+        for ((campaign, variant), counts) in &counters {
+            batch.insert(
+                counts_key(campaign, *variant),
+                self.encode(counts, "tracking counts")?,
+            );
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
+        Ok(effects)
+    }
+}
+
+/// Updates one recipient's engagement and the counters for one input.
+fn apply(input: &TrackInput, engagement: &mut Engagement, counts: &mut TrackCounts) -> TrackEffect {
+    match input.kind {
+        TrackKind::Open => {
+            if input.machine.is_some() {
+                counts.machine_opens += 1;
+                return TrackEffect {
+                    machine: input.machine,
+                    first: false,
+                };
+            }
+            counts.opens += 1;
+            let first = !std::mem::replace(&mut engagement.opened, true);
+            counts.opened += u64::from(first);
+            TrackEffect {
+                machine: None,
+                first,
+            }
+        }
+        TrackKind::Click => {
+            let link = input.link.unwrap_or(0);
+            let burst = engagement.last_click_at > 0
+                && input.at.saturating_sub(engagement.last_click_at) < BURST_MILLIS
+                && link != engagement.last_link;
+            if burst && engagement.clicked && engagement.first_click_at == engagement.last_click_at
+            {
+                // The click that made a clicker was the start of the burst: undo it.
+                engagement.clicked = false;
+                counts.clicked = counts.clicked.saturating_sub(1);
+                counts.clicks = counts.clicks.saturating_sub(1);
+                counts.machine_clicks += 1;
+            }
+            engagement.last_click_at = input.at;
+            engagement.last_link = link;
+            let machine = input.machine.or(burst.then_some(MachineReason::ClickBurst));
+            if machine.is_some() {
+                counts.machine_clicks += 1;
+                return TrackEffect {
+                    machine,
+                    first: false,
+                };
+            }
+            counts.clicks += 1;
+            let first = !std::mem::replace(&mut engagement.clicked, true);
+            if first {
+                engagement.first_click_at = input.at;
+                counts.clicked += 1;
+            }
+            TrackEffect {
+                machine: None,
+                first,
+            }
+        }
+        TrackKind::Unsubscribe => {
+            let first = !std::mem::replace(&mut engagement.unsubscribed, true);
+            counts.unsubscribed += u64::from(first);
+            TrackEffect {
+                machine: None,
+                first,
+            }
+        }
+    }
+}
+
+fn engagement_key(campaign: &str, seq: u64) -> Vec<u8> {
+    let mut key = keys::prefix(keys::ENGAGEMENT, campaign);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn counts_key(campaign: &str, variant: u8) -> Vec<u8> {
+    let mut key = keys::prefix(keys::TRACK_COUNTS, campaign);
+    key.push(variant);
+    key
+}
+
+fn event_key(campaign: &str, at: Millis, id: u64) -> Vec<u8> {
+    let mut key = keys::prefix(keys::TRACK_EVENT, campaign);
+    key.extend_from_slice(&at.to_be_bytes());
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}

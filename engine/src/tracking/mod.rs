@@ -1,0 +1,27 @@
+//! Tracking: opens, clicks and one-click unsubscribes, served over HTTP (the only HTTP
+//! server of the engine).
+//!
+//! Messages carry signed tokens ([`TokenKey`]): in the open pixel (`/o/TOKEN.gif`), in each
+//! rewritten link (`/c/TOKEN`) and in `List-Unsubscribe` (`/u/TOKEN`). The server
+//! ([`TrackingServer`]) checks a token without a lookup, finds its recipient in the store,
+//! judges whether a person or a machine (privacy proxy, scanner, HEAD request, a burst of
+//! clicks) made the request, and records the event with group commit before answering. A
+//! click redirects only to the campaign's own link of that index; an unsubscribe GET shows a
+//! page and changes nothing, a POST (RFC 8058 one-click) suppresses the address.
+//!
+//! ```text
+//! request ─► verify token ─► resolve recipient ─► judge ─► recorder (group commit) ─► answer
+//! ```
+
+mod error;
+mod machine;
+mod metrics;
+mod recorder;
+mod server;
+mod targets;
+mod token;
+
+pub use error::TrackingError;
+pub use machine::{judge, Request, TOO_SOON_MILLIS};
+pub use server::TrackingServer;
+pub use token::{Token, TokenKey, TokenKind, MIN_KEY_BYTES, TOKEN_CHARS};

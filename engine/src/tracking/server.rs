@@ -1,0 +1,286 @@
+//! The HTTP side: axum routes for the open pixel, tracked links and one-click unsubscribe,
+//! plus `/healthz` and `/metrics`. Every answer about a token waits for its event to be
+//! durable; a token that does not verify gets a 404 and records nothing.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use super::machine::{judge, Request, TOO_SOON_MILLIS};
+use super::metrics::{Hit, Metrics};
+use super::recorder::{self, Job};
+use super::targets::{Target, Targets};
+use super::token::{Token, TokenKey, TokenKind};
+use super::TrackingError;
+use crate::model::{now_millis, Millis};
+use crate::store::{Store, TrackInput, TrackKind};
+
+/// A 1×1 transparent GIF.
+const PIXEL: [u8; 43] = [
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// What every handler shares.
+struct Shared {
+    key: TokenKey,
+    too_soon: Millis,
+    targets: Targets,
+    jobs: mpsc::Sender<Job>,
+    metrics: Arc<Metrics>,
+}
+
+/// The tracking server for one store, signed with one key.
+pub struct TrackingServer {
+    shared: Arc<Shared>,
+    recorder: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for TrackingServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackingServer").finish_non_exhaustive()
+    }
+}
+
+impl TrackingServer {
+    /// A server recording into `store`, checking tokens with `key`; its recorder task starts
+    /// now.
+    pub fn new(store: Store, key: TokenKey) -> TrackingServer {
+        let (jobs, rx) = mpsc::channel(recorder::QUEUE);
+        let metrics = Arc::new(Metrics::default());
+        let recorder = tokio::spawn(recorder::run(store.clone(), rx, metrics.clone()));
+        let fingerprint = key.fingerprint();
+        TrackingServer {
+            shared: Arc::new(Shared {
+                key,
+                too_soon: TOO_SOON_MILLIS,
+                targets: Targets::new(store, fingerprint),
+                jobs,
+                metrics,
+            }),
+            recorder,
+        }
+    }
+
+    /// Counts opens within `window` of delivery as machine-made (default 5 s).
+    pub fn too_soon(mut self, window: std::time::Duration) -> Self {
+        let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.too_soon = millis;
+        }
+        self
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` resolves; then waits for the last events
+    /// to be recorded.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), TrackingError> {
+        let router = Router::new()
+            .route("/o/{file}", get(open))
+            .route("/c/{token}", get(click))
+            .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/metrics", get(metrics))
+            .with_state(self.shared.clone());
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| TrackingError::Serve { source });
+        drop(self.shared);
+        let _ = self.recorder.await;
+        served
+    }
+}
+
+fn not_found(shared: &Shared) -> Response {
+    shared.metrics.hit(Hit::Rejected);
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// Verifies `text` as a token of `kind` and finds its target.
+fn verify(shared: &Shared, text: &str, kind: TokenKind) -> Option<(Token, Target)> {
+    let token = shared.key.decode(text).filter(|t| t.kind == kind)?;
+    let target = shared.targets.resolve(&token)?;
+    Some((token, target))
+}
+
+/// Records an event and waits until it is durable.
+async fn record(shared: &Shared, input: TrackInput) -> Result<crate::store::TrackEffect, ()> {
+    let (reply, wait) = oneshot::channel();
+    if input.machine.is_some() {
+        shared.metrics.machine();
+    }
+    shared.jobs.send((input, reply)).await.map_err(drop)?;
+    match wait.await {
+        Ok(Ok(effect)) => Ok(effect),
+        _ => {
+            shared.metrics.hit(Hit::Failed);
+            Err(())
+        }
+    }
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn input(
+    token: &Token,
+    target: &Target,
+    kind: TrackKind,
+    machine: Option<crate::store::MachineReason>,
+) -> TrackInput {
+    TrackInput {
+        campaign: target.campaign.id.clone(),
+        key: target.key.clone(),
+        address: target.address.clone(),
+        variant: token.variant,
+        kind,
+        link: (kind == TrackKind::Click).then_some(token.link),
+        at: now_millis(),
+        machine,
+    }
+}
+
+async fn open(
+    State(shared): State<Arc<Shared>>,
+    Path(file): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let Some(text) = file.strip_suffix(".gif") else {
+        return not_found(&shared);
+    };
+    let Some((token, target)) = verify(&shared, text, TokenKind::Open) else {
+        return not_found(&shared);
+    };
+    let machine = judge(
+        Request {
+            kind: TrackKind::Open,
+            head: method == Method::HEAD,
+            user_agent: user_agent(&headers),
+            delivered_at: target.first_attempt,
+            now: now_millis(),
+        },
+        shared.too_soon,
+    );
+    if record(&shared, input(&token, &target, TrackKind::Open, machine))
+        .await
+        .is_err()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
+    }
+    shared.metrics.hit(Hit::Open);
+    (
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (
+                header::CACHE_CONTROL,
+                "no-store, no-cache, must-revalidate, private",
+            ),
+        ],
+        PIXEL,
+    )
+        .into_response()
+}
+
+async fn click(
+    State(shared): State<Arc<Shared>>,
+    Path(text): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let Some((token, target)) = verify(&shared, &text, TokenKind::Click) else {
+        return not_found(&shared);
+    };
+    let Some(location) = target
+        .link(token.link)
+        .and_then(|url| HeaderValue::from_str(&url).ok())
+    else {
+        return not_found(&shared);
+    };
+    let machine = judge(
+        Request {
+            kind: TrackKind::Click,
+            head: method == Method::HEAD,
+            user_agent: user_agent(&headers),
+            delivered_at: target.first_attempt,
+            now: now_millis(),
+        },
+        shared.too_soon,
+    );
+    if record(&shared, input(&token, &target, TrackKind::Click, machine))
+        .await
+        .is_err()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
+    }
+    shared.metrics.hit(Hit::Click);
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response()
+}
+
+/// GET: a confirmation page with a button; changes nothing (mail scanners fetch links).
+async fn unsubscribe_page(State(shared): State<Arc<Shared>>, Path(text): Path<String>) -> Response {
+    if verify(&shared, &text, TokenKind::Unsubscribe).is_none() {
+        return not_found(&shared);
+    }
+    shared.metrics.hit(Hit::Page);
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Unsubscribe</title>\
+<meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif;max-width:32em;margin:4em auto\">\
+<h1>Unsubscribe?</h1><p>You will no longer receive these emails.</p>\
+<form method=\"post\" action=\"/u/{text}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+<button type=\"submit\">Unsubscribe</button></form></body></html>\n"
+    ))
+    .into_response()
+}
+
+/// POST (RFC 8058 one-click, or the page's button): unsubscribes and suppresses the address.
+async fn unsubscribe(State(shared): State<Arc<Shared>>, Path(text): Path<String>) -> Response {
+    let Some((token, target)) = verify(&shared, &text, TokenKind::Unsubscribe) else {
+        return not_found(&shared);
+    };
+    if record(
+        &shared,
+        input(&token, &target, TrackKind::Unsubscribe, None),
+    )
+    .await
+    .is_err()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
+    }
+    shared.metrics.hit(Hit::Unsubscribe);
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head>\
+<body style=\"font-family:sans-serif;max-width:32em;margin:4em auto\"><h1>You are unsubscribed</h1>\
+<p>You will not receive these emails any more.</p></body></html>\n",
+    )
+    .into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
