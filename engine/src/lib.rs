@@ -3,8 +3,9 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! runtime ──► campaign, scheduler, compose, delivery, bounce, control, store, shaping,
-//!             config, dkim, smtp, model
+//! runtime ──► campaign, scheduler, compose, delivery, bounce, control, tracking, store,
+//!             shaping, config, dkim, smtp, model
+//! tracking ──► store, model
 //! scheduler ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                   campaign ──► config
