@@ -109,6 +109,23 @@ impl Store {
         Ok(None)
     }
 
+    /// The key of the recipient with sequence `seq` of campaign number `number` (its
+    /// campaign id already known), without looking the campaign up.
+    pub fn recipient_key_by_number(
+        &self,
+        number: u32,
+        seq: u64,
+    ) -> Result<Option<RecipientKey>, StoreError> {
+        let found = self
+            .tree
+            .get(keys::number_key(number, seq))
+            .map_err(|e| self.sled_error(e))?;
+        Ok(found.map(|domain| RecipientKey {
+            domain: String::from_utf8_lossy(&domain).into_owned(),
+            seq,
+        }))
+    }
+
     /// The recipient with sequence `seq` of campaign number `number`.
     pub fn recipient_by_number(
         &self,

@@ -50,14 +50,14 @@ impl Targets {
     /// recipient exists.
     pub(crate) fn resolve(&self, token: &Token) -> Option<Target> {
         let campaign = self.campaign(token.campaign)?;
-        let reference = self
+        let key = self
             .store
-            .recipient_by_number(token.campaign, token.seq)
+            .recipient_key_by_number(token.campaign, token.seq)
             .ok()??;
-        let record = self.store.recipient(&campaign.id, &reference.key).ok()??;
+        let record = self.store.recipient(&campaign.id, &key).ok()??;
         Some(Target {
             campaign,
-            key: reference.key,
+            key,
             address: record.email,
             first_attempt: record.first_attempt,
             values: record.values,
