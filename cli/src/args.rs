@@ -38,8 +38,12 @@ pub(crate) enum Command {
     ///
     /// Exit codes: 0 every recipient delivered and every row valid; 1 finished, but some rows
     /// were invalid or some recipients bounced, expired or stay deferred; 2 could not run
-    /// (bad campaign, relay refused the login or certificate, store busy); 130 interrupted
-    /// (state saved, re-run to resume).
+    /// (bad campaign, relay refused the login or certificate, store busy and not answering); 3
+    /// the campaign (or edition) is already being sent by another volley process, nothing
+    /// done; 130 interrupted (state saved, re-run to resume).
+    ///
+    /// A scheduled campaign (`[schedule]`) sends its due edition, or says that none is due
+    /// and exits 0: run it from cron as often as you like.
     Send(SendArgs),
     /// Send one message, rendered with one row's fields, to one address, and show the SMTP
     /// exchange. The store is not touched.
@@ -56,6 +60,11 @@ pub(crate) enum Command {
     /// The suppression list: addresses that are never mailed again.
     #[command(subcommand)]
     Suppress(SuppressCommand),
+    /// Run one long-running process that owns a store: it sends each scheduled campaign's
+    /// editions when they fall due and every campaign's retries, serves tracking, receives
+    /// bounces, and answers `volley status` and `volley send` for that store. SIGTERM or
+    /// SIGINT: transactions in flight finish, state is flushed, exit 0.
+    Serve(ServeArgs),
     /// Tracking: the server for open pixels, tracked links and one-click unsubscribe.
     #[command(subcommand)]
     Track(TrackCommand),
@@ -76,6 +85,17 @@ pub(crate) struct CampaignArgs {
     /// The store folder (default: `[store] path`, or `<campaign>.volley` beside the file).
     #[arg(long)]
     pub(crate) store: Option<PathBuf>,
+}
+
+/// `volley serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The server file (TOML): `store`, `campaigns`, optional `[tracking]` and `[bounces]`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// The longest pause between looks at the campaigns, in seconds.
+    #[arg(long, default_value_t = 30, hide = true)]
+    pub(crate) tick: u64,
 }
 
 /// `volley send`.

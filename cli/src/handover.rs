@@ -53,6 +53,12 @@ pub(crate) async fn run(
             "the store {} is in use by another volley process, which could not take this campaign: {message}",
             store.display()
         ),
+        Response::AlreadySending { campaign, pid } => {
+            ui::line(&format!(
+                "campaign {campaign} is already being sent by volley (pid {pid}); nothing was done"
+            ));
+            return Ok(exit::ALREADY_SENDING);
+        }
         Response::Status { .. } => anyhow::bail!("unexpected answer from the running volley send"),
     };
     follow(campaign, &id, priority, cancel).await

@@ -7,6 +7,7 @@ mod demo;
 mod dns;
 mod handover;
 mod send;
+mod serve;
 mod sink;
 mod status;
 mod suppress;
@@ -32,6 +33,8 @@ pub(crate) mod exit {
     pub(crate) const FAILURES: u8 = 1;
     /// Could not run.
     pub(crate) const CANNOT_RUN: u8 = 2;
+    /// The campaign (or edition) is being sent by another process already; nothing done.
+    pub(crate) const ALREADY_SENDING: u8 = 3;
     /// Interrupted by SIGINT or SIGTERM; state saved.
     pub(crate) const INTERRUPTED: u8 = 130;
 }
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
             args::Command::Bounces(command) => bounces::run(command).await,
             args::Command::Suppress(command) => suppress::run(command),
             args::Command::Track(command) => track::run(command).await,
+            args::Command::Serve(args) => serve::run(args).await,
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }

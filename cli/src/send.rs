@@ -12,8 +12,21 @@ use volley::runtime::{self, Campaign, Phase, Progress, SendOptions, SendReport};
 
 pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let path = &args.campaign.campaign;
-    let settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
+    let mut settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
+    if args.dry_run.is_none() {
+        match runtime::apply_schedule(&mut settings, chrono::Utc::now()) {
+            Ok(()) => {}
+            Err(error @ volley::Error::NoEditionDue { .. }) => {
+                ui::line(&error.to_string());
+                return Ok(exit::OK);
+            }
+            Err(error) => return Err(error.into()),
+        }
+        if settings.schedule.is_some() {
+            ui::line(&format!("sending edition {}", settings.id));
+        }
+    }
     let campaign = Campaign::prepare(settings)
         .with_context(|| format!("preparing campaign {}", path.display()))?;
     if let Some(dir) = &args.dry_run {

@@ -56,6 +56,24 @@ pub enum Error {
         /// The CSV header.
         columns: Vec<String>,
     },
+    /// A listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A scheduled campaign has no edition due now.
+    #[error("no edition of {campaign} is due{}{}", .missed.as_ref().map(|m| format!(" ({m} was missed: it fired more than the catch-up time ago)")).unwrap_or_default(), .next.as_ref().map(|n| format!("; the next fires at {n}")).unwrap_or_default())]
+    NoEditionDue {
+        /// The campaign id.
+        campaign: String,
+        /// The latest edition, skipped because it fired too long ago.
+        missed: Option<String>,
+        /// When the next firing is (RFC 3339).
+        next: Option<String>,
+    },
     /// Settings loaded for reading only (without their secrets) were given to a send.
     #[error("{file}: loaded without its secrets, for reading only; it cannot be sent")]
     ReadOnlySettings {

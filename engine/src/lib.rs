@@ -3,9 +3,9 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! runtime ──► campaign, scheduler, compose, delivery, bounce, control, tracking, store,
-//!             shaping, config, dkim, smtp, model
-//! tracking ──► store, model
+//! runtime ──► campaign, scheduler, schedule, compose, delivery, bounce, control, tracking,
+//!             store, shaping, config, dkim, smtp, sink (the bounce listener), model
+//! tracking ──► store, model                 schedule ──► config
 //! scheduler ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                   campaign ──► config
@@ -29,6 +29,7 @@ pub mod dkim;
 pub mod model;
 pub mod nameserver;
 pub mod runtime;
+pub mod schedule;
 pub mod scheduler;
 pub mod shaping;
 pub mod sink;

@@ -12,5 +12,6 @@ mod commands;
 mod crash;
 mod handover;
 mod hygiene;
+mod serve;
 mod support;
 mod tracking;

@@ -143,3 +143,14 @@ pub fn list(n: usize) -> String {
     }
     csv
 }
+
+/// How many times each address was received.
+pub fn arrivals(sink: &volley::sink::Sink) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for message in sink.received() {
+        for rcpt in message.rcpt_to {
+            *counts.entry(rcpt).or_insert(0) += 1;
+        }
+    }
+    counts
+}

@@ -12,6 +12,8 @@ mod error;
 mod mx;
 mod raw;
 mod relay;
+mod schedule;
+mod serve;
 mod settings;
 mod shaping;
 mod tracking;
@@ -21,10 +23,11 @@ use std::path::Path;
 
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
+pub use serve::{load_serve, ServeSettings};
 pub use settings::{
     Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits, KeySource,
-    MxSettings, MxTls, Rate, RelaySettings, RetrySettings, ShapingRule, ShapingSettings,
-    TemplateFile, TlsMode, TrackingSettings,
+    MxSettings, MxTls, Rate, RelaySettings, RetrySettings, ScheduleSettings, ShapingRule,
+    ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
 };
 
 /// Loads and validates the campaign file at `path`.

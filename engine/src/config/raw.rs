@@ -40,6 +40,28 @@ pub(crate) struct RawFile {
     /// `[tracking]`: absent means no open, click or unsubscribe tracking.
     #[serde(default)]
     pub(crate) tracking: Option<RawTracking>,
+    /// `[schedule]`: absent means a one-off campaign.
+    #[serde(default)]
+    pub(crate) schedule: Option<RawSchedule>,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSchedule {
+    pub(crate) cron: String,
+    #[serde(default = "utc")]
+    pub(crate) timezone: String,
+    #[serde(default = "six_hours")]
+    pub(crate) catch_up: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+fn six_hours() -> String {
+    "6h".to_owned()
 }
 
 /// `[tracking]`.

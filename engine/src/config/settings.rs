@@ -47,8 +47,24 @@ pub struct CampaignSettings {
     pub shaping: ShapingSettings,
     /// Open, click and one-click unsubscribe tracking, when `[tracking]` is set.
     pub tracking: Option<TrackingSettings>,
+    /// When the campaign is a newsletter sent on a schedule, its cron and time zone.
+    pub schedule: Option<ScheduleSettings>,
     /// Whether the secrets were read; settings loaded for reading only cannot send.
     pub secrets_read: bool,
+}
+
+/// `[schedule]`: each firing of `cron` in `timezone` is an edition, sent once to each
+/// recipient of the list as it is at that moment.
+#[derive(Debug, Clone)]
+pub struct ScheduleSettings {
+    /// The parsed expression.
+    pub cron: croner::Cron,
+    /// The expression as written (for messages).
+    pub cron_text: String,
+    /// The zone the expression is read in (daylight-saving changes included).
+    pub timezone: chrono_tz::Tz,
+    /// How late a missed firing may still be sent (the process was down at the time).
+    pub catch_up: std::time::Duration,
 }
 
 /// `[tracking]`: where tracked links, the open pixel and the unsubscribe URL point, and the

@@ -10,7 +10,7 @@ use super::settings::TrackingSettings;
 use super::validate::Ctx;
 
 /// The shortest key accepted, in bytes.
-const MIN_KEY_BYTES: usize = 16;
+pub(crate) const MIN_KEY_BYTES: usize = 16;
 
 /// Checks `[tracking]`.
 pub(crate) fn validate_tracking(
@@ -18,7 +18,12 @@ pub(crate) fn validate_tracking(
     raw: &RawTracking,
 ) -> Result<TrackingSettings, ConfigError> {
     let base_url = base_url(ctx, &raw.base_url)?;
-    let key = read_key(ctx, raw)?;
+    let key = read_key(
+        ctx,
+        "tracking",
+        raw.key_file.as_deref(),
+        raw.key_env.as_deref(),
+    )?;
     if ctx.secrets && key.expose_secret().len() < MIN_KEY_BYTES {
         let key_name = if raw.key_env.is_some() {
             "tracking.key_env"
@@ -73,35 +78,41 @@ fn base_url(ctx: &Ctx, value: &str) -> Result<String, ConfigError> {
     Ok(trimmed.trim_end_matches('/').to_owned())
 }
 
-/// Reads the key from `key_file` (trailing line breaks dropped) or `key_env` (exactly one).
-fn read_key(ctx: &Ctx, raw: &RawTracking) -> Result<SecretString, ConfigError> {
-    match (&raw.key_file, &raw.key_env) {
+/// Reads the key from `key_file` (trailing line breaks dropped) or `key_env` (exactly one)
+/// of the section `section`.
+pub(crate) fn read_key(
+    ctx: &Ctx,
+    section: &str,
+    key_file: Option<&str>,
+    key_env: Option<&str>,
+) -> Result<SecretString, ConfigError> {
+    match (key_file, key_env) {
         (Some(_), Some(_)) => Err(ConfigError::Conflict {
             file: ctx.file.clone(),
-            key: "tracking.key_file".to_owned(),
-            other: "tracking.key_env".to_owned(),
+            key: format!("{section}.key_file"),
+            other: format!("{section}.key_env"),
         }),
         (None, None) => Err(ConfigError::Missing {
             file: ctx.file.clone(),
-            key: "tracking.key_file or tracking.key_env".to_owned(),
+            key: format!("{section}.key_file or {section}.key_env"),
             why: "tracking tokens are signed with a secret key",
         }),
         _ if !ctx.secrets => Ok(SecretString::from(String::new())),
         (Some(value), None) => {
-            let path = ctx.path("tracking.key_file", value)?;
+            let path = ctx.path(&format!("{section}.key_file"), value)?;
             let mut text = std::fs::read_to_string(&path)
-                .map_err(|e| ctx.file_error("tracking.key_file", &path, e))?;
+                .map_err(|e| ctx.file_error(&format!("{section}.key_file"), &path, e))?;
             let kept = text.trim_end_matches(['\r', '\n']).len();
             text.truncate(kept);
             Ok(SecretString::from(text))
         }
         (None, Some(var)) => {
-            let var = ctx.non_empty("tracking.key_env", var)?;
+            let var = ctx.non_empty(&format!("{section}.key_env"), var)?;
             match std::env::var(var) {
                 Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
                 _ => Err(ConfigError::EnvVar {
                     file: ctx.file.clone(),
-                    key: "tracking.key_env".to_owned(),
+                    key: format!("{section}.key_env"),
                     var: var.to_owned(),
                 }),
             }

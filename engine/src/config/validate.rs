@@ -104,7 +104,10 @@ impl Ctx {
 }
 
 /// Parses campaign-file text into the raw structs; errors carry the line and column.
-pub(crate) fn parse(file: &Path, text: &str) -> Result<RawFile, ConfigError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|err| {
         let (line, column) = match err.span() {
             Some(span) => {
@@ -176,7 +179,12 @@ pub(crate) fn validate(
         (None, Some(path)) => ctx.path("store.path", path)?,
         (None, None) => default_store(&ctx),
     };
+    let schedule = match &raw.schedule {
+        Some(schedule) => Some(super::schedule::validate_schedule(&ctx, schedule, &id)?),
+        None => None,
+    };
     Ok(CampaignSettings {
+        schedule,
         secrets_read: ctx.secrets,
         file: ctx.file,
         id,

@@ -54,8 +54,19 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Response {
+    /// The campaign handed over is being sent already (by the owner, pid `pid`); nothing was
+    /// done.
+    AlreadySending {
+        /// The campaign id (for a scheduled campaign, the edition).
+        campaign: String,
+        /// The pid of the owning process.
+        pid: u32,
+    },
     /// Counts for the campaign asked about.
     Status {
+        /// The campaign the counts are of (for a scheduled campaign, its latest edition).
+        #[serde(default)]
+        campaign: String,
         /// Counts by state.
         counts: Counts,
         /// When the earliest deferred recipient is due.
@@ -207,6 +218,7 @@ mod tests {
             Box::pin(async move {
                 match request {
                     Request::Status { campaign } if campaign == "c1" => Response::Status {
+                        campaign,
                         counts: Counts {
                             total: 7,
                             ..Counts::default()

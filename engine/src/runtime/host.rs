@@ -8,6 +8,7 @@ use super::pipeline::{load_and_send, load_once, SendOptions};
 use super::plan::DeliveryPlan;
 use super::run::{Lane, Run, RunHandle};
 use super::Campaign;
+use crate::config::CampaignSettings;
 use crate::control::{self, Request, Response};
 use crate::store::Store;
 use std::path::PathBuf;
@@ -70,8 +71,10 @@ impl Host {
             .clone()
     }
 
-    fn status(&self, campaign: &str) -> Response {
+    fn status(&self, asked: &str) -> Response {
         let store = &self.store;
+        let latest = super::latest_edition(store, asked).ok().flatten();
+        let campaign = latest.as_deref().unwrap_or(asked);
         match (store.counts(campaign), store.next_due(campaign)) {
             (Ok(Some(counts)), Ok(next_due)) => {
                 let now = Instant::now();
@@ -100,6 +103,7 @@ impl Host {
                         .map(|p| (p.cap.to_owned(), p.limit, p.resume_at))
                 });
                 Response::Status {
+                    campaign: campaign.to_owned(),
                     counts,
                     next_due,
                     pid: std::process::id(),
@@ -131,11 +135,41 @@ impl Host {
         }
     }
 
-    /// Loads a handed-over campaign and adds it to the running send, or starts a send.
+    /// Loads a handed-over campaign (its due edition, when it is scheduled) and adds it to
+    /// the running send, or starts a send.
     async fn take(self: &Arc<Self>, file: PathBuf) -> Result<Response, String> {
-        let store = &self.store;
-        let settings = crate::config::load_campaign(&file, Some(store.path()))
+        let mut settings = crate::config::load_campaign(&file, Some(self.store.path()))
             .map_err(|e| format!("loading campaign {}: {e}", file.display()))?;
+        super::apply_schedule(&mut settings, chrono::Utc::now()).map_err(|e| e.to_string())?;
+        if self.is_active(&settings.id) {
+            return Ok(Response::AlreadySending {
+                campaign: settings.id,
+                pid: std::process::id(),
+            });
+        }
+        self.launch(settings).await
+    }
+
+    /// Whether the running send is sending campaign `id`.
+    pub(crate) fn is_active(&self, id: &str) -> bool {
+        self.current().is_some_and(|run| {
+            run.is_open()
+                && run
+                    .view
+                    .active
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(id)
+        })
+    }
+
+    /// Adds the campaign of `settings` to the running send, or starts a send of it.
+    pub(crate) async fn launch(
+        self: &Arc<Self>,
+        settings: CampaignSettings,
+    ) -> Result<Response, String> {
+        let store = &self.store;
+        let file = settings.file.clone();
         let campaign = Campaign::prepare(settings)
             .map_err(|e| format!("preparing campaign {}: {e}", file.display()))?;
         let plan = DeliveryPlan::for_campaign(&campaign, store).map_err(|e| e.to_string())?;

@@ -11,6 +11,7 @@ mod oneoff;
 mod pipeline;
 mod plan;
 mod run;
+mod serve;
 mod status;
 mod track;
 
@@ -21,6 +22,7 @@ pub use lists::{
 };
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
+pub use serve::{Clock, ServeOptions, Server};
 pub use status::{status, StatusReport};
 pub use track::TrackService;
 
@@ -33,12 +35,54 @@ use crate::config::{CampaignSettings, KeySource, TlsMode, TrackingSettings};
 use crate::dkim::{DkimKey, Signer};
 use crate::model::{RetryPolicy, SuppressionPolicy};
 use crate::smtp::{self, Credentials, Security, SessionConfig, Timeouts};
-use crate::store::OutcomePolicy;
 use crate::store::TrackingMeta;
+use crate::store::{OutcomePolicy, Store};
 use crate::tracking::{Token, TokenKey, TokenKind};
 use crate::Error;
 use secrecy::ExposeSecret;
 use std::sync::Arc;
+
+/// Turns a scheduled campaign's settings into those of its edition due at `now` (its id
+/// becomes the edition's); one-off campaigns are left as they are.
+pub fn apply_schedule(
+    settings: &mut CampaignSettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    let Some(schedule) = &settings.schedule else {
+        return Ok(());
+    };
+    let rfc3339 =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match crate::schedule::due(&settings.id, schedule, now) {
+        crate::schedule::Due::Edition(edition) => {
+            settings.id = edition.id;
+            Ok(())
+        }
+        crate::schedule::Due::Missed { edition, next } => Err(Error::NoEditionDue {
+            campaign: settings.id.clone(),
+            missed: Some(edition.id),
+            next: next.map(rfc3339),
+        }),
+        crate::schedule::Due::Waiting { next } => Err(Error::NoEditionDue {
+            campaign: settings.id.clone(),
+            missed: None,
+            next: next.map(rfc3339),
+        }),
+    }
+}
+
+/// The id of the latest edition of campaign `id` in `store`, when it has editions and `id`
+/// itself is not a campaign there.
+pub(crate) fn latest_edition(store: &Store, id: &str) -> Result<Option<String>, Error> {
+    if store.counts(id)?.is_some() {
+        return Ok(None);
+    }
+    Ok(store
+        .campaigns()?
+        .into_iter()
+        .filter(|c| crate::schedule::is_edition_of(c, id))
+        .max())
+}
 
 /// A campaign checked and ready to send: settings, loaded DKIM keys and compiled templates.
 pub struct Campaign {

@@ -39,16 +39,18 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
     }
     match Store::open(&settings.store) {
         Ok(store) => {
-            let counts = store.counts(&settings.id)?.ok_or_else(not_loaded)?;
+            let id =
+                super::latest_edition(&store, &settings.id)?.unwrap_or_else(|| settings.id.clone());
+            let counts = store.counts(&id)?.ok_or_else(not_loaded)?;
             Ok(StatusReport {
-                campaign: settings.id.clone(),
                 counts,
-                next_due: store.next_due(&settings.id)?,
+                next_due: store.next_due(&id)?,
                 live_from: None,
                 active: false,
                 destinations: Vec::new(),
                 paused: None,
-                tracking: store.tracking_totals(&settings.id)?,
+                tracking: store.tracking_totals(&id)?,
+                campaign: id,
             })
         }
         Err(StoreError::Locked { .. }) => {
@@ -57,6 +59,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
             };
             match control::request(&settings.store, &request).await? {
                 Response::Status {
+                    campaign,
                     counts,
                     next_due,
                     pid,
@@ -65,7 +68,11 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     paused,
                     tracking,
                 } => Ok(StatusReport {
-                    campaign: settings.id.clone(),
+                    campaign: if campaign.is_empty() {
+                        settings.id.clone()
+                    } else {
+                        campaign
+                    },
                     counts,
                     next_due,
                     live_from: Some(pid),
@@ -75,7 +82,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     tracking,
                 }),
                 Response::Error { message } => Err(Error::Remote(message)),
-                Response::Submitted { .. } => Err(Error::Remote(
+                Response::Submitted { .. } | Response::AlreadySending { .. } => Err(Error::Remote(
                     "unexpected answer to a status request".to_owned(),
                 )),
             }

@@ -16,6 +16,7 @@ mod errors;
 mod layering;
 mod resume;
 mod send;
+mod serve;
 mod shaping;
 mod sink_shaping;
 mod tracking;

@@ -1,0 +1,114 @@
+//! `volley serve` and cron-friendly `volley send` for a scheduled campaign: the due edition is
+//! sent, a second run of the same edition exits at once with code 3, `volley status` answers
+//! through the server, SIGTERM stops it cleanly, and a re-run finishes without duplicates.
+
+use crate::support::{list, text, volley, Fixture, PASSWORD};
+use std::process::Stdio;
+use std::time::Duration;
+use volley::sink::SinkConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_sends_the_due_edition_refuses_an_overlap_and_stops_cleanly() {
+    let config = SinkConfig {
+        reply_delay: Duration::from_millis(4),
+        ..SinkConfig::default()
+    };
+    let fixture = Fixture::with_sink(&list(300), PASSWORD, config).await;
+    let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
+    // Fired on 1 January at midnight; a long catch-up keeps that edition due all year.
+    toml.push_str("\n[schedule]\ncron = \"0 0 1 1 *\"\ncatch_up = \"400d\"\n");
+    std::fs::write(fixture.campaign(), toml).unwrap();
+    std::fs::write(
+        fixture.path("serve.toml"),
+        "store = \"campaign.volley\"\ncampaigns = [\"campaign.toml\"]\n",
+    )
+    .unwrap();
+
+    let mut server = volley()
+        .args([
+            "serve",
+            "--config",
+            &fixture.path("serve.toml").display().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    fixture.wait_for_arrivals(30, &mut server).await;
+
+    let campaign = fixture.campaign();
+    let second = tokio::task::spawn_blocking(move || {
+        volley()
+            .args(["send", &campaign, "--no-progress"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = text(&second.stdout);
+    assert_eq!(
+        second.status.code(),
+        Some(3),
+        "{said}{}",
+        text(&second.stderr)
+    );
+    assert!(said.contains("is already being sent"), "{said}");
+
+    let campaign = fixture.campaign();
+    let status = tokio::task::spawn_blocking(move || {
+        volley()
+            .args(["status", &campaign, "--json"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let edition = json["campaign"].as_str().unwrap().to_owned();
+    assert!(
+        edition.starts_with("cli-test.") && edition.ends_with("-01-01"),
+        "{json}"
+    );
+    assert_eq!(json["total"], 300, "{json}");
+
+    let pid = server.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let stopped = tokio::task::spawn_blocking(move || server.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+    let at_stop = fixture.sink.count();
+    assert!(at_stop < 300, "stopped before the end ({at_stop})");
+
+    let campaign = fixture.campaign();
+    let rerun = tokio::task::spawn_blocking(move || {
+        volley()
+            .args(["send", &campaign, "--no-progress"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = text(&rerun.stdout);
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{said}{}",
+        text(&rerun.stderr)
+    );
+    assert!(
+        said.contains(&format!("sending edition {edition}")),
+        "{said}"
+    );
+    let got = crate::support::arrivals(&fixture.sink);
+    assert_eq!(got.len(), 300, "everybody got the edition");
+    assert!(
+        got.values().all(|n| *n == 1),
+        "nobody twice after a clean stop"
+    );
+}

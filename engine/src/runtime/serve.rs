@@ -1,0 +1,304 @@
+//! `volley serve`: one long-running process that owns a store. It sends each scheduled
+//! campaign's due edition and every campaign's due retries, serves tracking and receives
+//! bounces, and answers the store's control socket, so `volley status` and `volley send` work
+//! through it. When told to stop, transactions in flight finish, state is flushed, and it
+//! returns.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::bounces::{IngestSummary, Intake};
+use super::host::Host;
+use crate::config::{load_campaign, ServeSettings};
+use crate::control;
+use crate::schedule::{self, Due};
+use crate::store::Store;
+use crate::tracking::{TokenKey, TrackingServer};
+use crate::Error;
+
+/// Where "now" comes from: the system clock, or a test's.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How `volley serve` runs.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// The longest the server sleeps between looks at its campaigns (it also wakes at each
+    /// firing and each retry falling due).
+    pub tick: Duration,
+    /// The clock editions are computed with.
+    pub clock: Clock,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            tick: Duration::from_secs(30),
+            clock: Arc::new(Utc::now),
+        }
+    }
+}
+
+/// A `volley serve` that has taken its store and bound its listeners.
+pub struct Server {
+    settings: ServeSettings,
+    options: ServeOptions,
+    store: Store,
+    host: Arc<Host>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    control_stop: CancellationToken,
+    tracking_addr: Option<SocketAddr>,
+    bounces_addr: Option<SocketAddr>,
+    /// Campaigns handed to the host lately, and when (not handed again while they load).
+    launched: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+}
+
+/// How long a launched campaign is not launched again, while it loads and starts.
+const RELAUNCH_AFTER: Duration = Duration::from_secs(10);
+
+impl Server {
+    /// Opens the store, answers its control socket and starts the tracking server and the
+    /// bounce listener when configured; everything stops when `cancel` fires.
+    pub async fn open(
+        settings: ServeSettings,
+        options: ServeOptions,
+        cancel: CancellationToken,
+    ) -> Result<Server, Error> {
+        let store = Store::open(&settings.store)?;
+        let host = Host::new(store.clone(), cancel.clone(), None);
+        let tasks = TaskTracker::new();
+        let control_stop = CancellationToken::new();
+        let socket = control::bind(store.path())?;
+        tasks.spawn(control::serve(socket, host.handler(), control_stop.clone()));
+        let mut tracking_addr = None;
+        if let Some((bind, key)) = &settings.tracking {
+            let listener = TcpListener::bind(bind)
+                .await
+                .map_err(|source| Error::Listen {
+                    addr: *bind,
+                    source,
+                })?;
+            tracking_addr = listener.local_addr().ok();
+            let server =
+                TrackingServer::new(store.clone(), TokenKey::new(key.expose_secret().as_bytes()));
+            let stop = cancel.clone();
+            tasks.spawn(async move {
+                if let Err(error) = server.serve(listener, stop.cancelled_owned()).await {
+                    tracing::error!(%error, "the tracking server stopped");
+                }
+            });
+        }
+        let mut bounces_addr = None;
+        if let Some(bind) = settings.bounces {
+            let listener = TcpListener::bind(bind)
+                .await
+                .map_err(|source| Error::Listen { addr: bind, source })?;
+            let config = crate::sink::SinkConfig {
+                hostname: "volley-bounces".to_owned(),
+                scripted: false,
+                size_limit: Some(10 * 1024 * 1024),
+                ..crate::sink::SinkConfig::default()
+            };
+            let sink = crate::sink::Sink::start_on(listener, config, None).await?;
+            bounces_addr = Some(sink.addr());
+            tasks.spawn(receive_bounces(sink, store.clone(), cancel.clone()));
+        }
+        Ok(Server {
+            settings,
+            options,
+            store,
+            host,
+            cancel,
+            tasks,
+            control_stop,
+            tracking_addr,
+            bounces_addr,
+            launched: std::sync::Mutex::default(),
+        })
+    }
+
+    /// Where the tracking server listens, when it runs.
+    pub fn tracking_addr(&self) -> Option<SocketAddr> {
+        self.tracking_addr
+    }
+
+    /// Where bounces are received, when the listener runs.
+    pub fn bounces_addr(&self) -> Option<SocketAddr> {
+        self.bounces_addr
+    }
+
+    /// Runs until `cancel` fires, then stops cleanly.
+    pub async fn run(self) -> Result<(), Error> {
+        let mut told = HashSet::new();
+        loop {
+            let now = (self.options.clock)();
+            let wake = self.look(now, &mut told);
+            let sleep = (wake - now).to_std().unwrap_or(Duration::ZERO);
+            tokio::select! {
+                () = self.cancel.cancelled() => break,
+                () = tokio::time::sleep(sleep.min(self.options.tick).max(Duration::from_millis(50))) => {}
+            }
+        }
+        tracing::info!("stopping: sends finish their transactions in flight");
+        self.host.wait().await;
+        self.control_stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    /// Starts whatever is due at `now`; returns when to look again.
+    fn look(&self, now: DateTime<Utc>, told: &mut HashSet<String>) -> DateTime<Utc> {
+        let mut wake = now + chrono::Duration::from_std(self.options.tick).unwrap_or_default();
+        for file in &self.settings.campaigns {
+            let settings = match load_campaign(file, Some(&self.settings.store)) {
+                Ok(settings) => settings,
+                Err(error) => {
+                    if told.insert(format!("bad {}", file.display())) {
+                        tracing::error!(campaign = %file.display(), %error, "cannot run this campaign");
+                    }
+                    continue;
+                }
+            };
+            let mut ids = self.editions_with_retries(&settings.id, settings.schedule.is_some());
+            if let Some(schedule) = &settings.schedule {
+                match schedule::due(&settings.id, schedule, now) {
+                    Due::Edition(edition) => ids.push(edition.id),
+                    Due::Missed { edition, .. } => {
+                        let sent = self.store.counts(&edition.id).ok().flatten().is_some();
+                        if !sent && told.insert(edition.id.clone()) {
+                            tracing::warn!(edition = %edition.id, fired_at = %edition.fired_at, "edition missed: it fired more than the catch-up time ago, so it is skipped");
+                        }
+                    }
+                    Due::Waiting { .. } => {}
+                }
+                if let Some(next) = schedule::next_firing(schedule, now) {
+                    wake = wake.min(next);
+                }
+            } else {
+                ids.push(settings.id.clone());
+            }
+            ids.sort();
+            ids.dedup();
+            for id in ids {
+                if let Some(due) = self.due_work(&id, now) {
+                    wake = wake.min(due);
+                    if due <= now && !self.host.is_active(&id) {
+                        self.launch(file, &id);
+                    }
+                }
+            }
+        }
+        wake
+    }
+
+    /// The editions of `id` in the store (when scheduled) that still have retries to send.
+    fn editions_with_retries(&self, id: &str, scheduled: bool) -> Vec<String> {
+        if !scheduled {
+            return Vec::new();
+        }
+        self.store
+            .campaigns()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| schedule::is_edition_of(c, id))
+            .collect()
+    }
+
+    /// When campaign `id` has work: now when it is not loaded yet or has pending recipients,
+    /// else when its first retry falls due; `None` when it is done.
+    fn due_work(&self, id: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let Ok(counts) = self.store.counts(id) else {
+            return None;
+        };
+        match counts {
+            None => Some(now),
+            Some(counts) if counts.pending > 0 => Some(now),
+            Some(_) => {
+                let due = self.store.next_due(id).ok().flatten()?;
+                let at = DateTime::<Utc>::from_timestamp_millis(i64::try_from(due).ok()?)?;
+                // A retry is started by the clock of the store, which is the system's.
+                let system_now = Utc::now();
+                Some(if at <= system_now {
+                    now
+                } else {
+                    now + (at - system_now)
+                })
+            }
+        }
+    }
+
+    /// Hands campaign `id` (one-off, or an edition) of `file` to the host.
+    fn launch(&self, file: &std::path::Path, id: &str) {
+        {
+            let mut launched = self.launched.lock().unwrap_or_else(|p| p.into_inner());
+            let now = tokio::time::Instant::now();
+            if launched
+                .get(id)
+                .is_some_and(|at| now.duration_since(*at) < RELAUNCH_AFTER)
+            {
+                return;
+            }
+            launched.insert(id.to_owned(), now);
+        }
+        let mut settings = match load_campaign(file, Some(&self.settings.store)) {
+            Ok(settings) => settings,
+            Err(error) => {
+                tracing::error!(campaign = %file.display(), %error, "cannot run this campaign");
+                return;
+            }
+        };
+        settings.id = id.to_owned();
+        let host = self.host.clone();
+        let id = id.to_owned();
+        self.tasks.spawn(async move {
+            match host.launch(settings).await {
+                Ok(_) => tracing::info!(campaign = %id, "sending"),
+                Err(message) => tracing::warn!(campaign = %id, %message, "could not start"),
+            }
+        });
+    }
+}
+
+/// Ingests what the bounce listener receives, every second, until `cancel` fires.
+async fn receive_bounces(sink: crate::sink::Sink, store: Store, cancel: CancellationToken) {
+    let intake = match Intake::open(&store, None) {
+        Ok(intake) => intake,
+        Err(error) => {
+            tracing::error!(%error, "the bounce listener cannot start");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let stop = tokio::select! {
+            () = cancel.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let mut summary = IngestSummary::default();
+        for message in sink.take_received() {
+            if let Err(error) = intake.ingest_message("smtp", &message.data, &mut summary) {
+                tracing::error!(%error, "a bounce could not be recorded");
+            }
+        }
+        if summary.messages > 0 {
+            if let Err(error) = store.flush().await {
+                tracing::error!(%error, "bounces could not be flushed");
+            }
+            tracing::info!(messages = summary.messages, "bounces received");
+        }
+        if stop {
+            break;
+        }
+    }
+    sink.shutdown().await;
+}

@@ -1,0 +1,149 @@
+//! `volley serve` with a weekly newsletter: each edition reaches each subscriber once, the
+//! list is re-read for every edition, suppressed addresses are skipped, a stop in between
+//! loses nothing, and a firing missed by more than the catch-up time is skipped. Time is a
+//! test clock: no real waiting for Mondays.
+
+use crate::support::{arrivals, Fixture, Setup, LIMIT};
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use volley::runtime::{ServeOptions, Server};
+
+/// A clock the test sets: the real time moved by an offset.
+struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    fn new() -> TestClock {
+        TestClock(Arc::new(AtomicI64::new(0)))
+    }
+
+    fn set(&self, at: &str) {
+        let wanted = DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .with_timezone(&Utc);
+        let offset = (wanted - Utc::now()).num_milliseconds();
+        self.0.store(offset, Ordering::SeqCst);
+    }
+
+    fn options(&self) -> ServeOptions {
+        let offset = self.0.clone();
+        ServeOptions {
+            tick: Duration::from_millis(100),
+            clock: Arc::new(move || {
+                Utc::now() + chrono::Duration::milliseconds(offset.load(Ordering::SeqCst))
+            }),
+        }
+    }
+}
+
+fn serve_file(fixture: &Fixture) -> std::path::PathBuf {
+    let path = fixture.path("serve.toml");
+    std::fs::write(
+        &path,
+        "store = \"newsletter.volley\"\ncampaigns = [\"campaign.toml\"]\n",
+    )
+    .unwrap();
+    path
+}
+
+/// Runs a server with `clock` until the sink holds `expect` messages (or, when `expect` is
+/// `None`, for a moment), then stops it and waits for its clean exit.
+async fn serve_until(fixture: &Fixture, clock: &TestClock, expect: Option<usize>) {
+    let settings = volley::config::load_serve(&serve_file(fixture)).unwrap();
+    let cancel = CancellationToken::new();
+    let server = Server::open(settings, clock.options(), cancel.clone())
+        .await
+        .unwrap();
+    let running = tokio::spawn(server.run());
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    match expect {
+        Some(n) => {
+            while fixture.sink.count() < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "only {} arrived",
+                    fixture.sink.count()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Long enough for a second sending of the same edition to show.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        None => tokio::time::sleep(Duration::from_millis(800)).await,
+    }
+    cancel.cancel();
+    tokio::time::timeout(LIMIT, running)
+        .await
+        .expect("the server stopped in time")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weekly_editions_reach_each_subscriber_once_and_follow_the_list() {
+    let setup = Setup {
+        sections: "[schedule]\ncron = \"0 9 * * MON\"\ntimezone = \"Europe/Berlin\"\n".to_owned(),
+        ..Setup::default()
+    };
+    let fixture = Fixture::new(setup, "email,first_name,city\nann@a.example,Ann,Oslo\nbob@b.example,Bob,Rome\ncid@c.example,Cid,Lima\n").await;
+    let clock = TestClock::new();
+
+    // Monday 7 December, 09:00:30 in Berlin: the first edition goes out, once.
+    clock.set("2026-12-07T08:00:30Z");
+    serve_until(&fixture, &clock, Some(3)).await;
+    assert_eq!(fixture.sink.count(), 3);
+
+    // Later that Monday the server is restarted: nothing is sent again.
+    clock.set("2026-12-07T12:00:00Z");
+    serve_until(&fixture, &clock, None).await;
+    assert_eq!(
+        fixture.sink.count(),
+        3,
+        "an edition goes to each subscriber once"
+    );
+
+    // Between editions: a new subscriber joins the list, Bob is suppressed.
+    let list = std::fs::read_to_string(fixture.path("list.csv")).unwrap();
+    std::fs::write(
+        fixture.path("list.csv"),
+        format!("{list}dee@d.example,Dee,Kyiv\n"),
+    )
+    .unwrap();
+    {
+        let store = volley::store::Store::open(&fixture.path("newsletter.volley")).unwrap();
+        volley::runtime::suppress_add(&store, "bob@b.example", "unsubscribed by phone").unwrap();
+        store.flush_blocking().unwrap();
+    }
+
+    // The next Monday's edition: the list as it is now.
+    clock.set("2026-12-14T08:01:00Z");
+    serve_until(&fixture, &clock, Some(6)).await;
+    let got = arrivals(&fixture.sink);
+    assert_eq!(got.get("ann@a.example"), Some(&2));
+    assert_eq!(
+        got.get("bob@b.example"),
+        Some(&1),
+        "suppressed after the first edition"
+    );
+    assert_eq!(got.get("cid@c.example"), Some(&2));
+    assert_eq!(
+        got.get("dee@d.example"),
+        Some(&1),
+        "joined for the second edition"
+    );
+
+    // Down over the next Monday morning and back at 16:00, past the 6 h catch-up: skipped.
+    clock.set("2026-12-21T15:00:00Z");
+    serve_until(&fixture, &clock, None).await;
+    assert_eq!(fixture.sink.count(), 6, "a missed edition is not sent late");
+
+    let store = volley::store::Store::open(&fixture.path("newsletter.volley")).unwrap();
+    let mut campaigns = store.campaigns().unwrap();
+    campaigns.sort();
+    assert_eq!(
+        campaigns,
+        ["test-campaign.2026-12-07", "test-campaign.2026-12-14"]
+    );
+}
