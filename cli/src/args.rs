@@ -68,6 +68,15 @@ pub(crate) enum Command {
     /// Tracking: the server for open pixels, tracked links and one-click unsubscribe.
     #[command(subcommand)]
     Track(TrackCommand),
+    /// Preflight: check what lands a new bulk sender in spam (the campaign loads and renders,
+    /// DKIM keys match their DNS records, SPF, DMARC, one-click unsubscribe), as a table.
+    ///
+    /// Exit codes: 0 nothing failed (warnings allowed); 1 at least one check failed;
+    /// 2 could not run.
+    Check(CheckArgs),
+    /// Start a campaign: write a commented campaign.toml, a sample list, templates and a new
+    /// DKIM key into DIR, and print the DNS records to publish.
+    Init(InitArgs),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
@@ -126,6 +135,38 @@ pub(crate) struct TestSendArgs {
     /// Use the merge fields of this data row of the list (1 = the first).
     #[arg(long, default_value_t = 1)]
     pub(crate) row: usize,
+}
+
+/// `volley check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
+    /// The address mail leaves from when sending direct to MX, so SPF coverage can be checked.
+    #[arg(long, value_name = "IP")]
+    pub(crate) sending_ip: Option<std::net::IpAddr>,
+    /// Print JSON: {"ok": bool, "checks": [{"name", "status", "detail"}]}.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `volley init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The folder to write into (created if needed; existing files are never overwritten).
+    pub(crate) dir: PathBuf,
+    /// The sending domain (From and DKIM).
+    #[arg(long, default_value = "example.com")]
+    pub(crate) domain: String,
+    /// The From address (default: `News <news@DOMAIN>`).
+    #[arg(long)]
+    pub(crate) from: Option<String>,
+    /// The DKIM selector: the key is published at SELECTOR._domainkey.DOMAIN.
+    #[arg(long, default_value = "volley")]
+    pub(crate) selector: String,
+    /// Generate an RSA-2048 key instead of Ed25519 (for receivers without Ed25519 support).
+    #[arg(long)]
+    pub(crate) rsa: bool,
 }
 
 /// `volley status`.

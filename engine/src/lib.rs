@@ -3,6 +3,7 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
+//! preflight ──► runtime, delivery, config, dkim
 //! runtime ──► campaign, scheduler, schedule, compose, delivery, bounce, control, tracking,
 //!             store, shaping, config, dkim, smtp, sink (the bounce listener), model
 //! tracking ──► store, model                 schedule ──► config
@@ -28,6 +29,7 @@ pub mod delivery;
 pub mod dkim;
 pub mod model;
 pub mod nameserver;
+pub mod preflight;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;

@@ -8,6 +8,7 @@
     unreachable_pub
 )]
 
+mod check;
 mod commands;
 mod crash;
 mod handover;

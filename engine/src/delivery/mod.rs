@@ -25,7 +25,7 @@ pub use connect::{open_direct, MxConnect};
 pub use connection::{run_connection, DeliveryContext, DeliveryEvent};
 pub use destination::{Destination, ReadyQueue, Route, LANES};
 pub use error::DeliveryError;
-pub use mx::{MxAnswer, MxHost, MxResolver, Resolved};
+pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
 pub use throttle::is_throttling;
 
 use crate::bounce::Classifier;

@@ -49,6 +49,17 @@ pub enum MxAnswer {
     Failed(String),
 }
 
+/// What DNS says about the TXT records of a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxtAnswer {
+    /// The records, each one's character-strings concatenated.
+    Records(Vec<String>),
+    /// The name has no TXT records, or does not exist.
+    None,
+    /// The lookup failed (SERVFAIL, timeout, unreachable name server).
+    Failed(String),
+}
+
 /// An answer and until when it may be reused.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -58,7 +69,7 @@ pub struct Resolved {
     pub valid_until: Instant,
 }
 
-/// Looks up MX hosts and addresses.
+/// Looks up MX hosts and addresses (and TXT records, for the preflight checks).
 #[derive(Clone)]
 pub struct MxResolver {
     resolver: std::sync::Arc<TokioResolver>,
@@ -184,6 +195,29 @@ impl MxResolver {
                 "address lookup for {host} failed: {}",
                 describe(&error)
             )),
+        }
+    }
+}
+
+impl MxResolver {
+    /// The TXT records of `name`; text that is not UTF-8 is replaced lossily.
+    pub async fn txt(&self, name: &str) -> TxtAnswer {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.resolver.txt_lookup(fqdn.as_str()).await {
+            Ok(lookup) => TxtAnswer::Records(
+                lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::TXT(txt) => {
+                            Some(String::from_utf8_lossy(&txt.txt_data.concat()).into_owned())
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Err(error) if error.is_nx_domain() || error.is_no_records_found() => TxtAnswer::None,
+            Err(error) => TxtAnswer::Failed(describe(&error)),
         }
     }
 }

@@ -234,6 +234,12 @@ fn check_name(value: &str, field: &'static str, origin: &str) -> Result<(), Dkim
     }
 }
 
+/// The modulus size in bits of an RSA public key in `SubjectPublicKeyInfo` DER (the decoded
+/// `p=` of a `k=rsa` DKIM record); `None` when the bytes are not such a key.
+pub fn rsa_public_key_bits(spki: &[u8]) -> Option<usize> {
+    rsa_bits::spki_modulus_bits(spki)
+}
+
 /// Generates a new RSA-2048 private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
 pub fn generate_rsa_2048_pem() -> Result<String, DkimError> {
     let failed = || DkimError::Generate {
@@ -315,6 +321,15 @@ mod tests {
             key.dns_record().unwrap(),
             fixture_text("ed25519.txt").trim()
         );
+    }
+
+    #[test]
+    fn rsa_public_key_size_is_read_from_the_published_record() {
+        let record = fixture_text("rsa2048.txt");
+        let p = record.trim().rsplit("p=").next().unwrap();
+        let spki = BASE64.decode(p).unwrap();
+        assert_eq!(rsa_public_key_bits(&spki), Some(2048));
+        assert_eq!(rsa_public_key_bits(b"not a key"), None);
     }
 
     #[test]

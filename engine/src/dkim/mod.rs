@@ -12,7 +12,9 @@ mod sign;
 mod verify;
 
 pub use error::DkimError;
-pub use key::{generate_ed25519_pem, generate_rsa_2048_pem, DkimKey, KeyAlgorithm};
+pub use key::{
+    generate_ed25519_pem, generate_rsa_2048_pem, rsa_public_key_bits, DkimKey, KeyAlgorithm,
+};
 pub use sign::{Signer, SIGNED_HEADERS};
 pub use verify::{verify, VerifyResult};
 

@@ -66,3 +66,29 @@ fn integer_bits(value: &[u8]) -> Option<usize> {
     let lead = *value.first()?;
     Some((value.len() - 1) * 8 + (8 - lead.leading_zeros() as usize))
 }
+
+const BIT_STRING: u8 = 0x03;
+
+/// Modulus bits of an RSA `SubjectPublicKeyInfo` (what a DKIM `k=rsa` record's `p=` holds):
+/// SEQUENCE { SEQUENCE { algorithm }, BIT STRING { 0, RSAPublicKey { n, e } } }.
+pub(super) fn spki_modulus_bits(der: &[u8]) -> Option<usize> {
+    let (SEQUENCE, body, _) = element(der)? else {
+        return None;
+    };
+    let (SEQUENCE, _algorithm, rest) = element(body)? else {
+        return None;
+    };
+    let (BIT_STRING, bits, _) = element(rest)? else {
+        return None;
+    };
+    let (0, public_key) = bits.split_first()? else {
+        return None;
+    };
+    let (SEQUENCE, key, _) = element(public_key)? else {
+        return None;
+    };
+    let (INTEGER, modulus, _) = element(key)? else {
+        return None;
+    };
+    integer_bits(modulus)
+}

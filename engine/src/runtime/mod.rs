@@ -31,8 +31,8 @@ use crate::campaign::RecipientReader;
 use crate::compose::{
     links, template_variables, Composer, Mailbox, MessageSettings, TemplateSource, Templates,
 };
-use crate::config::{CampaignSettings, KeySource, TlsMode, TrackingSettings};
-use crate::dkim::{DkimKey, Signer};
+use crate::config::{CampaignSettings, DkimSettings, KeySource, TlsMode, TrackingSettings};
+use crate::dkim::{DkimError, DkimKey, Signer};
 use crate::model::{RetryPolicy, SuppressionPolicy};
 use crate::smtp::{self, Credentials, Security, SessionConfig, Timeouts};
 use crate::store::TrackingMeta;
@@ -213,18 +213,7 @@ impl Campaign {
         let keys = settings
             .dkim
             .iter()
-            .map(|entry| match &entry.key {
-                KeySource::File(path) => DkimKey::from_file(&entry.domain, &entry.selector, path),
-                KeySource::Env(var) => {
-                    let pem = std::env::var(var).unwrap_or_default();
-                    DkimKey::from_pem(
-                        &entry.domain,
-                        &entry.selector,
-                        &pem,
-                        &format!("environment variable {var}"),
-                    )
-                }
-            })
+            .map(load_key)
             .collect::<Result<Vec<_>, _>>()?;
         let reader = RecipientReader::open(&settings.recipients)?;
         let columns = reader.columns().to_vec();
@@ -349,6 +338,22 @@ impl Campaign {
             record_transcript,
         };
         Ok((config, relay.connections))
+    }
+}
+
+/// Loads the private key of one `[[dkim]]` entry, from its file or environment variable.
+pub(crate) fn load_key(entry: &DkimSettings) -> Result<DkimKey, DkimError> {
+    match &entry.key {
+        KeySource::File(path) => DkimKey::from_file(&entry.domain, &entry.selector, path),
+        KeySource::Env(var) => {
+            let pem = std::env::var(var).unwrap_or_default();
+            DkimKey::from_pem(
+                &entry.domain,
+                &entry.selector,
+                &pem,
+                &format!("environment variable {var}"),
+            )
+        }
     }
 }
 

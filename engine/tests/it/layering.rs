@@ -6,6 +6,7 @@ use std::path::Path;
 
 /// What each module may use, besides itself.
 const ALLOWED: &[(&str, &[&str])] = &[
+    ("preflight", &["runtime", "delivery", "config", "dkim"]),
     (
         "runtime",
         &[

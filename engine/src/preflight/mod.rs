@@ -1,0 +1,256 @@
+//! Preflight: what lands a new bulk sender in spam, checked before the first send. It loads
+//! the campaign, renders the first row's message, then asks DNS (through `[dns]`, like
+//! delivery) about the DKIM keys, SPF and DMARC of the sending domains, and looks for
+//! one-click unsubscribe. Each finding is a [`Check`] row: pass, warn or fail, with a detail
+//! saying what to fix. It sits above `runtime` and reuses its loading and composing; it
+//! never prints and never sends.
+
+mod dkim;
+mod dmarc;
+mod spf;
+mod unsubscribe;
+
+pub use dmarc::suggested as suggested_dmarc;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::config::CampaignSettings;
+use crate::delivery::{MxAnswer, MxResolver, TxtAnswer};
+use crate::runtime::{self, Campaign};
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Nothing to fix.
+    Pass,
+    /// Works, but receivers may like it less; worth fixing.
+    Warn,
+    /// Fix it before sending.
+    Fail,
+}
+
+impl Status {
+    /// `pass`, `warn` or `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// One row of the preflight table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked (`dkim volley._domainkey.example.com`, `spf example.com`…).
+    pub name: String,
+    /// The verdict.
+    pub status: Status,
+    /// What was found and, unless it passed, exactly what to fix. Never contains a secret.
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, status: Status, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What [`run`] may be told besides the campaign file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The store folder (the CLI's `--store`); only used to load the campaign.
+    pub store: Option<PathBuf>,
+    /// The address mail leaves from in direct-to-MX mode, so SPF coverage can be checked;
+    /// default none (coverage is then only a warning).
+    pub sending_ip: Option<IpAddr>,
+}
+
+/// Runs every check on the campaign file at `path`. Problems are rows, not errors: a campaign
+/// that does not load is a failed row (and the DNS checks still run when the file can be read
+/// without its secrets).
+pub async fn run(path: &Path, options: &Options) -> Vec<Check> {
+    let store = options.store.as_deref();
+    let mut checks = Vec::new();
+    let campaign = match crate::config::load_campaign(path, store) {
+        Ok(settings) => {
+            checks.push(Check::new(
+                "campaign file",
+                Status::Pass,
+                format!("{} loads", path.display()),
+            ));
+            prepare(settings, &mut checks)
+        }
+        Err(error) => {
+            checks.push(Check::new("campaign file", Status::Fail, error.to_string()));
+            None
+        }
+    };
+    match &campaign {
+        Some(campaign) => dns_checks(campaign.settings(), options, &mut checks).await,
+        None => {
+            // Without its secrets the file may still load: its DNS can be checked all the same.
+            if let Ok(settings) = crate::config::load_campaign_for_reading(path, store) {
+                dns_checks(&settings, options, &mut checks).await;
+            }
+        }
+    }
+    checks
+}
+
+/// Prepares the campaign and composes the first valid row's message, as `test-send` and
+/// `send --dry-run` do, adding the `first message` row.
+fn prepare(settings: CampaignSettings, checks: &mut Vec<Check>) -> Option<Campaign> {
+    let campaign = match Campaign::prepare(settings) {
+        Ok(campaign) => campaign,
+        Err(error) => {
+            checks.push(Check::new("first message", Status::Fail, error.to_string()));
+            return None;
+        }
+    };
+    checks.push(match runtime::render_row(&campaign, 1, None) {
+        Ok(row) => Check::new(
+            "first message",
+            Status::Pass,
+            format!(
+                "renders and is signed for list line {} ({} bytes)",
+                row.line,
+                row.bytes.len()
+            ),
+        ),
+        Err(error) => Check::new("first message", Status::Fail, error.to_string()),
+    });
+    Some(campaign)
+}
+
+/// The DKIM, SPF, DMARC and unsubscribe rows.
+async fn dns_checks(settings: &CampaignSettings, options: &Options, checks: &mut Vec<Check>) {
+    let dns = match MxResolver::new(&settings.dns) {
+        Ok(dns) => dns,
+        Err(error) => {
+            checks.push(Check::new("dns", Status::Fail, error.to_string()));
+            return;
+        }
+    };
+    for entry in &settings.dkim {
+        checks.push(dkim::check(&dns, entry).await);
+    }
+    checks.extend(spf::checks(&dns, settings, options.sending_ip).await);
+    checks.push(dmarc::check(&dns, &settings.from.domain).await);
+    checks.push(dmarc::alignment(settings));
+    checks.push(unsubscribe::check(settings));
+}
+
+/// The DNS questions the checks ask; [`MxResolver`] answers them for real, tests answer
+/// from a table.
+pub(crate) trait Dns {
+    /// The TXT records of `name`.
+    async fn txt(&self, name: &str) -> TxtAnswer;
+    /// The addresses of `host` (an IP address stands for itself).
+    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String>;
+    /// The MX host names of `domain` (empty when it has none).
+    async fn mx_hosts(&self, domain: &str) -> Result<Vec<String>, String>;
+}
+
+impl Dns for MxResolver {
+    async fn txt(&self, name: &str) -> TxtAnswer {
+        MxResolver::txt(self, name).await
+    }
+
+    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        MxResolver::addresses(self, host).await
+    }
+
+    async fn mx_hosts(&self, domain: &str) -> Result<Vec<String>, String> {
+        match self.mx(domain).await.answer {
+            MxAnswer::Hosts { hosts, implicit } => Ok(if implicit {
+                Vec::new()
+            } else {
+                hosts.into_iter().map(|h| h.name).collect()
+            }),
+            MxAnswer::NullMx | MxAnswer::NoSuchDomain => Ok(Vec::new()),
+            MxAnswer::Failed(reason) => Err(reason),
+        }
+    }
+}
+
+/// A `tag=value; tag=value` list (DKIM and DMARC records), tags lower-cased, values trimmed.
+fn tags(text: &str) -> Vec<(String, String)> {
+    text.split(';')
+        .filter_map(|part| {
+            let (tag, value) = part.split_once('=')?;
+            Some((tag.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// A stand-in DNS answering from a table, for the checks' unit tests.
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::{Dns, TxtAnswer};
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+
+    /// TXT, address and MX answers by name.
+    #[derive(Default)]
+    pub(crate) struct FakeDns {
+        pub(crate) txt: HashMap<String, Vec<String>>,
+        pub(crate) ips: HashMap<String, Vec<IpAddr>>,
+        pub(crate) mx: HashMap<String, Vec<String>>,
+    }
+
+    impl FakeDns {
+        pub(crate) fn txt(mut self, name: &str, text: &str) -> FakeDns {
+            self.txt
+                .entry(name.to_owned())
+                .or_default()
+                .push(text.to_owned());
+            self
+        }
+
+        pub(crate) fn ip(mut self, name: &str, ip: &str) -> FakeDns {
+            self.ips
+                .entry(name.to_owned())
+                .or_default()
+                .push(ip.parse().unwrap());
+            self
+        }
+
+        pub(crate) fn mx(mut self, name: &str, host: &str) -> FakeDns {
+            self.mx
+                .entry(name.to_owned())
+                .or_default()
+                .push(host.to_owned());
+            self
+        }
+    }
+
+    impl Dns for FakeDns {
+        async fn txt(&self, name: &str) -> TxtAnswer {
+            match self.txt.get(name) {
+                Some(records) => TxtAnswer::Records(records.clone()),
+                None => TxtAnswer::None,
+            }
+        }
+
+        async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+            if let Ok(ip) = host.parse() {
+                return Ok(vec![ip]);
+            }
+            self.ips
+                .get(host)
+                .cloned()
+                .ok_or_else(|| format!("{host} has no address"))
+        }
+
+        async fn mx_hosts(&self, domain: &str) -> Result<Vec<String>, String> {
+            Ok(self.mx.get(domain).cloned().unwrap_or_default())
+        }
+    }
+}
