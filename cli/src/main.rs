@@ -63,12 +63,9 @@ fn main() -> ExitCode {
             args::Command::Bounces(command) => bounces::run(command).await,
             args::Command::Suppress(command) => suppress::run(command),
             args::Command::Track(command) => track::run(command).await,
-<<<<<<< HEAD
             args::Command::Serve(args) => serve::run(args).await,
-=======
             args::Command::Check(args) => check::run(args).await,
             args::Command::Init(args) => init::run(&args),
->>>>>>> check
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }
