@@ -81,11 +81,11 @@ async fn status_answers_while_a_send_holds_the_store() {
         let busy = tokio::task::spawn_blocking(move || run(&["send", &campaign]))
             .await
             .unwrap();
-        assert_eq!(busy.status.code(), Some(2));
+        assert_eq!(busy.status.code(), Some(3), "the same campaign twice: refused");
         assert!(
-            text(&busy.stderr).contains("in use by another volley process"),
+            text(&busy.stdout).contains("is already being sent by volley (pid"),
             "{}",
-            text(&busy.stderr)
+            text(&busy.stdout)
         );
     }
     let status = tokio::task::spawn_blocking(move || child.wait())
