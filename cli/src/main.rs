@@ -5,6 +5,7 @@ mod args;
 mod bounces;
 mod demo;
 mod dns;
+mod events;
 mod handover;
 mod send;
 mod sink;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
             args::Command::Bounces(command) => bounces::run(command).await,
             args::Command::Suppress(command) => suppress::run(command),
             args::Command::Track(command) => track::run(command).await,
+            args::Command::Events(args) => events::run(args),
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }

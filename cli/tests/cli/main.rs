@@ -10,6 +10,7 @@
 
 mod commands;
 mod crash;
+mod events;
 mod handover;
 mod hygiene;
 mod support;

@@ -14,6 +14,7 @@ mod raw;
 mod relay;
 mod settings;
 mod shaping;
+mod since;
 mod tracking;
 mod validate;
 
@@ -26,6 +27,7 @@ pub use settings::{
     MxSettings, MxTls, Rate, RelaySettings, RetrySettings, ShapingRule, ShapingSettings,
     TemplateFile, TlsMode, TrackingSettings,
 };
+pub use since::parse_since;
 
 /// Loads and validates the campaign file at `path`.
 ///
