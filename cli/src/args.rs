@@ -77,6 +77,10 @@ pub(crate) enum Command {
     /// Start a campaign: write a commented campaign.toml, a sample list, templates and a new
     /// DKIM key into DIR, and print the DNS records to publish.
     Init(InitArgs),
+    /// Export a campaign's events, one per line (JSON lines or CSV), oldest first: every
+    /// delivery, deferral, bounce, expiry, suppression, open, click, unsubscribe and
+    /// complaint. Reads the store directly, so not while a send or tracking server holds it.
+    Events(EventsArgs),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
@@ -178,6 +182,32 @@ pub(crate) struct StatusArgs {
     /// suppressed, invalid, duplicate, next_attempt.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `volley events`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
+    /// Only events at or after this time: an RFC 3339 time (e.g. "2024-05-01T12:00:00Z") or
+    /// a duration back from now (e.g. "2h", "7d").
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EventsFormat::Jsonl)]
+    pub(crate) format: EventsFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// `volley events --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EventsFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
 }
 
 /// `volley demo`.

@@ -11,6 +11,7 @@
 mod check;
 mod commands;
 mod crash;
+mod events;
 mod handover;
 mod hygiene;
 mod serve;

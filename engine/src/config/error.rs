@@ -163,6 +163,18 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: DurationProblem,
     },
+    /// A point in time given on the command line (`--since`) is neither an RFC 3339 time
+    /// nor a duration.
+    #[error(
+        "{option} {value:?}: not an RFC 3339 time (like 2024-05-01T12:00:00Z) \
+         or a duration back from now (like 30m, 2h, 7d)"
+    )]
+    BadTime {
+        /// The command-line option, e.g. `--since`.
+        option: String,
+        /// The value given.
+        value: String,
+    },
     /// A secret key is too short to sign with.
     #[error("{}: {key}: the key must be at least {min} bytes long", file.display())]
     WeakKey {

@@ -16,6 +16,7 @@ mod schedule;
 mod serve;
 mod settings;
 mod shaping;
+mod since;
 mod tracking;
 mod validate;
 
@@ -29,6 +30,7 @@ pub use settings::{
     MxSettings, MxTls, Rate, RelaySettings, RetrySettings, ScheduleSettings, ShapingRule,
     ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
 };
+pub use since::parse_since;
 
 /// Loads and validates the campaign file at `path`.
 ///

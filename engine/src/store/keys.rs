@@ -19,6 +19,7 @@
 //! T <campaign> 0 <variant:u8>                  → TrackCounts   opens, clicks, unsubscribes
 //! E <campaign> 0 <at:u64be> <id:u64be>         → TrackEvent    one open, click or unsubscribe
 //! f <campaign> 0 <seq:u64be>                   → Engagement    what one recipient has done
+//! a <campaign> 0 <at:u64be> <id:u64be>         → Attempt   one delivery outcome (attempt log)
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! ```
@@ -43,6 +44,7 @@ pub(crate) const TRACKING_META: u8 = b'L';
 pub(crate) const TRACK_COUNTS: u8 = b'T';
 pub(crate) const TRACK_EVENT: u8 = b'E';
 pub(crate) const ENGAGEMENT: u8 = b'f';
+pub(crate) const ATTEMPT: u8 = b'a';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 

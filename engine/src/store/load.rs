@@ -64,7 +64,7 @@ impl Store {
     }
 
     /// Deletes every key of a campaign (meta, counters, recipients, queue, retries, dedupe,
-    /// events). The suppression list stays.
+    /// events, attempt log). The suppression list stays.
     pub fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         if let Some(meta) = self.campaign(campaign)? {
@@ -82,6 +82,7 @@ impl Store {
             keys::RETRY,
             keys::DEDUPE,
             keys::EVENT,
+            keys::ATTEMPT,
         ] {
             for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);
@@ -142,6 +143,16 @@ impl Loader<'_> {
         if state == RecipientState::Pending {
             self.batch
                 .insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
+        } else {
+            let log_prefix = keys::prefix(keys::ATTEMPT, &self.campaign);
+            self.store.log_attempt(
+                &mut self.batch,
+                &log_prefix,
+                now_millis(),
+                &key,
+                state,
+                record.last_reply.as_ref(),
+            )?;
         }
         self.batch.insert(
             keys::number_key(self.number, key.seq),

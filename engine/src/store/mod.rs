@@ -9,6 +9,7 @@
 //! process holds the folder; such callers talk to that process instead (see `control`).
 
 mod error;
+mod events;
 mod keys;
 mod load;
 mod outcomes;
@@ -18,6 +19,7 @@ mod suppression;
 mod tracking;
 
 pub use error::StoreError;
+pub use events::{ExportEvent, ExportEvents, ExportKind};
 pub use keys::RecipientKey;
 pub use load::{LoadResult, Loader};
 pub use outcomes::{MessageRef, OutcomePolicy, OutcomeUpdate};

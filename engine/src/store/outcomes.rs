@@ -1,5 +1,6 @@
 //! Recording delivery outcomes: one atomic batch moves each recipient's record, its queue or
-//! retry entry and the campaign counters together.
+//! retry entry and the campaign counters together, and appends each outcome to the campaign's
+//! attempt log (see `events`).
 
 use super::keys::{self, RecipientKey};
 use super::{RecipientRecord, Store, StoreError};
@@ -43,7 +44,8 @@ impl Store {
     /// recipient has run out of time. A hard bounce puts the address on the suppression
     /// list; soft bounces (and expiries) count towards it; a delivery resets that count.
     /// Outcomes for recipients already in a final state are ignored, so recording the same
-    /// outcome twice changes nothing. Not durable until [`Store::flush`].
+    /// outcome twice changes nothing. Every recorded outcome is also appended to the attempt
+    /// log ([`Store::export_events`]). Not durable until [`Store::flush`].
     pub fn record_outcomes(
         &self,
         campaign: &str,
@@ -64,6 +66,7 @@ impl Store {
                 })?;
         let mut touched: HashMap<&RecipientKey, RecipientRecord> = HashMap::new();
         let mut batch = sled::Batch::default();
+        let log_prefix = keys::prefix(keys::ATTEMPT, campaign);
         for update in updates {
             let record = match touched.remove(&update.key) {
                 Some(record) => Some(record),
@@ -79,6 +82,15 @@ impl Store {
                 batch.remove(keys::retry_key(campaign, due, &update.key));
             }
             apply_outcome(&mut record, &update.outcome, &policy.retry, now);
+            let reply = Some(update.outcome.reply());
+            self.log_attempt(
+                &mut batch,
+                &log_prefix,
+                now,
+                &update.key,
+                record.state,
+                reply,
+            )?;
             self.follow_up(&mut batch, campaign, &record, update, policy, now)?;
             if before == RecipientState::Pending {
                 batch.remove(keys::recipient_key(keys::QUEUE, campaign, &update.key));
