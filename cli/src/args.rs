@@ -79,7 +79,8 @@ pub(crate) enum Command {
     Init(InitArgs),
     /// Export a campaign's events, one per line (JSON lines or CSV), oldest first: every
     /// delivery, deferral, bounce, expiry, suppression, open, click, unsubscribe and
-    /// complaint. Reads the store directly, so not while a send or tracking server holds it.
+    /// complaint. Works while a send, `volley serve` or a tracking server holds the store (the
+    /// export then goes through that process).
     Events(EventsArgs),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]

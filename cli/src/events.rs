@@ -48,7 +48,7 @@ impl<'a> Row<'a> {
     }
 }
 
-pub(crate) fn run(args: EventsArgs) -> anyhow::Result<u8> {
+pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
     let path = &args.campaign.campaign;
     let since = match &args.since {
         Some(value) => volley::config::parse_since("--since", value, now_millis())?,
@@ -56,8 +56,21 @@ pub(crate) fn run(args: EventsArgs) -> anyhow::Result<u8> {
     };
     let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
-    let store = volley::runtime::open_store(&settings.store)?;
-    let events = store.export_events(&settings.id, since)?;
+    let (campaign, events) = match volley::store::Store::open(&settings.store) {
+        Ok(store) => {
+            let campaign = volley::runtime::resolve_campaign(&store, &settings.id)?;
+            let events: Events = Box::new(
+                store
+                    .export_events(&campaign, since)?
+                    .map(|e| e.map_err(anyhow::Error::from)),
+            );
+            (campaign, events)
+        }
+        Err(volley::store::StoreError::Locked { .. }) => {
+            from_owner(&settings.store, &settings.id, since).await?
+        }
+        Err(error) => return Err(error.into()),
+    };
     let out: Box<dyn Write> = match &args.out {
         Some(file) => Box::new(
             std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?,
@@ -66,8 +79,8 @@ pub(crate) fn run(args: EventsArgs) -> anyhow::Result<u8> {
     };
     let out = std::io::BufWriter::new(out);
     let written = match args.format {
-        EventsFormat::Jsonl => write_jsonl(out, &settings.id, events),
-        EventsFormat::Csv => write_csv(out, &settings.id, events),
+        EventsFormat::Jsonl => write_jsonl(out, &campaign, events),
+        EventsFormat::Csv => write_csv(out, &campaign, events),
     };
     let target = args
         .out
@@ -77,7 +90,48 @@ pub(crate) fn run(args: EventsArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-type Events = volley::store::ExportEvents;
+type Events = Box<dyn Iterator<Item = anyhow::Result<ExportEvent>>>;
+
+/// Asks the process that holds the store (a send, `volley serve`, a tracking server) to write
+/// the events into a temporary file, and reads them back from it.
+async fn from_owner(
+    store: &std::path::Path,
+    campaign: &str,
+    since: u64,
+) -> anyhow::Result<(String, Events)> {
+    let file = std::env::temp_dir().join(format!("volley-events-{}.jsonl", std::process::id()));
+    let reply = volley::control::request(
+        store,
+        &volley::control::Request::Export {
+            campaign: campaign.to_owned(),
+            since,
+            file: file.clone(),
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "the store {} is in use and its owner does not answer",
+            store.display()
+        )
+    })?;
+    let campaign = match reply {
+        volley::control::Response::Exported { campaign, .. } => campaign,
+        volley::control::Response::Error { message } => {
+            let _ = std::fs::remove_file(&file);
+            anyhow::bail!("the process holding the store could not export: {message}")
+        }
+        _ => anyhow::bail!("unexpected answer from the process holding the store"),
+    };
+    let opened = std::fs::File::open(&file).with_context(|| format!("reading {}", file.display()));
+    let _ = std::fs::remove_file(&file);
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(opened?));
+    let events: Events = Box::new(lines.map(|line| {
+        let line = line?;
+        Ok(serde_json::from_str::<ExportEvent>(&line)?)
+    }));
+    Ok((campaign, events))
+}
 
 fn write_jsonl(mut out: impl Write, campaign: &str, events: Events) -> anyhow::Result<()> {
     for event in events {

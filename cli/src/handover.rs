@@ -59,7 +59,9 @@ pub(crate) async fn run(
             ));
             return Ok(exit::ALREADY_SENDING);
         }
-        Response::Status { .. } => anyhow::bail!("unexpected answer from the running volley send"),
+        Response::Status { .. } | Response::Exported { .. } => {
+            anyhow::bail!("unexpected answer from the running volley send")
+        }
     };
     follow(campaign, &id, priority, cancel).await
 }

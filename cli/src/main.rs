@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             args::Command::Serve(args) => serve::run(args).await,
             args::Command::Check(args) => check::run(args).await,
             args::Command::Init(args) => init::run(&args),
-            args::Command::Events(args) => events::run(args),
+            args::Command::Events(args) => events::run(args).await,
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }

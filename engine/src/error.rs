@@ -56,6 +56,14 @@ pub enum Error {
         /// The CSV header.
         columns: Vec<String>,
     },
+    /// Events could not be written to a file.
+    #[error("writing events to {file}: {source}")]
+    Export {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {

@@ -124,7 +124,16 @@ async fn dry_run_writes_signed_eml_files_and_sends_nothing() {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["send", "test-send", "status", "demo", "check", "init", "events", "serve"] {
+    for command in [
+        "send",
+        "test-send",
+        "status",
+        "demo",
+        "check",
+        "init",
+        "events",
+        "serve",
+    ] {
         let output = run(&[command, "--help"]);
         assert_eq!(output.status.code(), Some(0));
         assert!(text(&output.stdout).contains("Usage: volley"), "{command}");

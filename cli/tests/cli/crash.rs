@@ -81,7 +81,11 @@ async fn status_answers_while_a_send_holds_the_store() {
         let busy = tokio::task::spawn_blocking(move || run(&["send", &campaign]))
             .await
             .unwrap();
-        assert_eq!(busy.status.code(), Some(3), "the same campaign twice: refused");
+        assert_eq!(
+            busy.status.code(),
+            Some(3),
+            "the same campaign twice: refused"
+        );
         assert!(
             text(&busy.stdout).contains("is already being sent by volley (pid"),
             "{}",

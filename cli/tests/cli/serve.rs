@@ -1,6 +1,7 @@
 //! `volley serve` and cron-friendly `volley send` for a scheduled campaign: the due edition is
 //! sent, a second run of the same edition exits at once with code 3, `volley status` answers
-//! through the server, SIGTERM stops it cleanly, and a re-run finishes without duplicates.
+//! through the server and so does `volley events`, SIGTERM stops it cleanly, and a re-run
+//! finishes without duplicates.
 
 use crate::support::{list, text, volley, Fixture, PASSWORD};
 use std::process::Stdio;
@@ -70,6 +71,26 @@ async fn serve_sends_the_due_edition_refuses_an_overlap_and_stops_cleanly() {
         "{json}"
     );
     assert_eq!(json["total"], 300, "{json}");
+
+    // The store is the server's: the export goes through it.
+    let campaign = fixture.campaign();
+    let events = tokio::task::spawn_blocking(move || {
+        volley()
+            .args(["events", &campaign, "--format", "csv"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let csv = text(&events.stdout);
+    assert_eq!(events.status.code(), Some(0), "{}", text(&events.stderr));
+    assert!(
+        csv.starts_with("at,campaign,variant,recipient,event,"),
+        "{csv}"
+    );
+    let delivered = csv.lines().filter(|l| l.contains(",delivered,")).count();
+    assert!(delivered >= 30, "{csv}");
+    assert!(csv.lines().skip(1).all(|l| l.contains(&edition)), "{csv}");
 
     let pid = server.id().to_string();
     let killed = std::process::Command::new("kill")

@@ -43,6 +43,16 @@ pub enum Request {
         /// The campaign id.
         campaign: String,
     },
+    /// Write the campaign's events since `since` (epoch ms) into `file`, one JSON object per
+    /// line (for `volley events` while the store is held).
+    Export {
+        /// The campaign id (for a scheduled campaign, its latest edition is exported).
+        campaign: String,
+        /// Only events at or after this moment.
+        since: Millis,
+        /// Where to write them (created or truncated).
+        file: PathBuf,
+    },
     /// Send this campaign too, alongside what the owner is sending, by its priority.
     Submit {
         /// The campaign file (absolute, or relative to the owner's working folder).
@@ -54,6 +64,13 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Response {
+    /// The events were written.
+    Exported {
+        /// The campaign exported (for a scheduled campaign, its latest edition).
+        campaign: String,
+        /// How many events.
+        events: u64,
+    },
     /// The campaign handed over is being sent already (by the owner, pid `pid`); nothing was
     /// done.
     AlreadySending {
@@ -197,7 +214,7 @@ pub async fn request(store_dir: &Path, request: &Request) -> Result<Response, Co
         })
     };
     let limit = match request {
-        Request::Submit { .. } => ANSWER_LIMIT,
+        Request::Submit { .. } | Request::Export { .. } => ANSWER_LIMIT,
         Request::Status { .. } => STATUS_LIMIT,
     };
     tokio::time::timeout(limit, exchange)

@@ -59,6 +59,25 @@ impl Host {
                 match request {
                     Request::Status { campaign } => host.status(&campaign),
                     Request::Submit { campaign_file } => host.submit(campaign_file).await,
+                    Request::Export {
+                        campaign,
+                        since,
+                        file,
+                    } => {
+                        let store = host.store.clone();
+                        tokio::task::spawn_blocking(move || {
+                            match super::export_events_to(&store, &campaign, since, &file) {
+                                Ok((campaign, events)) => Response::Exported { campaign, events },
+                                Err(error) => Response::Error {
+                                    message: error.to_string(),
+                                },
+                            }
+                        })
+                        .await
+                        .unwrap_or_else(|_| Response::Error {
+                            message: "the export stopped".to_owned(),
+                        })
+                    }
                 }
             })
         })

@@ -82,7 +82,9 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     tracking,
                 }),
                 Response::Error { message } => Err(Error::Remote(message)),
-                Response::Submitted { .. } | Response::AlreadySending { .. } => Err(Error::Remote(
+                Response::Submitted { .. }
+                | Response::AlreadySending { .. }
+                | Response::Exported { .. } => Err(Error::Remote(
                     "unexpected answer to a status request".to_owned(),
                 )),
             }

@@ -84,7 +84,7 @@ impl ExportKind {
 }
 
 /// One event of a campaign's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportEvent {
     /// When it happened (epoch milliseconds).
     pub at: Millis,
