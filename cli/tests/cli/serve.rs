@@ -3,7 +3,7 @@
 //! through the server and so does `volley events`, SIGTERM stops it cleanly, and a re-run
 //! finishes without duplicates.
 
-use crate::support::{list, text, volley, Fixture, PASSWORD};
+use crate::support::{list, output_of, text, volley, Fixture, PASSWORD};
 use std::process::Stdio;
 use std::time::Duration;
 use volley::sink::SinkConfig;
@@ -38,14 +38,7 @@ async fn serve_sends_the_due_edition_refuses_an_overlap_and_stops_cleanly() {
     fixture.wait_for_arrivals(30, &mut server).await;
 
     let campaign = fixture.campaign();
-    let second = tokio::task::spawn_blocking(move || {
-        volley()
-            .args(["send", &campaign, "--no-progress"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let second = output_of(&["send", &campaign, "--no-progress"], &[]).await;
     let said = text(&second.stdout);
     assert_eq!(
         second.status.code(),
@@ -56,14 +49,7 @@ async fn serve_sends_the_due_edition_refuses_an_overlap_and_stops_cleanly() {
     assert!(said.contains("is already being sent"), "{said}");
 
     let campaign = fixture.campaign();
-    let status = tokio::task::spawn_blocking(move || {
-        volley()
-            .args(["status", &campaign, "--json"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let status = output_of(&["status", &campaign, "--json"], &[]).await;
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     let edition = json["campaign"].as_str().unwrap().to_owned();
     assert!(
@@ -74,14 +60,7 @@ async fn serve_sends_the_due_edition_refuses_an_overlap_and_stops_cleanly() {
 
     // The store is the server's: the export goes through it.
     let campaign = fixture.campaign();
-    let events = tokio::task::spawn_blocking(move || {
-        volley()
-            .args(["events", &campaign, "--format", "csv"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let events = output_of(&["events", &campaign, "--format", "csv"], &[]).await;
     let csv = text(&events.stdout);
     assert_eq!(events.status.code(), Some(0), "{}", text(&events.stderr));
     assert!(
@@ -107,14 +86,7 @@ async fn serve_sends_the_due_edition_refuses_an_overlap_and_stops_cleanly() {
     assert!(at_stop < 300, "stopped before the end ({at_stop})");
 
     let campaign = fixture.campaign();
-    let rerun = tokio::task::spawn_blocking(move || {
-        volley()
-            .args(["send", &campaign, "--no-progress"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let rerun = output_of(&["send", &campaign, "--no-progress"], &[]).await;
     let said = text(&rerun.stdout);
     assert_eq!(
         rerun.status.code(),

@@ -154,3 +154,16 @@ pub fn arrivals(sink: &volley::sink::Sink) -> std::collections::HashMap<String, 
     }
     counts
 }
+
+/// Runs `volley ARGS…` to the end off the async runtime, with `envs` set, and returns what
+/// it printed and its exit status.
+pub async fn output_of(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || volley().args(&args).envs(envs).output().unwrap())
+        .await
+        .unwrap()
+}

@@ -2,7 +2,7 @@
 //! is handed over and followed, `volley status` asks the server, and the opens and one-click
 //! unsubscribes recorded over HTTP show in the status.
 
-use crate::support::{list, text, volley, Fixture};
+use crate::support::{list, output_of, text, volley, Fixture};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
@@ -90,15 +90,11 @@ async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
     .unwrap();
 
     let campaign = fixture.campaign();
-    let send = tokio::task::spawn_blocking(move || {
-        volley()
-            .args(["send", &campaign, "--no-progress"])
-            .env("VOLLEY_TRACKING_KEY", KEY)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let send = output_of(
+        &["send", &campaign, "--no-progress"],
+        &[("VOLLEY_TRACKING_KEY", KEY)],
+    )
+    .await;
     let stdout = text(&send.stdout);
     assert_eq!(
         send.status.code(),
@@ -134,14 +130,7 @@ async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
     assert_eq!(status, 200, "{page}");
 
     let campaign = fixture.campaign();
-    let status = tokio::task::spawn_blocking(move || {
-        volley()
-            .args(["status", &campaign, "--json"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let status = output_of(&["status", &campaign, "--json"], &[]).await;
     assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(json["delivered"], 5, "{json}");

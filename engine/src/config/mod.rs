@@ -40,11 +40,7 @@ pub fn load_campaign(
     path: &Path,
     store_override: Option<&Path>,
 ) -> Result<CampaignSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
-    load_campaign_str(path, &text, store_override)
+    load_campaign_str(path, &read(path)?, store_override)
 }
 
 /// Like [`load_campaign`], with the file's text already in hand; `path` is still used for
@@ -65,12 +61,16 @@ pub fn load_campaign_for_reading(
     path: &Path,
     store_override: Option<&Path>,
 ) -> Result<CampaignSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let raw = validate::parse(path, &read(path)?)?;
+    validate::validate(raw, path, store_override, false)
+}
+
+/// The text of the file at `path`.
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
-    })?;
-    let raw = validate::parse(path, &text)?;
-    validate::validate(raw, path, store_override, false)
+    })
 }
 
 #[cfg(test)]
