@@ -588,3 +588,72 @@ fn an_unknown_shaping_key_names_its_line() {
     assert!(err.contains("line 14"), "{err}");
     assert!(err.contains("max_conections"), "{err}");
 }
+
+#[test]
+fn schedules_parse_and_bad_ones_name_the_key() {
+    let s = Scratch::new();
+    let settings = s
+        .load_with("\n[schedule]\ncron = \"0 9 * * MON\"\ntimezone = \"Europe/Berlin\"\n")
+        .unwrap();
+    let schedule = settings.schedule.unwrap();
+    assert_eq!(schedule.cron_text, "0 9 * * MON");
+    assert_eq!(schedule.timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(schedule.catch_up, Duration::from_secs(6 * 3600));
+    let with = |extra: &str| format!("{CAMPAIGN}{DKIM}\n[schedule]\n{extra}\n");
+    let cases = [
+        (
+            with("cron = \"every monday\""),
+            "schedule.cron = \"every monday\" is invalid: five fields: minute hour day-of-month month day-of-week, like \"0 9 * * MON\"",
+        ),
+        (
+            with("cron = \"0 0 9 * * MON\""),
+            "schedule.cron = \"0 0 9 * * MON\" is invalid: five fields: minute hour day-of-month month day-of-week, like \"0 9 * * MON\"",
+        ),
+        (
+            with("cron = \"0 9 * * MON\"\ntimezone = \"Mars/Olympus\""),
+            "schedule.timezone = \"Mars/Olympus\" is invalid: an IANA time zone name, like \"Europe/Berlin\" or \"UTC\"",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(
+            s.error(&text),
+            format!("DIR/campaign.toml: {want}"),
+            "for:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn serve_files_load_and_bad_ones_name_the_key() {
+    let s = Scratch::new();
+    std::fs::write(s.file(), format!("{CAMPAIGN}{DKIM}")).unwrap();
+    let serve = s.dir.path().join("volley.toml");
+    let load = |text: &str| {
+        std::fs::write(&serve, text).unwrap();
+        super::load_serve(&serve)
+    };
+    let settings = load("store = \"news.volley\"\ncampaigns = [\"campaign.toml\"]\n[bounces]\nbind = \"127.0.0.1:2526\"\n").unwrap();
+    assert_eq!(settings.store, s.dir.path().join("news.volley"));
+    assert_eq!(settings.campaigns, [s.file()]);
+    assert_eq!(settings.bounces, Some("127.0.0.1:2526".parse().unwrap()));
+    let error = |text: &str| {
+        load(text)
+            .unwrap_err()
+            .to_string()
+            .replace(&s.dir.path().display().to_string(), "DIR")
+    };
+    assert_eq!(
+        error("store = \"s\"\n[bounces]\nbind = \"localhost\"\n"),
+        "DIR/volley.toml: bounces.bind = \"localhost\" is invalid: an address and port, like 127.0.0.1:8025"
+    );
+    let missing = error("store = \"s\"\ncampaigns = [\"gone.toml\"]\n");
+    assert!(
+        missing.contains("campaigns[0]") && missing.contains("gone.toml"),
+        "{missing}"
+    );
+    let unknown = error("store = \"s\"\n\n[tracking]\nbind = \"127.0.0.1:1\"\nkey = \"x\"\n");
+    assert!(
+        unknown.contains("line 5") && unknown.contains("key"),
+        "{unknown}"
+    );
+}

@@ -61,8 +61,9 @@ pub struct Server {
     launched: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
-/// How long a launched campaign is not launched again, while it loads and starts.
-const RELAUNCH_AFTER: Duration = Duration::from_secs(10);
+/// How long a launched campaign is not launched again: while it loads and starts, and when a
+/// run ended with recipients still pending (a relay cap, a suspended destination).
+const RELAUNCH_AFTER: Duration = Duration::from_secs(60);
 
 impl Server {
     /// Opens the store, answers its control socket and starts the tracking server and the
