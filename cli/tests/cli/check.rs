@@ -2,32 +2,17 @@
 //! records `init` printed: a campaign set up as told passes; a missing or wrong DKIM record,
 //! `p=none` and a campaign without `[tracking]` show up as rows of the table.
 
-use crate::support::{text, volley};
+use crate::support::{run_with, text};
 use std::path::Path;
-use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 use volley::nameserver::{NameServer, Zone};
 
 const TRACKING_KEY: &str = "check-test-tracking-key-0123";
 
-/// Runs `volley ARGS…` with the tracking key set, killing it past 60 seconds.
+/// Runs `volley ARGS…` with the tracking key set, killing it if it takes too long.
 fn run_volley(args: &[&str]) -> Output {
-    let mut child = volley()
-        .args(args)
-        .env("VOLLEY_TRACKING_KEY", TRACKING_KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("volley {args:?} took too long");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    run_with(args, &[("VOLLEY_TRACKING_KEY", TRACKING_KEY)])
 }
 
 /// A folder made by `volley init`, and the TXT records it said to publish (zone lines).

@@ -15,10 +15,16 @@ pub fn volley() -> Command {
     command
 }
 
-/// Runs `volley ARGS…`, killing it if it takes longer than a minute.
+/// Runs `volley ARGS…`, killing it if it takes longer than two minutes.
 pub fn run(args: &[&str]) -> Output {
+    run_with(args, &[])
+}
+
+/// Like [`run`], with the environment variables `envs` set.
+pub fn run_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut child = volley()
         .args(args)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

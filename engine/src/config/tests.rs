@@ -56,6 +56,18 @@ impl Scratch {
         self.load(&format!("{CAMPAIGN}{DKIM}{extra}"))
     }
 
+    /// Checks each campaign text's error message (after `DIR/campaign.toml: `).
+    fn assert_errors<T: AsRef<str>>(&self, cases: &[(T, &str)]) {
+        for (text, want) in cases {
+            let text = text.as_ref();
+            assert_eq!(
+                self.error(text),
+                format!("DIR/campaign.toml: {want}"),
+                "for:\n{text}"
+            );
+        }
+    }
+
     /// The error message for `text`, with the scratch folder replaced by `DIR`.
     fn error(&self, text: &str) -> String {
         let err = self.load(text).unwrap_err().to_string();
@@ -390,13 +402,7 @@ fn validation_errors_name_the_key() {
         (format!("{CAMPAIGN}{DKIM}\n[retry]\nexpire_after = \"soon\"\n"),
          "retry.expire_after = \"soon\" is not a valid duration: expected number at 0 (write it like 30m, 2h or 3d)"),
     ];
-    for (text, want) in cases {
-        assert_eq!(
-            s.error(&text),
-            format!("DIR/campaign.toml: {want}"),
-            "for:\n{text}"
-        );
-    }
+    s.assert_errors(&cases);
 }
 
 #[test]
@@ -571,13 +577,7 @@ fn delivery_settings_errors_name_the_key() {
         (with("[shaping.global]\nidle_timeout = \"5s\""), "shaping.global.idle_timeout does not apply here: shaping.global takes max_connections and max_message_rate only"),
         (with("[relay]\nhost = \"h.example\"\nmax_per_day = 0"), "relay.max_per_day = 0 is out of range (1 to 4294967295)"),
     ];
-    for (text, want) in cases {
-        assert_eq!(
-            s.error(&text),
-            format!("DIR/campaign.toml: {want}"),
-            "for:\n{text}"
-        );
-    }
+    s.assert_errors(&cases);
 }
 
 #[test]
@@ -614,13 +614,7 @@ fn schedules_parse_and_bad_ones_name_the_key() {
             "schedule.timezone = \"Mars/Olympus\" is invalid: an IANA time zone name, like \"Europe/Berlin\" or \"UTC\"",
         ),
     ];
-    for (text, want) in cases {
-        assert_eq!(
-            s.error(&text),
-            format!("DIR/campaign.toml: {want}"),
-            "for:\n{text}"
-        );
-    }
+    s.assert_errors(&cases);
 }
 
 #[test]
