@@ -53,7 +53,10 @@ pub(crate) fn run(args: &InitArgs) -> anyhow::Result<u8> {
     ui::line("Publish these DNS TXT records:");
     let record = key.dns_record()?;
     ui::line(&format!("{} TXT \"{record}\"", key.dns_name()));
-    ui::line(&format!("{domain} TXT \"v=spf1 mx a ~all\""));
+    ui::line(&format!(
+        "{domain} TXT \"{}\"",
+        volley::preflight::SUGGESTED_SPF
+    ));
     ui::line(&format!(
         "_dmarc.{domain} TXT \"{}\"",
         volley::preflight::suggested_dmarc(&domain)

@@ -11,6 +11,7 @@ mod spf;
 mod unsubscribe;
 
 pub use dmarc::suggested as suggested_dmarc;
+pub use spf::SUGGESTED_UNKNOWN_SENDERS as SUGGESTED_SPF;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

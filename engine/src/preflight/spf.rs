@@ -384,6 +384,10 @@ async fn senders(
     }
 }
 
+/// The SPF record suggested when the sending addresses are not known: the domain's MX and A
+/// hosts (add `ip4:` or the provider's `include:`).
+pub const SUGGESTED_UNKNOWN_SENDERS: &str = "v=spf1 mx a ~all";
+
 async fn check_domain(dns: &impl Dns, domain: &str, senders: &Senders) -> (Status, String) {
     let suggestion = match senders {
         Senders::Known { ips, .. } => {
@@ -394,7 +398,7 @@ async fn check_domain(dns: &impl Dns, domain: &str, senders: &Senders) -> (Statu
             spf + " ~all"
         }
         Senders::Unresolved { host, .. } => format!("v=spf1 a:{host} ~all"),
-        Senders::Unknown => "v=spf1 mx ~all".to_owned(),
+        Senders::Unknown => SUGGESTED_UNKNOWN_SENDERS.to_owned(),
     };
     let record = match fetch(dns, domain).await {
         Ok(Some(record)) => record,
