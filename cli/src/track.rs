@@ -3,8 +3,12 @@
 use crate::args::TrackCommand;
 use crate::{exit, ui};
 use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use volley::config::ServeSettings;
+use volley::runtime::{ServeOptions, Server};
 use volley::tracking::{TokenKey, MIN_KEY_BYTES};
 
 pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
@@ -16,9 +20,7 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
         seconds,
     } = command;
     let key = read_key(key_file.as_deref(), &key_env)?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("listening on {bind}"))?;
+    let fingerprint = TokenKey::new(key.expose_secret().as_bytes()).fingerprint();
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -33,23 +35,30 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
         }
         stop.cancel();
     });
-    let service = volley::runtime::TrackService::open(&store, key.clone(), cancel)
-        .with_context(|| format!("opening the store {}", store.display()))?;
+    let settings = ServeSettings {
+        file: PathBuf::new(),
+        store: store.clone(),
+        campaigns: Vec::new(),
+        tracking: Some((bind, key)),
+        bounces: None,
+    };
+    let server = Server::open(settings, ServeOptions::default(), cancel)
+        .await
+        .with_context(|| format!("starting the tracking server for {}", store.display()))?;
     ui::line(&format!(
-        "tracking server for {} on http://{} (key {})",
+        "tracking server for {} on http://{} (key {fingerprint})",
         store.display(),
-        listener.local_addr().unwrap_or(bind),
-        key.fingerprint()
+        server.tracking_addr().unwrap_or(bind),
     ));
-    service
-        .serve(listener)
+    server
+        .run()
         .await
         .with_context(|| format!("serving tracking for {}", store.display()))?;
     Ok(exit::OK)
 }
 
 /// The key from `--key-file`, or else from the environment variable `key_env`.
-fn read_key(file: Option<&std::path::Path>, key_env: &str) -> anyhow::Result<TokenKey> {
+fn read_key(file: Option<&std::path::Path>, key_env: &str) -> anyhow::Result<SecretString> {
     let secret = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -63,5 +72,5 @@ fn read_key(file: Option<&std::path::Path>, key_env: &str) -> anyhow::Result<Tok
     if secret.len() < MIN_KEY_BYTES {
         anyhow::bail!("the tracking key must be at least {MIN_KEY_BYTES} bytes long");
     }
-    Ok(TokenKey::new(secret.as_bytes()))
+    Ok(SecretString::from(secret))
 }

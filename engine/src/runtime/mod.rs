@@ -13,7 +13,6 @@ mod plan;
 mod run;
 mod serve;
 mod status;
-mod track;
 
 pub use bounces::{IngestSummary, Intake};
 pub use lists::{
@@ -24,7 +23,6 @@ pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, Test
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use serve::{Clock, ServeOptions, Server};
 pub use status::{status, StatusReport};
-pub use track::TrackService;
 
 use crate::bounce::Classifier;
 use crate::campaign::RecipientReader;

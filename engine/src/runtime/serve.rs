@@ -1,8 +1,8 @@
-//! `volley serve`: one long-running process that owns a store. It sends each scheduled
-//! campaign's due edition and every campaign's due retries, serves tracking and receives
-//! bounces, and answers the store's control socket, so `volley status` and `volley send` work
-//! through it. When told to stop, transactions in flight finish, state is flushed, and it
-//! returns.
+//! `volley serve` (and `volley track serve`, a server with no campaigns of its own): one
+//! long-running process that owns a store. It sends each scheduled campaign's due edition and
+//! every campaign's due retries, serves tracking and receives bounces, and answers the store's
+//! control socket, so `volley status`, `volley send` and `volley events` work through it.
+//! When told to stop, transactions in flight finish, state is flushed, and it returns.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -88,8 +88,9 @@ impl Server {
                     source,
                 })?;
             tracking_addr = listener.local_addr().ok();
-            let server =
-                TrackingServer::new(store.clone(), TokenKey::new(key.expose_secret().as_bytes()));
+            let key = TokenKey::new(key.expose_secret().as_bytes());
+            warn_about_other_keys(&store, &key)?;
+            let server = TrackingServer::new(store.clone(), key);
             let stop = cancel.clone();
             tasks.spawn(async move {
                 if let Err(error) = server.serve(listener, stop.cancelled_owned()).await {
@@ -268,6 +269,20 @@ impl Server {
             }
         });
     }
+}
+
+/// Logs the tracked campaigns of the store whose tokens another key signed: their links and
+/// pixels will not be recognised.
+fn warn_about_other_keys(store: &Store, key: &TokenKey) -> Result<(), Error> {
+    let fingerprint = key.fingerprint();
+    for campaign in store.campaigns()? {
+        if let Some(meta) = store.tracking_meta(&campaign)? {
+            if meta.key_fingerprint != fingerprint {
+                tracing::warn!(%campaign, "this campaign's tracking tokens were signed with another key; its opens and clicks will get 404");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Ingests what the bounce listener receives, every second, until `cancel` fires.
