@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 /// A validated campaign, ready for the loader and the sender.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CampaignSettings {
     /// The campaign file it came from.
     pub file: PathBuf,
@@ -131,7 +131,7 @@ pub struct TemplateFile {
 }
 
 /// How to reach the relay and log in to it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RelaySettings {
     /// Relay host name or IP address.
     pub host: String,

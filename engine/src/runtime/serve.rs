@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::bounces::{IngestSummary, Intake};
 use super::host::Host;
-use crate::config::{load_campaign, ServeSettings};
+use crate::config::{load_campaign, CampaignSettings, ServeSettings};
 use crate::control;
 use crate::schedule::{self, Due};
 use crate::store::Store;
@@ -195,7 +195,7 @@ impl Server {
                 if let Some(due) = self.due_work(&id, now) {
                     wake = wake.min(due);
                     if due <= now && !self.host.is_active(&id) {
-                        self.launch(file, &id);
+                        self.launch(&settings, &id);
                     }
                 }
             }
@@ -239,8 +239,8 @@ impl Server {
         }
     }
 
-    /// Hands campaign `id` (one-off, or an edition) of `file` to the host.
-    fn launch(&self, file: &std::path::Path, id: &str) {
+    /// Hands campaign `id` (one-off, or an edition) of `settings` to the host.
+    fn launch(&self, settings: &CampaignSettings, id: &str) {
         {
             let mut launched = self.launched.lock().unwrap_or_else(|p| p.into_inner());
             let now = tokio::time::Instant::now();
@@ -252,13 +252,7 @@ impl Server {
             }
             launched.insert(id.to_owned(), now);
         }
-        let mut settings = match load_campaign(file, Some(&self.settings.store)) {
-            Ok(settings) => settings,
-            Err(error) => {
-                tracing::error!(campaign = %file.display(), %error, "cannot run this campaign");
-                return;
-            }
-        };
+        let mut settings = settings.clone();
         settings.id = id.to_owned();
         let host = self.host.clone();
         let id = id.to_owned();
