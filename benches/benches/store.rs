@@ -25,6 +25,7 @@ fn loaded_store() -> (tempfile::TempDir, Store) {
                 &domain,
                 vec![email.clone(), format!("Name{i}")],
                 i + 2,
+                volley::model::Assignment::Variant(0),
             )
             .unwrap();
     }

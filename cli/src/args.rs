@@ -82,6 +82,13 @@ pub(crate) enum Command {
     /// complaint. Works while a send, `volley serve` or a tracking server holds the store (the
     /// export then goes through that process).
     Events(EventsArgs),
+    /// A campaign's report: totals, variants with their rates and intervals, the A/B verdict,
+    /// the largest recipient domains, bounces by category and a timeline. Works while another
+    /// process holds the store.
+    Report(ReportArgs),
+    /// A/B tests.
+    #[command(subcommand)]
+    Ab(AbCommand),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
@@ -200,6 +207,55 @@ pub(crate) struct EventsArgs {
     /// Write to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+}
+
+/// `volley report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub(crate) format: ReportFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// How many recipient domains to list (the rest are summed up as "other").
+    #[arg(long, default_value_t = 10)]
+    pub(crate) top: usize,
+}
+
+/// `volley report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// Aligned text for the terminal.
+    Table,
+    /// The report's data as JSON.
+    Json,
+    /// One tidy table: section, item, metric, value.
+    Csv,
+    /// One self-contained HTML page with charts.
+    Html,
+}
+
+/// `volley ab …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AbCommand {
+    /// The verdict of a campaign's A/B test on the numbers so far: per variant delivered,
+    /// unique human opens and clicks, the rate with its Wilson interval and the probability
+    /// of being best; the p-value; winner or inconclusive (with the sample still needed).
+    /// Changes nothing: the next `volley send` after `[ab] wait` acts on it.
+    Decide(AbDecideArgs),
+}
+
+/// `volley ab decide`.
+#[derive(Debug, Args)]
+pub(crate) struct AbDecideArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `volley events --format`.

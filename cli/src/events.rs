@@ -28,13 +28,18 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn new(campaign: &'a str, event: &'a ExportEvent) -> Self {
+    /// The row of `event`; `variants` are the campaign's variant ids by index.
+    fn new(campaign: &'a str, variants: &[String], event: &'a ExportEvent) -> Self {
         let reply = event.reply.as_ref();
         Row {
             at: humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(event.at))
                 .to_string(),
             campaign,
-            variant: event.variant.map(|v| v.to_string()).unwrap_or_default(),
+            variant: event
+                .variant
+                .and_then(|v| variants.get(usize::from(v)))
+                .cloned()
+                .unwrap_or_default(),
             recipient: &event.recipient,
             event: event.kind.as_str(),
             machine: event.machine.map(|m| m.as_str()),
@@ -79,8 +84,8 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
     };
     let out = std::io::BufWriter::new(out);
     let written = match args.format {
-        EventsFormat::Jsonl => write_jsonl(out, &campaign, events),
-        EventsFormat::Csv => write_csv(out, &campaign, events),
+        EventsFormat::Jsonl => write_jsonl(out, &campaign, &settings.variant_ids(), events),
+        EventsFormat::Csv => write_csv(out, &campaign, &settings.variant_ids(), events),
     };
     let target = args
         .out
@@ -133,17 +138,27 @@ async fn from_owner(
     Ok((campaign, events))
 }
 
-fn write_jsonl(mut out: impl Write, campaign: &str, events: Events) -> anyhow::Result<()> {
+fn write_jsonl(
+    mut out: impl Write,
+    campaign: &str,
+    variants: &[String],
+    events: Events,
+) -> anyhow::Result<()> {
     for event in events {
         let event = event?;
-        serde_json::to_writer(&mut out, &Row::new(campaign, &event))?;
+        serde_json::to_writer(&mut out, &Row::new(campaign, variants, &event))?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
     Ok(())
 }
 
-fn write_csv(out: impl Write, campaign: &str, events: Events) -> anyhow::Result<()> {
+fn write_csv(
+    out: impl Write,
+    campaign: &str,
+    variants: &[String],
+    events: Events,
+) -> anyhow::Result<()> {
     // The header is written by hand (not from the first row) so an empty history has one too.
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
@@ -164,7 +179,7 @@ fn write_csv(out: impl Write, campaign: &str, events: Events) -> anyhow::Result<
     ])?;
     for event in events {
         let event = event?;
-        writer.serialize(Row::new(campaign, &event))?;
+        writer.serialize(Row::new(campaign, variants, &event))?;
     }
     writer.flush()?;
     Ok(())

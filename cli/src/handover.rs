@@ -59,7 +59,7 @@ pub(crate) async fn run(
             ));
             return Ok(exit::ALREADY_SENDING);
         }
-        Response::Status { .. } | Response::Exported { .. } => {
+        Response::Status { .. } | Response::Exported { .. } | Response::Report { .. } => {
             anyhow::bail!("unexpected answer from the running volley send")
         }
     };

@@ -1,6 +1,7 @@
 //! `volley`: the command-line face of the Volley engine. Parses arguments, drives the engine,
 //! draws progress and tables, and maps results to exit codes.
 
+mod ab;
 mod args;
 mod bounces;
 mod check;
@@ -9,6 +10,7 @@ mod dns;
 mod events;
 mod handover;
 mod init;
+mod report;
 mod send;
 mod serve;
 mod sink;
@@ -68,6 +70,8 @@ fn main() -> ExitCode {
             args::Command::Check(args) => check::run(args).await,
             args::Command::Init(args) => init::run(&args),
             args::Command::Events(args) => events::run(args).await,
+            args::Command::Report(args) => report::run(args).await,
+            args::Command::Ab(args::AbCommand::Decide(args)) => ab::decide(args).await,
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }

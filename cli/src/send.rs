@@ -179,8 +179,37 @@ fn print_report(report: &SendReport) {
             format_millis(due)
         ));
     }
+    if let Some(ab) = &report.ab {
+        print_ab(ab);
+    }
     if report.interrupted {
         ui::line("  interrupted: state saved; run the same command again to resume");
+    }
+}
+
+/// Where a test-then-winner campaign stands after this run.
+fn print_ab(ab: &volley::runtime::AbProgress) {
+    if let Some((how, variant, reason)) = &ab.decision {
+        let to = variant.as_deref().unwrap_or("the variants by weight");
+        let when = if ab.decided_now {
+            "decided now"
+        } else {
+            "decided"
+        };
+        ui::line(&format!(
+            "  A/B test {when} ({how}): the remainder goes to {to}. {reason}"
+        ));
+    } else if let Some(reason) = &ab.holding {
+        ui::line(&format!(
+            "  A/B test inconclusive and on_inconclusive = \"hold\": {} recipients stay held. {reason}",
+            ab.held
+        ));
+    } else if let Some(at) = ab.decide_after {
+        ui::line(&format!(
+            "  A/B test share sent; {} recipients are held for the winner, decided at {} (run `volley send` again then, or let `volley serve` do it)",
+            ab.held,
+            format_millis(at)
+        ));
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             "bounced": c.bounced,
             "expired": c.expired,
             "suppressed": c.suppressed,
+            "held": c.held,
             "invalid": c.invalid,
             "duplicate": c.duplicate,
             "next_attempt": report.next_due.map(format_millis),
@@ -54,6 +55,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("bounced", c.bounced),
         ("expired", c.expired),
         ("suppressed", c.suppressed),
+        ("held", c.held),
         ("invalid rows", c.invalid),
         ("duplicates", c.duplicate),
     ] {

@@ -5,13 +5,15 @@
 //! ```text
 //! preflight ──► runtime, delivery, config, dkim
 //! runtime ──► campaign, scheduler, schedule, compose, delivery, bounce, control, tracking,
-//!             store, shaping, config, dkim, smtp, sink (the bounce listener), model
+//!             report, ab, store, shaping, config, dkim, smtp, sink (the bounce listener), model
+//! report ──► ab, store, config, model          control ──► report, model
 //! tracking ──► store, model                 schedule ──► config
 //! scheduler ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                   campaign ──► config
-//! compose ──► dkim                            bounce, control, store ──► model
-//! leaves: model, config, dkim, smtp, sink, nameserver  (smtp, dkim, sink and nameserver know
+//! compose ──► dkim                            bounce, store, ab ──► model
+//! config ──► ab (its metric and rules)
+//! leaves: model, dkim, smtp, sink, nameserver  (smtp, dkim, sink and nameserver know
 //!         nothing of campaigns)
 //! ```
 //!
@@ -20,6 +22,7 @@
 //! Only `store` touches sled, only `smtp` speaks the SMTP protocol as a client, and the
 //! engine never prints: the `volley` binary owns the terminal.
 
+pub mod ab;
 pub mod bounce;
 pub mod campaign;
 pub mod compose;
@@ -30,6 +33,7 @@ pub mod dkim;
 pub mod model;
 pub mod nameserver;
 pub mod preflight;
+pub mod report;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;

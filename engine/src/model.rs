@@ -22,6 +22,8 @@ pub enum RecipientState {
     /// On the suppression list (earlier hard bounce, complaint, unsubscribe, or added by
     /// hand): never sent.
     Suppressed,
+    /// Held back by a test-then-winner A/B campaign until its verdict; then pending.
+    Held,
 }
 
 impl RecipientState {
@@ -42,6 +44,7 @@ impl RecipientState {
             Self::Bounced => "bounced",
             Self::Expired => "expired",
             Self::Suppressed => "suppressed",
+            Self::Held => "held",
         }
     }
 }
@@ -50,6 +53,19 @@ impl fmt::Display for RecipientState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Which version of the message one recipient gets in an A/B campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    /// Sent now, with this variant (an index into the campaign's variants).
+    Variant(u8),
+    /// Held back until the test's verdict; `fallback` is its variant if the remainder is
+    /// split by weight after all.
+    Held {
+        /// The variant it gets when the remainder is split.
+        fallback: u8,
+    },
 }
 
 /// What a server said about one recipient, kept with its outcome.
@@ -231,7 +247,7 @@ impl Outcome {
 /// How many recipients of one campaign are in each state, plus the rows the loader refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
-    /// Recipients accepted by the loader (the sum of the six states).
+    /// Recipients accepted by the loader (the sum of the seven states).
     pub total: u64,
     /// Not attempted yet.
     pub pending: u64,
@@ -245,6 +261,8 @@ pub struct Counts {
     pub expired: u64,
     /// Not sent: on the suppression list.
     pub suppressed: u64,
+    /// Held back for the winner of an A/B test.
+    pub held: u64,
     /// CSV rows skipped as invalid.
     pub invalid: u64,
     /// CSV rows skipped as duplicates of an earlier row.
@@ -261,6 +279,7 @@ impl Counts {
             RecipientState::Bounced => self.bounced,
             RecipientState::Expired => self.expired,
             RecipientState::Suppressed => self.suppressed,
+            RecipientState::Held => self.held,
         }
     }
 
@@ -273,6 +292,7 @@ impl Counts {
             RecipientState::Bounced => &mut self.bounced,
             RecipientState::Expired => &mut self.expired,
             RecipientState::Suppressed => &mut self.suppressed,
+            RecipientState::Held => &mut self.held,
         }
     }
 

@@ -56,7 +56,13 @@ fn prepare(store_dir: &str, key: &str, recipients: u64, paths: &str) {
         let domain = format!("d{}.example", i % 100);
         let email = format!("user{i}@{domain}");
         loader
-            .add(&email, &domain, vec![email.clone()], i + 2)
+            .add(
+                &email,
+                &domain,
+                vec![email.clone()],
+                i + 2,
+                volley::model::Assignment::Variant(0),
+            )
             .unwrap();
     }
     loader.finish(0, 0).unwrap();

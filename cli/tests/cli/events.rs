@@ -73,7 +73,7 @@ async fn events_exports_every_attempt_as_csv_and_json_lines() {
     assert_eq!(bounce["recipient"], "bounce-x@d1.example");
     assert_eq!(bounce["code"], 550);
     assert_eq!(bounce["category"], "invalid_recipient");
-    assert_eq!(bounce["variant"], "");
+    assert_eq!(bounce["variant"], "main");
     let at = bounce["at"].as_str().unwrap();
     assert!(
         at.ends_with('Z') && at.len() == "2024-05-01T12:00:00.000Z".len(),

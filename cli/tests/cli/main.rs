@@ -8,6 +8,7 @@
     unreachable_pub
 )]
 
+mod ab;
 mod check;
 mod commands;
 mod crash;

@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 const KEY: &str = "cli-tracking-key-0123456789abcdef";
 
 /// Kills the tracking server when the test ends, however it ends.
-struct Server(Child);
+pub struct Server(pub Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -20,7 +20,7 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 request on its own connection; the status code and the body back.
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
@@ -49,20 +49,26 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 }
 
 /// The path of the first URL in `data` that starts with `base` and runs to `end`.
-fn tracking_path(data: &str, base: &str, end: char) -> String {
+pub fn tracking_path(data: &str, base: &str, end: char) -> String {
     let start = data.find(base).expect("a tracking URL in the message") + base.len();
     let rest = &data[start..];
     rest[..rest.find(end).unwrap_or(rest.len())].to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
-    let fixture = Fixture::new(&list(5), crate::support::PASSWORD).await;
+/// Starts `volley track serve` on the fixture's store (stopped after `seconds`) and makes
+/// the fixture's campaign a tracked one with an HTML part linking to one page, plus `extra`
+/// TOML; returns the server, its address and its base URL.
+pub fn tracked_campaign(
+    fixture: &Fixture,
+    key: &str,
+    seconds: u32,
+    extra: &str,
+) -> (Server, String, String) {
     let store = fixture.path("campaign.volley");
     let mut server = volley()
         .args(["track", "serve", "--store", &store.display().to_string()])
-        .args(["--bind", "127.0.0.1:0", "--seconds", "120"])
-        .env("VOLLEY_TRACKING_KEY", KEY)
+        .args(["--bind", "127.0.0.1:0", "--seconds", &seconds.to_string()])
+        .env("VOLLEY_TRACKING_KEY", key)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -80,7 +86,7 @@ async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
         "text = \"body.txt\"\nhtml = \"body.html\"",
     );
     toml.push_str(&format!(
-        "\n[tracking]\nbase_url = \"{base}\"\nkey_env = \"VOLLEY_TRACKING_KEY\"\n"
+        "\n[tracking]\nbase_url = \"{base}\"\nkey_env = \"VOLLEY_TRACKING_KEY\"\n{extra}"
     ));
     std::fs::write(fixture.campaign(), toml).unwrap();
     std::fs::write(
@@ -88,6 +94,13 @@ async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
         "<p>Hello {{ name }}, see <a href=\"https://shop.example/sale\">the sale</a>.</p>\n",
     )
     .unwrap();
+    (server, addr, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
+    let fixture = Fixture::new(&list(5), crate::support::PASSWORD).await;
+    let (server, addr, base) = tracked_campaign(&fixture, KEY, 120, "");
 
     let campaign = fixture.campaign();
     let send = output_of(

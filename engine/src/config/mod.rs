@@ -7,6 +7,7 @@
 //! Relative paths in the file resolve against the campaign file's folder. Templates and the
 //! relay password are read at load time; DKIM keys are only located here (`dkim` reads them).
 
+mod ab;
 mod address;
 mod error;
 mod mx;
@@ -26,9 +27,10 @@ pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use serve::{load_serve, ServeSettings};
 pub use settings::{
-    Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits, KeySource,
-    MxSettings, MxTls, Rate, RelaySettings, RetrySettings, ScheduleSettings, ShapingRule,
-    ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
+    AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
+    KeySource, MxSettings, MxTls, OnInconclusive, Rate, RelaySettings, RetrySettings,
+    ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
+    VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::settings::{MxTls, TlsMode};
+use crate::ab::Rules;
 
 /// The whole campaign file.
 #[derive(Debug, Deserialize)]
@@ -43,6 +44,84 @@ pub(crate) struct RawFile {
     /// `[schedule]`: absent means a one-off campaign.
     #[serde(default)]
     pub(crate) schedule: Option<RawSchedule>,
+    /// `[[variant]]` entries: absent means one version of the message.
+    #[serde(default, rename = "variant")]
+    pub(crate) variants: Vec<RawVariant>,
+    /// `[ab]`: absent means the whole list is split by the variants' weights.
+    #[serde(default)]
+    pub(crate) ab: Option<RawAb>,
+}
+
+/// One `[[variant]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVariant {
+    pub(crate) id: String,
+    #[serde(default = "one")]
+    pub(crate) weight: f64,
+    #[serde(default)]
+    pub(crate) subject: Option<String>,
+    #[serde(default)]
+    pub(crate) from_name: Option<String>,
+    #[serde(default)]
+    pub(crate) text: Option<String>,
+    #[serde(default)]
+    pub(crate) html: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `[ab]`: test then winner.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAb {
+    pub(crate) test_share: f64,
+    #[serde(default)]
+    pub(crate) metric: crate::ab::Metric,
+    #[serde(default = "four_hours")]
+    pub(crate) wait: String,
+    #[serde(default = "default_confidence")]
+    pub(crate) confidence: f64,
+    #[serde(default = "default_min_per_variant")]
+    pub(crate) min_per_variant: i64,
+    #[serde(default = "default_on_inconclusive")]
+    pub(crate) on_inconclusive: String,
+    #[serde(default = "default_max_bounce_rate")]
+    pub(crate) max_bounce_rate: f64,
+    #[serde(default = "default_max_unsubscribe_rate")]
+    pub(crate) max_unsubscribe_rate: f64,
+    #[serde(default = "default_max_complaint_rate")]
+    pub(crate) max_complaint_rate: f64,
+}
+
+fn four_hours() -> String {
+    "4h".to_owned()
+}
+
+fn default_confidence() -> f64 {
+    Rules::default().confidence
+}
+
+fn default_min_per_variant() -> i64 {
+    i64::try_from(Rules::default().min_per_variant).unwrap_or(100)
+}
+
+fn default_on_inconclusive() -> String {
+    "split".to_owned()
+}
+
+fn default_max_bounce_rate() -> f64 {
+    Rules::default().max_bounce_rate
+}
+
+fn default_max_unsubscribe_rate() -> f64 {
+    Rules::default().max_unsubscribe_rate
+}
+
+fn default_max_complaint_rate() -> f64 {
+    Rules::default().max_complaint_rate
 }
 
 /// `[schedule]`.

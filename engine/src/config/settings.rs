@@ -51,6 +51,65 @@ pub struct CampaignSettings {
     pub schedule: Option<ScheduleSettings>,
     /// Whether the secrets were read; settings loaded for reading only cannot send.
     pub secrets_read: bool,
+    /// The A/B variants (`[[variant]]`), at least two when set; empty means one version.
+    pub variants: Vec<VariantSettings>,
+    /// Test-then-winner (`[ab]`); `None` with variants means the whole list is split.
+    pub ab: Option<AbSettings>,
+}
+
+impl CampaignSettings {
+    /// The variant ids in order (`main` for a campaign without variants).
+    pub fn variant_ids(&self) -> Vec<String> {
+        if self.variants.is_empty() {
+            return vec![MAIN_VARIANT.to_owned()];
+        }
+        self.variants.iter().map(|v| v.id.clone()).collect()
+    }
+}
+
+/// The id of the single version of a campaign without `[[variant]]`s.
+pub const MAIN_VARIANT: &str = "main";
+
+/// One `[[variant]]`: what it changes from the campaign's message, and its weight.
+#[derive(Debug, Clone)]
+pub struct VariantSettings {
+    /// The variant id (`[A-Za-z0-9_-]{1,32}`), unique in the campaign.
+    pub id: String,
+    /// Its weight in the split (positive).
+    pub weight: f64,
+    /// A subject template replacing the campaign's.
+    pub subject: Option<String>,
+    /// A display name replacing the From name.
+    pub from_name: Option<String>,
+    /// A text template replacing the campaign's.
+    pub text: Option<TemplateFile>,
+    /// An HTML template replacing the campaign's.
+    pub html: Option<TemplateFile>,
+}
+
+/// `[ab]`: send a test share first, then the winner (or the fallback) to the rest.
+#[derive(Debug, Clone)]
+pub struct AbSettings {
+    /// The share of the list that gets the test (0 < share < 1).
+    pub test_share: f64,
+    /// How long after the test share went out the verdict is taken.
+    pub wait: Duration,
+    /// The metric, confidence, smallest sample and veto limits of the verdict.
+    pub rules: crate::ab::Rules,
+    /// What the remainder gets when the verdict is inconclusive.
+    pub on_inconclusive: OnInconclusive,
+}
+
+/// `[ab] on_inconclusive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnInconclusive {
+    /// Split the remainder by the variants' weights.
+    Split,
+    /// Send the remainder this variant (its index).
+    Variant(u8),
+    /// Keep holding the remainder until a later send finds a winner (or the campaign file
+    /// names another fallback).
+    Hold,
 }
 
 /// `[schedule]`: each firing of `cron` in `timezone` is an edition, sent once to each

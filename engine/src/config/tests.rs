@@ -651,3 +651,113 @@ fn serve_files_load_and_bad_ones_name_the_key() {
         "{unknown}"
     );
 }
+
+const VARIANTS: &str = r#"
+[[variant]]
+id = "A"
+subject = "Spring sale"
+
+[[variant]]
+id = "B"
+weight = 2
+subject = "Spring sale: 20 % off"
+from_name = "Ann at Acme"
+text = "body.txt"
+"#;
+
+#[test]
+fn variants_and_test_then_winner_load_with_their_defaults() {
+    let scratch = Scratch::new();
+    let split = scratch.load_with(VARIANTS).unwrap();
+    assert_eq!(split.variant_ids(), ["A", "B"]);
+    assert_eq!(split.variants[1].weight, 2.0);
+    assert_eq!(split.variants[1].from_name.as_deref(), Some("Ann at Acme"));
+    assert!(split.variants[1].text.is_some() && split.variants[0].text.is_none());
+    assert!(
+        split.ab.is_none(),
+        "variants without [ab] split the whole list"
+    );
+
+    let ab = scratch
+        .load_with(&format!("{VARIANTS}\n[ab]\ntest_share = 0.2\n"))
+        .unwrap()
+        .ab
+        .unwrap();
+    assert_eq!(ab.test_share, 0.2);
+    assert_eq!(ab.wait, Duration::from_secs(4 * 3600));
+    assert_eq!(ab.rules, crate::ab::Rules::default());
+    assert_eq!(ab.on_inconclusive, OnInconclusive::Split);
+    let ab = scratch
+        .load_with(&format!(
+            "{VARIANTS}\n[ab]\ntest_share = 0.1\nmetric = \"clicks_per_open\"\nwait = \"90m\"\n\
+             confidence = 0.99\nmin_per_variant = 500\non_inconclusive = \"variant:B\"\n"
+        ))
+        .unwrap()
+        .ab
+        .unwrap();
+    assert_eq!(ab.rules.metric, crate::ab::Metric::ClicksPerOpen);
+    assert_eq!((ab.rules.confidence, ab.rules.min_per_variant), (0.99, 500));
+    assert_eq!(ab.on_inconclusive, OnInconclusive::Variant(1));
+    assert_eq!(scratch.load_with("").unwrap().variant_ids(), ["main"]);
+}
+
+#[test]
+fn bad_variants_and_ab_settings_name_their_key() {
+    let scratch = Scratch::new();
+    let one = "\n[[variant]]\nid = \"A\"\n";
+    let cases: Vec<(String, &str)> = vec![
+        (one.to_owned(), "variant"),
+        (
+            format!("{VARIANTS}\n[[variant]]\nid = \"A\"\n"),
+            "variant[2].id",
+        ),
+        (
+            VARIANTS.replace("id = \"B\"", "id = \"B C\""),
+            "variant[1].id",
+        ),
+        (
+            VARIANTS.replace("weight = 2", "weight = 0"),
+            "variant[1].weight",
+        ),
+        (
+            VARIANTS.replace("text = \"body.txt\"", "text = \"nope.txt\""),
+            "variant[1].text",
+        ),
+        ("\n[ab]\ntest_share = 0.2\n".to_owned(), "[[variant]]"),
+        (
+            format!("{VARIANTS}\n[ab]\ntest_share = 1.0\n"),
+            "ab.test_share",
+        ),
+        (
+            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nconfidence = 1.5\n"),
+            "ab.confidence",
+        ),
+        (
+            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nwait = \"soon\"\n"),
+            "ab.wait",
+        ),
+        (
+            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nmin_per_variant = 0\n"),
+            "ab.min_per_variant",
+        ),
+        (
+            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\non_inconclusive = \"variant:C\"\n"),
+            "ab.on_inconclusive",
+        ),
+        (
+            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nmax_complaint_rate = 2\n"),
+            "ab.max_complaint_rate",
+        ),
+        (
+            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nmetric = \"revenue\"\n"),
+            "line",
+        ),
+    ];
+    for (extra, key) in cases {
+        let err = scratch.load_with(&extra).unwrap_err().to_string();
+        assert!(
+            err.contains("campaign.toml") && err.contains(key),
+            "{key}: {err}"
+        );
+    }
+}

@@ -183,7 +183,14 @@ pub(crate) fn validate(
         Some(schedule) => Some(super::schedule::validate_schedule(&ctx, schedule, &id)?),
         None => None,
     };
+    let variants = super::ab::validate_variants(&ctx, &raw.variants)?;
+    let ab = match &raw.ab {
+        Some(ab) => Some(super::ab::validate_ab(&ctx, ab, &variants)?),
+        None => None,
+    };
     Ok(CampaignSettings {
+        variants,
+        ab,
         schedule,
         secrets_read: ctx.secrets,
         file: ctx.file,

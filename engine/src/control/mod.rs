@@ -35,7 +35,7 @@ pub fn socket_path(store_dir: &Path) -> PathBuf {
 }
 
 /// A question to the process that owns a store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
     /// Counts by state for one campaign.
@@ -52,6 +52,12 @@ pub enum Request {
         since: Millis,
         /// Where to write them (created or truncated).
         file: PathBuf,
+    },
+    /// The campaign's report (for `volley report` and `volley ab decide` while the store is
+    /// held); a scheduled campaign's latest edition when `spec.campaign` has editions.
+    Report {
+        /// The campaign and what the report needs to know of it.
+        spec: crate::report::ReportSpec,
     },
     /// Send this campaign too, alongside what the owner is sending, by its priority.
     Submit {
@@ -113,6 +119,11 @@ pub enum Response {
         loaded_now: bool,
         /// Its counts right after loading.
         counts: Counts,
+    },
+    /// The report asked for.
+    Report {
+        /// The report.
+        report: Box<crate::report::Report>,
     },
     /// The request could not be answered.
     Error {
@@ -214,7 +225,7 @@ pub async fn request(store_dir: &Path, request: &Request) -> Result<Response, Co
         })
     };
     let limit = match request {
-        Request::Submit { .. } | Request::Export { .. } => ANSWER_LIMIT,
+        Request::Submit { .. } | Request::Export { .. } | Request::Report { .. } => ANSWER_LIMIT,
         Request::Status { .. } => STATUS_LIMIT,
     };
     tokio::time::timeout(limit, exchange)

@@ -62,7 +62,8 @@ impl ReturnPath {
 
 /// Everything a compose thread needs for one campaign.
 pub(crate) struct ComposeStage {
-    composer: Arc<Composer>,
+    /// One per variant, by index; never empty.
+    composers: Vec<Arc<Composer>>,
     columns: Arc<Vec<String>>,
     tracking: Option<Arc<Tracking>>,
     return_path: ReturnPath,
@@ -78,7 +79,7 @@ impl ComposeStage {
     pub(crate) fn new(campaign: &Campaign, store: &Store) -> Result<ComposeStage, Error> {
         let number = campaign_number(campaign, store)?;
         Ok(ComposeStage {
-            composer: campaign.composer.clone(),
+            composers: campaign.composers.clone(),
             columns: Arc::new(campaign.columns.clone()),
             tracking: campaign.tracking.clone(),
             return_path: ReturnPath::for_campaign(campaign, store)?,
@@ -112,13 +113,19 @@ impl ComposeStage {
         let composed = {
             let _span = tracing::debug_span!("compose").entered();
             let id = self.message_ids.token(self.number, job.key.seq);
+            let variant = job.record.variant;
+            // invariant: `composers` is never empty (see `Campaign::composer`)
+            let composer = self
+                .composers
+                .get(usize::from(variant))
+                .unwrap_or(&self.composers[0]);
             compose_tracked(
-                &self.composer,
+                composer,
                 &self.columns,
                 self.tracking.as_deref(),
                 address,
                 &job.record.values,
-                (self.number, job.key.seq),
+                (self.number, variant, job.key.seq),
                 Some(&id),
             )
         };

@@ -58,6 +58,23 @@ impl Host {
             Box::pin(async move {
                 match request {
                     Request::Status { campaign } => host.status(&campaign),
+                    Request::Report { spec } => {
+                        let store = host.store.clone();
+                        tokio::task::spawn_blocking(move || {
+                            match super::report::build_resolved(&store, spec) {
+                                Ok(report) => Response::Report {
+                                    report: Box::new(report),
+                                },
+                                Err(error) => Response::Error {
+                                    message: error.to_string(),
+                                },
+                            }
+                        })
+                        .await
+                        .unwrap_or_else(|_| Response::Error {
+                            message: "the report stopped".to_owned(),
+                        })
+                    }
                     Request::Submit { campaign_file } => host.submit(campaign_file).await,
                     Request::Export {
                         campaign,

@@ -1,7 +1,9 @@
 //! Loading the recipient list into the store, once per campaign.
 
+use crate::ab::Assigner;
 use crate::campaign::{RecipientReader, RowError};
-use crate::model::Counts;
+use crate::config::CampaignSettings;
+use crate::model::{Assignment, Counts};
 use crate::store::Store;
 use crate::Error;
 use std::path::Path;
@@ -15,13 +17,34 @@ pub(crate) struct Loaded {
     pub(crate) row_errors: Vec<RowError>,
 }
 
-/// Streams the CSV into the store. Blocking: run it off the async workers.
+/// The assigner of a campaign with variants (`None`: everyone gets the one version).
+pub(crate) fn assigner_for(settings: &CampaignSettings) -> Option<Assigner> {
+    if settings.variants.len() < 2 {
+        return None;
+    }
+    let weights: Vec<f64> = settings.variants.iter().map(|v| v.weight).collect();
+    Some(Assigner::new(
+        &settings.id,
+        &weights,
+        settings.ab.as_ref().map(|ab| ab.test_share),
+    ))
+}
+
+/// Streams the CSV into the store, each recipient with its A/B assignment. With an
+/// assigner the list is read twice: once to see every domain's recipients (so each domain
+/// is split evenly), once to load. Blocking: run it off the async workers.
 pub(crate) fn load_list(
     recipients: &Path,
     campaign: &str,
     store: &Store,
+    mut assigner: Option<Assigner>,
     on_progress: &dyn Fn(u64),
 ) -> Result<Loaded, Error> {
+    if let Some(assigner) = assigner.as_mut() {
+        for row in RecipientReader::open(recipients)?.flatten() {
+            assigner.observe(&row.domain, &row.email);
+        }
+    }
     let reader = RecipientReader::open(recipients)?;
     let mut loader = store.start_load(campaign, reader.columns().to_vec())?;
     let (mut invalid, mut duplicate) = (0u64, 0u64);
@@ -29,7 +52,11 @@ pub(crate) fn load_list(
     for (n, row) in reader.enumerate() {
         match row {
             Ok(row) => {
-                if !loader.add(&row.email, &row.domain, row.values, row.line)? {
+                let assignment = match assigner.as_mut() {
+                    Some(assigner) => assigner.assign(&row.domain, &row.email),
+                    None => Assignment::Variant(0),
+                };
+                if !loader.add(&row.email, &row.domain, row.values, row.line, assignment)? {
                     duplicate += 1;
                     tracing::info!(line = row.line, address = %row.email, "duplicate recipient skipped");
                 }

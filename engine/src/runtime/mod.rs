@@ -2,6 +2,7 @@
 //! templates, list header), loads the list into the store once, runs the send pipeline and
 //! answers status questions. It owns no protocol and no storage format of its own.
 
+mod abtest;
 mod bounces;
 mod composers;
 mod host;
@@ -10,10 +11,12 @@ mod load;
 mod oneoff;
 mod pipeline;
 mod plan;
+mod report;
 mod run;
 mod serve;
 mod status;
 
+pub use abtest::AbProgress;
 pub use bounces::{IngestSummary, Intake};
 pub use lists::{
     bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove,
@@ -21,6 +24,7 @@ pub use lists::{
 };
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
+pub use report::report;
 pub use serve::{Clock, ServeOptions, Server};
 pub use status::{status, StatusReport};
 
@@ -117,7 +121,8 @@ pub(crate) fn latest_edition(store: &Store, id: &str) -> Result<Option<String>, 
 /// A campaign checked and ready to send: settings, loaded DKIM keys and compiled templates.
 pub struct Campaign {
     settings: CampaignSettings,
-    composer: Arc<Composer>,
+    /// One composer per variant, by variant index (one for a campaign without variants).
+    composers: Vec<Arc<Composer>>,
     columns: Vec<String>,
     classifier: Arc<Classifier>,
     tracking: Option<Arc<Tracking>>,
@@ -185,14 +190,15 @@ impl Tracking {
     }
 }
 
-/// Composes one message with its tracking fields and headers, when the campaign is tracked.
+/// Composes one message of one variant with its tracking fields and headers, when the
+/// campaign is tracked.
 pub(crate) fn compose_tracked(
     composer: &Composer,
     columns: &[String],
     tracking: Option<&Tracking>,
     to: &str,
     values: &[String],
-    (number, seq): (u32, u64),
+    (number, variant, seq): (u32, u8, u64),
     message_id_local: Option<&str>,
 ) -> Result<crate::compose::Composed, crate::compose::ComposeError> {
     let Some(tracking) = tracking else {
@@ -203,7 +209,7 @@ pub(crate) fn compose_tracked(
             message_id_local,
         );
     };
-    let fields = tracking.fields(number, 0, seq);
+    let fields = tracking.fields(number, variant, seq);
     let mut names = columns.to_vec();
     names.extend(fields.names);
     let mut all = values.to_vec();
@@ -240,56 +246,56 @@ impl Campaign {
                 file: settings.file.clone(),
             });
         }
-        let keys = settings
-            .dkim
-            .iter()
-            .map(load_key)
-            .collect::<Result<Vec<_>, _>>()?;
         let reader = RecipientReader::open(&settings.recipients)?;
         let columns = reader.columns().to_vec();
-        let template = |file: &Option<crate::config::TemplateFile>| {
-            file.as_ref().map(|t| TemplateSource {
-                name: t.path.display().to_string(),
-                source: t.source.clone(),
-            })
-        };
-        let (mut text, mut html) = (template(&settings.text), template(&settings.html));
-        let tracking = settings.tracking.as_ref().map(|tracking| {
-            Arc::new(track_templates(
-                tracking,
-                &columns,
-                text.as_mut(),
-                html.as_mut(),
-            ))
-        });
-        let templates = Templates::new(&settings.subject, text, html)?;
-        let provided = |name: &str| {
-            tracking.is_some()
-                && (name.starts_with(links::PROVIDED_PREFIX) || name == links::UNSUBSCRIBE_VARIABLE)
-        };
-        let missing: Vec<String> = templates
-            .variables()
-            .into_iter()
-            .filter(|name| !columns.contains(name) && !provided(name))
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::MissingFields {
-                recipients: settings.recipients.clone(),
-                missing,
-                columns,
-            });
+        let tracking = settings.tracking.as_ref().map(tracker);
+        let mut links = Vec::new();
+        let mut composers = Vec::new();
+        for version in versions(&settings) {
+            let (mut text, mut html) = (template(version.text), template(version.html));
+            if let Some((tracking_settings, _)) = settings.tracking.as_ref().zip(tracking.as_ref())
+            {
+                track_templates(
+                    tracking_settings,
+                    &columns,
+                    text.as_mut(),
+                    html.as_mut(),
+                    &mut links,
+                );
+            }
+            let templates = Templates::new(version.subject, text, html)?;
+            check_fields(&settings, &templates, &columns, tracking.is_some())?;
+            let keys = settings
+                .dkim
+                .iter()
+                .map(load_key)
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut from = mailbox(&settings.from);
+            if let Some(name) = version.from_name {
+                from.name = Some(name.to_owned());
+            }
+            let message = MessageSettings {
+                from,
+                reply_to: settings.reply_to.as_ref().map(mailbox),
+                extra_headers: vec![(
+                    "Feedback-ID".to_owned(),
+                    format!(
+                        "{}:{}:volley:{}",
+                        settings.id, version.id, settings.from.domain
+                    ),
+                )],
+            };
+            let signer = (!keys.is_empty()).then(|| Signer::new(keys));
+            composers.push(Arc::new(Composer::new(templates, message, signer)));
         }
-        let message = MessageSettings {
-            from: mailbox(&settings.from),
-            reply_to: settings.reply_to.as_ref().map(mailbox),
-            extra_headers: Vec::new(),
-        };
-        let signer = (!keys.is_empty()).then(|| Signer::new(keys));
-        let composer = Arc::new(Composer::new(templates, message, signer));
+        let tracking = tracking.map(|mut t| {
+            t.links = links;
+            Arc::new(t)
+        });
         let classifier = Arc::new(classifier_for(&settings)?);
         Ok(Campaign {
             settings,
-            composer,
+            composers,
             columns,
             classifier,
             tracking,
@@ -307,6 +313,14 @@ impl Campaign {
     /// The tracked links, by index, as written in the templates (empty when untracked).
     pub fn tracked_links(&self) -> &[String] {
         self.tracking.as_ref().map_or(&[], |t| &t.links)
+    }
+
+    /// The composer of variant `variant` (the first one for an unknown index).
+    pub(crate) fn composer(&self, variant: u8) -> &Arc<Composer> {
+        // invariant: prepare() builds one composer per version, and there is always one
+        self.composers
+            .get(usize::from(variant))
+            .unwrap_or(&self.composers[0])
     }
 
     /// The campaign id.
@@ -387,37 +401,109 @@ pub(crate) fn load_key(entry: &DkimSettings) -> Result<DkimKey, DkimError> {
     }
 }
 
-/// Rewrites the templates for tracking: links (when `clicks`; text links too with
-/// `text_links`) become placeholders, and the HTML gets the open pixel (when `opens`). A link
-/// is tracked only when it uses nothing but the list's own fields.
+/// The tracking of a campaign with its key and URLs; its links are filled in as each
+/// variant's templates are rewritten.
+fn tracker(settings: &TrackingSettings) -> Tracking {
+    Tracking {
+        key: TokenKey::new(settings.key.expose_secret().as_bytes()),
+        base_url: settings.base_url.clone(),
+        links: Vec::new(),
+        opens: settings.opens,
+        unsubscribe_mailto: settings.unsubscribe_mailto.clone(),
+    }
+}
+
+/// Rewrites one version's templates for tracking: links (when `clicks`; text links too with
+/// `text_links`) become placeholders numbered after those already in `links` (one link table
+/// for every variant), and the HTML gets the open pixel (when `opens`). A link is tracked
+/// only when it uses nothing but the list's own fields.
 fn track_templates(
     settings: &TrackingSettings,
     columns: &[String],
     text: Option<&mut TemplateSource>,
     html: Option<&mut TemplateSource>,
-) -> Tracking {
+    links: &mut Vec<String>,
+) {
     let trackable = |url: &str| {
         settings.clicks
             && template_variables(url).is_some_and(|vars| vars.iter().all(|v| columns.contains(v)))
     };
-    let mut all_links = Vec::new();
     if let Some(html) = html {
-        let rewritten = links::rewrite_html(&html.source, 0, settings.opens, &trackable);
+        let rewritten = links::rewrite_html(&html.source, links.len(), settings.opens, &trackable);
         html.source = rewritten.source;
-        all_links.extend(rewritten.links);
+        links.extend(rewritten.links);
     }
     if let Some(text) = text.filter(|_| settings.text_links) {
-        let rewritten = links::rewrite_text(&text.source, all_links.len(), &trackable);
+        let rewritten = links::rewrite_text(&text.source, links.len(), &trackable);
         text.source = rewritten.source;
-        all_links.extend(rewritten.links);
+        links.extend(rewritten.links);
     }
-    Tracking {
-        key: TokenKey::new(settings.key.expose_secret().as_bytes()),
-        base_url: settings.base_url.clone(),
-        links: all_links,
-        opens: settings.opens,
-        unsubscribe_mailto: settings.unsubscribe_mailto.clone(),
+}
+
+/// One version of a campaign's message: the campaign's own, or a variant's overrides on it.
+struct Version<'a> {
+    id: &'a str,
+    subject: &'a str,
+    from_name: Option<&'a str>,
+    text: Option<&'a crate::config::TemplateFile>,
+    html: Option<&'a crate::config::TemplateFile>,
+}
+
+/// The versions a campaign sends, by variant index.
+fn versions(settings: &CampaignSettings) -> Vec<Version<'_>> {
+    if settings.variants.is_empty() {
+        return vec![Version {
+            id: crate::config::MAIN_VARIANT,
+            subject: &settings.subject,
+            from_name: None,
+            text: settings.text.as_ref(),
+            html: settings.html.as_ref(),
+        }];
     }
+    settings
+        .variants
+        .iter()
+        .map(|v| Version {
+            id: &v.id,
+            subject: v.subject.as_deref().unwrap_or(&settings.subject),
+            from_name: v.from_name.as_deref(),
+            text: v.text.as_ref().or(settings.text.as_ref()),
+            html: v.html.as_ref().or(settings.html.as_ref()),
+        })
+        .collect()
+}
+
+/// A template file as the template engine takes it.
+fn template(file: Option<&crate::config::TemplateFile>) -> Option<TemplateSource> {
+    file.map(|t| TemplateSource {
+        name: t.path.display().to_string(),
+        source: t.source.clone(),
+    })
+}
+
+/// Every merge field the templates use must be a column of the list (or a tracking field).
+fn check_fields(
+    settings: &CampaignSettings,
+    templates: &Templates,
+    columns: &[String],
+    tracked: bool,
+) -> Result<(), Error> {
+    let provided = |name: &str| {
+        tracked && (name.starts_with(links::PROVIDED_PREFIX) || name == links::UNSUBSCRIBE_VARIABLE)
+    };
+    let missing: Vec<String> = templates
+        .variables()
+        .into_iter()
+        .filter(|name| !columns.iter().any(|c| c == name) && !provided(name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::MissingFields {
+        recipients: settings.recipients.clone(),
+        missing,
+        columns: columns.to_vec(),
+    })
 }
 
 fn mailbox(address: &crate::config::Address) -> Mailbox {

@@ -40,6 +40,21 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
         row_errors: Vec::new(),
         invalid: 0,
     };
+    let mut assigner = super::load::assigner_for(&campaign.settings).map(|_| {
+        let weights: Vec<f64> = campaign
+            .settings
+            .variants
+            .iter()
+            .map(|v| v.weight)
+            .collect();
+        let mut assigner = crate::ab::Assigner::new(campaign.id(), &weights, None);
+        if let Ok(list) = RecipientReader::open(&campaign.settings.recipients) {
+            for row in list.flatten() {
+                assigner.observe(&row.domain, &row.email);
+            }
+        }
+        assigner
+    });
     let mut seen = HashSet::new();
     for row in reader {
         let row = match row {
@@ -56,13 +71,20 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
             report.duplicate += 1;
             continue;
         }
+        let variant = match assigner.as_mut().map(|a| a.assign(&row.domain, &row.email)) {
+            Some(
+                crate::model::Assignment::Variant(v)
+                | crate::model::Assignment::Held { fallback: v },
+            ) => v,
+            None => 0,
+        };
         let composed = compose_tracked(
-            &campaign.composer,
+            campaign.composer(variant),
             &campaign.columns,
             campaign.tracking.as_deref(),
             &row.email,
             &row.values,
-            (0, row.line),
+            (0, variant, row.line),
             None,
         )?;
         let name: String = row
@@ -185,12 +207,12 @@ pub fn render_row(campaign: &Campaign, row: usize, to: Option<&str>) -> Result<R
         })?;
     let to = to.unwrap_or(&found.email);
     let composed = compose_tracked(
-        &campaign.composer,
+        campaign.composer(0),
         &campaign.columns,
         campaign.tracking.as_deref(),
         to,
         &found.values,
-        (0, found.line),
+        (0, 0, found.line),
         None,
     )?;
     Ok(RenderedRow {

@@ -2,6 +2,7 @@
 //! answering the control socket meanwhile: status questions, and campaigns handed over by a
 //! second `volley send` on the same store, which are sent alongside by priority.
 
+use super::abtest::AbProgress;
 use super::composers::ComposeStage;
 use super::host::Host;
 use super::load::load_list;
@@ -89,6 +90,8 @@ pub struct SendReport {
     pub paused: Option<Pause>,
     /// Destinations left suspended or unreachable with recipients still pending.
     pub blocked: Vec<Blocked>,
+    /// Where a test-then-winner A/B campaign stands.
+    pub ab: Option<AbProgress>,
 }
 
 /// Loads the list (first run only) and sends to every pending recipient, retrying deferred
@@ -132,6 +135,16 @@ pub(crate) async fn load_and_send(
 ) -> Result<SendReport, Error> {
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
+    let (decided_now, holding) = {
+        let (settings, store) = (campaign.settings.clone(), store.clone());
+        let now = crate::model::now_millis();
+        tokio::task::spawn_blocking(move || super::abtest::decide_if_due(&settings, &store, now))
+            .await
+            .map_err(|e| Error::Io {
+                path: "A/B decision task".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??
+    };
     if let Some(progress) = &options.progress {
         progress.send_replace(Progress {
             phase: Phase::Sending,
@@ -157,7 +170,17 @@ pub(crate) async fn load_and_send(
             },
         )
         .await?;
+    let interrupted = options.cancel.is_cancelled();
+    let ab = super::abtest::after_send(
+        campaign,
+        store,
+        interrupted,
+        decided_now,
+        holding,
+        crate::model::now_millis(),
+    )?;
     Ok(SendReport {
+        ab,
         campaign: campaign.id().to_owned(),
         next_due: store.next_due(campaign.id())?,
         counts: store.counts(campaign.id())?.unwrap_or_default(),
@@ -166,7 +189,7 @@ pub(crate) async fn load_and_send(
         attempts: result.attempts,
         elapsed: started.elapsed(),
         idle: result.summary.idle,
-        interrupted: options.cancel.is_cancelled(),
+        interrupted,
         paused: result.summary.paused,
         blocked: result.summary.blocked,
     })
@@ -204,6 +227,7 @@ async fn load(
         campaign.id().to_owned(),
         store.clone(),
     );
+    let assigner = super::load::assigner_for(&campaign.settings);
     let report = move |accepted| {
         if let Some(progress) = &progress {
             progress.send_replace(Progress {
@@ -216,12 +240,13 @@ async fn load(
         }
     };
     report(0);
-    let loaded = tokio::task::spawn_blocking(move || load_list(&recipients, &id, &store, &report))
-        .await
-        .map_err(|e| Error::Io {
-            path: "loader task".into(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+    let loaded =
+        tokio::task::spawn_blocking(move || load_list(&recipients, &id, &store, assigner, &report))
+            .await
+            .map_err(|e| Error::Io {
+                path: "loader task".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
     let c = &loaded.counts;
     tracing::info!(
         campaign = campaign.id(),

@@ -192,7 +192,8 @@ impl Server {
             ids.sort();
             ids.dedup();
             for id in ids {
-                if let Some(due) = self.due_work(&id, now) {
+                let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
+                if let Some(due) = self.due_work(&id, now, ab_wait) {
                     wake = wake.min(due);
                     if due <= now && !self.host.is_active(&id) {
                         self.launch(&settings, &id);
@@ -217,24 +218,48 @@ impl Server {
     }
 
     /// When campaign `id` has work: now when it is not loaded yet or has pending recipients,
-    /// else when its first retry falls due; `None` when it is done.
-    fn due_work(&self, id: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// else when its first retry falls due or (test then winner, `ab_wait` set) when the
+    /// held remainder is to be decided; `None` when it is done.
+    fn due_work(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        ab_wait: Option<Duration>,
+    ) -> Option<DateTime<Utc>> {
         let Ok(counts) = self.store.counts(id) else {
             return None;
+        };
+        // Retries and decisions go by the store's clock, which is the system's.
+        let at_system_time = |millis: crate::model::Millis| {
+            let at = DateTime::<Utc>::from_timestamp_millis(i64::try_from(millis).ok()?)?;
+            let system_now = Utc::now();
+            Some(if at <= system_now {
+                now
+            } else {
+                now + (at - system_now)
+            })
         };
         match counts {
             None => Some(now),
             Some(counts) if counts.pending > 0 => Some(now),
-            Some(_) => {
-                let due = self.store.next_due(id).ok().flatten()?;
-                let at = DateTime::<Utc>::from_timestamp_millis(i64::try_from(due).ok()?)?;
-                // A retry is started by the clock of the store, which is the system's.
-                let system_now = Utc::now();
-                Some(if at <= system_now {
-                    now
-                } else {
-                    now + (at - system_now)
-                })
+            Some(counts) => {
+                let retry = self
+                    .store
+                    .next_due(id)
+                    .ok()
+                    .flatten()
+                    .and_then(at_system_time);
+                let decision = ab_wait
+                    .filter(|_| counts.held > 0)
+                    .and_then(|wait| {
+                        let sent = self.store.ab_record(id).ok()?.test_sent_at?;
+                        Some(crate::model::add_duration(sent, wait))
+                    })
+                    .and_then(at_system_time);
+                match (retry, decision) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             }
         }
     }

@@ -84,7 +84,8 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 Response::Error { message } => Err(Error::Remote(message)),
                 Response::Submitted { .. }
                 | Response::AlreadySending { .. }
-                | Response::Exported { .. } => Err(Error::Remote(
+                | Response::Exported { .. }
+                | Response::Report { .. } => Err(Error::Remote(
                     "unexpected answer to a status request".to_owned(),
                 )),
             }

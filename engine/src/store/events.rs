@@ -77,8 +77,10 @@ impl ExportKind {
             RecipientState::Bounced => ExportKind::Bounced,
             RecipientState::Expired => ExportKind::Expired,
             RecipientState::Suppressed => ExportKind::Suppressed,
-            // A deferral (pending never follows an attempt).
-            RecipientState::Deferred | RecipientState::Pending => ExportKind::Deferred,
+            // A deferral (pending and held never follow an attempt).
+            RecipientState::Deferred | RecipientState::Pending | RecipientState::Held => {
+                ExportKind::Deferred
+            }
         }
     }
 }
@@ -92,7 +94,7 @@ pub struct ExportEvent {
     pub kind: ExportKind,
     /// The recipient's address (empty if its record is gone).
     pub recipient: String,
-    /// The A/B variant, for tracking events (`None` for delivery outcomes and reports).
+    /// The A/B variant (index) of the recipient (`None` if its record is gone).
     pub variant: Option<u8>,
     /// For opens and clicks judged machine-made: why.
     pub machine: Option<MachineReason>,
@@ -236,24 +238,27 @@ impl ExportEvents {
         };
     }
 
-    /// The address of a recipient, from its record.
-    fn address(&self, key: &RecipientKey) -> Result<String, StoreError> {
+    /// The address and variant of a recipient, from its record.
+    fn recipient(&self, key: &RecipientKey) -> Result<(String, Option<u8>), StoreError> {
         let record: Option<RecipientRecord> = self.store.recipient(&self.campaign, key)?;
-        Ok(record.map(|r| r.email).unwrap_or_default())
+        Ok(record.map_or((String::new(), None), |r| (r.email, Some(r.variant))))
     }
 
     fn export(&self, entry: Entry) -> Result<ExportEvent, StoreError> {
         Ok(match entry {
-            Entry::Attempt(at, attempt) => ExportEvent {
-                at,
-                kind: ExportKind::from_state(attempt.state),
-                recipient: self.address(&attempt.key)?,
-                variant: None,
-                machine: None,
-                link: None,
-                url: None,
-                reply: attempt.reply,
-            },
+            Entry::Attempt(at, attempt) => {
+                let (recipient, variant) = self.recipient(&attempt.key)?;
+                ExportEvent {
+                    at,
+                    kind: ExportKind::from_state(attempt.state),
+                    recipient,
+                    variant,
+                    machine: None,
+                    link: None,
+                    url: None,
+                    reply: attempt.reply,
+                }
+            }
             Entry::Report(event) => ExportEvent {
                 at: event.at,
                 kind: match event.kind {
@@ -261,8 +266,8 @@ impl ExportEvents {
                     EventKind::Delay => ExportKind::Deferred,
                     EventKind::Complaint => ExportKind::Complaint,
                 },
+                variant: self.recipient(&event.key)?.1,
                 recipient: event.address,
-                variant: None,
                 machine: None,
                 link: None,
                 url: None,
@@ -275,7 +280,7 @@ impl ExportEvents {
                     TrackKind::Click => ExportKind::Click,
                     TrackKind::Unsubscribe => ExportKind::Unsubscribe,
                 },
-                recipient: self.address(&event.key)?,
+                recipient: self.recipient(&event.key)?.0,
                 variant: Some(event.variant),
                 machine: event.machine,
                 link: event.link,
@@ -333,7 +338,13 @@ mod tests {
         for (i, local) in locals.iter().enumerate() {
             let address = format!("{local}@x.example");
             loader
-                .add(&address, "x.example", vec![address.clone()], i as u64 + 2)
+                .add(
+                    &address,
+                    "x.example",
+                    vec![address.clone()],
+                    i as u64 + 2,
+                    crate::model::Assignment::Variant(0),
+                )
                 .unwrap();
         }
         loader.finish(0, 0).unwrap();
@@ -507,7 +518,11 @@ mod tests {
             .unwrap();
         assert_eq!(bounce.recipient, "bounce@x.example");
         assert_eq!(bounce.reply, Some(reply(550, "5.1.1")));
-        assert_eq!(bounce.variant, None);
+        assert_eq!(
+            bounce.variant,
+            Some(0),
+            "the recipient's variant, from its record"
+        );
         let click = events.iter().find(|e| e.kind == ExportKind::Click).unwrap();
         assert_eq!(
             (click.link, click.url.as_deref(), click.variant),

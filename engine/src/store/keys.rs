@@ -20,6 +20,9 @@
 //! E <campaign> 0 <at:u64be> <id:u64be>         → TrackEvent    one open, click or unsubscribe
 //! f <campaign> 0 <seq:u64be>                   → Engagement    what one recipient has done
 //! a <campaign> 0 <at:u64be> <id:u64be>         → Attempt   one delivery outcome (attempt log)
+//! v <campaign> 0 <variant:u8>                  → Counts    recipients by state, per variant
+//! H <campaign> 0 <domain> 0 <seq:u64be>        → ()        held for an A/B test's winner
+//! A <campaign>                                 → AbRecord  test sent, remainder decided
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! ```
@@ -45,6 +48,9 @@ pub(crate) const TRACK_COUNTS: u8 = b'T';
 pub(crate) const TRACK_EVENT: u8 = b'E';
 pub(crate) const ENGAGEMENT: u8 = b'f';
 pub(crate) const ATTEMPT: u8 = b'a';
+pub(crate) const VARIANT_COUNTS: u8 = b'v';
+pub(crate) const HELD: u8 = b'H';
+pub(crate) const AB: u8 = b'A';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 

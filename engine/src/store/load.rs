@@ -2,8 +2,9 @@
 //! `loaded` mark that makes a re-run skip loading.
 
 use super::keys::{self, RecipientKey};
+use super::variants::CountsDelta;
 use super::{CampaignMeta, RecipientRecord, Store, StoreError};
-use crate::model::{now_millis, Counts, RecipientState, ReplyRecord};
+use crate::model::{now_millis, Assignment, Counts, RecipientState, ReplyRecord};
 use std::collections::HashSet;
 
 /// Rows per sled batch while loading.
@@ -18,7 +19,7 @@ pub struct Loader<'a> {
     batch_addresses: HashSet<String>,
     next_seq: u64,
     number: u32,
-    counts: Counts,
+    counts: CountsDelta,
 }
 
 /// What a finished load added.
@@ -59,7 +60,7 @@ impl Store {
             batch_addresses: HashSet::new(),
             next_seq: 0,
             number,
-            counts: Counts::default(),
+            counts: CountsDelta::empty(campaign),
         })
     }
 
@@ -76,6 +77,7 @@ impl Store {
         }
         batch.remove(keys::campaign_key(keys::META, campaign));
         batch.remove(keys::campaign_key(keys::COUNTS, campaign));
+        batch.remove(keys::campaign_key(keys::AB, campaign));
         for tag in [
             keys::RECORD,
             keys::QUEUE,
@@ -83,6 +85,8 @@ impl Store {
             keys::DEDUPE,
             keys::EVENT,
             keys::ATTEMPT,
+            keys::VARIANT_COUNTS,
+            keys::HELD,
         ] {
             for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);
@@ -93,16 +97,18 @@ impl Store {
 }
 
 impl Loader<'_> {
-    /// Adds one accepted row. Returns `false` (and stores nothing) when the address was
-    /// already loaded for this campaign. `address` must be normalised, with its domain
-    /// lowercased, so that equal addresses compare equal. A suppressed address is stored in
-    /// the `suppressed` state and never queued.
+    /// Adds one accepted row with its A/B assignment. Returns `false` (and stores nothing)
+    /// when the address was already loaded for this campaign. `address` must be normalised,
+    /// with its domain lowercased, so that equal addresses compare equal. A suppressed
+    /// address is stored in the `suppressed` state and never queued; a held one waits for
+    /// [`Store::release_held`].
     pub fn add(
         &mut self,
         address: &str,
         domain: &str,
         values: Vec<String>,
         line: u64,
+        assignment: Assignment,
     ) -> Result<bool, StoreError> {
         let dedupe = keys::dedupe_key(&self.campaign, address);
         if self.batch_addresses.contains(address)
@@ -120,10 +126,12 @@ impl Loader<'_> {
         };
         self.next_seq += 1;
         let suppressed = self.store.suppression(address)?;
-        let state = if suppressed.is_some() {
-            RecipientState::Suppressed
-        } else {
-            RecipientState::Pending
+        let (state, variant) = match (suppressed.is_some(), assignment) {
+            (true, Assignment::Variant(v) | Assignment::Held { fallback: v }) => {
+                (RecipientState::Suppressed, v)
+            }
+            (false, Assignment::Variant(v)) => (RecipientState::Pending, v),
+            (false, Assignment::Held { fallback }) => (RecipientState::Held, fallback),
         };
         let record = RecipientRecord {
             email: address.to_owned(),
@@ -135,6 +143,7 @@ impl Loader<'_> {
             next_attempt: None,
             last_reply: suppressed
                 .map(|s| ReplyRecord::local(format!("suppressed: {} ({})", s.reason, s.detail))),
+            variant,
         };
         self.batch.insert(
             keys::recipient_key(keys::RECORD, &self.campaign, &key),
@@ -143,6 +152,9 @@ impl Loader<'_> {
         if state == RecipientState::Pending {
             self.batch
                 .insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
+        } else if state == RecipientState::Held {
+            self.batch
+                .insert(keys::recipient_key(keys::HELD, &self.campaign, &key), &[]);
         } else {
             let log_prefix = keys::prefix(keys::ATTEMPT, &self.campaign);
             self.store.log_attempt(
@@ -160,8 +172,7 @@ impl Loader<'_> {
         );
         self.batch.insert(dedupe, &[]);
         self.batch_addresses.insert(address.to_owned());
-        self.counts.total += 1;
-        *self.counts.get_mut(state) += 1;
+        self.counts.enter(self.store, variant, state)?;
         if self.batch_addresses.len() >= LOAD_BATCH {
             self.apply()?;
         }
@@ -170,14 +181,14 @@ impl Loader<'_> {
 
     /// Recipients accepted so far.
     pub fn accepted(&self) -> u64 {
-        self.counts.total
+        self.counts.totals().total
     }
 
     /// Writes the rest, marks the campaign loaded and flushes to disk.
     pub fn finish(mut self, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
         self.apply()?;
-        self.counts.invalid = invalid;
-        self.counts.duplicate = duplicate;
+        self.counts.totals_mut().invalid = invalid;
+        self.counts.totals_mut().duplicate = duplicate;
         let meta = CampaignMeta {
             columns: std::mem::take(&mut self.columns),
             loaded: true,
@@ -185,10 +196,8 @@ impl Loader<'_> {
             number: self.number,
         };
         let mut batch = sled::Batch::default();
-        batch.insert(
-            keys::campaign_key(keys::COUNTS, &self.campaign),
-            self.store.encode(&self.counts, "counters")?,
-        );
+        let counts = std::mem::replace(&mut self.counts, CountsDelta::empty(&self.campaign))
+            .write(self.store, &mut batch)?;
         batch.insert(
             keys::campaign_key(keys::META, &self.campaign),
             self.store.encode(&meta, "campaign")?,
@@ -198,9 +207,7 @@ impl Loader<'_> {
             .apply_batch(batch)
             .map_err(|e| self.store.sled_error(e))?;
         self.store.flush_blocking()?;
-        Ok(LoadResult {
-            counts: self.counts,
-        })
+        Ok(LoadResult { counts })
     }
 
     fn apply(&mut self) -> Result<(), StoreError> {

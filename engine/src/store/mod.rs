@@ -17,6 +17,7 @@ mod queue;
 mod reports;
 mod suppression;
 mod tracking;
+mod variants;
 
 pub use error::StoreError;
 pub use events::{ExportEvent, ExportEvents, ExportKind};
@@ -24,7 +25,10 @@ pub use keys::RecipientKey;
 pub use load::{LoadResult, Loader};
 pub use outcomes::{MessageRef, OutcomePolicy, OutcomeUpdate};
 pub use reports::{BounceEvent, EventKind, ReportEffect};
-pub use tracking::{MachineReason, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta};
+pub use tracking::{
+    DomainTally, MachineReason, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta,
+};
+pub use variants::{AbDecision, AbRecord};
 
 use crate::model::{Counts, Millis, RecipientState, ReplyRecord};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -63,6 +67,8 @@ pub struct RecipientRecord {
     pub next_attempt: Option<Millis>,
     /// The last reply (or local failure) seen.
     pub last_reply: Option<ReplyRecord>,
+    /// The A/B variant (index) it gets; while held, the one it gets if the remainder is split.
+    pub variant: u8,
 }
 
 /// A recipient read back for delivery.

@@ -3,6 +3,7 @@
 //! attempt log (see `events`).
 
 use super::keys::{self, RecipientKey};
+use super::variants::CountsDelta;
 use super::{RecipientRecord, Store, StoreError};
 use crate::model::{Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy};
 use serde::{Deserialize, Serialize};
@@ -57,13 +58,7 @@ impl Store {
         // mid-update elsewhere, after which continuing with the inner guard is still correct
         // because every update is a single atomic batch.
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let counts_key = keys::campaign_key(keys::COUNTS, campaign);
-        let mut counts: Counts =
-            self.get(&counts_key, "counters")?
-                .ok_or_else(|| StoreError::UnknownCampaign {
-                    campaign: campaign.to_owned(),
-                    path: self.path.clone(),
-                })?;
+        let mut counts = CountsDelta::load(self, campaign)?;
         let mut touched: HashMap<&RecipientKey, RecipientRecord> = HashMap::new();
         let mut batch = sled::Batch::default();
         let log_prefix = keys::prefix(keys::ATTEMPT, campaign);
@@ -92,20 +87,26 @@ impl Store {
                 reply,
             )?;
             self.follow_up(&mut batch, campaign, &record, update, policy, now)?;
-            if before == RecipientState::Pending {
-                batch.remove(keys::recipient_key(keys::QUEUE, campaign, &update.key));
+            match before {
+                RecipientState::Pending => {
+                    batch.remove(keys::recipient_key(keys::QUEUE, campaign, &update.key))
+                }
+                RecipientState::Held => {
+                    batch.remove(keys::recipient_key(keys::HELD, campaign, &update.key))
+                }
+                _ => {}
             }
             if let (RecipientState::Deferred, Some(due)) = (record.state, record.next_attempt) {
                 batch.insert(keys::retry_key(campaign, due, &update.key), &[]);
             }
-            counts.shift(before, record.state);
+            counts.shift(self, record.variant, before, record.state)?;
             batch.insert(
                 keys::recipient_key(keys::RECORD, campaign, &update.key),
                 self.encode(&record, "recipient")?,
             );
             touched.insert(&update.key, record);
         }
-        batch.insert(counts_key, self.encode(&counts, "counters")?);
+        let counts = counts.write(self, &mut batch)?;
         self.tree
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;

@@ -254,13 +254,12 @@ impl Store {
         policy: &OutcomePolicy,
         now: Millis,
     ) -> Result<(), StoreError> {
-        let counts_key = keys::campaign_key(keys::COUNTS, campaign);
-        let mut counts: crate::model::Counts =
-            self.get(&counts_key, "counters")?.unwrap_or_default();
+        let mut counts = super::variants::CountsDelta::load(self, campaign)?;
         match record.state {
             RecipientState::Pending => {
                 batch.remove(keys::recipient_key(keys::QUEUE, campaign, key))
             }
+            RecipientState::Held => batch.remove(keys::recipient_key(keys::HELD, campaign, key)),
             RecipientState::Deferred => {
                 if let Some(due) = record.next_attempt {
                     batch.remove(keys::retry_key(campaign, due, key));
@@ -268,7 +267,7 @@ impl Store {
             }
             _ => {}
         }
-        counts.shift(record.state, RecipientState::Bounced);
+        counts.shift(self, record.variant, record.state, RecipientState::Bounced)?;
         record.state = RecipientState::Bounced;
         record.next_attempt = None;
         record.last_reply = Some(reply.clone());
@@ -276,7 +275,7 @@ impl Store {
             keys::recipient_key(keys::RECORD, campaign, key),
             self.encode(record, "recipient")?,
         );
-        batch.insert(counts_key, self.encode(&counts, "counters")?);
+        counts.write(self, batch)?;
         self.note_failure(
             batch,
             campaign,

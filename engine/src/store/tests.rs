@@ -5,13 +5,16 @@ use crate::model::{Outcome, ReplyRecord, RetryPolicy};
 use crate::store::OutcomePolicy;
 use std::time::Duration;
 
+/// Everyone gets the one version.
+const MAIN: crate::model::Assignment = crate::model::Assignment::Variant(0);
+
 fn load(store: &Store, addresses: &[&str]) -> Counts {
     let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
     let mut dup = 0;
     for (i, a) in addresses.iter().enumerate() {
         let domain = a.split('@').nth(1).unwrap();
         if !loader
-            .add(a, domain, vec![a.to_string()], i as u64 + 2)
+            .add(a, domain, vec![a.to_string()], i as u64 + 2, MAIN)
             .unwrap()
         {
             dup += 1;
@@ -161,7 +164,9 @@ fn an_interrupted_load_is_replaced_and_state_survives_reopening() {
     {
         let store = Store::open(dir.path()).unwrap();
         let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
-        loader.add("a@x.example", "x.example", vec![], 2).unwrap();
+        loader
+            .add("a@x.example", "x.example", vec![], 2, MAIN)
+            .unwrap();
         // dropped without finish: as after a crash
     }
     let store = Store::open(dir.path()).unwrap();
@@ -232,10 +237,10 @@ fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit() {
     // Campaign 2 (same list): the hard one is suppressed at load; the second soft bounce suppresses.
     let mut loader = store.start_load("c2", vec!["email".into()]).unwrap();
     loader
-        .add("hard@x.example", "x.example", vec![], 2)
+        .add("hard@x.example", "x.example", vec![], 2, MAIN)
         .unwrap();
     loader
-        .add("full@x.example", "x.example", vec![], 3)
+        .add("full@x.example", "x.example", vec![], 3, MAIN)
         .unwrap();
     let counts = loader.finish(0, 0).unwrap().counts;
     assert_eq!((counts.pending, counts.suppressed), (1, 1));
@@ -359,7 +364,9 @@ fn a_delivery_resets_the_soft_bounce_count() {
     };
     let outcome_in = |campaign: &str, outcome: Outcome, at| {
         let mut loader = store.start_load(campaign, vec!["email".into()]).unwrap();
-        loader.add("box@x.example", "x.example", vec![], 2).unwrap();
+        loader
+            .add("box@x.example", "x.example", vec![], 2, MAIN)
+            .unwrap();
         loader.finish(0, 0).unwrap();
         let key = store.pending(campaign, None, 1).unwrap()[0].key.clone();
         store

@@ -353,3 +353,63 @@ fn event_key(campaign: &str, at: Millis, id: u64) -> Vec<u8> {
     key.extend_from_slice(&id.to_be_bytes());
     key
 }
+
+/// One recipient domain of a campaign: its recipients by state and who engaged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainTally {
+    /// The domain.
+    pub domain: String,
+    /// Its recipients by state.
+    pub counts: crate::model::Counts,
+    /// Recipients with a human open.
+    pub opened: u64,
+    /// Recipients with a human click.
+    pub clicked: u64,
+}
+
+impl Store {
+    /// Every recipient domain of `campaign` with its counts, in domain order. Reads every
+    /// recipient record once (for reports, not for the send path).
+    pub fn domain_tallies(&self, campaign: &str) -> Result<Vec<DomainTally>, StoreError> {
+        let prefix = keys::prefix(keys::RECORD, campaign);
+        let mut tallies: Vec<DomainTally> = Vec::new();
+        let mut seq_domain: HashMap<u64, usize> = HashMap::new();
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let Some(rkey) = key.get(prefix.len()..).and_then(RecipientKey::from_suffix) else {
+                continue;
+            };
+            let record: super::RecipientRecord = self.decode(&value, "recipient")?;
+            if tallies.last().is_none_or(|t| t.domain != rkey.domain) {
+                tallies.push(DomainTally {
+                    domain: rkey.domain.clone(),
+                    ..DomainTally::default()
+                });
+            }
+            let index = tallies.len() - 1;
+            if let Some(tally) = tallies.last_mut() {
+                tally.counts.total += 1;
+                *tally.counts.get_mut(record.state) += 1;
+            }
+            seq_domain.insert(rkey.seq, index);
+        }
+        let prefix = keys::prefix(keys::ENGAGEMENT, campaign);
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let seq = key
+                .get(prefix.len()..prefix.len() + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes);
+            let Some(tally) = seq
+                .and_then(|seq| seq_domain.get(&seq))
+                .and_then(|i| tallies.get_mut(*i))
+            else {
+                continue;
+            };
+            let engagement: Engagement = self.decode(&value, "engagement")?;
+            tally.opened += u64::from(engagement.opened);
+            tally.clicked += u64::from(engagement.clicked);
+        }
+        Ok(tallies)
+    }
+}

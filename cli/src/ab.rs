@@ -1,0 +1,53 @@
+//! `volley ab decide`: the verdict of a campaign's A/B test on the numbers so far.
+
+use crate::args::AbDecideArgs;
+use crate::{exit, ui};
+use anyhow::Context;
+use serde::Serialize;
+use volley::ab::Verdict;
+use volley::report::Decision;
+
+/// What `--json` prints: the verdict's fields, then where the test stands.
+#[derive(Serialize)]
+struct DecideJson<'a> {
+    campaign: &'a str,
+    mode: &'a str,
+    #[serde(flatten)]
+    verdict: &'a Verdict,
+    held: u64,
+    decide_after: Option<String>,
+    decision: Option<&'a Decision>,
+}
+
+pub(crate) async fn decide(args: AbDecideArgs) -> anyhow::Result<u8> {
+    let path = &args.campaign.campaign;
+    let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
+        .with_context(|| format!("loading campaign {}", path.display()))?;
+    if settings.variants.len() < 2 {
+        anyhow::bail!(
+            "{}: campaign {} has no A/B test: add two or more [[variant]] entries",
+            path.display(),
+            settings.id
+        );
+    }
+    let report = volley::runtime::report(&settings, 0)
+        .await
+        .with_context(|| format!("reading the A/B test of campaign {}", settings.id))?;
+    let Some(ab) = &report.ab else {
+        anyhow::bail!("campaign {} has no A/B numbers yet", report.campaign);
+    };
+    if args.json {
+        let json = DecideJson {
+            campaign: &report.campaign,
+            mode: &ab.mode,
+            verdict: &ab.verdict,
+            held: ab.held,
+            decide_after: ab.decide_after.map(volley::model::format_millis),
+            decision: ab.decision.as_ref(),
+        };
+        ui::line(&serde_json::to_string_pretty(&json)?);
+    } else {
+        ui::line(crate::report::text::ab_table(&report).trim_matches('\n'));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,243 @@
+//! The report as one tidy CSV table: `section,item,metric,value`.
+
+use super::words::*;
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+// ---------------------------------------------------------------------------------------------
+
+/// Quotes a CSV field when it holds a comma, a quote or a line break (RFC 4180).
+pub(super) fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// Rows of the tidy CSV: `section,item,metric,value`, CRLF line ends.
+pub(super) struct CsvRows {
+    text: String,
+}
+
+impl CsvRows {
+    /// The header row.
+    fn new() -> Self {
+        Self {
+            text: "section,item,metric,value\r\n".to_string(),
+        }
+    }
+
+    /// A row with a text value.
+    fn text(&mut self, section: &str, item: &str, metric: &str, value: &str) {
+        put!(
+            self.text,
+            "{},{},{},{}\r\n",
+            csv_field(section),
+            csv_field(item),
+            csv_field(metric),
+            csv_field(value)
+        );
+    }
+
+    /// A row with a count.
+    fn count(&mut self, section: &str, item: &str, metric: &str, value: u64) {
+        self.text(section, item, metric, &value.to_string());
+    }
+
+    /// A row with a number; NaN and infinities are left empty.
+    fn number(&mut self, section: &str, item: &str, metric: &str, value: f64) {
+        let text = if value.is_finite() {
+            value.to_string()
+        } else {
+            String::new()
+        };
+        self.text(section, item, metric, &text);
+    }
+
+    /// The recipients-by-state counters.
+    fn counts(&mut self, section: &str, item: &str, c: &Counts) {
+        for (metric, value) in [
+            ("total", c.total),
+            ("pending", c.pending),
+            ("deferred", c.deferred),
+            ("delivered", c.delivered),
+            ("bounced", c.bounced),
+            ("expired", c.expired),
+            ("suppressed", c.suppressed),
+            ("held", c.held),
+            ("invalid", c.invalid),
+            ("duplicate", c.duplicate),
+        ] {
+            self.count(section, item, metric, value);
+        }
+    }
+
+    /// The engagement counters.
+    fn engagement(&mut self, section: &str, item: &str, e: &TrackCounts) {
+        for (metric, value) in [
+            ("opened", e.opened),
+            ("clicked", e.clicked),
+            ("unsubscribed", e.unsubscribed),
+            ("opens", e.opens),
+            ("clicks", e.clicks),
+            ("machine_opens", e.machine_opens),
+            ("machine_clicks", e.machine_clicks),
+        ] {
+            self.count(section, item, metric, value);
+        }
+    }
+}
+
+/// Renders the report as one tidy CSV table with the columns `section,item,metric,value`.
+pub(crate) fn csv(report: &Report) -> String {
+    let mut rows = CsvRows::new();
+    rows.text("campaign", "", "id", &report.campaign);
+    rows.text(
+        "campaign",
+        "",
+        "generated_at",
+        &format_millis(report.generated_at),
+    );
+
+    rows.counts("totals", "", &report.counts);
+    rows.engagement("totals", "", &report.engagement);
+    rows.count("totals", "", "complaints", report.complaints);
+    let delivered = report.counts.delivered;
+    rows.number(
+        "totals",
+        "",
+        "open_rate",
+        ratio(report.engagement.opened, delivered),
+    );
+    rows.number(
+        "totals",
+        "",
+        "click_rate",
+        ratio(report.engagement.clicked, delivered),
+    );
+
+    for v in &report.variants {
+        csv_variant(&mut rows, v);
+    }
+    if let Some(ab) = &report.ab {
+        csv_ab(&mut rows, ab);
+    }
+    for d in report.domains.iter().chain(&report.other_domains) {
+        for (metric, value) in [
+            ("recipients", d.recipients),
+            ("delivered", d.delivered),
+            ("bounced", d.bounced),
+            ("deferred", d.deferred),
+            ("opened", d.opened),
+            ("clicked", d.clicked),
+        ] {
+            rows.count("domain", &d.domain, metric, value);
+        }
+    }
+    for b in &report.bounces {
+        rows.count("bounce", &b.category, "hard", b.hard);
+        rows.count("bounce", &b.category, "soft", b.soft);
+    }
+
+    let timeline = &report.timeline;
+    rows.text("timeline", "", "start", &format_millis(timeline.start));
+    rows.count("timeline", "", "bucket_ms", timeline.bucket_ms);
+    for b in &timeline.buckets {
+        let at = format_millis(b.at);
+        rows.count("timeline", &at, "delivered", b.delivered);
+        rows.count("timeline", &at, "bounced", b.bounced);
+        for (i, id) in timeline.variants.iter().enumerate() {
+            rows.count(
+                "timeline",
+                &at,
+                &format!("opens:{id}"),
+                b.opens.get(i).copied().unwrap_or(0),
+            );
+        }
+        for (i, id) in timeline.variants.iter().enumerate() {
+            rows.count(
+                "timeline",
+                &at,
+                &format!("clicks:{id}"),
+                b.clicks.get(i).copied().unwrap_or(0),
+            );
+        }
+        rows.count("timeline", &at, "machine", b.machine);
+    }
+    rows.text
+}
+
+/// The rows of one variant.
+pub(super) fn csv_variant(rows: &mut CsvRows, v: &VariantRow) {
+    let id = v.id.as_str();
+    rows.number("variant", id, "share", v.share);
+    rows.count("variant", id, "recipients", v.recipients);
+    rows.counts("variant", id, &v.counts);
+    rows.engagement("variant", id, &v.engagement);
+    rows.count("variant", id, "complaints", v.complaints);
+    rows.number("variant", id, "open_rate", v.open_rate);
+    rows.number("variant", id, "open_ci_low", v.open_ci.0);
+    rows.number("variant", id, "open_ci_high", v.open_ci.1);
+    rows.number("variant", id, "click_rate", v.click_rate);
+    rows.number("variant", id, "click_ci_low", v.click_ci.0);
+    rows.number("variant", id, "click_ci_high", v.click_ci.1);
+}
+
+/// The rows of the A/B part; absent values have no row.
+pub(super) fn csv_ab(rows: &mut CsvRows, ab: &AbSummary) {
+    let v = &ab.verdict;
+    rows.text("ab", "", "mode", &ab.mode);
+    let kind = match v.verdict {
+        VerdictKind::Winner => "winner",
+        VerdictKind::Inconclusive => "inconclusive",
+    };
+    rows.text("ab", "", "verdict", kind);
+    if let Some(winner) = &v.winner {
+        rows.text("ab", "", "winner", winner);
+    }
+    let metric = match v.metric {
+        Metric::Opens => "opens",
+        Metric::Clicks => "clicks",
+        Metric::ClicksPerOpen => "clicks_per_open",
+    };
+    rows.text("ab", "", "metric", metric);
+    rows.number("ab", "", "confidence", v.confidence);
+    if let Some(p) = v.p_value {
+        rows.number("ab", "", "p_value", p);
+    }
+    if let Some(z) = v.z {
+        rows.number("ab", "", "z", z);
+    }
+    if let Some(n) = v.needed_per_variant {
+        rows.count("ab", "", "needed_per_variant", n);
+    }
+    rows.text("ab", "", "reason", &v.reason);
+    rows.count("ab", "", "held", ab.held);
+    if let Some(at) = ab.decide_after {
+        rows.text("ab", "", "decide_after", &format_millis(at));
+    }
+    if let Some(d) = &ab.decision {
+        rows.text("ab", "", "decided_at", &format_millis(d.at));
+        rows.text("ab", "", "decision", &d.how);
+        if let Some(variant) = &d.variant {
+            rows.text("ab", "", "decision_variant", variant);
+        }
+        rows.text("ab", "", "decision_reason", &d.reason);
+    }
+    for s in &v.variants {
+        let id = s.id.as_str();
+        rows.count("ab", id, "trials", s.trials);
+        rows.count("ab", id, "successes", s.successes);
+        rows.number("ab", id, "rate", s.rate);
+        rows.number("ab", id, "ci_low", s.ci_low);
+        rows.number("ab", id, "ci_high", s.ci_high);
+        rows.number("ab", id, "prob_best", s.prob_best);
+        rows.number("ab", id, "bounce_rate", s.bounce_rate);
+        rows.number("ab", id, "unsubscribe_rate", s.unsubscribe_rate);
+        rows.number("ab", id, "complaint_rate", s.complaint_rate);
+        if let Some(why) = &s.vetoed {
+            rows.text("ab", id, "vetoed", why);
+        }
+    }
+}

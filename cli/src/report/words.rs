@@ -1,0 +1,437 @@
+//! Numbers, words and sentences for people, shared by the table, CSV and HTML renderers.
+
+pub(super) use std::fmt::Write as _;
+pub(super) use volley::ab::{Metric, VariantStats, Verdict, VerdictKind};
+pub(super) use volley::model::{format_millis, Counts, Millis, TrackCounts};
+pub(super) use volley::report::{AbSummary, Report, VariantRow};
+
+pub(super) const MINUTE_MS: u64 = 60_000;
+pub(super) const HOUR_MS: u64 = 60 * MINUTE_MS;
+pub(super) const DAY_MS: u64 = 24 * HOUR_MS;
+
+/// The confidence of the intervals when the report has no A/B part to say otherwise.
+pub(super) const DEFAULT_CONFIDENCE: f64 = 0.95;
+
+/// One colour per variant, in report order; the same everywhere in the HTML report.
+pub(super) const PALETTE: [&str; 8] = [
+    "#2563eb", "#ea580c", "#7c3aed", "#0d9488", "#db2777", "#ca8a04", "#475569", "#dc2626",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Numbers and words for people
+// ---------------------------------------------------------------------------------------------
+
+/// `9950` → `9,950`.
+pub(super) fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let len = digits.len();
+    let mut out = String::with_capacity(len + len / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (len - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `x`, or 0 when it is NaN or infinite, so no `NaN` ever reaches a page.
+pub(super) fn finite(x: f64) -> f64 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// `part / whole`, 0 when `whole` is 0.
+pub(super) fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Two decimals for small percentages (below 10 %), one otherwise.
+pub(super) fn percent_decimals(rate: f64) -> usize {
+    let pct = finite(rate).abs() * 100.0;
+    if pct > 0.0 && pct < 10.0 {
+        2
+    } else {
+        1
+    }
+}
+
+/// A rate as a percentage number without the sign: `0.0342` → `3.42`.
+pub(super) fn percent_number(rate: f64, decimals: usize) -> String {
+    format!("{:.*}", decimals, finite(rate) * 100.0)
+}
+
+/// A rate as a percentage: `0.0342` → `3.42 %`, `0.236` → `23.6 %`.
+pub(super) fn format_percent(rate: f64) -> String {
+    format!("{} %", percent_number(rate, percent_decimals(rate)))
+}
+
+/// A probability as a percentage that never rounds to a false certainty: `< 0.1 %`, `> 99.9 %`.
+pub(super) fn format_probability(p: f64) -> String {
+    let p = finite(p).clamp(0.0, 1.0);
+    if p > 0.0 && p < 0.001 {
+        "< 0.1 %".to_string()
+    } else if p > 0.999 && p < 1.0 {
+        "> 99.9 %".to_string()
+    } else {
+        format_percent(p)
+    }
+}
+
+/// An interval with as many decimals as the rate it belongs to: `20.9–23.3 %`.
+pub(super) fn format_interval(rate: f64, interval: (f64, f64)) -> String {
+    let decimals = percent_decimals(rate);
+    format!(
+        "{}–{} %",
+        percent_number(interval.0, decimals),
+        percent_number(interval.1, decimals)
+    )
+}
+
+/// Drops trailing zeros of a decimal number: `2.50` → `2.5`, `5.00` → `5`.
+pub(super) fn trim_decimal_zeros(text: &str) -> String {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// A p-value with three significant digits: `0.0442`, `0.310`, `1.23e-7`.
+pub(super) fn format_p_value(p: f64) -> String {
+    if !p.is_finite() {
+        return "n/a".to_string();
+    }
+    if p <= 0.0 {
+        return "0".to_string();
+    }
+    if p < 1e-4 {
+        return format!("{p:.2e}");
+    }
+    let decimals = (2 - p.log10().floor() as i32).max(0) as usize;
+    format!("{p:.decimals$}")
+}
+
+/// A confidence as a percentage: `0.95` → `95 %`, `0.999` → `99.9 %`.
+pub(super) fn format_confidence(confidence: f64) -> String {
+    let text = format!("{:.2}", finite(confidence) * 100.0);
+    format!("{} %", trim_decimal_zeros(&text))
+}
+
+/// The significance level belonging to a confidence: `0.95` → `0.05`.
+pub(super) fn format_alpha(confidence: f64) -> String {
+    trim_decimal_zeros(&format!("{:.4}", (1.0 - finite(confidence)).max(0.0)))
+}
+
+/// A bucket width for people: `1 h`, `15 min`, `1 d`.
+pub(super) fn format_duration(ms: u64) -> String {
+    if ms >= DAY_MS && ms.is_multiple_of(DAY_MS) {
+        format!("{} d", ms / DAY_MS)
+    } else if ms >= HOUR_MS && ms.is_multiple_of(HOUR_MS) {
+        format!("{} h", ms / HOUR_MS)
+    } else if ms >= MINUTE_MS && ms.is_multiple_of(MINUTE_MS) {
+        format!("{} min", ms / MINUTE_MS)
+    } else if ms >= 1000 && ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// What one bucket is called after "per": `hour`, `day`, `15 min`.
+pub(super) fn format_period(ms: u64) -> String {
+    match ms {
+        MINUTE_MS => "minute".to_string(),
+        HOUR_MS => "hour".to_string(),
+        DAY_MS => "day".to_string(),
+        _ => format_duration(ms),
+    }
+}
+
+/// `2026-12-02 03:00` (UTC, to the minute).
+pub(super) fn format_short_time(ms: Millis) -> String {
+    let full = format_millis(ms);
+    full.get(0..16).map(|s| s.replace('T', " ")).unwrap_or(full)
+}
+
+/// `03:00` (UTC).
+pub(super) fn format_clock(ms: Millis) -> String {
+    let full = format_millis(ms);
+    full.get(11..16).map(str::to_string).unwrap_or(full)
+}
+
+/// `2 Dec` (UTC).
+pub(super) fn format_day(ms: Millis) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let full = format_millis(ms);
+    let month = full
+        .get(5..7)
+        .and_then(|m| m.parse::<usize>().ok())
+        .and_then(|m| m.checked_sub(1))
+        .and_then(|m| MONTHS.get(m));
+    let day = full.get(8..10).map(|d| d.trim_start_matches('0'));
+    match (day, month) {
+        (Some(day), Some(month)) => format!("{day} {month}"),
+        _ => full,
+    }
+}
+
+/// What a metric is called in a sentence.
+pub(super) fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Opens => "open rate",
+        Metric::Clicks => "click rate",
+        Metric::ClicksPerOpen => "clicks per open",
+    }
+}
+
+/// What a metric's denominator counts.
+pub(super) fn metric_denominator(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Opens | Metric::Clicks => "delivered messages",
+        Metric::ClicksPerOpen => "openers",
+    }
+}
+
+/// The confidence of the report's intervals.
+pub(super) fn report_confidence(report: &Report) -> f64 {
+    report
+        .ab
+        .as_ref()
+        .map(|ab| ab.verdict.confidence)
+        .filter(|c| c.is_finite() && *c > 0.0 && *c < 1.0)
+        .unwrap_or(DEFAULT_CONFIDENCE)
+}
+
+/// HTML-escapes text for element content and attribute values.
+pub(super) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// At most `max` characters of a label, with an ellipsis when cut.
+pub(super) fn truncate_label(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        label.to_string()
+    } else {
+        let mut cut: String = label.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sentences shared by the table and the HTML page
+// ---------------------------------------------------------------------------------------------
+
+/// The verdict's leader (the winner, if any) and the best of the others.
+pub(super) fn leader_and_runner_up(
+    verdict: &Verdict,
+) -> (Option<&VariantStats>, Option<&VariantStats>) {
+    let mut by_rate: Vec<&VariantStats> = verdict.variants.iter().collect();
+    by_rate.sort_by(|a, b| finite(b.rate).total_cmp(&finite(a.rate)));
+    let leader = match &verdict.winner {
+        Some(winner) => by_rate.iter().copied().find(|s| &s.id == winner),
+        None => by_rate.first().copied(),
+    };
+    let runner_up = leader.and_then(|l| by_rate.iter().copied().find(|s| s.id != l.id));
+    (leader, runner_up)
+}
+
+/// The verdict in one or two sentences: who wins (or that no one does yet) and how sure.
+pub(super) fn verdict_headline(verdict: &Verdict) -> String {
+    let metric = metric_name(verdict.metric);
+    let confidence = format_confidence(verdict.confidence);
+    let p = verdict.p_value.map(format_p_value);
+    let (leader, runner_up) = leader_and_runner_up(verdict);
+    let mut text = match (verdict.verdict, &verdict.winner, leader, runner_up) {
+        (VerdictKind::Winner, Some(winner), Some(l), Some(r)) => {
+            let mut s = format!(
+                "Variant {winner} wins on {metric}: {} against {} for {}",
+                format_percent(l.rate),
+                format_percent(r.rate),
+                r.id
+            );
+            match &p {
+                Some(p) => put!(s, " (p = {p}, at {confidence} confidence)."),
+                None => put!(s, " (at {confidence} confidence)."),
+            }
+            s
+        }
+        (VerdictKind::Winner, Some(winner), _, _) => {
+            format!("Variant {winner} wins on {metric} (at {confidence} confidence).")
+        }
+        (_, _, Some(l), Some(r)) => {
+            let mut s = if finite(l.rate) > finite(r.rate) {
+                format!(
+                    "No winner yet on {metric}: {} leads {}, {} against {}",
+                    l.id,
+                    r.id,
+                    format_percent(l.rate),
+                    format_percent(r.rate)
+                )
+            } else {
+                format!(
+                    "No winner yet on {metric}: {} and {} are level at {}",
+                    l.id,
+                    r.id,
+                    format_percent(l.rate)
+                )
+            };
+            match &p {
+                Some(p) => put!(
+                    s,
+                    ", and p = {p} is not below {}.",
+                    format_alpha(verdict.confidence)
+                ),
+                None => s.push('.'),
+            }
+            s
+        }
+        _ => format!("No winner yet on {metric}."),
+    };
+    if verdict.verdict == VerdictKind::Inconclusive {
+        if let Some(needed) = verdict.needed_per_variant {
+            put!(
+                text,
+                " About {} {} per variant would be needed to call it at {confidence} confidence.",
+                format_count(needed),
+                metric_denominator(verdict.metric)
+            );
+        }
+    }
+    text
+}
+
+/// `Chance of being best: A 2.1 %, B 97.9 %.`
+pub(super) fn prob_best_sentence(verdict: &Verdict) -> Option<String> {
+    if verdict.variants.len() < 2 {
+        return None;
+    }
+    let parts: Vec<String> = verdict
+        .variants
+        .iter()
+        .map(|s| format!("{} {}", s.id, format_probability(s.prob_best)))
+        .collect();
+    Some(format!("Chance of being best: {}.", parts.join(", ")))
+}
+
+/// One sentence per variant that may not win, and why.
+pub(super) fn veto_sentences(verdict: &Verdict) -> Vec<String> {
+    verdict
+        .variants
+        .iter()
+        .filter_map(|s| {
+            s.vetoed
+                .as_ref()
+                .map(|why| format!("{} cannot win: {why}.", s.id))
+        })
+        .collect()
+}
+
+/// Where a test-then-winner campaign stands: held recipients, the decision time, the decision.
+pub(super) fn ab_progress_sentence(ab: &AbSummary) -> Option<String> {
+    if let Some(decision) = &ab.decision {
+        let what = match (decision.how.as_str(), &decision.variant) {
+            ("winner", Some(v)) => format!("the remainder went to the winner, {v}"),
+            ("variant", Some(v)) => format!("the remainder went to the fallback variant, {v}"),
+            ("split", _) => "the remainder was split across the variants".to_string(),
+            ("hold", _) => "the remainder is held back".to_string(),
+            (how, Some(v)) => format!("the remainder was sent as {how} ({v})"),
+            (how, None) => format!("the remainder was sent as {how}"),
+        };
+        let mut s = format!("Decided {} UTC: {what}", format_short_time(decision.at));
+        if decision.reason.is_empty() {
+            s.push('.');
+        } else {
+            put!(s, " — {}", decision.reason);
+            if !s.ends_with('.') {
+                s.push('.');
+            }
+        }
+        return Some(s);
+    }
+    if ab.mode == "test_then_winner" || ab.held > 0 {
+        let mut s = format!(
+            "{} recipients are held back for the winner",
+            format_count(ab.held)
+        );
+        match ab.decide_after {
+            Some(at) => put!(
+                s,
+                "; the decision is due after {} UTC.",
+                format_short_time(at)
+            ),
+            None => s.push('.'),
+        }
+        return Some(s);
+    }
+    None
+}
+
+/// What the A/B mode is called.
+pub(super) fn ab_mode_name(mode: &str) -> String {
+    match mode {
+        "split" => "split test".to_string(),
+        "test_then_winner" => "test, then winner".to_string(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// Whether any bucket holds an open or a click.
+pub(super) fn has_engagement_over_time(report: &Report) -> bool {
+    report
+        .timeline
+        .buckets
+        .iter()
+        .any(|b| b.opens.iter().chain(&b.clicks).any(|&n| n > 0))
+}
+
+/// The variant ids of the report, in report order, then any only the timeline knows.
+pub(super) fn variant_ids(report: &Report) -> Vec<String> {
+    let mut ids: Vec<String> = report.variants.iter().map(|v| v.id.clone()).collect();
+    for id in &report.timeline.variants {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
+}
+
+/// The colour of a variant: its position in [`variant_ids`] picks it from the palette.
+pub(super) fn variant_colour(ids: &[String], id: &str) -> &'static str {
+    let index = ids.iter().position(|v| v == id).unwrap_or(ids.len());
+    PALETTE[index % PALETTE.len()]
+}
+
+/// One variant's per-bucket counts (`opens` or `clicks`), aligned with the buckets.
+pub(super) fn variant_series(report: &Report, variant_index: usize, clicks: bool) -> Vec<u64> {
+    report
+        .timeline
+        .buckets
+        .iter()
+        .map(|b| {
+            let values = if clicks { &b.clicks } else { &b.opens };
+            values.get(variant_index).copied().unwrap_or(0)
+        })
+        .collect()
+}

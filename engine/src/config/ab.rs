@@ -1,0 +1,176 @@
+//! The `[[variant]]` entries and the `[ab]` section: the versions of the message an A/B test
+//! compares, their weights, and how the test-then-winner verdict is taken.
+
+use std::collections::HashSet;
+
+use super::error::ConfigError;
+use super::raw::{RawAb, RawVariant};
+use super::settings::{AbSettings, OnInconclusive, TemplateFile, VariantSettings};
+use super::validate::{parse_duration, Ctx};
+use crate::ab::Rules;
+
+/// The most variants a campaign may have.
+const MAX_VARIANTS: usize = 26;
+
+/// Checks every `[[variant]]`: ids, weights, overrides. None or at least two.
+pub(crate) fn validate_variants(
+    ctx: &Ctx,
+    raw: &[RawVariant],
+) -> Result<Vec<VariantSettings>, ConfigError> {
+    if raw.len() == 1 {
+        return Err(ConfigError::Missing {
+            file: ctx.file.clone(),
+            key: "variant".to_owned(),
+            why: "an A/B test needs at least two [[variant]] entries",
+        });
+    }
+    if raw.len() > MAX_VARIANTS {
+        return Err(ctx.bad(
+            "variant",
+            &format!("{} entries", raw.len()),
+            "at most 26 [[variant]] entries",
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, variant) in raw.iter().enumerate() {
+        let key = |field: &str| format!("variant[{i}].{field}");
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+        let id = variant.id.trim();
+        if id.is_empty() || id.len() > 32 || !id.chars().all(ok_char) {
+            return Err(ctx.bad(
+                &key("id"),
+                &variant.id,
+                "1 to 32 of the characters A-Z a-z 0-9 _ -",
+            ));
+        }
+        if !seen.insert(id.to_owned()) {
+            return Err(ctx.bad(&key("id"), id, "an id no other [[variant]] has"));
+        }
+        if !(variant.weight.is_finite() && variant.weight > 0.0) {
+            return Err(ctx.bad(
+                &key("weight"),
+                &variant.weight.to_string(),
+                "a positive number such as 1 or 0.5",
+            ));
+        }
+        let subject = match &variant.subject {
+            Some(subject) => {
+                ctx.non_empty(&key("subject"), subject)?;
+                if subject.contains(['\r', '\n']) {
+                    return Err(ctx.bad(&key("subject"), subject, "a single line"));
+                }
+                Some(subject.clone())
+            }
+            None => None,
+        };
+        let from_name = match &variant.from_name {
+            Some(name) if name.chars().any(char::is_control) => {
+                return Err(ctx.bad(
+                    &key("from_name"),
+                    name,
+                    "a display name without control characters",
+                ))
+            }
+            Some(name) => Some(ctx.non_empty(&key("from_name"), name)?.to_owned()),
+            None => None,
+        };
+        out.push(VariantSettings {
+            id: id.to_owned(),
+            weight: variant.weight,
+            subject,
+            from_name,
+            text: read_template(ctx, &key("text"), &variant.text)?,
+            html: read_template(ctx, &key("html"), &variant.html)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads a variant's template file, when it names one.
+fn read_template(
+    ctx: &Ctx,
+    key: &str,
+    value: &Option<String>,
+) -> Result<Option<TemplateFile>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    let path = ctx.path(key, value)?;
+    let source = std::fs::read_to_string(&path).map_err(|e| ctx.file_error(key, &path, e))?;
+    Ok(Some(TemplateFile { path, source }))
+}
+
+/// Checks `[ab]` against the variants it decides between.
+pub(crate) fn validate_ab(
+    ctx: &Ctx,
+    raw: &RawAb,
+    variants: &[VariantSettings],
+) -> Result<AbSettings, ConfigError> {
+    if variants.len() < 2 {
+        return Err(ConfigError::Missing {
+            file: ctx.file.clone(),
+            key: "variant".to_owned(),
+            why: "[ab] decides between variants: add at least two [[variant]] entries",
+        });
+    }
+    let share = raw.test_share;
+    if !(share.is_finite() && share > 0.0 && share < 1.0) {
+        return Err(ctx.bad(
+            "ab.test_share",
+            &share.to_string(),
+            "a share between 0 and 1, such as 0.2",
+        ));
+    }
+    let confidence = raw.confidence;
+    if !(0.5..=0.9999).contains(&confidence) {
+        return Err(ctx.bad(
+            "ab.confidence",
+            &confidence.to_string(),
+            "a confidence between 0.5 and 0.9999, such as 0.95",
+        ));
+    }
+    ctx.range("ab.min_per_variant", raw.min_per_variant, 1, 1_000_000_000)?;
+    let rate = |key: &str, value: f64| {
+        if (0.0..=1.0).contains(&value) {
+            Ok(value)
+        } else {
+            Err(ctx.bad(
+                key,
+                &value.to_string(),
+                "a rate between 0 and 1, such as 0.01",
+            ))
+        }
+    };
+    let on_inconclusive = match raw.on_inconclusive.trim() {
+        "split" => OnInconclusive::Split,
+        "hold" => OnInconclusive::Hold,
+        other => {
+            let index = other
+                .strip_prefix("variant:")
+                .and_then(|id| variants.iter().position(|v| v.id == id.trim()))
+                .and_then(|i| u8::try_from(i).ok());
+            match index {
+                Some(index) => OnInconclusive::Variant(index),
+                None => {
+                    return Err(ctx.bad(
+                        "ab.on_inconclusive",
+                        other,
+                        "split, hold, or variant:<id> naming one of the [[variant]] ids",
+                    ))
+                }
+            }
+        }
+    };
+    Ok(AbSettings {
+        test_share: share,
+        wait: parse_duration(ctx, "ab.wait", &raw.wait)?,
+        rules: Rules {
+            metric: raw.metric,
+            confidence,
+            min_per_variant: u64::try_from(raw.min_per_variant).unwrap_or(100), // invariant: range-checked above
+            max_bounce_rate: rate("ab.max_bounce_rate", raw.max_bounce_rate)?,
+            max_unsubscribe_rate: rate("ab.max_unsubscribe_rate", raw.max_unsubscribe_rate)?,
+            max_complaint_rate: rate("ab.max_complaint_rate", raw.max_complaint_rate)?,
+        },
+        on_inconclusive,
+    })
+}

@@ -1,0 +1,390 @@
+//! Campaign reports: totals, variants with their rates and intervals, the A/B verdict, the
+//! largest recipient domains, bounces by category and a timeline, read from the store. The
+//! `volley` binary renders them as a table, CSV, JSON or a self-contained HTML page.
+
+mod model;
+
+pub use model::{
+    AbSummary, Bucket, CategoryRow, Decision, DomainRow, Report, Timeline, VariantRow,
+};
+
+use crate::ab::{self, Rules, VariantInput, Verdict};
+use crate::config::CampaignSettings;
+use crate::model::{add_duration, Category, Millis, TrackCounts};
+use crate::store::{AbRecord, ExportKind, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// The most buckets a timeline is drawn with.
+const MAX_BUCKETS: u64 = 120;
+/// Bucket widths a timeline may use, in minutes.
+const BUCKET_MINUTES: [u64; 11] = [1, 5, 15, 30, 60, 180, 360, 720, 1_440, 10_080, 43_200];
+
+/// What a report needs to know of the campaign besides the store: its variants and A/B
+/// rules (from the campaign file), and how many domains to list. Serialisable, so a process
+/// that owns the store can build the report for another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportSpec {
+    /// The campaign id in the store (for a scheduled campaign, the edition).
+    pub campaign: String,
+    /// The variants: id and weight, in order (one `main` for a campaign without variants).
+    pub variants: Vec<(String, f64)>,
+    /// Test-then-winner settings, when `[ab]` is set.
+    pub ab: Option<AbSpec>,
+    /// How many recipient domains to list.
+    pub top: usize,
+}
+
+/// The `[ab]` settings a report shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbSpec {
+    /// The share of the list in the test.
+    pub test_share: f64,
+    /// How long after the test share went out the verdict is taken.
+    pub wait: Duration,
+    /// How the verdict is reached.
+    pub rules: Rules,
+}
+
+impl ReportSpec {
+    /// The spec for `settings` (its campaign id as it is: resolve editions before building).
+    pub fn for_campaign(settings: &CampaignSettings, top: usize) -> ReportSpec {
+        let variants = if settings.variants.is_empty() {
+            vec![(crate::config::MAIN_VARIANT.to_owned(), 1.0)]
+        } else {
+            settings
+                .variants
+                .iter()
+                .map(|v| (v.id.clone(), v.weight))
+                .collect()
+        };
+        ReportSpec {
+            campaign: settings.id.clone(),
+            variants,
+            ab: settings.ab.as_ref().map(|ab| AbSpec {
+                test_share: ab.test_share,
+                wait: ab.wait,
+                rules: ab.rules.clone(),
+            }),
+            top,
+        }
+    }
+
+    /// The rules verdicts are taken by (the defaults for an even split).
+    pub fn rules(&self) -> Rules {
+        self.ab
+            .as_ref()
+            .map(|ab| ab.rules.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Builds the report of `spec.campaign` from `store`.
+pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, StoreError> {
+    let campaign = spec.campaign.as_str();
+    let counts = store
+        .counts(campaign)?
+        .ok_or_else(|| StoreError::UnknownCampaign {
+            campaign: campaign.to_owned(),
+            path: store.path().to_owned(),
+        })?;
+    let history = History::read(store, campaign, spec.variants.len())?;
+    let per_variant: HashMap<u8, _> = store.variant_counts(campaign)?.into_iter().collect();
+    let tracking: HashMap<u8, TrackCounts> = store.tracking_counts(campaign)?.into_iter().collect();
+    let rules = spec.rules();
+    let total_weight: f64 = spec.variants.iter().map(|(_, w)| w).sum();
+    let variants: Vec<VariantRow> = spec
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, (id, weight))| {
+            let index = u8::try_from(i).unwrap_or(u8::MAX);
+            let counts = per_variant.get(&index).cloned().unwrap_or_default();
+            let engagement = tracking.get(&index).copied().unwrap_or_default();
+            let delivered = counts.delivered;
+            VariantRow {
+                id: id.clone(),
+                share: if total_weight > 0.0 {
+                    weight / total_weight
+                } else {
+                    0.0
+                },
+                recipients: counts.total,
+                complaints: history.complaints.get(i).copied().unwrap_or(0),
+                open_rate: rate(engagement.opened, delivered),
+                open_ci: ab::wilson(
+                    engagement.opened.min(delivered),
+                    delivered,
+                    rules.confidence,
+                ),
+                click_rate: rate(engagement.clicked, delivered),
+                click_ci: ab::wilson(
+                    engagement.clicked.min(delivered),
+                    delivered,
+                    rules.confidence,
+                ),
+                counts,
+                engagement,
+            }
+        })
+        .collect();
+    let ab = (variants.len() >= 2)
+        .then(|| ab_summary(store, spec, &variants, counts.held))
+        .transpose()?;
+    let (domains, other_domains) = if spec.top == 0 {
+        (Vec::new(), None)
+    } else {
+        top_domains(store, campaign, spec.top)?
+    };
+    Ok(Report {
+        campaign: campaign.to_owned(),
+        generated_at: now,
+        engagement: store.tracking_totals(campaign)?,
+        complaints: history.complaints.iter().sum(),
+        counts,
+        variants,
+        ab,
+        domains,
+        other_domains,
+        bounces: history.categories(),
+        timeline: history.timeline(&spec.variants),
+    })
+}
+
+/// The verdict on the numbers as they are now.
+pub fn verdict(variants: &[VariantRow], rules: &Rules) -> Verdict {
+    let inputs: Vec<VariantInput> = variants
+        .iter()
+        .map(|v| VariantInput {
+            id: v.id.clone(),
+            delivered: v.counts.delivered,
+            bounced: v.counts.bounced,
+            opens: v.engagement.opened,
+            clicks: v.engagement.clicked,
+            unsubscribes: v.engagement.unsubscribed,
+            complaints: v.complaints,
+        })
+        .collect();
+    ab::decide(&inputs, rules)
+}
+
+/// The A/B part: the verdict, what is held, and what was decided.
+fn ab_summary(
+    store: &Store,
+    spec: &ReportSpec,
+    variants: &[VariantRow],
+    held: u64,
+) -> Result<AbSummary, StoreError> {
+    let record: AbRecord = store.ab_record(&spec.campaign)?;
+    let decide_after = match (&spec.ab, record.test_sent_at, &record.decision) {
+        (Some(ab), Some(sent), None) => Some(add_duration(sent, ab.wait)),
+        _ => None,
+    };
+    let decision = record.decision.map(|d| Decision {
+        at: d.at,
+        how: d.how,
+        variant: d
+            .variant
+            .and_then(|i| spec.variants.get(usize::from(i)))
+            .map(|(id, _)| id.clone()),
+        reason: d.reason,
+        released: d.released,
+    });
+    Ok(AbSummary {
+        mode: if spec.ab.is_some() {
+            "test_then_winner".to_owned()
+        } else {
+            "split".to_owned()
+        },
+        verdict: verdict(variants, &spec.rules()),
+        held,
+        decide_after,
+        decision,
+    })
+}
+
+/// The `top` largest domains by recipients, and the rest together.
+fn top_domains(
+    store: &Store,
+    campaign: &str,
+    top: usize,
+) -> Result<(Vec<DomainRow>, Option<DomainRow>), StoreError> {
+    let mut rows: Vec<DomainRow> = store
+        .domain_tallies(campaign)?
+        .into_iter()
+        .map(|t| DomainRow {
+            domain: t.domain,
+            recipients: t.counts.total,
+            delivered: t.counts.delivered,
+            bounced: t.counts.bounced,
+            deferred: t.counts.deferred + t.counts.expired,
+            opened: t.opened,
+            clicked: t.clicked,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.recipients
+            .cmp(&a.recipients)
+            .then_with(|| a.domain.cmp(&b.domain))
+    });
+    if rows.len() <= top {
+        return Ok((rows, None));
+    }
+    let rest = rows.split_off(top);
+    let mut other = DomainRow {
+        domain: "other".to_owned(),
+        ..DomainRow::default()
+    };
+    for row in rest {
+        other.recipients += row.recipients;
+        other.delivered += row.delivered;
+        other.bounced += row.bounced;
+        other.deferred += row.deferred;
+        other.opened += row.opened;
+        other.clicked += row.clicked;
+    }
+    Ok((rows, Some(other)))
+}
+
+/// What one pass over a campaign's events finds: complaints per variant, failures per
+/// category, and per-minute counts for the timeline.
+struct History {
+    complaints: Vec<u64>,
+    categories: BTreeMap<Category, (u64, u64)>,
+    minutes: BTreeMap<u64, Bucket>,
+    variants: usize,
+}
+
+impl History {
+    fn read(store: &Store, campaign: &str, variants: usize) -> Result<History, StoreError> {
+        let variants = variants.max(1);
+        let mut history = History {
+            complaints: vec![0; variants],
+            categories: BTreeMap::new(),
+            minutes: BTreeMap::new(),
+            variants,
+        };
+        for event in store.export_events(campaign, 0)? {
+            history.note(event?);
+        }
+        Ok(history)
+    }
+
+    fn note(&mut self, event: crate::store::ExportEvent) {
+        let variant = event.variant.map_or(0, usize::from).min(self.variants - 1);
+        let category = event.reply.as_ref().and_then(|r| r.category);
+        let variants = self.variants;
+        let bucket = self
+            .minutes
+            .entry(event.at / 60_000)
+            .or_insert_with(|| Bucket {
+                at: (event.at / 60_000) * 60_000,
+                opens: vec![0; variants],
+                clicks: vec![0; variants],
+                ..Bucket::default()
+            });
+        match event.kind {
+            ExportKind::Delivered => bucket.delivered += 1,
+            ExportKind::Bounced => {
+                bucket.bounced += 1;
+                self.categories
+                    .entry(category.unwrap_or(Category::Other))
+                    .or_default()
+                    .0 += 1;
+            }
+            ExportKind::Deferred | ExportKind::Expired => {
+                if let Some(category) = category {
+                    self.categories.entry(category).or_default().1 += 1;
+                }
+            }
+            ExportKind::Open if event.machine.is_some() => bucket.machine += 1,
+            ExportKind::Click if event.machine.is_some() => bucket.machine += 1,
+            ExportKind::Open => bump(&mut bucket.opens, variant),
+            ExportKind::Click => bump(&mut bucket.clicks, variant),
+            ExportKind::Complaint => bump(&mut self.complaints, variant),
+            ExportKind::Suppressed | ExportKind::Unsubscribe => {}
+        }
+    }
+
+    /// Bounce categories, most frequent first.
+    fn categories(&self) -> Vec<CategoryRow> {
+        let mut rows: Vec<CategoryRow> = self
+            .categories
+            .iter()
+            .map(|(category, (hard, soft))| CategoryRow {
+                category: category.as_str().to_owned(),
+                hard: *hard,
+                soft: *soft,
+            })
+            .collect();
+        rows.sort_by_key(|row| std::cmp::Reverse(row.hard + row.soft));
+        rows
+    }
+
+    /// The per-minute counts merged into at most [`MAX_BUCKETS`] equal buckets.
+    fn timeline(&self, variants: &[(String, f64)]) -> Timeline {
+        let ids = variants.iter().map(|(id, _)| id.clone()).collect();
+        let (Some(first), Some(last)) = (self.minutes.keys().next(), self.minutes.keys().last())
+        else {
+            return Timeline {
+                variants: ids,
+                ..Timeline::default()
+            };
+        };
+        let span = last - first + 1;
+        let width = BUCKET_MINUTES
+            .iter()
+            .copied()
+            .find(|w| span.div_ceil(*w) <= MAX_BUCKETS)
+            .unwrap_or(43_200);
+        let start = first - first % width;
+        let count = (last - start) / width + 1;
+        let mut buckets: Vec<Bucket> = (0..count)
+            .map(|i| Bucket {
+                at: (start + i * width) * 60_000,
+                opens: vec![0; self.variants],
+                clicks: vec![0; self.variants],
+                ..Bucket::default()
+            })
+            .collect();
+        for (minute, counts) in &self.minutes {
+            let Some(bucket) = usize::try_from((minute - start) / width)
+                .ok()
+                .and_then(|i| buckets.get_mut(i))
+            else {
+                continue;
+            };
+            bucket.delivered += counts.delivered;
+            bucket.bounced += counts.bounced;
+            bucket.machine += counts.machine;
+            for (sum, n) in bucket.opens.iter_mut().zip(&counts.opens) {
+                *sum += n;
+            }
+            for (sum, n) in bucket.clicks.iter_mut().zip(&counts.clicks) {
+                *sum += n;
+            }
+        }
+        Timeline {
+            start: start * 60_000,
+            bucket_ms: width * 60_000,
+            variants: ids,
+            buckets,
+        }
+    }
+}
+
+fn bump(counts: &mut [u64], index: usize) {
+    if let Some(count) = counts.get_mut(index) {
+        *count += 1;
+    }
+}
+
+/// `part / whole`, 0 when `whole` is 0.
+fn rate(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
