@@ -192,6 +192,7 @@ impl Server {
             ids.sort();
             ids.dedup();
             for id in ids {
+                self.decide_ab_test(&settings, &id);
                 let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
                 if let Some(due) = self.due_work(&id, now, ab_wait) {
                     wake = wake.min(due);
@@ -261,6 +262,26 @@ impl Server {
                     (a, b) => a.or(b),
                 }
             }
+        }
+    }
+
+    /// Takes a test-then-winner campaign's verdict when it is due (and the campaign is not
+    /// being sent), so its remainder goes out at once rather than at the next relaunch.
+    fn decide_ab_test(&self, settings: &CampaignSettings, id: &str) {
+        if settings.ab.is_none() || self.host.is_active(id) {
+            return;
+        }
+        let mut settings = settings.clone();
+        settings.id = id.to_owned();
+        match super::abtest::decide_if_due(&settings, &self.store, crate::model::now_millis()) {
+            Ok((true, _)) => {
+                self.launched
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(id);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(campaign = id, %error, "could not take the A/B verdict"),
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod ab;
 mod bounces;
 mod direct;
 mod errors;

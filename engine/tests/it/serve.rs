@@ -147,3 +147,22 @@ async fn weekly_editions_reach_each_subscriber_once_and_follow_the_list() {
         ["test-campaign.2026-12-07", "test-campaign.2026-12-14"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_sends_an_ab_test_remainder_when_its_verdict_is_due() {
+    let setup = Setup {
+        sections: "[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
+                   [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\
+                   [ab]\ntest_share = 0.2\nwait = \"1s\"\non_inconclusive = \"variant:B\"\n"
+            .to_owned(),
+        ..Setup::default()
+    };
+    let fixture = Fixture::new(setup, &crate::support::list(50, 5)).await;
+    let clock = TestClock::new();
+    serve_until(&fixture, &clock, Some(50)).await;
+    assert!(arrivals(&fixture.sink).values().all(|n| *n == 1));
+    let remainder = &fixture.sink.received()[10..];
+    assert!(remainder
+        .iter()
+        .all(|m| String::from_utf8_lossy(&m.data).contains("Subject: Version B")));
+}
