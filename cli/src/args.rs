@@ -147,6 +147,9 @@ pub(crate) struct TestSendArgs {
     /// Use the merge fields of this data row of the list (1 = the first).
     #[arg(long, default_value_t = 1)]
     pub(crate) row: usize,
+    /// Send this A/B variant (default: the first).
+    #[arg(long, value_name = "ID")]
+    pub(crate) variant: Option<String>,
 }
 
 /// `volley check`.

@@ -11,7 +11,7 @@ pub(crate) async fn run(args: TestSendArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("loading campaign {}", path.display()))?;
     let campaign = Campaign::prepare(settings)
         .with_context(|| format!("preparing campaign {}", path.display()))?;
-    let report = runtime::test_send(&campaign, &args.to, args.row)
+    let report = runtime::test_send(&campaign, &args.to, args.row, args.variant.as_deref())
         .await
         .with_context(|| format!("test-sending to {}", args.to))?;
     for line in &report.transcript {

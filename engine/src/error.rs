@@ -110,6 +110,18 @@ pub enum Error {
         /// The 1-based data row asked for.
         row: usize,
     },
+    /// `test-send --variant ID` named a variant the campaign does not have.
+    #[error("{file}: campaign {campaign} has no variant {variant:?} (its variants: {})", known.join(", "))]
+    UnknownVariant {
+        /// The campaign file.
+        file: PathBuf,
+        /// The campaign id.
+        campaign: String,
+        /// The id asked for.
+        variant: String,
+        /// The variant ids it has.
+        known: Vec<String>,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -107,6 +107,37 @@ async fn test_send_shows_the_transcript_without_the_password() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_send_proofs_the_variant_asked_for() {
+    let fixture = Fixture::new(&list(3), PASSWORD).await;
+    let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
+    toml.push_str(
+        "\n[[variant]]\nid = \"plain\"\n\n[[variant]]\nid = \"bold\"\nsubject = \"BIG NEWS {{ name }}\"\n",
+    );
+    std::fs::write(fixture.campaign(), toml).unwrap();
+    let campaign = fixture.campaign();
+    let sent = tokio::task::spawn_blocking(move || {
+        let to = ["--to", "me@inbox.example"];
+        let bold = run(&[&["test-send", &campaign, "--variant", "bold"][..], &to].concat());
+        let unknown = run(&[&["test-send", &campaign, "--variant", "huge"][..], &to].concat());
+        (bold, unknown)
+    })
+    .await
+    .unwrap();
+    assert_eq!(sent.0.status.code(), Some(0), "{}", text(&sent.0.stderr));
+    let received = fixture.sink.received();
+    assert_eq!(received.len(), 1);
+    let data = String::from_utf8_lossy(&received[0].data);
+    assert!(data.contains("Subject: BIG NEWS Name0"), "{data}");
+    assert!(data.contains(":bold:volley:example.com"), "{data}");
+    let stderr = text(&sent.1.stderr);
+    assert_eq!(sent.1.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no variant \"huge\" (its variants: plain, bold)"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_writes_signed_eml_files_and_sends_nothing() {
     let fixture = Fixture::new(&list(5), PASSWORD).await;
     let campaign = fixture.campaign();
@@ -133,6 +164,8 @@ fn every_command_has_help() {
         "init",
         "events",
         "serve",
+        "report",
+        "ab",
     ] {
         let output = run(&[command, "--help"]);
         assert_eq!(output.status.code(), Some(0));

@@ -323,6 +323,21 @@ impl Campaign {
             .unwrap_or(&self.composers[0])
     }
 
+    /// The index of variant `id`, or an error listing the campaign's variants.
+    pub fn variant_index(&self, id: &str) -> Result<u8, Error> {
+        let known = self.settings.variant_ids();
+        known
+            .iter()
+            .position(|v| v == id)
+            .and_then(|i| u8::try_from(i).ok())
+            .ok_or_else(|| Error::UnknownVariant {
+                file: self.settings.file.clone(),
+                campaign: self.settings.id.clone(),
+                variant: id.to_owned(),
+                known,
+            })
+    }
+
     /// The campaign id.
     pub fn id(&self) -> &str {
         &self.settings.id

@@ -120,14 +120,24 @@ pub struct TestSendReport {
     pub transcript: Vec<String>,
 }
 
-/// Sends one message, rendered with data row `row` (1-based) of the list, to `to` through the
-/// relay (or straight to its domain's MX hosts without one); the store is not touched.
-pub async fn test_send(campaign: &Campaign, to: &str, row: usize) -> Result<TestSendReport, Error> {
+/// Sends one message, rendered with data row `row` (1-based) of the list as A/B variant
+/// `variant` (default: the first), to `to` through the relay (or straight to its domain's MX
+/// hosts without one); the store is not touched.
+pub async fn test_send(
+    campaign: &Campaign,
+    to: &str,
+    row: usize,
+    variant: Option<&str>,
+) -> Result<TestSendReport, Error> {
     let (to, _) = crate::campaign::normalize_address(to).map_err(|error| Error::BadAddress {
         address: to.to_owned(),
         reason: error.to_string(),
     })?;
-    let rendered = render_row(campaign, row, Some(&to))?;
+    let index = match variant {
+        Some(id) => campaign.variant_index(id)?,
+        None => 0,
+    };
+    let rendered = render_version(campaign, row, Some(&to), index)?;
     let mut session = match campaign.settings.relay {
         Some(_) => {
             let (config, _) = campaign.relay_session(true)?;
@@ -197,6 +207,16 @@ pub struct RenderedRow {
 /// Renders and signs the message for valid data row `row` (1-based) of the list, addressed
 /// to `to` instead of the row's own address when given.
 pub fn render_row(campaign: &Campaign, row: usize, to: Option<&str>) -> Result<RenderedRow, Error> {
+    render_version(campaign, row, to, 0)
+}
+
+/// [`render_row`] as A/B variant `variant` (an index).
+fn render_version(
+    campaign: &Campaign,
+    row: usize,
+    to: Option<&str>,
+    variant: u8,
+) -> Result<RenderedRow, Error> {
     let reader = RecipientReader::open(&campaign.settings.recipients)?;
     let found = reader
         .filter_map(Result::ok)
@@ -207,12 +227,12 @@ pub fn render_row(campaign: &Campaign, row: usize, to: Option<&str>) -> Result<R
         })?;
     let to = to.unwrap_or(&found.email);
     let composed = compose_tracked(
-        campaign.composer(0),
+        campaign.composer(variant),
         &campaign.columns,
         campaign.tracking.as_deref(),
         to,
         &found.values,
-        (0, 0, found.line),
+        (0, variant, found.line),
         None,
     )?;
     Ok(RenderedRow {

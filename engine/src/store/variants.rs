@@ -5,6 +5,7 @@ use super::keys::{self, RecipientKey};
 use super::{RecipientRecord, Store, StoreError};
 use crate::model::{Counts, Millis, RecipientState};
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// Held recipients moved to the queue per batch.
@@ -134,14 +135,15 @@ impl CountsDelta {
     }
 
     fn variant(&mut self, store: &Store, variant: u8) -> Result<&mut Counts, StoreError> {
-        if !self.variants.contains_key(&variant) {
-            let stored = store
-                .get(&variant_key(&self.campaign, variant), "variant counters")?
-                .unwrap_or_default();
-            self.variants.insert(variant, stored);
+        match self.variants.entry(variant) {
+            Entry::Occupied(entry) => Ok(entry.into_mut()),
+            Entry::Vacant(entry) => {
+                let stored = store
+                    .get(&variant_key(&self.campaign, variant), "variant counters")?
+                    .unwrap_or_default();
+                Ok(entry.insert(stored))
+            }
         }
-        // invariant: inserted just above when missing
-        Ok(self.variants.entry(variant).or_default())
     }
 }
 
