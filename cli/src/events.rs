@@ -37,7 +37,7 @@ impl<'a> Row<'a> {
             campaign,
             variant: event
                 .variant
-                .and_then(|v| variants.get(usize::from(v)))
+                .and_then(|v| variants.get(usize::from(volley::model::variant_index(v))))
                 .cloned()
                 .unwrap_or_default(),
             recipient: &event.recipient,

@@ -55,6 +55,16 @@ impl fmt::Display for RecipientState {
     }
 }
 
+/// Set in the stored variant of recipients sent after an A/B test's verdict (the held
+/// remainder), so their counts and events stay apart from the test's: the verdict is taken
+/// on the randomised test share alone.
+pub const REMAINDER: u8 = 0x80;
+
+/// The variant index of a stored variant (without the [`REMAINDER`] mark).
+pub fn variant_index(stored: u8) -> u8 {
+    stored & !REMAINDER
+}
+
 /// Which version of the message one recipient gets in an A/B campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Assignment {
@@ -301,6 +311,20 @@ impl Counts {
         let from_count = self.get_mut(from);
         *from_count = from_count.saturating_sub(1);
         *self.get_mut(to) += 1;
+    }
+
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &Counts) {
+        self.total += other.total;
+        self.pending += other.pending;
+        self.deferred += other.deferred;
+        self.delivered += other.delivered;
+        self.bounced += other.bounced;
+        self.expired += other.expired;
+        self.suppressed += other.suppressed;
+        self.held += other.held;
+        self.invalid += other.invalid;
+        self.duplicate += other.duplicate;
     }
 
     /// Recipients in a final state.

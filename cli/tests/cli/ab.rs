@@ -129,6 +129,9 @@ async fn test_then_winner_sends_the_remainder_with_the_variant_people_clicked() 
     let decide = output_of(&["ab", "decide", &campaign, "--json"], &[]).await;
     let verdict: serde_json::Value = serde_json::from_slice(&decide.stdout).unwrap();
     assert_eq!(verdict["held"], 0, "{verdict}");
+    // The verdict stays the test's: the remainder, all B, is no random split to compare.
+    assert_eq!(verdict["verdict"], "winner", "{verdict}");
+    assert_eq!(verdict["variants"][1]["delivered"], 50, "{verdict}");
     assert_eq!(verdict["decision"]["how"], "winner", "{verdict}");
     assert_eq!(verdict["decision"]["variant"], "B", "{verdict}");
     assert_eq!(verdict["decision"]["released"], 100, "{verdict}");
@@ -168,6 +171,10 @@ async fn test_then_winner_sends_the_remainder_with_the_variant_people_clicked() 
     .await;
     assert_eq!(html.status.code(), Some(0), "{}", text(&html.stderr));
     let page = std::fs::read_to_string(&html_file).unwrap();
+    if let Some(dir) = std::env::var_os("VOLLEY_REPORT_SCREENSHOTS") {
+        // For looking at a real campaign's report (the Chromium test checks the rendering).
+        std::fs::copy(&html_file, std::path::Path::new(&dir).join("ab-flow.html")).unwrap();
+    }
     assert!(page.contains("data-chart=\"timeline\"") && page.contains("data-chart=\"rates\""));
     drop(server);
 }

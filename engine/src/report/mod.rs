@@ -10,7 +10,7 @@ pub use model::{
 
 use crate::ab::{self, Rules, VariantInput, Verdict};
 use crate::config::CampaignSettings;
-use crate::model::{add_duration, Category, Millis, TrackCounts};
+use crate::model::{add_duration, variant_index, Category, Counts, Millis, TrackCounts, REMAINDER};
 use crate::store::{AbRecord, ExportKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -90,8 +90,11 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
             path: store.path().to_owned(),
         })?;
     let history = History::read(store, campaign, spec.variants.len())?;
-    let per_variant: HashMap<u8, _> = store.variant_counts(campaign)?.into_iter().collect();
-    let tracking: HashMap<u8, TrackCounts> = store.tracking_counts(campaign)?.into_iter().collect();
+    let stored = Stored {
+        counts: store.variant_counts(campaign)?.into_iter().collect(),
+        tracking: store.tracking_counts(campaign)?.into_iter().collect(),
+        complaints: history.complaints.clone(),
+    };
     let rules = spec.rules();
     let total_weight: f64 = spec.variants.iter().map(|(_, w)| w).sum();
     let variants: Vec<VariantRow> = spec
@@ -100,8 +103,11 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         .enumerate()
         .map(|(i, (id, weight))| {
             let index = u8::try_from(i).unwrap_or(u8::MAX);
-            let counts = per_variant.get(&index).cloned().unwrap_or_default();
-            let engagement = tracking.get(&index).copied().unwrap_or_default();
+            let (mut counts, mut engagement, mut complaints) = stored.of(index);
+            let remainder = stored.of(index | REMAINDER);
+            counts.add(&remainder.0);
+            engagement.add(&remainder.1);
+            complaints += remainder.2;
             let delivered = counts.delivered;
             VariantRow {
                 id: id.clone(),
@@ -111,7 +117,7 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
                     0.0
                 },
                 recipients: counts.total,
-                complaints: history.complaints.get(i).copied().unwrap_or(0),
+                complaints,
                 open_rate: rate(engagement.opened, delivered),
                 open_ci: ab::wilson(
                     engagement.opened.min(delivered),
@@ -130,7 +136,7 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         })
         .collect();
     let ab = (variants.len() >= 2)
-        .then(|| ab_summary(store, spec, &variants, counts.held))
+        .then(|| ab_summary(store, spec, &stored, counts.held))
         .transpose()?;
     let (domains, other_domains) = if spec.top == 0 {
         (Vec::new(), None)
@@ -141,7 +147,7 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         campaign: campaign.to_owned(),
         generated_at: now,
         engagement: store.tracking_totals(campaign)?,
-        complaints: history.complaints.iter().sum(),
+        complaints: history.complaints.values().sum(),
         counts,
         variants,
         ab,
@@ -152,28 +158,53 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
     })
 }
 
-/// The verdict on the numbers as they are now.
-pub fn verdict(variants: &[VariantRow], rules: &Rules) -> Verdict {
-    let inputs: Vec<VariantInput> = variants
+/// What the store counted per stored variant (a variant index, or one marked as the
+/// remainder sent after the verdict).
+struct Stored {
+    counts: HashMap<u8, Counts>,
+    tracking: HashMap<u8, TrackCounts>,
+    complaints: HashMap<u8, u64>,
+}
+
+impl Stored {
+    /// Recipients by state, engagement and complaints of one stored variant.
+    fn of(&self, stored: u8) -> (Counts, TrackCounts, u64) {
+        (
+            self.counts.get(&stored).cloned().unwrap_or_default(),
+            self.tracking.get(&stored).copied().unwrap_or_default(),
+            self.complaints.get(&stored).copied().unwrap_or(0),
+        )
+    }
+}
+
+/// The verdict on the test's numbers as they are now: each variant's randomised share only,
+/// never the remainder sent after the verdict (which is not a random split).
+fn verdict(spec: &ReportSpec, stored: &Stored) -> Verdict {
+    let inputs: Vec<VariantInput> = spec
+        .variants
         .iter()
-        .map(|v| VariantInput {
-            id: v.id.clone(),
-            delivered: v.counts.delivered,
-            bounced: v.counts.bounced,
-            opens: v.engagement.opened,
-            clicks: v.engagement.clicked,
-            unsubscribes: v.engagement.unsubscribed,
-            complaints: v.complaints,
+        .enumerate()
+        .map(|(i, (id, _))| {
+            let (counts, engagement, complaints) = stored.of(u8::try_from(i).unwrap_or(u8::MAX));
+            VariantInput {
+                id: id.clone(),
+                delivered: counts.delivered,
+                bounced: counts.bounced,
+                opens: engagement.opened,
+                clicks: engagement.clicked,
+                unsubscribes: engagement.unsubscribed,
+                complaints,
+            }
         })
         .collect();
-    ab::decide(&inputs, rules)
+    ab::decide(&inputs, &spec.rules())
 }
 
 /// The A/B part: the verdict, what is held, and what was decided.
 fn ab_summary(
     store: &Store,
     spec: &ReportSpec,
-    variants: &[VariantRow],
+    stored: &Stored,
     held: u64,
 ) -> Result<AbSummary, StoreError> {
     let record: AbRecord = store.ab_record(&spec.campaign)?;
@@ -197,7 +228,7 @@ fn ab_summary(
         } else {
             "split".to_owned()
         },
-        verdict: verdict(variants, &spec.rules()),
+        verdict: verdict(spec, stored),
         held,
         decide_after,
         decision,
@@ -250,7 +281,7 @@ fn top_domains(
 /// What one pass over a campaign's events finds: complaints per variant, failures per
 /// category, and per-minute counts for the timeline.
 struct History {
-    complaints: Vec<u64>,
+    complaints: HashMap<u8, u64>,
     categories: BTreeMap<Category, (u64, u64)>,
     minutes: BTreeMap<u64, Bucket>,
     variants: usize,
@@ -260,7 +291,7 @@ impl History {
     fn read(store: &Store, campaign: &str, variants: usize) -> Result<History, StoreError> {
         let variants = variants.max(1);
         let mut history = History {
-            complaints: vec![0; variants],
+            complaints: HashMap::new(),
             categories: BTreeMap::new(),
             minutes: BTreeMap::new(),
             variants,
@@ -272,7 +303,8 @@ impl History {
     }
 
     fn note(&mut self, event: crate::store::ExportEvent) {
-        let variant = event.variant.map_or(0, usize::from).min(self.variants - 1);
+        let stored = event.variant.unwrap_or(0);
+        let variant = usize::from(variant_index(stored)).min(self.variants - 1);
         let category = event.reply.as_ref().and_then(|r| r.category);
         let variants = self.variants;
         let bucket = self
@@ -302,7 +334,7 @@ impl History {
             ExportKind::Click if event.machine.is_some() => bucket.machine += 1,
             ExportKind::Open => bump(&mut bucket.opens, variant),
             ExportKind::Click => bump(&mut bucket.clicks, variant),
-            ExportKind::Complaint => bump(&mut self.complaints, variant),
+            ExportKind::Complaint => *self.complaints.entry(stored).or_default() += 1,
             ExportKind::Suppressed | ExportKind::Unsubscribe => {}
         }
     }

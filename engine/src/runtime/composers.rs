@@ -117,7 +117,7 @@ impl ComposeStage {
             // invariant: `composers` is never empty (see `Campaign::composer`)
             let composer = self
                 .composers
-                .get(usize::from(variant))
+                .get(usize::from(crate::model::variant_index(variant)))
                 .unwrap_or(&self.composers[0]);
             compose_tracked(
                 composer,

@@ -188,7 +188,8 @@ impl Store {
     }
 
     /// Moves every held recipient of `campaign` to the queue with the variant `choose` gives
-    /// it (it is passed the variant the recipient would get in a split), in atomic batches;
+    /// it (it is passed the variant the recipient would get in a split), marked as the
+    /// remainder ([`crate::model::REMAINDER`]), in atomic batches;
     /// returns how many were released. A crash midway leaves the rest held, and calling it
     /// again finishes the job.
     pub fn release_held(
@@ -225,7 +226,7 @@ impl Store {
                 let Some(mut record) = record.filter(|r| r.state == RecipientState::Held) else {
                     continue;
                 };
-                record.variant = choose(record.variant);
+                record.variant = choose(record.variant) | crate::model::REMAINDER;
                 record.state = RecipientState::Pending;
                 delta.shift(
                     self,

@@ -17,15 +17,16 @@ pub(crate) const QUEUE: usize = 16_384;
 pub(crate) type Job = (TrackInput, oneshot::Sender<Result<TrackEffect, String>>);
 
 /// Runs until every sender is gone; `flushes` counts the flushes and their time (for
-/// `/metrics`).
-pub(crate) async fn run(
+/// `/metrics`). Blocking: it runs on a thread of its own, so the store's writes and flushes
+/// never hold up an HTTP worker.
+pub(crate) fn run(
     store: Store,
     mut jobs: mpsc::Receiver<Job>,
     metrics: std::sync::Arc<super::metrics::Metrics>,
 ) {
     let mut inputs = Vec::with_capacity(BATCH);
     let mut waiting = Vec::with_capacity(BATCH);
-    while let Some((input, reply)) = jobs.recv().await {
+    while let Some((input, reply)) = jobs.blocking_recv() {
         inputs.push(input);
         waiting.push(reply);
         while inputs.len() < BATCH {
@@ -39,7 +40,7 @@ pub(crate) async fn run(
         }
         let started = std::time::Instant::now();
         let result = match store.record_tracking(&inputs) {
-            Ok(effects) => match store.flush().await {
+            Ok(effects) => match store.flush_blocking() {
                 Ok(()) => Ok(effects),
                 Err(error) => Err(error.to_string()),
             },

@@ -50,12 +50,15 @@ impl std::fmt::Debug for TrackingServer {
 }
 
 impl TrackingServer {
-    /// A server recording into `store`, checking tokens with `key`; its recorder task starts
+    /// A server recording into `store`, checking tokens with `key`; its recorder thread starts
     /// now.
     pub fn new(store: Store, key: TokenKey) -> TrackingServer {
         let (jobs, rx) = mpsc::channel(recorder::QUEUE);
         let metrics = Arc::new(Metrics::default());
-        let recorder = tokio::spawn(recorder::run(store.clone(), rx, metrics.clone()));
+        let recorder = {
+            let (store, metrics) = (store.clone(), metrics.clone());
+            tokio::task::spawn_blocking(move || recorder::run(store, rx, metrics))
+        };
         let fingerprint = key.fingerprint();
         TrackingServer {
             shared: Arc::new(Shared {
