@@ -44,6 +44,17 @@ pub(crate) mod exit {
     pub(crate) const INTERRUPTED: u8 = 130;
 }
 
+/// A write past the file-size limit (`ulimit -f`) or onto a full quota then fails with an
+/// error the store reports ("file too large"), instead of SIGXFSZ killing the process
+/// mid-write: the send stops with a clear message and a re-run resumes.
+fn ignore_file_size_signal() {
+    /// SIGXFSZ on Linux.
+    const SIGXFSZ: i32 = 25;
+    let handler = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ));
+    // Once registered, the handler stays for the life of the process.
+    drop(handler);
+}
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let timings = cli.timings.then(timings::Timings::default);
@@ -58,6 +69,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        ignore_file_size_signal();
         match cli.command {
             args::Command::Send(args) => send::run(args).await,
             args::Command::TestSend(args) => test_send::run(args).await,
