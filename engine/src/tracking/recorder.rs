@@ -17,16 +17,15 @@ pub(crate) const QUEUE: usize = 16_384;
 pub(crate) type Job = (TrackInput, oneshot::Sender<Result<TrackEffect, String>>);
 
 /// Runs until every sender is gone; `flushes` counts the flushes and their time (for
-/// `/metrics`). Blocking: it runs on a thread of its own, so the store's writes and flushes
-/// never hold up an HTTP worker.
-pub(crate) fn run(
+/// `/metrics`).
+pub(crate) async fn run(
     store: Store,
     mut jobs: mpsc::Receiver<Job>,
     metrics: std::sync::Arc<super::metrics::Metrics>,
 ) {
     let mut inputs = Vec::with_capacity(BATCH);
     let mut waiting = Vec::with_capacity(BATCH);
-    while let Some((input, reply)) = jobs.blocking_recv() {
+    while let Some((input, reply)) = jobs.recv().await {
         inputs.push(input);
         waiting.push(reply);
         while inputs.len() < BATCH {
@@ -40,7 +39,7 @@ pub(crate) fn run(
         }
         let started = std::time::Instant::now();
         let result = match store.record_tracking(&inputs) {
-            Ok(effects) => match store.flush_blocking() {
+            Ok(effects) => match store.flush().await {
                 Ok(()) => Ok(effects),
                 Err(error) => Err(error.to_string()),
             },

@@ -50,15 +50,12 @@ impl std::fmt::Debug for TrackingServer {
 }
 
 impl TrackingServer {
-    /// A server recording into `store`, checking tokens with `key`; its recorder thread starts
+    /// A server recording into `store`, checking tokens with `key`; its recorder task starts
     /// now.
     pub fn new(store: Store, key: TokenKey) -> TrackingServer {
         let (jobs, rx) = mpsc::channel(recorder::QUEUE);
         let metrics = Arc::new(Metrics::default());
-        let recorder = {
-            let (store, metrics) = (store.clone(), metrics.clone());
-            tokio::task::spawn_blocking(move || recorder::run(store, rx, metrics))
-        };
+        let recorder = tokio::spawn(recorder::run(store.clone(), rx, metrics.clone()));
         let fingerprint = key.fingerprint();
         TrackingServer {
             shared: Arc::new(Shared {
