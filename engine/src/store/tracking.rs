@@ -151,16 +151,7 @@ impl Store {
 
     /// Tracking counts of a campaign, per A/B variant.
     pub fn tracking_counts(&self, campaign: &str) -> Result<Vec<(u8, TrackCounts)>, StoreError> {
-        let prefix = keys::prefix(keys::TRACK_COUNTS, campaign);
-        let mut out = Vec::new();
-        for entry in self.tree.scan_prefix(&prefix) {
-            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
-            let Some(&variant) = key.get(prefix.len()) else {
-                continue;
-            };
-            out.push((variant, self.decode(&value, "tracking counts")?));
-        }
-        Ok(out)
+        self.per_variant(keys::TRACK_COUNTS, campaign, "tracking counts")
     }
 
     /// Tracking counts of a campaign, all variants together.

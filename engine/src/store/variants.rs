@@ -157,14 +157,24 @@ fn variant_key(campaign: &str, variant: u8) -> Vec<u8> {
 impl Store {
     /// Recipients by state per variant index (variants nobody was assigned to are left out).
     pub fn variant_counts(&self, campaign: &str) -> Result<Vec<(u8, Counts)>, StoreError> {
-        let prefix = keys::prefix(keys::VARIANT_COUNTS, campaign);
+        self.per_variant(keys::VARIANT_COUNTS, campaign, "variant counters")
+    }
+
+    /// Every `tag campaign 0 variant` entry, decoded, by variant.
+    pub(crate) fn per_variant<T: serde::de::DeserializeOwned>(
+        &self,
+        tag: u8,
+        campaign: &str,
+        what: &'static str,
+    ) -> Result<Vec<(u8, T)>, StoreError> {
+        let prefix = keys::prefix(tag, campaign);
         let mut out = Vec::new();
         for entry in self.tree.scan_prefix(&prefix) {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
             let Some(&variant) = key.get(prefix.len()) else {
                 continue;
             };
-            out.push((variant, self.decode(&value, "variant counters")?));
+            out.push((variant, self.decode(&value, what)?));
         }
         Ok(out)
     }
