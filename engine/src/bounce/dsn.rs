@@ -124,7 +124,10 @@ struct Sections {
 /// is not a recognisable bounce or complaint gives [`ReportKind::NotABounce`].
 pub fn parse_message(bytes: &[u8], classifier: &Classifier) -> BounceReport {
     let mut report = BounceReport::empty();
-    let Some(message) = MessageParser::default().parse(bytes) else {
+    // mail-parser has a `debug_assert!` that some malformed multipart bodies trip (found by
+    // fuzzing; release builds carry on): such a message is unreadable, not a crash.
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(bytes));
+    let Some(message) = parsed.ok().flatten() else {
         return report;
     };
     report.to_addresses = delivered_to(&message);

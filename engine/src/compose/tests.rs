@@ -300,3 +300,97 @@ fn composer_is_shareable_between_threads() {
     fn assert_shareable<T: Send + Sync>() {}
     assert_shareable::<Composer>();
 }
+
+/// The names of the top-level header fields, after checking that every header line ends
+/// with CRLF (no bare CR or LF).
+fn header_names(bytes: &[u8]) -> Vec<String> {
+    let raw = String::from_utf8_lossy(bytes);
+    let (head, _) = raw.split_once("\r\n\r\n").expect("a header block");
+    assert!(
+        !head.replace("\r\n", "").contains(['\r', '\n']),
+        "bare CR or LF in {head:?}"
+    );
+    head.split("\r\n")
+        .filter(|line| !line.starts_with([' ', '\t']))
+        .map(|line| {
+            line.split(':')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        })
+        .collect()
+}
+
+/// Header fields the test composer writes (its settings add List-Unsubscribe-Post).
+const COMPOSER_HEADERS: [&str; 10] = [
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "reply-to",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "list-unsubscribe-post",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 64, ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn any_template_source_compiles_or_is_a_syntax_error(
+        subject in "[{}%# a-z|()\"'.,=~\r\n-]{0,40}",
+        body in "[{}%# a-z|()\"'.,=~\r\n-]{0,80}",
+        name in "[a-zA-Z\r\n:]{0,20}",
+    ) {
+        let templates = match Templates::new(&subject, source("b.txt", &body), None) {
+            Ok(templates) => templates,
+            Err(err) => {
+                proptest::prop_assert!(
+                    matches!(err, ComposeError::Syntax { .. }),
+                    "{:?}", err
+                );
+                return Ok(());
+            }
+        };
+        let composer = Composer::new(templates, settings(), None);
+        let (names, values) = row(&[("email", "a@example.net"), ("name", &name)]);
+        if let Ok(composed) = composer.compose("a@example.net", &names, &values) {
+            for field in header_names(&composed.bytes) {
+                proptest::prop_assert!(COMPOSER_HEADERS.contains(&field.as_str()), "{}", field);
+            }
+        }
+    }
+
+    #[test]
+    fn merge_values_with_line_breaks_never_add_a_header(
+        name in "[a-zA-Z :\r\n]{0,30}",
+        city in "[a-zA-Z :\r\n]{0,30}",
+        split in 0usize..3,
+    ) {
+        let evil = format!("{name}\r\nBcc: victim@evil.example\r\n\r\n{city}");
+        let values = [name.as_str(), city.as_str(), evil.as_str()];
+        let composer = composer(
+            "Hi {{ name }} {{ city }}",
+            Some("{{ name }}\n{{ city }}"),
+            Some("<p>{{ city }}</p>"),
+        );
+        let (names, values) = row(&[
+            ("email", "a@example.net"),
+            ("name", values[split]),
+            ("city", values[(split + 1) % 3]),
+        ]);
+        let composed = composer
+            .compose_with_headers("a@example.net", &names, &values, &[("X-Ref", &values[2])])
+            .unwrap();
+        for field in header_names(&composed.bytes) {
+            proptest::prop_assert!(
+                COMPOSER_HEADERS.contains(&field.as_str()) || field == "x-ref",
+                "{}", field
+            );
+        }
+    }
+}

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 pub use client::{connect, Session};
 pub use error::{Phase, SmtpError, TlsProblem};
-pub use reply::{Capabilities, EnhancedCode, Reply};
+pub use reply::{parse_reply_bytes, Capabilities, EnhancedCode, Reply};
 pub use tls::{tls_client_config, tls_opportunistic_config};
 pub use transaction::{Envelope, Transaction};
 

@@ -105,6 +105,16 @@ pub(crate) struct Parsed {
     pub(crate) used: usize,
 }
 
+/// Parses one complete reply at the start of `buf`, as the client does with its read buffer:
+/// the reply and the bytes it used (line endings included), `Ok(None)` when more bytes are
+/// needed, or the reason the bytes are not an SMTP reply. For fuzzing and property tests.
+pub fn parse_reply_bytes(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
+    match parse_reply(buf) {
+        Ok(parsed) => Ok(parsed.map(|p| (p.reply, p.used))),
+        Err(ParseError(reason)) => Err(reason),
+    }
+}
+
 /// Parses one complete reply at the start of `buf`; `Ok(None)` when more bytes are needed.
 pub(crate) fn parse_reply(buf: &[u8]) -> Result<Option<Parsed>, ParseError> {
     let mut pos = 0;
@@ -233,7 +243,7 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Reads the capabilities from an EHLO reply (the first line is the server's name).
-    pub(crate) fn from_ehlo(reply: &Reply) -> Self {
+    pub fn from_ehlo(reply: &Reply) -> Self {
         let mut caps = Capabilities::default();
         for line in reply.lines().skip(1) {
             let mut words = line.split([' ', '=']);
@@ -348,5 +358,66 @@ mod tests {
         assert_eq!(caps.auth, ["LOGIN", "PLAIN", "CRAM-MD5"]);
         let caps = Capabilities::from_ehlo(&parse("250-x\r\n250 SIZE\r\n").reply);
         assert_eq!(caps.size, Some(0));
+    }
+
+    /// A reply line's text that cannot be mistaken for an enhanced code.
+    fn line_text() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::string::string_regex("([A-Za-z][ -~]{0,30})?").unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 128, ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn any_bytes_give_a_reply_more_needed_or_an_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            match parse_reply_bytes(&bytes) {
+                Ok(Some((reply, used))) => {
+                    proptest::prop_assert!(used <= bytes.len() && bytes[used - 1] == b'\n');
+                    proptest::prop_assert!((200..600).contains(&reply.code));
+                    let _ = Capabilities::from_ehlo(&reply);
+                    let _ = reply.to_string();
+                }
+                Ok(None) => {}
+                Err(reason) => proptest::prop_assert!(!reason.is_empty()),
+            }
+        }
+
+        #[test]
+        fn a_well_formed_reply_round_trips_and_leaves_the_next_one(
+            code in 200u16..600,
+            enhanced in proptest::option::of((
+                proptest::sample::select(vec![2u8, 4, 5]), 0u16..1000, 0u16..1000,
+            )),
+            lines in proptest::collection::vec(line_text(), 1..6),
+            crlf in proptest::prelude::any::<bool>(),
+        ) {
+            let enhanced = enhanced.map(|(class, subject, detail)| EnhancedCode {
+                class,
+                subject,
+                detail,
+            });
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut wire = String::new();
+            for (i, line) in lines.iter().enumerate() {
+                let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+                match enhanced {
+                    Some(e) => wire.push_str(&format!("{code}{sep}{e} {line}{end}")),
+                    None => wire.push_str(&format!("{code}{sep}{line}{end}")),
+                }
+            }
+            let len = wire.len();
+            wire.push_str("221 2.0.0 bye\r\n");
+            let (reply, used) = parse_reply_bytes(wire.as_bytes()).unwrap().unwrap();
+            proptest::prop_assert_eq!(used, len);
+            proptest::prop_assert_eq!(reply.code, code);
+            proptest::prop_assert_eq!(reply.enhanced, enhanced);
+            proptest::prop_assert_eq!(reply.text, lines.join("\n"));
+            let (next, _) = parse_reply_bytes(&wire.as_bytes()[used..]).unwrap().unwrap();
+            proptest::prop_assert_eq!(next.to_string(), "221 2.0.0 bye");
+        }
     }
 }

@@ -199,6 +199,28 @@ mod tests {
         assert_eq!(key().fingerprint().len(), 12);
     }
 
+    fn any_token() -> impl proptest::strategy::Strategy<Value = Token> {
+        use proptest::prelude::*;
+        (
+            prop::sample::select(vec![
+                TokenKind::Open,
+                TokenKind::Click,
+                TokenKind::Unsubscribe,
+            ]),
+            any::<u32>(),
+            any::<u8>(),
+            0u64..(1 << 40),
+            any::<u16>(),
+        )
+            .prop_map(|(kind, campaign, variant, seq, link)| Token {
+                kind,
+                campaign,
+                variant,
+                seq,
+                link,
+            })
+    }
+
     proptest::proptest! {
         #[test]
         fn no_input_panics_or_passes_unsigned(text in "\\PC{0,80}") {
@@ -206,6 +228,25 @@ mod tests {
             if let Some(token) = key.decode(&text) {
                 proptest::prop_assert_eq!(key.encode(&token), text);
             }
+        }
+
+        #[test]
+        fn any_token_round_trips_and_no_mutation_of_it_decodes(
+            token in any_token(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            with in proptest::sample::select(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/.".to_vec(),
+            ),
+        ) {
+            let key = key();
+            let text = key.encode(&token);
+            proptest::prop_assert_eq!(key.decode(&text), Some(token));
+            let mut mutated = text.clone().into_bytes();
+            let i = at.index(mutated.len());
+            proptest::prop_assume!(mutated[i] != with);
+            mutated[i] = with;
+            let mutated = String::from_utf8(mutated).unwrap();
+            proptest::prop_assert_eq!(key.decode(&mutated), None, "{} -> {}", text, mutated);
         }
     }
 }

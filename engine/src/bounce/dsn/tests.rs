@@ -479,6 +479,20 @@ fn mailbox_messages_parse_like_their_files() {
     assert_eq!(kinds, [ReportKind::NonStandard, ReportKind::Complaint]);
 }
 
+#[test]
+fn a_message_that_trips_mail_parser_is_read_without_a_panic() {
+    // Found by `scripts/fuzz.sh` (target `dsn`): the ARF fixture with a mangled Date and
+    // boundary makes mail-parser hit a `debug_assert!` in debug builds.
+    let report = parse_message(
+        &fixture("fuzz-mail-parser-assert.eml"),
+        &Classifier::builtin(),
+    );
+    if cfg!(debug_assertions) {
+        assert_eq!(report.kind, ReportKind::NotABounce);
+        assert!(report.recipients.is_empty());
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 

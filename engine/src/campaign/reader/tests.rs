@@ -295,3 +295,55 @@ fn a_hundred_thousand_rows_stream() {
     assert_eq!(last_line, ROWS + 1);
     assert_eq!(read.load(Ordering::Relaxed), size);
 }
+
+/// Reads `bytes` to the end: every row lines up with the header, every line number points
+/// into the input and they never go backwards.
+fn check_any_list(bytes: &[u8]) -> Result<(), proptest::test_runner::TestCaseError> {
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let Ok(reader) = RecipientReader::from_reader(std::io::Cursor::new(bytes.to_vec()), "l.csv")
+    else {
+        return Ok(());
+    };
+    let (columns, email) = (reader.columns().len(), reader.email_index());
+    let mut last = 0;
+    for item in reader {
+        let line = match item {
+            Ok(row) => {
+                proptest::prop_assert_eq!(row.values.len(), columns);
+                proptest::prop_assert_eq!(&row.values[email], &row.email);
+                let at_domain = format!("@{}", row.domain);
+                proptest::prop_assert!(row.email.ends_with(&at_domain), "{:?}", row);
+                row.line
+            }
+            Err(err) => {
+                proptest::prop_assert!(!err.to_string().is_empty());
+                err.line
+            }
+        };
+        proptest::prop_assert!((1..=lines).contains(&line), "line {} of {}", line, lines);
+        proptest::prop_assert!(line >= last, "line {} after {}", line, last);
+        last = line;
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 128, ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn any_bytes_give_rows_or_row_errors(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+    ) {
+        check_any_list(&bytes)?;
+    }
+
+    #[test]
+    fn any_csv_shaped_text_gives_rows_or_row_errors(
+        header in "(email|EMAIL |name|city|x)(,(email|name|city| x\u{feff}|))*",
+        body in "[a-z@.,\"\r\n \u{e9}\u{feff}-]{0,200}",
+    ) {
+        check_any_list(format!("{header}\n{body}").as_bytes())?;
+    }
+}
