@@ -89,6 +89,13 @@ pub(crate) enum Command {
     /// A/B tests.
     #[command(subcommand)]
     Ab(AbCommand),
+    /// Remove the per-recipient data of finished campaigns whose events were exported
+    /// (`volley events`): merge fields, replies, the attempt log, bounce and tracking events.
+    /// Counters, reports, the suppression list and each recipient's address, state and
+    /// variant stay, so tracking links and one-click unsubscribe in mail already sent keep
+    /// working. With the store free it is then rewritten so its files shrink; while another
+    /// process holds it, that process collects and the files shrink at the next gc.
+    Gc(GcArgs),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
@@ -204,12 +211,36 @@ pub(crate) struct EventsArgs {
     /// a duration back from now (e.g. "2h", "7d").
     #[arg(long, value_name = "TIME")]
     pub(crate) since: Option<String>,
+    /// For a scheduled campaign: export this edition (as `volley gc` lists it, e.g.
+    /// `newsletter.2024-05-06`) instead of the latest.
+    #[arg(long, value_name = "ID")]
+    pub(crate) edition: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = EventsFormat::Jsonl)]
     pub(crate) format: EventsFormat,
     /// Write to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+}
+
+/// `volley gc`.
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Only this campaign (for a scheduled campaign, every edition); without it, every
+    /// campaign in the store given by `--store`.
+    pub(crate) campaign: Option<PathBuf>,
+    /// The store folder (default: the campaign's).
+    #[arg(long, required_unless_present = "campaign")]
+    pub(crate) store: Option<PathBuf>,
+    /// Collect finished campaigns even when their events were never exported (they are lost).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Say what would be collected; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print JSON: campaigns [{campaign, outcome, …}], bytes_before, bytes_after, compacted.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `volley report`.

@@ -61,18 +61,34 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
     };
     let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
-    let (campaign, events) = match volley::store::Store::open(&settings.store) {
+    let asked = match &args.edition {
+        Some(edition) if volley::schedule::is_edition_of(edition, &settings.id) => edition.clone(),
+        Some(edition) => anyhow::bail!(
+            "--edition {edition}: not an edition of campaign {} (editions are named {}.<date>)",
+            settings.id,
+            settings.id
+        ),
+        None => settings.id.clone(),
+    };
+    let (campaign, events, store) = match volley::store::Store::open(&settings.store) {
         Ok(store) => {
-            let campaign = volley::runtime::resolve_campaign(&store, &settings.id)?;
+            let campaign = volley::runtime::resolve_campaign(&store, &asked)?;
             let events: Events = Box::new(
                 store
                     .export_events(&campaign, since)?
                     .map(|e| e.map_err(anyhow::Error::from)),
             );
-            (campaign, events)
+            if store.is_collected(&campaign)? {
+                tracing::warn!(
+                    campaign = %campaign,
+                    "the campaign was collected by volley gc: only events since then are left"
+                );
+            }
+            (campaign, events, Some(store))
         }
         Err(volley::store::StoreError::Locked { .. }) => {
-            from_owner(&settings.store, &settings.id, since).await?
+            let (campaign, events) = from_owner(&settings.store, &asked, since).await?;
+            (campaign, events, None)
         }
         Err(error) => return Err(error.into()),
     };
@@ -91,8 +107,39 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
         .out
         .as_ref()
         .map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
-    written.with_context(|| format!("writing events to {target}"))?;
+    let last = written.with_context(|| format!("writing events to {target}"))?;
+    if let Some(through) = last {
+        mark_exported(store, &settings.store, &campaign, since, through).await?;
+    }
     Ok(exit::OK)
+}
+
+/// Notes in the store that the events were exported (what `volley gc` waits for), in the
+/// store itself or through the process holding it.
+async fn mark_exported(
+    store: Option<volley::store::Store>,
+    store_dir: &std::path::Path,
+    campaign: &str,
+    since: u64,
+    through: u64,
+) -> anyhow::Result<()> {
+    if let Some(store) = store {
+        store.mark_exported(campaign, since, through, now_millis())?;
+        store.flush().await?;
+        return Ok(());
+    }
+    let request = volley::control::Request::MarkExported {
+        campaign: campaign.to_owned(),
+        since,
+        through,
+    };
+    match volley::control::request(store_dir, &request).await? {
+        volley::control::Response::Marked => Ok(()),
+        volley::control::Response::Error { message } => {
+            anyhow::bail!("the process holding the store could not note the export: {message}")
+        }
+        _ => anyhow::bail!("unexpected answer from the process holding the store"),
+    }
 }
 
 type Events = Box<dyn Iterator<Item = anyhow::Result<ExportEvent>>>;
@@ -138,27 +185,32 @@ async fn from_owner(
     Ok((campaign, events))
 }
 
+/// Writes the events as JSON lines; returns the time of the last one.
 fn write_jsonl(
     mut out: impl Write,
     campaign: &str,
     variants: &[String],
     events: Events,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<u64>> {
+    let mut last = None;
     for event in events {
         let event = event?;
         serde_json::to_writer(&mut out, &Row::new(campaign, variants, &event))?;
         out.write_all(b"\n")?;
+        last = Some(event.at);
     }
     out.flush()?;
-    Ok(())
+    Ok(last)
 }
 
+/// Writes the events as CSV with a header; returns the time of the last one.
 fn write_csv(
     out: impl Write,
     campaign: &str,
     variants: &[String],
     events: Events,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<u64>> {
+    let mut last = None;
     // The header is written by hand (not from the first row) so an empty history has one too.
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
@@ -180,7 +232,8 @@ fn write_csv(
     for event in events {
         let event = event?;
         writer.serialize(Row::new(campaign, variants, &event))?;
+        last = Some(event.at);
     }
     writer.flush()?;
-    Ok(())
+    Ok(last)
 }

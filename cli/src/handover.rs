@@ -59,7 +59,11 @@ pub(crate) async fn run(
             ));
             return Ok(exit::ALREADY_SENDING);
         }
-        Response::Status { .. } | Response::Exported { .. } | Response::Report { .. } => {
+        Response::Status { .. }
+        | Response::Exported { .. }
+        | Response::Report { .. }
+        | Response::Marked
+        | Response::Collected { .. } => {
             anyhow::bail!("unexpected answer from the running volley send")
         }
     };

@@ -8,6 +8,7 @@ mod check;
 mod demo;
 mod dns;
 mod events;
+mod gc;
 mod handover;
 mod init;
 mod report;
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
             args::Command::Events(args) => events::run(args).await,
             args::Command::Report(args) => report::run(args).await,
             args::Command::Ab(args::AbCommand::Decide(args)) => ab::decide(args).await,
+            args::Command::Gc(args) => gc::run(args).await,
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }

@@ -6,7 +6,7 @@
 //! preflight ──► runtime, delivery, config, dkim
 //! runtime ──► campaign, scheduler, schedule, compose, delivery, bounce, control, tracking,
 //!             report, ab, store, shaping, config, dkim, smtp, sink (the bounce listener), model
-//! report ──► ab, store, config, model          control ──► report, model
+//! report ──► ab, store, config, model          control ──► report, store, model
 //! tracking ──► store, model                 schedule ──► config
 //! scheduler ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model

@@ -11,7 +11,7 @@ macro_rules! put {
 mod csv;
 mod html;
 pub(crate) mod text;
-mod words;
+pub(crate) mod words;
 
 #[cfg(test)]
 mod chromium;

@@ -22,7 +22,7 @@ pub(super) const PALETTE: [&str; 8] = [
 // ---------------------------------------------------------------------------------------------
 
 /// `9950` → `9,950`.
-pub(super) fn format_count(n: u64) -> String {
+pub(crate) fn format_count(n: u64) -> String {
     let digits = n.to_string();
     let len = digits.len();
     let mut out = String::with_capacity(len + len / 3);

@@ -13,6 +13,7 @@ mod check;
 mod commands;
 mod crash;
 mod events;
+mod gc;
 mod handover;
 mod hygiene;
 mod serve;

@@ -59,6 +59,21 @@ pub enum Request {
         /// The campaign and what the report needs to know of it.
         spec: crate::report::ReportSpec,
     },
+    /// Note that the campaign's events from `since` through `through` were exported (the
+    /// export mark `volley gc` checks).
+    MarkExported {
+        /// The campaign id as exported (an edition for scheduled campaigns).
+        campaign: String,
+        /// Where the export started.
+        since: Millis,
+        /// Its last event.
+        through: Millis,
+    },
+    /// Collect finished campaigns (`volley gc` while the store is held).
+    Gc {
+        /// What to collect.
+        options: crate::store::GcOptions,
+    },
     /// Send this campaign too, alongside what the owner is sending, by its priority.
     Submit {
         /// The campaign file (absolute, or relative to the owner's working folder).
@@ -70,6 +85,13 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Response {
+    /// The export mark was written.
+    Marked,
+    /// What gc did.
+    Collected {
+        /// Per campaign (the sizes are filled in by the caller).
+        report: Box<crate::store::GcReport>,
+    },
     /// The events were written.
     Exported {
         /// The campaign exported (for a scheduled campaign, its latest edition).
@@ -225,8 +247,11 @@ pub async fn request(store_dir: &Path, request: &Request) -> Result<Response, Co
         })
     };
     let limit = match request {
-        Request::Submit { .. } | Request::Export { .. } | Request::Report { .. } => ANSWER_LIMIT,
-        Request::Status { .. } => STATUS_LIMIT,
+        Request::Submit { .. }
+        | Request::Export { .. }
+        | Request::Report { .. }
+        | Request::Gc { .. } => ANSWER_LIMIT,
+        Request::Status { .. } | Request::MarkExported { .. } => STATUS_LIMIT,
     };
     tokio::time::timeout(limit, exchange)
         .await

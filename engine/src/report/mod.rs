@@ -279,8 +279,10 @@ fn top_domains(
 }
 
 /// What one pass over a campaign's events finds: complaints per variant, failures per
-/// category, and per-minute counts for the timeline.
-struct History {
+/// category, and per-minute counts for the timeline. `volley gc` keeps it as the campaign's
+/// archive before deleting the events, so reports of a collected campaign still show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct History {
     complaints: HashMap<u8, u64>,
     categories: BTreeMap<Category, (u64, u64)>,
     minutes: BTreeMap<u64, Bucket>,
@@ -288,13 +290,20 @@ struct History {
 }
 
 impl History {
-    fn read(store: &Store, campaign: &str, variants: usize) -> Result<History, StoreError> {
+    /// The campaign's history: its archive, if it was collected, and the events in the store.
+    pub fn read(store: &Store, campaign: &str, variants: usize) -> Result<History, StoreError> {
         let variants = variants.max(1);
-        let mut history = History {
-            complaints: HashMap::new(),
-            categories: BTreeMap::new(),
-            minutes: BTreeMap::new(),
-            variants,
+        let mut history = match store.archive::<History>(campaign)? {
+            Some(archived) => History {
+                variants,
+                ..archived
+            },
+            None => History {
+                complaints: HashMap::new(),
+                categories: BTreeMap::new(),
+                minutes: BTreeMap::new(),
+                variants,
+            },
         };
         for event in store.export_events(campaign, 0)? {
             history.note(event?);

@@ -76,6 +76,46 @@ impl Host {
                         })
                     }
                     Request::Submit { campaign_file } => host.submit(campaign_file).await,
+                    Request::MarkExported {
+                        campaign,
+                        since,
+                        through,
+                    } => match host.store.mark_exported(
+                        &campaign,
+                        since,
+                        through,
+                        crate::model::now_millis(),
+                    ) {
+                        Ok(()) => Response::Marked,
+                        Err(error) => Response::Error {
+                            message: error.to_string(),
+                        },
+                    },
+                    Request::Gc { options } => {
+                        let gc_host = host.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let store = gc_host.store.clone();
+                            match super::gc::collect_campaigns(&store, &options, |id| {
+                                gc_host.is_active(id)
+                            }) {
+                                Ok(campaigns) => Response::Collected {
+                                    report: Box::new(crate::store::GcReport {
+                                        campaigns,
+                                        bytes_before: 0,
+                                        bytes_after: 0,
+                                        compacted: false,
+                                    }),
+                                },
+                                Err(error) => Response::Error {
+                                    message: error.to_string(),
+                                },
+                            }
+                        })
+                        .await
+                        .unwrap_or_else(|_| Response::Error {
+                            message: "gc stopped".to_owned(),
+                        })
+                    }
                     Request::Export {
                         campaign,
                         since,

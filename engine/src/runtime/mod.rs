@@ -5,6 +5,7 @@
 mod abtest;
 mod bounces;
 mod composers;
+mod gc;
 mod host;
 mod lists;
 mod load;
@@ -18,6 +19,7 @@ mod status;
 
 pub use abtest::AbProgress;
 pub use bounces::{IngestSummary, Intake};
+pub use gc::gc;
 pub use lists::{
     bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove,
     BounceSummary, ImportSummary,

@@ -240,6 +240,7 @@ async fn load(
         }
     };
     report(0);
+    let started = std::time::Instant::now();
     let loaded =
         tokio::task::spawn_blocking(move || load_list(&recipients, &id, &store, assigner, &report))
             .await
@@ -253,6 +254,7 @@ async fn load(
         accepted = c.total,
         invalid = c.invalid,
         duplicate = c.duplicate,
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
         "list loaded"
     );
     Ok(loaded.row_errors)

@@ -85,6 +85,8 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 Response::Submitted { .. }
                 | Response::AlreadySending { .. }
                 | Response::Exported { .. }
+                | Response::Marked
+                | Response::Collected { .. }
                 | Response::Report { .. } => Err(Error::Remote(
                     "unexpected answer to a status request".to_owned(),
                 )),

@@ -23,6 +23,8 @@
 //! v <campaign> 0 <variant:u8>                  → Counts    recipients by state, per variant
 //! H <campaign> 0 <domain> 0 <seq:u64be>        → ()        held for an A/B test's winner
 //! A <campaign>                                 → AbRecord  test sent, remainder decided
+//! x <campaign>                                 → ExportMark  events exported through when
+//! X <campaign>                                 → archive   history kept by `volley gc`
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! ```
@@ -51,6 +53,8 @@ pub(crate) const ATTEMPT: u8 = b'a';
 pub(crate) const VARIANT_COUNTS: u8 = b'v';
 pub(crate) const HELD: u8 = b'H';
 pub(crate) const AB: u8 = b'A';
+pub(crate) const EXPORT_MARK: u8 = b'x';
+pub(crate) const ARCHIVE: u8 = b'X';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 

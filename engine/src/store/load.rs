@@ -65,7 +65,7 @@ impl Store {
     }
 
     /// Deletes every key of a campaign (meta, counters, recipients, queue, retries, dedupe,
-    /// events, attempt log). The suppression list stays.
+    /// events, attempt log, tracking, A/B and gc records). The suppression list stays.
     pub fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         if let Some(meta) = self.campaign(campaign)? {
@@ -78,6 +78,9 @@ impl Store {
         batch.remove(keys::campaign_key(keys::META, campaign));
         batch.remove(keys::campaign_key(keys::COUNTS, campaign));
         batch.remove(keys::campaign_key(keys::AB, campaign));
+        batch.remove(keys::campaign_key(keys::EXPORT_MARK, campaign));
+        batch.remove(keys::campaign_key(keys::ARCHIVE, campaign));
+        batch.remove(keys::campaign_key(keys::TRACKING_META, campaign));
         for tag in [
             keys::RECORD,
             keys::QUEUE,
@@ -87,6 +90,9 @@ impl Store {
             keys::ATTEMPT,
             keys::VARIANT_COUNTS,
             keys::HELD,
+            keys::TRACK_COUNTS,
+            keys::TRACK_EVENT,
+            keys::ENGAGEMENT,
         ] {
             for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);

@@ -10,6 +10,7 @@
 
 mod error;
 mod events;
+mod gc;
 mod keys;
 mod load;
 mod outcomes;
@@ -21,6 +22,7 @@ mod variants;
 
 pub use error::StoreError;
 pub use events::{ExportEvent, ExportEvents, ExportKind};
+pub use gc::{Collected, ExportMark, GcLine, GcOptions, GcOutcome, GcReport};
 pub use keys::RecipientKey;
 pub use load::{LoadResult, Loader};
 pub use outcomes::{MessageRef, OutcomePolicy, OutcomeUpdate};

@@ -42,7 +42,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("campaign", &["config"]),
     ("compose", &["dkim"]),
     ("bounce", &["model"]),
-    ("control", &["report", "model"]),
+    ("control", &["report", "store", "model"]),
     ("report", &["ab", "store", "config", "model"]),
     ("ab", &["model"]),
     ("store", &["model"]),

@@ -1,0 +1,128 @@
+//! `volley gc`: collect finished, exported campaigns and shrink the store.
+
+use crate::args::GcArgs;
+use crate::exit;
+use crate::report::words::format_count;
+use anyhow::Context;
+use std::time::{Duration, UNIX_EPOCH};
+use volley::store::{GcOptions, GcOutcome, GcReport};
+
+pub(crate) async fn run(args: GcArgs) -> anyhow::Result<u8> {
+    let (store, campaigns) = match &args.campaign {
+        Some(path) => {
+            let settings = volley::config::load_campaign_for_reading(path, args.store.as_deref())
+                .with_context(|| format!("loading campaign {}", path.display()))?;
+            (settings.store, vec![settings.id])
+        }
+        None => match &args.store {
+            Some(store) => (store.clone(), Vec::new()),
+            None => anyhow::bail!("give a campaign file or --store DIR"),
+        },
+    };
+    let options = GcOptions {
+        campaigns,
+        force: args.force,
+        dry_run: args.dry_run,
+    };
+    let report = volley::runtime::gc(&store, options)
+        .await
+        .with_context(|| format!("collecting in the store {}", store.display()))?;
+    if args.json {
+        crate::ui::line(&serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report, args.dry_run, &store);
+    }
+    Ok(exit::OK)
+}
+
+fn print_table(report: &GcReport, dry_run: bool, store: &std::path::Path) {
+    let width = report
+        .campaigns
+        .iter()
+        .map(|line| line.campaign.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    crate::ui::line(&format!("{:<width$}  result", "campaign"));
+    for line in &report.campaigns {
+        crate::ui::line(&format!(
+            "{:<width$}  {}",
+            line.campaign,
+            describe(&line.outcome, dry_run)
+        ));
+    }
+    if report.campaigns.is_empty() {
+        crate::ui::line("(no campaigns in the store)");
+    }
+    let shrink = if report.compacted {
+        "rewritten"
+    } else if dry_run {
+        "dry run, nothing changed"
+    } else {
+        "not rewritten"
+    };
+    crate::ui::line(&format!(
+        "store {}: {} → {} ({shrink})",
+        store.display(),
+        format_bytes(report.bytes_before),
+        format_bytes(report.bytes_after)
+    ));
+}
+
+fn describe(outcome: &GcOutcome, dry_run: bool) -> String {
+    match outcome {
+        GcOutcome::Collected { .. } if dry_run => "would be collected".to_owned(),
+        GcOutcome::Collected { removed } => format!(
+            "collected: {} records slimmed, {} keys removed",
+            format_count(removed.recipients),
+            format_count(removed.keys_removed)
+        ),
+        GcOutcome::AlreadyCollected => "collected earlier, nothing new".to_owned(),
+        GcOutcome::Unfinished { open } => format!(
+            "kept: {} recipients still to send (pending, deferred or held)",
+            format_count(*open)
+        ),
+        GcOutcome::NotExported {
+            last_event,
+            exported_through,
+        } => format!(
+            "kept: events up to {} not exported{}; run volley events first (or --force)",
+            time(*last_event),
+            exported_through
+                .map(|t| format!(" (exported through {})", time(t)))
+                .unwrap_or_default()
+        ),
+        GcOutcome::Sending => "kept: being sent".to_owned(),
+    }
+}
+
+fn time(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Bytes in B, KB, MB or GB (powers of 1,000), one decimal place above bytes.
+fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 3] = ["KB", "MB", "GB"];
+    if bytes < 1_000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1_000.0;
+    let mut unit = 0;
+    while value >= 1_000.0 && unit < UNITS.len() - 1 {
+        value /= 1_000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_naturally() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(32_800), "32.8 KB");
+        assert_eq!(format_bytes(1_120_000_000), "1.1 GB");
+    }
+}

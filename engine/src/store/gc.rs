@@ -1,0 +1,472 @@
+//! Garbage collection of finished campaigns: what `volley gc` removes and what it keeps.
+//!
+//! A collected campaign keeps its counters (campaign, per variant, tracking), its tracked
+//! links and A/B record, a summary of its history (an opaque archive written by the caller,
+//! read back by reports) and one slim record per recipient (address, state, variant) so that
+//! opens, clicks and one-click unsubscribes from mail already sent keep working. It loses the
+//! merge fields, the replies, the attempt log, bounce and tracking events, de-duplication
+//! keys and the Message-ID index: everything that grows with the list beyond an address.
+//!
+//! Whether a campaign may be collected (finished, events exported) is the caller's policy;
+//! the export mark lives here so it survives between commands.
+
+use super::keys;
+use super::{RecipientRecord, Store, StoreError};
+use crate::model::Millis;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::path::Path;
+
+/// Keys removed or rewritten per atomic batch.
+const BATCH: usize = 5_000;
+
+/// How far a campaign's events have been exported (by `volley events`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportMark {
+    /// Every event up to and including this moment (epoch ms) has been exported.
+    pub through: Millis,
+    /// When that export ran.
+    pub at: Millis,
+}
+
+/// What collecting one campaign removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collected {
+    /// Recipient records slimmed down to address, state and variant (none the second time).
+    pub recipients: u64,
+    /// Keys deleted (attempts, events, queue and retry entries, de-duplication, messages).
+    pub keys_removed: u64,
+}
+
+/// What `volley gc` should do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcOptions {
+    /// Only these campaigns (ids, or campaigns with editions); every campaign when empty.
+    pub campaigns: Vec<String>,
+    /// Collect finished campaigns even when their events were not exported.
+    pub force: bool,
+    /// Say what would be collected, change nothing.
+    pub dry_run: bool,
+}
+
+/// What happened to one campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum GcOutcome {
+    /// Collected now (or, in a dry run, would be).
+    Collected {
+        /// Records slimmed and keys removed.
+        removed: Collected,
+    },
+    /// Collected earlier and nothing new since.
+    AlreadyCollected,
+    /// Recipients are still to be sent (pending, deferred or held for an A/B verdict).
+    Unfinished {
+        /// How many.
+        open: u64,
+    },
+    /// Events after this moment have not been exported: run `volley events` first.
+    NotExported {
+        /// The campaign's latest event.
+        last_event: Millis,
+        /// How far the events were exported, if at all.
+        exported_through: Option<Millis>,
+    },
+    /// A send of it is running.
+    Sending,
+}
+
+/// One campaign's line of the gc report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcLine {
+    /// The campaign id (an edition for scheduled campaigns).
+    pub campaign: String,
+    /// What happened to it.
+    #[serde(flatten)]
+    pub outcome: GcOutcome,
+}
+
+/// What `volley gc` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcReport {
+    /// Each campaign considered.
+    pub campaigns: Vec<GcLine>,
+    /// The store's size on disk before, in bytes.
+    pub bytes_before: u64,
+    /// Its size after (the same when it could not be rewritten).
+    pub bytes_after: u64,
+    /// Whether the store was rewritten to give the space back; false when another process
+    /// holds it (the space is reused, and returned at the next gc with the store free).
+    pub compacted: bool,
+}
+
+impl Store {
+    /// The campaign's export mark, if its events were ever exported.
+    pub fn export_mark(&self, campaign: &str) -> Result<Option<ExportMark>, StoreError> {
+        self.get(
+            &keys::campaign_key(keys::EXPORT_MARK, campaign),
+            "export mark",
+        )
+    }
+
+    /// Notes that the campaign's events from `since` to `through` were exported at `now`.
+    /// The mark only grows over a gapless run of exports: one from the beginning
+    /// (`since == 0`), or one starting at or before what was already exported.
+    pub fn mark_exported(
+        &self,
+        campaign: &str,
+        since: Millis,
+        through: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.export_mark(campaign)?;
+        let covered = match old {
+            _ if since == 0 => 0,
+            Some(mark) if since <= mark.through.saturating_add(1) => mark.through,
+            _ => return Ok(()),
+        };
+        let mark = ExportMark {
+            through: through.max(covered),
+            at: now,
+        };
+        self.tree
+            .insert(
+                keys::campaign_key(keys::EXPORT_MARK, campaign),
+                self.encode(&mark, "export mark")?,
+            )
+            .map_err(|e| self.sled_error(e))?;
+        Ok(())
+    }
+
+    /// When the campaign's latest event happened (delivery outcome, report or tracking
+    /// event), if it has any.
+    pub fn last_event_at(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
+        let mut last = None;
+        for tag in [keys::ATTEMPT, keys::EVENT, keys::TRACK_EVENT] {
+            let prefix = keys::prefix(tag, campaign);
+            if let Some(entry) = self.tree.scan_prefix(&prefix).keys().next_back() {
+                let key = entry.map_err(|e| self.sled_error(e))?;
+                let at = key
+                    .get(prefix.len()..prefix.len() + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes);
+                last = last.max(at);
+            }
+        }
+        Ok(last)
+    }
+
+    /// The archive `collect` kept of the campaign's history, once it was collected.
+    pub fn archive<T: DeserializeOwned>(&self, campaign: &str) -> Result<Option<T>, StoreError> {
+        self.get(&keys::campaign_key(keys::ARCHIVE, campaign), "archive")
+    }
+
+    /// Whether the campaign has been collected.
+    pub fn is_collected(&self, campaign: &str) -> Result<bool, StoreError> {
+        self.tree
+            .contains_key(keys::campaign_key(keys::ARCHIVE, campaign))
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Collects `campaign`: writes `archive` (what reports keep of its history) first, then
+    /// slims every recipient record and deletes its logs and indexes, batch by batch. Merge
+    /// fields are kept when `keep_values` (its tracked links use them). Interrupted, it can
+    /// simply be run again. Durable once it returns.
+    pub fn collect(
+        &self,
+        campaign: &str,
+        archive: &impl Serialize,
+        keep_values: bool,
+    ) -> Result<Collected, StoreError> {
+        if self.campaign(campaign)?.is_none() {
+            return Err(StoreError::UnknownCampaign {
+                campaign: campaign.to_owned(),
+                path: self.path.clone(),
+            });
+        }
+        self.tree
+            .insert(
+                keys::campaign_key(keys::ARCHIVE, campaign),
+                self.encode(archive, "archive")?,
+            )
+            .map_err(|e| self.sled_error(e))?;
+        let mut collected = Collected {
+            recipients: self.slim_records(campaign, keep_values)?,
+            keys_removed: 0,
+        };
+        for tag in [
+            keys::ATTEMPT,
+            keys::EVENT,
+            keys::TRACK_EVENT,
+            keys::QUEUE,
+            keys::RETRY,
+            keys::DEDUPE,
+            keys::HELD,
+        ] {
+            collected.keys_removed += self.remove_prefix(&keys::prefix(tag, campaign))?;
+        }
+        collected.keys_removed += self.remove_messages_of(campaign)?;
+        self.db.flush().map_err(|e| self.sled_error(e))?;
+        Ok(collected)
+    }
+
+    /// Rewrites every record of the campaign without what only sending needed.
+    fn slim_records(&self, campaign: &str, keep_values: bool) -> Result<u64, StoreError> {
+        let prefix = keys::prefix(keys::RECORD, campaign);
+        let mut slimmed = 0;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let mut record: RecipientRecord = self.decode(&value, "recipient")?;
+            let slim = (keep_values || record.values.is_empty())
+                && record.last_reply.is_none()
+                && record.next_attempt.is_none();
+            if slim {
+                continue;
+            }
+            if !keep_values {
+                record.values = Vec::new();
+            }
+            record.last_reply = None;
+            record.next_attempt = None;
+            batch.insert(key, self.encode(&record, "recipient")?);
+            slimmed += 1;
+            in_batch += 1;
+            if in_batch == BATCH {
+                self.tree
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| self.sled_error(e))?;
+                in_batch = 0;
+            }
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
+        Ok(slimmed)
+    }
+
+    /// Deletes every key under `prefix`, a batch at a time; returns how many.
+    fn remove_prefix(&self, prefix: &[u8]) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0;
+            for key in self.tree.scan_prefix(prefix).keys().take(BATCH) {
+                batch.remove(key.map_err(|e| self.sled_error(e))?);
+                in_batch += 1;
+            }
+            if in_batch == 0 {
+                return Ok(removed);
+            }
+            self.tree
+                .apply_batch(batch)
+                .map_err(|e| self.sled_error(e))?;
+            removed += in_batch;
+        }
+    }
+
+    /// Deletes the Message-ID index entries of the campaign's messages.
+    fn remove_messages_of(&self, campaign: &str) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for entry in self.tree.scan_prefix([keys::MESSAGE]) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let message: super::MessageRef = self.decode(&value, "message")?;
+            if message.campaign != campaign {
+                continue;
+            }
+            batch.remove(key);
+            in_batch += 1;
+            if in_batch == BATCH {
+                self.tree
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| self.sled_error(e))?;
+                removed += in_batch as u64;
+                in_batch = 0;
+            }
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
+        Ok(removed + in_batch as u64)
+    }
+
+    /// Copies everything this store holds into a new store at `target` (which must not
+    /// exist) and makes it durable: the copy holds the same data in far less space once
+    /// campaigns were collected, as sled does not give freed space back to the filesystem.
+    pub fn copy_to(&self, target: &Path) -> Result<(), StoreError> {
+        let copy = sled::Config::new()
+            .path(target)
+            .create_new(true)
+            .cache_capacity(super::CACHE_BYTES)
+            .open()
+            .map_err(|source| StoreError::Sled {
+                path: target.to_owned(),
+                source,
+            })?;
+        copy.import(self.db.export());
+        copy.flush().map_err(|source| StoreError::Sled {
+            path: target.to_owned(),
+            source,
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Assignment, Outcome, RecipientState, ReplyRecord};
+    use crate::store::{OutcomePolicy, OutcomeUpdate};
+
+    /// A store with campaign `c1` of three recipients, all delivered at `at`.
+    fn sent(dir: &Path, at: Millis) -> Store {
+        let store = Store::open(dir).unwrap();
+        let mut loader = store
+            .start_load("c1", vec!["email".into(), "name".into()])
+            .unwrap();
+        for (i, address) in ["a@x.example", "b@x.example", "c@y.example"]
+            .iter()
+            .enumerate()
+        {
+            let domain = address.split('@').nth(1).unwrap();
+            let values = vec![address.to_string(), format!("Name {i}")];
+            loader
+                .add(
+                    address,
+                    domain,
+                    values,
+                    i as u64 + 2,
+                    Assignment::Variant(0),
+                )
+                .unwrap();
+        }
+        loader.finish(0, 0).unwrap();
+        let updates: Vec<OutcomeUpdate> = store
+            .pending("c1", None, 10)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| OutcomeUpdate {
+                key: r.key,
+                outcome: Outcome::Delivered {
+                    reply: ReplyRecord {
+                        code: Some(250),
+                        enhanced: None,
+                        text: "250 ok".into(),
+                        category: None,
+                        hard: false,
+                    },
+                },
+                message_id: Some(format!("m{i}@volley")),
+            })
+            .collect();
+        store
+            .record_outcomes("c1", &OutcomePolicy::default(), &updates, at)
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn the_export_mark_grows_only_over_gapless_exports() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sent(dir.path(), 5_000);
+        assert_eq!(store.last_event_at("c1").unwrap(), Some(5_000));
+        assert_eq!(store.export_mark("c1").unwrap(), None);
+        // From a later start than anything exported: a gap, not a mark.
+        store.mark_exported("c1", 4_000, 5_000, 9).unwrap();
+        assert_eq!(store.export_mark("c1").unwrap(), None);
+        store.mark_exported("c1", 0, 3_000, 10).unwrap();
+        store.mark_exported("c1", 2_000, 5_000, 11).unwrap();
+        assert_eq!(
+            store.export_mark("c1").unwrap(),
+            Some(ExportMark {
+                through: 5_000,
+                at: 11
+            })
+        );
+        store.mark_exported("c1", 9_000, 9_500, 12).unwrap();
+        assert_eq!(store.export_mark("c1").unwrap().unwrap().through, 5_000);
+    }
+
+    #[test]
+    fn collecting_keeps_counts_and_addresses_and_drops_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sent(dir.path(), 5_000);
+        let counts = store.counts("c1").unwrap();
+        assert!(store.message("m0@volley").unwrap().is_some());
+
+        let collected = store.collect("c1", &"archived history", false).unwrap();
+        assert_eq!(collected.recipients, 3);
+        // Three attempt-log entries, three de-duplication keys, three Message-IDs.
+        assert_eq!(collected.keys_removed, 9);
+        assert!(store.is_collected("c1").unwrap());
+        assert_eq!(
+            store.archive::<String>("c1").unwrap().as_deref(),
+            Some("archived history")
+        );
+        assert_eq!(store.counts("c1").unwrap(), counts);
+        assert_eq!(store.last_event_at("c1").unwrap(), None);
+        assert_eq!(store.export_events("c1", 0).unwrap().count(), 0);
+        assert!(store.message("m0@volley").unwrap().is_none());
+        let delivered = store
+            .recipients_in("c1", RecipientState::Delivered)
+            .unwrap();
+        assert_eq!(delivered.len(), 3);
+        for recipient in &delivered {
+            assert!(recipient.record.values.is_empty(), "{recipient:?}");
+            assert!(recipient.record.last_reply.is_none());
+            assert!(!recipient.record.email.is_empty());
+        }
+        let number = store.campaign("c1").unwrap().unwrap().number;
+        assert!(store.recipient_by_number(number, 0).unwrap().is_some());
+
+        // Nothing left to slim the second time.
+        let again = store.collect("c1", &"archived history", false).unwrap();
+        assert_eq!(again, Collected::default());
+    }
+
+    #[test]
+    fn templated_links_keep_the_merge_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sent(dir.path(), 5_000);
+        store.collect("c1", &(), true).unwrap();
+        let delivered = store
+            .recipients_in("c1", RecipientState::Delivered)
+            .unwrap();
+        assert_eq!(delivered[0].record.values.len(), 2);
+    }
+
+    #[test]
+    fn a_copy_holds_the_same_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sent(&dir.path().join("old"), 5_000);
+        store
+            .suppress(
+                "z@x.example",
+                &crate::model::Suppression {
+                    reason: crate::model::SuppressionReason::Manual,
+                    at: 1,
+                    campaign: None,
+                    detail: "test".into(),
+                },
+            )
+            .unwrap();
+        let secret = store.secret().unwrap();
+        let target = dir.path().join("new");
+        store.copy_to(&target).unwrap();
+        assert!(
+            store.copy_to(&target).is_err(),
+            "never over an existing store"
+        );
+        drop(store);
+        let copy = Store::open(&target).unwrap();
+        assert_eq!(copy.campaigns().unwrap(), ["c1"]);
+        assert_eq!(copy.counts("c1").unwrap().unwrap().delivered, 3);
+        assert_eq!(copy.secret().unwrap(), secret);
+        assert!(copy.suppression("z@x.example").unwrap().is_some());
+        assert_eq!(copy.export_events("c1", 0).unwrap().count(), 3);
+    }
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Volley at a million recipients: load time, send rate, peak RSS, store size on disk, and the
+# latency of status, report and events; then `volley gc` and the same figures after it.
+#
+#   scripts/scale.sh [RECIPIENTS=1000000]
+#
+# The campaign goes direct to MX over 1,000 loopback domains (Volley's test DNS and SMTP
+# servers in separate processes), Ed25519-signed, without TLS, so the store rather than
+# signing is what is measured. Each figure comes with the peak RSS of the command that
+# produced it (from /usr/bin/time -v). Needs python3 and GNU time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+recipients=${1:-1000000}
+domains=1000
+mx_hosts=100
+
+cargo build --release -q -p volley-cli
+volley=${CARGO_TARGET_DIR:-$PWD/target}/release/volley
+
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+port=$((20000 + RANDOM % 20000))
+dns_port=$((port + 1))
+"$volley" sink --bind "127.0.0.1:$port" --no-bodies --tls none --ca-out "$work/ca.pem" \
+    >"$work/sink.log" 2>&1 &
+pids+=($!)
+python3 - "$work" "$recipients" "$domains" "$mx_hosts" <<'PY'
+import sys
+work, n, domains, hosts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+with open(f"{work}/body.txt", "w") as f:
+    f.write("Hello {{ first_name }},\nNews for {{ city }}.\n" + "Volley at scale. " * 60 + "\n")
+with open(f"{work}/list.csv", "w") as f:
+    f.write("email,first_name,city\n")
+    for i in range(n):
+        f.write(f"user{i}@d{i % domains}.example,Name{i},City{i % 37}\n")
+with open(f"{work}/zone.txt", "w") as f:
+    f.write("$TTL 3600\n")
+    for h in range(hosts):
+        f.write(f"mx{h}.scale.test A 127.0.0.1\n")
+    for d in range(domains):
+        f.write(f"d{d}.example MX 10 mx{d % hosts}.scale.test\n")
+PY
+"$volley" dns --bind "127.0.0.1:$dns_port" --zone "$work/zone.txt" >"$work/dns.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+    grep -q listening "$work/sink.log" 2>/dev/null && grep -q listening "$work/dns.log" 2>/dev/null && break
+    sleep 0.1
+done
+cat >"$work/campaign.toml" <<TOML
+[campaign]
+id = "scale"
+from = "Scale <news@example.com>"
+subject = "Hello {{ first_name }}"
+text = "body.txt"
+recipients = "list.csv"
+
+[[dkim]]
+domain = "example.com"
+selector = "ed"
+key_file = "$PWD/fixtures/dkim/ed25519.pem"
+
+[mx]
+port = $port
+
+[dns]
+nameservers = ["127.0.0.1:$dns_port"]
+
+[store]
+path = "store"
+TOML
+
+# Runs a volley command under /usr/bin/time; prints "<seconds> s, peak RSS <MB> MB".
+timed() {
+    local label=$1
+    shift
+    /usr/bin/time -v -o "$work/time.txt" "$volley" "$@" >"$work/out.txt" 2>"$work/err.txt" || true
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt" |
+        awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')
+    rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2 / 1024}' "$work/time.txt")
+    printf '%-28s %8.2f s   peak RSS %5s MB\n' "$label" "$wall" "$rss"
+}
+size() { du -sb "$work/store" | awk '{printf "%.1f MB", $1 / 1e6}'; }
+
+echo "== $recipients recipients over $domains domains (direct to MX, Ed25519, no TLS)"
+VOLLEY_LOG=info timed "send (load + deliver)" send "$work/campaign.toml" --no-progress --linger 0s
+sed -n 's/.*list loaded.*seconds="\{0,1\}\([0-9.]*\).*/  list loaded in \1 s/p' "$work/err.txt" | head -1
+sed -n 's/^ *\(this run: .*\)/  \1/p' "$work/out.txt"
+grep -E '^ *delivered' "$work/out.txt" | sed 's/^ */  /'
+echo "  store on disk: $(size)"
+timed "status" status "$work/campaign.toml"
+timed "report (json)" report "$work/campaign.toml" --format json --out "$work/report.json"
+timed "events (jsonl, all)" events "$work/campaign.toml" --out "$work/events.jsonl"
+echo "  events exported: $(wc -l <"$work/events.jsonl")"
+timed "gc" gc "$work/campaign.toml"
+sed 's/^/  /' "$work/out.txt"
+echo "  store on disk after gc: $(size)"
+timed "status after gc" status "$work/campaign.toml"
+timed "report after gc" report "$work/campaign.toml" --format json --out "$work/report-after.json"
+if python3 - "$work/report.json" "$work/report-after.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+a.pop("generated_at"); b.pop("generated_at")
+sys.exit(0 if a == b else 1)
+PY
+then echo "  report after gc: identical"; else echo "  report after gc: DIFFERS"; fi
