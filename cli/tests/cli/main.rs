@@ -12,6 +12,7 @@ mod ab;
 mod check;
 mod commands;
 mod crash;
+mod disk;
 mod events;
 mod gc;
 mod handover;

@@ -211,13 +211,26 @@ impl Run {
         ));
         let composers =
             spawn_composers(workers, self.registry.clone(), settled_tx, cancel.clone())?;
-        let recorder = tokio::spawn(record(
-            self.store.clone(),
-            self.registry.clone(),
-            settled_rx,
-            self.events.clone(),
-            relay_usage,
-        ));
+        let recorder = tokio::spawn({
+            let recording = record(
+                self.store.clone(),
+                self.registry.clone(),
+                settled_rx,
+                self.events.clone(),
+                relay_usage,
+            );
+            let cancel = cancel.clone();
+            async move {
+                let recorded = recording.await;
+                if let Err(error) = &recorded {
+                    // Nothing more can be recorded (a full disk, a file-size limit): stop
+                    // sending instead of waiting for outcomes that will never be written.
+                    tracing::error!(%error, "recording outcomes failed: stopping the send");
+                    cancel.cancel();
+                }
+                recorded
+            }
+        });
         let tracker = TaskTracker::new();
         let scheduler = Scheduler::new(
             SchedulerSetup {
