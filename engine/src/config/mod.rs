@@ -18,6 +18,7 @@ mod serve;
 mod settings;
 mod shaping;
 mod since;
+mod timeouts;
 mod tracking;
 mod validate;
 
@@ -29,8 +30,8 @@ pub use serve::{load_serve, ServeSettings};
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
     KeySource, MxSettings, MxTls, OnInconclusive, Rate, RelaySettings, RetrySettings,
-    ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
-    VariantSettings, MAIN_VARIANT,
+    ScheduleSettings, ShapingRule, ShapingSettings, SmtpTimeouts, TemplateFile, TlsMode,
+    TrackingSettings, VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
 

@@ -35,6 +35,9 @@ pub(crate) struct RawFile {
     /// `[dns]`: the resolver used for MX lookups.
     #[serde(default)]
     pub(crate) dns: RawDns,
+    /// `[timeouts]`: SMTP timeouts per phase, for the relay and MX hosts alike.
+    #[serde(default)]
+    pub(crate) timeouts: RawTimeouts,
     /// `[shaping.default]`, `[shaping.global]` and `[shaping."<domain or MX suffix>"]`.
     #[serde(default)]
     pub(crate) shaping: BTreeMap<String, RawShaping>,
@@ -250,6 +253,34 @@ pub(crate) struct RawDns {
     /// Absent: 2.
     #[serde(default)]
     pub(crate) attempts: Option<i64>,
+}
+
+/// `[timeouts]`: one duration per SMTP phase; each absent key keeps its default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimeouts {
+    #[serde(default)]
+    pub(crate) connect: Option<String>,
+    #[serde(default)]
+    pub(crate) banner: Option<String>,
+    #[serde(default)]
+    pub(crate) ehlo: Option<String>,
+    #[serde(default)]
+    pub(crate) starttls: Option<String>,
+    #[serde(default)]
+    pub(crate) auth: Option<String>,
+    #[serde(default)]
+    pub(crate) mail_from: Option<String>,
+    #[serde(default)]
+    pub(crate) rcpt_to: Option<String>,
+    #[serde(default)]
+    pub(crate) data: Option<String>,
+    #[serde(default)]
+    pub(crate) data_end: Option<String>,
+    #[serde(default)]
+    pub(crate) rset: Option<String>,
+    #[serde(default)]
+    pub(crate) quit: Option<String>,
 }
 
 /// One `[shaping.*]` table; absent keys inherit from `[shaping.default]`, then the built-in

@@ -95,6 +95,11 @@ fn the_annotated_example_loads() {
         .contains("<strong>20% off</strong>"));
     assert_eq!(settings.recipients, dir.join("recipients.csv"));
     assert_eq!(settings.priority, 3);
+    assert_eq!(
+        settings.timeouts,
+        SmtpTimeouts::default(),
+        "the example spells out the defaults"
+    );
     let relay = settings.relay.unwrap();
     assert_eq!(
         (relay.host.as_str(), relay.port, relay.tls),

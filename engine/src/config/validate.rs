@@ -15,6 +15,7 @@ use super::settings::{
     Address, BounceSettings, CampaignSettings, DkimSettings, KeySource, RetrySettings, TemplateFile,
 };
 use super::shaping::validate_shaping;
+use super::timeouts::validate_timeouts;
 use super::tracking::validate_tracking;
 
 /// Where the campaign file is: for error messages and for resolving relative paths.
@@ -169,6 +170,7 @@ pub(crate) fn validate(
     let bounces = validate_bounces(&ctx, &raw.bounces)?;
     let mx = validate_mx(&ctx, &raw.mx, &from.domain)?;
     let dns = validate_dns(&ctx, &raw.dns)?;
+    let timeouts = validate_timeouts(&ctx, &raw.timeouts)?;
     let shaping = validate_shaping(&ctx, &raw.shaping)?;
     let tracking = match &raw.tracking {
         Some(tracking) => Some(validate_tracking(&ctx, tracking)?),
@@ -209,6 +211,7 @@ pub(crate) fn validate(
         bounces,
         mx,
         dns,
+        timeouts,
         shaping,
         tracking,
     })

@@ -35,7 +35,9 @@ use crate::campaign::RecipientReader;
 use crate::compose::{
     links, template_variables, Composer, Mailbox, MessageSettings, TemplateSource, Templates,
 };
-use crate::config::{CampaignSettings, DkimSettings, KeySource, TlsMode, TrackingSettings};
+use crate::config::{
+    CampaignSettings, DkimSettings, KeySource, SmtpTimeouts, TlsMode, TrackingSettings,
+};
 use crate::dkim::{DkimError, DkimKey, Signer};
 use crate::model::{RetryPolicy, SuppressionPolicy};
 use crate::smtp::{self, Credentials, Security, SessionConfig, Timeouts};
@@ -393,12 +395,29 @@ impl Campaign {
             helo: relay.helo.clone(),
             credentials,
             tls,
-            timeouts: Timeouts::default(),
+            timeouts: smtp_timeouts(&self.settings.timeouts),
             pipelining: true,
             chunking: true,
             record_transcript,
         };
         Ok((config, relay.connections))
+    }
+}
+
+/// The SMTP client's timeouts from the campaign's `[timeouts]`.
+pub(crate) fn smtp_timeouts(t: &SmtpTimeouts) -> Timeouts {
+    Timeouts {
+        connect: t.connect,
+        banner: t.banner,
+        ehlo: t.ehlo,
+        starttls: t.starttls,
+        auth: t.auth,
+        mail_from: t.mail_from,
+        rcpt_to: t.rcpt_to,
+        data: t.data,
+        data_end: t.data_end,
+        rset: t.rset,
+        quit: t.quit,
     }
 }
 
@@ -549,5 +568,15 @@ pub(crate) fn outcome_policy(settings: &CampaignSettings) -> OutcomePolicy {
             soft_limit: settings.bounces.soft_limit,
             soft_window: settings.bounces.soft_window,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaign_timeout_defaults_are_the_smtp_client_defaults() {
+        assert_eq!(smtp_timeouts(&SmtpTimeouts::default()), Timeouts::default());
     }
 }

@@ -185,6 +185,7 @@ async fn open_direct_for(campaign: &Campaign, to: &str) -> Result<smtp::Session,
         MxResolver::new(&settings.dns)?,
     );
     mx.record_transcript = true;
+    mx.timeouts = super::smtp_timeouts(&settings.timeouts);
     let rule = ShapingPolicy::new(settings.shaping.clone());
     let tls = rule.rule_for(domain, &[]).1.tls.unwrap_or(settings.mx.tls);
     open_direct(domain, tls, &mx)

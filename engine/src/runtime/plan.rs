@@ -102,7 +102,7 @@ impl DeliveryPlan {
                     })?),
                     None => None,
                 };
-                let mx = MxConnect::new(
+                let mut mx = MxConnect::new(
                     settings.mx.port,
                     settings.mx.helo.clone(),
                     smtp::tls_client_config(extra_ca.as_deref())?,
@@ -110,6 +110,7 @@ impl DeliveryPlan {
                     settings.mx.plain_after_tls_failure,
                     resolver.clone(),
                 );
+                mx.timeouts = super::smtp_timeouts(&settings.timeouts);
                 Ok(DeliveryPlan {
                     mode: Mode::Mx {
                         resolver,

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 
 use super::data::DataScan;
-use super::script::Script;
+use super::script::{script_for, Script};
 use super::session::{Mode, Session, Step, Transaction};
 use super::SinkTls;
 
@@ -159,8 +159,29 @@ impl Session {
                 return self.ok("552 5.3.4 message size exceeds fixed limit");
             }
         }
+        if self.mail_refused_ahead() {
+            self.ctx.shared.transaction_refused();
+            return self.ok(&format!("550 5.7.1 <{from}>: sender rejected"));
+        }
         self.tx.mail_from = Some(from.to_owned());
         self.ok("250 2.1.0 Sender ok")
+    }
+
+    /// Whether a RCPT pipelined right behind this MAIL names a `mail550…@` recipient (the
+    /// `mail550` script). Only the RCPT lines that directly follow are looked at.
+    fn mail_refused_ahead(&self) -> bool {
+        if !self.ctx.config.scripted {
+            return false;
+        }
+        self.unread()
+            .split(|&b| b == b'\n')
+            .map_while(|line| {
+                let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+                let (verb, arg) = line.split_once(' ')?;
+                verb.eq_ignore_ascii_case("RCPT").then(|| arg.trim())
+            })
+            .filter_map(|arg| parse_path(arg, "TO:"))
+            .any(|(to, _)| script_for(to) == Script::MailRefused)
     }
 
     /// Whether this transaction trips the `drop` script (first time for its address).
@@ -191,6 +212,11 @@ impl Session {
         }
         if self.tx.rcpts.is_empty() {
             return self.ok("554 5.5.1 no valid recipients");
+        }
+        if self.tx.has(Script::DataRefused) {
+            self.ctx.shared.transaction_refused();
+            self.tx = Transaction::default();
+            return self.ok("554 5.7.1 DATA refused by policy");
         }
         self.arm_drop();
         self.mode = Mode::Data(DataScan::new(self.keep_limit()));

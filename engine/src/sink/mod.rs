@@ -17,6 +17,11 @@
 //! |            | first seen at least `greylist_delay` ago, accepted from then on           |
 //! | `throttle` | RCPT gets `450 4.7.0 too many messages, slow down` the first time,        |
 //! |            | accepted afterwards                                                       |
+//! | `mail550`  | MAIL FROM gets `550 5.7.1 <sender>: sender rejected`, every time, when    |
+//! |            | the transaction's RCPTs came pipelined with it and one names the address  |
+//! | `data554`  | DATA gets `554 5.7.1 DATA refused by policy` (no 354), every time         |
+//! | `stall`    | the reply after the body waits `slow_delay`, the first time only; the     |
+//! |            | message is accepted all the same, even if the client gave up meanwhile    |
 //! | other      | accepted                                                                  |
 //!
 //! A message is recorded for its accepted recipients only, and only once the whole
@@ -26,7 +31,8 @@
 //! Beyond the scripts, a sink can behave like a demanding receiver, so shaping can be
 //! proven against it: a per-domain [`RateLimit`] (`421` or `451` past N accepted recipients
 //! within a sliding window), a STARTTLS that is offered but whose handshake always fails
-//! (`broken_starttls`), a connection cap (`max_connections`), and TLS session resumption.
+//! (`broken_starttls`), a banner held back on the first connections (`slow_banner`), a
+//! connection cap (`max_connections`), and TLS session resumption.
 //! [`Received`] carries each message's arrival time and connection number; [`SinkStats`]
 //! and [`DomainStats`] count connections, messages per connection, throttled recipients,
 //! resumed and sabotaged TLS handshakes. One sink may listen on several addresses
@@ -57,6 +63,8 @@ mod state;
 mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_faults;
 
 use std::time::Duration;
 
@@ -65,6 +73,16 @@ pub use error::SinkError;
 pub use rate::{RateLimit, ThrottleReply};
 pub use server::Sink;
 pub use stats::{DomainStats, Received, SinkStats};
+
+/// A banner held back on a sink's first connections, so a client's banner timeout fires
+/// ([`SinkConfig::slow_banner`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowBanner {
+    /// How many connections, the first ones the sink accepts, get the slow banner.
+    pub connections: u64,
+    /// How long each of them waits before the `220` greeting.
+    pub delay: Duration,
+}
 
 /// How the sink offers TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,7 +119,7 @@ pub struct SinkConfig {
     pub reply_delay: Duration,
     /// Keep message bodies; `false` keeps envelopes and sizes only, for benches. Default `true`.
     pub keep_bodies: bool,
-    /// How long the `slow` script holds the reply after the body. Default 2 s.
+    /// How long the `slow` and `stall` scripts hold the reply after the body. Default 2 s.
     pub slow_delay: Duration,
     /// Reply by the recipient's local part (`bounce…@`, `defer…@`, …). Default `true`;
     /// `false` accepts every recipient, for a real receiver such as `volley bounces listen`.
@@ -119,6 +137,9 @@ pub struct SinkConfig {
     pub broken_starttls: bool,
     /// How long after its first attempt a `grey…@` address stays greylisted. Default 1 s.
     pub greylist_delay: Duration,
+    /// Hold the banner of the first connections, counted in `SinkStats::slow_banners`;
+    /// later connections are greeted at once. Default `None` (every banner at once).
+    pub slow_banner: Option<SlowBanner>,
 }
 
 impl Default for SinkConfig {
@@ -138,6 +159,7 @@ impl Default for SinkConfig {
             rate_limit: None,
             broken_starttls: false,
             greylist_delay: Duration::from_secs(1),
+            slow_banner: None,
         }
     }
 }
@@ -159,6 +181,7 @@ impl std::fmt::Debug for SinkConfig {
             .field("rate_limit", &self.rate_limit)
             .field("broken_starttls", &self.broken_starttls)
             .field("greylist_delay", &self.greylist_delay)
+            .field("slow_banner", &self.slow_banner)
             .finish()
     }
 }

@@ -25,9 +25,19 @@ pub(crate) enum Script {
     /// `throttle…@`: RCPT gets `450 4.7.0 too many messages` the first time the address is
     /// seen.
     Throttle,
+    /// `mail550…@`: the MAIL FROM of a transaction whose pipelined RCPTs name the address
+    /// gets `550 5.7.1`, every time (the sink sees the RCPTs only when they came in the
+    /// same write as MAIL, that is with PIPELINING).
+    MailRefused,
+    /// `data554…@`: DATA gets `554 5.7.1` instead of 354 when the address is among the
+    /// accepted recipients, every time (BDAT has no such step and is not refused).
+    DataRefused,
+    /// `stall…@`: the final reply after the body waits `slow_delay` the first time the
+    /// address is seen at that point; the message is still accepted after the wait.
+    Stall,
 }
 
-const PREFIXES: [(&str, Script); 8] = [
+const PREFIXES: [(&str, Script); 11] = [
     ("bounce", Script::Bounce),
     ("defer", Script::Defer),
     ("drop", Script::Drop),
@@ -36,6 +46,9 @@ const PREFIXES: [(&str, Script); 8] = [
     ("reject", Script::Reject),
     ("grey", Script::Grey),
     ("throttle", Script::Throttle),
+    ("mail550", Script::MailRefused),
+    ("data554", Script::DataRefused),
+    ("stall", Script::Stall),
 ];
 
 /// The script for `address` (a bare `local@domain`, no angle brackets).
@@ -76,6 +89,13 @@ mod tests {
             ("grey@example.com", Script::Grey),
             ("Greylist-3@example.com", Script::Grey),
             ("throttle.9@example.com", Script::Throttle),
+            ("mail550-1@example.com", Script::MailRefused),
+            ("MAIL550@example.com", Script::MailRefused),
+            ("data554.x@example.com", Script::DataRefused),
+            ("stall-2@example.com", Script::Stall),
+            ("mail@example.com", Script::Accept),
+            ("data@example.com", Script::Accept),
+            ("stal@example.com", Script::Accept),
             ("gray@example.com", Script::Accept),
             ("user@bounce.example.com", Script::Accept),
             ("nobody", Script::Accept),

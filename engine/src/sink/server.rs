@@ -174,6 +174,14 @@ impl Sink {
 
     /// Stops accepting, closes every session and waits for their tasks to end.
     pub async fn shutdown(self) {
+        self.stop().await;
+    }
+
+    /// Stops the sink as a server that goes away does, keeping the handle: the listeners
+    /// close, every session is cut at once (a transaction in flight gets no reply), and this
+    /// returns once their tasks have ended, so the port can be bound again. What was
+    /// received and the counters stay readable. Stopping twice is harmless.
+    pub async fn stop(&self) {
         self.token.cancel();
         self.tracker.close();
         self.tracker.wait().await;

@@ -139,6 +139,12 @@ impl Session {
                 return self.flush().await;
             }
         }
+        if let Some(slow) = self.ctx.config.slow_banner {
+            if self.guard.id() <= slow.connections {
+                self.ctx.shared.banner_held();
+                tokio::time::sleep(slow.delay).await;
+            }
+        }
         let banner = format!("220 {} ESMTP Volley sink ready", self.ctx.config.hostname);
         self.reply(&banner);
         loop {
@@ -185,6 +191,12 @@ impl Session {
         self.conn.flush().await?;
         self.wbuf.clear();
         Ok(())
+    }
+
+    /// The input read but not processed yet: what the client pipelined behind the line
+    /// being handled.
+    pub(crate) fn unread(&self) -> &[u8] {
+        &self.rbuf[self.rpos..]
     }
 
     /// Reads more input; false on EOF.
@@ -274,12 +286,12 @@ impl Session {
         }
     }
 
-    /// Ends a transaction after its body: applies `slow`, the size limit and `reject`, then
-    /// records the message or refuses it.
+    /// Ends a transaction after its body: applies `slow` and `stall`, the size limit and
+    /// `reject`, then records the message or refuses it.
     pub(crate) async fn finish_message(&mut self, scan: DataScan) -> Step {
         let tx = std::mem::take(&mut self.tx);
         let config = &self.ctx.config;
-        if tx.has(Script::Slow) {
+        if tx.has(Script::Slow) || self.stalls(&tx) {
             tokio::time::sleep(config.slow_delay).await;
         }
         let shared = &self.ctx.shared;
@@ -304,6 +316,19 @@ impl Session {
             self.reply(&format!("250 2.0.0 Ok: queued as {id}"));
         }
         Step::Continue
+    }
+
+    /// Whether the `stall` script holds this transaction's final reply: a `stall…@`
+    /// recipient reaches this point for the first time.
+    fn stalls(&self, tx: &Transaction) -> bool {
+        let shared = &self.ctx.shared;
+        let mut stall = false;
+        for (addr, script) in &tx.rcpts {
+            if *script == Script::Stall && shared.first_time(addr) {
+                stall = true;
+            }
+        }
+        stall
     }
 
     /// Replaces the plain stream by TLS; discards input pipelined before the handshake and

@@ -125,6 +125,16 @@ impl Shared {
         self.lock().stats.rejected_messages += 1;
     }
 
+    /// Counts a transaction refused at MAIL FROM or DATA.
+    pub(crate) fn transaction_refused(&self) {
+        self.lock().stats.refused_transactions += 1;
+    }
+
+    /// Counts a connection whose banner was held back.
+    pub(crate) fn banner_held(&self) {
+        self.lock().stats.slow_banners += 1;
+    }
+
     /// Records an accepted message, the `on_connection`-th on its connection, wakes
     /// `wait_for`, and returns its sequence number.
     fn record(&self, received: Received, on_connection: u64) -> u64 {
@@ -188,7 +198,8 @@ impl Shared {
         let s = &state.stats;
         let mut out = format!(
             "{} connection(s) ({} open), {} TLS session(s) ({} resumed, {} sabotaged), \
-             {} auth failure(s), {} refused recipient(s), {} throttled, {} refused message(s)",
+             {} auth failure(s), {} refused recipient(s), {} throttled, {} refused message(s), \
+             {} refused transaction(s), {} slow banner(s)",
             s.connections_total,
             s.current_connections,
             s.tls_sessions,
@@ -197,7 +208,9 @@ impl Shared {
             s.auth_failures,
             s.rejected_recipients,
             s.throttled,
-            s.rejected_messages
+            s.rejected_messages,
+            s.refused_transactions,
+            s.slow_banners
         );
         let skip = state.received.len().saturating_sub(5);
         if !state.received.is_empty() {

@@ -86,6 +86,10 @@ pub struct SinkStats {
     pub throttled: u64,
     /// Messages refused after their body (the `reject` script or the size limit).
     pub rejected_messages: u64,
+    /// Transactions refused at MAIL FROM (`mail550`) or DATA (`data554`) by a script.
+    pub refused_transactions: u64,
+    /// Connections whose banner was held back (`SinkConfig::slow_banner`).
+    pub slow_banners: u64,
     /// Per recipient domain (lower-cased) counts.
     pub domains: BTreeMap<String, DomainStats>,
 }

@@ -13,26 +13,26 @@ use tokio::time::timeout;
 
 use super::*;
 
-const LIMIT: Duration = Duration::from_secs(10);
+pub(super) const LIMIT: Duration = Duration::from_secs(10);
 
-async fn within<F: std::future::Future>(future: F) -> F::Output {
+pub(super) async fn within<F: std::future::Future>(future: F) -> F::Output {
     timeout(LIMIT, future).await.expect("timed out")
 }
 
 /// A raw SMTP client: writes bytes as given, reads whole (multi-line) replies.
-struct Client<S> {
+pub(super) struct Client<S> {
     io: BufReader<S>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
-    async fn send(&mut self, bytes: &str) {
+    pub(super) async fn send(&mut self, bytes: &str) {
         within(self.io.get_mut().write_all(bytes.as_bytes()))
             .await
             .unwrap();
     }
 
     /// One reply, its lines joined by '\n'.
-    async fn reply(&mut self) -> String {
+    pub(super) async fn reply(&mut self) -> String {
         let mut lines = Vec::new();
         loop {
             let mut line = String::new();
@@ -47,13 +47,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    async fn cmd(&mut self, line: &str) -> String {
+    pub(super) async fn cmd(&mut self, line: &str) -> String {
         self.send(&format!("{line}\r\n")).await;
         self.reply().await
     }
 
     /// True when the server closed the connection (EOF or reset).
-    async fn closed(&mut self) -> bool {
+    pub(super) async fn closed(&mut self) -> bool {
         let mut rest = Vec::new();
         match within(self.io.read_to_end(&mut rest)).await {
             Ok(_) => rest.is_empty(),
@@ -62,7 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 }
 
-async fn connect(sink: &Sink) -> Client<TcpStream> {
+pub(super) async fn connect(sink: &Sink) -> Client<TcpStream> {
     let stream = within(TcpStream::connect(sink.addr())).await.unwrap();
     let mut client = Client {
         io: BufReader::new(stream),
@@ -71,7 +71,7 @@ async fn connect(sink: &Sink) -> Client<TcpStream> {
     client
 }
 
-async fn greeted(sink: &Sink) -> Client<TcpStream> {
+pub(super) async fn greeted(sink: &Sink) -> Client<TcpStream> {
     let mut client = connect(sink).await;
     assert!(client
         .cmd("EHLO client.test")
@@ -80,12 +80,12 @@ async fn greeted(sink: &Sink) -> Client<TcpStream> {
     client
 }
 
-async fn start(config: SinkConfig) -> Sink {
+pub(super) async fn start(config: SinkConfig) -> Sink {
     within(Sink::start(config)).await.unwrap()
 }
 
 /// Runs MAIL, one RCPT and DATA with `body`; returns the RCPT reply and the final reply.
-async fn send_one<S: AsyncRead + AsyncWrite + Unpin>(
+pub(super) async fn send_one<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut Client<S>,
     to: &str,
     body: &str,

@@ -14,6 +14,7 @@ mod ab;
 mod bounces;
 mod direct;
 mod errors;
+mod faults;
 mod layering;
 mod resume;
 mod send;

@@ -84,6 +84,20 @@ impl Direct {
         self.dir.path().join(name)
     }
 
+    /// Stops the MX hosts (if they still run) and starts them again on the same addresses
+    /// with `config` and the same certificates; returns the stopped sink, whose record of
+    /// what it received stays readable.
+    pub async fn restart_sink(&mut self, config: SinkConfig) -> Sink {
+        self.sink.stop().await;
+        let mut listeners = Vec::new();
+        for addr in self.sink.addrs() {
+            listeners.push(TcpListener::bind(addr).await.unwrap());
+        }
+        let ca = self.sink.ca().cloned();
+        let revived = Sink::start_on_many(listeners, config, ca).await.unwrap();
+        std::mem::replace(&mut self.sink, revived)
+    }
+
     /// Writes a campaign for `csv` with `sections` appended (TOML: `[mx]` extras, `[shaping.*]`).
     pub fn write_campaign(&self, csv: &str, mx_extra: &str, sections: &str) {
         let dir = self.dir.path();

@@ -2,6 +2,7 @@
 
 pub mod direct;
 pub mod http;
+pub mod outcomes;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,9 @@ pub struct Setup {
     pub relay_extra: String,
     /// The sink waits this long before each batch of replies (a simulated round trip).
     pub reply_delay: Duration,
+    /// The rest of the sink's configuration (scripts' delays, a broken STARTTLS, a slow
+    /// banner); the fields above override it.
+    pub sink: SinkConfig,
 }
 
 impl Default for Setup {
@@ -76,6 +80,7 @@ expire_after = "1h""#
             chunking: false,
             relay_extra: String::new(),
             reply_delay: Duration::ZERO,
+            sink: SinkConfig::default(),
         }
     }
 }
@@ -95,7 +100,7 @@ impl Fixture {
             pipelining: setup.pipelining,
             chunking: setup.chunking,
             reply_delay: setup.reply_delay,
-            ..SinkConfig::default()
+            ..setup.sink.clone()
         })
         .await
         .unwrap();
@@ -107,6 +112,19 @@ impl Fixture {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// Stops the relay (if it still runs) and starts it again on the same port with
+    /// `config` and the same certificates; returns the stopped one, whose record of what
+    /// it received stays readable.
+    pub async fn restart_sink(&mut self, config: SinkConfig) -> Sink {
+        self.sink.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.sink.addr())
+            .await
+            .unwrap();
+        let ca = self.sink.ca().cloned();
+        let revived = Sink::start_on(listener, config, ca).await.unwrap();
+        std::mem::replace(&mut self.sink, revived)
     }
 
     pub fn campaign_file(&self) -> PathBuf {
