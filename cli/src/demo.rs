@@ -159,6 +159,30 @@ fn demo_zone(domains: usize) -> Zone {
     zone
 }
 
+/// Writes a secret file readable by its owner only (on Unix), as `volley send` expects of key
+/// and password files; an existing file is replaced and made private before it is written.
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
+    file.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 fn write_files(
     dir: &Path,
     args: &DemoArgs,
@@ -170,8 +194,8 @@ fn write_files(
         let path = dir.join(name);
         std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
     };
-    write("dkim-demo.pem", key_pem.as_bytes())?;
-    write("relay-password.txt", PASSWORD.as_bytes())?;
+    write_private(&dir.join("dkim-demo.pem"), key_pem.as_bytes())?;
+    write_private(&dir.join("relay-password.txt"), PASSWORD.as_bytes())?;
     write("relay-ca.pem", sink.ca_pem().unwrap_or_default().as_bytes())?;
     let delivery = match dns {
         Some(dns) => direct_toml(sink.addr().port(), dns.addr()),

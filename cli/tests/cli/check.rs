@@ -106,6 +106,7 @@ async fn check_passes_once_the_records_init_printed_are_published() {
         for name in [
             "campaign file",
             "first message",
+            "secret files",
             "dkim volley._domainkey.example.com",
             "spf example.com",
             "dmarc example.com",
@@ -114,7 +115,7 @@ async fn check_passes_once_the_records_init_printed_are_published() {
         ] {
             assert!(row(&table, name).starts_with("PASS"), "{name}:\n{table}");
         }
-        assert!(table.contains("7 passed, 0 warnings, 0 failed"), "{table}");
+        assert!(table.contains("8 passed, 0 warnings, 0 failed"), "{table}");
 
         // Direct to MX without --sending-ip: SPF coverage is only a warning.
         let (code, table) = init.check(&[]).await;

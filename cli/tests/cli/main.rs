@@ -9,6 +9,7 @@
 )]
 
 mod ab;
+mod abuse;
 mod check;
 mod commands;
 mod crash;

@@ -14,6 +14,7 @@ mod mx;
 mod raw;
 mod relay;
 mod schedule;
+mod secret_file;
 mod serve;
 mod settings;
 mod shaping;
@@ -26,6 +27,8 @@ use std::path::Path;
 
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
+pub(crate) use secret_file::warn_if_loose;
+pub use secret_file::{loose_permissions, LoosePermissions};
 pub use serve::{load_serve, ServeSettings};
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,

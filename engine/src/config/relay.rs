@@ -1,6 +1,7 @@
 //! The `[relay]` section: host, port, TLS mode, login and connection count. The password is
 //! read here, from an environment variable or a file, into a [`SecretString`]; errors name the
-//! variable or the file, never the value.
+//! variable or the file, never the value; a password file that group or others may read is
+//! warned about.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use secrecy::SecretString;
 
 use super::error::ConfigError;
 use super::raw::RawRelay;
+use super::secret_file::warn_if_loose;
 use super::settings::{RelaySettings, TlsMode};
 use super::validate::Ctx;
 
@@ -33,6 +35,10 @@ pub(crate) fn validate_relay(
         None => None,
     };
     let password = read_password(ctx, raw)?;
+    let password_file = match &raw.password_file {
+        Some(value) => Some(ctx.path("relay.password_file", value)?),
+        None => None,
+    };
     match (&username, &password) {
         (Some(_), None) => {
             return Err(ConfigError::Missing {
@@ -87,6 +93,7 @@ pub(crate) fn validate_relay(
         tls,
         username,
         password,
+        password_file,
         ca_file,
         helo,
         connections,
@@ -139,8 +146,10 @@ fn read_password(ctx: &Ctx, raw: &RawRelay) -> Result<Option<SecretString>, Conf
 }
 
 /// Reads a password file, dropping the trailing line break; an empty password is refused.
+/// A file open to group or others is warned about (see [`warn_if_loose`]).
 fn read_password_file(ctx: &Ctx, path: &Path) -> Result<SecretString, ConfigError> {
     let key = "relay.password_file";
+    warn_if_loose(key, path);
     let mut text = std::fs::read_to_string(path).map_err(|e| ctx.file_error(key, path, e))?;
     let kept = text.trim_end_matches(['\r', '\n']).len();
     text.truncate(kept);

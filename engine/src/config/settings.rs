@@ -60,6 +60,25 @@ pub struct CampaignSettings {
 }
 
 impl CampaignSettings {
+    /// The files this campaign reads secrets from, each with the TOML key naming it:
+    /// `relay.password_file`, `tracking.key_file`, `dkim[N].key_file`. Secrets from
+    /// environment variables are not listed.
+    pub fn secret_files(&self) -> Vec<(String, PathBuf)> {
+        let mut files = Vec::new();
+        if let Some(path) = self.relay.as_ref().and_then(|r| r.password_file.as_ref()) {
+            files.push(("relay.password_file".to_owned(), path.clone()));
+        }
+        if let Some(path) = self.tracking.as_ref().and_then(|t| t.key_file.as_ref()) {
+            files.push(("tracking.key_file".to_owned(), path.clone()));
+        }
+        for (i, entry) in self.dkim.iter().enumerate() {
+            if let KeySource::File(path) = &entry.key {
+                files.push((format!("dkim[{i}].key_file"), path.clone()));
+            }
+        }
+        files
+    }
+
     /// The variant ids in order (`main` for a campaign without variants).
     pub fn variant_ids(&self) -> Vec<String> {
         if self.variants.is_empty() {
@@ -136,6 +155,8 @@ pub struct TrackingSettings {
     pub base_url: String,
     /// The HMAC key (from `key_file` or `key_env`, at least 16 bytes); `Debug` redacts it.
     pub key: SecretString,
+    /// The file the key was read from (`key_file`, resolved), if not an environment variable.
+    pub key_file: Option<PathBuf>,
     /// Add the open pixel; default true.
     pub opens: bool,
     /// Rewrite links for click tracking; default true.
@@ -204,6 +225,9 @@ pub struct RelaySettings {
     pub username: Option<String>,
     /// Password for SMTP AUTH (set whenever `username` is); `Debug` prints it redacted.
     pub password: Option<SecretString>,
+    /// The file the password was read from (`password_file`, resolved), if not an
+    /// environment variable.
+    pub password_file: Option<PathBuf>,
     /// An extra PEM trust root for the relay's certificate (resolved path).
     pub ca_file: Option<PathBuf>,
     /// Name sent in EHLO; default the From address's domain.

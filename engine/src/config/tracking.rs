@@ -1,11 +1,13 @@
 //! The `[tracking]` section: the tracking server's base URL, the HMAC key of the tokens
-//! (read here from a file or an environment variable, never printed), and what to track.
+//! (read here from a file or an environment variable, never printed; a key file that group
+//! or others may read is warned about), and what to track.
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::address::normalize_address;
 use super::error::ConfigError;
 use super::raw::RawTracking;
+use super::secret_file::warn_if_loose;
 use super::settings::TrackingSettings;
 use super::validate::Ctx;
 
@@ -49,9 +51,14 @@ pub(crate) fn validate_tracking(
         }
         None => None,
     };
+    let key_file = match &raw.key_file {
+        Some(value) => Some(ctx.path("tracking.key_file", value)?),
+        None => None,
+    };
     Ok(TrackingSettings {
         base_url,
         key,
+        key_file,
         opens: raw.opens,
         clicks: raw.clicks,
         text_links: raw.text_links,
@@ -79,7 +86,7 @@ fn base_url(ctx: &Ctx, value: &str) -> Result<String, ConfigError> {
 }
 
 /// Reads the key from `key_file` (trailing line breaks dropped) or `key_env` (exactly one)
-/// of the section `section`.
+/// of the section `section`. A key file open to group or others is warned about.
 pub(crate) fn read_key(
     ctx: &Ctx,
     section: &str,
@@ -100,6 +107,7 @@ pub(crate) fn read_key(
         _ if !ctx.secrets => Ok(SecretString::from(String::new())),
         (Some(value), None) => {
             let path = ctx.path(&format!("{section}.key_file"), value)?;
+            warn_if_loose(&format!("{section}.key_file"), &path);
             let mut text = std::fs::read_to_string(&path)
                 .map_err(|e| ctx.file_error(&format!("{section}.key_file"), &path, e))?;
             let kept = text.trim_end_matches(['\r', '\n']).len();

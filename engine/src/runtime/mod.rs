@@ -421,10 +421,15 @@ pub(crate) fn smtp_timeouts(t: &SmtpTimeouts) -> Timeouts {
     }
 }
 
-/// Loads the private key of one `[[dkim]]` entry, from its file or environment variable.
+/// Loads the private key of one `[[dkim]]` entry, from its file or environment variable; a
+/// key file that group or others may read is warned about (once per process).
 pub(crate) fn load_key(entry: &DkimSettings) -> Result<DkimKey, DkimError> {
     match &entry.key {
-        KeySource::File(path) => DkimKey::from_file(&entry.domain, &entry.selector, path),
+        KeySource::File(path) => {
+            let what = format!("dkim key {}._domainkey.{}", entry.selector, entry.domain);
+            crate::config::warn_if_loose(&what, path);
+            DkimKey::from_file(&entry.domain, &entry.selector, path)
+        }
         KeySource::Env(var) => {
             let pem = std::env::var(var).unwrap_or_default();
             DkimKey::from_pem(

@@ -144,6 +144,99 @@ async fn a_merge_field_cannot_inject_a_header() {
     );
 }
 
+/// The header lines of a message, folded lines joined back (RFC 5322 unfolding).
+fn header_lines(data: &[u8]) -> Vec<String> {
+    let raw = String::from_utf8_lossy(data);
+    let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+    head.replace("\r\n ", " ")
+        .replace("\r\n\t", " ")
+        .split("\r\n")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every other header a merge value could reach: the variants' subjects, the From name a
+/// variant sets, Reply-To, and the tracking headers (List-Unsubscribe with its mailto). A row
+/// with CR/LF in every field, and one with CR/LF in its address, add no header and no
+/// recipient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_merge_field_injects_a_header_through_variants_or_tracking() {
+    let evil_name = "Eve\r\nBcc: attacker@evil.example";
+    let evil_city = "X\nReply-To: evil@evil.example\r\nList-Unsubscribe: <https://evil.example/u>\rFrom: evil@evil.example";
+    let mut csv = String::from("email,first_name,city\n");
+    for i in 0..16 {
+        csv.push_str(&format!(
+            "user{i}@a.example,\"{evil_name}\",\"{evil_city}\"\n"
+        ));
+    }
+    csv.push_str("\"bad@a.example\r\nBcc: attacker@evil.example\",Eve,X\n");
+    let setup = Setup {
+        subject: "Hi {{ first_name }}".into(),
+        extra_campaign: "reply_to = \"help@example.com\"".into(),
+        sections: "[tracking]\nbase_url = \"https://t.example.com\"\nkey_file = \"track.key\"\n\
+             unsubscribe_mailto = \"unsub@example.com\"\n\n\
+             [[variant]]\nid = \"A\"\nsubject = \"A {{ first_name }} from {{ city }}\"\n\n\
+             [[variant]]\nid = \"B\"\nsubject = \"B {{ city }}\"\nfrom_name = \"Shop Team\"\n"
+            .into(),
+        ..Setup::default()
+    };
+    let fixture = Fixture::new(setup, &csv).await;
+    std::fs::write(fixture.path("track.key"), "a tracking key for the tests\n").unwrap();
+    let report = fixture.send().await.unwrap();
+    assert_eq!(
+        (report.counts.delivered, report.counts.invalid),
+        (16, 1),
+        "{:?}",
+        report.counts
+    );
+    let received = fixture.sink.wait_for(16, LIMIT).await.unwrap();
+    let mut variants = std::collections::BTreeSet::new();
+    for message in &received {
+        assert_eq!(message.rcpt_to.len(), 1, "no extra recipient");
+        assert!(message.rcpt_to[0].ends_with("@a.example"));
+        let lines = header_lines(&message.data);
+        let named = |name: &str| -> Vec<&String> {
+            let prefix = format!("{}:", name.to_ascii_lowercase());
+            lines
+                .iter()
+                .filter(|l| l.to_ascii_lowercase().starts_with(&prefix))
+                .collect()
+        };
+        assert!(named("Bcc").is_empty(), "{lines:#?}");
+        assert_eq!(named("Reply-To").len(), 1, "{lines:#?}");
+        assert!(named("Reply-To")[0].contains("help@example.com"));
+        assert_eq!(named("From").len(), 1, "{lines:#?}");
+        assert!(named("From")[0].contains("<news@example.com>"));
+        let unsubscribe = named("List-Unsubscribe");
+        assert_eq!(unsubscribe.len(), 1, "{lines:#?}");
+        assert!(
+            unsubscribe[0].starts_with("List-Unsubscribe: <https://t.example.com/u/")
+                && unsubscribe[0].ends_with(", <mailto:unsub@example.com?subject=unsubscribe>")
+                && !unsubscribe[0].contains("evil"),
+            "{}",
+            unsubscribe[0]
+        );
+        assert_eq!(named("List-Unsubscribe-Post").len(), 1, "{lines:#?}");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&message.data)
+            .unwrap();
+        let subject = parsed.subject().unwrap();
+        assert!(!subject.contains(['\r', '\n']), "{subject:?}");
+        let variant = if subject.starts_with("A Eve") {
+            assert!(subject.contains("attacker@evil.example"), "{subject}");
+            assert!(named("From")[0].contains("Example News"));
+            "A"
+        } else {
+            assert!(subject.starts_with("B X"), "{subject}");
+            assert!(named("From")[0].contains("Shop Team"), "{lines:#?}");
+            "B"
+        };
+        assert!(subject.contains("Reply-To: evil@evil.example"), "{subject}");
+        variants.insert(variant);
+    }
+    assert_eq!(variants.len(), 2, "both variants went out: {variants:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_caps_connections_still_gets_the_whole_campaign() {
     // The relay takes 2 connections at once; the campaign asks for 6.
