@@ -19,7 +19,7 @@ volley=${CARGO_TARGET_DIR:-$PWD/target}/release/volley
 
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 port=$((20000 + RANDOM % 20000))
 dns_port=$((port + 1))
@@ -75,7 +75,7 @@ TOML
 timed() {
     local label=$1
     shift
-    /usr/bin/time -v -o "$work/time.txt" "$volley" "$@" >"$work/out.txt" 2>"$work/err.txt" || true
+    /usr/bin/time -v -o "$work/time.txt" "$volley" "$@" >"$work/out.txt" 2>"$work/err-${label// /_}.txt" || true
     local wall rss
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt" |
         awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')
@@ -86,7 +86,7 @@ size() { du -sb "$work/store" | awk '{printf "%.1f MB", $1 / 1e6}'; }
 
 echo "== $recipients recipients over $domains domains (direct to MX, Ed25519, no TLS)"
 VOLLEY_LOG=info timed "send (load + deliver)" send "$work/campaign.toml" --no-progress --linger 0s
-sed -n 's/.*list loaded.*seconds="\{0,1\}\([0-9.]*\).*/  list loaded in \1 s/p' "$work/err.txt" | head -1
+sed -n 's/.*list loaded.* seconds="\([0-9.]*\)".*/  list loaded in \1 s/p' "$work/err-send_(load_+_deliver).txt" | head -1
 sed -n 's/^ *\(this run: .*\)/  \1/p' "$work/out.txt"
 grep -E '^ *delivered' "$work/out.txt" | sed 's/^ */  /'
 echo "  store on disk: $(size)"

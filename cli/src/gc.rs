@@ -73,7 +73,7 @@ fn describe(outcome: &GcOutcome, dry_run: bool) -> String {
     match outcome {
         GcOutcome::Collected { .. } if dry_run => "would be collected".to_owned(),
         GcOutcome::Collected { removed } => format!(
-            "collected: {} records slimmed, {} keys removed",
+            "collected: {} recipients packed, {} keys removed",
             format_count(removed.recipients),
             format_count(removed.keys_removed)
         ),

@@ -18,13 +18,13 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// With `timings`, every `volley` span is also timed (see `timings.rs`), whatever the log
 /// level.
 pub(crate) fn init_logging(format: LogFormat, timings: Option<Timings>) {
-    let default = if std::io::stderr().is_terminal() {
-        "warn"
-    } else {
-        "info"
-    };
+    let terminal = std::io::stderr().is_terminal();
+    let default = if terminal { "warn" } else { "info" };
     let filter = EnvFilter::try_from_env("VOLLEY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: log files and collectors get plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(terminal);
     let fmt = match format {
         LogFormat::Json => fmt.json().boxed(),
         LogFormat::Text => fmt.with_target(false).boxed(),

@@ -2,22 +2,63 @@
 //!
 //! A collected campaign keeps its counters (campaign, per variant, tracking), its tracked
 //! links and A/B record, a summary of its history (an opaque archive written by the caller,
-//! read back by reports) and one slim record per recipient (address, state, variant) so that
-//! opens, clicks and one-click unsubscribes from mail already sent keep working. It loses the
+//! read back by reports) and, packed a thousand to a value, each recipient's address, state
+//! and variant, so that opens, clicks and one-click unsubscribes from mail already sent keep
+//! working (the store's readers fall back to the packed entries transparently). It loses the
 //! merge fields, the replies, the attempt log, bounce and tracking events, de-duplication
 //! keys and the Message-ID index: everything that grows with the list beyond an address.
 //!
 //! Whether a campaign may be collected (finished, events exported) is the caller's policy;
 //! the export mark lives here so it survives between commands.
 
-use super::keys;
+use super::keys::{self, RecipientKey};
 use super::{RecipientRecord, Store, StoreError};
-use crate::model::Millis;
+use crate::model::{Millis, RecipientState};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::Path;
 
 /// Keys removed or rewritten per atomic batch.
 const BATCH: usize = 5_000;
+/// Recipients per packed block of a collected campaign.
+const PACK: u64 = 1_024;
+
+/// What a collected campaign keeps of one recipient, packed with its neighbours by sequence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Packed {
+    seq: u64,
+    domain: String,
+    email: String,
+    /// Merge fields, kept only when tracked links use them.
+    values: Vec<String>,
+    state: RecipientState,
+    attempts: u32,
+    variant: u8,
+}
+
+impl Packed {
+    fn into_record(self) -> RecipientRecord {
+        RecipientRecord {
+            email: self.email,
+            values: self.values,
+            line: 0,
+            state: self.state,
+            attempts: self.attempts,
+            first_attempt: None,
+            next_attempt: None,
+            last_reply: None,
+            variant: self.variant,
+        }
+    }
+}
+
+/// `g number block`: a packed block of a collected campaign's recipients.
+fn packed_key(number: u32, block: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(13);
+    key.push(keys::PACKED);
+    key.extend_from_slice(&number.to_be_bytes());
+    key.extend_from_slice(&block.to_be_bytes());
+    key
+}
 
 /// How far a campaign's events have been exported (by `volley events`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +72,7 @@ pub struct ExportMark {
 /// What collecting one campaign removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Collected {
-    /// Recipient records slimmed down to address, state and variant (none the second time).
+    /// Recipient records packed down to address, state and variant (none the second time).
     pub recipients: u64,
     /// Keys deleted (attempts, events, queue and retry entries, de-duplication, messages).
     pub keys_removed: u64,
@@ -54,7 +95,7 @@ pub struct GcOptions {
 pub enum GcOutcome {
     /// Collected now (or, in a dry run, would be).
     Collected {
-        /// Records slimmed and keys removed.
+        /// Recipients packed and keys removed.
         removed: Collected,
     },
     /// Collected earlier and nothing new since.
@@ -169,7 +210,7 @@ impl Store {
     }
 
     /// Collects `campaign`: writes `archive` (what reports keep of its history) first, then
-    /// slims every recipient record and deletes its logs and indexes, batch by batch. Merge
+    /// packs every recipient record and deletes its logs and indexes, batch by batch. Merge
     /// fields are kept when `keep_values` (its tracked links use them). Interrupted, it can
     /// simply be run again. Durable once it returns.
     pub fn collect(
@@ -178,12 +219,12 @@ impl Store {
         archive: &impl Serialize,
         keep_values: bool,
     ) -> Result<Collected, StoreError> {
-        if self.campaign(campaign)?.is_none() {
+        let Some(meta) = self.campaign(campaign)? else {
             return Err(StoreError::UnknownCampaign {
                 campaign: campaign.to_owned(),
                 path: self.path.clone(),
             });
-        }
+        };
         self.tree
             .insert(
                 keys::campaign_key(keys::ARCHIVE, campaign),
@@ -191,7 +232,7 @@ impl Store {
             )
             .map_err(|e| self.sled_error(e))?;
         let mut collected = Collected {
-            recipients: self.slim_records(campaign, keep_values)?,
+            recipients: self.pack_records(campaign, meta.number, keep_values)?,
             keys_removed: 0,
         };
         for tag in [
@@ -210,40 +251,151 @@ impl Store {
         Ok(collected)
     }
 
-    /// Rewrites every record of the campaign without what only sending needed.
-    fn slim_records(&self, campaign: &str, keep_values: bool) -> Result<u64, StoreError> {
-        let prefix = keys::prefix(keys::RECORD, campaign);
-        let mut slimmed = 0;
+    /// Moves every recipient record of the campaign (campaign number `number`) into packed
+    /// blocks of [`PACK`] recipients by sequence number, keeping only what tracking and
+    /// reports need, and removes the records and their by-number keys: one atomic batch per
+    /// block. Thousands of small keys cost sled far more space than a few large values.
+    fn pack_records(
+        &self,
+        campaign: &str,
+        number: u32,
+        keep_values: bool,
+    ) -> Result<u64, StoreError> {
+        let mut prefix = vec![keys::BY_NUMBER];
+        prefix.extend_from_slice(&number.to_be_bytes());
+        let mut packed = 0;
+        let mut block: Option<u64> = None;
+        let mut entries: Vec<Packed> = Vec::new();
         let mut batch = sled::Batch::default();
-        let mut in_batch = 0;
         for entry in self.tree.scan_prefix(&prefix) {
-            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
-            let mut record: RecipientRecord = self.decode(&value, "recipient")?;
-            let slim = (keep_values || record.values.is_empty())
-                && record.last_reply.is_none()
-                && record.next_attempt.is_none();
-            if slim {
+            let (key, domain) = entry.map_err(|e| self.sled_error(e))?;
+            let Some(seq) = key
+                .get(prefix.len()..prefix.len() + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+            else {
                 continue;
+            };
+            if block.is_some_and(|b| b != seq / PACK) {
+                packed += self.write_block(number, block, &mut entries, &mut batch)?;
             }
-            if !keep_values {
-                record.values = Vec::new();
-            }
-            record.last_reply = None;
-            record.next_attempt = None;
-            batch.insert(key, self.encode(&record, "recipient")?);
-            slimmed += 1;
-            in_batch += 1;
-            if in_batch == BATCH {
-                self.tree
-                    .apply_batch(std::mem::take(&mut batch))
-                    .map_err(|e| self.sled_error(e))?;
-                in_batch = 0;
+            block = Some(seq / PACK);
+            let rkey = RecipientKey {
+                domain: String::from_utf8_lossy(&domain).into_owned(),
+                seq,
+            };
+            let record_key = keys::recipient_key(keys::RECORD, campaign, &rkey);
+            batch.remove(key);
+            if let Some(record) = self.get::<RecipientRecord>(&record_key, "recipient")? {
+                entries.push(Packed {
+                    seq,
+                    domain: rkey.domain,
+                    email: record.email,
+                    values: if keep_values {
+                        record.values
+                    } else {
+                        Vec::new()
+                    },
+                    state: record.state,
+                    attempts: record.attempts,
+                    variant: record.variant,
+                });
+                batch.remove(record_key);
             }
         }
+        packed += self.write_block(number, block, &mut entries, &mut batch)?;
+        Ok(packed)
+    }
+
+    /// Writes one packed block with the removals that go with it; returns its size.
+    fn write_block(
+        &self,
+        number: u32,
+        block: Option<u64>,
+        entries: &mut Vec<Packed>,
+        batch: &mut sled::Batch,
+    ) -> Result<u64, StoreError> {
+        let (Some(block), false) = (block, entries.is_empty()) else {
+            self.tree
+                .apply_batch(std::mem::take(batch))
+                .map_err(|e| self.sled_error(e))?;
+            return Ok(0);
+        };
+        let count = entries.len() as u64;
+        batch.insert(
+            packed_key(number, block),
+            self.encode(&*entries, "packed recipients")?,
+        );
         self.tree
-            .apply_batch(batch)
+            .apply_batch(std::mem::take(batch))
             .map_err(|e| self.sled_error(e))?;
-        Ok(slimmed)
+        entries.clear();
+        Ok(count)
+    }
+
+    /// The packed entry of recipient `seq` of campaign number `number`, once collected.
+    fn packed(&self, number: u32, seq: u64) -> Result<Option<Packed>, StoreError> {
+        let Some(entries) =
+            self.get::<Vec<Packed>>(&packed_key(number, seq / PACK), "packed recipients")?
+        else {
+            return Ok(None);
+        };
+        Ok(entries
+            .binary_search_by_key(&seq, |p| p.seq)
+            .ok()
+            .and_then(|i| entries.into_iter().nth(i)))
+    }
+
+    /// The record of a recipient of a collected campaign, rebuilt from its packed entry.
+    pub(crate) fn packed_record(
+        &self,
+        campaign: &str,
+        key: &RecipientKey,
+    ) -> Result<Option<RecipientRecord>, StoreError> {
+        if !self.is_collected(campaign)? {
+            return Ok(None);
+        }
+        let Some(meta) = self.campaign(campaign)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .packed(meta.number, key.seq)?
+            .filter(|p| p.domain == key.domain)
+            .map(Packed::into_record))
+    }
+
+    /// The domain of recipient `seq` of campaign number `number`, once collected.
+    pub(crate) fn packed_domain(
+        &self,
+        number: u32,
+        seq: u64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self.packed(number, seq)?.map(|p| p.domain))
+    }
+
+    /// Calls `visit` with every packed recipient of a collected campaign, in sequence order.
+    pub(crate) fn each_packed(
+        &self,
+        campaign: &str,
+        mut visit: impl FnMut(RecipientKey, RecipientRecord),
+    ) -> Result<(), StoreError> {
+        let Some(meta) = self.campaign(campaign)? else {
+            return Ok(());
+        };
+        let mut prefix = vec![keys::PACKED];
+        prefix.extend_from_slice(&meta.number.to_be_bytes());
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (_, value) = entry.map_err(|e| self.sled_error(e))?;
+            let entries: Vec<Packed> = self.decode(&value, "packed recipients")?;
+            for packed in entries {
+                let key = RecipientKey {
+                    domain: packed.domain.clone(),
+                    seq: packed.seq,
+                };
+                visit(key, packed.into_record());
+            }
+        }
+        Ok(())
     }
 
     /// Deletes every key under `prefix`, a batch at a time; returns how many.
@@ -423,7 +575,7 @@ mod tests {
         let number = store.campaign("c1").unwrap().unwrap().number;
         assert!(store.recipient_by_number(number, 0).unwrap().is_some());
 
-        // Nothing left to slim the second time.
+        // Nothing left to pack the second time.
         let again = store.collect("c1", &"archived history", false).unwrap();
         assert_eq!(again, Collected::default());
     }

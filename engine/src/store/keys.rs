@@ -25,6 +25,7 @@
 //! A <campaign>                                 → AbRecord  test sent, remainder decided
 //! x <campaign>                                 → ExportMark  events exported through when
 //! X <campaign>                                 → archive   history kept by `volley gc`
+//! g <campaign number:u32be> <block:u64be>      → [Packed]  a collected campaign's recipients
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! ```
@@ -55,6 +56,7 @@ pub(crate) const HELD: u8 = b'H';
 pub(crate) const AB: u8 = b'A';
 pub(crate) const EXPORT_MARK: u8 = b'x';
 pub(crate) const ARCHIVE: u8 = b'X';
+pub(crate) const PACKED: u8 = b'g';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 

@@ -74,6 +74,11 @@ impl Store {
             for key in self.tree.scan_prefix(prefix).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);
             }
+            let mut packed = vec![keys::PACKED];
+            packed.extend_from_slice(&meta.number.to_be_bytes());
+            for key in self.tree.scan_prefix(packed).keys() {
+                batch.remove(key.map_err(|e| self.sled_error(e))?);
+            }
         }
         batch.remove(keys::campaign_key(keys::META, campaign));
         batch.remove(keys::campaign_key(keys::COUNTS, campaign));

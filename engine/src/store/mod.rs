@@ -165,10 +165,13 @@ impl Store {
         campaign: &str,
         key: &RecipientKey,
     ) -> Result<Option<RecipientRecord>, StoreError> {
-        self.get(
+        match self.get(
             &keys::recipient_key(keys::RECORD, campaign, key),
             "recipient",
-        )
+        )? {
+            Some(record) => Ok(Some(record)),
+            None => self.packed_record(campaign, key),
+        }
     }
 
     /// Up to `limit` pending recipients after `after` (exclusive), in domain order.
@@ -239,7 +242,8 @@ impl Store {
         }
     }
 
-    /// Every recipient of a campaign in a given state (for reports and tests), in key order.
+    /// Every recipient of a campaign in a given state (for reports and tests), in key order
+    /// (a collected campaign's in sequence order).
     pub fn recipients_in(
         &self,
         campaign: &str,
@@ -256,6 +260,11 @@ impl Store {
                 }
             }
         }
+        self.each_packed(campaign, |key, record| {
+            if record.state == state {
+                out.push(StoredRecipient { key, record });
+            }
+        })?;
         Ok(out)
     }
 

@@ -120,10 +120,14 @@ impl Store {
             .tree
             .get(keys::number_key(number, seq))
             .map_err(|e| self.sled_error(e))?;
-        Ok(found.map(|domain| RecipientKey {
-            domain: String::from_utf8_lossy(&domain).into_owned(),
-            seq,
-        }))
+        let domain = match found {
+            Some(domain) => String::from_utf8_lossy(&domain).into_owned(),
+            None => match self.packed_domain(number, seq)? {
+                Some(domain) => domain,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(RecipientKey { domain, seq }))
     }
 
     /// The recipient with sequence `seq` of campaign number `number`.
@@ -132,23 +136,13 @@ impl Store {
         number: u32,
         seq: u64,
     ) -> Result<Option<MessageRef>, StoreError> {
-        let Some(domain) = self
-            .tree
-            .get(keys::number_key(number, seq))
-            .map_err(|e| self.sled_error(e))?
-        else {
+        let Some(key) = self.recipient_key_by_number(number, seq)? else {
             return Ok(None);
         };
         let Some(campaign) = self.campaign_by_number(number)? else {
             return Ok(None);
         };
-        Ok(Some(MessageRef {
-            campaign,
-            key: RecipientKey {
-                domain: String::from_utf8_lossy(&domain).into_owned(),
-                seq,
-            },
-        }))
+        Ok(Some(MessageRef { campaign, key }))
     }
 
     /// The recipient a delivered message (by Message-ID, without angle brackets) went to.

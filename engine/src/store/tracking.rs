@@ -364,26 +364,31 @@ impl Store {
     pub fn domain_tallies(&self, campaign: &str) -> Result<Vec<DomainTally>, StoreError> {
         let prefix = keys::prefix(keys::RECORD, campaign);
         let mut tallies: Vec<DomainTally> = Vec::new();
+        let mut by_domain: HashMap<String, usize> = HashMap::new();
         let mut seq_domain: HashMap<u64, usize> = HashMap::new();
+        let mut count = |rkey: RecipientKey, state| {
+            let index = *by_domain.entry(rkey.domain.clone()).or_insert_with(|| {
+                tallies.push(DomainTally {
+                    domain: rkey.domain,
+                    ..DomainTally::default()
+                });
+                tallies.len() - 1
+            });
+            if let Some(tally) = tallies.get_mut(index) {
+                tally.counts.total += 1;
+                *tally.counts.get_mut(state) += 1;
+            }
+            seq_domain.insert(rkey.seq, index);
+        };
         for entry in self.tree.scan_prefix(&prefix) {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
             let Some(rkey) = key.get(prefix.len()..).and_then(RecipientKey::from_suffix) else {
                 continue;
             };
             let record: super::RecipientRecord = self.decode(&value, "recipient")?;
-            if tallies.last().is_none_or(|t| t.domain != rkey.domain) {
-                tallies.push(DomainTally {
-                    domain: rkey.domain.clone(),
-                    ..DomainTally::default()
-                });
-            }
-            let index = tallies.len() - 1;
-            if let Some(tally) = tallies.last_mut() {
-                tally.counts.total += 1;
-                *tally.counts.get_mut(record.state) += 1;
-            }
-            seq_domain.insert(rkey.seq, index);
+            count(rkey, record.state);
         }
+        self.each_packed(campaign, |rkey, record| count(rkey, record.state))?;
         let prefix = keys::prefix(keys::ENGAGEMENT, campaign);
         for entry in self.tree.scan_prefix(&prefix) {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
@@ -401,6 +406,7 @@ impl Store {
             tally.opened += u64::from(engagement.opened);
             tally.clicked += u64::from(engagement.clicked);
         }
+        tallies.sort_by(|a, b| a.domain.cmp(&b.domain));
         Ok(tallies)
     }
 }
