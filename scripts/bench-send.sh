@@ -38,7 +38,7 @@ sink_flags=(--delay-ms "${DELAY_MS:-0}" --tls "$tls")
 [ "${CHUNKING:-0}" = 1 ] && sink_flags+=(--chunking)
 
 cargo build --release -q -p volley-cli
-volley=$PWD/target/release/volley
+volley=${CARGO_TARGET_DIR:-$PWD/target}/release/volley
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT

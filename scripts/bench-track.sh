@@ -16,8 +16,8 @@ seconds=${2:-10}
 runs=${3:-3}
 connections=${CONNECTIONS:-64}
 cargo build --release -q -p volley-cli -p volley-benches --bin volley --bin track-load
-volley=$PWD/target/release/volley
-load=$PWD/target/release/track-load
+volley=${CARGO_TARGET_DIR:-$PWD/target}/release/volley
+load=${CARGO_TARGET_DIR:-$PWD/target}/release/track-load
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -13,7 +13,7 @@ recipients=${1:-50000}
 kills=${2:-20}
 
 cargo build --release -q -p volley-cli
-volley=$PWD/target/release/volley
+volley=${CARGO_TARGET_DIR:-$PWD/target}/release/volley
 work=$(mktemp -d)
 sink_pid=""
 trap '[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"' EXIT

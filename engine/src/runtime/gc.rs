@@ -27,7 +27,7 @@ pub async fn gc(store_dir: &Path, options: GcOptions) -> Result<GcReport, Error>
     match Store::open(store_dir) {
         Ok(store) => {
             let dir = store_dir.to_owned();
-            tokio::task::spawn_blocking(move || {
+            super::blocking("gc task", move || {
                 let campaigns = collect_campaigns(&store, &options, |_| false)?;
                 let any_collected = campaigns.iter().any(|line| {
                     matches!(
@@ -48,11 +48,7 @@ pub async fn gc(store_dir: &Path, options: GcOptions) -> Result<GcReport, Error>
                     compacted,
                 })
             })
-            .await
-            .map_err(|e| Error::Io {
-                path: "gc task".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?
+            .await?
         }
         Err(StoreError::Locked { .. }) => {
             match control::request(store_dir, &Request::Gc { options }).await? {

@@ -60,20 +60,14 @@ impl Host {
                     Request::Status { campaign } => host.status(&campaign),
                     Request::Report { spec } => {
                         let store = host.store.clone();
-                        tokio::task::spawn_blocking(move || {
-                            match super::report::build_resolved(&store, spec) {
-                                Ok(report) => Response::Report {
+                        answer_blocking("report", move || {
+                            super::report::build_resolved(&store, spec).map(|report| {
+                                Response::Report {
                                     report: Box::new(report),
-                                },
-                                Err(error) => Response::Error {
-                                    message: error.to_string(),
-                                },
-                            }
+                                }
+                            })
                         })
                         .await
-                        .unwrap_or_else(|_| Response::Error {
-                            message: "the report stopped".to_owned(),
-                        })
                     }
                     Request::Submit { campaign_file } => host.submit(campaign_file).await,
                     Request::MarkExported {
@@ -93,28 +87,21 @@ impl Host {
                     },
                     Request::Gc { options } => {
                         let gc_host = host.clone();
-                        tokio::task::spawn_blocking(move || {
+                        answer_blocking("gc", move || {
                             let store = gc_host.store.clone();
-                            match super::gc::collect_campaigns(&store, &options, |id| {
+                            super::gc::collect_campaigns(&store, &options, |id| {
                                 gc_host.is_active(id)
-                            }) {
-                                Ok(campaigns) => Response::Collected {
-                                    report: Box::new(crate::store::GcReport {
-                                        campaigns,
-                                        bytes_before: 0,
-                                        bytes_after: 0,
-                                        compacted: false,
-                                    }),
-                                },
-                                Err(error) => Response::Error {
-                                    message: error.to_string(),
-                                },
-                            }
+                            })
+                            .map(|campaigns| Response::Collected {
+                                report: Box::new(crate::store::GcReport {
+                                    campaigns,
+                                    bytes_before: 0,
+                                    bytes_after: 0,
+                                    compacted: false,
+                                }),
+                            })
                         })
                         .await
-                        .unwrap_or_else(|_| Response::Error {
-                            message: "gc stopped".to_owned(),
-                        })
                     }
                     Request::Export {
                         campaign,
@@ -122,18 +109,11 @@ impl Host {
                         file,
                     } => {
                         let store = host.store.clone();
-                        tokio::task::spawn_blocking(move || {
-                            match super::export_events_to(&store, &campaign, since, &file) {
-                                Ok((campaign, events)) => Response::Exported { campaign, events },
-                                Err(error) => Response::Error {
-                                    message: error.to_string(),
-                                },
-                            }
+                        answer_blocking("export", move || {
+                            super::export_events_to(&store, &campaign, since, &file)
+                                .map(|(campaign, events)| Response::Exported { campaign, events })
                         })
                         .await
-                        .unwrap_or_else(|_| Response::Error {
-                            message: "the export stopped".to_owned(),
-                        })
                     }
                 }
             })
@@ -317,5 +297,19 @@ impl Host {
                 Err(error) => tracing::error!(campaign = campaign.id(), %error, "send failed"),
             }
         });
+    }
+}
+
+/// Answers a control request from work done on the blocking pool: its response, or its
+/// error (or its panic) as an error response.
+async fn answer_blocking(
+    what: &str,
+    work: impl FnOnce() -> Result<Response, crate::Error> + Send + 'static,
+) -> Response {
+    match super::blocking(what, work).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) | Err(error) => Response::Error {
+            message: error.to_string(),
+        },
     }
 }

@@ -109,6 +109,20 @@ pub(crate) fn export_events_to(
     Ok((campaign, count))
 }
 
+/// Runs `work` on tokio's blocking pool (store scans, list loading); a panic in it comes
+/// back as an error naming `what`.
+pub(crate) async fn blocking<R: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Io {
+            path: what.into(),
+            source: std::io::Error::other(e.to_string()),
+        })
+}
+
 /// The id of the latest edition of campaign `id` in `store`, when it has editions and `id`
 /// itself is not a campaign there.
 pub(crate) fn latest_edition(store: &Store, id: &str) -> Result<Option<String>, Error> {

@@ -138,12 +138,10 @@ pub(crate) async fn load_and_send(
     let (decided_now, holding) = {
         let (settings, store) = (campaign.settings.clone(), store.clone());
         let now = crate::model::now_millis();
-        tokio::task::spawn_blocking(move || super::abtest::decide_if_due(&settings, &store, now))
-            .await
-            .map_err(|e| Error::Io {
-                path: "A/B decision task".into(),
-                source: std::io::Error::other(e.to_string()),
-            })??
+        super::blocking("A/B decision task", move || {
+            super::abtest::decide_if_due(&settings, &store, now)
+        })
+        .await??
     };
     if let Some(progress) = &options.progress {
         progress.send_replace(Progress {
@@ -241,13 +239,10 @@ async fn load(
     };
     report(0);
     let started = std::time::Instant::now();
-    let loaded =
-        tokio::task::spawn_blocking(move || load_list(&recipients, &id, &store, assigner, &report))
-            .await
-            .map_err(|e| Error::Io {
-                path: "loader task".into(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+    let loaded = super::blocking("loader task", move || {
+        load_list(&recipients, &id, &store, assigner, &report)
+    })
+    .await??;
     let c = &loaded.counts;
     tracing::info!(
         campaign = campaign.id(),

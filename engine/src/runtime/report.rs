@@ -27,12 +27,7 @@ pub async fn report(settings: &CampaignSettings, top: usize) -> Result<Report, E
             {
                 return Err(not_loaded());
             }
-            tokio::task::spawn_blocking(move || build_resolved(&store, spec))
-                .await
-                .map_err(|e| Error::Io {
-                    path: "report task".into(),
-                    source: std::io::Error::other(e.to_string()),
-                })?
+            super::blocking("report task", move || build_resolved(&store, spec)).await?
         }
         Err(StoreError::Locked { .. }) => {
             match control::request(&settings.store, &Request::Report { spec }).await? {
