@@ -169,6 +169,11 @@ fn finish(store: &Store, campaign: &str, options: &GcOptions) -> Result<GcOutcom
 /// Rewrites the store into a fresh copy and swaps the two folders in one atomic rename, so
 /// a crash at any point leaves either the old store or the new one in place.
 fn compact(store: Store, dir: &Path) -> Result<(), Error> {
+    // Absolute, so that a store given as `.` still has a name and a parent folder.
+    let dir = &std::path::absolute(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
     let sibling = |suffix: &str| -> PathBuf {
         let mut name = dir.file_name().unwrap_or_default().to_os_string();
         name.push(suffix);
