@@ -35,10 +35,9 @@ async fn a_full_disk_mid_send_stops_with_a_clear_error_and_a_rerun_loses_nobody(
             && last.contains("run the same command again"),
         "{last}"
     );
+    // The process has exited: whatever arrived is all it sent.
     let arrived = fixture.sink.count();
     assert!(arrived < recipients, "stopped before the end: {arrived}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(fixture.sink.count(), arrived, "nothing sent after stopping");
 
     let campaign = fixture.campaign();
     let rerun = output_of(&["send", &campaign, "--no-progress"], &[]).await;
