@@ -30,7 +30,7 @@ VOLLEY_TRACKING_KEY="$key" "${timer[@]}" "$volley" track serve --store "$work/st
     --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "tracking server" "$work/server.log" 2>/dev/null && break; sleep 0.1; done
-for route in o c; do
+for route in ${ROUTES:-o c}; do
     for run in $(seq "$runs"); do
         echo -n "/$route/ run $run: "
         "$load" run "127.0.0.1:$port" "$work/paths.txt" "$connections" "$seconds" "$route"

@@ -144,8 +144,8 @@ fn input(
 ) -> TrackInput {
     TrackInput {
         campaign: target.campaign.id.clone(),
-        key: target.key.clone(),
-        address: target.address.clone(),
+        key: target.recipient.key.clone(),
+        address: target.recipient.address.clone(),
         variant: token.variant,
         kind,
         link: (kind == TrackKind::Click).then_some(token.link),
@@ -171,7 +171,7 @@ async fn open(
             kind: TrackKind::Open,
             head: method == Method::HEAD,
             user_agent: user_agent(&headers),
-            delivered_at: target.first_attempt,
+            delivered_at: target.recipient.first_attempt,
             now: now_millis(),
         },
         shared.too_soon,
@@ -216,7 +216,7 @@ async fn click(
             kind: TrackKind::Click,
             head: method == Method::HEAD,
             user_agent: user_agent(&headers),
-            delivered_at: target.first_attempt,
+            delivered_at: target.recipient.first_attempt,
             now: now_millis(),
         },
         shared.too_soon,

@@ -1,11 +1,14 @@
 //! From a verified token to what it is about: the campaign (by its number), the recipient
 //! and, for a click, the URL to redirect to — the campaign's own link of that index,
-//! rendered with the recipient's fields when it has merge fields. Campaign data is cached.
+//! rendered with the recipient's fields when it has merge fields. Campaign data is cached,
+//! and so are recipients once delivered (what a token needs of them no longer changes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use minijinja::{Environment, UndefinedBehavior, Value};
+use moka::sync::Cache;
 
 use super::token::Token;
 use crate::model::Millis;
@@ -19,21 +22,34 @@ pub(crate) struct Campaign {
     meta: TrackingMeta,
 }
 
-/// The recipient and campaign a token points at.
+/// What a token needs of its recipient.
 #[derive(Debug)]
-pub(crate) struct Target {
-    pub(crate) campaign: Arc<Campaign>,
+pub(crate) struct Recipient {
     pub(crate) key: RecipientKey,
     pub(crate) address: String,
     pub(crate) first_attempt: Option<Millis>,
     values: Vec<String>,
 }
 
-/// Resolves tokens against the store, caching campaigns.
+/// The recipient and campaign a token points at.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) campaign: Arc<Campaign>,
+    pub(crate) recipient: Arc<Recipient>,
+}
+
+/// Recipients kept in memory at most (about 200 bytes each with a few merge fields).
+const CACHED_RECIPIENTS: u64 = 100_000;
+/// A cached recipient not asked for this long is dropped.
+const CACHE_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// Resolves tokens against the store, caching campaigns and delivered recipients.
 pub(crate) struct Targets {
     store: Store,
     fingerprint: String,
     campaigns: RwLock<HashMap<u32, Arc<Campaign>>>,
+    /// By campaign number and sequence number.
+    recipients: Cache<(u32, u64), Arc<Recipient>>,
 }
 
 impl Targets {
@@ -43,6 +59,10 @@ impl Targets {
             store,
             fingerprint,
             campaigns: RwLock::new(HashMap::new()),
+            recipients: Cache::builder()
+                .max_capacity(CACHED_RECIPIENTS)
+                .time_to_idle(CACHE_IDLE)
+                .build(),
         }
     }
 
@@ -50,17 +70,31 @@ impl Targets {
     /// recipient exists.
     pub(crate) fn resolve(&self, token: &Token) -> Option<Target> {
         let campaign = self.campaign(token.campaign)?;
+        let id = (token.campaign, token.seq);
+        if let Some(recipient) = self.recipients.get(&id) {
+            return Some(Target {
+                campaign,
+                recipient,
+            });
+        }
         let key = self
             .store
             .recipient_key_by_number(token.campaign, token.seq)
             .ok()??;
         let record = self.store.recipient(&campaign.id, &key).ok()??;
-        Some(Target {
-            campaign,
+        let recipient = Arc::new(Recipient {
             key,
             address: record.email,
             first_attempt: record.first_attempt,
             values: record.values,
+        });
+        // Before delivery the first attempt is still to come: read it again next time.
+        if recipient.first_attempt.is_some() {
+            self.recipients.insert(id, recipient.clone());
+        }
+        Some(Target {
+            campaign,
+            recipient,
         })
     }
 
@@ -99,11 +133,12 @@ impl Target {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let context = Value::from_iter(
-            self.campaign
-                .columns
-                .iter()
-                .map(String::as_str)
-                .zip(self.values.iter().map(|v| Value::from(v.as_str()))),
+            self.campaign.columns.iter().map(String::as_str).zip(
+                self.recipient
+                    .values
+                    .iter()
+                    .map(|v| Value::from(v.as_str())),
+            ),
         );
         let rendered = env.render_str(template, context).ok()?;
         let lower = rendered.trim().to_ascii_lowercase();
