@@ -56,7 +56,24 @@ fn ignore_file_size_signal() {
     drop(handler);
 }
 
+/// mimalloc's `purge_delay` option (its index in `mi_option_t`, the same in mimalloc 2 and 3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed memory goes back to the system at once rather than a second later (mimalloc 3's
+/// default): at thousands of messages a second a second's worth of freed buffers is tens of
+/// megabytes (a million-recipient send peaked at 318 MB with the default, 258 MB without the
+/// delay, at the same speed). `MIMALLOC_PURGE_DELAY` in the environment still wins.
+#[allow(unsafe_code)]
+fn purge_freed_memory_at_once() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one integer option of the allocator this binary links; mimalloc
+        // reads options atomically and allows changing this one at any time.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
+}
+
 fn main() -> ExitCode {
+    purge_freed_memory_at_once();
     let cli = args::Cli::parse();
     let timings = cli.timings.then(timings::Timings::default);
     ui::init_logging(cli.log_format, timings.clone());
