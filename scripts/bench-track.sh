@@ -8,7 +8,7 @@
 #
 #   scripts/bench-track.sh [RECIPIENTS=10000] [SECONDS=10] [RUNS=3]
 #
-# Environment: CONNECTIONS (default 64).
+# Environment: CONNECTIONS (default 64); ROUTES, the routes in the order run (default "o c").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 recipients=${1:-10000}
