@@ -55,25 +55,7 @@ fi
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$work/sink.log" 2>/dev/null && break; sleep 0.1; done
 
-python3 - "$work" "$recipients" "$list_domains" "$mx_hosts" <<'PY'
-import sys
-work, n, domains, hosts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-para = "Volley delivers every message personalised, signed and on time. " * 80
-with open(f"{work}/body.html", "w") as f:
-    f.write("<html><body><h1>Hello {{ first_name }}</h1><p>News for {{ city }}.</p><p>" + para + "</p></body></html>\n")
-with open(f"{work}/body.txt", "w") as f:
-    f.write("Hello {{ first_name }},\nNews for {{ city }}.\n" + para[:4000] + "\n")
-with open(f"{work}/list.csv", "w") as f:
-    f.write("email,first_name,city\n")
-    for i in range(n):
-        f.write(f"user{i}@d{i % domains}.example,Name{i},City{i % 37}\n")
-with open(f"{work}/zone.txt", "w") as f:
-    f.write("$TTL 3600\n")
-    for h in range(hosts):
-        f.write(f"mx{h}.bench.test A 127.0.0.1\n")
-    for d in range(domains):
-        f.write(f"d{d}.example MX 10 mx{d % hosts}.bench.test\n")
-PY
+python3 scripts/gen-campaign.py "$work" "$recipients" "$list_domains" "$mx_hosts"
 
 {
     cat <<TOML

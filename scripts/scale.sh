@@ -26,22 +26,7 @@ dns_port=$((port + 1))
 "$volley" sink --bind "127.0.0.1:$port" --no-bodies --tls none --ca-out "$work/ca.pem" \
     >"$work/sink.log" 2>&1 &
 pids+=($!)
-python3 - "$work" "$recipients" "$domains" "$mx_hosts" <<'PY'
-import sys
-work, n, domains, hosts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-with open(f"{work}/body.txt", "w") as f:
-    f.write("Hello {{ first_name }},\nNews for {{ city }}.\n" + "Volley at scale. " * 60 + "\n")
-with open(f"{work}/list.csv", "w") as f:
-    f.write("email,first_name,city\n")
-    for i in range(n):
-        f.write(f"user{i}@d{i % domains}.example,Name{i},City{i % 37}\n")
-with open(f"{work}/zone.txt", "w") as f:
-    f.write("$TTL 3600\n")
-    for h in range(hosts):
-        f.write(f"mx{h}.scale.test A 127.0.0.1\n")
-    for d in range(domains):
-        f.write(f"d{d}.example MX 10 mx{d % hosts}.scale.test\n")
-PY
+python3 scripts/gen-campaign.py "$work" "$recipients" "$domains" "$mx_hosts" --suffix scale.test --size 1k
 "$volley" dns --bind "127.0.0.1:$dns_port" --zone "$work/zone.txt" >"$work/dns.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
