@@ -56,6 +56,28 @@ fn ignore_file_size_signal() {
     drop(handler);
 }
 
+/// Waits until `seconds` have passed (when given), or SIGINT or SIGTERM arrives: how the
+/// test servers (`volley sink`, `volley dns`) run until stopped.
+pub(crate) async fn until_stopped(seconds: Option<u64>) {
+    let timer_or_ctrl_c = async {
+        match seconds {
+            Some(seconds) => tokio::time::sleep(std::time::Duration::from_secs(seconds)).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                () = timer_or_ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => timer_or_ctrl_c.await,
+    }
+}
+
 /// mimalloc's `purge_delay` option (its index in `mi_option_t`, the same in mimalloc 2 and 3).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 

@@ -76,24 +76,7 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
     for addr in sink.addrs() {
         ui::line(&format!("sink listening on {addr}"));
     }
-    let stop = async {
-        match args.seconds {
-            Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
-    #[cfg(unix)]
-    let stop = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            () = stop => {}
-            _ = term.recv() => {}
-        }
-        Ok::<_, std::io::Error>(())
-    };
-    let _ = stop.await;
+    crate::until_stopped(args.seconds).await;
     let stats = sink.stats();
     ui::line(&format!(
         "sink received {} messages over {} connections (max {} at once), {} throttled",

@@ -3,7 +3,7 @@
 
 use super::{compose_tracked, Campaign};
 use crate::campaign::{RecipientReader, RowError};
-use crate::delivery::{open_direct, reply_record, MxConnect, MxResolver};
+use crate::delivery::{open_direct, reply_record, MxResolver};
 use crate::model::ReplyRecord;
 use crate::shaping::ShapingPolicy;
 use crate::smtp::{self, Envelope};
@@ -169,23 +169,8 @@ pub async fn test_send(
 async fn open_direct_for(campaign: &Campaign, to: &str) -> Result<smtp::Session, Error> {
     let settings = &campaign.settings;
     let domain = to.rsplit_once('@').map_or(to, |(_, d)| d);
-    let extra_ca = match &settings.mx.ca_file {
-        Some(path) => Some(std::fs::read(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?),
-        None => None,
-    };
-    let mut mx = MxConnect::new(
-        settings.mx.port,
-        settings.mx.helo.clone(),
-        smtp::tls_client_config(extra_ca.as_deref())?,
-        smtp::tls_opportunistic_config()?,
-        settings.mx.plain_after_tls_failure,
-        MxResolver::new(&settings.dns)?,
-    );
+    let mut mx = super::plan::mx_connect(settings, MxResolver::new(&settings.dns)?)?;
     mx.record_transcript = true;
-    mx.timeouts = super::smtp_timeouts(&settings.timeouts);
     let rule = ShapingPolicy::new(settings.shaping.clone());
     let tls = rule.rule_for(domain, &[]).1.tls.unwrap_or(settings.mx.tls);
     open_direct(domain, tls, &mx)

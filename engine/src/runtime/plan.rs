@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Campaign;
-use crate::config::{GlobalLimits, Rate, ShapingRule};
+use crate::config::{CampaignSettings, GlobalLimits, Rate, ShapingRule};
 use crate::delivery::{MxConnect, MxResolver};
 use crate::model::now_millis;
 use crate::scheduler::Mode;
@@ -95,22 +95,7 @@ impl DeliveryPlan {
             }
             None => {
                 let resolver = MxResolver::new(&settings.dns)?;
-                let extra_ca = match &settings.mx.ca_file {
-                    Some(path) => Some(std::fs::read(path).map_err(|source| Error::Io {
-                        path: path.clone(),
-                        source,
-                    })?),
-                    None => None,
-                };
-                let mut mx = MxConnect::new(
-                    settings.mx.port,
-                    settings.mx.helo.clone(),
-                    smtp::tls_client_config(extra_ca.as_deref())?,
-                    smtp::tls_opportunistic_config()?,
-                    settings.mx.plain_after_tls_failure,
-                    resolver.clone(),
-                );
-                mx.timeouts = super::smtp_timeouts(&settings.timeouts);
+                let mx = mx_connect(settings, resolver.clone())?;
                 Ok(DeliveryPlan {
                     mode: Mode::Mx {
                         resolver,
@@ -125,4 +110,30 @@ impl DeliveryPlan {
             }
         }
     }
+}
+
+/// How MX sessions are opened for a campaign without a relay: `[mx]` (port, HELO name, extra
+/// CA, plain text after a broken STARTTLS) and `[timeouts]`, looking MX hosts up with
+/// `resolver`.
+pub(crate) fn mx_connect(
+    settings: &CampaignSettings,
+    resolver: MxResolver,
+) -> Result<MxConnect, Error> {
+    let extra_ca = match &settings.mx.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let mut mx = MxConnect::new(
+        settings.mx.port,
+        settings.mx.helo.clone(),
+        smtp::tls_client_config(extra_ca.as_deref())?,
+        smtp::tls_opportunistic_config()?,
+        settings.mx.plain_after_tls_failure,
+        resolver,
+    );
+    mx.timeouts = super::smtp_timeouts(&settings.timeouts);
+    Ok(mx)
 }
