@@ -217,7 +217,9 @@ mod direct {
         direct.write_campaign(
             &support::list(30, 1),
             "",
-            "[shaping.default]\nsuspend_after = 1\nsuspend_for = \"1h\"\n",
+            // One connection, so the one refusal is the only transaction in flight when the
+            // destination is suspended (with more, each open connection may be refused once).
+            "[shaping.default]\nmax_connections = 1\nsuspend_after = 1\nsuspend_for = \"1h\"\n",
         );
         let report = direct.send_with_linger(Duration::ZERO).await;
         let c = &report.counts;
@@ -243,7 +245,9 @@ mod direct {
         direct.write_campaign(
             &support::list(40, 2),
             "",
-            "[shaping.default]\nmax_messages_per_connection = 5\n",
+            // One connection at a time, so only the first meets the broken STARTTLS before the
+            // host is remembered (connections opened together would each try it once).
+            "[shaping.default]\nmax_connections = 1\nmax_messages_per_connection = 5\n",
         );
         let report = direct.send().await.unwrap();
         assert_eq!(report.counts.delivered, 40, "{:?}", report.counts);
@@ -254,6 +258,7 @@ mod direct {
             "STARTTLS was tried once, then the host was remembered: {stats:?}"
         );
         assert!(stats.connections_total >= 8);
+        assert_eq!(stats.max_concurrent_connections, 1, "{stats:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
