@@ -36,6 +36,7 @@ pub use settings::{
     ScheduleSettings, ShapingRule, ShapingSettings, SmtpTimeouts, TemplateFile, TlsMode,
     TrackingSettings, VariantSettings, MAIN_VARIANT,
 };
+pub use relay::is_loopback_host;
 pub use since::parse_since;
 
 /// Loads and validates the campaign file at `path`.
@@ -57,7 +58,7 @@ pub fn load_campaign_str(
     store_override: Option<&Path>,
 ) -> Result<CampaignSettings, ConfigError> {
     let raw = validate::parse(path, text)?;
-    validate::validate(raw, path, store_override, true)
+    validate::validate(raw, (path, text), store_override, true)
 }
 
 /// Like [`load_campaign`] for commands that only read the store (status, reports): the
@@ -67,8 +68,9 @@ pub fn load_campaign_for_reading(
     path: &Path,
     store_override: Option<&Path>,
 ) -> Result<CampaignSettings, ConfigError> {
-    let raw = validate::parse(path, &read(path)?)?;
-    validate::validate(raw, path, store_override, false)
+    let text = read(path)?;
+    let raw = validate::parse(path, &text)?;
+    validate::validate(raw, (path, &text), store_override, false)
 }
 
 /// The text of the file at `path`.
@@ -81,3 +83,5 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;
