@@ -286,9 +286,15 @@ async fn a_relay_login_without_tls_fails_and_warns_on_loopback() {
     assert_eq!(code, Some(1), "{table}");
     let auth = row(&table, "relay auth");
     assert!(auth.starts_with("FAIL"), "{table}");
-    assert!(auth.contains("in clear text; set relay.tls = \"starttls\""), "{table}");
+    assert!(
+        auth.contains("in clear text; set relay.tls = \"starttls\""),
+        "{table}"
+    );
     let file = row(&table, "campaign file");
-    assert!(file.starts_with("FAIL") && file.contains("relay.username is set"), "{table}");
+    assert!(
+        file.starts_with("FAIL") && file.contains("relay.username is set"),
+        "{table}"
+    );
     assert!(!table.contains("relay-secret"), "{table}");
 
     relay("127.0.0.1");

@@ -15,8 +15,20 @@ fn openssl_self_signed(dir: &Path) {
     let output = Command::new("openssl")
         .current_dir(dir)
         .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
-            "cert.pem", "-days", "365", "-subj", "/CN=relay.test", "-addext",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=relay.test",
+            "-addext",
             "subjectAltName=DNS:relay.test,IP:127.0.0.1",
         ])
         .output()
@@ -38,7 +50,9 @@ fn write_campaign(dir: &Path, host: &str, port: u16, ca_file: Option<&str>, n: u
     std::fs::write(dir.join("body.txt"), "Hello {{ name }}!\n").unwrap();
     std::fs::write(dir.join("list.csv"), list(n)).unwrap();
     std::fs::write(dir.join("pw.txt"), PASSWORD).unwrap();
-    let ca_line = ca_file.map(|f| format!("ca_file = \"{f}\"\n")).unwrap_or_default();
+    let ca_line = ca_file
+        .map(|f| format!("ca_file = \"{f}\"\n"))
+        .unwrap_or_default();
     let toml = format!(
         r#"[campaign]
 id = "tls-relay"
@@ -87,7 +101,13 @@ async fn send(dir: &Path) -> Output {
 async fn pinned_openssl_certificate_delivers_over_starttls() {
     let dir = tempfile::tempdir().unwrap();
     let sink = relay(dir.path()).await;
-    write_campaign(dir.path(), "127.0.0.1", sink.addr().port(), Some("cert.pem"), 5);
+    write_campaign(
+        dir.path(),
+        "127.0.0.1",
+        sink.addr().port(),
+        Some("cert.pem"),
+        5,
+    );
     let output = send(dir.path()).await;
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -115,7 +135,10 @@ async fn wrong_host_name_stops_with_the_names_the_certificate_has() {
         )),
         "{stderr}"
     );
-    assert!(!stderr.contains("NotValidForName") && !stderr.contains("Other("), "{stderr}");
+    assert!(
+        !stderr.contains("NotValidForName") && !stderr.contains("Other("),
+        "{stderr}"
+    );
     assert!(!stderr.contains(PASSWORD), "{stderr}");
     assert_eq!(sink.count(), 0);
 }

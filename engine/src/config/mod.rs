@@ -27,6 +27,7 @@ use std::path::Path;
 
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
+pub use relay::is_loopback_host;
 pub(crate) use secret_file::warn_if_loose;
 pub use secret_file::{loose_permissions, LoosePermissions};
 pub use serve::{load_serve, ServeSettings};
@@ -36,7 +37,6 @@ pub use settings::{
     ScheduleSettings, ShapingRule, ShapingSettings, SmtpTimeouts, TemplateFile, TlsMode,
     TrackingSettings, VariantSettings, MAIN_VARIANT,
 };
-pub use relay::is_loopback_host;
 pub use since::parse_since;
 
 /// Loads and validates the campaign file at `path`.

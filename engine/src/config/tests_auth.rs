@@ -35,7 +35,10 @@ fn load_relay(host: &str, secrets: bool) -> Result<CampaignSettings, String> {
         load_campaign_for_reading(&path, None)
     };
     // The message with the temp folder as `DIR`.
-    result.map_err(|e| e.to_string().replace(&dir.path().display().to_string(), "DIR"))
+    result.map_err(|e| {
+        e.to_string()
+            .replace(&dir.path().display().to_string(), "DIR")
+    })
 }
 
 #[test]
@@ -53,7 +56,14 @@ fn username_without_tls_to_a_remote_relay_is_an_error_naming_keys_and_lines() {
 
 #[test]
 fn username_without_tls_to_loopback_loads_with_a_warning() {
-    for host in ["127.0.0.1", "127.9.9.9", "::1", "[::1]", "localhost", "LOCALHOST"] {
+    for host in [
+        "127.0.0.1",
+        "127.9.9.9",
+        "::1",
+        "[::1]",
+        "localhost",
+        "LOCALHOST",
+    ] {
         let settings = load_relay(host, true).unwrap_or_else(|e| panic!("{host}: {e}"));
         let relay = settings.relay.unwrap();
         assert_eq!(relay.tls, TlsMode::None);
@@ -68,10 +78,23 @@ fn commands_that_only_read_the_store_are_not_stopped_by_it() {
 
 #[test]
 fn loopback_hosts() {
-    for host in ["127.0.0.1", "127.255.0.1", "::1", "[::1]", "localhost", "localhost."] {
+    for host in [
+        "127.0.0.1",
+        "127.255.0.1",
+        "::1",
+        "[::1]",
+        "localhost",
+        "localhost.",
+    ] {
         assert!(is_loopback_host(host), "{host}");
     }
-    for host in ["128.0.0.1", "10.0.0.1", "::2", "localhost.example.com", "mylocalhost"] {
+    for host in [
+        "128.0.0.1",
+        "10.0.0.1",
+        "::2",
+        "localhost.example.com",
+        "mylocalhost",
+    ] {
         assert!(!is_loopback_host(host), "{host}");
     }
 }

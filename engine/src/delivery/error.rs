@@ -93,7 +93,9 @@ fn relay_advice(cause: &SmtpError) -> String {
         }
         TlsProblem::CertificateNameMismatch => "set [relay] host to a name it covers",
         TlsProblem::CertificateExpired => "the relay's certificate must be renewed",
-        TlsProblem::CertificateNotYetValid => "check this machine's clock and the relay's certificate",
+        TlsProblem::CertificateNotYetValid => {
+            "check this machine's clock and the relay's certificate"
+        }
         TlsProblem::InvalidServerName => "set [relay] host to a host name or an IP address",
         _ => "check the relay's TLS setup and [relay] tls and port",
     };

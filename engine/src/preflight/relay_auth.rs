@@ -74,10 +74,17 @@ mod tests {
 
     #[test]
     fn clear_text_login_fails_warns_on_loopback_and_passes_over_tls() {
-        let remote = row(&format!("[relay]\nhost = \"smtp.example.com\"\nport = 25\ntls = \"none\"\n{LOGIN}"));
+        let remote = row(&format!(
+            "[relay]\nhost = \"smtp.example.com\"\nport = 25\ntls = \"none\"\n{LOGIN}"
+        ));
         assert_eq!(remote.status, Status::Fail, "{remote:?}");
-        assert!(remote.detail.contains("set relay.tls = \"starttls\""), "{remote:?}");
-        let local = row(&format!("[relay]\nhost = \"127.0.0.1\"\nport = 25\ntls = \"none\"\n{LOGIN}"));
+        assert!(
+            remote.detail.contains("set relay.tls = \"starttls\""),
+            "{remote:?}"
+        );
+        let local = row(&format!(
+            "[relay]\nhost = \"127.0.0.1\"\nport = 25\ntls = \"none\"\n{LOGIN}"
+        ));
         assert_eq!(local.status, Status::Warn, "{local:?}");
         let tls = row(&format!("[relay]\nhost = \"smtp.example.com\"\n{LOGIN}"));
         assert_eq!(tls.status, Status::Pass, "{tls:?}");

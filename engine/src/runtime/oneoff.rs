@@ -143,7 +143,11 @@ pub async fn test_send(
             let (config, _) = campaign.relay_session(true)?;
             smtp::connect(&config).await.map_err(|error| {
                 if error.is_configuration() {
-                    Error::from(DeliveryError::relay_refused(&config.host, config.port, error))
+                    Error::from(DeliveryError::relay_refused(
+                        &config.host,
+                        config.port,
+                        error,
+                    ))
                 } else {
                     Error::from(error)
                 }

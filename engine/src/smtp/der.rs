@@ -95,7 +95,10 @@ fn time(input: &[u8]) -> Option<(i64, &[u8])> {
     let (year, rest_digits) = match (tag, digits.len()) {
         (UTC_TIME, 12) => {
             let yy: i32 = digits.get(..2)?.parse().ok()?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, digits.get(2..)?)
+            (
+                if yy >= 50 { 1900 + yy } else { 2000 + yy },
+                digits.get(2..)?,
+            )
         }
         (GENERALIZED_TIME, 14) => (digits.get(..4)?.parse().ok()?, digits.get(4..)?),
         _ => return None,

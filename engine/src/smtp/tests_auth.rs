@@ -205,7 +205,8 @@ async fn refused_before_auth(cfg: &SessionConfig, ehlo: &'static str) -> (SmtpEr
 async fn no_auth_bytes_on_a_plain_session() {
     let mut cfg = with_credentials();
     cfg.allow_plain_auth = false;
-    let (err, written) = refused_before_auth(&cfg, "250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n").await;
+    let (err, written) =
+        refused_before_auth(&cfg, "250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n").await;
     assert_eq!(written, "EHLO client.example\r\n");
     assert!(matches!(&err, SmtpError::AuthWithoutTls { host } if host == "mx.example"));
     assert!(err.is_configuration() && !err.is_transient());
@@ -234,6 +235,9 @@ async fn required_starttls_not_offered_stops_before_auth() {
     cfg.security = Security::StartTls;
     let (err, written) = refused_before_auth(&cfg, "250-mx.example\r\n250 AUTH PLAIN\r\n").await;
     assert_eq!(written, "EHLO client.example\r\n");
-    assert!(matches!(err, SmtpError::StartTlsUnavailable { .. }), "{err}");
+    assert!(
+        matches!(err, SmtpError::StartTlsUnavailable { .. }),
+        "{err}"
+    );
     assert!(err.is_configuration());
 }

@@ -27,7 +27,9 @@ fn self_signed_ca(from: i32, until: i32) -> (CertificateDer<'static>, String, Ke
     let names = vec!["relay.test".to_owned(), "127.0.0.1".to_owned()];
     let mut params = CertificateParams::new(names).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "relay.test");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "relay.test");
     params.not_before = rcgen::date_time_ymd(from, 1, 1);
     params.not_after = rcgen::date_time_ymd(until, 1, 1);
     let cert = params.self_signed(&key).unwrap();
@@ -40,7 +42,11 @@ fn verifier(pem: Option<&str>) -> TrustVerifier {
     trust_verifier(pem.map(str::as_bytes), ca_file, &provider).unwrap()
 }
 
-fn check(verifier: &TrustVerifier, cert: &CertificateDer<'_>, name: &str) -> Result<(), CertRefusal> {
+fn check(
+    verifier: &TrustVerifier,
+    cert: &CertificateDer<'_>,
+    name: &str,
+) -> Result<(), CertRefusal> {
     let name = ServerName::try_from(name.to_owned()).unwrap();
     match verifier.verify_server_cert(cert, &[], &name, &[], UnixTime::now()) {
         Ok(_) => Ok(()),
@@ -178,13 +184,17 @@ async fn handshake_with(
 #[tokio::test]
 async fn handshake_with_a_pinned_ca_true_certificate_succeeds() {
     let (cert, pem, key) = self_signed_ca(2020, 2090);
-    handshake_with(cert, &key, &pem, "relay.test").await.unwrap();
+    handshake_with(cert, &key, &pem, "relay.test")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn handshake_with_the_wrong_name_is_a_worded_configuration_error() {
     let (cert, pem, key) = self_signed_ca(2020, 2090);
-    let err = handshake_with(cert, &key, &pem, "localhost").await.unwrap_err();
+    let err = handshake_with(cert, &key, &pem, "localhost")
+        .await
+        .unwrap_err();
     assert!(err.is_configuration(), "{err:?}");
     assert_eq!(err.tls_problem(), Some(TlsProblem::CertificateNameMismatch));
     assert_eq!(
@@ -212,9 +222,16 @@ async fn pinned_certificate_with_another_key_fails_the_handshake() {
     let (client_io, server_io) = tokio::io::duplex(1 << 16);
     let serving = tokio::spawn(async move { drop(acceptor.accept(server_io).await) });
     let config = tls_client_config_for_file(pem.as_bytes(), Path::new(CA_FILE)).unwrap();
-    let result = timeout(LIMIT, handshake(Box::new(client_io), "relay.test", config, LIMIT))
-        .await
-        .unwrap();
+    let result = timeout(
+        LIMIT,
+        handshake(Box::new(client_io), "relay.test", config, LIMIT),
+    )
+    .await
+    .unwrap();
     timeout(LIMIT, serving).await.unwrap().unwrap();
-    assert!(matches!(result, Err(SmtpError::Tls { .. })), "{:?}", result.map(drop));
+    assert!(
+        matches!(result, Err(SmtpError::Tls { .. })),
+        "{:?}",
+        result.map(drop)
+    );
 }

@@ -243,7 +243,10 @@ fn classify(error: &io::Error) -> (TlsProblem, TlsDetail) {
             return (TlsProblem::CertificateInvalid, with_reason(reason));
         }
         rustls::Error::AlertReceived(alert) => {
-            let reason = format!("the server sent the alert \"{}\"", words(&format!("{alert:?}")));
+            let reason = format!(
+                "the server sent the alert \"{}\"",
+                words(&format!("{alert:?}"))
+            );
             return (TlsProblem::HandshakeFailed, with_reason(reason));
         }
         _ => TlsProblem::HandshakeFailed,

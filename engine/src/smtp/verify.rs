@@ -130,11 +130,10 @@ impl TrustVerifier {
                     d.date = dates.map(|x| der::system_time(x.not_after));
                 })
             }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                self.refuse(TlsProblem::CertificateNotYetValid, |d| {
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => self
+                .refuse(TlsProblem::CertificateNotYetValid, |d| {
                     d.date = dates.map(|x| der::system_time(x.not_before));
-                })
-            }
+                }),
             CertificateError::NotValidForNameContext { presented, .. } => {
                 self.refuse(TlsProblem::CertificateNameMismatch, |d| {
                     d.names = presented.iter().filter_map(|n| presented_name(n)).collect();
@@ -211,7 +210,11 @@ impl ServerCertVerifier for TrustVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
+        if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
             return self.verify_pinned(end_entity, server_name, now);
         }
         self.webpki
