@@ -163,3 +163,53 @@ async fn self_signed_certificate_without_ca_file_says_where_to_put_it() {
     assert!(!stderr.contains("CaUsedAsEndEntity"), "{stderr}");
     assert_eq!(sink.count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_text_login_to_a_loopback_relay_is_sent_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SinkConfig {
+        auth: Some(("user".into(), PASSWORD.into())),
+        ..SinkConfig::default()
+    };
+    let sink = Sink::start(config).await.unwrap();
+    write_campaign(dir.path(), "127.0.0.1", sink.addr().port(), None, 2);
+    let path = dir.path().join("campaign.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, toml.replace("tls = \"starttls\"", "tls = \"none\"")).unwrap();
+    let output = send(dir.path()).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("relay.username") && stderr.contains("clear text"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    let received = sink.received();
+    assert_eq!(received.len(), 2);
+    assert!(received
+        .iter()
+        .all(|m| !m.tls && m.auth_user.as_deref() == Some("user")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_not_offered_stops_before_any_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SinkConfig {
+        auth: Some(("user".into(), PASSWORD.into())),
+        ..SinkConfig::default()
+    };
+    let sink = Sink::start(config).await.unwrap();
+    let port = sink.addr().port();
+    write_campaign(dir.path(), "127.0.0.1", port, None, 2);
+    let output = send(dir.path()).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "relay 127.0.0.1:{port}: the relay does not offer STARTTLS, so nothing was sent \
+             (not even the password)"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(sink.count(), 0);
+}

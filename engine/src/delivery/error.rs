@@ -18,7 +18,8 @@ pub enum DeliveryError {
         source: SmtpError,
     },
     /// The relay could not be used safely as configured: its TLS certificate was refused,
-    /// or the session was not encrypted and the password was therefore not sent. The
+    /// STARTTLS was required but not offered, or the session was not encrypted and the
+    /// password was therefore not sent. The
     /// message says what is wrong and which `[relay]` key to change.
     #[error("relay {host}:{port}: {}", relay_advice(cause))]
     Insecure {
@@ -52,11 +53,15 @@ pub enum DeliveryError {
 
 impl DeliveryError {
     /// The error for a session to the relay `host:port` that failed with `error` where
-    /// retrying cannot help: [`DeliveryError::Insecure`] for certificate and clear-text AUTH
-    /// problems, [`DeliveryError::Refused`] for the rest.
+    /// retrying cannot help: [`DeliveryError::Insecure`] for certificate, missing STARTTLS
+    /// and clear-text AUTH problems, [`DeliveryError::Refused`] for the rest.
     pub(crate) fn relay_refused(host: &str, port: u16, error: SmtpError) -> DeliveryError {
         let host = host.to_owned();
-        if matches!(error, SmtpError::AuthWithoutTls { .. }) || error.tls_problem().is_some() {
+        let insecure = matches!(
+            error,
+            SmtpError::AuthWithoutTls { .. } | SmtpError::StartTlsUnavailable { .. }
+        );
+        if insecure || error.tls_problem().is_some() {
             DeliveryError::Insecure {
                 host,
                 port,
@@ -78,6 +83,10 @@ fn relay_advice(cause: &SmtpError) -> String {
         return match cause {
             SmtpError::AuthWithoutTls { .. } => "the session is not encrypted, so the password \
                 was not sent: set [relay] tls = \"starttls\" (port 587) or \"tls\" (port 465)"
+                .to_owned(),
+            SmtpError::StartTlsUnavailable { .. } => "the relay does not offer STARTTLS, so \
+                nothing was sent (not even the password): check [relay] port and tls \
+                (\"tls\" for implicit TLS on port 465)"
                 .to_owned(),
             other => other.to_string(),
         };
