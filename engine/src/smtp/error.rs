@@ -91,17 +91,6 @@ impl TlsProblem {
     pub fn is_configuration(self) -> bool {
         !matches!(self, TlsProblem::HandshakeFailed)
     }
-
-    /// True when trusting the server's certificate (adding it, or the CA that issued it, to
-    /// the CA file) would solve the problem.
-    pub fn is_trust(self) -> bool {
-        matches!(
-            self,
-            TlsProblem::CertificateNotTrusted
-                | TlsProblem::SelfSigned
-                | TlsProblem::CaUsedAsEndEntity
-        )
-    }
 }
 
 impl fmt::Display for TlsProblem {

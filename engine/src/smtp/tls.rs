@@ -249,11 +249,16 @@ fn classify(error: &io::Error) -> (TlsProblem, TlsDetail) {
             );
             return (TlsProblem::HandshakeFailed, with_reason(reason));
         }
-        _ => TlsProblem::HandshakeFailed,
+        other => {
+            // rustls' own words, with the names of its enums spelled out.
+            let reason = words(&other.to_string());
+            return (TlsProblem::HandshakeFailed, with_reason(reason));
+        }
     };
     (problem, TlsDetail::default())
 }
 
+/// A detail holding only `reason`.
 fn with_reason(reason: String) -> TlsDetail {
     TlsDetail {
         reason: Some(reason),
@@ -279,6 +284,26 @@ mod tests {
         let bad = b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
         let err = tls_client_config(Some(bad)).unwrap_err();
         assert!(err.to_string().contains("not valid PEM"), "{err}");
+    }
+
+    #[test]
+    fn other_handshake_failures_are_worded_without_debug_names() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion);
+        let error = io::Error::new(io::ErrorKind::InvalidData, alert);
+        let (problem, detail) = classify(&error);
+        assert_eq!(problem, TlsProblem::HandshakeFailed);
+        assert_eq!(
+            detail.describe(problem, "relay.test"),
+            "the TLS handshake failed: the server sent the alert \"protocol version\""
+        );
+        let peer =
+            rustls::Error::PeerIncompatible(rustls::PeerIncompatible::NoCipherSuitesInCommon);
+        let error = io::Error::new(io::ErrorKind::InvalidData, peer);
+        let (_, detail) = classify(&error);
+        assert_eq!(
+            detail.reason.as_deref(),
+            Some("peer is incompatible: no cipher suites in common")
+        );
     }
 
     #[test]

@@ -192,7 +192,7 @@ pub(crate) fn words(name: &str) -> String {
                 out.push(' ');
             }
             out.push(ch.to_ascii_lowercase());
-        } else if ch.is_alphanumeric() || ch == ' ' {
+        } else if ch.is_alphanumeric() || " :,.-".contains(ch) {
             out.push(ch);
         } else {
             out.push(' ');
