@@ -112,10 +112,11 @@ async fn check_passes_once_the_records_init_printed_are_published() {
             "dmarc example.com",
             "dmarc alignment",
             "one-click unsubscribe",
+            "relay auth",
         ] {
             assert!(row(&table, name).starts_with("PASS"), "{name}:\n{table}");
         }
-        assert!(table.contains("8 passed, 0 warnings, 0 failed"), "{table}");
+        assert!(table.contains("9 passed, 0 warnings, 0 failed"), "{table}");
 
         // Direct to MX without --sending-ip: SPF coverage is only a warning.
         let (code, table) = init.check(&[]).await;
@@ -263,4 +264,42 @@ fn init_refuses_to_overwrite_and_keeps_the_key_private() {
         before,
         "the key was not touched"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_login_without_tls_fails_and_warns_on_loopback() {
+    let init = Initialised::new(&[]);
+    let dns = start(init.zone(|_| true)).await;
+    init.use_dns(&dns);
+    std::fs::write(init.dir.path().join("pw.txt"), "relay-secret\n").unwrap();
+    let original = std::fs::read_to_string(init.campaign()).unwrap();
+    let relay = |host: &str| {
+        let section = format!(
+            "\n[relay]\nhost = \"{host}\"\nport = 25\ntls = \"none\"\nusername = \"u\"\n\
+             password_file = \"pw.txt\"\n"
+        );
+        std::fs::write(init.campaign(), format!("{original}{section}")).unwrap();
+    };
+
+    relay("smtp.example.com");
+    let (code, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
+    assert_eq!(code, Some(1), "{table}");
+    let auth = row(&table, "relay auth");
+    assert!(auth.starts_with("FAIL"), "{table}");
+    assert!(
+        auth.contains("in clear text; set relay.tls = \"starttls\""),
+        "{table}"
+    );
+    let file = row(&table, "campaign file");
+    assert!(
+        file.starts_with("FAIL") && file.contains("relay.username is set"),
+        "{table}"
+    );
+    assert!(!table.contains("relay-secret"), "{table}");
+
+    relay("127.0.0.1");
+    let (_, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
+    assert!(row(&table, "relay auth").starts_with("WARN"), "{table}");
+    assert!(row(&table, "campaign file").starts_with("PASS"), "{table}");
+    dns.shutdown().await;
 }

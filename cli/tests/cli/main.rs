@@ -20,4 +20,5 @@ mod handover;
 mod hygiene;
 mod serve;
 mod support;
+mod tls_relay;
 mod tracking;

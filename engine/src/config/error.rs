@@ -251,6 +251,26 @@ pub enum ConfigError {
         /// The shared selector.
         selector: String,
     },
+    /// `relay.username` is set with `relay.tls = "none"` for a relay that is not this
+    /// machine: the password would be sent in clear text.
+    #[error(
+        "{}{}: relay.username is set but relay.tls = \"none\"{}: the password would cross the \
+         network to {host} in clear text; set relay.tls = \"starttls\" (port 587) or \
+         \"tls\" (port 465)",
+        file.display(),
+        at_line(*line),
+        tls_line.map(|l| format!(" (line {l})")).unwrap_or_default()
+    )]
+    ClearTextAuth {
+        /// The campaign file.
+        file: PathBuf,
+        /// 1-based line of `relay.username`, when known.
+        line: Option<usize>,
+        /// 1-based line of `relay.tls`, when known.
+        tls_line: Option<usize>,
+        /// The relay host.
+        host: String,
+    },
     /// The From domain has no `[[dkim]]` entry, so it is not an authorised sender.
     #[error(
         "{}: campaign.from: domain {domain} is not an authorised sender: no [[dkim]] entry for it (configured: {})",

@@ -27,6 +27,7 @@ use std::path::Path;
 
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
+pub use relay::is_loopback_host;
 pub(crate) use secret_file::warn_if_loose;
 pub use secret_file::{loose_permissions, LoosePermissions};
 pub use serve::{load_serve, ServeSettings};
@@ -57,7 +58,7 @@ pub fn load_campaign_str(
     store_override: Option<&Path>,
 ) -> Result<CampaignSettings, ConfigError> {
     let raw = validate::parse(path, text)?;
-    validate::validate(raw, path, store_override, true)
+    validate::validate(raw, (path, text), store_override, true)
 }
 
 /// Like [`load_campaign`] for commands that only read the store (status, reports): the
@@ -67,8 +68,9 @@ pub fn load_campaign_for_reading(
     path: &Path,
     store_override: Option<&Path>,
 ) -> Result<CampaignSettings, ConfigError> {
-    let raw = validate::parse(path, &read(path)?)?;
-    validate::validate(raw, path, store_override, false)
+    let text = read(path)?;
+    let raw = validate::parse(path, &text)?;
+    validate::validate(raw, (path, &text), store_override, false)
 }
 
 /// The text of the file at `path`.
@@ -81,3 +83,5 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::settings::{MxTls, TlsMode};
 use crate::ab::Rules;
@@ -194,11 +195,12 @@ pub(crate) struct RawRelay {
     pub(crate) host: String,
     #[serde(default = "default_port")]
     pub(crate) port: i64,
-    /// Absent: chosen from the port.
+    /// Absent: chosen from the port. Spanned to name its line in errors.
     #[serde(default)]
-    pub(crate) tls: Option<TlsMode>,
+    pub(crate) tls: Option<Spanned<TlsMode>>,
+    /// Spanned to name its line in errors.
     #[serde(default)]
-    pub(crate) username: Option<String>,
+    pub(crate) username: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) password_env: Option<String>,
     #[serde(default)]

@@ -25,15 +25,21 @@ pub(crate) fn validate_relay(
     let host = host_name(ctx, "relay.host", &raw.host)?;
     ctx.range("relay.port", raw.port, 1, i64::from(u16::MAX))?;
     let port = u16::try_from(raw.port).unwrap_or(IMPLICIT_TLS_PORT); // invariant: range-checked
-    let tls = raw.tls.unwrap_or(if port == IMPLICIT_TLS_PORT {
-        TlsMode::Tls
-    } else {
-        TlsMode::StartTls
-    });
+    let tls = raw.tls.as_ref().map_or(
+        if port == IMPLICIT_TLS_PORT {
+            TlsMode::Tls
+        } else {
+            TlsMode::StartTls
+        },
+        |tls| *tls.get_ref(),
+    );
     let username = match &raw.username {
-        Some(name) => Some(ctx.non_empty("relay.username", name)?.to_owned()),
+        Some(name) => Some(ctx.non_empty("relay.username", name.get_ref())?.to_owned()),
         None => None,
     };
+    if username.is_some() && tls == TlsMode::None {
+        clear_text_auth(ctx, raw, &host)?;
+    }
     let password = read_password(ctx, raw)?;
     let password_file = match &raw.password_file {
         Some(value) => Some(ctx.path("relay.password_file", value)?),
@@ -102,6 +108,43 @@ pub(crate) fn validate_relay(
         max_per_day,
         max_messages_per_connection,
     })
+}
+
+/// `relay.username` with `relay.tls = "none"`: the password would cross the network in clear
+/// text. An error naming both keys and their lines, unless the relay is this machine
+/// (loopback), where it is only a warning. Not checked when secrets are not read (commands
+/// that only read the store never log in).
+fn clear_text_auth(ctx: &Ctx, raw: &RawRelay, host: &str) -> Result<(), ConfigError> {
+    if !ctx.secrets {
+        return Ok(());
+    }
+    if is_loopback_host(host) {
+        tracing::warn!(
+            file = %ctx.file.display(),
+            key = "relay.username",
+            host,
+            "relay.username is set with relay.tls = \"none\": the password goes in clear text, \
+             allowed only because the relay is on this machine (loopback)"
+        );
+        return Ok(());
+    }
+    let line_of = |span: Option<std::ops::Range<usize>>| span.and_then(|s| ctx.line_of(s.start));
+    Err(ConfigError::ClearTextAuth {
+        file: ctx.file.clone(),
+        line: line_of(raw.username.as_ref().map(toml::Spanned::span)),
+        tls_line: line_of(raw.tls.as_ref().map(toml::Spanned::span)),
+        host: host.to_owned(),
+    })
+}
+
+/// True when `host` names this machine: `localhost`, an address in 127.0.0.0/8, or `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.eq_ignore_ascii_case("localhost") || bare.eq_ignore_ascii_case("localhost.") {
+        return true;
+    }
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A host name or address: non-empty, printable ASCII, no spaces.

@@ -26,6 +26,8 @@ pub(crate) struct Ctx {
     pub(crate) dir: PathBuf,
     /// Whether secrets (passwords, keys) are read; not when the settings only find the store.
     pub(crate) secrets: bool,
+    /// The file's text, to turn the byte offsets of spanned keys into line numbers.
+    pub(crate) text: String,
 }
 
 impl Ctx {
@@ -35,7 +37,13 @@ impl Ctx {
             file: file.to_path_buf(),
             dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
             secrets: true,
+            text: String::new(),
         }
+    }
+
+    /// The 1-based line of byte `offset` of the file, when the text is known.
+    pub(crate) fn line_of(&self, offset: usize) -> Option<usize> {
+        (!self.text.is_empty()).then(|| line_column(&self.text, offset).0)
     }
 
     /// Resolves a path from the file against the campaign folder; empty is an error.
@@ -135,16 +143,17 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Checks the raw file and builds the settings. `store_override` (the CLI's `--store`) wins
-/// over `[store].path`.
+/// Checks the raw file (read from `file`, whose `text` gives errors their lines) and builds
+/// the settings. `store_override` (the CLI's `--store`) wins over `[store].path`.
 pub(crate) fn validate(
     raw: RawFile,
-    file: &Path,
+    (file, text): (&Path, &str),
     store_override: Option<&Path>,
     secrets: bool,
 ) -> Result<CampaignSettings, ConfigError> {
     let ctx = Ctx {
         secrets,
+        text: text.to_owned(),
         ..Ctx::new(file)
     };
     let c = &raw.campaign;

@@ -162,11 +162,11 @@ async fn open_relay(
             },
         };
         if error.is_configuration() {
-            return Err(ConnectFailure::Fatal(DeliveryError::Refused {
-                host: config.host.clone(),
-                port: config.port,
-                source: error,
-            }));
+            return Err(ConnectFailure::Fatal(DeliveryError::relay_refused(
+                &config.host,
+                config.port,
+                error,
+            )));
         }
         if attempt >= MAX_RELAY_ATTEMPTS {
             return Err(ConnectFailure::Fatal(DeliveryError::Unreachable {

@@ -1,12 +1,12 @@
 //! Errors that stop delivery as a whole (as opposed to per-recipient outcomes).
 
-use crate::smtp::SmtpError;
+use crate::smtp::{SmtpError, TlsProblem};
 
 /// Delivery could not go on: retrying cannot help, or the relay stayed out of reach.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeliveryError {
-    /// The relay refused our configuration (credentials, certificate, STARTTLS).
+    /// The relay refused our configuration (credentials, STARTTLS).
     #[error("relay {host}:{port} refused the session: {source}")]
     Refused {
         /// Relay host.
@@ -16,6 +16,19 @@ pub enum DeliveryError {
         /// What went wrong.
         #[source]
         source: SmtpError,
+    },
+    /// The relay could not be used safely as configured: its TLS certificate was refused,
+    /// STARTTLS was required but not offered, or the session was not encrypted and the
+    /// password was therefore not sent. The
+    /// message says what is wrong and which `[relay]` key to change.
+    #[error("relay {host}:{port}: {}", relay_advice(cause))]
+    Insecure {
+        /// Relay host.
+        host: String,
+        /// Relay port.
+        port: u16,
+        /// The TLS or AUTH error (its text is part of this message).
+        cause: SmtpError,
     },
     /// Every connection attempt failed, several times in a row.
     #[error("could not reach relay {host}:{port} after {attempts} attempts: {source}")]
@@ -36,4 +49,64 @@ pub enum DeliveryError {
         /// What went wrong.
         detail: String,
     },
+}
+
+impl DeliveryError {
+    /// The error for a session to the relay `host:port` that failed with `error` where
+    /// retrying cannot help: [`DeliveryError::Insecure`] for certificate, missing STARTTLS
+    /// and clear-text AUTH problems, [`DeliveryError::Refused`] for the rest.
+    pub(crate) fn relay_refused(host: &str, port: u16, error: SmtpError) -> DeliveryError {
+        let host = host.to_owned();
+        let insecure = matches!(
+            error,
+            SmtpError::AuthWithoutTls { .. } | SmtpError::StartTlsUnavailable { .. }
+        );
+        if insecure || error.tls_problem().is_some() {
+            DeliveryError::Insecure {
+                host,
+                port,
+                cause: error,
+            }
+        } else {
+            DeliveryError::Refused {
+                host,
+                port,
+                source: error,
+            }
+        }
+    }
+}
+
+/// What went wrong with the relay and which `[relay]` key fixes it.
+fn relay_advice(cause: &SmtpError) -> String {
+    let Some(problem) = cause.tls_problem() else {
+        return match cause {
+            SmtpError::AuthWithoutTls { .. } => "the session is not encrypted, so the password \
+                was not sent: set [relay] tls = \"starttls\" (port 587) or \"tls\" (port 465)"
+                .to_owned(),
+            SmtpError::StartTlsUnavailable { .. } => "the relay does not offer STARTTLS, so \
+                nothing was sent (not even the password): check [relay] port and tls \
+                (\"tls\" for implicit TLS on port 465)"
+                .to_owned(),
+            other => other.to_string(),
+        };
+    };
+    let what = cause.tls_description().unwrap_or_default();
+    let advice = match problem {
+        TlsProblem::SelfSigned | TlsProblem::CaUsedAsEndEntity => {
+            "add the relay's certificate (PEM) to the file named by [relay] ca_file"
+        }
+        TlsProblem::CertificateNotTrusted => {
+            "add the certificate of the CA that issued it (or the relay's own certificate) to \
+             the file named by [relay] ca_file"
+        }
+        TlsProblem::CertificateNameMismatch => "set [relay] host to a name it covers",
+        TlsProblem::CertificateExpired => "the relay's certificate must be renewed",
+        TlsProblem::CertificateNotYetValid => {
+            "check this machine's clock and the relay's certificate"
+        }
+        TlsProblem::InvalidServerName => "set [relay] host to a host name or an IP address",
+        _ => "check the relay's TLS setup and [relay] tls and port",
+    };
+    format!("{what}: {advice}")
 }

@@ -1,13 +1,15 @@
 //! Preflight: what lands a new bulk sender in spam, checked before the first send. It loads
 //! the campaign, renders the first row's message, then asks DNS (through `[dns]`, like
 //! delivery) about the DKIM keys, SPF and DMARC of the sending domains, and looks for
-//! one-click unsubscribe and for secret files that group or others may read. Each finding
+//! one-click unsubscribe, for secret files that group or others may read, and for a relay
+//! password that would travel in clear text. Each finding
 //! is a [`Check`] row: pass, warn or fail, with a detail saying what to fix. It sits above
 //! `runtime` and reuses its loading and composing; it never prints and never sends.
 
 mod dkim;
 mod dmarc;
 mod permissions;
+mod relay_auth;
 mod spf;
 mod unsubscribe;
 
@@ -97,12 +99,14 @@ pub async fn run(path: &Path, options: &Options) -> Vec<Check> {
     match &campaign {
         Some(campaign) => {
             checks.push(permissions::check(campaign.settings()));
+            checks.push(relay_auth::check(campaign.settings()));
             dns_checks(campaign.settings(), options, &mut checks).await;
         }
         None => {
             // Without its secrets the file may still load: its DNS can be checked all the same.
             if let Ok(settings) = crate::config::load_campaign_for_reading(path, store) {
                 checks.push(permissions::check(&settings));
+                checks.push(relay_auth::check(&settings));
                 dns_checks(&settings, options, &mut checks).await;
             }
         }

@@ -40,7 +40,7 @@ use crate::config::{
 };
 use crate::dkim::{DkimError, DkimKey, Signer};
 use crate::model::{RetryPolicy, SuppressionPolicy};
-use crate::smtp::{self, Credentials, Security, SessionConfig, Timeouts};
+use crate::smtp::{Credentials, Security, SessionConfig, Timeouts};
 use crate::store::TrackingMeta;
 use crate::store::{OutcomePolicy, Store};
 use crate::tracking::{Token, TokenKey, TokenKind};
@@ -381,14 +381,7 @@ impl Campaign {
         let relay = self.settings.relay.as_ref().ok_or_else(|| Error::NoRelay {
             file: self.settings.file.clone(),
         })?;
-        let extra_ca = match &relay.ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?),
-            None => None,
-        };
-        let tls = smtp::tls_client_config(extra_ca.as_deref())?;
+        let tls = plan::tls_trusting(relay.ca_file.as_deref())?;
         let credentials = match (&relay.username, &relay.password) {
             (Some(username), Some(password)) => Some(Credentials {
                 username: username.clone(),
@@ -408,6 +401,8 @@ impl Campaign {
             security,
             helo: relay.helo.clone(),
             credentials,
+            // The configuration refuses clear-text AUTH except to this machine.
+            allow_plain_auth: crate::config::is_loopback_host(&relay.host),
             tls,
             timeouts: smtp_timeouts(&self.settings.timeouts),
             pipelining: true,

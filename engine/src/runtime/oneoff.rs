@@ -3,7 +3,7 @@
 
 use super::{compose_tracked, Campaign};
 use crate::campaign::{RecipientReader, RowError};
-use crate::delivery::{open_direct, reply_record, MxResolver};
+use crate::delivery::{open_direct, reply_record, DeliveryError, MxResolver};
 use crate::model::ReplyRecord;
 use crate::shaping::ShapingPolicy;
 use crate::smtp::{self, Envelope};
@@ -141,7 +141,17 @@ pub async fn test_send(
     let mut session = match campaign.settings.relay {
         Some(_) => {
             let (config, _) = campaign.relay_session(true)?;
-            smtp::connect(&config).await?
+            smtp::connect(&config).await.map_err(|error| {
+                if error.is_configuration() {
+                    Error::from(DeliveryError::relay_refused(
+                        &config.host,
+                        config.port,
+                        error,
+                    ))
+                } else {
+                    Error::from(error)
+                }
+            })?
         }
         None => open_direct_for(campaign, &to).await?,
     };

@@ -2,6 +2,7 @@
 //! configurations, limits and relay caps that go with it. Built from the first campaign's
 //! settings; campaigns submitted to a running send must share it.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -119,21 +120,29 @@ pub(crate) fn mx_connect(
     settings: &CampaignSettings,
     resolver: MxResolver,
 ) -> Result<MxConnect, Error> {
-    let extra_ca = match &settings.mx.ca_file {
-        Some(path) => Some(std::fs::read(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?),
-        None => None,
-    };
     let mut mx = MxConnect::new(
         settings.mx.port,
         settings.mx.helo.clone(),
-        smtp::tls_client_config(extra_ca.as_deref())?,
+        tls_trusting(settings.mx.ca_file.as_deref())?,
         smtp::tls_opportunistic_config()?,
         settings.mx.plain_after_tls_failure,
         resolver,
     );
     mx.timeouts = super::smtp_timeouts(&settings.timeouts);
     Ok(mx)
+}
+
+/// The TLS client configuration for servers whose certificate must be trusted: the public
+/// roots plus `ca_file` when set (its certificates pinned, the file named in refusals).
+pub(crate) fn tls_trusting(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Error> {
+    Ok(match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            smtp::tls_client_config_for_file(&pem, path)?
+        }
+        None => smtp::tls_client_config(None)?,
+    })
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::server::ServerSessionMemoryCache;
+use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::SinkError;
@@ -23,7 +24,7 @@ pub struct TestCa {
     ca_pem: String,
     ca_der: CertificateDer<'static>,
     server_der: CertificateDer<'static>,
-    server_key: PrivatePkcs8KeyDer<'static>,
+    server_key: PrivateKeyDer<'static>,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -70,7 +71,29 @@ impl TestCa {
             ca_pem: ca_cert.pem(),
             ca_der: ca_cert.der().clone(),
             server_der: server_cert.der().clone(),
-            server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
+            server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+        })
+    }
+
+    /// Uses a certificate and key made elsewhere (e.g. by `openssl req -x509`), read from
+    /// PEM files: the certificate is presented by the server and is also what clients must
+    /// trust ([`TestCa::ca_pem`] returns it), as for a self-signed relay certificate.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TestCa, SinkError> {
+        let load_error = |path: &Path, reason: String| SinkError::LoadPem {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let cert_pem = std::fs::read(cert).map_err(|e| load_error(cert, e.to_string()))?;
+        let server_der = CertificateDer::from_pem_slice(&cert_pem)
+            .map_err(|e| load_error(cert, format!("no PEM certificate ({e})")))?;
+        let key_pem = std::fs::read(key).map_err(|e| load_error(key, e.to_string()))?;
+        let server_key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|_| load_error(key, "no PEM private key".to_owned()))?;
+        Ok(TestCa {
+            ca_pem: String::from_utf8_lossy(&cert_pem).into_owned(),
+            ca_der: server_der.clone(),
+            server_der,
+            server_key,
         })
     }
 
@@ -91,7 +114,7 @@ impl TestCa {
     /// only works among connections accepted with the same configuration.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, SinkError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let key = PrivateKeyDer::Pkcs8(self.server_key.clone_key());
+        let key = self.server_key.clone_key();
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()

@@ -22,6 +22,15 @@ pub enum SinkError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A certificate or key file given to `TestCa::from_pem_files` cannot be read or holds
+    /// no PEM certificate (key).
+    #[error("could not load the sink's certificate or key from {path}: {reason}")]
+    LoadPem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never the key's content).
+        reason: String,
+    },
     /// Binding the listening socket on 127.0.0.1 failed.
     #[error("could not bind the sink to 127.0.0.1: {0}")]
     Bind(std::io::Error),

@@ -16,7 +16,7 @@ use super::{tls, Credentials, Security, SessionConfig, Timeouts};
 /// Opens a session as `config` says: TCP connect (with `TCP_NODELAY`), implicit TLS when
 /// [`Security::Tls`], banner, EHLO (HELO if EHLO gets a 5xx), STARTTLS and EHLO again when
 /// [`Security::StartTls`] (or [`Security::Opportunistic`] and offered), then AUTH when
-/// credentials are given.
+/// credentials are given: only over TLS, unless [`SessionConfig::allow_plain_auth`].
 pub async fn connect(config: &SessionConfig) -> Result<Session, SmtpError> {
     let connecting = async {
         match config.address {
@@ -119,6 +119,12 @@ impl Session {
             session.ehlo(&config.helo).await?;
         }
         if let Some(credentials) = &config.credentials {
+            if !session.tls && !config.allow_plain_auth {
+                // Not even `AUTH` goes out: the password must never cross in clear text.
+                return Err(SmtpError::AuthWithoutTls {
+                    host: config.host.clone(),
+                });
+            }
             session.authenticate(credentials).await?;
         }
         Ok(session)

@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
+use std::time::SystemTime;
 
 use super::reply::Reply;
 
@@ -63,10 +65,17 @@ impl fmt::Display for Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TlsProblem {
-    /// The server's certificate does not chain to a trusted root.
+    /// The server's certificate was issued by a CA that is neither public nor trusted.
     CertificateNotTrusted,
-    /// The server's certificate has expired or is not valid yet.
+    /// The server's certificate is self-signed and not among the trusted certificates.
+    SelfSigned,
+    /// The server presented a CA certificate (`CA:TRUE`) as its own and it is not pinned
+    /// (listed itself among the trusted certificates).
+    CaUsedAsEndEntity,
+    /// The server's certificate has expired.
     CertificateExpired,
+    /// The server's certificate is not valid yet.
+    CertificateNotYetValid,
     /// The server's certificate is not valid for the host name we connected to.
     CertificateNameMismatch,
     /// The server's certificate is otherwise invalid (bad encoding, revoked, bad signature…).
@@ -88,12 +97,92 @@ impl fmt::Display for TlsProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TlsProblem::CertificateNotTrusted => "certificate not trusted",
-            TlsProblem::CertificateExpired => "certificate expired or not yet valid",
+            TlsProblem::SelfSigned => "self-signed certificate not trusted",
+            TlsProblem::CaUsedAsEndEntity => "CA certificate used as the server's certificate",
+            TlsProblem::CertificateExpired => "certificate expired",
+            TlsProblem::CertificateNotYetValid => "certificate not yet valid",
             TlsProblem::CertificateNameMismatch => "certificate not valid for this host name",
             TlsProblem::CertificateInvalid => "certificate invalid",
             TlsProblem::InvalidServerName => "host is not a valid TLS server name",
             TlsProblem::HandshakeFailed => "handshake failed",
         })
+    }
+}
+
+/// The facts behind a [`TlsProblem`], for a message a person can act on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsDetail {
+    /// The names (DNS names and IP addresses) the certificate is valid for, when it does not
+    /// cover the host name.
+    pub names: Vec<String>,
+    /// When the certificate expired (or becomes valid), for date problems.
+    pub date: Option<SystemTime>,
+    /// The file of extra trusted certificates in use (`ca_file`), if any.
+    pub ca_file: Option<PathBuf>,
+    /// What else is known, in words (a handshake alert, an unusual certificate error).
+    pub reason: Option<String>,
+}
+
+impl TlsDetail {
+    /// What went wrong with the TLS session to `host`, in a sentence without advice.
+    pub fn describe(&self, problem: TlsProblem, host: &str) -> String {
+        let reason = self
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        match problem {
+            TlsProblem::CertificateNotTrusted
+            | TlsProblem::SelfSigned
+            | TlsProblem::CaUsedAsEndEntity => self.describe_trust(problem),
+            TlsProblem::CertificateExpired => match self.date_text() {
+                Some(date) => format!("the TLS certificate expired on {date}"),
+                None => "the TLS certificate has expired".to_owned(),
+            },
+            TlsProblem::CertificateNotYetValid => match self.date_text() {
+                Some(date) => format!("the TLS certificate is not valid before {date}"),
+                None => "the TLS certificate is not valid yet".to_owned(),
+            },
+            TlsProblem::CertificateNameMismatch if self.names.is_empty() => {
+                format!("the TLS certificate does not cover the name {host}")
+            }
+            TlsProblem::CertificateNameMismatch => format!(
+                "the TLS certificate is for {}, not {host}",
+                self.names.join(", ")
+            ),
+            TlsProblem::CertificateInvalid => format!("the TLS certificate is invalid{reason}"),
+            TlsProblem::InvalidServerName => {
+                format!("{host:?} cannot be used as a TLS server name")
+            }
+            TlsProblem::HandshakeFailed => format!("the TLS handshake failed{reason}"),
+        }
+    }
+
+    /// The trust problems, naming the CA file (or saying none is set).
+    fn describe_trust(&self, problem: TlsProblem) -> String {
+        let trusted = match &self.ca_file {
+            Some(path) => format!("not in ca_file {}", path.display()),
+            None => "no ca_file is set".to_owned(),
+        };
+        match problem {
+            TlsProblem::SelfSigned => {
+                format!("the TLS certificate is self-signed and not trusted ({trusted})")
+            }
+            TlsProblem::CaUsedAsEndEntity => format!(
+                "the server presented a CA certificate (CA:TRUE) as its own, and that \
+                 certificate is not trusted itself ({trusted})"
+            ),
+            _ => format!(
+                "the TLS certificate is not trusted: its issuer is not a public CA ({trusted})"
+            ),
+        }
+    }
+
+    /// The date as RFC 3339 in UTC, seconds precision.
+    fn date_text(&self) -> Option<String> {
+        self.date
+            .map(|d| humantime::format_rfc3339_seconds(d).to_string())
     }
 }
 
@@ -133,16 +222,15 @@ pub enum SmtpError {
         #[source]
         source: io::Error,
     },
-    /// The TLS handshake failed.
-    #[error("{host}: TLS {problem}: {source}")]
+    /// The TLS handshake failed, or the server's certificate was refused.
+    #[error("{host}: {}", detail.describe(*problem, host))]
     Tls {
         /// Server host.
         host: String,
-        /// What went wrong, in plain words.
+        /// What went wrong.
         problem: TlsProblem,
-        /// The underlying error (often wrapping a `rustls::Error`).
-        #[source]
-        source: io::Error,
+        /// The facts for the message: the certificate's names or dates, the CA file.
+        detail: Box<TlsDetail>,
     },
     /// A TLS client configuration could not be built (bad extra CA PEM, provider setup).
     #[error("TLS configuration: {detail}")]
@@ -168,6 +256,16 @@ pub enum SmtpError {
         host: String,
         /// The server's reply.
         reply: Reply,
+    },
+    /// Credentials were given but the session is not encrypted (no TLS, or STARTTLS not
+    /// offered), and plain-text AUTH was not allowed: the password was not sent.
+    #[error(
+        "{host}: refusing to send the password in clear text: the session is not encrypted \
+         (use STARTTLS or implicit TLS)"
+    )]
+    AuthWithoutTls {
+        /// Server host.
+        host: String,
     },
     /// Credentials were given but the server offers neither AUTH PLAIN nor AUTH LOGIN.
     #[error(
@@ -242,7 +340,9 @@ impl SmtpError {
             | SmtpError::Rejected { phase, .. }
             | SmtpError::Protocol { phase, .. }
             | SmtpError::Closed { phase, .. } => *phase,
-            SmtpError::AuthFailed { .. } | SmtpError::AuthUnsupported { .. } => Phase::Auth,
+            SmtpError::AuthFailed { .. }
+            | SmtpError::AuthUnsupported { .. }
+            | SmtpError::AuthWithoutTls { .. } => Phase::Auth,
             SmtpError::StartTlsUnavailable { .. } => Phase::StartTls,
             SmtpError::Unusable { .. } | SmtpError::InvalidAddress { .. } => Phase::MailFrom,
         }
@@ -255,10 +355,31 @@ impl SmtpError {
         match self {
             SmtpError::AuthFailed { reply, .. } => !reply.is_transient(),
             SmtpError::AuthUnsupported { .. }
+            | SmtpError::AuthWithoutTls { .. }
             | SmtpError::StartTlsUnavailable { .. }
             | SmtpError::TlsConfig { .. } => true,
             SmtpError::Tls { problem, .. } => problem.is_configuration(),
             _ => false,
+        }
+    }
+
+    /// The TLS problem behind the error, if it is one.
+    pub fn tls_problem(&self) -> Option<TlsProblem> {
+        match self {
+            SmtpError::Tls { problem, .. } => Some(*problem),
+            _ => None,
+        }
+    }
+
+    /// For a TLS error, what went wrong in a sentence without the host prefix.
+    pub fn tls_description(&self) -> Option<String> {
+        match self {
+            SmtpError::Tls {
+                host,
+                problem,
+                detail,
+            } => Some(detail.describe(*problem, host)),
+            _ => None,
         }
     }
 

@@ -16,11 +16,13 @@
 
 mod body;
 mod client;
+mod der;
 mod error;
 mod reply;
 mod stream;
 mod tls;
 mod transaction;
+mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -30,14 +32,16 @@ mod tests_auth;
 mod tests_bdat;
 #[cfg(test)]
 mod tests_tls;
+#[cfg(test)]
+mod tests_verify;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use client::{connect, Session};
-pub use error::{Phase, SmtpError, TlsProblem};
+pub use error::{Phase, SmtpError, TlsDetail, TlsProblem};
 pub use reply::{parse_reply_bytes, Capabilities, EnhancedCode, Reply};
-pub use tls::{tls_client_config, tls_opportunistic_config};
+pub use tls::{tls_client_config, tls_client_config_for_file, tls_opportunistic_config};
 pub use transaction::{Envelope, Transaction};
 
 /// How the connection is protected.
@@ -125,8 +129,13 @@ pub struct SessionConfig {
     pub security: Security,
     /// The name we give in EHLO/HELO.
     pub helo: String,
-    /// Credentials for AUTH, when the server requires them.
+    /// Credentials for AUTH, when the server requires them. They are only ever sent over
+    /// TLS (implicit or after STARTTLS) unless [`SessionConfig::allow_plain_auth`] is set:
+    /// otherwise [`connect`] fails with [`SmtpError::AuthWithoutTls`] before AUTH.
     pub credentials: Option<Credentials>,
+    /// Allow AUTH on an unencrypted session. Meant only for a server on the same machine
+    /// (loopback), where nothing crosses a network. Default false.
+    pub allow_plain_auth: bool,
     /// TLS client configuration (see [`tls_client_config`]).
     pub tls: Arc<rustls::ClientConfig>,
     /// Per-phase timeouts.
@@ -143,7 +152,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// A plain-text configuration for `host:port` with defaults: EHLO name `localhost`, no
-    /// credentials, default timeouts, pipelining on, no transcript.
+    /// credentials (and no plain-text AUTH), default timeouts, pipelining on, no transcript.
     pub fn new(host: impl Into<String>, port: u16, tls: Arc<rustls::ClientConfig>) -> Self {
         SessionConfig {
             host: host.into(),
@@ -152,6 +161,7 @@ impl SessionConfig {
             security: Security::None,
             helo: "localhost".to_owned(),
             credentials: None,
+            allow_plain_auth: false,
             tls,
             timeouts: Timeouts::default(),
             pipelining: true,

@@ -51,7 +51,7 @@ impl Peer {
     }
 
     /// Waits until the client closes its side, then checks nothing else was sent.
-    async fn expect_eof(&mut self) {
+    pub(super) async fn expect_eof(&mut self) {
         let mut rest = Vec::new();
         self.io.read_to_end(&mut rest).await.unwrap();
         assert!(self.pending.is_empty() && rest.is_empty(), "{rest:?}");

@@ -18,6 +18,8 @@ fn with_credentials() -> SessionConfig {
         username: "user".to_owned(),
         password: PASSWORD.into(),
     });
+    // A scripted peer over a plain pipe stands for a server on loopback.
+    cfg.allow_plain_auth = true;
     cfg
 }
 
@@ -180,4 +182,62 @@ async fn missing_final_reply_times_out_in_data_end() {
     );
     assert!(start.elapsed() >= Duration::from_millis(200));
     assert!(!session.is_usable());
+}
+
+/// Runs `cfg` against a peer that greets with `ehlo` and then only listens; returns the
+/// error and every byte the client wrote.
+async fn refused_before_auth(cfg: &SessionConfig, ehlo: &'static str) -> (SmtpError, String) {
+    let (client, mut peer, writes) = pair();
+    let server = tokio::spawn(async move {
+        peer.greet(ehlo).await;
+        peer.expect_eof().await;
+    });
+    let err = timeout(LIMIT, Session::connect_stream(client, cfg))
+        .await
+        .unwrap()
+        .unwrap_err();
+    timeout(LIMIT, server).await.unwrap().unwrap();
+    let written = writes.lock().unwrap().concat();
+    (err, written)
+}
+
+#[tokio::test]
+async fn no_auth_bytes_on_a_plain_session() {
+    let mut cfg = with_credentials();
+    cfg.allow_plain_auth = false;
+    let (err, written) =
+        refused_before_auth(&cfg, "250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n").await;
+    assert_eq!(written, "EHLO client.example\r\n");
+    assert!(matches!(&err, SmtpError::AuthWithoutTls { host } if host == "mx.example"));
+    assert!(err.is_configuration() && !err.is_transient());
+    assert_eq!(err.phase(), Phase::Auth);
+    assert_eq!(
+        err.to_string(),
+        "mx.example: refusing to send the password in clear text: the session is not \
+         encrypted (use STARTTLS or implicit TLS)"
+    );
+}
+
+#[tokio::test]
+async fn opportunistic_tls_not_offered_does_not_fall_back_to_clear_text_auth() {
+    let mut cfg = with_credentials();
+    cfg.allow_plain_auth = false;
+    cfg.security = Security::Opportunistic;
+    let (err, written) = refused_before_auth(&cfg, "250-mx.example\r\n250 AUTH PLAIN\r\n").await;
+    assert_eq!(written, "EHLO client.example\r\n");
+    assert!(matches!(err, SmtpError::AuthWithoutTls { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn required_starttls_not_offered_stops_before_auth() {
+    let mut cfg = with_credentials();
+    cfg.allow_plain_auth = false;
+    cfg.security = Security::StartTls;
+    let (err, written) = refused_before_auth(&cfg, "250-mx.example\r\n250 AUTH PLAIN\r\n").await;
+    assert_eq!(written, "EHLO client.example\r\n");
+    assert!(
+        matches!(err, SmtpError::StartTlsUnavailable { .. }),
+        "{err}"
+    );
+    assert!(err.is_configuration());
 }
