@@ -29,6 +29,8 @@ mod tests_auth;
 #[cfg(test)]
 mod tests_bdat;
 #[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
 mod tests_tls;
 
 use std::sync::Arc;
