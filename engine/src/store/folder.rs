@@ -9,9 +9,11 @@ use super::StoreError;
 pub(crate) const FOLDER_MODE: u32 = 0o700;
 
 /// Creates `path` with mode 0700 (its missing parents with the default mode), or tightens an
-/// existing folder whose mode lets its group or others in to 0700 (a store is one user's).
+/// existing folder of ours whose mode lets its group or others in to 0700 (a store is one
+/// user's). Another user's folder is left as it is: not ours to change (and its owner's
+/// volley tightens it on its next open).
 pub(crate) fn make_private(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
     let fail = |action: &'static str| {
         move |source: std::io::Error| StoreError::Folder {
             path: path.to_owned(),
@@ -33,7 +35,8 @@ pub(crate) fn make_private(path: &Path) -> Result<(), StoreError> {
             "it exists and is not a folder",
         )));
     }
-    if meta.permissions().mode() & 0o077 != 0 {
+    let ours = meta.uid() == rustix::process::geteuid().as_raw();
+    if ours && meta.permissions().mode() & 0o077 != 0 {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(FOLDER_MODE))
             .map_err(fail("make the folder private (mode 0700)"))?;
     }
