@@ -367,7 +367,9 @@ Message-ID: <s1@demo.example>\r\n\r\nHello Ada,\r\nthis week in Lyon.\r\n";
     }
 
     fn signed(pem: &str) -> String {
-        let header = Signer::new(vec![key(pem)]).sign(MESSAGE.as_bytes()).unwrap();
+        let header = Signer::new(vec![key(pem)])
+            .sign(MESSAGE.as_bytes())
+            .unwrap();
         format!("{header}{MESSAGE}")
     }
 
@@ -379,7 +381,10 @@ Message-ID: <s1@demo.example>\r\n\r\nHello Ada,\r\nthis week in Lyon.\r\n";
     async fn a_signed_sample_verifies() {
         let pem = new_pem();
         let verdict = sample_verdict(&verify(&signed(&pem), &key(&pem)).await).unwrap();
-        assert_eq!(verdict, "DKIM: a sample message verifies (1 of 1 signatures pass)");
+        assert_eq!(
+            verdict,
+            "DKIM: a sample message verifies (1 of 1 signatures pass)"
+        );
     }
 
     #[tokio::test]

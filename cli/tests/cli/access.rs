@@ -106,7 +106,12 @@ async fn only_the_owner_and_root_reach_a_running_send() {
     // The owner (root here) is answered by the running send.
     let output = volley_as_owner(&["status", &campaign]).await;
     let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
     assert!(stdout.contains("sending now"), "{stdout}");
     let delivered = stdout
         .lines()

@@ -159,7 +159,7 @@ impl Connection {
                         host: self.host.clone(),
                         phase,
                         detail: e.0,
-                    })
+                    });
                 }
                 Ok(Some(parsed)) => {
                     self.parser = ReplyParser::default();

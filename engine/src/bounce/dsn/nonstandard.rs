@@ -126,7 +126,13 @@ pub(super) fn read(report: &mut BounceReport, clues: &Clues<'_>, classifier: &Cl
     report.recipients = addresses
         .iter()
         .map(|(start, end, address)| {
-            recipient(address, &failure[*start..*end], fallback, action, classifier)
+            recipient(
+                address,
+                &failure[*start..*end],
+                fallback,
+                action,
+                classifier,
+            )
         })
         .collect();
 }

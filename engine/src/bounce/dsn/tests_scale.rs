@@ -84,7 +84,8 @@ fn a_dsn_with_100000_recipient_fields_in_one_block_gives_its_first() {
 
 #[test]
 fn a_dsn_repeating_one_recipient_gives_it_once() {
-    let block = "Final-Recipient: rfc822; same@d.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n";
+    let block =
+        "Final-Recipient: rfc822; same@d.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n";
     let mut body = block.repeat(MANY);
     body.push_str("Final-Recipient: rfc822; other@d.example\r\nAction: failed\r\n\r\n");
     let report = parse_bounded(dsn(&body));
@@ -99,12 +100,7 @@ fn a_complaint_with_a_million_original_rcpt_to_fields_gives_the_capped_number() 
     for i in 0..MILLION {
         let _ = write!(body, "Original-Rcpt-To: <u{i}@d.example>\r\n");
     }
-    let message = report(
-        "feedback-report",
-        "message/feedback-report",
-        "",
-        &body,
-    );
+    let message = report("feedback-report", "message/feedback-report", "", &body);
     let report = parse_bounded(message);
     assert_eq!(report.kind, ReportKind::Complaint);
     assert_eq!(report.recipients.len(), MAX_RECIPIENTS);
@@ -149,7 +145,8 @@ fn a_text_bounce_with_a_million_delivered_to_and_many_failed_addresses_is_capped
 #[test]
 fn a_body_full_of_quoted_message_ids_is_read_in_one_pass() {
     let noise = "x message-id: ".repeat(MANY);
-    let body = format!("I'm afraid I wasn't able to deliver.\n{noise}\n> Message-ID: <orig@a.example>\n");
+    let body =
+        format!("I'm afraid I wasn't able to deliver.\n{noise}\n> Message-ID: <orig@a.example>\n");
     let message = format!(
         "From: MAILER-DAEMON@mx.example\r\nTo: b@bounce.example\r\nSubject: failure notice\r\n\r\n{body}"
     );
