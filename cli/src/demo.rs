@@ -121,7 +121,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     }
 }
 
-/// Signs one message and checks its signature against the key's DNS record.
+/// Signs one message and checks its signature against the key's DNS record; an error (exit
+/// code 2, nothing sent) when the sample does not verify.
 async fn verify_sample(campaign: &Campaign, key_pem: &str) -> anyhow::Result<String> {
     let key = volley::dkim::DkimKey::from_pem("demo.example", "demo", key_pem, "the demo key")?;
     let record = key.dns_record()?;
@@ -131,11 +132,41 @@ async fn verify_sample(campaign: &Campaign, key_pem: &str) -> anyhow::Result<Str
         &[("demo._domainkey.demo.example".to_owned(), record)],
     )
     .await;
-    let passed = results.iter().filter(|r| r.pass).count();
-    Ok(format!(
-        "DKIM: a sample message verifies ({passed} of {} signatures pass)",
-        results.len()
-    ))
+    sample_verdict(&results).map_err(|reason| anyhow::anyhow!(reason))
+}
+
+/// The demo's verdict on its sample: it verifies when it carries at least one signature and
+/// every signature passes; otherwise the reason, per signature.
+fn sample_verdict(results: &[volley::dkim::VerifyResult]) -> Result<String, String> {
+    if results.is_empty() {
+        return Err("DKIM: the sample message does not verify: it carries no signature".into());
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| {
+            let who = if r.domain.is_empty() {
+                "signature".to_owned()
+            } else {
+                format!("{}._domainkey.{}", r.selector, r.domain)
+            };
+            format!("{who}: {}", r.detail)
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(format!(
+            "DKIM: a sample message verifies ({} of {} signatures pass)",
+            results.len(),
+            results.len()
+        ))
+    } else {
+        Err(format!(
+            "DKIM: the sample message does not verify ({} of {} signatures fail): {}",
+            failed.len(),
+            results.len(),
+            failed.join("; ")
+        ))
+    }
 }
 
 /// MX host names the direct demo spreads its domains over.
@@ -311,4 +342,75 @@ fn recipients_csv(recipients: usize, domains: usize) -> String {
     }
     csv.push_str("not-an-address,Nobody,Nowhere\nuser0@D0.EXAMPLE,Ada,Lyon\n");
     csv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use volley::dkim::{DkimKey, Signer};
+
+    const MESSAGE: &str = "From: news@demo.example\r\nTo: a@b.example\r\n\
+Subject: sample\r\nDate: Fri, 4 Dec 2026 10:00:00 +0000\r\n\
+Message-ID: <s1@demo.example>\r\n\r\nHello Ada,\r\nthis week in Lyon.\r\n";
+
+    async fn verify(message: &str, key: &DkimKey) -> Vec<volley::dkim::VerifyResult> {
+        let record = key.dns_record().unwrap();
+        volley::dkim::verify(
+            message.as_bytes(),
+            &[("demo._domainkey.demo.example".to_owned(), record)],
+        )
+        .await
+    }
+
+    fn key(pem: &str) -> DkimKey {
+        DkimKey::from_pem("demo.example", "demo", pem, "test key").unwrap()
+    }
+
+    fn signed(pem: &str) -> String {
+        let header = Signer::new(vec![key(pem)])
+            .sign(MESSAGE.as_bytes())
+            .unwrap();
+        format!("{header}{MESSAGE}")
+    }
+
+    fn new_pem() -> String {
+        volley::dkim::generate_ed25519_pem().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_signed_sample_verifies() {
+        let pem = new_pem();
+        let verdict = sample_verdict(&verify(&signed(&pem), &key(&pem)).await).unwrap();
+        assert_eq!(
+            verdict,
+            "DKIM: a sample message verifies (1 of 1 signatures pass)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tampered_sample_does_not_verify_and_says_why() {
+        let pem = new_pem();
+        let message = signed(&pem).replace("Lyon", "Oslo");
+        let reason = sample_verdict(&verify(&message, &key(&pem)).await).unwrap_err();
+        assert!(
+            reason.starts_with("DKIM: the sample message does not verify (1 of 1 signatures fail): demo._domainkey.demo.example: "),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sample_signed_with_another_key_does_not_verify() {
+        let message = signed(&new_pem());
+        let reason = sample_verdict(&verify(&message, &key(&new_pem())).await).unwrap_err();
+        assert!(reason.contains("does not verify"), "{reason}");
+    }
+
+    #[test]
+    fn an_unsigned_sample_does_not_verify() {
+        let reason = sample_verdict(&[]).unwrap_err();
+        assert_eq!(
+            reason,
+            "DKIM: the sample message does not verify: it carries no signature"
+        );
+    }
 }

@@ -63,6 +63,7 @@ pub(crate) async fn run(
         | Response::Exported { .. }
         | Response::Report { .. }
         | Response::Marked
+        | Response::Refused { .. }
         | Response::Collected { .. } => {
             anyhow::bail!("unexpected answer from the running volley send")
         }

@@ -10,6 +10,7 @@
 
 mod ab;
 mod abuse;
+mod access;
 mod check;
 mod commands;
 mod crash;

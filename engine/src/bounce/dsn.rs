@@ -10,17 +10,27 @@
 mod nonstandard;
 mod text;
 
+use std::collections::HashSet;
+
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 
 use super::classify::Classifier;
 use crate::model::Category;
-use text::{field, field_blocks, header_block, normalize_address, scan_addresses, Fields};
+use text::{
+    field, field_blocks, field_blocks_up_to, header_block, normalize_address, scan_addresses,
+    Fields,
+};
 
 /// The most text read from a bounce's human-readable body when looking for clues.
 const MAX_BODY_TEXT: usize = 64 * 1024;
 /// The most recipients taken from one report.
 const MAX_RECIPIENTS: usize = 500;
+/// The most per-recipient blocks read from one delivery-status part (some carry no usable
+/// recipient or repeat one).
+const MAX_DSN_BLOCKS: usize = 2 * MAX_RECIPIENTS;
+/// The most addresses the bounce itself was delivered to that are kept.
+const MAX_TO_ADDRESSES: usize = 100;
 
 /// What kind of message was parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,21 +174,58 @@ pub fn parse_message(bytes: &[u8], classifier: &Classifier) -> BounceReport {
     report
 }
 
-/// The addresses the bounce was delivered to, in header order, de-duplicated.
+/// The addresses the bounce was delivered to, in header order, de-duplicated (ignoring
+/// case), at most [`MAX_TO_ADDRESSES`].
 fn delivered_to(message: &mail_parser::Message<'_>) -> Vec<String> {
     const NAMES: [&str; 4] = ["to", "delivered-to", "x-original-to", "envelope-to"];
-    let mut found: Vec<String> = Vec::new();
+    let mut found = Distinct::new(MAX_TO_ADDRESSES);
     for (name, value) in message.headers_raw() {
         if !NAMES.iter().any(|n| name.eq_ignore_ascii_case(n)) {
             continue;
         }
         for (_, address) in scan_addresses(value, 20) {
-            if !found.iter().any(|f| f.eq_ignore_ascii_case(&address)) {
-                found.push(address);
+            if !found.push(address.to_ascii_lowercase(), address) {
+                return found.items;
             }
         }
     }
-    found
+    found.items
+}
+
+/// Items collected in order without repeats (by key), up to a cap: one hash lookup per item,
+/// so collecting is linear in what is offered.
+pub(super) struct Distinct<T> {
+    seen: HashSet<String>,
+    /// The items kept, in the order first offered.
+    pub(super) items: Vec<T>,
+    cap: usize,
+}
+
+impl<T> Distinct<T> {
+    /// An empty collection that keeps at most `cap` items.
+    pub(super) fn new(cap: usize) -> Self {
+        Distinct {
+            seen: HashSet::new(),
+            items: Vec::new(),
+            cap,
+        }
+    }
+
+    /// Keeps `item` unless its key was seen; false once the cap is reached (stop offering).
+    pub(super) fn push(&mut self, key: String, item: T) -> bool {
+        if self.items.len() >= self.cap {
+            return false;
+        }
+        if self.seen.insert(key) {
+            self.items.push(item);
+        }
+        self.items.len() < self.cap
+    }
+
+    /// Whether an item with this key was kept.
+    pub(super) fn contains(&self, key: &str) -> bool {
+        self.seen.contains(key)
+    }
 }
 
 /// Sorts the message's parts into report sections, returned original and readable body.
@@ -250,13 +297,24 @@ fn attribution_headers(fields: &Fields) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One recipient per per-recipient block of a `message/delivery-status` body.
+/// One recipient per per-recipient block of a `message/delivery-status` body; a recipient
+/// (final and original address) named again in a later block is taken once, the first time.
 fn dsn_recipients(status: &str, classifier: &Classifier) -> Vec<BouncedRecipient> {
-    field_blocks(status)
-        .iter()
-        .filter_map(|block| dsn_recipient(block, classifier))
-        .take(MAX_RECIPIENTS)
-        .collect()
+    let mut found = Distinct::new(MAX_RECIPIENTS);
+    for block in field_blocks_up_to(status, MAX_DSN_BLOCKS) {
+        let Some(recipient) = dsn_recipient(&block, classifier) else {
+            continue;
+        };
+        let key = format!(
+            "{}\n{}",
+            recipient.address,
+            recipient.original_recipient.as_deref().unwrap_or_default()
+        );
+        if !found.push(key, recipient) {
+            break;
+        }
+    }
+    found.items
 }
 
 fn dsn_recipient(block: &Fields, classifier: &Classifier) -> Option<BouncedRecipient> {
@@ -338,16 +396,17 @@ fn complaint(report: &mut BounceReport, feedback: &str) {
     report.kind = ReportKind::Complaint;
     let fields: Fields = field_blocks(feedback).into_iter().flatten().collect();
     report.feedback_type = field(&fields, "feedback-type").map(|t| t.trim().to_ascii_lowercase());
-    let mut addresses: Vec<String> = Vec::new();
+    let mut found = Distinct::new(MAX_RECIPIENTS);
     for (name, value) in &fields {
         if name == "original-rcpt-to" || name == "removal-recipient" {
             if let Some(a) = normalize_address(text::strip_type(value)) {
-                if !addresses.contains(&a) {
-                    addresses.push(a);
+                if !found.push(a.clone(), a) {
+                    break;
                 }
             }
         }
     }
+    let mut addresses = found.items;
     if addresses.is_empty() {
         // Many providers redact Original-Rcpt-To; the returned message's To is the next best.
         let to = report.original_headers.iter().find(|(n, _)| n == "to");
@@ -373,3 +432,5 @@ fn complaint(report: &mut BounceReport, feedback: &str) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_scale;

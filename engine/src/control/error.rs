@@ -48,6 +48,17 @@ pub enum ControlError {
         #[source]
         source: serde_json::Error,
     },
+    /// The owner refused the request: the asking user is neither the user the owning process
+    /// runs as nor root. Nothing was done.
+    #[error("control socket {path}: refused: uid {uid} is not the store's owner (uid {owner})")]
+    Refused {
+        /// The socket path.
+        path: PathBuf,
+        /// The asking user's uid.
+        uid: u32,
+        /// The uid the owning process runs as.
+        owner: u32,
+    },
     /// The request could not be encoded.
     #[error("could not encode a control request: {0}")]
     Encode(#[source] serde_json::Error),

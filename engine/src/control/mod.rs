@@ -5,6 +5,11 @@
 //! itself; when the store is locked it asks the owner over this socket instead, and a second
 //! `volley send` hands its campaign to the owner to send alongside its own (by priority).
 //! Requests and replies are one line of JSON each.
+//!
+//! Access is local and personal: the store folder is private (mode 0700), the socket is
+//! created with mode 0600, and the server answers only peers (per `SO_PEERCRED`) running as
+//! the same user as itself or as root; anyone else gets [`Response::Refused`] and nothing is
+//! done.
 
 mod error;
 
@@ -152,6 +157,15 @@ pub enum Response {
         /// Why.
         message: String,
     },
+    /// The asking user may not use this store: only the user the owner runs as, and root,
+    /// may. The request was not read; nothing was done. [`request`] turns this answer into
+    /// [`ControlError::Refused`], so callers never see it.
+    Refused {
+        /// The asking user's uid.
+        uid: u32,
+        /// The uid the owning process runs as.
+        owner: u32,
+    },
 }
 
 /// The reply a handler will give.
@@ -160,17 +174,30 @@ pub type Reply = Pin<Box<dyn Future<Output = Response> + Send>>;
 /// Answers requests; implemented by whoever owns the store.
 pub type Handler = Arc<dyn Fn(Request) -> Reply + Send + Sync>;
 
-/// Binds the control socket in `store_dir`, replacing a stale socket file left by a killed
-/// process (the caller holds the store lock, so no live process can own it).
+/// The socket file's mode: read and write (connect) for its owner only.
+pub const SOCKET_MODE: u32 = 0o600;
+
+/// Binds the control socket in `store_dir` with mode 0600, replacing a stale socket file left
+/// by a killed process (the caller holds the store lock, so no live process can own it).
 pub fn bind(store_dir: &Path) -> Result<UnixListener, ControlError> {
+    use std::os::unix::fs::PermissionsExt as _;
     let path = socket_path(store_dir);
-    if path.exists() {
-        std::fs::remove_file(&path).map_err(|source| ControlError::Bind {
-            path: path.clone(),
-            source,
-        })?;
+    let fail = |source| ControlError::Bind {
+        path: path.clone(),
+        source,
+    };
+    if path.symlink_metadata().is_ok() {
+        std::fs::remove_file(&path).map_err(fail)?;
     }
-    UnixListener::bind(&path).map_err(|source| ControlError::Bind { path, source })
+    let listener = UnixListener::bind(&path).map_err(fail)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(SOCKET_MODE)).map_err(fail)?;
+    Ok(listener)
+}
+
+/// Whether a peer running as `peer` may use the control socket of a process running as
+/// `owner`: the same user, or root.
+fn admits(peer: u32, owner: u32) -> bool {
+    peer == owner || peer == 0
 }
 
 /// Serves requests on `listener` until `shutdown` is cancelled.
@@ -181,9 +208,17 @@ pub async fn serve(listener: UnixListener, handler: Handler, shutdown: Cancellat
             accepted = listener.accept() => accepted,
         };
         let Ok((stream, _)) = accepted else { continue };
+        let owner = rustix::process::geteuid().as_raw();
+        let peer = stream.peer_cred().map(|cred| cred.uid());
         let handler = handler.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(ANSWER_LIMIT, answer(stream, handler)).await;
+            match peer {
+                Ok(uid) if admits(uid, owner) => {
+                    let _ = tokio::time::timeout(ANSWER_LIMIT, answer(stream, handler)).await;
+                }
+                // A peer whose uid cannot be read is refused as a stranger.
+                peer => refuse(stream, peer.unwrap_or(u32::MAX), owner).await,
+            }
         });
     }
     if let Ok(addr) = listener.local_addr() {
@@ -191,6 +226,18 @@ pub async fn serve(listener: UnixListener, handler: Handler, shutdown: Cancellat
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Tells a peer it may not use the socket, without reading its request (bounded in time; a
+/// peer that is gone is of no interest).
+async fn refuse(mut stream: UnixStream, uid: u32, owner: u32) {
+    let mut out = serde_json::to_vec(&Response::Refused { uid, owner }).unwrap_or_default();
+    out.push(b'\n');
+    let _ = tokio::time::timeout(STATUS_LIMIT, async {
+        stream.write_all(&out).await?;
+        stream.shutdown().await
+    })
+    .await;
 }
 
 async fn answer(stream: UnixStream, handler: Handler) -> std::io::Result<()> {
@@ -225,23 +272,29 @@ pub async fn request(store_dir: &Path, request: &Request) -> Result<Response, Co
         let (read, mut write) = stream.into_split();
         let mut out = serde_json::to_vec(request).map_err(ControlError::Encode)?;
         out.push(b'\n');
-        write
-            .write_all(&out)
-            .await
-            .map_err(|source| ControlError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        // A refusing owner answers without reading the request, so a failed write may still
+        // be followed by its answer: read that before reporting the write.
+        let written = write.write_all(&out).await;
         let mut line = String::new();
-        BufReader::new(read)
+        let read = BufReader::new(read)
             .take(1024 * 1024)
             .read_line(&mut line)
-            .await
-            .map_err(|source| ControlError::Io {
+            .await;
+        let io = |source| ControlError::Io {
+            path: path.clone(),
+            source,
+        };
+        let reply = serde_json::from_str(&line);
+        if let Ok(Response::Refused { uid, owner }) = reply {
+            return Err(ControlError::Refused {
                 path: path.clone(),
-                source,
-            })?;
-        serde_json::from_str(&line).map_err(|source| ControlError::BadReply {
+                uid,
+                owner,
+            });
+        }
+        written.map_err(io)?;
+        read.map_err(io)?;
+        reply.map_err(|source| ControlError::BadReply {
             path: path.clone(),
             source,
         })
@@ -305,6 +358,45 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!socket_path(dir.path()).exists());
+    }
+
+    #[test]
+    fn the_owner_and_root_are_admitted_others_not() {
+        for (peer, owner, admitted) in [
+            (1000, 1000, true),
+            (0, 1000, true),
+            (0, 0, true),
+            (1001, 1000, false),
+            (1001, 0, false),
+            (65534, 0, false),
+            (u32::MAX, 0, false),
+        ] {
+            assert_eq!(admits(peer, owner), admitted, "peer {peer}, owner {owner}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_socket_is_for_its_owner_only_even_over_a_stale_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(socket_path(dir.path()), "stale").unwrap();
+        let _listener = bind(dir.path()).unwrap();
+        let meta = std::fs::metadata(socket_path(dir.path())).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()));
+        assert_eq!(meta.permissions().mode() & 0o7777, SOCKET_MODE);
+    }
+
+    #[test]
+    fn a_refusal_reads_as_who_was_refused() {
+        let err = ControlError::Refused {
+            path: PathBuf::from("/s/control.sock"),
+            uid: 1001,
+            owner: 0,
+        };
+        assert_eq!(
+            err.to_string(),
+            "control socket /s/control.sock: refused: uid 1001 is not the store's owner (uid 0)"
+        );
     }
 
     #[tokio::test]

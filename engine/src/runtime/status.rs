@@ -87,6 +87,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 | Response::Exported { .. }
                 | Response::Marked
                 | Response::Collected { .. }
+                | Response::Refused { .. }
                 | Response::Report { .. } => Err(Error::Remote(
                     "unexpected answer to a status request".to_owned(),
                 )),

@@ -31,6 +31,8 @@ mod tests_auth;
 #[cfg(test)]
 mod tests_bdat;
 #[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
 mod tests_tls;
 #[cfg(test)]
 mod tests_verify;

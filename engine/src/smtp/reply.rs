@@ -117,48 +117,84 @@ pub fn parse_reply_bytes(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
 
 /// Parses one complete reply at the start of `buf`; `Ok(None)` when more bytes are needed.
 pub(crate) fn parse_reply(buf: &[u8]) -> Result<Option<Parsed>, ParseError> {
-    let mut pos = 0;
-    let mut code = None;
-    let mut enhanced = None;
-    let mut text = String::new();
-    while let Some(offset) = buf[pos..].iter().position(|&b| b == b'\n') {
-        let line = strip_cr(&buf[pos..pos + offset]);
-        pos += offset + 1;
+    ReplyParser::default().parse(buf)
+}
+
+/// Reads one reply as its bytes arrive, resuming where the last call stopped, so a reply
+/// split over many reads costs time linear in its size. The reply may be at most
+/// [`MAX_REPLY_BYTES`] long, all lines and line endings together, however it is split into
+/// lines. One parser reads one reply: start a new one (or take the old) once a reply is done.
+#[derive(Debug, Default)]
+pub(crate) struct ReplyParser {
+    /// Bytes of the complete lines read so far.
+    pos: usize,
+    /// How far past `pos` a line end was looked for and not found.
+    searched: usize,
+    code: Option<u16>,
+    enhanced: Option<EnhancedCode>,
+    text: String,
+}
+
+impl ReplyParser {
+    /// Parses on in `buf`, the bytes of this reply so far (those of the last call and
+    /// perhaps more after them; further replies may follow). `Ok(None)` when more are needed.
+    pub(crate) fn parse(&mut self, buf: &[u8]) -> Result<Option<Parsed>, ParseError> {
+        loop {
+            let from = (self.pos + self.searched).min(buf.len());
+            let Some(offset) = buf[from..].iter().position(|&b| b == b'\n') else {
+                self.searched = buf.len() - self.pos;
+                if buf.len() > MAX_REPLY_BYTES {
+                    return Err(too_long());
+                }
+                return Ok(None);
+            };
+            let end = from + offset + 1;
+            if end > MAX_REPLY_BYTES {
+                return Err(too_long());
+            }
+            let line = strip_cr(&buf[self.pos..end - 1]);
+            let last = self.line(line)?;
+            self.pos = end;
+            self.searched = 0;
+            if last {
+                return Ok(self.code.map(|code| Parsed {
+                    reply: Reply {
+                        code,
+                        enhanced: self.enhanced,
+                        text: std::mem::take(&mut self.text),
+                    },
+                    used: end,
+                }));
+            }
+        }
+    }
+
+    /// Takes one line (without its ending); true when it is the reply's last.
+    fn line(&mut self, line: &[u8]) -> Result<bool, ParseError> {
         let (line_code, last, rest) = split_line(line)?;
-        match code {
+        match self.code {
             None => {
-                code = Some(line_code);
-                enhanced = parse_enhanced(rest).map(|(e, _)| e);
+                self.code = Some(line_code);
+                self.enhanced = parse_enhanced(rest).map(|(e, _)| e);
             }
             Some(c) if c != line_code => {
                 return Err(ParseError(format!(
                     "continuation line code {line_code} differs from {c}"
                 )));
             }
-            Some(_) => text.push('\n'),
+            Some(_) => self.text.push('\n'),
         }
-        let rest = match (enhanced, parse_enhanced(rest)) {
+        let rest = match (self.enhanced, parse_enhanced(rest)) {
             (Some(e), Some((found, after))) if e == found => after,
             _ => rest,
         };
-        text.push_str(&String::from_utf8_lossy(rest));
-        if last {
-            return Ok(code.map(|code| Parsed {
-                reply: Reply {
-                    code,
-                    enhanced,
-                    text,
-                },
-                used: pos,
-            }));
-        }
+        self.text.push_str(&String::from_utf8_lossy(rest));
+        Ok(last)
     }
-    if buf.len() > MAX_REPLY_BYTES {
-        return Err(ParseError(format!(
-            "reply longer than {MAX_REPLY_BYTES} bytes"
-        )));
-    }
-    Ok(None)
+}
+
+fn too_long() -> ParseError {
+    ParseError(format!("reply longer than {MAX_REPLY_BYTES} bytes"))
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -344,6 +380,46 @@ mod tests {
         }
         let long = "250-".to_owned() + &"x".repeat(MAX_REPLY_BYTES) + "\r\n";
         assert!(parse_reply(long.as_bytes()).is_err());
+    }
+
+    /// A reply of exactly `total` bytes: `250-x` lines padded by the last line's text.
+    fn reply_of(total: usize) -> String {
+        let mut reply = "250-x\r\n".repeat((total - 6) / 7 - 1);
+        let pad = total - reply.len() - 6;
+        reply.push_str(&format!("250 {}\r\n", "y".repeat(pad)));
+        assert_eq!(reply.len(), total);
+        reply
+    }
+
+    #[test]
+    fn the_byte_cap_is_the_same_for_many_lines_and_one() {
+        let many = reply_of(MAX_REPLY_BYTES);
+        assert_eq!(parse(&many).used, MAX_REPLY_BYTES);
+        let many = reply_of(MAX_REPLY_BYTES + 1);
+        let err = parse_reply(many.as_bytes()).unwrap_err();
+        assert_eq!(err.0, format!("reply longer than {MAX_REPLY_BYTES} bytes"));
+        let one = format!("250 {}\r\n", "y".repeat(MAX_REPLY_BYTES - 6));
+        assert_eq!(parse(&one).used, MAX_REPLY_BYTES);
+        let one = format!("250 {}\r\n", "y".repeat(MAX_REPLY_BYTES - 5));
+        assert_eq!(parse_reply(one.as_bytes()).unwrap_err(), err);
+        // Followed by the next reply, a reply at the cap still parses alone.
+        let two = reply_of(MAX_REPLY_BYTES) + "250 ok\r\n";
+        assert_eq!(parse(&two).used, MAX_REPLY_BYTES);
+    }
+
+    #[test]
+    fn a_reply_fed_one_byte_at_a_time_resumes_where_it_stopped() {
+        let wire = reply_of(MAX_REPLY_BYTES);
+        let mut parser = ReplyParser::default();
+        for end in 1..wire.len() {
+            assert!(parser.parse(&wire.as_bytes()[..end]).unwrap().is_none());
+            // Each call looks only at the bytes it has not seen (a rescan would make this
+            // loop quadratic: 2 billion byte visits instead of 64 thousand).
+            assert_eq!(parser.pos + parser.searched, end);
+        }
+        let parsed = parser.parse(wire.as_bytes()).unwrap().unwrap();
+        assert_eq!(parsed.used, MAX_REPLY_BYTES);
+        assert_eq!(parsed.reply.lines().count(), (MAX_REPLY_BYTES - 6) / 7);
     }
 
     #[test]

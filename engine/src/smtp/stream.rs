@@ -8,7 +8,7 @@ use secrecy::zeroize::Zeroize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::{Phase, SmtpError};
-use super::reply::{parse_reply, Reply};
+use super::reply::{Reply, ReplyParser};
 
 /// Anything a session can run over.
 pub(crate) trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -47,6 +47,8 @@ pub(crate) struct Connection {
     host: String,
     read_buf: Vec<u8>,
     read_pos: usize,
+    /// The reply being read from `read_buf[read_pos..]`, kept across reads.
+    parser: ReplyParser,
     write_buf: Vec<u8>,
     transcript: Option<Transcript>,
 }
@@ -58,6 +60,7 @@ impl Connection {
             host: host.to_owned(),
             read_buf: Vec::with_capacity(READ_CHUNK),
             read_pos: 0,
+            parser: ReplyParser::default(),
             write_buf: Vec::with_capacity(1024),
             transcript: record_transcript.then(Transcript::default),
         }
@@ -149,15 +152,17 @@ impl Connection {
     async fn read_reply_unbounded(&mut self, phase: Phase) -> Result<Reply, SmtpError> {
         loop {
             let pending = &self.read_buf[self.read_pos..];
-            match parse_reply(pending) {
+            match self.parser.parse(pending) {
                 Err(e) => {
+                    self.parser = ReplyParser::default();
                     return Err(SmtpError::Protocol {
                         host: self.host.clone(),
                         phase,
                         detail: e.0,
-                    })
+                    });
                 }
                 Ok(Some(parsed)) => {
+                    self.parser = ReplyParser::default();
                     self.record_reply(parsed.used);
                     self.read_pos += parsed.used;
                     if self.read_pos == self.read_buf.len() {

@@ -63,6 +63,17 @@ pub enum StoreError {
         /// The store folder.
         path: PathBuf,
     },
+    /// The store folder could not be created or made private (mode 0700).
+    #[error("store {path}: could not {action}: {source}")]
+    Folder {
+        /// The store folder.
+        path: PathBuf,
+        /// What was being done ("create the folder", "make the folder private (mode 0700)").
+        action: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What sled said, in words a user can act on when the disk is full or a file-size limit

@@ -10,6 +10,7 @@
 
 mod error;
 mod events;
+mod folder;
 mod gc;
 mod keys;
 mod load;
@@ -102,8 +103,11 @@ impl std::fmt::Debug for Store {
 const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl Store {
-    /// Opens (creating if needed) the store in folder `path`.
+    /// Opens (creating if needed) the store in folder `path`. The folder is private to the
+    /// user running Volley (mode 0700): created so, and tightened to 0700 when it exists with
+    /// a looser mode.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        folder::make_private(path)?;
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)

@@ -3,10 +3,12 @@
 //! tell-tale subject. Addresses come from `X-Failed-Recipients` or from the failure text
 //! (the body before the copy of the original), codes from the text near each address.
 
-use super::text::{find_code, header_block, scan_addresses, truncate};
+use std::collections::{HashMap, HashSet};
+
+use super::text::{find_code, header_block, scan_addresses, truncate, FoundCode};
 use super::{
     attribution_headers, classify, clean_message_id, Action, BounceReport, BouncedRecipient,
-    ReportKind, MAX_RECIPIENTS,
+    Distinct, ReportKind, MAX_RECIPIENTS,
 };
 use crate::bounce::classify::Classifier;
 
@@ -119,101 +121,110 @@ pub(super) fn read(report: &mut BounceReport, clues: &Clues<'_>, classifier: &Cl
         Action::Failed
     };
     let addresses = failed_addresses(report, clues, failure);
+    let fallback = find_code(failure);
+    let fallback = fallback.as_ref().map(|found| (failure, found));
     report.recipients = addresses
         .iter()
         .map(|(start, end, address)| {
-            recipient(address, &failure[*start..*end], failure, action, classifier)
+            recipient(
+                address,
+                &failure[*start..*end],
+                fallback,
+                action,
+                classifier,
+            )
         })
         .collect();
 }
 
-/// The failed addresses, each with the span of failure text that concerns it.
+/// The failed addresses, each with the span of failure text that concerns it. Linear in
+/// the text: addresses are looked up in hash sets, spans found by binary search.
 fn failed_addresses(
     report: &BounceReport,
     clues: &Clues<'_>,
     failure: &str,
 ) -> Vec<(usize, usize, String)> {
-    let mut exclude: Vec<String> = report
+    let mut exclude: HashSet<String> = report
         .to_addresses
         .iter()
         .map(|a| a.to_ascii_lowercase())
         .collect();
-    exclude.extend(
-        scan_addresses(clues.from, 5)
-            .into_iter()
-            .map(|(_, a)| a.to_ascii_lowercase()),
-    );
+    let mut exclude_from = |text: &str| {
+        for (_, a) in scan_addresses(text, 5) {
+            exclude.insert(a.to_ascii_lowercase());
+        }
+    };
+    exclude_from(clues.from);
     for (name, value) in &report.original_headers {
         if name == "from" || name == "return-path" {
-            exclude.extend(
-                scan_addresses(value, 5)
-                    .into_iter()
-                    .map(|(_, a)| a.to_ascii_lowercase()),
-            );
+            exclude_from(value);
         }
     }
-    let mut firsts: Vec<(usize, String)> = Vec::new();
     let in_text = scan_addresses(failure, MAX_RECIPIENTS * 4);
+    // Where each address first appears in the failure text.
+    let mut first_in_text: HashMap<String, usize> = HashMap::new();
+    for (start, address) in &in_text {
+        first_in_text
+            .entry(address.to_ascii_lowercase())
+            .or_insert(*start);
+    }
     let wanted: Vec<String> = match clues.failed_header {
-        Some(header) => scan_addresses(header, MAX_RECIPIENTS)
+        Some(header) => scan_addresses(header, MAX_RECIPIENTS * 4)
             .into_iter()
             .map(|(_, a)| a)
             .collect(),
-        None => in_text.iter().map(|(_, a)| a.clone()).collect(),
+        None => in_text.into_iter().map(|(_, a)| a).collect(),
     };
+    let mut firsts = Distinct::new(MAX_RECIPIENTS);
     for address in wanted {
         let lower = address.to_ascii_lowercase();
         let local = lower.split('@').next().unwrap_or_default();
         let system = matches!(local, "mailer-daemon" | "postmaster" | "root");
-        if exclude.contains(&lower)
-            || system
-            || firsts.iter().any(|(_, a)| a.eq_ignore_ascii_case(&address))
-        {
+        if exclude.contains(&lower) || system || firsts.contains(&lower) {
             continue;
         }
-        let start = in_text
-            .iter()
-            .find(|(_, a)| a.eq_ignore_ascii_case(&address))
-            .map_or(failure.len(), |(s, _)| *s);
-        firsts.push((start, address));
-        if firsts.len() >= MAX_RECIPIENTS {
+        let start = first_in_text.get(&lower).copied().unwrap_or(failure.len());
+        if !firsts.push(lower, (start, address)) {
             break;
         }
     }
-    let mut starts: Vec<usize> = firsts.iter().map(|(s, _)| *s).collect();
+    let mut starts: Vec<usize> = firsts.items.iter().map(|(s, _)| *s).collect();
     starts.sort_unstable();
     firsts
+        .items
         .into_iter()
         .map(|(start, address)| {
-            let end = starts
-                .iter()
-                .copied()
-                .find(|s| *s > start)
-                .unwrap_or(failure.len());
+            let next = starts.partition_point(|s| *s <= start);
+            let end = starts.get(next).copied().unwrap_or(failure.len());
             (start, end, address)
         })
         .collect()
 }
 
-/// One recipient from the failure text near its address (`span`), or the whole text.
+/// One recipient from the failure text near its address (`span`), or else from the first
+/// code in the whole failure text (`fallback`, found once for all recipients).
 fn recipient(
     address: &str,
     span: &str,
-    failure: &str,
+    fallback: Option<(&str, &FoundCode)>,
     action: Action,
     classifier: &Classifier,
 ) -> BouncedRecipient {
-    let (source, found) = match find_code(span) {
+    let near = find_code(span);
+    let (source, found) = match &near {
         Some(found) => (span, Some(found)),
-        None => (failure, find_code(failure)),
+        None => match fallback {
+            Some((text, found)) => (text, Some(found)),
+            None => (span, None),
+        },
     };
-    let diagnostic = found.as_ref().map(|f| {
+    let diagnostic = found.map(|f| {
         let rest = &source[f.start..];
         let line = rest.lines().next().unwrap_or_default().trim();
         truncate(line, 500).to_string()
     });
-    let code = found.as_ref().and_then(|f| f.code);
-    let status = found.and_then(|f| f.enhanced);
+    let code = found.and_then(|f| f.code);
+    let status = found.and_then(|f| f.enhanced.clone());
     let (category, hard) = classify(
         classifier,
         action,
@@ -234,20 +245,18 @@ fn recipient(
 }
 
 /// A `Message-ID:` line quoted in the body (the bounce's own Message-ID is a header, so any
-/// in the body belongs to the returned original).
+/// in the body belongs to the returned original): a line starting, after spaces, tabs and
+/// `>` quote marks, with `Message-ID:`. One pass over the lines.
 fn quoted_message_id(body: &str, lower: &str) -> Option<String> {
-    let mut from = 0;
-    while let Some(rel) = lower[from..].find("message-id:") {
-        let at = from + rel;
-        from = at + 1;
-        let line_start = lower[..at].rfind('\n').map_or(0, |n| n + 1);
-        if !lower[line_start..at]
-            .bytes()
-            .all(|b| matches!(b, b' ' | b'\t' | b'>'))
-        {
+    const NAME: &str = "message-id:";
+    let mut line_start = 0;
+    for line in lower.split_inclusive('\n') {
+        let at = line_start + (line.len() - line.trim_start_matches([' ', '\t', '>']).len());
+        line_start += line.len();
+        if !lower[at..].starts_with(NAME) {
             continue;
         }
-        let rest = &body[at + "message-id:".len()..];
+        let rest = &body[at + NAME.len()..];
         let value = rest.lines().next().unwrap_or_default();
         if let Some(id) = clean_message_id(value) {
             return Some(id);

@@ -9,15 +9,25 @@ pub(crate) type Fields = Vec<(String, String)>;
 const MAX_BLOCKS: usize = 1_000;
 
 /// Splits `text` into blank-line separated blocks of `Name: value` fields, unfolding
-/// continuation lines. Lines that are neither a field nor a continuation are ignored.
+/// continuation lines. Lines that are neither a field nor a continuation are ignored. At most
+/// [`MAX_BLOCKS`] blocks are read; see [`field_blocks_up_to`].
 pub(crate) fn field_blocks(text: &str) -> Vec<Fields> {
+    field_blocks_up_to(text, MAX_BLOCKS)
+}
+
+/// [`field_blocks`], stopping once `limit` blocks are read (the rest of `text` is not looked
+/// at). One pass over the text.
+pub(crate) fn field_blocks_up_to(text: &str, limit: usize) -> Vec<Fields> {
     let mut blocks = Vec::new();
     let mut current = Fields::new();
+    if limit == 0 {
+        return blocks;
+    }
     for line in text.lines() {
         if line.trim().is_empty() {
             if !current.is_empty() {
                 blocks.push(std::mem::take(&mut current));
-                if blocks.len() >= MAX_BLOCKS {
+                if blocks.len() >= limit {
                     return blocks;
                 }
             }
@@ -46,7 +56,7 @@ pub(crate) fn header_block(text: &str) -> Fields {
         .chain(text.find("\n\n"))
         .min()
         .unwrap_or(text.len());
-    field_blocks(&text[..end])
+    field_blocks_up_to(&text[..end], 1)
         .into_iter()
         .next()
         .unwrap_or_default()
@@ -162,6 +172,7 @@ fn enhanced_at(bytes: &[u8], i: usize) -> Option<usize> {
     for group in 0..2 {
         let digits = bytes[j.min(bytes.len())..]
             .iter()
+            .take(4)
             .take_while(|b| b.is_ascii_digit())
             .count();
         if digits == 0 || digits > 3 {
