@@ -31,6 +31,7 @@ pub use tracking::{
     DomainTally, MachineReason, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta,
 };
 pub use variants::{AbDecision, AbRecord};
+pub(crate) use variants::AbMark;
 
 use crate::model::{Counts, Millis, RecipientState, ReplyRecord};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
