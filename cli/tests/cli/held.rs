@@ -17,9 +17,10 @@ const WINDOW: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_holding_an_inconclusive_test_is_quiet_and_idle() {
-    let fixture = Fixture::new(&list(40), PASSWORD).await;
+    let fixture = Fixture::new(&list(3_000), PASSWORD).await;
     let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
-    // 20 in the test share, far below the 100 per variant a winner needs: inconclusive.
+    // About 1,500 in the test share, and nobody clicks: inconclusive. Big enough that taking
+    // the verdict again and again would show in the CPU time.
     toml.push_str(
         "\n[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
          [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\
@@ -60,7 +61,11 @@ async fn serve_holding_an_inconclusive_test_is_quiet_and_idle() {
     })
     .await;
     assert!(held.is_ok(), "never held:\n{}", seen.join("\n"));
-    assert_eq!(fixture.sink.count(), 20, "the test share, not the remainder");
+    let test_share = fixture.sink.count();
+    assert!(
+        test_share > 0 && test_share < 3_000,
+        "the test share, not the remainder: {test_share}"
+    );
 
     let pid = server.id();
     let (cpu_before, started) = (cpu_time(pid), Instant::now());
@@ -72,19 +77,30 @@ async fn serve_holding_an_inconclusive_test_is_quiet_and_idle() {
     }
 
     let busy = (cpu_after - cpu_before).as_secs_f64() / window.as_secs_f64();
+    eprintln!(
+        "held: {:?} of CPU over {window:?} ({:.2} % of a core), {} log lines",
+        cpu_after - cpu_before,
+        busy * 100.0,
+        during.len()
+    );
     assert!(
         busy < 0.05,
         "{:.1} % of a core over {window:?}",
         busy * 100.0
     );
-    assert!(during.len() <= 2, "{} lines:\n{}", during.len(), during.join("\n"));
+    assert!(
+        during.len() <= 2,
+        "{} lines:\n{}",
+        during.len(),
+        during.join("\n")
+    );
     let all: Vec<&String> = seen.iter().chain(&during).collect();
     assert_eq!(
         all.iter().filter(|l| l.contains(HELD)).count(),
         1,
         "held, said once: {all:#?}"
     );
-    assert_eq!(fixture.sink.count(), 20, "the remainder stays held");
+    assert_eq!(fixture.sink.count(), test_share, "the remainder stays held");
 
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -125,7 +141,8 @@ fn cpu_time(pid: u32) -> Duration {
     let after_name = &stat[stat.rfind(')').unwrap() + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // Fields 14 and 15 of the stat line; 3 is the first after the name.
-    let ticks: u64 = fields[14 - 3].parse::<u64>().unwrap() + fields[15 - 3].parse::<u64>().unwrap();
+    let ticks: u64 =
+        fields[14 - 3].parse::<u64>().unwrap() + fields[15 - 3].parse::<u64>().unwrap();
     Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
 }
 

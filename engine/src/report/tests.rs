@@ -27,7 +27,13 @@ fn campaign(store: &Store) -> ReportSpec {
             Assignment::Held { fallback: i % 2 }
         };
         loader
-            .add(&address, &domain, vec![address.clone()], u64::from(i) + 2, assignment)
+            .add(
+                &address,
+                &domain,
+                vec![address.clone()],
+                u64::from(i) + 2,
+                assignment,
+            )
             .unwrap();
     }
     loader.finish(0, 0).unwrap();
@@ -120,11 +126,21 @@ fn the_verdict_from_counters_is_the_reports_and_the_mark_moves_with_every_event(
             key: key.clone(),
         };
         store
-            .apply_report(&reference, EventKind::Complaint, reply(0), "arf", &policy, 800_000)
+            .apply_report(
+                &reference,
+                EventKind::Complaint,
+                reply(0),
+                "arf",
+                &policy,
+                800_000,
+            )
             .unwrap();
     }
     let complained = store.ab_mark("c1").unwrap();
-    assert_ne!(complained, opened, "a complaint changes no counter, but the mark");
+    assert_ne!(
+        complained, opened,
+        "a complaint changes no counter, but the mark"
+    );
     let verdict = same(&store);
     assert_eq!(verdict.variants[1].complaint_rate, 0.1);
     assert!(verdict.variants[1].vetoed.is_some(), "{}", verdict.reason);
@@ -136,7 +152,14 @@ fn the_verdict_from_counters_is_the_reports_and_the_mark_moves_with_every_event(
         key: a[5].0.clone(),
     };
     store
-        .apply_report(&reference, EventKind::Bounce, reply(550), "dsn", &policy, 900_000)
+        .apply_report(
+            &reference,
+            EventKind::Bounce,
+            reply(550),
+            "dsn",
+            &policy,
+            900_000,
+        )
         .unwrap();
     assert_ne!(store.ab_mark("c1").unwrap(), complained);
     let verdict = same(&store);

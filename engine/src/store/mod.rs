@@ -30,8 +30,8 @@ pub use reports::{BounceEvent, EventKind, ReportEffect};
 pub use tracking::{
     DomainTally, MachineReason, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta,
 };
-pub use variants::{AbDecision, AbRecord};
 pub(crate) use variants::AbMark;
+pub use variants::{AbDecision, AbRecord};
 
 use crate::model::{Counts, Millis, RecipientState, ReplyRecord};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};

@@ -294,7 +294,8 @@ impl Store {
             .scan_prefix(keys::prefix(keys::EVENT, campaign))
             .values()
         {
-            let event: BounceEvent = self.decode(&value.map_err(|e| self.sled_error(e))?, "event")?;
+            let event: BounceEvent =
+                self.decode(&value.map_err(|e| self.sled_error(e))?, "event")?;
             if event.kind == EventKind::Complaint {
                 let variant = self
                     .recipient(campaign, &event.key)?
