@@ -311,6 +311,8 @@ impl Server {
             Ok((false, Some(reason))) => {
                 if self.held().checked(id, mark, ab, now, &reason) {
                     tracing::warn!(campaign = id, %reason, recheck_every = %humantime::format_duration(ab.recheck_every), "A/B test inconclusive: the remainder stays held");
+                } else {
+                    tracing::debug!(campaign = id, "A/B verdict taken again: still held");
                 }
             }
             Ok((false, None)) => self.held().forget(id),
