@@ -18,6 +18,7 @@ mod disk;
 mod events;
 mod gc;
 mod handover;
+mod held;
 mod hygiene;
 mod serve;
 mod support;

@@ -172,5 +172,6 @@ pub(crate) fn validate_ab(
             max_complaint_rate: rate("ab.max_complaint_rate", raw.max_complaint_rate)?,
         },
         on_inconclusive,
+        recheck_every: parse_duration(ctx, "ab.recheck_every", &raw.recheck_every)?,
     })
 }

@@ -92,6 +92,8 @@ pub(crate) struct RawAb {
     pub(crate) min_per_variant: i64,
     #[serde(default = "default_on_inconclusive")]
     pub(crate) on_inconclusive: String,
+    #[serde(default = "five_minutes")]
+    pub(crate) recheck_every: String,
     #[serde(default = "default_max_bounce_rate")]
     pub(crate) max_bounce_rate: f64,
     #[serde(default = "default_max_unsubscribe_rate")]
@@ -102,6 +104,10 @@ pub(crate) struct RawAb {
 
 fn four_hours() -> String {
     "4h".to_owned()
+}
+
+fn five_minutes() -> String {
+    "5m".to_owned()
 }
 
 fn default_confidence() -> f64 {

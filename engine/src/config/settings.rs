@@ -119,6 +119,10 @@ pub struct AbSettings {
     pub rules: crate::ab::Rules,
     /// What the remainder gets when the verdict is inconclusive.
     pub on_inconclusive: OnInconclusive,
+    /// How often `volley serve` takes a held verdict again when no new event (delivery,
+    /// bounce, open, click, unsubscribe, complaint) arrived for the campaign (`[ab]
+    /// recheck_every`, default 5 min). New events are noticed at its next look.
+    pub recheck_every: Duration,
 }
 
 /// `[ab] on_inconclusive`.

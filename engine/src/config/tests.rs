@@ -692,10 +692,12 @@ fn variants_and_test_then_winner_load_with_their_defaults() {
     assert_eq!(ab.wait, Duration::from_secs(4 * 3600));
     assert_eq!(ab.rules, crate::ab::Rules::default());
     assert_eq!(ab.on_inconclusive, OnInconclusive::Split);
+    assert_eq!(ab.recheck_every, Duration::from_secs(5 * 60));
     let ab = scratch
         .load_with(&format!(
             "{VARIANTS}\n[ab]\ntest_share = 0.1\nmetric = \"clicks_per_open\"\nwait = \"90m\"\n\
-             confidence = 0.99\nmin_per_variant = 500\non_inconclusive = \"variant:B\"\n"
+             confidence = 0.99\nmin_per_variant = 500\non_inconclusive = \"variant:B\"\n\
+             recheck_every = \"90s\"\n"
         ))
         .unwrap()
         .ab
@@ -703,6 +705,7 @@ fn variants_and_test_then_winner_load_with_their_defaults() {
     assert_eq!(ab.rules.metric, crate::ab::Metric::ClicksPerOpen);
     assert_eq!((ab.rules.confidence, ab.rules.min_per_variant), (0.99, 500));
     assert_eq!(ab.on_inconclusive, OnInconclusive::Variant(1));
+    assert_eq!(ab.recheck_every, Duration::from_secs(90));
     assert_eq!(scratch.load_with("").unwrap().variant_ids(), ["main"]);
 }
 
@@ -740,6 +743,10 @@ fn bad_variants_and_ab_settings_name_their_key() {
         (
             format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nwait = \"soon\"\n"),
             "ab.wait",
+        ),
+        (
+            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nrecheck_every = \"0s\"\n"),
+            "ab.recheck_every",
         ),
         (
             format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nmin_per_variant = 0\n"),

@@ -158,6 +158,30 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
     })
 }
 
+/// The A/B verdict on the test's numbers as they are now, the one [`build`] reports, read
+/// from the store's counters (recipients by state and engagement per variant) and, for
+/// complaints, the campaign's late reports and archive, never from its delivery history: a
+/// few reads however large the list. `None` with fewer than two variants.
+pub fn ab_verdict(store: &Store, spec: &ReportSpec) -> Result<Option<Verdict>, StoreError> {
+    if spec.variants.len() < 2 {
+        return Ok(None);
+    }
+    let campaign = spec.campaign.as_str();
+    let mut complaints = store
+        .archive::<History>(campaign)?
+        .map(|archived| archived.complaints)
+        .unwrap_or_default();
+    for (variant, n) in store.complaints_by_variant(campaign)? {
+        *complaints.entry(variant).or_default() += n;
+    }
+    let stored = Stored {
+        counts: store.variant_counts(campaign)?.into_iter().collect(),
+        tracking: store.tracking_counts(campaign)?.into_iter().collect(),
+        complaints,
+    };
+    Ok(Some(verdict(spec, &stored)))
+}
+
 /// What the store counted per stored variant (a variant index, or one marked as the
 /// remainder sent after the verdict).
 struct Stored {
@@ -429,3 +453,6 @@ fn rate(part: u64, whole: u64) -> f64 {
         part as f64 / whole as f64
     }
 }
+
+#[cfg(test)]
+mod tests;

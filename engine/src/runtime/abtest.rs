@@ -24,9 +24,10 @@ pub struct AbProgress {
     pub holding: Option<String>,
 }
 
-/// Before a send: when the test share went out at least `wait` ago, takes the verdict and
-/// releases the held recipients (all of them, also after a crash midway: the decision is
-/// written first). Returns true when it decided now, and why it holds, if it does.
+/// Before a send: when the test share went out at least `wait` ago, takes the verdict (from
+/// the store's counters, see [`report::ab_verdict`]) and releases the held recipients (all of
+/// them, also after a crash midway: the decision is written first). Returns true when it
+/// decided now, and why it holds, if it does (the caller says so: a server says it once).
 pub(crate) fn decide_if_due(
     settings: &CampaignSettings,
     store: &Store,
@@ -50,8 +51,7 @@ pub(crate) fn decide_if_due(
         return Ok((false, None));
     }
     let spec = ReportSpec::for_campaign(settings, 0);
-    let summary = report::build(store, &spec, now)?;
-    let Some(verdict) = summary.ab.map(|ab| ab.verdict) else {
+    let Some(verdict) = report::ab_verdict(store, &spec)? else {
         return Ok((false, None));
     };
     let index_of = |wanted: &str| {
@@ -65,10 +65,7 @@ pub(crate) fn decide_if_due(
         (VerdictKind::Winner, Some(winner), _) => ("winner", index_of(winner)),
         (_, _, OnInconclusive::Split) => ("split", None),
         (_, _, OnInconclusive::Variant(index)) => ("variant", Some(*index)),
-        (_, _, OnInconclusive::Hold) => {
-            tracing::warn!(campaign = id, reason = %verdict.reason, "A/B test inconclusive: the remainder stays held");
-            return Ok((false, Some(verdict.reason)));
-        }
+        (_, _, OnInconclusive::Hold) => return Ok((false, Some(verdict.reason))),
     };
     record.decision = Some(AbDecision {
         at: now,

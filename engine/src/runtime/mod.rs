@@ -6,6 +6,7 @@ mod abtest;
 mod bounces;
 mod composers;
 mod gc;
+mod held;
 mod host;
 mod lists;
 mod load;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::bounces::{IngestSummary, Intake};
+use super::held::HeldTests;
 use super::host::Host;
 use crate::config::{load_campaign, CampaignSettings, ServeSettings};
 use crate::control;
@@ -59,6 +60,8 @@ pub struct Server {
     bounces_addr: Option<SocketAddr>,
     /// Campaigns handed to the host lately, and when (not handed again while they load).
     launched: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// A/B tests whose verdict held, with what it was taken on (taken again only on news).
+    held: std::sync::Mutex<HeldTests>,
 }
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
@@ -124,6 +127,7 @@ impl Server {
             tracking_addr,
             bounces_addr,
             launched: std::sync::Mutex::default(),
+            held: std::sync::Mutex::default(),
         })
     }
 
@@ -192,7 +196,7 @@ impl Server {
             ids.sort();
             ids.dedup();
             for id in ids {
-                self.decide_ab_test(&settings, &id);
+                self.decide_ab_test(&settings, &id, now);
                 let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
                 if let Some(due) = self.due_work(&id, now, ab_wait) {
                     wake = wake.min(due);
@@ -220,7 +224,8 @@ impl Server {
 
     /// When campaign `id` has work: now when it is not loaded yet or has pending recipients,
     /// else when its first retry falls due or (test then winner, `ab_wait` set) when the
-    /// held remainder is to be decided; `None` when it is done.
+    /// held remainder is to be decided: after the wait, and once a verdict held, at its next
+    /// recheck; `None` when it is done.
     fn due_work(
         &self,
         id: &str,
@@ -257,6 +262,11 @@ impl Server {
                         Some(crate::model::add_duration(sent, wait))
                     })
                     .and_then(at_system_time);
+                let recheck = self.held().next_check(id);
+                let decision = match (decision, recheck) {
+                    (Some(due), Some(recheck)) => Some(due.max(recheck)),
+                    (due, _) => due,
+                };
                 match (retry, decision) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -266,23 +276,58 @@ impl Server {
     }
 
     /// Takes a test-then-winner campaign's verdict when it is due (and the campaign is not
-    /// being sent), so its remainder goes out at once rather than at the next relaunch.
-    fn decide_ab_test(&self, settings: &CampaignSettings, id: &str) {
-        if settings.ab.is_none() || self.host.is_active(id) {
+    /// being sent), so its remainder goes out at once rather than at the next relaunch. A
+    /// verdict that held is taken again only when an event arrived, the rules changed or
+    /// `[ab] recheck_every` passed (by the serve clock, `now`), and said again only when it
+    /// says something new.
+    fn decide_ab_test(&self, settings: &CampaignSettings, id: &str, now: DateTime<Utc>) {
+        let Some(ab) = &settings.ab else {
+            return;
+        };
+        if self.host.is_active(id) {
+            return;
+        }
+        // Read before the verdict: an event arriving meanwhile shows at the next look.
+        let mark = match self.store.ab_mark(id) {
+            Ok(mark) => mark,
+            Err(error) => {
+                tracing::error!(campaign = id, %error, "could not read the A/B counters");
+                return;
+            }
+        };
+        if !self.held().is_due(id, &mark, ab, now) {
             return;
         }
         let mut settings = settings.clone();
         settings.id = id.to_owned();
         match super::abtest::decide_if_due(&settings, &self.store, crate::model::now_millis()) {
             Ok((true, _)) => {
+                self.held().forget(id);
                 self.launched
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(id);
             }
-            Ok(_) => {}
-            Err(error) => tracing::error!(campaign = id, %error, "could not take the A/B verdict"),
+            Ok((false, Some(reason))) => {
+                if self.held().checked(id, mark, ab, now, &reason) {
+                    tracing::warn!(campaign = id, %reason, recheck_every = %humantime::format_duration(ab.recheck_every), "A/B test inconclusive: the remainder stays held");
+                } else {
+                    tracing::debug!(campaign = id, "A/B verdict taken again: still held");
+                }
+            }
+            Ok((false, None)) => self.held().forget(id),
+            Err(error) => {
+                let said = format!("error: {error}");
+                if self.held().checked(id, mark, ab, now, &said) {
+                    tracing::error!(campaign = id, %error, "could not take the A/B verdict");
+                }
+            }
         }
+    }
+
+    /// The held A/B tests (a lock held for a few map operations, never across an await).
+    fn held(&self) -> std::sync::MutexGuard<'_, HeldTests> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Hands campaign `id` (one-off, or an edition) of `settings` to the host.

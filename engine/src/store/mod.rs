@@ -31,6 +31,7 @@ pub use reports::{BounceEvent, EventKind, ReportEffect};
 pub use tracking::{
     DomainTally, MachineReason, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta,
 };
+pub(crate) use variants::AbMark;
 pub use variants::{AbDecision, AbRecord};
 
 use crate::model::{Counts, Millis, RecipientState, ReplyRecord};

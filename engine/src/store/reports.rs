@@ -281,6 +281,31 @@ impl Store {
         Ok(())
     }
 
+    /// Complaints among the campaign's late reports, by the stored variant of the recipient
+    /// (0 when the recipient is gone). Reads only the late reports, never the delivery
+    /// history.
+    pub fn complaints_by_variant(
+        &self,
+        campaign: &str,
+    ) -> Result<std::collections::HashMap<u8, u64>, StoreError> {
+        let mut complaints = std::collections::HashMap::new();
+        for value in self
+            .tree
+            .scan_prefix(keys::prefix(keys::EVENT, campaign))
+            .values()
+        {
+            let event: BounceEvent =
+                self.decode(&value.map_err(|e| self.sled_error(e))?, "event")?;
+            if event.kind == EventKind::Complaint {
+                let variant = self
+                    .recipient(campaign, &event.key)?
+                    .map_or(0, |record| record.variant);
+                *complaints.entry(variant).or_default() += 1;
+            }
+        }
+        Ok(complaints)
+    }
+
     /// Every bounce, delay and complaint event of a campaign, oldest first.
     pub fn events(&self, campaign: &str) -> Result<Vec<BounceEvent>, StoreError> {
         self.tree

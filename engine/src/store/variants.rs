@@ -35,6 +35,17 @@ pub struct AbDecision {
     pub released: u64,
 }
 
+/// What an A/B verdict of a campaign is read from, in a form that is cheap to take and to
+/// compare: the recipients by state and the tracking counters per variant, and the key of the
+/// campaign's latest late report (bounce, delay or complaint). Two equal marks mean no event
+/// arrived in between, so the verdict would be the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AbMark {
+    counts: Vec<(u8, Counts)>,
+    tracking: Vec<(u8, crate::model::TrackCounts)>,
+    last_report: Option<sled::IVec>,
+}
+
 /// The campaign counters and the per-variant counters touched by one batch: read on first
 /// use, written back with the batch.
 pub(crate) struct CountsDelta {
@@ -158,6 +169,23 @@ impl Store {
     /// Recipients by state per variant index (variants nobody was assigned to are left out).
     pub fn variant_counts(&self, campaign: &str) -> Result<Vec<(u8, Counts)>, StoreError> {
         self.per_variant(keys::VARIANT_COUNTS, campaign, "variant counters")
+    }
+
+    /// The campaign's [`AbMark`]: a few keys per variant and one seek, whatever the size of
+    /// the list or its history.
+    pub(crate) fn ab_mark(&self, campaign: &str) -> Result<AbMark, StoreError> {
+        let last_report = self
+            .tree
+            .scan_prefix(keys::prefix(keys::EVENT, campaign))
+            .keys()
+            .next_back()
+            .transpose()
+            .map_err(|e| self.sled_error(e))?;
+        Ok(AbMark {
+            counts: self.variant_counts(campaign)?,
+            tracking: self.tracking_counts(campaign)?,
+            last_report,
+        })
     }
 
     /// Every `tag campaign 0 variant` entry, decoded, by variant.

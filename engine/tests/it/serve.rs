@@ -166,3 +166,119 @@ async fn the_server_sends_an_ab_test_remainder_when_its_verdict_is_due() {
         .iter()
         .all(|m| String::from_utf8_lossy(&m.data).contains("Subject: Version B")));
 }
+
+/// What the tasks of this test's thread log, kept for asserts.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// Captures this thread's logs, debug level included, while the guard lives.
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn count(&self, what: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .matches(what)
+            .count()
+    }
+
+    /// Waits (at most [`LIMIT`]) until `what` has been logged `n` times.
+    async fn wait_for(&self, what: &str, n: usize) {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while self.count(what) < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never logged {n} × {what:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+const HELD: &str = "the remainder stays held";
+const AGAIN: &str = "A/B verdict taken again";
+
+// One thread: the server's look runs where the logs are captured.
+#[tokio::test]
+async fn a_held_verdict_waits_for_news_or_its_recheck_time_on_the_server_clock() {
+    let (logs, _guard) = Logs::capture();
+    let setup = Setup {
+        sections: "[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
+                   [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\
+                   [ab]\ntest_share = 0.2\nwait = \"1s\"\non_inconclusive = \"hold\"\n\
+                   recheck_every = \"10m\"\n"
+            .to_owned(),
+        ..Setup::default()
+    };
+    let fixture = Fixture::new(setup, &crate::support::list(50, 5)).await;
+    let clock = TestClock::new();
+    clock.set("2026-12-07T08:00:00Z");
+    let settings = volley::config::load_serve(&serve_file(&fixture)).unwrap();
+    let cancel = CancellationToken::new();
+    let server = Server::open(settings, clock.options(), cancel.clone())
+        .await
+        .unwrap();
+    let running = tokio::spawn(server.run());
+
+    // The test share goes out, the wait passes, the verdict holds: said once.
+    logs.wait_for(HELD, 1).await;
+    assert_eq!(fixture.sink.count(), 10);
+    // A second of looks every 100 ms: nothing new, so the verdict is not taken again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((logs.count(HELD), logs.count(AGAIN)), (1, 0));
+
+    // Ten minutes later on the server's clock: taken again, still held, not said again.
+    clock.set("2026-12-07T08:10:01Z");
+    logs.wait_for(AGAIN, 1).await;
+    assert_eq!(logs.count(HELD), 1);
+
+    // The campaign file names a fallback: the server sees it at its next look, long before
+    // the next recheck is due, and sends the remainder to B.
+    let toml = std::fs::read_to_string(fixture.campaign_file()).unwrap();
+    std::fs::write(
+        fixture.campaign_file(),
+        toml.replace(
+            "on_inconclusive = \"hold\"",
+            "on_inconclusive = \"variant:B\"",
+        ),
+    )
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while fixture.sink.count() < 50 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} arrived",
+            fixture.sink.count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(arrivals(&fixture.sink).values().all(|n| *n == 1));
+    assert!(fixture.sink.received()[10..]
+        .iter()
+        .all(|m| String::from_utf8_lossy(&m.data).contains("Subject: Version B")));
+    cancel.cancel();
+    tokio::time::timeout(LIMIT, running)
+        .await
+        .expect("the server stopped in time")
+        .unwrap()
+        .unwrap();
+}
