@@ -18,6 +18,7 @@ mod events;
 mod gc;
 mod handover;
 mod hygiene;
+mod postfix;
 mod serve;
 mod support;
 mod tracking;
