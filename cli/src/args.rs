@@ -186,8 +186,12 @@ pub(crate) struct InitArgs {
     /// The DKIM selector: the key is published at SELECTOR._domainkey.DOMAIN.
     #[arg(long, default_value = "volley")]
     pub(crate) selector: String,
-    /// Generate an RSA-2048 key instead of Ed25519 (for receivers without Ed25519 support).
+    /// Also generate an Ed25519 key (selector SELECTOR-ed), so each message is signed twice:
+    /// RSA-2048 first (the key Gmail, Microsoft and Yahoo verify), then Ed25519 (RFC 8463).
     #[arg(long)]
+    pub(crate) ed25519: bool,
+    /// The key is RSA-2048 by default: accepted for scripts written when it was not.
+    #[arg(long, hide = true)]
     pub(crate) rsa: bool,
 }
 

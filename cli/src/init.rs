@@ -13,25 +13,29 @@ pub(crate) fn run(args: &InitArgs) -> anyhow::Result<u8> {
         .from
         .clone()
         .unwrap_or_else(|| format!("News <news@{domain}>"));
-    let key_file = format!("dkim/{}.pem", args.selector);
-    let (pem, algorithm) = if args.rsa {
-        (volley::dkim::generate_rsa_2048_pem()?, "RSA-2048")
-    } else {
-        (volley::dkim::generate_ed25519_pem()?, "Ed25519")
-    };
-    // Checks the domain and selector and derives the record before anything is written.
-    let key = volley::dkim::DkimKey::from_pem(&domain, &args.selector, &pem, "the new key")?;
-    let files: Vec<(PathBuf, String, bool)> = vec![
+    // RSA-2048 always, first: the big receivers do not verify Ed25519 signatures (RFC 8463).
+    let mut keys = vec![NewKey::generate(&domain, &args.selector, false)?];
+    if args.ed25519 {
+        keys.push(NewKey::generate(
+            &domain,
+            &format!("{}-ed", args.selector),
+            true,
+        )?);
+    }
+    let mut files: Vec<(PathBuf, String, bool)> = vec![
         (
             "campaign.toml".into(),
-            campaign_toml(&domain, &from, &args.selector, &key_file),
+            campaign_toml(&domain, &from, &keys),
             false,
         ),
         ("recipients.csv".into(), RECIPIENTS.to_owned(), false),
         ("templates/newsletter.txt".into(), TEXT.to_owned(), false),
         ("templates/newsletter.html".into(), HTML.to_owned(), false),
-        (key_file.clone().into(), pem, true),
     ];
+    files.extend(
+        keys.iter()
+            .map(|key| (key.file.clone().into(), key.pem.clone(), true)),
+    );
     for (name, _, _) in &files {
         let path = args.dir.join(name);
         if path.exists() {
@@ -45,14 +49,21 @@ pub(crate) fn run(args: &InitArgs) -> anyhow::Result<u8> {
         write_new(&args.dir.join(name), content, *secret)?;
     }
     let campaign = args.dir.join("campaign.toml");
+    let described: Vec<String> = keys
+        .iter()
+        .map(|key| format!("a new {} DKIM key in {}", key.algorithm, key.file))
+        .collect();
     ui::line(&format!(
-        "wrote {} (with recipients.csv, templates/, and a new {algorithm} DKIM key in {key_file}, mode 0600)",
-        campaign.display()
+        "wrote {} (with recipients.csv, templates/, and {}, mode 0600)",
+        campaign.display(),
+        described.join(" and ")
     ));
     ui::line("");
     ui::line("Publish these DNS TXT records:");
-    let record = key.dns_record()?;
-    ui::line(&format!("{} TXT \"{record}\"", key.dns_name()));
+    for key in &keys {
+        let record = key.key.dns_record()?;
+        ui::line(&format!("{} TXT \"{record}\"", key.key.dns_name()));
+    }
     ui::line(&format!(
         "{domain} TXT \"{}\"",
         volley::preflight::SUGGESTED_SPF
@@ -96,7 +107,59 @@ fn write_new(path: &Path, content: &str, secret: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn campaign_toml(domain: &str, from: &str, selector: &str, key_file: &str) -> String {
+/// A DKIM key made for the new campaign: its PEM, where it goes, and the loaded key.
+struct NewKey {
+    pem: String,
+    file: String,
+    algorithm: &'static str,
+    key: volley::dkim::DkimKey,
+}
+
+impl NewKey {
+    /// Generates an RSA-2048 key, or an Ed25519 one, for `selector._domainkey.domain`;
+    /// checks the domain and selector and derives the record before anything is written.
+    fn generate(domain: &str, selector: &str, ed25519: bool) -> anyhow::Result<NewKey> {
+        let (pem, algorithm) = if ed25519 {
+            (volley::dkim::generate_ed25519_pem()?, "Ed25519")
+        } else {
+            (volley::dkim::generate_rsa_2048_pem()?, "RSA-2048")
+        };
+        let key = volley::dkim::DkimKey::from_pem(domain, selector, &pem, "the new key")?;
+        Ok(NewKey {
+            pem,
+            file: format!("dkim/{selector}.pem"),
+            algorithm,
+            key,
+        })
+    }
+
+    /// The `[[dkim]]` entry naming this key.
+    fn entry(&self, domain: &str) -> String {
+        let (note, comment) = if self.algorithm == "RSA-2048" {
+            (
+                "RSA-2048, the signature Gmail, Microsoft and Yahoo verify",
+                "# or key_env = \"VOLLEY_DKIM_KEY\"; keep it private (mode 0600)",
+            )
+        } else {
+            (
+                "Ed25519 (RFC 8463), a second signature",
+                "# keep it private (mode 0600)",
+            )
+        };
+        let key_file = format!("key_file = \"{}\"", self.file);
+        format!(
+            "[[dkim]]                                 # {note}; publish its TXT record\n\
+             domain = \"{domain}\"\n\
+             selector = \"{selector}\"\n\
+             {key_file:<40} {comment}\n",
+            selector = self.key.selector(),
+        )
+    }
+}
+
+fn campaign_toml(domain: &str, from: &str, keys: &[NewKey]) -> String {
+    let dkim: Vec<String> = keys.iter().map(|key| key.entry(domain)).collect();
+    let dkim = dkim.join("\n");
     let from = from.replace('\\', "\\\\").replace('"', "\\\"");
     format!(
         r#"# A Volley campaign. Relative paths resolve against this file's folder.
@@ -123,11 +186,7 @@ recipients = "recipients.csv"            # a CSV with an email column; other col
 # connections = 4
 # max_per_hour = 10000                   # your provider's caps, if any
 
-[[dkim]]                                 # the key `volley init` generated; publish its TXT record
-domain = "{domain}"
-selector = "{selector}"
-key_file = "{key_file}"                  # or key_env = "VOLLEY_DKIM_KEY"; keep it private (mode 0600)
-
+{dkim}
 [tracking]                               # opens, clicks and one-click unsubscribe (List-Unsubscribe,
                                          # required by Gmail and Yahoo for bulk mail)
 base_url = "https://t.{domain}"          # where `volley track serve` is reachable (behind HTTPS)

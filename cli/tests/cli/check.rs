@@ -82,7 +82,7 @@ fn row<'a>(table: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no row {name:?} in:\n{table}"))
 }
 
-async fn start(zone: Zone) -> NameServer {
+async fn start_dns(zone: Zone) -> NameServer {
     tokio::time::timeout(Duration::from_secs(10), NameServer::start(zone))
         .await
         .unwrap()
@@ -91,10 +91,10 @@ async fn start(zone: Zone) -> NameServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_passes_once_the_records_init_printed_are_published() {
-    for key in [&[][..], &["--rsa"][..]] {
-        let init = Initialised::new(key);
-        assert_eq!(init.records.len(), 3, "{:?}", init.records);
-        let dns = start(init.zone(|_| true)).await;
+    for (flags, records) in [(&[][..], 3), (&["--ed25519"][..], 4)] {
+        let init = Initialised::new(flags);
+        assert_eq!(init.records.len(), records, "{:?}", init.records);
+        let dns = start_dns(init.zone(|_| true)).await;
         init.use_dns(&dns);
 
         let (code, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
@@ -107,6 +107,7 @@ async fn check_passes_once_the_records_init_printed_are_published() {
             "campaign file",
             "first message",
             "secret files",
+            "dkim algorithms",
             "dkim volley._domainkey.example.com",
             "spf example.com",
             "dmarc example.com",
@@ -116,7 +117,11 @@ async fn check_passes_once_the_records_init_printed_are_published() {
         ] {
             assert!(row(&table, name).starts_with("PASS"), "{name}:\n{table}");
         }
-        assert!(table.contains("9 passed, 0 warnings, 0 failed"), "{table}");
+        let passed = records + 7;
+        assert!(
+            table.contains(&format!("{passed} passed, 0 warnings, 0 failed")),
+            "{table}"
+        );
 
         // Direct to MX without --sending-ip: SPF coverage is only a warning.
         let (code, table) = init.check(&[]).await;
@@ -133,7 +138,7 @@ async fn check_passes_once_the_records_init_printed_are_published() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_dkim_record_fails_and_says_what_to_publish() {
     let init = Initialised::new(&[]);
-    let dns = start(init.zone(|line| !line.contains("_domainkey"))).await;
+    let dns = start_dns(init.zone(|line| !line.contains("_domainkey"))).await;
     init.use_dns(&dns);
     let (code, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
     assert_eq!(code, Some(1), "{table}");
@@ -166,7 +171,7 @@ async fn a_record_of_another_key_fails() {
         "{foreign}\nexample.com TXT \"v=spf1 a -all\"\n_dmarc.example.com TXT \"v=DMARC1; p=reject\"\nexample.com A 127.0.0.1\n"
     ))
     .unwrap();
-    let dns = start(zone).await;
+    let dns = start_dns(zone).await;
     init.use_dns(&dns);
     let (code, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
     assert_eq!(code, Some(1), "{table}");
@@ -189,7 +194,7 @@ async fn dmarc_p_none_is_a_warning_not_a_failure() {
         .collect();
     text.push("_dmarc.example.com TXT \"v=DMARC1; p=none\"".into());
     text.push("example.com A 127.0.0.1".into());
-    let dns = start(Zone::parse(&text.join("\n")).unwrap()).await;
+    let dns = start_dns(Zone::parse(&text.join("\n")).unwrap()).await;
     init.use_dns(&dns);
     let (code, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
     assert_eq!(code, Some(0), "{table}");
@@ -204,7 +209,7 @@ async fn dmarc_p_none_is_a_warning_not_a_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_without_tracking_fails_the_unsubscribe_row() {
     let init = Initialised::new(&[]);
-    let dns = start(init.zone(|_| true)).await;
+    let dns = start_dns(init.zone(|_| true)).await;
     let path = init.campaign();
     let toml = std::fs::read_to_string(&path).unwrap();
     let (head, rest) = toml.split_once("[tracking]").unwrap();
@@ -245,7 +250,7 @@ fn init_refuses_to_overwrite_and_keeps_the_key_private() {
         let mode = std::fs::metadata(&key).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert!(init.records[0].starts_with("s1._domainkey.acme.example TXT \"v=DKIM1; k=ed25519; p="));
+    assert!(init.records[0].starts_with("s1._domainkey.acme.example TXT \"v=DKIM1; k=rsa; p="));
     let before = std::fs::read(&key).unwrap();
     let path = init.dir.path().display().to_string();
     let output = run_volley(&[
@@ -269,7 +274,7 @@ fn init_refuses_to_overwrite_and_keeps_the_key_private() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_login_without_tls_fails_and_warns_on_loopback() {
     let init = Initialised::new(&[]);
-    let dns = start(init.zone(|_| true)).await;
+    let dns = start_dns(init.zone(|_| true)).await;
     init.use_dns(&dns);
     std::fs::write(init.dir.path().join("pw.txt"), "relay-secret\n").unwrap();
     let original = std::fs::read_to_string(init.campaign()).unwrap();
@@ -301,5 +306,33 @@ async fn a_relay_login_without_tls_fails_and_warns_on_loopback() {
     let (_, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
     assert!(row(&table, "relay auth").starts_with("WARN"), "{table}");
     assert!(row(&table, "campaign file").starts_with("PASS"), "{table}");
+    dns.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_signs_with_rsa_first_and_a_campaign_with_only_ed25519_fails_check() {
+    let init = Initialised::new(&["--ed25519"]);
+    let toml = std::fs::read_to_string(init.campaign()).unwrap();
+    let rsa = toml.find("selector = \"volley\"").unwrap();
+    let ed = toml.find("selector = \"volley-ed\"").unwrap();
+    assert!(rsa < ed, "RSA is the first [[dkim]] entry:\n{toml}");
+    assert!(init.records[0].contains("k=rsa"), "{:?}", init.records);
+    assert!(init.records[1].contains("k=ed25519"), "{:?}", init.records);
+
+    // Drop the RSA entry: the campaign is now signed with Ed25519 only.
+    let start = toml.find("\n[[dkim]]").unwrap() + 1;
+    let end = start + toml[start..].find("\n\n").unwrap() + 2;
+    std::fs::write(
+        init.campaign(),
+        format!("{}{}", &toml[..start], &toml[end..]),
+    )
+    .unwrap();
+    let dns = start_dns(init.zone(|_| true)).await;
+    init.use_dns(&dns);
+    let (code, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
+    assert_eq!(code, Some(1), "{table}");
+    let row = row(&table, "dkim algorithms");
+    assert!(row.starts_with("FAIL"), "{table}");
+    assert!(row.contains("do not verify Ed25519"), "{table}");
     dns.shutdown().await;
 }

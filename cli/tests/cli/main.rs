@@ -20,6 +20,7 @@ mod gc;
 mod handover;
 mod held;
 mod hygiene;
+mod postfix;
 mod serve;
 mod support;
 mod tls_relay;

@@ -6,7 +6,7 @@ use base64::Engine as _;
 
 use super::{tags, Check, Dns, Status, TxtAnswer};
 use crate::config::DkimSettings;
-use crate::dkim::{rsa_public_key_bits, DkimKey};
+use crate::dkim::{rsa_public_key_bits, DkimKey, KeyAlgorithm};
 
 /// RSA keys below this many bits are weak (and refused by some receivers).
 const STRONG_RSA_BITS: usize = 2048;
@@ -67,6 +67,48 @@ pub(super) async fn check(dns: &impl Dns, entry: &DkimSettings) -> Check {
         TxtAnswer::Failed(reason) => (Status::Fail, format!("cannot look up {name}: {reason}")),
     };
     row(status, detail)
+}
+
+/// The `dkim algorithms` row: a campaign signed only with Ed25519 keys fails, since Gmail,
+/// Microsoft and Yahoo do not verify Ed25519 signatures (RFC 8463) and DMARC would then rest
+/// on SPF alone. `None` when no key loads (their own rows say why).
+pub(super) fn algorithms(entries: &[DkimSettings]) -> Option<Check> {
+    let keys: Vec<DkimKey> = entries
+        .iter()
+        .filter_map(|entry| crate::runtime::load_key(entry).ok())
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let rsa = keys
+        .iter()
+        .filter(|key| key.algorithm() == KeyAlgorithm::Rsa)
+        .count();
+    let (status, detail) = if rsa == 0 {
+        (
+            Status::Fail,
+            "only Ed25519 keys: Gmail, Microsoft and Yahoo do not verify Ed25519 signatures \
+             (RFC 8463), so DMARC would rest on SPF alone; add an RSA-2048 [[dkim]] key before \
+             it (volley init writes one)"
+                .to_owned(),
+        )
+    } else {
+        let names: Vec<&str> = keys
+            .iter()
+            .map(|key| match key.algorithm() {
+                KeyAlgorithm::Rsa => "RSA",
+                KeyAlgorithm::Ed25519 => "Ed25519",
+            })
+            .collect();
+        (
+            Status::Pass,
+            format!(
+                "signed with {} (RSA verifies everywhere)",
+                names.join(" then ")
+            ),
+        )
+    };
+    Some(Check::new("dkim algorithms", status, detail))
 }
 
 /// The published records against our key.
@@ -165,6 +207,22 @@ mod tests {
         assert!(parse_record("v=spf1 -all").is_none());
         assert!(parse_record("v=DKIM1; p=not base64!").is_none());
         assert!(parse_record("v=DKIM1; p=").unwrap().public_key.is_empty());
+    }
+
+    #[test]
+    fn only_ed25519_keys_fail_and_any_rsa_key_passes() {
+        let ed = || entry("ed25519.pem");
+        let rsa = || entry("rsa2048.pem");
+        let only_ed = algorithms(&[ed()]).unwrap();
+        assert_eq!(only_ed.status, Status::Fail);
+        assert!(
+            only_ed.detail.contains("do not verify Ed25519"),
+            "{only_ed:?}"
+        );
+        let both = algorithms(&[rsa(), ed()]).unwrap();
+        assert_eq!(both.status, Status::Pass);
+        assert!(both.detail.contains("RSA then Ed25519"), "{both:?}");
+        assert!(algorithms(&[entry("no-such-key.pem")]).is_none());
     }
 
     #[tokio::test]

@@ -148,6 +148,7 @@ async fn dns_checks(settings: &CampaignSettings, options: &Options, checks: &mut
             return;
         }
     };
+    checks.extend(dkim::algorithms(&settings.dkim));
     for entry in &settings.dkim {
         checks.push(dkim::check(&dns, entry).await);
     }

@@ -38,7 +38,11 @@ pub async fn connect(config: &SessionConfig) -> Result<Session, SmtpError> {
         port: config.port,
         source,
     })?;
-    Session::handshake(Box::new(tcp), config).await
+    // A second handle on the socket, for `TCP_QUICKACK` once the stream is wrapped in TLS.
+    let socket = rustix::io::fcntl_dupfd_cloexec(&tcp, 0).ok();
+    let mut session = Session::handshake(Box::new(tcp), config).await?;
+    session.socket = socket;
+    Ok(session)
 }
 
 /// An open SMTP session with one server, ready for mail transactions.
@@ -58,6 +62,8 @@ pub struct Session {
     pub(crate) needs_rset: bool,
     /// Reused buffer for the encoded message body.
     pub(crate) data_buf: Vec<u8>,
+    /// The TCP socket under the stream, when the session opened it (not over a test pipe).
+    pub(crate) socket: Option<std::os::fd::OwnedFd>,
 }
 
 impl std::fmt::Debug for Session {
@@ -100,6 +106,7 @@ impl Session {
             messages_sent: 0,
             needs_rset: false,
             data_buf: Vec::new(),
+            socket: None,
         };
         let banner = session
             .conn

@@ -306,6 +306,7 @@ impl Session {
         self.data_buf = chunk;
         let limits = self.timeouts;
         self.conn.flush(Phase::Data, limits.data).await?;
+        self.ack_replies_at_once();
         let mut transaction = match self.envelope_replies(rset, envelope.rcpt_to.len()).await? {
             Ok(transaction) => transaction,
             Err(closed) => return Ok(closed),
@@ -318,6 +319,21 @@ impl Session {
         transaction.data_end = Some(last.clone());
         self.closes(&mut transaction, &last);
         Ok(transaction)
+    }
+
+    /// Asks the kernel to acknowledge the replies to come at once rather than after the
+    /// delayed-ACK timer (`TCP_QUICKACK`, which the kernel clears again as the session goes
+    /// back and forth, so it is set before each transaction's replies).
+    ///
+    /// A server that answers the envelope of a `BDAT … LAST` transaction before it has read
+    /// the chunk (Postfix does) writes its final reply while the envelope replies are not yet
+    /// acknowledged; when it has Nagle's algorithm on (Postfix does), that final reply waits
+    /// for our delayed ACK, about 40 ms a message. Acknowledging at once removes the wait.
+    fn ack_replies_at_once(&self) {
+        if let Some(socket) = &self.socket {
+            // Best effort: without it the transaction is only slower.
+            let _ = rustix::net::sockopt::set_tcp_quickack(socket, true);
+        }
     }
 
     async fn send_stepwise(
