@@ -28,7 +28,7 @@ done
 for tool in postfix postconf; do
     command -v "$tool" >/dev/null || { echo "postfix-relay.sh: $tool is missing: apt-get install postfix" >&2; exit 2; }
 done
-daemons=$(postconf -h daemon_directory)
+daemons=$(postconf -h daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)
 mkdir -p "$dir/conf" "$dir/queue" "$dir/data"
 dir=$(cd "$dir" && pwd)
 chmod 755 "$dir"

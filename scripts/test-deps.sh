@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond the Rust toolchain: Debian's chromium, in which the HTML
-# report test renders the report (set VOLLEY_CHROMIUM to use another Chromium binary), and the
-# openssl command line, with which the relay certificate test makes a self-signed certificate
-# the way guides show.
+# Installs what the tests need beyond the Rust toolchain, from Debian's packages:
+#   chromium   the HTML report test renders the report in it (or set VOLLEY_CHROMIUM)
+#   openssl    certificate tests make self-signed certificates the way guides show
+#   postfix    interop tests send through a private Postfix relay (scripts/postfix-relay.sh);
+#              its smtp-sink and smtp-source are the independent counters of the benchmarks
+#   python3    interop tests deliver with Python's smtplib, an SMTP client nobody here wrote
+#   setpriv    (util-linux) the local-access test runs volley as a second user
+# Tests that need one of these fail loudly when it is missing; none is skipped.
 set -euo pipefail
 missing=()
-if [[ -z "${VOLLEY_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1; then
-    missing+=(chromium)
+need() { # command, package
+    command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+}
+if [[ -z "${VOLLEY_CHROMIUM:-}" ]]; then
+    need chromium chromium
 fi
-if ! command -v openssl >/dev/null 2>&1; then
-    missing+=(openssl)
-fi
+need openssl openssl
+need postfix postfix
+need python3 python3
+need setpriv util-linux
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
-echo "== installing ${missing[*]} (the HTML report test renders in chromium; the relay certificate test runs openssl)"
+echo "== installing ${missing[*]}"
 if [[ "$(id -u)" != 0 ]]; then
     echo "${missing[*]} missing: run 'sudo apt-get install ${missing[*]}' (or set VOLLEY_CHROMIUM)" >&2
     exit 1
