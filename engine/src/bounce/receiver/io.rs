@@ -108,7 +108,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(crate) async fn data_piece(&mut self) -> io::Result<Option<(&[u8], bool)>> {
         loop {
             let pending = &self.buf[self.start..self.end];
-            if let Some(at) = pending.iter().position(|&b| b == b'\n') {
+            let window = &pending[..pending.len().min(DATA_PIECE)];
+            if let Some(at) = window.iter().position(|&b| b == b'\n') {
                 let from = self.start;
                 self.start += at + 1;
                 return Ok(Some((&self.buf[from..self.start], true)));
