@@ -10,6 +10,7 @@
 
 mod ab;
 mod abuse;
+mod bounce_mx;
 mod check;
 mod commands;
 mod crash;
