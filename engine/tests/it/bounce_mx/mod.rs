@@ -4,6 +4,7 @@
 //! disconnected while real DSNs still get in.
 
 mod abuse;
+mod serve;
 mod tls;
 
 use std::net::{IpAddr, SocketAddr};
