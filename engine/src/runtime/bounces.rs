@@ -208,18 +208,21 @@ impl Intake {
     }
 }
 
+/// Hears what each flushed batch of received bounces did.
+pub type IngestReport = Box<dyn FnMut(&IngestSummary) + Send>;
+
 /// What the bounce receiver's ingest thread hands each spooled message to: an [`Intake`],
 /// flushed to the store once per batch.
 pub struct StoreIngest {
     intake: Intake,
     summary: IngestSummary,
-    report: Option<Box<dyn FnMut(&IngestSummary) + Send>>,
+    report: Option<IngestReport>,
 }
 
 impl StoreIngest {
     /// Records into `intake`'s store; `report` hears what each flushed batch did (the CLI
     /// prints it; `volley serve` logs it either way).
-    pub fn new(intake: Intake, report: Option<Box<dyn FnMut(&IngestSummary) + Send>>) -> Self {
+    pub fn new(intake: Intake, report: Option<IngestReport>) -> Self {
         StoreIngest {
             intake,
             summary: IngestSummary::default(),
@@ -229,6 +232,8 @@ impl StoreIngest {
 }
 
 impl crate::bounce::receiver::Ingest for StoreIngest {
+    type Error = Error;
+
     fn ingest(&mut self, name: &str, bytes: &[u8]) -> Result<(), Error> {
         self.intake
             .ingest_message(&format!("smtp:{name}"), bytes, &mut self.summary)
@@ -261,11 +266,11 @@ pub fn receive_bounces(
     config: crate::bounce::receiver::ReceiverConfig,
     store: &Store,
     settings: Option<&CampaignSettings>,
-    report: Option<Box<dyn FnMut(&IngestSummary) + Send>>,
+    report: Option<IngestReport>,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<crate::bounce::receiver::Receiver, Error> {
     let intake = Intake::open(store, settings)?;
-    let ingest = Box::new(StoreIngest::new(intake, report));
+    let ingest = StoreIngest::new(intake, report);
     Ok(crate::bounce::receiver::Receiver::start(
         listener, config, ingest, cancel,
     )?)

@@ -44,11 +44,14 @@ use spool::Spool;
 /// Where each spooled message goes, on the receiver's ingest thread (never on the async
 /// runtime, so it may block).
 pub trait Ingest: Send + 'static {
+    /// Why a message could not be recorded (logged; the message stays in the spool and is
+    /// tried again later).
+    type Error: std::fmt::Display;
     /// Records one message; `name` is its spool file name (for logs). The same bytes may come
     /// again after a crash, so recording them twice must change nothing.
-    fn ingest(&mut self, name: &str, bytes: &[u8]) -> Result<(), crate::Error>;
+    fn ingest(&mut self, name: &str, bytes: &[u8]) -> Result<(), Self::Error>;
     /// Makes what was ingested durable; the spool files are removed once this returns `Ok`.
-    fn flush(&mut self) -> Result<(), crate::Error>;
+    fn flush(&mut self) -> Result<(), Self::Error>;
 }
 
 /// The receiver's limits, timeouts and folders. Defaults follow RFC 5321 §4.5.3.
@@ -143,10 +146,10 @@ pub struct Receiver {
 impl Receiver {
     /// Starts receiving on `listener` until `cancel` fires. Messages left in the spool by an
     /// earlier run are ingested first.
-    pub fn start(
+    pub fn start<I: Ingest>(
         listener: TcpListener,
         config: ReceiverConfig,
-        ingest: Box<dyn Ingest>,
+        ingest: I,
         cancel: CancellationToken,
     ) -> Result<Receiver, ReceiverError> {
         let addr = listener.local_addr().map_err(ReceiverError::Addr)?;

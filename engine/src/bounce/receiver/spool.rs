@@ -145,20 +145,20 @@ impl Drop for Draft {
 
 /// Runs the ingest thread: ingests whatever is in the spool, then again whenever woken (or
 /// every few seconds), until every waker is gone; then once more, and returns.
-pub(crate) fn run_ingest(
+pub(crate) fn run_ingest<I: Ingest>(
     spool: Spool,
-    mut ingest: Box<dyn Ingest>,
+    mut ingest: I,
     wake: Receiver<()>,
     stats: Arc<Stats>,
 ) {
     loop {
-        while drain(&spool, ingest.as_mut(), &stats) == BATCH {}
+        while drain(&spool, &mut ingest, &stats) == BATCH {}
         match wake.recv_timeout(RESCAN) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    while drain(&spool, ingest.as_mut(), &stats) == BATCH {}
+    while drain(&spool, &mut ingest, &stats) == BATCH {}
 }
 
 /// Wakes the ingest thread (a wake-up already pending is enough).
@@ -168,7 +168,7 @@ pub(crate) fn wake(waker: &SyncSender<()>) {
 
 /// Ingests up to [`BATCH`] spooled messages, flushes, removes them; returns how many were
 /// looked at.
-fn drain(spool: &Spool, ingest: &mut dyn Ingest, stats: &Stats) -> usize {
+fn drain<I: Ingest>(spool: &Spool, ingest: &mut I, stats: &Stats) -> usize {
     let files = match spool.ready(BATCH) {
         Ok(files) => files,
         Err(error) => {
@@ -178,13 +178,14 @@ fn drain(spool: &Spool, ingest: &mut dyn Ingest, stats: &Stats) -> usize {
     };
     let mut done = Vec::with_capacity(files.len());
     for path in &files {
-        let result = std::fs::read(path)
-            .map_err(|source| crate::Error::Io {
-                path: path.clone(),
-                source,
-            })
-            .and_then(|bytes| ingest.ingest(file_name(path), &bytes));
-        match result {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(file = %path.display(), %error, "cannot read a received bounce from the spool");
+                continue;
+            }
+        };
+        match ingest.ingest(file_name(path), &bytes) {
             Ok(()) => done.push(path),
             Err(error) => {
                 tracing::error!(file = %path.display(), %error, "a received bounce could not be ingested; it stays in the spool")
@@ -221,11 +222,12 @@ mod tests {
     }
 
     impl Ingest for Recorder {
-        fn ingest(&mut self, _name: &str, bytes: &[u8]) -> Result<(), crate::Error> {
+        type Error = std::convert::Infallible;
+        fn ingest(&mut self, _name: &str, bytes: &[u8]) -> Result<(), Self::Error> {
             self.seen.lock().unwrap().push(bytes.to_vec());
             Ok(())
         }
-        fn flush(&mut self) -> Result<(), crate::Error> {
+        fn flush(&mut self) -> Result<(), Self::Error> {
             Ok(())
         }
     }
@@ -253,7 +255,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let (waker, wake) = std::sync::mpsc::sync_channel(1);
         drop(waker);
-        run_ingest(spool, Box::new(recorder), wake, Arc::clone(&stats));
+        run_ingest(spool, recorder, wake, Arc::clone(&stats));
         assert_eq!(
             *seen.lock().unwrap(),
             vec![b"one".to_vec(), b"two".to_vec()]

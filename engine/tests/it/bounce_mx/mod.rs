@@ -334,12 +334,11 @@ async fn commands_out_of_order_get_503_and_unknown_ones_500() {
 async fn a_message_spooled_but_not_ingested_before_a_crash_is_ingested_by_the_next_start() {
     struct Crashed;
     impl Ingest for Crashed {
-        fn ingest(&mut self, _: &str, _: &[u8]) -> Result<(), volley::Error> {
-            Err(volley::Error::Remote(
-                "the process died before ingesting".into(),
-            ))
+        type Error = &'static str;
+        fn ingest(&mut self, _: &str, _: &[u8]) -> Result<(), Self::Error> {
+            Err("the process died before ingesting")
         }
-        fn flush(&mut self) -> Result<(), volley::Error> {
+        fn flush(&mut self) -> Result<(), Self::Error> {
             Ok(())
         }
     }
@@ -353,8 +352,7 @@ async fn a_message_spooled_but_not_ingested_before_a_crash_is_ingested_by_the_ne
             ..ReceiverConfig::default()
         };
         let cancel = CancellationToken::new();
-        let receiver =
-            Receiver::start(listener, config, Box::new(Crashed), cancel.clone()).unwrap();
+        let receiver = Receiver::start(listener, config, Crashed, cancel.clone()).unwrap();
         let mut client = Client::connect(receiver.addr()).await;
         let reply = client.deliver(&message).await;
         assert!(reply.starts_with("250 2.0.0"), "{reply}");
