@@ -97,31 +97,62 @@ impl Default for ReceiverConfig {
     }
 }
 
-/// What the receiver has done since it started.
+/// The receiver's counters, updated by sessions and the ingest thread.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Counters {
     /// Connections admitted.
-    pub accepted: AtomicU64,
+    pub(crate) accepted: AtomicU64,
     /// Connections refused with `421` (a connection limit).
-    pub refused: AtomicU64,
+    pub(crate) refused: AtomicU64,
     /// Messages spooled and acknowledged with `250`.
-    pub messages: AtomicU64,
+    pub(crate) messages: AtomicU64,
     /// Spooled messages ingested and removed from the spool.
-    pub ingested: AtomicU64,
+    pub(crate) ingested: AtomicU64,
     /// Messages refused for their size.
-    pub too_big: AtomicU64,
+    pub(crate) too_big: AtomicU64,
     /// Recipients refused with `452` (too many in one transaction).
-    pub too_many_rcpts: AtomicU64,
+    pub(crate) too_many_rcpts: AtomicU64,
     /// Command lines past 512 octets.
-    pub long_lines: AtomicU64,
+    pub(crate) long_lines: AtomicU64,
     /// Sessions closed by a timeout.
-    pub timeouts: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
 }
 
-impl Stats {
-    /// Reads one counter.
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+/// What the receiver has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections admitted.
+    pub accepted: u64,
+    /// Connections refused with `421` (a connection limit).
+    pub refused: u64,
+    /// Messages spooled and acknowledged with `250`.
+    pub messages: u64,
+    /// Spooled messages ingested and removed from the spool.
+    pub ingested: u64,
+    /// Messages refused for their size.
+    pub too_big: u64,
+    /// Recipients refused with `452` (too many in one transaction).
+    pub too_many_rcpts: u64,
+    /// Command lines past 512 octets.
+    pub long_lines: u64,
+    /// Sessions closed by a timeout.
+    pub timeouts: u64,
+}
+
+impl Counters {
+    /// The counters now.
+    pub(crate) fn snapshot(&self) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            accepted: get(&self.accepted),
+            refused: get(&self.refused),
+            messages: get(&self.messages),
+            ingested: get(&self.ingested),
+            too_big: get(&self.too_big),
+            too_many_rcpts: get(&self.too_many_rcpts),
+            long_lines: get(&self.long_lines),
+            timeouts: get(&self.timeouts),
+        }
     }
 }
 
@@ -131,13 +162,13 @@ pub(crate) struct Shared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     spool: Spool,
     waker: SyncSender<()>,
-    stats: Arc<Stats>,
+    stats: Arc<Counters>,
 }
 
 /// A running bounce receiver.
 pub struct Receiver {
     addr: SocketAddr,
-    stats: Arc<Stats>,
+    stats: Arc<Counters>,
     limits: Arc<Limits>,
     accepting: tokio::task::JoinHandle<()>,
     ingest: std::thread::JoinHandle<()>,
@@ -154,7 +185,7 @@ impl Receiver {
     ) -> Result<Receiver, ReceiverError> {
         let addr = listener.local_addr().map_err(ReceiverError::Addr)?;
         let spool = Spool::open(&config.spool)?;
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Counters::default());
         let (waker, wake) = std::sync::mpsc::sync_channel(1);
         let thread_spool = spool.clone();
         let thread_stats = Arc::clone(&stats);
@@ -185,9 +216,9 @@ impl Receiver {
         self.addr
     }
 
-    /// Its counters.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    /// What it has done so far.
+    pub fn stats(&self) -> Stats {
+        self.stats.snapshot()
     }
 
     /// Sessions open now.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::error::ReceiverError;
-use super::{Ingest, Stats};
+use super::{Counters, Ingest};
 
 /// Messages ingested before one flush (group commit).
 const BATCH: usize = 256;
@@ -149,7 +149,7 @@ pub(crate) fn run_ingest<I: Ingest>(
     spool: Spool,
     mut ingest: I,
     wake: Receiver<()>,
-    stats: Arc<Stats>,
+    stats: Arc<Counters>,
 ) {
     loop {
         while drain(&spool, &mut ingest, &stats) == BATCH {}
@@ -168,7 +168,7 @@ pub(crate) fn wake(waker: &SyncSender<()>) {
 
 /// Ingests up to [`BATCH`] spooled messages, flushes, removes them; returns how many were
 /// looked at.
-fn drain<I: Ingest>(spool: &Spool, ingest: &mut I, stats: &Stats) -> usize {
+fn drain<I: Ingest>(spool: &Spool, ingest: &mut I, stats: &Counters) -> usize {
     let files = match spool.ready(BATCH) {
         Ok(files) => files,
         Err(error) => {
@@ -252,7 +252,7 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
         let recorder = Recorder::default();
         let seen = Arc::clone(&recorder.seen);
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Counters::default());
         let (waker, wake) = std::sync::mpsc::sync_channel(1);
         drop(waker);
         run_ingest(spool, recorder, wake, Arc::clone(&stats));
