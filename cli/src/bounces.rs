@@ -15,7 +15,9 @@ pub(crate) async fn run(command: BouncesCommand) -> anyhow::Result<u8> {
         BouncesCommand::Ingest { store, paths } => {
             let (store, settings) = open_store(&store)?;
             let intake = Intake::open(&store, settings.as_ref())?;
-            let summary = intake.ingest_paths(&paths)?;
+            // Parsing and sled writes block: off the async runtime.
+            let summary =
+                tokio::task::spawn_blocking(move || intake.ingest_paths(&paths)).await??;
             print_summary(&summary);
             Ok(if summary.unmatched.is_empty() {
                 exit::OK

@@ -98,30 +98,7 @@ pub(crate) fn validate_listen(
         MAX_MESSAGE_SIZE,
         1 << 40,
     )?;
-    let tls = match (&raw.tls_cert_file, &raw.tls_key_file) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => {
-            let cert = ctx.path("bounces.tls_cert_file", cert)?;
-            ctx.readable("bounces.tls_cert_file", &cert)?;
-            let key = ctx.path("bounces.tls_key_file", key)?;
-            ctx.readable("bounces.tls_key_file", &key)?;
-            Some((cert, key))
-        }
-        (Some(cert), None) => {
-            return Err(ctx.bad(
-                "bounces.tls_cert_file",
-                cert,
-                "set together with bounces.tls_key_file",
-            ))
-        }
-        (None, Some(key)) => {
-            return Err(ctx.bad(
-                "bounces.tls_key_file",
-                key,
-                "set together with bounces.tls_cert_file",
-            ))
-        }
-    };
+    let tls = validate_tls(ctx, raw)?;
     let spool = match &raw.spool {
         Some(spool) => ctx.path("bounces.spool", spool)?,
         None => store.join("bounce-spool"),
@@ -152,6 +129,37 @@ pub(crate) fn validate_listen(
         session_timeout: timeout("session_timeout", &raw.session_timeout, 30 * 60)?,
         tls,
         spool,
+    })
+}
+
+/// Checks `tls_cert_file` and `tls_key_file`: both or neither, each readable.
+fn validate_tls(
+    ctx: &Ctx,
+    raw: &RawBounceListen,
+) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+    Ok(match (&raw.tls_cert_file, &raw.tls_key_file) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            let cert = ctx.path("bounces.tls_cert_file", cert)?;
+            ctx.readable("bounces.tls_cert_file", &cert)?;
+            let key = ctx.path("bounces.tls_key_file", key)?;
+            ctx.readable("bounces.tls_key_file", &key)?;
+            Some((cert, key))
+        }
+        (Some(cert), None) => {
+            return Err(ctx.bad(
+                "bounces.tls_cert_file",
+                cert,
+                "set together with bounces.tls_key_file",
+            ))
+        }
+        (None, Some(key)) => {
+            return Err(ctx.bad(
+                "bounces.tls_key_file",
+                key,
+                "set together with bounces.tls_cert_file",
+            ))
+        }
     })
 }
 

@@ -35,3 +35,39 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         .map_err(|e| tls_error(key, format!("the key does not fit the certificate: {e}")))?;
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_files_are_named_and_the_key_is_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        assert!(server_config(&cert_file, &key_file).is_ok());
+
+        let secret =
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(&broken, secret).unwrap();
+        let error = server_config(&cert_file, &broken).unwrap_err().to_string();
+        assert!(error.contains("broken.pem"), "{error}");
+        assert!(!error.contains("c2VjcmV0"), "{error}");
+
+        let error = server_config(&key_file, &key_file).unwrap_err().to_string();
+        assert!(
+            error.contains("key.pem") && error.contains("no CERTIFICATE"),
+            "{error}"
+        );
+        let missing = dir.path().join("missing.pem");
+        let error = server_config(&missing, &key_file).unwrap_err().to_string();
+        assert!(error.contains("missing.pem"), "{error}");
+    }
+}
