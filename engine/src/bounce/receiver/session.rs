@@ -163,10 +163,13 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         bytes.extend_from_slice(text.as_bytes());
         bytes.extend_from_slice(b"\r\n");
         let until = self.deadline(self.shared.config.command_timeout);
-        matches!(
-            tokio::time::timeout_at(until, self.conn.write_all(&bytes)).await,
-            Ok(Ok(()))
-        )
+        let cancel = self.cancel;
+        tokio::select! {
+            () = cancel.cancelled() => false,
+            written = tokio::time::timeout_at(until, self.conn.write_all(&bytes)) => {
+                matches!(written, Ok(Ok(())))
+            }
+        }
     }
 
     /// Replies, and goes on unless the write failed.
@@ -442,7 +445,11 @@ pub(crate) async fn serve(
         return;
     };
     let until = (Instant::now() + shared.config.command_timeout).min(deadline);
-    let stream = match tokio::time::timeout_at(until, acceptor.accept(stream)).await {
+    let handshake = tokio::select! {
+        () = cancel.cancelled() => return,
+        handshake = tokio::time::timeout_at(until, acceptor.accept(stream)) => handshake,
+    };
+    let stream = match handshake {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             tracing::info!(%peer, %error, "STARTTLS handshake failed");

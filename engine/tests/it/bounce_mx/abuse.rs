@@ -279,3 +279,42 @@ async fn ten_thousand_recipients_get_452_past_100_and_the_message_is_still_taken
     mx.wait_ingested(&message).await;
     mx.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_replies_does_not_hold_up_a_shutdown() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let mut mx = Mx::start(|c| {
+        c.command_timeout = Duration::from_secs(3600);
+        c.session_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let (client, _) = first_reply(&mx).await;
+    let Client {
+        replies,
+        mut writer,
+    } = client;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&sent);
+    // NOOPs without end, replies never read: once the socket buffers are full the server
+    // is blocked writing a reply (and the client writing commands).
+    let writing = tokio::spawn(async move {
+        let chunk = b"NOOP\r\n".repeat(10_000);
+        while writer.write_all(&chunk).await.is_ok() {
+            counted.fetch_add(chunk.len(), Ordering::Relaxed);
+        }
+    });
+    // Wait for the flood to stall (both sides blocked) or to pass 64 MB. Either way the
+    // stop below must end the session at once, not after the hour-long timeouts.
+    let mut last = usize::MAX;
+    wait_until("the client to stall", || {
+        let now = sent.load(Ordering::Relaxed);
+        let stalled = now == last && now > 0;
+        last = now;
+        stalled || now >= 64 << 20
+    })
+    .await;
+    mx.stop().await;
+    drop(replies);
+    tokio::time::timeout(LIMIT, writing).await.unwrap().unwrap();
+}
