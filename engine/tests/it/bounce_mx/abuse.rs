@@ -289,11 +289,21 @@ async fn a_client_that_never_reads_its_replies_does_not_hold_up_a_shutdown() {
         c.session_timeout = Duration::from_secs(3600);
     })
     .await;
-    let (client, _) = first_reply(&mx).await;
+    // Small fixed socket buffers on the client (no autotuning), so the stall below is for
+    // good: the server's replies fill the client's window and its send buffer, then it stops
+    // reading, and the client's commands fill the server's receive buffer.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    let stream = tokio::time::timeout(LIMIT, socket.connect(mx.addr))
+        .await
+        .unwrap()
+        .unwrap();
     let Client {
-        replies,
+        mut replies,
         mut writer,
-    } = client;
+    } = Client::over(stream);
+    assert!(replies.next().await.unwrap().starts_with("220 "));
     let sent = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&sent);
     // NOOPs without end, replies never read: once the socket buffers are full the server
@@ -304,14 +314,15 @@ async fn a_client_that_never_reads_its_replies_does_not_hold_up_a_shutdown() {
             counted.fetch_add(chunk.len(), Ordering::Relaxed);
         }
     });
-    // Wait for the flood to stall (both sides blocked) or to pass 64 MB. Either way the
-    // stop below must end the session at once, not after the hour-long timeouts.
-    let mut last = usize::MAX;
+    // Wait for the flood to stall (both sides blocked: 25 looks without progress) or to pass
+    // 64 MB. Either way the stop below must end the session at once, not after the hour-long
+    // timeouts.
+    let (mut last, mut still) = (0, 0);
     wait_until("the client to stall", || {
         let now = sent.load(Ordering::Relaxed);
-        let stalled = now == last && now > 0;
+        still = if now == last { still + 1 } else { 0 };
         last = now;
-        stalled || now >= 64 << 20
+        (still >= 25 && now > 0) || now >= 64 << 20
     })
     .await;
     mx.stop().await;

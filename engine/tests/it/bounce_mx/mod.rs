@@ -191,7 +191,7 @@ impl Client {
         Client::over(stream)
     }
 
-    fn over(stream: TcpStream) -> Client {
+    pub fn over(stream: TcpStream) -> Client {
         stream.set_nodelay(true).unwrap();
         let (read, writer) = stream.into_split();
         Client {
