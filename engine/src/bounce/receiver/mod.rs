@@ -6,7 +6,8 @@
 //!   counted as they arrive (`552 5.3.4`, the rest read and dropped, never buffered), at most
 //!   `max_recipients` per transaction (`452 4.5.3`), `max_connections` sessions overall and
 //!   `max_connections_per_ip` per client address (`421 4.7.0` and close), a timeout per
-//!   command, per DATA block and per session (`421 4.4.2` and close), 20 errors per session.
+//!   command, per DATA block and per session (`421 4.4.2` and close), 20 errors per session,
+//!   `max_backlog` messages spooled but not yet ingested (`452 4.3.1`).
 //!   Memory per session is a fixed 16 KiB buffer whatever the client sends.
 //! - **Durable.** Each message is written to a spool file and fsynced (file and folder)
 //!   before the client hears `250`; a dedicated thread (off the async runtime) hands it to an
@@ -78,6 +79,9 @@ pub struct ReceiverConfig {
     pub spool: PathBuf,
     /// STARTTLS: the server configuration to offer, or `None` (no STARTTLS). Default `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Messages spooled but not yet ingested (the store is slow or failing) past which new
+    /// transactions get `452 4.3.1`, so a broken store cannot fill the disk. Default 10,000.
+    pub max_backlog: u64,
 }
 
 impl Default for ReceiverConfig {
@@ -93,6 +97,7 @@ impl Default for ReceiverConfig {
             session_timeout: Duration::from_secs(30 * 60),
             spool: PathBuf::from("bounce-spool"),
             tls: None,
+            max_backlog: 10_000,
         }
     }
 }
@@ -153,6 +158,14 @@ impl Counters {
             long_lines: get(&self.long_lines),
             timeouts: get(&self.timeouts),
         }
+    }
+}
+
+impl Counters {
+    /// Messages acknowledged but not yet ingested.
+    pub(crate) fn backlog(&self) -> u64 {
+        let spooled = self.messages.load(Ordering::Relaxed);
+        spooled.saturating_sub(self.ingested.load(Ordering::Relaxed))
     }
 }
 

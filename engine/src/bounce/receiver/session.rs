@@ -264,6 +264,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         if self.mail_from.is_some() {
             return self.error("503 5.5.1 Nested MAIL command").await;
         }
+        if self.shared.stats.backlog() >= self.shared.config.max_backlog {
+            return self
+                .answer("452 4.3.1 Insufficient system storage, try again later")
+                .await;
+        }
         if size as u64 > self.shared.config.max_message_size {
             return self
                 .answer("552 5.3.4 Message size exceeds fixed limit")

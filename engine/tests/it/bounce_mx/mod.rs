@@ -346,6 +346,7 @@ async fn a_message_spooled_but_not_ingested_before_a_crash_is_ingested_by_the_ne
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = ReceiverConfig {
             spool: spool.clone(),
+            max_backlog: 1,
             ..ReceiverConfig::default()
         };
         let cancel = CancellationToken::new();
@@ -353,6 +354,12 @@ async fn a_message_spooled_but_not_ingested_before_a_crash_is_ingested_by_the_ne
         let mut client = Client::connect(receiver.addr()).await;
         let reply = client.deliver(&message).await;
         assert!(reply.starts_with("250 2.0.0"), "{reply}");
+        // Nothing gets ingested: past the backlog limit the spool takes no more.
+        let full = client.command("MAIL FROM:<>").await;
+        assert_eq!(
+            full,
+            "452 4.3.1 Insufficient system storage, try again later"
+        );
         drop(client);
         cancel.cancel();
         tokio::time::timeout(LIMIT, receiver.stopped())
