@@ -402,6 +402,41 @@ pub(crate) struct StoreArgs {
     pub(crate) store: Option<PathBuf>,
 }
 
+/// The bounce receiver's limits, timeouts, spool and STARTTLS for `volley bounces listen`.
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// The largest message accepted, in bytes (larger: 552 5.3.4).
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
+    pub(crate) max_message_size: u64,
+    /// Recipients per transaction (more: 452 4.5.3).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub(crate) max_recipients: usize,
+    /// Sessions at once (more: 421 4.7.0).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub(crate) max_connections: usize,
+    /// Sessions at once from one client address (more: 421 4.7.0).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub(crate) max_connections_per_ip: usize,
+    /// The longest wait for each command line (e.g. "5m", "30s").
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub(crate) command_timeout: humantime::Duration,
+    /// The longest wait for each block of DATA.
+    #[arg(long, default_value = "3m", value_name = "DURATION")]
+    pub(crate) data_block_timeout: humantime::Duration,
+    /// The longest a session may last.
+    #[arg(long, default_value = "30m", value_name = "DURATION")]
+    pub(crate) session_timeout: humantime::Duration,
+    /// The spool folder (default: `bounce-spool` in the store folder).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool: Option<PathBuf>,
+    /// Offer STARTTLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
 /// `volley bounces …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum BouncesCommand {
@@ -434,6 +469,8 @@ pub(crate) enum BouncesCommand {
         /// Stop after this many seconds (default: until interrupted).
         #[arg(long)]
         seconds: Option<u64>,
+        #[command(flatten)]
+        limits: ListenArgs,
     },
     /// Bounces of a campaign by category, by domain, hard and soft.
     Report {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::listen::{validate_listen, BounceListenSettings, RawBounceListen};
 use super::tracking::read_key;
 use super::validate::{parse, Ctx};
 use super::ConfigError;
@@ -22,8 +23,8 @@ pub struct ServeSettings {
     pub campaigns: Vec<PathBuf>,
     /// Where the tracking server listens, and its key.
     pub tracking: Option<(SocketAddr, SecretString)>,
-    /// Where bounces and complaints are received over SMTP.
-    pub bounces: Option<SocketAddr>,
+    /// The bounce receiver (`[bounces]`): where bounces and complaints are received over SMTP.
+    pub bounces: Option<BounceListenSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +36,7 @@ struct RawServe {
     #[serde(default)]
     tracking: Option<RawServeTracking>,
     #[serde(default)]
-    bounces: Option<RawListen>,
+    bounces: Option<RawBounceListen>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,12 +47,6 @@ struct RawServeTracking {
     key_file: Option<String>,
     #[serde(default)]
     key_env: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawListen {
-    bind: String,
 }
 
 /// Loads and checks the `volley serve` file at `path`; relative paths are read from its
@@ -98,7 +93,7 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         None => None,
     };
     let bounces = match &raw.bounces {
-        Some(b) => Some(address("bounces.bind", &b.bind)?),
+        Some(b) => Some(validate_listen(&ctx, b, &store)?),
         None => None,
     };
     Ok(ServeSettings {

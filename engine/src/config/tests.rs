@@ -634,7 +634,9 @@ fn serve_files_load_and_bad_ones_name_the_key() {
     let settings = load("store = \"news.volley\"\ncampaigns = [\"campaign.toml\"]\n[bounces]\nbind = \"127.0.0.1:2526\"\n").unwrap();
     assert_eq!(settings.store, s.dir.path().join("news.volley"));
     assert_eq!(settings.campaigns, [s.file()]);
-    assert_eq!(settings.bounces, Some("127.0.0.1:2526".parse().unwrap()));
+    let bounces = settings.bounces.unwrap();
+    assert_eq!(bounces.bind, "127.0.0.1:2526".parse().unwrap());
+    assert_eq!(bounces.spool, s.dir.path().join("news.volley/bounce-spool"));
     let error = |text: &str| {
         load(text)
             .unwrap_err()

@@ -19,7 +19,9 @@ mod serve;
 mod status;
 
 pub use abtest::AbProgress;
-pub use bounces::{IngestSummary, Intake};
+pub use bounces::{
+    receive_bounces, receiver_config, IngestReport, IngestSummary, Intake, StoreIngest,
+};
 pub use gc::gc;
 pub use lists::{
     bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove,

@@ -15,7 +15,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::bounces::{IngestSummary, Intake};
 use super::held::HeldTests;
 use super::host::Host;
 use crate::config::{load_campaign, CampaignSettings, ServeSettings};
@@ -102,19 +101,25 @@ impl Server {
             });
         }
         let mut bounces_addr = None;
-        if let Some(bind) = settings.bounces {
-            let listener = TcpListener::bind(bind)
-                .await
-                .map_err(|source| Error::Listen { addr: bind, source })?;
-            let config = crate::sink::SinkConfig {
-                hostname: "volley-bounces".to_owned(),
-                scripted: false,
-                size_limit: Some(10 * 1024 * 1024),
-                ..crate::sink::SinkConfig::default()
-            };
-            let sink = crate::sink::Sink::start_on(listener, config, None).await?;
-            bounces_addr = Some(sink.addr());
-            tasks.spawn(receive_bounces(sink, store.clone(), cancel.clone()));
+        if let Some(bounces) = &settings.bounces {
+            let listener =
+                TcpListener::bind(bounces.bind)
+                    .await
+                    .map_err(|source| Error::Listen {
+                        addr: bounces.bind,
+                        source,
+                    })?;
+            let config = super::bounces::receiver_config(bounces)?;
+            let receiver = super::bounces::receive_bounces(
+                listener,
+                config,
+                &store,
+                None,
+                None,
+                cancel.clone(),
+            )?;
+            bounces_addr = Some(receiver.addr());
+            tasks.spawn(receiver.stopped());
         }
         Ok(Server {
             settings,
@@ -368,38 +373,4 @@ fn warn_about_other_keys(store: &Store, key: &TokenKey) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Ingests what the bounce listener receives, every second, until `cancel` fires.
-async fn receive_bounces(sink: crate::sink::Sink, store: Store, cancel: CancellationToken) {
-    let intake = match Intake::open(&store, None) {
-        Ok(intake) => intake,
-        Err(error) => {
-            tracing::error!(%error, "the bounce listener cannot start");
-            return;
-        }
-    };
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let stop = tokio::select! {
-            () = cancel.cancelled() => true,
-            _ = tick.tick() => false,
-        };
-        let mut summary = IngestSummary::default();
-        for message in sink.take_received() {
-            if let Err(error) = intake.ingest_message("smtp", &message.data, &mut summary) {
-                tracing::error!(%error, "a bounce could not be recorded");
-            }
-        }
-        if summary.messages > 0 {
-            if let Err(error) = store.flush().await {
-                tracing::error!(%error, "bounces could not be flushed");
-            }
-            tracing::info!(messages = summary.messages, "bounces received");
-        }
-        if stop {
-            break;
-        }
-    }
-    sink.shutdown().await;
 }
