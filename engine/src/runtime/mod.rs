@@ -16,6 +16,7 @@ mod report;
 mod run;
 mod serve;
 mod status;
+mod tracking;
 
 pub use abtest::AbProgress;
 pub use bounces::{IngestSummary, Intake};
