@@ -110,7 +110,9 @@ fn tracking(
     };
     if let Some(token) = token {
         if token.len() < MIN_METRICS_TOKEN_BYTES {
-            anyhow::bail!("the metrics token must be at least {MIN_METRICS_TOKEN_BYTES} bytes long");
+            anyhow::bail!(
+                "the metrics token must be at least {MIN_METRICS_TOKEN_BYTES} bytes long"
+            );
         }
         tracking.metrics_token = Some(SecretString::from(token));
     }

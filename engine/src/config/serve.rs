@@ -8,8 +8,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::tracking::read_key;
 use super::secret_file::warn_if_loose;
+use super::tracking::read_key;
 use super::validate::{parse, parse_duration, Ctx};
 use super::ConfigError;
 
@@ -219,7 +219,8 @@ fn metrics_token(ctx: &Ctx, raw: &RawServeTracking) -> Result<Option<SecretStrin
         (Some(value), None) => {
             let path = ctx.path(FILE, value)?;
             warn_if_loose(FILE, &path);
-            let text = std::fs::read_to_string(&path).map_err(|e| ctx.file_error(FILE, &path, e))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| ctx.file_error(FILE, &path, e))?;
             text.trim().to_owned()
         }
         (None, Some(var)) => {

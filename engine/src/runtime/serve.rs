@@ -81,12 +81,13 @@ impl Server {
         tasks.spawn(control::serve(socket, host.handler(), control_stop.clone()));
         let mut tracking_addr = None;
         if let Some(tracking) = &settings.tracking {
-            let listener = TcpListener::bind(tracking.bind)
-                .await
-                .map_err(|source| Error::Listen {
-                    addr: tracking.bind,
-                    source,
-                })?;
+            let listener =
+                TcpListener::bind(tracking.bind)
+                    .await
+                    .map_err(|source| Error::Listen {
+                        addr: tracking.bind,
+                        source,
+                    })?;
             tracking_addr = listener.local_addr().ok();
             let key = TokenKey::new(tracking.key.expose_secret().as_bytes());
             warn_about_other_keys(&store, &key)?;

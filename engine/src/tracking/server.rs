@@ -325,6 +325,12 @@ async fn unsubscribe(
         return not_found(&shared);
     };
     let limit = shared.limits.max_body_bytes;
+    // A Content-Length past the limit is refused before reading anything.
+    let announced = axum::body::HttpBody::size_hint(&body).lower();
+    if usize::try_from(announced).map_or(true, |n| n > limit) {
+        shared.metrics.hit(Hit::Rejected);
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+    }
     let read = tokio::time::timeout(
         shared.limits.header_timeout,
         axum::body::to_bytes(body, limit),
