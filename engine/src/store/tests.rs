@@ -506,6 +506,12 @@ fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscrib
     );
     assert_eq!(store.tracking_events("c1", 0).unwrap().len(), 5);
     assert_eq!(store.tracking_totals("c1").unwrap().unsubscribed, 1);
+    let again = [input(&key, TrackKind::Unsubscribe, day + 8)];
+    assert!(
+        !store.record_tracking_capped(&again, 1_000).unwrap()[0].stored,
+        "a repeat"
+    );
+    assert_eq!(store.tracking_events("c1", 0).unwrap().len(), 5);
     // The next day starts a new count.
     let next = [input(&key, TrackKind::Open, day + 86_400_000)];
     assert!(store.record_tracking_capped(&next, 4).unwrap()[0].stored);

@@ -118,7 +118,8 @@ pub struct TrackEffect {
     pub machine: Option<MachineReason>,
     /// True when this was the recipient's first (human) event of its kind.
     pub first: bool,
-    /// False when nothing was stored: the recipient had reached the day's cap of events.
+    /// False when nothing was stored: the recipient had reached the day's cap of events, or
+    /// had unsubscribed already.
     pub stored: bool,
 }
 
@@ -209,8 +210,8 @@ impl Store {
 
     /// [`Store::record_tracking`], storing at most `daily_cap` events per recipient (of a
     /// campaign) per UTC day: past it, an input changes nothing and its effect says
-    /// `stored: false`. A recipient's first unsubscribe is always stored. The count is kept
-    /// in the store, so the cap holds across restarts.
+    /// `stored: false`. A recipient's first unsubscribe is always stored, a repeat never. The
+    /// count is kept in the store, so the cap holds across restarts.
     pub fn record_tracking_capped(
         &self,
         inputs: &[TrackInput],
@@ -233,8 +234,16 @@ impl Store {
                     )?
                     .unwrap_or_default(),
             };
-            let first_unsubscribe =
-                input.kind == TrackKind::Unsubscribe && !engagement.unsubscribed;
+            if input.kind == TrackKind::Unsubscribe && engagement.unsubscribed {
+                // Unsubscribed already: nothing more to store.
+                effects.push(TrackEffect {
+                    machine: None,
+                    first: false,
+                    stored: false,
+                });
+                continue;
+            }
+            let first_unsubscribe = input.kind == TrackKind::Unsubscribe;
             let daily = self.count_daily(&mut dailies, input)?;
             if daily > daily_cap && !first_unsubscribe {
                 effects.push(TrackEffect {

@@ -98,7 +98,10 @@ async fn connection(
     let mut stopping = false;
     loop {
         let wake = activity.last() + idle;
+        // The connection first: bytes waiting on it count as activity before the clock is
+        // looked at (a task polled late must not find its fresh connection idle).
         tokio::select! {
+            biased;
             result = served.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%error, "a tracking connection ended with an error");

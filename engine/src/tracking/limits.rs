@@ -25,8 +25,9 @@ pub struct TrackingLimits {
     pub max_header_bytes: usize,
     /// Bytes of a one-click unsubscribe body (default 4 KiB); a larger one gets 413.
     pub max_body_bytes: usize,
-    /// Requests of the same token, kind and human/machine verdict within this window are
-    /// stored once (default 10 minutes; zero stores every one).
+    /// Opens and clicks of the same token and human/machine verdict within this window are
+    /// stored once (default 10 minutes; zero stores every one). Unsubscribes always reach
+    /// the store, which ignores a repeat.
     pub dedupe_window: Duration,
     /// Requests remembered for de-duplication at most (default 200,000, about 20 MB); past
     /// it the least used are forgotten first.

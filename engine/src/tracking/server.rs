@@ -157,7 +157,9 @@ async fn track(
     kind: TrackKind,
     machine: Option<MachineReason>,
 ) -> Result<(), ()> {
-    if !shared.dedupe.first(token, machine.is_some()) {
+    // An unsubscribe is answered only once durable (the store ignores a repeat itself).
+    let dedupe = kind != TrackKind::Unsubscribe;
+    if dedupe && !shared.dedupe.first(token, machine.is_some()) {
         shared.metrics.not_stored(NotStored::Repeat);
         return Ok(());
     }
@@ -172,13 +174,17 @@ async fn track(
     };
     match result {
         Ok(effect) => {
-            if !effect.stored {
+            if !effect.stored && kind == TrackKind::Unsubscribe {
+                shared.metrics.not_stored(NotStored::Repeat);
+            } else if !effect.stored {
                 shared.metrics.not_stored(NotStored::DailyCap);
             }
             Ok(())
         }
         Err(()) => {
-            shared.dedupe.forget(token, machine.is_some());
+            if dedupe {
+                shared.dedupe.forget(token, machine.is_some());
+            }
             shared.metrics.hit(Hit::Failed);
             Err(())
         }

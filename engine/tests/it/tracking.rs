@@ -342,11 +342,19 @@ async fn get_unsubscribe_changes_nothing_post_suppresses_for_the_next_send() {
     let done = request(addr, "POST", &path, BROWSER, "List-Unsubscribe=One-Click").await;
     assert_eq!(done.status, 200);
     assert!(done.text().contains("unsubscribed"));
-    request(addr, "POST", &path, BROWSER, "List-Unsubscribe=One-Click").await;
+    let again = request(addr, "POST", &path, BROWSER, "List-Unsubscribe=One-Click").await;
+    assert_eq!(again.status, 200);
     assert_eq!(
         store.tracking_totals("test-campaign").unwrap().unsubscribed,
         1
     );
+    let unsubscribes = store
+        .tracking_events("test-campaign", 0)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == volley::store::TrackKind::Unsubscribe)
+        .count();
+    assert_eq!(unsubscribes, 1, "a repeat stores nothing");
     let entry = store.suppression("user0@d0.example").unwrap().unwrap();
     assert_eq!(entry.reason, volley::model::SuppressionReason::Unsubscribe);
     stop.cancel();
