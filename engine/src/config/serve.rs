@@ -171,8 +171,10 @@ fn serve_tracking(
         Some(v) => parse_duration(ctx, key, v).map(Some),
         None => Ok(None),
     };
+    // Zero ("0", "0s") or "off" turns de-duplication off.
+    let off = |v: &str| v == "off" || humantime::parse_duration(v).is_ok_and(|d| d.is_zero());
     let dedupe_window = match raw.dedupe_window.as_deref().map(str::trim) {
-        Some("0" | "off") => Some(Duration::ZERO),
+        Some(v) if off(v) => Some(Duration::ZERO),
         _ => duration("tracking.dedupe_window", &raw.dedupe_window)?,
     };
     let max_connections = match raw.max_connections {

@@ -706,6 +706,10 @@ fn the_serve_files_tracking_limits_and_metrics_token_load_and_bad_ones_name_the_
     assert_eq!(set.max_connections, Some(64));
     assert_eq!(set.dedupe_window, Some(Duration::ZERO));
     assert_eq!(set.daily_cap, Some(20));
+    for off in ["0s", "off"] {
+        let window = load(&format!("dedupe_window = \"{off}\"\n")).unwrap();
+        assert_eq!(window.tracking.unwrap().dedupe_window, Some(Duration::ZERO));
+    }
     let error = |extra: &str| {
         load(extra)
             .unwrap_err()
