@@ -164,6 +164,25 @@ async fn an_idle_kept_alive_connection_is_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_header_timeout_also_bounds_the_wait_for_the_next_request() {
+    let (fixture, listener) = sent_campaign_with(&support::list(1, 1), HTML).await;
+    let addr = listener.local_addr().unwrap();
+    let short = limits(|l| {
+        l.header_timeout = Duration::from_secs(1);
+        l.idle_timeout = Duration::from_secs(600);
+    });
+    let (_store, stop, task) = serve_with(&fixture, listener, |s| s.limits(short));
+    let mut connection = KeepAlive::connect(addr).await;
+    connection.send("/healthz").await;
+    if let Some(answer) = connection.answer().await {
+        assert_eq!(answer.status, 200);
+        assert!(connection.answer().await.is_none(), "closed while waiting");
+    }
+    stop.cancel();
+    tokio::time::timeout(LIMIT, task).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_heads_and_unsubscribe_bodies_are_refused() {
     let (fixture, listener) = sent_campaign_with(&support::list(1, 1), HTML).await;
     let addr = listener.local_addr().unwrap();
