@@ -448,7 +448,7 @@ pub(crate) enum BouncesCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrackCommand {
     /// Serve the tracking URLs for the campaigns of a store (open pixel, links, one-click
-    /// unsubscribe, /healthz, /metrics). It owns the store while it runs: `volley send` on
+    /// unsubscribe, /healthz, and /metrics with a token). It owns the store while it runs: `volley send` on
     /// that store hands its campaign over to it, `volley status` asks it.
     Serve {
         /// The store folder the campaigns were sent from.
