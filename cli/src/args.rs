@@ -489,7 +489,7 @@ pub(crate) enum BouncesCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrackCommand {
     /// Serve the tracking URLs for the campaigns of a store (open pixel, links, one-click
-    /// unsubscribe, /healthz, /metrics). It owns the store while it runs: `volley send` on
+    /// unsubscribe, /healthz, and /metrics with a token). It owns the store while it runs: `volley send` on
     /// that store hands its campaign over to it, `volley status` asks it.
     Serve {
         /// The store folder the campaigns were sent from.
@@ -507,7 +507,37 @@ pub(crate) enum TrackCommand {
         /// Stop after this many seconds (default: until interrupted).
         #[arg(long)]
         seconds: Option<u64>,
+        #[command(flatten)]
+        limits: TrackLimits,
     },
+}
+
+/// What `volley track serve` bounds, and who may read `/metrics`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TrackLimits {
+    /// Serve `/metrics` to requests with `Authorization: Bearer TOKEN`, TOKEN read from this
+    /// file (at least 16 bytes). Without a token, `/metrics` is not served.
+    #[arg(long, value_name = "FILE", conflicts_with = "metrics_token_env")]
+    pub(crate) metrics_token_file: Option<PathBuf>,
+    /// The same, TOKEN read from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) metrics_token_env: Option<String>,
+    /// Time a client has to send a request's line and headers [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) header_timeout: Option<humantime::Duration>,
+    /// Close a connection that sends and reads nothing for this long [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) idle_timeout: Option<humantime::Duration>,
+    /// Connections served at once; more wait [default: 1024].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) max_connections: Option<u32>,
+    /// Store a repeated request (same token, same human/machine verdict) once within this
+    /// window; 0 stores every one [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) dedupe_window: Option<humantime::Duration>,
+    /// Store at most this many events per recipient per UTC day [default: 100].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) daily_cap: Option<u32>,
 }
 
 /// `volley suppress …`.

@@ -32,7 +32,7 @@ pub use listen::BounceListenSettings;
 pub use relay::is_loopback_host;
 pub(crate) use secret_file::warn_if_loose;
 pub use secret_file::{loose_permissions, LoosePermissions};
-pub use serve::{load_serve, ServeSettings};
+pub use serve::{load_serve, ServeSettings, ServeTracking, MIN_METRICS_TOKEN_BYTES};
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
     KeySource, MxSettings, MxTls, OnInconclusive, Rate, RelaySettings, RetrySettings,

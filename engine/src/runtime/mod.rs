@@ -17,6 +17,7 @@ mod report;
 mod run;
 mod serve;
 mod status;
+mod tracking;
 
 pub use abtest::AbProgress;
 pub use bounces::{

@@ -21,7 +21,7 @@ use crate::config::{load_campaign, CampaignSettings, ServeSettings};
 use crate::control;
 use crate::schedule::{self, Due};
 use crate::store::Store;
-use crate::tracking::{TokenKey, TrackingServer};
+use crate::tracking::TokenKey;
 use crate::Error;
 
 /// Where "now" comes from: the system clock, or a test's.
@@ -82,17 +82,18 @@ impl Server {
         let socket = control::bind(store.path())?;
         tasks.spawn(control::serve(socket, host.handler(), control_stop.clone()));
         let mut tracking_addr = None;
-        if let Some((bind, key)) = &settings.tracking {
-            let listener = TcpListener::bind(bind)
-                .await
-                .map_err(|source| Error::Listen {
-                    addr: *bind,
-                    source,
-                })?;
+        if let Some(tracking) = &settings.tracking {
+            let listener =
+                TcpListener::bind(tracking.bind)
+                    .await
+                    .map_err(|source| Error::Listen {
+                        addr: tracking.bind,
+                        source,
+                    })?;
             tracking_addr = listener.local_addr().ok();
-            let key = TokenKey::new(key.expose_secret().as_bytes());
+            let key = TokenKey::new(tracking.key.expose_secret().as_bytes());
             warn_about_other_keys(&store, &key)?;
-            let server = TrackingServer::new(store.clone(), key);
+            let server = super::tracking::server(store.clone(), key, tracking);
             let stop = cancel.clone();
             tasks.spawn(async move {
                 if let Err(error) = server.serve(listener, stop.cancelled_owned()).await {

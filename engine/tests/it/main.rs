@@ -23,3 +23,4 @@ mod serve;
 mod shaping;
 mod sink_shaping;
 mod tracking;
+mod tracking_limits;
