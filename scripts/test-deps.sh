@@ -2,6 +2,7 @@
 # Installs what the tests need beyond the Rust toolchain, from Debian's packages:
 #   chromium   the HTML report test renders the report in it (or set VOLLEY_CHROMIUM)
 #   openssl    certificate tests make self-signed certificates the way guides show
+#   curl       tracking tests fetch tracked links and /metrics with an HTTP client nobody here wrote
 #   postfix    interop tests send through a private Postfix relay (scripts/postfix-relay.sh);
 #              its smtp-sink and smtp-source are the independent counters of the benchmarks
 #   python3    interop tests deliver with Python's smtplib, an SMTP client nobody here wrote
@@ -16,6 +17,7 @@ if [[ -z "${VOLLEY_CHROMIUM:-}" ]]; then
     need chromium chromium
 fi
 need openssl openssl
+need curl curl
 need postfix postfix
 need python3 python3
 need setpriv util-linux

@@ -407,6 +407,41 @@ pub(crate) struct StoreArgs {
     pub(crate) store: Option<PathBuf>,
 }
 
+/// The bounce receiver's limits, timeouts, spool and STARTTLS for `volley bounces listen`.
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// The largest message accepted, in bytes (larger: 552 5.3.4).
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
+    pub(crate) max_message_size: u64,
+    /// Recipients per transaction (more: 452 4.5.3).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub(crate) max_recipients: usize,
+    /// Sessions at once (more: 421 4.7.0).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub(crate) max_connections: usize,
+    /// Sessions at once from one client address (more: 421 4.7.0).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub(crate) max_connections_per_ip: usize,
+    /// The longest wait for each command line (e.g. "5m", "30s").
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub(crate) command_timeout: humantime::Duration,
+    /// The longest wait for each block of DATA.
+    #[arg(long, default_value = "3m", value_name = "DURATION")]
+    pub(crate) data_block_timeout: humantime::Duration,
+    /// The longest a session may last.
+    #[arg(long, default_value = "30m", value_name = "DURATION")]
+    pub(crate) session_timeout: humantime::Duration,
+    /// The spool folder (default: `bounce-spool` in the store folder).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool: Option<PathBuf>,
+    /// Offer STARTTLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
 /// `volley bounces …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum BouncesCommand {
@@ -439,6 +474,8 @@ pub(crate) enum BouncesCommand {
         /// Stop after this many seconds (default: until interrupted).
         #[arg(long)]
         seconds: Option<u64>,
+        #[command(flatten)]
+        limits: ListenArgs,
     },
     /// Bounces of a campaign by category, by domain, hard and soft.
     Report {
@@ -457,7 +494,7 @@ pub(crate) enum BouncesCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrackCommand {
     /// Serve the tracking URLs for the campaigns of a store (open pixel, links, one-click
-    /// unsubscribe, /healthz, /metrics). It owns the store while it runs: `volley send` on
+    /// unsubscribe, /healthz, and /metrics with a token). It owns the store while it runs: `volley send` on
     /// that store hands its campaign over to it, `volley status` asks it.
     Serve {
         /// The store folder the campaigns were sent from.
@@ -475,7 +512,37 @@ pub(crate) enum TrackCommand {
         /// Stop after this many seconds (default: until interrupted).
         #[arg(long)]
         seconds: Option<u64>,
+        #[command(flatten)]
+        limits: TrackLimits,
     },
+}
+
+/// What `volley track serve` bounds, and who may read `/metrics`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TrackLimits {
+    /// Serve `/metrics` to requests with `Authorization: Bearer TOKEN`, TOKEN read from this
+    /// file (at least 16 bytes). Without a token, `/metrics` is not served.
+    #[arg(long, value_name = "FILE", conflicts_with = "metrics_token_env")]
+    pub(crate) metrics_token_file: Option<PathBuf>,
+    /// The same, TOKEN read from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) metrics_token_env: Option<String>,
+    /// Time a client has to send a request's line and headers [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) header_timeout: Option<humantime::Duration>,
+    /// Close a connection that sends and reads nothing for this long [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) idle_timeout: Option<humantime::Duration>,
+    /// Connections served at once; more wait [default: 1024].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) max_connections: Option<u32>,
+    /// Store a repeated request (same token, same human/machine verdict) once within this
+    /// window; 0 stores every one [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) dedupe_window: Option<humantime::Duration>,
+    /// Store at most this many events per recipient per UTC day [default: 100].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) daily_cap: Option<u32>,
 }
 
 /// `volley suppress …`.

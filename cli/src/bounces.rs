@@ -4,7 +4,8 @@ use crate::args::BouncesCommand;
 use crate::suppress::open_store;
 use crate::{exit, ui};
 use anyhow::Context;
-use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use volley::bounce::receiver::ReceiverConfig;
 use volley::bounce::{Classifier, ReportKind};
 use volley::runtime::{self, IngestSummary, Intake};
 
@@ -14,7 +15,9 @@ pub(crate) async fn run(command: BouncesCommand) -> anyhow::Result<u8> {
         BouncesCommand::Ingest { store, paths } => {
             let (store, settings) = open_store(&store)?;
             let intake = Intake::open(&store, settings.as_ref())?;
-            let summary = intake.ingest_paths(&paths)?;
+            // Parsing and sled writes block: off the async runtime.
+            let summary =
+                tokio::task::spawn_blocking(move || intake.ingest_paths(&paths)).await??;
             print_summary(&summary);
             Ok(if summary.unmatched.is_empty() {
                 exit::OK
@@ -26,7 +29,8 @@ pub(crate) async fn run(command: BouncesCommand) -> anyhow::Result<u8> {
             store,
             bind,
             seconds,
-        } => listen(&store, bind, seconds).await,
+            limits,
+        } => listen(&store, bind, seconds, &limits).await,
         BouncesCommand::Report {
             campaign,
             store,
@@ -129,44 +133,50 @@ fn print_report(summary: &runtime::BounceSummary) {
     }
 }
 
-/// Runs an SMTP receiver for the bounce domain and ingests what arrives, once a second.
+/// Runs the bounce receiver for the bounce domain's MX and ingests what arrives (spooled
+/// first, ingested on a thread of its own) until interrupted or `seconds` pass.
 async fn listen(
     args: &crate::args::StoreArgs,
     bind: std::net::SocketAddr,
     seconds: Option<u64>,
+    limits: &crate::args::ListenArgs,
 ) -> anyhow::Result<u8> {
     let (store, settings) = open_store(args)?;
+    let tls = match (&limits.tls_cert, &limits.tls_key) {
+        (Some(cert), Some(key)) => Some(volley::bounce::receiver::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let config = ReceiverConfig {
+        max_message_size: limits.max_message_size,
+        max_recipients: limits.max_recipients,
+        max_connections: limits.max_connections,
+        max_connections_per_ip: limits.max_connections_per_ip,
+        command_timeout: limits.command_timeout.into(),
+        data_block_timeout: limits.data_block_timeout.into(),
+        session_timeout: limits.session_timeout.into(),
+        spool: limits
+            .spool
+            .clone()
+            .unwrap_or_else(|| store.path().join("bounce-spool")),
+        tls,
+        ..ReceiverConfig::default()
+    };
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("listening on {bind}"))?;
-    let config = volley::sink::SinkConfig {
-        hostname: "volley-bounces".to_owned(),
-        scripted: false,
-        size_limit: Some(10 * 1024 * 1024),
-        ..volley::sink::SinkConfig::default()
-    };
-    let sink = volley::sink::Sink::start_on(listener, config, None).await?;
-    ui::line(&format!("receiving bounces on {}", sink.addr()));
-    let intake = Intake::open(&store, settings.as_ref())?;
-    let deadline = seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = tokio::signal::ctrl_c() => break,
-        }
-        let mut summary = IngestSummary::default();
-        for message in sink.take_received() {
-            intake.ingest_message("smtp", &message.data, &mut summary)?;
-        }
-        if summary.messages > 0 {
-            store.flush().await?;
-            print_summary(&summary);
-        }
-        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-            break;
-        }
-    }
-    sink.shutdown().await;
+    let cancel = CancellationToken::new();
+    let receiver = runtime::receive_bounces(
+        listener,
+        config,
+        &store,
+        settings.as_ref(),
+        Some(Box::new(print_summary)),
+        cancel.clone(),
+    )?;
+    ui::line(&format!("receiving bounces on {}", receiver.addr()));
+    crate::until_stopped(seconds).await;
+    cancel.cancel();
+    receiver.stopped().await;
+    store.flush().await?;
     Ok(exit::OK)
 }

@@ -1,13 +1,13 @@
 //! `volley track serve`: the tracking server, owning the store it records into.
 
-use crate::args::TrackCommand;
+use crate::args::{TrackCommand, TrackLimits};
 use crate::{exit, ui};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use volley::config::ServeSettings;
+use volley::config::{ServeSettings, ServeTracking, MIN_METRICS_TOKEN_BYTES};
 use volley::runtime::{ServeOptions, Server};
 use volley::tracking::{TokenKey, MIN_KEY_BYTES};
 
@@ -18,6 +18,7 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
         key_file,
         key_env,
         seconds,
+        limits,
     } = command;
     let key = read_key(key_file.as_deref(), &key_env)?;
     let fingerprint = TokenKey::new(key.expose_secret().as_bytes()).fingerprint();
@@ -39,7 +40,7 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
         file: PathBuf::new(),
         store: store.clone(),
         campaigns: Vec::new(),
-        tracking: Some((bind, key)),
+        tracking: Some(tracking(bind, key, limits)?),
         bounces: None,
     };
     let server = Server::open(settings, ServeOptions::default(), cancel)
@@ -73,4 +74,47 @@ fn read_key(file: Option<&std::path::Path>, key_env: &str) -> anyhow::Result<Sec
         anyhow::bail!("the tracking key must be at least {MIN_KEY_BYTES} bytes long");
     }
     Ok(SecretString::from(secret))
+}
+
+/// The tracking server's settings from the command line.
+fn tracking(
+    bind: std::net::SocketAddr,
+    key: SecretString,
+    limits: TrackLimits,
+) -> anyhow::Result<ServeTracking> {
+    let mut tracking = ServeTracking::new(bind, key);
+    tracking.header_timeout = limits.header_timeout.map(Into::into);
+    tracking.idle_timeout = limits.idle_timeout.map(Into::into);
+    tracking.max_connections = limits.max_connections.map(|n| n as usize);
+    tracking.dedupe_window = limits.dedupe_window.map(Into::into);
+    tracking.daily_cap = limits.daily_cap;
+    for (flag, duration) in [
+        ("--header-timeout", tracking.header_timeout),
+        ("--idle-timeout", tracking.idle_timeout),
+    ] {
+        if duration.is_some_and(|d| d.is_zero()) {
+            anyhow::bail!("{flag} must be longer than 0");
+        }
+    }
+    let token = match (limits.metrics_token_file, limits.metrics_token_env) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the metrics token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, Some(var)) => Some(std::env::var(&var).map_err(|_| {
+            anyhow::anyhow!("no metrics token: the environment variable {var} is not set")
+        })?),
+        (None, None) => None,
+    };
+    if let Some(token) = token {
+        if token.len() < MIN_METRICS_TOKEN_BYTES {
+            anyhow::bail!(
+                "the metrics token must be at least {MIN_METRICS_TOKEN_BYTES} bytes long"
+            );
+        }
+        tracking.metrics_token = Some(SecretString::from(token));
+    }
+    Ok(tracking)
 }

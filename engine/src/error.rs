@@ -46,6 +46,9 @@ pub enum Error {
     /// Bounce messages could not be read.
     #[error(transparent)]
     Bounce(Box<crate::bounce::BounceError>),
+    /// The bounce receiver could not start.
+    #[error(transparent)]
+    Receiver(Box<crate::bounce::receiver::ReceiverError>),
     /// The templates use merge fields the recipient list does not have.
     #[error("{recipients}: the templates use {} that the list does not have (its columns: {})", plural_fields(.missing), .columns.join(", "))]
     MissingFields {
@@ -166,6 +169,7 @@ macro_rules! boxed_from {
 boxed_from!(
     Rules(crate::bounce::classify::RulesError),
     Bounce(crate::bounce::BounceError),
+    Receiver(crate::bounce::receiver::ReceiverError),
     Config(crate::config::ConfigError),
     Campaign(crate::campaign::CampaignError),
     Store(crate::store::StoreError),

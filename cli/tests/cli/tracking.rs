@@ -154,3 +154,90 @@ async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
     assert_eq!(json["clicked"], 0, "{json}");
     drop(server);
 }
+
+/// Runs curl (an independent HTTP client) with `args`; its standard output. Fails loudly
+/// when curl is missing.
+fn curl(args: &[&str]) -> String {
+    let output = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("curl is needed by this test: apt-get install -y curl");
+    assert!(
+        output.status.success(),
+        "curl {args:?}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+#[test]
+fn track_serve_serves_metrics_only_with_the_token_given_by_flag() {
+    const TOKEN: &str = "metrics-token-from-the-environment";
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.volley").display().to_string();
+    let short = crate::support::run_with(
+        &[
+            "track",
+            "serve",
+            "--store",
+            &store,
+            "--metrics-token-env",
+            "VOLLEY_METRICS_TOKEN",
+        ],
+        &[
+            ("VOLLEY_TRACKING_KEY", KEY),
+            ("VOLLEY_METRICS_TOKEN", "short"),
+        ],
+    );
+    assert_eq!(short.status.code(), Some(2));
+    let stderr = text(&short.stderr);
+    assert!(
+        stderr.contains("at least 16 bytes") && !stderr.contains("short"),
+        "{stderr}"
+    );
+
+    let mut server = volley()
+        .args(["track", "serve", "--store", &store, "--bind", "127.0.0.1:0"])
+        .args([
+            "--seconds",
+            "120",
+            "--metrics-token-env",
+            "VOLLEY_METRICS_TOKEN",
+        ])
+        .args([
+            "--header-timeout",
+            "5s",
+            "--idle-timeout",
+            "30s",
+            "--max-connections",
+            "8",
+        ])
+        .args(["--dedupe-window", "0", "--daily-cap", "10"])
+        .env("VOLLEY_TRACKING_KEY", KEY)
+        .env("VOLLEY_METRICS_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let _server = Server(server);
+    assert!(!banner.contains(TOKEN), "{banner}");
+    let addr = tracking_path(&banner, "http://", ' ');
+    let url = format!("http://{addr}/metrics");
+    assert_eq!(
+        curl(&["-o", "/dev/null", "-w", "%{http_code}", &url]),
+        "401"
+    );
+    let wrong = "Authorization: Bearer metrics-token-of-somebody-else";
+    assert_eq!(
+        curl(&["-o", "/dev/null", "-w", "%{http_code}", "-H", wrong, &url]),
+        "401"
+    );
+    let right = format!("Authorization: Bearer {TOKEN}");
+    let body = curl(&["-H", &right, &url]);
+    assert!(body.contains("volley_tracking_not_stored_total"), "{body}");
+}

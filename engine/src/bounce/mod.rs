@@ -6,6 +6,7 @@ pub mod classify;
 pub mod dsn;
 pub mod error;
 pub mod mailbox;
+pub mod receiver;
 pub mod verp;
 
 pub use classify::{Classification, Classifier};

@@ -10,6 +10,7 @@
 mod ab;
 mod address;
 mod error;
+mod listen;
 mod mx;
 mod raw;
 mod relay;
@@ -27,10 +28,11 @@ use std::path::Path;
 
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
+pub use listen::BounceListenSettings;
 pub use relay::is_loopback_host;
 pub(crate) use secret_file::warn_if_loose;
 pub use secret_file::{loose_permissions, LoosePermissions};
-pub use serve::{load_serve, ServeSettings};
+pub use serve::{load_serve, ServeSettings, ServeTracking, MIN_METRICS_TOKEN_BYTES};
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
     KeySource, MxSettings, MxTls, OnInconclusive, Rate, RelaySettings, RetrySettings,

@@ -3,12 +3,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::listen::{validate_listen, BounceListenSettings, RawBounceListen};
+use super::secret_file::warn_if_loose;
 use super::tracking::read_key;
-use super::validate::{parse, Ctx};
+use super::validate::{parse, parse_duration, Ctx};
 use super::ConfigError;
 
 /// `volley serve`'s settings.
@@ -20,10 +23,48 @@ pub struct ServeSettings {
     pub store: PathBuf,
     /// The campaign files it runs: scheduled ones at each firing, every one's retries.
     pub campaigns: Vec<PathBuf>,
-    /// Where the tracking server listens, and its key.
-    pub tracking: Option<(SocketAddr, SecretString)>,
-    /// Where bounces and complaints are received over SMTP.
-    pub bounces: Option<SocketAddr>,
+    /// Where the tracking server listens, its key and its limits.
+    pub tracking: Option<ServeTracking>,
+    /// The bounce receiver (`[bounces]`): where bounces and complaints are received over SMTP.
+    pub bounces: Option<BounceListenSettings>,
+}
+
+/// The tracking server of `volley serve` (or `volley track serve`). A limit left unset
+/// (`None`) is the tracking server's default (see `volley::tracking::TrackingLimits`).
+#[derive(Debug)]
+pub struct ServeTracking {
+    /// Where it listens.
+    pub bind: SocketAddr,
+    /// The key tokens are signed with.
+    pub key: SecretString,
+    /// `/metrics` is served only to requests bearing this token (none: not served).
+    pub metrics_token: Option<SecretString>,
+    /// `header_timeout`: time to send a request's line and headers.
+    pub header_timeout: Option<Duration>,
+    /// `idle_timeout`: a connection silent this long is closed.
+    pub idle_timeout: Option<Duration>,
+    /// `max_connections`: connections served at once.
+    pub max_connections: Option<usize>,
+    /// `dedupe_window`: repeats of a request within it are stored once (zero: off).
+    pub dedupe_window: Option<Duration>,
+    /// `daily_cap`: events stored per recipient per UTC day.
+    pub daily_cap: Option<u32>,
+}
+
+impl ServeTracking {
+    /// Listening on `bind` with `key`, every limit at its default and no `/metrics`.
+    pub fn new(bind: SocketAddr, key: SecretString) -> ServeTracking {
+        ServeTracking {
+            bind,
+            key,
+            metrics_token: None,
+            header_timeout: None,
+            idle_timeout: None,
+            max_connections: None,
+            dedupe_window: None,
+            daily_cap: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +76,7 @@ struct RawServe {
     #[serde(default)]
     tracking: Option<RawServeTracking>,
     #[serde(default)]
-    bounces: Option<RawListen>,
+    bounces: Option<RawBounceListen>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,12 +87,20 @@ struct RawServeTracking {
     key_file: Option<String>,
     #[serde(default)]
     key_env: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawListen {
-    bind: String,
+    #[serde(default)]
+    metrics_token_file: Option<String>,
+    #[serde(default)]
+    metrics_token_env: Option<String>,
+    #[serde(default)]
+    header_timeout: Option<String>,
+    #[serde(default)]
+    idle_timeout: Option<String>,
+    #[serde(default)]
+    max_connections: Option<i64>,
+    #[serde(default)]
+    dedupe_window: Option<String>,
+    #[serde(default)]
+    daily_cap: Option<i64>,
 }
 
 /// Loads and checks the `volley serve` file at `path`; relative paths are read from its
@@ -78,27 +127,11 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
             .map_err(|_| ctx.bad(key, value, "an address and port, like 127.0.0.1:8025"))
     };
     let tracking = match &raw.tracking {
-        Some(t) => {
-            let bind = address("tracking.bind", &t.bind)?;
-            let key = read_key(
-                &ctx,
-                "tracking",
-                t.key_file.as_deref(),
-                t.key_env.as_deref(),
-            )?;
-            if key.expose_secret().len() < crate::config::tracking::MIN_KEY_BYTES {
-                return Err(ConfigError::WeakKey {
-                    file: ctx.file.clone(),
-                    key: "tracking.key_file or tracking.key_env".to_owned(),
-                    min: crate::config::tracking::MIN_KEY_BYTES,
-                });
-            }
-            Some((bind, key))
-        }
+        Some(t) => Some(serve_tracking(&ctx, t, address("tracking.bind", &t.bind)?)?),
         None => None,
     };
     let bounces = match &raw.bounces {
-        Some(b) => Some(address("bounces.bind", &b.bind)?),
+        Some(b) => Some(validate_listen(&ctx, b, &store)?),
         None => None,
     };
     Ok(ServeSettings {
@@ -109,3 +142,102 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         bounces,
     })
 }
+
+/// The `[tracking]` section, checked.
+fn serve_tracking(
+    ctx: &Ctx,
+    raw: &RawServeTracking,
+    bind: SocketAddr,
+) -> Result<ServeTracking, ConfigError> {
+    let key = read_key(
+        ctx,
+        "tracking",
+        raw.key_file.as_deref(),
+        raw.key_env.as_deref(),
+    )?;
+    if key.expose_secret().len() < crate::config::tracking::MIN_KEY_BYTES {
+        return Err(ConfigError::WeakKey {
+            file: ctx.file.clone(),
+            key: "tracking.key_file or tracking.key_env".to_owned(),
+            min: crate::config::tracking::MIN_KEY_BYTES,
+        });
+    }
+    let duration = |key: &str, value: &Option<String>| match value.as_deref() {
+        Some(v) => parse_duration(ctx, key, v).map(Some),
+        None => Ok(None),
+    };
+    // Zero ("0", "0s") or "off" turns de-duplication off.
+    let off = |v: &str| v == "off" || humantime::parse_duration(v).is_ok_and(|d| d.is_zero());
+    let dedupe_window = match raw.dedupe_window.as_deref().map(str::trim) {
+        Some(v) if off(v) => Some(Duration::ZERO),
+        _ => duration("tracking.dedupe_window", &raw.dedupe_window)?,
+    };
+    let max_connections = match raw.max_connections {
+        Some(n) => {
+            ctx.range("tracking.max_connections", n, 1, 100_000)?;
+            usize::try_from(n).ok()
+        }
+        None => None,
+    };
+    let daily_cap = match raw.daily_cap {
+        Some(n) => {
+            ctx.range("tracking.daily_cap", n, 1, i64::from(u32::MAX))?;
+            u32::try_from(n).ok()
+        }
+        None => None,
+    };
+    Ok(ServeTracking {
+        bind,
+        key,
+        metrics_token: metrics_token(ctx, raw)?,
+        header_timeout: duration("tracking.header_timeout", &raw.header_timeout)?,
+        idle_timeout: duration("tracking.idle_timeout", &raw.idle_timeout)?,
+        max_connections,
+        dedupe_window,
+        daily_cap,
+    })
+}
+
+/// The `/metrics` bearer token from `metrics_token_file` or `metrics_token_env` (at most
+/// one), if either is set.
+fn metrics_token(ctx: &Ctx, raw: &RawServeTracking) -> Result<Option<SecretString>, ConfigError> {
+    const FILE: &str = "tracking.metrics_token_file";
+    const ENV: &str = "tracking.metrics_token_env";
+    let token = match (&raw.metrics_token_file, &raw.metrics_token_env) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Conflict {
+                file: ctx.file.clone(),
+                key: FILE.to_owned(),
+                other: ENV.to_owned(),
+            })
+        }
+        (None, None) => return Ok(None),
+        _ if !ctx.secrets => return Ok(None),
+        (Some(value), None) => {
+            let path = ctx.path(FILE, value)?;
+            warn_if_loose(FILE, &path);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| ctx.file_error(FILE, &path, e))?;
+            text.trim().to_owned()
+        }
+        (None, Some(var)) => {
+            let var = ctx.non_empty(ENV, var)?;
+            std::env::var(var).map_err(|_| ConfigError::EnvVar {
+                file: ctx.file.clone(),
+                key: ENV.to_owned(),
+                var: var.to_owned(),
+            })?
+        }
+    };
+    if token.len() < MIN_METRICS_TOKEN_BYTES {
+        return Err(ConfigError::WeakKey {
+            file: ctx.file.clone(),
+            key: format!("{FILE} or {ENV}"),
+            min: MIN_METRICS_TOKEN_BYTES,
+        });
+    }
+    Ok(Some(SecretString::from(token)))
+}
+
+/// The shortest `/metrics` token accepted.
+pub const MIN_METRICS_TOKEN_BYTES: usize = 16;

@@ -634,7 +634,9 @@ fn serve_files_load_and_bad_ones_name_the_key() {
     let settings = load("store = \"news.volley\"\ncampaigns = [\"campaign.toml\"]\n[bounces]\nbind = \"127.0.0.1:2526\"\n").unwrap();
     assert_eq!(settings.store, s.dir.path().join("news.volley"));
     assert_eq!(settings.campaigns, [s.file()]);
-    assert_eq!(settings.bounces, Some("127.0.0.1:2526".parse().unwrap()));
+    let bounces = settings.bounces.unwrap();
+    assert_eq!(bounces.bind, "127.0.0.1:2526".parse().unwrap());
+    assert_eq!(bounces.spool, s.dir.path().join("news.volley/bounce-spool"));
     let error = |text: &str| {
         load(text)
             .unwrap_err()
@@ -654,6 +656,93 @@ fn serve_files_load_and_bad_ones_name_the_key() {
     assert!(
         unknown.contains("line 5") && unknown.contains("key"),
         "{unknown}"
+    );
+}
+
+#[test]
+fn the_serve_files_tracking_limits_and_metrics_token_load_and_bad_ones_name_the_key() {
+    let s = Scratch::new();
+    let serve = s.dir.path().join("volley.toml");
+    std::fs::write(
+        s.dir.path().join("track.key"),
+        "a tracking key, long enough\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.dir.path().join("metrics.token"),
+        "a metrics token, long enough\n",
+    )
+    .unwrap();
+    let load = |extra: &str| {
+        let text = format!(
+            "store = \"s\"\n[tracking]\nbind = \"127.0.0.1:8025\"\nkey_file = \"track.key\"\n{extra}"
+        );
+        std::fs::write(&serve, text).unwrap();
+        super::load_serve(&serve)
+    };
+    let defaults = load("").unwrap().tracking.unwrap();
+    assert!(defaults.metrics_token.is_none());
+    assert_eq!(
+        (
+            defaults.header_timeout,
+            defaults.dedupe_window,
+            defaults.daily_cap
+        ),
+        (None, None, None)
+    );
+    let set = load(
+        "metrics_token_file = \"metrics.token\"\nheader_timeout = \"5s\"\nidle_timeout = \"30s\"\n\
+         max_connections = 64\ndedupe_window = \"0\"\ndaily_cap = 20\n",
+    )
+    .unwrap()
+    .tracking
+    .unwrap();
+    assert_eq!(
+        set.metrics_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        Some("a metrics token, long enough".to_owned())
+    );
+    assert_eq!(set.header_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(set.idle_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(set.max_connections, Some(64));
+    assert_eq!(set.dedupe_window, Some(Duration::ZERO));
+    assert_eq!(set.daily_cap, Some(20));
+    for off in ["0s", "off"] {
+        let window = load(&format!("dedupe_window = \"{off}\"\n")).unwrap();
+        assert_eq!(window.tracking.unwrap().dedupe_window, Some(Duration::ZERO));
+    }
+    let error = |extra: &str| {
+        load(extra)
+            .unwrap_err()
+            .to_string()
+            .replace(&s.dir.path().display().to_string(), "DIR")
+    };
+    for (extra, key) in [
+        ("header_timeout = \"soon\"\n", "tracking.header_timeout"),
+        ("idle_timeout = \"0s\"\n", "tracking.idle_timeout"),
+        ("max_connections = 0\n", "tracking.max_connections"),
+        ("daily_cap = -1\n", "tracking.daily_cap"),
+        (
+            "metrics_token_env = \"VOLLEY_TEST_UNSET_METRICS\"\n",
+            "tracking.metrics_token_env",
+        ),
+        (
+            "metrics_token_file = \"metrics.token\"\nmetrics_token_env = \"X\"\n",
+            "tracking.metrics_token_file",
+        ),
+    ] {
+        let message = error(extra);
+        assert!(
+            message.contains(key) && message.starts_with("DIR/volley.toml"),
+            "{extra}: {message}"
+        );
+    }
+    std::fs::write(s.dir.path().join("metrics.token"), "short\n").unwrap();
+    let weak = error("metrics_token_file = \"metrics.token\"\n");
+    assert!(
+        weak.contains("at least 16 bytes") && !weak.contains("short"),
+        "{weak}"
     );
 }
 

@@ -32,17 +32,17 @@ pub struct IngestSummary {
 }
 
 /// Ties reports to recipients of the campaigns in one store.
-pub struct Intake<'a> {
-    store: &'a Store,
+pub struct Intake {
+    store: Store,
     classifier: Classifier,
     policy: OutcomePolicy,
     verp: Verp,
 }
 
-impl<'a> Intake<'a> {
+impl Intake {
     /// An intake for `store` with a campaign's `[bounces]` and `[retry]` settings (its rules
     /// file, soft-bounce limit), or the defaults for a bare store.
-    pub fn open(store: &'a Store, settings: Option<&CampaignSettings>) -> Result<Self, Error> {
+    pub fn open(store: &Store, settings: Option<&CampaignSettings>) -> Result<Self, Error> {
         match settings {
             Some(settings) => Self::new(
                 store,
@@ -55,13 +55,13 @@ impl<'a> Intake<'a> {
 
     /// An intake for `store`, classifying with `classifier`.
     pub fn new(
-        store: &'a Store,
+        store: &Store,
         classifier: Classifier,
         policy: OutcomePolicy,
     ) -> Result<Self, Error> {
         let verp = Verp::new(&store.secret()?, "bounces.invalid");
         Ok(Intake {
-            store,
+            store: store.clone(),
             classifier,
             policy,
             verp,
@@ -120,7 +120,7 @@ impl<'a> Intake<'a> {
             self.store.mark_ingested(fingerprint.as_ref())?;
             return Ok(());
         };
-        let recipient = pick_recipient(&report, self.store, &reference)?;
+        let recipient = pick_recipient(&report, &self.store, &reference)?;
         if let Some(recipient) = recipient {
             self.apply(source, &reference, recipient, how, summary)?;
         }
@@ -206,6 +206,97 @@ impl<'a> Intake<'a> {
         }
         Ok(None)
     }
+}
+
+/// Hears what each flushed batch of received bounces did.
+pub type IngestReport = Box<dyn FnMut(&IngestSummary) + Send>;
+
+/// What the bounce receiver's ingest thread hands each spooled message to: an [`Intake`],
+/// flushed to the store once per batch.
+pub struct StoreIngest {
+    intake: Intake,
+    summary: IngestSummary,
+    report: Option<IngestReport>,
+}
+
+impl StoreIngest {
+    /// Records into `intake`'s store; `report` hears what each flushed batch did (the CLI
+    /// prints it; `volley serve` logs it either way).
+    pub fn new(intake: Intake, report: Option<IngestReport>) -> Self {
+        StoreIngest {
+            intake,
+            summary: IngestSummary::default(),
+            report,
+        }
+    }
+}
+
+impl crate::bounce::receiver::Ingest for StoreIngest {
+    type Error = Error;
+
+    fn ingest(&mut self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        self.intake
+            .ingest_message(&format!("smtp:{name}"), bytes, &mut self.summary)
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.intake.store.flush_blocking()?;
+        let summary = std::mem::take(&mut self.summary);
+        if summary.messages > 0 {
+            tracing::info!(
+                messages = summary.messages,
+                bounced = summary.bounced,
+                delayed = summary.delayed,
+                complaints = summary.complaints,
+                unmatched = summary.unmatched.len(),
+                "bounces received"
+            );
+            if let Some(report) = &mut self.report {
+                report(&summary);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts the bounce receiver on `listener`, recording into `store` with a campaign's
+/// `[bounces]` and `[retry]` settings (or the defaults), until `cancel` fires.
+pub fn receive_bounces(
+    listener: tokio::net::TcpListener,
+    config: crate::bounce::receiver::ReceiverConfig,
+    store: &Store,
+    settings: Option<&CampaignSettings>,
+    report: Option<IngestReport>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<crate::bounce::receiver::Receiver, Error> {
+    let intake = Intake::open(store, settings)?;
+    let ingest = StoreIngest::new(intake, report);
+    Ok(crate::bounce::receiver::Receiver::start(
+        listener, config, ingest, cancel,
+    )?)
+}
+
+/// The receiver's configuration for the `volley serve` file's `[bounces]`: its limits and
+/// timeouts, spool folder, and STARTTLS material loaded from the PEM files.
+pub fn receiver_config(
+    settings: &crate::config::BounceListenSettings,
+) -> Result<crate::bounce::receiver::ReceiverConfig, Error> {
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(crate::bounce::receiver::tls::server_config(cert, key)?),
+        None => None,
+    };
+    Ok(crate::bounce::receiver::ReceiverConfig {
+        max_message_size: settings.max_message_size,
+        max_recipients: settings.max_recipients,
+        max_connections: settings.max_connections,
+        max_connections_per_ip: settings.max_connections_per_ip,
+        command_timeout: settings.command_timeout,
+        data_block_timeout: settings.data_block_timeout,
+        session_timeout: settings.session_timeout,
+        spool: settings.spool.clone(),
+        tls,
+        ..crate::bounce::receiver::ReceiverConfig::default()
+    })
 }
 
 /// The recipient block that concerns the attributed recipient: the one with its address, or

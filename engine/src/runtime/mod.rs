@@ -17,9 +17,12 @@ mod report;
 mod run;
 mod serve;
 mod status;
+mod tracking;
 
 pub use abtest::AbProgress;
-pub use bounces::{IngestSummary, Intake};
+pub use bounces::{
+    receive_bounces, receiver_config, IngestReport, IngestSummary, Intake, StoreIngest,
+};
 pub use gc::gc;
 pub use lists::{
     bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove,

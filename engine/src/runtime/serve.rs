@@ -15,14 +15,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::bounces::{IngestSummary, Intake};
 use super::held::HeldTests;
 use super::host::Host;
 use crate::config::{load_campaign, CampaignSettings, ServeSettings};
 use crate::control;
 use crate::schedule::{self, Due};
 use crate::store::Store;
-use crate::tracking::{TokenKey, TrackingServer};
+use crate::tracking::TokenKey;
 use crate::Error;
 
 /// Where "now" comes from: the system clock, or a test's.
@@ -83,17 +82,18 @@ impl Server {
         let socket = control::bind(store.path())?;
         tasks.spawn(control::serve(socket, host.handler(), control_stop.clone()));
         let mut tracking_addr = None;
-        if let Some((bind, key)) = &settings.tracking {
-            let listener = TcpListener::bind(bind)
-                .await
-                .map_err(|source| Error::Listen {
-                    addr: *bind,
-                    source,
-                })?;
+        if let Some(tracking) = &settings.tracking {
+            let listener =
+                TcpListener::bind(tracking.bind)
+                    .await
+                    .map_err(|source| Error::Listen {
+                        addr: tracking.bind,
+                        source,
+                    })?;
             tracking_addr = listener.local_addr().ok();
-            let key = TokenKey::new(key.expose_secret().as_bytes());
+            let key = TokenKey::new(tracking.key.expose_secret().as_bytes());
             warn_about_other_keys(&store, &key)?;
-            let server = TrackingServer::new(store.clone(), key);
+            let server = super::tracking::server(store.clone(), key, tracking);
             let stop = cancel.clone();
             tasks.spawn(async move {
                 if let Err(error) = server.serve(listener, stop.cancelled_owned()).await {
@@ -102,19 +102,25 @@ impl Server {
             });
         }
         let mut bounces_addr = None;
-        if let Some(bind) = settings.bounces {
-            let listener = TcpListener::bind(bind)
-                .await
-                .map_err(|source| Error::Listen { addr: bind, source })?;
-            let config = crate::sink::SinkConfig {
-                hostname: "volley-bounces".to_owned(),
-                scripted: false,
-                size_limit: Some(10 * 1024 * 1024),
-                ..crate::sink::SinkConfig::default()
-            };
-            let sink = crate::sink::Sink::start_on(listener, config, None).await?;
-            bounces_addr = Some(sink.addr());
-            tasks.spawn(receive_bounces(sink, store.clone(), cancel.clone()));
+        if let Some(bounces) = &settings.bounces {
+            let listener =
+                TcpListener::bind(bounces.bind)
+                    .await
+                    .map_err(|source| Error::Listen {
+                        addr: bounces.bind,
+                        source,
+                    })?;
+            let config = super::bounces::receiver_config(bounces)?;
+            let receiver = super::bounces::receive_bounces(
+                listener,
+                config,
+                &store,
+                None,
+                None,
+                cancel.clone(),
+            )?;
+            bounces_addr = Some(receiver.addr());
+            tasks.spawn(receiver.stopped());
         }
         Ok(Server {
             settings,
@@ -368,38 +374,4 @@ fn warn_about_other_keys(store: &Store, key: &TokenKey) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Ingests what the bounce listener receives, every second, until `cancel` fires.
-async fn receive_bounces(sink: crate::sink::Sink, store: Store, cancel: CancellationToken) {
-    let intake = match Intake::open(&store, None) {
-        Ok(intake) => intake,
-        Err(error) => {
-            tracing::error!(%error, "the bounce listener cannot start");
-            return;
-        }
-    };
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let stop = tokio::select! {
-            () = cancel.cancelled() => true,
-            _ = tick.tick() => false,
-        };
-        let mut summary = IngestSummary::default();
-        for message in sink.take_received() {
-            if let Err(error) = intake.ingest_message("smtp", &message.data, &mut summary) {
-                tracing::error!(%error, "a bounce could not be recorded");
-            }
-        }
-        if summary.messages > 0 {
-            if let Err(error) = store.flush().await {
-                tracing::error!(%error, "bounces could not be flushed");
-            }
-            tracing::info!(messages = summary.messages, "bounces received");
-        }
-        if stop {
-            break;
-        }
-    }
-    sink.shutdown().await;
 }

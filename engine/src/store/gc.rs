@@ -239,6 +239,7 @@ impl Store {
             keys::ATTEMPT,
             keys::EVENT,
             keys::TRACK_EVENT,
+            keys::TRACK_DAILY,
             keys::QUEUE,
             keys::RETRY,
             keys::DEDUPE,

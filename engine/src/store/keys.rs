@@ -19,6 +19,7 @@
 //! T <campaign> 0 <variant:u8>                  → TrackCounts   opens, clicks, unsubscribes
 //! E <campaign> 0 <at:u64be> <id:u64be>         → TrackEvent    one open, click or unsubscribe
 //! f <campaign> 0 <seq:u64be>                   → Engagement    what one recipient has done
+//! D <campaign> 0 <seq:u64be>                   → DailyEvents   events stored for it today (cap)
 //! a <campaign> 0 <at:u64be> <id:u64be>         → Attempt   one delivery outcome (attempt log)
 //! v <campaign> 0 <variant:u8>                  → Counts    recipients by state, per variant
 //! H <campaign> 0 <domain> 0 <seq:u64be>        → ()        held for an A/B test's winner
@@ -50,6 +51,7 @@ pub(crate) const TRACKING_META: u8 = b'L';
 pub(crate) const TRACK_COUNTS: u8 = b'T';
 pub(crate) const TRACK_EVENT: u8 = b'E';
 pub(crate) const ENGAGEMENT: u8 = b'f';
+pub(crate) const TRACK_DAILY: u8 = b'D';
 pub(crate) const ATTEMPT: u8 = b'a';
 pub(crate) const VARIANT_COUNTS: u8 = b'v';
 pub(crate) const HELD: u8 = b'H';

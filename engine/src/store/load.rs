@@ -98,6 +98,7 @@ impl Store {
             keys::TRACK_COUNTS,
             keys::TRACK_EVENT,
             keys::ENGAGEMENT,
+            keys::TRACK_DAILY,
         ] {
             for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);

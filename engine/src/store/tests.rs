@@ -459,3 +459,60 @@ fn relay_usage_survives_reopening_and_old_minutes_go() {
     );
     assert_eq!(store.relay_usage("other:25", 0).unwrap(), [(150, 1)]);
 }
+
+#[test]
+fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscribe() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = 20_000 * 86_400_000;
+    let input = |key: &RecipientKey, kind, at| TrackInput {
+        campaign: "c1".into(),
+        key: key.clone(),
+        address: "a@x.example".into(),
+        variant: 0,
+        kind,
+        link: (kind == TrackKind::Click).then_some(0),
+        at,
+        machine: None,
+    };
+    let key = {
+        let store = Store::open(dir.path()).unwrap();
+        let key = RecipientKey {
+            domain: "x.example".into(),
+            seq: 2,
+        };
+        let opens: Vec<_> = (0..3)
+            .map(|i| input(&key, TrackKind::Open, day + i))
+            .collect();
+        let effects = store.record_tracking_capped(&opens, 4).unwrap();
+        assert!(effects.iter().all(|e| e.stored));
+        store.flush_blocking().unwrap();
+        key
+    };
+    let store = Store::open(dir.path()).unwrap();
+    let more: Vec<_> = (3..6)
+        .map(|i| input(&key, TrackKind::Click, day + i))
+        .chain([input(&key, TrackKind::Unsubscribe, day + 7)])
+        .collect();
+    let stored: Vec<bool> = store
+        .record_tracking_capped(&more, 4)
+        .unwrap()
+        .iter()
+        .map(|e| e.stored)
+        .collect();
+    assert_eq!(
+        stored,
+        [true, false, false, true],
+        "the cap counted across the reopen"
+    );
+    assert_eq!(store.tracking_events("c1", 0).unwrap().len(), 5);
+    assert_eq!(store.tracking_totals("c1").unwrap().unsubscribed, 1);
+    let again = [input(&key, TrackKind::Unsubscribe, day + 8)];
+    assert!(
+        !store.record_tracking_capped(&again, 1_000).unwrap()[0].stored,
+        "a repeat"
+    );
+    assert_eq!(store.tracking_events("c1", 0).unwrap().len(), 5);
+    // The next day starts a new count.
+    let next = [input(&key, TrackKind::Open, day + 86_400_000)];
+    assert!(store.record_tracking_capped(&next, 4).unwrap()[0].stored);
+}

@@ -118,7 +118,22 @@ pub struct TrackEffect {
     pub machine: Option<MachineReason>,
     /// True when this was the recipient's first (human) event of its kind.
     pub first: bool,
+    /// False when nothing was stored: the recipient had reached the day's cap of events, or
+    /// had unsubscribed already.
+    pub stored: bool,
 }
+
+/// How many events one recipient has had stored on one UTC day (for the daily cap).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct DailyEvents {
+    /// Days since the Unix epoch (UTC).
+    day: u32,
+    /// Events stored that day.
+    events: u32,
+}
+
+/// Milliseconds in a day.
+const DAY_MILLIS: Millis = 86_400_000;
 
 impl Store {
     /// The campaign's tracking data, when it is tracked.
@@ -188,10 +203,23 @@ impl Store {
     /// another link within a second of the recipient's last click is a burst (a scanner
     /// following every link): it is stored as machine-made, and so is the click before it
     /// when that one was all that made the recipient a clicker. Not durable until
-    /// [`Store::flush`].
+    /// [`Store::flush`]. No cap: see [`Store::record_tracking_capped`].
     pub fn record_tracking(&self, inputs: &[TrackInput]) -> Result<Vec<TrackEffect>, StoreError> {
+        self.record_tracking_capped(inputs, u32::MAX)
+    }
+
+    /// [`Store::record_tracking`], storing at most `daily_cap` events per recipient (of a
+    /// campaign) per UTC day: past it, an input changes nothing and its effect says
+    /// `stored: false`. A recipient's first unsubscribe is always stored, a repeat never. The
+    /// count is kept in the store, so the cap holds across restarts.
+    pub fn record_tracking_capped(
+        &self,
+        inputs: &[TrackInput],
+        daily_cap: u32,
+    ) -> Result<Vec<TrackEffect>, StoreError> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = sled::Batch::default();
+        let mut dailies: HashMap<(String, u64), DailyEvents> = HashMap::new();
         let mut engagements: HashMap<(String, u64), Engagement> = HashMap::new();
         let mut counters: HashMap<(String, u8), TrackCounts> = HashMap::new();
         let mut effects = Vec::with_capacity(inputs.len());
@@ -206,6 +234,25 @@ impl Store {
                     )?
                     .unwrap_or_default(),
             };
+            if input.kind == TrackKind::Unsubscribe && engagement.unsubscribed {
+                // Unsubscribed already: nothing more to store.
+                effects.push(TrackEffect {
+                    machine: None,
+                    first: false,
+                    stored: false,
+                });
+                continue;
+            }
+            let first_unsubscribe = input.kind == TrackKind::Unsubscribe;
+            let daily = self.count_daily(&mut dailies, input)?;
+            if daily > daily_cap && !first_unsubscribe {
+                effects.push(TrackEffect {
+                    machine: input.machine,
+                    first: false,
+                    stored: false,
+                });
+                continue;
+            }
             let counts_id = (input.campaign.clone(), input.variant);
             let mut counts = match counters.get(&counts_id) {
                 Some(c) => *c,
@@ -255,10 +302,38 @@ impl Store {
                 self.encode(counts, "tracking counts")?,
             );
         }
+        for ((campaign, seq), daily) in &dailies {
+            batch.insert(
+                daily_key(campaign, *seq),
+                self.encode(daily, "daily events")?,
+            );
+        }
         self.tree
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;
         Ok(effects)
+    }
+
+    /// Counts one more event of `input`'s recipient on `input`'s day; the count with it.
+    fn count_daily(
+        &self,
+        dailies: &mut HashMap<(String, u64), DailyEvents>,
+        input: &TrackInput,
+    ) -> Result<u32, StoreError> {
+        let who = (input.campaign.clone(), input.key.seq);
+        let day = u32::try_from(input.at / DAY_MILLIS).unwrap_or(u32::MAX);
+        let mut daily = match dailies.get(&who) {
+            Some(d) => *d,
+            None => self
+                .get(&daily_key(&input.campaign, input.key.seq), "daily events")?
+                .unwrap_or_default(),
+        };
+        if daily.day != day {
+            daily = DailyEvents { day, events: 0 };
+        }
+        daily.events = daily.events.saturating_add(1);
+        dailies.insert(who, daily);
+        Ok(daily.events)
     }
 }
 
@@ -271,6 +346,7 @@ fn apply(input: &TrackInput, engagement: &mut Engagement, counts: &mut TrackCoun
                 return TrackEffect {
                     machine: input.machine,
                     first: false,
+                    stored: true,
                 };
             }
             counts.opens += 1;
@@ -279,6 +355,7 @@ fn apply(input: &TrackInput, engagement: &mut Engagement, counts: &mut TrackCoun
             TrackEffect {
                 machine: None,
                 first,
+                stored: true,
             }
         }
         TrackKind::Click => {
@@ -302,6 +379,7 @@ fn apply(input: &TrackInput, engagement: &mut Engagement, counts: &mut TrackCoun
                 return TrackEffect {
                     machine,
                     first: false,
+                    stored: true,
                 };
             }
             counts.clicks += 1;
@@ -313,6 +391,7 @@ fn apply(input: &TrackInput, engagement: &mut Engagement, counts: &mut TrackCoun
             TrackEffect {
                 machine: None,
                 first,
+                stored: true,
             }
         }
         TrackKind::Unsubscribe => {
@@ -321,6 +400,7 @@ fn apply(input: &TrackInput, engagement: &mut Engagement, counts: &mut TrackCoun
             TrackEffect {
                 machine: None,
                 first,
+                stored: true,
             }
         }
     }
@@ -328,6 +408,12 @@ fn apply(input: &TrackInput, engagement: &mut Engagement, counts: &mut TrackCoun
 
 fn engagement_key(campaign: &str, seq: u64) -> Vec<u8> {
     let mut key = keys::prefix(keys::ENGAGEMENT, campaign);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn daily_key(campaign: &str, seq: u64) -> Vec<u8> {
+    let mut key = keys::prefix(keys::TRACK_DAILY, campaign);
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }

@@ -17,6 +17,17 @@ pub(crate) struct Metrics {
     flushes: AtomicU64,
     flushed_events: AtomicU64,
     flush_micros: AtomicU64,
+    repeats: AtomicU64,
+    capped: AtomicU64,
+}
+
+/// Why a tracked request stored nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NotStored {
+    /// The same request within the de-duplication window.
+    Repeat,
+    /// The recipient reached the day's cap of events.
+    DailyCap,
 }
 
 /// What a request was, for the counters.
@@ -39,6 +50,14 @@ impl Metrics {
             Hit::Page => &self.pages,
             Hit::Rejected => &self.rejected,
             Hit::Failed => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn not_stored(&self, why: NotStored) {
+        let counter = match why {
+            NotStored::Repeat => &self.repeats,
+            NotStored::DailyCap => &self.capped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -95,6 +114,20 @@ impl Metrics {
             "volley_tracking_machine_events_total {}",
             get(&self.machine)
         );
+        let _ = writeln!(
+            out,
+            "# HELP volley_tracking_not_stored_total Requests answered without storing an event."
+        );
+        let _ = writeln!(out, "# TYPE volley_tracking_not_stored_total counter");
+        for (reason, value) in [
+            ("repeat", get(&self.repeats)),
+            ("daily_cap", get(&self.capped)),
+        ] {
+            let _ = writeln!(
+                out,
+                "volley_tracking_not_stored_total{{reason=\"{reason}\"}} {value}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP volley_tracking_commits_total Group commits (one flush each)."

@@ -6,22 +6,28 @@
 //! ([`TrackingServer`]) checks a token without a lookup, finds its recipient in the store,
 //! judges whether a person or a machine (privacy proxy, scanner, HEAD request, a burst of
 //! clicks) made the request, and records the event with group commit before answering. A
-//! click redirects only to the campaign's own link of that index; an unsubscribe GET shows a
-//! page and changes nothing, a POST (RFC 8058 one-click) suppresses the address.
+//! click redirects only to the campaign's own link of that index (merge values in it
+//! percent-encoded, so they cannot change its host); an unsubscribe GET shows a page and
+//! changes nothing, a POST (RFC 8058 one-click) suppresses the address. Everything a client
+//! can make it spend is bounded ([`TrackingLimits`]).
 //!
 //! ```text
 //! request ─► verify token ─► resolve recipient ─► judge ─► recorder (group commit) ─► answer
 //! ```
 
 mod error;
+mod http;
+mod limits;
 mod machine;
 mod metrics;
 mod recorder;
+mod render;
 mod server;
 mod targets;
 mod token;
 
 pub use error::TrackingError;
+pub use limits::TrackingLimits;
 pub use machine::{judge, Request, TOO_SOON_MILLIS};
 pub use server::TrackingServer;
 pub use token::{Token, TokenKey, TokenKind, MIN_KEY_BYTES, TOKEN_CHARS};

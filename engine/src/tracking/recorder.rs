@@ -16,12 +16,13 @@ pub(crate) const QUEUE: usize = 16_384;
 /// One queued event and where its handler waits.
 pub(crate) type Job = (TrackInput, oneshot::Sender<Result<TrackEffect, String>>);
 
-/// Runs until every sender is gone; `flushes` counts the flushes and their time (for
-/// `/metrics`).
+/// Runs until every sender is gone, storing at most `daily_cap` events per recipient per
+/// day; `metrics` counts the flushes and their time (for `/metrics`).
 pub(crate) async fn run(
     store: Store,
     mut jobs: mpsc::Receiver<Job>,
     metrics: std::sync::Arc<super::metrics::Metrics>,
+    daily_cap: u32,
 ) {
     let mut inputs = Vec::with_capacity(BATCH);
     let mut waiting = Vec::with_capacity(BATCH);
@@ -38,7 +39,7 @@ pub(crate) async fn run(
             }
         }
         let started = std::time::Instant::now();
-        let result = match store.record_tracking(&inputs) {
+        let result = match store.record_tracking_capped(&inputs, daily_cap) {
             Ok(effects) => match store.flush().await {
                 Ok(()) => Ok(effects),
                 Err(error) => Err(error.to_string()),

@@ -1,25 +1,30 @@
 //! The HTTP side: axum routes for the open pixel, tracked links and one-click unsubscribe,
-//! plus `/healthz` and `/metrics`. Every answer about a token waits for its event to be
-//! durable; a token that does not verify gets a 404 and records nothing.
+//! plus `/healthz` and `/metrics` (only with a bearer token). Every answer about a token
+//! waits for its event to be durable; a token that does not verify gets a 404 and records
+//! nothing. A repeat within the de-duplication window, or past the recipient's daily cap,
+//! gets the same answer and stores nothing.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use super::limits::{Dedupe, TrackingLimits};
 use super::machine::{judge, Request, TOO_SOON_MILLIS};
-use super::metrics::{Hit, Metrics};
+use super::metrics::{Hit, Metrics, NotStored};
 use super::recorder::{self, Job};
 use super::targets::{Target, Targets};
 use super::token::{Token, TokenKey, TokenKind};
 use super::TrackingError;
 use crate::model::{now_millis, Millis};
-use crate::store::{Store, TrackInput, TrackKind};
+use crate::store::{MachineReason, Store, TrackInput, TrackKind};
 
 /// A 1×1 transparent GIF.
 const PIXEL: [u8; 43] = [
@@ -35,12 +40,17 @@ struct Shared {
     targets: Targets,
     jobs: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
+    limits: TrackingLimits,
+    dedupe: Dedupe,
+    /// `/metrics` is served only to requests bearing it.
+    metrics_token: Option<SecretString>,
 }
 
 /// The tracking server for one store, signed with one key.
 pub struct TrackingServer {
     shared: Arc<Shared>,
-    recorder: tokio::task::JoinHandle<()>,
+    store: Store,
+    jobs: mpsc::Receiver<Job>,
 }
 
 impl std::fmt::Debug for TrackingServer {
@@ -50,23 +60,44 @@ impl std::fmt::Debug for TrackingServer {
 }
 
 impl TrackingServer {
-    /// A server recording into `store`, checking tokens with `key`; its recorder task starts
-    /// now.
+    /// A server recording into `store`, checking tokens with `key`, with the default
+    /// [`TrackingLimits`] and no `/metrics`.
     pub fn new(store: Store, key: TokenKey) -> TrackingServer {
         let (jobs, rx) = mpsc::channel(recorder::QUEUE);
-        let metrics = Arc::new(Metrics::default());
-        let recorder = tokio::spawn(recorder::run(store.clone(), rx, metrics.clone()));
         let fingerprint = key.fingerprint();
+        let limits = TrackingLimits::default();
         TrackingServer {
             shared: Arc::new(Shared {
                 key,
                 too_soon: TOO_SOON_MILLIS,
-                targets: Targets::new(store, fingerprint),
+                targets: Targets::new(store.clone(), fingerprint),
                 jobs,
-                metrics,
+                metrics: Arc::new(Metrics::default()),
+                dedupe: Dedupe::new(limits.dedupe_window, limits.dedupe_entries),
+                limits,
+                metrics_token: None,
             }),
-            recorder,
+            store,
+            jobs: rx,
         }
+    }
+
+    /// Serves within `limits` (default [`TrackingLimits::default`]).
+    pub fn limits(mut self, limits: TrackingLimits) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.dedupe = Dedupe::new(limits.dedupe_window, limits.dedupe_entries);
+            shared.limits = limits;
+        }
+        self
+    }
+
+    /// Serves `/metrics` to requests with `Authorization: Bearer <token>` (default: not
+    /// served at all).
+    pub fn metrics_token(mut self, token: SecretString) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.metrics_token = Some(token);
+        }
+        self
     }
 
     /// Counts opens within `window` of delivery as machine-made (default 5 s).
@@ -79,7 +110,7 @@ impl TrackingServer {
     }
 
     /// Serves HTTP on `listener` until `shutdown` resolves; then waits for the last events
-    /// to be recorded.
+    /// to be recorded. Only HTTP/1.1 (put a proxy in front for HTTPS or HTTP/2).
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -92,13 +123,17 @@ impl TrackingServer {
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/metrics", get(metrics))
             .with_state(self.shared.clone());
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| TrackingError::Serve { source });
+        let recorder = tokio::spawn(recorder::run(
+            self.store,
+            self.jobs,
+            self.shared.metrics.clone(),
+            self.shared.limits.daily_cap,
+        ));
+        let limits = self.shared.limits.clone();
+        super::http::serve(listener, router, &limits, shutdown).await;
         drop(self.shared);
-        let _ = self.recorder.await;
-        served
+        let _ = recorder.await;
+        Ok(())
     }
 }
 
@@ -114,20 +149,50 @@ fn verify(shared: &Shared, text: &str, kind: TokenKind) -> Option<(Token, Target
     Some((token, target))
 }
 
-/// Records an event and waits until it is durable.
-async fn record(shared: &Shared, input: TrackInput) -> Result<crate::store::TrackEffect, ()> {
-    let (reply, wait) = oneshot::channel();
-    if input.machine.is_some() {
+/// Records the event unless it repeats one within the de-duplication window, and waits
+/// until it is durable; `Err` when it could not be recorded (the client may retry).
+async fn track(
+    shared: &Shared,
+    (token, target): (&Token, &Target),
+    kind: TrackKind,
+    machine: Option<MachineReason>,
+) -> Result<(), ()> {
+    // An unsubscribe is answered only once durable (the store ignores a repeat itself).
+    let dedupe = kind != TrackKind::Unsubscribe;
+    if dedupe && !shared.dedupe.first(token, machine.is_some()) {
+        shared.metrics.not_stored(NotStored::Repeat);
+        return Ok(());
+    }
+    if machine.is_some() {
         shared.metrics.machine();
     }
-    shared.jobs.send((input, reply)).await.map_err(drop)?;
-    match wait.await {
-        Ok(Ok(effect)) => Ok(effect),
-        _ => {
+    let (reply, wait) = oneshot::channel();
+    let input = input(token, target, kind, machine);
+    let result = match shared.jobs.send((input, reply)).await {
+        Ok(()) => wait.await.map_err(drop).and_then(|r| r.map_err(drop)),
+        Err(_) => Err(()),
+    };
+    match result {
+        Ok(effect) => {
+            if !effect.stored && kind == TrackKind::Unsubscribe {
+                shared.metrics.not_stored(NotStored::Repeat);
+            } else if !effect.stored {
+                shared.metrics.not_stored(NotStored::DailyCap);
+            }
+            Ok(())
+        }
+        Err(()) => {
+            if dedupe {
+                shared.dedupe.forget(token, machine.is_some());
+            }
             shared.metrics.hit(Hit::Failed);
             Err(())
         }
     }
+}
+
+fn try_again() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response()
 }
 
 fn user_agent(headers: &HeaderMap) -> Option<&str> {
@@ -176,11 +241,11 @@ async fn open(
         },
         shared.too_soon,
     );
-    if record(&shared, input(&token, &target, TrackKind::Open, machine))
+    if track(&shared, (&token, &target), TrackKind::Open, machine)
         .await
         .is_err()
     {
-        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
+        return try_again();
     }
     shared.metrics.hit(Hit::Open);
     (
@@ -221,11 +286,11 @@ async fn click(
         },
         shared.too_soon,
     );
-    if record(&shared, input(&token, &target, TrackKind::Click, machine))
+    if track(&shared, (&token, &target), TrackKind::Click, machine)
         .await
         .is_err()
     {
-        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
+        return try_again();
     }
     shared.metrics.hit(Hit::Click);
     (
@@ -255,18 +320,43 @@ async fn unsubscribe_page(State(shared): State<Arc<Shared>>, Path(text): Path<St
 }
 
 /// POST (RFC 8058 one-click, or the page's button): unsubscribes and suppresses the address.
-async fn unsubscribe(State(shared): State<Arc<Shared>>, Path(text): Path<String>) -> Response {
+/// The body (`List-Unsubscribe=One-Click`, or the page's form) is read, bounded in size and
+/// time, and otherwise ignored.
+async fn unsubscribe(
+    State(shared): State<Arc<Shared>>,
+    Path(text): Path<String>,
+    body: Body,
+) -> Response {
     let Some((token, target)) = verify(&shared, &text, TokenKind::Unsubscribe) else {
         return not_found(&shared);
     };
-    if record(
-        &shared,
-        input(&token, &target, TrackKind::Unsubscribe, None),
-    )
-    .await
-    .is_err()
+    let limit = shared.limits.max_body_bytes;
+    // A Content-Length past the limit is refused before reading anything.
+    let announced = axum::body::HttpBody::size_hint(&body).lower();
+    if usize::try_from(announced).map_or(true, |n| n > limit) {
+        shared.metrics.hit(Hit::Rejected);
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+    }
+    let read = tokio::time::timeout(
+        shared.limits.header_timeout,
+        axum::body::to_bytes(body, limit),
+    );
+    match read.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => {
+            shared.metrics.hit(Hit::Rejected);
+            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+        }
+        Err(_) => {
+            shared.metrics.hit(Hit::Rejected);
+            return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response();
+        }
+    }
+    if track(&shared, (&token, &target), TrackKind::Unsubscribe, None)
+        .await
+        .is_err()
     {
-        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
+        return try_again();
     }
     shared.metrics.hit(Hit::Unsubscribe);
     Html(
@@ -277,10 +367,32 @@ async fn unsubscribe(State(shared): State<Arc<Shared>>, Path(text): Path<String>
     .into_response()
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+/// `/metrics`: only for a request bearing the metrics token; 404 when none is configured.
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let Some(token) = &shared.metrics_token else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if !bearer.is_some_and(|given| same(given.as_bytes(), token.expose_secret().as_bytes())) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "unauthorized\n",
+        )
+            .into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         shared.metrics.render(),
     )
         .into_response()
+}
+
+/// Equal, in a time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

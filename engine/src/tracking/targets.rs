@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::Value;
 use moka::sync::Cache;
 
 use super::token::Token;
@@ -124,14 +124,13 @@ impl Targets {
 }
 
 impl Target {
-    /// The URL of link `index` of the campaign for this recipient, if there is such a link.
+    /// The URL of link `index` of the campaign for this recipient, if there is such a link;
+    /// merge values in it are percent-encoded (see [`super::render`]).
     pub(crate) fn link(&self, index: u16) -> Option<String> {
         let template = self.campaign.meta.links.get(usize::from(index))?;
         if !template.contains("{{") && !template.contains("{%") {
             return Some(template.clone());
         }
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
         let context = Value::from_iter(
             self.campaign.columns.iter().map(String::as_str).zip(
                 self.recipient
@@ -140,9 +139,6 @@ impl Target {
                     .map(|v| Value::from(v.as_str())),
             ),
         );
-        let rendered = env.render_str(template, context).ok()?;
-        let lower = rendered.trim().to_ascii_lowercase();
-        (lower.starts_with("https://") || lower.starts_with("http://"))
-            .then(|| rendered.trim().to_owned())
+        super::render::render_link(template, context)
     }
 }

@@ -11,6 +11,7 @@
 mod support;
 
 mod ab;
+mod bounce_mx;
 mod bounces;
 mod direct;
 mod errors;
@@ -22,3 +23,4 @@ mod serve;
 mod shaping;
 mod sink_shaping;
 mod tracking;
+mod tracking_limits;

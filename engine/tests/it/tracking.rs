@@ -3,7 +3,7 @@
 //! and the tracking server answers them over real HTTP, recording each event on the right
 //! recipient, once, with its human/machine flag. Nothing can be forged or redirected.
 
-use crate::support::http::{get, request, BROWSER};
+use crate::support::http::{get, request, request_with, BROWSER};
 use crate::support::{self, Fixture, Setup, LIMIT};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,7 +13,9 @@ use volley::model::TrackCounts;
 use volley::store::Store;
 use volley::tracking::{TokenKey, TrackingServer};
 
-const KEY: &str = "a tracking key for the tests, long enough";
+pub const KEY: &str = "a tracking key for the tests, long enough";
+/// The bearer token `/metrics` is served with, where a test sets one.
+pub const METRICS_TOKEN: &str = "metrics token for the tests";
 
 const HTML: &str = r#"<html><body><p>Hi {{ first_name }}</p>
 <p><a href="https://shop.example/sale?city={{ city }}&amp;from=mail">Sale</a>
@@ -23,6 +25,11 @@ const HTML: &str = r#"<html><body><p>Hi {{ first_name }}</p>
 
 /// A tracked campaign, sent; the listener its links point at, not yet served.
 async fn sent_campaign(csv: &str) -> (Fixture, TcpListener) {
+    sent_campaign_with(csv, HTML).await
+}
+
+/// [`sent_campaign`] with its own HTML body.
+pub async fn sent_campaign_with(csv: &str, html: &str) -> (Fixture, TcpListener) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let setup = Setup {
@@ -33,7 +40,7 @@ async fn sent_campaign(csv: &str) -> (Fixture, TcpListener) {
     };
     let fixture = Fixture::new(setup, csv).await;
     std::fs::write(fixture.path("track.key"), format!("{KEY}\n")).unwrap();
-    std::fs::write(fixture.path("body.html"), HTML).unwrap();
+    std::fs::write(fixture.path("body.html"), html).unwrap();
     let report = fixture.send().await.unwrap();
     assert_eq!(
         report.counts.pending + report.counts.deferred,
@@ -49,9 +56,19 @@ fn serve(
     fixture: &Fixture,
     listener: TcpListener,
 ) -> (Store, CancellationToken, tokio::task::JoinHandle<()>) {
+    serve_with(fixture, listener, |server| server)
+}
+
+/// [`serve`], the server configured by `configure`.
+pub fn serve_with(
+    fixture: &Fixture,
+    listener: TcpListener,
+    configure: impl FnOnce(TrackingServer) -> TrackingServer,
+) -> (Store, CancellationToken, tokio::task::JoinHandle<()>) {
     let store = Store::open(&fixture.path("campaign.volley")).unwrap();
-    let server =
-        TrackingServer::new(store.clone(), TokenKey::new(KEY.as_bytes())).too_soon(Duration::ZERO);
+    let server = configure(
+        TrackingServer::new(store.clone(), TokenKey::new(KEY.as_bytes())).too_soon(Duration::ZERO),
+    );
     let stop = CancellationToken::new();
     let shutdown = stop.clone().cancelled_owned();
     let task = tokio::spawn(async move {
@@ -61,7 +78,7 @@ fn serve(
 }
 
 /// The tracked URLs of the message to `address`: (pixel, links in order, unsubscribe).
-fn urls_of(fixture: &Fixture, address: &str) -> (String, Vec<String>, String, String) {
+pub fn urls_of(fixture: &Fixture, address: &str) -> (String, Vec<String>, String, String) {
     let received = fixture.sink.received();
     let message = received
         .iter()
@@ -95,7 +112,7 @@ fn urls_of(fixture: &Fixture, address: &str) -> (String, Vec<String>, String, St
     (pixel, urls, unsubscribe, header)
 }
 
-fn path_of(url: &str) -> String {
+pub fn path_of(url: &str) -> String {
     let rest = url.split("//").nth(1).unwrap();
     format!("/{}", rest.split_once('/').unwrap().1)
 }
@@ -156,14 +173,18 @@ async fn messages_carry_signed_links_a_pixel_and_one_click_unsubscribe_under_dki
 async fn opens_and_clicks_are_recorded_once_per_request_and_counted_once_per_person() {
     let (fixture, listener) = sent_campaign(&support::list(3, 1)).await;
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let (store, stop, task) = serve(&fixture, listener);
+    let (store, stop, task) = serve_with(&fixture, listener, |server| {
+        server.metrics_token(METRICS_TOKEN.to_owned().into())
+    });
     let (pixel, urls, _, _) = urls_of(&fixture, "user1@d0.example");
 
     let answer = get(addr, &path_of(&pixel)).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("content-type"), Some("image/gif"));
     assert_eq!(answer.body.len(), 43);
-    get(addr, &path_of(&pixel)).await;
+    // The same pixel again within the de-duplication window: served, not stored again.
+    let again = get(addr, &path_of(&pixel)).await;
+    assert_eq!((again.status, again.body.len()), (200, 43));
 
     let sale = get(addr, &path_of(&urls[0])).await;
     assert_eq!(sale.status, 302);
@@ -185,21 +206,33 @@ async fn opens_and_clicks_are_recorded_once_per_request_and_counted_once_per_per
             opened: 1,
             clicked: 1,
             unsubscribed: 0,
-            opens: 2,
+            opens: 1,
             clicks: 2,
             machine_opens: 0,
             machine_clicks: 1,
         }
     );
     let events = store.tracking_events("test-campaign", 0).unwrap();
-    assert_eq!(events.len(), 5);
+    assert_eq!(events.len(), 4);
     assert!(
         events.iter().all(|e| e.key.seq == 1),
         "all on user1's record"
     );
-    let metrics = get(addr, "/metrics").await.text();
+    let metrics = request_with(
+        addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", &format!("Bearer {METRICS_TOKEN}"))],
+        "",
+    )
+    .await
+    .text();
     assert!(
         metrics.contains("volley_tracking_requests_total{route=\"click\",result=\"ok\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("volley_tracking_not_stored_total{reason=\"repeat\"} 1"),
         "{metrics}"
     );
     assert_eq!(get(addr, "/healthz").await.status, 200);
@@ -309,11 +342,19 @@ async fn get_unsubscribe_changes_nothing_post_suppresses_for_the_next_send() {
     let done = request(addr, "POST", &path, BROWSER, "List-Unsubscribe=One-Click").await;
     assert_eq!(done.status, 200);
     assert!(done.text().contains("unsubscribed"));
-    request(addr, "POST", &path, BROWSER, "List-Unsubscribe=One-Click").await;
+    let again = request(addr, "POST", &path, BROWSER, "List-Unsubscribe=One-Click").await;
+    assert_eq!(again.status, 200);
     assert_eq!(
         store.tracking_totals("test-campaign").unwrap().unsubscribed,
         1
     );
+    let unsubscribes = store
+        .tracking_events("test-campaign", 0)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == volley::store::TrackKind::Unsubscribe)
+        .count();
+    assert_eq!(unsubscribes, 1, "a repeat stores nothing");
     let entry = store.suppression("user0@d0.example").unwrap().unwrap();
     assert_eq!(entry.reason, volley::model::SuppressionReason::Unsubscribe);
     stop.cancel();

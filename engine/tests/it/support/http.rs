@@ -34,11 +34,24 @@ pub async fn request(
     user_agent: &str,
     body: &str,
 ) -> Answer {
+    request_with(addr, method, path, &[("User-Agent", user_agent)], body).await
+}
+
+/// Sends `method path` with `headers` (and `body` as a form) and reads the whole answer.
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
     tokio::time::timeout(LIMIT, async {
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {user_agent}\r\nConnection: close\r\n"
-        );
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
         if !body.is_empty() {
             request.push_str(&format!(
                 "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
@@ -54,6 +67,79 @@ pub async fn request(
     })
     .await
     .expect("the tracking server answered in time")
+}
+
+/// One kept-alive HTTP/1.1 connection: requests one after another, each answer read by its
+/// `Content-Length`.
+pub struct KeepAlive {
+    stream: TcpStream,
+    addr: SocketAddr,
+    buffer: Vec<u8>,
+}
+
+impl KeepAlive {
+    pub async fn connect(addr: SocketAddr) -> KeepAlive {
+        let stream = tokio::time::timeout(LIMIT, TcpStream::connect(addr))
+            .await
+            .expect("connected in time")
+            .unwrap();
+        KeepAlive {
+            stream,
+            addr,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Sends `GET path` without waiting for the answer.
+    pub async fn send(&mut self, path: &str) {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {BROWSER}\r\n\r\n",
+            self.addr
+        );
+        tokio::time::timeout(LIMIT, self.stream.write_all(request.as_bytes()))
+            .await
+            .expect("sent in time")
+            .unwrap();
+    }
+
+    /// Reads the next answer; `None` when the server closed the connection first.
+    pub async fn answer(&mut self) -> Option<Answer> {
+        tokio::time::timeout(LIMIT, self.read_answer())
+            .await
+            .expect("the tracking server answered in time")
+    }
+
+    async fn read_answer(&mut self) -> Option<Answer> {
+        loop {
+            if let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buffer[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if self.buffer.len() >= end + 4 + length {
+                    let rest = self.buffer.split_off(end + 4 + length);
+                    let answer = parse(&self.buffer);
+                    self.buffer = rest;
+                    return Some(answer);
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// `GET path` and its answer.
+    pub async fn get(&mut self, path: &str) -> Answer {
+        self.send(path).await;
+        self.answer()
+            .await
+            .expect("an answer before the connection closed")
+    }
 }
 
 /// A browser's user agent.
