@@ -163,12 +163,12 @@ if problems:
 print(f"{sink['messages_per_second']:.0f} {sink['messages']} {sink['connections']} {sink['tls_connections']} {sink['first_to_last_seconds']:.2f}")
 PY
     ) || { echo "run $run: $check" >&2; exit 1; }
-    read -r rate messages connections tls_connections span <<<"$check"
+    read -r rate messages sink_connections tls_connections span <<<"$check"
     wall=$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.2f", e - s}')
     rss=""
     [ -f "$work/time.txt" ] && rss=$(awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' "$work/time.txt")
     volley_rate=$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' "$work/out.txt")
-    echo "run $run: server counted $messages messages in $span s: $rate messages/s ($connections connections, $tls_connections TLS); whole command $wall s; volley's own figure ${volley_rate:-?}/s${rss:+; peak RSS ${rss} KB}"
+    echo "run $run: server counted $messages messages in $span s: $rate messages/s ($sink_connections connections, $tls_connections TLS); whole command $wall s; volley's own figure ${volley_rate:-?}/s${rss:+; peak RSS ${rss} KB}"
     [ "${TIMINGS:-0}" = 1 ] && sed -n '/where the time went/,$p' "$work/out.txt"
     rates+=("$rate")
     walls+=("$wall")
