@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end throughput of `volley send`, against Volley's own test SMTP server in a separate
-# process on loopback: 10 KB personalised messages, DKIM-signed. Runs the send RUNS times with
-# a fresh store and prints each run's rate, the median, and the sender's peak RSS (from
-# /usr/bin/time -v when available).
+# process on loopback: 10 KB personalised messages, DKIM-signed. Runs the send RUNS times, each
+# with a fresh store and a fresh server, and prints for each run the rate the *receiving
+# server* counted (first to last message), the whole command's time (load included), and the
+# sender's peak RSS (from /usr/bin/time -v when available); then the medians. A run fails the
+# script when the send exits non-zero, or when the server's own count of messages, recipients
+# or TLS sessions disagrees with the store's (`volley status --json`).
 #
 #   scripts/bench-send.sh [RECIPIENTS=20000] [RUNS=3]
 #
@@ -50,10 +53,19 @@ if [ "$mode" = relay ]; then
 else
     list_domains=$domains
 fi
-"$volley" sink --bind "127.0.0.1:$port" --no-bodies "${sink_flags[@]}" \
-    --ca-out "$work/ca.pem" >"$work/sink.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$work/sink.log" 2>/dev/null && break; sleep 0.1; done
+# One server per run, so that what it counted is that run's alone; it writes its counts on exit.
+start_sink() {
+    "$volley" sink --bind "127.0.0.1:$port" --no-bodies "${sink_flags[@]}" \
+        --ca-out "$work/ca.pem" --stats-json "$work/sink.json" >"$work/sink.log" 2>&1 &
+    sink_pid=$!
+    pids+=("$sink_pid")
+    for _ in $(seq 100); do grep -q listening "$work/sink.log" 2>/dev/null && break; sleep 0.1; done
+}
+stop_sink() {
+    kill -TERM "$sink_pid"
+    wait "$sink_pid" || true
+}
+start_sink
 
 python3 scripts/gen-campaign.py "$work" "$recipients" "$list_domains" "$mx_hosts"
 
@@ -107,29 +119,64 @@ TOML
 timings=()
 [ "${TIMINGS:-0}" = 1 ] && timings=(--timings)
 rates=()
+walls=()
 for run in $(seq "$runs"); do
-    rm -rf "$work/store"
+    rm -rf "$work/store" "$work/sink.json"
+    [ "$run" = 1 ] || start_sink
     timer=()
     [ -x /usr/bin/time ] && timer=(/usr/bin/time -v -o "$work/time.txt")
+    start=$(date +%s.%N)
     "${timer[@]}" "$volley" "${timings[@]}" send "$work/campaign.toml" --store "$work/store" --no-progress \
         >"$work/out.txt" 2>"$work/send.log" &
     send_pid=$!
     if [ -n "${STOP_AFTER:-}" ]; then
         (sleep "$STOP_AFTER"; pkill -TERM -P "$send_pid" 2>/dev/null || kill -TERM "$send_pid" 2>/dev/null) &
     fi
-    wait "$send_pid" || true
-    out=$(cat "$work/out.txt")
-    rate=$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' <<<"$out")
+    status=0
+    wait "$send_pid" || status=$?
+    end=$(date +%s.%N)
+    stop_sink
+    if [ "$status" != 0 ] && [ -z "${STOP_AFTER:-}" ]; then
+        echo "run $run: volley send exited $status" >&2
+        tail -5 "$work/out.txt" "$work/send.log" >&2
+        exit 1
+    fi
+    "$volley" status "$work/campaign.toml" --store "$work/store" --json >"$work/status.json"
+    # The server's count against the store's: every delivered recipient arrived once, every
+    # message that arrived is recorded as delivered, and (with TLS) every connection was TLS.
+    check=$(python3 - "$work/sink.json" "$work/status.json" "$tls" "${STOP_AFTER:-}" <<'PY'
+import json, sys
+sink, status = (json.load(open(p)) for p in sys.argv[1:3])
+tls, stopped = sys.argv[3], sys.argv[4]
+problems = []
+if sink["recipients"] != status["delivered"]:
+    problems.append(f"the server took {sink['recipients']} recipients, the store says {status['delivered']} delivered")
+if sink["messages"] != sink["recipients"]:
+    problems.append(f"{sink['messages']} messages for {sink['recipients']} recipients")
+if not stopped and status["pending"] + status["deferred"] != 0:
+    problems.append(f"{status['pending']} pending and {status['deferred']} deferred left")
+if tls != "none" and sink["tls_connections"] != sink["connections"]:
+    problems.append(f"{sink['tls_connections']} of {sink['connections']} connections carried mail over TLS")
+if problems:
+    print("MISMATCH: " + "; ".join(problems))
+    sys.exit(1)
+print(f"{sink['messages_per_second']:.0f} {sink['messages']} {sink['connections']} {sink['tls_connections']} {sink['first_to_last_seconds']:.2f}")
+PY
+    ) || { echo "run $run: $check" >&2; exit 1; }
+    read -r rate messages sink_connections tls_connections span <<<"$check"
+    wall=$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.2f", e - s}')
     rss=""
     [ -f "$work/time.txt" ] && rss=$(awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' "$work/time.txt")
-    echo "run $run: ${rate:-?} messages/s${rss:+, peak RSS ${rss} KB}"
-    [ "${TIMINGS:-0}" = 1 ] && sed -n '/where the time went/,$p' <<<"$out"
-    rates+=("${rate:-0}")
+    volley_rate=$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' "$work/out.txt")
+    echo "run $run: server counted $messages messages in $span s: $rate messages/s ($sink_connections connections, $tls_connections TLS); whole command $wall s; volley's own figure ${volley_rate:-?}/s${rss:+; peak RSS ${rss} KB}"
+    [ "${TIMINGS:-0}" = 1 ] && sed -n '/where the time went/,$p' "$work/out.txt"
+    rates+=("$rate")
+    walls+=("$wall")
 done
-median=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 if [ "$mode" = relay ]; then
     shape="relay, STARTTLS+AUTH, $connections connections"
 else
     shape="direct to MX, $domains domains on $mx_hosts MX hosts via loopback DNS, up to ${PER_DESTINATION:-10} connections per destination"
 fi
-echo "median: $median messages/s ($recipients recipients, 10 KB, DKIM $selector, TLS $tls, $shape, reply delay ${DELAY_MS:-0} ms, chunking ${CHUNKING:-0})"
+echo "median: $(printf '%s\n' "${rates[@]}" | median) messages/s as the server counted them, whole command $(printf '%s\n' "${walls[@]}" | median) s ($recipients recipients, 10 KB, DKIM $selector, TLS $tls, $shape, reply delay ${DELAY_MS:-0} ms, chunking ${CHUNKING:-0}; $(nproc) cores; commit $(git rev-parse --short HEAD))"

@@ -7,6 +7,9 @@
 # (group commit). The load repeats each path many times, so the server runs with
 # de-duplication off and no practical daily cap: every request writes its event, as it did
 # before those limits existed (a repeat the limits absorb is answered without a write).
+# Every recipient of the prepared campaign is recorded as delivered first, as after a real
+# send, so the server's cache of delivered recipients is in play: each route starts on a
+# freshly started server (run 1: cold cache) and runs RUNS-1 more times on it (warm).
 #
 #   scripts/bench-track.sh [RECIPIENTS=10000] [SECONDS=10] [RUNS=3]
 #
@@ -26,19 +29,30 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$
 key="bench tracking key, long enough to sign"
 "$load" prepare "$work/store" "$key" "$recipients" "$work/paths.txt"
 port=$((20000 + RANDOM % 20000))
-timer=()
-[ -x /usr/bin/time ] && timer=(/usr/bin/time -v -o "$work/time.txt")
-VOLLEY_TRACKING_KEY="$key" "${timer[@]}" "$volley" track serve --store "$work/store" \
-    --bind "127.0.0.1:$port" --dedupe-window 0 --daily-cap 4294967295 \
-    >"$work/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q "tracking server" "$work/server.log" 2>/dev/null && break; sleep 0.1; done
+start_server() {
+    timer=()
+    [ -x /usr/bin/time ] && timer=(/usr/bin/time -v -o "$work/time-$1.txt")
+    VOLLEY_TRACKING_KEY="$key" "${timer[@]}" "$volley" track serve --store "$work/store" \
+        --bind "127.0.0.1:$port" --dedupe-window 0 --daily-cap 4294967295 \
+        >"$work/server.log" 2>&1 &
+    server=$!
+    pids+=("$server")
+    for _ in $(seq 100); do grep -q "tracking server" "$work/server.log" 2>/dev/null && break; sleep 0.1; done
+}
+stop_server() {
+    pkill -TERM -P "$server" 2>/dev/null || kill -TERM "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    [ -f "$work/time-$1.txt" ] && awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print "  server peak RSS " $2 " KB"}' "$work/time-$1.txt"
+    return 0
+}
 for route in ${ROUTES:-o c}; do
+    start_server "$route"
     for run in $(seq "$runs"); do
-        echo -n "/$route/ run $run: "
+        cache=warm
+        [ "$run" = 1 ] && cache=cold
+        echo -n "/$route/ run $run ($cache cache): "
         "$load" run "127.0.0.1:$port" "$work/paths.txt" "$connections" "$seconds" "$route"
     done
+    stop_server "$route"
 done
-pkill -TERM -P "${pids[0]}" 2>/dev/null || kill -TERM "${pids[0]}" 2>/dev/null || true
-wait "${pids[0]}" 2>/dev/null || true
-[ -f "$work/time.txt" ] && awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print "server peak RSS " $2 " KB"}' "$work/time.txt"
+echo "($recipients delivered recipients, $connections connections, ${seconds} s a run; $(nproc) cores; commit $(git rev-parse --short HEAD))"

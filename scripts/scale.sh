@@ -6,11 +6,15 @@
 #
 # The campaign goes direct to MX over 1,000 loopback domains (Volley's test DNS and SMTP
 # servers in separate processes), Ed25519-signed, without TLS, so the store rather than
-# signing is what is measured. Each figure comes with the peak RSS of the command that
-# produced it (from /usr/bin/time -v). Needs python3 and GNU time.
+# signing is what is measured. Bodies are about 10 KB (SIZE=1k for about 1 KB). Each figure
+# comes with the peak RSS of the command that produced it (from /usr/bin/time -v); the send's
+# rate is also given as the receiving server counted it, first to last message. A step that
+# fails (non-zero exit) or a receiver count that disagrees with the store stops the script.
+# Needs python3 and GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 recipients=${1:-1000000}
+body_size=${SIZE:-10k}
 domains=1000
 mx_hosts=100
 
@@ -24,9 +28,9 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${K
 port=$((20000 + RANDOM % 20000))
 dns_port=$((port + 1))
 "$volley" sink --bind "127.0.0.1:$port" --no-bodies --tls none --ca-out "$work/ca.pem" \
-    >"$work/sink.log" 2>&1 &
+    --stats-json "$work/sink.json" >"$work/sink.log" 2>&1 &
 pids+=($!)
-python3 scripts/gen-campaign.py "$work" "$recipients" "$domains" "$mx_hosts" --suffix scale.test --size 1k
+python3 scripts/gen-campaign.py "$work" "$recipients" "$domains" "$mx_hosts" --suffix scale.test --size "$body_size"
 "$volley" dns --bind "127.0.0.1:$dns_port" --zone "$work/zone.txt" >"$work/dns.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
@@ -39,6 +43,7 @@ id = "scale"
 from = "Scale <news@example.com>"
 subject = "Hello {{ first_name }}"
 text = "body.txt"
+$([ "$body_size" = 10k ] && echo 'html = "body.html"')
 recipients = "list.csv"
 
 [[dkim]]
@@ -60,7 +65,13 @@ TOML
 timed() {
     local label=$1
     shift
-    /usr/bin/time -v -o "$work/time.txt" "$volley" "$@" >"$work/out.txt" 2>"$work/err-${label// /_}.txt" || true
+    local status=0
+    /usr/bin/time -v -o "$work/time.txt" "$volley" "$@" >"$work/out.txt" 2>"$work/err-${label// /_}.txt" || status=$?
+    if [ "$status" != 0 ]; then
+        echo "$label: volley $1 exited $status" >&2
+        tail -5 "$work/out.txt" "$work/err-${label// /_}.txt" >&2
+        exit 1
+    fi
     local wall rss
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt" |
         awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')
@@ -69,11 +80,25 @@ timed() {
 }
 size() { du -sb "$work/store" | awk '{printf "%.1f MB", $1 / 1e6}'; }
 
-echo "== $recipients recipients over $domains domains (direct to MX, Ed25519, no TLS)"
+echo "== $recipients recipients over $domains domains (direct to MX, Ed25519, no TLS, $body_size bodies; $(nproc) cores; commit $(git rev-parse --short HEAD))"
 VOLLEY_LOG=info timed "send (load + deliver)" send "$work/campaign.toml" --no-progress --linger 0s
 sed -n 's/.*list loaded.* seconds="\([0-9.]*\)".*/  list loaded in \1 s/p' "$work/err-send_(load_+_deliver).txt" | head -1
 sed -n 's/^ *\(this run: .*\)/  \1/p' "$work/out.txt"
 grep -E '^ *delivered' "$work/out.txt" | sed 's/^ */  /'
+# What the receiving server counted, against the store.
+kill -TERM "${pids[0]}"
+wait "${pids[0]}" || true
+"$volley" status "$work/campaign.toml" --json >"$work/status.json"
+python3 - "$work/sink.json" "$work/status.json" <<'PY' || exit 1
+import json, sys
+sink, status = (json.load(open(p)) for p in sys.argv[1:3])
+if sink["recipients"] != status["delivered"] or status["pending"] + status["deferred"]:
+    print(f"MISMATCH: the server took {sink['recipients']} recipients; the store says "
+          f"{status['delivered']} delivered, {status['pending']} pending, {status['deferred']} deferred")
+    sys.exit(1)
+print(f"  the server counted {sink['messages']} messages, first to last {sink['first_to_last_seconds']:.1f} s: "
+      f"{sink['messages_per_second']:.0f} messages/s")
+PY
 echo "  store on disk: $(size)"
 timed "status" status "$work/campaign.toml"
 timed "report (json)" report "$work/campaign.toml" --format json --out "$work/report.json"

@@ -357,6 +357,11 @@ pub(crate) struct SinkArgs {
     /// On exit, write the recipient of every accepted message to FILE, one per line.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_recipients: Option<PathBuf>,
+    /// On exit, write what the server counted to FILE as JSON: messages, recipients,
+    /// connections, tls_connections (connections that carried mail over TLS),
+    /// first_to_last_seconds and messages_per_second (first accepted message to last).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) stats_json: Option<PathBuf>,
     /// Milliseconds to wait before every reply (simulated round-trip time).
     #[arg(long, default_value_t = 0)]
     pub(crate) delay_ms: u64,

@@ -78,10 +78,29 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
     }
     crate::until_stopped(args.seconds).await;
     let stats = sink.stats();
+    let counted = Counted::of(&sink.received());
     ui::line(&format!(
-        "sink received {} messages over {} connections (max {} at once), {} throttled",
-        stats.messages, stats.connections_total, stats.max_concurrent_connections, stats.throttled
+        "sink received {} messages over {} connections (max {} at once, {} carried mail over TLS), {} throttled; first to last message {:.3} s ({:.0} messages/s)",
+        stats.messages,
+        stats.connections_total,
+        stats.max_concurrent_connections,
+        counted.tls_connections,
+        stats.throttled,
+        counted.first_to_last_seconds,
+        counted.messages_per_second()
     ));
+    if let Some(path) = &args.stats_json {
+        let json = serde_json::json!({
+            "messages": counted.messages,
+            "recipients": counted.recipients,
+            "connections": stats.connections_total,
+            "tls_connections": counted.tls_connections,
+            "first_to_last_seconds": counted.first_to_last_seconds,
+            "messages_per_second": counted.messages_per_second(),
+        });
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if let Some(path) = &args.log_recipients {
         let mut lines = String::new();
         for message in sink.received() {
@@ -94,6 +113,44 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
     }
     sink.shutdown().await;
     Ok(exit::OK)
+}
+
+/// What the server itself counted, for benchmarks: the independent side of a throughput figure.
+#[derive(Debug, Default, PartialEq)]
+struct Counted {
+    messages: u64,
+    recipients: u64,
+    tls_connections: u64,
+    first_to_last_seconds: f64,
+}
+
+impl Counted {
+    fn of(received: &[volley::sink::Received]) -> Counted {
+        let first = received.iter().map(|r| r.at).min();
+        let last = received.iter().map(|r| r.at).max();
+        let tls: std::collections::HashSet<u64> = received
+            .iter()
+            .filter(|r| r.tls)
+            .map(|r| r.connection)
+            .collect();
+        Counted {
+            messages: received.len() as u64,
+            recipients: received.iter().map(|r| r.rcpt_to.len() as u64).sum(),
+            tls_connections: tls.len() as u64,
+            first_to_last_seconds: match (first, last) {
+                (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
+                _ => 0.0,
+            },
+        }
+    }
+
+    /// Messages after the first over the first-to-last span (0 when under two messages).
+    fn messages_per_second(&self) -> f64 {
+        if self.messages < 2 || self.first_to_last_seconds <= 0.0 {
+            return 0.0;
+        }
+        (self.messages - 1) as f64 / self.first_to_last_seconds
+    }
 }
 
 #[cfg(test)]
@@ -113,5 +170,32 @@ mod tests {
         for bad in ["100", "x/1", "100/0", "100/-1", "100/soon", "-1/1"] {
             assert!(parse_rate_limit(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn counts_are_first_to_last_and_tls_by_connection() {
+        let start = std::time::Instant::now();
+        let message = |ms: u64, tls: bool, connection: u64| volley::sink::Received {
+            mail_from: String::new(),
+            rcpt_to: vec!["a@b.example".into(), "c@b.example".into()],
+            data: Vec::new(),
+            size: 0,
+            tls,
+            auth_user: None,
+            at: start + Duration::from_millis(ms),
+            connection,
+        };
+        let counted = Counted::of(&[
+            message(500, true, 1),
+            message(0, true, 1),
+            message(2_500, true, 2),
+            message(1_000, false, 3),
+        ]);
+        assert_eq!(counted.messages, 4);
+        assert_eq!(counted.recipients, 8);
+        assert_eq!(counted.tls_connections, 2);
+        assert!((counted.first_to_last_seconds - 2.5).abs() < 1e-9);
+        assert!((counted.messages_per_second() - 1.2).abs() < 1e-9);
+        assert_eq!(Counted::of(&[]).messages_per_second(), 0.0);
     }
 }
