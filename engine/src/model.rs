@@ -435,6 +435,10 @@ pub struct DestinationStatus {
     pub delivered: u64,
     /// Throttling replies seen in this run.
     pub throttled: u64,
+    /// The server's per-connection message limit, once learned from 421s that closed
+    /// connections after the same number of messages (connections then close one earlier).
+    #[serde(default)]
+    pub messages_per_connection: Option<u64>,
     /// True while limits are lowered by back-off.
     pub backing_off: bool,
     /// Seconds until a suspension ends, while suspended.

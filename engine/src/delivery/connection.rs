@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::connect::{open, ConnectFailure, MxConnect};
 use super::destination::Destination;
 use super::error::DeliveryError;
-use super::throttle::is_throttling;
+use super::throttle::{read_reply, Reading, Stage};
 use super::{outcome_of, ReadyMessage, Settled};
 use crate::bounce::Classifier;
 use crate::model::{now_millis, Millis, Outcome, ReplyRecord};
@@ -174,11 +174,10 @@ impl Connection {
             }
             Err(failure) => return connect_failed(&self.destination, &self.ctx, failure).await,
         }
-        let limit = self.destination.rule.max_messages_per_connection;
         let idle = self.destination.rule.idle_timeout;
         loop {
             let sent = self.session.as_ref().map_or(0, Session::messages_sent);
-            if sent >= limit {
+            if sent >= self.destination.messages_per_connection() {
                 return;
             }
             let Some(message) = self.destination.ready().pop(idle, &cancel).await else {
@@ -227,28 +226,29 @@ impl Connection {
             self.destination.ready().push_front(message);
             return Sent::Stop;
         };
+        // Messages this connection carried before this one.
+        let earlier = session.messages_sent();
         let transaction = tracing::debug_span!("smtp.transaction");
         let sent = session
             .send(&message.envelope, &message.bytes)
             .instrument(transaction)
             .await;
-        let outcome = match sent {
+        let (outcome, stage) = match sent {
             Ok(transaction) => {
                 let outcome = outcome_of(transaction.outcome_for(0), &self.ctx.classifier);
                 if !session.is_usable() {
                     self.session = None;
                 }
-                outcome
+                (outcome, Some(Stage::of(&transaction, 0)))
             }
             Err(error) => {
                 tracing::warn!(destination = %self.destination.name, %error, "connection lost during a transaction");
                 self.session = None;
-                Outcome::Deferred {
-                    reply: ReplyRecord::local(error.to_string()),
-                }
+                let reply = ReplyRecord::local(error.to_string());
+                (Outcome::Deferred { reply }, None)
             }
         };
-        self.shape(&outcome).await;
+        self.shape(&outcome, stage, earlier).await;
         let settled = Settled::Outcome {
             campaign: message.campaign,
             destination: Some(self.destination.id),
@@ -264,15 +264,27 @@ impl Connection {
         Sent::Done
     }
 
-    /// Feeds the outcome to the destination's back-off; a suspension releases its queue and
-    /// closes this connection.
-    async fn shape(&mut self, outcome: &Outcome) {
+    /// Feeds the outcome to the destination: a delivery to its back-off, a 421 that closed
+    /// the connection after `earlier` messages to its per-connection limit, and throttling
+    /// (read from the reply and the `stage` it came at) to its back-off; a suspension releases
+    /// its queue and closes this connection. A lost connection (`stage` `None`) says nothing
+    /// about the pace.
+    async fn shape(&mut self, outcome: &Outcome, stage: Option<Stage>, earlier: u64) {
         let now = Instant::now();
-        match outcome {
-            Outcome::Delivered { .. } => self.destination.delivered(now),
-            Outcome::Deferred { reply } | Outcome::Bounced { reply }
-                if is_throttling(reply, &self.destination.rule.throttle_replies) =>
-            {
+        let reading = match (outcome, stage) {
+            (Outcome::Delivered { .. }, _) => return self.destination.delivered(now),
+            (Outcome::Deferred { reply } | Outcome::Bounced { reply }, Some(stage)) => {
+                read_reply(reply, stage, &self.destination.rule.throttle_replies)
+            }
+            _ => return,
+        };
+        match reading {
+            Reading::ThisMessage => {}
+            Reading::Reconnect => {
+                tracing::debug!(destination = %self.destination.name, messages = earlier, "the server closed the connection; reconnecting");
+                self.destination.closed_after(earlier);
+            }
+            Reading::SlowDown => {
                 if let BackoffChange::Suspended { until } = self.destination.throttled(now) {
                     self.session = None;
                     release_queue(&self.destination, &self.ctx).await;
@@ -282,7 +294,6 @@ impl Connection {
                         .await;
                 }
             }
-            _ => {}
         }
     }
 }

@@ -42,6 +42,12 @@ struct State {
     consecutive_failures: u32,
     /// A cap learned from a relay that refused more connections.
     learned_cap: Option<usize>,
+    /// Messages per connection learned from 421s that closed connections (see
+    /// [`Destination::closed_after`]).
+    learned_messages: Option<u64>,
+    /// The message count of the last connection the server closed, awaiting a second close
+    /// at the same count to confirm it as the server's per-connection limit.
+    close_candidate: Option<u64>,
     domains: usize,
     delivered: u64,
     throttled: u64,
@@ -98,6 +104,8 @@ impl Destination {
                 failing_until: None,
                 consecutive_failures: 0,
                 learned_cap: None,
+                learned_messages: None,
+                close_candidate: None,
                 domains: 0,
                 delivered: 0,
                 throttled: 0,
@@ -154,6 +162,43 @@ impl Destination {
         let mut state = self.state();
         let n = n.max(1);
         state.learned_cap = Some(state.learned_cap.map_or(n, |cap| cap.min(n)));
+    }
+
+    /// How many messages a connection may carry: the rule's `max_messages_per_connection`, or
+    /// fewer once the server's own limit is learned.
+    pub fn messages_per_connection(&self) -> u64 {
+        let rule = self.rule.max_messages_per_connection;
+        self.state().learned_messages.map_or(rule, |n| n.min(rule))
+    }
+
+    /// The per-connection message limit learned from the server, if one was.
+    pub fn learned_messages_per_connection(&self) -> Option<u64> {
+        self.state().learned_messages
+    }
+
+    /// Starts from a limit learned in an earlier run (at least one message).
+    pub fn learn_messages_per_connection(&self, n: u64) {
+        self.state().learned_messages = Some(n.max(1));
+    }
+
+    /// Notes that the server closed a connection (a 421 that is not throttling) after it had
+    /// carried `n` messages. Two connections closed after the same `n` reveal the server's
+    /// per-connection cap: from then on connections close after `n - 1` messages (a margin
+    /// for servers that count differently). Returns the limit when this call learned it.
+    /// Closes at differing counts (a server closing every connection at once) teach nothing.
+    pub fn closed_after(&self, n: u64) -> Option<u64> {
+        let mut state = self.state();
+        if n < 2 || state.learned_messages.is_some() {
+            return None;
+        }
+        if state.close_candidate.replace(n) != Some(n) {
+            return None;
+        }
+        let limit = n - 1;
+        state.learned_messages = Some(limit);
+        drop(state);
+        tracing::info!(destination = %self.name, messages = limit, "learned the server's per-connection message limit");
+        Some(limit)
     }
 
     /// When it may be sent to again, if it is suspended or failing at `now`.
@@ -255,6 +300,7 @@ impl Destination {
             queued: self.ready.len(),
             delivered: state.delivered,
             throttled: state.throttled,
+            messages_per_connection: state.learned_messages,
             backing_off: state.backoff.is_throttled(),
             suspended_for: state.backoff.suspended_until(now).map(seconds),
             failing_for: state
