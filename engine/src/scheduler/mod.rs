@@ -135,7 +135,8 @@ pub struct SchedulerView {
 
 /// How to build a scheduler.
 pub struct SchedulerSetup {
-    /// The store (only read here; outcomes are written by the recorder).
+    /// The store (read here, but for learned per-connection limits; outcomes are written by
+    /// the recorder).
     pub store: Store,
     /// Relay or direct to MX.
     pub mode: Mode,
@@ -291,7 +292,8 @@ impl Scheduler {
         campaigns: Vec<CampaignLane>,
     ) -> Result<Scheduler, StoreError> {
         let (answers_tx, answers) = mpsc::unbounded_channel();
-        let routing = Routing::new(setup.mode, answers_tx);
+        let learned = setup.store.connection_limits()?.into_iter().collect();
+        let routing = Routing::new(setup.mode, answers_tx, learned);
         {
             let mut view = setup
                 .view
@@ -354,6 +356,7 @@ impl Scheduler {
             destination.ready().set_draining(true);
         }
         result?;
+        self.save_learned().await?;
         Ok(RunSummary {
             idle: self.idle,
             paused: self.paused,
@@ -784,6 +787,22 @@ impl Scheduler {
         if destinations.len() != self.routing.destinations.len() {
             destinations.clone_from(&self.routing.destinations);
         }
+    }
+
+    /// Keeps the per-connection limits learned in this run for the next ones and for
+    /// `volley status`.
+    async fn save_learned(&self) -> Result<(), StoreError> {
+        let mut any = false;
+        for destination in &self.routing.destinations {
+            if let Some(limit) = destination.learned_messages_per_connection() {
+                self.store.set_connection_limit(&destination.name, limit)?;
+                any = true;
+            }
+        }
+        if any {
+            self.store.flush().await?;
+        }
+        Ok(())
     }
 
     /// Destinations still blocked with recipients of some campaign pending.
