@@ -132,6 +132,8 @@ pub async fn run_connection(
         destination,
         ctx,
         session: None,
+        opened: Instant::now(),
+        accepted: 0,
     };
     connection.run().await;
     if let Some(session) = connection.session.take() {
@@ -150,6 +152,10 @@ struct Connection {
     destination: Arc<Destination>,
     ctx: Arc<DeliveryContext>,
     session: Option<Session>,
+    /// When the session was established.
+    opened: Instant,
+    /// Messages the server accepted on this connection.
+    accepted: u64,
 }
 
 /// How sending one message went, for the connection.
@@ -171,6 +177,7 @@ impl Connection {
             Ok(session) => {
                 self.destination.connected();
                 self.session = Some(session);
+                self.opened = Instant::now();
             }
             Err(failure) => return connect_failed(&self.destination, &self.ctx, failure).await,
         }
@@ -226,8 +233,6 @@ impl Connection {
             self.destination.ready().push_front(message);
             return Sent::Stop;
         };
-        // Messages this connection carried before this one.
-        let earlier = session.messages_sent();
         let transaction = tracing::debug_span!("smtp.transaction");
         let sent = session
             .send(&message.envelope, &message.bytes)
@@ -248,7 +253,7 @@ impl Connection {
                 (Outcome::Deferred { reply }, None)
             }
         };
-        self.shape(&outcome, stage, earlier).await;
+        self.shape(&outcome, stage).await;
         let settled = Settled::Outcome {
             campaign: message.campaign,
             destination: Some(self.destination.id),
@@ -265,14 +270,16 @@ impl Connection {
     }
 
     /// Feeds the outcome to the destination: a delivery to its back-off, a 421 that closed
-    /// the connection after `earlier` messages to its per-connection limit, and throttling
-    /// (read from the reply and the `stage` it came at) to its back-off; a suspension releases
-    /// its queue and closes this connection. A lost connection (`stage` `None`) says nothing
-    /// about the pace.
-    async fn shape(&mut self, outcome: &Outcome, stage: Option<Stage>, earlier: u64) {
+    /// the connection to its per-connection limit, and throttling (read from the reply and
+    /// the `stage` it came at) to its back-off; a suspension releases its queue and closes
+    /// this connection. A lost connection (`stage` `None`) says nothing about the pace.
+    async fn shape(&mut self, outcome: &Outcome, stage: Option<Stage>) {
         let now = Instant::now();
         let reading = match (outcome, stage) {
-            (Outcome::Delivered { .. }, _) => return self.destination.delivered(now),
+            (Outcome::Delivered { .. }, _) => {
+                self.accepted += 1;
+                return self.destination.delivered(now);
+            }
             (Outcome::Deferred { reply } | Outcome::Bounced { reply }, Some(stage)) => {
                 read_reply(reply, stage, &self.destination.rule.throttle_replies)
             }
@@ -281,8 +288,9 @@ impl Connection {
         match reading {
             Reading::ThisMessage => {}
             Reading::Reconnect => {
-                tracing::debug!(destination = %self.destination.name, messages = earlier, "the server closed the connection; reconnecting");
-                self.destination.closed_after(earlier);
+                let accepted = self.accepted;
+                tracing::debug!(destination = %self.destination.name, accepted, "the server closed the connection; reconnecting");
+                self.destination.closed_after(accepted, self.opened);
             }
             Reading::SlowDown => {
                 if let BackoffChange::Suspended { until } = self.destination.throttled(now) {

@@ -45,9 +45,9 @@ struct State {
     /// Messages per connection learned from 421s that closed connections (see
     /// [`Destination::closed_after`]).
     learned_messages: Option<u64>,
-    /// The message count of the last connection the server closed, awaiting a second close
-    /// at the same count to confirm it as the server's per-connection limit.
-    close_candidate: Option<u64>,
+    /// The message count of a connection the server closed, and when: a connection opened
+    /// after that and closed at the same count confirms it as the server's limit.
+    close_candidate: Option<(u64, Instant)>,
     domains: usize,
     delivered: u64,
     throttled: u64,
@@ -181,18 +181,24 @@ impl Destination {
         self.state().learned_messages = Some(n.max(1));
     }
 
-    /// Notes that the server closed a connection (a 421 that is not throttling) after it had
-    /// carried `n` messages. Two connections closed after the same `n` reveal the server's
-    /// per-connection cap: from then on connections close after `n - 1` messages (a margin
-    /// for servers that count differently). Returns the limit when this call learned it.
-    /// Closes at differing counts (a server closing every connection at once) teach nothing.
-    pub fn closed_after(&self, n: u64) -> Option<u64> {
+    /// Notes that the server closed a connection opened at `opened` (a 421 that is not
+    /// throttling) after it had accepted `n` messages on it. A server's per-connection cap
+    /// shows the same count again on a connection opened after such a close: from then on
+    /// connections close after `n - 1` messages (a margin for servers that count
+    /// differently). A server closing every connection at once shows counts that do not
+    /// repeat that way, and teaches nothing. Returns the limit when this call learned it.
+    pub fn closed_after(&self, n: u64, opened: Instant) -> Option<u64> {
         let mut state = self.state();
         if n < 2 || state.learned_messages.is_some() {
             return None;
         }
-        if state.close_candidate.replace(n) != Some(n) {
-            return None;
+        match state.close_candidate {
+            Some((count, at)) if count == n && opened > at => {}
+            Some((count, _)) if count == n => return None,
+            _ => {
+                state.close_candidate = Some((n, Instant::now()));
+                return None;
+            }
         }
         let limit = n - 1;
         state.learned_messages = Some(limit);

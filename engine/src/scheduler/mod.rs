@@ -112,7 +112,7 @@ pub struct Blocked {
 }
 
 /// How a run went, beyond the counts the store keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSummary {
     /// Time spent with nothing to do but wait for deferred recipients to fall due.
     pub idle: Duration,
@@ -120,6 +120,8 @@ pub struct RunSummary {
     pub paused: Option<Pause>,
     /// Destinations left suspended or unreachable with recipients still pending.
     pub blocked: Vec<Blocked>,
+    /// Where each destination stood at the end (throttling seen, limits learned).
+    pub destinations: Vec<crate::model::DestinationStatus>,
 }
 
 /// Live facts for status displays, shared with the control socket.
@@ -361,6 +363,12 @@ impl Scheduler {
             idle: self.idle,
             paused: self.paused,
             blocked: self.blocked(),
+            destinations: self
+                .routing
+                .destinations
+                .iter()
+                .map(|d| d.status(Instant::now()))
+                .collect(),
         })
     }
 

@@ -16,6 +16,7 @@ mod direct;
 mod errors;
 mod faults;
 mod layering;
+mod replies;
 mod resume;
 mod send;
 mod serve;
