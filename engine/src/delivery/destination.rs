@@ -428,3 +428,59 @@ impl ReadyQueue {
 fn lane_of(priority: u8) -> usize {
     usize::from(priority.clamp(1, LANES as u8) - 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MxTls;
+
+    fn destination() -> Destination {
+        let rule = ShapingRule {
+            max_messages_per_connection: 100,
+            ..ShapingRule::default()
+        };
+        let route = Route::Mx {
+            hosts: Vec::new(),
+            tls: MxTls::Opportunistic,
+        };
+        Destination::new(0, "mx.test".into(), route, rule, "default".into())
+    }
+
+    #[test]
+    fn a_cap_seen_again_on_a_later_connection_is_learned_as_one_less() {
+        let d = destination();
+        let first_opened = Instant::now();
+        assert_eq!(d.closed_after(10, first_opened), None, "seen once");
+        assert_eq!(
+            d.closed_after(10, first_opened),
+            None,
+            "a connection open before that close may be the same event"
+        );
+        assert_eq!(d.messages_per_connection(), 100);
+        let later = Instant::now() + Duration::from_millis(1);
+        assert_eq!(d.closed_after(10, later), Some(9));
+        assert_eq!(d.messages_per_connection(), 9);
+        assert_eq!(d.status(Instant::now()).messages_per_connection, Some(9));
+        assert!(!d.status(Instant::now()).backing_off, "no slowing down");
+    }
+
+    #[test]
+    fn closes_at_differing_counts_teach_nothing() {
+        let d = destination();
+        let opened = Instant::now();
+        for n in [7, 12, 3, 9] {
+            let later = Instant::now() + Duration::from_millis(1);
+            assert_eq!(d.closed_after(n, opened.max(later)), None);
+        }
+        assert_eq!(d.learned_messages_per_connection(), None);
+        assert_eq!(d.messages_per_connection(), 100);
+    }
+
+    #[test]
+    fn a_limit_from_an_earlier_run_applies_at_once() {
+        let d = destination();
+        d.learn_messages_per_connection(42);
+        assert_eq!(d.messages_per_connection(), 42);
+        assert_eq!(d.closed_after(5, Instant::now()), None, "kept for the run");
+    }
+}
