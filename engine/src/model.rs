@@ -612,7 +612,10 @@ mod tests {
             jitter: 0.0,
         };
         let start = 1_000_000;
-        assert_eq!(policy.next_attempt(1, start, start, 7), Some(start + 60_000));
+        assert_eq!(
+            policy.next_attempt(1, start, start, 7),
+            Some(start + 60_000)
+        );
         assert_eq!(
             policy.next_attempt(2, start, start + 60_000, 7),
             Some(start + 660_000)
@@ -645,9 +648,16 @@ mod tests {
             );
         }
         let distinct: std::collections::HashSet<_> = due.iter().collect();
-        assert!(distinct.len() > 990, "only {} distinct times", distinct.len());
+        assert!(
+            distinct.len() > 990,
+            "only {} distinct times",
+            distinct.len()
+        );
         let early = due.iter().filter(|&&at| at < now + 600_000).count();
-        assert!((400..600).contains(&early), "{early} of 1000 early: not spread both ways");
+        assert!(
+            (400..600).contains(&early),
+            "{early} of 1000 early: not spread both ways"
+        );
         // Same recipient and attempt: same time.
         let seed = retry_seed("user1@example.com", 1);
         assert_eq!(policy.next_attempt(1, now, now, seed), Some(due[1]));

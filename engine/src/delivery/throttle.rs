@@ -100,6 +100,7 @@ mod tests {
         use Reading::*;
         use Stage::*;
         let extra = vec!["please wait a bit".to_owned()];
+        #[rustfmt::skip]
         let cases = [
             (Rcpt, 451, "4.7.1", "Greylisted, please try again later", ThisMessage),
             (Rcpt, 450, "4.2.1", "Mailbox busy, try again later", ThisMessage),

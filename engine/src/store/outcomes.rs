@@ -176,10 +176,10 @@ fn apply_outcome(
         Outcome::Deferred { .. } => {
             let seed = retry_seed(&record.email, record.attempts);
             match policy.next_attempt(record.attempts, first, now, seed) {
-            Some(due) => {
-                record.next_attempt = Some(due);
-                RecipientState::Deferred
-            }
+                Some(due) => {
+                    record.next_attempt = Some(due);
+                    RecipientState::Deferred
+                }
                 None => RecipientState::Expired,
             }
         }

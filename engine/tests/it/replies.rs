@@ -55,7 +55,10 @@ fn all_delivered_unthrottled(fixture: &Fixture, report: &SendReport, n: u64) {
     assert_eq!(arrivals.len() as u64, n);
     assert!(arrivals.values().all(|&k| k == 1), "someone got two");
     let relay = relay(report);
-    assert_eq!(relay.throttled, 0, "no reply counted as throttling: {relay:?}");
+    assert_eq!(
+        relay.throttled, 0,
+        "no reply counted as throttling: {relay:?}"
+    );
     assert!(!relay.backing_off, "{relay:?}");
     assert_eq!(relay.suspended_for, None, "{relay:?}");
     assert!(report.blocked.is_empty(), "{:?}", report.blocked);
