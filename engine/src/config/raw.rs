@@ -420,8 +420,11 @@ fn default_schedule() -> Vec<String> {
     ["5m", "30m", "2h", "6h"].map(String::from).to_vec()
 }
 
+/// `[retry] jitter` when not given: ±10 %.
+pub(crate) const DEFAULT_JITTER: f64 = 0.1;
+
 fn default_jitter() -> f64 {
-    crate::model::DEFAULT_JITTER
+    DEFAULT_JITTER
 }
 
 fn default_expire_after() -> String {

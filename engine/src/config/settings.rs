@@ -538,7 +538,7 @@ impl Default for RetrySettings {
         RetrySettings {
             schedule: vec![min(5), min(30), min(120), min(360)],
             expire_after: Duration::from_secs(3 * 24 * 3600),
-            jitter: crate::model::DEFAULT_JITTER,
+            jitter: super::raw::DEFAULT_JITTER,
         }
     }
 }
