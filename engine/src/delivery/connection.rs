@@ -229,29 +229,9 @@ impl Connection {
                 return Sent::Stop;
             }
         }
-        let Some(session) = self.session.as_mut() else {
+        let Some((outcome, stage)) = self.transact(&message).await else {
             self.destination.ready().push_front(message);
             return Sent::Stop;
-        };
-        let transaction = tracing::debug_span!("smtp.transaction");
-        let sent = session
-            .send(&message.envelope, &message.bytes)
-            .instrument(transaction)
-            .await;
-        let (outcome, stage) = match sent {
-            Ok(transaction) => {
-                let outcome = outcome_of(transaction.outcome_for(0), &self.ctx.classifier);
-                if !session.is_usable() {
-                    self.session = None;
-                }
-                (outcome, Some(Stage::of(&transaction, 0)))
-            }
-            Err(error) => {
-                tracing::warn!(destination = %self.destination.name, %error, "connection lost during a transaction");
-                self.session = None;
-                let reply = ReplyRecord::local(error.to_string());
-                (Outcome::Deferred { reply }, None)
-            }
         };
         self.shape(&outcome, stage).await;
         let settled = Settled::Outcome {
@@ -267,6 +247,32 @@ impl Connection {
             return Sent::Stop;
         }
         Sent::Done
+    }
+
+    /// Runs one transaction for `message` on the session (`None` without one): its outcome,
+    /// and the stage of the reply that decided it (`None` when the connection was lost).
+    async fn transact(&mut self, message: &ReadyMessage) -> Option<(Outcome, Option<Stage>)> {
+        let session = self.session.as_mut()?;
+        let transaction = tracing::debug_span!("smtp.transaction");
+        let sent = session
+            .send(&message.envelope, &message.bytes)
+            .instrument(transaction)
+            .await;
+        Some(match sent {
+            Ok(transaction) => {
+                let outcome = outcome_of(transaction.outcome_for(0), &self.ctx.classifier);
+                if !session.is_usable() {
+                    self.session = None;
+                }
+                (outcome, Some(Stage::of(&transaction, 0)))
+            }
+            Err(error) => {
+                tracing::warn!(destination = %self.destination.name, %error, "connection lost during a transaction");
+                self.session = None;
+                let reply = ReplyRecord::local(error.to_string());
+                (Outcome::Deferred { reply }, None)
+            }
+        })
     }
 
     /// Feeds the outcome to the destination: a delivery to its back-off, a 421 that closed
