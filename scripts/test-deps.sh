@@ -6,6 +6,8 @@
 #   postfix    interop tests send through a private Postfix relay (scripts/postfix-relay.sh);
 #              its smtp-sink and smtp-source are the independent counters of the benchmarks
 #   python3    interop tests deliver with Python's smtplib, an SMTP client nobody here wrote
+#   python3-aiosmtpd  scripts/picky-relay.py, the picky relay of the replies test
+#              (for Debian's /usr/bin/python3)
 #   setpriv    (util-linux) the local-access test runs volley as a second user
 # Tests that need one of these fail loudly when it is missing; none is skipped.
 set -euo pipefail
@@ -21,6 +23,7 @@ need curl curl
 need postfix postfix
 need python3 python3
 need setpriv util-linux
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi

@@ -38,6 +38,9 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             "machine_opens": report.tracking.machine_opens,
             "machine_clicks": report.tracking.machine_clicks,
             "destinations": report.destinations,
+            "connection_limits": report.connection_limits.iter().map(|(name, messages)| serde_json::json!({
+                "destination": name, "messages_per_connection": messages,
+            })).collect::<Vec<_>>(),
         });
         ui::line(&serde_json::to_string_pretty(&json)?);
         return Ok(crate::exit::OK);
@@ -79,6 +82,11 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     }
     if !report.destinations.is_empty() {
         print_destinations(&report.destinations);
+    }
+    for (name, messages) in &report.connection_limits {
+        ui::line(&format!(
+            "  learned limit: {name} takes {messages} messages per connection"
+        ));
     }
     Ok(crate::exit::OK)
 }

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod retry;
+
+pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
+
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RecipientState {
@@ -435,6 +439,10 @@ pub struct DestinationStatus {
     pub delivered: u64,
     /// Throttling replies seen in this run.
     pub throttled: u64,
+    /// The server's per-connection message limit, once learned from 421s that closed
+    /// connections after the same number of messages (connections then close one earlier).
+    #[serde(default)]
+    pub messages_per_connection: Option<u64>,
     /// True while limits are lowered by back-off.
     pub backing_off: bool,
     /// Seconds until a suspension ends, while suspended.
@@ -496,53 +504,6 @@ pub fn format_millis(millis: Millis) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(millis)).to_string()
 }
 
-/// When to try a deferred recipient again, and when to give up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Waits between attempts; the last one repeats until expiry.
-    pub schedule: Vec<Duration>,
-    /// How long after the first attempt a recipient may stay deferred before it expires.
-    pub expire_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 5m, 30m, 2h, 6h, expiring after 3 days.
-    fn default() -> Self {
-        Self {
-            schedule: [5 * 60, 30 * 60, 2 * 3600, 6 * 3600]
-                .into_iter()
-                .map(Duration::from_secs)
-                .collect(),
-            expire_after: Duration::from_secs(3 * 86_400),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The time of the next attempt after `failed_attempts` temporary failures, or `None` when
-    /// the recipient has expired. The last attempt is moved up to the expiry time itself, so a
-    /// recipient always gets one try at the deadline.
-    pub fn next_attempt(
-        &self,
-        failed_attempts: u32,
-        first_attempt: Millis,
-        now: Millis,
-    ) -> Option<Millis> {
-        let deadline = add_duration(first_attempt, self.expire_after);
-        if now >= deadline {
-            return None;
-        }
-        let index = usize::try_from(failed_attempts.saturating_sub(1)).unwrap_or(usize::MAX);
-        let wait = self
-            .schedule
-            .get(index)
-            .or(self.schedule.last())
-            .copied()
-            .unwrap_or(Duration::from_secs(300));
-        Some(add_duration(now, wait).min(deadline))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,25 +522,6 @@ mod tests {
             (1, 0, 1)
         );
         assert_eq!(counts.finished(), 1);
-    }
-
-    #[test]
-    fn retry_follows_the_schedule_then_repeats_its_last_step_until_expiry() {
-        let policy = RetryPolicy {
-            schedule: vec![Duration::from_secs(60), Duration::from_secs(600)],
-            expire_after: Duration::from_secs(3600),
-        };
-        let start = 1_000_000;
-        assert_eq!(policy.next_attempt(1, start, start), Some(start + 60_000));
-        assert_eq!(
-            policy.next_attempt(2, start, start + 60_000),
-            Some(start + 660_000)
-        );
-        assert_eq!(
-            policy.next_attempt(5, start, start + 3_000_000),
-            Some(start + 3_600_000)
-        );
-        assert_eq!(policy.next_attempt(6, start, start + 3_600_000), None);
     }
 
     #[test]

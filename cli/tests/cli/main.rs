@@ -22,6 +22,7 @@ mod handover;
 mod held;
 mod hygiene;
 mod postfix;
+mod replies;
 mod serve;
 mod support;
 mod tls_relay;

@@ -348,6 +348,8 @@ pub(crate) struct RawRetry {
     pub(crate) schedule: Vec<String>,
     #[serde(default = "default_expire_after")]
     pub(crate) expire_after: String,
+    #[serde(default = "default_jitter")]
+    pub(crate) jitter: f64,
 }
 
 impl Default for RawRetry {
@@ -355,6 +357,7 @@ impl Default for RawRetry {
         RawRetry {
             schedule: default_schedule(),
             expire_after: default_expire_after(),
+            jitter: default_jitter(),
         }
     }
 }
@@ -415,6 +418,13 @@ fn default_connections() -> i64 {
 
 fn default_schedule() -> Vec<String> {
     ["5m", "30m", "2h", "6h"].map(String::from).to_vec()
+}
+
+/// `[retry] jitter` when not given: ±10 %.
+pub(crate) const DEFAULT_JITTER: f64 = 0.1;
+
+fn default_jitter() -> f64 {
+    DEFAULT_JITTER
 }
 
 fn default_expire_after() -> String {

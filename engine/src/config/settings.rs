@@ -506,12 +506,15 @@ pub enum KeySource {
 }
 
 /// When to retry a deferred message and when to give up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RetrySettings {
     /// Waits before retry 1, 2, …; the last one repeats. Default 5m, 30m, 2h, 6h.
     pub schedule: Vec<Duration>,
     /// Time after the first attempt at which a still-deferred message expires. Default 3 days.
     pub expire_after: Duration,
+    /// Each wait is spread by up to this fraction either way (`[retry] jitter`, 0 to 0.5).
+    /// Default 0.1 (±10 %).
+    pub jitter: f64,
 }
 
 impl RetrySettings {
@@ -535,6 +538,7 @@ impl Default for RetrySettings {
         RetrySettings {
             schedule: vec![min(5), min(30), min(120), min(360)],
             expire_after: Duration::from_secs(3 * 24 * 3600),
+            jitter: super::raw::DEFAULT_JITTER,
         }
     }
 }
@@ -566,6 +570,7 @@ mod tests {
         let retry = RetrySettings {
             schedule: vec![],
             expire_after: Duration::from_secs(1),
+            jitter: 0.0,
         };
         assert_eq!(retry.delay_after(1), Duration::ZERO);
     }

@@ -259,6 +259,23 @@ fn retry_settings_parse() {
     );
     assert_eq!(retry.expire_after, Duration::from_secs(12 * 3600));
     assert_eq!(retry.delay_after(7), Duration::from_secs(5400));
+    assert_eq!(retry.jitter, 0.1, "default ±10 %");
+}
+
+#[test]
+fn retry_jitter_is_a_bounded_fraction() {
+    let s = Scratch::new();
+    let retry = s.load_with("\n[retry]\njitter = 0\n").unwrap().retry;
+    assert_eq!(retry.jitter, 0.0);
+    let retry = s.load_with("\n[retry]\njitter = 0.25\n").unwrap().retry;
+    assert_eq!(retry.jitter, 0.25);
+    for bad in ["-0.1", "0.9", "nan"] {
+        let err = s
+            .load_with(&format!("\n[retry]\njitter = {bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retry.jitter"), "{bad}: {err}");
+    }
 }
 
 #[test]

@@ -449,9 +449,18 @@ fn validate_retry(ctx: &Ctx, raw: &RawRetry) -> Result<RetrySettings, ConfigErro
         schedule.push(parse_duration(ctx, &format!("retry.schedule[{i}]"), value)?);
     }
     let expire_after = parse_duration(ctx, "retry.expire_after", &raw.expire_after)?;
+    if !(0.0..=0.5).contains(&raw.jitter) {
+        return Err(ConfigError::BadValue {
+            file: ctx.file.clone(),
+            key: "retry.jitter".to_owned(),
+            value: raw.jitter.to_string(),
+            expected: "a fraction from 0 to 0.5 (0.1 spreads each wait by ±10 %)",
+        });
+    }
     Ok(RetrySettings {
         schedule,
         expire_after,
+        jitter: raw.jitter,
     })
 }
 

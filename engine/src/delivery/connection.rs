@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::connect::{open, ConnectFailure, MxConnect};
 use super::destination::Destination;
 use super::error::DeliveryError;
-use super::throttle::is_throttling;
+use super::throttle::{read_reply, Reading, Stage};
 use super::{outcome_of, ReadyMessage, Settled};
 use crate::bounce::Classifier;
 use crate::model::{now_millis, Millis, Outcome, ReplyRecord};
@@ -132,6 +132,8 @@ pub async fn run_connection(
         destination,
         ctx,
         session: None,
+        opened: Instant::now(),
+        accepted: 0,
     };
     connection.run().await;
     if let Some(session) = connection.session.take() {
@@ -150,6 +152,10 @@ struct Connection {
     destination: Arc<Destination>,
     ctx: Arc<DeliveryContext>,
     session: Option<Session>,
+    /// When the session was established.
+    opened: Instant,
+    /// Messages the server accepted on this connection.
+    accepted: u64,
 }
 
 /// How sending one message went, for the connection.
@@ -171,14 +177,14 @@ impl Connection {
             Ok(session) => {
                 self.destination.connected();
                 self.session = Some(session);
+                self.opened = Instant::now();
             }
             Err(failure) => return connect_failed(&self.destination, &self.ctx, failure).await,
         }
-        let limit = self.destination.rule.max_messages_per_connection;
         let idle = self.destination.rule.idle_timeout;
         loop {
             let sent = self.session.as_ref().map_or(0, Session::messages_sent);
-            if sent >= limit {
+            if sent >= self.destination.messages_per_connection() {
                 return;
             }
             let Some(message) = self.destination.ready().pop(idle, &cancel).await else {
@@ -223,32 +229,11 @@ impl Connection {
                 return Sent::Stop;
             }
         }
-        let Some(session) = self.session.as_mut() else {
+        let Some((outcome, stage)) = self.transact(&message).await else {
             self.destination.ready().push_front(message);
             return Sent::Stop;
         };
-        let transaction = tracing::debug_span!("smtp.transaction");
-        let sent = session
-            .send(&message.envelope, &message.bytes)
-            .instrument(transaction)
-            .await;
-        let outcome = match sent {
-            Ok(transaction) => {
-                let outcome = outcome_of(transaction.outcome_for(0), &self.ctx.classifier);
-                if !session.is_usable() {
-                    self.session = None;
-                }
-                outcome
-            }
-            Err(error) => {
-                tracing::warn!(destination = %self.destination.name, %error, "connection lost during a transaction");
-                self.session = None;
-                Outcome::Deferred {
-                    reply: ReplyRecord::local(error.to_string()),
-                }
-            }
-        };
-        self.shape(&outcome).await;
+        self.shape(&outcome, stage).await;
         let settled = Settled::Outcome {
             campaign: message.campaign,
             destination: Some(self.destination.id),
@@ -264,15 +249,56 @@ impl Connection {
         Sent::Done
     }
 
-    /// Feeds the outcome to the destination's back-off; a suspension releases its queue and
-    /// closes this connection.
-    async fn shape(&mut self, outcome: &Outcome) {
+    /// Runs one transaction for `message` on the session (`None` without one): its outcome,
+    /// and the stage of the reply that decided it (`None` when the connection was lost).
+    async fn transact(&mut self, message: &ReadyMessage) -> Option<(Outcome, Option<Stage>)> {
+        let session = self.session.as_mut()?;
+        let transaction = tracing::debug_span!("smtp.transaction");
+        let sent = session
+            .send(&message.envelope, &message.bytes)
+            .instrument(transaction)
+            .await;
+        Some(match sent {
+            Ok(transaction) => {
+                let outcome = outcome_of(transaction.outcome_for(0), &self.ctx.classifier);
+                if !session.is_usable() {
+                    self.session = None;
+                }
+                (outcome, Some(Stage::of(&transaction, 0)))
+            }
+            Err(error) => {
+                tracing::warn!(destination = %self.destination.name, %error, "connection lost during a transaction");
+                self.session = None;
+                let reply = ReplyRecord::local(error.to_string());
+                (Outcome::Deferred { reply }, None)
+            }
+        })
+    }
+
+    /// Feeds the outcome to the destination: a delivery to its back-off, a 421 that closed
+    /// the connection to its per-connection limit, and throttling (read from the reply and
+    /// the `stage` it came at) to its back-off; a suspension releases its queue and closes
+    /// this connection. A lost connection (`stage` `None`) says nothing about the pace.
+    async fn shape(&mut self, outcome: &Outcome, stage: Option<Stage>) {
         let now = Instant::now();
-        match outcome {
-            Outcome::Delivered { .. } => self.destination.delivered(now),
-            Outcome::Deferred { reply } | Outcome::Bounced { reply }
-                if is_throttling(reply, &self.destination.rule.throttle_replies) =>
-            {
+        let reading = match (outcome, stage) {
+            (Outcome::Delivered { .. }, _) => {
+                self.accepted += 1;
+                return self.destination.delivered(now);
+            }
+            (Outcome::Deferred { reply } | Outcome::Bounced { reply }, Some(stage)) => {
+                read_reply(reply, stage, &self.destination.rule.throttle_replies)
+            }
+            _ => return,
+        };
+        match reading {
+            Reading::ThisMessage => {}
+            Reading::Reconnect => {
+                let accepted = self.accepted;
+                tracing::debug!(destination = %self.destination.name, accepted, "the server closed the connection; reconnecting");
+                self.destination.closed_after(accepted, self.opened);
+            }
+            Reading::SlowDown => {
                 if let BackoffChange::Suspended { until } = self.destination.throttled(now) {
                     self.session = None;
                     release_queue(&self.destination, &self.ctx).await;
@@ -282,7 +308,6 @@ impl Connection {
                         .await;
                 }
             }
-            _ => {}
         }
     }
 }

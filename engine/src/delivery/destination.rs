@@ -42,6 +42,12 @@ struct State {
     consecutive_failures: u32,
     /// A cap learned from a relay that refused more connections.
     learned_cap: Option<usize>,
+    /// Messages per connection learned from 421s that closed connections (see
+    /// [`Destination::closed_after`]).
+    learned_messages: Option<u64>,
+    /// The message count of a connection the server closed, and when: a connection opened
+    /// after that and closed at the same count confirms it as the server's limit.
+    close_candidate: Option<(u64, Instant)>,
     domains: usize,
     delivered: u64,
     throttled: u64,
@@ -98,6 +104,8 @@ impl Destination {
                 failing_until: None,
                 consecutive_failures: 0,
                 learned_cap: None,
+                learned_messages: None,
+                close_candidate: None,
                 domains: 0,
                 delivered: 0,
                 throttled: 0,
@@ -154,6 +162,49 @@ impl Destination {
         let mut state = self.state();
         let n = n.max(1);
         state.learned_cap = Some(state.learned_cap.map_or(n, |cap| cap.min(n)));
+    }
+
+    /// How many messages a connection may carry: the rule's `max_messages_per_connection`, or
+    /// fewer once the server's own limit is learned.
+    pub fn messages_per_connection(&self) -> u64 {
+        let rule = self.rule.max_messages_per_connection;
+        self.state().learned_messages.map_or(rule, |n| n.min(rule))
+    }
+
+    /// The per-connection message limit learned from the server, if one was.
+    pub fn learned_messages_per_connection(&self) -> Option<u64> {
+        self.state().learned_messages
+    }
+
+    /// Starts from a limit learned in an earlier run (at least one message).
+    pub fn learn_messages_per_connection(&self, n: u64) {
+        self.state().learned_messages = Some(n.max(1));
+    }
+
+    /// Notes that the server closed a connection opened at `opened` (a 421 that is not
+    /// throttling) after it had accepted `n` messages on it. A server's per-connection cap
+    /// shows the same count again on a connection opened after such a close: from then on
+    /// connections close after `n - 1` messages (a margin for servers that count
+    /// differently). A server closing every connection at once shows counts that do not
+    /// repeat that way, and teaches nothing. Returns the limit when this call learned it.
+    pub fn closed_after(&self, n: u64, opened: Instant) -> Option<u64> {
+        let mut state = self.state();
+        if n < 2 || state.learned_messages.is_some() {
+            return None;
+        }
+        match state.close_candidate {
+            Some((count, at)) if count == n && opened > at => {}
+            Some((count, _)) if count == n => return None,
+            _ => {
+                state.close_candidate = Some((n, Instant::now()));
+                return None;
+            }
+        }
+        let limit = n - 1;
+        state.learned_messages = Some(limit);
+        drop(state);
+        tracing::info!(destination = %self.name, messages = limit, "learned the server's per-connection message limit");
+        Some(limit)
     }
 
     /// When it may be sent to again, if it is suspended or failing at `now`.
@@ -255,6 +306,7 @@ impl Destination {
             queued: self.ready.len(),
             delivered: state.delivered,
             throttled: state.throttled,
+            messages_per_connection: state.learned_messages,
             backing_off: state.backoff.is_throttled(),
             suspended_for: state.backoff.suspended_until(now).map(seconds),
             failing_for: state
@@ -375,4 +427,60 @@ impl ReadyQueue {
 /// The lane index of a priority (1 to 5; anything else goes to the nearest end).
 fn lane_of(priority: u8) -> usize {
     usize::from(priority.clamp(1, LANES as u8) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MxTls;
+
+    fn destination() -> Destination {
+        let rule = ShapingRule {
+            max_messages_per_connection: 100,
+            ..ShapingRule::default()
+        };
+        let route = Route::Mx {
+            hosts: Vec::new(),
+            tls: MxTls::Opportunistic,
+        };
+        Destination::new(0, "mx.test".into(), route, rule, "default".into())
+    }
+
+    #[test]
+    fn a_cap_seen_again_on_a_later_connection_is_learned_as_one_less() {
+        let d = destination();
+        let first_opened = Instant::now();
+        assert_eq!(d.closed_after(10, first_opened), None, "seen once");
+        assert_eq!(
+            d.closed_after(10, first_opened),
+            None,
+            "a connection open before that close may be the same event"
+        );
+        assert_eq!(d.messages_per_connection(), 100);
+        let later = Instant::now() + Duration::from_millis(1);
+        assert_eq!(d.closed_after(10, later), Some(9));
+        assert_eq!(d.messages_per_connection(), 9);
+        assert_eq!(d.status(Instant::now()).messages_per_connection, Some(9));
+        assert!(!d.status(Instant::now()).backing_off, "no slowing down");
+    }
+
+    #[test]
+    fn closes_at_differing_counts_teach_nothing() {
+        let d = destination();
+        let opened = Instant::now();
+        for n in [7, 12, 3, 9] {
+            let later = Instant::now() + Duration::from_millis(1);
+            assert_eq!(d.closed_after(n, opened.max(later)), None);
+        }
+        assert_eq!(d.learned_messages_per_connection(), None);
+        assert_eq!(d.messages_per_connection(), 100);
+    }
+
+    #[test]
+    fn a_limit_from_an_earlier_run_applies_at_once() {
+        let d = destination();
+        d.learn_messages_per_connection(42);
+        assert_eq!(d.messages_per_connection(), 42);
+        assert_eq!(d.closed_after(5, Instant::now()), None, "kept for the run");
+    }
 }

@@ -26,7 +26,7 @@ pub use connection::{run_connection, DeliveryContext, DeliveryEvent};
 pub use destination::{Destination, ReadyQueue, Route, LANES};
 pub use error::DeliveryError;
 pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
-pub use throttle::is_throttling;
+pub use throttle::{is_throttling, read_reply, Reading, Stage};
 
 use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};

@@ -581,6 +581,7 @@ pub(crate) fn outcome_policy(settings: &CampaignSettings) -> OutcomePolicy {
         retry: RetryPolicy {
             schedule: settings.retry.schedule.clone(),
             expire_after: settings.retry.expire_after,
+            jitter: settings.retry.jitter,
         },
         suppression: SuppressionPolicy {
             soft_limit: settings.bounces.soft_limit,

@@ -90,6 +90,9 @@ pub struct SendReport {
     pub paused: Option<Pause>,
     /// Destinations left suspended or unreachable with recipients still pending.
     pub blocked: Vec<Blocked>,
+    /// Where each destination stood at the end: throttling replies seen, suspension, the
+    /// per-connection message limit learned.
+    pub destinations: Vec<crate::model::DestinationStatus>,
     /// Where a test-then-winner A/B campaign stands.
     pub ab: Option<AbProgress>,
 }
@@ -193,6 +196,7 @@ pub(crate) async fn load_and_send(
         interrupted,
         paused: result.summary.paused,
         blocked: result.summary.blocked,
+        destinations: result.summary.destinations,
     })
 }
 

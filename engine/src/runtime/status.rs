@@ -26,6 +26,9 @@ pub struct StatusReport {
     pub paused: Option<(String, u32, Millis)>,
     /// Opens, clicks and unsubscribes (unique recipients; machine-made events apart).
     pub tracking: TrackCounts,
+    /// Per-connection message limits learned from servers, by destination name (read from
+    /// the store; while a send runs, its destinations carry theirs).
+    pub connection_limits: Vec<(String, u64)>,
 }
 
 /// Reads a campaign's counts, directly or through the process that holds the store.
@@ -50,6 +53,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 destinations: Vec::new(),
                 paused: None,
                 tracking: store.tracking_totals(&id)?,
+                connection_limits: store.connection_limits()?,
                 campaign: id,
             })
         }
@@ -77,6 +81,10 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     next_due,
                     live_from: Some(pid),
                     active,
+                    connection_limits: destinations
+                        .iter()
+                        .filter_map(|d| Some((d.name.clone(), d.messages_per_connection?)))
+                        .collect(),
                     destinations,
                     paused,
                     tracking,

@@ -112,7 +112,7 @@ pub struct Blocked {
 }
 
 /// How a run went, beyond the counts the store keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSummary {
     /// Time spent with nothing to do but wait for deferred recipients to fall due.
     pub idle: Duration,
@@ -120,6 +120,8 @@ pub struct RunSummary {
     pub paused: Option<Pause>,
     /// Destinations left suspended or unreachable with recipients still pending.
     pub blocked: Vec<Blocked>,
+    /// Where each destination stood at the end (throttling seen, limits learned).
+    pub destinations: Vec<crate::model::DestinationStatus>,
 }
 
 /// Live facts for status displays, shared with the control socket.
@@ -135,7 +137,8 @@ pub struct SchedulerView {
 
 /// How to build a scheduler.
 pub struct SchedulerSetup {
-    /// The store (only read here; outcomes are written by the recorder).
+    /// The store (read here, but for learned per-connection limits; outcomes are written by
+    /// the recorder).
     pub store: Store,
     /// Relay or direct to MX.
     pub mode: Mode,
@@ -291,7 +294,8 @@ impl Scheduler {
         campaigns: Vec<CampaignLane>,
     ) -> Result<Scheduler, StoreError> {
         let (answers_tx, answers) = mpsc::unbounded_channel();
-        let routing = Routing::new(setup.mode, answers_tx);
+        let learned = setup.store.connection_limits()?.into_iter().collect();
+        let routing = Routing::new(setup.mode, answers_tx, learned);
         {
             let mut view = setup
                 .view
@@ -354,10 +358,17 @@ impl Scheduler {
             destination.ready().set_draining(true);
         }
         result?;
+        self.save_learned().await?;
         Ok(RunSummary {
             idle: self.idle,
             paused: self.paused,
             blocked: self.blocked(),
+            destinations: self
+                .routing
+                .destinations
+                .iter()
+                .map(|d| d.status(Instant::now()))
+                .collect(),
         })
     }
 
@@ -784,6 +795,22 @@ impl Scheduler {
         if destinations.len() != self.routing.destinations.len() {
             destinations.clone_from(&self.routing.destinations);
         }
+    }
+
+    /// Keeps the per-connection limits learned in this run for the next ones and for
+    /// `volley status`.
+    async fn save_learned(&self) -> Result<(), StoreError> {
+        let mut any = false;
+        for destination in &self.routing.destinations {
+            if let Some(limit) = destination.learned_messages_per_connection() {
+                self.store.set_connection_limit(&destination.name, limit)?;
+                any = true;
+            }
+        }
+        if any {
+            self.store.flush().await?;
+        }
+        Ok(())
     }
 
     /// Destinations still blocked with recipients of some campaign pending.

@@ -83,12 +83,20 @@ pub(crate) struct Routing {
     pub(crate) destinations: Vec<Arc<Destination>>,
     lookups_running: usize,
     answers: mpsc::UnboundedSender<(String, Resolved)>,
+    /// Per-connection message limits learned in earlier runs, by destination name.
+    learned: HashMap<String, u64>,
 }
 
 impl Routing {
     /// A table for `mode`; answers of lookups arrive on `answers` (at most [`MAX_LOOKUPS`]
     /// at a time, so the channel stays small).
-    pub(crate) fn new(mode: Mode, answers: mpsc::UnboundedSender<(String, Resolved)>) -> Self {
+    /// `learned` are per-connection message limits learned in earlier runs, by destination
+    /// name.
+    pub(crate) fn new(
+        mode: Mode,
+        answers: mpsc::UnboundedSender<(String, Resolved)>,
+        learned: HashMap<String, u64>,
+    ) -> Self {
         let mut routing = Routing {
             mode,
             entries: HashMap::new(),
@@ -96,6 +104,7 @@ impl Routing {
             destinations: Vec::new(),
             lookups_running: 0,
             answers,
+            learned,
         };
         if let Mode::Relay {
             session,
@@ -231,6 +240,9 @@ impl Routing {
     ) -> usize {
         let id = self.destinations.len();
         let destination = Arc::new(Destination::new(id, name, route, rule, rule_name));
+        if let Some(&limit) = self.learned.get(&destination.name) {
+            destination.learn_messages_per_connection(limit);
+        }
         self.destinations.push(destination);
         self.by_key.insert(key, id);
         id

@@ -5,7 +5,8 @@
 use base64::Engine as _;
 
 use super::data::DataScan;
-use super::script::{script_for, Script};
+use super::rate::ThrottleReply;
+use super::script::{domain_of, script_for, Script};
 use super::session::{Mode, Session, Step, Transaction};
 use super::SinkTls;
 
@@ -153,11 +154,19 @@ impl Session {
         let Some((from, params)) = parse_path(arg, "FROM:") else {
             return self.ok("501 5.5.4 syntax: MAIL FROM:<address>");
         };
+        if let Some(closing) = self.closing_reply() {
+            self.reply(closing);
+            return Step::Close;
+        }
         let limit = self.ctx.config.size_limit;
         if let (Some(limit), Some(size)) = (limit, size_param(params)) {
             if size > limit {
                 return self.ok("552 5.3.4 message size exceeds fixed limit");
             }
+        }
+        if let Some(line) = self.rate_limited_ahead() {
+            self.reply(&line);
+            return Step::Continue;
         }
         if self.mail_refused_ahead() {
             self.ctx.shared.transaction_refused();
@@ -165,6 +174,44 @@ impl Session {
         }
         self.tx.mail_from = Some(from.to_owned());
         self.ok("250 2.1.0 Sender ok")
+    }
+
+    /// The 421 that ends this connection at MAIL, if the per-connection cap is reached or
+    /// every connection was told to close since this one opened.
+    fn closing_reply(&mut self) -> Option<&'static str> {
+        if self.ctx.shared.close_epoch() > self.epoch {
+            return Some("421 4.7.0 Message limit reached");
+        }
+        let cap = self.ctx.config.messages_per_connection?;
+        (self.guard.messages() >= cap).then_some("421 4.7.0 Too many messages on this connection")
+    }
+
+    /// Under a [`ThrottleReply::Mail451`] rate limit, the refusal for this MAIL when a RCPT
+    /// pipelined right behind it names a domain over its limit.
+    fn rate_limited_ahead(&self) -> Option<String> {
+        let limit = self.ctx.config.rate_limit?;
+        if limit.reply != ThrottleReply::Mail451 {
+            return None;
+        }
+        let domain = self
+            .pipelined_rcpts()
+            .into_iter()
+            .map(|to| domain_of(&to))
+            .find(|domain| self.ctx.shared.over_limit(domain, &limit))?;
+        Some(limit.reply.line(&domain))
+    }
+
+    /// The addresses of the RCPT lines pipelined right behind the current command.
+    fn pipelined_rcpts(&self) -> Vec<String> {
+        self.unread()
+            .split(|&b| b == b'\n')
+            .map_while(|line| {
+                let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+                let (verb, arg) = line.split_once(' ')?;
+                verb.eq_ignore_ascii_case("RCPT").then(|| arg.trim())
+            })
+            .filter_map(|arg| parse_path(arg, "TO:").map(|(to, _)| to.to_owned()))
+            .collect()
     }
 
     /// Whether a RCPT pipelined right behind this MAIL names a `mail550…@` recipient (the

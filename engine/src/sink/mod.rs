@@ -22,6 +22,7 @@
 //! | `data554`  | DATA gets `554 5.7.1 DATA refused by policy` (no 354), every time         |
 //! | `stall`    | the reply after the body waits `slow_delay`, the first time only; the     |
 //! |            | message is accepted all the same, even if the client gave up meanwhile    |
+//! | `data451`  | the reply after the body is `451 4.3.0 temporary failure`, first time only |
 //! | other      | accepted                                                                  |
 //!
 //! A message is recorded for its accepted recipients only, and only once the whole
@@ -32,7 +33,9 @@
 //! proven against it: a per-domain [`RateLimit`] (`421` or `451` past N accepted recipients
 //! within a sliding window), a STARTTLS that is offered but whose handshake always fails
 //! (`broken_starttls`), a banner held back on the first connections (`slow_banner`), a
-//! connection cap (`max_connections`), and TLS session resumption.
+//! connection cap (`max_connections`), a per-connection message cap answered with `421`
+//! (`messages_per_connection`), every open connection closed with `421` at chosen totals
+//! (`close_all_at`), and TLS session resumption.
 //! [`Received`] carries each message's arrival time and connection number; [`SinkStats`]
 //! and [`DomainStats`] count connections, messages per connection, throttled recipients,
 //! resumed and sabotaged TLS handshakes. One sink may listen on several addresses
@@ -140,6 +143,14 @@ pub struct SinkConfig {
     /// Hold the banner of the first connections, counted in `SinkStats::slow_banners`;
     /// later connections are greeted at once. Default `None` (every banner at once).
     pub slow_banner: Option<SlowBanner>,
+    /// Messages accepted per connection; the MAIL after them gets `421 4.7.0 Too many
+    /// messages on this connection` and the connection closes, as many relays do. Default
+    /// `None` (no cap).
+    pub messages_per_connection: Option<u64>,
+    /// When the sink's total of accepted messages reaches one of these, every connection
+    /// then open gets `421 4.7.0 Message limit reached` at its next MAIL and is closed
+    /// (connections opened afterwards are not). Default empty.
+    pub close_all_at: Vec<u64>,
 }
 
 impl Default for SinkConfig {
@@ -160,6 +171,8 @@ impl Default for SinkConfig {
             broken_starttls: false,
             greylist_delay: Duration::from_secs(1),
             slow_banner: None,
+            messages_per_connection: None,
+            close_all_at: Vec::new(),
         }
     }
 }
@@ -182,6 +195,8 @@ impl std::fmt::Debug for SinkConfig {
             .field("broken_starttls", &self.broken_starttls)
             .field("greylist_delay", &self.greylist_delay)
             .field("slow_banner", &self.slow_banner)
+            .field("messages_per_connection", &self.messages_per_connection)
+            .field("close_all_at", &self.close_all_at)
             .finish()
     }
 }

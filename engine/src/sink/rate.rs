@@ -27,6 +27,10 @@ pub enum ThrottleReply {
     Close421,
     /// `451 4.7.1 <domain>: rate limited, try again later`; the connection stays open.
     Defer451,
+    /// The same 451, but to MAIL FROM when the RCPTs pipelined behind it name a domain over
+    /// its limit (as receivers that limit a sender's pace refuse its transactions); to
+    /// RCPT otherwise.
+    Mail451,
 }
 
 impl ThrottleReply {
@@ -36,7 +40,7 @@ impl ThrottleReply {
             ThrottleReply::Close421 => {
                 format!("421 4.7.0 <{domain}>: too many messages, slow down")
             }
-            ThrottleReply::Defer451 => {
+            ThrottleReply::Defer451 | ThrottleReply::Mail451 => {
                 format!("451 4.7.1 <{domain}>: rate limited, try again later")
             }
         }
@@ -65,6 +69,17 @@ impl Window {
         }
         self.accepted.push_back(now);
         true
+    }
+
+    /// True when no recipient more would be admitted at `now` (nothing is counted).
+    pub(crate) fn full(&mut self, now: Instant, limit: &RateLimit) -> bool {
+        while let Some(&oldest) = self.accepted.front() {
+            if now.saturating_duration_since(oldest) < limit.per {
+                break;
+            }
+            self.accepted.pop_front();
+        }
+        self.accepted.len() >= limit.messages as usize
     }
 }
 

@@ -34,7 +34,7 @@ impl Session {
                 self.reply(&limit.reply.line(&domain));
                 return match limit.reply {
                     ThrottleReply::Close421 => Step::Close,
-                    ThrottleReply::Defer451 => Step::Continue,
+                    ThrottleReply::Defer451 | ThrottleReply::Mail451 => Step::Continue,
                 };
             }
         }

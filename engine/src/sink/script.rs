@@ -35,9 +35,12 @@ pub(crate) enum Script {
     /// `stall…@`: the final reply after the body waits `slow_delay` the first time the
     /// address is seen at that point; the message is still accepted after the wait.
     Stall,
+    /// `data451…@`: the final reply after the body is `451 4.3.0` the first time the
+    /// address gets there; accepted afterwards.
+    DataDeferred,
 }
 
-const PREFIXES: [(&str, Script); 11] = [
+const PREFIXES: [(&str, Script); 12] = [
     ("bounce", Script::Bounce),
     ("defer", Script::Defer),
     ("drop", Script::Drop),
@@ -48,6 +51,7 @@ const PREFIXES: [(&str, Script); 11] = [
     ("throttle", Script::Throttle),
     ("mail550", Script::MailRefused),
     ("data554", Script::DataRefused),
+    ("data451", Script::DataDeferred),
     ("stall", Script::Stall),
 ];
 
@@ -93,6 +97,7 @@ mod tests {
             ("MAIL550@example.com", Script::MailRefused),
             ("data554.x@example.com", Script::DataRefused),
             ("stall-2@example.com", Script::Stall),
+            ("data451-3@example.com", Script::DataDeferred),
             ("mail@example.com", Script::Accept),
             ("data@example.com", Script::Accept),
             ("stal@example.com", Script::Accept),

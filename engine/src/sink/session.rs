@@ -111,11 +111,14 @@ pub(crate) struct Session {
     pub(crate) greeted: bool,
     pub(crate) auth_user: Option<String>,
     pub(crate) tx: Transaction,
+    /// The sink's close-all epoch when this connection opened (`close_all_at`).
+    pub(crate) epoch: u64,
 }
 
 impl Session {
     /// A session over `conn`; `tls` is true for implicit TLS.
     pub(crate) fn new(conn: Conn, ctx: Arc<Context>, guard: ConnGuard, tls: bool) -> Session {
+        let epoch = ctx.shared.close_epoch();
         Session {
             conn,
             rbuf: Vec::with_capacity(READ_CHUNK),
@@ -128,6 +131,7 @@ impl Session {
             greeted: false,
             auth_user: None,
             tx: Transaction::default(),
+            epoch,
         }
     }
 
@@ -301,6 +305,9 @@ impl Session {
         } else if tx.has(Script::Reject) {
             shared.message_rejected();
             self.reply("554 5.7.1 message rejected");
+        } else if Self::deferred_in_data(shared, &tx) {
+            shared.message_rejected();
+            self.reply("451 4.3.0 Temporary failure, please try again");
         } else {
             let connection = self.guard.id();
             let id = self.guard.record(Received {
@@ -313,9 +320,25 @@ impl Session {
                 at: Instant::now(),
                 connection,
             });
+            let total = u64::try_from(shared.count()).unwrap_or(u64::MAX);
+            if config.close_all_at.contains(&total) {
+                shared.close_all();
+            }
             self.reply(&format!("250 2.0.0 Ok: queued as {id}"));
         }
         Step::Continue
+    }
+
+    /// Whether the `data451` script defers this transaction: one of its `data451…@`
+    /// recipients gets here for the first time.
+    fn deferred_in_data(shared: &Shared, tx: &Transaction) -> bool {
+        let mut deferred = false;
+        for (addr, script) in &tx.rcpts {
+            if *script == Script::DataDeferred && shared.first_time(addr) {
+                deferred = true;
+            }
+        }
+        deferred
     }
 
     /// Whether the `stall` script holds this transaction's final reply: a `stall…@`

@@ -22,6 +22,8 @@ struct State {
     /// Recently accepted RCPTs per domain, kept only under a rate limit.
     windows: HashMap<String, Window>,
     stats: SinkStats,
+    /// Bumped each time every open connection is to be closed (`close_all_at`).
+    close_epoch: u64,
 }
 
 /// The state shared by the accept loops, every session and the `Sink` handle.
@@ -56,6 +58,23 @@ impl Shared {
             .seen
             .entry(address.to_ascii_lowercase())
             .or_insert_with(Instant::now)
+    }
+
+    /// True, counted as throttled, when `domain` is over `limit` now (for a refusal at MAIL).
+    pub(crate) fn over_limit(&self, domain: &str, limit: &RateLimit) -> bool {
+        let mut state = self.lock();
+        let window = state.windows.entry(domain.to_owned()).or_default();
+        if !window.full(Instant::now(), limit) {
+            return false;
+        }
+        state.stats.throttled += 1;
+        state
+            .stats
+            .domains
+            .entry(domain.to_owned())
+            .or_default()
+            .throttled += 1;
+        true
     }
 
     /// True (and counted in the window) when one more RCPT for `domain` keeps under
@@ -182,6 +201,16 @@ impl Shared {
         self.lock().received.len()
     }
 
+    /// How many times every open connection was told to close.
+    pub(crate) fn close_epoch(&self) -> u64 {
+        self.lock().close_epoch
+    }
+
+    /// Tells every connection open now to close at its next MAIL.
+    pub(crate) fn close_all(&self) {
+        self.lock().close_epoch += 1;
+    }
+
     /// A copy of the counters.
     pub(crate) fn stats(&self) -> SinkStats {
         self.lock().stats.clone()
@@ -268,6 +297,11 @@ impl ConnGuard {
     pub(crate) fn record(&mut self, received: Received) -> u64 {
         self.messages += 1;
         self.shared.record(received, self.messages)
+    }
+
+    /// Messages accepted on this connection so far.
+    pub(crate) fn messages(&self) -> u64 {
+        self.messages
     }
 }
 

@@ -27,6 +27,7 @@
 //! x <campaign>                                 → ExportMark  events exported through when
 //! X <campaign>                                 → archive   history kept by `volley gc`
 //! g <campaign number:u32be> <block:u64be>      → [Packed]  a collected campaign's recipients
+//! P <destination name>                        → u64be     learned messages per connection
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! ```
@@ -59,6 +60,7 @@ pub(crate) const AB: u8 = b'A';
 pub(crate) const EXPORT_MARK: u8 = b'x';
 pub(crate) const ARCHIVE: u8 = b'X';
 pub(crate) const PACKED: u8 = b'g';
+pub(crate) const CONNECTION_LIMIT: u8 = b'P';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 

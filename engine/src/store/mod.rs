@@ -273,6 +273,32 @@ impl Store {
         Ok(out)
     }
 
+    /// Remembers that destination `name` (the relay, or MX host names) takes at most
+    /// `messages` per connection, as learned from its replies. Not durable until
+    /// [`Store::flush`].
+    pub fn set_connection_limit(&self, name: &str, messages: u64) -> Result<(), StoreError> {
+        let mut key = vec![keys::CONNECTION_LIMIT];
+        key.extend_from_slice(name.as_bytes());
+        self.tree
+            .insert(key, &messages.to_be_bytes())
+            .map(drop)
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Every learned per-connection message limit, by destination name.
+    pub fn connection_limits(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix([keys::CONNECTION_LIMIT]) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let Ok(bytes) = <[u8; 8]>::try_from(value.as_ref()) else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(&key[1..]).into_owned();
+            out.push((name, u64::from_be_bytes(bytes)));
+        }
+        Ok(out)
+    }
+
     /// Makes everything written so far durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db

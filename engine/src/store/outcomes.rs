@@ -5,7 +5,9 @@
 use super::keys::{self, RecipientKey};
 use super::variants::CountsDelta;
 use super::{RecipientRecord, Store, StoreError};
-use crate::model::{Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy};
+use crate::model::{
+    retry_seed, Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -20,7 +22,7 @@ pub struct MessageRef {
 }
 
 /// The policies that turn outcomes into states and suppressions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutcomePolicy {
     /// Retries and expiry.
     pub retry: RetryPolicy,
@@ -171,13 +173,16 @@ fn apply_outcome(
     record.next_attempt = None;
     record.last_reply = Some(outcome.reply().clone());
     record.state = match outcome {
-        Outcome::Deferred { .. } => match policy.next_attempt(record.attempts, first, now) {
-            Some(due) => {
-                record.next_attempt = Some(due);
-                RecipientState::Deferred
+        Outcome::Deferred { .. } => {
+            let seed = retry_seed(&record.email, record.attempts);
+            match policy.next_attempt(record.attempts, first, now, seed) {
+                Some(due) => {
+                    record.next_attempt = Some(due);
+                    RecipientState::Deferred
+                }
+                None => RecipientState::Expired,
             }
-            None => RecipientState::Expired,
-        },
+        }
         other => other.state(),
     };
 }

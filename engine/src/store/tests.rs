@@ -62,6 +62,7 @@ fn outcomes_move_records_between_queue_retry_and_final_states() {
         retry: RetryPolicy {
             schedule: vec![Duration::from_secs(60)],
             expire_after: Duration::from_secs(3600),
+            jitter: 0.0,
         },
         ..OutcomePolicy::default()
     };
@@ -128,6 +129,7 @@ fn a_deferral_past_the_deadline_expires() {
         retry: RetryPolicy {
             schedule: vec![Duration::from_secs(60)],
             expire_after: Duration::from_secs(90),
+            jitter: 0.0,
         },
         ..OutcomePolicy::default()
     };

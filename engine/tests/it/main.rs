@@ -17,6 +17,7 @@ mod direct;
 mod errors;
 mod faults;
 mod layering;
+mod replies;
 mod resume;
 mod send;
 mod serve;

@@ -209,7 +209,7 @@ mod direct {
             rate_limit: Some(RateLimit {
                 messages: 3,
                 per: Duration::from_secs(60),
-                reply: ThrottleReply::Defer451,
+                reply: ThrottleReply::Mail451,
             }),
             ..mx_sink(SinkTls::None)
         };
