@@ -28,7 +28,7 @@ pub(super) fn parse(text: &str) -> Option<Result<Policy, String>> {
     let record = match Dmarc::parse(text.as_bytes()) {
         Ok(record) => record,
         Err(mail_auth::Error::Dns(_)) => return None,
-        Err(_) => return Some(Err("a tag has a bad value".to_owned())),
+        Err(_) => return Some(Err(rejected(text))),
     };
     let policy = match record.p {
         dmarc::Policy::None => "none",
@@ -39,6 +39,19 @@ pub(super) fn parse(text: &str) -> Option<Result<Policy, String>> {
     Some(Ok(Policy {
         policy: policy.to_owned(),
     }))
+}
+
+/// Why mail-auth rejects a `v=DMARC1` record: the first tag it rejects on its own.
+fn rejected(text: &str) -> String {
+    text.split(';')
+        .skip(1)
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .find(|tag| Dmarc::parse(format!("v=DMARC1; {tag}").as_bytes()).is_err())
+        .map_or_else(
+            || "malformed (mail-auth rejects it)".to_owned(),
+            |tag| format!("bad tag {tag:?}"),
+        )
 }
 
 /// The organizational domain (RFC 7489 §3.2): the public suffix of `domain` in the Public
@@ -151,7 +164,7 @@ mod tests {
         );
         assert_eq!(
             policy("v=DMARC1; p=maybe"),
-            Some(Err("a tag has a bad value".to_owned()))
+            Some(Err("bad tag \"p=maybe\"".to_owned()))
         );
     }
 
@@ -224,12 +237,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_broken_record_is_a_failure_naming_the_problem() {
-        let dns = FakeDns::default().txt("_dmarc.acme.example", "v=DMARC1; p=maybe");
+        let dns = FakeDns::default().txt("_dmarc.acme.example", "v=DMARC1; p=reject; adkim=x");
         let row = check(&dns, "acme.example").await;
         assert_eq!(row.status, Status::Fail);
         assert!(
             row.detail
-                .starts_with("broken DMARC record at _dmarc.acme.example (a tag has a bad value)"),
+                .starts_with("broken DMARC record at _dmarc.acme.example (bad tag \"adkim=x\")"),
             "{}",
             row.detail
         );
