@@ -1,6 +1,7 @@
 //! `volley init` then `volley check`, against the engine's DNS server on loopback serving the
 //! records `init` printed: a campaign set up as told passes; a missing or wrong DKIM record,
-//! `p=none` and a campaign without `[tracking]` show up as rows of the table.
+//! `p=none`, a campaign without `[tracking]`, a malformed SPF record and a DMARC policy found
+//! at the organizational domain show up as rows of the table.
 
 use crate::support::{run_with, text};
 use std::path::Path;
@@ -334,5 +335,40 @@ async fn init_signs_with_rsa_first_and_a_campaign_with_only_ed25519_fails_check(
     let row = row(&table, "dkim algorithms");
     assert!(row.starts_with("FAIL"), "{table}");
     assert!(row.contains("do not verify Ed25519"), "{table}");
+    dns.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subdomain_falls_back_to_its_organizational_dmarc_and_a_malformed_spf_fails() {
+    let init = Initialised::new(&["--domain", "news.shop.co.uk"]);
+    let mut text: Vec<String> = init
+        .records
+        .iter()
+        .filter(|r| r.contains("_domainkey"))
+        .cloned()
+        .collect();
+    // The Public Suffix List makes shop.co.uk the organizational domain, not co.uk.
+    text.push("_dmarc.shop.co.uk TXT \"v=DMARC1; p=reject\"".into());
+    text.push("_dmarc.co.uk TXT \"v=DMARC1; p=none\"".into());
+    // mail-auth rejects an address of three octets.
+    text.push("news.shop.co.uk TXT \"v=spf1 ip4:127.0.0 -all\"".into());
+    let dns = start_dns(Zone::parse(&text.join("\n")).unwrap()).await;
+    init.use_dns(&dns);
+    let (code, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
+    assert_eq!(code, Some(1), "{table}");
+    let dmarc = row(&table, "dmarc news.shop.co.uk");
+    assert!(
+        dmarc.starts_with("PASS") && dmarc.contains("_dmarc.shop.co.uk has p=reject"),
+        "{table}"
+    );
+    let spf = row(&table, "spf news.shop.co.uk");
+    assert!(
+        spf.starts_with("FAIL") && spf.contains("bad term \"ip4:127.0.0\""),
+        "{table}"
+    );
+    assert!(
+        row(&table, "dmarc alignment").starts_with("PASS"),
+        "{table}"
+    );
     dns.shutdown().await;
 }

@@ -1,8 +1,17 @@
-//! The DMARC rows: `_dmarc.<From domain>` (or, best effort, of its organizational domain: the
-//! last two labels) publishes a `v=DMARC1` policy, preferably stronger than `p=none`, and some
-//! DKIM signing domain aligns with the From domain (relaxed: the same, a parent or a child).
+//! The DMARC rows: `_dmarc.<From domain>` (or that of its organizational domain) publishes a
+//! `v=DMARC1` policy, preferably stronger than `p=none`, and some DKIM signing domain aligns
+//! with the From domain (relaxed: the same organizational domain).
+//!
+//! mail-auth parses the record ([`Dmarc`]); Volley asks DNS itself, through the campaign's
+//! `[dns]` resolvers like every other check (mail-auth's verifier would use its own resolver
+//! and needs a received message), and finds the organizational domain in the Public Suffix
+//! List compiled into the `psl` crate (no download at run time): `news.shop.co.uk` falls back
+//! to `_dmarc.shop.co.uk`, not to `_dmarc.co.uk`.
 
-use super::{tags, Check, Dns, Status, TxtAnswer};
+use mail_auth::common::parse::TxtRecordParser;
+use mail_auth::dmarc::{self, Dmarc};
+
+use super::{Check, Dns, Status, TxtAnswer};
 use crate::config::CampaignSettings;
 
 /// A parsed `v=DMARC1` record, as far as the checks care.
@@ -12,30 +21,59 @@ pub(super) struct Policy {
     pub(super) policy: String,
 }
 
-/// Parses a DMARC record: `v=DMARC1` first, then a `p=` tag. `None` when it is not one.
-pub(super) fn parse(text: &str) -> Option<Policy> {
-    let tags = tags(text);
-    let (tag, version) = tags.first()?;
-    if tag != "v" || !version.eq_ignore_ascii_case("DMARC1") {
-        return None;
-    }
-    let policy = tags.iter().find(|(t, _)| t == "p")?.1.to_ascii_lowercase();
-    matches!(policy.as_str(), "none" | "quarantine" | "reject").then_some(Policy { policy })
+/// Parses a TXT record with mail-auth: `None` when it is not a DMARC record (it must start
+/// with `v=DMARC1`), an error saying what is wrong when it is one but broken (a bad tag
+/// value, or no `p=` tag).
+pub(super) fn parse(text: &str) -> Option<Result<Policy, String>> {
+    let record = match Dmarc::parse(text.as_bytes()) {
+        Ok(record) => record,
+        Err(mail_auth::Error::Dns(_)) => return None,
+        Err(_) => return Some(Err(rejected(text))),
+    };
+    let policy = match record.p {
+        dmarc::Policy::None => "none",
+        dmarc::Policy::Quarantine => "quarantine",
+        dmarc::Policy::Reject => "reject",
+        dmarc::Policy::Unspecified => return Some(Err("no p= tag".to_owned())),
+    };
+    Some(Ok(Policy {
+        policy: policy.to_owned(),
+    }))
 }
 
-/// The organizational domain, best effort: the last two labels.
-pub(super) fn organizational(domain: &str) -> &str {
-    let mut dots = domain.rmatch_indices('.');
-    match (dots.next(), dots.next()) {
-        (Some(_), Some((i, _))) => &domain[i + 1..],
-        _ => domain,
+/// Why mail-auth rejects a `v=DMARC1` record: the first tag it rejects on its own.
+fn rejected(text: &str) -> String {
+    text.split(';')
+        .skip(1)
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .find(|tag| Dmarc::parse(format!("v=DMARC1; {tag}").as_bytes()).is_err())
+        .map_or_else(
+            || "malformed (mail-auth rejects it)".to_owned(),
+            |tag| format!("bad tag {tag:?}"),
+        )
+}
+
+/// The organizational domain (RFC 7489 §3.2): the public suffix of `domain` in the Public
+/// Suffix List plus one label, in lower-case ASCII (an IDN in its `xn--` form). A name that
+/// is itself a public suffix, or a single label, stands for itself.
+pub(super) fn organizational(domain: &str) -> String {
+    let ascii = ascii(domain);
+    match psl::domain_str(&ascii) {
+        Some(org) => org.to_owned(),
+        None => ascii,
     }
 }
 
-/// Relaxed alignment: the same domain, or one under the other.
+/// `domain` in lower-case ASCII without a final dot (as typed when it is not a valid IDN).
+fn ascii(domain: &str) -> String {
+    let domain = domain.trim_end_matches('.');
+    idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_ascii_lowercase())
+}
+
+/// Relaxed alignment (RFC 7489 §3.1): the same organizational domain.
 pub(super) fn aligned(a: &str, b: &str) -> bool {
-    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
-    a == b || a.ends_with(&format!(".{b}")) || b.ends_with(&format!(".{a}"))
+    organizational(a) == organizational(b)
 }
 
 /// The DMARC policy row for the From domain.
@@ -43,7 +81,7 @@ pub(super) async fn check(dns: &impl Dns, domain: &str) -> Check {
     let row = |status, detail: String| Check::new(format!("dmarc {domain}"), status, detail);
     let org = organizational(domain);
     let mut names = vec![format!("_dmarc.{domain}")];
-    if org != domain {
+    if org != ascii(domain) {
         names.push(format!("_dmarc.{org}"));
     }
     for name in &names {
@@ -54,8 +92,15 @@ pub(super) async fn check(dns: &impl Dns, domain: &str) -> Check {
                 return row(Status::Fail, format!("cannot look up {name}: {reason}"))
             }
         };
-        let Some(policy) = records.iter().find_map(|r| parse(r)) else {
-            continue;
+        let policy = match records.iter().find_map(|r| parse(r)) {
+            Some(Ok(policy)) => policy,
+            Some(Err(problem)) => {
+                return row(
+                    Status::Fail,
+                    format!("broken DMARC record at {name} ({problem}): receivers ignore it; publish {name} TXT \"{}\"", suggested(name.strip_prefix("_dmarc.").unwrap_or(domain))),
+                )
+            }
+            None => continue,
         };
         return if policy.policy == "none" {
             row(
@@ -105,31 +150,57 @@ mod tests {
 
     #[test]
     fn records_parse() {
+        let policy = |text: &str| parse(text).map(|p| p.map(|p| p.policy));
         assert_eq!(
-            parse("v=DMARC1; p=reject; rua=mailto:x@example.com")
-                .unwrap()
-                .policy,
-            "reject"
+            policy("v=DMARC1; p=reject; rua=mailto:x@example.com"),
+            Some(Ok("reject".to_owned()))
         );
-        assert_eq!(parse("v=dmarc1;p=None").unwrap().policy, "none");
-        assert!(parse("p=reject; v=DMARC1").is_none(), "v= must come first");
-        assert!(
-            parse("v=DMARC1; rua=mailto:x@example.com").is_none(),
-            "p= is required"
+        assert_eq!(policy("v=DMARC1;p=None"), Some(Ok("none".to_owned())));
+        assert_eq!(policy("p=reject; v=DMARC1"), None, "v= must come first");
+        assert_eq!(policy("v=spf1 -all"), None);
+        assert_eq!(
+            policy("v=DMARC1; rua=mailto:x@example.com"),
+            Some(Err("no p= tag".to_owned()))
         );
-        assert!(parse("v=DMARC1; p=maybe").is_none());
-        assert!(parse("v=spf1 -all").is_none());
+        assert_eq!(
+            policy("v=DMARC1; p=maybe"),
+            Some(Err("bad tag \"p=maybe\"".to_owned()))
+        );
     }
 
     #[test]
-    fn organizational_domains_and_alignment() {
-        assert_eq!(organizational("news.acme.example"), "acme.example");
-        assert_eq!(organizational("acme.example"), "acme.example");
-        assert_eq!(organizational("localhost"), "localhost");
+    fn organizational_domains_come_from_the_public_suffix_list() {
+        for (domain, org) in [
+            ("news.shop.co.uk", "shop.co.uk"),
+            ("shop.co.uk", "shop.co.uk"),
+            ("a.b.example.com", "example.com"),
+            ("example.com", "example.com"),
+            ("Example.COM.", "example.com"),
+            ("sub.example.co.jp", "example.co.jp"),
+            ("news.acme.example", "acme.example"),
+            // An IDN, under an IDN public suffix (公司.cn), in its ASCII form.
+            ("news.shop.公司.cn", "shop.xn--55qx5d.cn"),
+            ("news.bücher.de", "xn--bcher-kva.de"),
+            // A public suffix or a single label stands for itself.
+            ("co.uk", "co.uk"),
+            ("localhost", "localhost"),
+        ] {
+            assert_eq!(organizational(domain), org, "{domain}");
+        }
+    }
+
+    #[test]
+    fn alignment_is_by_organizational_domain() {
         assert!(aligned("acme.example", "news.acme.example"));
         assert!(aligned("News.Acme.example", "acme.example"));
+        assert!(aligned("mail.shop.co.uk", "news.shop.co.uk"));
         assert!(!aligned("acme.example", "notacme.example"));
         assert!(!aligned("other.example", "acme.example"));
+        assert!(
+            !aligned("co.uk", "shop.co.uk"),
+            "a public suffix aligns with nothing"
+        );
+        assert!(!aligned("a.shop.co.uk", "b.other.co.uk"));
     }
 
     #[tokio::test]
@@ -152,5 +223,28 @@ mod tests {
         let row = check(&dns, "news.acme.example").await;
         assert_eq!(row.status, Status::Pass, "{row:?}");
         assert!(row.detail.contains("_dmarc.acme.example"));
+    }
+
+    #[tokio::test]
+    async fn a_subdomain_under_a_two_label_suffix_falls_back_to_its_organizational_domain() {
+        let dns = FakeDns::default()
+            .txt("_dmarc.shop.co.uk", "v=DMARC1; p=quarantine")
+            .txt("_dmarc.co.uk", "v=DMARC1; p=none");
+        let row = check(&dns, "news.shop.co.uk").await;
+        assert_eq!(row.status, Status::Pass, "{row:?}");
+        assert_eq!(row.detail, "_dmarc.shop.co.uk has p=quarantine");
+    }
+
+    #[tokio::test]
+    async fn a_broken_record_is_a_failure_naming_the_problem() {
+        let dns = FakeDns::default().txt("_dmarc.acme.example", "v=DMARC1; p=reject; adkim=x");
+        let row = check(&dns, "acme.example").await;
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.detail
+                .starts_with("broken DMARC record at _dmarc.acme.example (bad tag \"adkim=x\")"),
+            "{}",
+            row.detail
+        );
     }
 }

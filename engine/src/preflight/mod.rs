@@ -191,7 +191,7 @@ impl Dns for MxResolver {
     }
 }
 
-/// A `tag=value; tag=value` list (DKIM and DMARC records), tags lower-cased, values trimmed.
+/// A `tag=value; tag=value` list (DKIM records), tags lower-cased, values trimmed.
 fn tags(text: &str) -> Vec<(String, String)> {
     text.split(';')
         .filter_map(|part| {

@@ -1,8 +1,22 @@
 //! The SPF rows (best effort): the From domain (and the VERP bounce domain) publish one
 //! `v=spf1` record, it does not allow everyone (`+all`), and, following `include:` and
 //! `redirect=` within the 10-lookup limit, it covers the relay's addresses (or the
-//! `--sending-ip` of a direct-to-MX send). Macros (`%{…}`) are not expanded: a term that uses
-//! one never matches.
+//! `--sending-ip` of a direct-to-MX send).
+//!
+//! What comes from mail-auth: parsing each record ([`record`], `mail_auth::spf::Spf`), held
+//! to RFC 7208 where mail-auth is lenient (out-of-range addresses and prefix lengths,
+//! unknown mechanisms). What Volley does itself, and why:
+//! - the DNS questions go to the campaign's `[dns]` resolvers, like delivery's, through the
+//!   [`Dns`] trait; mail-auth's evaluator has its own resolver and wants a received message
+//!   (client address, HELO, MAIL FROM);
+//! - the walk reports why, not just a result: which include has no record, which domain has
+//!   two, that the DNS-querying terms across all includes and redirects pass the limit of
+//!   10 (RFC 7208 §4.6.4), or which of the relay's addresses (every one its host name
+//!   resolves to, or `--sending-ip`) is not covered, with the `ip4:`/`ip6:` terms to add;
+//! - `+all` is flagged, and a record to publish is suggested.
+//!
+//! Macros (`%{…}`) are not expanded: a term that uses one counts as a lookup and never
+//! matches; `exists:` and `ptr` likewise.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -11,160 +25,12 @@ use std::pin::Pin;
 use super::{Check, Dns, Status, TxtAnswer};
 use crate::config::CampaignSettings;
 
+mod record;
+
+pub(super) use record::{allows_everyone, is_spf, parse, Mechanism, Qualifier, Record};
+
 /// DNS-querying terms an evaluation may use (RFC 7208 §4.6.4).
 const LOOKUP_LIMIT: u32 = 10;
-
-/// `+`, `-`, `~` or `?` before a mechanism.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Qualifier {
-    /// `+` (the default): pass.
-    Pass,
-    /// `-`: fail.
-    Fail,
-    /// `~`: soft fail.
-    SoftFail,
-    /// `?`: neutral.
-    Neutral,
-}
-
-/// One mechanism of a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Mechanism {
-    /// `all`.
-    All,
-    /// `include:domain`.
-    Include(String),
-    /// `a[:domain][/cidr4][//cidr6]`.
-    A(Option<String>, u8, u8),
-    /// `mx[:domain][/cidr4][//cidr6]`.
-    Mx(Option<String>, u8, u8),
-    /// `ip4:` or `ip6:` an address with a prefix length.
-    Ip(IpAddr, u8),
-    /// `exists:` and `ptr`: counted as lookups, never matched here.
-    Unchecked(String),
-}
-
-/// A parsed `v=spf1` record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Record {
-    /// The mechanisms, in order.
-    pub(super) terms: Vec<(Qualifier, Mechanism)>,
-    /// `redirect=domain`, if any.
-    pub(super) redirect: Option<String>,
-}
-
-/// True when a TXT record is an SPF record.
-pub(super) fn is_spf(text: &str) -> bool {
-    let text = text.trim_start();
-    text.get(..6)
-        .is_some_and(|v| v.eq_ignore_ascii_case("v=spf1"))
-        && text[6..].chars().next().is_none_or(char::is_whitespace)
-}
-
-/// Parses an SPF record; the error names the term at fault.
-pub(super) fn parse(text: &str) -> Result<Record, String> {
-    if !is_spf(text) {
-        return Err("does not start with v=spf1".to_owned());
-    }
-    let mut record = Record {
-        terms: Vec::new(),
-        redirect: None,
-    };
-    for term in text.split_whitespace().skip(1) {
-        let bad = || format!("bad term {term:?}");
-        if let Some((name, value)) = term.split_once('=') {
-            if name.eq_ignore_ascii_case("redirect") {
-                record.redirect = Some(value.to_ascii_lowercase());
-            } else if !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return Err(bad());
-            }
-            continue; // exp= and unknown modifiers do not change the result
-        }
-        let (qualifier, rest) = match term.chars().next() {
-            Some('+') => (Qualifier::Pass, &term[1..]),
-            Some('-') => (Qualifier::Fail, &term[1..]),
-            Some('~') => (Qualifier::SoftFail, &term[1..]),
-            Some('?') => (Qualifier::Neutral, &term[1..]),
-            _ => (Qualifier::Pass, term),
-        };
-        let (name, arg) = match rest.find([':', '/']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        let domain_arg = |arg: &str| -> Result<(Option<String>, u8, u8), String> {
-            let (domain, cidr) = match arg.strip_prefix(':') {
-                Some(spec) => match spec.find('/') {
-                    Some(i) => (Some(spec[..i].to_ascii_lowercase()), &spec[i..]),
-                    None => (Some(spec.to_ascii_lowercase()), ""),
-                },
-                None => (None, arg),
-            };
-            let (v4, v6) = match cidr.split_once("//") {
-                Some((v4, v6)) => (v4, Some(v6)),
-                None => (cidr, None),
-            };
-            let v4 = match v4.strip_prefix('/') {
-                Some(n) => n.parse().ok().filter(|&n| n <= 32).ok_or_else(bad)?,
-                None if v4.is_empty() => 32,
-                None => return Err(bad()),
-            };
-            let v6 = match v6 {
-                Some(n) => n.parse().ok().filter(|&n| n <= 128).ok_or_else(bad)?,
-                None => 128,
-            };
-            Ok((domain, v4, v6))
-        };
-        let mechanism = match name.to_ascii_lowercase().as_str() {
-            "all" if arg.is_empty() => Mechanism::All,
-            "include" => Mechanism::Include(
-                arg.strip_prefix(':')
-                    .filter(|d| !d.is_empty())
-                    .ok_or_else(bad)?
-                    .to_ascii_lowercase(),
-            ),
-            "a" => {
-                let (d, v4, v6) = domain_arg(arg)?;
-                Mechanism::A(d, v4, v6)
-            }
-            "mx" => {
-                let (d, v4, v6) = domain_arg(arg)?;
-                Mechanism::Mx(d, v4, v6)
-            }
-            kind @ ("ip4" | "ip6") => {
-                let spec = arg.strip_prefix(':').ok_or_else(bad)?;
-                let (address, prefix) = match spec.split_once('/') {
-                    Some((a, p)) => (a, Some(p)),
-                    None => (spec, None),
-                };
-                let ip: IpAddr = address.parse().map_err(|_| bad())?;
-                let max = if ip.is_ipv4() { 32 } else { 128 };
-                if (kind == "ip4") != ip.is_ipv4() {
-                    return Err(bad());
-                }
-                let prefix = match prefix {
-                    Some(p) => p.parse().ok().filter(|&p| p <= max).ok_or_else(bad)?,
-                    None => max,
-                };
-                Mechanism::Ip(ip, prefix)
-            }
-            "exists" | "ptr" => Mechanism::Unchecked(term.to_owned()),
-            _ => return Err(bad()),
-        };
-        record.terms.push((qualifier, mechanism));
-    }
-    Ok(record)
-}
-
-/// True when the record lets any host send (`+all` or a bare `all`).
-pub(super) fn allows_everyone(record: &Record) -> bool {
-    record
-        .terms
-        .iter()
-        .any(|(q, m)| *q == Qualifier::Pass && *m == Mechanism::All)
-}
 
 /// The result of evaluating a domain's SPF policy for one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -490,48 +356,6 @@ mod tests {
     }
 
     #[test]
-    fn records_parse_into_mechanisms() {
-        let record =
-            parse("v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx:mail.example.com/28 include:_spf.p.example -all exp=x")
-                .unwrap();
-        assert_eq!(
-            record.terms,
-            vec![
-                (Qualifier::Pass, Mechanism::Ip(ip("192.0.2.0"), 24)),
-                (Qualifier::Pass, Mechanism::Ip(ip("2001:db8::"), 32)),
-                (Qualifier::Pass, Mechanism::A(None, 32, 128)),
-                (
-                    Qualifier::Pass,
-                    Mechanism::Mx(Some("mail.example.com".into()), 28, 128)
-                ),
-                (Qualifier::Pass, Mechanism::Include("_spf.p.example".into())),
-                (Qualifier::Fail, Mechanism::All),
-            ]
-        );
-        assert_eq!(
-            parse("V=SPF1 redirect=_spf.example.com")
-                .unwrap()
-                .redirect
-                .as_deref(),
-            Some("_spf.example.com")
-        );
-        for bad in [
-            "v=spf1 ip4:300.1.1.1",
-            "v=spf1 ip4:::1",
-            "v=spf1 include:",
-            "v=spf1 foo",
-            "v=spf1 a/99",
-            "v=spf10 -all",
-        ] {
-            assert!(parse(bad).is_err(), "{bad}");
-        }
-        assert!(is_spf("v=spf1") && !is_spf("v=DKIM1; p=x"));
-        assert!(allows_everyone(&parse("v=spf1 +all").unwrap()));
-        assert!(allows_everyone(&parse("v=spf1 all").unwrap()));
-        assert!(!allows_everyone(&parse("v=spf1 ~all").unwrap()));
-    }
-
-    #[test]
     fn networks_match_by_prefix() {
         assert!(in_network(ip("192.0.2.77"), ip("192.0.2.0"), 24));
         assert!(!in_network(ip("192.0.3.1"), ip("192.0.2.0"), 24));
@@ -600,7 +424,14 @@ mod tests {
         let dns = FakeDns::default()
             .txt("open.example", "v=spf1 +all")
             .txt("good.example", "v=spf1 ip4:192.0.2.0/24 -all")
-            .txt("other.example", "v=spf1 ip4:198.51.100.1 -all");
+            .txt("other.example", "v=spf1 ip4:198.51.100.1 -all")
+            .txt("broken.example", "v=spf1 ip4:192.0.2 -all")
+            .txt("lenient.example", "v=spf1 ip4:192.0.2.300 -all")
+            .txt("unknown.example", "v=spf1 ip4:192.0.2.10 frobnicate -all")
+            .txt(
+                "macro.example",
+                "v=spf1 include:%{d}.spf.example a:%{i}.x.example ~all",
+            );
         let (status, detail) = check_domain(&dns, "none.example", &relay).await;
         assert_eq!(status, Status::Fail);
         assert!(
@@ -617,6 +448,25 @@ mod tests {
         let (status, detail) = check_domain(&dns, "other.example", &relay).await;
         assert_eq!(status, Status::Warn);
         assert!(detail.contains("add ip4:192.0.2.10"), "{detail}");
+        // mail-auth rejects the record: a failure naming the term.
+        let (status, detail) = check_domain(&dns, "broken.example", &relay).await;
+        assert_eq!(status, Status::Fail);
+        assert!(
+            detail.contains("broken SPF record: broken.example: bad term \"ip4:192.0.2\""),
+            "{detail}"
+        );
+        // mail-auth would take `frobnicate -all` for a modifier; it is an unknown mechanism.
+        let (status, detail) = check_domain(&dns, "unknown.example", &relay).await;
+        assert_eq!(status, Status::Fail);
+        assert!(detail.contains("bad term \"frobnicate\""), "{detail}");
+        // mail-auth would read 192.0.2.255 here; strict receivers reject the record.
+        let (status, detail) = check_domain(&dns, "lenient.example", &relay).await;
+        assert_eq!(status, Status::Fail);
+        assert!(detail.contains("bad term \"ip4:192.0.2.300\""), "{detail}");
+        // Terms with macros are not expanded: the relay is not covered, nothing is broken.
+        let (status, detail) = check_domain(&dns, "macro.example", &relay).await;
+        assert_eq!(status, Status::Warn, "{detail}");
+        assert!(detail.contains("does not cover"), "{detail}");
         let (status, detail) = check_domain(&dns, "good.example", &Senders::Unknown).await;
         assert_eq!(status, Status::Warn);
         assert!(detail.contains("--sending-ip"), "{detail}");
