@@ -101,7 +101,7 @@ bench_volley() { # $1: label, then postfix-relay.sh options
         start=$(date +%s.%N)
         "$volley" send "$work/campaign.toml" --store "$work/store" --no-progress >"$work/out.txt" 2>"$work/send.log" || {
             echo "volley send failed:" >&2
-            tail -5 "$work/out.txt" "$work/send.log" >&2
+            tail -n 5 "$work/out.txt" "$work/send.log" >&2
             exit 1
         }
         end=$(date +%s.%N)

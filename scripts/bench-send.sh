@@ -138,7 +138,7 @@ for run in $(seq "$runs"); do
     stop_sink
     if [ "$status" != 0 ] && [ -z "${STOP_AFTER:-}" ]; then
         echo "run $run: volley send exited $status" >&2
-        tail -5 "$work/out.txt" "$work/send.log" >&2
+        tail -n 5 "$work/out.txt" "$work/send.log" >&2
         exit 1
     fi
     "$volley" status "$work/campaign.toml" --store "$work/store" --json >"$work/status.json"
