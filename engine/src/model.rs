@@ -121,75 +121,139 @@ impl fmt::Display for ReplyRecord {
     }
 }
 
-/// Why a delivery failed, as far as the reply (or a later bounce report) tells.
+/// Why a delivery failed, as far as the reply (or a later bounce report) tells: the reason
+/// vocabulary shown in reports, events and `volley bounces parse`. Only
+/// [`Category::means_gone`] reasons are hard (the address or its domain no longer takes mail).
+///
+/// Stores encode the variant's position, so new variants go at the end; the names changed
+/// once (`invalid_recipient` became `user_unknown` and so on) and the old names are still
+/// read as aliases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum Category {
-    /// The mailbox does not exist (5.1.1 and friends).
+    /// `user_unknown`: the mailbox does not exist (5.1.1 and friends). Hard.
+    #[serde(rename = "user_unknown", alias = "invalid_recipient")]
     InvalidRecipient,
-    /// The mailbox is over quota.
+    /// `mailbox_full`: the mailbox is over quota. Soft.
+    #[serde(rename = "mailbox_full")]
     MailboxFull,
-    /// The mailbox exists but is disabled or inactive.
+    /// `mailbox_disabled`: the mailbox exists but is disabled for good or has moved. Hard.
+    #[serde(rename = "mailbox_disabled")]
     MailboxDisabled,
-    /// Blocked by the receiver's policy or spam filtering (reputation, blocklists).
+    /// `policy`: refused by the receiver's policy (5.7.x without a more precise reason). Soft.
+    #[serde(rename = "policy", alias = "policy_block")]
     PolicyBlock,
-    /// SPF, DKIM or DMARC failed.
+    /// `security`: SPF, DKIM, DMARC, TLS or other authentication failed. Soft.
+    #[serde(rename = "security", alias = "auth_failure")]
     AuthFailure,
-    /// The receiver is rate limiting us.
+    /// `throttled`: the receiver is rate limiting us (the manifest's `rate_limited`). Soft.
+    #[serde(rename = "throttled", alias = "rate_limited")]
     Throttled,
-    /// The domain or its mail servers could not be found or reached.
+    /// `dns_routing`: the domain or its mail servers could not be found (read from older
+    /// stores; new failures say `no_such_domain` or `network`). Hard.
+    #[serde(rename = "dns_routing")]
     DnsRouting,
-    /// The content was refused (virus, spam content, bad links).
+    /// `content`: the content was refused (virus, bad links, attachments). Soft.
+    #[serde(rename = "content", alias = "content_rejected")]
     ContentRejected,
-    /// The message is larger than the receiver accepts.
+    /// `message_too_big`: larger than the receiver accepts. Soft.
+    #[serde(rename = "message_too_big", alias = "message_too_large")]
     MessageTooLarge,
-    /// Anything else.
+    /// `other`: anything else. Soft.
+    #[serde(rename = "other")]
     Other,
+    /// `no_such_domain`: the recipient's domain does not exist or takes no mail. Hard.
+    #[serde(rename = "no_such_domain")]
+    NoSuchDomain,
+    /// `blocked`: the sending IP or domain is on a blocklist or blocked for reputation. Soft.
+    #[serde(rename = "blocked")]
+    Blocked,
+    /// `spam`: the message was judged to be spam. Soft.
+    #[serde(rename = "spam")]
+    Spam,
+    /// `filtered`: a recipient-side filter or rule refused it. Soft.
+    #[serde(rename = "filtered")]
+    Filtered,
+    /// `expired`: retried until the reporting server gave up. Soft.
+    #[serde(rename = "expired")]
+    Expired,
+    /// `network`: connection refused, timed out, DNS lookup failure. Soft.
+    #[serde(rename = "network")]
+    Network,
+    /// `system_error`: the receiving system is broken (mail loop, misconfiguration). Soft.
+    #[serde(rename = "system_error")]
+    SystemError,
 }
 
 impl Category {
     /// Every category, in display order.
-    pub const ALL: [Category; 10] = [
+    pub const ALL: [Category; 17] = [
         Category::InvalidRecipient,
-        Category::MailboxFull,
+        Category::NoSuchDomain,
         Category::MailboxDisabled,
-        Category::PolicyBlock,
-        Category::AuthFailure,
-        Category::Throttled,
-        Category::DnsRouting,
-        Category::ContentRejected,
+        Category::MailboxFull,
         Category::MessageTooLarge,
+        Category::Blocked,
+        Category::PolicyBlock,
+        Category::Spam,
+        Category::Filtered,
+        Category::Throttled,
+        Category::AuthFailure,
+        Category::Expired,
+        Category::Network,
+        Category::SystemError,
+        Category::ContentRejected,
+        Category::DnsRouting,
         Category::Other,
     ];
 
-    /// The snake_case name used in JSON, reports and rule files.
+    /// The snake_case reason name used in JSON, reports, events and rule files.
     pub fn as_str(self) -> &'static str {
         match self {
-            Category::InvalidRecipient => "invalid_recipient",
+            Category::InvalidRecipient => "user_unknown",
             Category::MailboxFull => "mailbox_full",
             Category::MailboxDisabled => "mailbox_disabled",
-            Category::PolicyBlock => "policy_block",
-            Category::AuthFailure => "auth_failure",
+            Category::PolicyBlock => "policy",
+            Category::AuthFailure => "security",
             Category::Throttled => "throttled",
             Category::DnsRouting => "dns_routing",
-            Category::ContentRejected => "content_rejected",
-            Category::MessageTooLarge => "message_too_large",
+            Category::ContentRejected => "content",
+            Category::MessageTooLarge => "message_too_big",
             Category::Other => "other",
+            Category::NoSuchDomain => "no_such_domain",
+            Category::Blocked => "blocked",
+            Category::Spam => "spam",
+            Category::Filtered => "filtered",
+            Category::Expired => "expired",
+            Category::Network => "network",
+            Category::SystemError => "system_error",
         }
     }
-}
 
-impl Category {
-    /// True for failures that say something about the sender or the message rather than the
-    /// address: they never count towards suppressing the recipient.
-    pub fn blames_sender(self) -> bool {
+    /// The category named `name`: a reason name, or one of the names used before the
+    /// reason vocabulary (`invalid_recipient`, `policy_block`, `auth_failure`,
+    /// `content_rejected`, `message_too_large`) or `rate_limited` for `throttled`.
+    pub fn from_name(name: &str) -> Option<Category> {
+        let legacy = match name {
+            "invalid_recipient" => Some(Category::InvalidRecipient),
+            "policy_block" => Some(Category::PolicyBlock),
+            "auth_failure" => Some(Category::AuthFailure),
+            "content_rejected" => Some(Category::ContentRejected),
+            "message_too_large" => Some(Category::MessageTooLarge),
+            "rate_limited" => Some(Category::Throttled),
+            _ => None,
+        };
+        legacy.or_else(|| Category::ALL.into_iter().find(|c| c.as_str() == name))
+    }
+
+    /// True for the reasons that say the address is gone: the mailbox or its domain does
+    /// not exist or no longer accepts mail. Only these make a permanent failure hard.
+    pub fn means_gone(self) -> bool {
         matches!(
             self,
-            Category::PolicyBlock
-                | Category::AuthFailure
-                | Category::ContentRejected
-                | Category::MessageTooLarge
-                | Category::Throttled
+            Category::InvalidRecipient
+                | Category::NoSuchDomain
+                | Category::MailboxDisabled
+                | Category::DnsRouting
         )
     }
 }
@@ -397,19 +461,23 @@ pub struct Suppression {
 /// When soft bounces add an address to the suppression list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SuppressionPolicy {
-    /// Soft bounces (mailbox full, expired after retries) within `soft_window` that suppress
-    /// an address. A delivery resets the count.
+    /// Soft bounces (mailbox full, blocked, expired after retries…) within `soft_window` that
+    /// suppress an address. A delivery resets the count.
     pub soft_limit: u32,
     /// The window the soft bounces are counted in.
     pub soft_window: Duration,
+    /// The least time between the first and the last of those soft bounces: `soft_limit`
+    /// bounces in one afternoon do not suppress, the same spread over this span do.
+    pub soft_min_span: Duration,
 }
 
 impl Default for SuppressionPolicy {
-    /// Three soft bounces within 30 days.
+    /// Three soft bounces within 30 days, spread over at least 15.
     fn default() -> Self {
         Self {
             soft_limit: 3,
             soft_window: Duration::from_secs(30 * 86_400),
+            soft_min_span: Duration::from_secs(15 * 86_400),
         }
     }
 }

@@ -13,7 +13,10 @@
 //! 2. text rules (`contains` without `status`), which thereby refine a generic enhanced code
 //!    (`x.y.0` such as `5.0.0` or `5.5.0`, and the catch-all `x.7.1`) or a bare basic code;
 //! 3. status-only rules for a generic enhanced code, and rules on the basic `code` alone;
-//! 4. the basic code's class: 5xx is `other`, hard; 4xx is `other`, soft.
+//! 4. otherwise `other`, soft.
+//!
+//! Hard means gone: only `user_unknown`, `no_such_domain` and `mailbox_disabled` (and the
+//! older `dns_routing`) are hard, and only with a permanent (5xx) class.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -32,21 +35,19 @@ const DEFAULT_RULES: &str = include_str!("default_rules.toml");
 pub struct Classification {
     /// Why the delivery failed.
     pub category: Category,
-    /// A permanent failure: do not retry. 4xx replies are never hard; 5xx replies are hard
-    /// except for a full mailbox and throttling, unless a rule says otherwise.
+    /// The address is gone: a permanent failure whose reason says the mailbox or its domain
+    /// does not exist or no longer takes mail ([`Category::means_gone`]), unless a rule says
+    /// otherwise. 4xx replies are never hard; a full mailbox, a block, a policy or spam
+    /// rejection, a security error or a rate limit is soft even with a 5xx code.
     pub hard: bool,
 }
 
 impl Classification {
     /// True when the failure says the *address* is bad (unknown, disabled, or its domain
-    /// unroutable) and permanently so: the signal list hygiene uses to suppress a recipient.
-    /// Hard policy, authentication, content or size failures blame the message or the sender.
+    /// gone) and permanently so: the signal list hygiene uses to suppress a recipient at
+    /// once. A rule may mark another reason hard; it still does not blame the address.
     pub fn blames_recipient(&self) -> bool {
-        self.hard
-            && matches!(
-                self.category,
-                Category::InvalidRecipient | Category::MailboxDisabled | Category::DnsRouting
-            )
+        self.hard && self.category.means_gone()
     }
 }
 
@@ -102,7 +103,7 @@ pub enum RuleProblem {
         /// The type the key needs.
         expected: &'static str,
     },
-    /// A category name that is not one of [`Category::ALL`].
+    /// A category name that is not one of [`Category::ALL`] (nor an older alias).
     #[error("unknown category `{value}` (expected one of: {})", category_names())]
     UnknownCategory {
         /// The name found in the file.
@@ -307,7 +308,7 @@ impl Classifier {
         }
         Classification {
             category: Category::Other,
-            hard: class == Some(5),
+            hard: false,
         }
     }
 }
@@ -327,15 +328,12 @@ fn reply_class(code: Option<u16>, enhanced: Option<Enhanced>) -> Option<u16> {
         .or_else(|| enhanced.and_then(|e| known(e.0[0])))
 }
 
-/// Only a permanent class can be hard. A rule's `hard` decides within it; by default every
-/// category is hard except a full mailbox and throttling. With no class at all (text only),
-/// a matched rule is trusted as if the failure were permanent.
+/// Only a permanent class can be hard. A rule's `hard` decides within it; by default only
+/// the reasons that mean the address is gone are hard. With no class at all (text only), a
+/// matched rule is trusted as if the failure were permanent.
 fn hardness(class: Option<u16>, category: Category, rule_hard: Option<bool>) -> bool {
     match class {
-        Some(5) | None => rule_hard.unwrap_or(!matches!(
-            category,
-            Category::MailboxFull | Category::Throttled
-        )),
+        Some(5) | None => rule_hard.unwrap_or(category.means_gone()),
         Some(_) => false,
     }
 }

@@ -253,10 +253,20 @@ fn validate_bounces(
         }
         None => None,
     };
+    let soft_window = parse_duration(ctx, "bounces.soft_window", &raw.soft_window)?;
+    let soft_min_span = parse_duration(ctx, "bounces.soft_min_span", &raw.soft_min_span)?;
+    if soft_min_span > soft_window {
+        return Err(ctx.bad(
+            "bounces.soft_min_span",
+            &raw.soft_min_span,
+            "a span no longer than bounces.soft_window",
+        ));
+    }
     Ok(BounceSettings {
         domain,
         soft_limit: u32::try_from(raw.soft_limit).unwrap_or(3), // invariant: range-checked above
-        soft_window: parse_duration(ctx, "bounces.soft_window", &raw.soft_window)?,
+        soft_window,
+        soft_min_span,
         rules_file,
     })
 }

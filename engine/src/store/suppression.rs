@@ -3,9 +3,7 @@
 
 use super::keys::{self, SOFT, SUPPRESSED};
 use super::{Store, StoreError};
-use crate::model::{
-    Category, Millis, ReplyRecord, Suppression, SuppressionPolicy, SuppressionReason,
-};
+use crate::model::{Millis, ReplyRecord, Suppression, SuppressionPolicy, SuppressionReason};
 use serde::{Deserialize, Serialize};
 
 /// Soft bounces counted for one address.
@@ -60,8 +58,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Adds the writes that record one soft bounce of `address` to `batch`; returns the
-    /// suppression entry to add when the policy's limit is reached.
+    /// Adds the writes that record one soft bounce of `address` to `batch`; returns the count
+    /// when the policy's run is complete: at least `soft_limit` soft bounces within
+    /// `soft_window` of the first, the last at least `soft_min_span` after the first.
     pub(crate) fn count_soft_bounce(
         &self,
         batch: &mut sled::Batch,
@@ -71,6 +70,7 @@ impl Store {
     ) -> Result<Option<u32>, StoreError> {
         let key = keys::global_key(SOFT, address.as_bytes());
         let window = crate::model::add_duration(0, policy.soft_window);
+        let min_span = crate::model::add_duration(0, policy.soft_min_span);
         let current: Option<SoftBounces> = self.get(&key, "soft bounces")?;
         let counted = match current {
             Some(soft) if now.saturating_sub(soft.first_at) <= window => SoftBounces {
@@ -83,7 +83,8 @@ impl Store {
             },
         };
         batch.insert(key, self.encode(&counted, "soft bounces")?);
-        Ok((counted.count >= policy.soft_limit).then_some(counted.count))
+        let spread = now.saturating_sub(counted.first_at) >= min_span;
+        Ok((counted.count >= policy.soft_limit && spread).then_some(counted.count))
     }
 
     /// Adds the write that forgets `address`'s soft bounces (after a delivery) to `batch`.
@@ -112,9 +113,8 @@ impl Store {
 
 impl Store {
     /// Adds to `batch` what a final failure of `address` means for the suppression list: a
-    /// hard failure (one that blames the address) suppresses it at once; a soft one counts
-    /// towards `policy`'s limit; a failure that blames the sender or the message (policy,
-    /// authentication, content, size, throttling) changes nothing.
+    /// hard failure (the address is gone) suppresses it at once; any other (full mailbox,
+    /// block, policy, spam, security, rate limit, expiry…) counts towards `policy`'s soft run.
     pub(crate) fn note_failure(
         &self,
         batch: &mut sled::Batch,
@@ -132,9 +132,6 @@ impl Store {
                 now,
             );
             return self.suppress_in_batch(batch, address, &entry);
-        }
-        if reply.category.is_some_and(Category::blames_sender) {
-            return Ok(());
         }
         if let Some(count) = self.count_soft_bounce(batch, address, policy, now)? {
             let detail = format!("{count} soft bounces, the last: {reply}");
