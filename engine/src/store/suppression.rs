@@ -156,3 +156,84 @@ pub(crate) fn entry_for(
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::Category;
+
+    const DAY: Millis = 86_400_000;
+
+    /// A final failure with the classifier's verdict, as delivery and intake record it.
+    fn failure(category: Category, hard: bool) -> ReplyRecord {
+        ReplyRecord {
+            code: Some(550),
+            enhanced: Some("5.7.1".into()),
+            text: "blocked".into(),
+            category: Some(category),
+            hard,
+        }
+    }
+
+    /// Notes one failure of `address` on `day` (explicit timestamps, no clock).
+    fn note(store: &Store, address: &str, reply: &ReplyRecord, day: Millis) {
+        let policy = SuppressionPolicy {
+            soft_limit: 3,
+            soft_window: Duration::from_secs(30 * 86_400),
+            soft_min_span: Duration::from_secs(15 * 86_400),
+        };
+        let mut batch = sled::Batch::default();
+        store
+            .note_failure(&mut batch, "c1", address, reply, &policy, day * DAY)
+            .unwrap();
+        store.tree.apply_batch(batch).unwrap();
+    }
+
+    fn suppressed(store: &Store, address: &str) -> bool {
+        store.suppression(address).unwrap().is_some()
+    }
+
+    #[test]
+    fn soft_bounces_suppress_only_as_a_run_spread_over_the_minimum_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let blocked = failure(Category::Blocked, false);
+        let full = failure(Category::MailboxFull, false);
+        // (address, days of its soft bounces, suppressed after the last?)
+        let cases: &[(&str, &[Millis], bool)] = &[
+            ("once@x.example", &[0], false),
+            ("one-week@x.example", &[0, 1, 2, 3, 4, 5, 6], false),
+            ("spread@x.example", &[0, 7, 15], true),
+            ("late-fourth@x.example", &[0, 1, 2, 16], true),
+            // The window restarts on day 31: one bounce counted, not three.
+            ("window-passed@x.example", &[0, 20, 31], false),
+            ("window-restarted@x.example", &[0, 20, 31, 40, 47], true),
+        ];
+        for (address, days, want) in cases {
+            for (i, day) in days.iter().enumerate() {
+                let reply = if i % 2 == 0 { &blocked } else { &full };
+                note(&store, address, reply, *day);
+            }
+            assert_eq!(suppressed(&store, address), *want, "{address} {days:?}");
+        }
+        let entry = store.suppression("spread@x.example").unwrap().unwrap();
+        assert_eq!(entry.reason, SuppressionReason::SoftBounces);
+        assert!(entry.detail.starts_with("3 soft bounces"), "{}", entry.detail);
+    }
+
+    #[test]
+    fn a_hard_bounce_suppresses_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        note(
+            &store,
+            "gone@x.example",
+            &failure(Category::InvalidRecipient, true),
+            0,
+        );
+        let entry = store.suppression("gone@x.example").unwrap().unwrap();
+        assert_eq!(entry.reason, SuppressionReason::HardBounce);
+    }
+}

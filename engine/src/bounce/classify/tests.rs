@@ -111,6 +111,72 @@ fn real_world_replies() {
     assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
 }
 
+/// Hard means gone: only a missing mailbox or domain, or a mailbox disabled for good, is hard;
+/// every other permanent reply is soft, with its reason.
+#[rustfmt::skip]
+const HARD_MEANS_GONE: &[Case] = &[
+    // gone: hard
+    (Some(550), Some("5.1.1"), "user unknown", InvalidRecipient, true),
+    (Some(550), None, "Recipient address rejected: Nonexistent user", InvalidRecipient, true),
+    (Some(550), Some("5.1.2"), "Host unknown", NoSuchDomain, true),
+    (None, Some("5.4.4"), "Host or domain name not found", NoSuchDomain, true),
+    (Some(550), None, "unrouteable mail domain", NoSuchDomain, true),
+    (Some(550), Some("5.1.6"), "recipient no longer on server", MailboxDisabled, true),
+    (Some(554), None, "This account has been disabled or discontinued", MailboxDisabled, true),
+    // not gone: soft, whatever the 5xx
+    (Some(550), Some("5.7.1"), "blocked", Blocked, false),
+    (Some(554), Some("5.7.1"), "Client host blocked using zen.spamhaus.org", Blocked, false),
+    (Some(550), Some("5.7.1"), "Message rejected due to local policy", PolicyBlock, false),
+    (Some(554), Some("5.7.9"), "Message not accepted for policy reasons", PolicyBlock, false),
+    (Some(554), Some("5.7.0"), "Reject, id=12345 - SPAM", Spam, false),
+    (Some(550), Some("5.7.1"), "Rejected by DMARC policy", AuthFailure, false),
+    (Some(530), Some("5.7.0"), "Must issue a STARTTLS command first", AuthFailure, false),
+    (Some(552), Some("5.2.2"), "Mailbox full", MailboxFull, false),
+    (Some(552), None, "Account(s) does not have enough space", MailboxFull, false),
+    (Some(552), Some("5.3.4"), "Message size exceeds fixed limit", MessageTooLarge, false),
+    (Some(550), None, "Ip frequency limited", Throttled, false),
+    (Some(550), Some("5.1.1"), "has sent to too many recipients this hour. IB607", Throttled, false),
+    (None, Some("5.4.7"), "retry timeout exceeded", Expired, false),
+    (None, Some("5.0.0"), "Name service error for domain x: Host not found, try again", Network, false),
+    (None, Some("5.4.1"), "connect to mx.example: Connection refused", Network, false),
+    (Some(554), None, "Too many hops 26 (25 max)", SystemError, false),
+    (Some(554), Some("5.6.0"), "message contains a virus", ContentRejected, false),
+    (Some(550), None, "go away", Other, false),
+];
+
+#[test]
+fn hard_means_gone() {
+    let mut wrong = Vec::new();
+    for (code, enhanced, text, category, hard) in HARD_MEANS_GONE {
+        let got = builtin(*code, *enhanced, text);
+        if got != (*category, *hard) {
+            wrong.push(format!("{code:?} {enhanced:?} {text:?}: got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn rule_files_accept_reason_names_and_the_older_category_names() {
+    for (name, category) in [
+        ("user_unknown", InvalidRecipient),
+        ("invalid_recipient", InvalidRecipient),
+        ("policy", PolicyBlock),
+        ("policy_block", PolicyBlock),
+        ("security", AuthFailure),
+        ("auth_failure", AuthFailure),
+        ("message_too_large", MessageTooLarge),
+        ("rate_limited", Throttled),
+        ("blocked", Blocked),
+    ] {
+        let text = format!("[[rule]]\ncode = 550\ncategory = \"{name}\"\n");
+        let c = Classifier::from_toml(&text, Path::new("r.toml")).unwrap();
+        let got = c.classify(Some(550), None, "");
+        assert_eq!(got.category, category, "{name}");
+        assert_eq!(got.hard, category.means_gone(), "{name}");
+    }
+}
+
 #[test]
 fn specific_enhanced_code_beats_text() {
     assert_eq!(
