@@ -220,7 +220,11 @@ mod tests {
         }
         let entry = store.suppression("spread@x.example").unwrap().unwrap();
         assert_eq!(entry.reason, SuppressionReason::SoftBounces);
-        assert!(entry.detail.starts_with("3 soft bounces"), "{}", entry.detail);
+        assert!(
+            entry.detail.starts_with("3 soft bounces"),
+            "{}",
+            entry.detail
+        );
     }
 
     #[test]
