@@ -110,7 +110,7 @@ fn sample() -> Report {
         }],
         other_domains: None,
         bounces: vec![CategoryRow {
-            category: "invalid_recipient".into(),
+            category: "user_unknown".into(),
             hard: 40,
             soft: 3,
         }],

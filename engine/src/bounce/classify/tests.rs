@@ -141,6 +141,7 @@ const HARD_MEANS_GONE: &[Case] = &[
     (None, Some("5.4.1"), "connect to mx.example: Connection refused", Network, false),
     (Some(554), None, "Too many hops 26 (25 max)", SystemError, false),
     (Some(554), Some("5.6.0"), "message contains a virus", ContentRejected, false),
+    (Some(550), None, "Rejected by recipient's content filter", Filtered, false),
     (Some(550), None, "go away", Other, false),
 ];
 
