@@ -7,6 +7,9 @@
 //!
 //! `cargo test -p volley-engine --test it bounce_corpus -- --nocapture` shows the report.
 
+// Printing the misses and the figures is this test's purpose.
+#![allow(clippy::print_stdout)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -208,22 +208,7 @@ fn failed_addresses(
             .collect(),
         None => in_text.into_iter().map(|(_, a)| a).collect(),
     };
-    let pick = |exclude: &HashSet<String>| {
-        let mut firsts = Distinct::new(MAX_RECIPIENTS);
-        for address in &wanted {
-            let lower = address.to_ascii_lowercase();
-            let local = lower.split('@').next().unwrap_or_default();
-            let system = matches!(local, "mailer-daemon" | "postmaster" | "root");
-            if exclude.contains(&lower) || system || firsts.contains(&lower) {
-                continue;
-            }
-            let start = first_in_text.get(&lower).copied().unwrap_or(failure.len());
-            if !firsts.push(lower, (start, address.clone())) {
-                break;
-            }
-        }
-        firsts
-    };
+    let pick = |exclude| pick_failed(&wanted, exclude, &first_in_text, failure.len());
     let mut firsts = pick(&strict);
     if firsts.items.is_empty() {
         firsts = pick(&exclude);
@@ -239,6 +224,30 @@ fn failed_addresses(
             (start, end, address)
         })
         .collect()
+}
+
+/// The `wanted` addresses that are neither excluded nor system mailboxes, once each, with
+/// where each first appears in the failure text (`failure_len` when it does not).
+fn pick_failed(
+    wanted: &[String],
+    exclude: &HashSet<String>,
+    first_in_text: &HashMap<String, usize>,
+    failure_len: usize,
+) -> Distinct<(usize, String)> {
+    let mut firsts = Distinct::new(MAX_RECIPIENTS);
+    for address in wanted {
+        let lower = address.to_ascii_lowercase();
+        let local = lower.split('@').next().unwrap_or_default();
+        let system = matches!(local, "mailer-daemon" | "postmaster" | "root");
+        if exclude.contains(&lower) || system || firsts.contains(&lower) {
+            continue;
+        }
+        let start = first_in_text.get(&lower).copied().unwrap_or(failure_len);
+        if !firsts.push(lower, (start, address.clone())) {
+            break;
+        }
+    }
+    firsts
 }
 
 /// One recipient from the failure text near its address (`span`), or else from the first
