@@ -254,7 +254,11 @@ fn validate_bounces(
         None => None,
     };
     let soft_window = parse_duration(ctx, "bounces.soft_window", &raw.soft_window)?;
-    let soft_min_span = parse_duration(ctx, "bounces.soft_min_span", &raw.soft_min_span)?;
+    // Zero is allowed here (no minimum span), unlike for the other durations.
+    let soft_min_span = match raw.soft_min_span.trim() {
+        "0" | "0s" | "0d" => Duration::ZERO,
+        value => parse_duration(ctx, "bounces.soft_min_span", value)?,
+    };
     if soft_min_span > soft_window {
         return Err(ctx.bad(
             "bounces.soft_min_span",
