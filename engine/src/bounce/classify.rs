@@ -21,6 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use aho_corasick::AhoCorasick;
 use serde::Serialize;
 
 use crate::model::Category;
@@ -55,6 +56,60 @@ impl Classification {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: Arc<[Rule]>,
+    /// Every rule's text patterns in one automaton: a reply is scanned once, whatever the
+    /// number of patterns.
+    patterns: Arc<Patterns>,
+}
+
+/// The text patterns of all rules, and which rule each belongs to.
+#[derive(Debug)]
+struct Patterns {
+    automaton: Option<AhoCorasick>,
+    rule_of: Box<[usize]>,
+}
+
+impl Patterns {
+    fn new(rules: &[Rule]) -> Patterns {
+        let mut texts = Vec::new();
+        let mut rule_of = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            for pattern in rule.contains.iter() {
+                texts.push(&**pattern);
+                rule_of.push(index);
+            }
+        }
+        Patterns {
+            // Building fails only past the automaton's size limits, far beyond any rule
+            // file; then each rule scans for its own patterns instead.
+            automaton: AhoCorasick::new(&texts).ok(),
+            rule_of: rule_of.into(),
+        }
+    }
+
+    /// Which rules have a text pattern occurring in `lower` (indexed like the rules);
+    /// `None` when there is no automaton.
+    fn hits(&self, lower: &str, rules: usize) -> Option<Vec<bool>> {
+        let automaton = self.automaton.as_ref()?;
+        let mut hit = vec![false; rules];
+        for found in automaton.find_overlapping_iter(lower) {
+            if let Some(&rule) = self.rule_of.get(found.pattern().as_usize()) {
+                if let Some(slot) = hit.get_mut(rule) {
+                    *slot = true;
+                }
+            }
+        }
+        Some(hit)
+    }
+}
+
+impl Classifier {
+    fn new(rules: Vec<Rule>) -> Classifier {
+        let patterns = Arc::new(Patterns::new(&rules));
+        Classifier {
+            rules: rules.into(),
+            patterns,
+        }
+    }
 }
 
 /// A problem in a rule file: which file, where, which key, and what is wrong.
@@ -225,7 +280,15 @@ impl Rule {
         }
     }
 
-    fn matches(&self, code: Option<u16>, enhanced: Option<Enhanced>, lower_text: &str) -> bool {
+    /// Whether the rule holds; `text_hit` says whether one of its patterns occurs in the
+    /// text, when already known.
+    fn matches(
+        &self,
+        code: Option<u16>,
+        enhanced: Option<Enhanced>,
+        lower_text: &str,
+        text_hit: Option<bool>,
+    ) -> bool {
         if let Some(want) = self.code {
             if code != Some(want) {
                 return false;
@@ -236,7 +299,8 @@ impl Rule {
                 return false;
             }
         }
-        self.contains.is_empty() || self.contains.iter().any(|p| lower_text.contains(&**p))
+        self.contains.is_empty()
+            || text_hit.unwrap_or_else(|| self.contains.iter().any(|p| lower_text.contains(&**p)))
     }
 }
 
@@ -270,16 +334,12 @@ impl Classifier {
             .into_iter()
             .chain(builtin.rules.iter().cloned())
             .collect();
-        Ok(Classifier {
-            rules: rules.into(),
-        })
+        Ok(Classifier::new(rules))
     }
 
     /// Exactly the rules in `text` (no defaults); `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Classifier, RulesError> {
-        Ok(Classifier {
-            rules: parse::rules(text, origin)?.into(),
-        })
+        Ok(Classifier::new(parse::rules(text, origin)?))
     }
 
     /// Classifies one failure from its basic reply code, enhanced status code (`"5.1.1"`) and
@@ -294,11 +354,13 @@ impl Classifier {
         let specific = enhanced.is_some_and(|e| !e.is_generic());
         let lower = text.to_lowercase();
         let class = reply_class(code, enhanced);
+        let hits = self.patterns.hits(&lower, self.rules.len());
+        let hit = |index: usize| hits.as_ref().and_then(|h| h.get(index).copied());
         for step in [Step::StatusFirst, Step::Text, Step::StatusLast] {
-            let found = self
-                .rules
-                .iter()
-                .find(|rule| rule.step(specific) == step && rule.matches(code, enhanced, &lower));
+            let found = self.rules.iter().enumerate().find(|(index, rule)| {
+                rule.step(specific) == step && rule.matches(code, enhanced, &lower, hit(*index))
+            });
+            let found = found.map(|(_, rule)| rule);
             if let Some(rule) = found {
                 return Classification {
                     category: rule.category,
