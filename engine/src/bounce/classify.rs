@@ -18,6 +18,7 @@
 //! Hard means gone: only `user_unknown`, `no_such_domain` and `mailbox_disabled` (and the
 //! older `dns_routing`) are hard, and only with a permanent (5xx) class.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -280,15 +281,8 @@ impl Rule {
         }
     }
 
-    /// Whether the rule holds; `text_hit` says whether one of its patterns occurs in the
-    /// text, when already known.
-    fn matches(
-        &self,
-        code: Option<u16>,
-        enhanced: Option<Enhanced>,
-        lower_text: &str,
-        text_hit: Option<bool>,
-    ) -> bool {
+    /// Whether the rule's code and status conditions hold (its text is checked apart).
+    fn matches_codes(&self, code: Option<u16>, enhanced: Option<Enhanced>) -> bool {
         if let Some(want) = self.code {
             if code != Some(want) {
                 return false;
@@ -299,8 +293,7 @@ impl Rule {
                 return false;
             }
         }
-        self.contains.is_empty()
-            || text_hit.unwrap_or_else(|| self.contains.iter().any(|p| lower_text.contains(&**p)))
+        true
     }
 }
 
@@ -354,11 +347,22 @@ impl Classifier {
         let specific = enhanced.is_some_and(|e| !e.is_generic());
         let lower = text.to_lowercase();
         let class = reply_class(code, enhanced);
-        let hits = self.patterns.hits(&lower, self.rules.len());
-        let hit = |index: usize| hits.as_ref().and_then(|h| h.get(index).copied());
+        // The text is scanned once, and only when a rule with text gets that far.
+        let hits = OnceCell::new();
+        let text_holds = |index: usize, rule: &Rule| {
+            if rule.contains.is_empty() {
+                return true;
+            }
+            match hits.get_or_init(|| self.patterns.hits(&lower, self.rules.len())) {
+                Some(hits) => hits.get(index).copied().unwrap_or(false),
+                None => rule.contains.iter().any(|p| lower.contains(&**p)),
+            }
+        };
         for step in [Step::StatusFirst, Step::Text, Step::StatusLast] {
             let found = self.rules.iter().enumerate().find(|(index, rule)| {
-                rule.step(specific) == step && rule.matches(code, enhanced, &lower, hit(*index))
+                rule.step(specific) == step
+                    && rule.matches_codes(code, enhanced)
+                    && text_holds(*index, rule)
             });
             let found = found.map(|(_, rule)| rule);
             if let Some(rule) = found {

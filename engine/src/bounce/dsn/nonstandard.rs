@@ -279,7 +279,10 @@ fn recipient(
     let judge = |text: Option<&str>| classify(classifier, action, code, status.as_deref(), text);
     // No code by the address: the words by it (qmail, Yahoo, Exchange) say more than a code
     // elsewhere in the notice, unless they say nothing known.
-    let words = span_text(span, address).filter(|_| near.is_none());
+    let words = match near {
+        Some(_) => None,
+        None => span_text(span, address),
+    };
     let by_words = words.as_deref().map(|w| (judge(Some(w)), w));
     let ((category, hard), diagnostic) = match by_words {
         Some((judged, w)) if judged.0 != Category::Other || code_line.is_none() => {
