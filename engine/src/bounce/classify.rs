@@ -22,7 +22,7 @@ use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use serde::Serialize;
 
 use crate::model::Category;
@@ -82,7 +82,10 @@ impl Patterns {
         Patterns {
             // Building fails only past the automaton's size limits, far beyond any rule
             // file; then each rule scans for its own patterns instead.
-            automaton: AhoCorasick::new(&texts).ok(),
+            automaton: AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&texts)
+                .ok(),
             rule_of: rule_of.into(),
         }
     }
@@ -352,6 +355,10 @@ impl Classifier {
         let text_holds = |index: usize, rule: &Rule| {
             if rule.contains.is_empty() {
                 return true;
+            }
+            // A rule with a few patterns (status and text) is quicker checked by itself.
+            if rule.contains.len() <= 4 {
+                return rule.contains.iter().any(|p| lower.contains(&**p));
             }
             match hits.get_or_init(|| self.patterns.hits(&lower, self.rules.len())) {
                 Some(hits) => hits.get(index).copied().unwrap_or(false),

@@ -431,16 +431,13 @@ const MAX_REFINED: usize = 50;
 /// are classified again from the human-readable part's words by their address, when it
 /// names them ("<a@b>: Domain does not exist").
 fn refine_from_body(recipients: &mut [BouncedRecipient], body: &str, classifier: &Classifier) {
-    if body.is_empty() {
+    let bare = |r: &BouncedRecipient| r.diagnostic.is_none() && r.action != Action::Delivered;
+    if body.is_empty() || !recipients.iter().any(bare) {
         return;
     }
     // ASCII lowercasing keeps byte offsets, so a match in `lower` is a char boundary in `body`.
     let lower = body.to_ascii_lowercase();
-    let bare = recipients
-        .iter_mut()
-        .filter(|r| r.diagnostic.is_none() && r.action != Action::Delivered)
-        .take(MAX_REFINED);
-    for recipient in bare {
+    for recipient in recipients.iter_mut().filter(|r| bare(r)).take(MAX_REFINED) {
         let Some(at) = lower.find(&recipient.address.to_ascii_lowercase()) else {
             continue;
         };
