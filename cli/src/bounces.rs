@@ -120,7 +120,7 @@ fn print_report(summary: &runtime::BounceSummary) {
         summary.complaints
     ));
     if !summary.by_category.is_empty() {
-        ui::line("by category:");
+        ui::line("by reason:");
         for (category, n) in &summary.by_category {
             ui::line(&format!("  {:<20}{n:>8}", category.as_str()));
         }

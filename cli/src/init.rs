@@ -197,8 +197,9 @@ clicks = true
 
 [bounces]
 # domain = "bounces.{domain}"            # VERP return paths bounces+TOKEN@…; give it MX and SPF records
-soft_limit = 3                           # soft bounces within soft_window that suppress an address
+soft_limit = 3                           # soft bounces within soft_window that suppress an address,
 soft_window = "30d"
+soft_min_span = "15d"                    #   the last at least this long after the first
 
 [retry]
 schedule = ["5m", "30m", "2h", "6h"]     # the last step repeats until expiry

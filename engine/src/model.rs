@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod category;
 mod retry;
 
+pub use category::Category;
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
 
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.
@@ -122,85 +124,6 @@ impl fmt::Display for ReplyRecord {
             write!(f, "{enhanced} ")?;
         }
         f.write_str(&self.text)
-    }
-}
-
-/// Why a delivery failed, as far as the reply (or a later bounce report) tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// The mailbox does not exist (5.1.1 and friends).
-    InvalidRecipient,
-    /// The mailbox is over quota.
-    MailboxFull,
-    /// The mailbox exists but is disabled or inactive.
-    MailboxDisabled,
-    /// Blocked by the receiver's policy or spam filtering (reputation, blocklists).
-    PolicyBlock,
-    /// SPF, DKIM or DMARC failed.
-    AuthFailure,
-    /// The receiver is rate limiting us.
-    Throttled,
-    /// The domain or its mail servers could not be found or reached.
-    DnsRouting,
-    /// The content was refused (virus, spam content, bad links).
-    ContentRejected,
-    /// The message is larger than the receiver accepts.
-    MessageTooLarge,
-    /// Anything else.
-    Other,
-}
-
-impl Category {
-    /// Every category, in display order.
-    pub const ALL: [Category; 10] = [
-        Category::InvalidRecipient,
-        Category::MailboxFull,
-        Category::MailboxDisabled,
-        Category::PolicyBlock,
-        Category::AuthFailure,
-        Category::Throttled,
-        Category::DnsRouting,
-        Category::ContentRejected,
-        Category::MessageTooLarge,
-        Category::Other,
-    ];
-
-    /// The snake_case name used in JSON, reports and rule files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::InvalidRecipient => "invalid_recipient",
-            Category::MailboxFull => "mailbox_full",
-            Category::MailboxDisabled => "mailbox_disabled",
-            Category::PolicyBlock => "policy_block",
-            Category::AuthFailure => "auth_failure",
-            Category::Throttled => "throttled",
-            Category::DnsRouting => "dns_routing",
-            Category::ContentRejected => "content_rejected",
-            Category::MessageTooLarge => "message_too_large",
-            Category::Other => "other",
-        }
-    }
-}
-
-impl Category {
-    /// True for failures that say something about the sender or the message rather than the
-    /// address: they never count towards suppressing the recipient.
-    pub fn blames_sender(self) -> bool {
-        matches!(
-            self,
-            Category::PolicyBlock
-                | Category::AuthFailure
-                | Category::ContentRejected
-                | Category::MessageTooLarge
-                | Category::Throttled
-        )
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -401,19 +324,23 @@ pub struct Suppression {
 /// When soft bounces add an address to the suppression list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SuppressionPolicy {
-    /// Soft bounces (mailbox full, expired after retries) within `soft_window` that suppress
-    /// an address. A delivery resets the count.
+    /// Soft bounces (mailbox full, blocked, expired after retries…) within `soft_window` that
+    /// suppress an address. A delivery resets the count.
     pub soft_limit: u32,
     /// The window the soft bounces are counted in.
     pub soft_window: Duration,
+    /// The least time between the first and the last of those soft bounces: `soft_limit`
+    /// bounces in one afternoon do not suppress, the same spread over this span do.
+    pub soft_min_span: Duration,
 }
 
 impl Default for SuppressionPolicy {
-    /// Three soft bounces within 30 days.
+    /// Three soft bounces within 30 days, spread over at least 15.
     fn default() -> Self {
         Self {
             soft_limit: 3,
             soft_window: Duration::from_secs(30 * 86_400),
+            soft_min_span: Duration::from_secs(15 * 86_400),
         }
     }
 }

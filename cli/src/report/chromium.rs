@@ -197,7 +197,7 @@ fn sample_report() -> Report {
         other_domains: Some(domain("other", 16_370)),
         bounces: vec![
             CategoryRow {
-                category: "invalid_recipient".into(),
+                category: "user_unknown".into(),
                 hard: 318,
                 soft: 0,
             },
@@ -207,7 +207,7 @@ fn sample_report() -> Report {
                 soft: 96,
             },
             CategoryRow {
-                category: "policy_rejection".into(),
+                category: "policy".into(),
                 hard: 62,
                 soft: 133,
             },

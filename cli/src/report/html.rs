@@ -803,7 +803,7 @@ pub(super) fn html_bounces_table(out: &mut String, report: &Report) {
         .unwrap_or(0);
     put!(
         out,
-        "<table id=\"table-bounces\"><thead><tr><th>Category</th><th>Hard</th><th>Soft</th>\
+        "<table id=\"table-bounces\"><thead><tr><th>Reason</th><th>Hard</th><th>Soft</th>\
          <th>Total</th><th style=\"width:190px\"><span class=\"legend\" style=\"justify-content:flex-end;margin:0\">\
          <span><span class=\"swatch\" style=\"background:{HARD};margin:0\"></span>hard</span>\
          <span><span class=\"swatch\" style=\"background:{SOFT};margin:0\"></span>soft</span></span></th>\

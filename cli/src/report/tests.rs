@@ -110,7 +110,7 @@ fn sample() -> Report {
         }],
         other_domains: None,
         bounces: vec![CategoryRow {
-            category: "invalid_recipient".into(),
+            category: "user_unknown".into(),
             hard: 40,
             soft: 3,
         }],
@@ -188,7 +188,7 @@ fn csv_parses_back_with_four_fields() {
         Some("1200")
     );
     assert_eq!(
-        find("bounce", "invalid_recipient", "hard").as_deref(),
+        find("bounce", "user_unknown", "hard").as_deref(),
         Some("40")
     );
     assert_eq!(
@@ -208,7 +208,7 @@ fn table_has_verdict_and_separators() {
     ), "{text}");
     assert!(text.contains("Chance of being best: A 2.10 %, B, \"bold\" 97.9 %."));
     assert!(text.contains("gmail.com"));
-    assert!(text.contains("invalid_recipient"));
+    assert!(text.contains("user_unknown"));
     assert!(!text.contains("NaN"));
 }
 

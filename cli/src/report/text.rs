@@ -337,7 +337,7 @@ pub(super) fn table_domains(out: &mut String, report: &Report) {
     ));
 }
 
-/// Bounces by category, hard and soft.
+/// Bounces by reason (the category vocabulary), hard and soft.
 pub(super) fn table_bounces(out: &mut String, report: &Report) {
     out.push_str("\nBOUNCES\n");
     if report.bounces.is_empty() {
@@ -357,7 +357,7 @@ pub(super) fn table_bounces(out: &mut String, report: &Report) {
         })
         .collect();
     out.push_str(&text_table(
-        &["Category", "Hard", "Soft", "Total"],
+        &["Reason", "Hard", "Soft", "Total"],
         &[Align::Left, Align::Right, Align::Right, Align::Right],
         &rows,
     ));

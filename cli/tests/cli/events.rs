@@ -50,7 +50,7 @@ async fn events_exports_every_attempt_as_csv_and_json_lines() {
     assert_eq!(bounce.len(), 1, "{csv}");
     assert_eq!(
         (&bounce[0][4], &bounce[0][8], &bounce[0][9], &bounce[0][11]),
-        ("bounced", "550", "5.1.1", "invalid_recipient"),
+        ("bounced", "550", "5.1.1", "user_unknown"),
         "{csv}"
     );
     let defer = of("defer-y@d2.example");
@@ -72,7 +72,7 @@ async fn events_exports_every_attempt_as_csv_and_json_lines() {
     let bounce = lines.iter().find(|l| l["event"] == "bounced").unwrap();
     assert_eq!(bounce["recipient"], "bounce-x@d1.example");
     assert_eq!(bounce["code"], 550);
-    assert_eq!(bounce["category"], "invalid_recipient");
+    assert_eq!(bounce["category"], "user_unknown");
     assert_eq!(bounce["variant"], "main");
     let at = bounce["at"].as_str().unwrap();
     assert!(

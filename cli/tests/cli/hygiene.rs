@@ -86,7 +86,7 @@ fn bounces_parse_prints_json_per_message() {
     let recipient = &json["recipients"][0];
     assert_eq!(recipient["action"], "failed");
     assert_eq!(recipient["status"], "5.1.1");
-    assert_eq!(recipient["category"], "invalid_recipient");
+    assert_eq!(recipient["category"], "user_unknown");
     assert_eq!(recipient["hard"], true);
 }
 
@@ -197,5 +197,5 @@ Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <user1@d1.example>: Recipient 
         .await
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
-    assert_eq!(json["by_category"]["invalid_recipient"], 1, "{json}");
+    assert_eq!(json["by_category"]["user_unknown"], 1, "{json}");
 }

@@ -13,11 +13,16 @@
 //! 2. text rules (`contains` without `status`), which thereby refine a generic enhanced code
 //!    (`x.y.0` such as `5.0.0` or `5.5.0`, and the catch-all `x.7.1`) or a bare basic code;
 //! 3. status-only rules for a generic enhanced code, and rules on the basic `code` alone;
-//! 4. the basic code's class: 5xx is `other`, hard; 4xx is `other`, soft.
+//! 4. otherwise `other`, soft.
+//!
+//! Hard means gone: only `user_unknown`, `no_such_domain` and `mailbox_disabled` (and the
+//! older `dns_routing`) are hard, and only with a permanent (5xx) class.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use serde::Serialize;
 
 use crate::model::Category;
@@ -32,21 +37,19 @@ const DEFAULT_RULES: &str = include_str!("default_rules.toml");
 pub struct Classification {
     /// Why the delivery failed.
     pub category: Category,
-    /// A permanent failure: do not retry. 4xx replies are never hard; 5xx replies are hard
-    /// except for a full mailbox and throttling, unless a rule says otherwise.
+    /// The address is gone: a permanent failure whose reason says the mailbox or its domain
+    /// does not exist or no longer takes mail ([`Category::means_gone`]), unless a rule says
+    /// otherwise. 4xx replies are never hard; a full mailbox, a block, a policy or spam
+    /// rejection, a security error or a rate limit is soft even with a 5xx code.
     pub hard: bool,
 }
 
 impl Classification {
     /// True when the failure says the *address* is bad (unknown, disabled, or its domain
-    /// unroutable) and permanently so: the signal list hygiene uses to suppress a recipient.
-    /// Hard policy, authentication, content or size failures blame the message or the sender.
+    /// gone) and permanently so: the signal list hygiene uses to suppress a recipient at
+    /// once. A rule may mark another reason hard; it still does not blame the address.
     pub fn blames_recipient(&self) -> bool {
-        self.hard
-            && matches!(
-                self.category,
-                Category::InvalidRecipient | Category::MailboxDisabled | Category::DnsRouting
-            )
+        self.hard && self.category.means_gone()
     }
 }
 
@@ -54,6 +57,63 @@ impl Classification {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: Arc<[Rule]>,
+    /// Every rule's text patterns in one automaton: a reply is scanned once, whatever the
+    /// number of patterns.
+    patterns: Arc<Patterns>,
+}
+
+/// The text patterns of all rules, and which rule each belongs to.
+#[derive(Debug)]
+struct Patterns {
+    automaton: Option<AhoCorasick>,
+    rule_of: Box<[usize]>,
+}
+
+impl Patterns {
+    fn new(rules: &[Rule]) -> Patterns {
+        let mut texts = Vec::new();
+        let mut rule_of = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            for pattern in rule.contains.iter() {
+                texts.push(&**pattern);
+                rule_of.push(index);
+            }
+        }
+        Patterns {
+            // Building fails only past the automaton's size limits, far beyond any rule
+            // file; then each rule scans for its own patterns instead.
+            automaton: AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&texts)
+                .ok(),
+            rule_of: rule_of.into(),
+        }
+    }
+
+    /// Which rules have a text pattern occurring in `lower` (indexed like the rules);
+    /// `None` when there is no automaton.
+    fn hits(&self, lower: &str, rules: usize) -> Option<Vec<bool>> {
+        let automaton = self.automaton.as_ref()?;
+        let mut hit = vec![false; rules];
+        for found in automaton.find_overlapping_iter(lower) {
+            if let Some(&rule) = self.rule_of.get(found.pattern().as_usize()) {
+                if let Some(slot) = hit.get_mut(rule) {
+                    *slot = true;
+                }
+            }
+        }
+        Some(hit)
+    }
+}
+
+impl Classifier {
+    fn new(rules: Vec<Rule>) -> Classifier {
+        let patterns = Arc::new(Patterns::new(&rules));
+        Classifier {
+            rules: rules.into(),
+            patterns,
+        }
+    }
 }
 
 /// A problem in a rule file: which file, where, which key, and what is wrong.
@@ -102,7 +162,7 @@ pub enum RuleProblem {
         /// The type the key needs.
         expected: &'static str,
     },
-    /// A category name that is not one of [`Category::ALL`].
+    /// A category name that is not one of [`Category::ALL`] (nor an older alias).
     #[error("unknown category `{value}` (expected one of: {})", category_names())]
     UnknownCategory {
         /// The name found in the file.
@@ -224,7 +284,8 @@ impl Rule {
         }
     }
 
-    fn matches(&self, code: Option<u16>, enhanced: Option<Enhanced>, lower_text: &str) -> bool {
+    /// Whether the rule's code and status conditions hold (its text is checked apart).
+    fn matches_codes(&self, code: Option<u16>, enhanced: Option<Enhanced>) -> bool {
         if let Some(want) = self.code {
             if code != Some(want) {
                 return false;
@@ -235,7 +296,7 @@ impl Rule {
                 return false;
             }
         }
-        self.contains.is_empty() || self.contains.iter().any(|p| lower_text.contains(&**p))
+        true
     }
 }
 
@@ -269,16 +330,12 @@ impl Classifier {
             .into_iter()
             .chain(builtin.rules.iter().cloned())
             .collect();
-        Ok(Classifier {
-            rules: rules.into(),
-        })
+        Ok(Classifier::new(rules))
     }
 
     /// Exactly the rules in `text` (no defaults); `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Classifier, RulesError> {
-        Ok(Classifier {
-            rules: parse::rules(text, origin)?.into(),
-        })
+        Ok(Classifier::new(parse::rules(text, origin)?))
     }
 
     /// Classifies one failure from its basic reply code, enhanced status code (`"5.1.1"`) and
@@ -293,11 +350,28 @@ impl Classifier {
         let specific = enhanced.is_some_and(|e| !e.is_generic());
         let lower = text.to_lowercase();
         let class = reply_class(code, enhanced);
+        // The text is scanned once, and only when a rule with text gets that far.
+        let hits = OnceCell::new();
+        let text_holds = |index: usize, rule: &Rule| {
+            if rule.contains.is_empty() {
+                return true;
+            }
+            // A rule with a few patterns (status and text) is quicker checked by itself.
+            if rule.contains.len() <= 4 {
+                return rule.contains.iter().any(|p| lower.contains(&**p));
+            }
+            match hits.get_or_init(|| self.patterns.hits(&lower, self.rules.len())) {
+                Some(hits) => hits.get(index).copied().unwrap_or(false),
+                None => rule.contains.iter().any(|p| lower.contains(&**p)),
+            }
+        };
         for step in [Step::StatusFirst, Step::Text, Step::StatusLast] {
-            let found = self
-                .rules
-                .iter()
-                .find(|rule| rule.step(specific) == step && rule.matches(code, enhanced, &lower));
+            let found = self.rules.iter().enumerate().find(|(index, rule)| {
+                rule.step(specific) == step
+                    && rule.matches_codes(code, enhanced)
+                    && text_holds(*index, rule)
+            });
+            let found = found.map(|(_, rule)| rule);
             if let Some(rule) = found {
                 return Classification {
                     category: rule.category,
@@ -307,7 +381,7 @@ impl Classifier {
         }
         Classification {
             category: Category::Other,
-            hard: class == Some(5),
+            hard: false,
         }
     }
 }
@@ -327,15 +401,12 @@ fn reply_class(code: Option<u16>, enhanced: Option<Enhanced>) -> Option<u16> {
         .or_else(|| enhanced.and_then(|e| known(e.0[0])))
 }
 
-/// Only a permanent class can be hard. A rule's `hard` decides within it; by default every
-/// category is hard except a full mailbox and throttling. With no class at all (text only),
-/// a matched rule is trusted as if the failure were permanent.
+/// Only a permanent class can be hard. A rule's `hard` decides within it; by default only
+/// the reasons that mean the address is gone are hard. With no class at all (text only), a
+/// matched rule is trusted as if the failure were permanent.
 fn hardness(class: Option<u16>, category: Category, rule_hard: Option<bool>) -> bool {
     match class {
-        Some(5) | None => rule_hard.unwrap_or(!matches!(
-            category,
-            Category::MailboxFull | Category::Throttled
-        )),
+        Some(5) | None => rule_hard.unwrap_or(category.means_gone()),
         Some(_) => false,
     }
 }

@@ -29,6 +29,9 @@ const MAX_RECIPIENTS: usize = 500;
 /// The most per-recipient blocks read from one delivery-status part (some carry no usable
 /// recipient or repeat one).
 const MAX_DSN_BLOCKS: usize = 2 * MAX_RECIPIENTS;
+/// The returned-message header in which Hotmail's JMRP complaints (not ARF) name the
+/// complaining address.
+const JMRP_RECIPIENT: &str = "x-hmxmroriginalrecipient";
 /// The most addresses the bounce itself was delivered to that are kept.
 const MAX_TO_ADDRESSES: usize = 100;
 
@@ -69,7 +72,8 @@ pub enum Action {
 pub struct BounceReport {
     /// What kind of message it is.
     pub kind: ReportKind,
-    /// The recipients it reports on; empty for [`ReportKind::NotABounce`].
+    /// The recipients it reports on; for [`ReportKind::NotABounce`] empty, except a success
+    /// DSN whose recipients were all delivered, relayed or expanded.
     pub recipients: Vec<BouncedRecipient>,
     /// Where the bounce itself was delivered (`To`, `Delivered-To`, `X-Original-To`,
     /// `Envelope-To`), as written: the place to find a VERP token `bounces+TOKEN@domain`.
@@ -133,21 +137,62 @@ struct Sections {
 /// Parses one raw message into a [`BounceReport`]. Never panics and never fails: input that
 /// is not a recognisable bounce or complaint gives [`ReportKind::NotABounce`].
 pub fn parse_message(bytes: &[u8], classifier: &Classifier) -> BounceReport {
-    let mut report = BounceReport::empty();
     // mail-parser has a `debug_assert!` that some malformed multipart bodies trip (found by
     // fuzzing; release builds carry on): such a message is unreadable, not a crash.
     let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(bytes));
     let Some(message) = parsed.ok().flatten() else {
-        return report;
+        return BounceReport::empty();
     };
-    report.to_addresses = delivered_to(&message);
-    let sections = sections(&message);
+    let report = parse_parsed(&message, classifier);
+    if !report.recipients.is_empty() || !says_delivery_status(&message) {
+        return report;
+    }
+    // A notice that calls itself a delivery report but only forwards one (Exchange wraps
+    // the real DSN in a message/rfc822 part): the wrapped one, read once, no deeper.
+    let wrapped = message.parts.iter().find_map(|part| match &part.body {
+        PartType::Message(nested) => Some(nested),
+        _ => None,
+    });
+    match wrapped.map(|inner| parse_parsed(inner, classifier)) {
+        Some(mut inner) if !inner.recipients.is_empty() => {
+            inner.to_addresses = report.to_addresses;
+            inner
+        }
+        _ => report,
+    }
+}
+
+/// Whether the top-level Content-Type says `report-type=delivery-status`.
+fn says_delivery_status(message: &mail_parser::Message<'_>) -> bool {
+    message
+        .content_type()
+        .and_then(|ct| ct.attribute("report-type"))
+        .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
+}
+
+/// [`parse_message`] on a message already parsed.
+fn parse_parsed(message: &mail_parser::Message<'_>, classifier: &Classifier) -> BounceReport {
+    let mut report = BounceReport::empty();
+    report.to_addresses = delivered_to(message);
+    let sections = sections(message);
     if let Some(original) = &sections.original {
         report.original_message_id = field(original, "message-id").and_then(clean_message_id);
         report.original_headers = attribution_headers(original);
     }
     if let Some(status) = &sections.delivery_status {
         report.recipients = dsn_recipients(status, classifier);
+        refine_from_body(&mut report.recipients, &sections.body, classifier);
+        let success = |r: &BouncedRecipient| {
+            matches!(
+                r.action,
+                Action::Delivered | Action::Relayed | Action::Expanded
+            )
+        };
+        if !report.recipients.is_empty() && report.recipients.iter().all(success) {
+            // A success DSN ("Return receipt") is not a bounce; its recipients stay for the
+            // record (delivered, relayed), and intake skips it.
+            return report;
+        }
         if !report.recipients.is_empty() {
             report.kind = ReportKind::Dsn;
             return report;
@@ -157,6 +202,16 @@ pub fn parse_message(bytes: &[u8], classifier: &Classifier) -> BounceReport {
         complaint(&mut report, feedback);
         return report;
     }
+    let jmrp = sections
+        .original
+        .as_ref()
+        .and_then(|o| field(o, JMRP_RECIPIENT));
+    if let Some(address) = jmrp.and_then(normalize_address) {
+        report.kind = ReportKind::Complaint;
+        report.feedback_type = Some("abuse".to_owned());
+        report.recipients = vec![complaint_recipient(address)];
+        return report;
+    }
     let failed_header = message.header_raw("X-Failed-Recipients");
     let clues = nonstandard::Clues {
         subject: message.subject().unwrap_or_default(),
@@ -164,6 +219,7 @@ pub fn parse_message(bytes: &[u8], classifier: &Classifier) -> BounceReport {
         failed_header,
         body: &sections.body,
         is_report: sections.delivery_status.is_some(),
+        has_original: sections.original.is_some(),
     };
     if nonstandard::looks_like_bounce(&clues) {
         nonstandard::read(&mut report, &clues, classifier);
@@ -265,6 +321,14 @@ fn sections(message: &mail_parser::Message<'_>) -> Sections {
             out.body.push('\n');
         }
     }
+    if out.body.trim().is_empty() && out.delivery_status.is_none() {
+        // A multipart whose boundary could not be read (a header folded without leading
+        // blanks) leaves no text part: the raw body is the next best.
+        let raw = message.raw_message();
+        let start = usize::try_from(message.root_part().offset_body).unwrap_or(raw.len());
+        let body = String::from_utf8_lossy(raw.get(start..).unwrap_or_default());
+        out.body = text::truncate(&body, MAX_BODY_TEXT).to_string();
+    }
     out
 }
 
@@ -360,6 +424,46 @@ fn dsn_recipient(block: &Fields, classifier: &Classifier) -> Option<BouncedRecip
     })
 }
 
+/// The most report recipients without a `Diagnostic-Code` looked up in the readable text.
+const MAX_REFINED: usize = 50;
+
+/// Recipients whose report gives no `Diagnostic-Code` (often with a bare `Status: 5.0.0`)
+/// are classified again from the human-readable part's words by their address, when it
+/// names them ("<a@b>: Domain does not exist").
+fn refine_from_body(recipients: &mut [BouncedRecipient], body: &str, classifier: &Classifier) {
+    let bare = |r: &BouncedRecipient| r.diagnostic.is_none() && r.action != Action::Delivered;
+    if body.is_empty() || !recipients.iter().any(bare) {
+        return;
+    }
+    // ASCII lowercasing keeps byte offsets, so a match in `lower` is a char boundary in `body`.
+    let lower = body.to_ascii_lowercase();
+    for recipient in recipients.iter_mut().filter(|r| bare(r)).take(MAX_REFINED) {
+        let Some(at) = lower.find(&recipient.address.to_ascii_lowercase()) else {
+            continue;
+        };
+        let span = text::truncate(&body[at..], 600);
+        let Some(words) = nonstandard::span_text(span, &recipient.address) else {
+            continue;
+        };
+        let found = text::find_code(&words);
+        let code = found.as_ref().and_then(|f| f.code);
+        let enhanced = recipient
+            .status
+            .clone()
+            .or_else(|| found.and_then(|f| f.enhanced));
+        let (category, hard) = classify(
+            classifier,
+            recipient.action,
+            code,
+            enhanced.as_deref(),
+            Some(&words),
+        );
+        recipient.category = category;
+        recipient.hard = hard;
+        recipient.diagnostic = Some(words);
+    }
+}
+
 /// The action a report without a usable `Action:` field implies by its status class.
 fn action_from_status(status: Option<&str>) -> Action {
     match status.and_then(|s| s.chars().next()) {
@@ -417,17 +521,22 @@ fn complaint(report: &mut BounceReport, feedback: &str) {
     report.recipients = addresses
         .into_iter()
         .take(MAX_RECIPIENTS)
-        .map(|address| BouncedRecipient {
-            address,
-            original_recipient: None,
-            action: Action::Complaint,
-            status: None,
-            diagnostic: None,
-            remote_mta: None,
-            category: Category::Other,
-            hard: true,
-        })
+        .map(complaint_recipient)
         .collect();
+}
+
+/// A recipient who complained: suppressed like a hard bounce.
+fn complaint_recipient(address: String) -> BouncedRecipient {
+    BouncedRecipient {
+        address,
+        original_recipient: None,
+        action: Action::Complaint,
+        status: None,
+        diagnostic: None,
+        remote_mta: None,
+        category: Category::Other,
+        hard: true,
+    }
 }
 
 #[cfg(test)]

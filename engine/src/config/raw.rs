@@ -372,6 +372,8 @@ pub(crate) struct RawBounces {
     pub(crate) soft_limit: i64,
     #[serde(default = "default_soft_window")]
     pub(crate) soft_window: String,
+    #[serde(default = "default_soft_min_span")]
+    pub(crate) soft_min_span: String,
     #[serde(default)]
     pub(crate) rules_file: Option<String>,
 }
@@ -382,6 +384,7 @@ impl Default for RawBounces {
             domain: None,
             soft_limit: default_soft_limit(),
             soft_window: default_soft_window(),
+            soft_min_span: default_soft_min_span(),
             rules_file: None,
         }
     }
@@ -393,6 +396,10 @@ fn default_soft_limit() -> i64 {
 
 fn default_soft_window() -> String {
     "30d".to_owned()
+}
+
+fn default_soft_min_span() -> String {
+    "15d".to_owned()
 }
 
 /// `[store]`.

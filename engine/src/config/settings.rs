@@ -181,6 +181,9 @@ pub struct BounceSettings {
     pub soft_limit: u32,
     /// The window soft bounces are counted in (default 30 days).
     pub soft_window: Duration,
+    /// How far apart the first and the last counted soft bounce must be before they
+    /// suppress (default 15 days): a bad week at one receiver burns nobody.
+    pub soft_min_span: Duration,
     /// Extra classification rules that extend or override the shipped ones.
     pub rules_file: Option<PathBuf>,
 }
@@ -191,6 +194,7 @@ impl Default for BounceSettings {
             domain: None,
             soft_limit: 3,
             soft_window: Duration::from_secs(30 * 86_400),
+            soft_min_span: Duration::from_secs(15 * 86_400),
             rules_file: None,
         }
     }

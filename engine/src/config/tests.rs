@@ -367,6 +367,40 @@ fn unauthorised_from_domain_is_refused() {
 
 /// Each broken value and the message it must give.
 #[test]
+fn soft_bounce_run_settings_parse() {
+    let s = Scratch::new();
+    let defaults = s.load_with("").unwrap().bounces;
+    assert_eq!(
+        (
+            defaults.soft_limit,
+            defaults.soft_window,
+            defaults.soft_min_span
+        ),
+        (
+            3,
+            Duration::from_secs(30 * 86_400),
+            Duration::from_secs(15 * 86_400)
+        )
+    );
+    let set = |span: &str| {
+        s.load_with(&format!(
+            "\n[bounces]\nsoft_window = \"30d\"\nsoft_min_span = \"{span}\"\n"
+        ))
+    };
+    assert_eq!(
+        set("7d").unwrap().bounces.soft_min_span,
+        Duration::from_secs(7 * 86_400)
+    );
+    assert_eq!(set("0s").unwrap().bounces.soft_min_span, Duration::ZERO);
+    let err = set("40d").unwrap_err().to_string();
+    assert!(
+        err.contains("bounces.soft_min_span = \"40d\"")
+            && err.contains("no longer than bounces.soft_window"),
+        "{err}"
+    );
+}
+
+#[test]
 fn validation_errors_name_the_key() {
     let s = Scratch::new();
     let dkim2 = |body: &str| format!("{CAMPAIGN}{DKIM}\n[[dkim]]\n{body}\n");

@@ -253,10 +253,24 @@ fn validate_bounces(
         }
         None => None,
     };
+    let soft_window = parse_duration(ctx, "bounces.soft_window", &raw.soft_window)?;
+    // Zero is allowed here (no minimum span), unlike for the other durations.
+    let soft_min_span = match raw.soft_min_span.trim() {
+        "0" | "0s" | "0d" => Duration::ZERO,
+        value => parse_duration(ctx, "bounces.soft_min_span", value)?,
+    };
+    if soft_min_span > soft_window {
+        return Err(ctx.bad(
+            "bounces.soft_min_span",
+            &raw.soft_min_span,
+            "a span no longer than bounces.soft_window",
+        ));
+    }
     Ok(BounceSettings {
         domain,
         soft_limit: u32::try_from(raw.soft_limit).unwrap_or(3), // invariant: range-checked above
-        soft_window: parse_duration(ctx, "bounces.soft_window", &raw.soft_window)?,
+        soft_window,
+        soft_min_span,
         rules_file,
     })
 }

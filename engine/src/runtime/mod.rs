@@ -586,6 +586,7 @@ pub(crate) fn outcome_policy(settings: &CampaignSettings) -> OutcomePolicy {
         suppression: SuppressionPolicy {
             soft_limit: settings.bounces.soft_limit,
             soft_window: settings.bounces.soft_window,
+            soft_min_span: settings.bounces.soft_min_span,
         },
     }
 }

@@ -8,6 +8,7 @@
 //! | prefix     | what the sink does                                                        |
 //! |------------|---------------------------------------------------------------------------|
 //! | `bounce`   | RCPT gets `550 5.1.1 <addr>: user unknown`                                |
+//! | `blocked`  | RCPT gets `550 5.7.1 <addr>: message blocked by policy`, every time       |
 //! | `defer`    | RCPT gets `451 4.7.1 try again later` the first time, accepted afterwards |
 //! | `drop`     | the connection closes once DATA's body starts, the first time             |
 //! | `slow`     | the reply after the body waits `slow_delay`                               |

@@ -48,6 +48,7 @@ impl Session {
         let shared = &self.ctx.shared;
         let line = match script {
             Script::Bounce => format!("550 5.1.1 <{to}>: user unknown"),
+            Script::Blocked => format!("550 5.7.1 <{to}>: message blocked by policy"),
             Script::Defer if shared.first_time(to) => "451 4.7.1 try again later".to_owned(),
             Script::Throttle if shared.first_time(to) => {
                 "450 4.7.0 too many messages, slow down".to_owned()

@@ -9,6 +9,9 @@ pub(crate) enum Script {
     Accept,
     /// `bounce…@`: RCPT gets `550 5.1.1 <addr>: user unknown`.
     Bounce,
+    /// `blocked…@`: RCPT gets `550 5.7.1 <addr>: message blocked by policy`, every time (a
+    /// soft bounce: the address is not gone).
+    Blocked,
     /// `defer…@`: RCPT gets `451 4.7.1` the first time the address is seen.
     Defer,
     /// `drop…@`: the connection closes in the middle of DATA the first time.
@@ -40,8 +43,9 @@ pub(crate) enum Script {
     DataDeferred,
 }
 
-const PREFIXES: [(&str, Script); 12] = [
+const PREFIXES: [(&str, Script); 13] = [
     ("bounce", Script::Bounce),
+    ("blocked", Script::Blocked),
     ("defer", Script::Defer),
     ("drop", Script::Drop),
     ("slow", Script::Slow),
@@ -85,6 +89,8 @@ mod tests {
             ("ok@example.com", Script::Accept),
             ("bounce@example.com", Script::Bounce),
             ("Bounce-12@example.com", Script::Bounce),
+            ("blocked-1@example.com", Script::Blocked),
+            ("block@example.com", Script::Accept),
             ("DEFER.x@example.com", Script::Defer),
             ("drop-in-data@example.com", Script::Drop),
             ("slow@example.com", Script::Slow),

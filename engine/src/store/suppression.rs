@@ -3,9 +3,7 @@
 
 use super::keys::{self, SOFT, SUPPRESSED};
 use super::{Store, StoreError};
-use crate::model::{
-    Category, Millis, ReplyRecord, Suppression, SuppressionPolicy, SuppressionReason,
-};
+use crate::model::{Millis, ReplyRecord, Suppression, SuppressionPolicy, SuppressionReason};
 use serde::{Deserialize, Serialize};
 
 /// Soft bounces counted for one address.
@@ -60,8 +58,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Adds the writes that record one soft bounce of `address` to `batch`; returns the
-    /// suppression entry to add when the policy's limit is reached.
+    /// Adds the writes that record one soft bounce of `address` to `batch`; returns the count
+    /// when the policy's run is complete: at least `soft_limit` soft bounces within
+    /// `soft_window` of the first, the last at least `soft_min_span` after the first.
     pub(crate) fn count_soft_bounce(
         &self,
         batch: &mut sled::Batch,
@@ -71,6 +70,7 @@ impl Store {
     ) -> Result<Option<u32>, StoreError> {
         let key = keys::global_key(SOFT, address.as_bytes());
         let window = crate::model::add_duration(0, policy.soft_window);
+        let min_span = crate::model::add_duration(0, policy.soft_min_span);
         let current: Option<SoftBounces> = self.get(&key, "soft bounces")?;
         let counted = match current {
             Some(soft) if now.saturating_sub(soft.first_at) <= window => SoftBounces {
@@ -83,7 +83,8 @@ impl Store {
             },
         };
         batch.insert(key, self.encode(&counted, "soft bounces")?);
-        Ok((counted.count >= policy.soft_limit).then_some(counted.count))
+        let spread = now.saturating_sub(counted.first_at) >= min_span;
+        Ok((counted.count >= policy.soft_limit && spread).then_some(counted.count))
     }
 
     /// Adds the write that forgets `address`'s soft bounces (after a delivery) to `batch`.
@@ -112,9 +113,8 @@ impl Store {
 
 impl Store {
     /// Adds to `batch` what a final failure of `address` means for the suppression list: a
-    /// hard failure (one that blames the address) suppresses it at once; a soft one counts
-    /// towards `policy`'s limit; a failure that blames the sender or the message (policy,
-    /// authentication, content, size, throttling) changes nothing.
+    /// hard failure (the address is gone) suppresses it at once; any other (full mailbox,
+    /// block, policy, spam, security, rate limit, expiry…) counts towards `policy`'s soft run.
     pub(crate) fn note_failure(
         &self,
         batch: &mut sled::Batch,
@@ -132,9 +132,6 @@ impl Store {
                 now,
             );
             return self.suppress_in_batch(batch, address, &entry);
-        }
-        if reply.category.is_some_and(Category::blames_sender) {
-            return Ok(());
         }
         if let Some(count) = self.count_soft_bounce(batch, address, policy, now)? {
             let detail = format!("{count} soft bounces, the last: {reply}");
@@ -157,5 +154,90 @@ pub(crate) fn entry_for(
         at: now,
         campaign: Some(campaign.to_owned()),
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::Category;
+
+    const DAY: Millis = 86_400_000;
+
+    /// A final failure with the classifier's verdict, as delivery and intake record it.
+    fn failure(category: Category, hard: bool) -> ReplyRecord {
+        ReplyRecord {
+            code: Some(550),
+            enhanced: Some("5.7.1".into()),
+            text: "blocked".into(),
+            category: Some(category),
+            hard,
+        }
+    }
+
+    /// Notes one failure of `address` on `day` (explicit timestamps, no clock).
+    fn note(store: &Store, address: &str, reply: &ReplyRecord, day: Millis) {
+        let policy = SuppressionPolicy {
+            soft_limit: 3,
+            soft_window: Duration::from_secs(30 * 86_400),
+            soft_min_span: Duration::from_secs(15 * 86_400),
+        };
+        let mut batch = sled::Batch::default();
+        store
+            .note_failure(&mut batch, "c1", address, reply, &policy, day * DAY)
+            .unwrap();
+        store.tree.apply_batch(batch).unwrap();
+    }
+
+    fn suppressed(store: &Store, address: &str) -> bool {
+        store.suppression(address).unwrap().is_some()
+    }
+
+    #[test]
+    fn soft_bounces_suppress_only_as_a_run_spread_over_the_minimum_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let blocked = failure(Category::Blocked, false);
+        let full = failure(Category::MailboxFull, false);
+        // (address, days of its soft bounces, suppressed after the last?)
+        let cases: &[(&str, &[Millis], bool)] = &[
+            ("once@x.example", &[0], false),
+            ("one-week@x.example", &[0, 1, 2, 3, 4, 5, 6], false),
+            ("spread@x.example", &[0, 7, 15], true),
+            ("late-fourth@x.example", &[0, 1, 2, 16], true),
+            // The window restarts on day 31: one bounce counted, not three.
+            ("window-passed@x.example", &[0, 20, 31], false),
+            ("window-restarted@x.example", &[0, 20, 31, 40, 47], true),
+        ];
+        for (address, days, want) in cases {
+            for (i, day) in days.iter().enumerate() {
+                let reply = if i % 2 == 0 { &blocked } else { &full };
+                note(&store, address, reply, *day);
+            }
+            assert_eq!(suppressed(&store, address), *want, "{address} {days:?}");
+        }
+        let entry = store.suppression("spread@x.example").unwrap().unwrap();
+        assert_eq!(entry.reason, SuppressionReason::SoftBounces);
+        assert!(
+            entry.detail.starts_with("3 soft bounces"),
+            "{}",
+            entry.detail
+        );
+    }
+
+    #[test]
+    fn a_hard_bounce_suppresses_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        note(
+            &store,
+            "gone@x.example",
+            &failure(Category::InvalidRecipient, true),
+            0,
+        );
+        let entry = store.suppression("gone@x.example").unwrap().unwrap();
+        assert_eq!(entry.reason, SuppressionReason::HardBounce);
     }
 }

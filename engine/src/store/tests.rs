@@ -200,6 +200,7 @@ fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit() {
         suppression: crate::model::SuppressionPolicy {
             soft_limit: 2,
             soft_window: Duration::from_secs(3600),
+            soft_min_span: Duration::ZERO,
         },
         ..OutcomePolicy::default()
     };
@@ -361,6 +362,7 @@ fn a_delivery_resets_the_soft_bounce_count() {
         suppression: crate::model::SuppressionPolicy {
             soft_limit: 2,
             soft_window: Duration::from_secs(3600),
+            soft_min_span: Duration::ZERO,
         },
         ..OutcomePolicy::default()
     };

@@ -2,7 +2,7 @@
 //! address is suppressed, and the next campaign skips it.
 
 use crate::support::{Fixture, Setup, LIMIT};
-use volley::model::RecipientState;
+use volley::model::{Category, RecipientState, SuppressionReason};
 use volley::runtime::{self, Intake};
 use volley::store::Store;
 
@@ -234,5 +234,55 @@ async fn a_complaint_report_suppresses_the_recipient_for_the_next_campaign() {
         (1, 2),
         "{:?}",
         next.counts
+    );
+}
+
+/// Hard means gone, at send time: `550 5.1.1` at RCPT suppresses the address at once, while
+/// `550 5.7.1 … blocked` bounces the message but leaves the address on the list (one soft
+/// bounce of the run the `[bounces]` policy needs), so the next campaign mails it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_rcpt_is_a_soft_bounce_and_does_not_suppress() {
+    const LIST: &str = "email,first_name,city\n\
+        ok1@a.example,A,X\n\
+        bounce-1@a.example,B,X\n\
+        blocked-1@b.example,C,X\n";
+    let fixture = Fixture::new(Setup::default(), LIST).await;
+    let first = fixture.send().await.unwrap();
+    assert_eq!((first.counts.delivered, first.counts.bounced), (1, 2));
+    let campaign = fixture.campaign();
+    let store = Store::open(&campaign.settings().store).unwrap();
+    let bounced = store
+        .recipients_in("test-campaign", RecipientState::Bounced)
+        .unwrap();
+    let reply_of = |email: &str| {
+        let r = bounced.iter().find(|r| r.record.email == email).unwrap();
+        r.record.last_reply.clone().unwrap()
+    };
+    let blocked = reply_of("blocked-1@b.example");
+    assert_eq!(blocked.category, Some(Category::Blocked), "{blocked}");
+    assert!(!blocked.hard, "{blocked}");
+    let gone = reply_of("bounce-1@a.example");
+    assert_eq!(gone.category, Some(Category::InvalidRecipient), "{gone}");
+    assert!(gone.hard, "{gone}");
+    assert_eq!(
+        store
+            .suppression("bounce-1@a.example")
+            .unwrap()
+            .map(|s| s.reason),
+        Some(SuppressionReason::HardBounce)
+    );
+    assert!(store.suppression("blocked-1@b.example").unwrap().is_none());
+    let summary = runtime::bounce_summary(&store, "test-campaign").unwrap();
+    assert_eq!((summary.bounced, summary.hard), (2, 1));
+    drop(store);
+
+    // The next campaign skips the gone address and tries the blocked one again.
+    fixture.rename_campaign("second-campaign");
+    let second = fixture.send().await.unwrap();
+    assert_eq!(
+        (second.counts.suppressed, second.counts.bounced),
+        (1, 1),
+        "{:?}",
+        second.counts
     );
 }

@@ -165,12 +165,9 @@ fn parse_category(value: &Value) -> Result<Category, RuleProblem> {
     let name = value.as_str().ok_or(RuleProblem::WrongType {
         expected: "a category name string",
     })?;
-    Category::ALL
-        .into_iter()
-        .find(|c| c.as_str() == name)
-        .ok_or_else(|| RuleProblem::UnknownCategory {
-            value: name.to_owned(),
-        })
+    Category::from_name(name).ok_or_else(|| RuleProblem::UnknownCategory {
+        value: name.to_owned(),
+    })
 }
 
 fn boolean(value: &Value) -> Result<bool, RuleProblem> {

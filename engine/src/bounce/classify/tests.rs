@@ -37,11 +37,11 @@ const REAL_WORLD: &[Case] = &[
     (Some(552), Some("5.2.2"), "The email account that you tried to reach is over quota. https://support.google.com/mail/?p=OverQuotaPerm", MailboxFull, false),
     (Some(452), Some("4.2.2"), "The email account that you tried to reach is over quota. https://support.google.com/mail/?p=OverQuotaTemp", MailboxFull, false),
     (Some(550), Some("5.2.1"), "The email account that you tried to reach is disabled. https://support.google.com/mail/?p=DisabledUser", MailboxDisabled, true),
-    (Some(552), Some("5.3.4"), "Your message exceeded Google's message size limits. https://support.google.com/mail/?p=MaxSizeError", MessageTooLarge, true),
-    (Some(550), Some("5.7.26"), "This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM.", AuthFailure, true),
-    (Some(550), Some("5.7.26"), "Unauthenticated email from example.com is not accepted due to domain's DMARC policy.", AuthFailure, true),
-    (Some(550), Some("5.7.25"), "The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP.", AuthFailure, true),
-    (Some(550), Some("5.7.1"), "Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.", PolicyBlock, true),
+    (Some(552), Some("5.3.4"), "Your message exceeded Google's message size limits. https://support.google.com/mail/?p=MaxSizeError", MessageTooLarge, false),
+    (Some(550), Some("5.7.26"), "This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM.", AuthFailure, false),
+    (Some(550), Some("5.7.26"), "Unauthenticated email from example.com is not accepted due to domain's DMARC policy.", AuthFailure, false),
+    (Some(550), Some("5.7.25"), "The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP.", AuthFailure, false),
+    (Some(550), Some("5.7.1"), "Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.", Spam, false),
     (Some(421), Some("4.7.28"), "Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited.", Throttled, false),
     (Some(450), Some("4.2.1"), "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered.", Throttled, false),
     (Some(421), Some("4.7.0"), "This message does not pass authentication checks (SPF and DKIM both do not pass).", AuthFailure, false),
@@ -50,29 +50,29 @@ const REAL_WORLD: &[Case] = &[
     // Outlook / Microsoft 365
     (Some(550), Some("5.5.0"), "Requested action not taken: mailbox unavailable", InvalidRecipient, true),
     (Some(550), Some("5.4.1"), "Recipient address rejected: Access denied. AS(201806281) [BN8NAM11FT066.eop-nam11.prod.protection.outlook.com]", InvalidRecipient, true),
-    (Some(550), Some("5.7.1"), "Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).", PolicyBlock, true),
-    (Some(550), Some("5.7.606"), "Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/", PolicyBlock, true),
+    (Some(550), Some("5.7.1"), "Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).", Blocked, false),
+    (Some(550), Some("5.7.606"), "Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/", PolicyBlock, false),
     (Some(451), Some("4.7.650"), "The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation.", Throttled, false),
     (Some(451), Some("4.7.500"), "Server busy. Please try again later from [192.0.2.1]. (S77719)", Throttled, false),
-    (Some(550), Some("5.7.515"), "Access denied, sending domain example.com doesn't meet the required authentication level.", AuthFailure, true),
+    (Some(550), Some("5.7.515"), "Access denied, sending domain example.com doesn't meet the required authentication level.", AuthFailure, false),
     // Yahoo / AOL
     (Some(421), Some("4.7.0"), "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", Throttled, false),
     (Some(554), None, "delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) [0] - mta1234.mail.bf1.yahoo.com", InvalidRecipient, true),
     (Some(554), None, "delivery error: dd Sorry your message to someone@yahoo.com cannot be delivered. This mailbox is disabled (554.30). - mta1234.mail.bf1.yahoo.com", MailboxDisabled, true),
-    (Some(554), Some("5.7.9"), "Message not accepted for policy reasons. See https://help.yahoo.com/kb/postmaster/SLN7253.html", PolicyBlock, true),
+    (Some(554), Some("5.7.9"), "Message not accepted for policy reasons. See https://help.yahoo.com/kb/postmaster/SLN7253.html", PolicyBlock, false),
     // iCloud, Mimecast, Exim, generic
     (Some(550), Some("5.1.1"), "<someone@icloud.com>: unknown or illegal alias: someone@icloud.com", InvalidRecipient, true),
     (Some(550), None, "Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550", InvalidRecipient, true),
-    (Some(550), None, "Unrouteable address", DnsRouting, true),
+    (Some(550), None, "Unrouteable address", NoSuchDomain, true),
     (Some(550), None, "No Such User Here", InvalidRecipient, true),
     (Some(550), None, "Requested action not taken: mailbox unavailable", InvalidRecipient, true),
-    (Some(552), None, "Message size exceeds fixed maximum message size", MessageTooLarge, true),
-    (Some(550), Some("5.7.1"), "Message rejected as spam by Content Filtering.", ContentRejected, true),
-    (Some(554), Some("5.6.0"), "Message contains a virus", ContentRejected, true),
-    (Some(550), Some("5.7.1"), "Email rejected per DMARC policy for example.com", AuthFailure, true),
-    (Some(550), Some("5.7.23"), "The message was rejected because of Sender Policy Framework violation", AuthFailure, true),
-    (Some(535), Some("5.7.8"), "Username and Password not accepted.", Other, true),
-    (Some(530), Some("5.7.0"), "Authentication Required.", Other, true),
+    (Some(552), None, "Message size exceeds fixed maximum message size", MessageTooLarge, false),
+    (Some(550), Some("5.7.1"), "Message rejected as spam by Content Filtering.", Spam, false),
+    (Some(554), Some("5.6.0"), "Message contains a virus", ContentRejected, false),
+    (Some(550), Some("5.7.1"), "Email rejected per DMARC policy for example.com", AuthFailure, false),
+    (Some(550), Some("5.7.23"), "The message was rejected because of Sender Policy Framework violation", AuthFailure, false),
+    (Some(535), Some("5.7.8"), "Username and Password not accepted.", Other, false),
+    (Some(530), Some("5.7.0"), "Authentication Required.", Other, false),
     (Some(452), Some("4.5.3"), "Too many recipients", Throttled, false),
     (Some(451), Some("4.3.0"), "Mail server temporarily rejected message.", Other, false),
     (Some(421), None, "Service not available, closing transmission channel", Throttled, false),
@@ -80,19 +80,19 @@ const REAL_WORLD: &[Case] = &[
     (Some(550), Some("5.1.1"), "<x@example.com>: Recipient address rejected: User unknown in virtual mailbox table", InvalidRecipient, true),
     (Some(450), Some("4.1.1"), "<x@example.com>: Recipient address rejected: User unknown in local recipient table", InvalidRecipient, false),
     (Some(450), Some("4.7.1"), "<x@example.com>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.com.html", Throttled, false),
-    (Some(554), Some("5.7.1"), "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.1", PolicyBlock, true),
+    (Some(554), Some("5.7.1"), "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.1", Blocked, false),
     (Some(450), Some("4.7.1"), "Client host rejected: cannot find your hostname, [192.0.2.1]", AuthFailure, false),
-    (Some(550), Some("5.1.0"), "<bounce@sender.example>: Sender address rejected: Domain not found", Other, true),
-    (Some(554), Some("5.7.1"), "<x@example.com>: Relay access denied", Other, true),
+    (Some(550), Some("5.1.0"), "<bounce@sender.example>: Sender address rejected: Domain not found", Other, false),
+    (Some(554), Some("5.7.1"), "<x@example.com>: Relay access denied", Other, false),
     (Some(552), Some("5.2.2"), "<x@example.com>: Recipient address rejected: Mailbox full", MailboxFull, false),
     // DSN diagnostic codes: no basic code, the Status: class decides
-    (None, Some("5.4.4"), "Host or domain name not found. Name service error for name=nowhere.invalid type=AAAA: Host not found", DnsRouting, true),
-    (None, Some("4.4.1"), "connect to mx.example.com[192.0.2.1]:25: Connection timed out", DnsRouting, false),
-    (None, Some("5.1.10"), "Domain example.com does not accept mail (nullMX)", DnsRouting, true),
+    (None, Some("5.4.4"), "Host or domain name not found. Name service error for name=nowhere.invalid type=AAAA: Host not found", NoSuchDomain, true),
+    (None, Some("4.4.1"), "connect to mx.example.com[192.0.2.1]:25: Connection timed out", Network, false),
+    (None, Some("5.1.10"), "Domain example.com does not accept mail (nullMX)", NoSuchDomain, true),
     (None, Some("5.1.1"), "", InvalidRecipient, true),
     (None, Some("5.0.0"), "mailbox is full", MailboxFull, false),
     (None, Some("4.0.0"), "user unknown", InvalidRecipient, false),
-    (None, Some("5.4.7"), "delivery time expired", Other, true),
+    (None, Some("5.4.7"), "delivery time expired", Expired, false),
 ];
 
 #[test]
@@ -109,6 +109,73 @@ fn real_world_replies() {
         }
     }
     assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+}
+
+/// Hard means gone: only a missing mailbox or domain, or a mailbox disabled for good, is hard;
+/// every other permanent reply is soft, with its reason.
+#[rustfmt::skip]
+const HARD_MEANS_GONE: &[Case] = &[
+    // gone: hard
+    (Some(550), Some("5.1.1"), "user unknown", InvalidRecipient, true),
+    (Some(550), None, "Recipient address rejected: Nonexistent user", InvalidRecipient, true),
+    (Some(550), Some("5.1.2"), "Host unknown", NoSuchDomain, true),
+    (None, Some("5.4.4"), "Host or domain name not found", NoSuchDomain, true),
+    (Some(550), None, "unrouteable mail domain", NoSuchDomain, true),
+    (Some(550), Some("5.1.6"), "recipient no longer on server", MailboxDisabled, true),
+    (Some(554), None, "This account has been disabled or discontinued", MailboxDisabled, true),
+    // not gone: soft, whatever the 5xx
+    (Some(550), Some("5.7.1"), "blocked", Blocked, false),
+    (Some(554), Some("5.7.1"), "Client host blocked using zen.spamhaus.org", Blocked, false),
+    (Some(550), Some("5.7.1"), "Message rejected due to local policy", PolicyBlock, false),
+    (Some(554), Some("5.7.9"), "Message not accepted for policy reasons", PolicyBlock, false),
+    (Some(554), Some("5.7.0"), "Reject, id=12345 - SPAM", Spam, false),
+    (Some(550), Some("5.7.1"), "Rejected by DMARC policy", AuthFailure, false),
+    (Some(530), Some("5.7.0"), "Must issue a STARTTLS command first", AuthFailure, false),
+    (Some(552), Some("5.2.2"), "Mailbox full", MailboxFull, false),
+    (Some(552), None, "Account(s) does not have enough space", MailboxFull, false),
+    (Some(552), Some("5.3.4"), "Message size exceeds fixed limit", MessageTooLarge, false),
+    (Some(550), None, "Ip frequency limited", Throttled, false),
+    (Some(550), Some("5.1.1"), "has sent to too many recipients this hour. IB607", Throttled, false),
+    (None, Some("5.4.7"), "retry timeout exceeded", Expired, false),
+    (None, Some("5.0.0"), "Name service error for domain x: Host not found, try again", Network, false),
+    (None, Some("5.4.1"), "connect to mx.example: Connection refused", Network, false),
+    (Some(554), None, "Too many hops 26 (25 max)", SystemError, false),
+    (Some(554), Some("5.6.0"), "message contains a virus", ContentRejected, false),
+    (Some(550), None, "Rejected by recipient's content filter", Filtered, false),
+    (Some(550), None, "go away", Other, false),
+];
+
+#[test]
+fn hard_means_gone() {
+    let mut wrong = Vec::new();
+    for (code, enhanced, text, category, hard) in HARD_MEANS_GONE {
+        let got = builtin(*code, *enhanced, text);
+        if got != (*category, *hard) {
+            wrong.push(format!("{code:?} {enhanced:?} {text:?}: got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn rule_files_accept_reason_names_and_the_older_category_names() {
+    for (name, category) in [
+        ("user_unknown", InvalidRecipient),
+        ("invalid_recipient", InvalidRecipient),
+        ("policy", PolicyBlock),
+        ("policy_block", PolicyBlock),
+        ("security", AuthFailure),
+        ("auth_failure", AuthFailure),
+        ("message_too_large", MessageTooLarge),
+        ("rate_limited", Throttled),
+        ("blocked", Blocked),
+    ] {
+        let text = format!("[[rule]]\ncode = 550\ncategory = \"{name}\"\n");
+        let c = Classifier::from_toml(&text, Path::new("r.toml")).unwrap();
+        let got = c.classify(Some(550), None, "");
+        assert_eq!(got.category, category, "{name}");
+        assert_eq!(got.hard, category.means_gone(), "{name}");
+    }
 }
 
 #[test]
@@ -131,15 +198,15 @@ fn specific_enhanced_code_beats_text() {
 fn text_refines_generic_enhanced_codes() {
     assert_eq!(
         builtin(Some(554), Some("5.7.1"), "listed by Spamhaus"),
-        (PolicyBlock, true)
+        (Blocked, false)
     );
     assert_eq!(
         builtin(Some(550), Some("5.7.1"), "SPF check failed"),
-        (AuthFailure, true)
+        (AuthFailure, false)
     );
     assert_eq!(
         builtin(Some(550), Some("5.7.1"), "DKIM signature invalid"),
-        (AuthFailure, true)
+        (AuthFailure, false)
     );
     assert_eq!(
         builtin(Some(550), Some("5.0.0"), "No such user"),
@@ -159,11 +226,11 @@ fn text_refines_generic_enhanced_codes() {
 fn generic_code_without_telling_text_falls_back_to_its_status_rule() {
     assert_eq!(
         builtin(Some(550), Some("5.7.1"), "go away"),
-        (PolicyBlock, true)
+        (PolicyBlock, false)
     );
     assert_eq!(
         builtin(Some(550), Some("5.7.0"), "go away"),
-        (PolicyBlock, true)
+        (PolicyBlock, false)
     );
     assert_eq!(
         builtin(Some(451), Some("4.7.1"), "go away"),
@@ -177,8 +244,9 @@ fn generic_code_without_telling_text_falls_back_to_its_status_rule() {
 
 #[test]
 fn basic_class_is_the_last_resort() {
-    assert_eq!(builtin(Some(550), Some("5.0.0"), "go away"), (Other, true));
-    assert_eq!(builtin(Some(554), None, ""), (Other, true));
+    // Nothing says the address is gone: soft, even with a 5xx.
+    assert_eq!(builtin(Some(550), Some("5.0.0"), "go away"), (Other, false));
+    assert_eq!(builtin(Some(554), None, ""), (Other, false));
     assert_eq!(builtin(Some(451), None, "local error"), (Other, false));
     assert_eq!(builtin(None, None, "something odd"), (Other, false));
 }
@@ -218,7 +286,7 @@ fn unparseable_enhanced_codes_count_as_missing() {
             builtin(Some(550), Some(junk), "no such user"),
             (InvalidRecipient, true)
         );
-        assert_eq!(builtin(Some(550), Some(junk), "hmm"), (Other, true));
+        assert_eq!(builtin(Some(550), Some(junk), "hmm"), (Other, false));
     }
     assert_eq!(
         builtin(Some(550), Some(" 5.2.2 "), ""),
@@ -298,10 +366,7 @@ fn user_rules_override_and_extend_the_builtins() {
         got(Some(550), Some("5.1.1"), "mailbox unavailable"),
         (InvalidRecipient, true)
     );
-    assert_eq!(
-        got(Some(554), Some("5.7.1"), "spamhaus"),
-        (PolicyBlock, true)
-    );
+    assert_eq!(got(Some(554), Some("5.7.1"), "spamhaus"), (Blocked, false));
 }
 
 #[test]
@@ -309,7 +374,7 @@ fn from_toml_uses_only_the_given_rules() {
     let c = Classifier::from_toml(USER_RULES, Path::new("x.toml")).unwrap();
     assert_eq!(c.rules.len(), 4);
     let r = c.classify(Some(550), Some("5.1.1"), "no such user");
-    assert_eq!((r.category, r.hard), (Other, true));
+    assert_eq!((r.category, r.hard), (Other, false));
 }
 
 fn parse_error(text: &str) -> RulesError {
@@ -346,7 +411,7 @@ fn unknown_category_is_named_with_the_choices() {
     let message = err.to_string();
     assert!(message.contains("unknown category `bounced`"), "{message}");
     assert!(
-        message.contains("invalid_recipient, mailbox_full"),
+        message.contains("user_unknown, no_such_domain, mailbox_disabled"),
         "{message}"
     );
 }
@@ -453,7 +518,7 @@ fn classifier_is_send_sync_and_serializes() {
     assert_send_sync::<Classifier>();
     let c = Classifier::builtin().classify(Some(550), Some("5.1.1"), "");
     let json = serde_json::to_string(&c).unwrap();
-    assert_eq!(json, r#"{"category":"invalid_recipient","hard":true}"#);
+    assert_eq!(json, r#"{"category":"user_unknown","hard":true}"#);
 }
 
 proptest! {

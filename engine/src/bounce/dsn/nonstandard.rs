@@ -11,9 +11,10 @@ use super::{
     Distinct, ReportKind, MAX_RECIPIENTS,
 };
 use crate::bounce::classify::Classifier;
+use crate::model::Category;
 
 /// Subjects bounces are sent with (lowercase, matched as substrings).
-const SUBJECTS: [&str; 16] = [
+const SUBJECTS: [&str; 25] = [
     "undelivered mail returned to sender",
     "mail delivery failed",
     "delivery status notification",
@@ -30,10 +31,19 @@ const SUBJECTS: [&str; 16] = [
     "delayed mail",
     "warning: could not send message",
     "mail system error",
+    "delivery problem",
+    "mail failed",
+    "failed mail",
+    "has not yet been delivered",
+    "delivery warning",
+    "automatically rejected",
+    "user unknown",
+    "bounce notification",
+    "non remis",
 ];
 
 /// Phrases that only bounces contain (lowercase).
-const BODY_MARKERS: [&str; 10] = [
+const BODY_MARKERS: [&str; 19] = [
     "this is the qmail-send program",
     "this message was created automatically by mail delivery software",
     "the following addresses had permanent fatal errors",
@@ -44,6 +54,15 @@ const BODY_MARKERS: [&str; 10] = [
     "delivery to the following recipient failed permanently",
     "i'm afraid i wasn't able to deliver",
     "i'm sorry to have to inform you that your message could not",
+    "this is the postfix program at host",
+    "your message could not be delivered to",
+    "your mail cannot be delivered to",
+    "could not be delivered to the following",
+    "was automatically rejected",
+    "failed addresses follow",
+    "unable to deliver message to the following",
+    "error: invalid user address",
+    "\"notificationtype\":\"bounce\"", // Amazon SES through SNS, as JSON
 ];
 
 /// Lines after which the original message is quoted (lowercase).
@@ -75,7 +94,14 @@ pub(super) struct Clues<'a> {
     pub(super) failed_header: Option<&'a str>,
     pub(super) body: &'a str,
     pub(super) is_report: bool,
+    /// Whether the message returns a copy of an original (`message/rfc822`).
+    pub(super) has_original: bool,
 }
+
+/// Words a system sender's notice carries (lowercase).
+const FAILURE_WORDS: [&str; 6] = [
+    "deliver", "failed", "failure", "rejected", "error", "returned",
+];
 
 /// Whether the message looks like a bounce at all.
 pub(super) fn looks_like_bounce(clues: &Clues<'_>) -> bool {
@@ -91,7 +117,15 @@ pub(super) fn looks_like_bounce(clues: &Clues<'_>) -> bool {
         return true;
     }
     let from = clues.from.to_ascii_lowercase();
-    (from.contains("mailer-daemon@") || from.contains("postmaster@")) && find_code(&body).is_some()
+    let system = ["mailer-daemon@", "postmaster@", "post_master@", "mdaemon@"]
+        .iter()
+        .any(|s| from.contains(s));
+    system
+        && (clues.has_original
+            || find_code(&body).is_some()
+            || FAILURE_WORDS
+                .iter()
+                .any(|w| subject.contains(w) || body.contains(w)))
 }
 
 /// Fills `report` from a non-standard bounce.
@@ -126,13 +160,9 @@ pub(super) fn read(report: &mut BounceReport, clues: &Clues<'_>, classifier: &Cl
     report.recipients = addresses
         .iter()
         .map(|(start, end, address)| {
-            recipient(
-                address,
-                &failure[*start..*end],
-                fallback,
-                action,
-                classifier,
-            )
+            // From the start of the address's line: "Invalid final delivery userid: a@b".
+            let line = failure[..*start].rfind('\n').map_or(0, |nl| nl + 1);
+            recipient(address, &failure[line..*end], fallback, action, classifier)
         })
         .collect();
 }
@@ -149,15 +179,18 @@ fn failed_addresses(
         .iter()
         .map(|a| a.to_ascii_lowercase())
         .collect();
-    let mut exclude_from = |text: &str| {
+    let add = |set: &mut HashSet<String>, text: &str| {
         for (_, a) in scan_addresses(text, 5) {
-            exclude.insert(a.to_ascii_lowercase());
+            set.insert(a.to_ascii_lowercase());
         }
     };
-    exclude_from(clues.from);
+    add(&mut exclude, clues.from);
+    // The returned message's sender is rarely the failed address, but people do write to
+    // themselves: excluded only while another candidate remains.
+    let mut strict = exclude.clone();
     for (name, value) in &report.original_headers {
         if name == "from" || name == "return-path" {
-            exclude_from(value);
+            add(&mut strict, value);
         }
     }
     let in_text = scan_addresses(failure, MAX_RECIPIENTS * 4);
@@ -175,18 +208,10 @@ fn failed_addresses(
             .collect(),
         None => in_text.into_iter().map(|(_, a)| a).collect(),
     };
-    let mut firsts = Distinct::new(MAX_RECIPIENTS);
-    for address in wanted {
-        let lower = address.to_ascii_lowercase();
-        let local = lower.split('@').next().unwrap_or_default();
-        let system = matches!(local, "mailer-daemon" | "postmaster" | "root");
-        if exclude.contains(&lower) || system || firsts.contains(&lower) {
-            continue;
-        }
-        let start = first_in_text.get(&lower).copied().unwrap_or(failure.len());
-        if !firsts.push(lower, (start, address)) {
-            break;
-        }
+    let pick = |exclude| pick_failed(&wanted, exclude, &first_in_text, failure.len());
+    let mut firsts = pick(&strict);
+    if firsts.items.is_empty() {
+        firsts = pick(&exclude);
     }
     let mut starts: Vec<usize> = firsts.items.iter().map(|(s, _)| *s).collect();
     starts.sort_unstable();
@@ -199,6 +224,30 @@ fn failed_addresses(
             (start, end, address)
         })
         .collect()
+}
+
+/// The `wanted` addresses that are neither excluded nor system mailboxes, once each, with
+/// where each first appears in the failure text (`failure_len` when it does not).
+fn pick_failed(
+    wanted: &[String],
+    exclude: &HashSet<String>,
+    first_in_text: &HashMap<String, usize>,
+    failure_len: usize,
+) -> Distinct<(usize, String)> {
+    let mut firsts = Distinct::new(MAX_RECIPIENTS);
+    for address in wanted {
+        let lower = address.to_ascii_lowercase();
+        let local = lower.split('@').next().unwrap_or_default();
+        let system = matches!(local, "mailer-daemon" | "postmaster" | "root");
+        if exclude.contains(&lower) || system || firsts.contains(&lower) {
+            continue;
+        }
+        let start = first_in_text.get(&lower).copied().unwrap_or(failure_len);
+        if !firsts.push(lower, (start, address.clone())) {
+            break;
+        }
+    }
+    firsts
 }
 
 /// One recipient from the failure text near its address (`span`), or else from the first
@@ -218,20 +267,29 @@ fn recipient(
             None => (span, None),
         },
     };
-    let diagnostic = found.map(|f| {
+    let code_line = found.map(|f| {
         let rest = &source[f.start..];
         let line = rest.lines().next().unwrap_or_default().trim();
         truncate(line, 500).to_string()
     });
+    // A code found far from the address (a 2xx in a transcript) must not overrule its words.
+    let found = found.filter(|f| near.is_some() || failure_class(f));
     let code = found.and_then(|f| f.code);
     let status = found.and_then(|f| f.enhanced.clone());
-    let (category, hard) = classify(
-        classifier,
-        action,
-        code,
-        status.as_deref(),
-        diagnostic.as_deref(),
-    );
+    let judge = |text: Option<&str>| classify(classifier, action, code, status.as_deref(), text);
+    // No code by the address: the words by it (qmail, Yahoo, Exchange) say more than a code
+    // elsewhere in the notice, unless they say nothing known.
+    let words = match near {
+        Some(_) => None,
+        None => span_text(span, address),
+    };
+    let by_words = words.as_deref().map(|w| (judge(Some(w)), w));
+    let ((category, hard), diagnostic) = match by_words {
+        Some((judged, w)) if judged.0 != Category::Other || code_line.is_none() => {
+            (judged, Some(w.to_owned()))
+        }
+        _ => (judge(code_line.as_deref()), code_line),
+    };
     BouncedRecipient {
         address: address.to_string(),
         original_recipient: None,
@@ -242,6 +300,35 @@ fn recipient(
         category,
         hard,
     }
+}
+
+/// Whether a code says failure (4xx or 5xx, or an enhanced 4.x.x or 5.x.x).
+fn failure_class(found: &FoundCode) -> bool {
+    let class = found.code.map(|c| c / 100).or_else(|| {
+        let first = found.enhanced.as_ref()?.chars().next()?;
+        first.to_digit(10).and_then(|d| u16::try_from(d).ok())
+    });
+    matches!(class, Some(4 | 5))
+}
+
+/// The failure text about one address without the address itself, blanks collapsed, at most
+/// 500 bytes; `None` when nothing is left.
+pub(super) fn span_text(span: &str, address: &str) -> Option<String> {
+    let mut out = String::new();
+    for word in truncate(span, 2_000).split_whitespace() {
+        let bare = word.trim_matches(|c: char| "<>():;,.[]\"'".contains(c));
+        if bare.eq_ignore_ascii_case(address) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.len() >= 500 {
+            break;
+        }
+    }
+    (out.len() > 3).then(|| truncate(&out, 500).to_string())
 }
 
 /// A `Message-ID:` line quoted in the body (the bounce's own Message-ID is a header, so any

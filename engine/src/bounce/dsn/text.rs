@@ -126,6 +126,10 @@ pub(crate) fn scan_addresses(text: &str, limit: usize) -> Vec<(usize, String)> {
         while start < at && bytes[start] == b'.' {
             start += 1;
         }
+        // Exchange's X.400 form: "...;dda:SMTP=user@example.com;".
+        if text[start..at].len() > 5 && text[start..start + 5].eq_ignore_ascii_case("smtp=") {
+            start += 5;
+        }
         let mut end = at + 1;
         while end < bytes.len() && is_domain_byte(bytes[end]) {
             end += 1;
