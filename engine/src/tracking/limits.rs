@@ -60,6 +60,9 @@ type Seen = (u32, u64, u8, u16, bool);
 /// Requests seen lately, bounded in entries and time.
 pub(crate) struct Dedupe {
     seen: Option<Cache<Seen, ()>>,
+    /// Makes "seen yet? then remember" one step: moka's `entry().or_insert()` can call two
+    /// racing inserts of one key fresh.
+    deciding: std::sync::Mutex<()>,
 }
 
 impl Dedupe {
@@ -71,7 +74,10 @@ impl Dedupe {
                 .time_to_live(window)
                 .build()
         });
-        Dedupe { seen }
+        Dedupe {
+            seen,
+            deciding: std::sync::Mutex::new(()),
+        }
     }
 
     fn key(token: &Token, machine: bool) -> Seen {
@@ -86,13 +92,18 @@ impl Dedupe {
     /// True the first time `token` (with this verdict) is seen within the window; it is
     /// remembered from now on.
     pub(crate) fn first(&self, token: &Token, machine: bool) -> bool {
-        match &self.seen {
-            Some(seen) => seen
-                .entry(Dedupe::key(token, machine))
-                .or_insert(())
-                .is_fresh(),
-            None => true,
+        let Some(seen) = &self.seen else {
+            return true;
+        };
+        let key = Dedupe::key(token, machine);
+        // invariant: the lock guards no data, only the order of two cache calls; a panic
+        // while it was held leaves nothing half-done, so a poisoned lock is used as it is.
+        let _deciding = self.deciding.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains_key(&key) {
+            return false;
         }
+        seen.insert(key, ());
+        true
     }
 
     /// Forgets `token`: its event could not be stored, so a retry must be.
@@ -131,5 +142,23 @@ mod tests {
         assert!(dedupe.first(&open, false), "forgotten after a failed write");
         let off = Dedupe::new(Duration::ZERO, 1_000);
         assert!(off.first(&open, false) && off.first(&open, false));
+    }
+
+    #[test]
+    fn requests_racing_on_many_threads_count_once() {
+        for round in 0..200 {
+            let dedupe = std::sync::Arc::new(Dedupe::new(Duration::from_secs(600), 1_000));
+            let open = token(round, TokenKind::Open, 0);
+            let fresh: usize = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..8)
+                    .map(|_| {
+                        let dedupe = dedupe.clone();
+                        scope.spawn(move || usize::from(dedupe.first(&open, false)))
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).sum()
+            });
+            assert_eq!(fresh, 1, "round {round}");
+        }
     }
 }
