@@ -1,9 +1,10 @@
 //! The bounce parser and classifier against `fixtures/dsn/wild/`: 228 notices written by real
 //! MTAs (the independent part of this test) and a manifest read by hand. Prints every miss by
-//! file name, the figures the README quotes, and the reasons-per-MTA table, then asserts the
-//! targets: failed address found in ≥ 97 % of the notices that name one, the RFC 3464 status
-//! read in every report that carries one, no auto-reply taken for a bounce, complaints as
-//! complaints, and hard versus soft agreeing with the manifest in ≥ 95 %.
+//! file name, the figures and the reasons-per-MTA table that the book quotes
+//! (`docs/src/development/bounce-corpus.md`), then asserts the targets: failed address found
+//! in ≥ 97 % of the notices that name one, the RFC 3464 status read in every report that
+//! carries one, no auto-reply taken for a bounce, complaints as complaints, and hard versus
+//! soft agreeing with the manifest in ≥ 95 %.
 //!
 //! `cargo test -p volley-engine --test it bounce_corpus -- --nocapture` shows the report.
 
@@ -200,7 +201,8 @@ fn check(entry: &Entry, report: &BounceReport, run: &mut Run) {
         .or_default() += 1;
 }
 
-/// The reasons-per-MTA table (Markdown) for the README: MTAs with at least two notices.
+/// The reasons-per-MTA table (Markdown) for the book's `docs/src/development/bounce-corpus.md`:
+/// MTAs with at least two notices.
 fn print_per_mta(per_mta: &BTreeMap<String, BTreeMap<String, usize>>) {
     println!("\n| MTA | notices | reasons (Volley's reading) |\n|---|---|---|");
     let mut rows: Vec<_> = per_mta.iter().collect();
