@@ -339,6 +339,45 @@ pub fn copy_dkim_keys(dir: &Path) {
     }
 }
 
+/// The configuration file of `volley serve`: one store and the campaigns it serves.
+#[derive(Debug, Clone)]
+pub struct ServeToml {
+    store: String,
+    campaigns: Vec<String>,
+}
+
+impl ServeToml {
+    /// A server on the store folder `store` (relative to the file), serving no campaign yet.
+    pub fn new(store: &str) -> ServeToml {
+        ServeToml {
+            store: store.to_owned(),
+            campaigns: Vec::new(),
+        }
+    }
+
+    /// Serves the campaign file `file` too.
+    pub fn campaign(mut self, file: &str) -> ServeToml {
+        self.campaigns.push(file.to_owned());
+        self
+    }
+
+    /// Writes the TOML to `path` (panics on failure: a test helper) and returns `path`.
+    pub fn write(&self, path: &Path) -> PathBuf {
+        if let Err(e) = std::fs::write(path, self.to_string()) {
+            panic!("writing {}: {e}", path.display());
+        }
+        path.to_owned()
+    }
+}
+
+impl fmt::Display for ServeToml {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let campaigns: Vec<String> = self.campaigns.iter().map(|c| format!("\"{c}\"")).collect();
+        writeln!(f, "store = \"{}\"", self.store)?;
+        writeln!(f, "campaigns = [{}]", campaigns.join(", "))
+    }
+}
+
 fn push_text(lines: &mut Vec<String>, text: &str) {
     if !text.trim().is_empty() {
         lines.push(text.to_owned());
@@ -376,6 +415,17 @@ mod tests {
              [[dkim]]\ndomain = \"example.com\"\nselector = \"rsa\"\nkey_file = \"rsa.pem\"\n\n\
              [retry]\nschedule = [\"1s\"]\nexpire_after = \"1h\"\n\n\
              [schedule]\ncron = \"0 9 * * MON\"\n"
+        );
+    }
+
+    #[test]
+    fn a_serve_file_names_its_store_and_campaigns() {
+        let toml = ServeToml::new("s.volley")
+            .campaign("a.toml")
+            .campaign("b.toml");
+        assert_eq!(
+            toml.to_string(),
+            "store = \"s.volley\"\ncampaigns = [\"a.toml\", \"b.toml\"]\n"
         );
     }
 

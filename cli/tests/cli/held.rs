@@ -9,6 +9,7 @@ use std::io::BufRead;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
+use volley_testkit::campaign::ServeToml;
 
 /// What the server logs when the verdict holds.
 const HELD: &str = "the remainder stays held";
@@ -25,11 +26,9 @@ async fn serve_holding_an_inconclusive_test_is_quiet_and_idle() {
          [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\
          [ab]\ntest_share = 0.5\nwait = \"1s\"\non_inconclusive = \"hold\"",
     );
-    std::fs::write(
-        fixture.path("serve.toml"),
-        "store = \"campaign.volley\"\ncampaigns = [\"campaign.toml\"]\n",
-    )
-    .unwrap();
+    ServeToml::new("campaign.volley")
+        .campaign("campaign.toml")
+        .write(&fixture.path("serve.toml"));
 
     // A look at the campaign every second, as busy as a server gets.
     let mut server = volley()
