@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use volley::sink::{Sink, SinkConfig};
 use volley::smtp::{self, Envelope, SessionConfig};
+use volley_testkit::sink::{Sink, SinkConfig};
 
 fn message() -> Vec<u8> {
     let mut message =

@@ -335,7 +335,7 @@ pub(crate) struct SinkArgs {
     /// Accept at most N recipients per domain within any SECS seconds (e.g. `100/1`);
     /// past it a RCPT gets `421 4.7.0` and the connection closes.
     #[arg(long, value_name = "N/SECS", value_parser = crate::sink::parse_rate_limit)]
-    pub(crate) rate_limit: Option<volley::sink::RateLimit>,
+    pub(crate) rate_limit: Option<volley_testkit::sink::RateLimit>,
     /// Offer STARTTLS, answer it 220, then break the TLS handshake.
     #[arg(long)]
     pub(crate) broken_starttls: bool,

@@ -11,9 +11,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use volley::nameserver::{NameServer, Zone};
 use volley::runtime::{self, Campaign, SendOptions};
-use volley::sink::{Sink, SinkConfig, SinkTls};
+use volley_testkit::nameserver::{NameServer, Zone};
+use volley_testkit::sink::{Sink, SinkConfig, SinkTls};
 
 const USER: &str = "demo";
 const PASSWORD: &str = "demo-relay-password";

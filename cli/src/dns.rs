@@ -4,7 +4,7 @@
 use crate::args::DnsArgs;
 use crate::{exit, ui};
 use anyhow::Context;
-use volley::nameserver::{NameServer, Zone};
+use volley_testkit::nameserver::{NameServer, Zone};
 
 pub(crate) async fn run(args: DnsArgs) -> anyhow::Result<u8> {
     let zone = Zone::from_file(&args.zone)?;

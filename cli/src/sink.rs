@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use volley::sink::{RateLimit, Sink, SinkConfig, SinkTls, ThrottleReply};
+use volley_testkit::sink::{RateLimit, Sink, SinkConfig, SinkTls, ThrottleReply};
 
 /// Parses `--rate-limit N/SECS` (`100/1`, `5/0.5`): N recipients per domain within SECS
 /// seconds, answered with 421 past it.
@@ -125,7 +125,7 @@ struct Counted {
 }
 
 impl Counted {
-    fn of(received: &[volley::sink::Received]) -> Counted {
+    fn of(received: &[volley_testkit::sink::Received]) -> Counted {
         let first = received.iter().map(|r| r.at).min();
         let last = received.iter().map(|r| r.at).max();
         let tls: std::collections::HashSet<u64> = received
@@ -175,7 +175,7 @@ mod tests {
     #[test]
     fn counts_are_first_to_last_and_tls_by_connection() {
         let start = std::time::Instant::now();
-        let message = |ms: u64, tls: bool, connection: u64| volley::sink::Received {
+        let message = |ms: u64, tls: bool, connection: u64| volley_testkit::sink::Received {
             mail_from: String::new(),
             rcpt_to: vec!["a@b.example".into(), "c@b.example".into()],
             data: Vec::new(),

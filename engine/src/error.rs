@@ -34,12 +34,6 @@ pub enum Error {
     /// The tracking server failed.
     #[error(transparent)]
     Tracking(Box<crate::tracking::TrackingError>),
-    /// The test SMTP server failed.
-    #[error(transparent)]
-    Sink(Box<crate::sink::SinkError>),
-    /// The test DNS server failed (or its zone is invalid).
-    #[error(transparent)]
-    NameServer(Box<crate::nameserver::NameServerError>),
     /// A bounce classification rules file is invalid.
     #[error(transparent)]
     Rules(Box<crate::bounce::classify::RulesError>),
@@ -178,8 +172,6 @@ boxed_from!(
     Smtp(crate::smtp::SmtpError),
     Delivery(crate::delivery::DeliveryError),
     Control(crate::control::ControlError),
-    Sink(crate::sink::SinkError),
-    NameServer(crate::nameserver::NameServerError),
     Tracking(crate::tracking::TrackingError),
 );
 

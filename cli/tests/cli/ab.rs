@@ -10,11 +10,11 @@ const KEY: &str = "cli-ab-test-key-0123456789abcdef";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_then_winner_sends_the_remainder_with_the_variant_people_clicked() {
-    let fixture = Fixture::new(&list(200), crate::support::PASSWORD).await;
+    let mut fixture = Fixture::new(&list(200), crate::support::PASSWORD).await;
     let variants = "\n[[variant]]\nid = \"A\"\nsubject = \"Spring sale, version A\"\n\n\
          [[variant]]\nid = \"B\"\nsubject = \"Spring sale, version B\"\n\n\
          [ab]\ntest_share = 0.5\nwait = \"2s\"\nmin_per_variant = 20\n";
-    let (server, addr, base) = tracked_campaign(&fixture, KEY, 170, variants);
+    let (server, addr, base) = tracked_campaign(&mut fixture, KEY, 170, variants);
     let campaign = fixture.campaign();
     let env = [("VOLLEY_TRACKING_KEY", KEY)];
 
@@ -73,17 +73,10 @@ async fn test_then_winner_sends_the_remainder_with_the_variant_people_clicked() 
             ));
         }
     }
-    let statuses = tokio::task::spawn_blocking({
-        let addr = addr.clone();
-        move || {
-            clicks
-                .iter()
-                .map(|path| http(&addr, "GET", path, "").0)
-                .collect::<Vec<u16>>()
-        }
-    })
-    .await
-    .unwrap();
+    let mut statuses = Vec::new();
+    for path in &clicks {
+        statuses.push(http(&addr, "GET", path, "").await.status);
+    }
     assert!(statuses.iter().all(|s| *s == 302), "{statuses:?}");
 
     let decide = output_of(&["ab", "decide", &campaign, "--json"], &[]).await;

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
-use volley::nameserver::{NameServer, Zone};
+use volley_testkit::nameserver::{NameServer, Zone};
 
 /// The tracking HMAC key of these campaigns, read from `tracking.key`.
 const TRACKING_KEY: &str = "abuse-hmac-key-Zq8v3Kx1Wm5T";
@@ -114,25 +114,20 @@ fn assert_files_clean(dir: &Path, needles: &[Needle]) -> usize {
 
 /// The fixture's campaign, tracked with the key in `tracking.key`, its `[dns]` pointed at
 /// `dns` (so `volley check` never leaves loopback).
-fn track_and_resolve_locally(fixture: &Fixture, dns: &NameServer) {
+fn track_and_resolve_locally(fixture: &mut Fixture, dns: &NameServer) {
     std::fs::write(fixture.path("tracking.key"), format!("{TRACKING_KEY}\n")).unwrap();
     std::fs::write(
         fixture.path("body.html"),
         "<p>Hi {{ name }}, <a href=\"https://shop.example/sale\">the sale</a></p>\n",
     )
     .unwrap();
-    let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
-    toml = toml.replace(
-        "text = \"body.txt\"",
-        "text = \"body.txt\"\nhtml = \"body.html\"",
-    );
-    toml.push_str(&format!(
-        "\n[tracking]\nbase_url = \"https://t.example.com\"\nkey_file = \"tracking.key\"\n\
+    let toml = fixture.toml.clone().html("body.html").section(&format!(
+        "[tracking]\nbase_url = \"https://t.example.com\"\nkey_file = \"tracking.key\"\n\
          unsubscribe_mailto = \"unsub@example.com\"\n\n\
-         [dns]\nnameservers = [\"{}\"]\ntimeout = \"2s\"\nattempts = 1\n",
+         [dns]\nnameservers = [\"{}\"]\ntimeout = \"2s\"\nattempts = 1",
         dns.addr()
     ));
-    std::fs::write(fixture.campaign(), toml).unwrap();
+    fixture.set_campaign(toml);
 }
 
 /// A loopback DNS server that knows nothing of DKIM, SPF or DMARC (check rows fail quickly).
@@ -155,9 +150,9 @@ async fn run_clean(args: &[&str], envs: &[(&str, &str)], needles: &[Needle]) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_output_logs_or_files_of_any_command() {
-    let fixture = Fixture::new(&list(5), PASSWORD).await;
+    let mut fixture = Fixture::new(&list(5), PASSWORD).await;
     let dns = dns().await;
-    track_and_resolve_locally(&fixture, &dns);
+    track_and_resolve_locally(&mut fixture, &dns);
     let pem = std::fs::read_to_string(fixture.path("rsa.pem")).unwrap();
     let needles = needles(&[PASSWORD], &[&pem]);
     let campaign = fixture.campaign();
@@ -214,9 +209,9 @@ async fn no_secret_reaches_output_logs_or_files_of_any_command() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_login_names_no_password() {
     let wrong = "Wr0ng-relay-passw0rd!";
-    let fixture = Fixture::new(&list(3), PASSWORD).await;
+    let mut fixture = Fixture::new(&list(3), PASSWORD).await;
     let dns = dns().await;
-    track_and_resolve_locally(&fixture, &dns);
+    track_and_resolve_locally(&mut fixture, &dns);
     // The password comes from the environment this time.
     let toml = std::fs::read_to_string(fixture.campaign())
         .unwrap()
@@ -257,9 +252,9 @@ enum BadKey {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_or_unreadable_dkim_key_is_named_never_shown() {
-    let fixture = Fixture::new(&list(3), PASSWORD).await;
+    let mut fixture = Fixture::new(&list(3), PASSWORD).await;
     let dns = dns().await;
-    track_and_resolve_locally(&fixture, &dns);
+    track_and_resolve_locally(&mut fixture, &dns);
     let pem = std::fs::read_to_string(fixture.path("rsa.pem")).unwrap();
     // Valid PEM armour and base64, but the DER inside is cut short: not a key.
     let lines: Vec<&str> = pem.lines().collect();
@@ -319,9 +314,9 @@ async fn a_bad_or_unreadable_dkim_key_is_named_never_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_files_others_may_read_are_warned_about_and_the_send_goes_on() {
     use std::os::unix::fs::PermissionsExt as _;
-    let fixture = Fixture::new(&list(3), PASSWORD).await;
+    let mut fixture = Fixture::new(&list(3), PASSWORD).await;
     let dns = dns().await;
-    track_and_resolve_locally(&fixture, &dns);
+    track_and_resolve_locally(&mut fixture, &dns);
     let secrets = ["pw.txt", "tracking.key", "rsa.pem"];
     let chmod = |mode: u32| {
         for name in secrets {

@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-use volley::sink::SinkConfig;
+use volley_testkit::sink::SinkConfig;
 
 const NOBODY: &str = "65534";
 

@@ -7,7 +7,7 @@ use crate::support::{run_with, text};
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
-use volley::nameserver::{NameServer, Zone};
+use volley_testkit::nameserver::{NameServer, Zone};
 
 const TRACKING_KEY: &str = "check-test-tracking-key-0123";
 

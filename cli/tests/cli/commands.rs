@@ -108,12 +108,10 @@ async fn test_send_shows_the_transcript_without_the_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_send_proofs_the_variant_asked_for() {
-    let fixture = Fixture::new(&list(3), PASSWORD).await;
-    let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
-    toml.push_str(
-        "\n[[variant]]\nid = \"plain\"\n\n[[variant]]\nid = \"bold\"\nsubject = \"BIG NEWS {{ name }}\"\n",
+    let mut fixture = Fixture::new(&list(3), PASSWORD).await;
+    fixture.add_to_campaign(
+        "[[variant]]\nid = \"plain\"\n\n[[variant]]\nid = \"bold\"\nsubject = \"BIG NEWS {{ name }}\"",
     );
-    std::fs::write(fixture.campaign(), toml).unwrap();
     let campaign = fixture.campaign();
     let sent = tokio::task::spawn_blocking(move || {
         let to = ["--to", "me@inbox.example"];

@@ -3,7 +3,7 @@
 
 use crate::support::{list, run, text, Fixture, PASSWORD};
 use std::time::Duration;
-use volley::sink::SinkConfig;
+use volley_testkit::sink::SinkConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_send_then_rerun_loses_nobody() {

@@ -3,7 +3,7 @@
 
 use crate::support::{list, text, volley, Fixture, PASSWORD};
 use std::time::Duration;
-use volley::sink::SinkConfig;
+use volley_testkit::sink::SinkConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_campaign_on_a_busy_store_is_handed_over_and_followed_to_the_end() {
@@ -12,12 +12,15 @@ async fn a_second_campaign_on_a_busy_store_is_handed_over_and_followed_to_the_en
         ..SinkConfig::default()
     };
     let fixture = Fixture::with_sink(&list(400), PASSWORD, config).await;
-    let bulk = std::fs::read_to_string(fixture.campaign()).unwrap();
-    let urgent = bulk
-        .replace("id = \"cli-test\"", "id = \"urgent\"\npriority = 1")
-        .replace("recipients = \"list.csv\"", "recipients = \"urgent.csv\"")
-        + "\n[store]\npath = \"campaign.volley\"\n";
-    std::fs::write(fixture.path("urgent.toml"), urgent).unwrap();
+    let urgent = fixture
+        .toml
+        .clone()
+        .id("urgent")
+        .campaign_line("priority = 1");
+    urgent
+        .recipients("urgent.csv")
+        .section("[store]\npath = \"campaign.volley\"")
+        .write(&fixture.path("urgent.toml"));
     let mut csv = String::from("email,name\n");
     for i in 0..10 {
         csv.push_str(&format!("urgent{i}@u.example,U{i}\n"));

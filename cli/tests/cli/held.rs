@@ -9,6 +9,7 @@ use std::io::BufRead;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
+use volley_testkit::campaign::ServeToml;
 
 /// What the server logs when the verdict holds.
 const HELD: &str = "the remainder stays held";
@@ -17,21 +18,17 @@ const WINDOW: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_holding_an_inconclusive_test_is_quiet_and_idle() {
-    let fixture = Fixture::new(&list(3_000), PASSWORD).await;
-    let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
+    let mut fixture = Fixture::new(&list(3_000), PASSWORD).await;
     // About 1,500 in the test share, and nobody clicks: inconclusive. Big enough that taking
     // the verdict again and again would show in the CPU time.
-    toml.push_str(
-        "\n[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
+    fixture.add_to_campaign(
+        "[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
          [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\
-         [ab]\ntest_share = 0.5\nwait = \"1s\"\non_inconclusive = \"hold\"\n",
+         [ab]\ntest_share = 0.5\nwait = \"1s\"\non_inconclusive = \"hold\"",
     );
-    std::fs::write(fixture.campaign(), toml).unwrap();
-    std::fs::write(
-        fixture.path("serve.toml"),
-        "store = \"campaign.volley\"\ncampaigns = [\"campaign.toml\"]\n",
-    )
-    .unwrap();
+    ServeToml::new("campaign.volley")
+        .campaign("campaign.toml")
+        .write(&fixture.path("serve.toml"));
 
     // A look at the campaign every second, as busy as a server gets.
     let mut server = volley()

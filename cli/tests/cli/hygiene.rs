@@ -96,10 +96,8 @@ fn bounces_parse_prints_json_per_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounce_received_by_listen_bounces_and_suppresses_its_recipient() {
     use crate::support::{list, Fixture, PASSWORD};
-    let fixture = Fixture::new(&list(3), PASSWORD).await;
-    let mut toml = std::fs::read_to_string(fixture.path("campaign.toml")).unwrap();
-    toml.push_str("\n[bounces]\ndomain = \"bounce.example.com\"\n");
-    std::fs::write(fixture.path("campaign.toml"), toml).unwrap();
+    let mut fixture = Fixture::new(&list(3), PASSWORD).await;
+    fixture.add_to_campaign("[bounces]\ndomain = \"bounce.example.com\"");
     let campaign = fixture.campaign();
     let c = campaign.clone();
     let sent = tokio::task::spawn_blocking(move || run(&["send", &c, "--no-progress"]))

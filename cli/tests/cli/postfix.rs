@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{list, run, text};
+use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay};
 
 /// A private Postfix instance that parks what it receives; stopped on drop.
 struct Postfix {
@@ -164,34 +165,17 @@ fn free_port() -> u16 {
 /// A campaign of `n` recipients through the relay on `port`, over STARTTLS with the
 /// certificate pinned.
 fn campaign(dir: &Path, port: u16, n: usize) -> String {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dkim");
-    std::fs::copy(fixtures.join("rsa2048.pem"), dir.join("rsa.pem")).unwrap();
+    copy_dkim_keys(dir);
     std::fs::write(dir.join("body.txt"), "Hello {{ name }}!\n".repeat(200)).unwrap();
     std::fs::write(dir.join("list.csv"), list(n)).unwrap();
-    let toml = format!(
-        r#"[campaign]
-id = "postfix"
-from = "News <news@example.com>"
-subject = "Hi {{{{ name }}}}"
-text = "body.txt"
-recipients = "list.csv"
-
-[relay]
-host = "127.0.0.1"
-port = {port}
-tls = "starttls"
-ca_file = "cert.pem"
-connections = 4
-
-[[dkim]]
-domain = "example.com"
-selector = "rsa"
-key_file = "rsa.pem"
-"#
-    );
-    let path = dir.join("campaign.toml");
-    std::fs::write(&path, toml).unwrap();
-    path.display().to_string()
+    let relay = Relay::loopback(port)
+        .tls("starttls")
+        .ca_file("cert.pem")
+        .connections(4);
+    let toml = CampaignToml::new("postfix")
+        .relay(relay)
+        .dkim("rsa", "rsa.pem");
+    toml.write(&dir.join("campaign.toml")).display().to_string()
 }
 
 /// Sends `n` messages through a Postfix that offers CHUNKING or not; returns the Postfix.

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{output_of, text};
+use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay, QUICK_RETRY};
 
 /// Debian's Python, where the python3-aiosmtpd package installs the module.
 const PYTHON: &str = "/usr/bin/python3";
@@ -81,8 +82,7 @@ impl Drop for PickyRelay {
 }
 
 fn write_campaign(dir: &Path, port: u16) -> String {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dkim");
-    std::fs::copy(fixtures.join("rsa2048.pem"), dir.join("rsa.pem")).unwrap();
+    copy_dkim_keys(dir);
     std::fs::write(dir.join("body.txt"), "Hello {{ name }}!\n").unwrap();
     let mut csv = String::from("email,name\n");
     for i in 0..RECIPIENTS {
@@ -94,33 +94,11 @@ fn write_campaign(dir: &Path, port: u16) -> String {
         writeln!(csv, "user{i}@{domain},Name{i}").unwrap();
     }
     std::fs::write(dir.join("list.csv"), csv).unwrap();
-    let toml = format!(
-        r#"[campaign]
-id = "picky"
-from = "News <news@example.com>"
-subject = "Hi {{{{ name }}}}"
-text = "body.txt"
-recipients = "list.csv"
-
-[relay]
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-connections = 4
-
-[[dkim]]
-domain = "example.com"
-selector = "rsa"
-key_file = "rsa.pem"
-
-[retry]
-schedule = ["1s"]
-expire_after = "1h"
-"#
-    );
-    let path = dir.join("campaign.toml");
-    std::fs::write(&path, toml).unwrap();
-    path.display().to_string()
+    let toml = CampaignToml::new("picky")
+        .relay(Relay::loopback(port).connections(4))
+        .dkim("rsa", "rsa.pem")
+        .retry(QUICK_RETRY);
+    toml.write(&dir.join("campaign.toml")).display().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,8 @@
 use crate::support::{list, output_of, text, volley, Fixture, PASSWORD};
 use std::process::Stdio;
 use std::time::Duration;
-use volley::sink::SinkConfig;
+use volley_testkit::campaign::ServeToml;
+use volley_testkit::sink::SinkConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_sends_the_due_edition_refuses_an_overlap_and_stops_cleanly() {
@@ -14,16 +15,12 @@ async fn serve_sends_the_due_edition_refuses_an_overlap_and_stops_cleanly() {
         reply_delay: Duration::from_millis(4),
         ..SinkConfig::default()
     };
-    let fixture = Fixture::with_sink(&list(300), PASSWORD, config).await;
-    let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
+    let mut fixture = Fixture::with_sink(&list(300), PASSWORD, config).await;
     // Fired on 1 January at midnight; a long catch-up keeps that edition due all year.
-    toml.push_str("\n[schedule]\ncron = \"0 0 1 1 *\"\ncatch_up = \"400d\"\n");
-    std::fs::write(fixture.campaign(), toml).unwrap();
-    std::fs::write(
-        fixture.path("serve.toml"),
-        "store = \"campaign.volley\"\ncampaigns = [\"campaign.toml\"]\n",
-    )
-    .unwrap();
+    fixture.add_to_campaign("[schedule]\ncron = \"0 0 1 1 *\"\ncatch_up = \"400d\"");
+    ServeToml::new("campaign.volley")
+        .campaign("campaign.toml")
+        .write(&fixture.path("serve.toml"));
 
     let mut server = volley()
         .args([

@@ -2,10 +2,12 @@
 //! the `volley` binary with a time limit.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use volley::sink::{Sink, SinkConfig, SinkTls};
+pub use volley_testkit::arrivals;
+use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay, QUICK_RETRY};
+use volley_testkit::sink::{Sink, SinkConfig, SinkTls};
 
 pub const PASSWORD: &str = "cli-relay-pw-123";
 
@@ -47,6 +49,8 @@ pub fn text(bytes: &[u8]) -> String {
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub sink: Sink,
+    /// What `campaign.toml` holds: a test adds to it and writes it again (or elsewhere).
+    pub toml: CampaignToml,
 }
 
 impl Fixture {
@@ -63,43 +67,29 @@ impl Fixture {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dkim");
         let path = |name: &str| dir.path().join(name);
-        std::fs::copy(fixtures.join("rsa2048.pem"), path("rsa.pem")).unwrap();
+        copy_dkim_keys(dir.path());
         std::fs::write(path("ca.pem"), sink.ca_pem().unwrap()).unwrap();
         std::fs::write(path("body.txt"), "Hello {{ name }}!\n").unwrap();
         std::fs::write(path("list.csv"), csv).unwrap();
         std::fs::write(path("pw.txt"), password).unwrap();
-        let toml = format!(
-            r#"[campaign]
-id = "cli-test"
-from = "News <news@example.com>"
-subject = "Hi {{{{ name }}}}"
-text = "body.txt"
-recipients = "list.csv"
+        let toml = CampaignToml::new("cli-test")
+            .relay(relay_to(&sink, "starttls").ca_file("ca.pem").connections(2))
+            .dkim("rsa", "rsa.pem")
+            .retry(QUICK_RETRY);
+        toml.write(&path("campaign.toml"));
+        Fixture { dir, sink, toml }
+    }
 
-[relay]
-host = "127.0.0.1"
-port = {}
-tls = "starttls"
-username = "user"
-password_file = "pw.txt"
-ca_file = "ca.pem"
-connections = 2
+    /// Adds `sections` (TOML) to the campaign and writes it again.
+    pub fn add_to_campaign(&mut self, sections: &str) {
+        self.set_campaign(self.toml.clone().section(sections));
+    }
 
-[[dkim]]
-domain = "example.com"
-selector = "rsa"
-key_file = "rsa.pem"
-
-[retry]
-schedule = ["1s"]
-expire_after = "1h"
-"#,
-            sink.addr().port()
-        );
-        std::fs::write(path("campaign.toml"), toml).unwrap();
-        Fixture { dir, sink }
+    /// Makes `toml` the campaign and writes it.
+    pub fn set_campaign(&mut self, toml: CampaignToml) {
+        self.toml = toml;
+        self.toml.write(&self.path("campaign.toml"));
     }
 
     pub fn campaign(&self) -> String {
@@ -150,15 +140,12 @@ pub fn list(n: usize) -> String {
     csv
 }
 
-/// How many times each address was received.
-pub fn arrivals(sink: &volley::sink::Sink) -> std::collections::HashMap<String, usize> {
-    let mut counts = std::collections::HashMap::new();
-    for message in sink.received() {
-        for rcpt in message.rcpt_to {
-            *counts.entry(rcpt).or_insert(0) += 1;
-        }
-    }
-    counts
+/// The `[relay]` of a campaign sending to `sink` over `tls` as `user` with the password in
+/// `pw.txt`.
+pub fn relay_to(sink: &Sink, tls: &str) -> Relay {
+    Relay::loopback(sink.addr().port())
+        .tls(tls)
+        .login("user", "pw.txt")
 }
 
 /// Runs `volley ARGS…` to the end off the async runtime, with `envs` set, and returns what

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::support::{list, run, text, PASSWORD};
-use volley::sink::{Sink, SinkConfig, SinkTls, TestCa};
+use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay};
+use volley_testkit::sink::{Sink, SinkConfig, SinkTls, TestCa};
 
 /// Makes `cert.pem` and `key.pem` in `dir` with the command from the guides.
 fn openssl_self_signed(dir: &Path) {
@@ -45,36 +46,22 @@ fn openssl_self_signed(dir: &Path) {
 /// A campaign of `n` recipients in `dir` through the relay at `host:port`; `ca_file` line
 /// as given (or none).
 fn write_campaign(dir: &Path, host: &str, port: u16, ca_file: Option<&str>, n: usize) {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/dkim");
-    std::fs::copy(fixtures.join("rsa2048.pem"), dir.join("rsa.pem")).unwrap();
+    copy_dkim_keys(dir);
     std::fs::write(dir.join("body.txt"), "Hello {{ name }}!\n").unwrap();
     std::fs::write(dir.join("list.csv"), list(n)).unwrap();
     std::fs::write(dir.join("pw.txt"), PASSWORD).unwrap();
-    let ca_line = ca_file
-        .map(|f| format!("ca_file = \"{f}\"\n"))
-        .unwrap_or_default();
-    let toml = format!(
-        r#"[campaign]
-id = "tls-relay"
-from = "News <news@example.com>"
-subject = "Hi"
-text = "body.txt"
-recipients = "list.csv"
-
-[relay]
-host = "{host}"
-port = {port}
-tls = "starttls"
-username = "user"
-password_file = "pw.txt"
-{ca_line}
-[[dkim]]
-domain = "example.com"
-selector = "rsa"
-key_file = "rsa.pem"
-"#
-    );
-    std::fs::write(dir.join("campaign.toml"), toml).unwrap();
+    let mut relay = Relay::loopback(port)
+        .host(host)
+        .tls("starttls")
+        .login("user", "pw.txt");
+    if let Some(file) = ca_file {
+        relay = relay.ca_file(file);
+    }
+    CampaignToml::new("tls-relay")
+        .subject("Hi")
+        .relay(relay)
+        .dkim("rsa", "rsa.pem")
+        .write(&dir.join("campaign.toml"));
 }
 
 /// A STARTTLS sink with AUTH presenting the openssl certificate of `dir`.

@@ -3,9 +3,9 @@
 //! unsubscribes recorded over HTTP show in the status.
 
 use crate::support::{list, output_of, text, volley, Fixture};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
+use volley_testkit::http::{Answer, BROWSER};
 
 const KEY: &str = "cli-tracking-key-0123456789abcdef";
 
@@ -19,33 +19,10 @@ impl Drop for Server {
     }
 }
 
-/// One HTTP/1.1 request on its own connection; the status code and the body back.
-pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0\r\nConnection: close\r\n"
-    );
-    if !body.is_empty() {
-        request.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut bytes = Vec::new();
-    let _ = stream.read_to_end(&mut bytes);
-    let raw = String::from_utf8_lossy(&bytes).into_owned();
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    (status, raw)
+/// One HTTP/1.1 request to the tracking server at `addr` (`host:port`), as a browser.
+pub async fn http(addr: &str, method: &str, path: &str, body: &str) -> Answer {
+    let addr = addr.parse().unwrap();
+    volley_testkit::http::request(addr, method, path, BROWSER, body).await
 }
 
 /// The path of the first URL in `data` that starts with `base` and runs to `end`.
@@ -59,7 +36,7 @@ pub fn tracking_path(data: &str, base: &str, end: char) -> String {
 /// the fixture's campaign a tracked one with an HTML part linking to one page, plus `extra`
 /// TOML; returns the server, its address and its base URL.
 pub fn tracked_campaign(
-    fixture: &Fixture,
+    fixture: &mut Fixture,
     key: &str,
     seconds: u32,
     extra: &str,
@@ -80,15 +57,10 @@ pub fn tracked_campaign(
     let server = Server(server);
     let addr = tracking_path(&banner, "http://", ' ');
     let base = format!("http://{addr}");
-    let mut toml = std::fs::read_to_string(fixture.campaign()).unwrap();
-    toml = toml.replace(
-        "text = \"body.txt\"",
-        "text = \"body.txt\"\nhtml = \"body.html\"",
-    );
-    toml.push_str(&format!(
-        "\n[tracking]\nbase_url = \"{base}\"\nkey_env = \"VOLLEY_TRACKING_KEY\"\n{extra}"
+    let toml = fixture.toml.clone().html("body.html").section(&format!(
+        "[tracking]\nbase_url = \"{base}\"\nkey_env = \"VOLLEY_TRACKING_KEY\"\n{extra}"
     ));
-    std::fs::write(fixture.campaign(), toml).unwrap();
+    fixture.set_campaign(toml);
     std::fs::write(
         fixture.path("body.html"),
         "<p>Hello {{ name }}, see <a href=\"https://shop.example/sale\">the sale</a>.</p>\n",
@@ -99,8 +71,8 @@ pub fn tracked_campaign(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
-    let fixture = Fixture::new(&list(5), crate::support::PASSWORD).await;
-    let (server, addr, base) = tracked_campaign(&fixture, KEY, 120, "");
+    let mut fixture = Fixture::new(&list(5), crate::support::PASSWORD).await;
+    let (server, addr, base) = tracked_campaign(&mut fixture, KEY, 120, "");
 
     let campaign = fixture.campaign();
     let send = output_of(
@@ -127,20 +99,9 @@ async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
     let data = String::from_utf8_lossy(&first.data).replace("=\r\n", "");
     let unsubscribe = format!("/u/{}", tracking_path(&data, &format!("{base}/u/"), '>'));
     let pixel = format!("/o/{}", tracking_path(&data, &format!("{base}/o/"), '"'));
-    let (status, _) = tokio::task::spawn_blocking({
-        let addr = addr.clone();
-        move || http(&addr, "GET", &pixel, "")
-    })
-    .await
-    .unwrap();
-    assert_eq!(status, 200);
-    let (status, page) = tokio::task::spawn_blocking({
-        let addr = addr.clone();
-        move || http(&addr, "POST", &unsubscribe, "List-Unsubscribe=One-Click")
-    })
-    .await
-    .unwrap();
-    assert_eq!(status, 200, "{page}");
+    assert_eq!(http(&addr, "GET", &pixel, "").await.status, 200);
+    let page = http(&addr, "POST", &unsubscribe, "List-Unsubscribe=One-Click").await;
+    assert_eq!(page.status, 200, "{}", page.text());
 
     let campaign = fixture.campaign();
     let status = output_of(&["status", &campaign, "--json"], &[]).await;

@@ -4,14 +4,14 @@
 use crate::support::direct::{mx_sink, Direct};
 use crate::support::{self, LIMIT};
 use volley::model::RecipientState;
-use volley::sink::SinkTls;
+use volley_testkit::sink::SinkTls;
 
 /// `count` recipients spread over `domains` domains `d<i>.example`, every domain's MX the
 /// first host.
 async fn simple(tls: SinkTls, pipelining: bool, chunking: bool) -> Direct {
     Direct::start(
         1,
-        volley::sink::SinkConfig {
+        volley_testkit::sink::SinkConfig {
             pipelining,
             chunking,
             ..mx_sink(tls)

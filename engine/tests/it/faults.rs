@@ -27,8 +27,8 @@ use crate::support::outcomes::{arrivals, Outcomes};
 use crate::support::{self, Fixture, Setup, LIMIT};
 use volley::model::{RecipientState, ReplyRecord};
 use volley::runtime::{self, SendOptions, SendReport};
-use volley::sink::{Sink, SinkConfig, SinkTls, SlowBanner};
 use volley::store::ExportKind;
+use volley_testkit::sink::{Sink, SinkConfig, SinkTls, SlowBanner};
 
 /// The relay campaign's id (`support::Fixture`).
 const RELAY_CAMPAIGN: &str = "test-campaign";

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use volley::model::DestinationStatus;
 use volley::runtime::SendReport;
-use volley::sink::SinkConfig;
 use volley::store::Store;
+use volley_testkit::sink::SinkConfig;
 
 use crate::support::{self, Fixture, Setup};
 

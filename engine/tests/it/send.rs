@@ -2,7 +2,7 @@
 //! message personalised and DKIM-verifiable, and the counts match what arrived.
 
 use crate::support::{self, Fixture, Setup, LIMIT};
-use volley::sink::SinkTls;
+use volley_testkit::sink::SinkTls;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_arrives_complete_signed_and_counted_over_starttls_with_auth() {

@@ -39,13 +39,9 @@ impl TestClock {
 }
 
 fn serve_file(fixture: &Fixture) -> std::path::PathBuf {
-    let path = fixture.path("serve.toml");
-    std::fs::write(
-        &path,
-        "store = \"newsletter.volley\"\ncampaigns = [\"campaign.toml\"]\n",
-    )
-    .unwrap();
-    path
+    volley_testkit::campaign::ServeToml::new("newsletter.volley")
+        .campaign("campaign.toml")
+        .write(&fixture.path("serve.toml"))
 }
 
 /// Runs a server with `clock` until the sink holds `expect` messages (or, when `expect` is

@@ -116,7 +116,7 @@ mod direct {
     use crate::support::direct::{mx_sink, Direct};
     use crate::support::{self, LIMIT};
     use std::time::Duration;
-    use volley::sink::{RateLimit, SinkConfig, SinkTls, ThrottleReply};
+    use volley_testkit::sink::{RateLimit, SinkConfig, SinkTls, ThrottleReply};
 
     /// One MX host serving `domains` domains `d<i>.example`.
     async fn one_host(sink: SinkConfig, domains: usize) -> Direct {

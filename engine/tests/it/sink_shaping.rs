@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::time::{sleep, timeout};
-use volley::sink::{RateLimit, Sink, SinkConfig, SinkError, SinkTls, ThrottleReply};
 use volley::smtp::{
     connect, tls_client_config, Envelope, Reply, Security, Session, SessionConfig, SmtpError,
     Transaction,
 };
+use volley_testkit::sink::{RateLimit, Sink, SinkConfig, SinkError, SinkTls, ThrottleReply};
 
 use crate::support::LIMIT;
 

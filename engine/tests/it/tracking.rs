@@ -3,7 +3,6 @@
 //! and the tracking server answers them over real HTTP, recording each event on the right
 //! recipient, once, with its human/machine flag. Nothing can be forged or redirected.
 
-use crate::support::http::{get, request, request_with, BROWSER};
 use crate::support::{self, Fixture, Setup, LIMIT};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use volley::model::TrackCounts;
 use volley::store::Store;
 use volley::tracking::{TokenKey, TrackingServer};
+use volley_testkit::http::{get, request, request_with, BROWSER};
 
 pub const KEY: &str = "a tracking key for the tests, long enough";
 /// The bearer token `/metrics` is served with, where a test sets one.

@@ -3,7 +3,6 @@
 //! capped, `/metrics` wants its token, and a merge value cannot move a tracked link to
 //! another host. All over real HTTP to a real server on a real sled store.
 
-use crate::support::http::{get, request_with, KeepAlive, BROWSER};
 use crate::support::{self, LIMIT};
 use crate::tracking::{path_of, sent_campaign_with, serve_with, urls_of, METRICS_TOKEN};
 use std::net::SocketAddr;
@@ -11,6 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use volley::tracking::TrackingLimits;
+use volley_testkit::http::{get, request_with, KeepAlive, BROWSER};
 
 const HTML: &str = r#"<html><body><p>Hi {{ first_name }}</p>
 <p><a href="https://shop.example{{ city }}">Shop</a>

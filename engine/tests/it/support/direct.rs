@@ -2,15 +2,15 @@
 //! (MX hosts), a loopback DNS server whose zone points recipient domains at them, and a
 //! campaign without `[relay]` whose `[dns]` and `[mx]` point at both.
 
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use tokio::net::TcpListener;
-use volley::nameserver::{NameServer, Zone};
 use volley::runtime::{self, Campaign, SendOptions, SendReport};
-use volley::sink::{Sink, SinkConfig, SinkTls};
+use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Mx, QUICK_RETRY};
+use volley_testkit::nameserver::{NameServer, Zone};
+use volley_testkit::sink::{Sink, SinkConfig, SinkTls};
 
-use super::{fixtures, LIMIT};
+use super::LIMIT;
 
 /// MX hosts (one test SMTP server listening on `127.0.0.10`, `.11`…, one shared port and one
 /// shared record of what arrived), the DNS server and the campaign folder.
@@ -68,7 +68,7 @@ impl Direct {
         } else {
             std::fs::write(
                 dir.path().join("ca.pem"),
-                volley::sink::TestCa::generate().unwrap().ca_pem(),
+                volley_testkit::sink::TestCa::generate().unwrap().ca_pem(),
             )
             .unwrap();
         }
@@ -98,59 +98,27 @@ impl Direct {
         std::mem::replace(&mut self.sink, revived)
     }
 
-    /// Writes a campaign for `csv` with `sections` appended (TOML: `[mx]` extras, `[shaping.*]`).
+    /// Writes a campaign for `csv` with `mx_extra` lines in `[mx]` and `sections` appended
+    /// (TOML: `[shaping.*]`…).
     pub fn write_campaign(&self, csv: &str, mx_extra: &str, sections: &str) {
         let dir = self.dir.path();
-        std::fs::copy(fixtures().join("dkim/rsa2048.pem"), dir.join("rsa.pem")).unwrap();
-        std::fs::copy(fixtures().join("dkim/ed25519.pem"), dir.join("ed.pem")).unwrap();
+        copy_dkim_keys(dir);
         std::fs::write(
             dir.join("body.txt"),
             "Hi {{ first_name }},\nyour city is {{ city }}.\n.\nA line with a dot above.\n",
         )
         .unwrap();
         std::fs::write(dir.join("list.csv"), csv).unwrap();
-        let mut toml = String::new();
-        write!(
-            toml,
-            r#"[campaign]
-id = "direct"
-from = "Example News <news@example.com>"
-subject = "Hello {{{{ first_name }}}}"
-text = "body.txt"
-recipients = "list.csv"
-
-[mx]
-port = {port}
-helo = "sender.example.com"
-ca_file = "ca.pem"
-{mx_extra}
-
-[dns]
-nameservers = ["{dns}"]
-timeout = "1s"
-attempts = 1
-
-[[dkim]]
-domain = "example.com"
-selector = "ed"
-key_file = "ed.pem"
-
-[[dkim]]
-domain = "example.com"
-selector = "rsa"
-key_file = "rsa.pem"
-
-[retry]
-schedule = ["1s"]
-expire_after = "1h"
-
-{sections}
-"#,
-            port = self.port,
-            dns = self.dns.addr(),
-        )
-        .unwrap();
-        std::fs::write(dir.join("campaign.toml"), toml).unwrap();
+        CampaignToml::new("direct")
+            .from("Example News <news@example.com>")
+            .subject("Hello {{ first_name }}")
+            .mx(Mx::on_port(self.port).ca_file("ca.pem").line(mx_extra))
+            .dns(self.dns.addr())
+            .dkim("ed", "ed.pem")
+            .dkim("rsa", "rsa.pem")
+            .retry(QUICK_RETRY)
+            .section(sections)
+            .write(&dir.join("campaign.toml"));
     }
 
     pub fn campaign(&self) -> Campaign {

@@ -1,24 +1,18 @@
 //! Test harness: a campaign written into a temp dir, pointed at a fresh loopback sink.
 
 pub mod direct;
-pub mod http;
 pub mod outcomes;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use volley::runtime::{self, Campaign, SendOptions, SendReport};
-use volley::sink::{Sink, SinkConfig, SinkTls};
+use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay, QUICK_RETRY};
+use volley_testkit::sink::{Sink, SinkConfig, SinkTls};
+pub use volley_testkit::{arrivals, fixtures, LIMIT};
 
 pub const USER: &str = "relay-user";
 pub const PASSWORD: &str = "s3cret-relay-password";
-
-/// Every await in a test goes under this bound.
-pub const LIMIT: Duration = Duration::from_secs(60);
-
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
 
 /// The TXT records that publish the fixture DKIM keys.
 pub fn dkim_records() -> Vec<(String, String)> {
@@ -70,9 +64,7 @@ impl Default for Setup {
             trust_sink: true,
             extra_campaign: String::new(),
             subject: "Hello {{ first_name }}".to_owned(),
-            retry: r#"schedule = ["1s"]
-expire_after = "1h""#
-                .to_owned(),
+            retry: QUICK_RETRY.to_owned(),
             connections: 4,
             sections: String::new(),
             max_connections: None,
@@ -132,8 +124,7 @@ impl Fixture {
     }
 
     fn write(&self, setup: &Setup, csv: &str) {
-        std::fs::copy(fixtures().join("dkim/rsa2048.pem"), self.path("rsa.pem")).unwrap();
-        std::fs::copy(fixtures().join("dkim/ed25519.pem"), self.path("ed.pem")).unwrap();
+        copy_dkim_keys(self.dir.path());
         std::fs::write(self.path("password.txt"), format!("{}\n", setup.password)).unwrap();
         if let Some(ca) = self.sink.ca_pem() {
             std::fs::write(self.path("ca.pem"), ca).unwrap();
@@ -154,61 +145,28 @@ impl Fixture {
             SinkTls::StartTls => "starttls",
             SinkTls::Implicit => "tls",
         };
-        let mut toml = String::new();
-        write!(
-            toml,
-            r#"[campaign]
-id = "test-campaign"
-from = "Example News <news@example.com>"
-subject = "{subject}"
-text = "body.txt"
-html = "body.html"
-recipients = "list.csv"
-{extra}
-
-[relay]
-host = "127.0.0.1"
-port = {port}
-tls = "{tls}"
-helo = "sender.example.com"
-connections = {connections}
-{relay_extra}
-"#,
-            subject = setup.subject,
-            extra = setup.extra_campaign,
-            port = self.sink.addr().port(),
-            connections = setup.connections,
-            relay_extra = setup.relay_extra,
-        )
-        .unwrap();
+        let mut relay = Relay::loopback(self.sink.addr().port())
+            .tls(tls)
+            .helo("sender.example.com")
+            .connections(setup.connections)
+            .line(&setup.relay_extra);
         if setup.auth {
-            toml.push_str(&format!(
-                "username = \"{USER}\"\npassword_file = \"password.txt\"\n"
-            ));
+            relay = relay.login(USER, "password.txt");
         }
         if setup.trust_sink && self.sink.ca_pem().is_some() {
-            toml.push_str("ca_file = \"ca.pem\"\n");
+            relay = relay.ca_file("ca.pem");
         }
-        toml.push_str(&format!(
-            r#"
-[[dkim]]
-domain = "example.com"
-selector = "ed"
-key_file = "ed.pem"
-
-[[dkim]]
-domain = "example.com"
-selector = "rsa"
-key_file = "rsa.pem"
-
-[retry]
-{}
-
-{}
-"#,
-            setup.retry, setup.sections
-        ));
-        std::fs::write(self.campaign_file(), toml).unwrap();
+        CampaignToml::new("test-campaign")
+            .from("Example News <news@example.com>")
+            .subject(&setup.subject)
+            .html("body.html")
+            .campaign_line(&setup.extra_campaign)
+            .relay(relay)
+            .dkim("ed", "ed.pem")
+            .dkim("rsa", "rsa.pem")
+            .retry(&setup.retry)
+            .section(&setup.sections)
+            .write(&self.campaign_file());
     }
 
     /// Rewrites the campaign id: a second campaign with the same list and the same store
@@ -246,15 +204,4 @@ pub fn list(n: usize, domains: usize) -> String {
         .unwrap();
     }
     csv
-}
-
-/// How many times each address was received.
-pub fn arrivals(sink: &Sink) -> std::collections::HashMap<String, usize> {
-    let mut counts = std::collections::HashMap::new();
-    for message in sink.received() {
-        for rcpt in message.rcpt_to {
-            *counts.entry(rcpt).or_insert(0) += 1;
-        }
-    }
-    counts
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use volley::model::{RecipientState, ReplyRecord};
-use volley::sink::Sink;
 use volley::store::{ExportKind, Store};
+use volley_testkit::sink::Sink;
 
 /// What the store says about every recipient of a campaign, read once the send is over.
 pub struct Outcomes {

@@ -47,9 +47,9 @@
 //! stops parsing with an error naming the line (and the file, from [`Zone::from_file`]).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), volley::nameserver::NameServerError> {
+//! # async fn demo() -> Result<(), volley_testkit::nameserver::NameServerError> {
 //! use std::net::Ipv4Addr;
-//! use volley::nameserver::{NameServer, Zone};
+//! use volley_testkit::nameserver::{NameServer, Zone};
 //!
 //! let mut zone = Zone::new();
 //! zone.mx("d1.example", 10, "mx1.example")

@@ -1,26 +1,38 @@
-//! A minimal HTTP/1.1 client for the tracking server: one request per connection, the
-//! status, headers and body back. Enough for tests; no redirects are followed.
+//! A minimal HTTP/1.1 client for the tracking server and the API: one request per
+//! connection (or several on a kept-alive one), the status, headers and body back. Enough
+//! for tests; no redirects are followed. Every call is bounded by [`LIMIT`], and, as a test
+//! helper, panics when the server does not answer or answers something that is not HTTP.
+
+// A failed request is a failed test: these helpers panic like `assert!`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::LIMIT;
+use crate::LIMIT;
 
+/// What the server answered.
+#[derive(Debug, Clone)]
 pub struct Answer {
+    /// The status code.
     pub status: u16,
+    /// The headers, names in lower case.
     pub headers: HashMap<String, String>,
+    /// The body (de-chunked).
     pub body: Vec<u8>,
 }
 
 impl Answer {
+    /// The header `name` (any case), if the answer has it.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
     }
 
+    /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -78,6 +90,7 @@ pub struct KeepAlive {
 }
 
 impl KeepAlive {
+    /// Connects to `addr`.
     pub async fn connect(addr: SocketAddr) -> KeepAlive {
         let stream = tokio::time::timeout(LIMIT, TcpStream::connect(addr))
             .await
@@ -145,6 +158,7 @@ impl KeepAlive {
 /// A browser's user agent.
 pub const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
 
+/// `GET path` as a browser, on its own connection.
 pub async fn get(addr: SocketAddr, path: &str) -> Answer {
     request(addr, "GET", path, BROWSER, "").await
 }

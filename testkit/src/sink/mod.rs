@@ -43,9 +43,9 @@
 //! ([`Sink::start_on_many`]), all sharing its state, as several MX hosts of one receiver.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), volley::sink::SinkError> {
+//! # async fn demo() -> Result<(), volley_testkit::sink::SinkError> {
 //! use std::time::Duration;
-//! use volley::sink::{Sink, SinkConfig, SinkTls};
+//! use volley_testkit::sink::{Sink, SinkConfig, SinkTls};
 //!
 //! let sink = Sink::start(SinkConfig { tls: SinkTls::StartTls, ..SinkConfig::default() }).await?;
 //! // ... point a client at sink.addr(), trusting sink.ca_pem() ...
