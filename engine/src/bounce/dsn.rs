@@ -11,8 +11,9 @@ mod nonstandard;
 mod text;
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{HeaderName, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 
 use super::classify::Classifier;
@@ -21,6 +22,15 @@ use text::{
     field, field_blocks, field_blocks_up_to, header_block, normalize_address, scan_addresses,
     Fields,
 };
+
+/// The message parser bounce reading needs: MIME headers (to find the parts) and `Subject`
+/// decoded; every other header is kept raw. Parsing `Received`, address and date headers
+/// that bounce reading never looks at was a fifth of the time spent on a bounce.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .with_mime_headers()
+        .header_text(HeaderName::Subject)
+});
 
 /// The most text read from a bounce's human-readable body when looking for clues.
 const MAX_BODY_TEXT: usize = 64 * 1024;
@@ -139,7 +149,7 @@ struct Sections {
 pub fn parse_message(bytes: &[u8], classifier: &Classifier) -> BounceReport {
     // mail-parser has a `debug_assert!` that some malformed multipart bodies trip (found by
     // fuzzing; release builds carry on): such a message is unreadable, not a crash.
-    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(bytes));
+    let parsed = std::panic::catch_unwind(|| PARSER.parse(bytes));
     let Some(message) = parsed.ok().flatten() else {
         return BounceReport::empty();
     };
