@@ -4,11 +4,11 @@
 //!
 //! ```text
 //! preflight ──► runtime, delivery, config, dkim
-//! runtime ──► campaign, scheduler, schedule, compose, delivery, bounce, control, tracking,
+//! runtime ──► campaign, dispatch, recurring, compose, delivery, bounce, control, tracking,
 //!             report, ab, store, shaping, config, dkim, smtp, sink (the bounce listener), model
 //! report ──► ab, store, config, model          control ──► report, store, model
-//! tracking ──► store, model                 schedule ──► config
-//! scheduler ──► delivery, shaping, store, config, smtp, model
+//! tracking ──► store, model                 recurring ──► config
+//! dispatch ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                   campaign ──► config
 //! compose ──► dkim                            bounce, store, ab ──► model
@@ -29,14 +29,14 @@ pub mod compose;
 pub mod config;
 pub mod control;
 pub mod delivery;
+pub mod dispatch;
 pub mod dkim;
 pub mod model;
 pub mod nameserver;
 pub mod preflight;
+pub mod recurring;
 pub mod report;
 pub mod runtime;
-pub mod schedule;
-pub mod scheduler;
 pub mod shaping;
 pub mod sink;
 pub mod smtp;

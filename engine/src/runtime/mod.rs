@@ -63,17 +63,17 @@ pub fn apply_schedule(
     };
     let rfc3339 =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    match crate::schedule::due(&settings.id, schedule, now) {
-        crate::schedule::Due::Edition(edition) => {
+    match crate::recurring::due(&settings.id, schedule, now) {
+        crate::recurring::Due::Edition(edition) => {
             settings.id = edition.id;
             Ok(())
         }
-        crate::schedule::Due::Missed { edition, next } => Err(Error::NoEditionDue {
+        crate::recurring::Due::Missed { edition, next } => Err(Error::NoEditionDue {
             campaign: settings.id.clone(),
             missed: Some(edition.id),
             next: next.map(rfc3339),
         }),
-        crate::schedule::Due::Waiting { next } => Err(Error::NoEditionDue {
+        crate::recurring::Due::Waiting { next } => Err(Error::NoEditionDue {
             campaign: settings.id.clone(),
             missed: None,
             next: next.map(rfc3339),
@@ -136,7 +136,7 @@ pub(crate) fn latest_edition(store: &Store, id: &str) -> Result<Option<String>, 
     Ok(store
         .campaigns()?
         .into_iter()
-        .filter(|c| crate::schedule::is_edition_of(c, id))
+        .filter(|c| crate::recurring::is_edition_of(c, id))
         .max())
 }
 

@@ -13,10 +13,10 @@ use super::plan::{DeliveryPlan, RelayUsage};
 use super::{Phase, Progress};
 use crate::bounce::Classifier;
 use crate::delivery::{DeliveryContext, Settled};
-use crate::model::now_millis;
-use crate::scheduler::{
+use crate::dispatch::{
     CampaignLane, JobQueue, RunSummary, Scheduler, SchedulerEvent, SchedulerSetup, SchedulerView,
 };
+use crate::model::now_millis;
 use crate::shaping::RateGate;
 use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
 use crate::Error;

@@ -19,7 +19,7 @@ use super::held::HeldTests;
 use super::host::Host;
 use crate::config::{load_campaign, CampaignSettings, ServeSettings};
 use crate::control;
-use crate::schedule::{self, Due};
+use crate::recurring::{self, Due};
 use crate::store::Store;
 use crate::tracking::TokenKey;
 use crate::Error;
@@ -183,7 +183,7 @@ impl Server {
             };
             let mut ids = self.editions_with_retries(&settings.id, settings.schedule.is_some());
             if let Some(schedule) = &settings.schedule {
-                match schedule::due(&settings.id, schedule, now) {
+                match recurring::due(&settings.id, schedule, now) {
                     Due::Edition(edition) => ids.push(edition.id),
                     Due::Missed { edition, .. } => {
                         let sent = self.store.counts(&edition.id).ok().flatten().is_some();
@@ -193,7 +193,7 @@ impl Server {
                     }
                     Due::Waiting { .. } => {}
                 }
-                if let Some(next) = schedule::next_firing(schedule, now) {
+                if let Some(next) = recurring::next_firing(schedule, now) {
                     wake = wake.min(next);
                 }
             } else {
@@ -224,7 +224,7 @@ impl Server {
             .campaigns()
             .unwrap_or_default()
             .into_iter()
-            .filter(|c| schedule::is_edition_of(c, id))
+            .filter(|c| recurring::is_edition_of(c, id))
             .collect()
     }
 
