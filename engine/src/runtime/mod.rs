@@ -8,7 +8,6 @@ mod composers;
 mod gc;
 mod held;
 mod host;
-mod lists;
 mod load;
 mod oneoff;
 mod pipeline;
@@ -17,22 +16,23 @@ mod report;
 mod run;
 mod serve;
 mod status;
+mod suppress;
 mod tracking;
 
 pub use abtest::AbProgress;
 pub use bounces::{
-    receive_bounces, receiver_config, IngestReport, IngestSummary, Intake, StoreIngest,
+    bounce_summary, receive_bounces, receiver_config, BounceSummary, IngestReport, IngestSummary,
+    Intake, StoreIngest,
 };
 pub use gc::gc;
-pub use lists::{
-    bounce_summary, open_store, suppress_add, suppress_export, suppress_import, suppress_remove,
-    BounceSummary, ImportSummary,
-};
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use report::report;
 pub use serve::{Clock, ServeOptions, Server};
 pub use status::{status, StatusReport};
+pub use suppress::{
+    open_store, suppress_add, suppress_export, suppress_import, suppress_remove, ImportSummary,
+};
 
 use crate::bounce::Classifier;
 use crate::campaign::RecipientReader;

@@ -1,12 +1,10 @@
-//! List hygiene from the command line: the suppression list (list, add, remove, import,
-//! export) and the bounce report of a campaign.
+//! `volley suppress`: the suppression list by hand (list, add, remove, import, export), and
+//! opening a store for commands that work on it directly.
 
 use crate::campaign::normalize_address;
-use crate::model::{now_millis, Category, RecipientState, Suppression, SuppressionReason};
-use crate::store::{EventKind, Store};
+use crate::model::{now_millis, Suppression, SuppressionReason};
+use crate::store::Store;
 use crate::Error;
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Adds `address` to the suppression list by hand; false when it was already there.
@@ -153,65 +151,6 @@ fn normalize(address: &str) -> Result<(String, String), Error> {
         address: address.to_owned(),
         reason: e.to_string(),
     })
-}
-
-/// Bounces of one campaign, by category, by domain, hard and soft.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BounceSummary {
-    /// The campaign id.
-    pub campaign: String,
-    /// Recipients bounced (synchronously or by a later report).
-    pub bounced: u64,
-    /// Of those, hard bounces.
-    pub hard: u64,
-    /// Of those, soft bounces.
-    pub soft: u64,
-    /// Delays reported by DSNs.
-    pub delayed: u64,
-    /// Complaints received.
-    pub complaints: u64,
-    /// Bounces per category.
-    pub by_category: BTreeMap<Category, u64>,
-    /// Bounces per recipient domain, most first.
-    pub by_domain: Vec<(String, u64)>,
-}
-
-/// Summarises the bounces of `campaign` from the store.
-pub fn bounce_summary(store: &Store, campaign: &str) -> Result<BounceSummary, Error> {
-    if store.counts(campaign)?.is_none() {
-        return Err(Error::NotLoaded {
-            campaign: campaign.to_owned(),
-            store: store.path().to_owned(),
-        });
-    }
-    let mut summary = BounceSummary {
-        campaign: campaign.to_owned(),
-        ..BounceSummary::default()
-    };
-    let mut domains: BTreeMap<String, u64> = BTreeMap::new();
-    for recipient in store.recipients_in(campaign, RecipientState::Bounced)? {
-        summary.bounced += 1;
-        let reply = recipient.record.last_reply.as_ref();
-        if reply.is_some_and(|r| r.hard) {
-            summary.hard += 1;
-        } else {
-            summary.soft += 1;
-        }
-        let category = reply.and_then(|r| r.category).unwrap_or(Category::Other);
-        *summary.by_category.entry(category).or_default() += 1;
-        *domains.entry(recipient.key.domain).or_default() += 1;
-    }
-    for event in store.events(campaign)? {
-        match event.kind {
-            EventKind::Delay => summary.delayed += 1,
-            EventKind::Complaint => summary.complaints += 1,
-            EventKind::Bounce => {}
-        }
-    }
-    let mut by_domain: Vec<_> = domains.into_iter().collect();
-    by_domain.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    summary.by_domain = by_domain;
-    Ok(summary)
 }
 
 /// Opens (creating if needed) a store for a command that works on it directly; fails with
