@@ -4,6 +4,7 @@
 
 mod abtest;
 mod bounces;
+mod check;
 mod composers;
 mod gc;
 mod held;
@@ -24,6 +25,7 @@ pub use bounces::{
     bounce_summary, receive_bounces, receiver_config, BounceSummary, IngestReport, IngestSummary,
     Intake, StoreIngest,
 };
+pub use check::check;
 pub use gc::gc;
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
@@ -39,12 +41,10 @@ use crate::campaign::RecipientReader;
 use crate::compose::{
     links, template_variables, Composer, Mailbox, MessageSettings, TemplateSource, Templates,
 };
-use crate::config::{
-    CampaignSettings, DkimSettings, KeySource, SmtpTimeouts, TlsMode, TrackingSettings,
-};
-use crate::dkim::{DkimError, DkimKey, Signer};
+use crate::config::{CampaignSettings, DkimSettings, TlsMode, TrackingSettings};
+use crate::dkim::Signer;
 use crate::model::{RetryPolicy, SuppressionPolicy};
-use crate::smtp::{Credentials, Security, SessionConfig, Timeouts};
+use crate::smtp::{Credentials, Security, SessionConfig};
 use crate::store::TrackingMeta;
 use crate::store::{OutcomePolicy, Store};
 use crate::tracking::{Token, TokenKey, TokenKind};
@@ -290,7 +290,7 @@ impl Campaign {
             let keys = settings
                 .dkim
                 .iter()
-                .map(load_key)
+                .map(DkimSettings::load_key)
                 .collect::<Result<Vec<_>, _>>()?;
             let mut from = mailbox(&settings.from);
             if let Some(name) = version.from_name {
@@ -408,50 +408,12 @@ impl Campaign {
             // The configuration refuses clear-text AUTH except to this machine.
             allow_plain_auth: crate::config::is_loopback_host(&relay.host),
             tls,
-            timeouts: smtp_timeouts(&self.settings.timeouts),
+            timeouts: self.settings.timeouts,
             pipelining: true,
             chunking: true,
             record_transcript,
         };
         Ok((config, relay.connections))
-    }
-}
-
-/// The SMTP client's timeouts from the campaign's `[timeouts]`.
-pub(crate) fn smtp_timeouts(t: &SmtpTimeouts) -> Timeouts {
-    Timeouts {
-        connect: t.connect,
-        banner: t.banner,
-        ehlo: t.ehlo,
-        starttls: t.starttls,
-        auth: t.auth,
-        mail_from: t.mail_from,
-        rcpt_to: t.rcpt_to,
-        data: t.data,
-        data_end: t.data_end,
-        rset: t.rset,
-        quit: t.quit,
-    }
-}
-
-/// Loads the private key of one `[[dkim]]` entry, from its file or environment variable; a
-/// key file that group or others may read is warned about (once per process).
-pub(crate) fn load_key(entry: &DkimSettings) -> Result<DkimKey, DkimError> {
-    match &entry.key {
-        KeySource::File(path) => {
-            let what = format!("dkim key {}._domainkey.{}", entry.selector, entry.domain);
-            crate::config::warn_if_loose(&what, path);
-            DkimKey::from_file(&entry.domain, &entry.selector, path)
-        }
-        KeySource::Env(var) => {
-            let pem = std::env::var(var).unwrap_or_default();
-            DkimKey::from_pem(
-                &entry.domain,
-                &entry.selector,
-                &pem,
-                &format!("environment variable {var}"),
-            )
-        }
     }
 }
 
@@ -588,15 +550,5 @@ pub(crate) fn outcome_policy(settings: &CampaignSettings) -> OutcomePolicy {
             soft_window: settings.bounces.soft_window,
             soft_min_span: settings.bounces.soft_min_span,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn campaign_timeout_defaults_are_the_smtp_client_defaults() {
-        assert_eq!(smtp_timeouts(&SmtpTimeouts::default()), Timeouts::default());
     }
 }

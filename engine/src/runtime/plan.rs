@@ -128,7 +128,7 @@ pub(crate) fn mx_connect(
         settings.mx.plain_after_tls_failure,
         resolver,
     );
-    mx.timeouts = super::smtp_timeouts(&settings.timeouts);
+    mx.timeouts = settings.timeouts;
     Ok(mx)
 }
 

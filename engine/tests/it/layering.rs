@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// What each module may use, besides itself.
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("preflight", &["runtime", "delivery", "config", "dkim"]),
+    ("preflight", &["delivery", "config", "dkim"]),
     (
         "runtime",
         &[
@@ -27,6 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "dkim",
             "smtp",
             "model",
+            "preflight",
             "Error",
         ],
     ),
@@ -49,7 +50,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tracking", &["store", "model"]),
     ("recurring", &["config"]),
     ("model", &[]),
-    ("config", &["ab"]),
+    ("config", &["ab", "dkim", "smtp"]),
     ("dkim", &[]),
     ("smtp", &[]),
     ("sink", &[]),
