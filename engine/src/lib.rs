@@ -3,21 +3,24 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! preflight ──► runtime, delivery, config, dkim
-//! runtime ──► campaign, dispatch, recurring, compose, delivery, bounce, control, tracking,
-//!             report, ab, store, shaping, config, dkim, smtp, sink (the bounce listener), model
+//! runtime ──► preflight, recorder, campaign, dispatch, recurring, compose, delivery, bounce,
+//!             control, tracking, report, ab, store, shaping, config, smtp, model
+//! preflight ──► delivery, config, dkim
+//! recorder ──► dispatch, delivery, shaping, store, model
+//! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
 //! report ──► ab, store, config, model          control ──► report, store, model
-//! tracking ──► store, model                 recurring ──► config
+//! tracking ──► store, model                    recurring ──► config
 //! dispatch ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model
-//! shaping ──► config, model                   campaign ──► config
-//! compose ──► dkim                            bounce, store, ab ──► model
-//! config ──► ab (its metric and rules)
+//! shaping ──► config, model                    campaign ──► config
+//! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp
 //! leaves: model, dkim, smtp, sink, nameserver  (smtp, dkim, sink and nameserver know
 //!         nothing of campaigns)
 //! ```
 //!
-//! `tests/it/layering.rs` checks every module's `use crate::…` lines against this picture.
+//! `runtime` is the only place that wires stages together, one module per command; nothing
+//! imports it. `tests/it/layering.rs` checks every module's `use crate::…` lines against this
+//! picture, that every module has a place in it, and that it has no cycles.
 //!
 //! Only `store` touches sled, only `smtp` speaks the SMTP protocol as a client, and the
 //! engine never prints: the `volley` binary owns the terminal.
@@ -44,5 +47,6 @@ pub mod store;
 pub mod tracking;
 
 mod error;
+mod recorder;
 
 pub use error::Error;

@@ -3,7 +3,6 @@
 //! over by another `volley send`, which join the running send (by priority) or, when none
 //! runs (a tracking server hosting the store), start one.
 
-use super::composers::ComposeStage;
 use super::pipeline::{load_and_send, load_once, SendOptions};
 use super::plan::DeliveryPlan;
 use super::run::{Lane, Run, RunHandle};
@@ -257,7 +256,7 @@ impl Host {
                 let lane = Lane {
                     id: id.clone(),
                     priority,
-                    stage: ComposeStage::new(&campaign, store).map_err(|e| e.to_string())?,
+                    stage: campaign.compose_stage(store).map_err(|e| e.to_string())?,
                     policy: campaign.outcome_policy(),
                     progress: None,
                 };

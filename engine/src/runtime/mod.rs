@@ -5,7 +5,6 @@
 mod abtest;
 mod bounces;
 mod check;
-mod composers;
 mod gc;
 mod held;
 mod host;
@@ -38,18 +37,12 @@ pub use suppress::{
 
 use crate::bounce::Classifier;
 use crate::campaign::RecipientReader;
-use crate::compose::{
-    links, template_variables, Composer, Mailbox, MessageSettings, TemplateSource, Templates,
-};
-use crate::config::{CampaignSettings, DkimSettings, TlsMode, TrackingSettings};
-use crate::dkim::Signer;
+use crate::compose::{CampaignMessages, ComposeStage, Identity};
+use crate::config::{CampaignSettings, TlsMode};
 use crate::model::{RetryPolicy, SuppressionPolicy};
 use crate::smtp::{Credentials, Security, SessionConfig};
-use crate::store::TrackingMeta;
-use crate::store::{OutcomePolicy, Store};
-use crate::tracking::{Token, TokenKey, TokenKind};
+use crate::store::{OutcomePolicy, Store, TrackingMeta};
 use crate::Error;
-use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 /// Turns a scheduled campaign's settings into those of its edition due at `now` (its id
@@ -143,112 +136,8 @@ pub(crate) fn latest_edition(store: &Store, id: &str) -> Result<Option<String>, 
 /// A campaign checked and ready to send: settings, loaded DKIM keys and compiled templates.
 pub struct Campaign {
     settings: CampaignSettings,
-    /// One composer per variant, by variant index (one for a campaign without variants).
-    composers: Vec<Arc<Composer>>,
-    columns: Vec<String>,
+    messages: CampaignMessages,
     classifier: Arc<Classifier>,
-    tracking: Option<Arc<Tracking>>,
-}
-
-/// What a tracked campaign puts in each message: tokens signed with its key for the open
-/// pixel, each rewritten link and the unsubscribe URL.
-pub(crate) struct Tracking {
-    key: TokenKey,
-    base_url: String,
-    links: Vec<String>,
-    opens: bool,
-    unsubscribe_mailto: Option<String>,
-}
-
-impl Tracking {
-    /// The template fields and header fields of one recipient's message.
-    pub(crate) fn fields(&self, campaign: u32, variant: u8, seq: u64) -> TrackedFields {
-        let token = |kind, link| {
-            self.key.encode(&Token {
-                kind,
-                campaign,
-                variant,
-                seq,
-                link,
-            })
-        };
-        let mut names = Vec::with_capacity(self.links.len() + 2);
-        let mut values = Vec::with_capacity(self.links.len() + 2);
-        for index in 0..self.links.len() {
-            names.push(links::link_variable(index));
-            let link = u16::try_from(index).unwrap_or(u16::MAX);
-            values.push(format!(
-                "{}/c/{}",
-                self.base_url,
-                token(TokenKind::Click, link)
-            ));
-        }
-        if self.opens {
-            names.push(links::OPEN_VARIABLE.to_owned());
-            values.push(format!(
-                "{}/o/{}.gif",
-                self.base_url,
-                token(TokenKind::Open, 0)
-            ));
-        }
-        let unsubscribe = format!("{}/u/{}", self.base_url, token(TokenKind::Unsubscribe, 0));
-        names.push(links::UNSUBSCRIBE_VARIABLE.to_owned());
-        values.push(unsubscribe.clone());
-        let list_unsubscribe = match &self.unsubscribe_mailto {
-            Some(mailto) => format!("<{unsubscribe}>, <mailto:{mailto}?subject=unsubscribe>"),
-            None => format!("<{unsubscribe}>"),
-        };
-        TrackedFields {
-            names,
-            values,
-            headers: vec![
-                ("List-Unsubscribe", list_unsubscribe),
-                (
-                    "List-Unsubscribe-Post",
-                    "List-Unsubscribe=One-Click".to_owned(),
-                ),
-            ],
-        }
-    }
-}
-
-/// Composes one message of one variant with its tracking fields and headers, when the
-/// campaign is tracked.
-pub(crate) fn compose_tracked(
-    composer: &Composer,
-    columns: &[String],
-    tracking: Option<&Tracking>,
-    to: &str,
-    values: &[String],
-    (number, variant, seq): (u32, u8, u64),
-    message_id_local: Option<&str>,
-) -> Result<crate::compose::Composed, crate::compose::ComposeError> {
-    let Some(tracking) = tracking else {
-        return composer.compose_message(
-            to,
-            (columns, values, values.len()),
-            &[],
-            message_id_local,
-        );
-    };
-    let fields = tracking.fields(number, variant, seq);
-    let mut names = columns.to_vec();
-    names.extend(fields.names);
-    let mut all = values.to_vec();
-    all.extend(fields.values);
-    let headers: Vec<(&str, &str)> = fields
-        .headers
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect();
-    composer.compose_message(to, (&names, &all, values.len()), &headers, message_id_local)
-}
-
-/// One message's tracking: template fields (names and values) and header fields.
-pub(crate) struct TrackedFields {
-    pub(crate) names: Vec<String>,
-    pub(crate) values: Vec<String>,
-    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for Campaign {
@@ -268,81 +157,51 @@ impl Campaign {
                 file: settings.file.clone(),
             });
         }
-        let reader = RecipientReader::open(&settings.recipients)?;
-        let columns = reader.columns().to_vec();
-        let tracking = settings.tracking.as_ref().map(tracker);
-        let mut links = Vec::new();
-        let mut composers = Vec::new();
-        for version in versions(&settings) {
-            let (mut text, mut html) = (template(version.text), template(version.html));
-            if let Some((tracking_settings, _)) = settings.tracking.as_ref().zip(tracking.as_ref())
-            {
-                track_templates(
-                    tracking_settings,
-                    &columns,
-                    text.as_mut(),
-                    html.as_mut(),
-                    &mut links,
-                );
-            }
-            let templates = Templates::new(version.subject, text, html)?;
-            check_fields(&settings, &templates, &columns, tracking.is_some())?;
-            let keys = settings
-                .dkim
-                .iter()
-                .map(DkimSettings::load_key)
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut from = mailbox(&settings.from);
-            if let Some(name) = version.from_name {
-                from.name = Some(name.to_owned());
-            }
-            let message = MessageSettings {
-                from,
-                reply_to: settings.reply_to.as_ref().map(mailbox),
-                extra_headers: vec![(
-                    "Feedback-ID".to_owned(),
-                    format!(
-                        "{}:{}:volley:{}",
-                        settings.id, version.id, settings.from.domain
-                    ),
-                )],
-            };
-            let signer = (!keys.is_empty()).then(|| Signer::new(keys));
-            composers.push(Arc::new(Composer::new(templates, message, signer)));
-        }
-        let tracking = tracking.map(|mut t| {
-            t.links = links;
-            Arc::new(t)
-        });
+        let columns = RecipientReader::open(&settings.recipients)?
+            .columns()
+            .to_vec();
+        let messages = CampaignMessages::prepare(&settings, columns)?;
         let classifier = Arc::new(classifier_for(&settings)?);
         Ok(Campaign {
             settings,
-            composers,
-            columns,
+            messages,
             classifier,
-            tracking,
         })
     }
 
     /// What the tracking server needs to know of this campaign, when it is tracked.
     pub fn tracking_meta(&self) -> Option<TrackingMeta> {
-        self.tracking.as_ref().map(|t| TrackingMeta {
-            links: t.links.clone(),
-            key_fingerprint: t.key.fingerprint(),
+        self.messages.tracking().map(|t| TrackingMeta {
+            links: t.links().to_vec(),
+            key_fingerprint: t.key_fingerprint(),
         })
     }
 
     /// The tracked links, by index, as written in the templates (empty when untracked).
     pub fn tracked_links(&self) -> &[String] {
-        self.tracking.as_ref().map_or(&[], |t| &t.links)
+        self.messages.tracking().map_or(&[], |t| t.links())
     }
 
-    /// The composer of variant `variant` (the first one for an unknown index).
-    pub(crate) fn composer(&self, variant: u8) -> &Arc<Composer> {
-        // invariant: prepare() builds one composer per version, and there is always one
-        self.composers
-            .get(usize::from(variant))
-            .unwrap_or(&self.composers[0])
+    /// The compose stage of this campaign, loaded into `store`.
+    pub(crate) fn compose_stage(&self, store: &Store) -> Result<Arc<ComposeStage>, Error> {
+        let number = store
+            .campaign(self.id())?
+            .map(|meta| meta.number)
+            .ok_or_else(|| Error::NotLoaded {
+                campaign: self.id().to_owned(),
+                store: store.path().to_owned(),
+            })?;
+        let identity = Identity {
+            number,
+            secret: store.secret()?,
+            from: self.settings.from.address.clone(),
+            bounce_domain: self.settings.bounces.domain.clone(),
+        };
+        Ok(Arc::new(ComposeStage::new(
+            self.messages.clone(),
+            identity,
+            store.clone(),
+        )))
     }
 
     /// The index of variant `id`, or an error listing the campaign's variants.
@@ -372,7 +231,7 @@ impl Campaign {
 
     /// The recipient list's columns (merge fields).
     pub fn columns(&self) -> &[String] {
-        &self.columns
+        self.messages.columns()
     }
 
     /// The retry and suppression policies from `[retry]` and `[bounces]`.
@@ -414,118 +273,6 @@ impl Campaign {
             record_transcript,
         };
         Ok((config, relay.connections))
-    }
-}
-
-/// The tracking of a campaign with its key and URLs; its links are filled in as each
-/// variant's templates are rewritten.
-fn tracker(settings: &TrackingSettings) -> Tracking {
-    Tracking {
-        key: TokenKey::new(settings.key.expose_secret().as_bytes()),
-        base_url: settings.base_url.clone(),
-        links: Vec::new(),
-        opens: settings.opens,
-        unsubscribe_mailto: settings.unsubscribe_mailto.clone(),
-    }
-}
-
-/// Rewrites one version's templates for tracking: links (when `clicks`; text links too with
-/// `text_links`) become placeholders numbered after those already in `links` (one link table
-/// for every variant), and the HTML gets the open pixel (when `opens`). A link is tracked
-/// only when it uses nothing but the list's own fields.
-fn track_templates(
-    settings: &TrackingSettings,
-    columns: &[String],
-    text: Option<&mut TemplateSource>,
-    html: Option<&mut TemplateSource>,
-    links: &mut Vec<String>,
-) {
-    let trackable = |url: &str| {
-        settings.clicks
-            && template_variables(url).is_some_and(|vars| vars.iter().all(|v| columns.contains(v)))
-    };
-    if let Some(html) = html {
-        let rewritten = links::rewrite_html(&html.source, links.len(), settings.opens, &trackable);
-        html.source = rewritten.source;
-        links.extend(rewritten.links);
-    }
-    if let Some(text) = text.filter(|_| settings.text_links) {
-        let rewritten = links::rewrite_text(&text.source, links.len(), &trackable);
-        text.source = rewritten.source;
-        links.extend(rewritten.links);
-    }
-}
-
-/// One version of a campaign's message: the campaign's own, or a variant's overrides on it.
-struct Version<'a> {
-    id: &'a str,
-    subject: &'a str,
-    from_name: Option<&'a str>,
-    text: Option<&'a crate::config::TemplateFile>,
-    html: Option<&'a crate::config::TemplateFile>,
-}
-
-/// The versions a campaign sends, by variant index.
-fn versions(settings: &CampaignSettings) -> Vec<Version<'_>> {
-    if settings.variants.is_empty() {
-        return vec![Version {
-            id: crate::config::MAIN_VARIANT,
-            subject: &settings.subject,
-            from_name: None,
-            text: settings.text.as_ref(),
-            html: settings.html.as_ref(),
-        }];
-    }
-    settings
-        .variants
-        .iter()
-        .map(|v| Version {
-            id: &v.id,
-            subject: v.subject.as_deref().unwrap_or(&settings.subject),
-            from_name: v.from_name.as_deref(),
-            text: v.text.as_ref().or(settings.text.as_ref()),
-            html: v.html.as_ref().or(settings.html.as_ref()),
-        })
-        .collect()
-}
-
-/// A template file as the template engine takes it.
-fn template(file: Option<&crate::config::TemplateFile>) -> Option<TemplateSource> {
-    file.map(|t| TemplateSource {
-        name: t.path.display().to_string(),
-        source: t.source.clone(),
-    })
-}
-
-/// Every merge field the templates use must be a column of the list (or a tracking field).
-fn check_fields(
-    settings: &CampaignSettings,
-    templates: &Templates,
-    columns: &[String],
-    tracked: bool,
-) -> Result<(), Error> {
-    let provided = |name: &str| {
-        tracked && (name.starts_with(links::PROVIDED_PREFIX) || name == links::UNSUBSCRIBE_VARIABLE)
-    };
-    let missing: Vec<String> = templates
-        .variables()
-        .into_iter()
-        .filter(|name| !columns.iter().any(|c| c == name) && !provided(name))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Error::MissingFields {
-        recipients: settings.recipients.clone(),
-        missing,
-        columns: columns.to_vec(),
-    })
-}
-
-fn mailbox(address: &crate::config::Address) -> Mailbox {
-    Mailbox {
-        name: address.name.clone(),
-        address: address.address.clone(),
     }
 }
 

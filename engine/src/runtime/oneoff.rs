@@ -1,7 +1,7 @@
 //! One-off commands that never touch the store: `--dry-run` (write signed `.eml` files) and
 //! `test-send` (one message to one address, with a transcript).
 
-use super::{compose_tracked, Campaign};
+use super::Campaign;
 use crate::campaign::{RecipientReader, RowError};
 use crate::delivery::{open_direct, reply_record, DeliveryError, MxResolver};
 use crate::model::ReplyRecord;
@@ -78,15 +78,10 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
             ) => v,
             None => 0,
         };
-        let composed = compose_tracked(
-            campaign.composer(variant),
-            &campaign.columns,
-            campaign.tracking.as_deref(),
-            &row.email,
-            &row.values,
-            (0, variant, row.line),
-            None,
-        )?;
+        let composed =
+            campaign
+                .messages
+                .compose(&row.email, &row.values, (0, variant, row.line), None)?;
         let name: String = row
             .email
             .chars()
@@ -222,15 +217,9 @@ fn render_version(
             row,
         })?;
     let to = to.unwrap_or(&found.email);
-    let composed = compose_tracked(
-        campaign.composer(variant),
-        &campaign.columns,
-        campaign.tracking.as_deref(),
-        to,
-        &found.values,
-        (0, variant, found.line),
-        None,
-    )?;
+    let composed = campaign
+        .messages
+        .compose(to, &found.values, (0, variant, found.line), None)?;
     Ok(RenderedRow {
         line: found.line,
         bytes: composed.bytes,

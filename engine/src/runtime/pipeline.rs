@@ -3,7 +3,6 @@
 //! second `volley send` on the same store, which are sent alongside by priority.
 
 use super::abtest::AbProgress;
-use super::composers::ComposeStage;
 use super::host::Host;
 use super::load::load_list;
 use super::plan::DeliveryPlan;
@@ -159,7 +158,7 @@ pub(crate) async fn load_and_send(
     let lane = Lane {
         id: campaign.id().to_owned(),
         priority: campaign.settings.priority,
-        stage: ComposeStage::new(campaign, store)?,
+        stage: campaign.compose_stage(store)?,
         policy: campaign.outcome_policy(),
         progress: options.progress.clone(),
     };

@@ -11,6 +11,7 @@ use crate::config::{CampaignSettings, GlobalLimits, Rate, ShapingRule};
 use crate::delivery::{MxConnect, MxResolver};
 use crate::dispatch::Mode;
 use crate::model::now_millis;
+use crate::recorder::RelayUsage;
 use crate::shaping::{RelayBudget, RelayCaps, ShapingPolicy};
 use crate::smtp;
 use crate::store::Store;
@@ -18,14 +19,6 @@ use crate::Error;
 
 /// Minutes of relay usage a day's cap looks back over.
 const DAY_MINUTES: u64 = 24 * 60;
-
-/// A relay's hourly and daily caps and where their counts are kept.
-pub(crate) struct RelayUsage {
-    /// The store key of the relay's counts (`host:port:user`).
-    pub(crate) key: String,
-    /// The counts, shared with the connections that take from them.
-    pub(crate) budget: Arc<Mutex<RelayBudget>>,
-}
 
 /// Everything delivery needs, decided once per send.
 pub(crate) struct DeliveryPlan {
