@@ -210,15 +210,7 @@ impl Run {
         first: Lane,
         options: RunOptions,
     ) -> Result<RunResult, Error> {
-        *self.plan_key.write().unwrap_or_else(|p| p.into_inner()) = plan.key.clone();
-        let first_lane = CampaignLane {
-            index: 0,
-            id: first.id.clone(),
-            priority: first.priority,
-        };
-        if self.registry.add(first).is_none() {
-            return Err(Error::Remote("campaign registered twice".into()));
-        }
+        let first_lane = self.register_first(&plan.key, first)?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let (jobs, workers) = JobQueue::new(threads);
         let (settled_tx, settled_rx) = mpsc::channel::<Settled>(SETTLED_QUEUE);
@@ -259,25 +251,25 @@ impl Run {
         )?;
         let scheduled = scheduler.run().await;
         self.closed.store(true, Ordering::Release);
-        jobs.close();
-        tracker.close();
-        tracker.wait().await;
-        for composer in composers {
-            let _ = tokio::task::spawn_blocking(move || composer.join()).await;
-        }
-        let fatal = ctx.take_fatal();
-        drop(ctx);
-        let attempts = recorder.await.map_err(|e| Error::Io {
-            path: "recorder task".into(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
-        if let Some(error) = fatal {
-            return Err(error.into());
-        }
+        let attempts = wind_down(jobs, tracker, composers, ctx, recorder).await?;
         Ok(RunResult {
             attempts,
             summary: scheduled?,
         })
+    }
+
+    /// Records the run's delivery path and registers its first campaign (index 0).
+    fn register_first(&self, plan_key: &str, first: Lane) -> Result<CampaignLane, Error> {
+        *self.plan_key.write().unwrap_or_else(|p| p.into_inner()) = plan_key.to_owned();
+        let lane = CampaignLane {
+            index: 0,
+            id: first.id.clone(),
+            priority: first.priority,
+        };
+        if self.registry.add(first).is_none() {
+            return Err(Error::Remote("campaign registered twice".into()));
+        }
+        Ok(lane)
     }
 
     /// Starts the recorder on `settled`; when recording fails, `cancel` stops the send.
@@ -304,5 +296,33 @@ impl Run {
             }
             recorded
         })
+    }
+}
+
+/// Takes a finished run down in order: no more jobs, connections done, compose threads
+/// joined, then the recorder drained (it ends when the last sender of outcomes is gone).
+/// Returns the outcomes recorded, or the failure that ended delivery.
+async fn wind_down(
+    jobs: Arc<JobQueue>,
+    tracker: TaskTracker,
+    composers: Vec<std::thread::JoinHandle<()>>,
+    ctx: Arc<DeliveryContext>,
+    recorder: tokio::task::JoinHandle<Result<u64, StoreError>>,
+) -> Result<u64, Error> {
+    jobs.close();
+    tracker.close();
+    tracker.wait().await;
+    for composer in composers {
+        let _ = tokio::task::spawn_blocking(move || composer.join()).await;
+    }
+    let fatal = ctx.take_fatal();
+    drop(ctx);
+    let attempts = recorder.await.map_err(|e| Error::Io {
+        path: "recorder task".into(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
+    match fatal {
+        Some(error) => Err(error.into()),
+        None => Ok(attempts),
     }
 }
