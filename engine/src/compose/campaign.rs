@@ -190,3 +190,52 @@ fn mailbox(address: &Address) -> Mailbox {
         address: address.address.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates(text: &str) -> Templates {
+        let text = TemplateSource {
+            name: "body.txt".to_owned(),
+            source: text.to_owned(),
+        };
+        Templates::new("Hello {{ name }}", Some(text), None).unwrap()
+    }
+
+    #[test]
+    fn a_merge_field_the_list_lacks_is_named_with_the_lists_columns() {
+        let columns = ["email".to_owned(), "name".to_owned()];
+        let error = check_fields(
+            Path::new("list.csv"),
+            &templates("{{ city }} and {{ plan }}"),
+            &columns,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "list.csv: the templates use the fields `city`, `plan` that the list does not have \
+             (its columns: email, name)"
+        );
+        let one = check_fields(
+            Path::new("list.csv"),
+            &templates("{{ city }}"),
+            &columns,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            one.to_string().contains("use the field `city` that"),
+            "{one}"
+        );
+    }
+
+    #[test]
+    fn tracking_fields_count_as_provided_only_when_tracked() {
+        let columns = ["email".to_owned(), "name".to_owned()];
+        let body = templates("{{ unsubscribe_url }}");
+        assert!(check_fields(Path::new("list.csv"), &body, &columns, true).is_ok());
+        assert!(check_fields(Path::new("list.csv"), &body, &columns, false).is_err());
+    }
+}

@@ -166,3 +166,109 @@ pub(crate) fn compose_tracked(
         .collect();
     composer.compose_message(to, (&names, &all, values.len()), &headers, message_id_local)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "a tracking key of enough bytes";
+
+    fn settings(mailto: Option<&str>) -> TrackingSettings {
+        TrackingSettings {
+            base_url: "https://t.acme.example".to_owned(),
+            key: KEY.to_owned().into(),
+            key_file: None,
+            opens: true,
+            clicks: true,
+            text_links: false,
+            unsubscribe_mailto: mailto.map(str::to_owned),
+        }
+    }
+
+    fn source(text: &str) -> TemplateSource {
+        TemplateSource {
+            name: "t.html".to_owned(),
+            source: text.to_owned(),
+        }
+    }
+
+    /// The token at the end of `url` after `prefix`, decoded with the campaign's key.
+    fn token(url: &str, prefix: &str) -> Token {
+        let text = url.strip_prefix(prefix).unwrap().trim_end_matches(".gif");
+        TokenKey::new(KEY.as_bytes()).decode(text).unwrap()
+    }
+
+    #[test]
+    fn each_link_the_pixel_and_the_unsubscribe_url_carry_the_recipients_token() {
+        let settings = settings(None);
+        let mut tracking = Tracking::new(&settings);
+        let mut html = source(r#"<a href="https://acme.example/a">a</a></body>"#);
+        tracking.rewrite(&settings, &[], None, Some(&mut html));
+        assert_eq!(tracking.links(), ["https://acme.example/a"]);
+        let fields = tracking.fields(7, 1, 42);
+        assert_eq!(
+            fields.names,
+            [
+                links::link_variable(0),
+                links::OPEN_VARIABLE.to_owned(),
+                links::UNSUBSCRIBE_VARIABLE.to_owned()
+            ]
+        );
+        let click = token(&fields.values[0], "https://t.acme.example/c/");
+        assert_eq!(
+            (
+                click.kind,
+                click.campaign,
+                click.variant,
+                click.seq,
+                click.link
+            ),
+            (TokenKind::Click, 7, 1, 42, 0)
+        );
+        assert_eq!(
+            token(&fields.values[1], "https://t.acme.example/o/").kind,
+            TokenKind::Open
+        );
+        assert_eq!(
+            token(&fields.values[2], "https://t.acme.example/u/").kind,
+            TokenKind::Unsubscribe
+        );
+    }
+
+    #[test]
+    fn list_unsubscribe_names_the_one_click_url_and_the_mailto_when_configured() {
+        for (mailto, expected_tail) in [
+            (None, ">".to_owned()),
+            (
+                Some("unsub@acme.example"),
+                ">, <mailto:unsub@acme.example?subject=unsubscribe>".to_owned(),
+            ),
+        ] {
+            let tracking = Tracking::new(&settings(mailto));
+            let fields = tracking.fields(1, 0, 1);
+            let unsubscribe = fields.values.last().unwrap();
+            assert_eq!(
+                fields.headers,
+                [
+                    ("List-Unsubscribe", format!("<{unsubscribe}{expected_tail}")),
+                    (
+                        "List-Unsubscribe-Post",
+                        "List-Unsubscribe=One-Click".to_owned()
+                    ),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn links_built_from_other_than_the_lists_fields_stay_untracked() {
+        let settings = settings(None);
+        let mut tracking = Tracking::new(&settings);
+        let mut html = source(
+            r#"<a href="https://acme.example/{{ id }}">mine</a><a href="https://acme.example/{{ item }}">loop</a>"#,
+        );
+        tracking.rewrite(&settings, &["id".to_owned()], None, Some(&mut html));
+        assert_eq!(tracking.links(), ["https://acme.example/{{ id }}"]);
+        assert!(html.source.contains("https://acme.example/{{ item }}"));
+    }
+}
