@@ -40,21 +40,7 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
         row_errors: Vec::new(),
         invalid: 0,
     };
-    let mut assigner = super::load::assigner_for(&campaign.settings).map(|_| {
-        let weights: Vec<f64> = campaign
-            .settings
-            .variants
-            .iter()
-            .map(|v| v.weight)
-            .collect();
-        let mut assigner = crate::ab::Assigner::new(campaign.id(), &weights, None);
-        if let Ok(list) = RecipientReader::open(&campaign.settings.recipients) {
-            for row in list.flatten() {
-                assigner.observe(&row.domain, &row.email);
-            }
-        }
-        assigner
-    });
+    let mut assigner = dry_run_assigner(campaign);
     let mut seen = HashSet::new();
     for row in reader {
         let row = match row {
@@ -82,22 +68,49 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
             campaign
                 .messages
                 .compose(&row.email, &row.values, (0, variant, row.line), None)?;
-        let name: String = row
-            .email
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{:06}-{name}.eml", report.written + 1));
+        let path = dir.join(format!(
+            "{:06}-{}.eml",
+            report.written + 1,
+            file_name(&row.email)
+        ));
         std::fs::write(&path, &composed.bytes).map_err(|source| Error::Io { path, source })?;
         report.written += 1;
     }
     Ok(report)
+}
+
+/// The A/B assigner of a dry run, for a campaign with variants: it sees the whole list
+/// first, as the loader does, so each row gets the variant a send would give it.
+fn dry_run_assigner(campaign: &Campaign) -> Option<crate::ab::Assigner> {
+    super::load::assigner_for(&campaign.settings).map(|_| {
+        let weights: Vec<f64> = campaign
+            .settings
+            .variants
+            .iter()
+            .map(|v| v.weight)
+            .collect();
+        let mut assigner = crate::ab::Assigner::new(campaign.id(), &weights, None);
+        if let Ok(list) = RecipientReader::open(&campaign.settings.recipients) {
+            for row in list.flatten() {
+                assigner.observe(&row.domain, &row.email);
+            }
+        }
+        assigner
+    })
+}
+
+/// An address as a file name: anything but letters, digits and `@.-_+` becomes `_`.
+fn file_name(address: &str) -> String {
+    address
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// What a test send did.

@@ -62,57 +62,73 @@ pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Erro
             "the header has no `email` column",
         )));
     };
-    let (reason, detail) = (column("reason"), column("detail"));
+    let columns = ImportColumns {
+        email,
+        reason: column("reason"),
+        detail: column("detail"),
+    };
     let mut summary = ImportSummary::default();
     for row in reader.records() {
-        let row = match row {
-            Ok(row) => row,
-            Err(e) => {
-                summary.errors.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        let line = row.position().map_or(0, |p| p.line());
-        let raw = row.get(email).unwrap_or_default();
-        let address = match normalize_address(raw) {
-            Ok((address, _)) => address,
-            Err(e) => {
-                summary
-                    .errors
-                    .push(format!("{} line {line}, field email: {e}", path.display()));
-                continue;
-            }
-        };
-        let reason = match reason.and_then(|i| row.get(i)).filter(|r| !r.is_empty()) {
-            None => SuppressionReason::Manual,
-            Some(text) => match SuppressionReason::parse(text) {
-                Some(reason) => reason,
-                None => {
-                    summary.errors.push(format!(
-                        "{} line {line}, field reason: unknown reason {text:?}",
-                        path.display()
-                    ));
-                    continue;
+        let entry = row
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|row| import_row(&row, &columns, path));
+        match entry {
+            Ok((address, entry)) => {
+                if store.suppress(&address, &entry)? {
+                    summary.added += 1;
+                } else {
+                    summary.already += 1;
                 }
-            },
-        };
-        let entry = Suppression {
-            reason,
-            at: now_millis(),
-            campaign: None,
-            detail: detail
-                .and_then(|i| row.get(i))
-                .unwrap_or("imported")
-                .to_owned(),
-        };
-        if store.suppress(&address, &entry)? {
-            summary.added += 1;
-        } else {
-            summary.already += 1;
+            }
+            Err(problem) => summary.errors.push(problem),
         }
     }
     store.flush_blocking()?;
     Ok(summary)
+}
+
+/// Where the columns of a suppression import are.
+struct ImportColumns {
+    email: usize,
+    reason: Option<usize>,
+    detail: Option<usize>,
+}
+
+/// The address and entry of one import row, or what is wrong with it (file, line, field).
+fn import_row(
+    row: &csv::StringRecord,
+    columns: &ImportColumns,
+    path: &Path,
+) -> Result<(String, Suppression), String> {
+    let line = row.position().map_or(0, |p| p.line());
+    let raw = row.get(columns.email).unwrap_or_default();
+    let address = normalize_address(raw)
+        .map_err(|e| format!("{} line {line}, field email: {e}", path.display()))?
+        .0;
+    let reason = match columns
+        .reason
+        .and_then(|i| row.get(i))
+        .filter(|r| !r.is_empty())
+    {
+        None => SuppressionReason::Manual,
+        Some(text) => SuppressionReason::parse(text).ok_or_else(|| {
+            format!(
+                "{} line {line}, field reason: unknown reason {text:?}",
+                path.display()
+            )
+        })?,
+    };
+    let entry = Suppression {
+        reason,
+        at: now_millis(),
+        campaign: None,
+        detail: columns
+            .detail
+            .and_then(|i| row.get(i))
+            .unwrap_or("imported")
+            .to_owned(),
+    };
+    Ok((address, entry))
 }
 
 /// Writes the suppression list as CSV (`email,reason,at,campaign,detail`).
