@@ -1,11 +1,10 @@
-//! Preflight: what lands a new bulk sender in spam, checked before the first send. It loads
-//! the campaign, renders the first row's message, then asks DNS (through `[dns]`, like
-//! delivery) about the DKIM keys, SPF and DMARC of the sending domains, and looks for
-//! one-click unsubscribe, for secret files that group or others may read, and for a relay
-//! password that would travel in clear text. Each finding
-//! is a [`Check`] row: pass, warn or fail, with a detail saying what to fix. The `volley check`
-//! command (`runtime::check`) loads and composes, then adds these rows; this module never
-//! prints and never sends.
+//! Preflight: what lands a new bulk sender in spam, checked before the first send. Given a
+//! campaign's settings, it asks DNS (through `[dns]`, like delivery) about the DKIM keys, SPF
+//! and DMARC of the sending domains, and looks for one-click unsubscribe, for secret files
+//! that group or others may read, and for a relay password that would travel in clear text.
+//! Each finding is a [`Check`] row: pass, warn or fail, with a detail saying what to fix.
+//! The `volley check` command (`runtime::check`) loads the campaign and composes its first
+//! message, then adds these rows; this module never prints and never sends.
 
 mod dkim;
 mod dmarc;
