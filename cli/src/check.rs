@@ -3,14 +3,14 @@
 
 use crate::args::CheckArgs;
 use crate::{exit, ui};
-use volley::preflight::{self, Options, Status};
+use volley::preflight::{Options, Status};
 
 pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let options = Options {
         store: args.campaign.store.clone(),
         sending_ip: args.sending_ip,
     };
-    let checks = preflight::run(&args.campaign.campaign, &options).await;
+    let checks = volley::runtime::check(&args.campaign.campaign, &options).await;
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     if args.json {
         let rows: Vec<_> = checks

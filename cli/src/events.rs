@@ -62,7 +62,7 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
     let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
     let asked = match &args.edition {
-        Some(edition) if volley::schedule::is_edition_of(edition, &settings.id) => edition.clone(),
+        Some(edition) if volley::recurring::is_edition_of(edition, &settings.id) => edition.clone(),
         Some(edition) => anyhow::bail!(
             "--edition {edition}: not an edition of campaign {} (editions are named {}.<date>)",
             settings.id,

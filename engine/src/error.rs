@@ -43,16 +43,6 @@ pub enum Error {
     /// The bounce receiver could not start.
     #[error(transparent)]
     Receiver(Box<crate::bounce::receiver::ReceiverError>),
-    /// The templates use merge fields the recipient list does not have.
-    #[error("{recipients}: the templates use {} that the list does not have (its columns: {})", plural_fields(.missing), .columns.join(", "))]
-    MissingFields {
-        /// The CSV file.
-        recipients: PathBuf,
-        /// Fields used by the templates but absent from the CSV header.
-        missing: Vec<String>,
-        /// The CSV header.
-        columns: Vec<String>,
-    },
     /// Events could not be written to a file.
     #[error("writing events to {file}: {source}")]
     Export {
@@ -174,16 +164,3 @@ boxed_from!(
     Control(crate::control::ControlError),
     Tracking(crate::tracking::TrackingError),
 );
-
-fn plural_fields(names: &[String]) -> String {
-    let list = names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() == 1 {
-        format!("the field {list}")
-    } else {
-        format!("the fields {list}")
-    }
-}

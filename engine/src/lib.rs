@@ -3,20 +3,23 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! preflight ──► runtime, delivery, config, dkim
-//! runtime ──► campaign, scheduler, schedule, compose, delivery, bounce, control, tracking,
-//!             report, ab, store, shaping, config, dkim, smtp, model
+//! runtime ──► preflight, recorder, campaign, dispatch, recurring, compose, delivery, bounce,
+//!             control, tracking, report, ab, store, shaping, config, smtp, model
+//! preflight ──► delivery, config, dkim
+//! recorder ──► dispatch, delivery, shaping, store, model
+//! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
 //! report ──► ab, store, config, model          control ──► report, store, model
-//! tracking ──► store, model                 schedule ──► config
-//! scheduler ──► delivery, shaping, store, config, smtp, model
+//! tracking ──► store, model                    recurring ──► config
+//! dispatch ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model
-//! shaping ──► config, model                   campaign ──► config
-//! compose ──► dkim                            bounce, store, ab ──► model
-//! config ──► ab (its metric and rules)
+//! shaping ──► config, model                    campaign ──► config
+//! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp
 //! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
 //! ```
 //!
-//! `tests/it/layering.rs` checks every module's `use crate::…` lines against this picture.
+//! `runtime` is the only place that wires stages together, one module per command; nothing
+//! imports it. `tests/it/layering.rs` checks every module's `use crate::…` lines against this
+//! picture, that every module has a place in it, and that it has no cycles.
 //!
 //! Only `store` touches sled, only `smtp` speaks the SMTP protocol as a client, and the
 //! engine never prints: the `volley` binary owns the terminal. The test SMTP and DNS servers
@@ -29,18 +32,19 @@ pub mod compose;
 pub mod config;
 pub mod control;
 pub mod delivery;
+pub mod dispatch;
 pub mod dkim;
 pub mod model;
 pub mod preflight;
+pub mod recurring;
 pub mod report;
 pub mod runtime;
-pub mod schedule;
-pub mod scheduler;
 pub mod shaping;
 pub mod smtp;
 pub mod store;
 pub mod tracking;
 
 mod error;
+mod recorder;
 
 pub use error::Error;

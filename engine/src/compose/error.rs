@@ -1,6 +1,8 @@
 //! Errors of the `compose` module: template problems (with file and line), merge data that
 //! does not fit the templates, invalid addresses or headers, and signing failures.
 
+use std::path::PathBuf;
+
 use crate::dkim::DkimError;
 
 /// Why templates could not be loaded or a message could not be composed.
@@ -63,11 +65,34 @@ pub enum ComposeError {
         /// Why it is refused.
         reason: &'static str,
     },
-    /// DKIM signing failed.
+    /// The templates use merge fields the recipient list does not have.
+    #[error("{}: the templates use {} that the list does not have (its columns: {})", .recipients.display(), plural_fields(.missing), .columns.join(", "))]
+    MissingFields {
+        /// The CSV file.
+        recipients: PathBuf,
+        /// Fields used by the templates but absent from the CSV header.
+        missing: Vec<String>,
+        /// The CSV header.
+        columns: Vec<String>,
+    },
+    /// DKIM signing (or loading a signing key) failed.
     #[error(transparent)]
     Sign(#[from] DkimError),
 }
 
 fn line_suffix(line: Option<usize>) -> String {
     line.map(|line| format!(" line {line}")).unwrap_or_default()
+}
+
+fn plural_fields(names: &[String]) -> String {
+    let list = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() == 1 {
+        format!("the field {list}")
+    } else {
+        format!("the fields {list}")
+    }
 }

@@ -164,6 +164,30 @@ impl Composer {
         headers: &[(&str, &str)],
         message_id_local: Option<&str>,
     ) -> Result<Composed, ComposeError> {
+        self.check_inputs(to, (names, values), headers)?;
+        let context = merge_context(names, values, trusted_from);
+        let rendered = {
+            let _render = tracing::debug_span!("compose.render").entered();
+            self.render(names, &context)?
+        };
+        let (message_id, body) = {
+            let _mime = tracing::debug_span!("compose.mime").entered();
+            let message_id = self.message_id(message_id_local);
+            let body = self.build(to, &message_id, rendered, headers);
+            (message_id, body)
+        };
+        let bytes = self.sign(body)?;
+        Ok(Composed { message_id, bytes })
+    }
+
+    /// The settings (once), the recipient's address, the extra header names, and merge field
+    /// names and values that pair up.
+    fn check_inputs(
+        &self,
+        to: &str,
+        (names, values): (&[String], &[String]),
+        headers: &[(&str, &str)],
+    ) -> Result<(), ComposeError> {
         if !self.settings_ok {
             self.check()?;
         }
@@ -177,39 +201,47 @@ impl Composer {
                 values: values.len(),
             });
         }
-        let context = Value::from_iter(names.iter().map(String::as_str).zip(
-            values.iter().enumerate().map(|(index, value)| {
-                if index >= trusted_from {
-                    Value::from_safe_string(value.clone())
-                } else {
-                    Value::from(value.as_str())
-                }
-            }),
-        ));
-        let render = tracing::debug_span!("compose.render").entered();
-        let subject = self
-            .templates
-            .render(Part::Subject, names, &context)?
-            .unwrap_or_default();
-        let text = self.templates.render(Part::Text, names, &context)?;
-        let html = self.templates.render(Part::Html, names, &context)?;
-        drop(render);
-        let mime = tracing::debug_span!("compose.mime").entered();
+        Ok(())
+    }
 
-        let message_id = match message_id_local.filter(|l| {
+    /// The subject, text and HTML rendered with one recipient's merge fields.
+    fn render(&self, names: &[String], context: &Value) -> Result<Rendered, ComposeError> {
+        Ok(Rendered {
+            subject: self
+                .templates
+                .render(Part::Subject, names, context)?
+                .unwrap_or_default(),
+            text: self.templates.render(Part::Text, names, context)?,
+            html: self.templates.render(Part::Html, names, context)?,
+        })
+    }
+
+    /// `local@id-domain`: the given local part when it is a dot-atom, else a random one.
+    fn message_id(&self, local: Option<&str>) -> String {
+        match local.filter(|l| {
             !l.is_empty()
                 && l.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         }) {
             Some(local) => format!("{local}@{}", self.id_domain),
             None => format!("{:032x}@{}", rand::random::<u128>(), self.id_domain),
-        };
+        }
+    }
+
+    /// The MIME message, unsigned: our header fields, the extra ones (sanitised), the bodies.
+    fn build(
+        &self,
+        to: &str,
+        message_id: &str,
+        rendered: Rendered,
+        headers: &[(&str, &str)],
+    ) -> Vec<u8> {
         let mut builder = MessageBuilder::new()
             .from(mailbox_address(&self.from))
             .to(Address::new_address(None::<&str>, to))
-            .subject(sanitize(subject.trim()).into_owned())
+            .subject(sanitize(rendered.subject.trim()).into_owned())
             .date(Date::now())
-            .message_id(MessageId::new(message_id.as_str()));
+            .message_id(MessageId::new(message_id));
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(mailbox_address(reply_to));
         }
@@ -219,30 +251,55 @@ impl Composer {
         for (name, value) in headers {
             builder = builder.header(*name, Raw::new(sanitize(value)));
         }
-        if let Some(text) = text {
+        if let Some(text) = rendered.text {
             builder = builder.text_body(text);
         }
-        if let Some(html) = html {
+        if let Some(html) = rendered.html {
             builder = builder.html_body(html);
         }
         let mut body = Vec::with_capacity(4096);
         builder.serialize(&mut body);
-        drop(mime);
-        let bytes = match &self.signer {
-            Some(signer) => {
-                let signature = {
-                    let _sign = tracing::debug_span!("dkim.sign").entered();
-                    signer.sign(&body)?
-                };
-                let mut signed = Vec::with_capacity(signature.len() + body.len());
-                signed.extend_from_slice(signature.as_bytes());
-                signed.extend_from_slice(&body);
-                signed
-            }
-            None => body,
-        };
-        Ok(Composed { message_id, bytes })
+        body
     }
+
+    /// `body` with the DKIM signature(s) prepended, when the composer signs.
+    fn sign(&self, body: Vec<u8>) -> Result<Vec<u8>, ComposeError> {
+        let Some(signer) = &self.signer else {
+            return Ok(body);
+        };
+        let signature = {
+            let _sign = tracing::debug_span!("dkim.sign").entered();
+            signer.sign(&body)?
+        };
+        let mut signed = Vec::with_capacity(signature.len() + body.len());
+        signed.extend_from_slice(signature.as_bytes());
+        signed.extend_from_slice(&body);
+        Ok(signed)
+    }
+}
+
+/// One recipient's rendered parts.
+struct Rendered {
+    subject: String,
+    text: Option<String>,
+    html: Option<String>,
+}
+
+/// The template context of one recipient: values from `trusted_from` on are URLs Volley
+/// built (tracking links), which go into HTML unescaped.
+fn merge_context(names: &[String], values: &[String], trusted_from: usize) -> Value {
+    Value::from_iter(
+        names
+            .iter()
+            .map(String::as_str)
+            .zip(values.iter().enumerate().map(|(index, value)| {
+                if index >= trusted_from {
+                    Value::from_safe_string(value.clone())
+                } else {
+                    Value::from(value.as_str())
+                }
+            })),
+    )
 }
 
 fn mailbox_address(mailbox: &Mailbox) -> Address<'_> {

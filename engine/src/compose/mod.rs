@@ -1,5 +1,5 @@
 //! Compose: turn a campaign's templates and one recipient's data into a complete, signed
-//! message.
+//! message, with its tracking links, open pixel and `List-Unsubscribe` header fields.
 //!
 //! In the pipeline, the composer pool threads call [`Composer::compose`] for each recipient:
 //! it renders the subject and bodies ([`Templates`], minijinja, compiled once), builds the MIME
@@ -7,11 +7,21 @@
 //! quoted-printable or base64 bodies as needed) and prepends the DKIM signature(s) from a
 //! [`crate::dkim::Signer`]. The bytes then go to delivery. Merge values can never inject
 //! header fields: every rendered header value is sanitised.
+//!
+//! `CampaignMessages` prepares a campaign once (one composer per variant, tracked links
+//! rewritten, keys loaded); `tracked` puts each recipient's tracking tokens and unsubscribe
+//! headers in; `stage` is the thread pool of a running send.
 
+mod campaign;
 mod error;
 pub mod links;
 mod message;
+mod stage;
 mod templates;
+mod tracked;
+
+pub(crate) use campaign::CampaignMessages;
+pub(crate) use stage::{spawn_composers, ComposeStage, Identity, Stages};
 
 pub use error::ComposeError;
 pub use message::{Composed, Composer, Mailbox, MessageSettings};

@@ -36,8 +36,8 @@ pub use serve::{load_serve, ServeSettings, ServeTracking, MIN_METRICS_TOKEN_BYTE
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
     KeySource, MxSettings, MxTls, OnInconclusive, Rate, RelaySettings, RetrySettings,
-    ScheduleSettings, ShapingRule, ShapingSettings, SmtpTimeouts, TemplateFile, TlsMode,
-    TrackingSettings, VariantSettings, MAIN_VARIANT,
+    ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
+    VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use crate::dkim::KeySource;
+
 /// A validated campaign, ready for the loader and the sender.
 #[derive(Debug, Clone)]
 pub struct CampaignSettings {
@@ -43,8 +45,9 @@ pub struct CampaignSettings {
     pub mx: MxSettings,
     /// The resolver for MX and address lookups.
     pub dns: DnsSettings,
-    /// SMTP timeouts per phase (`[timeouts]`), for the relay and MX hosts alike.
-    pub timeouts: SmtpTimeouts,
+    /// SMTP timeouts per phase (`[timeouts]`), for the relay and MX hosts alike; the SMTP
+    /// client's defaults (RFC 5321 §4.5.3.2) for absent keys.
+    pub timeouts: crate::smtp::Timeouts,
     /// Per-destination limits and back-off.
     pub shaping: ShapingSettings,
     /// Open, click and one-click unsubscribe tracking, when `[tracking]` is set.
@@ -323,53 +326,6 @@ impl Default for DnsSettings {
     }
 }
 
-/// `[timeouts]`: how long each phase of an SMTP session may take before the attempt counts
-/// as failed (a timed-out message is deferred; a connection that times out before any mail
-/// is a failed connection). Defaults follow RFC 5321 §4.5.3.2 where it gives one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SmtpTimeouts {
-    /// Opening the TCP connection; default 30 s.
-    pub connect: Duration,
-    /// Waiting for the `220` greeting; default 60 s.
-    pub banner: Duration,
-    /// The EHLO (or HELO) reply; default 60 s.
-    pub ehlo: Duration,
-    /// STARTTLS and the TLS handshake; default 60 s.
-    pub starttls: Duration,
-    /// Each AUTH exchange; default 60 s.
-    pub auth: Duration,
-    /// The MAIL FROM reply; default 300 s.
-    pub mail_from: Duration,
-    /// Each RCPT TO reply; default 300 s.
-    pub rcpt_to: Duration,
-    /// The reply to DATA (the 354); default 180 s.
-    pub data: Duration,
-    /// The reply after the body's final dot (or BDAT LAST); default 600 s.
-    pub data_end: Duration,
-    /// The RSET reply; default 60 s.
-    pub rset: Duration,
-    /// The QUIT reply; default 10 s.
-    pub quit: Duration,
-}
-
-impl Default for SmtpTimeouts {
-    fn default() -> Self {
-        SmtpTimeouts {
-            connect: Duration::from_secs(30),
-            banner: Duration::from_secs(60),
-            ehlo: Duration::from_secs(60),
-            starttls: Duration::from_secs(60),
-            auth: Duration::from_secs(60),
-            mail_from: Duration::from_secs(300),
-            rcpt_to: Duration::from_secs(300),
-            data: Duration::from_secs(180),
-            data_end: Duration::from_secs(600),
-            rset: Duration::from_secs(60),
-            quit: Duration::from_secs(10),
-        }
-    }
-}
-
 /// A rate: `count` events per `per`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
@@ -499,14 +455,16 @@ pub struct DkimSettings {
     pub key: KeySource,
 }
 
-/// Where a private key is to be read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeySource {
-    /// A PEM file (resolved path).
-    File(PathBuf),
-    /// An environment variable holding the PEM text (the variable's name).
-    Env(String),
+impl DkimSettings {
+    /// Loads this entry's private key from its file or environment variable; a key file that
+    /// group or others may read is warned about (once per process).
+    pub fn load_key(&self) -> Result<crate::dkim::DkimKey, crate::dkim::DkimError> {
+        if let KeySource::File(path) = &self.key {
+            let what = format!("dkim key {}._domainkey.{}", self.selector, self.domain);
+            super::warn_if_loose(&what, path);
+        }
+        crate::dkim::DkimKey::load(&self.domain, &self.selector, &self.key)
+    }
 }
 
 /// When to retry a deferred message and when to give up.

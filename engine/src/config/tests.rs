@@ -97,7 +97,7 @@ fn the_annotated_example_loads() {
     assert_eq!(settings.priority, 3);
     assert_eq!(
         settings.timeouts,
-        SmtpTimeouts::default(),
+        crate::smtp::Timeouts::default(),
         "the example spells out the defaults"
     );
     let relay = settings.relay.unwrap();

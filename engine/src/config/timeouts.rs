@@ -5,17 +5,17 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::raw::RawTimeouts;
-use super::settings::SmtpTimeouts;
 use super::validate::{parse_duration, Ctx};
+use crate::smtp::Timeouts;
 
 /// Checks `[timeouts]`, naming `timeouts.<phase>` in any error.
-pub(crate) fn validate_timeouts(ctx: &Ctx, raw: &RawTimeouts) -> Result<SmtpTimeouts, ConfigError> {
-    let base = SmtpTimeouts::default();
+pub(crate) fn validate_timeouts(ctx: &Ctx, raw: &RawTimeouts) -> Result<Timeouts, ConfigError> {
+    let base = Timeouts::default();
     let phase = |key: &str, value: &Option<String>, default: Duration| match value {
         Some(value) => parse_duration(ctx, &format!("timeouts.{key}"), value),
         None => Ok(default),
     };
-    Ok(SmtpTimeouts {
+    Ok(Timeouts {
         connect: phase("connect", &raw.connect, base.connect)?,
         banner: phase("banner", &raw.banner, base.banner)?,
         ehlo: phase("ehlo", &raw.ehlo, base.ehlo)?,
@@ -42,7 +42,7 @@ mod tests {
     #[test]
     fn absent_keys_keep_their_defaults() {
         let checked = validate_timeouts(&ctx(), &RawTimeouts::default()).unwrap();
-        assert_eq!(checked, SmtpTimeouts::default());
+        assert_eq!(checked, Timeouts::default());
         assert_eq!(checked.banner, Duration::from_secs(60));
         assert_eq!(checked.data_end, Duration::from_secs(600));
     }
@@ -57,7 +57,7 @@ mod tests {
         let checked = validate_timeouts(&ctx(), &raw).unwrap();
         assert_eq!(checked.banner, Duration::from_millis(500));
         assert_eq!(checked.data_end, Duration::from_secs(120));
-        assert_eq!(checked.connect, SmtpTimeouts::default().connect);
+        assert_eq!(checked.connect, Timeouts::default().connect);
     }
 
     #[test]

@@ -14,16 +14,16 @@
 //! with a [`DeliveryError`]. An MX destination none of whose hosts answers has its queued
 //! messages deferred and is tried again after a pause.
 
-mod connect;
-mod connection;
+mod connection_task;
 mod destination;
+mod dial;
 mod error;
 mod mx;
 mod throttle;
 
-pub use connect::{open_direct, MxConnect};
-pub use connection::{run_connection, DeliveryContext, DeliveryEvent};
+pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
 pub use destination::{Destination, ReadyQueue, Route, LANES};
+pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
 pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
 pub use throttle::{is_throttling, read_reply, Reading, Stage};

@@ -2,7 +2,7 @@
 //! record to publish, and generate new ones. The loaded key feeds [`super::Signer`].
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::KeySize;
@@ -17,6 +17,16 @@ use super::{rsa_bits, DkimError};
 
 /// The smallest RSA modulus accepted for signing, in bits.
 const MIN_RSA_BITS: usize = 2048;
+
+/// Where a private key is to be read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// A PEM file (resolved path).
+    File(PathBuf),
+    /// An environment variable holding the PEM text (the variable's name).
+    Env(String),
+}
 
 /// The signature algorithm a [`DkimKey`] signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,6 +137,24 @@ impl DkimKey {
             dns_record,
             key,
         })
+    }
+
+    /// Loads a private key from where `source` says (see [`DkimKey::from_pem`]); errors name
+    /// the file or the environment variable, never the key. An unset variable reads as empty
+    /// text, which is refused as not PEM.
+    pub fn load(domain: &str, selector: &str, source: &KeySource) -> Result<DkimKey, DkimError> {
+        match source {
+            KeySource::File(path) => DkimKey::from_file(domain, selector, path),
+            KeySource::Env(var) => {
+                let pem = std::env::var(var).unwrap_or_default();
+                DkimKey::from_pem(
+                    domain,
+                    selector,
+                    &pem,
+                    &format!("environment variable {var}"),
+                )
+            }
+        }
     }
 
     /// Loads a PEM private key from a file (see [`DkimKey::from_pem`]); errors name the file.

@@ -14,6 +14,7 @@ mod verify;
 pub use error::DkimError;
 pub use key::{
     generate_ed25519_pem, generate_rsa_2048_pem, rsa_public_key_bits, DkimKey, KeyAlgorithm,
+    KeySource,
 };
 pub use sign::{Signer, SIGNED_HEADERS};
 pub use verify::{verify, VerifyResult};

@@ -48,7 +48,7 @@ pub(super) fn parse_record(text: &str) -> Option<KeyRecord> {
 pub(super) async fn check(dns: &impl Dns, entry: &DkimSettings) -> Check {
     let name = format!("{}._domainkey.{}", entry.selector, entry.domain);
     let row = |status, detail: String| Check::new(format!("dkim {name}"), status, detail);
-    let key = match crate::runtime::load_key(entry) {
+    let key = match entry.load_key() {
         Ok(key) => key,
         Err(error) => return row(Status::Fail, error.to_string()),
     };
@@ -75,7 +75,7 @@ pub(super) async fn check(dns: &impl Dns, entry: &DkimSettings) -> Check {
 pub(super) fn algorithms(entries: &[DkimSettings]) -> Option<Check> {
     let keys: Vec<DkimKey> = entries
         .iter()
-        .filter_map(|entry| crate::runtime::load_key(entry).ok())
+        .filter_map(|entry| entry.load_key().ok())
         .collect();
     if keys.is_empty() {
         return None;

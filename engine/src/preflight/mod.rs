@@ -1,10 +1,10 @@
-//! Preflight: what lands a new bulk sender in spam, checked before the first send. It loads
-//! the campaign, renders the first row's message, then asks DNS (through `[dns]`, like
-//! delivery) about the DKIM keys, SPF and DMARC of the sending domains, and looks for
-//! one-click unsubscribe, for secret files that group or others may read, and for a relay
-//! password that would travel in clear text. Each finding
-//! is a [`Check`] row: pass, warn or fail, with a detail saying what to fix. It sits above
-//! `runtime` and reuses its loading and composing; it never prints and never sends.
+//! Preflight: what lands a new bulk sender in spam, checked before the first send. Given a
+//! campaign's settings, it asks DNS (through `[dns]`, like delivery) about the DKIM keys, SPF
+//! and DMARC of the sending domains, and looks for one-click unsubscribe, for secret files
+//! that group or others may read, and for a relay password that would travel in clear text.
+//! Each finding is a [`Check`] row: pass, warn or fail, with a detail saying what to fix.
+//! The `volley check` command (`runtime::check`) loads the campaign and composes its first
+//! message, then adds these rows; this module never prints and never sends.
 
 mod dkim;
 mod dmarc;
@@ -17,11 +17,10 @@ pub use dmarc::suggested as suggested_dmarc;
 pub use spf::SUGGESTED_UNKNOWN_SENDERS as SUGGESTED_SPF;
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::config::CampaignSettings;
 use crate::delivery::{MxAnswer, MxResolver, TxtAnswer};
-use crate::runtime::{self, Campaign};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,7 +56,8 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: impl Into<String>, status: Status, detail: impl Into<String>) -> Check {
+    /// A row.
+    pub(crate) fn new(name: impl Into<String>, status: Status, detail: impl Into<String>) -> Check {
         Check {
             name: name.into(),
             status,
@@ -66,7 +66,7 @@ impl Check {
     }
 }
 
-/// What [`run`] may be told besides the campaign file.
+/// What `volley check` may be told besides the campaign file.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// The store folder (the CLI's `--store`); only used to load the campaign.
@@ -76,67 +76,12 @@ pub struct Options {
     pub sending_ip: Option<IpAddr>,
 }
 
-/// Runs every check on the campaign file at `path`. Problems are rows, not errors: a campaign
-/// that does not load is a failed row (and the DNS checks still run when the file can be read
-/// without its secrets).
-pub async fn run(path: &Path, options: &Options) -> Vec<Check> {
-    let store = options.store.as_deref();
-    let mut checks = Vec::new();
-    let campaign = match crate::config::load_campaign(path, store) {
-        Ok(settings) => {
-            checks.push(Check::new(
-                "campaign file",
-                Status::Pass,
-                format!("{} loads", path.display()),
-            ));
-            prepare(settings, &mut checks)
-        }
-        Err(error) => {
-            checks.push(Check::new("campaign file", Status::Fail, error.to_string()));
-            None
-        }
-    };
-    match &campaign {
-        Some(campaign) => {
-            checks.push(permissions::check(campaign.settings()));
-            checks.push(relay_auth::check(campaign.settings()));
-            dns_checks(campaign.settings(), options, &mut checks).await;
-        }
-        None => {
-            // Without its secrets the file may still load: its DNS can be checked all the same.
-            if let Ok(settings) = crate::config::load_campaign_for_reading(path, store) {
-                checks.push(permissions::check(&settings));
-                checks.push(relay_auth::check(&settings));
-                dns_checks(&settings, options, &mut checks).await;
-            }
-        }
-    }
+/// The rows a campaign's validated settings decide: secret file permissions, clear-text
+/// relay authentication, then DKIM, SPF, DMARC and unsubscribe (asking DNS through `[dns]`).
+pub async fn settings_checks(settings: &CampaignSettings, options: &Options) -> Vec<Check> {
+    let mut checks = vec![permissions::check(settings), relay_auth::check(settings)];
+    dns_checks(settings, options, &mut checks).await;
     checks
-}
-
-/// Prepares the campaign and composes the first valid row's message, as `test-send` and
-/// `send --dry-run` do, adding the `first message` row.
-fn prepare(settings: CampaignSettings, checks: &mut Vec<Check>) -> Option<Campaign> {
-    let campaign = match Campaign::prepare(settings) {
-        Ok(campaign) => campaign,
-        Err(error) => {
-            checks.push(Check::new("first message", Status::Fail, error.to_string()));
-            return None;
-        }
-    };
-    checks.push(match runtime::render_row(&campaign, 1, None) {
-        Ok(row) => Check::new(
-            "first message",
-            Status::Pass,
-            format!(
-                "renders and is signed for list line {} ({} bytes)",
-                row.line,
-                row.bytes.len()
-            ),
-        ),
-        Err(error) => Check::new("first message", Status::Fail, error.to_string()),
-    });
-    Some(campaign)
 }
 
 /// The DKIM, SPF, DMARC and unsubscribe rows.

@@ -1,11 +1,14 @@
 //! Bounce intake: parse delivery status notifications and complaints, tie each to the
-//! recipient it concerns (by VERP token, else by the returned Message-ID), and record it.
+//! recipient it concerns (by VERP token, else by the returned Message-ID), and record it;
+//! and the bounce report of a campaign (`volley bounces report`).
 
 use crate::bounce::{self, Action, BounceReport, BouncedRecipient, Classifier, ReportKind, Verp};
 use crate::config::CampaignSettings;
-use crate::model::{now_millis, ReplyRecord};
+use crate::model::{now_millis, Category, RecipientState, ReplyRecord};
 use crate::store::{EventKind, MessageRef, OutcomePolicy, ReportEffect, Store};
 use crate::Error;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What an ingest run did.
@@ -351,4 +354,63 @@ fn kind_word(report: &BounceReport) -> &'static str {
         ReportKind::Complaint => "complaint",
         _ => "bounce",
     }
+}
+
+/// Bounces of one campaign, by category, by domain, hard and soft.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BounceSummary {
+    /// The campaign id.
+    pub campaign: String,
+    /// Recipients bounced (synchronously or by a later report).
+    pub bounced: u64,
+    /// Of those, hard bounces.
+    pub hard: u64,
+    /// Of those, soft bounces.
+    pub soft: u64,
+    /// Delays reported by DSNs.
+    pub delayed: u64,
+    /// Complaints received.
+    pub complaints: u64,
+    /// Bounces per category.
+    pub by_category: BTreeMap<Category, u64>,
+    /// Bounces per recipient domain, most first.
+    pub by_domain: Vec<(String, u64)>,
+}
+
+/// Summarises the bounces of `campaign` from the store.
+pub fn bounce_summary(store: &Store, campaign: &str) -> Result<BounceSummary, Error> {
+    if store.counts(campaign)?.is_none() {
+        return Err(Error::NotLoaded {
+            campaign: campaign.to_owned(),
+            store: store.path().to_owned(),
+        });
+    }
+    let mut summary = BounceSummary {
+        campaign: campaign.to_owned(),
+        ..BounceSummary::default()
+    };
+    let mut domains: BTreeMap<String, u64> = BTreeMap::new();
+    for recipient in store.recipients_in(campaign, RecipientState::Bounced)? {
+        summary.bounced += 1;
+        let reply = recipient.record.last_reply.as_ref();
+        if reply.is_some_and(|r| r.hard) {
+            summary.hard += 1;
+        } else {
+            summary.soft += 1;
+        }
+        let category = reply.and_then(|r| r.category).unwrap_or(Category::Other);
+        *summary.by_category.entry(category).or_default() += 1;
+        *domains.entry(recipient.key.domain).or_default() += 1;
+    }
+    for event in store.events(campaign)? {
+        match event.kind {
+            EventKind::Delay => summary.delayed += 1,
+            EventKind::Complaint => summary.complaints += 1,
+            EventKind::Bounce => {}
+        }
+    }
+    let mut by_domain: Vec<_> = domains.into_iter().collect();
+    by_domain.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    summary.by_domain = by_domain;
+    Ok(summary)
 }

@@ -83,7 +83,7 @@ pub(crate) fn collect_campaigns(
                 options
                     .campaigns
                     .iter()
-                    .any(|asked| asked == id || crate::schedule::is_edition_of(id, asked))
+                    .any(|asked| asked == id || crate::recurring::is_edition_of(id, asked))
             })
             .collect()
     };

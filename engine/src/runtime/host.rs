@@ -3,7 +3,6 @@
 //! over by another `volley send`, which join the running send (by priority) or, when none
 //! runs (a tracking server hosting the store), start one.
 
-use super::composers::ComposeStage;
 use super::pipeline::{load_and_send, load_once, SendOptions};
 use super::plan::DeliveryPlan;
 use super::run::{Lane, Run, RunHandle};
@@ -55,69 +54,71 @@ impl Host {
         let host = self.clone();
         Arc::new(move |request| {
             let host = host.clone();
-            Box::pin(async move {
-                match request {
-                    Request::Status { campaign } => host.status(&campaign),
-                    Request::Report { spec } => {
-                        let store = host.store.clone();
-                        answer_blocking("report", move || {
-                            super::report::build_resolved(&store, spec).map(|report| {
-                                Response::Report {
-                                    report: Box::new(report),
-                                }
-                            })
-                        })
-                        .await
-                    }
-                    Request::Submit { campaign_file } => host.submit(campaign_file).await,
-                    Request::MarkExported {
-                        campaign,
-                        since,
-                        through,
-                    } => match host.store.mark_exported(
-                        &campaign,
-                        since,
-                        through,
-                        crate::model::now_millis(),
-                    ) {
-                        Ok(()) => Response::Marked,
-                        Err(error) => Response::Error {
-                            message: error.to_string(),
-                        },
-                    },
-                    Request::Gc { options } => {
-                        let gc_host = host.clone();
-                        answer_blocking("gc", move || {
-                            let store = gc_host.store.clone();
-                            super::gc::collect_campaigns(&store, &options, |id| {
-                                gc_host.is_active(id)
-                            })
-                            .map(|campaigns| Response::Collected {
-                                report: Box::new(crate::store::GcReport {
-                                    campaigns,
-                                    bytes_before: 0,
-                                    bytes_after: 0,
-                                    compacted: false,
-                                }),
-                            })
-                        })
-                        .await
-                    }
-                    Request::Export {
-                        campaign,
-                        since,
-                        file,
-                    } => {
-                        let store = host.store.clone();
-                        answer_blocking("export", move || {
-                            super::export_events_to(&store, &campaign, since, &file)
-                                .map(|(campaign, events)| Response::Exported { campaign, events })
-                        })
-                        .await
-                    }
-                }
-            })
+            Box::pin(async move { host.answer(request).await })
         })
+    }
+
+    /// The answer to one control request.
+    async fn answer(self: Arc<Self>, request: Request) -> Response {
+        match request {
+            Request::Status { campaign } => self.status(&campaign),
+            Request::Report { spec } => {
+                let store = self.store.clone();
+                answer_blocking("report", move || {
+                    super::report::build_resolved(&store, spec).map(|report| Response::Report {
+                        report: Box::new(report),
+                    })
+                })
+                .await
+            }
+            Request::Submit { campaign_file } => self.submit(campaign_file).await,
+            Request::MarkExported {
+                campaign,
+                since,
+                through,
+            } => match self.store.mark_exported(
+                &campaign,
+                since,
+                through,
+                crate::model::now_millis(),
+            ) {
+                Ok(()) => Response::Marked,
+                Err(error) => Response::Error {
+                    message: error.to_string(),
+                },
+            },
+            Request::Gc { options } => self.gc(options).await,
+            Request::Export {
+                campaign,
+                since,
+                file,
+            } => {
+                let store = self.store.clone();
+                answer_blocking("export", move || {
+                    super::export_events_to(&store, &campaign, since, &file)
+                        .map(|(campaign, events)| Response::Exported { campaign, events })
+                })
+                .await
+            }
+        }
+    }
+
+    /// Collects the finished campaigns `options` names, leaving those being sent alone.
+    async fn gc(self: Arc<Self>, options: crate::store::GcOptions) -> Response {
+        answer_blocking("gc", move || {
+            let store = self.store.clone();
+            super::gc::collect_campaigns(&store, &options, |id| self.is_active(id)).map(
+                |campaigns| Response::Collected {
+                    report: Box::new(crate::store::GcReport {
+                        campaigns,
+                        bytes_before: 0,
+                        bytes_after: 0,
+                        compacted: false,
+                    }),
+                },
+            )
+        })
+        .await
     }
 
     fn current(&self) -> Option<RunHandle> {
@@ -257,7 +258,7 @@ impl Host {
                 let lane = Lane {
                     id: id.clone(),
                     priority,
-                    stage: ComposeStage::new(&campaign, store).map_err(|e| e.to_string())?,
+                    stage: campaign.compose_stage(store).map_err(|e| e.to_string())?,
                     policy: campaign.outcome_policy(),
                     progress: None,
                 };

@@ -1,7 +1,7 @@
 //! One-off commands that never touch the store: `--dry-run` (write signed `.eml` files) and
 //! `test-send` (one message to one address, with a transcript).
 
-use super::{compose_tracked, Campaign};
+use super::Campaign;
 use crate::campaign::{RecipientReader, RowError};
 use crate::delivery::{open_direct, reply_record, DeliveryError, MxResolver};
 use crate::model::ReplyRecord;
@@ -40,21 +40,7 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
         row_errors: Vec::new(),
         invalid: 0,
     };
-    let mut assigner = super::load::assigner_for(&campaign.settings).map(|_| {
-        let weights: Vec<f64> = campaign
-            .settings
-            .variants
-            .iter()
-            .map(|v| v.weight)
-            .collect();
-        let mut assigner = crate::ab::Assigner::new(campaign.id(), &weights, None);
-        if let Ok(list) = RecipientReader::open(&campaign.settings.recipients) {
-            for row in list.flatten() {
-                assigner.observe(&row.domain, &row.email);
-            }
-        }
-        assigner
-    });
+    let mut assigner = dry_run_assigner(campaign);
     let mut seen = HashSet::new();
     for row in reader {
         let row = match row {
@@ -78,31 +64,53 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
             ) => v,
             None => 0,
         };
-        let composed = compose_tracked(
-            campaign.composer(variant),
-            &campaign.columns,
-            campaign.tracking.as_deref(),
-            &row.email,
-            &row.values,
-            (0, variant, row.line),
-            None,
-        )?;
-        let name: String = row
-            .email
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{:06}-{name}.eml", report.written + 1));
+        let composed =
+            campaign
+                .messages
+                .compose(&row.email, &row.values, (0, variant, row.line), None)?;
+        let path = dir.join(format!(
+            "{:06}-{}.eml",
+            report.written + 1,
+            file_name(&row.email)
+        ));
         std::fs::write(&path, &composed.bytes).map_err(|source| Error::Io { path, source })?;
         report.written += 1;
     }
     Ok(report)
+}
+
+/// The A/B assigner of a dry run, for a campaign with variants: it sees the whole list
+/// first, as the loader does, so each row gets the variant a send would give it.
+fn dry_run_assigner(campaign: &Campaign) -> Option<crate::ab::Assigner> {
+    super::load::assigner_for(&campaign.settings).map(|_| {
+        let weights: Vec<f64> = campaign
+            .settings
+            .variants
+            .iter()
+            .map(|v| v.weight)
+            .collect();
+        let mut assigner = crate::ab::Assigner::new(campaign.id(), &weights, None);
+        if let Ok(list) = RecipientReader::open(&campaign.settings.recipients) {
+            for row in list.flatten() {
+                assigner.observe(&row.domain, &row.email);
+            }
+        }
+        assigner
+    })
+}
+
+/// An address as a file name: anything but letters, digits and `@.-_+` becomes `_`.
+fn file_name(address: &str) -> String {
+    address
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// What a test send did.
@@ -222,15 +230,9 @@ fn render_version(
             row,
         })?;
     let to = to.unwrap_or(&found.email);
-    let composed = compose_tracked(
-        campaign.composer(variant),
-        &campaign.columns,
-        campaign.tracking.as_deref(),
-        to,
-        &found.values,
-        (0, variant, found.line),
-        None,
-    )?;
+    let composed = campaign
+        .messages
+        .compose(to, &found.values, (0, variant, found.line), None)?;
     Ok(RenderedRow {
         line: found.line,
         bytes: composed.bytes,

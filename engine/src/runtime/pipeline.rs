@@ -3,7 +3,6 @@
 //! second `volley send` on the same store, which are sent alongside by priority.
 
 use super::abtest::AbProgress;
-use super::composers::ComposeStage;
 use super::host::Host;
 use super::load::load_list;
 use super::plan::DeliveryPlan;
@@ -11,8 +10,8 @@ use super::run::{Lane, Run, RunOptions};
 use super::Campaign;
 use crate::campaign::RowError;
 use crate::control;
+use crate::dispatch::{Blocked, Pause};
 use crate::model::{Counts, Millis};
-use crate::scheduler::{Blocked, Pause};
 use crate::store::Store;
 use crate::Error;
 use std::sync::Arc;
@@ -138,17 +137,7 @@ pub(crate) async fn load_and_send(
 ) -> Result<SendReport, Error> {
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
-    let (decided_now, holding) = {
-        let (settings, store) = (campaign.settings.clone(), store.clone());
-        let now = crate::model::now_millis();
-        super::blocking("A/B decision task", move || {
-            super::abtest::decide_if_due(&settings, &store, now)
-        })
-        .await??
-    };
-    if let Some(reason) = &holding {
-        tracing::warn!(campaign = campaign.id(), %reason, "A/B test inconclusive: the remainder stays held");
-    }
+    let (decided_now, holding) = decide_ab(campaign, store).await?;
     if let Some(progress) = &options.progress {
         progress.send_replace(Progress {
             phase: Phase::Sending,
@@ -159,7 +148,7 @@ pub(crate) async fn load_and_send(
     let lane = Lane {
         id: campaign.id().to_owned(),
         priority: campaign.settings.priority,
-        stage: ComposeStage::new(campaign, store)?,
+        stage: campaign.compose_stage(store)?,
         policy: campaign.outcome_policy(),
         progress: options.progress.clone(),
     };
@@ -198,6 +187,21 @@ pub(crate) async fn load_and_send(
         blocked: result.summary.blocked,
         destinations: result.summary.destinations,
     })
+}
+
+/// Takes a test-then-winner campaign's verdict when its wait is over (on a blocking thread);
+/// returns whether it was decided now, and why the remainder stays held when it does.
+async fn decide_ab(campaign: &Campaign, store: &Store) -> Result<(bool, Option<String>), Error> {
+    let (settings, store) = (campaign.settings.clone(), store.clone());
+    let now = crate::model::now_millis();
+    let (decided_now, holding) = super::blocking("A/B decision task", move || {
+        super::abtest::decide_if_due(&settings, &store, now)
+    })
+    .await??;
+    if let Some(reason) = &holding {
+        tracing::warn!(campaign = campaign.id(), %reason, "A/B test inconclusive: the remainder stays held");
+    }
+    Ok((decided_now, holding))
 }
 
 /// Loads the list when the store does not have it yet, and records the campaign's tracked

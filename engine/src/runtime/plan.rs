@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Campaign;
-use crate::config::{CampaignSettings, GlobalLimits, Rate, ShapingRule};
+use crate::config::{CampaignSettings, GlobalLimits, Rate, RelaySettings, ShapingRule};
 use crate::delivery::{MxConnect, MxResolver};
+use crate::dispatch::Mode;
 use crate::model::now_millis;
-use crate::scheduler::Mode;
+use crate::recorder::RelayUsage;
 use crate::shaping::{RelayBudget, RelayCaps, ShapingPolicy};
 use crate::smtp;
 use crate::store::Store;
@@ -18,14 +19,6 @@ use crate::Error;
 
 /// Minutes of relay usage a day's cap looks back over.
 const DAY_MINUTES: u64 = 24 * 60;
-
-/// A relay's hourly and daily caps and where their counts are kept.
-pub(crate) struct RelayUsage {
-    /// The store key of the relay's counts (`host:port:user`).
-    pub(crate) key: String,
-    /// The counts, shared with the connections that take from them.
-    pub(crate) budget: Arc<Mutex<RelayBudget>>,
-}
 
 /// Everything delivery needs, decided once per send.
 pub(crate) struct DeliveryPlan {
@@ -45,72 +38,78 @@ impl DeliveryPlan {
     /// The plan `campaign` asks for; relay caps start from the counts kept in `store`.
     pub(crate) fn for_campaign(campaign: &Campaign, store: &Store) -> Result<DeliveryPlan, Error> {
         let settings = campaign.settings();
-        match &settings.relay {
-            Some(relay) => {
-                let (session, connections) = campaign.relay_session(false)?;
-                let defaults = &settings.shaping.default;
-                let rule = ShapingRule {
-                    max_connections: connections,
-                    max_message_rate: relay.max_per_second.map(|n| Rate {
-                        count: f64::from(n),
-                        per: Duration::from_secs(1),
-                    }),
-                    max_connection_rate: None,
-                    max_messages_per_connection: relay
-                        .max_messages_per_connection
-                        .unwrap_or(u64::MAX),
-                    idle_timeout: defaults.idle_timeout,
-                    tls: None,
-                    throttle_replies: defaults.throttle_replies.clone(),
-                    suspend_after: defaults.suspend_after,
-                    suspend_window: defaults.suspend_window,
-                    suspend_for: defaults.suspend_for,
-                };
-                let user = relay.username.as_deref().unwrap_or("");
-                let key = format!("{}:{}:{user}", relay.host, relay.port);
-                let caps = RelayCaps {
-                    per_hour: relay.max_per_hour,
-                    per_day: relay.max_per_day,
-                };
-                let relay_usage = if caps.per_hour.is_some() || caps.per_day.is_some() {
-                    let since = (now_millis() / 60_000).saturating_sub(DAY_MINUTES);
-                    let history = store.relay_usage(&key, since)?;
-                    Some(RelayUsage {
-                        key: key.clone(),
-                        budget: Arc::new(Mutex::new(RelayBudget::new(caps, history))),
-                    })
-                } else {
-                    None
-                };
-                Ok(DeliveryPlan {
-                    mode: Mode::Relay {
-                        session: Arc::new(session),
-                        rule,
-                        name: format!("relay {}:{}", relay.host, relay.port),
-                    },
-                    mx: None,
-                    relay_usage,
-                    global: settings.shaping.global,
-                    key: format!("relay {key}"),
-                })
-            }
-            None => {
-                let resolver = MxResolver::new(&settings.dns)?;
-                let mx = mx_connect(settings, resolver.clone())?;
-                Ok(DeliveryPlan {
-                    mode: Mode::Mx {
-                        resolver,
-                        policy: ShapingPolicy::new(settings.shaping.clone()),
-                        tls: settings.mx.tls,
-                    },
-                    mx: Some(mx),
-                    relay_usage: None,
-                    global: settings.shaping.global,
-                    key: format!("direct to MX (port {})", settings.mx.port),
-                })
-            }
-        }
+        let Some(relay) = &settings.relay else {
+            let resolver = MxResolver::new(&settings.dns)?;
+            let mx = mx_connect(settings, resolver.clone())?;
+            return Ok(DeliveryPlan {
+                mode: Mode::Mx {
+                    resolver,
+                    policy: ShapingPolicy::new(settings.shaping.clone()),
+                    tls: settings.mx.tls,
+                },
+                mx: Some(mx),
+                relay_usage: None,
+                global: settings.shaping.global,
+                key: format!("direct to MX (port {})", settings.mx.port),
+            });
+        };
+        let (session, connections) = campaign.relay_session(false)?;
+        let user = relay.username.as_deref().unwrap_or("");
+        let key = format!("{}:{}:{user}", relay.host, relay.port);
+        Ok(DeliveryPlan {
+            mode: Mode::Relay {
+                session: Arc::new(session),
+                rule: relay_rule(relay, &settings.shaping.default, connections),
+                name: format!("relay {}:{}", relay.host, relay.port),
+            },
+            mx: None,
+            relay_usage: relay_usage(relay, &key, store)?,
+            global: settings.shaping.global,
+            key: format!("relay {key}"),
+        })
     }
+}
+
+/// The relay's shaping: its `connections`, `max_per_second` and
+/// `max_messages_per_connection`, with the default rule's idle time and throttling response.
+fn relay_rule(relay: &RelaySettings, defaults: &ShapingRule, connections: usize) -> ShapingRule {
+    ShapingRule {
+        max_connections: connections,
+        max_message_rate: relay.max_per_second.map(|n| Rate {
+            count: f64::from(n),
+            per: Duration::from_secs(1),
+        }),
+        max_connection_rate: None,
+        max_messages_per_connection: relay.max_messages_per_connection.unwrap_or(u64::MAX),
+        idle_timeout: defaults.idle_timeout,
+        tls: None,
+        throttle_replies: defaults.throttle_replies.clone(),
+        suspend_after: defaults.suspend_after,
+        suspend_window: defaults.suspend_window,
+        suspend_for: defaults.suspend_for,
+    }
+}
+
+/// The relay's hourly and daily caps with the last day's counts from `store` (kept under
+/// `key`), when it has either cap.
+fn relay_usage(
+    relay: &RelaySettings,
+    key: &str,
+    store: &Store,
+) -> Result<Option<RelayUsage>, Error> {
+    let caps = RelayCaps {
+        per_hour: relay.max_per_hour,
+        per_day: relay.max_per_day,
+    };
+    if caps.per_hour.is_none() && caps.per_day.is_none() {
+        return Ok(None);
+    }
+    let since = (now_millis() / 60_000).saturating_sub(DAY_MINUTES);
+    let history = store.relay_usage(key, since)?;
+    Ok(Some(RelayUsage {
+        key: key.to_owned(),
+        budget: Arc::new(Mutex::new(RelayBudget::new(caps, history))),
+    }))
 }
 
 /// How MX sessions are opened for a campaign without a relay: `[mx]` (port, HELO name, extra
@@ -128,7 +127,7 @@ pub(crate) fn mx_connect(
         settings.mx.plain_after_tls_failure,
         resolver,
     );
-    mx.timeouts = super::smtp_timeouts(&settings.timeouts);
+    mx.timeouts = settings.timeouts;
     Ok(mx)
 }
 

@@ -8,38 +8,30 @@
 //!     └──────────────────────────── settled (after the flush) ◄───────────────────────┘
 //! ```
 
-use super::composers::{spawn_composers, ComposeStage};
-use super::plan::{DeliveryPlan, RelayUsage};
+use super::plan::DeliveryPlan;
 use super::{Phase, Progress};
 use crate::bounce::Classifier;
+use crate::compose::{spawn_composers, ComposeStage, Stages};
 use crate::delivery::{DeliveryContext, Settled};
-use crate::model::now_millis;
-use crate::scheduler::{
+use crate::dispatch::{
     CampaignLane, JobQueue, RunSummary, Scheduler, SchedulerEvent, SchedulerSetup, SchedulerView,
 };
+use crate::model::Counts;
+use crate::recorder::{self, RelayUsage};
 use crate::shaping::RateGate;
-use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
+use crate::store::{OutcomePolicy, Store, StoreError};
 use crate::Error;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
-/// A flush slower than this is logged (at debug level): it widens the duplicate window after
-/// a crash.
-const SLOW_FLUSH: Duration = Duration::from_millis(100);
-/// Outcomes recorded in one batch at most.
-const RECORD_BATCH: usize = 1_024;
 /// Settled recipients waiting for the recorder, at most.
 const SETTLED_QUEUE: usize = 8_192;
 /// Events from connections waiting for the scheduler, at most.
 const DELIVERY_EVENTS: usize = 1_024;
-/// Minutes of relay usage kept in the store.
-const RELAY_MINUTES_KEPT: u64 = 24 * 60;
 
 /// One campaign of a run.
 pub(crate) struct Lane {
@@ -48,11 +40,30 @@ pub(crate) struct Lane {
     /// Its priority.
     pub(crate) priority: u8,
     /// How its messages are built.
-    pub(crate) stage: ComposeStage,
+    pub(crate) stage: Arc<ComposeStage>,
     /// Retry and suppression policies for its outcomes.
     pub(crate) policy: OutcomePolicy,
     /// Where its counts go as they change.
     pub(crate) progress: Option<Arc<watch::Sender<Progress>>>,
+}
+
+impl recorder::Lane for Lane {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn policy(&self) -> &OutcomePolicy {
+        &self.policy
+    }
+
+    fn recorded(&self, counts: Counts) {
+        if let Some(progress) = &self.progress {
+            progress.send_modify(|p| {
+                p.counts = counts;
+                p.phase = Phase::Sending;
+            });
+        }
+    }
 }
 
 /// The campaigns of a run, by index.
@@ -79,6 +90,20 @@ impl Registry {
         }
         lanes.push(Arc::new(lane));
         Some(lanes.len() - 1)
+    }
+}
+
+impl recorder::Lanes for Registry {
+    type Lane = Lane;
+
+    fn lane(&self, index: usize) -> Option<Arc<Lane>> {
+        self.get(index)
+    }
+}
+
+impl Stages for Registry {
+    fn stage(&self, index: usize) -> Option<Arc<ComposeStage>> {
+        self.get(index).map(|lane| lane.stage.clone())
     }
 }
 
@@ -185,15 +210,7 @@ impl Run {
         first: Lane,
         options: RunOptions,
     ) -> Result<RunResult, Error> {
-        *self.plan_key.write().unwrap_or_else(|p| p.into_inner()) = plan.key.clone();
-        let first_lane = CampaignLane {
-            index: 0,
-            id: first.id.clone(),
-            priority: first.priority,
-        };
-        if self.registry.add(first).is_none() {
-            return Err(Error::Remote("campaign registered twice".into()));
-        }
+        let first_lane = self.register_first(&plan.key, first)?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let (jobs, workers) = JobQueue::new(threads);
         let (settled_tx, settled_rx) = mpsc::channel::<Settled>(SETTLED_QUEUE);
@@ -209,28 +226,12 @@ impl Run {
             plan.mx,
             relay_usage.as_ref().map(|u| u.budget.clone()),
         ));
-        let composers =
-            spawn_composers(workers, self.registry.clone(), settled_tx, cancel.clone())?;
-        let recorder = tokio::spawn({
-            let recording = record(
-                self.store.clone(),
-                self.registry.clone(),
-                settled_rx,
-                self.events.clone(),
-                relay_usage,
-            );
-            let cancel = cancel.clone();
-            async move {
-                let recorded = recording.await;
-                if let Err(error) = &recorded {
-                    // Nothing more can be recorded (a full disk, a file-size limit): stop
-                    // sending instead of waiting for outcomes that will never be written.
-                    tracing::error!(%error, "recording outcomes failed: stopping the send");
-                    cancel.cancel();
-                }
-                recorded
-            }
-        });
+        let composers = spawn_composers(workers, self.registry.clone(), settled_tx, cancel.clone())
+            .map_err(|source| Error::Io {
+                path: "compose thread".into(),
+                source,
+            })?;
+        let recorder = self.spawn_recorder(settled_rx, relay_usage, cancel);
         let tracker = TaskTracker::new();
         let scheduler = Scheduler::new(
             SchedulerSetup {
@@ -250,108 +251,78 @@ impl Run {
         )?;
         let scheduled = scheduler.run().await;
         self.closed.store(true, Ordering::Release);
-        jobs.close();
-        tracker.close();
-        tracker.wait().await;
-        for composer in composers {
-            let _ = tokio::task::spawn_blocking(move || composer.join()).await;
-        }
-        let fatal = ctx.take_fatal();
-        drop(ctx);
-        let attempts = recorder.await.map_err(|e| Error::Io {
-            path: "recorder task".into(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
-        if let Some(error) = fatal {
-            return Err(error.into());
-        }
+        let attempts = wind_down(jobs, tracker, composers, ctx, recorder).await?;
         Ok(RunResult {
             attempts,
             summary: scheduled?,
         })
     }
-}
 
-/// The recorder: group commit. It waits for a settled recipient, takes every other one
-/// already waiting (up to [`RECORD_BATCH`]), writes the outcomes in one batch per campaign
-/// and flushes; what arrives during a flush forms the next group. The window between a
-/// server's 250 and its durable record is therefore about one flush (flushes slower than
-/// [`SLOW_FLUSH`] are logged). After each flush the scheduler hears which recipients are
-/// settled. Returns the number of outcomes recorded.
-async fn record(
-    store: Store,
-    registry: Arc<Registry>,
-    mut settled: mpsc::Receiver<Settled>,
-    scheduler: mpsc::UnboundedSender<SchedulerEvent>,
-    relay_usage: Option<RelayUsage>,
-) -> Result<u64, StoreError> {
-    let mut group: Vec<Settled> = Vec::with_capacity(RECORD_BATCH);
-    let mut recorded = 0u64;
-    while let Some(first) = settled.recv().await {
-        group.push(first);
-        while group.len() < RECORD_BATCH {
-            match settled.try_recv() {
-                Ok(item) => group.push(item),
-                Err(_) => break,
-            }
-        }
-        recorded += write_group(&store, &registry, &group)?;
-        if let Some(usage) = &relay_usage {
-            let dirty = usage
-                .budget
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take_dirty();
-            if !dirty.is_empty() {
-                let keep_since = (now_millis() / 60_000).saturating_sub(RELAY_MINUTES_KEPT);
-                store.set_relay_usage(&usage.key, &dirty, keep_since)?;
-            }
-        }
-        let flush_started = Instant::now();
-        store
-            .flush()
-            .instrument(tracing::debug_span!("store.flush"))
-            .await?;
-        if flush_started.elapsed() > SLOW_FLUSH {
-            tracing::debug!(
-                millis = flush_started.elapsed().as_millis() as u64,
-                "slow store flush"
-            );
-        }
-        let _ = scheduler.send(SchedulerEvent::Settled(std::mem::take(&mut group)));
-        group.reserve(RECORD_BATCH);
-    }
-    Ok(recorded)
-}
-
-/// Writes one group's outcomes, one atomic batch per campaign, and updates progress.
-fn write_group(store: &Store, registry: &Registry, group: &[Settled]) -> Result<u64, StoreError> {
-    let _span = tracing::debug_span!("store.record", outcomes = group.len()).entered();
-    let mut by_campaign: HashMap<usize, Vec<OutcomeUpdate>> = HashMap::new();
-    for item in group {
-        if let Settled::Outcome {
-            campaign, update, ..
-        } = item
-        {
-            by_campaign
-                .entry(*campaign)
-                .or_default()
-                .push(update.clone());
-        }
-    }
-    let mut recorded = 0;
-    for (index, updates) in by_campaign {
-        let Some(lane) = registry.get(index) else {
-            continue;
+    /// Records the run's delivery path and registers its first campaign (index 0).
+    fn register_first(&self, plan_key: &str, first: Lane) -> Result<CampaignLane, Error> {
+        *self.plan_key.write().unwrap_or_else(|p| p.into_inner()) = plan_key.to_owned();
+        let lane = CampaignLane {
+            index: 0,
+            id: first.id.clone(),
+            priority: first.priority,
         };
-        let counts = store.record_outcomes(&lane.id, &lane.policy, &updates, now_millis())?;
-        recorded += updates.len() as u64;
-        if let Some(progress) = &lane.progress {
-            progress.send_modify(|p| {
-                p.counts = counts;
-                p.phase = Phase::Sending;
-            });
+        if self.registry.add(first).is_none() {
+            return Err(Error::Remote("campaign registered twice".into()));
         }
+        Ok(lane)
     }
-    Ok(recorded)
+
+    /// Starts the recorder on `settled`; when recording fails, `cancel` stops the send.
+    fn spawn_recorder(
+        &self,
+        settled: mpsc::Receiver<Settled>,
+        relay_usage: Option<RelayUsage>,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<u64, StoreError>> {
+        let recording = recorder::record(
+            self.store.clone(),
+            self.registry.clone(),
+            settled,
+            self.events.clone(),
+            relay_usage,
+        );
+        tokio::spawn(async move {
+            let recorded = recording.await;
+            if let Err(error) = &recorded {
+                // Nothing more can be recorded (a full disk, a file-size limit): stop
+                // sending instead of waiting for outcomes that will never be written.
+                tracing::error!(%error, "recording outcomes failed: stopping the send");
+                cancel.cancel();
+            }
+            recorded
+        })
+    }
+}
+
+/// Takes a finished run down in order: no more jobs, connections done, compose threads
+/// joined, then the recorder drained (it ends when the last sender of outcomes is gone).
+/// Returns the outcomes recorded, or the failure that ended delivery.
+async fn wind_down(
+    jobs: Arc<JobQueue>,
+    tracker: TaskTracker,
+    composers: Vec<std::thread::JoinHandle<()>>,
+    ctx: Arc<DeliveryContext>,
+    recorder: tokio::task::JoinHandle<Result<u64, StoreError>>,
+) -> Result<u64, Error> {
+    jobs.close();
+    tracker.close();
+    tracker.wait().await;
+    for composer in composers {
+        let _ = tokio::task::spawn_blocking(move || composer.join()).await;
+    }
+    let fatal = ctx.take_fatal();
+    drop(ctx);
+    let attempts = recorder.await.map_err(|e| Error::Io {
+        path: "recorder task".into(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
+    match fatal {
+        Some(error) => Err(error.into()),
+        None => Ok(attempts),
+    }
 }

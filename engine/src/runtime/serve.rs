@@ -17,9 +17,11 @@ use tokio_util::task::TaskTracker;
 
 use super::held::HeldTests;
 use super::host::Host;
-use crate::config::{load_campaign, CampaignSettings, ServeSettings};
+use crate::config::{
+    load_campaign, BounceListenSettings, CampaignSettings, ServeSettings, ServeTracking,
+};
 use crate::control;
-use crate::schedule::{self, Due};
+use crate::recurring::{self, Due};
 use crate::store::Store;
 use crate::tracking::TokenKey;
 use crate::Error;
@@ -67,6 +69,55 @@ pub struct Server {
 /// run ended with recipients still pending (a relay cap, a suspended destination).
 const RELAUNCH_AFTER: Duration = Duration::from_secs(60);
 
+/// Starts the tracking server on `[tracking] bind`, on `tasks`, until `cancel`; returns
+/// where it listens (when the socket can say).
+async fn start_tracking(
+    tracking: &ServeTracking,
+    store: &Store,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Option<SocketAddr>, Error> {
+    let listener = TcpListener::bind(tracking.bind)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: tracking.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().ok();
+    let key = TokenKey::new(tracking.key.expose_secret().as_bytes());
+    warn_about_other_keys(store, &key)?;
+    let server = super::tracking::server(store.clone(), key, tracking);
+    let stop = cancel.clone();
+    tasks.spawn(async move {
+        if let Err(error) = server.serve(listener, stop.cancelled_owned()).await {
+            tracing::error!(%error, "the tracking server stopped");
+        }
+    });
+    Ok(addr)
+}
+
+/// Starts the bounce listener on `[bounces] bind`, on `tasks`, until `cancel`; returns where
+/// it listens.
+async fn start_bounces(
+    bounces: &BounceListenSettings,
+    store: &Store,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<SocketAddr, Error> {
+    let listener = TcpListener::bind(bounces.bind)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: bounces.bind,
+            source,
+        })?;
+    let config = super::bounces::receiver_config(bounces)?;
+    let receiver =
+        super::bounces::receive_bounces(listener, config, store, None, None, cancel.clone())?;
+    let addr = receiver.addr();
+    tasks.spawn(receiver.stopped());
+    Ok(addr)
+}
+
 impl Server {
     /// Opens the store, answers its control socket and starts the tracking server and the
     /// bounce listener when configured; everything stops when `cancel` fires.
@@ -81,47 +132,14 @@ impl Server {
         let control_stop = CancellationToken::new();
         let socket = control::bind(store.path())?;
         tasks.spawn(control::serve(socket, host.handler(), control_stop.clone()));
-        let mut tracking_addr = None;
-        if let Some(tracking) = &settings.tracking {
-            let listener =
-                TcpListener::bind(tracking.bind)
-                    .await
-                    .map_err(|source| Error::Listen {
-                        addr: tracking.bind,
-                        source,
-                    })?;
-            tracking_addr = listener.local_addr().ok();
-            let key = TokenKey::new(tracking.key.expose_secret().as_bytes());
-            warn_about_other_keys(&store, &key)?;
-            let server = super::tracking::server(store.clone(), key, tracking);
-            let stop = cancel.clone();
-            tasks.spawn(async move {
-                if let Err(error) = server.serve(listener, stop.cancelled_owned()).await {
-                    tracing::error!(%error, "the tracking server stopped");
-                }
-            });
-        }
-        let mut bounces_addr = None;
-        if let Some(bounces) = &settings.bounces {
-            let listener =
-                TcpListener::bind(bounces.bind)
-                    .await
-                    .map_err(|source| Error::Listen {
-                        addr: bounces.bind,
-                        source,
-                    })?;
-            let config = super::bounces::receiver_config(bounces)?;
-            let receiver = super::bounces::receive_bounces(
-                listener,
-                config,
-                &store,
-                None,
-                None,
-                cancel.clone(),
-            )?;
-            bounces_addr = Some(receiver.addr());
-            tasks.spawn(receiver.stopped());
-        }
+        let tracking_addr = match &settings.tracking {
+            Some(tracking) => start_tracking(tracking, &store, &tasks, &cancel).await?,
+            None => None,
+        };
+        let bounces_addr = match &settings.bounces {
+            Some(bounces) => Some(start_bounces(bounces, &store, &tasks, &cancel).await?),
+            None => None,
+        };
         Ok(Server {
             settings,
             options,
@@ -183,7 +201,7 @@ impl Server {
             };
             let mut ids = self.editions_with_retries(&settings.id, settings.schedule.is_some());
             if let Some(schedule) = &settings.schedule {
-                match schedule::due(&settings.id, schedule, now) {
+                match recurring::due(&settings.id, schedule, now) {
                     Due::Edition(edition) => ids.push(edition.id),
                     Due::Missed { edition, .. } => {
                         let sent = self.store.counts(&edition.id).ok().flatten().is_some();
@@ -193,7 +211,7 @@ impl Server {
                     }
                     Due::Waiting { .. } => {}
                 }
-                if let Some(next) = schedule::next_firing(schedule, now) {
+                if let Some(next) = recurring::next_firing(schedule, now) {
                     wake = wake.min(next);
                 }
             } else {
@@ -224,7 +242,7 @@ impl Server {
             .campaigns()
             .unwrap_or_default()
             .into_iter()
-            .filter(|c| schedule::is_edition_of(c, id))
+            .filter(|c| recurring::is_edition_of(c, id))
             .collect()
     }
 

@@ -57,50 +57,53 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 campaign: id,
             })
         }
-        Err(StoreError::Locked { .. }) => {
-            let request = Request::Status {
-                campaign: settings.id.clone(),
-            };
-            match control::request(&settings.store, &request).await? {
-                Response::Status {
-                    campaign,
-                    counts,
-                    next_due,
-                    pid,
-                    active,
-                    destinations,
-                    paused,
-                    tracking,
-                } => Ok(StatusReport {
-                    campaign: if campaign.is_empty() {
-                        settings.id.clone()
-                    } else {
-                        campaign
-                    },
-                    counts,
-                    next_due,
-                    live_from: Some(pid),
-                    active,
-                    connection_limits: destinations
-                        .iter()
-                        .filter_map(|d| Some((d.name.clone(), d.messages_per_connection?)))
-                        .collect(),
-                    destinations,
-                    paused,
-                    tracking,
-                }),
-                Response::Error { message } => Err(Error::Remote(message)),
-                Response::Submitted { .. }
-                | Response::AlreadySending { .. }
-                | Response::Exported { .. }
-                | Response::Marked
-                | Response::Collected { .. }
-                | Response::Refused { .. }
-                | Response::Report { .. } => Err(Error::Remote(
-                    "unexpected answer to a status request".to_owned(),
-                )),
-            }
-        }
+        Err(StoreError::Locked { .. }) => live_status(settings).await,
         Err(other) => Err(other.into()),
+    }
+}
+
+/// Asks the process that holds the store (a send or a server) for the campaign's status.
+async fn live_status(settings: &CampaignSettings) -> Result<StatusReport, Error> {
+    let request = Request::Status {
+        campaign: settings.id.clone(),
+    };
+    match control::request(&settings.store, &request).await? {
+        Response::Status {
+            campaign,
+            counts,
+            next_due,
+            pid,
+            active,
+            destinations,
+            paused,
+            tracking,
+        } => Ok(StatusReport {
+            campaign: if campaign.is_empty() {
+                settings.id.clone()
+            } else {
+                campaign
+            },
+            counts,
+            next_due,
+            live_from: Some(pid),
+            active,
+            connection_limits: destinations
+                .iter()
+                .filter_map(|d| Some((d.name.clone(), d.messages_per_connection?)))
+                .collect(),
+            destinations,
+            paused,
+            tracking,
+        }),
+        Response::Error { message } => Err(Error::Remote(message)),
+        Response::Submitted { .. }
+        | Response::AlreadySending { .. }
+        | Response::Exported { .. }
+        | Response::Marked
+        | Response::Collected { .. }
+        | Response::Refused { .. }
+        | Response::Report { .. } => Err(Error::Remote(
+            "unexpected answer to a status request".to_owned(),
+        )),
     }
 }

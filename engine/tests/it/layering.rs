@@ -1,37 +1,56 @@
-//! The one-way dependency picture of `lib.rs`, checked against every module's `crate::` paths,
-//! so the layering cannot rot silently; and the engine holds production code only: the test
-//! SMTP and DNS servers live in `volley-testkit`, which the engine takes for its tests only.
+//! The module picture of `lib.rs` (its rooms and arrows), checked against every module's
+//! `crate::` paths so the layering cannot rot silently:
+//!
+//! - every module of `src/` has a row, and uses nothing its row does not allow;
+//! - the arrows point one way: no module reaches itself through others (no cycles);
+//! - `runtime` is the only place that wires: nothing imports it (`preflight`, `compose` and
+//!   the recorder included), and only it may import the command-level modules above the
+//!   pipeline stages (`preflight`, `recorder`).
+//! - the engine holds production code only: the test SMTP and DNS servers live in
+//!   `volley-testkit`, which the engine takes for its tests only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// What each module may use, besides itself.
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("preflight", &["runtime", "delivery", "config", "dkim"]),
     (
         "runtime",
         &[
             "ab",
             "campaign",
             "report",
-            "scheduler",
+            "dispatch",
             "compose",
             "delivery",
             "bounce",
             "control",
             "tracking",
-            "schedule",
+            "recurring",
+            "recorder",
+            "preflight",
             "store",
             "shaping",
             "config",
-            "dkim",
             "smtp",
             "model",
             "Error",
         ],
     ),
+    ("preflight", &["delivery", "config", "dkim"]),
     (
-        "scheduler",
+        "compose",
+        &[
+            "dispatch", "delivery", "bounce", "tracking", "store", "config", "dkim", "smtp",
+            "model",
+        ],
+    ),
+    (
+        "recorder",
+        &["dispatch", "delivery", "shaping", "store", "model"],
+    ),
+    (
+        "dispatch",
         &["delivery", "shaping", "store", "config", "smtp", "model"],
     ),
     (
@@ -40,19 +59,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("shaping", &["config", "model"]),
     ("campaign", &["config"]),
-    ("compose", &["dkim"]),
     ("bounce", &["model"]),
     ("control", &["report", "store", "model"]),
     ("report", &["ab", "store", "config", "model"]),
     ("ab", &["model"]),
     ("store", &["model"]),
     ("tracking", &["store", "model"]),
-    ("schedule", &["config"]),
+    ("recurring", &["config"]),
     ("model", &[]),
-    ("config", &["ab"]),
+    ("config", &["ab", "dkim", "smtp"]),
     ("dkim", &[]),
     ("smtp", &[]),
 ];
+
+/// Names under `crate::` that are not modules (the crate's error type).
+const NOT_MODULES: &[&str] = &["Error"];
+
+/// Only `runtime` may import these: they wire stages together or run a command.
+const WIRING_ONLY: &[&str] = &["runtime", "preflight", "recorder"];
+
+fn src() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
 
 fn crate_paths(path: &Path, found: &mut BTreeSet<String>) {
     if path.is_dir() {
@@ -72,17 +100,23 @@ fn crate_paths(path: &Path, found: &mut BTreeSet<String>) {
     }
 }
 
+fn allowed(module: &str) -> &'static [&'static str] {
+    ALLOWED
+        .iter()
+        .find(|(name, _)| *name == module)
+        .map_or(&[], |(_, allowed)| *allowed)
+}
+
 #[test]
 fn modules_only_use_what_the_picture_allows() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut problems = Vec::new();
     for (module, allowed) in ALLOWED {
         let mut found = BTreeSet::new();
-        let dir = src.join(module);
+        let dir = src().join(module);
         if dir.is_dir() {
             crate_paths(&dir, &mut found);
         } else {
-            crate_paths(&src.join(format!("{module}.rs")), &mut found);
+            crate_paths(&src().join(format!("{module}.rs")), &mut found);
         }
         for name in found {
             if name != *module && !allowed.contains(&name.as_str()) {
@@ -94,38 +128,6 @@ fn modules_only_use_what_the_picture_allows() {
         problems.is_empty(),
         "outside the dependency picture in lib.rs: {problems:?}"
     );
-}
-
-/// The modules in `src/` (folders and `name.rs` files, `lib.rs` and `error.rs` aside).
-fn modules(src: &Path) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() || path.extension().is_some_and(|e| e == "rs") {
-            found.insert(name);
-        }
-    }
-    found.remove("lib");
-    found.remove("error");
-    found
-}
-
-#[test]
-fn every_module_is_in_the_picture_and_no_test_server_is_among_them() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let pictured: BTreeSet<String> = ALLOWED.iter().map(|(m, _)| (*m).to_owned()).collect();
-    assert_eq!(
-        modules(&src),
-        pictured,
-        "src/ and the picture in lib.rs differ"
-    );
-    for test_server in ["sink", "nameserver"] {
-        assert!(
-            !pictured.contains(test_server),
-            "{test_server} belongs in volley-testkit"
-        );
-    }
 }
 
 /// The names in the `[dependencies]` table of the engine's Cargo.toml.
@@ -156,4 +158,87 @@ fn test_only_crates_stay_out_of_the_engines_normal_dependencies() {
             "{test_only} is for tests only: it belongs in [dev-dependencies]"
         );
     }
+}
+
+#[test]
+fn every_module_has_a_place_in_the_picture() {
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(src()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        if ["lib", "error"].contains(&name.as_str()) {
+            continue;
+        }
+        if !ALLOWED.iter().any(|(module, _)| *module == name) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "modules without a row in ALLOWED: {missing:?}"
+    );
+    for test_server in ["sink", "nameserver"] {
+        assert!(
+            !src().join(test_server).exists() && allowed(test_server).is_empty(),
+            "{test_server} belongs in volley-testkit"
+        );
+    }
+}
+
+#[test]
+fn the_arrows_point_one_way() {
+    // Depth-first search over the allowed arrows; a module met again on the current path
+    // closes a cycle.
+    fn visit<'a>(
+        module: &'a str,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+        cycles: &mut Vec<String>,
+    ) {
+        if let Some(start) = path.iter().position(|m| *m == module) {
+            cycles.push(format!("{} -> {module}", path[start..].join(" -> ")));
+            return;
+        }
+        if !done.insert(module) {
+            return;
+        }
+        path.push(module);
+        for next in allowed(module) {
+            if !NOT_MODULES.contains(next) {
+                visit(next, path, done, cycles);
+            }
+        }
+        path.pop();
+    }
+    let (mut done, mut cycles) = (BTreeSet::new(), Vec::new());
+    for (module, _) in ALLOWED {
+        visit(module, &mut Vec::new(), &mut done, &mut cycles);
+    }
+    assert!(cycles.is_empty(), "cycles in the picture: {cycles:?}");
+}
+
+#[test]
+fn only_the_runtime_wires() {
+    let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (module, allowed) in ALLOWED {
+        for used in allowed.iter().filter(|u| WIRING_ONLY.contains(u)) {
+            users.entry(used).or_default().push(module);
+        }
+    }
+    let wrong: Vec<String> = users
+        .iter()
+        .flat_map(|(used, by)| {
+            by.iter()
+                .filter(|m| **m != "runtime")
+                .map(move |m| format!("{m} may use {used}"))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "only runtime may use {WIRING_ONLY:?}: {wrong:?}"
+    );
+    assert!(
+        !allowed("runtime").contains(&"runtime"),
+        "nothing imports runtime"
+    );
 }

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::connect::{open, ConnectFailure, MxConnect};
 use super::destination::Destination;
+use super::dial::{open, ConnectFailure, MxConnect};
 use super::error::DeliveryError;
 use super::throttle::{read_reply, Reading, Stage};
 use super::{outcome_of, ReadyMessage, Settled};

@@ -1,8 +1,8 @@
-//! The scheduler: one task that decides what is sent when. It owns the campaigns being sent
-//! (each a round-robin over its recipient domains), the routing table (domain → destination)
-//! and the in-flight budget, and it is fed by events: outcomes recorded, connections ended,
-//! lookups answered, campaigns submitted (Stalwart's queue-manager shape: other tasks send
-//! events, none locks the schedule).
+//! Dispatch, the delivery scheduler: one task that decides what is sent when. It owns the
+//! campaigns being sent (each a round-robin over its recipient domains), the routing table
+//! (domain → destination) and the in-flight budget, and it is fed by events: outcomes
+//! recorded, connections ended, lookups answered, campaigns submitted (Stalwart's
+//! queue-manager shape: other tasks send events, none locks the schedule).
 //!
 //! Each pass it hands per-destination batches of recipients to the compose pool
 //! ([`JobQueue`]) within each destination's share of the budget and its limits, most urgent

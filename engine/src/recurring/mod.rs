@@ -1,6 +1,6 @@
-//! Editions of a scheduled campaign: each firing of its cron (in its time zone) is one
-//! edition, a campaign of its own in the store (`<id>.<local date>`), so each recipient gets
-//! each edition once however often Volley runs.
+//! Recurring campaigns, edition by edition: each firing of a campaign's cron (in its time
+//! zone) is one edition, a campaign of its own in the store (`<id>.<local date>`), so each
+//! recipient gets each edition once however often Volley runs.
 //!
 //! The catch-up rule: when Volley runs (under `volley serve`, or a `volley send` from cron),
 //! the latest firing is due if it is at most `catch_up` old (default 6 hours) and its edition

@@ -3,32 +3,38 @@
 //! destination with its return path. CPU work stays here, off the async workers, so an RSA
 //! signature never stalls a socket.
 
-use super::run::Registry;
-use super::{compose_tracked, Campaign, Tracking};
-use crate::bounce::Verp;
-use crate::compose::Composer;
-use crate::delivery::{ReadyMessage, Settled};
-use crate::model::{Outcome, ReplyRecord};
-use crate::scheduler::{ComposeJob, JobWorker};
-use crate::smtp::Envelope;
-use crate::store::{OutcomeUpdate, RecipientKey, Store, StoredRecipient};
-use crate::Error;
 use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use super::CampaignMessages;
+use crate::bounce::Verp;
+use crate::delivery::{ReadyMessage, Settled};
+use crate::dispatch::{ComposeJob, JobWorker};
+use crate::model::{Outcome, ReplyRecord};
+use crate::smtp::Envelope;
+use crate::store::{OutcomeUpdate, RecipientKey, Store, StoredRecipient};
 
 /// The domain given to the signer of Message-ID tokens (only the token is used).
 const MESSAGE_ID_DOMAIN: &str = "message-id.invalid";
 
-/// The campaign's number in the store (it is in VERP tokens and Message-IDs).
-fn campaign_number(campaign: &Campaign, store: &Store) -> Result<u32, Error> {
-    store
-        .campaign(campaign.id())?
-        .map(|meta| meta.number)
-        .ok_or_else(|| Error::NotLoaded {
-            campaign: campaign.id().to_owned(),
-            store: store.path().to_owned(),
-        })
+/// The compose stage of each campaign of a running send, by its index there.
+pub(crate) trait Stages: Send + Sync + 'static {
+    /// The stage of campaign `index`, or `None` when the send does not know it.
+    fn stage(&self, index: usize) -> Option<Arc<ComposeStage>>;
+}
+
+/// Who a campaign's messages say they are from, in the envelope and the Message-ID.
+pub(crate) struct Identity {
+    /// The campaign's number in the store (it is in VERP tokens and Message-IDs).
+    pub(crate) number: u32,
+    /// The store's secret, which signs VERP and Message-ID tokens.
+    pub(crate) secret: [u8; 32],
+    /// The From address, the envelope sender without VERP.
+    pub(crate) from: String,
+    /// `[bounces] domain`: with it, each recipient gets a return path of its own (VERP).
+    pub(crate) bounce_domain: Option<String>,
 }
 
 /// The envelope sender of each message.
@@ -41,17 +47,6 @@ enum ReturnPath {
 }
 
 impl ReturnPath {
-    fn for_campaign(campaign: &Campaign, store: &Store) -> Result<ReturnPath, Error> {
-        let Some(domain) = &campaign.settings.bounces.domain else {
-            return Ok(ReturnPath::Fixed(campaign.settings.from.address.clone()));
-        };
-        let number = campaign_number(campaign, store)?;
-        Ok(ReturnPath::Verp(
-            Box::new(Verp::new(&store.secret()?, domain)),
-            number,
-        ))
-    }
-
     fn for_recipient(&self, key: &RecipientKey) -> String {
         match self {
             ReturnPath::Fixed(address) => address.clone(),
@@ -62,10 +57,7 @@ impl ReturnPath {
 
 /// Everything a compose thread needs for one campaign.
 pub(crate) struct ComposeStage {
-    /// One per variant, by index; never empty.
-    composers: Vec<Arc<Composer>>,
-    columns: Arc<Vec<String>>,
-    tracking: Option<Arc<Tracking>>,
+    messages: CampaignMessages,
     return_path: ReturnPath,
     /// Signs Message-IDs: `<token>@from-domain` names the recipient, so a bounce quoting it
     /// finds its recipient without a per-message index in the store.
@@ -75,18 +67,26 @@ pub(crate) struct ComposeStage {
 }
 
 impl ComposeStage {
-    /// The stage for `campaign` (loaded into `store`).
-    pub(crate) fn new(campaign: &Campaign, store: &Store) -> Result<ComposeStage, Error> {
-        let number = campaign_number(campaign, store)?;
-        Ok(ComposeStage {
-            composers: campaign.composers.clone(),
-            columns: Arc::new(campaign.columns.clone()),
-            tracking: campaign.tracking.clone(),
-            return_path: ReturnPath::for_campaign(campaign, store)?,
-            message_ids: Verp::new(&store.secret()?, MESSAGE_ID_DOMAIN),
-            number,
-            store: store.clone(),
-        })
+    /// The stage for a campaign's `messages`, sent as `identity`, loaded into `store`.
+    pub(crate) fn new(
+        messages: CampaignMessages,
+        identity: Identity,
+        store: Store,
+    ) -> ComposeStage {
+        let return_path = match &identity.bounce_domain {
+            Some(domain) => ReturnPath::Verp(
+                Box::new(Verp::new(&identity.secret, domain)),
+                identity.number,
+            ),
+            None => ReturnPath::Fixed(identity.from),
+        };
+        ComposeStage {
+            messages,
+            return_path,
+            message_ids: Verp::new(&identity.secret, MESSAGE_ID_DOMAIN),
+            number: identity.number,
+            store,
+        }
     }
 
     /// Builds the message for one recipient, or the outcome that replaces sending it.
@@ -96,36 +96,17 @@ impl ComposeStage {
         campaign: usize,
         priority: u8,
     ) -> Result<ReadyMessage, OutcomeUpdate> {
-        let address = &job.record.email;
-        match self.store.suppression(address) {
-            Ok(Some(entry)) => {
-                let reply =
-                    ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
-                return Err(OutcomeUpdate {
-                    key: job.key,
-                    outcome: Outcome::Suppressed { reply },
-                    message_id: None,
-                });
-            }
-            Ok(None) => {}
-            Err(error) => tracing::error!(%error, "could not read the suppression list"),
+        if let Some(update) = self.suppressed(&job) {
+            return Err(update);
         }
+        let address = &job.record.email;
         let composed = {
             let _span = tracing::debug_span!("compose").entered();
             let id = self.message_ids.token(self.number, job.key.seq);
-            let variant = job.record.variant;
-            // invariant: `composers` is never empty (see `Campaign::composer`)
-            let composer = self
-                .composers
-                .get(usize::from(crate::model::variant_index(variant)))
-                .unwrap_or(&self.composers[0]);
-            compose_tracked(
-                composer,
-                &self.columns,
-                self.tracking.as_deref(),
+            self.messages.compose(
                 address,
                 &job.record.values,
-                (self.number, variant, job.key.seq),
+                (self.number, job.record.variant, job.key.seq),
                 Some(&id),
             )
         };
@@ -152,21 +133,42 @@ impl ComposeStage {
             }
         }
     }
+
+    /// The outcome of a recipient on the suppression list (a store that cannot be read is
+    /// logged, and the recipient is sent to).
+    fn suppressed(&self, job: &StoredRecipient) -> Option<OutcomeUpdate> {
+        match self.store.suppression(&job.record.email) {
+            Ok(Some(entry)) => {
+                let reply =
+                    ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
+                Some(OutcomeUpdate {
+                    key: job.key.clone(),
+                    outcome: Outcome::Suppressed { reply },
+                    message_id: None,
+                })
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::error!(%error, "could not read the suppression list");
+                None
+            }
+        }
+    }
 }
 
 /// Starts one compose thread per worker. Each ends when the queue is closed and empty;
 /// after `cancel` it drops what is left (those recipients stay pending).
 pub(crate) fn spawn_composers(
     workers: Vec<JobWorker>,
-    registry: Arc<Registry>,
+    stages: Arc<impl Stages>,
     settled: mpsc::Sender<Settled>,
     cancel: CancellationToken,
-) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     workers
         .into_iter()
         .enumerate()
         .map(|(n, mut worker)| {
-            let (registry, settled, cancel) = (registry.clone(), settled.clone(), cancel.clone());
+            let (stages, settled, cancel) = (stages.clone(), settled.clone(), cancel.clone());
             std::thread::Builder::new()
                 .name(format!("volley-compose-{n}"))
                 .spawn(move || {
@@ -174,31 +176,27 @@ pub(crate) fn spawn_composers(
                         if cancel.is_cancelled() {
                             continue;
                         }
-                        if !compose_one(job, &registry, &settled) {
+                        if !compose_one(job, &*stages, &settled) {
                             return;
                         }
                     }
-                })
-                .map_err(|source| Error::Io {
-                    path: "compose thread".into(),
-                    source,
                 })
         })
         .collect()
 }
 
 /// Composes one job and queues it (or settles it); false when the pipeline is closing.
-fn compose_one(job: ComposeJob, registry: &Registry, settled: &mpsc::Sender<Settled>) -> bool {
+fn compose_one(job: ComposeJob, stages: &impl Stages, settled: &mpsc::Sender<Settled>) -> bool {
     let ComposeJob {
         campaign,
         priority,
         destination,
         recipient,
     } = job;
-    let Some(lane) = registry.get(campaign) else {
+    let Some(stage) = stages.stage(campaign) else {
         return true;
     };
-    match lane.stage.prepare(recipient, campaign, priority) {
+    match stage.prepare(recipient, campaign, priority) {
         Ok(message) => {
             destination.ready().push(message);
             true

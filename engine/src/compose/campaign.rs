@@ -1,0 +1,241 @@
+//! A campaign's messages, prepared once before anything is sent: one composer per variant
+//! (templates compiled, links rewritten for tracking, DKIM keys loaded, `Feedback-ID` set),
+//! the recipient list's columns and the campaign's tracking.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::tracked::{compose_tracked, Tracking};
+use super::Templates;
+use super::{links, ComposeError, Composed, Composer, Mailbox, MessageSettings, TemplateSource};
+use crate::config::{Address, CampaignSettings, DkimSettings, TemplateFile, MAIN_VARIANT};
+use crate::dkim::Signer;
+
+/// What a campaign sends, ready to compose for any recipient.
+#[derive(Clone)]
+pub(crate) struct CampaignMessages {
+    /// One per variant, by index; never empty.
+    composers: Vec<Arc<Composer>>,
+    columns: Arc<Vec<String>>,
+    tracking: Option<Arc<Tracking>>,
+}
+
+/// One version of a campaign's message: the campaign's own, or a variant's overrides on it.
+struct Version<'a> {
+    id: &'a str,
+    subject: &'a str,
+    from_name: Option<&'a str>,
+    text: Option<&'a TemplateFile>,
+    html: Option<&'a TemplateFile>,
+}
+
+impl CampaignMessages {
+    /// Loads the DKIM keys, compiles each version's templates (rewritten for tracking when
+    /// the campaign is tracked) and checks that the list's `columns` hold every merge field
+    /// the templates use.
+    pub(crate) fn prepare(
+        settings: &CampaignSettings,
+        columns: Vec<String>,
+    ) -> Result<CampaignMessages, ComposeError> {
+        let mut tracking = settings.tracking.as_ref().map(Tracking::new);
+        let mut composers = Vec::new();
+        for version in versions(settings) {
+            let (mut text, mut html) = (template(version.text), template(version.html));
+            if let Some((tracking, tracking_settings)) =
+                tracking.as_mut().zip(settings.tracking.as_ref())
+            {
+                tracking.rewrite(tracking_settings, &columns, text.as_mut(), html.as_mut());
+            }
+            let templates = Templates::new(version.subject, text, html)?;
+            check_fields(
+                &settings.recipients,
+                &templates,
+                &columns,
+                tracking.is_some(),
+            )?;
+            let keys = settings
+                .dkim
+                .iter()
+                .map(DkimSettings::load_key)
+                .collect::<Result<Vec<_>, _>>()?;
+            let signer = (!keys.is_empty()).then(|| Signer::new(keys));
+            let message = message_settings(settings, &version);
+            composers.push(Arc::new(Composer::new(templates, message, signer)));
+        }
+        Ok(CampaignMessages {
+            composers,
+            columns: Arc::new(columns),
+            tracking: tracking.map(Arc::new),
+        })
+    }
+
+    /// The recipient list's columns (merge fields).
+    pub(crate) fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The campaign's tracking, when it is tracked.
+    pub(crate) fn tracking(&self) -> Option<&Tracking> {
+        self.tracking.as_deref()
+    }
+
+    /// The composer of variant `variant` (the first one for an unknown index).
+    fn composer(&self, variant: u8) -> &Composer {
+        // invariant: prepare() builds one composer per version, and there is always one
+        self.composers
+            .get(usize::from(crate::model::variant_index(variant)))
+            .unwrap_or(&self.composers[0])
+    }
+
+    /// Composes the message of stored variant `variant` for `to` with the list row `values`,
+    /// tracked as recipient `seq` of campaign `number` when the campaign is tracked.
+    pub(crate) fn compose(
+        &self,
+        to: &str,
+        values: &[String],
+        (number, variant, seq): (u32, u8, u64),
+        message_id_local: Option<&str>,
+    ) -> Result<Composed, ComposeError> {
+        compose_tracked(
+            self.composer(variant),
+            &self.columns,
+            self.tracking.as_deref(),
+            to,
+            values,
+            (number, variant, seq),
+            message_id_local,
+        )
+    }
+}
+
+/// From (with the version's sender name), Reply-To and `Feedback-ID` of one version.
+fn message_settings(settings: &CampaignSettings, version: &Version<'_>) -> MessageSettings {
+    let mut from = mailbox(&settings.from);
+    if let Some(name) = version.from_name {
+        from.name = Some(name.to_owned());
+    }
+    MessageSettings {
+        from,
+        reply_to: settings.reply_to.as_ref().map(mailbox),
+        extra_headers: vec![(
+            "Feedback-ID".to_owned(),
+            format!(
+                "{}:{}:volley:{}",
+                settings.id, version.id, settings.from.domain
+            ),
+        )],
+    }
+}
+
+/// The versions a campaign sends, by variant index.
+fn versions(settings: &CampaignSettings) -> Vec<Version<'_>> {
+    if settings.variants.is_empty() {
+        return vec![Version {
+            id: MAIN_VARIANT,
+            subject: &settings.subject,
+            from_name: None,
+            text: settings.text.as_ref(),
+            html: settings.html.as_ref(),
+        }];
+    }
+    settings
+        .variants
+        .iter()
+        .map(|v| Version {
+            id: &v.id,
+            subject: v.subject.as_deref().unwrap_or(&settings.subject),
+            from_name: v.from_name.as_deref(),
+            text: v.text.as_ref().or(settings.text.as_ref()),
+            html: v.html.as_ref().or(settings.html.as_ref()),
+        })
+        .collect()
+}
+
+/// A template file as the template engine takes it.
+fn template(file: Option<&TemplateFile>) -> Option<TemplateSource> {
+    file.map(|t| TemplateSource {
+        name: t.path.display().to_string(),
+        source: t.source.clone(),
+    })
+}
+
+/// Every merge field the templates use must be a column of the list (or a tracking field).
+fn check_fields(
+    recipients: &Path,
+    templates: &Templates,
+    columns: &[String],
+    tracked: bool,
+) -> Result<(), ComposeError> {
+    let provided = |name: &str| {
+        tracked && (name.starts_with(links::PROVIDED_PREFIX) || name == links::UNSUBSCRIBE_VARIABLE)
+    };
+    let missing: Vec<String> = templates
+        .variables()
+        .into_iter()
+        .filter(|name| !columns.iter().any(|c| c == name) && !provided(name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ComposeError::MissingFields {
+        recipients: recipients.to_path_buf(),
+        missing,
+        columns: columns.to_vec(),
+    })
+}
+
+fn mailbox(address: &Address) -> Mailbox {
+    Mailbox {
+        name: address.name.clone(),
+        address: address.address.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates(text: &str) -> Templates {
+        let text = TemplateSource {
+            name: "body.txt".to_owned(),
+            source: text.to_owned(),
+        };
+        Templates::new("Hello {{ name }}", Some(text), None).unwrap()
+    }
+
+    #[test]
+    fn a_merge_field_the_list_lacks_is_named_with_the_lists_columns() {
+        let columns = ["email".to_owned(), "name".to_owned()];
+        let error = check_fields(
+            Path::new("list.csv"),
+            &templates("{{ city }} and {{ plan }}"),
+            &columns,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "list.csv: the templates use the fields `city`, `plan` that the list does not have \
+             (its columns: email, name)"
+        );
+        let one = check_fields(
+            Path::new("list.csv"),
+            &templates("{{ city }}"),
+            &columns,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            one.to_string().contains("use the field `city` that"),
+            "{one}"
+        );
+    }
+
+    #[test]
+    fn tracking_fields_count_as_provided_only_when_tracked() {
+        let columns = ["email".to_owned(), "name".to_owned()];
+        let body = templates("{{ unsubscribe_url }}");
+        assert!(check_fields(Path::new("list.csv"), &body, &columns, true).is_ok());
+        assert!(check_fields(Path::new("list.csv"), &body, &columns, false).is_err());
+    }
+}

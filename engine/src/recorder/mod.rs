@@ -1,0 +1,153 @@
+//! The outcome recorder: every settled recipient of a running send (delivered, deferred,
+//! bounced, suppressed…) is written to the store by group commit, and the scheduler hears of
+//! it only once it is durable.
+//!
+//! ```text
+//! connections, compose threads ─settled─► recorder ─batch, flush─► store
+//!                                            └────settled (after the flush)────► scheduler
+//! ```
+//!
+//! It waits for a settled recipient, takes every other one already waiting (up to
+//! [`RECORD_BATCH`]), writes the outcomes in one batch per campaign and flushes; what arrives
+//! during a flush forms the next group. The window between a server's 250 and its durable
+//! record is therefore about one flush (flushes slower than [`SLOW_FLUSH`] are logged). A
+//! relay's hourly and daily counts are saved with each group.
+//!
+//! The tracking server's events have a group commit of their own (`tracking::recorder`): it
+//! answers each HTTP request once its event is on disk, and counts its flushes for `/metrics`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::delivery::Settled;
+use crate::dispatch::SchedulerEvent;
+use crate::model::{now_millis, Counts};
+use crate::shaping::RelayBudget;
+use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
+
+/// A flush slower than this is logged (at debug level): it widens the duplicate window after
+/// a crash.
+const SLOW_FLUSH: Duration = Duration::from_millis(100);
+/// Outcomes recorded in one batch at most.
+const RECORD_BATCH: usize = 1_024;
+/// Minutes of relay usage kept in the store.
+const RELAY_MINUTES_KEPT: u64 = 24 * 60;
+
+/// One campaign of a running send, as the recorder sees it.
+pub(crate) trait Lane {
+    /// The campaign id.
+    fn id(&self) -> &str;
+    /// Its retry and suppression policies.
+    fn policy(&self) -> &OutcomePolicy;
+    /// Told the campaign's counts after each recorded batch.
+    fn recorded(&self, counts: Counts);
+}
+
+/// The campaigns of a running send, by index.
+pub(crate) trait Lanes: Send + Sync + 'static {
+    /// What a campaign is.
+    type Lane: Lane;
+    /// The campaign at `index`, when the send knows it.
+    fn lane(&self, index: usize) -> Option<Arc<Self::Lane>>;
+}
+
+/// A relay's hourly and daily caps and where their counts are kept.
+pub(crate) struct RelayUsage {
+    /// The store key of the relay's counts (`host:port:user`).
+    pub(crate) key: String,
+    /// The counts, shared with the connections that take from them.
+    pub(crate) budget: Arc<Mutex<RelayBudget>>,
+}
+
+/// Records what arrives on `settled` until every sender is gone, telling `scheduler` after
+/// each flush; returns the number of outcomes recorded. An error means nothing more can be
+/// recorded (a full disk, a file-size limit).
+pub(crate) async fn record(
+    store: Store,
+    lanes: Arc<impl Lanes>,
+    mut settled: mpsc::Receiver<Settled>,
+    scheduler: mpsc::UnboundedSender<SchedulerEvent>,
+    relay_usage: Option<RelayUsage>,
+) -> Result<u64, StoreError> {
+    let mut group: Vec<Settled> = Vec::with_capacity(RECORD_BATCH);
+    let mut recorded = 0u64;
+    while let Some(first) = settled.recv().await {
+        group.push(first);
+        while group.len() < RECORD_BATCH {
+            match settled.try_recv() {
+                Ok(item) => group.push(item),
+                Err(_) => break,
+            }
+        }
+        recorded += write_group(&store, &*lanes, &group)?;
+        if let Some(usage) = &relay_usage {
+            save_relay_usage(&store, usage)?;
+        }
+        flush(&store).await?;
+        let _ = scheduler.send(SchedulerEvent::Settled(std::mem::take(&mut group)));
+        group.reserve(RECORD_BATCH);
+    }
+    Ok(recorded)
+}
+
+/// Writes the relay minutes counted since the last save.
+fn save_relay_usage(store: &Store, usage: &RelayUsage) -> Result<(), StoreError> {
+    let dirty = usage
+        .budget
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take_dirty();
+    if !dirty.is_empty() {
+        let keep_since = (now_millis() / 60_000).saturating_sub(RELAY_MINUTES_KEPT);
+        store.set_relay_usage(&usage.key, &dirty, keep_since)?;
+    }
+    Ok(())
+}
+
+/// Flushes the store, logging a slow flush.
+async fn flush(store: &Store) -> Result<(), StoreError> {
+    let flush_started = Instant::now();
+    store
+        .flush()
+        .instrument(tracing::debug_span!("store.flush"))
+        .await?;
+    if flush_started.elapsed() > SLOW_FLUSH {
+        tracing::debug!(
+            millis = flush_started.elapsed().as_millis() as u64,
+            "slow store flush"
+        );
+    }
+    Ok(())
+}
+
+/// Writes one group's outcomes, one atomic batch per campaign, and tells each campaign its
+/// counts.
+fn write_group(store: &Store, lanes: &impl Lanes, group: &[Settled]) -> Result<u64, StoreError> {
+    let _span = tracing::debug_span!("store.record", outcomes = group.len()).entered();
+    let mut by_campaign: HashMap<usize, Vec<OutcomeUpdate>> = HashMap::new();
+    for item in group {
+        if let Settled::Outcome {
+            campaign, update, ..
+        } = item
+        {
+            by_campaign
+                .entry(*campaign)
+                .or_default()
+                .push(update.clone());
+        }
+    }
+    let mut recorded = 0;
+    for (index, updates) in by_campaign {
+        let Some(lane) = lanes.lane(index) else {
+            continue;
+        };
+        let counts = store.record_outcomes(lane.id(), lane.policy(), &updates, now_millis())?;
+        recorded += updates.len() as u64;
+        lane.recorded(counts);
+    }
+    Ok(recorded)
+}

@@ -1,0 +1,179 @@
+//! A campaign prepared for sending: its settings, its messages ready to compose (see
+//! `compose::CampaignMessages`), its bounce classifier and the policies for its outcomes.
+
+use crate::bounce::Classifier;
+use crate::campaign::RecipientReader;
+use crate::compose::{CampaignMessages, ComposeStage, Identity};
+use crate::config::{CampaignSettings, TlsMode};
+use crate::model::{RetryPolicy, SuppressionPolicy};
+use crate::smtp::{Credentials, Security, SessionConfig};
+use crate::store::{OutcomePolicy, Store, TrackingMeta};
+use crate::Error;
+use std::sync::Arc;
+
+/// A campaign checked and ready to send: settings, loaded DKIM keys and compiled templates.
+pub struct Campaign {
+    pub(super) settings: CampaignSettings,
+    pub(super) messages: CampaignMessages,
+    pub(super) classifier: Arc<Classifier>,
+}
+
+impl std::fmt::Debug for Campaign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Campaign")
+            .field("id", &self.settings.id)
+            .finish()
+    }
+}
+
+impl Campaign {
+    /// Loads the DKIM keys, compiles the templates and checks that the recipient list has
+    /// every merge field the templates use. Nothing is sent and the store is not touched.
+    pub fn prepare(settings: CampaignSettings) -> Result<Campaign, Error> {
+        if !settings.secrets_read {
+            return Err(Error::ReadOnlySettings {
+                file: settings.file.clone(),
+            });
+        }
+        let columns = RecipientReader::open(&settings.recipients)?
+            .columns()
+            .to_vec();
+        let messages = CampaignMessages::prepare(&settings, columns)?;
+        let classifier = Arc::new(classifier_for(&settings)?);
+        Ok(Campaign {
+            settings,
+            messages,
+            classifier,
+        })
+    }
+
+    /// What the tracking server needs to know of this campaign, when it is tracked.
+    pub fn tracking_meta(&self) -> Option<TrackingMeta> {
+        self.messages.tracking().map(|t| TrackingMeta {
+            links: t.links().to_vec(),
+            key_fingerprint: t.key_fingerprint(),
+        })
+    }
+
+    /// The tracked links, by index, as written in the templates (empty when untracked).
+    pub fn tracked_links(&self) -> &[String] {
+        self.messages.tracking().map_or(&[], |t| t.links())
+    }
+
+    /// The compose stage of this campaign, loaded into `store`.
+    pub(crate) fn compose_stage(&self, store: &Store) -> Result<Arc<ComposeStage>, Error> {
+        let number = store
+            .campaign(self.id())?
+            .map(|meta| meta.number)
+            .ok_or_else(|| Error::NotLoaded {
+                campaign: self.id().to_owned(),
+                store: store.path().to_owned(),
+            })?;
+        let identity = Identity {
+            number,
+            secret: store.secret()?,
+            from: self.settings.from.address.clone(),
+            bounce_domain: self.settings.bounces.domain.clone(),
+        };
+        Ok(Arc::new(ComposeStage::new(
+            self.messages.clone(),
+            identity,
+            store.clone(),
+        )))
+    }
+
+    /// The index of variant `id`, or an error listing the campaign's variants.
+    pub fn variant_index(&self, id: &str) -> Result<u8, Error> {
+        let known = self.settings.variant_ids();
+        known
+            .iter()
+            .position(|v| v == id)
+            .and_then(|i| u8::try_from(i).ok())
+            .ok_or_else(|| Error::UnknownVariant {
+                file: self.settings.file.clone(),
+                campaign: self.settings.id.clone(),
+                variant: id.to_owned(),
+                known,
+            })
+    }
+
+    /// The campaign id.
+    pub fn id(&self) -> &str {
+        &self.settings.id
+    }
+
+    /// The validated settings.
+    pub fn settings(&self) -> &CampaignSettings {
+        &self.settings
+    }
+
+    /// The recipient list's columns (merge fields).
+    pub fn columns(&self) -> &[String] {
+        self.messages.columns()
+    }
+
+    /// The retry and suppression policies from `[retry]` and `[bounces]`.
+    pub fn outcome_policy(&self) -> OutcomePolicy {
+        outcome_policy(&self.settings)
+    }
+
+    /// The SMTP session settings for the configured relay.
+    pub fn relay_session(&self, record_transcript: bool) -> Result<(SessionConfig, usize), Error> {
+        let relay = self.settings.relay.as_ref().ok_or_else(|| Error::NoRelay {
+            file: self.settings.file.clone(),
+        })?;
+        let tls = super::plan::tls_trusting(relay.ca_file.as_deref())?;
+        let credentials = match (&relay.username, &relay.password) {
+            (Some(username), Some(password)) => Some(Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        };
+        let security = match relay.tls {
+            TlsMode::None => Security::None,
+            TlsMode::StartTls => Security::StartTls,
+            TlsMode::Tls => Security::Tls,
+        };
+        let config = SessionConfig {
+            host: relay.host.clone(),
+            address: None,
+            port: relay.port,
+            security,
+            helo: relay.helo.clone(),
+            credentials,
+            // The configuration refuses clear-text AUTH except to this machine.
+            allow_plain_auth: crate::config::is_loopback_host(&relay.host),
+            tls,
+            timeouts: self.settings.timeouts,
+            pipelining: true,
+            chunking: true,
+            record_transcript,
+        };
+        Ok((config, relay.connections))
+    }
+}
+
+/// The shipped classification rules, extended by `[bounces] rules_file` when set.
+pub(crate) fn classifier_for(settings: &CampaignSettings) -> Result<Classifier, Error> {
+    match &settings.bounces.rules_file {
+        Some(path) => Ok(Classifier::with_rules_file(path)?),
+        None => Ok(Classifier::builtin()),
+    }
+}
+
+/// The retry and suppression policies a campaign's `[retry]` and `[bounces]` ask for.
+pub(crate) fn outcome_policy(settings: &CampaignSettings) -> OutcomePolicy {
+    OutcomePolicy {
+        retry: RetryPolicy {
+            schedule: settings.retry.schedule.clone(),
+            expire_after: settings.retry.expire_after,
+            jitter: settings.retry.jitter,
+        },
+        suppression: SuppressionPolicy {
+            soft_limit: settings.bounces.soft_limit,
+            soft_window: settings.bounces.soft_window,
+            soft_min_span: settings.bounces.soft_min_span,
+        },
+    }
+}
