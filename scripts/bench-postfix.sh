@@ -89,46 +89,53 @@ held_rate() { # $1: hold folder, $2: expected count
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-bench_volley() { # $1: label, then postfix-relay.sh options
-    local label=$1
-    shift
-    local rates=()
-    for run in $(seq "$runs"); do
-        local dir="$base/$label-$run"
-        start_relay "$dir" "$@"
-        rm -rf "$work/store"
-        local start end
-        start=$(date +%s.%N)
-        "$volley" send "$work/campaign.toml" --store "$work/store" --no-progress >"$work/out.txt" 2>"$work/send.log" || {
-            echo "volley send failed:" >&2
-            tail -n 5 "$work/out.txt" "$work/send.log" >&2
-            exit 1
-        }
-        end=$(date +%s.%N)
-        local rate
-        rate=$(held_rate "$dir/queue/hold" "$recipients") || { echo "$label run $run: $rate" >&2; exit 1; }
-        grep -q "delivered $recipients " "$work/out.txt" || { echo "the store does not say $recipients delivered" >&2; exit 1; }
-        echo "$label run $run: Postfix counted $rate messages/s; whole command $(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.2f", e - s}') s"
-        rates+=("$rate")
-        stop_relay
-    done
-    echo "$label median: $(printf '%s\n' "${rates[@]}" | median) messages/s"
+run_volley() { # $1: label, $2: run number, then postfix-relay.sh options; prints the rate
+    local label=$1 run=$2
+    shift 2
+    local dir="$base/$label-$run"
+    start_relay "$dir" "$@"
+    rm -rf "$work/store"
+    local start end
+    start=$(date +%s.%N)
+    "$volley" send "$work/campaign.toml" --store "$work/store" --no-progress >"$work/out.txt" 2>"$work/send.log" || {
+        echo "volley send failed:" >&2
+        tail -n 5 "$work/out.txt" "$work/send.log" >&2
+        exit 1
+    }
+    end=$(date +%s.%N)
+    local rate
+    rate=$(held_rate "$dir/queue/hold" "$recipients") || { echo "$label run $run: $rate" >&2; exit 1; }
+    grep -q "delivered $recipients " "$work/out.txt" || { echo "the store does not say $recipients delivered" >&2; exit 1; }
+    echo "$label run $run: Postfix counted $rate messages/s; whole command $(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.2f", e - s}') s" >&2
+    stop_relay
+    echo "$rate"
 }
 
-bench_volley chunking
-bench_volley data --no-chunking
-
 # The ceiling: Postfix's own lock-step generator, CONNECTIONS sessions, no TLS, 10 KB.
-rates=()
-for run in $(seq "$runs"); do
-    dir="$base/source-$run"
+run_source() { # $1: run number; prints the rate
+    local dir="$base/source-$1"
     start_relay "$dir"
     smtp-source -c -s "$connections" -m "$recipients" -l 10240 -f bench@example.com \
         -t user@d0.bench.test "127.0.0.1:$port" >/dev/null
+    local rate
     rate=$(held_rate "$dir/queue/hold" "$recipients")
-    echo "smtp-source run $run: Postfix counted $rate messages/s"
-    rates+=("$rate")
+    echo "smtp-source run $1: Postfix counted $rate messages/s" >&2
     stop_relay
+    echo "$rate"
+}
+
+# The three are run in turn within each round, so a busy spell on the shared machine falls
+# on all of them alike; the BDAT/DATA ratio of each round is printed with the medians.
+chunking=() data=() source=() ratios=()
+for run in $(seq "$runs"); do
+    c=$(run_volley chunking "$run")
+    d=$(run_volley data "$run" --no-chunking)
+    s=$(run_source "$run")
+    chunking+=("$c") data+=("$d") source+=("$s")
+    ratios+=("$(awk -v c="$c" -v d="$d" 'BEGIN {printf "%.2f", c / d}')")
 done
-echo "smtp-source median: $(printf '%s\n' "${rates[@]}" | median) messages/s ($connections sessions, no TLS)"
+echo "chunking median: $(printf '%s\n' "${chunking[@]}" | median) messages/s"
+echo "data median: $(printf '%s\n' "${data[@]}" | median) messages/s"
+echo "chunking/data per round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
+echo "smtp-source median: $(printf '%s\n' "${source[@]}" | median) messages/s ($connections sessions, no TLS)"
 echo "($recipients messages of 10 KB, RSA-2048 DKIM, STARTTLS, $connections connections; $(nproc) cores)"
