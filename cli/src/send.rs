@@ -180,15 +180,17 @@ fn print_report(report: &SendReport) {
         ));
     }
     if let Some(ab) = &report.ab {
-        print_ab(ab);
+        if let Some(line) = ab_line(ab) {
+            ui::line(&line);
+        }
     }
     if report.interrupted {
         ui::line("  interrupted: state saved; run the same command again to resume");
     }
 }
 
-/// Where a test-then-winner campaign stands after this run.
-fn print_ab(ab: &volley::runtime::AbProgress) {
+/// Where a test-then-winner campaign stands after this run, in one line.
+pub(crate) fn ab_line(ab: &volley::runtime::AbProgress) -> Option<String> {
     if let Some((how, variant, reason)) = &ab.decision {
         let to = variant.as_deref().unwrap_or("the variants by weight");
         let when = if ab.decided_now {
@@ -196,20 +198,20 @@ fn print_ab(ab: &volley::runtime::AbProgress) {
         } else {
             "decided"
         };
-        ui::line(&format!(
+        Some(format!(
             "  A/B test {when} ({how}): the remainder goes to {to}. {reason}"
-        ));
+        ))
     } else if let Some(reason) = &ab.holding {
-        ui::line(&format!(
+        Some(format!(
             "  A/B test inconclusive and on_inconclusive = \"hold\": {} recipients stay held. {reason}",
             ab.held
-        ));
-    } else if let Some(at) = ab.decide_after {
-        ui::line(&format!(
+        ))
+    } else {
+        ab.decide_after.map(|at| format!(
             "  A/B test share sent; {} recipients are held for the winner, decided at {} (run `volley send` again then, or let `volley serve` do it)",
             ab.held,
             format_millis(at)
-        ));
+        ))
     }
 }
 

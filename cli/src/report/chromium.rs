@@ -128,7 +128,7 @@ fn domain(name: &str, recipients: u64) -> DomainRow {
 }
 
 /// A realistic two-variant campaign two days in, with B the winner on clicks.
-fn sample_report() -> Report {
+pub(super) fn sample_report() -> Report {
     let a = variant_row("A", 24_000, 23_642, 214, 5_390, 662);
     let b = variant_row("B", 24_000, 23_655, 207, 5_723, 828);
     let buckets: Vec<Bucket> = (0..48)
@@ -222,7 +222,7 @@ fn sample_report() -> Report {
 }
 
 /// A campaign that has just been loaded: one variant, no A/B, no events, no buckets.
-fn empty_report() -> Report {
+pub(super) fn empty_report() -> Report {
     Report {
         campaign: "newsletter".into(),
         generated_at: START_MS,

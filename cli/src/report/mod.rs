@@ -16,6 +16,8 @@ pub(crate) mod words;
 #[cfg(test)]
 mod chromium;
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod tests;
 
 use crate::args::{ReportArgs, ReportFormat};
