@@ -2,6 +2,8 @@
 //! how it went.
 
 use crate::args::SendArgs;
+use crate::words::numbers::{format_seconds, format_whole_rate};
+use crate::words::verdict::reason_sentence;
 use crate::{exit, ui};
 use anyhow::Context;
 use std::sync::Arc;
@@ -146,14 +148,17 @@ fn print_report(report: &SendReport) {
         c.delivered, c.bounced, c.deferred, c.expired, c.suppressed, c.pending
     ));
     ui::line(&format!(
-        "  this run: {} attempts in {:.1}s ({:.0} messages/s{})",
+        "  this run: {} attempts in {} ({} messages/s{})",
         report.attempts,
-        report.elapsed.as_secs_f64(),
-        report.messages_per_second(),
+        format_seconds(report.elapsed.as_secs_f64(), 1),
+        format_whole_rate(report.messages_per_second()),
         if report.idle.is_zero() {
             String::new()
         } else {
-            format!(", {:.1}s waiting for retries", report.idle.as_secs_f64())
+            format!(
+                ", {} waiting for retries",
+                format_seconds(report.idle.as_secs_f64(), 1)
+            )
         }
     ));
     if let Some(pause) = &report.paused {
@@ -199,12 +204,14 @@ pub(crate) fn ab_line(ab: &volley::runtime::AbProgress) -> Option<String> {
             "decided"
         };
         Some(format!(
-            "  A/B test {when} ({how}): the remainder goes to {to}. {reason}"
+            "  A/B test {when} ({how}): the remainder goes to {to}. {}",
+            reason_sentence(reason)
         ))
     } else if let Some(reason) = &ab.holding {
         Some(format!(
-            "  A/B test inconclusive and on_inconclusive = \"hold\": {} recipients stay held. {reason}",
-            ab.held
+            "  A/B test inconclusive and on_inconclusive = \"hold\": {} recipients stay held. {}",
+            ab.held,
+            reason_sentence(reason)
         ))
     } else {
         ab.decide_after.map(|at| format!(

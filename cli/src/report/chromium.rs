@@ -109,7 +109,7 @@ fn verdict_stats(v: &VariantRow, prob_best: f64) -> VariantStats {
         bounce_rate: v.counts.bounced as f64 / (v.counts.delivered + v.counts.bounced) as f64,
         unsubscribe_rate: v.engagement.unsubscribed as f64 / v.counts.delivered as f64,
         complaint_rate: v.complaints as f64 / v.counts.delivered as f64,
-        vetoed: None,
+        exceeded: Vec::new(),
     }
 }
 
@@ -158,8 +158,10 @@ pub(super) fn sample_report() -> Report {
         p_value: Some(0.000_026_4),
         z: Some(4.2),
         needed_per_variant: None,
-        reason: "B's click rate is higher than A's at 95 % confidence, and no limit is exceeded."
-            .into(),
+        reason: volley::ab::Reason::Recorded {
+            text: "B's click rate is higher than A's at 95 % confidence, and no limit is exceeded."
+                .into(),
+        },
         variants: vec![verdict_stats(&a, 0.000_013), verdict_stats(&b, 0.999_987)],
     };
     Report {

@@ -27,35 +27,73 @@ fn rules() -> Rules {
 /// (name, inputs, rules)
 fn cases() -> Vec<(&'static str, Vec<VariantInput>, Rules)> {
     let mut cases = vec![
-        ("winner", vec![input("A", 1000, 300), input("B", 1000, 400)], rules()),
+        (
+            "winner",
+            vec![input("A", 1000, 300), input("B", 1000, 400)],
+            rules(),
+        ),
         (
             "three-winner",
-            vec![input("A", 1000, 300), input("B", 1000, 310), input("C", 1000, 400)],
+            vec![
+                input("A", 1000, 300),
+                input("B", 1000, 310),
+                input("C", 1000, 400),
+            ],
             rules(),
         ),
         (
             "bonferroni",
-            vec![input("A", 1000, 300), input("B", 1000, 342), input("C", 1000, 300)],
+            vec![
+                input("A", 1000, 300),
+                input("B", 1000, 342),
+                input("C", 1000, 300),
+            ],
             rules(),
         ),
-        ("too-few", vec![input("A", 20, 9), input("B", 20, 3)], rules()),
-        ("too-few-needed", vec![input("A", 90, 30), input("B", 500, 171)], rules()),
-        ("close", vec![input("A", 1000, 300), input("B", 1000, 310)], rules()),
-        ("small-rates", vec![input("A", 90_000, 41), input("B", 91_234, 77)], rules()),
+        (
+            "too-few",
+            vec![input("A", 20, 9), input("B", 20, 3)],
+            rules(),
+        ),
+        (
+            "too-few-needed",
+            vec![input("A", 90, 30), input("B", 500, 171)],
+            rules(),
+        ),
+        (
+            "close",
+            vec![input("A", 1000, 300), input("B", 1000, 310)],
+            rules(),
+        ),
+        (
+            "small-rates",
+            vec![input("A", 90_000, 41), input("B", 91_234, 77)],
+            rules(),
+        ),
         (
             "tie",
-            vec![input("A", 1000, 300), input("B", 1000, 400), input("C", 1000, 400)],
+            vec![
+                input("A", 1000, 300),
+                input("B", 1000, 400),
+                input("C", 1000, 400),
+            ],
             rules(),
         ),
         (
             "bad-confidence",
             vec![input("A", 1000, 300), input("B", 1000, 400)],
-            Rules { confidence: 1.5, ..rules() },
+            Rules {
+                confidence: 1.5,
+                ..rules()
+            },
         ),
         (
             "confidence-975",
             vec![input("A", 1000, 300), input("B", 1000, 345)],
-            Rules { confidence: 0.975, ..rules() },
+            Rules {
+                confidence: 0.975,
+                ..rules()
+            },
         ),
     ];
     let mut b = input("B", 1000, 400);
@@ -89,25 +127,54 @@ fn cases() -> Vec<(&'static str, Vec<VariantInput>, Rules)> {
     cases.push((
         "close-limit",
         vec![a, b],
-        Rules { max_complaint_rate: 0.003, ..rules() },
+        Rules {
+            max_complaint_rate: 0.003,
+            ..rules()
+        },
     ));
-    let a = VariantInput { id: "A".into(), delivered: 2000, opens: 400, clicks: 120, ..VariantInput::default() };
-    let b = VariantInput { id: "B".into(), delivered: 2000, opens: 500, clicks: 200, ..VariantInput::default() };
+    let a = VariantInput {
+        id: "A".into(),
+        delivered: 2000,
+        opens: 400,
+        clicks: 120,
+        ..VariantInput::default()
+    };
+    let b = VariantInput {
+        id: "B".into(),
+        delivered: 2000,
+        opens: 500,
+        clicks: 200,
+        ..VariantInput::default()
+    };
     cases.push((
         "clicks-per-open",
         vec![a.clone(), b.clone()],
-        Rules { metric: volley::ab::Metric::ClicksPerOpen, ..rules() },
+        Rules {
+            metric: volley::ab::Metric::ClicksPerOpen,
+            ..rules()
+        },
     ));
     cases.push((
         "clicks-per-open-few",
         vec![a, b],
-        Rules { metric: volley::ab::Metric::ClicksPerOpen, min_per_variant: 450, ..rules() },
+        Rules {
+            metric: volley::ab::Metric::ClicksPerOpen,
+            min_per_variant: 450,
+            ..rules()
+        },
     ));
     let mut a = input("A", 1000, 0);
     a.opens = 200;
     let mut b = input("B", 1000, 0);
     b.opens = 260;
-    cases.push(("opens", vec![a, b], Rules { metric: volley::ab::Metric::Opens, ..rules() }));
+    cases.push((
+        "opens",
+        vec![a, b],
+        Rules {
+            metric: volley::ab::Metric::Opens,
+            ..rules()
+        },
+    ));
     cases
 }
 
@@ -196,11 +263,17 @@ fn golden_outputs() {
                 std::fs::write(dir.join(format!("{stem}.{ext}")), text).unwrap();
             };
             write("txt", super::text::table(&report));
-            write("json", super::render(&report, crate::args::ReportFormat::Json).unwrap());
+            write(
+                "json",
+                super::render(&report, crate::args::ReportFormat::Json).unwrap(),
+            );
             write("csv", super::csv::csv(&report));
             write("html", super::html::html(&report));
             let ab = report.ab.as_ref().unwrap();
-            write("ab.json", crate::ab::decide_json(&report.campaign, ab).unwrap());
+            write(
+                "ab.json",
+                crate::ab::decide_json(&report.campaign, ab).unwrap(),
+            );
             write("ab.txt", super::text::ab_table(&report));
             let progress = volley::runtime::AbProgress {
                 held: ab.held,
@@ -212,7 +285,10 @@ fn golden_outputs() {
                 decided_now: decided,
                 holding: (!decided).then(|| verdict.reason.clone()),
             };
-            write("send.txt", crate::send::ab_line(&progress).unwrap_or_default());
+            write(
+                "send.txt",
+                crate::send::ab_line(&progress).unwrap_or_default(),
+            );
         }
     }
 }

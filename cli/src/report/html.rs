@@ -224,8 +224,9 @@ pub(super) fn html_verdict(out: &mut String, report: &Report, ids: &[String]) {
         "<p class=\"headline\">{}</p>\n",
         escape(&verdict_headline(v))
     );
-    if !v.reason.is_empty() {
-        put!(out, "<p class=\"why\">{}</p>\n", escape(&v.reason));
+    let why = reason_sentence(&v.reason);
+    if !why.is_empty() {
+        put!(out, "<p class=\"why\">{}</p>\n", escape(&why));
     }
     for s in veto_sentences(v) {
         put!(out, "<p class=\"veto\">{}</p>\n", escape(&s));
@@ -634,11 +635,11 @@ pub(super) fn svg_rates_chart(variants: &[VariantRow], ids: &[String]) -> String
                 break;
             }
             let x = x_of(r);
-            let label = trim_decimal_zeros(&format!("{:.2}", r * 100.0));
+            let label = format_percent_tick(r);
             put!(
                 svg,
                 "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{}\"/>\
-                 <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\">{label} %</text>",
+                 <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\">{label}</text>",
                 TOP + rows_h,
                 if i == 0 { "#9ca3af" } else { "#eceef1" },
                 TOP + rows_h + 18.0

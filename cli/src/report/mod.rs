@@ -53,7 +53,9 @@ pub(crate) fn render(report: &Report, format: ReportFormat) -> anyhow::Result<St
     Ok(match format {
         ReportFormat::Table => text::table(report),
         ReportFormat::Json => {
-            let mut json = serde_json::to_string_pretty(report).context("encoding the report")?;
+            let mut json =
+                serde_json::to_string_pretty(&crate::words::json::ReportJson::new(report))
+                    .context("encoding the report")?;
             json.push('\n');
             json
         }

@@ -53,7 +53,7 @@ fn stats(id: &str, rate: f64, prob_best: f64) -> VariantStats {
         bounce_rate: 0.004,
         unsubscribe_rate: 0.001,
         complaint_rate: 0.0002,
-        vetoed: None,
+        exceeded: Vec::new(),
     }
 }
 
@@ -91,7 +91,9 @@ fn sample() -> Report {
                 p_value: Some(0.04417),
                 z: Some(2.01),
                 needed_per_variant: None,
-                reason: "B has the higher click rate at 95 % confidence.".into(),
+                reason: volley::ab::Reason::Recorded {
+                    text: "B has the higher click rate at 95 % confidence.".into(),
+                },
                 variants: vec![
                     stats("A", 0.0279, 0.021),
                     stats("B, \"bold\"", 0.0342, 0.979),

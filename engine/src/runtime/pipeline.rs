@@ -147,7 +147,11 @@ pub(crate) async fn load_and_send(
         .await??
     };
     if let Some(reason) = &holding {
-        tracing::warn!(campaign = campaign.id(), %reason, "A/B test inconclusive: the remainder stays held");
+        tracing::warn!(
+            campaign = campaign.id(),
+            ?reason,
+            "A/B test inconclusive: the remainder stays held"
+        );
     }
     if let Some(progress) = &options.progress {
         progress.send_replace(Progress {
