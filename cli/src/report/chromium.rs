@@ -448,7 +448,7 @@ fn assert_no_nan_or_inf(what: &str, text: &str) {
 #[test]
 fn sample_report_renders_charts_in_chromium() {
     let report = sample_report();
-    let page = super::html::html(&report);
+    let page = super::html::html(&report).unwrap();
     for id in [
         "chart-timeline-opens",
         "chart-timeline-clicks",
@@ -507,7 +507,7 @@ fn sample_report_renders_charts_in_chromium() {
 #[test]
 fn empty_report_says_no_opens_or_clicks_yet() {
     let report = empty_report();
-    let page = super::html::html(&report);
+    let page = super::html::html(&report).unwrap();
     assert!(
         page.to_lowercase().contains("no opens or clicks yet"),
         "the empty page does not say so"

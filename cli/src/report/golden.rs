@@ -250,7 +250,11 @@ fn golden_outputs() {
     ] {
         std::fs::write(dir.join(format!("{name}.txt")), super::text::table(&report)).unwrap();
         std::fs::write(dir.join(format!("{name}.csv")), super::csv::csv(&report)).unwrap();
-        std::fs::write(dir.join(format!("{name}.html")), super::html::html(&report)).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.html")),
+            super::html::html(&report).unwrap(),
+        )
+        .unwrap();
         let json = super::render(&report, crate::args::ReportFormat::Json).unwrap();
         std::fs::write(dir.join(format!("{name}.json")), json).unwrap();
     }
@@ -268,7 +272,7 @@ fn golden_outputs() {
                 super::render(&report, crate::args::ReportFormat::Json).unwrap(),
             );
             write("csv", super::csv::csv(&report));
-            write("html", super::html::html(&report));
+            write("html", super::html::html(&report).unwrap());
             let ab = report.ab.as_ref().unwrap();
             write(
                 "ab.json",

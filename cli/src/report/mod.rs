@@ -8,6 +8,7 @@ macro_rules! put {
     }};
 }
 
+mod charts;
 mod csv;
 mod html;
 pub(crate) mod text;
@@ -60,6 +61,6 @@ pub(crate) fn render(report: &Report, format: ReportFormat) -> anyhow::Result<St
             json
         }
         ReportFormat::Csv => csv::csv(report),
-        ReportFormat::Html => html::html(report),
+        ReportFormat::Html => html::html(report)?,
     })
 }

@@ -235,7 +235,7 @@ fn inconclusive_verdict_says_what_is_needed() {
 fn html_escapes_report_strings() {
     let mut report = sample();
     report.campaign = "<script>alert(1)</script>".into();
-    let page = html(&report);
+    let page = html(&report).unwrap();
     assert!(!page.contains("<script>"));
     assert!(page.contains("&lt;script&gt;"));
     assert!(page.contains("B, &quot;bold&quot;"));
@@ -258,15 +258,15 @@ fn odd_data_renders_without_nan() {
             ..Bucket::default()
         })
         .collect();
-    for text in [html(&report), table(&report), csv(&report)] {
+    for text in [html(&report).unwrap(), table(&report), csv(&report)] {
         assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
     }
     report.timeline.buckets.truncate(1);
     report.timeline.buckets[0].opens = vec![5, 3];
-    assert!(html(&report).contains("data-chart=\"timeline\""));
+    assert!(html(&report).unwrap().contains("data-chart=\"timeline\""));
     report.variants.clear();
     report.ab = None;
-    let page = html(&report);
+    let page = html(&report).unwrap();
     assert!(page.contains("No deliveries yet"));
     assert!(table(&report).contains("No variants yet."));
 }
