@@ -76,6 +76,39 @@ pub(super) fn time_ticks(t0: Millis, t1: Millis) -> (Vec<Millis>, u64) {
     (ticks, step)
 }
 
+/// The geometry of a line chart: plot area and the scales from time and counts to pixels.
+struct Frame {
+    /// Start of the time axis.
+    t0: Millis,
+    /// End of the time axis.
+    t1: Millis,
+    /// Top of the count axis.
+    y_top: u64,
+}
+
+impl Frame {
+    const W: f64 = 1000.0;
+    const H: f64 = 250.0;
+    const LEFT: f64 = 58.0;
+    const RIGHT: f64 = 26.0;
+    const TOP: f64 = 34.0;
+    const BOTTOM: f64 = 46.0;
+    const PLOT_W: f64 = Self::W - Self::LEFT - Self::RIGHT;
+    const PLOT_H: f64 = Self::H - Self::TOP - Self::BOTTOM;
+    const BASELINE: f64 = Self::TOP + Self::PLOT_H;
+
+    /// The x of a time.
+    fn x_of(&self, t: Millis) -> f64 {
+        let span = self.t1.saturating_sub(self.t0).max(1) as f64;
+        Self::LEFT + (t.saturating_sub(self.t0) as f64 / span) * Self::PLOT_W
+    }
+
+    /// The y of a count.
+    fn y_of(&self, v: u64) -> f64 {
+        Self::BASELINE - (v as f64 / self.y_top as f64) * Self::PLOT_H
+    }
+}
+
 /// A line chart of per-bucket counts, one line per series, with axes, grid and legend.
 pub(super) fn svg_line_chart(
     id: &str,
@@ -84,16 +117,6 @@ pub(super) fn svg_line_chart(
     starts: &[Millis],
     bucket_ms: u64,
 ) -> String {
-    const W: f64 = 1000.0;
-    const H: f64 = 250.0;
-    const LEFT: f64 = 58.0;
-    const RIGHT: f64 = 26.0;
-    const TOP: f64 = 34.0;
-    const BOTTOM: f64 = 46.0;
-    let plot_w = W - LEFT - RIGHT;
-    let plot_h = H - TOP - BOTTOM;
-    let baseline = TOP + plot_h;
-
     let t0 = starts.iter().copied().min().unwrap_or(0);
     let t1 = starts
         .iter()
@@ -101,37 +124,45 @@ pub(super) fn svg_line_chart(
         .max()
         .unwrap_or(t0)
         .saturating_add(bucket_ms);
-    let span = t1.saturating_sub(t0).max(1) as f64;
-    let x_of = |t: Millis| LEFT + (t.saturating_sub(t0) as f64 / span) * plot_w;
     let max = series
         .iter()
         .flat_map(|s| s.values.iter().copied())
         .max()
         .unwrap_or(0);
     let (y_top, y_step) = nice_count_axis(max);
-    let y_of = |v: u64| baseline - (v as f64 / y_top as f64) * plot_h;
-
+    let frame = Frame { t0, t1, y_top };
+    let (w, h) = (Frame::W, Frame::H);
     let mut svg = String::with_capacity(16 * 1024);
     put!(
         svg,
         "<svg class=\"chart\" data-chart=\"timeline\" id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" \
-         width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"{id}-title\" \
+         width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"{id}-title\" \
          font-size=\"12\" font-family=\"system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif\">\
          <title id=\"{id}-title\">{}</title>",
         escape(title)
     );
+    count_grid(&mut svg, &frame, y_step);
+    time_axis(&mut svg, &frame);
+    for s in series {
+        line(&mut svg, &frame, s, starts, bucket_ms, series.len() == 1);
+    }
+    legend(&mut svg, series);
+    svg.push_str("</svg>");
+    svg
+}
 
-    // Horizontal grid and count labels.
+/// Horizontal grid lines with their count labels.
+fn count_grid(svg: &mut String, frame: &Frame, y_step: u64) {
+    let (left, right) = (Frame::LEFT, Frame::LEFT + Frame::PLOT_W);
     let mut v = 0u64;
-    while v <= y_top {
-        let y = y_of(v);
+    while v <= frame.y_top {
+        let y = frame.y_of(v);
         let stroke = if v == 0 { "#9ca3af" } else { "#eceef1" };
         put!(
             svg,
-            "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{stroke}\" stroke-width=\"1\"/>\
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{right:.1}\" y2=\"{y:.1}\" stroke=\"{stroke}\" stroke-width=\"1\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#6b7280\">{}</text>",
-            LEFT + plot_w,
-            LEFT - 8.0,
+            left - 8.0,
             y + 4.0,
             format_count(v)
         );
@@ -140,88 +171,97 @@ pub(super) fn svg_line_chart(
             break;
         }
     }
+}
 
-    // Time ticks and labels (a date line under the clock when the day changes).
-    let (ticks, step) = time_ticks(t0, t1);
+/// Time ticks and labels (a date line under the clock when the day changes).
+fn time_axis(svg: &mut String, frame: &Frame) {
+    let baseline = Frame::BASELINE;
+    let (ticks, step) = time_ticks(frame.t0, frame.t1);
     let mut last_day = String::new();
     for t in ticks {
-        let x = x_of(t);
+        let x = frame.x_of(t);
         put!(
             svg,
             "<line x1=\"{x:.1}\" y1=\"{baseline:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#9ca3af\"/>",
             baseline + 5.0
         );
         let day = format_day(t);
-        if step >= DAY_MS {
+        let label = if step >= DAY_MS {
+            escape(&day)
+        } else {
+            format_clock(t)
+        };
+        put!(
+            svg,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#374151\">{label}</text>",
+            baseline + 19.0,
+        );
+        if step < DAY_MS && day != last_day {
             put!(
                 svg,
-                "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#374151\">{}</text>",
-                baseline + 19.0,
+                "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\" font-weight=\"600\">{}</text>",
+                baseline + 35.0,
                 escape(&day)
             );
-        } else {
-            put!(
-                svg,
-                "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#374151\">{}</text>",
-                baseline + 19.0,
-                format_clock(t)
-            );
-            if day != last_day {
-                put!(
-                    svg,
-                    "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\" font-weight=\"600\">{}</text>",
-                    baseline + 35.0,
-                    escape(&day)
-                );
-            }
         }
         last_day = day;
     }
+}
 
-    // The lines (over a faint area when there is only one); markers when there are few points.
+/// One series' line (over a faint area when it is the only one); markers when there are
+/// few points.
+fn line(
+    svg: &mut String,
+    frame: &Frame,
+    s: &Series,
+    starts: &[Millis],
+    bucket_ms: u64,
+    alone: bool,
+) {
+    let baseline = Frame::BASELINE;
     let half = bucket_ms / 2;
-    for s in series {
-        let points: Vec<(f64, f64)> = starts
-            .iter()
-            .zip(&s.values)
-            .map(|(&t, &v)| (x_of(t.saturating_add(half)), y_of(v)))
-            .collect();
-        let (Some(first), Some(last)) = (points.first(), points.last()) else {
-            continue;
-        };
-        let path: Vec<String> = points
-            .iter()
-            .map(|(x, y)| format!("{x:.1},{y:.1}"))
-            .collect();
-        let path = path.join(" ");
-        if series.len() == 1 {
+    let points: Vec<(f64, f64)> = starts
+        .iter()
+        .zip(&s.values)
+        .map(|(&t, &v)| (frame.x_of(t.saturating_add(half)), frame.y_of(v)))
+        .collect();
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return;
+    };
+    let path: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect();
+    let path = path.join(" ");
+    if alone {
+        put!(
+            svg,
+            "<polygon points=\"{:.1},{baseline:.1} {path} {:.1},{baseline:.1}\" fill=\"{}\" fill-opacity=\"0.08\"/>",
+            first.0,
+            last.0,
+            s.colour
+        );
+    }
+    put!(
+        svg,
+        "<polyline points=\"{path}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.5\" \
+         stroke-linejoin=\"round\" stroke-linecap=\"round\"><title>{}</title></polyline>",
+        s.colour,
+        escape(s.label)
+    );
+    if points.len() <= 40 {
+        for (x, y) in &points {
             put!(
                 svg,
-                "<polygon points=\"{:.1},{baseline:.1} {path} {:.1},{baseline:.1}\" fill=\"{}\" fill-opacity=\"0.08\"/>",
-                first.0,
-                last.0,
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"1\"/>",
                 s.colour
             );
         }
-        put!(
-            svg,
-            "<polyline points=\"{path}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.5\" \
-             stroke-linejoin=\"round\" stroke-linecap=\"round\"><title>{}</title></polyline>",
-            s.colour,
-            escape(s.label)
-        );
-        if points.len() <= 40 {
-            for (x, y) in &points {
-                put!(
-                    svg,
-                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"1\"/>",
-                    s.colour
-                );
-            }
-        }
     }
+}
 
-    // The legend, right-aligned above the plot.
+/// The legend, right-aligned above the plot.
+fn legend(svg: &mut String, series: &[Series]) {
     let entries: Vec<(String, &str, f64)> = series
         .iter()
         .map(|s| {
@@ -230,7 +270,7 @@ pub(super) fn svg_line_chart(
             (label, s.colour, width)
         })
         .collect();
-    let mut x = LEFT + plot_w - entries.iter().map(|e| e.2).sum::<f64>();
+    let mut x = Frame::LEFT + Frame::PLOT_W - entries.iter().map(|e| e.2).sum::<f64>();
     for (label, colour, width) in entries {
         put!(
             svg,
@@ -242,8 +282,6 @@ pub(super) fn svg_line_chart(
         );
         x += width;
     }
-    svg.push_str("</svg>");
-    svg
 }
 
 /// A round axis for rates: (top, step) in rate units, at most about five steps.
@@ -271,17 +309,41 @@ pub(super) fn nice_rate_axis(max: f64) -> (f64, f64) {
     (top, step)
 }
 
-/// Dot-and-whisker chart: open rate and click rate per variant, each with its interval.
-pub(super) fn svg_rates_chart(variants: &[VariantRow], ids: &[String]) -> String {
-    const W: f64 = 1000.0;
+/// A rate and its interval, picked from a variant row.
+type Pick = fn(&VariantRow) -> (f64, (f64, f64));
+
+/// One panel of the rates chart: its title, left edge, what it shows and its scale.
+struct Panel {
+    title: &'static str,
+    /// Left edge of the plot (after the variant labels).
+    x0: f64,
+    pick: Pick,
+    /// Top of the rate axis.
+    top: f64,
+    /// Height of the rows together.
+    rows_h: f64,
+}
+
+impl Panel {
     const ROW: f64 = 40.0;
     const TOP: f64 = 34.0;
-    const BOTTOM: f64 = 30.0;
     const PANEL_W: f64 = 490.0;
     const LABEL_W: f64 = 70.0;
     const VALUE_W: f64 = 150.0;
-    let rows_h = ROW * variants.len() as f64;
-    let h = TOP + rows_h + BOTTOM;
+    const PLOT_W: f64 = Self::PANEL_W - Self::LABEL_W - Self::VALUE_W;
+
+    /// The x of a rate.
+    fn x_of(&self, r: f64) -> f64 {
+        self.x0 + (finite(r).clamp(0.0, self.top) / self.top) * Self::PLOT_W
+    }
+}
+
+/// Dot-and-whisker chart: open rate and click rate per variant, each with its interval.
+pub(super) fn svg_rates_chart(variants: &[VariantRow], ids: &[String]) -> String {
+    const W: f64 = 1000.0;
+    const BOTTOM: f64 = 30.0;
+    let rows_h = Panel::ROW * variants.len() as f64;
+    let h = Panel::TOP + rows_h + BOTTOM;
 
     let mut svg = String::with_capacity(8 * 1024);
     put!(
@@ -291,14 +353,13 @@ pub(super) fn svg_rates_chart(variants: &[VariantRow], ids: &[String]) -> String
          font-size=\"12\" font-family=\"system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif\">\
          <title id=\"chart-rates-title\">Open and click rates per variant with intervals</title>"
     );
-    type Pick = fn(&VariantRow) -> (f64, (f64, f64));
     let panels: [(&str, f64, Pick); 2] = [
         ("Open rate", 0.0, |v| (v.open_rate, v.open_ci)),
-        ("Click rate", W - PANEL_W, |v| (v.click_rate, v.click_ci)),
+        ("Click rate", W - Panel::PANEL_W, |v| {
+            (v.click_rate, v.click_ci)
+        }),
     ];
     for (title, px, pick) in panels {
-        let x0 = px + LABEL_W;
-        let plot_w = PANEL_W - LABEL_W - VALUE_W;
         let max = variants
             .iter()
             .map(|v| {
@@ -307,64 +368,80 @@ pub(super) fn svg_rates_chart(variants: &[VariantRow], ids: &[String]) -> String
             })
             .fold(0.0, f64::max);
         let (top, step) = nice_rate_axis(max);
-        let x_of = |r: f64| x0 + (finite(r).clamp(0.0, top) / top) * plot_w;
+        let panel = Panel {
+            title,
+            x0: px + Panel::LABEL_W,
+            pick,
+            top,
+            rows_h,
+        };
         put!(
             svg,
-            "<text x=\"{x0:.1}\" y=\"16\" fill=\"#111827\" font-size=\"13\" font-weight=\"600\">{title}</text>"
+            "<text x=\"{:.1}\" y=\"16\" fill=\"#111827\" font-size=\"13\" font-weight=\"600\">{title}</text>",
+            panel.x0
         );
-        // Vertical grid with percent labels under the rows.
-        let mut i = 0u32;
-        loop {
-            let r = step * f64::from(i);
-            if r > top + step * 1e-6 || i > 20 {
-                break;
-            }
-            let x = x_of(r);
-            let label = format_percent_tick(r);
-            put!(
-                svg,
-                "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{}\"/>\
-                 <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\">{label}</text>",
-                TOP + rows_h,
-                if i == 0 { "#9ca3af" } else { "#eceef1" },
-                TOP + rows_h + 18.0
-            );
-            i += 1;
-        }
+        rate_grid(&mut svg, &panel, step);
         for (row, v) in variants.iter().enumerate() {
-            let (rate, ci) = pick(v);
-            let colour = variant_colour(ids, &v.id);
-            let y = TOP + ROW * row as f64 + ROW / 2.0;
-            let (lo, hi) = (x_of(ci.0.min(ci.1)), x_of(ci.1.max(ci.0)));
-            let x = x_of(rate);
-            put!(
-                svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#374151\" font-weight=\"600\">{}</text>\
-                 <line x1=\"{lo:.1}\" y1=\"{y:.1}\" x2=\"{hi:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-width=\"2.5\"/>\
-                 <line x1=\"{lo:.1}\" y1=\"{:.1}\" x2=\"{lo:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"2.5\"/>\
-                 <line x1=\"{hi:.1}\" y1=\"{:.1}\" x2=\"{hi:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"2.5\"/>\
-                 <circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"6.5\" fill=\"{colour}\" stroke=\"#fff\" stroke-width=\"2\">\
-                 <title>{} {}: {} ({})</title></circle>\
-                 <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#111827\" font-weight=\"600\">{}\
-                 <tspan fill=\"#6b7280\" font-weight=\"400\" dx=\"6\">{}</tspan></text>",
-                x0 - 14.0,
-                y + 4.0,
-                escape(&truncate_label(&v.id, 8)),
-                y - 7.0,
-                y + 7.0,
-                y - 7.0,
-                y + 7.0,
-                escape(&v.id),
-                title.to_lowercase(),
-                escape(&format_percent(rate)),
-                escape(&format_interval(rate, ci)),
-                x0 + plot_w + 14.0,
-                y + 4.0,
-                escape(&format_percent(rate)),
-                escape(&format_interval(rate, ci)),
-            );
+            rate_row(&mut svg, &panel, row, v, variant_colour(ids, &v.id));
         }
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Vertical grid with percent labels under the rows.
+fn rate_grid(svg: &mut String, panel: &Panel, step: f64) {
+    let top = Panel::TOP;
+    let mut i = 0u32;
+    loop {
+        let r = step * f64::from(i);
+        if r > panel.top + step * 1e-6 || i > 20 {
+            break;
+        }
+        let x = panel.x_of(r);
+        let label = format_percent_tick(r);
+        put!(
+            svg,
+            "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{}\"/>\
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6b7280\">{label}</text>",
+            top + panel.rows_h,
+            if i == 0 { "#9ca3af" } else { "#eceef1" },
+            top + panel.rows_h + 18.0
+        );
+        i += 1;
+    }
+}
+
+/// One variant's label, whisker, dot and figures.
+fn rate_row(svg: &mut String, panel: &Panel, row: usize, v: &VariantRow, colour: &str) {
+    let (rate, ci) = (panel.pick)(v);
+    let y = Panel::TOP + Panel::ROW * row as f64 + Panel::ROW / 2.0;
+    let (lo, hi) = (panel.x_of(ci.0.min(ci.1)), panel.x_of(ci.1.max(ci.0)));
+    let x = panel.x_of(rate);
+    let (rate_text, interval) = (
+        escape(&format_percent(rate)),
+        escape(&format_interval(rate, ci)),
+    );
+    put!(
+        svg,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#374151\" font-weight=\"600\">{}</text>\
+         <line x1=\"{lo:.1}\" y1=\"{y:.1}\" x2=\"{hi:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-width=\"2.5\"/>\
+         <line x1=\"{lo:.1}\" y1=\"{:.1}\" x2=\"{lo:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"2.5\"/>\
+         <line x1=\"{hi:.1}\" y1=\"{:.1}\" x2=\"{hi:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"2.5\"/>\
+         <circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"6.5\" fill=\"{colour}\" stroke=\"#fff\" stroke-width=\"2\">\
+         <title>{} {}: {rate_text} ({interval})</title></circle>\
+         <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#111827\" font-weight=\"600\">{rate_text}\
+         <tspan fill=\"#6b7280\" font-weight=\"400\" dx=\"6\">{interval}</tspan></text>",
+        panel.x0 - 14.0,
+        y + 4.0,
+        escape(&truncate_label(&v.id, 8)),
+        y - 7.0,
+        y + 7.0,
+        y - 7.0,
+        y + 7.0,
+        escape(&v.id),
+        panel.title.to_lowercase(),
+        panel.x0 + Panel::PLOT_W + 14.0,
+        y + 4.0,
+    );
 }
