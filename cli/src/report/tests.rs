@@ -270,3 +270,47 @@ fn odd_data_renders_without_nan() {
     assert!(page.contains("No deliveries yet"));
     assert!(table(&report).contains("No variants yet."));
 }
+
+#[test]
+fn json_keeps_every_field_of_the_report_and_words_the_reasons() {
+    fn keys(engine: &serde_json::Value, ours: &serde_json::Value, at: &str) {
+        if let (Some(e), Some(o)) = (engine.as_object(), ours.as_object()) {
+            for (key, value) in e {
+                let theirs = o.get(key);
+                assert!(theirs.is_some(), "{at}.{key} is missing");
+                if key != "reason" {
+                    keys(value, theirs.unwrap(), &format!("{at}.{key}"));
+                }
+            }
+        }
+        if let (Some(e), Some(o)) = (engine.as_array(), ours.as_array()) {
+            for (i, (a, b)) in e.iter().zip(o).enumerate() {
+                keys(a, b, &format!("{at}[{i}]"));
+            }
+        }
+    }
+    let mut report = sample();
+    report.ab.as_mut().unwrap().decision = Some(volley::report::Decision {
+        at: 1_796_194_800_000,
+        how: "winner".into(),
+        variant: Some("A".into()),
+        reason: volley::ab::Reason::TooFewVariants { only: None },
+        released: 7,
+    });
+    let engine = serde_json::to_value(&report).unwrap();
+    let text = super::render(&report, crate::args::ReportFormat::Json).unwrap();
+    let ours: serde_json::Value = serde_json::from_str(&text).unwrap();
+    keys(&engine, &ours, "report");
+    assert_eq!(
+        ours["ab"]["verdict"]["reason"],
+        "B has the higher click rate at 95 % confidence."
+    );
+    assert_eq!(
+        ours["ab"]["decision"]["reason"],
+        "An A/B test needs at least two variants; there are none."
+    );
+    assert_eq!(
+        ours["ab"]["decision"]["reason_detail"]["too_few_variants"]["only"],
+        serde_json::Value::Null
+    );
+}
