@@ -5,7 +5,7 @@ use super::numbers::{
     format_confidence, format_count, format_estimate, format_p_value, format_percent,
     format_percent_pair, format_setting,
 };
-use volley::ab::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Vetoed};
+use volley::ab::{Exceeded, Limit, Metric, Reason, VariantCount, Vetoed};
 
 /// The reason as one sentence: "B beats A on clicks: 40.0 % vs 30.0 %, p = 2.76e-6 (95 %
 /// confidence asked)."
@@ -43,26 +43,7 @@ pub(crate) fn reason_sentence(reason: &Reason) -> String {
             veto_list(vetoed)
         ),
         Reason::NothingToCompare => "No winner: no variant can be compared.".to_owned(),
-        Reason::Wins {
-            winner,
-            beaten,
-            metric,
-            p_value,
-            comparisons,
-            confidence,
-            vetoed,
-        } => format!(
-            "{} beats {} on {}: {} vs {}, {}{} ({} confidence asked){}.",
-            winner.id,
-            join_words(beaten.iter().map(|v| v.id.clone())),
-            metric_noun(*metric),
-            format_percent(winner.rate),
-            join_words(beaten.iter().map(|v| format_percent(v.rate))),
-            p_clause(*p_value),
-            adjustment(*comparisons),
-            format_confidence(*confidence),
-            left_out(vetoed),
-        ),
+        Reason::Wins { .. } => wins(reason),
         Reason::Tie {
             first,
             second,
@@ -75,21 +56,7 @@ pub(crate) fn reason_sentence(reason: &Reason) -> String {
             format_percent(*rate),
             left_out(vetoed)
         ),
-        Reason::NotSignificant {
-            leader,
-            rival,
-            metric,
-            p_value,
-            comparisons,
-            needed_per_variant,
-            vetoed,
-        } => not_significant(
-            (leader, rival),
-            *metric,
-            (*p_value, *comparisons),
-            *needed_per_variant,
-            vetoed,
-        ),
+        Reason::NotSignificant { .. } => not_significant(reason),
         Reason::Recorded { text } => text.clone(),
     }
 }
@@ -116,30 +83,66 @@ fn too_few_trials(metric: Metric, short: &[VariantCount], min: u64, needed: u64)
     text
 }
 
+/// "B beats A on clicks: 40.0 % vs 30.0 %, p = 2.76e-6 (95 % confidence asked)."
+fn wins(reason: &Reason) -> String {
+    let Reason::Wins {
+        winner,
+        beaten,
+        metric,
+        p_value,
+        comparisons,
+        confidence,
+        vetoed,
+    } = reason
+    else {
+        // invariant: only called with a `Reason::Wins`.
+        return String::new();
+    };
+    format!(
+        "{} beats {} on {}: {} vs {}, {}{} ({} confidence asked){}.",
+        winner.id,
+        join_words(beaten.iter().map(|v| v.id.clone())),
+        metric_noun(*metric),
+        format_percent(winner.rate),
+        join_words(beaten.iter().map(|v| format_percent(v.rate))),
+        p_clause(*p_value),
+        adjustment(*comparisons),
+        format_confidence(*confidence),
+        left_out(vetoed),
+    )
+}
+
 /// "No clear winner: B leads A on clicks (31.0 % vs 30.0 %), p = 0.627; about 33,300
 /// delivered per variant would be needed."
-fn not_significant(
-    (leader, rival): (&VariantRate, &VariantRate),
-    metric: Metric,
-    (p_value, comparisons): (f64, usize),
-    needed: Option<u64>,
-    vetoed: &[Vetoed],
-) -> String {
+fn not_significant(reason: &Reason) -> String {
+    let Reason::NotSignificant {
+        leader,
+        rival,
+        metric,
+        p_value,
+        comparisons,
+        needed_per_variant,
+        vetoed,
+    } = reason
+    else {
+        // invariant: only called with a `Reason::NotSignificant`.
+        return String::new();
+    };
     let mut text = format!(
         "No clear winner: {} leads {} on {} ({} vs {}), {}{}",
         leader.id,
         rival.id,
-        metric_noun(metric),
+        metric_noun(*metric),
         format_percent(leader.rate),
         format_percent(rival.rate),
-        p_clause(p_value),
-        adjustment(comparisons),
+        p_clause(*p_value),
+        adjustment(*comparisons),
     );
-    if let Some(n) = needed {
+    if let Some(n) = needed_per_variant {
         text.push_str(&format!(
             "; about {} {} per variant would be needed",
-            format_estimate(n),
-            denominator_noun(metric)
+            format_estimate(*n),
+            denominator_noun(*metric)
         ));
     }
     text.push_str(&left_out(vetoed));
