@@ -4,12 +4,11 @@
 //! module that knows nothing of the store or the campaign file.
 
 mod assign;
-mod reason;
 mod stats;
 
+pub use crate::model::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Vetoed};
 pub use assign::Assigner;
-pub use reason::{Exceeded, Limit, Reason, VariantCount, VariantRate, Vetoed};
 pub use stats::{
-    decide, needed_per_variant, prob_best, two_proportion_z, wilson, Metric, Rules, VariantInput,
+    decide, needed_per_variant, prob_best, two_proportion_z, wilson, Rules, VariantInput,
     VariantStats, Verdict, VerdictKind,
 };

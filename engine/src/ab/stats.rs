@@ -1,22 +1,9 @@
 //! The arithmetic behind an A/B verdict: rates with Wilson intervals, the pooled two-proportion
 //! z-test, the Bayesian probability of being best, the sample size still needed, and `decide`.
 
-use super::reason::{Exceeded, Limit, Reason, VariantCount, VariantRate, Vetoed};
+use crate::model::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Vetoed};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
-
-/// What an A/B test compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Unique human openers per delivered message.
-    Opens,
-    /// Unique human clickers per delivered message (the default).
-    #[default]
-    Clicks,
-    /// Unique human clickers per unique human opener.
-    ClicksPerOpen,
-}
 
 /// How a verdict is reached: the metric, the confidence asked for, the smallest sample, and
 /// the limits past which a variant cannot win.
@@ -423,30 +410,54 @@ fn compare(
     };
     verdict.z = Some(z);
     verdict.p_value = Some(p);
-    let metric = field.rules.metric;
-    let vetoed = field.vetoed.clone();
     if p < field.alpha {
-        verdict.verdict = VerdictKind::Winner;
-        verdict.winner = Some(leader.id.clone());
-        return Reason::Wins {
-            winner: rate_of(leader),
-            beaten: others.iter().map(|v| rate_of(v)).collect(),
-            metric,
-            p_value: p,
-            comparisons: field.comparisons,
-            confidence: field.rules.confidence,
-            vetoed,
-        };
+        wins(field, leader, &others, p, verdict)
+    } else if leader.rate == runner_up.rate {
+        tie(field, leader, runner_up)
+    } else {
+        not_significant(field, (leader, runner_up, rival), p, verdict)
     }
-    if leader.rate == runner_up.rate {
-        return Reason::Tie {
-            first: leader.id.clone(),
-            second: runner_up.id.clone(),
-            rate: leader.rate,
-            metric,
-            vetoed,
-        };
+}
+
+/// The leader's lead over every other variant is significant: it wins.
+fn wins(
+    field: &Field,
+    leader: &VariantStats,
+    others: &[&VariantStats],
+    p_value: f64,
+    verdict: &mut Verdict,
+) -> Reason {
+    verdict.verdict = VerdictKind::Winner;
+    verdict.winner = Some(leader.id.clone());
+    Reason::Wins {
+        winner: rate_of(leader),
+        beaten: others.iter().map(|v| rate_of(v)).collect(),
+        metric: field.rules.metric,
+        p_value,
+        comparisons: field.comparisons,
+        confidence: field.rules.confidence,
+        vetoed: field.vetoed.clone(),
     }
+}
+
+/// The two best variants have the same rate: no winner, and no sample would find one.
+fn tie(field: &Field, leader: &VariantStats, runner_up: &VariantStats) -> Reason {
+    Reason::Tie {
+        first: leader.id.clone(),
+        second: runner_up.id.clone(),
+        rate: leader.rate,
+        metric: field.rules.metric,
+        vetoed: field.vetoed.clone(),
+    }
+}
+
+/// The leader's lead is not significant: no winner yet, and the sample that would tell.
+fn not_significant(
+    field: &Field,
+    (leader, runner_up, rival): (&VariantStats, &VariantStats, &VariantStats),
+    p_value: f64,
+    verdict: &mut Verdict,
+) -> Reason {
     let needed = field
         .needed(leader, runner_up)
         .map(|n| n.max(field.rules.min_per_variant));
@@ -454,11 +465,11 @@ fn compare(
     Reason::NotSignificant {
         leader: rate_of(leader),
         rival: rate_of(rival),
-        metric,
-        p_value: p,
+        metric: field.rules.metric,
+        p_value,
         comparisons: field.comparisons,
         needed_per_variant: needed,
-        vetoed,
+        vetoed: field.vetoed.clone(),
     }
 }
 

@@ -3,8 +3,7 @@
 
 use super::keys::{self, RecipientKey};
 use super::{RecipientRecord, Store, StoreError};
-use crate::ab::Reason;
-use crate::model::{Counts, Millis, RecipientState};
+use crate::model::{Counts, Millis, Reason, RecipientState};
 use serde::{Deserialize, Serialize};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -335,7 +334,7 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::ab::VariantRate;
+    use crate::model::VariantRate;
 
     /// The layout earlier versions wrote, reason as a sentence.
     #[derive(Serialize)]
@@ -390,7 +389,7 @@ mod tests {
                         id: "B".into(),
                         rate: 0.25,
                     },
-                    metric: crate::ab::Metric::Opens,
+                    metric: crate::model::Metric::Opens,
                     vetoed: Vec::new(),
                 },
                 released: 3,

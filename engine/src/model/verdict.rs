@@ -1,10 +1,23 @@
-//! Why a verdict is what it is, as facts: which case was reached and the numbers behind it.
-//! The engine builds no sentences; the `volley` binary turns a [`Reason`] into words.
+//! What an A/B verdict compares and why it came out as it did, as facts: the case reached
+//! and the numbers behind it. Shared values: `ab` decides them, the store keeps a decision's
+//! reason, reports carry them, and the `volley` binary turns them into words.
 
-use super::Metric;
 use serde::{Deserialize, Serialize};
 
-/// Why an A/B verdict came out as it did: one case per way [`super::decide`] can end, with
+/// What an A/B test compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Unique human openers per delivered message.
+    Opens,
+    /// Unique human clickers per delivered message (the default).
+    #[default]
+    Clicks,
+    /// Unique human clickers per unique human opener.
+    ClicksPerOpen,
+}
+
+/// Why an A/B verdict came out as it did: one case per way `ab::decide` can end, with
 /// the numbers a sentence about it needs (rates are fractions, 0.342 for 34.2 %).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -141,7 +154,7 @@ pub struct Exceeded {
     pub max: f64,
 }
 
-/// The limits past which a variant cannot win (see [`super::Rules`]).
+/// The limits past which a variant cannot win (see `ab::Rules`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Limit {
