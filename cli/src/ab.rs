@@ -1,11 +1,11 @@
 //! `volley ab decide`: the verdict of a campaign's A/B test on the numbers so far.
 
 use crate::args::AbDecideArgs;
+use crate::words::json::{DecisionJson, VerdictJson};
 use crate::{exit, ui};
 use anyhow::Context;
 use serde::Serialize;
-use volley::ab::Verdict;
-use volley::report::Decision;
+use volley::report::AbSummary;
 
 /// What `--json` prints: the verdict's fields, then where the test stands.
 #[derive(Serialize)]
@@ -13,10 +13,10 @@ struct DecideJson<'a> {
     campaign: &'a str,
     mode: &'a str,
     #[serde(flatten)]
-    verdict: &'a Verdict,
+    verdict: VerdictJson<'a>,
     held: u64,
     decide_after: Option<String>,
-    decision: Option<&'a Decision>,
+    decision: Option<DecisionJson<'a>>,
 }
 
 pub(crate) async fn decide(args: AbDecideArgs) -> anyhow::Result<u8> {
@@ -37,17 +37,22 @@ pub(crate) async fn decide(args: AbDecideArgs) -> anyhow::Result<u8> {
         anyhow::bail!("campaign {} has no A/B numbers yet", report.campaign);
     };
     if args.json {
-        let json = DecideJson {
-            campaign: &report.campaign,
-            mode: &ab.mode,
-            verdict: &ab.verdict,
-            held: ab.held,
-            decide_after: ab.decide_after.map(volley::model::format_millis),
-            decision: ab.decision.as_ref(),
-        };
-        ui::line(&serde_json::to_string_pretty(&json)?);
+        ui::line(&decide_json(&report.campaign, ab)?);
     } else {
         ui::line(crate::report::text::ab_table(&report).trim_matches('\n'));
     }
     Ok(exit::OK)
+}
+
+/// What `volley ab decide --json` prints.
+pub(crate) fn decide_json(campaign: &str, ab: &AbSummary) -> anyhow::Result<String> {
+    let json = DecideJson {
+        campaign,
+        mode: &ab.mode,
+        verdict: VerdictJson::new(&ab.verdict),
+        held: ab.held,
+        decide_after: ab.decide_after.map(volley::model::format_millis),
+        decision: ab.decision.as_ref().map(DecisionJson::new),
+    };
+    Ok(serde_json::to_string_pretty(&json)?)
 }

@@ -103,13 +103,14 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         "the server received {} messages over {} connections ({} with TLS)",
         stats.messages, stats.connections_total, stats.tls_sessions
     ));
+    use crate::words::numbers;
     ui::line(&format!(
-        "throughput: {} attempts in {:.2}s of sending = {:.0} messages/s ({:.2}s in all, with loading and {:.1}s waiting for retries)",
+        "throughput: {} attempts in {} of sending = {} messages/s ({} in all, with loading and {} waiting for retries)",
         report.attempts,
-        (report.elapsed - report.idle).as_secs_f64(),
-        report.messages_per_second(),
-        elapsed,
-        report.idle.as_secs_f64()
+        numbers::format_seconds((report.elapsed - report.idle).as_secs_f64(), 2),
+        numbers::format_whole_rate(report.messages_per_second()),
+        numbers::format_seconds(elapsed, 2),
+        numbers::format_seconds(report.idle.as_secs_f64(), 1)
     ));
     let consistent = stats.messages as u64 == c.delivered && c.pending == 0 && c.deferred == 0;
     if consistent {

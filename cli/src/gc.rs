@@ -2,7 +2,7 @@
 
 use crate::args::GcArgs;
 use crate::exit;
-use crate::report::words::format_count;
+use crate::words::numbers::{format_bytes, format_count};
 use anyhow::Context;
 use std::time::{Duration, UNIX_EPOCH};
 use volley::store::{GcOptions, GcOutcome, GcReport};
@@ -98,31 +98,4 @@ fn describe(outcome: &GcOutcome, dry_run: bool) -> String {
 
 fn time(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-/// Bytes in B, KB, MB or GB (powers of 1,000), one decimal place above bytes.
-fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 3] = ["KB", "MB", "GB"];
-    if bytes < 1_000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1_000.0;
-    let mut unit = 0;
-    while value >= 1_000.0 && unit < UNITS.len() - 1 {
-        value /= 1_000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_read_naturally() {
-        assert_eq!(format_bytes(512), "512 B");
-        assert_eq!(format_bytes(32_800), "32.8 KB");
-        assert_eq!(format_bytes(1_120_000_000), "1.1 GB");
-    }
 }

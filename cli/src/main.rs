@@ -21,6 +21,7 @@ mod test_send;
 mod timings;
 mod track;
 mod ui;
+mod words;
 
 use clap::Parser;
 use std::process::ExitCode;

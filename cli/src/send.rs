@@ -2,6 +2,8 @@
 //! how it went.
 
 use crate::args::SendArgs;
+use crate::words::numbers::{format_seconds, format_whole_rate};
+use crate::words::verdict::reason_sentence;
 use crate::{exit, ui};
 use anyhow::Context;
 use std::sync::Arc;
@@ -146,14 +148,17 @@ fn print_report(report: &SendReport) {
         c.delivered, c.bounced, c.deferred, c.expired, c.suppressed, c.pending
     ));
     ui::line(&format!(
-        "  this run: {} attempts in {:.1}s ({:.0} messages/s{})",
+        "  this run: {} attempts in {} ({} messages/s{})",
         report.attempts,
-        report.elapsed.as_secs_f64(),
-        report.messages_per_second(),
+        format_seconds(report.elapsed.as_secs_f64(), 1),
+        format_whole_rate(report.messages_per_second()),
         if report.idle.is_zero() {
             String::new()
         } else {
-            format!(", {:.1}s waiting for retries", report.idle.as_secs_f64())
+            format!(
+                ", {} waiting for retries",
+                format_seconds(report.idle.as_secs_f64(), 1)
+            )
         }
     ));
     if let Some(pause) = &report.paused {
@@ -180,15 +185,17 @@ fn print_report(report: &SendReport) {
         ));
     }
     if let Some(ab) = &report.ab {
-        print_ab(ab);
+        if let Some(line) = ab_line(ab) {
+            ui::line(&line);
+        }
     }
     if report.interrupted {
         ui::line("  interrupted: state saved; run the same command again to resume");
     }
 }
 
-/// Where a test-then-winner campaign stands after this run.
-fn print_ab(ab: &volley::runtime::AbProgress) {
+/// Where a test-then-winner campaign stands after this run, in one line.
+pub(crate) fn ab_line(ab: &volley::runtime::AbProgress) -> Option<String> {
     if let Some((how, variant, reason)) = &ab.decision {
         let to = variant.as_deref().unwrap_or("the variants by weight");
         let when = if ab.decided_now {
@@ -196,20 +203,22 @@ fn print_ab(ab: &volley::runtime::AbProgress) {
         } else {
             "decided"
         };
-        ui::line(&format!(
-            "  A/B test {when} ({how}): the remainder goes to {to}. {reason}"
-        ));
+        Some(format!(
+            "  A/B test {when} ({how}): the remainder goes to {to}. {}",
+            reason_sentence(reason)
+        ))
     } else if let Some(reason) = &ab.holding {
-        ui::line(&format!(
-            "  A/B test inconclusive and on_inconclusive = \"hold\": {} recipients stay held. {reason}",
-            ab.held
-        ));
-    } else if let Some(at) = ab.decide_after {
-        ui::line(&format!(
+        Some(format!(
+            "  A/B test inconclusive and on_inconclusive = \"hold\": {} recipients stay held. {}",
+            ab.held,
+            reason_sentence(reason)
+        ))
+    } else {
+        ab.decide_after.map(|at| format!(
             "  A/B test share sent; {} recipients are held for the winner, decided at {} (run `volley send` again then, or let `volley serve` do it)",
             ab.held,
             format_millis(at)
-        ));
+        ))
     }
 }
 

@@ -105,7 +105,7 @@ fn print_destinations(destinations: &[volley::model::DestinationStatus]) {
     for d in sorted.iter().take(20) {
         let rate = d
             .rate
-            .map_or_else(|| "-".to_owned(), |r| format!("{r:.1}/s"));
+            .map_or_else(|| "-".to_owned(), crate::words::numbers::format_per_second);
         let state = match (d.suspended_for, d.failing_for, d.backing_off) {
             (Some(s), _, _) => format!("suspended for {s}s (throttled {} times)", d.throttled),
             (_, Some(s), _) => format!("unreachable, retrying in {s}s"),

@@ -4,6 +4,7 @@
 //! (wall time, which for an SMTP transaction includes waiting for the server), and a table
 //! is printed at the end.
 
+use crate::words::numbers::{format_micros, format_seconds};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,13 +48,13 @@ impl Timings {
             "span", "count", "busy total", "busy each", "wall total", "wall each"
         );
         for (name, t) in totals.iter() {
-            let each = |d: Duration| d.as_secs_f64() * 1e6 / t.count.max(1) as f64;
+            let each = |d: Duration| format_micros(d.as_secs_f64() * 1e6 / t.count.max(1) as f64);
             out.push_str(&format!(
-                "{name:<18} {:>10} {:>11.2}s {:>9.1}µs {:>11.2}s {:>9.1}µs\n",
+                "{name:<18} {:>10} {:>12} {:>11} {:>12} {:>11}\n",
                 t.count,
-                t.busy.as_secs_f64(),
+                format_seconds(t.busy.as_secs_f64(), 2),
                 each(t.busy),
-                t.wall.as_secs_f64(),
+                format_seconds(t.wall.as_secs_f64(), 2),
                 each(t.wall)
             ));
         }

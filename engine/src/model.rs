@@ -1,4 +1,5 @@
-//! Shared value types: recipient states, delivery outcomes and per-campaign counts.
+//! Shared value types: recipient states, delivery outcomes, per-campaign counts, and what an
+//! A/B verdict compares and why (`Metric`, `Reason`).
 //!
 //! A leaf module: every stage speaks in these words, none of them owns them.
 
@@ -8,9 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod category;
 mod retry;
+mod verdict;
 
 pub use category::Category;
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
+pub use verdict::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Vetoed};
 
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

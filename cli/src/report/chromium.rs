@@ -109,7 +109,7 @@ fn verdict_stats(v: &VariantRow, prob_best: f64) -> VariantStats {
         bounce_rate: v.counts.bounced as f64 / (v.counts.delivered + v.counts.bounced) as f64,
         unsubscribe_rate: v.engagement.unsubscribed as f64 / v.counts.delivered as f64,
         complaint_rate: v.complaints as f64 / v.counts.delivered as f64,
-        vetoed: None,
+        exceeded: Vec::new(),
     }
 }
 
@@ -128,7 +128,7 @@ fn domain(name: &str, recipients: u64) -> DomainRow {
 }
 
 /// A realistic two-variant campaign two days in, with B the winner on clicks.
-fn sample_report() -> Report {
+pub(super) fn sample_report() -> Report {
     let a = variant_row("A", 24_000, 23_642, 214, 5_390, 662);
     let b = variant_row("B", 24_000, 23_655, 207, 5_723, 828);
     let buckets: Vec<Bucket> = (0..48)
@@ -158,8 +158,10 @@ fn sample_report() -> Report {
         p_value: Some(0.000_026_4),
         z: Some(4.2),
         needed_per_variant: None,
-        reason: "B's click rate is higher than A's at 95 % confidence, and no limit is exceeded."
-            .into(),
+        reason: volley::ab::Reason::Recorded {
+            text: "B's click rate is higher than A's at 95 % confidence, and no limit is exceeded."
+                .into(),
+        },
         variants: vec![verdict_stats(&a, 0.000_013), verdict_stats(&b, 0.999_987)],
     };
     Report {
@@ -222,7 +224,7 @@ fn sample_report() -> Report {
 }
 
 /// A campaign that has just been loaded: one variant, no A/B, no events, no buckets.
-fn empty_report() -> Report {
+pub(super) fn empty_report() -> Report {
     Report {
         campaign: "newsletter".into(),
         generated_at: START_MS,
@@ -446,7 +448,7 @@ fn assert_no_nan_or_inf(what: &str, text: &str) {
 #[test]
 fn sample_report_renders_charts_in_chromium() {
     let report = sample_report();
-    let page = super::html::html(&report);
+    let page = super::html::html(&report).unwrap();
     for id in [
         "chart-timeline-opens",
         "chart-timeline-clicks",
@@ -505,7 +507,7 @@ fn sample_report_renders_charts_in_chromium() {
 #[test]
 fn empty_report_says_no_opens_or_clicks_yet() {
     let report = empty_report();
-    let page = super::html::html(&report);
+    let page = super::html::html(&report).unwrap();
     assert!(
         page.to_lowercase().contains("no opens or clicks yet"),
         "the empty page does not say so"

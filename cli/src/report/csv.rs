@@ -212,7 +212,7 @@ pub(super) fn csv_ab(rows: &mut CsvRows, ab: &AbSummary) {
     if let Some(n) = v.needed_per_variant {
         rows.count("ab", "", "needed_per_variant", n);
     }
-    rows.text("ab", "", "reason", &v.reason);
+    rows.text("ab", "", "reason", &reason_sentence(&v.reason));
     rows.count("ab", "", "held", ab.held);
     if let Some(at) = ab.decide_after {
         rows.text("ab", "", "decide_after", &format_millis(at));
@@ -223,7 +223,7 @@ pub(super) fn csv_ab(rows: &mut CsvRows, ab: &AbSummary) {
         if let Some(variant) = &d.variant {
             rows.text("ab", "", "decision_variant", variant);
         }
-        rows.text("ab", "", "decision_reason", &d.reason);
+        rows.text("ab", "", "decision_reason", &reason_sentence(&d.reason));
     }
     for s in &v.variants {
         let id = s.id.as_str();
@@ -236,8 +236,8 @@ pub(super) fn csv_ab(rows: &mut CsvRows, ab: &AbSummary) {
         rows.number("ab", id, "bounce_rate", s.bounce_rate);
         rows.number("ab", id, "unsubscribe_rate", s.unsubscribe_rate);
         rows.number("ab", id, "complaint_rate", s.complaint_rate);
-        if let Some(why) = &s.vetoed {
-            rows.text("ab", id, "vetoed", why);
+        if !s.exceeded.is_empty() {
+            rows.text("ab", id, "vetoed", &exceeded_phrase(&s.exceeded));
         }
     }
 }

@@ -8,6 +8,7 @@ macro_rules! put {
     }};
 }
 
+mod charts;
 mod csv;
 mod html;
 pub(crate) mod text;
@@ -15,6 +16,8 @@ pub(crate) mod words;
 
 #[cfg(test)]
 mod chromium;
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 mod tests;
 
@@ -51,11 +54,13 @@ pub(crate) fn render(report: &Report, format: ReportFormat) -> anyhow::Result<St
     Ok(match format {
         ReportFormat::Table => text::table(report),
         ReportFormat::Json => {
-            let mut json = serde_json::to_string_pretty(report).context("encoding the report")?;
+            let mut json =
+                serde_json::to_string_pretty(&crate::words::json::ReportJson::new(report))
+                    .context("encoding the report")?;
             json.push('\n');
             json
         }
         ReportFormat::Csv => csv::csv(report),
-        ReportFormat::Html => html::html(report),
+        ReportFormat::Html => html::html(report)?,
     })
 }

@@ -53,7 +53,7 @@ fn stats(id: &str, rate: f64, prob_best: f64) -> VariantStats {
         bounce_rate: 0.004,
         unsubscribe_rate: 0.001,
         complaint_rate: 0.0002,
-        vetoed: None,
+        exceeded: Vec::new(),
     }
 }
 
@@ -91,7 +91,9 @@ fn sample() -> Report {
                 p_value: Some(0.04417),
                 z: Some(2.01),
                 needed_per_variant: None,
-                reason: "B has the higher click rate at 95 % confidence.".into(),
+                reason: volley::ab::Reason::Recorded {
+                    text: "B has the higher click rate at 95 % confidence.".into(),
+                },
                 variants: vec![
                     stats("A", 0.0279, 0.021),
                     stats("B, \"bold\"", 0.0342, 0.979),
@@ -233,7 +235,7 @@ fn inconclusive_verdict_says_what_is_needed() {
 fn html_escapes_report_strings() {
     let mut report = sample();
     report.campaign = "<script>alert(1)</script>".into();
-    let page = html(&report);
+    let page = html(&report).unwrap();
     assert!(!page.contains("<script>"));
     assert!(page.contains("&lt;script&gt;"));
     assert!(page.contains("B, &quot;bold&quot;"));
@@ -256,15 +258,59 @@ fn odd_data_renders_without_nan() {
             ..Bucket::default()
         })
         .collect();
-    for text in [html(&report), table(&report), csv(&report)] {
+    for text in [html(&report).unwrap(), table(&report), csv(&report)] {
         assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
     }
     report.timeline.buckets.truncate(1);
     report.timeline.buckets[0].opens = vec![5, 3];
-    assert!(html(&report).contains("data-chart=\"timeline\""));
+    assert!(html(&report).unwrap().contains("data-chart=\"timeline\""));
     report.variants.clear();
     report.ab = None;
-    let page = html(&report);
+    let page = html(&report).unwrap();
     assert!(page.contains("No deliveries yet"));
     assert!(table(&report).contains("No variants yet."));
+}
+
+#[test]
+fn json_keeps_every_field_of_the_report_and_words_the_reasons() {
+    fn keys(engine: &serde_json::Value, ours: &serde_json::Value, at: &str) {
+        if let (Some(e), Some(o)) = (engine.as_object(), ours.as_object()) {
+            for (key, value) in e {
+                let theirs = o.get(key);
+                assert!(theirs.is_some(), "{at}.{key} is missing");
+                if key != "reason" {
+                    keys(value, theirs.unwrap(), &format!("{at}.{key}"));
+                }
+            }
+        }
+        if let (Some(e), Some(o)) = (engine.as_array(), ours.as_array()) {
+            for (i, (a, b)) in e.iter().zip(o).enumerate() {
+                keys(a, b, &format!("{at}[{i}]"));
+            }
+        }
+    }
+    let mut report = sample();
+    report.ab.as_mut().unwrap().decision = Some(volley::report::Decision {
+        at: 1_796_194_800_000,
+        how: "winner".into(),
+        variant: Some("A".into()),
+        reason: volley::ab::Reason::TooFewVariants { only: None },
+        released: 7,
+    });
+    let engine = serde_json::to_value(&report).unwrap();
+    let text = super::render(&report, crate::args::ReportFormat::Json).unwrap();
+    let ours: serde_json::Value = serde_json::from_str(&text).unwrap();
+    keys(&engine, &ours, "report");
+    assert_eq!(
+        ours["ab"]["verdict"]["reason"],
+        "B has the higher click rate at 95 % confidence."
+    );
+    assert_eq!(
+        ours["ab"]["decision"]["reason"],
+        "An A/B test needs at least two variants; there are none."
+    );
+    assert_eq!(
+        ours["ab"]["decision"]["reason_detail"]["too_few_variants"]["only"],
+        serde_json::Value::Null
+    );
 }

@@ -271,8 +271,9 @@ pub(super) fn table_ab(out: &mut String, report: &Report) {
     for s in veto_sentences(&ab.verdict) {
         put!(out, "  {s}\n");
     }
-    if !ab.verdict.reason.is_empty() {
-        put!(out, "  Why: {}\n", ab.verdict.reason);
+    let why = reason_sentence(&ab.verdict.reason);
+    if !why.is_empty() {
+        put!(out, "  Why: {why}\n");
     }
     if let Some(s) = ab_progress_sentence(ab) {
         put!(out, "  {s}\n");

@@ -1,13 +1,13 @@
-//! Numbers, words and sentences for people, shared by the table, CSV and HTML renderers.
+//! Words and sentences for people, shared by the table, CSV and HTML renderers (numbers come
+//! from [`crate::words::numbers`], the one formatter).
 
 pub(super) use std::fmt::Write as _;
 pub(super) use volley::ab::{Metric, VariantStats, Verdict, VerdictKind};
 pub(super) use volley::model::{format_millis, Counts, Millis, TrackCounts};
 pub(super) use volley::report::{AbSummary, Report, VariantRow};
 
-pub(super) const MINUTE_MS: u64 = 60_000;
-pub(super) const HOUR_MS: u64 = 60 * MINUTE_MS;
-pub(super) const DAY_MS: u64 = 24 * HOUR_MS;
+pub(super) use crate::words::numbers::*;
+pub(super) use crate::words::verdict::{exceeded_phrase, reason_sentence};
 
 /// The confidence of the intervals when the report has no A/B part to say otherwise.
 pub(super) const DEFAULT_CONFIDENCE: f64 = 0.95;
@@ -20,140 +20,6 @@ pub(super) const PALETTE: [&str; 8] = [
 // ---------------------------------------------------------------------------------------------
 // Numbers and words for people
 // ---------------------------------------------------------------------------------------------
-
-/// `9950` → `9,950`.
-pub(crate) fn format_count(n: u64) -> String {
-    let digits = n.to_string();
-    let len = digits.len();
-    let mut out = String::with_capacity(len + len / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (len - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `x`, or 0 when it is NaN or infinite, so no `NaN` ever reaches a page.
-pub(super) fn finite(x: f64) -> f64 {
-    if x.is_finite() {
-        x
-    } else {
-        0.0
-    }
-}
-
-/// `part / whole`, 0 when `whole` is 0.
-pub(super) fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
-}
-
-/// Two decimals for small percentages (below 10 %), one otherwise.
-pub(super) fn percent_decimals(rate: f64) -> usize {
-    let pct = finite(rate).abs() * 100.0;
-    if pct > 0.0 && pct < 10.0 {
-        2
-    } else {
-        1
-    }
-}
-
-/// A rate as a percentage number without the sign: `0.0342` → `3.42`.
-pub(super) fn percent_number(rate: f64, decimals: usize) -> String {
-    format!("{:.*}", decimals, finite(rate) * 100.0)
-}
-
-/// A rate as a percentage: `0.0342` → `3.42 %`, `0.236` → `23.6 %`.
-pub(super) fn format_percent(rate: f64) -> String {
-    format!("{} %", percent_number(rate, percent_decimals(rate)))
-}
-
-/// A probability as a percentage that never rounds to a false certainty: `< 0.1 %`, `> 99.9 %`.
-pub(super) fn format_probability(p: f64) -> String {
-    let p = finite(p).clamp(0.0, 1.0);
-    if p > 0.0 && p < 0.001 {
-        "< 0.1 %".to_string()
-    } else if p > 0.999 && p < 1.0 {
-        "> 99.9 %".to_string()
-    } else {
-        format_percent(p)
-    }
-}
-
-/// An interval with as many decimals as the rate it belongs to: `20.9–23.3 %`.
-pub(super) fn format_interval(rate: f64, interval: (f64, f64)) -> String {
-    let decimals = percent_decimals(rate);
-    format!(
-        "{}–{} %",
-        percent_number(interval.0, decimals),
-        percent_number(interval.1, decimals)
-    )
-}
-
-/// Drops trailing zeros of a decimal number: `2.50` → `2.5`, `5.00` → `5`.
-pub(super) fn trim_decimal_zeros(text: &str) -> String {
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text.to_string()
-    }
-}
-
-/// A p-value with three significant digits: `0.0442`, `0.310`, `1.23e-7`.
-pub(super) fn format_p_value(p: f64) -> String {
-    if !p.is_finite() {
-        return "n/a".to_string();
-    }
-    if p <= 0.0 {
-        return "0".to_string();
-    }
-    if p < 1e-4 {
-        return format!("{p:.2e}");
-    }
-    let decimals = (2 - p.log10().floor() as i32).max(0) as usize;
-    format!("{p:.decimals$}")
-}
-
-/// A confidence as a percentage: `0.95` → `95 %`, `0.999` → `99.9 %`.
-pub(super) fn format_confidence(confidence: f64) -> String {
-    let text = format!("{:.2}", finite(confidence) * 100.0);
-    format!("{} %", trim_decimal_zeros(&text))
-}
-
-/// The significance level belonging to a confidence: `0.95` → `0.05`.
-pub(super) fn format_alpha(confidence: f64) -> String {
-    trim_decimal_zeros(&format!("{:.4}", (1.0 - finite(confidence)).max(0.0)))
-}
-
-/// A bucket width for people: `1 h`, `15 min`, `1 d`.
-pub(super) fn format_duration(ms: u64) -> String {
-    if ms >= DAY_MS && ms.is_multiple_of(DAY_MS) {
-        format!("{} d", ms / DAY_MS)
-    } else if ms >= HOUR_MS && ms.is_multiple_of(HOUR_MS) {
-        format!("{} h", ms / HOUR_MS)
-    } else if ms >= MINUTE_MS && ms.is_multiple_of(MINUTE_MS) {
-        format!("{} min", ms / MINUTE_MS)
-    } else if ms >= 1000 && ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{ms} ms")
-    }
-}
-
-/// What one bucket is called after "per": `hour`, `day`, `15 min`.
-pub(super) fn format_period(ms: u64) -> String {
-    match ms {
-        MINUTE_MS => "minute".to_string(),
-        HOUR_MS => "hour".to_string(),
-        DAY_MS => "day".to_string(),
-        _ => format_duration(ms),
-    }
-}
 
 /// `2026-12-02 03:00` (UTC, to the minute).
 pub(super) fn format_short_time(ms: Millis) -> String {
@@ -314,7 +180,7 @@ pub(super) fn verdict_headline(verdict: &Verdict) -> String {
             put!(
                 text,
                 " About {} {} per variant would be needed to call it at {confidence} confidence.",
-                format_count(needed),
+                format_estimate(needed),
                 metric_denominator(verdict.metric)
             );
         }
@@ -340,11 +206,8 @@ pub(super) fn veto_sentences(verdict: &Verdict) -> Vec<String> {
     verdict
         .variants
         .iter()
-        .filter_map(|s| {
-            s.vetoed
-                .as_ref()
-                .map(|why| format!("{} cannot win: {why}.", s.id))
-        })
+        .filter(|s| !s.exceeded.is_empty())
+        .map(|s| format!("{} cannot win: {}.", s.id, exceeded_phrase(&s.exceeded)))
         .collect()
 }
 
@@ -360,10 +223,11 @@ pub(super) fn ab_progress_sentence(ab: &AbSummary) -> Option<String> {
             (how, None) => format!("the remainder was sent as {how}"),
         };
         let mut s = format!("Decided {} UTC: {what}", format_short_time(decision.at));
-        if decision.reason.is_empty() {
+        let reason = reason_sentence(&decision.reason);
+        if reason.is_empty() {
             s.push('.');
         } else {
-            put!(s, " — {}", decision.reason);
+            put!(s, " — {reason}");
             if !s.ends_with('.') {
                 s.push('.');
             }

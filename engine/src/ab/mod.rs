@@ -6,8 +6,9 @@
 mod assign;
 mod stats;
 
+pub use crate::model::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Vetoed};
 pub use assign::Assigner;
 pub use stats::{
-    decide, needed_per_variant, prob_best, two_proportion_z, wilson, Metric, Rules, VariantInput,
+    decide, needed_per_variant, prob_best, two_proportion_z, wilson, Rules, VariantInput,
     VariantStats, Verdict, VerdictKind,
 };

@@ -1,21 +1,9 @@
 //! The arithmetic behind an A/B verdict: rates with Wilson intervals, the pooled two-proportion
 //! z-test, the Bayesian probability of being best, the sample size still needed, and `decide`.
 
+use crate::model::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Vetoed};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
-
-/// What an A/B test compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Unique human openers per delivered message.
-    Opens,
-    /// Unique human clickers per delivered message (the default).
-    #[default]
-    Clicks,
-    /// Unique human clickers per unique human opener.
-    ClicksPerOpen,
-}
 
 /// How a verdict is reached: the metric, the confidence asked for, the smallest sample, and
 /// the limits past which a variant cannot win.
@@ -109,8 +97,8 @@ pub struct VariantStats {
     pub unsubscribe_rate: f64,
     /// complaints / delivered.
     pub complaint_rate: f64,
-    /// Why this variant cannot win (a limit it exceeds), if so.
-    pub vetoed: Option<String>,
+    /// The limits this variant exceeds, which keep it from winning (empty: none).
+    pub exceeded: Vec<Exceeded>,
 }
 
 /// The outcome of an A/B test, with the numbers behind it.
@@ -133,8 +121,8 @@ pub struct Verdict {
     /// difference to be significant at this confidence with 80 % power (`None` when no
     /// difference was observed, or when a winner was found).
     pub needed_per_variant: Option<u64>,
-    /// One sentence saying why, for people.
-    pub reason: String,
+    /// Why: the case reached and the numbers behind it (the CLI words it).
+    pub reason: Reason,
     /// Every variant, in the order given.
     pub variants: Vec<VariantStats>,
 }
@@ -279,7 +267,7 @@ pub fn decide(inputs: &[VariantInput], rules: &Rules) -> Verdict {
         p_value: None,
         z: None,
         needed_per_variant: None,
-        reason: String::new(),
+        reason: Reason::NothingToCompare,
         variants: Vec::new(),
     };
     verdict.reason = reach_verdict(&variants, rules, &mut verdict);
@@ -291,98 +279,208 @@ pub fn decide(inputs: &[VariantInput], rules: &Rules) -> Verdict {
 // The verdict, step by step
 // ---------------------------------------------------------------------------------------------
 
-/// Fills in `verdict`'s kind, winner, p, z and needed size; returns the sentence saying why.
-fn reach_verdict(variants: &[VariantStats], rules: &Rules, verdict: &mut Verdict) -> String {
-    let confidence = rules.confidence;
+/// Fills in `verdict`'s kind, winner, p, z and needed size; returns why, one case each.
+fn reach_verdict(variants: &[VariantStats], rules: &Rules, verdict: &mut Verdict) -> Reason {
     if variants.len() < 2 {
-        return match variants.first() {
-            None => "An A/B test needs at least two variants; there are none.".to_owned(),
-            Some(only) => format!(
-                "An A/B test needs at least two variants; there is only one ({}).",
-                only.id
-            ),
+        return Reason::TooFewVariants {
+            only: variants.first().map(|v| v.id.clone()),
         };
     }
+    let confidence = rules.confidence;
     if !(confidence > 0.0 && confidence < 1.0) {
-        return format!(
-            "No verdict: the confidence asked for must be between 0 and 1 (it is {confidence})."
-        );
+        return Reason::InvalidConfidence { confidence };
     }
-    let metric = metric_name(rules.metric);
-    let unit = denominator_name(rules.metric);
-    let eligible: Vec<&VariantStats> = variants.iter().filter(|v| v.vetoed.is_none()).collect();
-    let vetoed: Vec<&VariantStats> = variants.iter().filter(|v| v.vetoed.is_some()).collect();
-    let alpha = 1.0 - confidence;
-
-    if eligible.is_empty() {
-        return format!(
-            "No winner: every variant exceeded a limit ({}).",
-            veto_list(&vetoed)
-        );
-    }
-    let comparisons = eligible.len().saturating_sub(1).max(1);
-    let ranked = rank_by_rate(&eligible);
-    let (leader, runner_up) = (ranked.first().copied(), ranked.get(1).copied());
-
-    let too_few: Vec<&VariantStats> = eligible
-        .iter()
-        .copied()
-        .filter(|v| v.trials < rules.min_per_variant)
-        .collect();
-    if !too_few.is_empty() {
-        let estimate = match (leader, runner_up) {
-            (Some(l), Some(r)) => {
-                needed_per_variant(l.rate, r.rate, alpha / comparisons as f64, POWER)
-            }
-            _ => None,
+    let field = Field::new(variants, rules);
+    if field.eligible.is_empty() {
+        return Reason::AllVetoed {
+            vetoed: field.vetoed,
         };
-        let needed = estimate.unwrap_or(0).max(rules.min_per_variant);
-        verdict.needed_per_variant = Some(needed);
-        let counts = join_words(
-            &too_few
-                .iter()
-                .map(|v| format!("{} has {} {unit}", v.id, group_thousands(v.trials)))
-                .collect::<Vec<_>>(),
-        );
-        let mut reason = format!(
-            "Too few to call yet: {counts}, and each variant needs at least {} {unit}",
-            group_thousands(rules.min_per_variant)
-        );
-        if needed > rules.min_per_variant {
-            reason.push_str(&format!(
-                "; at the rates seen so far about {} per variant would be needed",
-                about(needed)
-            ));
-        }
-        reason.push('.');
+    }
+    let ranked = rank_by_rate(&field.eligible);
+    if let Some(reason) = too_few_trials(&field, &ranked, verdict) {
         return reason;
     }
+    match (ranked.first().copied(), ranked.get(1).copied()) {
+        (Some(leader), Some(runner_up)) => compare(&field, leader, runner_up, verdict),
+        (Some(sole), None) => only_one_left(&field, sole, verdict),
+        (None, _) => Reason::NothingToCompare,
+    }
+}
 
-    let (Some(leader), Some(runner_up)) = (leader, runner_up) else {
-        // A single eligible variant with enough trials: every other one was vetoed.
-        return match leader {
-            Some(sole) => {
-                verdict.verdict = VerdictKind::Winner;
-                verdict.winner = Some(sole.id.clone());
-                format!(
-                    "{} wins on {metric} ({}) because every other variant exceeded a limit ({}).",
-                    sole.id,
-                    pct(sole.rate),
-                    veto_list(&vetoed)
-                )
-            }
-            None => "No winner: no variant can be compared.".to_owned(),
-        };
+/// The variants as the verdict sees them: those that may win, those that may not and why,
+/// and the significance level per comparison.
+struct Field<'a> {
+    rules: &'a Rules,
+    /// Variants within every limit.
+    eligible: Vec<&'a VariantStats>,
+    /// Variants past a limit, with the limits they exceeded.
+    vetoed: Vec<Vetoed>,
+    /// Comparisons the leader's p-value is adjusted for (at least 1).
+    comparisons: usize,
+    /// 1 − confidence.
+    alpha: f64,
+}
+
+impl<'a> Field<'a> {
+    fn new(variants: &'a [VariantStats], rules: &'a Rules) -> Self {
+        let eligible: Vec<&VariantStats> =
+            variants.iter().filter(|v| v.exceeded.is_empty()).collect();
+        let vetoed = variants
+            .iter()
+            .filter(|v| !v.exceeded.is_empty())
+            .map(|v| Vetoed {
+                id: v.id.clone(),
+                exceeded: v.exceeded.clone(),
+            })
+            .collect();
+        Field {
+            rules,
+            comparisons: eligible.len().saturating_sub(1).max(1),
+            eligible,
+            vetoed,
+            alpha: 1.0 - rules.confidence,
+        }
+    }
+
+    /// The sample per variant that `a` vs `b` needs at the adjusted level.
+    fn needed(&self, a: &VariantStats, b: &VariantStats) -> Option<u64> {
+        needed_per_variant(a.rate, b.rate, self.alpha / self.comparisons as f64, POWER)
+    }
+}
+
+/// "Too few": some variant that may win is below the smallest sample.
+fn too_few_trials(
+    field: &Field,
+    ranked: &[&VariantStats],
+    verdict: &mut Verdict,
+) -> Option<Reason> {
+    let min = field.rules.min_per_variant;
+    let short: Vec<VariantCount> = field
+        .eligible
+        .iter()
+        .filter(|v| v.trials < min)
+        .map(|v| VariantCount {
+            id: v.id.clone(),
+            trials: v.trials,
+        })
+        .collect();
+    if short.is_empty() {
+        return None;
+    }
+    let estimate = match (ranked.first(), ranked.get(1)) {
+        (Some(l), Some(r)) => field.needed(l, r),
+        _ => None,
     };
+    let needed = estimate.unwrap_or(0).max(min);
+    verdict.needed_per_variant = Some(needed);
+    Some(Reason::TooFewTrials {
+        metric: field.rules.metric,
+        short,
+        min_per_variant: min,
+        needed_per_variant: needed,
+    })
+}
 
-    // The leader against every other eligible variant; the weakest comparison decides.
-    let others: Vec<&VariantStats> = eligible
+/// A single variant may win, with enough trials: every other one was vetoed.
+fn only_one_left(field: &Field, sole: &VariantStats, verdict: &mut Verdict) -> Reason {
+    verdict.verdict = VerdictKind::Winner;
+    verdict.winner = Some(sole.id.clone());
+    Reason::OnlyOneLeft {
+        winner: rate_of(sole),
+        metric: field.rules.metric,
+        vetoed: field.vetoed.clone(),
+    }
+}
+
+/// The leader against every other variant that may win; the weakest comparison decides.
+fn compare(
+    field: &Field,
+    leader: &VariantStats,
+    runner_up: &VariantStats,
+    verdict: &mut Verdict,
+) -> Reason {
+    let others: Vec<&VariantStats> = field
+        .eligible
         .iter()
         .copied()
         .filter(|v| !std::ptr::eq(*v, leader))
         .collect();
+    let Some((rival, z, p)) = weakest_comparison(leader, &others, field.comparisons) else {
+        return Reason::NothingToCompare;
+    };
+    verdict.z = Some(z);
+    verdict.p_value = Some(p);
+    if p < field.alpha {
+        wins(field, leader, &others, p, verdict)
+    } else if leader.rate == runner_up.rate {
+        tie(field, leader, runner_up)
+    } else {
+        not_significant(field, (leader, runner_up, rival), p, verdict)
+    }
+}
+
+/// The leader's lead over every other variant is significant: it wins.
+fn wins(
+    field: &Field,
+    leader: &VariantStats,
+    others: &[&VariantStats],
+    p_value: f64,
+    verdict: &mut Verdict,
+) -> Reason {
+    verdict.verdict = VerdictKind::Winner;
+    verdict.winner = Some(leader.id.clone());
+    Reason::Wins {
+        winner: rate_of(leader),
+        beaten: others.iter().map(|v| rate_of(v)).collect(),
+        metric: field.rules.metric,
+        p_value,
+        comparisons: field.comparisons,
+        confidence: field.rules.confidence,
+        vetoed: field.vetoed.clone(),
+    }
+}
+
+/// The two best variants have the same rate: no winner, and no sample would find one.
+fn tie(field: &Field, leader: &VariantStats, runner_up: &VariantStats) -> Reason {
+    Reason::Tie {
+        first: leader.id.clone(),
+        second: runner_up.id.clone(),
+        rate: leader.rate,
+        metric: field.rules.metric,
+        vetoed: field.vetoed.clone(),
+    }
+}
+
+/// The leader's lead is not significant: no winner yet, and the sample that would tell.
+fn not_significant(
+    field: &Field,
+    (leader, runner_up, rival): (&VariantStats, &VariantStats, &VariantStats),
+    p_value: f64,
+    verdict: &mut Verdict,
+) -> Reason {
+    let needed = field
+        .needed(leader, runner_up)
+        .map(|n| n.max(field.rules.min_per_variant));
+    verdict.needed_per_variant = needed;
+    Reason::NotSignificant {
+        leader: rate_of(leader),
+        rival: rate_of(rival),
+        metric: field.rules.metric,
+        p_value,
+        comparisons: field.comparisons,
+        needed_per_variant: needed,
+        vetoed: field.vetoed.clone(),
+    }
+}
+
+/// The comparison of `leader` with the highest Bonferroni-adjusted p-value: (rival, z, p).
+fn weakest_comparison<'a>(
+    leader: &VariantStats,
+    others: &[&'a VariantStats],
+    comparisons: usize,
+) -> Option<(&'a VariantStats, f64, f64)> {
     let mut weakest: Option<(&VariantStats, f64, f64)> = None;
-    for other in &others {
+    for &other in others {
         let (z, p) = two_proportion_z(
             leader.successes,
             leader.trials,
@@ -396,77 +494,15 @@ fn reach_verdict(variants: &[VariantStats], rules: &Rules, verdict: &mut Verdict
             weakest = Some((other, z, adjusted));
         }
     }
-    let Some((against, z, p)) = weakest else {
-        return "No winner: no variant can be compared.".to_owned();
-    };
-    verdict.z = Some(z);
-    verdict.p_value = Some(p);
-    let adjustment = if comparisons > 1 {
-        format!(" adjusted for {comparisons} comparisons")
-    } else {
-        String::new()
-    };
-    let left_out = if vetoed.is_empty() {
-        String::new()
-    } else {
-        let notes: Vec<String> = vetoed
-            .iter()
-            .filter_map(|v| {
-                v.vetoed
-                    .as_ref()
-                    .map(|why| format!("{} cannot win: {why}", v.id))
-            })
-            .collect();
-        format!(" ({})", notes.join("; "))
-    };
+    weakest
+}
 
-    if p < alpha {
-        verdict.verdict = VerdictKind::Winner;
-        verdict.winner = Some(leader.id.clone());
-        return format!(
-            "{} beats {} on {metric}: {} vs {}, {}{adjustment} ({} confidence asked){left_out}.",
-            leader.id,
-            join_ids(&others),
-            pct(leader.rate),
-            join_words(&others.iter().map(|v| pct(v.rate)).collect::<Vec<_>>()),
-            p_clause(p),
-            confidence_text(confidence),
-        );
+/// A variant's id and rate.
+fn rate_of(variant: &VariantStats) -> VariantRate {
+    VariantRate {
+        id: variant.id.clone(),
+        rate: variant.rate,
     }
-
-    if leader.rate == runner_up.rate {
-        return format!(
-            "No clear winner: {} and {} have the same {metric} rate ({}){left_out}.",
-            leader.id,
-            runner_up.id,
-            pct(leader.rate)
-        );
-    }
-    let needed = needed_per_variant(
-        leader.rate,
-        runner_up.rate,
-        alpha / comparisons as f64,
-        POWER,
-    )
-    .map(|n| n.max(rules.min_per_variant));
-    verdict.needed_per_variant = needed;
-    let mut reason = format!(
-        "No clear winner: {} leads {} on {metric} ({} vs {}), {}{adjustment}",
-        leader.id,
-        against.id,
-        pct(leader.rate),
-        pct(against.rate),
-        p_clause(p),
-    );
-    if let Some(n) = needed {
-        reason.push_str(&format!(
-            "; about {} {unit} per variant would be needed",
-            about(n)
-        ));
-    }
-    reason.push_str(&left_out);
-    reason.push('.');
-    reason
 }
 
 /// The power the "needed per variant" estimate is computed for.
@@ -483,26 +519,26 @@ fn variant_stats(input: &VariantInput, rules: &Rules) -> VariantStats {
     let bounce_rate = ratio(input.bounced, input.delivered.saturating_add(input.bounced));
     let unsubscribe_rate = ratio(input.unsubscribes, input.delivered);
     let complaint_rate = ratio(input.complaints, input.delivered);
-    let vetoed = if input.delivered >= rules.min_per_variant {
-        let breaches: Vec<String> = [
-            ("bounce rate", bounce_rate, rules.max_bounce_rate),
+    let exceeded = if input.delivered >= rules.min_per_variant {
+        [
+            (Limit::BounceRate, bounce_rate, rules.max_bounce_rate),
             (
-                "unsubscribe rate",
+                Limit::UnsubscribeRate,
                 unsubscribe_rate,
                 rules.max_unsubscribe_rate,
             ),
-            ("complaint rate", complaint_rate, rules.max_complaint_rate),
+            (
+                Limit::ComplaintRate,
+                complaint_rate,
+                rules.max_complaint_rate,
+            ),
         ]
-        .iter()
-        .filter(|(_, value, limit)| value > limit)
-        .map(|&(name, value, limit)| {
-            let (value, limit) = pct_pair(value, limit);
-            format!("{name} {value} is above the {limit} limit")
-        })
-        .collect();
-        (!breaches.is_empty()).then(|| breaches.join(" and "))
+        .into_iter()
+        .filter(|&(_, rate, max)| rate > max)
+        .map(|(limit, rate, max)| Exceeded { limit, rate, max })
+        .collect()
     } else {
-        None
+        Vec::new()
     };
     VariantStats {
         id: input.id.clone(),
@@ -518,7 +554,7 @@ fn variant_stats(input: &VariantInput, rules: &Rules) -> VariantStats {
         bounce_rate,
         unsubscribe_rate,
         complaint_rate,
-        vetoed,
+        exceeded,
     }
 }
 
@@ -803,130 +839,6 @@ fn integral_of_linear_product(
             .sum::<f64>()
 }
 
-// ---------------------------------------------------------------------------------------------
-// Words and numbers for people
-// ---------------------------------------------------------------------------------------------
-
-/// The metric as the sentence says it ("B beats A on clicks").
-fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Opens => "opens",
-        Metric::Clicks => "clicks",
-        Metric::ClicksPerOpen => "clicks per open",
-    }
-}
-
-/// What the metric's denominator counts ("3,840 delivered", "1,200 openers").
-fn denominator_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Opens | Metric::Clicks => "delivered",
-        Metric::ClicksPerOpen => "openers",
-    }
-}
-
-/// A rate as a percentage: one decimal from 1 % up, more below so small rates do not read 0.
-fn pct(rate: f64) -> String {
-    pct_with(rate, default_decimals(rate))
-}
-
-/// A rate and its limit as percentages, with enough decimals (up to 4) to tell them apart.
-fn pct_pair(value: f64, limit: f64) -> (String, String) {
-    let mut decimals = default_decimals(value).max(default_decimals(limit));
-    while decimals < 4 && pct_with(value, decimals) == pct_with(limit, decimals) {
-        decimals += 1;
-    }
-    (pct_with(value, decimals), pct_with(limit, decimals))
-}
-
-/// Decimals for a percentage: 1 from 1 % (and for 0), 2 from 0.1 %, 3 below.
-fn default_decimals(rate: f64) -> usize {
-    let percent = (rate * 100.0).abs();
-    if percent == 0.0 || percent >= 1.0 {
-        1
-    } else if percent >= 0.1 {
-        2
-    } else {
-        3
-    }
-}
-
-/// A rate as a percentage with `decimals` decimals: "34.2 %".
-fn pct_with(rate: f64, decimals: usize) -> String {
-    format!("{:.*} %", decimals, rate * 100.0)
-}
-
-/// "p = 0.044", or "p < 0.0001" for the tiny ones.
-fn p_clause(p: f64) -> String {
-    if p < 0.0001 {
-        "p < 0.0001".to_owned()
-    } else {
-        format!("p = {}", p_text(p))
-    }
-}
-
-/// A p-value for people, to about two significant digits: "0.58", "0.044", "0.0031".
-fn p_text(p: f64) -> String {
-    if p < 0.01 {
-        format!("{p:.4}")
-    } else if p < 0.1 {
-        format!("{p:.3}")
-    } else {
-        format!("{p:.2}")
-    }
-}
-
-/// The confidence as a percentage without a useless ".0": "95 %", "97.5 %".
-fn confidence_text(confidence: f64) -> String {
-    let text = format!("{:.1}", confidence * 100.0);
-    let text = text.strip_suffix(".0").unwrap_or(&text);
-    format!("{text} %")
-}
-
-/// A count with thousands separators: 12400 → "12,400".
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
-}
-
-/// A needed size for a sentence: rounded up to three significant digits ("about 12,400").
-fn about(n: u64) -> String {
-    let mut unit = 1_u64;
-    while n / unit >= 1000 {
-        unit = unit.saturating_mul(10);
-    }
-    group_thousands(n.div_ceil(unit).saturating_mul(unit))
-}
-
-/// "A", "A and B", "A, B and C".
-fn join_words(words: &[String]) -> String {
-    match words {
-        [] => String::new(),
-        [only] => only.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
-/// The variants' ids joined for a sentence.
-fn join_ids(variants: &[&VariantStats]) -> String {
-    join_words(&variants.iter().map(|v| v.id.clone()).collect::<Vec<_>>())
-}
-
-/// "A: unsubscribe rate 5.0 % is above the 1.0 % limit; B: …".
-fn veto_list(variants: &[&VariantStats]) -> String {
-    variants
-        .iter()
-        .filter_map(|v| v.vetoed.as_ref().map(|why| format!("{}: {why}", v.id)))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1182,10 +1094,27 @@ mod tests {
         close(verdict.z.unwrap(), 4.688, 1e-3);
         close(verdict.p_value.unwrap(), 2.758e-6, 1e-8);
         assert_eq!(verdict.needed_per_variant, None);
+        let Reason::Wins {
+            winner,
+            beaten,
+            metric,
+            comparisons,
+            vetoed,
+            ..
+        } = &verdict.reason
+        else {
+            panic!("{:?}", verdict.reason)
+        };
+        assert_eq!((winner.id.as_str(), winner.rate), ("B", 0.4));
         assert_eq!(
-            verdict.reason,
-            "B beats A on clicks: 40.0 % vs 30.0 %, p < 0.0001 (95 % confidence asked)."
+            beaten,
+            &[VariantRate {
+                id: "A".into(),
+                rate: 0.3
+            }]
         );
+        assert_eq!((*metric, *comparisons), (Metric::Clicks, 1));
+        assert!(vetoed.is_empty());
         assert!(verdict.variants[1].prob_best > 0.9999);
     }
 
@@ -1198,9 +1127,8 @@ mod tests {
         assert_eq!(verdict.verdict, VerdictKind::Winner);
         assert_eq!(verdict.winner.as_deref(), Some("B"));
         close(verdict.p_value.unwrap(), 0.04426, 1e-5);
-        assert_eq!(
-            verdict.reason,
-            "B beats A on clicks: 34.2 % vs 30.0 %, p = 0.044 (95 % confidence asked)."
+        assert!(
+            matches!(&verdict.reason, Reason::Wins { p_value, .. } if *p_value == verdict.p_value.unwrap())
         );
         close(verdict.variants[1].prob_best, 0.977823, 1e-6);
         // At 99 % the same data is not enough.
@@ -1228,8 +1156,21 @@ mod tests {
         assert_eq!(verdict.needed_per_variant, Some(33_275));
         assert_eq!(
             verdict.reason,
-            "No clear winner: B leads A on clicks (31.0 % vs 30.0 %), p = 0.63; \
-             about 33,300 delivered per variant would be needed."
+            Reason::NotSignificant {
+                leader: VariantRate {
+                    id: "B".into(),
+                    rate: 0.31
+                },
+                rival: VariantRate {
+                    id: "A".into(),
+                    rate: 0.3
+                },
+                metric: Metric::Clicks,
+                p_value: verdict.p_value.unwrap(),
+                comparisons: 1,
+                needed_per_variant: Some(33_275),
+                vetoed: Vec::new(),
+            }
         );
     }
 
@@ -1244,7 +1185,13 @@ mod tests {
         close(verdict.p_value.unwrap(), 1.0, 1e-12);
         assert_eq!(
             verdict.reason,
-            "No clear winner: A and B have the same clicks rate (30.0 %)."
+            Reason::Tie {
+                first: "A".into(),
+                second: "B".into(),
+                rate: 0.3,
+                metric: Metric::Clicks,
+                vetoed: Vec::new(),
+            }
         );
         // No clicks at all: no variance, no difference.
         let verdict = decide(&[variant("A", 1000, 0), variant("B", 1000, 0)], &rules());
@@ -1263,8 +1210,21 @@ mod tests {
         assert_eq!(verdict.needed_per_variant, Some(100));
         assert_eq!(
             verdict.reason,
-            "Too few to call yet: A has 20 delivered and B has 20 delivered, \
-             and each variant needs at least 100 delivered."
+            Reason::TooFewTrials {
+                metric: Metric::Clicks,
+                short: vec![
+                    VariantCount {
+                        id: "A".into(),
+                        trials: 20
+                    },
+                    VariantCount {
+                        id: "B".into(),
+                        trials: 20
+                    },
+                ],
+                min_per_variant: 100,
+                needed_per_variant: 100,
+            }
         );
         // When the observed difference needs more than the minimum, the reason says so.
         let verdict = decide(&[variant("A", 90, 30), variant("B", 500, 171)], &rules());
@@ -1272,10 +1232,22 @@ mod tests {
             verdict.needed_per_variant,
             needed_per_variant(0.342, 1.0 / 3.0, 0.05, 0.8)
         );
-        assert!(verdict
-            .reason
-            .starts_with("Too few to call yet: A has 90 delivered, and"));
-        assert!(verdict.reason.contains("per variant would be needed."));
+        let Reason::TooFewTrials {
+            short,
+            needed_per_variant: needed,
+            ..
+        } = &verdict.reason
+        else {
+            panic!("{:?}", verdict.reason)
+        };
+        assert_eq!(
+            short,
+            &[VariantCount {
+                id: "A".into(),
+                trials: 90
+            }]
+        );
+        assert_eq!(Some(*needed), verdict.needed_per_variant);
     }
 
     #[test]
@@ -1288,16 +1260,27 @@ mod tests {
         assert_eq!(verdict.verdict, VerdictKind::Winner);
         assert_eq!(verdict.winner.as_deref(), Some("A"));
         assert_eq!(verdict.p_value, None);
-        assert_eq!(verdict.variants[0].vetoed, None);
-        assert_eq!(
-            verdict.variants[1].vetoed.as_deref(),
-            Some("unsubscribe rate 5.0 % is above the 1.0 % limit")
-        );
+        assert!(verdict.variants[0].exceeded.is_empty());
+        let unsubscribes = Exceeded {
+            limit: Limit::UnsubscribeRate,
+            rate: 0.05,
+            max: 0.01,
+        };
+        assert_eq!(verdict.variants[1].exceeded, [unsubscribes]);
         close(verdict.variants[1].unsubscribe_rate, 0.05, 1e-12);
         assert_eq!(
             verdict.reason,
-            "A wins on clicks (30.0 %) because every other variant exceeded a limit \
-             (B: unsubscribe rate 5.0 % is above the 1.0 % limit)."
+            Reason::OnlyOneLeft {
+                winner: VariantRate {
+                    id: "A".into(),
+                    rate: 0.3
+                },
+                metric: Metric::Clicks,
+                vetoed: vec![Vetoed {
+                    id: "B".into(),
+                    exceeded: vec![unsubscribes]
+                }],
+            }
         );
     }
 
@@ -1313,11 +1296,18 @@ mod tests {
         assert_eq!(verdict.winner.as_deref(), Some("B"));
         // One comparison (B against A): no Bonferroni factor.
         close(verdict.p_value.unwrap(), 2.758e-6, 1e-8);
-        assert_eq!(
-            verdict.reason,
-            "B beats A on clicks: 40.0 % vs 30.0 %, p < 0.0001 (95 % confidence asked) \
-             (C cannot win: unsubscribe rate 5.0 % is above the 1.0 % limit)."
-        );
+        let Reason::Wins {
+            beaten,
+            vetoed,
+            comparisons,
+            ..
+        } = &verdict.reason
+        else {
+            panic!("{:?}", verdict.reason)
+        };
+        assert_eq!((beaten.len(), *comparisons), (1, 1));
+        assert_eq!(vetoed.len(), 1);
+        assert_eq!(vetoed[0].id, "C");
         assert!(verdict.variants[2].prob_best > 0.99);
     }
 
@@ -1331,11 +1321,14 @@ mod tests {
         let verdict = decide(&[a, b], &rules());
         assert_eq!(verdict.verdict, VerdictKind::Inconclusive);
         assert_eq!(verdict.winner, None);
+        let Reason::AllVetoed { vetoed } = &verdict.reason else {
+            panic!("{:?}", verdict.reason)
+        };
+        let limits = |v: &Vetoed| v.exceeded.iter().map(|e| e.limit).collect::<Vec<_>>();
+        assert_eq!(limits(&vetoed[0]), [Limit::BounceRate]);
         assert_eq!(
-            verdict.reason,
-            "No winner: every variant exceeded a limit (A: bounce rate 9.1 % is above the \
-             5.0 % limit; B: unsubscribe rate 2.0 % is above the 1.0 % limit and complaint \
-             rate 0.20 % is above the 0.10 % limit)."
+            limits(&vetoed[1]),
+            [Limit::UnsubscribeRate, Limit::ComplaintRate]
         );
     }
 
@@ -1344,26 +1337,18 @@ mod tests {
         let mut b = variant("B", 50, 20);
         b.unsubscribes = 10;
         let verdict = decide(&[variant("A", 1000, 300), b], &rules());
-        assert_eq!(verdict.variants[1].vetoed, None);
+        assert!(verdict.variants[1].exceeded.is_empty());
         assert_eq!(verdict.verdict, VerdictKind::Inconclusive);
-        assert!(verdict
-            .reason
-            .starts_with("Too few to call yet: B has 50 delivered"));
+        assert!(
+            matches!(&verdict.reason, Reason::TooFewTrials { short, .. } if short[0].id == "B" && short[0].trials == 50)
+        );
         // A lone survivor below the minimum is not called the winner either.
         let mut a = variant("A", 1000, 300);
         a.unsubscribes = 50;
         let verdict = decide(&[a, variant("B", 50, 20)], &rules());
-        assert!(verdict.variants[0].vetoed.is_some());
+        assert!(!verdict.variants[0].exceeded.is_empty());
         assert_eq!(verdict.verdict, VerdictKind::Inconclusive);
         assert_eq!(verdict.needed_per_variant, Some(100));
-    }
-
-    #[test]
-    fn decide_veto_limit_names_distinct_figures() {
-        let (value, limit) = pct_pair(0.0304, 0.03);
-        assert_eq!((value.as_str(), limit.as_str()), ("3.04 %", "3.00 %"));
-        let (value, limit) = pct_pair(0.031, 0.02);
-        assert_eq!((value.as_str(), limit.as_str()), ("3.1 %", "2.0 %"));
     }
 
     #[test]
@@ -1381,11 +1366,18 @@ mod tests {
         close(verdict.z.unwrap(), 2.0116, 1e-4);
         // Sized at alpha 0.025: needed_per_variant(0.342, 0.30, 0.025, 0.8) = 2347.6.
         assert_eq!(verdict.needed_per_variant, Some(2348));
-        assert_eq!(
-            verdict.reason,
-            "No clear winner: B leads A on clicks (34.2 % vs 30.0 %), p = 0.089 adjusted for \
-             2 comparisons; about 2,350 delivered per variant would be needed."
-        );
+        let Reason::NotSignificant {
+            leader,
+            rival,
+            comparisons,
+            needed_per_variant: needed,
+            ..
+        } = &verdict.reason
+        else {
+            panic!("{:?}", verdict.reason)
+        };
+        assert_eq!((leader.id.as_str(), rival.id.as_str()), ("B", "A"));
+        assert_eq!((*comparisons, *needed), (2, Some(2348)));
         close(
             verdict.variants.iter().map(|v| v.prob_best).sum(),
             1.0,
@@ -1403,11 +1395,18 @@ mod tests {
         assert_eq!(verdict.winner.as_deref(), Some("C"));
         close(verdict.p_value.unwrap(), 2.0 * 2.6033e-5, 1e-8);
         close(verdict.z.unwrap(), 4.2057, 1e-4);
-        assert_eq!(
-            verdict.reason,
-            "C beats A and B on clicks: 40.0 % vs 30.0 % and 31.0 %, p < 0.0001 adjusted \
-             for 2 comparisons (95 % confidence asked)."
-        );
+        let Reason::Wins {
+            winner,
+            beaten,
+            comparisons,
+            ..
+        } = &verdict.reason
+        else {
+            panic!("{:?}", verdict.reason)
+        };
+        assert_eq!(winner.id, "C");
+        let ids: Vec<&str> = beaten.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!((ids, *comparisons), (vec!["A", "B"], 2));
     }
 
     #[test]
@@ -1420,7 +1419,9 @@ mod tests {
         let verdict = decide(&inputs, &rules());
         assert_eq!(verdict.verdict, VerdictKind::Inconclusive);
         assert_eq!(verdict.needed_per_variant, None);
-        assert!(verdict.reason.contains("B and C have the same clicks rate"));
+        assert!(
+            matches!(&verdict.reason, Reason::Tie { first, second, .. } if first == "B" && second == "C")
+        );
     }
 
     #[test]
@@ -1452,9 +1453,9 @@ mod tests {
         close(verdict.z.unwrap(), z, 1e-12);
         close(verdict.p_value.unwrap(), p, 1e-12);
         assert_eq!(verdict.verdict, VerdictKind::Winner);
-        assert!(verdict
-            .reason
-            .starts_with("B beats A on clicks per open: 40.0 % vs 30.0 %"));
+        assert!(
+            matches!(&verdict.reason, Reason::Wins { metric: Metric::ClicksPerOpen, winner, .. } if winner.rate == 0.4)
+        );
         // More clickers than openers (opens not tracked for some): capped at the openers.
         let odd = VariantInput {
             id: "C".to_owned(),
@@ -1492,9 +1493,18 @@ mod tests {
             &few,
         );
         assert_eq!(verdict.verdict, VerdictKind::Inconclusive);
-        assert!(verdict.reason.starts_with(
-            "Too few to call yet: A has 400 openers, and each variant needs at least 450 openers"
-        ));
+        assert_eq!(
+            verdict.reason,
+            Reason::TooFewTrials {
+                metric: Metric::ClicksPerOpen,
+                short: vec![VariantCount {
+                    id: "A".into(),
+                    trials: 400
+                }],
+                min_per_variant: 450,
+                needed_per_variant: verdict.needed_per_variant.unwrap(),
+            }
+        );
     }
 
     #[test]
@@ -1520,10 +1530,7 @@ mod tests {
         let verdict = decide(&[], &rules());
         assert_eq!(verdict.verdict, VerdictKind::Inconclusive);
         assert!(verdict.variants.is_empty());
-        assert_eq!(
-            verdict.reason,
-            "An A/B test needs at least two variants; there are none."
-        );
+        assert_eq!(verdict.reason, Reason::TooFewVariants { only: None });
         let verdict = decide(&[variant("A", 1000, 300)], &rules());
         assert_eq!(verdict.verdict, VerdictKind::Inconclusive);
         assert_eq!(verdict.winner, None);
@@ -1532,7 +1539,9 @@ mod tests {
         assert_eq!(verdict.variants[0].prob_best, 1.0);
         assert_eq!(
             verdict.reason,
-            "An A/B test needs at least two variants; there is only one (A)."
+            Reason::TooFewVariants {
+                only: Some("A".into())
+            }
         );
     }
 
@@ -1557,7 +1566,7 @@ mod tests {
                 };
                 let verdict = decide(&[empty.clone(), huge.clone(), empty.clone()], &rules);
                 assert_eq!(verdict.variants.len(), 3);
-                assert!(!verdict.reason.is_empty());
+                assert_eq!(verdict.variants.len(), 3);
             }
         }
         let bad = Rules {
@@ -1566,7 +1575,10 @@ mod tests {
         };
         let verdict = decide(&[variant("A", 1000, 300), variant("B", 1000, 400)], &bad);
         assert_eq!(verdict.verdict, VerdictKind::Inconclusive);
-        assert!(verdict.reason.contains("between 0 and 1"));
+        assert_eq!(
+            verdict.reason,
+            Reason::InvalidConfidence { confidence: 1.5 }
+        );
     }
 
     #[test]
@@ -1583,7 +1595,7 @@ mod tests {
         assert!(json["p_value"].is_f64());
         assert!(json["z"].is_f64());
         assert!(json["needed_per_variant"].is_null());
-        assert!(json["reason"].is_string());
+        assert_eq!(json["reason"]["wins"]["winner"]["id"], "B");
         let first = &json["variants"][0];
         for key in [
             "id",
@@ -1599,14 +1611,14 @@ mod tests {
             "bounce_rate",
             "unsubscribe_rate",
             "complaint_rate",
-            "vetoed",
+            "exceeded",
         ] {
             assert!(first.get(key).is_some(), "variants[0] lacks {key}");
         }
         assert_eq!(first["id"], "A");
         assert_eq!(first["delivered"], 1000);
         assert_eq!(first["clicks"], 300);
-        assert!(first["vetoed"].is_null());
+        assert_eq!(first["exceeded"], serde_json::json!([]));
 
         let close_call = decide(
             &[variant("A", 1000, 300), variant("B", 1000, 310)],
@@ -1621,27 +1633,6 @@ mod tests {
         assert_eq!(
             serde_json::to_value(Metric::ClicksPerOpen).unwrap(),
             "clicks_per_open"
-        );
-    }
-
-    #[test]
-    fn formatting_helpers() {
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(group_thousands(999), "999");
-        assert_eq!(group_thousands(1000), "1,000");
-        assert_eq!(group_thousands(12_345_678), "12,345,678");
-        assert_eq!(about(3841), "3,850");
-        assert_eq!(about(12_345), "12,400");
-        assert_eq!(about(999), "999");
-        assert_eq!(about(u64::MAX), group_thousands(u64::MAX));
-        assert_eq!(confidence_text(0.95), "95 %");
-        assert_eq!(confidence_text(0.975), "97.5 %");
-        assert_eq!(p_text(0.58), "0.58");
-        assert_eq!(p_text(0.0443), "0.044");
-        assert_eq!(pct(0.0042), "0.42 %");
-        assert_eq!(
-            join_words(&["A".into(), "B".into(), "C".into()]),
-            "A, B and C"
         );
     }
 }

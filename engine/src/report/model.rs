@@ -1,6 +1,6 @@
 //! What `volley report` shows, in every format: plain data, serialisable as JSON.
 
-use crate::ab::Verdict;
+use crate::ab::{Reason, Verdict};
 use crate::model::{Counts, Millis, TrackCounts};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,7 @@ pub struct AbSummary {
 }
 
 /// What the remainder of a test-then-winner campaign was sent with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// When it was decided (epoch ms).
     pub at: Millis,
@@ -81,8 +81,8 @@ pub struct Decision {
     pub how: String,
     /// The variant the remainder went to; `None` for a split.
     pub variant: Option<String>,
-    /// Why, in one sentence.
-    pub reason: String,
+    /// Why: the verdict's reason when it was decided.
+    pub reason: Reason,
     /// How many held recipients were released to it.
     pub released: u64,
 }

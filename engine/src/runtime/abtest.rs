@@ -2,7 +2,7 @@
 //! the verdict and releases the held remainder with the winner (or the configured fallback).
 
 use super::Campaign;
-use crate::ab::VerdictKind;
+use crate::ab::{Reason, VerdictKind};
 use crate::config::{CampaignSettings, OnInconclusive};
 use crate::model::{add_duration, Millis};
 use crate::report::{self, ReportSpec};
@@ -17,11 +17,11 @@ pub struct AbProgress {
     /// When the remainder is decided (epoch ms), once the test share has gone out.
     pub decide_after: Option<Millis>,
     /// What the remainder went to, once decided: (how, variant id, reason).
-    pub decision: Option<(String, Option<String>, String)>,
+    pub decision: Option<(String, Option<String>, Reason)>,
     /// True when this send took the decision.
     pub decided_now: bool,
     /// When the verdict was inconclusive and `on_inconclusive = "hold"` kept the remainder.
-    pub holding: Option<String>,
+    pub holding: Option<Reason>,
 }
 
 /// Before a send: when the test share went out at least `wait` ago, takes the verdict (from
@@ -32,7 +32,7 @@ pub(crate) fn decide_if_due(
     settings: &CampaignSettings,
     store: &Store,
     now: Millis,
-) -> Result<(bool, Option<String>), Error> {
+) -> Result<(bool, Option<Reason>), Error> {
     let Some(ab) = &settings.ab else {
         return Ok((false, None));
     };
@@ -81,7 +81,7 @@ pub(crate) fn decide_if_due(
         decision.released = released;
     }
     store.set_ab_record(id, &record)?;
-    tracing::info!(campaign = id, how, released, reason = %verdict.reason, "A/B test decided");
+    tracing::info!(campaign = id, how, released, reason = ?verdict.reason, "A/B test decided");
     Ok((true, None))
 }
 
@@ -92,7 +92,7 @@ pub(crate) fn after_send(
     store: &Store,
     interrupted: bool,
     decided_now: bool,
-    holding: Option<String>,
+    holding: Option<Reason>,
     now: Millis,
 ) -> Result<Option<AbProgress>, Error> {
     let Some(ab) = &campaign.settings.ab else {

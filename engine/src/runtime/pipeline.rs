@@ -191,7 +191,10 @@ pub(crate) async fn load_and_send(
 
 /// Takes a test-then-winner campaign's verdict when its wait is over (on a blocking thread);
 /// returns whether it was decided now, and why the remainder stays held when it does.
-async fn decide_ab(campaign: &Campaign, store: &Store) -> Result<(bool, Option<String>), Error> {
+async fn decide_ab(
+    campaign: &Campaign,
+    store: &Store,
+) -> Result<(bool, Option<crate::ab::Reason>), Error> {
     let (settings, store) = (campaign.settings.clone(), store.clone());
     let now = crate::model::now_millis();
     let (decided_now, holding) = super::blocking("A/B decision task", move || {
@@ -199,7 +202,11 @@ async fn decide_ab(campaign: &Campaign, store: &Store) -> Result<(bool, Option<S
     })
     .await??;
     if let Some(reason) = &holding {
-        tracing::warn!(campaign = campaign.id(), %reason, "A/B test inconclusive: the remainder stays held");
+        tracing::warn!(
+            campaign = campaign.id(),
+            ?reason,
+            "A/B test inconclusive: the remainder stays held"
+        );
     }
     Ok((decided_now, holding))
 }

@@ -333,8 +333,11 @@ impl Server {
                     .remove(id);
             }
             Ok((false, Some(reason))) => {
-                if self.held().checked(id, mark, ab, now, &reason) {
-                    tracing::warn!(campaign = id, %reason, recheck_every = %humantime::format_duration(ab.recheck_every), "A/B test inconclusive: the remainder stays held");
+                if self
+                    .held()
+                    .checked(id, mark, ab, now, &format!("{reason:?}"))
+                {
+                    tracing::warn!(campaign = id, ?reason, recheck_every = %humantime::format_duration(ab.recheck_every), "A/B test inconclusive: the remainder stays held");
                 } else {
                     tracing::debug!(campaign = id, "A/B verdict taken again: still held");
                 }

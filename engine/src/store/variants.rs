@@ -3,7 +3,7 @@
 
 use super::keys::{self, RecipientKey};
 use super::{RecipientRecord, Store, StoreError};
-use crate::model::{Counts, Millis, RecipientState};
+use crate::model::{Counts, Millis, Reason, RecipientState};
 use serde::{Deserialize, Serialize};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 const RELEASE_BATCH: usize = 2_000;
 
 /// Where a test-then-winner campaign stands.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AbRecord {
     /// When the test share had all gone out (first attempts made), if it has.
     pub test_sent_at: Option<Millis>,
@@ -21,7 +21,7 @@ pub struct AbRecord {
 }
 
 /// What the remainder of a test-then-winner campaign went to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AbDecision {
     /// When it was decided.
     pub at: Millis,
@@ -29,10 +29,43 @@ pub struct AbDecision {
     pub how: String,
     /// The variant index the remainder went to; `None` for a split.
     pub variant: Option<u8>,
-    /// Why, in one sentence.
-    pub reason: String,
+    /// Why: the verdict's reason at the time.
+    pub reason: Reason,
     /// How many held recipients were released.
     pub released: u64,
+}
+
+/// An [`AbRecord`] as versions before the structured [`Reason`] stored it: the reason was a
+/// sentence. Read only (see [`Store::ab_record`]).
+#[derive(Deserialize)]
+struct SentenceAbRecord {
+    test_sent_at: Option<Millis>,
+    decision: Option<SentenceAbDecision>,
+}
+
+/// An [`AbDecision`] with its reason as a sentence.
+#[derive(Deserialize)]
+struct SentenceAbDecision {
+    at: Millis,
+    how: String,
+    variant: Option<u8>,
+    reason: String,
+    released: u64,
+}
+
+impl From<SentenceAbRecord> for AbRecord {
+    fn from(old: SentenceAbRecord) -> AbRecord {
+        AbRecord {
+            test_sent_at: old.test_sent_at,
+            decision: old.decision.map(|d| AbDecision {
+                at: d.at,
+                how: d.how,
+                variant: d.variant,
+                reason: Reason::Recorded { text: d.reason },
+                released: d.released,
+            }),
+        }
+    }
 }
 
 /// What an A/B verdict of a campaign is read from, in a form that is cheap to take and to
@@ -208,10 +241,20 @@ impl Store {
     }
 
     /// Where a test-then-winner campaign stands (default: nothing happened yet).
+    /// A record written by an earlier version, whose reason was a sentence, is read with
+    /// that sentence as [`Reason::Recorded`].
     pub fn ab_record(&self, campaign: &str) -> Result<AbRecord, StoreError> {
-        Ok(self
-            .get(&keys::campaign_key(keys::AB, campaign), "A/B record")?
-            .unwrap_or_default())
+        let key = keys::campaign_key(keys::AB, campaign);
+        match self.get::<AbRecord>(&key, "A/B record") {
+            Ok(record) => Ok(record.unwrap_or_default()),
+            Err(error @ StoreError::Decode { .. }) => {
+                match self.get::<SentenceAbRecord>(&key, "A/B record") {
+                    Ok(Some(old)) => Ok(old.into()),
+                    _ => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Saves where a test-then-winner campaign stands (durable at the next flush).
@@ -284,5 +327,75 @@ impl Store {
                 .apply_batch(batch)
                 .map_err(|e| self.sled_error(e))?;
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::VariantRate;
+
+    /// The layout earlier versions wrote, reason as a sentence.
+    #[derive(Serialize)]
+    struct Written<'a> {
+        test_sent_at: Option<Millis>,
+        decision: Option<(Millis, &'a str, Option<u8>, &'a str, u64)>,
+    }
+
+    #[test]
+    fn a_decision_stored_as_a_sentence_is_read_back_as_recorded_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.volley")).unwrap();
+        let old = Written {
+            test_sent_at: Some(5),
+            decision: Some((
+                7,
+                "split",
+                None,
+                "No winner: every variant exceeded a limit.",
+                40,
+            )),
+        };
+        store
+            .tree
+            .insert(
+                keys::campaign_key(keys::AB, "c"),
+                postcard::to_stdvec(&old).unwrap(),
+            )
+            .unwrap();
+        let record = store.ab_record("c").unwrap();
+        let decision = record.decision.unwrap();
+        assert_eq!(
+            (record.test_sent_at, decision.at, decision.released),
+            (Some(5), 7, 40)
+        );
+        assert_eq!(
+            decision.reason,
+            Reason::Recorded {
+                text: "No winner: every variant exceeded a limit.".into()
+            }
+        );
+
+        // A record written now reads back as it was.
+        let now = AbRecord {
+            test_sent_at: Some(1),
+            decision: Some(AbDecision {
+                at: 2,
+                how: "winner".into(),
+                variant: Some(1),
+                reason: Reason::OnlyOneLeft {
+                    winner: VariantRate {
+                        id: "B".into(),
+                        rate: 0.25,
+                    },
+                    metric: crate::model::Metric::Opens,
+                    vetoed: Vec::new(),
+                },
+                released: 3,
+            }),
+        };
+        store.set_ab_record("c", &now).unwrap();
+        assert_eq!(store.ab_record("c").unwrap(), now);
     }
 }
