@@ -7,9 +7,11 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod category;
+mod clock;
 mod retry;
 
 pub use category::Category;
+pub use clock::{Clock, ManualClock};
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
 
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.

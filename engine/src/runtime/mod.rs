@@ -31,7 +31,7 @@ pub use lists::{
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use report::report;
-pub use serve::{Clock, ServeOptions, Server};
+pub use serve::{Pass, ServeOptions, Server};
 pub use status::{status, StatusReport};
 
 use crate::bounce::Classifier;

@@ -11,7 +11,7 @@ use super::run::{Lane, Run, RunOptions};
 use super::Campaign;
 use crate::campaign::RowError;
 use crate::control;
-use crate::model::{Counts, Millis};
+use crate::model::{Clock, Counts, Millis};
 use crate::scheduler::{Blocked, Pause};
 use crate::store::Store;
 use crate::Error;
@@ -53,6 +53,9 @@ pub struct SendOptions {
     /// When nothing else is left, wait for deferred recipients due within this long instead
     /// of ending (default [`DEFAULT_LINGER`], one minute).
     pub linger: Duration,
+    /// What the A/B wait is measured with: when the test share went out and when the
+    /// verdict is due (default [`Clock::system`]; deliveries and retries keep the system's).
+    pub clock: Clock,
 }
 
 impl Default for SendOptions {
@@ -61,6 +64,7 @@ impl Default for SendOptions {
             cancel: CancellationToken::new(),
             progress: None,
             linger: DEFAULT_LINGER,
+            clock: Clock::system(),
         }
     }
 }
@@ -108,6 +112,7 @@ pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendRepor
         store.clone(),
         options.cancel.clone(),
         Some(campaign.id().to_owned()),
+        options.clock.clone(),
     );
     host.adopt(run.handle());
     let shutdown = CancellationToken::new();
@@ -140,7 +145,7 @@ pub(crate) async fn load_and_send(
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
     let (decided_now, holding) = {
         let (settings, store) = (campaign.settings.clone(), store.clone());
-        let now = crate::model::now_millis();
+        let now = options.clock.now_millis();
         super::blocking("A/B decision task", move || {
             super::abtest::decide_if_due(&settings, &store, now)
         })
@@ -181,7 +186,7 @@ pub(crate) async fn load_and_send(
         interrupted,
         decided_now,
         holding,
-        crate::model::now_millis(),
+        options.clock.now_millis(),
     )?;
     Ok(SendReport {
         ab,
