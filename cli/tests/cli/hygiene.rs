@@ -1,6 +1,6 @@
 //! Bounce and suppression commands as a user runs them.
 
-use crate::support::{run, text};
+use crate::support::{run, text, volley};
 use std::path::Path;
 
 #[test]
@@ -121,19 +121,21 @@ async fn a_bounce_received_by_listen_bounces_and_suppresses_its_recipient() {
         .unwrap()
         .port();
     let bind = format!("127.0.0.1:{port}");
-    let c = campaign.clone();
-    let listener = tokio::task::spawn_blocking(move || {
-        run(&[
+    // Listening until told to stop (not for a set time a slow machine might use up before
+    // the bounce arrives).
+    let listener = volley()
+        .args([
             "bounces",
             "listen",
             "--campaign",
-            &c,
+            &campaign,
             "--bind",
             &bind,
-            "--seconds",
-            "4",
         ])
-    });
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let dsn = format!(
         "From: MAILER-DAEMON@mx.d1.example\r\nTo: {return_path}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
 MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
@@ -145,7 +147,7 @@ Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <user1@d1.example>: Recipient 
     let tls = volley::smtp::tls_client_config(None).unwrap();
     let mut config = volley::smtp::SessionConfig::new("127.0.0.1", port, tls);
     config.security = volley::smtp::Security::None;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut session = loop {
         match volley::smtp::connect(&config).await {
             Ok(session) => break session,
@@ -165,7 +167,25 @@ Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <user1@d1.example>: Recipient 
     let transaction = session.send(&envelope, dsn.as_bytes()).await.unwrap();
     assert!(transaction.accepted(), "{transaction:?}");
     let _ = session.quit().await;
-    let listened = listener.await.unwrap();
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &listener.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let listened = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || listener.wait_with_output()),
+    )
+    .await
+    .expect("the listener stopped in time")
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        listened.status.code(),
+        Some(0),
+        "{}",
+        text(&listened.stderr)
+    );
     let said = text(&listened.stdout);
     assert!(
         said.contains("user1@d1.example bounced") && said.contains("VERP"),

@@ -178,7 +178,7 @@ impl Server {
         loop {
             let now = self.options.clock.now();
             let wake = self.look(now, &mut told);
-            self.finish_pass(wake);
+            self.finish_pass();
             let sleep = (wake - now).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 () = self.cancel.cancelled() => break,
@@ -197,7 +197,7 @@ impl Server {
     }
 
     /// Reports a finished pass; says so in the log when the server falls idle.
-    fn finish_pass(&self, wake: DateTime<Utc>) {
+    fn finish_pass(&self) {
         let idle = self.launches.is_empty() && !self.host.is_sending();
         let was_idle = self.passes.borrow().idle;
         self.passes.send_modify(|pass| {
@@ -207,8 +207,7 @@ impl Server {
         let number = self.passes.borrow().number;
         tracing::debug!(pass = number, idle, "pass finished");
         if idle && (!was_idle || number == 1) {
-            let next_look = wake.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            tracing::info!(pass = number, %next_look, "pass finished: nothing to send");
+            tracing::info!(pass = number, "idle: nothing to send now");
         }
     }
 
