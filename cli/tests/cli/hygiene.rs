@@ -138,12 +138,11 @@ async fn a_bounce_received_by_listen_bounces_and_suppresses_its_recipient() {
         }
         said
     });
-    let banner = tokio::task::spawn_blocking(move || {
-        lines.recv_timeout(std::time::Duration::from_secs(60))
-    })
-    .await
-    .unwrap()
-    .expect("the listener said where it listens");
+    let banner =
+        tokio::task::spawn_blocking(move || lines.recv_timeout(std::time::Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .expect("the listener said where it listens");
     let port: u16 = banner
         .rsplit(':')
         .next()
