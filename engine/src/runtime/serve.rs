@@ -206,7 +206,7 @@ impl Server {
         });
         let number = self.passes.borrow().number;
         tracing::debug!(pass = number, idle, "pass finished");
-        if idle && (!was_idle || number == 1) {
+        if idle && !was_idle {
             tracing::info!(pass = number, "idle: nothing to send now");
         }
     }
