@@ -4,9 +4,9 @@
 //! writes holding a handle on the open file, a moment after the last [`Store`] handle was
 //! dropped (on a busy machine, many milliseconds). A process that closes a store and opens it
 //! again at once (a test after a send, a server restarted in-process) would find it "in use"
-//! by itself. So the store remembers which folders this process holds, and how many open
-//! [`Store`]s each has: a folder it opened and has closed since is waited for (bounded),
-//! while one still open here, or never opened here (held by another process), fails at once.
+//! by itself. So the store remembers which folders this process holds (with how many open
+//! [`Store`]s) or closed lately: a folder it closed lately is waited for (bounded), while one
+//! still open here, or not opened here lately (held by another process), fails at once.
 //!
 //! [`Store`]: super::Store
 
@@ -20,10 +20,19 @@ pub(super) const WAIT: Duration = Duration::from_secs(10);
 /// How often its lock is tried meanwhile.
 const POLL: Duration = Duration::from_millis(5);
 
-/// Store folders this process has opened, with their open [`super::Store`]s (0: closed since).
-static OPEN_HERE: Mutex<BTreeMap<PathBuf, usize>> = Mutex::new(BTreeMap::new());
+/// A store folder this process has opened.
+struct Folder {
+    /// Its open [`super::Store`]s (clones count once).
+    open: usize,
+    /// When the last of them was dropped, while none is open.
+    closed_at: Option<Instant>,
+}
 
-fn open_here() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, usize>> {
+/// Store folders this process has open, or closed less than [`WAIT`] ago (older ones are
+/// forgotten, so the map stays as small as the stores in use).
+static OPEN_HERE: Mutex<BTreeMap<PathBuf, Folder>> = Mutex::new(BTreeMap::new());
+
+fn open_here() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Folder>> {
     // invariant: the map is updated in single insert/remove steps; a panic while it was
     // held leaves it whole, so a poisoned lock is used as it is.
     OPEN_HERE.lock().unwrap_or_else(|p| p.into_inner())
@@ -43,15 +52,25 @@ impl OpenStore {
     /// Notes that `path` is open here.
     pub(super) fn new(path: &Path) -> Arc<OpenStore> {
         let key = key(path);
-        *open_here().entry(key.clone()).or_insert(0) += 1;
+        let mut folders = open_here();
+        folders.retain(|_, f| f.open > 0 || f.closed_at.is_some_and(|at| at.elapsed() < WAIT));
+        let folder = folders.entry(key.clone()).or_insert(Folder {
+            open: 0,
+            closed_at: None,
+        });
+        folder.open += 1;
+        folder.closed_at = None;
         Arc::new(OpenStore { key })
     }
 }
 
 impl Drop for OpenStore {
     fn drop(&mut self) {
-        if let Some(open) = open_here().get_mut(&self.key) {
-            *open = open.saturating_sub(1);
+        if let Some(folder) = open_here().get_mut(&self.key) {
+            folder.open = folder.open.saturating_sub(1);
+            if folder.open == 0 {
+                folder.closed_at = Some(Instant::now());
+            }
         }
     }
 }
@@ -75,7 +94,9 @@ pub(super) fn open_when_released<T, E>(
     }
 }
 
-/// Whether this process opened the folder at `path` and has no store of it open now.
+/// Whether this process closed the folder at `path` lately and has no store of it open now.
 fn closed_here(path: &Path) -> bool {
-    open_here().get(&key(path)) == Some(&0)
+    open_here()
+        .get(&key(path))
+        .is_some_and(|f| f.open == 0 && f.closed_at.is_some())
 }
