@@ -55,8 +55,9 @@ impl Default for ServeOptions {
 pub struct Pass {
     /// Looks finished since the server started (0: none yet).
     pub number: u64,
-    /// True when, after this look, nothing was being sent or started: until the clock moves,
-    /// an event arrives or a campaign file changes, the next look finds nothing either.
+    /// True when, after this look, nothing was being sent or started: until time moves (the
+    /// serve clock, or the system's for retries), an event arrives or a campaign file
+    /// changes, the next look finds nothing either.
     pub idle: bool,
 }
 
