@@ -45,6 +45,7 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
         cancel: cancel.clone(),
         progress: Some(Arc::new(progress_tx)),
         linger: args.linger.into(),
+        ..SendOptions::default()
     };
     let result = runtime::send(&campaign, options).await;
     let _ = bar.await;

@@ -8,10 +8,12 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod category;
+mod clock;
 mod retry;
 mod verdict;
 
 pub use category::Category;
+pub use clock::{Clock, ManualClock};
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
 pub use verdict::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Vetoed};
 

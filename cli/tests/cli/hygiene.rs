@@ -1,6 +1,6 @@
 //! Bounce and suppression commands as a user runs them.
 
-use crate::support::{run, text};
+use crate::support::{run, text, volley};
 use std::path::Path;
 
 #[test]
@@ -113,25 +113,39 @@ async fn a_bounce_received_by_listen_bounces_and_suppresses_its_recipient() {
     let return_path = message.mail_from.clone();
     assert!(return_path.starts_with("bounces+"), "{return_path}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let c = campaign.clone();
-    let listener = tokio::task::spawn_blocking(move || {
-        run(&[
-            "bounces",
-            "listen",
-            "--campaign",
-            &c,
-            "--bind",
-            &bind,
-            "--seconds",
-            "4",
-        ])
+    // Listening on a port of its own choosing until told to stop (not for a set time a slow
+    // machine might use up before the bounce arrives); its first line says where.
+    let mut listener = volley()
+        .args(["bounces", "listen", "--campaign", &campaign])
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = listener.stdout.take().unwrap();
+    let (first_line, lines) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut said = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line.unwrap();
+            if said.is_empty() {
+                let _ = first_line.send(line.clone());
+            }
+            said.push_str(&line);
+            said.push('\n');
+        }
+        said
     });
+    let banner =
+        tokio::task::spawn_blocking(move || lines.recv_timeout(std::time::Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .expect("the listener said where it listens");
+    let port: u16 = banner
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in {banner:?}"));
     let dsn = format!(
         "From: MAILER-DAEMON@mx.d1.example\r\nTo: {return_path}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
 MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
@@ -143,19 +157,13 @@ Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <user1@d1.example>: Recipient 
     let tls = volley::smtp::tls_client_config(None).unwrap();
     let mut config = volley::smtp::SessionConfig::new("127.0.0.1", port, tls);
     config.security = volley::smtp::Security::None;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut session = loop {
-        match volley::smtp::connect(&config).await {
-            Ok(session) => break session,
-            Err(error) => {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "listener never came up: {error}"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let mut session = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        volley::smtp::connect(&config),
+    )
+    .await
+    .expect("connected in time")
+    .unwrap();
     let envelope = volley::smtp::Envelope {
         mail_from: String::new(),
         rcpt_to: vec![message.mail_from.clone()],
@@ -163,8 +171,26 @@ Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <user1@d1.example>: Recipient 
     let transaction = session.send(&envelope, dsn.as_bytes()).await.unwrap();
     assert!(transaction.accepted(), "{transaction:?}");
     let _ = session.quit().await;
-    let listened = listener.await.unwrap();
-    let said = text(&listened.stdout);
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &listener.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let listened = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || listener.wait_with_output()),
+    )
+    .await
+    .expect("the listener stopped in time")
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        listened.status.code(),
+        Some(0),
+        "{}",
+        text(&listened.stderr)
+    );
+    let said = reader.join().unwrap();
     assert!(
         said.contains("user1@d1.example bounced") && said.contains("VERP"),
         "{said}{}",

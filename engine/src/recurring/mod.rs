@@ -6,6 +6,9 @@
 //! the latest firing is due if it is at most `catch_up` old (default 6 hours) and its edition
 //! is not finished. An older missed firing is skipped, never sent late, and firings never pile
 //! up: a process that was down for three weeks sends at most one edition when it comes back.
+//!
+//! Every function takes the moment it judges (`now`) from its caller: `volley serve` reads it
+//! from its clock (`model::Clock`), so tests move a manual clock to the next Monday.
 
 use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Timelike, Utc};
 

@@ -1,5 +1,7 @@
 //! Test then winner: once the test share has gone out and `[ab] wait` has passed, a send takes
 //! the verdict and releases the held remainder with the winner (or the configured fallback).
+//! Both moments are read from the send's [`Clock`](crate::model::Clock) (`SendOptions::clock`,
+//! the server's clock under `volley serve`), so tests move the wait instead of sleeping it.
 
 use super::Campaign;
 use crate::ab::{Reason, VerdictKind};

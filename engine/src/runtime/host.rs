@@ -9,6 +9,7 @@ use super::run::{Lane, Run, RunHandle};
 use super::Campaign;
 use crate::config::CampaignSettings;
 use crate::control::{self, Request, Response};
+use crate::model::Clock;
 use crate::store::Store;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -24,18 +25,31 @@ pub(crate) struct Host {
     runs: TaskTracker,
     /// The campaign this process was started for, if any (for a clearer status message).
     own: Option<String>,
+    /// What editions and A/B waits of the campaigns it takes go by.
+    clock: Clock,
 }
 
 impl Host {
-    /// A host for `store`; runs it starts stop when `cancel` fires.
-    pub(crate) fn new(store: Store, cancel: CancellationToken, own: Option<String>) -> Arc<Host> {
+    /// A host for `store`; runs it starts stop when `cancel` fires, and go by `clock`.
+    pub(crate) fn new(
+        store: Store,
+        cancel: CancellationToken,
+        own: Option<String>,
+        clock: Clock,
+    ) -> Arc<Host> {
         Arc::new(Host {
             store,
             current: Mutex::new(None),
             cancel,
             runs: TaskTracker::new(),
             own,
+            clock,
         })
+    }
+
+    /// Whether a send this host started is still running.
+    pub(crate) fn is_sending(&self) -> bool {
+        !self.runs.is_empty()
     }
 
     /// Makes `run` the send that handed-over campaigns join.
@@ -197,7 +211,7 @@ impl Host {
     async fn take(self: &Arc<Self>, file: PathBuf) -> Result<Response, String> {
         let mut settings = crate::config::load_campaign(&file, Some(self.store.path()))
             .map_err(|e| format!("loading campaign {}: {e}", file.display()))?;
-        super::apply_schedule(&mut settings, chrono::Utc::now()).map_err(|e| e.to_string())?;
+        super::apply_schedule(&mut settings, self.clock.now()).map_err(|e| e.to_string())?;
         if self.is_active(&settings.id) {
             return Ok(Response::AlreadySending {
                 campaign: settings.id,
@@ -284,6 +298,7 @@ impl Host {
         self.runs.spawn(async move {
             let options = SendOptions {
                 cancel: host.cancel.child_token(),
+                clock: host.clock.clone(),
                 ..SendOptions::default()
             };
             match load_and_send(&campaign, &store, run, &options).await {

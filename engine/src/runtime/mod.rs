@@ -36,7 +36,7 @@ pub use gc::gc;
 pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, TestSendReport};
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use report::report;
-pub use serve::{Clock, ServeOptions, Server};
+pub use serve::{Pass, ServeOptions, Server};
 pub use status::{status, StatusReport};
 pub use suppress::{
     open_store, suppress_add, suppress_export, suppress_import, suppress_remove, ImportSummary,

@@ -11,7 +11,7 @@ use super::Campaign;
 use crate::campaign::RowError;
 use crate::control;
 use crate::dispatch::{Blocked, Pause};
-use crate::model::{Counts, Millis};
+use crate::model::{Clock, Counts, Millis};
 use crate::store::Store;
 use crate::Error;
 use std::sync::Arc;
@@ -52,6 +52,9 @@ pub struct SendOptions {
     /// When nothing else is left, wait for deferred recipients due within this long instead
     /// of ending (default [`DEFAULT_LINGER`], one minute).
     pub linger: Duration,
+    /// What the A/B wait is measured with: when the test share went out and when the
+    /// verdict is due (default [`Clock::system`]; deliveries and retries keep the system's).
+    pub clock: Clock,
 }
 
 impl Default for SendOptions {
@@ -60,6 +63,7 @@ impl Default for SendOptions {
             cancel: CancellationToken::new(),
             progress: None,
             linger: DEFAULT_LINGER,
+            clock: Clock::system(),
         }
     }
 }
@@ -107,6 +111,7 @@ pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendRepor
         store.clone(),
         options.cancel.clone(),
         Some(campaign.id().to_owned()),
+        options.clock.clone(),
     );
     host.adopt(run.handle());
     let shutdown = CancellationToken::new();
@@ -137,7 +142,7 @@ pub(crate) async fn load_and_send(
 ) -> Result<SendReport, Error> {
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
-    let (decided_now, holding) = decide_ab(campaign, store).await?;
+    let (decided_now, holding) = decide_ab(campaign, store, options.clock.now_millis()).await?;
     if let Some(progress) = &options.progress {
         progress.send_replace(Progress {
             phase: Phase::Sending,
@@ -170,7 +175,7 @@ pub(crate) async fn load_and_send(
         interrupted,
         decided_now,
         holding,
-        crate::model::now_millis(),
+        options.clock.now_millis(),
     )?;
     Ok(SendReport {
         ab,
@@ -194,9 +199,9 @@ pub(crate) async fn load_and_send(
 async fn decide_ab(
     campaign: &Campaign,
     store: &Store,
+    now: Millis,
 ) -> Result<(bool, Option<crate::ab::Reason>), Error> {
     let (settings, store) = (campaign.settings.clone(), store.clone());
-    let now = crate::model::now_millis();
     let (decided_now, holding) = super::blocking("A/B decision task", move || {
         super::abtest::decide_if_due(&settings, &store, now)
     })

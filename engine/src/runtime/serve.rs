@@ -3,6 +3,10 @@
 //! every campaign's due retries, serves tracking and receives bounces, and answers the store's
 //! control socket, so `volley status`, `volley send` and `volley events` work through it.
 //! When told to stop, transactions in flight finish, state is flushed, and it returns.
+//!
+//! After each look at its campaigns the server reports the pass ([`Server::passes`], and a
+//! log line when it falls idle), so a test or an operator can tell "nothing more is coming"
+//! from "not yet".
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -12,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,21 +26,20 @@ use crate::config::{
     load_campaign, BounceListenSettings, CampaignSettings, ServeSettings, ServeTracking,
 };
 use crate::control;
+use crate::model::Clock;
 use crate::recurring::{self, Due};
 use crate::store::Store;
 use crate::tracking::TokenKey;
 use crate::Error;
 
-/// Where "now" comes from: the system clock, or a test's.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 /// How `volley serve` runs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// The longest the server sleeps between looks at its campaigns (it also wakes at each
-    /// firing and each retry falling due).
+    /// firing and each retry falling due); default 30 s.
     pub tick: Duration,
-    /// The clock editions are computed with.
+    /// The clock editions, A/B waits and `[ab] recheck_every` go by (default
+    /// [`Clock::system`]; deliveries, retries and tracking keep the system's).
     pub clock: Clock,
 }
 
@@ -43,9 +47,20 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             tick: Duration::from_secs(30),
-            clock: Arc::new(Utc::now),
+            clock: Clock::system(),
         }
     }
+}
+
+/// One finished look of the server at its campaigns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Looks finished since the server started (0: none yet).
+    pub number: u64,
+    /// True when, after this look, nothing was being sent or started: until time moves (the
+    /// serve clock, or the system's for retries), an event arrives or a campaign file
+    /// changes, the next look finds nothing either.
+    pub idle: bool,
 }
 
 /// A `volley serve` that has taken its store and bound its listeners.
@@ -63,6 +78,10 @@ pub struct Server {
     launched: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
     /// A/B tests whose verdict held, with what it was taken on (taken again only on news).
     held: std::sync::Mutex<HeldTests>,
+    /// Campaigns being handed to the host (loading, starting).
+    launches: TaskTracker,
+    /// The last pass finished.
+    passes: watch::Sender<Pass>,
 }
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
@@ -127,7 +146,7 @@ impl Server {
         cancel: CancellationToken,
     ) -> Result<Server, Error> {
         let store = Store::open(&settings.store)?;
-        let host = Host::new(store.clone(), cancel.clone(), None);
+        let host = Host::new(store.clone(), cancel.clone(), None, options.clock.clone());
         let tasks = TaskTracker::new();
         let control_stop = CancellationToken::new();
         let socket = control::bind(store.path())?;
@@ -152,7 +171,14 @@ impl Server {
             bounces_addr,
             launched: std::sync::Mutex::default(),
             held: std::sync::Mutex::default(),
+            launches: TaskTracker::new(),
+            passes: watch::Sender::new(Pass::default()),
         })
+    }
+
+    /// The passes of the server as they finish (take it before [`Server::run`]).
+    pub fn passes(&self) -> watch::Receiver<Pass> {
+        self.passes.subscribe()
     }
 
     /// Where the tracking server listens, when it runs.
@@ -169,8 +195,9 @@ impl Server {
     pub async fn run(self) -> Result<(), Error> {
         let mut told = HashSet::new();
         loop {
-            let now = (self.options.clock)();
+            let now = self.options.clock.now();
             let wake = self.look(now, &mut told);
+            self.finish_pass();
             let sleep = (wake - now).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 () = self.cancel.cancelled() => break,
@@ -178,12 +205,29 @@ impl Server {
             }
         }
         tracing::info!("stopping: sends finish their transactions in flight");
+        self.launches.close();
+        self.launches.wait().await;
         self.host.wait().await;
         self.control_stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
         self.store.flush().await?;
         Ok(())
+    }
+
+    /// Reports a finished pass; says so in the log when the server falls idle.
+    fn finish_pass(&self) {
+        let idle = self.launches.is_empty() && !self.host.is_sending();
+        let was_idle = self.passes.borrow().idle;
+        self.passes.send_modify(|pass| {
+            pass.number += 1;
+            pass.idle = idle;
+        });
+        let number = self.passes.borrow().number;
+        tracing::debug!(pass = number, idle, "pass finished");
+        if idle && !was_idle {
+            tracing::info!(pass = number, "idle: nothing to send now");
+        }
     }
 
     /// Starts whatever is due at `now`; returns when to look again.
@@ -249,7 +293,8 @@ impl Server {
     /// When campaign `id` has work: now when it is not loaded yet or has pending recipients,
     /// else when its first retry falls due or (test then winner, `ab_wait` set) when the
     /// held remainder is to be decided: after the wait, and once a verdict held, at its next
-    /// recheck; `None` when it is done.
+    /// recheck; `None` when it is done. The A/B times are on the serve clock, retries on
+    /// the system's.
     fn due_work(
         &self,
         id: &str,
@@ -259,7 +304,7 @@ impl Server {
         let Ok(counts) = self.store.counts(id) else {
             return None;
         };
-        // Retries and decisions go by the store's clock, which is the system's.
+        // Retries go by the store's clock, which is the system's.
         let at_system_time = |millis: crate::model::Millis| {
             let at = DateTime::<Utc>::from_timestamp_millis(i64::try_from(millis).ok()?)?;
             let system_now = Utc::now();
@@ -279,13 +324,11 @@ impl Server {
                     .ok()
                     .flatten()
                     .and_then(at_system_time);
-                let decision = ab_wait
-                    .filter(|_| counts.held > 0)
-                    .and_then(|wait| {
-                        let sent = self.store.ab_record(id).ok()?.test_sent_at?;
-                        Some(crate::model::add_duration(sent, wait))
-                    })
-                    .and_then(at_system_time);
+                let decision = ab_wait.filter(|_| counts.held > 0).and_then(|wait| {
+                    let sent = self.store.ab_record(id).ok()?.test_sent_at?;
+                    let due = crate::model::add_duration(sent, wait);
+                    DateTime::<Utc>::from_timestamp_millis(i64::try_from(due).ok()?)
+                });
                 let recheck = self.held().next_check(id);
                 let decision = match (decision, recheck) {
                     (Some(due), Some(recheck)) => Some(due.max(recheck)),
@@ -324,7 +367,8 @@ impl Server {
         }
         let mut settings = settings.clone();
         settings.id = id.to_owned();
-        match super::abtest::decide_if_due(&settings, &self.store, crate::model::now_millis()) {
+        match super::abtest::decide_if_due(&settings, &self.store, self.options.clock.now_millis())
+        {
             Ok((true, _)) => {
                 self.held().forget(id);
                 self.launched
@@ -374,7 +418,7 @@ impl Server {
         settings.id = id.to_owned();
         let host = self.host.clone();
         let id = id.to_owned();
-        self.tasks.spawn(async move {
+        self.launches.spawn(async move {
             match host.launch(settings).await {
                 Ok(_) => tracing::info!(campaign = %id, "sending"),
                 Err(message) => tracing::warn!(campaign = %id, %message, "could not start"),

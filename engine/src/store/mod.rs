@@ -6,7 +6,8 @@
 //! [`Store::flush`], which callers run in small groups (group commit).
 //!
 //! sled is single-process: [`Store::open`] fails with [`StoreError::Locked`] while another
-//! process holds the folder; such callers talk to that process instead (see `control`).
+//! process holds the folder; such callers talk to that process instead (see `control`). A
+//! folder this process closed a moment ago is waited for until sled lets go (`reopen.rs`).
 
 mod error;
 mod events;
@@ -16,6 +17,7 @@ mod keys;
 mod load;
 mod outcomes;
 mod queue;
+mod reopen;
 mod reports;
 mod suppression;
 mod tracking;
@@ -92,6 +94,9 @@ pub struct Store {
     tree: sled::Tree,
     /// Serialises read-modify-write updates of records and counters.
     write_lock: Arc<Mutex<()>>,
+    /// Notes this store open in this process until the last clone is dropped (last, so
+    /// that sled's handles go first).
+    _open: Arc<reopen::OpenStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -114,14 +119,19 @@ impl Store {
             .cache_capacity(CACHE_BYTES)
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(Some(100));
-        let db = config.open().map_err(|source| match &source {
-            sled::Error::Io(io) if is_lock_error(io) => StoreError::Locked {
-                path: path.to_owned(),
-            },
-            _ => StoreError::Sled {
-                path: path.to_owned(),
-                source,
-            },
+        let locked =
+            |error: &sled::Error| matches!(error, sled::Error::Io(io) if is_lock_error(io));
+        let db = reopen::open_when_released(path, locked, || config.open()).map_err(|source| {
+            if locked(&source) {
+                StoreError::Locked {
+                    path: path.to_owned(),
+                }
+            } else {
+                StoreError::Sled {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
         })?;
         let tree = db
             .open_tree("campaigns")
@@ -134,6 +144,7 @@ impl Store {
             db,
             tree,
             write_lock: Arc::new(Mutex::new(())),
+            _open: reopen::OpenStore::new(path),
         })
     }
 

@@ -401,8 +401,26 @@ fn a_delivery_resets_the_soft_bounce_count() {
 fn a_second_process_cannot_open_a_held_store() {
     let dir = tempfile::tempdir().unwrap();
     let _held = Store::open(dir.path()).unwrap();
+    let started = std::time::Instant::now();
     let error = Store::open(dir.path()).unwrap_err();
     assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+    assert!(
+        started.elapsed() < super::reopen::WAIT,
+        "a store open here is not waited for"
+    );
+}
+
+#[test]
+fn a_store_closed_here_opens_again_at_once_after_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..30 {
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        load(&store, &["a@x.example", "b@y.example"]);
+        store.flush_blocking().unwrap();
+        // A clone dropped on another thread, as a finished send's tasks do.
+        let clone = store.clone();
+        std::thread::spawn(move || drop(clone)).join().unwrap();
+    }
 }
 
 #[test]

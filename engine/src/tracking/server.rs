@@ -23,7 +23,7 @@ use super::recorder::{self, Job};
 use super::targets::{Target, Targets};
 use super::token::{Token, TokenKey, TokenKind};
 use super::TrackingError;
-use crate::model::{now_millis, Millis};
+use crate::model::{Clock, Millis};
 use crate::store::{MachineReason, Store, TrackInput, TrackKind};
 
 /// A 1×1 transparent GIF.
@@ -37,6 +37,8 @@ const PIXEL: [u8; 43] = [
 struct Shared {
     key: TokenKey,
     too_soon: Millis,
+    /// When requests come: what opens too soon and click bursts are judged by.
+    clock: Clock,
     targets: Targets,
     jobs: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
@@ -70,6 +72,7 @@ impl TrackingServer {
             shared: Arc::new(Shared {
                 key,
                 too_soon: TOO_SOON_MILLIS,
+                clock: Clock::system(),
                 targets: Targets::new(store.clone(), fingerprint),
                 jobs,
                 metrics: Arc::new(Metrics::default()),
@@ -105,6 +108,15 @@ impl TrackingServer {
         let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.too_soon = millis;
+        }
+        self
+    }
+
+    /// Times requests with `clock` (default [`Clock::system`]): an event's time, and so
+    /// whether an open came too soon after delivery or a click is part of a burst.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.clock = clock;
         }
         self
     }
@@ -167,7 +179,7 @@ async fn track(
         shared.metrics.machine();
     }
     let (reply, wait) = oneshot::channel();
-    let input = input(token, target, kind, machine);
+    let input = input(token, target, kind, machine, shared.clock.now_millis());
     let result = match shared.jobs.send((input, reply)).await {
         Ok(()) => wait.await.map_err(drop).and_then(|r| r.map_err(drop)),
         Err(_) => Err(()),
@@ -206,6 +218,7 @@ fn input(
     target: &Target,
     kind: TrackKind,
     machine: Option<crate::store::MachineReason>,
+    at: Millis,
 ) -> TrackInput {
     TrackInput {
         campaign: target.campaign.id.clone(),
@@ -214,7 +227,7 @@ fn input(
         variant: token.variant,
         kind,
         link: (kind == TrackKind::Click).then_some(token.link),
-        at: now_millis(),
+        at,
         machine,
     }
 }
@@ -237,7 +250,7 @@ async fn open(
             head: method == Method::HEAD,
             user_agent: user_agent(&headers),
             delivered_at: target.recipient.first_attempt,
-            now: now_millis(),
+            now: shared.clock.now_millis(),
         },
         shared.too_soon,
     );
@@ -282,7 +295,7 @@ async fn click(
             head: method == Method::HEAD,
             user_agent: user_agent(&headers),
             delivered_at: target.recipient.first_attempt,
-            now: now_millis(),
+            now: shared.clock.now_millis(),
         },
         shared.too_soon,
     );

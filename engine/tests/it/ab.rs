@@ -2,7 +2,10 @@
 //! inconclusive (`split`, `variant:<id>`, `hold`), and a decision taken before a crash is
 //! finished with, not taken again. No tracking here, so no variant ever leads.
 
-use crate::support::{self, arrivals, Fixture, Setup};
+use crate::support::{self, arrivals, Fixture, Setup, LIMIT};
+use std::time::Duration;
+use volley::model::ManualClock;
+use volley::runtime::{self, SendOptions, SendReport};
 use volley::store::{AbDecision, Store};
 
 /// Two variants told apart by their subject; `[ab]` with `on_inconclusive`.
@@ -11,7 +14,7 @@ fn setup(on_inconclusive: &str) -> Setup {
         sections: format!(
             "[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
              [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\
-             [ab]\ntest_share = 0.2\nwait = \"1s\"\nmin_per_variant = 5\n\
+             [ab]\ntest_share = 0.2\nwait = \"1h\"\nmin_per_variant = 5\n\
              on_inconclusive = \"{on_inconclusive}\"\n"
         ),
         ..Setup::default()
@@ -30,23 +33,44 @@ fn versions(fixture: &Fixture, from: usize) -> (usize, usize) {
     (subject("A"), subject("B"))
 }
 
-/// Sends the test share; checks that it went out split evenly and that the rest is held.
-async fn send_test_share(fixture: &Fixture) {
-    let report = fixture.send().await.unwrap();
+/// Sends `fixture`'s campaign with the A/B wait measured on `clock`.
+async fn send(fixture: &Fixture, clock: &ManualClock) -> SendReport {
+    let options = SendOptions {
+        clock: clock.clock(),
+        ..SendOptions::default()
+    };
+    tokio::time::timeout(LIMIT, runtime::send(&fixture.campaign(), options))
+        .await
+        .expect("send finished in time")
+        .unwrap()
+}
+
+/// Sends the test share; checks that it went out split evenly, that the rest is held, and
+/// that a send a second before the hour's wait is up decides nothing. Returns the clock,
+/// moved to the end of the wait.
+async fn send_test_share(fixture: &Fixture) -> ManualClock {
+    let clock = ManualClock::new(chrono::Utc::now());
+    let report = send(fixture, &clock).await;
     assert_eq!(versions(fixture, 0), (16, 16));
     let ab = report
         .ab
         .expect("a test-then-winner campaign reports its A/B state");
     assert_eq!((ab.held, report.counts.held), (128, 128));
     assert!(ab.decide_after.is_some() && ab.decision.is_none());
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    clock.advance(Duration::from_secs(3_599));
+    let early = send(fixture, &clock).await;
+    let ab = early.ab.unwrap();
+    assert!(!ab.decided_now && ab.decision.is_none() && ab.holding.is_none());
+    assert_eq!((ab.held, fixture.sink.count()), (128, 32));
+    clock.advance(Duration::from_secs(1));
+    clock
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inconclusive_test_sends_the_remainder_split_by_weight() {
     let fixture = Fixture::new(setup("split"), &support::list(160, 8)).await;
-    send_test_share(&fixture).await;
-    let report = fixture.send().await.unwrap();
+    let clock = send_test_share(&fixture).await;
+    let report = send(&fixture, &clock).await;
     let ab = report.ab.unwrap();
     assert!(ab.decided_now);
     let (how, variant, reason) = ab.decision.unwrap();
@@ -66,8 +90,8 @@ async fn an_inconclusive_test_sends_the_remainder_split_by_weight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inconclusive_test_can_fall_back_to_a_named_variant() {
     let fixture = Fixture::new(setup("variant:B"), &support::list(160, 8)).await;
-    send_test_share(&fixture).await;
-    let report = fixture.send().await.unwrap();
+    let clock = send_test_share(&fixture).await;
+    let report = send(&fixture, &clock).await;
     let (how, variant, _) = report.ab.unwrap().decision.unwrap();
     assert_eq!((how.as_str(), variant.as_deref()), ("variant", Some("B")));
     assert_eq!(versions(&fixture, 32), (0, 128));
@@ -89,8 +113,8 @@ async fn an_inconclusive_test_can_fall_back_to_a_named_variant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_keeps_the_remainder_until_the_campaign_says_otherwise() {
     let fixture = Fixture::new(setup("hold"), &support::list(160, 8)).await;
-    send_test_share(&fixture).await;
-    let report = fixture.send().await.unwrap();
+    let clock = send_test_share(&fixture).await;
+    let report = send(&fixture, &clock).await;
     let ab = report.ab.unwrap();
     assert!(ab.holding.is_some() && ab.decision.is_none());
     assert_eq!(
@@ -106,7 +130,7 @@ async fn hold_keeps_the_remainder_until_the_campaign_says_otherwise() {
         ),
     )
     .unwrap();
-    let report = fixture.send().await.unwrap();
+    let report = send(&fixture, &clock).await;
     assert_eq!(report.counts.held, 0);
     assert_eq!(versions(&fixture, 32), (128, 0));
 }
@@ -114,7 +138,7 @@ async fn hold_keeps_the_remainder_until_the_campaign_says_otherwise() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_taken_before_a_crash_is_finished_not_taken_again() {
     let fixture = Fixture::new(setup("split"), &support::list(160, 8)).await;
-    send_test_share(&fixture).await;
+    let clock = send_test_share(&fixture).await;
     {
         // What a crash right after writing the decision leaves: decided, nobody released.
         let store = Store::open(&fixture.path("campaign.volley")).unwrap();
@@ -129,7 +153,7 @@ async fn a_decision_taken_before_a_crash_is_finished_not_taken_again() {
         store.set_ab_record("test-campaign", &record).unwrap();
         store.flush_blocking().unwrap();
     }
-    let report = fixture.send().await.unwrap();
+    let report = send(&fixture, &clock).await;
     let (how, variant, reason) = report.ab.unwrap().decision.unwrap();
     assert_eq!((how.as_str(), variant.as_deref()), ("variant", Some("B")));
     assert_eq!(reason, volley::ab::Reason::TooFewVariants { only: None });

@@ -1,41 +1,47 @@
 //! `volley serve` with a weekly newsletter: each edition reaches each subscriber once, the
 //! list is re-read for every edition, suppressed addresses are skipped, a stop in between
 //! loses nothing, and a firing missed by more than the catch-up time is skipped. Time is a
-//! test clock: no real waiting for Mondays.
+//! test clock that moves only when told: no real waiting for Mondays or A/B waits, and
+//! "nothing more was sent" is checked once the server reports a pass that found it idle.
 
 use crate::support::{arrivals, Fixture, Setup, LIMIT};
 use chrono::{DateTime, Utc};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use volley::runtime::{ServeOptions, Server};
+use volley::model::ManualClock;
+use volley::runtime::{Pass, ServeOptions, Server};
 
-/// A clock the test sets: the real time moved by an offset.
-struct TestClock(Arc<AtomicI64>);
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
+}
 
-impl TestClock {
-    fn new() -> TestClock {
-        TestClock(Arc::new(AtomicI64::new(0)))
+fn options(clock: &ManualClock) -> ServeOptions {
+    ServeOptions {
+        tick: Duration::from_millis(100),
+        clock: clock.clock(),
     }
+}
 
-    fn set(&self, at: &str) {
-        let wanted = DateTime::parse_from_rfc3339(at)
-            .unwrap()
-            .with_timezone(&Utc);
-        let offset = (wanted - Utc::now()).num_milliseconds();
-        self.0.store(offset, Ordering::SeqCst);
-    }
+/// Waits (at most [`LIMIT`]) for a pass after pass `after` that found the server idle: the
+/// sends it started are over and, until the clock moves, nothing more goes.
+async fn idle_after(passes: &mut watch::Receiver<Pass>, after: u64) -> u64 {
+    tokio::time::timeout(LIMIT, passes.wait_for(|p| p.idle && p.number > after))
+        .await
+        .expect("the server fell idle in time")
+        .unwrap()
+        .number
+}
 
-    fn options(&self) -> ServeOptions {
-        let offset = self.0.clone();
-        ServeOptions {
-            tick: Duration::from_millis(100),
-            clock: Arc::new(move || {
-                Utc::now() + chrono::Duration::milliseconds(offset.load(Ordering::SeqCst))
-            }),
-        }
-    }
+/// Waits (at most [`LIMIT`]) until the sink holds `n` messages, then for the server to fall
+/// idle; returns the idle pass.
+async fn sent_then_idle(fixture: &Fixture, passes: &mut watch::Receiver<Pass>, n: usize) -> u64 {
+    fixture.sink.wait_for(n, LIMIT).await.unwrap();
+    let seen = passes.borrow().number;
+    idle_after(passes, seen).await
 }
 
 fn serve_file(fixture: &Fixture) -> std::path::PathBuf {
@@ -44,31 +50,17 @@ fn serve_file(fixture: &Fixture) -> std::path::PathBuf {
         .write(&fixture.path("serve.toml"))
 }
 
-/// Runs a server with `clock` until the sink holds `expect` messages (or, when `expect` is
-/// `None`, for a moment), then stops it and waits for its clean exit.
-async fn serve_until(fixture: &Fixture, clock: &TestClock, expect: Option<usize>) {
+/// Runs a server with `clock` until the sink holds `expect` messages (none more) and the
+/// server has fallen idle, then stops it and waits for its clean exit.
+async fn serve_until(fixture: &Fixture, clock: &ManualClock, expect: usize) {
     let settings = volley::config::load_serve(&serve_file(fixture)).unwrap();
     let cancel = CancellationToken::new();
-    let server = Server::open(settings, clock.options(), cancel.clone())
+    let server = Server::open(settings, options(clock), cancel.clone())
         .await
         .unwrap();
+    let mut passes = server.passes();
     let running = tokio::spawn(server.run());
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    match expect {
-        Some(n) => {
-            while fixture.sink.count() < n {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "only {} arrived",
-                    fixture.sink.count()
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            // Long enough for a second sending of the same edition to show.
-            tokio::time::sleep(Duration::from_millis(600)).await;
-        }
-        None => tokio::time::sleep(Duration::from_millis(800)).await,
-    }
+    sent_then_idle(fixture, &mut passes, expect).await;
     cancel.cancel();
     tokio::time::timeout(LIMIT, running)
         .await
@@ -84,16 +76,14 @@ async fn weekly_editions_reach_each_subscriber_once_and_follow_the_list() {
         ..Setup::default()
     };
     let fixture = Fixture::new(setup, "email,first_name,city\nann@a.example,Ann,Oslo\nbob@b.example,Bob,Rome\ncid@c.example,Cid,Lima\n").await;
-    let clock = TestClock::new();
-
     // Monday 7 December, 09:00:30 in Berlin: the first edition goes out, once.
-    clock.set("2026-12-07T08:00:30Z");
-    serve_until(&fixture, &clock, Some(3)).await;
+    let clock = ManualClock::new(at("2026-12-07T08:00:30Z"));
+    serve_until(&fixture, &clock, 3).await;
     assert_eq!(fixture.sink.count(), 3);
 
     // Later that Monday the server is restarted: nothing is sent again.
-    clock.set("2026-12-07T12:00:00Z");
-    serve_until(&fixture, &clock, None).await;
+    clock.set(at("2026-12-07T12:00:00Z"));
+    serve_until(&fixture, &clock, 3).await;
     assert_eq!(
         fixture.sink.count(),
         3,
@@ -114,8 +104,8 @@ async fn weekly_editions_reach_each_subscriber_once_and_follow_the_list() {
     }
 
     // The next Monday's edition: the list as it is now.
-    clock.set("2026-12-14T08:01:00Z");
-    serve_until(&fixture, &clock, Some(6)).await;
+    clock.set(at("2026-12-14T08:01:00Z"));
+    serve_until(&fixture, &clock, 6).await;
     let got = arrivals(&fixture.sink);
     assert_eq!(got.get("ann@a.example"), Some(&2));
     assert_eq!(
@@ -131,8 +121,8 @@ async fn weekly_editions_reach_each_subscriber_once_and_follow_the_list() {
     );
 
     // Down over the next Monday morning and back at 16:00, past the 6 h catch-up: skipped.
-    clock.set("2026-12-21T15:00:00Z");
-    serve_until(&fixture, &clock, None).await;
+    clock.set(at("2026-12-21T15:00:00Z"));
+    serve_until(&fixture, &clock, 6).await;
     assert_eq!(fixture.sink.count(), 6, "a missed edition is not sent late");
 
     let store = volley::store::Store::open(&fixture.path("newsletter.volley")).unwrap();
@@ -149,13 +139,31 @@ async fn the_server_sends_an_ab_test_remainder_when_its_verdict_is_due() {
     let setup = Setup {
         sections: "[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
                    [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\
-                   [ab]\ntest_share = 0.2\nwait = \"1s\"\non_inconclusive = \"variant:B\"\n"
+                   [ab]\ntest_share = 0.2\nwait = \"1h\"\non_inconclusive = \"variant:B\"\n"
             .to_owned(),
         ..Setup::default()
     };
     let fixture = Fixture::new(setup, &crate::support::list(50, 5)).await;
-    let clock = TestClock::new();
-    serve_until(&fixture, &clock, Some(50)).await;
+    let clock = ManualClock::new(at("2026-12-07T08:00:00Z"));
+    let settings = volley::config::load_serve(&serve_file(&fixture)).unwrap();
+    let cancel = CancellationToken::new();
+    let server = Server::open(settings, options(&clock), cancel.clone())
+        .await
+        .unwrap();
+    let mut passes = server.passes();
+    let running = tokio::spawn(server.run());
+    // The test share goes out; the remainder waits for the hour to pass.
+    sent_then_idle(&fixture, &mut passes, 10).await;
+    assert_eq!(fixture.sink.count(), 10);
+    clock.advance(Duration::from_secs(3_600));
+    sent_then_idle(&fixture, &mut passes, 50).await;
+    cancel.cancel();
+    tokio::time::timeout(LIMIT, running)
+        .await
+        .expect("the server stopped in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(fixture.sink.count(), 50);
     assert!(arrivals(&fixture.sink).values().all(|n| *n == 1));
     let remainder = &fixture.sink.received()[10..];
     assert!(remainder
@@ -220,30 +228,37 @@ async fn a_held_verdict_waits_for_news_or_its_recheck_time_on_the_server_clock()
     let setup = Setup {
         sections: "[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
                    [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\
-                   [ab]\ntest_share = 0.2\nwait = \"1s\"\non_inconclusive = \"hold\"\n\
+                   [ab]\ntest_share = 0.2\nwait = \"1h\"\non_inconclusive = \"hold\"\n\
                    recheck_every = \"10m\"\n"
             .to_owned(),
         ..Setup::default()
     };
     let fixture = Fixture::new(setup, &crate::support::list(50, 5)).await;
-    let clock = TestClock::new();
-    clock.set("2026-12-07T08:00:00Z");
+    let clock = ManualClock::new(at("2026-12-07T08:00:00Z"));
     let settings = volley::config::load_serve(&serve_file(&fixture)).unwrap();
     let cancel = CancellationToken::new();
-    let server = Server::open(settings, clock.options(), cancel.clone())
+    let server = Server::open(settings, options(&clock), cancel.clone())
         .await
         .unwrap();
+    let mut passes = server.passes();
     let running = tokio::spawn(server.run());
 
-    // The test share goes out, the wait passes, the verdict holds: said once.
+    // The test share goes out; an hour later the verdict holds: said once.
+    let idle = sent_then_idle(&fixture, &mut passes, 10).await;
+    assert_eq!(logs.count(HELD), 0, "not before the wait");
+    clock.set(at("2026-12-07T09:00:00Z"));
     logs.wait_for(HELD, 1).await;
     assert_eq!(fixture.sink.count(), 10);
-    // A second of looks every 100 ms: nothing new, so the verdict is not taken again.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Ten more looks: nothing new, so the verdict is not taken again.
+    let held = idle_after(&mut passes, idle).await;
+    tokio::time::timeout(LIMIT, passes.wait_for(|p| p.number >= held + 10))
+        .await
+        .expect("ten more passes in time")
+        .unwrap();
     assert_eq!((logs.count(HELD), logs.count(AGAIN)), (1, 0));
 
     // Ten minutes later on the server's clock: taken again, still held, not said again.
-    clock.set("2026-12-07T08:10:01Z");
+    clock.set(at("2026-12-07T09:10:00Z"));
     logs.wait_for(AGAIN, 1).await;
     assert_eq!(logs.count(HELD), 1);
 

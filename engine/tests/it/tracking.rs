@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use volley::model::TrackCounts;
-use volley::store::Store;
+use volley::model::{ManualClock, TrackCounts};
+use volley::store::{MachineReason, Store};
 use volley::tracking::{TokenKey, TrackingServer};
 use volley_testkit::http::{get, request, request_with, BROWSER};
 
@@ -173,8 +173,11 @@ async fn messages_carry_signed_links_a_pixel_and_one_click_unsubscribe_under_dki
 async fn opens_and_clicks_are_recorded_once_per_request_and_counted_once_per_person() {
     let (fixture, listener) = sent_campaign(&support::list(3, 1)).await;
     let addr: SocketAddr = listener.local_addr().unwrap();
+    let clock = ManualClock::new(chrono::Utc::now());
     let (store, stop, task) = serve_with(&fixture, listener, |server| {
-        server.metrics_token(METRICS_TOKEN.to_owned().into())
+        server
+            .metrics_token(METRICS_TOKEN.to_owned().into())
+            .clock(clock.clock())
     });
     let (pixel, urls, _, _) = urls_of(&fixture, "user1@d0.example");
 
@@ -192,7 +195,7 @@ async fn opens_and_clicks_are_recorded_once_per_request_and_counted_once_per_per
         sale.header("location"),
         Some("https://shop.example/sale?city=City1&from=mail")
     );
-    tokio::time::sleep(Duration::from_millis(1_100)).await; // not a burst
+    clock.advance(Duration::from_secs(2)); // not a burst
     let blog = get(addr, &path_of(&urls[1])).await;
     assert_eq!(blog.header("location"), Some("https://blog.example/news"));
     // A HEAD is a link checker: recorded, flagged machine.
@@ -377,4 +380,43 @@ async fn get_unsubscribe_changes_nothing_post_suppresses_for_the_next_send() {
         "not mailed again"
     );
     assert_eq!(fixture.sink.count(), before + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_on_every_link_within_a_second_are_a_machine_burst_and_a_second_apart_a_person() {
+    let (fixture, listener) = sent_campaign(&support::list(3, 1)).await;
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let clock = ManualClock::new(chrono::Utc::now());
+    let (store, stop, task) = serve_with(&fixture, listener, |s| s.clock(clock.clock()));
+    let click = |address: &'static str, link: usize| {
+        let url = urls_of(&fixture, address).1[link].clone();
+        async move { get(addr, &path_of(&url)).await.status }
+    };
+    // A scanner follows both links at once, another 999 ms apart: bursts, and the first
+    // click of each, which alone made a clicker, is taken back.
+    assert_eq!(click("user0@d0.example", 0).await, 302);
+    assert_eq!(click("user0@d0.example", 1).await, 302);
+    assert_eq!(click("user1@d0.example", 0).await, 302);
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(click("user1@d0.example", 1).await, 302);
+    // A person reads on and clicks the second link a second later.
+    assert_eq!(click("user2@d0.example", 0).await, 302);
+    clock.advance(Duration::from_millis(1_000));
+    assert_eq!(click("user2@d0.example", 1).await, 302);
+
+    let counts = store.tracking_totals("test-campaign").unwrap();
+    assert_eq!(
+        (counts.clicked, counts.clicks, counts.machine_clicks),
+        (1, 2, 4),
+        "{counts:?}"
+    );
+    let bursts = store
+        .tracking_events("test-campaign", 0)
+        .unwrap()
+        .iter()
+        .filter(|e| e.machine == Some(MachineReason::ClickBurst))
+        .count();
+    assert_eq!(bursts, 2, "the second click of each scanner");
+    stop.cancel();
+    tokio::time::timeout(LIMIT, task).await.unwrap().unwrap();
 }

@@ -67,6 +67,6 @@ impl Session {
     /// True while `to` was first seen less than `greylist_delay` ago (now, the first time).
     fn greylisted(&self, to: &str) -> bool {
         let first = self.ctx.shared.first_seen_at(to);
-        first.elapsed() < self.ctx.config.greylist_delay
+        self.ctx.shared.now().saturating_duration_since(first) < self.ctx.config.greylist_delay
     }
 }

@@ -139,6 +139,12 @@ impl Sink {
         self.ctx.shared.take_received()
     }
 
+    /// Moves the sink's clock `by` ahead, as if that much time had passed for greylisting
+    /// and rate-limit windows (so a test need not sleep through them).
+    pub fn advance(&self, by: Duration) {
+        self.ctx.shared.advance(by);
+    }
+
     /// How many transactions were fully accepted so far.
     pub fn count(&self) -> usize {
         self.ctx.shared.count()

@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -24,6 +24,8 @@ struct State {
     stats: SinkStats,
     /// Bumped each time every open connection is to be closed (`close_all_at`).
     close_epoch: u64,
+    /// How far the sink's clock was moved ahead of the real one (`Sink::advance`).
+    skew: Duration,
 }
 
 /// The state shared by the accept loops, every session and the `Sink` handle.
@@ -40,11 +42,28 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Now on the sink's clock: the real time, plus what [`Shared::advance`] added.
+    pub(crate) fn now(&self) -> Instant {
+        Self::now_in(&self.lock())
+    }
+
+    fn now_in(state: &State) -> Instant {
+        Instant::now() + state.skew
+    }
+
+    /// Moves the sink's clock `by` ahead.
+    pub(crate) fn advance(&self, by: Duration) {
+        let mut state = self.lock();
+        state.skew = state.skew.saturating_add(by);
+    }
+
     /// True the first time this sink sees `address` (compared case-insensitively).
     pub(crate) fn first_time(&self, address: &str) -> bool {
-        match self.lock().seen.entry(address.to_ascii_lowercase()) {
+        let mut state = self.lock();
+        let now = Self::now_in(&state);
+        match state.seen.entry(address.to_ascii_lowercase()) {
             Entry::Vacant(entry) => {
-                entry.insert(Instant::now());
+                entry.insert(now);
                 true
             }
             Entry::Occupied(_) => false,
@@ -53,18 +72,20 @@ impl Shared {
 
     /// When this sink first saw `address` (compared case-insensitively); now if never.
     pub(crate) fn first_seen_at(&self, address: &str) -> Instant {
-        *self
-            .lock()
+        let mut state = self.lock();
+        let now = Self::now_in(&state);
+        *state
             .seen
             .entry(address.to_ascii_lowercase())
-            .or_insert_with(Instant::now)
+            .or_insert(now)
     }
 
     /// True, counted as throttled, when `domain` is over `limit` now (for a refusal at MAIL).
     pub(crate) fn over_limit(&self, domain: &str, limit: &RateLimit) -> bool {
         let mut state = self.lock();
+        let now = Self::now_in(&state);
         let window = state.windows.entry(domain.to_owned()).or_default();
-        if !window.full(Instant::now(), limit) {
+        if !window.full(now, limit) {
             return false;
         }
         state.stats.throttled += 1;
@@ -81,8 +102,9 @@ impl Shared {
     /// `limit`; false, counted as throttled overall and for the domain, when over it.
     pub(crate) fn admit(&self, domain: &str, limit: &RateLimit) -> bool {
         let mut state = self.lock();
+        let now = Self::now_in(&state);
         let window = state.windows.entry(domain.to_owned()).or_default();
-        if window.admit(Instant::now(), limit) {
+        if window.admit(now, limit) {
             return true;
         }
         state.stats.throttled += 1;
