@@ -28,11 +28,11 @@ use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: with many threads (tokio workers, compose
 /// threads), glibc's per-thread arenas fragment and a long send's memory creeps up; with
-/// mimalloc it stays flat (measured: 1,000,000 recipients, see the README).
+/// mimalloc it stays flat (measured: 1,000,000 recipients, see docs/src/development/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit codes, as documented in `volley send --help` and the README.
+/// Exit codes, as documented in `volley send --help` and docs/src/operations/exit-codes.md.
 pub(crate) mod exit {
     /// Everything done, nothing failed.
     pub(crate) const OK: u8 = 0;
