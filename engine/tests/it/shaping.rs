@@ -258,7 +258,13 @@ mod direct {
             "STARTTLS was tried once, then the host was remembered: {stats:?}"
         );
         assert!(stats.connections_total >= 8);
-        assert_eq!(stats.max_concurrent_connections, 1, "{stats:?}");
+        // Mail went over one connection at a time. The server may count the broken
+        // handshake's connection a moment longer than Volley kept it (on a busy core its end
+        // is noticed after the plain-text connection opened), hence at most two overall.
+        for (domain, counted) in &stats.domains {
+            assert_eq!(counted.max_concurrent_connections, 1, "{domain}: {stats:?}");
+        }
+        assert!(stats.max_concurrent_connections <= 2, "{stats:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
