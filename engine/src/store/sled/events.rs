@@ -2,15 +2,17 @@
 //! log, every late bounce, delay and complaint, and every open, click and unsubscribe, merged
 //! into one stream in time order.
 //!
-//! The attempt log (`a` keys) is written by [`Store::record_outcomes`] in the same batch as
+//! The attempt log (`a` keys) is written by [`SledStore::record_outcomes`] in the same batch as
 //! the outcome, and by the loader for recipients suppressed at load; each of the three sources
 //! is already in time order per campaign, so reading is a three-way merge of range scans and
 //! never holds more than one pending entry per source in memory.
 
-use super::keys::{self, RecipientKey};
-use super::reports::{BounceEvent, EventKind};
-use super::tracking::{MachineReason, TrackEvent, TrackKind};
-use super::{RecipientRecord, Store, StoreError};
+use super::keys;
+use super::SledStore;
+use crate::store::{
+    BounceEvent, EventKind, ExportEvent, ExportKind, RecipientKey, RecipientRecord, StoreError,
+    TrackEvent, TrackKind,
+};
 use crate::model::{Millis, RecipientState, ReplyRecord};
 use serde::{Deserialize, Serialize};
 
@@ -30,95 +32,20 @@ struct Attempt {
     reply: Option<ReplyRecord>,
 }
 
-/// What happened, in the words `volley events` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ExportKind {
-    /// The receiving server accepted the message.
-    Delivered,
-    /// A temporary failure (an attempt, or a delay reported later).
-    Deferred,
-    /// A permanent failure (an attempt, or a bounce reported later).
-    Bounced,
-    /// Given up after the campaign's `expire_after`.
-    Expired,
-    /// Not sent: the address is on the suppression list.
-    Suppressed,
-    /// The open pixel was fetched.
-    Open,
-    /// A tracked link was followed.
-    Click,
-    /// The one-click unsubscribe was posted.
-    Unsubscribe,
-    /// The recipient marked the message as spam.
-    Complaint,
-}
-
-impl ExportKind {
-    /// The lowercase word used in output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportKind::Delivered => "delivered",
-            ExportKind::Deferred => "deferred",
-            ExportKind::Bounced => "bounced",
-            ExportKind::Expired => "expired",
-            ExportKind::Suppressed => "suppressed",
-            ExportKind::Open => "open",
-            ExportKind::Click => "click",
-            ExportKind::Unsubscribe => "unsubscribe",
-            ExportKind::Complaint => "complaint",
-        }
-    }
-
-    fn from_state(state: RecipientState) -> Self {
-        match state {
-            RecipientState::Delivered => ExportKind::Delivered,
-            RecipientState::Bounced => ExportKind::Bounced,
-            RecipientState::Expired => ExportKind::Expired,
-            RecipientState::Suppressed => ExportKind::Suppressed,
-            // A deferral (pending and held never follow an attempt).
-            RecipientState::Deferred | RecipientState::Pending | RecipientState::Held => {
-                ExportKind::Deferred
-            }
-        }
-    }
-}
-
-/// One event of a campaign's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportEvent {
-    /// When it happened (epoch milliseconds).
-    pub at: Millis,
-    /// What happened.
-    pub kind: ExportKind,
-    /// The recipient's address (empty if its record is gone).
-    pub recipient: String,
-    /// The A/B variant (index) of the recipient (`None` if its record is gone).
-    pub variant: Option<u8>,
-    /// For opens and clicks judged machine-made: why.
-    pub machine: Option<MachineReason>,
-    /// For a click: the link's index in the campaign's link table.
-    pub link: Option<u16>,
-    /// For a click: the link as the campaign's templates have it (merge fields unrendered).
-    pub url: Option<String>,
-    /// For delivery outcomes and reports: the reply (code, enhanced code, text, category).
-    pub reply: Option<ReplyRecord>,
-}
-
-/// The merged history of one campaign, oldest first. Obtained from [`Store::export_events`];
+/// The merged history of one campaign, oldest first, from sled. Obtained from
+/// [`SledStore::export_events`];
 /// reads the store as it goes (a store error ends nothing: it is yielded, then reading goes
 /// on with the next entry).
-pub struct ExportEvents {
-    store: Store,
+pub(crate) struct SledEvents {
+    store: SledStore,
     campaign: String,
     links: Vec<String>,
     sources: [Source; 3],
 }
 
-impl std::fmt::Debug for ExportEvents {
+impl std::fmt::Debug for SledEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExportEvents")
+        f.debug_struct("SledEvents")
             .field("campaign", &self.campaign)
             .finish_non_exhaustive()
     }
@@ -149,12 +76,12 @@ impl Entry {
     }
 }
 
-impl Store {
+impl SledStore {
     /// Every event of `campaign` at or after `since` (epoch milliseconds), oldest first:
     /// delivery outcomes, late bounces, delays and complaints, opens, clicks and unsubscribes.
     /// Events at the same millisecond come as delivery outcomes, then reports, then tracking.
     /// Streams: memory stays flat however long the history.
-    pub fn export_events(&self, campaign: &str, since: Millis) -> Result<ExportEvents, StoreError> {
+    pub(crate) fn export_events(&self, campaign: &str, since: Millis) -> Result<SledEvents, StoreError> {
         if self.campaign(campaign)?.is_none() {
             return Err(StoreError::UnknownCampaign {
                 campaign: campaign.to_owned(),
@@ -176,7 +103,7 @@ impl Store {
                 head: None,
             }
         };
-        let mut events = ExportEvents {
+        let mut events = SledEvents {
             store: self.clone(),
             campaign: campaign.to_owned(),
             links,
@@ -213,7 +140,7 @@ impl Store {
     }
 }
 
-impl ExportEvents {
+impl SledEvents {
     /// Reads source `i`'s next entry into its head.
     fn advance(&mut self, i: usize) {
         let store = &self.store;
@@ -294,7 +221,7 @@ impl ExportEvents {
     }
 }
 
-impl Iterator for ExportEvents {
+impl Iterator for SledEvents {
     type Item = Result<ExportEvent, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -333,7 +260,7 @@ mod tests {
     }
 
     /// A campaign `c1` with one recipient per address, and their keys by local part.
-    fn loaded(store: &Store, locals: &[&str]) -> Vec<RecipientKey> {
+    fn loaded(store: &SledStore, locals: &[&str]) -> Vec<RecipientKey> {
         let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
         for (i, local) in locals.iter().enumerate() {
             let address = format!("{local}@x.example");
@@ -378,7 +305,7 @@ mod tests {
     }
 
     /// Every kind of event, written out of order across the three sources.
-    fn history(store: &Store) -> Millis {
+    fn history(store: &SledStore) -> Millis {
         let entry = Suppression {
             reason: SuppressionReason::Manual,
             at: 1,
@@ -477,7 +404,7 @@ mod tests {
     #[test]
     fn the_export_merges_every_kind_of_event_in_time_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         history(&store);
         let events = seen(store.export_events("c1", 0).unwrap());
         let expected = [
@@ -505,7 +432,7 @@ mod tests {
     #[test]
     fn exported_events_carry_their_reply_link_and_variant() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         history(&store);
         let events: Vec<_> = store
             .export_events("c1", 0)
@@ -535,7 +462,7 @@ mod tests {
     #[test]
     fn since_leaves_out_what_came_before() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let t0 = history(&store);
         let events = seen(store.export_events("c1", t0 + 3).unwrap());
         let kinds: Vec<_> = events.iter().map(|(kind, _)| *kind).collect();
@@ -555,7 +482,7 @@ mod tests {
     #[test]
     fn an_unknown_campaign_is_an_error_and_a_reload_starts_a_new_log() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         assert!(matches!(
             store.export_events("nope", 0),
             Err(StoreError::UnknownCampaign { .. })
