@@ -289,3 +289,5 @@ impl SledStore {
     }
 }
 
+#[cfg(test)]
+mod tests;
