@@ -17,6 +17,7 @@ use super::{
 use crate::model::{Assignment, Counts, Millis, RecipientState, ReplyRecord, Suppression};
 use crate::model::TrackCounts;
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -376,4 +377,8 @@ pub trait HistoryStore {
     /// exist) and makes it durable: the copy holds the same data in less space once
     /// campaigns were collected.
     fn copy_to(&self, target: &Path) -> Result<(), StoreError>;
+
+    /// Whether a file named `name` in the store's folder is the engine's own (a compacted
+    /// copy replaces those; other files are carried over).
+    fn is_own_file(&self, name: &OsStr) -> bool;
 }

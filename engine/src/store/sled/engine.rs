@@ -13,6 +13,7 @@ use crate::store::{
     ReportEffect, StoreError, StoredRecipient, TrackEffect, TrackEvent, TrackInput, TrackingMeta,
 };
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::Path;
 
 impl CampaignStore for SledStore {
@@ -248,5 +249,10 @@ impl HistoryStore for SledStore {
 
     fn copy_to(&self, target: &Path) -> Result<(), StoreError> {
         SledStore::copy_to(self, target)
+    }
+
+    fn is_own_file(&self, name: &OsStr) -> bool {
+        matches!(name.to_str(), Some("conf" | "db" | "blobs" | "snap"))
+            || name.to_string_lossy().starts_with("snap.")
     }
 }
