@@ -14,8 +14,8 @@ use super::{
     RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect, TrackEvent,
     TrackInput, TrackingMeta,
 };
-use crate::model::{Assignment, Counts, Millis, RecipientState, ReplyRecord, Suppression};
 use crate::model::TrackCounts;
+use crate::model::{Assignment, Counts, Millis, RecipientState, ReplyRecord, Suppression};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::future::Future;

@@ -25,7 +25,10 @@ impl std::ops::Deref for Store {
 }
 
 /// The address schemes of engines this build does not have yet.
-const NOT_BUILT: &[(&str, &str)] = &[("postgresql://", "PostgreSQL"), ("postgres://", "PostgreSQL")];
+const NOT_BUILT: &[(&str, &str)] = &[
+    ("postgresql://", "PostgreSQL"),
+    ("postgres://", "PostgreSQL"),
+];
 
 impl Store {
     /// Opens (creating if needed) the store at `location`, picking the engine from it: a
@@ -34,7 +37,10 @@ impl Store {
     /// engine lands. A sled folder another process holds fails with [`StoreError::Locked`].
     pub fn open(location: &Path) -> Result<Store, StoreError> {
         let text = location.to_string_lossy();
-        if let Some((_, engine)) = NOT_BUILT.iter().find(|(scheme, _)| text.starts_with(scheme)) {
+        if let Some((_, engine)) = NOT_BUILT
+            .iter()
+            .find(|(scheme, _)| text.starts_with(scheme))
+        {
             return Err(StoreError::EngineNotBuilt {
                 engine,
                 location: without_password(&text),
@@ -53,13 +59,15 @@ impl Store {
     /// The archive [`Store::collect`] kept of the campaign's history, once it was collected.
     pub fn archive<T: DeserializeOwned>(&self, campaign: &str) -> Result<Option<T>, StoreError> {
         match self.engine.archive_encoded(campaign)? {
-            Some(bytes) => postcard::from_bytes(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Decode {
-                    path: self.path().to_owned(),
-                    what: "archive",
-                    source,
-                }),
+            Some(bytes) => {
+                postcard::from_bytes(&bytes)
+                    .map(Some)
+                    .map_err(|source| StoreError::Decode {
+                        path: self.path().to_owned(),
+                        what: "archive",
+                        source,
+                    })
+            }
             None => Ok(None),
         }
     }
@@ -185,8 +193,14 @@ mod tests {
         let error = Store::open(Path::new("postgresql://volley:s3cret@db.example/mail"))
             .unwrap_err()
             .to_string();
-        assert!(error.contains("PostgreSQL store engine is not built yet"), "{error}");
-        assert!(error.contains("postgresql://volley@db.example/mail"), "{error}");
+        assert!(
+            error.contains("PostgreSQL store engine is not built yet"),
+            "{error}"
+        );
+        assert!(
+            error.contains("postgresql://volley@db.example/mail"),
+            "{error}"
+        );
         assert!(!error.contains("s3cret"), "{error}");
     }
 

@@ -1,7 +1,9 @@
 //! The values the store's interface takes and returns, whichever engine is behind it:
 //! campaigns and recipients, outcomes and late reports, tracking, A/B marks, export and gc.
 
-use crate::model::{Counts, Millis, Outcome, RecipientState, ReplyRecord, RetryPolicy, SuppressionPolicy};
+use crate::model::{
+    Counts, Millis, Outcome, RecipientState, ReplyRecord, RetryPolicy, SuppressionPolicy,
+};
 use serde::{Deserialize, Serialize};
 
 /// What the store remembers of a campaign as a whole.

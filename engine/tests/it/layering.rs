@@ -264,7 +264,14 @@ fn only_the_store_knows_which_engine_is_behind_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let store = root.join("engine/src/store");
     let mut files = Vec::new();
-    for dir in ["engine/src", "engine/tests", "cli/src", "cli/tests", "benches", "testkit"] {
+    for dir in [
+        "engine/src",
+        "engine/tests",
+        "cli/src",
+        "cli/tests",
+        "benches",
+        "testkit",
+    ] {
         rust_files(&root.join(dir), &[store.as_path()], &mut files);
     }
     assert!(files.len() > 50, "found only {} files", files.len());

@@ -34,7 +34,9 @@ impl CampaignStore for SledStore {
     }
 
     fn start_load(&self, campaign: &str, columns: Vec<String>) -> Result<Loader<'_>, StoreError> {
-        Ok(Loader::new(Box::new(SledStore::start_load(self, campaign, columns)?)))
+        Ok(Loader::new(Box::new(SledStore::start_load(
+            self, campaign, columns,
+        )?)))
     }
 
     fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
@@ -55,11 +57,20 @@ impl CampaignStore for SledStore {
 }
 
 impl QueueStore for SledStore {
-    fn recipient(&self, campaign: &str, key: &RecipientKey) -> Result<Option<RecipientRecord>, StoreError> {
+    fn recipient(
+        &self,
+        campaign: &str,
+        key: &RecipientKey,
+    ) -> Result<Option<RecipientRecord>, StoreError> {
         SledStore::recipient(self, campaign, key)
     }
 
-    fn pending(&self, campaign: &str, after: Option<&RecipientKey>, limit: usize) -> Result<Vec<StoredRecipient>, StoreError> {
+    fn pending(
+        &self,
+        campaign: &str,
+        after: Option<&RecipientKey>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
         SledStore::pending(self, campaign, after, limit)
     }
 
@@ -67,11 +78,22 @@ impl QueueStore for SledStore {
         SledStore::pending_domains(self, campaign)
     }
 
-    fn pending_in(&self, campaign: &str, domain: &str, after: Option<u64>, limit: usize) -> Result<Vec<StoredRecipient>, StoreError> {
+    fn pending_in(
+        &self,
+        campaign: &str,
+        domain: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
         SledStore::pending_in(self, campaign, domain, after, limit)
     }
 
-    fn due(&self, campaign: &str, now: Millis, limit: usize) -> Result<Vec<StoredRecipient>, StoreError> {
+    fn due(
+        &self,
+        campaign: &str,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
         SledStore::due(self, campaign, now, limit)
     }
 
@@ -79,7 +101,11 @@ impl QueueStore for SledStore {
         SledStore::next_due(self, campaign)
     }
 
-    fn recipients_in(&self, campaign: &str, state: RecipientState) -> Result<Vec<StoredRecipient>, StoreError> {
+    fn recipients_in(
+        &self,
+        campaign: &str,
+        state: RecipientState,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
         SledStore::recipients_in(self, campaign, state)
     }
 
@@ -95,13 +121,24 @@ impl QueueStore for SledStore {
         SledStore::relay_usage(self, relay, since_minute)
     }
 
-    fn set_relay_usage(&self, relay: &str, minutes: &[(u64, u32)], keep_since: u64) -> Result<(), StoreError> {
+    fn set_relay_usage(
+        &self,
+        relay: &str,
+        minutes: &[(u64, u32)],
+        keep_since: u64,
+    ) -> Result<(), StoreError> {
         SledStore::set_relay_usage(self, relay, minutes, keep_since)
     }
 }
 
 impl OutcomeStore for SledStore {
-    fn record_outcomes(&self, campaign: &str, policy: &OutcomePolicy, updates: &[OutcomeUpdate], now: Millis) -> Result<Counts, StoreError> {
+    fn record_outcomes(
+        &self,
+        campaign: &str,
+        policy: &OutcomePolicy,
+        updates: &[OutcomeUpdate],
+        now: Millis,
+    ) -> Result<Counts, StoreError> {
         SledStore::record_outcomes(self, campaign, policy, updates, now)
     }
 
@@ -113,7 +150,11 @@ impl OutcomeStore for SledStore {
         SledStore::campaign_by_number(self, number)
     }
 
-    fn recipient_key_by_number(&self, number: u32, seq: u64) -> Result<Option<RecipientKey>, StoreError> {
+    fn recipient_key_by_number(
+        &self,
+        number: u32,
+        seq: u64,
+    ) -> Result<Option<RecipientKey>, StoreError> {
         SledStore::recipient_key_by_number(self, number, seq)
     }
 
@@ -123,7 +164,15 @@ impl OutcomeStore for SledStore {
 }
 
 impl ReportStore for SledStore {
-    fn apply_report(&self, reference: &MessageRef, kind: EventKind, reply: ReplyRecord, source: &str, policy: &OutcomePolicy, now: Millis) -> Result<(ReportEffect, Option<String>), StoreError> {
+    fn apply_report(
+        &self,
+        reference: &MessageRef,
+        kind: EventKind,
+        reply: ReplyRecord,
+        source: &str,
+        policy: &OutcomePolicy,
+        now: Millis,
+    ) -> Result<(ReportEffect, Option<String>), StoreError> {
         SledStore::apply_report(self, reference, kind, reply, source, policy, now)
     }
 
@@ -179,7 +228,11 @@ impl TrackingStore for SledStore {
         SledStore::tracking_totals(self, campaign)
     }
 
-    fn tracking_events(&self, campaign: &str, since: Millis) -> Result<Vec<TrackEvent>, StoreError> {
+    fn tracking_events(
+        &self,
+        campaign: &str,
+        since: Millis,
+    ) -> Result<Vec<TrackEvent>, StoreError> {
         SledStore::tracking_events(self, campaign, since)
     }
 
@@ -187,7 +240,11 @@ impl TrackingStore for SledStore {
         SledStore::record_tracking(self, inputs)
     }
 
-    fn record_tracking_capped(&self, inputs: &[TrackInput], daily_cap: u32) -> Result<Vec<TrackEffect>, StoreError> {
+    fn record_tracking_capped(
+        &self,
+        inputs: &[TrackInput],
+        daily_cap: u32,
+    ) -> Result<Vec<TrackEffect>, StoreError> {
         SledStore::record_tracking_capped(self, inputs, daily_cap)
     }
 
@@ -220,14 +277,22 @@ impl AbStore for SledStore {
 
 impl HistoryStore for SledStore {
     fn export_events(&self, campaign: &str, since: Millis) -> Result<ExportEvents, StoreError> {
-        Ok(ExportEvents::new(Box::new(SledStore::export_events(self, campaign, since)?)))
+        Ok(ExportEvents::new(Box::new(SledStore::export_events(
+            self, campaign, since,
+        )?)))
     }
 
     fn export_mark(&self, campaign: &str) -> Result<Option<ExportMark>, StoreError> {
         SledStore::export_mark(self, campaign)
     }
 
-    fn mark_exported(&self, campaign: &str, since: Millis, through: Millis, now: Millis) -> Result<(), StoreError> {
+    fn mark_exported(
+        &self,
+        campaign: &str,
+        since: Millis,
+        through: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError> {
         SledStore::mark_exported(self, campaign, since, through, now)
     }
 
@@ -243,7 +308,12 @@ impl HistoryStore for SledStore {
         SledStore::is_collected(self, campaign)
     }
 
-    fn collect_encoded(&self, campaign: &str, archive: &[u8], keep_values: bool) -> Result<Collected, StoreError> {
+    fn collect_encoded(
+        &self,
+        campaign: &str,
+        archive: &[u8],
+        keep_values: bool,
+    ) -> Result<Collected, StoreError> {
         SledStore::collect_encoded(self, campaign, archive, keep_values)
     }
 

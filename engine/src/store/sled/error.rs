@@ -51,10 +51,7 @@ mod tests {
     #[test]
     fn a_full_disk_says_what_to_do() {
         let path = Path::new("c.volley");
-        let error = sled_error(
-            path,
-            sled::Error::Io(std::io::Error::from_raw_os_error(27)),
-        );
+        let error = sled_error(path, sled::Error::Io(std::io::Error::from_raw_os_error(27)));
         let text = error.to_string();
         assert!(
             text.starts_with("store c.volley: cannot write: the disk is full"),

@@ -9,11 +9,11 @@
 
 use super::keys;
 use super::SledStore;
+use crate::model::{Millis, RecipientState, ReplyRecord};
 use crate::store::{
     BounceEvent, EventKind, ExportEvent, ExportKind, RecipientKey, RecipientRecord, StoreError,
     TrackEvent, TrackKind,
 };
-use crate::model::{Millis, RecipientState, ReplyRecord};
 use serde::{Deserialize, Serialize};
 
 /// One entry of the attempt log, as written (borrowing, so the hot path clones nothing).
@@ -81,7 +81,11 @@ impl SledStore {
     /// delivery outcomes, late bounces, delays and complaints, opens, clicks and unsubscribes.
     /// Events at the same millisecond come as delivery outcomes, then reports, then tracking.
     /// Streams: memory stays flat however long the history.
-    pub(crate) fn export_events(&self, campaign: &str, since: Millis) -> Result<SledEvents, StoreError> {
+    pub(crate) fn export_events(
+        &self,
+        campaign: &str,
+        since: Millis,
+    ) -> Result<SledEvents, StoreError> {
         if self.campaign(campaign)?.is_none() {
             return Err(StoreError::UnknownCampaign {
                 campaign: campaign.to_owned(),

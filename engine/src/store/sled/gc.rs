@@ -13,8 +13,8 @@
 
 use super::keys;
 use super::SledStore;
-use crate::store::{Collected, ExportMark, RecipientKey, RecipientRecord, StoreError};
 use crate::model::{Millis, RecipientState};
+use crate::store::{Collected, ExportMark, RecipientKey, RecipientRecord, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -150,10 +150,7 @@ impl SledStore {
             });
         };
         self.tree
-            .insert(
-                keys::campaign_key(keys::ARCHIVE, campaign),
-                archive,
-            )
+            .insert(keys::campaign_key(keys::ARCHIVE, campaign), archive)
             .map_err(|e| self.sled_error(e))?;
         let mut collected = Collected {
             recipients: self.pack_records(campaign, meta.number, keep_values)?,

@@ -4,8 +4,10 @@
 use super::keys;
 use super::variants::CountsDelta;
 use super::SledStore;
-use crate::store::{CampaignMeta, LoadSession, LoadResult, RecipientKey, RecipientRecord, StoreError};
 use crate::model::{now_millis, Assignment, RecipientState, ReplyRecord};
+use crate::store::{
+    CampaignMeta, LoadResult, LoadSession, RecipientKey, RecipientRecord, StoreError,
+};
 use std::collections::HashSet;
 
 /// Rows per sled batch while loading.

@@ -5,9 +5,9 @@
 use super::keys;
 use super::variants::CountsDelta;
 use super::SledStore;
-use crate::store::{MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord, StoreError};
-use crate::model::{
-    retry_seed, Counts, Millis, Outcome, RecipientState, RetryPolicy,
+use crate::model::{retry_seed, Counts, Millis, Outcome, RecipientState, RetryPolicy};
+use crate::store::{
+    MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord, StoreError,
 };
 use std::collections::HashMap;
 

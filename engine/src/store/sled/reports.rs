@@ -5,11 +5,11 @@
 use super::keys;
 use super::suppression::entry_for;
 use super::SledStore;
+use crate::model::{Millis, RecipientState, ReplyRecord, SuppressionReason};
 use crate::store::{
     BounceEvent, EventKind, MessageRef, OutcomePolicy, RecipientKey, RecipientRecord, ReportEffect,
     StoreError,
 };
-use crate::model::{Millis, RecipientState, ReplyRecord, SuppressionReason};
 
 impl SledStore {
     /// Hands out the next campaign number of this store.

@@ -3,8 +3,8 @@
 
 use super::keys::{self, SOFT, SUPPRESSED};
 use super::SledStore;
-use crate::store::StoreError;
 use crate::model::{Millis, ReplyRecord, Suppression, SuppressionPolicy, SuppressionReason};
+use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// Soft bounces counted for one address.

@@ -9,7 +9,13 @@ fn load(store: &Store) {
     for (i, address) in ["a@x.example", "b@y.example"].iter().enumerate() {
         let domain = address.split('@').nth(1).unwrap();
         loader
-            .add(address, domain, vec![address.to_string()], i as u64 + 2, Assignment::Variant(0))
+            .add(
+                address,
+                domain,
+                vec![address.to_string()],
+                i as u64 + 2,
+                Assignment::Variant(0),
+            )
             .unwrap();
     }
     loader.finish(0, 0).unwrap();

@@ -4,11 +4,11 @@
 
 use super::keys;
 use super::SledStore;
-use crate::store::{
-    DomainTally, MachineReason, RecipientKey, StoreError, TrackEffect, TrackEvent, TrackInput, TrackKind,
-    TrackingMeta,
-};
 use crate::model::{Millis, Suppression, SuppressionReason, TrackCounts};
+use crate::store::{
+    DomainTally, MachineReason, RecipientKey, StoreError, TrackEffect, TrackEvent, TrackInput,
+    TrackKind, TrackingMeta,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -51,7 +51,11 @@ impl SledStore {
     /// Stores the campaign's tracking data. A campaign's link table never changes once set:
     /// messages already sent point at its indexes, so a different table is refused (the old
     /// one is returned in the error).
-    pub(crate) fn set_tracking_meta(&self, campaign: &str, meta: &TrackingMeta) -> Result<(), StoreError> {
+    pub(crate) fn set_tracking_meta(
+        &self,
+        campaign: &str,
+        meta: &TrackingMeta,
+    ) -> Result<(), StoreError> {
         let key = keys::campaign_key(keys::TRACKING_META, campaign);
         if let Some(existing) = self.tracking_meta(campaign)? {
             if existing.links != meta.links || existing.key_fingerprint != meta.key_fingerprint {
@@ -69,7 +73,10 @@ impl SledStore {
     }
 
     /// Tracking counts of a campaign, per A/B variant.
-    pub(crate) fn tracking_counts(&self, campaign: &str) -> Result<Vec<(u8, TrackCounts)>, StoreError> {
+    pub(crate) fn tracking_counts(
+        &self,
+        campaign: &str,
+    ) -> Result<Vec<(u8, TrackCounts)>, StoreError> {
         self.per_variant(keys::TRACK_COUNTS, campaign, "tracking counts")
     }
 
@@ -108,7 +115,10 @@ impl SledStore {
     /// following every link): it is stored as machine-made, and so is the click before it
     /// when that one was all that made the recipient a clicker. Not durable until
     /// [`SledStore::flush`]. No cap: see [`SledStore::record_tracking_capped`].
-    pub(crate) fn record_tracking(&self, inputs: &[TrackInput]) -> Result<Vec<TrackEffect>, StoreError> {
+    pub(crate) fn record_tracking(
+        &self,
+        inputs: &[TrackInput],
+    ) -> Result<Vec<TrackEffect>, StoreError> {
         self.record_tracking_capped(inputs, u32::MAX)
     }
 

@@ -3,8 +3,8 @@
 
 use super::keys;
 use super::SledStore;
-use crate::store::{AbMark, AbRecord, RecipientKey, RecipientRecord, StoreError};
 use crate::model::{Counts, RecipientState};
+use crate::store::{AbMark, AbRecord, RecipientKey, RecipientRecord, StoreError};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
@@ -180,7 +180,11 @@ impl SledStore {
     }
 
     /// Saves where a test-then-winner campaign stands (durable at the next flush).
-    pub(crate) fn set_ab_record(&self, campaign: &str, record: &AbRecord) -> Result<(), StoreError> {
+    pub(crate) fn set_ab_record(
+        &self,
+        campaign: &str,
+        record: &AbRecord,
+    ) -> Result<(), StoreError> {
         self.tree
             .insert(
                 keys::campaign_key(keys::AB, campaign),

@@ -492,4 +492,16 @@ fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscrib
     assert!(store.record_tracking_capped(&next, 4).unwrap()[0].stored);
 }
 
-suite!(loading_dedupes_and_counts, outcomes_move_records_between_queue_retry_and_final_states, a_deferral_past_the_deadline_expires, an_interrupted_load_is_replaced_and_state_survives_reopening, hard_bounces_suppress_at_once_and_soft_ones_after_the_limit, a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses, the_token_secret_is_stable_across_reopening, a_delivery_resets_the_soft_bounce_count, the_pending_queue_reads_domain_by_domain, relay_usage_survives_reopening_and_old_minutes_go, the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscribe);
+suite!(
+    loading_dedupes_and_counts,
+    outcomes_move_records_between_queue_retry_and_final_states,
+    a_deferral_past_the_deadline_expires,
+    an_interrupted_load_is_replaced_and_state_survives_reopening,
+    hard_bounces_suppress_at_once_and_soft_ones_after_the_limit,
+    a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses,
+    the_token_secret_is_stable_across_reopening,
+    a_delivery_resets_the_soft_bounce_count,
+    the_pending_queue_reads_domain_by_domain,
+    relay_usage_survives_reopening_and_old_minutes_go,
+    the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscribe
+);

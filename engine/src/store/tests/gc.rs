@@ -116,5 +116,8 @@ fn templated_links_keep_the_merge_fields(place: &Place) {
     assert_eq!(delivered[0].record.values.len(), 2);
 }
 
-
-suite!(the_export_mark_grows_only_over_gapless_exports, collecting_keeps_counts_and_addresses_and_drops_the_rest, templated_links_keep_the_merge_fields);
+suite!(
+    the_export_mark_grows_only_over_gapless_exports,
+    collecting_keeps_counts_and_addresses_and_drops_the_rest,
+    templated_links_keep_the_merge_fields
+);
