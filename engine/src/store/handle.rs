@@ -90,12 +90,14 @@ impl Store {
     }
 }
 
-/// `scheme://user:password@host/db` without the password, for error messages.
+/// `scheme://user:password@host/db?options` without the password and the options (which
+/// may hold one), for error messages.
 fn without_password(address: &str) -> String {
+    let address = address.split('?').next().unwrap_or_default();
     let Some((scheme, rest)) = address.split_once("://") else {
         return address.to_owned();
     };
-    match rest.split_once('@') {
+    match rest.rsplit_once('@') {
         Some((user, host)) => {
             let user = user.split(':').next().unwrap_or_default();
             format!("{scheme}://{user}@{host}")
@@ -202,6 +204,13 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains("s3cret"), "{error}");
+        let odd = Store::open(Path::new(
+            "postgres://u:p@ss@h/db?password=x&sslmode=require",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(odd.contains("postgres://u@h/db;"), "{odd}");
+        assert!(!odd.contains("ss@") && !odd.contains("password=x"), "{odd}");
     }
 
     #[test]
