@@ -209,7 +209,7 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(odd.contains("postgres://u@h/db;"), "{odd}");
+        assert!(odd.contains("store postgres://u@h/db: "), "{odd}");
         assert!(!odd.contains("ss@") && !odd.contains("password=x"), "{odd}");
     }
 
