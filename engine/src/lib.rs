@@ -21,9 +21,11 @@
 //! imports it. `tests/it/layering.rs` checks every module's `use crate::…` lines against this
 //! picture, that every module has a place in it, and that it has no cycles.
 //!
-//! Only `store` touches sled, only `smtp` speaks the SMTP protocol as a client, and the
-//! engine never prints: the `volley` binary owns the terminal. The test SMTP and DNS servers
-//! live apart, in the `volley-testkit` crate, a dev-dependency only.
+//! Only `store` knows which database is behind it (everyone else holds a `store::Store`
+//! handle on its interface, and only its `sled/` engine touches sled), only `smtp` speaks the
+//! SMTP protocol as a client, and the engine never prints: the `volley` binary owns the
+//! terminal. The test SMTP and DNS servers live apart, in the `volley-testkit` crate, a
+//! dev-dependency only.
 
 pub mod ab;
 pub mod bounce;

@@ -223,3 +223,33 @@ Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <user1@d1.example>: Recipient 
     let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(json["by_category"]["user_unknown"], 1, "{json}");
 }
+
+#[test]
+fn a_postgresql_store_is_refused_by_name_until_its_engine_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = volley()
+        .current_dir(dir.path())
+        .args([
+            "suppress",
+            "list",
+            "--store",
+            "postgresql://volley:s3cret-pw@db.example/mail",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the PostgreSQL store engine is not built yet"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("s3cret-pw"),
+        "the password stays secret: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no folder made of the address"
+    );
+}

@@ -1,6 +1,6 @@
 //! `volley gc`: removes the per-recipient data of finished campaigns whose events have been
 //! exported, then, when this process can have the store to itself, rewrites the store so
-//! that its files shrink (sled never returns freed space to the filesystem).
+//! that its files shrink (the embedded engine never returns freed space to the filesystem).
 //!
 //! A campaign is collected when every recipient is in a final state (nobody pending,
 //! deferred or held), nothing sends it, and `volley events` has exported every event it has
@@ -189,18 +189,20 @@ fn compact(store: Store, dir: &Path) -> Result<(), Error> {
         std::fs::remove_dir_all(&copy).map_err(|e| io(&copy, e))?;
     }
     store.copy_to(&copy)?;
-    drop(store);
-    // Files that are not sled's (none today besides a stale control socket) stay with the
-    // store: carry everything but sled's own files over.
+    // Files that are not the engine's (none today besides a stale control socket) stay with
+    // the store: carry everything but the engine's own files over.
+    let mut foreign = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let entry = entry.map_err(|e| io(dir, e))?;
         let name = entry.file_name();
-        let sled_file = matches!(name.to_str(), Some("conf" | "db" | "blobs" | "snap"))
-            || name.to_string_lossy().starts_with("snap.")
-            || name == control::SOCKET_NAME;
-        if !sled_file {
-            std::fs::rename(entry.path(), copy.join(&name)).map_err(|e| io(&entry.path(), e))?;
+        if !store.is_own_file(&name) && name != control::SOCKET_NAME {
+            foreign.push(entry);
         }
+    }
+    drop(store);
+    for entry in foreign {
+        std::fs::rename(entry.path(), copy.join(entry.file_name()))
+            .map_err(|e| io(&entry.path(), e))?;
     }
     rustix::fs::renameat_with(
         rustix::fs::CWD,

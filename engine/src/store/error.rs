@@ -12,14 +12,24 @@ pub enum StoreError {
         /// The store folder.
         path: PathBuf,
     },
-    /// sled failed to open, read or write.
-    #[error("store {path}: {}", describe(source))]
-    Sled {
-        /// The store folder.
+    /// The engine behind the store failed to open, read or write.
+    #[error("store {path}: {detail}")]
+    Engine {
+        /// The store (folder, or database address without its password).
         path: PathBuf,
-        /// What sled said.
+        /// What failed, in words a user can act on (a full disk says so).
+        detail: String,
+        /// The engine's own error.
         #[source]
-        source: sled::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store's address names an engine this build does not have yet.
+    #[error("store {location}: the {engine} store engine is not built yet; use a store folder (the embedded engine) for now")]
+    EngineNotBuilt {
+        /// The engine the address asks for ("PostgreSQL").
+        engine: &'static str,
+        /// The address as given, its password left out.
+        location: String,
     },
     /// A stored value could not be decoded (corruption or a store from another version).
     #[error("store {path}: damaged {what} record: {source}")]
@@ -74,62 +84,4 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// What sled said, in words a user can act on when the disk is full or a file-size limit
-/// (`ulimit -f`, a quota) was reached.
-fn describe(source: &sled::Error) -> String {
-    let sled::Error::Io(io) = source else {
-        return source.to_string();
-    };
-    let text = io.to_string();
-    let full = matches!(
-        io.kind(),
-        std::io::ErrorKind::FileTooLarge
-            | std::io::ErrorKind::StorageFull
-            | std::io::ErrorKind::QuotaExceeded
-    ) || matches!(io.raw_os_error(), Some(27 | 28 | 122))
-        || ["File too large", "No space left", "quota exceeded"]
-            .iter()
-            .any(|needle| text.contains(needle));
-    if full {
-        format!(
-            "cannot write: the disk is full or a file-size limit or quota was reached ({}); \
-             free space (or raise the limit), then run the same command again to resume",
-            io.kind()
-        )
-    } else {
-        source.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_full_disk_says_what_to_do() {
-        let error = StoreError::Sled {
-            path: "c.volley".into(),
-            source: sled::Error::Io(std::io::Error::from_raw_os_error(27)),
-        };
-        let text = error.to_string();
-        assert!(
-            text.starts_with("store c.volley: cannot write: the disk is full"),
-            "{text}"
-        );
-        assert!(text.contains("run the same command again"), "{text}");
-        let wrapped = StoreError::Sled {
-            path: "c.volley".into(),
-            source: sled::Error::Io(std::io::Error::other(
-                "Os { code: 28, kind: StorageFull, message: \"No space left on device\" }",
-            )),
-        };
-        assert!(wrapped.to_string().contains("disk is full"));
-        let other = StoreError::Sled {
-            path: "c.volley".into(),
-            source: sled::Error::Unsupported("x".into()),
-        };
-        assert!(!other.to_string().contains("disk is full"));
-    }
 }

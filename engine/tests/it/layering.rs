@@ -242,3 +242,53 @@ fn only_the_runtime_wires() {
         "nothing imports runtime"
     );
 }
+
+/// Every `.rs` file under `dir`, except under the folders in `skip`.
+fn rust_files(dir: &Path, skip: &[&Path], out: &mut Vec<std::path::PathBuf>) {
+    if skip.contains(&dir) {
+        return;
+    }
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            rust_files(&entry.unwrap().path(), skip, out);
+        }
+    } else if dir.extension().is_some_and(|e| e == "rs") {
+        out.push(dir.to_owned());
+    }
+}
+
+#[test]
+fn only_the_store_knows_which_engine_is_behind_it() {
+    // Everything else talks to the store's interface: no sled type and no path into an
+    // engine's module, in the engine, the CLI, the benches or the test kit.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let store = root.join("engine/src/store");
+    let mut files = Vec::new();
+    for dir in [
+        "engine/src",
+        "engine/tests",
+        "cli/src",
+        "cli/tests",
+        "benches",
+        "testkit",
+    ] {
+        rust_files(&root.join(dir), &[store.as_path()], &mut files);
+    }
+    assert!(files.len() > 50, "found only {} files", files.len());
+    let mut problems = Vec::new();
+    for file in &files {
+        if file.ends_with("tests/it/layering.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        for needle in ["sled::", "store::sled"] {
+            if text.contains(needle) {
+                problems.push(format!("{} names {needle}", file.display()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "engine details outside store/: {problems:?}"
+    );
+}

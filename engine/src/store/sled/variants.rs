@@ -1,42 +1,19 @@
 //! A/B variants in the store: recipients by state per variant (kept in the same batch as the
 //! campaign's counters), the recipients held back for a test's winner, and what was decided.
 
-use super::keys::{self, RecipientKey};
-use super::{RecipientRecord, Store, StoreError};
+use super::keys;
+use super::SledStore;
 use crate::model::{Counts, Millis, Reason, RecipientState};
-use serde::{Deserialize, Serialize};
+use crate::store::{AbDecision, AbMark, AbRecord, RecipientKey, RecipientRecord, StoreError};
+use serde::Deserialize;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// Held recipients moved to the queue per batch.
 const RELEASE_BATCH: usize = 2_000;
 
-/// Where a test-then-winner campaign stands.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AbRecord {
-    /// When the test share had all gone out (first attempts made), if it has.
-    pub test_sent_at: Option<Millis>,
-    /// What the remainder was sent with, once decided.
-    pub decision: Option<AbDecision>,
-}
-
-/// What the remainder of a test-then-winner campaign went to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AbDecision {
-    /// When it was decided.
-    pub at: Millis,
-    /// `winner`, `split`, `variant` (the configured fallback) or `hold`.
-    pub how: String,
-    /// The variant index the remainder went to; `None` for a split.
-    pub variant: Option<u8>,
-    /// Why: the verdict's reason at the time.
-    pub reason: Reason,
-    /// How many held recipients were released.
-    pub released: u64,
-}
-
 /// An [`AbRecord`] as versions before the structured [`Reason`] stored it: the reason was a
-/// sentence. Read only (see [`Store::ab_record`]).
+/// sentence. Read only (see [`SledStore::ab_record`]).
 #[derive(Deserialize)]
 struct SentenceAbRecord {
     test_sent_at: Option<Millis>,
@@ -68,17 +45,6 @@ impl From<SentenceAbRecord> for AbRecord {
     }
 }
 
-/// What an A/B verdict of a campaign is read from, in a form that is cheap to take and to
-/// compare: the recipients by state and the tracking counters per variant, and the key of the
-/// campaign's latest late report (bounce, delay or complaint). Two equal marks mean no event
-/// arrived in between, so the verdict would be the same.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AbMark {
-    counts: Vec<(u8, Counts)>,
-    tracking: Vec<(u8, crate::model::TrackCounts)>,
-    last_report: Option<sled::IVec>,
-}
-
 /// The campaign counters and the per-variant counters touched by one batch: read on first
 /// use, written back with the batch.
 pub(crate) struct CountsDelta {
@@ -89,7 +55,7 @@ pub(crate) struct CountsDelta {
 
 impl CountsDelta {
     /// Starts from the stored counters of `campaign`.
-    pub(crate) fn load(store: &Store, campaign: &str) -> Result<CountsDelta, StoreError> {
+    pub(crate) fn load(store: &SledStore, campaign: &str) -> Result<CountsDelta, StoreError> {
         let totals = store
             .counts(campaign)?
             .ok_or_else(|| StoreError::UnknownCampaign {
@@ -125,7 +91,7 @@ impl CountsDelta {
     /// A new recipient in `state`; held recipients count in no variant yet.
     pub(crate) fn enter(
         &mut self,
-        store: &Store,
+        store: &SledStore,
         variant: u8,
         state: RecipientState,
     ) -> Result<(), StoreError> {
@@ -143,7 +109,7 @@ impl CountsDelta {
     /// variant it was given.
     pub(crate) fn shift(
         &mut self,
-        store: &Store,
+        store: &SledStore,
         variant: u8,
         from: RecipientState,
         to: RecipientState,
@@ -162,7 +128,7 @@ impl CountsDelta {
     /// Adds the counters to `batch`; returns the campaign totals.
     pub(crate) fn write(
         self,
-        store: &Store,
+        store: &SledStore,
         batch: &mut sled::Batch,
     ) -> Result<Counts, StoreError> {
         batch.insert(
@@ -178,7 +144,7 @@ impl CountsDelta {
         Ok(self.totals)
     }
 
-    fn variant(&mut self, store: &Store, variant: u8) -> Result<&mut Counts, StoreError> {
+    fn variant(&mut self, store: &SledStore, variant: u8) -> Result<&mut Counts, StoreError> {
         match self.variants.entry(variant) {
             Entry::Occupied(entry) => Ok(entry.into_mut()),
             Entry::Vacant(entry) => {
@@ -198,9 +164,9 @@ fn variant_key(campaign: &str, variant: u8) -> Vec<u8> {
     key
 }
 
-impl Store {
+impl SledStore {
     /// Recipients by state per variant index (variants nobody was assigned to are left out).
-    pub fn variant_counts(&self, campaign: &str) -> Result<Vec<(u8, Counts)>, StoreError> {
+    pub(crate) fn variant_counts(&self, campaign: &str) -> Result<Vec<(u8, Counts)>, StoreError> {
         self.per_variant(keys::VARIANT_COUNTS, campaign, "variant counters")
     }
 
@@ -217,7 +183,7 @@ impl Store {
         Ok(AbMark {
             counts: self.variant_counts(campaign)?,
             tracking: self.tracking_counts(campaign)?,
-            last_report,
+            last_report: last_report.map(|key| key.to_vec()),
         })
     }
 
@@ -243,7 +209,7 @@ impl Store {
     /// Where a test-then-winner campaign stands (default: nothing happened yet).
     /// A record written by an earlier version, whose reason was a sentence, is read with
     /// that sentence as [`Reason::Recorded`].
-    pub fn ab_record(&self, campaign: &str) -> Result<AbRecord, StoreError> {
+    pub(crate) fn ab_record(&self, campaign: &str) -> Result<AbRecord, StoreError> {
         let key = keys::campaign_key(keys::AB, campaign);
         match self.get::<AbRecord>(&key, "A/B record") {
             Ok(record) => Ok(record.unwrap_or_default()),
@@ -258,7 +224,11 @@ impl Store {
     }
 
     /// Saves where a test-then-winner campaign stands (durable at the next flush).
-    pub fn set_ab_record(&self, campaign: &str, record: &AbRecord) -> Result<(), StoreError> {
+    pub(crate) fn set_ab_record(
+        &self,
+        campaign: &str,
+        record: &AbRecord,
+    ) -> Result<(), StoreError> {
         self.tree
             .insert(
                 keys::campaign_key(keys::AB, campaign),
@@ -273,7 +243,7 @@ impl Store {
     /// remainder ([`crate::model::REMAINDER`]), in atomic batches;
     /// returns how many were released. A crash midway leaves the rest held, and calling it
     /// again finishes the job.
-    pub fn release_held(
+    pub(crate) fn release_held(
         &self,
         campaign: &str,
         choose: &dyn Fn(u8) -> u8,
@@ -335,6 +305,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::VariantRate;
+    use serde::Serialize;
 
     /// The layout earlier versions wrote, reason as a sentence.
     #[derive(Serialize)]
@@ -346,7 +317,7 @@ mod tests {
     #[test]
     fn a_decision_stored_as_a_sentence_is_read_back_as_recorded_text() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.volley")).unwrap();
+        let store = SledStore::open(&dir.path().join("s.volley")).unwrap();
         let old = Written {
             test_sent_at: Some(5),
             decision: Some((

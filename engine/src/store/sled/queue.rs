@@ -1,13 +1,14 @@
 //! Reading the pending queue domain by domain, and the relay usage counters behind a
 //! provider's hourly and daily caps.
 
-use super::keys::{self, RecipientKey};
-use super::{Store, StoreError, StoredRecipient};
+use super::keys;
+use super::SledStore;
+use crate::store::{RecipientKey, StoreError, StoredRecipient};
 
-impl Store {
+impl SledStore {
     /// The recipient domains that have pending recipients in `campaign`, in key order. One
     /// seek per domain, however many recipients each has.
-    pub fn pending_domains(&self, campaign: &str) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn pending_domains(&self, campaign: &str) -> Result<Vec<String>, StoreError> {
         let prefix = keys::prefix(keys::QUEUE, campaign);
         let mut domains = Vec::new();
         let mut start = prefix.clone();
@@ -33,7 +34,7 @@ impl Store {
 
     /// Up to `limit` pending recipients of `campaign` in `domain` whose sequence number is
     /// above `after` (all when `None`), in load order.
-    pub fn pending_in(
+    pub(crate) fn pending_in(
         &self,
         campaign: &str,
         domain: &str,
@@ -68,7 +69,7 @@ impl Store {
     }
 
     /// Messages sent to `relay` per minute since `since_minute` (minutes since the epoch).
-    pub fn relay_usage(
+    pub(crate) fn relay_usage(
         &self,
         relay: &str,
         since_minute: u64,
@@ -93,7 +94,7 @@ impl Store {
 
     /// Stores per-minute counts of messages sent to `relay` (absolute values, replacing what
     /// was there) and drops minutes older than `keep_since`. Durable with the next flush.
-    pub fn set_relay_usage(
+    pub(crate) fn set_relay_usage(
         &self,
         relay: &str,
         minutes: &[(u64, u32)],

@@ -2,102 +2,18 @@
 //! redirect to), the events, each recipient's engagement (so counts are of unique people) and
 //! the counters per campaign and A/B variant. One atomic batch per group of events.
 
-use super::keys::{self, RecipientKey};
-use super::{Store, StoreError};
+use super::keys;
+use super::SledStore;
 use crate::model::{Millis, Suppression, SuppressionReason, TrackCounts};
+use crate::store::{
+    DomainTally, MachineReason, RecipientKey, StoreError, TrackEffect, TrackEvent, TrackInput,
+    TrackKind, TrackingMeta,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Clicks on two different links closer than this are a scanner following every link.
 const BURST_MILLIS: Millis = 1_000;
-
-/// What the tracking server needs to know about a campaign.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrackingMeta {
-    /// The tracked links, by index, as written in the templates (merge fields unrendered).
-    pub links: Vec<String>,
-    /// The fingerprint of the key its tokens are signed with.
-    pub key_fingerprint: String,
-}
-
-/// What a tracked request was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TrackKind {
-    /// The open pixel was fetched.
-    Open,
-    /// A tracked link was followed.
-    Click,
-    /// The one-click unsubscribe was posted.
-    Unsubscribe,
-}
-
-/// Why an event was judged machine-made, if it was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MachineReason {
-    /// A privacy proxy that fetches every image (Apple Mail Privacy Protection).
-    PrivacyProxy,
-    /// A known security scanner or an HTTP library.
-    Scanner,
-    /// A HEAD request: something checking the link, not a person.
-    HeadRequest,
-    /// Within seconds of delivery: fetched on arrival, not read.
-    TooSoon,
-    /// Several links clicked within a second.
-    ClickBurst,
-}
-
-impl MachineReason {
-    /// The snake_case name used in output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MachineReason::PrivacyProxy => "privacy_proxy",
-            MachineReason::Scanner => "scanner",
-            MachineReason::HeadRequest => "head_request",
-            MachineReason::TooSoon => "too_soon",
-            MachineReason::ClickBurst => "click_burst",
-        }
-    }
-}
-
-/// One tracked request to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrackInput {
-    /// The campaign id.
-    pub campaign: String,
-    /// The recipient.
-    pub key: RecipientKey,
-    /// The recipient's address (for an unsubscribe).
-    pub address: String,
-    /// The A/B variant.
-    pub variant: u8,
-    /// Open, click or unsubscribe.
-    pub kind: TrackKind,
-    /// The link, for a click.
-    pub link: Option<u16>,
-    /// When it happened.
-    pub at: Millis,
-    /// Set when the request looked machine-made.
-    pub machine: Option<MachineReason>,
-}
-
-/// One stored event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrackEvent {
-    /// When it happened.
-    pub at: Millis,
-    /// Open, click or unsubscribe.
-    pub kind: TrackKind,
-    /// The recipient.
-    pub key: RecipientKey,
-    /// The A/B variant.
-    pub variant: u8,
-    /// The link, for a click.
-    pub link: Option<u16>,
-    /// Set when it was judged machine-made.
-    pub machine: Option<MachineReason>,
-}
 
 /// What a recipient has done, for unique counts and click bursts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,18 +25,6 @@ struct Engagement {
     first_click_at: Millis,
     last_click_at: Millis,
     last_link: u16,
-}
-
-/// What recording changed for one input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrackEffect {
-    /// The machine verdict finally stored (a click may turn out to be part of a burst).
-    pub machine: Option<MachineReason>,
-    /// True when this was the recipient's first (human) event of its kind.
-    pub first: bool,
-    /// False when nothing was stored: the recipient had reached the day's cap of events, or
-    /// had unsubscribed already.
-    pub stored: bool,
 }
 
 /// How many events one recipient has had stored on one UTC day (for the daily cap).
@@ -135,9 +39,9 @@ struct DailyEvents {
 /// Milliseconds in a day.
 const DAY_MILLIS: Millis = 86_400_000;
 
-impl Store {
+impl SledStore {
     /// The campaign's tracking data, when it is tracked.
-    pub fn tracking_meta(&self, campaign: &str) -> Result<Option<TrackingMeta>, StoreError> {
+    pub(crate) fn tracking_meta(&self, campaign: &str) -> Result<Option<TrackingMeta>, StoreError> {
         self.get(
             &keys::campaign_key(keys::TRACKING_META, campaign),
             "tracking",
@@ -147,7 +51,11 @@ impl Store {
     /// Stores the campaign's tracking data. A campaign's link table never changes once set:
     /// messages already sent point at its indexes, so a different table is refused (the old
     /// one is returned in the error).
-    pub fn set_tracking_meta(&self, campaign: &str, meta: &TrackingMeta) -> Result<(), StoreError> {
+    pub(crate) fn set_tracking_meta(
+        &self,
+        campaign: &str,
+        meta: &TrackingMeta,
+    ) -> Result<(), StoreError> {
         let key = keys::campaign_key(keys::TRACKING_META, campaign);
         if let Some(existing) = self.tracking_meta(campaign)? {
             if existing.links != meta.links || existing.key_fingerprint != meta.key_fingerprint {
@@ -165,12 +73,15 @@ impl Store {
     }
 
     /// Tracking counts of a campaign, per A/B variant.
-    pub fn tracking_counts(&self, campaign: &str) -> Result<Vec<(u8, TrackCounts)>, StoreError> {
+    pub(crate) fn tracking_counts(
+        &self,
+        campaign: &str,
+    ) -> Result<Vec<(u8, TrackCounts)>, StoreError> {
         self.per_variant(keys::TRACK_COUNTS, campaign, "tracking counts")
     }
 
     /// Tracking counts of a campaign, all variants together.
-    pub fn tracking_totals(&self, campaign: &str) -> Result<TrackCounts, StoreError> {
+    pub(crate) fn tracking_totals(&self, campaign: &str) -> Result<TrackCounts, StoreError> {
         let mut total = TrackCounts::default();
         for (_, counts) in self.tracking_counts(campaign)? {
             total.add(&counts);
@@ -179,7 +90,7 @@ impl Store {
     }
 
     /// A campaign's tracking events in time order, from `since` (epoch milliseconds).
-    pub fn tracking_events(
+    pub(crate) fn tracking_events(
         &self,
         campaign: &str,
         since: Millis,
@@ -203,16 +114,19 @@ impl Store {
     /// another link within a second of the recipient's last click is a burst (a scanner
     /// following every link): it is stored as machine-made, and so is the click before it
     /// when that one was all that made the recipient a clicker. Not durable until
-    /// [`Store::flush`]. No cap: see [`Store::record_tracking_capped`].
-    pub fn record_tracking(&self, inputs: &[TrackInput]) -> Result<Vec<TrackEffect>, StoreError> {
+    /// [`SledStore::flush`]. No cap: see [`SledStore::record_tracking_capped`].
+    pub(crate) fn record_tracking(
+        &self,
+        inputs: &[TrackInput],
+    ) -> Result<Vec<TrackEffect>, StoreError> {
         self.record_tracking_capped(inputs, u32::MAX)
     }
 
-    /// [`Store::record_tracking`], storing at most `daily_cap` events per recipient (of a
+    /// [`SledStore::record_tracking`], storing at most `daily_cap` events per recipient (of a
     /// campaign) per UTC day: past it, an input changes nothing and its effect says
     /// `stored: false`. A recipient's first unsubscribe is always stored, a repeat never. The
     /// count is kept in the store, so the cap holds across restarts.
-    pub fn record_tracking_capped(
+    pub(crate) fn record_tracking_capped(
         &self,
         inputs: &[TrackInput],
         daily_cap: u32,
@@ -431,23 +345,10 @@ fn event_key(campaign: &str, at: Millis, id: u64) -> Vec<u8> {
     key
 }
 
-/// One recipient domain of a campaign: its recipients by state and who engaged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DomainTally {
-    /// The domain.
-    pub domain: String,
-    /// Its recipients by state.
-    pub counts: crate::model::Counts,
-    /// Recipients with a human open.
-    pub opened: u64,
-    /// Recipients with a human click.
-    pub clicked: u64,
-}
-
-impl Store {
+impl SledStore {
     /// Every recipient domain of `campaign` with its counts, in domain order. Reads every
     /// recipient record once (for reports, not for the send path).
-    pub fn domain_tallies(&self, campaign: &str) -> Result<Vec<DomainTally>, StoreError> {
+    pub(crate) fn domain_tallies(&self, campaign: &str) -> Result<Vec<DomainTally>, StoreError> {
         let prefix = keys::prefix(keys::RECORD, campaign);
         let mut tallies: Vec<DomainTally> = Vec::new();
         let mut by_domain: HashMap<String, usize> = HashMap::new();

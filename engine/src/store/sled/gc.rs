@@ -11,10 +11,11 @@
 //! Whether a campaign may be collected (finished, events exported) is the caller's policy;
 //! the export mark lives here so it survives between commands.
 
-use super::keys::{self, RecipientKey};
-use super::{RecipientRecord, Store, StoreError};
+use super::keys;
+use super::SledStore;
 use crate::model::{Millis, RecipientState};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use crate::store::{Collected, ExportMark, RecipientKey, RecipientRecord, StoreError};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Keys removed or rewritten per atomic batch.
@@ -60,89 +61,9 @@ fn packed_key(number: u32, block: u64) -> Vec<u8> {
     key
 }
 
-/// How far a campaign's events have been exported (by `volley events`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportMark {
-    /// Every event up to and including this moment (epoch ms) has been exported.
-    pub through: Millis,
-    /// When that export ran.
-    pub at: Millis,
-}
-
-/// What collecting one campaign removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Collected {
-    /// Recipient records packed down to address, state and variant (none the second time).
-    pub recipients: u64,
-    /// Keys deleted (attempts, events, queue and retry entries, de-duplication, messages).
-    pub keys_removed: u64,
-}
-
-/// What `volley gc` should do.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GcOptions {
-    /// Only these campaigns (ids, or campaigns with editions); every campaign when empty.
-    pub campaigns: Vec<String>,
-    /// Collect finished campaigns even when their events were not exported.
-    pub force: bool,
-    /// Say what would be collected, change nothing.
-    pub dry_run: bool,
-}
-
-/// What happened to one campaign.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum GcOutcome {
-    /// Collected now (or, in a dry run, would be).
-    Collected {
-        /// Recipients packed and keys removed.
-        removed: Collected,
-    },
-    /// Collected earlier and nothing new since.
-    AlreadyCollected,
-    /// Recipients are still to be sent (pending, deferred or held for an A/B verdict).
-    Unfinished {
-        /// How many.
-        open: u64,
-    },
-    /// Events after this moment have not been exported: run `volley events` first.
-    NotExported {
-        /// The campaign's latest event.
-        last_event: Millis,
-        /// How far the events were exported, if at all.
-        exported_through: Option<Millis>,
-    },
-    /// A send of it is running.
-    Sending,
-}
-
-/// One campaign's line of the gc report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GcLine {
-    /// The campaign id (an edition for scheduled campaigns).
-    pub campaign: String,
-    /// What happened to it.
-    #[serde(flatten)]
-    pub outcome: GcOutcome,
-}
-
-/// What `volley gc` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GcReport {
-    /// Each campaign considered.
-    pub campaigns: Vec<GcLine>,
-    /// The store's size on disk before, in bytes.
-    pub bytes_before: u64,
-    /// Its size after (the same when it could not be rewritten).
-    pub bytes_after: u64,
-    /// Whether the store was rewritten to give the space back; false when another process
-    /// holds it (the space is reused, and returned at the next gc with the store free).
-    pub compacted: bool,
-}
-
-impl Store {
+impl SledStore {
     /// The campaign's export mark, if its events were ever exported.
-    pub fn export_mark(&self, campaign: &str) -> Result<Option<ExportMark>, StoreError> {
+    pub(crate) fn export_mark(&self, campaign: &str) -> Result<Option<ExportMark>, StoreError> {
         self.get(
             &keys::campaign_key(keys::EXPORT_MARK, campaign),
             "export mark",
@@ -152,7 +73,7 @@ impl Store {
     /// Notes that the campaign's events from `since` to `through` were exported at `now`.
     /// The mark only grows over a gapless run of exports: one from the beginning
     /// (`since == 0`), or one starting at or before what was already exported.
-    pub fn mark_exported(
+    pub(crate) fn mark_exported(
         &self,
         campaign: &str,
         since: Millis,
@@ -181,7 +102,7 @@ impl Store {
 
     /// When the campaign's latest event happened (delivery outcome, report or tracking
     /// event), if it has any.
-    pub fn last_event_at(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
+    pub(crate) fn last_event_at(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
         let mut last = None;
         for tag in [keys::ATTEMPT, keys::EVENT, keys::TRACK_EVENT] {
             let prefix = keys::prefix(tag, campaign);
@@ -197,13 +118,16 @@ impl Store {
         Ok(last)
     }
 
-    /// The archive `collect` kept of the campaign's history, once it was collected.
-    pub fn archive<T: DeserializeOwned>(&self, campaign: &str) -> Result<Option<T>, StoreError> {
-        self.get(&keys::campaign_key(keys::ARCHIVE, campaign), "archive")
+    /// The encoded archive `collect` kept of the campaign's history, once it was collected.
+    pub(crate) fn archive_encoded(&self, campaign: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tree
+            .get(keys::campaign_key(keys::ARCHIVE, campaign))
+            .map(|value| value.map(|bytes| bytes.to_vec()))
+            .map_err(|e| self.sled_error(e))
     }
 
     /// Whether the campaign has been collected.
-    pub fn is_collected(&self, campaign: &str) -> Result<bool, StoreError> {
+    pub(crate) fn is_collected(&self, campaign: &str) -> Result<bool, StoreError> {
         self.tree
             .contains_key(keys::campaign_key(keys::ARCHIVE, campaign))
             .map_err(|e| self.sled_error(e))
@@ -213,10 +137,10 @@ impl Store {
     /// packs every recipient record and deletes its logs and indexes, batch by batch. Merge
     /// fields are kept when `keep_values` (its tracked links use them). Interrupted, it can
     /// simply be run again. Durable once it returns.
-    pub fn collect(
+    pub(crate) fn collect_encoded(
         &self,
         campaign: &str,
-        archive: &impl Serialize,
+        archive: &[u8],
         keep_values: bool,
     ) -> Result<Collected, StoreError> {
         let Some(meta) = self.campaign(campaign)? else {
@@ -226,10 +150,7 @@ impl Store {
             });
         };
         self.tree
-            .insert(
-                keys::campaign_key(keys::ARCHIVE, campaign),
-                self.encode(archive, "archive")?,
-            )
+            .insert(keys::campaign_key(keys::ARCHIVE, campaign), archive)
             .map_err(|e| self.sled_error(e))?;
         let mut collected = Collected {
             recipients: self.pack_records(campaign, meta.number, keep_values)?,
@@ -426,7 +347,7 @@ impl Store {
         let mut in_batch = 0;
         for entry in self.tree.scan_prefix([keys::MESSAGE]) {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
-            let message: super::MessageRef = self.decode(&value, "message")?;
+            let message: crate::store::MessageRef = self.decode(&value, "message")?;
             if message.campaign != campaign {
                 continue;
             }
@@ -449,177 +370,16 @@ impl Store {
     /// Copies everything this store holds into a new store at `target` (which must not
     /// exist) and makes it durable: the copy holds the same data in far less space once
     /// campaigns were collected, as sled does not give freed space back to the filesystem.
-    pub fn copy_to(&self, target: &Path) -> Result<(), StoreError> {
+    pub(crate) fn copy_to(&self, target: &Path) -> Result<(), StoreError> {
         let copy = sled::Config::new()
             .path(target)
             .create_new(true)
             .cache_capacity(super::CACHE_BYTES)
             .open()
-            .map_err(|source| StoreError::Sled {
-                path: target.to_owned(),
-                source,
-            })?;
+            .map_err(|source| super::error::sled_error(target, source))?;
         copy.import(self.db.export());
-        copy.flush().map_err(|source| StoreError::Sled {
-            path: target.to_owned(),
-            source,
-        })?;
+        copy.flush()
+            .map_err(|source| super::error::sled_error(target, source))?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Assignment, Outcome, RecipientState, ReplyRecord};
-    use crate::store::{OutcomePolicy, OutcomeUpdate};
-
-    /// A store with campaign `c1` of three recipients, all delivered at `at`.
-    fn sent(dir: &Path, at: Millis) -> Store {
-        let store = Store::open(dir).unwrap();
-        let mut loader = store
-            .start_load("c1", vec!["email".into(), "name".into()])
-            .unwrap();
-        for (i, address) in ["a@x.example", "b@x.example", "c@y.example"]
-            .iter()
-            .enumerate()
-        {
-            let domain = address.split('@').nth(1).unwrap();
-            let values = vec![address.to_string(), format!("Name {i}")];
-            loader
-                .add(
-                    address,
-                    domain,
-                    values,
-                    i as u64 + 2,
-                    Assignment::Variant(0),
-                )
-                .unwrap();
-        }
-        loader.finish(0, 0).unwrap();
-        let updates: Vec<OutcomeUpdate> = store
-            .pending("c1", None, 10)
-            .unwrap()
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| OutcomeUpdate {
-                key: r.key,
-                outcome: Outcome::Delivered {
-                    reply: ReplyRecord {
-                        code: Some(250),
-                        enhanced: None,
-                        text: "250 ok".into(),
-                        category: None,
-                        hard: false,
-                    },
-                },
-                message_id: Some(format!("m{i}@volley")),
-            })
-            .collect();
-        store
-            .record_outcomes("c1", &OutcomePolicy::default(), &updates, at)
-            .unwrap();
-        store
-    }
-
-    #[test]
-    fn the_export_mark_grows_only_over_gapless_exports() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = sent(dir.path(), 5_000);
-        assert_eq!(store.last_event_at("c1").unwrap(), Some(5_000));
-        assert_eq!(store.export_mark("c1").unwrap(), None);
-        // From a later start than anything exported: a gap, not a mark.
-        store.mark_exported("c1", 4_000, 5_000, 9).unwrap();
-        assert_eq!(store.export_mark("c1").unwrap(), None);
-        store.mark_exported("c1", 0, 3_000, 10).unwrap();
-        store.mark_exported("c1", 2_000, 5_000, 11).unwrap();
-        assert_eq!(
-            store.export_mark("c1").unwrap(),
-            Some(ExportMark {
-                through: 5_000,
-                at: 11
-            })
-        );
-        store.mark_exported("c1", 9_000, 9_500, 12).unwrap();
-        assert_eq!(store.export_mark("c1").unwrap().unwrap().through, 5_000);
-    }
-
-    #[test]
-    fn collecting_keeps_counts_and_addresses_and_drops_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = sent(dir.path(), 5_000);
-        let counts = store.counts("c1").unwrap();
-        assert!(store.message("m0@volley").unwrap().is_some());
-
-        let collected = store.collect("c1", &"archived history", false).unwrap();
-        assert_eq!(collected.recipients, 3);
-        // Three attempt-log entries, three de-duplication keys, three Message-IDs.
-        assert_eq!(collected.keys_removed, 9);
-        assert!(store.is_collected("c1").unwrap());
-        assert_eq!(
-            store.archive::<String>("c1").unwrap().as_deref(),
-            Some("archived history")
-        );
-        assert_eq!(store.counts("c1").unwrap(), counts);
-        assert_eq!(store.last_event_at("c1").unwrap(), None);
-        assert_eq!(store.export_events("c1", 0).unwrap().count(), 0);
-        assert!(store.message("m0@volley").unwrap().is_none());
-        let delivered = store
-            .recipients_in("c1", RecipientState::Delivered)
-            .unwrap();
-        assert_eq!(delivered.len(), 3);
-        for recipient in &delivered {
-            assert!(recipient.record.values.is_empty(), "{recipient:?}");
-            assert!(recipient.record.last_reply.is_none());
-            assert!(!recipient.record.email.is_empty());
-        }
-        let number = store.campaign("c1").unwrap().unwrap().number;
-        assert!(store.recipient_by_number(number, 0).unwrap().is_some());
-
-        // Nothing left to pack the second time.
-        let again = store.collect("c1", &"archived history", false).unwrap();
-        assert_eq!(again, Collected::default());
-    }
-
-    #[test]
-    fn templated_links_keep_the_merge_fields() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = sent(dir.path(), 5_000);
-        store.collect("c1", &(), true).unwrap();
-        let delivered = store
-            .recipients_in("c1", RecipientState::Delivered)
-            .unwrap();
-        assert_eq!(delivered[0].record.values.len(), 2);
-    }
-
-    #[test]
-    fn a_copy_holds_the_same_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = sent(&dir.path().join("old"), 5_000);
-        store
-            .suppress(
-                "z@x.example",
-                &crate::model::Suppression {
-                    reason: crate::model::SuppressionReason::Manual,
-                    at: 1,
-                    campaign: None,
-                    detail: "test".into(),
-                },
-            )
-            .unwrap();
-        let secret = store.secret().unwrap();
-        let target = dir.path().join("new");
-        store.copy_to(&target).unwrap();
-        assert!(
-            store.copy_to(&target).is_err(),
-            "never over an existing store"
-        );
-        drop(store);
-        let copy = Store::open(&target).unwrap();
-        assert_eq!(copy.campaigns().unwrap(), ["c1"]);
-        assert_eq!(copy.counts("c1").unwrap().unwrap().delivered, 3);
-        assert_eq!(copy.secret().unwrap(), secret);
-        assert!(copy.suppression("z@x.example").unwrap().is_some());
-        assert_eq!(copy.export_events("c1", 0).unwrap().count(), 3);
     }
 }

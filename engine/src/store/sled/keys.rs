@@ -33,7 +33,7 @@
 //! ```
 //! Campaign ids never contain a zero byte (the loader validates them).
 
-use serde::{Deserialize, Serialize};
+use crate::store::RecipientKey;
 
 pub(crate) const META: u8 = b'm';
 pub(crate) const COUNTS: u8 = b'c';
@@ -63,15 +63,6 @@ pub(crate) const PACKED: u8 = b'g';
 pub(crate) const CONNECTION_LIMIT: u8 = b'P';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
-
-/// Identifies one recipient of a campaign: its domain batch and its place in the load order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RecipientKey {
-    /// The recipient's domain (lowercase, punycode).
-    pub domain: String,
-    /// Its sequence number, unique within the campaign.
-    pub seq: u64,
-}
 
 impl RecipientKey {
     /// `domain 0 seq` as stored after a prefix.

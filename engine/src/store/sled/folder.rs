@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// The store folder's mode.
 pub(crate) const FOLDER_MODE: u32 = 0o700;
@@ -57,7 +57,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let store = dir.path().join("a/b/store");
-        let _store = crate::store::Store::open(&store).unwrap();
+        let _store = crate::store::sled::SledStore::open(&store).unwrap();
         assert_eq!(mode(&store), 0o700);
         assert_eq!(mode(dir.path()), 0o755);
     }
@@ -68,10 +68,10 @@ mod tests {
         let store = dir.path().join("store");
         std::fs::create_dir(&store).unwrap();
         std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
-        drop(crate::store::Store::open(&store).unwrap());
+        drop(crate::store::sled::SledStore::open(&store).unwrap());
         assert_eq!(mode(&store), 0o700);
         // Opening it again leaves it as it is.
-        drop(crate::store::Store::open(&store).unwrap());
+        drop(crate::store::sled::SledStore::open(&store).unwrap());
         assert_eq!(mode(&store), 0o700);
     }
 

@@ -2,8 +2,9 @@
 //! that feed it.
 
 use super::keys::{self, SOFT, SUPPRESSED};
-use super::{Store, StoreError};
+use super::SledStore;
 use crate::model::{Millis, ReplyRecord, Suppression, SuppressionPolicy, SuppressionReason};
+use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// Soft bounces counted for one address.
@@ -13,9 +14,9 @@ pub(crate) struct SoftBounces {
     pub(crate) first_at: Millis,
 }
 
-impl Store {
+impl SledStore {
     /// The suppression entry of `address`, if it is suppressed.
-    pub fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
+    pub(crate) fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
         self.get(
             &keys::global_key(SUPPRESSED, address.as_bytes()),
             "suppression",
@@ -24,7 +25,7 @@ impl Store {
 
     /// Adds `address` to the suppression list; returns false (and keeps the existing entry)
     /// when it was already there.
-    pub fn suppress(&self, address: &str, entry: &Suppression) -> Result<bool, StoreError> {
+    pub(crate) fn suppress(&self, address: &str, entry: &Suppression) -> Result<bool, StoreError> {
         let key = keys::global_key(SUPPRESSED, address.as_bytes());
         let value = self.encode(entry, "suppression")?;
         let swapped = self
@@ -36,7 +37,7 @@ impl Store {
 
     /// Removes `address` from the suppression list (and forgets its soft bounces); returns
     /// false when it was not there.
-    pub fn unsuppress(&self, address: &str) -> Result<bool, StoreError> {
+    pub(crate) fn unsuppress(&self, address: &str) -> Result<bool, StoreError> {
         self.tree
             .remove(keys::global_key(SOFT, address.as_bytes()))
             .map_err(|e| self.sled_error(e))?;
@@ -48,7 +49,7 @@ impl Store {
     }
 
     /// Every suppressed address with its entry, in address order.
-    pub fn suppressions(&self) -> Result<Vec<(String, Suppression)>, StoreError> {
+    pub(crate) fn suppressions(&self) -> Result<Vec<(String, Suppression)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.tree.scan_prefix([SUPPRESSED]) {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
@@ -111,7 +112,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl SledStore {
     /// Adds to `batch` what a final failure of `address` means for the suppression list: a
     /// hard failure (the address is gone) suppresses it at once; any other (full mailbox,
     /// block, policy, spam, security, rate limit, expiry…) counts towards `policy`'s soft run.
@@ -178,7 +179,7 @@ mod tests {
     }
 
     /// Notes one failure of `address` on `day` (explicit timestamps, no clock).
-    fn note(store: &Store, address: &str, reply: &ReplyRecord, day: Millis) {
+    fn note(store: &SledStore, address: &str, reply: &ReplyRecord, day: Millis) {
         let policy = SuppressionPolicy {
             soft_limit: 3,
             soft_window: Duration::from_secs(30 * 86_400),
@@ -191,14 +192,14 @@ mod tests {
         store.tree.apply_batch(batch).unwrap();
     }
 
-    fn suppressed(store: &Store, address: &str) -> bool {
+    fn suppressed(store: &SledStore, address: &str) -> bool {
         store.suppression(address).unwrap().is_some()
     }
 
     #[test]
     fn soft_bounces_suppress_only_as_a_run_spread_over_the_minimum_span() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let blocked = failure(Category::Blocked, false);
         let full = failure(Category::MailboxFull, false);
         // (address, days of its soft bounces, suppressed after the last?)
@@ -230,7 +231,7 @@ mod tests {
     #[test]
     fn a_hard_bounce_suppresses_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         note(
             &store,
             "gone@x.example",

@@ -1,18 +1,21 @@
 //! Loading a campaign's accepted recipients: batched inserts, de-duplication, and the
 //! `loaded` mark that makes a re-run skip loading.
 
-use super::keys::{self, RecipientKey};
+use super::keys;
 use super::variants::CountsDelta;
-use super::{CampaignMeta, RecipientRecord, Store, StoreError};
-use crate::model::{now_millis, Assignment, Counts, RecipientState, ReplyRecord};
+use super::SledStore;
+use crate::model::{now_millis, Assignment, RecipientState, ReplyRecord};
+use crate::store::{
+    CampaignMeta, LoadResult, LoadSession, RecipientKey, RecipientRecord, StoreError,
+};
 use std::collections::HashSet;
 
 /// Rows per sled batch while loading.
 const LOAD_BATCH: usize = 2_000;
 
-/// Writes one campaign's recipients into the store. Obtained from [`Store::start_load`].
-pub struct Loader<'a> {
-    store: &'a Store,
+/// Writes one campaign's recipients into the store. Obtained from [`SledStore::start_load`].
+pub(crate) struct SledLoader<'a> {
+    store: &'a SledStore,
     campaign: String,
     columns: Vec<String>,
     batch: sled::Batch,
@@ -22,21 +25,14 @@ pub struct Loader<'a> {
     counts: CountsDelta,
 }
 
-/// What a finished load added.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadResult {
-    /// The campaign's counters right after loading.
-    pub counts: Counts,
-}
-
-impl Store {
+impl SledStore {
     /// Starts loading `campaign` with the CSV header `columns`, first removing whatever an
     /// interrupted earlier load left behind. Call only for a campaign that is not `loaded`.
-    pub fn start_load(
+    pub(crate) fn start_load(
         &self,
         campaign: &str,
         columns: Vec<String>,
-    ) -> Result<Loader<'_>, StoreError> {
+    ) -> Result<SledLoader<'_>, StoreError> {
         self.remove_campaign(campaign)?;
         let number = self.next_campaign_number()?;
         // Written now, not loaded yet: a crash mid-load leaves a trail `remove_campaign` finds.
@@ -52,7 +48,7 @@ impl Store {
                 self.encode(&meta, "campaign")?,
             )
             .map_err(|e| self.sled_error(e))?;
-        Ok(Loader {
+        Ok(SledLoader {
             store: self,
             campaign: campaign.to_owned(),
             columns,
@@ -66,7 +62,7 @@ impl Store {
 
     /// Deletes every key of a campaign (meta, counters, recipients, queue, retries, dedupe,
     /// events, attempt log, tracking, A/B and gc records). The suppression list stays.
-    pub fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
+    pub(crate) fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         if let Some(meta) = self.campaign(campaign)? {
             let mut prefix = vec![keys::BY_NUMBER];
@@ -108,13 +104,8 @@ impl Store {
     }
 }
 
-impl Loader<'_> {
-    /// Adds one accepted row with its A/B assignment. Returns `false` (and stores nothing)
-    /// when the address was already loaded for this campaign. `address` must be normalised,
-    /// with its domain lowercased, so that equal addresses compare equal. A suppressed
-    /// address is stored in the `suppressed` state and never queued; a held one waits for
-    /// [`Store::release_held`].
-    pub fn add(
+impl LoadSession for SledLoader<'_> {
+    fn add(
         &mut self,
         address: &str,
         domain: &str,
@@ -191,14 +182,20 @@ impl Loader<'_> {
         Ok(true)
     }
 
-    /// Recipients accepted so far.
-    pub fn accepted(&self) -> u64 {
+    fn accepted(&self) -> u64 {
         self.counts.totals().total
     }
 
-    /// Writes the rest, marks the campaign loaded and flushes to disk.
-    pub fn finish(mut self, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
-        self.apply()?;
+    fn finish(self: Box<Self>, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
+        let mut this = *self;
+        this.apply()?;
+        this.write_counts(invalid, duplicate)
+    }
+}
+
+impl SledLoader<'_> {
+    /// Writes the counters and the `loaded` mark, then flushes.
+    fn write_counts(mut self, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
         self.counts.totals_mut().invalid = invalid;
         self.counts.totals_mut().duplicate = duplicate;
         let meta = CampaignMeta {

@@ -1,4 +1,5 @@
-//! Store tests against real sled databases in temp dirs.
+//! Loading, the queue, outcomes, late reports, suppression, relay usage and the tracking cap
+//! through the store's interface, on every engine.
 
 use super::*;
 use crate::model::{Outcome, ReplyRecord, RetryPolicy};
@@ -33,10 +34,8 @@ fn reply(code: u16) -> ReplyRecord {
     }
 }
 
-#[test]
-fn loading_dedupes_and_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+fn loading_dedupes_and_counts(place: &Place) {
+    let store = place.open();
     let counts = load(&store, &["a@x.example", "b@y.example", "a@x.example"]);
     assert_eq!((counts.total, counts.pending, counts.duplicate), (2, 2, 1));
     assert!(store.campaign("c1").unwrap().unwrap().loaded);
@@ -47,10 +46,8 @@ fn loading_dedupes_and_counts() {
     assert_eq!(page[0].record.email, "b@y.example");
 }
 
-#[test]
-fn outcomes_move_records_between_queue_retry_and_final_states() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+fn outcomes_move_records_between_queue_retry_and_final_states(place: &Place) {
+    let store = place.open();
     load(&store, &["a@x.example", "b@x.example", "c@x.example"]);
     let keys: Vec<_> = store
         .pending("c1", None, 10)
@@ -119,10 +116,8 @@ fn outcomes_move_records_between_queue_retry_and_final_states() {
     assert_eq!(store.next_due("c1").unwrap(), None);
 }
 
-#[test]
-fn a_deferral_past_the_deadline_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+fn a_deferral_past_the_deadline_expires(place: &Place) {
+    let store = place.open();
     load(&store, &["a@x.example"]);
     let key = store.pending("c1", None, 1).unwrap()[0].key.clone();
     let policy = OutcomePolicy {
@@ -160,18 +155,16 @@ fn a_deferral_past_the_deadline_expires() {
     assert_eq!(store.next_due("c1").unwrap(), None);
 }
 
-#[test]
-fn an_interrupted_load_is_replaced_and_state_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
+fn an_interrupted_load_is_replaced_and_state_survives_reopening(place: &Place) {
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = place.open();
         let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
         loader
             .add("a@x.example", "x.example", vec![], 2, MAIN)
             .unwrap();
         // dropped without finish: as after a crash
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = place.open();
     assert!(
         !store.campaign("c1").unwrap().unwrap().loaded,
         "marked as not loaded"
@@ -180,7 +173,7 @@ fn an_interrupted_load_is_replaced_and_state_survives_reopening() {
     let counts = load(&store, &["a@x.example", "b@x.example"]);
     assert_eq!(counts.total, 2);
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = place.open();
     assert_eq!(store.counts("c1").unwrap().unwrap().total, 2);
     assert_eq!(store.campaigns().unwrap(), vec!["c1".to_string()]);
 }
@@ -192,10 +185,8 @@ fn soft(code: u16) -> ReplyRecord {
     }
 }
 
-#[test]
-fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit(place: &Place) {
+    let store = place.open();
     let policy = OutcomePolicy {
         suppression: crate::model::SuppressionPolicy {
             soft_limit: 2,
@@ -262,10 +253,8 @@ fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit() {
     assert!(store.unsuppress("full@x.example").unwrap());
 }
 
-#[test]
-fn a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+fn a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses(place: &Place) {
+    let store = place.open();
     let policy = OutcomePolicy::default();
     load(&store, &["a@x.example", "b@x.example"]);
     let keys: Vec<_> = store
@@ -346,18 +335,14 @@ fn a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses()
     assert_eq!(kinds, [EventKind::Bounce, EventKind::Complaint]);
 }
 
-#[test]
-fn the_token_secret_is_stable_across_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = Store::open(dir.path()).unwrap().secret().unwrap();
-    let again = Store::open(dir.path()).unwrap().secret().unwrap();
+fn the_token_secret_is_stable_across_reopening(place: &Place) {
+    let first = place.open().secret().unwrap();
+    let again = place.open().secret().unwrap();
     assert_eq!(first, again);
 }
 
-#[test]
-fn a_delivery_resets_the_soft_bounce_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+fn a_delivery_resets_the_soft_bounce_count(place: &Place) {
+    let store = place.open();
     let policy = OutcomePolicy {
         suppression: crate::model::SuppressionPolicy {
             soft_limit: 2,
@@ -397,36 +382,8 @@ fn a_delivery_resets_the_soft_bounce_count() {
     assert!(store.suppression("box@x.example").unwrap().is_some());
 }
 
-#[test]
-fn a_second_process_cannot_open_a_held_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let _held = Store::open(dir.path()).unwrap();
-    let started = std::time::Instant::now();
-    let error = Store::open(dir.path()).unwrap_err();
-    assert!(matches!(error, StoreError::Locked { .. }), "{error}");
-    assert!(
-        started.elapsed() < super::reopen::WAIT,
-        "a store open here is not waited for"
-    );
-}
-
-#[test]
-fn a_store_closed_here_opens_again_at_once_after_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    for round in 0..30 {
-        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
-        load(&store, &["a@x.example", "b@y.example"]);
-        store.flush_blocking().unwrap();
-        // A clone dropped on another thread, as a finished send's tasks do.
-        let clone = store.clone();
-        std::thread::spawn(move || drop(clone)).join().unwrap();
-    }
-}
-
-#[test]
-fn the_pending_queue_reads_domain_by_domain() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+fn the_pending_queue_reads_domain_by_domain(place: &Place) {
+    let store = place.open();
     load(
         &store,
         &[
@@ -456,18 +413,16 @@ fn the_pending_queue_reads_domain_by_domain() {
     assert!(store.pending_domains("other").unwrap().is_empty());
 }
 
-#[test]
-fn relay_usage_survives_reopening_and_old_minutes_go() {
-    let dir = tempfile::tempdir().unwrap();
+fn relay_usage_survives_reopening_and_old_minutes_go(place: &Place) {
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = place.open();
         store
             .set_relay_usage("smtp.example:587", &[(100, 5), (200, 7)], 0)
             .unwrap();
         store.set_relay_usage("other:25", &[(150, 1)], 0).unwrap();
         store.flush_blocking().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = place.open();
     assert_eq!(
         store.relay_usage("smtp.example:587", 0).unwrap(),
         [(100, 5), (200, 7)]
@@ -482,9 +437,7 @@ fn relay_usage_survives_reopening_and_old_minutes_go() {
     assert_eq!(store.relay_usage("other:25", 0).unwrap(), [(150, 1)]);
 }
 
-#[test]
-fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscribe() {
-    let dir = tempfile::tempdir().unwrap();
+fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscribe(place: &Place) {
     let day = 20_000 * 86_400_000;
     let input = |key: &RecipientKey, kind, at| TrackInput {
         campaign: "c1".into(),
@@ -497,7 +450,7 @@ fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscrib
         machine: None,
     };
     let key = {
-        let store = Store::open(dir.path()).unwrap();
+        let store = place.open();
         let key = RecipientKey {
             domain: "x.example".into(),
             seq: 2,
@@ -510,7 +463,7 @@ fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscrib
         store.flush_blocking().unwrap();
         key
     };
-    let store = Store::open(dir.path()).unwrap();
+    let store = place.open();
     let more: Vec<_> = (3..6)
         .map(|i| input(&key, TrackKind::Click, day + i))
         .chain([input(&key, TrackKind::Unsubscribe, day + 7)])
@@ -538,3 +491,17 @@ fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscrib
     let next = [input(&key, TrackKind::Open, day + 86_400_000)];
     assert!(store.record_tracking_capped(&next, 4).unwrap()[0].stored);
 }
+
+suite!(
+    loading_dedupes_and_counts,
+    outcomes_move_records_between_queue_retry_and_final_states,
+    a_deferral_past_the_deadline_expires,
+    an_interrupted_load_is_replaced_and_state_survives_reopening,
+    hard_bounces_suppress_at_once_and_soft_ones_after_the_limit,
+    a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses,
+    the_token_secret_is_stable_across_reopening,
+    a_delivery_resets_the_soft_bounce_count,
+    the_pending_queue_reads_domain_by_domain,
+    relay_usage_survives_reopening_and_old_minutes_go,
+    the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscribe
+);

@@ -2,54 +2,24 @@
 //! retry entry and the campaign counters together, and appends each outcome to the campaign's
 //! attempt log (see `events`).
 
-use super::keys::{self, RecipientKey};
+use super::keys;
 use super::variants::CountsDelta;
-use super::{RecipientRecord, Store, StoreError};
-use crate::model::{
-    retry_seed, Counts, Millis, Outcome, RecipientState, RetryPolicy, SuppressionPolicy,
+use super::SledStore;
+use crate::model::{retry_seed, Counts, Millis, Outcome, RecipientState, RetryPolicy};
+use crate::store::{
+    MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord, StoreError,
 };
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Where a delivered message went: lets a late bounce that quotes the Message-ID find its
-/// recipient.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRef {
-    /// The campaign id.
-    pub campaign: String,
-    /// The recipient.
-    pub key: RecipientKey,
-}
-
-/// The policies that turn outcomes into states and suppressions.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OutcomePolicy {
-    /// Retries and expiry.
-    pub retry: RetryPolicy,
-    /// When soft bounces suppress an address.
-    pub suppression: SuppressionPolicy,
-}
-
-/// One recipient's outcome to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutcomeUpdate {
-    /// Which recipient.
-    pub key: RecipientKey,
-    /// What happened.
-    pub outcome: Outcome,
-    /// The Message-ID (without angle brackets) of the message that was sent, if one was.
-    pub message_id: Option<String>,
-}
-
-impl Store {
+impl SledStore {
     /// Records a group of outcomes for `campaign` at time `now` in one atomic batch and returns
     /// the updated counters. A deferral is turned into an expiry when `policy` says the
     /// recipient has run out of time. A hard bounce puts the address on the suppression
     /// list; soft bounces (and expiries) count towards it; a delivery resets that count.
     /// Outcomes for recipients already in a final state are ignored, so recording the same
     /// outcome twice changes nothing. Every recorded outcome is also appended to the attempt
-    /// log ([`Store::export_events`]). Not durable until [`Store::flush`].
-    pub fn record_outcomes(
+    /// log ([`SledStore::export_events`]). Not durable until [`SledStore::flush`].
+    pub(crate) fn record_outcomes(
         &self,
         campaign: &str,
         policy: &OutcomePolicy,
@@ -116,7 +86,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl SledStore {
     /// The suppression and message-index writes that go with one recorded outcome.
     fn follow_up(
         &self,
@@ -130,8 +100,8 @@ impl Store {
         let reply = update.outcome.reply();
         match record.state {
             RecipientState::Delivered => {
-                Store::clear_soft_bounces(batch, &record.email);
-                // Signed Message-IDs name their recipient (see `Store::message`); only ids
+                SledStore::clear_soft_bounces(batch, &record.email);
+                // Signed Message-IDs name their recipient (see `SledStore::message`); only ids
                 // of another shape are indexed, so the store does not grow with every
                 // delivery.
                 if let Some(id) = update.message_id.as_deref().filter(|id| !is_signed(id)) {

@@ -2,56 +2,16 @@
 //! indexes that make that possible (campaign numbers, message ids), and the store's token
 //! secret.
 
-use super::keys::{self, RecipientKey};
-use super::outcomes::{MessageRef, OutcomePolicy};
+use super::keys;
 use super::suppression::entry_for;
-use super::{RecipientRecord, Store, StoreError};
+use super::SledStore;
 use crate::model::{Millis, RecipientState, ReplyRecord, SuppressionReason};
-use serde::{Deserialize, Serialize};
+use crate::store::{
+    BounceEvent, EventKind, MessageRef, OutcomePolicy, RecipientKey, RecipientRecord, ReportEffect,
+    StoreError,
+};
 
-/// What kind of report an event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// A delivery failed for good.
-    Bounce,
-    /// A delivery is delayed; the receiver keeps trying.
-    Delay,
-    /// The recipient complained (marked the message as spam).
-    Complaint,
-}
-
-/// One bounce, delay or complaint recorded for a recipient.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BounceEvent {
-    /// When it was recorded.
-    pub at: Millis,
-    /// What it was.
-    pub kind: EventKind,
-    /// The recipient.
-    pub key: RecipientKey,
-    /// The recipient's address.
-    pub address: String,
-    /// The status and diagnostic reported.
-    pub reply: ReplyRecord,
-    /// Where it came from (a file, `file#3` in an mbox, `smtp` for the listener).
-    pub source: String,
-}
-
-/// What applying a report changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportEffect {
-    /// The recipient is now bounced.
-    Bounced,
-    /// A delay was noted; nothing else changes.
-    Delayed,
-    /// A complaint was noted and the address suppressed.
-    Complained,
-    /// Nothing changed: the recipient was already bounced.
-    Unchanged,
-}
-
-impl Store {
+impl SledStore {
     /// Hands out the next campaign number of this store.
     pub(crate) fn next_campaign_number(&self) -> Result<u32, StoreError> {
         let value = self
@@ -69,7 +29,7 @@ impl Store {
     }
 
     /// This store's secret for signing tokens (VERP), created on first use.
-    pub fn secret(&self) -> Result<[u8; 32], StoreError> {
+    pub(crate) fn secret(&self) -> Result<[u8; 32], StoreError> {
         if let Some(bytes) = self
             .tree
             .get(keys::SECRET)
@@ -97,7 +57,7 @@ impl Store {
     }
 
     /// The campaign id with the given number.
-    pub fn campaign_by_number(&self, number: u32) -> Result<Option<String>, StoreError> {
+    pub(crate) fn campaign_by_number(&self, number: u32) -> Result<Option<String>, StoreError> {
         for id in self.campaigns()? {
             if self
                 .campaign(&id)?
@@ -111,7 +71,7 @@ impl Store {
 
     /// The key of the recipient with sequence `seq` of campaign number `number` (its
     /// campaign id already known), without looking the campaign up.
-    pub fn recipient_key_by_number(
+    pub(crate) fn recipient_key_by_number(
         &self,
         number: u32,
         seq: u64,
@@ -131,7 +91,7 @@ impl Store {
     }
 
     /// The recipient with sequence `seq` of campaign number `number`.
-    pub fn recipient_by_number(
+    pub(crate) fn recipient_by_number(
         &self,
         number: u32,
         seq: u64,
@@ -146,7 +106,7 @@ impl Store {
     }
 
     /// The recipient a delivered message (by Message-ID, without angle brackets) went to.
-    pub fn message(&self, message_id: &str) -> Result<Option<MessageRef>, StoreError> {
+    pub(crate) fn message(&self, message_id: &str) -> Result<Option<MessageRef>, StoreError> {
         self.get(
             &keys::global_key(keys::MESSAGE, message_id.as_bytes()),
             "message",
@@ -154,14 +114,14 @@ impl Store {
     }
 
     /// True when a report with this fingerprint was ingested before.
-    pub fn is_ingested(&self, fingerprint: &[u8]) -> Result<bool, StoreError> {
+    pub(crate) fn is_ingested(&self, fingerprint: &[u8]) -> Result<bool, StoreError> {
         self.tree
             .contains_key(keys::global_key(keys::INGESTED, fingerprint))
             .map_err(|e| self.sled_error(e))
     }
 
     /// Remembers that a report was ingested.
-    pub fn mark_ingested(&self, fingerprint: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn mark_ingested(&self, fingerprint: &[u8]) -> Result<(), StoreError> {
         self.tree
             .insert(keys::global_key(keys::INGESTED, fingerprint), &[])
             .map(drop)
@@ -173,7 +133,7 @@ impl Store {
     /// towards the policy); a complaint suppresses the address; a delay is only noted. Every
     /// change is written with its event in one batch.
     #[allow(clippy::too_many_arguments)]
-    pub fn apply_report(
+    pub(crate) fn apply_report(
         &self,
         reference: &MessageRef,
         kind: EventKind,
@@ -284,7 +244,7 @@ impl Store {
     /// Complaints among the campaign's late reports, by the stored variant of the recipient
     /// (0 when the recipient is gone). Reads only the late reports, never the delivery
     /// history.
-    pub fn complaints_by_variant(
+    pub(crate) fn complaints_by_variant(
         &self,
         campaign: &str,
     ) -> Result<std::collections::HashMap<u8, u64>, StoreError> {
@@ -307,7 +267,7 @@ impl Store {
     }
 
     /// Every bounce, delay and complaint event of a campaign, oldest first.
-    pub fn events(&self, campaign: &str) -> Result<Vec<BounceEvent>, StoreError> {
+    pub(crate) fn events(&self, campaign: &str) -> Result<Vec<BounceEvent>, StoreError> {
         self.tree
             .scan_prefix(keys::prefix(keys::EVENT, campaign))
             .values()

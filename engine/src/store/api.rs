@@ -1,0 +1,384 @@
+//! The store's interface, split by concern. An engine implements every trait (and so
+//! [`StoreEngine`]); everything outside `store/` holds a [`super::Store`] handle and never
+//! learns which engine is behind it.
+//!
+//! Contract shared by every engine: writes are not durable until [`CampaignStore::flush`]
+//! (or [`CampaignStore::flush_blocking`]) returns, unless a method says otherwise; a
+//! multi-part update (an outcome with its counters, retry index and attempt log) is applied
+//! atomically; reads return owned batches bounded by a `limit` where a list can be long, and
+//! the one history that can be longer than memory ([`HistoryStore::export_events`]) streams.
+
+use super::{
+    AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, ExportEvents,
+    ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey,
+    RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect, TrackEvent,
+    TrackInput, TrackingMeta,
+};
+use crate::model::TrackCounts;
+use crate::model::{Assignment, Counts, Millis, RecipientState, ReplyRecord, Suppression};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+/// A boxed future, as trait objects return them (one allocation per call, not per row).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Everything a store engine does: the concerns below, shareable across threads.
+pub trait StoreEngine:
+    CampaignStore
+    + QueueStore
+    + OutcomeStore
+    + ReportStore
+    + SuppressionStore
+    + TrackingStore
+    + AbStore
+    + HistoryStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
+}
+
+impl<T> StoreEngine for T where
+    T: CampaignStore
+        + QueueStore
+        + OutcomeStore
+        + ReportStore
+        + SuppressionStore
+        + TrackingStore
+        + AbStore
+        + HistoryStore
+        + Send
+        + Sync
+        + std::fmt::Debug
+{
+}
+
+/// Campaigns as a whole: their metadata and counters, loading, removal, durability.
+pub trait CampaignStore {
+    /// Where the store lives (the sled folder), as named in errors and used for the control
+    /// socket beside it.
+    fn path(&self) -> &Path;
+
+    /// Every campaign id this store knows.
+    fn campaigns(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The campaign's metadata, or `None` if it was never loaded here.
+    fn campaign(&self, campaign: &str) -> Result<Option<CampaignMeta>, StoreError>;
+
+    /// The campaign's counters, or `None` if it was never loaded here.
+    fn counts(&self, campaign: &str) -> Result<Option<Counts>, StoreError>;
+
+    /// Starts loading `campaign` with the CSV header `columns`, first removing whatever an
+    /// interrupted earlier load left behind. Call only for a campaign that is not `loaded`.
+    fn start_load(&self, campaign: &str, columns: Vec<String>) -> Result<Loader<'_>, StoreError>;
+
+    /// Deletes everything of a campaign (meta, counters, recipients, queue, retries, dedupe,
+    /// events, attempt log, tracking, A/B and gc records). The suppression list stays.
+    fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError>;
+
+    /// This store's secret for signing tokens (VERP), created on first use.
+    fn secret(&self) -> Result<[u8; 32], StoreError>;
+
+    /// Makes everything written so far durable (group commit: call once per group).
+    fn flush(&self) -> StoreFuture<'_, ()>;
+
+    /// Makes everything written so far durable, blocking the calling thread.
+    fn flush_blocking(&self) -> Result<(), StoreError>;
+}
+
+/// One campaign's list being loaded. Obtained from [`CampaignStore::start_load`].
+pub trait LoadSession {
+    /// Adds one accepted row with its A/B assignment. Returns `false` (and stores nothing)
+    /// when the address was already loaded for this campaign. `address` must be normalised,
+    /// with its domain lowercased, so that equal addresses compare equal. A suppressed
+    /// address is stored in the `suppressed` state and never queued; a held one waits for
+    /// [`AbStore::release_held`].
+    fn add(
+        &mut self,
+        address: &str,
+        domain: &str,
+        values: Vec<String>,
+        line: u64,
+        assignment: Assignment,
+    ) -> Result<bool, StoreError>;
+
+    /// Recipients accepted so far.
+    fn accepted(&self) -> u64;
+
+    /// Writes the rest, marks the campaign loaded and makes it durable.
+    fn finish(self: Box<Self>, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError>;
+}
+
+/// Recipients and the send queue: what is pending or due, and per-destination memory.
+pub trait QueueStore {
+    /// One recipient's record.
+    fn recipient(
+        &self,
+        campaign: &str,
+        key: &RecipientKey,
+    ) -> Result<Option<RecipientRecord>, StoreError>;
+
+    /// Up to `limit` pending recipients after `after` (exclusive), in domain order.
+    fn pending(
+        &self,
+        campaign: &str,
+        after: Option<&RecipientKey>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError>;
+
+    /// The recipient domains that have pending recipients in `campaign`, in key order,
+    /// without reading every recipient.
+    fn pending_domains(&self, campaign: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Up to `limit` pending recipients of `campaign` in `domain` whose sequence number is
+    /// above `after` (all when `None`), in load order.
+    fn pending_in(
+        &self,
+        campaign: &str,
+        domain: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError>;
+
+    /// Up to `limit` deferred recipients whose next attempt is due at or before `now`.
+    fn due(
+        &self,
+        campaign: &str,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError>;
+
+    /// The earliest time a deferred recipient of the campaign is due, if any is deferred.
+    fn next_due(&self, campaign: &str) -> Result<Option<Millis>, StoreError>;
+
+    /// Every recipient of a campaign in a given state (for reports and tests), in key order
+    /// (a collected campaign's in sequence order).
+    fn recipients_in(
+        &self,
+        campaign: &str,
+        state: RecipientState,
+    ) -> Result<Vec<StoredRecipient>, StoreError>;
+
+    /// Remembers that destination `name` (the relay, or MX host names) takes at most
+    /// `messages` per connection, as learned from its replies. Durable with the next flush.
+    fn set_connection_limit(&self, name: &str, messages: u64) -> Result<(), StoreError>;
+
+    /// Every learned per-connection message limit, by destination name.
+    fn connection_limits(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Messages sent to `relay` per minute since `since_minute` (minutes since the epoch).
+    fn relay_usage(&self, relay: &str, since_minute: u64) -> Result<Vec<(u64, u32)>, StoreError>;
+
+    /// Stores per-minute counts of messages sent to `relay` (absolute values, replacing what
+    /// was there) and drops minutes older than `keep_since`. Durable with the next flush.
+    fn set_relay_usage(
+        &self,
+        relay: &str,
+        minutes: &[(u64, u32)],
+        keep_since: u64,
+    ) -> Result<(), StoreError>;
+}
+
+/// Delivery outcomes, and finding the recipient a message or token points at.
+pub trait OutcomeStore {
+    /// Records a group of outcomes for `campaign` at time `now` in one atomic batch and
+    /// returns the updated counters. A deferral is turned into an expiry when `policy` says
+    /// the recipient has run out of time. A hard bounce puts the address on the suppression
+    /// list; soft bounces (and expiries) count towards it; a delivery resets that count.
+    /// Outcomes for recipients already in a final state are ignored, so recording the same
+    /// outcome twice changes nothing. Every recorded outcome is also appended to the attempt
+    /// log ([`HistoryStore::export_events`]). Durable with the next flush.
+    fn record_outcomes(
+        &self,
+        campaign: &str,
+        policy: &OutcomePolicy,
+        updates: &[OutcomeUpdate],
+        now: Millis,
+    ) -> Result<Counts, StoreError>;
+
+    /// The recipient a delivered message (by Message-ID, without angle brackets) went to.
+    fn message(&self, message_id: &str) -> Result<Option<MessageRef>, StoreError>;
+
+    /// The campaign id with the given number.
+    fn campaign_by_number(&self, number: u32) -> Result<Option<String>, StoreError>;
+
+    /// The key of the recipient with sequence `seq` of campaign number `number` (its
+    /// campaign id already known), without looking the campaign up.
+    fn recipient_key_by_number(
+        &self,
+        number: u32,
+        seq: u64,
+    ) -> Result<Option<RecipientKey>, StoreError>;
+
+    /// The recipient with sequence `seq` of campaign number `number`.
+    fn recipient_by_number(&self, number: u32, seq: u64) -> Result<Option<MessageRef>, StoreError>;
+}
+
+/// Late reports (DSN bounces, delays, complaints) and their de-duplication.
+pub trait ReportStore {
+    /// Applies a late report to one recipient: a bounce moves it to `bounced` (whatever it
+    /// was, unless already bounced) and suppresses the address when hard (soft bounces count
+    /// towards the policy); a complaint suppresses the address; a delay is only noted. Every
+    /// change is written with its event atomically. Returns the effect and, when the address
+    /// was newly suppressed, the address.
+    fn apply_report(
+        &self,
+        reference: &MessageRef,
+        kind: EventKind,
+        reply: ReplyRecord,
+        source: &str,
+        policy: &OutcomePolicy,
+        now: Millis,
+    ) -> Result<(ReportEffect, Option<String>), StoreError>;
+
+    /// True when a report with this fingerprint was ingested before.
+    fn is_ingested(&self, fingerprint: &[u8]) -> Result<bool, StoreError>;
+
+    /// Remembers that a report was ingested.
+    fn mark_ingested(&self, fingerprint: &[u8]) -> Result<(), StoreError>;
+
+    /// Every bounce, delay and complaint event of a campaign, oldest first.
+    fn events(&self, campaign: &str) -> Result<Vec<BounceEvent>, StoreError>;
+
+    /// Complaints among the campaign's late reports, by the stored variant of the recipient
+    /// (0 when the recipient is gone). Reads only the late reports, never the delivery
+    /// history.
+    fn complaints_by_variant(&self, campaign: &str) -> Result<HashMap<u8, u64>, StoreError>;
+}
+
+/// The suppression list, shared by every campaign of the store.
+pub trait SuppressionStore {
+    /// The suppression entry of `address`, if it is suppressed.
+    fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError>;
+
+    /// Adds `address` to the suppression list; returns false (and keeps the existing entry)
+    /// when it was already there.
+    fn suppress(&self, address: &str, entry: &Suppression) -> Result<bool, StoreError>;
+
+    /// Removes `address` from the suppression list (and forgets its soft bounces); returns
+    /// false when it was not there.
+    fn unsuppress(&self, address: &str) -> Result<bool, StoreError>;
+
+    /// Every suppressed address with its entry, in address order.
+    fn suppressions(&self) -> Result<Vec<(String, Suppression)>, StoreError>;
+}
+
+/// Opens, clicks and unsubscribes: their events, counters and per-recipient engagement.
+pub trait TrackingStore {
+    /// The campaign's tracking data, when it is tracked.
+    fn tracking_meta(&self, campaign: &str) -> Result<Option<TrackingMeta>, StoreError>;
+
+    /// Stores the campaign's tracking data. A campaign's link table never changes once set:
+    /// messages already sent point at its indexes, so a different table is refused.
+    fn set_tracking_meta(&self, campaign: &str, meta: &TrackingMeta) -> Result<(), StoreError>;
+
+    /// Tracking counts of a campaign, per A/B variant.
+    fn tracking_counts(&self, campaign: &str) -> Result<Vec<(u8, TrackCounts)>, StoreError>;
+
+    /// Tracking counts of a campaign, all variants together.
+    fn tracking_totals(&self, campaign: &str) -> Result<TrackCounts, StoreError>;
+
+    /// A campaign's tracking events in time order, from `since` (epoch milliseconds).
+    fn tracking_events(&self, campaign: &str, since: Millis)
+        -> Result<Vec<TrackEvent>, StoreError>;
+
+    /// Records a group of tracked requests atomically: the events, each recipient's
+    /// engagement, the counters, and an unsubscribe's suppression-list entry. A click on
+    /// another link within a second of the recipient's last click is a burst (a scanner
+    /// following every link): it is stored as machine-made, and so is the click before it
+    /// when that one was all that made the recipient a clicker. Durable with the next flush.
+    /// No cap: see [`TrackingStore::record_tracking_capped`].
+    fn record_tracking(&self, inputs: &[TrackInput]) -> Result<Vec<TrackEffect>, StoreError>;
+
+    /// [`TrackingStore::record_tracking`], storing at most `daily_cap` events per recipient
+    /// (of a campaign) per UTC day: past it, an input changes nothing and its effect says
+    /// `stored: false`. A recipient's first unsubscribe is always stored, a repeat never. The
+    /// count is kept in the store, so the cap holds across restarts.
+    fn record_tracking_capped(
+        &self,
+        inputs: &[TrackInput],
+        daily_cap: u32,
+    ) -> Result<Vec<TrackEffect>, StoreError>;
+
+    /// Every recipient domain of `campaign` with its counts, in domain order. Reads every
+    /// recipient once (for reports, not for the send path).
+    fn domain_tallies(&self, campaign: &str) -> Result<Vec<DomainTally>, StoreError>;
+}
+
+/// A/B tests: counters per variant, the test-then-winner record, held recipients.
+pub trait AbStore {
+    /// Recipients by state per variant index (variants nobody was assigned to are left out).
+    fn variant_counts(&self, campaign: &str) -> Result<Vec<(u8, Counts)>, StoreError>;
+
+    /// The campaign's [`AbMark`], cheap whatever the size of the list or its history.
+    fn ab_mark(&self, campaign: &str) -> Result<AbMark, StoreError>;
+
+    /// Where a test-then-winner campaign stands (default: nothing happened yet).
+    fn ab_record(&self, campaign: &str) -> Result<AbRecord, StoreError>;
+
+    /// Saves where a test-then-winner campaign stands (durable at the next flush).
+    fn set_ab_record(&self, campaign: &str, record: &AbRecord) -> Result<(), StoreError>;
+
+    /// Moves every held recipient of `campaign` to the queue with the variant `choose` gives
+    /// it (it is passed the variant the recipient would get in a split), marked as the
+    /// remainder ([`crate::model::REMAINDER`]), in atomic batches; returns how many were
+    /// released. A crash midway leaves the rest held, and calling it again finishes the job.
+    fn release_held(&self, campaign: &str, choose: &dyn Fn(u8) -> u8) -> Result<u64, StoreError>;
+}
+
+/// A campaign's history: the event export, its mark, and gc (collecting and compacting).
+pub trait HistoryStore {
+    /// Every event of `campaign` at or after `since` (epoch milliseconds), oldest first:
+    /// delivery outcomes, late bounces, delays and complaints, opens, clicks and unsubscribes.
+    /// Events at the same millisecond come as delivery outcomes, then reports, then tracking.
+    /// Streams: memory stays flat however long the history.
+    fn export_events(&self, campaign: &str, since: Millis) -> Result<ExportEvents, StoreError>;
+
+    /// The campaign's export mark, if its events were ever exported.
+    fn export_mark(&self, campaign: &str) -> Result<Option<ExportMark>, StoreError>;
+
+    /// Notes that the campaign's events from `since` to `through` were exported at `now`.
+    /// The mark only grows over a gapless run of exports: one from the beginning
+    /// (`since == 0`), or one starting at or before what was already exported.
+    fn mark_exported(
+        &self,
+        campaign: &str,
+        since: Millis,
+        through: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// When the campaign's latest event happened (delivery outcome, report or tracking
+    /// event), if it has any.
+    fn last_event_at(&self, campaign: &str) -> Result<Option<Millis>, StoreError>;
+
+    /// The encoded archive [`HistoryStore::collect_encoded`] kept of the campaign's history,
+    /// once it was collected (read it with [`super::Store::archive`]).
+    fn archive_encoded(&self, campaign: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Whether the campaign has been collected.
+    fn is_collected(&self, campaign: &str) -> Result<bool, StoreError>;
+
+    /// Collects `campaign`: keeps `archive` (what reports keep of its history, encoded by
+    /// [`super::Store::collect`]) first, then drops per-recipient detail reports and
+    /// tracking do not need. Merge fields are kept when `keep_values` (its tracked links use
+    /// them). Interrupted, it can simply be run again. Durable once it returns.
+    fn collect_encoded(
+        &self,
+        campaign: &str,
+        archive: &[u8],
+        keep_values: bool,
+    ) -> Result<Collected, StoreError>;
+
+    /// Copies everything this store holds into a new store at `target` (which must not
+    /// exist) and makes it durable: the copy holds the same data in less space once
+    /// campaigns were collected.
+    fn copy_to(&self, target: &Path) -> Result<(), StoreError>;
+
+    /// Whether a file named `name` in the store's folder is the engine's own (a compacted
+    /// copy replaces those; other files are carried over).
+    fn is_own_file(&self, name: &OsStr) -> bool;
+}

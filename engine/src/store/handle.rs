@@ -1,0 +1,223 @@
+//! The handle callers hold ([`Store`]), opening a store by its address, and the two values
+//! that wrap an engine's own streams: a list being loaded ([`Loader`]) and an event export
+//! ([`ExportEvents`]).
+
+use super::api::{LoadSession, StoreEngine};
+use super::{ExportEvent, StoreError};
+use crate::model::{Assignment, Counts};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+/// An open store, whichever engine is behind it. Cheap to clone; clones share the same
+/// store. Every method of the store's interface ([`super::api`]) is called on it directly.
+#[derive(Clone, Debug)]
+pub struct Store {
+    engine: Arc<dyn StoreEngine>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn StoreEngine;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.engine
+    }
+}
+
+/// The address schemes of engines this build does not have yet.
+const NOT_BUILT: &[(&str, &str)] = &[
+    ("postgresql://", "PostgreSQL"),
+    ("postgres://", "PostgreSQL"),
+];
+
+impl Store {
+    /// Opens (creating if needed) the store at `location`, picking the engine from it: a
+    /// folder is the embedded sled engine (private to the user running Volley: mode 0700);
+    /// a `postgresql://` address fails with [`StoreError::EngineNotBuilt`] until that
+    /// engine lands. A sled folder another process holds fails with [`StoreError::Locked`].
+    pub fn open(location: &Path) -> Result<Store, StoreError> {
+        let text = location.to_string_lossy();
+        if let Some((_, engine)) = NOT_BUILT
+            .iter()
+            .find(|(scheme, _)| text.starts_with(scheme))
+        {
+            return Err(StoreError::EngineNotBuilt {
+                engine,
+                location: without_password(&text),
+            });
+        }
+        Ok(Store::from_engine(Arc::new(super::sled::SledStore::open(
+            location,
+        )?)))
+    }
+
+    /// A handle on an engine already open (for engines and their tests).
+    pub(crate) fn from_engine(engine: Arc<dyn StoreEngine>) -> Store {
+        Store { engine }
+    }
+
+    /// The archive [`Store::collect`] kept of the campaign's history, once it was collected.
+    pub fn archive<T: DeserializeOwned>(&self, campaign: &str) -> Result<Option<T>, StoreError> {
+        match self.engine.archive_encoded(campaign)? {
+            Some(bytes) => {
+                postcard::from_bytes(&bytes)
+                    .map(Some)
+                    .map_err(|source| StoreError::Decode {
+                        path: self.path().to_owned(),
+                        what: "archive",
+                        source,
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Collects `campaign`: keeps `archive` (what reports keep of its history) first, then
+    /// drops the per-recipient detail that reports and tracking do not need (see
+    /// [`super::api::HistoryStore::collect_encoded`]). Durable once it returns.
+    pub fn collect(
+        &self,
+        campaign: &str,
+        archive: &impl Serialize,
+        keep_values: bool,
+    ) -> Result<super::Collected, StoreError> {
+        let bytes = postcard::to_stdvec(archive).map_err(|source| StoreError::Encode {
+            path: self.path().to_owned(),
+            what: "archive",
+            source,
+        })?;
+        self.engine.collect_encoded(campaign, &bytes, keep_values)
+    }
+}
+
+/// `scheme://user:password@host/db?options` without the password and the options (which
+/// may hold one), for error messages.
+fn without_password(address: &str) -> String {
+    let address = address.split('?').next().unwrap_or_default();
+    let Some((scheme, rest)) = address.split_once("://") else {
+        return address.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}")
+        }
+        None => address.to_owned(),
+    }
+}
+
+/// Writes one campaign's recipients into the store. Obtained from
+/// [`super::api::CampaignStore::start_load`].
+pub struct Loader<'a> {
+    session: Box<dyn LoadSession + 'a>,
+}
+
+impl std::fmt::Debug for Loader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("accepted", &self.session.accepted())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished load added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadResult {
+    /// The campaign's counters right after loading.
+    pub counts: Counts,
+}
+
+impl<'a> Loader<'a> {
+    /// Wraps an engine's load session.
+    pub(crate) fn new(session: Box<dyn LoadSession + 'a>) -> Loader<'a> {
+        Loader { session }
+    }
+
+    /// Adds one accepted row with its A/B assignment; see [`LoadSession::add`].
+    pub fn add(
+        &mut self,
+        address: &str,
+        domain: &str,
+        values: Vec<String>,
+        line: u64,
+        assignment: Assignment,
+    ) -> Result<bool, StoreError> {
+        self.session.add(address, domain, values, line, assignment)
+    }
+
+    /// Recipients accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.session.accepted()
+    }
+
+    /// Writes the rest, marks the campaign loaded and makes it durable.
+    pub fn finish(self, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
+        self.session.finish(invalid, duplicate)
+    }
+}
+
+/// The merged history of one campaign, oldest first. Obtained from
+/// [`super::api::HistoryStore::export_events`]; reads the store as it goes (a store error
+/// ends nothing: it is yielded, then reading goes on with the next entry).
+pub struct ExportEvents {
+    events: Box<dyn Iterator<Item = Result<ExportEvent, StoreError>> + Send>,
+}
+
+impl ExportEvents {
+    /// Wraps an engine's event stream.
+    pub(crate) fn new(
+        events: Box<dyn Iterator<Item = Result<ExportEvent, StoreError>> + Send>,
+    ) -> ExportEvents {
+        ExportEvents { events }
+    }
+}
+
+impl std::fmt::Debug for ExportEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportEvents").finish_non_exhaustive()
+    }
+}
+
+impl Iterator for ExportEvents {
+    type Item = Result<ExportEvent, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.events.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgresql_address_is_not_built_yet_and_its_password_stays_secret() {
+        let error = Store::open(Path::new("postgresql://volley:s3cret@db.example/mail"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("PostgreSQL store engine is not built yet"),
+            "{error}"
+        );
+        assert!(
+            error.contains("postgresql://volley@db.example/mail"),
+            "{error}"
+        );
+        assert!(!error.contains("s3cret"), "{error}");
+        let odd = Store::open(Path::new(
+            "postgres://u:p@ss@h/db?password=x&sslmode=require",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(odd.contains("store postgres://u@h/db: "), "{odd}");
+        assert!(!odd.contains("ss@") && !odd.contains("password=x"), "{odd}");
+    }
+
+    #[test]
+    fn a_folder_opens_the_embedded_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.path(), dir.path());
+        assert!(format!("{store:?}").contains("SledStore"));
+    }
+}

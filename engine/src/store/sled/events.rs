@@ -1,0 +1,248 @@
+//! A campaign's history for export (`volley events`): every delivery outcome from the attempt
+//! log, every late bounce, delay and complaint, and every open, click and unsubscribe, merged
+//! into one stream in time order.
+//!
+//! The attempt log (`a` keys) is written by [`SledStore::record_outcomes`] in the same batch as
+//! the outcome, and by the loader for recipients suppressed at load; each of the three sources
+//! is already in time order per campaign, so reading is a three-way merge of range scans and
+//! never holds more than one pending entry per source in memory.
+
+use super::keys;
+use super::SledStore;
+use crate::model::{Millis, RecipientState, ReplyRecord};
+use crate::store::{
+    BounceEvent, EventKind, ExportEvent, ExportKind, RecipientKey, RecipientRecord, StoreError,
+    TrackEvent, TrackKind,
+};
+use serde::{Deserialize, Serialize};
+
+/// One entry of the attempt log, as written (borrowing, so the hot path clones nothing).
+#[derive(Serialize)]
+struct AttemptRef<'a> {
+    key: &'a RecipientKey,
+    state: RecipientState,
+    reply: Option<&'a ReplyRecord>,
+}
+
+/// One entry of the attempt log, as read back (same encoding as [`AttemptRef`]).
+#[derive(Deserialize)]
+struct Attempt {
+    key: RecipientKey,
+    state: RecipientState,
+    reply: Option<ReplyRecord>,
+}
+
+/// The merged history of one campaign, oldest first, from sled. Obtained from
+/// [`SledStore::export_events`];
+/// reads the store as it goes (a store error ends nothing: it is yielded, then reading goes
+/// on with the next entry).
+pub(crate) struct SledEvents {
+    store: SledStore,
+    campaign: String,
+    links: Vec<String>,
+    sources: [Source; 3],
+}
+
+impl std::fmt::Debug for SledEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledEvents")
+            .field("campaign", &self.campaign)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One time-ordered range scan and its next entry, decoded.
+struct Source {
+    iter: sled::Iter,
+    prefix: Vec<u8>,
+    tag: u8,
+    head: Option<Result<Entry, StoreError>>,
+}
+
+/// A decoded entry of one of the three sources.
+enum Entry {
+    Attempt(Millis, Attempt),
+    Report(BounceEvent),
+    Track(TrackEvent),
+}
+
+impl Entry {
+    fn at(&self) -> Millis {
+        match self {
+            Entry::Attempt(at, _) => *at,
+            Entry::Report(event) => event.at,
+            Entry::Track(event) => event.at,
+        }
+    }
+}
+
+impl SledStore {
+    /// Every event of `campaign` at or after `since` (epoch milliseconds), oldest first:
+    /// delivery outcomes, late bounces, delays and complaints, opens, clicks and unsubscribes.
+    /// Events at the same millisecond come as delivery outcomes, then reports, then tracking.
+    /// Streams: memory stays flat however long the history.
+    pub(crate) fn export_events(
+        &self,
+        campaign: &str,
+        since: Millis,
+    ) -> Result<SledEvents, StoreError> {
+        if self.campaign(campaign)?.is_none() {
+            return Err(StoreError::UnknownCampaign {
+                campaign: campaign.to_owned(),
+                path: self.path.clone(),
+            });
+        }
+        let links = self
+            .tracking_meta(campaign)?
+            .map(|meta| meta.links)
+            .unwrap_or_default();
+        let source = |tag: u8| {
+            let prefix = keys::prefix(tag, campaign);
+            let mut start = prefix.clone();
+            start.extend_from_slice(&since.to_be_bytes());
+            Source {
+                iter: self.tree.range(start..),
+                prefix,
+                tag,
+                head: None,
+            }
+        };
+        let mut events = SledEvents {
+            store: self.clone(),
+            campaign: campaign.to_owned(),
+            links,
+            sources: [
+                source(keys::ATTEMPT),
+                source(keys::EVENT),
+                source(keys::TRACK_EVENT),
+            ],
+        };
+        for i in 0..events.sources.len() {
+            events.advance(i);
+        }
+        Ok(events)
+    }
+
+    /// Adds an attempt-log entry to `batch`: `state` is what the recipient became.
+    pub(crate) fn log_attempt(
+        &self,
+        batch: &mut sled::Batch,
+        log_prefix: &[u8],
+        at: Millis,
+        key: &RecipientKey,
+        state: RecipientState,
+        reply: Option<&ReplyRecord>,
+    ) -> Result<(), StoreError> {
+        let id = self.db.generate_id().map_err(|e| self.sled_error(e))?;
+        let mut log_key = Vec::with_capacity(log_prefix.len() + 16);
+        log_key.extend_from_slice(log_prefix);
+        log_key.extend_from_slice(&at.to_be_bytes());
+        log_key.extend_from_slice(&id.to_be_bytes());
+        let entry = AttemptRef { key, state, reply };
+        batch.insert(log_key, self.encode(&entry, "attempt")?);
+        Ok(())
+    }
+}
+
+impl SledEvents {
+    /// Reads source `i`'s next entry into its head.
+    fn advance(&mut self, i: usize) {
+        let store = &self.store;
+        let source = &mut self.sources[i];
+        source.head = match source.iter.next() {
+            None => None,
+            Some(Err(e)) => Some(Err(store.sled_error(e))),
+            Some(Ok((key, _))) if !key.starts_with(&source.prefix) => None,
+            Some(Ok((key, value))) => Some(match source.tag {
+                keys::ATTEMPT => {
+                    let at = key
+                        .get(source.prefix.len()..source.prefix.len() + 8)
+                        .and_then(|b| b.try_into().ok())
+                        .map_or(0, u64::from_be_bytes);
+                    store
+                        .decode(&value, "attempt")
+                        .map(|attempt| Entry::Attempt(at, attempt))
+                }
+                keys::EVENT => store.decode(&value, "event").map(Entry::Report),
+                _ => store.decode(&value, "tracking event").map(Entry::Track),
+            }),
+        };
+    }
+
+    /// The address and variant of a recipient, from its record.
+    fn recipient(&self, key: &RecipientKey) -> Result<(String, Option<u8>), StoreError> {
+        let record: Option<RecipientRecord> = self.store.recipient(&self.campaign, key)?;
+        Ok(record.map_or((String::new(), None), |r| (r.email, Some(r.variant))))
+    }
+
+    fn export(&self, entry: Entry) -> Result<ExportEvent, StoreError> {
+        Ok(match entry {
+            Entry::Attempt(at, attempt) => {
+                let (recipient, variant) = self.recipient(&attempt.key)?;
+                ExportEvent {
+                    at,
+                    kind: ExportKind::from_state(attempt.state),
+                    recipient,
+                    variant,
+                    machine: None,
+                    link: None,
+                    url: None,
+                    reply: attempt.reply,
+                }
+            }
+            Entry::Report(event) => ExportEvent {
+                at: event.at,
+                kind: match event.kind {
+                    EventKind::Bounce => ExportKind::Bounced,
+                    EventKind::Delay => ExportKind::Deferred,
+                    EventKind::Complaint => ExportKind::Complaint,
+                },
+                variant: self.recipient(&event.key)?.1,
+                recipient: event.address,
+                machine: None,
+                link: None,
+                url: None,
+                reply: Some(event.reply),
+            },
+            Entry::Track(event) => ExportEvent {
+                at: event.at,
+                kind: match event.kind {
+                    TrackKind::Open => ExportKind::Open,
+                    TrackKind::Click => ExportKind::Click,
+                    TrackKind::Unsubscribe => ExportKind::Unsubscribe,
+                },
+                recipient: self.recipient(&event.key)?.0,
+                variant: Some(event.variant),
+                machine: event.machine,
+                link: event.link,
+                url: event
+                    .link
+                    .and_then(|i| self.links.get(usize::from(i)))
+                    .cloned(),
+                reply: None,
+            },
+        })
+    }
+}
+
+impl Iterator for SledEvents {
+    type Item = Result<ExportEvent, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The earliest head; an error first, ties to the lower source.
+        let next = self
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.head {
+                Some(Ok(entry)) => Some((entry.at(), i)),
+                Some(Err(_)) => Some((0, i)),
+                None => None,
+            })
+            .min()
+            .map(|(_, i)| i)?;
+        let head = self.sources[next].head.take()?;
+        self.advance(next);
+        Some(head.and_then(|entry| self.export(entry)))
+    }
+}

@@ -1,0 +1,305 @@
+//! The sled engine: the embedded default, and the only module that touches sled.
+//!
+//! It keeps, per campaign, every accepted recipient (grouped in per-domain batches), its state,
+//! the pending queue, the retry index, de-duplication keys and the counters behind
+//! `volley status`. Multi-part updates go through one atomic batch; durability comes from
+//! [`SledStore::flush`], which callers run in small groups (group commit).
+//!
+//! sled is single-process: [`SledStore::open`] fails with [`StoreError::Locked`] while another
+//! process holds the folder; such callers talk to that process instead (see `control`).
+
+mod engine;
+mod error;
+mod events;
+mod folder;
+mod gc;
+mod keys;
+mod load;
+mod outcomes;
+mod queue;
+mod reopen;
+mod reports;
+mod suppression;
+mod tracking;
+mod variants;
+
+pub(crate) use error::is_lock_error;
+
+use super::{CampaignMeta, RecipientKey, RecipientRecord, StoreError, StoredRecipient};
+use crate::model::{Counts, Millis, RecipientState};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// An open sled store. Cheap to clone; clones share the same database.
+#[derive(Clone)]
+pub(crate) struct SledStore {
+    path: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    /// Serialises read-modify-write updates of records and counters.
+    write_lock: Arc<Mutex<()>>,
+    /// Notes this store open in this process until it is dropped (last, so that sled's
+    /// handles go first).
+    _open: Arc<reopen::OpenStore>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// sled's page cache: enough for a busy campaign, small enough to keep memory flat.
+const CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
+impl SledStore {
+    /// Opens (creating if needed) the store in folder `path`. The folder is private to the
+    /// user running Volley (mode 0700): created so, and tightened to 0700 when it exists with
+    /// a looser mode.
+    pub(crate) fn open(path: &Path) -> Result<SledStore, StoreError> {
+        folder::make_private(path)?;
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(100));
+        let locked =
+            |error: &sled::Error| matches!(error, sled::Error::Io(io) if is_lock_error(io));
+        let db = reopen::open_when_released(path, locked, || config.open()).map_err(|source| {
+            if locked(&source) {
+                StoreError::Locked {
+                    path: path.to_owned(),
+                }
+            } else {
+                error::sled_error(path, source)
+            }
+        })?;
+        let tree = db
+            .open_tree("campaigns")
+            .map_err(|source| error::sled_error(path, source))?;
+        Ok(SledStore {
+            path: path.to_owned(),
+            db,
+            tree,
+            write_lock: Arc::new(Mutex::new(())),
+            _open: reopen::OpenStore::new(path),
+        })
+    }
+
+    /// The store folder.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The campaign's metadata, or `None` if it was never loaded here.
+    pub(crate) fn campaign(&self, campaign: &str) -> Result<Option<CampaignMeta>, StoreError> {
+        self.get(&keys::campaign_key(keys::META, campaign), "campaign")
+    }
+
+    /// The campaign's counters, or `None` if it was never loaded here.
+    pub(crate) fn counts(&self, campaign: &str) -> Result<Option<Counts>, StoreError> {
+        self.get(&keys::campaign_key(keys::COUNTS, campaign), "counters")
+    }
+
+    /// Every campaign id this store knows.
+    pub(crate) fn campaigns(&self) -> Result<Vec<String>, StoreError> {
+        self.tree
+            .scan_prefix([keys::META])
+            .keys()
+            .map(|key| {
+                let key = key.map_err(|e| self.sled_error(e))?;
+                Ok(String::from_utf8_lossy(&key[1..]).into_owned())
+            })
+            .collect()
+    }
+
+    /// One recipient's record.
+    pub(crate) fn recipient(
+        &self,
+        campaign: &str,
+        key: &RecipientKey,
+    ) -> Result<Option<RecipientRecord>, StoreError> {
+        match self.get(
+            &keys::recipient_key(keys::RECORD, campaign, key),
+            "recipient",
+        )? {
+            Some(record) => Ok(Some(record)),
+            None => self.packed_record(campaign, key),
+        }
+    }
+
+    /// Up to `limit` pending recipients after `after` (exclusive), in domain order.
+    pub(crate) fn pending(
+        &self,
+        campaign: &str,
+        after: Option<&RecipientKey>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
+        let prefix = keys::prefix(keys::QUEUE, campaign);
+        let start = match after {
+            Some(key) => {
+                let mut k = keys::recipient_key(keys::QUEUE, campaign, key);
+                k.push(0);
+                k
+            }
+            None => prefix.clone(),
+        };
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for entry in self.tree.range(start..) {
+            let (key, _) = entry.map_err(|e| self.sled_error(e))?;
+            if !key.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let Some(rkey) = RecipientKey::from_suffix(&key[prefix.len()..]) else {
+                continue;
+            };
+            if let Some(record) = self.recipient(campaign, &rkey)? {
+                out.push(StoredRecipient { key: rkey, record });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` deferred recipients whose next attempt is due at or before `now`.
+    pub(crate) fn due(
+        &self,
+        campaign: &str,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
+        let prefix = keys::prefix(keys::RETRY, campaign);
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(|e| self.sled_error(e))?;
+            let Some((due, rkey)) = keys::parse_retry_suffix(&key[prefix.len()..]) else {
+                continue;
+            };
+            if due > now || out.len() >= limit {
+                break;
+            }
+            if let Some(record) = self.recipient(campaign, &rkey)? {
+                out.push(StoredRecipient { key: rkey, record });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest time a deferred recipient of the campaign is due, if any is deferred.
+    pub(crate) fn next_due(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
+        let prefix = keys::prefix(keys::RETRY, campaign);
+        match self.tree.scan_prefix(&prefix).keys().next() {
+            Some(key) => {
+                let key = key.map_err(|e| self.sled_error(e))?;
+                Ok(keys::parse_retry_suffix(&key[prefix.len()..]).map(|(due, _)| due))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every recipient of a campaign in a given state (for reports and tests), in key order
+    /// (a collected campaign's in sequence order).
+    pub(crate) fn recipients_in(
+        &self,
+        campaign: &str,
+        state: RecipientState,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
+        let prefix = keys::prefix(keys::RECORD, campaign);
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let record: RecipientRecord = self.decode(&value, "recipient")?;
+            if record.state == state {
+                if let Some(rkey) = RecipientKey::from_suffix(&key[prefix.len()..]) {
+                    out.push(StoredRecipient { key: rkey, record });
+                }
+            }
+        }
+        self.each_packed(campaign, |key, record| {
+            if record.state == state {
+                out.push(StoredRecipient { key, record });
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Remembers that destination `name` (the relay, or MX host names) takes at most
+    /// `messages` per connection, as learned from its replies. Not durable until
+    /// [`SledStore::flush`].
+    pub(crate) fn set_connection_limit(&self, name: &str, messages: u64) -> Result<(), StoreError> {
+        let mut key = vec![keys::CONNECTION_LIMIT];
+        key.extend_from_slice(name.as_bytes());
+        self.tree
+            .insert(key, &messages.to_be_bytes())
+            .map(drop)
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Every learned per-connection message limit, by destination name.
+    pub(crate) fn connection_limits(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix([keys::CONNECTION_LIMIT]) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let Ok(bytes) = <[u8; 8]>::try_from(value.as_ref()) else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(&key[1..]).into_owned();
+            out.push((name, u64::from_be_bytes(bytes)));
+        }
+        Ok(out)
+    }
+
+    /// Makes everything written so far durable.
+    pub(crate) async fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush_async()
+            .await
+            .map(drop)
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Makes everything written so far durable, blocking the calling thread.
+    pub(crate) fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(|e| self.sled_error(e))
+    }
+
+    fn get<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.tree.get(key).map_err(|e| self.sled_error(e))? {
+            Some(bytes) => self.decode(&bytes, what).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+        what: &'static str,
+    ) -> Result<T, StoreError> {
+        postcard::from_bytes(bytes).map_err(|source| StoreError::Decode {
+            path: self.path.clone(),
+            what,
+            source,
+        })
+    }
+
+    fn encode<T: Serialize>(&self, value: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {
+        postcard::to_stdvec(value).map_err(|source| StoreError::Encode {
+            path: self.path.clone(),
+            what,
+            source,
+        })
+    }
+
+    fn sled_error(&self, source: sled::Error) -> StoreError {
+        error::sled_error(&self.path, source)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,439 @@
+//! The values the store's interface takes and returns, whichever engine is behind it:
+//! campaigns and recipients, outcomes and late reports, tracking, A/B marks, export and gc.
+
+use crate::model::{
+    Counts, Millis, Outcome, RecipientState, ReplyRecord, RetryPolicy, SuppressionPolicy,
+};
+use serde::{Deserialize, Serialize};
+
+/// What the store remembers of a campaign as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignMeta {
+    /// The CSV header: names of the merge fields, in order.
+    pub columns: Vec<String>,
+    /// True once the whole list was loaded and flushed; a re-run never loads again.
+    pub loaded: bool,
+    /// When loading finished.
+    pub loaded_at: Millis,
+    /// A small number unique within this store, used in VERP tokens.
+    pub number: u32,
+}
+
+/// Identifies one recipient of a campaign: its domain batch and its place in the load order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecipientKey {
+    /// The recipient's domain (lowercase, punycode).
+    pub domain: String,
+    /// Its sequence number, unique within the campaign.
+    pub seq: u64,
+}
+
+/// One accepted recipient and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientRecord {
+    /// The normalised address.
+    pub email: String,
+    /// Merge-field values, aligned with [`CampaignMeta::columns`].
+    pub values: Vec<String>,
+    /// The CSV line it came from.
+    pub line: u64,
+    /// Current state.
+    pub state: RecipientState,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// When the first attempt was made.
+    pub first_attempt: Option<Millis>,
+    /// When a deferred recipient is due again.
+    pub next_attempt: Option<Millis>,
+    /// The last reply (or local failure) seen.
+    pub last_reply: Option<ReplyRecord>,
+    /// The A/B variant (index) it gets; while held, the one it gets if the remainder is split.
+    pub variant: u8,
+}
+
+/// A recipient read back for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecipient {
+    /// Its key, to report the outcome against.
+    pub key: RecipientKey,
+    /// Its record.
+    pub record: RecipientRecord,
+}
+
+/// Where a delivered message went: lets a late bounce that quotes the Message-ID find its
+/// recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    /// The campaign id.
+    pub campaign: String,
+    /// The recipient.
+    pub key: RecipientKey,
+}
+
+/// The policies that turn outcomes into states and suppressions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutcomePolicy {
+    /// Retries and expiry.
+    pub retry: RetryPolicy,
+    /// When soft bounces suppress an address.
+    pub suppression: SuppressionPolicy,
+}
+
+/// One recipient's outcome to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeUpdate {
+    /// Which recipient.
+    pub key: RecipientKey,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The Message-ID (without angle brackets) of the message that was sent, if one was.
+    pub message_id: Option<String>,
+}
+
+/// What kind of report an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A delivery failed for good.
+    Bounce,
+    /// A delivery is delayed; the receiver keeps trying.
+    Delay,
+    /// The recipient complained (marked the message as spam).
+    Complaint,
+}
+
+/// One bounce, delay or complaint recorded for a recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BounceEvent {
+    /// When it was recorded.
+    pub at: Millis,
+    /// What it was.
+    pub kind: EventKind,
+    /// The recipient.
+    pub key: RecipientKey,
+    /// The recipient's address.
+    pub address: String,
+    /// The status and diagnostic reported.
+    pub reply: ReplyRecord,
+    /// Where it came from (a file, `file#3` in an mbox, `smtp` for the listener).
+    pub source: String,
+}
+
+/// What applying a report changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportEffect {
+    /// The recipient is now bounced.
+    Bounced,
+    /// A delay was noted; nothing else changes.
+    Delayed,
+    /// A complaint was noted and the address suppressed.
+    Complained,
+    /// Nothing changed: the recipient was already bounced.
+    Unchanged,
+}
+
+/// Where a test-then-winner campaign stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AbRecord {
+    /// When the test share had all gone out (first attempts made), if it has.
+    pub test_sent_at: Option<Millis>,
+    /// What the remainder was sent with, once decided.
+    pub decision: Option<AbDecision>,
+}
+
+/// What the remainder of a test-then-winner campaign went to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbDecision {
+    /// When it was decided.
+    pub at: Millis,
+    /// `winner`, `split`, `variant` (the configured fallback) or `hold`.
+    pub how: String,
+    /// The variant index the remainder went to; `None` for a split.
+    pub variant: Option<u8>,
+    /// Why: the verdict's reason at the time.
+    pub reason: crate::model::Reason,
+    /// How many held recipients were released.
+    pub released: u64,
+}
+
+/// What an A/B verdict of a campaign is read from, in a form that is cheap to take and to
+/// compare: the recipients by state and the tracking counters per variant, and the key of the
+/// campaign's latest late report (bounce, delay or complaint). Two equal marks mean no event
+/// arrived in between, so the verdict would be the same.
+/// Opaque to callers: only equality means anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbMark {
+    pub(crate) counts: Vec<(u8, Counts)>,
+    pub(crate) tracking: Vec<(u8, crate::model::TrackCounts)>,
+    /// An engine-specific marker of the latest late report (sled: its key).
+    pub(crate) last_report: Option<Vec<u8>>,
+}
+
+/// What happened, in the words `volley events` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ExportKind {
+    /// The receiving server accepted the message.
+    Delivered,
+    /// A temporary failure (an attempt, or a delay reported later).
+    Deferred,
+    /// A permanent failure (an attempt, or a bounce reported later).
+    Bounced,
+    /// Given up after the campaign's `expire_after`.
+    Expired,
+    /// Not sent: the address is on the suppression list.
+    Suppressed,
+    /// The open pixel was fetched.
+    Open,
+    /// A tracked link was followed.
+    Click,
+    /// The one-click unsubscribe was posted.
+    Unsubscribe,
+    /// The recipient marked the message as spam.
+    Complaint,
+}
+
+impl ExportKind {
+    /// The lowercase word used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportKind::Delivered => "delivered",
+            ExportKind::Deferred => "deferred",
+            ExportKind::Bounced => "bounced",
+            ExportKind::Expired => "expired",
+            ExportKind::Suppressed => "suppressed",
+            ExportKind::Open => "open",
+            ExportKind::Click => "click",
+            ExportKind::Unsubscribe => "unsubscribe",
+            ExportKind::Complaint => "complaint",
+        }
+    }
+
+    pub(crate) fn from_state(state: RecipientState) -> Self {
+        match state {
+            RecipientState::Delivered => ExportKind::Delivered,
+            RecipientState::Bounced => ExportKind::Bounced,
+            RecipientState::Expired => ExportKind::Expired,
+            RecipientState::Suppressed => ExportKind::Suppressed,
+            // A deferral (pending and held never follow an attempt).
+            RecipientState::Deferred | RecipientState::Pending | RecipientState::Held => {
+                ExportKind::Deferred
+            }
+        }
+    }
+}
+
+/// One event of a campaign's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportEvent {
+    /// When it happened (epoch milliseconds).
+    pub at: Millis,
+    /// What happened.
+    pub kind: ExportKind,
+    /// The recipient's address (empty if its record is gone).
+    pub recipient: String,
+    /// The A/B variant (index) of the recipient (`None` if its record is gone).
+    pub variant: Option<u8>,
+    /// For opens and clicks judged machine-made: why.
+    pub machine: Option<MachineReason>,
+    /// For a click: the link's index in the campaign's link table.
+    pub link: Option<u16>,
+    /// For a click: the link as the campaign's templates have it (merge fields unrendered).
+    pub url: Option<String>,
+    /// For delivery outcomes and reports: the reply (code, enhanced code, text, category).
+    pub reply: Option<ReplyRecord>,
+}
+
+/// How far a campaign's events have been exported (by `volley events`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportMark {
+    /// Every event up to and including this moment (epoch ms) has been exported.
+    pub through: Millis,
+    /// When that export ran.
+    pub at: Millis,
+}
+
+/// What collecting one campaign removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collected {
+    /// Recipient records packed down to address, state and variant (none the second time).
+    pub recipients: u64,
+    /// Keys deleted (attempts, events, queue and retry entries, de-duplication, messages).
+    pub keys_removed: u64,
+}
+
+/// What `volley gc` should do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcOptions {
+    /// Only these campaigns (ids, or campaigns with editions); every campaign when empty.
+    pub campaigns: Vec<String>,
+    /// Collect finished campaigns even when their events were not exported.
+    pub force: bool,
+    /// Say what would be collected, change nothing.
+    pub dry_run: bool,
+}
+
+/// What happened to one campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum GcOutcome {
+    /// Collected now (or, in a dry run, would be).
+    Collected {
+        /// Recipients packed and keys removed.
+        removed: Collected,
+    },
+    /// Collected earlier and nothing new since.
+    AlreadyCollected,
+    /// Recipients are still to be sent (pending, deferred or held for an A/B verdict).
+    Unfinished {
+        /// How many.
+        open: u64,
+    },
+    /// Events after this moment have not been exported: run `volley events` first.
+    NotExported {
+        /// The campaign's latest event.
+        last_event: Millis,
+        /// How far the events were exported, if at all.
+        exported_through: Option<Millis>,
+    },
+    /// A send of it is running.
+    Sending,
+}
+
+/// One campaign's line of the gc report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcLine {
+    /// The campaign id (an edition for scheduled campaigns).
+    pub campaign: String,
+    /// What happened to it.
+    #[serde(flatten)]
+    pub outcome: GcOutcome,
+}
+
+/// What `volley gc` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcReport {
+    /// Each campaign considered.
+    pub campaigns: Vec<GcLine>,
+    /// The store's size on disk before, in bytes.
+    pub bytes_before: u64,
+    /// Its size after (the same when it could not be rewritten).
+    pub bytes_after: u64,
+    /// Whether the store was rewritten to give the space back; false when another process
+    /// holds it (the space is reused, and returned at the next gc with the store free).
+    pub compacted: bool,
+}
+
+/// What the tracking server needs to know about a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingMeta {
+    /// The tracked links, by index, as written in the templates (merge fields unrendered).
+    pub links: Vec<String>,
+    /// The fingerprint of the key its tokens are signed with.
+    pub key_fingerprint: String,
+}
+
+/// What a tracked request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    /// The open pixel was fetched.
+    Open,
+    /// A tracked link was followed.
+    Click,
+    /// The one-click unsubscribe was posted.
+    Unsubscribe,
+}
+
+/// Why an event was judged machine-made, if it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineReason {
+    /// A privacy proxy that fetches every image (Apple Mail Privacy Protection).
+    PrivacyProxy,
+    /// A known security scanner or an HTTP library.
+    Scanner,
+    /// A HEAD request: something checking the link, not a person.
+    HeadRequest,
+    /// Within seconds of delivery: fetched on arrival, not read.
+    TooSoon,
+    /// Several links clicked within a second.
+    ClickBurst,
+}
+
+impl MachineReason {
+    /// The snake_case name used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineReason::PrivacyProxy => "privacy_proxy",
+            MachineReason::Scanner => "scanner",
+            MachineReason::HeadRequest => "head_request",
+            MachineReason::TooSoon => "too_soon",
+            MachineReason::ClickBurst => "click_burst",
+        }
+    }
+}
+
+/// One tracked request to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInput {
+    /// The campaign id.
+    pub campaign: String,
+    /// The recipient.
+    pub key: RecipientKey,
+    /// The recipient's address (for an unsubscribe).
+    pub address: String,
+    /// The A/B variant.
+    pub variant: u8,
+    /// Open, click or unsubscribe.
+    pub kind: TrackKind,
+    /// The link, for a click.
+    pub link: Option<u16>,
+    /// When it happened.
+    pub at: Millis,
+    /// Set when the request looked machine-made.
+    pub machine: Option<MachineReason>,
+}
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackEvent {
+    /// When it happened.
+    pub at: Millis,
+    /// Open, click or unsubscribe.
+    pub kind: TrackKind,
+    /// The recipient.
+    pub key: RecipientKey,
+    /// The A/B variant.
+    pub variant: u8,
+    /// The link, for a click.
+    pub link: Option<u16>,
+    /// Set when it was judged machine-made.
+    pub machine: Option<MachineReason>,
+}
+
+/// What recording changed for one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackEffect {
+    /// The machine verdict finally stored (a click may turn out to be part of a burst).
+    pub machine: Option<MachineReason>,
+    /// True when this was the recipient's first (human) event of its kind.
+    pub first: bool,
+    /// False when nothing was stored: the recipient had reached the day's cap of events, or
+    /// had unsubscribed already.
+    pub stored: bool,
+}
+
+/// One recipient domain of a campaign: its recipients by state and who engaged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainTally {
+    /// The domain.
+    pub domain: String,
+    /// Its recipients by state.
+    pub counts: crate::model::Counts,
+    /// Recipients with a human open.
+    pub opened: u64,
+    /// Recipients with a human click.
+    pub clicked: u64,
+}
