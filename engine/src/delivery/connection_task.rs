@@ -296,7 +296,8 @@ impl Connection {
             Reading::Reconnect => {
                 let accepted = self.accepted;
                 tracing::debug!(destination = %self.destination.name, accepted, "the server closed the connection; reconnecting");
-                self.destination.closed_after(accepted, self.opened);
+                self.destination
+                    .closed_after(accepted, self.opened, Instant::now());
             }
             Reading::SlowDown => {
                 if let BackoffChange::Suspended { until } = self.destination.throttled(now) {

@@ -48,6 +48,9 @@ struct State {
     /// The message count of a connection the server closed, and when: a connection opened
     /// after that and closed at the same count confirms it as the server's limit.
     close_candidate: Option<(u64, Instant)>,
+    /// When connections open together were seen closing at differing counts (a server
+    /// closing everything at once): closes of connections opened before then teach nothing.
+    mixed_close_at: Option<Instant>,
     domains: usize,
     delivered: u64,
     throttled: u64,
@@ -106,6 +109,7 @@ impl Destination {
                 learned_cap: None,
                 learned_messages: None,
                 close_candidate: None,
+                mixed_close_at: None,
                 domains: 0,
                 delivered: 0,
                 throttled: 0,
@@ -182,12 +186,14 @@ impl Destination {
     }
 
     /// Notes that the server closed a connection opened at `opened` (a 421 that is not
-    /// throttling) after it had accepted `n` messages on it. A server's per-connection cap
-    /// shows the same count again on a connection opened after such a close: from then on
-    /// connections close after `n - 1` messages (a margin for servers that count
-    /// differently). A server closing every connection at once shows counts that do not
-    /// repeat that way, and teaches nothing. Returns the limit when this call learned it.
-    pub fn closed_after(&self, n: u64, opened: Instant) -> Option<u64> {
+    /// throttling) after it had accepted `n` messages on it, at `now`. A server's per-connection cap
+    /// closes every connection at the same count: connections open together close alike, and
+    /// one opened after such a close closes at that count again, which confirms it; from then
+    /// on connections close after `n - 1` messages (a margin for servers that count
+    /// differently). A server closing every connection at once closes connections open
+    /// together at differing counts: that spoils the candidate, and closes of connections
+    /// opened before it teach nothing. Returns the limit when this call learned it.
+    pub fn closed_after(&self, n: u64, opened: Instant, now: Instant) -> Option<u64> {
         let mut state = self.state();
         if n < 2 || state.learned_messages.is_some() {
             return None;
@@ -195,8 +201,16 @@ impl Destination {
         match state.close_candidate {
             Some((count, at)) if count == n && opened > at => {}
             Some((count, _)) if count == n => return None,
+            Some((_, at)) if opened <= at => {
+                // Open together with the candidate's connection, closed at another count.
+                state.close_candidate = None;
+                state.mixed_close_at = Some(now);
+                return None;
+            }
             _ => {
-                state.close_candidate = Some((n, Instant::now()));
+                if state.mixed_close_at.is_none_or(|mixed| opened > mixed) {
+                    state.close_candidate = Some((n, now));
+                }
                 return None;
             }
         }
@@ -449,16 +463,16 @@ mod tests {
     #[test]
     fn a_cap_seen_again_on_a_later_connection_is_learned_as_one_less() {
         let d = destination();
-        let first_opened = Instant::now();
-        assert_eq!(d.closed_after(10, first_opened), None, "seen once");
+        let t = |ms| Instant::now() + Duration::from_millis(ms);
+        let first_opened = t(0);
+        assert_eq!(d.closed_after(10, first_opened, t(10)), None, "seen once");
         assert_eq!(
-            d.closed_after(10, first_opened),
+            d.closed_after(10, first_opened, t(11)),
             None,
             "a connection open before that close may be the same event"
         );
         assert_eq!(d.messages_per_connection(), 100);
-        let later = Instant::now() + Duration::from_millis(1);
-        assert_eq!(d.closed_after(10, later), Some(9));
+        assert_eq!(d.closed_after(10, t(12), t(20)), Some(9));
         assert_eq!(d.messages_per_connection(), 9);
         assert_eq!(d.status(Instant::now()).messages_per_connection, Some(9));
         assert!(!d.status(Instant::now()).backing_off, "no slowing down");
@@ -467,13 +481,34 @@ mod tests {
     #[test]
     fn closes_at_differing_counts_teach_nothing() {
         let d = destination();
-        let opened = Instant::now();
-        for n in [7, 12, 3, 9] {
-            let later = Instant::now() + Duration::from_millis(1);
-            assert_eq!(d.closed_after(n, opened.max(later)), None);
+        let t = |ms| Instant::now() + Duration::from_millis(ms);
+        for (i, n) in [7, 12, 3, 9].into_iter().enumerate() {
+            let i = i as u64 * 10;
+            assert_eq!(d.closed_after(n, t(i + 1), t(i + 5)), None);
         }
         assert_eq!(d.learned_messages_per_connection(), None);
         assert_eq!(d.messages_per_connection(), 100);
+    }
+
+    #[test]
+    fn connections_open_together_closing_at_differing_counts_teach_nothing() {
+        let d = destination();
+        let t = |ms| Instant::now() + Duration::from_millis(ms);
+        // Four connections open together; the server closes them all at once, twice.
+        for n in [5, 5, 6, 4] {
+            assert_eq!(d.closed_after(n, t(0), t(100)), None);
+        }
+        for n in [4, 7, 4, 4] {
+            assert_eq!(
+                d.closed_after(n, t(200), t(300)),
+                None,
+                "4 again, by chance"
+            );
+        }
+        assert_eq!(d.learned_messages_per_connection(), None);
+        // A real cap afterwards is still learned.
+        assert_eq!(d.closed_after(10, t(400), t(500)), None);
+        assert_eq!(d.closed_after(10, t(600), t(700)), Some(9));
     }
 
     #[test]
@@ -481,6 +516,10 @@ mod tests {
         let d = destination();
         d.learn_messages_per_connection(42);
         assert_eq!(d.messages_per_connection(), 42);
-        assert_eq!(d.closed_after(5, Instant::now()), None, "kept for the run");
+        assert_eq!(
+            d.closed_after(5, Instant::now(), Instant::now()),
+            None,
+            "kept for the run"
+        );
     }
 }
