@@ -15,6 +15,7 @@ mod gc;
 mod keys;
 mod load;
 mod outcomes;
+pub mod postgres;
 mod queue;
 mod reports;
 mod suppression;
