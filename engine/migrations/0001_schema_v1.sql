@@ -261,15 +261,46 @@ FROM campaigns c
 JOIN recipients r ON r.campaign = c.number
 LEFT JOIN engagement g ON g.campaign = r.campaign AND g.seq = r.seq;
 
--- A campaign's partitions, created when it is loaded (named <table>_<number>).
+-- A campaign's event partitions, created when it is loaded (named <table>_<number>).
 CREATE FUNCTION create_campaign_partitions(n integer) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['recipients', 'attempts', 'report_events', 'track_events'] LOOP
+    FOREACH t IN ARRAY ARRAY['attempts', 'report_events', 'track_events'] LOOP
         EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES IN (%s)',
                        t || '_' || n, t, n);
     END LOOP;
+END $$;
+
+-- The loader's last step: the rows staged by COPY in the session's temporary table load_rows
+-- (seq, line, email, domain, fields, held, variant) become campaign n's recipients partition.
+-- The first row of each address wins; suppressed addresses are stored as 'suppressed' with
+-- the reason as their last reply. The partition is filled as a plain table and attached
+-- afterwards, so its indexes are built in one sorted pass instead of row by row (the CHECK
+-- spares ATTACH its validation scan). Returns the recipients stored.
+CREATE FUNCTION load_staged_recipients(n integer) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    part text := 'recipients_' || n;
+    stored bigint;
+BEGIN
+    EXECUTE format('CREATE TABLE %I (LIKE recipients INCLUDING DEFAULTS, CHECK (campaign = %s))',
+                   part, n);
+    EXECUTE format($q$
+        INSERT INTO %I (campaign, seq, domain, email, line, fields, state, variant, last_reply)
+        SELECT %s, s.seq, s.domain, s.email, s.line, s.fields,
+               CASE WHEN x.address IS NOT NULL THEN 'suppressed'::recipient_state
+                    WHEN s.held THEN 'held'::recipient_state
+                    ELSE 'pending'::recipient_state END,
+               s.variant,
+               CASE WHEN x.address IS NOT NULL THEN jsonb_build_object(
+                    'code', NULL, 'enhanced', NULL,
+                    'text', 'suppressed: ' || x.reason::text || ' (' || x.detail || ')',
+                    'category', NULL, 'hard', false) END
+        FROM (SELECT DISTINCT ON (email) * FROM load_rows ORDER BY email, seq) s
+        LEFT JOIN suppressions x ON x.address = s.email$q$, part, n);
+    GET DIAGNOSTICS stored = ROW_COUNT;
+    EXECUTE format('ALTER TABLE recipients ATTACH PARTITION %I FOR VALUES IN (%s)', part, n);
+    RETURN stored;
 END $$;
 
 -- gc of a finished campaign: its attempt log and events go at once (DROP, no dead rows); its

@@ -69,9 +69,18 @@ impl PgStore {
             .begin()
             .await
             .map_err(|e| self.query_error(what("begin"), e))?;
+        // One sort of the whole list (de-duplication) and the index builds, in memory.
+        sqlx::query(
+            "SELECT set_config('work_mem', '256MB', true), \
+             set_config('maintenance_work_mem', '256MB', true)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.query_error(what("set work_mem"), e))?;
         let number = self.create_campaign(&mut tx, campaign, columns).await?;
         let (staged, invalid) = self.stage(&mut tx, campaign, columns, &mut rows).await?;
         let counts = self.move_staged(&mut tx, campaign, number).await?;
+
         let duplicate = staged.saturating_sub(counts.total);
         sqlx::query(
             "UPDATE campaigns SET loaded = true, loaded_at = now(), invalid = $2, duplicate = $3 \
@@ -200,7 +209,7 @@ impl PgStore {
     ) -> Result<Counts, PgStoreError> {
         let what = |step: &str| format!("load campaign {campaign}: {step}");
         for (step, statement) in [
-            ("store the recipients", MOVE_STAGED),
+            ("store the recipients", "SELECT load_staged_recipients($1)"),
             ("log the suppressed", LOG_SUPPRESSED),
             ("count", COUNT_STATES),
         ] {
@@ -229,21 +238,6 @@ impl PgStore {
         Ok(counts)
     }
 }
-
-/// Staged rows into the campaign's partition: the first row of each address, suppressed
-/// addresses as `suppressed` with the reason as their last reply.
-const MOVE_STAGED: &str = "\
-INSERT INTO recipients (campaign, seq, domain, email, line, fields, state, variant, last_reply)
-SELECT $1, s.seq, s.domain, s.email, s.line, s.fields,
-       CASE WHEN x.address IS NOT NULL THEN 'suppressed'::recipient_state
-            WHEN s.held THEN 'held'::recipient_state
-            ELSE 'pending'::recipient_state END,
-       s.variant,
-       CASE WHEN x.address IS NOT NULL THEN jsonb_build_object('code', NULL, 'enhanced', NULL,
-            'text', 'suppressed: ' || x.reason::text || ' (' || x.detail || ')',
-            'category', NULL, 'hard', false) END
-FROM (SELECT DISTINCT ON (email) * FROM load_rows ORDER BY email, seq) s
-LEFT JOIN suppressions x ON x.address = s.email";
 
 /// The attempt-log entry of each recipient suppressed at load.
 const LOG_SUPPRESSED: &str = "\
