@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 /// Bytes of COPY data sent to the server at a time.
 const CHUNK: usize = 1 << 20;
 
-/// One accepted CSV row, as [`crate::campaign::RecipientReader`] yields it, with its
+/// One accepted CSV row, as the campaign module's `RecipientReader` yields it, with its
 /// A/B assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadRow {
