@@ -46,19 +46,42 @@ pub enum ClusterError {
 }
 
 /// A running throwaway cluster with one database. Stopped and removed on drop.
-#[derive(Debug)]
 pub struct TempCluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
     user: Option<(u32, u32)>,
     port: u16,
     password: String,
+    /// `ssl=on` with the certificate and key copied into the folder.
+    tls: bool,
+}
+
+impl std::fmt::Debug for TempCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TempCluster")
+            .field("dir", &self.dir.path())
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 impl TempCluster {
     /// Creates and starts a cluster with database [`DATABASE`]; blocks up to a minute or
     /// two. Safe to call from several tests and processes at once (own folder, own port).
     pub fn start() -> Result<TempCluster, ClusterError> {
+        TempCluster::start_with(None)
+    }
+
+    /// Like [`TempCluster::start`], with TLS on (`ssl=on`): the server presents the PEM
+    /// certificate `cert` with its key `key` (both copied into the cluster's folder). Plain
+    /// connections are still accepted; clients ask for TLS with `sslmode`.
+    pub fn start_tls(cert: &Path, key: &Path) -> Result<TempCluster, ClusterError> {
+        TempCluster::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Result<TempCluster, ClusterError> {
         let bin = server_bin()?;
         let user = if rustix::process::geteuid().is_root() {
             Some(test_user()?)
@@ -80,7 +103,12 @@ impl TempCluster {
             user,
             port: 0,
             password,
+            tls: tls.is_some(),
         };
+        if let Some((cert, key)) = tls {
+            cluster.copy_private(cert, "server.crt")?;
+            cluster.copy_private(key, "server.key")?;
+        }
         cluster.initdb()?;
         cluster.start_server()?;
         cluster.run(
@@ -147,6 +175,19 @@ impl TempCluster {
         Ok(self.url_for(name))
     }
 
+    /// Copies `from` into the folder as `name`, owned by the cluster's user, mode 0600.
+    fn copy_private(&self, from: &Path, name: &str) -> Result<(), ClusterError> {
+        let to = self.dir.path().join(name);
+        let what = format!("copy {} into the cluster folder", from.display());
+        std::fs::copy(from, &to).map_err(|e| step(&what, e))?;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| step(&what, e))?;
+        if let Some((uid, gid)) = self.user {
+            std::os::unix::fs::chown(&to, Some(uid), Some(gid)).map_err(|e| step(&what, e))?;
+        }
+        Ok(())
+    }
+
     fn data_dir(&self) -> String {
         self.dir.path().join("data").display().to_string()
     }
@@ -186,12 +227,18 @@ impl TempCluster {
         let mut last = None;
         for _ in 0..START_ATTEMPTS {
             self.port = free_port()?;
-            let options = format!(
+            let mut options = format!(
                 "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=40 \
                  -c shared_buffers=32MB",
                 self.port,
                 self.socket_dir()
             );
+            if self.tls {
+                let dir = self.socket_dir();
+                options.push_str(&format!(
+                    " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
+                ));
+            }
             let log = self.dir.path().join("server.log").display().to_string();
             let limit = STEP_LIMIT.as_secs().to_string();
             let data = self.data_dir();

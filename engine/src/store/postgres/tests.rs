@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::Assignment;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use volley_testkit::postgres::TempCluster;
@@ -255,4 +256,115 @@ async fn connect_error_text(settings: PgSettings) -> String {
         .unwrap()
         .unwrap_err()
         .to_string()
+}
+
+/// A CA and a server certificate for 127.0.0.1 it signed, made with the openssl command the
+/// way PostgreSQL's documentation shows; returns (CA, certificate, key).
+fn openssl_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let file = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+            "-keyout",
+            &file("ca.key"),
+            "-out",
+            &file("ca.pem"),
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &file("key.pem"),
+            "-out",
+            &file("req.csr"),
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &file("req.csr"),
+            "-CA",
+            &file("ca.pem"),
+            "-CAkey",
+            &file("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &file("ext.cnf"),
+            "-out",
+            &file("cert.pem"),
+        ],
+    ];
+    for args in steps {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("the openssl command is needed (apt-get install openssl)");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[tokio::test]
+async fn tls_to_the_database_verifies_an_openssl_made_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = openssl_certificates(dir.path());
+    let cluster = TempCluster::start_tls(&cert, &key).unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        cluster.url(),
+        ca.display()
+    );
+    let store = tokio::time::timeout(LIMIT, PgStore::connect(&PgSettings::new(url)))
+        .await
+        .unwrap()
+        .unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert!(encrypted, "the connection is not encrypted");
+    // A certificate nobody trusts is refused, with the store named.
+    let other = tempfile::tempdir().unwrap();
+    let (stranger, _, _) = openssl_certificates(other.path());
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        cluster.url(),
+        stranger.display()
+    );
+    let error = connect_error_text(PgSettings::new(url)).await;
+    let shown = format!(
+        "store postgresql://volley@127.0.0.1:{}/volley",
+        cluster.port()
+    );
+    assert!(
+        error.starts_with(&format!("{shown}?sslmode=verify-full")),
+        "{error}"
+    );
+    assert!(error.contains("could not connect: "), "{error}");
+    assert!(error.contains("certificate"), "{error}");
+    assert!(!error.contains(cluster.password()), "{error}");
 }
