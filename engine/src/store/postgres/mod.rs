@@ -110,6 +110,9 @@ fn connect_error(url: &str, source: sqlx::Error) -> PgStoreError {
             format!("the database does not exist: {}", db.message())
         }
         sqlx::Error::Tls(e) => format!("TLS failed: {e}"),
+        sqlx::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+            format!("TLS failed: {io}")
+        }
         other => settings::redact(&other.to_string()),
     };
     PgStoreError::Connect {
