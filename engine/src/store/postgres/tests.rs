@@ -152,6 +152,23 @@ async fn a_ten_thousand_row_copy_lands_with_the_right_counts() {
         1,
         "the analysts' view sees the suppression"
     );
+    for statement in [
+        "UPDATE campaigns SET tracking_links = ARRAY['https://a.example/', 'https://b.example/']",
+        "INSERT INTO track_events (campaign, at, kind, seq, variant, link) \
+         VALUES (1, now(), 'click', 42, 0, 1)",
+        "INSERT INTO report_events (campaign, at, kind, seq, variant, address, reply, source) \
+         VALUES (1, now(), 'complaint', 42, 0, 'user42@d42.example', \
+                 '{\"code\": null, \"text\": \"abuse\"}', 'f.eml')",
+    ] {
+        sqlx::query(statement).execute(store.pool()).await.unwrap();
+    }
+    assert_eq!(count(&store, view).await, 3);
+    let url: String =
+        sqlx::query_scalar("SELECT link_url FROM campaign_events('spring') WHERE kind = 'click'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(url, "https://b.example/");
     let loaded: bool = sqlx::query_scalar("SELECT loaded FROM campaigns WHERE id = 'spring'")
         .fetch_one(store.pool())
         .await
