@@ -8,7 +8,10 @@
 #   python3    interop tests deliver with Python's smtplib, an SMTP client nobody here wrote
 #   python3-aiosmtpd  scripts/picky-relay.py, the picky relay of the replies test
 #              (for Debian's /usr/bin/python3)
-#   setpriv    (util-linux) the local-access test runs volley as a second user
+#   setpriv    (util-linux) the local-access test runs volley as a second user; the
+#              throwaway PostgreSQL cluster runs as the system user volley-test through it
+#   postgresql the PostgreSQL store's tests start a throwaway cluster (initdb + pg_ctl from
+#              /usr/lib/postgresql/*/bin; volley_testkit::postgres::TempCluster)
 # Tests that need one of these fail loudly when it is missing; none is skipped.
 set -euo pipefail
 missing=()
@@ -23,6 +26,7 @@ need curl curl
 need postfix postfix
 need python3 python3
 need setpriv util-linux
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

@@ -7,6 +7,7 @@
 //! nameserver/  a real DNS server on loopback (UDP and TCP) answering from a Zone
 //! campaign     CampaignToml: a campaign.toml for a test, built field by field
 //! http         a minimal HTTP/1.1 client for the tracking server and the API
+//! postgres     TempCluster: a throwaway PostgreSQL cluster (initdb + pg_ctl) on loopback
 //! error        volley_testkit::Error: the servers' errors under one roof
 //! ```
 //!
@@ -18,6 +19,7 @@ pub mod campaign;
 mod error;
 pub mod http;
 pub mod nameserver;
+pub mod postgres;
 pub mod sink;
 
 use std::collections::HashMap;

@@ -21,6 +21,7 @@
 pub mod api;
 mod error;
 mod handle;
+pub mod postgres;
 mod sled;
 mod types;
 

@@ -1,0 +1,66 @@
+//! Errors of the PostgreSQL engine: what failed, against which store (its URL without the
+//! password).
+
+/// A failure of the PostgreSQL store. The URL it names never contains a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgStoreError {
+    /// The settings could not be turned into connection options (a malformed URL, a password
+    /// file that cannot be read, a password variable that is not set).
+    #[error("store {url}: {reason}")]
+    Settings {
+        /// The store URL, password removed.
+        url: String,
+        /// What is wrong, naming the setting.
+        reason: String,
+    },
+    /// The database could not be reached or refused us.
+    #[error("store {url}: could not connect: {reason}")]
+    Connect {
+        /// The store URL, password removed.
+        url: String,
+        /// Refused, timed out, authentication failed…, in words.
+        reason: String,
+        /// What the client said, if anything.
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+    /// The schema could not be created or migrated.
+    #[error("store {url}: could not migrate the schema: {source}")]
+    Migrate {
+        /// The store URL, password removed.
+        url: String,
+        /// What the migrator said.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed.
+    #[error("store {url}: {what} failed: {source}")]
+    Query {
+        /// The store URL, password removed.
+        url: String,
+        /// What was being done ("load campaign spring: COPY").
+        what: String,
+        /// What the server or the client said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A recipient row cannot be stored (PostgreSQL text cannot hold a NUL byte).
+    #[error("line {line}: field {field}: {reason}")]
+    Row {
+        /// The CSV line.
+        line: u64,
+        /// The column name.
+        field: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The campaign was loaded already (a re-run never loads again).
+    #[error("store {url}: campaign {campaign} is loaded already")]
+    AlreadyLoaded {
+        /// The store URL, password removed.
+        url: String,
+        /// The campaign id.
+        campaign: String,
+    },
+}
