@@ -17,6 +17,7 @@ mod commands;
 mod crash;
 mod disk;
 mod events;
+mod format;
 mod gc;
 mod handover;
 mod held;

@@ -84,4 +84,25 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The store was written by a newer version of Volley, in a format this binary cannot read.
+    #[error(
+        "store {path} has format {found}, written by a newer version of volley; this binary reads formats up to {newest}: \
+         run a newer volley (the store was left untouched)"
+    )]
+    NewerFormat {
+        /// The store folder.
+        path: PathBuf,
+        /// The format the store holds.
+        found: u32,
+        /// The newest format this binary reads.
+        newest: u32,
+    },
+    /// The store's format key holds something that is not a format version.
+    #[error("store {path}: its format key is damaged ({length} bytes, not a version number); the store was left untouched")]
+    DamagedFormat {
+        /// The store folder.
+        path: PathBuf,
+        /// The length of the value found.
+        length: usize,
+    },
 }

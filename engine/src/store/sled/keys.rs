@@ -30,6 +30,7 @@
 //! P <destination name>                        → u64be     learned messages per connection
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
+//! V                                            → u32be     the store's format (see `format`)
 //! ```
 //! Campaign ids never contain a zero byte (the loader validates them).
 
@@ -63,6 +64,7 @@ pub(crate) const PACKED: u8 = b'g';
 pub(crate) const CONNECTION_LIMIT: u8 = b'P';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
+pub(crate) const FORMAT: &[u8] = b"V";
 
 impl RecipientKey {
     /// `domain 0 seq` as stored after a prefix.

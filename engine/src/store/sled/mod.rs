@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod events;
 mod folder;
+mod format;
 mod gc;
 mod keys;
 mod load;
@@ -80,6 +81,7 @@ impl SledStore {
         let tree = db
             .open_tree("campaigns")
             .map_err(|source| error::sled_error(path, source))?;
+        format::check(path, &tree)?;
         Ok(SledStore {
             path: path.to_owned(),
             db,

@@ -4,7 +4,7 @@ use crate::model::Assignment;
 use crate::store::{Store, StoreError};
 
 /// Campaign `c1` with two pending recipients.
-fn load(store: &Store) {
+pub(super) fn load(store: &Store) {
     let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
     for (i, address) in ["a@x.example", "b@y.example"].iter().enumerate() {
         let domain = address.split('@').nth(1).unwrap();
