@@ -8,7 +8,7 @@
 //!   before anything is read or written.
 //! - A value that is not a version at all is refused with [`StoreError::DamagedFormat`].
 //!
-//! A future layout (packed recipients at load, see `NOTES-compact-sled.md`) bumps [`FORMAT`]
+//! A future layout (packed recipients at load, issue 18) bumps [`FORMAT`]
 //! and teaches `volley store upgrade` to rewrite older stores.
 
 use super::keys;
