@@ -277,7 +277,9 @@ fn only_the_store_knows_which_engine_is_behind_it() {
     assert!(files.len() > 50, "found only {} files", files.len());
     let mut problems = Vec::new();
     for file in &files {
-        if file.ends_with("tests/it/layering.rs") {
+        // This check itself, and the one test that forges a store written by a newer
+        // Volley: only raw sled can write the future format key it must find refused.
+        if file.ends_with("tests/it/layering.rs") || file.ends_with("cli/tests/cli/format.rs") {
             continue;
         }
         let text = std::fs::read_to_string(file).unwrap();
