@@ -185,16 +185,21 @@ fn soft(code: u16) -> ReplyRecord {
     }
 }
 
-fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit(place: &Place) {
-    let store = place.open();
-    let policy = OutcomePolicy {
+/// Suppression after two soft bounces within an hour, with no minimum span between them.
+fn soft_limit_of_two() -> OutcomePolicy {
+    OutcomePolicy {
         suppression: crate::model::SuppressionPolicy {
             soft_limit: 2,
             soft_window: Duration::from_secs(3600),
             soft_min_span: Duration::ZERO,
         },
         ..OutcomePolicy::default()
-    };
+    }
+}
+
+fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit(place: &Place) {
+    let store = place.open();
+    let policy = soft_limit_of_two();
     let update = |key: &RecipientKey, outcome| OutcomeUpdate {
         key: key.clone(),
         outcome,
@@ -343,14 +348,7 @@ fn the_token_secret_is_stable_across_reopening(place: &Place) {
 
 fn a_delivery_resets_the_soft_bounce_count(place: &Place) {
     let store = place.open();
-    let policy = OutcomePolicy {
-        suppression: crate::model::SuppressionPolicy {
-            soft_limit: 2,
-            soft_window: Duration::from_secs(3600),
-            soft_min_span: Duration::ZERO,
-        },
-        ..OutcomePolicy::default()
-    };
+    let policy = soft_limit_of_two();
     let outcome_in = |campaign: &str, outcome: Outcome, at| {
         let mut loader = store.start_load(campaign, vec!["email".into()]).unwrap();
         loader
