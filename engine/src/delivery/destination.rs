@@ -51,6 +51,8 @@ struct State {
     /// When connections open together were seen closing at differing counts (a server
     /// closing everything at once): closes of connections opened before then teach nothing.
     mixed_close_at: Option<Instant>,
+    /// When the per-connection limit was learned in this run (not one from an earlier run).
+    learned_at: Option<Instant>,
     domains: usize,
     delivered: u64,
     throttled: u64,
@@ -110,6 +112,7 @@ impl Destination {
                 learned_messages: None,
                 close_candidate: None,
                 mixed_close_at: None,
+                learned_at: None,
                 domains: 0,
                 delivered: 0,
                 throttled: 0,
@@ -195,6 +198,17 @@ impl Destination {
     /// opened before it teach nothing. Returns the limit when this call learned it.
     pub fn closed_after(&self, n: u64, opened: Instant, now: Instant) -> Option<u64> {
         let mut state = self.state();
+        if let (Some(limit), Some(at)) = (state.learned_messages, state.learned_at) {
+            if n != limit + 1 && opened <= at {
+                // A connection open when the limit was learned closed at another count: that
+                // was a server closing everything at once, not a cap. Forget it.
+                state.learned_messages = None;
+                state.learned_at = None;
+                state.close_candidate = None;
+                state.mixed_close_at = Some(now);
+                return None;
+            }
+        }
         if n < 2 || state.learned_messages.is_some() {
             return None;
         }
@@ -216,6 +230,7 @@ impl Destination {
         }
         let limit = n - 1;
         state.learned_messages = Some(limit);
+        state.learned_at = Some(now);
         drop(state);
         tracing::info!(destination = %self.name, messages = limit, "learned the server's per-connection message limit");
         Some(limit)
@@ -509,6 +524,18 @@ mod tests {
         // A real cap afterwards is still learned.
         assert_eq!(d.closed_after(10, t(400), t(500)), None);
         assert_eq!(d.closed_after(10, t(600), t(700)), Some(9));
+    }
+
+    #[test]
+    fn a_limit_learned_in_a_close_all_is_forgotten_when_a_sibling_closes_at_another_count() {
+        let d = destination();
+        let t = |ms| Instant::now() + Duration::from_millis(ms);
+        assert_eq!(d.closed_after(25, t(0), t(100)), None);
+        // The next close-all: one connection happens to close at 25 again, first.
+        assert_eq!(d.closed_after(25, t(200), t(300)), Some(24));
+        assert_eq!(d.closed_after(15, t(200), t(301)), None);
+        assert_eq!(d.learned_messages_per_connection(), None);
+        assert_eq!(d.messages_per_connection(), 100);
     }
 
     #[test]
