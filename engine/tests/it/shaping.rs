@@ -261,8 +261,12 @@ mod direct {
         // Mail went over one connection at a time. The server may count the broken
         // handshake's connection a moment longer than Volley kept it (on a busy core its end
         // is noticed after the plain-text connection opened), hence at most two overall.
+        // (The server also counts a connection until its handler ends, after Volley left.)
         for (domain, counted) in &stats.domains {
-            assert_eq!(counted.max_concurrent_connections, 1, "{domain}: {stats:?}");
+            assert!(
+                counted.max_concurrent_connections <= 2,
+                "{domain}: {stats:?}"
+            );
         }
         assert!(stats.max_concurrent_connections <= 2, "{stats:?}");
     }
