@@ -11,7 +11,7 @@ use volley_testkit::LIMIT;
 
 /// The cluster shared by the tests of this module that run at the same time: started by the
 /// first, stopped and removed when the last one drops it (a static would never be dropped).
-fn cluster() -> Arc<TempCluster> {
+pub(in crate::store) fn cluster() -> Arc<TempCluster> {
     static SHARED: Mutex<Weak<TempCluster>> = Mutex::new(Weak::new());
     let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(cluster) = shared.upgrade() {

@@ -15,7 +15,7 @@ mod folder;
 mod gc;
 mod keys;
 mod load;
-mod outcomes;
+pub(in crate::store) mod outcomes;
 mod queue;
 mod reopen;
 mod reports;
