@@ -15,6 +15,7 @@ mod queue;
 mod session;
 mod settings;
 mod stubs;
+mod suppression;
 
 pub(crate) use engine::PgEngine;
 

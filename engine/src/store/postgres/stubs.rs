@@ -4,10 +4,8 @@
 
 use super::engine::PgEngine;
 use super::queue::to_i64;
-use crate::model::{Counts, Millis, ReplyRecord, Suppression, TrackCounts};
-use crate::store::api::{
-    AbStore, HistoryStore, OutcomeStore, ReportStore, SuppressionStore, TrackingStore,
-};
+use crate::model::{Counts, Millis, ReplyRecord, TrackCounts};
+use crate::store::api::{AbStore, HistoryStore, OutcomeStore, ReportStore, TrackingStore};
 use crate::store::{
     AbMark, AbRecord, BounceEvent, DomainTally, EventKind, ExportEvents, ExportMark, MessageRef,
     OutcomePolicy, OutcomeUpdate, RecipientKey, ReportEffect, StoreError, TrackEffect, TrackEvent,
@@ -98,24 +96,6 @@ impl ReportStore for PgEngine {
 
     fn complaints_by_variant(&self, _campaign: &str) -> Result<HashMap<u8, u64>, StoreError> {
         self.unsupported("complaints_by_variant")
-    }
-}
-
-impl SuppressionStore for PgEngine {
-    fn suppression(&self, _address: &str) -> Result<Option<Suppression>, StoreError> {
-        self.unsupported("suppression")
-    }
-
-    fn suppress(&self, _address: &str, _entry: &Suppression) -> Result<bool, StoreError> {
-        self.unsupported("suppress")
-    }
-
-    fn unsuppress(&self, _address: &str) -> Result<bool, StoreError> {
-        self.unsupported("unsuppress")
-    }
-
-    fn suppressions(&self) -> Result<Vec<(String, Suppression)>, StoreError> {
-        self.unsupported("suppressions")
     }
 }
 

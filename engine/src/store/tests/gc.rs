@@ -117,9 +117,9 @@ fn templated_links_keep_the_merge_fields(place: &Place) {
 }
 
 suite!(;
-    // Not on PostgreSQL yet (see NOTES-pg-engine.md): these need the suppression list,
-    // late reports, tracking, relay usage, the event export or gc, which that engine
-    // answers with StoreError::Unsupported for now.
+    // Not on PostgreSQL yet (see NOTES-pg-engine.md): these need late reports, tracking,
+    // relay usage, the event export or gc, which that engine answers with
+    // StoreError::Unsupported for now.
     sled_only:
     the_export_mark_grows_only_over_gapless_exports,
     collecting_keeps_counts_and_addresses_and_drops_the_rest,
