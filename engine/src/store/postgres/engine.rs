@@ -20,12 +20,11 @@ use crate::store::{CampaignMeta, Loader, StoreError};
 use sqlx::Row;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// An open PostgreSQL store behind the storage interface.
 pub(crate) struct PgEngine {
     pub(super) store: PgStore,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: OwnRuntime,
     /// The URL without its password, as errors name the store.
     path: PathBuf,
 }
@@ -62,19 +61,10 @@ impl PgEngine {
     /// Connects to the database at `url` (password from the URL or the `PG*` environment)
     /// and brings its schema up to date.
     pub(crate) fn open(url: &str) -> Result<PgEngine, StoreError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("volley-pg")
-            .enable_all()
-            .build()
-            .map_err(|source| StoreError::Folder {
-                path: PathBuf::from(PgSettings::new(url).shown_url()),
-                action: "start the PostgreSQL client's runtime",
-                source,
-            })?;
+        let runtime = OwnRuntime::new(url)?;
         let settings = PgSettings::new(url);
         let path = PathBuf::from(settings.shown_url());
-        let store = drive(&runtime, async {
+        let store = drive(runtime.get(), async {
             let store = PgStore::connect(&settings).await?;
             store.migrate().await?;
             Ok(store)
@@ -82,7 +72,7 @@ impl PgEngine {
         .map_err(|e| engine_error(&path, e))?;
         Ok(PgEngine {
             store,
-            runtime: Arc::new(runtime),
+            runtime,
             path,
         })
     }
@@ -92,7 +82,7 @@ impl PgEngine {
         &self,
         step: impl Future<Output = Result<T, PgStoreError>> + Send,
     ) -> Result<T, StoreError> {
-        drive(&self.runtime, step).map_err(|e| engine_error(&self.path, e))
+        drive(self.runtime.get(), step).map_err(|e| engine_error(&self.path, e))
     }
 
     /// Starts `task` on the engine's runtime (a load streaming in the background).
@@ -100,7 +90,7 @@ impl PgEngine {
         &self,
         task: impl Future<Output = T> + Send + 'static,
     ) -> tokio::task::JoinHandle<T> {
-        self.runtime.spawn(task)
+        self.runtime.get().spawn(task)
     }
 
     /// A failed statement, as the interface reports it.
@@ -166,9 +156,61 @@ impl PgEngine {
     }
 }
 
+/// The engine's own runtime. Dropped, it shuts down in the background: the last handle on a
+/// store may well be dropped inside an async context, where a blocking shutdown panics.
+struct OwnRuntime {
+    handle: tokio::runtime::Handle,
+    /// Taken out only when dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl OwnRuntime {
+    fn new(url: &str) -> Result<OwnRuntime, StoreError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("volley-pg")
+            .enable_all()
+            .build()
+            .map(|runtime| OwnRuntime {
+                handle: runtime.handle().clone(),
+                runtime: Some(runtime),
+            })
+            .map_err(|source| StoreError::Folder {
+                path: PathBuf::from(PgSettings::new(url).shown_url()),
+                action: "start the PostgreSQL client's runtime",
+                source,
+            })
+    }
+
+    /// The handle steps are driven with (its worker runs the sockets and timers).
+    fn get(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for PgEngine {
+    /// Closes the pool's connections (a clean goodbye to the server, a few seconds at most)
+    /// before the runtime goes.
+    fn drop(&mut self) {
+        let pool = self.store.pool().clone();
+        let _ = self.run(async move {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), pool.close()).await;
+            Ok(())
+        });
+    }
+}
+
 /// Drives `step` on `runtime` from the calling thread, whatever runtime (if any) it is in.
 fn drive<T: Send>(
-    runtime: &tokio::runtime::Runtime,
+    runtime: &tokio::runtime::Handle,
     step: impl Future<Output = Result<T, PgStoreError>> + Send,
 ) -> Result<T, PgStoreError> {
     use tokio::runtime::{Handle, RuntimeFlavor};

@@ -387,3 +387,62 @@ async fn tls_to_the_database_verifies_an_openssl_made_certificate() {
     );
     assert!(!error.contains(cluster.password()), "{error}");
 }
+
+/// The engine's sync facade answers from a plain thread and from inside both kinds of tokio
+/// runtime, and its last handle can be dropped in any of them (a blocking runtime shutdown
+/// inside an async context would panic).
+#[test]
+fn the_store_handle_works_from_plain_threads_and_inside_either_kind_of_runtime() {
+    let cluster = cluster();
+    let url = cluster.create_database("facade").unwrap();
+    let open = || crate::store::Store::open(Path::new(&url)).unwrap();
+    let store = open();
+    assert!(store.campaigns().unwrap().is_empty());
+    store.flush_blocking().unwrap();
+    drop(store);
+    let runtimes = [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ];
+    for runtime in runtimes {
+        runtime.block_on(async {
+            let store = open();
+            assert!(store.campaigns().unwrap().is_empty());
+            assert_eq!(store.counts("nope").unwrap(), None);
+            tokio::time::timeout(LIMIT, store.flush())
+                .await
+                .unwrap()
+                .unwrap();
+            let task = tokio::spawn(async move { store.campaigns().map(|c| c.len()) });
+            assert_eq!(
+                tokio::time::timeout(LIMIT, task)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap(),
+                0
+            );
+        });
+    }
+}
+
+/// What this slice does not do yet fails with a clear error naming the method, never a panic.
+#[test]
+fn what_is_not_built_yet_says_so_by_name() {
+    let cluster = cluster();
+    let url = cluster.create_database("unsupported").unwrap();
+    let store = crate::store::Store::open(Path::new(&url)).unwrap();
+    let error = store.events("c1").unwrap_err().to_string();
+    assert!(
+        error.contains("not supported by the PostgreSQL engine yet: events"),
+        "{error}"
+    );
+    assert!(!error.contains(cluster.password()), "{error}");
+}
