@@ -12,6 +12,7 @@ mod error;
 mod load;
 mod outcomes;
 mod queue;
+mod relays;
 mod session;
 mod settings;
 mod stubs;

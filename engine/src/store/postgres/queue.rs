@@ -239,24 +239,24 @@ impl QueueStore for PgEngine {
         self.recipients_where("read recipients by state", query)
     }
 
-    fn set_connection_limit(&self, _name: &str, _messages: u64) -> Result<(), StoreError> {
-        self.unsupported("set_connection_limit")
+    fn set_connection_limit(&self, name: &str, messages: u64) -> Result<(), StoreError> {
+        self.put_connection_limit(name, messages)
     }
 
     fn connection_limits(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        self.unsupported("connection_limits")
+        self.read_connection_limits()
     }
 
-    fn relay_usage(&self, _relay: &str, _since_minute: u64) -> Result<Vec<(u64, u32)>, StoreError> {
-        self.unsupported("relay_usage")
+    fn relay_usage(&self, relay: &str, since_minute: u64) -> Result<Vec<(u64, u32)>, StoreError> {
+        self.read_relay_usage(relay, since_minute)
     }
 
     fn set_relay_usage(
         &self,
-        _relay: &str,
-        _minutes: &[(u64, u32)],
-        _keep_since: u64,
+        relay: &str,
+        minutes: &[(u64, u32)],
+        keep_since: u64,
     ) -> Result<(), StoreError> {
-        self.unsupported("set_relay_usage")
+        self.put_relay_usage(relay, minutes, keep_since)
     }
 }

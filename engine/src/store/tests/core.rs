@@ -504,12 +504,12 @@ suite!(
     the_pending_queue_reads_domain_by_domain,
     an_interrupted_load_is_replaced_and_state_survives_reopening,
     hard_bounces_suppress_at_once_and_soft_ones_after_the_limit,
-    a_delivery_resets_the_soft_bounce_count;
+    a_delivery_resets_the_soft_bounce_count,
+    relay_usage_survives_reopening_and_old_minutes_go;
     // Not on PostgreSQL yet (see NOTES-pg-engine.md): these need late reports, tracking,
-    // relay usage, the event export or gc, which that engine answers with
+    // the event export or gc, which that engine answers with
     // StoreError::Unsupported for now.
     sled_only:
     a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses,
-    relay_usage_survives_reopening_and_old_minutes_go,
     the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscribe
 );
