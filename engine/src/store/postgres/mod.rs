@@ -13,6 +13,7 @@ mod load;
 mod outcomes;
 mod queue;
 mod relays;
+mod reports;
 mod session;
 mod settings;
 mod stubs;

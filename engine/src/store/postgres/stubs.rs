@@ -1,17 +1,16 @@
-//! The interface's traits on PostgreSQL: [`OutcomeStore`] (recording is in `outcomes.rs`),
+//! The interface's traits on PostgreSQL: [`OutcomeStore`] (recording is in `outcomes.rs`,
+//! Message-IDs in `reports.rs`),
 //! and the concerns this slice does not implement yet, each method failing with
 //! [`StoreError::Unsupported`] naming itself (never a panic, never a silent wrong answer).
 
 use super::engine::PgEngine;
 use super::queue::to_i64;
-use crate::model::{Counts, Millis, ReplyRecord, TrackCounts};
-use crate::store::api::{AbStore, HistoryStore, OutcomeStore, ReportStore, TrackingStore};
+use crate::model::{Counts, Millis, TrackCounts};
+use crate::store::api::{AbStore, HistoryStore, OutcomeStore, TrackingStore};
 use crate::store::{
-    AbMark, AbRecord, BounceEvent, DomainTally, EventKind, ExportEvents, ExportMark, MessageRef,
-    OutcomePolicy, OutcomeUpdate, RecipientKey, ReportEffect, StoreError, TrackEffect, TrackEvent,
-    TrackInput, TrackingMeta,
+    AbMark, AbRecord, DomainTally, ExportEvents, ExportMark, MessageRef, OutcomePolicy,
+    OutcomeUpdate, RecipientKey, StoreError, TrackEffect, TrackEvent, TrackInput, TrackingMeta,
 };
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
@@ -27,8 +26,8 @@ impl OutcomeStore for PgEngine {
         self.run(self.record((number, campaign), policy, updates, now))
     }
 
-    fn message(&self, _message_id: &str) -> Result<Option<MessageRef>, StoreError> {
-        self.unsupported("message")
+    fn message(&self, message_id: &str) -> Result<Option<MessageRef>, StoreError> {
+        self.find_message(message_id)
     }
 
     fn campaign_by_number(&self, number: u32) -> Result<Option<String>, StoreError> {
@@ -66,36 +65,6 @@ impl OutcomeStore for PgEngine {
         Ok(self
             .recipient_key_by_number(number, seq)?
             .map(|key| MessageRef { campaign, key }))
-    }
-}
-
-impl ReportStore for PgEngine {
-    fn apply_report(
-        &self,
-        _reference: &MessageRef,
-        _kind: EventKind,
-        _reply: ReplyRecord,
-        _source: &str,
-        _policy: &OutcomePolicy,
-        _now: Millis,
-    ) -> Result<(ReportEffect, Option<String>), StoreError> {
-        self.unsupported("apply_report")
-    }
-
-    fn is_ingested(&self, _fingerprint: &[u8]) -> Result<bool, StoreError> {
-        self.unsupported("is_ingested")
-    }
-
-    fn mark_ingested(&self, _fingerprint: &[u8]) -> Result<(), StoreError> {
-        self.unsupported("mark_ingested")
-    }
-
-    fn events(&self, _campaign: &str) -> Result<Vec<BounceEvent>, StoreError> {
-        self.unsupported("events")
-    }
-
-    fn complaints_by_variant(&self, _campaign: &str) -> Result<HashMap<u8, u64>, StoreError> {
-        self.unsupported("complaints_by_variant")
     }
 }
 

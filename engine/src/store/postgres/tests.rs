@@ -446,3 +446,50 @@ fn what_is_not_built_yet_says_so_by_name() {
     );
     assert!(!error.contains(cluster.password()), "{error}");
 }
+
+/// A delivered message with an unsigned Message-ID is found again by it; an ingested
+/// report's fingerprint is remembered.
+#[test]
+fn a_delivered_message_is_found_by_its_id_and_ingested_reports_are_remembered() {
+    use crate::model::{Outcome, ReplyRecord};
+    use crate::store::{OutcomePolicy, OutcomeUpdate};
+    let cluster = cluster();
+    let url = cluster.create_database("messages").unwrap();
+    let store = crate::store::Store::open(Path::new(&url)).unwrap();
+    let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
+    assert!(loader
+        .add(
+            "a@x.example",
+            "x.example",
+            vec![],
+            2,
+            Assignment::Variant(0)
+        )
+        .unwrap());
+    loader.finish(0, 0).unwrap();
+    let key = store.pending("c1", None, 1).unwrap()[0].key.clone();
+    let update = OutcomeUpdate {
+        key: key.clone(),
+        outcome: Outcome::Delivered {
+            reply: ReplyRecord {
+                code: Some(250),
+                enhanced: None,
+                text: "ok".into(),
+                category: None,
+                hard: false,
+            },
+        },
+        message_id: Some("plain-id@volley.example".into()),
+    };
+    let counts = store
+        .record_outcomes("c1", &OutcomePolicy::default(), &[update], 1_000)
+        .unwrap();
+    assert_eq!(counts.delivered, 1);
+    let found = store.message("plain-id@volley.example").unwrap().unwrap();
+    assert_eq!((found.campaign.as_str(), &found.key), ("c1", &key));
+    assert_eq!(store.message("other@volley.example").unwrap(), None);
+    assert!(!store.is_ingested(b"fp").unwrap());
+    store.mark_ingested(b"fp").unwrap();
+    store.mark_ingested(b"fp").unwrap();
+    assert!(store.is_ingested(b"fp").unwrap());
+}
