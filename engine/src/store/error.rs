@@ -31,6 +31,17 @@ pub enum StoreError {
         /// The address as given, its password left out.
         location: String,
     },
+    /// The engine behind the store does not do this yet (the PostgreSQL engine is built in
+    /// slices; see issue 18).
+    #[error("store {path}: not supported by the {engine} engine yet: {method}")]
+    Unsupported {
+        /// The store (database address without its password).
+        path: PathBuf,
+        /// The engine ("PostgreSQL").
+        engine: &'static str,
+        /// The interface method asked for.
+        method: &'static str,
+    },
     /// A stored value could not be decoded (corruption or a store from another version).
     #[error("store {path}: damaged {what} record: {source}")]
     Decode {

@@ -1,14 +1,25 @@
 //! The PostgreSQL engine (groundwork of issue 18): connecting, the schema and its versioned
 //! migrations (`engine/migrations/`, applied by Volley itself through sqlx's `migrate!`), and
-//! loading a list with binary `COPY`. The storage trait is implemented on top of this.
+//! loading a list with binary `COPY`; and [`PgEngine`], the storage interface on top of them
+//! (first slice: campaigns, the queue and outcomes; the rest says it is not supported yet).
 //!
 //! Client: sqlx (pool, migrations, `COPY`, the `PG*` environment and `~/.pgpass`, TLS through
 //! rustls with aws-lc). Everything here is async; nothing blocks a tokio worker.
 
 mod copy;
+mod engine;
 mod error;
 mod load;
+mod outcomes;
+mod queue;
+mod relays;
+mod reports;
+mod session;
 mod settings;
+mod stubs;
+mod suppression;
+
+pub(crate) use engine::PgEngine;
 
 pub use error::PgStoreError;
 pub use load::{LoadBatch, LoadRow, PgLoadResult};
@@ -123,4 +134,4 @@ fn connect_error(url: &str, source: sqlx::Error) -> PgStoreError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(in crate::store) mod tests;

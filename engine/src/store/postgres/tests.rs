@@ -11,7 +11,7 @@ use volley_testkit::LIMIT;
 
 /// The cluster shared by the tests of this module that run at the same time: started by the
 /// first, stopped and removed when the last one drops it (a static would never be dropped).
-fn cluster() -> Arc<TempCluster> {
+pub(in crate::store) fn cluster() -> Arc<TempCluster> {
     static SHARED: Mutex<Weak<TempCluster>> = Mutex::new(Weak::new());
     let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(cluster) = shared.upgrade() {
@@ -386,4 +386,110 @@ async fn tls_to_the_database_verifies_an_openssl_made_certificate() {
         "{error}"
     );
     assert!(!error.contains(cluster.password()), "{error}");
+}
+
+/// The engine's sync facade answers from a plain thread and from inside both kinds of tokio
+/// runtime, and its last handle can be dropped in any of them (a blocking runtime shutdown
+/// inside an async context would panic).
+#[test]
+fn the_store_handle_works_from_plain_threads_and_inside_either_kind_of_runtime() {
+    let cluster = cluster();
+    let url = cluster.create_database("facade").unwrap();
+    let open = || crate::store::Store::open(Path::new(&url)).unwrap();
+    let store = open();
+    assert!(store.campaigns().unwrap().is_empty());
+    store.flush_blocking().unwrap();
+    drop(store);
+    let runtimes = [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ];
+    for runtime in runtimes {
+        runtime.block_on(async {
+            let store = open();
+            assert!(store.campaigns().unwrap().is_empty());
+            assert_eq!(store.counts("nope").unwrap(), None);
+            tokio::time::timeout(LIMIT, store.flush())
+                .await
+                .unwrap()
+                .unwrap();
+            let task = tokio::spawn(async move { store.campaigns().map(|c| c.len()) });
+            assert_eq!(
+                tokio::time::timeout(LIMIT, task)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap(),
+                0
+            );
+        });
+    }
+}
+
+/// What this slice does not do yet fails with a clear error naming the method, never a panic.
+#[test]
+fn what_is_not_built_yet_says_so_by_name() {
+    let cluster = cluster();
+    let url = cluster.create_database("unsupported").unwrap();
+    let store = crate::store::Store::open(Path::new(&url)).unwrap();
+    let error = store.events("c1").unwrap_err().to_string();
+    assert!(
+        error.contains("not supported by the PostgreSQL engine yet: events"),
+        "{error}"
+    );
+    assert!(!error.contains(cluster.password()), "{error}");
+}
+
+/// A delivered message with an unsigned Message-ID is found again by it; an ingested
+/// report's fingerprint is remembered.
+#[test]
+fn a_delivered_message_is_found_by_its_id_and_ingested_reports_are_remembered() {
+    use crate::model::{Outcome, ReplyRecord};
+    use crate::store::{OutcomePolicy, OutcomeUpdate};
+    let cluster = cluster();
+    let url = cluster.create_database("messages").unwrap();
+    let store = crate::store::Store::open(Path::new(&url)).unwrap();
+    let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
+    assert!(loader
+        .add(
+            "a@x.example",
+            "x.example",
+            vec![],
+            2,
+            Assignment::Variant(0)
+        )
+        .unwrap());
+    loader.finish(0, 0).unwrap();
+    let key = store.pending("c1", None, 1).unwrap()[0].key.clone();
+    let update = OutcomeUpdate {
+        key: key.clone(),
+        outcome: Outcome::Delivered {
+            reply: ReplyRecord {
+                code: Some(250),
+                enhanced: None,
+                text: "ok".into(),
+                category: None,
+                hard: false,
+            },
+        },
+        message_id: Some("plain-id@volley.example".into()),
+    };
+    let counts = store
+        .record_outcomes("c1", &OutcomePolicy::default(), &[update], 1_000)
+        .unwrap();
+    assert_eq!(counts.delivered, 1);
+    let found = store.message("plain-id@volley.example").unwrap().unwrap();
+    assert_eq!((found.campaign.as_str(), &found.key), ("c1", &key));
+    assert_eq!(store.message("other@volley.example").unwrap(), None);
+    assert!(!store.is_ingested(b"fp").unwrap());
+    store.mark_ingested(b"fp").unwrap();
+    store.mark_ingested(b"fp").unwrap();
+    assert!(store.is_ingested(b"fp").unwrap());
 }

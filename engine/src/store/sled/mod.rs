@@ -16,7 +16,7 @@ mod format;
 mod gc;
 mod keys;
 mod load;
-mod outcomes;
+pub(in crate::store) mod outcomes;
 mod queue;
 mod reopen;
 mod reports;

@@ -132,7 +132,7 @@ impl SledStore {
 }
 
 /// Moves a record to the state an outcome implies, following the retry policy.
-fn apply_outcome(
+pub(in crate::store) fn apply_outcome(
     record: &mut RecipientRecord,
     outcome: &Outcome,
     policy: &RetryPolicy,

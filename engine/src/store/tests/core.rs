@@ -165,9 +165,13 @@ fn an_interrupted_load_is_replaced_and_state_survives_reopening(place: &Place) {
         // dropped without finish: as after a crash
     }
     let store = place.open();
+    // sled keeps the campaign marked as not loaded; PostgreSQL rolls the whole load back.
     assert!(
-        !store.campaign("c1").unwrap().unwrap().loaded,
-        "marked as not loaded"
+        store
+            .campaign("c1")
+            .unwrap()
+            .is_none_or(|meta| !meta.loaded),
+        "not marked as loaded"
     );
     assert!(store.counts("c1").unwrap().is_none());
     let counts = load(&store, &["a@x.example", "b@x.example"]);
@@ -494,12 +498,16 @@ suite!(
     loading_dedupes_and_counts,
     outcomes_move_records_between_queue_retry_and_final_states,
     a_deferral_past_the_deadline_expires,
+    the_token_secret_is_stable_across_reopening,
+    the_pending_queue_reads_domain_by_domain,
     an_interrupted_load_is_replaced_and_state_survives_reopening,
     hard_bounces_suppress_at_once_and_soft_ones_after_the_limit,
-    a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses,
-    the_token_secret_is_stable_across_reopening,
     a_delivery_resets_the_soft_bounce_count,
-    the_pending_queue_reads_domain_by_domain,
-    relay_usage_survives_reopening_and_old_minutes_go,
+    relay_usage_survives_reopening_and_old_minutes_go;
+    // Not on PostgreSQL yet (see NOTES-pg-engine.md): these need late reports, tracking,
+    // the event export or gc, which that engine answers with
+    // StoreError::Unsupported for now.
+    sled_only:
+    a_late_report_bounces_a_delivered_recipient_once_and_a_complaint_suppresses,
     the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscribe
 );

@@ -116,7 +116,11 @@ fn templated_links_keep_the_merge_fields(place: &Place) {
     assert_eq!(delivered[0].record.values.len(), 2);
 }
 
-suite!(
+suite!(;
+    // Not on PostgreSQL yet (see NOTES-pg-engine.md): these need late reports, tracking,
+    // relay usage, the event export or gc, which that engine answers with
+    // StoreError::Unsupported for now.
+    sled_only:
     the_export_mark_grows_only_over_gapless_exports,
     collecting_keeps_counts_and_addresses_and_drops_the_rest,
     templated_links_keep_the_merge_fields

@@ -1,0 +1,125 @@
+//! Per-destination memory on PostgreSQL: learned per-connection message limits
+//! (`connection_limits`) and messages per minute sent to each relay (`relay_usage`), shared
+//! by every node on the store.
+
+use super::engine::PgEngine;
+use super::queue::to_i64;
+use crate::store::StoreError;
+
+/// SQL: minutes since the epoch (`int8` parameter `$n`) as a `timestamptz`.
+macro_rules! minute {
+    ($n:literal) => {
+        concat!(
+            "(timestamptz 'epoch' + $",
+            $n,
+            "::int8 * interval '1 minute')"
+        )
+    };
+}
+
+impl PgEngine {
+    /// See [`crate::store::api::QueueStore::set_connection_limit`].
+    pub(super) fn put_connection_limit(&self, name: &str, messages: u64) -> Result<(), StoreError> {
+        self.run(async {
+            sqlx::query(
+                "INSERT INTO connection_limits (destination, messages) VALUES ($1, $2) \
+                 ON CONFLICT (destination) DO UPDATE SET messages = excluded.messages, \
+                 learned_at = now()",
+            )
+            .bind(name)
+            .bind(to_i64(messages))
+            .execute(self.store.pool())
+            .await
+            .map(|_| ())
+            .map_err(|e| self.failed("remember a connection limit", e))
+        })
+    }
+
+    /// See [`crate::store::api::QueueStore::connection_limits`].
+    pub(super) fn read_connection_limits(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = self.run(async {
+            sqlx::query_as(
+                "SELECT destination, messages FROM connection_limits ORDER BY destination",
+            )
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(|e| self.failed("read the connection limits", e))
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, n)| (name, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// See [`crate::store::api::QueueStore::relay_usage`].
+    pub(super) fn read_relay_usage(
+        &self,
+        relay: &str,
+        since_minute: u64,
+    ) -> Result<Vec<(u64, u32)>, StoreError> {
+        let sql = concat!(
+            "SELECT floor(extract(epoch FROM minute) / 60)::int8, messages FROM relay_usage \
+             WHERE relay = $1 AND minute >= ",
+            minute!(2),
+            " ORDER BY minute"
+        );
+        let rows: Vec<(i64, i32)> = self.run(async {
+            sqlx::query_as(sql)
+                .bind(relay)
+                .bind(to_i64(since_minute))
+                .fetch_all(self.store.pool())
+                .await
+                .map_err(|e| self.failed("read the relay usage", e))
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(m, n)| (u64::try_from(m).unwrap_or(0), u32::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// See [`crate::store::api::QueueStore::set_relay_usage`]: one transaction.
+    pub(super) fn put_relay_usage(
+        &self,
+        relay: &str,
+        minutes: &[(u64, u32)],
+        keep_since: u64,
+    ) -> Result<(), StoreError> {
+        let (at, counts): (Vec<i64>, Vec<i64>) = minutes
+            .iter()
+            .map(|(m, n)| (to_i64(*m), i64::from(*n)))
+            .unzip();
+        let upsert = concat!(
+            "INSERT INTO relay_usage (relay, minute, messages) ",
+            "SELECT $1, timestamptz 'epoch' + u.m * interval '1 minute', ",
+            "least(u.n, 2147483647)::int4 FROM unnest($2::int8[], $3::int8[]) AS u(m, n) ",
+            "ON CONFLICT (relay, minute) DO UPDATE SET messages = excluded.messages"
+        );
+        let prune = concat!(
+            "DELETE FROM relay_usage WHERE relay = $1 AND minute < ",
+            minute!(2)
+        );
+        let what = "store the relay usage";
+        self.run(async {
+            let mut tx = self
+                .store
+                .pool()
+                .begin()
+                .await
+                .map_err(|e| self.failed(what, e))?;
+            sqlx::query(upsert)
+                .bind(relay)
+                .bind(&at)
+                .bind(&counts)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.failed(what, e))?;
+            sqlx::query(prune)
+                .bind(relay)
+                .bind(to_i64(keep_since))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.failed(what, e))?;
+            tx.commit().await.map_err(|e| self.failed(what, e))
+        })
+    }
+}
