@@ -60,10 +60,7 @@ pub(super) fn decode(engine: &PgEngine, row: &PgRow) -> Result<StoredRecipient, 
 }
 
 fn damaged(engine: &PgEngine, what: &str) -> PgStoreError {
-    PgStoreError::Settings {
-        url: engine.store.url().to_owned(),
-        reason: format!("damaged recipient record: unreadable {what}"),
-    }
+    engine.damaged(format!("recipient record: unreadable {what}"))
 }
 
 /// The name the schema's `recipient_state` gives a state.

@@ -433,18 +433,21 @@ fn the_store_handle_works_from_plain_threads_and_inside_either_kind_of_runtime()
     }
 }
 
-/// What this slice does not do yet fails with a clear error naming the method, never a panic.
+/// gc's copy into a folder is not for a database: the error says what to use instead,
+/// and never shows the password.
 #[test]
-fn what_is_not_built_yet_says_so_by_name() {
+fn copying_a_database_into_a_folder_points_at_store_copy() {
     let cluster = cluster();
-    let url = cluster.create_database("unsupported").unwrap();
+    let url = cluster.create_database("copy_to").unwrap();
     let store = crate::store::Store::open(Path::new(&url)).unwrap();
-    let error = store.events("c1").unwrap_err().to_string();
-    assert!(
-        error.contains("not supported by the PostgreSQL engine yet: events"),
-        "{error}"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let error = store
+        .copy_to(&dir.path().join("copy"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("volley store copy"), "{error}");
     assert!(!error.contains(cluster.password()), "{error}");
+    assert!(!dir.path().join("copy").exists());
 }
 
 /// A delivered message with an unsigned Message-ID is found again by it; an ingested
