@@ -355,18 +355,29 @@ impl CampaignStore for PgEngine {
         })
     }
 
+    /// Created by whichever node asks first. A node that loses the race (its insert waits
+    /// for the winner's, then does nothing, and its statement's snapshot predates the
+    /// winner's row) reads the winner's secret with a second statement.
     fn secret(&self) -> Result<[u8; 32], StoreError> {
         let fresh: [u8; 32] = rand::random();
         let stored: Vec<u8> = self.run(async {
-            sqlx::query_scalar(
+            let what = "read the token secret";
+            let first: Option<Vec<u8>> = sqlx::query_scalar(
                 "WITH new AS (INSERT INTO store_secret (secret) VALUES ($1) \
                  ON CONFLICT DO NOTHING RETURNING secret) \
                  SELECT secret FROM new UNION ALL SELECT secret FROM store_secret LIMIT 1",
             )
             .bind(&fresh[..])
-            .fetch_one(self.store.pool())
+            .fetch_optional(self.store.pool())
             .await
-            .map_err(|e| self.failed("read the token secret", e))
+            .map_err(|e| self.failed(what, e))?;
+            match first {
+                Some(secret) => Ok(secret),
+                None => sqlx::query_scalar("SELECT secret FROM store_secret")
+                    .fetch_one(self.store.pool())
+                    .await
+                    .map_err(|e| self.failed(what, e)),
+            }
         })?;
         <[u8; 32]>::try_from(stored.as_slice())
             .map_err(|_| engine_error(&self.path, self.damaged("token secret: not 32 bytes")))

@@ -496,3 +496,33 @@ fn a_delivered_message_is_found_by_its_id_and_ingested_reports_are_remembered() 
     store.mark_ingested(b"fp").unwrap();
     assert!(store.is_ingested(b"fp").unwrap());
 }
+
+/// Two nodes asking a brand-new store for its token secret at the same moment get the same
+/// one (the loser of the insert race reads the winner's).
+#[test]
+fn two_nodes_racing_for_a_new_secret_get_the_same_one() {
+    let cluster = cluster();
+    for round in 0..4 {
+        let url = cluster
+            .create_database(&format!("secret_race_{round}"))
+            .unwrap();
+        let nodes: Vec<_> = (0..2)
+            .map(|_| crate::store::Store::open(Path::new(&url)).unwrap())
+            .collect();
+        let barrier = std::sync::Barrier::new(nodes.len());
+        let secrets: Vec<[u8; 32]> = std::thread::scope(|scope| {
+            let asks: Vec<_> = nodes
+                .iter()
+                .map(|node| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        node.secret().unwrap()
+                    })
+                })
+                .collect();
+            asks.into_iter().map(|ask| ask.join().unwrap()).collect()
+        });
+        assert_eq!(secrets[0], secrets[1], "round {round}");
+    }
+}
