@@ -10,7 +10,7 @@
 use super::engine::{millis, ms, ts, Detached, PgEngine};
 use super::load::parse_state;
 use super::reports::parse_kind as report_kind;
-use super::tracking::{parse_kind as track_kind, parse_machine};
+use super::track_reads::{parse_kind as track_kind, parse_machine};
 use super::PgStoreError;
 use crate::model::{Millis, ReplyRecord};
 use crate::store::{EventKind, ExportEvent, ExportKind, StoreError, TrackKind};

@@ -22,6 +22,7 @@ mod reports;
 mod session;
 mod settings;
 mod suppression;
+mod track_reads;
 mod track_rules;
 mod tracking;
 

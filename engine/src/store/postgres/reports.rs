@@ -62,6 +62,27 @@ const SELECT_EVENTS: &str = concat!(
     "WHERE e.campaign = $1 ORDER BY e.at, e.id"
 );
 
+/// Writes the report's row in `report_events`.
+async fn insert_event(
+    conn: &mut sqlx::PgConnection,
+    number: i32,
+    report: &Report<'_>,
+    (variant, address): (u8, &str),
+) -> Result<(), sqlx::Error> {
+    sqlx::query(INSERT_EVENT)
+        .bind(number)
+        .bind(millis(report.now))
+        .bind(kind_name(report.kind))
+        .bind(to_i64(report.reference.key.seq))
+        .bind(i16::from(variant))
+        .bind(address)
+        .bind(json(report.reply))
+        .bind(report.source)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 impl PgEngine {
     /// See [`crate::store::api::OutcomeStore::message`]: the `messages` index (only
     /// Message-IDs that do not name their recipient themselves are in it, as on sled).
@@ -137,16 +158,7 @@ impl PgEngine {
                 ReportEffect::Bounced
             }
         };
-        sqlx::query(INSERT_EVENT)
-            .bind(number)
-            .bind(millis(report.now))
-            .bind(kind_name(report.kind))
-            .bind(to_i64(report.reference.key.seq))
-            .bind(i16::from(record.variant))
-            .bind(&address)
-            .bind(json(report.reply))
-            .bind(report.source)
-            .execute(&mut *tx)
+        insert_event(&mut tx, number, report, (record.variant, &address))
             .await
             .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
