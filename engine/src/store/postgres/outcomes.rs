@@ -68,7 +68,12 @@ impl PgEngine {
         self.write(&mut tx, number, &writes, now)
             .await
             .map_err(|e| self.failed(&what, e))?;
-        for (address, reply) in &writes.failed {
+        // Hard bounces go on the list in one statement; soft ones are counted one by one.
+        let (hard, soft): (Vec<_>, Vec<_>) = writes.failed.iter().partition(|(_, r)| r.hard);
+        suppress_hard(&mut tx, campaign, &hard, now)
+            .await
+            .map_err(|e| self.failed(&what, e))?;
+        for (address, reply) in soft {
             self.note_failure(&mut tx, campaign, address, reply, &policy.suppression, now)
                 .await
                 .map_err(|e| self.failed(&what, e))?;
@@ -274,6 +279,37 @@ pub(super) async fn shift_counts(
         .bind(&variants)
         .bind(&states)
         .bind(&values)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Puts the hard-bounced addresses on the suppression list (those not there already).
+async fn suppress_hard(
+    conn: &mut PgConnection,
+    campaign: &str,
+    bounced: &[&(String, ReplyRecord)],
+    now: Millis,
+) -> Result<(), sqlx::Error> {
+    if bounced.is_empty() {
+        return Ok(());
+    }
+    let (addresses, details): (Vec<&str>, Vec<String>) = bounced
+        .iter()
+        .map(|(address, reply)| (address.as_str(), reply.to_string()))
+        .unzip();
+    let sql = concat!(
+        "INSERT INTO suppressions (address, reason, at, campaign, detail) ",
+        "SELECT u.address, 'hard_bounce', ",
+        ts!(3),
+        ", $4, u.detail FROM unnest($1::text[], $2::text[]) AS u(address, detail) ",
+        "ON CONFLICT (address) DO NOTHING"
+    );
+    sqlx::query(sql)
+        .bind(&addresses)
+        .bind(&details)
+        .bind(millis(now))
+        .bind(campaign)
         .execute(conn)
         .await
         .map(|_| ())
