@@ -1,6 +1,6 @@
 //! The PostgreSQL engine (groundwork of issue 18): connecting, the schema and its versioned
 //! migrations (`engine/migrations/`, applied by Volley itself through sqlx's `migrate!`), and
-//! loading a list with binary `COPY`; and [`PgEngine`], the storage interface on top of them
+//! loading a list with binary `COPY`; and `PgEngine`, the storage interface on top of them
 //! (every trait: campaigns, the queue, outcomes, late reports, suppression, tracking, A/B,
 //! the event export and gc).
 //!
