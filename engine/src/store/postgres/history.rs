@@ -5,7 +5,7 @@
 //! engagement (opens, clicks and one-click unsubscribes of mail already sent keep working);
 //! it empties the merge fields (unless its tracked links use them), replies and attempt
 //! times, and drops the attempt log and event partitions (a `DROP`, no dead rows), the
-//! Message-ID index and the tracking de-duplication, in one transaction.
+//! Message-ID index and the tracking de-duplication.
 
 use super::engine::{ms, ts, PgEngine};
 use super::PgStoreError;
@@ -76,7 +76,10 @@ impl PgEngine {
         Ok(true)
     }
 
-    /// See [`HistoryStore::collect_encoded`]: one transaction.
+    /// See [`HistoryStore::collect_encoded`]. Two transactions: the archive and the
+    /// recipients' detail first, then the logs (dropping a partition locks its parent table
+    /// against every campaign's writes, so that step is kept short). Interrupted between
+    /// the two, running it again finishes the job.
     async fn collect(
         &self,
         number: i32,
@@ -87,16 +90,6 @@ impl PgEngine {
         let fail = |e| self.failed(what, e);
         let mut tx = self.store.pool().begin().await.map_err(fail)?;
         // The campaign's row first: two collects of one campaign wait for each other.
-        sqlx::query("SELECT number FROM campaigns WHERE number = $1 FOR UPDATE")
-            .bind(number)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        let removed: i64 = sqlx::query_scalar(DETAIL_ROWS)
-            .bind(number)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(fail)?;
         sqlx::query("UPDATE campaigns SET archive = $2, collected_at = now() WHERE number = $1")
             .bind(number)
             .bind(archive)
@@ -110,11 +103,20 @@ impl PgEngine {
             .await
             .map_err(fail)?
             .rows_affected();
-        sqlx::query("SELECT drop_campaign_detail($1)")
+        tx.commit().await.map_err(fail)?;
+        let mut tx = self.store.pool().begin().await.map_err(fail)?;
+        let removed: i64 = sqlx::query_scalar(DETAIL_ROWS)
             .bind(number)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(fail)?;
+        if removed > 0 {
+            sqlx::query("SELECT drop_campaign_detail($1)")
+                .bind(number)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+        }
         tx.commit().await.map_err(fail)?;
         Ok(Collected {
             recipients,
