@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 /// An open PostgreSQL store behind the storage interface.
 pub(crate) struct PgEngine {
     pub(super) store: PgStore,
-    runtime: OwnRuntime,
+    runtime: std::sync::Arc<OwnRuntime>,
     /// The URL without its password, as errors name the store.
     path: PathBuf,
 }
@@ -61,7 +61,7 @@ impl PgEngine {
     /// Connects to the database at `url` (password from the URL or the `PG*` environment)
     /// and brings its schema up to date.
     pub(crate) fn open(url: &str) -> Result<PgEngine, StoreError> {
-        let runtime = OwnRuntime::new(url)?;
+        let runtime = std::sync::Arc::new(OwnRuntime::new(url)?);
         let settings = PgSettings::new(url);
         let path = PathBuf::from(settings.shown_url());
         let store = drive(runtime.get(), async {
@@ -85,6 +85,16 @@ impl PgEngine {
         drive(self.runtime.get(), step).map_err(|e| engine_error(&self.path, e))
     }
 
+    /// What a reader that outlives this call (the event export) needs to run steps of its
+    /// own: the runtime (kept alive by it) and the pool.
+    pub(super) fn detached(&self) -> Detached {
+        Detached {
+            runtime: std::sync::Arc::clone(&self.runtime),
+            store: self.store.clone(),
+            path: self.path.clone(),
+        }
+    }
+
     /// Starts `task` on the engine's runtime (a load streaming in the background).
     pub(super) fn spawn<T: Send + 'static>(
         &self,
@@ -98,13 +108,30 @@ impl PgEngine {
         self.store.query_error(what, source)
     }
 
-    /// The "not supported yet" error of a method this slice does not implement.
-    pub(super) fn unsupported<T>(&self, method: &'static str) -> Result<T, StoreError> {
-        Err(StoreError::Unsupported {
+    /// A stored row that cannot be read back.
+    pub(super) fn damaged(&self, what: impl Into<String>) -> PgStoreError {
+        PgStoreError::Damaged {
+            url: self.store.url().to_owned(),
+            what: what.into(),
+        }
+    }
+
+    /// A failure of this engine as the interface's error.
+    pub(super) fn fail_with(&self, error: PgStoreError) -> StoreError {
+        engine_error(&self.path, error)
+    }
+
+    /// The interface's error for a campaign that is not in the store.
+    pub(super) fn unknown(&self, campaign: &str) -> StoreError {
+        StoreError::UnknownCampaign {
+            campaign: campaign.to_owned(),
             path: self.path.clone(),
-            engine: "PostgreSQL",
-            method,
-        })
+        }
+    }
+
+    /// Where the store is, as errors name it (its URL without the password).
+    pub(super) fn path_buf(&self) -> PathBuf {
+        self.path.clone()
     }
 
     /// The campaign's number, or `None` when it is not in the store.
@@ -119,10 +146,7 @@ impl PgEngine {
     /// The campaign's number, or [`StoreError::UnknownCampaign`].
     pub(super) fn known(&self, campaign: &str) -> Result<i32, StoreError> {
         self.run(self.number(campaign))?
-            .ok_or_else(|| StoreError::UnknownCampaign {
-                campaign: campaign.to_owned(),
-                path: self.path.clone(),
-            })
+            .ok_or_else(|| self.unknown(campaign))
     }
 
     /// The campaign's counters from `state_counts` and its load tallies.
@@ -153,6 +177,37 @@ impl PgEngine {
         counts.invalid = u64::try_from(invalid).unwrap_or(0);
         counts.duplicate = u64::try_from(duplicate).unwrap_or(0);
         Ok(counts)
+    }
+}
+
+/// The engine's runtime and pool, held by a reader that outlives the call that made it.
+pub(super) struct Detached {
+    runtime: std::sync::Arc<OwnRuntime>,
+    /// The pool (closed when the engine is dropped: steps then fail, never hang).
+    pub(super) store: PgStore,
+    path: PathBuf,
+}
+
+impl Detached {
+    /// Runs one async step to completion from whatever thread calls, as [`PgEngine::run`].
+    pub(super) fn run<T: Send>(
+        &self,
+        step: impl Future<Output = Result<T, PgStoreError>> + Send,
+    ) -> Result<T, StoreError> {
+        drive(self.runtime.get(), step).map_err(|e| engine_error(&self.path, e))
+    }
+
+    /// A failure of this engine as the interface's error.
+    pub(super) fn fail(&self, error: PgStoreError) -> StoreError {
+        engine_error(&self.path, error)
+    }
+
+    /// A stored row that cannot be read back.
+    pub(super) fn damaged(&self, what: impl Into<String>) -> PgStoreError {
+        PgStoreError::Damaged {
+            url: self.store.url().to_owned(),
+            what: what.into(),
+        }
     }
 }
 
@@ -300,28 +355,32 @@ impl CampaignStore for PgEngine {
         })
     }
 
+    /// Created by whichever node asks first. A node that loses the race (its insert waits
+    /// for the winner's, then does nothing, and its statement's snapshot predates the
+    /// winner's row) reads the winner's secret with a second statement.
     fn secret(&self) -> Result<[u8; 32], StoreError> {
         let fresh: [u8; 32] = rand::random();
         let stored: Vec<u8> = self.run(async {
-            sqlx::query_scalar(
+            let what = "read the token secret";
+            let first: Option<Vec<u8>> = sqlx::query_scalar(
                 "WITH new AS (INSERT INTO store_secret (secret) VALUES ($1) \
                  ON CONFLICT DO NOTHING RETURNING secret) \
                  SELECT secret FROM new UNION ALL SELECT secret FROM store_secret LIMIT 1",
             )
             .bind(&fresh[..])
-            .fetch_one(self.store.pool())
+            .fetch_optional(self.store.pool())
             .await
-            .map_err(|e| self.failed("read the token secret", e))
+            .map_err(|e| self.failed(what, e))?;
+            match first {
+                Some(secret) => Ok(secret),
+                None => sqlx::query_scalar("SELECT secret FROM store_secret")
+                    .fetch_one(self.store.pool())
+                    .await
+                    .map_err(|e| self.failed(what, e)),
+            }
         })?;
-        <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
-            engine_error(
-                &self.path,
-                PgStoreError::Settings {
-                    url: self.store.url().to_owned(),
-                    reason: "the stored token secret is not 32 bytes".to_owned(),
-                },
-            )
-        })
+        <[u8; 32]>::try_from(stored.as_slice())
+            .map_err(|_| engine_error(&self.path, self.damaged("token secret: not 32 bytes")))
     }
 
     /// Every write is its own committed transaction: there is nothing left to flush.

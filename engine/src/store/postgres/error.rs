@@ -55,6 +55,36 @@ pub enum PgStoreError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A stored row cannot be read back (a value outside what Volley writes).
+    #[error("store {url}: damaged {what}")]
+    Damaged {
+        /// The store URL, password removed.
+        url: String,
+        /// Which record and what is wrong with it ("recipient record: unreadable state").
+        what: String,
+    },
+    /// A database cannot be copied into a store folder by the engine itself.
+    #[error(
+        "store {url}: a PostgreSQL store is not copied into a folder ({}) by gc; \
+         use `volley store copy --from <database URL> --to <folder>` to move it",
+        target.display()
+    )]
+    NoFolderCopy {
+        /// The store URL, password removed.
+        url: String,
+        /// The folder asked for.
+        target: std::path::PathBuf,
+    },
+    /// A load could not go on: its task ended early.
+    #[error("store {url}: load campaign {campaign}: {reason}")]
+    LoadEnded {
+        /// The store URL, password removed.
+        url: String,
+        /// The campaign id.
+        campaign: String,
+        /// Why, in words.
+        reason: String,
+    },
     /// The campaign was loaded already (a re-run never loads again).
     #[error("store {url}: campaign {campaign} is loaded already")]
     AlreadyLoaded {

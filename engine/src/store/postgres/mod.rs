@@ -1,23 +1,30 @@
 //! The PostgreSQL engine (groundwork of issue 18): connecting, the schema and its versioned
 //! migrations (`engine/migrations/`, applied by Volley itself through sqlx's `migrate!`), and
-//! loading a list with binary `COPY`; and [`PgEngine`], the storage interface on top of them
-//! (first slice: campaigns, the queue and outcomes; the rest says it is not supported yet).
+//! loading a list with binary `COPY`; and `PgEngine`, the storage interface on top of them
+//! (every trait: campaigns, the queue, outcomes, late reports, suppression, tracking, A/B,
+//! the event export and gc).
 //!
 //! Client: sqlx (pool, migrations, `COPY`, the `PG*` environment and `~/.pgpass`, TLS through
 //! rustls with aws-lc). Everything here is async; nothing blocks a tokio worker.
 
+mod ab;
 mod copy;
 mod engine;
 mod error;
+mod export;
+mod history;
 mod load;
+mod lookups;
 mod outcomes;
 mod queue;
 mod relays;
 mod reports;
 mod session;
 mod settings;
-mod stubs;
 mod suppression;
+mod track_reads;
+mod track_rules;
+mod tracking;
 
 pub(crate) use engine::PgEngine;
 

@@ -27,7 +27,7 @@ struct Writes {
     first: Vec<Option<i64>>,
     next: Vec<Option<i64>>,
     replies: Vec<String>,
-    counts: BTreeMap<(i16, &'static str), i64>,
+    counts: CountDeltas,
     messages: Vec<(String, i64)>,
     delivered: Vec<String>,
     failed: Vec<(String, ReplyRecord)>,
@@ -68,7 +68,12 @@ impl PgEngine {
         self.write(&mut tx, number, &writes, now)
             .await
             .map_err(|e| self.failed(&what, e))?;
-        for (address, reply) in &writes.failed {
+        // Hard bounces go on the list in one statement; soft ones are counted one by one.
+        let (hard, soft): (Vec<_>, Vec<_>) = writes.failed.iter().partition(|(_, r)| r.hard);
+        suppress_hard(&mut tx, campaign, &hard, now)
+            .await
+            .map_err(|e| self.failed(&what, e))?;
+        for (address, reply) in soft {
             self.note_failure(&mut tx, campaign, address, reply, &policy.suppression, now)
                 .await
                 .map_err(|e| self.failed(&what, e))?;
@@ -103,24 +108,7 @@ impl PgEngine {
             .bind(&w.log_replies)
             .execute(&mut *conn)
             .await?;
-        let (variants, states, deltas): (Vec<i16>, Vec<&str>, Vec<i64>) = w
-            .counts
-            .iter()
-            .filter(|(_, d)| **d != 0)
-            .map(|((v, s), d)| (*v, *s, *d))
-            .fold(Default::default(), |(mut a, mut b, mut c), (v, s, d)| {
-                a.push(v);
-                b.push(s);
-                c.push(d);
-                (a, b, c)
-            });
-        sqlx::query(SHIFT_COUNTS)
-            .bind(number)
-            .bind(&variants)
-            .bind(&states)
-            .bind(&deltas)
-            .execute(&mut *conn)
-            .await?;
+        shift_counts(&mut *conn, number, &w.counts).await?;
         let (ids, seqs): (Vec<&str>, Vec<i64>) = w
             .messages
             .iter()
@@ -141,7 +129,7 @@ impl PgEngine {
 
     /// A bounce or expiry: a hard one suppresses the address at once, soft ones count
     /// towards the policy (the same rules as the sled engine).
-    async fn note_failure(
+    pub(super) async fn note_failure(
         &self,
         conn: &mut PgConnection,
         campaign: &str,
@@ -268,7 +256,67 @@ fn gather(
     w
 }
 
-async fn suppress(
+/// Counter deltas by (variant, state), as [`shift_counts`] applies them.
+pub(super) type CountDeltas = BTreeMap<(i16, &'static str), i64>;
+
+/// Shifts the campaign's `state_counts` by `deltas` (zero deltas left out).
+pub(super) async fn shift_counts(
+    conn: &mut PgConnection,
+    number: i32,
+    deltas: &CountDeltas,
+) -> Result<(), sqlx::Error> {
+    let (mut variants, mut states, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for ((variant, state), delta) in deltas.iter().filter(|(_, d)| **d != 0) {
+        variants.push(*variant);
+        states.push(*state);
+        values.push(*delta);
+    }
+    if variants.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(SHIFT_COUNTS)
+        .bind(number)
+        .bind(&variants)
+        .bind(&states)
+        .bind(&values)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Puts the hard-bounced addresses on the suppression list (those not there already).
+async fn suppress_hard(
+    conn: &mut PgConnection,
+    campaign: &str,
+    bounced: &[&(String, ReplyRecord)],
+    now: Millis,
+) -> Result<(), sqlx::Error> {
+    if bounced.is_empty() {
+        return Ok(());
+    }
+    let (addresses, details): (Vec<&str>, Vec<String>) = bounced
+        .iter()
+        .map(|(address, reply)| (address.as_str(), reply.to_string()))
+        .unzip();
+    let sql = concat!(
+        "INSERT INTO suppressions (address, reason, at, campaign, detail) ",
+        "SELECT u.address, 'hard_bounce', ",
+        ts!(3),
+        ", $4, u.detail FROM unnest($1::text[], $2::text[]) AS u(address, detail) ",
+        "ON CONFLICT (address) DO NOTHING"
+    );
+    sqlx::query(sql)
+        .bind(&addresses)
+        .bind(&details)
+        .bind(millis(now))
+        .bind(campaign)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Adds `address` to the suppression list unless it is there already.
+pub(super) async fn suppress(
     conn: &mut PgConnection,
     address: &str,
     reason: &str,
@@ -294,7 +342,7 @@ async fn suppress(
 }
 
 /// A reply as the JSON the schema keeps.
-fn json(reply: &ReplyRecord) -> String {
+pub(super) fn json(reply: &ReplyRecord) -> String {
     serde_json::to_string(reply).unwrap_or_else(|_| "null".to_owned())
 }
 

@@ -60,10 +60,7 @@ pub(super) fn decode(engine: &PgEngine, row: &PgRow) -> Result<StoredRecipient, 
 }
 
 fn damaged(engine: &PgEngine, what: &str) -> PgStoreError {
-    PgStoreError::Settings {
-        url: engine.store.url().to_owned(),
-        reason: format!("damaged recipient record: unreadable {what}"),
-    }
+    engine.damaged(format!("recipient record: unreadable {what}"))
 }
 
 /// The name the schema's `recipient_state` gives a state.
@@ -82,6 +79,20 @@ pub(super) fn state_name(state: RecipientState) -> &'static str {
 pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+/// The domains with pending recipients, one index probe per domain (a "loose index scan"
+/// over `recipients_pending`) rather than a read of every pending recipient.
+const PENDING_DOMAINS: &str = "\
+WITH RECURSIVE d(domain) AS (
+    (SELECT domain FROM recipients WHERE campaign = $1 AND state = 'pending'
+     ORDER BY domain LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.domain FROM recipients r
+            WHERE r.campaign = $1 AND r.state = 'pending' AND r.domain > d.domain
+            ORDER BY r.domain LIMIT 1)
+    FROM d WHERE d.domain IS NOT NULL
+)
+SELECT domain FROM d WHERE domain IS NOT NULL";
 
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -150,14 +161,11 @@ impl QueueStore for PgEngine {
             return Ok(Vec::new());
         };
         self.run(async {
-            sqlx::query_scalar(
-                "SELECT DISTINCT domain FROM recipients WHERE campaign = $1 \
-                 AND state = 'pending' ORDER BY domain",
-            )
-            .bind(number)
-            .fetch_all(self.store.pool())
-            .await
-            .map_err(|e| self.failed("read the pending domains", e))
+            sqlx::query_scalar(PENDING_DOMAINS)
+                .bind(number)
+                .fetch_all(self.store.pool())
+                .await
+                .map_err(|e| self.failed("read the pending domains", e))
         })
     }
 

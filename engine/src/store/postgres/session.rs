@@ -76,10 +76,12 @@ impl<'a> PgLoadSession<'a> {
         load: JoinHandle<Result<PgLoadResult, PgStoreError>>,
     ) -> Result<PgLoadResult, StoreError> {
         let campaign = self.campaign.clone();
+        let url = self.engine.store.url().to_owned();
         self.engine.run(async move {
-            load.await.map_err(|e| PgStoreError::Settings {
-                url: String::new(),
-                reason: format!("load campaign {campaign}: the load task ended: {e}"),
+            load.await.map_err(|e| PgStoreError::LoadEnded {
+                url,
+                campaign,
+                reason: format!("the load task ended: {e}"),
             })?
         })
     }
@@ -118,7 +120,11 @@ impl LoadSession for PgLoadSession<'_> {
         self.send(invalid)?;
         self.rows = None; // the end of the list
         let Some(load) = self.load.take() else {
-            return self.engine.unsupported("finish after a failed load");
+            return Err(self.engine.fail_with(PgStoreError::LoadEnded {
+                url: self.engine.store.url().to_owned(),
+                campaign: self.campaign.clone(),
+                reason: "it failed earlier (as reported then); run it again".to_owned(),
+            }));
         };
         let result = self.join(load)?;
         let campaign = self.campaign.clone();

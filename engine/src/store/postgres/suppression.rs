@@ -24,10 +24,8 @@ macro_rules! select {
 /// One `suppressions` row as the address and its entry.
 fn entry(engine: &PgEngine, row: &PgRow) -> Result<(String, Suppression), PgStoreError> {
     let reason: String = row.get(1);
-    let reason = SuppressionReason::parse(&reason).ok_or_else(|| PgStoreError::Settings {
-        url: engine.store.url().to_owned(),
-        reason: format!("damaged suppression record: unknown reason {reason:?}"),
-    })?;
+    let reason = SuppressionReason::parse(&reason)
+        .ok_or_else(|| engine.damaged(format!("suppression record: unknown reason {reason:?}")))?;
     Ok((
         row.get(0),
         Suppression {

@@ -433,18 +433,21 @@ fn the_store_handle_works_from_plain_threads_and_inside_either_kind_of_runtime()
     }
 }
 
-/// What this slice does not do yet fails with a clear error naming the method, never a panic.
+/// gc's copy into a folder is not for a database: the error says what to use instead,
+/// and never shows the password.
 #[test]
-fn what_is_not_built_yet_says_so_by_name() {
+fn copying_a_database_into_a_folder_points_at_store_copy() {
     let cluster = cluster();
-    let url = cluster.create_database("unsupported").unwrap();
+    let url = cluster.create_database("copy_to").unwrap();
     let store = crate::store::Store::open(Path::new(&url)).unwrap();
-    let error = store.events("c1").unwrap_err().to_string();
-    assert!(
-        error.contains("not supported by the PostgreSQL engine yet: events"),
-        "{error}"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let error = store
+        .copy_to(&dir.path().join("copy"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("volley store copy"), "{error}");
     assert!(!error.contains(cluster.password()), "{error}");
+    assert!(!dir.path().join("copy").exists());
 }
 
 /// A delivered message with an unsigned Message-ID is found again by it; an ingested
@@ -492,4 +495,34 @@ fn a_delivered_message_is_found_by_its_id_and_ingested_reports_are_remembered() 
     store.mark_ingested(b"fp").unwrap();
     store.mark_ingested(b"fp").unwrap();
     assert!(store.is_ingested(b"fp").unwrap());
+}
+
+/// Two nodes asking a brand-new store for its token secret at the same moment get the same
+/// one (the loser of the insert race reads the winner's).
+#[test]
+fn two_nodes_racing_for_a_new_secret_get_the_same_one() {
+    let cluster = cluster();
+    for round in 0..4 {
+        let url = cluster
+            .create_database(&format!("secret_race_{round}"))
+            .unwrap();
+        let nodes: Vec<_> = (0..2)
+            .map(|_| crate::store::Store::open(Path::new(&url)).unwrap())
+            .collect();
+        let barrier = std::sync::Barrier::new(nodes.len());
+        let secrets: Vec<[u8; 32]> = std::thread::scope(|scope| {
+            let asks: Vec<_> = nodes
+                .iter()
+                .map(|node| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        node.secret().unwrap()
+                    })
+                })
+                .collect();
+            asks.into_iter().map(|ask| ask.join().unwrap()).collect()
+        });
+        assert_eq!(secrets[0], secrets[1], "round {round}");
+    }
 }

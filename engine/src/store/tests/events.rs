@@ -250,11 +250,7 @@ fn an_unknown_campaign_is_an_error_and_a_reload_starts_a_new_log(place: &Place) 
     assert_eq!(store.export_events("c1", 0).unwrap().count(), 0);
 }
 
-suite!(;
-    // Not on PostgreSQL yet (see NOTES-pg-engine.md): these need late reports, tracking,
-    // relay usage, the event export or gc, which that engine answers with
-    // StoreError::Unsupported for now.
-    sled_only:
+suite!(
     the_export_merges_every_kind_of_event_in_time_order,
     exported_events_carry_their_reply_link_and_variant,
     since_leaves_out_what_came_before,

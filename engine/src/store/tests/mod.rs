@@ -6,6 +6,7 @@
 use super::*;
 use crate::model::{Counts, Millis, ReplyRecord};
 
+mod ab;
 mod core;
 mod events;
 mod gc;
