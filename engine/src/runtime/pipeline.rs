@@ -115,12 +115,25 @@ pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendRepor
     );
     host.adopt(run.handle());
     let shutdown = CancellationToken::new();
-    let listener = control::bind(store.path())?;
-    let control_task = tokio::spawn(control::serve(listener, host.handler(), shutdown.clone()));
+    // sled is single-process: other commands reach this one through its control socket. A
+    // database has none: every command reads it directly.
+    let control_task = match campaign.settings.store.folder() {
+        Some(folder) => {
+            let listener = control::bind(folder)?;
+            Some(tokio::spawn(control::serve(
+                listener,
+                host.handler(),
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     let result = load_and_send(campaign, &store, run, &options).await;
     let flushed = store.flush().await;
     shutdown.cancel();
-    let _ = control_task.await;
+    if let Some(task) = control_task {
+        let _ = task.await;
+    }
     host.wait().await;
     let report = result?;
     flushed?;

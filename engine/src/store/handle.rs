@@ -3,10 +3,9 @@
 //! ([`ExportEvents`]).
 
 use super::api::{LoadSession, StoreEngine};
-use super::{ExportEvent, StoreError};
+use super::{ExportEvent, StoreError, StoreLocation};
 use crate::model::{Assignment, Counts};
 use serde::{de::DeserializeOwned, Serialize};
-use std::path::Path;
 use std::sync::Arc;
 
 /// An open store, whichever engine is behind it. Cheap to clone; clones share the same
@@ -24,25 +23,24 @@ impl std::ops::Deref for Store {
     }
 }
 
-/// The address schemes of the PostgreSQL engine.
-const POSTGRES: &[&str] = &["postgresql://", "postgres://"];
-
 impl Store {
-    /// Opens (creating if needed) the store at `location`, picking the engine from it: a
-    /// folder is the embedded sled engine (private to the user running Volley: mode 0700);
-    /// a `postgresql://` (or `postgres://`) address is the PostgreSQL engine: it connects
-    /// (the password from the address or the usual `PG*` environment) and creates or
-    /// migrates the schema. A sled folder another process holds fails with
-    /// [`StoreError::Locked`].
-    pub fn open(location: &Path) -> Result<Store, StoreError> {
-        let text = location.to_string_lossy();
-        if POSTGRES.iter().any(|scheme| text.starts_with(scheme)) {
-            let engine = super::postgres::PgEngine::open(&text)?;
-            return Ok(Store::from_engine(Arc::new(engine)));
+    /// Opens (creating if needed) the store at `location` ([`StoreLocation`]; a path
+    /// converts: a `postgresql://` or `postgres://` address is a database, anything else a
+    /// folder). A folder is the embedded sled engine (private to the user running Volley:
+    /// mode 0700); a database is the PostgreSQL engine: it connects (the password from
+    /// `password_file`, `password_env`, the address or the usual `PG*` environment and
+    /// `~/.pgpass`) and creates or migrates the schema. A sled folder another process holds
+    /// fails with [`StoreError::Locked`].
+    pub fn open(location: impl Into<StoreLocation>) -> Result<Store, StoreError> {
+        match location.into() {
+            StoreLocation::Postgres { settings, .. } => {
+                let engine = super::postgres::PgEngine::open(settings)?;
+                Ok(Store::from_engine(Arc::new(engine)))
+            }
+            StoreLocation::Folder(folder) => Ok(Store::from_engine(Arc::new(
+                super::sled::SledStore::open(&folder)?,
+            ))),
         }
-        Ok(Store::from_engine(Arc::new(super::sled::SledStore::open(
-            location,
-        )?)))
     }
 
     /// A handle on an engine already open (for engines and their tests).
@@ -167,6 +165,7 @@ impl Iterator for ExportEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn a_postgresql_address_opens_that_engine_and_its_password_stays_secret() {
