@@ -41,9 +41,9 @@ pub fn tracked_campaign(
     seconds: u32,
     extra: &str,
 ) -> (Server, String, String) {
-    let store = fixture.path("campaign.volley");
+    let store = volley_testkit::store::store_arg(&fixture.path("campaign.volley"));
     let mut server = volley()
-        .args(["track", "serve", "--store", &store.display().to_string()])
+        .args(["track", "serve", "--store", &store])
         .args(["--bind", "127.0.0.1:0", "--seconds", &seconds.to_string()])
         .env("VOLLEY_TRACKING_KEY", key)
         .stdout(Stdio::piped())

@@ -1,0 +1,82 @@
+# A throwaway PostgreSQL cluster for the scripts (`STORE=postgres`), sourced, not run:
+#
+#   . scripts/pg-cluster.sh
+#   pg_store_url DIR        # sets STORE_URL (no password) and exports PGPASSWORD
+#   ...                     # volley send campaign.toml --store "$STORE_URL"
+#   pg_peak_rss_kb          # the cluster's processes' summed peak RSS so far (KiB)
+#   pg_cluster_stop         # (also run it from the script's EXIT trap)
+#
+# With PGHOST set, the database of the PG* environment is used instead (PGHOST, PGPORT,
+# PGUSER, PGDATABASE, PGPASSWORD or ~/.pgpass): nothing is started, and nothing is stopped.
+# Otherwise initdb + pg_ctl from Debian's postgresql package start a cluster in DIR/pg on a
+# free port of 127.0.0.1 (as the system user volley-test when run as root: PostgreSQL refuses
+# root), and pg_cluster_stop stops it (-m immediate) and removes it.
+
+pg_dir=""
+pg_as=()
+
+pg_bin() {
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+        echo "STORE=postgres: PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin:" \
+            "apt-get install -y postgresql (or set PGHOST to use a running server)" >&2
+        return 1
+    fi
+    echo "$bin"
+}
+
+pg_store_url() {
+    if [ -n "${PGHOST:-}" ]; then
+        STORE_URL="postgresql://${PGUSER:-$USER}@${PGHOST}:${PGPORT:-5432}/${PGDATABASE:-${PGUSER:-$USER}}"
+        export STORE_URL
+        return 0
+    fi
+    local bin port pw
+    bin=$(pg_bin) || return 1
+    pg_dir="$1/pg"
+    mkdir -p "$pg_dir"
+    if [ "$(id -u)" = 0 ]; then
+        id volley-test >/dev/null 2>&1 ||
+            useradd --system --no-create-home --shell /usr/sbin/nologin volley-test
+        chown volley-test: "$pg_dir"
+        pg_as=(setpriv --reuid="$(id -u volley-test)" --regid="$(id -g volley-test)" --clear-groups --)
+    fi
+    pw=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '%s' "$pw" >"$pg_dir/pwfile"
+    chmod 600 "$pg_dir/pwfile"
+    [ ${#pg_as[@]} -gt 0 ] && chown volley-test: "$pg_dir/pwfile"
+    "${pg_as[@]}" "$bin/initdb" -D "$pg_dir/data" -U volley --pwfile="$pg_dir/pwfile" \
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C --no-sync >"$pg_dir/initdb.log" 2>&1 || {
+        echo "initdb failed:"; tail "$pg_dir/initdb.log"; return 1; } >&2
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "${pg_as[@]}" "$bin/pg_ctl" start -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $pg_dir -c max_connections=60 -c shared_buffers=128MB" \
+        >/dev/null || { echo "pg_ctl start failed:"; tail "$pg_dir/server.log"; return 1; } >&2
+    "${pg_as[@]}" "$bin/createdb" -h "$pg_dir" -p "$port" -U volley volley
+    export PGPASSWORD="$pw"
+    STORE_URL="postgresql://volley@127.0.0.1:$port/volley"
+    export STORE_URL
+}
+
+# The summed peak RSS (VmHWM, KiB) of the cluster's processes alive now (the postmaster and
+# its backends); 0 when the cluster is not ours.
+pg_peak_rss_kb() {
+    [ -n "$pg_dir" ] && [ -f "$pg_dir/data/postmaster.pid" ] || { echo 0; return; }
+    local main total=0 pid hwm
+    main=$(head -1 "$pg_dir/data/postmaster.pid")
+    for pid in "$main" $(pgrep -P "$main"); do
+        hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        total=$((total + ${hwm:-0}))
+    done
+    echo "$total"
+}
+
+pg_cluster_stop() {
+    [ -n "$pg_dir" ] || return 0
+    local bin
+    bin=$(pg_bin) || return 0
+    "${pg_as[@]}" "$bin/pg_ctl" stop -D "$pg_dir/data" -m immediate -w -t 30 >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+    pg_dir=""
+}
