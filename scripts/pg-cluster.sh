@@ -3,7 +3,10 @@
 #   . scripts/pg-cluster.sh
 #   pg_store_url DIR        # sets STORE_URL (no password) and exports PGPASSWORD
 #   ...                     # volley send campaign.toml --store "$STORE_URL"
-#   pg_peak_rss_kb          # the cluster's processes' summed peak RSS so far (KiB)
+#   pg_fresh_database NAME  # STORE_URL := a new empty database NAME (own cluster only)
+#   pg_memory_start FILE    # sample the cluster's memory (summed PSS) until pg_memory_stop;
+#   pg_memory_stop          #   prints the peak in MB (PSS counts shared buffers once)
+#   pg_database_size        # the database's size on disk (pg_database_size), in MB
 #   pg_cluster_stop         # (also run it from the script's EXIT trap)
 #
 # With PGHOST set, the database of the PG* environment is used instead (PGHOST, PGPORT,
@@ -59,20 +62,53 @@ pg_store_url() {
     export STORE_URL
 }
 
-# The summed peak RSS (VmHWM, KiB) of the cluster's processes alive now (the postmaster and
-# its backends); 0 when the cluster is not ours.
-pg_peak_rss_kb() {
-    [ -n "$pg_dir" ] && [ -f "$pg_dir/data/postmaster.pid" ] || { echo 0; return; }
-    local main total=0 pid hwm
-    main=$(head -1 "$pg_dir/data/postmaster.pid")
+pg_fresh_database() {
+    [ -n "$pg_dir" ] || { echo "pg_fresh_database: not on a cluster of our own (PGHOST set)" >&2; return 1; }
+    local bin port
+    bin=$(pg_bin) || return 1
+    port=${STORE_URL##*:}; port=${port%%/*}
+    "${pg_as[@]}" "$bin/createdb" -h "$pg_dir" -p "$port" -U volley "$1"
+    STORE_URL="postgresql://volley@127.0.0.1:$port/$1"
+}
+
+# The cluster's memory now: the PSS (KiB) of the postmaster and its children, summed.
+pg_pss_kb() {
+    local main total=0 pid pss
+    main=$(head -1 "$pg_dir/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
     for pid in "$main" $(pgrep -P "$main"); do
-        hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-        total=$((total + ${hwm:-0}))
+        pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
+        total=$((total + ${pss:-0}))
     done
     echo "$total"
 }
 
+pg_memory_start() {
+    pg_memory_file=$1
+    echo 0 >"$pg_memory_file"
+    [ -n "$pg_dir" ] || return 0
+    (
+        peak=0
+        while :; do
+            now=$(pg_pss_kb)
+            if [ "$now" -gt "$peak" ]; then peak=$now; echo "$peak" >"$pg_memory_file"; fi
+            sleep 0.2
+        done
+    ) &
+    pg_memory_pid=$!
+}
+
+pg_memory_stop() {
+    [ -n "${pg_memory_pid:-}" ] && { kill "$pg_memory_pid" 2>/dev/null; wait "$pg_memory_pid" 2>/dev/null || true; }
+    pg_memory_pid=""
+    awk '{printf "%.0f", $1 / 1024}' "$pg_memory_file"
+}
+
+pg_database_size() {
+    psql -X -At "$STORE_URL" -c "SELECT round(pg_database_size(current_database()) / 1e6, 1)"
+}
+
 pg_cluster_stop() {
+    [ -n "${pg_memory_pid:-}" ] && kill "$pg_memory_pid" 2>/dev/null
     [ -n "$pg_dir" ] || return 0
     local bin
     bin=$(pg_bin) || return 0

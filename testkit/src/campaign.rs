@@ -294,13 +294,17 @@ impl CampaignToml {
         path.to_owned()
     }
 
-    /// The TOML with its `[store]` (given or default) pointing at a test database.
+    /// The TOML with its `[store]` (given or default) pointing at a test database; a
+    /// `[store]` naming a database itself (`url`) is kept.
     fn on_postgres(&self, path: &Path) -> String {
         let mut toml = self.clone();
         let given = toml
             .sections
             .iter()
             .position(|s| s.trim_start().starts_with("[store]"));
+        if given.is_some_and(|i| toml.sections[i].contains("url")) {
+            return toml.to_string();
+        }
         let folder = match given.map(|i| toml.sections.remove(i)) {
             Some(section) => store_path(&section),
             None => {

@@ -82,7 +82,7 @@ async fn send_status_and_report_on_postgresql_agree_with_psql() {
         &cluster,
         "cli_pg",
         "SELECT state || '=' || count(*) FROM campaign_recipients \
-         WHERE campaign_id = 'cli-test' GROUP BY state ORDER BY state",
+         WHERE campaign_id = 'cli-test' GROUP BY state ORDER BY 1",
     );
     assert_eq!(states, "bounced=1\ndelivered=40", "{states}");
     let code = psql(
