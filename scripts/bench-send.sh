@@ -53,7 +53,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; pg_cluster_stop; wait 2>/dev/null |
 store=${STORE:-sled}
 case "$store" in
     sled) ;;
-    postgres) pg_store_url "$work" ;;
+    postgres) pg_store_url ;;
     *) echo "STORE=$store: use sled or postgres" >&2; exit 2 ;;
 esac
 

@@ -23,7 +23,7 @@ trap '[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; wait 2>/dev/null || tr
 case "$store" in
     sled) store_args=() ;;
     postgres)
-        pg_store_url "$work"
+        pg_store_url
         store_args=(--store "$STORE_URL")
         echo "store: $STORE_URL"
         ;;
@@ -83,6 +83,7 @@ for k in $(seq "$kills"); do
         # moment up to 1 s later.
         before=$(delivered_so_far)
         for _ in $(seq 400); do
+            kill -0 "$pid" 2>/dev/null || break # done already: nothing left to send
             if [ "$store" = sled ]; then
                 "$volley" status "$work/campaign.toml" --json 2>/dev/null | grep -q '"running_pid": [0-9]' && break
             else

@@ -1,7 +1,7 @@
 # A throwaway PostgreSQL cluster for the scripts (`STORE=postgres`), sourced, not run:
 #
 #   . scripts/pg-cluster.sh
-#   pg_store_url DIR        # sets STORE_URL (no password) and exports PGPASSWORD
+#   pg_store_url            # sets STORE_URL (no password) and exports PGPASSWORD
 #   ...                     # volley send campaign.toml --store "$STORE_URL"
 #   pg_fresh_database NAME  # STORE_URL := a new empty database NAME (own cluster only)
 #   pg_memory_start FILE    # sample the cluster's memory (summed PSS) until pg_memory_stop;
@@ -11,7 +11,8 @@
 #
 # With PGHOST set, the database of the PG* environment is used instead (PGHOST, PGPORT,
 # PGUSER, PGDATABASE, PGPASSWORD or ~/.pgpass): nothing is started, and nothing is stopped.
-# Otherwise initdb + pg_ctl from Debian's postgresql package start a cluster in DIR/pg on a
+# Otherwise initdb + pg_ctl from Debian's postgresql package start a cluster in a temp folder
+# of its own (the cluster's user must reach it; a script's 0700 work folder is root's) on a
 # free port of 127.0.0.1 (as the system user volley-test when run as root: PostgreSQL refuses
 # root), and pg_cluster_stop stops it (-m immediate) and removes it.
 
@@ -37,8 +38,7 @@ pg_store_url() {
     fi
     local bin port pw
     bin=$(pg_bin) || return 1
-    pg_dir="$1/pg"
-    mkdir -p "$pg_dir"
+    pg_dir=$(mktemp -d /tmp/volley-pg.XXXXXX)
     if [ "$(id -u)" = 0 ]; then
         id volley-test >/dev/null 2>&1 ||
             useradd --system --no-create-home --shell /usr/sbin/nologin volley-test

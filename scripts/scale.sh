@@ -32,7 +32,7 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; pg_cluster_stop; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 case "$store" in
     sled) store_line='path = "store"' ;;
-    postgres) pg_store_url "$work"; store_line="url = \"$STORE_URL\"" ;;
+    postgres) pg_store_url; store_line="url = \"$STORE_URL\"" ;;
     *) echo "STORE=$store: use sled or postgres" >&2; exit 2 ;;
 esac
 
