@@ -70,7 +70,7 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
         ),
         None => settings.id.clone(),
     };
-    let (campaign, events, store) = match volley::store::Store::open(&settings.store) {
+    let (campaign, events, store) = match volley::store::Store::open_at(&settings.store) {
         Ok(store) => {
             let campaign = volley::runtime::resolve_campaign(&store, &asked)?;
             let events: Events = Box::new(

@@ -26,7 +26,7 @@ pub(crate) fn open_store(
             anyhow::bail!("name a store with --store DIR (or postgresql://…) or --campaign FILE")
         }
     };
-    let store = runtime::open_store(location)?;
+    let store = runtime::open_store(&location)?;
     Ok((store, settings))
 }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// directly, always (it has no folder to rewrite: its sizes are reported as zero).
 pub async fn gc(location: &StoreLocation, options: GcOptions) -> Result<GcReport, Error> {
     let Some(store_dir) = location.folder() else {
-        let store = Store::open(location)?;
+        let store = Store::open_at(location)?;
         return super::blocking("gc task", move || {
             Ok(GcReport {
                 campaigns: collect_campaigns(&store, &options, |_| false)?,

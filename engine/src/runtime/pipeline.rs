@@ -105,7 +105,7 @@ pub struct SendReport {
 /// when what is left cannot be sent before the linger runs out: a destination suspended or
 /// unreachable, a relay cap reached).
 pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendReport, Error> {
-    let store = Store::open(&campaign.settings.store)?;
+    let store = Store::open_at(&campaign.settings.store)?;
     let run = Run::new(store.clone());
     let host = Host::new(
         store.clone(),

@@ -19,7 +19,7 @@ pub async fn report(settings: &CampaignSettings, top: usize) -> Result<Report, E
         return Err(not_loaded());
     }
     let spec = ReportSpec::for_campaign(settings, top);
-    match Store::open(&settings.store) {
+    match Store::open_at(&settings.store) {
         Ok(store) => {
             if store
                 .counts(&super::resolve_campaign(&store, &settings.id)?)?

@@ -145,7 +145,7 @@ impl Server {
         options: ServeOptions,
         cancel: CancellationToken,
     ) -> Result<Server, Error> {
-        let store = Store::open(&settings.store)?;
+        let store = Store::open_at(&settings.store)?;
         let host = Host::new(store.clone(), cancel.clone(), None, options.clock.clone());
         let tasks = TaskTracker::new();
         let control_stop = CancellationToken::new();

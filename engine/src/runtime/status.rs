@@ -40,7 +40,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
     if !settings.store.may_exist() {
         return Err(not_loaded());
     }
-    match Store::open(&settings.store) {
+    match Store::open_at(&settings.store) {
         Ok(store) => {
             let id =
                 super::latest_edition(&store, &settings.id)?.unwrap_or_else(|| settings.id.clone());

@@ -6,6 +6,7 @@ use super::api::{LoadSession, StoreEngine};
 use super::{ExportEvent, StoreError, StoreLocation};
 use crate::model::{Assignment, Counts};
 use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
 use std::sync::Arc;
 
 /// An open store, whichever engine is behind it. Cheap to clone; clones share the same
@@ -24,21 +25,26 @@ impl std::ops::Deref for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `location` ([`StoreLocation`]; a path
-    /// converts: a `postgresql://` or `postgres://` address is a database, anything else a
-    /// folder). A folder is the embedded sled engine (private to the user running Volley:
-    /// mode 0700); a database is the PostgreSQL engine: it connects (the password from
-    /// `password_file`, `password_env`, the address or the usual `PG*` environment and
-    /// `~/.pgpass`) and creates or migrates the schema. A sled folder another process holds
-    /// fails with [`StoreError::Locked`].
-    pub fn open(location: impl Into<StoreLocation>) -> Result<Store, StoreError> {
-        match location.into() {
+    /// Opens (creating if needed) the store at `location`: a `postgresql://` (or
+    /// `postgres://`) address is a database (password from the address or the usual `PG*`
+    /// environment), anything else a folder. See [`Store::open_at`].
+    pub fn open(location: &Path) -> Result<Store, StoreError> {
+        Store::open_at(&StoreLocation::parse(location))
+    }
+
+    /// Opens (creating if needed) the store at `location`. A folder is the embedded sled
+    /// engine (private to the user running Volley: mode 0700); a database is the PostgreSQL
+    /// engine: it connects (the password from `password_file`, `password_env`, the address
+    /// or the usual `PG*` environment and `~/.pgpass`) and creates or migrates the schema. A
+    /// sled folder another process holds fails with [`StoreError::Locked`].
+    pub fn open_at(location: &StoreLocation) -> Result<Store, StoreError> {
+        match location {
             StoreLocation::Postgres { settings, .. } => {
-                let engine = super::postgres::PgEngine::open(settings)?;
+                let engine = super::postgres::PgEngine::open(settings.clone())?;
                 Ok(Store::from_engine(Arc::new(engine)))
             }
             StoreLocation::Folder(folder) => Ok(Store::from_engine(Arc::new(
-                super::sled::SledStore::open(&folder)?,
+                super::sled::SledStore::open(folder)?,
             ))),
         }
     }
@@ -165,7 +171,6 @@ impl Iterator for ExportEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn a_postgresql_address_opens_that_engine_and_its_password_stays_secret() {

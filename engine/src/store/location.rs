@@ -91,30 +91,6 @@ impl fmt::Display for StoreLocation {
     }
 }
 
-impl From<&Path> for StoreLocation {
-    fn from(text: &Path) -> StoreLocation {
-        StoreLocation::parse(text)
-    }
-}
-
-impl From<&PathBuf> for StoreLocation {
-    fn from(text: &PathBuf) -> StoreLocation {
-        StoreLocation::parse(text)
-    }
-}
-
-impl From<PathBuf> for StoreLocation {
-    fn from(text: PathBuf) -> StoreLocation {
-        StoreLocation::parse(&text)
-    }
-}
-
-impl From<&StoreLocation> for StoreLocation {
-    fn from(location: &StoreLocation) -> StoreLocation {
-        location.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
