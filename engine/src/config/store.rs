@@ -78,6 +78,24 @@ pub(crate) fn validate_store(
             None => return folder(ctx, raw, default),
         },
     };
+    let settings = database(ctx, raw, key, url)?;
+    let local = match &raw.local_dir {
+        Some(dir) => ctx.path("store.local_dir", dir)?,
+        None => default,
+    };
+    Ok(StoreLocation::Postgres {
+        settings,
+        local: Some(local),
+    })
+}
+
+/// The database settings of `[store]` for `url` (from `key`: `store.url` or `--store`).
+fn database(
+    ctx: &Ctx,
+    raw: &RawStore,
+    key: &'static str,
+    url: String,
+) -> Result<PgSettings, ConfigError> {
     let mut settings = PgSettings::new(url);
     if let Err(reason) = settings.check_url() {
         return Err(ConfigError::BadStoreUrl {
@@ -116,14 +134,7 @@ pub(crate) fn validate_store(
         }
         None => None,
     };
-    let local = match &raw.local_dir {
-        Some(dir) => ctx.path("store.local_dir", dir)?,
-        None => default,
-    };
-    Ok(StoreLocation::Postgres {
-        settings,
-        local: Some(local),
-    })
+    Ok(settings)
 }
 
 /// `store.url` from a file: an address, without a password (a file is copied, shared and
