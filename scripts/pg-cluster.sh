@@ -48,7 +48,7 @@ pg_store_url() {
     pw=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
     printf '%s' "$pw" >"$pg_dir/pwfile"
     chmod 600 "$pg_dir/pwfile"
-    [ ${#pg_as[@]} -gt 0 ] && chown volley-test: "$pg_dir/pwfile"
+    if [ ${#pg_as[@]} -gt 0 ]; then chown volley-test: "$pg_dir/pwfile"; fi
     "${pg_as[@]}" "$bin/initdb" -D "$pg_dir/data" -U volley --pwfile="$pg_dir/pwfile" \
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C --no-sync >"$pg_dir/initdb.log" 2>&1 || {
         echo "initdb failed:"; tail "$pg_dir/initdb.log"; return 1; } >&2
@@ -84,6 +84,7 @@ pg_pss_kb() {
 
 pg_memory_start() {
     pg_memory_file=$1
+    if [ -n "${pg_memory_pid:-}" ]; then kill "$pg_memory_pid" 2>/dev/null || true; fi
     echo 0 >"$pg_memory_file"
     [ -n "$pg_dir" ] || return 0
     (
@@ -98,8 +99,10 @@ pg_memory_start() {
 }
 
 pg_memory_stop() {
-    [ -n "${pg_memory_pid:-}" ] && { kill "$pg_memory_pid" 2>/dev/null; wait "$pg_memory_pid" 2>/dev/null || true; }
-    pg_memory_pid=""
+    if [ -n "${pg_memory_pid:-}" ]; then
+        kill "$pg_memory_pid" 2>/dev/null || true
+        wait "$pg_memory_pid" 2>/dev/null || true
+    fi
     awk '{printf "%.0f", $1 / 1024}' "$pg_memory_file"
 }
 
@@ -108,7 +111,8 @@ pg_database_size() {
 }
 
 pg_cluster_stop() {
-    [ -n "${pg_memory_pid:-}" ] && kill "$pg_memory_pid" 2>/dev/null
+    # (Under set -e, a failing `a && b` as a function's statement would end the trap here.)
+    if [ -n "${pg_memory_pid:-}" ]; then kill "$pg_memory_pid" 2>/dev/null || true; fi
     [ -n "$pg_dir" ] || return 0
     local bin
     bin=$(pg_bin) || return 0
