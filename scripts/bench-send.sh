@@ -25,6 +25,10 @@
 #   STOP_AFTER=SECONDS    stop each send (SIGTERM) after this long: for peak memory with a huge
 #                         list queued, where waiting for the end is not the point
 #   TIMINGS=1             print where the time went (per tracing span) after each run
+#   STORE=sled|postgres   the store engine (default sled). postgres: a throwaway cluster
+#                         started here (a fresh database per run), or the PG* environment's
+#                         database when PGHOST is set (a campaign id per run); PostgreSQL's
+#                         peak memory (summed PSS of its processes) is shown beside Volley's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 recipients=${1:-20000}
@@ -44,7 +48,14 @@ cargo build --release -q -p volley-cli
 volley=${CARGO_TARGET_DIR:-$PWD/target}/release/volley
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+. scripts/pg-cluster.sh
+trap 'kill "${pids[@]}" 2>/dev/null || true; pg_cluster_stop; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+store=${STORE:-sled}
+case "$store" in
+    sled) ;;
+    postgres) pg_store_url ;;
+    *) echo "STORE=$store: use sled or postgres" >&2; exit 2 ;;
+esac
 
 port=$((20000 + RANDOM % 20000))
 if [ "$mode" = relay ]; then
@@ -122,11 +133,21 @@ rates=()
 walls=()
 for run in $(seq "$runs"); do
     rm -rf "$work/store" "$work/sink.json"
+    store_arg="$work/store"
+    if [ "$store" = postgres ]; then
+        if [ -n "${PGHOST:-}" ]; then
+            sed -i "s/^id = .*/id = \"bench-$run-$$\"/" "$work/campaign.toml"
+        else
+            pg_fresh_database "run$run"
+        fi
+        store_arg=$STORE_URL
+        pg_memory_start "$work/pg-memory.txt"
+    fi
     [ "$run" = 1 ] || start_sink
     timer=()
     [ -x /usr/bin/time ] && timer=(/usr/bin/time -v -o "$work/time.txt")
     start=$(date +%s.%N)
-    "${timer[@]}" "$volley" "${timings[@]}" send "$work/campaign.toml" --store "$work/store" --no-progress \
+    "${timer[@]}" "$volley" "${timings[@]}" send "$work/campaign.toml" --store "$store_arg" --no-progress \
         >"$work/out.txt" 2>"$work/send.log" &
     send_pid=$!
     if [ -n "${STOP_AFTER:-}" ]; then
@@ -135,13 +156,15 @@ for run in $(seq "$runs"); do
     status=0
     wait "$send_pid" || status=$?
     end=$(date +%s.%N)
+    pg_memory=""
+    [ "$store" = postgres ] && pg_memory=$(pg_memory_stop)
     stop_sink
     if [ "$status" != 0 ] && [ -z "${STOP_AFTER:-}" ]; then
         echo "run $run: volley send exited $status" >&2
         tail -n 5 "$work/out.txt" "$work/send.log" >&2
         exit 1
     fi
-    "$volley" status "$work/campaign.toml" --store "$work/store" --json >"$work/status.json"
+    "$volley" status "$work/campaign.toml" --store "$store_arg" --json >"$work/status.json"
     # The server's count against the store's: every delivered recipient arrived once, every
     # message that arrived is recorded as delivered, and (with TLS) every connection was TLS.
     check=$(python3 - "$work/sink.json" "$work/status.json" "$tls" "${STOP_AFTER:-}" <<'PY'
@@ -168,7 +191,7 @@ PY
     rss=""
     [ -f "$work/time.txt" ] && rss=$(awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' "$work/time.txt")
     volley_rate=$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' "$work/out.txt")
-    echo "run $run: server counted $messages messages in $span s: $rate messages/s ($sink_connections connections, $tls_connections TLS); whole command $wall s; volley's own figure ${volley_rate:-?}/s${rss:+; peak RSS ${rss} KB}"
+    echo "run $run: server counted $messages messages in $span s: $rate messages/s ($sink_connections connections, $tls_connections TLS); whole command $wall s; volley's own figure ${volley_rate:-?}/s${rss:+; peak RSS ${rss} KB}${pg_memory:+; PostgreSQL peak ${pg_memory} MB (PSS)}"
     [ "${TIMINGS:-0}" = 1 ] && sed -n '/where the time went/,$p' "$work/out.txt"
     rates+=("$rate")
     walls+=("$wall")
@@ -179,4 +202,4 @@ if [ "$mode" = relay ]; then
 else
     shape="direct to MX, $domains domains on $mx_hosts MX hosts via loopback DNS, up to ${PER_DESTINATION:-10} connections per destination"
 fi
-echo "median: $(printf '%s\n' "${rates[@]}" | median) messages/s as the server counted them, whole command $(printf '%s\n' "${walls[@]}" | median) s ($recipients recipients, 10 KB, DKIM $selector, TLS $tls, $shape, reply delay ${DELAY_MS:-0} ms, chunking ${CHUNKING:-0}; $(nproc) cores; commit $(git rev-parse --short HEAD))"
+echo "median: $(printf '%s\n' "${rates[@]}" | median) messages/s as the server counted them, whole command $(printf '%s\n' "${walls[@]}" | median) s ($recipients recipients, 10 KB, DKIM $selector, TLS $tls, $shape, reply delay ${DELAY_MS:-0} ms, chunking ${CHUNKING:-0}, store $store; $(nproc) cores; commit $(git rev-parse --short HEAD))"

@@ -11,8 +11,13 @@
 # rate is also given as the receiving server counted it, first to last message. A step that
 # fails (non-zero exit) or a receiver count that disagrees with the store stops the script.
 # Needs python3 and GNU time.
+#
+# STORE=postgres: the store is a throwaway PostgreSQL cluster started here (or the PG*
+# environment's database when PGHOST is set); its size is pg_database_size, and its peak
+# memory (summed PSS of its processes) is shown beside Volley's peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+store=${STORE:-sled}
 recipients=${1:-1000000}
 body_size=${SIZE:-10k}
 domains=1000
@@ -23,7 +28,13 @@ volley=${CARGO_TARGET_DIR:-$PWD/target}/release/volley
 
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+. scripts/pg-cluster.sh
+trap 'kill "${pids[@]}" 2>/dev/null || true; pg_cluster_stop; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+case "$store" in
+    sled) store_line='path = "store"' ;;
+    postgres) pg_store_url; store_line="url = \"$STORE_URL\"" ;;
+    *) echo "STORE=$store: use sled or postgres" >&2; exit 2 ;;
+esac
 
 port=$((20000 + RANDOM % 20000))
 dns_port=$((port + 1))
@@ -58,7 +69,7 @@ port = $port
 nameservers = ["127.0.0.1:$dns_port"]
 
 [store]
-path = "store"
+$store_line
 TOML
 
 # Runs a volley command under /usr/bin/time; prints "<seconds> s, peak RSS <MB> MB".
@@ -78,10 +89,15 @@ timed() {
     rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2 / 1024}' "$work/time.txt")
     printf '%-28s %8.2f s   peak RSS %5s MB\n' "$label" "$wall" "$rss"
 }
-size() { du -sb "$work/store" | awk '{printf "%.1f MB", $1 / 1e6}'; }
+size() {
+    if [ "$store" = postgres ]; then echo "$(pg_database_size) MB (pg_database_size)"
+    else du -sb "$work/store" | awk '{printf "%.1f MB", $1 / 1e6}'; fi
+}
 
-echo "== $recipients recipients over $domains domains (direct to MX, Ed25519, no TLS, $body_size bodies; $(nproc) cores; commit $(git rev-parse --short HEAD))"
+echo "== $recipients recipients over $domains domains (direct to MX, Ed25519, no TLS, $body_size bodies; store $store; $(nproc) cores; commit $(git rev-parse --short HEAD))"
+[ "$store" = postgres ] && pg_memory_start "$work/pg-memory.txt"
 VOLLEY_LOG=info timed "send (load + deliver)" send "$work/campaign.toml" --no-progress --linger 0s
+[ "$store" = postgres ] && echo "  PostgreSQL peak memory during the send: $(pg_memory_stop) MB (summed PSS of its processes)"
 sed -n 's/.*list loaded.* seconds="\([0-9.]*\)".*/  list loaded in \1 s/p' "$work/err-send_(load_+_deliver).txt" | head -1
 sed -n 's/^ *\(this run: .*\)/  \1/p' "$work/out.txt"
 grep -E '^ *delivered' "$work/out.txt" | sed 's/^ */  /'

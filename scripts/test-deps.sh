@@ -12,6 +12,8 @@
 #              throwaway PostgreSQL cluster runs as the system user volley-test through it
 #   postgresql the PostgreSQL store's tests start a throwaway cluster (initdb + pg_ctl from
 #              /usr/lib/postgresql/*/bin; volley_testkit::postgres::TempCluster)
+#   psql       (postgresql-client) the CLI test on PostgreSQL checks the analysts' view with
+#              PostgreSQL's own client; setsid (util-linux) stops the tests' cluster after them
 # Tests that need one of these fail loudly when it is missing; none is skipped.
 set -euo pipefail
 missing=()
@@ -26,6 +28,8 @@ need curl curl
 need postfix postfix
 need python3 python3
 need setpriv util-linux
+need setsid util-linux
+need psql postgresql-client
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
 if [[ ${#missing[@]} -eq 0 ]]; then

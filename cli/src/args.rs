@@ -110,7 +110,9 @@ pub(crate) enum Command {
 pub(crate) struct CampaignArgs {
     /// The campaign file (TOML).
     pub(crate) campaign: PathBuf,
-    /// The store folder (default: `[store] path`, or `<campaign>.volley` beside the file).
+    /// The store: a folder, or a PostgreSQL database `postgresql://user@host:port/db` (its
+    /// password from `[store] password_file`/`password_env`, `PGPASSWORD` or ~/.pgpass).
+    /// Default: the file's `[store]`, or `<campaign>.volley` beside the file.
     #[arg(long)]
     pub(crate) store: Option<PathBuf>,
 }
@@ -233,7 +235,7 @@ pub(crate) struct GcArgs {
     /// Only this campaign (for a scheduled campaign, every edition); without it, every
     /// campaign in the store given by `--store`.
     pub(crate) campaign: Option<PathBuf>,
-    /// The store folder (default: the campaign's).
+    /// The store: a folder or a `postgresql://` address (default: the campaign's).
     #[arg(long, required_unless_present = "campaign")]
     pub(crate) store: Option<PathBuf>,
     /// Collect finished campaigns even when their events were never exported (they are lost).
@@ -402,8 +404,8 @@ pub(crate) struct StoreArgs {
     /// A campaign file: use its store and its `[bounces]` settings.
     #[arg(long, value_name = "FILE", required_unless_present = "store")]
     pub(crate) campaign: Option<PathBuf>,
-    /// A store folder (default settings).
-    #[arg(long, value_name = "DIR")]
+    /// A store: a folder or a `postgresql://` address (default settings).
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) store: Option<PathBuf>,
 }
 
@@ -431,7 +433,8 @@ pub(crate) struct ListenArgs {
     /// The longest a session may last.
     #[arg(long, default_value = "30m", value_name = "DURATION")]
     pub(crate) session_timeout: humantime::Duration,
-    /// The spool folder (default: `bounce-spool` in the store folder).
+    /// The spool folder (default: `bounce-spool` in the store folder; required with a
+    /// `--store postgresql://…`, which has no folder).
     #[arg(long, value_name = "DIR")]
     pub(crate) spool: Option<PathBuf>,
     /// Offer STARTTLS with this certificate chain (PEM); needs --tls-key.
@@ -481,7 +484,7 @@ pub(crate) enum BouncesCommand {
     Report {
         /// The campaign file.
         campaign: PathBuf,
-        /// The store folder (default: the campaign's).
+        /// The store: a folder or a `postgresql://` address (default: the campaign's).
         #[arg(long)]
         store: Option<PathBuf>,
         /// Print JSON.
@@ -497,8 +500,8 @@ pub(crate) enum TrackCommand {
     /// unsubscribe, /healthz, and /metrics with a token). It owns the store while it runs: `volley send` on
     /// that store hands its campaign over to it, `volley status` asks it.
     Serve {
-        /// The store folder the campaigns were sent from.
-        #[arg(long, value_name = "DIR")]
+        /// The store the campaigns were sent from: a folder or a `postgresql://` address.
+        #[arg(long, value_name = "DIR|URL")]
         store: PathBuf,
         /// Address to listen on (put an HTTPS reverse proxy in front for the public URL).
         #[arg(long, default_value = "127.0.0.1:8025")]

@@ -135,6 +135,30 @@ fn print_report(summary: &runtime::BounceSummary) {
 
 /// Runs the bounce receiver for the bounce domain's MX and ingests what arrives (spooled
 /// first, ingested on a thread of its own) until interrupted or `seconds` pass.
+/// The spool folder: `--spool`, else `bounce-spool` in the store's local folder (the sled
+/// folder, or a PostgreSQL store's `[store] local_dir`).
+fn spool(
+    args: &crate::args::StoreArgs,
+    settings: Option<&volley::config::CampaignSettings>,
+    limits: &crate::args::ListenArgs,
+) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(spool) = &limits.spool {
+        return Ok(spool.clone());
+    }
+    let location = match (settings, &args.store) {
+        (Some(settings), _) => settings.store.clone(),
+        (None, Some(path)) => volley::store::StoreLocation::parse(path),
+        (None, None) => anyhow::bail!("name a store with --store or --campaign"),
+    };
+    match location.local_dir() {
+        Some(dir) => Ok(dir.join("bounce-spool")),
+        None => anyhow::bail!(
+            "the store {location} is a database, with no local folder for the bounce spool: \
+             give --spool DIR (or --campaign FILE: its [store] local_dir is used)"
+        ),
+    }
+}
+
 async fn listen(
     args: &crate::args::StoreArgs,
     bind: std::net::SocketAddr,
@@ -154,10 +178,7 @@ async fn listen(
         command_timeout: limits.command_timeout.into(),
         data_block_timeout: limits.data_block_timeout.into(),
         session_timeout: limits.session_timeout.into(),
-        spool: limits
-            .spool
-            .clone()
-            .unwrap_or_else(|| store.path().join("bounce-spool")),
+        spool: spool(args, settings.as_ref(), limits)?,
         tls,
         ..ReceiverConfig::default()
     };

@@ -70,7 +70,7 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
         ),
         None => settings.id.clone(),
     };
-    let (campaign, events, store) = match volley::store::Store::open(&settings.store) {
+    let (campaign, events, store) = match volley::store::Store::open_at(&settings.store) {
         Ok(store) => {
             let campaign = volley::runtime::resolve_campaign(&store, &asked)?;
             let events: Events = Box::new(
@@ -87,7 +87,7 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
             (campaign, events, Some(store))
         }
         Err(volley::store::StoreError::Locked { .. }) => {
-            let (campaign, events) = from_owner(&settings.store, &asked, since).await?;
+            let (campaign, events) = from_owner(&settings.store.shown(), &asked, since).await?;
             (campaign, events, None)
         }
         Err(error) => return Err(error.into()),
@@ -109,7 +109,7 @@ pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
         .map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
     let last = written.with_context(|| format!("writing events to {target}"))?;
     if let Some(through) = last {
-        mark_exported(store, &settings.store, &campaign, since, through).await?;
+        mark_exported(store, &settings.store.shown(), &campaign, since, through).await?;
     }
     Ok(exit::OK)
 }

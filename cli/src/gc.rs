@@ -15,7 +15,7 @@ pub(crate) async fn run(args: GcArgs) -> anyhow::Result<u8> {
             (settings.store, vec![settings.id])
         }
         None => match &args.store {
-            Some(store) => (store.clone(), Vec::new()),
+            Some(store) => (volley::store::StoreLocation::parse(store), Vec::new()),
             None => anyhow::bail!("give a campaign file or --store DIR"),
         },
     };
@@ -26,7 +26,7 @@ pub(crate) async fn run(args: GcArgs) -> anyhow::Result<u8> {
     };
     let report = volley::runtime::gc(&store, options)
         .await
-        .with_context(|| format!("collecting in the store {}", store.display()))?;
+        .with_context(|| format!("collecting in the store {store}"))?;
     if args.json {
         crate::ui::line(&serde_json::to_string_pretty(&report)?);
     } else {
@@ -35,7 +35,7 @@ pub(crate) async fn run(args: GcArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn print_table(report: &GcReport, dry_run: bool, store: &std::path::Path) {
+fn print_table(report: &GcReport, dry_run: bool, store: &volley::store::StoreLocation) {
     let width = report
         .campaigns
         .iter()
@@ -54,6 +54,14 @@ fn print_table(report: &GcReport, dry_run: bool, store: &std::path::Path) {
     if report.campaigns.is_empty() {
         crate::ui::line("(no campaigns in the store)");
     }
+    if store.is_postgres() {
+        // No folder to rewrite: the database reuses the space of deleted rows itself
+        // (autovacuum); `VACUUM FULL` is the administrator's tool to return it to the disk.
+        crate::ui::line(&format!(
+            "store {store}: a PostgreSQL database, no folder to rewrite (its autovacuum reuses the space)"
+        ));
+        return;
+    }
     let shrink = if report.compacted {
         "rewritten"
     } else if dry_run {
@@ -62,8 +70,7 @@ fn print_table(report: &GcReport, dry_run: bool, store: &std::path::Path) {
         "not rewritten"
     };
     crate::ui::line(&format!(
-        "store {}: {} → {} ({shrink})",
-        store.display(),
+        "store {store}: {} → {} ({shrink})",
         format_bytes(report.bytes_before),
         format_bytes(report.bytes_after)
     ));

@@ -19,7 +19,8 @@ pub(crate) async fn run(
     campaign: &Campaign,
     cancel: CancellationToken,
 ) -> anyhow::Result<u8> {
-    let store = &campaign.settings().store;
+    // Only a sled folder is ever held by another process (a database is shared).
+    let store = &campaign.settings().store.shown();
     let file = std::fs::canonicalize(path)
         .with_context(|| format!("locating campaign {}", path.display()))?;
     let reply = control::request(

@@ -56,6 +56,13 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
         {
             return crate::handover::run(path, &campaign, cancel).await;
         }
+        Err(volley::Error::AlreadySending { campaign, pid }) => {
+            let by = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            ui::line(&format!(
+                "campaign {campaign} is already being sent by volley{by}; nothing was done"
+            ));
+            return Ok(exit::ALREADY_SENDING);
+        }
         Err(error) => {
             return Err(error).with_context(|| format!("sending campaign {}", campaign.id()))
         }

@@ -20,7 +20,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     };
     let server = Server::open(settings, options, cancel)
         .await
-        .with_context(|| format!("starting the server for {}", store.display()))?;
+        .with_context(|| format!("starting the server for {store}"))?;
     let mut parts = vec![format!("{campaigns} campaign(s)")];
     if let Some(addr) = server.tracking_addr() {
         parts.push(format!("tracking on http://{addr}"));
@@ -28,15 +28,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(addr) = server.bounces_addr() {
         parts.push(format!("bounces on smtp://{addr}"));
     }
-    ui::line(&format!(
-        "serving {}: {}",
-        store.display(),
-        parts.join(", ")
-    ));
+    ui::line(&format!("serving {store}: {}", parts.join(", ")));
     server
         .run()
         .await
-        .with_context(|| format!("serving {}", store.display()))?;
+        .with_context(|| format!("serving {store}"))?;
     ui::line("stopped: state saved");
     Ok(exit::OK)
 }

@@ -19,12 +19,14 @@ pub(crate) fn open_store(
         ),
         None => None,
     };
-    let path = match (&settings, &args.store) {
+    let location = match (&settings, &args.store) {
         (Some(settings), _) => settings.store.clone(),
-        (None, Some(path)) => path.clone(),
-        (None, None) => anyhow::bail!("name a store with --store DIR or --campaign FILE"),
+        (None, Some(path)) => volley::store::StoreLocation::parse(path),
+        (None, None) => {
+            anyhow::bail!("name a store with --store DIR (or postgresql://…) or --campaign FILE")
+        }
     };
-    let store = runtime::open_store(&path)?;
+    let store = runtime::open_store(&location)?;
     Ok((store, settings))
 }
 

@@ -38,7 +38,7 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
     });
     let settings = ServeSettings {
         file: PathBuf::new(),
-        store: store.clone(),
+        store: volley::store::StoreLocation::parse(&store),
         campaigns: Vec::new(),
         tracking: Some(tracking(bind, key, limits)?),
         bounces: None,

@@ -19,7 +19,13 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// level.
 pub(crate) fn init_logging(format: LogFormat, timings: Option<Timings>) {
     let terminal = std::io::stderr().is_terminal();
-    let default = if terminal { "warn" } else { "info" };
+    // PostgreSQL's notices ("relation … already exists, skipping" on every migration check)
+    // are the server talking to itself: warnings and worse only.
+    let default = if terminal {
+        "warn"
+    } else {
+        "info,sqlx::postgres::notice=warn"
+    };
     let filter = EnvFilter::try_from_env("VOLLEY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: log files and collectors get plain text.
     let fmt = tracing_subscriber::fmt::layer()

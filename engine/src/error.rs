@@ -123,8 +123,16 @@ pub enum Error {
     NotLoaded {
         /// The campaign id.
         campaign: String,
-        /// The store folder.
+        /// The store (a folder, or a database's address without its password).
         store: PathBuf,
+    },
+    /// Another process is sending the campaign on this (PostgreSQL) store.
+    #[error("campaign {campaign} is already being sent by another volley process{} on this store", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    AlreadySending {
+        /// The campaign id.
+        campaign: String,
+        /// That process, when its lock file says.
+        pid: Option<u32>,
     },
     /// An address given on the command line is not valid.
     #[error("{address}: {reason}")]

@@ -280,12 +280,59 @@ impl CampaignToml {
     }
 
     /// Writes the TOML to `path` (panics on failure: a test helper) and returns `path`.
+    /// On PostgreSQL (`VOLLEY_TEST_STORE=postgres`, see [`crate::store`]) the store is the
+    /// database standing for the folder sled would use (`[store] path`, or `<stem>.volley`).
     pub fn write(&self, path: &Path) -> PathBuf {
-        if let Err(e) = std::fs::write(path, self.to_string()) {
+        let text = if crate::store::is_postgres() {
+            self.on_postgres(path)
+        } else {
+            self.to_string()
+        };
+        if let Err(e) = std::fs::write(path, text) {
             panic!("writing {}: {e}", path.display());
         }
         path.to_owned()
     }
+
+    /// The TOML with its `[store]` (given or default) pointing at a test database; a
+    /// `[store]` naming a database itself (`url`) is kept.
+    fn on_postgres(&self, path: &Path) -> String {
+        let mut toml = self.clone();
+        let given = toml
+            .sections
+            .iter()
+            .position(|s| s.trim_start().starts_with("[store]"));
+        if given.is_some_and(|i| toml.sections[i].contains("url")) {
+            return toml.to_string();
+        }
+        let folder = match given.map(|i| toml.sections.remove(i)) {
+            Some(section) => store_path(&section),
+            None => {
+                let stem = path.file_stem().map_or_else(
+                    || "campaign".to_owned(),
+                    |s| s.to_string_lossy().into_owned(),
+                );
+                format!("{stem}.volley")
+            }
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        format!(
+            "{toml}
+{}",
+            crate::store::store_table(dir, &folder)
+        )
+    }
+}
+
+/// The `path = "…"` of a `[store]` section (panics without one: a test helper).
+fn store_path(section: &str) -> String {
+    section
+        .lines()
+        .find_map(|line| {
+            let value = line.trim().strip_prefix("path")?.trim().strip_prefix('=')?;
+            Some(value.trim().trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| panic!("a [store] section without path: {section}"))
 }
 
 impl fmt::Display for CampaignToml {
@@ -361,9 +408,22 @@ impl ServeToml {
         self
     }
 
-    /// Writes the TOML to `path` (panics on failure: a test helper) and returns `path`.
+    /// Writes the TOML to `path` (panics on failure: a test helper) and returns `path`. On
+    /// PostgreSQL the store is the database standing for the folder (see [`crate::store`]).
     pub fn write(&self, path: &Path) -> PathBuf {
-        if let Err(e) = std::fs::write(path, self.to_string()) {
+        let text = if crate::store::is_postgres() {
+            let campaigns: Vec<String> =
+                self.campaigns.iter().map(|c| format!("\"{c}\"")).collect();
+            let dir = path.parent().unwrap_or(Path::new("."));
+            format!(
+                "campaigns = [{}]\n\n{}",
+                campaigns.join(", "),
+                crate::store::store_table(dir, &self.store)
+            )
+        } else {
+            self.to_string()
+        };
+        if let Err(e) = std::fs::write(path, text) {
             panic!("writing {}: {e}", path.display());
         }
         path.to_owned()

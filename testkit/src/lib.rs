@@ -8,6 +8,7 @@
 //! campaign     CampaignToml: a campaign.toml for a test, built field by field
 //! http         a minimal HTTP/1.1 client for the tracking server and the API
 //! postgres     TempCluster: a throwaway PostgreSQL cluster (initdb + pg_ctl) on loopback
+//! store        VOLLEY_TEST_STORE: sled folders, or databases of one cluster per test binary
 //! error        volley_testkit::Error: the servers' errors under one roof
 //! ```
 //!
@@ -21,6 +22,7 @@ pub mod http;
 pub mod nameserver;
 pub mod postgres;
 pub mod sink;
+pub mod store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -175,6 +175,36 @@ impl TempCluster {
         Ok(self.url_for(name))
     }
 
+    /// Starts a watcher process (detached with `setsid`) that stops the cluster and removes
+    /// its folder once process `pid` has ended: for a cluster kept in a `static` (never
+    /// dropped) that lives as long as a test binary, however that binary ends.
+    pub fn stop_when_gone(&self, pid: u32) -> Result<(), ClusterError> {
+        let data = self.data_dir();
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        let as_user = match self.user {
+            Some((uid, gid)) => format!("setpriv --reuid={uid} --regid={gid} --clear-groups -- "),
+            None => String::new(),
+        };
+        let folder = self.dir.path().display().to_string();
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             {as_user}'{pg_ctl}' stop -D '{data}' -m immediate -w -t 30; rm -rf '{folder}'"
+        );
+        Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| step("start the cluster's watcher (setsid sh)", e))?;
+        Ok(())
+    }
+
+    /// The folder holding the cluster (its data, socket and log).
+    pub fn folder(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Copies `from` into the folder as `name`, owned by the cluster's user, mode 0600.
     fn copy_private(&self, from: &Path, name: &str) -> Result<(), ClusterError> {
         let to = self.dir.path().join(name);

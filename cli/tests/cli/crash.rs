@@ -63,7 +63,24 @@ async fn status_answers_while_a_send_holds_the_store() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["total"], 400);
-    if still_running {
+    if still_running && volley_testkit::store::is_postgres() {
+        // A database is read directly, by every command: no process answers for it.
+        assert!(json["running_pid"].is_null(), "{json}");
+        let campaign = fixture.campaign();
+        let busy = tokio::task::spawn_blocking(move || run(&["send", &campaign]))
+            .await
+            .unwrap();
+        assert_eq!(
+            busy.status.code(),
+            Some(3),
+            "the same campaign twice: refused"
+        );
+        assert!(
+            text(&busy.stdout).contains("is already being sent by volley (pid"),
+            "{}",
+            text(&busy.stdout)
+        );
+    } else if still_running {
         assert!(
             json["running_pid"].is_u64(),
             "answered by the running send: {json}"

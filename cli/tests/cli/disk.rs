@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_mid_send_stops_with_a_clear_error_and_a_rerun_loses_nobody() {
+    if crate::support::sled_only(
+        "disk::a_full_disk_mid_send_stops_with_a_clear_error_and_a_rerun_loses_nobody",
+    ) {
+        return;
+    }
     let recipients = 600;
     let fixture = Fixture::new(&list(recipients), PASSWORD).await;
     let mut send = fixture.spawn_send(true);

@@ -112,8 +112,8 @@ async fn gc_collects_an_exported_campaign_and_tracking_still_works() {
     assert_eq!(request(&addr, "POST", unsubscribe).await.status, 200);
     drop(server);
 
-    let store = fixture.path("campaign.volley");
-    let store = store.to_str().unwrap();
+    let store = volley_testkit::store::store_arg(&fixture.path("campaign.volley"));
+    let store = store.as_str();
     let suppressed = output_of(&["suppress", "list", "--store", store], &[]).await;
     let suppressed = text(&suppressed.stdout);
     assert!(suppressed.contains("user2@d2.example"), "{suppressed}");
@@ -133,12 +133,15 @@ async fn gc_collects_an_exported_campaign_and_tracking_still_works() {
 
     let report = json_of(&["gc", "--store", store, "--json"]).await;
     assert_eq!(outcome(&report), "collected", "{report}");
-    assert_eq!(report["compacted"], true, "{report}");
-    let (before, after) = (
-        report["bytes_before"].as_u64().unwrap(),
-        report["bytes_after"].as_u64().unwrap(),
-    );
-    assert!(after < before, "{before} → {after}");
+    if !volley_testkit::store::is_postgres() {
+        // Only a sled folder is rewritten; a database reuses the space itself.
+        assert_eq!(report["compacted"], true, "{report}");
+        let (before, after) = (
+            report["bytes_before"].as_u64().unwrap(),
+            report["bytes_after"].as_u64().unwrap(),
+        );
+        assert!(after < before, "{before} → {after}");
+    }
     let unsubscribed = json_of(&["status", &campaign, "--json"]).await;
     assert_eq!(unsubscribed["unsubscribed"], 2, "{unsubscribed}");
     assert_eq!(unsubscribed["delivered"], 40);

@@ -7,6 +7,11 @@ use volley_testkit::sink::SinkConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_campaign_on_a_busy_store_is_handed_over_and_followed_to_the_end() {
+    if crate::support::sled_only(
+        "handover::a_second_campaign_on_a_busy_store_is_handed_over_and_followed_to_the_end",
+    ) {
+        return;
+    }
     let config = SinkConfig {
         reply_delay: Duration::from_millis(4),
         ..SinkConfig::default()

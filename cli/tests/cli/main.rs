@@ -23,6 +23,7 @@ mod handover;
 mod held;
 mod hygiene;
 mod postfix;
+mod postgres;
 mod replies;
 mod serve;
 mod support;

@@ -11,10 +11,52 @@ use volley_testkit::sink::{Sink, SinkConfig, SinkTls};
 
 pub const PASSWORD: &str = "cli-relay-pw-123";
 
+/// `volley`, with the environment its store needs (`PGPASSWORD` when the tests run on
+/// PostgreSQL: see `volley_testkit::store`).
 pub fn volley() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_volley"));
-    command.env_remove("VOLLEY_LOG").stdin(Stdio::null());
     command
+        .env_remove("VOLLEY_LOG")
+        .envs(volley_testkit::store::command_env())
+        .stdin(Stdio::null());
+    command
+}
+
+/// The tests about the sled folder itself, which run on sled only, with the reason. Each
+/// starts with [`sled_only`]; on PostgreSQL (`VOLLEY_TEST_STORE=postgres`) it says why it
+/// does not apply and returns at once.
+pub const SLED_ONLY: &[(&str, &str)] = &[
+    (
+        "access::only_the_owner_and_root_reach_a_running_send",
+        "who may reach the control socket in the sled folder (a database has no socket; \
+         PostgreSQL's own login decides who reaches it)",
+    ),
+    (
+        "disk::a_full_disk_mid_send_stops_with_a_clear_error_and_a_rerun_loses_nobody",
+        "a full disk under the sled folder (a database's disk is the server's)",
+    ),
+    (
+        "format::a_store_from_a_newer_volley_is_refused_by_name_and_left_alone",
+        "sled's format key (PostgreSQL's schema has versioned migrations instead)",
+    ),
+    (
+        "handover::a_second_campaign_on_a_busy_store_is_handed_over_and_followed_to_the_end",
+        "handing a campaign over the control socket of a held sled folder (a database is \
+         shared: each process sends its own campaigns)",
+    ),
+];
+
+/// Returns true (and says why) when the test `name` (as listed in [`SLED_ONLY`]) does not
+/// apply because the tests run on PostgreSQL. Panics for a name not in the list.
+pub fn sled_only(name: &str) -> bool {
+    let Some((_, reason)) = SLED_ONLY.iter().find(|(test, _)| *test == name) else {
+        panic!("{name} is not in support::SLED_ONLY");
+    };
+    if volley_testkit::store::is_postgres() {
+        eprintln!("{name}: sled only, not run on PostgreSQL: it is about {reason}");
+        return true;
+    }
+    false
 }
 
 /// Runs `volley ARGS…`, killing it if it takes longer than two minutes.

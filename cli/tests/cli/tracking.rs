@@ -41,9 +41,9 @@ pub fn tracked_campaign(
     seconds: u32,
     extra: &str,
 ) -> (Server, String, String) {
-    let store = fixture.path("campaign.volley");
+    let store = volley_testkit::store::store_arg(&fixture.path("campaign.volley"));
     let mut server = volley()
-        .args(["track", "serve", "--store", &store.display().to_string()])
+        .args(["track", "serve", "--store", &store])
         .args(["--bind", "127.0.0.1:0", "--seconds", &seconds.to_string()])
         .env("VOLLEY_TRACKING_KEY", key)
         .stdout(Stdio::piped())
@@ -87,7 +87,11 @@ async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
         "{stdout}{}",
         text(&send.stderr)
     );
-    assert!(stdout.contains("handed over"), "{stdout}");
+    // On sled the tracking server holds the store and the send is handed to it; a database
+    // is shared, so the send runs itself beside the tracking server.
+    if !volley_testkit::store::is_postgres() {
+        assert!(stdout.contains("handed over"), "{stdout}");
+    }
     assert!(stdout.contains("delivered 5 "), "{stdout}");
 
     let first = fixture

@@ -185,6 +185,18 @@ pub enum ConfigError {
         /// The shortest accepted length.
         min: usize,
     },
+    /// A store address that is not a PostgreSQL address (shown without its password).
+    #[error("{}: {key} = {url:?} is not a valid PostgreSQL address: {reason}", file.display())]
+    BadStoreUrl {
+        /// The campaign or serve file.
+        file: PathBuf,
+        /// `store.url`, or `--store` when the address came from the command line.
+        key: &'static str,
+        /// The address, password removed.
+        url: String,
+        /// What the client said of it (password removed).
+        reason: String,
+    },
     /// A key that does not belong in its table.
     #[error("{}: {key} does not apply here: {why}", file.display())]
     Misplaced {

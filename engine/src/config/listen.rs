@@ -32,7 +32,8 @@ pub struct BounceListenSettings {
     /// STARTTLS certificate chain and private key, PEM (`tls_cert_file` and `tls_key_file`,
     /// both or neither; default none: no STARTTLS).
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// The spool folder (`spool`, default `<store>/bounce-spool`).
+    /// The spool folder (`spool`, default `bounce-spool` in the store's local folder: the
+    /// sled folder, or `[store] local_dir` of a PostgreSQL store).
     pub spool: PathBuf,
 }
 
@@ -69,7 +70,8 @@ pub(crate) struct RawBounceListen {
     spool: Option<String>,
 }
 
-/// Checks `[bounces]`, naming `bounces.<key>` in any error; `store` is the server's store.
+/// Checks `[bounces]`, naming `bounces.<key>` in any error; `store` is the server store's
+/// local folder.
 pub(crate) fn validate_listen(
     ctx: &Ctx,
     raw: &RawBounceListen,

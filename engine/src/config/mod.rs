@@ -20,6 +20,7 @@ mod serve;
 mod settings;
 mod shaping;
 mod since;
+mod store;
 mod timeouts;
 mod tracking;
 mod validate;
@@ -50,6 +51,17 @@ pub fn load_campaign(
     store_override: Option<&Path>,
 ) -> Result<CampaignSettings, ConfigError> {
     load_campaign_str(path, &read(path)?, store_override)
+}
+
+/// Like [`load_campaign`] for a campaign run on `store` (a server's, or the one a running
+/// send owns): the campaign's own `[store]` is checked, then `store` replaces it.
+pub fn load_campaign_in(
+    path: &Path,
+    store: &crate::store::StoreLocation,
+) -> Result<CampaignSettings, ConfigError> {
+    let mut settings = load_campaign(path, store.folder())?;
+    settings.store = store.clone();
+    Ok(settings)
 }
 
 /// Like [`load_campaign`], with the file's text already in hand; `path` is still used for
@@ -87,3 +99,5 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 mod tests;
 #[cfg(test)]
 mod tests_auth;
+#[cfg(test)]
+mod tests_store;

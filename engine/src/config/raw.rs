@@ -26,7 +26,7 @@ pub(crate) struct RawFile {
     pub(crate) retry: RawRetry,
     /// `[store]`.
     #[serde(default)]
-    pub(crate) store: RawStore,
+    pub(crate) store: super::store::RawStore,
     /// `[bounces]`.
     #[serde(default)]
     pub(crate) bounces: RawBounces,
@@ -400,15 +400,6 @@ fn default_soft_window() -> String {
 
 fn default_soft_min_span() -> String {
     "15d".to_owned()
-}
-
-/// `[store]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawStore {
-    /// Absent: `<campaign file stem>.volley` beside the campaign file.
-    #[serde(default)]
-    pub(crate) path: Option<String>,
 }
 
 fn default_priority() -> i64 {

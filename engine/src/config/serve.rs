@@ -10,17 +10,19 @@ use serde::Deserialize;
 
 use super::listen::{validate_listen, BounceListenSettings, RawBounceListen};
 use super::secret_file::warn_if_loose;
+use super::store::{validate_store, RawStore};
 use super::tracking::read_key;
-use super::validate::{parse, parse_duration, Ctx};
+use super::validate::{default_store, parse, parse_duration, Ctx};
 use super::ConfigError;
+use crate::store::{is_postgres_url, StoreLocation};
 
 /// `volley serve`'s settings.
 #[derive(Debug)]
 pub struct ServeSettings {
     /// The file they came from.
     pub file: PathBuf,
-    /// The store the server owns.
-    pub store: PathBuf,
+    /// The store the server owns: a sled folder or a PostgreSQL database.
+    pub store: crate::store::StoreLocation,
     /// The campaign files it runs: scheduled ones at each firing, every one's retries.
     pub campaigns: Vec<PathBuf>,
     /// Where the tracking server listens, its key and its limits.
@@ -70,13 +72,48 @@ impl ServeTracking {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServe {
-    store: String,
+    store: RawServeStore,
     #[serde(default)]
     campaigns: Vec<String>,
     #[serde(default)]
     tracking: Option<RawServeTracking>,
     #[serde(default)]
     bounces: Option<RawBounceListen>,
+}
+
+/// `store = "folder"`, `store = "postgresql://…"` or a `[store]` table (as in a campaign
+/// file).
+#[derive(Debug)]
+enum RawServeStore {
+    Text(String),
+    Table(RawStore),
+}
+
+impl<'de> Deserialize<'de> for RawServeStore {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // By hand rather than `untagged`, so a bad key in the table keeps its own message.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawServeStore;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a folder, a postgresql:// address or a [store] table")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(RawServeStore::Text(text.to_owned()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawStore::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawServeStore::Table)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,7 +149,7 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
     })?;
     let raw: RawServe = parse(path, &text)?;
     let ctx = Ctx::new(path);
-    let store = ctx.path("store", &raw.store)?;
+    let store = serve_store(&ctx, &raw.store)?;
     let mut campaigns = Vec::with_capacity(raw.campaigns.len());
     for (i, campaign) in raw.campaigns.iter().enumerate() {
         let key = format!("campaigns[{i}]");
@@ -131,7 +168,7 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         None => None,
     };
     let bounces = match &raw.bounces {
-        Some(b) => Some(validate_listen(&ctx, b, &store)?),
+        Some(b) => Some(validate_listen(&ctx, b, &local_dir(&ctx, &store))?),
         None => None,
     };
     Ok(ServeSettings {
@@ -141,6 +178,27 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         tracking,
         bounces,
     })
+}
+
+/// The store of the serve file: `store = "…"` (a folder, or an address without a password)
+/// or a `[store]` table.
+fn serve_store(ctx: &Ctx, raw: &RawServeStore) -> Result<StoreLocation, ConfigError> {
+    let default = default_store(ctx);
+    match raw {
+        RawServeStore::Text(text) if is_postgres_url(text.trim()) => {
+            let table = RawStore::with_url(text.trim());
+            validate_store(ctx, &table, None, default)
+        }
+        RawServeStore::Text(folder) => Ok(StoreLocation::Folder(ctx.path("store", folder)?)),
+        RawServeStore::Table(table) => validate_store(ctx, table, None, default),
+    }
+}
+
+/// The local folder for the server's files (the bounce spool's default parent).
+fn local_dir(ctx: &Ctx, store: &StoreLocation) -> PathBuf {
+    store
+        .local_dir()
+        .map_or_else(|| default_store(ctx), Path::to_path_buf)
 }
 
 /// The `[tracking]` section, checked.

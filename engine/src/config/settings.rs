@@ -37,8 +37,9 @@ pub struct CampaignSettings {
     pub dkim: Vec<DkimSettings>,
     /// Retry schedule and expiry for deferred messages.
     pub retry: RetrySettings,
-    /// The store directory (default `<campaign file stem>.volley` beside the campaign file).
-    pub store: PathBuf,
+    /// The store: a sled folder (`[store] path`, default `<campaign file stem>.volley`
+    /// beside the campaign file) or a PostgreSQL database (`[store] url`).
+    pub store: crate::store::StoreLocation,
     /// Bounce handling: VERP return paths and suppression thresholds.
     pub bounces: BounceSettings,
     /// Direct-to-MX delivery settings (used when `relay` is `None`).

@@ -120,7 +120,7 @@ fn the_annotated_example_loads() {
         KeySource::File(dir.join("../dkim/rsa2048.pem"))
     );
     assert_eq!(settings.retry, RetrySettings::default());
-    assert_eq!(settings.store, dir.join("example.volley"));
+    assert_eq!(settings.store.folder().unwrap(), dir.join("example.volley"));
 }
 
 #[test]
@@ -229,7 +229,10 @@ fn campaign_defaults() {
         vec![min(5), min(30), min(120), min(360)]
     );
     assert_eq!(settings.retry.expire_after, Duration::from_secs(3 * 86_400));
-    assert_eq!(settings.store, s.dir.path().join("campaign.volley"));
+    assert_eq!(
+        settings.store.folder().unwrap(),
+        s.dir.path().join("campaign.volley")
+    );
     assert_eq!(
         settings.dkim[0].key,
         KeySource::File(s.dir.path().join("s1.pem"))
@@ -240,10 +243,13 @@ fn campaign_defaults() {
 fn store_path_and_override() {
     let s = Scratch::new();
     let settings = s.load_with("\n[store]\npath = \"state/here\"\n").unwrap();
-    assert_eq!(settings.store, s.dir.path().join("state/here"));
+    assert_eq!(
+        settings.store.folder().unwrap(),
+        s.dir.path().join("state/here")
+    );
     let elsewhere = Path::new("/tmp/elsewhere.volley");
     let settings = load_campaign(&s.file(), Some(elsewhere)).unwrap();
-    assert_eq!(settings.store, elsewhere);
+    assert_eq!(settings.store.folder().unwrap(), elsewhere);
 }
 
 #[test]
@@ -683,7 +689,10 @@ fn serve_files_load_and_bad_ones_name_the_key() {
         super::load_serve(&serve)
     };
     let settings = load("store = \"news.volley\"\ncampaigns = [\"campaign.toml\"]\n[bounces]\nbind = \"127.0.0.1:2526\"\n").unwrap();
-    assert_eq!(settings.store, s.dir.path().join("news.volley"));
+    assert_eq!(
+        settings.store.folder().unwrap(),
+        s.dir.path().join("news.volley")
+    );
     assert_eq!(settings.campaigns, [s.file()]);
     let bounces = settings.bounces.unwrap();
     assert_eq!(bounces.bind, "127.0.0.1:2526".parse().unwrap());

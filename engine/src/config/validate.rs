@@ -144,7 +144,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Checks the raw file (read from `file`, whose `text` gives errors their lines) and builds
-/// the settings. `store_override` (the CLI's `--store`) wins over `[store].path`.
+/// the settings. `store_override` (the CLI's `--store`) wins over `[store]`'s `path` and `url`.
 pub(crate) fn validate(
     raw: RawFile,
     (file, text): (&Path, &str),
@@ -185,11 +185,8 @@ pub(crate) fn validate(
         Some(tracking) => Some(validate_tracking(&ctx, tracking)?),
         None => None,
     };
-    let store = match (store_override, &raw.store.path) {
-        (Some(path), _) => path.to_path_buf(),
-        (None, Some(path)) => ctx.path("store.path", path)?,
-        (None, None) => default_store(&ctx),
-    };
+    let store =
+        super::store::validate_store(&ctx, &raw.store, store_override, default_store(&ctx))?;
     let schedule = match &raw.schedule {
         Some(schedule) => Some(super::schedule::validate_schedule(&ctx, schedule, &id)?),
         None => None,
@@ -275,8 +272,8 @@ fn validate_bounces(
     })
 }
 
-/// `<campaign file stem>.volley` beside the campaign file.
-fn default_store(ctx: &Ctx) -> PathBuf {
+/// `<campaign file stem>.volley` beside the campaign file (or the serve file).
+pub(crate) fn default_store(ctx: &Ctx) -> PathBuf {
     let stem = ctx
         .file
         .file_stem()

@@ -10,13 +10,28 @@
 use crate::control::{self, Request, Response};
 use crate::model::variant_index;
 use crate::report::History;
-use crate::store::{Collected, GcLine, GcOptions, GcOutcome, GcReport, Store, StoreError};
+use crate::store::{
+    Collected, GcLine, GcOptions, GcOutcome, GcReport, Store, StoreError, StoreLocation,
+};
 use crate::Error;
 use std::path::{Path, PathBuf};
 
-/// Collects the finished campaigns of the store in `store_dir`: directly when it is free
-/// (and then rewrites it), through the process holding it otherwise.
-pub async fn gc(store_dir: &Path, options: GcOptions) -> Result<GcReport, Error> {
+/// Collects the finished campaigns of the store at `location`: a sled folder directly when
+/// it is free (and then rewrites it), through the process holding it otherwise; a database
+/// directly, always (it has no folder to rewrite: its sizes are reported as zero).
+pub async fn gc(location: &StoreLocation, options: GcOptions) -> Result<GcReport, Error> {
+    let Some(store_dir) = location.folder() else {
+        let store = Store::open_at(location)?;
+        return super::blocking("gc task", move || {
+            Ok(GcReport {
+                campaigns: collect_campaigns(&store, &options, |_| false)?,
+                bytes_before: 0,
+                bytes_after: 0,
+                compacted: false,
+            })
+        })
+        .await?;
+    };
     if !store_dir.exists() {
         return Err(Error::Io {
             path: store_dir.to_owned(),

@@ -19,6 +19,7 @@ mod pipeline;
 mod plan;
 mod report;
 mod run;
+mod send_lock;
 mod serve;
 mod status;
 mod suppress;

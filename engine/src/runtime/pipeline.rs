@@ -105,7 +105,7 @@ pub struct SendReport {
 /// when what is left cannot be sent before the linger runs out: a destination suspended or
 /// unreachable, a relay cap reached).
 pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendReport, Error> {
-    let store = Store::open(&campaign.settings.store)?;
+    let store = Store::open_at(&campaign.settings.store)?;
     let run = Run::new(store.clone());
     let host = Host::new(
         store.clone(),
@@ -115,12 +115,25 @@ pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendRepor
     );
     host.adopt(run.handle());
     let shutdown = CancellationToken::new();
-    let listener = control::bind(store.path())?;
-    let control_task = tokio::spawn(control::serve(listener, host.handler(), shutdown.clone()));
+    // sled is single-process: other commands reach this one through its control socket. A
+    // database has none: every command reads it directly.
+    let control_task = match campaign.settings.store.folder() {
+        Some(folder) => {
+            let listener = control::bind(folder)?;
+            Some(tokio::spawn(control::serve(
+                listener,
+                host.handler(),
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     let result = load_and_send(campaign, &store, run, &options).await;
     let flushed = store.flush().await;
     shutdown.cancel();
-    let _ = control_task.await;
+    if let Some(task) = control_task {
+        let _ = task.await;
+    }
     host.wait().await;
     let report = result?;
     flushed?;
@@ -140,6 +153,7 @@ pub(crate) async fn load_and_send(
     run: Run,
     options: &SendOptions,
 ) -> Result<SendReport, Error> {
+    let _lock = super::send_lock::lock(&campaign.settings.store, campaign.id())?;
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
     let (decided_now, holding) = decide_ab(campaign, store, options.clock.now_millis()).await?;

@@ -13,13 +13,13 @@ use crate::Error;
 pub async fn report(settings: &CampaignSettings, top: usize) -> Result<Report, Error> {
     let not_loaded = || Error::NotLoaded {
         campaign: settings.id.clone(),
-        store: settings.store.clone(),
+        store: settings.store.shown(),
     };
-    if !settings.store.exists() {
+    if !settings.store.may_exist() {
         return Err(not_loaded());
     }
     let spec = ReportSpec::for_campaign(settings, top);
-    match Store::open(&settings.store) {
+    match Store::open_at(&settings.store) {
         Ok(store) => {
             if store
                 .counts(&super::resolve_campaign(&store, &settings.id)?)?
@@ -30,7 +30,8 @@ pub async fn report(settings: &CampaignSettings, top: usize) -> Result<Report, E
             super::blocking("report task", move || build_resolved(&store, spec)).await?
         }
         Err(StoreError::Locked { .. }) => {
-            match control::request(&settings.store, &Request::Report { spec }).await? {
+            let folder = settings.store.shown();
+            match control::request(&folder, &Request::Report { spec }).await? {
                 Response::Report { report } => Ok(*report),
                 Response::Error { message } => Err(Error::Remote(message)),
                 _ => Err(Error::Remote(

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use super::held::HeldTests;
 use super::host::Host;
 use crate::config::{
-    load_campaign, BounceListenSettings, CampaignSettings, ServeSettings, ServeTracking,
+    load_campaign_in, BounceListenSettings, CampaignSettings, ServeSettings, ServeTracking,
 };
 use crate::control;
 use crate::model::Clock;
@@ -145,12 +145,15 @@ impl Server {
         options: ServeOptions,
         cancel: CancellationToken,
     ) -> Result<Server, Error> {
-        let store = Store::open(&settings.store)?;
+        let store = Store::open_at(&settings.store)?;
         let host = Host::new(store.clone(), cancel.clone(), None, options.clock.clone());
         let tasks = TaskTracker::new();
         let control_stop = CancellationToken::new();
-        let socket = control::bind(store.path())?;
-        tasks.spawn(control::serve(socket, host.handler(), control_stop.clone()));
+        // A database has no control socket: every command reads it directly.
+        if let Some(folder) = settings.store.folder() {
+            let socket = control::bind(folder)?;
+            tasks.spawn(control::serve(socket, host.handler(), control_stop.clone()));
+        }
         let tracking_addr = match &settings.tracking {
             Some(tracking) => start_tracking(tracking, &store, &tasks, &cancel).await?,
             None => None,
@@ -234,7 +237,7 @@ impl Server {
     fn look(&self, now: DateTime<Utc>, told: &mut HashSet<String>) -> DateTime<Utc> {
         let mut wake = now + chrono::Duration::from_std(self.options.tick).unwrap_or_default();
         for file in &self.settings.campaigns {
-            let settings = match load_campaign(file, Some(&self.settings.store)) {
+            let settings = match load_campaign_in(file, &self.settings.store) {
                 Ok(settings) => settings,
                 Err(error) => {
                     if told.insert(format!("bad {}", file.display())) {

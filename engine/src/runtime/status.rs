@@ -35,12 +35,12 @@ pub struct StatusReport {
 pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> {
     let not_loaded = || Error::NotLoaded {
         campaign: settings.id.clone(),
-        store: settings.store.clone(),
+        store: settings.store.shown(),
     };
-    if !settings.store.exists() {
+    if !settings.store.may_exist() {
         return Err(not_loaded());
     }
-    match Store::open(&settings.store) {
+    match Store::open_at(&settings.store) {
         Ok(store) => {
             let id =
                 super::latest_edition(&store, &settings.id)?.unwrap_or_else(|| settings.id.clone());
@@ -67,7 +67,7 @@ async fn live_status(settings: &CampaignSettings) -> Result<StatusReport, Error>
     let request = Request::Status {
         campaign: settings.id.clone(),
     };
-    match control::request(&settings.store, &request).await? {
+    match control::request(&settings.store.shown(), &request).await? {
         Response::Status {
             campaign,
             counts,

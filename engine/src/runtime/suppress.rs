@@ -169,8 +169,8 @@ fn normalize(address: &str) -> Result<(String, String), Error> {
     })
 }
 
-/// Opens (creating if needed) a store for a command that works on it directly; fails with
-/// a clear error while a send holds it.
-pub fn open_store(path: &Path) -> Result<Store, Error> {
-    Ok(Store::open(path)?)
+/// Opens (creating if needed) a store (a folder or a database) for a command that works on
+/// it directly; a sled folder fails with a clear error while a send holds it.
+pub fn open_store(location: &crate::store::StoreLocation) -> Result<Store, Error> {
+    Ok(Store::open_at(location)?)
 }

@@ -3,7 +3,7 @@
 //! ([`ExportEvents`]).
 
 use super::api::{LoadSession, StoreEngine};
-use super::{ExportEvent, StoreError};
+use super::{ExportEvent, StoreError, StoreLocation};
 use crate::model::{Assignment, Counts};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
@@ -24,25 +24,29 @@ impl std::ops::Deref for Store {
     }
 }
 
-/// The address schemes of the PostgreSQL engine.
-const POSTGRES: &[&str] = &["postgresql://", "postgres://"];
-
 impl Store {
-    /// Opens (creating if needed) the store at `location`, picking the engine from it: a
-    /// folder is the embedded sled engine (private to the user running Volley: mode 0700);
-    /// a `postgresql://` (or `postgres://`) address is the PostgreSQL engine: it connects
-    /// (the password from the address or the usual `PG*` environment) and creates or
-    /// migrates the schema. A sled folder another process holds fails with
-    /// [`StoreError::Locked`].
+    /// Opens (creating if needed) the store at `location`: a `postgresql://` (or
+    /// `postgres://`) address is a database (password from the address or the usual `PG*`
+    /// environment), anything else a folder. See [`Store::open_at`].
     pub fn open(location: &Path) -> Result<Store, StoreError> {
-        let text = location.to_string_lossy();
-        if POSTGRES.iter().any(|scheme| text.starts_with(scheme)) {
-            let engine = super::postgres::PgEngine::open(&text)?;
-            return Ok(Store::from_engine(Arc::new(engine)));
+        Store::open_at(&StoreLocation::parse(location))
+    }
+
+    /// Opens (creating if needed) the store at `location`. A folder is the embedded sled
+    /// engine (private to the user running Volley: mode 0700); a database is the PostgreSQL
+    /// engine: it connects (the password from `password_file`, `password_env`, the address
+    /// or the usual `PG*` environment and `~/.pgpass`) and creates or migrates the schema. A
+    /// sled folder another process holds fails with [`StoreError::Locked`].
+    pub fn open_at(location: &StoreLocation) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Postgres { settings, .. } => {
+                let engine = super::postgres::PgEngine::open(settings.clone())?;
+                Ok(Store::from_engine(Arc::new(engine)))
+            }
+            StoreLocation::Folder(folder) => Ok(Store::from_engine(Arc::new(
+                super::sled::SledStore::open(folder)?,
+            ))),
         }
-        Ok(Store::from_engine(Arc::new(super::sled::SledStore::open(
-            location,
-        )?)))
     }
 
     /// A handle on an engine already open (for engines and their tests).

@@ -21,6 +21,7 @@
 pub mod api;
 mod error;
 mod handle;
+mod location;
 pub mod postgres;
 mod sled;
 mod types;
@@ -31,6 +32,8 @@ pub use api::{
 };
 pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};
+pub use location::{is_postgres_url, StoreLocation};
+pub use postgres::{PgSettings, PgTls};
 pub use types::{
     AbDecision, AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind,
     ExportEvent, ExportKind, ExportMark, GcLine, GcOptions, GcOutcome, GcReport, MachineReason,

@@ -98,7 +98,7 @@ async fn a_late_dsn_finds_its_recipient_by_verp_once() {
     std::fs::write(&path, &report).unwrap();
 
     let campaign = fixture.campaign();
-    let store = Store::open(&campaign.settings().store).unwrap();
+    let store = Store::open_at(&campaign.settings().store).unwrap();
     let intake = Intake::open(&store, Some(campaign.settings())).unwrap();
     let summary = intake.ingest_paths(std::slice::from_ref(&path)).unwrap();
     assert_eq!(summary.bounced, 1, "{summary:?}");
@@ -145,7 +145,7 @@ async fn without_verp_the_returned_message_id_finds_the_recipient() {
         &message_id,
     );
     let campaign = fixture.campaign();
-    let store = Store::open(&campaign.settings().store).unwrap();
+    let store = Store::open_at(&campaign.settings().store).unwrap();
     let intake = Intake::open(&store, Some(campaign.settings())).unwrap();
     let mut summary = runtime::IngestSummary::default();
     intake
@@ -215,7 +215,7 @@ async fn a_complaint_report_suppresses_the_recipient_for_the_next_campaign() {
 
     let campaign = fixture.campaign();
     {
-        let store = Store::open(&campaign.settings().store).unwrap();
+        let store = Store::open_at(&campaign.settings().store).unwrap();
         let intake = Intake::open(&store, Some(campaign.settings())).unwrap();
         let mut summary = runtime::IngestSummary::default();
         intake
@@ -250,7 +250,7 @@ async fn a_blocked_rcpt_is_a_soft_bounce_and_does_not_suppress() {
     let first = fixture.send().await.unwrap();
     assert_eq!((first.counts.delivered, first.counts.bounced), (1, 2));
     let campaign = fixture.campaign();
-    let store = Store::open(&campaign.settings().store).unwrap();
+    let store = Store::open_at(&campaign.settings().store).unwrap();
     let bounced = store
         .recipients_in("test-campaign", RecipientState::Bounced)
         .unwrap();

@@ -67,7 +67,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tracking", &["store", "model"]),
     ("recurring", &["config"]),
     ("model", &[]),
-    ("config", &["ab", "dkim", "smtp"]),
+    ("config", &["ab", "dkim", "smtp", "store"]),
     ("dkim", &[]),
     ("smtp", &[]),
 ];

@@ -58,12 +58,10 @@ macro_rules! ms {
 pub(super) use ms;
 
 impl PgEngine {
-    /// Connects to the database at `url` (password from the URL or the `PG*` environment)
-    /// and brings its schema up to date.
-    pub(crate) fn open(url: &str) -> Result<PgEngine, StoreError> {
-        let runtime = std::sync::Arc::new(OwnRuntime::new(url)?);
-        let settings = PgSettings::new(url);
+    /// Connects to the database `settings` name and brings its schema up to date.
+    pub(crate) fn open(settings: PgSettings) -> Result<PgEngine, StoreError> {
         let path = PathBuf::from(settings.shown_url());
+        let runtime = std::sync::Arc::new(OwnRuntime::new(&settings.shown_url())?);
         let store = drive(runtime.get(), async {
             let store = PgStore::connect(&settings).await?;
             store.migrate().await?;

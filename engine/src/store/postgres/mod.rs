@@ -30,7 +30,7 @@ pub(crate) use engine::PgEngine;
 
 pub use error::PgStoreError;
 pub use load::{LoadBatch, LoadRow, PgLoadResult};
-pub use settings::PgSettings;
+pub use settings::{PgSettings, PgTls};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Connection;

@@ -4,7 +4,7 @@
 
 use super::error::PgStoreError;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +23,50 @@ pub struct PgSettings {
     pub max_connections: u32,
     /// How long connecting may take before giving up. Default 10 s.
     pub connect_timeout: Duration,
+    /// TLS to the database; `None` keeps what the URL's `sslmode` or `PGSSLMODE` says
+    /// (libpq's default: `prefer`).
+    pub tls: Option<PgTls>,
+    /// The CA certificates (PEM) the server's certificate is checked against (`verify-full`);
+    /// `None` keeps the URL's `sslrootcert` or `PGSSLROOTCERT`.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// TLS to the database (libpq's `sslmode`, the four useful ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgTls {
+    /// Never: plain TCP.
+    Disable,
+    /// TLS when the server offers it, plain otherwise, certificate not checked.
+    Prefer,
+    /// TLS or no connection; the certificate is not checked.
+    Require,
+    /// TLS, the certificate checked against the CA and the host name.
+    VerifyFull,
+}
+
+impl PgTls {
+    /// The names as written in settings: `disable`, `prefer`, `require`, `verify-full`.
+    pub const NAMES: &'static str = "disable, prefer, require or verify-full";
+
+    /// Parses one of [`PgTls::NAMES`].
+    pub fn parse(text: &str) -> Option<PgTls> {
+        match text {
+            "disable" => Some(PgTls::Disable),
+            "prefer" => Some(PgTls::Prefer),
+            "require" => Some(PgTls::Require),
+            "verify-full" => Some(PgTls::VerifyFull),
+            _ => None,
+        }
+    }
+
+    fn ssl_mode(self) -> PgSslMode {
+        match self {
+            PgTls::Disable => PgSslMode::Disable,
+            PgTls::Prefer => PgSslMode::Prefer,
+            PgTls::Require => PgSslMode::Require,
+            PgTls::VerifyFull => PgSslMode::VerifyFull,
+        }
+    }
 }
 
 impl PgSettings {
@@ -35,12 +79,27 @@ impl PgSettings {
             password_env: None,
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
+            tls: None,
+            ca_file: None,
         }
     }
 
     /// The URL with any password removed, for messages and logs.
     pub fn shown_url(&self) -> String {
         redact(&self.url)
+    }
+
+    /// Whether the URL parses as a PostgreSQL address; the reason (password removed) when
+    /// it does not. Reads no password.
+    pub fn check_url(&self) -> Result<(), String> {
+        PgConnectOptions::from_str(&self.url)
+            .map(drop)
+            .map_err(|e| redact(&e.to_string()))
+    }
+
+    /// Whether the URL itself holds a password (`user:secret@` or `password=`).
+    pub fn url_has_password(&self) -> bool {
+        redact(&self.url) != self.url
     }
 
     /// The connection options: the URL's, with the password from `password_file` or
@@ -55,6 +114,18 @@ impl PgSettings {
         })?;
         if let Some(password) = self.password()? {
             options = options.password(password.expose_secret());
+        }
+        if let Some(tls) = self.tls {
+            options = options.ssl_mode(tls.ssl_mode());
+        }
+        if let Some(ca_file) = &self.ca_file {
+            if !ca_file.is_file() {
+                return Err(settings_error(format!(
+                    "ca_file {}: no such file",
+                    ca_file.display()
+                )));
+            }
+            options = options.ssl_root_cert(ca_file);
         }
         Ok(options.application_name("volley"))
     }
