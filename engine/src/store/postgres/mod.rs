@@ -18,6 +18,8 @@ mod session;
 mod settings;
 mod stubs;
 mod suppression;
+mod transfer;
+mod transfer_import;
 
 pub(crate) use engine::PgEngine;
 

@@ -9,6 +9,7 @@ use crate::model::{Counts, Millis, ReplyRecord};
 mod core;
 mod events;
 mod gc;
+mod transfer;
 
 /// A fresh store of one engine: opened (and, dropped, reopened) as often as a case needs.
 pub(super) struct Place {
