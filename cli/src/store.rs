@@ -24,7 +24,7 @@ fn open(location: &Path, side: &str) -> anyhow::Result<Store> {
         );
     }
     Store::open(location).map_err(|error| match error {
-        StoreError::Locked { path } => anyhow::anyhow!(
+        StoreError::Locked { path, .. } => anyhow::anyhow!(
             "the {side} store {} is held by another volley process (a send, serve or gc): \
              copy it once that has finished; nothing was copied",
             path.display()

@@ -13,7 +13,6 @@ use super::{
     TrackingMeta,
 };
 use crate::model::{Counts, Millis, RecipientState, ReplyRecord, Suppression, TrackCounts};
-use crate::store::api::{CampaignStore, TransferStore};
 use crate::store::StoreError;
 
 /// Rows per chunk of a campaign export.
@@ -290,7 +289,7 @@ pub fn copy_store(
 }
 
 fn refused(store: &super::Store, detail: String) -> StoreError {
-    StoreError::Engine {
+    StoreError::Transfer {
         path: store.path().to_owned(),
         detail,
     }

@@ -3,7 +3,7 @@
 //! database) and the store-wide parts. Memory stays flat: one chunk is held at a time. The
 //! writing side is `transfer_import.rs`.
 
-use super::engine::PgEngine;
+use super::engine::{ms, PgEngine};
 use super::queue::{decode, select, to_i64};
 use super::PgStoreError;
 use crate::model::{ReplyRecord, TrackCounts};
@@ -160,7 +160,7 @@ impl PgEngine {
 
     /// Rows that could not be read back.
     pub(super) fn unreadable(&self, what: &str, detail: &str) -> StoreError {
-        StoreError::Engine {
+        StoreError::Transfer {
             path: self.path().to_owned(),
             detail: format!("could not {what}: unreadable rows ({detail})"),
         }

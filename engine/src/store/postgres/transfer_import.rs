@@ -124,7 +124,7 @@ impl<'a> PgImport<'a> {
     /// Writes the campaign row (not loaded yet), its partitions and tracking counters.
     pub(super) fn start(engine: &'a PgEngine, header: &CampaignHeader) -> Result<Self, StoreError> {
         if engine.campaign(&header.id)?.is_some() {
-            return Err(StoreError::Engine {
+            return Err(StoreError::Transfer {
                 path: engine.path().to_owned(),
                 detail: format!("campaign {} is already in this store", header.id),
             });
@@ -140,7 +140,7 @@ impl<'a> PgImport<'a> {
     }
 
     fn rows<T: Serialize>(&self, what: &str, sql: &'static str, rows: &T) -> Result<(), StoreError> {
-        let json = serde_json::to_string(rows).map_err(|e| StoreError::Engine {
+        let json = serde_json::to_string(rows).map_err(|e| StoreError::Transfer {
             path: self.engine.path().to_owned(),
             detail: format!("could not {what}: {e}"),
         })?;
@@ -292,7 +292,7 @@ impl PgEngine {
         let partition = format!(
             "CREATE TABLE recipients_{number} PARTITION OF recipients FOR VALUES IN ({number})"
         );
-        sqlx::query(&partition)
+        sqlx::query(sqlx::AssertSqlSafe(partition))
             .execute(&mut *tx)
             .await
             .map_err(failed)?;

@@ -8,16 +8,14 @@
 
 use super::keys;
 use super::SledStore;
-use crate::model::{Counts, Millis, RecipientState, ReplyRecord, TrackCounts};
-use crate::store::api::{
-    CampaignStore, HistoryStore, QueueStore, SuppressionStore, TrackingStore, TransferStore,
-};
+use crate::model::{Counts, Millis, RecipientState, ReplyRecord};
+use crate::store::api::TransferStore;
 use crate::store::transfer::{
     AttemptEntry, CampaignHeader, CampaignImport, ChunkSink, DumpChunk, EngagementEntry, Recount,
     SoftBounceEntry, StoreWide, CHUNK_ROWS,
 };
 use crate::store::{
-    AbStore, BounceEvent, CampaignMeta, MessageRef, RecipientKey, RecipientRecord, StoreError,
+    BounceEvent, CampaignMeta, MessageRef, RecipientKey, RecipientRecord, StoreError,
     StoredRecipient, TrackEvent,
 };
 use serde::{Deserialize, Serialize};
@@ -307,7 +305,7 @@ impl<'a> SledImport<'a> {
     fn start(store: &'a SledStore, header: &CampaignHeader) -> Result<Self, StoreError> {
         let campaign = header.id.clone();
         if SledStore::campaign(store, &campaign)?.is_some() {
-            return Err(StoreError::Engine {
+            return Err(StoreError::Transfer {
                 path: store.path.clone(),
                 detail: format!("campaign {campaign} is already in this store"),
             });
@@ -322,7 +320,7 @@ impl<'a> SledImport<'a> {
         for (variant, counts) in &header.track_counts {
             let mut key = keys::prefix(keys::TRACK_COUNTS, &campaign);
             key.push(*variant);
-            store.put(key, counts as &TrackCounts, "tracking counts")?;
+            store.put(key, counts, "tracking counts")?;
         }
         if header.ab != Default::default() {
             store.set_ab_record(&campaign, &header.ab)?;
@@ -341,7 +339,7 @@ impl<'a> SledImport<'a> {
             store,
             campaign,
             meta,
-            counts: header.counts,
+            counts: header.counts.clone(),
             recount: Recount::default(),
         })
     }
@@ -408,9 +406,13 @@ impl SledImport<'_> {
     }
 
     fn history(&mut self, batch: &mut sled::Batch, chunk: DumpChunk) -> Result<(), StoreError> {
+        let chunk = match chunk {
+            DumpChunk::Recipients(rows) => return self.recipients(batch, rows),
+            other => other,
+        };
         let (store, campaign) = (self.store, self.campaign.as_str());
         match chunk {
-            DumpChunk::Recipients(rows) => self.recipients(batch, rows)?,
+            DumpChunk::Recipients(_) => {}
             DumpChunk::Attempts(rows) => {
                 for row in rows {
                     let key = store.timed_key(keys::ATTEMPT, campaign, row.at)?;

@@ -5,8 +5,8 @@
 use super::events::{history, reply};
 use super::*;
 use crate::model::{Assignment, Outcome, Reason};
-use crate::store::transfer::{copy_store, DumpChunk, CHUNK_ROWS};
-use crate::store::{AbDecision, AbRecord, OutcomePolicy, OutcomeUpdate, TransferStore};
+use crate::store::transfer::{copy_store, CampaignHeader, DumpChunk, CHUNK_ROWS};
+use crate::store::{AbDecision, AbRecord, OutcomePolicy, OutcomeUpdate};
 
 /// Campaign `c2`: an A/B test with held recipients, a delivered message with its Message-ID,
 /// an export mark; plus store-wide records (connection limit, relay usage, an ingested report).
@@ -44,7 +44,9 @@ fn ab_campaign(store: &Store) {
             at: 3_000,
             how: "hold".into(),
             variant: None,
-            reason: Reason::Recorded("waiting".into()),
+            reason: Reason::Recorded {
+                text: "waiting".into(),
+            },
             released: 0,
         }),
     };
@@ -68,7 +70,7 @@ fn source() -> (Place, Store) {
 
 /// Everything an export yields for `campaign`, in an order both engines agree on (recipients
 /// by sequence, Message-IDs sorted), with its header.
-fn dump(store: &Store, campaign: &str) -> (transfer::CampaignHeader, Vec<DumpChunk>) {
+fn dump(store: &Store, campaign: &str) -> (CampaignHeader, Vec<DumpChunk>) {
     let header = store.campaign_header(campaign).unwrap().unwrap();
     let mut parts: Vec<DumpChunk> = Vec::new();
     store
