@@ -8,13 +8,13 @@
 //! atomically; reads return owned batches bounded by a `limit` where a list can be long, and
 //! the one history that can be longer than memory ([`HistoryStore::export_events`]) streams.
 
+use super::transfer::{CampaignHeader, CampaignImport, ChunkSink, StoreWide};
 use super::{
     AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, ExportEvents,
     ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey,
     RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect, TrackEvent,
     TrackInput, TrackingMeta,
 };
-use super::transfer::{CampaignHeader, CampaignImport, ChunkSink, StoreWide};
 use crate::model::TrackCounts;
 use crate::model::{Assignment, Counts, Millis, RecipientState, ReplyRecord, Suppression};
 use std::collections::HashMap;
@@ -395,8 +395,7 @@ pub trait TransferStore {
 
     /// Passes every row of `campaign` to `sink` in chunks: recipients first, then the attempt
     /// log, late reports, tracking events, engagement and the Message-ID index.
-    fn export_campaign(&self, campaign: &str, sink: &mut ChunkSink<'_>)
-        -> Result<(), StoreError>;
+    fn export_campaign(&self, campaign: &str, sink: &mut ChunkSink<'_>) -> Result<(), StoreError>;
 
     /// Starts writing a campaign described by `header`, keeping its number when no campaign
     /// of this store has it (a new one otherwise). Refused when the campaign is here already.

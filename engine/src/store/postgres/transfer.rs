@@ -237,7 +237,10 @@ impl PgEngine {
             Some(text) => serde_json::from_str(&text).ok(),
             None => None,
         };
-        let ms = |i: usize| row.get::<Option<i64>, _>(i).and_then(|n| u64::try_from(n).ok());
+        let ms = |i: usize| {
+            row.get::<Option<i64>, _>(i)
+                .and_then(|n| u64::try_from(n).ok())
+        };
         let counts = sqlx::query(
             "SELECT variant, opened, clicked, unsubscribed, opens, clicks, machine_opens, \
              machine_clicks FROM track_counts WHERE campaign = $1 ORDER BY variant",
@@ -335,11 +338,7 @@ impl TransferStore for PgEngine {
         }))
     }
 
-    fn export_campaign(
-        &self,
-        campaign: &str,
-        sink: &mut ChunkSink<'_>,
-    ) -> Result<(), StoreError> {
+    fn export_campaign(&self, campaign: &str, sink: &mut ChunkSink<'_>) -> Result<(), StoreError> {
         let number = self.known(campaign)?;
         self.export_recipients(number, sink)?;
         let what = "read the attempt log";

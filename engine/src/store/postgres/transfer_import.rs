@@ -40,7 +40,11 @@ struct AttemptRow<'a> {
 /// Epoch milliseconds of column `x.<name>` as a `timestamptz`, in SQL.
 macro_rules! at {
     ($name:literal) => {
-        concat!("timestamptz 'epoch' + x.", $name, " * interval '1 millisecond'")
+        concat!(
+            "timestamptz 'epoch' + x.",
+            $name,
+            " * interval '1 millisecond'"
+        )
     };
 }
 
@@ -139,7 +143,12 @@ impl<'a> PgImport<'a> {
         })
     }
 
-    fn rows<T: Serialize>(&self, what: &str, sql: &'static str, rows: &T) -> Result<(), StoreError> {
+    fn rows<T: Serialize>(
+        &self,
+        what: &str,
+        sql: &'static str,
+        rows: &T,
+    ) -> Result<(), StoreError> {
         let json = serde_json::to_string(rows).map_err(|e| StoreError::Transfer {
             path: self.engine.path().to_owned(),
             detail: format!("could not {what}: {e}"),

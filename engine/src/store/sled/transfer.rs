@@ -101,7 +101,11 @@ impl SledStore {
         Ok(())
     }
 
-    fn export_recipients(&self, campaign: &str, sink: &mut ChunkSink<'_>) -> Result<(), StoreError> {
+    fn export_recipients(
+        &self,
+        campaign: &str,
+        sink: &mut ChunkSink<'_>,
+    ) -> Result<(), StoreError> {
         let mut out = Chunker::new(sink, DumpChunk::Recipients);
         self.each_under(keys::RECORD, campaign, |plen, key, value| {
             let record: RecipientRecord = self.decode(value, "recipient")?;
@@ -144,7 +148,11 @@ impl SledStore {
         out.flush()
     }
 
-    fn export_engagement(&self, campaign: &str, sink: &mut ChunkSink<'_>) -> Result<(), StoreError> {
+    fn export_engagement(
+        &self,
+        campaign: &str,
+        sink: &mut ChunkSink<'_>,
+    ) -> Result<(), StoreError> {
         let mut out = Chunker::new(&mut *sink, DumpChunk::Engagement);
         self.each_under(keys::ENGAGEMENT, campaign, |plen, key, value| {
             let e: Engagement = self.decode(value, "engagement")?;
@@ -203,11 +211,7 @@ impl TransferStore for SledStore {
         }))
     }
 
-    fn export_campaign(
-        &self,
-        campaign: &str,
-        sink: &mut ChunkSink<'_>,
-    ) -> Result<(), StoreError> {
+    fn export_campaign(&self, campaign: &str, sink: &mut ChunkSink<'_>) -> Result<(), StoreError> {
         self.export_recipients(campaign, sink)?;
         self.export_history(campaign, sink)?;
         self.export_engagement(campaign, sink)
@@ -242,7 +246,11 @@ impl TransferStore for SledStore {
             let messages = <[u8; 4]>::try_from(value.as_ref()).ok();
             if let (Some(minute), Some(messages)) = (minute, messages) {
                 let relay = String::from_utf8_lossy(&key[..zero]).into_owned();
-                relay_usage.push((relay, u64::from_be_bytes(minute), u32::from_be_bytes(messages)));
+                relay_usage.push((
+                    relay,
+                    u64::from_be_bytes(minute),
+                    u32::from_be_bytes(messages),
+                ));
             }
         }
         let ingested = self.store_wide(keys::INGESTED)?.into_iter().map(|(k, _)| k);
@@ -362,7 +370,12 @@ impl SledStore {
         Ok(wanted)
     }
 
-    fn put<T: Serialize>(&self, key: Vec<u8>, value: &T, what: &'static str) -> Result<(), StoreError> {
+    fn put<T: Serialize>(
+        &self,
+        key: Vec<u8>,
+        value: &T,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
         self.tree
             .insert(key, self.encode(value, what)?)
             .map(drop)
@@ -380,7 +393,11 @@ impl SledStore {
 }
 
 impl SledImport<'_> {
-    fn recipients(&mut self, batch: &mut sled::Batch, rows: Vec<StoredRecipient>) -> Result<(), StoreError> {
+    fn recipients(
+        &mut self,
+        batch: &mut sled::Batch,
+        rows: Vec<StoredRecipient>,
+    ) -> Result<(), StoreError> {
         let (store, campaign) = (self.store, self.campaign.as_str());
         for StoredRecipient { key, record } in rows {
             self.recount.add(record.variant, record.state);
@@ -398,7 +415,10 @@ impl SledImport<'_> {
                 _ => {}
             }
             batch.insert(keys::dedupe_key(campaign, &record.email), &[]);
-            batch.insert(keys::number_key(self.meta.number, key.seq), key.domain.as_bytes());
+            batch.insert(
+                keys::number_key(self.meta.number, key.seq),
+                key.domain.as_bytes(),
+            );
             let value = store.encode(&record, "recipient")?;
             batch.insert(keys::recipient_key(keys::RECORD, campaign, &key), value);
         }
@@ -500,7 +520,10 @@ impl CampaignImport for SledImport<'_> {
             keys::campaign_key(keys::META, campaign),
             store.encode(&meta, "campaign")?,
         );
-        store.tree.apply_batch(batch).map_err(|e| store.sled_error(e))?;
+        store
+            .tree
+            .apply_batch(batch)
+            .map_err(|e| store.sled_error(e))?;
         store.flush_blocking()?;
         Ok(totals)
     }

@@ -53,7 +53,9 @@ fn ab_campaign(store: &Store) {
     store.set_ab_record("c2", &record).unwrap();
     store.mark_exported("c2", 0, 1_500, 4_000).unwrap();
     store.set_connection_limit("mx.y.example", 40).unwrap();
-    store.set_relay_usage("relay.example", &[(10, 5), (11, 7)], 0).unwrap();
+    store
+        .set_relay_usage("relay.example", &[(10, 5), (11, 7)], 0)
+        .unwrap();
     store.mark_ingested(b"fingerprint-1").unwrap();
     store.secret().unwrap();
     store.flush_blocking().unwrap();
@@ -135,8 +137,15 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     assert_eq!((c1.id.as_str(), c1.tally.recipients), ("c1", 6));
     assert_eq!((c1.tally.reports, c1.tally.tracking), (2, 3));
     for campaign in ["c1", "c2"] {
-        assert_eq!(dump(&middle, campaign), dump(&source, campaign), "{campaign}");
-        assert_eq!(middle.counts(campaign).unwrap(), source.counts(campaign).unwrap());
+        assert_eq!(
+            dump(&middle, campaign),
+            dump(&source, campaign),
+            "{campaign}"
+        );
+        assert_eq!(
+            middle.counts(campaign).unwrap(),
+            source.counts(campaign).unwrap()
+        );
     }
     assert_eq!(
         middle.export_store_wide().unwrap(),
@@ -146,7 +155,11 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     let back = back_place.open();
     copy_store(&middle, &back, None).unwrap();
     for campaign in ["c1", "c2"] {
-        assert_eq!(answers(&back, campaign), answers(&source, campaign), "{campaign}");
+        assert_eq!(
+            answers(&back, campaign),
+            answers(&source, campaign),
+            "{campaign}"
+        );
     }
     assert_eq!(
         back.message("m1.c2@volley.example").unwrap(),
@@ -159,7 +172,10 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
         back.relay_usage("relay.example", 0).unwrap(),
         vec![(10, 5), (11, 7)]
     );
-    assert_eq!(back.connection_limits().unwrap(), vec![("mx.y.example".into(), 40)]);
+    assert_eq!(
+        back.connection_limits().unwrap(),
+        vec![("mx.y.example".into(), 40)]
+    );
     assert!(back.is_ingested(b"fingerprint-1").unwrap());
     // Held recipients are still held, and released as on the source.
     assert_eq!(back.release_held("c2", &|v| v).unwrap(), 2);
@@ -172,10 +188,16 @@ fn a_campaign_the_target_has_is_refused_and_nothing_is_written(place: &Place) {
     let target = place.open();
     copy_store(&source, &target, Some("c1")).unwrap();
     let error = copy_store(&source, &target, None).unwrap_err().to_string();
-    assert!(error.contains("campaign c1 is already in this store"), "{error}");
+    assert!(
+        error.contains("campaign c1 is already in this store"),
+        "{error}"
+    );
     assert_eq!(target.campaigns().unwrap(), vec!["c1".to_owned()]);
     let error = copy_store(&source, &target, Some("nope")).unwrap_err();
-    assert!(matches!(error, StoreError::UnknownCampaign { .. }), "{error}");
+    assert!(
+        matches!(error, StoreError::UnknownCampaign { .. }),
+        "{error}"
+    );
 }
 
 fn a_long_list_is_copied_in_chunks_and_keeps_its_numbers(place: &Place) {
@@ -184,7 +206,13 @@ fn a_long_list_is_copied_in_chunks_and_keeps_its_numbers(place: &Place) {
     // Another campaign first, so the long one's number is 2 and must be kept as 2.
     let mut first = source.start_load("first", vec!["email".into()]).unwrap();
     first
-        .add("x@z.example", "z.example", vec![], 2, Assignment::Variant(0))
+        .add(
+            "x@z.example",
+            "z.example",
+            vec![],
+            2,
+            Assignment::Variant(0),
+        )
         .unwrap();
     first.finish(0, 0).unwrap();
     let n = CHUNK_ROWS as u64 * 2 + 5;
@@ -193,19 +221,37 @@ fn a_long_list_is_copied_in_chunks_and_keeps_its_numbers(place: &Place) {
         let domain = format!("d{}.example", i % 7);
         let address = format!("r{i}@{domain}");
         loader
-            .add(&address, &domain, vec![address.clone()], i + 2, Assignment::Variant(0))
+            .add(
+                &address,
+                &domain,
+                vec![address.clone()],
+                i + 2,
+                Assignment::Variant(0),
+            )
             .unwrap();
     }
     loader.finish(0, 0).unwrap();
     let target = place.open();
     let report = copy_store(&source, &target, Some("long")).unwrap();
     assert_eq!(report.campaigns[0].tally.recipients, n);
-    assert_eq!((report.campaigns[0].number_from, report.campaigns[0].number_to), (2, 2));
+    assert_eq!(
+        (
+            report.campaigns[0].number_from,
+            report.campaigns[0].number_to
+        ),
+        (2, 2)
+    );
     assert_eq!(dump(&target, "long"), dump(&source, "long"));
     // A campaign loaded afterwards gets a number of its own.
     let mut later = target.start_load("later", vec!["email".into()]).unwrap();
     later
-        .add("y@z.example", "z.example", vec![], 2, Assignment::Variant(0))
+        .add(
+            "y@z.example",
+            "z.example",
+            vec![],
+            2,
+            Assignment::Variant(0),
+        )
         .unwrap();
     later.finish(0, 0).unwrap();
     assert_ne!(target.campaign("later").unwrap().unwrap().number, 2);
