@@ -98,6 +98,25 @@ const MESSAGES: &str = concat!(
     "FROM jsonb_to_recordset($2::jsonb) AS x(id text, key jsonb) ON CONFLICT DO NOTHING"
 );
 
+/// A campaign's tracking counters of one variant, from a JSON object.
+const TRACK_COUNTS: &str = concat!(
+    "INSERT INTO track_counts (campaign, variant, opened, clicked, unsubscribed, opens, ",
+    "clicks, machine_opens, machine_clicks) SELECT $1, $2, x.opened, x.clicked, ",
+    "x.unsubscribed, x.opens, x.clicks, x.machine_opens, x.machine_clicks ",
+    "FROM jsonb_to_record($3::text::jsonb) AS x(opened int8, clicked int8, unsubscribed int8, ",
+    "opens int8, clicks int8, machine_opens int8, machine_clicks int8)"
+);
+
+/// Tracking counters as the [`TRACK_COUNTS`] statement unpacks them.
+fn track_counts(counts: &crate::model::TrackCounts) -> String {
+    serde_json::json!({
+        "opened": counts.opened, "clicked": counts.clicked,
+        "unsubscribed": counts.unsubscribed, "opens": counts.opens, "clicks": counts.clicks,
+        "machine_opens": counts.machine_opens, "machine_clicks": counts.machine_clicks,
+    })
+    .to_string()
+}
+
 /// A campaign being written into PostgreSQL by `store copy`.
 pub(super) struct PgImport<'a> {
     engine: &'a PgEngine,
@@ -305,24 +324,14 @@ impl PgEngine {
             .execute(&mut *tx)
             .await
             .map_err(failed)?;
-        for (variant, c) in &header.track_counts {
-            sqlx::query(
-                "INSERT INTO track_counts (campaign, variant, opened, clicked, unsubscribed, \
-                 opens, clicks, machine_opens, machine_clicks) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(number)
-            .bind(i16::from(*variant))
-            .bind(millis(c.opened))
-            .bind(millis(c.clicked))
-            .bind(millis(c.unsubscribed))
-            .bind(millis(c.opens))
-            .bind(millis(c.clicks))
-            .bind(millis(c.machine_opens))
-            .bind(millis(c.machine_clicks))
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
+        for (variant, counts) in &header.track_counts {
+            sqlx::query(TRACK_COUNTS)
+                .bind(number)
+                .bind(i16::from(*variant))
+                .bind(track_counts(counts))
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
         }
         tx.commit().await.map_err(failed)?;
         Ok(number)

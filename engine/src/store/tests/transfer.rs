@@ -262,3 +262,68 @@ suite!(
     a_campaign_the_target_has_is_refused_and_nothing_is_written,
     a_long_list_is_copied_in_chunks_and_keeps_its_numbers,
 );
+
+/// Figures, not a check: `cargo test -p volley-engine --lib store::tests::transfer::copy_rate
+/// -- --ignored --nocapture` copies 200,000 delivered recipients (and their attempt log)
+/// from sled to PostgreSQL and back, and prints the time each way.
+#[test]
+#[ignore = "a measurement: run by hand"]
+fn copy_rate() {
+    let n: u64 = 200_000;
+    let source_place = sled_place();
+    let source = source_place.open();
+    let mut loader = source.start_load("big", vec!["email".into()]).unwrap();
+    for i in 0..n {
+        let domain = format!("d{}.example", i % 100);
+        let address = format!("r{i}@{domain}");
+        loader
+            .add(
+                &address,
+                &domain,
+                vec![address.clone()],
+                i + 2,
+                Assignment::Variant(0),
+            )
+            .unwrap();
+    }
+    loader.finish(0, 0).unwrap();
+    let policy = OutcomePolicy::default();
+    let mut after = None;
+    loop {
+        let page = source.pending("big", after.as_ref(), 4_096).unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        let updates: Vec<_> = page
+            .iter()
+            .map(|r| OutcomeUpdate {
+                key: r.key.clone(),
+                outcome: Outcome::Delivered {
+                    reply: reply(250, "2.0.0"),
+                },
+                message_id: None,
+            })
+            .collect();
+        source
+            .record_outcomes("big", &policy, &updates, 5_000)
+            .unwrap();
+    }
+    let postgres = postgres_place();
+    let middle = postgres.open();
+    let started = std::time::Instant::now();
+    let there = copy_store(&source, &middle, None).unwrap();
+    let to_postgres = started.elapsed();
+    let back_place = sled_place();
+    let back = back_place.open();
+    let started = std::time::Instant::now();
+    copy_store(&middle, &back, None).unwrap();
+    let to_sled = started.elapsed();
+    let rows = there.campaigns[0].tally.recipients + there.campaigns[0].tally.events();
+    for (way, took) in [
+        ("sled -> PostgreSQL", to_postgres),
+        ("PostgreSQL -> sled", to_sled),
+    ] {
+        let rate = rows as f64 / took.as_secs_f64();
+        println!("{way}: {n} recipients + {n} attempts in {took:.2?} ({rate:.0} rows/s)");
+    }
+    assert_eq!(back.counts("big").unwrap(), source.counts("big").unwrap());
+}
