@@ -280,7 +280,14 @@ impl TransferStore for SledStore {
                 first_at: soft.first_at,
             };
             let key = keys::global_key(keys::SOFT, soft.address.as_bytes());
-            batch.insert(key, self.encode(&value, "soft bounces")?);
+            // An address this store counts already keeps its own count.
+            if !self
+                .tree
+                .contains_key(&key)
+                .map_err(|e| self.sled_error(e))?
+            {
+                batch.insert(key, self.encode(&value, "soft bounces")?);
+            }
         }
         for fingerprint in &parts.ingested {
             batch.insert(keys::global_key(keys::INGESTED, fingerprint), &[]);
