@@ -71,9 +71,12 @@ pub(crate) async fn copy(args: StoreCopyArgs) -> anyhow::Result<u8> {
             ));
         }
     }
+    let campaigns = match report.campaigns.len() {
+        1 => "1 campaign".to_owned(),
+        n => format!("{n} campaigns"),
+    };
     ui::line(&format!(
-        "copied {} campaigns, {} recipients, {} events and {} suppressed addresses in {:.1} s",
-        report.campaigns.len(),
+        "copied {campaigns}, {} recipients, {} events and {} suppressed addresses in {:.1} s",
         format_count(recipients),
         format_count(events),
         format_count(report.suppressions as u64),

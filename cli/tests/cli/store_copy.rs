@@ -102,7 +102,7 @@ async fn a_sent_campaign_is_copied_to_postgresql_and_back_and_answers_the_same()
         "{said}{}",
         text(&copied.stderr)
     );
-    assert!(said.contains("copied 1 campaigns, 5 recipients"), "{said}");
+    assert!(said.contains("copied 1 campaign, 5 recipients"), "{said}");
     assert!(!said.contains(cluster.password()), "{said}");
 
     // What the PostgreSQL engine answers already must be the same. Until the commands reach

@@ -78,8 +78,9 @@ impl<'s, 'a, T> Chunker<'s, 'a, T> {
     }
 }
 
-/// The `at` of a time-ordered key (`tag campaign 0 at id`) after its prefix.
-fn key_time(key: &[u8], prefix_len: usize) -> Millis {
+/// The big-endian number right after a key's prefix: the `at` of a time-ordered key
+/// (`tag campaign 0 at id`), the `seq` of an engagement key.
+fn number_after(key: &[u8], prefix_len: usize) -> Millis {
     key.get(prefix_len..prefix_len + 8)
         .and_then(|b| b.try_into().ok())
         .map_or(0, u64::from_be_bytes)
@@ -129,7 +130,7 @@ impl SledStore {
         self.each_under(keys::ATTEMPT, campaign, |plen, key, value| {
             let attempt: Attempt = self.decode(value, "attempt")?;
             out.push(AttemptEntry {
-                at: key_time(key, plen),
+                at: number_after(key, plen),
                 key: attempt.key,
                 state: attempt.state,
                 reply: attempt.reply,
@@ -157,7 +158,7 @@ impl SledStore {
         self.each_under(keys::ENGAGEMENT, campaign, |plen, key, value| {
             let e: Engagement = self.decode(value, "engagement")?;
             out.push(EngagementEntry {
-                seq: key_time(key, plen),
+                seq: number_after(key, plen),
                 opened: e.opened,
                 clicked: e.clicked,
                 unsubscribed: e.unsubscribed,
