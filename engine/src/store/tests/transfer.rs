@@ -257,8 +257,62 @@ fn a_long_list_is_copied_in_chunks_and_keeps_its_numbers(place: &Place) {
     assert_ne!(target.campaign("later").unwrap().unwrap().number, 2);
 }
 
+fn a_collected_campaign_is_copied_with_its_archive(place: &Place) {
+    let source_place = sled_place();
+    let source = source_place.open();
+    let mut loader = source.start_load("old", vec!["email".into()]).unwrap();
+    for i in 0..3u64 {
+        let address = format!("r{i}@w.example");
+        loader
+            .add(
+                &address,
+                "w.example",
+                vec![address.clone()],
+                i + 2,
+                Assignment::Variant(0),
+            )
+            .unwrap();
+    }
+    loader.finish(0, 0).unwrap();
+    let delivered: Vec<_> = (0..3)
+        .map(|seq| OutcomeUpdate {
+            key: RecipientKey {
+                domain: "w.example".into(),
+                seq,
+            },
+            outcome: Outcome::Delivered {
+                reply: reply(250, "2.0.0"),
+            },
+            message_id: None,
+        })
+        .collect();
+    source
+        .record_outcomes("old", &OutcomePolicy::default(), &delivered, 1_000)
+        .unwrap();
+    source.collect("old", &vec![7u32, 8, 9], false).unwrap();
+    let (header, parts) = dump(&source, "old");
+    assert!(header.archive.is_some());
+    assert!(
+        matches!(&parts[0], DumpChunk::Recipients(rows) if rows.len() == 3),
+        "{parts:?}"
+    );
+    let target = place.open();
+    copy_store(&source, &target, None).unwrap();
+    assert_eq!(dump(&target, "old"), (header, parts));
+    let back_place = sled_place();
+    let back = back_place.open();
+    copy_store(&target, &back, None).unwrap();
+    assert_eq!(
+        back.archive::<Vec<u32>>("old").unwrap(),
+        Some(vec![7, 8, 9])
+    );
+    assert!(back.is_collected("old").unwrap());
+    assert_eq!(back.counts("old").unwrap(), source.counts("old").unwrap());
+}
+
 suite!(
     a_store_survives_a_round_trip_through_another_engine,
+    a_collected_campaign_is_copied_with_its_archive,
     a_campaign_the_target_has_is_refused_and_nothing_is_written,
     a_long_list_is_copied_in_chunks_and_keeps_its_numbers,
 );
