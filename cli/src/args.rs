@@ -96,6 +96,9 @@ pub(crate) enum Command {
     /// working. With the store free it is then rewritten so its files shrink; while another
     /// process holds it, that process collects and the files shrink at the next gc.
     Gc(GcArgs),
+    /// The store as a whole: copy it to another engine (a sled folder ⇄ PostgreSQL).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
@@ -227,6 +230,31 @@ pub(crate) struct EventsArgs {
     /// Write to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+}
+
+/// `volley store`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Copy campaigns (recipients, states, attempts, replies, bounces, tracking, A/B records,
+    /// export marks) and the store-wide records (suppression list, token secret, connection
+    /// limits, relay usage, ingested reports) from one store into another: a sled folder to
+    /// PostgreSQL or back. The source is only read. Refused while a send holds a sled store,
+    /// and for a campaign the target has already.
+    Copy(StoreCopyArgs),
+}
+
+/// `volley store copy`.
+#[derive(Debug, Args)]
+pub(crate) struct StoreCopyArgs {
+    /// The source: a store folder, or a `postgresql://` address.
+    #[arg(long, value_name = "DIR|URL")]
+    pub(crate) from: PathBuf,
+    /// The target: a `postgresql://` address, or a store folder (created when missing).
+    #[arg(long, value_name = "URL|DIR")]
+    pub(crate) to: PathBuf,
+    /// Only this campaign (default: every campaign of the source).
+    #[arg(long, value_name = "ID")]
+    pub(crate) campaign: Option<String>,
 }
 
 /// `volley gc`.

@@ -26,6 +26,7 @@ mod postfix;
 mod postgres;
 mod replies;
 mod serve;
+mod store_copy;
 mod support;
 mod tls_relay;
 mod tracking;

@@ -8,6 +8,7 @@
 //! atomically; reads return owned batches bounded by a `limit` where a list can be long, and
 //! the one history that can be longer than memory ([`HistoryStore::export_events`]) streams.
 
+use super::transfer::{CampaignHeader, CampaignImport, ChunkSink, StoreWide};
 use super::{
     AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, ExportEvents,
     ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey,
@@ -35,6 +36,7 @@ pub trait StoreEngine:
     + TrackingStore
     + AbStore
     + HistoryStore
+    + TransferStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -50,6 +52,7 @@ impl<T> StoreEngine for T where
         + TrackingStore
         + AbStore
         + HistoryStore
+        + TransferStore
         + Send
         + Sync
         + std::fmt::Debug
@@ -381,4 +384,31 @@ pub trait HistoryStore {
     /// Whether a file named `name` in the store's folder is the engine's own (a compacted
     /// copy replaces those; other files are carried over).
     fn is_own_file(&self, name: &OsStr) -> bool;
+}
+
+/// Moving a store's contents to another engine (`volley store copy`): a campaign exported as
+/// a header and a stream of chunks, imported chunk by chunk, and the store-wide parts. Memory
+/// stays flat however long the list: no method holds a campaign's rows.
+pub trait TransferStore {
+    /// What `campaign` is, apart from its rows, or `None` when it is not in the store.
+    fn campaign_header(&self, campaign: &str) -> Result<Option<CampaignHeader>, StoreError>;
+
+    /// Passes every row of `campaign` to `sink` in chunks: recipients first, then the attempt
+    /// log, late reports, tracking events, engagement and the Message-ID index.
+    fn export_campaign(&self, campaign: &str, sink: &mut ChunkSink<'_>) -> Result<(), StoreError>;
+
+    /// Starts writing a campaign described by `header`, keeping its number when no campaign
+    /// of this store has it (a new one otherwise). Refused when the campaign is here already.
+    fn import_campaign(
+        &self,
+        header: &CampaignHeader,
+    ) -> Result<Box<dyn CampaignImport + '_>, StoreError>;
+
+    /// The store-wide parts: token secret, suppression list, soft bounces, connection limits,
+    /// relay usage and ingested report fingerprints.
+    fn export_store_wide(&self) -> Result<StoreWide, StoreError>;
+
+    /// Adds the store-wide parts to this store (entries already here are kept) and makes them
+    /// durable. The token secret replaces this store's own when `secret` is true.
+    fn import_store_wide(&self, parts: &StoreWide, secret: bool) -> Result<(), StoreError>;
 }

@@ -23,6 +23,15 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A copy between stores (`volley store copy`) cannot go ahead, or read rows it cannot
+    /// decode: what and why.
+    #[error("store {path}: {detail}")]
+    Transfer {
+        /// The store (folder, or database address without its password).
+        path: PathBuf,
+        /// What is wrong, in words a user can act on.
+        detail: String,
+    },
     /// The store's address names an engine this build does not have yet.
     #[error("store {location}: the {engine} store engine is not built yet; use a store folder (the embedded engine) for now")]
     EngineNotBuilt {

@@ -24,11 +24,12 @@ mod handle;
 mod location;
 pub mod postgres;
 mod sled;
+pub mod transfer;
 mod types;
 
 pub use api::{
     AbStore, CampaignStore, HistoryStore, LoadSession, OutcomeStore, QueueStore, ReportStore,
-    StoreEngine, StoreFuture, SuppressionStore, TrackingStore,
+    StoreEngine, StoreFuture, SuppressionStore, TrackingStore, TransferStore,
 };
 pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};

@@ -25,6 +25,8 @@ mod suppression;
 mod track_reads;
 mod track_rules;
 mod tracking;
+mod transfer;
+mod transfer_import;
 
 pub(crate) use engine::PgEngine;
 

@@ -22,6 +22,7 @@ mod reopen;
 mod reports;
 mod suppression;
 mod tracking;
+mod transfer;
 mod variants;
 
 pub(crate) use error::is_lock_error;

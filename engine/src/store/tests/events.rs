@@ -4,7 +4,7 @@ use super::*;
 use crate::model::{now_millis, Outcome, Suppression, SuppressionReason};
 use crate::store::{MessageRef, OutcomePolicy, OutcomeUpdate, TrackInput, TrackingMeta};
 
-fn reply(code: u16, enhanced: &str) -> ReplyRecord {
+pub(super) fn reply(code: u16, enhanced: &str) -> ReplyRecord {
     ReplyRecord {
         code: Some(code),
         enhanced: Some(enhanced.into()),
@@ -60,7 +60,7 @@ fn track(key: &RecipientKey, kind: TrackKind, link: Option<u16>, at: Millis) -> 
 }
 
 /// Every kind of event, written out of order across the three sources.
-fn history(store: &Store) -> Millis {
+pub(super) fn history(store: &Store) -> Millis {
     let entry = Suppression {
         reason: SuppressionReason::Manual,
         at: 1,

@@ -10,6 +10,7 @@ mod ab;
 mod core;
 mod events;
 mod gc;
+mod transfer;
 
 /// A fresh store of one engine: opened (and, dropped, reopened) as often as a case needs.
 pub(super) struct Place {

@@ -1,0 +1,92 @@
+//! `volley store copy`: move a store's campaigns and store-wide records to another engine.
+
+use crate::args::StoreCopyArgs;
+use crate::exit;
+use crate::ui;
+use crate::words::numbers::format_count;
+use anyhow::Context;
+use std::path::Path;
+use std::time::Instant;
+use volley::store::{Store, StoreError};
+
+/// Whether `location` names a PostgreSQL database rather than a folder.
+fn is_database(location: &Path) -> bool {
+    let text = location.to_string_lossy();
+    text.starts_with("postgresql://") || text.starts_with("postgres://")
+}
+
+/// Opens one side of the copy, saying which side failed and why in words a user acts on.
+fn open(location: &Path, side: &str) -> anyhow::Result<Store> {
+    if side == "source" && !is_database(location) && !location.is_dir() {
+        anyhow::bail!(
+            "the source store {} does not exist (give a store folder or a postgresql:// address)",
+            location.display()
+        );
+    }
+    Store::open(location).map_err(|error| match error {
+        StoreError::Locked { path, .. } => anyhow::anyhow!(
+            "the {side} store {} is held by another volley process (a send, serve or gc): \
+             copy it once that has finished; nothing was copied",
+            path.display()
+        ),
+        other => anyhow::Error::new(other).context(format!("opening the {side} store")),
+    })
+}
+
+pub(crate) async fn copy(args: StoreCopyArgs) -> anyhow::Result<u8> {
+    if args.from == args.to {
+        anyhow::bail!("--from and --to name the same store: nothing to copy");
+    }
+    let started = Instant::now();
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let from = open(&args.from, "source")?;
+        let to = open(&args.to, "target")?;
+        volley::store::transfer::copy_store(&from, &to, args.campaign.as_deref())
+            .context("copying the store")
+    })
+    .await
+    .context("the copy stopped")??;
+    let elapsed = started.elapsed();
+    let mut recipients = 0;
+    let mut events = 0;
+    for campaign in &report.campaigns {
+        let t = &campaign.tally;
+        recipients += t.recipients;
+        events += t.events();
+        ui::line(&format!(
+            "campaign {}: {} recipients, {} events ({} delivery outcomes, {} late reports, \
+             {} tracking events)",
+            campaign.id,
+            format_count(t.recipients),
+            format_count(t.events()),
+            format_count(t.attempts),
+            format_count(t.reports),
+            format_count(t.tracking),
+        ));
+        if campaign.number_to != campaign.number_from {
+            ui::line(&format!(
+                "  note: its number changed from {} to {} (the target used it): late bounces \
+                 to the VERP addresses of mail already sent will not find it",
+                campaign.number_from, campaign.number_to
+            ));
+        }
+    }
+    let campaigns = match report.campaigns.len() {
+        1 => "1 campaign".to_owned(),
+        n => format!("{n} campaigns"),
+    };
+    ui::line(&format!(
+        "copied {campaigns}, {} recipients, {} events and {} suppressed addresses in {:.1} s",
+        format_count(recipients),
+        format_count(events),
+        format_count(report.suppressions as u64),
+        elapsed.as_secs_f64()
+    ));
+    if report.secret_kept {
+        ui::line(
+            "note: the target kept its own token secret (it had campaigns already): tracking \
+             links and VERP addresses of mail already sent will not verify there",
+        );
+    }
+    Ok(exit::OK)
+}
