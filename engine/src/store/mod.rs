@@ -31,6 +31,7 @@ pub use api::{
 };
 pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};
+pub use sled::upgrade::{upgrade_store, Upgraded};
 pub use types::{
     AbDecision, AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind,
     ExportEvent, ExportKind, ExportMark, GcLine, GcOptions, GcOutcome, GcReport, MachineReason,
