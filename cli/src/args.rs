@@ -96,6 +96,9 @@ pub(crate) enum Command {
     /// working. With the store free it is then rewritten so its files shrink; while another
     /// process holds it, that process collects and the files shrink at the next gc.
     Gc(GcArgs),
+    /// The store itself: `upgrade` rewrites a store made by an older volley.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
     #[command(hide = true)]
     Sink(SinkArgs),
@@ -543,6 +546,19 @@ pub(crate) struct TrackLimits {
     /// Store at most this many events per recipient per UTC day [default: 100].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) daily_cap: Option<u32>,
+}
+
+/// `volley store …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Rewrite a store made by an older volley in this version's format. The old store is
+    /// kept as DIR.format1; safe to run again after a crash, and a no-op on a store that
+    /// needs nothing. Stop anything using the store first.
+    Upgrade {
+        /// The store folder.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// `volley suppress …`.

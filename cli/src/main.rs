@@ -16,6 +16,7 @@ mod send;
 mod serve;
 mod sink;
 mod status;
+mod store_upgrade;
 mod suppress;
 mod test_send;
 mod timings;
@@ -126,6 +127,7 @@ fn main() -> ExitCode {
             args::Command::Report(args) => report::run(args).await,
             args::Command::Ab(args::AbCommand::Decide(args)) => ab::decide(args).await,
             args::Command::Gc(args) => gc::run(args).await,
+            args::Command::Store(args::StoreCommand::Upgrade { dir }) => store_upgrade::run(&dir),
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }

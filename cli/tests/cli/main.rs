@@ -25,6 +25,7 @@ mod hygiene;
 mod postfix;
 mod replies;
 mod serve;
+mod store_upgrade;
 mod support;
 mod tls_relay;
 mod tracking;
