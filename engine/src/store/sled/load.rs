@@ -193,7 +193,12 @@ impl LoadSession for SledLoader<'_> {
                 self.store.encode(&overlay, "recipient details")?,
             );
         }
-        self.words.entry(domain.to_owned()).or_default().push(word);
+        match self.words.get_mut(domain) {
+            Some(words) => words.push(word),
+            None => {
+                self.words.insert(domain.to_owned(), vec![word]);
+            }
+        }
         self.counts.enter(self.store, variant, state)?;
         if u64::from(row) == keys::BATCH - 1 {
             self.apply(batch)?;
@@ -246,13 +251,12 @@ impl SledLoader<'_> {
         let (batch, row) = keys::batch_of(seq);
         let (current, _) = keys::batch_of(self.next_seq);
         if batch == current {
-            return Ok(self.rows.address(row).map(str::to_owned));
+            return self.rows.address(self.store, row);
         }
-        let Some(bytes) = self.store.packed_batch(self.number, batch)? else {
+        let Some(parsed) = self.store.packed_batch(self.number, batch)? else {
             return Ok(None);
         };
-        let view = self.store.parse_batch(&bytes)?;
-        Ok(view
+        Ok(parsed
             .row(self.store, row)?
             .map(|(domain, packed)| packed.unpack(domain).0))
     }

@@ -13,6 +13,7 @@ use super::SledStore;
 use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// Flag bit: `volley gc` collected the batch (merge fields dropped or kept, line cleared).
 pub(crate) const COLLECTED: u8 = 1;
@@ -85,7 +86,6 @@ pub(crate) struct BatchBuilder {
     domains: Vec<String>,
     index: HashMap<String, u32>,
     rows: Vec<Vec<u8>>,
-    addresses: Vec<String>,
 }
 
 impl BatchBuilder {
@@ -99,28 +99,40 @@ impl BatchBuilder {
         values: Vec<String>,
         line: u64,
     ) -> Result<(), StoreError> {
-        let next = u32::try_from(self.domains.len()).unwrap_or(u32::MAX);
-        let index = *self.index.entry(domain.to_owned()).or_insert_with(|| {
-            self.domains.push(domain.to_owned());
-            next
-        });
+        let index = match self.index.get(domain) {
+            Some(&index) => index,
+            None => {
+                let index = u32::try_from(self.domains.len()).unwrap_or(u32::MAX);
+                self.domains.push(domain.to_owned());
+                self.index.insert(domain.to_owned(), index);
+                index
+            }
+        };
         let row = PackedRow::new(address, domain, index, values, line);
         let offset = usize::from(offset);
         if self.rows.len() <= offset {
             self.rows.resize(offset + 1, Vec::new());
-            self.addresses.resize(offset + 1, String::new());
         }
         self.rows[offset] = store.encode(&row, "packed recipient")?;
-        self.addresses[offset] = address.to_owned();
         Ok(())
     }
 
     /// The address at `offset` of the batch being written, if any.
-    pub(crate) fn address(&self, offset: u16) -> Option<&str> {
-        self.addresses
-            .get(usize::from(offset))
-            .map(String::as_str)
-            .filter(|a| !a.is_empty())
+    pub(crate) fn address(
+        &self,
+        store: &SledStore,
+        offset: u16,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(bytes) = self.rows.get(usize::from(offset)).filter(|b| !b.is_empty()) else {
+            return Ok(None);
+        };
+        let row: PackedRow = store.decode(bytes, "packed recipient")?;
+        let domain = usize::try_from(row.domain)
+            .ok()
+            .and_then(|i| self.domains.get(i))
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some(row.unpack(&domain).0))
     }
 
     /// True when no row was added.
@@ -163,6 +175,33 @@ pub(crate) fn encode_batch<D: AsRef<str>, R: AsRef<[u8]>>(
     out
 }
 
+/// Where a batch value's parts are: flags, each domain's bytes, each row's bytes.
+type Layout = (u8, Vec<Range<usize>>, Vec<Range<usize>>);
+
+/// Finds the parts of a batch value; `None` when it is damaged.
+fn layout(bytes: &[u8]) -> Option<Layout> {
+    let (&flags, mut rest) = bytes.split_first()?;
+    let at = |rest: &[u8]| bytes.len() - rest.len();
+    let count = take_varint(&mut rest)?;
+    let mut domains = Vec::with_capacity(usize::try_from(count).ok()?.min(4096));
+    for _ in 0..count {
+        let len = usize::try_from(take_varint(&mut rest)?).ok()?;
+        let start = at(rest);
+        rest = rest.get(len..)?;
+        std::str::from_utf8(&bytes[start..start + len]).ok()?;
+        domains.push(start..start + len);
+    }
+    let count = take_varint(&mut rest)?;
+    let mut rows = Vec::with_capacity(usize::try_from(count).ok()?.min(4096));
+    for _ in 0..count {
+        let len = usize::try_from(take_varint(&mut rest)?).ok()?;
+        let start = at(rest);
+        rest = rest.get(len..)?;
+        rows.push(start..start + len);
+    }
+    Some((flags, domains, rows))
+}
+
 /// A batch value, parsed down to its domain table and the bytes of each row.
 #[derive(Debug)]
 pub(crate) struct BatchView<'a> {
@@ -177,20 +216,33 @@ pub(crate) struct BatchView<'a> {
 impl<'a> BatchView<'a> {
     /// Parses a batch value; `None` when it is damaged.
     pub(crate) fn parse(bytes: &'a [u8]) -> Option<BatchView<'a>> {
-        let (&flags, mut rest) = bytes.split_first()?;
-        let count = take_varint(&mut rest)?;
-        let mut domains = Vec::with_capacity(usize::try_from(count).ok()?.min(4096));
-        for _ in 0..count {
-            let bytes = take_bytes(&mut rest)?;
-            domains.push(std::str::from_utf8(bytes).ok()?);
-        }
-        let count = take_varint(&mut rest)?;
-        let mut rows = Vec::with_capacity(usize::try_from(count).ok()?.min(4096));
-        for _ in 0..count {
-            rows.push(take_bytes(&mut rest)?);
-        }
+        let (flags, domains, rows) = layout(bytes)?;
         Some(BatchView {
             flags,
+            domains: domains
+                .into_iter()
+                .map(|r| std::str::from_utf8(&bytes[r]).unwrap_or_default())
+                .collect(),
+            rows: rows.into_iter().map(|r| &bytes[r]).collect(),
+        })
+    }
+}
+
+/// A batch value kept with where its parts are, so that reading many of its rows parses it
+/// once.
+#[derive(Debug)]
+pub(crate) struct ParsedBatch {
+    bytes: sled::IVec,
+    domains: Vec<Range<usize>>,
+    rows: Vec<Range<usize>>,
+}
+
+impl ParsedBatch {
+    /// Parses `bytes`; `None` when damaged.
+    pub(crate) fn new(bytes: sled::IVec) -> Option<ParsedBatch> {
+        let (_, domains, rows) = layout(&bytes)?;
+        Some(ParsedBatch {
+            bytes,
             domains,
             rows,
         })
@@ -201,38 +253,49 @@ impl<'a> BatchView<'a> {
         &self,
         store: &SledStore,
         offset: u16,
-    ) -> Result<Option<(&'a str, PackedRow)>, StoreError> {
-        let Some(bytes) = self.rows.get(usize::from(offset)).filter(|b| !b.is_empty()) else {
+    ) -> Result<Option<(&str, PackedRow)>, StoreError> {
+        let Some(range) = self.rows.get(usize::from(offset)).filter(|r| !r.is_empty()) else {
             return Ok(None);
         };
-        let row: PackedRow = store.decode(bytes, "packed recipient")?;
+        let row: PackedRow = store.decode(&self.bytes[range.clone()], "packed recipient")?;
         let domain = usize::try_from(row.domain)
             .ok()
             .and_then(|i| self.domains.get(i))
-            .copied();
+            .and_then(|r| std::str::from_utf8(&self.bytes[r.clone()]).ok());
         Ok(domain.map(|domain| (domain, row)))
     }
 }
 
 impl SledStore {
-    /// The packed batch `batch` of campaign number `number`, as stored.
+    /// The packed batch `batch` of campaign number `number`, parsed.
     pub(crate) fn packed_batch(
         &self,
         number: u32,
         batch: u32,
-    ) -> Result<Option<sled::IVec>, StoreError> {
-        self.tree
+    ) -> Result<Option<ParsedBatch>, StoreError> {
+        let Some(bytes) = self
+            .tree
             .get(keys::packed_key(number, batch))
-            .map_err(|e| self.sled_error(e))
+            .map_err(|e| self.sled_error(e))?
+        else {
+            return Ok(None);
+        };
+        ParsedBatch::new(bytes)
+            .map(Some)
+            .ok_or_else(|| self.damaged_batch())
     }
 
     /// Parses a packed batch value, or says it is damaged.
     pub(crate) fn parse_batch<'a>(&self, bytes: &'a [u8]) -> Result<BatchView<'a>, StoreError> {
-        BatchView::parse(bytes).ok_or_else(|| StoreError::Decode {
+        BatchView::parse(bytes).ok_or_else(|| self.damaged_batch())
+    }
+
+    fn damaged_batch(&self) -> StoreError {
+        StoreError::Decode {
             path: self.path.clone(),
             what: "packed recipients",
             source: postcard::Error::DeserializeUnexpectedEnd,
-        })
+        }
     }
 
     /// The domain of recipient `seq` of campaign number `number`, from its packed row.
@@ -242,11 +305,12 @@ impl SledStore {
         seq: u64,
     ) -> Result<Option<String>, StoreError> {
         let (batch, offset) = keys::batch_of(seq);
-        let Some(bytes) = self.packed_batch(number, batch)? else {
+        let Some(parsed) = self.packed_batch(number, batch)? else {
             return Ok(None);
         };
-        let view = self.parse_batch(&bytes)?;
-        Ok(view.row(self, offset)?.map(|(domain, _)| domain.to_owned()))
+        Ok(parsed
+            .row(self, offset)?
+            .map(|(domain, _)| domain.to_owned()))
     }
 }
 
@@ -271,17 +335,6 @@ pub(crate) fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
         }
     }
     None
-}
-
-/// Reads a varint length and that many bytes off the front of `bytes`.
-fn take_bytes<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = usize::try_from(take_varint(bytes)?).ok()?;
-    if bytes.len() < len {
-        return None;
-    }
-    let (head, rest) = bytes.split_at(len);
-    *bytes = rest;
-    Some(head)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! and [`HAS_OVERLAY`].
 
 use super::keys;
+use super::packed::ParsedBatch;
 use super::SledStore;
 use crate::model::{Millis, RecipientState, ReplyRecord};
 use crate::store::{RecipientKey, RecipientRecord, StoreError, StoredRecipient};
@@ -135,7 +136,7 @@ struct Slice {
 pub(crate) struct Changes {
     number: u32,
     slices: HashMap<(String, u32), Slice>,
-    batches: HashMap<u32, Option<sled::IVec>>,
+    batches: HashMap<u32, Option<ParsedBatch>>,
     overlays: HashMap<u64, Option<Overlay>>,
 }
 
@@ -210,11 +211,10 @@ impl Changes {
             let bytes = store.packed_batch(self.number, batch)?;
             self.batches.insert(batch, bytes);
         }
-        let Some(Some(bytes)) = self.batches.get(&batch) else {
+        let Some(Some(parsed)) = self.batches.get(&batch) else {
             return Ok(None);
         };
-        let view = store.parse_batch(bytes)?;
-        let Some((domain, packed)) = view.row(store, row)? else {
+        let Some((domain, packed)) = parsed.row(store, row)? else {
             return Ok(None);
         };
         if domain != key.domain {
