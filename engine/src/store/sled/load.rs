@@ -177,21 +177,7 @@ impl LoadSession for SledLoader<'_> {
         };
         if let Some(entry) = suppressed {
             word.overlay = true;
-            let reply =
-                ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
-            let key = RecipientKey {
-                domain: domain.to_owned(),
-                seq,
-            };
-            self.log.push(&key, state, Some(&reply));
-            let overlay = super::states::Overlay {
-                last_reply: Some(reply),
-                ..Default::default()
-            };
-            self.overlays.insert(
-                keys::overlay_key(self.number, seq),
-                self.store.encode(&overlay, "recipient details")?,
-            );
+            self.note_suppressed(domain, seq, &entry)?;
         }
         match self.words.get_mut(domain) {
             Some(words) => words.push(word),
@@ -228,6 +214,31 @@ fn hash(address: &str) -> u64 {
 }
 
 impl SledLoader<'_> {
+    /// Keeps why row `seq` was suppressed at load (its details and an attempt-log entry).
+    fn note_suppressed(
+        &mut self,
+        domain: &str,
+        seq: u64,
+        entry: &Suppression,
+    ) -> Result<(), StoreError> {
+        let reply = ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
+        let key = RecipientKey {
+            domain: domain.to_owned(),
+            seq,
+        };
+        self.log
+            .push(&key, RecipientState::Suppressed, Some(&reply));
+        let overlay = super::states::Overlay {
+            last_reply: Some(reply),
+            ..Default::default()
+        };
+        self.overlays.insert(
+            keys::overlay_key(self.number, seq),
+            self.store.encode(&overlay, "recipient details")?,
+        );
+        Ok(())
+    }
+
     /// True when `address` was loaded before: its hash was seen and the row it belongs to
     /// holds the same address (a hash collision with another address is told apart).
     fn is_duplicate(&mut self, address: &str) -> Result<bool, StoreError> {

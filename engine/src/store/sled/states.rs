@@ -101,7 +101,7 @@ pub(crate) fn encode_slice(words: &[Word]) -> Vec<u8> {
 
 /// Decodes a slice value; `None` when damaged.
 pub(crate) fn decode_slice(bytes: &[u8]) -> Option<Vec<Word>> {
-    if bytes.len() % 5 != 0 {
+    if !bytes.len().is_multiple_of(5) {
         return None;
     }
     let n = bytes.len() / 5;

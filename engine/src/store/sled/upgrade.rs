@@ -62,44 +62,13 @@ pub fn upgrade_store(path: &Path) -> Result<Upgraded, StoreError> {
     if !path.join("conf").exists() {
         return Err(fail("no store there (no sled `conf` file)".to_owned()));
     }
-    let (campaigns, recipients) = {
-        let db = open_raw(path)?;
-        let tree = db
-            .open_tree("campaigns")
-            .map_err(|e| super::error::sled_error(path, e))?;
-        match format::stored(path, &tree)? {
-            Some(found) if found == format::FORMAT => {
-                return Ok(Upgraded {
-                    already: true,
-                    campaigns: 0,
-                    recipients: 0,
-                    old: None,
-                })
-            }
-            Some(found) if found > format::FORMAT => {
-                return Err(StoreError::NewerFormat {
-                    path: path.to_owned(),
-                    found,
-                    newest: format::FORMAT,
-                })
-            }
-            _ => {}
-        }
-        if old_copy.exists() {
-            return Err(fail(format!(
-                "{} exists already (an earlier upgrade's copy?): move it away first",
-                old_copy.display()
-            )));
-        }
-        if work.exists() {
-            std::fs::remove_dir_all(&work)
-                .map_err(|e| fail(format!("removing {}: {e}", work.display())))?;
-        }
-        let new = SledStore::open(&work)?;
-        let counts = rewrite(path, &tree, &new)?;
-        new.flush_blocking()?;
-        carry_files(path, &work).map_err(fail)?;
-        counts
+    let Some((campaigns, recipients)) = rewrite_beside(path, &work, &old_copy)? else {
+        return Ok(Upgraded {
+            already: true,
+            campaigns: 0,
+            recipients: 0,
+            old: None,
+        });
     };
     std::fs::rename(path, &old_copy)
         .map_err(|e| fail(format!("renaming to {}: {e}", old_copy.display())))?;
@@ -110,6 +79,50 @@ pub fn upgrade_store(path: &Path) -> Result<Upgraded, StoreError> {
         recipients,
         old: Some(old_copy),
     })
+}
+
+/// Writes the format-2 copy of the store at `path` into `work` and makes it durable;
+/// `None` when the store is already in this format. Refuses a newer format and an existing
+/// `old_copy`.
+fn rewrite_beside(
+    path: &Path,
+    work: &Path,
+    old_copy: &Path,
+) -> Result<Option<(u64, u64)>, StoreError> {
+    let fail = |problem: String| StoreError::Upgrade {
+        path: path.to_owned(),
+        problem,
+    };
+    let db = open_raw(path)?;
+    let tree = db
+        .open_tree("campaigns")
+        .map_err(|e| super::error::sled_error(path, e))?;
+    match format::stored(path, &tree)? {
+        Some(found) if found == format::FORMAT => return Ok(None),
+        Some(found) if found > format::FORMAT => {
+            return Err(StoreError::NewerFormat {
+                path: path.to_owned(),
+                found,
+                newest: format::FORMAT,
+            })
+        }
+        _ => {}
+    }
+    if old_copy.exists() {
+        return Err(fail(format!(
+            "{} exists already (an earlier upgrade's copy?): move it away first",
+            old_copy.display()
+        )));
+    }
+    if work.exists() {
+        std::fs::remove_dir_all(work)
+            .map_err(|e| fail(format!("removing {}: {e}", work.display())))?;
+    }
+    let new = SledStore::open(work)?;
+    let counts = rewrite(path, &tree, &new)?;
+    new.flush_blocking()?;
+    carry_files(path, work).map_err(fail)?;
+    Ok(Some(counts))
 }
 
 /// `DIR.suffix` beside `path`.
