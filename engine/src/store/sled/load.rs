@@ -174,6 +174,7 @@ impl LoadSession for SledLoader<'_> {
             attempts: 0,
             variant,
             overlay: false,
+            first: 0,
         };
         if let Some(entry) = suppressed {
             word.overlay = true;

@@ -6,8 +6,10 @@
 //! value per (domain, batch) touched, never a per-recipient record.
 //!
 //! A slice value: 4 bytes per row, sorted by row: `row:u16be state:u8 attempts:u8`, then the
-//! variant per row (1 byte each, same order). `state` holds the state code in its low 4 bits
-//! and [`HAS_OVERLAY`].
+//! variant per row (1 byte each, same order), then the first attempt per row (`u32be`
+//! seconds since the epoch, rounded up; 0 for none: tracking tells a privacy proxy's
+//! prefetch by how soon after delivery an open comes). `state` holds the state code in its
+//! low 4 bits and [`HAS_OVERLAY`].
 
 use super::keys;
 use super::packed::ParsedBatch;
@@ -33,6 +35,15 @@ pub(crate) struct Word {
     pub(crate) variant: u8,
     /// Whether an overlay exists.
     pub(crate) overlay: bool,
+    /// First attempt, seconds since the epoch rounded up (0: none yet).
+    pub(crate) first: u32,
+}
+
+/// A first attempt as a state word keeps it.
+pub(crate) fn first_seconds(first_attempt: Option<Millis>) -> u32 {
+    first_attempt.map_or(0, |ms| {
+        u32::try_from(ms.div_ceil(1_000)).unwrap_or(u32::MAX)
+    })
 }
 
 /// A recipient's attempt details, stored only when it has any.
@@ -88,7 +99,7 @@ fn state_of(code: u8) -> Option<RecipientState> {
 
 /// Encodes a slice's words (sorted by row).
 pub(crate) fn encode_slice(words: &[Word]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(words.len() * 5);
+    let mut out = Vec::with_capacity(words.len() * ROW_BYTES);
     for word in words {
         out.extend_from_slice(&word.row.to_be_bytes());
         let flag = if word.overlay { HAS_OVERLAY } else { 0 };
@@ -96,26 +107,35 @@ pub(crate) fn encode_slice(words: &[Word]) -> Vec<u8> {
         out.push(word.attempts);
     }
     out.extend(words.iter().map(|w| w.variant));
+    for word in words {
+        out.extend_from_slice(&word.first.to_be_bytes());
+    }
     out
 }
 
+/// Bytes per row of a slice value.
+const ROW_BYTES: usize = 9;
+
 /// Decodes a slice value; `None` when damaged.
 pub(crate) fn decode_slice(bytes: &[u8]) -> Option<Vec<Word>> {
-    if !bytes.len().is_multiple_of(5) {
+    if !bytes.len().is_multiple_of(ROW_BYTES) {
         return None;
     }
-    let n = bytes.len() / 5;
-    let (words, variants) = bytes.split_at(n * 4);
+    let n = bytes.len() / ROW_BYTES;
+    let (words, rest) = bytes.split_at(n * 4);
+    let (variants, firsts) = rest.split_at(n);
     words
         .chunks_exact(4)
         .zip(variants)
-        .map(|(w, &variant)| {
+        .zip(firsts.chunks_exact(4))
+        .map(|((w, &variant), first)| {
             Some(Word {
                 row: u16::from_be_bytes([w[0], w[1]]),
                 state: state_of(w[2])?,
                 attempts: w[3],
                 variant,
                 overlay: w[2] & HAS_OVERLAY != 0,
+                first: u32::from_be_bytes([first[0], first[1], first[2], first[3]]),
             })
         })
         .collect()
@@ -224,6 +244,7 @@ impl Changes {
         let (email, values) = packed.unpack(domain);
         let plain = Overlay {
             attempts: u32::from(word.attempts),
+            first_attempt: (word.first != 0).then(|| Millis::from(word.first) * 1_000),
             ..Overlay::default()
         };
         let overlay = if word.overlay {
@@ -266,6 +287,7 @@ impl Changes {
             word.attempts = u8::try_from(record.attempts).unwrap_or(u8::MAX);
             word.variant = record.variant;
             word.overlay = overlay.is_some();
+            word.first = first_seconds(record.first_attempt);
             slice.dirty = true;
         }
         if overlay.is_some() || had_overlay {
@@ -414,6 +436,7 @@ mod tests {
                 attempts: 0,
                 variant: 1,
                 overlay: false,
+                first: 0,
             },
             Word {
                 row: 1_000,
@@ -421,11 +444,14 @@ mod tests {
                 attempts: 255,
                 variant: 0x81,
                 overlay: true,
+                first: 1_700_000_001,
             },
         ];
         let bytes = encode_slice(&words);
-        assert_eq!(bytes.len(), 10);
+        assert_eq!(bytes.len(), 18);
         assert_eq!(decode_slice(&bytes), Some(words));
-        assert_eq!(decode_slice(&bytes[..9]), None);
+        assert_eq!(decode_slice(&bytes[..17]), None);
+        assert_eq!(first_seconds(Some(1_700_000_000_001)), 1_700_000_001);
+        assert_eq!(first_seconds(None), 0);
     }
 }

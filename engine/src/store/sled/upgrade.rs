@@ -340,6 +340,7 @@ impl<'a> Rewriter<'a> {
                 attempts: u8::try_from(record.attempts).unwrap_or(u8::MAX),
                 variant: record.variant,
                 overlay: overlay.is_some(),
+                first: super::states::first_seconds(record.first_attempt),
             });
         self.rows.push(
             self.store,
