@@ -9,6 +9,7 @@
 //! never holds more than one pending entry per source in memory.
 
 use super::keys;
+use super::states::Changes;
 use super::SledStore;
 use crate::model::{Millis, RecipientState, ReplyRecord};
 use crate::store::{
@@ -136,6 +137,8 @@ struct Attempt {
 /// on with the next entry).
 pub(crate) struct SledEvents {
     store: SledStore,
+    /// Recipients read so far (dropped whenever it grows large: memory stays flat).
+    recipients: Changes,
     campaign: String,
     links: Vec<String>,
     sources: [Source; 3],
@@ -186,12 +189,12 @@ impl SledStore {
         campaign: &str,
         since: Millis,
     ) -> Result<SledEvents, StoreError> {
-        if self.campaign(campaign)?.is_none() {
+        let Some(number) = self.number_of(campaign)? else {
             return Err(StoreError::UnknownCampaign {
                 campaign: campaign.to_owned(),
                 path: self.path.clone(),
             });
-        }
+        };
         let links = self
             .tracking_meta(campaign)?
             .map(|meta| meta.links)
@@ -210,6 +213,7 @@ impl SledStore {
         };
         let mut events = SledEvents {
             store: self.clone(),
+            recipients: Changes::new(number),
             campaign: campaign.to_owned(),
             links,
             sources: [
@@ -268,12 +272,15 @@ impl SledEvents {
     }
 
     /// The address and variant of a recipient, from its record.
-    fn recipient(&self, key: &RecipientKey) -> Result<(String, Option<u8>), StoreError> {
-        let record: Option<RecipientRecord> = self.store.recipient(&self.campaign, key)?;
+    fn recipient(&mut self, key: &RecipientKey) -> Result<(String, Option<u8>), StoreError> {
+        if self.recipients.is_large() {
+            self.recipients = Changes::new(self.recipients.number());
+        }
+        let record: Option<RecipientRecord> = self.recipients.record(&self.store, key)?;
         Ok(record.map_or((String::new(), None), |r| (r.email, Some(r.variant))))
     }
 
-    fn export(&self, entry: Entry) -> Result<ExportEvent, StoreError> {
+    fn export(&mut self, entry: Entry) -> Result<ExportEvent, StoreError> {
         Ok(match entry {
             Entry::Attempt(at, attempt) => {
                 let (recipient, variant) = self.recipient(&attempt.key)?;

@@ -161,6 +161,16 @@ pub(crate) struct Changes {
 }
 
 impl Changes {
+    /// The campaign number read.
+    pub(crate) fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// True once it holds enough that a long reader should start afresh.
+    pub(crate) fn is_large(&self) -> bool {
+        self.slices.len() + self.batches.len() > 512
+    }
+
     /// Starts reading campaign number `number`.
     pub(crate) fn new(number: u32) -> Changes {
         Changes {
