@@ -96,7 +96,8 @@ pub(crate) enum Command {
     /// working. With the store free it is then rewritten so its files shrink; while another
     /// process holds it, that process collects and the files shrink at the next gc.
     Gc(GcArgs),
-    /// The store as a whole: copy it to another engine (a sled folder ⇄ PostgreSQL).
+    /// The store as a whole: `copy` moves it to another engine (a sled folder ⇄ PostgreSQL),
+    /// `upgrade` rewrites a store made by an older volley.
     #[command(subcommand)]
     Store(StoreCommand),
     /// Run Volley's test SMTP server (used by scripts and benchmarks).
@@ -241,6 +242,14 @@ pub(crate) enum StoreCommand {
     /// PostgreSQL or back. The source is only read. Refused while a send holds a sled store,
     /// and for a campaign the target has already.
     Copy(StoreCopyArgs),
+    /// Rewrite a store made by an older volley in this version's format. The old store is
+    /// kept as DIR.format1; safe to run again after a crash, and a no-op on a store that
+    /// needs nothing. Stop anything using the store first.
+    Upgrade {
+        /// The store folder.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// `volley store copy`.

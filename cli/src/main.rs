@@ -17,6 +17,7 @@ mod serve;
 mod sink;
 mod status;
 mod store;
+mod store_upgrade;
 mod suppress;
 mod test_send;
 mod timings;
@@ -128,6 +129,7 @@ fn main() -> ExitCode {
             args::Command::Ab(args::AbCommand::Decide(args)) => ab::decide(args).await,
             args::Command::Gc(args) => gc::run(args).await,
             args::Command::Store(args::StoreCommand::Copy(args)) => store::copy(args).await,
+            args::Command::Store(args::StoreCommand::Upgrade { dir }) => store_upgrade::run(&dir),
             args::Command::Sink(args) => sink::run(args).await,
             args::Command::Dns(args) => dns::run(args).await,
         }

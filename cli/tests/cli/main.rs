@@ -27,6 +27,7 @@ mod postgres;
 mod replies;
 mod serve;
 mod store_copy;
+mod store_upgrade;
 mod support;
 mod tls_relay;
 mod tracking;

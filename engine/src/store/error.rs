@@ -117,6 +117,26 @@ pub enum StoreError {
         /// The newest format this binary reads.
         newest: u32,
     },
+    /// The store was written by an older version of Volley in a layout this binary no longer
+    /// reads; `volley store upgrade` rewrites it.
+    #[error(
+        "store {path} has format {found} (an older layout); run `volley store upgrade {path}` \
+         to rewrite it (a copy of the old store is kept); the store was left untouched"
+    )]
+    OlderFormat {
+        /// The store folder.
+        path: PathBuf,
+        /// The format the store holds.
+        found: u32,
+    },
+    /// Upgrading a store's format failed (the old store is left as it was).
+    #[error("upgrading store {path}: {problem}")]
+    Upgrade {
+        /// The store folder.
+        path: PathBuf,
+        /// What went wrong, in words.
+        problem: String,
+    },
     /// The store's format key holds something that is not a format version.
     #[error("store {path}: its format key is damaged ({length} bytes, not a version number); the store was left untouched")]
     DamagedFormat {

@@ -35,6 +35,7 @@ pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};
 pub use location::{is_postgres_url, StoreLocation};
 pub use postgres::{PgSettings, PgTls};
+pub use sled::upgrade::{upgrade_store, Upgraded};
 pub use types::{
     AbDecision, AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind,
     ExportEvent, ExportKind, ExportMark, GcLine, GcOptions, GcOutcome, GcReport, MachineReason,

@@ -2,12 +2,14 @@
 //! log, every late bounce, delay and complaint, and every open, click and unsubscribe, merged
 //! into one stream in time order.
 //!
-//! The attempt log (`a` keys) is written by [`SledStore::record_outcomes`] in the same batch as
-//! the outcome, and by the loader for recipients suppressed at load; each of the three sources
+//! The attempt log (`a` keys, one [`AttemptLog`] group per recording) is written by
+//! [`SledStore::record_outcomes`] in the same batch as the outcomes, and by the loader for
+//! recipients suppressed at load; each of the three sources
 //! is already in time order per campaign, so reading is a three-way merge of range scans and
 //! never holds more than one pending entry per source in memory.
 
 use super::keys;
+use super::states::Changes;
 use super::SledStore;
 use crate::model::{Millis, RecipientState, ReplyRecord};
 use crate::store::{
@@ -16,20 +18,120 @@ use crate::store::{
 };
 use serde::{Deserialize, Serialize};
 
-/// One entry of the attempt log, as written (borrowing, so the hot path clones nothing).
-#[derive(Serialize)]
-struct AttemptRef<'a> {
-    key: &'a RecipientKey,
-    state: RecipientState,
-    reply: Option<&'a ReplyRecord>,
+/// The outcomes recorded together (one `record_outcomes` call, or one loaded batch's
+/// suppressed rows): one attempt-log value, its reply texts shared.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct AttemptLog {
+    domains: Vec<String>,
+    rows: Vec<AttemptRow>,
+    replies: Vec<ReplyRecord>,
 }
 
-/// One entry of the attempt log, as read back (same encoding as [`AttemptRef`]).
-#[derive(Deserialize)]
-struct Attempt {
-    key: RecipientKey,
+/// One outcome of an [`AttemptLog`].
+#[derive(Debug, Serialize, Deserialize)]
+struct AttemptRow {
+    domain: u32,
+    seq: u64,
     state: RecipientState,
-    reply: Option<ReplyRecord>,
+    reply: Option<u32>,
+}
+
+/// Distinct replies looked for before a reply is simply added again (a group whose replies
+/// all differ, e.g. each naming its queue id, stays linear).
+const REPLY_LOOKBACK: usize = 16;
+
+impl AttemptLog {
+    /// Notes that recipient `key` became `state` with `reply`.
+    pub(crate) fn push(
+        &mut self,
+        key: &RecipientKey,
+        state: RecipientState,
+        reply: Option<&ReplyRecord>,
+    ) {
+        let domain = match self.domains.iter().rposition(|d| *d == key.domain) {
+            Some(i) => i,
+            None => {
+                self.domains.push(key.domain.clone());
+                self.domains.len() - 1
+            }
+        };
+        let reply = reply.map(|reply| {
+            let start = self.replies.len().saturating_sub(REPLY_LOOKBACK);
+            match self.replies[start..].iter().position(|r| r == reply) {
+                Some(i) => start + i,
+                None => {
+                    self.replies.push(reply.clone());
+                    self.replies.len() - 1
+                }
+            }
+        });
+        self.rows.push(AttemptRow {
+            domain: u32::try_from(domain).unwrap_or(u32::MAX),
+            seq: key.seq,
+            state,
+            reply: reply.and_then(|r| u32::try_from(r).ok()),
+        });
+    }
+
+    /// Adds the group to `batch` under `log_prefix` at time `at` (nothing when empty).
+    pub(crate) fn write(
+        self,
+        store: &SledStore,
+        batch: &mut sled::Batch,
+        log_prefix: &[u8],
+        at: Millis,
+    ) -> Result<(), StoreError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let id = store.db.generate_id().map_err(|e| store.sled_error(e))?;
+        let mut log_key = Vec::with_capacity(log_prefix.len() + 16);
+        log_key.extend_from_slice(log_prefix);
+        log_key.extend_from_slice(&at.to_be_bytes());
+        log_key.extend_from_slice(&id.to_be_bytes());
+        batch.insert(log_key, store.encode(&self, "attempt log")?);
+        Ok(())
+    }
+
+    /// How many outcomes the group holds.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The group's outcomes, in the order they were recorded.
+    pub(crate) fn into_attempts(self) -> impl Iterator<Item = Attempt> {
+        let AttemptLog {
+            domains,
+            rows,
+            replies,
+        } = self;
+        rows.into_iter().map(move |row| Attempt {
+            key: RecipientKey {
+                domain: usize::try_from(row.domain)
+                    .ok()
+                    .and_then(|i| domains.get(i))
+                    .cloned()
+                    .unwrap_or_default(),
+                seq: row.seq,
+            },
+            state: row.state,
+            reply: row
+                .reply
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| replies.get(i))
+                .cloned(),
+        })
+    }
+}
+
+/// One outcome of the attempt log, as read back.
+pub(crate) struct Attempt {
+    /// The recipient.
+    pub(crate) key: RecipientKey,
+    /// The state it moved to.
+    pub(crate) state: RecipientState,
+    /// The reply that moved it, if any.
+    pub(crate) reply: Option<ReplyRecord>,
 }
 
 /// The merged history of one campaign, oldest first, from sled. Obtained from
@@ -38,6 +140,8 @@ struct Attempt {
 /// on with the next entry).
 pub(crate) struct SledEvents {
     store: SledStore,
+    /// Recipients read so far (dropped whenever it grows large: memory stays flat).
+    recipients: Changes,
     campaign: String,
     links: Vec<String>,
     sources: [Source; 3],
@@ -57,6 +161,8 @@ struct Source {
     prefix: Vec<u8>,
     tag: u8,
     head: Option<Result<Entry, StoreError>>,
+    /// The rest of the attempt group the head came from.
+    queued: std::collections::VecDeque<Entry>,
 }
 
 /// A decoded entry of one of the three sources.
@@ -86,12 +192,12 @@ impl SledStore {
         campaign: &str,
         since: Millis,
     ) -> Result<SledEvents, StoreError> {
-        if self.campaign(campaign)?.is_none() {
+        let Some(number) = self.number_of(campaign)? else {
             return Err(StoreError::UnknownCampaign {
                 campaign: campaign.to_owned(),
                 path: self.path.clone(),
             });
-        }
+        };
         let links = self
             .tracking_meta(campaign)?
             .map(|meta| meta.links)
@@ -105,10 +211,12 @@ impl SledStore {
                 prefix,
                 tag,
                 head: None,
+                queued: std::collections::VecDeque::new(),
             }
         };
         let mut events = SledEvents {
             store: self.clone(),
+            recipients: Changes::new(number),
             campaign: campaign.to_owned(),
             links,
             sources: [
@@ -122,60 +230,60 @@ impl SledStore {
         }
         Ok(events)
     }
-
-    /// Adds an attempt-log entry to `batch`: `state` is what the recipient became.
-    pub(crate) fn log_attempt(
-        &self,
-        batch: &mut sled::Batch,
-        log_prefix: &[u8],
-        at: Millis,
-        key: &RecipientKey,
-        state: RecipientState,
-        reply: Option<&ReplyRecord>,
-    ) -> Result<(), StoreError> {
-        let id = self.db.generate_id().map_err(|e| self.sled_error(e))?;
-        let mut log_key = Vec::with_capacity(log_prefix.len() + 16);
-        log_key.extend_from_slice(log_prefix);
-        log_key.extend_from_slice(&at.to_be_bytes());
-        log_key.extend_from_slice(&id.to_be_bytes());
-        let entry = AttemptRef { key, state, reply };
-        batch.insert(log_key, self.encode(&entry, "attempt")?);
-        Ok(())
-    }
 }
 
 impl SledEvents {
-    /// Reads source `i`'s next entry into its head.
+    /// Reads source `i`'s next entry into its head (an attempt group is read whole, then
+    /// handed out one outcome at a time).
     fn advance(&mut self, i: usize) {
         let store = &self.store;
         let source = &mut self.sources[i];
-        source.head = match source.iter.next() {
-            None => None,
-            Some(Err(e)) => Some(Err(store.sled_error(e))),
-            Some(Ok((key, _))) if !key.starts_with(&source.prefix) => None,
-            Some(Ok((key, value))) => Some(match source.tag {
-                keys::ATTEMPT => {
+        loop {
+            if let Some(entry) = source.queued.pop_front() {
+                source.head = Some(Ok(entry));
+                return;
+            }
+            source.head = match source.iter.next() {
+                None => None,
+                Some(Err(e)) => Some(Err(store.sled_error(e))),
+                Some(Ok((key, _))) if !key.starts_with(&source.prefix) => None,
+                Some(Ok((key, value))) if source.tag == keys::ATTEMPT => {
                     let at = key
                         .get(source.prefix.len()..source.prefix.len() + 8)
                         .and_then(|b| b.try_into().ok())
                         .map_or(0, u64::from_be_bytes);
-                    store
-                        .decode(&value, "attempt")
-                        .map(|attempt| Entry::Attempt(at, attempt))
+                    match store.decode::<AttemptLog>(&value, "attempt log") {
+                        Ok(group) => {
+                            source.queued = group
+                                .into_attempts()
+                                .map(|attempt| Entry::Attempt(at, attempt))
+                                .collect();
+                            continue;
+                        }
+                        Err(error) => Some(Err(error)),
+                    }
                 }
-                keys::EVENT => store.decode(&value, "event").map(Entry::Report),
-                _ => store.decode(&value, "tracking event").map(Entry::Track),
-            }),
-        };
+                Some(Ok((_, value))) if source.tag == keys::EVENT => {
+                    Some(store.decode(&value, "event").map(Entry::Report))
+                }
+                Some(Ok((_, value))) => {
+                    Some(store.decode(&value, "tracking event").map(Entry::Track))
+                }
+            };
+            return;
+        }
     }
 
     /// The address and variant of a recipient, from its record.
-    fn recipient(&self, key: &RecipientKey) -> Result<(String, Option<u8>), StoreError> {
-        let record: Option<RecipientRecord> = self.store.recipient(&self.campaign, key)?;
+    fn recipient(&mut self, key: &RecipientKey) -> Result<(String, Option<u8>), StoreError> {
+        if self.recipients.is_large() {
+            self.recipients = Changes::new(self.recipients.number());
+        }
+        let record: Option<RecipientRecord> = self.recipients.record(&self.store, key)?;
         Ok(record.map_or((String::new(), None), |r| (r.email, Some(r.variant))))
     }
 
-    fn export(&self, entry: Entry) -> Result<ExportEvent, StoreError> {
+    fn export(&mut self, entry: Entry) -> Result<ExportEvent, StoreError> {
         Ok(match entry {
             Entry::Attempt(at, attempt) => {
                 let (recipient, variant) = self.recipient(&attempt.key)?;

@@ -1,47 +1,59 @@
 //! The store's format version (key `V`): which layout of keys and values a store folder holds,
 //! so that a binary never misreads a store written by another version of Volley.
 //!
-//! - A store without the key is format 1, the layout this binary writes (every store made
-//!   before the key existed); it is read as it is, and the key is written on open.
+//! - Format 2 (this binary, [`FORMAT`]): recipients packed at load (see `keys`).
 //! - A new (empty) store gets the key at once.
+//! - A store holding format 1 (the key says 1, or there is no key but there are campaigns:
+//!   stores made before the key existed) is refused with [`StoreError::OlderFormat`], which
+//!   names `volley store upgrade` (see `upgrade`); nothing is read or written.
 //! - A store with a format newer than [`FORMAT`] is refused with [`StoreError::NewerFormat`]
 //!   before anything is read or written.
 //! - A value that is not a version at all is refused with [`StoreError::DamagedFormat`].
 //!
-//! A future layout (packed recipients at load, issue 18) bumps [`FORMAT`]
-//! and teaches `volley store upgrade` to rewrite older stores.
+//! Binaries from before the key ignore it, so format 2 also makes itself unreadable to them:
+//! every campaign record (`m`) starts with [`POISON`], which their decoder refuses ("damaged
+//! campaign record") instead of finding a campaign without recipients.
 
 use super::keys;
-use crate::store::StoreError;
+use super::SledStore;
+use crate::store::{CampaignMeta, StoreError};
 use std::path::Path;
 
 /// The newest store format this binary reads and the one it writes.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
-/// Checks the format of the store open in `tree` at `path`, writing the key when it is
-/// missing (a new store, or one made before the key existed: both hold format 1).
-pub(crate) fn check(path: &Path, tree: &sled::Tree) -> Result<u32, StoreError> {
+/// The prefix of every format-2 campaign record: ten bytes with the continuation bit set, an
+/// overlong varint that postcard refuses, where format-1 readers expect the column count.
+pub(crate) const POISON: [u8; 10] = [0xff; 10];
+
+/// What the format key says, or `None` without a key.
+pub(crate) fn stored(path: &Path, tree: &sled::Tree) -> Result<Option<u32>, StoreError> {
     let sled_error = |source| super::error::sled_error(path, source);
     let Some(value) = tree.get(keys::FORMAT).map_err(sled_error)? else {
-        tree.insert(keys::FORMAT, &FORMAT.to_be_bytes())
-            .map_err(sled_error)?;
-        return Ok(FORMAT);
+        return Ok(None);
     };
-    let found = match <[u8; 4]>::try_from(value.as_ref()) {
-        Ok(bytes) => u32::from_be_bytes(bytes),
-        Err(_) => {
-            return Err(StoreError::DamagedFormat {
-                path: path.to_owned(),
-                length: value.len(),
-            })
-        }
-    };
-    if found == 0 {
-        return Err(StoreError::DamagedFormat {
+    match <[u8; 4]>::try_from(value.as_ref()).map(u32::from_be_bytes) {
+        Ok(found) if found > 0 => Ok(Some(found)),
+        _ => Err(StoreError::DamagedFormat {
             path: path.to_owned(),
             length: value.len(),
-        });
+        }),
     }
+}
+
+/// Checks the format of the store open in `tree` at `path`, writing the key on a new store.
+pub(crate) fn check(path: &Path, tree: &sled::Tree) -> Result<u32, StoreError> {
+    let sled_error = |source| super::error::sled_error(path, source);
+    let found = match stored(path, tree)? {
+        Some(found) => found,
+        // Campaigns but no key: a store from before the key, format 1.
+        None if tree.scan_prefix([keys::META]).next().is_some() => 1,
+        None => {
+            tree.insert(keys::FORMAT, &FORMAT.to_be_bytes())
+                .map_err(sled_error)?;
+            return Ok(FORMAT);
+        }
+    };
     if found > FORMAT {
         return Err(StoreError::NewerFormat {
             path: path.to_owned(),
@@ -49,7 +61,28 @@ pub(crate) fn check(path: &Path, tree: &sled::Tree) -> Result<u32, StoreError> {
             newest: FORMAT,
         });
     }
+    if found < FORMAT {
+        return Err(StoreError::OlderFormat {
+            path: path.to_owned(),
+            found,
+        });
+    }
     Ok(found)
+}
+
+impl SledStore {
+    /// Encodes a campaign record as format 2 stores it (behind [`POISON`]).
+    pub(crate) fn encode_meta(&self, meta: &CampaignMeta) -> Result<Vec<u8>, StoreError> {
+        let mut out = POISON.to_vec();
+        out.extend_from_slice(&self.encode(meta, "campaign")?);
+        Ok(out)
+    }
+
+    /// Decodes a campaign record written by [`SledStore::encode_meta`].
+    pub(crate) fn decode_meta(&self, bytes: &[u8]) -> Result<CampaignMeta, StoreError> {
+        let body = bytes.strip_prefix(&POISON[..]).unwrap_or(bytes);
+        self.decode(body, "campaign")
+    }
 }
 
 #[cfg(test)]
@@ -82,23 +115,48 @@ mod tests {
     }
 
     #[test]
-    fn a_store_from_before_the_key_is_read_as_it_is() {
+    fn a_format_1_store_is_refused_and_names_the_upgrade() {
+        for key in [Some(1u32), None] {
+            let dir = tempfile::tempdir().unwrap();
+            with_raw_tree(dir.path(), |tree| {
+                tree.insert([keys::META], &b"old campaign"[..]).unwrap();
+                if let Some(format) = key {
+                    tree.insert(keys::FORMAT, &format.to_be_bytes()).unwrap();
+                }
+            });
+            let error = Store::open(dir.path()).unwrap_err();
+            assert!(
+                matches!(error, StoreError::OlderFormat { found: 1, .. }),
+                "{error}"
+            );
+            assert!(
+                error.to_string().contains("volley store upgrade"),
+                "{error}"
+            );
+            assert_eq!(
+                stored_format(dir.path()),
+                key.map(|k| k.to_be_bytes().to_vec()),
+                "left untouched"
+            );
+        }
+    }
+
+    #[test]
+    fn an_old_binary_cannot_read_a_format_2_campaign_record() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         super::super::tests::load(&store);
-        store.flush_blocking().unwrap();
         drop(store);
-        with_raw_tree(dir.path(), |tree| {
-            tree.remove(keys::FORMAT).unwrap();
-        });
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.counts("c1").unwrap().unwrap().pending, 2);
-        assert_eq!(store.pending("c1", None, 10).unwrap().len(), 2);
-        drop(store);
-        assert_eq!(
-            stored_format(dir.path()),
-            Some(FORMAT.to_be_bytes().to_vec())
-        );
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("campaigns").unwrap();
+        let value = tree
+            .get(keys::campaign_key(keys::META, "c1"))
+            .unwrap()
+            .unwrap();
+        assert!(value.starts_with(&POISON));
+        // What a format-1 binary does with it: decode it as a campaign record.
+        assert!(postcard::from_bytes::<CampaignMeta>(&value).is_err());
+        assert!(postcard::from_bytes::<CampaignMeta>(&value[POISON.len()..]).is_ok());
     }
 
     #[test]

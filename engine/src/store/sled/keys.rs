@@ -1,15 +1,18 @@
-//! Key layout of the single sled tree. One tree keeps every multi-part update atomic
-//! (`apply_batch`): a record, its queue or retry entry and the campaign counters move together.
+//! Key layout of the single sled tree (store format 2, see `format`). One tree keeps every
+//! multi-part update atomic (`apply_batch`): a state change, its queue or retry entry and the
+//! campaign counters move together. Recipients are packed a batch of [`BATCH`] rows to a value
+//! at load; what changes later lives in small per-(domain, batch) values.
 //!
 //! ```text
-//! m <campaign>                                 → CampaignMeta
+//! m <campaign>                                 → CampaignMeta (poisoned prefix, see `format`)
 //! c <campaign>                                 → Counts
-//! r <campaign> 0 <domain> 0 <seq:u64be>        → RecipientRecord
-//! q <campaign> 0 <domain> 0 <seq:u64be>        → ()        pending queue, grouped by domain
+//! p <number:u32be> <batch:u32be>               → packed rows     written once at load (`packed`)
+//! w <number:u32be> <domain> 0 <batch:u32be>    → state words     one per row of that domain (`states`)
+//! Q <number:u32be> <domain> 0 <batch:u32be>    → ()        that slice has pending rows (the queue)
+//! H <number:u32be> <domain> 0 <batch:u32be>    → ()        that slice has rows held for an A/B winner
+//! o <number:u32be> <seq:u64be>                 → Overlay   a recipient's attempt details, when any
 //! t <campaign> 0 <due:u64be> <domain> 0 <seq>  → ()        retry index, by due time
-//! d <campaign> 0 <address>                     → ()        de-duplication
-//! n <campaign number:u32be> <seq:u64be>        → domain    recipient by number (VERP tokens)
-//! i <message-id>                               → MessageRef  delivered message → recipient
+//! i <message-id>                               → MessageRef  delivered message → recipient (unsigned ids)
 //! e <campaign> 0 <at:u64be> <n:u64be>          → Event     bounce and complaint events
 //! s <address>                                  → Suppression
 //! b <address>                                  → SoftBounces
@@ -20,29 +23,30 @@
 //! E <campaign> 0 <at:u64be> <id:u64be>         → TrackEvent    one open, click or unsubscribe
 //! f <campaign> 0 <seq:u64be>                   → Engagement    what one recipient has done
 //! D <campaign> 0 <seq:u64be>                   → DailyEvents   events stored for it today (cap)
-//! a <campaign> 0 <at:u64be> <id:u64be>         → Attempt   one delivery outcome (attempt log)
+//! a <campaign> 0 <at:u64be> <id:u64be>         → AttemptGroup  the outcomes recorded together
 //! v <campaign> 0 <variant:u8>                  → Counts    recipients by state, per variant
-//! H <campaign> 0 <domain> 0 <seq:u64be>        → ()        held for an A/B test's winner
 //! A <campaign>                                 → AbRecord  test sent, remainder decided
 //! x <campaign>                                 → ExportMark  events exported through when
 //! X <campaign>                                 → archive   history kept by `volley gc`
-//! g <campaign number:u32be> <block:u64be>      → [Packed]  a collected campaign's recipients
-//! P <destination name>                        → u64be     learned messages per connection
+//! P <destination name>                         → u64be     learned messages per connection
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! V                                            → u32be     the store's format (see `format`)
 //! ```
-//! Campaign ids never contain a zero byte (the loader validates them).
+//! Campaign ids never contain a zero byte (the loader validates them); nor do domains.
+//! Format 1 (read only by `upgrade`) kept one `r` record, `q` queue, `d` de-duplication and
+//! `n` number key per recipient, `H` per held recipient, one `a` entry per outcome and
+//! gc's `g` blocks.
 
 use crate::store::RecipientKey;
 
 pub(crate) const META: u8 = b'm';
 pub(crate) const COUNTS: u8 = b'c';
-pub(crate) const RECORD: u8 = b'r';
-pub(crate) const QUEUE: u8 = b'q';
+pub(crate) const PACKED_ROWS: u8 = b'p';
+pub(crate) const STATES: u8 = b'w';
+pub(crate) const QUEUED: u8 = b'Q';
+pub(crate) const OVERLAY: u8 = b'o';
 pub(crate) const RETRY: u8 = b't';
-pub(crate) const DEDUPE: u8 = b'd';
-pub(crate) const BY_NUMBER: u8 = b'n';
 pub(crate) const MESSAGE: u8 = b'i';
 pub(crate) const EVENT: u8 = b'e';
 pub(crate) const SUPPRESSED: u8 = b's';
@@ -60,7 +64,6 @@ pub(crate) const HELD: u8 = b'H';
 pub(crate) const AB: u8 = b'A';
 pub(crate) const EXPORT_MARK: u8 = b'x';
 pub(crate) const ARCHIVE: u8 = b'X';
-pub(crate) const PACKED: u8 = b'g';
 pub(crate) const CONNECTION_LIMIT: u8 = b'P';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
@@ -98,7 +101,8 @@ pub(crate) fn prefix(tag: u8, campaign: &str) -> Vec<u8> {
     key
 }
 
-/// A record or queue key.
+/// A `tag campaign 0 domain 0 seq` key (the retry index's shape, for tests).
+#[cfg(test)]
 pub(crate) fn recipient_key(tag: u8, campaign: &str, key: &RecipientKey) -> Vec<u8> {
     let mut out = prefix(tag, campaign);
     key.suffix(&mut out);
@@ -119,11 +123,58 @@ pub(crate) fn parse_retry_suffix(bytes: &[u8]) -> Option<(u64, RecipientKey)> {
     Some((due, RecipientKey::from_suffix(bytes.get(8..)?)?))
 }
 
-/// A de-duplication key.
-pub(crate) fn dedupe_key(campaign: &str, address: &str) -> Vec<u8> {
-    let mut out = prefix(DEDUPE, campaign);
-    out.extend_from_slice(address.as_bytes());
-    out
+/// Rows per packed batch: recipient `seq` lives in batch `seq / BATCH` at row `seq % BATCH`.
+pub(crate) const BATCH: u64 = 1_024;
+
+/// `tag number`: the prefix of a campaign's packed, state, queue, held and overlay keys.
+pub(crate) fn number_prefix(tag: u8, number: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(48);
+    key.push(tag);
+    key.extend_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// `p number batch`.
+pub(crate) fn packed_key(number: u32, batch: u32) -> Vec<u8> {
+    let mut key = number_prefix(PACKED_ROWS, number);
+    key.extend_from_slice(&batch.to_be_bytes());
+    key
+}
+
+/// `tag number domain 0`: where a domain's slices start.
+pub(crate) fn domain_prefix(tag: u8, number: u32, domain: &str) -> Vec<u8> {
+    let mut key = number_prefix(tag, number);
+    key.extend_from_slice(domain.as_bytes());
+    key.push(0);
+    key
+}
+
+/// `tag number domain 0 batch` (tag `w`, `Q` or `H`).
+pub(crate) fn slice_key(tag: u8, number: u32, domain: &str, batch: u32) -> Vec<u8> {
+    let mut key = domain_prefix(tag, number, domain);
+    key.extend_from_slice(&batch.to_be_bytes());
+    key
+}
+
+/// Splits a slice key (after `tag number`) into domain and batch.
+pub(crate) fn parse_slice_suffix(bytes: &[u8]) -> Option<(String, u32)> {
+    let zero = bytes.iter().position(|&b| b == 0)?;
+    let domain = std::str::from_utf8(&bytes[..zero]).ok()?.to_owned();
+    let batch = u32::from_be_bytes(bytes.get(zero + 1..zero + 5)?.try_into().ok()?);
+    Some((domain, batch))
+}
+
+/// `o number seq`.
+pub(crate) fn overlay_key(number: u32, seq: u64) -> Vec<u8> {
+    let mut key = number_prefix(OVERLAY, number);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The batch of recipient `seq` and its row in it.
+pub(crate) fn batch_of(seq: u64) -> (u32, u16) {
+    // invariant: BATCH fits a u16 and campaigns stay far below 2^32 batches (4 trillion rows).
+    ((seq / BATCH) as u32, (seq % BATCH) as u16)
 }
 
 /// `tag bytes`: keys of the store-wide sections (suppression, soft bounces, messages).
@@ -131,15 +182,6 @@ pub(crate) fn global_key(tag: u8, bytes: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + bytes.len());
     key.push(tag);
     key.extend_from_slice(bytes);
-    key
-}
-
-/// A recipient-by-number key.
-pub(crate) fn number_key(number: u32, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(13);
-    key.push(BY_NUMBER);
-    key.extend_from_slice(&number.to_be_bytes());
-    key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
@@ -157,12 +199,20 @@ mod tests {
             domain: "b.example".into(),
             seq: 1,
         };
-        let ka = recipient_key(QUEUE, "c1", &a);
-        let kb = recipient_key(QUEUE, "c1", &b);
+        let ka = recipient_key(RETRY, "c1", &a);
+        let kb = recipient_key(RETRY, "c1", &b);
         assert!(ka < kb);
-        let plen = prefix(QUEUE, "c1").len();
+        let plen = prefix(RETRY, "c1").len();
         assert_eq!(RecipientKey::from_suffix(&ka[plen..]), Some(a.clone()));
         let rk = retry_key("c1", 42, &a);
         assert_eq!(parse_retry_suffix(&rk[plen..]), Some((42, a)));
+        let slice = slice_key(STATES, 7, "a.example", 3);
+        assert!(slice < slice_key(STATES, 7, "a.example", 4));
+        assert!(slice_key(STATES, 7, "a.example", u32::MAX) < slice_key(STATES, 7, "b.example", 0));
+        assert_eq!(
+            parse_slice_suffix(&slice[5..]),
+            Some(("a.example".to_owned(), 3))
+        );
+        assert_eq!(batch_of(2_050), (2, 2));
     }
 }

@@ -1,28 +1,43 @@
-//! Loading a campaign's accepted recipients: batched inserts, de-duplication, and the
-//! `loaded` mark that makes a re-run skip loading.
+//! Loading a campaign's accepted recipients (store format 2): rows packed a batch at a time
+//! (`packed`), each domain's state words and queue marker per batch (`states`),
+//! de-duplication in memory, and the `loaded` mark that makes a re-run skip loading.
 
+use super::events::AttemptLog;
 use super::keys;
+use super::packed::BatchBuilder;
+use super::states::{encode_slice, Word};
 use super::variants::CountsDelta;
 use super::SledStore;
-use crate::model::{now_millis, Assignment, RecipientState, ReplyRecord};
-use crate::store::{
-    CampaignMeta, LoadResult, LoadSession, RecipientKey, RecipientRecord, StoreError,
-};
-use std::collections::HashSet;
+use crate::model::{now_millis, Assignment, RecipientState, ReplyRecord, Suppression};
+use crate::store::{CampaignMeta, LoadResult, LoadSession, RecipientKey, StoreError};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
-/// Rows per sled batch while loading.
-const LOAD_BATCH: usize = 2_000;
+/// Suppression lists up to this size are read into memory when a load starts.
+const SUPPRESSIONS_IN_MEMORY: usize = 200_000;
 
 /// Writes one campaign's recipients into the store. Obtained from [`SledStore::start_load`].
 pub(crate) struct SledLoader<'a> {
     store: &'a SledStore,
     campaign: String,
     columns: Vec<String>,
-    batch: sled::Batch,
-    batch_addresses: HashSet<String>,
-    next_seq: u64,
     number: u32,
+    next_seq: u64,
     counts: CountsDelta,
+    /// The batch being filled.
+    rows: BatchBuilder,
+    /// Its state words, by domain.
+    words: BTreeMap<String, Vec<Word>>,
+    /// Its suppressed rows' details and attempt-log entries.
+    overlays: sled::Batch,
+    log: AttemptLog,
+    /// Address hash → sequence number of every row loaded so far.
+    seen: HashMap<u64, u64>,
+    /// Addresses whose hash another address had first.
+    collided: HashSet<String>,
+    /// The suppression list, when small enough to hold.
+    suppressed: Option<HashMap<String, Suppression>>,
 }
 
 impl SledStore {
@@ -45,35 +60,59 @@ impl SledStore {
         self.tree
             .insert(
                 keys::campaign_key(keys::META, campaign),
-                self.encode(&meta, "campaign")?,
+                self.encode_meta(&meta)?,
             )
             .map_err(|e| self.sled_error(e))?;
         Ok(SledLoader {
             store: self,
             campaign: campaign.to_owned(),
             columns,
-            batch: sled::Batch::default(),
-            batch_addresses: HashSet::new(),
-            next_seq: 0,
             number,
+            next_seq: 0,
             counts: CountsDelta::empty(campaign),
+            rows: BatchBuilder::default(),
+            words: BTreeMap::new(),
+            overlays: sled::Batch::default(),
+            log: AttemptLog::default(),
+            seen: HashMap::new(),
+            collided: HashSet::new(),
+            suppressed: self.small_suppression_list()?,
         })
+    }
+
+    /// The whole suppression list, unless it has more than [`SUPPRESSIONS_IN_MEMORY`] entries.
+    fn small_suppression_list(&self) -> Result<Option<HashMap<String, Suppression>>, StoreError> {
+        let mut out = HashMap::new();
+        for entry in self.tree.scan_prefix([keys::SUPPRESSED]) {
+            if out.len() >= SUPPRESSIONS_IN_MEMORY {
+                return Ok(None);
+            }
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let address = String::from_utf8_lossy(&key[1..]).into_owned();
+            out.insert(address, self.decode(&value, "suppression")?);
+        }
+        Ok(Some(out))
     }
 
     /// Deletes every key of a campaign (meta, counters, recipients, queue, retries, dedupe,
     /// events, attempt log, tracking, A/B and gc records). The suppression list stays.
     pub(crate) fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        if let Some(meta) = self.campaign(campaign)? {
-            let mut prefix = vec![keys::BY_NUMBER];
-            prefix.extend_from_slice(&meta.number.to_be_bytes());
-            for key in self.tree.scan_prefix(prefix).keys() {
-                batch.remove(key.map_err(|e| self.sled_error(e))?);
-            }
-            let mut packed = vec![keys::PACKED];
-            packed.extend_from_slice(&meta.number.to_be_bytes());
-            for key in self.tree.scan_prefix(packed).keys() {
-                batch.remove(key.map_err(|e| self.sled_error(e))?);
+        if let Some(number) = self.number_of(campaign)? {
+            for tag in [
+                keys::PACKED_ROWS,
+                keys::STATES,
+                keys::QUEUED,
+                keys::HELD,
+                keys::OVERLAY,
+            ] {
+                for key in self
+                    .tree
+                    .scan_prefix(keys::number_prefix(tag, number))
+                    .keys()
+                {
+                    batch.remove(key.map_err(|e| self.sled_error(e))?);
+                }
             }
         }
         batch.remove(keys::campaign_key(keys::META, campaign));
@@ -83,14 +122,10 @@ impl SledStore {
         batch.remove(keys::campaign_key(keys::ARCHIVE, campaign));
         batch.remove(keys::campaign_key(keys::TRACKING_META, campaign));
         for tag in [
-            keys::RECORD,
-            keys::QUEUE,
             keys::RETRY,
-            keys::DEDUPE,
             keys::EVENT,
             keys::ATTEMPT,
             keys::VARIANT_COUNTS,
-            keys::HELD,
             keys::TRACK_COUNTS,
             keys::TRACK_EVENT,
             keys::ENGAGEMENT,
@@ -113,22 +148,17 @@ impl LoadSession for SledLoader<'_> {
         line: u64,
         assignment: Assignment,
     ) -> Result<bool, StoreError> {
-        let dedupe = keys::dedupe_key(&self.campaign, address);
-        if self.batch_addresses.contains(address)
-            || self
-                .store
-                .tree
-                .contains_key(&dedupe)
-                .map_err(|e| self.store.sled_error(e))?
-        {
+        if self.is_duplicate(address)? {
             return Ok(false);
         }
-        let key = RecipientKey {
-            domain: domain.to_owned(),
-            seq: self.next_seq,
-        };
+        let seq = self.next_seq;
+        let (batch, row) = keys::batch_of(seq);
         self.next_seq += 1;
-        let suppressed = self.store.suppression(address)?;
+        self.seen.insert(hash(address), seq);
+        let suppressed = match &self.suppressed {
+            Some(list) => list.get(address).cloned(),
+            None => self.store.suppression(address)?,
+        };
         let (state, variant) = match (suppressed.is_some(), assignment) {
             (true, Assignment::Variant(v) | Assignment::Held { fallback: v }) => {
                 (RecipientState::Suppressed, v)
@@ -136,48 +166,29 @@ impl LoadSession for SledLoader<'_> {
             (false, Assignment::Variant(v)) => (RecipientState::Pending, v),
             (false, Assignment::Held { fallback }) => (RecipientState::Held, fallback),
         };
-        let record = RecipientRecord {
-            email: address.to_owned(),
-            values,
-            line,
+        self.rows
+            .push(self.store, row, address, domain, values, line)?;
+        let mut word = Word {
+            row,
             state,
             attempts: 0,
-            first_attempt: None,
-            next_attempt: None,
-            last_reply: suppressed
-                .map(|s| ReplyRecord::local(format!("suppressed: {} ({})", s.reason, s.detail))),
             variant,
+            overlay: false,
+            first: 0,
         };
-        self.batch.insert(
-            keys::recipient_key(keys::RECORD, &self.campaign, &key),
-            self.store.encode(&record, "recipient")?,
-        );
-        if state == RecipientState::Pending {
-            self.batch
-                .insert(keys::recipient_key(keys::QUEUE, &self.campaign, &key), &[]);
-        } else if state == RecipientState::Held {
-            self.batch
-                .insert(keys::recipient_key(keys::HELD, &self.campaign, &key), &[]);
-        } else {
-            let log_prefix = keys::prefix(keys::ATTEMPT, &self.campaign);
-            self.store.log_attempt(
-                &mut self.batch,
-                &log_prefix,
-                now_millis(),
-                &key,
-                state,
-                record.last_reply.as_ref(),
-            )?;
+        if let Some(entry) = suppressed {
+            word.overlay = true;
+            self.note_suppressed(domain, seq, &entry)?;
         }
-        self.batch.insert(
-            keys::number_key(self.number, key.seq),
-            key.domain.as_bytes(),
-        );
-        self.batch.insert(dedupe, &[]);
-        self.batch_addresses.insert(address.to_owned());
+        match self.words.get_mut(domain) {
+            Some(words) => words.push(word),
+            None => {
+                self.words.insert(domain.to_owned(), vec![word]);
+            }
+        }
         self.counts.enter(self.store, variant, state)?;
-        if self.batch_addresses.len() >= LOAD_BATCH {
-            self.apply()?;
+        if u64::from(row) == keys::BATCH - 1 {
+            self.apply(batch)?;
         }
         Ok(true)
     }
@@ -188,12 +199,80 @@ impl LoadSession for SledLoader<'_> {
 
     fn finish(self: Box<Self>, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
         let mut this = *self;
-        this.apply()?;
+        if !this.rows.is_empty() {
+            let (batch, _) = keys::batch_of(this.next_seq.saturating_sub(1));
+            this.apply(batch)?;
+        }
         this.write_counts(invalid, duplicate)
     }
 }
 
+/// The 64-bit hash the loader de-duplicates addresses by.
+fn hash(address: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    address.hash(&mut hasher);
+    hasher.finish()
+}
+
 impl SledLoader<'_> {
+    /// Keeps why row `seq` was suppressed at load (its details and an attempt-log entry).
+    fn note_suppressed(
+        &mut self,
+        domain: &str,
+        seq: u64,
+        entry: &Suppression,
+    ) -> Result<(), StoreError> {
+        let reply = ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));
+        let key = RecipientKey {
+            domain: domain.to_owned(),
+            seq,
+        };
+        self.log
+            .push(&key, RecipientState::Suppressed, Some(&reply));
+        let overlay = super::states::Overlay {
+            last_reply: Some(reply),
+            ..Default::default()
+        };
+        self.overlays.insert(
+            keys::overlay_key(self.number, seq),
+            self.store.encode(&overlay, "recipient details")?,
+        );
+        Ok(())
+    }
+
+    /// True when `address` was loaded before: its hash was seen and the row it belongs to
+    /// holds the same address (a hash collision with another address is told apart).
+    fn is_duplicate(&mut self, address: &str) -> Result<bool, StoreError> {
+        if self.collided.contains(address) {
+            return Ok(true);
+        }
+        let Some(&seq) = self.seen.get(&hash(address)) else {
+            return Ok(false);
+        };
+        if self.address_of(seq)?.as_deref() == Some(address) {
+            return Ok(true);
+        }
+        // Another address with the same hash: remember this one by name from now on.
+        self.collided.insert(address.to_owned());
+        Ok(false)
+    }
+
+    /// The address of row `seq` loaded earlier (in the batch being filled, or written: a
+    /// batch is written as soon as it is full).
+    fn address_of(&self, seq: u64) -> Result<Option<String>, StoreError> {
+        let (batch, row) = keys::batch_of(seq);
+        let (current, _) = keys::batch_of(self.next_seq);
+        if batch == current {
+            return self.rows.address(self.store, row);
+        }
+        let Some(parsed) = self.store.packed_batch(self.number, batch)? else {
+            return Ok(None);
+        };
+        Ok(parsed
+            .row(self.store, row)?
+            .map(|(domain, packed)| packed.unpack(domain).0))
+    }
+
     /// Writes the counters and the `loaded` mark, then flushes.
     fn write_counts(mut self, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
         self.counts.totals_mut().invalid = invalid;
@@ -209,7 +288,7 @@ impl SledLoader<'_> {
             .write(self.store, &mut batch)?;
         batch.insert(
             keys::campaign_key(keys::META, &self.campaign),
-            self.store.encode(&meta, "campaign")?,
+            self.store.encode_meta(&meta)?,
         );
         self.store
             .tree
@@ -219,12 +298,26 @@ impl SledLoader<'_> {
         Ok(LoadResult { counts })
     }
 
-    fn apply(&mut self) -> Result<(), StoreError> {
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_addresses.clear();
+    /// Writes the filled batch number `batch`: its packed rows, each domain's state words
+    /// and queue or held marker, the suppressed rows' details and attempt-log entries.
+    fn apply(&mut self, batch: u32) -> Result<(), StoreError> {
+        let mut out = std::mem::take(&mut self.overlays);
+        out.insert(keys::packed_key(self.number, batch), self.rows.take());
+        for (domain, words) in std::mem::take(&mut self.words) {
+            let key = |tag| keys::slice_key(tag, self.number, &domain, batch);
+            if words.iter().any(|w| w.state == RecipientState::Pending) {
+                out.insert(key(keys::QUEUED), &[]);
+            }
+            if words.iter().any(|w| w.state == RecipientState::Held) {
+                out.insert(key(keys::HELD), &[]);
+            }
+            out.insert(key(keys::STATES), encode_slice(&words));
+        }
+        let log_prefix = keys::prefix(keys::ATTEMPT, &self.campaign);
+        std::mem::take(&mut self.log).write(self.store, &mut out, &log_prefix, now_millis())?;
         self.store
             .tree
-            .apply_batch(batch)
+            .apply_batch(out)
             .map_err(|e| self.store.sled_error(e))
     }
 }

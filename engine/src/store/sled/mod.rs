@@ -1,8 +1,9 @@
 //! The sled engine: the embedded default, and the only module that touches sled.
 //!
-//! It keeps, per campaign, every accepted recipient (grouped in per-domain batches), its state,
-//! the pending queue, the retry index, de-duplication keys and the counters behind
-//! `volley status`. Multi-part updates go through one atomic batch; durability comes from
+//! It keeps, per campaign, every accepted recipient packed a thousand to a value (`packed`),
+//! their states per domain and batch with the pending queue (`states`), the retry index and
+//! the counters behind `volley status` (layout: `keys`, format and upgrade: `format`,
+//! `upgrade`). Multi-part updates go through one atomic batch; durability comes from
 //! [`SledStore::flush`], which callers run in small groups (group commit).
 //!
 //! sled is single-process: [`SledStore::open`] fails with [`StoreError::Locked`] while another
@@ -17,13 +18,17 @@ mod gc;
 mod keys;
 mod load;
 pub(in crate::store) mod outcomes;
+mod packed;
 mod queue;
 mod reopen;
 mod reports;
+mod states;
 mod suppression;
 mod tracking;
 mod transfer;
+pub(crate) mod upgrade;
 mod variants;
+mod writer;
 
 pub(crate) use error::is_lock_error;
 
@@ -99,7 +104,14 @@ impl SledStore {
 
     /// The campaign's metadata, or `None` if it was never loaded here.
     pub(crate) fn campaign(&self, campaign: &str) -> Result<Option<CampaignMeta>, StoreError> {
-        self.get(&keys::campaign_key(keys::META, campaign), "campaign")
+        match self
+            .tree
+            .get(keys::campaign_key(keys::META, campaign))
+            .map_err(|e| self.sled_error(e))?
+        {
+            Some(bytes) => self.decode_meta(&bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The campaign's counters, or `None` if it was never loaded here.
@@ -125,12 +137,9 @@ impl SledStore {
         campaign: &str,
         key: &RecipientKey,
     ) -> Result<Option<RecipientRecord>, StoreError> {
-        match self.get(
-            &keys::recipient_key(keys::RECORD, campaign, key),
-            "recipient",
-        )? {
-            Some(record) => Ok(Some(record)),
-            None => self.packed_record(campaign, key),
+        match self.number_of(campaign)? {
+            Some(number) => states::Changes::new(number).record(self, key),
+            None => Ok(None),
         }
     }
 
@@ -141,28 +150,24 @@ impl SledStore {
         after: Option<&RecipientKey>,
         limit: usize,
     ) -> Result<Vec<StoredRecipient>, StoreError> {
-        let prefix = keys::prefix(keys::QUEUE, campaign);
-        let start = match after {
-            Some(key) => {
-                let mut k = keys::recipient_key(keys::QUEUE, campaign, key);
-                k.push(0);
-                k
-            }
-            None => prefix.clone(),
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(Vec::new());
         };
+        let mut changes = states::Changes::new(number);
         let mut out = Vec::with_capacity(limit.min(4096));
-        for entry in self.tree.range(start..) {
-            let (key, _) = entry.map_err(|e| self.sled_error(e))?;
-            if !key.starts_with(&prefix) || out.len() >= limit {
-                break;
-            }
-            let Some(rkey) = RecipientKey::from_suffix(&key[prefix.len()..]) else {
-                continue;
+        let start = after.map(|k| (k.domain.as_str(), keys::batch_of(k.seq).0));
+        self.each_slice(keys::QUEUED, number, start, None, |domain, batch, _| {
+            let first = u64::from(batch) * keys::BATCH;
+            let after_seq = after
+                .filter(|k| k.domain == domain)
+                .map(|k| k.seq.saturating_add(1).saturating_sub(first));
+            let keep = |w: &states::Word| {
+                w.state == RecipientState::Pending
+                    && after_seq.is_none_or(|min| u64::from(w.row) >= min)
             };
-            if let Some(record) = self.recipient(campaign, &rkey)? {
-                out.push(StoredRecipient { key: rkey, record });
-            }
-        }
+            changes.slice_recipients(self, &domain, batch, keep, limit, &mut out)?;
+            Ok(out.len() < limit)
+        })?;
         Ok(out)
     }
 
@@ -173,6 +178,10 @@ impl SledStore {
         now: Millis,
         limit: usize,
     ) -> Result<Vec<StoredRecipient>, StoreError> {
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(Vec::new());
+        };
+        let mut changes = states::Changes::new(number);
         let prefix = keys::prefix(keys::RETRY, campaign);
         let mut out = Vec::new();
         for entry in self.tree.scan_prefix(&prefix) {
@@ -183,7 +192,7 @@ impl SledStore {
             if due > now || out.len() >= limit {
                 break;
             }
-            if let Some(record) = self.recipient(campaign, &rkey)? {
+            if let Some(record) = changes.record(self, &rkey)? {
                 out.push(StoredRecipient { key: rkey, record });
             }
         }
@@ -203,27 +212,21 @@ impl SledStore {
     }
 
     /// Every recipient of a campaign in a given state (for reports and tests), in key order
-    /// (a collected campaign's in sequence order).
+    /// (domain, then sequence).
     pub(crate) fn recipients_in(
         &self,
         campaign: &str,
         state: RecipientState,
     ) -> Result<Vec<StoredRecipient>, StoreError> {
-        let prefix = keys::prefix(keys::RECORD, campaign);
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
-        for entry in self.tree.scan_prefix(&prefix) {
-            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
-            let record: RecipientRecord = self.decode(&value, "recipient")?;
-            if record.state == state {
-                if let Some(rkey) = RecipientKey::from_suffix(&key[prefix.len()..]) {
-                    out.push(StoredRecipient { key: rkey, record });
-                }
-            }
-        }
-        self.each_packed(campaign, |key, record| {
-            if record.state == state {
-                out.push(StoredRecipient { key, record });
-            }
+        let mut changes = states::Changes::new(number);
+        self.each_slice(keys::STATES, number, None, None, |domain, batch, _| {
+            let keep = |w: &states::Word| w.state == state;
+            changes.slice_recipients(self, &domain, batch, keep, usize::MAX, &mut out)?;
+            Ok(true)
         })?;
         Ok(out)
     }

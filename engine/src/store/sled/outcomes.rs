@@ -1,15 +1,15 @@
-//! Recording delivery outcomes: one atomic batch moves each recipient's record, its queue or
-//! retry entry and the campaign counters together, and appends each outcome to the campaign's
-//! attempt log (see `events`).
+//! Recording delivery outcomes: one atomic batch moves each recipient's state word (and its
+//! details, when it has any), its queue or retry entry and the campaign counters together,
+//! and appends the group's outcomes to the campaign's attempt log as one value (see
+//! `events`).
 
+use super::events::AttemptLog;
 use super::keys;
+use super::states::Changes;
 use super::variants::CountsDelta;
 use super::SledStore;
 use crate::model::{retry_seed, Counts, Millis, Outcome, RecipientState, RetryPolicy};
-use crate::store::{
-    MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord, StoreError,
-};
-use std::collections::HashMap;
+use crate::store::{MessageRef, OutcomePolicy, OutcomeUpdate, RecipientRecord, StoreError};
 
 impl SledStore {
     /// Records a group of outcomes for `campaign` at time `now` in one atomic batch and returns
@@ -31,17 +31,17 @@ impl SledStore {
         // because every update is a single atomic batch.
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut counts = CountsDelta::load(self, campaign)?;
-        let mut touched: HashMap<&RecipientKey, RecipientRecord> = HashMap::new();
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(counts.totals().clone());
+        };
+        let mut changes = Changes::new(number);
+        let mut log = AttemptLog::default();
         let mut batch = sled::Batch::default();
-        let log_prefix = keys::prefix(keys::ATTEMPT, campaign);
         for update in updates {
-            let record = match touched.remove(&update.key) {
-                Some(record) => Some(record),
-                None => self.recipient(campaign, &update.key)?,
+            let Some(mut record) = changes.record(self, &update.key)? else {
+                continue;
             };
-            let Some(mut record) = record else { continue };
             if record.state.is_final() {
-                touched.insert(&update.key, record);
                 continue;
             }
             let before = record.state;
@@ -49,36 +49,22 @@ impl SledStore {
                 batch.remove(keys::retry_key(campaign, due, &update.key));
             }
             apply_outcome(&mut record, &update.outcome, &policy.retry, now);
-            let reply = Some(update.outcome.reply());
-            self.log_attempt(
-                &mut batch,
-                &log_prefix,
-                now,
-                &update.key,
-                record.state,
-                reply,
-            )?;
+            log.push(&update.key, record.state, Some(update.outcome.reply()));
             self.follow_up(&mut batch, campaign, &record, update, policy, now)?;
-            match before {
-                RecipientState::Pending => {
-                    batch.remove(keys::recipient_key(keys::QUEUE, campaign, &update.key))
-                }
-                RecipientState::Held => {
-                    batch.remove(keys::recipient_key(keys::HELD, campaign, &update.key))
-                }
-                _ => {}
-            }
             if let (RecipientState::Deferred, Some(due)) = (record.state, record.next_attempt) {
                 batch.insert(keys::retry_key(campaign, due, &update.key), &[]);
             }
             counts.shift(self, record.variant, before, record.state)?;
-            batch.insert(
-                keys::recipient_key(keys::RECORD, campaign, &update.key),
-                self.encode(&record, "recipient")?,
-            );
-            touched.insert(&update.key, record);
+            changes.put(self, &update.key, &record)?;
         }
         let counts = counts.write(self, &mut batch)?;
+        changes.write(self, &mut batch);
+        log.write(
+            self,
+            &mut batch,
+            &keys::prefix(keys::ATTEMPT, campaign),
+            now,
+        )?;
         self.tree
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;

@@ -2,14 +2,19 @@
 //! provider's hourly and daily caps.
 
 use super::keys;
+use super::states::{Changes, Word};
 use super::SledStore;
-use crate::store::{RecipientKey, StoreError, StoredRecipient};
+use crate::model::RecipientState;
+use crate::store::{StoreError, StoredRecipient};
 
 impl SledStore {
     /// The recipient domains that have pending recipients in `campaign`, in key order. One
     /// seek per domain, however many recipients each has.
     pub(crate) fn pending_domains(&self, campaign: &str) -> Result<Vec<String>, StoreError> {
-        let prefix = keys::prefix(keys::QUEUE, campaign);
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(Vec::new());
+        };
+        let prefix = keys::number_prefix(keys::QUEUED, number);
         let mut domains = Vec::new();
         let mut start = prefix.clone();
         loop {
@@ -20,14 +25,14 @@ impl SledStore {
             if !key.starts_with(&prefix) {
                 break;
             }
-            let Some(rkey) = RecipientKey::from_suffix(&key[prefix.len()..]) else {
+            let Some((domain, _)) = keys::parse_slice_suffix(&key[prefix.len()..]) else {
                 break;
             };
-            // Every key of this domain is `prefix domain 0 seq`; `prefix domain 1` is past them.
+            // Every slice of this domain is `prefix domain 0 batch`; `prefix domain 1` is past.
             start = prefix.clone();
-            start.extend_from_slice(rkey.domain.as_bytes());
+            start.extend_from_slice(domain.as_bytes());
             start.push(1);
-            domains.push(rkey.domain);
+            domains.push(domain);
         }
         Ok(domains)
     }
@@ -41,30 +46,21 @@ impl SledStore {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<StoredRecipient>, StoreError> {
-        let mut domain_prefix = keys::prefix(keys::QUEUE, campaign);
-        domain_prefix.extend_from_slice(domain.as_bytes());
-        domain_prefix.push(0);
-        let mut start = domain_prefix.clone();
-        if let Some(after) = after {
-            start.extend_from_slice(&after.saturating_add(1).to_be_bytes());
-        }
-        let prefix_len = keys::prefix(keys::QUEUE, campaign).len();
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(Vec::new());
+        };
+        let min = after.map_or(0, |a| a.saturating_add(1));
+        let (first_batch, _) = keys::batch_of(min);
+        let mut changes = Changes::new(number);
         let mut out = Vec::with_capacity(limit.min(1024));
-        for entry in self.tree.range(start..) {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, _) = entry.map_err(|e| self.sled_error(e))?;
-            if !key.starts_with(&domain_prefix) {
-                break;
-            }
-            let Some(rkey) = RecipientKey::from_suffix(&key[prefix_len..]) else {
-                continue;
-            };
-            if let Some(record) = self.recipient(campaign, &rkey)? {
-                out.push(StoredRecipient { key: rkey, record });
-            }
-        }
+        let start = Some((domain, first_batch));
+        self.each_slice(keys::QUEUED, number, start, Some(domain), |d, batch, _| {
+            let first = u64::from(batch) * keys::BATCH;
+            let keep =
+                |w: &Word| w.state == RecipientState::Pending && first + u64::from(w.row) >= min;
+            changes.slice_recipients(self, &d, batch, keep, limit, &mut out)?;
+            Ok(out.len() < limit)
+        })?;
         Ok(out)
     }
 

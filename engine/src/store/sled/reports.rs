@@ -3,6 +3,7 @@
 //! secret.
 
 use super::keys;
+use super::states::Changes;
 use super::suppression::entry_for;
 use super::SledStore;
 use crate::model::{Millis, RecipientState, ReplyRecord, SuppressionReason};
@@ -76,16 +77,8 @@ impl SledStore {
         number: u32,
         seq: u64,
     ) -> Result<Option<RecipientKey>, StoreError> {
-        let found = self
-            .tree
-            .get(keys::number_key(number, seq))
-            .map_err(|e| self.sled_error(e))?;
-        let domain = match found {
-            Some(domain) => String::from_utf8_lossy(&domain).into_owned(),
-            None => match self.packed_domain(number, seq)? {
-                Some(domain) => domain,
-                None => return Ok(None),
-            },
+        let Some(domain) = self.packed_domain(number, seq)? else {
+            return Ok(None);
         };
         Ok(Some(RecipientKey { domain, seq }))
     }
@@ -144,7 +137,11 @@ impl SledStore {
     ) -> Result<(ReportEffect, Option<String>), StoreError> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let campaign = reference.campaign.as_str();
-        let Some(mut record) = self.recipient(campaign, &reference.key)? else {
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok((ReportEffect::Unchanged, None));
+        };
+        let mut changes = Changes::new(number);
+        let Some(mut record) = changes.record(self, &reference.key)? else {
             return Ok((ReportEffect::Unchanged, None));
         };
         let address = record.email.clone();
@@ -167,13 +164,14 @@ impl SledStore {
             EventKind::Bounce => {
                 self.bounce_record(
                     &mut batch,
-                    campaign,
-                    &reference.key,
+                    &mut changes,
+                    (campaign, &reference.key),
                     &mut record,
                     &reply,
                     policy,
                     now,
                 )?;
+                changes.write(self, &mut batch);
                 ReportEffect::Bounced
             }
         };
@@ -201,34 +199,22 @@ impl SledStore {
     fn bounce_record(
         &self,
         batch: &mut sled::Batch,
-        campaign: &str,
-        key: &RecipientKey,
+        changes: &mut Changes,
+        (campaign, key): (&str, &RecipientKey),
         record: &mut RecipientRecord,
         reply: &ReplyRecord,
         policy: &OutcomePolicy,
         now: Millis,
     ) -> Result<(), StoreError> {
         let mut counts = super::variants::CountsDelta::load(self, campaign)?;
-        match record.state {
-            RecipientState::Pending => {
-                batch.remove(keys::recipient_key(keys::QUEUE, campaign, key))
-            }
-            RecipientState::Held => batch.remove(keys::recipient_key(keys::HELD, campaign, key)),
-            RecipientState::Deferred => {
-                if let Some(due) = record.next_attempt {
-                    batch.remove(keys::retry_key(campaign, due, key));
-                }
-            }
-            _ => {}
+        if let (RecipientState::Deferred, Some(due)) = (record.state, record.next_attempt) {
+            batch.remove(keys::retry_key(campaign, due, key));
         }
         counts.shift(self, record.variant, record.state, RecipientState::Bounced)?;
         record.state = RecipientState::Bounced;
         record.next_attempt = None;
         record.last_reply = Some(reply.clone());
-        batch.insert(
-            keys::recipient_key(keys::RECORD, campaign, key),
-            self.encode(record, "recipient")?,
-        );
+        changes.put(self, key, record)?;
         counts.write(self, batch)?;
         self.note_failure(
             batch,

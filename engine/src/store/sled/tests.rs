@@ -80,3 +80,68 @@ fn a_copy_holds_the_same_data() {
     assert!(copy.suppression("z@x.example").unwrap().is_some());
     assert_eq!(copy.pending("c1", None, 10).unwrap().len(), 2);
 }
+
+#[test]
+fn a_duplicate_is_found_in_a_batch_already_written_and_in_the_one_being_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
+    let mut add = |address: &str, line: u64| {
+        loader
+            .add(
+                address,
+                "x.example",
+                vec![address.into()],
+                line,
+                Assignment::Variant(0),
+            )
+            .unwrap()
+    };
+    for i in 0..2_500u64 {
+        assert!(add(&format!("u{i}@x.example"), i + 2));
+    }
+    assert!(!add("u3@x.example", 9_000), "in the first batch, written");
+    assert!(!add("u2400@x.example", 9_001), "in the batch being filled");
+    assert!(add("new@x.example", 9_002));
+    let result = loader.finish(0, 2).unwrap();
+    assert_eq!(result.counts.total, 2_501);
+    let key = crate::store::RecipientKey {
+        domain: "x.example".into(),
+        seq: 2_500,
+    };
+    let record = store.recipient("c1", &key).unwrap().unwrap();
+    assert_eq!(
+        (record.email.as_str(), record.line),
+        ("new@x.example", 9_002)
+    );
+    assert_eq!(store.pending("c1", None, 10_000).unwrap().len(), 2_501);
+}
+
+#[test]
+fn a_delivered_recipient_keeps_when_it_was_first_tried() {
+    use crate::model::{Outcome, ReplyRecord};
+    use crate::store::{OutcomePolicy, OutcomeUpdate};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    load(&store);
+    let pending = store.pending("c1", None, 10).unwrap();
+    let update = OutcomeUpdate {
+        key: pending[0].key.clone(),
+        outcome: Outcome::Delivered {
+            reply: ReplyRecord::local("250 ok".to_owned()),
+        },
+        message_id: None,
+    };
+    store
+        .record_outcomes(
+            "c1",
+            &OutcomePolicy::default(),
+            &[update],
+            1_700_000_000_250,
+        )
+        .unwrap();
+    let record = store.recipient("c1", &pending[0].key).unwrap().unwrap();
+    // Kept to the second (rounded up): tracking tells a proxy's prefetch by it.
+    assert_eq!(record.first_attempt, Some(1_700_000_001_000));
+    assert_eq!(record.attempts, 1);
+}

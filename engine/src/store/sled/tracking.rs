@@ -17,14 +17,14 @@ const BURST_MILLIS: Millis = 1_000;
 
 /// What a recipient has done, for unique counts and click bursts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Engagement {
-    opened: bool,
-    clicked: bool,
-    unsubscribed: bool,
+pub(crate) struct Engagement {
+    pub(crate) opened: bool,
+    pub(crate) clicked: bool,
+    pub(crate) unsubscribed: bool,
     /// When the human click that made `clicked` true happened.
-    first_click_at: Millis,
-    last_click_at: Millis,
-    last_link: u16,
+    pub(crate) first_click_at: Millis,
+    pub(crate) last_click_at: Millis,
+    pub(crate) last_link: u16,
 }
 
 /// How many events one recipient has had stored on one UTC day (for the daily cap).
@@ -347,9 +347,8 @@ fn event_key(campaign: &str, at: Millis, id: u64) -> Vec<u8> {
 
 impl SledStore {
     /// Every recipient domain of `campaign` with its counts, in domain order. Reads every
-    /// recipient record once (for reports, not for the send path).
+    /// state word once (for reports, not for the send path).
     pub(crate) fn domain_tallies(&self, campaign: &str) -> Result<Vec<DomainTally>, StoreError> {
-        let prefix = keys::prefix(keys::RECORD, campaign);
         let mut tallies: Vec<DomainTally> = Vec::new();
         let mut by_domain: HashMap<String, usize> = HashMap::new();
         let mut seq_domain: HashMap<u64, usize> = HashMap::new();
@@ -367,15 +366,21 @@ impl SledStore {
             }
             seq_domain.insert(rkey.seq, index);
         };
-        for entry in self.tree.scan_prefix(&prefix) {
-            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
-            let Some(rkey) = key.get(prefix.len()..).and_then(RecipientKey::from_suffix) else {
-                continue;
-            };
-            let record: super::RecipientRecord = self.decode(&value, "recipient")?;
-            count(rkey, record.state);
+        if let Some(number) = self.number_of(campaign)? {
+            self.each_slice(keys::STATES, number, None, None, |domain, batch, value| {
+                for word in self.decode_words(value)? {
+                    let seq = u64::from(batch) * keys::BATCH + u64::from(word.row);
+                    count(
+                        RecipientKey {
+                            domain: domain.clone(),
+                            seq,
+                        },
+                        word.state,
+                    );
+                }
+                Ok(true)
+            })?;
         }
-        self.each_packed(campaign, |rkey, record| count(rkey, record.state))?;
         let prefix = keys::prefix(keys::ENGAGEMENT, campaign);
         for entry in self.tree.scan_prefix(&prefix) {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;

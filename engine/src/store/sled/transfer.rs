@@ -6,45 +6,24 @@
 //! here through mirrors of their encodings. What the interface answers (metadata, tracking
 //! and A/B records, the suppression list) is read through it.
 
+use super::events::AttemptLog;
 use super::keys;
+use super::packed::COLLECTED;
+use super::states::Changes;
+use super::suppression::SoftBounces;
+use super::tracking::Engagement;
+use super::writer::PackedWriter;
 use super::SledStore;
-use crate::model::{Counts, Millis, RecipientState, ReplyRecord};
+use crate::model::{Counts, Millis, RecipientState};
 use crate::store::api::TransferStore;
 use crate::store::transfer::{
     AttemptEntry, CampaignHeader, CampaignImport, ChunkSink, DumpChunk, EngagementEntry, Recount,
     SoftBounceEntry, StoreWide, CHUNK_ROWS,
 };
 use crate::store::{
-    BounceEvent, CampaignMeta, MessageRef, RecipientKey, RecipientRecord, StoreError,
-    StoredRecipient, TrackEvent,
+    BounceEvent, CampaignMeta, MessageRef, StoreError, StoredRecipient, TrackEvent,
 };
-use serde::{Deserialize, Serialize};
-
-/// An attempt-log value (the encoding of `events.rs`'s `Attempt`).
-#[derive(Serialize, Deserialize)]
-struct Attempt {
-    key: RecipientKey,
-    state: RecipientState,
-    reply: Option<ReplyRecord>,
-}
-
-/// An engagement value (the encoding of `tracking.rs`'s `Engagement`).
-#[derive(Serialize, Deserialize)]
-struct Engagement {
-    opened: bool,
-    clicked: bool,
-    unsubscribed: bool,
-    first_click_at: Millis,
-    last_click_at: Millis,
-    last_link: u16,
-}
-
-/// A soft-bounce value (the encoding of `suppression.rs`'s `SoftBounces`).
-#[derive(Serialize, Deserialize)]
-struct SoftBounces {
-    count: u32,
-    first_at: Millis,
-}
+use serde::Serialize;
 
 /// Collects rows into chunks of [`CHUNK_ROWS`] and passes each full one to the sink.
 struct Chunker<'s, 'a, T> {
@@ -102,39 +81,59 @@ impl SledStore {
         Ok(())
     }
 
+    /// Every recipient of `campaign` in load order, a packed batch at a time.
     fn export_recipients(
         &self,
         campaign: &str,
         sink: &mut ChunkSink<'_>,
     ) -> Result<(), StoreError> {
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(());
+        };
         let mut out = Chunker::new(sink, DumpChunk::Recipients);
-        self.each_under(keys::RECORD, campaign, |plen, key, value| {
-            let record: RecipientRecord = self.decode(value, "recipient")?;
-            match RecipientKey::from_suffix(&key[plen..]) {
-                Some(key) => out.push(StoredRecipient { key, record }),
-                None => Ok(()),
+        let prefix = keys::number_prefix(keys::PACKED_ROWS, number);
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let Some(batch) = key
+                .get(prefix.len()..prefix.len() + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+            else {
+                continue;
+            };
+            let domains: Vec<String> = self
+                .parse_batch(&value)?
+                .domains
+                .iter()
+                .map(|d| (*d).to_owned())
+                .collect();
+            let mut changes = Changes::new(number);
+            let mut rows = Vec::new();
+            for domain in &domains {
+                changes.slice_recipients(self, domain, batch, |_| true, usize::MAX, &mut rows)?;
             }
-        })?;
-        let mut failed = Ok(());
-        self.each_packed(campaign, |key, record| {
-            if failed.is_ok() {
-                failed = out.push(StoredRecipient { key, record });
+            rows.sort_by_key(|r| r.key.seq);
+            for row in rows {
+                out.push(row)?;
             }
-        })?;
-        failed?;
+        }
         out.flush()
     }
 
     fn export_history(&self, campaign: &str, sink: &mut ChunkSink<'_>) -> Result<(), StoreError> {
         let mut out = Chunker::new(&mut *sink, DumpChunk::Attempts);
         self.each_under(keys::ATTEMPT, campaign, |plen, key, value| {
-            let attempt: Attempt = self.decode(value, "attempt")?;
-            out.push(AttemptEntry {
-                at: number_after(key, plen),
-                key: attempt.key,
-                state: attempt.state,
-                reply: attempt.reply,
-            })
+            let group: AttemptLog = self.decode(value, "attempt log")?;
+            let at = number_after(key, plen);
+            for attempt in group.into_attempts() {
+                out.push(AttemptEntry {
+                    at,
+                    key: attempt.key,
+                    state: attempt.state,
+                    reply: attempt.reply,
+                })?;
+            }
+            Ok(())
         })?;
         out.flush()?;
         let mut out = Chunker::new(&mut *sink, DumpChunk::Reports);
@@ -313,6 +312,10 @@ struct SledImport<'a> {
     meta: CampaignMeta,
     counts: Counts,
     recount: Recount,
+    /// The recipients, packed as they come (in load order).
+    writer: PackedWriter<'a>,
+    /// Flags of every packed batch: a collected campaign stays collected.
+    flags: u8,
 }
 
 impl<'a> SledImport<'a> {
@@ -354,9 +357,15 @@ impl<'a> SledImport<'a> {
         Ok(SledImport {
             store,
             campaign,
+            writer: PackedWriter::new(store, meta.number),
             meta,
             counts: header.counts.clone(),
             recount: Recount::default(),
+            flags: if header.archive.is_some() {
+                COLLECTED
+            } else {
+                0
+            },
         })
     }
 }
@@ -406,29 +415,13 @@ impl SledImport<'_> {
         batch: &mut sled::Batch,
         rows: Vec<StoredRecipient>,
     ) -> Result<(), StoreError> {
-        let (store, campaign) = (self.store, self.campaign.as_str());
         for StoredRecipient { key, record } in rows {
             self.recount.add(record.variant, record.state);
-            match record.state {
-                RecipientState::Pending => {
-                    batch.insert(keys::recipient_key(keys::QUEUE, campaign, &key), &[]);
-                }
-                RecipientState::Held => {
-                    batch.insert(keys::recipient_key(keys::HELD, campaign, &key), &[]);
-                }
-                RecipientState::Deferred => {
-                    let due = record.next_attempt.unwrap_or(0);
-                    batch.insert(keys::retry_key(campaign, due, &key), &[]);
-                }
-                _ => {}
+            if record.state == RecipientState::Deferred {
+                let due = record.next_attempt.unwrap_or(0);
+                batch.insert(keys::retry_key(&self.campaign, due, &key), &[]);
             }
-            batch.insert(keys::dedupe_key(campaign, &record.email), &[]);
-            batch.insert(
-                keys::number_key(self.meta.number, key.seq),
-                key.domain.as_bytes(),
-            );
-            let value = store.encode(&record, "recipient")?;
-            batch.insert(keys::recipient_key(keys::RECORD, campaign, &key), value);
+            self.writer.add(&key, record, self.flags)?;
         }
         Ok(())
     }
@@ -442,15 +435,18 @@ impl SledImport<'_> {
         match chunk {
             DumpChunk::Recipients(_) => {}
             DumpChunk::Attempts(rows) => {
+                // Outcomes recorded at the same moment make one group again.
+                let prefix = keys::prefix(keys::ATTEMPT, campaign);
+                let mut group = (0, AttemptLog::default());
                 for row in rows {
-                    let key = store.timed_key(keys::ATTEMPT, campaign, row.at)?;
-                    let value = Attempt {
-                        key: row.key,
-                        state: row.state,
-                        reply: row.reply,
-                    };
-                    batch.insert(key, store.encode(&value, "attempt")?);
+                    if row.at != group.0 {
+                        let (at, log) = std::mem::take(&mut group);
+                        log.write(store, batch, &prefix, at)?;
+                        group.0 = row.at;
+                    }
+                    group.1.push(&row.key, row.state, row.reply.as_ref());
                 }
+                group.1.write(store, batch, &prefix, group.0)?;
             }
             DumpChunk::Reports(rows) => {
                 for row in rows {
@@ -505,7 +501,9 @@ impl CampaignImport for SledImport<'_> {
     }
 
     fn finish(self: Box<Self>) -> Result<Counts, StoreError> {
-        let this = *self;
+        let mut this = *self;
+        let writer = std::mem::replace(&mut this.writer, PackedWriter::new(this.store, 0));
+        writer.finish()?;
         let (store, campaign) = (this.store, this.campaign.as_str());
         let mut totals = this.recount.totals;
         totals.invalid = this.counts.invalid;

@@ -2,15 +2,17 @@
 //! campaign's counters), the recipients held back for a test's winner, and what was decided.
 
 use super::keys;
+use super::states::{Changes, Word};
 use super::SledStore;
 use crate::model::{Counts, Millis, Reason, RecipientState};
-use crate::store::{AbDecision, AbMark, AbRecord, RecipientKey, RecipientRecord, StoreError};
+use crate::store::{AbDecision, AbMark, AbRecord, StoreError, StoredRecipient};
 use serde::Deserialize;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-/// Held recipients moved to the queue per batch.
-const RELEASE_BATCH: usize = 2_000;
+/// Slices (a domain's rows of one packed batch) of held recipients moved to the queue per
+/// atomic batch.
+const RELEASE_SLICES: usize = 64;
 
 /// An [`AbRecord`] as versions before the structured [`Reason`] stored it: the reason was a
 /// sentence. Read only (see [`SledStore::ab_record`]).
@@ -248,51 +250,45 @@ impl SledStore {
         campaign: &str,
         choose: &dyn Fn(u8) -> u8,
     ) -> Result<u64, StoreError> {
-        let prefix = keys::prefix(keys::HELD, campaign);
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(0);
+        };
         let mut released = 0;
         loop {
-            let held: Vec<sled::IVec> = self
-                .tree
-                .scan_prefix(&prefix)
-                .keys()
-                .take(RELEASE_BATCH)
-                .collect::<Result<_, _>>()
-                .map_err(|e| self.sled_error(e))?;
-            if held.is_empty() {
+            let mut slices = Vec::new();
+            self.each_slice(keys::HELD, number, None, None, |domain, batch, _| {
+                slices.push((domain, batch));
+                Ok(slices.len() < RELEASE_SLICES)
+            })?;
+            if slices.is_empty() {
                 return Ok(released);
             }
             // invariant: the lock only guards this synchronous section (see record_outcomes)
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut delta = CountsDelta::load(self, campaign)?;
+            let mut changes = Changes::new(number);
             let mut batch = sled::Batch::default();
-            for held_key in held {
-                batch.remove(held_key.clone());
-                let Some(key) = held_key
-                    .get(prefix.len()..)
-                    .and_then(RecipientKey::from_suffix)
-                else {
-                    continue;
-                };
-                let record: Option<RecipientRecord> = self.recipient(campaign, &key)?;
-                let Some(mut record) = record.filter(|r| r.state == RecipientState::Held) else {
-                    continue;
-                };
-                record.variant = choose(record.variant) | crate::model::REMAINDER;
-                record.state = RecipientState::Pending;
-                delta.shift(
-                    self,
-                    record.variant,
-                    RecipientState::Held,
-                    RecipientState::Pending,
-                )?;
-                batch.insert(
-                    keys::recipient_key(keys::RECORD, campaign, &key),
-                    self.encode(&record, "recipient")?,
-                );
-                batch.insert(keys::recipient_key(keys::QUEUE, campaign, &key), &[]);
-                released += 1;
+            for (domain, slice) in slices {
+                let mut held = Vec::new();
+                let keep = |w: &Word| w.state == RecipientState::Held;
+                changes.slice_recipients(self, &domain, slice, keep, usize::MAX, &mut held)?;
+                for StoredRecipient { key, mut record } in held {
+                    record.variant = choose(record.variant) | crate::model::REMAINDER;
+                    record.state = RecipientState::Pending;
+                    delta.shift(
+                        self,
+                        record.variant,
+                        RecipientState::Held,
+                        RecipientState::Pending,
+                    )?;
+                    changes.put(self, &key, &record)?;
+                    released += 1;
+                }
+                // A slice whose held rows are gone (a damaged marker) loses its marker.
+                batch.remove(keys::slice_key(keys::HELD, number, &domain, slice));
             }
             delta.write(self, &mut batch)?;
+            changes.write(self, &mut batch);
             self.tree
                 .apply_batch(batch)
                 .map_err(|e| self.sled_error(e))?;
