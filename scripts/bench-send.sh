@@ -25,6 +25,10 @@
 #   STOP_AFTER=SECONDS    stop each send (SIGTERM) after this long: for peak memory with a huge
 #                         list queued, where waiting for the end is not the point
 #   TIMINGS=1             print where the time went (per tracing span) after each run
+#   CEILING=1             before each run, the reference: Postfix's smtp-source (CONNECTIONS
+#                         sessions, 10 KB, no TLS, no login) into the same test server, counted
+#                         the same way, and into Postfix's smtp-sink (whole command); the medians
+#                         and Volley's ratio to the first are printed at the end
 #   STORE=sled|postgres   the store engine (default sled). postgres: a throwaway cluster
 #                         started here (a fresh database per run), or the PG* environment's
 #                         database when PGHOST is set (a campaign id per run); PostgreSQL's
@@ -127,6 +131,34 @@ TOML
     fi
 } >"$work/campaign.toml"
 
+# The reference of one run: smtp-source into a fresh test server without login or TLS (the
+# rate it counted, first to last), and into smtp-sink (the whole command's rate).
+ceiling_run() {
+    local cport=$((port + 2)) cpid start end
+    "$volley" sink --bind "127.0.0.1:$cport" --no-bodies --tls none --stats-json "$work/ceiling.json" \
+        >"$work/ceiling.log" 2>&1 &
+    cpid=$!
+    for _ in $(seq 100); do grep -q listening "$work/ceiling.log" 2>/dev/null && break; sleep 0.1; done
+    smtp-source -s "$connections" -m "$recipients" -l 10240 -f bench@example.com -t bench@bench.test \
+        "127.0.0.1:$cport" >/dev/null
+    kill -TERM "$cpid"
+    wait "$cpid" || true
+    ceiling_counted=$(python3 -c 'import json,sys; print(f"{json.load(open(sys.argv[1]))[\"messages_per_second\"]:.0f}")' "$work/ceiling.json")
+    smtp-sink "127.0.0.1:$cport" 256 &
+    cpid=$!
+    sleep 0.2
+    start=$(date +%s.%N)
+    smtp-source -s "$connections" -m "$recipients" -l 10240 -f bench@example.com -t bench@bench.test \
+        "127.0.0.1:$cport" >/dev/null
+    end=$(date +%s.%N)
+    kill "$cpid"
+    wait "$cpid" 2>/dev/null || true
+    ceiling_sink=$(awk -v s="$start" -v e="$end" -v n="$recipients" 'BEGIN {printf "%.0f", n / (e - s)}')
+    echo "run $run: reference smtp-source → test server counted $ceiling_counted messages/s; smtp-source → smtp-sink $ceiling_sink messages/s (whole command)"
+}
+ceilings=()
+sink_ceilings=()
+
 timings=()
 [ "${TIMINGS:-0}" = 1 ] && timings=(--timings)
 rates=()
@@ -142,6 +174,11 @@ for run in $(seq "$runs"); do
         fi
         store_arg=$STORE_URL
         pg_memory_start "$work/pg-memory.txt"
+    fi
+    if [ "${CEILING:-0}" = 1 ]; then
+        ceiling_run
+        ceilings+=("$ceiling_counted")
+        sink_ceilings+=("$ceiling_sink")
     fi
     [ "$run" = 1 ] || start_sink
     timer=()
@@ -203,3 +240,7 @@ else
     shape="direct to MX, $domains domains on $mx_hosts MX hosts via loopback DNS, up to ${PER_DESTINATION:-10} connections per destination"
 fi
 echo "median: $(printf '%s\n' "${rates[@]}" | median) messages/s as the server counted them, whole command $(printf '%s\n' "${walls[@]}" | median) s ($recipients recipients, 10 KB, DKIM $selector, TLS $tls, $shape, reply delay ${DELAY_MS:-0} ms, chunking ${CHUNKING:-0}, store $store; $(nproc) cores; commit $(git rev-parse --short HEAD))"
+if [ "${CEILING:-0}" = 1 ]; then
+    reference=$(printf '%s\n' "${ceilings[@]}" | median)
+    echo "reference: smtp-source → test server median $reference messages/s (smtp-source → smtp-sink $(printf '%s\n' "${sink_ceilings[@]}" | median)/s); volley / reference = $(awk -v v="$(printf '%s\n' "${rates[@]}" | median)" -v r="$reference" 'BEGIN {printf "%.2f", v / r}')"
+fi

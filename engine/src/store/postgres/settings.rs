@@ -103,7 +103,8 @@ impl PgSettings {
     }
 
     /// The connection options: the URL's, with the password from `password_file` or
-    /// `password_env` when one is set.
+    /// `password_env` when one is set and the URL has none (an address given on the command
+    /// line with its password is the most specific: it wins over the file's keys).
     pub(crate) fn options(&self) -> Result<PgConnectOptions, PgStoreError> {
         let settings_error = |reason: String| PgStoreError::Settings {
             url: self.shown_url(),
@@ -112,8 +113,10 @@ impl PgSettings {
         let mut options = PgConnectOptions::from_str(&self.url).map_err(|e| {
             settings_error(format!("not a PostgreSQL URL: {}", redact(&e.to_string())))
         })?;
-        if let Some(password) = self.password()? {
-            options = options.password(password.expose_secret());
+        if !self.url_has_password() {
+            if let Some(password) = self.password()? {
+                options = options.password(password.expose_secret());
+            }
         }
         if let Some(tls) = self.tls {
             options = options.ssl_mode(tls.ssl_mode());
@@ -241,6 +244,15 @@ mod tests {
         let error = settings.options().unwrap_err().to_string();
         assert!(error.contains("password_file"), "{error}");
         assert!(error.contains("missing"), "{error}");
+    }
+
+    #[test]
+    fn a_password_in_the_address_wins_over_the_files_keys() {
+        // `--store postgresql://u:secret@…` over a campaign file naming a password file.
+        let mut settings = PgSettings::new("postgresql://u:secret@127.0.0.1/db");
+        settings.password_file = Some("/nonexistent/volley-pw".into());
+        let options = settings.options().unwrap();
+        assert_eq!(options.get_username(), "u");
     }
 
     #[test]
