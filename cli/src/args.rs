@@ -45,6 +45,10 @@ pub(crate) enum Command {
     /// A scheduled campaign (`[schedule]`) sends its due edition, or says that none is due
     /// and exits 0: run it from cron as often as you like.
     Send(SendArgs),
+    /// Load a campaign's list into its store now, without sending: invalid rows and
+    /// duplicates are reported, and a later `volley send` starts from the loaded list. Does
+    /// nothing when the store has the list already.
+    Load(LoadArgs),
     /// Send one message, rendered with one row's fields, to one address, and show the SMTP
     /// exchange. The store is not touched.
     TestSend(TestSendArgs),
@@ -130,6 +134,13 @@ pub(crate) struct ServeArgs {
     /// The longest pause between looks at the campaigns, in seconds.
     #[arg(long, default_value_t = 30, hide = true)]
     pub(crate) tick: u64,
+}
+
+/// `volley load`.
+#[derive(Debug, Args)]
+pub(crate) struct LoadArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
 }
 
 /// `volley send`.

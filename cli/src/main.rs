@@ -11,6 +11,7 @@ mod events;
 mod gc;
 mod handover;
 mod init;
+mod load;
 mod report;
 mod send;
 mod serve;
@@ -115,6 +116,7 @@ fn main() -> ExitCode {
         ignore_file_size_signal();
         match cli.command {
             args::Command::Send(args) => send::run(args).await,
+            args::Command::Load(args) => load::run(args).await,
             args::Command::TestSend(args) => test_send::run(args).await,
             args::Command::Status(args) => status::run(args).await,
             args::Command::Demo(args) => demo::run(args).await,

@@ -254,3 +254,53 @@ fn dns_prints_its_address_and_answers_from_the_zone_file() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "stops by itself after --seconds");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_fills_the_store_without_sending_and_send_starts_from_it() {
+    let csv = format!("{}not-an-address,Bad\nuser0@d0.example,Again\n", list(20));
+    let fixture = Fixture::new(&csv, PASSWORD).await;
+    let volley = |args: &'static [&'static str]| {
+        let campaign = fixture.campaign();
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec![args[0], campaign.as_str()];
+            all.extend_from_slice(&args[1..]);
+            run(&all)
+        })
+    };
+    let output = volley(&["load"]).await.unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "campaign cli-test: loaded 20 recipients (1 invalid rows, 1 duplicates skipped, 0 suppressed)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nothing was sent"), "{stdout}");
+    assert!(stderr.contains("list.csv line 22"), "{stderr}");
+    assert!(fixture.sink.received().is_empty(), "load sent mail");
+
+    let output = volley(&["status", "--json"]).await.unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (json["total"].clone(), json["pending"].clone()),
+        (20.into(), 20.into())
+    );
+
+    let output = volley(&["load"]).await.unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("the store has its list already (20 recipients); nothing was read"),
+        "{stdout}"
+    );
+
+    let output = volley(&["send", "--no-progress"]).await.unwrap();
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("delivered 20"),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert_eq!(fixture.sink.received().len(), 20);
+}

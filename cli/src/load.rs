@@ -1,0 +1,56 @@
+//! `volley load`: the list into the store now, sent later by `volley send`.
+
+use crate::args::LoadArgs;
+use crate::words::numbers::{format_seconds, format_whole_rate};
+use crate::{exit, ui};
+use anyhow::Context;
+use volley::runtime::{self, Campaign};
+
+pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
+    let path = &args.campaign.campaign;
+    let mut settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
+        .with_context(|| format!("loading campaign {}", path.display()))?;
+    match runtime::apply_schedule(&mut settings, chrono::Utc::now()) {
+        Ok(()) => {}
+        Err(error @ volley::Error::NoEditionDue { .. }) => {
+            ui::line(&error.to_string());
+            return Ok(exit::OK);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let campaign = Campaign::prepare(settings)
+        .with_context(|| format!("preparing campaign {}", path.display()))?;
+    let report = runtime::load(&campaign).await?;
+    let c = &report.counts;
+    if !report.loaded_now {
+        ui::line(&format!(
+            "campaign {}: the store has its list already ({} recipients); nothing was read",
+            campaign.id(),
+            c.total
+        ));
+        return Ok(exit::OK);
+    }
+    for error in &report.row_errors {
+        ui::warn_line(&format!("skipped {error}"));
+    }
+    let shown = report.row_errors.len() as u64;
+    if c.invalid > shown {
+        ui::warn_line(&format!(
+            "{} more invalid rows were skipped (see the log)",
+            c.invalid - shown
+        ));
+    }
+    let seconds = report.elapsed.as_secs_f64();
+    let rows = c.total + c.invalid + c.duplicate;
+    ui::line(&format!(
+        "campaign {}: loaded {} recipients ({} invalid rows, {} duplicates skipped, {} suppressed) in {} ({} rows/s); nothing was sent",
+        campaign.id(),
+        c.total,
+        c.invalid,
+        c.duplicate,
+        c.suppressed,
+        format_seconds(seconds, 1),
+        format_whole_rate(rows as f64 / seconds.max(0.001)),
+    ));
+    Ok(exit::OK)
+}
