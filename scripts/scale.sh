@@ -12,6 +12,8 @@
 # fails (non-zero exit) or a receiver count that disagrees with the store stops the script.
 # Needs python3 and GNU time.
 #
+# LOAD_ONLY=1: only `volley load` (CSV to durable), the store's size and `status`; no send.
+#
 # STORE=postgres: the store is a throwaway PostgreSQL cluster started here (or the PG*
 # environment's database when PGHOST is set); its size is pg_database_size, and its peak
 # memory (summed PSS of its processes) is shown beside Volley's peak RSS.
@@ -94,11 +96,22 @@ size() {
     else du -sb "$work/store" | awk '{printf "%.1f MB", $1 / 1e6}'; fi
 }
 
+if [ -n "${LOAD_ONLY:-}" ]; then
+    echo "== load only: $recipients recipients over $domains domains (store $store; $(nproc) cores; commit $(git rev-parse --short HEAD))"
+    [ "$store" = postgres ] && pg_memory_start "$work/pg-memory.txt"
+    timed "load (CSV to durable)" load "$work/campaign.toml"
+    [ "$store" = postgres ] && echo "  PostgreSQL peak memory during the load: $(pg_memory_stop) MB (summed PSS of its processes)"
+    sed 's/^/  /' "$work/out.txt"
+    echo "  store on disk: $(size) ($(du -sb "$work/list.csv" | awk '{printf "%.0f MB", $1 / 1e6}') of CSV)"
+    timed "status" status "$work/campaign.toml"
+    exit 0
+fi
 echo "== $recipients recipients over $domains domains (direct to MX, Ed25519, no TLS, $body_size bodies; store $store; $(nproc) cores; commit $(git rev-parse --short HEAD))"
 [ "$store" = postgres ] && pg_memory_start "$work/pg-memory.txt"
 VOLLEY_LOG=info timed "send (load + deliver)" send "$work/campaign.toml" --no-progress --linger 0s
 [ "$store" = postgres ] && echo "  PostgreSQL peak memory during the send: $(pg_memory_stop) MB (summed PSS of its processes)"
-sed -n 's/.*list loaded.* seconds="\([0-9.]*\)".*/  list loaded in \1 s/p' "$work/err-send_(load_+_deliver).txt" | head -1
+sed -n 's/.*list loaded.* seconds="\([0-9.]*\)".*/\1/p' "$work/err-send_(load_+_deliver).txt" | head -1 |
+    awk -v n="$recipients" '{printf "  list loaded in %s s: %.0f rows/s\n", $1, n / $1}'
 sed -n 's/^ *\(this run: .*\)/  \1/p' "$work/out.txt"
 grep -E '^ *delivered' "$work/out.txt" | sed 's/^ */  /'
 # What the receiving server counted, against the store.

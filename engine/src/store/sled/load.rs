@@ -1,6 +1,11 @@
 //! Loading a campaign's accepted recipients (store format 2): rows packed a batch at a time
 //! (`packed`), each domain's state words and queue marker per batch (`states`),
 //! de-duplication in memory, and the `loaded` mark that makes a re-run skip loading.
+//!
+//! Rows are numbered (their `seq`, hence their batch) a window of [`WINDOW`] rows at a time,
+//! grouped by domain within the window: a list that interleaves a thousand domains still gets
+//! slices of many rows of one domain, so a send rewrites few, larger state values instead of
+//! one per recipient. The CSV line of each row is kept as it was.
 
 use super::events::AttemptLog;
 use super::keys;
@@ -17,6 +22,27 @@ use std::hash::{Hash, Hasher};
 /// Suppression lists up to this size are read into memory when a load starts.
 const SUPPRESSIONS_IN_MEMORY: usize = 200_000;
 
+/// Rows held, then numbered grouped by domain (128 batches: about 20 MB of rows at most).
+const WINDOW: usize = 128 * keys::BATCH as usize;
+
+/// An accepted row waiting in the window for its number.
+struct Waiting {
+    address: String,
+    domain: String,
+    values: Vec<String>,
+    line: u64,
+    state: RecipientState,
+    variant: u8,
+    suppressed: Option<Suppression>,
+}
+
+/// Where an address seen earlier in this load is: numbered, or still in the window.
+#[derive(Clone, Copy)]
+enum Seen {
+    Seq(u64),
+    Window(usize),
+}
+
 /// Writes one campaign's recipients into the store. Obtained from [`SledStore::start_load`].
 pub(crate) struct SledLoader<'a> {
     store: &'a SledStore,
@@ -32,8 +58,10 @@ pub(crate) struct SledLoader<'a> {
     /// Its suppressed rows' details and attempt-log entries.
     overlays: sled::Batch,
     log: AttemptLog,
-    /// Address hash → sequence number of every row loaded so far.
-    seen: HashMap<u64, u64>,
+    /// Rows accepted and not numbered yet.
+    window: Vec<Waiting>,
+    /// Address hash → where each row loaded so far is.
+    seen: HashMap<u64, Seen>,
     /// Addresses whose hash another address had first.
     collided: HashSet<String>,
     /// The suppression list, when small enough to hold.
@@ -74,6 +102,7 @@ impl SledStore {
             words: BTreeMap::new(),
             overlays: sled::Batch::default(),
             log: AttemptLog::default(),
+            window: Vec::with_capacity(WINDOW),
             seen: HashMap::new(),
             collided: HashSet::new(),
             suppressed: self.small_suppression_list()?,
@@ -151,10 +180,8 @@ impl LoadSession for SledLoader<'_> {
         if self.is_duplicate(address)? {
             return Ok(false);
         }
-        let seq = self.next_seq;
-        let (batch, row) = keys::batch_of(seq);
-        self.next_seq += 1;
-        self.seen.insert(hash(address), seq);
+        self.seen
+            .insert(hash(address), Seen::Window(self.window.len()));
         let suppressed = match &self.suppressed {
             Some(list) => list.get(address).cloned(),
             None => self.store.suppression(address)?,
@@ -166,29 +193,18 @@ impl LoadSession for SledLoader<'_> {
             (false, Assignment::Variant(v)) => (RecipientState::Pending, v),
             (false, Assignment::Held { fallback }) => (RecipientState::Held, fallback),
         };
-        self.rows
-            .push(self.store, row, address, domain, values, line)?;
-        let mut word = Word {
-            row,
-            state,
-            attempts: 0,
-            variant,
-            overlay: false,
-            first: 0,
-        };
-        if let Some(entry) = suppressed {
-            word.overlay = true;
-            self.note_suppressed(domain, seq, &entry)?;
-        }
-        match self.words.get_mut(domain) {
-            Some(words) => words.push(word),
-            None => {
-                self.words.insert(domain.to_owned(), vec![word]);
-            }
-        }
         self.counts.enter(self.store, variant, state)?;
-        if u64::from(row) == keys::BATCH - 1 {
-            self.apply(batch)?;
+        self.window.push(Waiting {
+            address: address.to_owned(),
+            domain: domain.to_owned(),
+            values,
+            line,
+            state,
+            variant,
+            suppressed,
+        });
+        if self.window.len() >= WINDOW {
+            self.number_window()?;
         }
         Ok(true)
     }
@@ -199,6 +215,7 @@ impl LoadSession for SledLoader<'_> {
 
     fn finish(self: Box<Self>, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
         let mut this = *self;
+        this.number_window()?;
         if !this.rows.is_empty() {
             let (batch, _) = keys::batch_of(this.next_seq.saturating_sub(1));
             this.apply(batch)?;
@@ -215,6 +232,59 @@ fn hash(address: &str) -> u64 {
 }
 
 impl SledLoader<'_> {
+    /// Numbers the rows of the window grouped by domain (in order of arrival within a
+    /// domain) and packs them, writing each batch as it fills.
+    fn number_window(&mut self) -> Result<(), StoreError> {
+        let mut window = std::mem::take(&mut self.window);
+        window.sort_by(|a, b| a.domain.cmp(&b.domain));
+        for waiting in window.drain(..) {
+            self.pack(waiting)?;
+        }
+        self.window = window;
+        Ok(())
+    }
+
+    /// Gives `waiting` the next sequence number and adds it to the batch being filled.
+    fn pack(&mut self, waiting: Waiting) -> Result<(), StoreError> {
+        let seq = self.next_seq;
+        let (batch, row) = keys::batch_of(seq);
+        self.next_seq += 1;
+        self.seen.insert(hash(&waiting.address), Seen::Seq(seq));
+        let Waiting {
+            address,
+            domain,
+            values,
+            line,
+            state,
+            variant,
+            suppressed,
+        } = waiting;
+        self.rows
+            .push(self.store, row, &address, &domain, values, line)?;
+        let mut word = Word {
+            row,
+            state,
+            attempts: 0,
+            variant,
+            overlay: false,
+            first: 0,
+        };
+        if let Some(entry) = suppressed {
+            word.overlay = true;
+            self.note_suppressed(&domain, seq, &entry)?;
+        }
+        match self.words.get_mut(&domain) {
+            Some(words) => words.push(word),
+            None => {
+                self.words.insert(domain, vec![word]);
+            }
+        }
+        if u64::from(row) == keys::BATCH - 1 {
+            self.apply(batch)?;
+        }
+        Ok(())
+    }
+
     /// Keeps why row `seq` was suppressed at load (its details and an attempt-log entry).
     fn note_suppressed(
         &mut self,
@@ -246,10 +316,14 @@ impl SledLoader<'_> {
         if self.collided.contains(address) {
             return Ok(true);
         }
-        let Some(&seq) = self.seen.get(&hash(address)) else {
+        let Some(&seen) = self.seen.get(&hash(address)) else {
             return Ok(false);
         };
-        if self.address_of(seq)?.as_deref() == Some(address) {
+        let earlier = match seen {
+            Seen::Window(i) => self.window.get(i).map(|w| w.address.clone()),
+            Seen::Seq(seq) => self.address_of(seq)?,
+        };
+        if earlier.as_deref() == Some(address) {
             return Ok(true);
         }
         // Another address with the same hash: remember this one by name from now on.

@@ -145,3 +145,47 @@ fn a_delivered_recipient_keeps_when_it_was_first_tried() {
     assert_eq!(record.first_attempt, Some(1_700_000_001_000));
     assert_eq!(record.attempts, 1);
 }
+
+#[test]
+fn rows_of_interleaved_domains_are_numbered_together_and_keep_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
+    let domains = ["a.example", "b.example", "c.example"];
+    for i in 0..3_000u64 {
+        let domain = domains[(i % 3) as usize];
+        let address = format!("u{i}@{domain}");
+        let line = i + 2;
+        let added = loader
+            .add(
+                &address,
+                domain,
+                vec![address.clone()],
+                line,
+                Assignment::Variant(0),
+            )
+            .unwrap();
+        assert!(added);
+    }
+    // A duplicate of a row still waiting to be numbered is refused.
+    assert!(!loader
+        .add(
+            "u2999@c.example",
+            "c.example",
+            vec![],
+            9_000,
+            Assignment::Variant(0)
+        )
+        .unwrap());
+    loader.finish(0, 1).unwrap();
+    let b = store.pending_in("c1", "b.example", None, 5_000).unwrap();
+    assert_eq!(b.len(), 1_000);
+    // One domain's rows are consecutive numbers, in the order they came.
+    let first = b[0].key.seq;
+    for (k, r) in b.iter().enumerate() {
+        assert_eq!(r.key.seq, first + k as u64);
+        let i = 3 * k as u64 + 1;
+        assert_eq!(r.record.email, format!("u{i}@b.example"));
+        assert_eq!(r.record.line, i + 2);
+    }
+}
