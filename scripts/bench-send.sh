@@ -143,8 +143,8 @@ ceiling_run() {
         "127.0.0.1:$cport" >/dev/null
     kill -TERM "$cpid"
     wait "$cpid" || true
-    ceiling_counted=$(python3 -c 'import json,sys; print(f"{json.load(open(sys.argv[1]))[\"messages_per_second\"]:.0f}")' "$work/ceiling.json")
-    smtp-sink "127.0.0.1:$cport" 256 &
+    ceiling_counted=$(python3 -c 'import json, sys; print("%.0f" % json.load(open(sys.argv[1]))["messages_per_second"])' "$work/ceiling.json")
+    smtp-sink $([ "$(id -u)" = 0 ] && echo -u nobody) "127.0.0.1:$cport" 256 &
     cpid=$!
     sleep 0.2
     start=$(date +%s.%N)
