@@ -32,25 +32,6 @@ pub enum StoreError {
         /// What is wrong, in words a user can act on.
         detail: String,
     },
-    /// The store's address names an engine this build does not have yet.
-    #[error("store {location}: the {engine} store engine is not built yet; use a store folder (the embedded engine) for now")]
-    EngineNotBuilt {
-        /// The engine the address asks for ("PostgreSQL").
-        engine: &'static str,
-        /// The address as given, its password left out.
-        location: String,
-    },
-    /// The engine behind the store does not do this yet (the PostgreSQL engine is built in
-    /// slices; see issue 18).
-    #[error("store {path}: not supported by the {engine} engine yet: {method}")]
-    Unsupported {
-        /// The store (database address without its password).
-        path: PathBuf,
-        /// The engine ("PostgreSQL").
-        engine: &'static str,
-        /// The interface method asked for.
-        method: &'static str,
-    },
     /// A stored value could not be decoded (corruption or a store from another version).
     #[error("store {path}: damaged {what} record: {source}")]
     Decode {
