@@ -281,9 +281,12 @@ fn drive<T: Send>(
 
 /// A PostgreSQL failure as the interface's error.
 fn engine_error(path: &Path, error: PgStoreError) -> StoreError {
+    // The engine's errors already name the store; it is said once.
+    let text = error.to_string();
+    let named = format!("store {}: ", path.display());
     StoreError::Engine {
         path: path.to_owned(),
-        detail: error.to_string(),
+        detail: text.strip_prefix(&named).unwrap_or(&text).to_owned(),
         source: Box::new(error),
     }
 }
