@@ -53,7 +53,7 @@ struct Group {
 }
 
 /// The name the schema's `track_kind` gives a kind of event.
-fn kind_name(kind: TrackKind) -> &'static str {
+pub(super) fn kind_name(kind: TrackKind) -> &'static str {
     match kind {
         TrackKind::Open => "open",
         TrackKind::Click => "click",
