@@ -200,6 +200,26 @@ fn a_campaign_the_target_has_is_refused_and_nothing_is_written(place: &Place) {
     );
 }
 
+fn an_import_stopped_midway_is_not_loaded_and_can_be_copied_again(place: &Place) {
+    let (_source_place, source) = source();
+    let target = place.open();
+    let (header, parts) = dump(&source, "c1");
+    let mut import = target.import_campaign(&header).unwrap();
+    import.write(parts[0].clone()).unwrap();
+    drop(import);
+    let left = target.campaign("c1").unwrap();
+    assert!(left.as_ref().is_none_or(|meta| !meta.loaded), "{left:?}");
+    if is_postgres_url(&target.path().display().to_string()) {
+        // One transaction, rolled back: nothing of the campaign is left.
+        assert_eq!(left, None);
+        assert!(target.campaigns().unwrap().is_empty());
+    }
+    // What `copy_store` does after a failed import, then the copy again.
+    let _ = target.remove_campaign("c1");
+    copy_store(&source, &target, Some("c1")).unwrap();
+    assert_eq!(dump(&target, "c1"), dump(&source, "c1"));
+}
+
 /// One recipient, in variant 0.
 fn one(address: &str) -> [(String, Assignment); 1] {
     [(address.to_owned(), Assignment::Variant(0))]
@@ -284,6 +304,7 @@ suite!(
     a_collected_campaign_is_copied_with_its_archive,
     a_campaign_the_target_has_is_refused_and_nothing_is_written,
     a_long_list_is_copied_in_chunks_and_keeps_its_numbers,
+    an_import_stopped_midway_is_not_loaded_and_can_be_copied_again,
 );
 
 /// Figures, not a check: `cargo test -p volley-engine --lib store::tests::transfer::copy_rate
