@@ -1,7 +1,7 @@
 //! `volley load`: the list into the store now, sent later by `volley send`.
 
 use crate::args::LoadArgs;
-use crate::send::skipped;
+use crate::send::{edition_due, skipped};
 use crate::words::numbers::{agree, counted, format_count, format_seconds, format_whole_rate};
 use crate::{exit, ui};
 use anyhow::Context;
@@ -11,13 +11,8 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     let path = &args.campaign.campaign;
     let mut settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
-    match runtime::apply_schedule(&mut settings, chrono::Utc::now()) {
-        Ok(()) => {}
-        Err(error @ volley::Error::NoEditionDue { .. }) => {
-            ui::line(&error.to_string());
-            return Ok(exit::OK);
-        }
-        Err(error) => return Err(error.into()),
+    if !edition_due(&mut settings)? {
+        return Ok(exit::OK);
     }
     let campaign = Campaign::prepare(settings)
         .with_context(|| format!("preparing campaign {}", path.display()))?;

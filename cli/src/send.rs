@@ -17,13 +17,8 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let mut settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
     if args.dry_run.is_none() {
-        match runtime::apply_schedule(&mut settings, chrono::Utc::now()) {
-            Ok(()) => {}
-            Err(error @ volley::Error::NoEditionDue { .. }) => {
-                ui::line(&error.to_string());
-                return Ok(exit::OK);
-            }
-            Err(error) => return Err(error.into()),
+        if !edition_due(&mut settings)? {
+            return Ok(exit::OK);
         }
         if settings.schedule.is_some() {
             ui::line(&format!("sending edition {}", settings.id));
@@ -232,6 +227,19 @@ pub(crate) fn ab_line(ab: &volley::runtime::AbProgress) -> Option<String> {
             agree(ab.held, "is", "are"),
             format_millis(at)
         ))
+    }
+}
+
+/// Picks the edition of a scheduled campaign due now (a plain campaign is always due); when
+/// none is, says so and returns false.
+pub(crate) fn edition_due(settings: &mut volley::config::CampaignSettings) -> anyhow::Result<bool> {
+    match runtime::apply_schedule(settings, chrono::Utc::now()) {
+        Ok(()) => Ok(true),
+        Err(error @ volley::Error::NoEditionDue { .. }) => {
+            ui::line(&error.to_string());
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
