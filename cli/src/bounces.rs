@@ -99,10 +99,10 @@ fn print_summary(summary: &IngestSummary) {
     }
     ui::line(&format!(
         "{}: {} bounced, {} delayed, {}, {} already known, {} unmatched, {} not bounces, {} ingested before",
-        counted(summary.messages as u64, "message", "messages"),
+        counted(summary.messages, "message", "messages"),
         summary.bounced,
         summary.delayed,
-        counted(summary.complaints as u64, "complaint", "complaints"),
+        counted(summary.complaints, "complaint", "complaints"),
         summary.unchanged,
         summary.unmatched.len() as u64 - summary.not_bounces,
         summary.not_bounces,
@@ -117,8 +117,8 @@ fn print_report(summary: &runtime::BounceSummary) {
         summary.bounced,
         summary.hard,
         summary.soft,
-        counted(summary.delayed as u64, "delay", "delays"),
-        counted(summary.complaints as u64, "complaint", "complaints")
+        counted(summary.delayed, "delay", "delays"),
+        counted(summary.complaints, "complaint", "complaints")
     ));
     if !summary.by_category.is_empty() {
         ui::line("by reason:");
