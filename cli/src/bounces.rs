@@ -2,6 +2,7 @@
 
 use crate::args::BouncesCommand;
 use crate::suppress::open_store;
+use crate::words::numbers::counted;
 use crate::{exit, ui};
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -97,11 +98,11 @@ fn print_summary(summary: &IngestSummary) {
         ui::warn_line(&format!("unmatched: {line}"));
     }
     ui::line(&format!(
-        "{} messages: {} bounced, {} delayed, {} complaints, {} already known, {} unmatched, {} not bounces, {} ingested before",
-        summary.messages,
+        "{}: {} bounced, {} delayed, {}, {} already known, {} unmatched, {} not bounces, {} ingested before",
+        counted(summary.messages, "message", "messages"),
         summary.bounced,
         summary.delayed,
-        summary.complaints,
+        counted(summary.complaints, "complaint", "complaints"),
         summary.unchanged,
         summary.unmatched.len() as u64 - summary.not_bounces,
         summary.not_bounces,
@@ -111,13 +112,13 @@ fn print_summary(summary: &IngestSummary) {
 
 fn print_report(summary: &runtime::BounceSummary) {
     ui::line(&format!(
-        "campaign {}: {} bounced ({} hard, {} soft), {} delays, {} complaints",
+        "campaign {}: {} bounced ({} hard, {} soft), {}, {}",
         summary.campaign,
         summary.bounced,
         summary.hard,
         summary.soft,
-        summary.delayed,
-        summary.complaints
+        counted(summary.delayed, "delay", "delays"),
+        counted(summary.complaints, "complaint", "complaints")
     ));
     if !summary.by_category.is_empty() {
         ui::line("by reason:");

@@ -2,6 +2,7 @@
 //! exit code.
 
 use crate::args::CheckArgs;
+use crate::words::numbers::counted;
 use crate::{exit, ui};
 use volley::preflight::{Options, Status};
 
@@ -36,9 +37,9 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<u8> {
         }
         let count = |status| checks.iter().filter(|c| c.status == status).count();
         ui::line(&format!(
-            "{} passed, {} warnings, {} failed",
+            "{} passed, {}, {} failed",
             count(Status::Pass),
-            count(Status::Warn),
+            counted(count(Status::Warn) as u64, "warning", "warnings"),
             count(Status::Fail)
         ));
     }

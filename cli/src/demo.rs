@@ -4,6 +4,7 @@
 //! `volley send`, and shows the result.
 
 use crate::args::DemoArgs;
+use crate::words::numbers::{agree, counted};
 use crate::{exit, ui};
 use anyhow::Context;
 use std::fmt::Write as _;
@@ -59,10 +60,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let key_pem = volley::dkim::generate_rsa_2048_pem().context("generating a DKIM key")?;
     write_files(&dir, &args, &sink, dns.as_ref(), &key_pem)?;
     ui::line(&format!(
-        "demo campaign in {}: {} recipients over {} domains, RSA-2048 DKIM, {}",
+        "demo campaign in {}: {} over {}, RSA-2048 DKIM, {}",
         dir.display(),
-        args.recipients,
-        args.domains,
+        counted(args.recipients as u64, "recipient", "recipients"),
+        counted(args.domains as u64, "domain", "domains"),
         if args.direct {
             "direct to MX"
         } else {
@@ -100,13 +101,15 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         c.total, c.delivered, c.bounced, c.deferred, c.expired, c.pending, c.invalid, c.duplicate
     ));
     ui::line(&format!(
-        "the server received {} messages over {} connections ({} with TLS)",
-        stats.messages, stats.connections_total, stats.tls_sessions
+        "the server received {} over {} ({} with TLS)",
+        counted(stats.messages as u64, "message", "messages"),
+        counted(stats.connections_total as u64, "connection", "connections"),
+        stats.tls_sessions
     ));
     use crate::words::numbers;
     ui::line(&format!(
-        "throughput: {} attempts in {} of sending = {} messages/s ({} in all, with loading and {} waiting for retries)",
-        report.attempts,
+        "throughput: {} in {} of sending = {} messages/s ({} in all, with loading and {} waiting for retries)",
+        counted(report.attempts, "attempt", "attempts"),
         numbers::format_seconds((report.elapsed - report.idle).as_secs_f64(), 2),
         numbers::format_whole_rate(report.messages_per_second()),
         numbers::format_seconds(elapsed, 2),
@@ -156,15 +159,17 @@ fn sample_verdict(results: &[volley::dkim::VerifyResult]) -> Result<String, Stri
         .collect();
     if failed.is_empty() {
         Ok(format!(
-            "DKIM: a sample message verifies ({} of {} signatures pass)",
+            "DKIM: a sample message verifies ({} of {} {})",
             results.len(),
-            results.len()
+            counted(results.len() as u64, "signature", "signatures"),
+            agree(results.len() as u64, "passes", "pass")
         ))
     } else {
         Err(format!(
-            "DKIM: the sample message does not verify ({} of {} signatures fail): {}",
+            "DKIM: the sample message does not verify ({} of {} {}): {}",
             failed.len(),
-            results.len(),
+            counted(results.len() as u64, "signature", "signatures"),
+            agree(failed.len() as u64, "fails", "fail"),
             failed.join("; ")
         ))
     }
@@ -384,7 +389,7 @@ Message-ID: <s1@demo.example>\r\n\r\nHello Ada,\r\nthis week in Lyon.\r\n";
         let verdict = sample_verdict(&verify(&signed(&pem), &key(&pem)).await).unwrap();
         assert_eq!(
             verdict,
-            "DKIM: a sample message verifies (1 of 1 signatures pass)"
+            "DKIM: a sample message verifies (1 of 1 signature passes)"
         );
     }
 
@@ -394,7 +399,7 @@ Message-ID: <s1@demo.example>\r\n\r\nHello Ada,\r\nthis week in Lyon.\r\n";
         let message = signed(&pem).replace("Lyon", "Oslo");
         let reason = sample_verdict(&verify(&message, &key(&pem)).await).unwrap_err();
         assert!(
-            reason.starts_with("DKIM: the sample message does not verify (1 of 1 signatures fail): demo._domainkey.demo.example: "),
+            reason.starts_with("DKIM: the sample message does not verify (1 of 1 signature fails): demo._domainkey.demo.example: "),
             "{reason}"
         );
     }

@@ -2,7 +2,7 @@
 
 use crate::args::GcArgs;
 use crate::exit;
-use crate::words::numbers::{format_bytes, format_count};
+use crate::words::numbers::{counted, format_bytes};
 use anyhow::Context;
 use std::time::{Duration, UNIX_EPOCH};
 use volley::store::{GcOptions, GcOutcome, GcReport};
@@ -80,14 +80,14 @@ fn describe(outcome: &GcOutcome, dry_run: bool) -> String {
     match outcome {
         GcOutcome::Collected { .. } if dry_run => "would be collected".to_owned(),
         GcOutcome::Collected { removed } => format!(
-            "collected: {} recipients packed, {} keys removed",
-            format_count(removed.recipients),
-            format_count(removed.keys_removed)
+            "collected: {} packed, {} removed",
+            counted(removed.recipients, "recipient", "recipients"),
+            counted(removed.keys_removed, "key", "keys")
         ),
         GcOutcome::AlreadyCollected => "collected earlier, nothing new".to_owned(),
         GcOutcome::Unfinished { open } => format!(
-            "kept: {} recipients still to send (pending, deferred or held)",
-            format_count(*open)
+            "kept: {} still to send (pending, deferred or held)",
+            counted(*open, "recipient", "recipients")
         ),
         GcOutcome::NotExported {
             last_event,

@@ -2,6 +2,8 @@
 //! process (which loads it and sends it alongside its own, by priority), and this one follows
 //! its progress until it is done.
 
+use crate::send::list_summary;
+use crate::words::numbers::{agree, counted};
 use crate::{exit, ui};
 use anyhow::Context;
 use std::path::Path;
@@ -45,8 +47,8 @@ pub(crate) async fn run(
         } => {
             let loaded = if loaded_now { "loaded now" } else { "loaded earlier" };
             ui::line(&format!(
-                "the store is held by a running volley send: campaign {campaign} was handed over to it (priority {priority}, {} recipients, list {loaded})",
-                counts.total
+                "the store is held by a running volley send: campaign {campaign} was handed over to it (priority {priority}, {}, list {loaded})",
+                counted(counts.total, "recipient", "recipients")
             ));
             (campaign, priority)
         }
@@ -120,10 +122,7 @@ async fn follow(
         }
     }
     let c = &counts;
-    ui::line(&format!(
-        "campaign {id}: {} recipients ({} invalid rows, {} duplicates skipped)",
-        c.total, c.invalid, c.duplicate
-    ));
+    ui::line(&format!("campaign {id}: {}", list_summary(c)));
     ui::line(&format!(
         "  delivered {}  bounced {}  deferred {}  expired {}  suppressed {}  pending {}",
         c.delivered, c.bounced, c.deferred, c.expired, c.suppressed, c.pending
@@ -131,8 +130,9 @@ async fn follow(
     if let Ok(report) = volley::runtime::status(campaign.settings()).await {
         if let Some(due) = report.next_due {
             ui::line(&format!(
-                "  {} recipients stay deferred; the next is due at {} (run `volley send` again then)",
-                report.counts.deferred,
+                "  {} {} deferred; the next is due at {} (run `volley send` again then)",
+                counted(report.counts.deferred, "recipient", "recipients"),
+                agree(report.counts.deferred, "stays", "stay"),
                 format_millis(due)
             ));
         }

@@ -1,7 +1,8 @@
 //! `volley load`: the list into the store now, sent later by `volley send`.
 
 use crate::args::LoadArgs;
-use crate::words::numbers::{format_seconds, format_whole_rate};
+use crate::send::{edition_due, skipped};
+use crate::words::numbers::{agree, counted, format_count, format_seconds, format_whole_rate};
 use crate::{exit, ui};
 use anyhow::Context;
 use volley::runtime::{self, Campaign};
@@ -10,13 +11,8 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     let path = &args.campaign.campaign;
     let mut settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
-    match runtime::apply_schedule(&mut settings, chrono::Utc::now()) {
-        Ok(()) => {}
-        Err(error @ volley::Error::NoEditionDue { .. }) => {
-            ui::line(&error.to_string());
-            return Ok(exit::OK);
-        }
-        Err(error) => return Err(error.into()),
+    if !edition_due(&mut settings)? {
+        return Ok(exit::OK);
     }
     let campaign = Campaign::prepare(settings)
         .with_context(|| format!("preparing campaign {}", path.display()))?;
@@ -24,9 +20,9 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     let c = &report.counts;
     if !report.loaded_now {
         ui::line(&format!(
-            "campaign {}: the store has its list already ({} recipients); nothing was read",
+            "campaign {}: the store has its list already ({}); nothing was read",
             campaign.id(),
-            c.total
+            counted(c.total, "recipient", "recipients")
         ));
         return Ok(exit::OK);
     }
@@ -36,19 +32,20 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     let shown = report.row_errors.len() as u64;
     if c.invalid > shown {
         ui::warn_line(&format!(
-            "{} more invalid rows were skipped (see the log)",
-            c.invalid - shown
+            "{} more invalid {} skipped (see the log)",
+            format_count(c.invalid - shown),
+            agree(c.invalid - shown, "row was", "rows were")
         ));
     }
     let seconds = report.elapsed.as_secs_f64();
     let rows = c.total + c.invalid + c.duplicate;
     ui::line(&format!(
-        "campaign {}: loaded {} recipients ({} invalid rows, {} duplicates skipped, {} suppressed) in {} ({} rows/s); nothing was sent",
+        "campaign {}: loaded {} ({}, {}, {} suppressed) in {} ({} rows/s); nothing was sent",
         campaign.id(),
-        c.total,
-        c.invalid,
-        c.duplicate,
-        c.suppressed,
+        counted(c.total, "recipient", "recipients"),
+        counted(c.invalid, "invalid row", "invalid rows"),
+        skipped(c.duplicate),
+        format_count(c.suppressed),
         format_seconds(seconds, 1),
         format_whole_rate(rows as f64 / seconds.max(0.001)),
     ));

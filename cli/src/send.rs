@@ -2,7 +2,7 @@
 //! how it went.
 
 use crate::args::SendArgs;
-use crate::words::numbers::{format_seconds, format_whole_rate};
+use crate::words::numbers::{agree, counted, format_count, format_seconds, format_whole_rate};
 use crate::words::verdict::reason_sentence;
 use crate::{exit, ui};
 use anyhow::Context;
@@ -17,13 +17,8 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let mut settings = volley::config::load_campaign(path, args.campaign.store.as_deref())
         .with_context(|| format!("loading campaign {}", path.display()))?;
     if args.dry_run.is_none() {
-        match runtime::apply_schedule(&mut settings, chrono::Utc::now()) {
-            Ok(()) => {}
-            Err(error @ volley::Error::NoEditionDue { .. }) => {
-                ui::line(&error.to_string());
-                return Ok(exit::OK);
-            }
-            Err(error) => return Err(error.into()),
+        if !edition_due(&mut settings)? {
+            return Ok(exit::OK);
         }
         if settings.schedule.is_some() {
             ui::line(&format!("sending edition {}", settings.id));
@@ -143,21 +138,23 @@ fn print_report(report: &SendReport) {
     let shown = report.row_errors.len() as u64;
     if report.loaded_now && c.invalid > shown {
         ui::warn_line(&format!(
-            "{} more invalid rows were skipped (see the log)",
-            c.invalid - shown
+            "{} more invalid {} skipped (see the log)",
+            format_count(c.invalid - shown),
+            agree(c.invalid - shown, "row was", "rows were")
         ));
     }
     ui::line(&format!(
-        "campaign {}: {} recipients ({} invalid rows, {} duplicates skipped)",
-        report.campaign, c.total, c.invalid, c.duplicate
+        "campaign {}: {}",
+        report.campaign,
+        list_summary(c)
     ));
     ui::line(&format!(
         "  delivered {}  bounced {}  deferred {}  expired {}  suppressed {}  pending {}",
         c.delivered, c.bounced, c.deferred, c.expired, c.suppressed, c.pending
     ));
     ui::line(&format!(
-        "  this run: {} attempts in {} ({} messages/s{})",
-        report.attempts,
+        "  this run: {} in {} ({} messages/s{})",
+        counted(report.attempts, "attempt", "attempts"),
         format_seconds(report.elapsed.as_secs_f64(), 1),
         format_whole_rate(report.messages_per_second()),
         if report.idle.is_zero() {
@@ -187,8 +184,9 @@ fn print_report(report: &SendReport) {
     }
     if let Some(due) = report.next_due {
         ui::line(&format!(
-            "  {} recipients stay deferred; the next is due at {} (run `volley send` again then)",
-            c.deferred,
+            "  {} {} deferred; the next is due at {} (run `volley send` again then)",
+            counted(c.deferred, "recipient", "recipients"),
+            agree(c.deferred, "stays", "stay"),
             format_millis(due)
         ));
     }
@@ -217,17 +215,47 @@ pub(crate) fn ab_line(ab: &volley::runtime::AbProgress) -> Option<String> {
         ))
     } else if let Some(reason) = &ab.holding {
         Some(format!(
-            "  A/B test inconclusive and on_inconclusive = \"hold\": {} recipients stay held. {}",
-            ab.held,
+            "  A/B test inconclusive and on_inconclusive = \"hold\": {} {} held. {}",
+            counted(ab.held, "recipient", "recipients"),
+            agree(ab.held, "stays", "stay"),
             reason_sentence(reason)
         ))
     } else {
         ab.decide_after.map(|at| format!(
-            "  A/B test share sent; {} recipients are held for the winner, decided at {} (run `volley send` again then, or let `volley serve` do it)",
-            ab.held,
+            "  A/B test share sent; {} {} held for the winner, decided at {} (run `volley send` again then, or let `volley serve` do it)",
+            counted(ab.held, "recipient", "recipients"),
+            agree(ab.held, "is", "are"),
             format_millis(at)
         ))
     }
+}
+
+/// Picks the edition of a scheduled campaign due now (a plain campaign is always due); when
+/// none is, says so and returns false.
+pub(crate) fn edition_due(settings: &mut volley::config::CampaignSettings) -> anyhow::Result<bool> {
+    match runtime::apply_schedule(settings, chrono::Utc::now()) {
+        Ok(()) => Ok(true),
+        Err(error @ volley::Error::NoEditionDue { .. }) => {
+            ui::line(&error.to_string());
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A campaign's list in a few words: `20 recipients (1 invalid row, 2 duplicates skipped)`.
+pub(crate) fn list_summary(c: &volley::model::Counts) -> String {
+    format!(
+        "{} ({}, {})",
+        counted(c.total, "recipient", "recipients"),
+        counted(c.invalid, "invalid row", "invalid rows"),
+        skipped(c.duplicate)
+    )
+}
+
+/// Duplicates skipped: `1 duplicate skipped`.
+pub(crate) fn skipped(duplicates: u64) -> String {
+    format!("{} skipped", counted(duplicates, "duplicate", "duplicates"))
 }
 
 fn exit_code(report: &SendReport) -> u8 {
@@ -248,11 +276,11 @@ fn dry_run(campaign: &Campaign, dir: &std::path::Path) -> anyhow::Result<u8> {
         ui::warn_line(&format!("skipped {error}"));
     }
     ui::line(&format!(
-        "dry run: wrote {} signed messages to {} ({} invalid rows, {} duplicates skipped); nothing was sent",
-        report.written,
+        "dry run: wrote {} to {} ({}, {}); nothing was sent",
+        counted(report.written as u64, "signed message", "signed messages"),
         report.dir.display(),
-        report.invalid,
-        report.duplicate
+        counted(report.invalid as u64, "invalid row", "invalid rows"),
+        skipped(report.duplicate as u64)
     ));
     Ok(if report.invalid > 0 {
         exit::FAILURES

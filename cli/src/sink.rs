@@ -1,6 +1,7 @@
 //! `volley sink`: the engine's test SMTP server as a process, for scripts and benchmarks.
 
 use crate::args::{SinkArgs, SinkTlsArg};
+use crate::words::numbers;
 use crate::{exit, ui};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -80,9 +81,9 @@ pub(crate) async fn run(args: SinkArgs) -> anyhow::Result<u8> {
     let stats = sink.stats();
     let counted = Counted::of(&sink.received());
     ui::line(&format!(
-        "sink received {} messages over {} connections (max {} at once, {} carried mail over TLS), {} throttled; first to last message {:.3} s ({:.0} messages/s)",
-        stats.messages,
-        stats.connections_total,
+        "sink received {} over {} (max {} at once, {} carried mail over TLS), {} throttled; first to last message {:.3} s ({:.0} messages/s)",
+        numbers::counted(stats.messages as u64, "message", "messages"),
+        numbers::counted(stats.connections_total as u64, "connection", "connections"),
         stats.max_concurrent_connections,
         counted.tls_connections,
         stats.throttled,

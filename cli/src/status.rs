@@ -2,6 +2,7 @@
 
 use crate::args::StatusArgs;
 use crate::ui;
+use crate::words::numbers::counted;
 use anyhow::Context;
 use volley::model::format_millis;
 
@@ -67,8 +68,14 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let t = &report.tracking;
     if t.opens + t.clicks + t.machine_opens + t.machine_clicks + t.unsubscribed > 0 {
         ui::line(&format!(
-            "  opened {} ({} opens)  clicked {} ({} clicks)  unsubscribed {}  machine opens {}  machine clicks {}",
-            t.opened, t.opens, t.clicked, t.clicks, t.unsubscribed, t.machine_opens, t.machine_clicks
+            "  opened {} ({})  clicked {} ({})  unsubscribed {}  machine opens {}  machine clicks {}",
+            t.opened,
+            counted(t.opens, "open", "opens"),
+            t.clicked,
+            counted(t.clicks, "click", "clicks"),
+            t.unsubscribed,
+            t.machine_opens,
+            t.machine_clicks
         ));
     }
     if let Some(due) = report.next_due {
@@ -85,7 +92,8 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     }
     for (name, messages) in &report.connection_limits {
         ui::line(&format!(
-            "  learned limit: {name} takes {messages} messages per connection"
+            "  learned limit: {name} takes {} per connection",
+            counted(*messages, "message", "messages")
         ));
     }
     Ok(crate::exit::OK)
@@ -107,9 +115,9 @@ fn print_destinations(destinations: &[volley::model::DestinationStatus]) {
             .rate
             .map_or_else(|| "-".to_owned(), crate::words::numbers::format_per_second);
         let state = match (d.suspended_for, d.failing_for, d.backing_off) {
-            (Some(s), _, _) => format!("suspended for {s}s (throttled {} times)", d.throttled),
+            (Some(s), _, _) => format!("suspended for {s}s (throttled {})", times(d.throttled)),
             (_, Some(s), _) => format!("unreachable, retrying in {s}s"),
-            (_, _, true) => format!("backing off (throttled {} times)", d.throttled),
+            (_, _, true) => format!("backing off (throttled {})", times(d.throttled)),
             _ => "ok".to_owned(),
         };
         let name: String = d.name.chars().take(40).collect();
@@ -118,4 +126,9 @@ fn print_destinations(destinations: &[volley::model::DestinationStatus]) {
             d.connections, d.connection_limit, d.queued, d.delivered
         ));
     }
+}
+
+/// How often a destination throttled us: `1 time`, `3 times`.
+fn times(n: u64) -> String {
+    counted(n, "time", "times")
 }

@@ -3,7 +3,7 @@
 use crate::args::StoreCopyArgs;
 use crate::exit;
 use crate::ui;
-use crate::words::numbers::format_count;
+use crate::words::numbers::counted;
 use anyhow::Context;
 use std::path::Path;
 use std::time::Instant;
@@ -54,14 +54,13 @@ pub(crate) async fn copy(args: StoreCopyArgs) -> anyhow::Result<u8> {
         recipients += t.recipients;
         events += t.events();
         ui::line(&format!(
-            "campaign {}: {} recipients, {} events ({} delivery outcomes, {} late reports, \
-             {} tracking events)",
+            "campaign {}: {}, {} ({}, {}, {})",
             campaign.id,
-            format_count(t.recipients),
-            format_count(t.events()),
-            format_count(t.attempts),
-            format_count(t.reports),
-            format_count(t.tracking),
+            counted(t.recipients, "recipient", "recipients"),
+            counted(t.events(), "event", "events"),
+            counted(t.attempts, "delivery outcome", "delivery outcomes"),
+            counted(t.reports, "late report", "late reports"),
+            counted(t.tracking, "tracking event", "tracking events"),
         ));
         if campaign.number_to != campaign.number_from {
             ui::line(&format!(
@@ -71,15 +70,16 @@ pub(crate) async fn copy(args: StoreCopyArgs) -> anyhow::Result<u8> {
             ));
         }
     }
-    let campaigns = match report.campaigns.len() {
-        1 => "1 campaign".to_owned(),
-        n => format!("{n} campaigns"),
-    };
     ui::line(&format!(
-        "copied {campaigns}, {} recipients, {} events and {} suppressed addresses in {:.1} s",
-        format_count(recipients),
-        format_count(events),
-        format_count(report.suppressions as u64),
+        "copied {}, {}, {} and {} in {:.1} s",
+        counted(report.campaigns.len() as u64, "campaign", "campaigns"),
+        counted(recipients, "recipient", "recipients"),
+        counted(events, "event", "events"),
+        counted(
+            report.suppressions as u64,
+            "suppressed address",
+            "suppressed addresses"
+        ),
         elapsed.as_secs_f64()
     ));
     if report.secret_kept {

@@ -2,6 +2,7 @@
 //! format, keeping the old one beside it.
 
 use crate::ui;
+use crate::words::numbers::counted;
 use std::path::Path;
 
 pub(crate) fn run(dir: &Path) -> anyhow::Result<u8> {
@@ -14,10 +15,10 @@ pub(crate) fn run(dir: &Path) -> anyhow::Result<u8> {
         return Ok(0);
     }
     ui::line(&format!(
-        "store {} upgraded: {} campaigns, {} recipients rewritten",
+        "store {} upgraded: {}, {} rewritten",
         dir.display(),
-        upgraded.campaigns,
-        upgraded.recipients
+        counted(upgraded.campaigns as u64, "campaign", "campaigns"),
+        counted(upgraded.recipients as u64, "recipient", "recipients")
     ));
     if let Some(old) = &upgraded.old {
         ui::line(&format!(

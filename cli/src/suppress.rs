@@ -1,6 +1,7 @@
 //! `volley suppress`: the suppression list by hand.
 
 use crate::args::{StoreArgs, SuppressCommand};
+use crate::words::numbers::counted;
 use crate::{exit, ui};
 use anyhow::Context;
 use volley::runtime;
@@ -46,7 +47,8 @@ pub(crate) fn run(command: SuppressCommand) -> anyhow::Result<u8> {
                 .with_context(|| format!("creating {}", path.display()))?;
             let n = runtime::suppress_export(&store, &mut file)?;
             ui::line(&format!(
-                "exported {n} suppressed addresses to {}",
+                "exported {} to {}",
+                counted(n as u64, "suppressed address", "suppressed addresses"),
                 path.display()
             ));
         }
@@ -82,10 +84,10 @@ pub(crate) fn run(command: SuppressCommand) -> anyhow::Result<u8> {
                 ui::warn_line(&format!("skipped {error}"));
             }
             ui::line(&format!(
-                "imported {} addresses ({} already suppressed, {} rows skipped)",
-                summary.added,
+                "imported {} ({} already suppressed, {} skipped)",
+                counted(summary.added as u64, "address", "addresses"),
                 summary.already,
-                summary.errors.len()
+                counted(summary.errors.len() as u64, "row", "rows")
             ));
             if !summary.errors.is_empty() {
                 return Ok(exit::FAILURES);

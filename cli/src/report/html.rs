@@ -211,18 +211,18 @@ fn cards(report: &Report) -> Vec<Card> {
             "Opened",
             e.opened,
             format!(
-                "{} · {} opens",
+                "{} · {}",
                 of_delivered(e.opened),
-                format_count(e.opens)
+                counted(e.opens, "open", "opens")
             ),
         ),
         card(
             "Clicked",
             e.clicked,
             format!(
-                "{} · {} clicks",
+                "{} · {}",
                 of_delivered(e.clicked),
-                format_count(e.clicks)
+                counted(e.clicks, "click", "clicks")
             ),
         ),
         card("Unsubscribed", e.unsubscribed, of_delivered(e.unsubscribed)),

@@ -378,8 +378,8 @@ pub(super) fn table_timeline(out: &mut String, report: &Report) {
     let width = timeline.bucket_ms.max(1);
     put!(
         out,
-        "  {} buckets of {}, {} to {} UTC\n",
-        format_count(buckets.len() as u64),
+        "  {} of {}, {} to {} UTC\n",
+        counted(buckets.len() as u64, "bucket", "buckets"),
         format_duration(width),
         format_short_time(first.at),
         format_short_time(last.at.saturating_add(width))

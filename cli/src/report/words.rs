@@ -236,8 +236,9 @@ pub(super) fn ab_progress_sentence(ab: &AbSummary) -> Option<String> {
     }
     if ab.mode == "test_then_winner" || ab.held > 0 {
         let mut s = format!(
-            "{} recipients are held back for the winner",
-            format_count(ab.held)
+            "{} {} held back for the winner",
+            counted(ab.held, "recipient", "recipients"),
+            agree(ab.held, "is", "are")
         );
         match ab.decide_after {
             Some(at) => put!(

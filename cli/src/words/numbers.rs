@@ -25,6 +25,21 @@ pub(crate) fn format_count(n: u64) -> String {
     out
 }
 
+/// A count and its noun, singular for one: `counted(1, "recipient", "recipients")` →
+/// `1 recipient`, `counted(1200, …)` → `1,200 recipients`.
+pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", format_count(n), if n == 1 { one } else { many })
+}
+
+/// The word for one or for many, to agree with a count: `agree(1, "stays", "stay")`.
+pub(crate) fn agree<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 /// An estimate rounded up to three significant digits: `33,275` → `33,300`.
 pub(crate) fn format_estimate(n: u64) -> String {
     let mut unit = 1_u64;
@@ -253,6 +268,16 @@ mod tests {
         assert_eq!(format_count(1000), "1,000");
         assert_eq!(format_count(1_234_567), "1,234,567");
         assert_eq!(format_count(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(counted(0, "recipient", "recipients"), "0 recipients");
+        assert_eq!(counted(1, "recipient", "recipients"), "1 recipient");
+        assert_eq!(counted(2, "address", "addresses"), "2 addresses");
+        assert_eq!(counted(1_000, "message", "messages"), "1,000 messages");
+        assert_eq!(agree(1, "stays", "stay"), "stays");
+        assert_eq!(agree(3, "stays", "stay"), "stay");
     }
 
     #[test]

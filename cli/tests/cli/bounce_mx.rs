@@ -259,7 +259,7 @@ with smtplib.SMTP(host, port, timeout=60) as smtp:
     assert!(said.starts_with("sent {} TLS"), "{said}");
     let (out, err) = listener.stop();
     // Parsed, and recorded: nobody of this store was sent to, so it matches no recipient.
-    assert!(out.contains("1 messages:"), "{out}{err}");
+    assert!(out.contains("1 message:"), "{out}{err}");
     assert!(
         err.contains("bounce for nosuchuser@example.net matches no recipient"),
         "{out}{err}"

@@ -272,7 +272,7 @@ async fn load_fills_the_store_without_sending_and_send_starts_from_it() {
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
         stdout.contains(
-            "campaign cli-test: loaded 20 recipients (1 invalid rows, 1 duplicates skipped, 0 suppressed)"
+            "campaign cli-test: loaded 20 recipients (1 invalid row, 1 duplicate skipped, 0 suppressed)"
         ),
         "{stdout}"
     );

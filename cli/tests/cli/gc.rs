@@ -168,7 +168,7 @@ async fn gc_keeps_a_campaign_with_recipients_left_and_force_skips_the_export() {
     let stdout = text(&table.stdout);
     assert_eq!(table.status.code(), Some(0), "{}", text(&table.stderr));
     assert!(
-        stdout.contains("kept: 1 recipients still to send"),
+        stdout.contains("kept: 1 recipient still to send"),
         "{stdout}"
     );
 

@@ -3,8 +3,8 @@
 //! `status --json`, `report --format json` and `events` answer the same on all three, field
 //! by field.
 
-use crate::support::{list, output_of, text, volley, Fixture};
-use crate::tracking::{http, tracked_campaign, tracking_path};
+use crate::support::{list, output_of, text, Fixture};
+use crate::tracking::{open_and_unsubscribe, serve_tracking, tracked_campaign};
 use serde_json::Value;
 use std::process::Output;
 use volley_testkit::postgres::TempCluster;
@@ -69,18 +69,7 @@ async fn a_sent_campaign_is_copied_to_postgresql_and_back_and_answers_the_same()
     let campaign = fixture.campaign();
     let send = volley_run(&["send", &campaign, "--no-progress"]).await;
     assert_eq!(send.status.code(), Some(1), "{}", text(&send.stderr));
-    let first = fixture
-        .sink
-        .received()
-        .into_iter()
-        .find(|m| m.rcpt_to[0] == "user0@d0.example")
-        .unwrap();
-    let data = String::from_utf8_lossy(&first.data).replace("=\r\n", "");
-    let pixel = format!("/o/{}", tracking_path(&data, &format!("{base}/o/"), '"'));
-    let unsubscribe = format!("/u/{}", tracking_path(&data, &format!("{base}/u/"), '>'));
-    assert_eq!(http(&addr, "GET", &pixel, "").await.status, 200);
-    let page = http(&addr, "POST", &unsubscribe, "List-Unsubscribe=One-Click").await;
-    assert_eq!(page.status, 200, "{}", page.text());
+    open_and_unsubscribe(&fixture, &addr, &base).await;
     drop(server);
 
     // The campaign's own store: a sled folder, or with VOLLEY_TEST_STORE=postgres a database
@@ -134,22 +123,9 @@ async fn a_sent_campaign_is_copied_to_postgresql_and_back_and_answers_the_same()
 async fn a_store_held_by_another_process_is_not_copied() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("held.volley").display().to_string();
-    let mut server = volley()
-        .args(["track", "serve", "--store", &store, "--bind", "127.0.0.1:0"])
-        .args(["--seconds", "120"])
-        .env("VOLLEY_TRACKING_KEY", KEY)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     // The banner comes once the server holds the store.
-    let mut banner = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut banner,
-    )
-    .unwrap();
-    let server = crate::tracking::Server(server);
+    let env = [("VOLLEY_TRACKING_KEY", KEY)];
+    let (server, _banner) = serve_tracking(&store, &["--seconds", "120"], &env);
     let target = dir.path().join("copy.volley").display().to_string();
     let output = copy(&store, &target).await;
     assert_eq!(output.status.code(), Some(2));

@@ -32,6 +32,42 @@ pub fn tracking_path(data: &str, base: &str, end: char) -> String {
     rest[..rest.find(end).unwrap_or(rest.len())].to_owned()
 }
 
+/// Starts `volley track serve` on `store`, listening on a port of its own, with `args` and
+/// the environment `env`; returns the server and its banner, which it prints once it holds
+/// the store.
+pub fn serve_tracking(store: &str, args: &[&str], env: &[(&str, &str)]) -> (Server, String) {
+    let mut server = volley()
+        .args(["track", "serve", "--store", store, "--bind", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    (Server(server), banner)
+}
+
+/// Opens the first message to `user0@d0.example` (its tracking pixel) and then unsubscribes
+/// it in one click, on the tracking server at `addr` whose links start with `base`.
+pub async fn open_and_unsubscribe(fixture: &Fixture, addr: &str, base: &str) {
+    let first = fixture
+        .sink
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_to[0] == "user0@d0.example")
+        .unwrap();
+    let data = String::from_utf8_lossy(&first.data).replace("=\r\n", "");
+    let unsubscribe = format!("/u/{}", tracking_path(&data, &format!("{base}/u/"), '>'));
+    let pixel = format!("/o/{}", tracking_path(&data, &format!("{base}/o/"), '"'));
+    assert_eq!(http(addr, "GET", &pixel, "").await.status, 200);
+    let page = http(addr, "POST", &unsubscribe, "List-Unsubscribe=One-Click").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+}
+
 /// Starts `volley track serve` on the fixture's store (stopped after `seconds`) and makes
 /// the fixture's campaign a tracked one with an HTML part linking to one page, plus `extra`
 /// TOML; returns the server, its address and its base URL.
@@ -42,19 +78,9 @@ pub fn tracked_campaign(
     extra: &str,
 ) -> (Server, String, String) {
     let store = volley_testkit::store::store_arg(&fixture.path("campaign.volley"));
-    let mut server = volley()
-        .args(["track", "serve", "--store", &store])
-        .args(["--bind", "127.0.0.1:0", "--seconds", &seconds.to_string()])
-        .env("VOLLEY_TRACKING_KEY", key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let server = Server(server);
+    let seconds = seconds.to_string();
+    let env = [("VOLLEY_TRACKING_KEY", key)];
+    let (server, banner) = serve_tracking(&store, &["--seconds", &seconds], &env);
     let addr = tracking_path(&banner, "http://", ' ');
     let base = format!("http://{addr}");
     let toml = fixture.toml.clone().html("body.html").section(&format!(
@@ -94,18 +120,7 @@ async fn the_tracking_server_owns_the_store_and_hosts_sends_and_status() {
     }
     assert!(stdout.contains("delivered 5 "), "{stdout}");
 
-    let first = fixture
-        .sink
-        .received()
-        .into_iter()
-        .find(|m| m.rcpt_to[0] == "user0@d0.example")
-        .unwrap();
-    let data = String::from_utf8_lossy(&first.data).replace("=\r\n", "");
-    let unsubscribe = format!("/u/{}", tracking_path(&data, &format!("{base}/u/"), '>'));
-    let pixel = format!("/o/{}", tracking_path(&data, &format!("{base}/o/"), '"'));
-    assert_eq!(http(&addr, "GET", &pixel, "").await.status, 200);
-    let page = http(&addr, "POST", &unsubscribe, "List-Unsubscribe=One-Click").await;
-    assert_eq!(page.status, 200, "{}", page.text());
+    open_and_unsubscribe(&fixture, &addr, &base).await;
 
     let campaign = fixture.campaign();
     let status = output_of(&["status", &campaign, "--json"], &[]).await;
@@ -162,34 +177,27 @@ fn track_serve_serves_metrics_only_with_the_token_given_by_flag() {
         "{stderr}"
     );
 
-    let mut server = volley()
-        .args(["track", "serve", "--store", &store, "--bind", "127.0.0.1:0"])
-        .args([
-            "--seconds",
-            "120",
-            "--metrics-token-env",
-            "VOLLEY_METRICS_TOKEN",
-        ])
-        .args([
-            "--header-timeout",
-            "5s",
-            "--idle-timeout",
-            "30s",
-            "--max-connections",
-            "8",
-        ])
-        .args(["--dedupe-window", "0", "--daily-cap", "10"])
-        .env("VOLLEY_TRACKING_KEY", KEY)
-        .env("VOLLEY_METRICS_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let _server = Server(server);
+    let args = [
+        "--seconds",
+        "120",
+        "--metrics-token-env",
+        "VOLLEY_METRICS_TOKEN",
+        "--header-timeout",
+        "5s",
+        "--idle-timeout",
+        "30s",
+        "--max-connections",
+        "8",
+        "--dedupe-window",
+        "0",
+        "--daily-cap",
+        "10",
+    ];
+    let env = [
+        ("VOLLEY_TRACKING_KEY", KEY),
+        ("VOLLEY_METRICS_TOKEN", TOKEN),
+    ];
+    let (_server, banner) = serve_tracking(&store, &args, &env);
     assert!(!banner.contains(TOKEN), "{banner}");
     let addr = tracking_path(&banner, "http://", ' ');
     let url = format!("http://{addr}/metrics");

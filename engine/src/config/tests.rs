@@ -26,6 +26,21 @@ text = "body.txt"
 recipients = "list.csv"
 "#;
 
+/// A whole campaign file with one DKIM key and nothing optional, for the smaller test modules
+/// to append sections to.
+pub(super) const MINIMAL_CAMPAIGN: &str = r#"[campaign]
+id = "t1"
+from = "News <news@acme.example>"
+subject = "Hi"
+text = "body.txt"
+recipients = "list.csv"
+
+[[dkim]]
+domain = "acme.example"
+selector = "s1"
+key_file = "s1.pem"
+"#;
+
 const DKIM: &str = r#"
 [[dkim]]
 domain = "acme.example"

@@ -3,18 +3,7 @@
 
 use super::*;
 
-const CAMPAIGN: &str = r#"[campaign]
-id = "t1"
-from = "News <news@acme.example>"
-subject = "Hi"
-text = "body.txt"
-recipients = "list.csv"
-
-[[dkim]]
-domain = "acme.example"
-selector = "s1"
-key_file = "s1.pem"
-"#;
+use super::tests::MINIMAL_CAMPAIGN as CAMPAIGN;
 
 /// Loads the campaign with a `[relay]` for `host`, plain text, with a login; `secrets` as
 /// for sending (true) or for reading the store (false).

@@ -5,18 +5,7 @@
 use super::*;
 use crate::store::{PgTls, StoreLocation};
 
-const CAMPAIGN: &str = r#"[campaign]
-id = "t1"
-from = "News <news@acme.example>"
-subject = "Hi"
-text = "body.txt"
-recipients = "list.csv"
-
-[[dkim]]
-domain = "acme.example"
-selector = "s1"
-key_file = "s1.pem"
-"#;
+use super::tests::MINIMAL_CAMPAIGN as CAMPAIGN;
 
 /// A campaign folder (templates, list, a password file and a CA file).
 fn folder() -> tempfile::TempDir {

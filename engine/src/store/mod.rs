@@ -24,6 +24,7 @@ mod handle;
 mod location;
 pub mod postgres;
 mod sled;
+mod track_rules;
 pub mod transfer;
 mod types;
 

@@ -1,10 +1,12 @@
-//! PostgreSQL's binary COPY format for the loader's staging table: one tuple per recipient
-//! row, written straight from the row (no text escaping, no parsing on the server side).
+//! PostgreSQL's binary COPY format: tuples written straight from the rows (no text escaping,
+//! no parsing on the server side), for the loader's staging table ([`encode`]) and for
+//! `store copy` writing a campaign's tables ([`Tuples`]).
 //!
 //! Staging columns, in order: `seq int8, line int8, email text, domain text, fields text[],
 //! held bool, variant int2`.
 
 use super::error::PgStoreError;
+use crate::model::Millis;
 
 /// The file header: signature, flags, header-extension length.
 pub(crate) const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -56,6 +58,112 @@ pub(crate) fn encode(
     field(out, &[u8::from(row.held)]);
     field(out, &i16::from(row.variant).to_be_bytes());
     Ok(())
+}
+
+/// Milliseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const PG_EPOCH_MILLIS: i64 = 946_684_800_000;
+
+/// Binary COPY data being written: the header, then tuples of fields in the order of the
+/// statement's column list; [`Tuples::finish`] adds the trailer.
+pub(crate) struct Tuples {
+    out: Vec<u8>,
+}
+
+impl Tuples {
+    /// An empty COPY stream (its header written).
+    pub(crate) fn new() -> Self {
+        Tuples {
+            out: HEADER.to_vec(),
+        }
+    }
+
+    /// Starts a tuple of `fields` fields.
+    pub(crate) fn tuple(&mut self, fields: i16) -> &mut Self {
+        self.out.extend_from_slice(&fields.to_be_bytes());
+        self
+    }
+
+    /// An `int8`.
+    pub(crate) fn int8(&mut self, value: i64) -> &mut Self {
+        field(&mut self.out, &value.to_be_bytes());
+        self
+    }
+
+    /// An `int4`.
+    pub(crate) fn int4(&mut self, value: i32) -> &mut Self {
+        field(&mut self.out, &value.to_be_bytes());
+        self
+    }
+
+    /// An `int2`.
+    pub(crate) fn int2(&mut self, value: i16) -> &mut Self {
+        field(&mut self.out, &value.to_be_bytes());
+        self
+    }
+
+    /// A `bool`.
+    pub(crate) fn bool(&mut self, value: bool) -> &mut Self {
+        field(&mut self.out, &[u8::from(value)]);
+        self
+    }
+
+    /// A `text` (or an enum's label: `enum_recv` reads the label).
+    pub(crate) fn text(&mut self, value: &str) -> &mut Self {
+        field(&mut self.out, value.as_bytes());
+        self
+    }
+
+    /// A `text` or NULL.
+    pub(crate) fn opt_text(&mut self, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(text) => self.text(text),
+            None => self.null(),
+        }
+    }
+
+    /// A `text[]`.
+    pub(crate) fn text_array(&mut self, items: &[String]) -> &mut Self {
+        text_array(&mut self.out, items);
+        self
+    }
+
+    /// A `timestamptz` from epoch milliseconds, or NULL.
+    pub(crate) fn time(&mut self, at: Option<Millis>) -> &mut Self {
+        match at {
+            Some(at) => {
+                let ms = i64::try_from(at).unwrap_or(i64::MAX);
+                let micros = ms.saturating_sub(PG_EPOCH_MILLIS).saturating_mul(1000);
+                self.int8(micros)
+            }
+            None => self.null(),
+        }
+    }
+
+    /// A `jsonb` from its JSON text (format version 1), or NULL.
+    pub(crate) fn jsonb(&mut self, json: Option<&str>) -> &mut Self {
+        match json {
+            Some(json) => {
+                self.out
+                    .extend_from_slice(&len(json.len() + 1).to_be_bytes());
+                self.out.push(1);
+                self.out.extend_from_slice(json.as_bytes());
+                self
+            }
+            None => self.null(),
+        }
+    }
+
+    /// A NULL.
+    pub(crate) fn null(&mut self) -> &mut Self {
+        self.out.extend_from_slice(&(-1i32).to_be_bytes());
+        self
+    }
+
+    /// The stream with its trailer, to send.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(TRAILER);
+        self.out
+    }
 }
 
 /// A field: its length, then its bytes.
@@ -122,6 +230,23 @@ mod tests {
         want.extend(b"Ann");
         want.extend([0, 0, 0, 1, 1]);
         want.extend([0, 0, 0, 2, 0, 129]);
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn times_count_from_the_postgresql_epoch_and_jsonb_has_its_version() {
+        let mut t = Tuples::new();
+        t.tuple(3)
+            .time(Some(946_684_800_001))
+            .time(None)
+            .jsonb(Some("{}"));
+        let out = t.finish();
+        let mut want = HEADER.to_vec();
+        want.extend([0, 3]);
+        want.extend([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x03, 0xe8]);
+        want.extend([0xff, 0xff, 0xff, 0xff]);
+        want.extend([0, 0, 0, 3, 1, b'{', b'}']);
+        want.extend(TRAILER);
         assert_eq!(out, want);
     }
 

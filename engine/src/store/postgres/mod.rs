@@ -23,7 +23,6 @@ mod session;
 mod settings;
 mod suppression;
 mod track_reads;
-mod track_rules;
 mod tracking;
 mod transfer;
 mod transfer_import;

@@ -2,16 +2,16 @@
 //! (`track_events`), each recipient's engagement and daily cap (`engagement`) and the counters
 //! per variant (`track_counts`). A group of tracked requests is one transaction: the
 //! engagement and counter rows it touches are locked (in key order, so two nodes never
-//! deadlock), changed by the same rules as the sled engine (`track_rules.rs`), and written
+//! deadlock), changed by the rules every engine follows (`store/track_rules.rs`), and written
 //! back as arrays.
 
 use super::engine::{millis, ms, PgEngine};
 use super::outcomes::suppress;
 use super::queue::to_i64;
-use super::track_rules::{apply, Engagement};
 use super::PgStoreError;
 use crate::model::{Millis, TrackCounts};
 use crate::store::api::TrackingStore;
+use crate::store::track_rules::{apply, refusal, unstored, DailyEvents, Engagement};
 use crate::store::{
     DomainTally, MachineReason, StoreError, TrackEffect, TrackEvent, TrackInput, TrackKind,
     TrackingMeta,
@@ -19,9 +19,6 @@ use crate::store::{
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
-
-/// Milliseconds in a day.
-const DAY_MILLIS: Millis = 86_400_000;
 
 /// A recipient of a campaign: (campaign number, sequence).
 type Who = (i32, i64);
@@ -37,10 +34,17 @@ type EventRow = (
     Option<&'static str>,
 );
 
+/// An `engagement` row: what the rules read and change, and the daily cap's count.
+#[derive(Debug, Clone, Copy, Default)]
+struct EngagementRow {
+    rules: Engagement,
+    cap: DailyEvents,
+}
+
 /// What one group of tracked requests reads and changes.
 #[derive(Default)]
 struct Group {
-    engagements: BTreeMap<Who, Engagement>,
+    engagements: BTreeMap<Who, EngagementRow>,
     counters: BTreeMap<(i32, i16), TrackCounts>,
     /// Stored events, in input order.
     events: Vec<EventRow>,
@@ -49,7 +53,7 @@ struct Group {
 }
 
 /// The name the schema's `track_kind` gives a kind of event.
-fn kind_name(kind: TrackKind) -> &'static str {
+pub(super) fn kind_name(kind: TrackKind) -> &'static str {
     match kind {
         TrackKind::Open => "open",
         TrackKind::Click => "click",
@@ -159,11 +163,7 @@ impl PgEngine {
             .iter()
             .map(|input| match numbers.get(&input.campaign) {
                 Some(number) => group.apply(*number, input, daily_cap),
-                None => TrackEffect {
-                    machine: input.machine,
-                    first: false,
-                    stored: false,
-                },
+                None => unstored(input.machine),
             })
             .collect();
         group.write(&mut tx).await.map_err(fail)?;
@@ -221,17 +221,20 @@ async fn lock_group(
 }
 
 /// An `engagement` row (as `LOCK_ENGAGEMENT` selects it).
-fn engagement(row: &PgRow) -> Engagement {
-    Engagement {
+fn engagement(row: &PgRow) -> EngagementRow {
+    let rules = Engagement {
         opened: row.get(2),
         clicked: row.get(3),
         unsubscribed: row.get(4),
         first_click_at: to_u64(row.get(5)),
         last_click_at: to_u64(row.get(6)),
         last_link: u16::try_from(row.get::<i16, _>(7)).unwrap_or(0),
-        cap_day: u32::try_from(row.get::<i32, _>(8)).unwrap_or(0),
-        cap_events: u32::try_from(row.get::<i32, _>(9)).unwrap_or(0),
-    }
+    };
+    let cap = DailyEvents {
+        day: u32::try_from(row.get::<i32, _>(8)).unwrap_or(0),
+        events: u32::try_from(row.get::<i32, _>(9)).unwrap_or(0),
+    };
+    EngagementRow { rules, cap }
 }
 
 /// Seven `track_counts` columns from `first` on.
@@ -253,31 +256,15 @@ impl Group {
     fn apply(&mut self, number: i32, input: &TrackInput, daily_cap: u32) -> TrackEffect {
         let who = (number, to_i64(input.key.seq));
         let mut engagement = self.engagements.get(&who).copied().unwrap_or_default();
-        if input.kind == TrackKind::Unsubscribe && engagement.unsubscribed {
-            // Unsubscribed already: nothing more to store.
-            return TrackEffect {
-                machine: None,
-                first: false,
-                stored: false,
-            };
-        }
-        let day = u32::try_from(input.at / DAY_MILLIS).unwrap_or(u32::MAX);
-        if engagement.cap_day != day {
-            engagement.cap_day = day;
-            engagement.cap_events = 0;
-        }
-        engagement.cap_events = engagement.cap_events.saturating_add(1);
-        if engagement.cap_events > daily_cap && input.kind != TrackKind::Unsubscribe {
+        let cap = &mut engagement.cap;
+        let count = || Ok::<_, std::convert::Infallible>(cap.count(input.at));
+        if let Ok(Some(refused)) = refusal(input, &engagement.rules, daily_cap, count) {
             self.engagements.insert(who, engagement);
-            return TrackEffect {
-                machine: input.machine,
-                first: false,
-                stored: false,
-            };
+            return refused;
         }
         let counts_id = (number, i16::from(input.variant));
         let mut counts = self.counters.get(&counts_id).copied().unwrap_or_default();
-        let effect = apply(input, &mut engagement, &mut counts);
+        let effect = apply(input, &mut engagement.rules, &mut counts);
         if input.kind == TrackKind::Unsubscribe && effect.first {
             let address = input.address.clone();
             self.unsubscribes
@@ -373,7 +360,8 @@ struct EngagementColumns {
 }
 
 impl EngagementColumns {
-    fn push(&mut self, campaign: i32, seq: i64, g: &Engagement) {
+    fn push(&mut self, campaign: i32, seq: i64, row: &EngagementRow) {
+        let (g, cap) = (&row.rules, &row.cap);
         self.campaigns.push(campaign);
         self.seqs.push(seq);
         for (column, value) in self
@@ -387,8 +375,8 @@ impl EngagementColumns {
         self.times[1].push(millis(g.last_click_at));
         self.links
             .push(i16::try_from(g.last_link).unwrap_or(i16::MAX));
-        self.cap[0].push(i32::try_from(g.cap_day).unwrap_or(i32::MAX));
-        self.cap[1].push(i32::try_from(g.cap_events).unwrap_or(i32::MAX));
+        self.cap[0].push(i32::try_from(cap.day).unwrap_or(i32::MAX));
+        self.cap[1].push(i32::try_from(cap.events).unwrap_or(i32::MAX));
     }
 
     async fn write(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {

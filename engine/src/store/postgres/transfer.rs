@@ -17,7 +17,6 @@ use crate::store::{
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 /// A row of a page and its place in the keyset order.
@@ -241,20 +240,13 @@ impl PgEngine {
             row.get::<Option<i64>, _>(i)
                 .and_then(|n| u64::try_from(n).ok())
         };
-        let counts = sqlx::query(
-            "SELECT variant, opened, clicked, unsubscribed, opens, clicks, machine_opens, \
-             machine_clicks FROM track_counts WHERE campaign = $1 ORDER BY variant",
-        )
-        .bind(number)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(|e| self.failed(what, e))?;
+        let track_counts = self.read_tracking_counts(number).await?;
         Ok(HeaderExtras {
             tracking: links.map(|links| TrackingMeta {
                 links,
                 key_fingerprint: fingerprint.unwrap_or_default(),
             }),
-            track_counts: counts.iter().map(track_counts).collect(),
+            track_counts,
             ab: AbRecord {
                 test_sent_at: ms(2),
                 decision,
@@ -266,22 +258,6 @@ impl PgEngine {
             archive: row.get(6),
         })
     }
-}
-
-/// One `track_counts` row.
-fn track_counts(row: &PgRow) -> (u8, TrackCounts) {
-    let n = |i: usize| u64::try_from(row.get::<i64, _>(i)).unwrap_or(0);
-    let variant = u8::try_from(row.get::<i16, _>(0)).unwrap_or(0);
-    let counts = TrackCounts {
-        opened: n(1),
-        clicked: n(2),
-        unsubscribed: n(3),
-        opens: n(4),
-        clicks: n(5),
-        machine_opens: n(6),
-        machine_clicks: n(7),
-    };
-    (variant, counts)
 }
 
 /// What [`PgEngine::header_extras`] reads.

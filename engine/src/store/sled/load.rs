@@ -381,14 +381,7 @@ impl SledLoader<'_> {
         let mut out = std::mem::take(&mut self.overlays);
         out.insert(keys::packed_key(self.number, batch), self.rows.take());
         for (domain, words) in std::mem::take(&mut self.words) {
-            let key = |tag| keys::slice_key(tag, self.number, &domain, batch);
-            if words.iter().any(|w| w.state == RecipientState::Pending) {
-                out.insert(key(keys::QUEUED), &[]);
-            }
-            if words.iter().any(|w| w.state == RecipientState::Held) {
-                out.insert(key(keys::HELD), &[]);
-            }
-            out.insert(key(keys::STATES), encode_slice(&words));
+            put_slice(&mut out, self.number, &domain, batch, &words);
         }
         let log_prefix = keys::prefix(keys::ATTEMPT, &self.campaign);
         std::mem::take(&mut self.log).write(self.store, &mut out, &log_prefix, now_millis())?;
@@ -397,4 +390,23 @@ impl SledLoader<'_> {
             .apply_batch(out)
             .map_err(|e| self.store.sled_error(e))
     }
+}
+
+/// Puts one domain's slice of batch `batch` of campaign `number` into `out`: its state words,
+/// and its queue and held markers when it has pending or held recipients.
+pub(super) fn put_slice(
+    out: &mut sled::Batch,
+    number: u32,
+    domain: &str,
+    batch: u32,
+    words: &[Word],
+) {
+    let key = |tag| keys::slice_key(tag, number, domain, batch);
+    if words.iter().any(|w| w.state == RecipientState::Pending) {
+        out.insert(key(keys::QUEUED), &[]);
+    }
+    if words.iter().any(|w| w.state == RecipientState::Held) {
+        out.insert(key(keys::HELD), &[]);
+    }
+    out.insert(key(keys::STATES), encode_slice(words));
 }

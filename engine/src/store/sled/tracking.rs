@@ -5,39 +5,12 @@
 use super::keys;
 use super::SledStore;
 use crate::model::{Millis, Suppression, SuppressionReason, TrackCounts};
+use crate::store::track_rules::{apply, refusal, DailyEvents, Engagement};
 use crate::store::{
-    DomainTally, MachineReason, RecipientKey, StoreError, TrackEffect, TrackEvent, TrackInput,
-    TrackKind, TrackingMeta,
+    DomainTally, RecipientKey, StoreError, TrackEffect, TrackEvent, TrackInput, TrackKind,
+    TrackingMeta,
 };
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-/// Clicks on two different links closer than this are a scanner following every link.
-const BURST_MILLIS: Millis = 1_000;
-
-/// What a recipient has done, for unique counts and click bursts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Engagement {
-    pub(crate) opened: bool,
-    pub(crate) clicked: bool,
-    pub(crate) unsubscribed: bool,
-    /// When the human click that made `clicked` true happened.
-    pub(crate) first_click_at: Millis,
-    pub(crate) last_click_at: Millis,
-    pub(crate) last_link: u16,
-}
-
-/// How many events one recipient has had stored on one UTC day (for the daily cap).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct DailyEvents {
-    /// Days since the Unix epoch (UTC).
-    day: u32,
-    /// Events stored that day.
-    events: u32,
-}
-
-/// Milliseconds in a day.
-const DAY_MILLIS: Millis = 86_400_000;
 
 impl SledStore {
     /// The campaign's tracking data, when it is tracked.
@@ -148,23 +121,9 @@ impl SledStore {
                     )?
                     .unwrap_or_default(),
             };
-            if input.kind == TrackKind::Unsubscribe && engagement.unsubscribed {
-                // Unsubscribed already: nothing more to store.
-                effects.push(TrackEffect {
-                    machine: None,
-                    first: false,
-                    stored: false,
-                });
-                continue;
-            }
-            let first_unsubscribe = input.kind == TrackKind::Unsubscribe;
-            let daily = self.count_daily(&mut dailies, input)?;
-            if daily > daily_cap && !first_unsubscribe {
-                effects.push(TrackEffect {
-                    machine: input.machine,
-                    first: false,
-                    stored: false,
-                });
+            let count = || self.count_daily(&mut dailies, input);
+            if let Some(refused) = refusal(input, &engagement, daily_cap, count)? {
+                effects.push(refused);
                 continue;
             }
             let counts_id = (input.campaign.clone(), input.variant);
@@ -235,88 +194,15 @@ impl SledStore {
         input: &TrackInput,
     ) -> Result<u32, StoreError> {
         let who = (input.campaign.clone(), input.key.seq);
-        let day = u32::try_from(input.at / DAY_MILLIS).unwrap_or(u32::MAX);
         let mut daily = match dailies.get(&who) {
             Some(d) => *d,
             None => self
                 .get(&daily_key(&input.campaign, input.key.seq), "daily events")?
                 .unwrap_or_default(),
         };
-        if daily.day != day {
-            daily = DailyEvents { day, events: 0 };
-        }
-        daily.events = daily.events.saturating_add(1);
+        let events = daily.count(input.at);
         dailies.insert(who, daily);
-        Ok(daily.events)
-    }
-}
-
-/// Updates one recipient's engagement and the counters for one input.
-fn apply(input: &TrackInput, engagement: &mut Engagement, counts: &mut TrackCounts) -> TrackEffect {
-    match input.kind {
-        TrackKind::Open => {
-            if input.machine.is_some() {
-                counts.machine_opens += 1;
-                return TrackEffect {
-                    machine: input.machine,
-                    first: false,
-                    stored: true,
-                };
-            }
-            counts.opens += 1;
-            let first = !std::mem::replace(&mut engagement.opened, true);
-            counts.opened += u64::from(first);
-            TrackEffect {
-                machine: None,
-                first,
-                stored: true,
-            }
-        }
-        TrackKind::Click => {
-            let link = input.link.unwrap_or(0);
-            let burst = engagement.last_click_at > 0
-                && input.at.saturating_sub(engagement.last_click_at) < BURST_MILLIS
-                && link != engagement.last_link;
-            if burst && engagement.clicked && engagement.first_click_at == engagement.last_click_at
-            {
-                // The click that made a clicker was the start of the burst: undo it.
-                engagement.clicked = false;
-                counts.clicked = counts.clicked.saturating_sub(1);
-                counts.clicks = counts.clicks.saturating_sub(1);
-                counts.machine_clicks += 1;
-            }
-            engagement.last_click_at = input.at;
-            engagement.last_link = link;
-            let machine = input.machine.or(burst.then_some(MachineReason::ClickBurst));
-            if machine.is_some() {
-                counts.machine_clicks += 1;
-                return TrackEffect {
-                    machine,
-                    first: false,
-                    stored: true,
-                };
-            }
-            counts.clicks += 1;
-            let first = !std::mem::replace(&mut engagement.clicked, true);
-            if first {
-                engagement.first_click_at = input.at;
-                counts.clicked += 1;
-            }
-            TrackEffect {
-                machine: None,
-                first,
-                stored: true,
-            }
-        }
-        TrackKind::Unsubscribe => {
-            let first = !std::mem::replace(&mut engagement.unsubscribed, true);
-            counts.unsubscribed += u64::from(first);
-            TrackEffect {
-                machine: None,
-                first,
-                stored: true,
-            }
-        }
+        Ok(events)
     }
 }
 

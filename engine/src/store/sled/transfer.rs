@@ -11,14 +11,14 @@ use super::keys;
 use super::packed::COLLECTED;
 use super::states::Changes;
 use super::suppression::SoftBounces;
-use super::tracking::Engagement;
 use super::writer::PackedWriter;
 use super::SledStore;
 use crate::model::{Counts, Millis, RecipientState};
 use crate::store::api::TransferStore;
+use crate::store::track_rules::Engagement;
 use crate::store::transfer::{
-    AttemptEntry, CampaignHeader, CampaignImport, ChunkSink, DumpChunk, EngagementEntry, Recount,
-    SoftBounceEntry, StoreWide, CHUNK_ROWS,
+    AttemptEntry, CampaignHeader, CampaignImport, ChunkSink, DumpChunk, Recount, SoftBounceEntry,
+    StoreWide, CHUNK_ROWS,
 };
 use crate::store::{
     BounceEvent, CampaignMeta, MessageRef, StoreError, StoredRecipient, TrackEvent,
@@ -156,15 +156,7 @@ impl SledStore {
         let mut out = Chunker::new(&mut *sink, DumpChunk::Engagement);
         self.each_under(keys::ENGAGEMENT, campaign, |plen, key, value| {
             let e: Engagement = self.decode(value, "engagement")?;
-            out.push(EngagementEntry {
-                seq: number_after(key, plen),
-                opened: e.opened,
-                clicked: e.clicked,
-                unsubscribed: e.unsubscribed,
-                first_click_at: e.first_click_at,
-                last_click_at: e.last_click_at,
-                last_link: e.last_link,
-            })
+            out.push(e.entry(number_after(key, plen)))
         })?;
         out.flush()?;
         let mut out = Chunker::new(&mut *sink, DumpChunk::Messages);
@@ -464,14 +456,7 @@ impl SledImport<'_> {
                 for row in rows {
                     let mut key = keys::prefix(keys::ENGAGEMENT, campaign);
                     key.extend_from_slice(&row.seq.to_be_bytes());
-                    let value = Engagement {
-                        opened: row.opened,
-                        clicked: row.clicked,
-                        unsubscribed: row.unsubscribed,
-                        first_click_at: row.first_click_at,
-                        last_click_at: row.last_click_at,
-                        last_link: row.last_link,
-                    };
+                    let value = Engagement::from_entry(&row);
                     batch.insert(key, store.encode(&value, "engagement")?);
                 }
             }

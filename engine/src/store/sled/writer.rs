@@ -2,10 +2,10 @@
 //! state words: used by `volley store upgrade` and by `volley store copy` into sled.
 
 use super::keys;
+use super::load::put_slice;
 use super::packed::BatchBuilder;
-use super::states::{encode_slice, Overlay, Word};
+use super::states::{Overlay, Word};
 use super::SledStore;
-use crate::model::RecipientState;
 use crate::store::{RecipientKey, RecipientRecord, StoreError};
 use std::collections::BTreeMap;
 
@@ -101,14 +101,7 @@ impl<'a> PackedWriter<'a> {
         );
         for (domain, mut words) in std::mem::take(&mut self.words) {
             words.sort_by_key(|w| w.row);
-            let key = |tag| keys::slice_key(tag, self.number, &domain, batch);
-            if words.iter().any(|w| w.state == RecipientState::Pending) {
-                out.insert(key(keys::QUEUED), &[]);
-            }
-            if words.iter().any(|w| w.state == RecipientState::Held) {
-                out.insert(key(keys::HELD), &[]);
-            }
-            out.insert(key(keys::STATES), encode_slice(&words));
+            put_slice(&mut out, self.number, &domain, batch, &words);
         }
         self.store
             .tree

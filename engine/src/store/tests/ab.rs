@@ -7,20 +7,12 @@ use crate::store::{AbDecision, AbRecord, MachineReason, TrackInput, TrackingMeta
 
 /// Campaign `c1`, one recipient per assignment (`r0@x.example`, `r1@…`, … in that order).
 fn loaded(store: &Store, assignments: &[Assignment]) {
-    let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
-    for (i, assignment) in assignments.iter().enumerate() {
-        let address = format!("r{i}@x.example");
-        loader
-            .add(
-                &address,
-                "x.example",
-                vec![address.clone()],
-                i as u64 + 2,
-                *assignment,
-            )
-            .unwrap();
-    }
-    loader.finish(0, 0).unwrap();
+    let rows = assignments.iter().enumerate();
+    load_list(
+        store,
+        "c1",
+        rows.map(|(i, a)| (format!("r{i}@x.example"), *a)),
+    );
 }
 
 /// (variant, total, pending, bounced) of each variant.

@@ -16,20 +16,12 @@ pub(super) fn reply(code: u16, enhanced: &str) -> ReplyRecord {
 
 /// A campaign `c1` with one recipient per address, and their keys by local part.
 fn loaded(store: &Store, locals: &[&str]) -> Vec<RecipientKey> {
-    let mut loader = store.start_load("c1", vec!["email".into()]).unwrap();
-    for (i, local) in locals.iter().enumerate() {
-        let address = format!("{local}@x.example");
-        loader
-            .add(
-                &address,
-                "x.example",
-                vec![address.clone()],
-                i as u64 + 2,
-                crate::model::Assignment::Variant(0),
-            )
-            .unwrap();
-    }
-    loader.finish(0, 0).unwrap();
+    let variant = crate::model::Assignment::Variant(0);
+    load_list(
+        store,
+        "c1",
+        locals.iter().map(|l| (format!("{l}@x.example"), variant)),
+    );
     (0..locals.len() as u64)
         .map(|seq| RecipientKey {
             domain: "x.example".into(),

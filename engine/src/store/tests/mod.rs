@@ -13,6 +13,24 @@ mod gc;
 mod transfer;
 
 /// A fresh store of one engine: opened (and, dropped, reopened) as often as a case needs.
+/// Loads campaign `campaign` with one column (`email`, the address itself): each address
+/// with its assignment, in the domain after its `@`, from CSV line 2 on.
+pub(super) fn load_list(
+    store: &Store,
+    campaign: &str,
+    rows: impl IntoIterator<Item = (String, crate::model::Assignment)>,
+) {
+    let mut loader = store.start_load(campaign, vec!["email".into()]).unwrap();
+    for (i, (address, assignment)) in rows.into_iter().enumerate() {
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
+        let values = vec![address.clone()];
+        loader
+            .add(&address, &domain, values, i as u64 + 2, assignment)
+            .unwrap();
+    }
+    loader.finish(0, 0).unwrap();
+}
+
 pub(super) struct Place {
     open: Box<dyn Fn() -> Store>,
     /// Whatever keeps the place alive (a temp folder), dropped with it.
