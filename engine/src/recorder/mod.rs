@@ -66,32 +66,111 @@ pub(crate) struct RelayUsage {
 /// Records what arrives on `settled` until every sender is gone, telling `scheduler` after
 /// each flush; returns the number of outcomes recorded. An error means nothing more can be
 /// recorded (a full disk, a file-size limit).
+///
+/// A store that commits groups independently ([`Store::max_groups_in_flight`] above 1,
+/// PostgreSQL) gets that many groups written at once, each on a blocking thread; each group
+/// is still reported to the scheduler only once it is durable.
 pub(crate) async fn record(
+    store: Store,
+    lanes: Arc<impl Lanes>,
+    settled: mpsc::Receiver<Settled>,
+    scheduler: mpsc::UnboundedSender<SchedulerEvent>,
+    relay_usage: Option<RelayUsage>,
+) -> Result<u64, StoreError> {
+    let in_flight = store.max_groups_in_flight();
+    if in_flight > 1 {
+        let out = Out {
+            scheduler,
+            relay_usage,
+        };
+        return record_overlapped(store, lanes, settled, out, in_flight).await;
+    }
+    record_one_by_one(store, lanes, settled, scheduler, relay_usage).await
+}
+
+/// One group at a time: write, flush, tell the scheduler, next group.
+async fn record_one_by_one(
     store: Store,
     lanes: Arc<impl Lanes>,
     mut settled: mpsc::Receiver<Settled>,
     scheduler: mpsc::UnboundedSender<SchedulerEvent>,
     relay_usage: Option<RelayUsage>,
 ) -> Result<u64, StoreError> {
-    let mut group: Vec<Settled> = Vec::with_capacity(RECORD_BATCH);
     let mut recorded = 0u64;
     while let Some(first) = settled.recv().await {
-        group.push(first);
-        while group.len() < RECORD_BATCH {
-            match settled.try_recv() {
-                Ok(item) => group.push(item),
-                Err(_) => break,
-            }
-        }
+        let group = take_group(first, &mut settled);
         recorded += write_group(&store, &*lanes, &group)?;
         if let Some(usage) = &relay_usage {
             save_relay_usage(&store, usage)?;
         }
         flush(&store).await?;
-        let _ = scheduler.send(SchedulerEvent::Settled(std::mem::take(&mut group)));
-        group.reserve(RECORD_BATCH);
+        let _ = scheduler.send(SchedulerEvent::Settled(group));
     }
     Ok(recorded)
+}
+
+/// Where a recorded group is reported, and the relay counts saved with the groups.
+struct Out {
+    scheduler: mpsc::UnboundedSender<SchedulerEvent>,
+    relay_usage: Option<RelayUsage>,
+}
+
+/// Up to `in_flight` groups written at once, each on a blocking thread (the store's call
+/// commits before it returns); a group goes to the scheduler when its own write is done.
+async fn record_overlapped<L: Lanes>(
+    store: Store,
+    lanes: Arc<L>,
+    mut settled: mpsc::Receiver<Settled>,
+    out: Out,
+    in_flight: usize,
+) -> Result<u64, StoreError> {
+    let mut writing: tokio::task::JoinSet<Result<(u64, Vec<Settled>), StoreError>> =
+        tokio::task::JoinSet::new();
+    let mut recorded = 0u64;
+    let mut open = true;
+    while open || !writing.is_empty() {
+        tokio::select! {
+            biased;
+            Some(done) = writing.join_next(), if !writing.is_empty() => {
+                let (count, group) = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+                recorded += count;
+                let _ = out.scheduler.send(SchedulerEvent::Settled(group));
+            }
+            next = settled.recv(), if open && writing.len() < in_flight => {
+                let Some(first) = next else {
+                    open = false;
+                    continue;
+                };
+                let group = take_group(first, &mut settled);
+                // Saved before the group: its durable commit carries these counts along.
+                if let Some(usage) = &out.relay_usage {
+                    save_relay_usage(&store, usage)?;
+                }
+                let (store, lanes) = (store.clone(), Arc::clone(&lanes));
+                let span = tracing::Span::current();
+                writing.spawn_blocking(move || {
+                    let _entered = span.enter();
+                    let count = write_group(&store, &*lanes, &group)?;
+                    store.flush_blocking()?;
+                    Ok((count, group))
+                });
+            }
+        }
+    }
+    Ok(recorded)
+}
+
+/// `first` and every other settled recipient already waiting, up to [`RECORD_BATCH`].
+fn take_group(first: Settled, settled: &mut mpsc::Receiver<Settled>) -> Vec<Settled> {
+    let mut group = Vec::with_capacity(RECORD_BATCH);
+    group.push(first);
+    while group.len() < RECORD_BATCH {
+        match settled.try_recv() {
+            Ok(item) => group.push(item),
+            Err(_) => break,
+        }
+    }
+    group
 }
 
 /// Writes the relay minutes counted since the last save.
