@@ -13,6 +13,12 @@
 //! record is therefore about one flush (flushes slower than [`SLOW_FLUSH`] are logged). A
 //! relay's hourly and daily counts are saved with each group.
 //!
+//! A store that commits each group on a connection of its own (PostgreSQL:
+//! [`Store::max_groups_in_flight`] above 1) gets more than one group written at once once
+//! enough outcomes wait, so one group's commit wait overlaps the next group's writes; each
+//! group still reaches the scheduler only after its own commit. There the relay's counts
+//! are saved at most every 250 ms (a crash forgets at most that much of them).
+//!
 //! The tracking server's events have a group commit of their own (`tracking::recorder`): it
 //! answers each HTTP request once its event is on disk, and counts its flushes for `/metrics`.
 
@@ -34,6 +40,12 @@ use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
 const SLOW_FLUSH: Duration = Duration::from_millis(100);
 /// Outcomes recorded in one batch at most.
 const RECORD_BATCH: usize = 1_024;
+/// Outcomes waiting before a further group starts while others are being written.
+const OVERLAP_AT: usize = 64;
+/// How often the overlapped recorder looks whether [`OVERLAP_AT`] outcomes wait.
+const OVERLAP_POLL: Duration = Duration::from_millis(2);
+/// The overlapped recorder saves a relay's minutes at most this often (and at the end).
+const RELAY_SAVE_EVERY: Duration = Duration::from_millis(250);
 /// Minutes of relay usage kept in the store.
 const RELAY_MINUTES_KEPT: u64 = 24 * 60;
 
@@ -117,6 +129,8 @@ struct Out {
 
 /// Up to `in_flight` groups written at once, each on a blocking thread (the store's call
 /// commits before it returns); a group goes to the scheduler when its own write is done.
+/// A further group starts while others are being written only once [`OVERLAP_AT`]
+/// outcomes wait: small groups cost the database as much per statement as large ones.
 async fn record_overlapped<L: Lanes>(
     store: Store,
     lanes: Arc<L>,
@@ -128,23 +142,31 @@ async fn record_overlapped<L: Lanes>(
         tokio::task::JoinSet::new();
     let mut recorded = 0u64;
     let mut open = true;
+    let mut relay_saved = Instant::now();
     while open || !writing.is_empty() {
+        let may_start = writing.is_empty()
+            || (writing.len() < in_flight && settled.len() >= OVERLAP_AT);
         tokio::select! {
             biased;
             Some(done) = writing.join_next(), if !writing.is_empty() => {
-                let (count, group) = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+                let (count, group) =
+                    done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
                 recorded += count;
                 let _ = out.scheduler.send(SchedulerEvent::Settled(group));
             }
-            next = settled.recv(), if open && writing.len() < in_flight => {
+            next = settled.recv(), if open && may_start => {
                 let Some(first) = next else {
                     open = false;
                     continue;
                 };
                 let group = take_group(first, &mut settled);
-                // Saved before the group: its durable commit carries these counts along.
+                // Saved before a group (its durable commit carries these counts along), at
+                // most every RELAY_SAVE_EVERY.
                 if let Some(usage) = &out.relay_usage {
-                    save_relay_usage(&store, usage)?;
+                    if relay_saved.elapsed() >= RELAY_SAVE_EVERY {
+                        save_relay_usage(&store, usage)?;
+                        relay_saved = Instant::now();
+                    }
                 }
                 let (store, lanes) = (store.clone(), Arc::clone(&lanes));
                 let span = tracing::Span::current();
@@ -155,7 +177,12 @@ async fn record_overlapped<L: Lanes>(
                     Ok((count, group))
                 });
             }
+            // Looks again whether enough has piled up to start another group.
+            () = tokio::time::sleep(OVERLAP_POLL), if open && !may_start => {}
         }
+    }
+    if let Some(usage) = &out.relay_usage {
+        save_relay_usage(&store, usage)?;
     }
     Ok(recorded)
 }
