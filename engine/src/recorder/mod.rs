@@ -144,8 +144,8 @@ async fn record_overlapped<L: Lanes>(
     let mut open = true;
     let mut relay_saved = Instant::now();
     while open || !writing.is_empty() {
-        let may_start = writing.is_empty()
-            || (writing.len() < in_flight && settled.len() >= OVERLAP_AT);
+        let may_start =
+            writing.is_empty() || (writing.len() < in_flight && settled.len() >= OVERLAP_AT);
         tokio::select! {
             biased;
             Some(done) = writing.join_next(), if !writing.is_empty() => {

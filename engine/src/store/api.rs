@@ -11,10 +11,9 @@
 use super::transfer::{CampaignHeader, CampaignImport, ChunkSink, StoreWide};
 use super::{
     AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, EventTally,
-    ExportEvents,
-    ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey,
-    RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect, TrackEvent,
-    TrackInput, TrackingMeta,
+    ExportEvents, ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate,
+    RecipientKey, RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect,
+    TrackEvent, TrackInput, TrackingMeta,
 };
 use crate::model::TrackCounts;
 use crate::model::{Assignment, Counts, Millis, RecipientState, ReplyRecord, Suppression};

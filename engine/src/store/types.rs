@@ -2,8 +2,7 @@
 //! campaigns and recipients, outcomes and late reports, tracking, A/B marks, export and gc.
 
 use crate::model::{
-    Category, Counts, Millis, Outcome, RecipientState, ReplyRecord, RetryPolicy,
-    SuppressionPolicy,
+    Category, Counts, Millis, Outcome, RecipientState, ReplyRecord, RetryPolicy, SuppressionPolicy,
 };
 use serde::{Deserialize, Serialize};
 

@@ -19,7 +19,13 @@ fn groups_recorded_at_once_keep_the_counters_exact(place: &Place) {
         let address = format!("r{seq}@x.example");
         let variant = Assignment::Variant(u8::from(seq % 2 == 1));
         loader
-            .add(&address, "x.example", vec![address.clone()], seq + 2, variant)
+            .add(
+                &address,
+                "x.example",
+                vec![address.clone()],
+                seq + 2,
+                variant,
+            )
             .unwrap();
     }
     loader.finish(0, 0).unwrap();
@@ -60,7 +66,12 @@ fn groups_recorded_at_once_keep_the_counters_exact(place: &Place) {
     let counts = store.counts("c1").unwrap().unwrap();
     let half = THREADS * PER_GROUP;
     assert_eq!(
-        (counts.total, counts.delivered, counts.bounced, counts.pending),
+        (
+            counts.total,
+            counts.delivered,
+            counts.bounced,
+            counts.pending
+        ),
         (total, half, half, 0)
     );
     let by_variant = store.variant_counts("c1").unwrap();
