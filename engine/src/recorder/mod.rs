@@ -13,6 +13,12 @@
 //! record is therefore about one flush (flushes slower than [`SLOW_FLUSH`] are logged). A
 //! relay's hourly and daily counts are saved with each group.
 //!
+//! A store that commits each group on a connection of its own (PostgreSQL:
+//! [`Store::max_groups_in_flight`] above 1) gets more than one group written at once once
+//! enough outcomes wait, so one group's commit wait overlaps the next group's writes; each
+//! group still reaches the scheduler only after its own commit. There the relay's counts
+//! are saved at most every 250 ms (a crash forgets at most that much of them).
+//!
 //! The tracking server's events have a group commit of their own (`tracking::recorder`): it
 //! answers each HTTP request once its event is on disk, and counts its flushes for `/metrics`.
 
@@ -34,6 +40,12 @@ use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
 const SLOW_FLUSH: Duration = Duration::from_millis(100);
 /// Outcomes recorded in one batch at most.
 const RECORD_BATCH: usize = 1_024;
+/// Outcomes waiting before a further group starts while others are being written.
+const OVERLAP_AT: usize = 64;
+/// How often the overlapped recorder looks whether [`OVERLAP_AT`] outcomes wait.
+const OVERLAP_POLL: Duration = Duration::from_millis(2);
+/// The overlapped recorder saves a relay's minutes at most this often (and at the end).
+const RELAY_SAVE_EVERY: Duration = Duration::from_millis(250);
 /// Minutes of relay usage kept in the store.
 const RELAY_MINUTES_KEPT: u64 = 24 * 60;
 
@@ -66,32 +78,126 @@ pub(crate) struct RelayUsage {
 /// Records what arrives on `settled` until every sender is gone, telling `scheduler` after
 /// each flush; returns the number of outcomes recorded. An error means nothing more can be
 /// recorded (a full disk, a file-size limit).
+///
+/// A store that commits groups independently ([`Store::max_groups_in_flight`] above 1,
+/// PostgreSQL) gets that many groups written at once, each on a blocking thread; each group
+/// is still reported to the scheduler only once it is durable.
 pub(crate) async fn record(
+    store: Store,
+    lanes: Arc<impl Lanes>,
+    settled: mpsc::Receiver<Settled>,
+    scheduler: mpsc::UnboundedSender<SchedulerEvent>,
+    relay_usage: Option<RelayUsage>,
+) -> Result<u64, StoreError> {
+    let in_flight = store.max_groups_in_flight();
+    if in_flight > 1 {
+        let out = Out {
+            scheduler,
+            relay_usage,
+        };
+        return record_overlapped(store, lanes, settled, out, in_flight).await;
+    }
+    record_one_by_one(store, lanes, settled, scheduler, relay_usage).await
+}
+
+/// One group at a time: write, flush, tell the scheduler, next group.
+async fn record_one_by_one(
     store: Store,
     lanes: Arc<impl Lanes>,
     mut settled: mpsc::Receiver<Settled>,
     scheduler: mpsc::UnboundedSender<SchedulerEvent>,
     relay_usage: Option<RelayUsage>,
 ) -> Result<u64, StoreError> {
-    let mut group: Vec<Settled> = Vec::with_capacity(RECORD_BATCH);
     let mut recorded = 0u64;
     while let Some(first) = settled.recv().await {
-        group.push(first);
-        while group.len() < RECORD_BATCH {
-            match settled.try_recv() {
-                Ok(item) => group.push(item),
-                Err(_) => break,
-            }
-        }
+        let group = take_group(first, &mut settled);
         recorded += write_group(&store, &*lanes, &group)?;
         if let Some(usage) = &relay_usage {
             save_relay_usage(&store, usage)?;
         }
         flush(&store).await?;
-        let _ = scheduler.send(SchedulerEvent::Settled(std::mem::take(&mut group)));
-        group.reserve(RECORD_BATCH);
+        let _ = scheduler.send(SchedulerEvent::Settled(group));
     }
     Ok(recorded)
+}
+
+/// Where a recorded group is reported, and the relay counts saved with the groups.
+struct Out {
+    scheduler: mpsc::UnboundedSender<SchedulerEvent>,
+    relay_usage: Option<RelayUsage>,
+}
+
+/// Up to `in_flight` groups written at once, each on a blocking thread (the store's call
+/// commits before it returns); a group goes to the scheduler when its own write is done.
+/// A further group starts while others are being written only once [`OVERLAP_AT`]
+/// outcomes wait: small groups cost the database as much per statement as large ones.
+async fn record_overlapped<L: Lanes>(
+    store: Store,
+    lanes: Arc<L>,
+    mut settled: mpsc::Receiver<Settled>,
+    out: Out,
+    in_flight: usize,
+) -> Result<u64, StoreError> {
+    let mut writing: tokio::task::JoinSet<Result<(u64, Vec<Settled>), StoreError>> =
+        tokio::task::JoinSet::new();
+    let mut recorded = 0u64;
+    let mut open = true;
+    let mut relay_saved = Instant::now();
+    while open || !writing.is_empty() {
+        let may_start =
+            writing.is_empty() || (writing.len() < in_flight && settled.len() >= OVERLAP_AT);
+        tokio::select! {
+            biased;
+            Some(done) = writing.join_next(), if !writing.is_empty() => {
+                let (count, group) =
+                    done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+                recorded += count;
+                let _ = out.scheduler.send(SchedulerEvent::Settled(group));
+            }
+            next = settled.recv(), if open && may_start => {
+                let Some(first) = next else {
+                    open = false;
+                    continue;
+                };
+                let group = take_group(first, &mut settled);
+                // Saved before a group (its durable commit carries these counts along), at
+                // most every RELAY_SAVE_EVERY.
+                if let Some(usage) = &out.relay_usage {
+                    if relay_saved.elapsed() >= RELAY_SAVE_EVERY {
+                        save_relay_usage(&store, usage)?;
+                        relay_saved = Instant::now();
+                    }
+                }
+                let (store, lanes) = (store.clone(), Arc::clone(&lanes));
+                let span = tracing::Span::current();
+                writing.spawn_blocking(move || {
+                    let _entered = span.enter();
+                    let count = write_group(&store, &*lanes, &group)?;
+                    store.flush_blocking()?;
+                    Ok((count, group))
+                });
+            }
+            // Looks again whether enough has piled up to start another group.
+            () = tokio::time::sleep(OVERLAP_POLL), if open && !may_start => {}
+        }
+    }
+    if let Some(usage) = &out.relay_usage {
+        save_relay_usage(&store, usage)?;
+    }
+    Ok(recorded)
+}
+
+/// `first` and every other settled recipient already waiting, up to [`RECORD_BATCH`].
+fn take_group(first: Settled, settled: &mut mpsc::Receiver<Settled>) -> Vec<Settled> {
+    let mut group = Vec::with_capacity(RECORD_BATCH);
+    group.push(first);
+    while group.len() < RECORD_BATCH {
+        match settled.try_recv() {
+            Ok(item) => group.push(item),
+            Err(_) => break,
+        }
+    }
+    group
 }
 
 /// Writes the relay minutes counted since the last save.

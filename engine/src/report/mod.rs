@@ -11,7 +11,7 @@ pub use model::{
 use crate::ab::{self, Rules, VariantInput, Verdict};
 use crate::config::CampaignSettings;
 use crate::model::{add_duration, variant_index, Category, Counts, Millis, TrackCounts, REMAINDER};
-use crate::store::{AbRecord, ExportKind, Store, StoreError};
+use crate::store::{AbRecord, EventTally, ExportKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -329,45 +329,42 @@ impl History {
                 variants,
             },
         };
-        for event in store.export_events(campaign, 0)? {
-            history.note(event?);
+        // Counted where the events are: a few hundred tallies, not a million events.
+        for tally in store.event_tallies(campaign)? {
+            history.note(&tally);
         }
         Ok(history)
     }
 
-    fn note(&mut self, event: crate::store::ExportEvent) {
-        let stored = event.variant.unwrap_or(0);
+    fn note(&mut self, tally: &EventTally) {
+        let n = tally.count;
+        let stored = tally.variant.unwrap_or(0);
         let variant = usize::from(variant_index(stored)).min(self.variants - 1);
-        let category = event.reply.as_ref().and_then(|r| r.category);
         let variants = self.variants;
-        let bucket = self
-            .minutes
-            .entry(event.at / 60_000)
-            .or_insert_with(|| Bucket {
-                at: (event.at / 60_000) * 60_000,
-                opens: vec![0; variants],
-                clicks: vec![0; variants],
-                ..Bucket::default()
-            });
-        match event.kind {
-            ExportKind::Delivered => bucket.delivered += 1,
+        let bucket = self.minutes.entry(tally.minute).or_insert_with(|| Bucket {
+            at: tally.minute * 60_000,
+            opens: vec![0; variants],
+            clicks: vec![0; variants],
+            ..Bucket::default()
+        });
+        match tally.kind {
+            ExportKind::Delivered => bucket.delivered += n,
             ExportKind::Bounced => {
-                bucket.bounced += 1;
+                bucket.bounced += n;
                 self.categories
-                    .entry(category.unwrap_or(Category::Other))
+                    .entry(tally.category.unwrap_or(Category::Other))
                     .or_default()
-                    .0 += 1;
+                    .0 += n;
             }
             ExportKind::Deferred | ExportKind::Expired => {
-                if let Some(category) = category {
-                    self.categories.entry(category).or_default().1 += 1;
+                if let Some(category) = tally.category {
+                    self.categories.entry(category).or_default().1 += n;
                 }
             }
-            ExportKind::Open if event.machine.is_some() => bucket.machine += 1,
-            ExportKind::Click if event.machine.is_some() => bucket.machine += 1,
-            ExportKind::Open => bump(&mut bucket.opens, variant),
-            ExportKind::Click => bump(&mut bucket.clicks, variant),
-            ExportKind::Complaint => *self.complaints.entry(stored).or_default() += 1,
+            ExportKind::Open | ExportKind::Click if tally.machine => bucket.machine += n,
+            ExportKind::Open => bump(&mut bucket.opens, variant, n),
+            ExportKind::Click => bump(&mut bucket.clicks, variant, n),
+            ExportKind::Complaint => *self.complaints.entry(stored).or_default() += n,
             ExportKind::Suppressed | ExportKind::Unsubscribe => {}
         }
     }
@@ -439,9 +436,9 @@ impl History {
     }
 }
 
-fn bump(counts: &mut [u64], index: usize) {
+fn bump(counts: &mut [u64], index: usize, n: u64) {
     if let Some(count) = counts.get_mut(index) {
-        *count += 1;
+        *count += n;
     }
 }
 

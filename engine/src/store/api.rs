@@ -10,10 +10,10 @@
 
 use super::transfer::{CampaignHeader, CampaignImport, ChunkSink, StoreWide};
 use super::{
-    AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, ExportEvents,
-    ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey,
-    RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect, TrackEvent,
-    TrackInput, TrackingMeta,
+    AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, EventTally,
+    ExportEvents, ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate,
+    RecipientKey, RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect,
+    TrackEvent, TrackInput, TrackingMeta,
 };
 use crate::model::TrackCounts;
 use crate::model::{Assignment, Counts, Millis, RecipientState, ReplyRecord, Suppression};
@@ -90,6 +90,17 @@ pub trait CampaignStore {
 
     /// Makes everything written so far durable, blocking the calling thread.
     fn flush_blocking(&self) -> Result<(), StoreError>;
+
+    /// How many groups of outcomes ([`OutcomeStore::record_outcomes`], then a flush) may be
+    /// written at once from different threads. 1 (the default) means one group at a time:
+    /// an engine whose flush makes everything written so far durable (sled) gains nothing
+    /// from more. An engine that commits each call on its own connection (PostgreSQL) says
+    /// more, so that one group's commit wait overlaps the next group's writes. Groups in
+    /// flight at once never name the same recipient (the caller's promise: a recipient has
+    /// one message in flight at a time).
+    fn max_groups_in_flight(&self) -> usize {
+        1
+    }
 }
 
 /// One campaign's list being loaded. Obtained from [`CampaignStore::start_load`].
@@ -339,6 +350,23 @@ pub trait HistoryStore {
     /// Events at the same millisecond come as delivery outcomes, then reports, then tracking.
     /// Streams: memory stays flat however long the history.
     fn export_events(&self, campaign: &str, since: Millis) -> Result<ExportEvents, StoreError>;
+
+    /// Every event of `campaign` counted by [`EventTally`] (minute, kind, variant where it
+    /// counts, category, machine): what a report's timeline, bounce categories and
+    /// complaints need, in one read. The default counts [`HistoryStore::export_events`] as
+    /// it streams; an engine that can count where the events are (PostgreSQL: `GROUP BY`)
+    /// does. Tallies come in no particular order, and alike ones may come more than once.
+    fn event_tallies(&self, campaign: &str) -> Result<Vec<EventTally>, StoreError> {
+        let mut tallies: HashMap<EventTally, u64> = HashMap::new();
+        for event in self.export_events(campaign, 0)? {
+            let tally = EventTally::of(&event?);
+            *tallies.entry(EventTally { count: 0, ..tally }).or_default() += 1;
+        }
+        Ok(tallies
+            .into_iter()
+            .map(|(tally, count)| EventTally { count, ..tally })
+            .collect())
+    }
 
     /// The campaign's export mark, if its events were ever exported.
     fn export_mark(&self, campaign: &str) -> Result<Option<ExportMark>, StoreError>;

@@ -39,9 +39,9 @@ pub use postgres::{PgSettings, PgTls};
 pub use sled::upgrade::{upgrade_store, Upgraded};
 pub use types::{
     AbDecision, AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind,
-    ExportEvent, ExportKind, ExportMark, GcLine, GcOptions, GcOutcome, GcReport, MachineReason,
-    MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord, ReportEffect,
-    StoredRecipient, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta,
+    EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions, GcOutcome, GcReport,
+    MachineReason, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord,
+    ReportEffect, StoredRecipient, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta,
 };
 
 #[cfg(test)]

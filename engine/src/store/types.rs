@@ -2,7 +2,7 @@
 //! campaigns and recipients, outcomes and late reports, tracking, A/B marks, export and gc.
 
 use crate::model::{
-    Counts, Millis, Outcome, RecipientState, ReplyRecord, RetryPolicy, SuppressionPolicy,
+    Category, Counts, Millis, Outcome, RecipientState, ReplyRecord, RetryPolicy, SuppressionPolicy,
 };
 use serde::{Deserialize, Serialize};
 
@@ -243,6 +243,44 @@ pub struct ExportEvent {
     pub url: Option<String>,
     /// For delivery outcomes and reports: the reply (code, enhanced code, text, category).
     pub reply: Option<ReplyRecord>,
+}
+
+/// A number of events of a campaign alike in what a report draws from them: the minute,
+/// the kind, the variant (where it counts), the reply's category and whether a machine made
+/// it. See [`super::api::HistoryStore::event_tallies`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventTally {
+    /// The minute they happened in (epoch milliseconds / 60,000).
+    pub minute: u64,
+    /// What happened.
+    pub kind: ExportKind,
+    /// The recipient's stored variant for opens, clicks, unsubscribes and complaints; `None`
+    /// for the rest (and when the recipient's record is gone).
+    pub variant: Option<u8>,
+    /// The reply's category (delivery outcomes and reports that have one).
+    pub category: Option<Category>,
+    /// An open or click judged machine-made.
+    pub machine: bool,
+    /// How many events.
+    pub count: u64,
+}
+
+impl EventTally {
+    /// The tally of one event (`count` 1), as [`EventTally`] describes it.
+    pub fn of(event: &ExportEvent) -> EventTally {
+        let per_variant = matches!(
+            event.kind,
+            ExportKind::Open | ExportKind::Click | ExportKind::Unsubscribe | ExportKind::Complaint
+        );
+        EventTally {
+            minute: event.at / 60_000,
+            kind: event.kind,
+            variant: event.variant.filter(|_| per_variant),
+            category: event.reply.as_ref().and_then(|r| r.category),
+            machine: event.machine.is_some(),
+            count: 1,
+        }
+    }
 }
 
 /// How far a campaign's events have been exported (by `volley events`).

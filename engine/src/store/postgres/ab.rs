@@ -45,8 +45,8 @@ impl PgEngine {
         number: i32,
     ) -> Result<Vec<(u8, Counts)>, PgStoreError> {
         let rows = sqlx::query(
-            "SELECT variant, state::text, recipients FROM state_counts \
-             WHERE campaign = $1 AND state <> 'held' ORDER BY variant",
+            "SELECT variant, state::text, sum(recipients)::int8 FROM state_counts \
+             WHERE campaign = $1 AND state <> 'held' GROUP BY variant, state ORDER BY variant",
         )
         .bind(number)
         .fetch_all(self.store.pool())

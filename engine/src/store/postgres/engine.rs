@@ -27,7 +27,14 @@ pub(crate) struct PgEngine {
     runtime: std::sync::Arc<OwnRuntime>,
     /// The URL without its password, as errors name the store.
     path: PathBuf,
+    /// Groups of outcomes that may be recorded at once (half the pool, at most
+    /// [`MAX_GROUPS_IN_FLIGHT`]).
+    groups_in_flight: usize,
 }
+
+/// Groups of outcomes recorded at once, at most: four commits waiting on one WAL flush
+/// already hide most of it (PostgreSQL flushes the WAL of every commit waiting at once).
+const MAX_GROUPS_IN_FLIGHT: usize = 4;
 
 impl std::fmt::Debug for PgEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,6 +68,8 @@ impl PgEngine {
     /// Connects to the database `settings` name and brings its schema up to date.
     pub(crate) fn open(settings: PgSettings) -> Result<PgEngine, StoreError> {
         let path = PathBuf::from(settings.shown_url());
+        let half_pool = usize::try_from(settings.max_connections / 2).unwrap_or(1);
+        let groups_in_flight = half_pool.clamp(1, MAX_GROUPS_IN_FLIGHT);
         let runtime = std::sync::Arc::new(OwnRuntime::new(&settings.shown_url())?);
         let store = drive(runtime.get(), async {
             let store = PgStore::connect(&settings).await?;
@@ -72,6 +81,7 @@ impl PgEngine {
             store,
             runtime,
             path,
+            groups_in_flight,
         })
     }
 
@@ -147,33 +157,29 @@ impl PgEngine {
             .ok_or_else(|| self.unknown(campaign))
     }
 
-    /// The campaign's counters from `state_counts` and its load tallies.
+    /// The campaign's counters from `state_counts` (its slots summed) and its load tallies,
+    /// in one statement.
     pub(super) async fn read_counts(&self, number: i32) -> Result<Counts, PgStoreError> {
-        let what = "read the counters";
         let rows = sqlx::query(
-            "SELECT state::text, sum(recipients)::int8 FROM state_counts \
-             WHERE campaign = $1 GROUP BY state",
+            "SELECT s.state::text, sum(s.recipients)::int8, c.invalid, c.duplicate \
+             FROM campaigns c LEFT JOIN state_counts s ON s.campaign = c.number \
+             WHERE c.number = $1 GROUP BY s.state, c.invalid, c.duplicate",
         )
         .bind(number)
         .fetch_all(self.store.pool())
         .await
-        .map_err(|e| self.failed(what, e))?;
+        .map_err(|e| self.failed("read the counters", e))?;
         let mut counts = Counts::default();
         for row in rows {
-            let n = u64::try_from(row.get::<i64, _>(1)).unwrap_or(0);
-            if let Some(state) = super::load::parse_state(row.get(0)) {
+            let n = u64::try_from(row.get::<Option<i64>, _>(1).unwrap_or(0)).unwrap_or(0);
+            let state: Option<String> = row.get(0);
+            if let Some(state) = state.as_deref().and_then(super::load::parse_state) {
                 *counts.get_mut(state) += n;
                 counts.total += n;
             }
+            counts.invalid = u64::try_from(row.get::<i64, _>(2)).unwrap_or(0);
+            counts.duplicate = u64::try_from(row.get::<i64, _>(3)).unwrap_or(0);
         }
-        let (invalid, duplicate): (i64, i64) =
-            sqlx::query_as("SELECT invalid, duplicate FROM campaigns WHERE number = $1")
-                .bind(number)
-                .fetch_one(self.store.pool())
-                .await
-                .map_err(|e| self.failed(what, e))?;
-        counts.invalid = u64::try_from(invalid).unwrap_or(0);
-        counts.duplicate = u64::try_from(duplicate).unwrap_or(0);
         Ok(counts)
     }
 }
@@ -391,5 +397,12 @@ impl CampaignStore for PgEngine {
 
     fn flush_blocking(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Each group is one transaction on a connection of its own; the counters it shifts
+    /// are the rows of its connection's slot, so groups in flight do not wait for each
+    /// other's commit.
+    fn max_groups_in_flight(&self) -> usize {
+        self.groups_in_flight
     }
 }

@@ -11,7 +11,7 @@ use super::engine::{ms, ts, PgEngine};
 use super::PgStoreError;
 use crate::model::Millis;
 use crate::store::api::{HistoryStore, TrackingStore};
-use crate::store::{Collected, ExportEvents, ExportMark, StoreError};
+use crate::store::{Collected, EventTally, ExportEvents, ExportMark, StoreError};
 use std::ffi::OsStr;
 use std::path::Path;
 
@@ -134,6 +134,11 @@ impl HistoryStore for PgEngine {
         Ok(ExportEvents::new(Box::new(
             self.history(number, links, since),
         )))
+    }
+
+    fn event_tallies(&self, campaign: &str) -> Result<Vec<EventTally>, StoreError> {
+        let number = self.known(campaign)?;
+        self.run(self.read_tallies(number))
     }
 
     fn export_mark(&self, campaign: &str) -> Result<Option<ExportMark>, StoreError> {

@@ -82,7 +82,8 @@ impl PgEngine {
         self.read_counts(number).await
     }
 
-    /// Sends the gathered writes as a few array statements.
+    /// Sends the gathered writes as one statement (one round trip): the recipients, the
+    /// attempt log, the counters, the Message-ID index and the soft-bounce counts.
     async fn write(
         &self,
         conn: &mut PgConnection,
@@ -90,7 +91,21 @@ impl PgEngine {
         w: &Writes,
         now: Millis,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(UPDATE_RECIPIENTS)
+        if w.seqs.is_empty() {
+            return Ok(()); // nothing changed (outcomes recorded already): no statement
+        }
+        let (mut variants, mut states, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
+        for ((variant, state), delta) in w.counts.iter().filter(|(_, d)| **d != 0) {
+            variants.push(*variant);
+            states.push(*state);
+            deltas.push(*delta);
+        }
+        let (ids, seqs): (Vec<&str>, Vec<i64>) = w
+            .messages
+            .iter()
+            .map(|(id, seq)| (id.as_str(), *seq))
+            .unzip();
+        sqlx::query(WRITE_GROUP)
             .bind(number)
             .bind(&w.seqs)
             .bind(&w.states)
@@ -98,33 +113,19 @@ impl PgEngine {
             .bind(&w.first)
             .bind(&w.next)
             .bind(&w.replies)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(LOG_ATTEMPTS)
-            .bind(number)
             .bind(millis(now))
             .bind(&w.log_seqs)
             .bind(&w.log_states)
             .bind(&w.log_replies)
-            .execute(&mut *conn)
-            .await?;
-        shift_counts(&mut *conn, number, &w.counts).await?;
-        let (ids, seqs): (Vec<&str>, Vec<i64>) = w
-            .messages
-            .iter()
-            .map(|(id, seq)| (id.as_str(), *seq))
-            .unzip();
-        sqlx::query(INDEX_MESSAGES)
-            .bind(number)
+            .bind(&variants)
+            .bind(&states)
+            .bind(&deltas)
             .bind(&ids)
             .bind(&seqs)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM soft_bounces WHERE address = ANY($1)")
             .bind(&w.delivered)
             .execute(&mut *conn)
-            .await?;
-        Ok(())
+            .await
+            .map(|_| ())
     }
 
     /// A bounce or expiry: a hard one suppresses the address at once, soft ones count
@@ -346,36 +347,42 @@ pub(super) fn json(reply: &ReplyRecord) -> String {
     serde_json::to_string(reply).unwrap_or_else(|_| "null".to_owned())
 }
 
-/// Each recipient's new state, attempts, times and last reply.
-const UPDATE_RECIPIENTS: &str = concat!(
+/// A group's writes in one statement (data-modifying CTEs, each on its own table): each
+/// recipient's new state, attempts, times and last reply ($2-$7); one attempt-log entry
+/// per recorded outcome ($8-$11); the counters shifted in this connection's slot ($12-$14,
+/// as [`SHIFT_COUNTS`]); the Message-IDs of delivered messages that do not name their
+/// recipient themselves ($15-$16); the soft-bounce counts of delivered addresses reset ($17).
+const WRITE_GROUP: &str = concat!(
+    "WITH updated AS (",
     "UPDATE recipients r SET state = u.state::recipient_state, attempts = u.attempts, ",
     "first_attempt = timestamptz 'epoch' + u.first * interval '1 millisecond', ",
     "next_attempt = timestamptz 'epoch' + u.next * interval '1 millisecond', ",
     "last_reply = u.reply::jsonb ",
     "FROM unnest($2::int8[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::text[]) ",
     "AS u(seq, state, attempts, first, next, reply) ",
-    "WHERE r.campaign = $1 AND r.seq = u.seq"
-);
-
-/// One attempt-log entry per recorded outcome.
-const LOG_ATTEMPTS: &str = concat!(
-    "INSERT INTO attempts (campaign, at, seq, state, reply) ",
-    "SELECT $1, ",
-    ts!(2),
+    "WHERE r.campaign = $1 AND r.seq = u.seq RETURNING 1), ",
+    "logged AS (INSERT INTO attempts (campaign, at, seq, state, reply) SELECT $1, ",
+    ts!(8),
     ", u.seq, u.state::recipient_state, u.reply::jsonb ",
-    "FROM unnest($3::int8[], $4::text[], $5::text[]) AS u(seq, state, reply)"
+    "FROM unnest($9::int8[], $10::text[], $11::text[]) AS u(seq, state, reply) RETURNING 1), ",
+    "counted AS (INSERT INTO state_counts (campaign, variant, state, slot, recipients) ",
+    "SELECT $1, u.variant, u.state::recipient_state, (pg_backend_pid() % 16)::int2, u.delta ",
+    "FROM unnest($12::int2[], $13::text[], $14::int8[]) AS u(variant, state, delta) ",
+    "ON CONFLICT (campaign, variant, state, slot) ",
+    "DO UPDATE SET recipients = state_counts.recipients + excluded.recipients RETURNING 1), ",
+    "indexed AS (INSERT INTO messages (message_id, campaign, seq) ",
+    "SELECT u.id, $1, u.seq FROM unnest($15::text[], $16::int8[]) AS u(id, seq) ",
+    "ON CONFLICT (message_id) DO UPDATE SET campaign = excluded.campaign, seq = excluded.seq ",
+    "RETURNING 1), ",
+    "cleared AS (DELETE FROM soft_bounces WHERE address = ANY($17::text[]) RETURNING 1) ",
+    "SELECT 1"
 );
 
-/// The counters, shifted by the deltas per variant and state.
+/// The counters, shifted by the deltas per variant and state, in the slot of this
+/// connection (migration 0002: concurrent writers do not queue on the same rows).
 const SHIFT_COUNTS: &str = "\
-INSERT INTO state_counts (campaign, variant, state, recipients)
-SELECT $1, u.variant, u.state::recipient_state, u.delta
+INSERT INTO state_counts (campaign, variant, state, slot, recipients)
+SELECT $1, u.variant, u.state::recipient_state, (pg_backend_pid() % 16)::int2, u.delta
 FROM unnest($2::int2[], $3::text[], $4::int8[]) AS u(variant, state, delta)
-ON CONFLICT (campaign, variant, state)
+ON CONFLICT (campaign, variant, state, slot)
 DO UPDATE SET recipients = state_counts.recipients + excluded.recipients";
-
-/// Message-IDs of delivered messages that do not name their recipient themselves.
-const INDEX_MESSAGES: &str = "\
-INSERT INTO messages (message_id, campaign, seq)
-SELECT u.id, $1, u.seq FROM unnest($2::text[], $3::int8[]) AS u(id, seq)
-ON CONFLICT (message_id) DO UPDATE SET campaign = excluded.campaign, seq = excluded.seq";

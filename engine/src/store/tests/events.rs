@@ -2,7 +2,10 @@
 
 use super::*;
 use crate::model::{now_millis, Outcome, Suppression, SuppressionReason};
-use crate::store::{MessageRef, OutcomePolicy, OutcomeUpdate, TrackInput, TrackingMeta};
+use crate::store::{
+    EventTally, MessageRef, OutcomePolicy, OutcomeUpdate, TrackInput, TrackingMeta,
+};
+use std::collections::HashMap;
 
 pub(super) fn reply(code: u16, enhanced: &str) -> ReplyRecord {
     ReplyRecord {
@@ -242,7 +245,60 @@ fn an_unknown_campaign_is_an_error_and_a_reload_starts_a_new_log(place: &Place) 
     assert_eq!(store.export_events("c1", 0).unwrap().count(), 0);
 }
 
+/// Tallies with alike ones merged, for comparing two lists of them.
+fn merged(tallies: impl IntoIterator<Item = EventTally>) -> HashMap<EventTally, u64> {
+    let mut merged = HashMap::new();
+    for tally in tallies {
+        *merged.entry(EventTally { count: 0, ..tally }).or_default() += tally.count;
+    }
+    merged
+}
+
+fn event_tallies_count_what_the_export_streams(place: &Place) {
+    let store = place.open();
+    history(&store);
+    let streamed = merged(
+        store
+            .export_events("c1", 0)
+            .unwrap()
+            .map(|e| EventTally::of(&e.unwrap())),
+    );
+    let counted = merged(store.event_tallies("c1").unwrap());
+    assert_eq!(counted, streamed);
+    let complaint = counted
+        .keys()
+        .find(|t| t.kind == ExportKind::Complaint)
+        .unwrap();
+    assert_eq!(complaint.variant, Some(0), "the recipient's variant");
+    let bounced = counted
+        .keys()
+        .find(|t| t.kind == ExportKind::Bounced)
+        .unwrap();
+    assert_eq!(
+        (bounced.category, bounced.variant),
+        (Some(crate::model::Category::InvalidRecipient), None)
+    );
+    assert!(matches!(
+        store.event_tallies("nope"),
+        Err(StoreError::UnknownCampaign { .. })
+    ));
+}
+
+fn an_export_left_unfinished_lets_the_store_go_on(place: &Place) {
+    let store = place.open();
+    history(&store);
+    for _ in 0..20 {
+        // More readers left halfway than the PostgreSQL pool has connections.
+        let mut events = store.export_events("c1", 0).unwrap();
+        assert!(events.next().unwrap().is_ok());
+    }
+    assert_eq!(store.export_events("c1", 0).unwrap().count(), 12);
+    assert_eq!(store.counts("c1").unwrap().unwrap().delivered, 3);
+}
+
 suite!(
+    event_tallies_count_what_the_export_streams,
+    an_export_left_unfinished_lets_the_store_go_on,
     the_export_merges_every_kind_of_event_in_time_order,
     exported_events_carry_their_reply_link_and_variant,
     since_leaves_out_what_came_before,
