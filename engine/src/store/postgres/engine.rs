@@ -331,6 +331,10 @@ impl CampaignStore for PgEngine {
         }))
     }
 
+    fn cluster(&self) -> Option<&dyn crate::store::ClusterStore> {
+        Some(self)
+    }
+
     fn counts(&self, campaign: &str) -> Result<Option<Counts>, StoreError> {
         self.run(async {
             match self.number(campaign).await? {
