@@ -153,7 +153,15 @@ pub(crate) async fn load_and_send(
     run: Run,
     options: &SendOptions,
 ) -> Result<SendReport, Error> {
-    let _lock = super::send_lock::lock(&campaign.settings.store, campaign.id())?;
+    // A cluster node's leases keep nodes apart; the local lock would keep them off the
+    // campaign altogether.
+    let _lock = match run.is_cluster() {
+        true => None,
+        false => Some(super::send_lock::lock(
+            &campaign.settings.store,
+            campaign.id(),
+        )?),
+    };
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
     let (decided_now, holding) = decide_ab(campaign, store, options.clock.now_millis()).await?;
