@@ -231,7 +231,8 @@ pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) campaign: CampaignArgs,
     /// Print JSON: campaign, total, pending, delivered, deferred, bounced, expired,
-    /// suppressed, invalid, duplicate, next_attempt.
+    /// suppressed, invalid, duplicate, next_attempt (and, on a PostgreSQL store, the
+    /// cluster's nodes).
     #[arg(long)]
     pub(crate) json: bool,
 }
