@@ -16,6 +16,9 @@ use super::filter::WorkFilter;
 use super::share;
 use crate::store::{domain_lease, lease_domain, load_lease, NodeStart, Store, StoreError};
 
+/// The longest time between two heartbeats (and looks at the work to share).
+const LOOK_EVERY: Duration = Duration::from_secs(5);
+
 /// How a node is named and how long its leases last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSettings {
@@ -122,8 +125,12 @@ impl Node {
         *self.campaigns.lock().unwrap_or_else(|p| p.into_inner()) = ids;
     }
 
+    /// A third of the lease time, at most [`LOOK_EVERY`]: leases handed back by a stopping
+    /// node are taken within that long, whatever the lease time.
     fn heartbeat_every(&self) -> Duration {
-        (self.settings.lease / 3).max(Duration::from_millis(100))
+        (self.settings.lease / 3)
+            .min(LOOK_EVERY)
+            .max(Duration::from_millis(100))
     }
 
     /// Heartbeats until `stop` fires; claims nothing once `draining` fired (shutting down).
