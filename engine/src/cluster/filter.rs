@@ -50,9 +50,9 @@ impl WorkFilter {
     /// The domains open now (see [`WorkFilter::allows`]).
     pub(crate) fn open_domains(&self) -> HashSet<String> {
         let state = self.state();
-        if !state
+        if state
             .valid_until
-            .is_some_and(|until| Instant::now() < until)
+            .is_none_or(|until| Instant::now() >= until)
         {
             return HashSet::new();
         }

@@ -103,7 +103,7 @@ fn two_nodes_racing_for_the_same_leases_get_each_exactly_once() {
                         store
                             .cluster()
                             .unwrap()
-                            .claim(owner, &[name.clone()], LONG)
+                            .claim(owner, std::slice::from_ref(name), LONG)
                             .unwrap(),
                     );
                 }
