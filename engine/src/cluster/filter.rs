@@ -22,6 +22,9 @@ pub(crate) struct WorkFilter {
     granted: Notify,
     /// Messages handed out per second, for the last minute.
     sent: Mutex<VecDeque<(Instant, u64)>>,
+    /// Live nodes at the last heartbeat (0 before the first): a relay's limits are split
+    /// between them.
+    live: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +65,18 @@ impl WorkFilter {
             .filter(|d| !state.draining.contains(*d))
             .cloned()
             .collect()
+    }
+
+    /// Live nodes at the last heartbeat, itself included (at least 1).
+    pub(crate) fn live_nodes(&self) -> usize {
+        usize::try_from(self.live.load(Ordering::Acquire))
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Notes the live nodes counted at a heartbeat.
+    pub(crate) fn set_live_nodes(&self, live: usize) {
+        self.live.store(live as u64, Ordering::Release);
     }
 
     /// Changes with every grant.
@@ -220,10 +235,9 @@ mod tests {
             .build()
             .unwrap();
         runtime
-            .block_on(tokio::time::timeout(
-                Duration::from_secs(5),
-                filter.granted(),
-            ))
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(5), filter.granted()).await
+            })
             .unwrap();
         filter.note_sent(3);
         filter.note_sent(4);

@@ -195,6 +195,7 @@ impl Node {
         )?;
         let live = cluster.nodes()?.iter().filter(|n| n.live).count();
         self.live.store(live.max(1), Ordering::Release);
+        self.filter.set_live_nodes(live.max(1));
         Ok(held
             .iter()
             .filter_map(|name| lease_domain(name).map(str::to_owned))

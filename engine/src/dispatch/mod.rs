@@ -475,6 +475,13 @@ impl Scheduler {
         let Some(filter) = &self.filter else {
             return;
         };
+        // A relay's connections and rate are split between the live nodes.
+        let live = filter.live_nodes();
+        for destination in &self.routing.destinations {
+            if destination.fatal_connect_errors {
+                destination.split_between(live);
+            }
+        }
         let generation = filter.generation();
         if generation == self.open.0 {
             return;

@@ -27,6 +27,9 @@ pub(crate) struct PgEngine {
     runtime: std::sync::Arc<OwnRuntime>,
     /// The URL without its password, as errors name the store.
     path: PathBuf,
+    /// Relay usage per (relay, minute) as this process last read or wrote it: what it
+    /// writes is added to the shared count as the difference (other nodes add theirs).
+    pub(super) relay_seen: std::sync::Mutex<std::collections::HashMap<(String, u64), u32>>,
 }
 
 impl std::fmt::Debug for PgEngine {
@@ -72,6 +75,7 @@ impl PgEngine {
             store,
             runtime,
             path,
+            relay_seen: std::sync::Mutex::default(),
         })
     }
 

@@ -323,3 +323,20 @@ fn domains_with_work_count_pending_and_due_recipients_through_the_indexes() {
         "{plan}"
     );
 }
+
+#[test]
+fn relay_usage_of_two_nodes_adds_up_instead_of_overwriting() {
+    let cluster = crate::store::postgres::tests::cluster();
+    let url = cluster.create_database("cluster_relay_usage").unwrap();
+    let a = Store::open(std::path::Path::new(&url)).unwrap();
+    let b = Store::open(std::path::Path::new(&url)).unwrap();
+    for node in [&a, &b] {
+        assert!(node.relay_usage("relay:587", 0).unwrap().is_empty());
+    }
+    // Each process writes its own absolute counts, as the recorder does.
+    a.set_relay_usage("relay:587", &[(100, 5)], 0).unwrap();
+    b.set_relay_usage("relay:587", &[(100, 3), (101, 1)], 0)
+        .unwrap();
+    a.set_relay_usage("relay:587", &[(100, 6)], 0).unwrap();
+    assert_eq!(a.relay_usage("relay:587", 0).unwrap(), [(100, 9), (101, 1)]);
+}
