@@ -11,8 +11,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use volley_testkit::campaign::{CampaignToml, Mx, QUICK_RETRY};
+use volley_testkit::nameserver::{NameServer, Zone};
 use volley_testkit::postgres::TempCluster;
-use volley_testkit::sink::SinkConfig;
+use volley_testkit::sink::{Sink, SinkConfig};
 
 /// The bound on every wait of these tests: generous, so a busy machine never fails them.
 const WAIT: Duration = Duration::from_secs(120);
@@ -25,19 +27,27 @@ struct Rig {
     url: String,
     nodes: Vec<(String, Child)>,
     total: u64,
+    /// Direct to MX: the MX hosts' sink and the name server pointing domains at it.
+    direct: Option<(Sink, NameServer)>,
 }
 
 impl Rig {
     /// `recipients` over 50 domains; the sink answers each command after `delay`.
     async fn new(db: &str, recipients: usize, delay: Duration) -> Rig {
-        let pg = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
-        let url = pg.create_database(db).unwrap_or_else(|e| panic!("{e}"));
-        let url = url.replace(&format!(":{}@", pg.password()), "@");
         let config = SinkConfig {
             reply_delay: delay,
             ..SinkConfig::default()
         };
-        let fixture = Fixture::with_sink(&list(recipients), PASSWORD, config).await;
+        Rig::with_list(db, &list(recipients), recipients, config).await
+    }
+
+    /// `csv` (of `recipients` rows) sent through the fixture's relay sink configured by
+    /// `config`.
+    async fn with_list(db: &str, csv: &str, recipients: usize, config: SinkConfig) -> Rig {
+        let pg = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
+        let url = pg.create_database(db).unwrap_or_else(|e| panic!("{e}"));
+        let url = url.replace(&format!(":{}@", pg.password()), "@");
+        let fixture = Fixture::with_sink(csv, PASSWORD, config).await;
         std::fs::write(fixture.path("db-password"), pg.password()).unwrap();
         std::fs::set_permissions(
             fixture.path("db-password"),
@@ -50,7 +60,44 @@ impl Rig {
             url,
             nodes: Vec::new(),
             total: recipients as u64,
+            direct: None,
         }
+    }
+
+    /// `csv` sent directly to each domain's MX (all of them one plain sink, each domain its
+    /// own MX host name, so each is its own destination), with `shaping` added.
+    async fn direct(
+        db: &str,
+        csv: &str,
+        recipients: usize,
+        domains: &[String],
+        shaping: &str,
+    ) -> Rig {
+        let mut rig = Rig::with_list(db, csv, recipients, SinkConfig::default()).await;
+        let sink = Sink::start(SinkConfig::default()).await.unwrap();
+        let mut zone = Zone::new();
+        for domain in domains {
+            let host = format!("mx.{domain}");
+            zone.mx(domain, 10, &host)
+                .a(&host, std::net::Ipv4Addr::LOCALHOST);
+        }
+        let dns = NameServer::start(zone).await.unwrap();
+        let toml = CampaignToml::new("cli-test")
+            .mx(Mx::on_port(sink.addr().port()))
+            .dns(dns.addr())
+            .dkim("rsa", "rsa.pem")
+            .retry(QUICK_RETRY)
+            .section(shaping);
+        rig.fixture.set_campaign(toml);
+        rig.direct = Some((sink, dns));
+        rig
+    }
+
+    /// The sink the messages reach.
+    fn sink(&self) -> &Sink {
+        self.direct
+            .as_ref()
+            .map_or(&self.fixture.sink, |(sink, _)| sink)
     }
 
     /// The serve file of node `name` (in its own folder) with lease time `lease`.
@@ -208,7 +255,7 @@ impl Rig {
 
     /// Every recipient arrived; returns how many arrived more than once (extra copies).
     fn duplicates(&self) -> usize {
-        let arrived = arrivals(&self.fixture.sink);
+        let arrived = arrivals(self.sink());
         assert_eq!(arrived.len() as u64, self.total, "nobody lost");
         arrived.values().map(|n| n - 1).sum()
     }
@@ -327,4 +374,54 @@ async fn a_node_added_mid_send_takes_work() {
     rig.stop_all().await;
     assert_eq!(rig.duplicates(), 0);
     assert!(senders.contains("b"), "the new node sent: {senders:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_rate_holds_at_the_receiver_across_three_nodes() {
+    const RATE: f64 = 10.0;
+    let domains: Vec<String> = (0..6).map(|i| format!("r{i}.example")).collect();
+    let mut csv = String::from("email,name\n");
+    for i in 0..240 {
+        csv.push_str(&format!("user{i}@{},Name{i}\n", domains[i % domains.len()]));
+    }
+    let shaping = format!("[shaping.default]\nmax_message_rate = {RATE}");
+    let mut rig = Rig::direct("cluster_rate", &csv, 240, &domains, &shaping).await;
+    for name in ["a", "b", "c"] {
+        rig.start(name, "3s");
+    }
+    let mut senders = BTreeSet::new();
+    rig.wait_all_delivered(&mut senders).await;
+    rig.stop_all().await;
+    assert_eq!(rig.duplicates(), 0);
+    assert!(senders.len() >= 2, "{senders:?}");
+    // Per domain, by the receiver's clock: in any window of W, at most RATE x (W + SLACK)
+    // plus the burst (a tenth of a second's worth, at least one). SLACK is the generous
+    // allowance for a message paced at one instant and arriving later than the next one.
+    const W: f64 = 2.0;
+    const SLACK: f64 = 1.0;
+    let bound = (RATE * (W + SLACK)).floor() as usize + 1;
+    for domain in &domains {
+        let mut at: Vec<Instant> = rig
+            .sink()
+            .received()
+            .into_iter()
+            .filter(|m| m.rcpt_to.iter().any(|r| r.ends_with(&format!("@{domain}"))))
+            .map(|m| m.at)
+            .collect();
+        at.sort();
+        assert_eq!(at.len(), 40, "{domain}");
+        for (i, start) in at.iter().enumerate() {
+            let within = at[i..]
+                .iter()
+                .take_while(|t| t.duration_since(*start).as_secs_f64() < W)
+                .count();
+            assert!(
+                within <= bound,
+                "{domain}: {within} messages within {W}s (bound {bound})"
+            );
+        }
+        // And paced at all: 40 messages at 10/s take more than W seconds.
+        let spread = at[at.len() - 1].duration_since(at[0]).as_secs_f64();
+        assert!(spread > W, "{domain}: all within {spread}s");
+    }
 }
