@@ -127,7 +127,7 @@ impl Node {
 
     /// A third of the lease time, at most [`LOOK_EVERY`]: leases handed back by a stopping
     /// node are taken within that long, whatever the lease time.
-    fn heartbeat_every(&self) -> Duration {
+    pub(crate) fn heartbeat_every(&self) -> Duration {
         (self.settings.lease / 3)
             .min(LOOK_EVERY)
             .max(Duration::from_millis(100))

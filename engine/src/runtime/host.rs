@@ -57,19 +57,9 @@ impl Host {
         let _ = self.node.set(node);
     }
 
-    /// Whether a send this host started is still running (on a cluster node, whose send
-    /// keeps running: whether it has work on the domains the node holds).
+    /// Whether a send this host started is still running.
     pub(crate) fn is_sending(&self) -> bool {
-        if self.node.get().is_none() {
-            return !self.runs.is_empty();
-        }
-        self.current().is_some_and(|run| {
-            !run.view
-                .active
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
-        })
+        !self.runs.is_empty()
     }
 
     /// Makes `run` the send that handed-over campaigns join.
@@ -245,13 +235,12 @@ impl Host {
     pub(crate) fn is_active(&self, id: &str) -> bool {
         self.current().is_some_and(|run| {
             run.is_open()
-                && (self.node.get().is_some() && run.has(id)
-                    || run
-                        .view
-                        .active
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .contains(id))
+                && run
+                    .view
+                    .active
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(id)
         })
     }
 
@@ -266,6 +255,14 @@ impl Host {
             .map_err(|e| format!("preparing campaign {}: {e}", file.display()))?;
         let plan = DeliveryPlan::for_campaign(&campaign, store).map_err(|e| e.to_string())?;
         let running = self.current().filter(RunHandle::is_open);
+        let cluster = self.node.get().is_some();
+        if cluster && running.as_ref().is_some_and(|run| run.has(campaign.id())) {
+            // A cluster node's send that has no work on its domains just now ends soon.
+            return Ok(Response::AlreadySending {
+                campaign: campaign.id().to_owned(),
+                pid: std::process::id(),
+            });
+        }
         if let Some(run) = &running {
             let key = run
                 .plan_key

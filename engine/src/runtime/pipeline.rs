@@ -153,14 +153,13 @@ pub(crate) async fn load_and_send(
     run: Run,
     options: &SendOptions,
 ) -> Result<SendReport, Error> {
-    // A cluster node's leases keep nodes apart; the local lock would keep them off the
-    // campaign altogether.
-    let _lock = match run.is_cluster() {
-        true => None,
-        false => Some(super::send_lock::lock(
-            &campaign.settings.store,
-            campaign.id(),
-        )?),
+    // A cluster node's leases keep nodes apart: it holds the local lock when it can (so a
+    // `volley send` beside it is refused), and sends without it when another node on this
+    // machine holds it.
+    let lock = super::send_lock::lock(&campaign.settings.store, campaign.id());
+    let _lock = match lock {
+        Err(Error::AlreadySending { .. }) if run.is_cluster() => None,
+        lock => Some(lock?),
     };
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;

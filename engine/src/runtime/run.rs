@@ -168,8 +168,8 @@ pub(crate) struct Run {
     view: Arc<SchedulerView>,
     closed: Arc<AtomicBool>,
     plan_key: Arc<RwLock<String>>,
-    /// On a cluster node: the domains it may send to; the run then keeps going until
-    /// cancelled, as work comes and goes with the leases.
+    /// On a cluster node: the domains it may send to (the run ends when those have no work
+    /// left; the server starts another when the node is granted more).
     filter: Option<Arc<WorkFilter>>,
 }
 
@@ -207,8 +207,7 @@ impl Run {
         }
     }
 
-    /// The run of a cluster node: it sends only to the domains `filter` opens, and runs
-    /// until cancelled.
+    /// The run of a cluster node: it sends only to the domains `filter` opens.
     pub(crate) fn in_cluster(mut self, filter: Arc<WorkFilter>) -> Run {
         self.filter = Some(filter);
         self
@@ -271,7 +270,7 @@ impl Run {
                 events: self.events_rx,
                 max_connections: plan.global.max_connections,
                 linger: options.linger,
-                keep_running: self.filter.is_some(),
+                keep_running: false,
                 tracker: tracker.clone(),
                 view: self.view.clone(),
                 filter: self.filter.clone(),

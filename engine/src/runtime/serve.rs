@@ -79,8 +79,9 @@ pub struct Server {
     control_stop: CancellationToken,
     tracking_addr: Option<SocketAddr>,
     bounces_addr: Option<SocketAddr>,
-    /// Campaigns handed to the host lately, and when (not handed again while they load).
-    launched: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// Campaigns handed to the host lately, when, and the node's grants then (not handed
+    /// again while they load, unless the node was granted domains since).
+    launched: std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, u64)>>,
     /// A/B tests whose verdict held, with what it was taken on (taken again only on news).
     held: std::sync::Mutex<HeldTests>,
     /// Campaigns being handed to the host (loading, starting).
@@ -215,7 +216,11 @@ impl Server {
             let now = self.options.clock.now();
             let wake = self.look(now, &mut told);
             self.finish_pass();
-            let sleep = (wake - now).to_std().unwrap_or(Duration::ZERO);
+            let mut sleep = (wake - now).to_std().unwrap_or(Duration::ZERO);
+            if let Some((node, _)) = &self.node {
+                // Domains granted at a heartbeat are sent to at the next look.
+                sleep = sleep.min(node.heartbeat_every());
+            }
             tokio::select! {
                 () = self.cancel.cancelled() => break,
                 () = tokio::time::sleep(sleep.min(self.options.tick).max(Duration::from_millis(50))) => {}
@@ -435,13 +440,17 @@ impl Server {
         {
             let mut launched = self.launched.lock().unwrap_or_else(|p| p.into_inner());
             let now = tokio::time::Instant::now();
-            if launched
-                .get(id)
-                .is_some_and(|at| now.duration_since(*at) < RELAUNCH_AFTER)
-            {
+            // A cluster node's send ends when its domains have no work; a grant starts another.
+            let grants = self
+                .node
+                .as_ref()
+                .map_or(0, |(node, _)| node.filter().generation());
+            if launched.get(id).is_some_and(|(at, seen)| {
+                now.duration_since(*at) < RELAUNCH_AFTER && *seen == grants
+            }) {
                 return;
             }
-            launched.insert(id.to_owned(), now);
+            launched.insert(id.to_owned(), (now, grants));
         }
         let mut settings = settings.clone();
         settings.id = id.to_owned();
@@ -449,6 +458,7 @@ impl Server {
         let id = id.to_owned();
         self.launches.spawn(async move {
             match host.launch(settings).await {
+                Ok(control::Response::AlreadySending { .. }) => {}
                 Ok(_) => tracing::info!(campaign = %id, "sending"),
                 Err(message) => tracing::warn!(campaign = %id, %message, "could not start"),
             }
