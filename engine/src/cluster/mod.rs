@@ -6,7 +6,7 @@
 //! - `node`: registration, the heartbeat renewing the node and its leases, claiming and
 //!   draining domains, the load lease, handing everything back when stopping;
 //! - `share`: the fair-share arithmetic (pure);
-//! - `filter`: [`WorkFilter`], what the scheduler may take now (held, not draining, and
+//! - `filter`: `WorkFilter`, what the scheduler may take now (held, not draining, and
 //!   renewed recently enough that the lease cannot have run out).
 //!
 //! ```text
