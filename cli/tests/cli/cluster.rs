@@ -47,13 +47,15 @@ impl Rig {
         let pg = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
         let url = pg.create_database(db).unwrap_or_else(|e| panic!("{e}"));
         let url = url.replace(&format!(":{}@", pg.password()), "@");
-        let fixture = Fixture::with_sink(csv, PASSWORD, config).await;
+        let mut fixture = Fixture::with_sink(csv, PASSWORD, config).await;
         std::fs::write(fixture.path("db-password"), pg.password()).unwrap();
         std::fs::set_permissions(
             fixture.path("db-password"),
             std::os::unix::fs::PermissionsExt::from_mode(0o600),
         )
         .unwrap();
+        // The campaign names this database too, whichever engine the other tests run on.
+        fixture.add_to_campaign(&store_section(&url));
         Rig {
             pg,
             fixture,
@@ -87,7 +89,8 @@ impl Rig {
             .dns(dns.addr())
             .dkim("rsa", "rsa.pem")
             .retry(QUICK_RETRY)
-            .section(shaping);
+            .section(shaping)
+            .section(&store_section(&rig.url));
         rig.fixture.set_campaign(toml);
         rig.direct = Some((sink, dns));
         rig
@@ -268,6 +271,11 @@ impl Drop for Rig {
             let _ = child.wait();
         }
     }
+}
+
+/// The `[store]` of the campaign: the test's database, its password in `db-password`.
+fn store_section(url: &str) -> String {
+    format!("[store]\nurl = \"{url}\"\npassword_file = \"db-password\"\nlocal_dir = \"local\"")
 }
 
 /// Node `name`'s row in a status.

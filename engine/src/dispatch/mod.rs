@@ -19,6 +19,7 @@
 
 mod feed;
 mod jobs;
+mod leases;
 mod routes;
 
 pub use jobs::{JobQueue, JobWorker};
@@ -32,6 +33,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use feed::CampaignFeed;
+use leases::granted;
 use routes::{LocalFailure, RouteState, Routing};
 
 use crate::cluster::WorkFilter;
@@ -258,14 +260,6 @@ impl Flight {
     }
 }
 
-/// Resolves when `filter` granted domains (never without a filter).
-async fn granted(filter: Option<&WorkFilter>) {
-    match filter {
-        Some(filter) => filter.granted().await,
-        None => std::future::pending().await,
-    }
-}
-
 fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
     if let Some(n) = map.get_mut(&key) {
         *n = n.saturating_sub(1);
@@ -462,38 +456,6 @@ impl Scheduler {
             SchedulerEvent::Submit(lane) => self.add_campaign(lane)?,
         }
         Ok(())
-    }
-
-    /// True when recipients of `domain` may be taken now (always, outside a cluster).
-    fn may_take(&self, domain: &str) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.allows(domain))
-    }
-
-    /// After a grant, reads the newly open domains from the start in every campaign (what
-    /// another node left pending) and looks for their due retries at once.
-    fn take_grants(&mut self) {
-        let Some(filter) = &self.filter else {
-            return;
-        };
-        // A relay's connections and rate are split between the live nodes.
-        let live = filter.live_nodes();
-        for destination in &self.routing.destinations {
-            if destination.fatal_connect_errors {
-                destination.split_between(live);
-            }
-        }
-        let generation = filter.generation();
-        if generation == self.open.0 {
-            return;
-        }
-        let open = filter.open_domains();
-        for domain in open.difference(&self.open.1) {
-            for feed in &mut self.feeds {
-                feed.rewind(domain);
-            }
-        }
-        self.open = (generation, open);
-        self.last_retry_check = None;
     }
 
     fn on_delivery(&mut self, event: DeliveryEvent) {
