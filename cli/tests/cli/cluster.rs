@@ -301,6 +301,14 @@ async fn three_nodes_split_one_campaign_and_reach_each_recipient_once() {
     let nodes = status["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3, "{status}");
     assert!(nodes.iter().all(|n| n["live"] == true), "{status}");
+    // A second live node named "a" is refused, saying which one runs.
+    let file = rig.serve_file("a", "3s").display().to_string();
+    let password = rig.pg.password().to_owned();
+    let twin = output_of(&["serve", "--config", &file], &[("PGPASSWORD", &password)]).await;
+    let said = text(&twin.stderr);
+    assert_eq!(twin.status.code(), Some(2), "{said}");
+    assert!(said.contains("node a is already running"), "{said}");
+    assert!(said.contains(&format!("pid {}", rig.pid("a"))), "{said}");
     rig.stop_all().await;
     assert_eq!(rig.duplicates(), 0, "each recipient exactly once");
     assert!(senders.len() >= 2, "at least two nodes sent: {senders:?}");
@@ -310,6 +318,20 @@ async fn three_nodes_split_one_campaign_and_reach_each_recipient_once() {
         assert_eq!(node(&status, name)["stopping"], true, "{status}");
         assert_eq!(node(&status, name)["leases"], 0, "{status}");
     }
+    // The table says the same.
+    let campaign = rig.fixture.campaign();
+    let table = output_of(
+        &["status", &campaign, "--store", &rig.url],
+        &[("PGPASSWORD", &password)],
+    )
+    .await;
+    let said = text(&table.stdout);
+    assert!(said.contains("nodes (0 live of 3)"), "{said}");
+    assert_eq!(
+        said.matches("stopped (leases handed back)").count(),
+        3,
+        "{said}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
