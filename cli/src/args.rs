@@ -134,6 +134,19 @@ pub(crate) struct ServeArgs {
     /// The longest pause between looks at the campaigns, in seconds.
     #[arg(long, default_value_t = 30, hide = true)]
     pub(crate) tick: u64,
+    /// On a PostgreSQL store, this node's name in the cluster (over `[cluster] node`;
+    /// default `<host>-<pid>`). A second live node with the same name is refused.
+    #[arg(long, value_name = "NAME", value_parser = node_name)]
+    pub(crate) node: Option<String>,
+}
+
+/// A node name: 1 to 63 letters, digits, '.', '_' or '-'.
+fn node_name(text: &str) -> Result<String, String> {
+    if volley::config::is_node_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("a node name is 1 to 63 letters, digits, '.', '_' or '-'".to_owned())
+    }
 }
 
 /// `volley load`.
@@ -218,7 +231,8 @@ pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) campaign: CampaignArgs,
     /// Print JSON: campaign, total, pending, delivered, deferred, bounced, expired,
-    /// suppressed, invalid, duplicate, next_attempt.
+    /// suppressed, invalid, duplicate, next_attempt (and, on a PostgreSQL store, the
+    /// cluster's nodes).
     #[arg(long)]
     pub(crate) json: bool,
 }

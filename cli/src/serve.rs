@@ -16,12 +16,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     tokio::spawn(crate::send::cancel_on_signal(cancel.clone()));
     let options = ServeOptions {
         tick: Duration::from_secs(args.tick.max(1)),
+        node: args.node.clone(),
         ..ServeOptions::default()
     };
     let server = Server::open(settings, options, cancel)
         .await
         .with_context(|| format!("starting the server for {store}"))?;
     let mut parts = vec![format!("{campaigns} campaign(s)")];
+    if let Some(node) = server.node_name() {
+        parts.push(format!("node {node}"));
+    }
     if let Some(addr) = server.tracking_addr() {
         parts.push(format!("tracking on http://{addr}"));
     }

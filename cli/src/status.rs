@@ -42,6 +42,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             "connection_limits": report.connection_limits.iter().map(|(name, messages)| serde_json::json!({
                 "destination": name, "messages_per_connection": messages,
             })).collect::<Vec<_>>(),
+            "nodes": report.nodes.iter().map(node_json).collect::<Vec<_>>(),
         });
         ui::line(&serde_json::to_string_pretty(&json)?);
         return Ok(crate::exit::OK);
@@ -96,7 +97,57 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             counted(*messages, "message", "messages")
         ));
     }
+    if !report.nodes.is_empty() {
+        print_nodes(&report.nodes);
+    }
     Ok(crate::exit::OK)
+}
+
+/// One cluster node for `--json`.
+fn node_json(node: &volley::store::NodeInfo) -> serde_json::Value {
+    serde_json::json!({
+        "name": node.name,
+        "host": node.host,
+        "pid": node.pid,
+        "heartbeat_age_ms": u64::try_from(node.heartbeat_age.as_millis()).unwrap_or(u64::MAX),
+        "lease_ms": u64::try_from(node.lease.as_millis()).unwrap_or(u64::MAX),
+        "live": node.live,
+        "stopping": node.stopping,
+        "leases": node.leases,
+        "sent_last_minute": node.sent_last_minute,
+    })
+}
+
+/// The cluster's nodes: live ones first, then stopped or silent ones.
+fn print_nodes(nodes: &[volley::store::NodeInfo]) {
+    let live = nodes.iter().filter(|n| n.live).count();
+    ui::line(&format!("  nodes ({live} live of {}):", nodes.len()));
+    ui::line(&format!(
+        "    {:<24} {:<20} {:>10} {:>7} {:>12}  state",
+        "name", "host", "heartbeat", "leases", "last minute"
+    ));
+    let mut sorted: Vec<_> = nodes.iter().collect();
+    sorted.sort_by_key(|n| (!n.live, n.name.clone()));
+    for n in sorted {
+        let state = match (n.live, n.stopping) {
+            (true, _) => "live",
+            (false, true) => "stopped (leases handed back)",
+            (false, false) => "silent (taken for dead)",
+        };
+        let host = format!(
+            "{}{}",
+            n.host.as_deref().unwrap_or("?"),
+            n.pid.map(|p| format!(" pid {p}")).unwrap_or_default()
+        );
+        let name: String = n.name.chars().take(24).collect();
+        let host: String = host.chars().take(20).collect();
+        ui::line(&format!(
+            "    {name:<24} {host:<20} {:>9}s {:>7} {:>12}  {state}",
+            n.heartbeat_age.as_secs(),
+            n.leases,
+            n.sent_last_minute
+        ));
+    }
 }
 
 /// The running send's destinations, busiest first (at most 20 lines).

@@ -42,6 +42,11 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
         campaigns: Vec::new(),
         tracking: Some(tracking(bind, key, limits)?),
         bounces: None,
+        // A tracking server sends nothing: it takes no share of the cluster's work.
+        cluster: volley::config::ClusterSettings {
+            join: false,
+            ..volley::config::ClusterSettings::default()
+        },
     };
     let server = Server::open(settings, ServeOptions::default(), cancel)
         .await

@@ -3,14 +3,15 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! runtime ──► preflight, recorder, campaign, dispatch, recurring, compose, delivery, bounce,
-//!             control, tracking, report, ab, store, shaping, config, smtp, model
+//! runtime ──► preflight, recorder, campaign, dispatch, cluster, recurring, compose, delivery,
+//!             bounce, control, tracking, report, ab, store, shaping, config, smtp, model
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
 //! report ──► ab, store, config, model          control ──► report, store, model
 //! tracking ──► store, model                    recurring ──► config
-//! dispatch ──► delivery, shaping, store, config, smtp, model
+//! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
+//! cluster ──► store, model (nodes, leases and the scheduler's filter)
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                    campaign ──► config
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
@@ -30,6 +31,7 @@
 pub mod ab;
 pub mod bounce;
 pub mod campaign;
+pub mod cluster;
 pub mod compose;
 pub mod config;
 pub mod control;

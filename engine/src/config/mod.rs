@@ -33,7 +33,10 @@ pub use listen::BounceListenSettings;
 pub use relay::is_loopback_host;
 pub(crate) use secret_file::warn_if_loose;
 pub use secret_file::{loose_permissions, LoosePermissions};
-pub use serve::{load_serve, ServeSettings, ServeTracking, MIN_METRICS_TOKEN_BYTES};
+pub use serve::{
+    is_node_name, load_serve, ClusterSettings, ServeSettings, ServeTracking, DEFAULT_LEASE,
+    MIN_METRICS_TOKEN_BYTES,
+};
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
     KeySource, MxSettings, MxTls, OnInconclusive, Rate, RelaySettings, RetrySettings,
@@ -99,5 +102,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 mod tests;
 #[cfg(test)]
 mod tests_auth;
+#[cfg(test)]
+mod tests_cluster;
 #[cfg(test)]
 mod tests_store;

@@ -29,6 +29,44 @@ pub struct ServeSettings {
     pub tracking: Option<ServeTracking>,
     /// The bounce receiver (`[bounces]`): where bounces and complaints are received over SMTP.
     pub bounces: Option<BounceListenSettings>,
+    /// `[cluster]`: the node this server is on a PostgreSQL store (its name and lease time).
+    pub cluster: ClusterSettings,
+}
+
+/// `[cluster]` of the serve file: how this server takes part in a cluster of nodes sharing a
+/// PostgreSQL store (every `volley serve` on PostgreSQL is a node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `node`: the node's name, unique among live nodes (default `<host>-<pid>`; `--node`
+    /// overrides it).
+    pub node: Option<String>,
+    /// `lease`: how long the node's leases last without a renewal (default 15 s). The node
+    /// renews them every third of it; a dead node's work moves to others after it.
+    pub lease: Duration,
+    /// Whether the server joins the cluster as a node that sends (true for `volley serve`;
+    /// false for a tracking-only server, which sends nothing and so takes no share).
+    pub join: bool,
+}
+
+/// The default `[cluster] lease`.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            node: None,
+            lease: DEFAULT_LEASE,
+            join: true,
+        }
+    }
+}
+
+/// True for a usable node name: 1 to 63 letters, digits, `.`, `_` or `-`.
+pub fn is_node_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// The tracking server of `volley serve` (or `volley track serve`). A limit left unset
@@ -79,6 +117,17 @@ struct RawServe {
     tracking: Option<RawServeTracking>,
     #[serde(default)]
     bounces: Option<RawBounceListen>,
+    #[serde(default)]
+    cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    lease: Option<String>,
 }
 
 /// `store = "folder"`, `store = "postgresql://…"` or a `[store]` table (as in a campaign
@@ -171,12 +220,61 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         Some(b) => Some(validate_listen(&ctx, b, &local_dir(&ctx, &store))?),
         None => None,
     };
+    let cluster = match &raw.cluster {
+        Some(raw) => serve_cluster(&ctx, raw, &store)?,
+        None => ClusterSettings::default(),
+    };
     Ok(ServeSettings {
         file: path.to_path_buf(),
         store,
         campaigns,
         tracking,
         bounces,
+        cluster,
+    })
+}
+
+/// The `[cluster]` section, checked: only for a PostgreSQL store.
+fn serve_cluster(
+    ctx: &Ctx,
+    raw: &RawCluster,
+    store: &StoreLocation,
+) -> Result<ClusterSettings, ConfigError> {
+    if !store.is_postgres() {
+        return Err(ctx.bad(
+            "cluster",
+            "[cluster]",
+            "no [cluster] section: a cluster shares a PostgreSQL store (store = \"postgresql://…\")",
+        ));
+    }
+    let node = match raw.node.as_deref().map(str::trim) {
+        Some(name) if !is_node_name(name) => {
+            return Err(ctx.bad(
+                "cluster.node",
+                name,
+                "a node name: 1 to 63 letters, digits, '.', '_' or '-'",
+            ))
+        }
+        name => name.map(str::to_owned),
+    };
+    let lease = match raw.lease.as_deref() {
+        Some(value) => {
+            let lease = parse_duration(ctx, "cluster.lease", value)?;
+            if !(Duration::from_secs(1)..=Duration::from_secs(3_600)).contains(&lease) {
+                return Err(ctx.bad(
+                    "cluster.lease",
+                    value,
+                    "a duration from 1s to 1h, like \"15s\"",
+                ));
+            }
+            lease
+        }
+        None => DEFAULT_LEASE,
+    };
+    Ok(ClusterSettings {
+        node,
+        lease,
+        join: true,
     })
 }
 

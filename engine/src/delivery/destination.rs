@@ -81,6 +81,8 @@ pub struct Destination {
     state: Mutex<State>,
     open: AtomicUsize,
     ever_connected: AtomicBool,
+    /// The nodes of a cluster splitting this destination's limits (1: not split).
+    share: AtomicUsize,
 }
 
 impl Destination {
@@ -119,6 +121,7 @@ impl Destination {
             }),
             open: AtomicUsize::new(0),
             ever_connected: AtomicBool::new(false),
+            share: AtomicUsize::new(1),
         }
     }
 
@@ -160,8 +163,31 @@ impl Destination {
     /// refused more.
     pub fn connection_limit(&self) -> usize {
         let state = self.state();
-        let limit = state.backoff.connections();
+        let limit = match self.nodes() {
+            1 => state.backoff.connections(),
+            nodes => (state.backoff.connections() / nodes).max(1),
+        };
         state.learned_cap.map_or(limit, |cap| limit.min(cap))
+    }
+
+    fn nodes(&self) -> usize {
+        self.share.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Splits the destination's connection cap and message rate between `nodes` cluster
+    /// nodes sending to it (a relay): this node takes `cap / nodes` connections (at least
+    /// one) and `rate / nodes` messages per second, so that together they keep the cap.
+    pub fn split_between(&self, nodes: usize) {
+        let nodes = nodes.max(1);
+        if self.share.swap(nodes, Ordering::Relaxed) != nodes {
+            let rate = self.state().backoff.rate();
+            self.pace(rate);
+        }
+    }
+
+    /// Sets the message rate: `rate` (the rule's, or back-off's) split between the nodes.
+    fn pace(&self, rate: Option<f64>) {
+        self.messages.set(rate.map(|r| r / self.nodes() as f64));
     }
 
     /// Remembers that the server takes no more than `n` connections at once (at least one).
@@ -295,12 +321,12 @@ impl Destination {
                 connections,
                 hold_until,
             } => {
-                self.messages.set(Some(rate));
+                self.pace(Some(rate));
                 self.messages.hold_until(hold_until);
                 tracing::warn!(destination = %self.name, rate = format!("{rate:.1}/s"), connections, "throttled by the receiver: slowing down");
             }
             BackoffChange::Raised { rate, connections } => {
-                self.messages.set(rate);
+                self.pace(rate);
                 match rate {
                     Some(rate) => {
                         tracing::info!(destination = %self.name, rate = format!("{rate:.1}/s"), connections, "recovering from throttling")
@@ -473,6 +499,32 @@ mod tests {
             tls: MxTls::Opportunistic,
         };
         Destination::new(0, "mx.test".into(), route, rule, "default".into())
+    }
+
+    #[test]
+    fn split_between_nodes_each_takes_its_part_of_the_connections_and_rate() {
+        let rule = ShapingRule {
+            max_connections: 6,
+            max_message_rate: Some(crate::config::Rate {
+                count: 30.0,
+                per: Duration::from_secs(1),
+            }),
+            ..ShapingRule::default()
+        };
+        let route = Route::Mx {
+            hosts: Vec::new(),
+            tls: MxTls::Opportunistic,
+        };
+        let d = Destination::new(0, "relay".into(), route, rule, "relay".into());
+        assert_eq!(d.connection_limit(), 6);
+        d.split_between(3);
+        assert_eq!(d.connection_limit(), 2);
+        assert_eq!(d.messages.rate(), Some(10.0));
+        // More nodes than connections: one each (the cluster then exceeds the cap: documented).
+        d.split_between(10);
+        assert_eq!(d.connection_limit(), 1);
+        d.split_between(1);
+        assert_eq!((d.connection_limit(), d.messages.rate()), (6, Some(30.0)));
     }
 
     #[test]

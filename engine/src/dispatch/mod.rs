@@ -19,6 +19,7 @@
 
 mod feed;
 mod jobs;
+mod leases;
 mod routes;
 
 pub use jobs::{JobQueue, JobWorker};
@@ -32,8 +33,10 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use feed::CampaignFeed;
+use leases::granted;
 use routes::{LocalFailure, RouteState, Routing};
 
+use crate::cluster::WorkFilter;
 use crate::delivery::{
     local_outcome, run_connection, DeliveryContext, DeliveryEvent, Destination, Resolved, Settled,
     LANES,
@@ -161,6 +164,8 @@ pub struct SchedulerSetup {
     pub tracker: TaskTracker,
     /// Live facts for status displays.
     pub view: Arc<SchedulerView>,
+    /// On a cluster node: the recipient domains it may take now (its leases). `None`: all.
+    pub(crate) filter: Option<Arc<WorkFilter>>,
 }
 
 /// Messages the scheduler let into flight and has not heard back about. Counted per
@@ -244,6 +249,15 @@ impl Flight {
     fn of_campaign(&self, campaign: usize) -> usize {
         self.per_campaign.get(&campaign).copied().unwrap_or(0)
     }
+
+    /// Messages in flight per recipient domain.
+    fn per_domain(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for (_, key) in self.keys.keys() {
+            *out.entry(key.domain.clone()).or_default() += 1;
+        }
+        out
+    }
 }
 
 fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
@@ -276,6 +290,9 @@ pub struct Scheduler {
     unreachable: HashMap<usize, String>,
     idle: Duration,
     wake_at: Option<Instant>,
+    filter: Option<Arc<WorkFilter>>,
+    /// The filter's domains open at its last grant seen, and that grant's generation.
+    open: (u64, HashSet<String>),
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -324,6 +341,8 @@ impl Scheduler {
             unreachable: HashMap::new(),
             idle: Duration::ZERO,
             wake_at: None,
+            filter: setup.filter,
+            open: (0, HashSet::new()),
         };
         for lane in campaigns {
             scheduler.add_campaign(lane)?;
@@ -378,6 +397,7 @@ impl Scheduler {
             if cancel.is_cancelled() {
                 return Ok(());
             }
+            self.take_grants();
             self.check_retries()?;
             self.fill().await?;
             self.release_blocked().await;
@@ -396,6 +416,7 @@ impl Scheduler {
                 Some(event) = self.events.recv() => self.on_event(event)?,
                 Some(event) = self.deliveries.recv() => self.on_delivery(event),
                 Some((domain, resolved)) = self.answers.recv() => self.routing.resolved(domain, resolved),
+                () = granted(self.filter.as_deref()) => {}
                 () = tokio::time::sleep_until(wake.into()) => {}
             }
             if idle && self.flight.total() == 0 {
@@ -481,7 +502,10 @@ impl Scheduler {
             if feed.retries_waiting() >= RETRY_PAGE {
                 continue;
             }
-            let due = self.store.due(&feed.id, now, RETRY_PAGE)?;
+            let mut due = self.store.due(&feed.id, now, RETRY_PAGE)?;
+            if let Some(filter) = &self.filter {
+                due.retain(|r| filter.allows(&r.key.domain));
+            }
             let flight = &self.flight;
             feed.add_retries(due, |c, k| flight.contains(c, k));
         }
@@ -506,6 +530,9 @@ impl Scheduler {
                 let Some(domain) = self.feeds[position].next_domain() else {
                     break;
                 };
+                if !self.may_take(&domain) {
+                    continue;
+                }
                 let priority = self.feeds[position].priority;
                 match self.routing.route(&domain) {
                     RouteState::Resolving => {}
@@ -567,6 +594,9 @@ impl Scheduler {
             return Ok(());
         }
         let campaign = feed.index;
+        if let Some(filter) = &self.filter {
+            filter.note_sent(recipients.len());
+        }
         destination.ready().set_draining(false);
         let jobs: Vec<ComposeJob> = recipients
             .into_iter()
@@ -719,6 +749,9 @@ impl Scheduler {
         }
         let domains: Vec<String> = self.feeds[position].domains().cloned().collect();
         for domain in domains {
+            if !self.may_take(&domain) {
+                continue;
+            }
             let RouteState::Routed(id) = self.routing.route(&domain) else {
                 return Ok(false);
             };
@@ -735,6 +768,9 @@ impl Scheduler {
         // destination cannot be sent to before then.
         let id = self.feeds[position].id.clone();
         for recipient in self.store.due(&id, horizon, RETRY_PAGE)? {
+            if !self.may_take(&recipient.key.domain) {
+                continue;
+            }
             if let RouteState::Routed(dest) = self.routing.route(&recipient.key.domain) {
                 if self
                     .blocked_until(dest, now)
@@ -786,6 +822,9 @@ impl Scheduler {
     }
 
     fn publish(&self) {
+        if let Some(filter) = &self.filter {
+            filter.set_busy(self.flight.per_domain());
+        }
         *self.view.paused.lock().unwrap_or_else(|p| p.into_inner()) = self.paused;
         let mut destinations = self
             .view

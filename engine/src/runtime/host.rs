@@ -7,6 +7,7 @@ use super::pipeline::{load_and_send, load_once, SendOptions};
 use super::plan::DeliveryPlan;
 use super::run::{Lane, Run, RunHandle};
 use super::Campaign;
+use crate::cluster::Node;
 use crate::config::CampaignSettings;
 use crate::control::{self, Request, Response};
 use crate::model::Clock;
@@ -27,6 +28,9 @@ pub(crate) struct Host {
     own: Option<String>,
     /// What editions and A/B waits of the campaigns it takes go by.
     clock: Clock,
+    /// On a cluster node (`volley serve` on PostgreSQL): the node, whose leases decide
+    /// which domains its send takes.
+    node: std::sync::OnceLock<Arc<Node>>,
 }
 
 impl Host {
@@ -44,7 +48,13 @@ impl Host {
             runs: TaskTracker::new(),
             own,
             clock,
+            node: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes this host's sends those of cluster node `node`.
+    pub(crate) fn join_cluster(&self, node: Arc<Node>) {
+        let _ = self.node.set(node);
     }
 
     /// Whether a send this host started is still running.
@@ -245,6 +255,14 @@ impl Host {
             .map_err(|e| format!("preparing campaign {}: {e}", file.display()))?;
         let plan = DeliveryPlan::for_campaign(&campaign, store).map_err(|e| e.to_string())?;
         let running = self.current().filter(RunHandle::is_open);
+        let cluster = self.node.get().is_some();
+        if cluster && running.as_ref().is_some_and(|run| run.has(campaign.id())) {
+            // A cluster node's send that has no work on its domains just now ends soon.
+            return Ok(Response::AlreadySending {
+                campaign: campaign.id().to_owned(),
+                pid: std::process::id(),
+            });
+        }
         if let Some(run) = &running {
             let key = run
                 .plan_key
@@ -259,9 +277,7 @@ impl Host {
                 ));
             }
         }
-        let (loaded_now, _) = load_once(&campaign, store, None)
-            .await
-            .map_err(|e| e.to_string())?;
+        let loaded_now = self.load(&campaign).await?;
         let counts = store
             .counts(campaign.id())
             .map_err(|e| e.to_string())?
@@ -289,9 +305,38 @@ impl Host {
         })
     }
 
+    /// Loads the campaign's list unless it is loaded; on a cluster node, only while holding
+    /// its load lease (one node loads, the others wait for it). True when loaded now.
+    async fn load(&self, campaign: &Campaign) -> Result<bool, String> {
+        let id = campaign.id();
+        let node = self.node.get();
+        if let Some(node) = node {
+            if !node
+                .load_turn(id, &self.cancel)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(false);
+            }
+        }
+        let loaded = load_once(campaign, &self.store, None)
+            .await
+            .map(|(loaded_now, _)| loaded_now)
+            .map_err(|e| e.to_string());
+        if let Some(node) = node {
+            if let Err(error) = node.loaded(id).await {
+                tracing::warn!(campaign = id, %error, "could not hand the load lease back; it runs out by itself");
+            }
+        }
+        loaded
+    }
+
     /// Starts a send of `campaign` (loaded already) that later campaigns may join.
     fn start(self: &Arc<Self>, campaign: Campaign) {
-        let run = Run::new(self.store.clone());
+        let run = match self.node.get() {
+            Some(node) => Run::new(self.store.clone()).in_cluster(node.filter()),
+            None => Run::new(self.store.clone()),
+        };
         self.adopt(run.handle());
         let (host, store) = (self.clone(), self.store.clone());
         tracing::info!(campaign = campaign.id(), "campaign handed over; sending it");

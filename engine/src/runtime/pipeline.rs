@@ -153,7 +153,14 @@ pub(crate) async fn load_and_send(
     run: Run,
     options: &SendOptions,
 ) -> Result<SendReport, Error> {
-    let _lock = super::send_lock::lock(&campaign.settings.store, campaign.id())?;
+    // A cluster node's leases keep nodes apart: it holds the local lock when it can (so a
+    // `volley send` beside it is refused), and sends without it when another node on this
+    // machine holds it.
+    let lock = super::send_lock::lock(&campaign.settings.store, campaign.id());
+    let _lock = match lock {
+        Err(Error::AlreadySending { .. }) if run.is_cluster() => None,
+        lock => Some(lock?),
+    };
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
     let (decided_now, holding) = decide_ab(campaign, store, options.clock.now_millis()).await?;

@@ -11,6 +11,7 @@
 use super::plan::DeliveryPlan;
 use super::{Phase, Progress};
 use crate::bounce::Classifier;
+use crate::cluster::WorkFilter;
 use crate::compose::{spawn_composers, ComposeStage, Stages};
 use crate::delivery::{DeliveryContext, Settled};
 use crate::dispatch::{
@@ -125,6 +126,16 @@ impl RunHandle {
         !self.closed.load(Ordering::Acquire)
     }
 
+    /// Whether campaign `id` is part of the run.
+    pub(crate) fn has(&self, id: &str) -> bool {
+        self.registry
+            .lanes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|lane| lane.id == id)
+    }
+
     /// Adds a loaded campaign to the running send; an error text when the run is over or
     /// already sends that campaign.
     pub(crate) fn submit(&self, lane: Lane) -> Result<(), String> {
@@ -157,6 +168,9 @@ pub(crate) struct Run {
     view: Arc<SchedulerView>,
     closed: Arc<AtomicBool>,
     plan_key: Arc<RwLock<String>>,
+    /// On a cluster node: the domains it may send to (the run ends when those have no work
+    /// left; the server starts another when the node is granted more).
+    filter: Option<Arc<WorkFilter>>,
 }
 
 /// What a finished run did.
@@ -189,7 +203,20 @@ impl Run {
             view: Arc::default(),
             closed: Arc::default(),
             plan_key: Arc::default(),
+            filter: None,
         }
+    }
+
+    /// The run of a cluster node: it sends only to the domains `filter` opens.
+    pub(crate) fn in_cluster(mut self, filter: Arc<WorkFilter>) -> Run {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Whether this is a cluster node's run (leases, not the local send lock, keep two
+    /// nodes from sending to one domain at once).
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.filter.is_some()
     }
 
     /// The handle other tasks reach the run with.
@@ -246,6 +273,7 @@ impl Run {
                 keep_running: false,
                 tracker: tracker.clone(),
                 view: self.view.clone(),
+                filter: self.filter.clone(),
             },
             vec![first_lane],
         )?;

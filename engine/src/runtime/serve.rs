@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use super::held::HeldTests;
 use super::host::Host;
+use crate::cluster::{Node, NodeSettings};
 use crate::config::{
     load_campaign_in, BounceListenSettings, CampaignSettings, ServeSettings, ServeTracking,
 };
@@ -41,6 +42,9 @@ pub struct ServeOptions {
     /// The clock editions, A/B waits and `[ab] recheck_every` go by (default
     /// [`Clock::system`]; deliveries, retries and tracking keep the system's).
     pub clock: Clock,
+    /// The cluster node's name (`--node`), over the serve file's `[cluster] node`; default
+    /// `<host>-<pid>`. Only on a PostgreSQL store, where every server is a node.
+    pub node: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -48,6 +52,7 @@ impl Default for ServeOptions {
         ServeOptions {
             tick: Duration::from_secs(30),
             clock: Clock::system(),
+            node: None,
         }
     }
 }
@@ -74,14 +79,17 @@ pub struct Server {
     control_stop: CancellationToken,
     tracking_addr: Option<SocketAddr>,
     bounces_addr: Option<SocketAddr>,
-    /// Campaigns handed to the host lately, and when (not handed again while they load).
-    launched: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// Campaigns handed to the host lately, when, and the node's grants then (not handed
+    /// again while they load, unless the node was granted domains since).
+    launched: std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, u64)>>,
     /// A/B tests whose verdict held, with what it was taken on (taken again only on news).
     held: std::sync::Mutex<HeldTests>,
     /// Campaigns being handed to the host (loading, starting).
     launches: TaskTracker,
     /// The last pass finished.
     passes: watch::Sender<Pass>,
+    /// The cluster node this server is (on a PostgreSQL store), and what stops its heartbeat.
+    node: Option<(Arc<Node>, CancellationToken)>,
 }
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
@@ -162,6 +170,7 @@ impl Server {
             Some(bounces) => Some(start_bounces(bounces, &store, &tasks, &cancel).await?),
             None => None,
         };
+        let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         Ok(Server {
             settings,
             options,
@@ -176,7 +185,13 @@ impl Server {
             held: std::sync::Mutex::default(),
             launches: TaskTracker::new(),
             passes: watch::Sender::new(Pass::default()),
+            node,
         })
+    }
+
+    /// The cluster node's name, when this server is one.
+    pub fn node_name(&self) -> Option<&str> {
+        self.node.as_ref().map(|(node, _)| node.name())
     }
 
     /// The passes of the server as they finish (take it before [`Server::run`]).
@@ -201,7 +216,11 @@ impl Server {
             let now = self.options.clock.now();
             let wake = self.look(now, &mut told);
             self.finish_pass();
-            let sleep = (wake - now).to_std().unwrap_or(Duration::ZERO);
+            let mut sleep = (wake - now).to_std().unwrap_or(Duration::ZERO);
+            if let Some((node, _)) = &self.node {
+                // Domains granted at a heartbeat are sent to at the next look.
+                sleep = sleep.min(node.heartbeat_every());
+            }
             tokio::select! {
                 () = self.cancel.cancelled() => break,
                 () = tokio::time::sleep(sleep.min(self.options.tick).max(Duration::from_millis(50))) => {}
@@ -211,6 +230,13 @@ impl Server {
         self.launches.close();
         self.launches.wait().await;
         self.host.wait().await;
+        if let Some((node, heartbeat)) = &self.node {
+            // Everything in flight is recorded: hand the leases back so others go on now.
+            heartbeat.cancel();
+            if let Err(error) = node.stop().await {
+                tracing::error!(%error, "could not hand the leases back; they run out by themselves");
+            }
+        }
         self.control_stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
@@ -236,6 +262,7 @@ impl Server {
     /// Starts whatever is due at `now`; returns when to look again.
     fn look(&self, now: DateTime<Utc>, told: &mut HashSet<String>) -> DateTime<Utc> {
         let mut wake = now + chrono::Duration::from_std(self.options.tick).unwrap_or_default();
+        let mut working = Vec::new();
         for file in &self.settings.campaigns {
             let settings = match load_campaign_in(file, &self.settings.store) {
                 Ok(settings) => settings,
@@ -270,12 +297,16 @@ impl Server {
                 self.decide_ab_test(&settings, &id, now);
                 let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
                 if let Some(due) = self.due_work(&id, now, ab_wait) {
+                    working.push(id.clone());
                     wake = wake.min(due);
                     if due <= now && !self.host.is_active(&id) {
                         self.launch(&settings, &id);
                     }
                 }
             }
+        }
+        if let Some((node, _)) = &self.node {
+            node.set_campaigns(working);
         }
         wake
     }
@@ -409,13 +440,17 @@ impl Server {
         {
             let mut launched = self.launched.lock().unwrap_or_else(|p| p.into_inner());
             let now = tokio::time::Instant::now();
-            if launched
-                .get(id)
-                .is_some_and(|at| now.duration_since(*at) < RELAUNCH_AFTER)
-            {
+            // A cluster node's send ends when its domains have no work; a grant starts another.
+            let grants = self
+                .node
+                .as_ref()
+                .map_or(0, |(node, _)| node.filter().generation());
+            if launched.get(id).is_some_and(|(at, seen)| {
+                now.duration_since(*at) < RELAUNCH_AFTER && *seen == grants
+            }) {
                 return;
             }
-            launched.insert(id.to_owned(), now);
+            launched.insert(id.to_owned(), (now, grants));
         }
         let mut settings = settings.clone();
         settings.id = id.to_owned();
@@ -423,6 +458,7 @@ impl Server {
         let id = id.to_owned();
         self.launches.spawn(async move {
             match host.launch(settings).await {
+                Ok(control::Response::AlreadySending { .. }) => {}
                 Ok(_) => tracing::info!(campaign = %id, "sending"),
                 Err(message) => tracing::warn!(campaign = %id, %message, "could not start"),
             }
@@ -442,4 +478,35 @@ fn warn_about_other_keys(store: &Store, key: &TokenKey) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// On a PostgreSQL store, registers this server as a cluster node (refused while a live node
+/// has its name), makes the host's sends take only the domains it holds, and starts its
+/// heartbeat on `tasks`: it claims no new work once `cancel` fires and stops when the
+/// returned token does (after the leases were handed back).
+async fn join_cluster(
+    settings: &ServeSettings,
+    options: &ServeOptions,
+    store: &Store,
+    host: &Arc<Host>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Option<(Arc<Node>, CancellationToken)>, Error> {
+    if store.cluster().is_none() || !settings.cluster.join {
+        return Ok(None);
+    }
+    let name = options
+        .node
+        .clone()
+        .or_else(|| settings.cluster.node.clone())
+        .unwrap_or_else(crate::cluster::default_name);
+    let node_settings = NodeSettings {
+        name,
+        lease: settings.cluster.lease,
+    };
+    let node = Node::register(store.clone(), node_settings).await?;
+    host.join_cluster(node.clone());
+    let stop = CancellationToken::new();
+    tasks.spawn(node.clone().keep(cancel.clone(), stop.clone()));
+    Ok(Some((node, stop)))
 }

@@ -4,7 +4,7 @@
 use crate::config::CampaignSettings;
 use crate::control::{self, Request, Response};
 use crate::model::{Counts, DestinationStatus, Millis, TrackCounts};
-use crate::store::{Store, StoreError};
+use crate::store::{NodeInfo, Store, StoreError};
 use crate::Error;
 
 /// Counts for one campaign and where they came from.
@@ -29,6 +29,8 @@ pub struct StatusReport {
     /// Per-connection message limits learned from servers, by destination name (read from
     /// the store; while a send runs, its destinations carry theirs).
     pub connection_limits: Vec<(String, u64)>,
+    /// The cluster's nodes, on a store several nodes share (PostgreSQL); empty otherwise.
+    pub nodes: Vec<NodeInfo>,
 }
 
 /// Reads a campaign's counts, directly or through the process that holds the store.
@@ -54,6 +56,10 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 paused: None,
                 tracking: store.tracking_totals(&id)?,
                 connection_limits: store.connection_limits()?,
+                nodes: match store.cluster() {
+                    Some(cluster) => cluster.nodes()?,
+                    None => Vec::new(),
+                },
                 campaign: id,
             })
         }
@@ -94,6 +100,7 @@ async fn live_status(settings: &CampaignSettings) -> Result<StatusReport, Error>
             destinations,
             paused,
             tracking,
+            nodes: Vec::new(),
         }),
         Response::Error { message } => Err(Error::Remote(message)),
         Response::Submitted { .. }

@@ -8,6 +8,7 @@
 //! atomically; reads return owned batches bounded by a `limit` where a list can be long, and
 //! the one history that can be longer than memory ([`HistoryStore::export_events`]) streams.
 
+use super::cluster::{DomainWork, LeaseInfo, NodeInfo, NodeStart};
 use super::transfer::{CampaignHeader, CampaignImport, ChunkSink, StoreWide};
 use super::{
     AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, EventTally,
@@ -22,6 +23,7 @@ use std::ffi::OsStr;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// A boxed future, as trait objects return them (one allocation per call, not per row).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -101,6 +103,65 @@ pub trait CampaignStore {
     fn max_groups_in_flight(&self) -> usize {
         1
     }
+
+    /// The store's cluster side, when several nodes can share it (PostgreSQL); `None` for a
+    /// single-process engine (sled).
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        None
+    }
+}
+
+/// Nodes sharing one store (`volley serve --node NAME` on PostgreSQL) and the leases they
+/// share its work with. Every time is the database's clock: a node's own clock decides
+/// nothing. Writes are durable when the call returns.
+pub trait ClusterStore: Send + Sync {
+    /// Registers a node. Refused with [`StoreError::NodeInUse`] while a live node (within
+    /// its lease time, not stopping) has the same name; a dead or stopped one is replaced.
+    fn register_node(&self, node: &NodeStart) -> Result<(), StoreError>;
+
+    /// The heartbeat, in one transaction: notes the node alive with its messages of the last
+    /// minute and renews every lease it still owns for `lease`; returns their names. A lease
+    /// another node took while this one was silent is not among them (lost). Fails with
+    /// [`StoreError::NodeReplaced`] when another instance registered under the name.
+    fn heartbeat(
+        &self,
+        node: &str,
+        instance: &str,
+        lease: Duration,
+        sent_last_minute: u64,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Claims the leases `names` for `owner` for `lease`, in one statement: each one that is
+    /// free, run out or already `owner`'s is taken; returns those taken. Of two nodes racing
+    /// for one name exactly one gets it.
+    fn claim(
+        &self,
+        owner: &str,
+        names: &[String],
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Hands back the leases `names` that `owner` holds; returns how many.
+    fn release(&self, owner: &str, names: &[String]) -> Result<u64, StoreError>;
+
+    /// A node stopping (SIGTERM): hands back all its leases and marks it stopping, in one
+    /// transaction, so others take its work at once; returns the leases handed back.
+    fn stop_node(&self, node: &str, instance: &str) -> Result<u64, StoreError>;
+
+    /// Every node registered, in name order.
+    fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError>;
+
+    /// Every lease, in name order.
+    fn leases(&self) -> Result<Vec<LeaseInfo>, StoreError>;
+
+    /// The recipient domains with work in `campaigns` (pending recipients, and deferred ones
+    /// due within `horizon`), with their counts, largest first. Read through the queue's
+    /// partial indexes: no scan of delivered recipients.
+    fn domains_with_work(
+        &self,
+        campaigns: &[String],
+        horizon: Duration,
+    ) -> Result<Vec<DomainWork>, StoreError>;
 }
 
 /// One campaign's list being loaded. Obtained from [`CampaignStore::start_load`].

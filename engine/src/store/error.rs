@@ -126,4 +126,29 @@ pub enum StoreError {
         /// The length of the value found.
         length: usize,
     },
+    /// A live node of the cluster already has this name.
+    #[error(
+        "store {path}: node {node} is already running (on {host}, pid {pid}, last heartbeat {age_secs} s ago); \
+         give this one another name (--node or [cluster] node), or stop that one first"
+    )]
+    NodeInUse {
+        /// The store (database address without its password).
+        path: PathBuf,
+        /// The node name.
+        node: String,
+        /// Where the running node is.
+        host: String,
+        /// Its process id.
+        pid: u32,
+        /// Seconds since its last heartbeat.
+        age_secs: u64,
+    },
+    /// Another process registered under this node's name (this one was taken for dead).
+    #[error("store {path}: node {node} was registered again by another process; this one stops taking work")]
+    NodeReplaced {
+        /// The store (database address without its password).
+        path: PathBuf,
+        /// The node name.
+        node: String,
+    },
 }

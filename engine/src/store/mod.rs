@@ -19,6 +19,7 @@
 //! until sled lets go of it (`sled/reopen.rs`).
 
 pub mod api;
+mod cluster;
 mod error;
 mod handle;
 mod location;
@@ -29,8 +30,11 @@ pub mod transfer;
 mod types;
 
 pub use api::{
-    AbStore, CampaignStore, HistoryStore, LoadSession, OutcomeStore, QueueStore, ReportStore,
-    StoreEngine, StoreFuture, SuppressionStore, TrackingStore, TransferStore,
+    AbStore, CampaignStore, ClusterStore, HistoryStore, LoadSession, OutcomeStore, QueueStore,
+    ReportStore, StoreEngine, StoreFuture, SuppressionStore, TrackingStore, TransferStore,
+};
+pub use cluster::{
+    domain_lease, lease_domain, load_lease, DomainWork, LeaseInfo, NodeInfo, NodeStart,
 };
 pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};

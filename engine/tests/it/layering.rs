@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "campaign",
             "report",
             "dispatch",
+            "cluster",
             "compose",
             "delivery",
             "bounce",
@@ -51,8 +52,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "dispatch",
-        &["delivery", "shaping", "store", "config", "smtp", "model"],
+        &[
+            "cluster", "delivery", "shaping", "store", "config", "smtp", "model",
+        ],
     ),
+    ("cluster", &["store", "model"]),
     (
         "delivery",
         &["smtp", "shaping", "bounce", "store", "config", "model"],

@@ -23,6 +23,7 @@ fn options(clock: &ManualClock) -> ServeOptions {
     ServeOptions {
         tick: Duration::from_millis(100),
         clock: clock.clock(),
+        ..ServeOptions::default()
     }
 }
 

@@ -30,6 +30,9 @@ pub(crate) struct PgEngine {
     /// Groups of outcomes that may be recorded at once (half the pool, at most
     /// [`MAX_GROUPS_IN_FLIGHT`]).
     groups_in_flight: usize,
+    /// Relay usage per (relay, minute) as this process last read or wrote it: what it
+    /// writes is added to the shared count as the difference (other nodes add theirs).
+    pub(super) relay_seen: std::sync::Mutex<std::collections::HashMap<(String, u64), u32>>,
 }
 
 /// Groups of outcomes recorded at once, at most: four commits waiting on one WAL flush
@@ -82,6 +85,7 @@ impl PgEngine {
             runtime,
             path,
             groups_in_flight,
+            relay_seen: std::sync::Mutex::default(),
         })
     }
 
@@ -335,6 +339,10 @@ impl CampaignStore for PgEngine {
             loaded_at: u64::try_from(row.get::<i64, _>(2)).unwrap_or(0),
             number: u32::try_from(row.get::<i32, _>(3)).unwrap_or(0),
         }))
+    }
+
+    fn cluster(&self) -> Option<&dyn crate::store::ClusterStore> {
+        Some(self)
     }
 
     fn counts(&self, campaign: &str) -> Result<Option<Counts>, StoreError> {

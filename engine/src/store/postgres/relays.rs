@@ -1,6 +1,8 @@
 //! Per-destination memory on PostgreSQL: learned per-connection message limits
 //! (`connection_limits`) and messages per minute sent to each relay (`relay_usage`), shared
-//! by every node on the store.
+//! by every node on the store. A process writes its relay counts as absolute values (as
+//! the interface says); the engine adds the difference from what this process last read or
+//! wrote, so the counts of several nodes add up instead of overwriting each other.
 
 use super::engine::PgEngine;
 use super::queue::to_i64;
@@ -71,10 +73,21 @@ impl PgEngine {
                 .await
                 .map_err(|e| self.failed("read the relay usage", e))
         })?;
-        Ok(rows
+        let usage: Vec<(u64, u32)> = rows
             .into_iter()
             .map(|(m, n)| (u64::try_from(m).unwrap_or(0), u32::try_from(n).unwrap_or(0)))
-            .collect())
+            .collect();
+        let mut seen = self.relay_seen();
+        for (minute, n) in &usage {
+            seen.insert((relay.to_owned(), *minute), *n);
+        }
+        Ok(usage)
+    }
+
+    fn relay_seen(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, u64), u32>> {
+        self.relay_seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// See [`crate::store::api::QueueStore::set_relay_usage`]: one transaction.
@@ -84,19 +97,33 @@ impl PgEngine {
         minutes: &[(u64, u32)],
         keep_since: u64,
     ) -> Result<(), StoreError> {
-        let (at, counts): (Vec<i64>, Vec<i64>) = minutes
-            .iter()
-            .map(|(m, n)| (to_i64(*m), i64::from(*n)))
-            .unzip();
+        // What changed since this process last saw each minute is added.
+        let (at, counts): (Vec<i64>, Vec<i64>) = {
+            let mut seen = self.relay_seen();
+            let deltas: Vec<(i64, i64)> = minutes
+                .iter()
+                .map(|(m, n)| {
+                    let before = seen.insert((relay.to_owned(), *m), *n).unwrap_or(0);
+                    (to_i64(*m), i64::from(*n) - i64::from(before))
+                })
+                .collect();
+            seen.retain(|(r, m), _| r != relay || *m >= keep_since);
+            deltas
+        }
+        .into_iter()
+        .unzip();
         let upsert = concat!(
             "INSERT INTO relay_usage (relay, minute, messages) ",
             "SELECT $1, timestamptz 'epoch' + u.m * interval '1 minute', ",
-            "least(u.n, 2147483647)::int4 FROM unnest($2::int8[], $3::int8[]) AS u(m, n) ",
-            "ON CONFLICT (relay, minute) DO UPDATE SET messages = excluded.messages"
+            "greatest(least(u.n, 2147483647), -2147483647)::int4 ",
+            "FROM unnest($2::int8[], $3::int8[]) AS u(m, n) ",
+            "ON CONFLICT (relay, minute) DO UPDATE SET messages = ",
+            "greatest(least(relay_usage.messages::int8 + excluded.messages, 2147483647), 0)::int4"
         );
         let prune = concat!(
-            "DELETE FROM relay_usage WHERE relay = $1 AND minute < ",
-            minute!(2)
+            "DELETE FROM relay_usage WHERE relay = $1 AND (messages < 0 OR minute < ",
+            minute!(2),
+            ")"
         );
         let what = "store the relay usage";
         self.run(async {
