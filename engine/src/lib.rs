@@ -3,7 +3,7 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! runtime ──► preflight, recorder, campaign, dispatch, recurring, compose, delivery, bounce,
+//! runtime ──► preflight, recorder, cluster, campaign, dispatch, recurring, compose, delivery, bounce,
 //!             control, tracking, report, ab, store, shaping, config, smtp, model
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, model
@@ -13,6 +13,7 @@
 //! dispatch ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                    campaign ──► config
+//! cluster ──► config
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
 //! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
 //! ```
@@ -30,6 +31,7 @@
 pub mod ab;
 pub mod bounce;
 pub mod campaign;
+pub mod cluster;
 pub mod compose;
 pub mod config;
 pub mod control;

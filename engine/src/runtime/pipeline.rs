@@ -3,6 +3,7 @@
 //! second `volley send` on the same store, which are sent alongside by priority.
 
 use super::abtest::AbProgress;
+use super::cluster_docs::SendLease;
 use super::host::Host;
 use super::load::load_list;
 use super::plan::DeliveryPlan;
@@ -154,8 +155,17 @@ pub(crate) async fn load_and_send(
     options: &SendOptions,
 ) -> Result<SendReport, Error> {
     let _lock = super::send_lock::lock(&campaign.settings.store, campaign.id())?;
+    // On a shared database, one process at a time sends a campaign (the others of the
+    // cluster take it over when this one stops or dies).
+    let Some(_lease) = SendLease::take(store, campaign.id())? else {
+        return Err(Error::AlreadySending {
+            campaign: campaign.id().to_owned(),
+            pid: None,
+        });
+    };
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
+    super::cluster_docs::publish(campaign, store)?;
     let (decided_now, holding) = decide_ab(campaign, store, options.clock.now_millis()).await?;
     if let Some(progress) = &options.progress {
         progress.send_replace(Progress {
@@ -183,6 +193,9 @@ pub(crate) async fn load_and_send(
         )
         .await?;
     let interrupted = options.cancel.is_cancelled();
+    if let Err(error) = super::cluster_docs::finish_if_done(store, campaign.id()) {
+        tracing::warn!(campaign = campaign.id(), %error, "could not mark the campaign's document done");
+    }
     let ab = super::abtest::after_send(
         campaign,
         store,

@@ -28,7 +28,7 @@ pub mod transfer;
 mod types;
 
 pub use api::{
-    AbStore, CampaignStore, HistoryStore, LoadSession, OutcomeStore, QueueStore, ReportStore,
+    AbStore, CampaignDocuments, CampaignStore, DocumentRecord, DocumentState, HistoryStore, LoadSession, OutcomeStore, QueueStore, ReportStore,
     StoreEngine, StoreFuture, SuppressionStore, TrackingStore, TransferStore,
 };
 pub use error::StoreError;

@@ -392,4 +392,8 @@ impl CampaignStore for PgEngine {
     fn flush_blocking(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn documents(&self) -> Option<&dyn crate::store::CampaignDocuments> {
+        Some(self)
+    }
 }

@@ -9,6 +9,7 @@
 
 mod ab;
 mod copy;
+mod documents;
 mod engine;
 mod error;
 mod export;
