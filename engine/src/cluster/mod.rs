@@ -15,3 +15,6 @@ mod materialise;
 pub use document::{CampaignDocument, DocumentFile, SecretRef, DOCUMENT_FORMAT};
 pub use error::{ClusterError, DocumentProblem};
 pub use materialise::{check_secrets, is_materialised, materialise, MATERIALISED_DIR};
+
+#[cfg(test)]
+mod tests;

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::cluster_docs::SendLease;
 use super::held::HeldTests;
 use super::host::Host;
 use crate::config::{
@@ -82,7 +83,15 @@ pub struct Server {
     launches: TaskTracker,
     /// The last pass finished.
     passes: watch::Sender<Pass>,
+    /// Published campaigns this node has loaded, by id: their document's digest and settings.
+    published: std::sync::Mutex<std::collections::HashMap<String, (String, CampaignSettings)>>,
+    /// The `send:` leases this node holds, by campaign (a cluster's database only).
+    leases: std::sync::Mutex<std::collections::HashMap<String, SendLease>>,
+    /// Campaigns being handed to the host (loading, starting): their leases are kept.
+    starting: Arc<std::sync::Mutex<HashSet<String>>>,
 }
+
+mod cluster;
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
 /// run ended with recipients still pending (a relay cap, a suspended destination).
@@ -146,6 +155,7 @@ impl Server {
         cancel: CancellationToken,
     ) -> Result<Server, Error> {
         let store = Store::open_at(&settings.store)?;
+        super::cluster_docs::name_serve_node();
         let host = Host::new(store.clone(), cancel.clone(), None, options.clock.clone());
         let tasks = TaskTracker::new();
         let control_stop = CancellationToken::new();
@@ -176,6 +186,9 @@ impl Server {
             held: std::sync::Mutex::default(),
             launches: TaskTracker::new(),
             passes: watch::Sender::new(Pass::default()),
+            published: std::sync::Mutex::default(),
+            leases: std::sync::Mutex::default(),
+            starting: Arc::default(),
         })
     }
 
@@ -233,9 +246,11 @@ impl Server {
         }
     }
 
-    /// Starts whatever is due at `now`; returns when to look again.
+    /// Starts whatever is due at `now`: the serve file's campaigns, and on a database shared
+    /// by a cluster every active published one; returns when to look again.
     fn look(&self, now: DateTime<Utc>, told: &mut HashSet<String>) -> DateTime<Utc> {
         let mut wake = now + chrono::Duration::from_std(self.options.tick).unwrap_or_default();
+        let mut own = HashSet::new();
         for file in &self.settings.campaigns {
             let settings = match load_campaign_in(file, &self.settings.store) {
                 Ok(settings) => settings,
@@ -246,34 +261,56 @@ impl Server {
                     continue;
                 }
             };
-            let mut ids = self.editions_with_retries(&settings.id, settings.schedule.is_some());
-            if let Some(schedule) = &settings.schedule {
-                match recurring::due(&settings.id, schedule, now) {
-                    Due::Edition(edition) => ids.push(edition.id),
-                    Due::Missed { edition, .. } => {
-                        let sent = self.store.counts(&edition.id).ok().flatten().is_some();
-                        if !sent && told.insert(edition.id.clone()) {
-                            tracing::warn!(edition = %edition.id, fired_at = %edition.fired_at, "edition missed: it fired more than the catch-up time ago, so it is skipped");
-                        }
-                    }
-                    Due::Waiting { .. } => {}
+            own.insert(settings.id.clone());
+            wake = wake.min(self.look_at(&settings, now, told));
+        }
+        for settings in self.published(&own, told) {
+            wake = wake.min(self.look_at(&settings, now, told));
+            if settings.schedule.is_none() && !self.host.is_active(&settings.id) {
+                if let Err(error) = super::cluster_docs::finish_if_done(&self.store, &settings.id) {
+                    tracing::warn!(campaign = %settings.id, %error, "could not mark the campaign's document done");
                 }
-                if let Some(next) = recurring::next_firing(schedule, now) {
-                    wake = wake.min(next);
-                }
-            } else {
-                ids.push(settings.id.clone());
             }
-            ids.sort();
-            ids.dedup();
-            for id in ids {
-                self.decide_ab_test(&settings, &id, now);
-                let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
-                if let Some(due) = self.due_work(&id, now, ab_wait) {
-                    wake = wake.min(due);
-                    if due <= now && !self.host.is_active(&id) {
-                        self.launch(&settings, &id);
+        }
+        self.drop_idle_leases();
+        wake
+    }
+
+    /// Starts whatever of campaign `settings` is due at `now`; returns when to look again.
+    fn look_at(
+        &self,
+        settings: &CampaignSettings,
+        now: DateTime<Utc>,
+        told: &mut HashSet<String>,
+    ) -> DateTime<Utc> {
+        let mut wake = now + chrono::Duration::from_std(self.options.tick).unwrap_or_default();
+        let mut ids = self.editions_with_retries(&settings.id, settings.schedule.is_some());
+        if let Some(schedule) = &settings.schedule {
+            match recurring::due(&settings.id, schedule, now) {
+                Due::Edition(edition) => ids.push(edition.id),
+                Due::Missed { edition, .. } => {
+                    let sent = self.store.counts(&edition.id).ok().flatten().is_some();
+                    if !sent && told.insert(edition.id.clone()) {
+                        tracing::warn!(edition = %edition.id, fired_at = %edition.fired_at, "edition missed: it fired more than the catch-up time ago, so it is skipped");
                     }
+                }
+                Due::Waiting { .. } => {}
+            }
+            if let Some(next) = recurring::next_firing(schedule, now) {
+                wake = wake.min(next);
+            }
+        } else {
+            ids.push(settings.id.clone());
+        }
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            self.decide_ab_test(settings, &id, now);
+            let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
+            if let Some(due) = self.due_work(&id, now, ab_wait) {
+                wake = wake.min(due);
+                if due <= now && !self.host.is_active(&id) {
+                    self.launch(settings, &id);
                 }
             }
         }
@@ -407,7 +444,7 @@ impl Server {
     /// Hands campaign `id` (one-off, or an edition) of `settings` to the host.
     fn launch(&self, settings: &CampaignSettings, id: &str) {
         {
-            let mut launched = self.launched.lock().unwrap_or_else(|p| p.into_inner());
+            let launched = self.launched.lock().unwrap_or_else(|p| p.into_inner());
             let now = tokio::time::Instant::now();
             if launched
                 .get(id)
@@ -415,14 +452,31 @@ impl Server {
             {
                 return;
             }
-            launched.insert(id.to_owned(), now);
         }
+        // On a database shared by a cluster: leases say which node loads and sends it.
+        let Some(load_lease) = self.take_campaign_leases(id) else {
+            return;
+        };
+        self.launched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), tokio::time::Instant::now());
         let mut settings = settings.clone();
         settings.id = id.to_owned();
-        let host = self.host.clone();
+        let (host, store) = (self.host.clone(), self.store.clone());
         let id = id.to_owned();
+        let starting = self.starting.clone();
+        starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone());
         self.launches.spawn(async move {
-            match host.launch(settings).await {
+            let launched = host.launch(settings).await;
+            if let Some(name) = load_lease {
+                super::cluster_docs::release(&store, &name);
+            }
+            starting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            match launched {
                 Ok(_) => tracing::info!(campaign = %id, "sending"),
                 Err(message) => tracing::warn!(campaign = %id, %message, "could not start"),
             }
