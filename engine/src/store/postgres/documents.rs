@@ -177,3 +177,77 @@ impl CampaignDocuments for PgEngine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PgSettings;
+
+    fn engine(name: &str) -> (std::sync::Arc<volley_testkit::postgres::TempCluster>, PgEngine) {
+        let cluster = super::super::tests::cluster();
+        let settings = PgSettings::new(cluster.create_database(name).unwrap());
+        (cluster, PgEngine::open(settings).unwrap())
+    }
+
+    fn record(id: &str, json: &str, by: &str) -> DocumentRecord {
+        DocumentRecord {
+            id: id.to_owned(),
+            document: json.to_owned(),
+            state: DocumentState::Active,
+            published_at: 0,
+            published_by: by.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_published_document_is_replaced_only_when_it_changed_and_its_files_with_it() {
+        let (_cluster, store) = engine("documents_publish");
+        let files = vec![("00-a.txt".to_owned(), b"A".to_vec())];
+        let first = record("news", r#"{"v": 1}"#, "n1");
+        assert!(store.publish_document(&first, &files).unwrap());
+        assert!(!store.publish_document(&first, &files).unwrap());
+        assert_eq!(store.document_files("news").unwrap(), files);
+        let stored = store.document("news").unwrap().unwrap();
+        assert_eq!((stored.state, stored.published_by.as_str()), (DocumentState::Active, "n1"));
+        assert!(stored.published_at > 0);
+
+        store.set_document_state("news", DocumentState::Done).unwrap();
+        assert!(store.documents_in(DocumentState::Active).unwrap().is_empty());
+        let newer = vec![("00-b.txt".to_owned(), b"B".to_vec())];
+        assert!(store
+            .publish_document(&record("news", r#"{"v": 2}"#, "n2"), &newer)
+            .unwrap());
+        let active = store.documents_in(DocumentState::Active).unwrap();
+        assert_eq!(active.len(), 1, "a changed document is active again");
+        assert_eq!(active[0].published_by, "n2");
+        assert_eq!(store.document_files("news").unwrap(), newer);
+
+        store.set_document_state("news", DocumentState::Cancelled).unwrap();
+        store
+            .publish_document(&record("news", r#"{"v": 3}"#, "n2"), &newer)
+            .unwrap();
+        let state = store.document("news").unwrap().unwrap().state;
+        assert_eq!(state, DocumentState::Cancelled, "cancelled stays cancelled");
+        assert!(!store.set_document_state("other", DocumentState::Paused).unwrap());
+    }
+
+    #[test]
+    fn a_lease_has_one_holder_until_it_is_released_or_runs_out() {
+        let (_cluster, store) = engine("documents_leases");
+        let long = Duration::from_secs(60);
+        assert!(store.take_lease("load:news.2026-01-05", "a", long).unwrap());
+        assert!(!store.take_lease("load:news.2026-01-05", "b", long).unwrap());
+        assert!(store.take_lease("load:news.2026-01-05", "a", long).unwrap(), "renewed");
+        store.release_lease("load:news.2026-01-05", "b").unwrap();
+        assert!(!store.take_lease("load:news.2026-01-05", "b", long).unwrap());
+        store.release_lease("load:news.2026-01-05", "a").unwrap();
+        assert!(store.take_lease("load:news.2026-01-05", "b", long).unwrap());
+        // Run out (by the database's clock): the next node takes it.
+        assert!(store.take_lease("send:news", "a", Duration::ZERO).unwrap());
+        let deadline = std::time::Instant::now() + volley_testkit::LIMIT;
+        while !store.take_lease("send:news", "b", long).unwrap() {
+            assert!(std::time::Instant::now() < deadline, "the lease never ran out");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
