@@ -13,6 +13,7 @@ mod abuse;
 mod access;
 mod bounce_mx;
 mod check;
+mod cluster_docs;
 mod commands;
 mod crash;
 mod disk;
