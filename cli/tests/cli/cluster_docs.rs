@@ -48,7 +48,9 @@ fn relay(sink: &Sink) -> Relay {
         .tls("starttls")
         .ca_file("ca.pem")
         .connections(2)
-        .line(&format!("username = \"user\"\npassword_env = \"{RELAY_ENV}\""))
+        .line(&format!(
+            "username = \"user\"\npassword_env = \"{RELAY_ENV}\""
+        ))
 }
 
 /// Writes a campaign's folder (`body.txt`, `list.csv` of `n` recipients, the sink's CA) and
@@ -95,8 +97,16 @@ impl Node {
     async fn wait_for_log(&mut self, needle: &str) {
         let deadline = Instant::now() + PATIENCE;
         while !self.log().contains(needle) {
-            assert!(Instant::now() < deadline, "never logged {needle:?}:\n{}", self.log());
-            assert!(self.child.try_wait().unwrap().is_none(), "ended:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "never logged {needle:?}:\n{}",
+                self.log()
+            );
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "ended:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -118,7 +128,11 @@ impl Node {
 
 /// Distinct recipients the sink accepted.
 fn distinct(sink: &Sink) -> usize {
-    let mut all: Vec<String> = sink.received().into_iter().flat_map(|r| r.rcpt_to).collect();
+    let mut all: Vec<String> = sink
+        .received()
+        .into_iter()
+        .flat_map(|r| r.rcpt_to)
+        .collect();
     all.sort();
     all.dedup();
     all.len()
@@ -128,7 +142,11 @@ fn distinct(sink: &Sink) -> usize {
 async fn wait_for_distinct(sink: &Sink, n: usize) {
     let deadline = Instant::now() + PATIENCE;
     while distinct(sink) < n {
-        assert!(Instant::now() < deadline, "only {} of {n} arrived", distinct(sink));
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} arrived",
+            distinct(sink)
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -138,7 +156,11 @@ async fn kill_mid_way(sink: &Sink, send: &mut Node, count: usize) {
     let deadline = Instant::now() + PATIENCE;
     while sink.count() < count {
         assert!(Instant::now() < deadline, "the send never got going");
-        assert!(send.child.try_wait().unwrap().is_none(), "ended early:\n{}", send.log());
+        assert!(
+            send.child.try_wait().unwrap().is_none(),
+            "ended early:\n{}",
+            send.log()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     send.child.kill().unwrap();
@@ -148,8 +170,22 @@ async fn kill_mid_way(sink: &Sink, send: &mut Node, count: usize) {
 /// `psql -At -c SQL` on database `db` (PostgreSQL's own client).
 fn psql(cluster: &TempCluster, db: &str, sql: &str) -> String {
     let output = Command::new("psql")
-        .args(["-X", "-At", "-h", "127.0.0.1", "-p", &cluster.port().to_string()])
-        .args(["-U", volley_testkit::postgres::SUPERUSER, "-d", db, "-c", sql])
+        .args([
+            "-X",
+            "-At",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port().to_string(),
+        ])
+        .args([
+            "-U",
+            volley_testkit::postgres::SUPERUSER,
+            "-d",
+            db,
+            "-c",
+            sql,
+        ])
         .env("PGPASSWORD", cluster.password())
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
@@ -166,7 +202,10 @@ async fn wait_for_sql(cluster: &TempCluster, db: &str, sql: &str, expected: &str
         if got == expected {
             return;
         }
-        assert!(Instant::now() < deadline, "{sql}: {got:?}, not {expected:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{sql}: {got:?}, not {expected:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -176,7 +215,11 @@ fn serve_file(dir: &Path, url: &str, campaigns: &[&str]) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let list: Vec<String> = campaigns.iter().map(|c| format!("\"{c}\"")).collect();
     let path = dir.join("serve.toml");
-    std::fs::write(&path, format!("store = \"{url}\"\ncampaigns = [{}]\n", list.join(", "))).unwrap();
+    std::fs::write(
+        &path,
+        format!("store = \"{url}\"\ncampaigns = [{}]\n", list.join(", ")),
+    )
+    .unwrap();
     path
 }
 
@@ -216,8 +259,15 @@ async fn a_send_killed_on_machine_a_is_finished_by_a_node_with_only_the_key_and_
 
     let b = root.path().join("machine-b");
     let config = serve_file(&b, &url, &[]);
-    let mut node = Node::serve(&config, &[(RELAY_ENV, RELAY_PASSWORD), ("PGPASSWORD", cluster.password())]);
-    node.wait_for_log("published campaign loaded on this node").await;
+    let mut node = Node::serve(
+        &config,
+        &[
+            (RELAY_ENV, RELAY_PASSWORD),
+            ("PGPASSWORD", cluster.password()),
+        ],
+    );
+    node.wait_for_log("published campaign loaded on this node")
+        .await;
     wait_for_distinct(&sink, 300).await;
     wait_for_sql(
         &cluster,
@@ -228,7 +278,11 @@ async fn a_send_killed_on_machine_a_is_finished_by_a_node_with_only_the_key_and_
     .await;
     let (code, log) = node.stop().await;
     assert_eq!(code, Some(0), "{log}");
-    assert!(b.join("serve.volley/cluster/handover/campaign.toml").is_file(), "{log}");
+    assert!(
+        b.join("serve.volley/cluster/handover/campaign.toml")
+            .is_file(),
+        "{log}"
+    );
     let duplicates = sink.count() - 300;
     eprintln!("duplicates after kill -9 of the send: {duplicates}");
     assert!(duplicates <= 100, "{duplicates} duplicates");
@@ -242,8 +296,15 @@ async fn a_send_killed_on_machine_a_is_finished_by_a_node_with_only_the_key_and_
     );
     let pem = std::fs::read_to_string(&key_file).unwrap();
     assert!(stored.contains(&key_file.display().to_string()), "{stored}");
-    for secret in [pem.lines().nth(1).unwrap(), RELAY_PASSWORD, cluster.password()] {
-        assert!(!stored.contains(secret), "a secret in the database:\n{stored}");
+    for secret in [
+        pem.lines().nth(1).unwrap(),
+        RELAY_PASSWORD,
+        cluster.password(),
+    ] {
+        assert!(
+            !stored.contains(secret),
+            "a secret in the database:\n{stored}"
+        );
     }
 }
 
@@ -286,7 +347,10 @@ async fn a_node_lacking_the_dkim_key_says_so_and_leaves_the_campaign_to_another(
     assert_eq!(sink.count(), sent_by_a, "node C sent nothing");
 
     let config_b = serve_file(&root.path().join("machine-b"), &url, &[]);
-    let b = Node::serve(&config_b, &[(RELAY_ENV, RELAY_PASSWORD), (DKIM_ENV, &pem), db]);
+    let b = Node::serve(
+        &config_b,
+        &[(RELAY_ENV, RELAY_PASSWORD), (DKIM_ENV, &pem), db],
+    );
     wait_for_distinct(&sink, 200).await;
     wait_for_sql(
         &cluster,
@@ -298,7 +362,10 @@ async fn a_node_lacking_the_dkim_key_says_so_and_leaves_the_campaign_to_another(
     let (code_b, log_b) = b.stop().await;
     let (code_c, log_c) = c.stop().await;
     assert_eq!((code_b, code_c), (Some(0), Some(0)), "{log_b}\n{log_c}");
-    assert!(log_b.contains("published campaign loaded on this node"), "{log_b}");
+    assert!(
+        log_b.contains("published campaign loaded on this node"),
+        "{log_b}"
+    );
     assert_eq!(log_c.matches(&said).count(), 1, "said once:\n{log_c}");
     assert!(!log_c.contains("published campaign loaded"), "{log_c}");
     assert!(!log_c.contains("sending"), "{log_c}");
@@ -330,7 +397,11 @@ async fn three_nodes_racing_one_firing_send_one_edition() {
         nodes.push(Node::serve(config, &[(RELAY_ENV, RELAY_PASSWORD), db]));
     }
     wait_for_distinct(&sink, 200).await;
-    let campaign = root.path().join("node-1/campaign.toml").display().to_string();
+    let campaign = root
+        .path()
+        .join("node-1/campaign.toml")
+        .display()
+        .to_string();
     let deadline = Instant::now() + PATIENCE;
     let status = loop {
         let output = volley()
@@ -353,11 +424,20 @@ async fn three_nodes_racing_one_firing_send_one_edition() {
         logs.push(log);
     }
     let edition = status["campaign"].as_str().unwrap();
-    assert!(edition.starts_with("race.") && edition.ends_with("-01-01"), "{status}");
+    assert!(
+        edition.starts_with("race.") && edition.ends_with("-01-01"),
+        "{status}"
+    );
     assert_eq!(status["total"], 200, "{status}");
     assert_eq!(sink.count(), 200, "one edition's messages, each once");
-    assert_eq!(psql(&cluster, "docs_race", "SELECT id FROM campaigns"), edition);
+    assert_eq!(
+        psql(&cluster, "docs_race", "SELECT id FROM campaigns"),
+        edition
+    );
     let loads: usize = logs.iter().map(|l| l.matches("list loaded").count()).sum();
     assert_eq!(loads, 1, "loaded once:\n{}", logs.join("\n----\n"));
-    assert_eq!(psql(&cluster, "docs_race", "SELECT count(*) FROM leases"), "0");
+    assert_eq!(
+        psql(&cluster, "docs_race", "SELECT count(*) FROM leases"),
+        "0"
+    );
 }

@@ -216,7 +216,10 @@ impl Builder<'_> {
                 })?;
                 if kind == Kind::List && !self.scheduled {
                     // The list is in the database; the header names the merge fields.
-                    let end = body.iter().position(|b| *b == b'\n').map_or(body.len(), |i| i + 1);
+                    let end = body
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .map_or(body.len(), |i| i + 1);
                     body.truncate(end);
                 }
                 let file_name = format!("{:02}-{}", self.files.len(), safe_name(&path));
@@ -260,7 +263,10 @@ fn string_at<'a>(
 
 /// A file's name reduced to letters, digits, `.`, `-` and `_` (its extension kept).
 fn safe_name(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let safe: String = name
         .chars()
         .map(|c| {

@@ -88,7 +88,10 @@ fn write_folder(
     for file in files.iter().filter(|f| document.files.contains(&f.name)) {
         write(folder.join(&file.name), &file.body)?;
     }
-    write(folder.join(CAMPAIGN_FILE), document.campaign_toml.as_bytes())?;
+    write(
+        folder.join(CAMPAIGN_FILE),
+        document.campaign_toml.as_bytes(),
+    )?;
     write(folder.join(DIGEST_FILE), document.digest.as_bytes())
 }
 

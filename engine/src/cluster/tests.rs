@@ -17,7 +17,11 @@ fn campaign_folder(dir: &Path, extra: &str) -> CampaignSettings {
     std::fs::create_dir(dir.join("templates")).unwrap();
     std::fs::write(dir.join("templates/body.txt"), "Hello {{ name }}!\n").unwrap();
     std::fs::write(dir.join("templates/body.html"), "<p>Hello {{ name }}</p>\n").unwrap();
-    std::fs::write(dir.join("list.csv"), "email,name\na@x.example,A\nb@y.example,B\n").unwrap();
+    std::fs::write(
+        dir.join("list.csv"),
+        "email,name\na@x.example,A\nb@y.example,B\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("pw.txt"), PASSWORD).unwrap();
     std::fs::write(dir.join("db-pw.txt"), DB_PASSWORD).unwrap();
     let toml = format!(
@@ -72,11 +76,19 @@ fn a_document_carries_templates_and_the_list_header_but_never_a_secret() {
     let key_line = key.lines().nth(1).unwrap();
     for secret in [PASSWORD, DB_PASSWORD, key_line] {
         assert!(!json.contains(secret), "{json}");
-        assert!(files.iter().all(|f| !String::from_utf8_lossy(&f.body).contains(secret)));
+        assert!(files
+            .iter()
+            .all(|f| !String::from_utf8_lossy(&f.body).contains(secret)));
     }
-    assert!(!document.campaign_toml.contains("[store]"), "{}", document.campaign_toml);
+    assert!(
+        !document.campaign_toml.contains("[store]"),
+        "{}",
+        document.campaign_toml
+    );
     let key_path = dir.path().join("rsa.pem");
-    assert!(document.campaign_toml.contains(&key_path.display().to_string()));
+    assert!(document
+        .campaign_toml
+        .contains(&key_path.display().to_string()));
     assert_eq!(document.id, "news");
     assert!(!document.scheduled);
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
@@ -85,7 +97,10 @@ fn a_document_carries_templates_and_the_list_header_but_never_a_secret() {
     assert_eq!(files[2].body, b"email,name\n");
     let keys: Vec<&str> = document.secrets.iter().map(|s| s.key.as_str()).collect();
     assert_eq!(keys, ["relay.password_file", "dkim[0].key_file"]);
-    assert_eq!(document.secrets[1].file.as_deref(), Some(key_path.as_path()));
+    assert_eq!(
+        document.secrets[1].file.as_deref(),
+        Some(key_path.as_path())
+    );
     // The same campaign gives the same document.
     assert_eq!(build(&settings).0, document);
 }
@@ -97,7 +112,10 @@ fn a_scheduled_campaign_carries_its_whole_list() {
     let (document, files) = build(&settings);
     assert!(document.scheduled);
     let list = files.iter().find(|f| f.name.ends_with("list.csv")).unwrap();
-    assert_eq!(list.body, std::fs::read(dir.path().join("list.csv")).unwrap());
+    assert_eq!(
+        list.body,
+        std::fs::read(dir.path().join("list.csv")).unwrap()
+    );
 }
 
 #[test]
@@ -116,7 +134,10 @@ fn a_materialised_document_loads_on_another_node_with_its_own_secrets() {
     let loaded = load_campaign_in(&file, &node_store(node.path())).unwrap();
     assert_eq!(loaded.id, "news");
     assert_eq!(loaded.text.as_ref().unwrap().source, "Hello {{ name }}!\n");
-    assert_eq!(loaded.dkim[0].key, crate::config::KeySource::File(dir.path().join("rsa.pem")));
+    assert_eq!(
+        loaded.dkim[0].key,
+        crate::config::KeySource::File(dir.path().join("rsa.pem"))
+    );
     assert_eq!(loaded.store.local_dir(), Some(node.path()));
     check_secrets(&document, "n1").unwrap();
 
@@ -125,7 +146,11 @@ fn a_materialised_document_loads_on_another_node_with_its_own_secrets() {
     std::fs::write(&stamp, "").unwrap();
     materialise(&document, &files, node.path()).unwrap();
     assert!(stamp.exists());
-    std::fs::write(dir.path().join("templates/body.txt"), "Changed {{ name }}\n").unwrap();
+    std::fs::write(
+        dir.path().join("templates/body.txt"),
+        "Changed {{ name }}\n",
+    )
+    .unwrap();
     let (changed, changed_files) = build(&settings);
     assert_ne!(changed.digest, document.digest);
     let file = materialise(&changed, &changed_files, node.path()).unwrap();
@@ -166,11 +191,13 @@ fn tampered_or_hostile_documents_are_refused() {
     let settings = campaign_folder(dir.path(), "");
     let (document, files) = build(&settings);
     let node = tempfile::tempdir().unwrap();
-    let refused = |document: &CampaignDocument, files: &[DocumentFile]| {
-        match materialise(document, files, node.path()) {
-            Err(ClusterError::BadDocument { problem, .. }) => problem,
-            other => panic!("{other:?}"),
-        }
+    let refused = |document: &CampaignDocument, files: &[DocumentFile]| match materialise(
+        document,
+        files,
+        node.path(),
+    ) {
+        Err(ClusterError::BadDocument { problem, .. }) => problem,
+        other => panic!("{other:?}"),
     };
     let mut tampered = files.clone();
     tampered[0].body = b"Evil {{ name }}".to_vec();
@@ -181,7 +208,10 @@ fn tampered_or_hostile_documents_are_refused() {
     );
     let mut escaping = document.clone();
     escaping.files[0] = "../../etc/cron.d/x".to_owned();
-    assert!(matches!(refused(&escaping, &files), DocumentProblem::FileName(_)));
+    assert!(matches!(
+        refused(&escaping, &files),
+        DocumentProblem::FileName(_)
+    ));
     let mut bad_id = document.clone();
     bad_id.id = "../news".to_owned();
     assert!(matches!(refused(&bad_id, &files), DocumentProblem::Id(_)));
@@ -190,10 +220,16 @@ fn tampered_or_hostile_documents_are_refused() {
     let newer = document.to_json().replace("\"format\":1", "\"format\":9");
     assert!(matches!(
         CampaignDocument::from_json("news", &newer),
-        Err(ClusterError::BadDocument { problem: DocumentProblem::Format { found: 9, .. }, .. })
+        Err(ClusterError::BadDocument {
+            problem: DocumentProblem::Format { found: 9, .. },
+            ..
+        })
     ));
     assert!(matches!(
         CampaignDocument::from_json("news", "{not json"),
-        Err(ClusterError::BadDocument { problem: DocumentProblem::Json(_), .. })
+        Err(ClusterError::BadDocument {
+            problem: DocumentProblem::Json(_),
+            ..
+        })
     ));
 }

@@ -165,12 +165,47 @@ fn documents_of(store: &Store) -> Result<&dyn crate::store::CampaignDocuments, E
 }
 
 /// Takes lease `name` for this process (on a store that has leases; always granted on
-/// sled); returns whether it holds it.
+/// sled); returns whether it holds it. A lease held by a process of this machine that has
+/// died (a `volley send` killed a moment ago) is taken over at once rather than when it runs
+/// out, so a re-run after a crash is not refused.
 pub(crate) fn take(store: &Store, name: &str) -> Result<bool, Error> {
-    match store.documents() {
-        Some(documents) => Ok(documents.take_lease(name, node_name(), LEASE_TTL)?),
-        None => Ok(true),
+    let Some(documents) = store.documents() else {
+        return Ok(true);
+    };
+    if documents.take_lease(name, node_name(), LEASE_TTL)? {
+        return Ok(true);
     }
+    match documents.lease_holder(name)? {
+        Some(holder) if is_dead_here(&holder) => {
+            let taken = documents.take_over_lease(name, &holder, node_name(), LEASE_TTL)?;
+            if taken {
+                tracing::info!(lease = name, %holder, "lease taken over from a process of this machine that has ended");
+            }
+            Ok(taken)
+        }
+        // Run out or given back meanwhile: try once more.
+        None => Ok(documents.take_lease(name, node_name(), LEASE_TTL)?),
+        Some(_) => Ok(false),
+    }
+}
+
+/// Whether lease owner `holder` (`[send-]<host>-<pid>`) is a process of this machine that
+/// no longer runs.
+fn is_dead_here(holder: &str) -> bool {
+    let name = holder.strip_prefix("send-").unwrap_or(holder);
+    let Some((host, pid)) = name.rsplit_once('-') else {
+        return false;
+    };
+    let Some(pid) = pid
+        .parse::<i32>()
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    host == host_name()
+        && pid.as_raw_nonzero().get() != i32::try_from(std::process::id()).unwrap_or(0)
+        && rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
 }
 
 /// Gives lease `name` back (logged when that fails: it then runs out by itself).
@@ -229,8 +264,28 @@ async fn renew(store: Store, name: String, stop: CancellationToken) {
         match super::blocking("lease renewal", move || take(&s, &n)).await {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => tracing::warn!(lease = %name, "lease lost: another node took it"),
-            Ok(Err(error)) | Err(error) => tracing::warn!(lease = %name, %error, "could not renew the lease"),
+            Ok(Err(error)) | Err(error) => {
+                tracing::warn!(lease = %name, %error, "could not renew the lease")
+            }
         }
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_holder_is_dead_here_only_when_it_was_a_process_of_this_machine_that_ended() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let host = host_name();
+        assert!(is_dead_here(&format!("send-{host}-{pid}")));
+        assert!(is_dead_here(&format!("{host}-{pid}")));
+        assert!(!is_dead_here(&format!("other-machine-{pid}")));
+        assert!(!is_dead_here(&format!("{host}-{}", std::process::id())));
+        assert!(!is_dead_here(&format!("{host}-1")), "init runs");
+        assert!(!is_dead_here("no-pid-here"));
+    }
+}

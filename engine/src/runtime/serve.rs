@@ -475,7 +475,10 @@ impl Server {
             if let Some(name) = load_lease {
                 super::cluster_docs::release(&store, &name);
             }
-            starting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            starting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
             match launched {
                 Ok(_) => tracing::info!(campaign = %id, "sending"),
                 Err(message) => tracing::warn!(campaign = %id, %message, "could not start"),

@@ -137,6 +137,19 @@ pub trait CampaignDocuments {
 
     /// Gives lease `name` back, when `owner` holds it.
     fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError>;
+
+    /// Who holds lease `name` now (its time not run out), if anyone.
+    fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Takes lease `name` over from `holder` (known to be dead) for `owner`, for `ttl`;
+    /// returns false when `holder` no longer holds it.
+    fn take_over_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Where a published campaign stands.

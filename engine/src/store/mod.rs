@@ -28,8 +28,9 @@ pub mod transfer;
 mod types;
 
 pub use api::{
-    AbStore, CampaignDocuments, CampaignStore, DocumentRecord, DocumentState, HistoryStore, LoadSession, OutcomeStore, QueueStore, ReportStore,
-    StoreEngine, StoreFuture, SuppressionStore, TrackingStore, TransferStore,
+    AbStore, CampaignDocuments, CampaignStore, DocumentRecord, DocumentState, HistoryStore,
+    LoadSession, OutcomeStore, QueueStore, ReportStore, StoreEngine, StoreFuture, SuppressionStore,
+    TrackingStore, TransferStore,
 };
 pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};

@@ -2,7 +2,7 @@
 //! runs beside its serve file's own, and the leases that make one node load a campaign (or an
 //! edition: `load:<id>`) and one node at a time send it (`send:<id>`).
 
-use super::{Server, SendLease};
+use super::{SendLease, Server};
 use crate::config::CampaignSettings;
 use crate::runtime::cluster_docs::{self, read_published};
 use crate::store::DocumentState;
@@ -97,7 +97,9 @@ impl Server {
                 leases.insert(id.to_owned(), lease);
             } else {
                 match taken {
-                    Err(error) => tracing::warn!(campaign = id, %error, "could not take the send lease"),
+                    Err(error) => {
+                        tracing::warn!(campaign = id, %error, "could not take the send lease")
+                    }
                     _ => tracing::debug!(campaign = id, "another node is sending it"),
                 }
                 if let Some(name) = &load {

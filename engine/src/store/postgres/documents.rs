@@ -4,9 +4,9 @@
 //! disagree still agree on who holds a lease.
 
 use super::engine::{ms, PgEngine};
+use super::PgStoreError;
 use crate::store::api::{CampaignDocuments, DocumentRecord, DocumentState};
 use crate::store::StoreError;
-use super::PgStoreError;
 use sqlx::postgres::PgRow;
 use sqlx::{Acquire, Row};
 use std::time::Duration;
@@ -165,6 +165,40 @@ impl CampaignDocuments for PgEngine {
         })
     }
 
+    fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.run(async {
+            sqlx::query_scalar("SELECT owner FROM leases WHERE name = $1 AND until >= now()")
+                .bind(name)
+                .fetch_optional(self.store.pool())
+                .await
+                .map_err(|e| self.failed(&format!("read lease {name}"), e))
+        })
+    }
+
+    fn take_over_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.run(async {
+            let taken = sqlx::query(
+                "UPDATE leases SET owner = $3, until = now() + $4::int8 * interval '1 millisecond' \
+                 WHERE name = $1 AND owner = $2",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(owner)
+            .bind(millis)
+            .execute(self.store.pool())
+            .await
+            .map_err(|e| self.failed(&format!("take lease {name} over"), e))?;
+            Ok(taken.rows_affected() > 0)
+        })
+    }
+
     fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
         self.run(async {
             sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
@@ -183,7 +217,12 @@ mod tests {
     use super::*;
     use crate::store::PgSettings;
 
-    fn engine(name: &str) -> (std::sync::Arc<volley_testkit::postgres::TempCluster>, PgEngine) {
+    fn engine(
+        name: &str,
+    ) -> (
+        std::sync::Arc<volley_testkit::postgres::TempCluster>,
+        PgEngine,
+    ) {
         let cluster = super::super::tests::cluster();
         let settings = PgSettings::new(cluster.create_database(name).unwrap());
         (cluster, PgEngine::open(settings).unwrap())
@@ -208,11 +247,19 @@ mod tests {
         assert!(!store.publish_document(&first, &files).unwrap());
         assert_eq!(store.document_files("news").unwrap(), files);
         let stored = store.document("news").unwrap().unwrap();
-        assert_eq!((stored.state, stored.published_by.as_str()), (DocumentState::Active, "n1"));
+        assert_eq!(
+            (stored.state, stored.published_by.as_str()),
+            (DocumentState::Active, "n1")
+        );
         assert!(stored.published_at > 0);
 
-        store.set_document_state("news", DocumentState::Done).unwrap();
-        assert!(store.documents_in(DocumentState::Active).unwrap().is_empty());
+        store
+            .set_document_state("news", DocumentState::Done)
+            .unwrap();
+        assert!(store
+            .documents_in(DocumentState::Active)
+            .unwrap()
+            .is_empty());
         let newer = vec![("00-b.txt".to_owned(), b"B".to_vec())];
         assert!(store
             .publish_document(&record("news", r#"{"v": 2}"#, "n2"), &newer)
@@ -222,13 +269,17 @@ mod tests {
         assert_eq!(active[0].published_by, "n2");
         assert_eq!(store.document_files("news").unwrap(), newer);
 
-        store.set_document_state("news", DocumentState::Cancelled).unwrap();
+        store
+            .set_document_state("news", DocumentState::Cancelled)
+            .unwrap();
         store
             .publish_document(&record("news", r#"{"v": 3}"#, "n2"), &newer)
             .unwrap();
         let state = store.document("news").unwrap().unwrap().state;
         assert_eq!(state, DocumentState::Cancelled, "cancelled stays cancelled");
-        assert!(!store.set_document_state("other", DocumentState::Paused).unwrap());
+        assert!(!store
+            .set_document_state("other", DocumentState::Paused)
+            .unwrap());
     }
 
     #[test]
@@ -237,16 +288,43 @@ mod tests {
         let long = Duration::from_secs(60);
         assert!(store.take_lease("load:news.2026-01-05", "a", long).unwrap());
         assert!(!store.take_lease("load:news.2026-01-05", "b", long).unwrap());
-        assert!(store.take_lease("load:news.2026-01-05", "a", long).unwrap(), "renewed");
+        assert!(
+            store.take_lease("load:news.2026-01-05", "a", long).unwrap(),
+            "renewed"
+        );
         store.release_lease("load:news.2026-01-05", "b").unwrap();
         assert!(!store.take_lease("load:news.2026-01-05", "b", long).unwrap());
         store.release_lease("load:news.2026-01-05", "a").unwrap();
         assert!(store.take_lease("load:news.2026-01-05", "b", long).unwrap());
+        assert_eq!(
+            store
+                .lease_holder("load:news.2026-01-05")
+                .unwrap()
+                .as_deref(),
+            Some("b")
+        );
+        assert!(!store
+            .take_over_lease("load:news.2026-01-05", "a", "c", long)
+            .unwrap());
+        assert!(store
+            .take_over_lease("load:news.2026-01-05", "b", "c", long)
+            .unwrap());
+        assert_eq!(
+            store
+                .lease_holder("load:news.2026-01-05")
+                .unwrap()
+                .as_deref(),
+            Some("c")
+        );
+        assert_eq!(store.lease_holder("nothing").unwrap(), None);
         // Run out (by the database's clock): the next node takes it.
         assert!(store.take_lease("send:news", "a", Duration::ZERO).unwrap());
         let deadline = std::time::Instant::now() + volley_testkit::LIMIT;
         while !store.take_lease("send:news", "b", long).unwrap() {
-            assert!(std::time::Instant::now() < deadline, "the lease never ran out");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lease never ran out"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
