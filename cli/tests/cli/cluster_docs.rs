@@ -389,7 +389,8 @@ async fn three_nodes_racing_one_firing_send_one_edition() {
             .relay(relay(&sink))
             .dkim("rsa", "rsa.pem")
             .retry(QUICK_RETRY)
-            .section("[schedule]\ncron = \"0 0 1 1 *\"\ncatch_up = \"400d\"");
+            .section("[schedule]\ncron = \"0 0 1 1 *\"\ncatch_up = \"400d\"")
+            .section(&format!("[store]\nurl = \"{url}\""));
         campaign_folder(&dir, &sink, toml, 200);
         configs.push(serve_file(&dir, &url, &["campaign.toml"]));
     }
@@ -405,7 +406,7 @@ async fn three_nodes_racing_one_firing_send_one_edition() {
     let deadline = Instant::now() + PATIENCE;
     let status = loop {
         let output = volley()
-            .args(["status", &campaign, "--store", &url, "--json"])
+            .args(["status", &campaign, "--json"])
             .env("PGPASSWORD", cluster.password())
             .output()
             .unwrap();
