@@ -437,6 +437,13 @@ async fn three_nodes_racing_one_firing_send_one_edition() {
     );
     let loads: usize = logs.iter().map(|l| l.matches("list loaded").count()).sum();
     assert_eq!(loads, 1, "loaded once:\n{}", logs.join("\n----\n"));
+    // The others waited for the lease rather than failing to load or send it.
+    for log in &logs {
+        assert!(
+            !log.contains("could not start") && !log.contains("send failed"),
+            "{log}"
+        );
+    }
     assert_eq!(
         psql(&cluster, "docs_race", "SELECT count(*) FROM leases"),
         "0"

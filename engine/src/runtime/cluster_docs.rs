@@ -2,8 +2,9 @@
 //! document after its list is loaded, reading the published ones back on a node (materialised
 //! under `<local_dir>/cluster/<id>/`, secrets checked), marking a finished one done, and the
 //! two leases of a campaign: `load:<id>` (whoever holds it loads the campaign or the edition)
-//! and `send:<id>` (whoever holds it sends the campaign; renewed while the send runs, given
-//! back when it ends, left to expire when the process dies).
+//! and `send:<id>` (whoever holds it sends the campaign). Both are renewed while held, given
+//! back when done, and run out [`LEASE_TTL`] after their holder died (at once when it was a
+//! process of this machine).
 
 use super::Campaign;
 use crate::cluster::{self, CampaignDocument, DocumentFile};
@@ -217,35 +218,45 @@ pub(crate) fn release(store: &Store, name: &str) {
     }
 }
 
-/// The `send:` lease of a campaign, held while this process sends it: renewed every third of
-/// [`LEASE_TTL`], given back when dropped.
-pub(crate) struct SendLease {
+/// A lease held by this process: renewed every third of [`LEASE_TTL`] while held, given
+/// back when dropped (and running out by itself when the process dies).
+pub(crate) struct Lease {
     store: Store,
     name: String,
     stop: CancellationToken,
 }
 
-impl SendLease {
-    /// Takes the `send:` lease of campaign `id`; `None` when another process holds it. On a
-    /// store without leases (sled, whose folder lock does this) it is always granted.
-    pub(crate) fn take(store: &Store, id: &str) -> Result<Option<SendLease>, Error> {
-        let name = format!("send:{id}");
-        if !take(store, &name)? {
+impl Lease {
+    /// Takes lease `name`; `None` when another process holds it. On a store without leases
+    /// (sled, whose folder lock keeps other processes out) it is always granted. Call it
+    /// inside the tokio runtime (the renewal is a task).
+    pub(crate) fn take(store: &Store, name: &str) -> Result<Option<Lease>, Error> {
+        if !take(store, name)? {
             return Ok(None);
         }
         let stop = CancellationToken::new();
         if store.documents().is_some() {
-            tokio::spawn(renew(store.clone(), name.clone(), stop.clone()));
+            tokio::spawn(renew(store.clone(), name.to_owned(), stop.clone()));
         }
-        Ok(Some(SendLease {
+        Ok(Some(Lease {
             store: store.clone(),
-            name,
+            name: name.to_owned(),
             stop,
         }))
     }
+
+    /// The `send:` lease of campaign `id`, held while this process sends it.
+    pub(crate) fn send(store: &Store, id: &str) -> Result<Option<Lease>, Error> {
+        Lease::take(store, &format!("send:{id}"))
+    }
+
+    /// The `load:` lease of campaign (or edition) `id`, held while this process loads it.
+    pub(crate) fn load(store: &Store, id: &str) -> Result<Option<Lease>, Error> {
+        Lease::take(store, &format!("load:{id}"))
+    }
 }
 
-impl Drop for SendLease {
+impl Drop for Lease {
     fn drop(&mut self) {
         self.stop.cancel();
         release(&self.store, &self.name);

@@ -3,7 +3,7 @@
 //! second `volley send` on the same store, which are sent alongside by priority.
 
 use super::abtest::AbProgress;
-use super::cluster_docs::SendLease;
+use super::cluster_docs::Lease;
 use super::host::Host;
 use super::load::load_list;
 use super::plan::DeliveryPlan;
@@ -157,7 +157,7 @@ pub(crate) async fn load_and_send(
     let _lock = super::send_lock::lock(&campaign.settings.store, campaign.id())?;
     // On a shared database, one process at a time sends a campaign (the others of the
     // cluster take it over when this one stops or dies).
-    let Some(_lease) = SendLease::take(store, campaign.id())? else {
+    let Some(_lease) = Lease::send(store, campaign.id())? else {
         return Err(Error::AlreadySending {
             campaign: campaign.id().to_owned(),
             pid: None,

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::cluster_docs::SendLease;
+use super::cluster_docs::Lease;
 use super::held::HeldTests;
 use super::host::Host;
 use crate::config::{
@@ -86,7 +86,7 @@ pub struct Server {
     /// Published campaigns this node has loaded, by id: their document's digest and settings.
     published: std::sync::Mutex<std::collections::HashMap<String, (String, CampaignSettings)>>,
     /// The `send:` leases this node holds, by campaign (a cluster's database only).
-    leases: std::sync::Mutex<std::collections::HashMap<String, SendLease>>,
+    leases: std::sync::Mutex<std::collections::HashMap<String, Lease>>,
     /// Campaigns being handed to the host (loading, starting): their leases are kept.
     starting: Arc<std::sync::Mutex<HashSet<String>>>,
 }
@@ -463,7 +463,7 @@ impl Server {
             .insert(id.to_owned(), tokio::time::Instant::now());
         let mut settings = settings.clone();
         settings.id = id.to_owned();
-        let (host, store) = (self.host.clone(), self.store.clone());
+        let host = self.host.clone();
         let id = id.to_owned();
         let starting = self.starting.clone();
         starting
@@ -472,9 +472,7 @@ impl Server {
             .insert(id.clone());
         self.launches.spawn(async move {
             let launched = host.launch(settings).await;
-            if let Some(name) = load_lease {
-                super::cluster_docs::release(&store, &name);
-            }
+            drop(load_lease);
             starting
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -2,9 +2,9 @@
 //! runs beside its serve file's own, and the leases that make one node load a campaign (or an
 //! edition: `load:<id>`) and one node at a time send it (`send:<id>`).
 
-use super::{SendLease, Server};
+use super::{Lease, Server};
 use crate::config::CampaignSettings;
-use crate::runtime::cluster_docs::{self, read_published};
+use crate::runtime::cluster_docs::read_published;
 use crate::store::DocumentState;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -63,9 +63,9 @@ impl Server {
     }
 
     /// On a cluster's database, takes what launching campaign `id` needs: its `load:` lease
-    /// when it is not loaded yet (returned, to give back once loaded), and its `send:` lease
+    /// when it is not loaded yet (returned: held until it is loaded), and its `send:` lease
     /// (kept until the send ends). `None`: another node loads or sends it; leave it.
-    pub(super) fn take_campaign_leases(&self, id: &str) -> Option<Option<String>> {
+    pub(super) fn take_campaign_leases(&self, id: &str) -> Option<Option<Lease>> {
         if self.store.documents().is_none() {
             return Some(None);
         }
@@ -75,12 +75,12 @@ impl Server {
             .ok()
             .flatten()
             .is_some_and(|meta| meta.loaded);
-        let mut load = None;
-        if !loaded {
-            let name = format!("load:{id}");
-            match cluster_docs::take(&self.store, &name) {
-                Ok(true) => load = Some(name),
-                Ok(false) => {
+        let load = if loaded {
+            None
+        } else {
+            match Lease::load(&self.store, id) {
+                Ok(Some(lease)) => Some(lease),
+                Ok(None) => {
                     tracing::debug!(campaign = id, "another node is loading it");
                     return None;
                 }
@@ -89,23 +89,21 @@ impl Server {
                     return None;
                 }
             }
-        }
+        };
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
         if !leases.contains_key(id) {
-            let taken = SendLease::take(&self.store, id);
-            if let Ok(Some(lease)) = taken {
-                leases.insert(id.to_owned(), lease);
-            } else {
-                match taken {
-                    Err(error) => {
-                        tracing::warn!(campaign = id, %error, "could not take the send lease")
-                    }
-                    _ => tracing::debug!(campaign = id, "another node is sending it"),
+            match Lease::send(&self.store, id) {
+                Ok(Some(lease)) => {
+                    leases.insert(id.to_owned(), lease);
                 }
-                if let Some(name) = &load {
-                    cluster_docs::release(&self.store, name);
+                Ok(None) => {
+                    tracing::debug!(campaign = id, "another node is sending it");
+                    return None;
                 }
-                return None;
+                Err(error) => {
+                    tracing::warn!(campaign = id, %error, "could not take the send lease");
+                    return None;
+                }
             }
         }
         Some(load)
