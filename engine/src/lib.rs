@@ -13,7 +13,7 @@
 //! dispatch ──► delivery, shaping, store, config, smtp, model
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                    campaign ──► config
-//! cluster ──► config
+//! cluster ──► config, store
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
 //! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
 //! ```

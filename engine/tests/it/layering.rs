@@ -59,7 +59,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["smtp", "shaping", "bounce", "store", "config", "model"],
     ),
     ("shaping", &["config", "model"]),
-    ("cluster", &["config"]),
+    ("cluster", &["config", "store"]),
     ("campaign", &["config"]),
     ("bounce", &["model"]),
     ("control", &["report", "store", "model"]),
