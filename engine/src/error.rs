@@ -43,6 +43,9 @@ pub enum Error {
     /// The bounce receiver could not start.
     #[error(transparent)]
     Receiver(Box<crate::bounce::receiver::ReceiverError>),
+    /// A campaign document could not be made, read or materialised.
+    #[error(transparent)]
+    Cluster(Box<crate::cluster::ClusterError>),
     /// Events could not be written to a file.
     #[error("writing events to {file}: {source}")]
     Export {
@@ -171,4 +174,5 @@ boxed_from!(
     Delivery(crate::delivery::DeliveryError),
     Control(crate::control::ControlError),
     Tracking(crate::tracking::TrackingError),
+    Cluster(crate::cluster::ClusterError),
 );

@@ -14,6 +14,7 @@
 //! cluster ──► store, model (nodes, leases and the scheduler's filter)
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                    campaign ──► config
+//! cluster ──► config, store
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
 //! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
 //! ```

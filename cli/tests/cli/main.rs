@@ -14,6 +14,7 @@ mod access;
 mod bounce_mx;
 mod check;
 mod cluster;
+mod cluster_docs;
 mod commands;
 mod crash;
 mod disk;

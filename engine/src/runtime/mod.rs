@@ -8,6 +8,7 @@ mod abtest;
 mod bounces;
 mod campaign;
 mod check;
+mod cluster_docs;
 mod editions;
 mod events;
 mod gc;

@@ -3,6 +3,7 @@
 //! second `volley send` on the same store, which are sent alongside by priority.
 
 use super::abtest::AbProgress;
+use super::cluster_docs::Lease;
 use super::host::Host;
 use super::load::load_list;
 use super::plan::DeliveryPlan;
@@ -161,8 +162,25 @@ pub(crate) async fn load_and_send(
         Err(Error::AlreadySending { .. }) if run.is_cluster() => None,
         lock => Some(lock?),
     };
+    // `volley send` on a shared database sends the whole campaign itself while it runs,
+    // holding its `send:` lease: the cluster's nodes leave the campaign alone until this
+    // process ends or dies (the lease then runs out) and share what is left after.
+    let _lease = if run.is_cluster() {
+        None
+    } else {
+        match Lease::send(store, campaign.id())? {
+            Some(lease) => Some(lease),
+            None => {
+                return Err(Error::AlreadySending {
+                    campaign: campaign.id().to_owned(),
+                    pid: None,
+                })
+            }
+        }
+    };
     let plan = DeliveryPlan::for_campaign(campaign, store)?;
     let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
+    super::cluster_docs::publish(campaign, store)?;
     let (decided_now, holding) = decide_ab(campaign, store, options.clock.now_millis()).await?;
     if let Some(progress) = &options.progress {
         progress.send_replace(Progress {
@@ -190,6 +208,9 @@ pub(crate) async fn load_and_send(
         )
         .await?;
     let interrupted = options.cancel.is_cancelled();
+    if let Err(error) = super::cluster_docs::finish_if_done(store, campaign.id()) {
+        tracing::warn!(campaign = campaign.id(), %error, "could not mark the campaign's document done");
+    }
     let ab = super::abtest::after_send(
         campaign,
         store,

@@ -90,7 +90,11 @@ pub struct Server {
     passes: watch::Sender<Pass>,
     /// The cluster node this server is (on a PostgreSQL store), and what stops its heartbeat.
     node: Option<(Arc<Node>, CancellationToken)>,
+    /// Published campaigns this node has loaded, by id: their document's digest and settings.
+    published: std::sync::Mutex<std::collections::HashMap<String, (String, CampaignSettings)>>,
 }
+
+mod cluster;
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
 /// run ended with recipients still pending (a relay cap, a suspended destination).
@@ -154,6 +158,7 @@ impl Server {
         cancel: CancellationToken,
     ) -> Result<Server, Error> {
         let store = Store::open_at(&settings.store)?;
+        super::cluster_docs::name_serve_node();
         let host = Host::new(store.clone(), cancel.clone(), None, options.clock.clone());
         let tasks = TaskTracker::new();
         let control_stop = CancellationToken::new();
@@ -186,6 +191,7 @@ impl Server {
             launches: TaskTracker::new(),
             passes: watch::Sender::new(Pass::default()),
             node,
+            published: std::sync::Mutex::default(),
         })
     }
 
@@ -259,9 +265,11 @@ impl Server {
         }
     }
 
-    /// Starts whatever is due at `now`; returns when to look again.
+    /// Starts whatever is due at `now`: the serve file's campaigns, and on a database shared
+    /// by a cluster every active published one; returns when to look again.
     fn look(&self, now: DateTime<Utc>, told: &mut HashSet<String>) -> DateTime<Utc> {
         let mut wake = now + chrono::Duration::from_std(self.options.tick).unwrap_or_default();
+        let mut own = HashSet::new();
         let mut working = Vec::new();
         for file in &self.settings.campaigns {
             let settings = match load_campaign_in(file, &self.settings.store) {
@@ -273,40 +281,65 @@ impl Server {
                     continue;
                 }
             };
-            let mut ids = self.editions_with_retries(&settings.id, settings.schedule.is_some());
-            if let Some(schedule) = &settings.schedule {
-                match recurring::due(&settings.id, schedule, now) {
-                    Due::Edition(edition) => ids.push(edition.id),
-                    Due::Missed { edition, .. } => {
-                        let sent = self.store.counts(&edition.id).ok().flatten().is_some();
-                        if !sent && told.insert(edition.id.clone()) {
-                            tracing::warn!(edition = %edition.id, fired_at = %edition.fired_at, "edition missed: it fired more than the catch-up time ago, so it is skipped");
-                        }
-                    }
-                    Due::Waiting { .. } => {}
-                }
-                if let Some(next) = recurring::next_firing(schedule, now) {
-                    wake = wake.min(next);
-                }
-            } else {
-                ids.push(settings.id.clone());
-            }
-            ids.sort();
-            ids.dedup();
-            for id in ids {
-                self.decide_ab_test(&settings, &id, now);
-                let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
-                if let Some(due) = self.due_work(&id, now, ab_wait) {
-                    working.push(id.clone());
-                    wake = wake.min(due);
-                    if due <= now && !self.host.is_active(&id) {
-                        self.launch(&settings, &id);
-                    }
+            own.insert(settings.id.clone());
+            wake = wake.min(self.look_at(&settings, now, told, &mut working));
+        }
+        for settings in self.published(&own, told) {
+            wake = wake.min(self.look_at(&settings, now, told, &mut working));
+            if settings.schedule.is_none() && !self.host.is_active(&settings.id) {
+                if let Err(error) = super::cluster_docs::finish_if_done(&self.store, &settings.id) {
+                    tracing::warn!(campaign = %settings.id, %error, "could not mark the campaign's document done");
                 }
             }
         }
         if let Some((node, _)) = &self.node {
             node.set_campaigns(working);
+        }
+        wake
+    }
+
+    /// Starts whatever of campaign `settings` is due at `now`; returns when to look again.
+    fn look_at(
+        &self,
+        settings: &CampaignSettings,
+        now: DateTime<Utc>,
+        told: &mut HashSet<String>,
+        working: &mut Vec<String>,
+    ) -> DateTime<Utc> {
+        let mut wake = now + chrono::Duration::from_std(self.options.tick).unwrap_or_default();
+        let mut ids = self.editions_with_retries(&settings.id, settings.schedule.is_some());
+        if let Some(schedule) = &settings.schedule {
+            match recurring::due(&settings.id, schedule, now) {
+                Due::Edition(edition) => ids.push(edition.id),
+                Due::Missed { edition, .. } => {
+                    let sent = self.store.counts(&edition.id).ok().flatten().is_some();
+                    if !sent && told.insert(edition.id.clone()) {
+                        tracing::warn!(edition = %edition.id, fired_at = %edition.fired_at, "edition missed: it fired more than the catch-up time ago, so it is skipped");
+                    }
+                }
+                Due::Waiting { .. } => {}
+            }
+            if let Some(next) = recurring::next_firing(schedule, now) {
+                wake = wake.min(next);
+            }
+        } else {
+            ids.push(settings.id.clone());
+        }
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            self.decide_ab_test(settings, &id, now);
+            let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
+            if self.sent_elsewhere(&id) {
+                continue;
+            }
+            if let Some(due) = self.due_work(&id, now, ab_wait) {
+                working.push(id.clone());
+                wake = wake.min(due);
+                if due <= now && !self.host.is_active(&id) {
+                    self.launch(settings, &id);
+                }
+            }
         }
         wake
     }

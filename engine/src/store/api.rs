@@ -109,6 +109,12 @@ pub trait CampaignStore {
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         None
     }
+
+    /// Campaign documents, on an engine shared by several nodes (PostgreSQL); `None` on an
+    /// engine one process owns (sled).
+    fn documents(&self) -> Option<&dyn CampaignDocuments> {
+        None
+    }
 }
 
 /// Nodes sharing one store (`volley serve --node NAME` on PostgreSQL) and the leases they
@@ -162,6 +168,111 @@ pub trait ClusterStore: Send + Sync {
         campaigns: &[String],
         horizon: Duration,
     ) -> Result<Vec<DomainWork>, StoreError>;
+}
+
+/// Campaigns handed to a cluster of nodes (PostgreSQL only): each is a document (the
+/// campaign file's text, never a secret, as JSON the store keeps without reading it) and its
+/// files, which every node materialises and sends; and the `send:` lease a `volley send`
+/// process holds while it sends a campaign itself. Every write is atomic and durable when it returns.
+pub trait CampaignDocuments {
+    /// Publishes `document` with its `files` (by file name), replacing a document of the same
+    /// id and all its files when any of it differs (work not yet sent then goes by the new
+    /// one). A changed document that was `done` becomes `active` again; otherwise its state
+    /// stays. Returns whether anything changed.
+    fn publish_document(
+        &self,
+        document: &DocumentRecord,
+        files: &[(String, Vec<u8>)],
+    ) -> Result<bool, StoreError>;
+
+    /// Every document in `state`, by id.
+    fn documents_in(&self, state: DocumentState) -> Result<Vec<DocumentRecord>, StoreError>;
+
+    /// The document `id`, whatever its state.
+    fn document(&self, id: &str) -> Result<Option<DocumentRecord>, StoreError>;
+
+    /// The files of document `id`, by name.
+    fn document_files(&self, id: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// Sets the state of document `id`; returns false when there is no such document.
+    fn set_document_state(&self, id: &str, state: DocumentState) -> Result<bool, StoreError>;
+
+    /// Takes lease `name` for `owner` for `ttl` (by the database's clock) when nobody holds
+    /// it, its holder's time ran out, or `owner` holds it already (then it is renewed).
+    /// Returns whether `owner` holds it now.
+    fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives lease `name` back, when `owner` holds it.
+    fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError>;
+
+    /// Who holds lease `name` now (its time not run out), if anyone.
+    fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Takes lease `name` over from `holder` (known to be dead) for `owner`, for `ttl`;
+    /// returns false when `holder` no longer holds it.
+    fn take_over_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Where a published campaign stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentState {
+    /// Nodes send it (and its retries, and a scheduled campaign's editions).
+    Active,
+    /// Nodes leave it alone until it is active again.
+    Paused,
+    /// Nodes leave it alone for good.
+    Cancelled,
+    /// Every recipient reached a final state.
+    Done,
+}
+
+impl DocumentState {
+    /// The state as the store writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentState::Active => "active",
+            DocumentState::Paused => "paused",
+            DocumentState::Cancelled => "cancelled",
+            DocumentState::Done => "done",
+        }
+    }
+
+    /// The state written as [`DocumentState::as_str`] does.
+    pub fn parse(text: &str) -> Option<DocumentState> {
+        Some(match text {
+            "active" => DocumentState::Active,
+            "paused" => DocumentState::Paused,
+            "cancelled" => DocumentState::Cancelled,
+            "done" => DocumentState::Done,
+            _ => return None,
+        })
+    }
+}
+
+/// One published campaign as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRecord {
+    /// The campaign id (`[campaign] id`; a scheduled campaign's, not an edition's).
+    pub id: String,
+    /// The document, JSON (see `cluster::CampaignDocument`).
+    pub document: String,
+    /// Where it stands.
+    pub state: DocumentState,
+    /// When it was last published (epoch milliseconds; 0 before it is stored).
+    pub published_at: Millis,
+    /// Which process published it.
+    pub published_by: String,
 }
 
 /// One campaign's list being loaded. Obtained from [`CampaignStore::start_load`].

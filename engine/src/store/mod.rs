@@ -11,7 +11,8 @@
 //! interface's methods on it; [`Store::open`] picks the engine from the address it is given.
 //! The interface is split by concern in [`api`]: [`CampaignStore`], [`QueueStore`],
 //! [`OutcomeStore`], [`ReportStore`], [`SuppressionStore`], [`TrackingStore`], [`AbStore`] and
-//! [`HistoryStore`].
+//! [`HistoryStore`]; and, on an engine shared by a cluster (PostgreSQL), [`CampaignDocuments`]
+//! through [`CampaignStore::documents`].
 //!
 //! Engines: `sled/`, the embedded default. sled is single-process: opening fails with
 //! [`StoreError::Locked`] while another process holds the folder; such callers talk to that
@@ -30,8 +31,9 @@ pub mod transfer;
 mod types;
 
 pub use api::{
-    AbStore, CampaignStore, ClusterStore, HistoryStore, LoadSession, OutcomeStore, QueueStore,
-    ReportStore, StoreEngine, StoreFuture, SuppressionStore, TrackingStore, TransferStore,
+    AbStore, CampaignDocuments, CampaignStore, ClusterStore, DocumentRecord, DocumentState,
+    HistoryStore, LoadSession, OutcomeStore, QueueStore, ReportStore, StoreEngine, StoreFuture,
+    SuppressionStore, TrackingStore, TransferStore,
 };
 pub use cluster::{
     domain_lease, lease_domain, load_lease, DomainWork, LeaseInfo, NodeInfo, NodeStart,

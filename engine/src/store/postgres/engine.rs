@@ -413,4 +413,8 @@ impl CampaignStore for PgEngine {
     fn max_groups_in_flight(&self) -> usize {
         self.groups_in_flight
     }
+
+    fn documents(&self) -> Option<&dyn crate::store::CampaignDocuments> {
+        Some(self)
+    }
 }

@@ -10,6 +10,7 @@
 mod ab;
 mod cluster;
 mod copy;
+mod documents;
 mod engine;
 mod error;
 mod export;

@@ -1,0 +1,77 @@
+//! The server as a node of a cluster on a shared database: the active published campaigns it
+//! runs beside its serve file's own, and the campaigns a `volley send` process is sending
+//! itself (it holds their `send:<id>` lease), which the node leaves alone meanwhile. Which
+//! node loads a campaign (`load:<id>`) and which domains each sends are the node's leases
+//! (`crate::cluster`).
+
+use super::Server;
+use crate::config::CampaignSettings;
+use crate::runtime::cluster_docs::read_published;
+use crate::store::DocumentState;
+use std::collections::HashSet;
+
+impl Server {
+    /// The settings of every active published campaign this node can send (not those of its
+    /// serve file: `own` holds their ids). A document is materialised and loaded once per
+    /// version; one whose secrets this node lacks is said once (per version) and left to
+    /// the other nodes.
+    pub(super) fn published(
+        &self,
+        own: &HashSet<String>,
+        told: &mut HashSet<String>,
+    ) -> Vec<CampaignSettings> {
+        let Some(documents) = self.store.documents() else {
+            return Vec::new();
+        };
+        let records = match documents.documents_in(DocumentState::Active) {
+            Ok(records) => records,
+            Err(error) => {
+                if told.insert("campaign documents".to_owned()) {
+                    tracing::error!(%error, "cannot read the published campaigns");
+                }
+                return Vec::new();
+            }
+        };
+        let mut cache = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|id, _| records.iter().any(|r| r.id == *id));
+        let mut found = Vec::new();
+        for record in records.iter().filter(|r| !own.contains(&r.id)) {
+            let known = cache.get(&record.id).map(|(digest, _)| digest.as_str());
+            if let Some(read) = read_published(&self.store, &self.settings.store, record, known) {
+                match read.settings {
+                    Ok(settings) => {
+                        tracing::info!(campaign = %read.id, "published campaign loaded on this node");
+                        cache.insert(read.id, (read.digest, settings));
+                    }
+                    Err(message) => {
+                        cache.remove(&read.id);
+                        if told.insert(format!("document {} {}", read.id, read.digest)) {
+                            tracing::warn!(campaign = %read.id, "{message}; leaving it to other nodes");
+                        }
+                        continue;
+                    }
+                }
+            }
+            if let Some((_, settings)) = cache.get(&record.id) {
+                found.push(settings.clone());
+            }
+        }
+        found
+    }
+
+    /// True while a `volley send` process sends campaign `id` itself (it holds the
+    /// campaign's `send:` lease): this node leaves it alone until that process ends or dies
+    /// (its lease then runs out) and takes its share after.
+    pub(super) fn sent_elsewhere(&self, id: &str) -> bool {
+        let Some(documents) = self.store.documents() else {
+            return false;
+        };
+        match documents.lease_holder(&format!("send:{id}")) {
+            Ok(holder) => holder.is_some(),
+            Err(error) => {
+                tracing::warn!(campaign = id, %error, "could not read the send lease");
+                true
+            }
+        }
+    }
+}
