@@ -167,7 +167,10 @@ mod tests {
         let db = sled::open(dir.path()).unwrap();
         let tree = db.open_tree("campaigns").unwrap();
         assert!(tree.scan_prefix([keys::PACKED_ROWS]).next().is_some());
-        assert!(!db.tree_names().iter().any(|name| name.as_ref() == b"packed"));
+        assert!(!db
+            .tree_names()
+            .iter()
+            .any(|name| name.as_ref() == b"packed"));
         drop((tree, db));
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.pending("c1", None, 10).unwrap().len(), pending.len());

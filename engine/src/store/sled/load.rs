@@ -168,7 +168,9 @@ impl SledStore {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);
             }
         }
-        self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
         // Packed rows kept apart go last: a crash in between leaves rows nothing refers to,
         // never states without their rows.
         match number {
@@ -395,7 +397,8 @@ impl SledLoader<'_> {
     /// and queue or held marker, the suppressed rows' details and attempt-log entries.
     fn apply(&mut self, batch: u32) -> Result<(), StoreError> {
         // The rows first: a crash in between leaves rows no state refers to yet.
-        self.store.put_packed(self.number, batch, self.rows.take())?;
+        self.store
+            .put_packed(self.number, batch, self.rows.take())?;
         let mut out = std::mem::take(&mut self.overlays);
         for (domain, words) in std::mem::take(&mut self.words) {
             let key = |tag| keys::slice_key(tag, self.number, &domain, batch);
