@@ -7,7 +7,7 @@ use crate::timings::Timings;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::{filter_fn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -35,10 +35,14 @@ pub(crate) fn init_logging(format: LogFormat, timings: Option<Timings>) {
         LogFormat::Json => fmt.json().boxed(),
         LogFormat::Text => fmt.with_target(false).boxed(),
     };
+    // Volley's spans are at debug level at most. The hint keeps the `log` records of
+    // dependencies (sled logs at trace level inside every store write) from being forwarded
+    // to tracing only to be dropped, which would make a timed run slower than an untimed one.
     let timings = timings.map(|t| {
-        t.with_filter(filter_fn(|meta| {
-            meta.is_span() && meta.target().starts_with("volley")
-        }))
+        t.with_filter(
+            filter_fn(|meta| meta.is_span() && meta.target().starts_with("volley"))
+                .with_max_level_hint(LevelFilter::DEBUG),
+        )
     });
     let _ = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))

@@ -26,7 +26,7 @@ fn a_store_from_a_newer_volley_is_refused_by_name_and_left_alone() {
             .get(FORMAT_KEY)
             .unwrap()
             .expect("a new store records its format");
-        assert_eq!(format.as_ref(), 2u32.to_be_bytes());
+        assert_eq!(format.as_ref(), 3u32.to_be_bytes());
         tree.insert(FORMAT_KEY, &999u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }

@@ -1,7 +1,11 @@
 //! The store's format version (key `V`): which layout of keys and values a store folder holds,
 //! so that a binary never misreads a store written by another version of Volley.
 //!
-//! - Format 2 (this binary, [`FORMAT`]): recipients packed at load (see `keys`).
+//! - Format 3 (this binary, [`FORMAT`]): as format 2, with the packed recipients (`p` keys)
+//!   in a tree of their own (`packed`) instead of the main tree (`campaigns`), so that sled
+//!   never rewrites them with the small values a send changes at every recorded group.
+//! - Format 2: recipients packed at load (see `keys`). Read and written as it is (its packed
+//!   recipients stay in the main tree); format-2 binaries refuse format 3 as newer.
 //! - A new (empty) store gets the key at once.
 //! - A store holding format 1 (the key says 1, or there is no key but there are campaigns:
 //!   stores made before the key existed) is refused with [`StoreError::OlderFormat`], which
@@ -20,7 +24,13 @@ use crate::store::{CampaignMeta, StoreError};
 use std::path::Path;
 
 /// The newest store format this binary reads and the one it writes.
-pub(crate) const FORMAT: u32 = 2;
+pub(crate) const FORMAT: u32 = 3;
+
+/// The first format whose packed recipients live in their own tree.
+pub(crate) const PACKED_APART: u32 = 3;
+
+/// The oldest format this binary reads as it is (older ones need `volley store upgrade`).
+pub(crate) const OLDEST_READ: u32 = 2;
 
 /// The prefix of every format-2 campaign record: ten bytes with the continuation bit set, an
 /// overlong varint that postcard refuses, where format-1 readers expect the column count.
@@ -61,7 +71,7 @@ pub(crate) fn check(path: &Path, tree: &sled::Tree) -> Result<u32, StoreError> {
             newest: FORMAT,
         });
     }
-    if found < FORMAT {
+    if found < OLDEST_READ {
         return Err(StoreError::OlderFormat {
             path: path.to_owned(),
             found,
@@ -139,6 +149,44 @@ mod tests {
                 "left untouched"
             );
         }
+    }
+
+    #[test]
+    fn a_format_2_store_is_read_and_written_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        with_raw_tree(dir.path(), |tree| {
+            tree.insert(keys::FORMAT, &2u32.to_be_bytes()).unwrap();
+        });
+        let store = Store::open(dir.path()).unwrap();
+        super::super::tests::load(&store);
+        let pending = store.pending("c1", None, 10).unwrap();
+        assert!(!pending.is_empty());
+        drop(store);
+        assert_eq!(stored_format(dir.path()), Some(2u32.to_be_bytes().to_vec()));
+        // Its packed rows stay in the main tree, where a format-2 binary looks for them.
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("campaigns").unwrap();
+        assert!(tree.scan_prefix([keys::PACKED_ROWS]).next().is_some());
+        assert!(!db
+            .tree_names()
+            .iter()
+            .any(|name| name.as_ref() == b"packed"));
+        drop((tree, db));
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.pending("c1", None, 10).unwrap().len(), pending.len());
+    }
+
+    #[test]
+    fn a_format_3_store_keeps_packed_rows_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        super::super::tests::load(&store);
+        drop(store);
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("campaigns").unwrap();
+        assert!(tree.scan_prefix([keys::PACKED_ROWS]).next().is_none());
+        let packed = db.open_tree("packed").unwrap();
+        assert!(packed.scan_prefix([keys::PACKED_ROWS]).next().is_some());
     }
 
     #[test]

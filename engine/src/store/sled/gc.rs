@@ -144,7 +144,7 @@ impl SledStore {
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
         for entry in self
-            .tree
+            .packed
             .scan_prefix(keys::number_prefix(keys::PACKED_ROWS, number))
         {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
@@ -173,13 +173,13 @@ impl SledStore {
             );
             in_batch += 1;
             if in_batch == PACKED_PER_BATCH {
-                self.tree
+                self.packed
                     .apply_batch(std::mem::take(&mut batch))
                     .map_err(|e| self.sled_error(e))?;
                 in_batch = 0;
             }
         }
-        self.tree
+        self.packed
             .apply_batch(batch)
             .map_err(|e| self.sled_error(e))?;
         Ok(recipients)

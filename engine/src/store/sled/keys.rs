@@ -1,4 +1,4 @@
-//! Key layout of the single sled tree (store format 2, see `format`). One tree keeps every
+//! Key layout of the main sled tree (store formats 2 and 3, see `format`). One tree keeps every
 //! multi-part update atomic (`apply_batch`): a state change, its queue or retry entry and the
 //! campaign counters move together. Recipients are packed a batch of [`BATCH`] rows to a value
 //! at load; what changes later lives in small per-(domain, batch) values.
@@ -6,7 +6,8 @@
 //! ```text
 //! m <campaign>                                 → CampaignMeta (poisoned prefix, see `format`)
 //! c <campaign>                                 → Counts
-//! p <number:u32be> <batch:u32be>               → packed rows     written once at load (`packed`)
+//! p <number:u32be> <batch:u32be>               → packed rows     written once at load (`packed`;
+//!                                                in tree `packed` from format 3 on, see `format`)
 //! w <number:u32be> <domain> 0 <batch:u32be>    → state words     one per row of that domain (`states`)
 //! Q <number:u32be> <domain> 0 <batch:u32be>    → ()        that slice has pending rows (the queue)
 //! H <number:u32be> <domain> 0 <batch:u32be>    → ()        that slice has rows held for an A/B winner

@@ -130,7 +130,8 @@ impl SledStore {
     /// events, attempt log, tracking, A/B and gc records). The suppression list stays.
     pub(crate) fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        if let Some(number) = self.number_of(campaign)? {
+        let number = self.number_of(campaign)?;
+        if let Some(number) = number {
             for tag in [
                 keys::PACKED_ROWS,
                 keys::STATES,
@@ -167,7 +168,24 @@ impl SledStore {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);
             }
         }
-        self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.sled_error(e))?;
+        // Packed rows kept apart go last: a crash in between leaves rows nothing refers to,
+        // never states without their rows.
+        match number {
+            Some(number) if self.packed_apart() => {
+                let mut batch = sled::Batch::default();
+                let prefix = keys::number_prefix(keys::PACKED_ROWS, number);
+                for key in self.packed.scan_prefix(prefix).keys() {
+                    batch.remove(key.map_err(|e| self.sled_error(e))?);
+                }
+                self.packed
+                    .apply_batch(batch)
+                    .map_err(|e| self.sled_error(e))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -378,8 +396,10 @@ impl SledLoader<'_> {
     /// Writes the filled batch number `batch`: its packed rows, each domain's state words
     /// and queue or held marker, the suppressed rows' details and attempt-log entries.
     fn apply(&mut self, batch: u32) -> Result<(), StoreError> {
+        // The rows first: a crash in between leaves rows no state refers to yet.
+        self.store
+            .put_packed(self.number, batch, self.rows.take())?;
         let mut out = std::mem::take(&mut self.overlays);
-        out.insert(keys::packed_key(self.number, batch), self.rows.take());
         for (domain, words) in std::mem::take(&mut self.words) {
             put_slice(&mut out, self.number, &domain, batch, &words);
         }

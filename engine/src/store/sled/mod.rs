@@ -44,6 +44,10 @@ pub(crate) struct SledStore {
     path: PathBuf,
     db: sled::Db,
     tree: sled::Tree,
+    /// Where the packed recipients (`p` keys, large and written once) live: their own tree
+    /// from format 3 on, so that a node of small values rewritten at every recorded group
+    /// (counters, state slices) never holds them too; the main tree in a format-2 store.
+    packed: sled::Tree,
     /// Serialises read-modify-write updates of records and counters.
     write_lock: Arc<Mutex<()>>,
     /// Notes this store open in this process until it is dropped (last, so that sled's
@@ -87,11 +91,18 @@ impl SledStore {
         let tree = db
             .open_tree("campaigns")
             .map_err(|source| error::sled_error(path, source))?;
-        format::check(path, &tree)?;
+        let found = format::check(path, &tree)?;
+        let packed = if found >= format::PACKED_APART {
+            db.open_tree("packed")
+                .map_err(|source| error::sled_error(path, source))?
+        } else {
+            tree.clone()
+        };
         Ok(SledStore {
             path: path.to_owned(),
             db,
             tree,
+            packed,
             write_lock: Arc::new(Mutex::new(())),
             _open: reopen::OpenStore::new(path),
         })

@@ -274,7 +274,7 @@ impl SledStore {
         batch: u32,
     ) -> Result<Option<ParsedBatch>, StoreError> {
         let Some(bytes) = self
-            .tree
+            .packed
             .get(keys::packed_key(number, batch))
             .map_err(|e| self.sled_error(e))?
         else {
@@ -283,6 +283,25 @@ impl SledStore {
         ParsedBatch::new(bytes)
             .map(Some)
             .ok_or_else(|| self.damaged_batch())
+    }
+
+    /// Writes the packed batch `batch` of campaign number `number` (before the states that
+    /// refer to its rows).
+    pub(crate) fn put_packed(
+        &self,
+        number: u32,
+        batch: u32,
+        value: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.packed
+            .insert(keys::packed_key(number, batch), value)
+            .map(drop)
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// True when the packed rows have a tree of their own (format 3 on, see `format`).
+    pub(crate) fn packed_apart(&self) -> bool {
+        self.packed.name() != self.tree.name()
     }
 
     /// Parses a packed batch value, or says it is damaged.

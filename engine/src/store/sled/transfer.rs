@@ -92,7 +92,7 @@ impl SledStore {
         };
         let mut out = Chunker::new(sink, DumpChunk::Recipients);
         let prefix = keys::number_prefix(keys::PACKED_ROWS, number);
-        for entry in self.tree.scan_prefix(&prefix) {
+        for entry in self.packed.scan_prefix(&prefix) {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
             let Some(batch) = key
                 .get(prefix.len()..prefix.len() + 4)

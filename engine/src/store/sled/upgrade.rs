@@ -1,10 +1,12 @@
 //! `volley store upgrade DIR`: rewrites a format-1 store (one record, queue, de-duplication
-//! and number key per recipient) into format 2 (packed rows, state words, see `keys`).
+//! and number key per recipient) into this binary's format (packed rows, state words, see
+//! `keys` and `format`).
 //!
 //! The new store is written beside the old one (`DIR.upgrading`), made durable, then the old
 //! folder becomes `DIR.format1` and the new one `DIR`. A crash at any point leaves either
 //! the untouched old store (a leftover `DIR.upgrading` is removed and redone) or both
-//! folders renamed but one, which the next run finishes. A format-2 store is left alone.
+//! folders renamed but one, which the next run finishes. A store of a format this binary
+//! reads as it is (2 or 3, see `format`) is left alone.
 
 use super::events::AttemptLog;
 use super::format;
@@ -80,7 +82,7 @@ pub fn upgrade_store(path: &Path) -> Result<Upgraded, StoreError> {
     })
 }
 
-/// Writes the format-2 copy of the store at `path` into `work` and makes it durable;
+/// Writes the current-format copy of the store at `path` into `work` and makes it durable;
 /// `None` when the store is already in this format. Refuses a newer format and an existing
 /// `old_copy`.
 fn rewrite_beside(
@@ -97,7 +99,7 @@ fn rewrite_beside(
         .open_tree("campaigns")
         .map_err(|e| super::error::sled_error(path, e))?;
     match format::stored(path, &tree)? {
-        Some(found) if found == format::FORMAT => return Ok(None),
+        Some(found) if (format::OLDEST_READ..=format::FORMAT).contains(&found) => return Ok(None),
         Some(found) if found > format::FORMAT => {
             return Err(StoreError::NewerFormat {
                 path: path.to_owned(),

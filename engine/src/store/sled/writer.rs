@@ -94,11 +94,10 @@ impl<'a> PackedWriter<'a> {
             return Ok(());
         };
         self.written = Some(batch);
+        // The rows first: a crash in between leaves rows no state refers to yet.
+        self.store
+            .put_packed(self.number, batch, self.rows.take_flagged(flags))?;
         let mut out = std::mem::take(&mut self.out);
-        out.insert(
-            keys::packed_key(self.number, batch),
-            self.rows.take_flagged(flags),
-        );
         for (domain, mut words) in std::mem::take(&mut self.words) {
             words.sort_by_key(|w| w.row);
             put_slice(&mut out, self.number, &domain, batch, &words);
