@@ -11,10 +11,9 @@
 //! report ──► ab, store, config, model          control ──► report, store, model
 //! tracking ──► store, model                    recurring ──► config
 //! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
-//! cluster ──► store, model (nodes, leases and the scheduler's filter)
+//! cluster ──► config, store, model (nodes, leases, the scheduler's filter, campaign documents)
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                    campaign ──► config
-//! cluster ──► config, store
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
 //! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
 //! ```
