@@ -8,8 +8,9 @@
 //! ```
 //!
 //! It waits for a settled recipient, takes every other one already waiting (up to
-//! [`RECORD_BATCH`]), writes the outcomes in one batch per campaign and flushes; what arrives
-//! during a flush forms the next group. The window between a server's 250 and its durable
+//! [`RECORD_BATCH`]; a group of fewer than [`GATHER_AT`] waits up to [`GATHER_WAIT`] for
+//! more), writes the outcomes in one batch per campaign and flushes; what arrives during a
+//! flush forms the next group. The window between a server's 250 and its durable
 //! record is therefore about one flush (flushes slower than [`SLOW_FLUSH`] are logged). A
 //! relay's hourly and daily counts are saved with each group.
 //!
@@ -40,6 +41,13 @@ use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
 const SLOW_FLUSH: Duration = Duration::from_millis(100);
 /// Outcomes recorded in one batch at most.
 const RECORD_BATCH: usize = 1_024;
+/// A group of fewer outcomes waits up to [`GATHER_WAIT`] for more before it is written (as
+/// PostgreSQL's `commit_delay` does): a group's write and flush cost about the same for 15
+/// outcomes as for 60, so at full speed this halves the recorder's CPU per message, and it
+/// delays a lone outcome by a millisecond at most.
+const GATHER_AT: usize = 64;
+/// See [`GATHER_AT`].
+const GATHER_WAIT: Duration = Duration::from_millis(1);
 /// Outcomes waiting before a further group starts while others are being written.
 const OVERLAP_AT: usize = 64;
 /// How often the overlapped recorder looks whether [`OVERLAP_AT`] outcomes wait.
@@ -110,7 +118,8 @@ async fn record_one_by_one(
 ) -> Result<u64, StoreError> {
     let mut recorded = 0u64;
     while let Some(first) = settled.recv().await {
-        let group = take_group(first, &mut settled);
+        let mut group = take_group(first, &mut settled);
+        gather(&mut group, &mut settled).await;
         recorded += write_group(&store, &*lanes, &group)?;
         if let Some(usage) = &relay_usage {
             save_relay_usage(&store, usage)?;
@@ -198,6 +207,27 @@ fn take_group(first: Settled, settled: &mut mpsc::Receiver<Settled>) -> Vec<Sett
         }
     }
     group
+}
+
+/// Adds to a small `group` what arrives within [`GATHER_WAIT`], until it holds
+/// [`GATHER_AT`] outcomes (see there).
+async fn gather(group: &mut Vec<Settled>, settled: &mut mpsc::Receiver<Settled>) {
+    let deadline = tokio::time::Instant::now() + GATHER_WAIT;
+    while group.len() < GATHER_AT {
+        match tokio::time::timeout_at(deadline, settled.recv()).await {
+            Ok(Some(item)) => {
+                group.push(item);
+                while group.len() < RECORD_BATCH {
+                    match settled.try_recv() {
+                        Ok(item) => group.push(item),
+                        Err(_) => break,
+                    }
+                }
+            }
+            // The deadline passed, or every sender is gone (the next receive says so).
+            _ => return,
+        }
+    }
 }
 
 /// Writes the relay minutes counted since the last save.
