@@ -15,6 +15,7 @@ mod bounce_mx;
 mod check;
 mod cluster;
 mod cluster_docs;
+mod cluster_due;
 mod cluster_view;
 mod commands;
 mod crash;

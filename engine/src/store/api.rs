@@ -337,6 +337,17 @@ pub trait QueueStore {
         limit: usize,
     ) -> Result<Vec<StoredRecipient>, StoreError>;
 
+    /// Up to `limit` deferred recipients of `campaign` in one of `domains` whose next
+    /// attempt is due at or before `now`, earliest first: a cluster node's own due retries
+    /// (its leased domains), however many other domains' retries are due before them.
+    fn due_in_domains(
+        &self,
+        campaign: &str,
+        domains: &[String],
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError>;
+
     /// The earliest time a deferred recipient of the campaign is due, if any is deferred.
     fn next_due(&self, campaign: &str) -> Result<Option<Millis>, StoreError>;
 
