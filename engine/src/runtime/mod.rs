@@ -20,6 +20,7 @@ mod oneoff;
 mod pipeline;
 mod plan;
 mod published;
+mod relay_share;
 mod report;
 mod run;
 mod send_lock;
