@@ -19,8 +19,7 @@ pub(crate) struct Viewed {
 
 /// Whether `location` names a PostgreSQL database rather than a folder.
 fn is_database(location: &Path) -> bool {
-    let text = location.to_string_lossy();
-    text.starts_with("postgresql://") || text.starts_with("postgres://")
+    volley::store::is_postgres_url(&location.to_string_lossy())
 }
 
 /// Whether `text` has a campaign id's form: 1 to 64 of `A-Z a-z 0-9 . _ -`.
