@@ -20,17 +20,16 @@ struct DecideJson<'a> {
 }
 
 pub(crate) async fn decide(args: AbDecideArgs) -> anyhow::Result<u8> {
-    let path = &args.campaign.campaign;
-    let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
-        .with_context(|| format!("loading campaign {}", path.display()))?;
+    let viewed = crate::view::load(&args.campaign)?;
+    let settings = &viewed.settings;
     if settings.variants.len() < 2 {
         anyhow::bail!(
             "{}: campaign {} has no A/B test: add two or more [[variant]] entries",
-            path.display(),
+            viewed.shown,
             settings.id
         );
     }
-    let report = volley::runtime::report(&settings, 0)
+    let report = volley::runtime::report(settings, 0)
         .await
         .with_context(|| format!("reading the A/B test of campaign {}", settings.id))?;
     let Some(ab) = &report.ab else {

@@ -125,6 +125,21 @@ pub(crate) struct CampaignArgs {
     pub(crate) store: Option<PathBuf>,
 }
 
+/// Which campaign a reading command (status, report, events, ab decide) looks at.
+#[derive(Debug, Args)]
+pub(crate) struct ViewArgs {
+    /// The campaign file (TOML); or, with `--store postgresql://…`, the id of a campaign
+    /// published there (by `volley send` on that store): then nothing but the database's
+    /// address is needed. An existing file always wins over an id.
+    #[arg(value_name = "CAMPAIGN|ID")]
+    pub(crate) campaign: PathBuf,
+    /// The store: a folder, or a PostgreSQL database `postgresql://user@host:port/db` (its
+    /// password from `[store] password_file`/`password_env`, `PGPASSWORD` or ~/.pgpass).
+    /// Default: the file's `[store]`, or `<campaign>.volley` beside the file.
+    #[arg(long)]
+    pub(crate) store: Option<PathBuf>,
+}
+
 /// `volley serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -229,7 +244,7 @@ pub(crate) struct InitArgs {
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     #[command(flatten)]
-    pub(crate) campaign: CampaignArgs,
+    pub(crate) campaign: ViewArgs,
     /// Print JSON: campaign, total, pending, delivered, deferred, bounced, expired,
     /// suppressed, invalid, duplicate, next_attempt (and, on a PostgreSQL store, the
     /// cluster's nodes).
@@ -241,7 +256,7 @@ pub(crate) struct StatusArgs {
 #[derive(Debug, Args)]
 pub(crate) struct EventsArgs {
     #[command(flatten)]
-    pub(crate) campaign: CampaignArgs,
+    pub(crate) campaign: ViewArgs,
     /// Only events at or after this time: an RFC 3339 time (e.g. "2024-05-01T12:00:00Z") or
     /// a duration back from now (e.g. "2h", "7d").
     #[arg(long, value_name = "TIME")]
@@ -315,7 +330,7 @@ pub(crate) struct GcArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
     #[command(flatten)]
-    pub(crate) campaign: CampaignArgs,
+    pub(crate) campaign: ViewArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub(crate) format: ReportFormat,
@@ -354,7 +369,7 @@ pub(crate) enum AbCommand {
 #[derive(Debug, Args)]
 pub(crate) struct AbDecideArgs {
     #[command(flatten)]
-    pub(crate) campaign: CampaignArgs,
+    pub(crate) campaign: ViewArgs,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,

@@ -54,13 +54,12 @@ impl<'a> Row<'a> {
 }
 
 pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
-    let path = &args.campaign.campaign;
     let since = match &args.since {
         Some(value) => volley::config::parse_since("--since", value, now_millis())?,
         None => 0,
     };
-    let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
-        .with_context(|| format!("loading campaign {}", path.display()))?;
+    let viewed = crate::view::load(&args.campaign)?;
+    let settings = &viewed.settings;
     let asked = match &args.edition {
         Some(edition) if volley::recurring::is_edition_of(edition, &settings.id) => edition.clone(),
         Some(edition) => anyhow::bail!(

@@ -24,6 +24,7 @@ mod test_send;
 mod timings;
 mod track;
 mod ui;
+mod view;
 mod words;
 
 use clap::Parser;

@@ -3,14 +3,12 @@
 use crate::args::StatusArgs;
 use crate::ui;
 use crate::words::numbers::counted;
-use anyhow::Context;
 use volley::model::format_millis;
 
 pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
-    let path = &args.campaign.campaign;
-    let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
-        .with_context(|| format!("loading campaign {}", path.display()))?;
-    let report = volley::runtime::status(&settings).await?;
+    let viewed = crate::view::load(&args.campaign)?;
+    let settings = &viewed.settings;
+    let report = volley::runtime::status(settings).await?;
     let c = &report.counts;
     if args.json {
         let json = serde_json::json!({

@@ -129,6 +129,20 @@ pub enum Error {
         /// The store (a folder, or a database's address without its password).
         store: PathBuf,
     },
+    /// No campaign of this id is published on the (PostgreSQL) store, or the store keeps no
+    /// published campaigns.
+    #[error(
+        "no campaign {campaign:?} is published on the store {store}{}",
+        published_list(known)
+    )]
+    NotPublished {
+        /// The id asked for.
+        campaign: String,
+        /// The store (its address without a password).
+        store: PathBuf,
+        /// The ids it has published.
+        known: Vec<String>,
+    },
     /// Another process is sending the campaign on this (PostgreSQL) store.
     #[error("campaign {campaign} is already being sent by another volley process{} on this store", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     AlreadySending {
@@ -148,6 +162,22 @@ pub enum Error {
     /// The owner of the store answered with an error.
     #[error("the process owning the store answered: {0}")]
     Remote(String),
+}
+
+/// `(published: a, b, c)` for [`Error::NotPublished`]: at most 20 ids, or a hint when none.
+fn published_list(known: &[String]) -> String {
+    if known.is_empty() {
+        return " (it has none: a campaign is published by `volley send` on a PostgreSQL store)"
+            .to_owned();
+    }
+    let shown: Vec<&str> = known.iter().take(20).map(String::as_str).collect();
+    let more = known.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(" (published: {}{more})", shown.join(", "))
 }
 
 /// `From` for each boxed module error, so `?` works on every module's `Result`.

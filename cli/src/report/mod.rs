@@ -27,10 +27,9 @@ use anyhow::Context;
 use volley::report::Report;
 
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<u8> {
-    let path = &args.campaign.campaign;
-    let settings = volley::config::load_campaign_for_reading(path, args.campaign.store.as_deref())
-        .with_context(|| format!("loading campaign {}", path.display()))?;
-    let report = volley::runtime::report(&settings, args.top)
+    let viewed = crate::view::load(&args.campaign)?;
+    let settings = &viewed.settings;
+    let report = volley::runtime::report(settings, args.top)
         .await
         .with_context(|| format!("reading the report of campaign {}", settings.id))?;
     let rendered = render(&report, args.format)?;

@@ -41,6 +41,29 @@ impl Scheduler {
     }
 }
 
+impl Scheduler {
+    /// Up to a page of `campaign`'s deferred recipients due at or before `at` that this
+    /// process may send: all of them outside a cluster; on a node, those of the domains it
+    /// holds, read by domain (a page of all due retries could be all other nodes' and leave
+    /// its own unread).
+    pub(super) fn due_here(
+        &self,
+        campaign: &str,
+        at: crate::model::Millis,
+    ) -> Result<Vec<crate::store::StoredRecipient>, crate::store::StoreError> {
+        let Some(filter) = &self.filter else {
+            return self.store.due(campaign, at, super::RETRY_PAGE);
+        };
+        let mut mine: Vec<String> = filter.open_domains().into_iter().collect();
+        mine.sort();
+        let mut due = self
+            .store
+            .due_in_domains(campaign, &mine, at, super::RETRY_PAGE)?;
+        due.retain(|r| filter.allows(&r.key.domain));
+        Ok(due)
+    }
+}
+
 /// Resolves when `filter` granted domains (never without a filter).
 pub(super) async fn granted(filter: Option<&WorkFilter>) {
     match filter {

@@ -498,16 +498,13 @@ impl Scheduler {
         }
         self.last_retry_check = Some(Instant::now());
         let now = now_millis();
-        for feed in &mut self.feeds {
-            if feed.retries_waiting() >= RETRY_PAGE {
+        for position in 0..self.feeds.len() {
+            if self.feeds[position].retries_waiting() >= RETRY_PAGE {
                 continue;
             }
-            let mut due = self.store.due(&feed.id, now, RETRY_PAGE)?;
-            if let Some(filter) = &self.filter {
-                due.retain(|r| filter.allows(&r.key.domain));
-            }
+            let due = self.due_here(&self.feeds[position].id, now)?;
             let flight = &self.flight;
-            feed.add_retries(due, |c, k| flight.contains(c, k));
+            self.feeds[position].add_retries(due, |c, k| flight.contains(c, k));
         }
         Ok(())
     }
@@ -767,7 +764,8 @@ impl Scheduler {
         // Deferred recipients due before the horizon keep the run going, unless their
         // destination cannot be sent to before then.
         let id = self.feeds[position].id.clone();
-        for recipient in self.store.due(&id, horizon, RETRY_PAGE)? {
+        let due = self.due_here(&id, horizon)?;
+        for recipient in due {
             if !self.may_take(&recipient.key.domain) {
                 continue;
             }

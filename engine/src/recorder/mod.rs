@@ -76,6 +76,7 @@ pub(crate) trait Lanes: Send + Sync + 'static {
 }
 
 /// A relay's hourly and daily caps and where their counts are kept.
+#[derive(Clone)]
 pub(crate) struct RelayUsage {
     /// The store key of the relay's counts (`host:port:user`).
     pub(crate) key: String,

@@ -106,9 +106,14 @@ fn relay_usage(
     }
     let since = (now_millis() / 60_000).saturating_sub(DAY_MINUTES);
     let history = store.relay_usage(key, since)?;
+    let mut budget = RelayBudget::new(caps, history);
+    if store.cluster().is_some() {
+        // Several processes share the store: each sends out of reservations of the caps.
+        budget = budget.shared();
+    }
     Ok(Some(RelayUsage {
         key: key.to_owned(),
-        budget: Arc::new(Mutex::new(RelayBudget::new(caps, history))),
+        budget: Arc::new(Mutex::new(budget)),
     }))
 }
 

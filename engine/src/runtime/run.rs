@@ -258,6 +258,10 @@ impl Run {
                 path: "compose thread".into(),
                 source,
             })?;
+        let quota_stop = CancellationToken::new();
+        let quota = relay_usage
+            .as_ref()
+            .and_then(|usage| super::relay_share::spawn(&self.store, usage, quota_stop.clone()));
         let recorder = self.spawn_recorder(settled_rx, relay_usage, cancel);
         let tracker = TaskTracker::new();
         let scheduler = Scheduler::new(
@@ -279,7 +283,12 @@ impl Run {
         )?;
         let scheduled = scheduler.run().await;
         self.closed.store(true, Ordering::Release);
-        let attempts = wind_down(jobs, tracker, composers, ctx, recorder).await?;
+        let attempts = wind_down(jobs, tracker, composers, ctx, recorder).await;
+        quota_stop.cancel();
+        if let Some(quota) = quota {
+            let _ = quota.await;
+        }
+        let attempts = attempts?;
         Ok(RunResult {
             attempts,
             summary: scheduled?,

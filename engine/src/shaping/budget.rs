@@ -36,7 +36,23 @@ pub struct RelayBudget {
     caps: RelayCaps,
     buckets: BTreeMap<u64, u32>,
     dirty: BTreeSet<u64>,
+    /// On a store shared by several processes: the messages reserved in the shared counts
+    /// and not sent yet (`None`: this process alone counts, and saves its buckets).
+    share: Option<Share>,
 }
+
+/// A process's reservation of a cap shared with other processes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Share {
+    /// Messages reserved and not yet sent.
+    left: u32,
+    /// The minute they were reserved at.
+    minute: u64,
+}
+
+/// How long a process whose reservation ran out waits before trying to send again (its
+/// reservation is topped up about this often).
+pub const SHARE_RETRY: Millis = 1_000;
 
 impl RelayBudget {
     /// A budget under `caps`, starting from earlier runs' `history` of (minute since the
@@ -46,6 +62,50 @@ impl RelayBudget {
             caps,
             buckets: history.into_iter().collect(),
             dirty: BTreeSet::new(),
+            share: None,
+        }
+    }
+
+    /// The same budget for a process sharing the caps with others: a message is sent only
+    /// out of a reservation counted in the shared store (see [`RelayBudget::reserved`]), and
+    /// the buckets are not saved (the reservations were counted already).
+    pub fn shared(mut self) -> Self {
+        self.share = Some(Share::default());
+        self
+    }
+
+    /// The caps.
+    pub fn caps(&self) -> RelayCaps {
+        self.caps
+    }
+
+    /// How many more messages to reserve now: the reservation is topped up to a twentieth
+    /// of the tighter cap (at least 1, at most 1,000), so that the processes sharing it
+    /// hold little of it unsent. Zero when not shared.
+    pub fn wanted(&self) -> u32 {
+        let Some(share) = self.share else { return 0 };
+        let cap = match (self.caps.per_hour, self.caps.per_day) {
+            (Some(h), Some(d)) => h.min(d),
+            (Some(c), None) | (None, Some(c)) => c,
+            (None, None) => return 0,
+        };
+        (cap / 20).clamp(1, 1_000).saturating_sub(share.left)
+    }
+
+    /// Counts `granted` newly reserved messages, reserved at `minute` (nothing when not
+    /// shared).
+    pub fn reserved(&mut self, granted: u32, minute: u64) {
+        if let Some(share) = &mut self.share {
+            share.left = share.left.saturating_add(granted);
+            share.minute = minute;
+        }
+    }
+
+    /// Takes the unsent reservation out (to give it back): (messages, minute reserved at).
+    pub fn take_unsent(&mut self) -> (u32, u64) {
+        match &mut self.share {
+            Some(share) => (std::mem::take(&mut share.left), share.minute),
+            None => (0, 0),
         }
     }
 
@@ -63,10 +123,41 @@ impl RelayBudget {
         )
     }
 
-    /// Counts one message at `now`, or says which cap stops it and until when.
+    /// Counts one message at `now`, or says which cap stops it and until when. A shared
+    /// budget sends out of its reservation; with none left it says when to try again (soon,
+    /// unless the shared counts show a cap reached).
     pub fn try_take(&mut self, now: Millis) -> Result<(), BudgetExhausted> {
         let minute = now / MINUTE;
         self.prune(minute);
+        if let Some(share) = &mut self.share {
+            if share.left > 0 {
+                // Counted in the shared store when it was reserved.
+                share.left -= 1;
+                return Ok(());
+            }
+        }
+        if let Some(blocked) = self.blocked(minute) {
+            return Err(blocked);
+        }
+        if self.share.is_some() {
+            // Other processes may have used the rest: wait for a new reservation.
+            let (cap, limit) = match (self.caps.per_hour, self.caps.per_day) {
+                (Some(limit), _) => ("relay.max_per_hour", limit),
+                (None, limit) => ("relay.max_per_day", limit.unwrap_or(0)),
+            };
+            return Err(BudgetExhausted {
+                cap,
+                limit,
+                resume_at: now + SHARE_RETRY,
+            });
+        }
+        *self.buckets.entry(minute).or_insert(0) += 1;
+        self.dirty.insert(minute);
+        Ok(())
+    }
+
+    /// Which cap the counts at `minute` reach, and until when (the later of the two).
+    fn blocked(&self, minute: u64) -> Option<BudgetExhausted> {
         let mut blocked: Option<BudgetExhausted> = None;
         let caps = [
             ("relay.max_per_hour", self.caps.per_hour, HOUR_MINUTES),
@@ -86,12 +177,15 @@ impl RelayBudget {
                 });
             }
         }
-        if let Some(blocked) = blocked {
-            return Err(blocked);
+        blocked
+    }
+
+    /// A shared budget takes the shared counts (every process's, reservations included)
+    /// as its own, so a cap reached by all together stops it until the window reopens.
+    pub fn sync(&mut self, shared: impl IntoIterator<Item = (u64, u32)>) {
+        if self.share.is_some() {
+            self.buckets = shared.into_iter().collect();
         }
-        *self.buckets.entry(minute).or_insert(0) += 1;
-        self.dirty.insert(minute);
-        Ok(())
     }
 
     /// The buckets changed since the last call, as (minute, messages), for the store.
@@ -135,6 +229,35 @@ mod tests {
     use super::*;
 
     const T0: Millis = 1_700_000_000_000 / MINUTE * MINUTE;
+
+    #[test]
+    fn a_shared_budget_sends_only_out_of_its_reservation_and_saves_nothing() {
+        let caps = RelayCaps {
+            per_hour: Some(100),
+            per_day: None,
+        };
+        let mut budget = RelayBudget::new(caps, []).shared();
+        assert_eq!(budget.wanted(), 5, "a twentieth of the cap");
+        let waiting = budget.try_take(T0).unwrap_err();
+        assert_eq!(waiting.resume_at, T0 + SHARE_RETRY);
+        budget.reserved(3, T0 / MINUTE);
+        assert_eq!(budget.wanted(), 2);
+        for _ in 0..3 {
+            budget.try_take(T0).unwrap();
+        }
+        assert!(budget.try_take(T0).is_err());
+        assert!(budget.take_dirty().is_empty(), "counted when reserved");
+        assert_eq!(budget.used(T0), (0, 0), "the shared counts come by sync");
+        budget.sync([(T0 / MINUTE, 100)]);
+        let reached = budget.try_take(T0 + 1).unwrap_err();
+        assert_eq!(reached.cap, "relay.max_per_hour");
+        assert_eq!(reached.resume_at, T0 + 60 * MINUTE);
+        budget.reserved(2, T0 / MINUTE + 1);
+        assert_eq!(budget.take_unsent(), (2, T0 / MINUTE + 1));
+        assert_eq!(budget.take_unsent(), (0, T0 / MINUTE + 1));
+        let alone = RelayBudget::new(caps, []);
+        assert_eq!(alone.wanted(), 0);
+    }
 
     #[test]
     fn no_caps_take_everything() {

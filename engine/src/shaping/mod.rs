@@ -19,6 +19,6 @@ mod gate;
 mod policy;
 
 pub use backoff::{Backoff, BackoffChange, HOLD};
-pub use budget::{BudgetExhausted, RelayBudget, RelayCaps};
+pub use budget::{BudgetExhausted, RelayBudget, RelayCaps, SHARE_RETRY};
 pub use gate::RateGate;
 pub use policy::ShapingPolicy;

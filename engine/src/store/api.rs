@@ -168,6 +168,29 @@ pub trait ClusterStore: Send + Sync {
         campaigns: &[String],
         horizon: Duration,
     ) -> Result<Vec<DomainWork>, StoreError>;
+
+    /// Reserves up to `want` messages of relay `relay`'s hourly and daily caps (`caps`),
+    /// counted at once in the shared relay usage at `caps.minute`, after giving
+    /// `caps.give_back` unsent messages of an earlier reservation back; returns how many
+    /// were granted. One reservation at a time per relay across the
+    /// cluster, so the nodes' reservations never add up past a cap.
+    fn reserve_relay(&self, relay: &str, caps: RelayQuota, want: u32) -> Result<u32, StoreError>;
+}
+
+/// A relay's hourly and daily caps, and the reservation asked for: see
+/// [`ClusterStore::reserve_relay`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayQuota {
+    /// `[relay] max_per_hour`.
+    pub per_hour: Option<u32>,
+    /// `[relay] max_per_day`.
+    pub per_day: Option<u32>,
+    /// The minute (since the epoch) the reservation is counted at.
+    pub minute: u64,
+    /// Unsent messages of an earlier reservation to give back first.
+    pub give_back: u32,
+    /// The minute that earlier reservation was counted at.
+    pub back_minute: u64,
 }
 
 /// Campaigns handed to a cluster of nodes (PostgreSQL only): each is a document (the
@@ -333,6 +356,17 @@ pub trait QueueStore {
     fn due(
         &self,
         campaign: &str,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError>;
+
+    /// Up to `limit` deferred recipients of `campaign` in one of `domains` whose next
+    /// attempt is due at or before `now`, earliest first: a cluster node's own due retries
+    /// (its leased domains), however many other domains' retries are due before them.
+    fn due_in_domains(
+        &self,
+        campaign: &str,
+        domains: &[String],
         now: Millis,
         limit: usize,
     ) -> Result<Vec<StoredRecipient>, StoreError>;

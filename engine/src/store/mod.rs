@@ -32,8 +32,8 @@ mod types;
 
 pub use api::{
     AbStore, CampaignDocuments, CampaignStore, ClusterStore, DocumentRecord, DocumentState,
-    HistoryStore, LoadSession, OutcomeStore, QueueStore, ReportStore, StoreEngine, StoreFuture,
-    SuppressionStore, TrackingStore, TransferStore,
+    HistoryStore, LoadSession, OutcomeStore, QueueStore, RelayQuota, ReportStore, StoreEngine,
+    StoreFuture, SuppressionStore, TrackingStore, TransferStore,
 };
 pub use cluster::{
     domain_lease, lease_domain, load_lease, DomainWork, LeaseInfo, NodeInfo, NodeStart,

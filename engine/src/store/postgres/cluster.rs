@@ -284,6 +284,15 @@ impl ClusterStore for PgEngine {
             .collect())
     }
 
+    fn reserve_relay(
+        &self,
+        relay: &str,
+        caps: crate::store::RelayQuota,
+        want: u32,
+    ) -> Result<u32, StoreError> {
+        self.reserve_relay_quota(relay, caps, want)
+    }
+
     fn domains_with_work(
         &self,
         campaigns: &[String],

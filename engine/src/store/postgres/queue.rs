@@ -211,6 +211,31 @@ impl QueueStore for PgEngine {
         self.recipients_where("read the due retries", query)
     }
 
+    fn due_in_domains(
+        &self,
+        campaign: &str,
+        domains: &[String],
+        now: Millis,
+        limit_: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
+        if domains.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(number) = self.run(self.number(campaign))? else {
+            return Ok(Vec::new());
+        };
+        let query = sqlx::query(select!(
+            "AND state = 'deferred' AND next_attempt <= ",
+            ts!(2),
+            " AND domain = ANY($4) ORDER BY next_attempt, seq LIMIT $3"
+        ))
+        .bind(number)
+        .bind(millis(now))
+        .bind(limit(limit_))
+        .bind(domains);
+        self.recipients_where("read the due retries of leased domains", query)
+    }
+
     fn next_due(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
         let Some(number) = self.run(self.number(campaign))? else {
             return Ok(None);

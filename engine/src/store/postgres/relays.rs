@@ -6,7 +6,7 @@
 
 use super::engine::PgEngine;
 use super::queue::to_i64;
-use crate::store::StoreError;
+use crate::store::{RelayQuota, StoreError};
 
 /// SQL: minutes since the epoch (`int8` parameter `$n`) as a `timestamptz`.
 macro_rules! minute {
@@ -156,6 +156,80 @@ impl PgEngine {
                 .await
                 .map_err(|e| self.failed(what, e))?;
             tx.commit().await.map_err(|e| self.failed(what, e))
+        })
+    }
+
+    /// See [`crate::store::ClusterStore::reserve_relay`]: one transaction holding the
+    /// relay's advisory lock (reservations of one relay queue behind each other), the unsent
+    /// messages given back, the last hour's and day's sums read, and what is left of the
+    /// tighter cap granted, up to `want`, added to `caps.minute`.
+    pub(super) fn reserve_relay_quota(
+        &self,
+        relay: &str,
+        caps: RelayQuota,
+        want: u32,
+    ) -> Result<u32, StoreError> {
+        let what = "reserve relay quota";
+        let give_back = concat!(
+            "UPDATE relay_usage SET messages = greatest(messages - $3, 0) \
+             WHERE relay = $1 AND minute = ",
+            minute!(2)
+        );
+        let sums = concat!(
+            "SELECT coalesce(sum(messages) FILTER (WHERE minute > ",
+            minute!(2),
+            " - interval '60 minutes'), 0)::int8, coalesce(sum(messages), 0)::int8 \
+             FROM relay_usage WHERE relay = $1 AND minute > ",
+            minute!(2),
+            " - interval '1440 minutes'"
+        );
+        let add = concat!(
+            "INSERT INTO relay_usage (relay, minute, messages) VALUES ($1, ",
+            minute!(2),
+            ", $3) ON CONFLICT (relay, minute) DO UPDATE SET messages = \
+             least(relay_usage.messages::int8 + excluded.messages, 2147483647)::int4"
+        );
+        let failed = |e| self.failed(what, e);
+        self.run(async {
+            let mut tx = self.store.pool().begin().await.map_err(failed)?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('relay_usage'), hashtext($1))")
+                .bind(relay)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            if caps.give_back > 0 {
+                sqlx::query(give_back)
+                    .bind(relay)
+                    .bind(to_i64(caps.back_minute))
+                    .bind(i32::try_from(caps.give_back).unwrap_or(i32::MAX))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+            }
+            let (hour, day): (i64, i64) = sqlx::query_as(sums)
+                .bind(relay)
+                .bind(to_i64(caps.minute))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(failed)?;
+            let left = |cap: Option<u32>, used: i64| {
+                cap.map_or(i64::MAX, |c| (i64::from(c) - used).max(0))
+            };
+            let granted = left(caps.per_hour, hour)
+                .min(left(caps.per_day, day))
+                .min(i64::from(want));
+            let granted = u32::try_from(granted).unwrap_or(0);
+            if granted > 0 {
+                sqlx::query(add)
+                    .bind(relay)
+                    .bind(to_i64(caps.minute))
+                    .bind(i32::try_from(granted).unwrap_or(i32::MAX))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)?;
+            Ok(granted)
         })
     }
 }

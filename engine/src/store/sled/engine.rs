@@ -97,6 +97,18 @@ impl QueueStore for SledStore {
         SledStore::due(self, campaign, now, limit)
     }
 
+    fn due_in_domains(
+        &self,
+        campaign: &str,
+        domains: &[String],
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
+        SledStore::due_where(self, campaign, now, limit, |domain| {
+            domains.iter().any(|d| d == domain)
+        })
+    }
+
     fn next_due(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
         SledStore::next_due(self, campaign)
     }

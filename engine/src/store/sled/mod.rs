@@ -189,6 +189,18 @@ impl SledStore {
         now: Millis,
         limit: usize,
     ) -> Result<Vec<StoredRecipient>, StoreError> {
+        self.due_where(campaign, now, limit, |_| true)
+    }
+
+    /// Up to `limit` deferred recipients due at or before `now` whose domain `wanted` says
+    /// yes to, earliest first.
+    pub(crate) fn due_where(
+        &self,
+        campaign: &str,
+        now: Millis,
+        limit: usize,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
         let Some(number) = self.number_of(campaign)? else {
             return Ok(Vec::new());
         };
@@ -202,6 +214,9 @@ impl SledStore {
             };
             if due > now || out.len() >= limit {
                 break;
+            }
+            if !wanted(&rkey.domain) {
+                continue;
             }
             if let Some(record) = changes.record(self, &rkey)? {
                 out.push(StoredRecipient { key: rkey, record });

@@ -340,3 +340,52 @@ fn relay_usage_of_two_nodes_adds_up_instead_of_overwriting() {
     a.set_relay_usage("relay:587", &[(100, 6)], 0).unwrap();
     assert_eq!(a.relay_usage("relay:587", 0).unwrap(), [(100, 9), (101, 1)]);
 }
+
+#[test]
+fn relay_reservations_of_racing_nodes_never_add_up_past_the_cap() {
+    let cluster = crate::store::postgres::tests::cluster();
+    let url = cluster.create_database("cluster_relay_reserve").unwrap();
+    let now = 29_000_000;
+    let quota = crate::store::RelayQuota {
+        per_hour: Some(100),
+        per_day: Some(150),
+        minute: now,
+        ..Default::default()
+    };
+    // An hour and a half ago, 40 went out: the day counts them, the hour does not.
+    let a = Store::open(std::path::Path::new(&url)).unwrap();
+    a.set_relay_usage("relay:587", &[(now - 90, 40)], 0)
+        .unwrap();
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let node = Store::open(std::path::Path::new(&url)).unwrap();
+                let cluster = node.cluster().unwrap();
+                (0..10)
+                    .map(|_| cluster.reserve_relay("relay:587", quota, 7).unwrap())
+                    .sum::<u32>()
+            })
+        })
+        .collect();
+    let granted: u32 = racers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert_eq!(granted, 100, "the hourly cap, not 4 × 10 × 7");
+    let cluster_a = a.cluster().unwrap();
+    assert_eq!(cluster_a.reserve_relay("relay:587", quota, 7).unwrap(), 0);
+    // Giving 30 back makes room for 10 more under the day's cap (150 − 40 − 70 = 40).
+    let back = crate::store::RelayQuota {
+        give_back: 30,
+        back_minute: now,
+        ..quota
+    };
+    assert_eq!(cluster_a.reserve_relay("relay:587", back, 50).unwrap(), 30);
+    let next_hour = crate::store::RelayQuota {
+        minute: now + 61,
+        ..quota
+    };
+    assert_eq!(
+        cluster_a.reserve_relay("relay:587", next_hour, 50).unwrap(),
+        10,
+        "an hour on, the day's cap is what is left"
+    );
+}
