@@ -5,7 +5,7 @@
 //! once and sends nothing of the campaign while another node finishes it; three nodes racing
 //! one firing of a scheduled campaign load and send one edition.
 
-use crate::support::{list, text, volley};
+use crate::support::{list, psql, text, volley};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -165,33 +165,6 @@ async fn kill_mid_way(sink: &Sink, send: &mut Node, count: usize) {
     }
     send.child.kill().unwrap();
     send.child.wait().unwrap();
-}
-
-/// `psql -At -c SQL` on database `db` (PostgreSQL's own client).
-fn psql(cluster: &TempCluster, db: &str, sql: &str) -> String {
-    let output = Command::new("psql")
-        .args([
-            "-X",
-            "-At",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port().to_string(),
-        ])
-        .args([
-            "-U",
-            volley_testkit::postgres::SUPERUSER,
-            "-d",
-            db,
-            "-c",
-            sql,
-        ])
-        .env("PGPASSWORD", cluster.password())
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("psql is needed (apt-get install -y postgresql-client)");
-    assert!(output.status.success(), "psql: {}", text(&output.stderr));
-    text(&output.stdout).trim().to_owned()
 }
 
 /// Waits until `sql` answers `expected`.

@@ -4,27 +4,14 @@
 //! retries" (512) would hold none of the node's, and it would never send them. It sends
 //! its five, and nothing of the domain it does not hold.
 
-use crate::support::{text, volley, Fixture, PASSWORD};
+use crate::support::{psql, text, volley, Fixture, PASSWORD};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use volley_testkit::postgres::{TempCluster, SUPERUSER};
+use volley_testkit::postgres::TempCluster;
 use volley_testkit::sink::SinkConfig;
 
 /// The bound on every wait of this test.
 const WAIT: Duration = Duration::from_secs(120);
-
-/// `psql -At -c SQL` on database `db` (PostgreSQL's own client).
-fn psql(pg: &TempCluster, db: &str, sql: &str) -> String {
-    let output = Command::new("psql")
-        .args(["-X", "-At", "-h", "127.0.0.1", "-p", &pg.port().to_string()])
-        .args(["-U", SUPERUSER, "-d", db, "-c", sql])
-        .env("PGPASSWORD", pg.password())
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("psql is needed (apt-get install -y postgresql-client)");
-    assert!(output.status.success(), "psql: {}", text(&output.stderr));
-    text(&output.stdout).trim().to_owned()
-}
 
 /// 600 recipients at `big.example`, then 5 at `small.example`.
 fn big_and_small() -> String {

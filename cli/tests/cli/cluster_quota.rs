@@ -3,38 +3,17 @@
 //! sends only out of reservations counted in the shared `relay_usage`, so the relay (the
 //! test SMTP server) receives 30 messages in all, not 30 from each node.
 
-use crate::support::{list, relay_to, text, volley, Fixture, PASSWORD};
+use crate::support::{list, psql, psql_or_error, relay_to, volley, Fixture, PASSWORD};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use volley_testkit::postgres::{TempCluster, SUPERUSER};
+use volley_testkit::postgres::TempCluster;
 use volley_testkit::sink::SinkConfig;
 
 /// The bound on every wait of this test.
 const WAIT: Duration = Duration::from_secs(120);
 /// The relay's hourly cap.
 const CAP: usize = 30;
-
-/// `psql -At -c SQL` on database `db` (PostgreSQL's own client).
-fn psql(pg: &TempCluster, db: &str, sql: &str) -> String {
-    psql_or_error(pg, db, sql).unwrap_or_else(|e| panic!("psql: {e}"))
-}
-
-/// `psql -At -c SQL`, or what it said when it failed (a table not made yet).
-fn psql_or_error(pg: &TempCluster, db: &str, sql: &str) -> Result<String, String> {
-    let output = Command::new("psql")
-        .args(["-X", "-At", "-h", "127.0.0.1", "-p", &pg.port().to_string()])
-        .args(["-U", SUPERUSER, "-d", db, "-c", sql])
-        .env("PGPASSWORD", pg.password())
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("psql is needed (apt-get install -y postgresql-client)");
-    if output.status.success() {
-        Ok(text(&output.stdout).trim().to_owned())
-    } else {
-        Err(text(&output.stderr))
-    }
-}
 
 /// Starts serve node `name` on `url` serving the fixture's campaign; returns it and its log.
 fn start_node(fixture: &Fixture, url: &str, name: &str) -> (Child, PathBuf) {

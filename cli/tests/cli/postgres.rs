@@ -4,8 +4,7 @@
 //! view `campaign_recipients`); a second send of the campaign while one runs is refused;
 //! bad `[store]` keys are named with the file, and the password never shows.
 
-use crate::support::{list, output_of, text, Fixture, PASSWORD};
-use std::process::Command;
+use crate::support::{list, output_of, psql, text, Fixture, PASSWORD};
 use volley_testkit::postgres::TempCluster;
 
 /// The cluster's password in a private file, and the `[store]` table naming database `db`.
@@ -18,33 +17,6 @@ fn store_table(cluster: &TempCluster, dir: &std::path::Path, db: &str) -> String
     std::fs::write(&file, cluster.password()).unwrap();
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     format!("[store]\nurl = \"{url}\"\npassword_file = \"db-password\"\nlocal_dir = \"local\"")
-}
-
-/// `psql -At -c SQL` on database `db` of `cluster` (PostgreSQL's own client).
-fn psql(cluster: &TempCluster, db: &str, sql: &str) -> String {
-    let output = Command::new("psql")
-        .args([
-            "-X",
-            "-At",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port().to_string(),
-        ])
-        .args([
-            "-U",
-            volley_testkit::postgres::SUPERUSER,
-            "-d",
-            db,
-            "-c",
-            sql,
-        ])
-        .env("PGPASSWORD", cluster.password())
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("psql is needed (apt-get install -y postgresql-client)");
-    assert!(output.status.success(), "psql: {}", text(&output.stderr));
-    text(&output.stdout).trim().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -202,3 +202,37 @@ pub async fn output_of(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .await
         .unwrap()
 }
+
+/// `psql -At -c SQL` on database `db` of `cluster` as its superuser (PostgreSQL's own
+/// client, to check what Volley wrote without going through Volley).
+pub(crate) fn psql(cluster: &volley_testkit::postgres::TempCluster, db: &str, sql: &str) -> String {
+    psql_or_error(cluster, db, sql).unwrap_or_else(|e| panic!("psql: {e}"))
+}
+
+/// [`psql`], or what it said when it failed (a table not made yet).
+pub(crate) fn psql_or_error(
+    cluster: &volley_testkit::postgres::TempCluster,
+    db: &str,
+    sql: &str,
+) -> Result<String, String> {
+    let port = cluster.port().to_string();
+    let output = Command::new("psql")
+        .args(["-X", "-At", "-h", "127.0.0.1", "-p", &port])
+        .args([
+            "-U",
+            volley_testkit::postgres::SUPERUSER,
+            "-d",
+            db,
+            "-c",
+            sql,
+        ])
+        .env("PGPASSWORD", cluster.password())
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql is needed (apt-get install -y postgresql-client)");
+    if output.status.success() {
+        Ok(text(&output.stdout).trim().to_owned())
+    } else {
+        Err(text(&output.stderr))
+    }
+}
