@@ -5,7 +5,7 @@
 //! its five, and nothing of the domain it does not hold.
 
 use crate::support::{psql, text, volley, Fixture, PASSWORD};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use volley_testkit::postgres::TempCluster;
 use volley_testkit::sink::SinkConfig;
@@ -70,32 +70,7 @@ async fn a_node_sends_its_own_due_retries_when_most_due_retries_are_another_node
         "605"
     );
 
-    let dir = fixture.path("node-a");
-    std::fs::create_dir_all(&dir).unwrap();
-    let serve = dir.join("serve.toml");
-    std::fs::write(
-        &serve,
-        format!(
-            "campaigns = [\"{campaign}\"]\n\n[store]\nurl = \"{url}\"\npassword_file = \"{}\"\n\
-             local_dir = \"local\"\n\n[cluster]\nnode = \"small-one\"\n",
-            fixture.path("db-password").display()
-        ),
-    )
-    .unwrap();
-    let log = dir.join("log");
-    let mut node = volley()
-        .args([
-            "serve",
-            "--config",
-            &serve.display().to_string(),
-            "--tick",
-            "1",
-        ])
-        .env("VOLLEY_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut node, log) = crate::cluster_quota::start_node(&fixture, &url, "small-one");
     let deadline = Instant::now() + WAIT;
     while fixture.sink.count() < 5 {
         if Instant::now() >= deadline || node.try_wait().unwrap().is_some() {

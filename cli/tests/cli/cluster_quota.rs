@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(120);
 const CAP: usize = 30;
 
 /// Starts serve node `name` on `url` serving the fixture's campaign; returns it and its log.
-fn start_node(fixture: &Fixture, url: &str, name: &str) -> (Child, PathBuf) {
+pub(crate) fn start_node(fixture: &Fixture, url: &str, name: &str) -> (Child, PathBuf) {
     let dir = fixture.path(name);
     std::fs::create_dir_all(&dir).unwrap();
     let serve = dir.join("serve.toml");
