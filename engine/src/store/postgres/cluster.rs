@@ -85,12 +85,7 @@ impl ClusterStore for PgEngine {
     fn register_node(&self, node: &NodeStart) -> Result<(), StoreError> {
         let what = "register the node";
         let taken = self.run(async {
-            let mut tx = self
-                .store
-                .pool()
-                .begin()
-                .await
-                .map_err(|e| self.failed(what, e))?;
+            let mut tx = self.begin(what).await?;
             let row: Option<String> = sqlx::query_scalar(REGISTER)
                 .bind(&node.name)
                 .bind(&node.instance)
@@ -128,12 +123,7 @@ impl ClusterStore for PgEngine {
     ) -> Result<Vec<String>, StoreError> {
         let what = "renew the node's leases";
         let held = self.run(async {
-            let mut tx = self
-                .store
-                .pool()
-                .begin()
-                .await
-                .map_err(|e| self.failed(what, e))?;
+            let mut tx = self.begin(what).await?;
             let noted = sqlx::query(
                 "UPDATE nodes SET heartbeat_at = now(), sent_last_minute = $3 \
                  WHERE name = $1 AND instance = $2",
@@ -204,12 +194,7 @@ impl ClusterStore for PgEngine {
     fn stop_node(&self, node: &str, instance: &str) -> Result<u64, StoreError> {
         let what = "hand the node's leases back";
         self.run(async {
-            let mut tx = self
-                .store
-                .pool()
-                .begin()
-                .await
-                .map_err(|e| self.failed(what, e))?;
+            let mut tx = self.begin(what).await?;
             let released = sqlx::query("DELETE FROM leases WHERE owner = $1")
                 .bind(node)
                 .execute(&mut *tx)

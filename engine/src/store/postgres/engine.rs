@@ -120,6 +120,18 @@ impl PgEngine {
         self.store.query_error(what, source)
     }
 
+    /// Opens a transaction on a pooled connection; a failure names `what` was being done.
+    pub(super) async fn begin(
+        &self,
+        what: &str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, PgStoreError> {
+        self.store
+            .pool()
+            .begin()
+            .await
+            .map_err(|e| self.failed(what, e))
+    }
+
     /// A stored row that cannot be read back.
     pub(super) fn damaged(&self, what: impl Into<String>) -> PgStoreError {
         PgStoreError::Damaged {

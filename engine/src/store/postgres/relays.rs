@@ -127,12 +127,7 @@ impl PgEngine {
         );
         let what = "store the relay usage";
         self.run(async {
-            let mut tx = self
-                .store
-                .pool()
-                .begin()
-                .await
-                .map_err(|e| self.failed(what, e))?;
+            let mut tx = self.begin(what).await?;
             // Asynchronous commit: the recorder saves these minutes just before it writes a
             // group of outcomes, whose synchronous commit flushes the WAL through this
             // transaction's too (the log is written in order). A crash between the two loses
