@@ -20,20 +20,20 @@ use volley_testkit::sink::{Sink, SinkConfig};
 const WAIT: Duration = Duration::from_secs(120);
 
 /// A database, a campaign sending to a sink through a relay, and the nodes serving it.
-struct Rig {
-    pg: TempCluster,
-    fixture: Fixture,
+pub(crate) struct Rig {
+    pub(crate) pg: TempCluster,
+    pub(crate) fixture: Fixture,
     /// The database URL without its password (the password is in `db-password`).
-    url: String,
-    nodes: Vec<(String, Child)>,
-    total: u64,
+    pub(crate) url: String,
+    pub(crate) nodes: Vec<(String, Child)>,
+    pub(crate) total: u64,
     /// Direct to MX: the MX hosts' sink and the name server pointing domains at it.
     direct: Option<(Sink, NameServer)>,
 }
 
 impl Rig {
     /// `recipients` over 50 domains; the sink answers each command after `delay`.
-    async fn new(db: &str, recipients: usize, delay: Duration) -> Rig {
+    pub(crate) async fn new(db: &str, recipients: usize, delay: Duration) -> Rig {
         let config = SinkConfig {
             reply_delay: delay,
             ..SinkConfig::default()
@@ -97,21 +97,34 @@ impl Rig {
     }
 
     /// The sink the messages reach.
-    fn sink(&self) -> &Sink {
+    pub(crate) fn sink(&self) -> &Sink {
         self.direct
             .as_ref()
             .map_or(&self.fixture.sink, |(sink, _)| sink)
     }
 
-    /// The serve file of node `name` (in its own folder) with lease time `lease`.
+    /// The serve file of node `name` (in its own folder) with lease time `lease`, serving
+    /// the fixture's campaign file.
     fn serve_file(&self, name: &str, lease: &str) -> PathBuf {
+        let campaign = format!("\"{}\"", self.fixture.campaign());
+        self.serve_file_with(name, lease, &campaign, "")
+    }
+
+    /// The serve file of node `name` with lease time `lease`, serving the campaign files
+    /// `campaigns` (TOML array items), plus `extra` TOML.
+    pub(crate) fn serve_file_with(
+        &self,
+        name: &str,
+        lease: &str,
+        campaigns: &str,
+        extra: &str,
+    ) -> PathBuf {
         let dir = self.fixture.path(name);
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("serve.toml");
         let toml = format!(
-            "campaigns = [\"{}\"]\n\n[store]\nurl = \"{}\"\npassword_file = \"{}\"\n\
-             local_dir = \"local\"\n\n[cluster]\nnode = \"{name}\"\nlease = \"{lease}\"\n",
-            self.fixture.campaign(),
+            "campaigns = [{campaigns}]\n\n[store]\nurl = \"{}\"\npassword_file = \"{}\"\n\
+             local_dir = \"local\"\n\n[cluster]\nnode = \"{name}\"\nlease = \"{lease}\"\n{extra}\n",
             self.url,
             self.fixture.path("db-password").display(),
         );
@@ -122,6 +135,12 @@ impl Rig {
     /// Starts node `name`; its log goes to `<name>/log`.
     fn start(&mut self, name: &str, lease: &str) {
         let file = self.serve_file(name, lease);
+        self.start_file(name, &file, &[]);
+    }
+
+    /// Starts node `name` with serve file `file` and the environment `envs`; its log goes
+    /// to `<name>/log`.
+    pub(crate) fn start_file(&mut self, name: &str, file: &std::path::Path, envs: &[(&str, &str)]) {
         let log = std::fs::File::create(self.fixture.path(name).join("log")).unwrap();
         let child = volley()
             .args([
@@ -132,6 +151,7 @@ impl Rig {
                 "1",
             ])
             .env("VOLLEY_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -139,7 +159,7 @@ impl Rig {
         self.nodes.push((name.to_owned(), child));
     }
 
-    fn log(&self, name: &str) -> String {
+    pub(crate) fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.fixture.path(name).join("log")).unwrap_or_default()
     }
 
@@ -148,7 +168,7 @@ impl Rig {
         child.id().to_string()
     }
 
-    fn signal(&self, name: &str, signal: &str) {
+    pub(crate) fn signal(&self, name: &str, signal: &str) {
         let sent = std::process::Command::new("kill")
             .args([signal, &self.pid(name)])
             .status()
@@ -157,7 +177,7 @@ impl Rig {
     }
 
     /// Waits for node `name` to exit; its exit code (`None`: killed by a signal).
-    async fn exit_of(&mut self, name: &str) -> Option<i32> {
+    pub(crate) async fn exit_of(&mut self, name: &str) -> Option<i32> {
         let deadline = Instant::now() + WAIT;
         loop {
             let (_, child) = self.nodes.iter_mut().find(|(n, _)| n == name).unwrap();
@@ -174,7 +194,7 @@ impl Rig {
     }
 
     /// `volley status --json` from a process that has only the database URL.
-    async fn status(&self) -> serde_json::Value {
+    pub(crate) async fn status(&self) -> serde_json::Value {
         let output = self.try_status().await;
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         serde_json::from_slice(&output.stdout).unwrap()
@@ -192,7 +212,7 @@ impl Rig {
     }
 
     /// Polls the status until `done` says so (at most [`WAIT`]), noting which nodes sent.
-    async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         what: &str,
         senders: &mut BTreeSet<String>,
@@ -232,7 +252,10 @@ impl Rig {
     }
 
     /// Waits until every recipient is delivered (by the database's counts).
-    async fn wait_all_delivered(&self, senders: &mut BTreeSet<String>) -> serde_json::Value {
+    pub(crate) async fn wait_all_delivered(
+        &self,
+        senders: &mut BTreeSet<String>,
+    ) -> serde_json::Value {
         let total = self.total;
         self.wait_for("every recipient delivered", senders, |s| {
             s["delivered"] == total
@@ -241,7 +264,7 @@ impl Rig {
     }
 
     /// Stops the nodes still running with SIGTERM; each must exit cleanly.
-    async fn stop_all(&mut self) {
+    pub(crate) async fn stop_all(&mut self) {
         let running: Vec<String> = self
             .nodes
             .iter_mut()
@@ -257,7 +280,7 @@ impl Rig {
     }
 
     /// Every recipient arrived; returns how many arrived more than once (extra copies).
-    fn duplicates(&self) -> usize {
+    pub(crate) fn duplicates(&self) -> usize {
         let arrived = arrivals(self.sink());
         assert_eq!(arrived.len() as u64, self.total, "nobody lost");
         arrived.values().map(|n| n - 1).sum()
@@ -274,7 +297,7 @@ impl Drop for Rig {
 }
 
 /// The `[store]` of the campaign: the test's database, its password in `db-password`.
-fn store_section(url: &str) -> String {
+pub(crate) fn store_section(url: &str) -> String {
     format!("[store]\nurl = \"{url}\"\npassword_file = \"db-password\"\nlocal_dir = \"local\"")
 }
 

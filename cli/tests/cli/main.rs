@@ -16,6 +16,7 @@ mod check;
 mod cluster;
 mod cluster_docs;
 mod cluster_due;
+mod cluster_follow;
 mod cluster_quota;
 mod cluster_view;
 mod commands;

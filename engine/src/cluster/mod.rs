@@ -32,7 +32,7 @@ pub use error::{ClusterError, DocumentProblem};
 pub(crate) use filter::WorkFilter;
 pub use materialise::{check_secrets, is_materialised, materialise, MATERIALISED_DIR};
 pub use node::NodeSettings;
-pub(crate) use node::{default_name, Node};
+pub(crate) use node::{default_name, host_name, Node};
 
 #[cfg(test)]
 mod tests;

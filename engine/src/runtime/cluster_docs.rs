@@ -1,10 +1,6 @@
 //! Campaigns handed to the cluster on a PostgreSQL store (issue 19): publishing a campaign's
 //! document after its list is loaded, reading the published ones back on a node (materialised
-//! under `<local_dir>/cluster/<id>/`, secrets checked), marking a finished one done, and the
-//! two leases of a campaign: `load:<id>` (whoever holds it loads the campaign or the edition)
-//! and `send:<id>` (whoever holds it sends the campaign). Both are renewed while held, given
-//! back when done, and run out [`LEASE_TTL`] after their holder died (at once when it was a
-//! process of this machine).
+//! under `<local_dir>/cluster/<id>/`, secrets checked), and marking a finished one done.
 
 use super::Campaign;
 use crate::cluster::{self, CampaignDocument, DocumentFile};
@@ -12,36 +8,28 @@ use crate::config::{load_campaign_in, CampaignSettings};
 use crate::store::{DocumentRecord, DocumentState, Store, StoreLocation};
 use crate::Error;
 use std::sync::OnceLock;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-/// How long a campaign lease lasts without renewal: a dead node's campaign goes to another
-/// after at most this long.
-pub(crate) const LEASE_TTL: Duration = Duration::from_secs(15);
 
 /// This process's name as a lease owner and publisher.
 static NODE: OnceLock<String> = OnceLock::new();
 
 /// This process's name: `<host>-<pid>` for `volley serve`, `send-<host>-<pid>` otherwise.
 pub(crate) fn node_name() -> &'static str {
-    NODE.get_or_init(|| format!("send-{}-{}", host_name(), std::process::id()))
+    NODE.get_or_init(|| {
+        format!(
+            "send-{}-{}",
+            crate::cluster::host_name(),
+            std::process::id()
+        )
+    })
 }
 
 /// Names this process as a serve node (`<host>-<pid>`), unless it was named already.
 pub(crate) fn name_serve_node() {
-    let _ = NODE.set(format!("{}-{}", host_name(), std::process::id()));
-}
-
-/// The machine's host name (`localhost` when it cannot be read).
-fn host_name() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|path| {
-            let name = std::fs::read_to_string(path).ok()?;
-            let name = name.trim();
-            (!name.is_empty()).then(|| name.to_owned())
-        })
-        .unwrap_or_else(|| "localhost".to_owned())
+    let _ = NODE.set(format!(
+        "{}-{}",
+        crate::cluster::host_name(),
+        std::process::id()
+    ));
 }
 
 /// Publishes `campaign`'s document on a store shared by a cluster (nothing to do on sled, or
@@ -163,135 +151,4 @@ fn documents_of(store: &Store) -> Result<&dyn crate::store::CampaignDocuments, E
         path: store.path().to_owned(),
         source: std::io::Error::other("this store keeps no campaign documents"),
     })
-}
-
-/// Takes lease `name` for this process (on a store that has leases; always granted on
-/// sled); returns whether it holds it. A lease held by a process of this machine that has
-/// died (a `volley send` killed a moment ago) is taken over at once rather than when it runs
-/// out, so a re-run after a crash is not refused.
-pub(crate) fn take(store: &Store, name: &str) -> Result<bool, Error> {
-    let Some(documents) = store.documents() else {
-        return Ok(true);
-    };
-    if documents.take_lease(name, node_name(), LEASE_TTL)? {
-        return Ok(true);
-    }
-    match documents.lease_holder(name)? {
-        Some(holder) if is_dead_here(&holder) => {
-            let taken = documents.take_over_lease(name, &holder, node_name(), LEASE_TTL)?;
-            if taken {
-                tracing::info!(lease = name, %holder, "lease taken over from a process of this machine that has ended");
-            }
-            Ok(taken)
-        }
-        // Run out or given back meanwhile: try once more.
-        None => Ok(documents.take_lease(name, node_name(), LEASE_TTL)?),
-        Some(_) => Ok(false),
-    }
-}
-
-/// Whether lease owner `holder` (`[send-]<host>-<pid>`) is a process of this machine that
-/// no longer runs.
-fn is_dead_here(holder: &str) -> bool {
-    let name = holder.strip_prefix("send-").unwrap_or(holder);
-    let Some((host, pid)) = name.rsplit_once('-') else {
-        return false;
-    };
-    let Some(pid) = pid
-        .parse::<i32>()
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    host == host_name()
-        && pid.as_raw_nonzero().get() != i32::try_from(std::process::id()).unwrap_or(0)
-        && rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
-}
-
-/// Gives lease `name` back (logged when that fails: it then runs out by itself).
-pub(crate) fn release(store: &Store, name: &str) {
-    if let Some(documents) = store.documents() {
-        if let Err(error) = documents.release_lease(name, node_name()) {
-            tracing::warn!(lease = name, %error, "could not give the lease back; it runs out by itself");
-        }
-    }
-}
-
-/// A lease held by this process: renewed every third of [`LEASE_TTL`] while held, given
-/// back when dropped (and running out by itself when the process dies).
-pub(crate) struct Lease {
-    store: Store,
-    name: String,
-    stop: CancellationToken,
-}
-
-impl Lease {
-    /// Takes lease `name`; `None` when another process holds it. On a store without leases
-    /// (sled, whose folder lock keeps other processes out) it is always granted. Call it
-    /// inside the tokio runtime (the renewal is a task).
-    pub(crate) fn take(store: &Store, name: &str) -> Result<Option<Lease>, Error> {
-        if !take(store, name)? {
-            return Ok(None);
-        }
-        let stop = CancellationToken::new();
-        if store.documents().is_some() {
-            tokio::spawn(renew(store.clone(), name.to_owned(), stop.clone()));
-        }
-        Ok(Some(Lease {
-            store: store.clone(),
-            name: name.to_owned(),
-            stop,
-        }))
-    }
-
-    /// The `send:` lease of campaign `id`, held while this process sends it.
-    pub(crate) fn send(store: &Store, id: &str) -> Result<Option<Lease>, Error> {
-        Lease::take(store, &format!("send:{id}"))
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        release(&self.store, &self.name);
-    }
-}
-
-/// Renews lease `name` until `stop`; says so when it was lost (another node took it after a
-/// stall longer than the lease).
-async fn renew(store: Store, name: String, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(LEASE_TTL / 3) => {}
-        }
-        let (s, n) = (store.clone(), name.clone());
-        match super::blocking("lease renewal", move || take(&s, &n)).await {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => tracing::warn!(lease = %name, "lease lost: another node took it"),
-            Ok(Err(error)) | Err(error) => {
-                tracing::warn!(lease = %name, %error, "could not renew the lease")
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lease_holder_is_dead_here_only_when_it_was_a_process_of_this_machine_that_ended() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        let host = host_name();
-        assert!(is_dead_here(&format!("send-{host}-{pid}")));
-        assert!(is_dead_here(&format!("{host}-{pid}")));
-        assert!(!is_dead_here(&format!("other-machine-{pid}")));
-        assert!(!is_dead_here(&format!("{host}-{}", std::process::id())));
-        assert!(!is_dead_here(&format!("{host}-1")), "init runs");
-        assert!(!is_dead_here("no-pid-here"));
-    }
 }

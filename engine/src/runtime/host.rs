@@ -3,7 +3,7 @@
 //! over by another `volley send`, which join the running send (by priority) or, when none
 //! runs (a tracking server hosting the store), start one.
 
-use super::pipeline::{load_and_send, load_once, SendOptions};
+use super::pipeline::{load_and_send, load_in_turn, SendOptions};
 use super::plan::DeliveryPlan;
 use super::run::{Lane, Run, RunHandle};
 use super::Campaign;
@@ -308,27 +308,16 @@ impl Host {
     /// Loads the campaign's list unless it is loaded; on a cluster node, only while holding
     /// its load lease (one node loads, the others wait for it). True when loaded now.
     async fn load(&self, campaign: &Campaign) -> Result<bool, String> {
-        let id = campaign.id();
-        let node = self.node.get();
-        if let Some(node) = node {
-            if !node
-                .load_turn(id, &self.cancel)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Ok(false);
-            }
-        }
-        let loaded = load_once(campaign, &self.store, None)
-            .await
-            .map(|(loaded_now, _)| loaded_now)
-            .map_err(|e| e.to_string());
-        if let Some(node) = node {
-            if let Err(error) = node.loaded(id).await {
-                tracing::warn!(campaign = id, %error, "could not hand the load lease back; it runs out by itself");
-            }
-        }
-        loaded
+        load_in_turn(
+            campaign,
+            &self.store,
+            self.node.get().map(|n| &**n),
+            &self.cancel,
+            None,
+        )
+        .await
+        .map(|(loaded_now, _)| loaded_now)
+        .map_err(|e| e.to_string())
     }
 
     /// Starts a send of `campaign` (loaded already) that later campaigns may join.

@@ -9,6 +9,7 @@ mod bounces;
 mod campaign;
 mod check;
 mod cluster_docs;
+mod cluster_send;
 mod editions;
 mod events;
 mod gc;

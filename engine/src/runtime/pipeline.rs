@@ -3,13 +3,13 @@
 //! second `volley send` on the same store, which are sent alongside by priority.
 
 use super::abtest::AbProgress;
-use super::cluster_docs::Lease;
 use super::host::Host;
 use super::load::load_list;
 use super::plan::DeliveryPlan;
 use super::run::{Lane, Run, RunOptions};
 use super::Campaign;
 use crate::campaign::RowError;
+use crate::cluster::Node;
 use crate::control;
 use crate::dispatch::{Blocked, Pause};
 use crate::model::{Clock, Counts, Millis};
@@ -107,6 +107,9 @@ pub struct SendReport {
 /// unreachable, a relay cap reached).
 pub async fn send(campaign: &Campaign, options: SendOptions) -> Result<SendReport, Error> {
     let store = Store::open_at(&campaign.settings.store)?;
+    if store.cluster().is_some() {
+        return super::cluster_send::send(campaign, &store, options).await;
+    }
     let run = Run::new(store.clone());
     let host = Host::new(
         store.clone(),
@@ -162,24 +165,62 @@ pub(crate) async fn load_and_send(
         Err(Error::AlreadySending { .. }) if run.is_cluster() => None,
         lock => Some(lock?),
     };
-    // `volley send` on a shared database sends the whole campaign itself while it runs,
-    // holding its `send:` lease: the cluster's nodes leave the campaign alone until this
-    // process ends or dies (the lease then runs out) and share what is left after.
-    let _lease = if run.is_cluster() {
-        None
-    } else {
-        match Lease::send(store, campaign.id())? {
-            Some(lease) => Some(lease),
-            None => {
-                return Err(Error::AlreadySending {
-                    campaign: campaign.id().to_owned(),
-                    pid: None,
-                })
-            }
-        }
+    let prepared = prepare(campaign, store, None, options).await?;
+    let started = Instant::now();
+    let result = run
+        .execute(
+            DeliveryPlan::for_campaign(campaign, store)?,
+            lane(campaign, store, options)?,
+            run_options(campaign, options),
+        )
+        .await?;
+    let sent = Sent {
+        attempts: result.attempts,
+        elapsed: started.elapsed(),
+        summary: result.summary,
     };
-    let plan = DeliveryPlan::for_campaign(campaign, store)?;
-    let (loaded_now, row_errors) = load_once(campaign, store, options.progress.clone()).await?;
+    finish(campaign, store, prepared, sent, options)
+}
+
+/// What a send found before sending.
+pub(crate) struct Prepared {
+    /// True when this process loaded the list.
+    loaded_now: bool,
+    /// The first invalid rows found while loading.
+    row_errors: Vec<RowError>,
+    /// True when the A/B verdict was taken now.
+    decided_now: bool,
+    /// Why the A/B remainder stays held, when it does.
+    holding: Option<crate::ab::Reason>,
+}
+
+/// What the sending part of a send did.
+pub(crate) struct Sent {
+    /// Outcomes recorded.
+    pub(crate) attempts: u64,
+    /// Wall-clock time spent sending.
+    pub(crate) elapsed: Duration,
+    /// Idle time, pause, blocked destinations (of the last run, idle time of all).
+    pub(crate) summary: crate::dispatch::RunSummary,
+}
+
+/// Before sending: loads the list when the store lacks it (on a cluster node, in its turn:
+/// one node loads, the others wait), publishes the campaign to the cluster, and takes the A/B
+/// verdict when it is due.
+pub(crate) async fn prepare(
+    campaign: &Campaign,
+    store: &Store,
+    node: Option<&Node>,
+    options: &SendOptions,
+) -> Result<Prepared, Error> {
+    let (loaded_now, row_errors) = load_in_turn(
+        campaign,
+        store,
+        node,
+        &options.cancel,
+        options.progress.clone(),
+    )
+    .await?;
     super::cluster_docs::publish(campaign, store)?;
     let (decided_now, holding) = decide_ab(campaign, store, options.clock.now_millis()).await?;
     if let Some(progress) = &options.progress {
@@ -188,25 +229,47 @@ pub(crate) async fn load_and_send(
             counts: store.counts(campaign.id())?.unwrap_or_default(),
         });
     }
-    let started = Instant::now();
-    let lane = Lane {
+    Ok(Prepared {
+        loaded_now,
+        row_errors,
+        decided_now,
+        holding,
+    })
+}
+
+/// The lane `campaign` is sent in.
+pub(crate) fn lane(
+    campaign: &Campaign,
+    store: &Store,
+    options: &SendOptions,
+) -> Result<Lane, Error> {
+    Ok(Lane {
         id: campaign.id().to_owned(),
         priority: campaign.settings.priority,
         stage: campaign.compose_stage(store)?,
         policy: campaign.outcome_policy(),
         progress: options.progress.clone(),
-    };
-    let result = run
-        .execute(
-            plan,
-            lane,
-            RunOptions {
-                cancel: options.cancel.clone(),
-                linger: options.linger,
-                classifier: campaign.classifier.clone(),
-            },
-        )
-        .await?;
+    })
+}
+
+/// How a run of `campaign` goes.
+pub(crate) fn run_options(campaign: &Campaign, options: &SendOptions) -> RunOptions {
+    RunOptions {
+        cancel: options.cancel.clone(),
+        linger: options.linger,
+        classifier: campaign.classifier.clone(),
+    }
+}
+
+/// After sending: marks a finished campaign's document done, releases the A/B remainder
+/// when the verdict allows, and reports.
+pub(crate) fn finish(
+    campaign: &Campaign,
+    store: &Store,
+    prepared: Prepared,
+    sent: Sent,
+    options: &SendOptions,
+) -> Result<SendReport, Error> {
     let interrupted = options.cancel.is_cancelled();
     if let Err(error) = super::cluster_docs::finish_if_done(store, campaign.id()) {
         tracing::warn!(campaign = campaign.id(), %error, "could not mark the campaign's document done");
@@ -215,8 +278,8 @@ pub(crate) async fn load_and_send(
         campaign,
         store,
         interrupted,
-        decided_now,
-        holding,
+        prepared.decided_now,
+        prepared.holding,
         options.clock.now_millis(),
     )?;
     Ok(SendReport {
@@ -224,16 +287,44 @@ pub(crate) async fn load_and_send(
         campaign: campaign.id().to_owned(),
         next_due: store.next_due(campaign.id())?,
         counts: store.counts(campaign.id())?.unwrap_or_default(),
-        loaded_now,
-        row_errors,
-        attempts: result.attempts,
-        elapsed: started.elapsed(),
-        idle: result.summary.idle,
+        loaded_now: prepared.loaded_now,
+        row_errors: prepared.row_errors,
+        attempts: sent.attempts,
+        elapsed: sent.elapsed,
+        idle: sent.summary.idle,
         interrupted,
-        paused: result.summary.paused,
-        blocked: result.summary.blocked,
-        destinations: result.summary.destinations,
+        paused: sent.summary.paused,
+        blocked: sent.summary.blocked,
+        destinations: sent.summary.destinations,
     })
+}
+
+/// Loads the list unless the store has it; on a cluster node, only while holding the
+/// campaign's load lease (one node loads, the others wait for it and load nothing).
+pub(crate) async fn load_in_turn(
+    campaign: &Campaign,
+    store: &Store,
+    node: Option<&Node>,
+    cancel: &CancellationToken,
+    progress: Option<Arc<watch::Sender<Progress>>>,
+) -> Result<(bool, Vec<RowError>), Error> {
+    let id = campaign.id();
+    if let Some(node) = node {
+        if !node.load_turn(id, cancel).await? {
+            if cancel.is_cancelled() {
+                return Ok((false, Vec::new()));
+            }
+            // Another node loaded it: only the tracked links are recorded here.
+            return load_once(campaign, store, None).await;
+        }
+    }
+    let loaded = load_once(campaign, store, progress).await;
+    if let Some(node) = node {
+        if let Err(error) = node.loaded(id).await {
+            tracing::warn!(campaign = id, %error, "could not hand the load lease back; it runs out by itself");
+        }
+    }
+    loaded
 }
 
 /// Takes a test-then-winner campaign's verdict when its wait is over (on a blocking thread);

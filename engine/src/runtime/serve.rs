@@ -330,9 +330,6 @@ impl Server {
         for id in ids {
             self.decide_ab_test(settings, &id, now);
             let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
-            if self.sent_elsewhere(&id) {
-                continue;
-            }
             if let Some(due) = self.due_work(&id, now, ab_wait) {
                 working.push(id.clone());
                 wake = wake.min(due);

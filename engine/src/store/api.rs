@@ -154,6 +154,12 @@ pub trait ClusterStore: Send + Sync {
     /// transaction, so others take its work at once; returns the leases handed back.
     fn stop_node(&self, node: &str, instance: &str) -> Result<u64, StoreError>;
 
+    /// A node found dead (its process on `host`, `pid`, has ended: killed, crashed): marks
+    /// it stopping and hands back all its leases, in one transaction, so others take its
+    /// work at once rather than when its leases run out; returns the leases handed back.
+    /// Nothing happens when the node registered again since (another host or pid).
+    fn reap_node(&self, node: &str, host: &str, pid: u32) -> Result<u64, StoreError>;
+
     /// Every node registered, in name order.
     fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError>;
 
@@ -195,8 +201,8 @@ pub struct RelayQuota {
 
 /// Campaigns handed to a cluster of nodes (PostgreSQL only): each is a document (the
 /// campaign file's text, never a secret, as JSON the store keeps without reading it) and its
-/// files, which every node materialises and sends; and the `send:` lease a `volley send`
-/// process holds while it sends a campaign itself. Every write is atomic and durable when it returns.
+/// files, which every node materialises and sends. Every write is atomic and durable when
+/// it returns.
 pub trait CampaignDocuments {
     /// Publishes `document` with its `files` (by file name), replacing a document of the same
     /// id and all its files when any of it differs (work not yet sent then goes by the new
@@ -219,32 +225,6 @@ pub trait CampaignDocuments {
 
     /// Sets the state of document `id`; returns false when there is no such document.
     fn set_document_state(&self, id: &str, state: DocumentState) -> Result<bool, StoreError>;
-
-    /// Takes lease `name` for `owner` for `ttl` (by the database's clock) when nobody holds
-    /// it, its holder's time ran out, or `owner` holds it already (then it is renewed).
-    /// Returns whether `owner` holds it now.
-    fn take_lease(
-        &self,
-        name: &str,
-        owner: &str,
-        ttl: std::time::Duration,
-    ) -> Result<bool, StoreError>;
-
-    /// Gives lease `name` back, when `owner` holds it.
-    fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError>;
-
-    /// Who holds lease `name` now (its time not run out), if anyone.
-    fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError>;
-
-    /// Takes lease `name` over from `holder` (known to be dead) for `owner`, for `ttl`;
-    /// returns false when `holder` no longer holds it.
-    fn take_over_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        owner: &str,
-        ttl: std::time::Duration,
-    ) -> Result<bool, StoreError>;
 }
 
 /// Where a published campaign stands.

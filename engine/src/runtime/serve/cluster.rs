@@ -1,8 +1,6 @@
 //! The server as a node of a cluster on a shared database: the active published campaigns it
-//! runs beside its serve file's own, and the campaigns a `volley send` process is sending
-//! itself (it holds their `send:<id>` lease), which the node leaves alone meanwhile. Which
-//! node loads a campaign (`load:<id>`) and which domains each sends are the node's leases
-//! (`crate::cluster`).
+//! runs beside its serve file's own. Which node loads a campaign (`load:<id>`) and which
+//! domains each sends are the node's leases (`crate::cluster`).
 
 use super::Server;
 use crate::config::CampaignSettings;
@@ -57,21 +55,5 @@ impl Server {
             }
         }
         found
-    }
-
-    /// True while a `volley send` process sends campaign `id` itself (it holds the
-    /// campaign's `send:` lease): this node leaves it alone until that process ends or dies
-    /// (its lease then runs out) and takes its share after.
-    pub(super) fn sent_elsewhere(&self, id: &str) -> bool {
-        let Some(documents) = self.store.documents() else {
-            return false;
-        };
-        match documents.lease_holder(&format!("send:{id}")) {
-            Ok(holder) => holder.is_some(),
-            Err(error) => {
-                tracing::warn!(campaign = id, %error, "could not read the send lease");
-                true
-            }
-        }
     }
 }

@@ -212,6 +212,36 @@ impl ClusterStore for PgEngine {
         })
     }
 
+    fn reap_node(&self, node: &str, host: &str, pid: u32) -> Result<u64, StoreError> {
+        let what = "hand a dead node's leases back";
+        self.run(async {
+            let mut tx = self.begin(what).await?;
+            let dead = sqlx::query(
+                "UPDATE nodes SET stopping = true \
+                 WHERE name = $1 AND host = $2 AND pid = $3 AND NOT stopping",
+            )
+            .bind(node)
+            .bind(host)
+            .bind(i32::try_from(pid).unwrap_or(-1))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(what, e))?
+            .rows_affected();
+            let released = if dead > 0 {
+                sqlx::query("DELETE FROM leases WHERE owner = $1")
+                    .bind(node)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.failed(what, e))?
+                    .rows_affected()
+            } else {
+                0
+            };
+            tx.commit().await.map_err(|e| self.failed(what, e))?;
+            Ok(released)
+        })
+    }
+
     fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
         type Row = (
             String,

@@ -1,7 +1,6 @@
-//! Campaign documents and `load:` leases on PostgreSQL (issue 19): the campaigns handed to
-//! the cluster (`campaign_documents`, `campaign_files`, migration 0004) and the `leases` table
-//! of migration 0001. Times come from the database's clock only, so nodes whose clocks
-//! disagree still agree on who holds a lease.
+//! Campaign documents on PostgreSQL (issue 19): the campaigns handed to the cluster
+//! (`campaign_documents`, `campaign_files`, migration 0004). Leases are the cluster's
+//! (`cluster.rs`).
 
 use super::engine::{ms, PgEngine};
 use super::PgStoreError;
@@ -9,7 +8,6 @@ use crate::store::api::{CampaignDocuments, DocumentRecord, DocumentState};
 use crate::store::StoreError;
 use sqlx::postgres::PgRow;
 use sqlx::{Acquire, Row};
-use std::time::Duration;
 
 /// Reads [`DocumentRecord`]s from `campaign_documents` with the condition `$where`.
 macro_rules! select_documents {
@@ -144,72 +142,6 @@ impl CampaignDocuments for PgEngine {
             Ok(done.rows_affected() > 0)
         })
     }
-
-    fn take_lease(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        self.run(async {
-            let held = sqlx::query(
-                "INSERT INTO leases (name, owner, until) \
-                 VALUES ($1, $2, now() + $3::int8 * interval '1 millisecond') \
-                 ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until \
-                 WHERE leases.until < now() OR leases.owner = EXCLUDED.owner \
-                 RETURNING name",
-            )
-            .bind(name)
-            .bind(owner)
-            .bind(millis)
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(|e| self.failed(&format!("take lease {name}"), e))?;
-            Ok(held.is_some())
-        })
-    }
-
-    fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.run(async {
-            sqlx::query_scalar("SELECT owner FROM leases WHERE name = $1 AND until >= now()")
-                .bind(name)
-                .fetch_optional(self.store.pool())
-                .await
-                .map_err(|e| self.failed(&format!("read lease {name}"), e))
-        })
-    }
-
-    fn take_over_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        self.run(async {
-            let taken = sqlx::query(
-                "UPDATE leases SET owner = $3, until = now() + $4::int8 * interval '1 millisecond' \
-                 WHERE name = $1 AND owner = $2",
-            )
-            .bind(name)
-            .bind(holder)
-            .bind(owner)
-            .bind(millis)
-            .execute(self.store.pool())
-            .await
-            .map_err(|e| self.failed(&format!("take lease {name} over"), e))?;
-            Ok(taken.rows_affected() > 0)
-        })
-    }
-
-    fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        self.run(async {
-            sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
-                .bind(name)
-                .bind(owner)
-                .execute(self.store.pool())
-                .await
-                .map(|_| ())
-                .map_err(|e| self.failed(&format!("release lease {name}"), e))
-        })
-    }
 }
 
 #[cfg(test)]
@@ -280,52 +212,5 @@ mod tests {
         assert!(!store
             .set_document_state("other", DocumentState::Paused)
             .unwrap());
-    }
-
-    #[test]
-    fn a_lease_has_one_holder_until_it_is_released_or_runs_out() {
-        let (_cluster, store) = engine("documents_leases");
-        let long = Duration::from_secs(60);
-        assert!(store.take_lease("load:news.2026-01-05", "a", long).unwrap());
-        assert!(!store.take_lease("load:news.2026-01-05", "b", long).unwrap());
-        assert!(
-            store.take_lease("load:news.2026-01-05", "a", long).unwrap(),
-            "renewed"
-        );
-        store.release_lease("load:news.2026-01-05", "b").unwrap();
-        assert!(!store.take_lease("load:news.2026-01-05", "b", long).unwrap());
-        store.release_lease("load:news.2026-01-05", "a").unwrap();
-        assert!(store.take_lease("load:news.2026-01-05", "b", long).unwrap());
-        assert_eq!(
-            store
-                .lease_holder("load:news.2026-01-05")
-                .unwrap()
-                .as_deref(),
-            Some("b")
-        );
-        assert!(!store
-            .take_over_lease("load:news.2026-01-05", "a", "c", long)
-            .unwrap());
-        assert!(store
-            .take_over_lease("load:news.2026-01-05", "b", "c", long)
-            .unwrap());
-        assert_eq!(
-            store
-                .lease_holder("load:news.2026-01-05")
-                .unwrap()
-                .as_deref(),
-            Some("c")
-        );
-        assert_eq!(store.lease_holder("nothing").unwrap(), None);
-        // Run out (by the database's clock): the next node takes it.
-        assert!(store.take_lease("send:news", "a", Duration::ZERO).unwrap());
-        let deadline = std::time::Instant::now() + volley_testkit::LIMIT;
-        while !store.take_lease("send:news", "b", long).unwrap() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the lease never ran out"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 }
