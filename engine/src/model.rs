@@ -350,6 +350,23 @@ impl Default for SuppressionPolicy {
     }
 }
 
+/// A destination's adaptive back-off, as one node hands it to the next that sends there (a
+/// cluster keeps it in the store): the limits throttling left and how long a suspension
+/// has to run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackoffSnapshot {
+    /// The message rate cap, messages per second (`None`: not limited).
+    pub rate: Option<f64>,
+    /// The connection cap.
+    pub connections: usize,
+    /// The rate the last cut left (recovery steps are a fraction of it).
+    pub floor: f64,
+    /// The rate recovery climbs back to.
+    pub ceiling: f64,
+    /// What is left of a suspension.
+    pub suspended_for: Option<Duration>,
+}
+
 /// Where a destination stands, for `volley status` and logs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DestinationStatus {

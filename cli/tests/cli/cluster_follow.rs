@@ -77,14 +77,15 @@ async fn a_send_hands_its_campaign_to_the_nodes_and_follows_it_to_the_end() {
         "both serve nodes took shares: {senders:?}\n{stderr}"
     );
     assert_eq!(rig.duplicates(), 0);
-    // The send was a node of its own while it ran, and handed its leases back.
+    // The send was a node of its own while it ran; it left with its leases.
     let nodes = status["nodes"].as_array().unwrap();
-    let row = nodes
-        .iter()
-        .find(|n| n["name"].as_str().is_some_and(|n| n.starts_with("send-")))
-        .unwrap_or_else(|| panic!("the send's node: {status}"));
-    assert_eq!(row["leases"], 0, "{row}");
-    assert_eq!(row["stopping"], true, "{row}");
+    assert!(
+        !nodes
+            .iter()
+            .any(|n| n["name"].as_str().is_some_and(|n| n.starts_with("send-"))),
+        "{status}"
+    );
+    assert!(stderr.contains("node registered"), "{stderr}");
     rig.stop_all().await;
 }
 
@@ -173,7 +174,8 @@ async fn an_unsubscribe_taken_by_one_node_stops_the_next_message_from_another() 
         .iter()
         .flat_map(|m| m.rcpt_to.clone())
         .collect();
-    assert_eq!(second_round.len(), 4, "{second_round:?}");
+    let logs = format!("a:\n{}\nb:\n{}", rig.log("a"), rig.log("b"));
+    assert_eq!(second_round.len(), 4, "{second_round:?} {status}\n{logs}");
     assert!(
         !second_round.contains(&"user0@d0.example".to_owned()),
         "{second_round:?}"

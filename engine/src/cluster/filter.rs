@@ -25,6 +25,10 @@ pub(crate) struct WorkFilter {
     /// Live nodes at the last heartbeat (0 before the first): a relay's limits are split
     /// between them.
     live: AtomicU64,
+    /// This node's place among the live ones, by name.
+    rank: AtomicU64,
+    /// See [`WorkFilter::set_benched`].
+    benched: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +46,9 @@ impl WorkFilter {
 
     /// True when recipients of `domain` may be taken now.
     pub(crate) fn allows(&self, domain: &str) -> bool {
+        if self.benched() {
+            return false;
+        }
         let state = self.state();
         state
             .valid_until
@@ -67,6 +74,30 @@ impl WorkFilter {
             .collect()
     }
 
+    /// This node's place among the live nodes, in name order (0-based).
+    pub(crate) fn rank(&self) -> usize {
+        usize::try_from(self.rank.load(Ordering::Acquire)).unwrap_or(0)
+    }
+
+    /// Notes this node's place among the live nodes.
+    /// A change (a node came or went) lifts a bench: the next run looks again.
+    pub(crate) fn set_rank(&self, rank: usize) {
+        if self.rank.swap(rank as u64, Ordering::AcqRel) != rank as u64 {
+            self.set_benched(false);
+        }
+    }
+
+    /// Set by the scheduler while the node has no connection of its own to the relay (more
+    /// nodes than connections): it then takes nothing and claims nothing.
+    pub(crate) fn set_benched(&self, benched: bool) {
+        self.benched.store(benched, Ordering::Release);
+    }
+
+    /// See [`WorkFilter::set_benched`].
+    pub(crate) fn benched(&self) -> bool {
+        self.benched.load(Ordering::Acquire)
+    }
+
     /// Live nodes at the last heartbeat, itself included (at least 1).
     pub(crate) fn live_nodes(&self) -> usize {
         usize::try_from(self.live.load(Ordering::Acquire))
@@ -76,7 +107,9 @@ impl WorkFilter {
 
     /// Notes the live nodes counted at a heartbeat.
     pub(crate) fn set_live_nodes(&self, live: usize) {
-        self.live.store(live as u64, Ordering::Release);
+        if self.live.swap(live as u64, Ordering::AcqRel) != live as u64 {
+            self.set_benched(false);
+        }
     }
 
     /// Changes with every grant.

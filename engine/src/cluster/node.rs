@@ -213,10 +213,17 @@ impl Node {
         )?;
         let nodes = cluster.nodes()?;
         let reaped = self.reap_dead_here(cluster, &nodes);
-        let live = nodes
+        let live: Vec<&str> = nodes
             .iter()
             .filter(|n| n.live && !reaped.contains(&n.name))
-            .count();
+            .map(|n| n.name.as_str())
+            .collect();
+        let rank = live
+            .iter()
+            .position(|n| *n == self.settings.name)
+            .unwrap_or(live.len());
+        self.filter.set_rank(rank);
+        let live = live.len();
         self.live.store(live.max(1), Ordering::Release);
         self.filter.set_live_nodes(live.max(1));
         Ok(held
@@ -275,6 +282,11 @@ impl Node {
             .filter_map(|l| lease_domain(&l.name).map(str::to_owned))
             .collect();
         let held = self.filter.held();
+        if self.filter.benched() {
+            // No relay connection of its own: it hands its domains back and claims none.
+            self.filter.drain(held.iter().cloned());
+            return self.release_idle(cluster, Vec::new());
+        }
         let plan = share::plan(
             &work,
             &held,
@@ -286,15 +298,7 @@ impl Node {
             tracing::info!(node = %self.name(), domains = plan.drain.len(), "draining domains for a fairer share");
             self.filter.drain(plan.drain);
         }
-        // Released once nothing is in flight to them: draining ones, and those without work.
-        let mut release: Vec<String> = self.filter.draining().into_iter().collect();
-        release.extend(plan.idle);
-        release.retain(|d| self.filter.in_flight(d) == 0);
-        if !release.is_empty() {
-            let names: Vec<String> = release.iter().map(|d| domain_lease(d)).collect();
-            cluster.release(&self.settings.name, &names)?;
-            self.filter.revoke(&release);
-        }
+        self.release_idle(cluster, plan.idle)?;
         if !plan.claim.is_empty() {
             let names: Vec<String> = plan.claim.iter().map(|d| domain_lease(d)).collect();
             let won = cluster.claim(&self.settings.name, &names, self.settings.lease)?;
@@ -303,6 +307,24 @@ impl Node {
                 won.iter()
                     .filter_map(|n| lease_domain(n).map(str::to_owned)),
             );
+        }
+        Ok(())
+    }
+
+    /// Releases, once nothing is in flight to them, the draining domains and `idle` ones
+    /// (held without work).
+    fn release_idle(
+        &self,
+        cluster: &dyn ClusterStore,
+        idle: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let mut release: Vec<String> = self.filter.draining().into_iter().collect();
+        release.extend(idle);
+        release.retain(|d| self.filter.in_flight(d) == 0);
+        if !release.is_empty() {
+            let names: Vec<String> = release.iter().map(|d| domain_lease(d)).collect();
+            cluster.release(&self.settings.name, &names)?;
+            self.filter.revoke(&release);
         }
         Ok(())
     }
@@ -354,6 +376,22 @@ impl Node {
         blocking(move || match store.cluster() {
             Some(cluster) => cluster.release(&owner, &names).map(|_| ()),
             None => Ok(()),
+        })
+        .await
+    }
+
+    /// Leaving after one job (`volley send`): closes every domain, hands all leases back
+    /// and removes the node. Call once its sends finished and were recorded.
+    pub(crate) async fn leave(&self) -> Result<u64, StoreError> {
+        self.filter.close();
+        let (store, name, instance) = (
+            self.store.clone(),
+            self.settings.name.clone(),
+            self.instance.clone(),
+        );
+        blocking(move || match store.cluster() {
+            Some(cluster) => cluster.remove_node(&name, &instance),
+            None => Ok(0),
         })
         .await
     }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::mx::MxHost;
 use super::ReadyMessage;
 use crate::config::{MxTls, ShapingRule};
-use crate::model::DestinationStatus;
+use crate::model::{BackoffSnapshot, DestinationStatus};
 use crate::shaping::{Backoff, BackoffChange, RateGate};
 use crate::smtp::SessionConfig;
 
@@ -83,6 +83,11 @@ pub struct Destination {
     ever_connected: AtomicBool,
     /// The nodes of a cluster splitting this destination's limits (1: not split).
     share: AtomicUsize,
+    /// This node's place among them (0-based, by name): the first `cap % nodes` take one
+    /// connection more.
+    rank: AtomicUsize,
+    /// Set when back-off changed since a cluster node last shared it.
+    backoff_changed: AtomicBool,
 }
 
 impl Destination {
@@ -122,6 +127,8 @@ impl Destination {
             open: AtomicUsize::new(0),
             ever_connected: AtomicBool::new(false),
             share: AtomicUsize::new(1),
+            rank: AtomicUsize::new(0),
+            backoff_changed: AtomicBool::new(false),
         }
     }
 
@@ -163,11 +170,24 @@ impl Destination {
     /// refused more.
     pub fn connection_limit(&self) -> usize {
         let state = self.state();
-        let limit = match self.nodes() {
-            1 => state.backoff.connections(),
-            nodes => (state.backoff.connections() / nodes).max(1),
-        };
-        state.learned_cap.map_or(limit, |cap| limit.min(cap))
+        let cap = state
+            .learned_cap
+            .map_or(state.backoff.connections(), |learned| {
+                learned.min(state.backoff.connections())
+            });
+        let limit = split(cap, self.nodes(), self.rank.load(Ordering::Relaxed));
+        // A node left without a connection of its own still sends what it has composed.
+        if limit == 0 && !self.ready.is_empty() {
+            return 1;
+        }
+        limit
+    }
+
+    /// True while this node's part of the split leaves it no connection (more nodes than
+    /// connections): it should take no recipients for this destination.
+    pub fn benched(&self) -> bool {
+        let cap = self.state().backoff.connections();
+        split(cap, self.nodes(), self.rank.load(Ordering::Relaxed)) == 0
     }
 
     fn nodes(&self) -> usize {
@@ -175,19 +195,26 @@ impl Destination {
     }
 
     /// Splits the destination's connection cap and message rate between `nodes` cluster
-    /// nodes sending to it (a relay): this node takes `cap / nodes` connections (at least
-    /// one) and `rate / nodes` messages per second, so that together they keep the cap.
-    pub fn split_between(&self, nodes: usize) {
+    /// nodes sending to it (a relay), this one being number `rank` of them (0-based, in
+    /// name order): the cap's connections are dealt out one by one, so together the nodes
+    /// never open more than the cap (with more nodes than connections, the last ones get
+    /// none: see [`Destination::benched`]); the rate is split evenly between the nodes that
+    /// got a connection.
+    pub fn split_between(&self, nodes: usize, rank: usize) {
         let nodes = nodes.max(1);
-        if self.share.swap(nodes, Ordering::Relaxed) != nodes {
+        let changed = self.share.swap(nodes, Ordering::Relaxed) != nodes;
+        if self.rank.swap(rank, Ordering::Relaxed) != rank || changed {
             let rate = self.state().backoff.rate();
             self.pace(rate);
         }
     }
 
-    /// Sets the message rate: `rate` (the rule's, or back-off's) split between the nodes.
+    /// Sets the message rate: `rate` (the rule's, or back-off's) split between the nodes
+    /// that have a connection.
     fn pace(&self, rate: Option<f64>) {
-        self.messages.set(rate.map(|r| r / self.nodes() as f64));
+        let cap = self.state().backoff.connections().max(1);
+        let senders = self.nodes().min(cap) as f64;
+        self.messages.set(rate.map(|r| r / senders));
     }
 
     /// Remembers that the server takes no more than `n` connections at once (at least one).
@@ -314,7 +341,27 @@ impl Destination {
         change
     }
 
+    /// The back-off state to share with the cluster, when it changed since last asked.
+    pub fn backoff_to_share(&self, now: Instant) -> Option<BackoffSnapshot> {
+        if !self.backoff_changed.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        Some(self.state().backoff.snapshot(now))
+    }
+
+    /// Takes over the back-off state another node left for this destination.
+    pub fn resume_backoff(&self, snapshot: &BackoffSnapshot, now: Instant) {
+        let rate = {
+            let mut state = self.state();
+            state.backoff.resume(snapshot, now);
+            state.backoff.rate()
+        };
+        self.pace(rate);
+        tracing::info!(destination = %self.name, rate = ?rate, connections = snapshot.connections, suspended_for = ?snapshot.suspended_for, "back-off taken over from the node that sent here before");
+    }
+
     fn apply(&self, change: BackoffChange) {
+        self.backoff_changed.store(true, Ordering::Release);
         match change {
             BackoffChange::Cut {
                 rate,
@@ -370,6 +417,12 @@ impl Destination {
                 .map(seconds),
         }
     }
+}
+
+/// Node `rank`'s part of `cap` connections dealt out one by one to `nodes` nodes.
+fn split(cap: usize, nodes: usize, rank: usize) -> usize {
+    let nodes = nodes.max(1);
+    cap / nodes + usize::from(rank < cap % nodes)
 }
 
 /// Composed messages waiting for a connection, one lane per priority: a connection always
@@ -517,13 +570,31 @@ mod tests {
         };
         let d = Destination::new(0, "relay".into(), route, rule, "relay".into());
         assert_eq!(d.connection_limit(), 6);
-        d.split_between(3);
+        d.split_between(3, 0);
         assert_eq!(d.connection_limit(), 2);
         assert_eq!(d.messages.rate(), Some(10.0));
-        // More nodes than connections: one each (the cluster then exceeds the cap: documented).
-        d.split_between(10);
-        assert_eq!(d.connection_limit(), 1);
-        d.split_between(1);
+        // Four nodes: 6 connections dealt out 2, 2, 1, 1; the rate split four ways.
+        let parts: Vec<usize> = (0..4)
+            .map(|rank| {
+                d.split_between(4, rank);
+                d.connection_limit()
+            })
+            .collect();
+        assert_eq!(parts, vec![2, 2, 1, 1]);
+        assert_eq!(d.messages.rate(), Some(7.5));
+        // More nodes than connections: the first six get one each, the rest none (benched),
+        // and the rate is split between the six.
+        let parts: Vec<usize> = (0..10)
+            .map(|rank| {
+                d.split_between(10, rank);
+                d.connection_limit()
+            })
+            .collect();
+        assert_eq!(parts.iter().sum::<usize>(), 6, "{parts:?}");
+        assert!(d.benched() && !parts[..6].contains(&0));
+        assert_eq!(d.messages.rate(), Some(5.0));
+        d.split_between(1, 0);
+        assert!(!d.benched());
         assert_eq!((d.connection_limit(), d.messages.rate()), (6, Some(30.0)));
     }
 

@@ -16,20 +16,28 @@ impl Scheduler {
     /// After a grant, reads the newly open domains from the start in every campaign (what
     /// another node left pending) and looks for their due retries at once.
     pub(super) fn take_grants(&mut self) {
-        let Some(filter) = &self.filter else {
+        let Some(filter) = self.filter.clone() else {
             return;
         };
         // A relay's connections and rate are split between the live nodes.
-        let live = filter.live_nodes();
+        let (live, rank) = (filter.live_nodes(), filter.rank());
+        let mut benched = false;
         for destination in &self.routing.destinations {
             if destination.fatal_connect_errors {
-                destination.split_between(live);
+                destination.split_between(live, rank);
+                benched |= destination.benched();
             }
+        }
+        if benched != filter.benched() {
+            tracing::info!(live, rank, benched, "more nodes than relay connections: this node sends through the relay only when it has one");
+            filter.set_benched(benched);
         }
         let generation = filter.generation();
         if generation == self.open.0 {
             return;
         }
+        // Domains came or went: take over the back-off the nodes that sent there left.
+        self.take_shared_backoff();
         let open = filter.open_domains();
         for domain in open.difference(&self.open.1) {
             for feed in &mut self.feeds {
@@ -40,6 +48,46 @@ impl Scheduler {
         self.last_retry_check = None;
     }
 }
+
+impl Scheduler {
+    /// Saves the back-off of every destination whose back-off changed (throttled, suspended,
+    /// recovering), so the node that takes its domains over starts from it. Cluster only.
+    pub(super) fn share_changed_backoff(&self) {
+        let Some(cluster) = self.filter.as_ref().and(self.store.cluster()) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        for destination in &self.routing.destinations {
+            if let Some(snapshot) = destination.backoff_to_share(now) {
+                if let Err(error) = cluster.save_backoff(&destination.name, &snapshot) {
+                    tracing::warn!(destination = %destination.name, %error, "could not share the destination's back-off");
+                }
+            }
+        }
+    }
+
+    /// Reads the back-off other nodes left (saved within [`SHARED_BACKOFF_AGE`]).
+    fn take_shared_backoff(&mut self) {
+        let Some(cluster) = self.store.cluster() else {
+            return;
+        };
+        match cluster.backoffs(SHARED_BACKOFF_AGE) {
+            Ok(saved) => self.routing.share_backoff(
+                saved
+                    .into_iter()
+                    .map(|(name, snapshot, _)| (name, snapshot))
+                    .collect(),
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "could not read the destinations' shared back-off")
+            }
+        }
+    }
+}
+
+/// How old a destination's shared back-off may be to be taken over: a destination nobody
+/// was throttled by (or recovered on) for an hour starts afresh.
+const SHARED_BACKOFF_AGE: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 impl Scheduler {
     /// Up to a page of `campaign`'s deferred recipients due at or before `at` that this

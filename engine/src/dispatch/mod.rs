@@ -402,6 +402,7 @@ impl Scheduler {
             self.fill().await?;
             self.release_blocked().await;
             self.manage_connections();
+            self.share_changed_backoff();
             let done = self.is_done()?;
             self.publish();
             if done && !self.keep_running {

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{MxTls, ShapingRule};
 use crate::delivery::{Destination, MxAnswer, MxResolver, Resolved, Route};
+use crate::model::BackoffSnapshot;
 use crate::shaping::ShapingPolicy;
 use crate::smtp::SessionConfig;
 
@@ -85,9 +86,25 @@ pub(crate) struct Routing {
     answers: mpsc::UnboundedSender<(String, Resolved)>,
     /// Per-connection message limits learned in earlier runs, by destination name.
     learned: HashMap<String, u64>,
+    /// On a cluster node: the back-off other nodes left, by destination name.
+    shared_backoff: HashMap<String, BackoffSnapshot>,
 }
 
 impl Routing {
+    /// Takes the back-off other cluster nodes left (by destination name): destinations
+    /// made from now on start from it, and those already made take it over now.
+    pub(crate) fn share_backoff(&mut self, shared: HashMap<String, BackoffSnapshot>) {
+        let now = std::time::Instant::now();
+        for destination in &self.destinations {
+            if let Some(snapshot) = shared.get(&destination.name) {
+                if self.shared_backoff.get(&destination.name) != Some(snapshot) {
+                    destination.resume_backoff(snapshot, now);
+                }
+            }
+        }
+        self.shared_backoff = shared;
+    }
+
     /// A table for `mode`; answers of lookups arrive on `answers` (at most [`MAX_LOOKUPS`]
     /// at a time, so the channel stays small).
     /// `learned` are per-connection message limits learned in earlier runs, by destination
@@ -105,6 +122,7 @@ impl Routing {
             lookups_running: 0,
             answers,
             learned,
+            shared_backoff: HashMap::new(),
         };
         if let Mode::Relay {
             session,
@@ -242,6 +260,9 @@ impl Routing {
         let destination = Arc::new(Destination::new(id, name, route, rule, rule_name));
         if let Some(&limit) = self.learned.get(&destination.name) {
             destination.learn_messages_per_connection(limit);
+        }
+        if let Some(snapshot) = self.shared_backoff.get(&destination.name) {
+            destination.resume_backoff(snapshot, std::time::Instant::now());
         }
         self.destinations.push(destination);
         self.by_key.insert(key, id);

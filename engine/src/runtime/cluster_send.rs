@@ -34,6 +34,9 @@ pub(crate) async fn send(
     store: &Store,
     options: SendOptions,
 ) -> Result<SendReport, Error> {
+    // One process per campaign on a machine (a second is refused); other machines' sends
+    // and nodes share it through the leases.
+    let _lock = super::send_lock::lock(&campaign.settings.store, campaign.id())?;
     let node = Node::register(
         store.clone(),
         NodeSettings {
@@ -49,7 +52,7 @@ pub(crate) async fn send(
     heartbeat.cancel();
     let _ = keeper.await;
     // Everything in flight is recorded: hand the leases back so others go on now.
-    if let Err(error) = node.stop().await {
+    if let Err(error) = node.leave().await {
         tracing::warn!(%error, "could not hand the leases back; they run out by themselves");
     }
     let flushed = store.flush().await;

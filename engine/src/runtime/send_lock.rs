@@ -1,10 +1,10 @@
 //! One send per campaign at a time on a PostgreSQL store. On sled the store's folder lock
 //! does this (a second `volley send` hands its campaign to the process holding the store);
-//! a database is shared, so without a lock two processes would send one campaign at once.
-//! Until the cluster's leases in the database (issue 19), a lock file per campaign in the
-//! store's local folder (`[store] local_dir`, default `<campaign stem>.volley`) keeps two
-//! sends of one campaign on one machine from overlapping. The lock is `flock`'s: released
-//! when the process ends, however it ends.
+//! on a database, a lock file per campaign in the store's local folder (`[store] local_dir`,
+//! default `<campaign stem>.volley`) keeps a second `volley send` of one campaign on one
+//! machine out (exit 3), as on sled; processes on other machines share the campaign through
+//! the cluster's leases instead. The lock is `flock`'s: released when the process ends,
+//! however it ends.
 
 use crate::store::StoreLocation;
 use crate::Error;

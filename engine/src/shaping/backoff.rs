@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::ShapingRule;
+use crate::model::BackoffSnapshot;
 
 /// How often a throttled destination may win back some rate.
 pub(crate) const RAISE_EVERY: Duration = Duration::from_secs(2);
@@ -93,6 +94,37 @@ impl Backoff {
             suspend_after: rule.suspend_after.max(1),
             suspend_window: rule.suspend_window,
             suspend_for: rule.suspend_for,
+        }
+    }
+
+    /// The state to hand to another node at `now` (see [`BackoffSnapshot`]).
+    pub fn snapshot(&self, now: Instant) -> BackoffSnapshot {
+        BackoffSnapshot {
+            rate: self.rate,
+            connections: self.connections,
+            floor: self.floor,
+            ceiling: self.ceiling,
+            suspended_for: self
+                .suspended_until(now)
+                .map(|until| until.saturating_duration_since(now)),
+        }
+    }
+
+    /// Takes over `snapshot` from the node that sent here before, at `now`: its limits
+    /// (never above the configured ones) and what is left of its suspension. Recovery goes
+    /// on from there as if the cuts had been seen here.
+    pub fn resume(&mut self, snapshot: &BackoffSnapshot, now: Instant) {
+        let configured = self.configured_rate.unwrap_or(f64::INFINITY);
+        self.rate = match snapshot.rate {
+            Some(rate) => Some(rate.clamp(MIN_RATE, configured)),
+            None => self.configured_rate,
+        };
+        self.connections = snapshot.connections.clamp(1, self.configured_connections);
+        self.floor = snapshot.floor.max(MIN_RATE);
+        self.ceiling = snapshot.ceiling.min(configured).max(MIN_RATE * 2.0);
+        self.suspended_until = snapshot.suspended_for.map(|left| now + left);
+        if self.is_throttled() {
+            self.last_change = Some(now);
         }
     }
 
@@ -223,6 +255,35 @@ impl Backoff {
 mod tests {
     use super::*;
     use crate::config::Rate;
+
+    #[test]
+    fn a_snapshot_taken_over_by_another_node_keeps_the_cuts_and_the_suspension() {
+        let now = Instant::now();
+        let mut first = Backoff::new(&rule(Some(10.0), 8));
+        first.on_throttle(now);
+        let snapshot = first.snapshot(now);
+        assert_eq!(snapshot.rate, Some(5.0));
+        assert_eq!(snapshot.connections, 4);
+        let mut next = Backoff::new(&rule(Some(10.0), 8));
+        next.resume(&snapshot, now);
+        assert_eq!((next.rate(), next.connections()), (Some(5.0), 4));
+        assert!(next.is_throttled());
+        let suspended = BackoffSnapshot {
+            suspended_for: Some(Duration::from_secs(60)),
+            ..snapshot
+        };
+        next.resume(&suspended, now);
+        assert!(next
+            .suspended_until(now + Duration::from_secs(59))
+            .is_some());
+        assert!(next
+            .suspended_until(now + Duration::from_secs(61))
+            .is_none());
+        // Never above this node's own configured limits.
+        let mut strict = Backoff::new(&rule(Some(2.0), 1));
+        strict.resume(&snapshot, now);
+        assert_eq!((strict.rate(), strict.connections()), (Some(2.0), 1));
+    }
 
     fn rule(rate: Option<f64>, connections: usize) -> ShapingRule {
         ShapingRule {

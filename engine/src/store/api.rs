@@ -17,7 +17,9 @@ use super::{
     TrackEvent, TrackInput, TrackingMeta,
 };
 use crate::model::TrackCounts;
-use crate::model::{Assignment, Counts, Millis, RecipientState, ReplyRecord, Suppression};
+use crate::model::{
+    Assignment, BackoffSnapshot, Counts, Millis, RecipientState, ReplyRecord, Suppression,
+};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::future::Future;
@@ -154,11 +156,27 @@ pub trait ClusterStore: Send + Sync {
     /// transaction, so others take its work at once; returns the leases handed back.
     fn stop_node(&self, node: &str, instance: &str) -> Result<u64, StoreError>;
 
+    /// A node that was there for one job (`volley send`) leaving: hands back all its
+    /// leases and removes it from the nodes, in one transaction; returns the leases handed
+    /// back. Nodes of that kind that died are removed an hour after their last heartbeat,
+    /// when another node registers.
+    fn remove_node(&self, node: &str, instance: &str) -> Result<u64, StoreError>;
+
     /// A node found dead (its process on `host`, `pid`, has ended: killed, crashed): marks
     /// it stopping and hands back all its leases, in one transaction, so others take its
     /// work at once rather than when its leases run out; returns the leases handed back.
     /// Nothing happens when the node registered again since (another host or pid).
     fn reap_node(&self, node: &str, host: &str, pid: u32) -> Result<u64, StoreError>;
+
+    /// Saves destination `name`'s adaptive back-off (replacing what was saved before).
+    fn save_backoff(&self, name: &str, snapshot: &BackoffSnapshot) -> Result<(), StoreError>;
+
+    /// The back-off of every destination saved within `max_age`, with its age, by name;
+    /// `suspended_for` is what is left of a suspension by the database's clock.
+    fn backoffs(
+        &self,
+        max_age: Duration,
+    ) -> Result<Vec<(String, BackoffSnapshot, Duration)>, StoreError>;
 
     /// Every node registered, in name order.
     fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError>;

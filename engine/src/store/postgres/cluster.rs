@@ -4,6 +4,7 @@
 
 use super::engine::PgEngine;
 use super::queue::to_i64;
+use crate::model::BackoffSnapshot;
 use crate::store::api::ClusterStore;
 use crate::store::{DomainWork, LeaseInfo, NodeInfo, NodeStart, StoreError};
 use std::time::Duration;
@@ -105,6 +106,14 @@ impl ClusterStore for PgEngine {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.failed(what, e))?;
+            // `volley send` nodes that died an hour ago are of no more interest.
+            sqlx::query(
+                "DELETE FROM nodes WHERE name LIKE 'send-%' \
+                 AND heartbeat_at < now() - interval '1 hour'",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(what, e))?;
             tx.commit().await.map_err(|e| self.failed(what, e))?;
             Ok(true)
         })?;
@@ -212,6 +221,27 @@ impl ClusterStore for PgEngine {
         })
     }
 
+    fn remove_node(&self, node: &str, instance: &str) -> Result<u64, StoreError> {
+        let what = "remove a node";
+        self.run(async {
+            let mut tx = self.begin(what).await?;
+            let released = sqlx::query("DELETE FROM leases WHERE owner = $1")
+                .bind(node)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.failed(what, e))?
+                .rows_affected();
+            sqlx::query("DELETE FROM nodes WHERE name = $1 AND instance = $2")
+                .bind(node)
+                .bind(instance)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.failed(what, e))?;
+            tx.commit().await.map_err(|e| self.failed(what, e))?;
+            Ok(released)
+        })
+    }
+
     fn reap_node(&self, node: &str, host: &str, pid: u32) -> Result<u64, StoreError> {
         let what = "hand a dead node's leases back";
         self.run(async {
@@ -240,6 +270,73 @@ impl ClusterStore for PgEngine {
             tx.commit().await.map_err(|e| self.failed(what, e))?;
             Ok(released)
         })
+    }
+
+    fn save_backoff(&self, name: &str, snapshot: &BackoffSnapshot) -> Result<(), StoreError> {
+        let what = "save a destination's back-off";
+        let suspended = snapshot.suspended_for.map(ms);
+        let connections = i32::try_from(snapshot.connections).unwrap_or(i32::MAX);
+        self.run(async {
+            sqlx::query(concat!(
+                "INSERT INTO destination_backoff \
+                 (name, rate, connections, floor, ceiling, suspended_until, saved_at) \
+                 VALUES ($1, $2, $3, $4, $5, now() + ",
+                millis_interval!(6),
+                ", now()) ON CONFLICT (name) DO UPDATE SET rate = excluded.rate, \
+                 connections = excluded.connections, floor = excluded.floor, \
+                 ceiling = excluded.ceiling, suspended_until = excluded.suspended_until, \
+                 saved_at = excluded.saved_at"
+            ))
+            .bind(name)
+            .bind(snapshot.rate)
+            .bind(connections)
+            .bind(snapshot.floor)
+            .bind(if snapshot.ceiling.is_finite() {
+                snapshot.ceiling
+            } else {
+                f64::MAX
+            })
+            .bind(suspended)
+            .execute(self.store.pool())
+            .await
+            .map(|_| ())
+            .map_err(|e| self.failed(what, e))
+        })
+    }
+
+    fn backoffs(
+        &self,
+        max_age: Duration,
+    ) -> Result<Vec<(String, BackoffSnapshot, Duration)>, StoreError> {
+        type Row = (String, Option<f64>, i32, f64, f64, Option<i64>, i64);
+        let what = "read the destinations' back-off";
+        let rows: Vec<Row> = self.run(async {
+            sqlx::query_as(concat!(
+                "SELECT name, rate, connections, floor, ceiling, \
+                 floor(extract(epoch FROM suspended_until - now()) * 1000)::int8, \
+                 floor(extract(epoch FROM now() - saved_at) * 1000)::int8 \
+                 FROM destination_backoff WHERE saved_at > now() - ",
+                millis_interval!(1),
+                " ORDER BY name"
+            ))
+            .bind(ms(max_age))
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(|e| self.failed(what, e))
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, rate, connections, floor, ceiling, left, age)| {
+                let snapshot = BackoffSnapshot {
+                    rate,
+                    connections: usize::try_from(connections).unwrap_or(1),
+                    floor,
+                    ceiling,
+                    suspended_for: left.filter(|&l| l > 0).map(duration),
+                };
+                (name, snapshot, duration(age))
+            })
+            .collect())
     }
 
     fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {

@@ -389,3 +389,64 @@ fn relay_reservations_of_racing_nodes_never_add_up_past_the_cap() {
         "an hour on, the day's cap is what is left"
     );
 }
+
+#[test]
+fn a_dead_node_of_this_machine_is_reaped_once_and_a_re_registered_one_is_not() {
+    let (_pg, store, _raw) = place("cluster_reap");
+    let cluster = store.cluster().unwrap();
+    cluster.register_node(&node("a", LONG)).unwrap();
+    let won = cluster.claim("a", &names(&["x.example"]), LONG).unwrap();
+    assert_eq!(won.len(), 1);
+    // Another host or pid: not this node.
+    assert_eq!(cluster.reap_node("a", "elsewhere", 42).unwrap(), 0);
+    let start = node("a", LONG);
+    assert_eq!(
+        cluster.reap_node("a", &start.host, start.pid + 1).unwrap(),
+        0
+    );
+    assert_eq!(cluster.reap_node("a", &start.host, start.pid).unwrap(), 1);
+    assert!(cluster.leases().unwrap().is_empty());
+    let row = cluster.nodes().unwrap().into_iter().find(|n| n.name == "a");
+    assert!(row.is_some_and(|n| n.stopping && !n.live));
+    assert_eq!(cluster.reap_node("a", &start.host, start.pid).unwrap(), 0);
+}
+
+#[test]
+fn a_destinations_back_off_is_shared_with_what_is_left_of_its_suspension() {
+    use crate::model::BackoffSnapshot;
+    let (_pg, store, raw) = place("cluster_backoff");
+    let cluster = store.cluster().unwrap();
+    let cut = BackoffSnapshot {
+        rate: Some(2.5),
+        connections: 2,
+        floor: 2.5,
+        ceiling: 10.0,
+        suspended_for: None,
+    };
+    cluster.save_backoff("mx.a.example", &cut).unwrap();
+    let suspended = BackoffSnapshot {
+        rate: None,
+        ceiling: f64::INFINITY,
+        suspended_for: Some(LONG),
+        ..cut
+    };
+    cluster.save_backoff("relay:587", &suspended).unwrap();
+    let saved = cluster.backoffs(LONG).unwrap();
+    assert_eq!(saved.len(), 2);
+    assert_eq!(saved[0].0, "mx.a.example");
+    assert_eq!(saved[0].1, cut);
+    let left = saved[1].1.suspended_for.unwrap();
+    assert!(
+        left <= LONG && left > LONG - Duration::from_secs(60),
+        "{left:?}"
+    );
+    assert_eq!(saved[1].1.rate, None);
+    // Saved long ago: forgotten.
+    sql(
+        &raw,
+        "UPDATE destination_backoff SET saved_at = now() - interval '2 hours' WHERE name = 'mx.a.example'",
+    );
+    let recent = cluster.backoffs(Duration::from_secs(3_600)).unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].0, "relay:587");
+}
