@@ -43,7 +43,12 @@ impl Rig {
 
     /// `csv` (of `recipients` rows) sent through the fixture's relay sink configured by
     /// `config`.
-    async fn with_list(db: &str, csv: &str, recipients: usize, config: SinkConfig) -> Rig {
+    pub(crate) async fn with_list(
+        db: &str,
+        csv: &str,
+        recipients: usize,
+        config: SinkConfig,
+    ) -> Rig {
         let pg = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
         let url = pg.create_database(db).unwrap_or_else(|e| panic!("{e}"));
         let url = url.replace(&format!(":{}@", pg.password()), "@");

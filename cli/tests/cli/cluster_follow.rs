@@ -182,3 +182,61 @@ async fn an_unsubscribe_taken_by_one_node_stops_the_next_message_from_another() 
     );
     rig.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destinations_back_off_is_taken_over_by_the_next_process_that_sends_there() {
+    use volley_testkit::sink::{RateLimit, SinkConfig, ThrottleReply};
+    let csv: String = std::iter::once("email,name\n".to_owned())
+        .chain((0..30).map(|i| format!("user{i}@d0.example,Name{i}\n")))
+        .collect();
+    let config = SinkConfig {
+        rate_limit: Some(RateLimit {
+            messages: 5,
+            per: Duration::from_secs(1),
+            reply: ThrottleReply::Close421,
+        }),
+        ..SinkConfig::default()
+    };
+    let mut rig = Rig::with_list("cluster_backoff", &csv, 30, config).await;
+    let first = rig.fixture.campaign();
+    let sent = spawn_send(&rig, &first);
+    let mut senders = BTreeSet::new();
+    let ended = sent.clone();
+    rig.wait_for("the throttled send", &mut senders, move |_| {
+        ended.lock().unwrap().is_some()
+    })
+    .await;
+    let output = sent.lock().unwrap().take().unwrap();
+    let said = text(&output.stderr);
+    assert!(said.contains("throttled by the receiver"), "{said}");
+    let saved = crate::support::psql(
+        &rig.pg,
+        "cluster_backoff",
+        "SELECT count(*) FROM destination_backoff",
+    );
+    assert_eq!(saved.trim(), "1", "{said}");
+
+    // A second campaign through the same relay, by another process: it starts from the
+    // back-off the first one left, not from full speed.
+    let second = rig.fixture.path("second.toml");
+    rig.fixture.toml.clone().id("cli-test-2").write(&second);
+    let second = second.display().to_string();
+    let sent = spawn_send(&rig, &second);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let output = loop {
+        if let Some(output) = sent.lock().unwrap().take() {
+            break output;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second send never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let said = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("back-off taken over from the node that sent here before"),
+        "{said}"
+    );
+}
