@@ -35,6 +35,20 @@ fn spawn_send(rig: &Rig, campaign: &str) -> Arc<Mutex<Option<Output>>> {
     slot
 }
 
+/// Runs `volley send` on `campaign` to its end, polling the status meanwhile; returns its
+/// output and the nodes seen sending.
+async fn send_to_the_end(rig: &Rig, campaign: &str) -> (Output, BTreeSet<String>) {
+    let sent = spawn_send(rig, campaign);
+    let mut senders = BTreeSet::new();
+    let ended = sent.clone();
+    rig.wait_for("the send to end", &mut senders, move |_| {
+        ended.lock().unwrap().is_some()
+    })
+    .await;
+    let output = sent.lock().unwrap().take().unwrap();
+    (output, senders)
+}
+
 /// Waits until node `name`'s log says `needle`.
 async fn wait_for_log(rig: &Rig, name: &str, needle: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -59,14 +73,7 @@ async fn a_send_hands_its_campaign_to_the_nodes_and_follows_it_to_the_end() {
         wait_for_log(&rig, name, "node registered").await;
     }
     let campaign = rig.fixture.campaign();
-    let sent = spawn_send(&rig, &campaign);
-    let mut senders = BTreeSet::new();
-    let ended = sent.clone();
-    rig.wait_for("the send to end", &mut senders, move |_| {
-        ended.lock().unwrap().is_some()
-    })
-    .await;
-    let output = sent.lock().unwrap().take().unwrap();
+    let (output, senders) = send_to_the_end(&rig, &campaign).await;
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("delivered 600"), "{stdout}");
@@ -114,14 +121,7 @@ async fn an_unsubscribe_taken_by_one_node_stops_the_next_message_from_another() 
     ));
     rig.fixture.set_campaign(tracked.clone());
     let first = rig.fixture.campaign();
-    let sent = spawn_send(&rig, &first);
-    let mut senders = BTreeSet::new();
-    let ended = sent.clone();
-    rig.wait_for("the first campaign", &mut senders, move |_| {
-        ended.lock().unwrap().is_some()
-    })
-    .await;
-    let output = sent.lock().unwrap().take().unwrap();
+    let (output, _) = send_to_the_end(&rig, &first).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
 
     // The second campaign is loaded before the unsubscribe: only the check as each message
@@ -197,16 +197,9 @@ async fn a_destinations_back_off_is_taken_over_by_the_next_process_that_sends_th
         }),
         ..SinkConfig::default()
     };
-    let mut rig = Rig::with_list("cluster_backoff", &csv, 30, config).await;
+    let rig = Rig::with_list("cluster_backoff", &csv, 30, config).await;
     let first = rig.fixture.campaign();
-    let sent = spawn_send(&rig, &first);
-    let mut senders = BTreeSet::new();
-    let ended = sent.clone();
-    rig.wait_for("the throttled send", &mut senders, move |_| {
-        ended.lock().unwrap().is_some()
-    })
-    .await;
-    let output = sent.lock().unwrap().take().unwrap();
+    let (output, _) = send_to_the_end(&rig, &first).await;
     let said = text(&output.stderr);
     assert!(said.contains("throttled by the receiver"), "{said}");
     let saved = crate::support::psql(
@@ -221,18 +214,7 @@ async fn a_destinations_back_off_is_taken_over_by_the_next_process_that_sends_th
     let second = rig.fixture.path("second.toml");
     rig.fixture.toml.clone().id("cli-test-2").write(&second);
     let second = second.display().to_string();
-    let sent = spawn_send(&rig, &second);
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let output = loop {
-        if let Some(output) = sent.lock().unwrap().take() {
-            break output;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the second send never ended"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (output, _) = send_to_the_end(&rig, &second).await;
     let said = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{said}");
     assert!(

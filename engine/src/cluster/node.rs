@@ -380,25 +380,10 @@ impl Node {
         .await
     }
 
-    /// Leaving after one job (`volley send`): closes every domain, hands all leases back
-    /// and removes the node. Call once its sends finished and were recorded.
-    pub(crate) async fn leave(&self) -> Result<u64, StoreError> {
-        self.filter.close();
-        let (store, name, instance) = (
-            self.store.clone(),
-            self.settings.name.clone(),
-            self.instance.clone(),
-        );
-        blocking(move || match store.cluster() {
-            Some(cluster) => cluster.remove_node(&name, &instance),
-            None => Ok(0),
-        })
-        .await
-    }
-
-    /// Stopping: closes every domain, hands all leases back and marks the node stopping, so
-    /// the others take its work at once. Call once its sends finished and were recorded.
-    pub(crate) async fn stop(&self) -> Result<u64, StoreError> {
+    /// Stopping: closes every domain, hands all leases back and marks the node stopping (or,
+    /// with `forget`, removes it: a node for one job), so the others take its work at once.
+    /// Call once its sends finished and were recorded.
+    pub(crate) async fn stop(&self, forget: bool) -> Result<u64, StoreError> {
         self.filter.close();
         let (store, name, instance) = (
             self.store.clone(),
@@ -406,7 +391,7 @@ impl Node {
             self.instance.clone(),
         );
         let released = blocking(move || match store.cluster() {
-            Some(cluster) => cluster.stop_node(&name, &instance),
+            Some(cluster) => cluster.stop_node(&name, &instance, forget),
             None => Ok(0),
         })
         .await?;

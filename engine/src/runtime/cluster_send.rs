@@ -52,7 +52,7 @@ pub(crate) async fn send(
     heartbeat.cancel();
     let _ = keeper.await;
     // Everything in flight is recorded: hand the leases back so others go on now.
-    if let Err(error) = node.leave().await {
+    if let Err(error) = node.stop(true).await {
         tracing::warn!(%error, "could not hand the leases back; they run out by themselves");
     }
     let flushed = store.flush().await;

@@ -239,7 +239,7 @@ impl Server {
         if let Some((node, heartbeat)) = &self.node {
             // Everything in flight is recorded: hand the leases back so others go on now.
             heartbeat.cancel();
-            if let Err(error) = node.stop().await {
+            if let Err(error) = node.stop(false).await {
                 tracing::error!(%error, "could not hand the leases back; they run out by themselves");
             }
         }

@@ -153,14 +153,11 @@ pub trait ClusterStore: Send + Sync {
     fn release(&self, owner: &str, names: &[String]) -> Result<u64, StoreError>;
 
     /// A node stopping (SIGTERM): hands back all its leases and marks it stopping, in one
-    /// transaction, so others take its work at once; returns the leases handed back.
-    fn stop_node(&self, node: &str, instance: &str) -> Result<u64, StoreError>;
-
-    /// A node that was there for one job (`volley send`) leaving: hands back all its
-    /// leases and removes it from the nodes, in one transaction; returns the leases handed
-    /// back. Nodes of that kind that died are removed an hour after their last heartbeat,
+    /// transaction, so others take its work at once; returns the leases handed back. With
+    /// `forget`, the node is removed from the list instead (one that was there for one job:
+    /// `volley send`); such nodes that died are removed an hour after their last heartbeat,
     /// when another node registers.
-    fn remove_node(&self, node: &str, instance: &str) -> Result<u64, StoreError>;
+    fn stop_node(&self, node: &str, instance: &str, forget: bool) -> Result<u64, StoreError>;
 
     /// A node found dead (its process on `host`, `pid`, has ended: killed, crashed): marks
     /// it stopping and hands back all its leases, in one transaction, so others take its

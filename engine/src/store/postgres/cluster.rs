@@ -200,8 +200,13 @@ impl ClusterStore for PgEngine {
         })
     }
 
-    fn stop_node(&self, node: &str, instance: &str) -> Result<u64, StoreError> {
+    fn stop_node(&self, node: &str, instance: &str, forget: bool) -> Result<u64, StoreError> {
         let what = "hand the node's leases back";
+        let statement = if forget {
+            "DELETE FROM nodes WHERE name = $1 AND instance = $2"
+        } else {
+            "UPDATE nodes SET stopping = true WHERE name = $1 AND instance = $2"
+        };
         self.run(async {
             let mut tx = self.begin(what).await?;
             let released = sqlx::query("DELETE FROM leases WHERE owner = $1")
@@ -210,28 +215,7 @@ impl ClusterStore for PgEngine {
                 .await
                 .map_err(|e| self.failed(what, e))?
                 .rows_affected();
-            sqlx::query("UPDATE nodes SET stopping = true WHERE name = $1 AND instance = $2")
-                .bind(node)
-                .bind(instance)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.failed(what, e))?;
-            tx.commit().await.map_err(|e| self.failed(what, e))?;
-            Ok(released)
-        })
-    }
-
-    fn remove_node(&self, node: &str, instance: &str) -> Result<u64, StoreError> {
-        let what = "remove a node";
-        self.run(async {
-            let mut tx = self.begin(what).await?;
-            let released = sqlx::query("DELETE FROM leases WHERE owner = $1")
-                .bind(node)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.failed(what, e))?
-                .rows_affected();
-            sqlx::query("DELETE FROM nodes WHERE name = $1 AND instance = $2")
+            sqlx::query(statement)
                 .bind(node)
                 .bind(instance)
                 .execute(&mut *tx)

@@ -66,7 +66,7 @@ fn a_live_node_name_is_refused_and_a_stopped_one_is_taken_over() {
         "{said}"
     );
     cluster.claim("a", &names(&["x.example"]), LONG).unwrap();
-    assert_eq!(cluster.stop_node("a", &a.instance).unwrap(), 1);
+    assert_eq!(cluster.stop_node("a", &a.instance, false).unwrap(), 1);
     let nodes = cluster.nodes().unwrap();
     assert!(
         nodes[0].stopping && !nodes[0].live && nodes[0].leases == 0,
