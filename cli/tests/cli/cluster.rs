@@ -6,10 +6,10 @@
 //! could not explain the takeover); a node added mid-send takes work; `volley status`
 //! with only the database URL lists the nodes.
 
-use crate::support::{arrivals, list, output_of, text, volley, Fixture, PASSWORD};
+use crate::support::{arrivals, list, output_of, text, Fixture, PASSWORD};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use volley_testkit::campaign::{CampaignToml, Mx, QUICK_RETRY};
 use volley_testkit::nameserver::{NameServer, Zone};
@@ -146,21 +146,8 @@ impl Rig {
     /// Starts node `name` with serve file `file` and the environment `envs`; its log goes
     /// to `<name>/log`.
     pub(crate) fn start_file(&mut self, name: &str, file: &std::path::Path, envs: &[(&str, &str)]) {
-        let log = std::fs::File::create(self.fixture.path(name).join("log")).unwrap();
-        let child = volley()
-            .args([
-                "serve",
-                "--config",
-                &file.display().to_string(),
-                "--tick",
-                "1",
-            ])
-            .env("VOLLEY_LOG", "info")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let log = self.fixture.path(name).join("log");
+        let child = crate::support::spawn_serve(file, &log, envs);
         self.nodes.push((name.to_owned(), child));
     }
 

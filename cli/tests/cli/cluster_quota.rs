@@ -3,9 +3,9 @@
 //! sends only out of reservations counted in the shared `relay_usage`, so the relay (the
 //! test SMTP server) receives 30 messages in all, not 30 from each node.
 
-use crate::support::{list, psql, psql_or_error, relay_to, volley, Fixture, PASSWORD};
+use crate::support::{list, psql, psql_or_error, relay_to, Fixture, PASSWORD};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use volley_testkit::postgres::TempCluster;
 use volley_testkit::sink::SinkConfig;
@@ -31,19 +31,7 @@ pub(crate) fn start_node(fixture: &Fixture, url: &str, name: &str) -> (Child, Pa
     )
     .unwrap();
     let log = dir.join("log");
-    let child = volley()
-        .args([
-            "serve",
-            "--config",
-            &serve.display().to_string(),
-            "--tick",
-            "1",
-        ])
-        .env("VOLLEY_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let child = crate::support::spawn_serve(&serve, &log, &[]);
     (child, log)
 }
 

@@ -7,7 +7,7 @@
 
 use crate::support::{list, text, volley, Fixture, PASSWORD};
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 use volley_testkit::postgres::TempCluster;
 use volley_testkit::sink::SinkConfig;
@@ -30,36 +30,6 @@ async fn run_in(dir: &Path, password: &str, args: &[&str]) -> Output {
 fn ok(output: &Output) -> String {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     text(&output.stdout)
-}
-
-/// A serve node in its own folder, serving `campaign` on `url` (password file beside it).
-fn serve_node(fixture: &Fixture, url: &str) -> Child {
-    let dir = fixture.path("node-a");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("serve.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "campaigns = [\"{}\"]\n\n[store]\nurl = \"{url}\"\npassword_file = \"{}\"\n\
-             local_dir = \"local\"\n\n[cluster]\nnode = \"view-a\"\n",
-            fixture.campaign(),
-            fixture.path("db-password").display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("log")).unwrap();
-    volley()
-        .args([
-            "serve",
-            "--config",
-            &file.display().to_string(),
-            "--tick",
-            "1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 /// Polls `volley status ID --json` from `empty` until the test share is out and the rest
@@ -129,7 +99,7 @@ async fn status_report_events_and_ab_decide_work_from_an_empty_folder_with_only_
     fixture.set_campaign(toml.section(&format!(
         "[store]\nurl = \"{url}\"\npassword_file = \"db-password\"\nlocal_dir = \"local\""
     )));
-    let mut node = serve_node(&fixture, &url);
+    let (mut node, _) = crate::cluster_quota::start_node(&fixture, &url, "view-a");
     let empty = tempfile::tempdir().unwrap();
     let log = fixture.path("node-a").join("log");
     wait_for_test_share(empty.path(), &password, &url, &log).await;

@@ -236,3 +236,26 @@ pub(crate) fn psql_or_error(
         Err(text(&output.stderr))
     }
 }
+
+/// Starts `volley serve --config FILE --tick 1` (a cluster node, in the tests that use
+/// one) with `envs` set; its info log goes to `log`.
+pub fn spawn_serve(
+    file: &std::path::Path,
+    log: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> std::process::Child {
+    volley()
+        .args([
+            "serve",
+            "--config",
+            &file.display().to_string(),
+            "--tick",
+            "1",
+        ])
+        .env("VOLLEY_LOG", "info")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
