@@ -111,3 +111,5 @@ mod tests_auth;
 mod tests_cluster;
 #[cfg(test)]
 mod tests_store;
+#[cfg(test)]
+mod tests_webhook;

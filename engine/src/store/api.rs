@@ -599,8 +599,10 @@ pub trait HistoryStore {
     /// Every campaign webhook `name` has a cursor in, with the cursor.
     fn webhook_cursors(&self, name: &str) -> Result<Vec<(String, WebhookCursor)>, StoreError>;
 
-    /// Moves webhook `name`'s cursor in `campaign` to `cursor` (after its receiver
-    /// acknowledged the events before it). Durable when it returns.
+    /// Moves webhook `name`'s cursor in `campaign` forward to `cursor` (after its receiver
+    /// acknowledged the events before it); a cursor before the stored one changes nothing
+    /// (a node that lost the webhook's lease mid-batch never moves it back). Durable when
+    /// it returns.
     fn set_webhook_cursor(
         &self,
         name: &str,

@@ -321,6 +321,10 @@ pub struct GcOptions {
     pub force: bool,
     /// Say what would be collected, change nothing.
     pub dry_run: bool,
+    /// Webhooks to forget first (gone from every serve file for good): their cursors no
+    /// longer keep any campaign's history (see `volley::webhooks::first_behind`).
+    #[serde(default)]
+    pub forget_webhooks: Vec<String>,
 }
 
 /// What happened to one campaign.

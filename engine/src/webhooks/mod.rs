@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::WebhookSettings;
 use crate::model::Millis;
-use crate::store::Store;
+use crate::store::{ExportKind, Store, StoreError};
 
 
 
@@ -137,4 +137,34 @@ impl Webhooks {
             book.insert(id.to_owned(), variants);
         }
     }
+}
+
+/// The first webhook (by name) that follows `campaign` and has events of it not yet
+/// acknowledged: `volley gc` keeps such a campaign's history.
+pub fn first_behind(store: &Store, campaign: &str) -> Result<Option<String>, StoreError> {
+    const EVERY_KIND: [ExportKind; 9] = [
+        ExportKind::Delivered,
+        ExportKind::Deferred,
+        ExportKind::Bounced,
+        ExportKind::Expired,
+        ExportKind::Suppressed,
+        ExportKind::Open,
+        ExportKind::Click,
+        ExportKind::Unsubscribe,
+        ExportKind::Complaint,
+    ];
+    let Some(last) = store.last_event_at(campaign)? else {
+        return Ok(None);
+    };
+    for (name, _, cursor) in store.webhook_positions(campaign)? {
+        // No cursor: the webhook does not follow this campaign.
+        let Some(cursor) = cursor else { continue };
+        if last < cursor.at {
+            continue;
+        }
+        if batch::count_after(store, campaign, cursor, &EVERY_KIND, Millis::MAX, 1)? > 0 {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
 }

@@ -95,7 +95,7 @@ impl Runner {
                 self.pause(POLL * 5).await;
                 continue;
             }
-            let next = self.next_batch(&cursors, since, &mut turn).await;
+            let next = self.next_batch(&mut cursors, since, &mut turn).await;
             let batch = match next {
                 Ok(Some(batch)) => batch,
                 Ok(None) => {
@@ -202,26 +202,34 @@ impl Runner {
         }
     }
 
-    /// The next batch of the campaigns the webhook follows, taking them in turn.
+    /// The next batch of the campaigns the webhook follows, taking them in turn. A campaign
+    /// seen for the first time gets its cursor at once (at the webhook's registration), so
+    /// `volley gc` knows the webhook follows it.
     async fn next_batch(
         &self,
-        cursors: &HashMap<String, WebhookCursor>,
+        cursors: &mut HashMap<String, WebhookCursor>,
         since: Millis,
         turn: &mut usize,
     ) -> Result<Option<Batch>, StoreError> {
         let store = self.store.clone();
         let settings = self.settings.clone();
-        let cursors = cursors.clone();
+        let known = cursors.clone();
         let variants = self.variants.clone();
         let start = *turn;
-        let (found, next_turn) = blocking(move || {
+        let (found, next_turn, new) = blocking(move || {
             let mut campaigns = store.campaigns()?;
             campaigns.retain(|c| follows(&settings, c));
+            let mut new = Vec::new();
+            for campaign in campaigns.iter().filter(|c| !known.contains_key(*c)) {
+                let cursor = WebhookCursor { at: since, skip: 0 };
+                store.set_webhook_cursor(&settings.name, campaign, cursor)?;
+                new.push((campaign.clone(), cursor));
+            }
             let n = campaigns.len();
             let horizon = now_millis().saturating_sub(SETTLE.as_millis() as u64);
             for k in 0..n {
                 let campaign = &campaigns[(start + k) % n];
-                let cursor = cursor_of(&cursors, campaign, since);
+                let cursor = cursor_of(&known, campaign, since);
                 if store
                     .last_event_at(campaign)?
                     .is_none_or(|last| last < cursor.at)
@@ -235,12 +243,13 @@ impl Runner {
                     variants: variants.of(campaign),
                 };
                 if let Some(batch) = batch::read(&store, campaign, cursor, &reading)? {
-                    return Ok((Some(batch), start + k + 1));
+                    return Ok((Some(batch), start + k + 1, new));
                 }
             }
-            Ok((None, start))
+            Ok((None, start, new))
         })
         .await?;
+        cursors.extend(new);
         *turn = next_turn;
         Ok(found)
     }

@@ -68,7 +68,9 @@ impl PgEngine {
     ) -> Result<(), StoreError> {
         let sql = "INSERT INTO webhook_cursors (webhook, campaign, at_ms, skip) \
                    VALUES ($1, $2, $3, $4) ON CONFLICT (webhook, campaign) \
-                   DO UPDATE SET at_ms = excluded.at_ms, skip = excluded.skip";
+                   DO UPDATE SET at_ms = excluded.at_ms, skip = excluded.skip \
+                   WHERE (webhook_cursors.at_ms, webhook_cursors.skip) \
+                       < (excluded.at_ms, excluded.skip)";
         self.run(async {
             sqlx::query(sql)
                 .bind(name)

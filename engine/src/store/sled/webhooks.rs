@@ -64,6 +64,11 @@ impl SledStore {
     ) -> Result<(), StoreError> {
         let mut key = prefix(name);
         key.extend_from_slice(campaign.as_bytes());
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old: Option<WebhookCursor> = self.get(&key, "webhook cursor")?;
+        if old.is_some_and(|old| (old.at, old.skip) >= (cursor.at, cursor.skip)) {
+            return Ok(());
+        }
         self.tree
             .insert(key, self.encode(&cursor, "webhook cursor")?)
             .map_err(|e| self.sled_error(e))?;

@@ -17,6 +17,14 @@ fn a_webhook_keeps_its_registration_and_cursors_across_restarts(place: &Place) {
     store
         .set_webhook_cursor("crm", "c1", WebhookCursor { at: 6_000, skip: 1 })
         .unwrap();
+    // Never back (a node that lost the lease finishing late).
+    for old in [
+        WebhookCursor { at: 6_000, skip: 0 },
+        WebhookCursor { at: 5_999, skip: 9 },
+        WebhookCursor { at: 6_000, skip: 1 },
+    ] {
+        store.set_webhook_cursor("crm", "c1", old).unwrap();
+    }
     drop(store);
 
     let store = place.open();
