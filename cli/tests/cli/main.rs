@@ -36,3 +36,4 @@ mod store_upgrade;
 mod support;
 mod tls_relay;
 mod tracking;
+mod webhooks;
