@@ -131,8 +131,9 @@ impl Drop for Receiver {
     }
 }
 
-/// A campaign of `csv` served by `volley serve`, with a webhook to `receiver`.
-fn serve_file(fixture: &Fixture, receiver: &Receiver, batch: u32) -> String {
+/// A campaign of `csv` served by `volley serve`, with a webhook to `receiver` taking
+/// `batch` events per request and waiting `timeout` for an answer.
+fn serve_file(fixture: &Fixture, receiver: &Receiver, batch: u32, timeout: &str) -> String {
     std::fs::write(fixture.path("hook.secret"), SECRET).unwrap();
     let path = fixture.path("serve.toml");
     ServeToml::new("campaign.volley")
@@ -141,7 +142,7 @@ fn serve_file(fixture: &Fixture, receiver: &Receiver, batch: u32) -> String {
     let webhook = format!(
         "\n[[webhook]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{}/volley/events\"\n\
          secret_file = \"hook.secret\"\nevents = [\"delivered\", \"deferred\", \"bounced\"]\n\
-         batch = {batch}\ntimeout = \"1s\"\ngive_up_after = \"1d\"\n",
+         batch = {batch}\ntimeout = \"{timeout}\"\ngive_up_after = \"1d\"\n",
         receiver.port
     );
     let mut text = std::fs::read_to_string(&path).unwrap();
@@ -236,7 +237,7 @@ async fn a_receiver_that_fails_then_hangs_then_recovers_gets_every_event_in_orde
     csv.push_str("bounce0@d0.example,B0\nbounce1@d1.example,B1\n");
     let fixture = Fixture::new(&csv, PASSWORD).await;
     let receiver = Receiver::start(fixture.dir.path(), "fail,hang,ok");
-    let config = serve_file(&fixture, &receiver, 4);
+    let config = serve_file(&fixture, &receiver, 4, "2s");
     let server = spawn_serve(&config);
     receiver
         .wait_until("every recipient's final event", |taken| {
@@ -281,7 +282,7 @@ async fn a_server_killed_mid_batch_loses_no_event_after_a_restart() {
     let fixture = Fixture::new(&csv, PASSWORD).await;
     // Every answer takes a second: a kill lands while a batch is in flight.
     let receiver = Receiver::start(fixture.dir.path(), "slow");
-    let config = serve_file(&fixture, &receiver, 3);
+    let config = serve_file(&fixture, &receiver, 3, "20s");
     let mut server = spawn_serve(&config);
     let deadline = Instant::now() + Duration::from_secs(120);
     while receiver.requests().len() < 3 {
