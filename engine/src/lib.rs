@@ -9,7 +9,7 @@
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
-//! report ──► ab, store, config, model          control ──► report, store, model
+//! report ──► ab, store, config, model          control ──► report, webhooks, store, model
 //! tracking ──► store, model                    recurring ──► config
 //! webhooks ──► recurring, store, config, model (events out, signed)
 //! dispatch ──► cluster, delivery, shaping, store, config, smtp, model

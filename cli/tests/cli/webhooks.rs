@@ -244,6 +244,19 @@ async fn a_receiver_that_fails_then_hangs_then_recovers_gets_every_event_in_orde
             finished(taken).len() == 14
         })
         .await;
+    // Once the last batch's answer is in, nothing is left to acknowledge.
+    let campaign = fixture.campaign();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = json_of(&["status", &campaign, "--json"]).await;
+        let webhook = &status["webhooks"][0];
+        if webhook["backlog"] == 0 && webhook["last_error"].is_null() {
+            assert_eq!(webhook["name"], "crm", "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "a backlog is left: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop(server).await;
 
     let requests = receiver.requests();
@@ -306,5 +319,65 @@ async fn a_server_killed_mid_batch_loses_no_event_after_a_restart() {
     assert_all_in_order(&taken, &exported);
     let duplicates = taken.len() - exported.len();
     eprintln!("killed after {before} requests: {duplicates} events sent twice");
+    assert!(receiver.requests().iter().all(|r| r.signature_ok));
+}
+
+/// `volley ARGS… --json`, parsed (it must succeed).
+async fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = output_of(args, &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "volley {args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_stays_down_shows_in_status_and_keeps_gc_from_collecting() {
+    let fixture = Fixture::new("email,name\nuser0@d0.example,U0\n", PASSWORD).await;
+    let receiver = Receiver::start(fixture.dir.path(), "fail");
+    let config = serve_file(&fixture, &receiver, 10, "2s");
+    let server = spawn_serve(&config);
+    let campaign = fixture.campaign();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let webhook = loop {
+        // The server may not answer yet, nor have loaded the campaign.
+        let out = output_of(&["status", &campaign, "--json"], &[]).await;
+        let status: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        let webhook = status["webhooks"][0].clone();
+        if webhook["last_error"].is_string() {
+            break webhook;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failure in the status: {status} {}",
+            text(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(webhook["name"], "crm", "{webhook}");
+    assert_eq!(webhook["backlog"], 1, "{webhook}");
+    assert!(
+        webhook["last_error"].as_str().unwrap().contains("500"),
+        "{webhook}"
+    );
+    assert!(webhook["next_attempt"].is_string(), "{webhook}");
+    let said = text(&output_of(&["status", &campaign], &[]).await.stdout);
+    assert!(said.contains("webhook crm: 1 event not yet acknowledged; failing"), "{said}");
+    stop(server).await;
+
+    // Exported or not (--force), the webhook still has to send it.
+    let gc = json_of(&["gc", &campaign, "--force", "--json"]).await;
+    assert_eq!(gc["campaigns"][0]["outcome"], "webhook_behind", "{gc}");
+    assert_eq!(gc["campaigns"][0]["webhook"], "crm", "{gc}");
+    let said = text(&output_of(&["gc", &campaign, "--force"], &[]).await.stdout);
+    assert!(said.contains("webhook crm has not had every event"), "{said}");
+    // Removed for good: forgotten, it holds nothing back.
+    let gc = json_of(&["gc", &campaign, "--force", "--forget-webhook", "crm", "--json"]).await;
+    assert_eq!(gc["campaigns"][0]["outcome"], "collected", "{gc}");
     assert!(receiver.requests().iter().all(|r| r.signature_ok));
 }

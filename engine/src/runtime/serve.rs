@@ -180,6 +180,7 @@ impl Server {
         };
         let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         let webhooks = start_webhooks(&mut settings, &store, node.as_ref(), &tasks, &cancel)?;
+        host.set_webhooks(webhooks.clone());
         Ok(Server {
             settings,
             options,

@@ -130,6 +130,18 @@ impl Webhooks {
         self.statuses.iter().map(|s| s.borrow().backlog).sum()
     }
 
+    /// Fills in each status's last error and next attempt from the running task of the same
+    /// name.
+    pub fn fill(&self, statuses: &mut [WebhookStatus]) {
+        for status in statuses {
+            if let Some(running) = self.statuses.iter().find(|s| s.borrow().name == status.name) {
+                let running = running.borrow();
+                status.last_error.clone_from(&running.last_error);
+                status.next_attempt = running.next_attempt;
+            }
+        }
+    }
+
     /// Notes campaign `id`'s variant ids, so its events name their variant.
     pub fn note_variants(&self, id: &str, variants: Vec<String>) {
         let mut book = self.variants.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -139,20 +151,50 @@ impl Webhooks {
     }
 }
 
+/// Events counted per webhook for `volley status` at most.
+const STATUS_CAP: u64 = 1_000_000;
+
+/// Every kind of event.
+const EVERY_KIND: [ExportKind; 9] = [
+    ExportKind::Delivered,
+    ExportKind::Deferred,
+    ExportKind::Bounced,
+    ExportKind::Expired,
+    ExportKind::Suppressed,
+    ExportKind::Open,
+    ExportKind::Click,
+    ExportKind::Unsubscribe,
+    ExportKind::Complaint,
+];
+
+/// Every webhook following `campaign` (it has a cursor there) with its backlog there: the
+/// events after its cursor, of every kind (its cursor passes over those it does not send),
+/// counted up to a million. The last error and next attempt are the running server's to
+/// say ([`Webhooks::fill`]).
+pub fn campaign_statuses(store: &Store, campaign: &str) -> Result<Vec<WebhookStatus>, StoreError> {
+    let mut statuses = Vec::new();
+    let last = store.last_event_at(campaign)?;
+    for (name, _, cursor) in store.webhook_positions(campaign)? {
+        let Some(cursor) = cursor else { continue };
+        let backlog = match last {
+            Some(last) if last >= cursor.at => {
+                batch::count_after(store, campaign, cursor, &EVERY_KIND, Millis::MAX, STATUS_CAP)?
+            }
+            _ => 0,
+        };
+        statuses.push(WebhookStatus {
+            name,
+            backlog,
+            last_error: None,
+            next_attempt: None,
+        });
+    }
+    Ok(statuses)
+}
+
 /// The first webhook (by name) that follows `campaign` and has events of it not yet
 /// acknowledged: `volley gc` keeps such a campaign's history.
 pub fn first_behind(store: &Store, campaign: &str) -> Result<Option<String>, StoreError> {
-    const EVERY_KIND: [ExportKind; 9] = [
-        ExportKind::Delivered,
-        ExportKind::Deferred,
-        ExportKind::Bounced,
-        ExportKind::Expired,
-        ExportKind::Suppressed,
-        ExportKind::Open,
-        ExportKind::Click,
-        ExportKind::Unsubscribe,
-        ExportKind::Complaint,
-    ];
     let Some(last) = store.last_event_at(campaign)? else {
         return Ok(None);
     };

@@ -66,7 +66,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("shaping", &["config", "model"]),
     ("campaign", &["config"]),
     ("bounce", &["model"]),
-    ("control", &["report", "store", "model"]),
+    ("control", &["report", "webhooks", "store", "model"]),
     ("report", &["ab", "store", "config", "model"]),
     ("ab", &["model"]),
     ("store", &["model"]),
