@@ -342,6 +342,7 @@ async fn a_receiver_that_stays_down_shows_in_status_and_keeps_gc_from_collecting
     let config = serve_file(&fixture, &receiver, 10, "2s");
     let server = spawn_serve(&config);
     let campaign = fixture.campaign();
+    let postgres = volley_testkit::store::is_postgres();
     let deadline = Instant::now() + Duration::from_secs(120);
     let webhook = loop {
         // The server may not answer yet, nor have loaded the campaign.
@@ -349,7 +350,13 @@ async fn a_receiver_that_stays_down_shows_in_status_and_keeps_gc_from_collecting
         let status: serde_json::Value =
             serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
         let webhook = status["webhooks"][0].clone();
-        if webhook["last_error"].is_string() {
+        // A database is read directly: the last error is the server's alone to know.
+        let failed = if postgres {
+            webhook["backlog"] == 1 && receiver.requests().len() >= 2
+        } else {
+            webhook["last_error"].is_string()
+        };
+        if failed {
             break webhook;
         }
         assert!(
@@ -361,13 +368,16 @@ async fn a_receiver_that_stays_down_shows_in_status_and_keeps_gc_from_collecting
     };
     assert_eq!(webhook["name"], "crm", "{webhook}");
     assert_eq!(webhook["backlog"], 1, "{webhook}");
-    assert!(
-        webhook["last_error"].as_str().unwrap().contains("500"),
-        "{webhook}"
-    );
-    assert!(webhook["next_attempt"].is_string(), "{webhook}");
     let said = text(&output_of(&["status", &campaign], &[]).await.stdout);
-    assert!(said.contains("webhook crm: 1 event not yet acknowledged; failing"), "{said}");
+    assert!(said.contains("webhook crm: 1 event not yet acknowledged"), "{said}");
+    if !postgres {
+        assert!(
+            webhook["last_error"].as_str().unwrap().contains("500"),
+            "{webhook}"
+        );
+        assert!(webhook["next_attempt"].is_string(), "{webhook}");
+        assert!(said.contains("; failing (the receiver answered 500"), "{said}");
+    }
     stop(server).await;
 
     // Exported or not (--force), the webhook still has to send it.
