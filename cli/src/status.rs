@@ -104,7 +104,9 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     }
     for webhook in &report.webhooks {
         let failing = match (&webhook.last_error, webhook.next_attempt) {
-            (Some(error), Some(at)) => format!("; failing ({error}), next try at {}", format_millis(at)),
+            (Some(error), Some(at)) => {
+                format!("; failing ({error}), next try at {}", format_millis(at))
+            }
             (Some(error), None) => format!("; failing ({error})"),
             _ => String::new(),
         };

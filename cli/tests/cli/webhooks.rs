@@ -35,12 +35,18 @@ fn python() -> &'static Path {
             .unwrap_or_else(|e| {
                 panic!("python3 is needed for the webhook receiver (scripts/test-deps.sh): {e}")
             });
-        assert!(made.success(), "python3 -m venv failed (python3-venv missing?)");
+        assert!(
+            made.success(),
+            "python3 -m venv failed (python3-venv missing?)"
+        );
         let pip = std::process::Command::new(building.join("bin/python"))
             .args(["-m", "pip", "install", "--quiet", "standardwebhooks==1.1.0"])
             .status()
             .unwrap();
-        assert!(pip.success(), "pip could not install standardwebhooks from PyPI");
+        assert!(
+            pip.success(),
+            "pip could not install standardwebhooks from PyPI"
+        );
         std::fs::write(building.join("ready"), "").unwrap();
         if std::fs::rename(&building, &venv).is_err() {
             // Another test process built it meanwhile.
@@ -232,7 +238,9 @@ fn assert_all_in_order(taken: &[serde_json::Value], exported: &[serde_json::Valu
 async fn a_receiver_that_fails_then_hangs_then_recovers_gets_every_event_in_order() {
     let mut csv = String::from("email,name\n");
     for i in 0..6 {
-        csv.push_str(&format!("user{i}@d{i}.example,U{i}\ndefer{i}@d{i}.example,D{i}\n"));
+        csv.push_str(&format!(
+            "user{i}@d{i}.example,U{i}\ndefer{i}@d{i}.example,D{i}\n"
+        ));
     }
     csv.push_str("bounce0@d0.example,B0\nbounce1@d1.example,B1\n");
     let fixture = Fixture::new(&csv, PASSWORD).await;
@@ -274,8 +282,14 @@ async fn a_receiver_that_fails_then_hangs_then_recovers_gets_every_event_in_orde
 
     let taken = receiver.taken();
     let exported = exported(&fixture).await;
-    assert!(exported.iter().any(|e| e["event"] == "deferred"), "{exported:#?}");
-    assert!(exported.iter().any(|e| e["event"] == "bounced"), "{exported:#?}");
+    assert!(
+        exported.iter().any(|e| e["event"] == "deferred"),
+        "{exported:#?}"
+    );
+    assert!(
+        exported.iter().any(|e| e["event"] == "bounced"),
+        "{exported:#?}"
+    );
     assert_all_in_order(&taken, &exported);
     for event in &taken {
         assert!(event["id"].as_str().unwrap().starts_with("evt_"), "{event}");
@@ -306,7 +320,10 @@ async fn a_server_killed_mid_batch_loses_no_event_after_a_restart() {
     server.kill().unwrap(); // SIGKILL, the third batch unanswered
     server.wait().unwrap();
     let before = receiver.requests().len();
-    assert!(finished(&receiver.taken()).len() < 24, "killed before the end");
+    assert!(
+        finished(&receiver.taken()).len() < 24,
+        "killed before the end"
+    );
 
     let server = spawn_serve(&config);
     receiver
@@ -369,14 +386,20 @@ async fn a_receiver_that_stays_down_shows_in_status_and_keeps_gc_from_collecting
     assert_eq!(webhook["name"], "crm", "{webhook}");
     assert_eq!(webhook["backlog"], 1, "{webhook}");
     let said = text(&output_of(&["status", &campaign], &[]).await.stdout);
-    assert!(said.contains("webhook crm: 1 event not yet acknowledged"), "{said}");
+    assert!(
+        said.contains("webhook crm: 1 event not yet acknowledged"),
+        "{said}"
+    );
     if !postgres {
         assert!(
             webhook["last_error"].as_str().unwrap().contains("500"),
             "{webhook}"
         );
         assert!(webhook["next_attempt"].is_string(), "{webhook}");
-        assert!(said.contains("; failing (the receiver answered 500"), "{said}");
+        assert!(
+            said.contains("; failing (the receiver answered 500"),
+            "{said}"
+        );
     }
     stop(server).await;
 
@@ -385,9 +408,20 @@ async fn a_receiver_that_stays_down_shows_in_status_and_keeps_gc_from_collecting
     assert_eq!(gc["campaigns"][0]["outcome"], "webhook_behind", "{gc}");
     assert_eq!(gc["campaigns"][0]["webhook"], "crm", "{gc}");
     let said = text(&output_of(&["gc", &campaign, "--force"], &[]).await.stdout);
-    assert!(said.contains("webhook crm has not had every event"), "{said}");
+    assert!(
+        said.contains("webhook crm has not had every event"),
+        "{said}"
+    );
     // Removed for good: forgotten, it holds nothing back.
-    let gc = json_of(&["gc", &campaign, "--force", "--forget-webhook", "crm", "--json"]).await;
+    let gc = json_of(&[
+        "gc",
+        &campaign,
+        "--force",
+        "--forget-webhook",
+        "crm",
+        "--json",
+    ])
+    .await;
     assert_eq!(gc["campaigns"][0]["outcome"], "collected", "{gc}");
     assert!(receiver.requests().iter().all(|r| r.signature_ok));
 }

@@ -46,8 +46,8 @@ pub use settings::{
 };
 pub use since::parse_since;
 pub use webhook::{
-    decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER, DEFAULT_TIMEOUT,
-    MIN_GIVE_UP_AFTER,
+    decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
+    DEFAULT_TIMEOUT, MIN_GIVE_UP_AFTER,
 };
 
 /// Loads and validates the campaign file at `path`.

@@ -29,7 +29,10 @@ fn a_webhook_takes_its_defaults_and_its_secret_bytes() {
         panic!("{:?}", settings.webhooks)
     };
     assert_eq!(webhook.name, "crm.example.com");
-    assert_eq!(webhook.url.path_and_query().unwrap().as_str(), "/volley?x=1");
+    assert_eq!(
+        webhook.url.path_and_query().unwrap().as_str(),
+        "/volley?x=1"
+    );
     assert_eq!(webhook.events, DEFAULT_EVENTS.to_vec());
     assert_eq!(webhook.secret.expose_secret().len(), 24);
     assert_eq!(webhook.batch, 100);
@@ -48,7 +51,11 @@ fn a_webhook_takes_its_events_filter_and_limits() {
     assert_eq!(webhook.name, "crm");
     assert_eq!(
         webhook.events,
-        vec![ExportKind::Bounced, ExportKind::Complaint, ExportKind::Click]
+        vec![
+            ExportKind::Bounced,
+            ExportKind::Complaint,
+            ExportKind::Click
+        ]
     );
     assert_eq!(webhook.campaigns.as_deref(), Some(&["news".to_owned()][..]));
     assert_eq!(webhook.batch, 5);
@@ -86,13 +93,24 @@ fn bad_webhook_entries_name_the_file_entry_and_value() {
 
 #[test]
 fn a_bad_secret_or_password_is_named_by_where_it_is_never_repeated() {
-    for secret in ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_!!!not-base64!!!", "whsec_c2hvcnQ="] {
+    for secret in [
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_!!!not-base64!!!",
+        "whsec_c2hvcnQ=",
+    ] {
         let error = serve(&hook(""), secret).unwrap_err().to_string();
-        assert!(error.contains("webhook[0].secret_file = \"hook.secret\""), "{error}");
+        assert!(
+            error.contains("webhook[0].secret_file = \"hook.secret\""),
+            "{error}"
+        );
         assert!(error.contains("Standard Webhooks secret"), "{error}");
         assert!(!error.contains(secret), "{error}");
     }
-    let body = "[[webhook]]\nurl = \"https://u:hunter2@a.example/\"\nsecret_file = \"hook.secret\"\n";
+    let body =
+        "[[webhook]]\nurl = \"https://u:hunter2@a.example/\"\nsecret_file = \"hook.secret\"\n";
     let error = serve(body, SECRET).unwrap_err().to_string();
-    assert!(error.contains("webhook[0].url") && !error.contains("hunter2"), "{error}");
+    assert!(
+        error.contains("webhook[0].url") && !error.contains("hunter2"),
+        "{error}"
+    );
 }

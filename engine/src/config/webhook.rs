@@ -105,11 +105,7 @@ pub(super) fn validate_webhooks(
     Ok(out)
 }
 
-fn validate_webhook(
-    ctx: &Ctx,
-    at: &str,
-    raw: &RawWebhook,
-) -> Result<WebhookSettings, ConfigError> {
+fn validate_webhook(ctx: &Ctx, at: &str, raw: &RawWebhook) -> Result<WebhookSettings, ConfigError> {
     let url = parse_url(ctx, &format!("{at}.url"), &raw.url)?;
     let name = match raw.name.as_deref().map(str::trim) {
         Some(name) if is_node_name(name) => name.to_owned(),
@@ -139,7 +135,10 @@ fn validate_webhook(
         Some(ids) => {
             let mut kept = Vec::with_capacity(ids.len());
             for (j, id) in ids.iter().enumerate() {
-                kept.push(ctx.non_empty(&format!("{at}.campaigns[{j}]"), id)?.to_owned());
+                kept.push(
+                    ctx.non_empty(&format!("{at}.campaigns[{j}]"), id)?
+                        .to_owned(),
+                );
             }
             Some(kept)
         }
@@ -272,7 +271,11 @@ fn read_secret(ctx: &Ctx, at: &str, raw: &RawWebhook) -> Result<SecretSlice<u8>,
             warn_if_loose(&file_key, &path);
             let text =
                 std::fs::read_to_string(&path).map_err(|e| ctx.file_error(&file_key, &path, e))?;
-            (file_key, value.clone(), SecretString::from(text.trim().to_owned()))
+            (
+                file_key,
+                value.clone(),
+                SecretString::from(text.trim().to_owned()),
+            )
         }
         (None, Some(var)) => {
             let var = ctx.non_empty(&env_key, var)?;
@@ -284,7 +287,11 @@ fn read_secret(ctx: &Ctx, at: &str, raw: &RawWebhook) -> Result<SecretSlice<u8>,
                     key: env_key.clone(),
                     var: var.to_owned(),
                 })?;
-            (env_key, var.to_owned(), SecretString::from(text.trim().to_owned()))
+            (
+                env_key,
+                var.to_owned(),
+                SecretString::from(text.trim().to_owned()),
+            )
         }
     };
     decode_secret(text.expose_secret())

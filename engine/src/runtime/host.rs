@@ -164,8 +164,8 @@ impl Host {
     /// The webhooks following `campaign`, with their backlog there and, from the running
     /// tasks, their last error and next attempt.
     fn webhook_statuses(&self, campaign: &str) -> Vec<WebhookStatus> {
-        let mut statuses = crate::webhooks::campaign_statuses(&self.store, campaign)
-            .unwrap_or_default();
+        let mut statuses =
+            crate::webhooks::campaign_statuses(&self.store, campaign).unwrap_or_default();
         if let Some(webhooks) = self.webhooks.get() {
             webhooks.fill(&mut statuses);
         }

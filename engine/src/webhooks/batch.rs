@@ -80,7 +80,12 @@ pub(crate) fn event_id(campaign: &str, at: Millis, rank: u64) -> String {
 }
 
 /// The event as sent.
-fn to_json(campaign: &str, event: &ExportEvent, id: String, variants: &[String]) -> serde_json::Value {
+fn to_json(
+    campaign: &str,
+    event: &ExportEvent,
+    id: String,
+    variants: &[String],
+) -> serde_json::Value {
     let reply = event.reply.as_ref();
     let json = EventJson {
         id,

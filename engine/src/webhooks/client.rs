@@ -81,9 +81,8 @@ async fn exchange(
     tcp.set_nodelay(true).map_err(connect_error)?;
     let request = build(url, headers, body)?;
     if https {
-        let name = ServerName::try_from(bare.to_owned()).map_err(|e| {
-            connect_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-        })?;
+        let name = ServerName::try_from(bare.to_owned())
+            .map_err(|e| connect_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
         let tls = tokio_rustls::TlsConnector::from(target.tls.clone())
             .connect(name, tcp)
             .await

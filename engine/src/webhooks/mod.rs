@@ -32,8 +32,6 @@ use crate::config::WebhookSettings;
 use crate::model::Millis;
 use crate::store::{ExportKind, Store, StoreError};
 
-
-
 /// Where one webhook stands, as `volley status` and the metrics show it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookStatus {
@@ -134,7 +132,11 @@ impl Webhooks {
     /// name.
     pub fn fill(&self, statuses: &mut [WebhookStatus]) {
         for status in statuses {
-            if let Some(running) = self.statuses.iter().find(|s| s.borrow().name == status.name) {
+            if let Some(running) = self
+                .statuses
+                .iter()
+                .find(|s| s.borrow().name == status.name)
+            {
                 let running = running.borrow();
                 status.last_error.clone_from(&running.last_error);
                 status.next_attempt = running.next_attempt;
@@ -177,9 +179,14 @@ pub fn campaign_statuses(store: &Store, campaign: &str) -> Result<Vec<WebhookSta
     for (name, _, cursor) in store.webhook_positions(campaign)? {
         let Some(cursor) = cursor else { continue };
         let backlog = match last {
-            Some(last) if last >= cursor.at => {
-                batch::count_after(store, campaign, cursor, &EVERY_KIND, Millis::MAX, STATUS_CAP)?
-            }
+            Some(last) if last >= cursor.at => batch::count_after(
+                store,
+                campaign,
+                cursor,
+                &EVERY_KIND,
+                Millis::MAX,
+                STATUS_CAP,
+            )?,
             _ => 0,
         };
         statuses.push(WebhookStatus {

@@ -189,7 +189,9 @@ impl Runner {
         let store = self.store.clone();
         let name = format!("webhook:{}", self.settings.name);
         let held = blocking(move || match store.cluster() {
-            Some(cluster) => Ok(!cluster.claim(&lease.owner, &[name], lease.lease)?.is_empty()),
+            Some(cluster) => Ok(!cluster
+                .claim(&lease.owner, &[name], lease.lease)?
+                .is_empty()),
             None => Ok(true),
         })
         .await;
@@ -355,10 +357,10 @@ fn cursor_of(
     campaign: &str,
     since: Millis,
 ) -> WebhookCursor {
-    cursors.get(campaign).copied().unwrap_or(WebhookCursor {
-        at: since,
-        skip: 0,
-    })
+    cursors
+        .get(campaign)
+        .copied()
+        .unwrap_or(WebhookCursor { at: since, skip: 0 })
 }
 
 /// Whether events of `campaign` go to the webhook (`campaigns`, editions included).
