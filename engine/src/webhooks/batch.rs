@@ -198,6 +198,128 @@ pub(crate) fn count_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Assignment, Outcome, ReplyRecord};
+    use crate::store::{OutcomePolicy, OutcomeUpdate};
+
+    /// A sled store with campaign `c` of five recipients: two delivered at 1000 ms, three at
+    /// 2000 ms (the second group's middle one bounced).
+    fn history() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut loader = store.start_load("c", vec!["email".into()]).unwrap();
+        for i in 0..5u64 {
+            let address = format!("r{i}@x.example");
+            let values = vec![address.clone()];
+            loader
+                .add(&address, "x.example", values, i + 2, Assignment::Variant(0))
+                .unwrap();
+        }
+        loader.finish(0, 0).unwrap();
+        let pending = store.pending("c", None, 10).unwrap();
+        let reply = |code: u16| ReplyRecord {
+            code: Some(code),
+            enhanced: None,
+            text: format!("{code} said"),
+            category: None,
+            hard: code >= 500,
+        };
+        for (at, range) in [(1_000, 0..2), (2_000, 2..5)] {
+            let updates: Vec<OutcomeUpdate> = pending[range]
+                .iter()
+                .map(|r| OutcomeUpdate {
+                    key: r.key.clone(),
+                    outcome: if r.key.seq == 3 {
+                        Outcome::Bounced { reply: reply(550) }
+                    } else {
+                        Outcome::Delivered { reply: reply(250) }
+                    },
+                    message_id: None,
+                })
+                .collect();
+            store
+                .record_outcomes("c", &OutcomePolicy::default(), &updates, at)
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn reading(kinds: &[ExportKind], max: usize, horizon: Millis) -> Reading<'_> {
+        Reading {
+            kinds,
+            max,
+            horizon,
+            variants: vec!["main".into()],
+        }
+    }
+
+    #[test]
+    fn batches_follow_the_cursor_through_a_millisecond_and_stop_at_the_horizon() {
+        let (_dir, store) = history();
+        let all = [ExportKind::Delivered, ExportKind::Bounced];
+        let start = WebhookCursor { at: 0, skip: 0 };
+        let first = read(&store, "c", start, &reading(&all, 3, 5_000))
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.events.len(), 3);
+        // The third event is the first of 2000 ms: the cursor stands inside it.
+        assert_eq!(first.end, WebhookCursor { at: 2_000, skip: 1 });
+        assert_eq!(first.events[2]["id"], event_id("c", 2_000, 0));
+        assert_eq!(first.events[0]["variant"], "main");
+        assert_eq!(first.events[0]["campaign"], "c");
+        let second = read(&store, "c", first.end, &reading(&all, 3, 5_000))
+            .unwrap()
+            .unwrap();
+        let ids: Vec<_> = second.events.iter().map(|e| e["id"].clone()).collect();
+        assert_eq!(
+            ids,
+            [event_id("c", 2_000, 1), event_id("c", 2_000, 2)].map(serde_json::Value::from)
+        );
+        assert_eq!(second.events[0]["event"], "bounced");
+        assert_eq!(second.events[0]["code"], 550);
+        assert!(read(&store, "c", second.end, &reading(&all, 3, 5_000))
+            .unwrap()
+            .is_none());
+        // Read again from the same cursor: the same batch, the same id.
+        let again = read(&store, "c", first.end, &reading(&all, 3, 5_000))
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.id, again.events), (second.id, second.events));
+        // Events after the horizon wait.
+        let early = read(&store, "c", start, &reading(&all, 10, 1_999))
+            .unwrap()
+            .unwrap();
+        assert_eq!(early.end, WebhookCursor { at: 1_000, skip: 2 });
+        assert_eq!(
+            count_after(&store, "c", start, &all, 5_000, 100).unwrap(),
+            5
+        );
+        assert_eq!(
+            count_after(&store, "c", first.end, &all, 5_000, 100).unwrap(),
+            2
+        );
+    }
+
+    #[test]
+    fn events_of_other_kinds_move_the_cursor_without_a_request() {
+        let (_dir, store) = history();
+        let bounces = [ExportKind::Bounced];
+        let start = WebhookCursor { at: 0, skip: 0 };
+        let batch = read(&store, "c", start, &reading(&bounces, 10, 5_000))
+            .unwrap()
+            .unwrap();
+        assert_eq!(batch.events.len(), 1);
+        assert_eq!(batch.end, WebhookCursor { at: 2_000, skip: 3 });
+        let opens = [ExportKind::Open];
+        let none = read(&store, "c", start, &reading(&opens, 10, 5_000))
+            .unwrap()
+            .unwrap();
+        assert!(none.events.is_empty());
+        assert_eq!(none.end, batch.end);
+        assert_eq!(
+            count_after(&store, "c", start, &opens, 5_000, 100).unwrap(),
+            0
+        );
+    }
 
     #[test]
     fn an_event_id_names_its_place_and_nothing_else() {
