@@ -84,16 +84,23 @@ impl Runner {
         let Some(since) = self.register().await else {
             return;
         };
-        let mut cursors = match self.load_cursors().await {
-            Some(cursors) => cursors,
-            None => return,
-        };
+        // Read from the store whenever the webhook is (again) this node's: another node
+        // may have moved them meanwhile.
+        let mut cursors = HashMap::new();
+        let mut fresh = false;
         let mut turn = 0usize;
         let mut counted: Option<Instant> = None;
         while !self.cancel.is_cancelled() {
             if !self.hold_lease().await {
+                fresh = false;
                 self.pause(POLL * 5).await;
                 continue;
+            }
+            if !fresh {
+                let Some(stored) = self.load_cursors().await else {
+                    return;
+                };
+                (cursors, fresh) = (stored, true);
             }
             let next = self.next_batch(&mut cursors, since, &mut turn).await;
             let batch = match next {
@@ -119,15 +126,8 @@ impl Runner {
                 self.send(&batch).await
             };
             match sent {
-                Sent::Stopped => continue,
-                Sent::Taken | Sent::GivenUp => {
-                    if self.advance(&batch).await {
-                        let taken = u64::try_from(batch.events.len()).unwrap_or(0);
-                        self.status
-                            .send_modify(|s| s.backlog = s.backlog.saturating_sub(taken));
-                        cursors.insert(batch.campaign, batch.end);
-                    }
-                }
+                Sent::Stopped => fresh = false,
+                Sent::Taken | Sent::GivenUp => self.advance(batch, &mut cursors).await,
             }
         }
     }
@@ -332,9 +332,9 @@ impl Runner {
         }
     }
 
-    /// Moves the campaign's cursor past `batch` (durably); false when the store failed (the
-    /// batch is then read and sent again: at least once).
-    async fn advance(&self, batch: &Batch) -> bool {
+    /// Moves the campaign's cursor past `batch` (durably, then in `cursors`). When the
+    /// store fails the cursor stays: the batch is read and sent again (at least once).
+    async fn advance(&self, batch: Batch, cursors: &mut HashMap<String, WebhookCursor>) {
         let (store, name, campaign, end) = (
             self.store.clone(),
             self.settings.name.clone(),
@@ -342,11 +342,13 @@ impl Runner {
             batch.end,
         );
         match blocking(move || store.set_webhook_cursor(&name, &campaign, end)).await {
-            Ok(()) => true,
-            Err(error) => {
-                self.failed(&error.to_string(), POLL);
-                false
+            Ok(()) => {
+                let taken = u64::try_from(batch.events.len()).unwrap_or(0);
+                self.status
+                    .send_modify(|s| s.backlog = s.backlog.saturating_sub(taken));
+                cursors.insert(batch.campaign, batch.end);
             }
+            Err(error) => self.failed(&error.to_string(), POLL),
         }
     }
 }
