@@ -2,16 +2,18 @@
 Standard Webhooks signature with the `standardwebhooks` package (an implementation nobody
 here wrote), and answering by a script.
 
-    webhook_receiver.py SECRET LOG SCRIPT
+    webhook_receiver.py SECRET LOG SCRIPT [CERT KEY]
 
 SECRET is the whsec_ secret; LOG a file where each request is written as one JSON line
 ({"n", "id", "signature_ok", "answer", "events"}) when it arrives; SCRIPT the answers, one
 word per request in order, the last one repeated: `ok` (204), `fail` (500), `hang` (no
 answer for 5 s, past the sender's timeout, then 204), `slow` (204 after 1 s). The port
-it listens on (127.0.0.1) is printed on the first line of standard output.
+it listens on (127.0.0.1) is printed on the first line of standard output. With CERT and
+KEY (PEM files) it speaks HTTPS.
 """
 
 import json
+import ssl
 import sys
 import threading
 import time
@@ -73,5 +75,9 @@ class Handler(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
+if len(sys.argv) > 5:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()

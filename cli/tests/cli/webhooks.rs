@@ -77,10 +77,17 @@ struct Receiver {
 
 impl Receiver {
     fn start(dir: &Path, script: &str) -> Receiver {
+        Receiver::start_with(dir, script, &[])
+    }
+
+    /// Like [`Receiver::start`], with the receiver's extra arguments (a certificate and
+    /// its key: HTTPS).
+    fn start_with(dir: &Path, script: &str, tls: &[&str]) -> Receiver {
         let log = dir.join("received.jsonl");
         let mut child = std::process::Command::new(python())
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhook_receiver.py"))
             .args([SECRET, &log.display().to_string(), script])
+            .args(tls)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -140,16 +147,25 @@ impl Drop for Receiver {
 /// A campaign of `csv` served by `volley serve`, with a webhook to `receiver` taking
 /// `batch` events per request and waiting `timeout` for an answer.
 fn serve_file(fixture: &Fixture, receiver: &Receiver, batch: u32, timeout: &str) -> String {
+    let url = format!("http://127.0.0.1:{}/volley/events", receiver.port);
+    serve_file_to(
+        fixture,
+        &url,
+        &format!("batch = {batch}\ntimeout = \"{timeout}\"\n"),
+    )
+}
+
+/// A campaign served by `volley serve`, with a webhook to `url` and the `extra` keys.
+fn serve_file_to(fixture: &Fixture, url: &str, extra: &str) -> String {
     std::fs::write(fixture.path("hook.secret"), SECRET).unwrap();
     let path = fixture.path("serve.toml");
     ServeToml::new("campaign.volley")
         .campaign("campaign.toml")
         .write(&path);
     let webhook = format!(
-        "\n[[webhook]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{}/volley/events\"\n\
+        "\n[[webhook]]\nname = \"crm\"\nurl = \"{url}\"\n\
          secret_file = \"hook.secret\"\nevents = [\"delivered\", \"deferred\", \"bounced\"]\n\
-         batch = {batch}\ntimeout = \"{timeout}\"\ngive_up_after = \"1d\"\n",
-        receiver.port
+         give_up_after = \"1d\"\n{extra}"
     );
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&webhook);
@@ -423,5 +439,41 @@ async fn a_receiver_that_stays_down_shows_in_status_and_keeps_gc_from_collecting
     ])
     .await;
     assert_eq!(gc["campaigns"][0]["outcome"], "collected", "{gc}");
+    assert!(receiver.requests().iter().all(|r| r.signature_ok));
+}
+
+/// A certificate and key for `localhost` made by the `openssl` command.
+fn openssl_certificate(dir: &Path) -> (String, String) {
+    let cert = dir.join("cert.pem").display().to_string();
+    let key = dir.join("key.pem").display().to_string();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-keyout", &key, "-out", &cert])
+        .output()
+        .expect("the openssl command is needed (apt-get install openssl)");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_receiver_with_its_certificate_in_ca_file_gets_the_events() {
+    let fixture = Fixture::new("email,name\nuser0@d0.example,U0\n", PASSWORD).await;
+    let (cert, key) = openssl_certificate(fixture.dir.path());
+    let receiver = Receiver::start_with(fixture.dir.path(), "ok", &[&cert, &key]);
+    let url = format!("https://localhost:{}/volley/events", receiver.port);
+    let config = serve_file_to(&fixture, &url, "ca_file = \"cert.pem\"\n");
+    let server = spawn_serve(&config);
+    receiver
+        .wait_until("the delivery, over TLS", |taken| finished(taken).len() == 1)
+        .await;
+    stop(server).await;
     assert!(receiver.requests().iter().all(|r| r.signature_ok));
 }
