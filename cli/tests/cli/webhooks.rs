@@ -477,3 +477,89 @@ async fn an_https_receiver_with_its_certificate_in_ca_file_gets_the_events() {
     stop(server).await;
     assert!(receiver.requests().iter().all(|r| r.signature_ok));
 }
+
+/// A `volley serve` node `name` of the database `url` (password in `db-password`) serving
+/// the fixture's campaign, with a webhook to `receiver`; its log in `<name>/log`.
+fn start_node(fixture: &Fixture, url: &str, name: &str, receiver: &Receiver) -> Child {
+    let dir = fixture.path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("serve.toml");
+    let toml = format!(
+        "campaigns = [\"{}\"]\n\n[store]\nurl = \"{url}\"\npassword_file = \"{}\"\n\
+         local_dir = \"local\"\n\n[cluster]\nnode = \"{name}\"\nlease = \"3s\"\n\n\
+         [[webhook]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{}/volley/events\"\n\
+         secret_file = \"{}\"\nevents = [\"delivered\"]\nbatch = 3\ntimeout = \"20s\"\n",
+        fixture.campaign(),
+        fixture.path("db-password").display(),
+        receiver.port,
+        fixture.path("hook.secret").display(),
+    );
+    std::fs::write(&file, toml).unwrap();
+    let log = std::fs::File::create(dir.join("log")).unwrap();
+    volley()
+        .args(["serve", "--config", &file.display().to_string()])
+        .env("VOLLEY_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_send_a_webhook_one_at_a_time_and_the_other_takes_over() {
+    use volley_testkit::postgres::TempCluster;
+    let pg = TempCluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = pg
+        .create_database("webhook_nodes")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = url.replace(&format!(":{}@", pg.password()), "@");
+    let mut csv = String::from("email,name\n");
+    for i in 0..24 {
+        csv.push_str(&format!("user{i}@d{}.example,U{i}\n", i % 5));
+    }
+    let mut fixture = Fixture::new(&csv, PASSWORD).await;
+    let password = fixture.path("db-password");
+    std::fs::write(&password, pg.password()).unwrap();
+    std::fs::set_permissions(
+        &password,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    fixture.add_to_campaign(&format!(
+        "[store]\nurl = \"{url}\"\npassword_file = \"db-password\"\nlocal_dir = \"local\""
+    ));
+    std::fs::write(fixture.path("hook.secret"), SECRET).unwrap();
+    // Every answer takes a second: the two nodes would overlap if both sent.
+    let receiver = Receiver::start(fixture.dir.path(), "slow");
+    let mut nodes = vec![
+        ("a", start_node(&fixture, &url, "a", &receiver)),
+        ("b", start_node(&fixture, &url, "b", &receiver)),
+    ];
+    receiver
+        .wait_until("three batches", |taken| taken.len() >= 9)
+        .await;
+    // One node at a time: no event twice so far.
+    let taken = receiver.taken();
+    let ids: HashSet<&str> = taken.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), taken.len(), "sent twice while both nodes ran");
+    let sql = "SELECT owner FROM leases WHERE name = 'webhook:crm'";
+    let holder = crate::support::psql(&pg, "webhook_nodes", sql);
+    let (index, other) = match holder.trim() {
+        "a" => (0, "b"),
+        "b" => (1, "a"),
+        owner => panic!("the webhook's lease is held by {owner:?}"),
+    };
+    // The holder stops (SIGTERM hands its leases back): the other goes on.
+    let (_, holder_child) = nodes.remove(index);
+    stop(holder_child).await;
+    receiver
+        .wait_until("every delivery", |taken| finished(taken).len() == 24)
+        .await;
+    let owner = crate::support::psql(&pg, "webhook_nodes", sql);
+    assert_eq!(owner.trim(), other, "the other node took the webhook over");
+    let (_, last) = nodes.remove(0);
+    stop(last).await;
+    let exported = exported(&fixture).await;
+    assert_eq!(exported.len(), 24);
+    assert_all_in_order(&receiver.taken(), &exported);
+}
