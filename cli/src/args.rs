@@ -321,6 +321,10 @@ pub(crate) struct GcArgs {
     /// Say what would be collected; change nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Forget a webhook removed from the serve file for good, so that the events it never
+    /// had acknowledged no longer keep campaigns from being collected (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) forget_webhook: Vec<String>,
     /// Print JSON: campaigns [{campaign, outcome, …}], bytes_before, bytes_after, compacted.
     #[arg(long)]
     pub(crate) json: bool,

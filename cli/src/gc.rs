@@ -23,6 +23,7 @@ pub(crate) async fn run(args: GcArgs) -> anyhow::Result<u8> {
         campaigns,
         force: args.force,
         dry_run: args.dry_run,
+        forget_webhooks: args.forget_webhook.clone(),
     };
     let report = volley::runtime::gc(&store, options)
         .await
@@ -100,6 +101,14 @@ fn describe(outcome: &GcOutcome, dry_run: bool) -> String {
                 .unwrap_or_default()
         ),
         GcOutcome::Sending => "kept: being sent".to_owned(),
+        GcOutcome::WebhookBehind {
+            webhook,
+            last_event,
+        } => format!(
+            "kept: webhook {webhook} has not had every event up to {} acknowledged yet \
+             (remove it with volley gc --forget-webhook {webhook} if it is gone for good)",
+            time(*last_event)
+        ),
     }
 }
 

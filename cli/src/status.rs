@@ -41,6 +41,10 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
                 "destination": name, "messages_per_connection": messages,
             })).collect::<Vec<_>>(),
             "nodes": report.nodes.iter().map(node_json).collect::<Vec<_>>(),
+            "webhooks": report.webhooks.iter().map(|w| serde_json::json!({
+                "name": w.name, "backlog": w.backlog, "last_error": w.last_error,
+                "next_attempt": w.next_attempt.map(format_millis),
+            })).collect::<Vec<_>>(),
         });
         ui::line(&serde_json::to_string_pretty(&json)?);
         return Ok(crate::exit::OK);
@@ -97,6 +101,20 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     }
     if !report.nodes.is_empty() {
         print_nodes(&report.nodes);
+    }
+    for webhook in &report.webhooks {
+        let failing = match (&webhook.last_error, webhook.next_attempt) {
+            (Some(error), Some(at)) => {
+                format!("; failing ({error}), next try at {}", format_millis(at))
+            }
+            (Some(error), None) => format!("; failing ({error})"),
+            _ => String::new(),
+        };
+        ui::line(&format!(
+            "  webhook {}: {} not yet acknowledged{failing}",
+            webhook.name,
+            counted(webhook.backlog, "event", "events")
+        ));
     }
     Ok(crate::exit::OK)
 }

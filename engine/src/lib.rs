@@ -4,12 +4,14 @@
 //!
 //! ```text
 //! runtime ──► preflight, recorder, campaign, dispatch, cluster, recurring, compose, delivery,
-//!             bounce, control, tracking, report, ab, store, shaping, config, smtp, model
+//!             bounce, control, tracking, webhooks, report, ab, store, shaping, config, smtp,
+//!             model
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
-//! report ──► ab, store, config, model          control ──► report, store, model
+//! report ──► ab, store, config, model          control ──► report, webhooks, store, model
 //! tracking ──► store, model                    recurring ──► config
+//! webhooks ──► recurring, store, config, model (events out, signed)
 //! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
 //! cluster ──► config, store, model (nodes, leases, the scheduler's filter, campaign documents)
 //! delivery ──► smtp, shaping, bounce, store, config, model
@@ -47,6 +49,7 @@ pub mod shaping;
 pub mod smtp;
 pub mod store;
 pub mod tracking;
+pub mod webhooks;
 
 mod error;
 mod recorder;

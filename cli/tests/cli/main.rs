@@ -37,3 +37,4 @@ mod store_upgrade;
 mod support;
 mod tls_relay;
 mod tracking;
+mod webhooks;

@@ -24,6 +24,7 @@ mod store;
 mod timeouts;
 mod tracking;
 mod validate;
+mod webhook;
 
 use std::path::Path;
 
@@ -44,6 +45,10 @@ pub use settings::{
     VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
+pub use webhook::{
+    decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
+    DEFAULT_TIMEOUT, MIN_GIVE_UP_AFTER,
+};
 
 /// Loads and validates the campaign file at `path`.
 ///
@@ -106,3 +111,5 @@ mod tests_auth;
 mod tests_cluster;
 #[cfg(test)]
 mod tests_store;
+#[cfg(test)]
+mod tests_webhook;

@@ -13,6 +13,7 @@ use super::secret_file::warn_if_loose;
 use super::store::{validate_store, RawStore};
 use super::tracking::read_key;
 use super::validate::{default_store, parse, parse_duration, Ctx};
+use super::webhook::{validate_webhooks, RawWebhook, WebhookSettings};
 use super::ConfigError;
 use crate::store::{is_postgres_url, StoreLocation};
 
@@ -31,6 +32,8 @@ pub struct ServeSettings {
     pub bounces: Option<BounceListenSettings>,
     /// `[cluster]`: the node this server is on a PostgreSQL store (its name and lease time).
     pub cluster: ClusterSettings,
+    /// `[[webhook]]`: where the store's events are POSTed.
+    pub webhooks: Vec<WebhookSettings>,
 }
 
 /// `[cluster]` of the serve file: how this server takes part in a cluster of nodes sharing a
@@ -119,6 +122,8 @@ struct RawServe {
     bounces: Option<RawBounceListen>,
     #[serde(default)]
     cluster: Option<RawCluster>,
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +229,7 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         Some(raw) => serve_cluster(&ctx, raw, &store)?,
         None => ClusterSettings::default(),
     };
+    let webhooks = validate_webhooks(&ctx, &raw.webhook)?;
     Ok(ServeSettings {
         file: path.to_path_buf(),
         store,
@@ -231,6 +237,7 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         tracking,
         bounces,
         cluster,
+        webhooks,
     })
 }
 

@@ -16,6 +16,7 @@ mod error;
 pub use error::ControlError;
 
 use crate::model::{Counts, DestinationStatus, Millis, TrackCounts};
+use crate::webhooks::WebhookStatus;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,9 @@ pub enum Response {
         /// Opens, clicks and unsubscribes so far.
         #[serde(default)]
         tracking: TrackCounts,
+        /// The webhooks following the campaign: backlog, last error, next attempt.
+        #[serde(default)]
+        webhooks: Vec<WebhookStatus>,
     },
     /// A submitted campaign was loaded and is being sent.
     Submitted {
@@ -335,6 +339,7 @@ mod tests {
                         destinations: Vec::new(),
                         paused: None,
                         tracking: TrackCounts::default(),
+                        webhooks: Vec::new(),
                     },
                     _ => Response::Error {
                         message: "unknown".into(),

@@ -89,6 +89,11 @@ pub(crate) fn collect_campaigns(
     options: &GcOptions,
     sending: impl Fn(&str) -> bool,
 ) -> Result<Vec<GcLine>, Error> {
+    for webhook in &options.forget_webhooks {
+        if !options.dry_run && store.forget_webhook(webhook)? {
+            tracing::info!(%webhook, "webhook forgotten: it no longer keeps any history");
+        }
+    }
     let all = store.campaigns()?;
     let chosen: Vec<String> = if options.campaigns.is_empty() {
         all
@@ -147,6 +152,13 @@ fn collect_one(
         return Ok(GcOutcome::NotExported {
             last_event,
             exported_through: mark.map(|m| m.through),
+        });
+    }
+    // Even with --force: a webhook's events are not ours to drop (forget the webhook).
+    if let Some(webhook) = crate::webhooks::first_behind(store, campaign)? {
+        return Ok(GcOutcome::WebhookBehind {
+            webhook,
+            last_event,
         });
     }
     finish(store, campaign, options)

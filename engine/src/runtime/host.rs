@@ -12,6 +12,7 @@ use crate::config::CampaignSettings;
 use crate::control::{self, Request, Response};
 use crate::model::Clock;
 use crate::store::Store;
+use crate::webhooks::{WebhookStatus, Webhooks};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -31,6 +32,8 @@ pub(crate) struct Host {
     /// On a cluster node (`volley serve` on PostgreSQL): the node, whose leases decide
     /// which domains its send takes.
     node: std::sync::OnceLock<Arc<Node>>,
+    /// On `volley serve` with `[[webhook]]`s: their tasks, for the status.
+    webhooks: std::sync::OnceLock<Webhooks>,
 }
 
 impl Host {
@@ -49,6 +52,7 @@ impl Host {
             own,
             clock,
             node: std::sync::OnceLock::new(),
+            webhooks: std::sync::OnceLock::new(),
         })
     }
 
@@ -152,6 +156,22 @@ impl Host {
             .clone()
     }
 
+    /// Notes the server's webhook tasks (once), for the status.
+    pub(crate) fn set_webhooks(&self, webhooks: Webhooks) {
+        let _ = self.webhooks.set(webhooks);
+    }
+
+    /// The webhooks following `campaign`, with their backlog there and, from the running
+    /// tasks, their last error and next attempt.
+    fn webhook_statuses(&self, campaign: &str) -> Vec<WebhookStatus> {
+        let mut statuses =
+            crate::webhooks::campaign_statuses(&self.store, campaign).unwrap_or_default();
+        if let Some(webhooks) = self.webhooks.get() {
+            webhooks.fill(&mut statuses);
+        }
+        statuses
+    }
+
     fn status(&self, asked: &str) -> Response {
         let store = &self.store;
         let latest = super::latest_edition(store, asked).ok().flatten();
@@ -192,6 +212,7 @@ impl Host {
                     destinations,
                     paused,
                     tracking: store.tracking_totals(campaign).unwrap_or_default(),
+                    webhooks: self.webhook_statuses(campaign),
                 }
             }
             (Ok(None), _) if self.own.as_deref() == Some(campaign) => Response::Error {

@@ -31,6 +31,7 @@ use crate::model::Clock;
 use crate::recurring::{self, Due};
 use crate::store::Store;
 use crate::tracking::TokenKey;
+use crate::webhooks::{WebhookLease, Webhooks};
 use crate::Error;
 
 /// How `volley serve` runs.
@@ -92,6 +93,8 @@ pub struct Server {
     node: Option<(Arc<Node>, CancellationToken)>,
     /// Published campaigns this node has loaded, by id: their document's digest and settings.
     published: std::sync::Mutex<std::collections::HashMap<String, (String, CampaignSettings)>>,
+    /// The `[[webhook]]` tasks.
+    webhooks: Webhooks,
 }
 
 mod cluster;
@@ -153,7 +156,7 @@ impl Server {
     /// Opens the store, answers its control socket and starts the tracking server and the
     /// bounce listener when configured; everything stops when `cancel` fires.
     pub async fn open(
-        settings: ServeSettings,
+        mut settings: ServeSettings,
         options: ServeOptions,
         cancel: CancellationToken,
     ) -> Result<Server, Error> {
@@ -176,6 +179,8 @@ impl Server {
             None => None,
         };
         let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
+        let webhooks = start_webhooks(&mut settings, &store, node.as_ref(), &tasks, &cancel)?;
+        host.set_webhooks(webhooks.clone());
         Ok(Server {
             settings,
             options,
@@ -192,7 +197,13 @@ impl Server {
             passes: watch::Sender::new(Pass::default()),
             node,
             published: std::sync::Mutex::default(),
+            webhooks,
         })
+    }
+
+    /// The `[[webhook]]` tasks' status (backlog, last error, next attempt).
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// The cluster node's name, when this server is one.
@@ -282,9 +293,13 @@ impl Server {
                 }
             };
             own.insert(settings.id.clone());
+            self.webhooks
+                .note_variants(&settings.id, settings.variant_ids());
             wake = wake.min(self.look_at(&settings, now, told, &mut working));
         }
         for settings in self.published(&own, told) {
+            self.webhooks
+                .note_variants(&settings.id, settings.variant_ids());
             wake = wake.min(self.look_at(&settings, now, told, &mut working));
             if settings.schedule.is_none() && !self.host.is_active(&settings.id) {
                 if let Err(error) = super::cluster_docs::finish_if_done(&self.store, &settings.id) {
@@ -539,4 +554,25 @@ async fn join_cluster(
     let stop = CancellationToken::new();
     tasks.spawn(node.clone().keep(cancel.clone(), stop.clone()));
     Ok(Some((node, stop)))
+}
+
+/// Starts the serve file's `[[webhook]]` tasks on `tasks` (taking them out of `settings`),
+/// each with its TLS client configuration; on a cluster node, under the node's leases.
+fn start_webhooks(
+    settings: &mut ServeSettings,
+    store: &Store,
+    node: Option<&(Arc<Node>, CancellationToken)>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Webhooks, Error> {
+    let mut webhooks = Vec::with_capacity(settings.webhooks.len());
+    for webhook in std::mem::take(&mut settings.webhooks) {
+        let tls = super::plan::tls_trusting(webhook.ca_file.as_deref())?;
+        webhooks.push((Arc::new(webhook), tls));
+    }
+    let lease = node.map(|(node, _)| WebhookLease {
+        owner: node.name().to_owned(),
+        lease: settings.cluster.lease,
+    });
+    Ok(Webhooks::start(store, webhooks, lease, tasks, cancel))
 }

@@ -5,6 +5,7 @@ use crate::config::CampaignSettings;
 use crate::control::{self, Request, Response};
 use crate::model::{Counts, DestinationStatus, Millis, TrackCounts};
 use crate::store::{NodeInfo, Store, StoreError};
+use crate::webhooks::WebhookStatus;
 use crate::Error;
 
 /// Counts for one campaign and where they came from.
@@ -31,6 +32,10 @@ pub struct StatusReport {
     pub connection_limits: Vec<(String, u64)>,
     /// The cluster's nodes, on a store several nodes share (PostgreSQL); empty otherwise.
     pub nodes: Vec<NodeInfo>,
+    /// The webhooks following the campaign: their backlog in it (events not yet
+    /// acknowledged) and, when asked of the server running them, their last error and
+    /// next attempt.
+    pub webhooks: Vec<WebhookStatus>,
 }
 
 /// Reads a campaign's counts, directly or through the process that holds the store.
@@ -60,6 +65,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     Some(cluster) => cluster.nodes()?,
                     None => Vec::new(),
                 },
+                webhooks: crate::webhooks::campaign_statuses(&store, &id)?,
                 campaign: id,
             })
         }
@@ -83,6 +89,7 @@ async fn live_status(settings: &CampaignSettings) -> Result<StatusReport, Error>
             destinations,
             paused,
             tracking,
+            webhooks,
         } => Ok(StatusReport {
             campaign: if campaign.is_empty() {
                 settings.id.clone()
@@ -101,6 +108,7 @@ async fn live_status(settings: &CampaignSettings) -> Result<StatusReport, Error>
             paused,
             tracking,
             nodes: Vec::new(),
+            webhooks,
         }),
         Response::Error { message } => Err(Error::Remote(message)),
         Response::Submitted { .. }

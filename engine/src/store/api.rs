@@ -14,7 +14,7 @@ use super::{
     AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, EventTally,
     ExportEvents, ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate,
     RecipientKey, RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect,
-    TrackEvent, TrackInput, TrackingMeta,
+    TrackEvent, TrackInput, TrackingMeta, WebhookCursor,
 };
 use crate::model::TrackCounts;
 use crate::model::{
@@ -586,6 +586,36 @@ pub trait HistoryStore {
     /// When the campaign's latest event happened (delivery outcome, report or tracking
     /// event), if it has any.
     fn last_event_at(&self, campaign: &str) -> Result<Option<Millis>, StoreError>;
+
+    /// Registers webhook `name` (first seen at `now`) and returns when it was first
+    /// registered: it sends the events from then on. Durable when it returns.
+    fn register_webhook(&self, name: &str, now: Millis) -> Result<Millis, StoreError>;
+
+    /// Every campaign webhook `name` has a cursor in, with the cursor.
+    fn webhook_cursors(&self, name: &str) -> Result<Vec<(String, WebhookCursor)>, StoreError>;
+
+    /// Moves webhook `name`'s cursor in `campaign` forward to `cursor` (after its receiver
+    /// acknowledged the events before it); a cursor before the stored one changes nothing
+    /// (a node that lost the webhook's lease mid-batch never moves it back). Durable when
+    /// it returns.
+    fn set_webhook_cursor(
+        &self,
+        name: &str,
+        campaign: &str,
+        cursor: WebhookCursor,
+    ) -> Result<(), StoreError>;
+
+    /// Every registered webhook with its cursor in `campaign` (`None`: no cursor there yet)
+    /// and when it was registered: what `volley gc` checks before collecting.
+    #[allow(clippy::type_complexity)]
+    fn webhook_positions(
+        &self,
+        campaign: &str,
+    ) -> Result<Vec<(String, Millis, Option<WebhookCursor>)>, StoreError>;
+
+    /// Forgets webhook `name` and all its cursors (a webhook removed from the serve file
+    /// no longer holds `volley gc` back); returns whether it was registered.
+    fn forget_webhook(&self, name: &str) -> Result<bool, StoreError>;
 
     /// The encoded archive [`HistoryStore::collect_encoded`] kept of the campaign's history,
     /// once it was collected (read it with [`super::Store::archive`]).

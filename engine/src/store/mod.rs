@@ -48,6 +48,7 @@ pub use types::{
     EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions, GcOutcome, GcReport,
     MachineReason, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord,
     ReportEffect, StoredRecipient, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta,
+    WebhookCursor,
 };
 
 #[cfg(test)]

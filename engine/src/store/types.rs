@@ -292,6 +292,17 @@ pub struct ExportMark {
     pub at: Millis,
 }
 
+/// How far a webhook has delivered one campaign's history (acknowledged by a 2xx): every
+/// event before `at`, and the first `skip` events at `at` (in the history's order), were
+/// acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookCursor {
+    /// The moment (epoch ms) the cursor stands in.
+    pub at: Millis,
+    /// Events at `at` already acknowledged.
+    pub skip: u64,
+}
+
 /// What collecting one campaign removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Collected {
@@ -310,6 +321,10 @@ pub struct GcOptions {
     pub force: bool,
     /// Say what would be collected, change nothing.
     pub dry_run: bool,
+    /// Webhooks to forget first (gone from every serve file for good): their cursors no
+    /// longer keep any campaign's history (see `volley::webhooks::first_behind`).
+    #[serde(default)]
+    pub forget_webhooks: Vec<String>,
 }
 
 /// What happened to one campaign.
@@ -337,6 +352,14 @@ pub enum GcOutcome {
     },
     /// A send of it is running.
     Sending,
+    /// Webhook `webhook` has not had every event acknowledged (its receiver is behind or
+    /// down): collecting now would take events it has still to send.
+    WebhookBehind {
+        /// The webhook's name.
+        webhook: String,
+        /// The campaign's latest event.
+        last_event: Millis,
+    },
 }
 
 /// One campaign's line of the gc report.

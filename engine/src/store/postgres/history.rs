@@ -11,7 +11,7 @@ use super::engine::{ms, ts, PgEngine};
 use super::PgStoreError;
 use crate::model::Millis;
 use crate::store::api::{HistoryStore, TrackingStore};
-use crate::store::{Collected, EventTally, ExportEvents, ExportMark, StoreError};
+use crate::store::{Collected, EventTally, ExportEvents, ExportMark, StoreError, WebhookCursor};
 use std::ffi::OsStr;
 use std::path::Path;
 
@@ -174,6 +174,34 @@ impl HistoryStore for PgEngine {
         } else {
             Err(self.unknown(campaign))
         }
+    }
+
+    fn register_webhook(&self, name: &str, now: Millis) -> Result<Millis, StoreError> {
+        self.put_webhook(name, now)
+    }
+
+    fn webhook_cursors(&self, name: &str) -> Result<Vec<(String, WebhookCursor)>, StoreError> {
+        self.read_webhook_cursors(name)
+    }
+
+    fn set_webhook_cursor(
+        &self,
+        name: &str,
+        campaign: &str,
+        cursor: WebhookCursor,
+    ) -> Result<(), StoreError> {
+        self.put_webhook_cursor(name, campaign, cursor)
+    }
+
+    fn webhook_positions(
+        &self,
+        campaign: &str,
+    ) -> Result<Vec<(String, Millis, Option<WebhookCursor>)>, StoreError> {
+        self.read_webhook_positions(campaign)
+    }
+
+    fn forget_webhook(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_webhook(name)
     }
 
     fn last_event_at(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {

@@ -28,6 +28,7 @@ mod track_reads;
 mod tracking;
 mod transfer;
 mod transfer_import;
+mod webhooks;
 
 pub(crate) use engine::PgEngine;
 

@@ -11,6 +11,7 @@ use crate::store::{
     AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, ExportEvents,
     ExportMark, Loader, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord,
     ReportEffect, StoreError, StoredRecipient, TrackEffect, TrackEvent, TrackInput, TrackingMeta,
+    WebhookCursor,
 };
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -310,6 +311,34 @@ impl HistoryStore for SledStore {
 
     fn last_event_at(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
         SledStore::last_event_at(self, campaign)
+    }
+
+    fn register_webhook(&self, name: &str, now: Millis) -> Result<Millis, StoreError> {
+        SledStore::register_webhook(self, name, now)
+    }
+
+    fn webhook_cursors(&self, name: &str) -> Result<Vec<(String, WebhookCursor)>, StoreError> {
+        SledStore::webhook_cursors(self, name)
+    }
+
+    fn set_webhook_cursor(
+        &self,
+        name: &str,
+        campaign: &str,
+        cursor: WebhookCursor,
+    ) -> Result<(), StoreError> {
+        SledStore::set_webhook_cursor(self, name, campaign, cursor)
+    }
+
+    fn webhook_positions(
+        &self,
+        campaign: &str,
+    ) -> Result<Vec<(String, Millis, Option<WebhookCursor>)>, StoreError> {
+        SledStore::webhook_positions(self, campaign)
+    }
+
+    fn forget_webhook(&self, name: &str) -> Result<bool, StoreError> {
+        SledStore::forget_webhook(self, name)
     }
 
     fn archive_encoded(&self, campaign: &str) -> Result<Option<Vec<u8>>, StoreError> {

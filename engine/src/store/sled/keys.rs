@@ -30,6 +30,7 @@
 //! x <campaign>                                 → ExportMark  events exported through when
 //! X <campaign>                                 → archive   history kept by `volley gc`
 //! P <destination name>                         → u64be     learned messages per connection
+//! W <webhook> 0 [<campaign>]                   → webhook registration and cursors (`webhooks`)
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! V                                            → u32be     the store's format (see `format`)
@@ -66,6 +67,7 @@ pub(crate) const AB: u8 = b'A';
 pub(crate) const EXPORT_MARK: u8 = b'x';
 pub(crate) const ARCHIVE: u8 = b'X';
 pub(crate) const CONNECTION_LIMIT: u8 = b'P';
+pub(crate) const WEBHOOK: u8 = b'W';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 pub(crate) const FORMAT: &[u8] = b"V";

@@ -28,6 +28,7 @@ mod tracking;
 mod transfer;
 pub(crate) mod upgrade;
 mod variants;
+mod webhooks;
 mod writer;
 
 pub(crate) use error::is_lock_error;

@@ -13,6 +13,7 @@ mod due;
 mod events;
 mod gc;
 mod transfer;
+mod webhooks;
 
 /// A fresh store of one engine: opened (and, dropped, reopened) as often as a case needs.
 /// Loads campaign `campaign` with one column (`email`, the address itself): each address
