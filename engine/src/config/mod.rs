@@ -12,6 +12,7 @@ mod address;
 mod error;
 mod listen;
 mod mx;
+mod providers;
 mod raw;
 mod relay;
 mod schedule;
@@ -30,6 +31,10 @@ use std::path::Path;
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use listen::BounceListenSettings;
+pub use providers::{
+    MailgunSettings, PostmarkSettings, ProvidersSettings, SendgridSettings, SesSettings,
+    MIN_PROVIDER_SECRET_BYTES,
+};
 pub use relay::is_loopback_host;
 pub(crate) use secret_file::warn_if_loose;
 pub use secret_file::{loose_permissions, LoosePermissions};

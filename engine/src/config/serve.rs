@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::listen::{validate_listen, BounceListenSettings, RawBounceListen};
+use super::providers::{validate_providers, ProvidersSettings, RawProviders};
 use super::secret_file::warn_if_loose;
 use super::store::{validate_store, RawStore};
 use super::tracking::read_key;
@@ -31,6 +32,9 @@ pub struct ServeSettings {
     pub bounces: Option<BounceListenSettings>,
     /// `[cluster]`: the node this server is on a PostgreSQL store (its name and lease time).
     pub cluster: ClusterSettings,
+    /// `[providers.*]`: the sending providers whose bounce and complaint webhooks the API
+    /// listener accepts, and how each is authenticated (default: none).
+    pub providers: ProvidersSettings,
 }
 
 /// `[cluster]` of the serve file: how this server takes part in a cluster of nodes sharing a
@@ -119,6 +123,8 @@ struct RawServe {
     bounces: Option<RawBounceListen>,
     #[serde(default)]
     cluster: Option<RawCluster>,
+    #[serde(default)]
+    providers: Option<RawProviders>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +230,10 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         Some(raw) => serve_cluster(&ctx, raw, &store)?,
         None => ClusterSettings::default(),
     };
+    let providers = match &raw.providers {
+        Some(raw) => validate_providers(&ctx, raw)?,
+        None => ProvidersSettings::default(),
+    };
     Ok(ServeSettings {
         file: path.to_path_buf(),
         store,
@@ -231,6 +241,7 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         tracking,
         bounces,
         cluster,
+        providers,
     })
 }
 
