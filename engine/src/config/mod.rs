@@ -31,6 +31,8 @@ use std::path::Path;
 pub use address::normalize_address;
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use listen::BounceListenSettings;
+#[cfg(test)]
+pub(crate) use providers::{p256_public_key, rsa_certificate_keys};
 pub use providers::{
     MailgunSettings, PostmarkSettings, ProvidersSettings, SendgridSettings, SesSettings,
     MIN_PROVIDER_SECRET_BYTES,

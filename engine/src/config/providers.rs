@@ -132,22 +132,7 @@ fn ses(ctx: &Ctx, raw: &RawSes) -> Result<SesSettings, ConfigError> {
     let path = ctx.path(KEY, &raw.cert_file)?;
     let pem = std::fs::read(&path).map_err(|e| ctx.file_error(KEY, &path, e))?;
     let shown = path.display().to_string();
-    let mut signing_keys = Vec::new();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|_| ctx.bad(KEY, &shown, EXPECTED))?;
-        let parsed =
-            webpki::EndEntityCert::try_from(&cert).map_err(|_| ctx.bad(KEY, &shown, EXPECTED))?;
-        let spki = parsed.subject_public_key_info().as_ref().to_vec();
-        aws_lc_rs::signature::ParsedPublicKey::new(
-            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-            &spki,
-        )
-        .map_err(|_| ctx.bad(KEY, &shown, EXPECTED))?;
-        signing_keys.push(spki);
-    }
-    if signing_keys.is_empty() {
-        return Err(ctx.bad(KEY, &shown, EXPECTED));
-    }
+    let signing_keys = rsa_certificate_keys(&pem).ok_or_else(|| ctx.bad(KEY, &shown, EXPECTED))?;
     if raw.topic_arns.is_empty() {
         return Err(ConfigError::Missing {
             file: ctx.file.clone(),
@@ -179,8 +164,33 @@ fn sendgrid(ctx: &Ctx, raw: &RawSendgrid) -> Result<SendgridSettings, ConfigErro
     const EXPECTED: &str = "SendGrid's verification key: its base64 text or a PEM PUBLIC KEY (ECDSA P-256)";
     let path = ctx.path(KEY, &raw.public_key_file)?;
     let text = std::fs::read(&path).map_err(|e| ctx.file_error(KEY, &path, e))?;
-    let shown = path.display().to_string();
-    let public_key = match SubjectPublicKeyInfoDer::from_pem_slice(&text) {
+    let public_key = p256_public_key(&text)
+        .ok_or_else(|| ctx.bad(KEY, &path.display().to_string(), EXPECTED))?;
+    Ok(SendgridSettings { public_key })
+}
+
+/// The public keys (DER `SubjectPublicKeyInfo`) of the RSA certificates in a PEM file; `None`
+/// when it holds none, or anything that is not an RSA certificate.
+pub(crate) fn rsa_certificate_keys(pem: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut keys = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.ok()?;
+        let parsed = webpki::EndEntityCert::try_from(&cert).ok()?;
+        let spki = parsed.subject_public_key_info().as_ref().to_vec();
+        aws_lc_rs::signature::ParsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            &spki,
+        )
+        .ok()?;
+        keys.push(spki);
+    }
+    (!keys.is_empty()).then_some(keys)
+}
+
+/// An ECDSA P-256 public key (DER `SubjectPublicKeyInfo`) from a PEM `PUBLIC KEY` or the
+/// bare base64 of its DER (as SendGrid shows it).
+pub(crate) fn p256_public_key(text: &[u8]) -> Option<Vec<u8>> {
+    let der = match SubjectPublicKeyInfoDer::from_pem_slice(text) {
         Ok(der) => der.as_ref().to_vec(),
         Err(_) => {
             let compact: Vec<u8> = text
@@ -191,15 +201,15 @@ fn sendgrid(ctx: &Ctx, raw: &RawSendgrid) -> Result<SendgridSettings, ConfigErro
             use base64::Engine as _;
             base64::engine::general_purpose::STANDARD
                 .decode(compact)
-                .map_err(|_| ctx.bad(KEY, &shown, EXPECTED))?
+                .ok()?
         }
     };
     aws_lc_rs::signature::ParsedPublicKey::new(
         &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
-        &public_key,
+        &der,
     )
-    .map_err(|_| ctx.bad(KEY, &shown, EXPECTED))?;
-    Ok(SendgridSettings { public_key })
+    .ok()?;
+    Some(der)
 }
 
 fn mailgun(ctx: &Ctx, raw: &RawMailgun) -> Result<MailgunSettings, ConfigError> {
