@@ -120,15 +120,24 @@ pub(crate) fn validate_providers(
 ) -> Result<ProvidersSettings, ConfigError> {
     Ok(ProvidersSettings {
         ses: raw.ses.as_ref().map(|r| ses(ctx, r)).transpose()?,
-        sendgrid: raw.sendgrid.as_ref().map(|r| sendgrid(ctx, r)).transpose()?,
+        sendgrid: raw
+            .sendgrid
+            .as_ref()
+            .map(|r| sendgrid(ctx, r))
+            .transpose()?,
         mailgun: raw.mailgun.as_ref().map(|r| mailgun(ctx, r)).transpose()?,
-        postmark: raw.postmark.as_ref().map(|r| postmark(ctx, r)).transpose()?,
+        postmark: raw
+            .postmark
+            .as_ref()
+            .map(|r| postmark(ctx, r))
+            .transpose()?,
     })
 }
 
 fn ses(ctx: &Ctx, raw: &RawSes) -> Result<SesSettings, ConfigError> {
     const KEY: &str = "providers.ses.cert_file";
-    const EXPECTED: &str = "a PEM file of the SNS signing certificate(s) (-----BEGIN CERTIFICATE-----), RSA keys";
+    const EXPECTED: &str =
+        "a PEM file of the SNS signing certificate(s) (-----BEGIN CERTIFICATE-----), RSA keys";
     let path = ctx.path(KEY, &raw.cert_file)?;
     let pem = std::fs::read(&path).map_err(|e| ctx.file_error(KEY, &path, e))?;
     let shown = path.display().to_string();
@@ -161,7 +170,8 @@ fn ses(ctx: &Ctx, raw: &RawSes) -> Result<SesSettings, ConfigError> {
 
 fn sendgrid(ctx: &Ctx, raw: &RawSendgrid) -> Result<SendgridSettings, ConfigError> {
     const KEY: &str = "providers.sendgrid.public_key_file";
-    const EXPECTED: &str = "SendGrid's verification key: its base64 text or a PEM PUBLIC KEY (ECDSA P-256)";
+    const EXPECTED: &str =
+        "SendGrid's verification key: its base64 text or a PEM PUBLIC KEY (ECDSA P-256)";
     let path = ctx.path(KEY, &raw.public_key_file)?;
     let text = std::fs::read(&path).map_err(|e| ctx.file_error(KEY, &path, e))?;
     let public_key = p256_public_key(&text)
@@ -204,11 +214,8 @@ pub(crate) fn p256_public_key(text: &[u8]) -> Option<Vec<u8>> {
                 .ok()?
         }
     };
-    aws_lc_rs::signature::ParsedPublicKey::new(
-        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
-        &der,
-    )
-    .ok()?;
+    aws_lc_rs::signature::ParsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1, &der)
+        .ok()?;
     Some(der)
 }
 

@@ -30,7 +30,7 @@ pub(crate) enum Refusal {
     /// 404: the provider is not configured in the serve file.
     NotConfigured(&'static str),
     /// The body could not be read (413 past `max_body`), as the API answers it.
-    Read(Problem),
+    Read(Box<Problem>),
     /// 500: the store failed; the provider will retry.
     Store(StoreError),
     /// 500: the recording task was lost (a panic); the provider will retry.
@@ -83,7 +83,7 @@ impl Refusal {
             Refusal::NotConfigured(provider) => Problem::not_found(format!(
                 "this server takes no {provider} webhooks: [providers.{provider}] is not in its serve file"
             )),
-            Refusal::Read(problem) => problem.clone(),
+            Refusal::Read(problem) => (**problem).clone(),
             Refusal::Store(_) | Refusal::Internal => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "store-failed",

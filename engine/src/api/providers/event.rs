@@ -153,8 +153,13 @@ mod tests {
     #[test]
     fn the_providers_word_fills_in_only_where_the_classifier_has_none() {
         let c = Classifier::builtin();
-        let bare = event(Action::Failed, None, Verdict::Hard).classify(&c).unwrap();
-        assert_eq!((bare.category, bare.hard), (Category::InvalidRecipient, true));
+        let bare = event(Action::Failed, None, Verdict::Hard)
+            .classify(&c)
+            .unwrap();
+        assert_eq!(
+            (bare.category, bare.hard),
+            (Category::InvalidRecipient, true)
+        );
         let policy = event(
             Action::Failed,
             Some("smtp; 550 5.7.1 message refused by policy"),
@@ -163,14 +168,24 @@ mod tests {
         .classify(&c)
         .unwrap();
         assert!(!policy.hard, "{policy:?}");
-        let unknown = event(Action::Failed, Some("550 5.1.1 user unknown"), Verdict::Soft)
-            .classify(&c)
-            .unwrap();
-        assert_eq!((unknown.category, unknown.hard), (Category::InvalidRecipient, false));
+        let unknown = event(
+            Action::Failed,
+            Some("550 5.1.1 user unknown"),
+            Verdict::Soft,
+        )
+        .classify(&c)
+        .unwrap();
+        assert_eq!(
+            (unknown.category, unknown.hard),
+            (Category::InvalidRecipient, false)
+        );
         let classified = event(Action::Failed, None, Verdict::Classify)
             .classify(&c)
             .unwrap();
-        assert_eq!((classified.category, classified.hard), (Category::Other, false));
+        assert_eq!(
+            (classified.category, classified.hard),
+            (Category::Other, false)
+        );
     }
 
     #[test]

@@ -37,9 +37,8 @@ pub(crate) fn receive(
     })?;
     let signature = value.get("signature").unwrap_or(&Value::Null);
     let field = |key: &str| {
-        id_text(signature, key).ok_or_else(|| {
-            Refusal::bad_signature(format!("signature.{key} is missing"))
-        })
+        id_text(signature, key)
+            .ok_or_else(|| Refusal::bad_signature(format!("signature.{key} is missing")))
     };
     let (timestamp, token, tag) = (field("timestamp")?, field("token")?, field("signature")?);
     if token.len() > 256 {
@@ -99,7 +98,10 @@ fn event(data: &Value) -> Option<ProviderEvent> {
     Some(ProviderEvent {
         provider: Provider::Mailgun,
         event_id: id_text(data, "id").unwrap_or_else(|| {
-            format!("{address}:{kind}:{}", id_text(data, "timestamp").unwrap_or_default())
+            format!(
+                "{address}:{kind}:{}",
+                id_text(data, "timestamp").unwrap_or_default()
+            )
         }),
         action,
         address,

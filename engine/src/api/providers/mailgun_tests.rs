@@ -19,10 +19,34 @@ fn read(name: &str) -> Signed {
 fn each_event_kind_is_classified() {
     let c = Classifier::builtin();
     let cases = [
-        ("failed-permanent.json", "alice@example.com", Action::Failed, Category::InvalidRecipient, true),
-        ("failed-bounce.json", "carol@example.com", Action::Failed, Category::InvalidRecipient, true),
-        ("failed-temporary.json", "alice@example.com", Action::Delayed, Category::MailboxFull, false),
-        ("complained.json", "alice@example.com", Action::Complaint, Category::Other, true),
+        (
+            "failed-permanent.json",
+            "alice@example.com",
+            Action::Failed,
+            Category::InvalidRecipient,
+            true,
+        ),
+        (
+            "failed-bounce.json",
+            "carol@example.com",
+            Action::Failed,
+            Category::InvalidRecipient,
+            true,
+        ),
+        (
+            "failed-temporary.json",
+            "alice@example.com",
+            Action::Delayed,
+            Category::MailboxFull,
+            false,
+        ),
+        (
+            "complained.json",
+            "alice@example.com",
+            Action::Complaint,
+            Category::Other,
+            true,
+        ),
     ];
     for (name, address, action, category, hard) in cases {
         let signed = read(name);
@@ -30,7 +54,12 @@ fn each_event_kind_is_classified() {
         let event = signed.event.unwrap();
         let recipient = event.classify(&c).unwrap();
         assert_eq!(
-            (event.address.as_str(), event.action, recipient.category, recipient.hard),
+            (
+                event.address.as_str(),
+                event.action,
+                recipient.category,
+                recipient.hard
+            ),
             (address, action, category, hard),
             "{name}"
         );
@@ -41,7 +70,10 @@ fn each_event_kind_is_classified() {
         bounce.message_id.as_deref(),
         Some("20180316225538.1.5AB1D1E7B2D6F2B5@sandbox.mailgun.org")
     );
-    assert!(bounce.diagnostic.unwrap().starts_with("550 5.1.1 The email account"));
+    assert!(bounce
+        .diagnostic
+        .unwrap()
+        .starts_with("550 5.1.1 The email account"));
 }
 
 #[test]
@@ -50,7 +82,11 @@ fn a_wrong_key_or_a_changed_token_is_refused() {
     let refusal = receive(&mailgun_settings(), &body, now()).unwrap_err();
     assert_eq!(refusal.problem().status, 401);
     let body = mailgun_signed("failed-bounce.json", MAILGUN_KEY, NOW, TOKEN);
-    let tampered = tamper(&body, TOKEN, "b8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0");
+    let tampered = tamper(
+        &body,
+        TOKEN,
+        "b8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0",
+    );
     let refusal = receive(&mailgun_settings(), &tampered, now()).unwrap_err();
     assert_eq!(refusal.problem().status, 401);
 }
@@ -58,7 +94,9 @@ fn a_wrong_key_or_a_changed_token_is_refused() {
 #[test]
 fn a_stale_timestamp_is_refused() {
     let body = mailgun_signed("failed-bounce.json", MAILGUN_KEY, NOW - 600, TOKEN);
-    let problem = receive(&mailgun_settings(), &body, now()).unwrap_err().problem();
+    let problem = receive(&mailgun_settings(), &body, now())
+        .unwrap_err()
+        .problem();
     assert_eq!(problem.status, 403);
     assert!(problem.detail.unwrap().contains("signature.timestamp"));
 }

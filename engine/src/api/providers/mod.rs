@@ -91,7 +91,7 @@ impl ProviderState {
     async fn body(&self, body: Body) -> Result<Vec<u8>, Refusal> {
         super::body::read_bounded(body, self.max_body, "max_body")
             .await
-            .map_err(Refusal::Read)
+            .map_err(|problem| Refusal::Read(Box::new(problem)))
     }
 
     /// Records `events` off the async workers (and `once`, a one-time value refused when
@@ -157,7 +157,11 @@ pub(crate) async fn ses(State(state): State<ProviderState>, body: Body) -> Respo
 }
 
 async fn ses_inner(state: &ProviderState, body: Body) -> Result<Received, Refusal> {
-    let settings = state.settings.ses.as_ref().ok_or(Refusal::NotConfigured("ses"))?;
+    let settings = state
+        .settings
+        .ses
+        .as_ref()
+        .ok_or(Refusal::NotConfigured("ses"))?;
     let body = state.body(body).await?;
     match ses::receive(settings, &body)? {
         ses::SnsOutcome::Reports(events) => state.record(events, None).await,

@@ -22,9 +22,27 @@ const GOOD: &str = "postmark:hooks-password-0123";
 fn bounces_and_complaints_are_classified() {
     let c = Classifier::builtin();
     let cases = [
-        ("bounce.json", "john@example.com", Action::Failed, Category::InvalidRecipient, true),
-        ("soft-bounce.json", "jane@example.com", Action::Failed, Category::MailboxFull, false),
-        ("spam-complaint.json", "john@example.com", Action::Complaint, Category::Other, true),
+        (
+            "bounce.json",
+            "john@example.com",
+            Action::Failed,
+            Category::InvalidRecipient,
+            true,
+        ),
+        (
+            "soft-bounce.json",
+            "jane@example.com",
+            Action::Failed,
+            Category::MailboxFull,
+            false,
+        ),
+        (
+            "spam-complaint.json",
+            "john@example.com",
+            Action::Complaint,
+            Category::Other,
+            true,
+        ),
     ];
     for (name, address, action, category, hard) in cases {
         let body = fixture(&format!("postmark/{name}"));
@@ -33,7 +51,12 @@ fn bounces_and_complaints_are_classified() {
             .unwrap();
         let recipient = event.classify(&c).unwrap();
         assert_eq!(
-            (event.address.as_str(), event.action, recipient.category, recipient.hard),
+            (
+                event.address.as_str(),
+                event.action,
+                recipient.category,
+                recipient.hard
+            ),
             (address, action, category, hard),
             "{name}"
         );

@@ -57,11 +57,7 @@ pub(crate) fn receive(
     }
     let events: Vec<Value> = serde_json::from_slice(body)
         .map_err(|e| Refusal::bad_body(format!("not a JSON array of SendGrid events: {e}")))?;
-    Ok(events
-        .iter()
-        .filter_map(event)
-        .take(MAX_EVENTS)
-        .collect())
+    Ok(events.iter().filter_map(event).take(MAX_EVENTS).collect())
 }
 
 /// One SendGrid event as a report, if it is a bounce, drop or spam report.

@@ -1,7 +1,9 @@
 use axum::http::{HeaderMap, HeaderValue};
 
 use super::*;
-use crate::api::providers::testkit::{fixture, sendgrid_settings, sendgrid_signed as signed, tamper};
+use crate::api::providers::testkit::{
+    fixture, sendgrid_settings, sendgrid_signed as signed, tamper,
+};
 use crate::bounce::Classifier;
 use crate::model::Category;
 
@@ -26,9 +28,19 @@ fn signed_events_are_read_and_each_kind_classified() {
     assert_eq!(
         seen,
         [
-            ("bounce@test.com", Action::Failed, Category::InvalidRecipient, true),
+            (
+                "bounce@test.com",
+                Action::Failed,
+                Category::InvalidRecipient,
+                true
+            ),
             ("blocked@test.com", Action::Failed, Category::Blocked, false),
-            ("dropped@test.com", Action::Failed, Category::InvalidRecipient, true),
+            (
+                "dropped@test.com",
+                Action::Failed,
+                Category::InvalidRecipient,
+                true
+            ),
             ("spam@test.com", Action::Complaint, Category::Other, true),
         ]
     );
@@ -73,5 +85,11 @@ fn a_stale_timestamp_is_refused_even_when_signed() {
         .problem();
     assert_eq!(problem.status, 403);
     assert!(problem.detail.unwrap().contains("five minutes"));
-    assert!(receive(&sendgrid_settings(), &signed(&body, NOW - 299), &body, now()).is_ok());
+    assert!(receive(
+        &sendgrid_settings(),
+        &signed(&body, NOW - 299),
+        &body,
+        now()
+    )
+    .is_ok());
 }

@@ -70,7 +70,12 @@ pub(crate) fn receive(settings: &SesSettings, body: &[u8]) -> Result<SnsOutcome,
     let canonical = string_to_sign(&sns)?;
     let signature = verify::base64(&sns.signature)
         .ok_or_else(|| Refusal::bad_signature("Signature is not base64"))?;
-    if !verify::rsa(&settings.signing_keys, digest, canonical.as_bytes(), &signature) {
+    if !verify::rsa(
+        &settings.signing_keys,
+        digest,
+        canonical.as_bytes(),
+        &signature,
+    ) {
         tracing::warn!(
             signing_cert_url = sns.signing_cert_url.as_deref().unwrap_or("none"),
             topic = %sns.topic_arn,
@@ -224,9 +229,7 @@ fn recipients<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value
 /// `Message-ID` among `mail.headers`.
 fn message_id(ses: &Value) -> Option<String> {
     let mail = ses.get("mail")?;
-    let common = mail
-        .get("commonHeaders")
-        .and_then(|h| text(h, "messageId"));
+    let common = mail.get("commonHeaders").and_then(|h| text(h, "messageId"));
     let header = || {
         mail.get("headers")?
             .as_array()?

@@ -104,7 +104,8 @@ fn a_subscription_confirmation_gives_its_url_and_nothing_else() {
             ..
         } => {
             assert_eq!(kind, "SubscriptionConfirmation");
-            assert!(subscribe_url.starts_with("https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription"));
+            assert!(subscribe_url
+                .starts_with("https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription"));
         }
         other => panic!("{other:?}"),
     }

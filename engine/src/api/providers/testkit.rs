@@ -69,7 +69,11 @@ pub(super) fn openssl_hmac(key: &str, data: &[u8]) -> String {
 /// it ("Verifying the signatures of Amazon SNS messages"), independently of the code.
 pub(super) fn sns_string_to_sign(sns: &Value) -> String {
     let field = |name: &str| sns[name].as_str().unwrap().to_owned();
-    let mut out = format!("Message\n{}\nMessageId\n{}\n", field("Message"), field("MessageId"));
+    let mut out = format!(
+        "Message\n{}\nMessageId\n{}\n",
+        field("Message"),
+        field("MessageId")
+    );
     if sns.get("Subject").is_some() {
         out += &format!("Subject\n{}\n", field("Subject"));
     }

@@ -92,7 +92,12 @@ async fn json(response: Response) -> (StatusCode, serde_json::Value) {
 
 async fn post_ses(world: &World, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
     let answer = ses(State(world.state.clone()), Body::from(body));
-    json(tokio::time::timeout(Duration::from_secs(30), answer).await.unwrap()).await
+    json(
+        tokio::time::timeout(Duration::from_secs(30), answer)
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 fn reason(world: &World, address: &str) -> Option<SuppressionReason> {
@@ -110,13 +115,23 @@ async fn a_signed_ses_bounce_of_an_unknown_message_suppresses_its_address() {
     let (status, answer) = post_ses(&world, body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["suppressed"], 1);
-    assert_eq!(reason(&world, "jane@example.com"), Some(SuppressionReason::HardBounce));
-    let entry = world.store.suppression("jane@example.com").unwrap().unwrap();
+    assert_eq!(
+        reason(&world, "jane@example.com"),
+        Some(SuppressionReason::HardBounce)
+    );
+    let entry = world
+        .store
+        .suppression("jane@example.com")
+        .unwrap()
+        .unwrap();
     assert!(entry.detail.contains("550 5.1.1"), "{}", entry.detail);
     // The same notification again (SNS retries): nothing more happens.
     let (status, answer) = post_ses(&world, body).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((answer["duplicates"].as_u64(), answer["suppressed"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (answer["duplicates"].as_u64(), answer["suppressed"].as_u64()),
+        (Some(1), Some(0))
+    );
 }
 
 #[tokio::test]
@@ -124,18 +139,31 @@ async fn a_bounce_of_a_known_message_bounces_its_recipient_like_a_dsn() {
     let world = world();
     let message = ses_message(
         "bounce.json",
-        &[("custom-message-ID", "<m1@volley.test>"), ("jane@example.com", "known@example.com")],
+        &[
+            ("custom-message-ID", "<m1@volley.test>"),
+            ("jane@example.com", "known@example.com"),
+        ],
     );
     let (status, answer) = post_ses(&world, sns_notification(&message, "sns-signing.key", 2)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["bounced"], 1);
-    let bounced = world.store.recipients_in("c1", RecipientState::Bounced).unwrap();
+    let bounced = world
+        .store
+        .recipients_in("c1", RecipientState::Bounced)
+        .unwrap();
     assert_eq!(bounced.len(), 1);
     let reply = bounced[0].record.last_reply.clone().unwrap();
     assert_eq!((reply.code, reply.hard), (Some(550), true));
-    assert_eq!(reason(&world, "known@example.com"), Some(SuppressionReason::HardBounce));
+    assert_eq!(
+        reason(&world, "known@example.com"),
+        Some(SuppressionReason::HardBounce)
+    );
     let events = world.store.events("c1").unwrap();
-    assert!(events[0].source.starts_with("ses:"), "{:?}", events[0].source);
+    assert!(
+        events[0].source.starts_with("ses:"),
+        "{:?}",
+        events[0].source
+    );
 }
 
 #[tokio::test]
@@ -143,10 +171,16 @@ async fn a_complaint_suppresses_and_a_soft_bounce_of_an_unknown_message_does_not
     let world = world();
     let body = sns_notification(&ses_message("complaint.json", &[]), "sns-signing.key", 1);
     assert_eq!(post_ses(&world, body).await.0, StatusCode::OK);
-    assert_eq!(reason(&world, "richard@example.com"), Some(SuppressionReason::Complaint));
+    assert_eq!(
+        reason(&world, "richard@example.com"),
+        Some(SuppressionReason::Complaint)
+    );
     let body = sns_notification(&ses_message("transient.json", &[]), "sns-signing.key", 1);
     let (status, answer) = post_ses(&world, body).await;
-    assert_eq!((status, answer["unmatched"].as_u64()), (StatusCode::OK, Some(1)));
+    assert_eq!(
+        (status, answer["unmatched"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
     assert_eq!(reason(&world, "mary@example.com"), None);
 }
 
@@ -176,7 +210,10 @@ async fn a_provider_not_configured_is_a_404_problem() {
     let bare = ProviderState::new(&world.store, ProvidersSettings::default(), 1024, clock).unwrap();
     let (status, problem) = json(ses(State(bare), Body::from("{}")).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(problem["detail"].as_str().unwrap().contains("[providers.ses]"));
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("[providers.ses]"));
 }
 
 #[tokio::test]
@@ -184,13 +221,29 @@ async fn sendgrid_events_suppress_bounces_and_complaints_but_not_blocks() {
     let world = world();
     let body = testkit::fixture("sendgrid/events.json").into_bytes();
     let headers = testkit::sendgrid_signed(&body, NOW);
-    let answer = sendgrid(State(world.state.clone()), headers.clone(), Body::from(body.clone()));
+    let answer = sendgrid(
+        State(world.state.clone()),
+        headers.clone(),
+        Body::from(body.clone()),
+    );
     let (status, answer) = json(answer.await).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!((answer["reports"].as_u64(), answer["suppressed"].as_u64()), (Some(4), Some(3)));
-    assert_eq!(reason(&world, "bounce@test.com"), Some(SuppressionReason::HardBounce));
-    assert_eq!(reason(&world, "dropped@test.com"), Some(SuppressionReason::HardBounce));
-    assert_eq!(reason(&world, "spam@test.com"), Some(SuppressionReason::Complaint));
+    assert_eq!(
+        (answer["reports"].as_u64(), answer["suppressed"].as_u64()),
+        (Some(4), Some(3))
+    );
+    assert_eq!(
+        reason(&world, "bounce@test.com"),
+        Some(SuppressionReason::HardBounce)
+    );
+    assert_eq!(
+        reason(&world, "dropped@test.com"),
+        Some(SuppressionReason::HardBounce)
+    );
+    assert_eq!(
+        reason(&world, "spam@test.com"),
+        Some(SuppressionReason::Complaint)
+    );
     assert_eq!(reason(&world, "blocked@test.com"), None);
     let tampered = tamper(&body, "spam@test.com", "spam@test.org");
     let answer = sendgrid(State(world.state.clone()), headers, Body::from(tampered));
@@ -205,8 +258,14 @@ async fn a_mailgun_token_is_taken_once() {
     let body = testkit::mailgun_signed("failed-bounce.json", MAILGUN_KEY, NOW, token);
     let post = |body: Vec<u8>| mailgun(State(world.state.clone()), Body::from(body));
     let (status, answer) = json(post(body.clone()).await).await;
-    assert_eq!((status, answer["suppressed"].as_u64()), (StatusCode::OK, Some(1)));
-    assert_eq!(reason(&world, "carol@example.com"), Some(SuppressionReason::HardBounce));
+    assert_eq!(
+        (status, answer["suppressed"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    assert_eq!(
+        reason(&world, "carol@example.com"),
+        Some(SuppressionReason::HardBounce)
+    );
     let (status, problem) = json(post(body).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(problem["detail"].as_str().unwrap().contains("token"));
@@ -220,7 +279,11 @@ async fn postmark_needs_its_credentials() {
     let world = world();
     let body = testkit::fixture("postmark/spam-complaint.json");
     let post = |headers: HeaderMap| {
-        postmark(State(world.state.clone()), headers, Body::from(body.clone()))
+        postmark(
+            State(world.state.clone()),
+            headers,
+            Body::from(body.clone()),
+        )
     };
     let response = post(HeaderMap::new()).await;
     assert_eq!(
@@ -236,6 +299,12 @@ async fn postmark_needs_its_credentials() {
         HeaderValue::from_static("Basic cG9zdG1hcms6aG9va3MtcGFzc3dvcmQtMDEyMw=="),
     );
     let (status, answer) = json(post(headers).await).await;
-    assert_eq!((status, answer["suppressed"].as_u64()), (StatusCode::OK, Some(1)));
-    assert_eq!(reason(&world, "john@example.com"), Some(SuppressionReason::Complaint));
+    assert_eq!(
+        (status, answer["suppressed"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    assert_eq!(
+        reason(&world, "john@example.com"),
+        Some(SuppressionReason::Complaint)
+    );
 }

@@ -29,8 +29,11 @@ pub(crate) fn rsa(keys: &[Vec<u8>], digest: RsaDigest, message: &[u8], sig: &[u8
         RsaDigest::Sha1 => &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
         RsaDigest::Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
     };
-    keys.iter()
-        .any(|key| UnparsedPublicKey::new(algorithm, key).verify(message, sig).is_ok())
+    keys.iter().any(|key| {
+        UnparsedPublicKey::new(algorithm, key)
+            .verify(message, sig)
+            .is_ok()
+    })
 }
 
 /// Whether `sig` (ASN.1 DER) is an ECDSA P-256 SHA-256 signature of `message` by `key` (DER
@@ -83,14 +86,26 @@ mod tests {
     fn hmac_tags_are_checked_whatever_their_case() {
         // RFC 4231 test case 2.
         let tag = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-        assert!(hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?", tag));
+        assert!(hmac_sha256_hex(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            tag
+        ));
         assert!(hmac_sha256_hex(
             b"Jefe",
             b"what do ya want for nothing?",
             &tag.to_uppercase()
         ));
-        assert!(!hmac_sha256_hex(b"Jefe", b"what do ya want for nothing!", tag));
-        assert!(!hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?", "zz"));
+        assert!(!hmac_sha256_hex(
+            b"Jefe",
+            b"what do ya want for nothing!",
+            tag
+        ));
+        assert!(!hmac_sha256_hex(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            "zz"
+        ));
     }
 
     #[test]

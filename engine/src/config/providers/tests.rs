@@ -13,7 +13,12 @@ fn keys() -> PathBuf {
 /// secret file; loaded, with errors' folder shown as `DIR`.
 fn load(providers: &str) -> Result<ServeSettings, String> {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["sns-signing.pem", "sendgrid.pub", "sendgrid.pub.pem", "sns-signing.key"] {
+    for name in [
+        "sns-signing.pem",
+        "sendgrid.pub",
+        "sendgrid.pub.pem",
+        "sns-signing.key",
+    ] {
         std::fs::copy(keys().join(name), dir.path().join(name)).unwrap();
     }
     std::fs::write(dir.path().join("mailgun.key"), "key-0123456789abcdef0123\n").unwrap();
@@ -58,7 +63,10 @@ fn every_provider_is_read() {
     );
     let postmark = p.postmark.unwrap();
     assert_eq!(postmark.user, "postmark");
-    assert_eq!(postmark.password.expose_secret(), "key-0123456789abcdef0123");
+    assert_eq!(
+        postmark.password.expose_secret(),
+        "key-0123456789abcdef0123"
+    );
 }
 
 #[test]
@@ -77,7 +85,12 @@ fn a_secret_may_come_from_the_environment() {
     let settings =
         load("[providers.mailgun]\nsigning_key_env = \"VOLLEY_TEST_MAILGUN_KEY\"\n").unwrap();
     assert_eq!(
-        settings.providers.mailgun.unwrap().signing_key.expose_secret(),
+        settings
+            .providers
+            .mailgun
+            .unwrap()
+            .signing_key
+            .expose_secret(),
         "env-key-0123456789abcdef"
     );
 }
