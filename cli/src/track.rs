@@ -47,6 +47,7 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
             join: false,
             ..volley::config::ClusterSettings::default()
         },
+        api: None,
         providers: volley::config::ProvidersSettings::default(),
     };
     let server = Server::open(settings, ServeOptions::default(), cancel)

@@ -1,5 +1,5 @@
 //! The `volley serve` file: the store it owns, the campaigns it runs, and where it listens for
-//! tracking requests and bounces.
+//! tracking requests, bounces and API calls.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::api::{validate_api, ApiSettings, RawApi};
 use super::listen::{validate_listen, BounceListenSettings, RawBounceListen};
 use super::providers::{validate_providers, ProvidersSettings, RawProviders};
 use super::secret_file::warn_if_loose;
@@ -32,6 +33,8 @@ pub struct ServeSettings {
     pub bounces: Option<BounceListenSettings>,
     /// `[cluster]`: the node this server is on a PostgreSQL store (its name and lease time).
     pub cluster: ClusterSettings,
+    /// `[api]`: the authenticated HTTP API (where it listens, its tokens, its limits).
+    pub api: Option<ApiSettings>,
     /// `[providers.*]`: the sending providers whose bounce and complaint webhooks the API
     /// listener accepts, and how each is authenticated (default: none).
     pub providers: ProvidersSettings,
@@ -124,6 +127,7 @@ struct RawServe {
     #[serde(default)]
     cluster: Option<RawCluster>,
     #[serde(default)]
+    api: Option<RawApi>,
     providers: Option<RawProviders>,
 }
 
@@ -230,10 +234,21 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         Some(raw) => serve_cluster(&ctx, raw, &store)?,
         None => ClusterSettings::default(),
     };
+    let api = match &raw.api {
+        Some(raw) => Some(validate_api(&ctx, raw)?),
+        None => None,
+    };
     let providers = match &raw.providers {
         Some(raw) => validate_providers(&ctx, raw)?,
         None => ProvidersSettings::default(),
     };
+    if raw.providers.is_some() && api.is_none() {
+        return Err(ConfigError::Missing {
+            file: ctx.file.clone(),
+            key: "api".to_owned(),
+            why: "provider webhooks ([providers.*]) are served on the API listener",
+        });
+    }
     Ok(ServeSettings {
         file: path.to_path_buf(),
         store,
@@ -241,6 +256,7 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         tracking,
         bounces,
         cluster,
+        api,
         providers,
     })
 }

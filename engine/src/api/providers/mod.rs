@@ -142,6 +142,7 @@ fn answer(result: Result<Received, Refusal>) -> Response {
     post,
     path = "/api/providers/ses",
     tag = "providers",
+    security(()),
     request_body(content = String, content_type = "text/plain",
         description = "An SNS HTTP message (JSON) of a topic SES publishes bounces and complaints to"),
     responses(
@@ -186,7 +187,8 @@ async fn ses_inner(state: &ProviderState, body: Body) -> Result<Received, Refusa
     post,
     path = "/api/providers/sendgrid",
     tag = "providers",
-    request_body(content = String, content_type = "application/json",
+    security(()),
+    request_body(content = Vec<serde_json::Value>, content_type = "application/json",
         description = "A JSON array of SendGrid events, signed (X-Twilio-Email-Event-Webhook-Signature and -Timestamp)"),
     params(
         ("X-Twilio-Email-Event-Webhook-Signature" = String, Header, description = "base64 ECDSA P-256 signature of timestamp + body"),
@@ -228,7 +230,8 @@ async fn sendgrid_inner(
     post,
     path = "/api/providers/mailgun",
     tag = "providers",
-    request_body(content = String, content_type = "application/json",
+    security(()),
+    request_body(content = serde_json::Value, content_type = "application/json",
         description = "A Mailgun webhook: {\"signature\": {timestamp, token, signature}, \"event-data\": {…}}"),
     responses(
         (status = 200, description = "Recorded", body = Received),
@@ -261,7 +264,8 @@ async fn mailgun_inner(state: &ProviderState, body: Body) -> Result<Received, Re
     post,
     path = "/api/providers/postmark",
     tag = "providers",
-    request_body(content = String, content_type = "application/json",
+    security(()),
+    request_body(content = serde_json::Value, content_type = "application/json",
         description = "A Postmark Bounce or SpamComplaint record"),
     responses(
         (status = 200, description = "Recorded", body = Received),

@@ -23,8 +23,21 @@ fn load(providers: &str) -> Result<ServeSettings, String> {
     }
     std::fs::write(dir.path().join("mailgun.key"), "key-0123456789abcdef0123\n").unwrap();
     std::fs::write(dir.path().join("short.key"), "short\n").unwrap();
+    std::fs::write(
+        dir.path().join("tokens.toml"),
+        format!(
+            "[[token]]\nname = \"crm\"\nscopes = [\"read\"]\nsha256 = \"{}\"\n",
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
     let serve = dir.path().join("volley.toml");
-    std::fs::write(&serve, format!("store = \"s\"\n{providers}")).unwrap();
+    let api = if providers.is_empty() || providers.starts_with("#no-api") {
+        ""
+    } else {
+        "[api]\nbind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\n"
+    };
+    std::fs::write(&serve, format!("store = \"s\"\n{api}{providers}")).unwrap();
     load_serve(&serve).map_err(|e: ConfigError| {
         e.to_string()
             .replace(&dir.path().display().to_string(), "DIR")
@@ -147,7 +160,7 @@ fn bad_values_name_file_and_key() {
 #[test]
 fn an_unknown_provider_or_key_is_refused_with_its_line() {
     let error = load("[providers.sparkpost]\nkey = \"x\"\n").unwrap_err();
-    assert!(error.starts_with("DIR/volley.toml line 2"), "{error}");
+    assert!(error.starts_with("DIR/volley.toml line 5"), "{error}");
     assert!(error.contains("sparkpost"), "{error}");
     let error = load(&format!("{SES}cert_url = \"https://x\"\n")).unwrap_err();
     assert!(error.contains("cert_url"), "{error}");
@@ -162,4 +175,13 @@ fn secrets_never_appear_in_debug_output() {
     .unwrap();
     let shown = format!("{:?}", settings.providers);
     assert!(!shown.contains("0123456789abcdef"), "{shown}");
+}
+
+#[test]
+fn providers_need_the_api_listener() {
+    let error = load(&format!("#no-api\n{SES}")).unwrap_err();
+    assert_eq!(
+        error,
+        "DIR/volley.toml: api is required: provider webhooks ([providers.*]) are served on the API listener"
+    );
 }
