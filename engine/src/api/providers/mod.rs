@@ -292,8 +292,10 @@ async fn postmark_inner(
         .postmark
         .as_ref()
         .ok_or(Refusal::NotConfigured("postmark"))?;
+    // The credentials first: a stranger's body is not even read.
+    postmark::authenticate(settings, headers)?;
     let body = state.body(body).await?;
-    let event = postmark::receive(settings, headers, &body)?;
+    let event = postmark::read(&body)?;
     state.record(event.into_iter().collect(), None).await
 }
 

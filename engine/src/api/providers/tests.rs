@@ -308,3 +308,29 @@ async fn postmark_needs_its_credentials() {
         Some(SuppressionReason::Complaint)
     );
 }
+
+#[tokio::test]
+async fn a_message_id_carrying_a_verp_token_finds_its_recipient() {
+    let world = world();
+    let number = world.store.campaign("c1").unwrap().unwrap().number;
+    let key = world
+        .store
+        .recipients_in("c1", RecipientState::Delivered)
+        .unwrap()[0]
+        .key
+        .clone();
+    let verp = crate::bounce::Verp::new(&world.store.secret().unwrap(), "bounces.invalid");
+    let id = format!("<{}@acme.example>", verp.token(number, key.seq));
+    let message = ses_message("complaint.json", &[("custom-message-ID", &id)]);
+    let (status, answer) = post_ses(&world, sns_notification(&message, "sns-signing.key", 1)).await;
+    assert_eq!(
+        (status, answer["complaints"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    // The recipient of the campaign complained, whatever address the report names.
+    assert_eq!(
+        reason(&world, "known@example.com"),
+        Some(SuppressionReason::Complaint)
+    );
+    assert_eq!(reason(&world, "richard@example.com"), None);
+}
