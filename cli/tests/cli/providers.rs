@@ -195,6 +195,9 @@ fn a_signed_ses_bounce_and_complaint_suppress_their_addresses_and_a_forgery_noth
         "{answer}"
     );
     assert!(answer.ends_with("application/problem+json"), "{answer}");
+    // A body past [api] max_body (1 MiB by default) is refused before it is parsed.
+    let (code, answer) = post(&url, &vec![b'{'; 2 << 20]);
+    assert_eq!(code, 413, "{answer}");
 
     server.stop();
 
