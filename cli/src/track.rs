@@ -48,6 +48,8 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
             ..volley::config::ClusterSettings::default()
         },
         webhooks: Vec::new(),
+        api: None,
+        providers: volley::config::ProvidersSettings::default(),
     };
     let server = Server::open(settings, ServeOptions::default(), cancel)
         .await

@@ -3,9 +3,11 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! runtime ──► preflight, recorder, campaign, dispatch, cluster, recurring, compose, delivery,
-//!             bounce, control, tracking, webhooks, report, ab, store, shaping, config, smtp,
-//!             model
+//! runtime ──► api, preflight, recorder, campaign, dispatch, cluster, recurring, compose,
+//!             delivery, bounce, control, tracking, webhooks, report, ab, store, shaping,
+//!             config, smtp, model
+//! api ──► tracking (its connection limits), cluster, report, campaign, bounce (provider
+//!         webhooks: classify, VERP), ab, store, config, model
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
@@ -31,6 +33,7 @@
 //! dev-dependency only.
 
 pub mod ab;
+pub mod api;
 pub mod bounce;
 pub mod campaign;
 pub mod cluster;

@@ -30,6 +30,7 @@ mod held;
 mod hygiene;
 mod postfix;
 mod postgres;
+mod providers;
 mod replies;
 mod serve;
 mod store_copy;

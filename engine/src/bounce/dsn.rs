@@ -8,7 +8,7 @@
 //! [`Classifier`]. Reading files and mailboxes is [`super::mailbox`]'s job.
 
 mod nonstandard;
-mod text;
+pub(super) mod text;
 
 use std::collections::HashSet;
 use std::sync::LazyLock;

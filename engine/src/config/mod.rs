@@ -9,9 +9,11 @@
 
 mod ab;
 mod address;
+mod api;
 mod error;
 mod listen;
 mod mx;
+mod providers;
 mod raw;
 mod relay;
 mod schedule;
@@ -29,8 +31,15 @@ mod webhook;
 use std::path::Path;
 
 pub use address::normalize_address;
+pub use api::{load_tokens, ApiScope, ApiSettings, ApiToken, DEFAULT_MAX_BODY, DEFAULT_MAX_UPLOAD};
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use listen::BounceListenSettings;
+#[cfg(test)]
+pub(crate) use providers::{p256_public_key, rsa_certificate_keys};
+pub use providers::{
+    MailgunSettings, PostmarkSettings, ProvidersSettings, SendgridSettings, SesSettings,
+    MIN_PROVIDER_SECRET_BYTES,
+};
 pub use relay::is_loopback_host;
 pub(crate) use secret_file::warn_if_loose;
 pub use secret_file::{loose_permissions, LoosePermissions};

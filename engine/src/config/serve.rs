@@ -1,5 +1,5 @@
 //! The `volley serve` file: the store it owns, the campaigns it runs, and where it listens for
-//! tracking requests and bounces.
+//! tracking requests, bounces and API calls.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::api::{validate_api, ApiSettings, RawApi};
 use super::listen::{validate_listen, BounceListenSettings, RawBounceListen};
+use super::providers::{validate_providers, ProvidersSettings, RawProviders};
 use super::secret_file::warn_if_loose;
 use super::store::{validate_store, RawStore};
 use super::tracking::read_key;
@@ -34,6 +36,11 @@ pub struct ServeSettings {
     pub cluster: ClusterSettings,
     /// `[[webhook]]`: where the store's events are POSTed.
     pub webhooks: Vec<WebhookSettings>,
+    /// `[api]`: the authenticated HTTP API (where it listens, its tokens, its limits).
+    pub api: Option<ApiSettings>,
+    /// `[providers.*]`: the sending providers whose bounce and complaint webhooks the API
+    /// listener accepts, and how each is authenticated (default: none).
+    pub providers: ProvidersSettings,
 }
 
 /// `[cluster]` of the serve file: how this server takes part in a cluster of nodes sharing a
@@ -124,6 +131,8 @@ struct RawServe {
     cluster: Option<RawCluster>,
     #[serde(default)]
     webhook: Vec<RawWebhook>,
+    api: Option<RawApi>,
+    providers: Option<RawProviders>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +239,21 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         None => ClusterSettings::default(),
     };
     let webhooks = validate_webhooks(&ctx, &raw.webhook)?;
+    let api = match &raw.api {
+        Some(raw) => Some(validate_api(&ctx, raw)?),
+        None => None,
+    };
+    let providers = match &raw.providers {
+        Some(raw) => validate_providers(&ctx, raw)?,
+        None => ProvidersSettings::default(),
+    };
+    if raw.providers.is_some() && api.is_none() {
+        return Err(ConfigError::Missing {
+            file: ctx.file.clone(),
+            key: "api".to_owned(),
+            why: "provider webhooks ([providers.*]) are served on the API listener",
+        });
+    }
     Ok(ServeSettings {
         file: path.to_path_buf(),
         store,
@@ -238,6 +262,8 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         bounces,
         cluster,
         webhooks,
+        api,
+        providers,
     })
 }
 

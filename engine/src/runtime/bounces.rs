@@ -4,7 +4,7 @@
 
 use crate::bounce::{self, Action, BounceReport, BouncedRecipient, Classifier, ReportKind, Verp};
 use crate::config::CampaignSettings;
-use crate::model::{now_millis, Category, RecipientState, ReplyRecord};
+use crate::model::{now_millis, Category, RecipientState};
 use crate::store::{EventKind, MessageRef, OutcomePolicy, ReportEffect, Store};
 use crate::Error;
 use serde::Serialize;
@@ -145,7 +145,7 @@ impl Intake {
             Action::Complaint => EventKind::Complaint,
             Action::Delivered | Action::Relayed | Action::Expanded => return Ok(()),
         };
-        let reply = reply_of(recipient);
+        let reply = recipient.reply_record();
         let (effect, address) =
             self.store
                 .apply_report(reference, kind, reply, source, &self.policy, now_millis())?;
@@ -322,31 +322,6 @@ fn pick_recipient<'r>(
                 == wanted
     });
     Ok(by_address.or_else(|| report.recipients.first()))
-}
-
-/// The stored form of a reported failure.
-fn reply_of(recipient: &BouncedRecipient) -> ReplyRecord {
-    let text = recipient
-        .diagnostic
-        .clone()
-        .or_else(|| recipient.status.clone())
-        .unwrap_or_else(|| "reported".to_owned());
-    let code = text
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|part| part.len() == 3)
-        .and_then(|part| part.parse::<u16>().ok())
-        .filter(|code| (200..600).contains(code));
-    ReplyRecord {
-        code,
-        enhanced: recipient.status.clone(),
-        text,
-        category: Some(recipient.category),
-        hard: crate::bounce::Classification {
-            category: recipient.category,
-            hard: recipient.hard,
-        }
-        .blames_recipient(),
-    }
 }
 
 fn kind_word(report: &BounceReport) -> &'static str {

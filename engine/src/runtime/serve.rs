@@ -80,6 +80,7 @@ pub struct Server {
     control_stop: CancellationToken,
     tracking_addr: Option<SocketAddr>,
     bounces_addr: Option<SocketAddr>,
+    api_addr: Option<SocketAddr>,
     /// Campaigns handed to the host lately, when, and the node's grants then (not handed
     /// again while they load, unless the node was granted domains since).
     launched: std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, u64)>>,
@@ -152,9 +153,43 @@ async fn start_bounces(
     Ok(addr)
 }
 
+/// Starts the API on `[api] bind`, on `tasks`, until `cancel`; returns where it listens.
+async fn start_api(
+    (api, providers): (
+        &crate::config::ApiSettings,
+        &crate::config::ProvidersSettings,
+    ),
+    clock: &Clock,
+    store: &Store,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Option<SocketAddr>, Error> {
+    let listener = TcpListener::bind(api.bind)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: api.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().ok();
+    let webhooks = crate::api::providers::ProviderState::new(
+        store,
+        providers.clone(),
+        api.max_body,
+        clock.clone(),
+    )?;
+    let state = crate::api::ApiState::new(store.clone(), api.clone()).with_providers(webhooks);
+    tasks.spawn(crate::api::serve(
+        listener,
+        state,
+        cancel.clone().cancelled_owned(),
+    ));
+    tracing::info!(addr = ?addr, tokens = api.tokens.len(), "API listening");
+    Ok(addr)
+}
+
 impl Server {
-    /// Opens the store, answers its control socket and starts the tracking server and the
-    /// bounce listener when configured; everything stops when `cancel` fires.
+    /// Opens the store, answers its control socket and starts the tracking server, the
+    /// bounce listener and the API when configured; everything stops when `cancel` fires.
     pub async fn open(
         mut settings: ServeSettings,
         options: ServeOptions,
@@ -178,6 +213,13 @@ impl Server {
             Some(bounces) => Some(start_bounces(bounces, &store, &tasks, &cancel).await?),
             None => None,
         };
+        let api_addr = match &settings.api {
+            Some(api) => {
+                let api = (api, &settings.providers);
+                start_api(api, &options.clock, &store, &tasks, &cancel).await?
+            }
+            None => None,
+        };
         let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         let webhooks = start_webhooks(&mut settings, &store, node.as_ref(), &tasks, &cancel)?;
         host.set_webhooks(webhooks.clone());
@@ -191,6 +233,7 @@ impl Server {
             control_stop,
             tracking_addr,
             bounces_addr,
+            api_addr,
             launched: std::sync::Mutex::default(),
             held: std::sync::Mutex::default(),
             launches: TaskTracker::new(),
@@ -224,6 +267,11 @@ impl Server {
     /// Where bounces are received, when the listener runs.
     pub fn bounces_addr(&self) -> Option<SocketAddr> {
         self.bounces_addr
+    }
+
+    /// Where the API listens, when it runs.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
     }
 
     /// Runs until `cancel` fires, then stops cleanly.

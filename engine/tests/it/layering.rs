@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "runtime",
         &[
+            "api",
             "ab",
             "campaign",
             "report",
@@ -38,6 +39,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "smtp",
             "model",
             "Error",
+        ],
+    ),
+    (
+        "api",
+        &[
+            "tracking", "cluster", "report", "campaign", "bounce", "ab", "store", "config", "model",
         ],
     ),
     ("preflight", &["delivery", "config", "dkim"]),
