@@ -32,6 +32,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(addr) = server.bounces_addr() {
         parts.push(format!("bounces on smtp://{addr}"));
     }
+    if let Some(addr) = server.api_addr() {
+        parts.push(format!("api on http://{addr}"));
+    }
     ui::line(&format!("serving {store}: {}", parts.join(", ")));
     server
         .run()

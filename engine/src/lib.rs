@@ -15,7 +15,7 @@
 //! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
 //! cluster ──► config, store, model (nodes, leases, the scheduler's filter, campaign documents)
 //! delivery ──► smtp, shaping, bounce, store, config, model
-//! shaping ──► config, model                    campaign ──► config
+//! shaping ──► config, model                    campaign ──► config, store, model
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
 //! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
 //! ```

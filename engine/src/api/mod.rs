@@ -17,6 +17,8 @@ pub mod auth;
 pub mod body;
 pub mod openapi;
 pub mod problem;
+pub mod suppressions;
+pub mod upload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -73,6 +75,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/openapi.json", get(openapi_json))
+        .merge(suppressions::routes())
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -93,6 +96,15 @@ pub async fn serve(
     };
     let router = router(state.clone());
     crate::tracking::serve_http(listener, router, &limits, shutdown).await;
+}
+
+/// Runs `work` on tokio's blocking pool (store reads and writes); a panic in it is a 500.
+pub(crate) async fn blocking<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, Problem> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| problem::internal("a store task", &e))
 }
 
 /// The answer of `GET /api/health`.

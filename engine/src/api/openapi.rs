@@ -21,12 +21,20 @@ use super::problem::{FieldError, Problem};
             Errors are RFC 9457 problem documents naming the field at fault.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    paths(super::health, super::openapi_json),
+    paths(
+        super::health,
+        super::openapi_json,
+        super::suppressions::list,
+        super::suppressions::add,
+        super::suppressions::remove,
+        super::suppressions::import,
+    ),
     components(schemas(Problem, FieldError, super::Health)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "meta", description = "The server itself: health and this document."),
+        (name = "suppressions", description = "The suppression list: addresses never mailed."),
     )
 )]
 pub struct ApiDoc;

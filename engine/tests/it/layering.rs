@@ -70,7 +70,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["smtp", "shaping", "bounce", "store", "config", "model"],
     ),
     ("shaping", &["config", "model"]),
-    ("campaign", &["config"]),
+    ("campaign", &["config", "store", "model"]),
     ("bounce", &["model"]),
     ("control", &["report", "store", "model"]),
     ("report", &["ab", "store", "config", "model"]),
