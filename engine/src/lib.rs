@@ -6,7 +6,8 @@
 //! runtime ──► api, preflight, recorder, campaign, dispatch, cluster, recurring, compose,
 //!             delivery, bounce, control, tracking, report, ab, store, shaping, config, smtp,
 //!             model
-//! api ──► tracking (its connection limits), cluster, report, campaign, ab, store, config, model
+//! api ──► tracking (its connection limits), control, recurring, cluster, report, campaign,
+//!         ab, store, config, model
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model

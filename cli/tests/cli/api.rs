@@ -5,7 +5,7 @@
 
 use crate::support::{text, volley};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use volley_testkit::campaign::ServeToml;
 
@@ -18,7 +18,9 @@ pub struct ApiServer {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    pub dir: tempfile::TempDir,
+    /// Where its files are.
+    pub dir: PathBuf,
+    _own: Option<tempfile::TempDir>,
 }
 
 impl Drop for ApiServer {
@@ -66,25 +68,32 @@ fn write_tokens(dir: &Path) {
     std::fs::write(dir.join("tokens.toml"), tokens).unwrap();
 }
 
+/// Adds `[api]` (on a port of its own, with `api_lines`) to the serve file `serve`, with a
+/// tokens file beside it.
+pub fn add_api(serve: &Path, api_lines: &str) {
+    write_tokens(serve.parent().unwrap());
+    let mut text = std::fs::read_to_string(serve).unwrap();
+    text.push_str(&format!(
+        "\n[api]\nbind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\n{api_lines}\n"
+    ));
+    std::fs::write(serve, text).unwrap();
+}
+
 impl ApiServer {
     /// Starts `volley serve` on a new store with `[api]` on a port of its own and
     /// `api_lines` added to `[api]`, and waits for its banner.
     pub fn start(api_lines: &str) -> ApiServer {
         let dir = tempfile::tempdir().unwrap();
-        write_tokens(dir.path());
         let serve = dir.path().join("serve.toml");
         ServeToml::new("s.volley").write(&serve);
-        let mut text = std::fs::read_to_string(&serve).unwrap();
-        text.push_str(&format!(
-            "\n[api]\nbind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\n{api_lines}\n"
-        ));
-        std::fs::write(&serve, text).unwrap();
-        ApiServer::start_in(dir)
+        add_api(&serve, api_lines);
+        let path = dir.path().to_path_buf();
+        ApiServer::start_in(&path, Some(dir))
     }
 
     /// Starts `volley serve --config serve.toml` in `dir` (its file written already).
-    pub fn start_in(dir: tempfile::TempDir) -> ApiServer {
-        let serve = dir.path().join("serve.toml");
+    pub fn start_in(dir: &Path, own: Option<tempfile::TempDir>) -> ApiServer {
+        let serve = dir.join("serve.toml");
         let mut child = volley()
             .args([
                 "serve",
@@ -110,7 +119,12 @@ impl ApiServer {
             .unwrap()
             .trim()
             .to_owned();
-        ApiServer { child, base, dir }
+        ApiServer {
+            child,
+            base,
+            dir: dir.to_path_buf(),
+            _own: own,
+        }
     }
 
     /// `curl` of `path` with `args` (and the bearer `token`, when given): the status, the
@@ -261,7 +275,7 @@ fn problems_name_the_field_at_fault() {
 #[test]
 fn suppressions_import_page_and_remove() {
     let server = ApiServer::start("max_upload = 4096");
-    let csv = server.dir.path().join("suppress.csv");
+    let csv = server.dir.join("suppress.csv");
     std::fs::write(
         &csv,
         "email,reason,detail\nc@example.com,,\nbroken-address,,\nd@example.com,complaint,fbl\n\
@@ -344,7 +358,7 @@ fn the_openapi_document_passes_an_independent_validator() {
         served.body, checked_in,
         "the served document is the checked-in one"
     );
-    let file = server.dir.path().join("openapi.json");
+    let file = server.dir.join("openapi.json");
     std::fs::write(&file, &served.body).unwrap();
     let out = Command::new("python3")
         .args(["-m", "openapi_spec_validator"])
@@ -359,4 +373,95 @@ fn the_openapi_document_passes_an_independent_validator() {
         text(&out.stderr)
     );
     assert!(text(&out.stdout).contains("OK"), "{}", text(&out.stdout));
+}
+
+/// Polls `what` every 100 ms until it gives something, for at most `seconds`.
+pub fn wait_until<T>(seconds: u64, what: &str, mut poll: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = poll() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited too long for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_campaign_shows_its_status_and_pages_its_events_without_repeats_or_gaps() {
+    let fixture =
+        crate::support::Fixture::new(&crate::support::list(60), crate::support::PASSWORD).await;
+    let serve = ServeToml::new("campaign.volley")
+        .campaign("campaign.toml")
+        .write(&fixture.path("serve.toml"));
+    add_api(&serve, "");
+    let server = ApiServer::start_in(fixture.dir.path(), None);
+
+    let listed = server.curl(Some(READ), &[], "/api/campaigns").json();
+    assert!(
+        listed["campaigns"].as_array().unwrap().is_empty() || listed["campaigns"][0] == "cli-test",
+        "{listed}"
+    );
+    let status = wait_until(60, "the campaign to be sent", || {
+        let reply = server.curl(Some(READ), &[], "/api/campaigns/cli-test");
+        let json = (reply.status == 200).then(|| reply.json())?;
+        (json["delivered"] == 60 && json["pending"] == 0).then_some(json)
+    });
+    assert_eq!(status["campaign"], "cli-test", "{status}");
+    assert_eq!(fixture.sink.count(), 60);
+    // The same keys as `volley status --json` prints.
+    let cli = crate::support::output_of(&["status", &fixture.campaign(), "--json"], &[]).await;
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let keys = |v: &serde_json::Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&status), keys(&cli));
+    server
+        .curl(Some(READ), &[], "/api/campaigns/no-such-campaign")
+        .assert_problem(404, None);
+    server
+        .curl(
+            Some(READ),
+            &[],
+            "/api/campaigns/cli-test/events?after=nonsense",
+        )
+        .assert_problem(422, Some("after"));
+
+    // Pages of seven, followed with their cursor until all 60 deliveries are in.
+    let mut rows = Vec::new();
+    let mut path = "/api/campaigns/cli-test/events?limit=7".to_owned();
+    wait_until(60, "every delivery in the event pages", || {
+        let page = server.curl(Some(READ), &[], &path).json();
+        let events = page["events"].as_array().unwrap();
+        assert!(events.len() <= 7, "{page}");
+        rows.extend(events.iter().cloned());
+        path = format!(
+            "/api/campaigns/cli-test/events?limit=7&after={}",
+            page["next"].as_str().unwrap()
+        );
+        let delivered = rows.iter().filter(|r| r["event"] == "delivered").count();
+        (delivered >= 60).then_some(())
+    });
+    let mut recipients: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["event"] == "delivered")
+        .map(|r| r["recipient"].as_str().unwrap())
+        .collect();
+    assert_eq!(recipients.len(), 60, "no repeats");
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 60, "no gaps");
+    assert!(rows
+        .iter()
+        .all(|r| r["campaign"] == "cli-test" && r["variant"] == "main"));
+    // Past the end: nothing, and the same cursor back.
+    let cursor = path.split("after=").nth(1).unwrap().to_owned();
+    let page = server.curl(Some(READ), &[], &path).json();
+    assert_eq!(page["events"].as_array().unwrap().len(), 0, "{page}");
+    assert_eq!(page["next"], cursor.as_str());
 }

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod campaigns;
 pub mod openapi;
 pub mod problem;
 pub mod suppressions;
@@ -45,7 +46,15 @@ pub struct ApiState {
     pub store: Store,
     /// `[api]`: limits and tokens.
     pub settings: Arc<ApiSettings>,
+    /// The store owner's answers (the server's host): live status of the campaigns it
+    /// sends. Without it, status comes from the store alone.
+    pub control: Option<crate::control::Handler>,
+    /// The variant ids of a campaign (or edition), by index, for its events.
+    pub variants: Option<VariantIds>,
 }
+
+/// Finds the variant ids of a campaign (or edition) by id; empty when unknown.
+pub type VariantIds = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,7 +70,21 @@ impl ApiState {
         ApiState {
             store,
             settings: Arc::new(settings),
+            control: None,
+            variants: None,
         }
+    }
+
+    /// Answers live status through `control` (the store owner's handler).
+    pub fn with_control(mut self, control: crate::control::Handler) -> ApiState {
+        self.control = Some(control);
+        self
+    }
+
+    /// Names events' variants with `variants`.
+    pub fn with_variants(mut self, variants: VariantIds) -> ApiState {
+        self.variants = Some(variants);
+        self
     }
 
     /// The tokens callers may use.
@@ -76,6 +99,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/health", get(health))
         .route("/api/openapi.json", get(openapi_json))
         .merge(suppressions::routes())
+        .merge(campaigns::routes())
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -118,6 +142,7 @@ pub struct Health {
 #[utoipa::path(
     get,
     path = "/api/health",
+    operation_id = "health",
     tag = "meta",
     security(()),
     responses((status = 200, description = "The server answers", body = Health))
@@ -132,6 +157,7 @@ async fn health() -> Json<Health> {
 #[utoipa::path(
     get,
     path = "/api/openapi.json",
+    operation_id = "openapi",
     tag = "meta",
     security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))

@@ -28,12 +28,16 @@ use super::problem::{FieldError, Problem};
         super::suppressions::add,
         super::suppressions::remove,
         super::suppressions::import,
+        super::campaigns::list,
+        super::campaigns::status,
+        super::campaigns::events,
     ),
     components(schemas(Problem, FieldError, super::Health)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "meta", description = "The server itself: health and this document."),
+        (name = "campaigns", description = "Campaigns: their status and events."),
         (name = "suppressions", description = "The suppression list: addresses never mailed."),
     )
 )]
@@ -86,6 +90,22 @@ mod tests {
              `VOLLEY_WRITE_OPENAPI=1 cargo test -p volley-engine --lib api::openapi` and \
              review the difference"
         );
+    }
+
+    #[test]
+    fn every_operation_has_its_own_id() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let mut ids = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let id = operation["operationId"].as_str();
+                ids.push(id.unwrap_or_else(|| panic!("{method} {path}: no operationId")));
+            }
+        }
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operation ids repeat: {ids:?}");
     }
 
     #[test]

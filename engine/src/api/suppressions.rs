@@ -93,6 +93,7 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<usize, Problem> {
 #[utoipa::path(
     get,
     path = "/api/suppressions",
+    operation_id = "list_suppressions",
     tag = "suppressions",
     description = "Needs `read`. Pages through the list in address order.",
     params(PageQuery),
@@ -150,6 +151,7 @@ fn address_of(raw: &str) -> Result<String, Problem> {
 #[utoipa::path(
     put,
     path = "/api/suppressions/{address}",
+    operation_id = "add_suppression",
     tag = "suppressions",
     description = "Needs `send`. The body is optional.",
     params(("address" = String, Path, description = "The address to suppress")),
@@ -213,6 +215,7 @@ async fn add(
 #[utoipa::path(
     delete,
     path = "/api/suppressions/{address}",
+    operation_id = "remove_suppression",
     tag = "suppressions",
     description = "Needs `send`.",
     params(("address" = String, Path, description = "The address to remove")),
@@ -263,6 +266,7 @@ pub struct ImportResult {
 #[utoipa::path(
     post,
     path = "/api/suppressions/import",
+    operation_id = "import_suppressions",
     tag = "suppressions",
     description = "Needs `send`. The body is a CSV with an `email` column and optionally \
         `reason` and `detail` (as `volley suppress import` takes), at most `max_upload` \

@@ -95,6 +95,7 @@ pub struct Server {
     published: std::sync::Mutex<std::collections::HashMap<String, (String, CampaignSettings)>>,
 }
 
+mod api;
 mod cluster;
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
@@ -150,30 +151,6 @@ async fn start_bounces(
     Ok(addr)
 }
 
-/// Starts the API on `[api] bind`, on `tasks`, until `cancel`; returns where it listens.
-async fn start_api(
-    api: &crate::config::ApiSettings,
-    store: &Store,
-    tasks: &TaskTracker,
-    cancel: &CancellationToken,
-) -> Result<Option<SocketAddr>, Error> {
-    let listener = TcpListener::bind(api.bind)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: api.bind,
-            source,
-        })?;
-    let addr = listener.local_addr().ok();
-    let state = crate::api::ApiState::new(store.clone(), api.clone());
-    tasks.spawn(crate::api::serve(
-        listener,
-        state,
-        cancel.clone().cancelled_owned(),
-    ));
-    tracing::info!(addr = ?addr, tokens = api.tokens.len(), "API listening");
-    Ok(addr)
-}
-
 impl Server {
     /// Opens the store, answers its control socket and starts the tracking server, the
     /// bounce listener and the API when configured; everything stops when `cancel` fires.
@@ -201,7 +178,7 @@ impl Server {
             None => None,
         };
         let api_addr = match &settings.api {
-            Some(api) => start_api(api, &store, &tasks, &cancel).await?,
+            Some(api) => api::start(api, &settings, (&store, &host), &tasks, &cancel).await?,
             None => None,
         };
         let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;

@@ -43,7 +43,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "api",
         &[
-            "tracking", "cluster", "report", "campaign", "ab", "store", "config", "model",
+            "tracking",
+            "control",
+            "recurring",
+            "cluster",
+            "report",
+            "campaign",
+            "ab",
+            "store",
+            "config",
+            "model",
         ],
     ),
     ("preflight", &["delivery", "config", "dkim"]),
