@@ -424,6 +424,25 @@ async fn a_served_campaign_shows_its_status_and_pages_its_events_without_repeats
     server
         .curl(Some(READ), &[], "/api/campaigns/no-such-campaign")
         .assert_problem(404, None);
+    let report = server.curl(Some(READ), &[], "/api/campaigns/cli-test/report");
+    assert_eq!(report.status, 200, "{report:?}");
+    let cli =
+        crate::support::output_of(&["report", &fixture.campaign(), "--format", "json"], &[]).await;
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(
+        keys(&report.json()),
+        keys(&cli),
+        "the keys of volley report --format json"
+    );
+    assert_eq!(report.json()["counts"]["delivered"], 60, "{report:?}");
+    // Deciding needs `send`; this campaign has no A/B test to decide.
+    let post = ["-X", "POST"];
+    server
+        .curl(Some(READ), &post, "/api/campaigns/cli-test/ab/decide")
+        .assert_problem(403, None);
+    server
+        .curl(Some(SEND), &post, "/api/campaigns/cli-test/ab/decide")
+        .assert_problem(409, None);
     server
         .curl(
             Some(READ),

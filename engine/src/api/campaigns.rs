@@ -68,7 +68,7 @@ async fn list(
 
 /// The campaign `id`, or its latest edition when it is a scheduled one; 404 when the store
 /// has neither.
-fn resolve(store: &Store, id: &str) -> Result<String, Problem> {
+pub(crate) fn resolve(store: &Store, id: &str) -> Result<String, Problem> {
     let campaigns = store
         .campaigns()
         .map_err(|e| internal("listing campaigns", &e))?;
@@ -238,10 +238,13 @@ async fn events(
         })?,
     };
     let store = state.store.clone();
-    let variants = state.variants.clone();
+    let lookup = state.campaigns.clone();
     blocking(move || {
         let campaign = resolve(&store, &id)?;
-        let variants = variants.map(|f| f(&campaign)).unwrap_or_default();
+        let variants = lookup
+            .and_then(|find| find(&campaign))
+            .map(|settings| settings.variant_ids())
+            .unwrap_or_else(|| vec![crate::config::MAIN_VARIANT.to_owned()]);
         page(&store, &campaign, &variants, cursor, limit, now_millis())
             .map_err(|e| internal("reading a campaign's events", &e))
     })

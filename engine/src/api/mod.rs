@@ -18,6 +18,7 @@ pub mod body;
 pub mod campaigns;
 pub mod openapi;
 pub mod problem;
+pub mod reports;
 pub mod suppressions;
 pub mod upload;
 
@@ -49,12 +50,15 @@ pub struct ApiState {
     /// The store owner's answers (the server's host): live status of the campaigns it
     /// sends. Without it, status comes from the store alone.
     pub control: Option<crate::control::Handler>,
-    /// The variant ids of a campaign (or edition), by index, for its events.
-    pub variants: Option<VariantIds>,
+    /// The settings of a campaign (or of the campaign of an edition) the server runs, read
+    /// without their secrets: its variants, its A/B test (for events, reports, verdicts).
+    pub campaigns: Option<SettingsLookup>,
 }
 
-/// Finds the variant ids of a campaign (or edition) by id; empty when unknown.
-pub type VariantIds = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+/// Finds the settings of a campaign (or of the campaign of an edition) by id, read without
+/// secrets; `None` when the server does not run it. Called on the blocking pool.
+pub type SettingsLookup =
+    Arc<dyn Fn(&str) -> Option<crate::config::CampaignSettings> + Send + Sync>;
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +75,7 @@ impl ApiState {
             store,
             settings: Arc::new(settings),
             control: None,
-            variants: None,
+            campaigns: None,
         }
     }
 
@@ -81,9 +85,9 @@ impl ApiState {
         self
     }
 
-    /// Names events' variants with `variants`.
-    pub fn with_variants(mut self, variants: VariantIds) -> ApiState {
-        self.variants = Some(variants);
+    /// Finds the campaigns' settings with `campaigns`.
+    pub fn with_campaigns(mut self, campaigns: SettingsLookup) -> ApiState {
+        self.campaigns = Some(campaigns);
         self
     }
 
@@ -100,6 +104,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/openapi.json", get(openapi_json))
         .merge(suppressions::routes())
         .merge(campaigns::routes())
+        .merge(reports::routes())
         .fallback(unknown_path)
         .with_state(state)
 }

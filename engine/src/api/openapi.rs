@@ -31,6 +31,8 @@ use super::problem::{FieldError, Problem};
         super::campaigns::list,
         super::campaigns::status,
         super::campaigns::events,
+        super::reports::report_of,
+        super::reports::decide,
     ),
     components(schemas(Problem, FieldError, super::Health)),
     modifiers(&BearerAuth),

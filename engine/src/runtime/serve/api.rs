@@ -1,5 +1,5 @@
 //! The API of `volley serve`: its listener, and what the API asks of the server (live status
-//! through the host, the variant ids of a campaign for its events).
+//! through the host, the settings of a campaign for its events, report and verdict).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,8 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::super::host::Host;
-use crate::api::{ApiState, VariantIds};
-use crate::config::{load_campaign_for_reading, ApiSettings, ServeSettings, MAIN_VARIANT};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::api::{ApiState, SettingsLookup};
+use crate::cluster::{CampaignDocument, DocumentFile};
+use crate::config::{load_campaign_for_reading, ApiSettings, CampaignSettings, ServeSettings};
 use crate::store::{DocumentState, Store, StoreLocation};
 use crate::Error;
 
@@ -32,7 +35,7 @@ pub(super) async fn start(
     let addr = listener.local_addr().ok();
     let state = ApiState::new(store.clone(), api.clone())
         .with_control(host.handler())
-        .with_variants(variant_ids(
+        .with_campaigns(settings_lookup(
             serve.campaigns.clone(),
             serve.store.clone(),
             store.clone(),
@@ -46,25 +49,31 @@ pub(super) async fn start(
     Ok(addr)
 }
 
-/// The variant ids of a campaign (or edition) by id: from the serve file's campaign files,
-/// then from the published documents; `main` alone when neither has it.
-fn variant_ids(files: Vec<PathBuf>, location: StoreLocation, store: Store) -> VariantIds {
+/// The settings of a campaign (or of an edition's campaign) by id, read without secrets:
+/// from the serve file's campaign files, then from the published documents.
+fn settings_lookup(files: Vec<PathBuf>, location: StoreLocation, store: Store) -> SettingsLookup {
     Arc::new(move |id: &str| {
         let matches =
             |campaign: &str| campaign == id || crate::recurring::is_edition_of(id, campaign);
         for file in &files {
             if let Ok(settings) = load_campaign_for_reading(file, location.folder()) {
                 if matches(&settings.id) {
-                    return settings.variant_ids();
+                    return Some(settings);
                 }
             }
         }
-        published_variants(&store, &matches).unwrap_or_else(|| vec![MAIN_VARIANT.to_owned()])
+        published_settings(&store, &location, &matches)
     })
 }
 
-/// The variant ids of the published campaign `matches` accepts, from its document's TOML.
-fn published_variants(store: &Store, matches: &dyn Fn(&str) -> bool) -> Option<Vec<String>> {
+/// The settings of the published campaign `matches` accepts: its document materialised in a
+/// folder of its own (gone once loaded) and loaded for reading.
+fn published_settings(
+    store: &Store,
+    location: &StoreLocation,
+    matches: &dyn Fn(&str) -> bool,
+) -> Option<CampaignSettings> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let documents = store.documents()?;
     for state in [
         DocumentState::Active,
@@ -76,24 +85,27 @@ fn published_variants(store: &Store, matches: &dyn Fn(&str) -> bool) -> Option<V
             if !matches(&record.id) {
                 continue;
             }
-            let document =
-                crate::cluster::CampaignDocument::from_json(&record.id, &record.document).ok()?;
-            let table: toml::Table = document.campaign_toml.parse().ok()?;
-            let ids: Vec<String> = table
-                .get("variant")
-                .and_then(toml::Value::as_array)
-                .map(|variants| {
-                    variants
-                        .iter()
-                        .filter_map(|v| v.get("id")?.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            return Some(if ids.is_empty() {
-                vec![MAIN_VARIANT.to_owned()]
-            } else {
-                ids
-            });
+            let document = CampaignDocument::from_json(&record.id, &record.document).ok()?;
+            let files: Vec<DocumentFile> = documents
+                .document_files(&document.id)
+                .ok()?
+                .into_iter()
+                .map(|(name, body)| DocumentFile { name, body })
+                .collect();
+            let dir = std::env::temp_dir().join(format!(
+                "volley-api-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let loaded = crate::cluster::materialise(&document, &files, &dir)
+                .ok()
+                .and_then(|file| load_campaign_for_reading(&file, None).ok())
+                .map(|mut settings| {
+                    settings.store = location.clone();
+                    settings
+                });
+            let _ = std::fs::remove_dir_all(&dir);
+            return loaded;
         }
     }
     None
