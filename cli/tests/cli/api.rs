@@ -484,3 +484,70 @@ async fn a_served_campaign_shows_its_status_and_pages_its_events_without_repeats
     assert_eq!(page["events"].as_array().unwrap().len(), 0, "{page}");
     assert_eq!(page["next"], cursor.as_str());
 }
+
+/// Reads what `stream` says until it closes or `seconds` pass; `None` when time ran out.
+fn read_until_closed(stream: &mut std::net::TcpStream, seconds: u64) -> Option<String> {
+    use std::io::Read as _;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(seconds)))
+        .unwrap();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(text(&said)),
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(text(&said)),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn hostile_clients_meet_limits() {
+    use std::io::Write as _;
+    let server = ApiServer::start(
+        "max_body = 1024\nheader_timeout = \"1s\"\nidle_timeout = \"2s\"\nmax_connections = 2",
+    );
+    // A JSON body past max_body: 413, naming the key.
+    let big = format!("{{\"detail\": \"{}\"}}", "x".repeat(2000));
+    let refused = server.curl(
+        Some(SEND),
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &big,
+        ],
+        "/api/suppressions/big@example.com",
+    );
+    refused.assert_problem(413, None);
+    assert!(refused.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("max_body"));
+
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // A client that never finishes its headers is cut off.
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert!(
+        read_until_closed(&mut slow, 30).is_some(),
+        "a slow client's connection stays open"
+    );
+
+    // Two connections held open take both places: a third waits until they go.
+    let held: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut third = std::net::TcpStream::connect(&addr).unwrap();
+    third
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    drop(held);
+    let answer = read_until_closed(&mut third, 30).expect("the third connection was never served");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
