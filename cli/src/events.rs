@@ -4,54 +4,10 @@
 use crate::args::{EventsArgs, EventsFormat};
 use crate::exit;
 use anyhow::Context;
-use serde::Serialize;
 use std::io::Write;
-use std::time::{Duration, UNIX_EPOCH};
 use volley::model::now_millis;
+use volley::report::EventRow;
 use volley::store::ExportEvent;
-
-/// One output line. Field order is the CSV column order.
-#[derive(Serialize)]
-struct Row<'a> {
-    at: String,
-    campaign: &'a str,
-    variant: String,
-    recipient: &'a str,
-    event: &'static str,
-    machine: Option<&'static str>,
-    link: Option<u16>,
-    url: Option<&'a str>,
-    code: Option<u16>,
-    enhanced: Option<&'a str>,
-    reply: Option<&'a str>,
-    category: Option<&'static str>,
-}
-
-impl<'a> Row<'a> {
-    /// The row of `event`; `variants` are the campaign's variant ids by index.
-    fn new(campaign: &'a str, variants: &[String], event: &'a ExportEvent) -> Self {
-        let reply = event.reply.as_ref();
-        Row {
-            at: humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(event.at))
-                .to_string(),
-            campaign,
-            variant: event
-                .variant
-                .and_then(|v| variants.get(usize::from(volley::model::variant_index(v))))
-                .cloned()
-                .unwrap_or_default(),
-            recipient: &event.recipient,
-            event: event.kind.as_str(),
-            machine: event.machine.map(|m| m.as_str()),
-            link: event.link,
-            url: event.url.as_deref(),
-            code: reply.and_then(|r| r.code),
-            enhanced: reply.and_then(|r| r.enhanced.as_deref()),
-            reply: reply.map(|r| r.text.as_str()),
-            category: reply.and_then(|r| r.category).map(|c| c.as_str()),
-        }
-    }
-}
 
 pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<u8> {
     let since = match &args.since {
@@ -194,7 +150,7 @@ fn write_jsonl(
     let mut last = None;
     for event in events {
         let event = event?;
-        serde_json::to_writer(&mut out, &Row::new(campaign, variants, &event))?;
+        serde_json::to_writer(&mut out, &EventRow::new(campaign, variants, &event))?;
         out.write_all(b"\n")?;
         last = Some(event.at);
     }
@@ -230,7 +186,7 @@ fn write_csv(
     ])?;
     for event in events {
         let event = event?;
-        writer.serialize(Row::new(campaign, variants, &event))?;
+        writer.serialize(EventRow::new(campaign, variants, &event))?;
         last = Some(event.at);
     }
     writer.flush()?;

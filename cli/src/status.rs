@@ -11,41 +11,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let report = volley::runtime::status(settings).await?;
     let c = &report.counts;
     if args.json {
-        let json = serde_json::json!({
-            "campaign": report.campaign,
-            "total": c.total,
-            "pending": c.pending,
-            "delivered": c.delivered,
-            "deferred": c.deferred,
-            "bounced": c.bounced,
-            "expired": c.expired,
-            "suppressed": c.suppressed,
-            "held": c.held,
-            "invalid": c.invalid,
-            "duplicate": c.duplicate,
-            "next_attempt": report.next_due.map(format_millis),
-            "running_pid": report.live_from,
-            "sending": report.active,
-            "paused": report.paused.as_ref().map(|(cap, limit, at)| serde_json::json!({
-                "cap": cap, "limit": limit, "resume_at": format_millis(*at),
-            })),
-            "opened": report.tracking.opened,
-            "clicked": report.tracking.clicked,
-            "unsubscribed": report.tracking.unsubscribed,
-            "opens": report.tracking.opens,
-            "clicks": report.tracking.clicks,
-            "machine_opens": report.tracking.machine_opens,
-            "machine_clicks": report.tracking.machine_clicks,
-            "destinations": report.destinations,
-            "connection_limits": report.connection_limits.iter().map(|(name, messages)| serde_json::json!({
-                "destination": name, "messages_per_connection": messages,
-            })).collect::<Vec<_>>(),
-            "nodes": report.nodes.iter().map(node_json).collect::<Vec<_>>(),
-            "webhooks": report.webhooks.iter().map(|w| serde_json::json!({
-                "name": w.name, "backlog": w.backlog, "last_error": w.last_error,
-                "next_attempt": w.next_attempt.map(format_millis),
-            })).collect::<Vec<_>>(),
-        });
+        let json = report.to_json();
         ui::line(&serde_json::to_string_pretty(&json)?);
         return Ok(crate::exit::OK);
     }
@@ -117,21 +83,6 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ));
     }
     Ok(crate::exit::OK)
-}
-
-/// One cluster node for `--json`.
-fn node_json(node: &volley::store::NodeInfo) -> serde_json::Value {
-    serde_json::json!({
-        "name": node.name,
-        "host": node.host,
-        "pid": node.pid,
-        "heartbeat_age_ms": u64::try_from(node.heartbeat_age.as_millis()).unwrap_or(u64::MAX),
-        "lease_ms": u64::try_from(node.lease.as_millis()).unwrap_or(u64::MAX),
-        "live": node.live,
-        "stopping": node.stopping,
-        "leases": node.leases,
-        "sent_last_minute": node.sent_last_minute,
-    })
 }
 
 /// The cluster's nodes: live ones first, then stopped or silent ones.

@@ -6,8 +6,9 @@
 //! runtime ──► api, preflight, recorder, campaign, dispatch, cluster, recurring, compose,
 //!             delivery, bounce, control, tracking, webhooks, report, ab, store, shaping,
 //!             config, smtp, model
-//! api ──► tracking (its connection limits), cluster, report, campaign, bounce (provider
-//!         webhooks: classify, VERP), ab, store, config, model
+//! api ──► tracking (its connection limits), control, recurring, cluster, report, campaign,
+//!         bounce (provider webhooks: classify, VERP), webhooks (status), ab, store, config,
+//!         model
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
@@ -17,7 +18,7 @@
 //! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
 //! cluster ──► config, store, model (nodes, leases, the scheduler's filter, campaign documents)
 //! delivery ──► smtp, shaping, bounce, store, config, model
-//! shaping ──► config, model                    campaign ──► config
+//! shaping ──► config, model                    campaign ──► config, store, model
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
 //! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
 //! ```

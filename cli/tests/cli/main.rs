@@ -11,6 +11,7 @@
 mod ab;
 mod abuse;
 mod access;
+mod api;
 mod bounce_mx;
 mod check;
 mod cluster;

@@ -15,9 +15,13 @@
 
 pub mod auth;
 pub mod body;
+pub mod campaigns;
 pub mod openapi;
 pub mod problem;
 pub mod providers;
+pub mod reports;
+pub mod suppressions;
+pub mod upload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,7 +50,18 @@ pub struct ApiState {
     pub settings: Arc<ApiSettings>,
     /// `[providers.*]`: the provider webhooks served beside the API (none: not mounted).
     pub providers: Option<providers::ProviderState>,
+    /// The store owner's answers (the server's host): live status of the campaigns it
+    /// sends. Without it, status comes from the store alone.
+    pub control: Option<crate::control::Handler>,
+    /// The settings of a campaign (or of the campaign of an edition) the server runs, read
+    /// without their secrets: its variants, its A/B test (for events, reports, verdicts).
+    pub campaigns: Option<SettingsLookup>,
 }
+
+/// Finds the settings of a campaign (or of the campaign of an edition) by id, read without
+/// secrets; `None` when the server does not run it. Called on the blocking pool.
+pub type SettingsLookup =
+    Arc<dyn Fn(&str) -> Option<crate::config::CampaignSettings> + Send + Sync>;
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,12 +78,26 @@ impl ApiState {
             store,
             settings: Arc::new(settings),
             providers: None,
+            control: None,
+            campaigns: None,
         }
     }
 
     /// This state with the provider webhooks of `providers` mounted (`/api/providers/…`).
     pub fn with_providers(mut self, providers: providers::ProviderState) -> ApiState {
         self.providers = Some(providers);
+        self
+    }
+
+    /// Answers live status through `control` (the store owner's handler).
+    pub fn with_control(mut self, control: crate::control::Handler) -> ApiState {
+        self.control = Some(control);
+        self
+    }
+
+    /// Finds the campaigns' settings with `campaigns`.
+    pub fn with_campaigns(mut self, campaigns: SettingsLookup) -> ApiState {
+        self.campaigns = Some(campaigns);
         self
     }
 
@@ -88,6 +117,9 @@ pub fn router(state: ApiState) -> Router {
         .merge(webhooks)
         .route("/api/health", get(health))
         .route("/api/openapi.json", get(openapi_json))
+        .merge(suppressions::routes())
+        .merge(campaigns::routes())
+        .merge(reports::routes())
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -110,6 +142,15 @@ pub async fn serve(
     crate::tracking::serve_http(listener, router, &limits, shutdown).await;
 }
 
+/// Runs `work` on tokio's blocking pool (store reads and writes); a panic in it is a 500.
+pub(crate) async fn blocking<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, Problem> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| problem::internal("a store task", &e))
+}
+
 /// The answer of `GET /api/health`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
@@ -121,6 +162,7 @@ pub struct Health {
 #[utoipa::path(
     get,
     path = "/api/health",
+    operation_id = "health",
     tag = "meta",
     security(()),
     responses((status = 200, description = "The server answers", body = Health))
@@ -135,6 +177,7 @@ async fn health() -> Json<Health> {
 #[utoipa::path(
     get,
     path = "/api/openapi.json",
+    operation_id = "openapi",
     tag = "meta",
     security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))

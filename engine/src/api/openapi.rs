@@ -28,6 +28,15 @@ use super::problem::{FieldError, Problem};
         super::providers::sendgrid,
         super::providers::mailgun,
         super::providers::postmark,
+        super::suppressions::list,
+        super::suppressions::add,
+        super::suppressions::remove,
+        super::suppressions::import,
+        super::campaigns::list,
+        super::campaigns::status,
+        super::campaigns::events,
+        super::reports::report_of,
+        super::reports::decide,
     ),
     components(schemas(Problem, FieldError, super::Health, super::providers::Received)),
     modifiers(&BearerAuth),
@@ -37,6 +46,8 @@ use super::problem::{FieldError, Problem};
         (name = "providers", description = "Bounce and complaint webhooks of sending \
             providers (Amazon SES via SNS, SendGrid, Mailgun, Postmark), each authenticated \
             the provider's way instead of a bearer token."),
+        (name = "campaigns", description = "Campaigns: their status and events."),
+        (name = "suppressions", description = "The suppression list: addresses never mailed."),
     )
 )]
 pub struct ApiDoc;
@@ -88,6 +99,22 @@ mod tests {
              `VOLLEY_WRITE_OPENAPI=1 cargo test -p volley-engine --lib api::openapi` and \
              review the difference"
         );
+    }
+
+    #[test]
+    fn every_operation_has_its_own_id() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let mut ids = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let id = operation["operationId"].as_str();
+                ids.push(id.unwrap_or_else(|| panic!("{method} {path}: no operationId")));
+            }
+        }
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operation ids repeat: {ids:?}");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 mod error;
 mod reader;
+mod suppressions;
 
 pub use crate::config::{normalize_address, AddressError};
 pub use error::{CampaignError, RowError};
 pub use reader::{RecipientReader, Row};
+pub use suppressions::{import_suppressions, ImportError, ImportSummary};

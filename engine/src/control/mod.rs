@@ -12,8 +12,10 @@
 //! done.
 
 mod error;
+mod status;
 
 pub use error::ControlError;
+pub use status::StatusReport;
 
 use crate::model::{Counts, DestinationStatus, Millis, TrackCounts};
 use crate::webhooks::WebhookStatus;

@@ -2,8 +2,10 @@
 //! largest recipient domains, bounces by category and a timeline, read from the store. The
 //! `volley` binary renders them as a table, CSV, JSON or a self-contained HTML page.
 
+mod events;
 mod model;
 
+pub use events::EventRow;
 pub use model::{
     AbSummary, Bucket, CategoryRow, Decision, DomainRow, Report, Timeline, VariantRow,
 };

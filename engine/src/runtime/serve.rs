@@ -98,6 +98,7 @@ pub struct Server {
     webhooks: Webhooks,
 }
 
+mod api;
 mod cluster;
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
@@ -153,40 +154,6 @@ async fn start_bounces(
     Ok(addr)
 }
 
-/// Starts the API on `[api] bind`, on `tasks`, until `cancel`; returns where it listens.
-async fn start_api(
-    (api, providers): (
-        &crate::config::ApiSettings,
-        &crate::config::ProvidersSettings,
-    ),
-    clock: &Clock,
-    store: &Store,
-    tasks: &TaskTracker,
-    cancel: &CancellationToken,
-) -> Result<Option<SocketAddr>, Error> {
-    let listener = TcpListener::bind(api.bind)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: api.bind,
-            source,
-        })?;
-    let addr = listener.local_addr().ok();
-    let webhooks = crate::api::providers::ProviderState::new(
-        store,
-        providers.clone(),
-        api.max_body,
-        clock.clone(),
-    )?;
-    let state = crate::api::ApiState::new(store.clone(), api.clone()).with_providers(webhooks);
-    tasks.spawn(crate::api::serve(
-        listener,
-        state,
-        cancel.clone().cancelled_owned(),
-    ));
-    tracing::info!(addr = ?addr, tokens = api.tokens.len(), "API listening");
-    Ok(addr)
-}
-
 impl Server {
     /// Opens the store, answers its control socket and starts the tracking server, the
     /// bounce listener and the API when configured; everything stops when `cancel` fires.
@@ -215,8 +182,15 @@ impl Server {
         };
         let api_addr = match &settings.api {
             Some(api) => {
-                let api = (api, &settings.providers);
-                start_api(api, &options.clock, &store, &tasks, &cancel).await?
+                api::start(
+                    api,
+                    &settings,
+                    (&store, &host),
+                    &options.clock,
+                    &tasks,
+                    &cancel,
+                )
+                .await?
             }
             None => None,
         };

@@ -1,7 +1,8 @@
 //! `volley suppress`: the suppression list by hand (list, add, remove, import, export), and
 //! opening a store for commands that work on it directly.
 
-use crate::campaign::normalize_address;
+pub use crate::campaign::ImportSummary;
+use crate::campaign::{import_suppressions, normalize_address, ImportError};
 use crate::model::{now_millis, Suppression, SuppressionReason};
 use crate::store::Store;
 use crate::Error;
@@ -29,17 +30,6 @@ pub fn suppress_remove(store: &Store, address: &str) -> Result<bool, Error> {
     Ok(removed)
 }
 
-/// What an import did.
-#[derive(Debug, Clone, Default)]
-pub struct ImportSummary {
-    /// Addresses added.
-    pub added: u64,
-    /// Addresses that were already suppressed.
-    pub already: u64,
-    /// Rows refused, with their line and reason.
-    pub errors: Vec<String>,
-}
-
 /// Imports a CSV with an `email` column (and optionally `reason`, `detail`): every valid row
 /// is added; bad rows are reported with their line and skipped.
 pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Error> {
@@ -47,88 +37,14 @@ pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Erro
         path: path.to_owned(),
         source,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let Some(email) = column("email") else {
-        return Err(io(std::io::Error::other(
-            "the header has no `email` column",
-        )));
-    };
-    let columns = ImportColumns {
-        email,
-        reason: column("reason"),
-        detail: column("detail"),
-    };
-    let mut summary = ImportSummary::default();
-    for row in reader.records() {
-        let entry = row
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|row| import_row(&row, &columns, path));
-        match entry {
-            Ok((address, entry)) => {
-                if store.suppress(&address, &entry)? {
-                    summary.added += 1;
-                } else {
-                    summary.already += 1;
-                }
-            }
-            Err(problem) => summary.errors.push(problem),
-        }
-    }
-    store.flush_blocking()?;
-    Ok(summary)
-}
-
-/// Where the columns of a suppression import are.
-struct ImportColumns {
-    email: usize,
-    reason: Option<usize>,
-    detail: Option<usize>,
-}
-
-/// The address and entry of one import row, or what is wrong with it (file, line, field).
-fn import_row(
-    row: &csv::StringRecord,
-    columns: &ImportColumns,
-    path: &Path,
-) -> Result<(String, Suppression), String> {
-    let line = row.position().map_or(0, |p| p.line());
-    let raw = row.get(columns.email).unwrap_or_default();
-    let address = normalize_address(raw)
-        .map_err(|e| format!("{} line {line}, field email: {e}", path.display()))?
-        .0;
-    let reason = match columns
-        .reason
-        .and_then(|i| row.get(i))
-        .filter(|r| !r.is_empty())
-    {
-        None => SuppressionReason::Manual,
-        Some(text) => SuppressionReason::parse(text).ok_or_else(|| {
-            format!(
-                "{} line {line}, field reason: unknown reason {text:?}",
-                path.display()
-            )
-        })?,
-    };
-    let entry = Suppression {
-        reason,
-        at: now_millis(),
-        campaign: None,
-        detail: columns
-            .detail
-            .and_then(|i| row.get(i))
-            .unwrap_or("imported")
-            .to_owned(),
-    };
-    Ok((address, entry))
+    let file = std::fs::File::open(path).map_err(io)?;
+    let name = path.display().to_string();
+    import_suppressions(store, std::io::BufReader::new(file), &name, now_millis()).map_err(
+        |error| match error {
+            ImportError::Store(error) => error.into(),
+            other => io(std::io::Error::other(other.to_string())),
+        },
+    )
 }
 
 /// Writes the suppression list as CSV (`email,reason,at,campaign,detail`).

@@ -479,6 +479,14 @@ pub trait SuppressionStore {
 
     /// Every suppressed address with its entry, in address order.
     fn suppressions(&self) -> Result<Vec<(String, Suppression)>, StoreError>;
+
+    /// At most `limit` suppressed addresses after `after` (from the first when `None`), in
+    /// address order: a page of the list, read without reading the rest.
+    fn suppressions_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Suppression)>, StoreError>;
 }
 
 /// Opens, clicks and unsubscribes: their events, counters and per-recipient engagement.

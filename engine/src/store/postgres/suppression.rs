@@ -94,4 +94,22 @@ impl SuppressionStore for PgEngine {
             rows.iter().map(|row| entry(self, row)).collect()
         })
     }
+
+    fn suppressions_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Suppression)>, StoreError> {
+        self.run(async {
+            let rows = sqlx::query(select!(
+                "WHERE ($1::text IS NULL OR address > $1) ORDER BY address LIMIT $2"
+            ))
+            .bind(after)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(|e| self.failed("read the suppression list", e))?;
+            rows.iter().map(|row| entry(self, row)).collect()
+        })
+    }
 }

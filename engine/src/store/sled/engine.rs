@@ -222,6 +222,14 @@ impl SuppressionStore for SledStore {
     fn suppressions(&self) -> Result<Vec<(String, Suppression)>, StoreError> {
         SledStore::suppressions(self)
     }
+
+    fn suppressions_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Suppression)>, StoreError> {
+        SledStore::suppressions_after(self, after, limit)
+    }
 }
 
 impl TrackingStore for SledStore {

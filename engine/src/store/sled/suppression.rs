@@ -59,6 +59,29 @@ impl SledStore {
         Ok(out)
     }
 
+    /// At most `limit` suppressed addresses after `after`, in address order.
+    pub(crate) fn suppressions_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Suppression)>, StoreError> {
+        let start = keys::global_key(SUPPRESSED, after.unwrap_or("").as_bytes());
+        let end = [SUPPRESSED + 1];
+        let mut out = Vec::new();
+        for entry in self.tree.range(start..end[..].to_vec()) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let address = String::from_utf8_lossy(&key[1..]).into_owned();
+            if after.is_some_and(|after| address.as_str() <= after) {
+                continue;
+            }
+            out.push((address, self.decode(&value, "suppression")?));
+        }
+        Ok(out)
+    }
+
     /// Adds the writes that record one soft bounce of `address` to `batch`; returns the count
     /// when the policy's run is complete: at least `soft_limit` soft bounces within
     /// `soft_window` of the first, the last at least `soft_min_span` after the first.

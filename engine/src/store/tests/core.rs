@@ -496,7 +496,37 @@ fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscrib
     assert!(store.record_tracking_capped(&next, 4).unwrap()[0].stored);
 }
 
+fn the_suppression_list_reads_a_page_at_a_time(place: &Place) {
+    let store = place.open();
+    let entry = |detail: &str| crate::model::Suppression {
+        reason: crate::model::SuppressionReason::Manual,
+        at: 1_000,
+        campaign: None,
+        detail: detail.to_owned(),
+    };
+    for address in ["c@x.example", "a@x.example", "b@y.example", "d@x.example"] {
+        assert!(store.suppress(address, &entry(address)).unwrap());
+    }
+    let page = |after: Option<&str>, limit| -> Vec<String> {
+        store
+            .suppressions_after(after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|(address, entry)| {
+                assert_eq!(entry.detail, address);
+                address
+            })
+            .collect()
+    };
+    assert_eq!(page(None, 2), ["a@x.example", "b@y.example"]);
+    assert_eq!(page(Some("b@y.example"), 2), ["c@x.example", "d@x.example"]);
+    assert_eq!(page(Some("b@"), 1), ["b@y.example"]);
+    assert!(page(Some("d@x.example"), 5).is_empty());
+    assert_eq!(page(None, 10).len(), 4);
+}
+
 suite!(
+    the_suppression_list_reads_a_page_at_a_time,
     loading_dedupes_and_counts,
     outcomes_move_records_between_queue_retry_and_final_states,
     a_deferral_past_the_deadline_expires,

@@ -1,0 +1,134 @@
+//! A campaign's status as the commands show it (`volley status`, the API's campaign status):
+//! counts by state, the running send's destinations, tracking totals, the cluster's nodes;
+//! and its JSON, the same for `volley status --json` and `GET /api/campaigns/{id}`.
+
+use super::Response;
+use crate::model::{format_millis, Counts, DestinationStatus, Millis, TrackCounts};
+use crate::store::NodeInfo;
+use crate::webhooks::WebhookStatus;
+
+/// Counts for one campaign and where they came from.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    /// The campaign id.
+    pub campaign: String,
+    /// Counts by state.
+    pub counts: Counts,
+    /// When the earliest deferred recipient is due.
+    pub next_due: Option<Millis>,
+    /// The pid of the running `volley` that answered, when the store was busy.
+    pub live_from: Option<u32>,
+    /// True while that process is still sending this campaign.
+    pub active: bool,
+    /// The running send's destinations (empty when no send is running).
+    pub destinations: Vec<DestinationStatus>,
+    /// Set while a relay cap pauses the running send: (cap key, value, resume time).
+    pub paused: Option<(String, u32, Millis)>,
+    /// Opens, clicks and unsubscribes (unique recipients; machine-made events apart).
+    pub tracking: TrackCounts,
+    /// Per-connection message limits learned from servers, by destination name (read from
+    /// the store; while a send runs, its destinations carry theirs).
+    pub connection_limits: Vec<(String, u64)>,
+    /// The cluster's nodes, on a store several nodes share (PostgreSQL); empty otherwise.
+    pub nodes: Vec<NodeInfo>,
+    /// The webhooks following the campaign: their backlog in it (events not yet
+    /// acknowledged) and, when asked of the server running them, their last error and
+    /// next attempt.
+    pub webhooks: Vec<WebhookStatus>,
+}
+
+impl StatusReport {
+    /// The report of a control socket's [`Response::Status`] (`asked`: the campaign asked
+    /// for, when the answer does not name one); `None` for any other answer.
+    pub fn from_response(response: Response, asked: &str) -> Option<StatusReport> {
+        let Response::Status {
+            campaign,
+            counts,
+            next_due,
+            pid,
+            active,
+            destinations,
+            paused,
+            tracking,
+            webhooks,
+        } = response
+        else {
+            return None;
+        };
+        Some(StatusReport {
+            campaign: if campaign.is_empty() {
+                asked.to_owned()
+            } else {
+                campaign
+            },
+            counts,
+            next_due,
+            live_from: Some(pid),
+            active,
+            connection_limits: destinations
+                .iter()
+                .filter_map(|d| Some((d.name.clone(), d.messages_per_connection?)))
+                .collect(),
+            destinations,
+            paused,
+            tracking,
+            nodes: Vec::new(),
+            webhooks,
+        })
+    }
+
+    /// The report as JSON: what `volley status --json` prints and the API answers.
+    pub fn to_json(&self) -> serde_json::Value {
+        let c = &self.counts;
+        serde_json::json!({
+            "campaign": self.campaign,
+            "total": c.total,
+            "pending": c.pending,
+            "delivered": c.delivered,
+            "deferred": c.deferred,
+            "bounced": c.bounced,
+            "expired": c.expired,
+            "suppressed": c.suppressed,
+            "held": c.held,
+            "invalid": c.invalid,
+            "duplicate": c.duplicate,
+            "next_attempt": self.next_due.map(format_millis),
+            "running_pid": self.live_from,
+            "sending": self.active,
+            "paused": self.paused.as_ref().map(|(cap, limit, at)| serde_json::json!({
+                "cap": cap, "limit": limit, "resume_at": format_millis(*at),
+            })),
+            "opened": self.tracking.opened,
+            "clicked": self.tracking.clicked,
+            "unsubscribed": self.tracking.unsubscribed,
+            "opens": self.tracking.opens,
+            "clicks": self.tracking.clicks,
+            "machine_opens": self.tracking.machine_opens,
+            "machine_clicks": self.tracking.machine_clicks,
+            "destinations": self.destinations,
+            "connection_limits": self.connection_limits.iter().map(|(name, messages)| serde_json::json!({
+                "destination": name, "messages_per_connection": messages,
+            })).collect::<Vec<_>>(),
+            "nodes": self.nodes.iter().map(node_json).collect::<Vec<_>>(),
+            "webhooks": self.webhooks.iter().map(|w| serde_json::json!({
+                "name": w.name, "backlog": w.backlog, "last_error": w.last_error,
+                "next_attempt": w.next_attempt.map(format_millis),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// One cluster node for the JSON.
+fn node_json(node: &NodeInfo) -> serde_json::Value {
+    serde_json::json!({
+        "name": node.name,
+        "host": node.host,
+        "pid": node.pid,
+        "heartbeat_age_ms": u64::try_from(node.heartbeat_age.as_millis()).unwrap_or(u64::MAX),
+        "lease_ms": u64::try_from(node.lease.as_millis()).unwrap_or(u64::MAX),
+        "live": node.live,
+        "stopping": node.stopping,
+        "leases": node.leases,
+        "sent_last_minute": node.sent_last_minute,
+    })
+}
