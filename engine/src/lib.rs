@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! runtime ──► preflight, recorder, campaign, dispatch, cluster, recurring, compose, delivery,
-//!             bounce, control, tracking, report, ab, store, shaping, config, smtp, model
+//!             bounce, control, tracking, transactional, report, ab, store, shaping, config,
+//!             smtp, model
+//! transactional ──► compose, store, config, model
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
@@ -47,6 +49,7 @@ pub mod shaping;
 pub mod smtp;
 pub mod store;
 pub mod tracking;
+pub mod transactional;
 
 mod error;
 mod recorder;
