@@ -136,6 +136,17 @@ impl RunHandle {
             .any(|lane| lane.id == id)
     }
 
+    /// Tells the running send that recipients were appended to its campaign at `index`
+    /// in `domains` (the transactional lane); false when the run is over.
+    pub(crate) fn arrived(&self, index: usize, domains: Vec<String>) -> bool {
+        self.events
+            .send(SchedulerEvent::Arrived {
+                campaign: index,
+                domains,
+            })
+            .is_ok()
+    }
+
     /// Adds a loaded campaign to the running send; an error text when the run is over or
     /// already sends that campaign.
     pub(crate) fn submit(&self, lane: Lane) -> Result<(), String> {
@@ -171,6 +182,8 @@ pub(crate) struct Run {
     /// On a cluster node: the domains it may send to (the run ends when those have no work
     /// left; the server starts another when the node is granted more).
     filter: Option<Arc<WorkFilter>>,
+    /// Keep running with nothing to send, until cancelled (the transactional lane's run).
+    keep_running: bool,
 }
 
 /// What a finished run did.
@@ -204,7 +217,15 @@ impl Run {
             closed: Arc::default(),
             plan_key: Arc::default(),
             filter: None,
+            keep_running: false,
         }
+    }
+
+    /// A run that keeps running with nothing to send until cancelled: the transactional
+    /// lane's, which campaigns join as they come.
+    pub(crate) fn serving(mut self) -> Run {
+        self.keep_running = true;
+        self
     }
 
     /// The run of a cluster node: it sends only to the domains `filter` opens.
@@ -274,7 +295,7 @@ impl Run {
                 events: self.events_rx,
                 max_connections: plan.global.max_connections,
                 linger: options.linger,
-                keep_running: false,
+                keep_running: self.keep_running,
                 tracker: tracker.clone(),
                 view: self.view.clone(),
                 filter: self.filter.clone(),

@@ -31,6 +31,7 @@ use crate::model::Clock;
 use crate::recurring::{self, Due};
 use crate::store::Store;
 use crate::tracking::TokenKey;
+use crate::transactional::TxLane;
 use crate::Error;
 
 /// How `volley serve` runs.
@@ -92,9 +93,12 @@ pub struct Server {
     node: Option<(Arc<Node>, CancellationToken)>,
     /// Published campaigns this node has loaded, by id: their document's digest and settings.
     published: std::sync::Mutex<std::collections::HashMap<String, (String, CampaignSettings)>>,
+    /// The transactional lane (`[api] transactional`), when configured.
+    transactional: Option<TxLane>,
 }
 
 mod cluster;
+mod transactional;
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
 /// run ended with recipients still pending (a relay cap, a suspended destination).
@@ -175,6 +179,12 @@ impl Server {
             Some(bounces) => Some(start_bounces(bounces, &store, &tasks, &cancel).await?),
             None => None,
         };
+        let transactional = match lane_file(&settings) {
+            Some(file) => Some(transactional::start(
+                &file, &settings, &store, &host, &tasks, &cancel,
+            )?),
+            None => None,
+        };
         let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         Ok(Server {
             settings,
@@ -192,7 +202,13 @@ impl Server {
             passes: watch::Sender::new(Pass::default()),
             node,
             published: std::sync::Mutex::default(),
+            transactional,
         })
+    }
+
+    /// The transactional lane, when `[api] transactional` names its campaign file.
+    pub fn transactional(&self) -> Option<&TxLane> {
+        self.transactional.as_ref()
     }
 
     /// The cluster node's name, when this server is one.
@@ -252,7 +268,7 @@ impl Server {
 
     /// Reports a finished pass; says so in the log when the server falls idle.
     fn finish_pass(&self) {
-        let idle = self.launches.is_empty() && !self.host.is_sending();
+        let idle = self.launches.is_empty() && !self.host.is_sending() && !self.host.run_has_work();
         let was_idle = self.passes.borrow().idle;
         self.passes.send_modify(|pass| {
             pass.number += 1;
@@ -497,6 +513,11 @@ impl Server {
             }
         });
     }
+}
+
+/// The transactional lane's campaign file, when the serve file names one.
+fn lane_file(_settings: &ServeSettings) -> Option<std::path::PathBuf> {
+    None
 }
 
 /// Logs the tracked campaigns of the store whose tokens another key signed: their links and
