@@ -6,18 +6,19 @@
 //! runtime ──► preflight, recorder, campaign, dispatch, cluster, recurring, compose, delivery,
 //!             bounce, control, tracking, transactional, report, ab, store, shaping, config,
 //!             smtp, model
-//! transactional ──► compose, store, config, model
+//! transactional ──► compose, store, config, metrics, model
 //! preflight ──► delivery, config, dkim
-//! recorder ──► dispatch, delivery, shaping, store, model
+//! recorder ──► dispatch, delivery, shaping, store, metrics, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
 //! report ──► ab, store, config, model          control ──► report, store, model
-//! tracking ──► store, model                    recurring ──► config
+//! tracking ──► store, metrics, model           recurring ──► config
 //! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
 //! cluster ──► config, store, model (nodes, leases, the scheduler's filter, campaign documents)
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                    campaign ──► config
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
-//! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
+//! leaves: model, dkim, smtp, metrics  (smtp and dkim know nothing of campaigns; recorder,
+//!         tracking and transactional feed metrics)
 //! ```
 //!
 //! `runtime` is the only place that wires stages together, one module per command; nothing
@@ -40,6 +41,7 @@ pub mod control;
 pub mod delivery;
 pub mod dispatch;
 pub mod dkim;
+pub mod metrics;
 pub mod model;
 pub mod preflight;
 pub mod recurring;

@@ -159,7 +159,8 @@ impl Host {
         .await
     }
 
-    fn current(&self) -> Option<RunHandle> {
+    /// The running send (or the last one), if any.
+    pub(crate) fn current(&self) -> Option<RunHandle> {
         self.current
             .lock()
             .unwrap_or_else(|p| p.into_inner())

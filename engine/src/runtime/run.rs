@@ -71,6 +71,8 @@ impl recorder::Lane for Lane {
 #[derive(Default)]
 pub(crate) struct Registry {
     lanes: RwLock<Vec<Arc<Lane>>>,
+    /// The run's live view (destination names for the metrics).
+    view: Arc<SchedulerView>,
 }
 
 impl Registry {
@@ -100,6 +102,16 @@ impl recorder::Lanes for Registry {
     fn lane(&self, index: usize) -> Option<Arc<Lane>> {
         self.get(index)
     }
+
+    fn destination_name(&self, id: usize) -> Option<String> {
+        self.view
+            .destinations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.name.clone())
+    }
 }
 
 impl Stages for Registry {
@@ -118,6 +130,8 @@ pub(crate) struct RunHandle {
     closed: Arc<AtomicBool>,
     /// The delivery path of this run (submitted campaigns must share it).
     pub(crate) plan_key: Arc<RwLock<String>>,
+    /// The relay's caps and counts, when it has caps (for the metrics).
+    pub(crate) relay: Arc<RwLock<Option<RelayUsage>>>,
 }
 
 impl RunHandle {
@@ -179,6 +193,7 @@ pub(crate) struct Run {
     view: Arc<SchedulerView>,
     closed: Arc<AtomicBool>,
     plan_key: Arc<RwLock<String>>,
+    relay: Arc<RwLock<Option<RelayUsage>>>,
     /// On a cluster node: the domains it may send to (the run ends when those have no work
     /// left; the server starts another when the node is granted more).
     filter: Option<Arc<WorkFilter>>,
@@ -208,14 +223,19 @@ impl Run {
     /// A run over `store`.
     pub(crate) fn new(store: Store) -> Run {
         let (events, events_rx) = mpsc::unbounded_channel();
+        let view: Arc<SchedulerView> = Arc::default();
         Run {
             store,
-            registry: Arc::default(),
+            registry: Arc::new(Registry {
+                lanes: RwLock::default(),
+                view: view.clone(),
+            }),
             events,
             events_rx,
-            view: Arc::default(),
+            view,
             closed: Arc::default(),
             plan_key: Arc::default(),
+            relay: Arc::default(),
             filter: None,
             keep_running: false,
         }
@@ -248,6 +268,7 @@ impl Run {
             view: self.view.clone(),
             closed: self.closed.clone(),
             plan_key: self.plan_key.clone(),
+            relay: self.relay.clone(),
         }
     }
 
@@ -265,6 +286,7 @@ impl Run {
         let (deliveries_tx, deliveries_rx) = mpsc::channel(DELIVERY_EVENTS);
         let cancel = options.cancel.child_token();
         let relay_usage = plan.relay_usage;
+        *self.relay.write().unwrap_or_else(|p| p.into_inner()) = relay_usage.clone();
         let ctx = Arc::new(DeliveryContext::new(
             settled_tx.clone(),
             deliveries_tx,

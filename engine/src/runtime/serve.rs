@@ -98,7 +98,10 @@ pub struct Server {
 }
 
 mod cluster;
+mod metrics;
 mod transactional;
+
+pub use metrics::MetricsSource;
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
 /// run ended with recipients still pending (a relay cap, a suspended destination).
@@ -204,6 +207,11 @@ impl Server {
             published: std::sync::Mutex::default(),
             transactional,
         })
+    }
+
+    /// What renders `/metrics` for this server (cheap to clone; rendering reads the store).
+    pub fn metrics(&self) -> MetricsSource {
+        MetricsSource::new(self.host.clone(), self.store.clone())
     }
 
     /// The transactional lane, when `[api] transactional` names its campaign file.

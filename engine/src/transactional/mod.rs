@@ -150,6 +150,18 @@ impl TxLane {
         message: Message,
         idempotency_key: Option<String>,
     ) -> Result<Submitted, SubmitError> {
+        let submitted = self.submit_one(message, idempotency_key).await;
+        if submitted.is_err() {
+            crate::metrics::global().transactional("refused");
+        }
+        submitted
+    }
+
+    async fn submit_one(
+        &self,
+        message: Message,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, SubmitError> {
         message.check_fields(&self.required)?;
         if let Some(entry) = self.suppressed(&message.to).await? {
             return Err(SubmitError::Suppressed {
@@ -172,14 +184,18 @@ impl TxLane {
             idempotency,
         };
         let (store, campaign) = (self.store.clone(), self.campaign.clone());
+        let started = std::time::Instant::now();
         let appended = tokio::task::spawn_blocking(move || {
             store.append(&campaign, std::slice::from_ref(&row), now_millis())
         })
         .await
         .map_err(|e| self.task_failed(e))??;
+        let metrics = crate::metrics::global();
         match appended.into_iter().next() {
             Some(Appended::New(key)) => {
                 self.store.flush().await?;
+                metrics.store_write(started.elapsed());
+                metrics.transactional("accepted");
                 (self.wake)(vec![key.domain.clone()]);
                 Ok(Submitted {
                     id: key.seq.to_string(),
@@ -189,6 +205,7 @@ impl TxLane {
             Some(Appended::Existing { key, same_request }) => {
                 let id = key.seq.to_string();
                 if same_request {
+                    metrics.transactional("repeated");
                     Ok(Submitted { id, new: false })
                 } else {
                     Err(SubmitError::KeyReused {

@@ -28,6 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "control",
             "tracking",
             "transactional",
+            "metrics",
             "recurring",
             "recorder",
             "preflight",
@@ -50,7 +51,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "recorder",
-        &["dispatch", "delivery", "shaping", "store", "model"],
+        &[
+            "dispatch", "delivery", "shaping", "store", "metrics", "model",
+        ],
     ),
     (
         "dispatch",
@@ -70,8 +73,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["ab", "store", "config", "model"]),
     ("ab", &["model"]),
     ("store", &["model"]),
-    ("tracking", &["store", "model"]),
-    ("transactional", &["compose", "store", "config", "model"]),
+    ("tracking", &["store", "metrics", "model"]),
+    (
+        "transactional",
+        &["compose", "store", "config", "metrics", "model"],
+    ),
+    ("metrics", &[]),
     ("recurring", &["config"]),
     ("model", &[]),
     ("config", &["ab", "dkim", "smtp", "store"]),
