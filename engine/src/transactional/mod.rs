@@ -27,6 +27,9 @@ use crate::store::{AppendRow, Appended, IdempotencyKey, RecipientKey, Store, Sto
 /// How long an idempotency key names its first message.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Events read at most to find a delivered message's reply.
+const REPLY_SEARCH: usize = 10_000;
+
 /// What wakes the running send when messages arrived in these domains.
 pub type Wake = Arc<dyn Fn(Vec<String>) + Send + Sync>;
 
@@ -229,15 +232,40 @@ impl TxLane {
         let Some(key) = self.store.recipient_key_by_number(self.number, seq)? else {
             return Ok(None);
         };
-        Ok(self.record(&key)?.map(|record| MessageStatus {
+        let Some(record) = self.record(&key)? else {
+            return Ok(None);
+        };
+        let last_reply = match (&record.last_reply, record.state, record.first_attempt) {
+            (None, RecipientState::Delivered, Some(first)) => {
+                self.delivery_reply(&record.email, first)?
+            }
+            _ => record.last_reply.clone(),
+        };
+        Ok(Some(MessageStatus {
             id: id.to_owned(),
             to: record.email,
             state: record.state,
             attempts: record.attempts,
             first_attempt: record.first_attempt,
             next_attempt: record.next_attempt,
-            last_reply: record.last_reply,
+            last_reply,
         }))
+    }
+
+    /// The reply of the delivery to `to` at or after `first` (a delivered message keeps
+    /// its reply in the event history only): the first delivery event to that address from
+    /// a second before, among at most [`REPLY_SEARCH`] events.
+    fn delivery_reply(&self, to: &str, first: Millis) -> Result<Option<ReplyRecord>, StoreError> {
+        let events = self
+            .store
+            .export_events(&self.campaign, first.saturating_sub(1_000))?;
+        for event in events.take(REPLY_SEARCH) {
+            let event = event?;
+            if event.kind == crate::store::ExportKind::Delivered && event.recipient == to {
+                return Ok(event.reply);
+            }
+        }
+        Ok(None)
     }
 
     fn record(
