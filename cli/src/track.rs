@@ -47,6 +47,7 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
             join: false,
             ..volley::config::ClusterSettings::default()
         },
+        api: None,
     };
     let server = Server::open(settings, ServeOptions::default(), cancel)
         .await

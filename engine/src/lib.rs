@@ -3,9 +3,11 @@
 //! The pipeline, top to bottom (an arrow means "may `use`"):
 //!
 //! ```text
-//! runtime ──► preflight, recorder, campaign, dispatch, cluster, recurring, compose, delivery,
-//!             bounce, control, tracking, transactional, report, ab, store, shaping, config,
-//!             smtp, model
+//! runtime ──► api, preflight, recorder, campaign, dispatch, cluster, recurring, compose,
+//!             delivery, bounce, control, tracking, transactional, report, ab, store,
+//!             shaping, config, smtp, model
+//! api ──► tracking (its connection limits), transactional, cluster, report, campaign, ab,
+//!         store, config, model
 //! transactional ──► compose, store, config, metrics, model
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, metrics, model
@@ -32,6 +34,7 @@
 //! dev-dependency only.
 
 pub mod ab;
+pub mod api;
 pub mod bounce;
 pub mod campaign;
 pub mod cluster;

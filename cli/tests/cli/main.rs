@@ -11,6 +11,7 @@
 mod ab;
 mod abuse;
 mod access;
+mod api_messages;
 mod bounce_mx;
 mod check;
 mod cluster;

@@ -9,6 +9,7 @@
 
 mod ab;
 mod address;
+mod api;
 mod error;
 mod listen;
 mod mx;
@@ -28,6 +29,7 @@ mod validate;
 use std::path::Path;
 
 pub use address::normalize_address;
+pub use api::{load_tokens, ApiScope, ApiSettings, ApiToken, DEFAULT_MAX_BODY, DEFAULT_MAX_UPLOAD};
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use listen::BounceListenSettings;
 pub use relay::is_loopback_host;

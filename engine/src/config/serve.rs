@@ -1,5 +1,5 @@
 //! The `volley serve` file: the store it owns, the campaigns it runs, and where it listens for
-//! tracking requests and bounces.
+//! tracking requests, bounces and API calls.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::api::{validate_api, ApiSettings, RawApi};
 use super::listen::{validate_listen, BounceListenSettings, RawBounceListen};
 use super::secret_file::warn_if_loose;
 use super::store::{validate_store, RawStore};
@@ -31,6 +32,8 @@ pub struct ServeSettings {
     pub bounces: Option<BounceListenSettings>,
     /// `[cluster]`: the node this server is on a PostgreSQL store (its name and lease time).
     pub cluster: ClusterSettings,
+    /// `[api]`: the authenticated HTTP API (where it listens, its tokens, its limits).
+    pub api: Option<ApiSettings>,
 }
 
 /// `[cluster]` of the serve file: how this server takes part in a cluster of nodes sharing a
@@ -119,6 +122,8 @@ struct RawServe {
     bounces: Option<RawBounceListen>,
     #[serde(default)]
     cluster: Option<RawCluster>,
+    #[serde(default)]
+    api: Option<RawApi>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +229,10 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         Some(raw) => serve_cluster(&ctx, raw, &store)?,
         None => ClusterSettings::default(),
     };
+    let api = match &raw.api {
+        Some(raw) => Some(validate_api(&ctx, raw)?),
+        None => None,
+    };
     Ok(ServeSettings {
         file: path.to_path_buf(),
         store,
@@ -231,6 +240,7 @@ pub fn load_serve(path: &Path) -> Result<ServeSettings, ConfigError> {
         tracking,
         bounces,
         cluster,
+        api,
     })
 }
 

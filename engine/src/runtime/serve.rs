@@ -80,6 +80,7 @@ pub struct Server {
     control_stop: CancellationToken,
     tracking_addr: Option<SocketAddr>,
     bounces_addr: Option<SocketAddr>,
+    api_addr: Option<SocketAddr>,
     /// Campaigns handed to the host lately, when, and the node's grants then (not handed
     /// again while they load, unless the node was granted domains since).
     launched: std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, u64)>>,
@@ -156,9 +157,68 @@ async fn start_bounces(
     Ok(addr)
 }
 
+/// Starts the API on `[api] bind`, on `tasks`, until `cancel`; returns where it listens.
+async fn start_api(
+    api: &crate::config::ApiSettings,
+    (store, host): (&Store, &Arc<Host>),
+    transactional: Option<TxLane>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<Option<SocketAddr>, Error> {
+    let listener = TcpListener::bind(api.bind)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: api.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().ok();
+    let source = MetricsSource::new(host.clone(), store.clone());
+    let render: crate::api::metrics::RenderMetrics = Arc::new(move || source.render());
+    if let Some(bind) = api.metrics_bind {
+        start_metrics(bind, api, render.clone(), tasks, cancel).await?;
+    }
+    let mut state = crate::api::ApiState::new(store.clone(), api.clone());
+    state.transactional = transactional;
+    state.metrics = Some(render);
+    tasks.spawn(crate::api::serve(
+        listener,
+        state,
+        cancel.clone().cancelled_owned(),
+    ));
+    tracing::info!(addr = ?addr, tokens = api.tokens.len(), "API listening");
+    Ok(addr)
+}
+
+/// Serves `/metrics` without a token on `[api] metrics_bind`, on `tasks`, until `cancel`.
+async fn start_metrics(
+    bind: SocketAddr,
+    api: &crate::config::ApiSettings,
+    render: crate::api::metrics::RenderMetrics,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<(), Error> {
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|source| Error::Listen { addr: bind, source })?;
+    let limits = crate::tracking::TrackingLimits {
+        header_timeout: api.header_timeout,
+        idle_timeout: api.idle_timeout,
+        max_connections: api.max_connections,
+        ..crate::tracking::TrackingLimits::default()
+    };
+    tasks.spawn(crate::api::metrics::serve_metrics(
+        listener,
+        render,
+        limits,
+        cancel.clone().cancelled_owned(),
+    ));
+    tracing::info!(addr = %bind, "metrics listening (no token)");
+    Ok(())
+}
+
 impl Server {
-    /// Opens the store, answers its control socket and starts the tracking server and the
-    /// bounce listener when configured; everything stops when `cancel` fires.
+    /// Opens the store, answers its control socket and starts the tracking server, the
+    /// bounce listener and the API when configured; everything stops when `cancel` fires.
     pub async fn open(
         settings: ServeSettings,
         options: ServeOptions,
@@ -188,6 +248,13 @@ impl Server {
             )?),
             None => None,
         };
+        let api_addr = match &settings.api {
+            Some(api) => {
+                let lane = transactional.clone();
+                start_api(api, (&store, &host), lane, &tasks, &cancel).await?
+            }
+            None => None,
+        };
         let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         Ok(Server {
             settings,
@@ -199,6 +266,7 @@ impl Server {
             control_stop,
             tracking_addr,
             bounces_addr,
+            api_addr,
             launched: std::sync::Mutex::default(),
             held: std::sync::Mutex::default(),
             launches: TaskTracker::new(),
@@ -237,6 +305,11 @@ impl Server {
     /// Where bounces are received, when the listener runs.
     pub fn bounces_addr(&self) -> Option<SocketAddr> {
         self.bounces_addr
+    }
+
+    /// Where the API listens, when it runs.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
     }
 
     /// Runs until `cancel` fires, then stops cleanly.
@@ -524,8 +597,8 @@ impl Server {
 }
 
 /// The transactional lane's campaign file, when the serve file names one.
-fn lane_file(_settings: &ServeSettings) -> Option<std::path::PathBuf> {
-    None
+fn lane_file(settings: &ServeSettings) -> Option<std::path::PathBuf> {
+    settings.api.as_ref()?.transactional.clone()
 }
 
 /// Logs the tracked campaigns of the store whose tokens another key signed: their links and

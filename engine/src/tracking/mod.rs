@@ -27,6 +27,7 @@ mod targets;
 mod token;
 
 pub use error::TrackingError;
+pub(crate) use http::serve as serve_http;
 pub use limits::TrackingLimits;
 pub use machine::{judge, Request, TOO_SOON_MILLIS};
 pub use server::TrackingServer;

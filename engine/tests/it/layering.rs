@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "runtime",
         &[
+            "api",
             "ab",
             "campaign",
             "report",
@@ -39,6 +40,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "smtp",
             "model",
             "Error",
+        ],
+    ),
+    (
+        "api",
+        &[
+            "tracking",
+            "transactional",
+            "cluster",
+            "report",
+            "campaign",
+            "ab",
+            "store",
+            "config",
+            "model",
         ],
     ),
     ("preflight", &["delivery", "config", "dkim"]),

@@ -23,7 +23,7 @@ impl std::fmt::Debug for MetricsSource {
 }
 
 impl MetricsSource {
-    pub(super) fn new(host: Arc<Host>, store: Store) -> MetricsSource {
+    pub(crate) fn new(host: Arc<Host>, store: Store) -> MetricsSource {
         MetricsSource { host, store }
     }
 

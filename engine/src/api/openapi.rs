@@ -1,0 +1,115 @@
+//! The OpenAPI document of the API, generated from the handlers' annotations (utoipa) and
+//! served at `GET /api/openapi.json`. A copy is checked in at `api/openapi.json` (the
+//! repository's root) so a change to the API shows in review; the test below fails when the
+//! two differ. Regenerate it with
+//! `VOLLEY_WRITE_OPENAPI=1 cargo test -p volley-engine --lib api::openapi`.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::problem::{FieldError, Problem};
+
+/// The API's OpenAPI document: every path, its scopes and its problem answers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Volley API",
+        description = "The HTTP API of `volley serve`: campaigns, their lists and reports, \
+            events, the suppression list. Every path but `/api/health` and \
+            `/api/openapi.json` needs `Authorization: Bearer <secret>` of a token with the \
+            scope the path names (`read`, `send` or `admin`; `admin` implies both others). \
+            Errors are RFC 9457 problem documents naming the field at fault.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    paths(
+        super::health,
+        super::openapi_json,
+        super::messages::submit,
+        super::messages::status,
+        super::metrics::metrics
+    ),
+    components(schemas(
+        Problem,
+        FieldError,
+        super::Health,
+        super::messages::MessageRequest,
+        super::messages::Accepted,
+        super::messages::MessageState,
+        super::messages::Reply
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "meta", description = "The server itself: health and this document."),
+        (name = "messages", description = "The transactional lane: single messages sent at priority 1, ahead of bulk traffic."),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer scheme every authenticated path refers to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some(
+            "A secret whose SHA-256 is in the server's tokens file; its scopes decide what \
+             it may do."
+                .to_owned(),
+        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The document as served and checked in: pretty JSON with a final line break.
+pub fn document() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_checked_in_copy_is_the_generated_one() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/openapi.json");
+        let generated = document();
+        if std::env::var_os("VOLLEY_WRITE_OPENAPI").is_some() {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, &generated).unwrap();
+            return;
+        }
+        let checked_in = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "api/openapi.json differs from the API in the code; regenerate it with \
+             `VOLLEY_WRITE_OPENAPI=1 cargo test -p volley-engine --lib api::openapi` and \
+             review the difference"
+        );
+    }
+
+    #[test]
+    fn every_path_but_the_open_ones_needs_a_token() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let open = path == "/api/health" || path == "/api/openapi.json";
+                let security = &operation["security"];
+                let needs_none = security.as_array().is_some_and(|s| {
+                    s.iter()
+                        .all(|e| e.as_object().is_some_and(|o| o.is_empty()))
+                });
+                assert_eq!(needs_none, open, "{method} {path}: security {security}");
+            }
+        }
+    }
+}
