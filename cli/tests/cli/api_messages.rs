@@ -94,7 +94,7 @@ fn split(out: &str) -> (u16, serde_json::Value) {
 }
 
 /// Writes the lane's campaign, the tokens file and the serve file; returns the API's port.
-fn write_files(fixture: &Fixture) -> u16 {
+fn write_files(fixture: &Fixture) -> (u16, u16) {
     std::fs::write(fixture.path("tx.txt"), "Your code is {{ code }}.\n").unwrap();
     std::fs::write(fixture.path("none.csv"), "email\n").unwrap();
     fixture
@@ -115,16 +115,17 @@ fn write_files(fixture: &Fixture) -> u16 {
         ),
     )
     .unwrap();
-    let port = free_port();
+    let (port, metrics) = (free_port(), free_port());
     std::fs::write(
         fixture.path("serve.toml"),
         format!(
             "store = \"campaign.volley\"\ncampaigns = [\"campaign.toml\"]\n\n[api]\n\
-             bind = \"127.0.0.1:{port}\"\ntokens_file = \"tokens.toml\"\ntransactional = \"tx.toml\"\n"
+             bind = \"127.0.0.1:{port}\"\ntokens_file = \"tokens.toml\"\ntransactional = \"tx.toml\"\n\
+             metrics_bind = \"127.0.0.1:{metrics}\"\n"
         ),
     )
     .unwrap();
-    port
+    (port, metrics)
 }
 
 fn start_server(fixture: &Fixture) -> Child {
@@ -168,7 +169,7 @@ async fn a_posted_message_overtakes_the_bulk_send_and_metrics_count_it() {
         ..SinkConfig::default()
     };
     let fixture = Fixture::with_sink(&list(BULK), PASSWORD, config).await;
-    let port = write_files(&fixture);
+    let (port, metrics_port) = write_files(&fixture);
     let mut server = start_server(&fixture);
     fixture.wait_for_arrivals(20, &mut server).await;
     let base = format!("http://127.0.0.1:{port}");
@@ -256,6 +257,17 @@ async fn a_posted_message_overtakes_the_bulk_send_and_metrics_count_it() {
     assert_eq!(code, 200);
     let (code, _) = get(&format!("{base}/metrics"), SEND);
     assert_eq!(code, 403, "a send token cannot read the metrics");
+    // `[api] metrics_bind`: the same metrics without a token, and nothing else there.
+    let open = curl(&[&format!("http://127.0.0.1:{metrics_port}/metrics")]);
+    assert!(open.contains("volley_messages_total"), "{open}");
+    let other = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://127.0.0.1:{metrics_port}/api/messages/1"),
+    ]);
+    assert_eq!(other, "404");
     stop(server);
     let parsed = parse_metrics(&metrics);
     let delivered = |campaign: &str| {

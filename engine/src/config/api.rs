@@ -335,6 +335,29 @@ mod tests {
     }
 
     #[test]
+    fn the_transactional_file_and_the_metrics_bind_are_checked_and_named() {
+        let missing = api(
+            "bind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\ntransactional = \"tx.toml\"\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(missing.contains("api.transactional"), "{missing}");
+        let bad = api(
+            "bind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\nmetrics_bind = \"loopback\"\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(bad.contains("api.metrics_bind"), "{bad}");
+        let good = api(
+            "bind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\nmetrics_bind = \"127.0.0.1:9026\"\n",
+            "",
+        )
+        .unwrap();
+        assert_eq!(good.metrics_bind.map(|a| a.port()), Some(9026));
+        assert_eq!(good.transactional, None);
+    }
+
+    #[test]
     fn an_empty_tokens_file_has_no_tokens() {
         assert!(tokens("").unwrap().is_empty());
     }

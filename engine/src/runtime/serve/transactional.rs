@@ -17,7 +17,7 @@ use super::super::{Campaign, DEFAULT_LINGER};
 use crate::compose::transactional::TX_COLUMNS;
 use crate::config::{load_campaign_in, ServeSettings};
 use crate::model::now_millis;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::transactional::{TxLane, Wake};
 use crate::Error;
 
@@ -37,9 +37,12 @@ pub(super) fn start(
     let lane_settings = load_campaign_in(file, &settings.store)?;
     let campaign = Campaign::prepare_transactional(lane_settings)?;
     let id = campaign.id().to_owned();
+    // An engine that cannot append (PostgreSQL, for now) is refused before anything is
+    // written or sent.
+    if let Err(error @ StoreError::Unsupported { .. }) = store.append(&id, &[], now_millis()) {
+        return Err(error.into());
+    }
     ensure_loaded(store, &campaign)?;
-    // Refuses an engine that cannot append before anything is sent.
-    store.append(&id, &[], now_millis())?;
     if let Some(meta) = campaign.tracking_meta() {
         store.set_tracking_meta(&id, &meta)?;
     }
