@@ -1,4 +1,4 @@
-//! `GET /metrics`: the process's metrics (see `crate::metrics`) in the OpenMetrics text
+//! `GET /metrics`: the process's metrics (the `metrics` module) in the OpenMetrics text
 //! format, which Prometheus scrapes. On the API listener it needs a `read` token; with
 //! `[api] metrics_bind` it is also served on a listener of its own without a token (for a
 //! scraper on loopback), which answers nothing else.
