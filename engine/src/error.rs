@@ -162,6 +162,20 @@ pub enum Error {
     /// The owner of the store answered with an error.
     #[error("the process owning the store answered: {0}")]
     Remote(String),
+    /// The transactional lane's campaign id names a campaign of the store that is not a
+    /// transactional lane (a list was loaded under it).
+    #[error(
+        "{file}: campaign {campaign} is already in the store {store} as a campaign with a list, \
+         not a transactional lane; give the lane's file another [campaign] id"
+    )]
+    NotALane {
+        /// The lane's campaign file.
+        file: PathBuf,
+        /// Its id.
+        campaign: String,
+        /// The store.
+        store: PathBuf,
+    },
 }
 
 /// `(published: a, b, c)` for [`Error::NotPublished`]: at most 20 ids, or a hint when none.

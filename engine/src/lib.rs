@@ -4,23 +4,25 @@
 //!
 //! ```text
 //! runtime ──► api, preflight, recorder, campaign, dispatch, cluster, recurring, compose,
-//!             delivery, bounce, control, tracking, webhooks, report, ab, store, shaping,
-//!             config, smtp, model
-//! api ──► tracking (its connection limits), control, recurring, cluster, report, campaign,
-//!         bounce (provider webhooks: classify, VERP), webhooks (status), ab, store, config,
-//!         model
+//!             delivery, bounce, control, tracking, webhooks, transactional, report, ab,
+//!             store, shaping, config, smtp, model
+//! api ──► tracking (its connection limits), control, recurring, transactional, cluster,
+//!         report, campaign, bounce (provider webhooks: classify, VERP), webhooks (status),
+//!         ab, store, config, metrics, model
+//! transactional ──► compose, store, config, metrics, model
 //! preflight ──► delivery, config, dkim
-//! recorder ──► dispatch, delivery, shaping, store, model
+//! recorder ──► dispatch, delivery, shaping, store, metrics, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
 //! report ──► ab, store, config, model          control ──► report, webhooks, store, model
-//! tracking ──► store, model                    recurring ──► config
+//! tracking ──► store, metrics, model           recurring ──► config
 //! webhooks ──► recurring, store, config, model (events out, signed)
 //! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
 //! cluster ──► config, store, model (nodes, leases, the scheduler's filter, campaign documents)
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                    campaign ──► config, store, model
 //! bounce, store, ab ──► model                  config ──► ab (its metric and rules), dkim, smtp, store (its location)
-//! leaves: model, dkim, smtp  (smtp and dkim know nothing of campaigns)
+//! leaves: model, dkim, smtp, metrics  (smtp and dkim know nothing of campaigns; recorder,
+//!         tracking and transactional feed metrics)
 //! ```
 //!
 //! `runtime` is the only place that wires stages together, one module per command; nothing
@@ -44,6 +46,7 @@ pub mod control;
 pub mod delivery;
 pub mod dispatch;
 pub mod dkim;
+pub mod metrics;
 pub mod model;
 pub mod preflight;
 pub mod recurring;
@@ -53,6 +56,7 @@ pub mod shaping;
 pub mod smtp;
 pub mod store;
 pub mod tracking;
+pub mod transactional;
 pub mod webhooks;
 
 mod error;

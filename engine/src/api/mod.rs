@@ -16,6 +16,8 @@
 pub mod auth;
 pub mod body;
 pub mod campaigns;
+pub mod messages;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod providers;
@@ -56,6 +58,10 @@ pub struct ApiState {
     /// The settings of a campaign (or of the campaign of an edition) the server runs, read
     /// without their secrets: its variants, its A/B test (for events, reports, verdicts).
     pub campaigns: Option<SettingsLookup>,
+    /// The transactional lane (`[api] transactional`), when configured.
+    pub transactional: Option<crate::transactional::TxLane>,
+    /// What renders `/metrics`, when the server keeps metrics.
+    pub metrics: Option<metrics::RenderMetrics>,
 }
 
 /// Finds the settings of a campaign (or of the campaign of an edition) by id, read without
@@ -80,6 +86,8 @@ impl ApiState {
             providers: None,
             control: None,
             campaigns: None,
+            transactional: None,
+            metrics: None,
         }
     }
 
@@ -120,6 +128,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(suppressions::routes())
         .merge(campaigns::routes())
         .merge(reports::routes())
+        .merge(messages::routes())
+        .merge(metrics::routes())
         .fallback(unknown_path)
         .with_state(state)
 }

@@ -37,8 +37,20 @@ use super::problem::{FieldError, Problem};
         super::campaigns::events,
         super::reports::report_of,
         super::reports::decide,
+        super::messages::submit,
+        super::messages::status,
+        super::metrics::metrics
     ),
-    components(schemas(Problem, FieldError, super::Health, super::providers::Received)),
+    components(schemas(
+        Problem,
+        FieldError,
+        super::Health,
+        super::providers::Received,
+        super::messages::MessageRequest,
+        super::messages::Accepted,
+        super::messages::MessageState,
+        super::messages::Reply
+    )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -48,6 +60,7 @@ use super::problem::{FieldError, Problem};
             the provider's way instead of a bearer token."),
         (name = "campaigns", description = "Campaigns: their status and events."),
         (name = "suppressions", description = "The suppression list: addresses never mailed."),
+        (name = "messages", description = "The transactional lane: single messages sent at priority 1, ahead of bulk traffic."),
     )
 )]
 pub struct ApiDoc;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::tracked::{compose_tracked, Tracking};
+use super::transactional;
 use super::Templates;
 use super::{links, ComposeError, Composed, Composer, Mailbox, MessageSettings, TemplateSource};
 use crate::config::{Address, CampaignSettings, DkimSettings, TemplateFile, MAIN_VARIANT};
@@ -18,6 +19,9 @@ pub(crate) struct CampaignMessages {
     composers: Vec<Arc<Composer>>,
     columns: Arc<Vec<String>>,
     tracking: Option<Arc<Tracking>>,
+    /// The transactional lane's messages: rows are expanded by variant (see
+    /// `transactional::expand`).
+    transactional: bool,
 }
 
 /// One version of a campaign's message: the campaign's own, or a variant's overrides on it.
@@ -53,20 +57,78 @@ impl CampaignMessages {
                 &columns,
                 tracking.is_some(),
             )?;
-            let keys = settings
-                .dkim
-                .iter()
-                .map(DkimSettings::load_key)
-                .collect::<Result<Vec<_>, _>>()?;
-            let signer = (!keys.is_empty()).then(|| Signer::new(keys));
-            let message = message_settings(settings, &version);
-            composers.push(Arc::new(Composer::new(templates, message, signer)));
+            composers.push(composer(settings, &version, templates)?);
         }
         Ok(CampaignMessages {
             composers,
             columns: Arc::new(columns),
             tracking: tracking.map(Arc::new),
+            transactional: false,
         })
+    }
+
+    /// The messages of the transactional lane from its campaign file: variant 0 renders the
+    /// file's templates (all of whose fields a request's `data` must give, see
+    /// [`CampaignMessages::required_fields`]), variants 1 to 3 put in a request's explicit
+    /// content. Rows have the columns [`transactional::TX_COLUMNS`]. Tracked like any
+    /// campaign: template links are rewritten, the pixel and the unsubscribe headers added;
+    /// links in explicit content are left as they are (the click redirect only follows the
+    /// campaign's own links).
+    pub(crate) fn prepare_transactional(
+        settings: &CampaignSettings,
+    ) -> Result<CampaignMessages, ComposeError> {
+        let mut tracking = settings.tracking.as_ref().map(Tracking::new);
+        let main = versions(settings)
+            .into_iter()
+            .next()
+            .ok_or(ComposeError::NoBody)?;
+        let mut composers = Vec::new();
+        let (mut text, mut html) = (template(main.text), template(main.html));
+        let provided = Templates::new(main.subject, text.clone(), html.clone())?.variables();
+        let provided: Vec<String> = provided.into_iter().collect();
+        if let Some((tracking, tracking_settings)) =
+            tracking.as_mut().zip(settings.tracking.as_ref())
+        {
+            tracking.rewrite(tracking_settings, &provided, text.as_mut(), html.as_mut());
+        }
+        let templates = Templates::new(main.subject, text, html)?;
+        composers.push(composer(settings, &main, templates)?);
+        for variant in [
+            transactional::EXPLICIT_BOTH,
+            transactional::EXPLICIT_TEXT,
+            transactional::EXPLICIT_HTML,
+        ] {
+            let mut html = transactional::explicit_html(variant);
+            if let Some((tracking, tracking_settings)) =
+                tracking.as_mut().zip(settings.tracking.as_ref())
+            {
+                tracking.rewrite(tracking_settings, &[], None, html.as_mut());
+            }
+            let templates = transactional::with_html(variant, html)?;
+            composers.push(composer(settings, &main, templates)?);
+        }
+        Ok(CampaignMessages {
+            composers,
+            columns: Arc::new(transactional::TX_COLUMNS.map(str::to_owned).to_vec()),
+            tracking: tracking.map(Arc::new),
+            transactional: true,
+        })
+    }
+
+    /// The merge fields the templates of variant 0 use that a recipient's data must give
+    /// (the tracking fields Volley fills in are left out).
+    pub(crate) fn required_fields(&self) -> Vec<String> {
+        self.composer(0)
+            .templates()
+            .variables()
+            .into_iter()
+            .filter(|name| {
+                self.tracking.is_none()
+                    || !(name.starts_with(links::PROVIDED_PREFIX)
+                        || name == links::UNSUBSCRIBE_VARIABLE)
+            })
+            .filter(|name| name != "email")
+            .collect()
     }
 
     /// The recipient list's columns (merge fields).
@@ -96,9 +158,16 @@ impl CampaignMessages {
         (number, variant, seq): (u32, u8, u64),
         message_id_local: Option<&str>,
     ) -> Result<Composed, ComposeError> {
+        let expanded;
+        let (columns, values): (&[String], &[String]) = if self.transactional {
+            expanded = transactional::expand(crate::model::variant_index(variant), values);
+            (&expanded.0, &expanded.1)
+        } else {
+            (&self.columns, values)
+        };
         compose_tracked(
             self.composer(variant),
-            &self.columns,
+            columns,
             self.tracking.as_deref(),
             to,
             values,
@@ -106,6 +175,23 @@ impl CampaignMessages {
             message_id_local,
         )
     }
+}
+
+/// The composer of one version with its compiled `templates`: DKIM keys loaded, From,
+/// Reply-To and `Feedback-ID` set.
+fn composer(
+    settings: &CampaignSettings,
+    version: &Version<'_>,
+    templates: Templates,
+) -> Result<Arc<Composer>, ComposeError> {
+    let keys = settings
+        .dkim
+        .iter()
+        .map(DkimSettings::load_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    let signer = (!keys.is_empty()).then(|| Signer::new(keys));
+    let message = message_settings(settings, version);
+    Ok(Arc::new(Composer::new(templates, message, signer)))
 }
 
 /// From (with the version's sender name), Reply-To and `Feedback-ID` of one version.

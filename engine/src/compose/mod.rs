@@ -19,6 +19,7 @@ mod message;
 mod stage;
 mod templates;
 mod tracked;
+pub mod transactional;
 
 pub(crate) use campaign::CampaignMessages;
 pub(crate) use stage::{spawn_composers, ComposeStage, Identity, Stages};

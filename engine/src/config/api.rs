@@ -98,6 +98,14 @@ pub struct ApiSettings {
     /// Connections served at once (`max_connections`, default 256); more wait in the
     /// listen backlog.
     pub max_connections: usize,
+    /// The transactional lane's campaign file (`transactional`, relative to the serve file):
+    /// its relay or MX settings, DKIM keys, From, templates and tracking serve
+    /// `POST /api/messages` (its `recipients` is not read). None: no lane.
+    pub transactional: Option<PathBuf>,
+    /// Where `/metrics` is also served without a token (`metrics_bind`, e.g.
+    /// `127.0.0.1:9026`, for a scraper on loopback). None: only on the API, with a `read`
+    /// token.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// The default `max_body`.
@@ -118,6 +126,8 @@ impl ApiSettings {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 256,
+            transactional: None,
+            metrics_bind: None,
         }
     }
 }
@@ -138,6 +148,10 @@ pub(crate) struct RawApi {
     idle_timeout: Option<String>,
     #[serde(default)]
     max_connections: Option<i64>,
+    #[serde(default)]
+    transactional: Option<String>,
+    #[serde(default)]
+    metrics_bind: Option<String>,
 }
 
 /// Checks `[api]` of the serve file (`ctx`), reading its tokens file; names `api.<key>` (or
@@ -172,6 +186,20 @@ pub(crate) fn validate_api(ctx: &Ctx, raw: &RawApi) -> Result<ApiSettings, Confi
     let connections = raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
     ctx.range("api.max_connections", connections, 1, 100_000)?;
     settings.max_connections = usize::try_from(connections).unwrap_or(usize::MAX);
+    if let Some(file) = &raw.transactional {
+        let path = ctx.path("api.transactional", file)?;
+        ctx.readable("api.transactional", &path)?;
+        settings.transactional = Some(path);
+    }
+    if let Some(bind) = &raw.metrics_bind {
+        settings.metrics_bind = Some(bind.trim().parse::<SocketAddr>().map_err(|_| {
+            ctx.bad(
+                "api.metrics_bind",
+                bind,
+                "an address and port, like 127.0.0.1:9026",
+            )
+        })?);
+    }
     Ok(settings)
 }
 
@@ -304,6 +332,29 @@ mod tests {
         assert_eq!(read[0].sha256[0], 0x2c);
         assert_eq!(read[1].sha256[0], 0x3c);
         assert!(!format!("{:?}", read[0]).contains("2c"), "no hash in Debug");
+    }
+
+    #[test]
+    fn the_transactional_file_and_the_metrics_bind_are_checked_and_named() {
+        let missing = api(
+            "bind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\ntransactional = \"tx.toml\"\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(missing.contains("api.transactional"), "{missing}");
+        let bad = api(
+            "bind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\nmetrics_bind = \"loopback\"\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(bad.contains("api.metrics_bind"), "{bad}");
+        let good = api(
+            "bind = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\nmetrics_bind = \"127.0.0.1:9026\"\n",
+            "",
+        )
+        .unwrap();
+        assert_eq!(good.metrics_bind.map(|a| a.port()), Some(9026));
+        assert_eq!(good.transactional, None);
     }
 
     #[test]

@@ -90,6 +90,14 @@ pub enum SchedulerEvent {
     Settled(Vec<Settled>),
     /// A campaign to send alongside the others (loaded already).
     Submit(CampaignLane),
+    /// Recipients were appended to a running campaign (by its index) in these domains (the
+    /// transactional lane): their queues are read again at once.
+    Arrived {
+        /// The campaign's index in the running send.
+        campaign: usize,
+        /// The domains of the new recipients.
+        domains: Vec<String>,
+    },
 }
 
 /// A relay cap that stopped sending.
@@ -455,6 +463,13 @@ impl Scheduler {
                 }
             }
             SchedulerEvent::Submit(lane) => self.add_campaign(lane)?,
+            SchedulerEvent::Arrived { campaign, domains } => {
+                if let Some(feed) = self.feeds.iter_mut().find(|f| f.index == campaign) {
+                    for domain in &domains {
+                        feed.rewind(domain);
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ use tracing::Instrument;
 
 use crate::delivery::Settled;
 use crate::dispatch::SchedulerEvent;
-use crate::model::{now_millis, Counts};
+use crate::model::{now_millis, Counts, Outcome};
 use crate::shaping::RelayBudget;
 use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
 
@@ -73,6 +73,11 @@ pub(crate) trait Lanes: Send + Sync + 'static {
     type Lane: Lane;
     /// The campaign at `index`, when the send knows it.
     fn lane(&self, index: usize) -> Option<Arc<Self::Lane>>;
+    /// The name of destination `id` of the send (for the metrics), when it knows it.
+    fn destination_name(&self, id: usize) -> Option<String> {
+        let _ = id;
+        None
+    }
 }
 
 /// A relay's hourly and daily caps and where their counts are kept.
@@ -121,11 +126,13 @@ async fn record_one_by_one(
     while let Some(first) = settled.recv().await {
         let mut group = take_group(first, &mut settled);
         gather(&mut group, &mut settled).await;
+        let started = Instant::now();
         recorded += write_group(&store, &*lanes, &group)?;
         if let Some(usage) = &relay_usage {
             save_relay_usage(&store, usage)?;
         }
         flush(&store).await?;
+        crate::metrics::global().store_write(started.elapsed());
         let _ = scheduler.send(SchedulerEvent::Settled(group));
     }
     Ok(recorded)
@@ -182,8 +189,10 @@ async fn record_overlapped<L: Lanes>(
                 let span = tracing::Span::current();
                 writing.spawn_blocking(move || {
                     let _entered = span.enter();
+                    let started = Instant::now();
                     let count = write_group(&store, &*lanes, &group)?;
                     store.flush_blocking()?;
+                    crate::metrics::global().store_write(started.elapsed());
                     Ok((count, group))
                 });
             }
@@ -286,5 +295,38 @@ fn write_group(store: &Store, lanes: &impl Lanes, group: &[Settled]) -> Result<u
         recorded += updates.len() as u64;
         lane.recorded(counts);
     }
+    count_outcomes(lanes, group);
     Ok(recorded)
+}
+
+/// Counts a recorded group's outcomes in the metrics, by campaign, destination and kind.
+fn count_outcomes(lanes: &impl Lanes, group: &[Settled]) {
+    let mut tally: HashMap<(usize, Option<usize>, &'static str), u64> = HashMap::new();
+    for item in group {
+        if let Settled::Outcome {
+            campaign,
+            destination,
+            update,
+        } = item
+        {
+            let kind = match update.outcome {
+                Outcome::Delivered { .. } => "delivered",
+                Outcome::Deferred { .. } => "deferred",
+                Outcome::Bounced { .. } => "bounced",
+                Outcome::Expired { .. } => "expired",
+                Outcome::Suppressed { .. } => "suppressed",
+            };
+            *tally.entry((*campaign, *destination, kind)).or_default() += 1;
+        }
+    }
+    let metrics = crate::metrics::global();
+    for ((index, destination, kind), n) in tally {
+        let Some(lane) = lanes.lane(index) else {
+            continue;
+        };
+        let name = destination
+            .and_then(|id| lanes.destination_name(id))
+            .unwrap_or_else(|| "none".to_owned());
+        metrics.outcome(lane.id(), &name, kind, n);
+    }
 }

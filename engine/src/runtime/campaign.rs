@@ -47,6 +47,29 @@ impl Campaign {
         })
     }
 
+    /// The transactional lane's campaign from its file (`[api] transactional`): the keys are
+    /// loaded and the templates compiled as for any campaign, but the recipient list is
+    /// not read (messages come one at a time, see `crate::transactional`).
+    pub(crate) fn prepare_transactional(settings: CampaignSettings) -> Result<Campaign, Error> {
+        if !settings.secrets_read {
+            return Err(Error::ReadOnlySettings {
+                file: settings.file.clone(),
+            });
+        }
+        let messages = CampaignMessages::prepare_transactional(&settings)?;
+        let classifier = Arc::new(classifier_for(&settings)?);
+        Ok(Campaign {
+            settings,
+            messages,
+            classifier,
+        })
+    }
+
+    /// The merge fields a transactional message's `data` must give (the templates' own).
+    pub(crate) fn required_fields(&self) -> Vec<String> {
+        self.messages.required_fields()
+    }
+
     /// What the tracking server needs to know of this campaign, when it is tracked.
     pub fn tracking_meta(&self) -> Option<TrackingMeta> {
         self.messages.tracking().map(|t| TrackingMeta {

@@ -66,6 +66,20 @@ impl Host {
         !self.runs.is_empty()
     }
 
+    /// Whether the running send (a send that lives on, like the transactional lane's) has
+    /// campaigns with work left.
+    pub(crate) fn run_has_work(&self) -> bool {
+        self.current().is_some_and(|run| {
+            run.is_open()
+                && !run
+                    .view
+                    .active
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty()
+        })
+    }
+
     /// Makes `run` the send that handed-over campaigns join.
     pub(crate) fn adopt(&self, run: RunHandle) {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
@@ -149,7 +163,8 @@ impl Host {
         .await
     }
 
-    fn current(&self) -> Option<RunHandle> {
+    /// The running send (or the last one), if any.
+    pub(crate) fn current(&self) -> Option<RunHandle> {
         self.current
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -276,9 +291,9 @@ impl Host {
             .map_err(|e| format!("preparing campaign {}: {e}", file.display()))?;
         let plan = DeliveryPlan::for_campaign(&campaign, store).map_err(|e| e.to_string())?;
         let running = self.current().filter(RunHandle::is_open);
-        let cluster = self.node.get().is_some();
-        if cluster && running.as_ref().is_some_and(|run| run.has(campaign.id())) {
-            // A cluster node's send that has no work on its domains just now ends soon.
+        if running.as_ref().is_some_and(|run| run.has(campaign.id())) {
+            // Its retries are the running send's (a cluster node's send that has no work on
+            // its domains just now ends soon; the transactional lane's run never ends).
             return Ok(Response::AlreadySending {
                 campaign: campaign.id().to_owned(),
                 pid: std::process::id(),

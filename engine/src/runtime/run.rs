@@ -71,6 +71,8 @@ impl recorder::Lane for Lane {
 #[derive(Default)]
 pub(crate) struct Registry {
     lanes: RwLock<Vec<Arc<Lane>>>,
+    /// The run's live view (destination names for the metrics).
+    view: Arc<SchedulerView>,
 }
 
 impl Registry {
@@ -100,6 +102,16 @@ impl recorder::Lanes for Registry {
     fn lane(&self, index: usize) -> Option<Arc<Lane>> {
         self.get(index)
     }
+
+    fn destination_name(&self, id: usize) -> Option<String> {
+        self.view
+            .destinations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.name.clone())
+    }
 }
 
 impl Stages for Registry {
@@ -118,6 +130,8 @@ pub(crate) struct RunHandle {
     closed: Arc<AtomicBool>,
     /// The delivery path of this run (submitted campaigns must share it).
     pub(crate) plan_key: Arc<RwLock<String>>,
+    /// The relay's caps and counts, when it has caps (for the metrics).
+    pub(crate) relay: Arc<RwLock<Option<RelayUsage>>>,
 }
 
 impl RunHandle {
@@ -134,6 +148,17 @@ impl RunHandle {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .any(|lane| lane.id == id)
+    }
+
+    /// Tells the running send that recipients were appended to its campaign at `index`
+    /// in `domains` (the transactional lane); false when the run is over.
+    pub(crate) fn arrived(&self, index: usize, domains: Vec<String>) -> bool {
+        self.events
+            .send(SchedulerEvent::Arrived {
+                campaign: index,
+                domains,
+            })
+            .is_ok()
     }
 
     /// Adds a loaded campaign to the running send; an error text when the run is over or
@@ -168,9 +193,12 @@ pub(crate) struct Run {
     view: Arc<SchedulerView>,
     closed: Arc<AtomicBool>,
     plan_key: Arc<RwLock<String>>,
+    relay: Arc<RwLock<Option<RelayUsage>>>,
     /// On a cluster node: the domains it may send to (the run ends when those have no work
     /// left; the server starts another when the node is granted more).
     filter: Option<Arc<WorkFilter>>,
+    /// Keep running with nothing to send, until cancelled (the transactional lane's run).
+    keep_running: bool,
 }
 
 /// What a finished run did.
@@ -195,16 +223,29 @@ impl Run {
     /// A run over `store`.
     pub(crate) fn new(store: Store) -> Run {
         let (events, events_rx) = mpsc::unbounded_channel();
+        let view: Arc<SchedulerView> = Arc::default();
         Run {
             store,
-            registry: Arc::default(),
+            registry: Arc::new(Registry {
+                lanes: RwLock::default(),
+                view: view.clone(),
+            }),
             events,
             events_rx,
-            view: Arc::default(),
+            view,
             closed: Arc::default(),
             plan_key: Arc::default(),
+            relay: Arc::default(),
             filter: None,
+            keep_running: false,
         }
+    }
+
+    /// A run that keeps running with nothing to send until cancelled: the transactional
+    /// lane's, which campaigns join as they come.
+    pub(crate) fn serving(mut self) -> Run {
+        self.keep_running = true;
+        self
     }
 
     /// The run of a cluster node: it sends only to the domains `filter` opens.
@@ -227,6 +268,7 @@ impl Run {
             view: self.view.clone(),
             closed: self.closed.clone(),
             plan_key: self.plan_key.clone(),
+            relay: self.relay.clone(),
         }
     }
 
@@ -244,6 +286,7 @@ impl Run {
         let (deliveries_tx, deliveries_rx) = mpsc::channel(DELIVERY_EVENTS);
         let cancel = options.cancel.child_token();
         let relay_usage = plan.relay_usage;
+        *self.relay.write().unwrap_or_else(|p| p.into_inner()) = relay_usage.clone();
         let ctx = Arc::new(DeliveryContext::new(
             settled_tx.clone(),
             deliveries_tx,
@@ -274,7 +317,7 @@ impl Run {
                 events: self.events_rx,
                 max_connections: plan.global.max_connections,
                 linger: options.linger,
-                keep_running: false,
+                keep_running: self.keep_running,
                 tracker: tracker.clone(),
                 view: self.view.clone(),
                 filter: self.filter.clone(),

@@ -31,6 +31,7 @@ use crate::model::Clock;
 use crate::recurring::{self, Due};
 use crate::store::Store;
 use crate::tracking::TokenKey;
+use crate::transactional::TxLane;
 use crate::webhooks::{WebhookLease, Webhooks};
 use crate::Error;
 
@@ -96,10 +97,16 @@ pub struct Server {
     published: std::sync::Mutex<std::collections::HashMap<String, (String, CampaignSettings)>>,
     /// The `[[webhook]]` tasks.
     webhooks: Webhooks,
+    /// The transactional lane (`[api] transactional`), when configured.
+    transactional: Option<TxLane>,
 }
 
 mod api;
 mod cluster;
+mod metrics;
+mod transactional;
+
+pub use metrics::MetricsSource;
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
 /// run ended with recipients still pending (a relay cap, a suspended destination).
@@ -180,13 +187,19 @@ impl Server {
             Some(bounces) => Some(start_bounces(bounces, &store, &tasks, &cancel).await?),
             None => None,
         };
+        let transactional = match lane_file(&settings) {
+            Some(file) => Some(transactional::start(
+                &file, &settings, &store, &host, &tasks, &cancel,
+            )?),
+            None => None,
+        };
         let api_addr = match &settings.api {
             Some(api) => {
                 api::start(
                     api,
                     &settings,
                     (&store, &host),
-                    &options.clock,
+                    (&options.clock, transactional.clone()),
                     &tasks,
                     &cancel,
                 )
@@ -215,12 +228,23 @@ impl Server {
             node,
             published: std::sync::Mutex::default(),
             webhooks,
+            transactional,
         })
     }
 
     /// The `[[webhook]]` tasks' status (backlog, last error, next attempt).
     pub fn webhooks(&self) -> &Webhooks {
         &self.webhooks
+    }
+
+    /// What renders `/metrics` for this server (cheap to clone; rendering reads the store).
+    pub fn metrics(&self) -> MetricsSource {
+        MetricsSource::new(self.host.clone(), self.store.clone())
+    }
+
+    /// The transactional lane, when `[api] transactional` names its campaign file.
+    pub fn transactional(&self) -> Option<&TxLane> {
+        self.transactional.as_ref()
     }
 
     /// The cluster node's name, when this server is one.
@@ -285,7 +309,7 @@ impl Server {
 
     /// Reports a finished pass; says so in the log when the server falls idle.
     fn finish_pass(&self) {
-        let idle = self.launches.is_empty() && !self.host.is_sending();
+        let idle = self.launches.is_empty() && !self.host.is_sending() && !self.host.run_has_work();
         let was_idle = self.passes.borrow().idle;
         self.passes.send_modify(|pass| {
             pass.number += 1;
@@ -531,6 +555,11 @@ impl Server {
             }
         });
     }
+}
+
+/// The transactional lane's campaign file, when the serve file names one.
+fn lane_file(settings: &ServeSettings) -> Option<std::path::PathBuf> {
+    settings.api.as_ref()?.transactional.clone()
 }
 
 /// Logs the tracked campaigns of the store whose tokens another key signed: their links and

@@ -11,10 +11,10 @@
 use super::cluster::{DomainWork, LeaseInfo, NodeInfo, NodeStart};
 use super::transfer::{CampaignHeader, CampaignImport, ChunkSink, StoreWide};
 use super::{
-    AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, EventTally,
-    ExportEvents, ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy, OutcomeUpdate,
-    RecipientKey, RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect,
-    TrackEvent, TrackInput, TrackingMeta, WebhookCursor,
+    AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected, DomainTally,
+    EventKind, EventTally, ExportEvents, ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy,
+    OutcomeUpdate, RecipientKey, RecipientRecord, ReportEffect, StoreError, StoredRecipient,
+    TrackEffect, TrackEvent, TrackInput, TrackingMeta, WebhookCursor,
 };
 use crate::model::TrackCounts;
 use crate::model::{
@@ -81,6 +81,25 @@ pub trait CampaignStore {
     /// Starts loading `campaign` with the CSV header `columns`, first removing whatever an
     /// interrupted earlier load left behind. Call only for a campaign that is not `loaded`.
     fn start_load(&self, campaign: &str, columns: Vec<String>) -> Result<Loader<'_>, StoreError>;
+
+    /// Appends `rows` to `campaign`, which must be loaded (with zero rows or more), as new
+    /// pending recipients: no de-duplication (the same address may come again), except that
+    /// a row whose idempotency key was used within its window adds nothing and names the
+    /// first row instead. The rows, their queue entries, the counters and the idempotency
+    /// records are written atomically; durable with the next flush. Returns, per row, what
+    /// was done. Engines that cannot do it yet say [`StoreError::Unsupported`].
+    fn append(
+        &self,
+        campaign: &str,
+        rows: &[AppendRow],
+        now: Millis,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let _ = (campaign, rows, now);
+        Err(StoreError::Unsupported {
+            path: self.path().to_owned(),
+            what: "appending messages to a loaded campaign (the transactional lane)",
+        })
+    }
 
     /// Deletes everything of a campaign (meta, counters, recipients, queue, retries, dedupe,
     /// events, attempt log, tracking, A/B and gc records). The suppression list stays.

@@ -143,6 +143,14 @@ pub enum StoreError {
         /// Seconds since its last heartbeat.
         age_secs: u64,
     },
+    /// The engine behind the store cannot do this yet.
+    #[error("store {path}: {what} is not supported by this store engine yet")]
+    Unsupported {
+        /// The store (folder, or database address without its password).
+        path: PathBuf,
+        /// What was asked.
+        what: &'static str,
+    },
     /// Another process registered under this node's name (this one was taken for dead).
     #[error("store {path}: node {node} was registered again by another process; this one stops taking work")]
     NodeReplaced {

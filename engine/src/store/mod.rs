@@ -44,11 +44,11 @@ pub use location::{is_postgres_url, StoreLocation};
 pub use postgres::{PgSettings, PgTls};
 pub use sled::upgrade::{upgrade_store, Upgraded};
 pub use types::{
-    AbDecision, AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind,
-    EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions, GcOutcome, GcReport,
-    MachineReason, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord,
-    ReportEffect, StoredRecipient, TrackEffect, TrackEvent, TrackInput, TrackKind, TrackingMeta,
-    WebhookCursor,
+    AbDecision, AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected,
+    DomainTally, EventKind, EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions,
+    GcOutcome, GcReport, IdempotencyKey, MachineReason, MessageRef, OutcomePolicy, OutcomeUpdate,
+    RecipientKey, RecipientRecord, ReportEffect, StoredRecipient, TrackEffect, TrackEvent,
+    TrackInput, TrackKind, TrackingMeta, WebhookCursor,
 };
 
 #[cfg(test)]

@@ -28,6 +28,48 @@ pub struct RecipientKey {
     pub seq: u64,
 }
 
+/// One message appended to a campaign that is loaded already (the transactional lane): a
+/// recipient row like a list's, queued as pending at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendRow {
+    /// The normalised address.
+    pub address: String,
+    /// Its domain (lowercase, punycode).
+    pub domain: String,
+    /// Merge-field values, aligned with [`CampaignMeta::columns`].
+    pub values: Vec<String>,
+    /// The variant (index) of the campaign's message it gets.
+    pub variant: u8,
+    /// When set, a retry of the same request finds the first row instead of adding another.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// A client's idempotency key for one appended row, with what identifies its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The key as the client sent it.
+    pub key: String,
+    /// A digest of the request (a retry has the same; another request with the key does not).
+    pub fingerprint: [u8; 32],
+    /// How long the key is remembered (24 h for the HTTP API).
+    pub window: std::time::Duration,
+}
+
+/// What [`super::CampaignStore::append`] did with one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored as a new pending recipient.
+    New(RecipientKey),
+    /// Its idempotency key was used within its window: nothing was added. `same_request`
+    /// tells whether the fingerprints match (a retry) or not (another request reusing the key).
+    Existing {
+        /// The row the key named first.
+        key: RecipientKey,
+        /// True when the fingerprint is the first request's.
+        same_request: bool,
+    },
+}
+
 /// One accepted recipient and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientRecord {

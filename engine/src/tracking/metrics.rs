@@ -43,6 +43,16 @@ pub(crate) enum Hit {
 
 impl Metrics {
     pub(crate) fn hit(&self, hit: Hit) {
+        // The process's metrics (the API's `/metrics`) count the tracking events too.
+        let kind = match hit {
+            Hit::Open => Some("open"),
+            Hit::Click => Some("click"),
+            Hit::Unsubscribe => Some("unsubscribe"),
+            Hit::Page | Hit::Rejected | Hit::Failed => None,
+        };
+        if let Some(kind) = kind {
+            crate::metrics::global().tracking_event(kind);
+        }
         let counter = match hit {
             Hit::Open => &self.opens,
             Hit::Click => &self.clicks,

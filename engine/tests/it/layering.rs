@@ -29,6 +29,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "control",
             "tracking",
             "webhooks",
+            "transactional",
+            "metrics",
             "recurring",
             "recorder",
             "preflight",
@@ -47,6 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "tracking",
             "control",
             "recurring",
+            "transactional",
             "cluster",
             "report",
             "campaign",
@@ -68,7 +71,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "recorder",
-        &["dispatch", "delivery", "shaping", "store", "model"],
+        &[
+            "dispatch", "delivery", "shaping", "store", "metrics", "model",
+        ],
     ),
     (
         "dispatch",
@@ -88,8 +93,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["ab", "store", "config", "model"]),
     ("ab", &["model"]),
     ("store", &["model"]),
-    ("tracking", &["store", "model"]),
+    ("tracking", &["store", "metrics", "model"]),
     ("webhooks", &["recurring", "store", "config", "model"]),
+    (
+        "transactional",
+        &["compose", "store", "config", "metrics", "model"],
+    ),
+    ("metrics", &[]),
     ("recurring", &["config"]),
     ("model", &[]),
     ("config", &["ab", "dkim", "smtp", "store"]),

@@ -26,3 +26,4 @@ mod shaping;
 mod sink_shaping;
 mod tracking;
 mod tracking_limits;
+mod transactional;

@@ -23,7 +23,7 @@ pub(super) async fn start(
     api: &ApiSettings,
     serve: &ServeSettings,
     (store, host): (&Store, &Arc<Host>),
-    clock: &crate::model::Clock,
+    (clock, transactional): (&crate::model::Clock, Option<crate::transactional::TxLane>),
     tasks: &TaskTracker,
     cancel: &CancellationToken,
 ) -> Result<Option<SocketAddr>, Error> {
@@ -40,7 +40,12 @@ pub(super) async fn start(
         api.max_body,
         clock.clone(),
     )?;
-    let state = ApiState::new(store.clone(), api.clone())
+    let source = super::MetricsSource::new(host.clone(), store.clone());
+    let render: crate::api::metrics::RenderMetrics = Arc::new(move || source.render());
+    if let Some(bind) = api.metrics_bind {
+        start_metrics(bind, api, render.clone(), tasks, cancel).await?;
+    }
+    let mut state = ApiState::new(store.clone(), api.clone())
         .with_providers(providers)
         .with_control(host.handler())
         .with_campaigns(settings_lookup(
@@ -48,6 +53,8 @@ pub(super) async fn start(
             serve.store.clone(),
             store.clone(),
         ));
+    state.transactional = transactional;
+    state.metrics = Some(render);
     tasks.spawn(crate::api::serve(
         listener,
         state,
@@ -55,6 +62,33 @@ pub(super) async fn start(
     ));
     tracing::info!(addr = ?addr, tokens = api.tokens.len(), "API listening");
     Ok(addr)
+}
+
+/// Serves `/metrics` without a token on `[api] metrics_bind`, on `tasks`, until `cancel`.
+async fn start_metrics(
+    bind: SocketAddr,
+    api: &crate::config::ApiSettings,
+    render: crate::api::metrics::RenderMetrics,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<(), Error> {
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|source| Error::Listen { addr: bind, source })?;
+    let limits = crate::tracking::TrackingLimits {
+        header_timeout: api.header_timeout,
+        idle_timeout: api.idle_timeout,
+        max_connections: api.max_connections,
+        ..crate::tracking::TrackingLimits::default()
+    };
+    tasks.spawn(crate::api::metrics::serve_metrics(
+        listener,
+        render,
+        limits,
+        cancel.clone().cancelled_owned(),
+    ));
+    tracing::info!(addr = %bind, "metrics listening (no token)");
+    Ok(())
 }
 
 /// The settings of a campaign (or of an edition's campaign) by id, read without secrets:

@@ -8,10 +8,10 @@ use crate::store::api::{
     SuppressionStore, TrackingStore,
 };
 use crate::store::{
-    AbMark, AbRecord, BounceEvent, CampaignMeta, Collected, DomainTally, EventKind, ExportEvents,
-    ExportMark, Loader, MessageRef, OutcomePolicy, OutcomeUpdate, RecipientKey, RecipientRecord,
-    ReportEffect, StoreError, StoredRecipient, TrackEffect, TrackEvent, TrackInput, TrackingMeta,
-    WebhookCursor,
+    AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected, DomainTally,
+    EventKind, ExportEvents, ExportMark, Loader, MessageRef, OutcomePolicy, OutcomeUpdate,
+    RecipientKey, RecipientRecord, ReportEffect, StoreError, StoredRecipient, TrackEffect,
+    TrackEvent, TrackInput, TrackingMeta, WebhookCursor,
 };
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -42,6 +42,15 @@ impl CampaignStore for SledStore {
 
     fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
         SledStore::remove_campaign(self, campaign)
+    }
+
+    fn append(
+        &self,
+        campaign: &str,
+        rows: &[AppendRow],
+        now: Millis,
+    ) -> Result<Vec<Appended>, StoreError> {
+        SledStore::append(self, campaign, rows, now)
     }
 
     fn secret(&self) -> Result<[u8; 32], StoreError> {

@@ -163,6 +163,8 @@ impl SledStore {
             keys::TRACK_EVENT,
             keys::ENGAGEMENT,
             keys::TRACK_DAILY,
+            super::append::IDEMPOTENCY,
+            super::append::IDEMPOTENCY_BY_TIME,
         ] {
             for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);

@@ -9,6 +9,7 @@
 //! sled is single-process: [`SledStore::open`] fails with [`StoreError::Locked`] while another
 //! process holds the folder; such callers talk to that process instead (see `control`).
 
+mod append;
 mod engine;
 mod error;
 mod events;
