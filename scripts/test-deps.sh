@@ -6,8 +6,13 @@
 #   postfix    interop tests send through a private Postfix relay (scripts/postfix-relay.sh);
 #              its smtp-sink and smtp-source are the independent counters of the benchmarks
 #   python3    interop tests deliver with Python's smtplib, an SMTP client nobody here wrote
-#   python3-aiosmtpd  scripts/picky-relay.py, the picky relay of the replies test
-#              (for Debian's /usr/bin/python3)
+#   python3-aiosmtpd  scripts/picky-relay.py, the picky relay of the replies test, and
+#              scripts/tx-sink.py of the transactional latency benchmark (for Debian's
+#              /usr/bin/python3)
+#   python3-venv the CLI tests build a venv under the target folder with packages from PyPI
+#              (cli/tests/cli/support.rs, python_venv): standardwebhooks checks the webhooks'
+#              signatures, openapi-spec-validator the API's OpenAPI document, prometheus-client
+#              parses /metrics
 #   setpriv    (util-linux) the local-access test runs volley as a second user; the
 #              throwaway PostgreSQL cluster runs as the system user volley-test through it
 #   postgresql the PostgreSQL store's tests start a throwaway cluster (initdb + pg_ctl from
@@ -32,6 +37,10 @@ need setsid util-linux
 need psql postgresql-client
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
+if command -v dpkg-query >/dev/null 2>&1 &&
+    ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed'; then
+    missing+=(python3-venv)
+fi
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi

@@ -360,8 +360,7 @@ fn the_openapi_document_passes_an_independent_validator() {
     );
     let file = server.dir.join("openapi.json");
     std::fs::write(&file, &served.body).unwrap();
-    // VOLLEY_PYTHON: a Python with openapi-spec-validator (a venv's), default `python3`.
-    let python = std::env::var("VOLLEY_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let python = crate::support::python_venv().display().to_string();
     let out = Command::new(&python)
         .args(["-m", "openapi_spec_validator"])
         .arg(&file)
@@ -369,8 +368,7 @@ fn the_openapi_document_passes_an_independent_validator() {
         .unwrap_or_else(|e| panic!("{python} is needed to validate the OpenAPI document: {e}"));
     assert!(
         out.status.success(),
-        "openapi-spec-validator refused the document (or {python} lacks it: \
-         pip install openapi-spec-validator, or set VOLLEY_PYTHON): {}{}",
+        "openapi-spec-validator refused the document: {}{}",
         text(&out.stdout),
         text(&out.stderr)
     );

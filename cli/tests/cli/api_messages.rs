@@ -299,8 +299,8 @@ async fn a_posted_message_overtakes_the_bulk_send_and_metrics_count_it() {
     );
 }
 
-/// Parses the OpenMetrics text with Python's `prometheus_client` (Debian:
-/// python3-prometheus-client); every sample as (name, labels, value).
+/// Parses the OpenMetrics text with Python's `prometheus_client` (in the tests' venv);
+/// every sample as (name, labels, value).
 fn parse_metrics(metrics: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
     use std::io::Write;
     let script = "import json, sys\n\
@@ -310,13 +310,13 @@ fn parse_metrics(metrics: &str) -> Vec<(String, std::collections::BTreeMap<Strin
         \x20   for s in family.samples:\n\
         \x20       out.append([s.name, s.labels, s.value])\n\
         print(json.dumps(out))\n";
-    let mut child = std::process::Command::new("/usr/bin/python3")
+    let mut child = std::process::Command::new(crate::support::python_venv())
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("/usr/bin/python3 is needed by this test");
+        .expect("the tests' Python venv");
     child
         .stdin
         .take()
@@ -326,7 +326,7 @@ fn parse_metrics(metrics: &str) -> Vec<(String, std::collections::BTreeMap<Strin
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "prometheus_client could not parse the metrics (apt-get install -y python3-prometheus-client): {}\n{metrics}",
+        "prometheus_client could not parse the metrics: {}\n{metrics}",
         text(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()

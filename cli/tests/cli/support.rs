@@ -259,3 +259,50 @@ pub fn spawn_serve(
         .spawn()
         .unwrap()
 }
+
+/// The Python packages the tests check Volley with, from PyPI: Standard Webhooks' own
+/// signature check, an OpenAPI validator and Prometheus' text-format parser.
+const PYTHON_PACKAGES: &[&str] = &[
+    "standardwebhooks==1.1.0",
+    "openapi-spec-validator>=0.7,<0.8",
+    "prometheus-client>=0.20,<1",
+];
+
+/// The Python of a venv (built once, under the target folder) with [`PYTHON_PACKAGES`];
+/// panics with what is missing when it cannot be built (python3-venv, PyPI).
+pub fn python_venv() -> &'static std::path::Path {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-venv");
+        let python = venv.join("bin/python");
+        if venv.join("ready").exists() {
+            return python;
+        }
+        let building = venv.with_extension(format!("building-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&building);
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&building)
+            .status()
+            .unwrap_or_else(|e| panic!("python3 is needed (scripts/test-deps.sh): {e}"));
+        assert!(
+            made.success(),
+            "python3 -m venv failed (python3-venv missing?)"
+        );
+        let pip = Command::new(building.join("bin/python"))
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(PYTHON_PACKAGES)
+            .status()
+            .unwrap();
+        assert!(
+            pip.success(),
+            "pip could not install {PYTHON_PACKAGES:?} from PyPI"
+        );
+        std::fs::write(building.join("ready"), "").unwrap();
+        if std::fs::rename(&building, &venv).is_err() {
+            // Another test process built it meanwhile.
+            let _ = std::fs::remove_dir_all(&building);
+        }
+        python
+    })
+}

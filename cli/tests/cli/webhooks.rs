@@ -10,50 +10,15 @@ use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use volley_testkit::campaign::ServeToml;
 
 /// The receiver's secret (any 24 to 64 random bytes, base64, after `whsec_`).
 const SECRET: &str = "whsec_dm9sbGV5LXdlYmhvb2stdGVzdC1zZWNyZXQtMzI=";
 
-/// The Python of a venv (built once, under the target folder) with `standardwebhooks`.
+/// The Python with `standardwebhooks` (the tests' venv).
 fn python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webhook-venv");
-        let python = venv.join("bin/python");
-        if venv.join("ready").exists() {
-            return python;
-        }
-        let building = venv.with_extension(format!("building-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&building);
-        let made = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&building)
-            .status()
-            .unwrap_or_else(|e| {
-                panic!("python3 is needed for the webhook receiver (scripts/test-deps.sh): {e}")
-            });
-        assert!(
-            made.success(),
-            "python3 -m venv failed (python3-venv missing?)"
-        );
-        let pip = std::process::Command::new(building.join("bin/python"))
-            .args(["-m", "pip", "install", "--quiet", "standardwebhooks==1.1.0"])
-            .status()
-            .unwrap();
-        assert!(
-            pip.success(),
-            "pip could not install standardwebhooks from PyPI"
-        );
-        std::fs::write(building.join("ready"), "").unwrap();
-        if std::fs::rename(&building, &venv).is_err() {
-            // Another test process built it meanwhile.
-            let _ = std::fs::remove_dir_all(&building);
-        }
-        python
-    })
+    crate::support::python_venv()
 }
 
 /// One request as the receiver logged it.
