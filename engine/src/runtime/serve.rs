@@ -309,6 +309,7 @@ impl Server {
 
     /// Reports a finished pass; says so in the log when the server falls idle.
     fn finish_pass(&self) {
+        crate::metrics::global().set_webhook_backlog(self.webhooks.backlog());
         let idle = self.launches.is_empty() && !self.host.is_sending() && !self.host.run_has_work();
         let was_idle = self.passes.borrow().idle;
         self.passes.send_modify(|pass| {
