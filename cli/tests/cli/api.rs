@@ -31,7 +31,7 @@ impl Drop for ApiServer {
 }
 
 /// SHA-256 of `secret` in hex, as `sha256sum` prints it (the way the docs make a token).
-fn sha256sum(secret: &str) -> String {
+pub fn sha256sum(secret: &str) -> String {
     let mut child = Command::new("sha256sum")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

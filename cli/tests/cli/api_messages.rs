@@ -14,28 +14,6 @@ const SEND: &str = "send-secret-for-the-shop";
 const READ: &str = "read-secret-for-the-dashboard";
 const BULK: usize = 300;
 
-/// SHA-256 of `secret`, in hex, by the `sha256sum` tool (coreutils).
-fn sha256_hex(secret: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils) is needed by this test");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(secret.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    text(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 /// A free loopback port (bound, then let go for the server to take).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -110,8 +88,8 @@ fn write_files(fixture: &Fixture) -> (u16, u16) {
         format!(
             "[[token]]\nname = \"shop\"\nscopes = [\"send\"]\nsha256 = \"{}\"\n\n\
              [[token]]\nname = \"dashboard\"\nscopes = [\"read\"]\nsha256 = \"{}\"\n",
-            sha256_hex(SEND),
-            sha256_hex(READ)
+            crate::api::sha256sum(SEND),
+            crate::api::sha256sum(READ)
         ),
     )
     .unwrap();
