@@ -61,6 +61,11 @@ impl Host {
         let _ = self.node.set(node);
     }
 
+    /// On a cluster node: what its sends may take (the domains it holds).
+    pub(crate) fn cluster_filter(&self) -> Option<Arc<crate::cluster::WorkFilter>> {
+        self.node.get().map(|node| node.filter())
+    }
+
     /// Whether a send this host started is still running.
     pub(crate) fn is_sending(&self) -> bool {
         !self.runs.is_empty()

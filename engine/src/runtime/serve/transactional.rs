@@ -16,8 +16,7 @@ use super::super::run::{Lane, Run, RunOptions};
 use super::super::{Campaign, DEFAULT_LINGER};
 use crate::compose::transactional::TX_COLUMNS;
 use crate::config::{load_campaign_in, ServeSettings};
-use crate::model::now_millis;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::transactional::{TxLane, Wake};
 use crate::Error;
 
@@ -37,17 +36,17 @@ pub(super) fn start(
     let lane_settings = load_campaign_in(file, &settings.store)?;
     let campaign = Campaign::prepare_transactional(lane_settings)?;
     let id = campaign.id().to_owned();
-    // An engine that cannot append (PostgreSQL, for now) is refused before anything is
-    // written or sent.
-    if let Err(error @ StoreError::Unsupported { .. }) = store.append(&id, &[], now_millis()) {
-        return Err(error.into());
-    }
     ensure_loaded(store, &campaign)?;
     if let Some(meta) = campaign.tracking_meta() {
         store.set_tracking_meta(&id, &meta)?;
     }
     let plan = DeliveryPlan::for_campaign(&campaign, store)?;
-    let run = Run::new(store.clone()).serving();
+    // On a cluster node the lane sends, like any campaign, only to the domains the node
+    // holds; the messages other nodes accepted reach it through `Server::look`.
+    let run = match host.cluster_filter() {
+        Some(filter) => Run::new(store.clone()).serving().in_cluster(filter),
+        None => Run::new(store.clone()).serving(),
+    };
     let handle = run.handle();
     host.adopt(handle.clone());
     let lane = Lane {
