@@ -8,6 +8,7 @@
 use crate::support::{list, text, volley, Fixture, PASSWORD};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use volley_testkit::campaign::ServeToml;
 use volley_testkit::sink::SinkConfig;
 
 const SEND: &str = "send-secret-for-the-shop";
@@ -116,15 +117,16 @@ fn write_files(fixture: &Fixture) -> (u16, u16) {
     )
     .unwrap();
     let (port, metrics) = (free_port(), free_port());
-    std::fs::write(
-        fixture.path("serve.toml"),
-        format!(
-            "store = \"campaign.volley\"\ncampaigns = [\"campaign.toml\"]\n\n[api]\n\
-             bind = \"127.0.0.1:{port}\"\ntokens_file = \"tokens.toml\"\ntransactional = \"tx.toml\"\n\
-             metrics_bind = \"127.0.0.1:{metrics}\"\n"
-        ),
-    )
-    .unwrap();
+    // The store as the engine under test keeps it (`VOLLEY_TEST_STORE`), then the API.
+    let serve = ServeToml::new("campaign.volley")
+        .campaign("campaign.toml")
+        .write(&fixture.path("serve.toml"));
+    let mut text = std::fs::read_to_string(&serve).unwrap();
+    text.push_str(&format!(
+        "\n[api]\nbind = \"127.0.0.1:{port}\"\ntokens_file = \"tokens.toml\"\n\
+         transactional = \"tx.toml\"\nmetrics_bind = \"127.0.0.1:{metrics}\"\n"
+    ));
+    std::fs::write(&serve, text).unwrap();
     (port, metrics)
 }
 

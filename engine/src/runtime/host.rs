@@ -61,9 +61,9 @@ impl Host {
         let _ = self.node.set(node);
     }
 
-    /// On a cluster node: what its sends may take (the domains it holds).
-    pub(crate) fn cluster_filter(&self) -> Option<Arc<crate::cluster::WorkFilter>> {
-        self.node.get().map(|node| node.filter())
+    /// The cluster node whose sends this host's are, when it is one.
+    pub(crate) fn cluster_node(&self) -> Option<Arc<Node>> {
+        self.node.get().cloned()
     }
 
     /// Whether a send this host started is still running.

@@ -43,8 +43,9 @@ pub(super) fn start(
     let plan = DeliveryPlan::for_campaign(&campaign, store)?;
     // On a cluster node the lane sends, like any campaign, only to the domains the node
     // holds; the messages other nodes accepted reach it through `Server::look`.
-    let run = match host.cluster_filter() {
-        Some(filter) => Run::new(store.clone()).serving().in_cluster(filter),
+    let node = host.cluster_node();
+    let run = match &node {
+        Some(node) => Run::new(store.clone()).serving().in_cluster(node.filter()),
         None => Run::new(store.clone()).serving(),
     };
     let handle = run.handle();
@@ -73,6 +74,14 @@ pub(super) fn start(
     tracing::info!(lane = %id, file = %file.display(), "transactional lane ready");
     // The lane is the run's first campaign: index 0.
     let wake: Wake = Arc::new(move |domains| {
+        // A domain this node does not hold is claimed (by the fair share) at the heartbeat:
+        // run it now, not up to a heartbeat later.
+        if let Some(node) = &node {
+            let filter = node.filter();
+            if domains.iter().any(|d| !filter.allows(d)) {
+                node.look_now();
+            }
+        }
         if !handle.arrived(0, domains) {
             tracing::warn!(
                 "a transactional message arrived after its send stopped; it goes at the next start"
