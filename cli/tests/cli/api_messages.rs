@@ -16,7 +16,7 @@ const READ: &str = "read-secret-for-the-dashboard";
 const BULK: usize = 300;
 
 /// SHA-256 of `secret`, in hex, by the `sha256sum` tool (coreutils).
-fn sha256_hex(secret: &str) -> String {
+pub(crate) fn sha256_hex(secret: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new("sha256sum")
         .stdin(Stdio::piped())
@@ -38,7 +38,7 @@ fn sha256_hex(secret: &str) -> String {
 }
 
 /// A free loopback port (bound, then let go for the server to take).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -62,7 +62,12 @@ fn curl(args: &[&str]) -> String {
 }
 
 /// POSTs `body` to `url` with the bearer `secret`; the status code and the body.
-fn post(url: &str, secret: &str, body: &str, extra: &[&str]) -> (u16, serde_json::Value) {
+pub(crate) fn post(
+    url: &str,
+    secret: &str,
+    body: &str,
+    extra: &[&str],
+) -> (u16, serde_json::Value) {
     let auth = format!("Authorization: Bearer {secret}");
     let mut args = vec![
         "-X",
@@ -81,7 +86,7 @@ fn post(url: &str, secret: &str, body: &str, extra: &[&str]) -> (u16, serde_json
     split(&curl(&args))
 }
 
-fn get(url: &str, secret: &str) -> (u16, String) {
+pub(crate) fn get(url: &str, secret: &str) -> (u16, String) {
     let auth = format!("Authorization: Bearer {secret}");
     let out = curl(&["-H", &auth, "-w", "\n%{http_code}", url]);
     let (body, code) = out.rsplit_once('\n').unwrap();

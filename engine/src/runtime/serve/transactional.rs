@@ -97,8 +97,21 @@ pub(super) fn start(
 }
 
 /// Loads the lane's campaign with no rows unless it is in the store; refuses a campaign of
-/// that id loaded from a list.
+/// that id loaded from a list. On a database shared by nodes starting together, one load
+/// wins (it is one transaction) and the others find the lane loaded.
 fn ensure_loaded(store: &Store, campaign: &Campaign) -> Result<(), Error> {
+    match load_empty(store, campaign) {
+        Err(error @ Error::NotALane { .. }) => Err(error),
+        Err(error) => match load_empty(store, campaign) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(error),
+        },
+        Ok(()) => Ok(()),
+    }
+}
+
+/// One try of [`ensure_loaded`].
+fn load_empty(store: &Store, campaign: &Campaign) -> Result<(), Error> {
     let columns: Vec<String> = TX_COLUMNS.map(str::to_owned).to_vec();
     match store.campaign(campaign.id())? {
         Some(meta) if meta.loaded && meta.columns == columns => Ok(()),
