@@ -98,17 +98,26 @@ pub(super) fn start(
 
 /// Loads the lane's campaign with no rows unless it is in the store; refuses a campaign of
 /// that id loaded from a list. On a database shared by nodes starting together, one load
-/// wins (it is one transaction) and the others find the lane loaded.
+/// wins (it is one transaction) and the others fail (the campaign is there, or PostgreSQL
+/// broke a deadlock of their DDL): they look again and find the lane loaded.
 fn ensure_loaded(store: &Store, campaign: &Campaign) -> Result<(), Error> {
-    match load_empty(store, campaign) {
-        Err(error @ Error::NotALane { .. }) => Err(error),
-        Err(error) => match load_empty(store, campaign) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(error),
-        },
-        Ok(()) => Ok(()),
+    let mut tries = 1;
+    loop {
+        match load_empty(store, campaign) {
+            Ok(()) => return Ok(()),
+            Err(error @ Error::NotALane { .. }) => return Err(error),
+            Err(error) if tries >= LOAD_TRIES => return Err(error),
+            Err(error) => {
+                tracing::debug!(lane = campaign.id(), %error, "loading the lane failed; looking again");
+                tries += 1;
+            }
+        }
     }
 }
+
+/// Tries of [`ensure_loaded`]: a loser of the race fails once or twice (a deadlock, then
+/// the winner's campaign), then finds it loaded.
+const LOAD_TRIES: u32 = 4;
 
 /// One try of [`ensure_loaded`].
 fn load_empty(store: &Store, campaign: &Campaign) -> Result<(), Error> {
