@@ -49,21 +49,9 @@ impl PgEngine {
         let what = format!("append to campaign {campaign}");
         let fail = |e| self.failed(&what, e);
         let mut tx = self.begin(&what).await?;
-        let number: Option<i32> =
-            sqlx::query_scalar("SELECT number FROM campaigns WHERE id = $1 AND loaded")
-                .bind(campaign)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(fail)?;
-        let Some(number) = number else {
+        let Some(number) = lock_loaded(&mut tx, campaign).await.map_err(fail)? else {
             return Ok(None);
         };
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(APPEND_LOCK)
-            .bind(number)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
         prune(&mut tx, number, now).await.map_err(fail)?;
         let mut next: i64 = sqlx::query_scalar(
             "SELECT coalesce(max(seq) + 1, 0) FROM recipients WHERE campaign = $1",
@@ -112,6 +100,24 @@ impl PgEngine {
         tx.commit().await.map_err(fail)?;
         Ok(Some(out))
     }
+}
+
+/// The number of `campaign` when it is loaded, its appends' lock taken (until the
+/// transaction ends); `None` when it is not loaded.
+async fn lock_loaded(conn: &mut PgConnection, campaign: &str) -> Result<Option<i32>, sqlx::Error> {
+    let number: Option<i32> =
+        sqlx::query_scalar("SELECT number FROM campaigns WHERE id = $1 AND loaded")
+            .bind(campaign)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(number) = number {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(APPEND_LOCK)
+            .bind(number)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(number)
 }
 
 /// Stores `row` as pending recipient `seq` of campaign `number`.
