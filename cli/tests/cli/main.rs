@@ -20,6 +20,7 @@ mod cluster_docs;
 mod cluster_due;
 mod cluster_follow;
 mod cluster_quota;
+mod cluster_tx;
 mod cluster_view;
 mod commands;
 mod crash;

@@ -187,6 +187,8 @@ impl Server {
             Some(bounces) => Some(start_bounces(bounces, &store, &tasks, &cancel).await?),
             None => None,
         };
+        // Before the lane: on a cluster node, its send takes only the node's domains.
+        let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         let transactional = match lane_file(&settings) {
             Some(file) => Some(transactional::start(
                 &file, &settings, &store, &host, &tasks, &cancel,
@@ -207,7 +209,6 @@ impl Server {
             }
             None => None,
         };
-        let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         let webhooks = start_webhooks(&mut settings, &store, node.as_ref(), &tasks, &cancel)?;
         host.set_webhooks(webhooks.clone());
         Ok(Server {
@@ -355,6 +356,7 @@ impl Server {
             }
         }
         if let Some((node, _)) = &self.node {
+            self.share_lane(node, &mut working, told);
             node.set_campaigns(working);
         }
         wake

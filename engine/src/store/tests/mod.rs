@@ -7,6 +7,7 @@ use super::*;
 use crate::model::{Counts, Millis, ReplyRecord};
 
 mod ab;
+mod append;
 mod concurrent;
 mod core;
 mod due;
