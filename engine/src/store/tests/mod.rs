@@ -9,6 +9,7 @@ use crate::model::{Counts, Millis, ReplyRecord};
 mod ab;
 mod concurrent;
 mod core;
+mod documents;
 mod due;
 mod events;
 mod gc;
