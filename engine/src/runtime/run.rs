@@ -173,7 +173,11 @@ impl RunHandle {
     /// the run does not send it.
     pub(crate) fn stop(&self, id: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
         let index = {
-            let lanes = self.registry.lanes.read().unwrap_or_else(|p| p.into_inner());
+            let lanes = self
+                .registry
+                .lanes
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
             let mut stopped = self
                 .registry
                 .stopped
