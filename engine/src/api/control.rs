@@ -160,7 +160,7 @@ fn control_of(state: &ApiState) -> Result<SharedControl, Problem> {
     request_body = NewCampaign,
     responses(
         (status = 201, description = "Created, paused until its list is uploaded and it is started", body = Created),
-        (status = 400, description = "A bad campaign: the key at fault", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad campaign: the key at fault", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `send`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A campaign with that id exists", body = Problem, content_type = "application/problem+json"),
@@ -190,6 +190,7 @@ async fn create(
         (status = 404, description = "No such campaign", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Its list is loaded already", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than `max_upload`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The list does not fit the campaign (its header, a template's field)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn upload_list(

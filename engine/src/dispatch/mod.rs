@@ -421,6 +421,7 @@ impl Scheduler {
             self.check_retries()?;
             self.fill().await?;
             self.release_blocked().await;
+            self.release_stopped().await;
             self.manage_connections();
             self.share_changed_backoff();
             let done = self.is_done()?;
@@ -501,6 +502,26 @@ impl Scheduler {
         self.feeds.retain(|f| f.index != index);
         self.stopping.push((index, done));
         self.tell_stopped();
+    }
+
+    /// Lets go of the waiting messages of the campaigns taken out of the run (composed, not
+    /// yet on a connection): their recipients stay pending, for a resume.
+    async fn release_stopped(&mut self) {
+        let stopping: Vec<usize> = self.stopping.iter().map(|(index, _)| *index).collect();
+        for index in stopping {
+            for destination in &self.routing.destinations {
+                for message in destination.ready().drain_campaign(index) {
+                    let released = Settled::Released {
+                        campaign: message.campaign,
+                        destination: Some(destination.id),
+                        key: message.key,
+                    };
+                    if self.ctx.settled.send(released).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Tells those waiting for a stopped campaign whose messages are all settled now.

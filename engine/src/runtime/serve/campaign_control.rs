@@ -78,6 +78,9 @@ fn config_problem(error: &ConfigError, file: &Path) -> Problem {
     let detail = error
         .to_string()
         .replace(&file.display().to_string(), "campaign");
+    let detail = file
+        .parent()
+        .map_or(detail.clone(), |folder| hide(&detail, folder));
     let key = match error {
         ConfigError::OutOfRange { key, .. }
         | ConfigError::BadValue { key, .. }
@@ -96,6 +99,11 @@ fn config_problem(error: &ConfigError, file: &Path) -> Problem {
     Problem::bad_field(key, detail)
 }
 
+/// `text` without the staging folder's path (file names stay).
+fn hide(text: &str, folder: &Path) -> String {
+    text.replace(&format!("{}/", folder.display()), "")
+}
+
 impl ServeControl {
     /// See [`CampaignControl::create`], on a blocking thread.
     fn create_now(&self, request: &NewCampaign) -> Result<String, Problem> {
@@ -109,20 +117,20 @@ impl ServeControl {
         for file in &request.files {
             write(&file.name, file.content.as_bytes())?;
         }
-        if let Some(list) = list.filter(|l| !request.files.iter().any(|f| f.name == *l)) {
-            // The list comes later (PUT …/list): until then the campaign names an empty one.
-            write(&list, b"")?;
+        let list_later = list.filter(|l| !request.files.iter().any(|f| f.name == *l));
+        if let Some(list) = &list_later {
+            // The list comes later (PUT …/list): until then the campaign names an empty one,
+            // and its templates are checked against the list's header then.
+            write(list, b"")?;
         }
         let file = staging.0.join("campaign.toml");
         write("campaign.toml", request.campaign.as_bytes())?;
         let settings =
             load_campaign_in(&file, &self.location).map_err(|e| config_problem(&e, &file))?;
-        Campaign::prepare(settings.clone()).map_err(|e| {
-            let detail = e
-                .to_string()
-                .replace(&file.display().to_string(), "campaign");
-            Problem::bad_field("campaign", detail)
-        })?;
+        if list_later.is_none() {
+            Campaign::prepare(settings.clone())
+                .map_err(|e| Problem::bad_field("campaign", hide(&e.to_string(), &staging.0)))?;
+        }
         let id = settings.id.clone();
         let documents = self.documents()?;
         let taken = documents
@@ -195,7 +203,40 @@ impl ServeControl {
             settings.recipients = list.to_owned();
         }
         Campaign::prepare(settings)
-            .map_err(|e| Problem::conflict(format!("campaign {} no longer loads: {e}", record.id)))
+            .map_err(|e| Problem::bad_field("list", hide(&e.to_string(), staging)))
+    }
+
+    /// Puts the header line of the list at `list` in document `record` (its nodes, and this
+    /// server, prepare the campaign with it); the state stays.
+    fn publish_header(&self, record: &DocumentRecord, list: &Path) -> Result<(), Problem> {
+        use std::io::{BufRead as _, Read as _};
+        let mut header = Vec::new();
+        let file = std::fs::File::open(list).map_err(|e| internal("reading the list", &e))?;
+        std::io::BufReader::new(file)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut header)
+            .map_err(|e| internal("reading the list", &e))?;
+        let mut document = CampaignDocument::from_json(&record.id, &record.document)
+            .map_err(|e| internal("reading a campaign document", &e))?;
+        let documents = self.documents()?;
+        let mut files: Vec<DocumentFile> = documents
+            .document_files(&record.id)
+            .map_err(store_problem("reading a campaign's files"))?
+            .into_iter()
+            .map(|(name, body)| DocumentFile { name, body })
+            .collect();
+        if !document.set_list_header(&mut files, header) {
+            return Ok(());
+        }
+        let record = DocumentRecord {
+            document: document.to_json(),
+            ..record.clone()
+        };
+        let files: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.name, f.body)).collect();
+        documents
+            .publish_document(&record, &files)
+            .map_err(store_problem("publishing the campaign"))?;
+        Ok(())
     }
 
     /// Whether campaign `id`'s list is loaded.
@@ -231,6 +272,7 @@ impl ServeControl {
         }
         let staging = Staging::new()?;
         let campaign = self.campaign_of(&record, &staging.0, Some(list))?;
+        self.publish_header(&record, list)?;
         let (_, errors) = super::super::pipeline::load_once(&campaign, &self.store, None)
             .await
             .map_err(|e| Problem::bad_field("list", e.to_string()))?;
