@@ -128,9 +128,14 @@ async fn a_campaign_created_over_the_api_is_sent_paused_resumed_and_done() {
     let delivered = paused.json()["counts"]["delivered"].as_u64().unwrap() as usize;
     assert_eq!(fixture.sink.count(), delivered, "{paused:?}");
     assert!(delivered < N, "all sent before the pause: {paused:?}");
-    // Two of the server's looks (--tick 1) later nothing more has gone out.
+    // Two of the server's looks (--tick 1) later nothing more has gone out; nor after a
+    // restart (the pause is the document's state, in the store).
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(fixture.sink.count(), delivered);
+    drop(server);
+    let server = serve(&fixture);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(fixture.sink.count(), delivered, "sent after a restart");
 
     let resumed = post(&server, "/api/campaigns/api-news/resume", None);
     assert_eq!(resumed.json()["state"], "active", "{resumed:?}");
