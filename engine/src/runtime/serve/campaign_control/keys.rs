@@ -62,7 +62,7 @@ pub(super) fn check_keys(text: &str, files: &[NewFile]) -> Result<Option<String>
         return Ok(None);
     };
     for &(section, array, key, instead) in INLINE {
-        for (name, _) in values(&table, section, array, key) {
+        if let Some((name, _)) = values(&table, section, array, key).into_iter().next() {
             return Err(bad(
                 text,
                 &name,
