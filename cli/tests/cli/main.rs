@@ -12,6 +12,7 @@ mod ab;
 mod abuse;
 mod access;
 mod api;
+mod api_control;
 mod api_messages;
 mod bounce_mx;
 mod check;

@@ -10,6 +10,7 @@ mod ab;
 mod append;
 mod concurrent;
 mod core;
+mod documents;
 mod due;
 mod events;
 mod gc;
