@@ -8,7 +8,6 @@
 use crate::support::{list, text, volley, Fixture, PASSWORD};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use volley_testkit::campaign::ServeToml;
 use volley_testkit::sink::SinkConfig;
 
 const SEND: &str = "send-secret-for-the-shop";
@@ -16,7 +15,7 @@ const READ: &str = "read-secret-for-the-dashboard";
 const BULK: usize = 300;
 
 /// A free loopback port (bound, then let go for the server to take).
-pub(crate) fn free_port() -> u16 {
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,12 +39,7 @@ fn curl(args: &[&str]) -> String {
 }
 
 /// POSTs `body` to `url` with the bearer `secret`; the status code and the body.
-pub(crate) fn post(
-    url: &str,
-    secret: &str,
-    body: &str,
-    extra: &[&str],
-) -> (u16, serde_json::Value) {
+fn post(url: &str, secret: &str, body: &str, extra: &[&str]) -> (u16, serde_json::Value) {
     let auth = format!("Authorization: Bearer {secret}");
     let mut args = vec![
         "-X",
@@ -64,7 +58,7 @@ pub(crate) fn post(
     split(&curl(&args))
 }
 
-pub(crate) fn get(url: &str, secret: &str) -> (u16, String) {
+fn get(url: &str, secret: &str) -> (u16, String) {
     let auth = format!("Authorization: Bearer {secret}");
     let out = curl(&["-H", &auth, "-w", "\n%{http_code}", url]);
     let (body, code) = out.rsplit_once('\n').unwrap();
@@ -100,16 +94,15 @@ fn write_files(fixture: &Fixture) -> (u16, u16) {
     )
     .unwrap();
     let (port, metrics) = (free_port(), free_port());
-    // The store as the engine under test keeps it (`VOLLEY_TEST_STORE`), then the API.
-    let serve = ServeToml::new("campaign.volley")
-        .campaign("campaign.toml")
-        .write(&fixture.path("serve.toml"));
-    let mut text = std::fs::read_to_string(&serve).unwrap();
-    text.push_str(&format!(
-        "\n[api]\nbind = \"127.0.0.1:{port}\"\ntokens_file = \"tokens.toml\"\n\
-         transactional = \"tx.toml\"\nmetrics_bind = \"127.0.0.1:{metrics}\"\n"
-    ));
-    std::fs::write(&serve, text).unwrap();
+    std::fs::write(
+        fixture.path("serve.toml"),
+        format!(
+            "store = \"campaign.volley\"\ncampaigns = [\"campaign.toml\"]\n\n[api]\n\
+             bind = \"127.0.0.1:{port}\"\ntokens_file = \"tokens.toml\"\ntransactional = \"tx.toml\"\n\
+             metrics_bind = \"127.0.0.1:{metrics}\"\n"
+        ),
+    )
+    .unwrap();
     (port, metrics)
 }
 

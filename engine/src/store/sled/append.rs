@@ -251,4 +251,131 @@ impl SledStore {
     }
 }
 
-// Its tests are the store suite's (`store/tests/append.rs`), run on every engine.
+#[cfg(test)]
+mod tests {
+    use crate::model::{Assignment, RecipientState};
+    use crate::store::{AppendRow, Appended, IdempotencyKey, Store};
+    use std::time::Duration;
+
+    fn loaded(dir: &std::path::Path) -> Store {
+        let store = Store::open(dir).unwrap();
+        let mut loader = store
+            .start_load("tx", vec!["email".into(), "name".into()])
+            .unwrap();
+        loader
+            .add(
+                "bulk@a.example",
+                "a.example",
+                vec!["bulk@a.example".into(), "B".into()],
+                2,
+                Assignment::Variant(0),
+            )
+            .unwrap();
+        loader.finish(0, 0).unwrap();
+        store
+    }
+
+    fn row(address: &str, key: Option<(&str, u8)>) -> AppendRow {
+        let domain = address.rsplit_once('@').unwrap().1.to_owned();
+        AppendRow {
+            address: address.into(),
+            domain,
+            values: vec![address.into(), "N".into()],
+            variant: 1,
+            idempotency: key.map(|(key, f)| IdempotencyKey {
+                key: key.into(),
+                fingerprint: [f; 32],
+                window: Duration::from_secs(60),
+            }),
+        }
+    }
+
+    fn new_key(appended: &Appended) -> crate::store::RecipientKey {
+        match appended {
+            Appended::New(key) => key.clone(),
+            other => panic!("expected a new row, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn appended_rows_are_pending_readable_and_counted_and_the_same_address_may_come_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = loaded(dir.path());
+        let first = store
+            .append(
+                "tx",
+                &[row("ann@b.example", None), row("ann@b.example", None)],
+                1_000,
+            )
+            .unwrap();
+        let second = store
+            .append("tx", &[row("bob@a.example", None)], 2_000)
+            .unwrap();
+        let keys: Vec<_> = first.iter().chain(&second).map(new_key).collect();
+        assert_eq!(keys.len(), 3);
+        assert_ne!(keys[0], keys[1]);
+        assert!(keys[2].seq > keys[1].seq, "{keys:?}");
+        let record = store.recipient("tx", &keys[2]).unwrap().unwrap();
+        assert_eq!(record.email, "bob@a.example");
+        assert_eq!(record.state, RecipientState::Pending);
+        assert_eq!(record.variant, 1);
+        assert_eq!(record.values, ["bob@a.example", "N"]);
+        let counts = store.counts("tx").unwrap().unwrap();
+        assert_eq!((counts.total, counts.pending), (4, 4));
+        let pending_b = store.pending_in("tx", "b.example", None, 10).unwrap();
+        assert_eq!(pending_b.len(), 2);
+        let pending_a = store.pending_in("tx", "a.example", None, 10).unwrap();
+        assert_eq!(pending_a.len(), 2, "the loaded row and the appended one");
+    }
+
+    #[test]
+    fn an_idempotency_key_names_the_first_row_within_its_window_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = loaded(dir.path());
+        let first = new_key(
+            &store
+                .append("tx", &[row("ann@b.example", Some(("k1", 1)))], 1_000)
+                .unwrap()[0],
+        );
+        let again = store
+            .append(
+                "tx",
+                &[
+                    row("ann@b.example", Some(("k1", 1))),
+                    row("ann@b.example", Some(("k1", 2))),
+                ],
+                30_000,
+            )
+            .unwrap();
+        assert_eq!(
+            again,
+            [
+                Appended::Existing {
+                    key: first.clone(),
+                    same_request: true
+                },
+                Appended::Existing {
+                    key: first.clone(),
+                    same_request: false
+                }
+            ]
+        );
+        assert_eq!(store.counts("tx").unwrap().unwrap().total, 2);
+        // After the window the key is free again (and the old record was pruned).
+        let later = store
+            .append("tx", &[row("ann@b.example", Some(("k1", 1)))], 62_000)
+            .unwrap();
+        assert_ne!(new_key(&later[0]), first);
+        assert_eq!(store.counts("tx").unwrap().unwrap().total, 3);
+    }
+
+    #[test]
+    fn a_campaign_never_loaded_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let error = store
+            .append("nope", &[row("a@b.example", None)], 1)
+            .unwrap_err();
+        assert!(error.to_string().contains("nope"), "{error}");
+    }
+}
