@@ -8,6 +8,7 @@
 use crate::support::{list, text, volley, Fixture, PASSWORD};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use volley_testkit::campaign::ServeToml;
 use volley_testkit::sink::SinkConfig;
 
 const SEND: &str = "send-secret-for-the-shop";
@@ -15,7 +16,7 @@ const READ: &str = "read-secret-for-the-dashboard";
 const BULK: usize = 300;
 
 /// A free loopback port (bound, then let go for the server to take).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -39,7 +40,12 @@ fn curl(args: &[&str]) -> String {
 }
 
 /// POSTs `body` to `url` with the bearer `secret`; the status code and the body.
-fn post(url: &str, secret: &str, body: &str, extra: &[&str]) -> (u16, serde_json::Value) {
+pub(crate) fn post(
+    url: &str,
+    secret: &str,
+    body: &str,
+    extra: &[&str],
+) -> (u16, serde_json::Value) {
     let auth = format!("Authorization: Bearer {secret}");
     let mut args = vec![
         "-X",
@@ -58,7 +64,7 @@ fn post(url: &str, secret: &str, body: &str, extra: &[&str]) -> (u16, serde_json
     split(&curl(&args))
 }
 
-fn get(url: &str, secret: &str) -> (u16, String) {
+pub(crate) fn get(url: &str, secret: &str) -> (u16, String) {
     let auth = format!("Authorization: Bearer {secret}");
     let out = curl(&["-H", &auth, "-w", "\n%{http_code}", url]);
     let (body, code) = out.rsplit_once('\n').unwrap();
@@ -94,15 +100,16 @@ fn write_files(fixture: &Fixture) -> (u16, u16) {
     )
     .unwrap();
     let (port, metrics) = (free_port(), free_port());
-    std::fs::write(
-        fixture.path("serve.toml"),
-        format!(
-            "store = \"campaign.volley\"\ncampaigns = [\"campaign.toml\"]\n\n[api]\n\
-             bind = \"127.0.0.1:{port}\"\ntokens_file = \"tokens.toml\"\ntransactional = \"tx.toml\"\n\
-             metrics_bind = \"127.0.0.1:{metrics}\"\n"
-        ),
-    )
-    .unwrap();
+    // The store as the engine under test keeps it (`VOLLEY_TEST_STORE`), then the API.
+    let serve = ServeToml::new("campaign.volley")
+        .campaign("campaign.toml")
+        .write(&fixture.path("serve.toml"));
+    let mut text = std::fs::read_to_string(&serve).unwrap();
+    text.push_str(&format!(
+        "\n[api]\nbind = \"127.0.0.1:{port}\"\ntokens_file = \"tokens.toml\"\n\
+         transactional = \"tx.toml\"\nmetrics_bind = \"127.0.0.1:{metrics}\"\n"
+    ));
+    std::fs::write(&serve, text).unwrap();
     (port, metrics)
 }
 

@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod body;
 pub mod campaigns;
+pub mod control;
 pub mod messages;
 pub mod metrics;
 pub mod openapi;
@@ -62,6 +63,8 @@ pub struct ApiState {
     pub transactional: Option<crate::transactional::TxLane>,
     /// What renders `/metrics`, when the server keeps metrics.
     pub metrics: Option<metrics::RenderMetrics>,
+    /// Creates, loads, starts, pauses, resumes and cancels campaigns (the server's).
+    pub control_campaigns: Option<control::SharedControl>,
 }
 
 /// Finds the settings of a campaign (or of the campaign of an edition) by id, read without
@@ -88,6 +91,7 @@ impl ApiState {
             campaigns: None,
             transactional: None,
             metrics: None,
+            control_campaigns: None,
         }
     }
 
@@ -127,6 +131,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/openapi.json", get(openapi_json))
         .merge(suppressions::routes())
         .merge(campaigns::routes())
+        .merge(control::routes())
         .merge(reports::routes())
         .merge(messages::routes())
         .merge(metrics::routes())

@@ -171,6 +171,24 @@ impl CampaignDocument {
         Ok(document)
     }
 
+    /// Sets the list's file among `files` to `header` (its header line: a list uploaded over
+    /// the API after the campaign was created) and the digest with it; false when the
+    /// document names no list file.
+    pub fn set_list_header(&mut self, files: &mut [DocumentFile], header: Vec<u8>) -> bool {
+        let name = self.campaign_toml.parse::<Table>().ok().and_then(|t| {
+            t.get("campaign")?
+                .get("recipients")?
+                .as_str()
+                .map(str::to_owned)
+        });
+        let Some(file) = name.and_then(|n| files.iter_mut().find(|f| f.name == n)) else {
+            return false;
+        };
+        file.body = header;
+        self.digest = digest(&self.id, &self.campaign_toml, files);
+        true
+    }
+
     /// Whether `files` are this document's files, as published.
     pub fn matches(&self, files: &[DocumentFile]) -> bool {
         digest(&self.id, &self.campaign_toml, files) == self.digest

@@ -44,6 +44,8 @@ pub(crate) struct Node {
     live: AtomicUsize,
     /// Set once the first heartbeat went by (claims start after it).
     seen: AtomicBool,
+    /// Wakes the heartbeat before its time (work arrived in domains nobody here holds).
+    nudge: tokio::sync::Notify,
 }
 
 /// The name a node takes when none is given: `<host>-<pid>`.
@@ -116,6 +118,7 @@ impl Node {
             campaigns: Mutex::default(),
             live: AtomicUsize::new(1),
             seen: AtomicBool::new(false),
+            nudge: tokio::sync::Notify::new(),
         }))
     }
 
@@ -132,6 +135,13 @@ impl Node {
     /// Live nodes at the last heartbeat (itself included).
     pub(crate) fn live_nodes(&self) -> usize {
         self.live.load(Ordering::Acquire).max(1)
+    }
+
+    /// Runs the next heartbeat now (work arrived in domains the node does not hold: a
+    /// transactional message need not wait a whole heartbeat for its domain's claim).
+    /// Nudges that come while one is pending make one heartbeat.
+    pub(crate) fn look_now(&self) {
+        self.nudge.notify_one();
     }
 
     /// The campaigns whose work the node shares from now on.
@@ -175,6 +185,7 @@ impl Node {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(self.heartbeat_every()) => {}
+                () = self.nudge.notified() => {}
             }
         }
     }

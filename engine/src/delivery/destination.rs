@@ -512,6 +512,20 @@ impl ReadyQueue {
         }
     }
 
+    /// Takes every waiting message of campaign `campaign` (one taken out of the run).
+    pub fn drain_campaign(&self, campaign: usize) -> Vec<ReadyMessage> {
+        let mut lanes = self.lock();
+        let mut out = Vec::new();
+        for queue in &mut lanes.queues {
+            let (gone, kept): (VecDeque<_>, VecDeque<_>) =
+                queue.drain(..).partition(|m| m.campaign == campaign);
+            *queue = kept;
+            out.extend(gone);
+        }
+        lanes.len -= out.len();
+        out
+    }
+
     /// Takes every waiting message.
     pub fn drain(&self) -> Vec<ReadyMessage> {
         let mut lanes = self.lock();

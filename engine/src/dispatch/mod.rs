@@ -90,6 +90,14 @@ pub enum SchedulerEvent {
     Settled(Vec<Settled>),
     /// A campaign to send alongside the others (loaded already).
     Submit(CampaignLane),
+    /// A campaign to take out of the run (paused or cancelled over the API): its feed stops
+    /// taking at once; `done` is told when none of its messages is in flight any more.
+    Stop {
+        /// The campaign's index in the running send.
+        campaign: usize,
+        /// Told (or dropped, when the run ends first) once nothing of it is in flight.
+        done: tokio::sync::oneshot::Sender<()>,
+    },
     /// Recipients were appended to a running campaign (by its index) in these domains (the
     /// transactional lane): their queues are read again at once.
     Arrived {
@@ -301,6 +309,8 @@ pub struct Scheduler {
     filter: Option<Arc<WorkFilter>>,
     /// The filter's domains open at its last grant seen, and that grant's generation.
     open: (u64, HashSet<String>),
+    /// Campaigns taken out of the run whose messages are still in flight, and who waits.
+    stopping: Vec<(usize, tokio::sync::oneshot::Sender<()>)>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -351,6 +361,7 @@ impl Scheduler {
             wake_at: None,
             filter: setup.filter,
             open: (0, HashSet::new()),
+            stopping: Vec::new(),
         };
         for lane in campaigns {
             scheduler.add_campaign(lane)?;
@@ -405,10 +416,12 @@ impl Scheduler {
             if cancel.is_cancelled() {
                 return Ok(());
             }
+            self.tell_stopped();
             self.take_grants();
             self.check_retries()?;
             self.fill().await?;
             self.release_blocked().await;
+            self.release_stopped().await;
             self.manage_connections();
             self.share_changed_backoff();
             let done = self.is_done()?;
@@ -463,6 +476,7 @@ impl Scheduler {
                 }
             }
             SchedulerEvent::Submit(lane) => self.add_campaign(lane)?,
+            SchedulerEvent::Stop { campaign, done } => self.stop_campaign(campaign, done),
             SchedulerEvent::Arrived { campaign, domains } => {
                 if let Some(feed) = self.feeds.iter_mut().find(|f| f.index == campaign) {
                     for domain in &domains {
@@ -472,6 +486,54 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// Takes campaign `index` out of the run: its feed goes now (nothing more is taken),
+    /// what is in flight finishes and is recorded, then `done` is told.
+    fn stop_campaign(&mut self, index: usize, done: tokio::sync::oneshot::Sender<()>) {
+        if let Some(feed) = self.feeds.iter().find(|f| f.index == index) {
+            tracing::info!(campaign = %feed.id, "campaign taken out of the running send");
+            self.view
+                .active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&feed.id);
+        }
+        self.feeds.retain(|f| f.index != index);
+        self.stopping.push((index, done));
+        self.tell_stopped();
+    }
+
+    /// Lets go of the waiting messages of the campaigns taken out of the run (composed, not
+    /// yet on a connection): their recipients stay pending, for a resume.
+    async fn release_stopped(&mut self) {
+        let stopping: Vec<usize> = self.stopping.iter().map(|(index, _)| *index).collect();
+        for index in stopping {
+            for destination in &self.routing.destinations {
+                for message in destination.ready().drain_campaign(index) {
+                    let released = Settled::Released {
+                        campaign: message.campaign,
+                        destination: Some(destination.id),
+                        key: message.key,
+                    };
+                    if self.ctx.settled.send(released).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells those waiting for a stopped campaign whose messages are all settled now.
+    fn tell_stopped(&mut self) {
+        let flight = &self.flight;
+        let (settled, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stopping)
+            .into_iter()
+            .partition(|(index, _)| flight.of_campaign(*index) == 0);
+        self.stopping = waiting;
+        for (_, done) in settled {
+            let _ = done.send(());
+        }
     }
 
     fn on_delivery(&mut self, event: DeliveryEvent) {

@@ -32,10 +32,14 @@ pub(crate) fn name_serve_node() {
     ));
 }
 
-/// Publishes `campaign`'s document on a store shared by a cluster (nothing to do on sled, or
-/// for a campaign that came from a document); returns whether the stored document changed.
+/// Publishes `campaign`'s document on a store shared by a cluster (nothing to do on sled,
+/// whose documents are the API's, or for a campaign that came from a document); returns
+/// whether the stored document changed.
 pub(crate) fn publish(campaign: &Campaign, store: &Store) -> Result<bool, Error> {
     let settings = campaign.settings();
+    if store.cluster().is_none() {
+        return Ok(false);
+    }
     let Some(documents) = store.documents() else {
         return Ok(false);
     };

@@ -61,6 +61,11 @@ impl Host {
         let _ = self.node.set(node);
     }
 
+    /// The cluster node whose sends this host's are, when it is one.
+    pub(crate) fn cluster_node(&self) -> Option<Arc<Node>> {
+        self.node.get().cloned()
+    }
+
     /// Whether a send this host started is still running.
     pub(crate) fn is_sending(&self) -> bool {
         !self.runs.is_empty()

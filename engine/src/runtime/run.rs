@@ -71,6 +71,9 @@ impl recorder::Lane for Lane {
 #[derive(Default)]
 pub(crate) struct Registry {
     lanes: RwLock<Vec<Arc<Lane>>>,
+    /// Campaigns taken out of the run (paused, cancelled): their lanes stay (what was in
+    /// flight is recorded through them) and a later submit takes their place.
+    stopped: RwLock<std::collections::HashSet<String>>,
     /// The run's live view (destination names for the metrics).
     view: Arc<SchedulerView>,
 }
@@ -86,10 +89,16 @@ impl Registry {
     }
 
     /// Adds a campaign; returns its index, or `None` when it is already part of the run.
+    /// A campaign taken out of the run comes back at its old index.
     fn add(&self, lane: Lane) -> Option<usize> {
         let mut lanes = self.lanes.write().unwrap_or_else(|p| p.into_inner());
-        if lanes.iter().any(|l| l.id == lane.id) {
-            return None;
+        if let Some(index) = lanes.iter().position(|l| l.id == lane.id) {
+            let mut stopped = self.stopped.write().unwrap_or_else(|p| p.into_inner());
+            if !stopped.remove(&lane.id) {
+                return None;
+            }
+            lanes[index] = Arc::new(lane);
+            return Some(index);
         }
         lanes.push(Arc::new(lane));
         Some(lanes.len() - 1)
@@ -140,14 +149,54 @@ impl RunHandle {
         !self.closed.load(Ordering::Acquire)
     }
 
-    /// Whether campaign `id` is part of the run.
+    /// Whether campaign `id` is part of the run (and not taken out of it).
     pub(crate) fn has(&self, id: &str) -> bool {
-        self.registry
-            .lanes
+        let stopped = self
+            .registry
+            .stopped
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|lane| lane.id == id)
+            .contains(id);
+        !stopped
+            && self
+                .registry
+                .lanes
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|lane| lane.id == id)
+    }
+
+    /// Takes campaign `id` out of the running send (paused or cancelled over the API): the
+    /// scheduler takes nothing more of it; what is in flight finishes. The receiver is told
+    /// (or dropped, when the run ends first) once nothing of it is in flight; `None` when
+    /// the run does not send it.
+    pub(crate) fn stop(&self, id: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let index = {
+            let lanes = self
+                .registry
+                .lanes
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            let mut stopped = self
+                .registry
+                .stopped
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            let index = lanes.iter().position(|lane| lane.id == id)?;
+            if !stopped.insert(id.to_owned()) {
+                return None;
+            }
+            index
+        };
+        let (done, told) = tokio::sync::oneshot::channel();
+        self.events
+            .send(SchedulerEvent::Stop {
+                campaign: index,
+                done,
+            })
+            .ok()?;
+        Some(told)
     }
 
     /// Tells the running send that recipients were appended to its campaign at `index`
@@ -228,6 +277,7 @@ impl Run {
             store,
             registry: Arc::new(Registry {
                 lanes: RwLock::default(),
+                stopped: RwLock::default(),
                 view: view.clone(),
             }),
             events,

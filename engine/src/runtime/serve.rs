@@ -84,7 +84,9 @@ pub struct Server {
     api_addr: Option<SocketAddr>,
     /// Campaigns handed to the host lately, when, and the node's grants then (not handed
     /// again while they load, unless the node was granted domains since).
-    launched: std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, u64)>>,
+    launched: campaign_control::Launched,
+    /// Wakes the server for a look now (a campaign started over the API).
+    wake: Arc<tokio::sync::Notify>,
     /// A/B tests whose verdict held, with what it was taken on (taken again only on news).
     held: std::sync::Mutex<HeldTests>,
     /// Campaigns being handed to the host (loading, starting).
@@ -102,6 +104,7 @@ pub struct Server {
 }
 
 mod api;
+mod campaign_control;
 mod cluster;
 mod metrics;
 mod transactional;
@@ -187,18 +190,31 @@ impl Server {
             Some(bounces) => Some(start_bounces(bounces, &store, &tasks, &cancel).await?),
             None => None,
         };
+        // Before the lane: on a cluster node, its send takes only the node's domains.
+        let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         let transactional = match lane_file(&settings) {
             Some(file) => Some(transactional::start(
                 &file, &settings, &store, &host, &tasks, &cancel,
             )?),
             None => None,
         };
+        let launched = campaign_control::Launched::default();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let campaign_control: crate::api::control::SharedControl =
+            Arc::new(campaign_control::ServeControl {
+                store: store.clone(),
+                location: settings.store.clone(),
+                host: host.clone(),
+                launched: launched.clone(),
+                wake: wake.clone(),
+                busy: tokio::sync::Mutex::new(()),
+            });
         let api_addr = match &settings.api {
             Some(api) => {
                 api::start(
                     api,
                     &settings,
-                    (&store, &host),
+                    (&store, &host, campaign_control),
                     (&options.clock, transactional.clone()),
                     &tasks,
                     &cancel,
@@ -207,7 +223,6 @@ impl Server {
             }
             None => None,
         };
-        let node = join_cluster(&settings, &options, &store, &host, &tasks, &cancel).await?;
         let webhooks = start_webhooks(&mut settings, &store, node.as_ref(), &tasks, &cancel)?;
         host.set_webhooks(webhooks.clone());
         Ok(Server {
@@ -221,7 +236,8 @@ impl Server {
             tracking_addr,
             bounces_addr,
             api_addr,
-            launched: std::sync::Mutex::default(),
+            launched,
+            wake,
             held: std::sync::Mutex::default(),
             launches: TaskTracker::new(),
             passes: watch::Sender::new(Pass::default()),
@@ -286,6 +302,7 @@ impl Server {
             }
             tokio::select! {
                 () = self.cancel.cancelled() => break,
+                () = self.wake.notified() => {}
                 () = tokio::time::sleep(sleep.min(self.options.tick).max(Duration::from_millis(50))) => {}
             }
         }
@@ -355,6 +372,7 @@ impl Server {
             }
         }
         if let Some((node, _)) = &self.node {
+            self.share_lane(node, &mut working, told);
             node.set_campaigns(working);
         }
         wake

@@ -131,8 +131,8 @@ pub trait CampaignStore {
         None
     }
 
-    /// Campaign documents, on an engine shared by several nodes (PostgreSQL); `None` on an
-    /// engine one process owns (sled).
+    /// Campaign documents: those handed to a cluster (PostgreSQL) and those created over the
+    /// API of `volley serve` (both engines); `None` on an engine that keeps none.
     fn documents(&self) -> Option<&dyn CampaignDocuments> {
         None
     }
@@ -233,7 +233,8 @@ pub struct RelayQuota {
     pub back_minute: u64,
 }
 
-/// Campaigns handed to a cluster of nodes (PostgreSQL only): each is a document (the
+/// Campaigns handed to a cluster of nodes (PostgreSQL) or created over the API (both
+/// engines; on sled a single `volley serve` runs them): each is a document (the
 /// campaign file's text, never a secret, as JSON the store keeps without reading it) and its
 /// files, which every node materialises and sends. Every write is atomic and durable when
 /// it returns.

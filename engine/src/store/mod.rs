@@ -11,7 +11,7 @@
 //! interface's methods on it; [`Store::open`] picks the engine from the address it is given.
 //! The interface is split by concern in [`api`]: [`CampaignStore`], [`QueueStore`],
 //! [`OutcomeStore`], [`ReportStore`], [`SuppressionStore`], [`TrackingStore`], [`AbStore`] and
-//! [`HistoryStore`]; and, on an engine shared by a cluster (PostgreSQL), [`CampaignDocuments`]
+//! [`HistoryStore`]; and the published campaigns (a cluster's, or the API's), [`CampaignDocuments`]
 //! through [`CampaignStore::documents`].
 //!
 //! Engines: `sled/`, the embedded default. sled is single-process: opening fails with

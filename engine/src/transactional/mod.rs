@@ -140,6 +140,12 @@ impl TxLane {
         &self.campaign
     }
 
+    /// Tells the running send that messages wait in `domains` (on a cluster node, those
+    /// other nodes accepted in the domains this one holds).
+    pub(crate) fn arrived(&self, domains: Vec<String>) {
+        (self.wake)(domains);
+    }
+
     /// The merge fields a templated message's `data` must give.
     pub fn required_fields(&self) -> &[String] {
         &self.required

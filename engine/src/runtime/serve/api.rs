@@ -22,7 +22,7 @@ use crate::Error;
 pub(super) async fn start(
     api: &ApiSettings,
     serve: &ServeSettings,
-    (store, host): (&Store, &Arc<Host>),
+    (store, host, control): (&Store, &Arc<Host>, crate::api::control::SharedControl),
     (clock, transactional): (&crate::model::Clock, Option<crate::transactional::TxLane>),
     tasks: &TaskTracker,
     cancel: &CancellationToken,
@@ -55,6 +55,7 @@ pub(super) async fn start(
         ));
     state.transactional = transactional;
     state.metrics = Some(render);
+    state.control_campaigns = Some(control);
     tasks.spawn(crate::api::serve(
         listener,
         state,

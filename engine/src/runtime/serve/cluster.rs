@@ -1,8 +1,11 @@
 //! The server as a node of a cluster on a shared database: the active published campaigns it
 //! runs beside its serve file's own. Which node loads a campaign (`load:<id>`) and which
-//! domains each sends are the node's leases (`crate::cluster`).
+//! domains each sends are the node's leases (`crate::cluster`). The transactional lane's
+//! campaign is shared the same way: any node accepts a message, the node holding its
+//! domain sends it.
 
 use super::Server;
+use crate::cluster::Node;
 use crate::config::CampaignSettings;
 use crate::runtime::cluster_docs::read_published;
 use crate::store::DocumentState;
@@ -56,4 +59,44 @@ impl Server {
         }
         found
     }
+
+    /// On a cluster node with a transactional lane: the lane's campaign joins the campaigns
+    /// whose work the node shares (`working`), and the domains it holds with lane messages
+    /// waiting are handed to the lane's send, which reads their queues again (a message
+    /// woke only the send of the node that accepted it; this one may be another, or the
+    /// same one after the accepting node died).
+    pub(super) fn share_lane(
+        &self,
+        node: &Node,
+        working: &mut Vec<String>,
+        told: &mut HashSet<String>,
+    ) {
+        let (Some(lane), Some(cluster)) = (&self.transactional, self.store.cluster()) else {
+            return;
+        };
+        let id = lane.campaign().to_owned();
+        working.push(id.clone());
+        match cluster.domains_with_work(std::slice::from_ref(&id), node.heartbeat_every()) {
+            Ok(work) => {
+                told.remove(LANE_WORK);
+                let filter = node.filter();
+                let mine: Vec<String> = work
+                    .into_iter()
+                    .map(|w| w.domain)
+                    .filter(|d| filter.allows(d))
+                    .collect();
+                if !mine.is_empty() {
+                    lane.arrived(mine);
+                }
+            }
+            Err(error) => {
+                if told.insert(LANE_WORK.to_owned()) {
+                    tracing::error!(lane = %id, %error, "cannot read the transactional lane's work");
+                }
+            }
+        }
+    }
 }
+
+/// What `told` notes while the lane's work cannot be read.
+const LANE_WORK: &str = "transactional lane work";

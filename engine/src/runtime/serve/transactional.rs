@@ -16,8 +16,7 @@ use super::super::run::{Lane, Run, RunOptions};
 use super::super::{Campaign, DEFAULT_LINGER};
 use crate::compose::transactional::TX_COLUMNS;
 use crate::config::{load_campaign_in, ServeSettings};
-use crate::model::now_millis;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::transactional::{TxLane, Wake};
 use crate::Error;
 
@@ -37,17 +36,18 @@ pub(super) fn start(
     let lane_settings = load_campaign_in(file, &settings.store)?;
     let campaign = Campaign::prepare_transactional(lane_settings)?;
     let id = campaign.id().to_owned();
-    // An engine that cannot append (PostgreSQL, for now) is refused before anything is
-    // written or sent.
-    if let Err(error @ StoreError::Unsupported { .. }) = store.append(&id, &[], now_millis()) {
-        return Err(error.into());
-    }
     ensure_loaded(store, &campaign)?;
     if let Some(meta) = campaign.tracking_meta() {
         store.set_tracking_meta(&id, &meta)?;
     }
     let plan = DeliveryPlan::for_campaign(&campaign, store)?;
-    let run = Run::new(store.clone()).serving();
+    // On a cluster node the lane sends, like any campaign, only to the domains the node
+    // holds; the messages other nodes accepted reach it through `Server::look`.
+    let node = host.cluster_node();
+    let run = match &node {
+        Some(node) => Run::new(store.clone()).serving().in_cluster(node.filter()),
+        None => Run::new(store.clone()).serving(),
+    };
     let handle = run.handle();
     host.adopt(handle.clone());
     let lane = Lane {
@@ -74,6 +74,14 @@ pub(super) fn start(
     tracing::info!(lane = %id, file = %file.display(), "transactional lane ready");
     // The lane is the run's first campaign: index 0.
     let wake: Wake = Arc::new(move |domains| {
+        // A domain this node does not hold is claimed (by the fair share) at the heartbeat:
+        // run it now, not up to a heartbeat later.
+        if let Some(node) = &node {
+            let filter = node.filter();
+            if domains.iter().any(|d| !filter.allows(d)) {
+                node.look_now();
+            }
+        }
         if !handle.arrived(0, domains) {
             tracing::warn!(
                 "a transactional message arrived after its send stopped; it goes at the next start"
@@ -89,8 +97,30 @@ pub(super) fn start(
 }
 
 /// Loads the lane's campaign with no rows unless it is in the store; refuses a campaign of
-/// that id loaded from a list.
+/// that id loaded from a list. On a database shared by nodes starting together, one load
+/// wins (it is one transaction) and the others fail (the campaign is there, or PostgreSQL
+/// broke a deadlock of their DDL): they look again and find the lane loaded.
 fn ensure_loaded(store: &Store, campaign: &Campaign) -> Result<(), Error> {
+    let mut tries = 1;
+    loop {
+        match load_empty(store, campaign) {
+            Ok(()) => return Ok(()),
+            Err(error @ Error::NotALane { .. }) => return Err(error),
+            Err(error) if tries >= LOAD_TRIES => return Err(error),
+            Err(error) => {
+                tracing::debug!(lane = campaign.id(), %error, "loading the lane failed; looking again");
+                tries += 1;
+            }
+        }
+    }
+}
+
+/// Tries of [`ensure_loaded`]: a loser of the race fails once or twice (a deadlock, then
+/// the winner's campaign), then finds it loaded.
+const LOAD_TRIES: u32 = 4;
+
+/// One try of [`ensure_loaded`].
+fn load_empty(store: &Store, campaign: &Campaign) -> Result<(), Error> {
     let columns: Vec<String> = TX_COLUMNS.map(str::to_owned).to_vec();
     match store.campaign(campaign.id())? {
         Some(meta) if meta.loaded && meta.columns == columns => Ok(()),

@@ -48,8 +48,8 @@ impl PgEngine {
         let mut conn = self.store.pool().acquire().await.map_err(failed)?;
         let mut tx = conn.begin().await.map_err(failed)?;
         let changed = sqlx::query(
-            "INSERT INTO campaign_documents (id, document, published_by) \
-             VALUES ($1, $2::jsonb, $3) \
+            "INSERT INTO campaign_documents (id, document, published_by, state) \
+             VALUES ($1, $2::jsonb, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET document = EXCLUDED.document, \
                  published_at = now(), published_by = EXCLUDED.published_by, \
                  state = CASE campaign_documents.state WHEN 'done' THEN 'active' \
@@ -60,6 +60,7 @@ impl PgEngine {
         .bind(&record.id)
         .bind(&record.document)
         .bind(&record.published_by)
+        .bind(record.state.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(failed)?

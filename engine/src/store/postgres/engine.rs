@@ -371,6 +371,15 @@ impl CampaignStore for PgEngine {
         Ok(Loader::new(Box::new(session)))
     }
 
+    fn append(
+        &self,
+        campaign: &str,
+        rows: &[crate::store::AppendRow],
+        now: Millis,
+    ) -> Result<Vec<crate::store::Appended>, StoreError> {
+        self.append_rows(campaign, rows, now)
+    }
+
     fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
         self.run(async {
             sqlx::query("SELECT remove_campaign($1)")

@@ -8,6 +8,7 @@
 //! rustls with aws-lc). Everything here is async; nothing blocks a tokio worker.
 
 mod ab;
+mod append;
 mod cluster;
 mod copy;
 mod documents;

@@ -64,6 +64,10 @@ impl CampaignStore for SledStore {
     fn flush_blocking(&self) -> Result<(), StoreError> {
         SledStore::flush_blocking(self)
     }
+
+    fn documents(&self) -> Option<&dyn crate::store::CampaignDocuments> {
+        Some(self)
+    }
 }
 
 impl QueueStore for SledStore {

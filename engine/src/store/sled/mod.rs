@@ -10,6 +10,7 @@
 //! process holds the folder; such callers talk to that process instead (see `control`).
 
 mod append;
+mod documents;
 mod engine;
 mod error;
 mod events;
@@ -50,6 +51,8 @@ pub(crate) struct SledStore {
     /// from format 3 on, so that a node of small values rewritten at every recorded group
     /// (counters, state slices) never holds them too; the main tree in a format-2 store.
     packed: sled::Tree,
+    /// The campaign documents (`documents.rs`): a tree of their own.
+    documents: sled::Tree,
     /// Serialises read-modify-write updates of records and counters.
     write_lock: Arc<Mutex<()>>,
     /// Notes this store open in this process until it is dropped (last, so that sled's
@@ -100,11 +103,15 @@ impl SledStore {
         } else {
             tree.clone()
         };
+        let documents = db
+            .open_tree("documents")
+            .map_err(|source| error::sled_error(path, source))?;
         Ok(SledStore {
             path: path.to_owned(),
             db,
             tree,
             packed,
+            documents,
             write_lock: Arc::new(Mutex::new(())),
             _open: reopen::OpenStore::new(path),
         })

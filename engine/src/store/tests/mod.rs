@@ -7,8 +7,10 @@ use super::*;
 use crate::model::{Counts, Millis, ReplyRecord};
 
 mod ab;
+mod append;
 mod concurrent;
 mod core;
+mod documents;
 mod due;
 mod events;
 mod gc;
