@@ -29,9 +29,14 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("expired", c.expired),
         ("suppressed", c.suppressed),
         ("held", c.held),
+        ("cancelled", c.cancelled),
         ("invalid rows", c.invalid),
         ("duplicates", c.duplicate),
     ] {
+        // Only a campaign cancelled over the API has cancelled recipients.
+        if name == "cancelled" && value == 0 {
+            continue;
+        }
         ui::line(&format!("  {name:<13}{value:>10}"));
     }
     let t = &report.tracking;

@@ -35,6 +35,8 @@ pub enum RecipientState {
     Suppressed,
     /// Held back by a test-then-winner A/B campaign until its verdict; then pending.
     Held,
+    /// Never sent: its campaign was cancelled (over the API) before its turn.
+    Cancelled,
 }
 
 impl RecipientState {
@@ -42,7 +44,7 @@ impl RecipientState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed
+            Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed | Self::Cancelled
         )
     }
 
@@ -56,6 +58,7 @@ impl RecipientState {
             Self::Expired => "expired",
             Self::Suppressed => "suppressed",
             Self::Held => "held",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -160,6 +163,11 @@ pub enum Outcome {
         /// Why it is suppressed.
         reply: ReplyRecord,
     },
+    /// Not sent: the campaign was cancelled before the recipient's turn.
+    Cancelled {
+        /// Who cancelled it, as a local reply.
+        reply: ReplyRecord,
+    },
 }
 
 impl Outcome {
@@ -171,6 +179,7 @@ impl Outcome {
             Self::Bounced { .. } => RecipientState::Bounced,
             Self::Expired { .. } => RecipientState::Expired,
             Self::Suppressed { .. } => RecipientState::Suppressed,
+            Self::Cancelled { .. } => RecipientState::Cancelled,
         }
     }
 
@@ -181,7 +190,8 @@ impl Outcome {
             | Self::Deferred { reply }
             | Self::Bounced { reply }
             | Self::Expired { reply }
-            | Self::Suppressed { reply } => reply,
+            | Self::Suppressed { reply }
+            | Self::Cancelled { reply } => reply,
         }
     }
 }
@@ -209,6 +219,10 @@ pub struct Counts {
     pub invalid: u64,
     /// CSV rows skipped as duplicates of an earlier row.
     pub duplicate: u64,
+    /// Never sent: the campaign was cancelled. (Last: stores written before it existed
+    /// hold the fields above only, see `store::sled::counters`.)
+    #[serde(default)]
+    pub cancelled: u64,
 }
 
 impl Counts {
@@ -222,6 +236,7 @@ impl Counts {
             RecipientState::Expired => self.expired,
             RecipientState::Suppressed => self.suppressed,
             RecipientState::Held => self.held,
+            RecipientState::Cancelled => self.cancelled,
         }
     }
 
@@ -235,6 +250,7 @@ impl Counts {
             RecipientState::Expired => &mut self.expired,
             RecipientState::Suppressed => &mut self.suppressed,
             RecipientState::Held => &mut self.held,
+            RecipientState::Cancelled => &mut self.cancelled,
         }
     }
 
@@ -255,6 +271,7 @@ impl Counts {
         self.expired += other.expired;
         self.suppressed += other.suppressed;
         self.held += other.held;
+        self.cancelled += other.cancelled;
         self.invalid += other.invalid;
         self.duplicate += other.duplicate;
     }

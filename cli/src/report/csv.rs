@@ -66,6 +66,7 @@ impl CsvRows {
             ("expired", c.expired),
             ("suppressed", c.suppressed),
             ("held", c.held),
+            ("cancelled", c.cancelled),
             ("invalid", c.invalid),
             ("duplicate", c.duplicate),
         ] {

@@ -177,13 +177,88 @@ async fn a_cancelled_campaign_sends_nothing_more_and_its_rest_is_final() {
     let delivered = counts["delivered"].as_u64().unwrap() as usize;
     assert_eq!(fixture.sink.count(), delivered);
     assert_eq!(
-        counts["expired"].as_u64().unwrap() as usize,
+        counts["cancelled"].as_u64().unwrap() as usize,
         N - delivered,
         "{json}"
     );
+    assert_eq!(counts["expired"], 0, "cancelled is not expired: {json}");
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(fixture.sink.count(), delivered, "sent after the cancel");
     post(&server, "/api/campaigns/api-cancel/resume", None).assert_problem(409, None);
+    // What a user reads: the state, and the cancelled recipients with their reason.
+    let status = server.curl(Some(READ), &[], "/api/campaigns/api-cancel");
+    assert_eq!(status.json()["state"], "cancelled", "{status:?}");
+    assert_eq!(
+        status.json()["cancelled"].as_u64().unwrap() as usize,
+        N - delivered
+    );
+    let events = server.curl(
+        Some(READ),
+        &[],
+        "/api/campaigns/api-cancel/events?limit=1000",
+    );
+    let cancelled_events = events.json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "cancelled" && e["reply"] == "cancelled over the API")
+        .count();
+    assert_eq!(cancelled_events, N - delivered);
+    // Cancelling again changes nothing.
+    let again = post(&server, "/api/campaigns/api-cancel/cancel", None);
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(again.json()["counts"], json["counts"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_ab_test_cancels_the_remainder_it_was_holding() {
+    const N: usize = 100;
+    let fixture = Fixture::new(&list(0), PASSWORD).await;
+    let server = serve(&fixture);
+    let ab = "[[variant]]\nid = \"a\"\nsubject = \"A\"\n\n\
+              [[variant]]\nid = \"b\"\nsubject = \"B\"\n\n\
+              [ab]\ntest_share = 0.2\nwait = \"1h\"\n";
+    let text = format!("{}\n{ab}", campaign_text(&fixture, "api-held"));
+    let created = post(
+        &server,
+        "/api/campaigns",
+        Some(&create_body(&fixture, &text)),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let csv = fixture.path("held.csv");
+    std::fs::write(&csv, list(N)).unwrap();
+    let upload = format!("@{}", csv.display());
+    let args = [
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: text/csv",
+        "--data-binary",
+        &upload,
+    ];
+    let loaded = server.curl(Some(SEND), &args, "/api/campaigns/api-held/list");
+    assert_eq!(loaded.status, 200, "{loaded:?}");
+    assert_eq!(
+        post(&server, "/api/campaigns/api-held/start", None).status,
+        200
+    );
+    // The test share goes out; the rest waits an hour for the verdict.
+    until("the test share never arrived", || {
+        fixture.sink.count() >= 20
+    })
+    .await;
+    let cancelled = post(&server, "/api/campaigns/api-held/cancel", None);
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    let counts = &cancelled.json()["counts"];
+    assert_eq!(counts["held"], 0, "{counts}");
+    assert_eq!(counts["pending"], 0, "{counts}");
+    let delivered = counts["delivered"].as_u64().unwrap() as usize;
+    assert_eq!(
+        counts["cancelled"].as_u64().unwrap() as usize,
+        N - delivered,
+        "{counts}"
+    );
+    assert_eq!(fixture.sink.count(), delivered);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,12 +139,19 @@ fn serve_file_to(fixture: &Fixture, url: &str, extra: &str) -> String {
 }
 
 fn spawn_serve(config: &str) -> Child {
+    // What the server says goes next to its file, for a failing test to show.
+    let log = std::fs::File::create(serve_log(config)).unwrap();
     volley()
         .args(["serve", "--config", config])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap()
+}
+
+/// Where [`spawn_serve`] puts the server's log.
+fn serve_log(config: &str) -> PathBuf {
+    Path::new(config).with_extension("log")
 }
 
 /// Stops a server with SIGTERM and waits for it.
@@ -359,8 +366,9 @@ async fn a_receiver_that_stays_down_shows_in_status_and_keeps_gc_from_collecting
         }
         assert!(
             Instant::now() < deadline,
-            "no failure in the status: {status} {}",
-            text(&out.stderr)
+            "no failure in the status: {status} {}; the server said: {}",
+            text(&out.stderr),
+            std::fs::read_to_string(serve_log(&config)).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };

@@ -90,7 +90,8 @@ pub(crate) fn resolve(store: &Store, id: &str) -> Result<String, Problem> {
     tag = "campaigns",
     description = "Needs `read`. The same JSON as `volley status --json`: counts by state, \
         the running send's destinations, tracking totals. For a scheduled campaign, its \
-        latest edition.",
+        latest edition. A campaign created over the API adds `state`: `paused`, `active`, \
+        `cancelled` or `done`.",
     params(("id" = String, Path, description = "The campaign (or edition) id")),
     responses(
         (status = 200, description = "Its status", body = Object),
@@ -106,7 +107,19 @@ async fn status(
 ) -> Result<Json<serde_json::Value>, Problem> {
     let store = state.store.clone();
     let asked = id.clone();
-    let campaign = blocking(move || resolve(&store, &asked)).await??;
+    let document = blocking(move || document_state(&store, &asked)).await??;
+    let store = state.store.clone();
+    let asked = id.clone();
+    let campaign = match blocking(move || resolve(&store, &asked)).await? {
+        Ok(campaign) => campaign,
+        // Created over the API, its list not loaded yet: nothing counted.
+        Err(_) if document.is_some() => {
+            let mut json = StatusReport::empty(&id).to_json();
+            json["state"] = document.into();
+            return Ok(Json(json));
+        }
+        Err(problem) => return Err(problem),
+    };
     let report = match &state.control {
         Some(control) => {
             let answer = control(Request::Status {
@@ -125,7 +138,23 @@ async fn status(
     let report = blocking(move || complete(&store, report))
         .await?
         .map_err(|e| internal("reading a campaign's status", &e))?;
-    Ok(Json(report.to_json()))
+    let mut json = report.to_json();
+    if let Some(document) = document {
+        json["state"] = document.into();
+    }
+    Ok(Json(json))
+}
+
+/// The state of campaign `id`'s document (`paused`, `active`, `cancelled`, `done`), when it
+/// was created over the API or published to a cluster.
+fn document_state(store: &Store, id: &str) -> Result<Option<&'static str>, Problem> {
+    let Some(documents) = store.documents() else {
+        return Ok(None);
+    };
+    Ok(documents
+        .document(id)
+        .map_err(|e| internal("reading the campaign documents", &e))?
+        .map(|record| record.state.as_str()))
 }
 
 /// The status of `campaign` from the store alone (no send runs here).

@@ -189,6 +189,7 @@ fn event_kind(name: &str) -> Option<ExportKind> {
         "bounced" => ExportKind::Bounced,
         "expired" => ExportKind::Expired,
         "suppressed" => ExportKind::Suppressed,
+        "cancelled" => ExportKind::Cancelled,
         "open" | "opened" => ExportKind::Open,
         "click" | "clicked" => ExportKind::Click,
         "unsubscribe" | "unsubscribed" => ExportKind::Unsubscribe,

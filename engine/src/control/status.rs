@@ -38,6 +38,23 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
+    /// The report of a campaign with nothing loaded yet (created over the API, no list).
+    pub fn empty(campaign: &str) -> StatusReport {
+        StatusReport {
+            campaign: campaign.to_owned(),
+            counts: Counts::default(),
+            next_due: None,
+            live_from: None,
+            active: false,
+            destinations: Vec::new(),
+            paused: None,
+            tracking: TrackCounts::default(),
+            connection_limits: Vec::new(),
+            nodes: Vec::new(),
+            webhooks: Vec::new(),
+        }
+    }
+
     /// The report of a control socket's [`Response::Status`] (`asked`: the campaign asked
     /// for, when the answer does not name one); `None` for any other answer.
     pub fn from_response(response: Response, asked: &str) -> Option<StatusReport> {
@@ -90,6 +107,7 @@ impl StatusReport {
             "expired": c.expired,
             "suppressed": c.suppressed,
             "held": c.held,
+            "cancelled": c.cancelled,
             "invalid": c.invalid,
             "duplicate": c.duplicate,
             "next_attempt": self.next_due.map(format_millis),

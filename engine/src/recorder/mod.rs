@@ -315,6 +315,7 @@ fn count_outcomes(lanes: &impl Lanes, group: &[Settled]) {
                 Outcome::Bounced { .. } => "bounced",
                 Outcome::Expired { .. } => "expired",
                 Outcome::Suppressed { .. } => "suppressed",
+                Outcome::Cancelled { .. } => "cancelled",
             };
             *tally.entry((*campaign, *destination, kind)).or_default() += 1;
         }

@@ -367,7 +367,7 @@ impl History {
             ExportKind::Open => bump(&mut bucket.opens, variant, n),
             ExportKind::Click => bump(&mut bucket.clicks, variant, n),
             ExportKind::Complaint => *self.complaints.entry(stored).or_default() += n,
-            ExportKind::Suppressed | ExportKind::Unsubscribe => {}
+            ExportKind::Suppressed | ExportKind::Cancelled | ExportKind::Unsubscribe => {}
         }
     }
 

@@ -226,6 +226,8 @@ pub enum ExportKind {
     Expired,
     /// Not sent: the address is on the suppression list.
     Suppressed,
+    /// Not sent: the campaign was cancelled.
+    Cancelled,
     /// The open pixel was fetched.
     Open,
     /// A tracked link was followed.
@@ -245,6 +247,7 @@ impl ExportKind {
             ExportKind::Bounced => "bounced",
             ExportKind::Expired => "expired",
             ExportKind::Suppressed => "suppressed",
+            ExportKind::Cancelled => "cancelled",
             ExportKind::Open => "open",
             ExportKind::Click => "click",
             ExportKind::Unsubscribe => "unsubscribe",
@@ -258,6 +261,7 @@ impl ExportKind {
             RecipientState::Bounced => ExportKind::Bounced,
             RecipientState::Expired => ExportKind::Expired,
             RecipientState::Suppressed => ExportKind::Suppressed,
+            RecipientState::Cancelled => ExportKind::Cancelled,
             // A deferral (pending and held never follow an attempt).
             RecipientState::Deferred | RecipientState::Pending | RecipientState::Held => {
                 ExportKind::Deferred

@@ -157,12 +157,13 @@ impl Webhooks {
 const STATUS_CAP: u64 = 1_000_000;
 
 /// Every kind of event.
-const EVERY_KIND: [ExportKind; 9] = [
+const EVERY_KIND: [ExportKind; 10] = [
     ExportKind::Delivered,
     ExportKind::Deferred,
     ExportKind::Bounced,
     ExportKind::Expired,
     ExportKind::Suppressed,
+    ExportKind::Cancelled,
     ExportKind::Open,
     ExportKind::Click,
     ExportKind::Unsubscribe,

@@ -3,8 +3,8 @@
 //! in state `paused`; its list is loaded as `volley load` loads it; start and resume make
 //! the document `active` (the server's next look sends it), pause and cancel make it
 //! `paused` or `cancelled` and take it out of the running send, answering once nothing of it
-//! is in flight. Cancel then records every unsent recipient as `expired` with the reason
-//! `cancelled over the API`.
+//! is in flight. Cancel then records every unsent recipient (pending, deferred, or held for
+//! an A/B verdict) as `cancelled`, with the reason `cancelled over the API`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ mod keys;
 
 /// How long pause and cancel wait for the campaign's messages in flight.
 const SETTLE_WAIT: Duration = Duration::from_secs(60);
-/// The reason a cancelled campaign's unsent recipients expire with.
+/// The reason a cancelled campaign's unsent recipients are recorded with.
 pub(crate) const CANCELLED: &str = "cancelled over the API";
 
 /// When each campaign was last handed to the host (the server's; cleared on start/resume).
@@ -329,8 +329,11 @@ impl ServeControl {
                 tracing::info!(campaign = %id, "campaign started over the API");
             }
             (Action::Start | Action::Resume, DocumentState::Active)
-            | (Action::Pause, DocumentState::Paused)
-            | (Action::Cancel, DocumentState::Cancelled) => {}
+            | (Action::Pause, DocumentState::Paused) => {}
+            (Action::Cancel, DocumentState::Cancelled) => {
+                // Again: finishes what a crash midway may have left.
+                self.cancel_unsent(id).await?;
+            }
             (Action::Pause, DocumentState::Active) => {
                 set(DocumentState::Paused)?;
                 self.take_out(id).await;
@@ -339,8 +342,8 @@ impl ServeControl {
             (Action::Cancel, DocumentState::Active | DocumentState::Paused) => {
                 set(DocumentState::Cancelled)?;
                 self.take_out(id).await;
-                let expired = self.expire_unsent(id).await?;
-                tracing::info!(campaign = %id, expired, "campaign cancelled over the API");
+                let cancelled = self.cancel_unsent(id).await?;
+                tracing::info!(campaign = %id, cancelled, "campaign cancelled over the API");
             }
             (_, state) => {
                 return Err(Problem::conflict(format!(
@@ -365,28 +368,29 @@ impl ServeControl {
         }
     }
 
-    /// Records every unsent recipient of `id` (pending, deferred) as expired, reason
-    /// [`CANCELLED`]; returns how many.
-    async fn expire_unsent(&self, id: &str) -> Result<u64, Problem> {
+    /// Records every unsent recipient of `id` (pending, deferred, held) as cancelled,
+    /// reason [`CANCELLED`]; returns how many.
+    async fn cancel_unsent(&self, id: &str) -> Result<u64, Problem> {
         let (store, id) = (self.store.clone(), id.to_owned());
-        let expired = crate::api::blocking(move || expire_all(&store, &id))
+        let cancelled = crate::api::blocking(move || cancel_all(&store, &id))
             .await?
             .map_err(store_problem("recording the cancelled recipients"))?;
         self.store
             .flush()
             .await
             .map_err(store_problem("recording the cancelled recipients"))?;
-        Ok(expired)
+        Ok(cancelled)
     }
 }
 
-/// See [`ServeControl::expire_unsent`]: a page at a time, each recorded one leaves the queue.
-fn expire_all(store: &Store, id: &str) -> Result<u64, crate::store::StoreError> {
+/// See [`ServeControl::cancel_unsent`]: the held recipients join the queue (under the
+/// variant a split gives them), then the queue is recorded a page at a time, each recorded
+/// one leaving it. A crash midway leaves the rest unsent and the next cancel finishes.
+fn cancel_all(store: &Store, id: &str) -> Result<u64, crate::store::StoreError> {
     const PAGE: usize = 1_000;
-    let mut policy = crate::store::OutcomePolicy::default();
-    // Not the recipients' fault: no soft bounce may suppress them.
-    policy.suppression.soft_limit = u32::MAX;
-    let mut expired = 0;
+    store.release_held(id, &|variant| variant)?;
+    let policy = crate::store::OutcomePolicy::default();
+    let mut cancelled = 0;
     loop {
         let mut page = store.pending(id, None, PAGE)?;
         if page.is_empty() {
@@ -395,19 +399,19 @@ fn expire_all(store: &Store, id: &str) -> Result<u64, crate::store::StoreError> 
             page = store.due(id, horizon, PAGE)?;
         }
         if page.is_empty() {
-            return Ok(expired);
+            return Ok(cancelled);
         }
         let updates: Vec<OutcomeUpdate> = page
             .into_iter()
             .map(|r| OutcomeUpdate {
                 key: r.key,
-                outcome: Outcome::Expired {
+                outcome: Outcome::Cancelled {
                     reply: ReplyRecord::local(CANCELLED),
                 },
                 message_id: None,
             })
             .collect();
-        expired += updates.len() as u64;
+        cancelled += updates.len() as u64;
         store.record_outcomes(id, &policy, &updates, now_millis())?;
     }
 }

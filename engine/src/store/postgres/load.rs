@@ -261,6 +261,7 @@ pub(crate) fn parse_state(text: &str) -> Option<RecipientState> {
         "expired" => RecipientState::Expired,
         "suppressed" => RecipientState::Suppressed,
         "held" => RecipientState::Held,
+        "cancelled" => RecipientState::Cancelled,
         _ => return None,
     })
 }

@@ -10,6 +10,7 @@
 //! process holds the folder; such callers talk to that process instead (see `control`).
 
 mod append;
+mod counters;
 mod documents;
 mod engine;
 mod error;
@@ -136,7 +137,28 @@ impl SledStore {
 
     /// The campaign's counters, or `None` if it was never loaded here.
     pub(crate) fn counts(&self, campaign: &str) -> Result<Option<Counts>, StoreError> {
-        self.get(&keys::campaign_key(keys::COUNTS, campaign), "counters")
+        self.get_counts(&keys::campaign_key(keys::COUNTS, campaign), "counters")
+    }
+
+    /// Counters at `key`, of this layout or the one before (see `counters`).
+    pub(crate) fn get_counts(
+        &self,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<Counts>, StoreError> {
+        match self.tree.get(key).map_err(|e| self.sled_error(e))? {
+            Some(bytes) => self.decode_counts(&bytes, what).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Decodes counters of this layout or the one before.
+    pub(crate) fn decode_counts(
+        &self,
+        bytes: &[u8],
+        what: &'static str,
+    ) -> Result<Counts, StoreError> {
+        counters::decode(bytes).map_or_else(|| self.decode(bytes, what), Ok)
     }
 
     /// Every campaign id this store knows.

@@ -124,6 +124,13 @@ pub(in crate::store) fn apply_outcome(
     policy: &RetryPolicy,
     now: Millis,
 ) {
+    if let Outcome::Cancelled { reply } = outcome {
+        // Never attempted: no attempt counted, no first attempt.
+        record.next_attempt = None;
+        record.last_reply = Some(reply.clone());
+        record.state = RecipientState::Cancelled;
+        return;
+    }
     record.attempts += u32::from(!matches!(outcome, Outcome::Expired { .. }));
     let first = *record.first_attempt.get_or_insert(now);
     record.next_attempt = None;

@@ -151,7 +151,7 @@ impl CountsDelta {
             Entry::Occupied(entry) => Ok(entry.into_mut()),
             Entry::Vacant(entry) => {
                 let stored = store
-                    .get(&variant_key(&self.campaign, variant), "variant counters")?
+                    .get_counts(&variant_key(&self.campaign, variant), "variant counters")?
                     .unwrap_or_default();
                 Ok(entry.insert(stored))
             }
@@ -169,7 +169,16 @@ fn variant_key(campaign: &str, variant: u8) -> Vec<u8> {
 impl SledStore {
     /// Recipients by state per variant index (variants nobody was assigned to are left out).
     pub(crate) fn variant_counts(&self, campaign: &str) -> Result<Vec<(u8, Counts)>, StoreError> {
-        self.per_variant(keys::VARIANT_COUNTS, campaign, "variant counters")
+        let prefix = keys::prefix(keys::VARIANT_COUNTS, campaign);
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let Some(&variant) = key.get(prefix.len()) else {
+                continue;
+            };
+            out.push((variant, self.decode_counts(&value, "variant counters")?));
+        }
+        Ok(out)
     }
 
     /// The campaign's [`AbMark`]: a few keys per variant and one seek, whatever the size of
