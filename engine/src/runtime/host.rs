@@ -34,6 +34,9 @@ pub(crate) struct Host {
     node: std::sync::OnceLock<Arc<Node>>,
     /// On `volley serve` with `[[webhook]]`s: their tasks, for the status.
     webhooks: std::sync::OnceLock<Webhooks>,
+    /// Held while a campaign joins a send, and while the API pauses or cancels one and takes
+    /// it out of the send: one comes wholly before the other.
+    gate: std::sync::Mutex<()>,
 }
 
 impl Host {
@@ -53,7 +56,25 @@ impl Host {
             clock,
             node: std::sync::OnceLock::new(),
             webhooks: std::sync::OnceLock::new(),
+            gate: std::sync::Mutex::new(()),
         })
+    }
+
+    /// The gate a campaign joins a send through (see the field).
+    pub(crate) fn gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether campaign `id` may join a send: not when its document (a campaign made over the
+    /// API, or published to a cluster) says paused or cancelled.
+    fn may_send(&self, id: &str) -> bool {
+        let Some(documents) = self.store.documents() else {
+            return true;
+        };
+        !matches!(
+            documents.document(id).ok().flatten().map(|record| record.state),
+            Some(crate::store::DocumentState::Paused | crate::store::DocumentState::Cancelled)
+        )
     }
 
     /// Makes this host's sends those of cluster node `node`.
@@ -324,6 +345,10 @@ impl Host {
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
         let (id, priority) = (campaign.id().to_owned(), campaign.settings.priority);
+        let _gate = self.gate();
+        if !self.may_send(&id) {
+            return Err(format!("campaign {id} was paused or cancelled meanwhile"));
+        }
         match running {
             Some(run) => {
                 let lane = Lane {

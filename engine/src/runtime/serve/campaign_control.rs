@@ -335,13 +335,13 @@ impl ServeControl {
                 self.cancel_unsent(id).await?;
             }
             (Action::Pause, DocumentState::Active) => {
-                set(DocumentState::Paused)?;
-                self.take_out(id).await;
+                let told = self.set_and_stop(id, DocumentState::Paused)?;
+                settle(id, told).await;
                 tracing::info!(campaign = %id, "campaign paused over the API");
             }
             (Action::Cancel, DocumentState::Active | DocumentState::Paused) => {
-                set(DocumentState::Cancelled)?;
-                self.take_out(id).await;
+                let told = self.set_and_stop(id, DocumentState::Cancelled)?;
+                settle(id, told).await;
                 let cancelled = self.cancel_unsent(id).await?;
                 tracing::info!(campaign = %id, cancelled, "campaign cancelled over the API");
             }
@@ -355,17 +355,23 @@ impl ServeControl {
         self.state_of(id)
     }
 
-    /// Takes campaign `id` out of the running send and waits (bounded) until nothing of it
-    /// is in flight.
-    async fn take_out(&self, id: &str) {
-        let Some(run) = self.host.current().filter(|run| run.is_open()) else {
-            return;
-        };
-        if let Some(told) = run.stop(id) {
-            if tokio::time::timeout(SETTLE_WAIT, told).await.is_err() {
-                tracing::warn!(campaign = %id, "messages still in flight after a minute; answering anyway");
-            }
-        }
+    /// Sets campaign `id`'s state and takes it out of the running send, through the host's
+    /// gate (a launch in progress either joined the send before, and is taken out, or sees
+    /// the new state and does not join); the receiver says when nothing of it is in flight.
+    fn set_and_stop(
+        &self,
+        id: &str,
+        state: DocumentState,
+    ) -> Result<Option<tokio::sync::oneshot::Receiver<()>>, Problem> {
+        let _gate = self.host.gate();
+        self.documents()?
+            .set_document_state(id, state)
+            .map_err(store_problem("changing a campaign's state"))?;
+        Ok(self
+            .host
+            .current()
+            .filter(|run| run.is_open())
+            .and_then(|run| run.stop(id)))
     }
 
     /// Records every unsent recipient of `id` (pending, deferred, held) as cancelled,
@@ -380,6 +386,15 @@ impl ServeControl {
             .await
             .map_err(store_problem("recording the cancelled recipients"))?;
         Ok(cancelled)
+    }
+}
+
+/// Waits (bounded) until nothing of campaign `id` is in flight.
+async fn settle(id: &str, told: Option<tokio::sync::oneshot::Receiver<()>>) {
+    if let Some(told) = told {
+        if tokio::time::timeout(SETTLE_WAIT, told).await.is_err() {
+            tracing::warn!(campaign = %id, "messages still in flight after a minute; answering anyway");
+        }
     }
 }
 
