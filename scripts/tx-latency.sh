@@ -10,7 +10,9 @@
 #
 #   scripts/tx-latency.sh [N=200] [BULK=100000] [DELAY_MS=0]
 #
-# Environment: GAP_MS (default 50), CONNECTIONS (relay connections, default 4).
+# Environment: GAP_MS (default 50), CONNECTIONS (relay connections, default 4), STORE=postgres
+# (the server's store is a throwaway PostgreSQL cluster, see scripts/pg-cluster.sh; default
+# sled).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s.%N)
@@ -25,7 +27,13 @@ cargo build --release -q -p volley-cli --bin volley
 volley=${CARGO_TARGET_DIR:-$PWD/target}/release/volley
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; [ "${STORE:-sled}" != postgres ] || pg_cluster_stop' EXIT
+store_toml='store = "store.volley"'
+if [ "${STORE:-sled}" = postgres ]; then
+    . scripts/pg-cluster.sh
+    pg_store_url
+    store_toml=""
+fi
 
 /usr/bin/python3 scripts/tx-sink.py "$work/arrivals.log" --delay-ms "$delay" >"$work/sink.out" 2>"$work/sink.err" &
 pids+=($!)
@@ -77,8 +85,13 @@ hash=$(printf '%s' "$secret" | sha256sum | cut -d' ' -f1)
 printf '[[token]]\nname = "bench"\nscopes = ["send", "read"]\nsha256 = "%s"\n' "$hash" >"$work/tokens.toml"
 api_port=$((20000 + RANDOM % 20000))
 cat >"$work/serve.toml" <<TOML
-store = "store.volley"
+$store_toml
 campaigns = ["bulk.toml"]
+TOML
+if [ "${STORE:-sled}" = postgres ]; then
+    printf '\n[store]\nurl = "%s"\nlocal_dir = "local"\n' "$STORE_URL" >>"$work/serve.toml"
+fi
+cat >>"$work/serve.toml" <<TOML
 
 [api]
 bind = "127.0.0.1:$api_port"

@@ -82,6 +82,12 @@ pub(crate) async fn copy(args: StoreCopyArgs) -> anyhow::Result<u8> {
         ),
         elapsed.as_secs_f64()
     ));
+    if report.documents > 0 {
+        ui::line(&format!(
+            "with {} (campaigns made over the API or published to a cluster, their files and state)",
+            counted(report.documents as u64, "campaign document", "campaign documents")
+        ));
+    }
     if report.secret_kept {
         ui::line(
             "note: the target kept its own token secret (it had campaigns already): tracking \

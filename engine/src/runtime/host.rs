@@ -72,7 +72,11 @@ impl Host {
             return true;
         };
         !matches!(
-            documents.document(id).ok().flatten().map(|record| record.state),
+            documents
+                .document(id)
+                .ok()
+                .flatten()
+                .map(|record| record.state),
             Some(crate::store::DocumentState::Paused | crate::store::DocumentState::Cancelled)
         )
     }

@@ -13,7 +13,7 @@ use super::{
     TrackingMeta,
 };
 use crate::model::{Counts, Millis, RecipientState, ReplyRecord, Suppression, TrackCounts};
-use crate::store::StoreError;
+use crate::store::{DocumentState, StoreError};
 
 /// Rows per chunk of a campaign export.
 pub const CHUNK_ROWS: usize = 4_096;
@@ -237,6 +237,9 @@ pub struct CopyReport {
     /// campaigns already: the target's own secret stays, and tokens (tracking links, VERP
     /// addresses) of the copied campaigns' mail already sent no longer verify there.
     pub secret_kept: bool,
+    /// Campaign documents carried over (campaigns made over the API or published to a
+    /// cluster), with their files and state.
+    pub documents: usize,
 }
 
 /// Copies `campaign` (every campaign when `None`) and the store-wide parts from `from` into
@@ -274,6 +277,7 @@ pub fn copy_store(
         campaigns: Vec::with_capacity(headers.len()),
         suppressions: parts.suppressions.len(),
         secret_kept: parts.secret.is_some() && !target_empty,
+        documents: 0,
     };
     for header in headers {
         match copy_campaign(from, to, &header) {
@@ -285,7 +289,59 @@ pub fn copy_store(
             }
         }
     }
+    report.documents = copy_documents(from, to, campaign)?;
     Ok(report)
+}
+
+/// Carries the webhooks' registrations and cursors in `campaign` over: events keep their
+/// times (and so their ids), so a webhook resumes at the target where it stood at the source,
+/// neither sending again what its receiver acknowledged nor skipping what it did not.
+fn copy_webhook_positions(
+    from: &super::Store,
+    to: &super::Store,
+    campaign: &str,
+) -> Result<(), StoreError> {
+    for (name, registered, cursor) in from.webhook_positions(campaign)? {
+        to.register_webhook(&name, registered)?;
+        if let Some(cursor) = cursor {
+            to.set_webhook_cursor(&name, campaign, cursor)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the campaign documents of `campaign` (every one when `None`, also those whose
+/// list is not loaded yet) with their files and state; returns how many. A store without
+/// documents on either side copies none.
+fn copy_documents(
+    from: &super::Store,
+    to: &super::Store,
+    campaign: Option<&str>,
+) -> Result<usize, StoreError> {
+    let (Some(source), Some(target)) = (from.documents(), to.documents()) else {
+        return Ok(0);
+    };
+    let records = match campaign {
+        Some(id) => source.document(id)?.into_iter().collect(),
+        None => {
+            let mut all = Vec::new();
+            for state in [
+                DocumentState::Active,
+                DocumentState::Paused,
+                DocumentState::Cancelled,
+                DocumentState::Done,
+            ] {
+                all.extend(source.documents_in(state)?);
+            }
+            all
+        }
+    };
+    for record in &records {
+        let files = source.document_files(&record.id)?;
+        target.publish_document(record, &files)?;
+        target.set_document_state(&record.id, record.state)?;
+    }
+    Ok(records.len())
 }
 
 fn refused(store: &super::Store, detail: String) -> StoreError {
@@ -308,6 +364,7 @@ fn copy_campaign(
         import.write(chunk)
     })?;
     let counts = import.finish()?;
+    copy_webhook_positions(from, to, &header.id)?;
     let number_to = to.campaign(&header.id)?.map_or(0, |meta| meta.number);
     Ok(CopiedCampaign {
         id: header.id.clone(),

@@ -90,4 +90,38 @@ fn ids_in(documents: &dyn CampaignDocuments, state: DocumentState) -> Vec<String
     found.into_iter().map(|r| r.id).collect()
 }
 
-suite!(documents_keep_their_state_and_files_across_restarts);
+fn a_store_copy_carries_the_documents_with_their_files_and_state(place: &Place) {
+    let from = place.open();
+    let documents = from.documents().unwrap();
+    let files = vec![("00-body.txt".to_owned(), b"Hello".to_vec())];
+    documents
+        .publish_document(
+            &record("made", r#"{"v": 1}"#, DocumentState::Paused),
+            &files,
+        )
+        .unwrap();
+    documents
+        .publish_document(&record("gone", "{}", DocumentState::Active), &[])
+        .unwrap();
+    documents
+        .set_document_state("gone", DocumentState::Cancelled)
+        .unwrap();
+    let target = sled_place();
+    let to = target.open();
+    let report = crate::store::transfer::copy_store(&from, &to, None).unwrap();
+    assert_eq!(report.documents, 2);
+    let copied = to.documents().unwrap();
+    let made = copied.document("made").unwrap().unwrap();
+    assert_eq!(made.state, DocumentState::Paused);
+    assert_eq!(made.document, r#"{"v": 1}"#);
+    assert_eq!(copied.document_files("made").unwrap(), files);
+    assert_eq!(
+        copied.document("gone").unwrap().unwrap().state,
+        DocumentState::Cancelled
+    );
+}
+
+suite!(
+    documents_keep_their_state_and_files_across_restarts,
+    a_store_copy_carries_the_documents_with_their_files_and_state
+);

@@ -129,6 +129,10 @@ fn answers(store: &Store, campaign: &str) -> String {
 
 fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     let (_source_place, source) = source();
+    // A webhook that had its receiver acknowledge c1's events up to a point.
+    source.register_webhook("crm", 1_000).unwrap();
+    let cursor = crate::store::WebhookCursor { at: 5_000, skip: 2 };
+    source.set_webhook_cursor("crm", "c1", cursor).unwrap();
     let middle = place.open();
     let report = copy_store(&source, &middle, None).unwrap();
     assert_eq!(report.campaigns.len(), 2);
@@ -150,6 +154,10 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     assert_eq!(
         middle.export_store_wide().unwrap(),
         source.export_store_wide().unwrap()
+    );
+    assert_eq!(
+        middle.webhook_positions("c1").unwrap(),
+        vec![("crm".to_owned(), 1_000, Some(cursor))]
     );
     let back_place = sled_place();
     let back = back_place.open();
