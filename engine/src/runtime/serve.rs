@@ -172,7 +172,7 @@ impl Server {
         options: ServeOptions,
         cancel: CancellationToken,
     ) -> Result<Server, Error> {
-        let store = Store::open_at(&settings.store)?;
+        let store = open_when_free(&settings.store, &cancel).await?;
         super::cluster_docs::name_serve_node();
         let host = Host::new(store.clone(), cancel.clone(), None, options.clock.clone());
         let tasks = TaskTracker::new();
@@ -573,6 +573,34 @@ impl Server {
                 Err(message) => tracing::warn!(campaign = %id, %message, "could not start"),
             }
         });
+    }
+}
+
+/// How long the server waits for a sled store another process holds (a `volley status` or
+/// `volley report` reading it a moment) before giving up.
+const STORE_WAIT: Duration = Duration::from_secs(15);
+
+/// Opens the store, waiting (at most [`STORE_WAIT`]) while another process holds it: a
+/// command that reads it directly holds it for a moment, and a server started meanwhile
+/// must not die of that. A send or server that keeps holding it is refused after the wait.
+async fn open_when_free(
+    location: &crate::store::StoreLocation,
+    cancel: &CancellationToken,
+) -> Result<Store, Error> {
+    let deadline = tokio::time::Instant::now() + STORE_WAIT;
+    let mut said = false;
+    loop {
+        match Store::open_at(location) {
+            Err(crate::store::StoreError::Locked { path })
+                if tokio::time::Instant::now() < deadline && !cancel.is_cancelled() =>
+            {
+                if !std::mem::replace(&mut said, true) {
+                    tracing::info!(store = %path.display(), "the store is in use by another volley process; waiting for it");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return Ok(other?),
+        }
     }
 }
 
