@@ -9,6 +9,7 @@ mod bounces;
 mod campaign;
 mod check;
 mod cluster_docs;
+mod conversions;
 mod cluster_send;
 mod editions;
 mod events;
@@ -46,6 +47,7 @@ pub use published::published_for_reading;
 pub use report::report;
 pub use serve::{MetricsSource, Pass, ServeOptions, Server};
 pub use status::{status, StatusReport};
+pub use conversions::{conversions_import, ConversionImport};
 pub use suppress::{
     open_store, suppress_add, suppress_export, suppress_import, suppress_remove, ImportSummary,
 };

@@ -9,6 +9,7 @@
 
 mod ab;
 mod append;
+mod conversions;
 mod cluster;
 mod copy;
 mod documents;

@@ -1,0 +1,331 @@
+//! Orders as CSV (`email`, `order_id`, `value`, optional `time` and `currency`), read row by
+//! row and recorded against a campaign, each attributed to the recipient's arm when it falls
+//! in the campaign's attribution window. Every valid row is recorded; a bad row is reported
+//! with its file, line and field and skipped. Idempotent by `order_id`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::time::Duration;
+
+use crate::config::{normalize_address, parse_currency};
+use crate::model::{Millis, RecipientState};
+use crate::store::{Attribution, Conversion, Recorded, Store, StoreError};
+
+/// The currency of orders when neither the campaign nor any order names one (ISO 4217
+/// "no currency").
+pub const NO_CURRENCY: &str = "XXX";
+
+/// Orders recorded per store call.
+const CHUNK: usize = 1000;
+
+/// What a conversions import did.
+#[derive(Debug, Clone, Default)]
+pub struct ConversionImport {
+    /// New orders recorded.
+    pub added: u64,
+    /// Of those, orders attributed to a variant or the holdout.
+    pub attributed: u64,
+    /// Orders recorded before with the same details (nothing changed).
+    pub duplicates: u64,
+    /// Orders recorded before with other details (the first is kept), one line each:
+    /// `<file> line 4, field order_id: …`.
+    pub changed: Vec<String>,
+    /// Rows refused, one line each: `<file> line 3, field value: …`.
+    pub errors: Vec<String>,
+    /// The campaign's currency.
+    pub currency: String,
+}
+
+/// Why an import could not run at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConversionImportError {
+    /// The header row could not be read, or lacks a required column.
+    #[error("{name}: {reason}")]
+    Header {
+        /// The file.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Attributes orders to a campaign's delivered recipients: who they are and when each was
+/// delivered (first delivery attempt) in which stored variant.
+#[derive(Debug, Default)]
+pub struct Attributor {
+    delivered: HashMap<String, Vec<(Millis, u8)>>,
+    window: Millis,
+}
+
+impl Attributor {
+    /// Reads the campaign's delivered recipients from the store.
+    pub fn read(store: &Store, campaign: &str, window: Duration) -> Result<Self, StoreError> {
+        let mut delivered: HashMap<String, Vec<(Millis, u8)>> = HashMap::new();
+        for r in store.recipients_in(campaign, RecipientState::Delivered)? {
+            let at = r.record.first_attempt.unwrap_or(0);
+            let entry = delivered.entry(r.record.email).or_default();
+            entry.push((at, r.record.variant));
+        }
+        Ok(Attributor {
+            delivered,
+            window: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Which arm an order by `email` at `at` counts for: the latest delivery to that address
+    /// at or before the order, if the order is within the window after it.
+    pub fn attribute(&self, email: &str, at: Millis) -> Attribution {
+        let Some(deliveries) = self.delivered.get(email) else {
+            return Attribution::Unattributed;
+        };
+        deliveries
+            .iter()
+            .filter(|(sent, _)| *sent <= at && at - *sent <= self.window)
+            .max_by_key(|(sent, _)| *sent)
+            .map_or(Attribution::Unattributed, |&(_, variant)| {
+                Attribution::Variant(variant)
+            })
+    }
+}
+
+/// Where the columns are.
+struct Columns {
+    email: usize,
+    order_id: usize,
+    value: usize,
+    time: Option<usize>,
+    currency: Option<usize>,
+}
+
+/// Imports the orders of `reader` (named `name` in messages) into `campaign`. `currency` is
+/// the campaign's `[conversions] currency`; without it, the currency of the orders already
+/// recorded, or of the first row that names one, becomes the campaign's.
+pub fn import_conversions(
+    store: &Store,
+    campaign: &str,
+    reader: impl Read,
+    name: &str,
+    attributor: &Attributor,
+    currency: Option<&str>,
+    now: Millis,
+) -> Result<ConversionImport, ConversionImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let columns = columns(&mut reader, name)?;
+    let recorded = store.conversions(campaign)?;
+    let mut summary = ConversionImport {
+        currency: currency
+            .map(str::to_owned)
+            .or_else(|| recorded.first().map(|c| c.currency.clone()))
+            .unwrap_or_default(),
+        ..ConversionImport::default()
+    };
+    let mut chunk: Vec<(u64, Conversion)> = Vec::with_capacity(CHUNK);
+    for row in reader.records() {
+        let parsed = match row {
+            Ok(row) => parse_row(&row, &columns, name, &mut summary.currency, now),
+            Err(e) => Err(format!("{name}: {e}")),
+        };
+        match parsed {
+            Ok((line, mut order)) => {
+                order.attribution = attributor.attribute(&order.email, order.at);
+                chunk.push((line, order));
+                if chunk.len() >= CHUNK {
+                    record(store, campaign, name, &mut chunk, &mut summary)?;
+                }
+            }
+            Err(problem) => summary.errors.push(problem),
+        }
+    }
+    record(store, campaign, name, &mut chunk, &mut summary)?;
+    store.flush_blocking()?;
+    if summary.currency.is_empty() {
+        summary.currency = NO_CURRENCY.to_owned();
+    }
+    Ok(summary)
+}
+
+fn columns<R: Read>(reader: &mut csv::Reader<R>, name: &str) -> Result<Columns, ConversionImportError> {
+    let headers = reader
+        .headers()
+        .map_err(|e| ConversionImportError::Header {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })?
+        .clone();
+    let column = |wanted: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(wanted));
+    let required = |wanted: &str| {
+        column(wanted).ok_or_else(|| ConversionImportError::Header {
+            name: name.to_owned(),
+            reason: format!("no `{wanted}` column (columns: email, order_id, value, time, currency)"),
+        })
+    };
+    Ok(Columns {
+        email: required("email")?,
+        order_id: required("order_id")?,
+        value: required("value")?,
+        time: column("time"),
+        currency: column("currency"),
+    })
+}
+
+/// Records a chunk of parsed orders and tallies what happened.
+fn record(
+    store: &Store,
+    campaign: &str,
+    name: &str,
+    chunk: &mut Vec<(u64, Conversion)>,
+    summary: &mut ConversionImport,
+) -> Result<(), StoreError> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let orders: Vec<Conversion> = chunk.iter().map(|(_, c)| c.clone()).collect();
+    let effects = store.record_conversions(campaign, &orders)?;
+    for ((line, order), effect) in chunk.drain(..).zip(effects) {
+        match effect {
+            Recorded::Added => {
+                summary.added += 1;
+                if order.attribution != Attribution::Unattributed {
+                    summary.attributed += 1;
+                }
+            }
+            Recorded::Duplicate => summary.duplicates += 1,
+            Recorded::Changed { first } => summary.changed.push(format!(
+                "{name} line {line}, field order_id: order {} was recorded before with other \
+                 details (email {}, value {}, currency {}); the first is kept",
+                order.order_id,
+                first.email,
+                first.value(),
+                first.currency
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// One row as an order (attribution still to do), or what is wrong with it.
+fn parse_row(
+    row: &csv::StringRecord,
+    columns: &Columns,
+    name: &str,
+    currency: &mut String,
+    now: Millis,
+) -> Result<(u64, Conversion), String> {
+    let line = row.position().map_or(0, |p| p.line());
+    let bad = |field: &str, why: String| format!("{name} line {line}, field {field}: {why}");
+    let get = |i: usize| row.get(i).unwrap_or_default();
+    let email = normalize_address(get(columns.email))
+        .map_err(|e| bad("email", e.to_string()))?
+        .0;
+    let order_id = get(columns.order_id);
+    if order_id.is_empty() || order_id.len() > 200 || order_id.chars().any(char::is_control) {
+        return Err(bad("order_id", "1 to 200 characters, no control characters".to_owned()));
+    }
+    let value_micros = parse_value(get(columns.value)).map_err(|why| bad("value", why))?;
+    let at = match columns.time.map(get).filter(|t| !t.is_empty()) {
+        Some(text) => parse_time(text).map_err(|why| bad("time", why))?,
+        None => now,
+    };
+    let row_currency = match columns.currency.map(get).filter(|c| !c.is_empty()) {
+        Some(text) => Some(
+            parse_currency(text)
+                .ok_or_else(|| bad("currency", format!("{text:?} is not an ISO 4217 code such as EUR")))?,
+        ),
+        None => None,
+    };
+    match row_currency {
+        Some(code) if currency.is_empty() => *currency = code,
+        Some(code) if code != *currency => {
+            return Err(bad(
+                "currency",
+                format!("{code}, but the campaign's orders are in {currency}"),
+            ))
+        }
+        _ => {}
+    }
+    Ok((
+        line,
+        Conversion {
+            order_id: order_id.to_owned(),
+            email,
+            value_micros,
+            currency: if currency.is_empty() {
+                NO_CURRENCY.to_owned()
+            } else {
+                currency.clone()
+            },
+            at,
+            attribution: Attribution::Unattributed,
+        },
+    ))
+}
+
+/// A decimal amount ≥ 0 with at most 6 decimals, in millionths.
+pub fn parse_value(text: &str) -> Result<u64, String> {
+    let expected = || format!("{text:?} is not an amount such as 12.50 (at least 0, at most 6 decimals)");
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 6 {
+        return Err(expected());
+    }
+    let whole: u64 = whole.parse().map_err(|_| expected())?;
+    let fraction: u64 = format!("{fraction:0<6}").parse().map_err(|_| expected())?;
+    whole
+        .checked_mul(1_000_000)
+        .and_then(|w| w.checked_add(fraction))
+        .filter(|&v| v <= i64::MAX as u64)
+        .ok_or_else(expected)
+}
+
+/// An RFC 3339 time as epoch ms.
+pub fn parse_time(text: &str) -> Result<Millis, String> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-12-05T10:00:00Z ({e})"))?;
+    u64::try_from(parsed.timestamp_millis())
+        .map_err(|_| format!("{text:?} is before 1970"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        assert_eq!(parse_value("12.5"), Ok(12_500_000));
+        assert_eq!(parse_value("0"), Ok(0));
+        assert_eq!(parse_value("3.000001"), Ok(3_000_001));
+        for bad in ["", "-1", "1.2345678", "1e3", "1,5", ".5", "abc", "99999999999999999999"] {
+            assert!(parse_value(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Ok(1000));
+        assert_eq!(parse_time("1970-01-01T01:00:01+01:00"), Ok(1000));
+        assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn attribution_window() {
+        let mut attributor = Attributor {
+            window: 1000,
+            ..Attributor::default()
+        };
+        attributor
+            .delivered
+            .insert("a@x.example".to_owned(), vec![(100, 1), (5000, 0)]);
+        assert_eq!(attributor.attribute("a@x.example", 50), Attribution::Unattributed);
+        assert_eq!(attributor.attribute("a@x.example", 1100), Attribution::Variant(1));
+        assert_eq!(attributor.attribute("a@x.example", 1101), Attribution::Unattributed);
+        assert_eq!(attributor.attribute("a@x.example", 5500), Attribution::Variant(0));
+        assert_eq!(attributor.attribute("b@x.example", 500), Attribution::Unattributed);
+    }
+}
