@@ -77,19 +77,27 @@ impl Attributor {
     }
 
     /// Which arm an order by `email` at `at` counts for: the latest delivery to that address
-    /// at or before the order, if the order is within the window after it.
+    /// at or before the order, if the order is within the window after it. Delivery times
+    /// are kept to the second (rounded up), so an order up to a second before one counts.
     pub fn attribute(&self, email: &str, at: Millis) -> Attribution {
         let Some(deliveries) = self.delivered.get(email) else {
             return Attribution::Unattributed;
         };
         deliveries
             .iter()
-            .filter(|(sent, _)| *sent <= at && at - *sent <= self.window)
+            .filter(|(sent, _)| *sent <= at.saturating_add(1000) && at.saturating_sub(*sent) <= self.window)
             .max_by_key(|(sent, _)| *sent)
             .map_or(Attribution::Unattributed, |&(_, variant)| {
                 Attribution::Variant(variant)
             })
     }
+}
+
+/// One good row: its line, the order, and whether the row gave its time.
+struct Parsed {
+    line: u64,
+    order: Conversion,
+    timed: bool,
 }
 
 /// Where the columns are.
@@ -126,16 +134,17 @@ pub fn import_conversions(
             .unwrap_or_default(),
         ..ConversionImport::default()
     };
-    let mut chunk: Vec<(u64, Conversion)> = Vec::with_capacity(CHUNK);
+    let mut chunk: Vec<Parsed> = Vec::with_capacity(CHUNK);
     for row in reader.records() {
         let parsed = match row {
             Ok(row) => parse_row(&row, &columns, name, &mut summary.currency, now),
             Err(e) => Err(format!("{name}: {e}")),
         };
         match parsed {
-            Ok((line, mut order)) => {
+            Ok(mut parsed) => {
+                let order = &mut parsed.order;
                 order.attribution = attributor.attribute(&order.email, order.at);
-                chunk.push((line, order));
+                chunk.push(parsed);
                 if chunk.len() >= CHUNK {
                     record(store, campaign, name, &mut chunk, &mut summary)?;
                 }
@@ -180,15 +189,27 @@ fn record(
     store: &Store,
     campaign: &str,
     name: &str,
-    chunk: &mut Vec<(u64, Conversion)>,
+    chunk: &mut Vec<Parsed>,
     summary: &mut ConversionImport,
 ) -> Result<(), StoreError> {
     if chunk.is_empty() {
         return Ok(());
     }
-    let orders: Vec<Conversion> = chunk.iter().map(|(_, c)| c.clone()).collect();
+    let orders: Vec<Conversion> = chunk.iter().map(|p| p.order.clone()).collect();
     let effects = store.record_conversions(campaign, &orders)?;
-    for ((line, order), effect) in chunk.drain(..).zip(effects) {
+    for (parsed, effect) in chunk.drain(..).zip(effects) {
+        let Parsed {
+            line,
+            order,
+            timed,
+        } = parsed;
+        let effect = match effect {
+            // A row without a time is placed "now": the same order on a later import.
+            Recorded::Changed { first } if !timed && first.same_order(&Conversion { at: first.at, ..order.clone() }) => {
+                Recorded::Duplicate
+            }
+            other => other,
+        };
         match effect {
             Recorded::Added => {
                 summary.added += 1;
@@ -217,7 +238,7 @@ fn parse_row(
     name: &str,
     currency: &mut String,
     now: Millis,
-) -> Result<(u64, Conversion), String> {
+) -> Result<Parsed, String> {
     let line = row.position().map_or(0, |p| p.line());
     let bad = |field: &str, why: String| format!("{name} line {line}, field {field}: {why}");
     let get = |i: usize| row.get(i).unwrap_or_default();
@@ -229,7 +250,8 @@ fn parse_row(
         return Err(bad("order_id", "1 to 200 characters, no control characters".to_owned()));
     }
     let value_micros = parse_value(get(columns.value)).map_err(|why| bad("value", why))?;
-    let at = match columns.time.map(get).filter(|t| !t.is_empty()) {
+    let time = columns.time.map(get).filter(|t| !t.is_empty());
+    let at = match time {
         Some(text) => parse_time(text).map_err(|why| bad("time", why))?,
         None => now,
     };
@@ -250,9 +272,10 @@ fn parse_row(
         }
         _ => {}
     }
-    Ok((
+    Ok(Parsed {
         line,
-        Conversion {
+        timed: time.is_some(),
+        order: Conversion {
             order_id: order_id.to_owned(),
             email,
             value_micros,
@@ -264,7 +287,7 @@ fn parse_row(
             at,
             attribution: Attribution::Unattributed,
         },
-    ))
+    })
 }
 
 /// A decimal amount ≥ 0 with at most 6 decimals, in millionths.
@@ -322,7 +345,9 @@ mod tests {
         attributor
             .delivered
             .insert("a@x.example".to_owned(), vec![(100, 1), (5000, 0)]);
-        assert_eq!(attributor.attribute("a@x.example", 50), Attribution::Unattributed);
+        assert_eq!(attributor.attribute("a@x.example", 50), Attribution::Variant(1));
+        assert_eq!(attributor.attribute("a@x.example", 4000), Attribution::Variant(0));
+        assert_eq!(attributor.attribute("a@x.example", 3000), Attribution::Unattributed);
         assert_eq!(attributor.attribute("a@x.example", 1100), Attribution::Variant(1));
         assert_eq!(attributor.attribute("a@x.example", 1101), Attribution::Unattributed);
         assert_eq!(attributor.attribute("a@x.example", 5500), Attribution::Variant(0));
