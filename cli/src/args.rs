@@ -621,6 +621,11 @@ pub(crate) enum TrackCommand {
         seconds: Option<u64>,
         #[command(flatten)]
         limits: TrackLimits,
+        /// Take signed conversion postbacks (`POST /conversions/<campaign id>`) for this
+        /// campaign, whose `[conversions] postback_secret_file`/`postback_secret_env` signs
+        /// them; repeat for more campaigns.
+        #[arg(long = "conversions", value_name = "CAMPAIGN.toml")]
+        conversions: Vec<PathBuf>,
     },
 }
 

@@ -3,17 +3,13 @@
 //! in the campaign's attribution window. Every valid row is recorded; a bad row is reported
 //! with its file, line and field and skipped. Idempotent by `order_id`.
 
-use std::collections::HashMap;
 use std::io::Read;
-use std::time::Duration;
 
 use crate::config::{normalize_address, parse_currency};
-use crate::model::{Millis, RecipientState};
+use crate::model::Millis;
+pub use crate::store::conversions::{parse_time, parse_value, Attributor, NO_CURRENCY};
 use crate::store::{Attribution, Conversion, Recorded, Store, StoreError};
 
-/// The currency of orders when neither the campaign nor any order names one (ISO 4217
-/// "no currency").
-pub const NO_CURRENCY: &str = "XXX";
 
 /// Orders recorded per store call.
 const CHUNK: usize = 1000;
@@ -51,46 +47,6 @@ pub enum ConversionImportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Attributes orders to a campaign's delivered recipients: who they are and when each was
-/// delivered (first delivery attempt) in which stored variant.
-#[derive(Debug, Default)]
-pub struct Attributor {
-    delivered: HashMap<String, Vec<(Millis, u8)>>,
-    window: Millis,
-}
-
-impl Attributor {
-    /// Reads the campaign's delivered recipients from the store.
-    pub fn read(store: &Store, campaign: &str, window: Duration) -> Result<Self, StoreError> {
-        let mut delivered: HashMap<String, Vec<(Millis, u8)>> = HashMap::new();
-        for r in store.recipients_in(campaign, RecipientState::Delivered)? {
-            let at = r.record.first_attempt.unwrap_or(0);
-            let entry = delivered.entry(r.record.email).or_default();
-            entry.push((at, r.record.variant));
-        }
-        Ok(Attributor {
-            delivered,
-            window: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-        })
-    }
-
-    /// Which arm an order by `email` at `at` counts for: the latest delivery to that address
-    /// at or before the order, if the order is within the window after it. Delivery times
-    /// are kept to the second (rounded up), so an order up to a second before one counts.
-    pub fn attribute(&self, email: &str, at: Millis) -> Attribution {
-        let Some(deliveries) = self.delivered.get(email) else {
-            return Attribution::Unattributed;
-        };
-        deliveries
-            .iter()
-            .filter(|(sent, _)| *sent <= at.saturating_add(1000) && at.saturating_sub(*sent) <= self.window)
-            .max_by_key(|(sent, _)| *sent)
-            .map_or(Attribution::Unattributed, |&(_, variant)| {
-                Attribution::Variant(variant)
-            })
-    }
 }
 
 /// One good row: its line, the order, and whether the row gave its time.
@@ -290,31 +246,6 @@ fn parse_row(
     })
 }
 
-/// A decimal amount ≥ 0 with at most 6 decimals, in millionths.
-pub fn parse_value(text: &str) -> Result<u64, String> {
-    let expected = || format!("{text:?} is not an amount such as 12.50 (at least 0, at most 6 decimals)");
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 6 {
-        return Err(expected());
-    }
-    let whole: u64 = whole.parse().map_err(|_| expected())?;
-    let fraction: u64 = format!("{fraction:0<6}").parse().map_err(|_| expected())?;
-    whole
-        .checked_mul(1_000_000)
-        .and_then(|w| w.checked_add(fraction))
-        .filter(|&v| v <= i64::MAX as u64)
-        .ok_or_else(expected)
-}
-
-/// An RFC 3339 time as epoch ms.
-pub fn parse_time(text: &str) -> Result<Millis, String> {
-    let parsed = chrono::DateTime::parse_from_rfc3339(text)
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-12-05T10:00:00Z ({e})"))?;
-    u64::try_from(parsed.timestamp_millis())
-        .map_err(|_| format!("{text:?} is before 1970"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,13 +269,10 @@ mod tests {
 
     #[test]
     fn attribution_window() {
-        let mut attributor = Attributor {
-            window: 1000,
-            ..Attributor::default()
-        };
-        attributor
-            .delivered
-            .insert("a@x.example".to_owned(), vec![(100, 1), (5000, 0)]);
+        let attributor = Attributor::from_deliveries(
+            [("a@x.example".to_owned(), 100, 1), ("a@x.example".to_owned(), 5000, 0)],
+            std::time::Duration::from_millis(1000),
+        );
         assert_eq!(attributor.attribute("a@x.example", 50), Attribution::Variant(1));
         assert_eq!(attributor.attribute("a@x.example", 4000), Attribution::Variant(0));
         assert_eq!(attributor.attribute("a@x.example", 3000), Attribution::Unattributed);

@@ -45,7 +45,7 @@ pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, Test
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use published::published_for_reading;
 pub use report::report;
-pub use serve::{MetricsSource, Pass, ServeOptions, Server};
+pub use serve::{register_postbacks, MetricsSource, Pass, ServeOptions, Server};
 pub use status::{status, StatusReport};
 pub use conversions::{conversions_import, ConversionImport};
 pub use suppress::{
