@@ -156,3 +156,110 @@ async fn orders_import_once_and_revenue_intervals_match_scipy() {
         text(&check.stderr)
     );
 }
+
+const TRACKING_KEY: &str = "cli-conversions-tracking-key-0123";
+const POSTBACK_SECRET: &str = "cli-postback-secret-0123456789abcdef";
+
+/// The lowercase hex HMAC-SHA256 of `body` under `secret`, made by the openssl CLI.
+fn openssl_hmac(body: &[u8], secret: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret, "-r"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl is needed by this test: apt-get install -y openssl");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let output = child.wait_with_output().unwrap();
+    text(&output.stdout).split_whitespace().next().unwrap().to_owned()
+}
+
+/// POSTs `body` with curl to `url`, with `signature` in `X-Volley-Signature` when given;
+/// the status and the answer.
+fn curl_post(url: &str, body: &[u8], signature: Option<&str>, dir: &std::path::Path) -> (u16, String) {
+    let file = dir.join("postback.json");
+    std::fs::write(&file, body).unwrap();
+    let mut command = std::process::Command::new("curl");
+    command
+        .args(["--silent", "--show-error", "--max-time", "30", "-X", "POST"])
+        .args(["-H", "Content-Type: application/json", "-w", "\n%{http_code}"])
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()));
+    if let Some(signature) = signature {
+        command.args(["-H", &format!("X-Volley-Signature: {signature}")]);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .expect("curl is needed by this test: apt-get install -y curl");
+    let out = text(&output.stdout);
+    let (answer, status) = out.rsplit_once('\n').unwrap();
+    (status.trim().parse().unwrap(), answer.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_postbacks_count_once_and_the_rest_are_refused() {
+    let mut fixture = Fixture::new(&list(5), crate::support::PASSWORD).await;
+    fixture.add_to_campaign(
+        "[conversions]\ncurrency = \"EUR\"\npostback_secret_env = \"VOLLEY_POSTBACK_SECRET\"\n",
+    );
+    let campaign = fixture.campaign();
+    let env = [("VOLLEY_POSTBACK_SECRET", POSTBACK_SECRET)];
+    let send = output_of(&["send", &campaign, "--no-progress"], &env).await;
+    assert_eq!(send.status.code(), Some(0), "{}", text(&send.stderr));
+
+    let store = volley_testkit::store::store_arg(&fixture.path("campaign.volley"));
+    let (server, banner) = crate::tracking::serve_tracking(
+        &store,
+        &["--conversions", &campaign, "--seconds", "120"],
+        &[
+            ("VOLLEY_TRACKING_KEY", TRACKING_KEY),
+            ("VOLLEY_POSTBACK_SECRET", POSTBACK_SECRET),
+        ],
+    );
+    let addr = crate::tracking::tracking_path(&banner, "http://", ' ');
+    let url = format!("http://{addr}/conversions/cli-test");
+    let dir = fixture.path("");
+    let sign = |body: &[u8]| format!("sha256={}", openssl_hmac(body, POSTBACK_SECRET));
+
+    // A good signature: counted, attributed to the delivered recipient; again: once.
+    let order = br#"{"email":"User1@d1.example","order_id":"P-1","value":"19.90"}"#;
+    let (status, answer) = curl_post(&url, order, Some(&sign(order)), &dir);
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains(r#""recorded":"added""#) && answer.contains(r#""attributed":true"#), "{answer}");
+    let (status, answer) = curl_post(&url, order, Some(&sign(order)), &dir);
+    assert_eq!((status, answer.contains(r#""recorded":"duplicate""#)), (200, true), "{answer}");
+
+    // The same order id with another value: refused, the first kept.
+    let changed = br#"{"email":"user1@d1.example","order_id":"P-1","value":25}"#;
+    let (status, answer) = curl_post(&url, changed, Some(&sign(changed)), &dir);
+    assert_eq!(status, 409, "{answer}");
+
+    // A wrong signature, none at all, another secret, an unknown campaign: 401, nothing kept.
+    let other = br#"{"email":"user2@d2.example","order_id":"P-2","value":"5"}"#;
+    for signature in [Some(sign(order)), None, Some(format!("sha256={}", openssl_hmac(other, "another-secret-0123456789")))] {
+        let (status, answer) = curl_post(&url, other, signature.as_deref(), &dir);
+        assert_eq!(status, 401, "{answer}");
+    }
+    let elsewhere = format!("http://{addr}/conversions/no-such-campaign");
+    assert_eq!(curl_post(&elsewhere, other, Some(&sign(other)), &dir).0, 401);
+
+    // A bad field is named; an oversize body is refused before it is read.
+    let negative = br#"{"email":"user2@d2.example","order_id":"P-3","value":"-5"}"#;
+    let (status, answer) = curl_post(&url, negative, Some(&sign(negative)), &dir);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains(r#""field":"value""#), "{answer}");
+    let huge = format!(r#"{{"email":"user2@d2.example","order_id":"P-4","value":"1","pad":"{}"}}"#, "x".repeat(64 * 1024));
+    let (status, _) = curl_post(&url, huge.as_bytes(), Some(&sign(huge.as_bytes())), &dir);
+    assert_eq!(status, 413);
+    drop(server);
+
+    // What was kept: P-1 once, at 19.90 (an import of it finds it recorded).
+    std::fs::write(fixture.path("again.csv"), "email,order_id,value,time\n").unwrap();
+    let csv = "email,order_id,value\nuser1@d1.example,P-1,19.90\n";
+    std::fs::write(fixture.path("again.csv"), csv).unwrap();
+    let again = fixture.path("again.csv").display().to_string();
+    let import = output_of(&["conversions", "import", &campaign, &again], &env).await;
+    let out = text(&import.stdout);
+    assert!(out.contains("imported 0 orders in EUR") && out.contains("1 already recorded"), "{out}{}", text(&import.stderr));
+}

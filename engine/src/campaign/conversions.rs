@@ -159,14 +159,7 @@ fn record(
             order,
             timed,
         } = parsed;
-        let effect = match effect {
-            // A row without a time is placed "now": the same order on a later import.
-            Recorded::Changed { first } if !timed && first.same_order(&Conversion { at: first.at, ..order.clone() }) => {
-                Recorded::Duplicate
-            }
-            other => other,
-        };
-        match effect {
+        match crate::store::conversions::untimed_repeat(effect, &order, timed) {
             Recorded::Added => {
                 summary.added += 1;
                 if order.attribution != Attribution::Unattributed {

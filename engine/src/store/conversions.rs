@@ -53,10 +53,27 @@ impl Conversion {
     /// depends on when it was computed).
     pub fn same_order(&self, other: &Conversion) -> bool {
         self.order_id == other.order_id
-            && self.email == other.email
+            && self.email.eq_ignore_ascii_case(&other.email)
             && self.value_micros == other.value_micros
             && self.currency == other.currency
             && self.at == other.at
+    }
+}
+
+/// Treats a change as a repeat when the order came without a time (placed "now") and
+/// differs from the first only in that time: the same order sent again later.
+pub fn untimed_repeat(effect: Recorded, order: &Conversion, timed: bool) -> Recorded {
+    match effect {
+        Recorded::Changed { first }
+            if !timed
+                && first.same_order(&Conversion {
+                    at: first.at,
+                    ..order.clone()
+                }) =>
+        {
+            Recorded::Duplicate
+        }
+        other => other,
     }
 }
 
@@ -127,6 +144,7 @@ impl Attributor {
     ) -> Self {
         let mut delivered: HashMap<String, Vec<(Millis, u8)>> = HashMap::new();
         for (email, at, variant) in deliveries {
+            let email = email.to_lowercase();
             delivered.entry(email).or_default().push((at, variant));
         }
         Attributor {
@@ -138,8 +156,9 @@ impl Attributor {
     /// Which arm an order by `email` at `at` counts for: the latest delivery to that address
     /// at or before the order, if the order is within the window after it. Delivery times
     /// are kept to the second (rounded up), so an order up to a second before one counts.
+    /// Addresses match without regard to case (shops rarely keep the list's spelling).
     pub fn attribute(&self, email: &str, at: Millis) -> Attribution {
-        let Some(deliveries) = self.delivered.get(email) else {
+        let Some(deliveries) = self.delivered.get(&email.to_lowercase()) else {
             return Attribution::Unattributed;
         };
         deliveries

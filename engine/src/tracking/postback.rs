@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::model::Millis;
-use crate::store::conversions::{parse_time, parse_value, Attributor, NO_CURRENCY};
+use crate::store::conversions::{parse_time, parse_value, untimed_repeat, Attributor, NO_CURRENCY};
 use crate::store::{Attribution, Conversion, Recorded, Store};
 
 /// The signature header.
@@ -166,7 +166,7 @@ pub(crate) async fn handle(
     let Some(entry) = verify(postbacks, campaign, signature, body) else {
         return answer(StatusCode::UNAUTHORIZED, serde_json::json!({ "error": "bad signature" }));
     };
-    let order = match parse(&entry, body, now) {
+    let (order, timed) = match parse(&entry, body, now) {
         Ok(order) => order,
         Err(answer) => return answer,
     };
@@ -186,7 +186,11 @@ pub(crate) async fn handle(
         if let Some(first) = first.filter(|first| *first != order.currency) {
             return Ok(Err(first));
         }
-        let effect = store.record_conversions(&campaign, std::slice::from_ref(&order))?;
+        let effect = store
+            .record_conversions(&campaign, std::slice::from_ref(&order))?
+            .into_iter()
+            .map(|effect| untimed_repeat(effect, &order, timed))
+            .collect::<Vec<_>>();
         store.flush_blocking()?;
         Ok::<_, crate::store::StoreError>(Ok((effect, order.attribution)))
     })
@@ -229,7 +233,7 @@ fn attributor(store: &Store, campaign: &str, entry: &Campaign) -> Result<Arc<Att
 }
 
 /// The body as an order (not yet attributed), or a 400 naming the field.
-fn parse(entry: &Campaign, body: &[u8], now: Millis) -> Result<Conversion, Answer> {
+fn parse(entry: &Campaign, body: &[u8], now: Millis) -> Result<(Conversion, bool), Answer> {
     let body: Body = serde_json::from_slice(body).map_err(|e| bad("body", &format!("not the JSON expected: {e}")))?;
     let email = crate::config::normalize_address(&body.email)
         .map_err(|e| bad("email", &e.to_string()))?
@@ -259,12 +263,13 @@ fn parse(entry: &Campaign, body: &[u8], now: Millis) -> Result<Conversion, Answe
         // Resolved against the campaign's first order when recorded.
         (None, None) => String::new(),
     };
-    Ok(Conversion {
+    let order = Conversion {
         order_id,
         email,
         value_micros,
         currency,
         at,
         attribution: Attribution::Unattributed,
-    })
+    };
+    Ok((order, body.time.is_some()))
 }
