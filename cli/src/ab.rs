@@ -66,13 +66,19 @@ pub(crate) fn decide_json(campaign: &str, ab: &AbSummary) -> anyhow::Result<Stri
 fn add_money(value: &mut serde_json::Value, money: &MoneySummary) -> anyhow::Result<()> {
     if let Some(variants) = value.get_mut("variants").and_then(|v| v.as_array_mut()) {
         for variant in variants {
-            let id = variant.get("id").and_then(|id| id.as_str()).unwrap_or_default();
+            let id = variant
+                .get("id")
+                .and_then(|id| id.as_str())
+                .unwrap_or_default();
             let Some(row) = money.variants.iter().find(|row| row.id == id) else {
                 continue;
             };
             if let Some(object) = variant.as_object_mut() {
                 object.insert("recipients".into(), row.figures.recipients.into());
-                object.insert("conversions".into(), serde_json::to_value(row.figures.conversions)?);
+                object.insert(
+                    "conversions".into(),
+                    serde_json::to_value(row.figures.conversions)?,
+                );
                 object.insert("revenue".into(), serde_json::to_value(row.figures.revenue)?);
                 object.insert("lift".into(), serde_json::to_value(row.figures.lift)?);
             }

@@ -2,10 +2,10 @@
 //! draws progress and tables, and maps results to exit codes.
 
 mod ab;
-mod conversions;
 mod args;
 mod bounces;
 mod check;
+mod conversions;
 mod demo;
 mod dns;
 mod events;

@@ -38,7 +38,11 @@ async fn delivered_test_share(fixture: &mut Fixture) -> Vec<(String, char)> {
         .iter()
         .map(|m| {
             let data = String::from_utf8_lossy(&m.data);
-            let variant = if data.contains("Subject: Sale A") { 'A' } else { 'B' };
+            let variant = if data.contains("Subject: Sale A") {
+                'A'
+            } else {
+                'B'
+            };
             (m.rcpt_to[0].clone(), variant)
         })
         .collect();
@@ -100,8 +104,14 @@ async fn orders_import_once_and_revenue_intervals_match_scipy() {
         let wanted = format!("orders.csv line {}, field {field}", first_bad + offset);
         assert!(err.contains(&wanted), "{wanted:?} not in {err}");
     }
-    assert!(err.contains("USD, but the campaign's orders are in EUR"), "{err}");
-    let wanted = format!("imported {good_rows} orders in EUR ({} attributed, 1 unattributed)", good_rows - 1);
+    assert!(
+        err.contains("USD, but the campaign's orders are in EUR"),
+        "{err}"
+    );
+    let wanted = format!(
+        "imported {good_rows} orders in EUR ({} attributed, 1 unattributed)",
+        good_rows - 1
+    );
     assert!(out.contains(&wanted), "{wanted:?} not in {out}");
     assert!(out.contains("4 rows skipped"), "{out}");
 
@@ -112,11 +122,27 @@ async fn orders_import_once_and_revenue_intervals_match_scipy() {
 
     // A known order id with another value is reported, and the first is kept.
     let changed_csv = fixture.path("changed.csv");
-    std::fs::write(&changed_csv, "email,order_id,value\nstranger@elsewhere.example,S-1,5\n").unwrap();
-    let changed = output_of(&["conversions", "import", &campaign, &changed_csv.display().to_string()], &[]).await;
+    std::fs::write(
+        &changed_csv,
+        "email,order_id,value\nstranger@elsewhere.example,S-1,5\n",
+    )
+    .unwrap();
+    let changed = output_of(
+        &[
+            "conversions",
+            "import",
+            &campaign,
+            &changed_csv.display().to_string(),
+        ],
+        &[],
+    )
+    .await;
     let err = text(&changed.stderr);
     assert_eq!(changed.status.code(), Some(1), "{err}");
-    assert!(err.contains("changed.csv line 2, field order_id: order S-1 was recorded before"), "{err}");
+    assert!(
+        err.contains("changed.csv line 2, field order_id: order S-1 was recorded before"),
+        "{err}"
+    );
 
     // The verdict and its figures.
     let decide = output_of(&["ab", "decide", &campaign, "--json"], &[]).await;
@@ -171,18 +197,32 @@ fn openssl_hmac(body: &[u8], secret: &str) -> String {
         .expect("openssl is needed by this test: apt-get install -y openssl");
     child.stdin.take().unwrap().write_all(body).unwrap();
     let output = child.wait_with_output().unwrap();
-    text(&output.stdout).split_whitespace().next().unwrap().to_owned()
+    text(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// POSTs `body` with curl to `url`, with `signature` in `X-Volley-Signature` when given;
 /// the status and the answer.
-fn curl_post(url: &str, body: &[u8], signature: Option<&str>, dir: &std::path::Path) -> (u16, String) {
+fn curl_post(
+    url: &str,
+    body: &[u8],
+    signature: Option<&str>,
+    dir: &std::path::Path,
+) -> (u16, String) {
     let file = dir.join("postback.json");
     std::fs::write(&file, body).unwrap();
     let mut command = std::process::Command::new("curl");
     command
         .args(["--silent", "--show-error", "--max-time", "30", "-X", "POST"])
-        .args(["-H", "Content-Type: application/json", "-w", "\n%{http_code}"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-w",
+            "\n%{http_code}",
+        ])
         .arg("--data-binary")
         .arg(format!("@{}", file.display()));
     if let Some(signature) = signature {
@@ -226,9 +266,16 @@ async fn signed_postbacks_count_once_and_the_rest_are_refused() {
     let order = br#"{"email":"User1@d1.example","order_id":"P-1","value":"19.90"}"#;
     let (status, answer) = curl_post(&url, order, Some(&sign(order)), &dir);
     assert_eq!(status, 200, "{answer}");
-    assert!(answer.contains(r#""recorded":"added""#) && answer.contains(r#""attributed":true"#), "{answer}");
+    assert!(
+        answer.contains(r#""recorded":"added""#) && answer.contains(r#""attributed":true"#),
+        "{answer}"
+    );
     let (status, answer) = curl_post(&url, order, Some(&sign(order)), &dir);
-    assert_eq!((status, answer.contains(r#""recorded":"duplicate""#)), (200, true), "{answer}");
+    assert_eq!(
+        (status, answer.contains(r#""recorded":"duplicate""#)),
+        (200, true),
+        "{answer}"
+    );
 
     // The same order id with another value: refused, the first kept.
     let changed = br#"{"email":"user1@d1.example","order_id":"P-1","value":25}"#;
@@ -237,19 +284,32 @@ async fn signed_postbacks_count_once_and_the_rest_are_refused() {
 
     // A wrong signature, none at all, another secret, an unknown campaign: 401, nothing kept.
     let other = br#"{"email":"user2@d2.example","order_id":"P-2","value":"5"}"#;
-    for signature in [Some(sign(order)), None, Some(format!("sha256={}", openssl_hmac(other, "another-secret-0123456789")))] {
+    for signature in [
+        Some(sign(order)),
+        None,
+        Some(format!(
+            "sha256={}",
+            openssl_hmac(other, "another-secret-0123456789")
+        )),
+    ] {
         let (status, answer) = curl_post(&url, other, signature.as_deref(), &dir);
         assert_eq!(status, 401, "{answer}");
     }
     let elsewhere = format!("http://{addr}/conversions/no-such-campaign");
-    assert_eq!(curl_post(&elsewhere, other, Some(&sign(other)), &dir).0, 401);
+    assert_eq!(
+        curl_post(&elsewhere, other, Some(&sign(other)), &dir).0,
+        401
+    );
 
     // A bad field is named; an oversize body is refused before it is read.
     let negative = br#"{"email":"user2@d2.example","order_id":"P-3","value":"-5"}"#;
     let (status, answer) = curl_post(&url, negative, Some(&sign(negative)), &dir);
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains(r#""field":"value""#), "{answer}");
-    let huge = format!(r#"{{"email":"user2@d2.example","order_id":"P-4","value":"1","pad":"{}"}}"#, "x".repeat(64 * 1024));
+    let huge = format!(
+        r#"{{"email":"user2@d2.example","order_id":"P-4","value":"1","pad":"{}"}}"#,
+        "x".repeat(64 * 1024)
+    );
     let (status, _) = curl_post(&url, huge.as_bytes(), Some(&sign(huge.as_bytes())), &dir);
     assert_eq!(status, 413);
     drop(server);
@@ -261,5 +321,9 @@ async fn signed_postbacks_count_once_and_the_rest_are_refused() {
     let again = fixture.path("again.csv").display().to_string();
     let import = output_of(&["conversions", "import", &campaign, &again], &env).await;
     let out = text(&import.stdout);
-    assert!(out.contains("imported 0 orders in EUR") && out.contains("1 already recorded"), "{out}{}", text(&import.stderr));
+    assert!(
+        out.contains("imported 0 orders in EUR") && out.contains("1 already recorded"),
+        "{out}{}",
+        text(&import.stderr)
+    );
 }

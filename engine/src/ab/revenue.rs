@@ -32,7 +32,7 @@ pub const MIN_CONVERTERS_FOR_WELCH: usize = 30;
 pub const RESAMPLES: usize = 4000;
 
 /// The seed of the bootstrap's random numbers (any fixed value: it makes intervals repeatable).
-pub const BOOTSTRAP_SEED: u64 = 0x5eed_0f_c0_4e_5e_75;
+pub const BOOTSTRAP_SEED: u64 = 0x5eed_0fc0_4e5e_7500;
 
 /// One arm of a comparison: how many recipients it has, and the revenue of each converting one.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -212,7 +212,9 @@ pub fn mean_interval(arm: &Arm, confidence: f64, seed: u64) -> Estimate {
         return t_interval(mean, se, df, confidence);
     }
     let mut rng = SplitMix(seed);
-    let mut stats: Vec<f64> = (0..RESAMPLES).map(|_| resample_mean(arm, &mut rng)).collect();
+    let mut stats: Vec<f64> = (0..RESAMPLES)
+        .map(|_| resample_mean(arm, &mut rng))
+        .collect();
     percentile_interval(mean, &mut stats, confidence)
 }
 
@@ -466,9 +468,20 @@ fn revenue_verdict(inputs: &[MoneyInput], rules: &Rules, verdict: &mut Verdict) 
         verdict.reason,
         Reason::Wins { .. } | Reason::NotSignificant { .. } | Reason::Tie { .. }
     );
-    if !compared {
+    let eligible: Vec<usize> = (0..inputs.len().min(verdict.variants.len()))
+        .filter(|&i| verdict.variants[i].exceeded.is_empty())
+        .collect();
+    let Some(leader) = leader(inputs, &eligible) else {
         return;
-    }
+    };
+    let Some((rival, test)) = weakest(inputs, &eligible, leader).filter(|_| compared) else {
+        return;
+    };
+    let comparisons = eligible.len().saturating_sub(1).max(1);
+    let p_value = (test.p_value * comparisons as f64).min(1.0);
+    verdict.p_value = Some(p_value);
+    verdict.z = Some(test.t);
+    verdict.needed_per_variant = None;
     let vetoed: Vec<Vetoed> = verdict
         .variants
         .iter()
@@ -478,69 +491,39 @@ fn revenue_verdict(inputs: &[MoneyInput], rules: &Rules, verdict: &mut Verdict) 
             exceeded: v.exceeded.clone(),
         })
         .collect();
-    let eligible: Vec<usize> = (0..inputs.len())
-        .filter(|&i| verdict.variants[i].exceeded.is_empty())
-        .collect();
-    let Some(&leader) = eligible.iter().max_by(|&&a, &&b| {
-        inputs[a]
-            .arm
-            .mean()
-            .total_cmp(&inputs[b].arm.mean())
-            .then(b.cmp(&a))
-    }) else {
-        return;
-    };
     let rate_of = |i: usize| VariantRate {
         id: inputs[i].base.id.clone(),
         rate: inputs[i].arm.mean(),
     };
-    let comparisons = eligible.len().saturating_sub(1).max(1);
-    let mut weakest: Option<(usize, Welch)> = None;
-    for &other in eligible.iter().filter(|&&i| i != leader) {
-        let test = welch(&inputs[leader].arm, &inputs[other].arm);
-        let p = test.map_or(1.0, |w| w.p_value);
-        if weakest.as_ref().is_none_or(|(_, w)| p > w.p_value) {
-            let fallback = Welch {
-                difference: 0.0,
-                se: 0.0,
-                df: 0.0,
-                t: 0.0,
-                p_value: 1.0,
-            };
-            weakest = Some((other, test.unwrap_or(fallback)));
-        }
-    }
-    let Some((rival, test)) = weakest else { return };
-    let p_value = (test.p_value * comparisons as f64).min(1.0);
-    verdict.p_value = Some(p_value);
-    verdict.z = Some(test.t);
-    verdict.needed_per_variant = None;
-    if inputs[leader].arm.mean() == inputs[rival].arm.mean() {
-        verdict.verdict = VerdictKind::Inconclusive;
-        verdict.winner = None;
-        verdict.reason = Reason::Tie {
+    let wins = p_value < 1.0 - rules.confidence;
+    verdict.verdict = VerdictKind::Inconclusive;
+    verdict.winner = None;
+    verdict.reason = if inputs[leader].arm.mean() == inputs[rival].arm.mean() {
+        Reason::Tie {
             first: inputs[leader].base.id.clone(),
             second: inputs[rival].base.id.clone(),
             rate: inputs[leader].arm.mean(),
             metric: Metric::Revenue,
             vetoed,
-        };
-    } else if p_value < 1.0 - rules.confidence {
+        }
+    } else if wins {
         verdict.verdict = VerdictKind::Winner;
         verdict.winner = Some(inputs[leader].base.id.clone());
-        verdict.reason = Reason::Wins {
+        Reason::Wins {
             winner: rate_of(leader),
-            beaten: eligible.iter().filter(|&&i| i != leader).map(|&i| rate_of(i)).collect(),
+            beaten: eligible
+                .iter()
+                .filter(|&&i| i != leader)
+                .map(|&i| rate_of(i))
+                .collect(),
             metric: Metric::Revenue,
             p_value,
             comparisons,
             confidence: rules.confidence,
             vetoed,
-        };
+        }
     } else {
-        verdict.verdict = VerdictKind::Inconclusive;
-        verdict.winner = None;
-        verdict.reason = Reason::NotSignificant {
+        Reason::NotSignificant {
             leader: rate_of(leader),
             rival: rate_of(rival),
             metric: Metric::Revenue,
@@ -548,8 +531,45 @@ fn revenue_verdict(inputs: &[MoneyInput], rules: &Rules, verdict: &mut Verdict) 
             comparisons,
             needed_per_variant: None,
             vetoed,
-        };
-    }
+        }
+    };
+}
+
+/// The eligible variant with the highest revenue per recipient (the first on a tie).
+fn leader(inputs: &[MoneyInput], eligible: &[usize]) -> Option<usize> {
+    eligible.iter().copied().max_by(|&a, &b| {
+        inputs[a]
+            .arm
+            .mean()
+            .total_cmp(&inputs[b].arm.mean())
+            .then(b.cmp(&a))
+    })
+}
+
+/// The leader's weakest Welch comparison (highest p) with another eligible variant; a
+/// comparison that cannot be made (no variance) counts as p = 1.
+fn weakest(inputs: &[MoneyInput], eligible: &[usize], leader: usize) -> Option<(usize, Welch)> {
+    let untestable = Welch {
+        difference: 0.0,
+        se: 0.0,
+        df: 0.0,
+        t: 0.0,
+        p_value: 1.0,
+    };
+    eligible
+        .iter()
+        .filter(|&&i| i != leader)
+        .map(|&i| {
+            let test = welch(&inputs[leader].arm, &inputs[i].arm).unwrap_or(untestable);
+            (i, test)
+        })
+        .reduce(|worst, next| {
+            if next.1.p_value > worst.1.p_value {
+                next
+            } else {
+                worst
+            }
+        })
 }
 
 /// Puts the metric asked for into a reason reached with the rate metric.

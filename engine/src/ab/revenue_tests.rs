@@ -123,19 +123,37 @@ fn revenue_verdict_uses_welch() {
         min_per_variant: 50,
         ..Rules::default()
     };
-    let v = decide_money(&[money("a", 100, arm_a()), money("b", 200, arm_b())], &rules);
+    let v = decide_money(
+        &[money("a", 100, arm_a()), money("b", 200, arm_b())],
+        &rules,
+    );
     assert_eq!(v.metric, Metric::Revenue);
     assert_eq!(v.winner.as_deref(), Some("b"));
     close(v.p_value.unwrap(), 0.02553852522579498, 1e-9);
     close(v.variants[1].rate, 22.25, 1e-12);
-    assert!(matches!(v.reason, Reason::Wins { metric: Metric::Revenue, .. }));
+    assert!(matches!(
+        v.reason,
+        Reason::Wins {
+            metric: Metric::Revenue,
+            ..
+        }
+    ));
     let strict = Rules {
         confidence: 0.99,
         ..rules
     };
-    let v = decide_money(&[money("a", 100, arm_a()), money("b", 200, arm_b())], &strict);
+    let v = decide_money(
+        &[money("a", 100, arm_a()), money("b", 200, arm_b())],
+        &strict,
+    );
     assert_eq!(v.verdict, VerdictKind::Inconclusive);
-    assert!(matches!(v.reason, Reason::NotSignificant { metric: Metric::Revenue, .. }));
+    assert!(matches!(
+        v.reason,
+        Reason::NotSignificant {
+            metric: Metric::Revenue,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -145,11 +163,20 @@ fn conversions_verdict_counts_converting_recipients() {
         min_per_variant: 50,
         ..Rules::default()
     };
-    let v = decide_money(&[money("a", 100, arm_a()), money("b", 200, arm_b())], &rules);
+    let v = decide_money(
+        &[money("a", 100, arm_a()), money("b", 200, arm_b())],
+        &rules,
+    );
     assert_eq!(v.metric, Metric::Conversions);
     assert_eq!(v.variants[0].successes, 40);
     assert_eq!(v.variants[1].successes, 50);
     assert_eq!(v.winner.as_deref(), Some("a"));
     let v = decide_money(&[money("a", 10, arm_a()), money("b", 20, arm_b())], &rules);
-    assert!(matches!(v.reason, Reason::TooFewTrials { metric: Metric::Conversions, .. }));
+    assert!(matches!(
+        v.reason,
+        Reason::TooFewTrials {
+            metric: Metric::Conversions,
+            ..
+        }
+    ));
 }

@@ -10,7 +10,6 @@ use crate::model::Millis;
 pub use crate::store::conversions::{parse_time, parse_value, Attributor, NO_CURRENCY};
 use crate::store::{Attribution, Conversion, Recorded, Store, StoreError};
 
-
 /// Orders recorded per store call.
 const CHUNK: usize = 1000;
 
@@ -116,7 +115,10 @@ pub fn import_conversions(
     Ok(summary)
 }
 
-fn columns<R: Read>(reader: &mut csv::Reader<R>, name: &str) -> Result<Columns, ConversionImportError> {
+fn columns<R: Read>(
+    reader: &mut csv::Reader<R>,
+    name: &str,
+) -> Result<Columns, ConversionImportError> {
     let headers = reader
         .headers()
         .map_err(|e| ConversionImportError::Header {
@@ -128,7 +130,9 @@ fn columns<R: Read>(reader: &mut csv::Reader<R>, name: &str) -> Result<Columns, 
     let required = |wanted: &str| {
         column(wanted).ok_or_else(|| ConversionImportError::Header {
             name: name.to_owned(),
-            reason: format!("no `{wanted}` column (columns: email, order_id, value, time, currency)"),
+            reason: format!(
+                "no `{wanted}` column (columns: email, order_id, value, time, currency)"
+            ),
         })
     };
     Ok(Columns {
@@ -154,11 +158,7 @@ fn record(
     let orders: Vec<Conversion> = chunk.iter().map(|p| p.order.clone()).collect();
     let effects = store.record_conversions(campaign, &orders)?;
     for (parsed, effect) in chunk.drain(..).zip(effects) {
-        let Parsed {
-            line,
-            order,
-            timed,
-        } = parsed;
+        let Parsed { line, order, timed } = parsed;
         match crate::store::conversions::untimed_repeat(effect, &order, timed) {
             Recorded::Added => {
                 summary.added += 1;
@@ -196,7 +196,10 @@ fn parse_row(
         .0;
     let order_id = get(columns.order_id);
     if order_id.is_empty() || order_id.len() > 200 || order_id.chars().any(char::is_control) {
-        return Err(bad("order_id", "1 to 200 characters, no control characters".to_owned()));
+        return Err(bad(
+            "order_id",
+            "1 to 200 characters, no control characters".to_owned(),
+        ));
     }
     let value_micros = parse_value(get(columns.value)).map_err(|why| bad("value", why))?;
     let time = columns.time.map(get).filter(|t| !t.is_empty());
@@ -205,10 +208,12 @@ fn parse_row(
         None => now,
     };
     let row_currency = match columns.currency.map(get).filter(|c| !c.is_empty()) {
-        Some(text) => Some(
-            parse_currency(text)
-                .ok_or_else(|| bad("currency", format!("{text:?} is not an ISO 4217 code such as EUR")))?,
-        ),
+        Some(text) => Some(parse_currency(text).ok_or_else(|| {
+            bad(
+                "currency",
+                format!("{text:?} is not an ISO 4217 code such as EUR"),
+            )
+        })?),
         None => None,
     };
     match row_currency {
@@ -248,7 +253,16 @@ mod tests {
         assert_eq!(parse_value("12.5"), Ok(12_500_000));
         assert_eq!(parse_value("0"), Ok(0));
         assert_eq!(parse_value("3.000001"), Ok(3_000_001));
-        for bad in ["", "-1", "1.2345678", "1e3", "1,5", ".5", "abc", "99999999999999999999"] {
+        for bad in [
+            "",
+            "-1",
+            "1.2345678",
+            "1e3",
+            "1,5",
+            ".5",
+            "abc",
+            "99999999999999999999",
+        ] {
             assert!(parse_value(bad).is_err(), "{bad}");
         }
     }
@@ -263,15 +277,39 @@ mod tests {
     #[test]
     fn attribution_window() {
         let attributor = Attributor::from_deliveries(
-            [("a@x.example".to_owned(), 100, 1), ("a@x.example".to_owned(), 5000, 0)],
+            [
+                ("a@x.example".to_owned(), 100, 1),
+                ("a@x.example".to_owned(), 5000, 0),
+            ],
             std::time::Duration::from_millis(1000),
         );
-        assert_eq!(attributor.attribute("a@x.example", 50), Attribution::Variant(1));
-        assert_eq!(attributor.attribute("a@x.example", 4000), Attribution::Variant(0));
-        assert_eq!(attributor.attribute("a@x.example", 3000), Attribution::Unattributed);
-        assert_eq!(attributor.attribute("a@x.example", 1100), Attribution::Variant(1));
-        assert_eq!(attributor.attribute("a@x.example", 1101), Attribution::Unattributed);
-        assert_eq!(attributor.attribute("a@x.example", 5500), Attribution::Variant(0));
-        assert_eq!(attributor.attribute("b@x.example", 500), Attribution::Unattributed);
+        assert_eq!(
+            attributor.attribute("a@x.example", 50),
+            Attribution::Variant(1)
+        );
+        assert_eq!(
+            attributor.attribute("a@x.example", 4000),
+            Attribution::Variant(0)
+        );
+        assert_eq!(
+            attributor.attribute("a@x.example", 3000),
+            Attribution::Unattributed
+        );
+        assert_eq!(
+            attributor.attribute("a@x.example", 1100),
+            Attribution::Variant(1)
+        );
+        assert_eq!(
+            attributor.attribute("a@x.example", 1101),
+            Attribution::Unattributed
+        );
+        assert_eq!(
+            attributor.attribute("a@x.example", 5500),
+            Attribution::Variant(0)
+        );
+        assert_eq!(
+            attributor.attribute("b@x.example", 500),
+            Attribution::Unattributed
+        );
     }
 }

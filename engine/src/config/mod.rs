@@ -32,8 +32,8 @@ mod webhook;
 use std::path::Path;
 
 pub use address::normalize_address;
-pub use conversions::{parse_currency, ConversionSettings, DEFAULT_WINDOW};
 pub use api::{load_tokens, ApiScope, ApiSettings, ApiToken, DEFAULT_MAX_BODY, DEFAULT_MAX_UPLOAD};
+pub use conversions::{parse_currency, ConversionSettings, DEFAULT_WINDOW};
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use listen::BounceListenSettings;
 #[cfg(test)]

@@ -13,8 +13,8 @@ pub use model::{
 
 use crate::ab::{self, Rules, VariantInput, Verdict};
 use crate::config::CampaignSettings;
-use crate::model::{add_duration, variant_index, Category, Counts, Millis, TrackCounts, REMAINDER};
 use crate::model::Metric;
+use crate::model::{add_duration, variant_index, Category, Counts, Millis, TrackCounts, REMAINDER};
 use crate::store::{AbRecord, Attribution, EventTally, ExportKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -231,7 +231,11 @@ fn verdict(spec: &ReportSpec, stored: &Stored, arms: &[ab::revenue::Arm]) -> Ver
     if matches!(rules.metric, Metric::Conversions | Metric::Revenue) {
         let money: Vec<ab::revenue::MoneyInput> = inputs
             .into_iter()
-            .zip(arms.iter().cloned().chain(std::iter::repeat(ab::revenue::Arm::default())))
+            .zip(
+                arms.iter()
+                    .cloned()
+                    .chain(std::iter::repeat(ab::revenue::Arm::default())),
+            )
             .map(|(base, arm)| ab::revenue::MoneyInput { base, arm })
             .collect();
         return ab::revenue::decide_money(&money, &rules);

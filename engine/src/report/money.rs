@@ -63,9 +63,10 @@ pub fn summary(
         .iter()
         .filter(|c| c.attribution == Attribution::Unattributed);
     MoneySummary {
-        currency: conversions
-            .first()
-            .map_or_else(|| crate::campaign::NO_CURRENCY.to_owned(), |c| c.currency.clone()),
+        currency: conversions.first().map_or_else(
+            || crate::campaign::NO_CURRENCY.to_owned(),
+            |c| c.currency.clone(),
+        ),
         variants: ids
             .iter()
             .zip(arms)

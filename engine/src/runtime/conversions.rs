@@ -11,7 +11,10 @@ use std::path::Path;
 
 /// Imports the orders CSV at `path` into the campaign `settings` describe (its store must be
 /// free: a sled folder held by a running send or `volley serve` fails with a clear error).
-pub fn conversions_import(settings: &CampaignSettings, path: &Path) -> Result<ConversionImport, Error> {
+pub fn conversions_import(
+    settings: &CampaignSettings,
+    path: &Path,
+) -> Result<ConversionImport, Error> {
     let store = Store::open_at(&settings.store)?;
     let campaign = super::resolve_campaign(&store, &settings.id)?;
     if store.counts(&campaign)?.is_none() {
@@ -29,9 +32,17 @@ pub fn conversions_import(settings: &CampaignSettings, path: &Path) -> Result<Co
     let name = path.display().to_string();
     let currency = settings.conversions.currency.as_deref();
     let reader = std::io::BufReader::new(file);
-    import_conversions(&store, &campaign, reader, &name, &attributor, currency, now_millis())
-        .map_err(|error| match error {
-            ConversionImportError::Store(error) => error.into(),
-            other => io(std::io::Error::other(other.to_string())),
-        })
+    import_conversions(
+        &store,
+        &campaign,
+        reader,
+        &name,
+        &attributor,
+        currency,
+        now_millis(),
+    )
+    .map_err(|error| match error {
+        ConversionImportError::Store(error) => error.into(),
+        other => io(std::io::Error::other(other.to_string())),
+    })
 }

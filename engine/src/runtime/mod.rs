@@ -9,8 +9,8 @@ mod bounces;
 mod campaign;
 mod check;
 mod cluster_docs;
-mod conversions;
 mod cluster_send;
+mod conversions;
 mod editions;
 mod events;
 mod gc;
@@ -38,6 +38,7 @@ pub use bounces::{
 };
 pub use campaign::Campaign;
 pub use check::check;
+pub use conversions::{conversions_import, ConversionImport};
 pub use editions::{apply_schedule, resolve_campaign};
 pub use gc::gc;
 pub use load_only::{load, LoadReport};
@@ -47,7 +48,6 @@ pub use published::published_for_reading;
 pub use report::report;
 pub use serve::{register_postbacks, MetricsSource, Pass, ServeOptions, Server};
 pub use status::{status, StatusReport};
-pub use conversions::{conversions_import, ConversionImport};
 pub use suppress::{
     open_store, suppress_add, suppress_export, suppress_import, suppress_remove, ImportSummary,
 };

@@ -163,7 +163,9 @@ impl Attributor {
         };
         deliveries
             .iter()
-            .filter(|(sent, _)| *sent <= at.saturating_add(1000) && at.saturating_sub(*sent) <= self.window)
+            .filter(|(sent, _)| {
+                *sent <= at.saturating_add(1000) && at.saturating_sub(*sent) <= self.window
+            })
             .max_by_key(|(sent, _)| *sent)
             .map_or(Attribution::Unattributed, |&(_, variant)| {
                 Attribution::Variant(variant)
@@ -173,7 +175,8 @@ impl Attributor {
 
 /// A decimal amount ≥ 0 with at most 6 decimals, in millionths.
 pub fn parse_value(text: &str) -> Result<u64, String> {
-    let expected = || format!("{text:?} is not an amount such as 12.50 (at least 0, at most 6 decimals)");
+    let expected =
+        || format!("{text:?} is not an amount such as 12.50 (at least 0, at most 6 decimals)");
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
     if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 6 {
@@ -190,9 +193,8 @@ pub fn parse_value(text: &str) -> Result<u64, String> {
 
 /// An RFC 3339 time as epoch ms.
 pub fn parse_time(text: &str) -> Result<Millis, String> {
-    let parsed = chrono::DateTime::parse_from_rfc3339(text)
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-12-05T10:00:00Z ({e})"))?;
-    u64::try_from(parsed.timestamp_millis())
-        .map_err(|_| format!("{text:?} is before 1970"))
+    let parsed = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+        format!("{text:?} is not an RFC 3339 time such as 2026-12-05T10:00:00Z ({e})")
+    })?;
+    u64::try_from(parsed.timestamp_millis()).map_err(|_| format!("{text:?} is before 1970"))
 }
-

@@ -442,7 +442,12 @@ async fn read_bounded(shared: &Shared, body: Body) -> Result<axum::body::Bytes, 
         shared.metrics.hit(Hit::Rejected);
         return Err(too_large());
     }
-    match tokio::time::timeout(shared.limits.header_timeout, axum::body::to_bytes(body, limit)).await {
+    match tokio::time::timeout(
+        shared.limits.header_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await
+    {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => {
             shared.metrics.hit(Hit::Rejected);

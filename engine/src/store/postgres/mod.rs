@@ -9,8 +9,8 @@
 
 mod ab;
 mod append;
-mod conversions;
 mod cluster;
+mod conversions;
 mod copy;
 mod documents;
 mod engine;
