@@ -5,6 +5,7 @@ use crate::words::json::{DecisionJson, VerdictJson};
 use crate::{exit, ui};
 use anyhow::Context;
 use serde::Serialize;
+use volley::report::money::MoneySummary;
 use volley::report::AbSummary;
 
 /// What `--json` prints: the verdict's fields, then where the test stands.
@@ -53,5 +54,46 @@ pub(crate) fn decide_json(campaign: &str, ab: &AbSummary) -> anyhow::Result<Stri
         decide_after: ab.decide_after.map(volley::model::format_millis),
         decision: ab.decision.as_ref().map(DecisionJson::new),
     };
-    Ok(serde_json::to_string_pretty(&json)?)
+    let mut value = serde_json::to_value(&json)?;
+    if let Some(money) = &ab.money {
+        add_money(&mut value, money)?;
+    }
+    Ok(serde_json::to_string_pretty(&value)?)
+}
+
+/// Gives each variant its `conversions`, `revenue` and `lift` (against the holdout), and
+/// adds the `holdout` entry, the currency and the unattributed orders.
+fn add_money(value: &mut serde_json::Value, money: &MoneySummary) -> anyhow::Result<()> {
+    if let Some(variants) = value.get_mut("variants").and_then(|v| v.as_array_mut()) {
+        for variant in variants {
+            let id = variant
+                .get("id")
+                .and_then(|id| id.as_str())
+                .unwrap_or_default();
+            let Some(row) = money.variants.iter().find(|row| row.id == id) else {
+                continue;
+            };
+            if let Some(object) = variant.as_object_mut() {
+                object.insert("recipients".into(), row.figures.recipients.into());
+                object.insert(
+                    "conversions".into(),
+                    serde_json::to_value(row.figures.conversions)?,
+                );
+                object.insert("revenue".into(), serde_json::to_value(row.figures.revenue)?);
+                object.insert("lift".into(), serde_json::to_value(row.figures.lift)?);
+            }
+        }
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert("currency".into(), money.currency.clone().into());
+        object.insert("holdout".into(), serde_json::to_value(money.holdout)?);
+        object.insert(
+            "unattributed".into(),
+            serde_json::json!({
+                "orders": money.unattributed_orders,
+                "revenue": money.unattributed_revenue,
+            }),
+        );
+    }
+    Ok(())
 }

@@ -93,6 +93,9 @@ pub(crate) enum Command {
     /// A/B tests.
     #[command(subcommand)]
     Ab(AbCommand),
+    /// Conversions: a shop's orders, counted for the campaign's variants (and holdout).
+    #[command(subcommand)]
+    Conversions(ConversionsCommand),
     /// Remove the per-recipient data of finished campaigns whose events were exported
     /// (`volley events`): merge fields, replies, the attempt log, bounce and tracking events.
     /// Counters, reports, the suppression list and each recipient's address, state and
@@ -369,6 +372,26 @@ pub(crate) enum AbCommand {
     Decide(AbDecideArgs),
 }
 
+/// `volley conversions …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConversionsCommand {
+    /// Record orders from a CSV (`email`, `order_id`, `value`, optional `time` in RFC 3339
+    /// and `currency`): each counts for the recipient's variant when placed within
+    /// `[conversions] window` (default 7 days) of the delivery. Importing an order id again
+    /// changes nothing; bad rows are reported with file, line and field and skipped (exit 1).
+    Import(ConversionsImportArgs),
+}
+
+/// `volley conversions import`.
+#[derive(Debug, Args)]
+pub(crate) struct ConversionsImportArgs {
+    #[command(flatten)]
+    pub(crate) campaign: ViewArgs,
+    /// The orders CSV.
+    #[arg(value_name = "ORDERS.csv")]
+    pub(crate) orders: PathBuf,
+}
+
 /// `volley ab decide`.
 #[derive(Debug, Args)]
 pub(crate) struct AbDecideArgs {
@@ -598,6 +621,11 @@ pub(crate) enum TrackCommand {
         seconds: Option<u64>,
         #[command(flatten)]
         limits: TrackLimits,
+        /// Take signed conversion postbacks (`POST /conversions/<campaign id>`) for this
+        /// campaign, whose `[conversions] postback_secret_file`/`postback_secret_env` signs
+        /// them; repeat for more campaigns.
+        #[arg(long = "conversions", value_name = "CAMPAIGN.toml")]
+        conversions: Vec<PathBuf>,
     },
 }
 

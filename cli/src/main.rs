@@ -5,6 +5,7 @@ mod ab;
 mod args;
 mod bounces;
 mod check;
+mod conversions;
 mod demo;
 mod dns;
 mod events;
@@ -130,6 +131,9 @@ fn main() -> ExitCode {
             args::Command::Events(args) => events::run(args).await,
             args::Command::Report(args) => report::run(args).await,
             args::Command::Ab(args::AbCommand::Decide(args)) => ab::decide(args).await,
+            args::Command::Conversions(args::ConversionsCommand::Import(args)) => {
+                conversions::import(args).await
+            }
             args::Command::Gc(args) => gc::run(args).await,
             args::Command::Store(args::StoreCommand::Copy(args)) => store::copy(args).await,
             args::Command::Store(args::StoreCommand::Upgrade { dir }) => store_upgrade::run(&dir),

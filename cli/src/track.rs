@@ -4,7 +4,7 @@ use crate::args::{TrackCommand, TrackLimits};
 use crate::{exit, ui};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use volley::config::{ServeSettings, ServeTracking, MIN_METRICS_TOKEN_BYTES};
@@ -19,7 +19,20 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
         key_env,
         seconds,
         limits,
+        conversions,
     } = command;
+    let postbacks = volley::tracking::Postbacks::default();
+    for file in &conversions {
+        let campaign = volley::config::load_campaign(file, Some(Path::new(&store)))
+            .with_context(|| format!("reading {}", file.display()))?;
+        if campaign.conversions.postback_secret.is_none() {
+            anyhow::bail!(
+                "{}: set [conversions] postback_secret_file or postback_secret_env to take its postbacks",
+                file.display()
+            );
+        }
+        volley::runtime::register_postbacks(&postbacks, &campaign);
+    }
     let key = read_key(key_file.as_deref(), &key_env)?;
     let fingerprint = TokenKey::new(key.expose_secret().as_bytes()).fingerprint();
     let cancel = CancellationToken::new();
@@ -51,7 +64,11 @@ pub(crate) async fn run(command: TrackCommand) -> anyhow::Result<u8> {
         api: None,
         providers: volley::config::ProvidersSettings::default(),
     };
-    let server = Server::open(settings, ServeOptions::default(), cancel)
+    let options = ServeOptions {
+        postbacks,
+        ..ServeOptions::default()
+    };
+    let server = Server::open(settings, options, cancel)
         .await
         .with_context(|| format!("starting the tracking server for {}", store.display()))?;
     ui::line(&format!(

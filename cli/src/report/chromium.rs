@@ -190,6 +190,7 @@ pub(super) fn sample_report() -> Report {
             held: 0,
             decide_after: None,
             decision: None,
+            money: None,
         }),
         domains: vec![
             domain("gmail.com", 14_210),

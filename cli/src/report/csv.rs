@@ -201,6 +201,8 @@ pub(super) fn csv_ab(rows: &mut CsvRows, ab: &AbSummary) {
         Metric::Opens => "opens",
         Metric::Clicks => "clicks",
         Metric::ClicksPerOpen => "clicks_per_open",
+        Metric::Conversions => "conversions",
+        Metric::Revenue => "revenue",
     };
     rows.text("ab", "", "metric", metric);
     rows.number("ab", "", "confidence", v.confidence);

@@ -229,6 +229,7 @@ fn report(inputs: &[VariantInput], verdict: Verdict, decided: bool) -> Report {
             held: if decided { 0 } else { 2_345 },
             decide_after: (!decided).then_some(1_796_194_800_000),
             decision,
+            money: None,
         }),
         domains: Vec::new(),
         other_domains: None,

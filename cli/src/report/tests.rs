@@ -102,6 +102,7 @@ fn sample() -> Report {
             held: 0,
             decide_after: None,
             decision: None,
+            money: None,
         }),
         domains: vec![DomainRow {
             domain: "gmail.com".into(),

@@ -57,13 +57,17 @@ pub(super) fn metric_name(metric: Metric) -> &'static str {
         Metric::Opens => "open rate",
         Metric::Clicks => "click rate",
         Metric::ClicksPerOpen => "clicks per open",
+        Metric::Conversions => "conversion rate",
+        Metric::Revenue => "revenue per recipient",
     }
 }
 
 /// What a metric's denominator counts.
 pub(super) fn metric_denominator(metric: Metric) -> &'static str {
     match metric {
-        Metric::Opens | Metric::Clicks => "delivered messages",
+        Metric::Opens | Metric::Clicks | Metric::Conversions | Metric::Revenue => {
+            "delivered messages"
+        }
         Metric::ClicksPerOpen => "openers",
     }
 }

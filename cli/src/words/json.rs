@@ -51,6 +51,8 @@ struct AbJson<'a> {
     held: u64,
     decide_after: Option<Millis>,
     decision: Option<DecisionJson<'a>>,
+    /// Conversions, revenue and lift per variant and for the holdout (null without orders).
+    money: &'a Option<volley::report::money::MoneySummary>,
 }
 
 impl<'a> AbJson<'a> {
@@ -61,6 +63,7 @@ impl<'a> AbJson<'a> {
             held: ab.held,
             decide_after: ab.decide_after,
             decision: ab.decision.as_ref().map(DecisionJson::new),
+            money: &ab.money,
         }
     }
 }

@@ -177,13 +177,15 @@ fn metric_noun(metric: Metric) -> &'static str {
         Metric::Opens => "opens",
         Metric::Clicks => "clicks",
         Metric::ClicksPerOpen => "clicks per open",
+        Metric::Conversions => "conversions",
+        Metric::Revenue => "revenue per recipient",
     }
 }
 
 /// What the metric's denominator counts ("3,840 delivered", "1,200 openers").
 fn denominator_noun(metric: Metric) -> &'static str {
     match metric {
-        Metric::Opens | Metric::Clicks => "delivered",
+        Metric::Opens | Metric::Clicks | Metric::Conversions | Metric::Revenue => "delivered",
         Metric::ClicksPerOpen => "openers",
     }
 }

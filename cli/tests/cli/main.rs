@@ -24,6 +24,7 @@ mod cluster_quota;
 mod cluster_tx;
 mod cluster_view;
 mod commands;
+mod conversions;
 mod crash;
 mod disk;
 mod events;

@@ -4,6 +4,7 @@
 //! module that knows nothing of the store or the campaign file.
 
 mod assign;
+pub mod revenue;
 mod stats;
 
 pub use crate::model::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Vetoed};

@@ -514,6 +514,10 @@ fn variant_stats(input: &VariantInput, rules: &Rules) -> VariantStats {
         Metric::Opens => (input.delivered, input.opens.min(input.delivered)),
         Metric::Clicks => (input.delivered, input.clicks.min(input.delivered)),
         Metric::ClicksPerOpen => (input.opens, input.clicks.min(input.opens)),
+        // Decided by `revenue::decide_money`, which passes converters as clicks.
+        Metric::Conversions | Metric::Revenue => {
+            (input.delivered, input.clicks.min(input.delivered))
+        }
     };
     let (ci_low, ci_high) = wilson(successes, trials, rules.confidence);
     let bounce_rate = ratio(input.bounced, input.delivered.saturating_add(input.bounced));

@@ -4,11 +4,16 @@
 //!
 //! Sits right after `config` in the pipeline: the loader feeds these rows to the store.
 
+mod conversions;
 mod error;
 mod reader;
 mod suppressions;
 
 pub use crate::config::{normalize_address, AddressError};
+pub use conversions::{
+    import_conversions, parse_time, parse_value, Attributor, ConversionImport,
+    ConversionImportError, NO_CURRENCY,
+};
 pub use error::{CampaignError, RowError};
 pub use reader::{RecipientReader, Row};
 pub use suppressions::{import_suppressions, ImportError, ImportSummary};

@@ -10,6 +10,7 @@
 mod ab;
 mod address;
 mod api;
+mod conversions;
 mod error;
 mod listen;
 mod mx;
@@ -32,6 +33,7 @@ use std::path::Path;
 
 pub use address::normalize_address;
 pub use api::{load_tokens, ApiScope, ApiSettings, ApiToken, DEFAULT_MAX_BODY, DEFAULT_MAX_UPLOAD};
+pub use conversions::{parse_currency, ConversionSettings, DEFAULT_WINDOW};
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use listen::BounceListenSettings;
 #[cfg(test)]

@@ -54,6 +54,9 @@ pub(crate) struct RawFile {
     /// `[ab]`: absent means the whole list is split by the variants' weights.
     #[serde(default)]
     pub(crate) ab: Option<RawAb>,
+    /// `[conversions]`: attribution window, currency, postback secret.
+    #[serde(default)]
+    pub(crate) conversions: super::conversions::RawConversions,
 }
 
 /// One `[[variant]]`.

@@ -61,6 +61,8 @@ pub struct CampaignSettings {
     pub variants: Vec<VariantSettings>,
     /// Test-then-winner (`[ab]`); `None` with variants means the whole list is split.
     pub ab: Option<AbSettings>,
+    /// Conversions and revenue (`[conversions]`): attribution window, currency, postback key.
+    pub conversions: super::ConversionSettings,
 }
 
 impl CampaignSettings {

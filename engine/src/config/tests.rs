@@ -925,7 +925,7 @@ fn bad_variants_and_ab_settings_name_their_key() {
             "ab.max_complaint_rate",
         ),
         (
-            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nmetric = \"revenue\"\n"),
+            format!("{VARIANTS}\n[ab]\ntest_share = 0.2\nmetric = \"profit\"\n"),
             "line",
         ),
     ];
@@ -935,5 +935,44 @@ fn bad_variants_and_ab_settings_name_their_key() {
             err.contains("campaign.toml") && err.contains(key),
             "{key}: {err}"
         );
+    }
+}
+
+#[test]
+fn conversions_settings_load_and_bad_ones_name_their_key() {
+    let scratch = Scratch::new();
+    let settings = scratch
+        .load_with(&format!(
+            "{VARIANTS}\n[ab]\ntest_share = 0.2\nmetric = \"revenue\"\n\n\
+             [conversions]\nwindow = \"3d\"\ncurrency = \"eur\"\n"
+        ))
+        .unwrap();
+    assert_eq!(
+        settings.ab.unwrap().rules.metric,
+        crate::ab::Metric::Revenue
+    );
+    assert_eq!(
+        settings.conversions.window,
+        std::time::Duration::from_secs(3 * 86_400)
+    );
+    assert_eq!(settings.conversions.currency.as_deref(), Some("EUR"));
+    assert!(settings.conversions.postback_secret.is_none());
+    for (extra, key) in [
+        ("[conversions]\nwindow = \"soon\"\n", "conversions.window"),
+        (
+            "[conversions]\ncurrency = \"euro\"\n",
+            "conversions.currency",
+        ),
+        (
+            "[conversions]\npostback_secret_env = \"VOLLEY_NO_SUCH_VARIABLE_HERE\"\n",
+            "conversions.postback_secret_env",
+        ),
+        (
+            "[conversions]\npostback_secret = \"inline\"\n",
+            "postback_secret",
+        ),
+    ] {
+        let err = scratch.load_with(extra).unwrap_err().to_string();
+        assert!(err.contains(key), "{key}: {err}");
     }
 }

@@ -196,7 +196,9 @@ pub(crate) fn validate(
         Some(ab) => Some(super::ab::validate_ab(&ctx, ab, &variants)?),
         None => None,
     };
+    let conversions = super::conversions::validate_conversions(&ctx, &raw.conversions)?;
     Ok(CampaignSettings {
+        conversions,
         variants,
         ab,
         schedule,

@@ -15,6 +15,10 @@ pub enum Metric {
     Clicks,
     /// Unique human clickers per unique human opener.
     ClicksPerOpen,
+    /// Recipients with an attributed order per delivered message (see `ab::revenue`).
+    Conversions,
+    /// Attributed revenue per delivered recipient, compared by Welch's test.
+    Revenue,
 }
 
 /// Why an A/B verdict came out as it did: one case per way `ab::decide` can end, with

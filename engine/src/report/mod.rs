@@ -4,6 +4,7 @@
 
 mod events;
 mod model;
+pub mod money;
 
 pub use events::EventRow;
 pub use model::{
@@ -12,8 +13,9 @@ pub use model::{
 
 use crate::ab::{self, Rules, VariantInput, Verdict};
 use crate::config::CampaignSettings;
+use crate::model::Metric;
 use crate::model::{add_duration, variant_index, Category, Counts, Millis, TrackCounts, REMAINDER};
-use crate::store::{AbRecord, EventTally, ExportKind, Store, StoreError};
+use crate::store::{AbRecord, Attribution, EventTally, ExportKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -181,7 +183,9 @@ pub fn ab_verdict(store: &Store, spec: &ReportSpec) -> Result<Option<Verdict>, S
         tracking: store.tracking_counts(campaign)?.into_iter().collect(),
         complaints,
     };
-    Ok(Some(verdict(spec, &stored)))
+    let conversions = money_conversions(store, spec)?;
+    let arms = test_arms(spec, &stored, &conversions);
+    Ok(Some(verdict(spec, &stored, &arms)))
 }
 
 /// What the store counted per stored variant (a variant index, or one marked as the
@@ -205,7 +209,7 @@ impl Stored {
 
 /// The verdict on the test's numbers as they are now: each variant's randomised share only,
 /// never the remainder sent after the verdict (which is not a random split).
-fn verdict(spec: &ReportSpec, stored: &Stored) -> Verdict {
+fn verdict(spec: &ReportSpec, stored: &Stored, arms: &[ab::revenue::Arm]) -> Verdict {
     let inputs: Vec<VariantInput> = spec
         .variants
         .iter()
@@ -223,7 +227,48 @@ fn verdict(spec: &ReportSpec, stored: &Stored) -> Verdict {
             }
         })
         .collect();
-    ab::decide(&inputs, &spec.rules())
+    let rules = spec.rules();
+    if matches!(rules.metric, Metric::Conversions | Metric::Revenue) {
+        let money: Vec<ab::revenue::MoneyInput> = inputs
+            .into_iter()
+            .zip(
+                arms.iter()
+                    .cloned()
+                    .chain(std::iter::repeat(ab::revenue::Arm::default())),
+            )
+            .map(|(base, arm)| ab::revenue::MoneyInput { base, arm })
+            .collect();
+        return ab::revenue::decide_money(&money, &rules);
+    }
+    ab::decide(&inputs, &rules)
+}
+
+/// Each variant's test arm: its delivered recipients and the orders attributed to them.
+fn test_arms(
+    spec: &ReportSpec,
+    stored: &Stored,
+    conversions: &[crate::store::Conversion],
+) -> Vec<ab::revenue::Arm> {
+    (0..spec.variants.len())
+        .map(|i| {
+            let index = u8::try_from(i).unwrap_or(u8::MAX);
+            let delivered = stored.of(index).0.delivered;
+            money::arm_of(conversions, Attribution::Variant(index), delivered)
+        })
+        .collect()
+}
+
+/// The conversions of `campaign` when the metric needs them (the verdict reads no orders
+/// otherwise).
+fn money_conversions(
+    store: &Store,
+    spec: &ReportSpec,
+) -> Result<Vec<crate::store::Conversion>, StoreError> {
+    if matches!(spec.rules().metric, Metric::Conversions | Metric::Revenue) {
+        store.conversions(&spec.campaign)
+    } else {
+        Ok(Vec::new())
+    }
 }
 
 /// The A/B part: the verdict, what is held, and what was decided.
@@ -234,6 +279,17 @@ fn ab_summary(
     held: u64,
 ) -> Result<AbSummary, StoreError> {
     let record: AbRecord = store.ab_record(&spec.campaign)?;
+    let conversions = store.conversions(&spec.campaign)?;
+    let arms = test_arms(spec, stored, &conversions);
+    let money_metric = matches!(spec.rules().metric, Metric::Conversions | Metric::Revenue);
+    // The holdout arm joins here once recipients can be held out (issue 21, holdout):
+    // `money::arm_of(&conversions, Attribution::Holdout, holdout_recipients)`.
+    let holdout: Option<ab::revenue::Arm> = None;
+    let money = (money_metric || !conversions.is_empty()).then(|| {
+        let ids: Vec<String> = spec.variants.iter().map(|(id, _)| id.clone()).collect();
+        let confidence = spec.rules().confidence;
+        money::summary(&conversions, &ids, &arms, holdout.as_ref(), confidence)
+    });
     let decide_after = match (&spec.ab, record.test_sent_at, &record.decision) {
         (Some(ab), Some(sent), None) => Some(add_duration(sent, ab.wait)),
         _ => None,
@@ -254,7 +310,8 @@ fn ab_summary(
         } else {
             "split".to_owned()
         },
-        verdict: verdict(spec, stored),
+        verdict: verdict(spec, stored, &arms),
+        money,
         held,
         decide_after,
         decision,

@@ -70,6 +70,10 @@ pub struct AbSummary {
     pub decide_after: Option<Millis>,
     /// What was decided and when, once the remainder was released.
     pub decision: Option<Decision>,
+    /// Conversions and revenue per variant (and holdout), when the campaign has orders or
+    /// its metric is `conversions` or `revenue`.
+    #[serde(default)]
+    pub money: Option<super::money::MoneySummary>,
 }
 
 /// What the remainder of a test-then-winner campaign was sent with.

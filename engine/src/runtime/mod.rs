@@ -10,6 +10,7 @@ mod campaign;
 mod check;
 mod cluster_docs;
 mod cluster_send;
+mod conversions;
 mod editions;
 mod events;
 mod gc;
@@ -37,6 +38,7 @@ pub use bounces::{
 };
 pub use campaign::Campaign;
 pub use check::check;
+pub use conversions::{conversions_import, ConversionImport};
 pub use editions::{apply_schedule, resolve_campaign};
 pub use gc::gc;
 pub use load_only::{load, LoadReport};
@@ -44,7 +46,7 @@ pub use oneoff::{dry_run, render_row, test_send, DryRunReport, RenderedRow, Test
 pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGER};
 pub use published::published_for_reading;
 pub use report::report;
-pub use serve::{MetricsSource, Pass, ServeOptions, Server};
+pub use serve::{register_postbacks, MetricsSource, Pass, ServeOptions, Server};
 pub use status::{status, StatusReport};
 pub use suppress::{
     open_store, suppress_add, suppress_export, suppress_import, suppress_remove, ImportSummary,

@@ -47,6 +47,9 @@ pub struct ServeOptions {
     /// The cluster node's name (`--node`), over the serve file's `[cluster] node`; default
     /// `<host>-<pid>`. Only on a PostgreSQL store, where every server is a node.
     pub node: Option<String>,
+    /// The campaigns whose conversion postbacks the tracking server takes (default none);
+    /// the server adds each campaign of its own that sets `[conversions] postback_secret`.
+    pub postbacks: crate::tracking::Postbacks,
 }
 
 impl Default for ServeOptions {
@@ -55,6 +58,7 @@ impl Default for ServeOptions {
             tick: Duration::from_secs(30),
             clock: Clock::system(),
             node: None,
+            postbacks: crate::tracking::Postbacks::default(),
         }
     }
 }
@@ -119,7 +123,7 @@ const RELAUNCH_AFTER: Duration = Duration::from_secs(60);
 /// where it listens (when the socket can say).
 async fn start_tracking(
     tracking: &ServeTracking,
-    store: &Store,
+    (store, postbacks): (&Store, crate::tracking::Postbacks),
     tasks: &TaskTracker,
     cancel: &CancellationToken,
 ) -> Result<Option<SocketAddr>, Error> {
@@ -132,7 +136,8 @@ async fn start_tracking(
     let addr = listener.local_addr().ok();
     let key = TokenKey::new(tracking.key.expose_secret().as_bytes());
     warn_about_other_keys(store, &key)?;
-    let server = super::tracking::server(store.clone(), key, tracking);
+    let server = super::tracking::server(store.clone(), key, tracking)
+        .postbacks(postbacks, crate::tracking::DEFAULT_POSTBACKS_PER_SECOND);
     let stop = cancel.clone();
     tasks.spawn(async move {
         if let Err(error) = server.serve(listener, stop.cancelled_owned()).await {
@@ -183,7 +188,15 @@ impl Server {
             tasks.spawn(control::serve(socket, host.handler(), control_stop.clone()));
         }
         let tracking_addr = match &settings.tracking {
-            Some(tracking) => start_tracking(tracking, &store, &tasks, &cancel).await?,
+            Some(tracking) => {
+                for file in &settings.campaigns {
+                    if let Ok(campaign) = load_campaign_in(file, &settings.store) {
+                        register_postbacks(&options.postbacks, &campaign);
+                    }
+                }
+                let postbacks = options.postbacks.clone();
+                start_tracking(tracking, (&store, postbacks), &tasks, &cancel).await?
+            }
             None => None,
         };
         let bounces_addr = match &settings.bounces {
@@ -357,6 +370,7 @@ impl Server {
                 }
             };
             own.insert(settings.id.clone());
+            register_postbacks(&self.options.postbacks, &settings);
             self.webhooks
                 .note_variants(&settings.id, settings.variant_ids());
             wake = wake.min(self.look_at(&settings, now, told, &mut working));
@@ -673,4 +687,20 @@ fn start_webhooks(
         lease: settings.cluster.lease,
     });
     Ok(Webhooks::start(store, webhooks, lease, tasks, cancel))
+}
+
+/// Lets the tracking server take conversion postbacks for `settings`' campaign when it sets
+/// `[conversions] postback_secret_file` or `postback_secret_env` (and stops when it no longer
+/// does).
+pub fn register_postbacks(postbacks: &crate::tracking::Postbacks, settings: &CampaignSettings) {
+    let conversions = &settings.conversions;
+    match &conversions.postback_secret {
+        Some(secret) if settings.secrets_read => postbacks.register(
+            &settings.id,
+            secret.expose_secret().as_bytes(),
+            conversions.window,
+            conversions.currency.as_deref(),
+        ),
+        _ => postbacks.forget(&settings.id),
+    }
 }

@@ -41,6 +41,7 @@ pub trait StoreEngine:
     + AbStore
     + HistoryStore
     + TransferStore
+    + super::conversions::ConversionStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -57,6 +58,7 @@ impl<T> StoreEngine for T where
         + AbStore
         + HistoryStore
         + TransferStore
+        + super::conversions::ConversionStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -21,6 +21,7 @@
 
 pub mod api;
 mod cluster;
+pub mod conversions;
 mod error;
 mod handle;
 mod location;
@@ -38,6 +39,7 @@ pub use api::{
 pub use cluster::{
     domain_lease, lease_domain, load_lease, DomainWork, LeaseInfo, NodeInfo, NodeStart,
 };
+pub use conversions::{Attribution, Conversion, ConversionStore, Recorded};
 pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};
 pub use location::{is_postgres_url, StoreLocation};

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::limits::{Dedupe, TrackingLimits};
 use super::machine::{judge, Request, TOO_SOON_MILLIS};
 use super::metrics::{Hit, Metrics, NotStored};
+use super::postback::{Postbacks, RateLimit, DEFAULT_POSTBACKS_PER_SECOND, SIGNATURE_HEADER};
 use super::recorder::{self, Job};
 use super::targets::{Target, Targets};
 use super::token::{Token, TokenKey, TokenKind};
@@ -46,6 +47,11 @@ struct Shared {
     dedupe: Dedupe,
     /// `/metrics` is served only to requests bearing it.
     metrics_token: Option<SecretString>,
+    /// The campaigns that take conversion postbacks, and how many a second.
+    postbacks: Postbacks,
+    postback_rate: RateLimit,
+    /// Where postbacks are recorded (events go through the recorder).
+    store: Store,
 }
 
 /// The tracking server for one store, signed with one key.
@@ -79,6 +85,9 @@ impl TrackingServer {
                 dedupe: Dedupe::new(limits.dedupe_window, limits.dedupe_entries),
                 limits,
                 metrics_token: None,
+                postbacks: Postbacks::default(),
+                postback_rate: RateLimit::new(DEFAULT_POSTBACKS_PER_SECOND),
+                store: store.clone(),
             }),
             store,
             jobs: rx,
@@ -99,6 +108,16 @@ impl TrackingServer {
     pub fn metrics_token(mut self, token: SecretString) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.metrics_token = Some(token);
+        }
+        self
+    }
+
+    /// Takes conversion postbacks for the campaigns `postbacks` names (default: none), at
+    /// most `per_second` a second (default [`DEFAULT_POSTBACKS_PER_SECOND`]).
+    pub fn postbacks(mut self, postbacks: Postbacks, per_second: u32) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.postbacks = postbacks;
+            shared.postback_rate = RateLimit::new(per_second);
         }
         self
     }
@@ -132,6 +151,7 @@ impl TrackingServer {
             .route("/o/{file}", get(open))
             .route("/c/{token}", get(click))
             .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+            .route("/conversions/{campaign}", post(conversion))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/metrics", get(metrics))
             .with_state(self.shared.clone());
@@ -378,6 +398,66 @@ async fn unsubscribe(
 <p>You will not receive these emails any more.</p></body></html>\n",
     )
     .into_response()
+}
+
+/// POST `/conversions/<campaign>`: a signed conversion postback (see `postback`).
+async fn conversion(
+    State(shared): State<Arc<Shared>>,
+    Path(campaign): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let now = shared.clock.now_millis();
+    if !shared.postback_rate.allow(now) {
+        shared.metrics.hit(Hit::Rejected);
+        return (StatusCode::TOO_MANY_REQUESTS, "too many postbacks\n").into_response();
+    }
+    let body = match read_bounded(&shared, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let (status, json) = super::postback::handle(
+        &shared.store,
+        &shared.postbacks,
+        &campaign,
+        signature,
+        &body,
+        now,
+    )
+    .await;
+    if !status.is_success() {
+        shared.metrics.hit(Hit::Rejected);
+    }
+    (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// A request body of at most `max_body_bytes`, read within the header timeout; else the
+/// answer refusing it.
+async fn read_bounded(shared: &Shared, body: Body) -> Result<axum::body::Bytes, Response> {
+    let limit = shared.limits.max_body_bytes;
+    let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+    let announced = axum::body::HttpBody::size_hint(&body).lower();
+    if usize::try_from(announced).map_or(true, |n| n > limit) {
+        shared.metrics.hit(Hit::Rejected);
+        return Err(too_large());
+    }
+    match tokio::time::timeout(
+        shared.limits.header_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => {
+            shared.metrics.hit(Hit::Rejected);
+            Err(too_large())
+        }
+        Err(_) => {
+            shared.metrics.hit(Hit::Rejected);
+            Err((StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response())
+        }
+    }
 }
 
 /// `/metrics`: only for a request bearing the metrics token; 404 when none is configured.

@@ -10,6 +10,7 @@
 mod ab;
 mod append;
 mod cluster;
+mod conversions;
 mod copy;
 mod documents;
 mod engine;

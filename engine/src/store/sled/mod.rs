@@ -10,6 +10,7 @@
 //! process holds the folder; such callers talk to that process instead (see `control`).
 
 mod append;
+mod conversions;
 mod counters;
 mod documents;
 mod engine;

@@ -9,6 +9,7 @@ use crate::model::{Counts, Millis, ReplyRecord};
 mod ab;
 mod append;
 mod concurrent;
+mod conversions;
 mod core;
 mod documents;
 mod due;
