@@ -9,6 +9,9 @@
 #   python3-aiosmtpd  scripts/picky-relay.py, the picky relay of the replies test, and
 #              scripts/tx-sink.py of the transactional latency benchmark (for Debian's
 #              /usr/bin/python3)
+#   python3-scipy  the conversions test checks the revenue intervals and Welch's test with
+#              scipy (scripts/check-revenue.py, for Debian's /usr/bin/python3); the A/B
+#              tests check the sequential verdict against an independent mSPRT in Python
 #   python3-venv the CLI tests build a venv under the target folder with packages from PyPI
 #              (cli/tests/cli/support.rs, python_venv): standardwebhooks checks the webhooks'
 #              signatures, openapi-spec-validator the API's OpenAPI document, prometheus-client
@@ -37,6 +40,7 @@ need setsid util-linux
 need psql postgresql-client
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
+/usr/bin/python3 -c 'import scipy' >/dev/null 2>&1 || missing+=(python3-scipy)
 if command -v dpkg-query >/dev/null 2>&1 &&
     ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed'; then
     missing+=(python3-venv)
