@@ -29,10 +29,14 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("expired", c.expired),
         ("suppressed", c.suppressed),
         ("held", c.held),
+        ("holdout", c.holdout),
         ("invalid rows", c.invalid),
         ("duplicates", c.duplicate),
     ] {
-        ui::line(&format!("  {name:<13}{value:>10}"));
+        // The holdout only for a campaign that has one.
+        if name != "holdout" || value > 0 {
+            ui::line(&format!("  {name:<13}{value:>10}"));
+        }
     }
     let t = &report.tracking;
     if t.opens + t.clicks + t.machine_opens + t.machine_clicks + t.unsubscribed > 0 {

@@ -35,6 +35,9 @@ pub enum RecipientState {
     Suppressed,
     /// Held back by a test-then-winner A/B campaign until its verdict; then pending.
     Held,
+    /// Drawn into the campaign's holdout (`[ab] holdout`): never mailed, never tracked, kept
+    /// to measure what sending did against not sending. Final.
+    Holdout,
 }
 
 impl RecipientState {
@@ -42,7 +45,7 @@ impl RecipientState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed
+            Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed | Self::Holdout
         )
     }
 
@@ -56,6 +59,7 @@ impl RecipientState {
             Self::Expired => "expired",
             Self::Suppressed => "suppressed",
             Self::Held => "held",
+            Self::Holdout => "holdout",
         }
     }
 }
@@ -87,6 +91,8 @@ pub enum Assignment {
         /// The variant it gets when the remainder is split.
         fallback: u8,
     },
+    /// In the holdout: never sent (see [`RecipientState::Holdout`]).
+    Holdout,
 }
 
 /// What a server said about one recipient, kept with its outcome.
@@ -209,6 +215,10 @@ pub struct Counts {
     pub invalid: u64,
     /// CSV rows skipped as duplicates of an earlier row.
     pub duplicate: u64,
+    /// Kept out of the send as the holdout (`[ab] holdout`). Last, so counters stored
+    /// before it existed still read (see the sled store's counters).
+    #[serde(default)]
+    pub holdout: u64,
 }
 
 impl Counts {
@@ -222,6 +232,7 @@ impl Counts {
             RecipientState::Expired => self.expired,
             RecipientState::Suppressed => self.suppressed,
             RecipientState::Held => self.held,
+            RecipientState::Holdout => self.holdout,
         }
     }
 
@@ -235,6 +246,7 @@ impl Counts {
             RecipientState::Expired => &mut self.expired,
             RecipientState::Suppressed => &mut self.suppressed,
             RecipientState::Held => &mut self.held,
+            RecipientState::Holdout => &mut self.holdout,
         }
     }
 
@@ -257,11 +269,12 @@ impl Counts {
         self.held += other.held;
         self.invalid += other.invalid;
         self.duplicate += other.duplicate;
+        self.holdout += other.holdout;
     }
 
-    /// Recipients in a final state.
+    /// Recipients in a final state (the holdout included: it is never sent).
     pub fn finished(&self) -> u64 {
-        self.delivered + self.bounced + self.expired + self.suppressed
+        self.delivered + self.bounced + self.expired + self.suppressed + self.holdout
     }
 }
 

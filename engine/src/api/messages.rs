@@ -255,6 +255,7 @@ fn state_name(state: RecipientState) -> &'static str {
         RecipientState::Bounced => "bounced",
         RecipientState::Expired => "expired",
         RecipientState::Suppressed => "suppressed",
+        RecipientState::Holdout => "holdout",
     }
 }
 

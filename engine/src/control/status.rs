@@ -90,6 +90,7 @@ impl StatusReport {
             "expired": c.expired,
             "suppressed": c.suppressed,
             "held": c.held,
+            "holdout": c.holdout,
             "invalid": c.invalid,
             "duplicate": c.duplicate,
             "next_attempt": self.next_due.map(format_millis),

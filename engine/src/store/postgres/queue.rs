@@ -73,6 +73,7 @@ pub(super) fn state_name(state: RecipientState) -> &'static str {
         RecipientState::Expired => "expired",
         RecipientState::Suppressed => "suppressed",
         RecipientState::Held => "held",
+        RecipientState::Holdout => "holdout",
     }
 }
 

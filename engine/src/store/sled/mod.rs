@@ -136,7 +136,11 @@ impl SledStore {
 
     /// The campaign's counters, or `None` if it was never loaded here.
     pub(crate) fn counts(&self, campaign: &str) -> Result<Option<Counts>, StoreError> {
-        self.get(&keys::campaign_key(keys::COUNTS, campaign), "counters")
+        let key = keys::campaign_key(keys::COUNTS, campaign);
+        match self.tree.get(key).map_err(|e| self.sled_error(e))? {
+            Some(bytes) => variants::decode_counts(self, &bytes, "counters").map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Every campaign id this store knows.

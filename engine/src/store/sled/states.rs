@@ -81,6 +81,7 @@ fn state_code(state: RecipientState) -> u8 {
         RecipientState::Expired => 4,
         RecipientState::Suppressed => 5,
         RecipientState::Held => 6,
+        RecipientState::Holdout => 7,
     }
 }
 
@@ -93,6 +94,7 @@ fn state_of(code: u8) -> Option<RecipientState> {
         4 => RecipientState::Expired,
         5 => RecipientState::Suppressed,
         6 => RecipientState::Held,
+        7 => RecipientState::Holdout,
         _ => return None,
     })
 }

@@ -90,7 +90,8 @@ impl CountsDelta {
         &mut self.totals
     }
 
-    /// A new recipient in `state`; held recipients count in no variant yet.
+    /// A new recipient in `state`; held recipients count in no variant yet, held-out ones in
+    /// none ever.
     pub(crate) fn enter(
         &mut self,
         store: &SledStore,
@@ -99,7 +100,7 @@ impl CountsDelta {
     ) -> Result<(), StoreError> {
         self.totals.total += 1;
         *self.totals.get_mut(state) += 1;
-        if state != RecipientState::Held {
+        if !matches!(state, RecipientState::Held | RecipientState::Holdout) {
             let counts = self.variant(store, variant)?;
             counts.total += 1;
             *counts.get_mut(state) += 1;
@@ -150,12 +151,58 @@ impl CountsDelta {
         match self.variants.entry(variant) {
             Entry::Occupied(entry) => Ok(entry.into_mut()),
             Entry::Vacant(entry) => {
-                let stored = store
-                    .get(&variant_key(&self.campaign, variant), "variant counters")?
-                    .unwrap_or_default();
+                let key = variant_key(&self.campaign, variant);
+                let stored = match store.tree.get(key).map_err(|e| store.sled_error(e))? {
+                    Some(bytes) => decode_counts(store, &bytes, "variant counters")?,
+                    None => Counts::default(),
+                };
                 Ok(entry.insert(stored))
             }
         }
+    }
+}
+
+/// [`Counts`] as versions before the `holdout` state stored them: the same fields, in the
+/// same order, without the last one.
+#[derive(Deserialize)]
+struct CountsBeforeHoldout {
+    total: u64,
+    pending: u64,
+    deferred: u64,
+    delivered: u64,
+    bounced: u64,
+    expired: u64,
+    suppressed: u64,
+    held: u64,
+    invalid: u64,
+    duplicate: u64,
+}
+
+/// Decodes stored counters, written by this version or by one before the `holdout` state
+/// (postcard has no defaults for missing fields: those are read by their own layout).
+pub(crate) fn decode_counts(
+    store: &SledStore,
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<Counts, StoreError> {
+    match store.decode::<Counts>(bytes, what) {
+        Ok(counts) => Ok(counts),
+        Err(error) => match store.decode::<CountsBeforeHoldout>(bytes, what) {
+            Ok(old) => Ok(Counts {
+                total: old.total,
+                pending: old.pending,
+                deferred: old.deferred,
+                delivered: old.delivered,
+                bounced: old.bounced,
+                expired: old.expired,
+                suppressed: old.suppressed,
+                held: old.held,
+                invalid: old.invalid,
+                duplicate: old.duplicate,
+                holdout: 0,
+            }),
+            Err(_) => Err(error),
+        },
     }
 }
 
@@ -169,7 +216,16 @@ fn variant_key(campaign: &str, variant: u8) -> Vec<u8> {
 impl SledStore {
     /// Recipients by state per variant index (variants nobody was assigned to are left out).
     pub(crate) fn variant_counts(&self, campaign: &str) -> Result<Vec<(u8, Counts)>, StoreError> {
-        self.per_variant(keys::VARIANT_COUNTS, campaign, "variant counters")
+        let prefix = keys::prefix(keys::VARIANT_COUNTS, campaign);
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let Some(&variant) = key.get(prefix.len()) else {
+                continue;
+            };
+            out.push((variant, decode_counts(self, &value, "variant counters")?));
+        }
+        Ok(out)
     }
 
     /// The campaign's [`AbMark`]: a few keys per variant and one seek, whatever the size of
