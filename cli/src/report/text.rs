@@ -232,7 +232,11 @@ pub(super) fn table_variants(out: &mut String, report: &Report) {
         })
         .collect();
     if let Some(h) = &report.holdout {
-        let mut row = vec![h.id.clone(), format_percent(h.share), format_count(h.recipients)];
+        let mut row = vec![
+            h.id.clone(),
+            format_percent(h.share),
+            format_count(h.recipients),
+        ];
         row.push("not sent".to_owned());
         row.extend(std::iter::repeat_n(String::new(), 6));
         rows.push(row);

@@ -31,7 +31,12 @@ fn spread_list(n: usize, domains: usize) -> (String, Vec<(String, String)>) {
 }
 
 /// The addresses the engine's assigner holds out of `people` for campaign `id`.
-fn held_out(id: &str, variants: usize, holdout: f64, people: &[(String, String)]) -> BTreeSet<String> {
+fn held_out(
+    id: &str,
+    variants: usize,
+    holdout: f64,
+    people: &[(String, String)],
+) -> BTreeSet<String> {
     let weights = vec![1.0; variants.max(1)];
     let mut assigner = volley::ab::Assigner::new(id, &weights, None).with_holdout(holdout);
     for (domain, address) in people {
@@ -98,8 +103,15 @@ async fn the_holdout_is_never_mailed_and_shows_as_its_own_entry() {
     let status = json_of(&["status", &campaign, "--json"]).await;
     let holdout = expected.len() as u64;
     assert_eq!(status["holdout"].as_u64(), Some(holdout), "{status}");
-    assert_eq!(status["delivered"].as_u64(), Some(600 - holdout), "{status}");
-    assert_eq!((status["pending"].as_u64(), status["total"].as_u64()), (Some(0), Some(600)));
+    assert_eq!(
+        status["delivered"].as_u64(),
+        Some(600 - holdout),
+        "{status}"
+    );
+    assert_eq!(
+        (status["pending"].as_u64(), status["total"].as_u64()),
+        (Some(0), Some(600))
+    );
 
     // A second send mails nobody: the holdout stays held out.
     send(&campaign).await;
@@ -110,7 +122,11 @@ async fn the_holdout_is_never_mailed_and_shows_as_its_own_entry() {
     // Its own entry in the verdict and the report, apart from the variants compared.
     let decide = json_of(&["ab", "decide", &campaign, "--json"]).await;
     assert_eq!(decide["holdout"]["id"], "holdout", "{decide}");
-    assert_eq!(decide["holdout"]["recipients"].as_u64(), Some(holdout), "{decide}");
+    assert_eq!(
+        decide["holdout"]["recipients"].as_u64(),
+        Some(holdout),
+        "{decide}"
+    );
     assert_eq!(decide["holdout"]["share"].as_f64(), Some(0.1), "{decide}");
     let ids: Vec<&str> = decide["variants"]
         .as_array()
@@ -120,8 +136,16 @@ async fn the_holdout_is_never_mailed_and_shows_as_its_own_entry() {
         .collect();
     assert_eq!(ids, ["A", "B"], "{decide}");
     let report = json_of(&["report", &campaign, "--format", "json"]).await;
-    assert_eq!(report["holdout"]["recipients"].as_u64(), Some(holdout), "{report}");
-    assert_eq!(report["counts"]["holdout"].as_u64(), Some(holdout), "{report}");
+    assert_eq!(
+        report["holdout"]["recipients"].as_u64(),
+        Some(holdout),
+        "{report}"
+    );
+    assert_eq!(
+        report["counts"]["holdout"].as_u64(),
+        Some(holdout),
+        "{report}"
+    );
     let in_variants: u64 = report["variants"]
         .as_array()
         .unwrap()
@@ -132,8 +156,9 @@ async fn the_holdout_is_never_mailed_and_shows_as_its_own_entry() {
     let table = output_of(&["report", &campaign], &[]).await;
     let table = text(&table.stdout);
     assert!(
-        table.lines().any(|l| l.trim_start().starts_with("holdout")
-            && l.contains("not sent")),
+        table
+            .lines()
+            .any(|l| l.trim_start().starts_with("holdout") && l.contains("not sent")),
         "{table}"
     );
 }
@@ -164,7 +189,12 @@ impl PlainAiosmtpd {
         let mut child = Command::new(PYTHON)
             .arg(script)
             .arg(&log)
-            .args(["--per-connection", "1000000", "--grey-domain", "none.invalid"])
+            .args([
+                "--per-connection",
+                "1000000",
+                "--grey-domain",
+                "none.invalid",
+            ])
             .args(["--close-all-at", "", "--data-451", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -224,7 +254,10 @@ async fn a_one_version_campaign_holds_out_its_share_from_aiosmtpd() {
     let accepted = receiver.accepted();
     assert!(accepted.values().all(|n| *n == 1), "each recipient once");
     let mailed: BTreeSet<String> = accepted.into_keys().collect();
-    assert!(mailed.is_disjoint(&expected), "held-out recipients were mailed");
+    assert!(
+        mailed.is_disjoint(&expected),
+        "held-out recipients were mailed"
+    );
     assert_eq!(mailed.len() + expected.len(), people.len());
     let status = json_of(&["status", &campaign, "--json"]).await;
     assert_eq!(
@@ -234,5 +267,8 @@ async fn a_one_version_campaign_holds_out_its_share_from_aiosmtpd() {
     );
     let report = json_of(&["report", &campaign, "--format", "json"]).await;
     assert_eq!(report["holdout"]["share"].as_f64(), Some(0.2), "{report}");
-    assert_eq!(report["variants"][0]["recipients"].as_u64(), Some(mailed.len() as u64));
+    assert_eq!(
+        report["variants"][0]["recipients"].as_u64(),
+        Some(mailed.len() as u64)
+    );
 }

@@ -283,7 +283,11 @@ mod tests {
 
     #[test]
     fn the_holdout_takes_its_share_of_every_domain_to_within_one() {
-        let sizes = [("gmail.com", 5_001usize), ("yahoo.com", 1_999), ("small.example", 7)];
+        let sizes = [
+            ("gmail.com", 5_001usize),
+            ("yahoo.com", 1_999),
+            ("small.example", 7),
+        ];
         let people = list(&sizes);
         let got = holdout_all(&[1.0, 1.0], None, 0.1, &people);
         for (domain, n) in sizes {
@@ -293,7 +297,10 @@ mod tests {
                 .filter(|(a, (d, _))| d == domain && **a == Assignment::Holdout)
                 .count();
             let expected = n as f64 * 0.1;
-            assert!((out as f64 - expected).abs() <= 1.0, "{domain}: {out} of {n}");
+            assert!(
+                (out as f64 - expected).abs() <= 1.0,
+                "{domain}: {out} of {n}"
+            );
             // The rest is split evenly between the variants, as without a holdout.
             let a = count(&got, &people, domain, 0);
             let b = count(&got, &people, domain, 1);
@@ -315,7 +322,11 @@ mod tests {
 
     #[test]
     fn the_holdout_does_not_depend_on_the_variants_or_the_test_share() {
-        let people = list(&[("gmail.com", 3_000), ("outlook.com", 1_000), ("tiny.example", 3)]);
+        let people = list(&[
+            ("gmail.com", 3_000),
+            ("outlook.com", 1_000),
+            ("tiny.example", 3),
+        ]);
         let even = holdout_all(&[1.0, 1.0], None, 0.05, &people);
         let expected = held_out(&even, &people);
         assert!(!expected.is_empty());

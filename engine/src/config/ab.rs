@@ -226,9 +226,18 @@ fn test_then_winner_key(raw: &RawAb) -> Option<&'static str> {
         ("ab.min_per_variant", raw.min_per_variant != min_per_variant),
         ("ab.on_inconclusive", raw.on_inconclusive.trim() != "split"),
         ("ab.recheck_every", raw.recheck_every.trim() != "5m"),
-        ("ab.max_bounce_rate", raw.max_bounce_rate != rules.max_bounce_rate),
-        ("ab.max_unsubscribe_rate", raw.max_unsubscribe_rate != rules.max_unsubscribe_rate),
-        ("ab.max_complaint_rate", raw.max_complaint_rate != rules.max_complaint_rate),
+        (
+            "ab.max_bounce_rate",
+            raw.max_bounce_rate != rules.max_bounce_rate,
+        ),
+        (
+            "ab.max_unsubscribe_rate",
+            raw.max_unsubscribe_rate != rules.max_unsubscribe_rate,
+        ),
+        (
+            "ab.max_complaint_rate",
+            raw.max_complaint_rate != rules.max_complaint_rate,
+        ),
     ]
     .into_iter()
     .find_map(|(key, set)| set.then_some(key))

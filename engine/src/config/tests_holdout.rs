@@ -14,8 +14,10 @@ fn load(extra: &str) -> Result<CampaignSettings, String> {
     std::fs::write(dir.path().join("list.csv"), "email\nann@example.com\n").unwrap();
     let file = dir.path().join("news.toml");
     std::fs::write(&file, format!("{CAMPAIGN}{extra}")).unwrap();
-    load_campaign(&file, None)
-        .map_err(|e| e.to_string().replace(&dir.path().display().to_string(), "DIR"))
+    load_campaign(&file, None).map_err(|e| {
+        e.to_string()
+            .replace(&dir.path().display().to_string(), "DIR")
+    })
 }
 
 #[test]

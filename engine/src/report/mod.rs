@@ -7,8 +7,7 @@ mod model;
 
 pub use events::EventRow;
 pub use model::{
-    AbSummary, Bucket, CategoryRow, Decision, DomainRow, HoldoutRow, Report, Timeline,
-    VariantRow,
+    AbSummary, Bucket, CategoryRow, Decision, DomainRow, HoldoutRow, Report, Timeline, VariantRow,
 };
 
 use crate::ab::{self, Rules, VariantInput, Verdict};

@@ -14,6 +14,7 @@ mod documents;
 mod due;
 mod events;
 mod gc;
+mod holdout;
 mod transfer;
 mod webhooks;
 
