@@ -28,7 +28,13 @@ fn loaded(store: &Store) {
         Holdout,
         Variant(0),
     ];
-    let domain = |i: usize| if i % 2 == 0 { "x.example" } else { "y.example" };
+    let domain = |i: usize| {
+        if i.is_multiple_of(2) {
+            "x.example"
+        } else {
+            "y.example"
+        }
+    };
     load_list(
         store,
         "c1",
@@ -51,7 +57,10 @@ fn in_state(store: &Store, state: RecipientState) -> Vec<String> {
 }
 
 /// What a store says about `c1`'s holdout: counts, variants, queue, holdout members.
-fn holdout_facts(store: &Store) -> (Counts, Vec<(u8, u64)>, Vec<String>, Vec<String>) {
+type Facts = (Counts, Vec<(u8, u64)>, Vec<String>, Vec<String>);
+
+/// The [`Facts`] of `store`.
+fn holdout_facts(store: &Store) -> Facts {
     let counts = store.counts("c1").unwrap().unwrap();
     let variants = store
         .variant_counts("c1")
