@@ -19,8 +19,7 @@ pub(crate) struct ReportJson<'a> {
     engagement: &'a TrackCounts,
     complaints: u64,
     variants: &'a [VariantRow],
-    /// The holdout's own entry; absent for a campaign without one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The holdout's own entry; null for a campaign without one.
     holdout: &'a Option<HoldoutRow>,
     ab: Option<AbJson<'a>>,
     domains: &'a [DomainRow],
