@@ -6,7 +6,7 @@ use crate::{exit, ui};
 use anyhow::Context;
 use serde::Serialize;
 use volley::report::money::MoneySummary;
-use volley::report::AbSummary;
+use volley::report::{AbSummary, HoldoutRow};
 
 /// What `--json` prints: the verdict's fields, then where the test stands.
 #[derive(Serialize)]
@@ -18,6 +18,10 @@ struct DecideJson<'a> {
     held: u64,
     decide_after: Option<String>,
     decision: Option<DecisionJson<'a>>,
+    /// The holdout as its own entry (`{"id": "holdout", "recipients": N, "share": h}`),
+    /// never among the variants compared; absent for a campaign without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holdout: Option<&'a HoldoutRow>,
 }
 
 pub(crate) async fn decide(args: AbDecideArgs) -> anyhow::Result<u8> {
@@ -37,7 +41,7 @@ pub(crate) async fn decide(args: AbDecideArgs) -> anyhow::Result<u8> {
         anyhow::bail!("campaign {} has no A/B numbers yet", report.campaign);
     };
     if args.json {
-        ui::line(&decide_json(&report.campaign, ab)?);
+        ui::line(&decide_json(&report.campaign, ab, report.holdout.as_ref())?);
     } else {
         ui::line(crate::report::text::ab_table(&report).trim_matches('\n'));
     }
@@ -45,7 +49,11 @@ pub(crate) async fn decide(args: AbDecideArgs) -> anyhow::Result<u8> {
 }
 
 /// What `volley ab decide --json` prints.
-pub(crate) fn decide_json(campaign: &str, ab: &AbSummary) -> anyhow::Result<String> {
+pub(crate) fn decide_json(
+    campaign: &str,
+    ab: &AbSummary,
+    holdout: Option<&HoldoutRow>,
+) -> anyhow::Result<String> {
     let json = DecideJson {
         campaign,
         mode: &ab.mode,
@@ -53,6 +61,7 @@ pub(crate) fn decide_json(campaign: &str, ab: &AbSummary) -> anyhow::Result<Stri
         held: ab.held,
         decide_after: ab.decide_after.map(volley::model::format_millis),
         decision: ab.decision.as_ref().map(DecisionJson::new),
+        holdout,
     };
     let mut value = serde_json::to_value(&json)?;
     if let Some(money) = &ab.money {

@@ -29,15 +29,16 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("expired", c.expired),
         ("suppressed", c.suppressed),
         ("held", c.held),
+        ("holdout", c.holdout),
         ("cancelled", c.cancelled),
         ("invalid rows", c.invalid),
         ("duplicates", c.duplicate),
     ] {
-        // Only a campaign cancelled over the API has cancelled recipients.
-        if name == "cancelled" && value == 0 {
-            continue;
+        // The holdout only for a campaign that has one; cancelled only for one cancelled
+        // over the API.
+        if !matches!(name, "holdout" | "cancelled") || value > 0 {
+            ui::line(&format!("  {name:<13}{value:>10}"));
         }
-        ui::line(&format!("  {name:<13}{value:>10}"));
     }
     let t = &report.tracking;
     if t.opens + t.clicks + t.machine_opens + t.machine_clicks + t.unsubscribed > 0 {

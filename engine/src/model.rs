@@ -35,6 +35,9 @@ pub enum RecipientState {
     Suppressed,
     /// Held back by a test-then-winner A/B campaign until its verdict; then pending.
     Held,
+    /// Drawn into the campaign's holdout (`[ab] holdout`): never mailed, never tracked, kept
+    /// to measure what sending did against not sending. Final.
+    Holdout,
     /// Never sent: its campaign was cancelled (over the API) before its turn.
     Cancelled,
 }
@@ -44,7 +47,12 @@ impl RecipientState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed | Self::Cancelled
+            Self::Delivered
+                | Self::Bounced
+                | Self::Expired
+                | Self::Suppressed
+                | Self::Holdout
+                | Self::Cancelled
         )
     }
 
@@ -58,6 +66,7 @@ impl RecipientState {
             Self::Expired => "expired",
             Self::Suppressed => "suppressed",
             Self::Held => "held",
+            Self::Holdout => "holdout",
             Self::Cancelled => "cancelled",
         }
     }
@@ -90,6 +99,8 @@ pub enum Assignment {
         /// The variant it gets when the remainder is split.
         fallback: u8,
     },
+    /// In the holdout: never sent (see [`RecipientState::Holdout`]).
+    Holdout,
 }
 
 /// What a server said about one recipient, kept with its outcome.
@@ -219,8 +230,11 @@ pub struct Counts {
     pub invalid: u64,
     /// CSV rows skipped as duplicates of an earlier row.
     pub duplicate: u64,
-    /// Never sent: the campaign was cancelled. (Last: stores written before it existed
-    /// hold the fields above only, see `store::sled::counters`.)
+    /// Kept out of the send as the holdout (`[ab] holdout`).
+    #[serde(default)]
+    pub holdout: u64,
+    /// Never sent: the campaign was cancelled. (Both last: stores written before they
+    /// existed hold the fields above only, see `store::sled::counters`.)
     #[serde(default)]
     pub cancelled: u64,
 }
@@ -236,6 +250,7 @@ impl Counts {
             RecipientState::Expired => self.expired,
             RecipientState::Suppressed => self.suppressed,
             RecipientState::Held => self.held,
+            RecipientState::Holdout => self.holdout,
             RecipientState::Cancelled => self.cancelled,
         }
     }
@@ -250,6 +265,7 @@ impl Counts {
             RecipientState::Expired => &mut self.expired,
             RecipientState::Suppressed => &mut self.suppressed,
             RecipientState::Held => &mut self.held,
+            RecipientState::Holdout => &mut self.holdout,
             RecipientState::Cancelled => &mut self.cancelled,
         }
     }
@@ -274,11 +290,12 @@ impl Counts {
         self.cancelled += other.cancelled;
         self.invalid += other.invalid;
         self.duplicate += other.duplicate;
+        self.holdout += other.holdout;
     }
 
-    /// Recipients in a final state.
+    /// Recipients in a final state (the holdout included: it is never sent).
     pub fn finished(&self) -> u64 {
-        self.delivered + self.bounced + self.expired + self.suppressed
+        self.delivered + self.bounced + self.expired + self.suppressed + self.holdout
     }
 }
 

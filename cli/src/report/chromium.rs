@@ -76,6 +76,7 @@ fn variant_row(
             cancelled: 0,
             invalid: 0,
             duplicate: 0,
+            holdout: 0,
         },
         engagement: TrackCounts {
             opened,
@@ -180,10 +181,12 @@ pub(super) fn sample_report() -> Report {
             cancelled: 0,
             invalid: 17,
             duplicate: 41,
+            holdout: 0,
         },
         engagement,
         complaints: 6,
         variants: vec![a, b],
+        holdout: None,
         ab: Some(AbSummary {
             mode: "split".into(),
             verdict,
@@ -254,6 +257,7 @@ pub(super) fn empty_report() -> Report {
             click_rate: 0.0,
             click_ci: (0.0, 0.0),
         }],
+        holdout: None,
         ab: None,
         domains: Vec::new(),
         other_domains: None,

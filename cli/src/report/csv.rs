@@ -121,6 +121,10 @@ pub(crate) fn csv(report: &Report) -> String {
     for v in &report.variants {
         csv_variant(&mut rows, v);
     }
+    if let Some(h) = &report.holdout {
+        rows.number("holdout", &h.id, "share", h.share);
+        rows.count("holdout", &h.id, "recipients", h.recipients);
+    }
     if let Some(ab) = &report.ab {
         csv_ab(&mut rows, ab);
     }

@@ -223,6 +223,7 @@ fn report(inputs: &[VariantInput], verdict: Verdict, decided: bool) -> Report {
         engagement: TrackCounts::default(),
         complaints: 0,
         variants,
+        holdout: None,
         ab: Some(AbSummary {
             mode: "test_then_winner".into(),
             verdict,
@@ -277,7 +278,7 @@ fn golden_outputs() {
             let ab = report.ab.as_ref().unwrap();
             write(
                 "ab.json",
-                crate::ab::decide_json(&report.campaign, ab).unwrap(),
+                crate::ab::decide_json(&report.campaign, ab, None).unwrap(),
             );
             write("ab.txt", super::text::ab_table(&report));
             let progress = volley::runtime::AbProgress {

@@ -27,6 +27,8 @@ struct Page<'a> {
     /// The rates chart; `None` before the first delivery.
     rates_chart: Option<Value>,
     variants: Vec<VariantView>,
+    /// The holdout's row, below the variants.
+    holdout: Option<HoldoutView>,
     domains: Vec<DomainView>,
     bounces: Vec<BounceView>,
 }
@@ -90,6 +92,14 @@ struct VariantView {
     complaints: String,
 }
 
+/// The holdout's row of the variants table.
+#[derive(Serialize)]
+struct HoldoutView {
+    id: String,
+    share: String,
+    recipients: String,
+}
+
 /// A rate and its interval; `None` in a view before the first delivery.
 #[derive(Serialize)]
 struct RateCell {
@@ -144,6 +154,11 @@ pub(crate) fn html(report: &Report) -> anyhow::Result<String> {
             .iter()
             .map(|v| variant_view(v, &ids))
             .collect(),
+        holdout: report.holdout.as_ref().map(|h| HoldoutView {
+            id: h.id.clone(),
+            share: format_percent(h.share),
+            recipients: format_count(h.recipients),
+        }),
         domains: domains(report),
         bounces: bounces(report),
     };
@@ -169,7 +184,14 @@ fn cards(report: &Report) -> Vec<Card> {
         value: format_count(value),
         note,
     };
-    let pending = if c.held > 0 {
+    let pending = if c.holdout > 0 {
+        format!(
+            "{} pending · {} held · {} in the holdout",
+            format_count(c.pending),
+            format_count(c.held),
+            format_count(c.holdout)
+        )
+    } else if c.held > 0 {
         format!(
             "{} pending · {} held for the winner",
             format_count(c.pending),

@@ -81,6 +81,7 @@ fn sample() -> Report {
         },
         complaints: 2,
         variants: vec![a, b],
+        holdout: None,
         ab: Some(AbSummary {
             mode: "split".into(),
             verdict: Verdict {

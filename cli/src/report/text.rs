@@ -97,7 +97,7 @@ pub(crate) fn table(report: &Report) -> String {
 pub(super) fn table_summary(out: &mut String, report: &Report) {
     let c: &Counts = &report.counts;
     let of_total = |n: u64| format!("{} of recipients", format_percent(ratio(n, c.total)));
-    let rows = vec![
+    let mut rows = vec![
         vec!["Recipients".into(), format_count(c.total), String::new()],
         vec![
             "Delivered".into(),
@@ -141,6 +141,14 @@ pub(super) fn table_summary(out: &mut String, report: &Report) {
             "skipped".into(),
         ],
     ];
+    if c.holdout > 0 {
+        let row = vec![
+            "Holdout".into(),
+            format_count(c.holdout),
+            "kept out of the send to measure lift".into(),
+        ];
+        rows.insert(8, row);
+    }
     out.push_str("\nSUMMARY\n");
     out.push_str(&text_table(
         &[],
@@ -205,7 +213,7 @@ pub(super) fn table_variants(out: &mut String, report: &Report) {
         return;
     }
     let ci = format!("{} CI", format_confidence(report_confidence(report)));
-    let rows: Vec<Vec<String>> = report
+    let mut rows: Vec<Vec<String>> = report
         .variants
         .iter()
         .map(|v| {
@@ -223,6 +231,16 @@ pub(super) fn table_variants(out: &mut String, report: &Report) {
             ]
         })
         .collect();
+    if let Some(h) = &report.holdout {
+        let mut row = vec![
+            h.id.clone(),
+            format_percent(h.share),
+            format_count(h.recipients),
+        ];
+        row.push("not sent".to_owned());
+        row.extend(std::iter::repeat_n(String::new(), 6));
+        rows.push(row);
+    }
     out.push_str(&text_table(
         &[
             "Variant",

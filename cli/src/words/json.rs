@@ -6,7 +6,9 @@ use super::verdict::{exceeded_phrase, reason_sentence};
 use serde::Serialize;
 use volley::ab::{Exceeded, Metric, Reason, VariantStats, Verdict, VerdictKind};
 use volley::model::{Counts, Millis, TrackCounts};
-use volley::report::{AbSummary, CategoryRow, Decision, DomainRow, Report, Timeline, VariantRow};
+use volley::report::{
+    AbSummary, CategoryRow, Decision, DomainRow, HoldoutRow, Report, Timeline, VariantRow,
+};
 
 /// A [`Report`] as JSON.
 #[derive(Serialize)]
@@ -17,6 +19,8 @@ pub(crate) struct ReportJson<'a> {
     engagement: &'a TrackCounts,
     complaints: u64,
     variants: &'a [VariantRow],
+    /// The holdout's own entry; null for a campaign without one.
+    holdout: &'a Option<HoldoutRow>,
     ab: Option<AbJson<'a>>,
     domains: &'a [DomainRow],
     other_domains: &'a Option<DomainRow>,
@@ -34,6 +38,7 @@ impl<'a> ReportJson<'a> {
             engagement: &report.engagement,
             complaints: report.complaints,
             variants: &report.variants,
+            holdout: &report.holdout,
             ab: report.ab.as_ref().map(AbJson::new),
             domains: &report.domains,
             other_domains: &report.other_domains,

@@ -32,6 +32,7 @@ mod format;
 mod gc;
 mod handover;
 mod held;
+mod holdout;
 mod hygiene;
 mod postfix;
 mod postgres;

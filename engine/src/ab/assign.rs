@@ -7,6 +7,13 @@
 //! campaign, whether the recipient is in the test share at all). So each domain, large or
 //! small, is split in the weights' proportions to within one recipient, one mailbox provider
 //! cannot tilt a variant, and the same list gives the same assignment on every run.
+//!
+//! A holdout (`[ab] holdout = h`) takes the positions [0, h) of every domain, so it mirrors
+//! the list's domain mix to within one recipient per domain; the variants (and the test
+//! share, which stays a share of the whole list) take the rest, [h, 1), as they would take
+//! [0, 1) without it. Which recipients are held out depends on the campaign id and the list
+//! alone, never on the variants, their weights or the test share; with `h = 0` every
+//! assignment is what it was before holdouts existed.
 
 use crate::model::Assignment;
 use std::collections::HashMap;
@@ -20,6 +27,8 @@ pub struct Assigner {
     cumulative: Vec<f64>,
     /// The test share of a test-then-winner campaign.
     test_share: Option<f64>,
+    /// The share of the list held out of the send (0: none).
+    holdout: f64,
     domains: HashMap<String, Vec<u64>>,
     sorted: bool,
 }
@@ -44,9 +53,22 @@ impl Assigner {
             campaign: campaign.to_owned(),
             cumulative,
             test_share: test_share.filter(|s| *s > 0.0 && *s < 1.0),
+            holdout: 0.0,
             domains: HashMap::new(),
             sorted: true,
         }
+    }
+
+    /// Holds `share` of the list out of the send (0 ≤ share < 0.5; anything else is no
+    /// holdout). With a test share, the test share stays a share of the whole list and must
+    /// leave room for the holdout (`share + test_share < 1`, checked by the campaign file).
+    pub fn with_holdout(mut self, share: f64) -> Assigner {
+        self.holdout = if share.is_finite() && (0.0..0.5).contains(&share) {
+            share
+        } else {
+            0.0
+        };
+        self
     }
 
     /// Notes one recipient of the list (normalised address and its domain).
@@ -61,9 +83,30 @@ impl Assigner {
         self.sorted = false;
     }
 
-    /// The variant (or hold) of one observed recipient. A recipient that was not observed
-    /// is placed by its own hash alone.
+    /// The variant (or hold, or holdout) of one observed recipient. A recipient that was not
+    /// observed is placed by its own hash alone.
     pub fn assign(&mut self, domain: &str, address: &str) -> Assignment {
+        let position = self.position(domain, address);
+        if position < self.holdout {
+            return Assignment::Holdout;
+        }
+        // The rest of [0, 1), after the holdout: [0, rest).
+        let rest = 1.0 - self.holdout;
+        let position = position - self.holdout;
+        match self.test_share {
+            Some(share) if position < share => {
+                Assignment::Variant(self.variant_at(position / share))
+            }
+            Some(share) => Assignment::Held {
+                fallback: self.variant_at((position - share) / (rest - share)),
+            },
+            None => Assignment::Variant(self.variant_at(position / rest)),
+        }
+    }
+
+    /// The position in [0, 1) of one recipient: its rank by hash within its domain, offset
+    /// per domain.
+    fn position(&mut self, domain: &str, address: &str) -> f64 {
         if !self.sorted {
             for hashes in self.domains.values_mut() {
                 hashes.sort_unstable();
@@ -71,22 +114,13 @@ impl Assigner {
             self.sorted = true;
         }
         let hash = self.hash(0, address);
-        let position = match self.domains.get(domain) {
+        match self.domains.get(domain) {
             Some(hashes) if !hashes.is_empty() => {
                 let rank = hashes.partition_point(|h| *h < hash);
                 let offset = unit(self.hash(1, domain));
                 ((rank as f64 + offset) / hashes.len() as f64).min(1.0 - f64::EPSILON)
             }
             _ => unit(hash),
-        };
-        match self.test_share {
-            Some(share) if position < share => {
-                Assignment::Variant(self.variant_at(position / share))
-            }
-            Some(share) => Assignment::Held {
-                fallback: self.variant_at((position - share) / (1.0 - share)),
-            },
-            None => Assignment::Variant(self.variant_at(position)),
         }
     }
 
@@ -205,7 +239,7 @@ mod tests {
             .iter()
             .filter_map(|a| match a {
                 Assignment::Held { fallback } => Some(*fallback),
-                Assignment::Variant(_) => None,
+                Assignment::Variant(_) | Assignment::Holdout => None,
             })
             .collect();
         assert!(held.len() == 8_000 || held.len() == 8_001);
@@ -222,5 +256,128 @@ mod tests {
         let a = got.iter().filter(|a| **a == Assignment::Variant(0)).count();
         // Binomial(4000, 0.5): 6 standard deviations is ±190.
         assert!(a.abs_diff(2_000) < 190, "{a}");
+    }
+    fn holdout_all(
+        weights: &[f64],
+        share: Option<f64>,
+        holdout: f64,
+        people: &[(String, String)],
+    ) -> Vec<Assignment> {
+        let mut assigner = Assigner::new("spring", weights, share).with_holdout(holdout);
+        for (domain, address) in people {
+            assigner.observe(domain, address);
+        }
+        people
+            .iter()
+            .map(|(domain, address)| assigner.assign(domain, address))
+            .collect()
+    }
+
+    fn held_out<'a>(got: &[Assignment], people: &'a [(String, String)]) -> Vec<&'a str> {
+        got.iter()
+            .zip(people)
+            .filter(|(a, _)| **a == Assignment::Holdout)
+            .map(|(_, (_, address))| address.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn the_holdout_takes_its_share_of_every_domain_to_within_one() {
+        let sizes = [
+            ("gmail.com", 5_001usize),
+            ("yahoo.com", 1_999),
+            ("small.example", 7),
+        ];
+        let people = list(&sizes);
+        let got = holdout_all(&[1.0, 1.0], None, 0.1, &people);
+        for (domain, n) in sizes {
+            let out = got
+                .iter()
+                .zip(&people)
+                .filter(|(a, (d, _))| d == domain && **a == Assignment::Holdout)
+                .count();
+            let expected = n as f64 * 0.1;
+            assert!(
+                (out as f64 - expected).abs() <= 1.0,
+                "{domain}: {out} of {n}"
+            );
+            // The rest is split evenly between the variants, as without a holdout.
+            let a = count(&got, &people, domain, 0);
+            let b = count(&got, &people, domain, 1);
+            assert_eq!(a + b + out, n);
+            assert!(a.abs_diff(b) <= 1, "{domain}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn single_recipient_domains_are_held_out_within_binomial_error() {
+        let people: Vec<(String, String)> = (0..10_000)
+            .map(|i| (format!("d{i}.example"), format!("x@d{i}.example")))
+            .collect();
+        let got = holdout_all(&[1.0, 1.0], None, 0.05, &people);
+        let out = got.iter().filter(|a| **a == Assignment::Holdout).count();
+        // Binomial(10000, 0.05): sd 21.8; 6 sd is ±131.
+        assert!(out.abs_diff(500) < 131, "{out}");
+    }
+
+    #[test]
+    fn the_holdout_does_not_depend_on_the_variants_or_the_test_share() {
+        let people = list(&[
+            ("gmail.com", 3_000),
+            ("outlook.com", 1_000),
+            ("tiny.example", 3),
+        ]);
+        let even = holdout_all(&[1.0, 1.0], None, 0.05, &people);
+        let expected = held_out(&even, &people);
+        assert!(!expected.is_empty());
+        for (weights, share) in [
+            (&[3.0, 1.0, 1.0][..], None),
+            (&[1.0, 1.0][..], Some(0.2)),
+            (&[1.0][..], None),
+        ] {
+            let got = holdout_all(weights, share, 0.05, &people);
+            assert_eq!(held_out(&got, &people), expected, "{weights:?} {share:?}");
+        }
+        // Deterministic: the same list in another order holds out the same people.
+        let mut reversed = people.clone();
+        reversed.reverse();
+        let again = holdout_all(&[1.0, 1.0], None, 0.05, &reversed);
+        let mut second = held_out(&again, &reversed);
+        let mut first = expected.clone();
+        first.sort_unstable();
+        second.sort_unstable();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn no_holdout_assigns_as_before_and_the_test_share_stays_a_share_of_the_list() {
+        let people = list(&[("gmail.com", 10_000)]);
+        for share in [None, Some(0.2)] {
+            let plain = assign_all("spring", &[1.0, 1.0], share, &people);
+            assert_eq!(plain, holdout_all(&[1.0, 1.0], share, 0.0, &people));
+        }
+        let got = holdout_all(&[1.0, 1.0], Some(0.2), 0.1, &people);
+        let out = got.iter().filter(|a| **a == Assignment::Holdout).count();
+        let test = got
+            .iter()
+            .filter(|a| matches!(a, Assignment::Variant(_)))
+            .count();
+        let held = got
+            .iter()
+            .filter(|a| matches!(a, Assignment::Held { .. }))
+            .count();
+        assert!(out.abs_diff(1_000) <= 1, "{out}");
+        assert!(test.abs_diff(2_000) <= 1, "{test}");
+        assert_eq!(out + test + held, 10_000);
+        assert!(count(&got, &people, "gmail.com", 0).abs_diff(1_000) <= 1);
+    }
+
+    #[test]
+    fn a_share_outside_the_range_holds_nobody_out() {
+        let people = list(&[("gmail.com", 1_000)]);
+        for bad in [0.5, -0.1, f64::NAN, 1.0] {
+            let got = holdout_all(&[1.0, 1.0], None, bad, &people);
+            assert!(held_out(&got, &people).is_empty(), "{bad}");
+        }
     }
 }

@@ -256,6 +256,7 @@ fn state_name(state: RecipientState) -> &'static str {
         RecipientState::Expired => "expired",
         RecipientState::Suppressed => "suppressed",
         RecipientState::Cancelled => "cancelled",
+        RecipientState::Holdout => "holdout",
     }
 }
 

@@ -79,6 +79,9 @@ struct DecideJson {
     held: u64,
     decide_after: Option<String>,
     decision: Option<report::Decision>,
+    /// The holdout's own entry, as `volley ab decide --json` gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holdout: Option<report::HoldoutRow>,
 }
 
 /// The verdict of a campaign's A/B test on the numbers so far.
@@ -117,6 +120,7 @@ async fn decide(
         held: ab.held,
         decide_after: ab.decide_after.map(format_millis),
         decision: ab.decision,
+        holdout: report.holdout,
     };
     serde_json::to_value(&json)
         .map(Json)

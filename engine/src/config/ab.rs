@@ -7,7 +7,7 @@ use super::error::ConfigError;
 use super::raw::{RawAb, RawVariant};
 use super::settings::{AbSettings, OnInconclusive, TemplateFile, VariantSettings};
 use super::validate::{parse_duration, Ctx};
-use crate::ab::Rules;
+use crate::ab::{Metric, Rules};
 
 /// The most variants a campaign may have.
 const MAX_VARIANTS: usize = 26;
@@ -99,12 +99,50 @@ fn read_template(
     Ok(Some(TemplateFile { path, source }))
 }
 
-/// Checks `[ab]` against the variants it decides between.
+/// The largest `[ab] holdout` (exclusive): a holdout is a control group, not the campaign.
+const MAX_HOLDOUT: f64 = 0.5;
+
+/// Checks `[ab] holdout`: 0 (none, the default) up to but excluding 0.5.
+pub(crate) fn validate_holdout(ctx: &Ctx, raw: Option<&RawAb>) -> Result<f64, ConfigError> {
+    let Some(holdout) = raw.and_then(|ab| ab.holdout) else {
+        return Ok(0.0);
+    };
+    if !(holdout.is_finite() && (0.0..MAX_HOLDOUT).contains(&holdout)) {
+        return Err(ctx.bad(
+            "ab.holdout",
+            &holdout.to_string(),
+            "a share from 0 up to (not including) 0.5, such as 0.05",
+        ));
+    }
+    Ok(holdout)
+}
+
+/// Checks `[ab]` against the variants it decides between: test then winner when it sets
+/// `test_share` (`None` otherwise: an `[ab]` with only a `holdout` keeps the whole list
+/// split by weight, or sent as one version).
 pub(crate) fn validate_ab(
     ctx: &Ctx,
     raw: &RawAb,
     variants: &[VariantSettings],
-) -> Result<AbSettings, ConfigError> {
+) -> Result<Option<AbSettings>, ConfigError> {
+    let Some(share) = raw.test_share else {
+        if raw.holdout.is_none() {
+            return Err(ConfigError::Missing {
+                file: ctx.file.clone(),
+                key: "ab.test_share".to_owned(),
+                why: "[ab] needs test_share (test then winner), holdout, or both",
+            });
+        }
+        if let Some(key) = test_then_winner_key(raw) {
+            return Err(ConfigError::Misplaced {
+                file: ctx.file.clone(),
+                key: key.to_owned(),
+                why: "without ab.test_share, [ab] takes only holdout; the other keys shape \
+                      a test-then-winner verdict and need ab.test_share",
+            });
+        }
+        return Ok(None);
+    };
     if variants.len() < 2 {
         return Err(ConfigError::Missing {
             file: ctx.file.clone(),
@@ -112,12 +150,12 @@ pub(crate) fn validate_ab(
             why: "[ab] decides between variants: add at least two [[variant]] entries",
         });
     }
-    let share = raw.test_share;
-    if !(share.is_finite() && share > 0.0 && share < 1.0) {
+    let holdout = raw.holdout.filter(|h| h.is_finite()).unwrap_or(0.0);
+    if !(share.is_finite() && share > 0.0 && share + holdout < 1.0) {
         return Err(ctx.bad(
             "ab.test_share",
             &share.to_string(),
-            "a share between 0 and 1, such as 0.2",
+            "a share between 0 and 1 (less than 1 - ab.holdout with a holdout), such as 0.2",
         ));
     }
     let confidence = raw.confidence;
@@ -160,7 +198,7 @@ pub(crate) fn validate_ab(
             }
         }
     };
-    Ok(AbSettings {
+    Ok(Some(AbSettings {
         test_share: share,
         wait: parse_duration(ctx, "ab.wait", &raw.wait)?,
         rules: Rules {
@@ -173,5 +211,34 @@ pub(crate) fn validate_ab(
         },
         on_inconclusive,
         recheck_every: parse_duration(ctx, "ab.recheck_every", &raw.recheck_every)?,
-    })
+    }))
+}
+
+/// The first test-then-winner key an `[ab]` without `test_share` sets to something other
+/// than its default (such a value would be ignored: refused instead).
+fn test_then_winner_key(raw: &RawAb) -> Option<&'static str> {
+    let rules = Rules::default();
+    let min_per_variant = i64::try_from(rules.min_per_variant).unwrap_or(100);
+    [
+        ("ab.metric", raw.metric != Metric::default()),
+        ("ab.wait", raw.wait.trim() != "4h"),
+        ("ab.confidence", raw.confidence != rules.confidence),
+        ("ab.min_per_variant", raw.min_per_variant != min_per_variant),
+        ("ab.on_inconclusive", raw.on_inconclusive.trim() != "split"),
+        ("ab.recheck_every", raw.recheck_every.trim() != "5m"),
+        (
+            "ab.max_bounce_rate",
+            raw.max_bounce_rate != rules.max_bounce_rate,
+        ),
+        (
+            "ab.max_unsubscribe_rate",
+            raw.max_unsubscribe_rate != rules.max_unsubscribe_rate,
+        ),
+        (
+            "ab.max_complaint_rate",
+            raw.max_complaint_rate != rules.max_complaint_rate,
+        ),
+    ]
+    .into_iter()
+    .find_map(|(key, set)| set.then_some(key))
 }

@@ -121,6 +121,8 @@ mod tests_auth;
 #[cfg(test)]
 mod tests_cluster;
 #[cfg(test)]
+mod tests_holdout;
+#[cfg(test)]
 mod tests_store;
 #[cfg(test)]
 mod tests_webhook;

@@ -80,11 +80,15 @@ fn one() -> f64 {
     1.0
 }
 
-/// `[ab]`: test then winner.
+/// `[ab]`: test then winner (with `test_share`), and the holdout (`holdout`, with or
+/// without a test share).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAb {
-    pub(crate) test_share: f64,
+    #[serde(default)]
+    pub(crate) test_share: Option<f64>,
+    #[serde(default)]
+    pub(crate) holdout: Option<f64>,
     #[serde(default)]
     pub(crate) metric: crate::ab::Metric,
     #[serde(default = "four_hours")]

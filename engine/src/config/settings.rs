@@ -59,10 +59,15 @@ pub struct CampaignSettings {
     pub secrets_read: bool,
     /// The A/B variants (`[[variant]]`), at least two when set; empty means one version.
     pub variants: Vec<VariantSettings>,
-    /// Test-then-winner (`[ab]`); `None` with variants means the whole list is split.
+    /// Test-then-winner (`[ab]` with `test_share`); `None` with variants means the whole
+    /// list is split.
     pub ab: Option<AbSettings>,
     /// Conversions and revenue (`[conversions]`): attribution window, currency, postback key.
     pub conversions: super::ConversionSettings,
+    /// The share of the list held out of the send to measure lift (`[ab] holdout`, 0 ≤ h <
+    /// 0.5; default 0, none), with or without variants and a test share. Held-out
+    /// recipients are stored in the state `holdout`: never mailed, never tracked.
+    pub holdout: f64,
 }
 
 impl CampaignSettings {

@@ -192,8 +192,9 @@ pub(crate) fn validate(
         None => None,
     };
     let variants = super::ab::validate_variants(&ctx, &raw.variants)?;
+    let holdout = super::ab::validate_holdout(&ctx, raw.ab.as_ref())?;
     let ab = match &raw.ab {
-        Some(ab) => Some(super::ab::validate_ab(&ctx, ab, &variants)?),
+        Some(ab) => super::ab::validate_ab(&ctx, ab, &variants)?,
         None => None,
     };
     let conversions = super::conversions::validate_conversions(&ctx, &raw.conversions)?;
@@ -201,6 +202,7 @@ pub(crate) fn validate(
         conversions,
         variants,
         ab,
+        holdout,
         schedule,
         secrets_read: ctx.secrets,
         file: ctx.file,

@@ -108,6 +108,7 @@ impl StatusReport {
             "suppressed": c.suppressed,
             "held": c.held,
             "cancelled": c.cancelled,
+            "holdout": c.holdout,
             "invalid": c.invalid,
             "duplicate": c.duplicate,
             "next_attempt": self.next_due.map(format_millis),

@@ -8,7 +8,7 @@ pub mod money;
 
 pub use events::EventRow;
 pub use model::{
-    AbSummary, Bucket, CategoryRow, Decision, DomainRow, Report, Timeline, VariantRow,
+    AbSummary, Bucket, CategoryRow, Decision, DomainRow, HoldoutRow, Report, Timeline, VariantRow,
 };
 
 use crate::ab::{self, Rules, VariantInput, Verdict};
@@ -38,6 +38,9 @@ pub struct ReportSpec {
     pub ab: Option<AbSpec>,
     /// How many recipient domains to list.
     pub top: usize,
+    /// The share of the list held out (`[ab] holdout`; 0: none).
+    #[serde(default)]
+    pub holdout: f64,
 }
 
 /// The `[ab]` settings a report shows.
@@ -72,6 +75,7 @@ impl ReportSpec {
                 rules: ab.rules.clone(),
             }),
             top,
+            holdout: settings.holdout,
         }
     }
 
@@ -152,6 +156,7 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         generated_at: now,
         engagement: store.tracking_totals(campaign)?,
         complaints: history.complaints.values().sum(),
+        holdout: holdout_row(spec, &counts),
         counts,
         variants,
         ab,
@@ -161,6 +166,18 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         timeline: history.timeline(&spec.variants),
     })
 }
+
+/// The holdout's entry, for a campaign with a holdout configured or stored.
+fn holdout_row(spec: &ReportSpec, counts: &Counts) -> Option<HoldoutRow> {
+    (spec.holdout > 0.0 || counts.holdout > 0).then(|| HoldoutRow {
+        id: HOLDOUT_ID.to_owned(),
+        share: spec.holdout,
+        recipients: counts.holdout,
+    })
+}
+
+/// The id of the holdout's entry in reports and verdicts.
+pub const HOLDOUT_ID: &str = "holdout";
 
 /// The A/B verdict on the test's numbers as they are now, the one [`build`] reports, read
 /// from the store's counters (recipients by state and engagement per variant) and, for

@@ -19,6 +19,10 @@ pub struct Report {
     pub complaints: u64,
     /// One row per variant (a campaign without variants has one, id `main`).
     pub variants: Vec<VariantRow>,
+    /// The holdout (`[ab] holdout`), its own entry beside the variants: `None` for a
+    /// campaign without one.
+    #[serde(default)]
+    pub holdout: Option<HoldoutRow>,
     /// The A/B verdict, for a campaign with two or more variants.
     pub ab: Option<AbSummary>,
     /// The largest recipient domains, largest first (at most the `top` asked for).
@@ -55,6 +59,18 @@ pub struct VariantRow {
     pub click_rate: f64,
     /// Wilson interval of `click_rate`.
     pub click_ci: (f64, f64),
+}
+
+/// The holdout's entry: the recipients kept out of the send to measure lift against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutRow {
+    /// Always `holdout` ([`super::HOLDOUT_ID`]); never one of the variants, even should a
+    /// variant have that id.
+    pub id: String,
+    /// The configured share of the list (`[ab] holdout`).
+    pub share: f64,
+    /// Recipients held out (never mailed, never tracked).
+    pub recipients: u64,
 }
 
 /// The A/B part of a report: the verdict now, and what was decided, if anything.

@@ -62,6 +62,7 @@ fn campaign(store: &Store) -> ReportSpec {
             },
         }),
         top: 0,
+        holdout: 0.0,
     }
 }
 

@@ -17,17 +17,23 @@ pub(crate) struct Loaded {
     pub(crate) row_errors: Vec<RowError>,
 }
 
-/// The assigner of a campaign with variants (`None`: everyone gets the one version).
+/// The assigner of a campaign with variants or a holdout (`None`: everyone gets the one
+/// version).
 pub(crate) fn assigner_for(settings: &CampaignSettings) -> Option<Assigner> {
-    if settings.variants.len() < 2 {
+    if settings.variants.len() < 2 && settings.holdout <= 0.0 {
         return None;
     }
-    let weights: Vec<f64> = settings.variants.iter().map(|v| v.weight).collect();
-    Some(Assigner::new(
+    let weights: Vec<f64> = if settings.variants.is_empty() {
+        vec![1.0]
+    } else {
+        settings.variants.iter().map(|v| v.weight).collect()
+    };
+    let assigner = Assigner::new(
         &settings.id,
         &weights,
         settings.ab.as_ref().map(|ab| ab.test_share),
-    ))
+    );
+    Some(assigner.with_holdout(settings.holdout))
 }
 
 /// Streams the CSV into the store, each recipient with its A/B assignment. With an

@@ -24,6 +24,8 @@ pub struct DryRunReport {
     pub row_errors: Vec<RowError>,
     /// Invalid rows in all.
     pub invalid: u64,
+    /// Recipients in the holdout (`[ab] holdout`): no message written, as none is sent.
+    pub holdout: u64,
 }
 
 /// Renders and signs every message of the list into `dir` as `.eml` files, sending nothing.
@@ -39,6 +41,7 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
         duplicate: 0,
         row_errors: Vec::new(),
         invalid: 0,
+        holdout: 0,
     };
     let mut assigner = dry_run_assigner(campaign);
     let mut seen = HashSet::new();
@@ -62,6 +65,10 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
                 crate::model::Assignment::Variant(v)
                 | crate::model::Assignment::Held { fallback: v },
             ) => v,
+            Some(crate::model::Assignment::Holdout) => {
+                report.holdout += 1;
+                continue;
+            }
             None => 0,
         };
         let composed =
@@ -79,8 +86,9 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
     Ok(report)
 }
 
-/// The A/B assigner of a dry run, for a campaign with variants: it sees the whole list
-/// first, as the loader does, so each row gets the variant a send would give it.
+/// The A/B assigner of a dry run, for a campaign with variants or a holdout: it sees the
+/// whole list first, as the loader does, so each row gets the variant (or the holdout) a
+/// send would give it.
 fn dry_run_assigner(campaign: &Campaign) -> Option<crate::ab::Assigner> {
     super::load::assigner_for(&campaign.settings).map(|_| {
         let weights: Vec<f64> = campaign
@@ -89,7 +97,8 @@ fn dry_run_assigner(campaign: &Campaign) -> Option<crate::ab::Assigner> {
             .iter()
             .map(|v| v.weight)
             .collect();
-        let mut assigner = crate::ab::Assigner::new(campaign.id(), &weights, None);
+        let mut assigner = crate::ab::Assigner::new(campaign.id(), &weights, None)
+            .with_holdout(campaign.settings.holdout);
         if let Ok(list) = RecipientReader::open(&campaign.settings.recipients) {
             for row in list.flatten() {
                 assigner.observe(&row.domain, &row.email);

@@ -188,7 +188,8 @@ pub trait CampaignImport {
 pub type ChunkSink<'a> = dyn FnMut(DumpChunk) -> Result<(), StoreError> + 'a;
 
 /// Counts recipients into per-state totals and per-variant counters the way the engines keep
-/// them: a held recipient counts in the totals but in no variant until it is released.
+/// them: a held recipient counts in the totals but in no variant until it is released, a
+/// held-out one in no variant ever.
 #[derive(Debug, Default)]
 pub(crate) struct Recount {
     /// Totals by state.
@@ -202,7 +203,7 @@ impl Recount {
     pub(crate) fn add(&mut self, variant: u8, state: RecipientState) {
         self.totals.total += 1;
         *self.totals.get_mut(state) += 1;
-        if state != RecipientState::Held {
+        if !matches!(state, RecipientState::Held | RecipientState::Holdout) {
             let counts = self.variants.entry(variant).or_default();
             counts.total += 1;
             *counts.get_mut(state) += 1;

@@ -260,7 +260,8 @@ impl ExportKind {
             RecipientState::Delivered => ExportKind::Delivered,
             RecipientState::Bounced => ExportKind::Bounced,
             RecipientState::Expired => ExportKind::Expired,
-            RecipientState::Suppressed => ExportKind::Suppressed,
+            // Never logged (a holdout recipient is never attempted); like suppressed, not sent.
+            RecipientState::Suppressed | RecipientState::Holdout => ExportKind::Suppressed,
             RecipientState::Cancelled => ExportKind::Cancelled,
             // A deferral (pending and held never follow an attempt).
             RecipientState::Deferred | RecipientState::Pending | RecipientState::Held => {

@@ -5,7 +5,8 @@
 //! Held recipients are counted in `state_counts` under the variant they fall back to, in
 //! the state `held`; like the sled engine, [`AbStore::variant_counts`] leaves them out of
 //! every variant until they are released, and a released recipient joins the variant it was
-//! given, marked as the remainder (+128).
+//! given, marked as the remainder (+128). Held-out recipients (state `holdout`, variant 0)
+//! are in no variant ever.
 
 use super::engine::{ms, ts, PgEngine};
 use super::outcomes::{shift_counts, CountDeltas};
@@ -46,7 +47,8 @@ impl PgEngine {
     ) -> Result<Vec<(u8, Counts)>, PgStoreError> {
         let rows = sqlx::query(
             "SELECT variant, state::text, sum(recipients)::int8 FROM state_counts \
-             WHERE campaign = $1 AND state <> 'held' GROUP BY variant, state ORDER BY variant",
+             WHERE campaign = $1 AND state NOT IN ('held', 'holdout') \
+             GROUP BY variant, state ORDER BY variant",
         )
         .bind(number)
         .fetch_all(self.store.pool())

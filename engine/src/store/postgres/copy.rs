@@ -3,7 +3,7 @@
 //! `store copy` writing a campaign's tables ([`Tuples`]).
 //!
 //! Staging columns, in order: `seq int8, line int8, email text, domain text, fields text[],
-//! held bool, variant int2`.
+//! held bool, variant int2, holdout bool`.
 
 use super::error::PgStoreError;
 use crate::model::Millis;
@@ -15,7 +15,7 @@ pub(crate) const TRAILER: &[u8] = &[0xff, 0xff];
 /// The `text` type's OID, for array elements.
 const TEXT_OID: i32 = 25;
 /// Fields per staged tuple.
-const FIELDS: i16 = 7;
+const FIELDS: i16 = 8;
 
 /// One staged recipient, borrowed from the loader's row.
 pub(crate) struct StagedRow<'a> {
@@ -26,6 +26,7 @@ pub(crate) struct StagedRow<'a> {
     pub(crate) fields: &'a [String],
     pub(crate) held: bool,
     pub(crate) variant: u8,
+    pub(crate) holdout: bool,
 }
 
 /// Appends `row` as one binary tuple to `out`. A NUL byte (which PostgreSQL text cannot
@@ -57,6 +58,7 @@ pub(crate) fn encode(
     text_array(out, row.fields);
     field(out, &[u8::from(row.held)]);
     field(out, &i16::from(row.variant).to_be_bytes());
+    field(out, &[u8::from(row.holdout)]);
     Ok(())
 }
 
@@ -211,10 +213,11 @@ mod tests {
             fields: &fields,
             held: true,
             variant: 129,
+            holdout: false,
         };
         let mut out = Vec::new();
         encode(&mut out, &row, &[]).unwrap();
-        let mut want: Vec<u8> = vec![0, 7];
+        let mut want: Vec<u8> = vec![0, 8];
         want.extend([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]);
         want.extend([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 2]);
         want.extend([0, 0, 0, 11]);
@@ -230,6 +233,7 @@ mod tests {
         want.extend(b"Ann");
         want.extend([0, 0, 0, 1, 1]);
         want.extend([0, 0, 0, 2, 0, 129]);
+        want.extend([0, 0, 0, 1, 0]);
         assert_eq!(out, want);
     }
 
@@ -262,6 +266,7 @@ mod tests {
             fields: &fields,
             held: false,
             variant: 0,
+            holdout: false,
         };
         let error = encode(&mut Vec::new(), &row, &columns).unwrap_err();
         assert_eq!(

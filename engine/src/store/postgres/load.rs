@@ -149,7 +149,7 @@ impl PgStore {
         let what = |step: &str| format!("load campaign {campaign}: {step}");
         sqlx::query(
             "CREATE TEMPORARY TABLE load_rows (seq int8, line int8, email text, domain text, \
-             fields text[], held bool, variant int2) ON COMMIT DROP",
+             fields text[], held bool, variant int2, holdout bool) ON COMMIT DROP",
         )
         .execute(&mut *conn)
         .await
@@ -164,9 +164,10 @@ impl PgStore {
         while let Some(batch) = rows.recv().await {
             invalid += batch.invalid;
             for row in &batch.rows {
-                let (held, variant) = match row.assignment {
-                    Assignment::Variant(v) => (false, v),
-                    Assignment::Held { fallback } => (true, fallback),
+                let (held, variant, holdout) = match row.assignment {
+                    Assignment::Variant(v) => (false, v, false),
+                    Assignment::Held { fallback } => (true, fallback, false),
+                    Assignment::Holdout => (false, 0, true),
                 };
                 let staged = StagedRow {
                     seq,
@@ -176,6 +177,7 @@ impl PgStore {
                     fields: &row.values,
                     held,
                     variant,
+                    holdout,
                 };
                 copy::encode(&mut buffer, &staged, columns)?;
                 seq += 1;
@@ -262,6 +264,7 @@ pub(crate) fn parse_state(text: &str) -> Option<RecipientState> {
         "suppressed" => RecipientState::Suppressed,
         "held" => RecipientState::Held,
         "cancelled" => RecipientState::Cancelled,
+        "holdout" => RecipientState::Holdout,
         _ => return None,
     })
 }

@@ -74,6 +74,7 @@ pub(super) fn state_name(state: RecipientState) -> &'static str {
         RecipientState::Suppressed => "suppressed",
         RecipientState::Held => "held",
         RecipientState::Cancelled => "cancelled",
+        RecipientState::Holdout => "holdout",
     }
 }
 

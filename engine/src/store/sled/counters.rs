@@ -1,14 +1,14 @@
 //! Counters as the sled store keeps them (postcard, field by field): [`Counts`] gained
-//! fields at its end since stores were first written (`cancelled`), so a record is read as
-//! the current layout and, when it is shorter, as the layout before.
+//! fields at its end since stores were first written (`holdout`, `cancelled`), so a record
+//! is read as the current layout and, when it is shorter, as the layout before them.
 
 use serde::Deserialize;
 
 use crate::model::Counts;
 
-/// The counters as stores wrote them before `cancelled` existed.
+/// The counters as stores wrote them before `holdout` and `cancelled` existed.
 #[derive(Deserialize)]
-struct CountsBeforeCancelled {
+struct CountsBefore {
     total: u64,
     pending: u64,
     deferred: u64,
@@ -26,7 +26,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
     if let Ok(counts) = postcard::from_bytes::<Counts>(bytes) {
         return Some(counts);
     }
-    let old = postcard::from_bytes::<CountsBeforeCancelled>(bytes).ok()?;
+    let old = postcard::from_bytes::<CountsBefore>(bytes).ok()?;
     Some(Counts {
         total: old.total,
         pending: old.pending,
@@ -38,6 +38,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
         held: old.held,
         invalid: old.invalid,
         duplicate: old.duplicate,
+        holdout: 0,
         cancelled: 0,
     })
 }
@@ -63,6 +64,7 @@ mod tests {
     fn counters_of_this_layout_round_trip() {
         let counts = Counts {
             total: 7,
+            holdout: 2,
             cancelled: 3,
             ..Counts::default()
         };

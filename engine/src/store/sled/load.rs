@@ -210,6 +210,8 @@ impl LoadSession for SledLoader<'_> {
             None => self.store.suppression(address)?,
         };
         let (state, variant) = match (suppressed.is_some(), assignment) {
+            // The holdout mirrors the list, suppressed addresses included: not sent either way.
+            (_, Assignment::Holdout) => (RecipientState::Holdout, 0),
             (true, Assignment::Variant(v) | Assignment::Held { fallback: v }) => {
                 (RecipientState::Suppressed, v)
             }
@@ -224,7 +226,7 @@ impl LoadSession for SledLoader<'_> {
             line,
             state,
             variant,
-            suppressed,
+            suppressed: suppressed.filter(|_| state == RecipientState::Suppressed),
         });
         if self.window.len() >= WINDOW {
             self.number_window()?;

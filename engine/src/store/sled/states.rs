@@ -81,7 +81,7 @@ fn state_code(state: RecipientState) -> u8 {
         RecipientState::Expired => 4,
         RecipientState::Suppressed => 5,
         RecipientState::Held => 6,
-        // 7 is left for the next state.
+        RecipientState::Holdout => 7,
         RecipientState::Cancelled => 8,
     }
 }
@@ -95,6 +95,7 @@ fn state_of(code: u8) -> Option<RecipientState> {
         4 => RecipientState::Expired,
         5 => RecipientState::Suppressed,
         6 => RecipientState::Held,
+        7 => RecipientState::Holdout,
         8 => RecipientState::Cancelled,
         _ => return None,
     })

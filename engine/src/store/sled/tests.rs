@@ -189,3 +189,31 @@ fn rows_of_interleaved_domains_are_numbered_together_and_keep_their_lines() {
         assert_eq!(r.record.line, i + 2);
     }
 }
+
+#[test]
+fn counters_stored_before_the_holdout_state_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = super::SledStore::open(dir.path()).unwrap();
+    // The ten counters of earlier versions, as postcard wrote them (a struct is its fields).
+    let old =
+        postcard::to_stdvec(&(7u64, 1u64, 2u64, 3u64, 0u64, 0u64, 1u64, 0u64, 4u64, 5u64)).unwrap();
+    let counts = store.decode_counts(&old, "counters").unwrap();
+    assert_eq!(
+        (
+            counts.total,
+            counts.pending,
+            counts.suppressed,
+            counts.duplicate
+        ),
+        (7, 1, 1, 5)
+    );
+    assert_eq!(counts.holdout, 0);
+    let new = postcard::to_stdvec(&crate::model::Counts {
+        holdout: 9,
+        ..counts.clone()
+    })
+    .unwrap();
+    let read = store.decode_counts(&new, "counters").unwrap();
+    assert_eq!(read.holdout, 9);
+    assert!(store.decode_counts(&old[..3], "counters").is_err());
+}

@@ -90,7 +90,8 @@ impl CountsDelta {
         &mut self.totals
     }
 
-    /// A new recipient in `state`; held recipients count in no variant yet.
+    /// A new recipient in `state`; held recipients count in no variant yet, held-out ones in
+    /// none ever.
     pub(crate) fn enter(
         &mut self,
         store: &SledStore,
@@ -99,7 +100,7 @@ impl CountsDelta {
     ) -> Result<(), StoreError> {
         self.totals.total += 1;
         *self.totals.get_mut(state) += 1;
-        if state != RecipientState::Held {
+        if !matches!(state, RecipientState::Held | RecipientState::Holdout) {
             let counts = self.variant(store, variant)?;
             counts.total += 1;
             *counts.get_mut(state) += 1;
@@ -159,6 +160,7 @@ impl CountsDelta {
     }
 }
 
+/// [`Counts`] as versions before the `holdout` state stored them: the same fields, in the
 /// `v campaign 0 variant`.
 fn variant_key(campaign: &str, variant: u8) -> Vec<u8> {
     let mut key = keys::prefix(keys::VARIANT_COUNTS, campaign);

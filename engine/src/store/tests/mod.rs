@@ -15,6 +15,7 @@ mod documents;
 mod due;
 mod events;
 mod gc;
+mod holdout;
 mod transfer;
 mod webhooks;
 
