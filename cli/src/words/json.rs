@@ -4,7 +4,10 @@
 
 use super::verdict::{exceeded_phrase, reason_sentence};
 use serde::Serialize;
-use volley::ab::{Exceeded, Metric, Reason, VariantStats, Verdict, VerdictKind};
+use volley::ab::{
+    Comparison, Exceeded, GuardrailTest, Method, Metric, Reason, Stop, VariantStats, Verdict,
+    VerdictKind,
+};
 use volley::model::{Counts, Millis, TrackCounts};
 use volley::report::{AbSummary, CategoryRow, Decision, DomainRow, Report, Timeline, VariantRow};
 
@@ -68,6 +71,8 @@ impl<'a> AbJson<'a> {
 /// A [`Verdict`] as JSON: `reason` is the sentence, `reason_detail` the facts.
 #[derive(Serialize)]
 pub(crate) struct VerdictJson<'a> {
+    method: Method,
+    stop: Option<Stop>,
     verdict: VerdictKind,
     winner: &'a Option<String>,
     metric: Metric,
@@ -75,6 +80,7 @@ pub(crate) struct VerdictJson<'a> {
     p_value: Option<f64>,
     z: Option<f64>,
     needed_per_variant: Option<u64>,
+    comparisons: &'a [Comparison],
     reason: String,
     reason_detail: &'a Reason,
     variants: Vec<VariantStatsJson<'a>>,
@@ -84,6 +90,8 @@ impl<'a> VerdictJson<'a> {
     /// The verdict's JSON form.
     pub(crate) fn new(verdict: &'a Verdict) -> Self {
         VerdictJson {
+            method: verdict.method,
+            stop: verdict.stop,
             verdict: verdict.verdict,
             winner: &verdict.winner,
             metric: verdict.metric,
@@ -91,6 +99,7 @@ impl<'a> VerdictJson<'a> {
             p_value: verdict.p_value,
             z: verdict.z,
             needed_per_variant: verdict.needed_per_variant,
+            comparisons: &verdict.comparisons,
             reason: reason_sentence(&verdict.reason),
             reason_detail: &verdict.reason,
             variants: verdict.variants.iter().map(VariantStatsJson::new).collect(),
@@ -116,6 +125,7 @@ struct VariantStatsJson<'a> {
     complaint_rate: f64,
     vetoed: Option<String>,
     exceeded: &'a [Exceeded],
+    guardrails: &'a [GuardrailTest],
 }
 
 impl<'a> VariantStatsJson<'a> {
@@ -136,6 +146,7 @@ impl<'a> VariantStatsJson<'a> {
             complaint_rate: s.complaint_rate,
             vetoed: (!s.exceeded.is_empty()).then(|| exceeded_phrase(&s.exceeded)),
             exceeded: &s.exceeded,
+            guardrails: &s.guardrails,
         }
     }
 }

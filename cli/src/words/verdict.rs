@@ -5,7 +5,7 @@ use super::numbers::{
     format_confidence, format_count, format_estimate, format_p_value, format_percent,
     format_percent_pair, format_setting,
 };
-use volley::ab::{Exceeded, Limit, Metric, Reason, VariantCount, Vetoed};
+use volley::ab::{Exceeded, Limit, Metric, Reason, VariantCount, Veto, Vetoed};
 
 /// The reason as one sentence: "B beats A on clicks: 40.0 % vs 30.0 %, p = 2.76e-6 (95 %
 /// confidence asked)."
@@ -58,7 +58,49 @@ pub(crate) fn reason_sentence(reason: &Reason) -> String {
         ),
         Reason::NotSignificant { .. } => not_significant(reason),
         Reason::Recorded { text } => text.clone(),
+        Reason::Vetoed { vetoed } => format!(
+            "Stopped, no winner: {}.",
+            vetoed
+                .iter()
+                .map(veto_phrase)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Reason::Futile {
+            leader,
+            rival,
+            metric,
+            low,
+            high,
+            min_lift,
+        } => format!(
+            "Stopped for futility: {} leads {} on {} ({} vs {}), but the lift lies between {} and {} points, inside the {} points that matter.",
+            leader.id,
+            rival.id,
+            metric_noun(*metric),
+            format_percent(leader.rate),
+            format_percent(rival.rate),
+            format_points(*low),
+            format_points(*high),
+            format_points(*min_lift)
+        ),
     }
+}
+
+/// "B: complaint rate 1.20 % is significantly above the 0.30 % limit (p = 0.004)".
+fn veto_phrase(veto: &Veto) -> String {
+    let (rate, max) = format_percent_pair(veto.rate, veto.max);
+    format!(
+        "{}: {} {rate} is significantly above the {max} limit ({})",
+        veto.id,
+        limit_name(veto.limit),
+        p_clause(veto.p_value)
+    )
+}
+
+/// A lift in percentage points, signed: "+1.20", "-0.40".
+fn format_points(lift: f64) -> String {
+    format!("{:+.2}", lift * 100.0)
 }
 
 /// "Too few to call yet: A has 20 delivered, and each variant needs at least 100 delivered."
