@@ -19,5 +19,6 @@ pub use assign::Assigner;
 pub use guardrail::GuardrailTest;
 pub use stats::{needed_per_variant, prob_best, two_proportion_z, wilson};
 pub use verdict::{
-    decide, Comparison, Method, Rules, Stop, VariantInput, VariantStats, Verdict, VerdictKind,
+    decide, decide_without_prob_best, Comparison, Method, Rules, Stop, VariantInput, VariantStats,
+    Verdict, VerdictKind,
 };

@@ -30,15 +30,6 @@ use super::verdict::{rate_of, Comparison, Field, Stop, Verdict, VerdictKind};
 use super::VariantStats;
 use crate::model::Reason;
 
-/// τ used when the rules give none: twice the smallest lift that matters (a lift the test is
-/// most sensitive to), and at least 0.001.
-pub(crate) fn tau(min_lift: f64, mixture_sd: Option<f64>) -> f64 {
-    match mixture_sd {
-        Some(sd) if sd.is_finite() && sd > 0.0 => sd,
-        _ => (2.0 * min_lift).max(0.001),
-    }
-}
-
 /// The lift of sample 1 over sample 2 and its variance (infinite when a sample is empty).
 fn lift_and_variance(s1: u64, n1: u64, s2: u64, n2: u64) -> (f64, f64) {
     if n1 == 0 || n2 == 0 {
@@ -86,7 +77,7 @@ pub(super) fn compare(field: &Field, ranked: &[&VariantStats], verdict: &mut Ver
     let k = ranked.len();
     let pairs = (k * (k - 1) / 2).max(1);
     let level = field.alpha / pairs as f64;
-    let tau = tau(field.rules.min_lift, field.rules.mixture_sd);
+    let tau = field.rules.mixture_sd;
     verdict.comparisons = ranked[1..]
         .iter()
         .map(|other| comparison(leader, other, tau, pairs, level))

@@ -127,7 +127,7 @@ fn three_variants_split_alpha_over_every_pair() {
         &rules(),
     );
     assert_eq!(verdict.comparisons.len(), 2);
-    let p = always_valid_p(700, 5000, 500, 5000, tau(0.01, None));
+    let p = always_valid_p(700, 5000, 500, 5000, 0.05);
     let adjusted = verdict.comparisons.iter().find(|c| c.other == "A").unwrap();
     assert!((adjusted.p_value - (3.0 * p).min(1.0)).abs() < 1e-12);
     assert_eq!(verdict.winner.as_deref(), Some("B"));

@@ -65,9 +65,10 @@ pub struct Rules {
     /// The smallest absolute lift that matters (sequential: the test stops for futility once
     /// the lift's confidence sequence lies inside ±`min_lift`). Default 0.01 (one point).
     pub min_lift: f64,
-    /// The mixing standard deviation τ of the sequential test (the size of lift it is most
-    /// sensitive to); `None`: twice `min_lift`.
-    pub mixture_sd: Option<f64>,
+    /// The mixing standard deviation τ of the sequential test: the size of absolute lift its
+    /// prior expects. Default 0.05 (five points): a larger τ costs a little power on small
+    /// lifts (logarithmically), a smaller one a lot of power on large, early ones.
+    pub mixture_sd: f64,
     /// A variant whose bounce rate (bounced / (delivered + bounced)) is significantly above
     /// this is vetoed.
     pub max_bounce_rate: f64,
@@ -90,7 +91,7 @@ impl Default for Rules {
             confidence: 0.95,
             min_per_variant: 100,
             min_lift: 0.01,
-            mixture_sd: None,
+            mixture_sd: 0.05,
             max_bounce_rate: 0.05,
             max_unsubscribe_rate: 0.01,
             max_complaint_rate: 0.003,
@@ -225,7 +226,7 @@ pub fn decide(inputs: &[VariantInput], rules: &Rules) -> Verdict {
 
 /// [`decide`] without the Bayesian probability of being best (left at 0), which the verdict
 /// does not use: for simulations that look thousands of times.
-pub(crate) fn decide_without_prob_best(inputs: &[VariantInput], rules: &Rules) -> Verdict {
+pub fn decide_without_prob_best(inputs: &[VariantInput], rules: &Rules) -> Verdict {
     let variants: Vec<VariantStats> = inputs
         .iter()
         .map(|input| variant_stats(input, rules))

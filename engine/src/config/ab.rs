@@ -180,14 +180,13 @@ pub(crate) fn validate_ab(
             "an absolute lift between 0 and 1, such as 0.01 (one point)",
         ));
     }
-    if let Some(sd) = raw.mixture_sd {
-        if !(sd.is_finite() && sd > 0.0 && sd <= 1.0) {
-            return Err(ctx.bad(
-                "ab.mixture_sd",
-                &sd.to_string(),
-                "a standard deviation of the lift between 0 and 1, such as 0.02",
-            ));
-        }
+    let sd = raw.mixture_sd;
+    if !(sd.is_finite() && sd > 0.0 && sd <= 1.0) {
+        return Err(ctx.bad(
+            "ab.mixture_sd",
+            &sd.to_string(),
+            "a standard deviation of the lift between 0 and 1, such as 0.05",
+        ));
     }
     Ok(AbSettings {
         test_share: share,

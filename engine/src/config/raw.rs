@@ -104,8 +104,8 @@ pub(crate) struct RawAb {
     pub(crate) method: String,
     #[serde(default = "default_min_lift")]
     pub(crate) min_lift: f64,
-    #[serde(default)]
-    pub(crate) mixture_sd: Option<f64>,
+    #[serde(default = "default_mixture_sd")]
+    pub(crate) mixture_sd: f64,
     #[serde(default = "default_on_veto")]
     pub(crate) on_veto: String,
 }
@@ -116,6 +116,10 @@ fn default_method() -> String {
 
 fn default_min_lift() -> f64 {
     Rules::default().min_lift
+}
+
+fn default_mixture_sd() -> f64 {
+    Rules::default().mixture_sd
 }
 
 fn default_on_veto() -> String {

@@ -537,7 +537,7 @@ impl Server {
                     .ok()
                     .and_then(DateTime::<Utc>::from_timestamp_millis);
                 let mut held = self.held();
-                let news = held.checked(id, mark, ab, now, &format!("{reason:?}"));
+                let news = held.checked(id, mark, ab, now, &format!("going on: {reason:?}"));
                 held.not_after(id, until);
                 drop(held);
                 if news {
