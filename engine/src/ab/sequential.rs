@@ -93,7 +93,6 @@ pub(super) fn compare(field: &Field, ranked: &[&VariantStats], verdict: &mut Ver
     };
     let (rival, p_value) = weakest;
     verdict.p_value = Some(p_value);
-    let min_lift = field.rules.min_lift;
     if p_value <= field.alpha && leader.rate > runner_up.rate {
         verdict.verdict = VerdictKind::Winner;
         verdict.winner = Some(leader.id.clone());
@@ -108,26 +107,8 @@ pub(super) fn compare(field: &Field, ranked: &[&VariantStats], verdict: &mut Ver
             vetoed: Vec::new(),
         };
     }
-    let futile = verdict
-        .comparisons
-        .iter()
-        .all(|c| c.ci_low > -min_lift && c.ci_high < min_lift);
-    if futile {
-        verdict.stop = Some(Stop::Futility);
-        let widest = verdict
-            .comparisons
-            .iter()
-            .fold((0.0_f64, 0.0_f64), |(lo, hi), c| {
-                (lo.min(c.ci_low), hi.max(c.ci_high))
-            });
-        return Reason::Futile {
-            leader: rate_of(leader),
-            rival: rate_of(rival),
-            metric: field.rules.metric,
-            low: widest.0,
-            high: widest.1,
-            min_lift,
-        };
+    if let Some(reason) = futility(field, (leader, rival), verdict) {
+        return reason;
     }
     Reason::NotSignificant {
         leader: rate_of(leader),
@@ -138,6 +119,37 @@ pub(super) fn compare(field: &Field, ranked: &[&VariantStats], verdict: &mut Ver
         needed_per_variant: None,
         vetoed: Vec::new(),
     }
+}
+
+/// The futility stop: every comparison's confidence sequence inside ±`min_lift`.
+fn futility(
+    field: &Field,
+    (leader, rival): (&VariantStats, &VariantStats),
+    verdict: &mut Verdict,
+) -> Option<Reason> {
+    let min_lift = field.rules.min_lift;
+    let futile = verdict
+        .comparisons
+        .iter()
+        .all(|c| c.ci_low > -min_lift && c.ci_high < min_lift);
+    if !futile {
+        return None;
+    }
+    verdict.stop = Some(Stop::Futility);
+    let (low, high) = verdict
+        .comparisons
+        .iter()
+        .fold((0.0_f64, 0.0_f64), |(lo, hi), c| {
+            (lo.min(c.ci_low), hi.max(c.ci_high))
+        });
+    Some(Reason::Futile {
+        leader: rate_of(leader),
+        rival: rate_of(rival),
+        metric: field.rules.metric,
+        low,
+        high,
+        min_lift,
+    })
 }
 
 /// One comparison of `leader` with `other`: the lift, its adjusted always-valid p-value and
