@@ -93,7 +93,7 @@ pub fn above_limit_p(events: u64, trials: u64, limit: f64) -> f64 {
     let below = Binomial::new(limit, trials.saturating_add(1))
         .map(|b| b.cdf(events))
         .unwrap_or(1.0);
-    if !(below > 0.0) {
+    if below.is_nan() || below <= 0.0 {
         return 1.0;
     }
     let ln_null = x * limit.ln() + (n - x) * (1.0 - limit).ln() + (1.0 - limit).ln();
