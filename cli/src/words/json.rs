@@ -227,7 +227,11 @@ mod tests {
             unsubscribes: 0,
             ..a
         };
-        let verdict = decide(&[a, b, c], &Rules::default());
+        let fixed = Rules {
+            method: volley::ab::Method::Fixed,
+            ..Rules::default()
+        };
+        let verdict = decide(&[a, b, c], &fixed);
         let engine = serde_json::to_value(&verdict).unwrap();
         let ours = serde_json::to_value(VerdictJson::new(&verdict)).unwrap();
         assert_keeps_keys(&engine, &ours, "verdict");

@@ -296,6 +296,7 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
+            method: volley::ab::Method::Fixed,
             max_complaint_rate: 0.001,
             ..Rules::default()
         }
