@@ -235,11 +235,12 @@ mod tests {
         let engine = serde_json::to_value(&verdict).unwrap();
         let ours = serde_json::to_value(VerdictJson::new(&verdict)).unwrap();
         assert_keeps_keys(&engine, &ours, "verdict");
+        // A veto stops the test and names no winner.
         assert!(ours["reason"]
             .as_str()
             .unwrap()
-            .starts_with("B beats A on clicks"));
-        assert_eq!(ours["reason_detail"]["wins"]["winner"]["id"], "B");
+            .starts_with("Stopped, no winner: C:"));
+        assert_eq!(ours["reason_detail"]["vetoed"]["vetoed"][0]["id"], "C");
         assert!(ours["variants"][0]["vetoed"].is_null());
         assert_eq!(
             ours["variants"][2]["vetoed"],

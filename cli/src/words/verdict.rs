@@ -327,8 +327,8 @@ mod tests {
         c.unsubscribes = 50;
         assert_eq!(
             sentence(&[two[0].clone(), two[1].clone(), c], &rules()),
-            "B beats A on clicks: 40.0 % vs 30.0 %, p = 2.76e-6 (95 % confidence asked) \
-             (C cannot win: unsubscribe rate 5.00 % is above the 1.00 % limit)."
+            "Stopped, no winner: C: unsubscribe rate 5.00 % is significantly above the 1.00 % \
+             limit (p = 6.69e-17)."
         );
     }
 
@@ -405,8 +405,8 @@ mod tests {
         b.unsubscribes = 50;
         assert_eq!(
             sentence(&[a, b], &rules()),
-            "A wins on clicks (30.0 %) because every other variant exceeded a limit \
-             (B: unsubscribe rate 5.00 % is above the 1.00 % limit)."
+            "Stopped, no winner: B: unsubscribe rate 5.00 % is significantly above the 1.00 % \
+             limit (p = 6.69e-17)."
         );
         let mut a = variant("A", 1000, 300);
         a.bounced = 100;
@@ -415,9 +415,9 @@ mod tests {
         b.unsubscribes = 20;
         assert_eq!(
             sentence(&[a, b], &rules()),
-            "No winner: every variant exceeded a limit (A: bounce rate 9.09 % is above the \
-             5.00 % limit; B: unsubscribe rate 2.00 % is above the 1.00 % limit and complaint \
-             rate 0.20 % is above the 0.10 % limit)."
+            // B's 2 unsubscribes in 100 and 2 complaints in 1,000 are no evidence.
+            "Stopped, no winner: A: bounce rate 9.09 % is significantly above the 5.00 % limit \
+             (p = 6.21e-6)."
         );
     }
 
