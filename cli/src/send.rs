@@ -214,8 +214,13 @@ pub(crate) fn ab_line(ab: &volley::runtime::AbProgress) -> Option<String> {
             reason_sentence(reason)
         ))
     } else if let Some(reason) = &ab.holding {
+        let why = if matches!(reason, volley::ab::Reason::Vetoed { .. }) {
+            "A/B test stopped by a guardrail veto and on_veto"
+        } else {
+            "A/B test inconclusive and on_inconclusive"
+        };
         Some(format!(
-            "  A/B test inconclusive and on_inconclusive = \"hold\": {} {} held. {}",
+            "  {why} = \"hold\": {} {} held. {}",
             counted(ab.held, "recipient", "recipients"),
             agree(ab.held, "stays", "stay"),
             reason_sentence(reason)

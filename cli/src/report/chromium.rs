@@ -112,6 +112,7 @@ fn verdict_stats(v: &VariantRow, prob_best: f64) -> VariantStats {
         unsubscribe_rate: v.engagement.unsubscribed as f64 / v.counts.delivered as f64,
         complaint_rate: v.complaints as f64 / v.counts.delivered as f64,
         exceeded: Vec::new(),
+        guardrails: Vec::new(),
     }
 }
 
@@ -160,6 +161,9 @@ pub(super) fn sample_report() -> Report {
         p_value: Some(0.000_026_4),
         z: Some(4.2),
         needed_per_variant: None,
+        method: volley::ab::Method::Fixed,
+        stop: Some(volley::ab::Stop::Winner),
+        comparisons: Vec::new(),
         reason: volley::ab::Reason::Recorded {
             text: "B's click rate is higher than A's at 95 % confidence, and no limit is exceeded."
                 .into(),

@@ -54,6 +54,7 @@ fn stats(id: &str, rate: f64, prob_best: f64) -> VariantStats {
         unsubscribe_rate: 0.001,
         complaint_rate: 0.0002,
         exceeded: Vec::new(),
+        guardrails: Vec::new(),
     }
 }
 
@@ -92,6 +93,9 @@ fn sample() -> Report {
                 p_value: Some(0.04417),
                 z: Some(2.01),
                 needed_per_variant: None,
+                method: volley::ab::Method::Fixed,
+                stop: Some(volley::ab::Stop::Winner),
+                comparisons: Vec::new(),
                 reason: volley::ab::Reason::Recorded {
                     text: "B has the higher click rate at 95 % confidence.".into(),
                 },

@@ -289,6 +289,9 @@ pub(super) fn table_ab(out: &mut String, report: &Report) {
     for s in veto_sentences(&ab.verdict) {
         put!(out, "  {s}\n");
     }
+    for s in sequential_sentences(&ab.verdict) {
+        put!(out, "  {s}\n");
+    }
     let why = reason_sentence(&ab.verdict.reason);
     if !why.is_empty() {
         put!(out, "  Why: {why}\n");

@@ -205,6 +205,37 @@ pub(super) fn prob_best_sentence(verdict: &Verdict) -> Option<String> {
     Some(format!("Chance of being best: {}.", parts.join(", ")))
 }
 
+/// Sequential verdicts: the method and stop, then each comparison's lift with its always-valid
+/// p-value and confidence sequence ("B − A: +3.50 points, always-valid p = 0.0031, 95 %
+/// confidence sequence +1.10 to +5.90 points."). Nothing for the fixed method.
+pub(super) fn sequential_sentences(verdict: &Verdict) -> Vec<String> {
+    if verdict.method != volley::ab::Method::Sequential {
+        return Vec::new();
+    }
+    let stop = match verdict.stop {
+        Some(volley::ab::Stop::Winner) => "stopped for a winner",
+        Some(volley::ab::Stop::Futility) => "stopped for futility",
+        Some(volley::ab::Stop::MaxWait) => "the wait is over without a stop",
+        Some(volley::ab::Stop::Vetoed) => "stopped by a guardrail veto",
+        None => "no stop yet (valid at every look)",
+    };
+    let points = |x: f64| format!("{:+.2}", x * 100.0);
+    let mut out = vec![format!("Sequential test (mSPRT): {stop}.")];
+    out.extend(verdict.comparisons.iter().map(|c| {
+        format!(
+            "{} − {}: {} points, always-valid p = {}, {} confidence sequence {} to {} points.",
+            c.leader,
+            c.other,
+            points(c.lift),
+            format_p_value(c.p_value),
+            format_confidence(verdict.confidence),
+            points(c.ci_low),
+            points(c.ci_high)
+        )
+    }));
+    out
+}
+
 /// One sentence per variant that may not win, and why.
 pub(super) fn veto_sentences(verdict: &Verdict) -> Vec<String> {
     verdict

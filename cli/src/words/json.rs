@@ -4,7 +4,10 @@
 
 use super::verdict::{exceeded_phrase, reason_sentence};
 use serde::Serialize;
-use volley::ab::{Exceeded, Metric, Reason, VariantStats, Verdict, VerdictKind};
+use volley::ab::{
+    Comparison, Exceeded, GuardrailTest, Method, Metric, Reason, Stop, VariantStats, Verdict,
+    VerdictKind,
+};
 use volley::model::{Counts, Millis, TrackCounts};
 use volley::report::{
     AbSummary, CategoryRow, Decision, DomainRow, HoldoutRow, Report, Timeline, VariantRow,
@@ -76,6 +79,8 @@ impl<'a> AbJson<'a> {
 /// A [`Verdict`] as JSON: `reason` is the sentence, `reason_detail` the facts.
 #[derive(Serialize)]
 pub(crate) struct VerdictJson<'a> {
+    method: Method,
+    stop: Option<Stop>,
     verdict: VerdictKind,
     winner: &'a Option<String>,
     metric: Metric,
@@ -83,6 +88,7 @@ pub(crate) struct VerdictJson<'a> {
     p_value: Option<f64>,
     z: Option<f64>,
     needed_per_variant: Option<u64>,
+    comparisons: &'a [Comparison],
     reason: String,
     reason_detail: &'a Reason,
     variants: Vec<VariantStatsJson<'a>>,
@@ -92,6 +98,8 @@ impl<'a> VerdictJson<'a> {
     /// The verdict's JSON form.
     pub(crate) fn new(verdict: &'a Verdict) -> Self {
         VerdictJson {
+            method: verdict.method,
+            stop: verdict.stop,
             verdict: verdict.verdict,
             winner: &verdict.winner,
             metric: verdict.metric,
@@ -99,6 +107,7 @@ impl<'a> VerdictJson<'a> {
             p_value: verdict.p_value,
             z: verdict.z,
             needed_per_variant: verdict.needed_per_variant,
+            comparisons: &verdict.comparisons,
             reason: reason_sentence(&verdict.reason),
             reason_detail: &verdict.reason,
             variants: verdict.variants.iter().map(VariantStatsJson::new).collect(),
@@ -124,6 +133,7 @@ struct VariantStatsJson<'a> {
     complaint_rate: f64,
     vetoed: Option<String>,
     exceeded: &'a [Exceeded],
+    guardrails: &'a [GuardrailTest],
 }
 
 impl<'a> VariantStatsJson<'a> {
@@ -144,6 +154,7 @@ impl<'a> VariantStatsJson<'a> {
             complaint_rate: s.complaint_rate,
             vetoed: (!s.exceeded.is_empty()).then(|| exceeded_phrase(&s.exceeded)),
             exceeded: &s.exceeded,
+            guardrails: &s.guardrails,
         }
     }
 }
@@ -224,15 +235,20 @@ mod tests {
             unsubscribes: 0,
             ..a
         };
-        let verdict = decide(&[a, b, c], &Rules::default());
+        let fixed = Rules {
+            method: volley::ab::Method::Fixed,
+            ..Rules::default()
+        };
+        let verdict = decide(&[a, b, c], &fixed);
         let engine = serde_json::to_value(&verdict).unwrap();
         let ours = serde_json::to_value(VerdictJson::new(&verdict)).unwrap();
         assert_keeps_keys(&engine, &ours, "verdict");
+        // A veto stops the test and names no winner.
         assert!(ours["reason"]
             .as_str()
             .unwrap()
-            .starts_with("B beats A on clicks"));
-        assert_eq!(ours["reason_detail"]["wins"]["winner"]["id"], "B");
+            .starts_with("Stopped, no winner: C:"));
+        assert_eq!(ours["reason_detail"]["vetoed"]["vetoed"][0]["id"], "C");
         assert!(ours["variants"][0]["vetoed"].is_null());
         assert_eq!(
             ours["variants"][2]["vetoed"],

@@ -5,7 +5,7 @@ use super::numbers::{
     format_confidence, format_count, format_estimate, format_p_value, format_percent,
     format_percent_pair, format_setting,
 };
-use volley::ab::{Exceeded, Limit, Metric, Reason, VariantCount, Vetoed};
+use volley::ab::{Exceeded, Limit, Metric, Reason, VariantCount, Veto, Vetoed};
 
 /// The reason as one sentence: "B beats A on clicks: 40.0 % vs 30.0 %, p = 2.76e-6 (95 %
 /// confidence asked)."
@@ -58,7 +58,49 @@ pub(crate) fn reason_sentence(reason: &Reason) -> String {
         ),
         Reason::NotSignificant { .. } => not_significant(reason),
         Reason::Recorded { text } => text.clone(),
+        Reason::Vetoed { vetoed } => format!(
+            "Stopped, no winner: {}.",
+            vetoed
+                .iter()
+                .map(veto_phrase)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Reason::Futile {
+            leader,
+            rival,
+            metric,
+            low,
+            high,
+            min_lift,
+        } => format!(
+            "Stopped for futility: {} leads {} on {} ({} vs {}), but the lift lies between {} and {} points, inside the {} points that matter.",
+            leader.id,
+            rival.id,
+            metric_noun(*metric),
+            format_percent(leader.rate),
+            format_percent(rival.rate),
+            format_points(*low),
+            format_points(*high),
+            format_points(*min_lift)
+        ),
     }
+}
+
+/// "B: complaint rate 1.20 % is significantly above the 0.30 % limit (p = 0.004)".
+fn veto_phrase(veto: &Veto) -> String {
+    let (rate, max) = format_percent_pair(veto.rate, veto.max);
+    format!(
+        "{}: {} {rate} is significantly above the {max} limit ({})",
+        veto.id,
+        limit_name(veto.limit),
+        p_clause(veto.p_value)
+    )
+}
+
+/// A lift in percentage points, signed: "+1.20", "-0.40".
+fn format_points(lift: f64) -> String {
+    format!("{:+.2}", lift * 100.0)
 }
 
 /// "Too few to call yet: A has 20 delivered, and each variant needs at least 100 delivered."
@@ -256,6 +298,7 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
+            method: volley::ab::Method::Fixed,
             max_complaint_rate: 0.001,
             ..Rules::default()
         }
@@ -286,8 +329,8 @@ mod tests {
         c.unsubscribes = 50;
         assert_eq!(
             sentence(&[two[0].clone(), two[1].clone(), c], &rules()),
-            "B beats A on clicks: 40.0 % vs 30.0 %, p = 2.76e-6 (95 % confidence asked) \
-             (C cannot win: unsubscribe rate 5.00 % is above the 1.00 % limit)."
+            "Stopped, no winner: C: unsubscribe rate 5.00 % is significantly above the 1.00 % \
+             limit (p = 6.69e-17)."
         );
     }
 
@@ -364,8 +407,8 @@ mod tests {
         b.unsubscribes = 50;
         assert_eq!(
             sentence(&[a, b], &rules()),
-            "A wins on clicks (30.0 %) because every other variant exceeded a limit \
-             (B: unsubscribe rate 5.00 % is above the 1.00 % limit)."
+            "Stopped, no winner: B: unsubscribe rate 5.00 % is significantly above the 1.00 % \
+             limit (p = 6.69e-17)."
         );
         let mut a = variant("A", 1000, 300);
         a.bounced = 100;
@@ -374,9 +417,9 @@ mod tests {
         b.unsubscribes = 20;
         assert_eq!(
             sentence(&[a, b], &rules()),
-            "No winner: every variant exceeded a limit (A: bounce rate 9.09 % is above the \
-             5.00 % limit; B: unsubscribe rate 2.00 % is above the 1.00 % limit and complaint \
-             rate 0.20 % is above the 0.10 % limit)."
+            // B's 2 unsubscribes in 100 and 2 complaints in 1,000 are no evidence.
+            "Stopped, no winner: A: bounce rate 9.09 % is significantly above the 5.00 % limit \
+             (p = 6.21e-6)."
         );
     }
 

@@ -9,6 +9,7 @@
 )]
 
 mod ab;
+mod ab_sequential;
 mod abuse;
 mod access;
 mod api;

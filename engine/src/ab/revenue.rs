@@ -19,7 +19,8 @@
 //! The revenue verdict compares arms with Welch's two-sided test (Bonferroni adjusted like the
 //! rate verdict).
 
-use super::stats::{decide as decide_rates, wilson, Rules, VariantInput, Verdict, VerdictKind};
+use super::stats::wilson;
+use super::verdict::{decide as decide_rates, Rules, VariantInput, Verdict, VerdictKind};
 use crate::model::{Metric, Reason, VariantRate, Vetoed};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use super::error::ConfigError;
 use super::raw::{RawAb, RawVariant};
-use super::settings::{AbSettings, OnInconclusive, TemplateFile, VariantSettings};
+use super::settings::{AbSettings, OnInconclusive, OnVeto, TemplateFile, VariantSettings};
 use super::validate::{parse_duration, Ctx};
-use crate::ab::{Metric, Rules};
+use crate::ab::{Method, Metric, Rules};
 
 /// The most variants a campaign may have.
 const MAX_VARIANTS: usize = 26;
@@ -181,27 +181,58 @@ pub(crate) fn validate_ab(
     let on_inconclusive = match raw.on_inconclusive.trim() {
         "split" => OnInconclusive::Split,
         "hold" => OnInconclusive::Hold,
-        other => {
-            let index = other
-                .strip_prefix("variant:")
-                .and_then(|id| variants.iter().position(|v| v.id == id.trim()))
-                .and_then(|i| u8::try_from(i).ok());
-            match index {
-                Some(index) => OnInconclusive::Variant(index),
-                None => {
-                    return Err(ctx.bad(
-                        "ab.on_inconclusive",
-                        other,
-                        "split, hold, or variant:<id> naming one of the [[variant]] ids",
-                    ))
-                }
+        other => match variant_index(other, variants) {
+            Some(index) => OnInconclusive::Variant(index),
+            None => {
+                return Err(ctx.bad(
+                    "ab.on_inconclusive",
+                    other,
+                    "split, hold, or variant:<id> naming one of the [[variant]] ids",
+                ))
             }
-        }
+        },
     };
+    let on_veto = match raw.on_veto.trim() {
+        "hold" => OnVeto::Hold,
+        "split" => OnVeto::Split,
+        "best_remaining" => OnVeto::BestRemaining,
+        other => match variant_index(other, variants) {
+            Some(index) => OnVeto::Variant(index),
+            None => return Err(ctx.bad(
+                "ab.on_veto",
+                other,
+                "hold, split, best_remaining, or variant:<id> naming one of the [[variant]] ids",
+            )),
+        },
+    };
+    let method = match raw.method.trim() {
+        "sequential" => Method::Sequential,
+        "fixed" => Method::Fixed,
+        other => return Err(ctx.bad("ab.method", other, "sequential or fixed")),
+    };
+    let min_lift = raw.min_lift;
+    if !(min_lift.is_finite() && min_lift > 0.0 && min_lift < 1.0) {
+        return Err(ctx.bad(
+            "ab.min_lift",
+            &min_lift.to_string(),
+            "an absolute lift between 0 and 1, such as 0.01 (one point)",
+        ));
+    }
+    let sd = raw.mixture_sd;
+    if !(sd.is_finite() && sd > 0.0 && sd <= 1.0) {
+        return Err(ctx.bad(
+            "ab.mixture_sd",
+            &sd.to_string(),
+            "a standard deviation of the lift between 0 and 1, such as 0.05",
+        ));
+    }
     Ok(Some(AbSettings {
         test_share: share,
         wait: parse_duration(ctx, "ab.wait", &raw.wait)?,
         rules: Rules {
+            method,
+            min_lift,
+            mixture_sd: raw.mixture_sd,
             metric: raw.metric,
             confidence,
             min_per_variant: u64::try_from(raw.min_per_variant).unwrap_or(100), // invariant: range-checked above
@@ -210,6 +241,7 @@ pub(crate) fn validate_ab(
             max_complaint_rate: rate("ab.max_complaint_rate", raw.max_complaint_rate)?,
         },
         on_inconclusive,
+        on_veto,
         recheck_every: parse_duration(ctx, "ab.recheck_every", &raw.recheck_every)?,
     }))
 }
@@ -226,6 +258,10 @@ fn test_then_winner_key(raw: &RawAb) -> Option<&'static str> {
         ("ab.min_per_variant", raw.min_per_variant != min_per_variant),
         ("ab.on_inconclusive", raw.on_inconclusive.trim() != "split"),
         ("ab.recheck_every", raw.recheck_every.trim() != "5m"),
+        ("ab.method", raw.method.trim() != "sequential"),
+        ("ab.min_lift", raw.min_lift != rules.min_lift),
+        ("ab.mixture_sd", raw.mixture_sd != rules.mixture_sd),
+        ("ab.on_veto", raw.on_veto.trim() != "hold"),
         (
             "ab.max_bounce_rate",
             raw.max_bounce_rate != rules.max_bounce_rate,
@@ -241,4 +277,12 @@ fn test_then_winner_key(raw: &RawAb) -> Option<&'static str> {
     ]
     .into_iter()
     .find_map(|(key, set)| set.then_some(key))
+}
+
+/// The index of the variant `variant:<id>` names, if it names one.
+fn variant_index(value: &str, variants: &[VariantSettings]) -> Option<u8> {
+    value
+        .strip_prefix("variant:")
+        .and_then(|id| variants.iter().position(|v| v.id == id.trim()))
+        .and_then(|i| u8::try_from(i).ok())
 }

@@ -51,7 +51,7 @@ pub use serve::{
 };
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
-    KeySource, MxSettings, MxTls, OnInconclusive, Rate, RelaySettings, RetrySettings,
+    KeySource, MxSettings, MxTls, OnInconclusive, OnVeto, Rate, RelaySettings, RetrySettings,
     ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
     VariantSettings, MAIN_VARIANT,
 };

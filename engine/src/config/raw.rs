@@ -107,6 +107,30 @@ pub(crate) struct RawAb {
     pub(crate) max_unsubscribe_rate: f64,
     #[serde(default = "default_max_complaint_rate")]
     pub(crate) max_complaint_rate: f64,
+    #[serde(default = "default_method")]
+    pub(crate) method: String,
+    #[serde(default = "default_min_lift")]
+    pub(crate) min_lift: f64,
+    #[serde(default = "default_mixture_sd")]
+    pub(crate) mixture_sd: f64,
+    #[serde(default = "default_on_veto")]
+    pub(crate) on_veto: String,
+}
+
+fn default_method() -> String {
+    "sequential".to_owned()
+}
+
+fn default_min_lift() -> f64 {
+    Rules::default().min_lift
+}
+
+fn default_mixture_sd() -> f64 {
+    Rules::default().mixture_sd
+}
+
+fn default_on_veto() -> String {
+    "hold".to_owned()
 }
 
 fn four_hours() -> String {

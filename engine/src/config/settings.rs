@@ -128,8 +128,12 @@ pub struct AbSettings {
     pub wait: Duration,
     /// The metric, confidence, smallest sample and veto limits of the verdict.
     pub rules: crate::ab::Rules,
-    /// What the remainder gets when the verdict is inconclusive.
+    /// What the remainder gets when the verdict is inconclusive (at `wait` without a stop, or
+    /// stopped for futility).
     pub on_inconclusive: OnInconclusive,
+    /// What the remainder gets when a variant is vetoed by a guardrail (`[ab] on_veto`,
+    /// default hold).
+    pub on_veto: OnVeto,
     /// How often `volley serve` takes a held verdict again when no new event (delivery,
     /// bounce, open, click, unsubscribe, complaint) arrived for the campaign (`[ab]
     /// recheck_every`, default 5 min). New events are noticed at its next look.
@@ -146,6 +150,22 @@ pub enum OnInconclusive {
     /// Keep holding the remainder until a later send finds a winner (or the campaign file
     /// names another fallback).
     Hold,
+}
+
+/// `[ab] on_veto`: what the remainder gets when a variant is significantly past a guardrail
+/// limit. A veto names no winner; this is the campaign's explicit choice.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OnVeto {
+    /// Keep holding the remainder (the default): someone decides.
+    #[default]
+    Hold,
+    /// Split the remainder by the variants' weights, vetoed ones left out.
+    Split,
+    /// Send the remainder this variant (its index).
+    Variant(u8),
+    /// Send the remainder the variant with the best rate among those not vetoed (not a
+    /// tested winner).
+    BestRemaining,
 }
 
 /// `[schedule]`: each firing of `cron` in `timezone` is an edition, sent once to each

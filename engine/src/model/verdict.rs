@@ -118,6 +118,43 @@ pub enum Reason {
         /// The sentence as it was stored.
         text: String,
     },
+    /// A variant is significantly past a guardrail limit: the test stops and names no winner
+    /// (the campaign's `on_veto` says what the remainder gets).
+    Vetoed {
+        /// Each limit a variant is significantly past, with the evidence.
+        vetoed: Vec<Veto>,
+    },
+    /// Sequential: the lift left cannot matter. Every confidence sequence of the leader's
+    /// lift lies inside ±`min_lift`.
+    Futile {
+        /// The leader and its rate.
+        leader: VariantRate,
+        /// The rival of the weakest comparison and its rate.
+        rival: VariantRate,
+        /// The metric compared.
+        metric: Metric,
+        /// The lowest end of the leader's lifts' confidence sequences.
+        low: f64,
+        /// The highest end.
+        high: f64,
+        /// The smallest lift that matters.
+        min_lift: f64,
+    },
+}
+
+/// One guardrail a variant is significantly past.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Veto {
+    /// The variant id.
+    pub id: String,
+    /// Which limit.
+    pub limit: Limit,
+    /// The variant's rate.
+    pub rate: f64,
+    /// The limit's value.
+    pub max: f64,
+    /// The always-valid one-sided p-value of "the true rate is at most the limit".
+    pub p_value: f64,
 }
 
 /// A variant and how many trials (the metric's denominator) it has.

@@ -144,7 +144,7 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         })
         .collect();
     let ab = (variants.len() >= 2)
-        .then(|| ab_summary(store, spec, &stored, counts.held))
+        .then(|| ab_summary(store, spec, &stored, counts.held, now))
         .transpose()?;
     let (domains, other_domains) = if spec.top == 0 {
         (Vec::new(), None)
@@ -294,6 +294,7 @@ fn ab_summary(
     spec: &ReportSpec,
     stored: &Stored,
     held: u64,
+    now: Millis,
 ) -> Result<AbSummary, StoreError> {
     let record: AbRecord = store.ab_record(&spec.campaign)?;
     let conversions = store.conversions(&spec.campaign)?;
@@ -327,7 +328,17 @@ fn ab_summary(
         } else {
             "split".to_owned()
         },
-        verdict: verdict(spec, stored, &arms),
+        verdict: {
+            let mut verdict = verdict(spec, stored, &arms);
+            let waited = match (&spec.ab, record.test_sent_at) {
+                (Some(ab), Some(sent)) => now >= add_duration(sent, ab.wait),
+                _ => false,
+            };
+            if waited && verdict.stop.is_none() {
+                verdict.stop = Some(ab::Stop::MaxWait);
+            }
+            verdict
+        },
         money,
         held,
         decide_after,

@@ -77,6 +77,14 @@ impl<M: PartialEq> HeldTests<M> {
         news
     }
 
+    /// Brings the next check of `id` forward to `until` when that is sooner (a sequential
+    /// test is looked at again at the end of its wait even when nothing arrived).
+    pub(crate) fn not_after(&mut self, id: &str, until: Option<DateTime<Utc>>) {
+        if let (Some(held), Some(until)) = (self.held.get_mut(id), until) {
+            held.next = held.next.min(until);
+        }
+    }
+
     /// Forgets `id`: it was decided, or is not (or no longer) waiting for a verdict.
     pub(crate) fn forget(&mut self, id: &str) {
         self.held.remove(id);
@@ -105,6 +113,7 @@ mod tests {
             wait: Duration::from_secs(3600),
             rules: Rules::default(),
             on_inconclusive: OnInconclusive::Hold,
+            on_veto: crate::config::OnVeto::Hold,
             recheck_every,
         }
     }

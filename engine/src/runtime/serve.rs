@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::abtest::Look;
 use super::held::HeldTests;
 use super::host::Host;
 use crate::cluster::{Node, NodeSettings};
@@ -525,16 +526,15 @@ impl Server {
         }
         let mut settings = settings.clone();
         settings.id = id.to_owned();
-        match super::abtest::decide_if_due(&settings, &self.store, self.options.clock.now_millis())
-        {
-            Ok((true, _)) => {
+        match super::abtest::look(&settings, &self.store, self.options.clock.now_millis()) {
+            Ok(Look::Decided) => {
                 self.held().forget(id);
                 self.launched
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(id);
             }
-            Ok((false, Some(reason))) => {
+            Ok(Look::Held(reason)) => {
                 if self
                     .held()
                     .checked(id, mark, ab, now, &format!("{reason:?}"))
@@ -544,7 +544,21 @@ impl Server {
                     tracing::debug!(campaign = id, "A/B verdict taken again: still held");
                 }
             }
-            Ok((false, None)) => self.held().forget(id),
+            Ok(Look::Looking { reason, until }) => {
+                // Sequential, no stop yet: looked at again when an event arrives, and at the
+                // end of the wait at the latest.
+                let until = i64::try_from(until)
+                    .ok()
+                    .and_then(DateTime::<Utc>::from_timestamp_millis);
+                let mut held = self.held();
+                let news = held.checked(id, mark, ab, now, &format!("going on: {reason:?}"));
+                held.not_after(id, until);
+                drop(held);
+                if news {
+                    tracing::info!(campaign = id, ?reason, "A/B test goes on: no stop yet");
+                }
+            }
+            Ok(Look::NotDue) => self.held().forget(id),
             Err(error) => {
                 let said = format!("error: {error}");
                 if self.held().checked(id, mark, ab, now, &said) {
