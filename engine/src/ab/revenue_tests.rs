@@ -158,8 +158,10 @@ fn revenue_verdict_uses_welch() {
 
 #[test]
 fn conversions_verdict_counts_converting_recipients() {
+    // The one-look test: what is checked here is what counts as a success.
     let rules = Rules {
         metric: Metric::Conversions,
+        method: crate::ab::Method::Fixed,
         min_per_variant: 50,
         ..Rules::default()
     };
