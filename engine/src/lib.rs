@@ -14,7 +14,7 @@
 //! recorder ──► dispatch, delivery, shaping, store, metrics, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
 //! report ──► ab, store, config, model          control ──► report, webhooks, store, model
-//! tracking ──► store, metrics, model           recurring ──► config
+//! tracking ──► store, config, metrics, model   recurring ──► config
 //! webhooks ──► recurring, store, config, model (events out, signed)
 //! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
 //! cluster ──► config, store, model (nodes, leases, the scheduler's filter, campaign documents)

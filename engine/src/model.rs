@@ -234,7 +234,7 @@ pub struct Counts {
     #[serde(default)]
     pub holdout: u64,
     /// Never sent: the campaign was cancelled. (Both last: stores written before they
-    /// existed hold the fields above only, see `store::sled::counters`.)
+    /// existed hold the fields above only, as the sled engine reads them.)
     #[serde(default)]
     pub cancelled: u64,
 }

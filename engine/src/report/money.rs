@@ -64,7 +64,7 @@ pub fn summary(
         .filter(|c| c.attribution == Attribution::Unattributed);
     MoneySummary {
         currency: conversions.first().map_or_else(
-            || crate::campaign::NO_CURRENCY.to_owned(),
+            || crate::store::conversions::NO_CURRENCY.to_owned(),
             |c| c.currency.clone(),
         ),
         variants: ids

@@ -93,7 +93,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["ab", "store", "config", "model"]),
     ("ab", &["model"]),
     ("store", &["model"]),
-    ("tracking", &["store", "metrics", "model"]),
+    ("tracking", &["store", "config", "metrics", "model"]),
     ("webhooks", &["recurring", "store", "config", "model"]),
     (
         "transactional",
