@@ -312,4 +312,37 @@ mod tests {
             Attribution::Unattributed
         );
     }
+
+    #[test]
+    fn holdout_orders_count_from_the_send_start() {
+        let attributor = Attributor::from_deliveries(
+            [
+                ("a@x.example".to_owned(), 2_000, 0),
+                ("c@x.example".to_owned(), 9_000, 1),
+            ],
+            std::time::Duration::from_millis(10_000),
+        )
+        .with_holdout(["H@x.example".to_owned()]);
+        // The send started at the first delivery (2 s); the window runs 10 s from then.
+        assert_eq!(
+            attributor.attribute("h@x.example", 500),
+            Attribution::Unattributed
+        );
+        assert_eq!(
+            attributor.attribute("h@X.example", 3_000),
+            Attribution::Holdout
+        );
+        assert_eq!(
+            attributor.attribute("h@x.example", 12_000),
+            Attribution::Holdout
+        );
+        assert_eq!(
+            attributor.attribute("h@x.example", 12_001),
+            Attribution::Unattributed
+        );
+        assert_eq!(
+            attributor.attribute("c@x.example", 9_500),
+            Attribution::Variant(1)
+        );
+    }
 }

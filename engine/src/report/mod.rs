@@ -300,9 +300,14 @@ fn ab_summary(
     let conversions = store.conversions(&spec.campaign)?;
     let arms = test_arms(spec, stored, &conversions);
     let money_metric = matches!(spec.rules().metric, Metric::Conversions | Metric::Revenue);
-    // The holdout arm joins here once recipients can be held out (issue 21, holdout):
-    // `money::arm_of(&conversions, Attribution::Holdout, holdout_recipients)`.
-    let holdout: Option<ab::revenue::Arm> = None;
+    let holdout_recipients = store.counts(&spec.campaign)?.map_or(0, |c| c.holdout);
+    let holdout = (holdout_recipients > 0).then(|| {
+        money::arm_of(
+            &conversions,
+            crate::store::conversions::Attribution::Holdout,
+            holdout_recipients,
+        )
+    });
     let money = (money_metric || !conversions.is_empty()).then(|| {
         let ids: Vec<String> = spec.variants.iter().map(|(id, _)| id.clone()).collect();
         let confidence = spec.rules().confidence;

@@ -122,6 +122,10 @@ pub(crate) fn effect(existing: Option<Conversion>, order: &Conversion) -> Record
 pub struct Attributor {
     delivered: HashMap<String, Vec<(Millis, u8)>>,
     window: Millis,
+    /// The holdout's addresses (lower case), and when the send started (its first delivery):
+    /// a holdout recipient's window runs from then.
+    holdout: std::collections::HashSet<String>,
+    started: Option<Millis>,
 }
 
 impl Attributor {
@@ -134,7 +138,24 @@ impl Attributor {
                 let at = r.record.first_attempt.unwrap_or(0);
                 (r.record.email, at, r.record.variant)
             });
-        Ok(Attributor::from_deliveries(delivered, window))
+        let attributor = Attributor::from_deliveries(delivered, window);
+        let holdout = store
+            .recipients_in(campaign, RecipientState::Holdout)?
+            .into_iter()
+            .map(|r| r.record.email);
+        Ok(attributor.with_holdout(holdout))
+    }
+
+    /// Adds the holdout's addresses: their orders count for the holdout within the window
+    /// from the send's start (the first delivery; none before the send started).
+    pub fn with_holdout(mut self, emails: impl IntoIterator<Item = String>) -> Self {
+        self.holdout = emails.into_iter().map(|e| e.to_lowercase()).collect();
+        self.started = self
+            .delivered
+            .values()
+            .flat_map(|deliveries| deliveries.iter().map(|(at, _)| *at))
+            .min();
+        self
     }
 
     /// From deliveries (address, delivered at, stored variant) and a window.
@@ -150,6 +171,7 @@ impl Attributor {
         Attributor {
             delivered,
             window: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            ..Attributor::default()
         }
     }
 
@@ -158,18 +180,30 @@ impl Attributor {
     /// are kept to the second (rounded up), so an order up to a second before one counts.
     /// Addresses match without regard to case (shops rarely keep the list's spelling).
     pub fn attribute(&self, email: &str, at: Millis) -> Attribution {
-        let Some(deliveries) = self.delivered.get(&email.to_lowercase()) else {
+        let email = email.to_lowercase();
+        if self.holdout.contains(&email) {
+            return match self.started {
+                Some(start) if self.within(start, at) => Attribution::Holdout,
+                _ => Attribution::Unattributed,
+            };
+        }
+        let Some(deliveries) = self.delivered.get(&email) else {
             return Attribution::Unattributed;
         };
         deliveries
             .iter()
-            .filter(|(sent, _)| {
-                *sent <= at.saturating_add(1000) && at.saturating_sub(*sent) <= self.window
-            })
+            .filter(|(sent, _)| self.within(*sent, at))
             .max_by_key(|(sent, _)| *sent)
             .map_or(Attribution::Unattributed, |&(_, variant)| {
                 Attribution::Variant(variant)
             })
+    }
+}
+
+impl Attributor {
+    /// Whether an order at `at` falls in the window that opened at `from` (to the second).
+    fn within(&self, from: Millis, at: Millis) -> bool {
+        from <= at.saturating_add(1000) && at.saturating_sub(from) <= self.window
     }
 }
 
