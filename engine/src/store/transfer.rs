@@ -366,6 +366,11 @@ fn copy_campaign(
     })?;
     let counts = import.finish()?;
     copy_webhook_positions(from, to, &header.id)?;
+    // Orders keep their attribution: it was decided when they were recorded.
+    let orders = from.conversions(&header.id)?;
+    if !orders.is_empty() {
+        to.record_conversions(&header.id, &orders)?;
+    }
     let number_to = to.campaign(&header.id)?.map_or(0, |meta| meta.number);
     Ok(CopiedCampaign {
         id: header.id.clone(),

@@ -133,6 +133,18 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     source.register_webhook("crm", 1_000).unwrap();
     let cursor = crate::store::WebhookCursor { at: 5_000, skip: 2 };
     source.set_webhook_cursor("crm", "c1", cursor).unwrap();
+    // And an order attributed to c1's variant 0.
+    let order = crate::store::conversions::Conversion {
+        order_id: "A-1".to_owned(),
+        email: "a@one.example".to_owned(),
+        value_micros: 12_500_000,
+        currency: "EUR".to_owned(),
+        at: 6_000,
+        attribution: crate::store::conversions::Attribution::Variant(0),
+    };
+    source
+        .record_conversions("c1", std::slice::from_ref(&order))
+        .unwrap();
     let middle = place.open();
     let report = copy_store(&source, &middle, None).unwrap();
     assert_eq!(report.campaigns.len(), 2);
@@ -155,6 +167,7 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
         middle.export_store_wide().unwrap(),
         source.export_store_wide().unwrap()
     );
+    assert_eq!(middle.conversions("c1").unwrap(), vec![order.clone()]);
     assert_eq!(
         middle.webhook_positions("c1").unwrap(),
         vec![("crm".to_owned(), 1_000, Some(cursor))]
