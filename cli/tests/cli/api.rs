@@ -412,15 +412,19 @@ async fn a_served_campaign_shows_its_status_and_pages_its_events_without_repeats
     });
     assert_eq!(status["campaign"], "cli-test", "{status}");
     assert_eq!(fixture.sink.count(), 60);
-    // The same keys as `volley status --json` prints.
+    // The same keys as `volley status --json` prints, and the state of a campaign with a
+    // document (on PostgreSQL, a served campaign is published as one).
     let cli = crate::support::output_of(&["status", &fixture.campaign(), "--json"], &[]).await;
     let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
     let keys = |v: &serde_json::Value| {
         let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.retain(|k| k != "state");
         keys.sort();
         keys
     };
     assert_eq!(keys(&status), keys(&cli));
+    let published = volley_testkit::store::is_postgres();
+    assert_eq!(status.get("state").is_some(), published, "{status}");
     server
         .curl(Some(READ), &[], "/api/campaigns/no-such-campaign")
         .assert_problem(404, None);

@@ -90,7 +90,8 @@ pub(crate) fn resolve(store: &Store, id: &str) -> Result<String, Problem> {
     tag = "campaigns",
     description = "Needs `read`. The same JSON as `volley status --json`: counts by state, \
         the running send's destinations, tracking totals. For a scheduled campaign, its \
-        latest edition. A campaign created over the API adds `state`: `paused`, `active`, \
+        latest edition. A campaign with a document (made over the API, or published to a \
+        cluster on PostgreSQL) adds `state`: `paused`, `active`, \
         `cancelled` or `done`.",
     params(("id" = String, Path, description = "The campaign (or edition) id")),
     responses(
