@@ -14,7 +14,12 @@ in Volley) and checks, against scipy:
   `welch`, a percentile bootstrap (`scipy.stats.bootstrap`, 20,000 resamples) when it says
   `bootstrap` (within 10 % of the interval's width plus 1 % of the mean: Monte Carlo error);
 - with two variants and metric `revenue`, Welch's test (`ttest_ind(equal_var=False)`): the
-  p-value and |t|.
+  p-value and |t|;
+- with a holdout (ARMS.csv names its recipients `holdout`): the holdout's own figures as
+  above, and each variant's lift over it: the difference in conversion rate with Newcombe's
+  hybrid score interval (built from scipy's Wilson limits), and the difference in revenue
+  per recipient with Welch's interval (Welch–Satterthwaite degrees of freedom, `t.ppf`) or a
+  two-sample percentile bootstrap.
 
 Exit 0 when everything agrees, 1 with every disagreement listed otherwise.
 """
@@ -44,6 +49,42 @@ def read_orders(path):
     return seen.values()
 
 
+def check_lift(decide, samples, confidence, check):
+    """Each variant minus the holdout: conversion rate (Newcombe) and revenue per recipient."""
+    h = samples["holdout"]
+    for variant in decide["variants"]:
+        vid = variant["id"]
+        a = samples[vid]
+        lift = variant["lift"]
+        ka, na, kh, nh = int((a > 0).sum()), len(a), int((h > 0).sum()), len(h)
+        pa, ph = ka / na, kh / nh
+        la, ua = stats.binomtest(ka, na).proportion_ci(confidence, method="wilson")
+        lh, uh = stats.binomtest(kh, nh).proportion_ci(confidence, method="wilson")
+        rate = lift["conversion_rate"]
+        check(f"{vid} lift in conversion rate", rate["value"], pa - ph, CLOSE)
+        check(f"{vid} lift in conversion rate low", rate["low"],
+              pa - ph - np.sqrt((pa - la) ** 2 + (uh - ph) ** 2), CLOSE)
+        check(f"{vid} lift in conversion rate high", rate["high"],
+              pa - ph + np.sqrt((ua - pa) ** 2 + (ph - lh) ** 2), CLOSE)
+        rev = lift["revenue_per_recipient"]
+        diff = a.mean() - h.mean()
+        check(f"{vid} lift in revenue per recipient", rev["value"], diff, CLOSE)
+        if rev["method"] == "welch":
+            va, vh = a.var(ddof=1) / na, h.var(ddof=1) / nh
+            df = (va + vh) ** 2 / (va ** 2 / (na - 1) + vh ** 2 / (nh - 1))
+            half = stats.t.ppf(0.5 + confidence / 2, df) * np.sqrt(va + vh)
+            low, high, tolerance = diff - half, diff + half, CLOSE
+        else:
+            boot = stats.bootstrap((a, h), lambda x, y, axis: x.mean(axis) - y.mean(axis),
+                                   confidence_level=confidence, n_resamples=20000,
+                                   method="percentile", random_state=7)
+            low, high = boot.confidence_interval
+            tolerance = 0.10 * (high - low) + 0.01 * abs(diff)
+        print(f"    {vid} over the holdout: revenue interval by {rev['method']}")
+        check(f"{vid} lift in revenue per recipient low", rev["low"], low, tolerance)
+        check(f"{vid} lift in revenue per recipient high", rev["high"], high, tolerance)
+
+
 def main(orders_path, arms_path, decide_path):
     with open(arms_path, newline="") as f:
         arm_of = {r["email"].strip().lower(): r["variant"] for r in csv.DictReader(f)}
@@ -63,7 +104,10 @@ def main(orders_path, arms_path, decide_path):
             problems.append(what)
 
     samples = {}
-    for variant in decide["variants"]:
+    arms = list(decide["variants"])
+    if decide.get("holdout"):
+        arms.append(dict(decide["holdout"], id="holdout"))
+    for variant in arms:
         vid, n = variant["id"], variant["recipients"]
         values = [v for e, v in spend.items() if arm_of[e] == vid]
         k = len(values)
@@ -92,8 +136,11 @@ def main(orders_path, arms_path, decide_path):
         check(f"{vid} revenue per recipient low", per["low"], low, tolerance)
         check(f"{vid} revenue per recipient high", per["high"], high, tolerance)
 
-    if decide["metric"] == "revenue" and len(samples) == 2 and decide.get("p_value") is not None:
-        a, b = samples.values()
+    if "holdout" in samples:
+        check_lift(decide, samples, confidence, check)
+
+    if decide["metric"] == "revenue" and len(decide["variants"]) == 2 and decide.get("p_value") is not None:
+        a, b = (samples[v["id"]] for v in decide["variants"])
         test = stats.ttest_ind(a, b, equal_var=False)
         check("Welch p-value", decide["p_value"], test.pvalue, CLOSE)
         check("Welch |t|", abs(decide["z"]), abs(test.statistic), CLOSE)

@@ -41,7 +41,12 @@ pub(crate) async fn decide(args: AbDecideArgs) -> anyhow::Result<u8> {
         anyhow::bail!("campaign {} has no A/B numbers yet", report.campaign);
     };
     if args.json {
-        ui::line(&decide_json(&report.campaign, ab, report.holdout.as_ref())?);
+        ui::line(&decide_json(
+            &report.campaign,
+            ab,
+            report.holdout.as_ref(),
+            report.money.as_ref(),
+        )?);
     } else {
         ui::line(crate::report::text::ab_table(&report).trim_matches('\n'));
     }
@@ -53,6 +58,7 @@ pub(crate) fn decide_json(
     campaign: &str,
     ab: &AbSummary,
     holdout: Option<&HoldoutRow>,
+    money: Option<&MoneySummary>,
 ) -> anyhow::Result<String> {
     let json = DecideJson {
         campaign,
@@ -64,7 +70,7 @@ pub(crate) fn decide_json(
         holdout,
     };
     let mut value = serde_json::to_value(&json)?;
-    if let Some(money) = &ab.money {
+    if let Some(money) = money {
         add_money(&mut value, money)?;
     }
     Ok(serde_json::to_string_pretty(&value)?)

@@ -197,8 +197,8 @@ pub(super) fn sample_report() -> Report {
             held: 0,
             decide_after: None,
             decision: None,
-            money: None,
         }),
+        money: Some(sample_money()),
         domains: vec![
             domain("gmail.com", 14_210),
             domain("outlook.com", 7_930),
@@ -233,6 +233,34 @@ pub(super) fn sample_report() -> Report {
     }
 }
 
+/// Orders for the sample: two variants and a holdout, skewed amounts.
+fn sample_money() -> volley::report::money::MoneySummary {
+    use volley::ab::revenue::{figures, Arm};
+    use volley::report::money::{MoneyRow, MoneySummary};
+    let arm = |recipients: u64, buyers: u64, base: f64| Arm {
+        recipients,
+        converters: (0..buyers)
+            .map(|i| base + (i * 37 % 23) as f64 * 1.5 + if i % 11 == 0 { 140.0 } else { 0.0 })
+            .collect(),
+        orders: buyers + buyers / 10,
+    };
+    let holdout = arm(2_400, 61, 38.0);
+    let rows = [("A", arm(23_010, 690, 41.0)), ("B", arm(22_840, 812, 44.5))];
+    MoneySummary {
+        currency: "EUR".into(),
+        variants: rows
+            .iter()
+            .map(|(id, a)| MoneyRow {
+                id: (*id).into(),
+                figures: figures(a, Some(&holdout), 0.95),
+            })
+            .collect(),
+        holdout: Some(figures(&holdout, None, 0.95)),
+        unattributed_orders: 14,
+        unattributed_revenue: 873.4,
+    }
+}
+
 /// A campaign that has just been loaded: one variant, no A/B, no events, no buckets.
 pub(super) fn empty_report() -> Report {
     Report {
@@ -263,6 +291,7 @@ pub(super) fn empty_report() -> Report {
         }],
         holdout: None,
         ab: None,
+        money: None,
         domains: Vec::new(),
         other_domains: None,
         bounces: Vec::new(),
@@ -471,6 +500,10 @@ fn sample_report_renders_charts_in_chromium() {
         );
     }
     assert_eq!(page.matches("data-chart=\"timeline\"").count(), 2);
+    assert!(
+        page.contains("id=\"row-money-holdout\""),
+        "no conversions table"
+    );
     assert_eq!(page.matches("data-chart=\"rates\"").count(), 1);
     assert!(page.contains("winter-sale-2026 &lt;edition 12&gt;"));
     assert!(!page.contains("<edition"));

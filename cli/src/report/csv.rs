@@ -55,6 +55,20 @@ impl CsvRows {
         self.text(section, item, metric, &text);
     }
 
+    /// A conversions estimate: its value, interval ends (`_low`, `_high`) and method.
+    fn estimate(&mut self, item: &str, metric: &str, e: &volley::ab::revenue::Estimate) {
+        self.number("conversions", item, metric, e.value);
+        self.number("conversions", item, &format!("{metric}_low"), e.low);
+        self.number("conversions", item, &format!("{metric}_high"), e.high);
+        let method = serde_json::to_value(e.method).unwrap_or_default();
+        self.text(
+            "conversions",
+            item,
+            &format!("{metric}_method"),
+            method.as_str().unwrap_or_default(),
+        );
+    }
+
     /// The recipients-by-state counters.
     fn counts(&mut self, section: &str, item: &str, c: &Counts) {
         for (metric, value) in [
@@ -128,6 +142,9 @@ pub(crate) fn csv(report: &Report) -> String {
     if let Some(ab) = &report.ab {
         csv_ab(&mut rows, ab);
     }
+    if let Some(money) = &report.money {
+        csv_money(&mut rows, money);
+    }
     for d in report.domains.iter().chain(&report.other_domains) {
         for (metric, value) in [
             ("recipients", d.recipients),
@@ -171,6 +188,45 @@ pub(crate) fn csv(report: &Report) -> String {
         rows.count("timeline", &at, "machine", b.machine);
     }
     rows.text
+}
+
+/// The conversions section: one item per variant and the holdout, with `currency` and the
+/// unattributed orders as items of their own.
+fn csv_money(rows: &mut CsvRows, money: &volley::report::money::MoneySummary) {
+    rows.text("conversions", "", "currency", &money.currency);
+    rows.count(
+        "conversions",
+        "unattributed",
+        "orders",
+        money.unattributed_orders,
+    );
+    rows.number(
+        "conversions",
+        "unattributed",
+        "revenue",
+        money.unattributed_revenue,
+    );
+    let arms = money
+        .variants
+        .iter()
+        .map(|row| (row.id.as_str(), &row.figures))
+        .chain(money.holdout.iter().map(|h| ("holdout", h)));
+    for (id, f) in arms {
+        rows.count("conversions", id, "recipients", f.recipients);
+        rows.count("conversions", id, "orders", f.conversions.count);
+        rows.count("conversions", id, "buyers", f.conversions.recipients);
+        rows.estimate(id, "conversion_rate", &f.conversions.rate);
+        rows.number("conversions", id, "revenue", f.revenue.total);
+        rows.estimate(id, "revenue_per_recipient", &f.revenue.per_recipient);
+        if let Some(lift) = &f.lift {
+            rows.estimate(id, "lift_conversion_rate", &lift.conversion_rate);
+            rows.estimate(
+                id,
+                "lift_revenue_per_recipient",
+                &lift.revenue_per_recipient,
+            );
+        }
+    }
 }
 
 /// The rows of one variant.

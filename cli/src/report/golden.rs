@@ -230,8 +230,8 @@ fn report(inputs: &[VariantInput], verdict: Verdict, decided: bool) -> Report {
             held: if decided { 0 } else { 2_345 },
             decide_after: (!decided).then_some(1_796_194_800_000),
             decision,
-            money: None,
         }),
+        money: None,
         domains: Vec::new(),
         other_domains: None,
         bounces: Vec::new(),
@@ -278,7 +278,7 @@ fn golden_outputs() {
             let ab = report.ab.as_ref().unwrap();
             write(
                 "ab.json",
-                crate::ab::decide_json(&report.campaign, ab, None).unwrap(),
+                crate::ab::decide_json(&report.campaign, ab, None, None).unwrap(),
             );
             write("ab.txt", super::text::ab_table(&report));
             let progress = volley::runtime::AbProgress {

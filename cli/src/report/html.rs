@@ -29,6 +29,8 @@ struct Page<'a> {
     variants: Vec<VariantView>,
     /// The holdout's row, below the variants.
     holdout: Option<HoldoutView>,
+    /// Conversions and revenue per arm, when orders were imported or the metric needs them.
+    money: Option<super::money::MoneyView>,
     domains: Vec<DomainView>,
     bounces: Vec<BounceView>,
 }
@@ -159,6 +161,7 @@ pub(crate) fn html(report: &Report) -> anyhow::Result<String> {
             share: format_percent(h.share),
             recipients: format_count(h.recipients),
         }),
+        money: report.money.as_ref().map(super::money::money_view),
         domains: domains(report),
         bounces: bounces(report),
     };

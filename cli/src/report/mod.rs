@@ -11,6 +11,7 @@ macro_rules! put {
 mod charts;
 mod csv;
 mod html;
+mod money;
 pub(crate) mod text;
 pub(crate) mod words;
 

@@ -107,8 +107,8 @@ fn sample() -> Report {
             held: 0,
             decide_after: None,
             decision: None,
-            money: None,
         }),
+        money: None,
         domains: vec![DomainRow {
             domain: "gmail.com".into(),
             recipients: 1200,

@@ -87,6 +87,7 @@ pub(crate) fn table(report: &Report) -> String {
     table_summary(&mut out, report);
     table_variants(&mut out, report);
     table_ab(&mut out, report);
+    super::money::table_money(&mut out, report);
     table_domains(&mut out, report);
     table_bounces(&mut out, report);
     table_timeline(&mut out, report);
@@ -509,5 +510,6 @@ pub(crate) fn ab_table(report: &Report) -> String {
     let mut out = String::new();
     table_variants(&mut out, report);
     table_ab(&mut out, report);
+    super::money::table_money(&mut out, report);
     out
 }

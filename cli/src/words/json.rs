@@ -25,6 +25,8 @@ pub(crate) struct ReportJson<'a> {
     /// The holdout's own entry; null for a campaign without one.
     holdout: &'a Option<HoldoutRow>,
     ab: Option<AbJson<'a>>,
+    /// Conversions, revenue and lift per variant and for the holdout (null without orders).
+    money: &'a Option<volley::report::money::MoneySummary>,
     domains: &'a [DomainRow],
     other_domains: &'a Option<DomainRow>,
     bounces: &'a [CategoryRow],
@@ -43,6 +45,7 @@ impl<'a> ReportJson<'a> {
             variants: &report.variants,
             holdout: &report.holdout,
             ab: report.ab.as_ref().map(AbJson::new),
+            money: &report.money,
             domains: &report.domains,
             other_domains: &report.other_domains,
             bounces: &report.bounces,
@@ -59,8 +62,6 @@ struct AbJson<'a> {
     held: u64,
     decide_after: Option<Millis>,
     decision: Option<DecisionJson<'a>>,
-    /// Conversions, revenue and lift per variant and for the holdout (null without orders).
-    money: &'a Option<volley::report::money::MoneySummary>,
 }
 
 impl<'a> AbJson<'a> {
@@ -71,7 +72,6 @@ impl<'a> AbJson<'a> {
             held: ab.held,
             decide_after: ab.decide_after,
             decision: ab.decision.as_ref().map(DecisionJson::new),
-            money: &ab.money,
         }
     }
 }

@@ -18,7 +18,7 @@ use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay, QUICK_RETRY}
 const PYTHON: &str = "/usr/bin/python3";
 
 /// `n` recipients over `domains` domains (`user{i}@d{i % domains}.example`).
-fn spread_list(n: usize, domains: usize) -> (String, Vec<(String, String)>) {
+pub(crate) fn spread_list(n: usize, domains: usize) -> (String, Vec<(String, String)>) {
     let mut csv = String::from("email,name\n");
     let mut people = Vec::new();
     for i in 0..n {
@@ -31,7 +31,7 @@ fn spread_list(n: usize, domains: usize) -> (String, Vec<(String, String)>) {
 }
 
 /// The addresses the engine's assigner holds out of `people` for campaign `id`.
-fn held_out(
+pub(crate) fn held_out(
     id: &str,
     variants: usize,
     holdout: f64,
@@ -52,7 +52,7 @@ fn held_out(
 }
 
 /// Runs `volley ARGS…` (two minutes at most) and parses what it printed as JSON.
-async fn json_of(args: &[&str]) -> serde_json::Value {
+pub(crate) async fn json_of(args: &[&str]) -> serde_json::Value {
     let out = tokio::time::timeout(Duration::from_secs(120), output_of(args, &[]))
         .await
         .expect("volley answered within two minutes");

@@ -35,6 +35,7 @@ mod handover;
 mod held;
 mod holdout;
 mod hygiene;
+mod lift;
 mod postfix;
 mod postgres;
 mod providers;

@@ -146,6 +146,7 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
     let ab = (variants.len() >= 2)
         .then(|| ab_summary(store, spec, &stored, counts.held, now))
         .transpose()?;
+    let money = money_summary(store, spec, &stored, counts.holdout)?;
     let (domains, other_domains) = if spec.top == 0 {
         (Vec::new(), None)
     } else {
@@ -160,6 +161,7 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         counts,
         variants,
         ab,
+        money,
         domains,
         other_domains,
         bounces: history.categories(),
@@ -288,6 +290,33 @@ fn money_conversions(
     }
 }
 
+/// Conversions, revenue and lift against the holdout per variant, when the campaign has
+/// orders or its A/B metric is money (`None` otherwise). Every variant's test arm counts its
+/// delivered recipients; the holdout its held-out recipients.
+fn money_summary(
+    store: &Store,
+    spec: &ReportSpec,
+    stored: &Stored,
+    holdout_recipients: u64,
+) -> Result<Option<money::MoneySummary>, StoreError> {
+    let conversions = store.conversions(&spec.campaign)?;
+    let money_metric = matches!(spec.rules().metric, Metric::Conversions | Metric::Revenue);
+    if !money_metric && conversions.is_empty() {
+        return Ok(None);
+    }
+    let arms = test_arms(spec, stored, &conversions);
+    let holdout = (holdout_recipients > 0)
+        .then(|| money::arm_of(&conversions, Attribution::Holdout, holdout_recipients));
+    let ids: Vec<String> = spec.variants.iter().map(|(id, _)| id.clone()).collect();
+    Ok(Some(money::summary(
+        &conversions,
+        &ids,
+        &arms,
+        holdout.as_ref(),
+        spec.rules().confidence,
+    )))
+}
+
 /// The A/B part: the verdict, what is held, and what was decided.
 fn ab_summary(
     store: &Store,
@@ -297,22 +326,8 @@ fn ab_summary(
     now: Millis,
 ) -> Result<AbSummary, StoreError> {
     let record: AbRecord = store.ab_record(&spec.campaign)?;
-    let conversions = store.conversions(&spec.campaign)?;
+    let conversions = money_conversions(store, spec)?;
     let arms = test_arms(spec, stored, &conversions);
-    let money_metric = matches!(spec.rules().metric, Metric::Conversions | Metric::Revenue);
-    let holdout_recipients = store.counts(&spec.campaign)?.map_or(0, |c| c.holdout);
-    let holdout = (holdout_recipients > 0).then(|| {
-        money::arm_of(
-            &conversions,
-            crate::store::conversions::Attribution::Holdout,
-            holdout_recipients,
-        )
-    });
-    let money = (money_metric || !conversions.is_empty()).then(|| {
-        let ids: Vec<String> = spec.variants.iter().map(|(id, _)| id.clone()).collect();
-        let confidence = spec.rules().confidence;
-        money::summary(&conversions, &ids, &arms, holdout.as_ref(), confidence)
-    });
     let decide_after = match (&spec.ab, record.test_sent_at, &record.decision) {
         (Some(ab), Some(sent), None) => Some(add_duration(sent, ab.wait)),
         _ => None,
@@ -344,7 +359,6 @@ fn ab_summary(
             }
             verdict
         },
-        money,
         held,
         decide_after,
         decision,

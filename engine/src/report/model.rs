@@ -25,6 +25,11 @@ pub struct Report {
     pub holdout: Option<HoldoutRow>,
     /// The A/B verdict, for a campaign with two or more variants.
     pub ab: Option<AbSummary>,
+    /// Conversions, revenue and lift against the holdout per variant (and the holdout's
+    /// own figures), when the campaign has orders or its A/B metric is `conversions` or
+    /// `revenue`.
+    #[serde(default)]
+    pub money: Option<super::money::MoneySummary>,
     /// The largest recipient domains, largest first (at most the `top` asked for).
     pub domains: Vec<DomainRow>,
     /// The remaining domains together, when there are more than `top`.
@@ -86,10 +91,6 @@ pub struct AbSummary {
     pub decide_after: Option<Millis>,
     /// What was decided and when, once the remainder was released.
     pub decision: Option<Decision>,
-    /// Conversions and revenue per variant (and holdout), when the campaign has orders or
-    /// its metric is `conversions` or `revenue`.
-    #[serde(default)]
-    pub money: Option<super::money::MoneySummary>,
 }
 
 /// What the remainder of a test-then-winner campaign was sent with.

@@ -23,10 +23,12 @@ SELECT (SELECT count(*) FROM attempts WHERE campaign = $1)
      + (SELECT count(*) FROM messages WHERE campaign = $1)";
 
 /// Empties what reports and tracking do not need of each recipient not collected yet (a
-/// collected recipient has line 0, as the sled engine's packed records read back).
+/// collected recipient has line 0, as the sled engine's packed records read back). The first
+/// attempt stays, as the sled engine's state word keeps it: orders imported later are
+/// attributed by it.
 const EMPTY_RECIPIENTS: &str = "\
 UPDATE recipients SET fields = CASE WHEN $2 THEN fields ELSE '{}'::text[] END, line = 0,
-    last_reply = NULL, first_attempt = NULL, next_attempt = NULL
+    last_reply = NULL, next_attempt = NULL
 WHERE campaign = $1 AND line <> 0";
 
 impl PgEngine {
