@@ -7,6 +7,7 @@
 mod conversions;
 mod error;
 mod reader;
+mod segment;
 mod suppressions;
 
 pub use crate::config::{normalize_address, AddressError};
@@ -16,4 +17,5 @@ pub use conversions::{
 };
 pub use error::{CampaignError, RowError};
 pub use reader::{RecipientReader, Row};
+pub use segment::{Segment, SegmentError, SegmentFilter};
 pub use suppressions::{import_suppressions, ImportError, ImportSummary};
