@@ -69,6 +69,7 @@ impl CsvRows {
             ("cancelled", c.cancelled),
             ("invalid", c.invalid),
             ("duplicate", c.duplicate),
+            ("excluded", c.excluded),
         ] {
             self.count(section, item, metric, value);
         }

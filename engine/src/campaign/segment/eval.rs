@@ -79,7 +79,11 @@ pub(super) fn bind(expr: &Expr, columns: &[String]) -> Result<Bound, SegmentErro
                     })?;
                 } else {
                     same_kind(&subject, &bound, item.position, || {
-                        format!("cannot look for {} in a list of {}s", describe(operand), kind_name(&bound))
+                        format!(
+                            "cannot look for {} in a list of {}s",
+                            describe(operand),
+                            kind_name(&bound)
+                        )
                     })?;
                 }
                 items.push(bound);
@@ -107,7 +111,12 @@ pub(super) fn bind(expr: &Expr, columns: &[String]) -> Result<Bound, SegmentErro
             operand, negated, ..
         } => match side(operand)? {
             Side::Cell(index) => Bound::IsEmpty(index, *negated),
-            _ => return Err(type_error(operand, "is empty applies to a column, not to a value")),
+            _ => {
+                return Err(type_error(
+                    operand,
+                    "is empty applies to a column, not to a value",
+                ))
+            }
         },
     })
 }
@@ -167,7 +176,10 @@ fn side(operand: &Operand, columns: &[String]) -> Result<Side, SegmentError> {
                 return Err(SegmentError::UnknownColumn {
                     position: operand.position,
                     column: name.clone(),
-                    suggestion: columns.iter().find(|c| c.eq_ignore_ascii_case(name)).cloned(),
+                    suggestion: columns
+                        .iter()
+                        .find(|c| c.eq_ignore_ascii_case(name))
+                        .cloned(),
                     known: columns.to_vec(),
                 })
             }

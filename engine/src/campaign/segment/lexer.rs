@@ -119,7 +119,9 @@ impl Lexer {
             '=' | '!' | '<' | '>' => Tok::Cmp(self.operator(c, position)?),
             '\'' | '"' => Tok::Str(self.quoted(c, position, "string")?),
             '`' => Tok::Ident(self.quoted('`', position, "column name")?),
-            c if c.is_ascii_digit() || (c == '-' && self.peek(1).is_some_and(|d| d.is_ascii_digit())) => {
+            c if c.is_ascii_digit()
+                || (c == '-' && self.peek(1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 self.number(position)?
             }
             c if ident_start(c) => self.word(),
@@ -249,9 +251,13 @@ impl Lexer {
 /// A date literal: exactly `YYYY-MM-DD`, and a day of the calendar.
 fn date(text: &str, position: usize) -> Result<chrono::NaiveDate, SegmentError> {
     let shaped = text.len() == 10
-        && text
-            .char_indices()
-            .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+        && text.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
     let bad = || SegmentError::BadDate {
         position,
         text: text.to_owned(),

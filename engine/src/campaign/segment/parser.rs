@@ -56,11 +56,7 @@ pub(super) enum Expr {
 pub(super) fn parse(text: &str) -> Result<Expr, SegmentError> {
     let tokens = tokens(text)?;
     let end = text.chars().count() + 1;
-    let mut parser = Parser {
-        tokens,
-        at: 0,
-        end,
-    };
+    let mut parser = Parser { tokens, at: 0, end };
     if parser.tokens.is_empty() {
         return Err(SegmentError::syntax(1, "the expression is empty"));
     }
@@ -69,7 +65,10 @@ pub(super) fn parse(text: &str) -> Result<Expr, SegmentError> {
         None => Ok(expr),
         Some(token) => Err(SegmentError::syntax(
             token.position,
-            format!("unexpected {} after a complete expression", describe(&token.tok)),
+            format!(
+                "unexpected {} after a complete expression",
+                describe(&token.tok)
+            ),
         )),
     }
 }
@@ -85,7 +84,7 @@ struct Parser {
 fn describe(tok: &Tok) -> String {
     match tok {
         Tok::Ident(name) => format!("column {name:?}"),
-        Tok::Word(word) => format!("{}", format!("{word:?}").to_lowercase()),
+        Tok::Word(word) => format!("{word:?}").to_lowercase(),
         Tok::Str(text) => format!("text {text:?}"),
         Tok::Num(n) => format!("number {n}"),
         Tok::Date(d) => format!("date {d}"),

@@ -1,16 +1,34 @@
 use super::*;
 
 fn columns() -> Vec<String> {
-    ["email", "country", "plan", "age", "signup", "first name", "tags", "other"]
-        .map(String::from)
-        .to_vec()
+    [
+        "email",
+        "country",
+        "plan",
+        "age",
+        "signup",
+        "first name",
+        "tags",
+        "other",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// A row with the test columns' values.
 fn row(country: &str, plan: &str, age: &str, signup: &str) -> Vec<String> {
-    ["a@x.example", country, plan, age, signup, "Ann", "news,Sport", ""]
-        .map(String::from)
-        .to_vec()
+    [
+        "a@x.example",
+        country,
+        plan,
+        age,
+        signup,
+        "Ann",
+        "news,Sport",
+        "",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn filter(text: &str) -> SegmentFilter {
@@ -109,10 +127,22 @@ fn a_cell_that_is_not_a_number_or_date_makes_the_comparison_false_whatever_the_o
 
 #[test]
 fn a_date_cell_may_carry_a_time_which_is_ignored() {
-    assert!(keeps("signup == 2026-01-31", &row("", "", "", "2026-01-31T10:00:00Z")));
-    assert!(keeps("signup == 2026-01-31", &row("", "", "", "2026-01-31 23:59")));
-    assert!(!keeps("signup == 2026-01-31", &row("", "", "", "2026-01-31x")));
-    assert!(!keeps("signup == 2026-01-31", &row("", "", "", "31/01/2026")));
+    assert!(keeps(
+        "signup == 2026-01-31",
+        &row("", "", "", "2026-01-31T10:00:00Z")
+    ));
+    assert!(keeps(
+        "signup == 2026-01-31",
+        &row("", "", "", "2026-01-31 23:59")
+    ));
+    assert!(!keeps(
+        "signup == 2026-01-31",
+        &row("", "", "", "2026-01-31x")
+    ));
+    assert!(!keeps(
+        "signup == 2026-01-31",
+        &row("", "", "", "31/01/2026")
+    ));
 }
 
 #[test]
@@ -131,15 +161,30 @@ fn and_binds_tighter_than_or_and_not_tighter_than_and() {
     let de_free = row("DE", "free", "30", "");
     let fr_pro = row("FR", "pro", "30", "");
     // or(country == FR, and(country == DE, plan != free))
-    assert!(keeps("country == 'FR' or country == 'DE' and plan != 'free'", &fr_pro));
-    assert!(!keeps("country == 'FR' or country == 'DE' and plan != 'free'", &de_free));
-    assert!(!keeps("(country == 'FR' or country == 'DE') and plan != 'free'", &de_free));
-    assert!(keeps("(country == 'FR' or country == 'DE') and plan == 'free'", &de_free));
+    assert!(keeps(
+        "country == 'FR' or country == 'DE' and plan != 'free'",
+        &fr_pro
+    ));
+    assert!(!keeps(
+        "country == 'FR' or country == 'DE' and plan != 'free'",
+        &de_free
+    ));
+    assert!(!keeps(
+        "(country == 'FR' or country == 'DE') and plan != 'free'",
+        &de_free
+    ));
+    assert!(keeps(
+        "(country == 'FR' or country == 'DE') and plan == 'free'",
+        &de_free
+    ));
     // not(country == DE) and plan == free: false for DE
     assert!(!keeps("not country == 'DE' and plan == 'free'", &de_free));
     assert!(keeps("not (country == 'DE' and plan == 'pro')", &de_free));
     assert!(keeps("not not country == 'DE'", &de_free));
-    assert!(keeps("country == 'DE' AND plan == 'free' Or age > 99", &de_free));
+    assert!(keeps(
+        "country == 'DE' AND plan == 'free' Or age > 99",
+        &de_free
+    ));
     assert!(keeps("((age == 30))", &de_free));
 }
 
@@ -147,11 +192,15 @@ fn and_binds_tighter_than_or_and_not_tighter_than_and() {
 fn quoted_texts_take_escapes_and_either_quote() {
     let cols: Vec<String> = ["email", "name"].map(String::from).to_vec();
     let r = vec!["e@x.example".to_owned(), "O'Brien \"Bo\"".to_owned()];
-    for text in [
-        r#"name == 'o\'brien "bo"'"#,
-        r#"name == "O'Brien \"Bo\"""#,
-    ] {
-        assert!(Segment::parse(text).unwrap().bind(&cols).unwrap().matches(&r), "{text}");
+    for text in [r#"name == 'o\'brien "bo"'"#, r#"name == "O'Brien \"Bo\"""#] {
+        assert!(
+            Segment::parse(text)
+                .unwrap()
+                .bind(&cols)
+                .unwrap()
+                .matches(&r),
+            "{text}"
+        );
     }
 }
 
@@ -160,7 +209,10 @@ fn an_unknown_column_names_itself_and_its_position() {
     let e = error("country == 'DE' and contry != 'x'");
     assert_eq!(e.position(), 21);
     let text = e.to_string();
-    assert!(text.starts_with("at character 21: unknown column \"contry\""), "{text}");
+    assert!(
+        text.starts_with("at character 21: unknown column \"contry\""),
+        "{text}"
+    );
     assert!(text.contains("email, country, plan"), "{text}");
     let e = error("Country == 'DE'");
     assert!(e.to_string().contains("did you mean \"country\"?"), "{e}");
@@ -172,7 +224,11 @@ fn an_unknown_column_names_itself_and_its_position() {
 fn type_errors_name_the_position_and_the_column() {
     let e = error("'x' < 3");
     assert_eq!(e.position(), 5);
-    assert!(e.to_string().contains("cannot compare the text \"x\" with the number 3"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("cannot compare the text \"x\" with the number 3"),
+        "{e}"
+    );
     let e = error("age in [1, 'two']");
     assert_eq!(e.position(), 12);
     let e = error("'DE' in [1]");
@@ -182,7 +238,10 @@ fn type_errors_name_the_position_and_the_column() {
     let e = error("'x' is empty");
     assert_eq!(e.position(), 1);
     let e = error("age in [country]");
-    assert!(matches!(e, SegmentError::Type { position: 9, ref column, .. } if column.as_deref() == Some("country")), "{e:?}");
+    assert!(
+        matches!(e, SegmentError::Type { position: 9, ref column, .. } if column.as_deref() == Some("country")),
+        "{e:?}"
+    );
     let e = error("2026-01-01 == 'x'");
     assert_eq!(e.position(), 12);
 }
@@ -195,7 +254,11 @@ fn syntax_errors_name_their_position() {
         ("country = 'DE'", 9, "=="),
         ("country ! 'DE'", 9, "!="),
         ("country == 'DE", 12, "not closed"),
-        ("country == ", 12, "expected a column or a value, found the end"),
+        (
+            "country == ",
+            12,
+            "expected a column or a value, found the end",
+        ),
         ("country 'DE'", 9, "expected an operator"),
         ("country == 'DE' plan", 17, "unexpected column"),
         ("(country == 'DE'", 17, "the ) closing the ( at character 1"),
@@ -208,7 +271,11 @@ fn syntax_errors_name_their_position() {
         ("age > 3x", 7, "neither a number nor a date"),
         ("age > 1.2.3", 7, "not a number"),
         ("country == 'a' and", 19, "found the end"),
-        ("country == 'a' && plan == 'b'", 16, "unexpected character '&'"),
+        (
+            "country == 'a' && plan == 'b'",
+            16,
+            "unexpected character '&'",
+        ),
         ("`` == 'a'", 1, "empty column name"),
         ("`name == 'a'", 1, "not closed"),
     ] {
@@ -236,7 +303,10 @@ fn malformed_dates_are_refused_with_their_position() {
 fn reserved_words_are_columns_in_backticks() {
     let cols: Vec<String> = ["email", "in", "empty"].map(String::from).to_vec();
     let f = Segment::parse("`in` == 'x' and `EMPTY` is empty");
-    assert!(f.unwrap().bind(&cols).is_err(), "column names keep their case");
+    assert!(
+        f.unwrap().bind(&cols).is_err(),
+        "column names keep their case"
+    );
     let f = Segment::parse("`in` == 'x' and `empty` is empty").unwrap();
     let r: Vec<String> = ["e@x.example", "X", ""].map(String::from).to_vec();
     assert!(f.bind(&cols).unwrap().matches(&r));

@@ -24,7 +24,7 @@ fn ab_campaign(store: &Store) {
             .add(&address, "y.example", values, i as u64 + 2, assignment)
             .unwrap();
     }
-    loader.finish(3, 1).unwrap();
+    loader.finish(3, 1, 0).unwrap();
     let delivered = OutcomeUpdate {
         key: RecipientKey {
             domain: "y.example".into(),
