@@ -161,6 +161,12 @@ async fn only_the_rows_the_segment_matches_are_sent_and_the_rest_counted_exclude
     assert_eq!(expected.len() as u64 + excluded, 400);
     let campaign = fixture.campaign();
 
+    // `volley check` tells how many rows the segment keeps (DNS rows may fail: not asserted).
+    let check = volley(&["check", &campaign]).await;
+    let said = text(&check.stdout);
+    let keeps = format!("keeps {} of 400 valid rows", expected.len());
+    assert!(said.contains(&keeps), "{said}{}", text(&check.stderr));
+
     let out = volley(&["send", &campaign, "--no-progress"]).await;
     assert_eq!(
         out.status.code(),
@@ -237,7 +243,10 @@ async fn a_bad_expression_is_refused_with_its_position_and_nothing_is_loaded() {
             "signup < 2026-02-30",
             "at character 10: 2026-02-30 is not a date",
         ),
-        ("country = 'DE'", "at character 9: a single = is not an operator"),
+        (
+            "country = 'DE'",
+            "at character 9: a single = is not an operator",
+        ),
     ] {
         let (mut fixture, base) = fixture(&list(20), expression, &dns).await;
         let campaign = fixture.campaign();

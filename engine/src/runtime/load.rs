@@ -118,3 +118,37 @@ pub(crate) fn load_list(
         row_errors,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::Segment;
+
+    #[test]
+    fn rows_the_segment_leaves_out_are_counted_excluded_not_invalid_nor_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.csv");
+        std::fs::write(
+            &list,
+            "email,plan\na@x.example,pro\nb@x.example,free\nnot-an-address,pro\n\
+             c@y.example,PRO\nd@y.example,\na@x.example,pro\n",
+        )
+        .unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let columns = ["email".to_owned(), "plan".to_owned()];
+        let filter = RowFilter {
+            segment: Some(
+                Segment::parse("plan == 'pro'")
+                    .unwrap()
+                    .bind(&columns)
+                    .unwrap(),
+            ),
+        };
+        let assigner = Some(Assigner::new("c", &[1.0, 1.0], None));
+        let loaded = load_list(&list, "c", &store, assigner, &filter, &|_| {}).unwrap();
+        let c = &loaded.counts;
+        assert_eq!((c.total, c.pending), (2, 2), "{c:?}");
+        assert_eq!((c.invalid, c.duplicate, c.excluded), (1, 1, 2), "{c:?}");
+        assert_eq!(store.counts("c").unwrap(), Some(c.clone()));
+    }
+}

@@ -65,31 +65,7 @@ pub(super) fn bind(expr: &Expr, columns: &[String]) -> Result<Bound, SegmentErro
             list,
             negated,
             ..
-        } => {
-            let subject = side(operand)?;
-            let mut items = Vec::with_capacity(list.len());
-            for item in list {
-                let bound = side(item)?;
-                if matches!(bound, Side::Cell(_)) {
-                    return Err(type_error(item, "a list holds values, not columns"));
-                }
-                if let Some(first) = items.first() {
-                    same_kind(first, &bound, item.position, || {
-                        format!("{} in a list of {}s", describe(item), kind_name(first))
-                    })?;
-                } else {
-                    same_kind(&subject, &bound, item.position, || {
-                        format!(
-                            "cannot look for {} in a list of {}s",
-                            describe(operand),
-                            kind_name(&bound)
-                        )
-                    })?;
-                }
-                items.push(bound);
-            }
-            Bound::In(subject, items, *negated)
-        }
+        } => Bound::In(side(operand)?, bind_list(operand, list, columns)?, *negated),
         Expr::Contains {
             operand,
             needle,
@@ -119,6 +95,37 @@ pub(super) fn bind(expr: &Expr, columns: &[String]) -> Result<Bound, SegmentErro
             }
         },
     })
+}
+
+/// The values of `operand in [list]`: literals, all of one kind, and of the operand's kind
+/// when it is a literal too.
+fn bind_list(
+    operand: &Operand,
+    list: &[Operand],
+    columns: &[String],
+) -> Result<Vec<Side>, SegmentError> {
+    let subject = side(operand, columns)?;
+    let mut items: Vec<Side> = Vec::with_capacity(list.len());
+    for item in list {
+        let bound = side(item, columns)?;
+        if matches!(bound, Side::Cell(_)) {
+            return Err(type_error(item, "a list holds values, not columns"));
+        }
+        match items.first() {
+            Some(first) => same_kind(first, &bound, item.position, || {
+                format!("{} in a list of {}s", describe(item), kind_name(first))
+            })?,
+            None => same_kind(&subject, &bound, item.position, || {
+                format!(
+                    "cannot look for {} in a list of {}s",
+                    describe(operand),
+                    kind_name(&bound)
+                )
+            })?,
+        }
+        items.push(bound);
+    }
+    Ok(items)
 }
 
 /// `a text`, `a number`, `a date` of a literal side.
