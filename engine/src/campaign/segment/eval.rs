@@ -22,8 +22,8 @@ pub(super) enum Side {
 /// An expression bound to one list's columns, ready to evaluate.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Bound {
-    Or(Box<Bound>, Box<Bound>),
-    And(Box<Bound>, Box<Bound>),
+    Or(Vec<Bound>),
+    And(Vec<Bound>),
     Not(Box<Bound>),
     Compare(Side, Cmp, Side),
     In(Side, Vec<Side>, bool),
@@ -45,8 +45,8 @@ fn kind(side: &Side) -> Option<&'static str> {
 pub(super) fn bind(expr: &Expr, columns: &[String]) -> Result<Bound, SegmentError> {
     let side = |operand: &Operand| side(operand, columns);
     Ok(match expr {
-        Expr::Or(a, b) => Bound::Or(Box::new(bind(a, columns)?), Box::new(bind(b, columns)?)),
-        Expr::And(a, b) => Bound::And(Box::new(bind(a, columns)?), Box::new(bind(b, columns)?)),
+        Expr::Or(terms) => Bound::Or(bind_all(terms, columns)?),
+        Expr::And(terms) => Bound::And(bind_all(terms, columns)?),
         Expr::Not(a) => Bound::Not(Box::new(bind(a, columns)?)),
         Expr::Compare {
             left,
@@ -95,6 +95,10 @@ pub(super) fn bind(expr: &Expr, columns: &[String]) -> Result<Bound, SegmentErro
             }
         },
     })
+}
+
+fn bind_all(terms: &[Expr], columns: &[String]) -> Result<Vec<Bound>, SegmentError> {
+    terms.iter().map(|term| bind(term, columns)).collect()
 }
 
 /// The values of `operand in [list]`: literals, all of one kind, and of the operand's kind
@@ -201,8 +205,8 @@ impl Bound {
     /// Whether the row with `values` (aligned with the bound columns) matches.
     pub(super) fn matches(&self, values: &[String]) -> bool {
         match self {
-            Self::Or(a, b) => a.matches(values) || b.matches(values),
-            Self::And(a, b) => a.matches(values) && b.matches(values),
+            Self::Or(terms) => terms.iter().any(|t| t.matches(values)),
+            Self::And(terms) => terms.iter().all(|t| t.matches(values)),
             Self::Not(a) => !a.matches(values),
             Self::Compare(l, op, r) => order(l, r, values).is_some_and(|o| holds(*op, o)),
             Self::In(subject, items, negated) => {

@@ -24,8 +24,10 @@ pub(super) struct Operand {
 /// A parsed expression; `position` is where its operator is written.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Expr {
-    Or(Box<Expr>, Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
+    /// Two or more terms (a chain stays flat, so a long one never recurses deeply).
+    Or(Vec<Expr>),
+    /// Two or more terms.
+    And(Vec<Expr>),
     Not(Box<Expr>),
     Compare {
         left: Operand,
@@ -56,7 +58,12 @@ pub(super) enum Expr {
 pub(super) fn parse(text: &str) -> Result<Expr, SegmentError> {
     let tokens = tokens(text)?;
     let end = text.chars().count() + 1;
-    let mut parser = Parser { tokens, at: 0, end };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        end,
+        depth: 0,
+    };
     if parser.tokens.is_empty() {
         return Err(SegmentError::syntax(1, "the expression is empty"));
     }
@@ -78,7 +85,12 @@ struct Parser {
     at: usize,
     /// The position just past the last character (for "expected … at the end").
     end: usize,
+    /// How many `not`s and parentheses enclose the parser's position.
+    depth: usize,
 }
+
+/// The deepest nesting of `not` and parentheses accepted (recursion stays bounded).
+pub(super) const MAX_DEPTH: usize = 64;
 
 /// A token in words, for messages.
 fn describe(tok: &Tok) -> String {
@@ -126,24 +138,47 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Expr, SegmentError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.peek_word(Word::Or) {
             self.at += 1;
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Expr::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, SegmentError> {
-        let mut left = self.unary()?;
+        let mut terms = vec![self.unary()?];
         while self.peek_word(Word::And) {
             self.at += 1;
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Expr::And(terms)
+        })
     }
 
+    /// `not …`, `( … )` or a predicate; more than [`MAX_DEPTH`] levels (each `not`, each
+    /// parenthesis and the predicate inside count one) are refused.
     fn unary(&mut self) -> Result<Expr, SegmentError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(SegmentError::syntax(
+                self.here(),
+                format!("nested more than {MAX_DEPTH} deep (not, parentheses)"),
+            ));
+        }
+        let expr = self.unary_inner();
+        self.depth -= 1;
+        expr
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr, SegmentError> {
         if self.peek_word(Word::Not) {
             self.at += 1;
             return Ok(Expr::Not(Box::new(self.unary()?)));

@@ -312,3 +312,47 @@ fn reserved_words_are_columns_in_backticks() {
     assert!(f.bind(&cols).unwrap().matches(&r));
     assert!(Segment::parse("in == 'x'").is_err());
 }
+
+#[test]
+fn long_chains_stay_flat_and_deep_nesting_is_refused() {
+    let chain = vec!["age == 1"; 5_000].join(" or ");
+    assert!(!keeps(&chain, &row("", "", "2", "")));
+    assert!(keeps(&(chain + " or age == 2"), &row("", "", "2", "")));
+    // 63 parentheses and the predicate inside them: 64 levels.
+    let deep = format!("{}age == 1{}", "(".repeat(63), ")".repeat(63));
+    assert!(Segment::parse(&deep).is_ok());
+    let deeper = format!("{}age == 1{}", "(".repeat(64), ")".repeat(64));
+    let e = Segment::parse(&deeper).unwrap_err();
+    assert_eq!(e.position(), 65, "{e}");
+    assert!(Segment::parse(&"not ".repeat(10_000)).is_err());
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_text_parses_or_is_refused_without_a_panic(text in "\\PC{0,80}") {
+        if let Ok(segment) = Segment::parse(&text) {
+            if let Ok(filter) = segment.bind(&columns()) {
+                filter.matches(&row("DE", "pro", "30", "2026-01-31"));
+            }
+        }
+    }
+
+    #[test]
+    fn texts_of_the_language_parse_or_are_refused_without_a_panic(
+        words in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "country", "age", "signup", "==", "!=", "<", ">=", "and", "or", "not", "in",
+                "contains", "is", "empty", "(", ")", "[", "]", ",", "'DE'", "30", "-1.5",
+                "2026-01-31", "2026-02-30", "`first name`", "zz", "\"x\"",
+            ]),
+            0..24,
+        )
+    ) {
+        let text = words.join(" ");
+        if let Ok(segment) = Segment::parse(&text) {
+            if let Ok(filter) = segment.bind(&columns()) {
+                filter.matches(&row("DE", "pro", "", "soon"));
+            }
+        }
+    }
+}
