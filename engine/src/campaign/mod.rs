@@ -7,15 +7,14 @@
 mod conversions;
 mod error;
 mod reader;
-mod segment;
 mod suppressions;
 
 pub use crate::config::{normalize_address, AddressError};
+pub use crate::config::{Segment, SegmentError, SegmentFilter};
 pub use conversions::{
     import_conversions, parse_time, parse_value, Attributor, ConversionImport,
     ConversionImportError, NO_CURRENCY,
 };
 pub use error::{CampaignError, RowError};
 pub use reader::{RecipientReader, Row};
-pub use segment::{Segment, SegmentError, SegmentFilter};
 pub use suppressions::{import_suppressions, ImportError, ImportSummary};

@@ -128,7 +128,7 @@ pub enum ConfigError {
         /// The expression as written.
         text: String,
         /// What is wrong, and at which character.
-        source: Box<crate::campaign::SegmentError>,
+        source: Box<super::SegmentError>,
     },
     /// A key's text does not have the required shape.
     #[error("{}: {key} = {value:?} is invalid: {expected}", file.display())]

@@ -231,14 +231,11 @@ pub(crate) fn validate(
 
 /// Parses `[campaign] where` (its columns are checked against the list's header later,
 /// when the campaign is prepared).
-fn parse_segment(
-    ctx: &Ctx,
-    text: Option<&str>,
-) -> Result<Option<crate::campaign::Segment>, ConfigError> {
+fn parse_segment(ctx: &Ctx, text: Option<&str>) -> Result<Option<super::Segment>, ConfigError> {
     let Some(text) = text else {
         return Ok(None);
     };
-    crate::campaign::Segment::parse(text)
+    super::Segment::parse(text)
         .map(Some)
         .map_err(|source| ConfigError::Segment {
             file: ctx.file.clone(),

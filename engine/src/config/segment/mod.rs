@@ -55,7 +55,7 @@ impl Segment {
         &self.text
     }
 
-    /// Ties the expression to the list's `columns` (as [`crate::campaign::RecipientReader`]
+    /// Ties the expression to the list's `columns` (as `RecipientReader`
     /// names them): an unknown column or a type error is found here, with its position.
     pub fn bind(&self, columns: &[String]) -> Result<SegmentFilter, SegmentError> {
         Ok(SegmentFilter {
