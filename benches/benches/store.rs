@@ -29,7 +29,7 @@ fn loaded_store() -> (tempfile::TempDir, Store) {
             )
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
     (dir, store)
 }
 

@@ -38,13 +38,14 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
         ));
     }
     let seconds = report.elapsed.as_secs_f64();
-    let rows = c.total + c.invalid + c.duplicate;
+    let rows = c.total + c.invalid + c.duplicate + c.excluded;
     ui::line(&format!(
-        "campaign {}: loaded {} ({}, {}, {} suppressed) in {} ({} rows/s); nothing was sent",
+        "campaign {}: loaded {} ({}, {}{}, {} suppressed) in {} ({} rows/s); nothing was sent",
         campaign.id(),
         counted(c.total, "recipient", "recipients"),
         counted(c.invalid, "invalid row", "invalid rows"),
         skipped(c.duplicate),
+        crate::send::excluded(c.excluded),
         format_count(c.suppressed),
         format_seconds(seconds, 1),
         format_whole_rate(rows as f64 / seconds.max(0.001)),

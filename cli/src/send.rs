@@ -248,14 +248,24 @@ pub(crate) fn edition_due(settings: &mut volley::config::CampaignSettings) -> an
     }
 }
 
-/// A campaign's list in a few words: `20 recipients (1 invalid row, 2 duplicates skipped)`.
+/// A campaign's list in a few words: `20 recipients (1 invalid row, 2 duplicates skipped)`,
+/// with `, 5 excluded by where` when its segment left rows out.
 pub(crate) fn list_summary(c: &volley::model::Counts) -> String {
     format!(
-        "{} ({}, {})",
+        "{} ({}, {}{})",
         counted(c.total, "recipient", "recipients"),
         counted(c.invalid, "invalid row", "invalid rows"),
-        skipped(c.duplicate)
+        skipped(c.duplicate),
+        excluded(c.excluded)
     )
+}
+
+/// `, 5 excluded by where` (rows the segment left out), or nothing when there are none.
+pub(crate) fn excluded(rows: u64) -> String {
+    if rows == 0 {
+        return String::new();
+    }
+    format!(", {} excluded by where", format_count(rows))
 }
 
 /// Duplicates skipped: `1 duplicate skipped`.
@@ -281,11 +291,12 @@ fn dry_run(campaign: &Campaign, dir: &std::path::Path) -> anyhow::Result<u8> {
         ui::warn_line(&format!("skipped {error}"));
     }
     ui::line(&format!(
-        "dry run: wrote {} to {} ({}, {}); nothing was sent",
+        "dry run: wrote {} to {} ({}, {}{}); nothing was sent",
         counted(report.written as u64, "signed message", "signed messages"),
         report.dir.display(),
         counted(report.invalid as u64, "invalid row", "invalid rows"),
-        skipped(report.duplicate as u64)
+        skipped(report.duplicate as u64),
+        excluded(report.excluded)
     ));
     Ok(if report.invalid > 0 {
         exit::FAILURES

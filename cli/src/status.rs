@@ -33,10 +33,11 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("cancelled", c.cancelled),
         ("invalid rows", c.invalid),
         ("duplicates", c.duplicate),
+        ("excluded", c.excluded),
     ] {
         // The holdout only for a campaign that has one; cancelled only for one cancelled
-        // over the API.
-        if !matches!(name, "holdout" | "cancelled") || value > 0 {
+        // over the API; excluded only for one whose `where` left rows out.
+        if !matches!(name, "holdout" | "cancelled" | "excluded") || value > 0 {
             ui::line(&format!("  {name:<13}{value:>10}"));
         }
     }

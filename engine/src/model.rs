@@ -237,6 +237,10 @@ pub struct Counts {
     /// existed hold the fields above only, as the sled engine reads them.)
     #[serde(default)]
     pub cancelled: u64,
+    /// Valid CSV rows left out of the send by the campaign's rules (`[campaign] where`):
+    /// never loaded. Last, like the two above: older stores do not have it.
+    #[serde(default)]
+    pub excluded: u64,
 }
 
 impl Counts {
@@ -291,6 +295,7 @@ impl Counts {
         self.invalid += other.invalid;
         self.duplicate += other.duplicate;
         self.holdout += other.holdout;
+        self.excluded += other.excluded;
     }
 
     /// Recipients in a final state (the holdout included: it is never sent).

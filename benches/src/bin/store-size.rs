@@ -66,7 +66,7 @@ fn load(store: &Store, rows: u64) {
             .add(&email, &domain, values, i + 2, Assignment::Variant(0))
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
 }
 
 /// Records a delivery for every pending recipient, a group and a flush at a time.

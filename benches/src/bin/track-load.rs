@@ -65,7 +65,7 @@ fn prepare(store_dir: &str, key: &str, recipients: u64, paths: &str) {
             )
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
     deliver_all(&store);
     let key = TokenKey::new(key.as_bytes());
     let links = vec![

@@ -77,6 +77,7 @@ fn variant_row(
             invalid: 0,
             duplicate: 0,
             holdout: 0,
+            excluded: 0,
         },
         engagement: TrackCounts {
             opened,
@@ -186,6 +187,7 @@ pub(super) fn sample_report() -> Report {
             invalid: 17,
             duplicate: 41,
             holdout: 0,
+            excluded: 0,
         },
         engagement,
         complaints: 6,

@@ -83,6 +83,7 @@ impl CsvRows {
             ("cancelled", c.cancelled),
             ("invalid", c.invalid),
             ("duplicate", c.duplicate),
+            ("excluded", c.excluded),
         ] {
             self.count(section, item, metric, value);
         }

@@ -227,9 +227,14 @@ fn cards(report: &Report) -> Vec<Card> {
             "Suppressed",
             c.suppressed,
             format!(
-                "{} invalid · {} duplicate rows skipped",
+                "{} invalid · {} duplicate rows skipped{}",
                 format_count(c.invalid),
-                format_count(c.duplicate)
+                format_count(c.duplicate),
+                if c.excluded > 0 {
+                    format!(" · {} excluded by where", format_count(c.excluded))
+                } else {
+                    String::new()
+                }
             ),
         ),
         card(

@@ -142,6 +142,13 @@ pub(super) fn table_summary(out: &mut String, report: &Report) {
             "skipped".into(),
         ],
     ];
+    if c.excluded > 0 {
+        rows.push(vec![
+            "Excluded rows".into(),
+            format_count(c.excluded),
+            "left out by [campaign] where".into(),
+        ]);
+    }
     if c.holdout > 0 {
         let row = vec![
             "Holdout".into(),

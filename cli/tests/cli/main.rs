@@ -40,6 +40,7 @@ mod postfix;
 mod postgres;
 mod providers;
 mod replies;
+mod segments;
 mod serve;
 mod store_copy;
 mod store_upgrade;

@@ -100,6 +100,9 @@ pub struct ListLoaded {
     pub invalid: u64,
     /// Addresses given twice (kept once).
     pub duplicate: u64,
+    /// Valid rows left out by the campaign's `[campaign] where` (not loaded).
+    #[serde(default)]
+    pub excluded: u64,
     /// Addresses on the suppression list (never sent).
     pub suppressed: u64,
     /// The first invalid rows.

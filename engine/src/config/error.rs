@@ -119,6 +119,17 @@ pub enum ConfigError {
         /// Largest allowed value.
         max: i64,
     },
+    /// The `[campaign] where` expression does not parse, names a column the list does not
+    /// have, or compares things that cannot be compared.
+    #[error("{}: [campaign] where = {text:?}: {source}", file.display())]
+    Segment {
+        /// The campaign file.
+        file: PathBuf,
+        /// The expression as written.
+        text: String,
+        /// What is wrong, and at which character.
+        source: Box<super::SegmentError>,
+    },
     /// A key's text does not have the required shape.
     #[error("{}: {key} = {value:?} is invalid: {expected}", file.display())]
     BadValue {

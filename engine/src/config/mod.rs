@@ -19,6 +19,7 @@ mod raw;
 mod relay;
 mod schedule;
 mod secret_file;
+mod segment;
 mod serve;
 mod settings;
 mod shaping;
@@ -45,6 +46,7 @@ pub use providers::{
 pub use relay::is_loopback_host;
 pub(crate) use secret_file::warn_if_loose;
 pub use secret_file::{loose_permissions, LoosePermissions};
+pub use segment::{Segment, SegmentError, SegmentFilter};
 pub use serve::{
     is_node_name, load_serve, ClusterSettings, ServeSettings, ServeTracking, DEFAULT_LEASE,
     MIN_METRICS_TOKEN_BYTES,

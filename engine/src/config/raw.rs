@@ -223,6 +223,9 @@ pub(crate) struct RawCampaign {
     pub(crate) recipients: String,
     #[serde(default = "default_priority")]
     pub(crate) priority: i64,
+    /// The segment: which rows of the list are loaded (`super::Segment`).
+    #[serde(default, rename = "where")]
+    pub(crate) segment: Option<String>,
 }
 
 /// `[relay]`.

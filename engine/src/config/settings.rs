@@ -29,6 +29,9 @@ pub struct CampaignSettings {
     pub html: Option<TemplateFile>,
     /// The recipients CSV (resolved path; checked to exist at load time).
     pub recipients: PathBuf,
+    /// The segment (`[campaign] where`): only the rows it matches are loaded; `None` loads
+    /// every row. Parsed here; bound to the list's columns when the campaign is prepared.
+    pub segment: Option<super::Segment>,
     /// Priority lane, 1 (most urgent) to 5; default 3.
     pub priority: u8,
     /// The relay to send through; `None` means direct to MX.

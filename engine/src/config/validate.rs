@@ -168,6 +168,7 @@ pub(crate) fn validate(
     let recipients = ctx.path("campaign.recipients", &c.recipients)?;
     ctx.readable("campaign.recipients", &recipients)?;
     ctx.range("campaign.priority", c.priority, 1, 5)?;
+    let segment = parse_segment(&ctx, c.segment.as_deref())?;
     let priority = u8::try_from(c.priority).unwrap_or(3); // invariant: range-checked above
     let dkim = validate_dkim(&ctx, &raw.dkim)?;
     check_authorised(&ctx, &from, &dkim)?;
@@ -213,6 +214,7 @@ pub(crate) fn validate(
         text,
         html,
         recipients,
+        segment,
         priority,
         relay,
         dkim,
@@ -225,6 +227,21 @@ pub(crate) fn validate(
         shaping,
         tracking,
     })
+}
+
+/// Parses `[campaign] where` (its columns are checked against the list's header later,
+/// when the campaign is prepared).
+fn parse_segment(ctx: &Ctx, text: Option<&str>) -> Result<Option<super::Segment>, ConfigError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    super::Segment::parse(text)
+        .map(Some)
+        .map_err(|source| ConfigError::Segment {
+            file: ctx.file.clone(),
+            text: text.to_owned(),
+            source: Box::new(source),
+        })
 }
 
 /// Parses `[bounces]`.

@@ -111,6 +111,7 @@ impl StatusReport {
             "holdout": c.holdout,
             "invalid": c.invalid,
             "duplicate": c.duplicate,
+            "excluded": c.excluded,
             "next_attempt": self.next_due.map(format_millis),
             "running_pid": self.live_from,
             "sending": self.active,

@@ -36,7 +36,7 @@ fn campaign(store: &Store) -> ReportSpec {
             )
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
     let delivered: Vec<OutcomeUpdate> = store
         .pending("c1", None, 100)
         .unwrap()

@@ -2,7 +2,7 @@
 //! `compose::CampaignMessages`), its bounce classifier and the policies for its outcomes.
 
 use crate::bounce::Classifier;
-use crate::campaign::RecipientReader;
+use crate::campaign::{RecipientReader, SegmentFilter};
 use crate::compose::{CampaignMessages, ComposeStage, Identity};
 use crate::config::{CampaignSettings, TlsMode};
 use crate::model::{RetryPolicy, SuppressionPolicy};
@@ -16,6 +16,8 @@ pub struct Campaign {
     pub(super) settings: CampaignSettings,
     pub(super) messages: CampaignMessages,
     pub(super) classifier: Arc<Classifier>,
+    /// `[campaign] where`, bound to the list's columns (`None`: every row is loaded).
+    pub(super) segment: Option<SegmentFilter>,
 }
 
 impl std::fmt::Debug for Campaign {
@@ -38,12 +40,14 @@ impl Campaign {
         let columns = RecipientReader::open(&settings.recipients)?
             .columns()
             .to_vec();
+        let segment = bind_segment(&settings, &columns)?;
         let messages = CampaignMessages::prepare(&settings, columns)?;
         let classifier = Arc::new(classifier_for(&settings)?);
         Ok(Campaign {
             settings,
             messages,
             classifier,
+            segment,
         })
     }
 
@@ -62,6 +66,7 @@ impl Campaign {
             settings,
             messages,
             classifier,
+            segment: None,
         })
     }
 
@@ -118,6 +123,11 @@ impl Campaign {
                 variant: id.to_owned(),
                 known,
             })
+    }
+
+    /// The segment (`[campaign] where`) bound to the list's columns, if the campaign has one.
+    pub(crate) fn segment(&self) -> Option<&SegmentFilter> {
+        self.segment.as_ref()
     }
 
     /// The campaign id.
@@ -199,4 +209,23 @@ pub(crate) fn outcome_policy(settings: &CampaignSettings) -> OutcomePolicy {
             soft_min_span: settings.bounces.soft_min_span,
         },
     }
+}
+
+/// Binds `[campaign] where` to the list's `columns`: an unknown column or a type error is
+/// refused here, before anything is loaded, naming the file, the key and the position.
+fn bind_segment(
+    settings: &CampaignSettings,
+    columns: &[String],
+) -> Result<Option<SegmentFilter>, Error> {
+    let Some(segment) = &settings.segment else {
+        return Ok(None);
+    };
+    segment.bind(columns).map(Some).map_err(|source| {
+        crate::config::ConfigError::Segment {
+            file: settings.file.clone(),
+            text: segment.text().to_owned(),
+            source: Box::new(source),
+        }
+        .into()
+    })
 }

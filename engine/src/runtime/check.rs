@@ -45,11 +45,19 @@ pub async fn check(path: &Path, options: &Options) -> Vec<Check> {
 fn prepare(settings: CampaignSettings, checks: &mut Vec<Check>) -> Option<Campaign> {
     let campaign = match Campaign::prepare(settings) {
         Ok(campaign) => campaign,
+        Err(error) if is_segment_error(&error) => {
+            // `[campaign] where` names a column the list lacks, or compares what cannot be.
+            checks.push(Check::new("segment", Status::Fail, error.to_string()));
+            return None;
+        }
         Err(error) => {
             checks.push(Check::new("first message", Status::Fail, error.to_string()));
             return None;
         }
     };
+    if let Some(check) = segment_check(&campaign) {
+        checks.push(check);
+    }
     checks.push(match super::render_row(&campaign, 1, None) {
         Ok(row) => Check::new(
             "first message",
@@ -63,4 +71,32 @@ fn prepare(settings: CampaignSettings, checks: &mut Vec<Check>) -> Option<Campai
         Err(error) => Check::new("first message", Status::Fail, error.to_string()),
     });
     Some(campaign)
+}
+
+/// The `segment` row of a campaign with `[campaign] where`: how many of the list's valid
+/// rows it keeps (read through once; nothing is loaded).
+fn segment_check(campaign: &Campaign) -> Option<Check> {
+    let segment = campaign.segment()?;
+    let reader = match crate::campaign::RecipientReader::open(&campaign.settings.recipients) {
+        Ok(reader) => reader,
+        Err(error) => return Some(Check::new("segment", Status::Fail, error.to_string())),
+    };
+    let (mut kept, mut valid) = (0u64, 0u64);
+    for row in reader.flatten() {
+        valid += 1;
+        kept += u64::from(segment.matches(&row.values));
+    }
+    let text = campaign.settings.segment.as_ref().map_or("", |s| s.text());
+    let detail = format!("[campaign] where = {text:?} keeps {kept} of {valid} valid rows");
+    let status = if kept == 0 {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    Some(Check::new("segment", status, detail))
+}
+
+/// Whether `error` is about `[campaign] where`.
+fn is_segment_error(error: &crate::Error) -> bool {
+    matches!(error, crate::Error::Config(e) if matches!(**e, crate::config::ConfigError::Segment { .. }))
 }

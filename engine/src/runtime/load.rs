@@ -1,7 +1,7 @@
 //! Loading the recipient list into the store, once per campaign.
 
 use crate::ab::Assigner;
-use crate::campaign::{RecipientReader, RowError};
+use crate::campaign::{RecipientReader, Row, RowError, SegmentFilter};
 use crate::config::CampaignSettings;
 use crate::model::{Assignment, Counts};
 use crate::store::Store;
@@ -15,6 +15,31 @@ pub(crate) const KEPT_ROW_ERRORS: usize = 1_000;
 pub(crate) struct Loaded {
     pub(crate) counts: Counts,
     pub(crate) row_errors: Vec<RowError>,
+}
+
+/// Which valid rows of the list are loaded; a row left out is counted `excluded` (not an
+/// error: it is simply not part of this send). Every rule that leaves rows out at load
+/// (`[campaign] where`, …) is a field here and a test in [`keeps`](Self::keeps).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowFilter {
+    /// `[campaign] where`, bound to the list's columns.
+    pub(crate) segment: Option<SegmentFilter>,
+}
+
+impl RowFilter {
+    /// The filter of a prepared campaign.
+    pub(crate) fn of(campaign: &super::Campaign) -> RowFilter {
+        RowFilter {
+            segment: campaign.segment().cloned(),
+        }
+    }
+
+    /// Whether `row` is loaded.
+    pub(crate) fn keeps(&self, row: &Row) -> bool {
+        self.segment
+            .as_ref()
+            .is_none_or(|segment| segment.matches(&row.values))
+    }
 }
 
 /// The assigner of a campaign with variants or a holdout (`None`: everyone gets the one
@@ -38,25 +63,33 @@ pub(crate) fn assigner_for(settings: &CampaignSettings) -> Option<Assigner> {
 
 /// Streams the CSV into the store, each recipient with its A/B assignment. With an
 /// assigner the list is read twice: once to see every domain's recipients (so each domain
-/// is split evenly), once to load. Blocking: run it off the async workers.
+/// is split evenly), once to load. Rows `filter` leaves out are neither observed nor
+/// loaded, only counted (`excluded`). Blocking: run it off the async workers.
 pub(crate) fn load_list(
     recipients: &Path,
     campaign: &str,
     store: &Store,
     mut assigner: Option<Assigner>,
+    filter: &RowFilter,
     on_progress: &dyn Fn(u64),
 ) -> Result<Loaded, Error> {
     if let Some(assigner) = assigner.as_mut() {
         for row in RecipientReader::open(recipients)?.flatten() {
-            assigner.observe(&row.domain, &row.email);
+            if filter.keeps(&row) {
+                assigner.observe(&row.domain, &row.email);
+            }
         }
     }
     let reader = RecipientReader::open(recipients)?;
     let mut loader = store.start_load(campaign, reader.columns().to_vec())?;
-    let (mut invalid, mut duplicate) = (0u64, 0u64);
+    let (mut invalid, mut duplicate, mut excluded) = (0u64, 0u64, 0u64);
     let mut row_errors = Vec::new();
     for (n, row) in reader.enumerate() {
         match row {
+            Ok(row) if !filter.keeps(&row) => {
+                excluded += 1;
+                tracing::debug!(line = row.line, "row left out of the segment");
+            }
             Ok(row) => {
                 let assignment = match assigner.as_mut() {
                     Some(assigner) => assigner.assign(&row.domain, &row.email),
@@ -79,9 +112,43 @@ pub(crate) fn load_list(
             on_progress(loader.accepted());
         }
     }
-    let result = loader.finish(invalid, duplicate)?;
+    let result = loader.finish(invalid, duplicate, excluded)?;
     Ok(Loaded {
         counts: result.counts,
         row_errors,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::Segment;
+
+    #[test]
+    fn rows_the_segment_leaves_out_are_counted_excluded_not_invalid_nor_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.csv");
+        std::fs::write(
+            &list,
+            "email,plan\na@x.example,pro\nb@x.example,free\nnot-an-address,pro\n\
+             c@y.example,PRO\nd@y.example,\na@x.example,pro\n",
+        )
+        .unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let columns = ["email".to_owned(), "plan".to_owned()];
+        let filter = RowFilter {
+            segment: Some(
+                Segment::parse("plan == 'pro'")
+                    .unwrap()
+                    .bind(&columns)
+                    .unwrap(),
+            ),
+        };
+        let assigner = Some(Assigner::new("c", &[1.0, 1.0], None));
+        let loaded = load_list(&list, "c", &store, assigner, &filter, &|_| {}).unwrap();
+        let c = &loaded.counts;
+        assert_eq!((c.total, c.pending), (2, 2), "{c:?}");
+        assert_eq!((c.invalid, c.duplicate, c.excluded), (1, 1, 2), "{c:?}");
+        assert_eq!(store.counts("c").unwrap(), Some(c.clone()));
+    }
 }

@@ -20,6 +20,8 @@ pub struct DryRunReport {
     pub written: u64,
     /// Rows skipped as duplicates.
     pub duplicate: u64,
+    /// Valid rows left out by `[campaign] where` (no message written).
+    pub excluded: u64,
     /// Invalid rows (the first ones; all are counted in `invalid`).
     pub row_errors: Vec<RowError>,
     /// Invalid rows in all.
@@ -39,14 +41,20 @@ pub fn dry_run(campaign: &Campaign, dir: &Path) -> Result<DryRunReport, Error> {
         dir: dir.to_owned(),
         written: 0,
         duplicate: 0,
+        excluded: 0,
         row_errors: Vec::new(),
         invalid: 0,
         holdout: 0,
     };
     let mut assigner = dry_run_assigner(campaign);
+    let filter = super::load::RowFilter::of(campaign);
     let mut seen = HashSet::new();
     for row in reader {
         let row = match row {
+            Ok(row) if !filter.keeps(&row) => {
+                report.excluded += 1;
+                continue;
+            }
             Ok(row) => row,
             Err(error) => {
                 report.invalid += 1;
@@ -99,8 +107,9 @@ fn dry_run_assigner(campaign: &Campaign) -> Option<crate::ab::Assigner> {
             .collect();
         let mut assigner = crate::ab::Assigner::new(campaign.id(), &weights, None)
             .with_holdout(campaign.settings.holdout);
+        let filter = super::load::RowFilter::of(campaign);
         if let Ok(list) = RecipientReader::open(&campaign.settings.recipients) {
-            for row in list.flatten() {
+            for row in list.flatten().filter(|row| filter.keeps(row)) {
                 assigner.observe(&row.domain, &row.email);
             }
         }

@@ -382,6 +382,7 @@ async fn load(
         store.clone(),
     );
     let assigner = super::load::assigner_for(&campaign.settings);
+    let filter = super::load::RowFilter::of(campaign);
     let report = move |accepted| {
         if let Some(progress) = &progress {
             progress.send_replace(Progress {
@@ -396,7 +397,7 @@ async fn load(
     report(0);
     let started = std::time::Instant::now();
     let loaded = super::blocking("loader task", move || {
-        load_list(&recipients, &id, &store, assigner, &report)
+        load_list(&recipients, &id, &store, assigner, &filter, &report)
     })
     .await??;
     let c = &loaded.counts;
@@ -405,6 +406,7 @@ async fn load(
         accepted = c.total,
         invalid = c.invalid,
         duplicate = c.duplicate,
+        excluded = c.excluded,
         seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
         "list loaded"
     );

@@ -334,8 +334,14 @@ pub trait LoadSession {
     /// Recipients accepted so far.
     fn accepted(&self) -> u64;
 
-    /// Writes the rest, marks the campaign loaded and makes it durable.
-    fn finish(self: Box<Self>, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError>;
+    /// Writes the rest, marks the campaign loaded and makes it durable, with the counts of
+    /// rows skipped as invalid, as duplicates and as excluded by the campaign's rules.
+    fn finish(
+        self: Box<Self>,
+        invalid: u64,
+        duplicate: u64,
+        excluded: u64,
+    ) -> Result<LoadResult, StoreError>;
 }
 
 /// Recipients and the send queue: what is pending or due, and per-destination memory.

@@ -132,9 +132,16 @@ impl<'a> Loader<'a> {
         self.session.accepted()
     }
 
-    /// Writes the rest, marks the campaign loaded and makes it durable.
-    pub fn finish(self, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
-        self.session.finish(invalid, duplicate)
+    /// Writes the rest, marks the campaign loaded and makes it durable, with the rows the
+    /// loader skipped: `invalid`, `duplicate`, and `excluded` (left out by the campaign's
+    /// rules, e.g. `[campaign] where`).
+    pub fn finish(
+        self,
+        invalid: u64,
+        duplicate: u64,
+        excluded: u64,
+    ) -> Result<LoadResult, StoreError> {
+        self.session.finish(invalid, duplicate, excluded)
     }
 }
 

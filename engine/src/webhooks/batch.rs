@@ -214,7 +214,7 @@ mod tests {
                 .add(&address, "x.example", values, i + 2, Assignment::Variant(0))
                 .unwrap();
         }
-        loader.finish(0, 0).unwrap();
+        loader.finish(0, 0, 0).unwrap();
         let pending = store.pending("c", None, 10).unwrap();
         let reply = |code: u16| ReplyRecord {
             code: Some(code),

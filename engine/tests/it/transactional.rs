@@ -273,7 +273,7 @@ async fn the_lane_refuses_a_campaign_id_loaded_from_a_list() {
                 volley::model::Assignment::Variant(0),
             )
             .unwrap();
-        loader.finish(0, 0).unwrap();
+        loader.finish(0, 0, 0).unwrap();
     }
     let settings = volley::config::load_serve(&serve_file).unwrap();
     let error = Server::open(settings, ServeOptions::default(), CancellationToken::new())

@@ -41,7 +41,7 @@ fn world() -> World {
             Assignment::Variant(0),
         )
         .unwrap();
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
     let pending = store.pending("c1", None, 10).unwrap();
     let delivered = OutcomeUpdate {
         key: pending[0].key.clone(),

@@ -291,6 +291,7 @@ impl ServeControl {
             accepted: counts.total,
             invalid: counts.invalid,
             duplicate: counts.duplicate,
+            excluded: counts.excluded,
             suppressed: counts.suppressed,
             invalid_rows: errors
                 .into_iter()

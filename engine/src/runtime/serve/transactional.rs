@@ -130,7 +130,7 @@ fn load_empty(store: &Store, campaign: &Campaign) -> Result<(), Error> {
             store: store.path().to_owned(),
         }),
         _ => {
-            store.start_load(campaign.id(), columns)?.finish(0, 0)?;
+            store.start_load(campaign.id(), columns)?.finish(0, 0, 0)?;
             Ok(())
         }
     }

@@ -177,9 +177,9 @@ impl PgEngine {
     /// in one statement.
     pub(super) async fn read_counts(&self, number: i32) -> Result<Counts, PgStoreError> {
         let rows = sqlx::query(
-            "SELECT s.state::text, sum(s.recipients)::int8, c.invalid, c.duplicate \
+            "SELECT s.state::text, sum(s.recipients)::int8, c.invalid, c.duplicate, c.excluded \
              FROM campaigns c LEFT JOIN state_counts s ON s.campaign = c.number \
-             WHERE c.number = $1 GROUP BY s.state, c.invalid, c.duplicate",
+             WHERE c.number = $1 GROUP BY s.state, c.invalid, c.duplicate, c.excluded",
         )
         .bind(number)
         .fetch_all(self.store.pool())
@@ -195,6 +195,7 @@ impl PgEngine {
             }
             counts.invalid = u64::try_from(row.get::<i64, _>(2)).unwrap_or(0);
             counts.duplicate = u64::try_from(row.get::<i64, _>(3)).unwrap_or(0);
+            counts.excluded = u64::try_from(row.get::<i64, _>(4)).unwrap_or(0);
         }
         Ok(counts)
     }

@@ -116,7 +116,12 @@ impl LoadSession for PgLoadSession<'_> {
         u64::try_from(self.seen.len()).unwrap_or(u64::MAX)
     }
 
-    fn finish(mut self: Box<Self>, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
+    fn finish(
+        mut self: Box<Self>,
+        invalid: u64,
+        duplicate: u64,
+        excluded: u64,
+    ) -> Result<LoadResult, StoreError> {
         self.send(invalid)?;
         self.rows = None; // the end of the list
         let Some(load) = self.load.take() else {
@@ -129,10 +134,12 @@ impl LoadSession for PgLoadSession<'_> {
         let result = self.join(load)?;
         let campaign = self.campaign.clone();
         let dup = super::queue::to_i64(duplicate);
+        let left_out = super::queue::to_i64(excluded);
         self.engine.run(async {
-            sqlx::query("UPDATE campaigns SET duplicate = $2 WHERE number = $1")
+            sqlx::query("UPDATE campaigns SET duplicate = $2, excluded = $3 WHERE number = $1")
                 .bind(result.number)
                 .bind(dup)
+                .bind(left_out)
                 .execute(self.engine.store.pool())
                 .await
                 .map_err(|e| {
@@ -143,6 +150,7 @@ impl LoadSession for PgLoadSession<'_> {
         Ok(LoadResult {
             counts: crate::model::Counts {
                 duplicate,
+                excluded,
                 ..result.counts
             },
         })

@@ -469,7 +469,7 @@ fn a_delivered_message_is_found_by_its_id_and_ingested_reports_are_remembered() 
             Assignment::Variant(0)
         )
         .unwrap());
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
     let key = store.pending("c1", None, 1).unwrap()[0].key.clone();
     let update = OutcomeUpdate {
         key: key.clone(),

@@ -69,6 +69,7 @@ pub(super) struct PgImport<'a> {
     number: i32,
     invalid: u64,
     duplicate: u64,
+    excluded: u64,
     /// The recipients table is the campaign's partition already.
     attached: bool,
 }
@@ -117,6 +118,7 @@ impl<'a> PgImport<'a> {
             number,
             invalid: header.counts.invalid,
             duplicate: header.counts.duplicate,
+            excluded: header.counts.excluded,
             attached: false,
         })
     }
@@ -241,10 +243,11 @@ impl CampaignImport for PgImport<'_> {
     fn finish(mut self: Box<Self>) -> Result<Counts, StoreError> {
         self.attach()?;
         let what = format!("finish copying campaign {}", self.campaign);
-        let (number, invalid, duplicate) = (self.number, self.invalid, self.duplicate);
+        let number = self.number;
+        let skipped = [self.invalid, self.duplicate, self.excluded];
         let (engine, conn) = self.tx(&what)?;
         engine.run(async {
-            let done = finish(conn, number, invalid, duplicate).await;
+            let done = finish(conn, number, skipped).await;
             done.map_err(|e| engine.failed(&what, e))
         })?;
         let Some(tx) = self.tx.take() else {
@@ -332,13 +335,13 @@ fn tracking(number: i32, rows: &[TrackEvent]) -> Tuples {
 }
 
 /// Moves the staged Message-IDs, recounts the campaign's counters from its recipients and
-/// marks it loaded.
+/// marks it loaded with its load tallies (`skipped`: invalid, duplicate, excluded rows).
 async fn finish(
     conn: &mut PgConnection,
     number: i32,
-    invalid: u64,
-    duplicate: u64,
+    skipped: [u64; 3],
 ) -> Result<(), sqlx::Error> {
+    let [invalid, duplicate, excluded] = skipped;
     for sql in [
         MOVE_MESSAGES,
         "INSERT INTO state_counts (campaign, variant, state, recipients) \
@@ -348,11 +351,13 @@ async fn finish(
         sqlx::query(sql).bind(number).execute(&mut *conn).await?;
     }
     sqlx::query(
-        "UPDATE campaigns SET loaded = true, invalid = $2, duplicate = $3 WHERE number = $1",
+        "UPDATE campaigns SET loaded = true, invalid = $2, duplicate = $3, excluded = $4 \
+         WHERE number = $1",
     )
     .bind(number)
     .bind(millis(invalid))
     .bind(millis(duplicate))
+    .bind(millis(excluded))
     .execute(&mut *conn)
     .await
     .map(drop)

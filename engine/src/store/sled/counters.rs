@@ -1,6 +1,7 @@
 //! Counters as the sled store keeps them (postcard, field by field): [`Counts`] gained
-//! fields at its end since stores were first written (`holdout`, `cancelled`), so a record
-//! is read as the current layout and, when it is shorter, as the layout before them.
+//! fields at its end since stores were first written (`holdout` and `cancelled`, then
+//! `excluded`), so a record is read as the current layout and, when it is shorter, as each
+//! layout before it in turn.
 
 use serde::Deserialize;
 
@@ -21,10 +22,45 @@ struct CountsBefore {
     duplicate: u64,
 }
 
-/// Decodes stored counters of either layout; `None` when the bytes are neither.
+/// The counters as stores wrote them before `excluded` existed: [`CountsBefore`] and the
+/// two fields that came next.
+#[derive(Deserialize)]
+struct CountsBeforeFields {
+    total: u64,
+    pending: u64,
+    deferred: u64,
+    delivered: u64,
+    bounced: u64,
+    expired: u64,
+    suppressed: u64,
+    held: u64,
+    invalid: u64,
+    duplicate: u64,
+    holdout: u64,
+    cancelled: u64,
+}
+
+/// Decodes stored counters of any layout; `None` when the bytes are none of them.
 pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
     if let Ok(counts) = postcard::from_bytes::<Counts>(bytes) {
         return Some(counts);
+    }
+    if let Ok(old) = postcard::from_bytes::<CountsBeforeFields>(bytes) {
+        return Some(Counts {
+            total: old.total,
+            pending: old.pending,
+            deferred: old.deferred,
+            delivered: old.delivered,
+            bounced: old.bounced,
+            expired: old.expired,
+            suppressed: old.suppressed,
+            held: old.held,
+            invalid: old.invalid,
+            duplicate: old.duplicate,
+            holdout: old.holdout,
+            cancelled: old.cancelled,
+            excluded: 0,
+        });
     }
     let old = postcard::from_bytes::<CountsBefore>(bytes).ok()?;
     Some(Counts {
@@ -38,8 +74,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
         held: old.held,
         invalid: old.invalid,
         duplicate: old.duplicate,
-        holdout: 0,
-        cancelled: 0,
+        ..Counts::default()
     })
 }
 
@@ -50,6 +85,9 @@ mod tests {
     #[derive(serde::Serialize)]
     struct Old([u64; 10]);
 
+    #[derive(serde::Serialize)]
+    struct BeforeExcluded([u64; 12]);
+
     #[test]
     fn counters_written_before_cancelled_read_with_none_cancelled() {
         let bytes = postcard::to_stdvec(&Old([10, 1, 2, 3, 1, 1, 1, 1, 4, 5])).unwrap();
@@ -58,6 +96,17 @@ mod tests {
         assert_eq!(counts.held, 1);
         assert_eq!(counts.duplicate, 5);
         assert_eq!(counts.cancelled, 0);
+        assert_eq!(counts.excluded, 0);
+    }
+
+    #[test]
+    fn counters_written_before_excluded_read_with_none_excluded() {
+        let bytes =
+            postcard::to_stdvec(&BeforeExcluded([10, 1, 2, 3, 1, 1, 1, 1, 4, 5, 6, 7])).unwrap();
+        let counts = decode(&bytes).unwrap();
+        assert_eq!((counts.total, counts.duplicate), (10, 5));
+        assert_eq!((counts.holdout, counts.cancelled), (6, 7));
+        assert_eq!(counts.excluded, 0);
     }
 
     #[test]
@@ -66,6 +115,7 @@ mod tests {
             total: 7,
             holdout: 2,
             cancelled: 3,
+            excluded: 4,
             ..Counts::default()
         };
         let bytes = postcard::to_stdvec(&counts).unwrap();

@@ -238,14 +238,19 @@ impl LoadSession for SledLoader<'_> {
         self.counts.totals().total
     }
 
-    fn finish(self: Box<Self>, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
+    fn finish(
+        self: Box<Self>,
+        invalid: u64,
+        duplicate: u64,
+        excluded: u64,
+    ) -> Result<LoadResult, StoreError> {
         let mut this = *self;
         this.number_window()?;
         if !this.rows.is_empty() {
             let (batch, _) = keys::batch_of(this.next_seq.saturating_sub(1));
             this.apply(batch)?;
         }
-        this.write_counts(invalid, duplicate)
+        this.write_counts(invalid, duplicate, excluded)
     }
 }
 
@@ -373,9 +378,15 @@ impl SledLoader<'_> {
     }
 
     /// Writes the counters and the `loaded` mark, then flushes.
-    fn write_counts(mut self, invalid: u64, duplicate: u64) -> Result<LoadResult, StoreError> {
+    fn write_counts(
+        mut self,
+        invalid: u64,
+        duplicate: u64,
+        excluded: u64,
+    ) -> Result<LoadResult, StoreError> {
         self.counts.totals_mut().invalid = invalid;
         self.counts.totals_mut().duplicate = duplicate;
+        self.counts.totals_mut().excluded = excluded;
         let meta = CampaignMeta {
             columns: std::mem::take(&mut self.columns),
             loaded: true,

@@ -18,7 +18,7 @@ pub(super) fn load(store: &Store) {
             )
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn a_duplicate_is_found_in_a_batch_already_written_and_in_the_one_being_filled()
     assert!(!add("u3@x.example", 9_000), "in the first batch, written");
     assert!(!add("u2400@x.example", 9_001), "in the batch being filled");
     assert!(add("new@x.example", 9_002));
-    let result = loader.finish(0, 2).unwrap();
+    let result = loader.finish(0, 2, 0).unwrap();
     assert_eq!(result.counts.total, 2_501);
     let key = crate::store::RecipientKey {
         domain: "x.example".into(),
@@ -177,7 +177,7 @@ fn rows_of_interleaved_domains_are_numbered_together_and_keep_their_lines() {
             Assignment::Variant(0)
         )
         .unwrap());
-    loader.finish(0, 1).unwrap();
+    loader.finish(0, 1, 0).unwrap();
     let b = store.pending_in("c1", "b.example", None, 5_000).unwrap();
     assert_eq!(b.len(), 1_000);
     // One domain's rows are consecutive numbers, in the order they came.

@@ -493,6 +493,7 @@ impl CampaignImport for SledImport<'_> {
         let mut totals = this.recount.totals;
         totals.invalid = this.counts.invalid;
         totals.duplicate = this.counts.duplicate;
+        totals.excluded = this.counts.excluded;
         let mut batch = sled::Batch::default();
         batch.insert(
             keys::campaign_key(keys::COUNTS, campaign),

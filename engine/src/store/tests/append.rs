@@ -22,7 +22,7 @@ fn loaded(place: &Place) -> Store {
             Assignment::Variant(0),
         )
         .unwrap();
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
     store
 }
 

@@ -28,7 +28,7 @@ fn groups_recorded_at_once_keep_the_counters_exact(place: &Place) {
             )
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
     let reply = |code: u16| ReplyRecord {
         code: Some(code),
         enhanced: None,

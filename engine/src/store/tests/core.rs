@@ -21,7 +21,7 @@ fn load(store: &Store, addresses: &[&str]) -> Counts {
             dup += 1;
         }
     }
-    loader.finish(0, dup).unwrap().counts
+    loader.finish(0, dup, 0).unwrap().counts
 }
 
 fn reply(code: u16) -> ReplyRecord {
@@ -245,7 +245,7 @@ fn hard_bounces_suppress_at_once_and_soft_ones_after_the_limit(place: &Place) {
     loader
         .add("full@x.example", "x.example", vec![], 3, MAIN)
         .unwrap();
-    let counts = loader.finish(0, 0).unwrap().counts;
+    let counts = loader.finish(0, 0, 0).unwrap().counts;
     assert_eq!((counts.pending, counts.suppressed), (1, 1));
     let key = store.pending("c2", None, 10).unwrap()[0].key.clone();
     store
@@ -358,7 +358,7 @@ fn a_delivery_resets_the_soft_bounce_count(place: &Place) {
         loader
             .add("box@x.example", "x.example", vec![], 2, MAIN)
             .unwrap();
-        loader.finish(0, 0).unwrap();
+        loader.finish(0, 0, 0).unwrap();
         let key = store.pending(campaign, None, 1).unwrap()[0].key.clone();
         store
             .record_outcomes(

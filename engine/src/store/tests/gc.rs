@@ -26,7 +26,7 @@ fn sent(place: &Place, at: Millis) -> Store {
             )
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
     let updates: Vec<OutcomeUpdate> = store
         .pending("c1", None, 10)
         .unwrap()

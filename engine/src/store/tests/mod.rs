@@ -35,7 +35,7 @@ pub(super) fn load_list(
             .add(&address, &domain, values, i as u64 + 2, assignment)
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
 }
 
 pub(super) struct Place {

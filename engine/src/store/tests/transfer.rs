@@ -24,7 +24,7 @@ fn ab_campaign(store: &Store) {
             .add(&address, "y.example", values, i as u64 + 2, assignment)
             .unwrap();
     }
-    loader.finish(3, 1).unwrap();
+    loader.finish(3, 1, 2).unwrap();
     let delivered = OutcomeUpdate {
         key: RecipientKey {
             domain: "y.example".into(),
@@ -152,6 +152,9 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     let c1 = &report.campaigns[0];
     assert_eq!((c1.id.as_str(), c1.tally.recipients), ("c1", 6));
     assert_eq!((c1.tally.reports, c1.tally.tracking), (2, 3));
+    let load_tallies = |c: crate::model::Counts| (c.invalid, c.duplicate, c.excluded);
+    let copied = middle.counts("c2").unwrap().unwrap();
+    assert_eq!(load_tallies(copied), (3, 1, 2), "load tallies are copied");
     for campaign in ["c1", "c2"] {
         assert_eq!(
             dump(&middle, campaign),

@@ -252,7 +252,7 @@ fn load(store: &Store, id: &str, n: usize, domains: usize) {
             )
             .unwrap();
     }
-    loader.finish(0, 0).unwrap();
+    loader.finish(0, 0, 0).unwrap();
 }
 
 #[test]
