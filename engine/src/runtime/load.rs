@@ -1,7 +1,7 @@
 //! Loading the recipient list into the store, once per campaign.
 
 use crate::ab::Assigner;
-use crate::campaign::{RecipientReader, RowError};
+use crate::campaign::{Audience, Keep, RecipientReader, RowError};
 use crate::config::CampaignSettings;
 use crate::model::{Assignment, Counts};
 use crate::store::Store;
@@ -36,27 +36,36 @@ pub(crate) fn assigner_for(settings: &CampaignSettings) -> Option<Assigner> {
     Some(assigner.with_holdout(settings.holdout))
 }
 
-/// Streams the CSV into the store, each recipient with its A/B assignment. With an
-/// assigner the list is read twice: once to see every domain's recipients (so each domain
-/// is split evenly), once to load. Blocking: run it off the async workers.
+/// Streams the CSV into the store, each recipient with its A/B assignment, leaving out the
+/// rows `audience` excludes. With an assigner the list is read twice: once to see every
+/// domain's recipients (so each domain is split evenly), once to load. Blocking: run it off
+/// the async workers.
 pub(crate) fn load_list(
     recipients: &Path,
     campaign: &str,
     store: &Store,
-    mut assigner: Option<Assigner>,
+    (mut assigner, audience): (Option<Assigner>, &Audience),
     on_progress: &dyn Fn(u64),
 ) -> Result<Loaded, Error> {
     if let Some(assigner) = assigner.as_mut() {
         for row in RecipientReader::open(recipients)?.flatten() {
-            assigner.observe(&row.domain, &row.email);
+            if audience.keep(&row.email) == Keep::Keep {
+                assigner.observe(&row.domain, &row.email);
+            }
         }
     }
+    // Rows the audience leaves out (the lead wires this into `Counts::excluded`).
+    let mut excluded = 0u64;
     let reader = RecipientReader::open(recipients)?;
     let mut loader = store.start_load(campaign, reader.columns().to_vec())?;
     let (mut invalid, mut duplicate) = (0u64, 0u64);
     let mut row_errors = Vec::new();
     for (n, row) in reader.enumerate() {
         match row {
+            Ok(row) if audience.keep(&row.email) != Keep::Keep => {
+                excluded += 1;
+                tracing::debug!(line = row.line, address = %row.email, "left out by [audience]");
+            }
             Ok(row) => {
                 let assignment = match assigner.as_mut() {
                     Some(assigner) => assigner.assign(&row.domain, &row.email),
@@ -78,6 +87,9 @@ pub(crate) fn load_list(
         if n % 10_000 == 9_999 {
             on_progress(loader.accepted());
         }
+    }
+    if !audience.is_empty() {
+        tracing::info!(campaign, excluded, "rows left out by [audience]");
     }
     let result = loader.finish(invalid, duplicate)?;
     Ok(Loaded {
