@@ -672,7 +672,8 @@ pub(crate) struct TrackLimits {
     pub(crate) dedupe_window: Option<humantime::Duration>,
     /// Store at most this many events per recipient per UTC day [default: 100].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) daily_cap: Option<u32>,    /// Count an open this soon after delivery as fetched on arrival (a machine's), not read;
+    pub(crate) daily_cap: Option<u32>,
+    /// Count an open this soon after delivery as fetched on arrival (a machine's), not read;
     /// 0s judges opens by their user agent only [default: 5s].
     #[arg(long, value_name = "DURATION")]
     pub(crate) too_soon: Option<humantime::Duration>,

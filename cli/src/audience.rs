@@ -42,7 +42,11 @@ pub(crate) async fn run(args: AudienceArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     ui::line(&format!("campaign {}", report.campaign));
-    ui::line(&format!("  {:<20}{:>12}", "list rows", format_count(report.rows)));
+    ui::line(&format!(
+        "  {:<20}{:>12}",
+        "list rows",
+        format_count(report.rows)
+    ));
     if report.rules.is_empty() {
         ui::line("  no [audience] rules: every row is kept");
     }

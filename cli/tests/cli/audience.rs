@@ -60,8 +60,14 @@ fn urls_of(fixture: &Fixture, address: &str, base: &str) -> (String, String) {
         .unwrap();
     let data = String::from_utf8_lossy(&message.data).replace("=\r\n", "");
     let data = data.replace("=3D", "=");
-    let pixel = format!("{base}/o/{}", tracking_path(&data, &format!("{base}/o/"), '"'));
-    let click = format!("{base}/c/{}", tracking_path(&data, &format!("{base}/c/"), '"'));
+    let pixel = format!(
+        "{base}/o/{}",
+        tracking_path(&data, &format!("{base}/o/"), '"')
+    );
+    let click = format!(
+        "{base}/c/{}",
+        tracking_path(&data, &format!("{base}/c/"), '"')
+    );
     (pixel, click)
 }
 
@@ -114,11 +120,7 @@ fn reached(fixture: &Fixture, id: &str) -> BTreeSet<String> {
 async fn a_resend_reaches_exactly_who_did_not_open_as_a_person() {
     let mut fixture = Fixture::new(&list(6), crate::support::PASSWORD).await;
     let (server, base) = tracked(&mut fixture);
-    let send = output_of(
-        &["send", &fixture.campaign(), "--no-progress"],
-        &[TRACKING],
-    )
-    .await;
+    let send = output_of(&["send", &fixture.campaign(), "--no-progress"], &[TRACKING]).await;
     assert_eq!(send.status.code(), Some(0), "{}", text(&send.stderr));
     assert_eq!(fixture.sink.count(), 6);
 
@@ -146,7 +148,10 @@ async fn a_resend_reaches_exactly_who_did_not_open_as_a_person() {
         let busy = output_of(&["audience", &resend], &[]).await;
         assert_eq!(busy.status.code(), Some(2));
         let stderr = text(&busy.stderr);
-        assert!(stderr.contains("in use by another volley process"), "{stderr}");
+        assert!(
+            stderr.contains("in use by another volley process"),
+            "{stderr}"
+        );
         assert!(stderr.contains("run it when the send"), "{stderr}");
     }
     drop(server);
@@ -184,7 +189,11 @@ async fn a_resend_reaches_exactly_who_did_not_open_as_a_person() {
 /// `exclude_campaigns` and `inactive_after`, counted after the first campaign and the resend
 /// (user0 and user1 were delivered once and engaged; user2 to user5 twice, never engaged).
 async fn later_rules(fixture: &Fixture) {
-    let unknown = campaign_with(fixture, "third", "exclude_campaigns = [\"again\", \"nope\"]");
+    let unknown = campaign_with(
+        fixture,
+        "third",
+        "exclude_campaigns = [\"again\", \"nope\"]",
+    );
     let out = output_of(&["audience", &unknown], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);

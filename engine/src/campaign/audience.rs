@@ -146,7 +146,9 @@ impl Audience {
             let quiet_since = now.saturating_sub(after);
             audience.inactive = ledgers(store)?
                 .into_iter()
-                .filter(|(_, l)| l.delivered >= inactive.min_delivered && l.quiet_since() < quiet_since)
+                .filter(|(_, l)| {
+                    l.delivered >= inactive.min_delivered && l.quiet_since() < quiet_since
+                })
                 .map(|(address, _)| address)
                 .collect();
         }
@@ -208,7 +210,12 @@ fn delivered_by(
     for (n, id) in ids.iter().enumerate() {
         let named = campaigns_named(&all, id);
         if named.is_empty() {
-            return Err(unknown(store, file, format!("audience.exclude_campaigns[{n}]"), id));
+            return Err(unknown(
+                store,
+                file,
+                format!("audience.exclude_campaigns[{n}]"),
+                id,
+            ));
         }
         for campaign in named {
             for recipient in store.recipients_in(&campaign, RecipientState::Delivered)? {
@@ -298,10 +305,16 @@ mod tests {
 
     #[test]
     fn editions_belong_to_their_campaign_only() {
-        let all: Vec<String> = ["news", "news.2024-05-06", "news.2024-05-13", "newsletter", "news.x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let all: Vec<String> = [
+            "news",
+            "news.2024-05-06",
+            "news.2024-05-13",
+            "newsletter",
+            "news.x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             campaigns_named(&all, "news"),
             ["news", "news.2024-05-06", "news.2024-05-13"]
@@ -318,7 +331,10 @@ mod tests {
             resend_to: HashSet::from(["a@x.example".to_owned(), "b@x.example".to_owned()]),
             inactive: HashSet::from(["b@x.example".to_owned()]),
         };
-        assert_eq!(audience.keep("A@x.example"), Keep::Exclude(Rule::ExcludeCampaigns));
+        assert_eq!(
+            audience.keep("A@x.example"),
+            Keep::Exclude(Rule::ExcludeCampaigns)
+        );
         assert_eq!(audience.keep("b@x.example"), Keep::Exclude(Rule::Inactive));
         assert_eq!(audience.keep("c@x.example"), Keep::Exclude(Rule::Resend));
         assert_eq!(Audience::default().keep("c@x.example"), Keep::Keep);

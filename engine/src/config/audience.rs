@@ -159,13 +159,7 @@ fn validate_resend(
     let not = match raw.not.trim() {
         "opened" => Engaged::Opened,
         "clicked" => Engaged::Clicked,
-        other => {
-            return Err(ctx.bad(
-                "audience.resend.not",
-                other,
-                "\"opened\" or \"clicked\"",
-            ))
-        }
+        other => return Err(ctx.bad("audience.resend.not", other, "\"opened\" or \"clicked\"")),
     };
     let after = match &raw.after {
         Some(after) if matches!(after.trim(), "0" | "0s" | "0h" | "0d") => Duration::ZERO,

@@ -121,6 +121,8 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_audience;
+#[cfg(test)]
 mod tests_auth;
 #[cfg(test)]
 mod tests_cluster;

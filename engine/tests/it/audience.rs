@@ -34,7 +34,13 @@ fn delivered(store: &Store, id: &str, locals: &[&str], at: Millis) -> Vec<Recipi
         let address = format!("{local}@x.example");
         let line = i as u64 + 2;
         loader
-            .add(&address, "x.example", vec![address.clone()], line, Assignment::Variant(0))
+            .add(
+                &address,
+                "x.example",
+                vec![address.clone()],
+                line,
+                Assignment::Variant(0),
+            )
             .unwrap();
     }
     loader.finish(0, 0).unwrap();
@@ -149,7 +155,14 @@ fn rules_keep_and_leave_out_by_what_people_did_not_machines() {
     let out = Exclude(Rule::Inactive);
     assert_eq!(
         decisions(&inactive),
-        [("a", out), ("b", K), ("c", out), ("d", K), ("e", K), ("f", K)]
+        [
+            ("a", out),
+            ("b", K),
+            ("c", out),
+            ("d", K),
+            ("e", K),
+            ("f", K)
+        ]
     );
 
     let resend = |not| ResendSettings {
@@ -165,7 +178,14 @@ fn rules_keep_and_leave_out_by_what_people_did_not_machines() {
     .unwrap();
     assert_eq!(
         decisions(&not_opened),
-        [("a", out), ("b", out), ("c", K), ("d", out), ("e", out), ("f", out)]
+        [
+            ("a", out),
+            ("b", out),
+            ("c", K),
+            ("d", out),
+            ("e", out),
+            ("f", out)
+        ]
     );
     let not_clicked = build(AudienceSettings {
         resend: Some(resend(Engaged::Clicked)),
@@ -174,7 +194,14 @@ fn rules_keep_and_leave_out_by_what_people_did_not_machines() {
     .unwrap();
     assert_eq!(
         decisions(&not_clicked),
-        [("a", K), ("b", out), ("c", K), ("d", out), ("e", out), ("f", out)]
+        [
+            ("a", K),
+            ("b", out),
+            ("c", K),
+            ("d", out),
+            ("e", out),
+            ("f", out)
+        ]
     );
 
     let excluded = build(AudienceSettings {
@@ -185,7 +212,14 @@ fn rules_keep_and_leave_out_by_what_people_did_not_machines() {
     let out = Exclude(Rule::ExcludeCampaigns);
     assert_eq!(
         decisions(&excluded),
-        [("a", out), ("b", out), ("c", out), ("d", out), ("e", out), ("f", K)]
+        [
+            ("a", out),
+            ("b", out),
+            ("c", out),
+            ("d", out),
+            ("e", out),
+            ("f", K)
+        ]
     );
 }
 
@@ -197,7 +231,13 @@ fn a_resend_waits_for_its_first_campaign_to_finish_and_for_after() {
     delivered(&store, "sent", &["a", "b"], now - 47 * 3600 * 1000);
     let mut loader = store.start_load("sending", vec!["email".into()]).unwrap();
     loader
-        .add("a@x.example", "x.example", vec!["a@x.example".into()], 2, Assignment::Variant(0))
+        .add(
+            "a@x.example",
+            "x.example",
+            vec!["a@x.example".into()],
+            2,
+            Assignment::Variant(0),
+        )
         .unwrap();
     loader.finish(0, 0).unwrap();
     let file = dir.path().join("campaign.toml");
@@ -211,14 +251,22 @@ fn a_resend_waits_for_its_first_campaign_to_finish_and_for_after() {
     };
 
     let early = Audience::build(&store, &resend("sent"), &file, now).unwrap_err();
-    assert!(matches!(early, AudienceError::TooEarly { starts_at, .. } if starts_at == now + 3600 * 1000));
+    assert!(
+        matches!(early, AudienceError::TooEarly { starts_at, .. } if starts_at == now + 3600 * 1000)
+    );
     assert!(early.to_string().contains("may start at"), "{early}");
     let later = Audience::build(&store, &resend("sent"), &file, now + 3600 * 1000).unwrap();
     assert_eq!(later.keep("a@x.example"), Keep::Keep);
 
     let busy = Audience::build(&store, &resend("sending"), &file, now).unwrap_err();
-    assert!(matches!(busy, AudienceError::StillSending { unfinished: 1, .. }), "{busy}");
+    assert!(
+        matches!(busy, AudienceError::StillSending { unfinished: 1, .. }),
+        "{busy}"
+    );
     let unknown = Audience::build(&store, &resend("nope"), &file, now).unwrap_err();
     let message = unknown.to_string();
-    assert!(message.contains("audience.resend.campaign = \"nope\""), "{message}");
+    assert!(
+        message.contains("audience.resend.campaign = \"nope\""),
+        "{message}"
+    );
 }
