@@ -78,6 +78,13 @@ pub(crate) enum Command {
     /// Exit codes: 0 nothing failed (warnings allowed); 1 at least one check failed;
     /// 2 could not run.
     Check(CheckArgs),
+    /// Before sending: how many rows the list has and, for each `[audience]` rule in order,
+    /// how many rows it leaves out and how many remain. Reads the list and the store and
+    /// changes nothing; refused while another volley process holds a sled store.
+    ///
+    /// Exit codes: 0 counted; 2 could not run (bad campaign, unknown campaign named by a
+    /// rule, a resend that may not start yet, store busy).
+    Audience(AudienceArgs),
     /// Start a campaign: write a commented campaign.toml, a sample list, templates and a new
     /// DKIM key into DIR, and print the DNS records to publish.
     Init(InitArgs),
@@ -216,6 +223,17 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "IP")]
     pub(crate) sending_ip: Option<std::net::IpAddr>,
     /// Print JSON: {"ok": bool, "checks": [{"name", "status", "detail"}]}.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `volley audience`.
+#[derive(Debug, Args)]
+pub(crate) struct AudienceArgs {
+    #[command(flatten)]
+    pub(crate) campaign: CampaignArgs,
+    /// Print JSON: {"campaign", "rows", "rules": [{"rule", "removed", "remaining"}],
+    /// "remaining"}.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -655,6 +673,10 @@ pub(crate) struct TrackLimits {
     /// Store at most this many events per recipient per UTC day [default: 100].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) daily_cap: Option<u32>,
+    /// Count an open this soon after delivery as fetched on arrival (a machine's), not read;
+    /// 0s judges opens by their user agent only [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) too_soon: Option<humantime::Duration>,
 }
 
 /// `volley suppress …`.

@@ -3,6 +3,7 @@
 
 mod ab;
 mod args;
+mod audience;
 mod bounces;
 mod check;
 mod conversions;
@@ -127,6 +128,7 @@ fn main() -> ExitCode {
             args::Command::Track(command) => track::run(command).await,
             args::Command::Serve(args) => serve::run(args).await,
             args::Command::Check(args) => check::run(args).await,
+            args::Command::Audience(args) => audience::run(args).await,
             args::Command::Init(args) => init::run(&args),
             args::Command::Events(args) => events::run(args).await,
             args::Command::Report(args) => report::run(args).await,

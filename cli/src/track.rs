@@ -113,6 +113,7 @@ fn tracking(
     tracking.max_connections = limits.max_connections.map(|n| n as usize);
     tracking.dedupe_window = limits.dedupe_window.map(Into::into);
     tracking.daily_cap = limits.daily_cap;
+    tracking.too_soon = limits.too_soon.map(Into::into);
     for (flag, duration) in [
         ("--header-timeout", tracking.header_timeout),
         ("--idle-timeout", tracking.idle_timeout),

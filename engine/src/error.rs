@@ -16,6 +16,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(Box<crate::store::StoreError>),
+    /// The `[audience]` rules could not be applied.
+    #[error(transparent)]
+    Audience(Box<crate::campaign::AudienceError>),
     /// A template or message could not be built.
     #[error(transparent)]
     Compose(Box<crate::compose::ComposeError>),
@@ -212,6 +215,7 @@ boxed_from!(
     Config(crate::config::ConfigError),
     Campaign(crate::campaign::CampaignError),
     Store(crate::store::StoreError),
+    Audience(crate::campaign::AudienceError),
     Compose(crate::compose::ComposeError),
     Dkim(crate::dkim::DkimError),
     Smtp(crate::smtp::SmtpError),

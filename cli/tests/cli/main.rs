@@ -15,6 +15,7 @@ mod access;
 mod api;
 mod api_control;
 mod api_messages;
+mod audience;
 mod bounce_mx;
 mod check;
 mod cluster;

@@ -4,12 +4,15 @@
 //!
 //! Sits right after `config` in the pipeline: the loader feeds these rows to the store.
 
+mod audience;
+mod audience_scan;
 mod conversions;
 mod error;
 mod reader;
 mod suppressions;
 
 pub use crate::config::{normalize_address, AddressError};
+pub use audience::{Audience, AudienceError, Keep, Rule};
 pub use crate::config::{Segment, SegmentError, SegmentFilter};
 pub use conversions::{
     import_conversions, parse_time, parse_value, Attributor, ConversionImport,

@@ -10,6 +10,7 @@
 mod ab;
 mod address;
 mod api;
+mod audience;
 mod conversions;
 mod error;
 mod listen;
@@ -34,6 +35,9 @@ use std::path::Path;
 
 pub use address::normalize_address;
 pub use api::{load_tokens, ApiScope, ApiSettings, ApiToken, DEFAULT_MAX_BODY, DEFAULT_MAX_UPLOAD};
+pub use audience::{
+    AudienceSettings, Engaged, InactiveSettings, ResendSettings, DEFAULT_INACTIVE_MIN_DELIVERED,
+};
 pub use conversions::{parse_currency, ConversionSettings, DEFAULT_WINDOW};
 pub use error::{AddressError, ConfigError, DurationProblem};
 pub use listen::BounceListenSettings;
@@ -118,6 +122,8 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_audience;
 #[cfg(test)]
 mod tests_auth;
 #[cfg(test)]

@@ -57,6 +57,9 @@ pub(crate) struct RawFile {
     /// `[conversions]`: attribution window, currency, postback secret.
     #[serde(default)]
     pub(crate) conversions: super::conversions::RawConversions,
+    /// `[audience]`: who of the list earlier campaigns leave out.
+    #[serde(default)]
+    pub(crate) audience: super::audience::RawAudience,
 }
 
 /// One `[[variant]]`.

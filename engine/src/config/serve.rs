@@ -99,6 +99,9 @@ pub struct ServeTracking {
     pub dedupe_window: Option<Duration>,
     /// `daily_cap`: events stored per recipient per UTC day.
     pub daily_cap: Option<u32>,
+    /// An open this soon after delivery was fetched on arrival, not read (`volley track
+    /// serve --too-soon`; default 5 s).
+    pub too_soon: Option<Duration>,
 }
 
 impl ServeTracking {
@@ -113,6 +116,7 @@ impl ServeTracking {
             max_connections: None,
             dedupe_window: None,
             daily_cap: None,
+            too_soon: None,
         }
     }
 }
@@ -384,6 +388,7 @@ fn serve_tracking(
         max_connections,
         dedupe_window,
         daily_cap,
+        too_soon: None,
     })
 }
 

@@ -199,7 +199,9 @@ pub(crate) fn validate(
         None => None,
     };
     let conversions = super::conversions::validate_conversions(&ctx, &raw.conversions)?;
+    let audience = super::audience::validate_audience(&ctx, &raw.audience, &id)?;
     Ok(CampaignSettings {
+        audience,
         conversions,
         variants,
         ab,

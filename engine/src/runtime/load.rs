@@ -1,12 +1,13 @@
 //! Loading the recipient list into the store, once per campaign.
 
 use crate::ab::Assigner;
-use crate::campaign::{RecipientReader, Row, RowError, SegmentFilter};
+use crate::campaign::{Audience, Keep, RecipientReader, Row, RowError, SegmentFilter};
 use crate::config::CampaignSettings;
 use crate::model::{Assignment, Counts};
 use crate::store::Store;
 use crate::Error;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Row errors kept for the report; the rest are only counted (and logged).
 pub(crate) const KEPT_ROW_ERRORS: usize = 1_000;
@@ -19,11 +20,13 @@ pub(crate) struct Loaded {
 
 /// Which valid rows of the list are loaded; a row left out is counted `excluded` (not an
 /// error: it is simply not part of this send). Every rule that leaves rows out at load
-/// (`[campaign] where`, …) is a field here and a test in [`keeps`](Self::keeps).
+/// (`[campaign] where`, `[audience]`) is a field here and a test in [`keeps`](Self::keeps).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RowFilter {
     /// `[campaign] where`, bound to the list's columns.
     pub(crate) segment: Option<SegmentFilter>,
+    /// The `[audience]` rules, built from the store when the list loads.
+    pub(crate) audience: Option<Arc<Audience>>,
 }
 
 impl RowFilter {
@@ -31,14 +34,27 @@ impl RowFilter {
     pub(crate) fn of(campaign: &super::Campaign) -> RowFilter {
         RowFilter {
             segment: campaign.segment().cloned(),
+            audience: None,
         }
     }
 
-    /// Whether `row` is loaded.
+    /// This filter with the `[audience]` rules too (none kept when there are none).
+    pub(crate) fn with_audience(self, audience: Audience) -> RowFilter {
+        RowFilter {
+            audience: (!audience.is_empty()).then(|| Arc::new(audience)),
+            ..self
+        }
+    }
+
+    /// Whether `row` is loaded: the segment matches it and no audience rule leaves it out.
     pub(crate) fn keeps(&self, row: &Row) -> bool {
         self.segment
             .as_ref()
             .is_none_or(|segment| segment.matches(&row.values))
+            && self
+                .audience
+                .as_ref()
+                .is_none_or(|audience| audience.keep(&row.email) == Keep::Keep)
     }
 }
 
@@ -88,7 +104,7 @@ pub(crate) fn load_list(
         match row {
             Ok(row) if !filter.keeps(&row) => {
                 excluded += 1;
-                tracing::debug!(line = row.line, "row left out of the segment");
+                tracing::debug!(line = row.line, "row left out by [campaign] where or [audience]");
             }
             Ok(row) => {
                 let assignment = match assigner.as_mut() {
@@ -143,6 +159,7 @@ mod tests {
                     .bind(&columns)
                     .unwrap(),
             ),
+            audience: None,
         };
         let assigner = Some(Assigner::new("c", &[1.0, 1.0], None));
         let loaded = load_list(&list, "c", &store, assigner, &filter, &|_| {}).unwrap();

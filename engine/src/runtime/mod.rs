@@ -5,6 +5,7 @@
 //! protocol, no storage format and no message format of its own, and nothing imports it.
 
 mod abtest;
+mod audience;
 mod bounces;
 mod campaign;
 mod check;
@@ -32,6 +33,7 @@ mod suppress;
 mod tracking;
 
 pub use abtest::AbProgress;
+pub use audience::{audience, AudienceReport, RuleTally};
 pub use bounces::{
     bounce_summary, receive_bounces, receiver_config, BounceSummary, IngestReport, IngestSummary,
     Intake, StoreIngest,

@@ -8,11 +8,11 @@ use super::load::load_list;
 use super::plan::DeliveryPlan;
 use super::run::{Lane, Run, RunOptions};
 use super::Campaign;
-use crate::campaign::RowError;
+use crate::campaign::{Audience, RowError};
 use crate::cluster::Node;
 use crate::control;
 use crate::dispatch::{Blocked, Pause};
-use crate::model::{Clock, Counts, Millis};
+use crate::model::{now_millis, Clock, Counts, Millis};
 use crate::store::Store;
 use crate::Error;
 use std::sync::Arc;
@@ -396,7 +396,13 @@ async fn load(
     };
     report(0);
     let started = std::time::Instant::now();
+    let (rules, file) = (
+        campaign.settings.audience.clone(),
+        campaign.settings.file.clone(),
+    );
     let loaded = super::blocking("loader task", move || {
+        let audience = Audience::build(&store, &rules, &file, now_millis())?;
+        let filter = filter.with_audience(audience);
         load_list(&recipients, &id, &store, assigner, &filter, &report)
     })
     .await??;

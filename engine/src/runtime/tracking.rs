@@ -23,7 +23,10 @@ pub(super) fn server(store: Store, key: TokenKey, settings: &ServeTracking) -> T
     if let Some(cap) = settings.daily_cap {
         limits.daily_cap = cap;
     }
-    let server = TrackingServer::new(store, key).limits(limits);
+    let mut server = TrackingServer::new(store, key).limits(limits);
+    if let Some(window) = settings.too_soon {
+        server = server.too_soon(window);
+    }
     match &settings.metrics_token {
         Some(token) => server.metrics_token(token.clone()),
         None => server,

@@ -11,6 +11,7 @@
 mod support;
 
 mod ab;
+mod audience;
 mod bounce_corpus;
 mod bounce_mx;
 mod bounces;
