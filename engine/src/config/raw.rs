@@ -223,6 +223,15 @@ pub(crate) struct RawCampaign {
     pub(crate) recipients: String,
     #[serde(default = "default_priority")]
     pub(crate) priority: i64,
+    /// The topic (issue 22): its one-click unsubscribe leaves this topic only.
+    #[serde(default)]
+    pub(crate) topic: Option<String>,
+    /// The topic's display name on the preference page (default: the topic id).
+    #[serde(default)]
+    pub(crate) topic_name: Option<String>,
+    /// What the one-click unsubscribe removes: `topic` (default with a topic) or `all`.
+    #[serde(default)]
+    pub(crate) unsubscribe: Option<String>,
 }
 
 /// `[relay]`.

@@ -27,6 +27,7 @@ mod handle;
 mod location;
 pub mod postgres;
 mod sled;
+mod topics;
 mod track_rules;
 pub mod transfer;
 mod types;
@@ -44,6 +45,7 @@ pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};
 pub use location::{is_postgres_url, StoreLocation};
 pub use postgres::{PgSettings, PgTls};
+pub use topics::{TopicStore, TopicSuppression};
 pub use sled::upgrade::{upgrade_store, Upgraded};
 pub use types::{
     AbDecision, AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected,

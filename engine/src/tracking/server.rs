@@ -249,6 +249,9 @@ fn input(
         link: (kind == TrackKind::Click).then_some(token.link),
         at,
         machine,
+        topic: (kind == TrackKind::Unsubscribe)
+            .then(|| target.campaign.unsubscribe_topic())
+            .flatten(),
     }
 }
 
