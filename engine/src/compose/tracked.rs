@@ -112,7 +112,11 @@ impl Tracking {
         names.push(links::UNSUBSCRIBE_VARIABLE.to_owned());
         values.push(unsubscribe.clone());
         names.push(links::PREFERENCES_VARIABLE.to_owned());
-        values.push(format!("{}/p/{}", self.base_url, token(TokenKind::Preferences, 0)));
+        values.push(format!(
+            "{}/p/{}",
+            self.base_url,
+            token(TokenKind::Preferences, 0)
+        ));
         TrackedFields {
             names,
             values,

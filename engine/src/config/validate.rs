@@ -305,9 +305,10 @@ fn check_id(ctx: &Ctx, id: &str) -> Result<String, ConfigError> {
 fn validate_topic(ctx: &Ctx, c: &RawCampaign) -> Result<Option<CampaignTopic>, ConfigError> {
     let scope = match c.unsubscribe.as_deref() {
         None => None,
-        Some(text) => Some(UnsubscribeScope::parse(text).ok_or_else(|| {
-            ctx.bad("campaign.unsubscribe", text, "\"topic\" or \"all\"")
-        })?),
+        Some(text) => Some(
+            UnsubscribeScope::parse(text)
+                .ok_or_else(|| ctx.bad("campaign.unsubscribe", text, "\"topic\" or \"all\""))?,
+        ),
     };
     let Some(topic) = &c.topic else {
         if let Some(name) = &c.topic_name {
@@ -329,11 +330,7 @@ fn validate_topic(ctx: &Ctx, c: &RawCampaign) -> Result<Option<CampaignTopic>, C
         Some(name) => {
             let name = ctx.non_empty("campaign.topic_name", name)?;
             if name.len() > MAX_TOPIC_NAME_CHARS || name.chars().any(char::is_control) {
-                return Err(ctx.bad(
-                    "campaign.topic_name",
-                    name,
-                    "one line of at most 200 bytes",
-                ));
+                return Err(ctx.bad("campaign.topic_name", name, "one line of at most 200 bytes"));
             }
             name.to_owned()
         }

@@ -45,8 +45,8 @@ pub use error::StoreError;
 pub use handle::{ExportEvents, LoadResult, Loader, Store};
 pub use location::{is_postgres_url, StoreLocation};
 pub use postgres::{PgSettings, PgTls};
-pub use topics::{TopicStore, TopicSuppression};
 pub use sled::upgrade::{upgrade_store, Upgraded};
+pub use topics::{TopicStore, TopicSuppression};
 pub use types::{
     AbDecision, AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected,
     DomainTally, EventKind, EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions,

@@ -37,8 +37,10 @@ pub trait TopicStore {
     ) -> Result<Option<Suppression>, StoreError>;
 
     /// The topics `address` left, with their entries, in topic order.
-    fn topic_suppressions_of(&self, address: &str)
-        -> Result<Vec<(String, Suppression)>, StoreError>;
+    fn topic_suppressions_of(
+        &self,
+        address: &str,
+    ) -> Result<Vec<(String, Suppression)>, StoreError>;
 
     /// Suppresses `address` for `topic`; false (the existing entry kept) when it already was.
     fn suppress_topic(

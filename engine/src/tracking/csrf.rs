@@ -126,7 +126,11 @@ mod tests {
     fn only_this_servers_own_origin_passes() {
         let host = Some("t.example:8080");
         assert!(same_origin(None, host, None));
-        assert!(same_origin(Some("http://t.example:8080"), host, Some("same-origin")));
+        assert!(same_origin(
+            Some("http://t.example:8080"),
+            host,
+            Some("same-origin")
+        ));
         assert!(same_origin(Some("https://T.example:8080"), host, None));
         assert!(!same_origin(Some("https://evil.example"), host, None));
         assert!(!same_origin(Some("null"), host, None));

@@ -98,14 +98,15 @@ async fn read_state(store: &Store, target: &Target) -> Result<PageState, ()> {
 }
 
 /// A page answer with the headers every preference answer carries: not cached, not
-/// framed, no referrer (the URL is the recipient's key), no script.
+/// framed, no referrer to other sites (the URL is the recipient's key; `same-origin`, not
+/// `no-referrer`, under which browsers post forms with `Origin: null`), no script.
 fn html(status: StatusCode, body: String) -> Response {
     (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            (header::REFERRER_POLICY, "same-origin"),
             (header::X_FRAME_OPTIONS, "DENY"),
             (
                 header::CONTENT_SECURITY_POLICY,
@@ -172,7 +173,11 @@ async fn change(
     let Some((_, target)) = verify(&shared, &text, TokenKind::Preferences) else {
         return not_found(&shared);
     };
-    let header = |name: &str| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     if !same_origin(header("origin"), header("host"), header("sec-fetch-site")) {
         return refused(&shared, &text);
     }
@@ -305,7 +310,10 @@ mod tests {
         assert_eq!(form.csrf, "1.abc");
         assert_eq!(form.shown.len(), 2);
         assert!(form.topics.contains("news") && form.all);
-        assert_eq!(parse_form(b"topic=Not+An+Id"), Err("a topic is not a topic id"));
+        assert_eq!(
+            parse_form(b"topic=Not+An+Id"),
+            Err("a topic is not a topic id")
+        );
         let long = format!("csrf={}", "a".repeat(MAX_CSRF_CHARS + 1));
         assert_eq!(parse_form(long.as_bytes()), Err("a field is too long"));
         let many = "x=1&".repeat(MAX_FIELDS + 1);

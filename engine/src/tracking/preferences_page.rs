@@ -69,7 +69,11 @@ pub(crate) fn render(token: &str, csrf: &str, state: &PageState, saved: bool) ->
         escape(csrf)
     ));
     topics(&mut out, &state.topics);
-    let all = if state.global.is_some() { " checked" } else { "" };
+    let all = if state.global.is_some() {
+        " checked"
+    } else {
+        ""
+    };
     out.push_str(&format!(
         "<fieldset><legend>All emails</legend><div><input type=\"checkbox\" id=\"all\" \
 name=\"all\" value=\"1\"{all}> <label for=\"all\">Unsubscribe from all emails</label></div>\
@@ -128,7 +132,8 @@ mod tests {
     fn the_page_lists_topics_with_labelled_checkboxes_and_escapes_store_text() {
         let page = render("TOKEN", "1.MAC", &state(), false);
         assert!(page.contains("id=\"topic-digest\" name=\"topic\" value=\"digest\" checked>"));
-        assert!(page.contains("<label for=\"topic-digest\">Weekly &quot;digest&quot; &lt;b&gt;</label>"));
+        assert!(page
+            .contains("<label for=\"topic-digest\">Weekly &quot;digest&quot; &lt;b&gt;</label>"));
         assert!(page.contains("id=\"topic-news\" name=\"topic\" value=\"news\">"));
         assert!(page.contains("<label for=\"all\">Unsubscribe from all emails</label>"));
         assert!(page.contains("name=\"csrf\" value=\"1.MAC\""));

@@ -70,9 +70,7 @@ impl TopicStore for SledStore {
             keys::campaign_key(TOPIC, &topic.topic),
             topic.name.as_bytes(),
         );
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.sled_error(e))
+        self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))
     }
 
     fn campaign_topic(&self, campaign: &str) -> Result<Option<CampaignTopic>, StoreError> {
@@ -107,7 +105,10 @@ impl TopicStore for SledStore {
         address: &str,
     ) -> Result<Vec<(String, Suppression)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.tree.scan_prefix(keys::prefix(TOPIC_SUPPRESSED, address)) {
+        for entry in self
+            .tree
+            .scan_prefix(keys::prefix(TOPIC_SUPPRESSED, address))
+        {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
             let found = self.topic_entry(&key, &value)?;
             out.push((found.topic, found.entry));
@@ -124,7 +125,11 @@ impl TopicStore for SledStore {
         let value = self.encode(entry, "topic suppression")?;
         let swapped = self
             .tree
-            .compare_and_swap(topic_key(address, topic), None as Option<&[u8]>, Some(value))
+            .compare_and_swap(
+                topic_key(address, topic),
+                None as Option<&[u8]>,
+                Some(value),
+            )
             .map_err(|e| self.sled_error(e))?;
         Ok(swapped.is_ok())
     }
@@ -182,10 +187,18 @@ mod tests {
     fn topic_entries_are_apart_from_global_ones_and_page_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        assert!(store.suppress_topic("a@x.example", "digest", &entry()).unwrap());
-        assert!(!store.suppress_topic("a@x.example", "digest", &entry()).unwrap());
-        assert!(store.suppress_topic("a@x.example", "news", &entry()).unwrap());
-        assert!(store.suppress_topic("a@x.examplez", "digest", &entry()).unwrap());
+        assert!(store
+            .suppress_topic("a@x.example", "digest", &entry())
+            .unwrap());
+        assert!(!store
+            .suppress_topic("a@x.example", "digest", &entry())
+            .unwrap());
+        assert!(store
+            .suppress_topic("a@x.example", "news", &entry())
+            .unwrap());
+        assert!(store
+            .suppress_topic("a@x.examplez", "digest", &entry())
+            .unwrap());
         assert!(store.suppression("a@x.example").unwrap().is_none());
         assert!(store.suppressions().unwrap().is_empty());
         let of: Vec<String> = store
