@@ -40,9 +40,8 @@ fn topic_campaigns(fixture: &mut Fixture) -> (Server, String) {
         "<p>Hello {{ name }}. <a href=\"{{ preferences_url }}\">Your preferences</a></p>\n",
     )
     .unwrap();
-    let shared = format!(
-        "[tracking]\nbase_url = \"{base}\"\nkey_env = \"VOLLEY_TRACKING_KEY\"\n\n[store]\npath = \"campaign.volley\"\n"
-    );
+    let tracking =
+        format!("[tracking]\nbase_url = \"{base}\"\nkey_env = \"VOLLEY_TRACKING_KEY\"\n");
     for (id, topic, subject) in [
         (
             "digest-1",
@@ -67,7 +66,8 @@ fn topic_campaigns(fixture: &mut Fixture) -> (Server, String) {
             .subject(subject)
             .html("body.html")
             .campaign_line(topic)
-            .section(&shared);
+            .section(&tracking)
+            .section("[store]\npath = \"campaign.volley\"\n");
         toml.write(&fixture.path(&format!("{id}.toml")));
     }
     (server, base)
