@@ -125,4 +125,6 @@ mod tests_holdout;
 #[cfg(test)]
 mod tests_store;
 #[cfg(test)]
+mod tests_topic;
+#[cfg(test)]
 mod tests_webhook;

@@ -130,14 +130,18 @@ fn a_store_copy_keeps_topics(place: &Place) {
         unsubscribe: UnsubscribeScope::All,
     };
     from.set_campaign_topic("c1", &news).unwrap();
-    from.suppress_topic("a@x.example", "news", &entry(1)).unwrap();
+    from.suppress_topic("a@x.example", "news", &entry(1))
+        .unwrap();
     from.suppress("g@x.example", &entry(2)).unwrap();
     from.flush_blocking().unwrap();
     let target = sled_place();
     let to = target.open();
     let report = crate::store::transfer::copy_store(&from, &to, None).unwrap();
     assert_eq!(report.suppressions, 2);
-    assert_eq!(to.topic_suppression("a@x.example", "news").unwrap(), Some(entry(1)));
+    assert_eq!(
+        to.topic_suppression("a@x.example", "news").unwrap(),
+        Some(entry(1))
+    );
     assert!(to.suppression("a@x.example").unwrap().is_none());
     assert_eq!(to.campaign_topic("c1").unwrap(), Some(news));
 }
