@@ -172,7 +172,6 @@ impl TopicStore for SledStore {
 mod tests {
     use super::*;
     use crate::model::{SuppressionReason, UnsubscribeScope};
-    use crate::store::SuppressionStore;
 
     fn entry() -> Suppression {
         Suppression {
