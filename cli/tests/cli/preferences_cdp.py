@@ -6,8 +6,8 @@ Usage: preferences_cdp.py URL TOPIC
 Loads URL, checks that the checkbox of TOPIC is ticked and labelled, unticks it, submits the
 form with the page's own button, waits for the page that follows and prints one JSON line
 with what that page shows. Every wait is bounded; any failure exits non-zero with a reason
-(Chromium or python3-websocket missing included). Needs Debian's `chromium` and
-`python3-websocket`.
+(Chromium or python3-websocket missing included). Needs Debian's `chromium` (or
+VOLLEY_CHROMIUM naming a Chromium) and `python3-websocket`.
 """
 import json
 import os
@@ -91,7 +91,8 @@ def main():
     if len(sys.argv) != 3:
         fail("usage: preferences_cdp.py URL TOPIC")
     url, topic = sys.argv[1], sys.argv[2]
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    binary = (os.environ.get("VOLLEY_CHROMIUM") or shutil.which("chromium")
+              or shutil.which("chromium-browser"))
     if binary is None:
         fail("chromium is not installed (apt-get install chromium)")
     profile = tempfile.mkdtemp(prefix="volley-cdp-")
