@@ -341,3 +341,66 @@ async fn the_preference_page_works_in_headless_chromium() {
         "{listed}"
     );
 }
+
+#[test]
+fn the_api_keeps_the_topic_of_each_suppression() {
+    use crate::api::{ApiServer, READ, SEND};
+    let server = ApiServer::start("max_upload = 4096");
+    let put = |address: &str, body: &str| {
+        let args = [
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ];
+        server.curl(Some(SEND), &args, &format!("/api/suppressions/{address}"))
+    };
+    let added = put("a@example.com", r#"{"topic":"digest"}"#);
+    assert_eq!(added.status, 201, "{added:?}");
+    assert_eq!(added.json()["topic"], "digest");
+    assert_eq!(put("a@example.com", "").status, 201);
+    assert_eq!(put("b@example.com", r#"{"topic":"digest"}"#).status, 201);
+    put("b@example.com", r#"{"topic":"Not An Id"}"#).assert_problem(422, Some("topic"));
+    let csv = server.dir.join("topics.csv");
+    std::fs::write(&csv, "email,topic\nc@example.com,news\n").unwrap();
+    let upload = format!("@{}", csv.display());
+    let args = ["-H", "Content-Type: text/csv", "--data-binary", &upload];
+    let imported = server.curl(Some(SEND), &args, "/api/suppressions/import");
+    assert_eq!(imported.json()["added"], 1, "{imported:?}");
+
+    // Pages of one: every entry once, an address's global entry before its topics.
+    let mut seen = Vec::new();
+    let mut path = "/api/suppressions?limit=1".to_owned();
+    for _ in 0..10 {
+        let page = server.curl(Some(READ), &[], &path).json();
+        for entry in page["suppressions"].as_array().unwrap() {
+            seen.push(format!("{} {}", entry["email"], entry["topic"]));
+        }
+        match (page["next"].as_str(), page["next_topic"].as_str()) {
+            (Some(next), Some(topic)) => {
+                path = format!("/api/suppressions?limit=1&after={next}&after_topic={topic}")
+            }
+            (Some(next), None) => path = format!("/api/suppressions?limit=1&after={next}"),
+            _ => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "\"a@example.com\" null",
+            "\"a@example.com\" \"digest\"",
+            "\"b@example.com\" \"digest\"",
+            "\"c@example.com\" \"news\""
+        ]
+    );
+    let delete = ["-X", "DELETE"];
+    let path = "/api/suppressions/a@example.com?topic=digest";
+    assert_eq!(server.curl(Some(SEND), &delete, path).status, 204);
+    server
+        .curl(Some(SEND), &delete, path)
+        .assert_problem(404, None);
+    let page = server.curl(Some(READ), &[], "/api/suppressions").json();
+    assert_eq!(page["suppressions"].as_array().unwrap().len(), 3, "{page}");
+}

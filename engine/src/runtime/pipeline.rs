@@ -367,8 +367,9 @@ pub(crate) async fn load_once(
     if let Some(meta) = campaign.tracking_meta() {
         store.set_tracking_meta(campaign.id(), &meta)?;
     }
-    if let Some(topic) = &campaign.settings.topic {
-        store.set_campaign_topic(campaign.id(), topic)?;
+    match &campaign.settings.topic {
+        Some(topic) => store.set_campaign_topic(campaign.id(), topic)?,
+        None => store.clear_campaign_topic(campaign.id())?,
     }
     Ok((loaded_now, row_errors))
 }

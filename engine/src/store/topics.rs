@@ -23,6 +23,9 @@ pub trait TopicStore {
     /// Records `campaign`'s topic, and adds the topic (or renames it) in the known topics.
     fn set_campaign_topic(&self, campaign: &str, topic: &CampaignTopic) -> Result<(), StoreError>;
 
+    /// Forgets `campaign`'s topic (a campaign sent again without one); the known topics stay.
+    fn clear_campaign_topic(&self, campaign: &str) -> Result<(), StoreError>;
+
     /// The topic of `campaign`, if it was sent with one.
     fn campaign_topic(&self, campaign: &str) -> Result<Option<CampaignTopic>, StoreError>;
 

@@ -61,6 +61,17 @@ impl TopicStore for PgEngine {
         })
     }
 
+    fn clear_campaign_topic(&self, campaign: &str) -> Result<(), StoreError> {
+        self.run(async {
+            sqlx::query("DELETE FROM campaign_topics WHERE campaign = $1")
+                .bind(campaign)
+                .execute(self.store.pool())
+                .await
+                .map(drop)
+                .map_err(|e| self.failed("forget the campaign's topic", e))
+        })
+    }
+
     fn campaign_topic(&self, campaign: &str) -> Result<Option<CampaignTopic>, StoreError> {
         self.run(async {
             let row = sqlx::query(

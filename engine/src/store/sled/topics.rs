@@ -73,6 +73,13 @@ impl TopicStore for SledStore {
         self.tree.apply_batch(batch).map_err(|e| self.sled_error(e))
     }
 
+    fn clear_campaign_topic(&self, campaign: &str) -> Result<(), StoreError> {
+        self.tree
+            .remove(keys::campaign_key(CAMPAIGN_TOPIC, campaign))
+            .map(drop)
+            .map_err(|e| self.sled_error(e))
+    }
+
     fn campaign_topic(&self, campaign: &str) -> Result<Option<CampaignTopic>, StoreError> {
         self.get(
             &keys::campaign_key(CAMPAIGN_TOPIC, campaign),

@@ -78,6 +78,9 @@ fn topic_entries_are_apart_from_global_ones_and_kept(place: &Place) {
     assert_eq!(store.topics().unwrap()[0].id, "digest");
     assert!(store.unsuppress_topic("a@x.example", "news").unwrap());
     assert!(!store.unsuppress_topic("a@x.example", "news").unwrap());
+    store.clear_campaign_topic("c1").unwrap();
+    assert_eq!(store.campaign_topic("c1").unwrap(), None);
+    assert_eq!(store.topics().unwrap().len(), 1, "the known topics stay");
 }
 
 fn a_topic_unsubscribe_adds_a_topic_entry_only(place: &Place) {
