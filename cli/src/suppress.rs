@@ -34,7 +34,7 @@ pub(crate) fn open_store(
 /// `--topic` must be a topic id.
 fn check_topic(topic: Option<&str>) -> anyhow::Result<()> {
     match topic {
-        Some(topic) if !volley::model::is_topic_id(topic) => anyhow::bail!(
+        Some(topic) if !volley::store::is_topic_id(topic) => anyhow::bail!(
             "--topic {topic:?}: a topic id is 1 to 64 of a-z 0-9 _ -, starting with a letter or digit"
         ),
         _ => Ok(()),

@@ -10,15 +10,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 mod category;
 mod clock;
 mod retry;
-mod topic;
 mod verdict;
 
 pub use category::Category;
 pub use clock::{Clock, ManualClock};
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
-pub use topic::{
-    is_topic_id, CampaignTopic, Topic, UnsubscribeScope, MAX_TOPIC_CHARS, MAX_TOPIC_NAME_CHARS,
-};
 pub use verdict::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Veto, Vetoed};
 
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.

@@ -187,7 +187,7 @@ pub struct TopicQuery {
 /// A topic id given, checked.
 fn topic_of(topic: Option<String>) -> Result<Option<String>, Problem> {
     match topic {
-        Some(topic) if !crate::model::is_topic_id(&topic) => Err(Problem::bad_field(
+        Some(topic) if !crate::store::is_topic_id(&topic) => Err(Problem::bad_field(
             "topic",
             format!("{topic:?} is not a topic id: 1 to 64 of a-z 0-9 _ -"),
         )),

@@ -134,7 +134,7 @@ fn import_row(
         .filter(|t| !t.is_empty())
     {
         None => None,
-        Some(text) if crate::model::is_topic_id(text) => Some(text.to_owned()),
+        Some(text) if crate::store::is_topic_id(text) => Some(text.to_owned()),
         Some(text) => {
             return Err(format!(
                 "{name} line {line}, field topic: {text:?} is not a topic id (a-z 0-9 _ -)"

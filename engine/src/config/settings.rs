@@ -70,7 +70,7 @@ pub struct CampaignSettings {
     pub holdout: f64,
     /// The campaign's topic (`[campaign] topic`, `topic_name`, `unsubscribe`); `None`: no
     /// topic, and its one-click unsubscribe leaves every mailing.
-    pub topic: Option<crate::model::CampaignTopic>,
+    pub topic: Option<crate::store::CampaignTopic>,
 }
 
 impl CampaignSettings {

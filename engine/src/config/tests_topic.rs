@@ -4,7 +4,7 @@
 use super::*;
 
 use super::tests::MINIMAL_CAMPAIGN;
-use crate::model::{CampaignTopic, UnsubscribeScope};
+use crate::store::{CampaignTopic, UnsubscribeScope};
 
 /// Loads the minimal campaign with `lines` added to `[campaign]`; errors with the folder
 /// shown as `DIR`.

@@ -17,7 +17,7 @@ use super::settings::{
 use super::shaping::validate_shaping;
 use super::timeouts::validate_timeouts;
 use super::tracking::validate_tracking;
-use crate::model::{is_topic_id, CampaignTopic, UnsubscribeScope, MAX_TOPIC_NAME_CHARS};
+use crate::store::{is_topic_id, CampaignTopic, UnsubscribeScope, MAX_TOPIC_NAME_CHARS};
 
 /// Where the campaign file is: for error messages and for resolving relative paths.
 pub(crate) struct Ctx {

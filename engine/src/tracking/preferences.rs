@@ -26,8 +26,8 @@ use super::preferences_page::{render, PageState, Shown};
 use super::server::{not_found, try_again, verify, Shared};
 use super::targets::Target;
 use super::token::TokenKind;
-use crate::model::{is_topic_id, Millis, Suppression, SuppressionReason, MAX_TOPIC_CHARS};
-use crate::store::{Store, StoreError};
+use crate::model::{Millis, Suppression, SuppressionReason};
+use crate::store::{is_topic_id, Store, StoreError, MAX_TOPIC_CHARS};
 
 /// Bytes of a preference form at most (about a hundred topics).
 pub(crate) const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -302,7 +302,7 @@ pub(crate) fn apply_form(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CampaignTopic, UnsubscribeScope};
+    use crate::store::{CampaignTopic, UnsubscribeScope};
 
     #[test]
     fn a_form_is_read_within_its_bounds() {

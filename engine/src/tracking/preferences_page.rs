@@ -2,7 +2,8 @@
 //! has its own `<label for>`, the groups a `<fieldset>` with a `<legend>`, and the saved
 //! notice is a `role="status"` region. Everything from the store is escaped.
 
-use crate::model::{SuppressionReason, Topic};
+use crate::model::SuppressionReason;
+use crate::store::Topic;
 
 /// One topic as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

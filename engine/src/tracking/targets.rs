@@ -11,8 +11,8 @@ use minijinja::Value;
 use moka::sync::Cache;
 
 use super::token::Token;
-use crate::model::{CampaignTopic, Millis};
-use crate::store::{RecipientKey, Store, TrackingMeta};
+use crate::model::Millis;
+use crate::store::{CampaignTopic, RecipientKey, Store, TrackingMeta};
 
 /// A campaign as the tracking server needs it.
 #[derive(Debug)]

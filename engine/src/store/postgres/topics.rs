@@ -5,8 +5,10 @@
 use super::engine::{millis, ms, ts, PgEngine};
 use super::suppression::entry;
 use super::PgStoreError;
-use crate::model::{CampaignTopic, Suppression, Topic, UnsubscribeScope};
-use crate::store::{StoreError, TopicStore, TopicSuppression};
+use crate::model::Suppression;
+use crate::store::{
+    CampaignTopic, StoreError, Topic, TopicStore, TopicSuppression, UnsubscribeScope,
+};
 use sqlx::Row;
 
 /// `SELECT` of the columns `entry` reads plus the topic, then the rest of the statement.

@@ -5,8 +5,8 @@
 
 use super::keys::{self, CAMPAIGN_TOPIC, TOPIC, TOPIC_SUPPRESSED};
 use super::SledStore;
-use crate::model::{CampaignTopic, Suppression, Topic};
-use crate::store::{StoreError, TopicStore, TopicSuppression};
+use crate::model::Suppression;
+use crate::store::{CampaignTopic, StoreError, Topic, TopicStore, TopicSuppression};
 
 /// `U address 0 topic`.
 fn topic_key(address: &str, topic: &str) -> Vec<u8> {
@@ -178,7 +178,8 @@ impl TopicStore for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{SuppressionReason, UnsubscribeScope};
+    use crate::model::SuppressionReason;
+    use crate::store::UnsubscribeScope;
 
     fn entry() -> Suppression {
         Suppression {

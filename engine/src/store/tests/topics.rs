@@ -3,7 +3,8 @@
 //! topic entry and no global one.
 
 use super::*;
-use crate::model::{Assignment, CampaignTopic, Suppression, SuppressionReason, UnsubscribeScope};
+use crate::model::{Assignment, Suppression, SuppressionReason};
+use crate::store::{CampaignTopic, UnsubscribeScope};
 
 fn entry(at: Millis) -> Suppression {
     Suppression {
