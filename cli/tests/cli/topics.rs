@@ -171,6 +171,20 @@ async fn a_topic_unsubscribe_stops_the_digest_but_not_product_news() {
         &page_url,
     ]);
     assert_eq!(status_of(&origin), "403", "{origin}");
+    // Hostile bodies: too large, too many fields.
+    let big = fixture.path("big.form");
+    std::fs::write(&big, "x".repeat(20_000)).unwrap();
+    let large = curl(&[
+        "-X",
+        "POST",
+        "--data-binary",
+        &format!("@{}", big.display()),
+        &page_url,
+    ]);
+    assert_eq!(status_of(&large), "413", "{large}");
+    let many = format!("csrf={csrf}&{}", "x=1&".repeat(300));
+    let fields = curl(&["-X", "POST", "-d", &many, &page_url]);
+    assert_eq!(status_of(&fields), "400", "{fields}");
     let unchanged = curl(&[&page_url]);
     assert!(unchanged.contains("value=\"digest\">"), "{unchanged}");
     // The real form, as a browser posts it: the digest again (a 303 back to the page).
