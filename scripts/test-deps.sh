@@ -12,6 +12,8 @@
 #   python3-scipy  the conversions test checks the revenue intervals and Welch's test with
 #              scipy (scripts/check-revenue.py, for Debian's /usr/bin/python3); the A/B
 #              tests check the sequential verdict against an independent mSPRT in Python
+#   python3-websocket  the preference-page test drives headless Chromium over the DevTools
+#              protocol (cli/tests/cli/preferences_cdp.py, for Debian's /usr/bin/python3)
 #   python3-venv the CLI tests build a venv under the target folder with packages from PyPI
 #              (cli/tests/cli/support.rs, python_venv): standardwebhooks checks the webhooks'
 #              signatures, openapi-spec-validator the API's OpenAPI document, prometheus-client
@@ -41,6 +43,7 @@ need psql postgresql-client
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
 /usr/bin/python3 -c 'import scipy' >/dev/null 2>&1 || missing+=(python3-scipy)
+/usr/bin/python3 -c 'import websocket' >/dev/null 2>&1 || missing+=(python3-websocket)
 if command -v dpkg-query >/dev/null 2>&1 &&
     ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed'; then
     missing+=(python3-venv)

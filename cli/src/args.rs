@@ -693,6 +693,9 @@ pub(crate) enum SuppressCommand {
         store: StoreArgs,
         /// The address.
         address: String,
+        /// Suppress it for this topic only (default: for every campaign).
+        #[arg(long, value_name = "TOPIC")]
+        topic: Option<String>,
         /// A note kept with it.
         #[arg(long, default_value = "added by hand")]
         note: String,
@@ -703,15 +706,18 @@ pub(crate) enum SuppressCommand {
         store: StoreArgs,
         /// The address.
         address: String,
+        /// Remove its entry for this topic (default: its global entry).
+        #[arg(long, value_name = "TOPIC")]
+        topic: Option<String>,
     },
-    /// Import a CSV with an `email` column (optional `reason`, `detail`).
+    /// Import a CSV with an `email` column (optional `reason`, `detail`, `topic`).
     Import {
         #[command(flatten)]
         store: StoreArgs,
         /// The CSV file.
         file: PathBuf,
     },
-    /// Export the list as CSV (email, reason, at, campaign, detail).
+    /// Export the list as CSV (email, reason, at, campaign, detail, topic).
     Export {
         #[command(flatten)]
         store: StoreArgs,

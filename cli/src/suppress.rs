@@ -31,6 +31,21 @@ pub(crate) fn open_store(
     Ok((store, settings))
 }
 
+/// `--topic` must be a topic id.
+fn check_topic(topic: Option<&str>) -> anyhow::Result<()> {
+    match topic {
+        Some(topic) if !volley::store::is_topic_id(topic) => anyhow::bail!(
+            "--topic {topic:?}: a topic id is 1 to 64 of a-z 0-9 _ -, starting with a letter or digit"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// " for topic T", or nothing for a global entry.
+fn scope(topic: Option<&str>) -> String {
+    topic.map(|t| format!(" for topic {t}")).unwrap_or_default()
+}
+
 pub(crate) fn run(command: SuppressCommand) -> anyhow::Result<u8> {
     match command {
         SuppressCommand::List { store } | SuppressCommand::Export { store, out: None } => {
@@ -55,23 +70,32 @@ pub(crate) fn run(command: SuppressCommand) -> anyhow::Result<u8> {
         SuppressCommand::Add {
             store,
             address,
+            topic,
             note,
         } => {
+            check_topic(topic.as_deref())?;
             let (store, _) = open_store(&store)?;
-            let added = runtime::suppress_add(&store, &address, &note)?;
+            let added = runtime::suppress_add(&store, &address, topic.as_deref(), &note)?;
+            let scope = scope(topic.as_deref());
             ui::line(&if added {
-                format!("{address} suppressed")
+                format!("{address} suppressed{scope}")
             } else {
-                format!("{address} was already suppressed")
+                format!("{address} was already suppressed{scope}")
             });
         }
-        SuppressCommand::Remove { store, address } => {
+        SuppressCommand::Remove {
+            store,
+            address,
+            topic,
+        } => {
+            check_topic(topic.as_deref())?;
             let (store, _) = open_store(&store)?;
-            let removed = runtime::suppress_remove(&store, &address)?;
+            let removed = runtime::suppress_remove(&store, &address, topic.as_deref())?;
+            let scope = scope(topic.as_deref());
             ui::line(&if removed {
-                format!("{address} removed from the suppression list")
+                format!("{address} removed from the suppression list{scope}")
             } else {
-                format!("{address} was not suppressed")
+                format!("{address} was not suppressed{scope}")
             });
             if !removed {
                 return Ok(exit::FAILURES);

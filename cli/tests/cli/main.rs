@@ -47,5 +47,6 @@ mod store_copy;
 mod store_upgrade;
 mod support;
 mod tls_relay;
+mod topics;
 mod tracking;
 mod webhooks;

@@ -1,5 +1,6 @@
 //! The suppression list over HTTP: list it a page at a time (`read`), add and remove an
-//! address, import a CSV (`send`). The import takes the same CSV as `volley suppress import`
+//! address, import a CSV (`send`). An entry is global or for one topic (issue 22): the list
+//! pages through both, in address then topic order (an address's global entry first). The import takes the same CSV as `volley suppress import`
 //! and follows the same rules (the same code): bad rows are listed with their line and field
 //! and skipped, the rest is added.
 
@@ -44,16 +45,19 @@ pub struct SuppressionEntry {
     pub campaign: Option<String>,
     /// The reply or note behind it.
     pub detail: String,
+    /// The topic it keeps the address from; absent for a global entry (every campaign).
+    pub topic: Option<String>,
 }
 
 impl SuppressionEntry {
-    fn new(email: String, entry: &Suppression) -> SuppressionEntry {
+    fn new(email: String, topic: Option<String>, entry: &Suppression) -> SuppressionEntry {
         SuppressionEntry {
             email,
             reason: entry.reason.as_str().to_owned(),
             at: format_millis(entry.at),
             campaign: entry.campaign.clone(),
             detail: entry.detail.clone(),
+            topic,
         }
     }
 }
@@ -65,6 +69,8 @@ pub struct SuppressionPage {
     pub suppressions: Vec<SuppressionEntry>,
     /// The cursor of the next page (pass it as `after`); absent on the last page.
     pub next: Option<String>,
+    /// With `next`, when the page ends on a topic entry: pass it as `after_topic`.
+    pub next_topic: Option<String>,
 }
 
 /// Where a page starts and how long it is.
@@ -73,6 +79,8 @@ pub struct SuppressionPage {
 pub struct PageQuery {
     /// The cursor a previous page gave as `next` (none: from the start).
     pub after: Option<String>,
+    /// The `next_topic` a previous page gave with `next`, if any.
+    pub after_topic: Option<String>,
     /// Entries at most (1 to 1000, default 100).
     pub limit: Option<i64>,
 }
@@ -95,7 +103,8 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<usize, Problem> {
     path = "/api/suppressions",
     operation_id = "list_suppressions",
     tag = "suppressions",
-    description = "Needs `read`. Pages through the list in address order.",
+    description = "Needs `read`. Pages through the list in address order, an address's \
+        global entry before its topic entries.",
     params(PageQuery),
     responses(
         (status = 200, description = "A page of the list", body = SuppressionPage),
@@ -112,21 +121,46 @@ async fn list(
     let Query(query) = query.map_err(|e| Problem::bad_request(Some("query"), e.body_text()))?;
     let limit = page_limit(query.limit)?;
     let store = state.store.clone();
-    let after = query.after.clone();
+    let (after, after_topic) = (query.after.clone(), query.after_topic.clone());
     // One more than asked: whether a next page exists.
-    let mut page = blocking(move || store.suppressions_after(after.as_deref(), limit + 1))
+    let mut page = blocking(move || merged_page(&store, after, after_topic, limit + 1))
         .await?
         .map_err(|e| internal("reading the suppression list", &e))?;
     let more = page.len() > limit;
     page.truncate(limit);
-    let next = more.then(|| page.last().map(|(a, _)| a.clone())).flatten();
+    let last = more.then(|| page.last()).flatten();
     Ok(Json(SuppressionPage {
-        suppressions: page
-            .iter()
-            .map(|(address, entry)| SuppressionEntry::new(address.clone(), entry))
-            .collect(),
-        next,
+        next: last.map(|e| e.email.clone()),
+        next_topic: last.and_then(|e| e.topic.clone()),
+        suppressions: page,
     }))
+}
+
+/// At most `limit` entries, global and topic ones merged in (address, topic) order, after
+/// the cursor (`after`, `after_topic`).
+fn merged_page(
+    store: &crate::store::Store,
+    after: Option<String>,
+    after_topic: Option<String>,
+    limit: usize,
+) -> Result<Vec<SuppressionEntry>, crate::store::StoreError> {
+    let global = store.suppressions_after(after.as_deref(), limit)?;
+    let topic_after = after
+        .as_deref()
+        .map(|a| (a, after_topic.as_deref().unwrap_or("")));
+    let topics = store.topic_suppressions_after(topic_after, limit)?;
+    let mut all: Vec<SuppressionEntry> = global
+        .iter()
+        .map(|(address, entry)| SuppressionEntry::new(address.clone(), None, entry))
+        .chain(
+            topics
+                .iter()
+                .map(|t| SuppressionEntry::new(t.address.clone(), Some(t.topic.clone()), &t.entry)),
+        )
+        .collect();
+    all.sort_by(|a, b| (&a.email, &a.topic).cmp(&(&b.email, &b.topic)));
+    all.truncate(limit);
+    Ok(all)
 }
 
 /// What to record with an address added by hand.
@@ -138,6 +172,27 @@ pub struct AddSuppression {
     pub reason: Option<String>,
     /// A note (default empty).
     pub detail: Option<String>,
+    /// Suppress it for this topic only (default: a global entry).
+    pub topic: Option<String>,
+}
+
+/// Which entry of an address `DELETE` removes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopicQuery {
+    /// The topic whose entry goes (none: the global entry).
+    pub topic: Option<String>,
+}
+
+/// A topic id given, checked.
+fn topic_of(topic: Option<String>) -> Result<Option<String>, Problem> {
+    match topic {
+        Some(topic) if !crate::store::is_topic_id(&topic) => Err(Problem::bad_field(
+            "topic",
+            format!("{topic:?} is not a topic id: 1 to 64 of a-z 0-9 _ -"),
+        )),
+        other => Ok(other),
+    }
 }
 
 /// The address of the path, normalised, or a problem naming it.
@@ -187,6 +242,7 @@ async fn add(
             )
         })?,
     };
+    let topic = topic_of(asked.topic)?;
     let entry = Suppression {
         reason,
         at: now_millis(),
@@ -194,12 +250,17 @@ async fn add(
         detail: asked.detail.unwrap_or_default(),
     };
     let store = state.store.clone();
-    let key = address.clone();
+    let (key, scope) = (address.clone(), topic.clone());
     let (added, kept) = blocking(move || {
-        let added = store.suppress(&key, &entry)?;
+        let (added, kept) = match &scope {
+            Some(topic) => (
+                store.suppress_topic(&key, topic, &entry)?,
+                store.topic_suppression(&key, topic)?,
+            ),
+            None => (store.suppress(&key, &entry)?, store.suppression(&key)?),
+        };
         store.flush_blocking()?;
-        let kept = store.suppression(&key)?.unwrap_or(entry);
-        Ok::<_, crate::store::StoreError>((added, kept))
+        Ok::<_, crate::store::StoreError>((added, kept.unwrap_or(entry)))
     })
     .await?
     .map_err(|e| internal("adding to the suppression list", &e))?;
@@ -208,7 +269,7 @@ async fn add(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(SuppressionEntry::new(address, &kept))).into_response())
+    Ok((status, Json(SuppressionEntry::new(address, topic, &kept))).into_response())
 }
 
 /// Removes one address from the list.
@@ -217,8 +278,8 @@ async fn add(
     path = "/api/suppressions/{address}",
     operation_id = "remove_suppression",
     tag = "suppressions",
-    description = "Needs `send`.",
-    params(("address" = String, Path, description = "The address to remove")),
+    description = "Needs `send`. With `topic`, removes the address's entry for that topic.",
+    params(("address" = String, Path, description = "The address to remove"), TopicQuery),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
@@ -231,12 +292,18 @@ async fn remove(
     _caller: Caller<NeedsSend>,
     State(state): State<ApiState>,
     Path(raw): Path<String>,
+    query: Result<Query<TopicQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(Some("query"), e.body_text()))?;
+    let topic = topic_of(query.topic)?;
     let address = address_of(&raw)?;
     let store = state.store.clone();
     let key = address.clone();
     let removed = blocking(move || {
-        let removed = store.unsuppress(&key)?;
+        let removed = match &topic {
+            Some(topic) => store.unsuppress_topic(&key, topic)?,
+            None => store.unsuppress(&key)?,
+        };
         store.flush_blocking()?;
         Ok::<_, crate::store::StoreError>(removed)
     })
@@ -269,7 +336,8 @@ pub struct ImportResult {
     operation_id = "import_suppressions",
     tag = "suppressions",
     description = "Needs `send`. The body is a CSV with an `email` column and optionally \
-        `reason` and `detail` (as `volley suppress import` takes), at most `max_upload` \
+        `reason`, `detail` and `topic` (empty: a global entry; as `volley suppress import` \
+        takes), at most `max_upload` \
         bytes; it is received whole before any row is added.",
     request_body(content = String, content_type = "text/csv"),
     responses(

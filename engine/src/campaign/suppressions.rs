@@ -1,4 +1,5 @@
-//! A suppression list as CSV (an `email` column, optionally `reason` and `detail`), read row
+//! A suppression list as CSV (an `email` column, optionally `reason`, `detail` and `topic`:
+//! empty for a global entry, a topic id for an entry of that topic only), read row
 //! by row into the store's suppression list: every valid row is added, a bad row is reported
 //! with its line and field and skipped. `volley suppress import` and the API's import share it.
 
@@ -71,6 +72,7 @@ pub fn import_suppressions(
         email,
         reason: column("reason"),
         detail: column("detail"),
+        topic: column("topic"),
     };
     let mut summary = ImportSummary::default();
     for row in reader.records() {
@@ -78,8 +80,12 @@ pub fn import_suppressions(
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|row| import_row(&row, &columns, name, now));
         match entry {
-            Ok((address, entry)) => {
-                if store.suppress(&address, &entry)? {
+            Ok((address, topic, entry)) => {
+                let added = match &topic {
+                    Some(topic) => store.suppress_topic(&address, topic, &entry)?,
+                    None => store.suppress(&address, &entry)?,
+                };
+                if added {
                     summary.added += 1;
                 } else {
                     summary.already += 1;
@@ -97,15 +103,17 @@ struct ImportColumns {
     email: usize,
     reason: Option<usize>,
     detail: Option<usize>,
+    topic: Option<usize>,
 }
 
-/// The address and entry of one import row, or what is wrong with it (name, line, field).
+/// The address, topic (`None`: global) and entry of one import row, or what is wrong with
+/// it (name, line, field).
 fn import_row(
     row: &csv::StringRecord,
     columns: &ImportColumns,
     name: &str,
     now: Millis,
-) -> Result<(String, Suppression), String> {
+) -> Result<(String, Option<String>, Suppression), String> {
     let line = row.position().map_or(0, |p| p.line());
     let raw = row.get(columns.email).unwrap_or_default();
     let address = normalize_address(raw)
@@ -120,6 +128,19 @@ fn import_row(
         Some(text) => SuppressionReason::parse(text)
             .ok_or_else(|| format!("{name} line {line}, field reason: unknown reason {text:?}"))?,
     };
+    let topic = match columns
+        .topic
+        .and_then(|i| row.get(i))
+        .filter(|t| !t.is_empty())
+    {
+        None => None,
+        Some(text) if crate::store::is_topic_id(text) => Some(text.to_owned()),
+        Some(text) => {
+            return Err(format!(
+                "{name} line {line}, field topic: {text:?} is not a topic id (a-z 0-9 _ -)"
+            ))
+        }
+    };
     let entry = Suppression {
         reason,
         at: now,
@@ -130,5 +151,5 @@ fn import_row(
             .unwrap_or("imported")
             .to_owned(),
     };
-    Ok((address, entry))
+    Ok((address, topic, entry))
 }

@@ -125,7 +125,8 @@ impl CampaignMessages {
             .filter(|name| {
                 self.tracking.is_none()
                     || !(name.starts_with(links::PROVIDED_PREFIX)
-                        || name == links::UNSUBSCRIBE_VARIABLE)
+                        || name == links::UNSUBSCRIBE_VARIABLE
+                        || name == links::PREFERENCES_VARIABLE)
             })
             .filter(|name| name != "email")
             .collect()
@@ -253,7 +254,10 @@ fn check_fields(
     tracked: bool,
 ) -> Result<(), ComposeError> {
     let provided = |name: &str| {
-        tracked && (name.starts_with(links::PROVIDED_PREFIX) || name == links::UNSUBSCRIBE_VARIABLE)
+        tracked
+            && (name.starts_with(links::PROVIDED_PREFIX)
+                || name == links::UNSUBSCRIBE_VARIABLE
+                || name == links::PREFERENCES_VARIABLE)
     };
     let missing: Vec<String> = templates
         .variables()

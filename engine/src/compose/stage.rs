@@ -35,6 +35,8 @@ pub(crate) struct Identity {
     pub(crate) from: String,
     /// `[bounces] domain`: with it, each recipient gets a return path of its own (VERP).
     pub(crate) bounce_domain: Option<String>,
+    /// The campaign's topic: recipients who left it are not sent to (issue 22).
+    pub(crate) topic: Option<String>,
 }
 
 /// The envelope sender of each message.
@@ -64,6 +66,8 @@ pub(crate) struct ComposeStage {
     message_ids: Verp,
     number: u32,
     store: Store,
+    /// The campaign's topic, if any.
+    topic: Option<String>,
 }
 
 impl ComposeStage {
@@ -86,6 +90,7 @@ impl ComposeStage {
             message_ids: Verp::new(&identity.secret, MESSAGE_ID_DOMAIN),
             number: identity.number,
             store,
+            topic: identity.topic,
         }
     }
 
@@ -134,10 +139,13 @@ impl ComposeStage {
         }
     }
 
-    /// The outcome of a recipient on the suppression list (a store that cannot be read is
-    /// logged, and the recipient is sent to).
+    /// The outcome of a recipient on the suppression list, globally or for the campaign's
+    /// topic (a store that cannot be read is logged, and the recipient is sent to).
     fn suppressed(&self, job: &StoredRecipient) -> Option<OutcomeUpdate> {
-        match self.store.suppression(&job.record.email) {
+        match self
+            .store
+            .suppression_for(&job.record.email, self.topic.as_deref())
+        {
             Ok(Some(entry)) => {
                 let reply =
                     ReplyRecord::local(format!("suppressed: {} ({})", entry.reason, entry.detail));

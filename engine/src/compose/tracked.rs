@@ -111,6 +111,12 @@ impl Tracking {
         let unsubscribe = format!("{}/u/{}", self.base_url, token(TokenKind::Unsubscribe, 0));
         names.push(links::UNSUBSCRIBE_VARIABLE.to_owned());
         values.push(unsubscribe.clone());
+        names.push(links::PREFERENCES_VARIABLE.to_owned());
+        values.push(format!(
+            "{}/p/{}",
+            self.base_url,
+            token(TokenKind::Preferences, 0)
+        ));
         TrackedFields {
             names,
             values,
@@ -211,7 +217,8 @@ mod tests {
             [
                 links::link_variable(0),
                 links::OPEN_VARIABLE.to_owned(),
-                links::UNSUBSCRIBE_VARIABLE.to_owned()
+                links::UNSUBSCRIBE_VARIABLE.to_owned(),
+                links::PREFERENCES_VARIABLE.to_owned()
             ]
         );
         let click = token(&fields.values[0], "https://t.acme.example/c/");
@@ -233,6 +240,10 @@ mod tests {
             token(&fields.values[2], "https://t.acme.example/u/").kind,
             TokenKind::Unsubscribe
         );
+        assert_eq!(
+            token(&fields.values[3], "https://t.acme.example/p/").kind,
+            TokenKind::Preferences
+        );
     }
 
     #[test]
@@ -246,7 +257,7 @@ mod tests {
         ] {
             let tracking = Tracking::new(&settings(mailto));
             let fields = tracking.fields(1, 0, 1);
-            let unsubscribe = fields.values.last().unwrap();
+            let unsubscribe = &fields.values[fields.values.len() - 2];
             assert_eq!(
                 fields.headers,
                 [

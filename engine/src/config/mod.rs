@@ -133,4 +133,6 @@ mod tests_holdout;
 #[cfg(test)]
 mod tests_store;
 #[cfg(test)]
+mod tests_topic;
+#[cfg(test)]
 mod tests_webhook;

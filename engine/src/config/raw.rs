@@ -229,6 +229,15 @@ pub(crate) struct RawCampaign {
     /// The segment: which rows of the list are loaded (`super::Segment`).
     #[serde(default, rename = "where")]
     pub(crate) segment: Option<String>,
+    /// The topic (issue 22): its one-click unsubscribe leaves this topic only.
+    #[serde(default)]
+    pub(crate) topic: Option<String>,
+    /// The topic's display name on the preference page (default: the topic id).
+    #[serde(default)]
+    pub(crate) topic_name: Option<String>,
+    /// What the one-click unsubscribe removes: `topic` (default with a topic) or `all`.
+    #[serde(default)]
+    pub(crate) unsubscribe: Option<String>,
 }
 
 /// `[relay]`.

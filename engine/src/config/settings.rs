@@ -73,6 +73,9 @@ pub struct CampaignSettings {
     /// 0.5; default 0, none), with or without variants and a test share. Held-out
     /// recipients are stored in the state `holdout`: never mailed, never tracked.
     pub holdout: f64,
+    /// The campaign's topic (`[campaign] topic`, `topic_name`, `unsubscribe`); `None`: no
+    /// topic, and its one-click unsubscribe leaves every mailing.
+    pub topic: Option<crate::store::CampaignTopic>,
 }
 
 impl CampaignSettings {

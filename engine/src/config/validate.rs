@@ -17,6 +17,7 @@ use super::settings::{
 use super::shaping::validate_shaping;
 use super::timeouts::validate_timeouts;
 use super::tracking::validate_tracking;
+use crate::store::{is_topic_id, CampaignTopic, UnsubscribeScope, MAX_TOPIC_NAME_CHARS};
 
 /// Where the campaign file is: for error messages and for resolving relative paths.
 pub(crate) struct Ctx {
@@ -200,8 +201,10 @@ pub(crate) fn validate(
     };
     let conversions = super::conversions::validate_conversions(&ctx, &raw.conversions)?;
     let audience = super::audience::validate_audience(&ctx, &raw.audience, &id)?;
+    let topic = validate_topic(&ctx, c)?;
     Ok(CampaignSettings {
         audience,
+        topic,
         conversions,
         variants,
         ab,
@@ -315,6 +318,48 @@ fn check_id(ctx: &Ctx, id: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(id.to_owned())
+}
+
+/// `campaign.topic`, `topic_name` and `unsubscribe`: the campaign's topic, if any.
+fn validate_topic(ctx: &Ctx, c: &RawCampaign) -> Result<Option<CampaignTopic>, ConfigError> {
+    let scope = match c.unsubscribe.as_deref() {
+        None => None,
+        Some(text) => Some(
+            UnsubscribeScope::parse(text)
+                .ok_or_else(|| ctx.bad("campaign.unsubscribe", text, "\"topic\" or \"all\""))?,
+        ),
+    };
+    let Some(topic) = &c.topic else {
+        if let Some(name) = &c.topic_name {
+            return Err(ctx.bad("campaign.topic_name", name, "campaign.topic set too"));
+        }
+        if scope == Some(UnsubscribeScope::Topic) {
+            return Err(ctx.bad("campaign.unsubscribe", "topic", "campaign.topic set too"));
+        }
+        return Ok(None);
+    };
+    if !is_topic_id(topic) {
+        return Err(ctx.bad(
+            "campaign.topic",
+            topic,
+            "1 to 64 of the characters a-z 0-9 _ -, starting with a letter or digit",
+        ));
+    }
+    let name = match &c.topic_name {
+        Some(name) => {
+            let name = ctx.non_empty("campaign.topic_name", name)?;
+            if name.len() > MAX_TOPIC_NAME_CHARS || name.chars().any(char::is_control) {
+                return Err(ctx.bad("campaign.topic_name", name, "one line of at most 200 bytes"));
+            }
+            name.to_owned()
+        }
+        None => topic.clone(),
+    };
+    Ok(Some(CampaignTopic {
+        topic: topic.clone(),
+        name,
+        unsubscribe: scope.unwrap_or(UnsubscribeScope::Topic),
+    }))
 }
 
 /// `campaign.subject`: one non-empty line.

@@ -107,6 +107,7 @@ fn the_verdict_from_counters_is_the_reports_and_the_mark_moves_with_every_event(
                 link: (kind == TrackKind::Click).then_some(0),
                 at,
                 machine: None,
+                topic: None,
             })
             .collect();
         store.record_tracking(&inputs).unwrap();

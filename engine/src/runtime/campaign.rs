@@ -102,6 +102,7 @@ impl Campaign {
             secret: store.secret()?,
             from: self.settings.from.address.clone(),
             bounce_domain: self.settings.bounces.domain.clone(),
+            topic: self.settings.topic.as_ref().map(|t| t.topic.clone()),
         };
         Ok(Arc::new(ComposeStage::new(
             self.messages.clone(),

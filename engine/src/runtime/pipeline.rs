@@ -367,6 +367,10 @@ pub(crate) async fn load_once(
     if let Some(meta) = campaign.tracking_meta() {
         store.set_tracking_meta(campaign.id(), &meta)?;
     }
+    match &campaign.settings.topic {
+        Some(topic) => store.set_campaign_topic(campaign.id(), topic)?,
+        None => store.clear_campaign_topic(campaign.id())?,
+    }
     Ok((loaded_now, row_errors))
 }
 

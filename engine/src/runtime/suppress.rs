@@ -8,8 +8,14 @@ use crate::store::Store;
 use crate::Error;
 use std::path::Path;
 
-/// Adds `address` to the suppression list by hand; false when it was already there.
-pub fn suppress_add(store: &Store, address: &str, note: &str) -> Result<bool, Error> {
+/// Adds `address` to the suppression list by hand, globally or for `topic` only; false when
+/// it was already there.
+pub fn suppress_add(
+    store: &Store,
+    address: &str,
+    topic: Option<&str>,
+    note: &str,
+) -> Result<bool, Error> {
     let (address, _) = normalize(address)?;
     let entry = Suppression {
         reason: SuppressionReason::Manual,
@@ -17,20 +23,27 @@ pub fn suppress_add(store: &Store, address: &str, note: &str) -> Result<bool, Er
         campaign: None,
         detail: note.to_owned(),
     };
-    let added = store.suppress(&address, &entry)?;
+    let added = match topic {
+        Some(topic) => store.suppress_topic(&address, topic, &entry)?,
+        None => store.suppress(&address, &entry)?,
+    };
     store.flush_blocking()?;
     Ok(added)
 }
 
-/// Removes `address` from the suppression list; false when it was not there.
-pub fn suppress_remove(store: &Store, address: &str) -> Result<bool, Error> {
+/// Removes `address`'s global entry (or its entry for `topic`) from the suppression list;
+/// false when it was not there.
+pub fn suppress_remove(store: &Store, address: &str, topic: Option<&str>) -> Result<bool, Error> {
     let (address, _) = normalize(address)?;
-    let removed = store.unsuppress(&address)?;
+    let removed = match topic {
+        Some(topic) => store.unsuppress_topic(&address, topic)?,
+        None => store.unsuppress(&address)?,
+    };
     store.flush_blocking()?;
     Ok(removed)
 }
 
-/// Imports a CSV with an `email` column (and optionally `reason`, `detail`): every valid row
+/// Imports a CSV with an `email` column (and optionally `reason`, `detail`, `topic`): every valid row
 /// is added; bad rows are reported with their line and skipped.
 pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Error> {
     let io = |source| Error::Io {
@@ -47,7 +60,8 @@ pub fn suppress_import(store: &Store, path: &Path) -> Result<ImportSummary, Erro
     )
 }
 
-/// Writes the suppression list as CSV (`email,reason,at,campaign,detail`).
+/// Writes the suppression list as CSV (`email,reason,at,campaign,detail,topic`; the topic is
+/// empty for a global entry), in address then topic order (global first).
 pub fn suppress_export(store: &Store, out: &mut dyn std::io::Write) -> Result<u64, Error> {
     let mut writer = csv::Writer::from_writer(out);
     let io = |e: csv::Error| Error::Io {
@@ -55,10 +69,22 @@ pub fn suppress_export(store: &Store, out: &mut dyn std::io::Write) -> Result<u6
         source: std::io::Error::other(e.to_string()),
     };
     writer
-        .write_record(["email", "reason", "at", "campaign", "detail"])
+        .write_record(["email", "reason", "at", "campaign", "detail", "topic"])
         .map_err(io)?;
     let mut n = 0;
-    for (address, entry) in store.suppressions()? {
+    let mut entries: Vec<(String, String, Suppression)> = store
+        .suppressions()?
+        .into_iter()
+        .map(|(address, entry)| (address, String::new(), entry))
+        .collect();
+    entries.extend(
+        store
+            .topic_suppressions()?
+            .into_iter()
+            .map(|t| (t.address, t.topic, t.entry)),
+    );
+    entries.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    for (address, topic, entry) in entries {
         let at = crate::model::format_millis(entry.at);
         writer
             .write_record([
@@ -67,6 +93,7 @@ pub fn suppress_export(store: &Store, out: &mut dyn std::io::Write) -> Result<u6
                 &at,
                 entry.campaign.as_deref().unwrap_or(""),
                 &entry.detail,
+                &topic,
             ])
             .map_err(io)?;
         n += 1;

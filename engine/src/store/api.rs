@@ -37,6 +37,7 @@ pub trait StoreEngine:
     + OutcomeStore
     + ReportStore
     + SuppressionStore
+    + super::topics::TopicStore
     + TrackingStore
     + AbStore
     + HistoryStore
@@ -54,6 +55,7 @@ impl<T> StoreEngine for T where
         + OutcomeStore
         + ReportStore
         + SuppressionStore
+        + super::topics::TopicStore
         + TrackingStore
         + AbStore
         + HistoryStore

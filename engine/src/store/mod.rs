@@ -27,6 +27,7 @@ mod handle;
 mod location;
 pub mod postgres;
 mod sled;
+mod topics;
 mod track_rules;
 pub mod transfer;
 mod types;
@@ -45,6 +46,10 @@ pub use handle::{ExportEvents, LoadResult, Loader, Store};
 pub use location::{is_postgres_url, StoreLocation};
 pub use postgres::{PgSettings, PgTls};
 pub use sled::upgrade::{upgrade_store, Upgraded};
+pub use topics::{
+    is_topic_id, CampaignTopic, Topic, TopicStore, TopicSuppression, UnsubscribeScope,
+    MAX_TOPIC_CHARS, MAX_TOPIC_NAME_CHARS,
+};
 pub use types::{
     AbDecision, AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected,
     DomainTally, EventKind, EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions,

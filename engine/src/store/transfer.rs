@@ -274,9 +274,10 @@ pub fn copy_store(
     let parts = from.export_store_wide()?;
     let target_empty = to.campaigns()?.is_empty();
     to.import_store_wide(&parts, target_empty)?;
+    let topic_entries = copy_topics(from, to, &ids)?;
     let mut report = CopyReport {
         campaigns: Vec::with_capacity(headers.len()),
-        suppressions: parts.suppressions.len(),
+        suppressions: parts.suppressions.len() + topic_entries,
         secret_kept: parts.secret.is_some() && !target_empty,
         documents: 0,
     };
@@ -292,6 +293,26 @@ pub fn copy_store(
     }
     report.documents = copy_documents(from, to, campaign)?;
     Ok(report)
+}
+
+/// Carries topics over (issue 22): the topic-scoped suppression entries (entries the target
+/// has are kept) and the topic of each campaign in `ids` (with its display name, so the
+/// target knows the topic); returns how many suppression entries were carried.
+fn copy_topics(
+    from: &super::Store,
+    to: &super::Store,
+    ids: &[String],
+) -> Result<usize, StoreError> {
+    let entries = from.topic_suppressions()?;
+    for found in &entries {
+        to.suppress_topic(&found.address, &found.topic, &found.entry)?;
+    }
+    for id in ids {
+        if let Some(topic) = from.campaign_topic(id)? {
+            to.set_campaign_topic(id, &topic)?;
+        }
+    }
+    Ok(entries.len())
 }
 
 /// Carries the webhooks' registrations and cursors in `campaign` over: events keep their

@@ -502,6 +502,8 @@ pub struct TrackInput {
     pub at: Millis,
     /// Set when the request looked machine-made.
     pub machine: Option<MachineReason>,
+    /// For an unsubscribe: the topic it leaves (`None`: every mailing, a global entry).
+    pub topic: Option<String>,
 }
 
 /// One stored event.

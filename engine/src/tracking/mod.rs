@@ -8,19 +8,24 @@
 //! clicks) made the request, and records the event with group commit before answering. A
 //! click redirects only to the campaign's own link of that index (merge values in it
 //! percent-encoded, so they cannot change its host); an unsubscribe GET shows a page and
-//! changes nothing, a POST (RFC 8058 one-click) suppresses the address. Everything a client
+//! changes nothing, a POST (RFC 8058 one-click) suppresses the address (for the campaign's
+//! topic only when it has one). The preference page (`/p/TOKEN`, `preferences`) lists the
+//! topics with checkboxes; its POST is CSRF-checked. Everything a client
 //! can make it spend is bounded ([`TrackingLimits`]).
 //!
 //! ```text
 //! request ─► verify token ─► resolve recipient ─► judge ─► recorder (group commit) ─► answer
 //! ```
 
+mod csrf;
 mod error;
 mod http;
 mod limits;
 mod machine;
 mod metrics;
 mod postback;
+mod preferences;
+mod preferences_page;
 mod recorder;
 mod render;
 mod server;

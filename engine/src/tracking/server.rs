@@ -35,15 +35,15 @@ const PIXEL: [u8; 43] = [
 ];
 
 /// What every handler shares.
-struct Shared {
-    key: TokenKey,
+pub(super) struct Shared {
+    pub(super) key: TokenKey,
     too_soon: Millis,
     /// When requests come: what opens too soon and click bursts are judged by.
-    clock: Clock,
+    pub(super) clock: Clock,
     targets: Targets,
     jobs: mpsc::Sender<Job>,
-    metrics: Arc<Metrics>,
-    limits: TrackingLimits,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) limits: TrackingLimits,
     dedupe: Dedupe,
     /// `/metrics` is served only to requests bearing it.
     metrics_token: Option<SecretString>,
@@ -51,7 +51,7 @@ struct Shared {
     postbacks: Postbacks,
     postback_rate: RateLimit,
     /// Where postbacks are recorded (events go through the recorder).
-    store: Store,
+    pub(super) store: Store,
 }
 
 /// The tracking server for one store, signed with one key.
@@ -151,6 +151,7 @@ impl TrackingServer {
             .route("/o/{file}", get(open))
             .route("/c/{token}", get(click))
             .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+            .route("/p/{token}", super::preferences::routes())
             .route("/conversions/{campaign}", post(conversion))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/metrics", get(metrics))
@@ -169,13 +170,13 @@ impl TrackingServer {
     }
 }
 
-fn not_found(shared: &Shared) -> Response {
+pub(super) fn not_found(shared: &Shared) -> Response {
     shared.metrics.hit(Hit::Rejected);
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
 /// Verifies `text` as a token of `kind` and finds its target.
-fn verify(shared: &Shared, text: &str, kind: TokenKind) -> Option<(Token, Target)> {
+pub(super) fn verify(shared: &Shared, text: &str, kind: TokenKind) -> Option<(Token, Target)> {
     let token = shared.key.decode(text).filter(|t| t.kind == kind)?;
     let target = shared.targets.resolve(&token)?;
     Some((token, target))
@@ -223,7 +224,7 @@ async fn track(
     }
 }
 
-fn try_again() -> Response {
+pub(super) fn try_again() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response()
 }
 
@@ -249,6 +250,9 @@ fn input(
         link: (kind == TrackKind::Click).then_some(token.link),
         at,
         machine,
+        topic: (kind == TrackKind::Unsubscribe)
+            .then(|| target.campaign.unsubscribe_topic())
+            .flatten(),
     }
 }
 
@@ -434,7 +438,10 @@ async fn conversion(
 
 /// A request body of at most `max_body_bytes`, read within the header timeout; else the
 /// answer refusing it.
-async fn read_bounded(shared: &Shared, body: Body) -> Result<axum::body::Bytes, Response> {
+pub(super) async fn read_bounded(
+    shared: &Shared,
+    body: Body,
+) -> Result<axum::body::Bytes, Response> {
     let limit = shared.limits.max_body_bytes;
     let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
     let announced = axum::body::HttpBody::size_hint(&body).lower();

@@ -12,7 +12,7 @@ use moka::sync::Cache;
 
 use super::token::Token;
 use crate::model::Millis;
-use crate::store::{RecipientKey, Store, TrackingMeta};
+use crate::store::{CampaignTopic, RecipientKey, Store, TrackingMeta};
 
 /// A campaign as the tracking server needs it.
 #[derive(Debug)]
@@ -20,6 +20,18 @@ pub(crate) struct Campaign {
     pub(crate) id: String,
     columns: Vec<String>,
     meta: TrackingMeta,
+    /// Its topic, if it was sent with one (issue 22).
+    pub(crate) topic: Option<CampaignTopic>,
+}
+
+impl Campaign {
+    /// The topic a one-click unsubscribe of this campaign leaves (`None`: everything).
+    pub(crate) fn unsubscribe_topic(&self) -> Option<String> {
+        self.topic
+            .as_ref()
+            .and_then(|t| t.unsubscribe_topic())
+            .map(str::to_owned)
+    }
 }
 
 /// What a token needs of its recipient.
@@ -114,7 +126,13 @@ impl Targets {
             return None;
         }
         let columns = self.store.campaign(&id).ok()??.columns;
-        let campaign = Arc::new(Campaign { id, columns, meta });
+        let topic = self.store.campaign_topic(&id).ok()?;
+        let campaign = Arc::new(Campaign {
+            id,
+            columns,
+            meta,
+            topic,
+        });
         self.campaigns
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,6 +1,6 @@
 //! Tracking tokens: compact, URL-safe and HMAC-signed, so the tracking server can check one
 //! without a lookup. A token names what was fetched (open pixel, a link, the unsubscribe
-//! page), the campaign (its number in the store), the A/B variant, the recipient (its
+//! page, the preference page), the campaign (its number in the store), the A/B variant, the recipient (its
 //! sequence number) and, for links, the link's index.
 //!
 //! ```text
@@ -28,6 +28,8 @@ pub enum TokenKind {
     Click,
     /// The one-click unsubscribe URL.
     Unsubscribe,
+    /// The recipient's preference page (topics; issue 22).
+    Preferences,
 }
 
 impl TokenKind {
@@ -36,6 +38,7 @@ impl TokenKind {
             TokenKind::Open => 1,
             TokenKind::Click => 2,
             TokenKind::Unsubscribe => 3,
+            TokenKind::Preferences => 4,
         }
     }
 
@@ -44,6 +47,7 @@ impl TokenKind {
             1 => Some(TokenKind::Open),
             2 => Some(TokenKind::Click),
             3 => Some(TokenKind::Unsubscribe),
+            4 => Some(TokenKind::Preferences),
             _ => None,
         }
     }
@@ -82,6 +86,11 @@ impl TokenKey {
         TokenKey {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
         }
+    }
+
+    /// The HMAC key itself, for the other signatures of the tracking server (CSRF tokens).
+    pub(super) fn hmac_key(&self) -> &hmac::Key {
+        &self.key
     }
 
     /// A short, non-secret fingerprint of the key, to tell which key signed a campaign's

@@ -84,6 +84,7 @@ fn track(id: &str, key: &RecipientKey, local: &str, kind: TrackKind, at: Millis)
         link: (kind == TrackKind::Click).then_some(0),
         at,
         machine: None,
+        topic: None,
     }
 }
 

@@ -192,7 +192,7 @@ fn suppression_import_export_round_trips_and_reports_bad_rows() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("A@example.com,complaint"), "{text}");
     assert!(text.contains("b@example.com,manual"), "{text}");
-    assert!(runtime::suppress_remove(&store, "b@EXAMPLE.com").unwrap());
+    assert!(runtime::suppress_remove(&store, "b@EXAMPLE.com", None).unwrap());
     assert!(store.suppression("b@example.com").unwrap().is_none());
 }
 

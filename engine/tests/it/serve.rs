@@ -100,7 +100,8 @@ async fn weekly_editions_reach_each_subscriber_once_and_follow_the_list() {
     .unwrap();
     {
         let store = volley::store::Store::open(&fixture.path("newsletter.volley")).unwrap();
-        volley::runtime::suppress_add(&store, "bob@b.example", "unsubscribed by phone").unwrap();
+        volley::runtime::suppress_add(&store, "bob@b.example", None, "unsubscribed by phone")
+            .unwrap();
         store.flush_blocking().unwrap();
     }
 

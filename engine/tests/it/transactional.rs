@@ -200,7 +200,7 @@ async fn a_suppressed_address_is_refused_at_once_and_missing_fields_are_named() 
     let serve_file = write_serve_file(&fixture, false);
     {
         let store = volley::store::Store::open(&fixture.path("store.volley")).unwrap();
-        volley::runtime::suppress_add(&store, "gone@a.example", "asked by phone").unwrap();
+        volley::runtime::suppress_add(&store, "gone@a.example", None, "asked by phone").unwrap();
         store.flush_blocking().unwrap();
     }
     let running = Running::start(&serve_file).await;

@@ -26,6 +26,7 @@ mod reports;
 mod session;
 mod settings;
 mod suppression;
+mod topics;
 mod track_reads;
 mod tracking;
 mod transfer;

@@ -22,7 +22,7 @@ macro_rules! select {
 }
 
 /// One `suppressions` row as the address and its entry.
-fn entry(engine: &PgEngine, row: &PgRow) -> Result<(String, Suppression), PgStoreError> {
+pub(super) fn entry(engine: &PgEngine, row: &PgRow) -> Result<(String, Suppression), PgStoreError> {
     let reason: String = row.get(1);
     let reason = SuppressionReason::parse(&reason)
         .ok_or_else(|| engine.damaged(format!("suppression record: unknown reason {reason:?}")))?;

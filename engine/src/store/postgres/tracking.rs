@@ -49,7 +49,7 @@ struct Group {
     /// Stored events, in input order.
     events: Vec<EventRow>,
     /// Unsubscribes to put on the suppression list: (address, campaign id, at).
-    unsubscribes: Vec<(String, String, Millis)>,
+    unsubscribes: Vec<(String, String, Millis, Option<String>)>,
 }
 
 /// The name the schema's `track_kind` gives a kind of event.
@@ -267,8 +267,12 @@ impl Group {
         let effect = apply(input, &mut engagement.rules, &mut counts);
         if input.kind == TrackKind::Unsubscribe && effect.first {
             let address = input.address.clone();
-            self.unsubscribes
-                .push((address, input.campaign.clone(), input.at));
+            self.unsubscribes.push((
+                address,
+                input.campaign.clone(),
+                input.at,
+                input.topic.clone(),
+            ));
         }
         self.events.push((
             number,
@@ -314,9 +318,15 @@ impl Group {
         }
         query.execute(&mut *conn).await?;
         self.write_events(&mut *conn).await?;
-        for (address, campaign, at) in &self.unsubscribes {
+        for (address, campaign, at, topic) in &self.unsubscribes {
             let detail = "one-click unsubscribe";
-            suppress(&mut *conn, address, "unsubscribe", campaign, detail, *at).await?;
+            match topic {
+                Some(topic) => {
+                    let who = (address.as_str(), topic.as_str());
+                    super::topics::suppress_topic(&mut *conn, who, campaign, detail, *at).await?
+                }
+                None => suppress(&mut *conn, address, "unsubscribe", campaign, detail, *at).await?,
+            }
         }
         Ok(())
     }

@@ -31,6 +31,9 @@
 //! X <campaign>                                 → archive   history kept by `volley gc`
 //! P <destination name>                         → u64be     learned messages per connection
 //! W <webhook> 0 [<campaign>]                   → webhook registration and cursors (`webhooks`)
+//! U <address> 0 <topic>                        → Suppression  the address left that topic (`topics`)
+//! O <campaign>                                 → CampaignTopic  its topic and unsubscribe scope
+//! Y <topic>                                    → display name   the known topics
 //! N                                            → u32       next campaign number
 //! S                                            → [u8; 32]  this store's token secret
 //! V                                            → u32be     the store's format (see `format`)
@@ -68,6 +71,12 @@ pub(crate) const EXPORT_MARK: u8 = b'x';
 pub(crate) const ARCHIVE: u8 = b'X';
 pub(crate) const CONNECTION_LIMIT: u8 = b'P';
 pub(crate) const WEBHOOK: u8 = b'W';
+/// `U <address> 0 <topic>` → Suppression: the address left that topic (issue 22).
+pub(crate) const TOPIC_SUPPRESSED: u8 = b'U';
+/// `O <campaign>` → CampaignTopic: the campaign's topic.
+pub(crate) const CAMPAIGN_TOPIC: u8 = b'O';
+/// `Y <topic>` → display name: the known topics.
+pub(crate) const TOPIC: u8 = b'Y';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 pub(crate) const FORMAT: &[u8] = b"V";

@@ -28,6 +28,7 @@ mod reopen;
 mod reports;
 mod states;
 mod suppression;
+mod topics;
 mod tracking;
 mod transfer;
 pub(crate) mod upgrade;

@@ -144,7 +144,12 @@ impl SledStore {
                     campaign: Some(input.campaign.clone()),
                     detail: "one-click unsubscribe".to_owned(),
                 };
-                self.suppress_in_batch(&mut batch, &input.address, &entry)?;
+                match &input.topic {
+                    Some(topic) => {
+                        self.suppress_topic_in_batch(&mut batch, &input.address, topic, &entry)?
+                    }
+                    None => self.suppress_in_batch(&mut batch, &input.address, &entry)?,
+                }
             }
             let event = TrackEvent {
                 at: input.at,

@@ -127,6 +127,7 @@ fn track(seq: u64, kind: TrackKind, link: Option<u16>, at: Millis) -> TrackInput
         link,
         at,
         machine: None,
+        topic: None,
     }
 }
 
@@ -152,6 +153,7 @@ fn tracking_counts_people_once_and_a_click_burst_as_machine_made(place: &Place) 
     let t = 1_000_000;
     let proxy = TrackInput {
         machine: Some(MachineReason::PrivacyProxy),
+        topic: None,
         ..track(1, TrackKind::Open, None, t + 20)
     };
     let effects = store

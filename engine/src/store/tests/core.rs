@@ -450,6 +450,7 @@ fn the_daily_tracking_cap_holds_across_reopening_and_spares_the_first_unsubscrib
         link: (kind == TrackKind::Click).then_some(0),
         at,
         machine: None,
+        topic: None,
     };
     let key = {
         let store = place.open();

@@ -51,6 +51,7 @@ fn track(key: &RecipientKey, kind: TrackKind, link: Option<u16>, at: Millis) -> 
         link,
         at,
         machine: None,
+        topic: None,
     }
 }
 

@@ -16,6 +16,7 @@ mod due;
 mod events;
 mod gc;
 mod holdout;
+mod topics;
 mod transfer;
 mod webhooks;
 
