@@ -191,7 +191,10 @@ fn composer(
         .collect::<Result<Vec<_>, _>>()?;
     let signer = (!keys.is_empty()).then(|| Signer::new(keys));
     let message = message_settings(settings, version);
-    Ok(Arc::new(Composer::new(templates, message, signer)))
+    let text_from_html = templates.has_html() && !templates.has_text();
+    Ok(Arc::new(
+        Composer::new(templates, message, signer).text_from_html(text_from_html),
+    ))
 }
 
 /// From (with the version's sender name), Reply-To and `Feedback-ID` of one version.

@@ -16,6 +16,7 @@ mod campaign;
 mod error;
 pub mod links;
 mod message;
+mod plain;
 mod stage;
 mod templates;
 mod tracked;
