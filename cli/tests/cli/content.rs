@@ -1,0 +1,91 @@
+//! Content built for the reader: an HTML-only campaign's text part, generated from each
+//! recipient's rendered HTML with numbered, tracked links (parsed by Python's `email`
+//! module, an independent MIME reader).
+
+use crate::support::{list, output_of, text, Fixture};
+use crate::tracking::tracked_campaign;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+const KEY: &str = "cli-content-key-0123456789abcdef";
+
+/// An HTML body with two links, an image with alt text and a merge field.
+const HTML: &str = "<html><body><h1>Hello {{ name }}</h1>\n\
+<p>Our <a href=\"https://shop.example/sale\">winter sale</a> starts today; read\n\
+<a href=\"https://blog.example/{{ name }}\">your story</a>.</p>\n\
+<p><img src=\"https://cdn.example/logo.png\" alt=\"Acme logo\"></p></body></html>\n";
+
+/// Python's `email` module reads `message`: its content type, then each part's type and
+/// decoded text, separated by lines of `----`.
+fn python_parts(message: &[u8]) -> String {
+    let script = r#"
+import sys, email, email.policy
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+print(m.get_content_type())
+for part in m.walk():
+    if part.get_content_maintype() == 'text':
+        print('----', part.get_content_type())
+        print(part.get_content())
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed by this test (scripts/test-deps.sh)");
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "python3: {}", text(&output.stderr));
+    text(&output.stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_html_only_campaign_gets_a_text_part_with_numbered_tracked_links() {
+    let mut fixture = Fixture::new(&list(2), crate::support::PASSWORD).await;
+    fixture.toml = fixture.toml.clone().no_text();
+    let (server, _addr, base) = tracked_campaign(&mut fixture, KEY, 120, "");
+    std::fs::write(fixture.path("body.html"), HTML).unwrap();
+    let campaign = fixture.campaign();
+    let send = output_of(
+        &["send", &campaign, "--no-progress"],
+        &[("VOLLEY_TRACKING_KEY", KEY)],
+    )
+    .await;
+    assert_eq!(send.status.code(), Some(0), "{}", text(&send.stderr));
+
+    let message = fixture
+        .sink
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_to[0] == "user1@d1.example")
+        .unwrap();
+    let parsed = python_parts(&message.data);
+    let mut parts = parsed.split("---- ");
+    assert_eq!(parts.next().map(str::trim), Some("multipart/alternative"));
+    let plain = parts.next().unwrap();
+    let html = parts.next().unwrap();
+    assert!(plain.starts_with("text/plain"), "{parsed}");
+    assert!(html.starts_with("text/html"), "{parsed}");
+    assert!(plain.contains("Hello Name1"), "{plain}");
+    assert!(plain.contains("[winter sale][1]"), "{plain}");
+    assert!(plain.contains("[your story][2]"), "{plain}");
+    assert!(plain.contains("Acme logo"), "{plain}");
+    // The text's links are the HTML's tracked links, in the same order.
+    let clicks: Vec<&str> = html
+        .split('"')
+        .filter(|s| s.starts_with(&format!("{base}/c/")))
+        .collect();
+    assert_eq!(clicks.len(), 2, "{html}");
+    assert!(plain.contains(&format!("[1]: {}", clicks[0])), "{plain}");
+    assert!(plain.contains(&format!("[2]: {}", clicks[1])), "{plain}");
+    assert!(!plain.contains("/o/"), "no open pixel in the text: {plain}");
+    assert!(!plain.contains("shop.example"), "{plain}");
+    for line in plain.lines() {
+        assert!(
+            line.chars().count() <= 78 || line.contains(&base),
+            "{line:?}"
+        );
+    }
+    drop(server);
+}
