@@ -89,3 +89,112 @@ async fn an_html_only_campaign_gets_a_text_part_with_numbered_tracked_links() {
     }
     drop(server);
 }
+
+/// curl (an independent HTTP client) fetches `url`: the status code and the body.
+fn curl(url: &str) -> (String, String) {
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "30"])
+        .args(["--write-out", "\n%{http_code}", url])
+        .output()
+        .expect("curl is needed by this test: apt-get install -y curl");
+    assert!(
+        output.status.success(),
+        "curl {url}: {}",
+        text(&output.stderr)
+    );
+    let all = text(&output.stdout);
+    let (body, code) = all.rsplit_once('\n').unwrap();
+    (code.to_owned(), body.to_owned())
+}
+
+/// The view URL in the (decoded) HTML part of the message to `to`.
+fn view_url(fixture: &Fixture, to: &str, base: &str) -> String {
+    let message = fixture
+        .sink
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_to[0] == to)
+        .unwrap();
+    let parsed = python_parts(&message.data);
+    let start = parsed.find(&format!("{base}/v/")).expect("a view URL");
+    let rest = &parsed[start..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_in_browser_shows_each_recipient_their_own_message_until_gc() {
+    let mut fixture = Fixture::new(&list(2), crate::support::PASSWORD).await;
+    fixture.toml = fixture
+        .toml
+        .clone()
+        .campaign_line("archive = true\narchive_fields = { name = \"there\" }");
+    let (server, _addr, base) = tracked_campaign(&mut fixture, KEY, 120, "");
+    std::fs::write(
+        fixture.path("body.html"),
+        "<html><body><p><a href=\"{{ view_url }}\">View in your browser</a></p>\n\
+         <h1>Hello {{ name }}</h1><p>Your <a href=\"https://shop.example/{{ name }}\">page</a>.</p>\n\
+         </body></html>\n",
+    )
+    .unwrap();
+    let campaign = fixture.campaign();
+    let env = [("VOLLEY_TRACKING_KEY", KEY)];
+    let send = output_of(&["send", &campaign, "--no-progress"], &env).await;
+    assert_eq!(send.status.code(), Some(0), "{}", text(&send.stderr));
+
+    let first = view_url(&fixture, "user0@d0.example", &base);
+    let second = view_url(&fixture, "user1@d1.example", &base);
+    assert_ne!(first, second);
+    let (code, page) = curl(&first);
+    assert_eq!(code, "200", "{page}");
+    assert!(page.contains("Hello Name0"), "{page}");
+    assert!(!page.contains("Name1"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"{first}\"")),
+        "links to itself: {page}"
+    );
+    assert!(
+        page.contains(&format!("{base}/c/")),
+        "tracked links: {page}"
+    );
+    assert!(!page.contains("/o/"), "no open pixel: {page}");
+    let (code, page) = curl(&second);
+    assert_eq!(code, "200", "{page}");
+    assert!(
+        page.contains("Hello Name1") && !page.contains("Name0"),
+        "{page}"
+    );
+
+    // A forged token: one character changed.
+    let mut forged = first.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(curl(&forged).0, "404");
+
+    // The public archive page: no recipient's data, the placeholder instead.
+    let (code, page) = curl(&format!("{base}/a/cli-test"));
+    assert_eq!(code, "200", "{page}");
+    assert!(page.contains("Hello there"), "{page}");
+    assert!(!page.contains("Name0") && !page.contains("Name1"), "{page}");
+    assert!(!page.contains("/v/") && !page.contains("/c/"), "{page}");
+    assert_eq!(curl(&format!("{base}/a/no-such-campaign")).0, "404");
+
+    // After gc, the recipient's message is gone for good.
+    let events = fixture.path("events.jsonl");
+    let export = output_of(
+        &["events", &campaign, "--out", events.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(export.status.code(), Some(0), "{}", text(&export.stderr));
+    let gc = output_of(&["gc", &campaign], &[]).await;
+    assert_eq!(gc.status.code(), Some(0), "{}", text(&gc.stderr));
+    assert!(
+        text(&gc.stdout).contains("collected"),
+        "{}",
+        text(&gc.stdout)
+    );
+    let (code, page) = curl(&first);
+    assert_eq!(code, "410", "{page}");
+    assert!(page.contains("no longer available"), "{page}");
+    drop(server);
+}

@@ -21,6 +21,8 @@ pub const PROVIDED_PREFIX: &str = "__volley_";
 pub const OPEN_VARIABLE: &str = "__volley_open";
 /// The one-click unsubscribe URL, for templates that show an unsubscribe link.
 pub const UNSUBSCRIBE_VARIABLE: &str = "unsubscribe_url";
+/// The recipient's "view in browser" URL (`/v/TOKEN` on the tracking server).
+pub const VIEW_VARIABLE: &str = "view_url";
 const LINK_PREFIX: &str = "__volley_link_";
 const NO_TRACK: &str = "data-volley-notrack";
 

@@ -21,6 +21,7 @@ mod stage;
 mod templates;
 mod tracked;
 pub mod transactional;
+mod view;
 
 pub(crate) use campaign::CampaignMessages;
 pub(crate) use stage::{spawn_composers, ComposeStage, Identity, Stages};

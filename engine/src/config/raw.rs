@@ -223,6 +223,12 @@ pub(crate) struct RawCampaign {
     pub(crate) recipients: String,
     #[serde(default = "default_priority")]
     pub(crate) priority: i64,
+    /// A public archive page of the campaign on the tracking server (`/a/<id>`).
+    #[serde(default)]
+    pub(crate) archive: bool,
+    /// What each merge field shows on the archive page (default: empty).
+    #[serde(default)]
+    pub(crate) archive_fields: std::collections::BTreeMap<String, String>,
 }
 
 /// `[relay]`.

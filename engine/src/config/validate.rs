@@ -214,6 +214,7 @@ pub(crate) fn validate(
         html,
         recipients,
         priority,
+        archive: archive_settings(&raw.campaign),
         relay,
         dkim,
         retry,
@@ -497,4 +498,15 @@ fn duration_error(ctx: &Ctx, key: &str, value: &str, reason: DurationProblem) ->
         value: value.to_owned(),
         reason,
     }
+}
+
+/// `[campaign] archive` and `archive_fields`: the archive page's field values, when it has one.
+fn archive_settings(campaign: &super::raw::RawCampaign) -> Option<Vec<(String, String)>> {
+    campaign.archive.then(|| {
+        campaign
+            .archive_fields
+            .iter()
+            .map(|(field, value)| (field.clone(), value.clone()))
+            .collect()
+    })
 }

@@ -367,6 +367,9 @@ pub(crate) async fn load_once(
     if let Some(meta) = campaign.tracking_meta() {
         store.set_tracking_meta(campaign.id(), &meta)?;
     }
+    if let Some(view) = campaign.view_meta() {
+        store.set_view_meta(campaign.id(), view)?;
+    }
     Ok((loaded_now, row_errors))
 }
 

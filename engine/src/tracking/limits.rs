@@ -85,6 +85,7 @@ impl Dedupe {
             TokenKind::Open => 0,
             TokenKind::Click => 1,
             TokenKind::Unsubscribe => 2,
+            TokenKind::View => 3,
         };
         (token.campaign, token.seq, kind, token.link, machine)
     }

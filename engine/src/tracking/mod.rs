@@ -26,6 +26,7 @@ mod render;
 mod server;
 mod targets;
 mod token;
+mod view;
 
 pub use error::TrackingError;
 pub(crate) use http::serve as serve_http;

@@ -18,7 +18,7 @@ use crate::store::{RecipientKey, Store, TrackingMeta};
 #[derive(Debug)]
 pub(crate) struct Campaign {
     pub(crate) id: String,
-    columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     meta: TrackingMeta,
 }
 
@@ -28,7 +28,7 @@ pub(crate) struct Recipient {
     pub(crate) key: RecipientKey,
     pub(crate) address: String,
     pub(crate) first_attempt: Option<Millis>,
-    values: Vec<String>,
+    pub(crate) values: Vec<String>,
 }
 
 /// The recipient and campaign a token points at.
@@ -120,6 +120,13 @@ impl Targets {
             .unwrap_or_else(|p| p.into_inner())
             .insert(number, campaign.clone());
         Some(campaign)
+    }
+}
+
+impl Campaign {
+    /// The tracked links, by index, as written in the templates.
+    pub(crate) fn links(&self) -> &[String] {
+        &self.meta.links
     }
 }
 

@@ -28,6 +28,8 @@ pub enum TokenKind {
     Click,
     /// The one-click unsubscribe URL.
     Unsubscribe,
+    /// The recipient's own message, re-rendered in a browser (`{{ view_url }}`).
+    View,
 }
 
 impl TokenKind {
@@ -36,6 +38,7 @@ impl TokenKind {
             TokenKind::Open => 1,
             TokenKind::Click => 2,
             TokenKind::Unsubscribe => 3,
+            TokenKind::View => 4,
         }
     }
 
@@ -44,6 +47,7 @@ impl TokenKind {
             1 => Some(TokenKind::Open),
             2 => Some(TokenKind::Click),
             3 => Some(TokenKind::Unsubscribe),
+            4 => Some(TokenKind::View),
             _ => None,
         }
     }

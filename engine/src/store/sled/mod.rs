@@ -32,6 +32,7 @@ mod tracking;
 mod transfer;
 pub(crate) mod upgrade;
 mod variants;
+mod views;
 mod webhooks;
 mod writer;
 
