@@ -150,6 +150,7 @@ fn personal_fields(
 fn render(version: &ViewVersion, fields: Vec<(String, Value)>) -> Option<String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
     env.set_auto_escape_callback(|name| {
         if name == "html" {
             AutoEscape::Html
@@ -219,4 +220,52 @@ fn gone() -> Response {
         ),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, Value)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), Value::from(*value)))
+            .collect()
+    }
+
+    #[test]
+    fn merge_values_are_escaped_in_the_html_page() {
+        let version = ViewVersion {
+            subject: "Hi".into(),
+            html: Some("<h1>Hello {{ name }}</h1>".into()),
+            text: None,
+        };
+        let page = render(&version, fields(&[("name", "<script>x</script>")])).unwrap();
+        assert_eq!(page, "<h1>Hello &lt;script&gt;x&lt;&#x2f;script&gt;</h1>");
+    }
+
+    #[test]
+    fn a_text_only_message_is_shown_as_preformatted_text() {
+        let version = ViewVersion {
+            subject: "Hi {{ name }}".into(),
+            html: None,
+            text: Some("Hello {{ name }} & co\n".into()),
+        };
+        let page = render(&version, fields(&[("name", "<Ann>")])).unwrap();
+        assert!(page.contains("<title>Hi &lt;Ann&gt;</title>"), "{page}");
+        assert!(
+            page.contains("<pre style=\"white-space:pre-wrap\">Hello &lt;Ann&gt; &amp; co\n</pre>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_field_the_row_lacks_renders_no_page() {
+        let version = ViewVersion {
+            subject: "Hi".into(),
+            html: Some("{{ missing }}".into()),
+            text: None,
+        };
+        assert!(render(&version, Vec::new()).is_none());
+    }
 }

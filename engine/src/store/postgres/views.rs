@@ -49,3 +49,18 @@ impl PgEngine {
         })
     }
 }
+
+/// Writes a copied campaign's view data in the import's transaction `tx`.
+pub(super) async fn import_view_meta(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    number: i32,
+    meta: &ViewMeta,
+) -> Result<(), sqlx::Error> {
+    let bytes = postcard::to_stdvec(meta).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query("UPDATE campaigns SET view_meta = $2 WHERE number = $1")
+        .bind(number)
+        .bind(bytes)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+}

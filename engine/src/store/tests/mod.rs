@@ -17,6 +17,7 @@ mod events;
 mod gc;
 mod holdout;
 mod transfer;
+mod views;
 mod webhooks;
 
 /// A fresh store of one engine: opened (and, dropped, reopened) as often as a case needs.
