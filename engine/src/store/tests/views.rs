@@ -21,7 +21,7 @@ fn view_data_is_kept_replaced_and_removed_with_its_campaign(place: &Place) {
     load_list(
         &store,
         "c1",
-        [("a@x.example".to_owned(), Assignment::Variant(0))].into_iter(),
+        [("a@x.example".to_owned(), Assignment::Variant(0))],
     );
     assert_eq!(store.view_meta("c1").unwrap(), None);
     store.set_view_meta("c1", &view("first")).unwrap();
