@@ -177,6 +177,19 @@ async fn view_in_browser_shows_each_recipient_their_own_message_until_gc() {
     assert!(!page.contains("Name0") && !page.contains("Name1"), "{page}");
     assert!(!page.contains("/v/") && !page.contains("/c/"), "{page}");
     assert_eq!(curl(&format!("{base}/a/no-such-campaign")).0, "404");
+    // Hostile paths are bounded like every other request of the tracking server.
+    let (code, _) = curl(&format!("{base}/a/{}", "x".repeat(20_000)));
+    assert!(code.starts_with('4'), "{code}");
+    let (code, _) = curl(&format!("{base}/v/{}", "A".repeat(20_000)));
+    assert!(code.starts_with('4'), "{code}");
+    assert_eq!(curl(&first).0, "200", "still serving");
+
+    // Viewing is not an open, and a forged token records nothing.
+    let status = output_of(&["status", &campaign, "--json"], &[]).await;
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    for count in ["opened", "machine_opens", "clicked", "unsubscribed"] {
+        assert_eq!(json[count], 0, "{count}: {json}");
+    }
 
     // After gc, the recipient's message is gone for good.
     let events = fixture.path("events.jsonl");
