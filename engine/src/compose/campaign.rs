@@ -43,6 +43,7 @@ impl CampaignMessages {
         settings: &CampaignSettings,
         columns: Vec<String>,
     ) -> Result<CampaignMessages, ComposeError> {
+        super::view::check_archive(&settings.recipients, settings.archive.as_deref(), &columns)?;
         let mut tracking = settings.tracking.as_ref().map(Tracking::new);
         let mut composers = Vec::new();
         let mut views = Vec::new();

@@ -7,6 +7,26 @@ use super::{links, template_variables, TemplateSource};
 use crate::config::TrackingSettings;
 use crate::store::ViewVersion;
 
+/// Every field `[campaign] archive_fields` names must be a column of the list.
+pub(crate) fn check_archive(
+    recipients: &std::path::Path,
+    archive: Option<&[(String, String)]>,
+    columns: &[String],
+) -> Result<(), super::ComposeError> {
+    match archive
+        .unwrap_or_default()
+        .iter()
+        .find(|(field, _)| !columns.contains(field))
+    {
+        Some((field, _)) => Err(super::ComposeError::ArchiveField {
+            recipients: recipients.to_path_buf(),
+            field: field.clone(),
+            columns: columns.to_vec(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The version of one campaign version a browser shows: `html` is the template as written
 /// (before tracking rewrote it), its links numbered from `first_link` as the sent message's
 /// are; `text` is the text template as sent.
@@ -64,6 +84,20 @@ mod tests {
         assert_eq!(html, sent.source.replace(&pixel(&sent.source), ""));
         assert!(html.contains("{{ __volley_link_1 }}"), "{html}");
         assert!(!html.contains(links::OPEN_VARIABLE), "{html}");
+    }
+
+    #[test]
+    fn archive_fields_must_be_columns_of_the_list() {
+        let columns = ["email".to_owned(), "name".to_owned()];
+        let named = |field: &str| vec![(field.to_owned(), "there".to_owned())];
+        let list = std::path::Path::new("list.csv");
+        assert!(check_archive(list, Some(&named("name")), &columns).is_ok());
+        assert!(check_archive(list, None, &columns).is_ok());
+        let error = check_archive(list, Some(&named("nmae")), &columns).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "[campaign] archive_fields: `nmae` is not a column of list.csv (its columns: email, name)"
+        );
     }
 
     /// The pixel tag the message's template has.
