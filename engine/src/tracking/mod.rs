@@ -9,7 +9,9 @@
 //! click redirects only to the campaign's own link of that index (merge values in it
 //! percent-encoded, so they cannot change its host); an unsubscribe GET shows a page and
 //! changes nothing, a POST (RFC 8058 one-click) suppresses the address. Everything a client
-//! can make it spend is bounded ([`TrackingLimits`]).
+//! can make it spend is bounded ([`TrackingLimits`]). `view` serves "view in browser"
+//! (`/v/TOKEN`: the recipient's own message re-rendered, recording nothing) and a campaign's
+//! public archive page (`/a/CAMPAIGN`, without personal data).
 //!
 //! ```text
 //! request ─► verify token ─► resolve recipient ─► judge ─► recorder (group commit) ─► answer
