@@ -15,8 +15,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// About 6 KB of text and 5 KB of HTML, with merge fields sprinkled through.
-fn templates() -> Templates {
+/// About 6 KB of text and 5 KB of HTML, with merge fields sprinkled through; with
+/// `html_only`, the HTML alone (its text part then generated, or absent).
+fn templates(html_only: bool) -> Templates {
     let paragraph = "We have picked a few things we think you will like this week, \
                      {{ first_name }}. Take a look before they are gone.";
     let text: String = (0..40)
@@ -27,10 +28,12 @@ fn templates() -> Templates {
         + &(0..35)
             .map(|i| format!("<p class=\"item\">{i}. {paragraph}</p>\n"))
             .collect::<String>()
-        + "<p>Your code: <b>{{ code }}</b> in {{ city }}</p></body></html>\n";
+        + "<p>Your code: <b>{{ code }}</b> in {{ city }}. \
+           <a href=\"https://example.com/shop?c={{ code }}\">Shop now</a>, or \
+           <a href=\"https://example.com/u/{{ token }}\">unsubscribe</a>.</p></body></html>\n";
     Templates::new(
         "{{ first_name }}, your weekly picks",
-        Some(TemplateSource {
+        (!html_only).then(|| TemplateSource {
             name: "weekly.txt".to_owned(),
             source: text,
         }),
@@ -43,6 +46,10 @@ fn templates() -> Templates {
 }
 
 fn composer(signer: Option<Signer>) -> Composer {
+    composer_of(templates(false), signer)
+}
+
+fn composer_of(templates: Templates, signer: Option<Signer>) -> Composer {
     let settings = MessageSettings {
         from: Mailbox {
             name: Some("Example Weekly".to_owned()),
@@ -54,7 +61,7 @@ fn composer(signer: Option<Signer>) -> Composer {
             "List-Unsubscribe=One-Click".to_owned(),
         )],
     };
-    Composer::new(templates(), settings, signer)
+    Composer::new(templates, settings, signer)
 }
 
 fn bench_compose(c: &mut Criterion) {
@@ -76,6 +83,12 @@ fn bench_compose(c: &mut Criterion) {
         ("unsigned", composer(None)),
         ("rsa2048", composer(Some(Signer::new(vec![rsa])))),
         ("ed25519", composer(Some(Signer::new(vec![ed])))),
+        // HTML only: no text part, then a text part generated from the rendered HTML.
+        ("html-only", composer_of(templates(true), None)),
+        (
+            "html+generated-text",
+            composer_of(templates(true), None).text_from_html(true),
+        ),
     ];
     let size = cases[0]
         .1

@@ -224,6 +224,13 @@ impl CampaignToml {
         self
     }
 
+    /// No `[campaign] text`: a campaign with an HTML part only (set one with
+    /// [`CampaignToml::html`]).
+    pub fn no_text(mut self) -> CampaignToml {
+        self.text = None;
+        self
+    }
+
     /// `[campaign] html`: the HTML template file.
     pub fn html(mut self, file: &str) -> CampaignToml {
         self.html = Some(file.to_owned());

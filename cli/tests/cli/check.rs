@@ -372,3 +372,28 @@ async fn a_subdomain_falls_back_to_its_organizational_dmarc_and_a_malformed_spf_
     );
     dns.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_html_only_campaign_is_a_warning_that_its_text_part_will_be_generated() {
+    let init = Initialised::new(&[]);
+    let path = init.campaign();
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let html_only: String = toml
+        .lines()
+        .filter(|line| !line.starts_with("text = "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(html_only, toml, "init's campaign names a text template");
+    std::fs::write(&path, html_only).unwrap();
+    let dns = start_dns(init.zone(|_| true)).await;
+    init.use_dns(&dns);
+    let (code, table) = init.check(&["--sending-ip", "127.0.0.1"]).await;
+    assert_eq!(code, Some(0), "a warning, not a failure:\n{table}");
+    let text = row(&table, "text part");
+    assert!(
+        text.starts_with("WARN") && text.contains("text part will be generated from HTML"),
+        "{table}"
+    );
+    assert!(table.contains("1 warning"), "{table}");
+    dns.shutdown().await;
+}

@@ -26,6 +26,7 @@ mod cluster_quota;
 mod cluster_tx;
 mod cluster_view;
 mod commands;
+mod content;
 mod conversions;
 mod crash;
 mod disk;

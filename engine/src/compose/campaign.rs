@@ -19,6 +19,8 @@ pub(crate) struct CampaignMessages {
     composers: Vec<Arc<Composer>>,
     columns: Arc<Vec<String>>,
     tracking: Option<Arc<Tracking>>,
+    /// What "view in browser" needs (tracked campaigns only).
+    view: Option<Arc<crate::store::ViewMeta>>,
     /// The transactional lane's messages: rows are expanded by variant (see
     /// `transactional::expand`).
     transactional: bool,
@@ -41,14 +43,24 @@ impl CampaignMessages {
         settings: &CampaignSettings,
         columns: Vec<String>,
     ) -> Result<CampaignMessages, ComposeError> {
+        super::view::check_archive(&settings.recipients, settings.archive.as_deref(), &columns)?;
         let mut tracking = settings.tracking.as_ref().map(Tracking::new);
         let mut composers = Vec::new();
+        let mut views = Vec::new();
         for version in versions(settings) {
             let (mut text, mut html) = (template(version.text), template(version.html));
             if let Some((tracking, tracking_settings)) =
                 tracking.as_mut().zip(settings.tracking.as_ref())
             {
+                let (written, first) = (html.clone(), tracking.links().len());
                 tracking.rewrite(tracking_settings, &columns, text.as_mut(), html.as_mut());
+                views.push(super::view::version(
+                    tracking_settings,
+                    &columns,
+                    version.subject,
+                    (written.as_ref(), first),
+                    text.as_ref(),
+                ));
             }
             let templates = Templates::new(version.subject, text, html)?;
             check_fields(
@@ -59,10 +71,18 @@ impl CampaignMessages {
             )?;
             composers.push(composer(settings, &version, templates)?);
         }
+        let view = settings.tracking.as_ref().map(|t| {
+            Arc::new(crate::store::ViewMeta {
+                base_url: t.base_url.clone(),
+                versions: views,
+                archive: settings.archive.clone(),
+            })
+        });
         Ok(CampaignMessages {
             composers,
             columns: Arc::new(columns),
             tracking: tracking.map(Arc::new),
+            view,
             transactional: false,
         })
     }
@@ -111,6 +131,7 @@ impl CampaignMessages {
             composers,
             columns: Arc::new(transactional::TX_COLUMNS.map(str::to_owned).to_vec()),
             tracking: tracking.map(Arc::new),
+            view: None,
             transactional: true,
         })
     }
@@ -126,7 +147,8 @@ impl CampaignMessages {
                 self.tracking.is_none()
                     || !(name.starts_with(links::PROVIDED_PREFIX)
                         || name == links::UNSUBSCRIBE_VARIABLE
-                        || name == links::PREFERENCES_VARIABLE)
+                        || name == links::PREFERENCES_VARIABLE
+                        || name == links::VIEW_VARIABLE)
             })
             .filter(|name| name != "email")
             .collect()
@@ -140,6 +162,11 @@ impl CampaignMessages {
     /// The campaign's tracking, when it is tracked.
     pub(crate) fn tracking(&self) -> Option<&Tracking> {
         self.tracking.as_deref()
+    }
+
+    /// What "view in browser" needs of this campaign, when it is tracked.
+    pub(crate) fn view(&self) -> Option<&crate::store::ViewMeta> {
+        self.view.as_deref()
     }
 
     /// The composer of variant `variant` (the first one for an unknown index).
@@ -192,7 +219,10 @@ fn composer(
         .collect::<Result<Vec<_>, _>>()?;
     let signer = (!keys.is_empty()).then(|| Signer::new(keys));
     let message = message_settings(settings, version);
-    Ok(Arc::new(Composer::new(templates, message, signer)))
+    let text_from_html = templates.has_html() && !templates.has_text();
+    Ok(Arc::new(
+        Composer::new(templates, message, signer).text_from_html(text_from_html),
+    ))
 }
 
 /// From (with the version's sender name), Reply-To and `Feedback-ID` of one version.
@@ -257,7 +287,8 @@ fn check_fields(
         tracked
             && (name.starts_with(links::PROVIDED_PREFIX)
                 || name == links::UNSUBSCRIBE_VARIABLE
-                || name == links::PREFERENCES_VARIABLE)
+                || name == links::PREFERENCES_VARIABLE
+                || name == links::VIEW_VARIABLE)
     };
     let missing: Vec<String> = templates
         .variables()

@@ -75,6 +75,20 @@ pub enum ComposeError {
         /// The CSV header.
         columns: Vec<String>,
     },
+    /// `[campaign] archive_fields` names a field the recipient list does not have.
+    #[error(
+        "[campaign] archive_fields: `{field}` is not a column of {} (its columns: {})",
+        recipients.display(),
+        columns.join(", ")
+    )]
+    ArchiveField {
+        /// The CSV file.
+        recipients: PathBuf,
+        /// The field named in `archive_fields`.
+        field: String,
+        /// The CSV header.
+        columns: Vec<String>,
+    },
     /// DKIM signing (or loading a signing key) failed.
     #[error(transparent)]
     Sign(#[from] DkimError),

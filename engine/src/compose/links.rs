@@ -23,6 +23,8 @@ pub const OPEN_VARIABLE: &str = "__volley_open";
 pub const UNSUBSCRIBE_VARIABLE: &str = "unsubscribe_url";
 /// The recipient's preference page URL (topics, unsubscribe from all; issue 22).
 pub const PREFERENCES_VARIABLE: &str = "preferences_url";
+/// The recipient's "view in browser" URL (`/v/TOKEN` on the tracking server).
+pub const VIEW_VARIABLE: &str = "view_url";
 const LINK_PREFIX: &str = "__volley_link_";
 const NO_TRACK: &str = "data-volley-notrack";
 

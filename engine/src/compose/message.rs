@@ -73,6 +73,8 @@ pub struct Composer {
     signer: Option<Signer>,
     /// [`Composer::check`] passed at construction, so `compose` need not repeat it.
     settings_ok: bool,
+    /// Generate the text part from the rendered HTML when there is no text template.
+    text_from_html: bool,
 }
 
 impl Composer {
@@ -108,9 +110,18 @@ impl Composer {
             id_domain,
             signer,
             settings_ok: false,
+            text_from_html: false,
         };
         composer.settings_ok = composer.check().is_ok();
         composer
+    }
+
+    /// With `on`, a message whose templates have HTML but no text gets a text part generated
+    /// from its rendered HTML (links as numbered references; see `compose::plain`). Default
+    /// off: the message then has its HTML part only.
+    pub fn text_from_html(mut self, on: bool) -> Composer {
+        self.text_from_html = on;
+        self
     }
 
     /// Checks the fixed settings (From, Reply-To, extra header names) once, before a send.
@@ -213,7 +224,8 @@ impl Composer {
                 .unwrap_or_default(),
             text: self.templates.render(Part::Text, names, context)?,
             html: self.templates.render(Part::Html, names, context)?,
-        })
+        }
+        .with_generated_text(self.text_from_html))
     }
 
     /// `local@id-domain`: the given local part when it is a dot-atom, else a random one.
@@ -283,6 +295,17 @@ struct Rendered {
     subject: String,
     text: Option<String>,
     html: Option<String>,
+}
+
+impl Rendered {
+    /// With `generate`, the text part made from the HTML when there is none.
+    fn with_generated_text(mut self, generate: bool) -> Rendered {
+        if generate && self.text.is_none() {
+            let _plain = tracing::debug_span!("compose.plain").entered();
+            self.text = self.html.as_deref().and_then(super::plain::from_html);
+        }
+        self
+    }
 }
 
 /// The template context of one recipient: values from `trusted_from` on are URLs Volley

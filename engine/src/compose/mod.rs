@@ -10,16 +10,20 @@
 //!
 //! `CampaignMessages` prepares a campaign once (one composer per variant, tracked links
 //! rewritten, keys loaded); `tracked` puts each recipient's tracking tokens and unsubscribe
-//! headers in; `stage` is the thread pool of a running send.
+//! headers in; `stage` is the thread pool of a running send. `plain` generates the text part
+//! of an HTML-only message from its rendered HTML; `view` prepares what the tracking server
+//! needs to show a message in a browser.
 
 mod campaign;
 mod error;
 pub mod links;
 mod message;
+mod plain;
 mod stage;
 mod templates;
 mod tracked;
 pub mod transactional;
+mod view;
 
 pub(crate) use campaign::CampaignMessages;
 pub(crate) use stage::{spawn_composers, ComposeStage, Identity, Stages};

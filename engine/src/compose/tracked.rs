@@ -89,8 +89,8 @@ impl Tracking {
                 link,
             })
         };
-        let mut names = Vec::with_capacity(self.links.len() + 2);
-        let mut values = Vec::with_capacity(self.links.len() + 2);
+        let mut names = Vec::with_capacity(self.links.len() + 3);
+        let mut values = Vec::with_capacity(self.links.len() + 3);
         for index in 0..self.links.len() {
             names.push(links::link_variable(index));
             let link = u16::try_from(index).unwrap_or(u16::MAX);
@@ -108,6 +108,8 @@ impl Tracking {
                 token(TokenKind::Open, 0)
             ));
         }
+        names.push(links::VIEW_VARIABLE.to_owned());
+        values.push(format!("{}/v/{}", self.base_url, token(TokenKind::View, 0)));
         let unsubscribe = format!("{}/u/{}", self.base_url, token(TokenKind::Unsubscribe, 0));
         names.push(links::UNSUBSCRIBE_VARIABLE.to_owned());
         values.push(unsubscribe.clone());
@@ -217,6 +219,7 @@ mod tests {
             [
                 links::link_variable(0),
                 links::OPEN_VARIABLE.to_owned(),
+                links::VIEW_VARIABLE.to_owned(),
                 links::UNSUBSCRIBE_VARIABLE.to_owned(),
                 links::PREFERENCES_VARIABLE.to_owned()
             ]
@@ -237,11 +240,15 @@ mod tests {
             TokenKind::Open
         );
         assert_eq!(
-            token(&fields.values[2], "https://t.acme.example/u/").kind,
+            token(&fields.values[2], "https://t.acme.example/v/").kind,
+            TokenKind::View
+        );
+        assert_eq!(
+            token(&fields.values[3], "https://t.acme.example/u/").kind,
             TokenKind::Unsubscribe
         );
         assert_eq!(
-            token(&fields.values[3], "https://t.acme.example/p/").kind,
+            token(&fields.values[4], "https://t.acme.example/p/").kind,
             TokenKind::Preferences
         );
     }

@@ -238,6 +238,12 @@ pub(crate) struct RawCampaign {
     /// What the one-click unsubscribe removes: `topic` (default with a topic) or `all`.
     #[serde(default)]
     pub(crate) unsubscribe: Option<String>,
+    /// A public archive page of the campaign on the tracking server (`/a/<id>`).
+    #[serde(default)]
+    pub(crate) archive: bool,
+    /// What each merge field shows on the archive page (default: empty).
+    #[serde(default)]
+    pub(crate) archive_fields: std::collections::BTreeMap<String, String>,
 }
 
 /// `[relay]`.

@@ -34,6 +34,10 @@ pub struct CampaignSettings {
     pub segment: Option<super::Segment>,
     /// Priority lane, 1 (most urgent) to 5; default 3.
     pub priority: u8,
+    /// `[campaign] archive = true`: the tracking server shows the message at `/a/<id>`
+    /// without personal data, each merge field replaced by its `[campaign] archive_fields`
+    /// value (empty when not named). `None` (the default): no archive page.
+    pub archive: Option<Vec<(String, String)>>,
     /// The relay to send through; `None` means direct to MX.
     pub relay: Option<RelaySettings>,
     /// DKIM signing entries; their domains are the authorised From domains.

@@ -221,6 +221,7 @@ pub(crate) fn validate(
         recipients,
         segment,
         priority,
+        archive: archive_settings(&raw.campaign),
         relay,
         dkim,
         retry,
@@ -561,4 +562,15 @@ fn duration_error(ctx: &Ctx, key: &str, value: &str, reason: DurationProblem) ->
         value: value.to_owned(),
         reason,
     }
+}
+
+/// `[campaign] archive` and `archive_fields`: the archive page's field values, when it has one.
+fn archive_settings(campaign: &super::raw::RawCampaign) -> Option<Vec<(String, String)>> {
+    campaign.archive.then(|| {
+        campaign
+            .archive_fields
+            .iter()
+            .map(|(field, value)| (field.clone(), value.clone()))
+            .collect()
+    })
 }

@@ -1,11 +1,13 @@
 //! Preflight: what lands a new bulk sender in spam, checked before the first send. Given a
 //! campaign's settings, it asks DNS (through `[dns]`, like delivery) about the DKIM keys, SPF
 //! and DMARC of the sending domains, and looks for one-click unsubscribe, for secret files
-//! that group or others may read, and for a relay password that would travel in clear text.
+//! that group or others may read, for a relay password that would travel in clear text, and
+//! for a message with an HTML body only (its text part is then generated).
 //! Each finding is a [`Check`] row: pass, warn or fail, with a detail saying what to fix.
 //! The `volley check` command (`runtime::check`) loads the campaign and composes its first
 //! message, then adds these rows; this module never prints and never sends.
 
+mod content;
 mod dkim;
 mod dmarc;
 mod permissions;
@@ -81,6 +83,7 @@ pub struct Options {
 pub async fn settings_checks(settings: &CampaignSettings, options: &Options) -> Vec<Check> {
     let mut checks = vec![permissions::check(settings), relay_auth::check(settings)];
     dns_checks(settings, options, &mut checks).await;
+    checks.extend(content::check(settings));
     checks
 }
 

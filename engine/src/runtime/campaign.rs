@@ -83,6 +83,12 @@ impl Campaign {
         })
     }
 
+    /// What the tracking server needs to show this campaign's messages in a browser, when it
+    /// is tracked.
+    pub fn view_meta(&self) -> Option<&crate::store::ViewMeta> {
+        self.messages.view()
+    }
+
     /// The tracked links, by index, as written in the templates (empty when untracked).
     pub fn tracked_links(&self) -> &[String] {
         self.messages.tracking().map_or(&[], |t| t.links())

@@ -371,6 +371,9 @@ pub(crate) async fn load_once(
         Some(topic) => store.set_campaign_topic(campaign.id(), topic)?,
         None => store.clear_campaign_topic(campaign.id())?,
     }
+    if let Some(view) = campaign.view_meta() {
+        store.set_view_meta(campaign.id(), view)?;
+    }
     Ok((loaded_now, row_errors))
 }
 

@@ -14,7 +14,7 @@ use super::{
     AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected, DomainTally,
     EventKind, EventTally, ExportEvents, ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy,
     OutcomeUpdate, RecipientKey, RecipientRecord, ReportEffect, StoreError, StoredRecipient,
-    TrackEffect, TrackEvent, TrackInput, TrackingMeta, WebhookCursor,
+    TrackEffect, TrackEvent, TrackInput, TrackingMeta, ViewMeta, WebhookCursor,
 };
 use crate::model::TrackCounts;
 use crate::model::{
@@ -527,6 +527,13 @@ pub trait TrackingStore {
     /// Stores the campaign's tracking data. A campaign's link table never changes once set:
     /// messages already sent point at its indexes, so a different table is refused.
     fn set_tracking_meta(&self, campaign: &str, meta: &TrackingMeta) -> Result<(), StoreError>;
+
+    /// What the tracking server needs to show the campaign's messages in a browser, when it
+    /// was stored at load.
+    fn view_meta(&self, campaign: &str) -> Result<Option<ViewMeta>, StoreError>;
+
+    /// Stores (or replaces) what the tracking server needs to show the campaign's messages.
+    fn set_view_meta(&self, campaign: &str, meta: &ViewMeta) -> Result<(), StoreError>;
 
     /// Tracking counts of a campaign, per A/B variant.
     fn tracking_counts(&self, campaign: &str) -> Result<Vec<(u8, TrackCounts)>, StoreError>;

@@ -55,7 +55,7 @@ pub use types::{
     DomainTally, EventKind, EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions,
     GcOutcome, GcReport, IdempotencyKey, MachineReason, MessageRef, OutcomePolicy, OutcomeUpdate,
     RecipientKey, RecipientRecord, ReportEffect, StoredRecipient, TrackEffect, TrackEvent,
-    TrackInput, TrackKind, TrackingMeta, WebhookCursor,
+    TrackInput, TrackKind, TrackingMeta, ViewMeta, ViewVersion, WebhookCursor,
 };
 
 #[cfg(test)]

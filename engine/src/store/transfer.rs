@@ -29,6 +29,8 @@ pub struct CampaignHeader {
     pub counts: Counts,
     /// Its tracking data, when tracked.
     pub tracking: Option<TrackingMeta>,
+    /// What "view in browser" needs of it, when stored.
+    pub view: Option<crate::store::ViewMeta>,
     /// Tracking counters per A/B variant.
     pub track_counts: Vec<(u8, TrackCounts)>,
     /// Where a test-then-winner campaign stands.

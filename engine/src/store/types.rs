@@ -442,6 +442,32 @@ pub struct TrackingMeta {
     pub key_fingerprint: String,
 }
 
+/// What the tracking server needs to show a campaign's messages in a browser: the HTML
+/// template of each version (tracked links as placeholders, no open pixel) and, when the
+/// campaign has a public archive page, the values its merge fields take there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewMeta {
+    /// The tracking server's base URL, as the messages' links name it.
+    pub base_url: String,
+    /// One per variant, by variant index.
+    pub versions: Vec<ViewVersion>,
+    /// `Some` when `[campaign] archive = true`: each merge field's value on the public
+    /// archive page (`[campaign] archive_fields`; a field not named shows empty).
+    pub archive: Option<Vec<(String, String)>>,
+}
+
+/// One version of a campaign's message as a browser shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewVersion {
+    /// The subject template (the page's title).
+    pub subject: String,
+    /// The HTML template, rewritten for tracking without the open pixel; `None` for a text
+    /// only version (shown as preformatted text).
+    pub html: Option<String>,
+    /// The text template, used when there is no HTML.
+    pub text: Option<String>,
+}
+
 /// What a tracked request was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

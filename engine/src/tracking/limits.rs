@@ -86,6 +86,7 @@ impl Dedupe {
             TokenKind::Click => 1,
             TokenKind::Unsubscribe => 2,
             TokenKind::Preferences => 3,
+            TokenKind::View => 4,
         };
         (token.campaign, token.seq, kind, token.link, machine)
     }

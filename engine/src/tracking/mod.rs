@@ -10,8 +10,10 @@
 //! percent-encoded, so they cannot change its host); an unsubscribe GET shows a page and
 //! changes nothing, a POST (RFC 8058 one-click) suppresses the address (for the campaign's
 //! topic only when it has one). The preference page (`/p/TOKEN`, `preferences`) lists the
-//! topics with checkboxes; its POST is CSRF-checked. Everything a client
-//! can make it spend is bounded ([`TrackingLimits`]).
+//! topics with checkboxes; its POST is CSRF-checked. `view` serves "view in browser"
+//! (`/v/TOKEN`: the recipient's own message re-rendered, recording nothing) and a campaign's
+//! public archive page (`/a/CAMPAIGN`, without personal data). Everything a client can make
+//! it spend is bounded ([`TrackingLimits`]).
 //!
 //! ```text
 //! request ─► verify token ─► resolve recipient ─► judge ─► recorder (group commit) ─► answer
@@ -31,6 +33,7 @@ mod render;
 mod server;
 mod targets;
 mod token;
+mod view;
 
 pub use error::TrackingError;
 pub(crate) use http::serve as serve_http;

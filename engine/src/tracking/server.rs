@@ -153,6 +153,8 @@ impl TrackingServer {
             .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
             .route("/p/{token}", super::preferences::routes())
             .route("/conversions/{campaign}", post(conversion))
+            .route("/v/{token}", get(view))
+            .route("/a/{campaign}", get(archive))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/metrics", get(metrics))
             .with_state(self.shared.clone());
@@ -402,6 +404,18 @@ async fn unsubscribe(
 <p>You will not receive these emails any more.</p></body></html>\n",
     )
     .into_response()
+}
+
+/// GET `/v/<token>`: the recipient's message in a browser (see `view`); records nothing.
+async fn view(State(shared): State<Arc<Shared>>, Path(text): Path<String>) -> Response {
+    shared.metrics.hit(Hit::Page);
+    super::view::view_page(&shared.key, &shared.targets, &shared.store, &text)
+}
+
+/// GET `/a/<campaign>`: the campaign's public archive page, when it has one (see `view`).
+async fn archive(State(shared): State<Arc<Shared>>, Path(campaign): Path<String>) -> Response {
+    shared.metrics.hit(Hit::Page);
+    super::view::archive_page(&shared.store, &campaign)
 }
 
 /// POST `/conversions/<campaign>`: a signed conversion postback (see `postback`).

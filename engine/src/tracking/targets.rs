@@ -18,7 +18,7 @@ use crate::store::{CampaignTopic, RecipientKey, Store, TrackingMeta};
 #[derive(Debug)]
 pub(crate) struct Campaign {
     pub(crate) id: String,
-    columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     meta: TrackingMeta,
     /// Its topic, if it was sent with one (issue 22).
     pub(crate) topic: Option<CampaignTopic>,
@@ -40,7 +40,7 @@ pub(crate) struct Recipient {
     pub(crate) key: RecipientKey,
     pub(crate) address: String,
     pub(crate) first_attempt: Option<Millis>,
-    values: Vec<String>,
+    pub(crate) values: Vec<String>,
 }
 
 /// The recipient and campaign a token points at.
@@ -138,6 +138,13 @@ impl Targets {
             .unwrap_or_else(|p| p.into_inner())
             .insert(number, campaign.clone());
         Some(campaign)
+    }
+}
+
+impl Campaign {
+    /// The tracked links, by index, as written in the templates.
+    pub(crate) fn links(&self) -> &[String] {
+        &self.meta.links
     }
 }
 

@@ -30,6 +30,8 @@ pub enum TokenKind {
     Unsubscribe,
     /// The recipient's preference page (topics; issue 22).
     Preferences,
+    /// The recipient's own message, re-rendered in a browser (`{{ view_url }}`).
+    View,
 }
 
 impl TokenKind {
@@ -39,6 +41,7 @@ impl TokenKind {
             TokenKind::Click => 2,
             TokenKind::Unsubscribe => 3,
             TokenKind::Preferences => 4,
+            TokenKind::View => 5,
         }
     }
 
@@ -48,6 +51,7 @@ impl TokenKind {
             2 => Some(TokenKind::Click),
             3 => Some(TokenKind::Unsubscribe),
             4 => Some(TokenKind::Preferences),
+            5 => Some(TokenKind::View),
             _ => None,
         }
     }

@@ -31,6 +31,7 @@ mod track_reads;
 mod tracking;
 mod transfer;
 mod transfer_import;
+mod views;
 mod webhooks;
 
 pub(crate) use engine::PgEngine;

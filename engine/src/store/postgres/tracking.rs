@@ -439,6 +439,18 @@ impl TrackingStore for PgEngine {
         }
     }
 
+    fn view_meta(&self, campaign: &str) -> Result<Option<crate::store::ViewMeta>, StoreError> {
+        self.read_view_meta(campaign)
+    }
+
+    fn set_view_meta(
+        &self,
+        campaign: &str,
+        meta: &crate::store::ViewMeta,
+    ) -> Result<(), StoreError> {
+        self.write_view_meta(campaign, meta)
+    }
+
     fn tracking_counts(&self, campaign: &str) -> Result<Vec<(u8, TrackCounts)>, StoreError> {
         match self.run(self.number(campaign))? {
             Some(number) => self.run(self.read_tracking_counts(number)),

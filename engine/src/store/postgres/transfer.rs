@@ -307,6 +307,7 @@ impl TransferStore for PgEngine {
             meta,
             counts,
             tracking: extras.tracking,
+            view: self.read_view_meta(campaign)?,
             track_counts: extras.track_counts,
             ab: extras.ab,
             export_mark: extras.export_mark,

@@ -401,6 +401,11 @@ impl PgEngine {
             .fetch_one(&mut *tx)
             .await
             .map_err(failed)?;
+        if let Some(view) = &header.view {
+            super::views::import_view_meta(&mut tx, number, view)
+                .await
+                .map_err(failed)?;
+        }
         // The number is an integer the database handed out: safe to write into the name.
         let recipients = format!(
             "CREATE TABLE recipients_{number} (LIKE recipients INCLUDING DEFAULTS, \

@@ -254,6 +254,18 @@ impl TrackingStore for SledStore {
         SledStore::set_tracking_meta(self, campaign, meta)
     }
 
+    fn view_meta(&self, campaign: &str) -> Result<Option<crate::store::ViewMeta>, StoreError> {
+        SledStore::view_meta(self, campaign)
+    }
+
+    fn set_view_meta(
+        &self,
+        campaign: &str,
+        meta: &crate::store::ViewMeta,
+    ) -> Result<(), StoreError> {
+        SledStore::set_view_meta(self, campaign, meta)
+    }
+
     fn tracking_counts(&self, campaign: &str) -> Result<Vec<(u8, TrackCounts)>, StoreError> {
         SledStore::tracking_counts(self, campaign)
     }

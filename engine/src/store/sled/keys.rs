@@ -20,6 +20,7 @@
 //! h <report fingerprint>                       → ()        reports already ingested
 //! R <relay> 0 <minute:u64be>                   → u32be     messages sent to a relay that minute
 //! L <campaign>                                 → TrackingMeta  tracked links, key fingerprint
+//! y <campaign>                                 → ViewMeta  templates for "view in browser"
 //! T <campaign> 0 <variant:u8>                  → TrackCounts   opens, clicks, unsubscribes
 //! E <campaign> 0 <at:u64be> <id:u64be>         → TrackEvent    one open, click or unsubscribe
 //! f <campaign> 0 <seq:u64be>                   → Engagement    what one recipient has done
@@ -59,6 +60,7 @@ pub(crate) const SOFT: u8 = b'b';
 pub(crate) const INGESTED: u8 = b'h';
 pub(crate) const RELAY_USAGE: u8 = b'R';
 pub(crate) const TRACKING_META: u8 = b'L';
+pub(crate) const VIEW_META: u8 = b'y';
 pub(crate) const TRACK_COUNTS: u8 = b'T';
 pub(crate) const TRACK_EVENT: u8 = b'E';
 pub(crate) const ENGAGEMENT: u8 = b'f';

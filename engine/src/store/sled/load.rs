@@ -154,6 +154,7 @@ impl SledStore {
         batch.remove(keys::campaign_key(keys::EXPORT_MARK, campaign));
         batch.remove(keys::campaign_key(keys::ARCHIVE, campaign));
         batch.remove(keys::campaign_key(keys::TRACKING_META, campaign));
+        batch.remove(keys::campaign_key(keys::VIEW_META, campaign));
         for tag in [
             keys::RETRY,
             keys::EVENT,

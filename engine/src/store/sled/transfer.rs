@@ -196,6 +196,7 @@ impl TransferStore for SledStore {
             meta,
             counts,
             tracking: self.tracking_meta(campaign)?,
+            view: self.view_meta(campaign)?,
             track_counts: self.tracking_counts(campaign)?,
             ab: self.ab_record(campaign)?,
             export_mark: self.export_mark(campaign)?,
@@ -327,6 +328,9 @@ impl<'a> SledImport<'a> {
         store.put(keys::campaign_key(keys::META, &campaign), &meta, "campaign")?;
         if let Some(tracking) = &header.tracking {
             store.set_tracking_meta(&campaign, tracking)?;
+        }
+        if let Some(view) = &header.view {
+            store.set_view_meta(&campaign, view)?;
         }
         for (variant, counts) in &header.track_counts {
             let mut key = keys::prefix(keys::TRACK_COUNTS, &campaign);
