@@ -1,4 +1,5 @@
-//! `volley audience`: the list's rows and what each `[audience]` rule leaves out, as a table
+//! `volley audience`: the list's rows and what the segment and each `[audience]` rule leave
+//! out, as a table
 //! or JSON, before sending.
 
 use crate::args::AudienceArgs;
@@ -21,16 +22,22 @@ pub(crate) async fn run(args: AudienceArgs) -> anyhow::Result<u8> {
         other => other?,
     };
     if args.json {
-        let rules: Vec<_> = report
-            .rules
-            .iter()
-            .map(|t| {
+        let segment = report.segment_removed.map(|removed| {
+            serde_json::json!({
+                "rule": "where",
+                "removed": removed,
+                "remaining": report.rows - removed,
+            })
+        });
+        let rules: Vec<_> = segment
+            .into_iter()
+            .chain(report.rules.iter().map(|t| {
                 serde_json::json!({
                     "rule": t.rule.key(),
                     "removed": t.removed,
                     "remaining": t.remaining,
                 })
-            })
+            }))
             .collect();
         let json = serde_json::json!({
             "campaign": report.campaign,
@@ -47,8 +54,16 @@ pub(crate) async fn run(args: AudienceArgs) -> anyhow::Result<u8> {
         "list rows",
         format_count(report.rows)
     ));
+    if let Some(removed) = report.segment_removed {
+        ui::line(&format!(
+            "  {:<20}{:>12} removed{:>12} remain",
+            "where",
+            format_count(removed),
+            format_count(report.rows - removed)
+        ));
+    }
     if report.rules.is_empty() {
-        ui::line("  no [audience] rules: every row is kept");
+        ui::line("  no [audience] rules");
     }
     for t in &report.rules {
         ui::line(&format!(

@@ -167,6 +167,14 @@ async fn only_the_rows_the_segment_matches_are_sent_and_the_rest_counted_exclude
     let keeps = format!("keeps {} of 400 valid rows", expected.len());
     assert!(said.contains(&keeps), "{said}{}", text(&check.stderr));
 
+    // `volley audience` counts the segment as the first thing that leaves rows out.
+    let out = volley(&["audience", &campaign, "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let audience: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(audience["rules"][0]["rule"], "where", "{audience}");
+    assert_eq!(audience["rules"][0]["removed"], excluded, "{audience}");
+    assert_eq!(audience["remaining"], expected.len(), "{audience}");
+
     let out = volley(&["send", &campaign, "--no-progress"]).await;
     assert_eq!(
         out.status.code(),

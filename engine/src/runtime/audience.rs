@@ -1,5 +1,5 @@
-//! `volley audience`: how many rows of a campaign's list each `[audience]` rule leaves out,
-//! before sending. Reads the list and the store, writes nothing. A sled store held by another
+//! `volley audience`: how many rows of a campaign's list the segment (`[campaign] where`)
+//! and each `[audience]` rule leave out, before sending. Reads the list and the store, writes nothing. A sled store held by another
 //! process (a send running) is refused with [`crate::store::StoreError::Locked`].
 
 use std::collections::HashSet;
@@ -18,6 +18,9 @@ pub struct AudienceReport {
     /// Valid rows of the list, duplicates of an earlier row left out (what a load accepts
     /// before the rules).
     pub rows: u64,
+    /// Rows the segment (`[campaign] where`) leaves out, when the campaign has one. It
+    /// applies first; the rules count what it kept.
+    pub segment_removed: Option<u64>,
     /// Each rule set, in the order it applies.
     pub rules: Vec<RuleTally>,
 }
@@ -25,7 +28,8 @@ pub struct AudienceReport {
 impl AudienceReport {
     /// The rows the send would go to (suppressed addresses are still left out at load).
     pub fn remaining(&self) -> u64 {
-        self.rules.last().map_or(self.rows, |rule| rule.remaining)
+        let kept = self.rows - self.segment_removed.unwrap_or(0).min(self.rows);
+        self.rules.last().map_or(kept, |rule| rule.remaining)
     }
 }
 
@@ -73,19 +77,25 @@ fn audience_blocking(settings: &CampaignSettings, now: Millis) -> Result<Audienc
         })
         .collect();
     let mut seen = HashSet::new();
-    let mut rows = 0u64;
-    for row in RecipientReader::open(&settings.recipients)?.flatten() {
+    let (mut rows, mut segment_removed) = (0u64, 0u64);
+    let reader = RecipientReader::open(&settings.recipients)?;
+    let segment = super::campaign::bind_segment(settings, reader.columns())?;
+    for row in reader.flatten() {
         if !seen.insert(row.email.clone()) {
             continue;
         }
         rows += 1;
+        if segment.as_ref().is_some_and(|s| !s.matches(&row.values)) {
+            segment_removed += 1;
+            continue;
+        }
         if let Keep::Exclude(rule) = audience.keep(&row.email) {
             if let Some(tally) = tallies.iter_mut().find(|t| t.rule == rule) {
                 tally.removed += 1;
             }
         }
     }
-    let mut remaining = rows;
+    let mut remaining = rows - segment_removed;
     for tally in &mut tallies {
         remaining -= tally.removed.min(remaining);
         tally.remaining = remaining;
@@ -93,6 +103,7 @@ fn audience_blocking(settings: &CampaignSettings, now: Millis) -> Result<Audienc
     Ok(AudienceReport {
         campaign: settings.id.clone(),
         rows,
+        segment_removed: segment.is_some().then_some(segment_removed),
         rules: tallies,
     })
 }

@@ -220,7 +220,7 @@ pub(crate) fn outcome_policy(settings: &CampaignSettings) -> OutcomePolicy {
 
 /// Binds `[campaign] where` to the list's `columns`: an unknown column or a type error is
 /// refused here, before anything is loaded, naming the file, the key and the position.
-fn bind_segment(
+pub(crate) fn bind_segment(
     settings: &CampaignSettings,
     columns: &[String],
 ) -> Result<Option<SegmentFilter>, Error> {
