@@ -9,9 +9,10 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::destination::Destination;
+use super::destination::{Destination, Route};
 use super::dial::{open, ConnectFailure, MxConnect};
 use super::error::DeliveryError;
+use super::mta_sts::StsMode;
 use super::throttle::{read_reply, Reading, Stage};
 use super::{outcome_of, ReadyMessage, Settled};
 use crate::bounce::Classifier;
@@ -354,10 +355,20 @@ async fn connect_failed(destination: &Destination, ctx: &DeliveryContext, failur
         ConnectFailure::Unreachable(why) => {
             let until = destination.connect_failed(Instant::now());
             tracing::warn!(destination = %destination.name, %why, "no MX host answered; deferring its messages");
-            let text = format!(
-                "could not connect to any MX host of {}: {why}",
-                destination.name
-            );
+            let text = match &destination.route {
+                Route::Mx {
+                    sts: Some(StsMode::Enforce),
+                    ..
+                } => format!(
+                    "MTA-STS policy (enforce): no MX host of {} could be reached with STARTTLS \
+                     and a valid certificate: {why}",
+                    destination.name
+                ),
+                _ => format!(
+                    "could not connect to any MX host of {}: {why}",
+                    destination.name
+                ),
+            };
             for message in destination.ready().drain() {
                 let settled = Settled::Outcome {
                     campaign: message.campaign,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::mta_sts::StsMode;
 use super::mx::MxHost;
 use super::ReadyMessage;
 use crate::config::{MxTls, ShapingRule};
@@ -31,6 +32,9 @@ pub enum Route {
         hosts: Vec<MxHost>,
         /// The TLS policy.
         tls: MxTls,
+        /// The MTA-STS mode of the recipient domains behind it (`enforce` comes with
+        /// `tls` required), if they publish a policy.
+        sts: Option<StsMode>,
     },
 }
 
@@ -564,6 +568,7 @@ mod tests {
         let route = Route::Mx {
             hosts: Vec::new(),
             tls: MxTls::Opportunistic,
+            sts: None,
         };
         Destination::new(0, "mx.test".into(), route, rule, "default".into())
     }
@@ -581,6 +586,7 @@ mod tests {
         let route = Route::Mx {
             hosts: Vec::new(),
             tls: MxTls::Opportunistic,
+            sts: None,
         };
         let d = Destination::new(0, "relay".into(), route, rule, "relay".into());
         assert_eq!(d.connection_limit(), 6);

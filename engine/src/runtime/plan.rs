@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Campaign;
 use crate::config::{CampaignSettings, GlobalLimits, Rate, RelaySettings, ShapingRule};
-use crate::delivery::{MxConnect, MxResolver};
+use crate::delivery::{MtaSts, MxConnect, MxResolver};
 use crate::dispatch::Mode;
 use crate::model::now_millis;
 use crate::recorder::RelayUsage;
@@ -41,11 +41,20 @@ impl DeliveryPlan {
         let Some(relay) = &settings.relay else {
             let resolver = MxResolver::new(&settings.dns)?;
             let mx = mx_connect(settings, resolver.clone())?;
+            let sts = settings.mx.mta_sts.then(|| {
+                Arc::new(MtaSts::new(
+                    resolver.clone(),
+                    mx.verified_tls.clone(),
+                    settings.mx.mta_sts_port,
+                    settings.mx.mta_sts_timeout,
+                ))
+            });
             return Ok(DeliveryPlan {
                 mode: Mode::Mx {
                     resolver,
                     policy: ShapingPolicy::new(settings.shaping.clone()),
                     tls: settings.mx.tls,
+                    sts,
                 },
                 mx: Some(mx),
                 relay_usage: None,
