@@ -38,6 +38,19 @@ pub enum Route {
     },
 }
 
+impl Route {
+    /// True for MX hosts of domains whose MTA-STS policy is in `enforce` mode.
+    pub fn sts_enforced(&self) -> bool {
+        matches!(
+            self,
+            Route::Mx {
+                sts: Some(StsMode::Enforce),
+                ..
+            }
+        )
+    }
+}
+
 /// Mutable state behind one lock, held briefly and never across an await.
 #[derive(Debug)]
 struct State {
