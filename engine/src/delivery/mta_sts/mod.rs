@@ -184,3 +184,6 @@ impl MtaSts {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;
