@@ -98,28 +98,46 @@ async fn setup() -> (MtaSts, NameServer, Host) {
 }
 
 async fn mode(sts: &MtaSts) -> Option<StsMode> {
-    let policy = tokio::time::timeout(LIMIT, sts.policy(DOMAIN)).await.unwrap();
+    let policy = tokio::time::timeout(LIMIT, sts.policy(DOMAIN))
+        .await
+        .unwrap();
     policy.map(|p| p.mode)
 }
 
 #[tokio::test]
 async fn a_policy_is_fetched_once_per_id_and_kept_while_the_record_is_gone() {
     let (sts, dns, host) = setup().await;
-    host.answer("200 OK", "text/plain; charset=utf-8", &policy_text("enforce", 3600));
+    host.answer(
+        "200 OK",
+        "text/plain; charset=utf-8",
+        &policy_text("enforce", 3600),
+    );
     assert_eq!(mode(&sts).await, Some(StsMode::Enforce));
     assert_eq!(mode(&sts).await, Some(StsMode::Enforce));
     assert_eq!(host.requests(), 1, "the same id: the cached policy");
 
     host.answer("200 OK", "text/plain", &policy_text("testing", 3600));
     dns.set_zone(zone(Some("two")));
-    assert_eq!(mode(&sts).await, Some(StsMode::Testing), "a new id: fetched again");
+    assert_eq!(
+        mode(&sts).await,
+        Some(StsMode::Testing),
+        "a new id: fetched again"
+    );
     assert_eq!(host.requests(), 2);
 
     dns.set_zone(zone(None));
-    assert_eq!(mode(&sts).await, Some(StsMode::Testing), "no record: the cached policy");
+    assert_eq!(
+        mode(&sts).await,
+        Some(StsMode::Testing),
+        "no record: the cached policy"
+    );
     host.answer("500 Internal Server Error", "text/plain", "");
     dns.set_zone(zone(Some("three")));
-    assert_eq!(mode(&sts).await, Some(StsMode::Testing), "fetch failed: the cached policy");
+    assert_eq!(
+        mode(&sts).await,
+        Some(StsMode::Testing),
+        "fetch failed: the cached policy"
+    );
     assert_eq!(host.requests(), 3);
 }
 
