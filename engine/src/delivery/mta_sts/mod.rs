@@ -1,12 +1,12 @@
 //! MTA-STS (RFC 8461) for direct delivery: a recipient domain that publishes a
 //! `_mta-sts` TXT record and an HTTPS policy says which MX hosts are its own and that they
-//! must be reached over TLS with a valid certificate. [`MtaSts::check`] looks the record up
-//! with the MX resolver, fetches the policy when its id is new (certificate verified, size
-//! and time bounded, no redirects), caches it for its `max_age`, and applies it to an MX
-//! answer: `enforce` keeps only the listed hosts (none left: the domain's mail is deferred)
-//! and its destination requires verified STARTTLS; `testing` changes nothing but reports
-//! what would fail; `none`, no record, or a policy that cannot be fetched (and none cached)
-//! leave delivery as it was.
+//! must be reached over TLS with a valid certificate. [`MtaSts::policy`] looks the record
+//! up with the MX resolver, fetches the policy when its id is new (certificate verified,
+//! size and time bounded, no redirects) and caches it for its `max_age`; [`MtaSts::apply`]
+//! applies it to an MX answer: `enforce` keeps only the listed hosts (none left: the
+//! domain's mail is deferred) and its destination requires verified STARTTLS; `testing`
+//! changes nothing but reports what would fail; `none`, no record, or a policy that cannot
+//! be fetched (and none cached) leave delivery as it was.
 
 mod fetch;
 mod policy;
