@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::destination::{Destination, Route};
 use super::error::DeliveryError;
-use super::mta_sts::StsMode;
+use super::mta_sts::{MtaSts, StsCheck, StsMode};
 use super::mx::{MxHost, MxResolver};
 use crate::config::MxTls;
 use crate::smtp::{self, Phase, Security, Session, SessionConfig, SmtpError, Timeouts};
@@ -139,9 +139,27 @@ pub(crate) async fn open(
 }
 
 /// Opens a session to one of `domain`'s MX hosts under `tls` (for a single message, as
-/// `volley test-send` sends); the error says what DNS or the hosts answered.
-pub async fn open_direct(domain: &str, tls: MxTls, mx: &MxConnect) -> Result<Session, String> {
-    let resolved = mx.resolver.mx(domain).await;
+/// `volley test-send` sends), honouring the domain's MTA-STS policy when `sts` is given; the
+/// error says what DNS, the policy or the hosts answered.
+pub async fn open_direct(
+    domain: &str,
+    tls: MxTls,
+    mx: &MxConnect,
+    sts: Option<&MtaSts>,
+) -> Result<Session, String> {
+    let policy = async {
+        match sts {
+            Some(sts) => sts.policy(domain).await,
+            None => None,
+        }
+    };
+    let (mut resolved, policy) = tokio::join!(mx.resolver.mx(domain), policy);
+    let check = policy.and_then(|policy| MtaSts::apply(domain, &policy, &mut resolved));
+    let sts = match check {
+        Some(StsCheck::NoHostAllowed(text)) => return Err(text),
+        Some(StsCheck::Applies(mode)) => Some(mode),
+        None => None,
+    };
     let hosts = match resolved.answer {
         super::MxAnswer::Hosts { hosts, .. } => hosts,
         super::MxAnswer::NullMx => return Err(format!("{domain} accepts no mail (null MX)")),
@@ -150,10 +168,19 @@ pub async fn open_direct(domain: &str, tls: MxTls, mx: &MxConnect) -> Result<Ses
             return Err(format!("MX lookup for {domain} failed: {why}"))
         }
     };
-    let policy = MxPolicy { tls, sts: None };
-    match open_mx(&hosts, policy, mx, &CancellationToken::new()).await {
+    let tls = match (tls, sts) {
+        (MxTls::Opportunistic | MxTls::None, Some(StsMode::Enforce)) => MxTls::Required,
+        (tls, _) => tls,
+    };
+    let enforced = |why: String| match sts {
+        Some(StsMode::Enforce) => format!("MTA-STS policy (enforce): {why}"),
+        _ => why,
+    };
+    match open_mx(&hosts, MxPolicy { tls, sts }, mx, &CancellationToken::new()).await {
         Ok(session) => Ok(session),
-        Err(ConnectFailure::Throttled(why) | ConnectFailure::Unreachable(why)) => Err(why),
+        Err(ConnectFailure::Throttled(why) | ConnectFailure::Unreachable(why)) => {
+            Err(enforced(why))
+        }
         Err(ConnectFailure::Fatal(error)) => Err(error.to_string()),
         Err(ConnectFailure::Cancelled) => Err("cancelled".to_owned()),
     }

@@ -95,6 +95,52 @@ async fn enforce_defers_when_the_mx_certificate_is_not_valid_and_sends_nothing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_send_honours_enforce_as_the_send_does() {
+    let (direct, host) = start(
+        &[("sts.example", policy("enforce", &["*.sink.test"]))],
+        |z, h| {
+            z.mx("sts.example", 10, &h[0].0);
+        },
+    )
+    .await;
+    trust(&direct, &host, false);
+    write_campaign(
+        &direct,
+        &host,
+        "email,first_name,city
+a@sts.example,A,X
+",
+        "",
+    );
+    let campaign = direct.campaign();
+    let sent = volley::runtime::test_send(&campaign, "a@sts.example", 1, None);
+    let error = tokio::time::timeout(crate::support::LIMIT, sent)
+        .await
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("MTA-STS policy (enforce)"), "{error}");
+    assert_eq!(direct.sink.count(), 0);
+
+    trust(&direct, &host, true);
+    let campaign = direct.campaign();
+    let sent = volley::runtime::test_send(&campaign, "a@sts.example", 1, None);
+    let report = tokio::time::timeout(crate::support::LIMIT, sent)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.accepted, "{:?}", report.reply);
+    assert!(
+        direct
+            .sink
+            .wait_for(1, crate::support::LIMIT)
+            .await
+            .unwrap()[0]
+            .tls
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enforce_with_a_valid_certificate_delivers_over_tls() {
     let (direct, host) = start(
         &[("sts.example", policy("enforce", &["mx0.sink.test"]))],
