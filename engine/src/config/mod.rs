@@ -131,6 +131,8 @@ mod tests_cluster;
 #[cfg(test)]
 mod tests_holdout;
 #[cfg(test)]
+mod tests_mta_sts;
+#[cfg(test)]
 mod tests_store;
 #[cfg(test)]
 mod tests_topic;

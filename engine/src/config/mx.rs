@@ -12,6 +12,8 @@ use super::validate::{parse_duration, Ctx};
 
 /// The SMTP port of MX hosts.
 const MX_PORT: u16 = 25;
+/// The port MTA-STS policies are fetched from.
+const HTTPS_PORT: u16 = 443;
 /// The DNS port when a name server is given without one.
 const DNS_PORT: u16 = 53;
 
@@ -44,12 +46,26 @@ pub(crate) fn validate_mx(
         Some(value) => parse_duration(ctx, "mx.plain_after_tls_failure", value)?,
         None => Duration::from_secs(3600),
     };
+    let mta_sts_port = match raw.mta_sts_port {
+        Some(port) => {
+            ctx.range("mx.mta_sts_port", port, 1, i64::from(u16::MAX))?;
+            u16::try_from(port).unwrap_or(HTTPS_PORT) // invariant: range-checked
+        }
+        None => HTTPS_PORT,
+    };
+    let mta_sts_timeout = match &raw.mta_sts_timeout {
+        Some(value) => parse_duration(ctx, "mx.mta_sts_timeout", value)?,
+        None => Duration::from_secs(30),
+    };
     Ok(MxSettings {
         port,
         helo,
         tls: raw.tls.unwrap_or(MxTls::Opportunistic),
         ca_file,
         plain_after_tls_failure,
+        mta_sts: raw.mta_sts.unwrap_or(true),
+        mta_sts_port,
+        mta_sts_timeout,
     })
 }
 

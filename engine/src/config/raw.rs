@@ -298,6 +298,15 @@ pub(crate) struct RawMx {
     /// Absent: 1h.
     #[serde(default)]
     pub(crate) plain_after_tls_failure: Option<String>,
+    /// Absent: true.
+    #[serde(default)]
+    pub(crate) mta_sts: Option<bool>,
+    /// Absent: 443.
+    #[serde(default)]
+    pub(crate) mta_sts_port: Option<i64>,
+    /// Absent: 30s.
+    #[serde(default)]
+    pub(crate) mta_sts_timeout: Option<String>,
 }
 
 /// `[dns]`.

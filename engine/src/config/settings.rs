@@ -312,6 +312,13 @@ pub struct MxSettings {
     /// How long a host whose STARTTLS handshake failed is sent to in plain text (in
     /// opportunistic mode only) before TLS is tried again; default 1 hour.
     pub plain_after_tls_failure: Duration,
+    /// Honour recipient domains' MTA-STS policies (RFC 8461); default true.
+    pub mta_sts: bool,
+    /// The HTTPS port policies are fetched from; default 443 (tests point it at a loopback
+    /// server).
+    pub mta_sts_port: u16,
+    /// The longest one policy fetch may take; default 30 seconds.
+    pub mta_sts_timeout: Duration,
 }
 
 /// TLS policy towards an MX host.

@@ -14,7 +14,7 @@ fn example_path() -> PathBuf {
 
 /// A campaign folder with templates and a recipients file; `body` is appended to a valid
 /// `[campaign]` section (so the section can be extended) and followed by a `[[dkim]]` entry.
-struct Scratch {
+pub(super) struct Scratch {
     dir: tempfile::TempDir,
 }
 
@@ -49,7 +49,7 @@ key_file = "s1.pem"
 "#;
 
 impl Scratch {
-    fn new() -> Scratch {
+    pub(super) fn new() -> Scratch {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("body.txt"), "Hello {{ first_name }}\n").unwrap();
         std::fs::write(dir.path().join("list.csv"), "email\nann@example.com\n").unwrap();
@@ -67,7 +67,7 @@ impl Scratch {
     }
 
     /// Loads the standard campaign + dkim + `extra` sections.
-    fn load_with(&self, extra: &str) -> Result<CampaignSettings, ConfigError> {
+    pub(super) fn load_with(&self, extra: &str) -> Result<CampaignSettings, ConfigError> {
         self.load(&format!("{CAMPAIGN}{DKIM}{extra}"))
     }
 

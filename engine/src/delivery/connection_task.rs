@@ -327,6 +327,23 @@ async fn release_queue(destination: &Destination, ctx: &DeliveryContext) {
     }
 }
 
+/// Why a destination's queue is deferred when none of its hosts answered; under an
+/// MTA-STS `enforce` policy, the policy is named.
+fn unreachable_text(destination: &Destination, why: &str) -> String {
+    if destination.route.sts_enforced() {
+        format!(
+            "MTA-STS policy (enforce): no MX host of {} could be reached with STARTTLS and a \
+             valid certificate: {why}",
+            destination.name
+        )
+    } else {
+        format!(
+            "could not connect to any MX host of {}: {why}",
+            destination.name
+        )
+    }
+}
+
 /// No session: stop the send (relay), note throttling, or defer the queue when no host
 /// of the destination answers and no other connection to it is open.
 async fn connect_failed(destination: &Destination, ctx: &DeliveryContext, failure: ConnectFailure) {
@@ -354,10 +371,7 @@ async fn connect_failed(destination: &Destination, ctx: &DeliveryContext, failur
         ConnectFailure::Unreachable(why) => {
             let until = destination.connect_failed(Instant::now());
             tracing::warn!(destination = %destination.name, %why, "no MX host answered; deferring its messages");
-            let text = format!(
-                "could not connect to any MX host of {}: {why}",
-                destination.name
-            );
+            let text = unreachable_text(destination, &why);
             for message in destination.ready().drain() {
                 let settled = Settled::Outcome {
                     campaign: message.campaign,

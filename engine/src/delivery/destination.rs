@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::mta_sts::StsMode;
 use super::mx::MxHost;
 use super::ReadyMessage;
 use crate::config::{MxTls, ShapingRule};
@@ -31,7 +32,23 @@ pub enum Route {
         hosts: Vec<MxHost>,
         /// The TLS policy.
         tls: MxTls,
+        /// The MTA-STS mode of the recipient domains behind it (`enforce` comes with
+        /// `tls` required), if they publish a policy.
+        sts: Option<StsMode>,
     },
+}
+
+impl Route {
+    /// True for MX hosts of domains whose MTA-STS policy is in `enforce` mode.
+    pub fn sts_enforced(&self) -> bool {
+        matches!(
+            self,
+            Route::Mx {
+                sts: Some(StsMode::Enforce),
+                ..
+            }
+        )
+    }
 }
 
 /// Mutable state behind one lock, held briefly and never across an await.
@@ -564,6 +581,7 @@ mod tests {
         let route = Route::Mx {
             hosts: Vec::new(),
             tls: MxTls::Opportunistic,
+            sts: None,
         };
         Destination::new(0, "mx.test".into(), route, rule, "default".into())
     }
@@ -581,6 +599,7 @@ mod tests {
         let route = Route::Mx {
             hosts: Vec::new(),
             tls: MxTls::Opportunistic,
+            sts: None,
         };
         let d = Destination::new(0, "relay".into(), route, rule, "relay".into());
         assert_eq!(d.connection_limit(), 6);

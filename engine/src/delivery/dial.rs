@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::destination::{Destination, Route};
 use super::error::DeliveryError;
+use super::mta_sts::{MtaSts, StsCheck, StsMode};
 use super::mx::{MxHost, MxResolver};
 use crate::config::MxTls;
 use crate::smtp::{self, Phase, Security, Session, SessionConfig, SmtpError, Timeouts};
@@ -117,8 +118,19 @@ pub(crate) async fn open(
 ) -> Result<Session, ConnectFailure> {
     match &destination.route {
         Route::Relay(config) => open_relay(config, cancel).await,
-        Route::Mx { hosts, tls } => match mx {
-            Some(mx) => open_mx(hosts, *tls, mx, cancel).await,
+        Route::Mx { hosts, tls, sts } => match mx {
+            Some(mx) => {
+                open_mx(
+                    hosts,
+                    MxPolicy {
+                        tls: *tls,
+                        sts: *sts,
+                    },
+                    mx,
+                    cancel,
+                )
+                .await
+            }
             None => Err(ConnectFailure::Unreachable(
                 "direct-to-MX delivery is not set up".to_owned(),
             )),
@@ -127,9 +139,27 @@ pub(crate) async fn open(
 }
 
 /// Opens a session to one of `domain`'s MX hosts under `tls` (for a single message, as
-/// `volley test-send` sends); the error says what DNS or the hosts answered.
-pub async fn open_direct(domain: &str, tls: MxTls, mx: &MxConnect) -> Result<Session, String> {
-    let resolved = mx.resolver.mx(domain).await;
+/// `volley test-send` sends), honouring the domain's MTA-STS policy when `sts` is given; the
+/// error says what DNS, the policy or the hosts answered.
+pub async fn open_direct(
+    domain: &str,
+    tls: MxTls,
+    mx: &MxConnect,
+    sts: Option<&MtaSts>,
+) -> Result<Session, String> {
+    let policy = async {
+        match sts {
+            Some(sts) => sts.policy(domain).await,
+            None => None,
+        }
+    };
+    let (mut resolved, policy) = tokio::join!(mx.resolver.mx(domain), policy);
+    let check = policy.and_then(|policy| MtaSts::apply(domain, &policy, &mut resolved));
+    let sts = match check {
+        Some(StsCheck::NoHostAllowed(text)) => return Err(text),
+        Some(StsCheck::Applies(mode)) => Some(mode),
+        None => None,
+    };
     let hosts = match resolved.answer {
         super::MxAnswer::Hosts { hosts, .. } => hosts,
         super::MxAnswer::NullMx => return Err(format!("{domain} accepts no mail (null MX)")),
@@ -138,9 +168,19 @@ pub async fn open_direct(domain: &str, tls: MxTls, mx: &MxConnect) -> Result<Ses
             return Err(format!("MX lookup for {domain} failed: {why}"))
         }
     };
-    match open_mx(&hosts, tls, mx, &CancellationToken::new()).await {
+    let tls = match (tls, sts) {
+        (MxTls::Opportunistic | MxTls::None, Some(StsMode::Enforce)) => MxTls::Required,
+        (tls, _) => tls,
+    };
+    let enforced = |why: String| match sts {
+        Some(StsMode::Enforce) => format!("MTA-STS policy (enforce): {why}"),
+        _ => why,
+    };
+    match open_mx(&hosts, MxPolicy { tls, sts }, mx, &CancellationToken::new()).await {
         Ok(session) => Ok(session),
-        Err(ConnectFailure::Throttled(why) | ConnectFailure::Unreachable(why)) => Err(why),
+        Err(ConnectFailure::Throttled(why) | ConnectFailure::Unreachable(why)) => {
+            Err(enforced(why))
+        }
         Err(ConnectFailure::Fatal(error)) => Err(error.to_string()),
         Err(ConnectFailure::Cancelled) => Err("cancelled".to_owned()),
     }
@@ -194,9 +234,16 @@ pub(crate) fn host_order(hosts: &[MxHost]) -> Vec<&MxHost> {
     ordered
 }
 
+/// A destination's TLS policy and the MTA-STS mode of its domains.
+#[derive(Debug, Clone, Copy)]
+struct MxPolicy {
+    tls: MxTls,
+    sts: Option<StsMode>,
+}
+
 async fn open_mx(
     hosts: &[MxHost],
-    tls: MxTls,
+    policy: MxPolicy,
     mx: &MxConnect,
     cancel: &CancellationToken,
 ) -> Result<Session, ConnectFailure> {
@@ -217,7 +264,7 @@ async fn open_mx(
         for ip in addresses.into_iter().take(ADDRESSES_PER_HOST) {
             let attempt = tokio::select! {
                 () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
-                attempt = open_host(&host.name, ip, tls, mx) => attempt,
+                attempt = open_checked(&host.name, ip, policy, mx) => attempt,
             };
             match attempt {
                 Ok(session) => return Ok(session),
@@ -235,6 +282,30 @@ async fn open_mx(
         Some(why) => ConnectFailure::Throttled(why),
         None => ConnectFailure::Unreachable(last),
     })
+}
+
+/// One address of one MX host under `policy`. For a domain whose MTA-STS policy is in
+/// `testing` mode, opportunistic TLS first tries verified STARTTLS and logs a failure
+/// (what `enforce` would refuse) before connecting as usual.
+async fn open_checked(
+    host: &str,
+    ip: std::net::IpAddr,
+    policy: MxPolicy,
+    mx: &MxConnect,
+) -> Result<Session, SmtpError> {
+    if policy.sts == Some(StsMode::Testing)
+        && policy.tls == MxTls::Opportunistic
+        && !mx.tls_broken(host)
+    {
+        match open_host(host, ip, MxTls::Required, mx).await {
+            Ok(session) => return Ok(session),
+            Err(error) if is_tls_failure(&error) => {
+                tracing::warn!(%host, %error, "MTA-STS (testing): the MX host failed the policy's TLS check (STARTTLS with a valid certificate); delivering anyway");
+            }
+            Err(_) => {}
+        }
+    }
+    open_host(host, ip, policy.tls, mx).await
 }
 
 /// One address of one MX host, under `tls`; opportunistic STARTTLS that breaks is retried

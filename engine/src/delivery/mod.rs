@@ -18,6 +18,7 @@ mod connection_task;
 mod destination;
 mod dial;
 mod error;
+mod mta_sts;
 mod mx;
 mod throttle;
 
@@ -25,6 +26,7 @@ pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
 pub use destination::{Destination, ReadyQueue, Route, LANES};
 pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
+pub use mta_sts::{MtaSts, Policy, StsCheck, StsMode};
 pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
 pub use throttle::{is_throttling, read_reply, Reading, Stage};
 

@@ -12,6 +12,7 @@ use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 
 use super::error::DeliveryError;
+use super::mta_sts::StsCheck;
 use crate::config::DnsSettings;
 
 /// How long a "no such domain" or null-MX answer is reused.
@@ -67,6 +68,9 @@ pub struct Resolved {
     pub answer: MxAnswer,
     /// When to ask again.
     pub valid_until: Instant,
+    /// What the domain's MTA-STS policy does to the answer; `None` when none applies (or
+    /// it was not looked up).
+    pub sts: Option<StsCheck>,
 }
 
 /// Looks up MX hosts and addresses (and TXT records, for the preflight checks).
@@ -151,6 +155,7 @@ impl MxResolver {
                         implicit: false,
                     },
                     valid_until: lookup.valid_until(),
+                    sts: None,
                 }
             }
             Err(error) if error.is_nx_domain() => negative(MxAnswer::NoSuchDomain),
@@ -163,10 +168,12 @@ impl MxResolver {
                     implicit: true,
                 },
                 valid_until: Instant::now() + NEGATIVE_TTL,
+                sts: None,
             },
             Err(error) => Resolved {
                 answer: MxAnswer::Failed(describe(&error)),
                 valid_until: Instant::now() + FAILURE_TTL,
+                sts: None,
             },
         }
     }
@@ -226,6 +233,7 @@ fn negative(answer: MxAnswer) -> Resolved {
     Resolved {
         answer,
         valid_until: Instant::now() + NEGATIVE_TTL,
+        sts: None,
     }
 }
 

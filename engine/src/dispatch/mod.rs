@@ -540,8 +540,17 @@ impl Scheduler {
         match event {
             DeliveryEvent::ConnectionEnded { .. } | DeliveryEvent::Fatal => {}
             DeliveryEvent::Unreachable { destination, .. } => {
-                self.unreachable
-                    .insert(destination, "no MX host answered".to_owned());
+                let enforced = self
+                    .routing
+                    .destinations
+                    .get(destination)
+                    .is_some_and(|d| d.route.sts_enforced());
+                let why = if enforced {
+                    "MTA-STS policy (enforce): no MX host answered with STARTTLS and a valid certificate"
+                } else {
+                    "no MX host answered"
+                };
+                self.unreachable.insert(destination, why.to_owned());
             }
             DeliveryEvent::Suspended { destination, until } => {
                 if let Some(d) = self.routing.destinations.get(destination) {

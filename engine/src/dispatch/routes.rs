@@ -11,7 +11,9 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::config::{MxTls, ShapingRule};
-use crate::delivery::{Destination, MxAnswer, MxResolver, Resolved, Route};
+use crate::delivery::{
+    Destination, MtaSts, MxAnswer, MxResolver, Resolved, Route, StsCheck, StsMode,
+};
 use crate::model::BackoffSnapshot;
 use crate::shaping::ShapingPolicy;
 use crate::smtp::SessionConfig;
@@ -38,6 +40,8 @@ pub enum Mode {
         policy: ShapingPolicy,
         /// `[mx] tls`, for destinations whose rule sets none.
         tls: MxTls,
+        /// MTA-STS policies (`[mx] mta_sts`), when on.
+        sts: Option<Arc<MtaSts>>,
     },
 }
 
@@ -177,14 +181,27 @@ impl Routing {
     }
 
     fn look_up(&mut self, domain: &str) {
-        let Mode::Mx { resolver, .. } = &self.mode else {
+        let Mode::Mx { resolver, sts, .. } = &self.mode else {
             return;
         };
         self.lookups_running += 1;
-        let (resolver, answers, domain) =
-            (resolver.clone(), self.answers.clone(), domain.to_owned());
+        let (resolver, sts, answers, domain) = (
+            resolver.clone(),
+            sts.clone(),
+            self.answers.clone(),
+            domain.to_owned(),
+        );
         tokio::spawn(async move {
-            let resolved = resolver.mx(&domain).await;
+            let policy = async {
+                match &sts {
+                    Some(sts) => sts.policy(&domain).await,
+                    None => None,
+                }
+            };
+            let (mut resolved, policy) = tokio::join!(resolver.mx(&domain), policy);
+            if let Some(policy) = policy {
+                resolved.sts = MtaSts::apply(&domain, &policy, &mut resolved);
+            }
             let _ = answers.send((domain, resolved));
         });
     }
@@ -192,19 +209,27 @@ impl Routing {
     /// Takes a lookup's answer.
     pub(crate) fn resolved(&mut self, domain: String, resolved: Resolved) {
         self.lookups_running = self.lookups_running.saturating_sub(1);
-        let state = match resolved.answer {
-            MxAnswer::Hosts { hosts, .. } => {
-                RouteState::Routed(self.destination_for(&domain, hosts))
+        let state = match (resolved.answer, resolved.sts) {
+            (_, Some(StsCheck::NoHostAllowed(text))) => RouteState::Fails(LocalFailure {
+                enhanced: "4.7.5",
+                text,
+            }),
+            (MxAnswer::Hosts { hosts, .. }, sts) => {
+                let sts = match sts {
+                    Some(StsCheck::Applies(mode)) => Some(mode),
+                    _ => None,
+                };
+                RouteState::Routed(self.destination_for(&domain, hosts, sts))
             }
-            MxAnswer::NullMx => RouteState::Fails(LocalFailure {
+            (MxAnswer::NullMx, _) => RouteState::Fails(LocalFailure {
                 enhanced: "5.1.10",
                 text: format!("{domain} accepts no mail (null MX, RFC 7505)"),
             }),
-            MxAnswer::NoSuchDomain => RouteState::Fails(LocalFailure {
+            (MxAnswer::NoSuchDomain, _) => RouteState::Fails(LocalFailure {
                 enhanced: "5.1.2",
                 text: format!("{domain} does not exist (DNS NXDOMAIN)"),
             }),
-            MxAnswer::Failed(why) => {
+            (MxAnswer::Failed(why), _) => {
                 tracing::warn!(%domain, %why, "MX lookup failed; its recipients are deferred");
                 RouteState::Fails(LocalFailure {
                     enhanced: "4.4.3",
@@ -223,26 +248,42 @@ impl Routing {
     }
 
     /// The destination for a domain served by `hosts`, created on first use.
-    fn destination_for(&mut self, domain: &str, hosts: Vec<crate::delivery::MxHost>) -> usize {
+    /// Under an MTA-STS `enforce` policy the certificate must be verified (`required`, or
+    /// `implicit` when the rule says so).
+    fn destination_for(
+        &mut self,
+        domain: &str,
+        hosts: Vec<crate::delivery::MxHost>,
+        sts: Option<StsMode>,
+    ) -> usize {
         let Mode::Mx { policy, tls, .. } = &self.mode else {
             return 0;
         };
         let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
         let (rule_name, rule) = policy.rule_for(domain, &names);
         let (rule_name, rule) = (rule_name.to_owned(), rule.clone());
-        let tls = rule.tls.unwrap_or(*tls);
+        let tls = match (rule.tls.unwrap_or(*tls), sts) {
+            (MxTls::Implicit, _) => MxTls::Implicit,
+            (_, Some(StsMode::Enforce)) => MxTls::Required,
+            (tls, _) => tls,
+        };
         let mut sorted: Vec<String> = hosts
             .iter()
             .map(|h| format!("{}:{}", h.preference, h.name))
             .collect();
         sorted.sort();
-        let key = format!("{rule_name}|{}|{}", tls.as_str(), sorted.join(","));
+        let sts_word = sts.map_or("", StsMode::as_str);
+        let key = format!(
+            "{rule_name}|{}|{sts_word}|{}",
+            tls.as_str(),
+            sorted.join(",")
+        );
         if let Some(&id) = self.by_key.get(&key) {
             self.destinations[id].add_domain();
             return id;
         }
         let name = names.join(",");
-        let route = Route::Mx { hosts, tls };
+        let route = Route::Mx { hosts, tls, sts };
         let id = self.add_destination(key, name, route, rule, rule_name);
         self.destinations[id].add_domain();
         id

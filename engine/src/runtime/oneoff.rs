@@ -209,7 +209,8 @@ async fn open_direct_for(campaign: &Campaign, to: &str) -> Result<smtp::Session,
     mx.record_transcript = true;
     let rule = ShapingPolicy::new(settings.shaping.clone());
     let tls = rule.rule_for(domain, &[]).1.tls.unwrap_or(settings.mx.tls);
-    open_direct(domain, tls, &mx)
+    let sts = super::plan::mta_sts(settings, &mx);
+    open_direct(domain, tls, &mx, sts.as_ref())
         .await
         .map_err(|reason| Error::Direct {
             domain: domain.to_owned(),

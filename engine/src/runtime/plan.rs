@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Campaign;
 use crate::config::{CampaignSettings, GlobalLimits, Rate, RelaySettings, ShapingRule};
-use crate::delivery::{MxConnect, MxResolver};
+use crate::delivery::{MtaSts, MxConnect, MxResolver};
 use crate::dispatch::Mode;
 use crate::model::now_millis;
 use crate::recorder::RelayUsage;
@@ -41,11 +41,13 @@ impl DeliveryPlan {
         let Some(relay) = &settings.relay else {
             let resolver = MxResolver::new(&settings.dns)?;
             let mx = mx_connect(settings, resolver.clone())?;
+            let sts = mta_sts(settings, &mx).map(Arc::new);
             return Ok(DeliveryPlan {
                 mode: Mode::Mx {
                     resolver,
                     policy: ShapingPolicy::new(settings.shaping.clone()),
                     tls: settings.mx.tls,
+                    sts,
                 },
                 mx: Some(mx),
                 relay_usage: None,
@@ -134,6 +136,19 @@ pub(crate) fn mx_connect(
     );
     mx.timeouts = settings.timeouts;
     Ok(mx)
+}
+
+/// MTA-STS policies for direct delivery when `[mx] mta_sts` is on: looked up with `mx`'s
+/// resolver, fetched with its certificate-verifying TLS (public roots plus `[mx] ca_file`).
+pub(crate) fn mta_sts(settings: &CampaignSettings, mx: &MxConnect) -> Option<MtaSts> {
+    settings.mx.mta_sts.then(|| {
+        MtaSts::new(
+            mx.resolver.clone(),
+            mx.verified_tls.clone(),
+            settings.mx.mta_sts_port,
+            settings.mx.mta_sts_timeout,
+        )
+    })
 }
 
 /// The TLS client configuration for servers whose certificate must be trusted: the public

@@ -19,6 +19,7 @@ mod direct;
 mod errors;
 mod faults;
 mod layering;
+mod mta_sts;
 mod replies;
 mod resume;
 mod send;

@@ -2,6 +2,7 @@
 
 pub mod direct;
 pub mod outcomes;
+pub mod policy_host;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
