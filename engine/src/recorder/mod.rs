@@ -316,6 +316,7 @@ fn count_outcomes(lanes: &impl Lanes, group: &[Settled]) {
                 Outcome::Expired { .. } => "expired",
                 Outcome::Suppressed { .. } => "suppressed",
                 Outcome::Cancelled { .. } => "cancelled",
+                Outcome::Waiting { .. } => "waiting",
             };
             *tally.entry((*campaign, *destination, kind)).or_default() += 1;
         }

@@ -232,6 +232,9 @@ fn gather(
             _ => {}
         }
         changed.insert(update.key.seq);
+        if record.state == RecipientState::Waiting {
+            continue; // not an attempt: no entry in the attempt log
+        }
         w.log_seqs.push(to_i64(update.key.seq));
         w.log_states.push(state_name(record.state));
         w.log_replies.push(json(reply));

@@ -40,10 +40,47 @@ struct CountsBeforeFields {
     cancelled: u64,
 }
 
+/// The counters as stores wrote them before `waiting` existed: [`CountsBeforeFields`] and
+/// `excluded`.
+#[derive(Deserialize)]
+struct CountsBeforeWaiting {
+    total: u64,
+    pending: u64,
+    deferred: u64,
+    delivered: u64,
+    bounced: u64,
+    expired: u64,
+    suppressed: u64,
+    held: u64,
+    invalid: u64,
+    duplicate: u64,
+    holdout: u64,
+    cancelled: u64,
+    excluded: u64,
+}
+
 /// Decodes stored counters of any layout; `None` when the bytes are none of them.
 pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
     if let Ok(counts) = postcard::from_bytes::<Counts>(bytes) {
         return Some(counts);
+    }
+    if let Ok(old) = postcard::from_bytes::<CountsBeforeWaiting>(bytes) {
+        return Some(Counts {
+            total: old.total,
+            pending: old.pending,
+            deferred: old.deferred,
+            delivered: old.delivered,
+            bounced: old.bounced,
+            expired: old.expired,
+            suppressed: old.suppressed,
+            held: old.held,
+            invalid: old.invalid,
+            duplicate: old.duplicate,
+            holdout: old.holdout,
+            cancelled: old.cancelled,
+            excluded: old.excluded,
+            waiting: 0,
+        });
     }
     if let Ok(old) = postcard::from_bytes::<CountsBeforeFields>(bytes) {
         return Some(Counts {
@@ -60,6 +97,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
             holdout: old.holdout,
             cancelled: old.cancelled,
             excluded: 0,
+            waiting: 0,
         });
     }
     let old = postcard::from_bytes::<CountsBefore>(bytes).ok()?;
