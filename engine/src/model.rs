@@ -16,7 +16,7 @@ mod window;
 pub use category::Category;
 pub use clock::{Clock, ManualClock};
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
-pub use window::{SendTiming, SendWindow, WindowRule};
+pub use window::{zone_of, SendTiming, SendWindow, WindowRule};
 pub use verdict::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Veto, Vetoed};
 
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.

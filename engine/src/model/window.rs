@@ -93,7 +93,7 @@ pub enum SendTiming {
 
 /// The sending window of a campaign: its timing, the CSV column naming each recipient's zone
 /// and the zone for rows without one (or with a name that is not an IANA zone).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendWindow {
     /// When recipients are sent, in their own time.
     pub timing: SendTiming,
