@@ -27,11 +27,11 @@ pub(crate) fn validate_schedule(
     let cron = match &raw.cron {
         Some(cron) => Some(validate_cron(ctx, raw, cron, timezone, id)?),
         None if window.is_none() => {
-            return Err(ctx.bad(
-                "schedule",
-                "",
-                "set cron (editions), window or send_at (local-time sending)",
-            ))
+            return Err(ConfigError::Missing {
+                file: ctx.file.clone(),
+                key: "schedule.cron, schedule.window or schedule.send_at".to_owned(),
+                why: "[schedule] sends editions (cron) or in local time (window, send_at)",
+            })
         }
         None => None,
     };
@@ -87,12 +87,12 @@ fn validate_window(
         reason,
     };
     let (timing, text) = match (&raw.window, &raw.send_at) {
-        (Some(_), Some(send_at)) => {
-            return Err(ctx.bad(
-                "schedule.send_at",
-                send_at,
-                "either window or send_at, not both",
-            ))
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Conflict {
+                file: ctx.file.clone(),
+                key: "schedule.window".to_owned(),
+                other: "schedule.send_at".to_owned(),
+            })
         }
         (Some(window), None) => {
             let rule = WindowRule::parse(window).map_err(|r| bad("schedule.window", window, r))?;
@@ -108,8 +108,12 @@ fn validate_window(
                 ("schedule.timezone_column", &raw.timezone_column),
                 ("schedule.default_timezone", &raw.default_timezone),
             ] {
-                if let Some(value) = value {
-                    return Err(ctx.bad(key, value, "only with window or send_at"));
+                if value.is_some() {
+                    return Err(ConfigError::Misplaced {
+                        file: ctx.file.clone(),
+                        key: key.to_owned(),
+                        why: "it goes with schedule.window or schedule.send_at",
+                    });
                 }
             }
             return Ok(None);

@@ -81,7 +81,7 @@ fn weekdays_skip_the_weekend() {
 #[test]
 fn bad_rules_say_why() {
     let cases = [
-        ("9-5", "a span of local time like \"09:00-17:00\""),
+        ("0900", "a span of local time like \"09:00-17:00\""),
         (
             "09:00-25:00",
             "\"25:00\" is not a time of day: write it as HH:MM, like 09:00",

@@ -360,7 +360,7 @@ const WRITE_GROUP: &str = concat!(
     "UPDATE recipients r SET state = u.state::recipient_state, attempts = u.attempts, ",
     "first_attempt = timestamptz 'epoch' + u.first * interval '1 millisecond', ",
     "next_attempt = timestamptz 'epoch' + u.next * interval '1 millisecond', ",
-    "last_reply = u.reply::jsonb ",
+    "last_reply = NULLIF(u.reply, 'null')::jsonb ",
     "FROM unnest($2::int8[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::text[]) ",
     "AS u(seq, state, attempts, first, next, reply) ",
     "WHERE r.campaign = $1 AND r.seq = u.seq RETURNING 1), ",

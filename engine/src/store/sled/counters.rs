@@ -126,6 +126,19 @@ mod tests {
     #[derive(serde::Serialize)]
     struct BeforeExcluded([u64; 12]);
 
+    #[derive(serde::Serialize)]
+    struct BeforeWaiting([u64; 13]);
+
+    #[test]
+    fn counters_written_before_waiting_read_with_none_waiting() {
+        let bytes =
+            postcard::to_stdvec(&BeforeWaiting([10, 1, 2, 3, 1, 1, 1, 1, 4, 5, 6, 7, 8])).unwrap();
+        let counts = decode(&bytes).unwrap();
+        assert_eq!((counts.total, counts.duplicate), (10, 5));
+        assert_eq!((counts.cancelled, counts.excluded), (7, 8));
+        assert_eq!(counts.waiting, 0);
+    }
+
     #[test]
     fn counters_written_before_cancelled_read_with_none_cancelled() {
         let bytes = postcard::to_stdvec(&Old([10, 1, 2, 3, 1, 1, 1, 1, 4, 5])).unwrap();
@@ -154,6 +167,7 @@ mod tests {
             holdout: 2,
             cancelled: 3,
             excluded: 4,
+            waiting: 5,
             ..Counts::default()
         };
         let bytes = postcard::to_stdvec(&counts).unwrap();

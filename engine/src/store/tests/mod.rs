@@ -18,6 +18,7 @@ mod gc;
 mod holdout;
 mod topics;
 mod transfer;
+mod waiting;
 mod webhooks;
 
 /// A fresh store of one engine: opened (and, dropped, reopened) as often as a case needs.
