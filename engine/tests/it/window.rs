@@ -1,6 +1,7 @@
 //! Local-time sending windows (issue 23): recipients in Berlin, New York and Kolkata (and one
 //! whose zone is not a zone) with `window = "09:00-17:00"`, sent on a manual clock on the
-//! Sunday Berlin moved to summer time. Each is sent only once their own 09:00 has come; the
+//! Sunday Berlin moved to summer time (2026-03-29: in the past, so that on PostgreSQL the
+//! cluster's work query, which reads the database's clock, sees the recipients as due). Each is sent only once their own 09:00 has come; the
 //! instants are computed by Python's `zoneinfo`, not by the code under test.
 
 use crate::support::{Fixture, Setup, LIMIT};
@@ -15,11 +16,11 @@ const LIST: &str = "email,first_name,city,tz\n\
                     cid@kolkata.example,Cid,Kolkata,Asia/Kolkata\n\
                     dee@nowhere.example,Dee,Nowhere,Mars/Olympus\n";
 
-/// 09:00 and 17:00 local on 2027-03-28 in `zone`, as epoch milliseconds, from Python.
+/// `hour`:00 local on 2026-03-29 in `zone`, as epoch milliseconds, from Python.
 fn python_local(zone: &str, hour: u32) -> u64 {
     let script = format!(
         "import datetime as d, zoneinfo as z\n\
-         t = d.datetime(2027, 3, 28, {hour}, 0, tzinfo=z.ZoneInfo('{zone}'))\n\
+         t = d.datetime(2026, 3, 29, {hour}, 0, tzinfo=z.ZoneInfo('{zone}'))\n\
          print(int(t.timestamp() * 1000))"
     );
     let output = std::process::Command::new("python3")
