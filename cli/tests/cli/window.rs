@@ -61,7 +61,11 @@ async fn a_send_outside_every_window_waits_and_status_says_until_when() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["waiting"].as_u64(), Some(3), "{status}");
     assert_eq!(status["pending"].as_u64(), Some(0), "{status}");
-    assert_eq!(status["next_window"].as_str(), Some(opens.as_str()), "{status}");
+    assert_eq!(
+        status["next_window"].as_str(),
+        Some(opens.as_str()),
+        "{status}"
+    );
 
     let out = volley(&["status", &campaign]).await;
     let said = text(&out.stdout);
@@ -76,13 +80,16 @@ async fn a_send_outside_every_window_waits_and_status_says_until_when() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timezone_column_the_list_lacks_is_refused_before_loading() {
-    let mut fixture = Fixture::new("email,name\nann@a.example,Ann\n", crate::support::PASSWORD).await;
+    let mut fixture =
+        Fixture::new("email,name\nann@a.example,Ann\n", crate::support::PASSWORD).await;
     fixture.add_to_campaign("[schedule]\nwindow = \"09:00-17:00\"\ntimezone_column = \"zone\"\n");
     let out = volley(&["send", &fixture.campaign(), "--no-progress"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     let said = text(&out.stderr);
     assert!(
-        said.contains("line 1: no column \"zone\" for [schedule] timezone_column (found: email, name)"),
+        said.contains(
+            "line 1: no column \"zone\" for [schedule] timezone_column (found: email, name)"
+        ),
         "{said}"
     );
     assert_eq!(fixture.sink.count(), 0);

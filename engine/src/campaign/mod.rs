@@ -12,8 +12,8 @@ mod reader;
 mod suppressions;
 
 pub use crate::config::{normalize_address, AddressError};
-pub use audience::{Audience, AudienceError, Keep, Rule};
 pub use crate::config::{Segment, SegmentError, SegmentFilter};
+pub use audience::{Audience, AudienceError, Keep, Rule};
 pub use conversions::{
     import_conversions, parse_time, parse_value, Attributor, ConversionImport,
     ConversionImportError, NO_CURRENCY,

@@ -120,7 +120,10 @@ fn validate_window(
         }
     };
     let column = match &raw.timezone_column {
-        Some(column) => Some(ctx.non_empty("schedule.timezone_column", column)?.to_owned()),
+        Some(column) => Some(
+            ctx.non_empty("schedule.timezone_column", column)?
+                .to_owned(),
+        ),
         None => None,
     };
     let default_zone = match &raw.default_timezone {

@@ -10,7 +10,11 @@ use crate::model::{SendTiming, WindowRule};
 fn load(section: &str) -> Result<CampaignSettings, String> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("body.txt"), "Hello\n").unwrap();
-    std::fs::write(dir.path().join("list.csv"), "email,tz\nann@example.com,UTC\n").unwrap();
+    std::fs::write(
+        dir.path().join("list.csv"),
+        "email,tz\nann@example.com,UTC\n",
+    )
+    .unwrap();
     let file = dir.path().join("news.toml");
     std::fs::write(&file, format!("{MINIMAL_CAMPAIGN}\n{section}\n")).unwrap();
     load_campaign(&file, None).map_err(|e| {

@@ -74,10 +74,7 @@ impl FeedWindow {
         let mut wait = Vec::new();
         for recipient in recipients {
             let zone = self.zone(campaign, &recipient);
-            match self
-                .window
-                .wait_until(recipient.record.state, zone, now)
-            {
+            match self.window.wait_until(recipient.record.state, zone, now) {
                 None => send.push(recipient),
                 Some(until) => {
                     let reply = ReplyRecord::local(format!(

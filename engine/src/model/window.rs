@@ -177,9 +177,9 @@ fn parse_days(text: &str) -> Result<[bool; 7], String> {
 
 fn day_index(name: &str) -> Result<usize, String> {
     let lower = name.trim().to_ascii_lowercase();
-    DAYS.iter()
-        .position(|d| *d == lower)
-        .ok_or_else(|| format!("\"{name}\" is not a day: write Mon, Tue, Wed, Thu, Fri, Sat or Sun"))
+    DAYS.iter().position(|d| *d == lower).ok_or_else(|| {
+        format!("\"{name}\" is not a day: write Mon, Tue, Wed, Thu, Fri, Sat or Sun")
+    })
 }
 
 fn parse_time(text: &str) -> Result<NaiveTime, String> {

@@ -2,7 +2,9 @@ use super::*;
 use chrono_tz::{America, Asia, Europe};
 
 fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn rule(text: &str) -> WindowRule {
@@ -86,7 +88,10 @@ fn bad_rules_say_why() {
             "09:00-25:00",
             "\"25:00\" is not a time of day: write it as HH:MM, like 09:00",
         ),
-        ("09:00-09:00", "the window opens and closes at the same time"),
+        (
+            "09:00-09:00",
+            "the window opens and closes at the same time",
+        ),
         (
             "Mo-Fr 09:00-17:00",
             "\"Mo\" is not a day: write Mon, Tue, Wed, Thu, Fri, Sat or Sun",
@@ -112,7 +117,11 @@ fn send_at_waits_for_the_next_occurrence_once_then_lets_retries_go() {
     let due = window.wait_until(RecipientState::Pending, Europe::Berlin, now);
     assert_eq!(due, Some(millis("2027-03-28T07:30:00Z")));
     assert_eq!(
-        window.wait_until(RecipientState::Pending, Europe::Berlin, millis("2027-03-28T07:30:20Z")),
+        window.wait_until(
+            RecipientState::Pending,
+            Europe::Berlin,
+            millis("2027-03-28T07:30:20Z")
+        ),
         None
     );
     assert_eq!(
@@ -123,9 +132,15 @@ fn send_at_waits_for_the_next_occurrence_once_then_lets_retries_go() {
 
 #[test]
 fn zones_from_the_column_fall_back_to_the_default() {
-    assert_eq!(zone_of(" Asia/Kolkata ", Europe::Berlin), (Asia::Kolkata, false));
+    assert_eq!(
+        zone_of(" Asia/Kolkata ", Europe::Berlin),
+        (Asia::Kolkata, false)
+    );
     assert_eq!(zone_of("", Europe::Berlin), (Europe::Berlin, false));
-    assert_eq!(zone_of("Mars/Olympus", Europe::Berlin), (Europe::Berlin, true));
+    assert_eq!(
+        zone_of("Mars/Olympus", Europe::Berlin),
+        (Europe::Berlin, true)
+    );
 }
 
 /// Python's `zoneinfo` (not chrono-tz) says when 09:00 and 17:00 local fall, around the
@@ -155,9 +170,15 @@ for zone in ["Europe/Berlin", "America/New_York", "Asia/Kolkata"]:
         if parts[2] == "9" {
             let from = instant - Duration::hours(6);
             assert_eq!(office.next_open(from, zone), Some(instant), "{line}");
-            assert!(!office.contains(instant - Duration::seconds(1), zone), "{line}");
+            assert!(
+                !office.contains(instant - Duration::seconds(1), zone),
+                "{line}"
+            );
         } else {
-            assert!(office.contains(instant - Duration::seconds(1), zone), "{line}");
+            assert!(
+                office.contains(instant - Duration::seconds(1), zone),
+                "{line}"
+            );
             assert!(!office.contains(instant, zone), "{line}");
         }
     }

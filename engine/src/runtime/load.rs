@@ -104,7 +104,10 @@ pub(crate) fn load_list(
         match row {
             Ok(row) if !filter.keeps(&row) => {
                 excluded += 1;
-                tracing::debug!(line = row.line, "row left out by [campaign] where or [audience]");
+                tracing::debug!(
+                    line = row.line,
+                    "row left out by [campaign] where or [audience]"
+                );
             }
             Ok(row) => {
                 let assignment = match assigner.as_mut() {

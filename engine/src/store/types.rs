@@ -267,9 +267,7 @@ impl ExportKind {
             RecipientState::Deferred
             | RecipientState::Pending
             | RecipientState::Held
-            | RecipientState::Waiting => {
-                ExportKind::Deferred
-            }
+            | RecipientState::Waiting => ExportKind::Deferred,
         }
     }
 }

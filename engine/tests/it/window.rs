@@ -81,7 +81,10 @@ async fn each_recipient_is_sent_only_inside_their_own_window() {
     let utc = python_local("UTC", 9);
     // Summer time: Berlin is two hours ahead of UTC that morning, New York four behind.
     assert_eq!((utc - berlin, new_york - utc), (7_200_000, 14_400_000));
-    assert_eq!(python_local("Asia/Kolkata", 17) - utc, 2 * 3_600_000 + 1_800_000);
+    assert_eq!(
+        python_local("Asia/Kolkata", 17) - utc,
+        2 * 3_600_000 + 1_800_000
+    );
 
     // 05:00 UTC: 10:30 in Kolkata (open), 07:00 in Berlin, 01:00 in New York, 05:00 in UTC.
     let clock = ManualClock::new(at(utc - 4 * 3_600_000));
@@ -92,10 +95,18 @@ async fn each_recipient_is_sent_only_inside_their_own_window() {
     assert_eq!(first.next_window, Some(berlin));
 
     let store = Store::open_at(&fixture.campaign().settings().store).unwrap();
-    let waiting = store.recipients_in("test-campaign", RecipientState::Waiting).unwrap();
+    let waiting = store
+        .recipients_in("test-campaign", RecipientState::Waiting)
+        .unwrap();
     let mut due: Vec<(String, Option<u64>, u32)> = waiting
         .iter()
-        .map(|r| (r.record.email.clone(), r.record.next_attempt, r.record.attempts))
+        .map(|r| {
+            (
+                r.record.email.clone(),
+                r.record.next_attempt,
+                r.record.attempts,
+            )
+        })
         .collect();
     due.sort();
     assert_eq!(

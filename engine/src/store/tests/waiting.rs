@@ -27,7 +27,10 @@ fn waiting_recipients_fall_due_when_their_window_opens(place: &Place) {
         .map(|a| (a.to_owned(), crate::model::Assignment::Variant(0)));
     load_list(&store, "c1", rows);
     let pending = store.pending("c1", None, 10).unwrap();
-    let ann = pending.iter().find(|r| r.record.email == "ann@a.example").unwrap();
+    let ann = pending
+        .iter()
+        .find(|r| r.record.email == "ann@a.example")
+        .unwrap();
     let counts = wait(&store, &ann.key, OPENS, 1_000_000);
     assert_eq!((counts.pending, counts.waiting), (1, 1));
 
@@ -43,7 +46,10 @@ fn waiting_recipients_fall_due_when_their_window_opens(place: &Place) {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].key, ann.key);
     let mine = vec!["a.example".to_owned()];
-    assert_eq!(store.due_in_domains("c1", &mine, OPENS, 10).unwrap().len(), 1);
+    assert_eq!(
+        store.due_in_domains("c1", &mine, OPENS, 10).unwrap().len(),
+        1
+    );
     assert_eq!(store.next_window("c1").unwrap(), Some(OPENS));
     assert_eq!(store.next_due("c1").unwrap(), Some(OPENS));
 
@@ -67,7 +73,10 @@ fn waiting_recipients_fall_due_when_their_window_opens(place: &Place) {
     // Counts survive a reopen.
     let store = place.open();
     let counts = store.counts("c1").unwrap().unwrap();
-    assert_eq!((counts.pending, counts.waiting, counts.delivered), (1, 0, 1));
+    assert_eq!(
+        (counts.pending, counts.waiting, counts.delivered),
+        (1, 0, 1)
+    );
 }
 
 suite!(waiting_recipients_fall_due_when_their_window_opens);
