@@ -11,13 +11,11 @@ mod category;
 mod clock;
 mod retry;
 mod verdict;
-mod window;
 
 pub use category::Category;
 pub use clock::{Clock, ManualClock};
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
 pub use verdict::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Veto, Vetoed};
-pub use window::{zone_of, SendTiming, SendWindow, WindowRule};
 
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

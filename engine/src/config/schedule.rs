@@ -10,8 +10,8 @@
 use super::raw::RawSchedule;
 use super::settings::ScheduleSettings;
 use super::validate::{parse_duration, Ctx};
+use super::window::{SendTiming, SendWindow, WindowRule};
 use super::ConfigError;
-use crate::model::{SendTiming, SendWindow, WindowRule};
 
 /// The longest campaign id a scheduled campaign may have: editions append `.YYYY-MM-DDTHHMM`.
 pub(crate) const MAX_SCHEDULED_ID: usize = 48;

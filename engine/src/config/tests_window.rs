@@ -4,7 +4,7 @@
 use super::*;
 
 use super::tests::MINIMAL_CAMPAIGN;
-use crate::model::{SendTiming, WindowRule};
+use super::window::{SendTiming, WindowRule};
 
 /// Loads the minimal campaign with `section` appended; errors with the folder shown as `DIR`.
 fn load(section: &str) -> Result<CampaignSettings, String> {

@@ -83,7 +83,7 @@ pub struct CampaignLane {
     /// 1 (most urgent) to 5.
     pub priority: u8,
     /// Its local-time sending window (`[schedule] window` / `send_at`), when it has one.
-    pub window: Option<Arc<crate::model::SendWindow>>,
+    pub window: Option<Arc<crate::config::SendWindow>>,
 }
 
 /// What the scheduler is told by the rest of the pipeline.
@@ -708,31 +708,6 @@ impl Scheduler {
             .collect();
         self.jobs.push_batch(jobs);
         Ok(())
-    }
-
-    /// Records recipients outside their sending window as waiting (not composed, no attempt).
-    async fn wait_for_windows(
-        &mut self,
-        campaign: usize,
-        priority: u8,
-        waiting: Vec<(StoredRecipient, crate::model::Outcome)>,
-    ) {
-        for (recipient, outcome) in waiting {
-            self.flight
-                .add(campaign, priority, recipient.key.clone(), None);
-            let settled = Settled::Outcome {
-                campaign,
-                destination: None,
-                update: OutcomeUpdate {
-                    key: recipient.key,
-                    outcome,
-                    message_id: None,
-                },
-            };
-            if self.ctx.settled.send(settled).await.is_err() {
-                return;
-            }
-        }
     }
 
     /// Settles a batch of a domain's recipients without a connection: bounced or deferred as

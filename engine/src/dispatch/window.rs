@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 
-use crate::model::{format_millis, zone_of, Millis, Outcome, ReplyRecord, SendWindow};
-use crate::store::StoredRecipient;
+use super::{Scheduler, Settled};
+use crate::config::{zone_of, SendWindow};
+use crate::model::{format_millis, Millis, Outcome, RecipientState, ReplyRecord};
+use crate::store::{OutcomeUpdate, StoredRecipient};
 
 /// Distinct unknown zone names warned about per campaign, at most.
 const UNKNOWN_ZONES_WARNED: usize = 32;
@@ -74,7 +76,8 @@ impl FeedWindow {
         let mut wait = Vec::new();
         for recipient in recipients {
             let zone = self.zone(campaign, &recipient);
-            match self.window.wait_until(recipient.record.state, zone, now) {
+            let first = recipient.record.state == RecipientState::Pending;
+            match self.window.wait_until(first, zone, now) {
                 None => send.push(recipient),
                 Some(until) => {
                     let reply = ReplyRecord::local(format!(
@@ -87,5 +90,32 @@ impl FeedWindow {
             }
         }
         (send, wait)
+    }
+}
+
+impl Scheduler {
+    /// Records recipients outside their sending window as waiting (not composed, no attempt).
+    pub(super) async fn wait_for_windows(
+        &mut self,
+        campaign: usize,
+        priority: u8,
+        waiting: Vec<(StoredRecipient, Outcome)>,
+    ) {
+        for (recipient, outcome) in waiting {
+            self.flight
+                .add(campaign, priority, recipient.key.clone(), None);
+            let settled = Settled::Outcome {
+                campaign,
+                destination: None,
+                update: OutcomeUpdate {
+                    key: recipient.key,
+                    outcome,
+                    message_id: None,
+                },
+            };
+            if self.ctx.settled.send(settled).await.is_err() {
+                return;
+            }
+        }
     }
 }

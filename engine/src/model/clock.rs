@@ -102,7 +102,7 @@ fn to_millis(at: DateTime<Utc>) -> Millis {
     u64::try_from(at.timestamp_millis()).unwrap_or(0)
 }
 
-pub(crate) fn to_utc(millis: Millis) -> DateTime<Utc> {
+fn to_utc(millis: Millis) -> DateTime<Utc> {
     i64::try_from(millis)
         .ok()
         .and_then(DateTime::<Utc>::from_timestamp_millis)

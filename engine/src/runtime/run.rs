@@ -47,7 +47,7 @@ pub(crate) struct Lane {
     /// Where its counts go as they change.
     pub(crate) progress: Option<Arc<watch::Sender<Progress>>>,
     /// Its local-time sending window, when `[schedule]` sets one.
-    pub(crate) window: Option<Arc<crate::model::SendWindow>>,
+    pub(crate) window: Option<Arc<crate::config::SendWindow>>,
 }
 
 impl recorder::Lane for Lane {

@@ -7,8 +7,6 @@
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::{Millis, RecipientState};
-
 /// Day names as written in a rule, Monday first.
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// How far ahead the next opening is looked for (a rule has at least one day a week).
@@ -119,13 +117,15 @@ pub fn zone_of(value: &str, default: Tz) -> (Tz, bool) {
 }
 
 impl SendWindow {
-    /// When a recipient in `state` and `zone` may be sent, seen at `now`: `None` for now,
-    /// else the instant (epoch milliseconds) to wait for.
-    pub fn wait_until(&self, state: RecipientState, zone: Tz, now: Millis) -> Option<Millis> {
-        let at = super::clock::to_utc(now);
+    /// When a recipient in `zone` may be sent, seen at `now` (epoch milliseconds): `None`
+    /// for now, else the instant (epoch milliseconds) to wait for. `first` says the recipient
+    /// was never taken up before (still pending): only then does `send_at` hold it back.
+    pub fn wait_until(&self, first: bool, zone: Tz, now: u64) -> Option<u64> {
+        let at = DateTime::<Utc>::from_timestamp_millis(i64::try_from(now).unwrap_or(i64::MAX))
+            .unwrap_or_default();
         let next = match self.timing {
             SendTiming::Window(rule) => rule.next_open(at, zone),
-            SendTiming::SendAt(_) if state != RecipientState::Pending => return None,
+            SendTiming::SendAt(_) if !first => return None,
             SendTiming::SendAt(rule) => rule.next_open(at, zone),
         };
         let next = next.map_or(now.saturating_add(86_400_000), |t| {
