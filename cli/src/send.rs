@@ -94,7 +94,7 @@ async fn show_progress(mut progress: tokio::sync::watch::Receiver<Progress>, ena
     loop {
         let snapshot = progress.borrow_and_update().clone();
         let counts = &snapshot.counts;
-        let done = counts.finished() + counts.deferred;
+        let done = counts.finished() + counts.deferred + counts.waiting;
         if let Some(bar) = &bar {
             let message = match snapshot.phase {
                 Phase::Loading => "loading".to_owned(),
