@@ -138,7 +138,7 @@ async fn follow(
         }
     }
     Ok(
-        if c.invalid + c.bounced + c.expired + c.deferred + c.pending > 0 {
+        if c.invalid + c.bounced + c.expired + c.deferred + c.pending + c.waiting > 0 {
             exit::FAILURES
         } else {
             exit::OK

@@ -94,7 +94,7 @@ async fn show_progress(mut progress: tokio::sync::watch::Receiver<Progress>, ena
     loop {
         let snapshot = progress.borrow_and_update().clone();
         let counts = &snapshot.counts;
-        let done = counts.finished() + counts.deferred;
+        let done = counts.finished() + counts.deferred + counts.waiting;
         if let Some(bar) = &bar {
             let message = match snapshot.phase {
                 Phase::Loading => "loading".to_owned(),
@@ -149,8 +149,18 @@ fn print_report(report: &SendReport) {
         list_summary(c)
     ));
     ui::line(&format!(
-        "  delivered {}  bounced {}  deferred {}  expired {}  suppressed {}  pending {}",
-        c.delivered, c.bounced, c.deferred, c.expired, c.suppressed, c.pending
+        "  delivered {}  bounced {}  deferred {}  expired {}  suppressed {}  pending {}{}",
+        c.delivered,
+        c.bounced,
+        c.deferred,
+        c.expired,
+        c.suppressed,
+        c.pending,
+        if c.waiting > 0 {
+            format!("  waiting {}", c.waiting)
+        } else {
+            String::new()
+        }
     ));
     ui::line(&format!(
         "  this run: {} in {} ({} messages/s{})",
@@ -182,12 +192,21 @@ fn print_report(report: &SendReport) {
             format_millis(blocked.until)
         ));
     }
-    if let Some(due) = report.next_due {
+    if let Some(due) = report.next_due.filter(|_| c.deferred > 0) {
         ui::line(&format!(
             "  {} {} deferred; the next is due at {} (run `volley send` again then)",
             counted(c.deferred, "recipient", "recipients"),
             agree(c.deferred, "stays", "stay"),
             format_millis(due)
+        ));
+    }
+    if let Some(opens) = report.next_window {
+        ui::line(&format!(
+            "  {} {} for their sending window; the next opens at {} (run `volley send` again \
+             then, keep `volley serve` running, or send with a --linger that reaches it)",
+            counted(c.waiting, "recipient", "recipients"),
+            agree(c.waiting, "waits", "wait"),
+            format_millis(opens)
         ));
     }
     if let Some(ab) = &report.ab {
@@ -277,7 +296,7 @@ fn exit_code(report: &SendReport) -> u8 {
     let c = &report.counts;
     if report.interrupted {
         exit::INTERRUPTED
-    } else if c.invalid + c.bounced + c.expired + c.deferred + c.pending > 0 {
+    } else if c.invalid + c.bounced + c.expired + c.deferred + c.pending + c.waiting > 0 {
         exit::FAILURES
     } else {
         exit::OK

@@ -25,6 +25,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("pending", c.pending),
         ("delivered", c.delivered),
         ("deferred", c.deferred),
+        ("waiting", c.waiting),
         ("bounced", c.bounced),
         ("expired", c.expired),
         ("suppressed", c.suppressed),
@@ -36,8 +37,9 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ("excluded", c.excluded),
     ] {
         // The holdout only for a campaign that has one; cancelled only for one cancelled
-        // over the API; excluded only for one whose `where` left rows out.
-        if !matches!(name, "holdout" | "cancelled" | "excluded") || value > 0 {
+        // over the API; excluded only for one whose `where` left rows out; waiting only for
+        // one with recipients waiting for their sending window.
+        if !matches!(name, "holdout" | "cancelled" | "excluded" | "waiting") || value > 0 {
             ui::line(&format!("  {name:<13}{value:>10}"));
         }
     }
@@ -54,8 +56,15 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             t.machine_clicks
         ));
     }
-    if let Some(due) = report.next_due {
+    if let Some(due) = report.next_due.filter(|_| c.deferred > 0) {
         ui::line(&format!("  next retry due at {}", format_millis(due)));
+    }
+    if let Some(opens) = report.next_window {
+        ui::line(&format!(
+            "  {} waiting for their sending window; the next window opens at {}",
+            counted(c.waiting, "recipient", "recipients"),
+            format_millis(opens)
+        ));
     }
     if let Some((cap, limit, at)) = &report.paused {
         ui::line(&format!(

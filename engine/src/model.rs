@@ -40,6 +40,10 @@ pub enum RecipientState {
     Holdout,
     /// Never sent: its campaign was cancelled (over the API) before its turn.
     Cancelled,
+    /// Not attempted now: outside its local sending window (`[schedule] window` or
+    /// `send_at`); due again (its `next_attempt`) when the window opens. Not a failure: no
+    /// attempt is counted.
+    Waiting,
 }
 
 impl RecipientState {
@@ -68,6 +72,7 @@ impl RecipientState {
             Self::Held => "held",
             Self::Holdout => "holdout",
             Self::Cancelled => "cancelled",
+            Self::Waiting => "waiting",
         }
     }
 }
@@ -179,6 +184,14 @@ pub enum Outcome {
         /// Who cancelled it, as a local reply.
         reply: ReplyRecord,
     },
+    /// Not sent yet: outside the recipient's local sending window. No attempt is counted;
+    /// the recipient is due again at `until`.
+    Waiting {
+        /// When its window opens (epoch milliseconds).
+        until: Millis,
+        /// A local reply saying so (not stored over the recipient's last reply).
+        reply: ReplyRecord,
+    },
 }
 
 impl Outcome {
@@ -191,6 +204,7 @@ impl Outcome {
             Self::Expired { .. } => RecipientState::Expired,
             Self::Suppressed { .. } => RecipientState::Suppressed,
             Self::Cancelled { .. } => RecipientState::Cancelled,
+            Self::Waiting { .. } => RecipientState::Waiting,
         }
     }
 
@@ -202,7 +216,8 @@ impl Outcome {
             | Self::Bounced { reply }
             | Self::Expired { reply }
             | Self::Suppressed { reply }
-            | Self::Cancelled { reply } => reply,
+            | Self::Cancelled { reply }
+            | Self::Waiting { reply, .. } => reply,
         }
     }
 }
@@ -241,6 +256,10 @@ pub struct Counts {
     /// never loaded. Last, like the two above: older stores do not have it.
     #[serde(default)]
     pub excluded: u64,
+    /// Waiting for their local sending window (`[schedule] window` / `send_at`). Last, like
+    /// the fields above: older stores do not have it.
+    #[serde(default)]
+    pub waiting: u64,
 }
 
 impl Counts {
@@ -256,6 +275,7 @@ impl Counts {
             RecipientState::Held => self.held,
             RecipientState::Holdout => self.holdout,
             RecipientState::Cancelled => self.cancelled,
+            RecipientState::Waiting => self.waiting,
         }
     }
 
@@ -271,6 +291,7 @@ impl Counts {
             RecipientState::Held => &mut self.held,
             RecipientState::Holdout => &mut self.holdout,
             RecipientState::Cancelled => &mut self.cancelled,
+            RecipientState::Waiting => &mut self.waiting,
         }
     }
 
@@ -296,6 +317,7 @@ impl Counts {
         self.duplicate += other.duplicate;
         self.holdout += other.holdout;
         self.excluded += other.excluded;
+        self.waiting += other.waiting;
     }
 
     /// Recipients in a final state (the holdout included: it is never sent).

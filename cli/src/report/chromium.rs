@@ -78,6 +78,7 @@ fn variant_row(
             duplicate: 0,
             holdout: 0,
             excluded: 0,
+            waiting: 0,
         },
         engagement: TrackCounts {
             opened,
@@ -188,6 +189,7 @@ pub(super) fn sample_report() -> Report {
             duplicate: 41,
             holdout: 0,
             excluded: 0,
+            waiting: 0,
         },
         engagement,
         complaints: 6,

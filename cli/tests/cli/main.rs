@@ -51,3 +51,4 @@ mod tls_relay;
 mod topics;
 mod tracking;
 mod webhooks;
+mod window;

@@ -168,6 +168,7 @@ fn from_store(store: &Store, campaign: String) -> Result<StatusReport, Problem> 
     Ok(StatusReport {
         counts,
         next_due: store.next_due(&campaign).map_err(read)?,
+        next_window: store.next_window(&campaign).map_err(read)?,
         live_from: None,
         active: false,
         destinations: Vec::new(),

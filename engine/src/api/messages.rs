@@ -249,7 +249,7 @@ fn message_state(status: MessageStatus) -> MessageState {
 
 fn state_name(state: RecipientState) -> &'static str {
     match state {
-        RecipientState::Pending | RecipientState::Held => "pending",
+        RecipientState::Pending | RecipientState::Held | RecipientState::Waiting => "pending",
         RecipientState::Deferred => "deferred",
         RecipientState::Delivered => "delivered",
         RecipientState::Bounced => "bounced",

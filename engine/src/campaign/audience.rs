@@ -252,7 +252,7 @@ fn resend_audience(
     let counts = store
         .counts(&first)?
         .ok_or_else(|| unknown(store, file, key, &resend.campaign))?;
-    let unfinished = counts.pending + counts.deferred + counts.held;
+    let unfinished = counts.pending + counts.deferred + counts.held + counts.waiting;
     if unfinished > 0 {
         return Err(AudienceError::StillSending {
             file: file.to_owned(),

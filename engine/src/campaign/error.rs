@@ -56,6 +56,16 @@ pub enum CampaignError {
         /// The header names found.
         columns: Vec<String>,
     },
+    /// `[schedule] timezone_column` names no column of the header.
+    #[error("{} line 1: no column {column:?} for [schedule] timezone_column (found: {})", path.display(), columns.join(", "))]
+    NoTimezoneColumn {
+        /// The recipients file.
+        path: PathBuf,
+        /// The column the campaign file names.
+        column: String,
+        /// The header names found.
+        columns: Vec<String>,
+    },
     /// Two header names are the same (compared without case).
     #[error("{} line 1: column {second} repeats the name {name:?} of column {first}", path.display())]
     DuplicateColumn {

@@ -142,6 +142,18 @@ pub enum ConfigError {
         /// What the value should look like.
         expected: &'static str,
     },
+    /// A sending window or time (`[schedule] window`, `send_at`) that does not parse.
+    #[error("{}: {key} = {value:?} is invalid: {reason}", file.display())]
+    BadWindow {
+        /// The campaign file.
+        file: PathBuf,
+        /// The TOML key, e.g. `schedule.window`.
+        key: String,
+        /// The value found.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A required text is empty.
     #[error("{}: {key} must not be empty", file.display())]
     Empty {

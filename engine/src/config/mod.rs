@@ -30,6 +30,7 @@ mod timeouts;
 mod tracking;
 mod validate;
 mod webhook;
+mod window;
 
 use std::path::Path;
 
@@ -66,6 +67,7 @@ pub use webhook::{
     decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
     DEFAULT_TIMEOUT, MIN_GIVE_UP_AFTER,
 };
+pub use window::{zone_of, SendTiming, SendWindow, WindowRule};
 
 /// Loads and validates the campaign file at `path`.
 ///
@@ -138,3 +140,5 @@ mod tests_store;
 mod tests_topic;
 #[cfg(test)]
 mod tests_webhook;
+#[cfg(test)]
+mod tests_window;

@@ -172,7 +172,21 @@ fn default_max_complaint_rate() -> f64 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSchedule {
-    pub(crate) cron: String,
+    /// Absent: no editions (a one-off campaign, with a sending window).
+    #[serde(default)]
+    pub(crate) cron: Option<String>,
+    /// Local-time window each recipient is sent in, like `Mon-Fri 09:00-17:00`.
+    #[serde(default)]
+    pub(crate) window: Option<String>,
+    /// Local time each recipient is sent at, like `09:30`.
+    #[serde(default)]
+    pub(crate) send_at: Option<String>,
+    /// The CSV column holding each recipient's IANA time zone.
+    #[serde(default)]
+    pub(crate) timezone_column: Option<String>,
+    /// The zone of rows without one (default: `timezone`).
+    #[serde(default)]
+    pub(crate) default_timezone: Option<String>,
     #[serde(default = "utc")]
     pub(crate) timezone: String,
     #[serde(default = "six_hours")]

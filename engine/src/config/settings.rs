@@ -62,6 +62,9 @@ pub struct CampaignSettings {
     pub tracking: Option<TrackingSettings>,
     /// When the campaign is a newsletter sent on a schedule, its cron and time zone.
     pub schedule: Option<ScheduleSettings>,
+    /// When `[schedule]` sets `window` or `send_at`: each recipient is sent in their own
+    /// local time (see [`SendWindow`](super::SendWindow)).
+    pub window: Option<super::window::SendWindow>,
     /// Whether the secrets were read; settings loaded for reading only cannot send.
     pub secrets_read: bool,
     /// The A/B variants (`[[variant]]`), at least two when set; empty means one version.

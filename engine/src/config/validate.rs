@@ -189,9 +189,9 @@ pub(crate) fn validate(
     };
     let store =
         super::store::validate_store(&ctx, &raw.store, store_override, default_store(&ctx))?;
-    let schedule = match &raw.schedule {
-        Some(schedule) => Some(super::schedule::validate_schedule(&ctx, schedule, &id)?),
-        None => None,
+    let (schedule, window) = match &raw.schedule {
+        Some(schedule) => super::schedule::validate_schedule(&ctx, schedule, &id)?,
+        None => (None, None),
     };
     let variants = super::ab::validate_variants(&ctx, &raw.variants)?;
     let holdout = super::ab::validate_holdout(&ctx, raw.ab.as_ref())?;
@@ -210,6 +210,7 @@ pub(crate) fn validate(
         ab,
         holdout,
         schedule,
+        window,
         secrets_read: ctx.secrets,
         file: ctx.file,
         id,

@@ -124,6 +124,9 @@ pub enum Response {
         counts: Counts,
         /// When the earliest deferred recipient is due.
         next_due: Option<Millis>,
+        /// When the earliest window of a recipient waiting for one opens.
+        #[serde(default)]
+        next_window: Option<Millis>,
         /// The pid of the owning process.
         pid: u32,
         /// True while the owner is still sending this campaign.
@@ -336,6 +339,7 @@ mod tests {
                             ..Counts::default()
                         },
                         next_due: None,
+                        next_window: None,
                         pid: 1,
                         active: true,
                         destinations: Vec::new(),

@@ -14,8 +14,10 @@ pub struct StatusReport {
     pub campaign: String,
     /// Counts by state.
     pub counts: Counts,
-    /// When the earliest deferred recipient is due.
+    /// When the earliest deferred recipient is due (or a waiting one's window opens).
     pub next_due: Option<Millis>,
+    /// When the earliest window of a recipient waiting for its sending window opens.
+    pub next_window: Option<Millis>,
     /// The pid of the running `volley` that answered, when the store was busy.
     pub live_from: Option<u32>,
     /// True while that process is still sending this campaign.
@@ -44,6 +46,7 @@ impl StatusReport {
             campaign: campaign.to_owned(),
             counts: Counts::default(),
             next_due: None,
+            next_window: None,
             live_from: None,
             active: false,
             destinations: Vec::new(),
@@ -62,6 +65,7 @@ impl StatusReport {
             campaign,
             counts,
             next_due,
+            next_window,
             pid,
             active,
             destinations,
@@ -80,6 +84,7 @@ impl StatusReport {
             },
             counts,
             next_due,
+            next_window,
             live_from: Some(pid),
             active,
             connection_limits: destinations
@@ -112,7 +117,9 @@ impl StatusReport {
             "invalid": c.invalid,
             "duplicate": c.duplicate,
             "excluded": c.excluded,
+            "waiting": c.waiting,
             "next_attempt": self.next_due.map(format_millis),
+            "next_window": self.next_window.map(format_millis),
             "running_pid": self.live_from,
             "sending": self.active,
             "paused": self.paused.as_ref().map(|(cap, limit, at)| serde_json::json!({

@@ -18,6 +18,8 @@ pub(crate) struct CampaignFeed {
     exhausted: HashSet<String>,
     retries: HashMap<String, VecDeque<StoredRecipient>>,
     retry_count: usize,
+    /// Its local-time sending window, when it has one.
+    pub(crate) window: Option<super::window::FeedWindow>,
 }
 
 impl CampaignFeed {
@@ -33,6 +35,7 @@ impl CampaignFeed {
             exhausted: HashSet::new(),
             retries: HashMap::new(),
             retry_count: 0,
+            window: None,
         };
         for domain in domains {
             feed.enlist(domain);

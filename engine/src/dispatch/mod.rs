@@ -21,6 +21,7 @@ mod feed;
 mod jobs;
 mod leases;
 mod routes;
+mod window;
 
 pub use jobs::{JobQueue, JobWorker};
 pub use routes::Mode;
@@ -41,7 +42,7 @@ use crate::delivery::{
     local_outcome, run_connection, DeliveryContext, DeliveryEvent, Destination, Resolved, Settled,
     LANES,
 };
-use crate::model::{add_duration, now_millis, Millis};
+use crate::model::{add_duration, now_millis, Clock, Millis};
 use crate::store::{OutcomeUpdate, RecipientKey, Store, StoreError, StoredRecipient};
 
 /// Messages held in memory at once (composing, queued or being sent, not yet recorded).
@@ -81,6 +82,8 @@ pub struct CampaignLane {
     pub id: String,
     /// 1 (most urgent) to 5.
     pub priority: u8,
+    /// Its local-time sending window (`[schedule] window` / `send_at`), when it has one.
+    pub window: Option<Arc<crate::config::SendWindow>>,
 }
 
 /// What the scheduler is told by the rest of the pipeline.
@@ -182,6 +185,8 @@ pub struct SchedulerSetup {
     pub view: Arc<SchedulerView>,
     /// On a cluster node: the recipient domains it may take now (its leases). `None`: all.
     pub(crate) filter: Option<Arc<WorkFilter>>,
+    /// Where "now" comes from for due retries and sending windows.
+    pub clock: Clock,
 }
 
 /// Messages the scheduler let into flight and has not heard back about. Counted per
@@ -311,6 +316,8 @@ pub struct Scheduler {
     open: (u64, HashSet<String>),
     /// Campaigns taken out of the run whose messages are still in flight, and who waits.
     stopping: Vec<(usize, tokio::sync::oneshot::Sender<()>)>,
+    /// Where "now" comes from for due retries and sending windows.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -362,6 +369,7 @@ impl Scheduler {
             filter: setup.filter,
             open: (0, HashSet::new()),
             stopping: Vec::new(),
+            clock: setup.clock,
         };
         for lane in campaigns {
             scheduler.add_campaign(lane)?;
@@ -377,12 +385,16 @@ impl Scheduler {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(lane.id.clone());
-        self.feeds.push(CampaignFeed::new(
-            lane.index,
-            lane.id,
-            lane.priority,
-            domains,
-        ));
+        let mut feed = CampaignFeed::new(lane.index, lane.id, lane.priority, domains);
+        if let Some(window) = lane.window {
+            let columns = self
+                .store
+                .campaign(&feed.id)?
+                .map(|meta| meta.columns)
+                .unwrap_or_default();
+            feed.window = Some(window::FeedWindow::new(&feed.id, window, &columns));
+        }
+        self.feeds.push(feed);
         self.last_retry_check = None;
         Ok(())
     }
@@ -584,7 +596,7 @@ impl Scheduler {
             return Ok(());
         }
         self.last_retry_check = Some(Instant::now());
-        let now = now_millis();
+        let now = self.clock.now_millis();
         for position in 0..self.feeds.len() {
             if self.feeds[position].retries_waiting() >= RETRY_PAGE {
                 continue;
@@ -674,10 +686,18 @@ impl Scheduler {
         let feed = &mut self.feeds[position];
         let flight = &self.flight;
         let recipients = feed.take(&self.store, domain, room, |c, k| flight.contains(c, k))?;
+        let campaign = feed.index;
+        let recipients = match &mut feed.window {
+            Some(window) => {
+                let (send, wait) = window.split(&feed.id, recipients, self.clock.now_millis());
+                self.wait_for_windows(campaign, priority, wait).await;
+                send
+            }
+            None => recipients,
+        };
         if recipients.is_empty() {
             return Ok(());
         }
-        let campaign = feed.index;
         if let Some(filter) = &self.filter {
             filter.note_sent(recipients.len());
         }
@@ -806,7 +826,7 @@ impl Scheduler {
             return Ok(false);
         }
         let now = Instant::now();
-        let horizon = add_duration(now_millis(), self.linger);
+        let horizon = add_duration(self.clock.now_millis(), self.linger);
         let mut done = true;
         let mut active = HashSet::new();
         for position in 0..self.feeds.len() {
@@ -885,7 +905,7 @@ impl Scheduler {
     }
 
     fn wake_hint(&mut self, at: Millis) {
-        let wait = Duration::from_millis(at.saturating_sub(now_millis()));
+        let wait = Duration::from_millis(at.saturating_sub(self.clock.now_millis()));
         let at = Instant::now() + wait;
         self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
     }

@@ -292,7 +292,11 @@ fn write_group(store: &Store, lanes: &impl Lanes, group: &[Settled]) -> Result<u
             continue;
         };
         let counts = store.record_outcomes(lane.id(), lane.policy(), &updates, now_millis())?;
-        recorded += updates.len() as u64;
+        // Waiting for a sending window is not an attempt.
+        recorded += updates
+            .iter()
+            .filter(|u| !matches!(u.outcome, Outcome::Waiting { .. }))
+            .count() as u64;
         lane.recorded(counts);
     }
     count_outcomes(lanes, group);
@@ -316,6 +320,7 @@ fn count_outcomes(lanes: &impl Lanes, group: &[Settled]) {
                 Outcome::Expired { .. } => "expired",
                 Outcome::Suppressed { .. } => "suppressed",
                 Outcome::Cancelled { .. } => "cancelled",
+                Outcome::Waiting { .. } => "waiting",
             };
             *tally.entry((*campaign, *destination, kind)).or_default() += 1;
         }

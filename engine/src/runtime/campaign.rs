@@ -40,6 +40,7 @@ impl Campaign {
         let columns = RecipientReader::open(&settings.recipients)?
             .columns()
             .to_vec();
+        check_timezone_column(&settings, &columns)?;
         let segment = bind_segment(&settings, &columns)?;
         let messages = CampaignMessages::prepare(&settings, columns)?;
         let classifier = Arc::new(classifier_for(&settings)?);
@@ -235,4 +236,20 @@ pub(crate) fn bind_segment(
         }
         .into()
     })
+}
+
+/// Refuses a `[schedule] timezone_column` that the recipient list does not have.
+fn check_timezone_column(settings: &CampaignSettings, columns: &[String]) -> Result<(), Error> {
+    let Some(column) = settings.window.as_ref().and_then(|w| w.column.as_ref()) else {
+        return Ok(());
+    };
+    if columns.iter().any(|c| c.eq_ignore_ascii_case(column)) {
+        return Ok(());
+    }
+    Err(crate::campaign::CampaignError::NoTimezoneColumn {
+        path: settings.recipients.clone(),
+        column: column.clone(),
+        columns: columns.to_vec(),
+    }
+    .into())
 }

@@ -75,7 +75,7 @@ pub(crate) fn finish_if_done(store: &Store, id: &str) -> Result<(), Error> {
     let Some(counts) = store.counts(id)? else {
         return Ok(());
     };
-    if counts.pending + counts.deferred + counts.held > 0 {
+    if counts.pending + counts.deferred + counts.held + counts.waiting > 0 {
         return Ok(());
     }
     let Some(record) = documents.document(id)? else {

@@ -19,7 +19,7 @@ use super::run::Run;
 use super::Campaign;
 use crate::cluster::{Node, NodeSettings};
 use crate::dispatch::RunSummary;
-use crate::model::{add_duration, now_millis, Counts};
+use crate::model::{add_duration, Counts};
 use crate::store::Store;
 use crate::Error;
 use tokio_util::sync::CancellationToken;
@@ -100,7 +100,8 @@ async fn send_and_follow(
             break;
         }
         let counts = store.counts(campaign.id())?.unwrap_or_default();
-        if done_everywhere(store, campaign.id(), &counts, options.linger)? {
+        let now = options.clock.now_millis();
+        if done_everywhere(store, campaign.id(), &counts, now, options.linger)? {
             break;
         }
         // Alone, a send that stands still has what is left blocked or capped past the
@@ -137,17 +138,18 @@ async fn send_and_follow(
 }
 
 /// True when campaign `id` (with `counts`) has nothing pending and no retry due within
-/// `linger`, whichever node would send it.
+/// `linger` of `now` (the send's clock), whichever node would send it.
 fn done_everywhere(
     store: &Store,
     id: &str,
     counts: &Counts,
+    now: crate::model::Millis,
     linger: Duration,
 ) -> Result<bool, Error> {
     if counts.pending > 0 {
         return Ok(false);
     }
-    let horizon = add_duration(now_millis(), linger);
+    let horizon = add_duration(now, linger);
     Ok(store.next_due(id)?.is_none_or(|due| due > horizon))
 }
 

@@ -135,7 +135,7 @@ fn collect_one(
     if sending {
         return Ok(GcOutcome::Sending);
     }
-    let open = counts.pending + counts.deferred + counts.held;
+    let open = counts.pending + counts.deferred + counts.held + counts.waiting;
     if open > 0 {
         return Ok(GcOutcome::Unfinished { open });
     }

@@ -223,6 +223,7 @@ impl Host {
         let campaign = latest.as_deref().unwrap_or(asked);
         match (store.counts(campaign), store.next_due(campaign)) {
             (Ok(Some(counts)), Ok(next_due)) => {
+                let next_window = store.next_window(campaign).ok().flatten();
                 let now = Instant::now();
                 let run = self.current();
                 let destinations = run.as_ref().map_or_else(Vec::new, |run| {
@@ -252,6 +253,7 @@ impl Host {
                     campaign: campaign.to_owned(),
                     counts,
                     next_due,
+                    next_window,
                     pid: std::process::id(),
                     active,
                     destinations,
@@ -361,6 +363,7 @@ impl Host {
                     stage: campaign.compose_stage(store).map_err(|e| e.to_string())?,
                     policy: campaign.outcome_policy(),
                     progress: None,
+                    window: campaign.settings.window.clone().map(Arc::new),
                 };
                 run.submit(lane)?;
                 tracing::info!(campaign = %id, priority, "campaign handed over; it joins the running send");

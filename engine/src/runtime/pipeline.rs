@@ -76,8 +76,11 @@ pub struct SendReport {
     pub campaign: String,
     /// Counts by state at the end.
     pub counts: Counts,
-    /// When the earliest still-deferred recipient is due.
+    /// When the earliest still-deferred recipient is due (or a waiting one's window opens).
     pub next_due: Option<Millis>,
+    /// When the earliest sending window of a recipient waiting for one opens
+    /// (`counts.waiting` wait).
+    pub next_window: Option<Millis>,
     /// True when this run loaded the list (false on a re-run).
     pub loaded_now: bool,
     /// The first invalid rows found while loading (this run only).
@@ -249,6 +252,7 @@ pub(crate) fn lane(
         stage: campaign.compose_stage(store)?,
         policy: campaign.outcome_policy(),
         progress: options.progress.clone(),
+        window: campaign.settings.window.clone().map(Arc::new),
     })
 }
 
@@ -258,6 +262,7 @@ pub(crate) fn run_options(campaign: &Campaign, options: &SendOptions) -> RunOpti
         cancel: options.cancel.clone(),
         linger: options.linger,
         classifier: campaign.classifier.clone(),
+        clock: options.clock.clone(),
     }
 }
 
@@ -286,6 +291,7 @@ pub(crate) fn finish(
         ab,
         campaign: campaign.id().to_owned(),
         next_due: store.next_due(campaign.id())?,
+        next_window: store.next_window(campaign.id())?,
         counts: store.counts(campaign.id())?.unwrap_or_default(),
         loaded_now: prepared.loaded_now,
         row_errors: prepared.row_errors,

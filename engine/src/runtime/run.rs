@@ -46,6 +46,8 @@ pub(crate) struct Lane {
     pub(crate) policy: OutcomePolicy,
     /// Where its counts go as they change.
     pub(crate) progress: Option<Arc<watch::Sender<Progress>>>,
+    /// Its local-time sending window, when `[schedule]` sets one.
+    pub(crate) window: Option<Arc<crate::config::SendWindow>>,
 }
 
 impl recorder::Lane for Lane {
@@ -216,7 +218,7 @@ impl RunHandle {
         if self.closed.load(Ordering::Acquire) {
             return Err("the running send is finishing; run the command again in a moment".into());
         }
-        let (id, priority) = (lane.id.clone(), lane.priority);
+        let (id, priority, window) = (lane.id.clone(), lane.priority, lane.window.clone());
         let index = self
             .registry
             .add(lane)
@@ -226,6 +228,7 @@ impl RunHandle {
                 index,
                 id,
                 priority,
+                window,
             }))
             .map_err(|_| {
                 "the running send is finishing; run the command again in a moment".to_owned()
@@ -266,6 +269,8 @@ pub(crate) struct RunOptions {
     pub(crate) linger: Duration,
     /// Classifies failed replies.
     pub(crate) classifier: Arc<Classifier>,
+    /// Where "now" comes from for due retries and sending windows.
+    pub(crate) clock: crate::model::Clock,
 }
 
 impl Run {
@@ -371,6 +376,7 @@ impl Run {
                 tracker: tracker.clone(),
                 view: self.view.clone(),
                 filter: self.filter.clone(),
+                clock: options.clock,
             },
             vec![first_lane],
         )?;
@@ -395,6 +401,7 @@ impl Run {
             index: 0,
             id: first.id.clone(),
             priority: first.priority,
+            window: first.window.clone(),
         };
         if self.registry.add(first).is_none() {
             return Err(Error::Remote("campaign registered twice".into()));

@@ -24,6 +24,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
             Ok(StatusReport {
                 counts,
                 next_due: store.next_due(&id)?,
+                next_window: store.next_window(&id)?,
                 live_from: None,
                 active: false,
                 destinations: Vec::new(),

@@ -396,8 +396,12 @@ pub trait QueueStore {
         limit: usize,
     ) -> Result<Vec<StoredRecipient>, StoreError>;
 
-    /// The earliest time a deferred recipient of the campaign is due, if any is deferred.
+    /// The earliest time a deferred recipient of the campaign is due, or one waiting for its
+    /// sending window sees it open, if any is deferred or waiting.
     fn next_due(&self, campaign: &str) -> Result<Option<Millis>, StoreError>;
+
+    /// The earliest time a recipient waiting for its sending window sees it open.
+    fn next_window(&self, campaign: &str) -> Result<Option<Millis>, StoreError>;
 
     /// Every recipient of a campaign in a given state (for reports and tests), in key order
     /// (a collected campaign's in sequence order).

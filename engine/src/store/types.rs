@@ -264,9 +264,10 @@ impl ExportKind {
             RecipientState::Suppressed | RecipientState::Holdout => ExportKind::Suppressed,
             RecipientState::Cancelled => ExportKind::Cancelled,
             // A deferral (pending and held never follow an attempt).
-            RecipientState::Deferred | RecipientState::Pending | RecipientState::Held => {
-                ExportKind::Deferred
-            }
+            RecipientState::Deferred
+            | RecipientState::Pending
+            | RecipientState::Held
+            | RecipientState::Waiting => ExportKind::Deferred,
         }
     }
 }

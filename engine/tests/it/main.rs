@@ -29,3 +29,4 @@ mod sink_shaping;
 mod tracking;
 mod tracking_limits;
 mod transactional;
+mod window;

@@ -56,11 +56,13 @@ pub(super) fn start(
         stage: campaign.compose_stage(store)?,
         policy: campaign.outcome_policy(),
         progress: None,
+        window: None,
     };
     let options = RunOptions {
         cancel: cancel.child_token(),
         linger: DEFAULT_LINGER,
         classifier: campaign.classifier.clone(),
+        clock: crate::model::Clock::system(),
     };
     let name = id.clone();
     tasks.spawn(async move {

@@ -47,15 +47,15 @@ SELECT n.name, n.host, n.pid, floor(extract(epoch FROM now() - n.heartbeat_at) *
        (SELECT count(*) FROM leases l WHERE l.owner = n.name AND l.until > now())
 FROM nodes n ORDER BY n.name";
 
-/// Pending recipients per domain (the `recipients_pending` index) and deferred ones due by
-/// the horizon (the `recipients_due` index), over campaigns `$1`.
+/// Pending recipients per domain (the `recipients_pending` index) and deferred or waiting
+/// ones due by the horizon (the `recipients_next_attempt` index), over campaigns `$1`.
 const DOMAINS_WITH_WORK: &str = concat!(
     "SELECT domain, sum(n)::int8 FROM (\
      SELECT domain, count(*) AS n FROM recipients \
      WHERE campaign = ANY($1) AND state = 'pending' GROUP BY domain \
      UNION ALL \
      SELECT domain, count(*) FROM recipients \
-     WHERE campaign = ANY($1) AND state = 'deferred' AND next_attempt <= now() + ",
+     WHERE campaign = ANY($1) AND state IN ('deferred', 'waiting') AND next_attempt <= now() + ",
     millis_interval!(2),
     " GROUP BY domain) w GROUP BY domain ORDER BY 2 DESC, 1"
 );

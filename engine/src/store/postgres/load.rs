@@ -264,6 +264,7 @@ pub(crate) fn parse_state(text: &str) -> Option<RecipientState> {
         "suppressed" => RecipientState::Suppressed,
         "held" => RecipientState::Held,
         "cancelled" => RecipientState::Cancelled,
+        "waiting" => RecipientState::Waiting,
         "holdout" => RecipientState::Holdout,
         _ => return None,
     })

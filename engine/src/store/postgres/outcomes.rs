@@ -232,6 +232,9 @@ fn gather(
             _ => {}
         }
         changed.insert(update.key.seq);
+        if record.state == RecipientState::Waiting {
+            continue; // not an attempt: no entry in the attempt log
+        }
         w.log_seqs.push(to_i64(update.key.seq));
         w.log_states.push(state_name(record.state));
         w.log_replies.push(json(reply));
@@ -357,7 +360,7 @@ const WRITE_GROUP: &str = concat!(
     "UPDATE recipients r SET state = u.state::recipient_state, attempts = u.attempts, ",
     "first_attempt = timestamptz 'epoch' + u.first * interval '1 millisecond', ",
     "next_attempt = timestamptz 'epoch' + u.next * interval '1 millisecond', ",
-    "last_reply = u.reply::jsonb ",
+    "last_reply = NULLIF(u.reply, 'null')::jsonb ",
     "FROM unnest($2::int8[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::text[]) ",
     "AS u(seq, state, attempts, first, next, reply) ",
     "WHERE r.campaign = $1 AND r.seq = u.seq RETURNING 1), ",

@@ -75,11 +75,43 @@ pub(super) fn state_name(state: RecipientState) -> &'static str {
         RecipientState::Held => "held",
         RecipientState::Cancelled => "cancelled",
         RecipientState::Holdout => "holdout",
+        RecipientState::Waiting => "waiting",
     }
 }
 
 pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The earliest next attempt of a deferred or waiting recipient.
+const NEXT_DUE: &str = concat!(
+    "SELECT ",
+    ms!("min(next_attempt)"),
+    " FROM recipients WHERE campaign = $1 AND state IN ('deferred', 'waiting')"
+);
+
+/// The earliest window opening of a waiting recipient.
+const NEXT_WINDOW: &str = concat!(
+    "SELECT ",
+    ms!("min(next_attempt)"),
+    " FROM recipients WHERE campaign = $1 AND state = 'waiting'"
+);
+
+impl PgEngine {
+    /// The value of `sql` (one of the `NEXT_*` queries) for `campaign`.
+    fn earliest(&self, campaign: &str, sql: &'static str) -> Result<Option<Millis>, StoreError> {
+        let Some(number) = self.run(self.number(campaign))? else {
+            return Ok(None);
+        };
+        let due: Option<i64> = self.run(async {
+            sqlx::query_scalar(sql)
+                .bind(number)
+                .fetch_one(self.store.pool())
+                .await
+                .map_err(|e| self.failed("read the next retry", e))
+        })?;
+        Ok(due.and_then(|n| u64::try_from(n).ok()))
+    }
 }
 
 /// The domains with pending recipients, one index probe per domain (a "loose index scan"
@@ -203,7 +235,7 @@ impl QueueStore for PgEngine {
             return Ok(Vec::new());
         };
         let query = sqlx::query(select!(
-            "AND state = 'deferred' AND next_attempt <= ",
+            "AND state IN ('deferred', 'waiting') AND next_attempt <= ",
             ts!(2),
             " ORDER BY next_attempt, seq LIMIT $3"
         ))
@@ -227,7 +259,7 @@ impl QueueStore for PgEngine {
             return Ok(Vec::new());
         };
         let query = sqlx::query(select!(
-            "AND state = 'deferred' AND next_attempt <= ",
+            "AND state IN ('deferred', 'waiting') AND next_attempt <= ",
             ts!(2),
             " AND domain = ANY($4) ORDER BY next_attempt, seq LIMIT $3"
         ))
@@ -239,22 +271,11 @@ impl QueueStore for PgEngine {
     }
 
     fn next_due(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
-        let Some(number) = self.run(self.number(campaign))? else {
-            return Ok(None);
-        };
-        let sql = concat!(
-            "SELECT ",
-            ms!("min(next_attempt)"),
-            " FROM recipients WHERE campaign = $1 AND state = 'deferred'"
-        );
-        let due: Option<i64> = self.run(async {
-            sqlx::query_scalar(sql)
-                .bind(number)
-                .fetch_one(self.store.pool())
-                .await
-                .map_err(|e| self.failed("read the next retry", e))
-        })?;
-        Ok(due.and_then(|n| u64::try_from(n).ok()))
+        self.earliest(campaign, NEXT_DUE)
+    }
+
+    fn next_window(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
+        self.earliest(campaign, NEXT_WINDOW)
     }
 
     fn recipients_in(

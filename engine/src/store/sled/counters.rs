@@ -40,10 +40,47 @@ struct CountsBeforeFields {
     cancelled: u64,
 }
 
+/// The counters as stores wrote them before `waiting` existed: [`CountsBeforeFields`] and
+/// `excluded`.
+#[derive(Deserialize)]
+struct CountsBeforeWaiting {
+    total: u64,
+    pending: u64,
+    deferred: u64,
+    delivered: u64,
+    bounced: u64,
+    expired: u64,
+    suppressed: u64,
+    held: u64,
+    invalid: u64,
+    duplicate: u64,
+    holdout: u64,
+    cancelled: u64,
+    excluded: u64,
+}
+
 /// Decodes stored counters of any layout; `None` when the bytes are none of them.
 pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
     if let Ok(counts) = postcard::from_bytes::<Counts>(bytes) {
         return Some(counts);
+    }
+    if let Ok(old) = postcard::from_bytes::<CountsBeforeWaiting>(bytes) {
+        return Some(Counts {
+            total: old.total,
+            pending: old.pending,
+            deferred: old.deferred,
+            delivered: old.delivered,
+            bounced: old.bounced,
+            expired: old.expired,
+            suppressed: old.suppressed,
+            held: old.held,
+            invalid: old.invalid,
+            duplicate: old.duplicate,
+            holdout: old.holdout,
+            cancelled: old.cancelled,
+            excluded: old.excluded,
+            waiting: 0,
+        });
     }
     if let Ok(old) = postcard::from_bytes::<CountsBeforeFields>(bytes) {
         return Some(Counts {
@@ -60,6 +97,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
             holdout: old.holdout,
             cancelled: old.cancelled,
             excluded: 0,
+            waiting: 0,
         });
     }
     let old = postcard::from_bytes::<CountsBefore>(bytes).ok()?;
@@ -87,6 +125,19 @@ mod tests {
 
     #[derive(serde::Serialize)]
     struct BeforeExcluded([u64; 12]);
+
+    #[derive(serde::Serialize)]
+    struct BeforeWaiting([u64; 13]);
+
+    #[test]
+    fn counters_written_before_waiting_read_with_none_waiting() {
+        let bytes =
+            postcard::to_stdvec(&BeforeWaiting([10, 1, 2, 3, 1, 1, 1, 1, 4, 5, 6, 7, 8])).unwrap();
+        let counts = decode(&bytes).unwrap();
+        assert_eq!((counts.total, counts.duplicate), (10, 5));
+        assert_eq!((counts.cancelled, counts.excluded), (7, 8));
+        assert_eq!(counts.waiting, 0);
+    }
 
     #[test]
     fn counters_written_before_cancelled_read_with_none_cancelled() {
@@ -116,6 +167,7 @@ mod tests {
             holdout: 2,
             cancelled: 3,
             excluded: 4,
+            waiting: 5,
             ..Counts::default()
         };
         let bytes = postcard::to_stdvec(&counts).unwrap();

@@ -127,6 +127,10 @@ impl QueueStore for SledStore {
         SledStore::next_due(self, campaign)
     }
 
+    fn next_window(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
+        SledStore::next_window(self, campaign)
+    }
+
     fn recipients_in(
         &self,
         campaign: &str,

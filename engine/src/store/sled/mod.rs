@@ -74,6 +74,8 @@ impl std::fmt::Debug for SledStore {
 
 /// sled's page cache: enough for a busy campaign, small enough to keep memory flat.
 const CACHE_BYTES: u64 = 4 * 1024 * 1024;
+/// Retry-index entries read at most to find the next window opening (status only).
+const WINDOW_SCAN: usize = 10_000;
 
 impl SledStore {
     /// Opens (creating if needed) the store in folder `path`. The folder is private to the
@@ -259,7 +261,29 @@ impl SledStore {
         Ok(out)
     }
 
-    /// The earliest time a deferred recipient of the campaign is due, if any is deferred.
+    /// The earliest time a recipient of the campaign waiting for its window sees it open:
+    /// the retry index (deferred and waiting recipients, by due time) read in order up to the
+    /// first waiting one, at most [`WINDOW_SCAN`] entries.
+    pub(crate) fn next_window(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
+        let Some(number) = self.number_of(campaign)? else {
+            return Ok(None);
+        };
+        let mut changes = states::Changes::new(number);
+        let prefix = keys::prefix(keys::RETRY, campaign);
+        for key in self.tree.scan_prefix(&prefix).keys().take(WINDOW_SCAN) {
+            let key = key.map_err(|e| self.sled_error(e))?;
+            let Some((due, rkey)) = keys::parse_retry_suffix(&key[prefix.len()..]) else {
+                continue;
+            };
+            let record = changes.record(self, &rkey)?;
+            if record.is_some_and(|r| r.state == RecipientState::Waiting) {
+                return Ok(Some(due));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The earliest time a deferred or waiting recipient of the campaign is due.
     pub(crate) fn next_due(&self, campaign: &str) -> Result<Option<Millis>, StoreError> {
         let prefix = keys::prefix(keys::RETRY, campaign);
         match self.tree.scan_prefix(&prefix).keys().next() {

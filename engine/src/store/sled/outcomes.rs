@@ -49,9 +49,15 @@ impl SledStore {
                 batch.remove(keys::retry_key(campaign, due, &update.key));
             }
             apply_outcome(&mut record, &update.outcome, &policy.retry, now);
-            log.push(&update.key, record.state, Some(update.outcome.reply()));
+            if record.state != RecipientState::Waiting {
+                log.push(&update.key, record.state, Some(update.outcome.reply()));
+            }
             self.follow_up(&mut batch, campaign, &record, update, policy, now)?;
-            if let (RecipientState::Deferred, Some(due)) = (record.state, record.next_attempt) {
+            let retried = matches!(
+                record.state,
+                RecipientState::Deferred | RecipientState::Waiting
+            );
+            if let (true, Some(due)) = (retried, record.next_attempt) {
                 batch.insert(keys::retry_key(campaign, due, &update.key), &[]);
             }
             counts.shift(self, record.variant, before, record.state)?;
@@ -129,6 +135,12 @@ pub(in crate::store) fn apply_outcome(
         record.next_attempt = None;
         record.last_reply = Some(reply.clone());
         record.state = RecipientState::Cancelled;
+        return;
+    }
+    if let Outcome::Waiting { until, .. } = outcome {
+        // Not an attempt: attempts, first attempt and the last reply stay as they were.
+        record.next_attempt = Some(*until);
+        record.state = RecipientState::Waiting;
         return;
     }
     record.attempts += u32::from(!matches!(outcome, Outcome::Expired { .. }));

@@ -207,7 +207,11 @@ impl SledStore {
         now: Millis,
     ) -> Result<(), StoreError> {
         let mut counts = super::variants::CountsDelta::load(self, campaign)?;
-        if let (RecipientState::Deferred, Some(due)) = (record.state, record.next_attempt) {
+        let retried = matches!(
+            record.state,
+            RecipientState::Deferred | RecipientState::Waiting
+        );
+        if let (true, Some(due)) = (retried, record.next_attempt) {
             batch.remove(keys::retry_key(campaign, due, key));
         }
         counts.shift(self, record.variant, record.state, RecipientState::Bounced)?;

@@ -83,6 +83,7 @@ fn state_code(state: RecipientState) -> u8 {
         RecipientState::Held => 6,
         RecipientState::Holdout => 7,
         RecipientState::Cancelled => 8,
+        RecipientState::Waiting => 9,
     }
 }
 
@@ -97,6 +98,7 @@ fn state_of(code: u8) -> Option<RecipientState> {
         6 => RecipientState::Held,
         7 => RecipientState::Holdout,
         8 => RecipientState::Cancelled,
+        9 => RecipientState::Waiting,
         _ => return None,
     })
 }

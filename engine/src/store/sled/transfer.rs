@@ -413,7 +413,10 @@ impl SledImport<'_> {
     ) -> Result<(), StoreError> {
         for StoredRecipient { key, record } in rows {
             self.recount.add(record.variant, record.state);
-            if record.state == RecipientState::Deferred {
+            if matches!(
+                record.state,
+                RecipientState::Deferred | RecipientState::Waiting
+            ) {
                 let due = record.next_attempt.unwrap_or(0);
                 batch.insert(keys::retry_key(&self.campaign, due, &key), &[]);
             }

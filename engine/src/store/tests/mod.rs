@@ -19,6 +19,7 @@ mod holdout;
 mod topics;
 mod transfer;
 mod views;
+mod waiting;
 mod webhooks;
 
 /// A fresh store of one engine: opened (and, dropped, reopened) as often as a case needs.
