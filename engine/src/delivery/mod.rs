@@ -20,6 +20,7 @@ mod dial;
 mod error;
 mod mx;
 mod throttle;
+mod token;
 
 pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
 pub use destination::{Destination, ReadyQueue, Route, LANES};
@@ -27,6 +28,8 @@ pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
 pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
 pub use throttle::{is_throttling, read_reply, Reading, Stage};
+pub(crate) use token::{connect_relay, RelayDialError};
+pub use token::TokenCache;
 
 use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};
