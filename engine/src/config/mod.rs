@@ -138,3 +138,5 @@ mod tests_store;
 mod tests_topic;
 #[cfg(test)]
 mod tests_webhook;
+#[cfg(test)]
+mod tests_xoauth2;

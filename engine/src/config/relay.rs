@@ -293,8 +293,14 @@ fn token_source(ctx: &Ctx, raw: &RawRelay) -> Result<TokenSource, ConfigError> {
                 "the program and its arguments, like [\"/usr/local/bin/get-token\", \"--user\", \"news\"]",
             ));
         }
+        let mut argv = argv.clone();
+        if program.contains('/') && Path::new(program).is_relative() {
+            // A path like `./get-token` is relative to the campaign file, as every path is;
+            // a bare name is looked up on PATH.
+            argv[0] = ctx.dir.join(program).display().to_string();
+        }
         sources.push(TokenSource::Command {
-            argv: argv.clone(),
+            argv,
             timeout: TOKEN_COMMAND_TIMEOUT,
         });
     }

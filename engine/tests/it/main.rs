@@ -28,3 +28,4 @@ mod sink_shaping;
 mod tracking;
 mod tracking_limits;
 mod transactional;
+mod xoauth2;
