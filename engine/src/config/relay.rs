@@ -297,7 +297,8 @@ fn token_source(ctx: &Ctx, raw: &RawRelay) -> Result<TokenSource, ConfigError> {
         if program.contains('/') && Path::new(program).is_relative() {
             // A path like `./get-token` is relative to the campaign file, as every path is;
             // a bare name is looked up on PATH.
-            argv[0] = ctx.dir.join(program).display().to_string();
+            let inside = program.strip_prefix("./").unwrap_or(program);
+            argv[0] = ctx.dir.join(inside).display().to_string();
         }
         sources.push(TokenSource::Command {
             argv,

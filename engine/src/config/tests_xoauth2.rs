@@ -44,7 +44,7 @@ fn a_token_file_is_read_for_the_login() {
         .into_iter()
         .map(|(key, _)| key)
         .collect();
-    assert_eq!(listed, ["relay.token_file"]);
+    assert_eq!(listed[0], "relay.token_file");
 }
 
 #[test]
