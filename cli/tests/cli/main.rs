@@ -50,3 +50,4 @@ mod tls_relay;
 mod topics;
 mod tracking;
 mod webhooks;
+mod xoauth2;

@@ -140,3 +140,53 @@ fn with_token(config: &SessionConfig, token: SecretString) -> SessionConfig {
 fn is_refused_login(error: &SmtpError) -> bool {
     matches!(error, SmtpError::AuthFailed { reply, .. } if reply.is_permanent())
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+
+    /// A command printing `token-N` on its Nth run (counted in a file in `dir`).
+    fn counting(dir: &std::path::Path) -> TokenSource {
+        let count = dir.join("count");
+        let script = format!(
+            "n=$(( $(cat '{0}' 2>/dev/null || echo 0) + 1 )); echo $n > '{0}'; echo token-$n",
+            count.display()
+        );
+        TokenSource::Command {
+            argv: vec!["sh".into(), "-c".into(), script],
+            timeout: Duration::from_secs(20),
+        }
+    }
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    #[tokio::test]
+    async fn a_refusal_fetches_once_however_many_connections_saw_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TokenCache::new(counting(dir.path()), None, "token-0".to_owned().into());
+        let (token, seen) = cache.current().await.unwrap();
+        assert_eq!((token.expose_secret(), seen), ("token-0", 0));
+        let first = tokio::time::timeout(LIMIT, cache.refresh(seen)).await.unwrap().unwrap();
+        let second = tokio::time::timeout(LIMIT, cache.refresh(seen)).await.unwrap().unwrap();
+        assert_eq!((first.0.expose_secret(), first.1), ("token-1", 1));
+        assert_eq!((second.0.expose_secret(), second.1), ("token-1", 1), "no second run");
+        let again = tokio::time::timeout(LIMIT, cache.refresh(1)).await.unwrap().unwrap();
+        assert_eq!(again.0.expose_secret(), "token-2");
+    }
+
+    #[tokio::test]
+    async fn a_command_token_past_its_lifetime_is_fetched_before_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = counting(dir.path());
+        // A lifetime of zero: every token is already past it.
+        let cache = TokenCache::new(source.clone(), Some(Duration::ZERO), "token-0".to_owned().into());
+        let (token, generation) = tokio::time::timeout(LIMIT, cache.current()).await.unwrap().unwrap();
+        assert_eq!((token.expose_secret(), generation), ("token-1", 1));
+        // Without a lifetime (a file or a variable) the token is kept until refused.
+        let kept = TokenCache::new(source, None, "token-x".to_owned().into());
+        let (token, _) = kept.current().await.unwrap();
+        assert_eq!(token.expose_secret(), "token-x");
+    }
+}
