@@ -130,7 +130,10 @@ async fn volley_send_logs_in_to_an_aiosmtpd_relay_with_a_refreshed_token() {
     // The stale token was refused once, Gmail-style; the fresh one logged in.
     assert_eq!(relay.events("auth-refused").len(), 1);
     assert!(relay.events("auth-ok").iter().all(|u| u == USER));
-    assert!(stderr.contains("relay refused the access token"), "{stderr}");
+    assert!(
+        stderr.contains("relay refused the access token"),
+        "{stderr}"
+    );
     for shown in [&stdout, &stderr] {
         for secret in [STALE, GOOD, "stale-token", "fresh-token"] {
             assert!(!shown.contains(secret), "volley printed {secret}: {shown}");

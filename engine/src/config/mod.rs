@@ -58,9 +58,9 @@ pub use serve::{
 };
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
-    KeySource, MxSettings, MxTls, OnInconclusive, OnVeto, Rate, RelayAuth, RelaySettings, RetrySettings,
-    ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
-    VariantSettings, MAIN_VARIANT,
+    KeySource, MxSettings, MxTls, OnInconclusive, OnVeto, Rate, RelayAuth, RelaySettings,
+    RetrySettings, ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode,
+    TrackingSettings, VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
 pub use token::{TokenError, TokenSource};

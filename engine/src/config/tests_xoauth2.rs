@@ -36,7 +36,10 @@ fn a_token_file_is_read_for_the_login() {
     assert_eq!(relay.password.unwrap().expose_secret(), "tok-from-file");
     assert!(matches!(
         relay.auth,
-        RelayAuth::XOAuth2 { source: TokenSource::File(_), lifetime: None }
+        RelayAuth::XOAuth2 {
+            source: TokenSource::File(_),
+            lifetime: None
+        }
     ));
     let listed: Vec<String> = load(&format!("{XOAUTH2}token_file = \"token.txt\""))
         .unwrap()
@@ -49,7 +52,10 @@ fn a_token_file_is_read_for_the_login() {
 
 #[test]
 fn a_token_command_runs_from_the_campaign_folder_and_gets_a_lifetime() {
-    let settings = load(&format!("{XOAUTH2}token_command = [\"./get-token\", \"--x\"]")).unwrap();
+    let settings = load(&format!(
+        "{XOAUTH2}token_command = [\"./get-token\", \"--x\"]"
+    ))
+    .unwrap();
     let relay = settings.relay.unwrap();
     assert_eq!(relay.password.unwrap().expose_secret(), "tok-from-command");
     let RelayAuth::XOAuth2 { source, lifetime } = relay.auth else {
@@ -75,7 +81,7 @@ fn password_is_the_default_and_takes_no_token_keys() {
 #[test]
 fn wrong_combinations_are_refused_naming_the_keys() {
     let cases = [
-        (format!("{XOAUTH2}"),
+        (XOAUTH2.to_owned(),
          "DIR/campaign.toml: relay.token_file, relay.token_env or relay.token_command is required: \
           relay.auth = \"xoauth2\" logs in with an access token"),
         (format!("{XOAUTH2}token_file = \"token.txt\"\ntoken_env = \"T\""),
@@ -119,13 +125,22 @@ fn wrong_combinations_are_refused_naming_the_keys() {
 
 #[test]
 fn a_token_over_clear_text_to_another_machine_is_refused() {
-    let err = load(&format!("{XOAUTH2}token_file = \"token.txt\"\ntls = \"none\"")).unwrap_err();
-    assert!(err.contains("relay.username is set but relay.tls = \"none\""), "{err}");
+    let err = load(&format!(
+        "{XOAUTH2}token_file = \"token.txt\"\ntls = \"none\""
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("relay.username is set but relay.tls = \"none\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_bad_token_is_refused_without_showing_it() {
-    let err = load(&format!("{XOAUTH2}token_command = [\"echo\", \"two words\"]")).unwrap_err();
+    let err = load(&format!(
+        "{XOAUTH2}token_command = [\"echo\", \"two words\"]"
+    ))
+    .unwrap_err();
     assert_eq!(
         err,
         "DIR/campaign.toml: relay.token_command: the token holds a space, a control character \

@@ -76,7 +76,10 @@ pub enum TokenError {
         limit: Duration,
     },
     /// `token_command` failed (non-zero exit or a signal).
-    #[error("relay.token_command: {program} failed ({status}){}", shown_stderr(stderr))]
+    #[error(
+        "relay.token_command: {program} failed ({status}){}",
+        shown_stderr(stderr)
+    )]
     Failed {
         /// The program.
         program: String,
@@ -146,9 +149,9 @@ impl TokenSource {
                     source,
                 })?
             }
-            TokenSource::Env(var) => std::env::var(var).map_err(|_| TokenError::Env {
-                var: var.clone(),
-            })?,
+            TokenSource::Env(var) => {
+                std::env::var(var).map_err(|_| TokenError::Env { var: var.clone() })?
+            }
             TokenSource::Command { argv, timeout } => run_command(argv, *timeout)?,
         };
         checked_token(self.key(), SecretString::from(raw))
@@ -288,7 +291,9 @@ mod tests {
 
     #[test]
     fn a_command_prints_the_token() {
-        let token = command("echo '  ya29.tok-en_1~/+= '", LONG).fetch().unwrap();
+        let token = command("echo '  ya29.tok-en_1~/+= '", LONG)
+            .fetch()
+            .unwrap();
         assert_eq!(token.expose_secret(), "ya29.tok-en_1~/+=");
     }
 
@@ -296,14 +301,19 @@ mod tests {
     fn a_failing_command_shows_its_stderr_but_never_its_stdout() {
         let script = "echo secret-token-123; echo 'no refresh token: secret-token-123' >&2; exit 3";
         let err = command(script, LONG).fetch().unwrap_err().to_string();
-        assert!(err.starts_with("relay.token_command: sh failed (exit status: 3): "), "{err}");
+        assert!(
+            err.starts_with("relay.token_command: sh failed (exit status: 3): "),
+            "{err}"
+        );
         assert!(err.contains("no refresh token: <redacted>"), "{err}");
         assert!(!err.contains("secret-token-123"), "{err}");
     }
 
     #[test]
     fn a_command_that_runs_too_long_is_stopped() {
-        let err = command("sleep 30", Duration::from_millis(300)).fetch().unwrap_err();
+        let err = command("sleep 30", Duration::from_millis(300))
+            .fetch()
+            .unwrap_err();
         assert!(matches!(err, TokenError::Timeout { .. }), "{err}");
         assert_eq!(
             err.to_string(),
@@ -336,8 +346,14 @@ mod tests {
     fn empty_and_malformed_tokens_are_refused_without_showing_them() {
         let err = command("printf '\\n'", LONG).fetch().unwrap_err();
         assert_eq!(err.to_string(), "relay.token_command: the token is empty");
-        let err = command("echo 'two words'", LONG).fetch().unwrap_err().to_string();
-        assert!(err.starts_with("relay.token_command: the token holds a space"), "{err}");
+        let err = command("echo 'two words'", LONG)
+            .fetch()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("relay.token_command: the token holds a space"),
+            "{err}"
+        );
         assert!(!err.contains("two"), "{err}");
     }
 

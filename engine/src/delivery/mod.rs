@@ -28,8 +28,8 @@ pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
 pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
 pub use throttle::{is_throttling, read_reply, Reading, Stage};
-pub(crate) use token::{connect_relay, RelayDialError};
 pub use token::TokenCache;
+pub(crate) use token::{connect_relay, RelayDialError};
 
 use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};

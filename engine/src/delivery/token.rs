@@ -56,7 +56,10 @@ impl TokenCache {
             .lifetime
             .is_some_and(|lifetime| held.fetched.elapsed() >= lifetime);
         if expired {
-            tracing::info!(source = self.source.key(), "relay access token is past its lifetime; fetching a fresh one");
+            tracing::info!(
+                source = self.source.key(),
+                "relay access token is past its lifetime; fetching a fresh one"
+            );
             self.fetch_into(&mut held).await?;
         }
         Ok((held.token.clone(), held.generation))
@@ -168,11 +171,24 @@ mod tests {
         let cache = TokenCache::new(counting(dir.path()), None, "token-0".to_owned().into());
         let (token, seen) = cache.current().await.unwrap();
         assert_eq!((token.expose_secret(), seen), ("token-0", 0));
-        let first = tokio::time::timeout(LIMIT, cache.refresh(seen)).await.unwrap().unwrap();
-        let second = tokio::time::timeout(LIMIT, cache.refresh(seen)).await.unwrap().unwrap();
+        let first = tokio::time::timeout(LIMIT, cache.refresh(seen))
+            .await
+            .unwrap()
+            .unwrap();
+        let second = tokio::time::timeout(LIMIT, cache.refresh(seen))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((first.0.expose_secret(), first.1), ("token-1", 1));
-        assert_eq!((second.0.expose_secret(), second.1), ("token-1", 1), "no second run");
-        let again = tokio::time::timeout(LIMIT, cache.refresh(1)).await.unwrap().unwrap();
+        assert_eq!(
+            (second.0.expose_secret(), second.1),
+            ("token-1", 1),
+            "no second run"
+        );
+        let again = tokio::time::timeout(LIMIT, cache.refresh(1))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(again.0.expose_secret(), "token-2");
     }
 
@@ -181,8 +197,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let source = counting(dir.path());
         // A lifetime of zero: every token is already past it.
-        let cache = TokenCache::new(source.clone(), Some(Duration::ZERO), "token-0".to_owned().into());
-        let (token, generation) = tokio::time::timeout(LIMIT, cache.current()).await.unwrap().unwrap();
+        let cache = TokenCache::new(
+            source.clone(),
+            Some(Duration::ZERO),
+            "token-0".to_owned().into(),
+        );
+        let (token, generation) = tokio::time::timeout(LIMIT, cache.current())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((token.expose_secret(), generation), ("token-1", 1));
         // Without a lifetime (a file or a variable) the token is kept until refused.
         let kept = TokenCache::new(source, None, "token-x".to_owned().into());

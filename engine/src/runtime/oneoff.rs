@@ -173,7 +173,9 @@ pub async fn test_send(
             match connect_relay(&config, token.as_deref()).await {
                 Ok(session) => session,
                 Err(RelayDialError::Smtp(error)) if error.is_configuration() => {
-                    return Err(DeliveryError::relay_refused(&config.host, config.port, error).into())
+                    return Err(
+                        DeliveryError::relay_refused(&config.host, config.port, error).into(),
+                    )
                 }
                 Err(RelayDialError::Smtp(error)) => return Err(error.into()),
                 Err(RelayDialError::Token(source)) => {

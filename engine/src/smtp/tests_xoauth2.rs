@@ -61,10 +61,7 @@ async fn xoauth2_exact_bytes_and_redacted_transcript() {
     let transcript = session.take_transcript();
     assert_eq!(transcript[4], "C: AUTH XOAUTH2 <redacted>");
     let all = transcript.join("\n");
-    assert!(
-        !all.contains("dXNlcj1") && !all.contains(TOKEN),
-        "{all}"
-    );
+    assert!(!all.contains("dXNlcj1") && !all.contains(TOKEN), "{all}");
 }
 
 #[tokio::test]
@@ -87,7 +84,10 @@ async fn googles_error_challenge_gets_an_empty_line_then_auth_failed() {
     assert!(matches!(&err, SmtpError::AuthFailed { reply, .. } if reply.code == 535));
     assert!(err.is_configuration());
     let shown = format!("{err} {err:?}");
-    assert!(!shown.contains(TOKEN) && !shown.contains("dXNlcj1"), "{shown}");
+    assert!(
+        !shown.contains(TOKEN) && !shown.contains("dXNlcj1"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
@@ -106,7 +106,8 @@ async fn microsofts_plain_535_is_auth_failed() {
 #[tokio::test]
 async fn a_server_without_xoauth2_is_auth_unsupported_and_gets_no_token() {
     let err = run(&with_token(), |mut peer| async move {
-        peer.greet("250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n").await;
+        peer.greet("250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n")
+            .await;
         peer.expect_eof().await;
     })
     .await

@@ -89,7 +89,14 @@ fn assert_no_token(what: &str, text: &str) {
             .encode(format!("user={USER}\x01auth=Bearer {token}\x01\x01"))
     };
     let (stale_line, good_line) = (line(STALE), line(GOOD));
-    for secret in [STALE, GOOD, "stale-token", "fresh-token", &stale_line, &good_line] {
+    for secret in [
+        STALE,
+        GOOD,
+        "stale-token",
+        "fresh-token",
+        &stale_line,
+        &good_line,
+    ] {
         assert!(!text.contains(secret), "{what} shows {secret}: {text}");
     }
 }
@@ -111,7 +118,10 @@ async fn a_stale_token_is_refreshed_once_and_the_send_goes_through() {
     let refused = fixture.sink.stats().auth_failures;
     assert!((1..=3).contains(&refused), "{refused}");
     let logged = logs.text();
-    assert!(logged.contains("relay refused the access token"), "{logged}");
+    assert!(
+        logged.contains("relay refused the access token"),
+        "{logged}"
+    );
     assert_no_token("the log", &logged);
     assert_no_token("the report", &format!("{report:?}"));
 }

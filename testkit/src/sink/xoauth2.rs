@@ -79,14 +79,18 @@ impl Session {
 fn parse(text: &str) -> Option<(&str, &str)> {
     let rest = text.strip_suffix("\x01\x01")?;
     let (user, auth) = rest.split_once('\x01')?;
-    Some((user.strip_prefix("user=")?, auth.strip_prefix("auth=Bearer ")?))
+    Some((
+        user.strip_prefix("user=")?,
+        auth.strip_prefix("auth=Bearer ")?,
+    ))
 }
 
 /// The XOAUTH2 initial response for `user` and `token`, base64 (for tests of the sink).
 #[cfg(test)]
 pub(crate) fn initial_response(user: &str, token: &str) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(format!("user={user}\x01auth=Bearer {token}\x01\x01"))
+    base64::engine::general_purpose::STANDARD
+        .encode(format!("user={user}\x01auth=Bearer {token}\x01\x01"))
 }
 
 #[cfg(test)]
