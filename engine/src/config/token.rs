@@ -6,7 +6,7 @@
 
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -217,16 +217,8 @@ fn run_command(argv: &[String], timeout: Duration) -> Result<String, TokenError>
         program: program.clone(),
         limit: timeout,
     };
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(timed_out());
-            }
-        }
+    let Some(status) = wait_until(&mut child, deadline) else {
+        return Err(timed_out());
     };
     let (mut out, mut err) = (None, None);
     while out.is_none() || err.is_none() {
@@ -255,6 +247,21 @@ fn run_command(argv: &[String], timeout: Duration) -> Result<String, TokenError>
         });
     }
     Ok(stdout.expose_secret().to_owned())
+}
+
+/// Waits for `child` to exit until `deadline`; past it, kills it and gives `None`.
+fn wait_until(child: &mut std::process::Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
 }
 
 /// The start of a failed command's stderr on one line, printable only, with whatever it
