@@ -52,3 +52,4 @@ mod topics;
 mod tracking;
 mod webhooks;
 mod window;
+mod xoauth2;

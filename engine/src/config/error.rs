@@ -306,6 +306,16 @@ pub enum ConfigError {
         /// The relay host.
         host: String,
     },
+    /// The relay's access token (`auth = "xoauth2"`) could not be had; the message names
+    /// the `token_*` key and never shows the token.
+    #[error("{}: {source}", file.display())]
+    Token {
+        /// The campaign file.
+        file: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: super::TokenError,
+    },
     /// The From domain has no `[[dkim]]` entry, so it is not an authorised sender.
     #[error(
         "{}: campaign.from: domain {domain} is not an authorised sender: no [[dkim]] entry for it (configured: {})",

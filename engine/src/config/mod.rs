@@ -27,6 +27,7 @@ mod shaping;
 mod since;
 mod store;
 mod timeouts;
+mod token;
 mod tracking;
 mod validate;
 mod webhook;
@@ -58,11 +59,12 @@ pub use serve::{
 };
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
-    KeySource, MxSettings, MxTls, OnInconclusive, OnVeto, Rate, RelaySettings, RetrySettings,
-    ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode, TrackingSettings,
-    VariantSettings, MAIN_VARIANT,
+    KeySource, MxSettings, MxTls, OnInconclusive, OnVeto, Rate, RelayAuth, RelaySettings,
+    RetrySettings, ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode,
+    TrackingSettings, VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
+pub use token::{TokenError, TokenSource};
 pub use webhook::{
     decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
     DEFAULT_TIMEOUT, MIN_GIVE_UP_AFTER,
@@ -142,3 +144,5 @@ mod tests_topic;
 mod tests_webhook;
 #[cfg(test)]
 mod tests_window;
+#[cfg(test)]
+mod tests_xoauth2;

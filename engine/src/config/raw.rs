@@ -277,6 +277,18 @@ pub(crate) struct RawRelay {
     pub(crate) password_env: Option<String>,
     #[serde(default)]
     pub(crate) password_file: Option<String>,
+    /// Absent: `password`.
+    #[serde(default)]
+    pub(crate) auth: Option<RawRelayAuth>,
+    #[serde(default)]
+    pub(crate) token_file: Option<String>,
+    #[serde(default)]
+    pub(crate) token_env: Option<String>,
+    #[serde(default)]
+    pub(crate) token_command: Option<Vec<String>>,
+    /// Absent: 50 minutes (with `token_command` only).
+    #[serde(default)]
+    pub(crate) token_lifetime: Option<String>,
     #[serde(default)]
     pub(crate) ca_file: Option<String>,
     /// Absent: the From domain.
@@ -292,6 +304,16 @@ pub(crate) struct RawRelay {
     pub(crate) max_per_day: Option<i64>,
     #[serde(default)]
     pub(crate) max_messages_per_connection: Option<i64>,
+}
+
+/// `[relay] auth`: how Volley logs in to the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawRelayAuth {
+    /// AUTH PLAIN or LOGIN with `password_file` / `password_env`.
+    Password,
+    /// AUTH XOAUTH2 with `token_file` / `token_env` / `token_command`.
+    Xoauth2,
 }
 
 /// `[mx]`.

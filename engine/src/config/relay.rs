@@ -4,17 +4,23 @@
 //! warned about.
 
 use std::path::Path;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
 use super::error::ConfigError;
-use super::raw::RawRelay;
+use super::raw::{RawRelay, RawRelayAuth};
 use super::secret_file::warn_if_loose;
-use super::settings::{RelaySettings, TlsMode};
-use super::validate::Ctx;
+use super::settings::{RelayAuth, RelaySettings, TlsMode};
+use super::token::TokenSource;
+use super::validate::{parse_duration, Ctx};
 
 /// Port on which TLS is implicit (submissions over TLS, RFC 8314).
 const IMPLICIT_TLS_PORT: u16 = 465;
+/// How long `token_command` may run.
+const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// `token_lifetime` when not set: Microsoft's and Google's access tokens last an hour.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(50 * 60);
 
 /// Checks `[relay]`; `from_domain` is the default EHLO name.
 pub(crate) fn validate_relay(
@@ -40,12 +46,23 @@ pub(crate) fn validate_relay(
     if username.is_some() && tls == TlsMode::None {
         clear_text_auth(ctx, raw, &host)?;
     }
-    let password = read_password(ctx, raw)?;
+    let auth = relay_auth(ctx, raw)?;
+    let password = match &auth {
+        RelayAuth::Password => read_password(ctx, raw)?,
+        RelayAuth::XOAuth2 { source, .. } => Some(first_token(ctx, source, username.is_some())?),
+    };
     let password_file = match &raw.password_file {
         Some(value) => Some(ctx.path("relay.password_file", value)?),
         None => None,
     };
     match (&username, &password) {
+        (None, Some(_)) if auth != RelayAuth::Password => {
+            return Err(ConfigError::Missing {
+                file: ctx.file.clone(),
+                key: "relay.username".to_owned(),
+                why: "relay.auth = \"xoauth2\" logs in as a user (the mailbox the token is for)",
+            })
+        }
         (Some(_), None) => {
             return Err(ConfigError::Missing {
                 file: ctx.file.clone(),
@@ -99,6 +116,7 @@ pub(crate) fn validate_relay(
         tls,
         username,
         password,
+        auth,
         password_file,
         ca_file,
         helo,
@@ -204,4 +222,112 @@ fn read_password_file(ctx: &Ctx, path: &Path) -> Result<SecretString, ConfigErro
         ));
     }
     Ok(SecretString::from(text))
+}
+
+/// `relay.auth` and, for `"xoauth2"`, where the token comes from: exactly one of
+/// `token_file`, `token_env` and `token_command`, and no password; `token_lifetime` only
+/// with a command. With `"password"` (the default) no `token_*` key may be set.
+fn relay_auth(ctx: &Ctx, raw: &RawRelay) -> Result<RelayAuth, ConfigError> {
+    let token_keys = [
+        ("relay.token_file", raw.token_file.is_some()),
+        ("relay.token_env", raw.token_env.is_some()),
+        ("relay.token_command", raw.token_command.is_some()),
+        ("relay.token_lifetime", raw.token_lifetime.is_some()),
+    ];
+    let misplaced = |key: &str, why: &'static str| ConfigError::Misplaced {
+        file: ctx.file.clone(),
+        key: key.to_owned(),
+        why,
+    };
+    if raw.auth.unwrap_or(RawRelayAuth::Password) == RawRelayAuth::Password {
+        return match token_keys.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(misplaced(key, "tokens are for relay.auth = \"xoauth2\"")),
+            None => Ok(RelayAuth::Password),
+        };
+    }
+    let password_keys = [
+        ("relay.password_file", raw.password_file.is_some()),
+        ("relay.password_env", raw.password_env.is_some()),
+    ];
+    if let Some((key, _)) = password_keys.iter().find(|(_, set)| *set) {
+        return Err(misplaced(
+            key,
+            "relay.auth = \"xoauth2\" logs in with an access token (relay.token_file, \
+             relay.token_env or relay.token_command), not a password",
+        ));
+    }
+    let source = token_source(ctx, raw)?;
+    let lifetime = match (&source, &raw.token_lifetime) {
+        (TokenSource::Command { .. }, Some(value)) => {
+            Some(parse_duration(ctx, "relay.token_lifetime", value)?)
+        }
+        (TokenSource::Command { .. }, None) => Some(DEFAULT_TOKEN_LIFETIME),
+        (_, Some(_)) => {
+            return Err(misplaced(
+                "relay.token_lifetime",
+                "it applies to relay.token_command only (a token file or variable is read \
+                 again whenever the relay refuses the token)",
+            ))
+        }
+        (_, None) => None,
+    };
+    Ok(RelayAuth::XOAuth2 { source, lifetime })
+}
+
+/// The one `token_*` source of an `"xoauth2"` relay.
+fn token_source(ctx: &Ctx, raw: &RawRelay) -> Result<TokenSource, ConfigError> {
+    let mut sources = Vec::new();
+    if let Some(value) = &raw.token_file {
+        sources.push(TokenSource::File(ctx.path("relay.token_file", value)?));
+    }
+    if let Some(var) = &raw.token_env {
+        let var = ctx.non_empty("relay.token_env", var)?;
+        sources.push(TokenSource::Env(var.to_owned()));
+    }
+    if let Some(argv) = &raw.token_command {
+        let program = argv.first().map_or("", |p| p.trim());
+        if program.is_empty() {
+            return Err(ctx.bad(
+                "relay.token_command",
+                &format!("{argv:?}"),
+                "the program and its arguments, like [\"/usr/local/bin/get-token\", \"--user\", \"news\"]",
+            ));
+        }
+        let mut argv = argv.clone();
+        if program.contains('/') && Path::new(program).is_relative() {
+            // A path like `./get-token` is relative to the campaign file, as every path is;
+            // a bare name is looked up on PATH.
+            let inside = program.strip_prefix("./").unwrap_or(program);
+            argv[0] = ctx.dir.join(inside).display().to_string();
+        }
+        sources.push(TokenSource::Command {
+            argv,
+            timeout: TOKEN_COMMAND_TIMEOUT,
+        });
+    }
+    match <[TokenSource; 1]>::try_from(sources) {
+        Ok([source]) => Ok(source),
+        Err(sources) if sources.is_empty() => Err(ConfigError::Missing {
+            file: ctx.file.clone(),
+            key: "relay.token_file, relay.token_env or relay.token_command".to_owned(),
+            why: "relay.auth = \"xoauth2\" logs in with an access token",
+        }),
+        Err(sources) => Err(ConfigError::Conflict {
+            file: ctx.file.clone(),
+            key: sources[0].key().to_owned(),
+            other: sources[1].key().to_owned(),
+        }),
+    }
+}
+
+/// The token as first fetched, when secrets are read (an empty stand-in otherwise, or when
+/// there is no user to log in as: that error comes next).
+fn first_token(ctx: &Ctx, source: &TokenSource, user: bool) -> Result<SecretString, ConfigError> {
+    if !ctx.secrets || !user {
+        return Ok(SecretString::from(String::new()));
+    }
+    source.fetch().map_err(|source| ConfigError::Token {
+        file: ctx.file.clone(),
+        source,
+    })
 }

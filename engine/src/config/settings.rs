@@ -87,12 +87,19 @@ pub struct CampaignSettings {
 
 impl CampaignSettings {
     /// The files this campaign reads secrets from, each with the TOML key naming it:
-    /// `relay.password_file`, `tracking.key_file`, `dkim[N].key_file`. Secrets from
-    /// environment variables are not listed.
+    /// `relay.password_file`, `relay.token_file`, `tracking.key_file`, `dkim[N].key_file`.
+    /// Secrets from environment variables or commands are not listed.
     pub fn secret_files(&self) -> Vec<(String, PathBuf)> {
         let mut files = Vec::new();
         if let Some(path) = self.relay.as_ref().and_then(|r| r.password_file.as_ref()) {
             files.push(("relay.password_file".to_owned(), path.clone()));
+        }
+        if let Some(RelayAuth::XOAuth2 {
+            source: crate::config::TokenSource::File(path),
+            ..
+        }) = self.relay.as_ref().map(|r| &r.auth)
+        {
+            files.push(("relay.token_file".to_owned(), path.clone()));
         }
         if let Some(path) = self.tracking.as_ref().and_then(|t| t.key_file.as_ref()) {
             files.push(("tracking.key_file".to_owned(), path.clone()));
@@ -277,8 +284,11 @@ pub struct RelaySettings {
     pub tls: TlsMode,
     /// Login name for SMTP AUTH, if any.
     pub username: Option<String>,
-    /// Password for SMTP AUTH (set whenever `username` is); `Debug` prints it redacted.
+    /// Password for SMTP AUTH, or with [`RelayAuth::XOAuth2`] the access token as first
+    /// fetched (set whenever `username` is); `Debug` prints it redacted.
     pub password: Option<SecretString>,
+    /// How Volley logs in: a password (default) or an OAuth 2.0 token (`auth = "xoauth2"`).
+    pub auth: RelayAuth,
     /// The file the password was read from (`password_file`, resolved), if not an
     /// environment variable.
     pub password_file: Option<PathBuf>,
@@ -297,6 +307,24 @@ pub struct RelaySettings {
     /// Messages sent on one connection before it is closed and a new one opened; default
     /// no limit.
     pub max_messages_per_connection: Option<u64>,
+}
+
+/// `[relay] auth`: how Volley logs in to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RelayAuth {
+    /// `auth = "password"` (the default): AUTH PLAIN or LOGIN with the password.
+    #[default]
+    Password,
+    /// `auth = "xoauth2"`: AUTH XOAUTH2 with an access token (Microsoft 365, Gmail), fetched
+    /// again from `source` when the relay refuses it.
+    XOAuth2 {
+        /// `token_file`, `token_env` or `token_command`.
+        source: crate::config::TokenSource,
+        /// `token_lifetime` (default 50 minutes): with `token_command`, a token older than
+        /// this is fetched anew before the next login. `None` for a file or a variable.
+        lifetime: Option<std::time::Duration>,
+    },
 }
 
 /// `[mx]`: how Volley talks to recipients' mail servers when there is no relay.

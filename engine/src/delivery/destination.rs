@@ -24,8 +24,8 @@ pub const LANES: usize = 5;
 /// How to reach a destination.
 #[derive(Debug, Clone)]
 pub enum Route {
-    /// Through the configured relay.
-    Relay(Arc<SessionConfig>),
+    /// Through the configured relay; with a token cache when it logs in with XOAUTH2.
+    Relay(Arc<SessionConfig>, Option<Arc<super::TokenCache>>),
     /// Straight to these MX hosts (sorted by preference) under a TLS policy.
     Mx {
         /// The hosts.
@@ -116,7 +116,7 @@ impl Destination {
         rule: ShapingRule,
         rule_name: String,
     ) -> Self {
-        let fatal_connect_errors = matches!(route, Route::Relay(_));
+        let fatal_connect_errors = matches!(route, Route::Relay(..));
         let backoff = Backoff::new(&rule);
         Destination {
             id,

@@ -14,6 +14,7 @@ use super::destination::{Destination, Route};
 use super::error::DeliveryError;
 use super::mta_sts::{MtaSts, StsCheck, StsMode};
 use super::mx::{MxHost, MxResolver};
+use super::token::{connect_relay, RelayDialError, TokenCache};
 use crate::config::MxTls;
 use crate::smtp::{self, Phase, Security, Session, SessionConfig, SmtpError, Timeouts};
 
@@ -117,7 +118,7 @@ pub(crate) async fn open(
     cancel: &CancellationToken,
 ) -> Result<Session, ConnectFailure> {
     match &destination.route {
-        Route::Relay(config) => open_relay(config, cancel).await,
+        Route::Relay(config, token) => open_relay(config, token.as_deref(), cancel).await,
         Route::Mx { hosts, tls, sts } => match mx {
             Some(mx) => {
                 open_mx(
@@ -189,6 +190,7 @@ pub async fn open_direct(
 /// The relay, retrying transient failures with back-off (1 s, then 2 s).
 async fn open_relay(
     config: &SessionConfig,
+    token: Option<&TokenCache>,
     cancel: &CancellationToken,
 ) -> Result<Session, ConnectFailure> {
     let mut attempt = 0;
@@ -196,9 +198,16 @@ async fn open_relay(
         attempt += 1;
         let error = tokio::select! {
             () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
-            result = smtp::connect(config) => match result {
+            result = connect_relay(config, token) => match result {
                 Ok(session) => return Ok(session),
-                Err(error) => error,
+                Err(RelayDialError::Smtp(error)) => error,
+                Err(RelayDialError::Token(source)) => {
+                    return Err(ConnectFailure::Fatal(DeliveryError::Token {
+                        host: config.host.clone(),
+                        port: config.port,
+                        source,
+                    }))
+                }
             },
         };
         if error.is_configuration() {

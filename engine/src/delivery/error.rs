@@ -43,6 +43,18 @@ pub enum DeliveryError {
         #[source]
         source: SmtpError,
     },
+    /// The relay's access token could not be fetched anew (`auth = "xoauth2"`); the
+    /// message names the `token_*` key, never the token.
+    #[error("relay {host}:{port}: no fresh access token: {source}")]
+    Token {
+        /// Relay host.
+        host: String,
+        /// Relay port.
+        port: u16,
+        /// What went wrong.
+        #[source]
+        source: crate::config::TokenError,
+    },
     /// The DNS resolver could not be set up.
     #[error("cannot set up the DNS resolver: {detail}")]
     Resolver {

@@ -21,6 +21,7 @@ mod error;
 mod mta_sts;
 mod mx;
 mod throttle;
+mod token;
 
 pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
 pub use destination::{Destination, ReadyQueue, Route, LANES};
@@ -29,6 +30,8 @@ pub use error::DeliveryError;
 pub use mta_sts::{MtaSts, Policy, StsCheck, StsMode};
 pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
 pub use throttle::{is_throttling, read_reply, Reading, Stage};
+pub use token::TokenCache;
+pub(crate) use token::{connect_relay, RelayDialError};
 
 use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{MxTls, ShapingRule};
 use crate::delivery::{
-    Destination, MtaSts, MxAnswer, MxResolver, Resolved, Route, StsCheck, StsMode,
+    Destination, MtaSts, MxAnswer, MxResolver, Resolved, Route, StsCheck, StsMode, TokenCache,
 };
 use crate::model::BackoffSnapshot;
 use crate::shaping::ShapingPolicy;
@@ -27,6 +27,8 @@ pub enum Mode {
     Relay {
         /// The relay's session settings.
         session: Arc<SessionConfig>,
+        /// Its access token, when it logs in with XOAUTH2.
+        token: Option<Arc<TokenCache>>,
         /// Its limits.
         rule: ShapingRule,
         /// How it is named in logs and status (`relay host:port`).
@@ -130,11 +132,12 @@ impl Routing {
         };
         if let Mode::Relay {
             session,
+            token,
             rule,
             name,
         } = &routing.mode
         {
-            let route = Route::Relay(session.clone());
+            let route = Route::Relay(session.clone(), token.clone());
             let (rule, name) = (rule.clone(), name.clone());
             routing.add_destination(name.clone(), name, route, rule, "relay".to_owned());
         }

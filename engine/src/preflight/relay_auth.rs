@@ -3,7 +3,7 @@
 //! this machine (loopback), which is a warning; a login over STARTTLS or implicit TLS passes.
 
 use super::{Check, Status};
-use crate::config::{is_loopback_host, CampaignSettings, TlsMode};
+use crate::config::{is_loopback_host, CampaignSettings, RelayAuth, TlsMode};
 
 /// The row's name in the table.
 const NAME: &str = "relay auth";
@@ -17,17 +17,21 @@ pub(super) fn check(settings: &CampaignSettings) -> Check {
         return Check::new(NAME, Status::Pass, "no relay.username: no login");
     }
     let host = &relay.host;
+    let secret = match relay.auth {
+        RelayAuth::XOAuth2 { .. } => "access token",
+        _ => "password",
+    };
     match relay.tls {
         TlsMode::StartTls => Check::new(
             NAME,
             Status::Pass,
-            format!("the password to {host} is sent only after STARTTLS"),
+            format!("the {secret} to {host} is sent only after STARTTLS"),
         ),
         TlsMode::None if is_loopback_host(host) => Check::new(
             NAME,
             Status::Warn,
             format!(
-                "relay.username with relay.tls = \"none\": the password goes to {host} in \
+                "relay.username with relay.tls = \"none\": the {secret} goes to {host} in \
                  clear text (allowed only because it is this machine)"
             ),
         ),
@@ -35,7 +39,7 @@ pub(super) fn check(settings: &CampaignSettings) -> Check {
             NAME,
             Status::Fail,
             format!(
-                "relay.username with relay.tls = \"none\": the password would cross the \
+                "relay.username with relay.tls = \"none\": the {secret} would cross the \
                  network to {host} in clear text; set relay.tls = \"starttls\" (port 587) or \
                  \"tls\" (port 465)"
             ),
@@ -43,7 +47,7 @@ pub(super) fn check(settings: &CampaignSettings) -> Check {
         _ => Check::new(
             NAME,
             Status::Pass,
-            format!("the password to {host} is sent only over TLS"),
+            format!("the {secret} to {host} is sent only over TLS"),
         ),
     }
 }

@@ -4,7 +4,8 @@
 use crate::bounce::Classifier;
 use crate::campaign::{RecipientReader, SegmentFilter};
 use crate::compose::{CampaignMessages, ComposeStage, Identity};
-use crate::config::{CampaignSettings, TlsMode};
+use crate::config::{CampaignSettings, RelayAuth, TlsMode};
+use crate::delivery::TokenCache;
 use crate::model::{RetryPolicy, SuppressionPolicy};
 use crate::smtp::{Credentials, Security, SessionConfig};
 use crate::store::{OutcomePolicy, Store, TrackingMeta};
@@ -164,11 +165,13 @@ impl Campaign {
             file: self.settings.file.clone(),
         })?;
         let tls = super::plan::tls_trusting(relay.ca_file.as_deref())?;
-        let credentials = match (&relay.username, &relay.password) {
-            (Some(username), Some(password)) => Some(Credentials {
-                username: username.clone(),
-                password: password.clone(),
-            }),
+        let credentials = match (&relay.username, &relay.password, &relay.auth) {
+            (Some(username), Some(token), RelayAuth::XOAuth2 { .. }) => {
+                Some(Credentials::xoauth2(username.clone(), token.clone()))
+            }
+            (Some(username), Some(password), _) => {
+                Some(Credentials::password(username.clone(), password.clone()))
+            }
             _ => None,
         };
         let security = match relay.tls {
@@ -192,6 +195,18 @@ impl Campaign {
             record_transcript,
         };
         Ok((config, relay.connections))
+    }
+
+    /// The relay's access token cache, when it logs in with XOAUTH2 (`[relay] auth =
+    /// "xoauth2"`): it starts from the token read when the campaign was loaded.
+    pub(crate) fn relay_token(&self) -> Option<Arc<TokenCache>> {
+        let relay = self.settings.relay.as_ref()?;
+        match (&relay.auth, &relay.password) {
+            (RelayAuth::XOAuth2 { source, lifetime }, Some(token)) => Some(Arc::new(
+                TokenCache::new(source.clone(), *lifetime, token.clone()),
+            )),
+            _ => None,
+        }
     }
 }
 

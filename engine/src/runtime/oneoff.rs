@@ -3,7 +3,9 @@
 
 use super::Campaign;
 use crate::campaign::{RecipientReader, RowError};
-use crate::delivery::{open_direct, reply_record, DeliveryError, MxResolver};
+use crate::delivery::{
+    connect_relay, open_direct, reply_record, DeliveryError, MxResolver, RelayDialError,
+};
 use crate::model::ReplyRecord;
 use crate::shaping::ShapingPolicy;
 use crate::smtp::{self, Envelope};
@@ -167,17 +169,24 @@ pub async fn test_send(
     let mut session = match campaign.settings.relay {
         Some(_) => {
             let (config, _) = campaign.relay_session(true)?;
-            smtp::connect(&config).await.map_err(|error| {
-                if error.is_configuration() {
-                    Error::from(DeliveryError::relay_refused(
-                        &config.host,
-                        config.port,
-                        error,
-                    ))
-                } else {
-                    Error::from(error)
+            let token = campaign.relay_token();
+            match connect_relay(&config, token.as_deref()).await {
+                Ok(session) => session,
+                Err(RelayDialError::Smtp(error)) if error.is_configuration() => {
+                    return Err(
+                        DeliveryError::relay_refused(&config.host, config.port, error).into(),
+                    )
                 }
-            })?
+                Err(RelayDialError::Smtp(error)) => return Err(error.into()),
+                Err(RelayDialError::Token(source)) => {
+                    return Err(DeliveryError::Token {
+                        host: config.host.clone(),
+                        port: config.port,
+                        source,
+                    }
+                    .into())
+                }
+            }
         }
         None => open_direct_for(campaign, &to).await?,
     };

@@ -61,6 +61,7 @@ impl DeliveryPlan {
         Ok(DeliveryPlan {
             mode: Mode::Relay {
                 session: Arc::new(session),
+                token: campaign.relay_token(),
                 rule: relay_rule(relay, &settings.shaping.default, connections),
                 name: format!("relay {}:{}", relay.host, relay.port),
             },

@@ -4,7 +4,7 @@
 //! nothing of what they are for. A [`Session`] runs over any stream (TCP, TLS, a test pipe):
 //! [`connect`] opens TCP (with `TCP_NODELAY`), optionally implicit TLS, reads the banner,
 //! says EHLO (HELO when EHLO is refused), upgrades with STARTTLS when asked to and
-//! authenticates with AUTH PLAIN or LOGIN. [`Session::send`] then runs one mail transaction
+//! authenticates with AUTH PLAIN or LOGIN (a password) or XOAUTH2 (an OAuth 2.0 token). [`Session::send`] then runs one mail transaction
 //! per call, pipelining MAIL, RCPT and DATA in a single write when the server allows it.
 //!
 //! Replies to MAIL, RCPT and DATA are values collected in a [`Transaction`]; an [`SmtpError`]
@@ -36,6 +36,8 @@ mod tests_limits;
 mod tests_tls;
 #[cfg(test)]
 mod tests_verify;
+#[cfg(test)]
+mod tests_xoauth2;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,13 +65,49 @@ pub enum Security {
     Tls,
 }
 
-/// A user name and password for AUTH PLAIN or AUTH LOGIN.
+/// How the client logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMechanism {
+    /// A password, with AUTH PLAIN when offered, else AUTH LOGIN (the default).
+    #[default]
+    Password,
+    /// An OAuth 2.0 access token with AUTH XOAUTH2, as Gmail and Microsoft 365 document it:
+    /// `base64("user=" user ^A "auth=Bearer " token ^A ^A)`. A `334` challenge (the
+    /// server's JSON error) is answered with an empty line and the final reply (`535`)
+    /// becomes [`SmtpError::AuthFailed`].
+    XOAuth2,
+}
+
+/// A user name and a password (AUTH PLAIN or LOGIN) or an access token (AUTH XOAUTH2).
 #[derive(Debug, Clone)]
 pub struct Credentials {
     /// The user name.
     pub username: String,
-    /// The password; never printed, logged or put in an error.
+    /// The password, or the access token for [`AuthMechanism::XOAuth2`]; never printed,
+    /// logged or put in an error.
     pub password: secrecy::SecretString,
+    /// How they are sent. Default [`AuthMechanism::Password`].
+    pub mechanism: AuthMechanism,
+}
+
+impl Credentials {
+    /// A user name and password for AUTH PLAIN or LOGIN.
+    pub fn password(username: impl Into<String>, password: secrecy::SecretString) -> Self {
+        Credentials {
+            username: username.into(),
+            password,
+            mechanism: AuthMechanism::Password,
+        }
+    }
+
+    /// A user name and OAuth 2.0 access token for AUTH XOAUTH2.
+    pub fn xoauth2(username: impl Into<String>, token: secrecy::SecretString) -> Self {
+        Credentials {
+            username: username.into(),
+            password: token,
+            mechanism: AuthMechanism::XOAuth2,
+        }
+    }
 }
 
 /// One timeout per phase of a session. Defaults follow RFC 5321 §4.5.3.2 where it gives one.

@@ -14,10 +14,7 @@ const PASSWORD: &str = "s3cret pass";
 
 fn with_credentials() -> SessionConfig {
     let mut cfg = config();
-    cfg.credentials = Some(Credentials {
-        username: "user".to_owned(),
-        password: PASSWORD.into(),
-    });
+    cfg.credentials = Some(Credentials::password("user", PASSWORD.into()));
     // A scripted peer over a plain pipe stands for a server on loopback.
     cfg.allow_plain_auth = true;
     cfg

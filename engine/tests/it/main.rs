@@ -30,3 +30,4 @@ mod tracking;
 mod tracking_limits;
 mod transactional;
 mod window;
+mod xoauth2;

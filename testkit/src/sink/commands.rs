@@ -35,7 +35,7 @@ fn size_param(params: &str) -> Option<usize> {
     })
 }
 
-fn decode(b64: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode(b64: &str) -> Option<Vec<u8>> {
     if b64 == "=" {
         return Some(Vec::new());
     }
@@ -51,6 +51,8 @@ impl Session {
             Mode::AuthPlain => self.auth_plain_response(line),
             Mode::AuthLoginUser => self.auth_login_user(line),
             Mode::AuthLoginPass(user) => self.auth_login_pass(&user, line),
+            Mode::AuthXoauth2 => self.auth_xoauth2_response(line),
+            Mode::AuthXoauth2Error => self.auth_xoauth2_failed(),
             _ => self.command(line),
         }
     }
@@ -105,8 +107,8 @@ impl Session {
         if config.tls == SinkTls::StartTls && !self.tls {
             lines.push("STARTTLS".to_owned());
         }
-        if config.auth.is_some() && !self.tls_required() {
-            lines.push("AUTH PLAIN LOGIN".to_owned());
+        if let Some(mechanisms) = self.auth_mechanisms() {
+            lines.push(format!("AUTH {mechanisms}"));
         }
         if config.chunking {
             lines.push("CHUNKING".to_owned());
@@ -145,7 +147,7 @@ impl Session {
         if !self.greeted {
             return self.ok("503 5.5.1 send EHLO or HELO first");
         }
-        if self.ctx.config.auth.is_some() && self.auth_user.is_none() {
+        if self.auth_required() && self.auth_user.is_none() {
             return self.ok("530 5.7.0 authentication required");
         }
         if self.tx.mail_from.is_some() {
@@ -294,7 +296,7 @@ impl Session {
     }
 
     fn auth(&mut self, arg: &str) -> Step {
-        if self.ctx.config.auth.is_none() {
+        if !self.auth_required() {
             return self.ok("502 5.5.1 AUTH not available");
         }
         if self.tls_required() {
@@ -304,7 +306,14 @@ impl Session {
             return self.ok("503 5.5.1 AUTH not allowed now");
         }
         let (mechanism, initial) = arg.split_once(' ').unwrap_or((arg, ""));
-        match (mechanism.to_ascii_uppercase().as_str(), initial.trim()) {
+        let mechanism = mechanism.to_ascii_uppercase();
+        if mechanism == "XOAUTH2" && self.ctx.config.xoauth2.is_some() {
+            return self.auth_xoauth2(initial.trim());
+        }
+        if self.ctx.config.auth.is_none() {
+            return self.ok("504 5.5.4 unrecognized authentication type");
+        }
+        match (mechanism.as_str(), initial.trim()) {
             ("PLAIN", "") => {
                 self.mode = Mode::AuthPlain;
                 self.ok("334 ")

@@ -1,6 +1,6 @@
 //! The sink: a small but real SMTP server on loopback that Volley's tests, `volley demo` and
 //! the benchmarks use as the receiving relay or MX. It speaks ESMTP with PIPELINING,
-//! 8BITMIME, SIZE, STARTTLS or implicit TLS, AUTH PLAIN/LOGIN, CHUNKING and enhanced status
+//! 8BITMIME, SIZE, STARTTLS or implicit TLS, AUTH PLAIN/LOGIN/XOAUTH2, CHUNKING and enhanced status
 //! codes, and records exactly what arrived.
 //!
 //! Behaviour is scripted by each recipient's local-part prefix (case-insensitive):
@@ -69,6 +69,7 @@ mod stats;
 mod tests;
 #[cfg(test)]
 mod tests_faults;
+mod xoauth2;
 
 use std::time::Duration;
 
@@ -111,6 +112,11 @@ pub struct SinkConfig {
     /// Required user and password; `MAIL` before AUTH gets `530 5.7.0`. With TLS configured,
     /// AUTH is offered only after TLS. Default `None` (no AUTH).
     pub auth: Option<(String, String)>,
+    /// Required user and the one OAuth 2.0 access token accepted with AUTH XOAUTH2
+    /// (advertised with PLAIN and LOGIN when `auth` is set too). Any other token gets
+    /// Google's answer: `334` with a base64 JSON error, then `535 5.7.8` after the client's
+    /// empty line (counted in `SinkStats::auth_failures`). Default `None`.
+    pub xoauth2: Option<(String, String)>,
     /// Advertise PIPELINING. Default `true`.
     pub pipelining: bool,
     /// Advertise CHUNKING and accept BDAT. Default `false`.
@@ -160,6 +166,7 @@ impl Default for SinkConfig {
             hostname: "sink.test".to_owned(),
             tls: SinkTls::None,
             auth: None,
+            xoauth2: None,
             pipelining: true,
             chunking: false,
             size_limit: None,
@@ -184,6 +191,7 @@ impl std::fmt::Debug for SinkConfig {
             .field("hostname", &self.hostname)
             .field("tls", &self.tls)
             .field("auth_user", &self.auth.as_ref().map(|(user, _)| user))
+            .field("xoauth2_user", &self.xoauth2.as_ref().map(|(user, _)| user))
             .field("pipelining", &self.pipelining)
             .field("chunking", &self.chunking)
             .field("size_limit", &self.size_limit)

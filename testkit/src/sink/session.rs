@@ -61,6 +61,10 @@ pub(crate) enum Mode {
     AuthLoginUser,
     /// The base64 password for `AUTH LOGIN`, for this user.
     AuthLoginPass(String),
+    /// The base64 response to `AUTH XOAUTH2`'s empty challenge.
+    AuthXoauth2,
+    /// The client's (empty) answer to the XOAUTH2 error challenge; `535` follows.
+    AuthXoauth2Error,
 }
 
 /// What the loop does after a step.

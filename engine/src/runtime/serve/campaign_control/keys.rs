@@ -21,6 +21,7 @@ const CONTENT: &[(&str, bool, &str)] = &[
 /// Keys naming a secret's file on the server.
 const SECRET_FILES: &[(&str, bool, &str)] = &[
     ("relay", false, "password_file"),
+    ("relay", false, "token_file"),
     ("tracking", false, "key_file"),
     ("dkim", true, "key_file"),
 ];
@@ -28,10 +29,21 @@ const SECRET_FILES: &[(&str, bool, &str)] = &[
 /// Keys that would hold a secret itself (never accepted), with what to give instead.
 const INLINE: &[(&str, bool, &str, &str)] = &[
     ("relay", false, "password", "password_file or password_env"),
+    ("relay", false, "token", "token_file or token_env"),
     ("tracking", false, "key", "key_file or key_env"),
     ("dkim", true, "key", "key_file or key_env"),
     ("dkim", true, "private_key", "key_file or key_env"),
 ];
+
+/// Keys never accepted over the API, with what to give instead: a campaign sent over the API
+/// does not get to run programs on the server.
+const REFUSED: &[(&str, bool, &str, &str)] = &[(
+    "relay",
+    false,
+    "token_command",
+    "a campaign sent over the API does not run commands on the server: give token_file or \
+     token_env (kept fresh by a job on the server)",
+)];
 
 /// Checks the names of the files sent: plain names, each once.
 pub(super) fn check_files(files: &[NewFile]) -> Result<(), Problem> {
@@ -69,6 +81,11 @@ pub(super) fn check_keys(text: &str, files: &[NewFile]) -> Result<Option<String>
                 key,
                 format!("secrets are never sent inline: give {instead} (on the server)"),
             ));
+        }
+    }
+    for &(section, array, key, why) in REFUSED {
+        if let Some((name, _)) = values(&table, section, array, key).into_iter().next() {
+            return Err(bad(text, &name, key, why.to_owned()));
         }
     }
     for &(section, array, key) in SECRET_FILES {
@@ -179,6 +196,12 @@ mod tests {
             check_keys(fine, &[file("body.txt")]).unwrap(),
             Some("list.csv".to_owned())
         );
+        let command = "[relay]\nhost = \"h\"\ntoken_command = [\"/bin/sh\", \"-c\", \"x\"]\n";
+        let json = serde_json::to_string(&check_keys(command, &[]).unwrap_err()).unwrap();
+        assert!(json.contains("relay.token_command (line 3)"), "{json}");
+        let relative = "[relay]\nhost = \"h\"\ntoken_file = \"token.txt\"\n";
+        let json = serde_json::to_string(&check_keys(relative, &[]).unwrap_err()).unwrap();
+        assert!(json.contains("relay.token_file (line 3)"), "{json}");
         assert!(check_files(&[file("../x")]).is_err());
         assert!(check_files(&[file("a.txt"), file("a.txt")]).is_err());
     }
