@@ -1,119 +1,39 @@
 //! Counters as the sled store keeps them (postcard, field by field): [`Counts`] gained
 //! fields at its end since stores were first written (`holdout` and `cancelled`, then
-//! `excluded`), so a record is read as the current layout and, when it is shorter, as each
-//! layout before it in turn.
-
-use serde::Deserialize;
+//! `excluded`, then `waiting`), so a record is read as the current layout and, when it is
+//! shorter, as the layout before it with the same number of fields.
 
 use crate::model::Counts;
 
-/// The counters as stores wrote them before `holdout` and `cancelled` existed.
-#[derive(Deserialize)]
-struct CountsBefore {
-    total: u64,
-    pending: u64,
-    deferred: u64,
-    delivered: u64,
-    bounced: u64,
-    expired: u64,
-    suppressed: u64,
-    held: u64,
-    invalid: u64,
-    duplicate: u64,
-}
+/// How many fields [`Counts`] has: all `u64`, stored in declaration order.
+const FIELDS: usize = 14;
 
-/// The counters as stores wrote them before `excluded` existed: [`CountsBefore`] and the
-/// two fields that came next.
-#[derive(Deserialize)]
-struct CountsBeforeFields {
-    total: u64,
-    pending: u64,
-    deferred: u64,
-    delivered: u64,
-    bounced: u64,
-    expired: u64,
-    suppressed: u64,
-    held: u64,
-    invalid: u64,
-    duplicate: u64,
-    holdout: u64,
-    cancelled: u64,
-}
-
-/// The counters as stores wrote them before `waiting` existed: [`CountsBeforeFields`] and
-/// `excluded`.
-#[derive(Deserialize)]
-struct CountsBeforeWaiting {
-    total: u64,
-    pending: u64,
-    deferred: u64,
-    delivered: u64,
-    bounced: u64,
-    expired: u64,
-    suppressed: u64,
-    held: u64,
-    invalid: u64,
-    duplicate: u64,
-    holdout: u64,
-    cancelled: u64,
-    excluded: u64,
-}
+/// How many fields each earlier layout had, newest first: before `waiting`, before
+/// `excluded`, and before `holdout` and `cancelled`.
+const OLDER_LAYOUTS: [usize; 3] = [13, 12, 10];
 
 /// Decodes stored counters of any layout; `None` when the bytes are none of them.
+///
+/// An older record is the leading fields of today's layout, so it is read as a run of
+/// postcard varints, padded with zeros to today's field count and decoded as [`Counts`].
 pub(crate) fn decode(bytes: &[u8]) -> Option<Counts> {
     if let Ok(counts) = postcard::from_bytes::<Counts>(bytes) {
         return Some(counts);
     }
-    if let Ok(old) = postcard::from_bytes::<CountsBeforeWaiting>(bytes) {
-        return Some(Counts {
-            total: old.total,
-            pending: old.pending,
-            deferred: old.deferred,
-            delivered: old.delivered,
-            bounced: old.bounced,
-            expired: old.expired,
-            suppressed: old.suppressed,
-            held: old.held,
-            invalid: old.invalid,
-            duplicate: old.duplicate,
-            holdout: old.holdout,
-            cancelled: old.cancelled,
-            excluded: old.excluded,
-            waiting: 0,
-        });
+    let mut fields = [0u64; FIELDS];
+    let mut read = 0;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let slot = fields.get_mut(read)?;
+        let (value, tail) = postcard::take_from_bytes::<u64>(rest).ok()?;
+        *slot = value;
+        read += 1;
+        rest = tail;
     }
-    if let Ok(old) = postcard::from_bytes::<CountsBeforeFields>(bytes) {
-        return Some(Counts {
-            total: old.total,
-            pending: old.pending,
-            deferred: old.deferred,
-            delivered: old.delivered,
-            bounced: old.bounced,
-            expired: old.expired,
-            suppressed: old.suppressed,
-            held: old.held,
-            invalid: old.invalid,
-            duplicate: old.duplicate,
-            holdout: old.holdout,
-            cancelled: old.cancelled,
-            excluded: 0,
-            waiting: 0,
-        });
+    if !OLDER_LAYOUTS.contains(&read) {
+        return None;
     }
-    let old = postcard::from_bytes::<CountsBefore>(bytes).ok()?;
-    Some(Counts {
-        total: old.total,
-        pending: old.pending,
-        deferred: old.deferred,
-        delivered: old.delivered,
-        bounced: old.bounced,
-        expired: old.expired,
-        suppressed: old.suppressed,
-        held: old.held,
-        invalid: old.invalid,
-        duplicate: old.duplicate,
-        ..Counts::default()
-    })
+    postcard::from_bytes(&postcard::to_stdvec(&fields).ok()?).ok()
 }
 
 #[cfg(test)]
@@ -158,6 +78,18 @@ mod tests {
         assert_eq!((counts.total, counts.duplicate), (10, 5));
         assert_eq!((counts.holdout, counts.cancelled), (6, 7));
         assert_eq!(counts.excluded, 0);
+    }
+
+    #[test]
+    fn field_count_is_that_of_counts() {
+        // Every zero is one varint byte.
+        assert_eq!(postcard::to_stdvec(&Counts::default()).unwrap().len(), FIELDS);
+    }
+
+    #[test]
+    fn records_of_no_known_layout_are_refused() {
+        let bytes = postcard::to_stdvec(&[1u64; 11]).unwrap();
+        assert_eq!(decode(&bytes), None);
     }
 
     #[test]
