@@ -7,6 +7,7 @@
 //! nameserver/  a real DNS server on loopback (UDP and TCP) answering from a Zone
 //! campaign     CampaignToml: a campaign.toml for a test, built field by field
 //! http         a minimal HTTP/1.1 client for the tracking server and the API
+//! script_server ScriptServer: a scripts/*.py receiving server on Python's aiosmtpd
 //! postgres     TempCluster: a throwaway PostgreSQL cluster (initdb + pg_ctl) on loopback
 //! store        VOLLEY_TEST_STORE: sled folders, or databases of one cluster per test binary
 //! error        volley_testkit::Error: the servers' errors under one roof
@@ -21,6 +22,7 @@ mod error;
 pub mod http;
 pub mod nameserver;
 pub mod postgres;
+pub mod script_server;
 pub mod sink;
 pub mod store;
 

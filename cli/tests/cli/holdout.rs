@@ -6,16 +6,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::{arrivals, output_of, text, Fixture};
 use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay, QUICK_RETRY};
-
-/// Debian's Python, where the python3-aiosmtpd package installs the module.
-const PYTHON: &str = "/usr/bin/python3";
+use volley_testkit::script_server::ScriptServer;
 
 /// `n` recipients over `domains` domains (`user{i}@d{i % domains}.example`).
 pub(crate) fn spread_list(n: usize, domains: usize) -> (String, Vec<(String, String)>) {
@@ -164,76 +160,18 @@ async fn the_holdout_is_never_mailed_and_shows_as_its_own_entry() {
 }
 
 /// `scripts/picky-relay.py` with none of its tricks: a plain aiosmtpd receiver that logs
-/// each accepted recipient. Killed on drop.
-struct PlainAiosmtpd {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl PlainAiosmtpd {
-    /// Starts the receiver; fails loudly when python3 or its aiosmtpd module is missing.
-    fn start(dir: &Path) -> PlainAiosmtpd {
-        let probe = Command::new(PYTHON)
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .expect("/usr/bin/python3 is needed for this test (Debian: apt-get install python3)");
-        assert!(
-            probe.status.success(),
-            "Python's aiosmtpd is needed for this test (Debian: apt-get install \
-             python3-aiosmtpd): {}",
-            text(&probe.stderr)
-        );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/picky-relay.py");
-        let log = dir.join("receiver.log");
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .arg(&log)
-            .args([
-                "--per-connection",
-                "1000000",
-                "--grey-domain",
-                "none.invalid",
-            ])
-            .args(["--close-all-at", "", "--data-451", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot run scripts/picky-relay.py");
-        let stdout = child.stdout.take().unwrap();
-        let mut first = String::new();
-        // Ends at the first line or when the script exits (EOF).
-        BufReader::new(stdout).read_line(&mut first).unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("picky-relay.py did not start: {first:?}"));
-        PlainAiosmtpd { child, port, log }
-    }
-
-    /// How often the receiver accepted each recipient.
-    fn accepted(&self) -> HashMap<String, usize> {
-        let mut out = HashMap::new();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        for rcpt in log.lines().filter_map(|l| l.strip_prefix("accepted ")) {
-            *out.entry(rcpt.to_owned()).or_default() += 1;
-        }
-        out
-    }
-}
-
-impl Drop for PlainAiosmtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// each accepted recipient.
+fn plain_aiosmtpd(dir: &Path) -> ScriptServer {
+    let args = ["--per-connection", "1000000", "--grey-domain", "none.invalid"];
+    let no_tricks = ["--close-all-at", "", "--data-451", "0"];
+    let args: Vec<&str> = args.into_iter().chain(no_tricks).collect();
+    ScriptServer::start("picky-relay.py", &dir.join("receiver.log"), &args, false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_version_campaign_holds_out_its_share_from_aiosmtpd() {
     let dir = tempfile::tempdir().unwrap();
-    let receiver = PlainAiosmtpd::start(dir.path());
+    let receiver = plain_aiosmtpd(dir.path());
     copy_dkim_keys(dir.path());
     std::fs::write(dir.path().join("body.txt"), "Hello {{ name }}!\n").unwrap();
     let (csv, people) = spread_list(300, 7);
@@ -251,7 +189,10 @@ async fn a_one_version_campaign_holds_out_its_share_from_aiosmtpd() {
 
     send(&campaign).await;
     send(&campaign).await;
-    let accepted = receiver.accepted();
+    let mut accepted: HashMap<String, usize> = HashMap::new();
+    for rcpt in receiver.events("accepted") {
+        *accepted.entry(rcpt).or_default() += 1;
+    }
     assert!(accepted.values().all(|n| *n == 1), "each recipient once");
     let mailed: BTreeSet<String> = accepted.into_keys().collect();
     assert!(

@@ -7,79 +7,15 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::{output_of, text};
 use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay, QUICK_RETRY};
+use volley_testkit::script_server::ScriptServer;
 
-/// Debian's Python, where the python3-aiosmtpd package installs the module.
-const PYTHON: &str = "/usr/bin/python3";
 const RECIPIENTS: usize = 3000;
 const GREY: usize = 100;
-
-/// The relay process; killed on drop.
-struct PickyRelay {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl PickyRelay {
-    /// Starts the relay; fails loudly when python3 or its aiosmtpd module is missing.
-    fn start(dir: &Path) -> PickyRelay {
-        let probe = Command::new(PYTHON)
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .expect("/usr/bin/python3 is needed for this test (Debian: apt-get install python3)");
-        assert!(
-            probe.status.success(),
-            "Python's aiosmtpd is needed for this test (Debian: apt-get install \
-             python3-aiosmtpd): {}",
-            text(&probe.stderr)
-        );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/picky-relay.py");
-        let log = dir.join("relay.log");
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot run scripts/picky-relay.py");
-        let stdout = child.stdout.take().unwrap();
-        let mut first = String::new();
-        // Ends at the first line or when the script exits (EOF).
-        BufReader::new(stdout).read_line(&mut first).unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("picky-relay.py did not start: {first:?}"));
-        PickyRelay { child, port, log }
-    }
-
-    /// The relay's log lines, by event: `accepted`, `greylisted`, `data451`…
-    fn events(&self) -> HashMap<String, Vec<String>> {
-        let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for line in std::fs::read_to_string(&self.log).unwrap().lines() {
-            let (event, rest) = line.split_once(' ').unwrap_or((line, ""));
-            out.entry(event.to_owned())
-                .or_default()
-                .push(rest.to_owned());
-        }
-        out
-    }
-}
-
-impl Drop for PickyRelay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write_campaign(dir: &Path, port: u16) -> String {
     copy_dkim_keys(dir);
@@ -104,7 +40,7 @@ fn write_campaign(dir: &Path, port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_picky_relay_gets_everyone_in_one_run_without_slowing_down() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = PickyRelay::start(dir.path());
+    let relay = ScriptServer::start("picky-relay.py", &dir.path().join("relay.log"), &[], false);
     let campaign = write_campaign(dir.path(), relay.port);
 
     let args = ["send", campaign.as_str(), "--no-progress"];
@@ -122,7 +58,10 @@ async fn a_picky_relay_gets_everyone_in_one_run_without_slowing_down() {
     assert!(!stderr.contains("suspended"), "{stderr}");
 
     // The relay's own count: everyone exactly once.
-    let events = relay.events();
+    let mut events: HashMap<String, Vec<String>> = HashMap::new();
+    for (event, rest) in relay.log() {
+        events.entry(event).or_default().push(rest);
+    }
     let mut accepted: HashMap<&str, usize> = HashMap::new();
     for rcpt in &events["accepted"] {
         *accepted.entry(rcpt.as_str()).or_default() += 1;

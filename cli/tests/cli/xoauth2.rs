@@ -4,82 +4,18 @@
 //! token is stale: Volley fetches a fresh one once and everyone is delivered, and neither
 //! token shows in what `volley` prints, debug logs included.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::{output_of, text};
 use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay, QUICK_RETRY};
+use volley_testkit::script_server::ScriptServer;
 
-/// Debian's Python, where the python3-aiosmtpd package installs the module.
-const PYTHON: &str = "/usr/bin/python3";
 const USER: &str = "news@example.com";
 const STALE: &str = "ya29.stale-token-0000";
 const GOOD: &str = "ya29.fresh-token-1111";
 const RECIPIENTS: usize = 20;
-
-/// The relay process; killed on drop.
-struct Xoauth2Relay {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Xoauth2Relay {
-    /// Starts the relay; fails loudly when python3 or its aiosmtpd module is missing.
-    fn start(dir: &Path) -> Xoauth2Relay {
-        let probe = Command::new(PYTHON)
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .expect("/usr/bin/python3 is needed for this test (Debian: apt-get install python3)");
-        assert!(
-            probe.status.success(),
-            "Python's aiosmtpd is needed for this test (Debian: apt-get install \
-             python3-aiosmtpd): {}",
-            text(&probe.stderr)
-        );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/xoauth2-relay.py");
-        let log = dir.join("relay.log");
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .args([log.to_str().unwrap(), USER, GOOD])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot run scripts/xoauth2-relay.py");
-        let stdout = child.stdout.take().unwrap();
-        let mut first = String::new();
-        // Ends at the first line or when the script exits (EOF).
-        BufReader::new(stdout).read_line(&mut first).unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("xoauth2-relay.py did not start: {first:?}"));
-        Xoauth2Relay { child, port, log }
-    }
-
-    /// The relay's log lines starting with `event`.
-    fn events(&self, event: &str) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let (name, rest) = l.split_once(' ').unwrap_or((l, ""));
-                (name == event).then(|| rest.to_owned())
-            })
-            .collect()
-    }
-}
-
-impl Drop for Xoauth2Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The campaign, and `get-token`: `STALE` on its first run, `GOOD` afterwards.
 fn write_campaign(dir: &Path, port: u16) -> String {
@@ -110,7 +46,9 @@ fn write_campaign(dir: &Path, port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volley_send_logs_in_to_an_aiosmtpd_relay_with_a_refreshed_token() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = Xoauth2Relay::start(dir.path());
+    // Quiet: the script's errors would show the token.
+    let log = dir.path().join("relay.log");
+    let relay = ScriptServer::start("xoauth2-relay.py", &log, &[USER, GOOD], true);
     let campaign = write_campaign(dir.path(), relay.port);
 
     let args = ["send", campaign.as_str(), "--no-progress"];
