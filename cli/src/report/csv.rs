@@ -84,6 +84,7 @@ impl CsvRows {
             ("invalid", c.invalid),
             ("duplicate", c.duplicate),
             ("excluded", c.excluded),
+            ("waiting", c.waiting),
         ] {
             self.count(section, item, metric, value);
         }

@@ -203,6 +203,14 @@ fn cards(report: &Report) -> Vec<Card> {
     } else {
         format!("{} pending", format_count(c.pending))
     };
+    let pending = if c.waiting > 0 {
+        format!(
+            "{pending} · {} waiting for their window",
+            format_count(c.waiting)
+        )
+    } else {
+        pending
+    };
     vec![
         card("Recipients", c.total, pending),
         card(

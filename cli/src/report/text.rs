@@ -157,6 +157,15 @@ pub(super) fn table_summary(out: &mut String, report: &Report) {
         ];
         rows.insert(8, row);
     }
+    if c.waiting > 0 {
+        let row = vec![
+            "Waiting".into(),
+            format_count(c.waiting),
+            "for their local sending window".into(),
+        ];
+        // After Pending (the holdout, if any, went in below it).
+        rows.insert(6, row);
+    }
     out.push_str("\nSUMMARY\n");
     out.push_str(&text_table(
         &[],

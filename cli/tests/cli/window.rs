@@ -76,6 +76,18 @@ async fn a_send_outside_every_window_waits_and_status_says_until_when() {
         )),
         "{said}"
     );
+
+    // The reports count them too.
+    let out = volley(&["report", &campaign]).await;
+    let table = text(&out.stdout);
+    let row = table.lines().find(|l| l.trim_start().starts_with("Waiting"));
+    assert!(
+        row.is_some_and(|l| l.contains('3') && l.contains("local sending window")),
+        "{table}"
+    );
+    let out = volley(&["report", &campaign, "--format", "csv"]).await;
+    let csv = text(&out.stdout);
+    assert!(csv.lines().any(|l| l.ends_with(",waiting,3")), "{csv}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
