@@ -162,7 +162,12 @@ async fn the_holdout_is_never_mailed_and_shows_as_its_own_entry() {
 /// `scripts/picky-relay.py` with none of its tricks: a plain aiosmtpd receiver that logs
 /// each accepted recipient.
 fn plain_aiosmtpd(dir: &Path) -> ScriptServer {
-    let args = ["--per-connection", "1000000", "--grey-domain", "none.invalid"];
+    let args = [
+        "--per-connection",
+        "1000000",
+        "--grey-domain",
+        "none.invalid",
+    ];
     let no_tricks = ["--close-all-at", "", "--data-451", "0"];
     let args: Vec<&str> = args.into_iter().chain(no_tricks).collect();
     ScriptServer::start("picky-relay.py", &dir.join("receiver.log"), &args, false)

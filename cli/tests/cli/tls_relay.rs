@@ -194,7 +194,7 @@ async fn starttls_not_offered_stops_before_any_login() {
     assert!(
         stderr.contains(&format!(
             "relay 127.0.0.1:{port}: the relay does not offer STARTTLS, so nothing was sent \
-             (not even the password)"
+             (not even the password or token)"
         )),
         "{stderr}"
     );

@@ -80,7 +80,9 @@ async fn a_send_outside_every_window_waits_and_status_says_until_when() {
     // The reports count them too.
     let out = volley(&["report", &campaign]).await;
     let table = text(&out.stdout);
-    let row = table.lines().find(|l| l.trim_start().starts_with("Waiting"));
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("Waiting"));
     assert!(
         row.is_some_and(|l| l.contains('3') && l.contains("local sending window")),
         "{table}"

@@ -93,11 +93,13 @@ impl DeliveryError {
 fn relay_advice(cause: &SmtpError) -> String {
     let Some(problem) = cause.tls_problem() else {
         return match cause {
-            SmtpError::AuthWithoutTls { .. } => "the session is not encrypted, so the password \
-                was not sent: set [relay] tls = \"starttls\" (port 587) or \"tls\" (port 465)"
-                .to_owned(),
+            SmtpError::AuthWithoutTls { .. } => {
+                "the session is not encrypted, so the password or \
+                token was not sent: set [relay] tls = \"starttls\" (port 587) or \"tls\" (port 465)"
+                    .to_owned()
+            }
             SmtpError::StartTlsUnavailable { .. } => "the relay does not offer STARTTLS, so \
-                nothing was sent (not even the password): check [relay] port and tls \
+                nothing was sent (not even the password or token): check [relay] port and tls \
                 (\"tls\" for implicit TLS on port 465)"
                 .to_owned(),
             other => other.to_string(),

@@ -258,10 +258,10 @@ pub enum SmtpError {
         reply: Reply,
     },
     /// Credentials were given but the session is not encrypted (no TLS, or STARTTLS not
-    /// offered), and plain-text AUTH was not allowed: the password was not sent.
+    /// offered), and plain-text AUTH was not allowed: the password or token was not sent.
     #[error(
-        "{host}: refusing to send the password in clear text: the session is not encrypted \
-         (use STARTTLS or implicit TLS)"
+        "{host}: refusing to send the password or token in clear text: the session is not \
+         encrypted (use STARTTLS or implicit TLS)"
     )]
     AuthWithoutTls {
         /// Server host.

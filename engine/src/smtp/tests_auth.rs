@@ -212,8 +212,8 @@ async fn no_auth_bytes_on_a_plain_session() {
     assert_eq!(err.phase(), Phase::Auth);
     assert_eq!(
         err.to_string(),
-        "mx.example: refusing to send the password in clear text: the session is not \
-         encrypted (use STARTTLS or implicit TLS)"
+        "mx.example: refusing to send the password or token in clear text: the session \
+         is not encrypted (use STARTTLS or implicit TLS)"
     );
 }
 

@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn field_count_is_that_of_counts() {
         // Every zero is one varint byte.
-        assert_eq!(postcard::to_stdvec(&Counts::default()).unwrap().len(), FIELDS);
+        assert_eq!(
+            postcard::to_stdvec(&Counts::default()).unwrap().len(),
+            FIELDS
+        );
     }
 
     #[test]
