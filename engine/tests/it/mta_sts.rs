@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use crate::support::direct::{mx_sink, Direct};
+use crate::support::logs::Logs;
 use crate::support::outcomes::Outcomes;
 use crate::support::policy_host::{Answer, PolicyHost};
 use volley::model::RecipientState;
@@ -203,42 +203,9 @@ async fn enforce_uses_only_the_mx_hosts_its_policy_lists() {
     );
 }
 
-/// What this test's thread logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    /// Captures this thread's logs while the guard lives (current-thread runtime only).
-    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn testing_delivers_as_usual_and_logs_what_would_fail() {
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::WARN);
     let (direct, host) = start(
         &[("try.example", policy("testing", &["mx.elsewhere.example"]))],
         |z, h| {
@@ -264,7 +231,7 @@ async fn testing_delivers_as_usual_and_logs_what_would_fail() {
 
 #[tokio::test]
 async fn hostile_policy_hosts_are_cut_off_and_their_domains_delivered_as_without_policy() {
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::WARN);
     let answers = [
         ("big.example", Answer::Oversize),
         ("slow.example", Answer::Slow),

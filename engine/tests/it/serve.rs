@@ -4,9 +4,9 @@
 //! test clock that moves only when told: no real waiting for Mondays or A/B waits, and
 //! "nothing more was sent" is checked once the server reports a pass that found it idle.
 
+use crate::support::logs::Logs;
 use crate::support::{arrivals, Fixture, Setup, LIMIT};
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -173,60 +173,13 @@ async fn the_server_sends_an_ab_test_remainder_when_its_verdict_is_due() {
         .all(|m| String::from_utf8_lossy(&m.data).contains("Subject: Version B")));
 }
 
-/// What the tasks of this test's thread log, kept for asserts.
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    /// Captures this thread's logs, debug level included, while the guard lives.
-    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn count(&self, what: &str) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches(what)
-            .count()
-    }
-
-    /// Waits (at most [`LIMIT`]) until `what` has been logged `n` times.
-    async fn wait_for(&self, what: &str, n: usize) {
-        let deadline = tokio::time::Instant::now() + LIMIT;
-        while self.count(what) < n {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never logged {n} × {what:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 const HELD: &str = "the remainder stays held";
 const AGAIN: &str = "A/B verdict taken again";
 
 // One thread: the server's look runs where the logs are captured.
 #[tokio::test]
 async fn a_held_verdict_waits_for_news_or_its_recheck_time_on_the_server_clock() {
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::DEBUG);
     let setup = Setup {
         sections: "[[variant]]\nid = \"A\"\nsubject = \"Version A\"\n\n\
                    [[variant]]\nid = \"B\"\nsubject = \"Version B\"\n\n\

@@ -5,48 +5,15 @@
 //! the fresh token too stops the send with a clear login error.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::sync::{Arc, Mutex};
 
 use volley::runtime::{self, SendOptions};
 use volley_testkit::sink::{SinkConfig, SinkTls};
 
+use crate::support::logs::Logs;
 use crate::support::{self, Fixture, Setup, LIMIT, USER};
 
 const STALE: &str = "ya29.stale-token-0000";
 const GOOD: &str = "ya29.fresh-token-1111";
-
-/// What the tasks of this test's thread log, kept for asserts.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    /// Captures this thread's logs, debug level included, while the guard lives.
-    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// A relay on STARTTLS that accepts `USER` with the token `GOOD` only, and a campaign whose
 /// `token_command` prints `STALE` the first time and `then` afterwards (each run logged in
@@ -104,7 +71,7 @@ fn assert_no_token(what: &str, text: &str) {
 // One thread: every task logs where the logs are captured.
 #[tokio::test]
 async fn a_stale_token_is_refreshed_once_and_the_send_goes_through() {
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::DEBUG);
     let fixture = fixture(GOOD, 3).await;
     let report = fixture.send().await.unwrap();
     assert_eq!(report.counts.delivered, 20);
@@ -149,7 +116,7 @@ async fn the_test_send_transcript_shows_no_token() {
 
 #[tokio::test]
 async fn a_relay_that_refuses_the_fresh_token_too_stops_the_send() {
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::DEBUG);
     let fixture = fixture("ya29.also-refused-2222", 1).await;
     let campaign = fixture.campaign();
     let error = tokio::time::timeout(LIMIT, runtime::send(&campaign, SendOptions::default()))

@@ -1,6 +1,7 @@
 //! Test harness: a campaign written into a temp dir, pointed at a fresh loopback sink.
 
 pub mod direct;
+pub mod logs;
 pub mod outcomes;
 pub mod policy_host;
 
