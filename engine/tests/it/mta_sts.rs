@@ -55,6 +55,17 @@ fn trust(direct: &Direct, host: &PolicyHost, mx_trusted: bool) {
     std::fs::write(direct.path("ca.pem"), pem).unwrap();
 }
 
+/// One `domain` whose MX is the sink and whose policy is `mode` listing `mx`, with the MX
+/// certificate trusted when `mx_trusted`.
+async fn one_domain(domain: &str, mode: &str, mx: &str, mx_trusted: bool) -> (Direct, PolicyHost) {
+    let (direct, host) = start(&[(domain, policy(mode, &[mx]))], |z, h| {
+        z.mx(domain, 10, &h[0].0);
+    })
+    .await;
+    trust(&direct, &host, mx_trusted);
+    (direct, host)
+}
+
 fn write_campaign(direct: &Direct, host: &PolicyHost, csv: &str, mx_extra: &str) {
     let extra = format!("mta_sts_port = {}\n{mx_extra}", host.port);
     direct.write_campaign(csv, &extra, "");
@@ -62,14 +73,7 @@ fn write_campaign(direct: &Direct, host: &PolicyHost, csv: &str, mx_extra: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enforce_defers_when_the_mx_certificate_is_not_valid_and_sends_nothing() {
-    let (direct, host) = start(
-        &[("sts.example", policy("enforce", &["*.sink.test"]))],
-        |z, h| {
-            z.mx("sts.example", 10, &h[0].0);
-        },
-    )
-    .await;
-    trust(&direct, &host, false);
+    let (direct, host) = one_domain("sts.example", "enforce", "*.sink.test", false).await;
     let csv = "email,first_name,city\na@sts.example,A,X\nb@sts.example,B,Y\n";
     write_campaign(&direct, &host, csv, "");
     let report = direct.send_with_linger(std::time::Duration::ZERO).await;
@@ -96,14 +100,7 @@ async fn enforce_defers_when_the_mx_certificate_is_not_valid_and_sends_nothing()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_send_honours_enforce_as_the_send_does() {
-    let (direct, host) = start(
-        &[("sts.example", policy("enforce", &["*.sink.test"]))],
-        |z, h| {
-            z.mx("sts.example", 10, &h[0].0);
-        },
-    )
-    .await;
-    trust(&direct, &host, false);
+    let (direct, host) = one_domain("sts.example", "enforce", "*.sink.test", false).await;
     write_campaign(
         &direct,
         &host,
@@ -142,14 +139,7 @@ a@sts.example,A,X
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enforce_with_a_valid_certificate_delivers_over_tls() {
-    let (direct, host) = start(
-        &[("sts.example", policy("enforce", &["mx0.sink.test"]))],
-        |z, h| {
-            z.mx("sts.example", 10, &h[0].0);
-        },
-    )
-    .await;
-    trust(&direct, &host, true);
+    let (direct, host) = one_domain("sts.example", "enforce", "mx0.sink.test", true).await;
     let csv = "email,first_name,city\na@sts.example,A,X\nb@sts.example,B,Y\n";
     write_campaign(&direct, &host, csv, "");
     let report = direct.send().await.unwrap();
@@ -206,14 +196,7 @@ async fn enforce_uses_only_the_mx_hosts_its_policy_lists() {
 #[tokio::test]
 async fn testing_delivers_as_usual_and_logs_what_would_fail() {
     let (logs, _guard) = Logs::capture(tracing::Level::WARN);
-    let (direct, host) = start(
-        &[("try.example", policy("testing", &["mx.elsewhere.example"]))],
-        |z, h| {
-            z.mx("try.example", 10, &h[0].0);
-        },
-    )
-    .await;
-    trust(&direct, &host, false);
+    let (direct, host) = one_domain("try.example", "testing", "mx.elsewhere.example", false).await;
     let csv = "email,first_name,city\na@try.example,A,X\nb@try.example,B,Y\n";
     write_campaign(&direct, &host, csv, "");
     let report = direct.send().await.unwrap();
