@@ -117,8 +117,19 @@ mod transactional;
 pub use metrics::MetricsSource;
 
 /// How long a launched campaign is not launched again: while it loads and starts, and when a
-/// run ended with recipients still pending (a relay cap, a suspended destination).
+/// run ended with recipients still pending (a relay cap, a suspended destination). Work that
+/// waited for a time and fell due since is not held back.
 const RELAUNCH_AFTER: Duration = Duration::from_secs(60);
+
+/// When a campaign has work to send.
+#[derive(Debug, Clone, Copy)]
+struct Work {
+    /// When it is due (on the server's clock).
+    at: DateTime<Utc>,
+    /// It waited for a time (a retry, a sending window, an A/B verdict), rather than being
+    /// due as soon as the campaign may run (not loaded yet, recipients pending).
+    timed: bool,
+}
 
 /// Starts the tracking server on `[tracking] bind`, on `tasks`, until `cancel`; returns
 /// where it listens (when the socket can say).
@@ -425,11 +436,11 @@ impl Server {
         for id in ids {
             self.decide_ab_test(settings, &id, now);
             let ab_wait = settings.ab.as_ref().map(|ab| ab.wait);
-            if let Some(due) = self.due_work(&id, now, ab_wait) {
+            if let Some(work) = self.due_work(&id, now, ab_wait) {
                 working.push(id.clone());
-                wake = wake.min(due);
-                if due <= now && !self.host.is_active(&id) {
-                    self.launch(settings, &id);
+                wake = wake.min(work.at);
+                if work.at <= now && !self.host.is_active(&id) {
+                    self.launch(settings, &id, now, work.timed.then_some(work.at));
                 }
             }
         }
@@ -454,12 +465,7 @@ impl Server {
     /// held remainder is to be decided: after the wait, and once a verdict held, at its next
     /// recheck; `None` when it is done. The A/B times are on the serve clock, retries on
     /// the system's.
-    fn due_work(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-        ab_wait: Option<Duration>,
-    ) -> Option<DateTime<Utc>> {
+    fn due_work(&self, id: &str, now: DateTime<Utc>, ab_wait: Option<Duration>) -> Option<Work> {
         let Ok(counts) = self.store.counts(id) else {
             return None;
         };
@@ -473,9 +479,13 @@ impl Server {
                 now + (at - system_now)
             })
         };
+        let untimed = Some(Work {
+            at: now,
+            timed: false,
+        });
         match counts {
-            None => Some(now),
-            Some(counts) if counts.pending > 0 => Some(now),
+            None => untimed,
+            Some(counts) if counts.pending > 0 => untimed,
             Some(counts) => {
                 let retry = self
                     .store
@@ -483,6 +493,15 @@ impl Server {
                     .ok()
                     .flatten()
                     .and_then(at_system_time);
+                // A sending window opens on the send's clock, which is this one.
+                let window =
+                    self.store.next_window(id).ok().flatten().and_then(|at| {
+                        DateTime::<Utc>::from_timestamp_millis(i64::try_from(at).ok()?)
+                    });
+                let retry = match (retry, window) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 let decision = ab_wait.filter(|_| counts.held > 0).and_then(|wait| {
                     let sent = self.store.ab_record(id).ok()?.test_sent_at?;
                     let due = crate::model::add_duration(sent, wait);
@@ -493,10 +512,11 @@ impl Server {
                     (Some(due), Some(recheck)) => Some(due.max(recheck)),
                     (due, _) => due,
                 };
-                match (retry, decision) {
+                let at = match (retry, decision) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
-                }
+                };
+                at.map(|at| Work { at, timed: true })
             }
         }
     }
@@ -573,22 +593,36 @@ impl Server {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Hands campaign `id` (one-off, or an edition) of `settings` to the host.
-    fn launch(&self, settings: &CampaignSettings, id: &str) {
+    /// Hands campaign `id` (one-off, or an edition) of `settings` to the host at `clock` (the
+    /// server's time); `timed` is when its work fell due, if it waited for a time (a retry,
+    /// a sending window, an A/B verdict): work that fell due since the last hand-over is
+    /// new, and goes at once.
+    fn launch(
+        &self,
+        settings: &CampaignSettings,
+        id: &str,
+        clock: DateTime<Utc>,
+        timed: Option<DateTime<Utc>>,
+    ) {
         {
             let mut launched = self.launched.lock().unwrap_or_else(|p| p.into_inner());
-            let now = tokio::time::Instant::now();
+            let at = tokio::time::Instant::now();
             // A cluster node's send ends when its domains have no work; a grant starts another.
             let grants = self
                 .node
                 .as_ref()
                 .map_or(0, |(node, _)| node.filter().generation());
-            if launched.get(id).is_some_and(|(at, seen)| {
-                now.duration_since(*at) < RELAUNCH_AFTER && *seen == grants
+            if launched.get(id).is_some_and(|last| {
+                at.duration_since(last.at) < RELAUNCH_AFTER
+                    && last.grants == grants
+                    && timed.is_none_or(|due| due <= last.clock)
             }) {
                 return;
             }
-            launched.insert(id.to_owned(), (now, grants));
+            launched.insert(
+                id.to_owned(),
+                campaign_control::LastLaunch { at, grants, clock },
+            );
         }
         let mut settings = settings.clone();
         settings.id = id.to_owned();

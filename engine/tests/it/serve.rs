@@ -248,3 +248,47 @@ async fn a_held_verdict_waits_for_news_or_its_recheck_time_on_the_server_clock()
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edition_reaches_each_zone_when_its_window_opens_on_the_server_clock() {
+    let setup = Setup {
+        sections: "[schedule]\ncron = \"0 9 * * MON\"\ntimezone = \"Europe/Berlin\"\n\
+                   window = \"09:00-17:00\"\ntimezone_column = \"tz\"\n"
+            .to_owned(),
+        ..Setup::default()
+    };
+    let fixture = Fixture::new(
+        setup,
+        "email,first_name,city,tz\nann@a.example,Ann,Oslo,Europe/Berlin\n\
+         bob@b.example,Bob,Boston,America/New_York\n",
+    )
+    .await;
+    let clock = ManualClock::new(at("2026-12-07T08:00:30Z"));
+    let settings = volley::config::load_serve(&serve_file(&fixture)).unwrap();
+    let cancel = CancellationToken::new();
+    let server = Server::open(settings, options(&clock), cancel.clone())
+        .await
+        .unwrap();
+    let mut passes = server.passes();
+    let running = tokio::spawn(server.run());
+
+    // 09:00 in Berlin, 03:00 in Boston: only Ann's window is open.
+    let idle = sent_then_idle(&fixture, &mut passes, 1).await;
+    assert_eq!(arrivals(&fixture.sink).get("bob@b.example"), None);
+    let idle = idle_after(&mut passes, idle).await;
+    assert_eq!(fixture.sink.count(), 1, "Bob waits for his window");
+
+    // 09:00:30 in Boston: the server's next look sends Bob, once.
+    clock.set(at("2026-12-07T14:00:30Z"));
+    fixture.sink.wait_for(2, LIMIT).await.unwrap();
+    idle_after(&mut passes, idle).await;
+    let got = arrivals(&fixture.sink);
+    assert_eq!(got.get("bob@b.example"), Some(&1));
+    assert_eq!(got.get("ann@a.example"), Some(&1));
+    cancel.cancel();
+    tokio::time::timeout(LIMIT, running)
+        .await
+        .expect("the server stopped in time")
+        .unwrap()
+        .unwrap();
+}

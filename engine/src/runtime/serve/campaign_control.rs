@@ -32,7 +32,18 @@ const SETTLE_WAIT: Duration = Duration::from_secs(60);
 pub(crate) const CANCELLED: &str = "cancelled over the API";
 
 /// When each campaign was last handed to the host (the server's; cleared on start/resume).
-pub(super) type Launched = Arc<Mutex<HashMap<String, (tokio::time::Instant, u64)>>>;
+pub(super) type Launched = Arc<Mutex<HashMap<String, LastLaunch>>>;
+
+/// One campaign's last hand-over to the host.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LastLaunch {
+    /// When, on the machine's monotonic clock.
+    pub(super) at: tokio::time::Instant,
+    /// The cluster node's grant generation then (0 off a cluster).
+    pub(super) grants: u64,
+    /// When, on the server's clock.
+    pub(super) clock: chrono::DateTime<chrono::Utc>,
+}
 
 /// The server's campaign control.
 pub(super) struct ServeControl {
