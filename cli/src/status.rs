@@ -84,6 +84,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     if !report.nodes.is_empty() {
         print_nodes(&report.nodes);
     }
+    print_relays(&report.relays);
     for webhook in &report.webhooks {
         let failing = match (&webhook.last_error, webhook.next_attempt) {
             (Some(error), Some(at)) => {
@@ -99,6 +100,24 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ));
     }
     Ok(crate::exit::OK)
+}
+
+/// What each relay did (`[[relay]]`), one line each: delivered, deferred, bounced, and the
+/// times it was taken out for a cool-down. Nothing for a campaign sent direct to MX.
+fn print_relays(relays: &[volley::store::RelayTally]) {
+    for relay in relays {
+        let mut line = format!(
+            "  relay {}: {} delivered, {} deferred, {} bounced",
+            relay.relay, relay.delivered, relay.deferred, relay.bounced
+        );
+        if relay.cooldowns > 0 {
+            line.push_str(&format!(
+                "; taken out {}",
+                counted(relay.cooldowns, "time", "times")
+            ));
+        }
+        ui::line(&line);
+    }
 }
 
 /// The cluster's nodes: live ones first, then stopped or silent ones.

@@ -24,7 +24,7 @@ mod throttle;
 mod token;
 
 pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
-pub use destination::{Destination, ReadyQueue, Route, LANES};
+pub use destination::{Destination, ReadyQueue, RelayPart, Route, LANES};
 pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
 pub use mta_sts::{MtaSts, Policy, StsCheck, StsMode};
