@@ -126,11 +126,18 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
             }
             None => (None, None),
         };
+        let mut message = err.message().trim_end().to_owned();
+        if message.contains("duplicate key `relay`") {
+            message.push_str(
+                ": [relay] (one relay) and [[relay]] (several) cannot be mixed; write every \
+                 relay as a [[relay]] entry",
+            );
+        }
         ConfigError::Syntax {
             file: file.to_path_buf(),
             line,
             column,
-            message: err.message().trim_end().to_owned(),
+            message,
         }
     })
 }
