@@ -168,6 +168,10 @@ fn print_destinations(destinations: &[volley::model::DestinationStatus]) {
             .rate
             .map_or_else(|| "-".to_owned(), crate::words::numbers::format_per_second);
         let state = match (d.suspended_for, d.failing_for, d.backing_off) {
+            _ if d.taken_out_for.is_some() => {
+                let s = d.taken_out_for.unwrap_or(0);
+                format!("taken out for its cool-down, tried again in {s}s")
+            }
             (Some(s), _, _) => format!("suspended for {s}s (throttled {})", times(d.throttled)),
             (_, Some(s), _) => format!("unreachable, retrying in {s}s"),
             (_, _, true) => format!("backing off (throttled {})", times(d.throttled)),

@@ -38,7 +38,10 @@ async fn check_names_a_bad_relay_entry_by_index_and_key() {
     let output = output_of(&["check", &campaign], &[]).await;
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("relay[1].weight = 0 is out of range"), "{stdout}");
+    assert!(
+        stdout.contains("relay[1].weight = 0 is out of range"),
+        "{stdout}"
+    );
     let campaign = write_campaign(
         dir.path(),
         3,

@@ -101,7 +101,7 @@ impl StatusReport {
             tracking,
             nodes: Vec::new(),
             webhooks,
-            relays,
+            relays: relays.into_vec(),
         })
     }
 

@@ -113,6 +113,8 @@ pub struct Destination {
     sessions: AtomicU64,
     /// Why it was taken out last (a relay of several), for when every relay is out.
     last_error: Mutex<Option<super::DeliveryError>>,
+    /// Until when it is taken out (a relay of several), for status displays.
+    out_until: Mutex<Option<Instant>>,
     ready: ReadyQueue,
     state: Mutex<State>,
     open: AtomicUsize,
@@ -149,6 +151,7 @@ impl Destination {
             relay: None,
             sessions: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            out_until: Mutex::new(None),
             ready: ReadyQueue::default(),
             state: Mutex::new(State {
                 backoff,
@@ -190,6 +193,11 @@ impl Destination {
     /// Keeps the error that took this relay out.
     pub fn set_last_error(&self, error: super::DeliveryError) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    /// Notes that this relay is taken out until `until` (`None`: back in), for status.
+    pub fn set_taken_out(&self, until: Option<Instant>) {
+        *self.out_until.lock().unwrap_or_else(|p| p.into_inner()) = until;
     }
 
     /// Takes the error that took this relay out, if one did.
@@ -483,6 +491,11 @@ impl Destination {
             failing_for: state
                 .failing_until
                 .filter(|&until| until > now)
+                .map(seconds),
+            taken_out_for: self
+                .out_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
                 .map(seconds),
         }
     }

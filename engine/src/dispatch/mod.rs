@@ -623,8 +623,11 @@ impl Scheduler {
         let Some((name, until, all_out)) = pool.take_out(id) else {
             return;
         };
-        let seconds = until.saturating_sub(self.clock.now_millis()) / 1000;
-        tracing::warn!(relay = %name, seconds, "relay taken out for its cool-down");
+        let left = Duration::from_millis(until.saturating_sub(self.clock.now_millis()));
+        if let Some(destination) = self.routing.destinations.get(id) {
+            destination.set_taken_out(Some(Instant::now() + left));
+        }
+        tracing::warn!(relay = %name, seconds = left.as_secs(), "relay taken out for its cool-down");
         let tally = crate::store::RelayTally {
             relay: name,
             cooldowns: 1,
@@ -659,7 +662,11 @@ impl Scheduler {
         };
         let destinations = &self.routing.destinations;
         let sessions = |id: usize| destinations.get(id).map_or(0, |d| d.sessions());
-        pool.refresh(now_millis(), sessions);
+        for id in pool.refresh(now_millis(), sessions) {
+            if let Some(destination) = destinations.get(id) {
+                destination.set_taken_out(None);
+            }
+        }
         for destination in destinations {
             if pool.probing(destination.id) {
                 pool.note_sessions(destination.id, destination.sessions());

@@ -109,9 +109,11 @@ impl RelayPool {
     }
 
     /// Relays whose cool-down is over start probing (`sessions` gives a destination's
-    /// session count); caps past `now` (system time) are lifted.
-    pub(crate) fn refresh(&mut self, now: Millis, sessions: impl Fn(usize) -> u64) {
+    /// session count); caps past `now` (system time) are lifted. Returns the destinations
+    /// that started probing.
+    pub(crate) fn refresh(&mut self, now: Millis, sessions: impl Fn(usize) -> u64) -> Vec<usize> {
         let at = self.clock.now_millis();
+        let mut probing = Vec::new();
         for slot in &mut self.slots {
             if let Health::Out { until } = slot.health {
                 if until <= at {
@@ -119,6 +121,7 @@ impl RelayPool {
                     slot.health = Health::Probing {
                         sessions: sessions(slot.relay.destination),
                     };
+                    probing.push(slot.relay.destination);
                     tracing::info!(relay = %slot.relay.name, "relay cool-down over: trying it again with one connection");
                 }
             }
@@ -126,6 +129,7 @@ impl RelayPool {
                 slot.held_until = None;
             }
         }
+        probing
     }
 
     /// Notes that `destination` opened a session (`sessions` now): a probing relay is
