@@ -112,4 +112,13 @@ async fn status_and_report_show_the_backup_taking_over_from_a_refusing_primary()
     assert!(csv.contains("relay,backup,delivered,12"), "{csv}");
     let table = text(&output_of(&["report", &campaign], &[]).await.stdout);
     assert!(table.contains("RELAYS"), "{table}");
+    let html = text(
+        &output_of(&["report", &campaign, "--format", "html"], &[])
+            .await
+            .stdout,
+    );
+    assert!(
+        html.contains("<tr><td><code>primary</code></td><td><strong>0</strong></td>"),
+        "{html}"
+    );
 }

@@ -90,12 +90,17 @@ pub struct CampaignSettings {
 
 impl CampaignSettings {
     /// The files this campaign reads secrets from, each with the TOML key naming it:
-    /// `relay.password_file`, `relay.token_file`, `tracking.key_file`, `dkim[N].key_file`.
+    /// `relay.password_file` (`relay[N].password_file` with several relays),
+    /// `relay.token_file`, `tracking.key_file`, `dkim[N].key_file`.
     /// Secrets from environment variables or commands are not listed.
     pub fn secret_files(&self) -> Vec<(String, PathBuf)> {
         let mut files = Vec::new();
-        for (i, relay) in self.relays.iter().enumerate().skip(1) {
-            let entry = format!("relay[{i}]");
+        for (i, relay) in self.relays.iter().enumerate() {
+            let entry = if self.relays.len() > 1 {
+                format!("relay[{i}]")
+            } else {
+                "relay".to_owned()
+            };
             if let Some(path) = &relay.password_file {
                 files.push((format!("{entry}.password_file"), path.clone()));
             }
@@ -106,16 +111,6 @@ impl CampaignSettings {
             {
                 files.push((format!("{entry}.token_file"), path.clone()));
             }
-        }
-        if let Some(path) = self.relay.as_ref().and_then(|r| r.password_file.as_ref()) {
-            files.push(("relay.password_file".to_owned(), path.clone()));
-        }
-        if let Some(RelayAuth::XOAuth2 {
-            source: crate::config::TokenSource::File(path),
-            ..
-        }) = self.relay.as_ref().map(|r| &r.auth)
-        {
-            files.push(("relay.token_file".to_owned(), path.clone()));
         }
         if let Some(path) = self.tracking.as_ref().and_then(|t| t.key_file.as_ref()) {
             files.push(("tracking.key_file".to_owned(), path.clone()));
