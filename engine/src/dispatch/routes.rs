@@ -188,13 +188,8 @@ impl Routing {
         rule: ShapingRule,
         part: RelayPart,
     ) -> usize {
-        let id = self.add_destination(name.clone(), name, route, rule, "relay".to_owned());
-        if let Some(slot) = self.destinations.get_mut(id) {
-            if let Some(destination) = Arc::get_mut(slot) {
-                destination.relay = Some(part);
-            }
-        }
-        id
+        let key = name.clone();
+        self.add_destination(key, name, route, rule, "relay".to_owned(), Some(part))
     }
 
     /// The relay the next batch goes to (relay mode): see [`RelayPool::pick`].
@@ -345,7 +340,7 @@ impl Routing {
         }
         let name = names.join(",");
         let route = Route::Mx { hosts, tls, sts };
-        let id = self.add_destination(key, name, route, rule, rule_name);
+        let id = self.add_destination(key, name, route, rule, rule_name, None);
         self.destinations[id].add_domain();
         id
     }
@@ -357,9 +352,14 @@ impl Routing {
         route: Route,
         rule: ShapingRule,
         rule_name: String,
+        relay: Option<RelayPart>,
     ) -> usize {
         let id = self.destinations.len();
-        let destination = Arc::new(Destination::new(id, name, route, rule, rule_name));
+        let mut destination = Destination::new(id, name, route, rule, rule_name);
+        if let Some(part) = relay {
+            destination = destination.with_relay(part);
+        }
+        let destination = Arc::new(destination);
         if let Some(&limit) = self.learned.get(&destination.name) {
             destination.learn_messages_per_connection(limit);
         }
