@@ -4,6 +4,7 @@ production relays do, for testing that Volley reads replies for what they say.
 
     picky-relay.py LOG [--per-connection 97] [--grey-domain grey.example]
                        [--close-all-at 1000,2000] [--data-451 3] [--data-451-after 500]
+                       [--data-delay 0.05]
 
 It listens on 127.0.0.1 on a free port and prints `listening PORT` on stdout, then:
 
@@ -13,7 +14,9 @@ It listens on 127.0.0.1 on a free port and prints `listening PORT` on stdout, th
 - when its total of accepted messages reaches each of --close-all-at, every connection then
   open gets `421 4.7.0 Message limit reached` at its next MAIL and is closed;
 - answers `451 4.3.0 Temporary failure` to --data-451 messages (the first ones after
-  --data-451-after accepted messages), at the end of DATA.
+  --data-451-after accepted messages), at the end of DATA;
+- waits --data-delay seconds (default 0) at the end of each DATA before answering, a slow
+  relay (one killed meanwhile leaves that transaction without a reply).
 
 Every event goes to LOG, one line each, flushed at once: `accepted RCPT` per accepted
 recipient, `greylisted RCPT`, `closed-per-connection N`, `closed-all`, `data451 RCPT`.
@@ -75,6 +78,8 @@ class Picky:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.args.data_delay > 0:
+            await asyncio.sleep(self.args.data_delay)
         if self.accepted >= self.args.data_451_after and self.data_451_left > 0:
             self.data_451_left -= 1
             for rcpt in envelope.rcpt_tos:
@@ -102,6 +107,7 @@ def parse_args():
         default=[1000, 2000])
     parser.add_argument("--data-451", type=int, default=3)
     parser.add_argument("--data-451-after", type=int, default=500)
+    parser.add_argument("--data-delay", type=float, default=0.0)
     return parser.parse_args()
 
 

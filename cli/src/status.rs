@@ -84,6 +84,7 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     if !report.nodes.is_empty() {
         print_nodes(&report.nodes);
     }
+    print_relays(&report.relays);
     for webhook in &report.webhooks {
         let failing = match (&webhook.last_error, webhook.next_attempt) {
             (Some(error), Some(at)) => {
@@ -99,6 +100,24 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         ));
     }
     Ok(crate::exit::OK)
+}
+
+/// What each relay did (`[[relay]]`), one line each: delivered, deferred, bounced, and the
+/// times it was taken out for a cool-down. Nothing for a campaign sent direct to MX.
+fn print_relays(relays: &[volley::store::RelayTally]) {
+    for relay in relays {
+        let mut line = format!(
+            "  relay {}: {} delivered, {} deferred, {} bounced",
+            relay.relay, relay.delivered, relay.deferred, relay.bounced
+        );
+        if relay.cooldowns > 0 {
+            line.push_str(&format!(
+                "; taken out {}",
+                counted(relay.cooldowns, "time", "times")
+            ));
+        }
+        ui::line(&line);
+    }
 }
 
 /// The cluster's nodes: live ones first, then stopped or silent ones.
@@ -149,6 +168,10 @@ fn print_destinations(destinations: &[volley::model::DestinationStatus]) {
             .rate
             .map_or_else(|| "-".to_owned(), crate::words::numbers::format_per_second);
         let state = match (d.suspended_for, d.failing_for, d.backing_off) {
+            _ if d.taken_out_for.is_some() => {
+                let s = d.taken_out_for.unwrap_or(0);
+                format!("taken out for its cool-down, tried again in {s}s")
+            }
             (Some(s), _, _) => format!("suspended for {s}s (throttled {})", times(d.throttled)),
             (_, Some(s), _) => format!("unreachable, retrying in {s}s"),
             (_, _, true) => format!("backing off (throttled {})", times(d.throttled)),

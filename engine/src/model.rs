@@ -459,6 +459,10 @@ pub struct DestinationStatus {
     pub suspended_for: Option<u64>,
     /// Seconds until connections are tried again after every host failed.
     pub failing_for: Option<u64>,
+    /// Seconds until a relay taken out for its cool-down (`[[relay]]`: it refused the
+    /// login, failed TLS or could not be reached) is tried again.
+    #[serde(default)]
+    pub taken_out_for: Option<u64>,
 }
 
 /// Counts of one campaign (or one variant): unique people and raw events.

@@ -95,6 +95,13 @@ impl Relay {
 impl fmt::Display for Relay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "[relay]")?;
+        self.write_keys(f)
+    }
+}
+
+impl Relay {
+    /// The section's keys, without its header.
+    fn write_keys(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "host = \"{}\"\nport = {}", self.host, self.port)?;
         writeln!(f, "tls = \"{}\"", self.tls)?;
         if let Some(helo) = &self.helo {
@@ -159,6 +166,7 @@ impl fmt::Display for Mx {
 #[derive(Debug, Clone)]
 enum Route {
     Relay(Relay),
+    Relays(Vec<Relay>),
     Mx(Mx),
 }
 
@@ -252,6 +260,14 @@ impl CampaignToml {
     /// Send through `relay` (replacing any route set before).
     pub fn relay(mut self, relay: Relay) -> CampaignToml {
         self.route = Some(Route::Relay(relay));
+        self
+    }
+
+    /// Send through several relays, one `[[relay]]` entry each, in this order (replacing
+    /// any route set before); per-entry keys (`name`, `weight`, `priority`, `cooldown`) go
+    /// in with [`Relay::line`].
+    pub fn relays(mut self, relays: Vec<Relay>) -> CampaignToml {
+        self.route = Some(Route::Relays(relays));
         self
     }
 
@@ -362,6 +378,12 @@ impl fmt::Display for CampaignToml {
             .try_for_each(|l| writeln!(f, "{l}"))?;
         match &self.route {
             Some(Route::Relay(relay)) => write!(f, "\n{relay}")?,
+            Some(Route::Relays(relays)) => {
+                for relay in relays {
+                    writeln!(f, "\n[[relay]]")?;
+                    relay.write_keys(f)?;
+                }
+            }
             Some(Route::Mx(mx)) => write!(f, "\n{mx}")?,
             None => {}
         }

@@ -228,6 +228,7 @@ pub(super) fn sample_report() -> Report {
                 soft: 133,
             },
         ],
+        relays: Vec::new(),
         timeline: Timeline {
             start: START_MS,
             bucket_ms: HOUR_MS,
@@ -299,6 +300,7 @@ pub(super) fn empty_report() -> Report {
         domains: Vec::new(),
         other_domains: None,
         bounces: Vec::new(),
+        relays: Vec::new(),
         timeline: Timeline {
             start: START_MS,
             bucket_ms: HOUR_MS,

@@ -163,6 +163,12 @@ pub(crate) fn csv(report: &Report) -> String {
         rows.count("bounce", &b.category, "hard", b.hard);
         rows.count("bounce", &b.category, "soft", b.soft);
     }
+    for r in &report.relays {
+        rows.count("relay", &r.relay, "delivered", r.delivered);
+        rows.count("relay", &r.relay, "deferred", r.deferred);
+        rows.count("relay", &r.relay, "bounced", r.bounced);
+        rows.count("relay", &r.relay, "cooldowns", r.cooldowns);
+    }
 
     let timeline = &report.timeline;
     rows.text("timeline", "", "start", &format_millis(timeline.start));

@@ -235,6 +235,7 @@ fn report(inputs: &[VariantInput], verdict: Verdict, decided: bool) -> Report {
         domains: Vec::new(),
         other_domains: None,
         bounces: Vec::new(),
+        relays: Vec::new(),
         timeline: Timeline::default(),
     }
 }

@@ -33,6 +33,18 @@ struct Page<'a> {
     money: Option<super::money::MoneyView>,
     domains: Vec<DomainView>,
     bounces: Vec<BounceView>,
+    /// What each relay did (`[[relay]]`); empty when the campaign went direct to MX.
+    relays: Vec<RelayView>,
+}
+
+/// One row of the relays table.
+#[derive(Serialize)]
+struct RelayView {
+    relay: String,
+    delivered: String,
+    deferred: String,
+    bounced: String,
+    cooldowns: String,
 }
 
 /// One summary card.
@@ -164,6 +176,17 @@ pub(crate) fn html(report: &Report) -> anyhow::Result<String> {
         money: report.money.as_ref().map(super::money::money_view),
         domains: domains(report),
         bounces: bounces(report),
+        relays: report
+            .relays
+            .iter()
+            .map(|r| RelayView {
+                relay: r.relay.clone(),
+                delivered: format_count(r.delivered),
+                deferred: format_count(r.deferred),
+                bounced: format_count(r.bounced),
+                cooldowns: format_count(r.cooldowns),
+            })
+            .collect(),
     };
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);

@@ -122,6 +122,7 @@ fn sample() -> Report {
             hard: 40,
             soft: 3,
         }],
+        relays: Vec::new(),
         timeline: Timeline {
             start: 1_796_180_400_000,
             bucket_ms: HOUR_MS,

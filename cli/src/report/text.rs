@@ -90,8 +90,41 @@ pub(crate) fn table(report: &Report) -> String {
     super::money::table_money(&mut out, report);
     table_domains(&mut out, report);
     table_bounces(&mut out, report);
+    table_relays(&mut out, report);
     table_timeline(&mut out, report);
     out
+}
+
+/// What each relay did (`[[relay]]`); nothing when the campaign went direct to MX.
+pub(super) fn table_relays(out: &mut String, report: &Report) {
+    if report.relays.is_empty() {
+        return;
+    }
+    out.push_str("\nRELAYS\n");
+    let rows: Vec<Vec<String>> = report
+        .relays
+        .iter()
+        .map(|r| {
+            vec![
+                r.relay.clone(),
+                format_count(r.delivered),
+                format_count(r.deferred),
+                format_count(r.bounced),
+                format_count(r.cooldowns),
+            ]
+        })
+        .collect();
+    out.push_str(&text_table(
+        &["Relay", "Delivered", "Deferred", "Bounced", "Taken out"],
+        &[
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+        ],
+        &rows,
+    ));
 }
 
 /// The recipients by state and the whole campaign's engagement.

@@ -31,6 +31,8 @@ pub(crate) struct ReportJson<'a> {
     other_domains: &'a Option<DomainRow>,
     bounces: &'a [CategoryRow],
     timeline: &'a Timeline,
+    /// What each relay did (`[[relay]]`); empty when the campaign went direct to MX.
+    relays: &'a [volley::store::RelayTally],
 }
 
 impl<'a> ReportJson<'a> {
@@ -50,6 +52,7 @@ impl<'a> ReportJson<'a> {
             other_domains: &report.other_domains,
             bounces: &report.bounces,
             timeline: &report.timeline,
+            relays: &report.relays,
         }
     }
 }

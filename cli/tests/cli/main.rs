@@ -41,6 +41,7 @@ mod lift;
 mod postfix;
 mod postgres;
 mod providers;
+mod relays;
 mod replies;
 mod segments;
 mod serve;

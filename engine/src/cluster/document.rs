@@ -253,15 +253,14 @@ impl Builder<'_> {
 }
 
 /// The indexes of `section` to visit: `[None]` for a table, each entry of an array.
+/// A section that may be either (`[relay]` or `[[relay]]`) is listed as a table and read
+/// as whichever it is.
 fn indexes(table: &Table, section: &str, array: bool) -> Vec<Option<usize>> {
-    if !array {
-        return vec![None];
+    match table.get(section).and_then(Value::as_array) {
+        Some(entries) => (0..entries.len()).map(Some).collect(),
+        None if array => Vec::new(),
+        None => vec![None],
     }
-    let len = table
-        .get(section)
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    (0..len).map(Some).collect()
 }
 
 /// The value of `key` in `section` (entry `index` of an array of tables), when there.

@@ -106,6 +106,37 @@ fn a_document_carries_templates_and_the_list_header_but_never_a_secret() {
 }
 
 #[test]
+fn relay_entries_carry_each_their_secret_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    campaign_folder(dir.path(), "");
+    let path = dir.path().join("campaign.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[relay]", "[[relay]]")
+        .replace(
+            "[[dkim]]",
+            "[[relay]]\nhost = \"127.0.0.2\"\ntls = \"none\"\nusername = \"u2\"\n\
+             password_file = \"pw.txt\"\n\n[[dkim]]",
+        );
+    std::fs::write(&path, text).unwrap();
+    let settings = load_campaign(&path, None).unwrap();
+    assert_eq!(settings.relays.len(), 2);
+    let (document, _) = build(&settings);
+    let keys: Vec<&str> = document.secrets.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "relay[0].password_file",
+            "relay[1].password_file",
+            "dkim[0].key_file"
+        ]
+    );
+    let pw = dir.path().join("pw.txt").display().to_string();
+    assert_eq!(document.campaign_toml.matches(&pw).count(), 2);
+    assert!(!document.campaign_toml.contains(PASSWORD));
+}
+
+#[test]
 fn a_scheduled_campaign_carries_its_whole_list() {
     let dir = tempfile::tempdir().unwrap();
     let settings = campaign_folder(dir.path(), "\n[schedule]\ncron = \"0 6 * * 1\"\n");

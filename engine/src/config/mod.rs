@@ -137,6 +137,8 @@ mod tests_holdout;
 #[cfg(test)]
 mod tests_mta_sts;
 #[cfg(test)]
+mod tests_relays;
+#[cfg(test)]
 mod tests_store;
 #[cfg(test)]
 mod tests_topic;

@@ -15,9 +15,9 @@ use crate::ab::Rules;
 pub(crate) struct RawFile {
     /// `[campaign]`: required.
     pub(crate) campaign: RawCampaign,
-    /// `[relay]`: absent means direct to MX.
+    /// `[relay]` (one relay) or `[[relay]]` (several): absent means direct to MX.
     #[serde(default)]
-    pub(crate) relay: Option<RawRelay>,
+    pub(crate) relay: Option<RawRelays>,
     /// `[[dkim]]` entries.
     #[serde(default)]
     pub(crate) dkim: Vec<RawDkim>,
@@ -260,10 +260,60 @@ pub(crate) struct RawCampaign {
     pub(crate) archive_fields: std::collections::BTreeMap<String, String>,
 }
 
-/// `[relay]`.
+/// `[relay]` (one table) or `[[relay]]` (an array of tables).
+#[derive(Debug)]
+pub(crate) enum RawRelays {
+    /// `[relay]`.
+    One(Box<RawRelay>),
+    /// `[[relay]]` entries, in file order.
+    Many(Vec<RawRelay>),
+}
+
+impl<'de> Deserialize<'de> for RawRelays {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawRelays;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a [relay] table or [[relay]] entries")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawRelays, A::Error> {
+                let one = RawRelay::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawRelays::One(Box::new(one)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<RawRelays, A::Error> {
+                let many = Vec::<RawRelay>::deserialize(
+                    serde::de::value::SeqAccessDeserializer::new(seq),
+                )?;
+                Ok(RawRelays::Many(many))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// `[relay]`, or one `[[relay]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRelay {
+    /// Absent: `host:port`.
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Absent: 1.
+    #[serde(default)]
+    pub(crate) weight: Option<i64>,
+    /// Absent: 0.
+    #[serde(default)]
+    pub(crate) priority: Option<i64>,
+    /// Absent: 5 minutes.
+    #[serde(default)]
+    pub(crate) cooldown: Option<String>,
     pub(crate) host: String,
     #[serde(default = "default_port")]
     pub(crate) port: i64,

@@ -38,8 +38,11 @@ pub struct CampaignSettings {
     /// without personal data, each merge field replaced by its `[campaign] archive_fields`
     /// value (empty when not named). `None` (the default): no archive page.
     pub archive: Option<Vec<(String, String)>>,
-    /// The relay to send through; `None` means direct to MX.
+    /// The relay to send through (the first of `relays`); `None` means direct to MX.
     pub relay: Option<RelaySettings>,
+    /// Every relay (`[relay]`, or each `[[relay]]` entry in file order); empty means
+    /// direct to MX.
+    pub relays: Vec<RelaySettings>,
     /// DKIM signing entries; their domains are the authorised From domains.
     pub dkim: Vec<DkimSettings>,
     /// Retry schedule and expiry for deferred messages.
@@ -87,19 +90,27 @@ pub struct CampaignSettings {
 
 impl CampaignSettings {
     /// The files this campaign reads secrets from, each with the TOML key naming it:
-    /// `relay.password_file`, `relay.token_file`, `tracking.key_file`, `dkim[N].key_file`.
+    /// `relay.password_file` (`relay[N].password_file` with several relays),
+    /// `relay.token_file`, `tracking.key_file`, `dkim[N].key_file`.
     /// Secrets from environment variables or commands are not listed.
     pub fn secret_files(&self) -> Vec<(String, PathBuf)> {
         let mut files = Vec::new();
-        if let Some(path) = self.relay.as_ref().and_then(|r| r.password_file.as_ref()) {
-            files.push(("relay.password_file".to_owned(), path.clone()));
-        }
-        if let Some(RelayAuth::XOAuth2 {
-            source: crate::config::TokenSource::File(path),
-            ..
-        }) = self.relay.as_ref().map(|r| &r.auth)
-        {
-            files.push(("relay.token_file".to_owned(), path.clone()));
+        for (i, relay) in self.relays.iter().enumerate() {
+            let entry = if self.relays.len() > 1 {
+                format!("relay[{i}]")
+            } else {
+                "relay".to_owned()
+            };
+            if let Some(path) = &relay.password_file {
+                files.push((format!("{entry}.password_file"), path.clone()));
+            }
+            if let RelayAuth::XOAuth2 {
+                source: crate::config::TokenSource::File(path),
+                ..
+            } = &relay.auth
+            {
+                files.push((format!("{entry}.token_file"), path.clone()));
+            }
         }
         if let Some(path) = self.tracking.as_ref().and_then(|t| t.key_file.as_ref()) {
             files.push(("tracking.key_file".to_owned(), path.clone()));
@@ -276,6 +287,15 @@ pub struct TemplateFile {
 /// How to reach the relay and log in to it.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
+    /// Its name in logs, status and reports (`name`); default `host:port`.
+    pub name: String,
+    /// Its share of the traffic among the relays of its priority (`weight`); default 1.
+    pub weight: u32,
+    /// Its failover order (`priority`): lower is preferred, like an MX preference; default 0.
+    pub priority: u32,
+    /// How long it is taken out after refusing the login, failing TLS or staying out of
+    /// reach (`cooldown`); default 5 minutes.
+    pub cooldown: std::time::Duration,
     /// Relay host name or IP address.
     pub host: String,
     /// Relay port; default 587.

@@ -10,7 +10,7 @@ use super::address::{normalize_address, normalize_domain};
 use super::error::{ConfigError, DurationProblem};
 use super::mx::{validate_dns, validate_mx};
 use super::raw::{RawCampaign, RawDkim, RawFile, RawRetry};
-use super::relay::validate_relay;
+use super::relay::validate_relays;
 use super::settings::{
     Address, BounceSettings, CampaignSettings, DkimSettings, KeySource, RetrySettings, TemplateFile,
 };
@@ -126,11 +126,18 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
             }
             None => (None, None),
         };
+        let mut message = err.message().trim_end().to_owned();
+        if message.contains("duplicate key `relay`") {
+            message.push_str(
+                ": [relay] (one relay) and [[relay]] (several) cannot be mixed; write every \
+                 relay as a [[relay]] entry",
+            );
+        }
         ConfigError::Syntax {
             file: file.to_path_buf(),
             line,
             column,
-            message: err.message().trim_end().to_owned(),
+            message,
         }
     })
 }
@@ -173,10 +180,11 @@ pub(crate) fn validate(
     let priority = u8::try_from(c.priority).unwrap_or(3); // invariant: range-checked above
     let dkim = validate_dkim(&ctx, &raw.dkim)?;
     check_authorised(&ctx, &from, &dkim)?;
-    let relay = match &raw.relay {
-        Some(relay) => Some(validate_relay(&ctx, relay, &from.domain)?),
-        None => None,
+    let relays = match &raw.relay {
+        Some(relays) => validate_relays(&ctx, relays, &from.domain)?,
+        None => Vec::new(),
     };
+    let relay = relays.first().cloned();
     let retry = validate_retry(&ctx, &raw.retry)?;
     let bounces = validate_bounces(&ctx, &raw.bounces)?;
     let mx = validate_mx(&ctx, &raw.mx, &from.domain)?;
@@ -224,6 +232,7 @@ pub(crate) fn validate(
         priority,
         archive: archive_settings(&raw.campaign),
         relay,
+        relays,
         dkim,
         retry,
         store,

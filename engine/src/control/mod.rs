@@ -144,6 +144,9 @@ pub enum Response {
         /// The webhooks following the campaign: backlog, last error, next attempt.
         #[serde(default)]
         webhooks: Vec<WebhookStatus>,
+        /// What each relay did for the campaign (boxed: keeps the answer small).
+        #[serde(default)]
+        relays: Box<[crate::store::RelayTally]>,
     },
     /// A submitted campaign was loaded and is being sent.
     Submitted {
@@ -346,6 +349,7 @@ mod tests {
                         paused: None,
                         tracking: TrackCounts::default(),
                         webhooks: Vec::new(),
+                        relays: Box::default(),
                     },
                     _ => Response::Error {
                         message: "unknown".into(),

@@ -4,7 +4,7 @@
 
 use super::Response;
 use crate::model::{format_millis, Counts, DestinationStatus, Millis, TrackCounts};
-use crate::store::NodeInfo;
+use crate::store::{NodeInfo, RelayTally};
 use crate::webhooks::WebhookStatus;
 
 /// Counts for one campaign and where they came from.
@@ -37,6 +37,9 @@ pub struct StatusReport {
     /// acknowledged) and, when asked of the server running them, their last error and
     /// next attempt.
     pub webhooks: Vec<WebhookStatus>,
+    /// What each relay did for the campaign (`[[relay]]`): delivered, deferred, bounced and
+    /// cool-downs, by relay name; empty when it went direct to MX.
+    pub relays: Vec<RelayTally>,
 }
 
 impl StatusReport {
@@ -55,6 +58,7 @@ impl StatusReport {
             connection_limits: Vec::new(),
             nodes: Vec::new(),
             webhooks: Vec::new(),
+            relays: Vec::new(),
         }
     }
 
@@ -72,6 +76,7 @@ impl StatusReport {
             paused,
             tracking,
             webhooks,
+            relays,
         } = response
         else {
             return None;
@@ -96,6 +101,7 @@ impl StatusReport {
             tracking,
             nodes: Vec::new(),
             webhooks,
+            relays: relays.into_vec(),
         })
     }
 
@@ -137,6 +143,10 @@ impl StatusReport {
                 "destination": name, "messages_per_connection": messages,
             })).collect::<Vec<_>>(),
             "nodes": self.nodes.iter().map(node_json).collect::<Vec<_>>(),
+            "relays": self.relays.iter().map(|r| serde_json::json!({
+                "relay": r.relay, "delivered": r.delivered, "deferred": r.deferred,
+                "bounced": r.bounced, "cooldowns": r.cooldowns,
+            })).collect::<Vec<_>>(),
             "webhooks": self.webhooks.iter().map(|w| serde_json::json!({
                 "name": w.name, "backlog": w.backlog, "last_error": w.last_error,
                 "next_attempt": w.next_attempt.map(format_millis),

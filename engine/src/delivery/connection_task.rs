@@ -43,8 +43,16 @@ pub enum DeliveryEvent {
         /// When it may be sent to again.
         until: Instant,
     },
+    /// One of several relays refused the login, failed TLS or could not be reached; its
+    /// queued messages were released (the error is kept on the destination).
+    RelayDown {
+        /// The destination.
+        destination: usize,
+    },
     /// A relay cap is reached; the relay's queued messages were released.
     Paused {
+        /// The relay's destination.
+        destination: usize,
         /// When sending may go on (epoch milliseconds).
         resume_at: Millis,
         /// The campaign-file key of the cap.
@@ -103,7 +111,8 @@ impl DeliveryContext {
         self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    fn set_fatal(&self, error: DeliveryError) {
+    /// Stops delivery with `error` (the first one set is kept).
+    pub(crate) fn set_fatal(&self, error: DeliveryError) {
         self.fatal
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -211,7 +220,13 @@ impl Connection {
             }
             () = paced => {}
         }
-        if let Some(budget) = &self.ctx.relay_budget {
+        let budget = self
+            .destination
+            .relay
+            .as_ref()
+            .and_then(|r| r.budget.as_ref())
+            .or(self.ctx.relay_budget.as_ref());
+        if let Some(budget) = budget {
             let taken = budget
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -221,6 +236,7 @@ impl Connection {
                 release_queue(&self.destination, &self.ctx).await;
                 self.ctx
                     .tell(DeliveryEvent::Paused {
+                        destination: self.destination.id,
                         resume_at: exhausted.resume_at,
                         cap: exhausted.cap,
                         limit: exhausted.limit,
@@ -351,10 +367,19 @@ async fn connect_failed(destination: &Destination, ctx: &DeliveryContext, failur
         ConnectFailure::Cancelled => {}
         ConnectFailure::Fatal(error) => {
             let others_open = destination.open_connections() > 1;
-            if destination.ever_connected() && others_open {
+            let gone = matches!(error, DeliveryError::Unreachable { .. });
+            if destination.ever_connected() && others_open && !(gone && destination.fails_over()) {
                 // The relay caps connections: carry on with the ones it allows.
                 tracing::warn!(destination = %destination.name, %error, "a connection could not be opened; continuing with fewer");
                 destination.cap_connections(destination.open_connections() - 1);
+                return;
+            }
+            if destination.fails_over() {
+                tracing::warn!(destination = %destination.name, %error, "relay taken out for its cool-down; its messages go to the other relays");
+                destination.set_last_error(error);
+                release_queue(destination, ctx).await;
+                let id = destination.id;
+                ctx.tell(DeliveryEvent::RelayDown { destination: id }).await;
                 return;
             }
             ctx.set_fatal(error);

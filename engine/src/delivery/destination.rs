@@ -3,7 +3,7 @@
 //! composed messages waiting for a connection.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,18 @@ impl Route {
     }
 }
 
+/// What a relay destination of a send with several relays carries.
+#[derive(Debug, Clone)]
+pub struct RelayPart {
+    /// The relay's name (`name`, default `host:port`).
+    pub name: String,
+    /// Its hourly and daily caps, when it has any.
+    pub budget: Option<Arc<Mutex<crate::shaping::RelayBudget>>>,
+    /// True with more than one relay: a refused login, a TLS failure or a relay out of
+    /// reach takes it out for its cool-down instead of stopping the send.
+    pub fails_over: bool,
+}
+
 /// Mutable state behind one lock, held briefly and never across an await.
 #[derive(Debug)]
 struct State {
@@ -94,6 +106,15 @@ pub struct Destination {
     pub connections: RateGate,
     /// True for the relay: a failure to connect or log in stops the whole send.
     pub fatal_connect_errors: bool,
+    /// One of several relays (`[[relay]]`): its name, its hourly and daily caps, and
+    /// whether a failure that stops a lone relay takes it out instead.
+    pub relay: Option<RelayPart>,
+    /// Sessions opened to it in this run.
+    sessions: AtomicU64,
+    /// Why it was taken out last (a relay of several), for when every relay is out.
+    last_error: Mutex<Option<super::DeliveryError>>,
+    /// Until when it is taken out (a relay of several), for status displays.
+    out_until: Mutex<Option<Instant>>,
     ready: ReadyQueue,
     state: Mutex<State>,
     open: AtomicUsize,
@@ -127,6 +148,10 @@ impl Destination {
             rule,
             rule_name,
             fatal_connect_errors,
+            relay: None,
+            sessions: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            out_until: Mutex::new(None),
             ready: ReadyQueue::default(),
             state: Mutex::new(State {
                 backoff,
@@ -147,6 +172,40 @@ impl Destination {
             rank: AtomicUsize::new(0),
             backoff_changed: AtomicBool::new(false),
         }
+    }
+
+    /// The same destination as one relay of a send (see [`RelayPart`]).
+    pub fn with_relay(mut self, relay: RelayPart) -> Self {
+        self.relay = Some(relay);
+        self
+    }
+
+    /// True when a failure that would stop a lone relay takes this one out instead.
+    pub fn fails_over(&self) -> bool {
+        self.relay.as_ref().is_some_and(|r| r.fails_over)
+    }
+
+    /// Sessions opened to it in this run.
+    pub fn sessions(&self) -> u64 {
+        self.sessions.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the error that took this relay out.
+    pub fn set_last_error(&self, error: super::DeliveryError) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    /// Notes that this relay is taken out until `until` (`None`: back in), for status.
+    pub fn set_taken_out(&self, until: Option<Instant>) {
+        *self.out_until.lock().unwrap_or_else(|p| p.into_inner()) = until;
+    }
+
+    /// Takes the error that took this relay out, if one did.
+    pub fn take_last_error(&self) -> Option<super::DeliveryError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -319,6 +378,7 @@ impl Destination {
     /// Notes a session established.
     pub fn connected(&self) {
         self.ever_connected.store(true, Ordering::Relaxed);
+        self.sessions.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
         state.consecutive_failures = 0;
         state.failing_until = None;
@@ -431,6 +491,11 @@ impl Destination {
             failing_for: state
                 .failing_until
                 .filter(|&until| until > now)
+                .map(seconds),
+            taken_out_for: self
+                .out_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
                 .map(seconds),
         }
     }

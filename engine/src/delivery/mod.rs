@@ -11,7 +11,9 @@
 //!
 //! A reply is a value ([`Outcome`]); only failures that no retry can fix at the relay
 //! (authentication, an untrusted certificate, a relay that stays out of reach) end delivery
-//! with a [`DeliveryError`]. An MX destination none of whose hosts answers has its queued
+//! with a [`DeliveryError`]. With several relays (`[[relay]]`) such a failure takes that
+//! relay out instead ([`DeliveryEvent::RelayDown`], its queue released to the others); the
+//! error ends delivery only once every relay is out. An MX destination none of whose hosts answers has its queued
 //! messages deferred and is tried again after a pause.
 
 mod connection_task;
@@ -24,7 +26,7 @@ mod throttle;
 mod token;
 
 pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
-pub use destination::{Destination, ReadyQueue, Route, LANES};
+pub use destination::{Destination, ReadyQueue, RelayPart, Route, LANES};
 pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
 pub use mta_sts::{MtaSts, Policy, StsCheck, StsMode};

@@ -20,11 +20,12 @@
 mod feed;
 mod jobs;
 mod leases;
+mod relays;
 mod routes;
 mod window;
 
 pub use jobs::{JobQueue, JobWorker};
-pub use routes::Mode;
+pub use routes::{Mode, RelayRoute};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -337,7 +338,7 @@ impl Scheduler {
     ) -> Result<Scheduler, StoreError> {
         let (answers_tx, answers) = mpsc::unbounded_channel();
         let learned = setup.store.connection_limits()?.into_iter().collect();
-        let routing = Routing::new(setup.mode, answers_tx, learned);
+        let routing = Routing::new(setup.mode, answers_tx, learned, setup.clock.clone());
         {
             let mut view = setup
                 .view
@@ -430,6 +431,7 @@ impl Scheduler {
             }
             self.tell_stopped();
             self.take_grants();
+            self.refresh_relays();
             self.check_retries()?;
             self.fill().await?;
             self.release_blocked().await;
@@ -570,11 +572,32 @@ impl Scheduler {
                     tracing::warn!(destination = %d.name, seconds, "destination suspended after repeated throttling");
                 }
             }
+            DeliveryEvent::RelayDown { destination } => self.relay_down(destination),
             DeliveryEvent::Paused {
+                destination,
                 resume_at,
                 cap,
                 limit,
             } => {
+                let all_held = self
+                    .routing
+                    .relays
+                    .as_mut()
+                    .is_none_or(|pool| pool.hold(destination, resume_at));
+                if !all_held {
+                    let name = self
+                        .routing
+                        .destinations
+                        .get(destination)
+                        .map(|d| d.name.clone());
+                    tracing::warn!(
+                        relay = name.as_deref().unwrap_or("?"),
+                        cap,
+                        limit,
+                        "relay limit reached: its traffic goes to the other relays"
+                    );
+                    return;
+                }
                 if self.paused.is_none_or(|p| p.resume_at < resume_at) {
                     tracing::warn!(cap, limit, resume_at = %crate::model::format_millis(resume_at), "relay limit reached: sending paused");
                     self.paused = Some(Pause {
@@ -583,6 +606,70 @@ impl Scheduler {
                         limit,
                     });
                 }
+            }
+        }
+    }
+
+    /// Takes relay `id` out for its cool-down (its queue was released); counts it for the
+    /// campaigns of the run; when every relay is out, delivery stops with its error as a
+    /// lone relay's would.
+    fn relay_down(&mut self, id: usize) {
+        let Some(pool) = self.routing.relays.as_mut() else {
+            return;
+        };
+        if matches!(pool.blocked(id), Some(relays::Blocked::Out { .. })) {
+            return; // Another connection told already.
+        }
+        let Some((name, until, all_out)) = pool.take_out(id) else {
+            return;
+        };
+        let left = Duration::from_millis(until.saturating_sub(self.clock.now_millis()));
+        if let Some(destination) = self.routing.destinations.get(id) {
+            destination.set_taken_out(Some(Instant::now() + left));
+        }
+        tracing::warn!(relay = %name, seconds = left.as_secs(), "relay taken out for its cool-down");
+        let tally = crate::store::RelayTally {
+            relay: name,
+            cooldowns: 1,
+            ..Default::default()
+        };
+        for feed in &self.feeds {
+            if let Err(error) = self
+                .store
+                .add_relay_tallies(&feed.id, std::slice::from_ref(&tally))
+            {
+                tracing::warn!(%error, campaign = %feed.id, "could not count a relay cool-down");
+            }
+        }
+        if all_out {
+            let error = self
+                .routing
+                .destinations
+                .get(id)
+                .and_then(|d| d.take_last_error());
+            if let Some(error) = error {
+                self.ctx.set_fatal(error);
+            }
+            self.ctx.cancel.cancel();
+        }
+    }
+
+    /// Relays whose cool-down is over are probed; a probe that opened a session brings its
+    /// relay back.
+    fn refresh_relays(&mut self) {
+        let Some(pool) = self.routing.relays.as_mut() else {
+            return;
+        };
+        let destinations = &self.routing.destinations;
+        let sessions = |id: usize| destinations.get(id).map_or(0, |d| d.sessions());
+        for id in pool.refresh(now_millis(), sessions) {
+            if let Some(destination) = destinations.get(id) {
+                destination.set_taken_out(None);
+            }
+        }
+        for destination in destinations {
+            if pool.probing(destination.id) {
+                pool.note_sessions(destination.id, destination.sessions());
             }
         }
     }
@@ -636,6 +723,7 @@ impl Scheduler {
                         self.settle_locally(position, &domain, &failure).await?;
                     }
                     RouteState::Routed(id) => {
+                        let id = self.routing.pick_relay().unwrap_or(id);
                         if claimed.get(&id).is_some_and(|&p| p < priority) {
                             continue;
                         }
@@ -671,7 +759,7 @@ impl Scheduler {
             return Ok(());
         }
         self.unreachable.remove(&id);
-        if paused && destination.fatal_connect_errors {
+        if (paused && destination.fatal_connect_errors) || self.relay_blocked(id) {
             return Ok(());
         }
         let priority = self.feeds[position].priority;
@@ -764,7 +852,8 @@ impl Scheduler {
         let paused = self.paused.is_some();
         for destination in &self.routing.destinations {
             let blocked = destination.blocked_until(now).is_some()
-                || (paused && destination.fatal_connect_errors);
+                || (paused && destination.fatal_connect_errors)
+                || self.relay_blocked(destination.id);
             if !blocked || destination.ready().is_empty() {
                 continue;
             }
@@ -792,11 +881,23 @@ impl Scheduler {
                 destination.ready().set_draining(true);
                 continue;
             }
-            if destination.blocked_until(now).is_some() || self.ctx.cancel.is_cancelled() {
+            if destination.blocked_until(now).is_some()
+                || self.ctx.cancel.is_cancelled()
+                || self.relay_blocked(destination.id)
+            {
                 continue;
             }
             let open = destination.open_connections();
-            let limit = destination.connection_limit();
+            let probing = self
+                .routing
+                .relays
+                .as_ref()
+                .is_some_and(|pool| pool.probing(destination.id));
+            let limit = if probing {
+                1
+            } else {
+                destination.connection_limit()
+            };
             let waiting = destination.ready().len();
             let wanted = if open == 0 {
                 1
@@ -901,7 +1002,27 @@ impl Scheduler {
             .paused
             .filter(|_| destination.fatal_connect_errors)
             .map(|p| p.resume_at);
-        blocked.max(paused)
+        let relay = match self
+            .routing
+            .relays
+            .as_ref()
+            .and_then(|pool| pool.blocked(id))
+        {
+            Some(relays::Blocked::Out { for_ms }) => {
+                Some(add_duration(now_millis(), Duration::from_millis(for_ms)))
+            }
+            Some(relays::Blocked::Held { until }) => Some(until),
+            None => None,
+        };
+        blocked.max(paused).max(relay)
+    }
+
+    /// True while relay `id` is taken out or held by a cap (never for MX destinations).
+    fn relay_blocked(&self, id: usize) -> bool {
+        self.routing
+            .relays
+            .as_ref()
+            .is_some_and(|pool| pool.blocked(id).is_some())
     }
 
     fn wake_hint(&mut self, at: Millis) {

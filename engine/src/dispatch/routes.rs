@@ -5,34 +5,50 @@
 //! the background while the old answer is still used.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::relays::{RelayPool, RelaySlot};
 use crate::config::{MxTls, ShapingRule};
 use crate::delivery::{
-    Destination, MtaSts, MxAnswer, MxResolver, Resolved, Route, StsCheck, StsMode, TokenCache,
+    Destination, MtaSts, MxAnswer, MxResolver, RelayPart, Resolved, Route, StsCheck, StsMode,
+    TokenCache,
 };
-use crate::model::BackoffSnapshot;
-use crate::shaping::ShapingPolicy;
+use crate::model::{BackoffSnapshot, Clock};
+use crate::shaping::{RelayBudget, ShapingPolicy};
 use crate::smtp::SessionConfig;
 
 /// Lookups running at once at most.
 const MAX_LOOKUPS: usize = 64;
 
+/// One relay of a send (`[relay]`, or a `[[relay]]` entry).
+pub struct RelayRoute {
+    /// The relay's session settings.
+    pub session: Arc<SessionConfig>,
+    /// Its access token, when it logs in with XOAUTH2.
+    pub token: Option<Arc<TokenCache>>,
+    /// Its limits.
+    pub rule: ShapingRule,
+    /// Its name (`name`, default `host:port`); its destination is `relay <name>`.
+    pub name: String,
+    /// Its share of the traffic among the relays of its priority.
+    pub weight: u32,
+    /// Its failover order (lower is preferred).
+    pub priority: u32,
+    /// How long it is taken out after a failure no retry fixes.
+    pub cooldown: Duration,
+    /// Its hourly and daily caps, when it has any.
+    pub budget: Option<Arc<Mutex<RelayBudget>>>,
+}
+
 /// How recipients are routed.
 pub enum Mode {
-    /// Everything through one relay, under `rule` (from `[relay]`).
+    /// Everything through the relays (one with `[relay]`), split by weight and priority.
     Relay {
-        /// The relay's session settings.
-        session: Arc<SessionConfig>,
-        /// Its access token, when it logs in with XOAUTH2.
-        token: Option<Arc<TokenCache>>,
-        /// Its limits.
-        rule: ShapingRule,
-        /// How it is named in logs and status (`relay host:port`).
-        name: String,
+        /// The relays, in file order.
+        relays: Vec<RelayRoute>,
     },
     /// Straight to each domain's MX hosts.
     Mx {
@@ -50,7 +66,10 @@ pub enum Mode {
 impl std::fmt::Debug for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mode::Relay { name, .. } => write!(f, "Mode::Relay({name})"),
+            Mode::Relay { relays } => {
+                let names: Vec<&str> = relays.iter().map(|r| r.name.as_str()).collect();
+                write!(f, "Mode::Relay({})", names.join(", "))
+            }
             Mode::Mx { tls, .. } => write!(f, "Mode::Mx(tls {})", tls.as_str()),
         }
     }
@@ -94,6 +113,8 @@ pub(crate) struct Routing {
     learned: HashMap<String, u64>,
     /// On a cluster node: the back-off other nodes left, by destination name.
     shared_backoff: HashMap<String, BackoffSnapshot>,
+    /// The relays and the split between them (relay mode only).
+    pub(crate) relays: Option<RelayPool>,
 }
 
 impl Routing {
@@ -115,10 +136,12 @@ impl Routing {
     /// at a time, so the channel stays small).
     /// `learned` are per-connection message limits learned in earlier runs, by destination
     /// name.
+    /// Relay cool-downs run on `clock`.
     pub(crate) fn new(
         mode: Mode,
         answers: mpsc::UnboundedSender<(String, Resolved)>,
         learned: HashMap<String, u64>,
+        clock: Clock,
     ) -> Self {
         let mut routing = Routing {
             mode,
@@ -129,19 +152,49 @@ impl Routing {
             answers,
             learned,
             shared_backoff: HashMap::new(),
+            relays: None,
         };
-        if let Mode::Relay {
-            session,
-            token,
-            rule,
-            name,
-        } = &routing.mode
-        {
-            let route = Route::Relay(session.clone(), token.clone());
-            let (rule, name) = (rule.clone(), name.clone());
-            routing.add_destination(name.clone(), name, route, rule, "relay".to_owned());
+        let relays = match &mut routing.mode {
+            Mode::Relay { relays } => std::mem::take(relays),
+            Mode::Mx { .. } => return routing,
+        };
+        let fails_over = relays.len() > 1;
+        let mut slots = Vec::with_capacity(relays.len());
+        for relay in relays {
+            let route = Route::Relay(relay.session.clone(), relay.token.clone());
+            let name = format!("relay {}", relay.name);
+            let part = RelayPart {
+                name: relay.name.clone(),
+                budget: relay.budget.clone(),
+                fails_over,
+            };
+            let id = routing.add_relay(name, route, relay.rule.clone(), part);
+            slots.push(RelaySlot {
+                destination: id,
+                name: relay.name,
+                weight: relay.weight,
+                priority: relay.priority,
+                cooldown: relay.cooldown,
+            });
         }
+        routing.relays = Some(RelayPool::new(slots, clock));
         routing
+    }
+
+    fn add_relay(
+        &mut self,
+        name: String,
+        route: Route,
+        rule: ShapingRule,
+        part: RelayPart,
+    ) -> usize {
+        let key = name.clone();
+        self.add_destination(key, name, route, rule, "relay".to_owned(), Some(part))
+    }
+
+    /// The relay the next batch goes to (relay mode): see [`RelayPool::pick`].
+    pub(crate) fn pick_relay(&mut self) -> Option<usize> {
+        self.relays.as_mut().and_then(RelayPool::pick)
     }
 
     /// Lookups still running.
@@ -151,8 +204,8 @@ impl Routing {
 
     /// Where `domain` stands; starts (or refreshes) its lookup when needed.
     pub(crate) fn route(&mut self, domain: &str) -> RouteState {
-        if matches!(self.mode, Mode::Relay { .. }) {
-            return RouteState::Routed(0);
+        if let Some(pool) = &self.relays {
+            return RouteState::Routed(pool.preferred());
         }
         let now = Instant::now();
         match self.entries.get_mut(domain) {
@@ -287,7 +340,7 @@ impl Routing {
         }
         let name = names.join(",");
         let route = Route::Mx { hosts, tls, sts };
-        let id = self.add_destination(key, name, route, rule, rule_name);
+        let id = self.add_destination(key, name, route, rule, rule_name, None);
         self.destinations[id].add_domain();
         id
     }
@@ -299,9 +352,14 @@ impl Routing {
         route: Route,
         rule: ShapingRule,
         rule_name: String,
+        relay: Option<RelayPart>,
     ) -> usize {
         let id = self.destinations.len();
-        let destination = Arc::new(Destination::new(id, name, route, rule, rule_name));
+        let mut destination = Destination::new(id, name, route, rule, rule_name);
+        if let Some(part) = relay {
+            destination = destination.with_relay(part);
+        }
+        let destination = Arc::new(destination);
         if let Some(&limit) = self.learned.get(&destination.name) {
             destination.learn_messages_per_connection(limit);
         }

@@ -34,7 +34,7 @@ use crate::delivery::Settled;
 use crate::dispatch::SchedulerEvent;
 use crate::model::{now_millis, Counts, Outcome};
 use crate::shaping::RelayBudget;
-use crate::store::{OutcomePolicy, OutcomeUpdate, Store, StoreError};
+use crate::store::{OutcomePolicy, OutcomeUpdate, RelayTally, Store, StoreError};
 
 /// A flush slower than this is logged (at debug level): it widens the duplicate window after
 /// a crash.
@@ -78,6 +78,11 @@ pub(crate) trait Lanes: Send + Sync + 'static {
         let _ = id;
         None
     }
+    /// The relay name of destination `id` when it is a relay (for the relay tallies).
+    fn relay_name(&self, id: usize) -> Option<String> {
+        let _ = id;
+        None
+    }
 }
 
 /// A relay's hourly and daily caps and where their counts are kept.
@@ -101,7 +106,7 @@ pub(crate) async fn record(
     lanes: Arc<impl Lanes>,
     settled: mpsc::Receiver<Settled>,
     scheduler: mpsc::UnboundedSender<SchedulerEvent>,
-    relay_usage: Option<RelayUsage>,
+    relay_usage: Vec<RelayUsage>,
 ) -> Result<u64, StoreError> {
     let in_flight = store.max_groups_in_flight();
     if in_flight > 1 {
@@ -120,7 +125,7 @@ async fn record_one_by_one(
     lanes: Arc<impl Lanes>,
     mut settled: mpsc::Receiver<Settled>,
     scheduler: mpsc::UnboundedSender<SchedulerEvent>,
-    relay_usage: Option<RelayUsage>,
+    relay_usage: Vec<RelayUsage>,
 ) -> Result<u64, StoreError> {
     let mut recorded = 0u64;
     while let Some(first) = settled.recv().await {
@@ -128,7 +133,7 @@ async fn record_one_by_one(
         gather(&mut group, &mut settled).await;
         let started = Instant::now();
         recorded += write_group(&store, &*lanes, &group)?;
-        if let Some(usage) = &relay_usage {
+        for usage in &relay_usage {
             save_relay_usage(&store, usage)?;
         }
         flush(&store).await?;
@@ -141,7 +146,7 @@ async fn record_one_by_one(
 /// Where a recorded group is reported, and the relay counts saved with the groups.
 struct Out {
     scheduler: mpsc::UnboundedSender<SchedulerEvent>,
-    relay_usage: Option<RelayUsage>,
+    relay_usage: Vec<RelayUsage>,
 }
 
 /// Up to `in_flight` groups written at once, each on a blocking thread (the store's call
@@ -179,11 +184,11 @@ async fn record_overlapped<L: Lanes>(
                 let group = take_group(first, &mut settled);
                 // Saved before a group (its durable commit carries these counts along), at
                 // most every RELAY_SAVE_EVERY.
-                if let Some(usage) = &out.relay_usage {
-                    if relay_saved.elapsed() >= RELAY_SAVE_EVERY {
+                if relay_saved.elapsed() >= RELAY_SAVE_EVERY {
+                    for usage in &out.relay_usage {
                         save_relay_usage(&store, usage)?;
-                        relay_saved = Instant::now();
                     }
+                    relay_saved = Instant::now();
                 }
                 let (store, lanes) = (store.clone(), Arc::clone(&lanes));
                 let span = tracing::Span::current();
@@ -200,7 +205,7 @@ async fn record_overlapped<L: Lanes>(
             () = tokio::time::sleep(OVERLAP_POLL), if open && !may_start => {}
         }
     }
-    if let Some(usage) = &out.relay_usage {
+    for usage in &out.relay_usage {
         save_relay_usage(&store, usage)?;
     }
     Ok(recorded)
@@ -292,6 +297,10 @@ fn write_group(store: &Store, lanes: &impl Lanes, group: &[Settled]) -> Result<u
             continue;
         };
         let counts = store.record_outcomes(lane.id(), lane.policy(), &updates, now_millis())?;
+        let tallies = relay_tallies(lanes, group, index);
+        if !tallies.is_empty() {
+            store.add_relay_tallies(lane.id(), &tallies)?;
+        }
         // Waiting for a sending window is not an attempt.
         recorded += updates
             .iter()
@@ -301,6 +310,46 @@ fn write_group(store: &Store, lanes: &impl Lanes, group: &[Settled]) -> Result<u
     }
     count_outcomes(lanes, group);
     Ok(recorded)
+}
+
+/// What each relay did with campaign `index`'s outcomes in `group`: delivered, deferred
+/// and bounced, by relay name (empty when the send goes direct to MX).
+fn relay_tallies(lanes: &impl Lanes, group: &[Settled], index: usize) -> Vec<RelayTally> {
+    let mut by_relay: HashMap<usize, RelayTally> = HashMap::new();
+    for item in group {
+        let Settled::Outcome {
+            campaign,
+            destination: Some(destination),
+            update,
+        } = item
+        else {
+            continue;
+        };
+        if *campaign != index {
+            continue;
+        }
+        let tally = match by_relay.entry(*destination) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let Some(relay) = lanes.relay_name(*destination) else {
+                    continue;
+                };
+                entry.insert(RelayTally {
+                    relay,
+                    ..RelayTally::default()
+                })
+            }
+        };
+        match update.outcome {
+            Outcome::Delivered { .. } => tally.delivered += 1,
+            Outcome::Deferred { .. } => tally.deferred += 1,
+            Outcome::Bounced { .. } => tally.bounced += 1,
+            _ => {}
+        }
+    }
+    let mut tallies: Vec<RelayTally> = by_relay.into_values().collect();
+    tallies.sort_by(|a, b| a.relay.cmp(&b.relay));
+    tallies
 }
 
 /// Counts a recorded group's outcomes in the metrics, by campaign, destination and kind.

@@ -166,6 +166,7 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         other_domains,
         bounces: history.categories(),
         timeline: history.timeline(&spec.variants),
+        relays: store.relay_tallies(campaign)?,
     })
 }
 

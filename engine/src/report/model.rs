@@ -38,6 +38,10 @@ pub struct Report {
     pub bounces: Vec<CategoryRow>,
     /// Deliveries, bounces, opens and clicks over time.
     pub timeline: Timeline,
+    /// What each relay did (`[[relay]]`): delivered, deferred, bounced and cool-downs, by
+    /// relay name; empty when the campaign went direct to MX.
+    #[serde(default)]
+    pub relays: Vec<crate::store::RelayTally>,
 }
 
 /// One variant's row.

@@ -4,7 +4,7 @@
 use crate::bounce::Classifier;
 use crate::campaign::{RecipientReader, SegmentFilter};
 use crate::compose::{CampaignMessages, ComposeStage, Identity};
-use crate::config::{CampaignSettings, RelayAuth, TlsMode};
+use crate::config::{CampaignSettings, RelayAuth, RelaySettings, TlsMode};
 use crate::delivery::TokenCache;
 use crate::model::{RetryPolicy, SuppressionPolicy};
 use crate::smtp::{Credentials, Security, SessionConfig};
@@ -164,6 +164,16 @@ impl Campaign {
         let relay = self.settings.relay.as_ref().ok_or_else(|| Error::NoRelay {
             file: self.settings.file.clone(),
         })?;
+        self.session_for(relay, record_transcript)
+    }
+
+    /// The SMTP session settings for `relay` (one of the campaign's relays) and its
+    /// connection count.
+    pub(crate) fn session_for(
+        &self,
+        relay: &RelaySettings,
+        record_transcript: bool,
+    ) -> Result<(SessionConfig, usize), Error> {
         let tls = super::plan::tls_trusting(relay.ca_file.as_deref())?;
         let credentials = match (&relay.username, &relay.password, &relay.auth) {
             (Some(username), Some(token), RelayAuth::XOAuth2 { .. }) => {
@@ -200,7 +210,14 @@ impl Campaign {
     /// The relay's access token cache, when it logs in with XOAUTH2 (`[relay] auth =
     /// "xoauth2"`): it starts from the token read when the campaign was loaded.
     pub(crate) fn relay_token(&self) -> Option<Arc<TokenCache>> {
-        let relay = self.settings.relay.as_ref()?;
+        self.settings.relay.as_ref().and_then(token_for)
+    }
+}
+
+/// `relay`'s access token cache, when it logs in with XOAUTH2: it starts from the token read
+/// when the campaign was loaded.
+pub(crate) fn token_for(relay: &RelaySettings) -> Option<Arc<TokenCache>> {
+    {
         match (&relay.auth, &relay.password) {
             (RelayAuth::XOAuth2 { source, lifetime }, Some(token)) => Some(Arc::new(
                 TokenCache::new(source.clone(), *lifetime, token.clone()),

@@ -260,6 +260,10 @@ impl Host {
                     paused,
                     tracking: store.tracking_totals(campaign).unwrap_or_default(),
                     webhooks: self.webhook_statuses(campaign),
+                    relays: store
+                        .relay_tallies(campaign)
+                        .unwrap_or_default()
+                        .into_boxed_slice(),
                 }
             }
             (Ok(None), _) if self.own.as_deref() == Some(campaign) => Response::Error {

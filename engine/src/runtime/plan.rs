@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Campaign;
 use crate::config::{CampaignSettings, GlobalLimits, Rate, RelaySettings, ShapingRule};
 use crate::delivery::{MtaSts, MxConnect, MxResolver};
-use crate::dispatch::Mode;
+use crate::dispatch::{Mode, RelayRoute};
 use crate::model::now_millis;
 use crate::recorder::RelayUsage;
 use crate::shaping::{RelayBudget, RelayCaps, ShapingPolicy};
@@ -26,8 +26,8 @@ pub(crate) struct DeliveryPlan {
     pub(crate) mode: Mode,
     /// How MX sessions are opened (direct delivery only).
     pub(crate) mx: Option<MxConnect>,
-    /// The relay's caps, when it has hourly or daily ones.
-    pub(crate) relay_usage: Option<RelayUsage>,
+    /// The caps of the relays that have hourly or daily ones.
+    pub(crate) relay_usage: Vec<RelayUsage>,
     /// `[shaping.global]`.
     pub(crate) global: GlobalLimits,
     /// Names the delivery path; a campaign submitted to a running send must have the same.
@@ -38,7 +38,7 @@ impl DeliveryPlan {
     /// The plan `campaign` asks for; relay caps start from the counts kept in `store`.
     pub(crate) fn for_campaign(campaign: &Campaign, store: &Store) -> Result<DeliveryPlan, Error> {
         let settings = campaign.settings();
-        let Some(relay) = &settings.relay else {
+        if settings.relays.is_empty() {
             let resolver = MxResolver::new(&settings.dns)?;
             let mx = mx_connect(settings, resolver.clone())?;
             let sts = mta_sts(settings, &mx).map(Arc::new);
@@ -50,25 +50,38 @@ impl DeliveryPlan {
                     sts,
                 },
                 mx: Some(mx),
-                relay_usage: None,
+                relay_usage: Vec::new(),
                 global: settings.shaping.global,
                 key: format!("direct to MX (port {})", settings.mx.port),
             });
-        };
-        let (session, connections) = campaign.relay_session(false)?;
-        let user = relay.username.as_deref().unwrap_or("");
-        let key = format!("{}:{}:{user}", relay.host, relay.port);
-        Ok(DeliveryPlan {
-            mode: Mode::Relay {
+        }
+        let mut relays = Vec::with_capacity(settings.relays.len());
+        let mut usages = Vec::new();
+        let mut keys = Vec::new();
+        for relay in &settings.relays {
+            let (session, connections) = campaign.session_for(relay, false)?;
+            let user = relay.username.as_deref().unwrap_or("");
+            let key = format!("{}:{}:{user}", relay.host, relay.port);
+            let usage = relay_usage(relay, &key, store)?;
+            relays.push(RelayRoute {
                 session: Arc::new(session),
-                token: campaign.relay_token(),
+                token: super::campaign::token_for(relay),
                 rule: relay_rule(relay, &settings.shaping.default, connections),
-                name: format!("relay {}:{}", relay.host, relay.port),
-            },
+                name: relay.name.clone(),
+                weight: relay.weight,
+                priority: relay.priority,
+                cooldown: relay.cooldown,
+                budget: usage.as_ref().map(|u| u.budget.clone()),
+            });
+            usages.extend(usage);
+            keys.push(key);
+        }
+        Ok(DeliveryPlan {
+            mode: Mode::Relay { relays },
             mx: None,
-            relay_usage: relay_usage(relay, &key, store)?,
+            relay_usage: usages,
             global: settings.shaping.global,
-            key: format!("relay {key}"),
+            key: format!("relay {}", keys.join(", ")),
         })
     }
 }

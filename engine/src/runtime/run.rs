@@ -123,6 +123,16 @@ impl recorder::Lanes for Registry {
             .find(|d| d.id == id)
             .map(|d| d.name.clone())
     }
+
+    fn relay_name(&self, id: usize) -> Option<String> {
+        self.view
+            .destinations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|d| d.id == id)
+            .and_then(|d| d.relay.as_ref().map(|r| r.name.clone()))
+    }
 }
 
 impl Stages for Registry {
@@ -141,8 +151,8 @@ pub(crate) struct RunHandle {
     closed: Arc<AtomicBool>,
     /// The delivery path of this run (submitted campaigns must share it).
     pub(crate) plan_key: Arc<RwLock<String>>,
-    /// The relay's caps and counts, when it has caps (for the metrics).
-    pub(crate) relay: Arc<RwLock<Option<RelayUsage>>>,
+    /// The relays' caps and counts, of those that have caps (for the metrics).
+    pub(crate) relay: Arc<RwLock<Vec<RelayUsage>>>,
 }
 
 impl RunHandle {
@@ -245,7 +255,7 @@ pub(crate) struct Run {
     view: Arc<SchedulerView>,
     closed: Arc<AtomicBool>,
     plan_key: Arc<RwLock<String>>,
-    relay: Arc<RwLock<Option<RelayUsage>>>,
+    relay: Arc<RwLock<Vec<RelayUsage>>>,
     /// On a cluster node: the domains it may send to (the run ends when those have no work
     /// left; the server starts another when the node is granted more).
     filter: Option<Arc<WorkFilter>>,
@@ -349,7 +359,7 @@ impl Run {
             cancel.clone(),
             RateGate::new(plan.global.max_message_rate.map(|r| r.per_second())),
             plan.mx,
-            relay_usage.as_ref().map(|u| u.budget.clone()),
+            None,
         ));
         let composers = spawn_composers(workers, self.registry.clone(), settled_tx, cancel.clone())
             .map_err(|source| Error::Io {
@@ -357,9 +367,10 @@ impl Run {
                 source,
             })?;
         let quota_stop = CancellationToken::new();
-        let quota = relay_usage
-            .as_ref()
-            .and_then(|usage| super::relay_share::spawn(&self.store, usage, quota_stop.clone()));
+        let quotas: Vec<_> = relay_usage
+            .iter()
+            .filter_map(|usage| super::relay_share::spawn(&self.store, usage, quota_stop.clone()))
+            .collect();
         let recorder = self.spawn_recorder(settled_rx, relay_usage, cancel);
         let tracker = TaskTracker::new();
         let scheduler = Scheduler::new(
@@ -384,7 +395,7 @@ impl Run {
         self.closed.store(true, Ordering::Release);
         let attempts = wind_down(jobs, tracker, composers, ctx, recorder).await;
         quota_stop.cancel();
-        if let Some(quota) = quota {
+        for quota in quotas {
             let _ = quota.await;
         }
         let attempts = attempts?;
@@ -413,7 +424,7 @@ impl Run {
     fn spawn_recorder(
         &self,
         settled: mpsc::Receiver<Settled>,
-        relay_usage: Option<RelayUsage>,
+        relay_usage: Vec<RelayUsage>,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<Result<u64, StoreError>> {
         let recording = recorder::record(

@@ -13,8 +13,8 @@ use super::transfer::{CampaignHeader, CampaignImport, ChunkSink, StoreWide};
 use super::{
     AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected, DomainTally,
     EventKind, EventTally, ExportEvents, ExportMark, LoadResult, Loader, MessageRef, OutcomePolicy,
-    OutcomeUpdate, RecipientKey, RecipientRecord, ReportEffect, StoreError, StoredRecipient,
-    TrackEffect, TrackEvent, TrackInput, TrackingMeta, ViewMeta, WebhookCursor,
+    OutcomeUpdate, RecipientKey, RecipientRecord, RelayTally, ReportEffect, StoreError,
+    StoredRecipient, TrackEffect, TrackEvent, TrackInput, TrackingMeta, ViewMeta, WebhookCursor,
 };
 use crate::model::TrackCounts;
 use crate::model::{
@@ -429,6 +429,14 @@ pub trait QueueStore {
         minutes: &[(u64, u32)],
         keep_since: u64,
     ) -> Result<(), StoreError>;
+
+    /// Adds `tallies` to what each relay (by name) did for `campaign` (`[[relay]]`: outcomes
+    /// and cool-downs). Durable with the next flush.
+    fn add_relay_tallies(&self, campaign: &str, tallies: &[RelayTally]) -> Result<(), StoreError>;
+
+    /// What each relay did for `campaign`, by relay name; empty when it never went through
+    /// a relay.
+    fn relay_tallies(&self, campaign: &str) -> Result<Vec<RelayTally>, StoreError>;
 }
 
 /// Delivery outcomes, and finding the recipient a message or token points at.

@@ -54,8 +54,8 @@ pub use types::{
     AbDecision, AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected,
     DomainTally, EventKind, EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions,
     GcOutcome, GcReport, IdempotencyKey, MachineReason, MessageRef, OutcomePolicy, OutcomeUpdate,
-    RecipientKey, RecipientRecord, ReportEffect, StoredRecipient, TrackEffect, TrackEvent,
-    TrackInput, TrackKind, TrackingMeta, ViewMeta, ViewVersion, WebhookCursor,
+    RecipientKey, RecipientRecord, RelayTally, ReportEffect, StoredRecipient, TrackEffect,
+    TrackEvent, TrackInput, TrackKind, TrackingMeta, ViewMeta, ViewVersion, WebhookCursor,
 };
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct CampaignHeader {
     pub export_mark: Option<ExportMark>,
     /// What gc kept of its history, once collected (encoded by [`super::Store::collect`]).
     pub archive: Option<Vec<u8>>,
+    /// What each relay did for it (`[[relay]]`).
+    pub relays: Vec<crate::store::RelayTally>,
 }
 
 /// One delivery outcome of the attempt log.

@@ -443,6 +443,32 @@ pub struct TrackingMeta {
     pub key_fingerprint: String,
 }
 
+/// What one relay did for a campaign (`[[relay]]`): the outcomes of the messages it was
+/// handed and the times it was taken out for a cool-down while the campaign was sending.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayTally {
+    /// The relay's name (`name`, default `host:port`).
+    pub relay: String,
+    /// Messages it accepted.
+    pub delivered: u64,
+    /// Attempts it deferred (or that were cut, the connection lost).
+    pub deferred: u64,
+    /// Messages it refused for good (bounced).
+    pub bounced: u64,
+    /// Times it was taken out (refused login, TLS failure, out of reach).
+    pub cooldowns: u64,
+}
+
+impl RelayTally {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &RelayTally) {
+        self.delivered += other.delivered;
+        self.deferred += other.deferred;
+        self.bounced += other.bounced;
+        self.cooldowns += other.cooldowns;
+    }
+}
+
 /// What the tracking server needs to show a campaign's messages in a browser: the HTML
 /// template of each version (tracked links as placeholders, no open pixel) and, when the
 /// campaign has a public archive page, the values its merge fields take there.

@@ -20,6 +20,7 @@ mod errors;
 mod faults;
 mod layering;
 mod mta_sts;
+mod relays;
 mod replies;
 mod resume;
 mod send;

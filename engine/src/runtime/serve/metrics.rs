@@ -63,8 +63,8 @@ impl MetricsSource {
                     suspended,
                 );
             }
-            let relay = run.relay.read().unwrap_or_else(|p| p.into_inner()).clone();
-            if let Some(usage) = relay {
+            let relays = run.relay.read().unwrap_or_else(|p| p.into_inner()).clone();
+            for usage in relays {
                 let budget = usage.budget.lock().unwrap_or_else(|p| p.into_inner());
                 let caps = budget.caps();
                 let (hour, day) = budget.used(now_millis());

@@ -382,6 +382,7 @@ impl CampaignStore for PgEngine {
     }
 
     fn remove_campaign(&self, campaign: &str) -> Result<(), StoreError> {
+        self.drop_relay_tallies(campaign)?;
         self.run(async {
             sqlx::query("SELECT remove_campaign($1)")
                 .bind(campaign)

@@ -21,6 +21,7 @@ mod load;
 mod lookups;
 mod outcomes;
 mod queue;
+mod relay_tallies;
 mod relays;
 mod reports;
 mod session;

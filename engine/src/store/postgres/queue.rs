@@ -315,4 +315,16 @@ impl QueueStore for PgEngine {
     ) -> Result<(), StoreError> {
         self.put_relay_usage(relay, minutes, keep_since)
     }
+
+    fn add_relay_tallies(
+        &self,
+        campaign: &str,
+        tallies: &[crate::store::RelayTally],
+    ) -> Result<(), StoreError> {
+        self.put_relay_tallies(campaign, tallies)
+    }
+
+    fn relay_tallies(&self, campaign: &str) -> Result<Vec<crate::store::RelayTally>, StoreError> {
+        self.read_relay_tallies(campaign)
+    }
 }

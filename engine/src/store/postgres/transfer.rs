@@ -312,6 +312,7 @@ impl TransferStore for PgEngine {
             ab: extras.ab,
             export_mark: extras.export_mark,
             archive: extras.archive,
+            relays: self.read_relay_tallies(campaign)?,
         }))
     }
 

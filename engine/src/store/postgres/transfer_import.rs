@@ -406,6 +406,9 @@ impl PgEngine {
                 .await
                 .map_err(failed)?;
         }
+        super::relay_tallies::import_relay_tallies(&mut tx, &header.id, &header.relays)
+            .await
+            .map_err(failed)?;
         // The number is an integer the database handed out: safe to write into the name.
         let recipients = format!(
             "CREATE TABLE recipients_{number} (LIKE recipients INCLUDING DEFAULTS, \

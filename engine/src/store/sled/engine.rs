@@ -159,6 +159,18 @@ impl QueueStore for SledStore {
     ) -> Result<(), StoreError> {
         SledStore::set_relay_usage(self, relay, minutes, keep_since)
     }
+
+    fn add_relay_tallies(
+        &self,
+        campaign: &str,
+        tallies: &[crate::store::RelayTally],
+    ) -> Result<(), StoreError> {
+        SledStore::add_relay_tallies(self, campaign, tallies)
+    }
+
+    fn relay_tallies(&self, campaign: &str) -> Result<Vec<crate::store::RelayTally>, StoreError> {
+        SledStore::relay_tallies(self, campaign)
+    }
 }
 
 impl OutcomeStore for SledStore {

@@ -30,6 +30,7 @@
 //! A <campaign>                                 → AbRecord  test sent, remainder decided
 //! x <campaign>                                 → ExportMark  events exported through when
 //! X <campaign>                                 → archive   history kept by `volley gc`
+//! G <campaign> 0 <relay name>                  → RelayTally  what a relay did for it (`relay_tallies`)
 //! P <destination name>                         → u64be     learned messages per connection
 //! W <webhook> 0 [<campaign>]                   → webhook registration and cursors (`webhooks`)
 //! U <address> 0 <topic>                        → Suppression  the address left that topic (`topics`)

@@ -166,6 +166,7 @@ impl SledStore {
             keys::TRACK_DAILY,
             super::append::IDEMPOTENCY,
             super::append::IDEMPOTENCY_BY_TIME,
+            super::relay_tallies::RELAY_TALLY,
         ] {
             for key in self.tree.scan_prefix(keys::prefix(tag, campaign)).keys() {
                 batch.remove(key.map_err(|e| self.sled_error(e))?);

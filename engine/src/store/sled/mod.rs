@@ -24,6 +24,7 @@ mod load;
 pub(in crate::store) mod outcomes;
 mod packed;
 mod queue;
+mod relay_tallies;
 mod reopen;
 mod reports;
 mod states;

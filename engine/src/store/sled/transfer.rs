@@ -201,6 +201,7 @@ impl TransferStore for SledStore {
             ab: self.ab_record(campaign)?,
             export_mark: self.export_mark(campaign)?,
             archive: self.archive_encoded(campaign)?,
+            relays: self.relay_tallies(campaign)?,
         }))
     }
 
@@ -332,6 +333,7 @@ impl<'a> SledImport<'a> {
         if let Some(view) = &header.view {
             store.set_view_meta(&campaign, view)?;
         }
+        store.add_relay_tallies(&campaign, &header.relays)?;
         for (variant, counts) in &header.track_counts {
             let mut key = keys::prefix(keys::TRACK_COUNTS, &campaign);
             key.push(*variant);

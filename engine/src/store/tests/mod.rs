@@ -16,6 +16,7 @@ mod due;
 mod events;
 mod gc;
 mod holdout;
+mod relays;
 mod topics;
 mod transfer;
 mod views;

@@ -57,6 +57,9 @@ fn ab_campaign(store: &Store) {
         .set_relay_usage("relay.example", &[(10, 5), (11, 7)], 0)
         .unwrap();
     store.mark_ingested(b"fingerprint-1").unwrap();
+    store
+        .add_relay_tallies("c2", &super::relays::tallies())
+        .unwrap();
     store.secret().unwrap();
     store.flush_blocking().unwrap();
 }
