@@ -44,6 +44,7 @@ mod providers;
 mod replies;
 mod segments;
 mod serve;
+mod sources;
 mod store_copy;
 mod store_upgrade;
 mod support;
