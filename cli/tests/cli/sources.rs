@@ -1,7 +1,8 @@
 //! `[mx] source_addresses` against an SMTP server nobody here wrote (`scripts/source-sink.py`,
 //! on Python's aiosmtpd, whose handler sees `session.peer` and `session.host_name`): `volley
 //! send` straight to the MX hosts of two domains (loopback DNS) leaves from 127.0.0.2 and
-//! 127.0.0.3, each address with its own EHLO name, each domain pinned to one address. A source
+//! 127.0.0.3, each address with its own EHLO name, each domain pinned to one address, and
+//! says how many messages left from each. A source
 //! address that is not on this host fails `volley check` and `volley send`, naming it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -143,6 +144,11 @@ async fn aiosmtpd_sees_each_domain_come_from_its_own_source_address_and_ehlo_nam
         sent.status.code(),
         text(&sent.stdout),
         text(&sent.stderr)
+    );
+    let shown = text(&sent.stdout);
+    assert!(
+        shown.contains("  delivered from: 127.0.0.2 (a.test) 10, 127.0.0.3 (b.test) 10"),
+        "{shown}"
     );
     let (seen, accepted) = mx.seen();
     assert_eq!(accepted, 20, "{seen:?}");

@@ -4,8 +4,8 @@
 //! address by a stable hash, so its reputation builds on one IP. Only addresses of the MX
 //! host address's family are candidates.
 
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::error::DeliveryError;
 use crate::config::{SourceAddress, SourcePick};
@@ -18,16 +18,54 @@ pub struct Sources {
     list: Vec<SourceAddress>,
     pick: SourcePick,
     next: AtomicUsize,
+    /// Messages delivered from each address (same order as `list`).
+    delivered: Vec<AtomicU64>,
+}
+
+/// Messages delivered from one source address during a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceCount {
+    /// The source address.
+    pub address: IpAddr,
+    /// Its EHLO name.
+    pub helo: String,
+    /// Messages the receiving servers accepted on connections from it.
+    pub delivered: u64,
 }
 
 impl Sources {
     /// `list` picked from as `pick` says.
     pub fn new(list: Vec<SourceAddress>, pick: SourcePick) -> Self {
+        let delivered = list.iter().map(|_| AtomicU64::new(0)).collect();
         Sources {
             list,
             pick,
             next: AtomicUsize::new(0),
+            delivered,
         }
+    }
+
+    /// Counts one delivery on a connection whose local end is `local`.
+    pub(crate) fn count_delivery(&self, local: Option<SocketAddr>) {
+        let Some(local) = local else { return };
+        if let Some(i) = self.list.iter().position(|s| s.address == local.ip()) {
+            if let Some(count) = self.delivered.get(i) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Messages delivered from each address so far (empty without source addresses).
+    pub fn counts(&self) -> Vec<SourceCount> {
+        self.list
+            .iter()
+            .zip(&self.delivered)
+            .map(|(source, count)| SourceCount {
+                address: source.address,
+                helo: source.helo.clone(),
+                delivered: count.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// True when no source address is configured.
@@ -64,6 +102,16 @@ impl Sources {
             _ => self.next.fetch_add(1, Ordering::Relaxed) % candidates.len(),
         };
         candidates.get(n).copied()
+    }
+}
+
+/// Adds `more` (another run's counts) to `total`, address by address.
+pub fn add_counts(total: &mut Vec<SourceCount>, more: Vec<SourceCount>) {
+    for count in more {
+        match total.iter_mut().find(|t| t.address == count.address) {
+            Some(t) => t.delivered += count.delivered,
+            None => total.push(count),
+        }
     }
 }
 
@@ -151,6 +199,25 @@ mod tests {
         assert_eq!(seen.len(), 2, "twenty destinations use both IPv4 sources");
         // Stable across runs and releases: a fixed destination has a fixed address.
         assert_eq!(stable_hash("mx.example.com"), 0x3c67_e667_f6ef_ab8f); // FNV-1a reference value
+    }
+
+    #[test]
+    fn deliveries_are_counted_by_the_connection_s_local_address() {
+        let sources = three(SourcePick::RoundRobin);
+        for local in [
+            "192.0.2.11:40000",
+            "192.0.2.11:40001",
+            "[2001:db8::10]:2525",
+            "127.0.0.1:1",
+        ] {
+            sources.count_delivery(Some(local.parse().unwrap()));
+        }
+        sources.count_delivery(None);
+        let counts: Vec<u64> = sources.counts().iter().map(|c| c.delivered).collect();
+        assert_eq!(counts, [0, 2, 1]);
+        let mut total = sources.counts();
+        add_counts(&mut total, sources.counts());
+        assert_eq!(total[1].delivered, 4);
     }
 
     #[test]

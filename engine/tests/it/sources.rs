@@ -1,6 +1,7 @@
 //! `[mx] source_addresses`: connections to MX hosts leave from 127.0.0.2 and 127.0.0.3 on
 //! loopback, each saying its own EHLO name (after STARTTLS too), round-robin or pinned per
 //! destination; the test SMTP server records each session's peer address and EHLO name.
+//! `[relay] source_address` does the same for relay connections.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -142,4 +143,21 @@ async fn an_mx_address_of_a_family_without_a_source_is_skipped_and_the_mail_defe
         "{}",
         reply.text
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_connections_leave_from_the_relay_source_address() {
+    let setup = crate::support::Setup {
+        relay_extra: "source_address = \"127.0.0.3\"".to_owned(),
+        ..crate::support::Setup::default()
+    };
+    let fixture = crate::support::Fixture::new(setup, &crate::support::list(8, 2)).await;
+    let report = fixture.send().await.unwrap();
+    assert_eq!(report.counts.delivered, 8, "{:?}", report.counts);
+    let received = fixture.sink.wait_for(8, LIMIT).await.unwrap();
+    for message in &received {
+        assert_eq!(message.peer.unwrap().ip().to_string(), "127.0.0.3");
+        assert_eq!(message.helo, "sender.example.com");
+    }
+    assert!(report.sources.is_empty(), "no [mx] sources through a relay");
 }
