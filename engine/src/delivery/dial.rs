@@ -276,17 +276,15 @@ async fn open_mx(
                 continue;
             }
         };
-        for ip in addresses.into_iter().take(ADDRESSES_PER_HOST) {
-            let source = mx.sources.choose(&destination, ip);
-            if source.is_none() && !mx.sources.is_empty() {
-                let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
-                tracing::info!(host = %host.name, %ip, "skipping this MX host address: [mx] source_addresses has no {family} address");
-                last = format!(
-                    "{}: no {family} source address to reach {ip} from",
-                    host.name
-                );
+        let addresses = match reachable(&host.name, addresses, &mx.sources) {
+            Ok(addresses) => addresses,
+            Err(why) => {
+                last = why;
                 continue;
             }
+        };
+        for ip in addresses.into_iter().take(ADDRESSES_PER_HOST) {
+            let source = mx.sources.choose(&destination, ip);
             let attempt = tokio::select! {
                 () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
                 attempt = open_checked(&host.name, ip, source, policy, mx) => attempt,
@@ -310,6 +308,30 @@ async fn open_mx(
         Some(why) => ConnectFailure::Throttled(why),
         None => ConnectFailure::Unreachable(last),
     })
+}
+
+/// The addresses of MX host `host` that a configured source address can reach (all of them
+/// without source addresses); addresses of a family no source address has are skipped. When
+/// none is left, why (logged).
+fn reachable(
+    host: &str,
+    addresses: Vec<std::net::IpAddr>,
+    sources: &Sources,
+) -> Result<Vec<std::net::IpAddr>, String> {
+    let (usable, skipped): (Vec<_>, Vec<_>) =
+        addresses.into_iter().partition(|ip| sources.reaches(*ip));
+    if !skipped.is_empty() {
+        tracing::debug!(%host, ?skipped, "skipping MX host addresses of a family [mx] source_addresses does not have");
+    }
+    match skipped.first() {
+        Some(ip) if usable.is_empty() => {
+            let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+            let why = format!("{host} has only {family} addresses and [mx] source_addresses has no {family} address");
+            tracing::info!(%host, ?skipped, "skipping this MX host: {why}");
+            Err(why)
+        }
+        _ => Ok(usable),
+    }
 }
 
 /// One address of one MX host under `policy`. For a domain whose MTA-STS policy is in

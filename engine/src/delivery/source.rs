@@ -73,6 +73,16 @@ impl Sources {
         self.list.is_empty()
     }
 
+    /// True when a connection to `target` can be made: no source address is configured, or
+    /// one of `target`'s family is.
+    pub(crate) fn reaches(&self, target: IpAddr) -> bool {
+        self.list.is_empty()
+            || self
+                .list
+                .iter()
+                .any(|s| s.address.is_ipv4() == target.is_ipv4())
+    }
+
     /// Binds each address once (to any port) so that one not on this host stops the send
     /// before it starts, naming the address and its `[mx] source_addresses` entry.
     pub fn probe(&self) -> Result<(), DeliveryError> {
