@@ -176,6 +176,14 @@ fn print_report(report: &SendReport) {
             )
         }
     ));
+    if !report.sources.is_empty() {
+        let each: Vec<String> = report
+            .sources
+            .iter()
+            .map(|s| format!("{} ({}) {}", s.address, s.helo, s.delivered))
+            .collect();
+        ui::line(&format!("  delivered from: {}", each.join(", ")));
+    }
     if let Some(pause) = &report.paused {
         ui::line(&format!(
             "  paused: {} = {} reached; sending can go on at {} (run `volley send` again then)",

@@ -185,6 +185,8 @@ mod tests {
             auth_user: None,
             at: start + Duration::from_millis(ms),
             connection,
+            peer: None,
+            helo: "client.test".into(),
         };
         let counted = Counted::of(&[
             message(500, true, 1),

@@ -45,6 +45,7 @@ mod relays;
 mod replies;
 mod segments;
 mod serve;
+mod sources;
 mod store_copy;
 mod store_upgrade;
 mod support;

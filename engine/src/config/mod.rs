@@ -25,6 +25,7 @@ mod serve;
 mod settings;
 mod shaping;
 mod since;
+mod source;
 mod store;
 mod timeouts;
 mod token;
@@ -64,6 +65,7 @@ pub use settings::{
     TrackingSettings, VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
+pub use source::{SourceAddress, SourcePick};
 pub use token::{TokenError, TokenSource};
 pub use webhook::{
     decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
@@ -138,6 +140,8 @@ mod tests_holdout;
 mod tests_mta_sts;
 #[cfg(test)]
 mod tests_relays;
+#[cfg(test)]
+mod tests_source;
 #[cfg(test)]
 mod tests_store;
 #[cfg(test)]

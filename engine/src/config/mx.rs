@@ -8,6 +8,7 @@ use super::error::ConfigError;
 use super::raw::{RawDns, RawMx};
 use super::relay::host_name;
 use super::settings::{DnsSettings, MxSettings, MxTls};
+use super::source::validate_sources;
 use super::validate::{parse_duration, Ctx};
 
 /// The SMTP port of MX hosts.
@@ -57,6 +58,10 @@ pub(crate) fn validate_mx(
         Some(value) => parse_duration(ctx, "mx.mta_sts_timeout", value)?,
         None => Duration::from_secs(30),
     };
+    let source_addresses = match &raw.source_addresses {
+        Some(list) => validate_sources(ctx, list, &helo)?,
+        None => Vec::new(),
+    };
     Ok(MxSettings {
         port,
         helo,
@@ -66,6 +71,8 @@ pub(crate) fn validate_mx(
         mta_sts: raw.mta_sts.unwrap_or(true),
         mta_sts_port,
         mta_sts_timeout,
+        source_addresses,
+        source_pick: raw.source_pick.unwrap_or_default(),
     })
 }
 

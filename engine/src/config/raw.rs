@@ -354,6 +354,9 @@ pub(crate) struct RawRelay {
     pub(crate) max_per_day: Option<i64>,
     #[serde(default)]
     pub(crate) max_messages_per_connection: Option<i64>,
+    /// Absent: the operating system picks the local address.
+    #[serde(default)]
+    pub(crate) source_address: Option<String>,
 }
 
 /// `[relay] auth`: how Volley logs in to the relay.
@@ -393,6 +396,12 @@ pub(crate) struct RawMx {
     /// Absent: 30s.
     #[serde(default)]
     pub(crate) mta_sts_timeout: Option<String>,
+    /// Absent: the operating system picks the local address.
+    #[serde(default)]
+    pub(crate) source_addresses: Option<Vec<super::source::RawSource>>,
+    /// Absent: round-robin.
+    #[serde(default)]
+    pub(crate) source_pick: Option<super::source::SourcePick>,
 }
 
 /// `[dns]`.

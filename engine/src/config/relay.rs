@@ -206,6 +206,14 @@ pub(crate) fn validate_relay(
         raw.max_messages_per_connection,
     )?
     .map(u64::from);
+    let source_address = match &raw.source_address {
+        Some(value) => Some(super::source::source_ip(
+            ctx,
+            "relay.source_address",
+            value,
+        )?),
+        None => None,
+    };
     Ok(RelaySettings {
         name,
         weight,
@@ -225,6 +233,7 @@ pub(crate) fn validate_relay(
         max_per_hour,
         max_per_day,
         max_messages_per_connection,
+        source_address,
     })
 }
 

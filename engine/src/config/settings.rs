@@ -327,6 +327,9 @@ pub struct RelaySettings {
     /// Messages sent on one connection before it is closed and a new one opened; default
     /// no limit.
     pub max_messages_per_connection: Option<u64>,
+    /// The local address connections to the relay leave from; default none (the operating
+    /// system picks).
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 /// `[relay] auth`: how Volley logs in to the relay.
@@ -370,6 +373,11 @@ pub struct MxSettings {
     pub mta_sts_port: u16,
     /// The longest one policy fetch may take; default 30 seconds.
     pub mta_sts_timeout: Duration,
+    /// The local addresses connections to MX hosts leave from, each with its EHLO name;
+    /// default none (the operating system picks, and [`MxSettings::helo`] is said).
+    pub source_addresses: Vec<super::SourceAddress>,
+    /// How a connection's address is chosen among `source_addresses`; default round-robin.
+    pub source_pick: super::SourcePick,
 }
 
 /// TLS policy towards an MX host.

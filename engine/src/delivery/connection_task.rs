@@ -277,6 +277,9 @@ impl Connection {
         Some(match sent {
             Ok(transaction) => {
                 let outcome = outcome_of(transaction.outcome_for(0), &self.ctx.classifier);
+                if let (Outcome::Delivered { .. }, Some(mx)) = (&outcome, &self.ctx.mx) {
+                    mx.sources.count_delivery(session.local_address());
+                }
                 if !session.is_usable() {
                     self.session = None;
                 }

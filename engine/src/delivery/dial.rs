@@ -14,8 +14,9 @@ use super::destination::{Destination, Route};
 use super::error::DeliveryError;
 use super::mta_sts::{MtaSts, StsCheck, StsMode};
 use super::mx::{MxHost, MxResolver};
+use super::source::{destination_key, Sources};
 use super::token::{connect_relay, RelayDialError, TokenCache};
-use crate::config::MxTls;
+use crate::config::{MxTls, SourceAddress};
 use crate::smtp::{self, Phase, Security, Session, SessionConfig, SmtpError, Timeouts};
 
 /// Consecutive failed connection attempts after which the relay counts as unreachable.
@@ -41,6 +42,9 @@ pub struct MxConnect {
     pub resolver: MxResolver,
     /// Record each session's conversation (for `volley test-send`). Default false.
     pub record_transcript: bool,
+    /// The local addresses sessions leave from, each with its EHLO name (which replaces
+    /// `helo`). Default none: the operating system picks.
+    pub sources: Sources,
     plain_hosts: Mutex<HashMap<String, Instant>>,
 }
 
@@ -72,6 +76,7 @@ impl MxConnect {
             timeouts: Timeouts::default(),
             resolver,
             record_transcript: false,
+            sources: Sources::default(),
             plain_hosts: Mutex::new(HashMap::new()),
         }
     }
@@ -258,6 +263,7 @@ async fn open_mx(
 ) -> Result<Session, ConnectFailure> {
     let mut last = String::from("no MX host to try");
     let mut throttled = None;
+    let destination = destination_key(hosts.iter().map(|h| h.name.as_str()));
     for host in host_order(hosts) {
         let addresses = tokio::select! {
             () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
@@ -270,13 +276,24 @@ async fn open_mx(
                 continue;
             }
         };
+        let addresses = match reachable(&host.name, addresses, &mx.sources) {
+            Ok(addresses) => addresses,
+            Err(why) => {
+                last = why;
+                continue;
+            }
+        };
         for ip in addresses.into_iter().take(ADDRESSES_PER_HOST) {
+            let source = mx.sources.choose(&destination, ip);
             let attempt = tokio::select! {
                 () = cancel.cancelled() => return Err(ConnectFailure::Cancelled),
-                attempt = open_checked(&host.name, ip, policy, mx) => attempt,
+                attempt = open_checked(&host.name, ip, source, policy, mx) => attempt,
             };
             match attempt {
-                Ok(session) => return Ok(session),
+                Ok(session) => {
+                    tracing::debug!(host = %host.name, %ip, source = ?session.local_address(), helo = source.map_or(mx.helo.as_str(), |s| s.helo.as_str()), "connected to MX host");
+                    return Ok(session);
+                }
                 Err(error) => {
                     tracing::debug!(host = %host.name, %ip, %error, "MX host failed; trying the next");
                     if is_banner_421(&error) {
@@ -293,12 +310,37 @@ async fn open_mx(
     })
 }
 
+/// The addresses of MX host `host` that a configured source address can reach (all of them
+/// without source addresses); addresses of a family no source address has are skipped. When
+/// none is left, why (logged).
+fn reachable(
+    host: &str,
+    addresses: Vec<std::net::IpAddr>,
+    sources: &Sources,
+) -> Result<Vec<std::net::IpAddr>, String> {
+    let (usable, skipped): (Vec<_>, Vec<_>) =
+        addresses.into_iter().partition(|ip| sources.reaches(*ip));
+    if !skipped.is_empty() {
+        tracing::debug!(%host, ?skipped, "skipping MX host addresses of a family [mx] source_addresses does not have");
+    }
+    match skipped.first() {
+        Some(ip) if usable.is_empty() => {
+            let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+            let why = format!("{host} has only {family} addresses and [mx] source_addresses has no {family} address");
+            tracing::info!(%host, ?skipped, "skipping this MX host: {why}");
+            Err(why)
+        }
+        _ => Ok(usable),
+    }
+}
+
 /// One address of one MX host under `policy`. For a domain whose MTA-STS policy is in
 /// `testing` mode, opportunistic TLS first tries verified STARTTLS and logs a failure
 /// (what `enforce` would refuse) before connecting as usual.
 async fn open_checked(
     host: &str,
     ip: std::net::IpAddr,
+    source: Option<&SourceAddress>,
     policy: MxPolicy,
     mx: &MxConnect,
 ) -> Result<Session, SmtpError> {
@@ -306,7 +348,7 @@ async fn open_checked(
         && policy.tls == MxTls::Opportunistic
         && !mx.tls_broken(host)
     {
-        match open_host(host, ip, MxTls::Required, mx).await {
+        match open_host(host, (ip, source), MxTls::Required, mx).await {
             Ok(session) => return Ok(session),
             Err(error) if is_tls_failure(&error) => {
                 tracing::warn!(%host, %error, "MTA-STS (testing): the MX host failed the policy's TLS check (STARTTLS with a valid certificate); delivering anyway");
@@ -314,14 +356,15 @@ async fn open_checked(
             Err(_) => {}
         }
     }
-    open_host(host, ip, policy.tls, mx).await
+    open_host(host, (ip, source), policy.tls, mx).await
 }
 
-/// One address of one MX host, under `tls`; opportunistic STARTTLS that breaks is retried
-/// in plain text at once and the host remembered.
+/// One address of one MX host (from `source`, with its EHLO name, when given), under `tls`;
+/// opportunistic STARTTLS that breaks is retried in plain text at once and the host
+/// remembered.
 async fn open_host(
     host: &str,
-    ip: std::net::IpAddr,
+    (ip, source): (std::net::IpAddr, Option<&SourceAddress>),
     tls: MxTls,
     mx: &MxConnect,
 ) -> Result<Session, SmtpError> {
@@ -335,7 +378,8 @@ async fn open_host(
     let mut config = SessionConfig::new(host, mx.port, tls_config.clone());
     config.address = Some(ip);
     config.security = security;
-    config.helo = mx.helo.clone();
+    config.source = source.map(|s| s.address);
+    config.helo = source.map_or(&mx.helo, |s| &s.helo).clone();
     config.timeouts = mx.timeouts;
     config.record_transcript = mx.record_transcript;
     match smtp::connect(&config).await {

@@ -55,6 +55,21 @@ pub enum DeliveryError {
         #[source]
         source: crate::config::TokenError,
     },
+    /// A configured source address cannot be used: binding to it failed (it is not an
+    /// address of this host).
+    #[error(
+        "source address {address} ({key}) cannot be used: {source}; it must be an address of \
+         this host (see `ip address`)"
+    )]
+    SourceAddress {
+        /// The address.
+        address: std::net::IpAddr,
+        /// Where it is configured, like `[mx] source_addresses[1]`.
+        key: String,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The DNS resolver could not be set up.
     #[error("cannot set up the DNS resolver: {detail}")]
     Resolver {

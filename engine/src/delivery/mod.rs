@@ -22,6 +22,7 @@ mod dial;
 mod error;
 mod mta_sts;
 mod mx;
+mod source;
 mod throttle;
 mod token;
 
@@ -31,6 +32,7 @@ pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
 pub use mta_sts::{MtaSts, Policy, StsCheck, StsMode};
 pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
+pub use source::{add_counts as add_source_counts, probe as probe_source, SourceCount, Sources};
 pub use throttle::{is_throttling, read_reply, Reading, Stage};
 pub use token::TokenCache;
 pub(crate) use token::{connect_relay, RelayDialError};

@@ -12,6 +12,7 @@ mod dkim;
 mod dmarc;
 mod permissions;
 mod relay_auth;
+mod sources;
 mod spf;
 mod unsubscribe;
 
@@ -79,9 +80,10 @@ pub struct Options {
 }
 
 /// The rows a campaign's validated settings decide: secret file permissions, clear-text
-/// relay authentication, then DKIM, SPF, DMARC and unsubscribe (asking DNS through `[dns]`).
+/// relay authentication, source addresses, then DKIM, SPF, DMARC and unsubscribe (asking DNS through `[dns]`).
 pub async fn settings_checks(settings: &CampaignSettings, options: &Options) -> Vec<Check> {
     let mut checks = vec![permissions::check(settings), relay_auth::check(settings)];
+    checks.extend(sources::checks(settings));
     dns_checks(settings, options, &mut checks).await;
     checks.extend(content::check(settings));
     checks

@@ -216,7 +216,7 @@ pub(super) async fn checks(
 
 /// Where the mail leaves from, as far as can be known.
 enum Senders {
-    /// The relay's addresses (or `--sending-ip`).
+    /// The relay's addresses (or `--sending-ip`, or `[mx] source_addresses`).
     Known { what: String, ips: Vec<IpAddr> },
     /// The relay's host name did not resolve.
     Unresolved { host: String, reason: String },
@@ -236,7 +236,14 @@ async fn senders(
         };
     }
     let Some(relay) = &settings.relay else {
-        return Senders::Unknown;
+        let sources = &settings.mx.source_addresses;
+        if sources.is_empty() {
+            return Senders::Unknown;
+        }
+        return Senders::Known {
+            what: "the source addresses ([mx] source_addresses)".to_owned(),
+            ips: sources.iter().map(|s| s.address).collect(),
+        };
     };
     match dns.addresses(&relay.host).await {
         Ok(ips) => Senders::Known {

@@ -159,7 +159,8 @@ impl Campaign {
         outcome_policy(&self.settings)
     }
 
-    /// The SMTP session settings for the configured relay.
+    /// The SMTP session settings for the configured relay; an error when its source address
+    /// is not on this host.
     pub fn relay_session(&self, record_transcript: bool) -> Result<(SessionConfig, usize), Error> {
         let relay = self.settings.relay.as_ref().ok_or_else(|| Error::NoRelay {
             file: self.settings.file.clone(),
@@ -168,12 +169,15 @@ impl Campaign {
     }
 
     /// The SMTP session settings for `relay` (one of the campaign's relays) and its
-    /// connection count.
+    /// connection count; an error when its source address is not on this host.
     pub(crate) fn session_for(
         &self,
         relay: &RelaySettings,
         record_transcript: bool,
     ) -> Result<(SessionConfig, usize), Error> {
+        if let Some(address) = relay.source_address {
+            crate::delivery::probe_source(address, "[relay] source_address")?;
+        }
         let tls = super::plan::tls_trusting(relay.ca_file.as_deref())?;
         let credentials = match (&relay.username, &relay.password, &relay.auth) {
             (Some(username), Some(token), RelayAuth::XOAuth2 { .. }) => {
@@ -192,6 +196,7 @@ impl Campaign {
         let config = SessionConfig {
             host: relay.host.clone(),
             address: None,
+            source: relay.source_address,
             port: relay.port,
             security,
             helo: relay.helo.clone(),

@@ -79,6 +79,7 @@ async fn send_and_follow(
     let started = Instant::now();
     let mut attempts = 0;
     let mut summary = RunSummary::default();
+    let mut sources = Vec::new();
     let mut still = Stillness::default();
     let filter = node.filter();
     loop {
@@ -91,6 +92,7 @@ async fn send_and_follow(
             )
             .await?;
         attempts += result.attempts;
+        crate::delivery::add_source_counts(&mut sources, result.sources);
         let idle = summary.idle + result.summary.idle;
         summary = RunSummary {
             idle,
@@ -133,6 +135,7 @@ async fn send_and_follow(
         attempts,
         elapsed: started.elapsed(),
         summary,
+        sources,
     };
     pipeline::finish(campaign, store, prepared, sent, options)
 }

@@ -102,6 +102,9 @@ pub struct SendReport {
     pub destinations: Vec<crate::model::DestinationStatus>,
     /// Where a test-then-winner A/B campaign stands.
     pub ab: Option<AbProgress>,
+    /// Messages this run delivered from each `[mx] source_addresses` address (empty without
+    /// source addresses).
+    pub sources: Vec<crate::delivery::SourceCount>,
 }
 
 /// Loads the list (first run only) and sends to every pending recipient, retrying deferred
@@ -181,6 +184,7 @@ pub(crate) async fn load_and_send(
         attempts: result.attempts,
         elapsed: started.elapsed(),
         summary: result.summary,
+        sources: result.sources,
     };
     finish(campaign, store, prepared, sent, options)
 }
@@ -205,6 +209,8 @@ pub(crate) struct Sent {
     pub(crate) elapsed: Duration,
     /// Idle time, pause, blocked destinations (of the last run, idle time of all).
     pub(crate) summary: crate::dispatch::RunSummary,
+    /// Messages delivered from each source address (of all runs).
+    pub(crate) sources: Vec<crate::delivery::SourceCount>,
 }
 
 /// Before sending: loads the list when the store lacks it (on a cluster node, in its turn:
@@ -302,6 +308,7 @@ pub(crate) fn finish(
         paused: sent.summary.paused,
         blocked: sent.summary.blocked,
         destinations: sent.summary.destinations,
+        sources: sent.sources,
     })
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Campaign;
 use crate::config::{CampaignSettings, GlobalLimits, Rate, RelaySettings, ShapingRule};
-use crate::delivery::{MtaSts, MxConnect, MxResolver};
+use crate::delivery::{MtaSts, MxConnect, MxResolver, Sources};
 use crate::dispatch::{Mode, RelayRoute};
 use crate::model::now_millis;
 use crate::recorder::RelayUsage;
@@ -134,8 +134,8 @@ fn relay_usage(
 }
 
 /// How MX sessions are opened for a campaign without a relay: `[mx]` (port, HELO name, extra
-/// CA, plain text after a broken STARTTLS) and `[timeouts]`, looking MX hosts up with
-/// `resolver`.
+/// CA, plain text after a broken STARTTLS, source addresses) and `[timeouts]`, looking MX
+/// hosts up with `resolver`. A source address that is not on this host is an error.
 pub(crate) fn mx_connect(
     settings: &CampaignSettings,
     resolver: MxResolver,
@@ -149,6 +149,11 @@ pub(crate) fn mx_connect(
         resolver,
     );
     mx.timeouts = settings.timeouts;
+    mx.sources = Sources::new(
+        settings.mx.source_addresses.clone(),
+        settings.mx.source_pick,
+    );
+    mx.sources.probe()?;
     Ok(mx)
 }
 

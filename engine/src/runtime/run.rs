@@ -13,7 +13,7 @@ use super::{Phase, Progress};
 use crate::bounce::Classifier;
 use crate::cluster::WorkFilter;
 use crate::compose::{spawn_composers, ComposeStage, Stages};
-use crate::delivery::{DeliveryContext, Settled};
+use crate::delivery::{DeliveryContext, Settled, SourceCount};
 use crate::dispatch::{
     CampaignLane, JobQueue, RunSummary, Scheduler, SchedulerEvent, SchedulerSetup, SchedulerView,
 };
@@ -269,6 +269,8 @@ pub(crate) struct RunResult {
     pub(crate) attempts: u64,
     /// Idle time, pause, blocked destinations.
     pub(crate) summary: RunSummary,
+    /// Messages delivered from each `[mx] source_addresses` address.
+    pub(crate) sources: Vec<SourceCount>,
 }
 
 /// How the run goes.
@@ -398,10 +400,11 @@ impl Run {
         for quota in quotas {
             let _ = quota.await;
         }
-        let attempts = attempts?;
+        let (attempts, sources) = attempts?;
         Ok(RunResult {
             attempts,
             summary: scheduled?,
+            sources,
         })
     }
 
@@ -449,14 +452,15 @@ impl Run {
 
 /// Takes a finished run down in order: no more jobs, connections done, compose threads
 /// joined, then the recorder drained (it ends when the last sender of outcomes is gone).
-/// Returns the outcomes recorded, or the failure that ended delivery.
+/// Returns the outcomes recorded and the deliveries per source address, or the failure that
+/// ended delivery.
 async fn wind_down(
     jobs: Arc<JobQueue>,
     tracker: TaskTracker,
     composers: Vec<std::thread::JoinHandle<()>>,
     ctx: Arc<DeliveryContext>,
     recorder: tokio::task::JoinHandle<Result<u64, StoreError>>,
-) -> Result<u64, Error> {
+) -> Result<(u64, Vec<SourceCount>), Error> {
     jobs.close();
     tracker.close();
     tracker.wait().await;
@@ -464,6 +468,11 @@ async fn wind_down(
         let _ = tokio::task::spawn_blocking(move || composer.join()).await;
     }
     let fatal = ctx.take_fatal();
+    let sources = ctx
+        .mx
+        .as_ref()
+        .map(|mx| mx.sources.counts())
+        .unwrap_or_default();
     drop(ctx);
     let attempts = recorder.await.map_err(|e| Error::Io {
         path: "recorder task".into(),
@@ -471,6 +480,6 @@ async fn wind_down(
     })??;
     match fatal {
         Some(error) => Err(error.into()),
-        None => Ok(attempts),
+        None => Ok((attempts, sources)),
     }
 }

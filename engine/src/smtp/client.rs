@@ -5,44 +5,109 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use secrecy::zeroize::Zeroize;
 use secrecy::ExposeSecret;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+
+use tokio::net::{TcpSocket, TcpStream};
 
 use super::error::{Phase, SmtpError};
 use super::reply::{Capabilities, Reply};
 use super::stream::{BoxedStream, Connection};
 use super::{tls, AuthMechanism, Credentials, Security, SessionConfig, Timeouts};
 
-/// Opens a session as `config` says: TCP connect (with `TCP_NODELAY`), implicit TLS when
-/// [`Security::Tls`], banner, EHLO (HELO if EHLO gets a 5xx), STARTTLS and EHLO again when
-/// [`Security::StartTls`] (or [`Security::Opportunistic`] and offered), then AUTH when
-/// credentials are given: only over TLS, unless [`SessionConfig::allow_plain_auth`].
+/// Opens a session as `config` says: TCP connect (with `TCP_NODELAY`, from
+/// [`SessionConfig::source`] when set), implicit TLS when [`Security::Tls`], banner, EHLO
+/// (HELO if EHLO gets a 5xx), STARTTLS and EHLO again when [`Security::StartTls`] (or
+/// [`Security::Opportunistic`] and offered), then AUTH when credentials are given: only over
+/// TLS, unless [`SessionConfig::allow_plain_auth`].
 pub async fn connect(config: &SessionConfig) -> Result<Session, SmtpError> {
-    let connecting = async {
-        match config.address {
-            Some(ip) => TcpStream::connect((ip, config.port)).await,
-            None => TcpStream::connect((config.host.as_str(), config.port)).await,
-        }
-    };
-    let tcp = match tokio::time::timeout(config.timeouts.connect, connecting).await {
+    let tcp = match tokio::time::timeout(config.timeouts.connect, open_tcp(config)).await {
         Err(_) => {
             return Err(SmtpError::Timeout {
                 host: config.host.clone(),
                 phase: Phase::Connect,
             })
         }
-        Ok(result) => result.and_then(|tcp| tcp.set_nodelay(true).map(|()| tcp)),
+        Ok(result) => result?,
     };
-    let tcp = tcp.map_err(|source| SmtpError::Connect {
+    let local = tcp.local_addr().ok();
+    // A second handle on the socket, for `TCP_QUICKACK` once the stream is wrapped in TLS.
+    let socket = rustix::io::fcntl_dupfd_cloexec(&tcp, 0).ok();
+    let opened = Opened {
+        local,
+        peer: tcp.peer_addr().ok(),
+    };
+    let mut session = Session::handshake(Box::new(tcp), config, Some(opened)).await?;
+    session.socket = socket;
+    Ok(session)
+}
+
+/// The two ends of a TCP connection, for the transcript.
+struct Opened {
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+}
+
+/// The TCP connection, with `TCP_NODELAY`: from [`SessionConfig::source`] when set.
+async fn open_tcp(config: &SessionConfig) -> Result<TcpStream, SmtpError> {
+    let connect_error = |source| SmtpError::Connect {
         host: config.host.clone(),
         port: config.port,
         source,
+    };
+    let tcp = match (config.source, config.address) {
+        (None, Some(ip)) => TcpStream::connect((ip, config.port)).await,
+        (None, None) => TcpStream::connect((config.host.as_str(), config.port)).await,
+        (Some(source), _) => return bound_tcp(config, source).await,
+    };
+    tcp.and_then(|tcp| tcp.set_nodelay(true).map(|()| tcp))
+        .map_err(connect_error)
+}
+
+/// A connection from `source` to the server's first address of the same family.
+async fn bound_tcp(config: &SessionConfig, source: IpAddr) -> Result<TcpStream, SmtpError> {
+    let connect_error = |source| SmtpError::Connect {
+        host: config.host.clone(),
+        port: config.port,
+        source,
+    };
+    let targets: Vec<SocketAddr> = match config.address {
+        Some(ip) => vec![SocketAddr::new(ip, config.port)],
+        None => tokio::net::lookup_host((config.host.as_str(), config.port))
+            .await
+            .map_err(connect_error)?
+            .collect(),
+    };
+    let family = if source.is_ipv4() { "IPv4" } else { "IPv6" };
+    let Some(target) = targets
+        .into_iter()
+        .find(|t| t.is_ipv4() == source.is_ipv4())
+    else {
+        return Err(connect_error(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("no {family} address to reach from source address {source}"),
+        )));
+    };
+    let socket = bind_source(source).map_err(|error| SmtpError::Bind {
+        host: config.host.clone(),
+        source_address: source,
+        source: error,
     })?;
-    // A second handle on the socket, for `TCP_QUICKACK` once the stream is wrapped in TLS.
-    let socket = rustix::io::fcntl_dupfd_cloexec(&tcp, 0).ok();
-    let mut session = Session::handshake(Box::new(tcp), config).await?;
-    session.socket = socket;
-    Ok(session)
+    let tcp = socket.connect(target).await.map_err(connect_error)?;
+    tcp.set_nodelay(true).map_err(connect_error)?;
+    Ok(tcp)
+}
+
+/// A TCP socket bound to `source` (any port), not yet connected. Binding once at start
+/// tells whether `source` is an address of this host.
+pub fn bind_source(source: IpAddr) -> io::Result<TcpSocket> {
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    Ok(socket)
 }
 
 /// An open SMTP session with one server, ready for mail transactions.
@@ -64,6 +129,8 @@ pub struct Session {
     pub(crate) data_buf: Vec<u8>,
     /// The TCP socket under the stream, when the session opened it (not over a test pipe).
     pub(crate) socket: Option<std::os::fd::OwnedFd>,
+    /// Our end of the TCP connection, when the session opened it.
+    pub(crate) local_address: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Session {
@@ -83,10 +150,14 @@ impl Session {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        Self::handshake(Box::new(stream), config).await
+        Self::handshake(Box::new(stream), config, None).await
     }
 
-    async fn handshake(stream: BoxedStream, config: &SessionConfig) -> Result<Session, SmtpError> {
+    async fn handshake(
+        stream: BoxedStream,
+        config: &SessionConfig,
+        opened: Option<Opened>,
+    ) -> Result<Session, SmtpError> {
         let timeouts = config.timeouts;
         let (stream, tls) = if config.security == Security::Tls {
             let tls_config = config.tls.clone();
@@ -107,7 +178,15 @@ impl Session {
             needs_rset: false,
             data_buf: Vec::new(),
             socket: None,
+            local_address: opened.as_ref().and_then(|o| o.local),
         };
+        if let (Some(opened), Some(_)) = (&opened, config.source) {
+            let local = opened.local.map_or("?".to_owned(), |a| a.to_string());
+            let peer = opened.peer.map_or("?".to_owned(), |a| a.to_string());
+            session
+                .conn
+                .note(|| format!("* connected from {local} to {peer}"));
+        }
         let banner = session
             .conn
             .read_reply(Phase::Banner, timeouts.banner)
@@ -295,6 +374,12 @@ impl Session {
     /// False after a 421 reply or an error: the caller must drop the session.
     pub fn is_usable(&self) -> bool {
         self.usable
+    }
+
+    /// Our end of the TCP connection (the source address and port), when [`connect`] opened
+    /// it.
+    pub fn local_address(&self) -> Option<SocketAddr> {
+        self.local_address
     }
 
     /// Transactions run on this connection (each `send` that returned `Ok` after talking to

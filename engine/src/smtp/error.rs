@@ -203,6 +203,18 @@ pub enum SmtpError {
         #[source]
         source: io::Error,
     },
+    /// The connection could not be bound to the configured source address (it is not an
+    /// address of this host, or is in use).
+    #[error("cannot connect to {host} from source address {source_address}: {source}")]
+    Bind {
+        /// Host name or address we were about to connect to.
+        host: String,
+        /// The local address we tried to bind.
+        source_address: std::net::IpAddr,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
     /// A phase took longer than its configured timeout.
     #[error("{host}: timed out during {phase}")]
     Timeout {
@@ -333,7 +345,7 @@ impl SmtpError {
     /// The phase the error belongs to.
     pub fn phase(&self) -> Phase {
         match self {
-            SmtpError::Connect { .. } => Phase::Connect,
+            SmtpError::Connect { .. } | SmtpError::Bind { .. } => Phase::Connect,
             SmtpError::Tls { .. } | SmtpError::TlsConfig { .. } => Phase::TlsHandshake,
             SmtpError::Timeout { phase, .. }
             | SmtpError::Io { phase, .. }

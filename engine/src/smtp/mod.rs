@@ -42,7 +42,7 @@ mod tests_xoauth2;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client::{connect, Session};
+pub use client::{bind_source, connect, Session};
 pub use error::{Phase, SmtpError, TlsDetail, TlsProblem};
 pub use reply::{parse_reply_bytes, Capabilities, EnhancedCode, Reply};
 pub use tls::{tls_client_config, tls_client_config_for_file, tls_opportunistic_config};
@@ -163,6 +163,10 @@ pub struct SessionConfig {
     /// Connect to this address instead of resolving `host` (direct-to-MX delivery resolves
     /// MX hosts itself); `host` stays the TLS server name. Default `None`.
     pub address: Option<std::net::IpAddr>,
+    /// The local address the connection is bound to before it connects (a sending IP of
+    /// this host); the server is reached at an address of the same family. Default `None`:
+    /// the operating system picks.
+    pub source: Option<std::net::IpAddr>,
     /// Server port.
     pub port: u16,
     /// Plain, STARTTLS or implicit TLS.
@@ -192,11 +196,12 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// A plain-text configuration for `host:port` with defaults: EHLO name `localhost`, no
-    /// credentials (and no plain-text AUTH), default timeouts, pipelining on, no transcript.
+    /// source address, no credentials (and no plain-text AUTH), default timeouts, pipelining on, no transcript.
     pub fn new(host: impl Into<String>, port: u16, tls: Arc<rustls::ClientConfig>) -> Self {
         SessionConfig {
             host: host.into(),
             address: None,
+            source: None,
             port,
             security: Security::None,
             helo: "localhost".to_owned(),

@@ -84,6 +84,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
 /// Accepts one connection; `implicit` starts TLS at once, else after STARTTLS.
 async fn serve(listener: TcpListener, acceptor: TlsAcceptor, implicit: bool) {
     let (tcp, _) = listener.accept().await.unwrap();
+    serve_on(tcp, acceptor, implicit).await;
+}
+
+/// Serves one accepted connection.
+async fn serve_on(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, implicit: bool) {
     tcp.set_nodelay(true).unwrap();
     let tcp = if implicit {
         tcp
@@ -200,4 +205,70 @@ async fn refused_connection_is_a_connect_error() {
     let err = timeout(LIMIT, connect(&config)).await.unwrap().unwrap_err();
     assert!(matches!(err, SmtpError::Connect { .. }), "{err:?}");
     assert!(err.is_transient() && err.phase() == Phase::Connect);
+}
+
+#[tokio::test]
+async fn a_source_address_binds_the_connection_and_its_helo_is_said_before_and_after_starttls() {
+    let (ca_pem, acceptor) = test_pki();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (tcp, peer) = listener.accept().await.unwrap();
+        // `converse` expects `EHLO client.example` again over TLS.
+        serve_on(tcp, acceptor, false).await;
+        peer
+    });
+    let tls = tls_client_config(Some(ca_pem.as_bytes())).unwrap();
+    let mut config = tls_config(port, Security::StartTls, tls);
+    config.source = Some("127.0.0.2".parse().unwrap());
+    config.record_transcript = true;
+    let mut session = timeout(LIMIT, connect(&config)).await.unwrap().unwrap();
+    let local = session.local_address().unwrap();
+    assert_eq!(local.ip().to_string(), "127.0.0.2");
+    let transcript = session.take_transcript();
+    assert_eq!(
+        transcript[0],
+        format!("* connected from {local} to 127.0.0.1:{port}")
+    );
+    let envelope = Envelope {
+        mail_from: "s@x".to_owned(),
+        rcpt_to: vec!["a@x".to_owned()],
+    };
+    let tx = timeout(LIMIT, session.send(&envelope, b"hello"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(tx.accepted());
+    timeout(LIMIT, session.quit()).await.unwrap().unwrap();
+    let peer = timeout(LIMIT, server).await.unwrap().unwrap();
+    assert_eq!(
+        peer, local,
+        "the server saw the connection come from the source address"
+    );
+}
+
+#[tokio::test]
+async fn a_source_address_not_on_this_host_is_a_bind_error_naming_it() {
+    let mut config = tls_config(25, Security::None, tls_client_config(None).unwrap());
+    config.source = Some("192.0.2.10".parse().unwrap());
+    let err = timeout(LIMIT, connect(&config)).await.unwrap().unwrap_err();
+    assert!(matches!(err, SmtpError::Bind { .. }), "{err:?}");
+    assert_eq!(err.phase(), Phase::Connect);
+    let text = err.to_string();
+    assert!(
+        text.starts_with("cannot connect to 127.0.0.1 from source address 192.0.2.10: "),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_ipv6_source_cannot_reach_an_ipv4_server() {
+    let mut config = tls_config(25, Security::None, tls_client_config(None).unwrap());
+    config.source = Some("::1".parse().unwrap());
+    let err = timeout(LIMIT, connect(&config)).await.unwrap().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("no IPv6 address to reach from source address ::1"),
+        "{text}"
+    );
 }

@@ -27,6 +27,7 @@ mod send;
 mod serve;
 mod shaping;
 mod sink_shaping;
+mod sources;
 mod tracking;
 mod tracking_limits;
 mod transactional;

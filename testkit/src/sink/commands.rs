@@ -96,6 +96,7 @@ impl Session {
             return self.ok("501 5.5.4 EHLO needs a domain");
         }
         self.greeted = true;
+        self.helo = Some(arg.to_owned());
         self.tx = Transaction::default();
         let config = &self.ctx.config;
         let mut lines = vec![format!("{} greets {arg}", config.hostname)];
@@ -127,6 +128,7 @@ impl Session {
             return self.ok("501 5.5.4 HELO needs a domain");
         }
         self.greeted = true;
+        self.helo = Some(arg.to_owned());
         self.tx = Transaction::default();
         let line = format!("250 {}", self.ctx.config.hostname);
         self.ok(&line)

@@ -212,13 +212,13 @@ async fn accept_loop(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((tcp, _peer)) => {
+            Ok((tcp, peer)) => {
                 let ctx = Arc::clone(&ctx);
                 let token = token.clone();
                 tracker.spawn(async move {
                     tokio::select! {
                         () = token.cancelled() => {}
-                        () = serve(tcp, ctx) => {}
+                        () = serve(tcp, peer, ctx) => {}
                     }
                 });
             }
@@ -231,8 +231,9 @@ async fn accept_loop(
     }
 }
 
-/// Runs one connection: implicit TLS handshake if configured, then the SMTP session.
-async fn serve(tcp: TcpStream, ctx: Arc<Context>) {
+/// Runs one connection from `peer`: implicit TLS handshake if configured, then the SMTP
+/// session.
+async fn serve(tcp: TcpStream, peer: SocketAddr, ctx: Arc<Context>) {
     if let Err(error) = tcp.set_nodelay(true) {
         tracing::debug!(%error, "sink: could not set TCP_NODELAY");
     }
@@ -250,7 +251,7 @@ async fn serve(tcp: TcpStream, ctx: Arc<Context>) {
         },
         _ => (Conn::Plain(tcp), false),
     };
-    if let Err(error) = Session::new(conn, ctx, guard, tls).run().await {
+    if let Err(error) = Session::new(conn, ctx, guard, tls, Some(peer)).run().await {
         tracing::debug!(%error, "sink: session ended with an I/O error");
     }
 }

@@ -4,6 +4,7 @@
 //! `commands.rs`.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,11 +118,21 @@ pub(crate) struct Session {
     pub(crate) tx: Transaction,
     /// The sink's close-all epoch when this connection opened (`close_all_at`).
     pub(crate) epoch: u64,
+    /// The client's address, when the connection came over TCP.
+    pub(crate) peer: Option<SocketAddr>,
+    /// The name the client gave in its last EHLO or HELO.
+    pub(crate) helo: Option<String>,
 }
 
 impl Session {
-    /// A session over `conn`; `tls` is true for implicit TLS.
-    pub(crate) fn new(conn: Conn, ctx: Arc<Context>, guard: ConnGuard, tls: bool) -> Session {
+    /// A session over `conn` from `peer`; `tls` is true for implicit TLS.
+    pub(crate) fn new(
+        conn: Conn,
+        ctx: Arc<Context>,
+        guard: ConnGuard,
+        tls: bool,
+        peer: Option<SocketAddr>,
+    ) -> Session {
         let epoch = ctx.shared.close_epoch();
         Session {
             conn,
@@ -136,6 +147,8 @@ impl Session {
             auth_user: None,
             tx: Transaction::default(),
             epoch,
+            peer,
+            helo: None,
         }
     }
 
@@ -323,6 +336,8 @@ impl Session {
                 auth_user: self.auth_user.clone(),
                 at: Instant::now(),
                 connection,
+                peer: self.peer,
+                helo: self.helo.clone().unwrap_or_default(),
             });
             let total = u64::try_from(shared.count()).unwrap_or(u64::MAX);
             if config.close_all_at.contains(&total) {

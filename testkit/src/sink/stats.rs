@@ -29,6 +29,11 @@ pub struct Received {
     /// The connection it arrived on: the sink's connection sequence number, 1 for the first
     /// connection accepted, shared by every listener of one sink.
     pub connection: u64,
+    /// The client's address and port (the connection's source address).
+    pub peer: Option<std::net::SocketAddr>,
+    /// The name the client gave in its last EHLO or HELO on the connection (after STARTTLS,
+    /// the one said over TLS); empty if it gave none.
+    pub helo: String,
 }
 
 impl Received {
