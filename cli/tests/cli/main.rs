@@ -51,5 +51,6 @@ mod tls_relay;
 mod topics;
 mod tracking;
 mod webhooks;
+mod warmup;
 mod window;
 mod xoauth2;

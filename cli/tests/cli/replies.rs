@@ -21,15 +21,15 @@ const RECIPIENTS: usize = 3000;
 const GREY: usize = 100;
 
 /// The relay process; killed on drop.
-struct PickyRelay {
+pub(crate) struct PickyRelay {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
 impl PickyRelay {
     /// Starts the relay; fails loudly when python3 or its aiosmtpd module is missing.
-    fn start(dir: &Path) -> PickyRelay {
+    pub(crate) fn start(dir: &Path) -> PickyRelay {
         let probe = Command::new(PYTHON)
             .args(["-c", "import aiosmtpd"])
             .output()
@@ -62,7 +62,7 @@ impl PickyRelay {
     }
 
     /// The relay's log lines, by event: `accepted`, `greylisted`, `data451`…
-    fn events(&self) -> HashMap<String, Vec<String>> {
+    pub(crate) fn events(&self) -> HashMap<String, Vec<String>> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for line in std::fs::read_to_string(&self.log).unwrap().lines() {
             let (event, rest) = line.split_once(' ').unwrap_or((line, ""));

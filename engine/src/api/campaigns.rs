@@ -177,6 +177,7 @@ fn from_store(store: &Store, campaign: String) -> Result<StatusReport, Problem> 
         connection_limits: Vec::new(),
         nodes: Vec::new(),
         webhooks: crate::webhooks::campaign_statuses(store, &campaign).map_err(read)?,
+        warmup: None,
         campaign,
     })
 }

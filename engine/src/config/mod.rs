@@ -31,6 +31,7 @@ mod token;
 mod tracking;
 mod validate;
 mod webhook;
+mod warmup;
 mod window;
 
 use std::path::Path;
@@ -68,6 +69,10 @@ pub use token::{TokenError, TokenSource};
 pub use webhook::{
     decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
     DEFAULT_TIMEOUT, MIN_GIVE_UP_AFTER,
+};
+pub use warmup::{
+    WarmupProvider, WarmupSettings, DEFAULT_GROWTH, DEFAULT_MAX_BOUNCE_RATE,
+    DEFAULT_MAX_COMPLAINT_RATE, DEFAULT_MIN, DEFAULT_START, OTHERS,
 };
 pub use window::{zone_of, SendTiming, SendWindow, WindowRule};
 
@@ -142,6 +147,8 @@ mod tests_store;
 mod tests_topic;
 #[cfg(test)]
 mod tests_webhook;
+#[cfg(test)]
+mod tests_warmup;
 #[cfg(test)]
 mod tests_window;
 #[cfg(test)]

@@ -102,6 +102,9 @@ pub struct SendReport {
     pub destinations: Vec<crate::model::DestinationStatus>,
     /// Where a test-then-winner A/B campaign stands.
     pub ab: Option<AbProgress>,
+    /// Recipients left pending because their provider's warm-up ceiling for the day is
+    /// used up (`[warmup]`), per key and provider.
+    pub warmup: Vec<crate::dispatch::WarmupHeld>,
 }
 
 /// Loads the list (first run only) and sends to every pending recipient, retrying deferred
@@ -253,6 +256,7 @@ pub(crate) fn lane(
         policy: campaign.outcome_policy(),
         progress: options.progress.clone(),
         window: campaign.settings.window.clone().map(Arc::new),
+        warmup: campaign.settings.warmup.clone().map(Arc::new),
     })
 }
 
@@ -302,6 +306,7 @@ pub(crate) fn finish(
         paused: sent.summary.paused,
         blocked: sent.summary.blocked,
         destinations: sent.summary.destinations,
+        warmup: sent.summary.warmup,
     })
 }
 

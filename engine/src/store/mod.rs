@@ -31,6 +31,7 @@ mod topics;
 mod track_rules;
 pub mod transfer;
 mod types;
+mod warmup;
 
 pub use api::{
     AbStore, CampaignDocuments, CampaignStore, ClusterStore, DocumentRecord, DocumentState,
@@ -50,6 +51,7 @@ pub use topics::{
     is_topic_id, CampaignTopic, Topic, TopicStore, TopicSuppression, UnsubscribeScope,
     MAX_TOPIC_CHARS, MAX_TOPIC_NAME_CHARS,
 };
+pub use warmup::{WarmupDay, WarmupStore, WarmupTally};
 pub use types::{
     AbDecision, AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected,
     DomainTally, EventKind, EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions,

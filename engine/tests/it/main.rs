@@ -29,5 +29,6 @@ mod sink_shaping;
 mod tracking;
 mod tracking_limits;
 mod transactional;
+mod warmup;
 mod window;
 mod xoauth2;

@@ -32,6 +32,7 @@ mod tracking;
 mod transfer;
 mod transfer_import;
 mod views;
+mod warmup;
 mod webhooks;
 
 pub(crate) use engine::PgEngine;

@@ -33,6 +33,7 @@ mod tracking;
 mod transfer;
 pub(crate) mod upgrade;
 mod variants;
+mod warmup;
 mod views;
 mod webhooks;
 mod writer;
