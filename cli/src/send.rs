@@ -228,12 +228,7 @@ fn warmup_line(held: &[volley::dispatch::WarmupHeld]) -> Option<String> {
     let until = held.iter().map(|h| h.until).min()?;
     let each: Vec<String> = held
         .iter()
-        .map(|h| {
-            format!(
-                "{} {} (ceiling {} reached)",
-                h.provider, h.held, h.ceiling
-            )
-        })
+        .map(|h| format!("{} {} (ceiling {} reached)", h.provider, h.held, h.ceiling))
         .collect();
     Some(format!(
         "  {} {} for tomorrow's warm-up allowance: {}; the next day begins at {} (run \

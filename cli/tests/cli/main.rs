@@ -50,7 +50,7 @@ mod support;
 mod tls_relay;
 mod topics;
 mod tracking;
-mod webhooks;
 mod warmup;
+mod webhooks;
 mod window;
 mod xoauth2;

@@ -79,8 +79,16 @@ async fn a_warmup_ceiling_holds_recipients_for_tomorrow_across_two_runs() {
 
     let out = volley(&["send", &campaign, "--no-progress"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("this run: 0 attempts in"), "{}", text(&out.stdout));
-    assert_eq!(accepted(&relay, "@gmail.com"), 10, "nothing more the same day");
+    assert!(
+        text(&out.stdout).contains("this run: 0 attempts in"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        accepted(&relay, "@gmail.com"),
+        10,
+        "nothing more the same day"
+    );
 
     let out = volley(&["status", &campaign, "--json"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -30,8 +30,8 @@ mod timeouts;
 mod token;
 mod tracking;
 mod validate;
-mod webhook;
 mod warmup;
+mod webhook;
 mod window;
 
 use std::path::Path;
@@ -66,13 +66,13 @@ pub use settings::{
 };
 pub use since::parse_since;
 pub use token::{TokenError, TokenSource};
-pub use webhook::{
-    decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
-    DEFAULT_TIMEOUT, MIN_GIVE_UP_AFTER,
-};
 pub use warmup::{
     WarmupProvider, WarmupSettings, DEFAULT_GROWTH, DEFAULT_MAX_BOUNCE_RATE,
     DEFAULT_MAX_COMPLAINT_RATE, DEFAULT_MIN, DEFAULT_START, OTHERS,
+};
+pub use webhook::{
+    decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
+    DEFAULT_TIMEOUT, MIN_GIVE_UP_AFTER,
 };
 pub use window::{zone_of, SendTiming, SendWindow, WindowRule};
 
@@ -146,9 +146,9 @@ mod tests_store;
 #[cfg(test)]
 mod tests_topic;
 #[cfg(test)]
-mod tests_webhook;
-#[cfg(test)]
 mod tests_warmup;
+#[cfg(test)]
+mod tests_webhook;
 #[cfg(test)]
 mod tests_window;
 #[cfg(test)]

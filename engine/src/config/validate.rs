@@ -203,11 +203,7 @@ pub(crate) fn validate(
     let audience = super::audience::validate_audience(&ctx, &raw.audience, &id)?;
     let topic = validate_topic(&ctx, c)?;
     let warmup = match &raw.warmup {
-        Some(warmup) => Some(super::warmup::validate_warmup(
-            &ctx,
-            warmup,
-            &from.domain,
-        )?),
+        Some(warmup) => Some(super::warmup::validate_warmup(&ctx, warmup, &from.domain)?),
         None => None,
     };
     Ok(CampaignSettings {

@@ -233,7 +233,10 @@ fn providers(
             ));
         }
         if name == OTHERS {
-            for (field, set) in [("mx", over.mx.is_some()), ("domains", over.domains.is_some())] {
+            for (field, set) in [
+                ("mx", over.mx.is_some()),
+                ("domains", over.domains.is_some()),
+            ] {
                 if set {
                     return Err(ConfigError::Misplaced {
                         file: ctx.file.clone(),

@@ -298,7 +298,12 @@ impl Scheduler {
 
     /// Until when campaign `position` cannot send to `domain` (at destination `id`) because
     /// its provider's allowance is used up today.
-    pub(super) fn warmup_blocked(&mut self, position: usize, domain: &str, id: usize) -> Option<Millis> {
+    pub(super) fn warmup_blocked(
+        &mut self,
+        position: usize,
+        domain: &str,
+        id: usize,
+    ) -> Option<Millis> {
         let (settings, route) = self.warm(position, id)?;
         let now = self.clock.now_millis();
         self.warmup.blocked_until(&settings, (domain, &route), now)
@@ -322,8 +327,7 @@ impl Scheduler {
                 let super::RouteState::Routed(id) = self.routing.route(&tally.domain) else {
                     continue;
                 };
-                let Some(route) = self.routing.destinations.get(id).map(|d| d.route.clone())
-                else {
+                let Some(route) = self.routing.destinations.get(id).map(|d| d.route.clone()) else {
                     continue;
                 };
                 let provider = self.warmup.provider(&settings, &tally.domain, &route);

@@ -2,8 +2,8 @@
 //! store, asked of that process over its control socket.
 
 use crate::config::CampaignSettings;
-pub use crate::control::{StatusReport, WarmupStatus};
 use crate::control::{self, Request, Response};
+pub use crate::control::{StatusReport, WarmupStatus};
 use crate::store::{Store, StoreError};
 use crate::Error;
 

@@ -51,7 +51,6 @@ pub use topics::{
     is_topic_id, CampaignTopic, Topic, TopicStore, TopicSuppression, UnsubscribeScope,
     MAX_TOPIC_CHARS, MAX_TOPIC_NAME_CHARS,
 };
-pub use warmup::{WarmupDay, WarmupStore, WarmupTally};
 pub use types::{
     AbDecision, AbMark, AbRecord, AppendRow, Appended, BounceEvent, CampaignMeta, Collected,
     DomainTally, EventKind, EventTally, ExportEvent, ExportKind, ExportMark, GcLine, GcOptions,
@@ -59,6 +58,7 @@ pub use types::{
     RecipientKey, RecipientRecord, ReportEffect, StoredRecipient, TrackEffect, TrackEvent,
     TrackInput, TrackKind, TrackingMeta, ViewMeta, ViewVersion, WebhookCursor,
 };
+pub use warmup::{WarmupDay, WarmupStore, WarmupTally};
 
 #[cfg(test)]
 mod tests;

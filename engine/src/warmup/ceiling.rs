@@ -81,7 +81,9 @@ pub fn next_ceiling(
     if p.blocked > 0 {
         return halve("policy blocks");
     }
-    if p.complaints > 0 && f64::from(p.complaints) > settings.max_complaint_rate * f64::from(p.delivered) {
+    if p.complaints > 0
+        && f64::from(p.complaints) > settings.max_complaint_rate * f64::from(p.delivered)
+    {
         return halve("complaints");
     }
     if p.bounced > 0 && f64::from(p.bounced) > settings.max_bounce_rate * f64::from(p.sent) {
@@ -284,12 +286,27 @@ mod tests {
     #[test]
     fn floor_rounding_and_max() {
         let (s, p) = settings(Some(1_000));
-        let halved = next_ceiling(&s, &p, &WarmupDay { blocked: 1, ..day(15, 15) });
+        let halved = next_ceiling(
+            &s,
+            &p,
+            &WarmupDay {
+                blocked: 1,
+                ..day(15, 15)
+            },
+        );
         assert_eq!(halved.limit, Some(10), "never below min");
-        assert_eq!(next_ceiling(&s, &p, &day(11, 11)).limit, Some(17), "rounded up");
+        assert_eq!(
+            next_ceiling(&s, &p, &day(11, 11)).limit,
+            Some(17),
+            "rounded up"
+        );
         let (mut slow, _) = settings(None);
         slow.growth = 1.01;
-        assert_eq!(next_ceiling(&slow, &p, &day(10, 10)).limit, Some(11), "by one at least");
+        assert_eq!(
+            next_ceiling(&slow, &p, &day(10, 10)).limit,
+            Some(11),
+            "by one at least"
+        );
         assert_eq!(
             next_ceiling(&s, &p, &day(700, 700)),
             Ceiling {
@@ -299,7 +316,10 @@ mod tests {
             "1050 reaches max 1000"
         );
         let (unbounded, p) = settings(None);
-        assert_eq!(next_ceiling(&unbounded, &p, &day(700, 700)).limit, Some(1050));
+        assert_eq!(
+            next_ceiling(&unbounded, &p, &day(700, 700)).limit,
+            Some(1050)
+        );
     }
 
     #[test]
@@ -308,7 +328,10 @@ mod tests {
         let first = plan(&s, &[], 20_000);
         assert_eq!(first[0].ceiling.limit, Some(50));
         assert_eq!(first[0].ceiling.change, Change::Start);
-        let yesterday = WarmupDay { day: 19_998, ..day(50, 50) };
+        let yesterday = WarmupDay {
+            day: 19_998,
+            ..day(50, 50)
+        };
         // Two days later (nothing sent in between): grown once from the last day.
         let next = plan(&s, &[yesterday.clone()], 20_000);
         assert_eq!(next[0].ceiling.limit, Some(75));
@@ -322,7 +345,10 @@ mod tests {
         let complained = plan(&s, &[yesterday.clone(), late], 20_000);
         assert_eq!(complained[0].ceiling.limit, Some(25));
         assert_eq!(complained[0].ceiling.change, Change::Halved("complaints"));
-        let todays = WarmupDay { day: 20_000, ..day(75, 30) };
+        let todays = WarmupDay {
+            day: 20_000,
+            ..day(75, 30)
+        };
         let now = plan(&s, &[todays, yesterday], 20_000);
         assert_eq!(now[0].ceiling.limit, Some(75));
         assert_eq!(now[0].sent, 30);

@@ -14,5 +14,5 @@
 mod ceiling;
 mod provider;
 
-pub use ceiling::{day_start, next_ceiling, plan, today, Change, Ceiling, ProviderPlan};
+pub use ceiling::{day_start, next_ceiling, plan, today, Ceiling, Change, ProviderPlan};
 pub use provider::ProviderTable;

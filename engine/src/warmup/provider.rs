@@ -71,7 +71,11 @@ mod tests {
         };
         let mut providers = extra;
         providers.extend([
-            p("gmail", &["*.google.com", "*.googlemail.com"], &["gmail.com"]),
+            p(
+                "gmail",
+                &["*.google.com", "*.googlemail.com"],
+                &["gmail.com"],
+            ),
             p(
                 "microsoft",
                 &["*.protection.outlook.com", "*.outlook.com"],
@@ -131,8 +135,17 @@ mod tests {
         };
         let table = ProviderTable::new(&settings(vec![own]));
         let hosts = |h: &str| vec![h.to_owned()];
-        assert_eq!(table.classify("a.example", &hosts("in1.example.net")), "corp");
-        assert_eq!(table.classify("a.example", &hosts("mx.exact.example")), "corp");
-        assert_eq!(table.classify("a.example", &hosts("other.exact.example")), "others");
+        assert_eq!(
+            table.classify("a.example", &hosts("in1.example.net")),
+            "corp"
+        );
+        assert_eq!(
+            table.classify("a.example", &hosts("mx.exact.example")),
+            "corp"
+        );
+        assert_eq!(
+            table.classify("a.example", &hosts("other.exact.example")),
+            "others"
+        );
     }
 }

@@ -91,7 +91,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("shaping", &["config", "model"]),
     ("campaign", &["config", "store", "model"]),
     ("bounce", &["model"]),
-    ("control", &["report", "webhooks", "warmup", "store", "model"]),
+    (
+        "control",
+        &["report", "webhooks", "warmup", "store", "model"],
+    ),
     ("report", &["ab", "store", "config", "model"]),
     ("ab", &["model"]),
     ("store", &["model"]),

@@ -141,7 +141,13 @@ async fn a_warmup_ceiling_is_carried_across_runs_and_days() {
     let today = status(&direct, &clock);
     assert_eq!(
         today[0],
-        ("gmail".into(), Some(20), 20, 30, "grown after a clean day".into())
+        (
+            "gmail".into(),
+            Some(20),
+            20,
+            30,
+            "grown after a clean day".into()
+        )
     );
 
     // Day 3, after a policy block: halved to 10 (one of them throttled and deferred).
@@ -151,7 +157,13 @@ async fn a_warmup_ceiling_is_carried_across_runs_and_days() {
     assert_eq!(third.counts.deferred, 1);
     assert_eq!(
         status(&direct, &clock)[0],
-        ("gmail".into(), Some(10), 10, 20, "halved (policy blocks)".into())
+        (
+            "gmail".into(),
+            Some(10),
+            10,
+            20,
+            "halved (policy blocks)".into()
+        )
     );
 
     // Day 4, after throttling: held at 10.

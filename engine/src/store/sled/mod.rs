@@ -33,8 +33,8 @@ mod tracking;
 mod transfer;
 pub(crate) mod upgrade;
 mod variants;
-mod warmup;
 mod views;
+mod warmup;
 mod webhooks;
 mod writer;
 

@@ -211,7 +211,12 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     let days = back.warmup_days(None).unwrap();
     assert_eq!(days, source.warmup_days(None).unwrap());
     assert_eq!(
-        (days[0].ceiling, days[0].sent, days[0].delivered, days[0].throttled),
+        (
+            days[0].ceiling,
+            days[0].sent,
+            days[0].delivered,
+            days[0].throttled
+        ),
         (50, 30, 28, 2)
     );
     assert_eq!(

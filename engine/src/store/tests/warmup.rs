@@ -39,7 +39,11 @@ fn reservations_stop_at_the_ceiling_and_survive_reopening(place: &Place) {
         .collect();
     assert_eq!(
         summary,
-        [("gmail", 7, 10, 9, 42), ("gmail", 8, 15, 15, 0), ("yahoo", 7, 5, 2, 0)]
+        [
+            ("gmail", 7, 10, 9, 42),
+            ("gmail", 8, 15, 15, 0),
+            ("yahoo", 7, 5, 2, 0)
+        ]
     );
     assert_eq!(
         (days[0].delivered, days[0].bounced, days[0].blocked),
