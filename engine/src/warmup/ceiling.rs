@@ -333,7 +333,7 @@ mod tests {
             ..day(50, 50)
         };
         // Two days later (nothing sent in between): grown once from the last day.
-        let next = plan(&s, &[yesterday.clone()], 20_000);
+        let next = plan(&s, std::slice::from_ref(&yesterday), 20_000);
         assert_eq!(next[0].ceiling.limit, Some(75));
         assert_eq!(next[0].sent, 0);
         // A complaint that arrived the day after, with nothing sent that day, counts.
