@@ -112,7 +112,7 @@ fn print_warmup(warmup: &volley::runtime::WarmupStatus) {
         format_millis(warmup.next_day)
     ));
     ui::line(&format!(
-        "    {:<12} {:>9} {:>9} {:>9}  ceiling",
+        "    {:<12} {:>9} {:>9} {:>9}  how it came about",
         "provider", "ceiling", "sent", "held back"
     ));
     for p in &warmup.providers {
