@@ -217,6 +217,9 @@ fn print_report(report: &SendReport) {
             format_millis(opens)
         ));
     }
+    if let Some(line) = warmup_line(&report.warmup) {
+        ui::line(&line);
+    }
     if let Some(ab) = &report.ab {
         if let Some(line) = ab_line(ab) {
             ui::line(&line);
@@ -225,6 +228,24 @@ fn print_report(report: &SendReport) {
     if report.interrupted {
         ui::line("  interrupted: state saved; run the same command again to resume");
     }
+}
+
+/// The recipients left pending by used-up warm-up ceilings, per provider, in one line.
+fn warmup_line(held: &[volley::dispatch::WarmupHeld]) -> Option<String> {
+    let total: u64 = held.iter().map(|h| h.held).sum();
+    let until = held.iter().map(|h| h.until).min()?;
+    let each: Vec<String> = held
+        .iter()
+        .map(|h| format!("{} {} (ceiling {} reached)", h.provider, h.held, h.ceiling))
+        .collect();
+    Some(format!(
+        "  {} {} for tomorrow's warm-up allowance: {}; the next day begins at {} (run \
+         `volley send` again then)",
+        counted(total, "recipient", "recipients"),
+        agree(total, "waits", "wait"),
+        each.join(", "),
+        format_millis(until)
+    ))
 }
 
 /// Where a test-then-winner campaign stands after this run, in one line.

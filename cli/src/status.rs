@@ -72,6 +72,9 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             format_millis(*at)
         ));
     }
+    if let Some(warmup) = &report.warmup {
+        print_warmup(warmup);
+    }
     if !report.destinations.is_empty() {
         print_destinations(&report.destinations);
     }
@@ -117,6 +120,33 @@ fn print_relays(relays: &[volley::store::RelayTally]) {
             ));
         }
         ui::line(&line);
+    }
+}
+
+/// The warm-up today: per provider the ceiling, what was sent, what was held back.
+fn print_warmup(warmup: &volley::runtime::WarmupStatus) {
+    ui::line(&format!(
+        "  warm-up {} (today's ceilings; the next day begins at {}):",
+        warmup.key,
+        format_millis(warmup.next_day)
+    ));
+    ui::line(&format!(
+        "    {:<12} {:>9} {:>9} {:>9}  how it came about",
+        "provider", "ceiling", "sent", "held back"
+    ));
+    for p in &warmup.providers {
+        let ceiling = p
+            .ceiling
+            .limit
+            .map_or_else(|| "none".to_owned(), |n| n.to_string());
+        ui::line(&format!(
+            "    {:<12} {:>9} {:>9} {:>9}  {}",
+            p.provider,
+            ceiling,
+            p.sent,
+            p.held,
+            p.ceiling.change.describe()
+        ));
     }
 }
 

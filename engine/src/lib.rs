@@ -5,7 +5,7 @@
 //! ```text
 //! runtime ──► api, preflight, recorder, campaign, dispatch, cluster, recurring, compose,
 //!             delivery, bounce, control, tracking, webhooks, transactional, report, ab,
-//!             store, shaping, config, smtp, model
+//!             warmup, store, shaping, config, smtp, model
 //! api ──► tracking (its connection limits), control, recurring, transactional, cluster,
 //!         report, campaign, bounce (provider webhooks: classify, VERP), webhooks (status),
 //!         ab, store, config, metrics, model
@@ -13,10 +13,11 @@
 //! preflight ──► delivery, config, dkim
 //! recorder ──► dispatch, delivery, shaping, store, metrics, model
 //! compose ──► dispatch, delivery, bounce, tracking, store, config, dkim, smtp, model
-//! report ──► ab, store, config, model          control ──► report, webhooks, store, model
+//! report ──► ab, store, config, model          control ──► report, webhooks, warmup, store, model
 //! tracking ──► store, config, metrics, model   recurring ──► config
 //! webhooks ──► recurring, store, config, model (events out, signed)
-//! dispatch ──► cluster, delivery, shaping, store, config, smtp, model
+//! dispatch ──► cluster, delivery, shaping, warmup, store, config, smtp, model
+//! warmup ──► store, config, model (the warm-up ceilings and provider groups)
 //! cluster ──► config, store, model (nodes, leases, the scheduler's filter, campaign documents)
 //! delivery ──► smtp, shaping, bounce, store, config, model
 //! shaping ──► config, model                    campaign ──► config, store, model
@@ -57,6 +58,7 @@ pub mod smtp;
 pub mod store;
 pub mod tracking;
 pub mod transactional;
+pub mod warmup;
 pub mod webhooks;
 
 mod error;

@@ -52,6 +52,7 @@ mod support;
 mod tls_relay;
 mod topics;
 mod tracking;
+mod warmup;
 mod webhooks;
 mod window;
 mod xoauth2;

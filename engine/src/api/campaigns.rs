@@ -178,6 +178,7 @@ fn from_store(store: &Store, campaign: String) -> Result<StatusReport, Problem> 
         nodes: Vec::new(),
         webhooks: crate::webhooks::campaign_statuses(store, &campaign).map_err(read)?,
         relays: store.relay_tallies(&campaign).map_err(read)?,
+        warmup: None,
         campaign,
     })
 }

@@ -31,6 +31,7 @@ mod timeouts;
 mod token;
 mod tracking;
 mod validate;
+mod warmup;
 mod webhook;
 mod window;
 
@@ -67,6 +68,10 @@ pub use settings::{
 pub use since::parse_since;
 pub use source::{SourceAddress, SourcePick};
 pub use token::{TokenError, TokenSource};
+pub use warmup::{
+    WarmupProvider, WarmupSettings, DEFAULT_GROWTH, DEFAULT_MAX_BOUNCE_RATE,
+    DEFAULT_MAX_COMPLAINT_RATE, DEFAULT_MIN, DEFAULT_START, OTHERS,
+};
 pub use webhook::{
     decode_secret, WebhookSettings, DEFAULT_BATCH, DEFAULT_EVENTS, DEFAULT_GIVE_UP_AFTER,
     DEFAULT_TIMEOUT, MIN_GIVE_UP_AFTER,
@@ -146,6 +151,8 @@ mod tests_source;
 mod tests_store;
 #[cfg(test)]
 mod tests_topic;
+#[cfg(test)]
+mod tests_warmup;
 #[cfg(test)]
 mod tests_webhook;
 #[cfg(test)]

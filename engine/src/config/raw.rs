@@ -60,6 +60,9 @@ pub(crate) struct RawFile {
     /// `[audience]`: who of the list earlier campaigns leave out.
     #[serde(default)]
     pub(crate) audience: super::audience::RawAudience,
+    /// `[warmup]`: absent means no warm-up ceilings.
+    #[serde(default)]
+    pub(crate) warmup: Option<super::warmup::RawWarmup>,
 }
 
 /// One `[[variant]]`.

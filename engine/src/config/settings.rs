@@ -79,6 +79,8 @@ pub struct CampaignSettings {
     pub conversions: super::ConversionSettings,
     /// Who earlier campaigns leave out of the list at load (`[audience]`); empty: nobody.
     pub audience: super::AudienceSettings,
+    /// `[warmup]`: daily ceilings per mailbox provider while a sender warms up.
+    pub warmup: Option<super::WarmupSettings>,
     /// The share of the list held out of the send to measure lift (`[ab] holdout`, 0 ≤ h <
     /// 0.5; default 0, none), with or without variants and a test share. Held-out
     /// recipients are stored in the state `holdout`: never mailed, never tracked.

@@ -210,7 +210,12 @@ pub(crate) fn validate(
     let conversions = super::conversions::validate_conversions(&ctx, &raw.conversions)?;
     let audience = super::audience::validate_audience(&ctx, &raw.audience, &id)?;
     let topic = validate_topic(&ctx, c)?;
+    let warmup = match &raw.warmup {
+        Some(warmup) => Some(super::warmup::validate_warmup(&ctx, warmup, &from.domain)?),
+        None => None,
+    };
     Ok(CampaignSettings {
+        warmup,
         audience,
         topic,
         conversions,

@@ -15,7 +15,7 @@ mod error;
 mod status;
 
 pub use error::ControlError;
-pub use status::StatusReport;
+pub use status::{StatusReport, WarmupStatus};
 
 use crate::model::{Counts, DestinationStatus, Millis, TrackCounts};
 use crate::webhooks::WebhookStatus;

@@ -40,6 +40,37 @@ pub struct StatusReport {
     /// What each relay did for the campaign (`[[relay]]`): delivered, deferred, bounced and
     /// cool-downs, by relay name; empty when it went direct to MX.
     pub relays: Vec<RelayTally>,
+    /// The campaign's warm-up today (`[warmup]`), when it has one and the store was read
+    /// directly.
+    pub warmup: Option<WarmupStatus>,
+}
+
+/// A warm-up key's state today, per provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmupStatus {
+    /// The warm-up key.
+    pub key: String,
+    /// When the next day (and its new ceilings) begins.
+    pub next_day: Millis,
+    /// Per provider: today's ceiling (`None`: warm-up done), sent, held back.
+    pub providers: Vec<crate::warmup::ProviderPlan>,
+}
+
+impl WarmupStatus {
+    /// The JSON of `volley status --json`'s `warmup`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "key": self.key,
+            "next_day": format_millis(self.next_day),
+            "providers": self.providers.iter().map(|p| serde_json::json!({
+                "provider": p.provider,
+                "ceiling": p.ceiling.limit,
+                "sent": p.sent,
+                "held": p.held,
+                "change": p.ceiling.change.describe(),
+            })).collect::<Vec<_>>(),
+        })
+    }
 }
 
 impl StatusReport {
@@ -59,6 +90,7 @@ impl StatusReport {
             nodes: Vec::new(),
             webhooks: Vec::new(),
             relays: Vec::new(),
+            warmup: None,
         }
     }
 
@@ -102,6 +134,7 @@ impl StatusReport {
             nodes: Vec::new(),
             webhooks,
             relays: relays.into_vec(),
+            warmup: None,
         })
     }
 
@@ -151,6 +184,7 @@ impl StatusReport {
                 "name": w.name, "backlog": w.backlog, "last_error": w.last_error,
                 "next_attempt": w.next_attempt.map(format_millis),
             })).collect::<Vec<_>>(),
+            "warmup": self.warmup.as_ref().map(WarmupStatus::to_json),
         })
     }
 }

@@ -20,6 +20,8 @@ pub(crate) struct CampaignFeed {
     retry_count: usize,
     /// Its local-time sending window, when it has one.
     pub(crate) window: Option<super::window::FeedWindow>,
+    /// Its warm-up, when it has one.
+    pub(crate) warmup: Option<std::sync::Arc<crate::config::WarmupSettings>>,
 }
 
 impl CampaignFeed {
@@ -36,6 +38,7 @@ impl CampaignFeed {
             retries: HashMap::new(),
             retry_count: 0,
             window: None,
+            warmup: None,
         };
         for domain in domains {
             feed.enlist(domain);

@@ -22,10 +22,12 @@ mod jobs;
 mod leases;
 mod relays;
 mod routes;
+mod warmup;
 mod window;
 
 pub use jobs::{JobQueue, JobWorker};
 pub use routes::{Mode, RelayRoute};
+pub use warmup::WarmupHeld;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -75,7 +77,7 @@ pub struct ComposeJob {
 }
 
 /// A campaign for the scheduler: its index in the running send, id and priority.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CampaignLane {
     /// Its index (the same in the compose stage and the recorder).
     pub index: usize,
@@ -85,6 +87,8 @@ pub struct CampaignLane {
     pub priority: u8,
     /// Its local-time sending window (`[schedule] window` / `send_at`), when it has one.
     pub window: Option<Arc<crate::config::SendWindow>>,
+    /// Its warm-up (`[warmup]`), when it has one.
+    pub warmup: Option<Arc<crate::config::WarmupSettings>>,
 }
 
 /// What the scheduler is told by the rest of the pipeline.
@@ -145,6 +149,8 @@ pub struct RunSummary {
     pub blocked: Vec<Blocked>,
     /// Where each destination stood at the end (throttling seen, limits learned).
     pub destinations: Vec<crate::model::DestinationStatus>,
+    /// Recipients held back because their provider's warm-up ceiling for the day is used up.
+    pub warmup: Vec<WarmupHeld>,
 }
 
 /// Live facts for status displays, shared with the control socket.
@@ -319,6 +325,8 @@ pub struct Scheduler {
     stopping: Vec<(usize, tokio::sync::oneshot::Sender<()>)>,
     /// Where "now" comes from for due retries and sending windows.
     clock: Clock,
+    /// The warm-up ceilings of the campaigns that have one.
+    warmup: warmup::WarmupGate,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -371,6 +379,7 @@ impl Scheduler {
             open: (0, HashSet::new()),
             stopping: Vec::new(),
             clock: setup.clock,
+            warmup: warmup::WarmupGate::default(),
         };
         for lane in campaigns {
             scheduler.add_campaign(lane)?;
@@ -395,6 +404,7 @@ impl Scheduler {
                 .unwrap_or_default();
             feed.window = Some(window::FeedWindow::new(&feed.id, window, &columns));
         }
+        feed.warmup = lane.warmup;
         self.feeds.push(feed);
         self.last_retry_check = None;
         Ok(())
@@ -410,7 +420,9 @@ impl Scheduler {
         }
         result?;
         self.save_learned().await?;
+        let warmup = self.warmup_summary()?;
         Ok(RunSummary {
+            warmup,
             idle: self.idle,
             paused: self.paused,
             blocked: self.blocked(),
@@ -479,6 +491,7 @@ impl Scheduler {
     fn on_event(&mut self, event: SchedulerEvent) -> Result<(), StoreError> {
         match event {
             SchedulerEvent::Settled(settled) => {
+                self.warmup.settled(&self.store, &settled)?;
                 for item in settled {
                     let (campaign, key) = item.recipient();
                     self.flight.remove(campaign, key);
@@ -771,8 +784,14 @@ impl Scheduler {
         if room == 0 {
             return Ok(());
         }
+        let granted = self.warmup_reserve(position, domain, id, room)?;
+        let room = granted.as_ref().map_or(room, |g| g.count);
+        if room == 0 {
+            return Ok(());
+        }
         let feed = &mut self.feeds[position];
         let flight = &self.flight;
+        // A failed read ends the run; a reservation it leaves counts as sent (the safe side).
         let recipients = feed.take(&self.store, domain, room, |c, k| flight.contains(c, k))?;
         let campaign = feed.index;
         let recipients = match &mut feed.window {
@@ -783,6 +802,10 @@ impl Scheduler {
             }
             None => recipients,
         };
+        if let Some(granted) = granted {
+            self.warmup
+                .sent(&self.store, campaign, granted, &recipients)?;
+        }
         if recipients.is_empty() {
             return Ok(());
         }
@@ -960,7 +983,8 @@ impl Scheduler {
             let RouteState::Routed(id) = self.routing.route(&domain) else {
                 return Ok(false);
             };
-            match self.blocked_until(id, now) {
+            let warm = self.warmup_blocked(position, &domain, id);
+            match self.blocked_until(id, now).max(warm) {
                 Some(until) if until > horizon => continue,
                 Some(until) => {
                     self.wake_hint(until);
@@ -978,8 +1002,10 @@ impl Scheduler {
                 continue;
             }
             if let RouteState::Routed(dest) = self.routing.route(&recipient.key.domain) {
+                let warm = self.warmup_blocked(position, &recipient.key.domain, dest);
                 if self
                     .blocked_until(dest, now)
+                    .max(warm)
                     .is_some_and(|until| until > horizon)
                 {
                     continue;

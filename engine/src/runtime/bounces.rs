@@ -40,6 +40,8 @@ pub struct Intake {
     classifier: Classifier,
     policy: OutcomePolicy,
     verp: Verp,
+    /// The campaign file's `[warmup]`: complaints count against its key.
+    warmup: Option<crate::config::WarmupSettings>,
 }
 
 impl Intake {
@@ -47,11 +49,14 @@ impl Intake {
     /// file, soft-bounce limit), or the defaults for a bare store.
     pub fn open(store: &Store, settings: Option<&CampaignSettings>) -> Result<Self, Error> {
         match settings {
-            Some(settings) => Self::new(
-                store,
-                super::classifier_for(settings)?,
-                super::outcome_policy(settings),
-            ),
+            Some(settings) => Ok(Intake {
+                warmup: settings.warmup.clone(),
+                ..Self::new(
+                    store,
+                    super::classifier_for(settings)?,
+                    super::outcome_policy(settings),
+                )?
+            }),
             None => Self::new(store, Classifier::builtin(), OutcomePolicy::default()),
         }
     }
@@ -68,6 +73,7 @@ impl Intake {
             classifier,
             policy,
             verp,
+            warmup: None,
         })
     }
 
@@ -149,6 +155,9 @@ impl Intake {
         let (effect, address) =
             self.store
                 .apply_report(reference, kind, reply, source, &self.policy, now_millis())?;
+        if effect == ReportEffect::Complained {
+            self.count_complaint(address.as_deref())?;
+        }
         let counter = match effect {
             ReportEffect::Bounced => &mut summary.bounced,
             ReportEffect::Delayed => &mut summary.delayed,
@@ -174,6 +183,25 @@ impl Intake {
                 .map(|s| format!(", {s}"))
                 .unwrap_or_default(),
         ));
+        Ok(())
+    }
+
+    /// Counts a complaint into today's warm-up of the campaign file's key, under the
+    /// provider of the recipient's domain (no MX lookup here: the domain lists decide).
+    fn count_complaint(&self, address: Option<&str>) -> Result<(), Error> {
+        let (Some(warmup), Some(address)) = (&self.warmup, address) else {
+            return Ok(());
+        };
+        let domain = address.rsplit('@').next().unwrap_or(address);
+        let table = crate::warmup::ProviderTable::new(warmup);
+        let provider = table.classify(domain, &[]);
+        let day = crate::warmup::today(warmup.timezone, now_millis());
+        let tally = crate::store::WarmupTally {
+            complaints: 1,
+            ..Default::default()
+        };
+        self.store
+            .warmup_record(&warmup.key, provider, day, &tally)?;
         Ok(())
     }
 

@@ -21,6 +21,9 @@ pub async fn check(path: &Path, options: &Options) -> Vec<Check> {
                 Status::Pass,
                 format!("{} loads", path.display()),
             ));
+            if let Some(row) = warmup_check(&settings) {
+                checks.push(row);
+            }
             prepare(settings, &mut checks)
         }
         Err(error) => {
@@ -38,6 +41,31 @@ pub async fn check(path: &Path, options: &Options) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// The `warm-up` row: what `[warmup]` sets, when it is there.
+fn warmup_check(settings: &CampaignSettings) -> Option<Check> {
+    let w = settings.warmup.as_ref()?;
+    let starts: Vec<String> = w
+        .providers
+        .iter()
+        .map(|p| match p.max {
+            Some(max) => format!("{} {} (max {max})", p.name, p.start),
+            None => format!("{} {}", p.name, p.start),
+        })
+        .collect();
+    Some(Check::new(
+        "warm-up",
+        Status::Pass,
+        format!(
+            "key {}: first-day ceilings {}; growth x{} after a clean day, floor {}, days in {}",
+            w.key,
+            starts.join(", "),
+            w.growth,
+            w.min,
+            w.timezone
+        ),
+    ))
 }
 
 /// Prepares the campaign and composes the first valid row's message, as `test-send` and

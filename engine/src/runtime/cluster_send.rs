@@ -93,6 +93,8 @@ async fn send_and_follow(
             .await?;
         attempts += result.attempts;
         crate::delivery::add_source_counts(&mut sources, result.sources);
+        // Recipients held back by a used-up warm-up ceiling wait for the next day.
+        let held: u64 = result.summary.warmup.iter().map(|h| h.held).sum();
         let idle = summary.idle + result.summary.idle;
         summary = RunSummary {
             idle,
@@ -103,7 +105,11 @@ async fn send_and_follow(
         }
         let counts = store.counts(campaign.id())?.unwrap_or_default();
         let now = options.clock.now_millis();
-        if done_everywhere(store, campaign.id(), &counts, now, options.linger)? {
+        let sendable = Counts {
+            pending: counts.pending.saturating_sub(held),
+            ..counts.clone()
+        };
+        if done_everywhere(store, campaign.id(), &sendable, now, options.linger)? {
             break;
         }
         // Alone, a send that stands still has what is left blocked or capped past the

@@ -368,6 +368,7 @@ impl Host {
                     policy: campaign.outcome_policy(),
                     progress: None,
                     window: campaign.settings.window.clone().map(Arc::new),
+                    warmup: campaign.settings.warmup.clone().map(Arc::new),
                 };
                 run.submit(lane)?;
                 tracing::info!(campaign = %id, priority, "campaign handed over; it joins the running send");

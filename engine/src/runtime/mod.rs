@@ -49,7 +49,7 @@ pub use pipeline::{send, Phase, Progress, SendOptions, SendReport, DEFAULT_LINGE
 pub use published::published_for_reading;
 pub use report::report;
 pub use serve::{register_postbacks, MetricsSource, Pass, ServeOptions, Server};
-pub use status::{status, StatusReport};
+pub use status::{status, warmup_status, StatusReport, WarmupStatus};
 pub use suppress::{
     open_store, suppress_add, suppress_export, suppress_import, suppress_remove, ImportSummary,
 };

@@ -105,6 +105,9 @@ pub struct SendReport {
     /// Messages this run delivered from each `[mx] source_addresses` address (empty without
     /// source addresses).
     pub sources: Vec<crate::delivery::SourceCount>,
+    /// Recipients left pending because their provider's warm-up ceiling for the day is
+    /// used up (`[warmup]`), per key and provider.
+    pub warmup: Vec<crate::dispatch::WarmupHeld>,
 }
 
 /// Loads the list (first run only) and sends to every pending recipient, retrying deferred
@@ -259,6 +262,7 @@ pub(crate) fn lane(
         policy: campaign.outcome_policy(),
         progress: options.progress.clone(),
         window: campaign.settings.window.clone().map(Arc::new),
+        warmup: campaign.settings.warmup.clone().map(Arc::new),
     })
 }
 
@@ -309,6 +313,7 @@ pub(crate) fn finish(
         blocked: sent.summary.blocked,
         destinations: sent.summary.destinations,
         sources: sent.sources,
+        warmup: sent.summary.warmup,
     })
 }
 

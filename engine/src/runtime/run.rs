@@ -48,6 +48,8 @@ pub(crate) struct Lane {
     pub(crate) progress: Option<Arc<watch::Sender<Progress>>>,
     /// Its local-time sending window, when `[schedule]` sets one.
     pub(crate) window: Option<Arc<crate::config::SendWindow>>,
+    /// Its warm-up, when `[warmup]` sets one.
+    pub(crate) warmup: Option<Arc<crate::config::WarmupSettings>>,
 }
 
 impl recorder::Lane for Lane {
@@ -229,6 +231,7 @@ impl RunHandle {
             return Err("the running send is finishing; run the command again in a moment".into());
         }
         let (id, priority, window) = (lane.id.clone(), lane.priority, lane.window.clone());
+        let warmup = lane.warmup.clone();
         let index = self
             .registry
             .add(lane)
@@ -239,6 +242,7 @@ impl RunHandle {
                 id,
                 priority,
                 window,
+                warmup,
             }))
             .map_err(|_| {
                 "the running send is finishing; run the command again in a moment".to_owned()
@@ -416,6 +420,7 @@ impl Run {
             id: first.id.clone(),
             priority: first.priority,
             window: first.window.clone(),
+            warmup: first.warmup.clone(),
         };
         if self.registry.add(first).is_none() {
             return Err(Error::Remote("campaign registered twice".into()));

@@ -2,8 +2,8 @@
 //! store, asked of that process over its control socket.
 
 use crate::config::CampaignSettings;
-pub use crate::control::StatusReport;
 use crate::control::{self, Request, Response};
+pub use crate::control::{StatusReport, WarmupStatus};
 use crate::store::{Store, StoreError};
 use crate::Error;
 
@@ -37,12 +37,31 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 },
                 webhooks: crate::webhooks::campaign_statuses(&store, &id)?,
                 relays: store.relay_tallies(&id)?,
+                warmup: warmup_status(&store, settings, crate::model::now_millis())?,
                 campaign: id,
             })
         }
         Err(StoreError::Locked { .. }) => live_status(settings).await,
         Err(other) => Err(other.into()),
     }
+}
+
+/// The warm-up of `settings` at `now` as kept in `store`, when the campaign has one.
+pub fn warmup_status(
+    store: &Store,
+    settings: &CampaignSettings,
+    now: crate::model::Millis,
+) -> Result<Option<WarmupStatus>, Error> {
+    let Some(warmup) = &settings.warmup else {
+        return Ok(None);
+    };
+    let day = crate::warmup::today(warmup.timezone, now);
+    let days = store.warmup_days(Some(&warmup.key))?;
+    Ok(Some(WarmupStatus {
+        key: warmup.key.clone(),
+        next_day: crate::warmup::day_start(warmup.timezone, day + 1),
+        providers: crate::warmup::plan(warmup, &days, day),
+    }))
 }
 
 /// Asks the process that holds the store (a send or a server) for the campaign's status.

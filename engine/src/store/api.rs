@@ -38,6 +38,7 @@ pub trait StoreEngine:
     + ReportStore
     + SuppressionStore
     + super::topics::TopicStore
+    + super::warmup::WarmupStore
     + TrackingStore
     + AbStore
     + HistoryStore
@@ -56,6 +57,7 @@ impl<T> StoreEngine for T where
         + ReportStore
         + SuppressionStore
         + super::topics::TopicStore
+        + super::warmup::WarmupStore
         + TrackingStore
         + AbStore
         + HistoryStore

@@ -31,6 +31,7 @@ mod topics;
 mod track_rules;
 pub mod transfer;
 mod types;
+mod warmup;
 
 pub use api::{
     AbStore, CampaignDocuments, CampaignStore, ClusterStore, DocumentRecord, DocumentState,
@@ -57,6 +58,7 @@ pub use types::{
     RecipientKey, RecipientRecord, RelayTally, ReportEffect, StoredRecipient, TrackEffect,
     TrackEvent, TrackInput, TrackKind, TrackingMeta, ViewMeta, ViewVersion, WebhookCursor,
 };
+pub use warmup::{WarmupDay, WarmupStore, WarmupTally};
 
 #[cfg(test)]
 mod tests;

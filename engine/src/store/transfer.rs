@@ -245,6 +245,9 @@ pub struct CopyReport {
     /// Campaign documents carried over (campaigns made over the API or published to a
     /// cluster), with their files and state.
     pub documents: usize,
+    /// Warm-up days carried over (per key, provider and day; the source's replace the
+    /// target's).
+    pub warmup_days: usize,
 }
 
 /// Copies `campaign` (every campaign when `None`) and the store-wide parts from `from` into
@@ -284,6 +287,7 @@ pub fn copy_store(
         suppressions: parts.suppressions.len() + topic_entries,
         secret_kept: parts.secret.is_some() && !target_empty,
         documents: 0,
+        warmup_days: copy_warmup(from, to)?,
     };
     for header in headers {
         match copy_campaign(from, to, &header) {
@@ -297,6 +301,16 @@ pub fn copy_store(
     }
     report.documents = copy_documents(from, to, campaign)?;
     Ok(report)
+}
+
+/// Carries the warm-up days over (issue 23): every key's, whichever campaigns are copied,
+/// since a key is shared by the campaigns that send under it. Returns how many.
+fn copy_warmup(from: &super::Store, to: &super::Store) -> Result<usize, StoreError> {
+    let days = from.warmup_days(None)?;
+    for day in &days {
+        to.warmup_put(day)?;
+    }
+    Ok(days.len())
 }
 
 /// Carries topics over (issue 22): the topic-scoped suppression entries (entries the target

@@ -35,6 +35,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "recorder",
             "preflight",
             "cluster",
+            "warmup",
             "store",
             "shaping",
             "config",
@@ -78,9 +79,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "dispatch",
         &[
-            "cluster", "delivery", "shaping", "store", "config", "smtp", "model",
+            "cluster", "delivery", "shaping", "warmup", "store", "config", "smtp", "model",
         ],
     ),
+    ("warmup", &["store", "config", "model"]),
     ("cluster", &["config", "store", "model"]),
     (
         "delivery",
@@ -89,7 +91,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("shaping", &["config", "model"]),
     ("campaign", &["config", "store", "model"]),
     ("bounce", &["model"]),
-    ("control", &["report", "webhooks", "store", "model"]),
+    (
+        "control",
+        &["report", "webhooks", "warmup", "store", "model"],
+    ),
     ("report", &["ab", "store", "config", "model"]),
     ("ab", &["model"]),
     ("store", &["model"]),

@@ -31,5 +31,6 @@ mod sources;
 mod tracking;
 mod tracking_limits;
 mod transactional;
+mod warmup;
 mod window;
 mod xoauth2;

@@ -33,6 +33,7 @@ mod tracking;
 mod transfer;
 mod transfer_import;
 mod views;
+mod warmup;
 mod webhooks;
 
 pub(crate) use engine::PgEngine;

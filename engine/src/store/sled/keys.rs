@@ -80,6 +80,8 @@ pub(crate) const TOPIC_SUPPRESSED: u8 = b'U';
 pub(crate) const CAMPAIGN_TOPIC: u8 = b'O';
 /// `Y <topic>` → display name: the known topics.
 pub(crate) const TOPIC: u8 = b'Y';
+/// `K <key> 0 <provider> 0 <day>` → WarmupCounts: one warm-up day (issue 23).
+pub(crate) const WARMUP: u8 = b'K';
 pub(crate) const NEXT_NUMBER: &[u8] = b"N";
 pub(crate) const SECRET: &[u8] = b"S";
 pub(crate) const FORMAT: &[u8] = b"V";

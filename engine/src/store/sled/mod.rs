@@ -35,6 +35,7 @@ mod transfer;
 pub(crate) mod upgrade;
 mod variants;
 mod views;
+mod warmup;
 mod webhooks;
 mod writer;
 

@@ -21,6 +21,7 @@ mod topics;
 mod transfer;
 mod views;
 mod waiting;
+mod warmup;
 mod webhooks;
 
 /// A fresh store of one engine: opened (and, dropped, reopened) as often as a case needs.

@@ -60,6 +60,17 @@ fn ab_campaign(store: &Store) {
     store
         .add_relay_tallies("c2", &super::relays::tallies())
         .unwrap();
+    store
+        .warmup_reserve("example.com", "gmail", 20_000, 50, 30)
+        .unwrap();
+    let tally = crate::store::WarmupTally {
+        delivered: 28,
+        throttled: 2,
+        ..Default::default()
+    };
+    store
+        .warmup_record("example.com", "gmail", 20_000, &tally)
+        .unwrap();
     store.secret().unwrap();
     store.flush_blocking().unwrap();
 }
@@ -198,6 +209,18 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     assert_eq!(
         back.relay_usage("relay.example", 0).unwrap(),
         vec![(10, 5), (11, 7)]
+    );
+    assert_eq!(report.warmup_days, 1);
+    let days = back.warmup_days(None).unwrap();
+    assert_eq!(days, source.warmup_days(None).unwrap());
+    assert_eq!(
+        (
+            days[0].ceiling,
+            days[0].sent,
+            days[0].delivered,
+            days[0].throttled
+        ),
+        (50, 30, 28, 2)
     );
     assert_eq!(
         back.connection_limits().unwrap(),
