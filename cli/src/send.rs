@@ -185,6 +185,16 @@ fn print_report(report: &SendReport) {
         ));
     }
     for blocked in &report.blocked {
+        if let Some(block) = &blocked.block {
+            ui::line(&format!(
+                "  destination {} is suspended until {} by a policy block: the receiver refused                  {} with "{}"; its recipients are deferred, not bounced (run `volley send`                  again then)",
+                blocked.destination,
+                format_millis(blocked.until),
+                counted(block.replies, "message", "messages"),
+                block.last_reply
+            ));
+            continue;
+        }
         ui::line(&format!(
             "  destination {} is {} until {}; its recipients stay pending (run `volley send` again then)",
             blocked.destination,

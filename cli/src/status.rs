@@ -81,6 +81,9 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             counted(*messages, "message", "messages")
         ));
     }
+    for line in crate::words::blocks::block_lines(&report.blocks) {
+        ui::line(&format!("  {line}"));
+    }
     if !report.nodes.is_empty() {
         print_nodes(&report.nodes);
     }
@@ -149,6 +152,9 @@ fn print_destinations(destinations: &[volley::model::DestinationStatus]) {
             .rate
             .map_or_else(|| "-".to_owned(), crate::words::numbers::format_per_second);
         let state = match (d.suspended_for, d.failing_for, d.backing_off) {
+            (Some(s), _, _) if d.block.is_some() => {
+                format!("suspended for {s}s (policy block)")
+            }
             (Some(s), _, _) => format!("suspended for {s}s (throttled {})", times(d.throttled)),
             (_, Some(s), _) => format!("unreachable, retrying in {s}s"),
             (_, _, true) => format!("backing off (throttled {})", times(d.throttled)),

@@ -177,6 +177,7 @@ fn from_store(store: &Store, campaign: String) -> Result<StatusReport, Problem> 
         connection_limits: Vec::new(),
         nodes: Vec::new(),
         webhooks: crate::webhooks::campaign_statuses(store, &campaign).map_err(read)?,
+        blocks: crate::report::blocks_of(store, &campaign).map_err(read)?,
         campaign,
     })
 }
@@ -189,6 +190,9 @@ fn complete(store: &Store, mut report: StatusReport) -> Result<StatusReport, Sto
     }
     if let Some(cluster) = store.cluster() {
         report.nodes = cluster.nodes()?;
+    }
+    if report.blocks.is_empty() {
+        report.blocks = crate::report::blocks_of(store, &report.campaign)?;
     }
     Ok(report)
 }

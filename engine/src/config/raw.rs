@@ -413,6 +413,16 @@ pub(crate) struct RawShaping {
     pub(crate) suspend_window: Option<String>,
     #[serde(default)]
     pub(crate) suspend_for: Option<String>,
+    #[serde(default)]
+    pub(crate) block_breaker: Option<bool>,
+    #[serde(default)]
+    pub(crate) block_threshold: Option<i64>,
+    #[serde(default)]
+    pub(crate) block_window: Option<String>,
+    #[serde(default)]
+    pub(crate) block_pause: Option<String>,
+    #[serde(default)]
+    pub(crate) block_max_pause: Option<String>,
 }
 
 /// A rate as written: a number (per second) or `"N/unit"`.

@@ -472,6 +472,19 @@ pub struct ShapingRule {
     pub suspend_window: Duration,
     /// How long a suspended destination gets no messages; default 10 minutes.
     pub suspend_for: Duration,
+    /// The circuit breaker on policy blocks: replies saying the sender is blocked are
+    /// counted, and recipients they refuse are deferred, not bounced; default on.
+    pub block_breaker: bool,
+    /// Distinct recipients refused by a policy block within `block_window` that trip the
+    /// breaker (the destination is suspended); default 5.
+    pub block_threshold: u32,
+    /// The window block replies are counted in; default 10 minutes.
+    pub block_window: Duration,
+    /// How long a tripped destination is suspended; default 1 hour. A probe after it that is
+    /// blocked again doubles it, up to `block_max_pause`.
+    pub block_pause: Duration,
+    /// The longest suspension doubling reaches; default 8 hours.
+    pub block_max_pause: Duration,
 }
 
 impl Default for ShapingRule {
@@ -487,6 +500,11 @@ impl Default for ShapingRule {
             suspend_after: 5,
             suspend_window: Duration::from_secs(60),
             suspend_for: Duration::from_secs(600),
+            block_breaker: true,
+            block_threshold: 5,
+            block_window: Duration::from_secs(600),
+            block_pause: Duration::from_secs(3_600),
+            block_max_pause: Duration::from_secs(8 * 3_600),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! and its JSON, the same for `volley status --json` and `GET /api/campaigns/{id}`.
 
 use super::Response;
-use crate::model::{format_millis, Counts, DestinationStatus, Millis, TrackCounts};
+use crate::model::{
+    format_millis, Counts, DestinationBlock, DestinationStatus, Millis, TrackCounts,
+};
 use crate::store::NodeInfo;
 use crate::webhooks::WebhookStatus;
 
@@ -37,6 +39,10 @@ pub struct StatusReport {
     /// acknowledged) and, when asked of the server running them, their last error and
     /// next attempt.
     pub webhooks: Vec<WebhookStatus>,
+    /// Policy blocks that held the campaign back: destinations whose circuit breaker
+    /// tripped on replies saying the sender is blocked (from the store; while a send runs,
+    /// those holding its destinations now).
+    pub blocks: Vec<DestinationBlock>,
 }
 
 impl StatusReport {
@@ -55,6 +61,7 @@ impl StatusReport {
             connection_limits: Vec::new(),
             nodes: Vec::new(),
             webhooks: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 
@@ -91,6 +98,7 @@ impl StatusReport {
                 .iter()
                 .filter_map(|d| Some((d.name.clone(), d.messages_per_connection?)))
                 .collect(),
+            blocks: destinations.iter().filter_map(|d| d.block.clone()).collect(),
             destinations,
             paused,
             tracking,
@@ -137,12 +145,30 @@ impl StatusReport {
                 "destination": name, "messages_per_connection": messages,
             })).collect::<Vec<_>>(),
             "nodes": self.nodes.iter().map(node_json).collect::<Vec<_>>(),
+            "blocks": self.blocks.iter().map(block_json).collect::<Vec<_>>(),
             "webhooks": self.webhooks.iter().map(|w| serde_json::json!({
                 "name": w.name, "backlog": w.backlog, "last_error": w.last_error,
                 "next_attempt": w.next_attempt.map(format_millis),
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// One policy block for the JSON: its times as RFC 3339, its replies as the server sent
+/// them.
+fn block_json(block: &DestinationBlock) -> serde_json::Value {
+    serde_json::json!({
+        "destination": block.destination,
+        "category": block.category,
+        "replies": block.replies,
+        "trips": block.trips,
+        "first_reply": block.first_reply.to_string(),
+        "last_reply": block.last_reply.to_string(),
+        "tripped_at": format_millis(block.tripped_at),
+        "paused_until": format_millis(block.paused_until),
+        "lifted_at": block.lifted_at.map(format_millis),
+        "campaigns": block.campaigns,
+    })
 }
 
 /// One cluster node for the JSON.

@@ -9,6 +9,11 @@
 //! a [`Settled`] value, feeds throttling replies to the destination's back-off, and closes
 //! after `max_messages_per_connection`, when idle, or when the server says 421.
 //!
+//! Replies that say the receiver blocks the *sender* (a blocklist, reputation, a spam
+//! verdict, a 5.7.x policy refusal) go to the destination's circuit breaker (`watch`): the
+//! recipient is deferred rather than bounced, and past the breaker's threshold the
+//! destination is suspended and its queue handed back.
+//!
 //! A reply is a value ([`Outcome`]); only failures that no retry can fix at the relay
 //! (authentication, an untrusted certificate, a relay that stays out of reach) end delivery
 //! with a [`DeliveryError`]. An MX destination none of whose hosts answers has its queued
@@ -22,8 +27,10 @@ mod mta_sts;
 mod mx;
 mod throttle;
 mod token;
+mod watch;
 
 pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
+pub use watch::blocked_before;
 pub use destination::{Destination, ReadyQueue, Route, LANES};
 pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
@@ -53,6 +60,10 @@ pub struct ReadyMessage {
     pub bytes: Vec<u8>,
     /// Its Message-ID, without angle brackets.
     pub message_id: String,
+    /// True when the recipient's last attempt was refused because the sender is blocked
+    /// (a 5xx the bounce rules say blames the sender): refused so again while the
+    /// destination's breaker is closed, it is bounced rather than deferred once more.
+    pub blocked_before: bool,
 }
 
 /// What became of one recipient handed to delivery (or to the compose stage before it).

@@ -14,7 +14,7 @@ use crate::config::{MxTls, ShapingRule};
 use crate::delivery::{
     Destination, MtaSts, MxAnswer, MxResolver, Resolved, Route, StsCheck, StsMode, TokenCache,
 };
-use crate::model::BackoffSnapshot;
+use crate::model::{BackoffSnapshot, Clock, DestinationBlock};
 use crate::shaping::ShapingPolicy;
 use crate::smtp::SessionConfig;
 
@@ -94,6 +94,10 @@ pub(crate) struct Routing {
     learned: HashMap<String, u64>,
     /// On a cluster node: the back-off other nodes left, by destination name.
     shared_backoff: HashMap<String, BackoffSnapshot>,
+    /// Policy blocks kept from earlier runs, by destination name, and the clock their
+    /// pauses are measured with.
+    blocks: HashMap<String, DestinationBlock>,
+    clock: Clock,
 }
 
 impl Routing {
@@ -113,12 +117,15 @@ impl Routing {
 
     /// A table for `mode`; answers of lookups arrive on `answers` (at most [`MAX_LOOKUPS`]
     /// at a time, so the channel stays small).
-    /// `learned` are per-connection message limits learned in earlier runs, by destination
+    /// `learned` are per-connection message limits learned in earlier runs, and `blocks`
+    /// the policy blocks kept from them (their pauses measured with `clock`), by destination
     /// name.
     pub(crate) fn new(
         mode: Mode,
         answers: mpsc::UnboundedSender<(String, Resolved)>,
         learned: HashMap<String, u64>,
+        blocks: HashMap<String, DestinationBlock>,
+        clock: Clock,
     ) -> Self {
         let mut routing = Routing {
             mode,
@@ -129,6 +136,8 @@ impl Routing {
             answers,
             learned,
             shared_backoff: HashMap::new(),
+            blocks,
+            clock,
         };
         if let Mode::Relay {
             session,
@@ -307,6 +316,10 @@ impl Routing {
         }
         if let Some(snapshot) = self.shared_backoff.get(&destination.name) {
             destination.resume_backoff(snapshot, std::time::Instant::now());
+        }
+        if let Some(block) = self.blocks.get(&destination.name) {
+            let now_ms = self.clock.now_millis();
+            destination.resume_block(block, std::time::Instant::now(), now_ms);
         }
         self.destinations.push(destination);
         self.by_key.insert(key, id);

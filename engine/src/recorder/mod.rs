@@ -292,10 +292,15 @@ fn write_group(store: &Store, lanes: &impl Lanes, group: &[Settled]) -> Result<u
             continue;
         };
         let counts = store.record_outcomes(lane.id(), lane.policy(), &updates, now_millis())?;
-        // Waiting for a sending window is not an attempt.
+        // Waiting for a sending window, or for a suspension to end, is not an attempt.
         recorded += updates
             .iter()
-            .filter(|u| !matches!(u.outcome, Outcome::Waiting { .. }))
+            .filter(|u| {
+                !matches!(
+                    u.outcome,
+                    Outcome::Waiting { .. } | Outcome::Postponed { .. }
+                )
+            })
             .count() as u64;
         lane.recorded(counts);
     }
@@ -321,6 +326,7 @@ fn count_outcomes(lanes: &impl Lanes, group: &[Settled]) {
                 Outcome::Suppressed { .. } => "suppressed",
                 Outcome::Cancelled { .. } => "cancelled",
                 Outcome::Waiting { .. } => "waiting",
+                Outcome::Postponed { .. } => "postponed",
             };
             *tally.entry((*campaign, *destination, kind)).or_default() += 1;
         }

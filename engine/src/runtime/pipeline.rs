@@ -97,6 +97,9 @@ pub struct SendReport {
     pub paused: Option<Pause>,
     /// Destinations left suspended or unreachable with recipients still pending.
     pub blocked: Vec<Blocked>,
+    /// Policy blocks this run saw: destinations whose circuit breaker tripped on replies
+    /// saying the sender is blocked (lifted again by a probe, or not).
+    pub blocks: Vec<crate::model::DestinationBlock>,
     /// Where each destination stood at the end: throttling replies seen, suspension, the
     /// per-connection message limit learned.
     pub destinations: Vec<crate::model::DestinationStatus>,
@@ -301,6 +304,7 @@ pub(crate) fn finish(
         interrupted,
         paused: sent.summary.paused,
         blocked: sent.summary.blocked,
+        blocks: sent.summary.blocks,
         destinations: sent.summary.destinations,
     })
 }

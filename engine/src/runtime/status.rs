@@ -36,6 +36,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                     None => Vec::new(),
                 },
                 webhooks: crate::webhooks::campaign_statuses(&store, &id)?,
+                blocks: crate::report::blocks_of(&store, &id)?,
                 campaign: id,
             })
         }

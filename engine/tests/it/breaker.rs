@@ -1,0 +1,170 @@
+//! The circuit breaker on policy blocks: a receiver that starts answering Gmail's `550 5.7.1
+//! … likely unsolicited mail` for one domain in the middle of a send. The other domain is
+//! delivered in full; the blocked one's recipients are deferred (none bounced, none
+//! suppressed), the report and `volley status` name the block and its reply, and once the
+//! receiver takes mail again and the pause is over, the next send delivers them.
+
+use std::collections::BTreeMap;
+
+use crate::support::direct::{mx_sink, Direct};
+use crate::support::outcomes::Outcomes;
+use crate::support::{self, LIMIT};
+use volley::model::{Category, ManualClock, RecipientState};
+use volley::runtime::{self, SendOptions};
+use volley::store::Store;
+use volley_testkit::sink::{PolicyBlock, SinkConfig, SinkTls};
+
+const BLOCKED: &str = "d0.example";
+/// Accepted messages (both domains) before the receiver starts blocking `d0.example`.
+const BLOCK_AFTER: u64 = 6;
+const THRESHOLD: u64 = 3;
+
+/// `d0.example` on MX host mx0, `d1.example` on mx1: two destinations, one receiver (one
+/// test SMTP server on both addresses) that starts blocking `d0.example`.
+async fn blocking_receiver() -> Direct {
+    let sink = SinkConfig {
+        policy_block: Some(PolicyBlock::gmail(BLOCKED, BLOCK_AFTER)),
+        ..mx_sink(SinkTls::None)
+    };
+    let direct = Direct::start(2, sink, |zone, hosts| {
+        zone.mx("d0.example", 10, &hosts[0].0);
+        zone.mx("d1.example", 10, &hosts[1].0);
+    })
+    .await;
+    direct.write_campaign(
+        &support::list(40, 2),
+        "",
+        &format!("[shaping.default]\nblock_threshold = {THRESHOLD}\nblock_pause = \"1h\"\n"),
+    );
+    direct
+}
+
+/// Each address's state, by domain.
+fn states_by_domain(outcomes: &Outcomes) -> BTreeMap<String, Vec<(String, RecipientState)>> {
+    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for (email, (state, _)) in &outcomes.states {
+        let domain = email.rsplit_once('@').unwrap().1.to_owned();
+        out.entry(domain).or_default().push((email.clone(), *state));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_starts_blocking_one_domain_trips_its_breaker_and_nobody_is_bounced() {
+    let direct = blocking_receiver().await;
+    let report = direct.send().await.unwrap();
+
+    // The other domain went in full; nobody was bounced or suppressed.
+    let c = &report.counts;
+    assert_eq!((c.bounced, c.suppressed, c.pending), (0, 0, 0), "{c:?}");
+    assert_eq!(c.delivered + c.deferred, 40, "{c:?}");
+    let outcomes = Outcomes::read(&direct.path("campaign.volley"), "direct");
+    let by_domain = states_by_domain(&outcomes);
+    assert!(
+        by_domain["d1.example"]
+            .iter()
+            .all(|(_, s)| *s == RecipientState::Delivered),
+        "{:?}",
+        by_domain["d1.example"]
+    );
+    let held: Vec<&String> = by_domain[BLOCKED]
+        .iter()
+        .filter(|(_, s)| *s == RecipientState::Deferred)
+        .map(|(email, _)| email)
+        .collect();
+    assert!(
+        by_domain[BLOCKED]
+            .iter()
+            .all(|(_, s)| matches!(s, RecipientState::Delivered | RecipientState::Deferred)),
+        "{:?}",
+        by_domain[BLOCKED]
+    );
+    assert!(held.len() >= 14, "{} held", held.len());
+    // Those the receiver refused carry its reply; the rest were never tried and say why.
+    let mut refused = 0;
+    for email in &held {
+        let reply = outcomes.reply(email);
+        if reply.code == Some(550) {
+            refused += 1;
+            assert_eq!(reply.category, Some(Category::Spam), "{reply}");
+            assert!(!reply.hard, "{reply}");
+            assert!(reply.text.contains("likely unsolicited mail"), "{reply}");
+        } else {
+            assert!(
+                reply.text.contains("is suspended until")
+                    && reply.text.contains("likely unsolicited mail"),
+                "{email}: {reply}"
+            );
+        }
+    }
+    assert!(refused as u64 >= THRESHOLD, "{refused} refused");
+    // The breaker stopped the sending: the receiver saw few refusals, not one per recipient.
+    let stats = direct.sink.stats();
+    assert!(stats.policy_blocked >= THRESHOLD, "{stats:?}");
+    assert!(
+        (stats.policy_blocked as usize) < held.len(),
+        "{} refusals for {} held",
+        stats.policy_blocked,
+        held.len()
+    );
+    let store = Store::open(&direct.path("campaign.volley")).unwrap();
+    for email in &held {
+        assert!(store.suppression(email).unwrap().is_none(), "{email}");
+    }
+    drop(store);
+
+    // The send, the report and the status name the block and its reply.
+    let blocked = report
+        .blocked
+        .iter()
+        .find(|b| b.why == "policy block")
+        .unwrap_or_else(|| panic!("{:?}", report.blocked));
+    assert_eq!(blocked.destination, "mx0.sink.test");
+    assert_eq!(report.blocks.len(), 1, "{:?}", report.blocks);
+    let campaign = direct.campaign();
+    let shown = runtime::report(campaign.settings(), 10).await.unwrap();
+    assert_eq!(shown.blocks.len(), 1, "{:?}", shown.blocks);
+    let block = &shown.blocks[0];
+    assert_eq!(block.destination, "mx0.sink.test");
+    assert_eq!(block.category, Category::Spam);
+    assert_eq!(block.trips, 1);
+    assert!(block.replies >= THRESHOLD, "{block:?}");
+    assert!(block.first_reply.text.contains("likely unsolicited mail"));
+    assert_eq!(block.first_reply.enhanced.as_deref(), Some("5.7.1"));
+    assert!(block.paused_until >= block.tripped_at + 3_599_000, "{block:?}");
+    assert_eq!(block.lifted_at, None);
+    assert_eq!(block.campaigns, ["direct"]);
+    let status = runtime::status(campaign.settings()).await.unwrap();
+    assert_eq!(status.blocks, shown.blocks);
+    let json = status.to_json();
+    assert_eq!(json["blocks"][0]["destination"], "mx0.sink.test");
+    assert!(json["blocks"][0]["last_reply"]
+        .as_str()
+        .unwrap()
+        .starts_with("550 5.7.1 [192.0.2.1] Our system has detected"));
+
+    // A send within the pause leaves the destination alone.
+    let before = direct.sink.stats().policy_blocked;
+    let again = direct.send().await.unwrap();
+    assert_eq!(again.counts.bounced, 0);
+    assert_eq!(again.attempts, 0, "nothing tried during the pause");
+    assert_eq!(direct.sink.stats().policy_blocked, before);
+
+    // The receiver takes mail again; two hours later the next send probes and delivers
+    // everyone that was held back.
+    direct.sink.lift_block();
+    let later = ManualClock::new(chrono::Utc::now() + chrono::Duration::hours(2));
+    let options = SendOptions {
+        clock: later.clock(),
+        ..SendOptions::default()
+    };
+    let last = tokio::time::timeout(LIMIT, runtime::send(&campaign, options))
+        .await
+        .expect("send finished in time")
+        .unwrap();
+    let c = &last.counts;
+    assert_eq!((c.delivered, c.bounced, c.deferred), (40, 0, 0), "{c:?}");
+    assert!(direct.arrivals().values().all(|&n| n == 1));
+    let lifted = runtime::report(campaign.settings(), 10).await.unwrap();
+    assert!(lifted.blocks[0].lifted_at.is_some(), "{:?}", lifted.blocks);
+}
