@@ -92,8 +92,19 @@ async fn send_and_follow(
             .await?;
         attempts += result.attempts;
         let idle = summary.idle + result.summary.idle;
+        // The policy blocks seen by every pass, the latest record of each destination.
+        let mut blocks = std::mem::take(&mut summary.blocks);
+        blocks.retain(|b| {
+            !result
+                .summary
+                .blocks
+                .iter()
+                .any(|new| new.destination == b.destination)
+        });
+        blocks.extend(result.summary.blocks.iter().cloned());
         summary = RunSummary {
             idle,
+            blocks,
             ..result.summary
         };
         if options.cancel.is_cancelled() {
