@@ -187,7 +187,7 @@ fn print_report(report: &SendReport) {
     for blocked in &report.blocked {
         if let Some(block) = &blocked.block {
             ui::line(&format!(
-                "  destination {} is suspended until {} by a policy block: the receiver refused                  {} with "{}"; its recipients are deferred, not bounced (run `volley send`                  again then)",
+                "  destination {} is suspended until {} by a policy block: the receiver refused                  {} with \"{}\"; its recipients are deferred, not bounced (run `volley send`                  again then)",
                 blocked.destination,
                 format_millis(blocked.until),
                 counted(block.replies, "message", "messages"),
