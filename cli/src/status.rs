@@ -81,6 +81,9 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             counted(*messages, "message", "messages")
         ));
     }
+    if let Some(stop) = &report.stopped {
+        ui::line(&crate::words::blocks::stop_line(stop));
+    }
     for line in crate::words::blocks::block_lines(&report.blocks) {
         ui::line(&format!("  {line}"));
     }

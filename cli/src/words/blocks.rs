@@ -2,7 +2,7 @@
 //! sender is blocked, for `volley send`, `volley status` and `volley report`.
 
 use super::numbers::counted;
-use volley::model::{format_millis, now_millis, DestinationBlock};
+use volley::model::{format_millis, now_millis, CampaignStop, DestinationBlock, StopMetric};
 
 /// One block as a line: where, whether it still holds, how often, and the reply.
 pub(crate) fn block_line(block: &DestinationBlock) -> String {
@@ -37,4 +37,20 @@ pub(crate) fn block_lines(blocks: &[DestinationBlock]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The campaign-wide stop as a line: which rate, how high, its limit, and what to do.
+pub(crate) fn stop_line(stop: &CampaignStop) -> String {
+    let what = match stop.metric {
+        StopMetric::BounceRate => "bounce rate",
+        StopMetric::ComplaintRate => "complaint rate",
+    };
+    format!(
+        "  stopped: the {what} is {:.1} % after {}, over {} = {:.1} %; the remaining \
+         recipients stay unsent (raise the limit to go on)",
+        stop.rate * 100.0,
+        counted(stop.sample, "message", "messages"),
+        stop.metric.key(),
+        stop.limit * 100.0
+    )
 }

@@ -178,6 +178,7 @@ fn from_store(store: &Store, campaign: String) -> Result<StatusReport, Problem> 
         nodes: Vec::new(),
         webhooks: crate::webhooks::campaign_statuses(store, &campaign).map_err(read)?,
         blocks: crate::report::blocks_of(store, &campaign).map_err(read)?,
+        stopped: None,
         campaign,
     })
 }

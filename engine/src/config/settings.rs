@@ -239,6 +239,9 @@ pub struct BounceSettings {
     pub soft_min_span: Duration,
     /// Extra classification rules that extend or override the shipped ones.
     pub rules_file: Option<PathBuf>,
+    /// The campaign-wide stop: the bounce and complaint rates past which a send stops
+    /// (default: off).
+    pub stop: crate::model::StopLimits,
 }
 
 impl Default for BounceSettings {
@@ -249,6 +252,7 @@ impl Default for BounceSettings {
             soft_window: Duration::from_secs(30 * 86_400),
             soft_min_span: Duration::from_secs(15 * 86_400),
             rules_file: None,
+            stop: crate::model::StopLimits::default(),
         }
     }
 }

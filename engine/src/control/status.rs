@@ -4,7 +4,8 @@
 
 use super::Response;
 use crate::model::{
-    format_millis, Counts, DestinationBlock, DestinationStatus, Millis, TrackCounts,
+    format_millis, CampaignStop, Counts, DestinationBlock, DestinationStatus, Millis,
+    TrackCounts,
 };
 use crate::store::NodeInfo;
 use crate::webhooks::WebhookStatus;
@@ -43,6 +44,9 @@ pub struct StatusReport {
     /// tripped on replies saying the sender is blocked (from the store; while a send runs,
     /// those holding its destinations now).
     pub blocks: Vec<DestinationBlock>,
+    /// Set when the campaign is stopped because a rate passed its limit (`[bounces]
+    /// max_bounce_rate`, `max_complaint_rate`): a send will not go on until it is raised.
+    pub stopped: Option<CampaignStop>,
 }
 
 impl StatusReport {
@@ -62,6 +66,7 @@ impl StatusReport {
             nodes: Vec::new(),
             webhooks: Vec::new(),
             blocks: Vec::new(),
+            stopped: None,
         }
     }
 
@@ -99,6 +104,7 @@ impl StatusReport {
                 .filter_map(|d| Some((d.name.clone(), d.messages_per_connection?)))
                 .collect(),
             blocks: destinations.iter().filter_map(|d| d.block.clone()).collect(),
+            stopped: None,
             destinations,
             paused,
             tracking,
@@ -146,6 +152,9 @@ impl StatusReport {
             })).collect::<Vec<_>>(),
             "nodes": self.nodes.iter().map(node_json).collect::<Vec<_>>(),
             "blocks": self.blocks.iter().map(block_json).collect::<Vec<_>>(),
+            "stopped": self.stopped.map(|s| serde_json::json!({
+                "limit": s.metric.key(), "rate": s.rate, "max": s.limit, "sample": s.sample,
+            })),
             "webhooks": self.webhooks.iter().map(|w| serde_json::json!({
                 "name": w.name, "backlog": w.backlog, "last_error": w.last_error,
                 "next_attempt": w.next_attempt.map(format_millis),

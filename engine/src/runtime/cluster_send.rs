@@ -86,7 +86,7 @@ async fn send_and_follow(
         let result = run
             .execute(
                 DeliveryPlan::for_campaign(campaign, store)?,
-                pipeline::lane(campaign, store, options)?,
+                pipeline::lane(campaign, store, options, None)?,
                 pipeline::run_options(campaign, options),
             )
             .await?;

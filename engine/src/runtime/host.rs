@@ -364,6 +364,7 @@ impl Host {
                     policy: campaign.outcome_policy(),
                     progress: None,
                     window: campaign.settings.window.clone().map(Arc::new),
+                    guard: None,
                 };
                 run.submit(lane)?;
                 tracing::info!(campaign = %id, priority, "campaign handed over; it joins the running send");

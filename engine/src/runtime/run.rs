@@ -48,6 +48,8 @@ pub(crate) struct Lane {
     pub(crate) progress: Option<Arc<watch::Sender<Progress>>>,
     /// Its local-time sending window, when `[schedule]` sets one.
     pub(crate) window: Option<Arc<crate::config::SendWindow>>,
+    /// Its campaign-wide stop (`[bounces] max_bounce_rate`…), told its counts.
+    pub(crate) guard: Option<Arc<super::stop::CampaignGuard>>,
 }
 
 impl recorder::Lane for Lane {
@@ -60,6 +62,9 @@ impl recorder::Lane for Lane {
     }
 
     fn recorded(&self, counts: Counts) {
+        if let Some(guard) = &self.guard {
+            guard.note(&counts);
+        }
         if let Some(progress) = &self.progress {
             progress.send_modify(|p| {
                 p.counts = counts;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::support::direct::{mx_sink, Direct};
 use crate::support::outcomes::Outcomes;
-use crate::support;
-use volley::model::{now_millis, Category, RecipientState};
+use crate::support::{self, Fixture, Setup};
+use volley::model::{now_millis, Category, RecipientState, StopMetric};
 use volley::runtime;
 use volley::store::{ExportKind, Store};
 use volley_testkit::sink::{PolicyBlock, SinkConfig, SinkTls};
@@ -174,4 +174,46 @@ async fn a_receiver_that_starts_blocking_one_domain_trips_its_breaker_and_nobody
     assert!(direct.arrivals().values().all(|&n| n == 1));
     let lifted = runtime::report(campaign.settings(), 10).await.unwrap();
     assert!(lifted.blocks[0].lifted_at.is_some(), "{:?}", lifted.blocks);
+}
+
+/// The campaign-wide stop: a relay that knows almost nobody on the list (`550 5.1.1` for
+/// three recipients in four) passes `[bounces] max_bounce_rate` after the minimum sample;
+/// the send stops with the rest unsent, `volley status` says why, and the next send does not
+/// start while the rate stays over its limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounce_rate_past_its_limit_stops_the_campaign_with_the_rest_unsent() {
+    let mut csv = String::from("email,first_name,city\n");
+    for i in 0..400 {
+        let local = if i % 4 == 0 { "ok" } else { "bounce" };
+        csv.push_str(&format!("{local}-{i}@d{}.example,N{i},C\n", i % 3));
+    }
+    let setup = Setup {
+        sections: "[bounces]\nmax_bounce_rate = \"20%\"\nrate_min_sample = 40\n".to_owned(),
+        connections: 1,
+        ..Setup::default()
+    };
+    let fixture = Fixture::new(setup, &csv).await;
+    let report = fixture.send().await.unwrap();
+    let stop = report.stopped.expect("the campaign stopped");
+    assert_eq!(stop.metric, StopMetric::BounceRate);
+    assert!(stop.rate > 0.2 && stop.sample >= 40, "{stop:?}");
+    assert_eq!(stop.limit, 0.2);
+    assert!(!report.interrupted);
+    let c = &report.counts;
+    assert!(c.pending > 200, "most of the list stays unsent: {c:?}");
+    assert_eq!(c.delivered + c.bounced + c.pending + c.deferred, 400, "{c:?}");
+
+    let campaign = fixture.campaign();
+    let status = runtime::status(campaign.settings()).await.unwrap();
+    let shown = status.stopped.expect("status says the campaign is stopped");
+    assert_eq!(shown.metric, StopMetric::BounceRate);
+    assert_eq!(status.to_json()["stopped"]["limit"], "bounces.max_bounce_rate");
+
+    // Still over the limit: the next send stops before its first attempt.
+    let arrived = fixture.sink.count();
+    let again = fixture.send().await.unwrap();
+    assert!(again.stopped.is_some());
+    assert_eq!(again.attempts, 0);
+    assert_eq!(again.counts.pending, c.pending);
+    assert_eq!(fixture.sink.count(), arrived);
 }

@@ -57,6 +57,7 @@ pub(super) fn start(
         policy: campaign.outcome_policy(),
         progress: None,
         window: None,
+        guard: None,
     };
     let options = RunOptions {
         cancel: cancel.child_token(),
