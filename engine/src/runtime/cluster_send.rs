@@ -11,11 +11,13 @@
 //!                                                         ▲ a run per grant of domains
 //! ```
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pipeline::{self, SendOptions, SendReport, Sent};
 use super::plan::DeliveryPlan;
-use super::run::Run;
+use super::run::{Run, RunOptions};
+use super::stop::CampaignGuard;
 use super::Campaign;
 use crate::cluster::{Node, NodeSettings};
 use crate::dispatch::RunSummary;
@@ -81,13 +83,25 @@ async fn send_and_follow(
     let mut summary = RunSummary::default();
     let mut still = Stillness::default();
     let filter = node.filter();
+    // The campaign-wide stop ends this send (the other nodes judge the counts alike).
+    let stop = options.cancel.child_token();
+    let guard = Arc::new(CampaignGuard::new(
+        campaign.settings.bounces.stop,
+        store.clone(),
+        campaign.id(),
+        stop.clone(),
+    ));
+    guard.note(&store.counts(campaign.id())?.unwrap_or_default());
     loop {
         let run = Run::new(store.clone()).in_cluster(filter.clone());
         let result = run
             .execute(
                 DeliveryPlan::for_campaign(campaign, store)?,
-                pipeline::lane(campaign, store, options, None)?,
-                pipeline::run_options(campaign, options),
+                pipeline::lane(campaign, store, options, Some(guard.clone()))?,
+                RunOptions {
+                    cancel: stop.clone(),
+                    ..pipeline::run_options(campaign, options)
+                },
             )
             .await?;
         attempts += result.attempts;
@@ -107,7 +121,7 @@ async fn send_and_follow(
             blocks,
             ..result.summary
         };
-        if options.cancel.is_cancelled() {
+        if stop.is_cancelled() {
             break;
         }
         let counts = store.counts(campaign.id())?.unwrap_or_default();
@@ -135,7 +149,7 @@ async fn send_and_follow(
             });
         }
         tokio::select! {
-            () = options.cancel.cancelled() => break,
+            () = stop.cancelled() => break,
             () = filter.granted() => {}
             () = tokio::time::sleep(node.heartbeat_every()) => {}
         }
@@ -145,7 +159,9 @@ async fn send_and_follow(
         elapsed: started.elapsed(),
         summary,
     };
-    pipeline::finish(campaign, store, prepared, sent, options)
+    let mut report = pipeline::finish(campaign, store, prepared, sent, options)?;
+    report.stopped = guard.stopped();
+    Ok(report)
 }
 
 /// True when campaign `id` (with `counts`) has nothing pending and no retry due within
