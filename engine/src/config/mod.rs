@@ -131,6 +131,8 @@ mod tests_audience;
 #[cfg(test)]
 mod tests_auth;
 #[cfg(test)]
+mod tests_breaker;
+#[cfg(test)]
 mod tests_cluster;
 #[cfg(test)]
 mod tests_holdout;
