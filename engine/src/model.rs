@@ -200,8 +200,8 @@ pub enum Outcome {
     Postponed {
         /// When the suspension ends (epoch milliseconds).
         until: Millis,
-        /// A local reply naming the block.
-        reply: ReplyRecord,
+        /// A local reply naming the block (boxed: it keeps every outcome small).
+        reply: Box<ReplyRecord>,
     },
 }
 
@@ -229,8 +229,8 @@ impl Outcome {
             | Self::Expired { reply }
             | Self::Suppressed { reply }
             | Self::Cancelled { reply }
-            | Self::Waiting { reply, .. }
-            | Self::Postponed { reply, .. } => reply,
+            | Self::Waiting { reply, .. } => reply,
+            Self::Postponed { reply, .. } => reply,
         }
     }
 }

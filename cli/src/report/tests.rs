@@ -117,6 +117,7 @@ fn sample() -> Report {
             ..DomainRow::default()
         }],
         other_domains: None,
+        blocks: Vec::new(),
         bounces: vec![CategoryRow {
             category: "user_unknown".into(),
             hard: 40,

@@ -140,7 +140,10 @@ async fn an_mx_that_starts_blocking_one_domain_is_paused_and_nobody_is_bounced()
     // but the few refused before the breaker tripped.
     let events = mx.events();
     let accepted = &events["accepted"];
-    let d1 = accepted.iter().filter(|r| r.ends_with("@d1.example")).count();
+    let d1 = accepted
+        .iter()
+        .filter(|r| r.ends_with("@d1.example"))
+        .count();
     assert_eq!(d1, PER_DOMAIN, "{accepted:?}");
     let blocked = &events["blocked"];
     assert!(
@@ -162,7 +165,10 @@ async fn an_mx_that_starts_blocking_one_domain_is_paused_and_nobody_is_bounced()
     assert_eq!(json["bounced"], 0, "{json}");
     assert_eq!(json["suppressed"], 0, "{json}");
     assert_eq!(json["pending"], 0, "{json}");
-    assert_eq!(json["blocks"][0]["destination"], "mx0.blocking.test", "{json}");
+    assert_eq!(
+        json["blocks"][0]["destination"], "mx0.blocking.test",
+        "{json}"
+    );
     assert_eq!(json["blocks"][0]["category"], "spam", "{json}");
     assert_eq!(json["blocks"][0]["trips"], 1, "{json}");
 }

@@ -123,7 +123,11 @@ fn rule(
             .map_or(base.block_threshold, |n| n as u32),
         block_window: duration("block_window", &raw.block_window, base.block_window)?,
         block_pause: duration("block_pause", &raw.block_pause, base.block_pause)?,
-        block_max_pause: duration("block_max_pause", &raw.block_max_pause, base.block_max_pause)?,
+        block_max_pause: duration(
+            "block_max_pause",
+            &raw.block_max_pause,
+            base.block_max_pause,
+        )?,
     })
 }
 

@@ -38,11 +38,23 @@ fn the_breaker_is_on_by_default_and_its_keys_inherit_from_the_default_rule() {
          [shaping.\"example.net\"]\nblock_breaker = false\n",
     )
     .unwrap();
-    let gmail = &settings.shaping.rules.iter().find(|(n, _)| n == "gmail.com").unwrap().1;
+    let gmail = &settings
+        .shaping
+        .rules
+        .iter()
+        .find(|(n, _)| n == "gmail.com")
+        .unwrap()
+        .1;
     assert_eq!(gmail.block_threshold, 3, "inherits the default");
     assert_eq!(gmail.block_pause, Duration::from_secs(1_800));
     assert_eq!(gmail.block_window, Duration::from_secs(300));
-    let off = &settings.shaping.rules.iter().find(|(n, _)| n == "example.net").unwrap().1;
+    let off = &settings
+        .shaping
+        .rules
+        .iter()
+        .find(|(n, _)| n == "example.net")
+        .unwrap()
+        .1;
     assert!(!off.block_breaker);
 }
 
@@ -51,7 +63,10 @@ fn breaker_mistakes_name_their_key() {
     let error = load("[shaping.default]\nblock_threshold = 0\n").unwrap_err();
     assert!(error.contains("shaping.default.block_threshold"), "{error}");
     let error = load("[shaping.\"gmail.com\"]\nblock_pause = \"soon\"\n").unwrap_err();
-    assert!(error.contains("shaping.\"gmail.com\".block_pause"), "{error}");
+    assert!(
+        error.contains("shaping.\"gmail.com\".block_pause"),
+        "{error}"
+    );
     let error = load("[shaping.global]\nblock_threshold = 3\n").unwrap_err();
     assert!(error.contains("shaping.global.block_threshold"), "{error}");
 }

@@ -4,8 +4,7 @@
 
 use super::Response;
 use crate::model::{
-    format_millis, CampaignStop, Counts, DestinationBlock, DestinationStatus, Millis,
-    TrackCounts,
+    format_millis, CampaignStop, Counts, DestinationBlock, DestinationStatus, Millis, TrackCounts,
 };
 use crate::store::NodeInfo;
 use crate::webhooks::WebhookStatus;
@@ -103,7 +102,10 @@ impl StatusReport {
                 .iter()
                 .filter_map(|d| Some((d.name.clone(), d.messages_per_connection?)))
                 .collect(),
-            blocks: destinations.iter().filter_map(|d| d.block.clone()).collect(),
+            blocks: destinations
+                .iter()
+                .filter_map(|d| d.block.clone())
+                .collect(),
             stopped: None,
             destinations,
             paused,

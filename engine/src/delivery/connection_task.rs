@@ -290,7 +290,7 @@ impl Connection {
                     .tell(DeliveryEvent::Tripped {
                         destination,
                         until,
-                        record: Box::new(record),
+                        record,
                     })
                     .await;
                 outcome

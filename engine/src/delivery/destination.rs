@@ -397,7 +397,10 @@ impl Destination {
         let (change, unblocked) = {
             let mut state = self.state();
             state.delivered += 1;
-            (state.backoff.on_delivery(now), state.breaker.on_delivery(now))
+            (
+                state.backoff.on_delivery(now),
+                state.breaker.on_delivery(now),
+            )
         };
         if let Some(change) = change {
             self.apply(change);

@@ -30,7 +30,6 @@ mod token;
 mod watch;
 
 pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
-pub use watch::blocked_before;
 pub use destination::{Destination, ReadyQueue, Route, LANES};
 pub use dial::{open_direct, MxConnect};
 pub use error::DeliveryError;
@@ -39,6 +38,7 @@ pub use mx::{MxAnswer, MxHost, MxResolver, Resolved, TxtAnswer};
 pub use throttle::{is_throttling, read_reply, Reading, Stage};
 pub use token::TokenCache;
 pub(crate) use token::{connect_relay, RelayDialError};
+pub use watch::blocked_before;
 
 use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};

@@ -34,7 +34,7 @@ pub(super) enum Watched {
     Tripped {
         outcome: Outcome,
         until: Instant,
-        record: DestinationBlock,
+        record: Box<DestinationBlock>,
     },
 }
 

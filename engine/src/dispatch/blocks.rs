@@ -73,7 +73,7 @@ impl Scheduler {
             record.add_campaign(&campaign_id);
             self.keep_block(id, record.clone());
         }
-        let reply = held_reply(&record);
+        let reply = Box::new(held_reply(&record));
         let until = record.paused_until;
         let recipients = self.take_locally(position, domain)?;
         let campaign = self.feeds[position].index;
@@ -132,6 +132,11 @@ mod tests {
         let text = held_reply(&block).text;
         assert!(text.contains("mx0.sink.test is suspended until 1970-01-01T01:00:00Z"));
         assert!(text.contains("5 policy block replies (blocked)"));
-        assert!(text.ends_with("550 5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Spamhaus"), "{text}");
+        assert!(
+            text.ends_with(
+                "550 5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Spamhaus"
+            ),
+            "{text}"
+        );
     }
 }

@@ -126,6 +126,9 @@ mod tests {
         assert_eq!(stop.metric, StopMetric::ComplaintRate);
         assert_eq!(stop.metric.key(), "bounces.max_complaint_rate");
         assert!(StopLimits::default().is_off());
-        assert_eq!(StopLimits::default().check(&counts(0, 10_000), 10_000), None);
+        assert_eq!(
+            StopLimits::default().check(&counts(0, 10_000), 10_000),
+            None
+        );
     }
 }

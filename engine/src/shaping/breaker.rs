@@ -25,7 +25,7 @@ pub enum BlockVerdict {
         /// When the suspension ends.
         until: Instant,
         /// The record to keep and show.
-        record: DestinationBlock,
+        record: Box<DestinationBlock>,
     },
     /// The breaker was already open (a reply to a message sent before it tripped).
     AlreadyOpen,
@@ -163,7 +163,8 @@ impl Breaker {
         } else {
             Phase::Open(now + left)
         };
-        let last_pause = Duration::from_millis(record.paused_until.saturating_sub(record.tripped_at));
+        let last_pause =
+            Duration::from_millis(record.paused_until.saturating_sub(record.tripped_at));
         self.pause = last_pause.clamp(self.base_pause.min(self.max_pause), self.max_pause);
         self.record = Some(record.clone());
     }
@@ -177,7 +178,9 @@ impl Breaker {
             None => {
                 self.record = Some(DestinationBlock {
                     destination: name.to_owned(),
-                    category: reply.category.unwrap_or(crate::model::Category::PolicyBlock),
+                    category: reply
+                        .category
+                        .unwrap_or(crate::model::Category::PolicyBlock),
                     first_reply: reply.clone(),
                     last_reply: reply.clone(),
                     replies: 1,
@@ -208,7 +211,7 @@ impl Breaker {
         }
         BlockVerdict::Tripped {
             until,
-            record: record.clone(),
+            record: Box::new(record.clone()),
         }
     }
 }

@@ -38,7 +38,9 @@ async fn blocking_receiver() -> Direct {
     direct.write_campaign(
         &support::list(40, 2),
         "",
-        &format!("[shaping.default]\nblock_threshold = {THRESHOLD}\nblock_pause = \"{PAUSE_SECS}s\"\n"),
+        &format!(
+            "[shaping.default]\nblock_threshold = {THRESHOLD}\nblock_pause = \"{PAUSE_SECS}s\"\n"
+        ),
     );
     direct
 }
@@ -142,7 +144,11 @@ async fn a_receiver_that_starts_blocking_one_domain_trips_its_breaker_and_nobody
     assert!(block.replies >= THRESHOLD, "{block:?}");
     assert!(block.first_reply.text.contains("likely unsolicited mail"));
     assert_eq!(block.first_reply.enhanced.as_deref(), Some("5.7.1"));
-    assert_eq!(block.paused_until, block.tripped_at + PAUSE_SECS * 1_000, "{block:?}");
+    assert_eq!(
+        block.paused_until,
+        block.tripped_at + PAUSE_SECS * 1_000,
+        "{block:?}"
+    );
     assert_eq!(block.lifted_at, None);
     assert_eq!(block.campaigns, ["direct"]);
     let status = runtime::status(campaign.settings()).await.unwrap();
@@ -201,13 +207,20 @@ async fn a_bounce_rate_past_its_limit_stops_the_campaign_with_the_rest_unsent() 
     assert!(!report.interrupted);
     let c = &report.counts;
     assert!(c.pending > 200, "most of the list stays unsent: {c:?}");
-    assert_eq!(c.delivered + c.bounced + c.pending + c.deferred, 400, "{c:?}");
+    assert_eq!(
+        c.delivered + c.bounced + c.pending + c.deferred,
+        400,
+        "{c:?}"
+    );
 
     let campaign = fixture.campaign();
     let status = runtime::status(campaign.settings()).await.unwrap();
     let shown = status.stopped.expect("status says the campaign is stopped");
     assert_eq!(shown.metric, StopMetric::BounceRate);
-    assert_eq!(status.to_json()["stopped"]["limit"], "bounces.max_bounce_rate");
+    assert_eq!(
+        status.to_json()["stopped"]["limit"],
+        "bounces.max_bounce_rate"
+    );
 
     // Still over the limit: the next send stops before its first attempt.
     let arrived = fixture.sink.count();

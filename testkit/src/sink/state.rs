@@ -168,9 +168,8 @@ impl Shared {
     /// accepted `block.after` messages and the block was not lifted.
     pub(crate) fn policy_blocks(&self, domain: &str, block: &PolicyBlock) -> bool {
         let mut state = self.lock();
-        let blocks = !state.block_lifted
-            && domain == block.domain
-            && state.stats.messages >= block.after;
+        let blocks =
+            !state.block_lifted && domain == block.domain && state.stats.messages >= block.after;
         if blocks {
             state.stats.policy_blocked += 1;
         }

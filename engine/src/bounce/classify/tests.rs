@@ -576,7 +576,11 @@ const SENDER_BLOCKED: &[Case] = &[
 fn replies_that_block_the_sender_are_soft_and_blame_the_sender() {
     for &(code, enhanced, text, category, hard) in SENDER_BLOCKED {
         let c = Classifier::builtin().classify(code, enhanced, text);
-        assert_eq!((c.category, c.hard), (category, hard), "{code:?} {enhanced:?} {text}");
+        assert_eq!(
+            (c.category, c.hard),
+            (category, hard),
+            "{code:?} {enhanced:?} {text}"
+        );
         assert!(c.category.blames_sender(), "{text}");
         assert!(!c.blames_recipient(), "{text}");
     }

@@ -88,12 +88,10 @@ impl PgEngine {
     /// are skipped.
     pub(super) fn read_destination_blocks(&self) -> Result<Vec<DestinationBlock>, StoreError> {
         let rows: Vec<(String,)> = self.run(async {
-            sqlx::query_as(
-                "SELECT record::text FROM destination_blocks ORDER BY destination",
-            )
-            .fetch_all(self.store.pool())
-            .await
-            .map_err(|e| self.failed("read the policy blocks", e))
+            sqlx::query_as("SELECT record::text FROM destination_blocks ORDER BY destination")
+                .fetch_all(self.store.pool())
+                .await
+                .map_err(|e| self.failed("read the policy blocks", e))
         })?;
         Ok(rows
             .into_iter()

@@ -146,7 +146,7 @@ pub(in crate::store) fn apply_outcome(
     if let Outcome::Postponed { until, reply } = outcome {
         // Not an attempt either: deferred until the destination's suspension ends.
         record.next_attempt = Some(*until);
-        record.last_reply = Some(reply.clone());
+        record.last_reply = Some((**reply).clone());
         record.state = RecipientState::Deferred;
         return;
     }

@@ -39,7 +39,7 @@ fn a_held_recipient_is_deferred_until_the_pause_ends_without_an_attempt(place: &
         key: ann.key.clone(),
         outcome: Outcome::Postponed {
             until: UNTIL,
-            reply: ReplyRecord::local("not sent: mx0.sink.test is suspended"),
+            reply: Box::new(ReplyRecord::local("not sent: mx0.sink.test is suspended")),
         },
         message_id: None,
     };
@@ -61,7 +61,9 @@ fn a_destination_block_is_kept_and_replaced(place: &Place) {
     let store = place.open();
     assert!(store.destination_blocks().unwrap().is_empty());
     store.set_destination_block(&block(1, None)).unwrap();
-    store.set_destination_block(&block(2, Some(UNTIL + 5))).unwrap();
+    store
+        .set_destination_block(&block(2, Some(UNTIL + 5)))
+        .unwrap();
     store.flush_blocking().unwrap();
     drop(store);
     let store = place.open();

@@ -67,8 +67,7 @@ fn destination_block() -> crate::model::DestinationBlock {
     let reply = crate::model::ReplyRecord {
         code: Some(554),
         enhanced: Some("5.7.1".into()),
-        text: "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
-            .into(),
+        text: "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org".into(),
         category: Some(crate::model::Category::Blocked),
         hard: false,
     };
@@ -225,7 +224,10 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
         back.connection_limits().unwrap(),
         vec![("mx.y.example".into(), 40)]
     );
-    assert_eq!(back.destination_blocks().unwrap(), vec![destination_block()]);
+    assert_eq!(
+        back.destination_blocks().unwrap(),
+        vec![destination_block()]
+    );
     assert!(back.is_ingested(b"fingerprint-1").unwrap());
     // Held recipients are still held, and released as on the source.
     assert_eq!(back.release_held("c2", &|v| v).unwrap(), 2);
