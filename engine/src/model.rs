@@ -16,7 +16,7 @@ mod verdict;
 pub use category::Category;
 pub use clock::{Clock, ManualClock};
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
-pub use stop::{CampaignStop, StopLimits, StopMetric};
+pub use stop::{CampaignStop, StopMetric};
 pub use verdict::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Veto, Vetoed};
 
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.

@@ -33,6 +33,8 @@ struct Page<'a> {
     money: Option<super::money::MoneyView>,
     domains: Vec<DomainView>,
     bounces: Vec<BounceView>,
+    /// Policy blocks that held the campaign back, one sentence each; empty without any.
+    blocks: Vec<String>,
 }
 
 /// One summary card.
@@ -164,6 +166,7 @@ pub(crate) fn html(report: &Report) -> anyhow::Result<String> {
         money: report.money.as_ref().map(super::money::money_view),
         domains: domains(report),
         bounces: bounces(report),
+        blocks: crate::words::blocks::block_lines(&report.blocks),
     };
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);

@@ -60,8 +60,8 @@ pub use serve::{
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
     KeySource, MxSettings, MxTls, OnInconclusive, OnVeto, Rate, RelayAuth, RelaySettings,
-    RetrySettings, ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode,
-    TrackingSettings, VariantSettings, MAIN_VARIANT,
+    RetrySettings, ScheduleSettings, ShapingRule, ShapingSettings, StopLimits, TemplateFile,
+    TlsMode, TrackingSettings, VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
 pub use token::{TokenError, TokenSource};

@@ -241,7 +241,40 @@ pub struct BounceSettings {
     pub rules_file: Option<PathBuf>,
     /// The campaign-wide stop: the bounce and complaint rates past which a send stops
     /// (default: off).
-    pub stop: crate::model::StopLimits,
+    pub stop: StopLimits,
+}
+
+/// `[bounces] max_bounce_rate`, `max_complaint_rate` and `rate_min_sample`: the campaign-wide
+/// stop. Both rates off by default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopLimits {
+    /// Bounced / (delivered + bounced) above which the campaign stops (a fraction).
+    pub max_bounce_rate: Option<f64>,
+    /// Complaints / delivered above which the campaign stops (a fraction).
+    pub max_complaint_rate: Option<f64>,
+    /// Outcomes (delivered + bounced, or delivered for complaints) needed before a rate is
+    /// judged; default 500.
+    pub min_sample: u64,
+}
+
+// invariant: the rates are validated finite fractions (never NaN), so equality is total.
+impl Eq for StopLimits {}
+
+impl Default for StopLimits {
+    fn default() -> Self {
+        StopLimits {
+            max_bounce_rate: None,
+            max_complaint_rate: None,
+            min_sample: 500,
+        }
+    }
+}
+
+impl StopLimits {
+    /// True when neither rate is limited.
+    pub fn is_off(&self) -> bool {
+        self.max_bounce_rate.is_none() && self.max_complaint_rate.is_none()
+    }
 }
 
 impl Default for BounceSettings {
@@ -252,7 +285,7 @@ impl Default for BounceSettings {
             soft_window: Duration::from_secs(30 * 86_400),
             soft_min_span: Duration::from_secs(15 * 86_400),
             rules_file: None,
-            stop: crate::model::StopLimits::default(),
+            stop: StopLimits::default(),
         }
     }
 }

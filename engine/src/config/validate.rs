@@ -319,9 +319,9 @@ fn validate_bounces(
             ctx.range("bounces.rate_min_sample", n, 1, 100_000_000)?;
             u64::try_from(n).unwrap_or(500) // invariant: range-checked
         }
-        None => crate::model::StopLimits::default().min_sample,
+        None => super::settings::StopLimits::default().min_sample,
     };
-    let stop = crate::model::StopLimits {
+    let stop = super::settings::StopLimits {
         max_bounce_rate: share("bounces.max_bounce_rate", &raw.max_bounce_rate)?,
         max_complaint_rate: share("bounces.max_complaint_rate", &raw.max_complaint_rate)?,
         min_sample,

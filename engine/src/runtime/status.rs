@@ -45,7 +45,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
         Err(StoreError::Locked { .. }) => {
             let mut report = live_status(settings).await?;
             // The running send has the store: the bounce rate alone is judged here.
-            report.stopped = settings.bounces.stop.check(&report.counts, 0);
+            report.stopped = super::stop::check(&settings.bounces.stop, &report.counts, 0);
             Ok(report)
         }
         Err(other) => Err(other.into()),
@@ -67,7 +67,7 @@ fn stopped(
         Some(_) => super::stop::complaints(store, id)?,
         None => 0,
     };
-    Ok(limits.check(counts, complaints))
+    Ok(super::stop::check(&limits, counts, complaints))
 }
 
 /// Asks the process that holds the store (a send or a server) for the campaign's status.

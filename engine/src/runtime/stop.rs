@@ -1,16 +1,17 @@
 //! The campaign-wide stop of a `volley send` (`[bounces] max_bounce_rate`,
 //! `max_complaint_rate`): the recorder tells the guard the campaign's counts after each
 //! group; past a limit it stops the run (transactions in flight finish, the remaining
-//! recipients stay pending or deferred) and the send reports why. The check is the model's
-//! pure [`StopLimits::check`], so `volley status` and the next send judge the same counts
-//! alike: a campaign past its limit stays stopped until the limit is raised.
+//! recipients stay pending or deferred) and the send reports why. The check ([`check`]) is
+//! pure, so `volley status` and the next send judge the same counts alike: a campaign past
+//! its limit stays stopped until the limit is raised.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{CampaignStop, Counts, StopLimits};
+use crate::config::StopLimits;
+use crate::model::{CampaignStop, Counts, StopMetric};
 use crate::store::{EventKind, Store, StoreError};
 
 /// How often complaints are counted again from the store, at most.
@@ -25,6 +26,32 @@ pub(crate) struct CampaignGuard {
     stopped: OnceLock<CampaignStop>,
     /// Complaints counted, and when.
     complaints: Mutex<Option<(u64, Instant)>>,
+}
+
+/// The stop `counts` and `complaints` call for under `limits`, if any: the bounce rate
+/// first.
+pub(crate) fn check(limits: &StopLimits, counts: &Counts, complaints: u64) -> Option<CampaignStop> {
+    let ended = counts.delivered + counts.bounced;
+    let bounce = limits.max_bounce_rate.and_then(|limit| {
+        let rate = counts.bounced as f64 / ended.max(1) as f64;
+        (ended >= limits.min_sample && rate > limit).then_some(CampaignStop {
+            metric: StopMetric::BounceRate,
+            rate,
+            limit,
+            sample: ended,
+        })
+    });
+    bounce.or_else(|| {
+        let limit = limits.max_complaint_rate?;
+        let delivered = counts.delivered;
+        let rate = complaints as f64 / delivered.max(1) as f64;
+        (delivered >= limits.min_sample && rate > limit).then_some(CampaignStop {
+            metric: StopMetric::ComplaintRate,
+            rate,
+            limit,
+            sample: delivered,
+        })
+    })
 }
 
 /// The complaints recorded for `campaign`.
@@ -65,7 +92,7 @@ impl CampaignGuard {
             return;
         }
         let complaints = self.complaints();
-        if let Some(stop) = self.limits.check(counts, complaints) {
+        if let Some(stop) = check(&self.limits, counts, complaints) {
             if self.stopped.set(stop).is_ok() {
                 tracing::warn!(campaign = %self.campaign, limit = stop.metric.key(), rate = stop.rate, max = stop.limit, sample = stop.sample, "campaign stopped: a rate passed its limit");
                 self.stop.cancel();
@@ -93,5 +120,39 @@ impl CampaignGuard {
         };
         *kept = Some((n, Instant::now()));
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(delivered: u64, bounced: u64) -> Counts {
+        Counts {
+            delivered,
+            bounced,
+            ..Counts::default()
+        }
+    }
+
+    #[test]
+    fn a_rate_past_its_limit_stops_only_after_the_minimum_sample() {
+        let limits = StopLimits {
+            max_bounce_rate: Some(0.05),
+            max_complaint_rate: Some(0.003),
+            min_sample: 100,
+        };
+        assert_eq!(check(&limits, &counts(50, 40), 0), None, "too few yet");
+        let stop = check(&limits, &counts(90, 10), 0).unwrap();
+        assert_eq!(stop.metric, StopMetric::BounceRate);
+        assert_eq!((stop.rate, stop.sample), (0.1, 100));
+        assert_eq!(check(&limits, &counts(96, 4), 0), None, "4 % is within 5 %");
+        assert_eq!(check(&limits, &counts(99, 0), 5), None, "too few delivered");
+        let stop = check(&limits, &counts(1_000, 0), 4).unwrap();
+        assert_eq!(stop.metric, StopMetric::ComplaintRate);
+        assert_eq!(stop.metric.key(), "bounces.max_complaint_rate");
+        assert!(StopLimits::default().is_off());
+        let off = StopLimits::default();
+        assert_eq!(check(&off, &counts(0, 10_000), 10_000), None);
     }
 }
