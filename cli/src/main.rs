@@ -118,7 +118,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         ignore_file_size_signal();
         match cli.command {
-            args::Command::Send(args) => send::run(args).await,
+            args::Command::Send(args) => Box::pin(send::run(args)).await,
             args::Command::Load(args) => load::run(args).await,
             args::Command::TestSend(args) => test_send::run(args).await,
             args::Command::Status(args) => status::run(args).await,

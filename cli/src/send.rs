@@ -192,7 +192,20 @@ fn print_report(report: &SendReport) {
             format_millis(pause.resume_at)
         ));
     }
+    if let Some(stop) = &report.stopped {
+        ui::line(&crate::words::blocks::stop_line(stop));
+    }
     for blocked in &report.blocked {
+        if let Some(block) = &blocked.block {
+            ui::line(&format!(
+                "  destination {} is suspended until {} by a policy block: the receiver refused                  {} with \"{}\"; its recipients are deferred, not bounced (run `volley send`                  again then)",
+                blocked.destination,
+                format_millis(blocked.until),
+                counted(block.replies, "message", "messages"),
+                block.last_reply
+            ));
+            continue;
+        }
         ui::line(&format!(
             "  destination {} is {} until {}; its recipients stay pending (run `volley send` again then)",
             blocked.destination,
@@ -323,7 +336,9 @@ pub(crate) fn skipped(duplicates: u64) -> String {
 
 fn exit_code(report: &SendReport) -> u8 {
     let c = &report.counts;
-    if report.interrupted {
+    if report.stopped.is_some() {
+        exit::FAILURES
+    } else if report.interrupted {
         exit::INTERRUPTED
     } else if c.invalid + c.bounced + c.expired + c.deferred + c.pending + c.waiting > 0 {
         exit::FAILURES

@@ -84,6 +84,12 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<u8> {
             counted(*messages, "message", "messages")
         ));
     }
+    if let Some(stop) = &report.stopped {
+        ui::line(&crate::words::blocks::stop_line(stop));
+    }
+    for line in crate::words::blocks::block_lines(&report.blocks) {
+        ui::line(&format!("  {line}"));
+    }
     if !report.nodes.is_empty() {
         print_nodes(&report.nodes);
     }
@@ -201,6 +207,9 @@ fn print_destinations(destinations: &[volley::model::DestinationStatus]) {
             _ if d.taken_out_for.is_some() => {
                 let s = d.taken_out_for.unwrap_or(0);
                 format!("taken out for its cool-down, tried again in {s}s")
+            }
+            (Some(s), _, _) if d.block.is_some() => {
+                format!("suspended for {s}s (policy block)")
             }
             (Some(s), _, _) => format!("suspended for {s}s (throttled {})", times(d.throttled)),
             (_, Some(s), _) => format!("unreachable, retrying in {s}s"),

@@ -10,11 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 mod category;
 mod clock;
 mod retry;
+mod stop;
 mod verdict;
 
 pub use category::Category;
 pub use clock::{Clock, ManualClock};
 pub use retry::{retry_seed, RetryPolicy, DEFAULT_JITTER};
+pub use stop::{CampaignStop, StopMetric};
 pub use verdict::{Exceeded, Limit, Metric, Reason, VariantCount, VariantRate, Veto, Vetoed};
 
 /// Where one accepted recipient stands. `Delivered`, `Bounced` and `Expired` are final.
@@ -192,6 +194,15 @@ pub enum Outcome {
         /// A local reply saying so (not stored over the recipient's last reply).
         reply: ReplyRecord,
     },
+    /// Not sent: its destination is suspended by the circuit breaker on policy blocks. The
+    /// recipient is deferred until `until` (when the suspension ends), with `reply` naming the
+    /// block; no attempt is counted and its expiry does not run out by it.
+    Postponed {
+        /// When the suspension ends (epoch milliseconds).
+        until: Millis,
+        /// A local reply naming the block (boxed: it keeps every outcome small).
+        reply: Box<ReplyRecord>,
+    },
 }
 
 impl Outcome {
@@ -205,6 +216,7 @@ impl Outcome {
             Self::Suppressed { .. } => RecipientState::Suppressed,
             Self::Cancelled { .. } => RecipientState::Cancelled,
             Self::Waiting { .. } => RecipientState::Waiting,
+            Self::Postponed { .. } => RecipientState::Deferred,
         }
     }
 
@@ -218,6 +230,7 @@ impl Outcome {
             | Self::Suppressed { reply }
             | Self::Cancelled { reply }
             | Self::Waiting { reply, .. } => reply,
+            Self::Postponed { reply, .. } => reply,
         }
     }
 }
@@ -463,6 +476,63 @@ pub struct DestinationStatus {
     /// login, failed TLS or could not be reached) is tried again.
     #[serde(default)]
     pub taken_out_for: Option<u64>,
+    /// The policy block its circuit breaker tripped on, while it holds the destination.
+    #[serde(default)]
+    pub block: Option<DestinationBlock>,
+}
+
+/// A destination's circuit breaker on policy blocks, as kept in the store, shown by `volley
+/// status` and named in reports: replies that say the *sender* is blocked (a blocklist,
+/// reputation, a spam verdict, a 5.7.x policy refusal) were counted there until the
+/// breaker tripped and suspended it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationBlock {
+    /// The destination: the relay, or its MX hosts.
+    pub destination: String,
+    /// Why, as classified (`blocked`, `spam` or `policy`), from the reply that tripped it.
+    pub category: Category,
+    /// The first block reply counted towards the trip.
+    pub first_reply: ReplyRecord,
+    /// The last block reply seen.
+    pub last_reply: ReplyRecord,
+    /// Block replies counted at the destination since the breaker was last closed.
+    pub replies: u64,
+    /// Times it tripped since it was last closed (each trip after a failed probe doubles the
+    /// pause, up to `block_max_pause`).
+    pub trips: u32,
+    /// When it last tripped (epoch milliseconds).
+    pub tripped_at: Millis,
+    /// Until when the destination is suspended (epoch milliseconds); after that one
+    /// message probes it.
+    pub paused_until: Millis,
+    /// The campaigns whose recipients it held back (at most a few dozen, the latest last).
+    #[serde(default)]
+    pub campaigns: Vec<String>,
+    /// When a probe after the pause was delivered and the breaker closed (epoch
+    /// milliseconds); `None` while the block stands.
+    #[serde(default)]
+    pub lifted_at: Option<Millis>,
+}
+
+impl DestinationBlock {
+    /// The most campaigns a record names.
+    pub const MAX_CAMPAIGNS: usize = 32;
+
+    /// Notes that `campaign` had recipients held back by this block.
+    pub fn add_campaign(&mut self, campaign: &str) {
+        if self.campaigns.iter().any(|c| c == campaign) {
+            return;
+        }
+        if self.campaigns.len() >= Self::MAX_CAMPAIGNS {
+            self.campaigns.remove(0);
+        }
+        self.campaigns.push(campaign.to_owned());
+    }
+
+    /// True while the destination is suspended at `now` (epoch milliseconds).
+    pub fn is_paused(&self, now: Millis) -> bool {
+        self.paused_until > now && self.lifted_at.is_none()
+    }
 }
 
 /// Counts of one campaign (or one variant): unique people and raw events.

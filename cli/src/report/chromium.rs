@@ -211,6 +211,7 @@ pub(super) fn sample_report() -> Report {
             domain("gmx.de", 2_080),
         ],
         other_domains: Some(domain("other", 16_370)),
+        blocks: Vec::new(),
         bounces: vec![
             CategoryRow {
                 category: "user_unknown".into(),
@@ -299,6 +300,7 @@ pub(super) fn empty_report() -> Report {
         money: None,
         domains: Vec::new(),
         other_domains: None,
+        blocks: Vec::new(),
         bounces: Vec::new(),
         relays: Vec::new(),
         timeline: Timeline {

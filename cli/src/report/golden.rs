@@ -234,6 +234,7 @@ fn report(inputs: &[VariantInput], verdict: Verdict, decided: bool) -> Report {
         money: None,
         domains: Vec::new(),
         other_domains: None,
+        blocks: Vec::new(),
         bounces: Vec::new(),
         relays: Vec::new(),
         timeline: Timeline::default(),

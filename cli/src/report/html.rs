@@ -33,6 +33,8 @@ struct Page<'a> {
     money: Option<super::money::MoneyView>,
     domains: Vec<DomainView>,
     bounces: Vec<BounceView>,
+    /// Policy blocks that held the campaign back, one sentence each; empty without any.
+    blocks: Vec<String>,
     /// What each relay did (`[[relay]]`); empty when the campaign went direct to MX.
     relays: Vec<RelayView>,
 }
@@ -187,6 +189,7 @@ pub(crate) fn html(report: &Report) -> anyhow::Result<String> {
                 cooldowns: format_count(r.cooldowns),
             })
             .collect(),
+        blocks: crate::words::blocks::block_lines(&report.blocks),
     };
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);

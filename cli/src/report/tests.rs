@@ -117,6 +117,7 @@ fn sample() -> Report {
             ..DomainRow::default()
         }],
         other_domains: None,
+        blocks: Vec::new(),
         bounces: vec![CategoryRow {
             category: "user_unknown".into(),
             hard: 40,
@@ -320,4 +321,42 @@ fn json_keeps_every_field_of_the_report_and_words_the_reasons() {
         ours["ab"]["decision"]["reason_detail"]["too_few_variants"]["only"],
         serde_json::Value::Null
     );
+}
+
+#[test]
+fn a_policy_block_is_named_in_the_table_and_the_page() {
+    let mut report = sample();
+    assert!(
+        !table(&report).contains("POLICY BLOCKS"),
+        "only when there is one"
+    );
+    let reply = volley::model::ReplyRecord {
+        code: Some(550),
+        enhanced: Some("5.7.1".into()),
+        text: "Service unavailable, Client host [192.0.2.1] blocked using Spamhaus".into(),
+        category: Some(volley::model::Category::Blocked),
+        hard: false,
+    };
+    report.blocks.push(volley::model::DestinationBlock {
+        destination: "mx.example.net".into(),
+        category: volley::model::Category::Blocked,
+        first_reply: reply.clone(),
+        last_reply: reply,
+        replies: 5,
+        trips: 1,
+        tripped_at: 1_796_180_400_000,
+        paused_until: 1_796_184_000_000,
+        campaigns: vec![report.campaign.clone()],
+        lifted_at: Some(1_796_184_100_000),
+    });
+    let text = table(&report);
+    assert!(text.contains("POLICY BLOCKS"), "{text}");
+    assert!(
+        text.contains("policy block (blocked) at mx.example.net: lifted at 2026-12-02T04:01:40Z")
+            && text.contains("after 5 block replies (1 trip)")
+            && text.contains("last reply: 550 5.7.1 Service unavailable"),
+        "{text}"
+    );
+    let page = html(&report).unwrap();
+    assert!(page.contains("id=\"list-blocks\"") && page.contains("blocked using Spamhaus"));
 }

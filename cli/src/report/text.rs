@@ -91,6 +91,7 @@ pub(crate) fn table(report: &Report) -> String {
     table_domains(&mut out, report);
     table_bounces(&mut out, report);
     table_relays(&mut out, report);
+    table_blocks(&mut out, report);
     table_timeline(&mut out, report);
     out
 }
@@ -433,6 +434,18 @@ pub(super) fn table_bounces(out: &mut String, report: &Report) {
         &[Align::Left, Align::Right, Align::Right, Align::Right],
         &rows,
     ));
+}
+
+/// Policy blocks that held the campaign back (only when there were any): each destination
+/// whose circuit breaker tripped, until when, and the replies that tripped it.
+pub(super) fn table_blocks(out: &mut String, report: &Report) {
+    if report.blocks.is_empty() {
+        return;
+    }
+    out.push_str("\nPOLICY BLOCKS\n");
+    for line in crate::words::blocks::block_lines(&report.blocks) {
+        put!(out, "  {line}\n");
+    }
 }
 
 /// The timeline: span, peaks, sparklines, and a per-period table of at most 12 rows.

@@ -8,7 +8,7 @@ use volley::ab::{
     Comparison, Exceeded, GuardrailTest, Method, Metric, Reason, Stop, VariantStats, Verdict,
     VerdictKind,
 };
-use volley::model::{Counts, Millis, TrackCounts};
+use volley::model::{Counts, DestinationBlock, Millis, TrackCounts};
 use volley::report::{
     AbSummary, CategoryRow, Decision, DomainRow, HoldoutRow, Report, Timeline, VariantRow,
 };
@@ -30,6 +30,8 @@ pub(crate) struct ReportJson<'a> {
     domains: &'a [DomainRow],
     other_domains: &'a Option<DomainRow>,
     bounces: &'a [CategoryRow],
+    /// Policy blocks that held the campaign back (destinations whose breaker tripped).
+    blocks: &'a [DestinationBlock],
     timeline: &'a Timeline,
     /// What each relay did (`[[relay]]`); empty when the campaign went direct to MX.
     relays: &'a [volley::store::RelayTally],
@@ -51,6 +53,7 @@ impl<'a> ReportJson<'a> {
             domains: &report.domains,
             other_domains: &report.other_domains,
             bounces: &report.bounces,
+            blocks: &report.blocks,
             timeline: &report.timeline,
             relays: &report.relays,
         }

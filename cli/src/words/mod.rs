@@ -3,6 +3,7 @@
 //! become sentences in [`verdict`]. [`json`] gives the machine-readable outputs their
 //! sentences beside the facts.
 
+pub(crate) mod blocks;
 pub(crate) mod json;
 pub(crate) mod numbers;
 pub(crate) mod verdict;

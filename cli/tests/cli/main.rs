@@ -17,6 +17,7 @@ mod api_control;
 mod api_messages;
 mod audience;
 mod bounce_mx;
+mod breaker;
 mod check;
 mod cluster;
 mod cluster_docs;

@@ -179,6 +179,8 @@ fn from_store(store: &Store, campaign: String) -> Result<StatusReport, Problem> 
         webhooks: crate::webhooks::campaign_statuses(store, &campaign).map_err(read)?,
         relays: store.relay_tallies(&campaign).map_err(read)?,
         warmup: None,
+        blocks: crate::report::blocks_of(store, &campaign).map_err(read)?,
+        stopped: None,
         campaign,
     })
 }
@@ -191,6 +193,9 @@ fn complete(store: &Store, mut report: StatusReport) -> Result<StatusReport, Sto
     }
     if let Some(cluster) = store.cluster() {
         report.nodes = cluster.nodes()?;
+    }
+    if report.blocks.is_empty() {
+        report.blocks = crate::report::blocks_of(store, &report.campaign)?;
     }
     Ok(report)
 }

@@ -115,8 +115,10 @@ impl ComposeStage {
                 Some(&id),
             )
         };
+        let blocked_before = crate::delivery::blocked_before(&job.record);
         match composed {
             Ok(composed) => Ok(ReadyMessage {
+                blocked_before,
                 campaign,
                 priority,
                 envelope: Envelope {

@@ -62,8 +62,8 @@ pub use serve::{
 pub use settings::{
     AbSettings, Address, BounceSettings, CampaignSettings, DkimSettings, DnsSettings, GlobalLimits,
     KeySource, MxSettings, MxTls, OnInconclusive, OnVeto, Rate, RelayAuth, RelaySettings,
-    RetrySettings, ScheduleSettings, ShapingRule, ShapingSettings, TemplateFile, TlsMode,
-    TrackingSettings, VariantSettings, MAIN_VARIANT,
+    RetrySettings, ScheduleSettings, ShapingRule, ShapingSettings, StopLimits, TemplateFile,
+    TlsMode, TrackingSettings, VariantSettings, MAIN_VARIANT,
 };
 pub use since::parse_since;
 pub use source::{SourceAddress, SourcePick};
@@ -137,6 +137,8 @@ mod tests;
 mod tests_audience;
 #[cfg(test)]
 mod tests_auth;
+#[cfg(test)]
+mod tests_breaker;
 #[cfg(test)]
 mod tests_cluster;
 #[cfg(test)]

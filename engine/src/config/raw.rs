@@ -475,6 +475,16 @@ pub(crate) struct RawShaping {
     pub(crate) suspend_window: Option<String>,
     #[serde(default)]
     pub(crate) suspend_for: Option<String>,
+    #[serde(default)]
+    pub(crate) block_breaker: Option<bool>,
+    #[serde(default)]
+    pub(crate) block_threshold: Option<i64>,
+    #[serde(default)]
+    pub(crate) block_window: Option<String>,
+    #[serde(default)]
+    pub(crate) block_pause: Option<String>,
+    #[serde(default)]
+    pub(crate) block_max_pause: Option<String>,
 }
 
 /// A rate as written: a number (per second) or `"N/unit"`.
@@ -535,6 +545,22 @@ pub(crate) struct RawBounces {
     pub(crate) soft_min_span: String,
     #[serde(default)]
     pub(crate) rules_file: Option<String>,
+    #[serde(default)]
+    pub(crate) max_bounce_rate: Option<RawShare>,
+    #[serde(default)]
+    pub(crate) max_complaint_rate: Option<RawShare>,
+    #[serde(default)]
+    pub(crate) rate_min_sample: Option<i64>,
+}
+
+/// A share as written: a fraction (`0.05`) or a percentage (`"5%"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawShare {
+    /// A fraction of one.
+    Fraction(f64),
+    /// `"5%"`, `"0.3 %"`.
+    Text(String),
 }
 
 impl Default for RawBounces {
@@ -545,6 +571,9 @@ impl Default for RawBounces {
             soft_window: default_soft_window(),
             soft_min_span: default_soft_min_span(),
             rules_file: None,
+            max_bounce_rate: None,
+            max_complaint_rate: None,
+            rate_min_sample: None,
         }
     }
 }

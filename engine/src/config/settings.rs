@@ -252,6 +252,42 @@ pub struct BounceSettings {
     pub soft_min_span: Duration,
     /// Extra classification rules that extend or override the shipped ones.
     pub rules_file: Option<PathBuf>,
+    /// The campaign-wide stop: the bounce and complaint rates past which a send stops
+    /// (default: off).
+    pub stop: StopLimits,
+}
+
+/// `[bounces] max_bounce_rate`, `max_complaint_rate` and `rate_min_sample`: the campaign-wide
+/// stop. Both rates off by default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopLimits {
+    /// Bounced / (delivered + bounced) above which the campaign stops (a fraction).
+    pub max_bounce_rate: Option<f64>,
+    /// Complaints / delivered above which the campaign stops (a fraction).
+    pub max_complaint_rate: Option<f64>,
+    /// Outcomes (delivered + bounced, or delivered for complaints) needed before a rate is
+    /// judged; default 500.
+    pub min_sample: u64,
+}
+
+// invariant: the rates are validated finite fractions (never NaN), so equality is total.
+impl Eq for StopLimits {}
+
+impl Default for StopLimits {
+    fn default() -> Self {
+        StopLimits {
+            max_bounce_rate: None,
+            max_complaint_rate: None,
+            min_sample: 500,
+        }
+    }
+}
+
+impl StopLimits {
+    /// True when neither rate is limited.
+    pub fn is_off(&self) -> bool {
+        self.max_bounce_rate.is_none() && self.max_complaint_rate.is_none()
+    }
 }
 
 impl Default for BounceSettings {
@@ -262,6 +298,7 @@ impl Default for BounceSettings {
             soft_window: Duration::from_secs(30 * 86_400),
             soft_min_span: Duration::from_secs(15 * 86_400),
             rules_file: None,
+            stop: StopLimits::default(),
         }
     }
 }
@@ -502,6 +539,19 @@ pub struct ShapingRule {
     pub suspend_window: Duration,
     /// How long a suspended destination gets no messages; default 10 minutes.
     pub suspend_for: Duration,
+    /// The circuit breaker on policy blocks: replies saying the sender is blocked are
+    /// counted, and recipients they refuse are deferred, not bounced; default on.
+    pub block_breaker: bool,
+    /// Distinct recipients refused by a policy block within `block_window` that trip the
+    /// breaker (the destination is suspended); default 5.
+    pub block_threshold: u32,
+    /// The window block replies are counted in; default 10 minutes.
+    pub block_window: Duration,
+    /// How long a tripped destination is suspended; default 1 hour. A probe after it that is
+    /// blocked again doubles it, up to `block_max_pause`.
+    pub block_pause: Duration,
+    /// The longest suspension doubling reaches; default 8 hours.
+    pub block_max_pause: Duration,
 }
 
 impl Default for ShapingRule {
@@ -517,6 +567,11 @@ impl Default for ShapingRule {
             suspend_after: 5,
             suspend_window: Duration::from_secs(60),
             suspend_for: Duration::from_secs(600),
+            block_breaker: true,
+            block_threshold: 5,
+            block_window: Duration::from_secs(600),
+            block_pause: Duration::from_secs(3_600),
+            block_max_pause: Duration::from_secs(8 * 3_600),
         }
     }
 }

@@ -118,6 +118,16 @@ fn rule(
             .map_or(base.suspend_after, |n| n as u32),
         suspend_window: duration("suspend_window", &raw.suspend_window, base.suspend_window)?,
         suspend_for: duration("suspend_for", &raw.suspend_for, base.suspend_for)?,
+        block_breaker: raw.block_breaker.unwrap_or(base.block_breaker),
+        block_threshold: count("block_threshold", raw.block_threshold, 100_000)?
+            .map_or(base.block_threshold, |n| n as u32),
+        block_window: duration("block_window", &raw.block_window, base.block_window)?,
+        block_pause: duration("block_pause", &raw.block_pause, base.block_pause)?,
+        block_max_pause: duration(
+            "block_max_pause",
+            &raw.block_max_pause,
+            base.block_max_pause,
+        )?,
     })
 }
 
@@ -136,6 +146,11 @@ fn global_limits(ctx: &Ctx, raw: &RawShaping) -> Result<GlobalLimits, ConfigErro
         ("suspend_after", raw.suspend_after.is_some()),
         ("suspend_window", raw.suspend_window.is_some()),
         ("suspend_for", raw.suspend_for.is_some()),
+        ("block_breaker", raw.block_breaker.is_some()),
+        ("block_threshold", raw.block_threshold.is_some()),
+        ("block_window", raw.block_window.is_some()),
+        ("block_pause", raw.block_pause.is_some()),
+        ("block_max_pause", raw.block_max_pause.is_some()),
     ];
     if let Some((field, _)) = stray.iter().find(|(_, set)| *set) {
         return Err(ConfigError::Misplaced {

@@ -265,6 +265,25 @@ fn parse_segment(ctx: &Ctx, text: Option<&str>) -> Result<Option<super::Segment>
         })
 }
 
+/// A share between 0 and 1 (exclusive of 0): a fraction, or a percentage such as `"5%"`.
+fn parse_share(ctx: &Ctx, key: &str, value: &super::raw::RawShare) -> Result<f64, ConfigError> {
+    let expected = "a share such as \"5%\" or 0.05 (more than 0, at most 100 %)";
+    let (fraction, shown) = match value {
+        super::raw::RawShare::Fraction(f) => (Some(*f), f.to_string()),
+        super::raw::RawShare::Text(text) => {
+            let number = text.trim().strip_suffix('%').map(str::trim);
+            let fraction = number
+                .and_then(|n| n.parse::<f64>().ok())
+                .map(|percent| percent / 100.0);
+            (fraction, text.clone())
+        }
+    };
+    match fraction {
+        Some(f) if f > 0.0 && f <= 1.0 && f.is_finite() => Ok(f),
+        _ => Err(ctx.bad(key, &shown, expected)),
+    }
+}
+
 /// Parses `[bounces]`.
 fn validate_bounces(
     ctx: &Ctx,
@@ -305,12 +324,29 @@ fn validate_bounces(
             "a span no longer than bounces.soft_window",
         ));
     }
+    let share = |key: &str, value: &Option<super::raw::RawShare>| match value {
+        Some(value) => parse_share(ctx, key, value).map(Some),
+        None => Ok(None),
+    };
+    let min_sample = match raw.rate_min_sample {
+        Some(n) => {
+            ctx.range("bounces.rate_min_sample", n, 1, 100_000_000)?;
+            u64::try_from(n).unwrap_or(500) // invariant: range-checked
+        }
+        None => super::settings::StopLimits::default().min_sample,
+    };
+    let stop = super::settings::StopLimits {
+        max_bounce_rate: share("bounces.max_bounce_rate", &raw.max_bounce_rate)?,
+        max_complaint_rate: share("bounces.max_complaint_rate", &raw.max_complaint_rate)?,
+        min_sample,
+    };
     Ok(BounceSettings {
         domain,
         soft_limit: u32::try_from(raw.soft_limit).unwrap_or(3), // invariant: range-checked above
         soft_window,
         soft_min_span,
         rules_file,
+        stop,
     })
 }
 

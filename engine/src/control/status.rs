@@ -3,7 +3,9 @@
 //! and its JSON, the same for `volley status --json` and `GET /api/campaigns/{id}`.
 
 use super::Response;
-use crate::model::{format_millis, Counts, DestinationStatus, Millis, TrackCounts};
+use crate::model::{
+    format_millis, CampaignStop, Counts, DestinationBlock, DestinationStatus, Millis, TrackCounts,
+};
 use crate::store::{NodeInfo, RelayTally};
 use crate::webhooks::WebhookStatus;
 
@@ -37,6 +39,13 @@ pub struct StatusReport {
     /// acknowledged) and, when asked of the server running them, their last error and
     /// next attempt.
     pub webhooks: Vec<WebhookStatus>,
+    /// Policy blocks that held the campaign back: destinations whose circuit breaker
+    /// tripped on replies saying the sender is blocked (from the store; while a send runs,
+    /// those holding its destinations now).
+    pub blocks: Vec<DestinationBlock>,
+    /// Set when the campaign is stopped because a rate passed its limit (`[bounces]
+    /// max_bounce_rate`, `max_complaint_rate`): a send will not go on until it is raised.
+    pub stopped: Option<CampaignStop>,
     /// What each relay did for the campaign (`[[relay]]`): delivered, deferred, bounced and
     /// cool-downs, by relay name; empty when it went direct to MX.
     pub relays: Vec<RelayTally>,
@@ -91,6 +100,8 @@ impl StatusReport {
             webhooks: Vec::new(),
             relays: Vec::new(),
             warmup: None,
+            blocks: Vec::new(),
+            stopped: None,
         }
     }
 
@@ -128,6 +139,11 @@ impl StatusReport {
                 .iter()
                 .filter_map(|d| Some((d.name.clone(), d.messages_per_connection?)))
                 .collect(),
+            blocks: destinations
+                .iter()
+                .filter_map(|d| d.block.clone())
+                .collect(),
+            stopped: None,
             destinations,
             paused,
             tracking,
@@ -180,6 +196,10 @@ impl StatusReport {
                 "relay": r.relay, "delivered": r.delivered, "deferred": r.deferred,
                 "bounced": r.bounced, "cooldowns": r.cooldowns,
             })).collect::<Vec<_>>(),
+            "blocks": self.blocks.iter().map(block_json).collect::<Vec<_>>(),
+            "stopped": self.stopped.map(|s| serde_json::json!({
+                "limit": s.metric.key(), "rate": s.rate, "max": s.limit, "sample": s.sample,
+            })),
             "webhooks": self.webhooks.iter().map(|w| serde_json::json!({
                 "name": w.name, "backlog": w.backlog, "last_error": w.last_error,
                 "next_attempt": w.next_attempt.map(format_millis),
@@ -187,6 +207,23 @@ impl StatusReport {
             "warmup": self.warmup.as_ref().map(WarmupStatus::to_json),
         })
     }
+}
+
+/// One policy block for the JSON: its times as RFC 3339, its replies as the server sent
+/// them.
+fn block_json(block: &DestinationBlock) -> serde_json::Value {
+    serde_json::json!({
+        "destination": block.destination,
+        "category": block.category,
+        "replies": block.replies,
+        "trips": block.trips,
+        "first_reply": block.first_reply.to_string(),
+        "last_reply": block.last_reply.to_string(),
+        "tripped_at": format_millis(block.tripped_at),
+        "paused_until": format_millis(block.paused_until),
+        "lifted_at": block.lifted_at.map(format_millis),
+        "campaigns": block.campaigns,
+    })
 }
 
 /// One cluster node for the JSON.

@@ -13,9 +13,10 @@ use super::destination::Destination;
 use super::dial::{open, ConnectFailure, MxConnect};
 use super::error::DeliveryError;
 use super::throttle::{read_reply, Reading, Stage};
+use super::watch::{watch, Watched};
 use super::{outcome_of, ReadyMessage, Settled};
 use crate::bounce::Classifier;
-use crate::model::{now_millis, Millis, Outcome, ReplyRecord};
+use crate::model::{now_millis, DestinationBlock, Millis, Outcome, ReplyRecord};
 use crate::shaping::{BackoffChange, RateGate, RelayBudget};
 use crate::smtp::Session;
 use crate::store::OutcomeUpdate;
@@ -42,6 +43,21 @@ pub enum DeliveryEvent {
         destination: usize,
         /// When it may be sent to again.
         until: Instant,
+    },
+    /// The destination's circuit breaker tripped on policy blocks: it is suspended and its
+    /// queued messages were released.
+    Tripped {
+        /// The destination.
+        destination: usize,
+        /// When it may be probed again.
+        until: Instant,
+        /// The block: the replies, the count, the pause.
+        record: Box<DestinationBlock>,
+    },
+    /// A probe after a policy block was delivered: the breaker closed again.
+    Unblocked {
+        /// The destination.
+        destination: usize,
     },
     /// One of several relays refused the login, failed TLS or could not be reached; its
     /// queued messages were released (the error is kept on the destination).
@@ -250,6 +266,7 @@ impl Connection {
             return Sent::Stop;
         };
         self.shape(&outcome, stage).await;
+        let outcome = self.watch_blocks(&message, outcome).await;
         let settled = Settled::Outcome {
             campaign: message.campaign,
             destination: Some(self.destination.id),
@@ -263,6 +280,38 @@ impl Connection {
             return Sent::Stop;
         }
         Sent::Done
+    }
+
+    /// Feeds a reply that blames the sender to the destination's breaker (see `watch`):
+    /// returns the outcome to record; a trip closes this connection, hands the queue back
+    /// and tells the scheduler.
+    async fn watch_blocks(&mut self, message: &ReadyMessage, outcome: Outcome) -> Outcome {
+        let recipient = message.envelope.rcpt_to.first().map_or("", String::as_str);
+        match watch(
+            &self.destination,
+            recipient,
+            message.blocked_before,
+            outcome,
+        ) {
+            Watched::Unchanged(outcome) | Watched::Block(outcome) => outcome,
+            Watched::Tripped {
+                outcome,
+                until,
+                record,
+            } => {
+                self.session = None;
+                release_queue(&self.destination, &self.ctx).await;
+                let destination = self.destination.id;
+                self.ctx
+                    .tell(DeliveryEvent::Tripped {
+                        destination,
+                        until,
+                        record,
+                    })
+                    .await;
+                outcome
+            }
+        }
     }
 
     /// Runs one transaction for `message` on the session (`None` without one): its outcome,
@@ -303,7 +352,13 @@ impl Connection {
         let reading = match (outcome, stage) {
             (Outcome::Delivered { .. }, _) => {
                 self.accepted += 1;
-                return self.destination.delivered(now);
+                if self.destination.delivered(now) {
+                    let destination = self.destination.id;
+                    self.ctx
+                        .tell(DeliveryEvent::Unblocked { destination })
+                        .await;
+                }
+                return;
             }
             (Outcome::Deferred { reply } | Outcome::Bounced { reply }, Some(stage)) => {
                 read_reply(reply, stage, &self.destination.rule.throttle_replies)

@@ -14,8 +14,8 @@ use super::mta_sts::StsMode;
 use super::mx::MxHost;
 use super::ReadyMessage;
 use crate::config::{MxTls, ShapingRule};
-use crate::model::{BackoffSnapshot, DestinationStatus};
-use crate::shaping::{Backoff, BackoffChange, RateGate};
+use crate::model::{BackoffSnapshot, DestinationBlock, DestinationStatus, Millis, ReplyRecord};
+use crate::shaping::{Backoff, BackoffChange, BlockVerdict, Breaker, RateGate};
 use crate::smtp::SessionConfig;
 
 /// Priority lanes: 1 (most urgent) to 5.
@@ -67,6 +67,8 @@ pub struct RelayPart {
 #[derive(Debug)]
 struct State {
     backoff: Backoff,
+    /// The circuit breaker on policy blocks.
+    breaker: Breaker,
     failing_until: Option<Instant>,
     consecutive_failures: u32,
     /// A cap learned from a relay that refused more connections.
@@ -139,6 +141,7 @@ impl Destination {
     ) -> Self {
         let fatal_connect_errors = matches!(route, Route::Relay(..));
         let backoff = Backoff::new(&rule);
+        let breaker = Breaker::new(&rule);
         Destination {
             id,
             name,
@@ -155,6 +158,7 @@ impl Destination {
             ready: ReadyQueue::default(),
             state: Mutex::new(State {
                 backoff,
+                breaker,
                 failing_until: None,
                 consecutive_failures: 0,
                 learned_cap: None,
@@ -365,14 +369,66 @@ impl Destination {
         Some(limit)
     }
 
-    /// When it may be sent to again, if it is suspended or failing at `now`.
+    /// When it may be sent to again, if it is suspended (throttled, or by its breaker on
+    /// policy blocks) or failing at `now`.
     pub fn blocked_until(&self, now: Instant) -> Option<Instant> {
-        let state = self.state();
+        let mut state = self.state();
         let failing = state.failing_until.filter(|&until| until > now);
-        match (state.backoff.suspended_until(now), failing) {
+        let suspended = state
+            .backoff
+            .suspended_until(now)
+            .max(state.breaker.open_until(now));
+        match (suspended, failing) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// True when the circuit breaker on policy blocks is on here (`block_breaker`).
+    pub fn watches_blocks(&self) -> bool {
+        self.state().breaker.enabled()
+    }
+
+    /// True while the breaker is closed (not suspended, not probing).
+    pub fn breaker_closed(&self) -> bool {
+        self.state().breaker.is_closed()
+    }
+
+    /// Notes a reply that refused `recipient` because the sender is blocked, at `now`
+    /// (`now_ms` in epoch milliseconds): counted, or the breaker trips.
+    pub fn sender_blocked(
+        &self,
+        recipient: &str,
+        reply: &ReplyRecord,
+        now: Instant,
+        now_ms: Millis,
+    ) -> BlockVerdict {
+        let verdict = self
+            .state()
+            .breaker
+            .on_block(&self.name, recipient, reply, now, now_ms);
+        if let BlockVerdict::Tripped { until, record } = &verdict {
+            let minutes = until.saturating_duration_since(now).as_secs() / 60;
+            tracing::warn!(destination = %self.name, minutes, replies = record.replies, reply = %record.last_reply, "the receiver blocks the sender: destination suspended");
+        }
+        verdict
+    }
+
+    /// The policy block holding the destination back while its breaker is open at `now`.
+    pub fn holding_block(&self, now: Instant) -> Option<DestinationBlock> {
+        let mut state = self.state();
+        state.breaker.open_until(now)?;
+        state.breaker.record().cloned()
+    }
+
+    /// The current (or last) policy block seen here, if any.
+    pub fn block(&self) -> Option<DestinationBlock> {
+        self.state().breaker.record().cloned()
+    }
+
+    /// Takes over a policy block kept from an earlier run (see [`Breaker::resume`]).
+    pub fn resume_block(&self, record: &DestinationBlock, now: Instant, now_ms: Millis) {
+        self.state().breaker.resume(record, now, now_ms);
     }
 
     /// Notes a session established.
@@ -395,16 +451,24 @@ impl Destination {
         until
     }
 
-    /// Notes a delivery; raises the rate when back-off allows.
-    pub fn delivered(&self, now: Instant) {
-        let change = {
+    /// Notes a delivery; raises the rate when back-off allows. Returns true when it was the
+    /// probe that closed the breaker on policy blocks.
+    pub fn delivered(&self, now: Instant) -> bool {
+        let (change, unblocked) = {
             let mut state = self.state();
             state.delivered += 1;
-            state.backoff.on_delivery(now)
+            (
+                state.backoff.on_delivery(now),
+                state.breaker.on_delivery(now),
+            )
         };
         if let Some(change) = change {
             self.apply(change);
         }
+        if unblocked {
+            tracing::info!(destination = %self.name, "the receiver takes mail again: policy block lifted");
+        }
+        unblocked
     }
 
     /// Notes a throttling reply; returns the change (a cut, or a suspension).
@@ -469,7 +533,8 @@ impl Destination {
 
     /// A snapshot for status displays.
     pub fn status(&self, now: Instant) -> DestinationStatus {
-        let state = self.state();
+        let mut state = self.state();
+        let block_open = state.breaker.open_until(now).is_some();
         let seconds = |until: Instant| until.saturating_duration_since(now).as_secs().max(1);
         DestinationStatus {
             name: self.name.clone(),
@@ -487,7 +552,12 @@ impl Destination {
             throttled: state.throttled,
             messages_per_connection: state.learned_messages,
             backing_off: state.backoff.is_throttled(),
-            suspended_for: state.backoff.suspended_until(now).map(seconds),
+            suspended_for: state
+                .backoff
+                .suspended_until(now)
+                .max(state.breaker.open_until(now))
+                .map(seconds),
+            block: state.breaker.record().filter(|_| block_open).cloned(),
             failing_for: state
                 .failing_until
                 .filter(|&until| until > now)

@@ -9,6 +9,11 @@
 //! a [`Settled`] value, feeds throttling replies to the destination's back-off, and closes
 //! after `max_messages_per_connection`, when idle, or when the server says 421.
 //!
+//! Replies that say the receiver blocks the *sender* (a blocklist, reputation, a spam
+//! verdict, a 5.7.x policy refusal) go to the destination's circuit breaker (`watch`): the
+//! recipient is deferred rather than bounced, and past the breaker's threshold the
+//! destination is suspended and its queue handed back.
+//!
 //! A reply is a value ([`Outcome`]); only failures that no retry can fix at the relay
 //! (authentication, an untrusted certificate, a relay that stays out of reach) end delivery
 //! with a [`DeliveryError`]. With several relays (`[[relay]]`) such a failure takes that
@@ -25,6 +30,7 @@ mod mx;
 mod source;
 mod throttle;
 mod token;
+mod watch;
 
 pub use connection_task::{run_connection, DeliveryContext, DeliveryEvent};
 pub use destination::{Destination, ReadyQueue, RelayPart, Route, LANES};
@@ -36,6 +42,7 @@ pub use source::{add_counts as add_source_counts, probe as probe_source, SourceC
 pub use throttle::{is_throttling, read_reply, Reading, Stage};
 pub use token::TokenCache;
 pub(crate) use token::{connect_relay, RelayDialError};
+pub use watch::blocked_before;
 
 use crate::bounce::Classifier;
 use crate::model::{Outcome, ReplyRecord};
@@ -57,6 +64,10 @@ pub struct ReadyMessage {
     pub bytes: Vec<u8>,
     /// Its Message-ID, without angle brackets.
     pub message_id: String,
+    /// True when the recipient's last attempt was refused because the sender is blocked
+    /// (a 5xx the bounce rules say blames the sender): refused so again while the
+    /// destination's breaker is closed, it is bounced rather than deferred once more.
+    pub blocked_before: bool,
 }
 
 /// What became of one recipient handed to delivery (or to the compose stage before it).

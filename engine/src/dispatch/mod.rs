@@ -17,6 +17,7 @@
 //!                    └───────── settled (via the recorder) ◄────────────────┘
 //! ```
 
+mod blocks;
 mod feed;
 mod jobs;
 mod leases;
@@ -132,10 +133,13 @@ pub struct Pause {
 pub struct Blocked {
     /// The destination.
     pub destination: String,
-    /// Why: `suspended` (throttled repeatedly) or `unreachable`.
+    /// Why: `suspended` (throttled repeatedly), `policy block` (its circuit breaker tripped
+    /// on replies saying the sender is blocked) or `unreachable`.
     pub why: &'static str,
     /// When it may be tried again (epoch milliseconds).
     pub until: Millis,
+    /// The policy block, for `policy block`: the replies, how many, when it tripped.
+    pub block: Option<Box<crate::model::DestinationBlock>>,
 }
 
 /// How a run went, beyond the counts the store keeps.
@@ -151,6 +155,8 @@ pub struct RunSummary {
     pub destinations: Vec<crate::model::DestinationStatus>,
     /// Recipients held back because their provider's warm-up ceiling for the day is used up.
     pub warmup: Vec<WarmupHeld>,
+    /// Policy blocks seen in this run (their breakers tripped), lifted or not.
+    pub blocks: Vec<crate::model::DestinationBlock>,
 }
 
 /// Live facts for status displays, shared with the control socket.
@@ -327,6 +333,8 @@ pub struct Scheduler {
     clock: Clock,
     /// The warm-up ceilings of the campaigns that have one.
     warmup: warmup::WarmupGate,
+    /// Policy blocks seen in this run.
+    blocks: blocks::Blocks,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -346,7 +354,19 @@ impl Scheduler {
     ) -> Result<Scheduler, StoreError> {
         let (answers_tx, answers) = mpsc::unbounded_channel();
         let learned = setup.store.connection_limits()?.into_iter().collect();
-        let routing = Routing::new(setup.mode, answers_tx, learned, setup.clock.clone());
+        let kept_blocks = setup
+            .store
+            .destination_blocks()?
+            .into_iter()
+            .map(|block| (block.destination.clone(), block))
+            .collect();
+        let routing = Routing::new(
+            setup.mode,
+            answers_tx,
+            learned,
+            kept_blocks,
+            setup.clock.clone(),
+        );
         {
             let mut view = setup
                 .view
@@ -380,6 +400,7 @@ impl Scheduler {
             stopping: Vec::new(),
             clock: setup.clock,
             warmup: warmup::WarmupGate::default(),
+            blocks: blocks::Blocks::default(),
         };
         for lane in campaigns {
             scheduler.add_campaign(lane)?;
@@ -431,6 +452,9 @@ impl Scheduler {
                 .destinations
                 .iter()
                 .map(|d| d.status(Instant::now()))
+                .collect(),
+            blocks: (0..self.routing.destinations.len())
+                .filter_map(|id| self.block_of(id).cloned())
                 .collect(),
         })
     }
@@ -579,6 +603,12 @@ impl Scheduler {
                 };
                 self.unreachable.insert(destination, why.to_owned());
             }
+            DeliveryEvent::Tripped {
+                destination,
+                record,
+                ..
+            } => self.block_tripped(destination, *record),
+            DeliveryEvent::Unblocked { destination } => self.block_lifted(destination),
             DeliveryEvent::Suspended { destination, until } => {
                 if let Some(d) = self.routing.destinations.get(destination) {
                     let seconds = until.saturating_duration_since(Instant::now()).as_secs();
@@ -762,6 +792,9 @@ impl Scheduler {
         };
         let now = Instant::now();
         if destination.blocked_until(now).is_some() {
+            if let Some(block) = destination.holding_block(now) {
+                return self.hold_for_block(position, domain, id, block).await;
+            }
             if let Some(why) = self.unreachable.get(&id).cloned() {
                 let failure = LocalFailure {
                     enhanced: "4.4.1",
@@ -838,19 +871,11 @@ impl Scheduler {
         domain: &str,
         failure: &LocalFailure,
     ) -> Result<(), StoreError> {
-        let priority = self.feeds[position].priority;
-        let room = MAX_IN_FLIGHT
-            .saturating_sub(self.flight.total_at_or_above(priority))
-            .min(BATCH * 4);
-        let feed = &mut self.feeds[position];
-        let campaign = feed.index;
-        let flight = &self.flight;
-        let recipients = feed.take(&self.store, domain, room, |c, k| flight.contains(c, k))?;
+        let campaign = self.feeds[position].index;
+        let recipients = self.take_locally(position, domain)?;
         for recipient in recipients {
             let outcome =
                 local_outcome(failure.enhanced, failure.text.clone(), &self.ctx.classifier);
-            self.flight
-                .add(campaign, priority, recipient.key.clone(), None);
             let settled = Settled::Outcome {
                 campaign,
                 destination: None,
@@ -865,6 +890,28 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// Takes a batch of `domain`'s recipients of campaign `position` to settle without a
+    /// connection, counting them in flight until their outcomes are recorded.
+    fn take_locally(
+        &mut self,
+        position: usize,
+        domain: &str,
+    ) -> Result<Vec<StoredRecipient>, StoreError> {
+        let priority = self.feeds[position].priority;
+        let room = MAX_IN_FLIGHT
+            .saturating_sub(self.flight.total_at_or_above(priority))
+            .min(BATCH * 4);
+        let feed = &mut self.feeds[position];
+        let campaign = feed.index;
+        let flight = &self.flight;
+        let recipients = feed.take(&self.store, domain, room, |c, k| flight.contains(c, k))?;
+        for recipient in &recipients {
+            self.flight
+                .add(campaign, priority, recipient.key.clone(), None);
+        }
+        Ok(recipients)
     }
 
     /// Hands back messages that reached the queue of a destination that cannot be sent to
@@ -1113,7 +1160,10 @@ impl Scheduler {
                 continue;
             };
             let status = destination.status(now);
-            let why = if status.suspended_for.is_some() {
+            let block = destination.holding_block(now);
+            let why = if block.is_some() {
+                "policy block"
+            } else if status.suspended_for.is_some() {
                 "suspended"
             } else {
                 "unreachable"
@@ -1122,6 +1172,7 @@ impl Scheduler {
                 destination: destination.name.clone(),
                 why,
                 until: add_duration(now_millis(), until.saturating_duration_since(now)),
+                block: block.map(Box::new),
             });
         }
         out

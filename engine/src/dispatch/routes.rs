@@ -16,7 +16,7 @@ use crate::delivery::{
     Destination, MtaSts, MxAnswer, MxResolver, RelayPart, Resolved, Route, StsCheck, StsMode,
     TokenCache,
 };
-use crate::model::{BackoffSnapshot, Clock};
+use crate::model::{BackoffSnapshot, Clock, DestinationBlock};
 use crate::shaping::{RelayBudget, ShapingPolicy};
 use crate::smtp::SessionConfig;
 
@@ -44,6 +44,10 @@ pub struct RelayRoute {
 }
 
 /// How recipients are routed.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per send, built once: boxing the MX parts would buy nothing"
+)]
 pub enum Mode {
     /// Everything through the relays (one with `[relay]`), split by weight and priority.
     Relay {
@@ -115,6 +119,10 @@ pub(crate) struct Routing {
     shared_backoff: HashMap<String, BackoffSnapshot>,
     /// The relays and the split between them (relay mode only).
     pub(crate) relays: Option<RelayPool>,
+    /// Policy blocks kept from earlier runs, by destination name, and the clock their
+    /// pauses are measured with.
+    blocks: HashMap<String, DestinationBlock>,
+    clock: Clock,
 }
 
 impl Routing {
@@ -134,13 +142,15 @@ impl Routing {
 
     /// A table for `mode`; answers of lookups arrive on `answers` (at most [`MAX_LOOKUPS`]
     /// at a time, so the channel stays small).
-    /// `learned` are per-connection message limits learned in earlier runs, by destination
+    /// `learned` are per-connection message limits learned in earlier runs, and `blocks`
+    /// the policy blocks kept from them (their pauses measured with `clock`), by destination
     /// name.
     /// Relay cool-downs run on `clock`.
     pub(crate) fn new(
         mode: Mode,
         answers: mpsc::UnboundedSender<(String, Resolved)>,
         learned: HashMap<String, u64>,
+        blocks: HashMap<String, DestinationBlock>,
         clock: Clock,
     ) -> Self {
         let mut routing = Routing {
@@ -153,6 +163,8 @@ impl Routing {
             learned,
             shared_backoff: HashMap::new(),
             relays: None,
+            blocks,
+            clock: clock.clone(),
         };
         let relays = match &mut routing.mode {
             Mode::Relay { relays } => std::mem::take(relays),
@@ -365,6 +377,10 @@ impl Routing {
         }
         if let Some(snapshot) = self.shared_backoff.get(&destination.name) {
             destination.resume_backoff(snapshot, std::time::Instant::now());
+        }
+        if let Some(block) = self.blocks.get(&destination.name) {
+            let now_ms = self.clock.now_millis();
+            destination.resume_block(block, std::time::Instant::now(), now_ms);
         }
         self.destinations.push(destination);
         self.by_key.insert(key, id);

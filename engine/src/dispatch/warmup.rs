@@ -264,7 +264,11 @@ fn count(tally: &mut WarmupTally, outcome: &Outcome) {
                 tally.deferred += 1;
             }
         }
-        Outcome::Suppressed { .. } | Outcome::Cancelled { .. } | Outcome::Waiting { .. } => {
+        // Not sent after all: held by its window or by a policy block's pause.
+        Outcome::Suppressed { .. }
+        | Outcome::Cancelled { .. }
+        | Outcome::Waiting { .. }
+        | Outcome::Postponed { .. } => {
             tally.released += 1;
         }
     }

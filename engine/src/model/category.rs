@@ -141,6 +141,19 @@ impl Category {
     }
 }
 
+impl Category {
+    /// True for the reasons that say the receiver refuses the *sender*, not the mailbox: a
+    /// blocklist or reputation block (`blocked`), a spam verdict (`spam`) and a 5.7.x policy
+    /// refusal (`policy`). These feed a destination's circuit breaker on policy blocks and
+    /// are deferred rather than bounced while it watches.
+    pub fn blames_sender(self) -> bool {
+        matches!(
+            self,
+            Category::Blocked | Category::Spam | Category::PolicyBlock
+        )
+    }
+}
+
 impl fmt::Display for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

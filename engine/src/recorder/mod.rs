@@ -301,10 +301,15 @@ fn write_group(store: &Store, lanes: &impl Lanes, group: &[Settled]) -> Result<u
         if !tallies.is_empty() {
             store.add_relay_tallies(lane.id(), &tallies)?;
         }
-        // Waiting for a sending window is not an attempt.
+        // Waiting for a sending window, or for a suspension to end, is not an attempt.
         recorded += updates
             .iter()
-            .filter(|u| !matches!(u.outcome, Outcome::Waiting { .. }))
+            .filter(|u| {
+                !matches!(
+                    u.outcome,
+                    Outcome::Waiting { .. } | Outcome::Postponed { .. }
+                )
+            })
             .count() as u64;
         lane.recorded(counts);
     }
@@ -370,6 +375,7 @@ fn count_outcomes(lanes: &impl Lanes, group: &[Settled]) {
                 Outcome::Suppressed { .. } => "suppressed",
                 Outcome::Cancelled { .. } => "cancelled",
                 Outcome::Waiting { .. } => "waiting",
+                Outcome::Postponed { .. } => "postponed",
             };
             *tally.entry((*campaign, *destination, kind)).or_default() += 1;
         }

@@ -14,7 +14,9 @@ pub use model::{
 use crate::ab::{self, Rules, VariantInput, Verdict};
 use crate::config::CampaignSettings;
 use crate::model::Metric;
-use crate::model::{add_duration, variant_index, Category, Counts, Millis, TrackCounts, REMAINDER};
+use crate::model::{
+    add_duration, variant_index, Category, Counts, DestinationBlock, Millis, TrackCounts, REMAINDER,
+};
 use crate::store::{AbRecord, Attribution, EventTally, ExportKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -165,9 +167,21 @@ pub fn build(store: &Store, spec: &ReportSpec, now: Millis) -> Result<Report, St
         domains,
         other_domains,
         bounces: history.categories(),
+        blocks: blocks_of(store, campaign)?,
         timeline: history.timeline(&spec.variants),
         relays: store.relay_tallies(campaign)?,
     })
+}
+
+/// The policy blocks kept in `store` that held back recipients of `campaign`.
+pub fn blocks_of(store: &Store, campaign: &str) -> Result<Vec<DestinationBlock>, StoreError> {
+    let mut blocks: Vec<DestinationBlock> = store
+        .destination_blocks()?
+        .into_iter()
+        .filter(|b| b.campaigns.iter().any(|c| c == campaign))
+        .collect();
+    blocks.sort_by_key(|b| std::cmp::Reverse(b.tripped_at));
+    Ok(blocks)
 }
 
 /// The holdout's entry, for a campaign with a holdout configured or stored.

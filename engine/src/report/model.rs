@@ -1,7 +1,7 @@
 //! What `volley report` shows, in every format: plain data, serialisable as JSON.
 
 use crate::ab::{Reason, Verdict};
-use crate::model::{Counts, Millis, TrackCounts};
+use crate::model::{Counts, DestinationBlock, Millis, TrackCounts};
 use serde::{Deserialize, Serialize};
 
 /// A campaign's report: totals, variants, the A/B verdict, domains, bounces and a timeline.
@@ -36,6 +36,11 @@ pub struct Report {
     pub other_domains: Option<DomainRow>,
     /// Bounces by category, most frequent first.
     pub bounces: Vec<CategoryRow>,
+    /// Policy blocks that held the campaign's recipients back: destinations whose circuit
+    /// breaker tripped on replies saying the sender is blocked (the replies, how many, when,
+    /// until when), lifted or not.
+    #[serde(default)]
+    pub blocks: Vec<DestinationBlock>,
     /// Deliveries, bounces, opens and clicks over time.
     pub timeline: Timeline,
     /// What each relay did (`[[relay]]`): delivered, deferred, bounced and cool-downs, by

@@ -11,11 +11,13 @@
 //!                                                         ▲ a run per grant of domains
 //! ```
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pipeline::{self, SendOptions, SendReport, Sent};
 use super::plan::DeliveryPlan;
-use super::run::Run;
+use super::run::{Run, RunOptions};
+use super::stop::CampaignGuard;
 use super::Campaign;
 use crate::cluster::{Node, NodeSettings};
 use crate::dispatch::RunSummary;
@@ -82,13 +84,25 @@ async fn send_and_follow(
     let mut sources = Vec::new();
     let mut still = Stillness::default();
     let filter = node.filter();
+    // The campaign-wide stop ends this send (the other nodes judge the counts alike).
+    let stop = options.cancel.child_token();
+    let guard = Arc::new(CampaignGuard::new(
+        campaign.settings.bounces.stop,
+        store.clone(),
+        campaign.id(),
+        stop.clone(),
+    ));
+    guard.note(&store.counts(campaign.id())?.unwrap_or_default());
     loop {
         let run = Run::new(store.clone()).in_cluster(filter.clone());
         let result = run
             .execute(
                 DeliveryPlan::for_campaign(campaign, store)?,
-                pipeline::lane(campaign, store, options)?,
-                pipeline::run_options(campaign, options),
+                pipeline::lane(campaign, store, options, Some(guard.clone()))?,
+                RunOptions {
+                    cancel: stop.clone(),
+                    ..pipeline::run_options(campaign, options)
+                },
             )
             .await?;
         attempts += result.attempts;
@@ -96,11 +110,22 @@ async fn send_and_follow(
         // Recipients held back by a used-up warm-up ceiling wait for the next day.
         let held: u64 = result.summary.warmup.iter().map(|h| h.held).sum();
         let idle = summary.idle + result.summary.idle;
+        // The policy blocks seen by every pass, the latest record of each destination.
+        let mut blocks = std::mem::take(&mut summary.blocks);
+        blocks.retain(|b| {
+            !result
+                .summary
+                .blocks
+                .iter()
+                .any(|new| new.destination == b.destination)
+        });
+        blocks.extend(result.summary.blocks.iter().cloned());
         summary = RunSummary {
             idle,
+            blocks,
             ..result.summary
         };
-        if options.cancel.is_cancelled() {
+        if stop.is_cancelled() {
             break;
         }
         let counts = store.counts(campaign.id())?.unwrap_or_default();
@@ -132,7 +157,7 @@ async fn send_and_follow(
             });
         }
         tokio::select! {
-            () = options.cancel.cancelled() => break,
+            () = stop.cancelled() => break,
             () = filter.granted() => {}
             () = tokio::time::sleep(node.heartbeat_every()) => {}
         }
@@ -143,7 +168,9 @@ async fn send_and_follow(
         summary,
         sources,
     };
-    pipeline::finish(campaign, store, prepared, sent, options)
+    let mut report = pipeline::finish(campaign, store, prepared, sent, options)?;
+    report.stopped = guard.stopped();
+    Ok(report)
 }
 
 /// True when campaign `id` (with `counts`) has nothing pending and no retry due within

@@ -369,6 +369,7 @@ impl Host {
                     progress: None,
                     window: campaign.settings.window.clone().map(Arc::new),
                     warmup: campaign.settings.warmup.clone().map(Arc::new),
+                    guard: None,
                 };
                 run.submit(lane)?;
                 tracing::info!(campaign = %id, priority, "campaign handed over; it joins the running send");

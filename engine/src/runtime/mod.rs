@@ -29,6 +29,7 @@ mod run;
 mod send_lock;
 mod serve;
 mod status;
+mod stop;
 mod suppress;
 mod tracking;
 

@@ -7,6 +7,7 @@ use super::host::Host;
 use super::load::load_list;
 use super::plan::DeliveryPlan;
 use super::run::{Lane, Run, RunOptions};
+use super::stop::CampaignGuard;
 use super::Campaign;
 use crate::campaign::{Audience, RowError};
 use crate::cluster::Node;
@@ -97,6 +98,12 @@ pub struct SendReport {
     pub paused: Option<Pause>,
     /// Destinations left suspended or unreachable with recipients still pending.
     pub blocked: Vec<Blocked>,
+    /// Policy blocks this run saw: destinations whose circuit breaker tripped on replies
+    /// saying the sender is blocked (lifted again by a probe, or not).
+    pub blocks: Vec<crate::model::DestinationBlock>,
+    /// Set when the campaign-wide stop ended the send (`[bounces] max_bounce_rate`,
+    /// `max_complaint_rate`): the rate, its limit, the sample. The rest stays unsent.
+    pub stopped: Option<crate::model::CampaignStop>,
     /// Where each destination stood at the end: throttling replies seen, suspension, the
     /// per-connection message limit learned.
     pub destinations: Vec<crate::model::DestinationStatus>,
@@ -176,11 +183,23 @@ pub(crate) async fn load_and_send(
     };
     let prepared = prepare(campaign, store, None, options).await?;
     let started = Instant::now();
+    // The campaign-wide stop ends this run alone (as a cancel would), and one already past
+    // its limit does not start.
+    let stop = options.cancel.child_token();
+    let guard = Arc::new(CampaignGuard::new(
+        campaign.settings.bounces.stop,
+        store.clone(),
+        campaign.id(),
+        stop.clone(),
+    ));
+    guard.note(&store.counts(campaign.id())?.unwrap_or_default());
+    let mut run_options = run_options(campaign, options);
+    run_options.cancel = stop;
     let result = run
         .execute(
             DeliveryPlan::for_campaign(campaign, store)?,
-            lane(campaign, store, options)?,
-            run_options(campaign, options),
+            lane(campaign, store, options, Some(guard.clone()))?,
+            run_options,
         )
         .await?;
     let sent = Sent {
@@ -189,7 +208,9 @@ pub(crate) async fn load_and_send(
         summary: result.summary,
         sources: result.sources,
     };
-    finish(campaign, store, prepared, sent, options)
+    let mut report = finish(campaign, store, prepared, sent, options)?;
+    report.stopped = guard.stopped();
+    Ok(report)
 }
 
 /// What a send found before sending.
@@ -254,6 +275,7 @@ pub(crate) fn lane(
     campaign: &Campaign,
     store: &Store,
     options: &SendOptions,
+    guard: Option<Arc<CampaignGuard>>,
 ) -> Result<Lane, Error> {
     Ok(Lane {
         id: campaign.id().to_owned(),
@@ -263,6 +285,7 @@ pub(crate) fn lane(
         progress: options.progress.clone(),
         window: campaign.settings.window.clone().map(Arc::new),
         warmup: campaign.settings.warmup.clone().map(Arc::new),
+        guard,
     })
 }
 
@@ -311,6 +334,8 @@ pub(crate) fn finish(
         interrupted,
         paused: sent.summary.paused,
         blocked: sent.summary.blocked,
+        blocks: sent.summary.blocks,
+        stopped: None,
         destinations: sent.summary.destinations,
         sources: sent.sources,
         warmup: sent.summary.warmup,

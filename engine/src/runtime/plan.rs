@@ -103,6 +103,11 @@ fn relay_rule(relay: &RelaySettings, defaults: &ShapingRule, connections: usize)
         suspend_after: defaults.suspend_after,
         suspend_window: defaults.suspend_window,
         suspend_for: defaults.suspend_for,
+        block_breaker: defaults.block_breaker,
+        block_threshold: defaults.block_threshold,
+        block_window: defaults.block_window,
+        block_pause: defaults.block_pause,
+        block_max_pause: defaults.block_max_pause,
     }
 }
 

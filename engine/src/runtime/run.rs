@@ -50,6 +50,8 @@ pub(crate) struct Lane {
     pub(crate) window: Option<Arc<crate::config::SendWindow>>,
     /// Its warm-up, when `[warmup]` sets one.
     pub(crate) warmup: Option<Arc<crate::config::WarmupSettings>>,
+    /// Its campaign-wide stop (`[bounces] max_bounce_rate`…), told its counts.
+    pub(crate) guard: Option<Arc<super::stop::CampaignGuard>>,
 }
 
 impl recorder::Lane for Lane {
@@ -62,6 +64,9 @@ impl recorder::Lane for Lane {
     }
 
     fn recorded(&self, counts: Counts) {
+        if let Some(guard) = &self.guard {
+            guard.note(&counts);
+        }
         if let Some(progress) = &self.progress {
             progress.send_modify(|p| {
                 p.counts = counts;

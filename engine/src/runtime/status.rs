@@ -21,6 +21,7 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
             let id =
                 super::latest_edition(&store, &settings.id)?.unwrap_or_else(|| settings.id.clone());
             let counts = store.counts(&id)?.ok_or_else(not_loaded)?;
+            let stopped = stopped(settings, &store, &id, &counts)?;
             Ok(StatusReport {
                 counts,
                 next_due: store.next_due(&id)?,
@@ -38,10 +39,17 @@ pub async fn status(settings: &CampaignSettings) -> Result<StatusReport, Error> 
                 webhooks: crate::webhooks::campaign_statuses(&store, &id)?,
                 relays: store.relay_tallies(&id)?,
                 warmup: warmup_status(&store, settings, crate::model::now_millis())?,
+                blocks: crate::report::blocks_of(&store, &id)?,
+                stopped,
                 campaign: id,
             })
         }
-        Err(StoreError::Locked { .. }) => live_status(settings).await,
+        Err(StoreError::Locked { .. }) => {
+            let mut report = live_status(settings).await?;
+            // The running send has the store: the bounce rate alone is judged here.
+            report.stopped = super::stop::check(&settings.bounces.stop, &report.counts, 0);
+            Ok(report)
+        }
         Err(other) => Err(other.into()),
     }
 }
@@ -62,6 +70,24 @@ pub fn warmup_status(
         next_day: crate::warmup::day_start(warmup.timezone, day + 1),
         providers: crate::warmup::plan(warmup, &days, day),
     }))
+}
+
+/// The campaign-wide stop `counts` call for under the campaign's limits.
+fn stopped(
+    settings: &CampaignSettings,
+    store: &Store,
+    id: &str,
+    counts: &crate::model::Counts,
+) -> Result<Option<crate::model::CampaignStop>, StoreError> {
+    let limits = settings.bounces.stop;
+    if limits.is_off() {
+        return Ok(None);
+    }
+    let complaints = match limits.max_complaint_rate {
+        Some(_) => super::stop::complaints(store, id)?,
+        None => 0,
+    };
+    Ok(super::stop::check(&limits, counts, complaints))
 }
 
 /// Asks the process that holds the store (a send or a server) for the campaign's status.

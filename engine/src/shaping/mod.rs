@@ -7,6 +7,8 @@
 //! - [`Backoff`] is one destination's adaptive state: throttling replies cut its rate and
 //!   connection count (multiplicative decrease), deliveries win them back step by step
 //!   (additive increase), and repeated throttling suspends it for a while;
+//! - [`Breaker`] is one destination's circuit breaker on policy blocks: replies saying the
+//!   sender is blocked trip it past a threshold and suspend the destination;
 //! - [`RateGate`] paces messages or connections at a rate that can change while it is used;
 //! - [`RelayBudget`] counts what went to a relay in the last hour and day, so a provider's
 //!   caps hold across runs.
@@ -14,11 +16,13 @@
 //! A leaf but for `config` (its rule types) and `model` (the clock unit).
 
 mod backoff;
+mod breaker;
 mod budget;
 mod gate;
 mod policy;
 
 pub use backoff::{Backoff, BackoffChange, HOLD};
+pub use breaker::{BlockVerdict, Breaker};
 pub use budget::{BudgetExhausted, RelayBudget, RelayCaps, SHARE_RETRY};
 pub use gate::RateGate;
 pub use policy::ShapingPolicy;

@@ -18,7 +18,8 @@ use super::{
 };
 use crate::model::TrackCounts;
 use crate::model::{
-    Assignment, BackoffSnapshot, Counts, Millis, RecipientState, ReplyRecord, Suppression,
+    Assignment, BackoffSnapshot, Counts, DestinationBlock, Millis, RecipientState, ReplyRecord,
+    Suppression,
 };
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -419,6 +420,14 @@ pub trait QueueStore {
 
     /// Every learned per-connection message limit, by destination name.
     fn connection_limits(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Keeps the policy block of a destination (its circuit breaker tripped, or a probe
+    /// lifted it), replacing the one kept for the same destination. Durable with the next
+    /// flush.
+    fn set_destination_block(&self, block: &DestinationBlock) -> Result<(), StoreError>;
+
+    /// Every policy block kept, by destination name.
+    fn destination_blocks(&self) -> Result<Vec<DestinationBlock>, StoreError>;
 
     /// Messages sent to `relay` per minute since `since_minute` (minutes since the epoch).
     fn relay_usage(&self, relay: &str, since_minute: u64) -> Result<Vec<(u64, u32)>, StoreError>;

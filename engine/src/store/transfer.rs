@@ -171,6 +171,8 @@ pub struct StoreWide {
     pub soft_bounces: Vec<SoftBounceEntry>,
     /// Learned messages per connection, by destination.
     pub connection_limits: Vec<(String, u64)>,
+    /// Policy blocks kept per destination (their breakers tripped).
+    pub destination_blocks: Vec<crate::model::DestinationBlock>,
     /// Messages sent per relay per minute (relay, minute since the epoch, messages).
     pub relay_usage: Vec<(String, u64, u32)>,
     /// Fingerprints of reports already ingested.

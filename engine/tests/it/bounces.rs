@@ -238,8 +238,10 @@ async fn a_complaint_report_suppresses_the_recipient_for_the_next_campaign() {
 }
 
 /// Hard means gone, at send time: `550 5.1.1` at RCPT suppresses the address at once, while
-/// `550 5.7.1 … blocked` bounces the message but leaves the address on the list (one soft
-/// bounce of the run the `[bounces]` policy needs), so the next campaign mails it again.
+/// `550 5.7.1 … blocked` (deferred once: it blames the sender, and the breaker counts it;
+/// refused again on the retry while the destination takes the others, it bounces) leaves the
+/// address on the list (one soft bounce of the run the `[bounces]` policy needs), so the
+/// next campaign mails it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_rcpt_is_a_soft_bounce_and_does_not_suppress() {
     const LIST: &str = "email,first_name,city\n\

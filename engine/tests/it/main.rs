@@ -15,6 +15,7 @@ mod audience;
 mod bounce_corpus;
 mod bounce_mx;
 mod bounces;
+mod breaker;
 mod direct;
 mod errors;
 mod faults;

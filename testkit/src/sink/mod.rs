@@ -53,6 +53,7 @@
 //! # Ok(()) }
 //! ```
 
+mod block;
 mod certs;
 mod commands;
 mod conn;
@@ -73,6 +74,7 @@ mod xoauth2;
 
 use std::time::Duration;
 
+pub use block::{PolicyBlock, GMAIL_UNSOLICITED};
 pub use certs::TestCa;
 pub use error::SinkError;
 pub use rate::{RateLimit, ThrottleReply};
@@ -158,6 +160,10 @@ pub struct SinkConfig {
     /// then open gets `421 4.7.0 Message limit reached` at its next MAIL and is closed
     /// (connections opened afterwards are not). Default empty.
     pub close_all_at: Vec<u64>,
+    /// Start refusing one recipient domain with a policy block after a number of accepted
+    /// messages, until [`Sink::lift_block`]; counted in `SinkStats::policy_blocked`.
+    /// Applies whether or not `scripted` is on. Default `None`.
+    pub policy_block: Option<PolicyBlock>,
 }
 
 impl Default for SinkConfig {
@@ -181,6 +187,7 @@ impl Default for SinkConfig {
             slow_banner: None,
             messages_per_connection: None,
             close_all_at: Vec::new(),
+            policy_block: None,
         }
     }
 }
@@ -206,6 +213,7 @@ impl std::fmt::Debug for SinkConfig {
             .field("slow_banner", &self.slow_banner)
             .field("messages_per_connection", &self.messages_per_connection)
             .field("close_all_at", &self.close_all_at)
+            .field("policy_block", &self.policy_block)
             .finish()
     }
 }

@@ -1,5 +1,5 @@
-//! RCPT TO: the recipient scripts (`bounce`, `defer`, `421`, `grey`, `throttle`…) and the
-//! per-domain rate limit, the two ways the sink refuses a recipient.
+//! RCPT TO: the recipient scripts (`bounce`, `defer`, `421`, `grey`, `throttle`…), the
+//! policy block and the per-domain rate limit, the ways the sink refuses a recipient.
 
 use super::commands::parse_path;
 use super::rate::ThrottleReply;
@@ -28,6 +28,13 @@ impl Session {
             self.ctx.shared.recipient_rejected();
             self.reply(&line);
             return step;
+        }
+        if let Some(block) = &self.ctx.config.policy_block {
+            if self.ctx.shared.policy_blocks(&domain, block) {
+                let line = block.reply.clone();
+                self.reply(&line);
+                return Step::Continue;
+            }
         }
         if let Some(limit) = self.ctx.config.rate_limit {
             if !self.ctx.shared.admit(&domain, &limit) {

@@ -145,6 +145,11 @@ impl Sink {
         self.ctx.shared.advance(by);
     }
 
+    /// Lifts `SinkConfig::policy_block`: the blocked domain's recipients are taken again.
+    pub fn lift_block(&self) {
+        self.ctx.shared.lift_block();
+    }
+
     /// How many transactions were fully accepted so far.
     pub fn count(&self) -> usize {
         self.ctx.shared.count()

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use super::block::PolicyBlock;
 use super::rate::{RateLimit, Window};
 use super::stats::{Received, SinkStats, MAX_OPENED_AT};
 
@@ -26,6 +27,8 @@ struct State {
     close_epoch: u64,
     /// How far the sink's clock was moved ahead of the real one (`Sink::advance`).
     skew: Duration,
+    /// Set by `Sink::lift_block`: `policy_block` refuses nobody any more.
+    block_lifted: bool,
 }
 
 /// The state shared by the accept loops, every session and the `Sink` handle.
@@ -161,6 +164,23 @@ impl Shared {
         self.lock().stats.rejected_recipients += 1;
     }
 
+    /// True (and counted) when `block` refuses a recipient at `domain` now: the sink has
+    /// accepted `block.after` messages and the block was not lifted.
+    pub(crate) fn policy_blocks(&self, domain: &str, block: &PolicyBlock) -> bool {
+        let mut state = self.lock();
+        let blocks =
+            !state.block_lifted && domain == block.domain && state.stats.messages >= block.after;
+        if blocks {
+            state.stats.policy_blocked += 1;
+        }
+        blocks
+    }
+
+    /// Ends `policy_block`: every recipient is taken again.
+    pub(crate) fn lift_block(&self) {
+        self.lock().block_lifted = true;
+    }
+
     /// Counts a message refused after its body.
     pub(crate) fn message_rejected(&self) {
         self.lock().stats.rejected_messages += 1;
@@ -250,7 +270,7 @@ impl Shared {
         let mut out = format!(
             "{} connection(s) ({} open), {} TLS session(s) ({} resumed, {} sabotaged), \
              {} auth failure(s), {} refused recipient(s), {} throttled, {} refused message(s), \
-             {} refused transaction(s), {} slow banner(s)",
+             {} refused transaction(s), {} slow banner(s), {} policy block(s)",
             s.connections_total,
             s.current_connections,
             s.tls_sessions,
@@ -261,7 +281,8 @@ impl Shared {
             s.throttled,
             s.rejected_messages,
             s.refused_transactions,
-            s.slow_banners
+            s.slow_banners,
+            s.policy_blocked
         );
         let skip = state.received.len().saturating_sub(5);
         if !state.received.is_empty() {

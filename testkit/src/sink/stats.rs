@@ -95,6 +95,8 @@ pub struct SinkStats {
     pub refused_transactions: u64,
     /// Connections whose banner was held back (`SinkConfig::slow_banner`).
     pub slow_banners: u64,
+    /// RCPT commands refused by `SinkConfig::policy_block`; not in `rejected_recipients`.
+    pub policy_blocked: u64,
     /// Per recipient domain (lower-cased) counts.
     pub domains: BTreeMap<String, DomainStats>,
 }

@@ -145,3 +145,27 @@ async fn a_stopped_sink_cuts_its_sessions_refuses_connections_and_keeps_what_it_
     assert_eq!(again.addr(), sink.addr());
     within(sink.stop()).await;
 }
+
+#[tokio::test]
+async fn a_policy_block_starts_after_its_count_for_one_domain_until_lifted() {
+    let sink = start(SinkConfig {
+        policy_block: Some(PolicyBlock::gmail("Blocked.Example", 1)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let mut client = greeted(&sink).await;
+    let (rcpt, _) = send_one(&mut client, "a@blocked.example", "x\r\n").await;
+    assert!(rcpt.starts_with("250"), "the first message goes in: {rcpt}");
+    assert!(client.cmd("MAIL FROM:<f@s.test>").await.starts_with("250"));
+    let refused = client.cmd("RCPT TO:<b@blocked.example>").await;
+    assert_eq!(refused, GMAIL_UNSOLICITED);
+    assert!(client.cmd("RSET").await.starts_with("250"));
+    let (rcpt, _) = send_one(&mut client, "c@other.example", "x\r\n").await;
+    assert!(rcpt.starts_with("250"), "other domains are taken: {rcpt}");
+    sink.lift_block();
+    let (rcpt, _) = send_one(&mut client, "d@blocked.example", "x\r\n").await;
+    assert!(rcpt.starts_with("250"), "lifted: {rcpt}");
+    let stats = sink.stats();
+    assert_eq!((stats.policy_blocked, stats.messages), (1, 3));
+    assert_eq!(stats.rejected_recipients, 0);
+}

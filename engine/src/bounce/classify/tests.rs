@@ -51,7 +51,7 @@ const REAL_WORLD: &[Case] = &[
     (Some(550), Some("5.5.0"), "Requested action not taken: mailbox unavailable", InvalidRecipient, true),
     (Some(550), Some("5.4.1"), "Recipient address rejected: Access denied. AS(201806281) [BN8NAM11FT066.eop-nam11.prod.protection.outlook.com]", InvalidRecipient, true),
     (Some(550), Some("5.7.1"), "Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).", Blocked, false),
-    (Some(550), Some("5.7.606"), "Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/", PolicyBlock, false),
+    (Some(550), Some("5.7.606"), "Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/", Blocked, false),
     (Some(451), Some("4.7.650"), "The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation.", Throttled, false),
     (Some(451), Some("4.7.500"), "Server busy. Please try again later from [192.0.2.1]. (S77719)", Throttled, false),
     (Some(550), Some("5.7.515"), "Access denied, sending domain example.com doesn't meet the required authentication level.", AuthFailure, false),
@@ -536,5 +536,57 @@ proptest! {
         if code.is_some_and(|c| (400..500).contains(&c)) {
             prop_assert!(!c.hard);
         }
+    }
+}
+
+/// Replies that say the receiver blocks the *sender* (a blocklist, reputation, a spam verdict,
+/// a policy refusal), as the big receivers and filtering gateways send them: each must be
+/// soft and blame the sender, so the circuit breaker counts it and the recipient is deferred,
+/// not bounced or suppressed. Origins: Gmail's SMTP error reference
+/// (support.google.com/a/answer/3726730) and bounces quoted on Google Workspace forums;
+/// Microsoft's "Fix email delivery issues for error code 5.7.606-649" and the S3150 text of
+/// Outlook.com; Yahoo's postmaster error codes (BL21); the Spamhaus and Barracuda Central
+/// lookup pages' quoted rejections; Proofpoint's ipcheck page; Mimecast's "SMTP Error Codes"
+/// article (community.mimecast.com, DOC-1369).
+#[rustfmt::skip]
+const SENDER_BLOCKED: &[Case] = &[
+    // Gmail: a spam verdict, a reputation rate limit, an allow-list gateway
+    (Some(550), Some("5.7.1"), "[192.0.2.1] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. For more information, go to https://support.google.com/mail/?p=UnsolicitedMessageError", Spam, false),
+    (Some(421), Some("4.7.0"), "[192.0.2.1] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. Please visit https://support.google.com/mail/?p=UnsolicitedRateLimitError", Spam, false),
+    (Some(421), Some("4.7.0"), "[192.0.2.1] IP not in whitelist for RCPT domain, closing connection.", Blocked, false),
+    // Microsoft (Outlook.com, Microsoft 365)
+    (Some(550), Some("5.7.1"), "Service unavailable, Client host [192.0.2.1] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/192.0.2.1 (AS3130). [BN1NAM02FT032.eop-nam02.prod.protection.outlook.com]", Blocked, false),
+    (Some(550), Some("5.7.1"), "Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150). You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors.", Blocked, false),
+    (Some(550), Some("5.7.606"), "Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/ and follow the directions. For more information please go to http://go.microsoft.com/fwlink/?LinkID=526655 AS(1430)", Blocked, false),
+    // Yahoo / AOL
+    (Some(553), Some("5.7.1"), "[BL21] Connections will not be accepted from 192.0.2.1, because the ip is in Spamhaus's list; see http://postmaster.yahoo.com/550-bl23.html", Blocked, false),
+    // Any MTA checking a DNS blocklist
+    (Some(554), Some("5.7.1"), "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.1", Blocked, false),
+    // Proofpoint, Mimecast, Barracuda
+    (Some(554), None, "Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.1", Blocked, false),
+    (Some(421), None, "Sender address blocked - https://community.mimecast.com/docs/DOC-1369#421", Blocked, false),
+    (Some(550), None, "Administrative prohibition - envelope blocked - https://community.mimecast.com/docs/DOC-1369#550", Blocked, false),
+    (Some(554), None, "Email rejected due to security policies - https://community.mimecast.com/docs/DOC-1369#554", PolicyBlock, false),
+    (Some(554), None, "Service unavailable; Client host [192.0.2.1] blocked using Barracuda Reputation; http://bbl.barracudacentral.com/q.cgi?ip=192.0.2.1", Blocked, false),
+    (Some(550), None, "permanent failure for one or more recipients (someone@example.com:blocked)", Blocked, false),
+    (Some(554), Some("5.7.1"), "Message rejected due to spam content (barracuda)", Spam, false),
+];
+
+#[test]
+fn replies_that_block_the_sender_are_soft_and_blame_the_sender() {
+    for &(code, enhanced, text, category, hard) in SENDER_BLOCKED {
+        let c = Classifier::builtin().classify(code, enhanced, text);
+        assert_eq!(
+            (c.category, c.hard),
+            (category, hard),
+            "{code:?} {enhanced:?} {text}"
+        );
+        assert!(c.category.blames_sender(), "{text}");
+        assert!(!c.blames_recipient(), "{text}");
+    }
+    // Mailbox problems never count as blocks.
+    for text in ["user unknown", "mailbox full", "mailbox is disabled"] {
+        let c = Classifier::builtin().classify(Some(550), None, text);
+        assert!(!c.category.blames_sender(), "{text}");
     }
 }

@@ -58,6 +58,7 @@ pub(super) fn start(
         progress: None,
         window: None,
         warmup: None,
+        guard: None,
     };
     let options = RunOptions {
         cancel: cancel.child_token(),

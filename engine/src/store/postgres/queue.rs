@@ -7,7 +7,7 @@
 
 use super::engine::{millis, ms, ts, PgEngine};
 use super::PgStoreError;
-use crate::model::{Millis, RecipientState, ReplyRecord};
+use crate::model::{DestinationBlock, Millis, RecipientState, ReplyRecord};
 use crate::store::api::QueueStore;
 use crate::store::{RecipientKey, RecipientRecord, StoreError, StoredRecipient};
 use sqlx::postgres::PgRow;
@@ -301,6 +301,14 @@ impl QueueStore for PgEngine {
 
     fn connection_limits(&self) -> Result<Vec<(String, u64)>, StoreError> {
         self.read_connection_limits()
+    }
+
+    fn set_destination_block(&self, block: &DestinationBlock) -> Result<(), StoreError> {
+        self.put_destination_block(block)
+    }
+
+    fn destination_blocks(&self) -> Result<Vec<DestinationBlock>, StoreError> {
+        self.read_destination_blocks()
     }
 
     fn relay_usage(&self, relay: &str, since_minute: u64) -> Result<Vec<(u64, u32)>, StoreError> {

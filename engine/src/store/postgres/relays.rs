@@ -1,11 +1,13 @@
 //! Per-destination memory on PostgreSQL: learned per-connection message limits
-//! (`connection_limits`) and messages per minute sent to each relay (`relay_usage`), shared
+//! (`connection_limits`), policy blocks (`destination_blocks`) and messages per minute sent
+//! to each relay (`relay_usage`), shared
 //! by every node on the store. A process writes its relay counts as absolute values (as
 //! the interface says); the engine adds the difference from what this process last read or
 //! wrote, so the counts of several nodes add up instead of overwriting each other.
 
-use super::engine::PgEngine;
+use super::engine::{millis, ts, PgEngine};
 use super::queue::to_i64;
+use crate::model::DestinationBlock;
 use crate::store::{RelayQuota, StoreError};
 
 /// SQL: minutes since the epoch (`int8` parameter `$n`) as a `timestamptz`.
@@ -50,6 +52,50 @@ impl PgEngine {
         Ok(rows
             .into_iter()
             .map(|(name, n)| (name, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// See [`crate::store::api::QueueStore::set_destination_block`].
+    pub(super) fn put_destination_block(&self, block: &DestinationBlock) -> Result<(), StoreError> {
+        let record = serde_json::to_string(block).map_err(|e| {
+            let what = format!("policy block of {}: {e}", block.destination);
+            self.fail_with(self.damaged(what))
+        })?;
+        let sql = concat!(
+            "INSERT INTO destination_blocks (destination, paused_until, lifted_at, record) ",
+            "VALUES ($1, ",
+            ts!(2),
+            ", ",
+            ts!(3),
+            ", $4::jsonb) ON CONFLICT (destination) DO UPDATE SET ",
+            "paused_until = excluded.paused_until, lifted_at = excluded.lifted_at, ",
+            "record = excluded.record, saved_at = now()"
+        );
+        self.run(async {
+            sqlx::query(sql)
+                .bind(&block.destination)
+                .bind(millis(block.paused_until))
+                .bind(block.lifted_at.map(millis))
+                .bind(record)
+                .execute(self.store.pool())
+                .await
+                .map(|_| ())
+                .map_err(|e| self.failed("keep a policy block", e))
+        })
+    }
+
+    /// See [`crate::store::api::QueueStore::destination_blocks`]; records that do not read
+    /// are skipped.
+    pub(super) fn read_destination_blocks(&self) -> Result<Vec<DestinationBlock>, StoreError> {
+        let rows: Vec<(String,)> = self.run(async {
+            sqlx::query_as("SELECT record::text FROM destination_blocks ORDER BY destination")
+                .fetch_all(self.store.pool())
+                .await
+                .map_err(|e| self.failed("read the policy blocks", e))
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(json,)| serde_json::from_str(&json).ok())
             .collect())
     }
 

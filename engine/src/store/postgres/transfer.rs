@@ -361,6 +361,7 @@ impl TransferStore for PgEngine {
                 })
                 .collect(),
             connection_limits: self.read_connection_limits()?,
+            destination_blocks: self.read_destination_blocks()?,
             relay_usage: relays
                 .into_iter()
                 .map(|(relay, minute, n)| (relay, to_u64(minute), u32::try_from(n).unwrap_or(0)))
@@ -375,6 +376,9 @@ impl TransferStore for PgEngine {
         }
         for (name, messages) in &parts.connection_limits {
             self.put_connection_limit(name, *messages)?;
+        }
+        for block in &parts.destination_blocks {
+            self.put_destination_block(block)?;
         }
         for (relay, minute, messages) in &parts.relay_usage {
             self.put_relay_usage(relay, &[(*minute, *messages)], 0)?;

@@ -2,7 +2,9 @@
 //! its concern (`queue.rs`, `outcomes.rs`, …).
 
 use super::SledStore;
-use crate::model::{Counts, Millis, RecipientState, ReplyRecord, Suppression, TrackCounts};
+use crate::model::{
+    Counts, DestinationBlock, Millis, RecipientState, ReplyRecord, Suppression, TrackCounts,
+};
 use crate::store::api::{
     AbStore, CampaignStore, HistoryStore, OutcomeStore, QueueStore, ReportStore, StoreFuture,
     SuppressionStore, TrackingStore,
@@ -145,6 +147,14 @@ impl QueueStore for SledStore {
 
     fn connection_limits(&self) -> Result<Vec<(String, u64)>, StoreError> {
         SledStore::connection_limits(self)
+    }
+
+    fn set_destination_block(&self, block: &DestinationBlock) -> Result<(), StoreError> {
+        SledStore::set_destination_block(self, block)
+    }
+
+    fn destination_blocks(&self) -> Result<Vec<DestinationBlock>, StoreError> {
+        SledStore::destination_blocks(self)
     }
 
     fn relay_usage(&self, relay: &str, since_minute: u64) -> Result<Vec<(u64, u32)>, StoreError> {

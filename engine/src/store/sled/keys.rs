@@ -32,6 +32,7 @@
 //! X <campaign>                                 → archive   history kept by `volley gc`
 //! G <campaign> 0 <relay name>                  → RelayTally  what a relay did for it (`relay_tallies`)
 //! P <destination name>                         → u64be     learned messages per connection
+//! k <destination name>                         → DestinationBlock  its policy block
 //! W <webhook> 0 [<campaign>]                   → webhook registration and cursors (`webhooks`)
 //! U <address> 0 <topic>                        → Suppression  the address left that topic (`topics`)
 //! O <campaign>                                 → CampaignTopic  its topic and unsubscribe scope
@@ -73,6 +74,8 @@ pub(crate) const AB: u8 = b'A';
 pub(crate) const EXPORT_MARK: u8 = b'x';
 pub(crate) const ARCHIVE: u8 = b'X';
 pub(crate) const CONNECTION_LIMIT: u8 = b'P';
+/// `k <destination name>` → DestinationBlock: the policy block its breaker tripped on.
+pub(crate) const DESTINATION_BLOCK: u8 = b'k';
 pub(crate) const WEBHOOK: u8 = b'W';
 /// `U <address> 0 <topic>` → Suppression: the address left that topic (issue 22).
 pub(crate) const TOPIC_SUPPRESSED: u8 = b'U';

@@ -42,7 +42,7 @@ mod writer;
 pub(crate) use error::is_lock_error;
 
 use super::{CampaignMeta, RecipientKey, RecipientRecord, StoreError, StoredRecipient};
-use crate::model::{Counts, Millis, RecipientState};
+use crate::model::{Counts, DestinationBlock, Millis, RecipientState};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -339,6 +339,30 @@ impl SledStore {
             };
             let name = String::from_utf8_lossy(&key[1..]).into_owned();
             out.push((name, u64::from_be_bytes(bytes)));
+        }
+        Ok(out)
+    }
+
+    /// Keeps the policy block of a destination, replacing the one kept for it. Not durable
+    /// until [`SledStore::flush`].
+    pub(crate) fn set_destination_block(&self, block: &DestinationBlock) -> Result<(), StoreError> {
+        let key = keys::global_key(keys::DESTINATION_BLOCK, block.destination.as_bytes());
+        let value = self.encode(block, "policy block")?;
+        self.tree
+            .insert(key, value)
+            .map(drop)
+            .map_err(|e| self.sled_error(e))
+    }
+
+    /// Every policy block kept, by destination name (records that do not read are
+    /// skipped).
+    pub(crate) fn destination_blocks(&self) -> Result<Vec<DestinationBlock>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix([keys::DESTINATION_BLOCK]) {
+            let (_, value) = entry.map_err(|e| self.sled_error(e))?;
+            if let Ok(block) = postcard::from_bytes::<DestinationBlock>(&value) {
+                out.push(block);
+            }
         }
         Ok(out)
     }

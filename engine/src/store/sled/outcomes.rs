@@ -143,6 +143,13 @@ pub(in crate::store) fn apply_outcome(
         record.state = RecipientState::Waiting;
         return;
     }
+    if let Outcome::Postponed { until, reply } = outcome {
+        // Not an attempt either: deferred until the destination's suspension ends.
+        record.next_attempt = Some(*until);
+        record.last_reply = Some((**reply).clone());
+        record.state = RecipientState::Deferred;
+        return;
+    }
     record.attempts += u32::from(!matches!(outcome, Outcome::Expired { .. }));
     let first = *record.first_attempt.get_or_insert(now);
     record.next_attempt = None;

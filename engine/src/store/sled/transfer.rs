@@ -253,6 +253,7 @@ impl TransferStore for SledStore {
             suppressions: self.suppressions()?,
             soft_bounces,
             connection_limits: SledStore::connection_limits(self)?,
+            destination_blocks: SledStore::destination_blocks(self)?,
             relay_usage,
             ingested: ingested.collect(),
         })
@@ -291,6 +292,9 @@ impl TransferStore for SledStore {
             .map_err(|e| self.sled_error(e))?;
         for (name, messages) in &parts.connection_limits {
             SledStore::set_connection_limit(self, name, *messages)?;
+        }
+        for block in &parts.destination_blocks {
+            SledStore::set_destination_block(self, block)?;
         }
         for (relay, minute, messages) in &parts.relay_usage {
             SledStore::set_relay_usage(self, relay, &[(*minute, *messages)], 0)?;

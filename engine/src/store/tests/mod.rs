@@ -8,6 +8,7 @@ use crate::model::{Counts, Millis, ReplyRecord};
 
 mod ab;
 mod append;
+mod blocks;
 mod concurrent;
 mod conversions;
 mod core;

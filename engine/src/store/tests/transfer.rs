@@ -53,6 +53,7 @@ fn ab_campaign(store: &Store) {
     store.set_ab_record("c2", &record).unwrap();
     store.mark_exported("c2", 0, 1_500, 4_000).unwrap();
     store.set_connection_limit("mx.y.example", 40).unwrap();
+    store.set_destination_block(&destination_block()).unwrap();
     store
         .set_relay_usage("relay.example", &[(10, 5), (11, 7)], 0)
         .unwrap();
@@ -73,6 +74,29 @@ fn ab_campaign(store: &Store) {
         .unwrap();
     store.secret().unwrap();
     store.flush_blocking().unwrap();
+}
+
+/// A policy block of one destination, as its breaker keeps it.
+fn destination_block() -> crate::model::DestinationBlock {
+    let reply = crate::model::ReplyRecord {
+        code: Some(554),
+        enhanced: Some("5.7.1".into()),
+        text: "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org".into(),
+        category: Some(crate::model::Category::Blocked),
+        hard: false,
+    };
+    crate::model::DestinationBlock {
+        destination: "mx.y.example".into(),
+        category: crate::model::Category::Blocked,
+        first_reply: reply.clone(),
+        last_reply: reply,
+        replies: 6,
+        trips: 2,
+        tripped_at: 5_000,
+        paused_until: 7_205_000,
+        campaigns: vec!["c2".into()],
+        lifted_at: None,
+    }
 }
 
 /// A sled store with both campaigns.
@@ -225,6 +249,10 @@ fn a_store_survives_a_round_trip_through_another_engine(place: &Place) {
     assert_eq!(
         back.connection_limits().unwrap(),
         vec![("mx.y.example".into(), 40)]
+    );
+    assert_eq!(
+        back.destination_blocks().unwrap(),
+        vec![destination_block()]
     );
     assert!(back.is_ingested(b"fingerprint-1").unwrap());
     // Held recipients are still held, and released as on the source.

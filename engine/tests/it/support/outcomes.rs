@@ -19,7 +19,16 @@ pub struct Outcomes {
 impl Outcomes {
     /// Reads `campaign` from the store at `store` (which no send may hold open).
     pub fn read(store: &Path, campaign: &str) -> Outcomes {
-        let store = Store::open(store).unwrap();
+        Outcomes::read_from(Store::open(store).unwrap(), campaign)
+    }
+
+    /// Reads `campaign` from the store its settings name (a folder, or a database on
+    /// PostgreSQL).
+    pub fn read_at(store: &volley::store::StoreLocation, campaign: &str) -> Outcomes {
+        Outcomes::read_from(Store::open_at(store).unwrap(), campaign)
+    }
+
+    fn read_from(store: Store, campaign: &str) -> Outcomes {
         let mut states = BTreeMap::new();
         for state in [
             RecipientState::Pending,
