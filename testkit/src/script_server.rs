@@ -78,12 +78,17 @@ impl ScriptServer {
             .filter_map(|(name, rest)| (name == event).then_some(rest))
             .collect()
     }
+
+    /// Kills it (SIGKILL) and waits for it: a server that goes away mid-send.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for ScriptServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 

@@ -5,80 +5,38 @@
 //! send` and `volley status` name the block and its reply.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::{output_of, text};
 use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Mx, QUICK_RETRY};
 use volley_testkit::nameserver::{NameServer, Zone};
+use volley_testkit::script_server::ScriptServer;
 
-/// Debian's Python, where the python3-aiosmtpd package installs the module.
-const PYTHON: &str = "/usr/bin/python3";
 const PER_DOMAIN: usize = 20;
 
-/// The MX hosts (one process on 127.0.0.20 and .21); killed on drop.
-struct BlockingMx {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+/// The MX hosts (`scripts/blocking-mx.py`, one process on 127.0.0.20 and .21), blocking
+/// `d0.example` after six messages.
+fn blocking_mx(dir: &Path) -> ScriptServer {
+    let args = [
+        "--listen",
+        "127.0.0.20,127.0.0.21",
+        "--block-domain",
+        "d0.example",
+        "--block-after",
+        "6",
+    ];
+    ScriptServer::start("blocking-mx.py", &dir.join("mx.log"), &args, false)
 }
 
-impl BlockingMx {
-    fn start(dir: &Path) -> BlockingMx {
-        let probe = Command::new(PYTHON)
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .expect("/usr/bin/python3 is needed for this test (Debian: apt-get install python3)");
-        assert!(
-            probe.status.success(),
-            "Python's aiosmtpd is needed for this test (Debian: apt-get install \
-             python3-aiosmtpd): {}",
-            text(&probe.stderr)
-        );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/blocking-mx.py");
-        let log = dir.join("mx.log");
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .arg(&log)
-            .args(["--listen", "127.0.0.20,127.0.0.21"])
-            .args(["--block-domain", "d0.example", "--block-after", "6"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot run scripts/blocking-mx.py");
-        let stdout = child.stdout.take().unwrap();
-        let mut first = String::new();
-        // Ends at the first line or when the script exits (EOF).
-        BufReader::new(stdout).read_line(&mut first).unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("blocking-mx.py did not start: {first:?}"));
-        BlockingMx { child, port, log }
+/// The log lines by event (`accepted`, `blocked`), each with its recipient.
+fn events(mx: &ScriptServer) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (event, rest) in mx.log() {
+        out.entry(event).or_default().push(rest);
     }
-
-    /// The log lines by event (`accepted`, `blocked`), each with its recipient.
-    fn events(&self) -> HashMap<String, Vec<String>> {
-        let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for line in std::fs::read_to_string(&self.log).unwrap().lines() {
-            let (event, rest) = line.split_once(' ').unwrap_or((line, ""));
-            out.entry(event.to_owned())
-                .or_default()
-                .push(rest.to_owned());
-        }
-        out
-    }
-}
-
-impl Drop for BlockingMx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    out
 }
 
 async fn name_server() -> NameServer {
@@ -115,7 +73,7 @@ fn write_campaign(dir: &Path, port: u16, dns: &NameServer) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mx_that_starts_blocking_one_domain_is_paused_and_nobody_is_bounced() {
     let dir = tempfile::tempdir().unwrap();
-    let mx = BlockingMx::start(dir.path());
+    let mx = blocking_mx(dir.path());
     let dns = name_server().await;
     let campaign = write_campaign(dir.path(), mx.port, &dns);
 
@@ -138,7 +96,7 @@ async fn an_mx_that_starts_blocking_one_domain_is_paused_and_nobody_is_bounced()
 
     // What the receiver counted: every d1 recipient once, no d0 recipient after the block
     // but the few refused before the breaker tripped.
-    let events = mx.events();
+    let events = events(&mx);
     let accepted = &events["accepted"];
     let d1 = accepted
         .iter()

@@ -6,86 +6,39 @@
 //! address that is not on this host fails `volley check` and `volley send`, naming it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::{output_of, text};
 use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Mx, QUICK_RETRY};
 use volley_testkit::nameserver::{NameServer, Zone};
+use volley_testkit::script_server::ScriptServer;
 
-/// Debian's Python, where the python3-aiosmtpd package installs the module.
-const PYTHON: &str = "/usr/bin/python3";
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// The aiosmtpd MX host; killed on drop.
-struct SourceSink {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+/// The aiosmtpd MX host (`scripts/source-sink.py`).
+fn source_sink(dir: &Path) -> ScriptServer {
+    ScriptServer::start("source-sink.py", &dir.join("mx.log"), &[], false)
 }
 
-impl SourceSink {
-    /// Starts it; fails loudly when python3 or its aiosmtpd module is missing.
-    fn start(dir: &Path) -> SourceSink {
-        let probe = Command::new(PYTHON)
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .expect("/usr/bin/python3 is needed for this test (Debian: apt-get install python3)");
-        assert!(
-            probe.status.success(),
-            "Python's aiosmtpd is needed for this test (Debian: apt-get install \
-             python3-aiosmtpd): {}",
-            text(&probe.stderr)
-        );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/source-sink.py");
-        let log = dir.join("mx.log");
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot run scripts/source-sink.py");
-        let stdout = child.stdout.take().unwrap();
-        let mut first = String::new();
-        // Ends at the first line or when the script exits (EOF).
-        BufReader::new(stdout).read_line(&mut first).unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("source-sink.py did not start: {first:?}"));
-        SourceSink { child, port, log }
+/// The (peer address, EHLO name) pairs each recipient domain's messages came with, and how
+/// many recipients were accepted.
+fn seen(mx: &ScriptServer) -> (BTreeMap<String, BTreeSet<(String, String)>>, usize) {
+    let mut seen: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    let mut accepted = 0;
+    for (event, rest) in mx.log() {
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let ("accepted", [peer, helo, rcpt]) = (event.as_str(), &fields[..]) else {
+            panic!("unexpected log line {event} {rest}");
+        };
+        let domain = rcpt.rsplit_once('@').unwrap().1.to_owned();
+        seen.entry(domain)
+            .or_default()
+            .insert(((*peer).to_owned(), (*helo).to_owned()));
+        accepted += 1;
     }
-
-    /// The (peer address, EHLO name) pairs each recipient domain's messages came with, and
-    /// how many recipients were accepted.
-    fn seen(&self) -> (BTreeMap<String, BTreeSet<(String, String)>>, usize) {
-        let mut seen: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
-        let mut accepted = 0;
-        for line in std::fs::read_to_string(&self.log).unwrap().lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let ["accepted", peer, helo, rcpt] = fields[..] else {
-                panic!("unexpected log line {line:?}");
-            };
-            let domain = rcpt.rsplit_once('@').unwrap().1.to_owned();
-            seen.entry(domain)
-                .or_default()
-                .insert((peer.to_owned(), helo.to_owned()));
-            accepted += 1;
-        }
-        (seen, accepted)
-    }
-}
-
-impl Drop for SourceSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    (seen, accepted)
 }
 
 /// `alpha.example` and `gamma.example`, each with an MX host of its own name at 127.0.0.1:
@@ -130,7 +83,7 @@ source_pick = "pinned""#;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aiosmtpd_sees_each_domain_come_from_its_own_source_address_and_ehlo_name() {
     let dir = tempfile::tempdir().unwrap();
-    let mx = SourceSink::start(dir.path());
+    let mx = source_sink(dir.path());
     let dns = dns().await;
     let campaign = write_campaign(dir.path(), mx.port, &dns, PINNED);
 
@@ -150,7 +103,7 @@ async fn aiosmtpd_sees_each_domain_come_from_its_own_source_address_and_ehlo_nam
         shown.contains("  delivered from: 127.0.0.2 (a.test) 10, 127.0.0.3 (b.test) 10"),
         "{shown}"
     );
-    let (seen, accepted) = mx.seen();
+    let (seen, accepted) = seen(&mx);
     assert_eq!(accepted, 20, "{seen:?}");
     let one = |ip: &str, helo: &str| BTreeSet::from([(ip.to_owned(), helo.to_owned())]);
     assert_eq!(
@@ -173,7 +126,7 @@ async fn aiosmtpd_sees_each_domain_come_from_its_own_source_address_and_ehlo_nam
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_address_not_on_this_host_fails_check_and_send_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mx = SourceSink::start(dir.path());
+    let mx = source_sink(dir.path());
     let dns = dns().await;
     let sources = "source_addresses = [\"127.0.0.2\", \"192.0.2.10\"]";
     let campaign = write_campaign(dir.path(), mx.port, &dns, sources);
@@ -207,5 +160,5 @@ async fn a_source_address_not_on_this_host_fails_check_and_send_naming_it() {
         stderr.contains("source address 192.0.2.10 ([mx] source_addresses[1]) cannot be used"),
         "{stderr}"
     );
-    assert_eq!(mx.seen().1, 0, "nothing was sent");
+    assert_eq!(seen(&mx).1, 0, "nothing was sent");
 }

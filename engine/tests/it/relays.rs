@@ -5,102 +5,45 @@
 //! twice.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use volley::runtime::{self, SendOptions};
 use volley_testkit::campaign::{copy_dkim_keys, CampaignToml, Relay, QUICK_RETRY};
+use volley_testkit::script_server::ScriptServer;
 use volley_testkit::sink::{Sink, SinkConfig};
 
 use crate::support::{list, LIMIT, PASSWORD, USER};
 
-/// Debian's Python, where the python3-aiosmtpd package installs the module.
-const PYTHON: &str = "/usr/bin/python3";
-
 /// `scripts/picky-relay.py` without its tricks, answering each DATA after `delay`: a slow
 /// relay, killed with SIGKILL when asked (or on drop).
-struct Aiosmtpd {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+fn slow_aiosmtpd(dir: &Path, delay: Duration) -> ScriptServer {
+    let delay = format!("{}", delay.as_secs_f64());
+    let args = [
+        "--per-connection",
+        "1000000",
+        "--grey-domain",
+        "none.invalid",
+        "--close-all-at",
+        "",
+        "--data-451",
+        "0",
+        "--data-delay",
+        &delay,
+    ];
+    ScriptServer::start("picky-relay.py", &dir.join("aiosmtpd.log"), &args, false)
 }
 
-impl Aiosmtpd {
-    fn start(dir: &Path, delay: Duration) -> Aiosmtpd {
-        let probe = Command::new(PYTHON)
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .expect("/usr/bin/python3 is needed for this test (Debian: apt-get install python3)");
+/// Waits until `server` accepted at least `n` recipients (bounded by [`LIMIT`]).
+async fn wait_for(server: &ScriptServer, n: usize) {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while server.events("accepted").len() < n {
         assert!(
-            probe.status.success(),
-            "Python's aiosmtpd is needed for this test (Debian: apt-get install \
-             python3-aiosmtpd): {}",
-            String::from_utf8_lossy(&probe.stderr)
+            tokio::time::Instant::now() < deadline,
+            "aiosmtpd accepted only {} of {n}",
+            server.events("accepted").len()
         );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/picky-relay.py");
-        let log = dir.join("aiosmtpd.log");
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .arg(&log)
-            .args([
-                "--per-connection",
-                "1000000",
-                "--grey-domain",
-                "none.invalid",
-            ])
-            .args(["--close-all-at", "", "--data-451", "0"])
-            .args(["--data-delay", &format!("{}", delay.as_secs_f64())])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot run scripts/picky-relay.py");
-        let stdout = child.stdout.take().unwrap();
-        let mut first = String::new();
-        // Ends at the first line or when the script exits (EOF).
-        BufReader::new(stdout).read_line(&mut first).unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("picky-relay.py did not start: {first:?}"));
-        Aiosmtpd { child, port, log }
-    }
-
-    /// The recipients it accepted, in order.
-    fn accepted(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.strip_prefix("accepted "))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Waits until it accepted at least `n` (bounded by [`LIMIT`]).
-    async fn wait_for(&self, n: usize) {
-        let deadline = tokio::time::Instant::now() + LIMIT;
-        while self.accepted().len() < n {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "aiosmtpd accepted only {} of {n}",
-                self.accepted().len()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Kills it as a crashed server goes: every session cut at once.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Aiosmtpd {
-    fn drop(&mut self) {
-        self.kill();
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -147,7 +90,7 @@ async fn three_relays_one_killed_mid_send_lose_nobody() {
     let dir = tempfile::tempdir().unwrap();
     let a = Sink::start(SinkConfig::default()).await.unwrap();
     let b = Sink::start(SinkConfig::default()).await.unwrap();
-    let mut c = Aiosmtpd::start(dir.path(), Duration::from_millis(40));
+    let mut c = slow_aiosmtpd(dir.path(), Duration::from_millis(40));
     let file = campaign(
         dir.path(),
         N,
@@ -165,13 +108,13 @@ async fn three_relays_one_killed_mid_send_lose_nobody() {
         tokio::time::timeout(LIMIT, runtime::send(&campaign, SendOptions::default())).await
     });
     // The slow Python relay has taken some of its share: kill it mid-send.
-    c.wait_for(10).await;
+    wait_for(&c, 10).await;
     c.kill();
     let report = send.await.unwrap().expect("send finished in time").unwrap();
     assert_eq!(report.counts.delivered, N as u64, "{report:?}");
     assert_eq!(report.counts.pending + report.counts.deferred, 0);
 
-    let (from_a, from_b, from_c) = (rcpts(&a), rcpts(&b), c.accepted());
+    let (from_a, from_b, from_c) = (rcpts(&a), rcpts(&b), c.events("accepted"));
     let seen = arrivals(&[from_a.clone(), from_b.clone(), from_c.clone()]);
     assert_eq!(seen.len(), N, "every recipient arrived somewhere");
     let twice: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).collect();
