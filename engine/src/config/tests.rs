@@ -41,6 +41,20 @@ selector = "s1"
 key_file = "s1.pem"
 "#;
 
+/// Loads [`MINIMAL_CAMPAIGN`] with `section` appended, its list being `list`; errors with the
+/// folder shown as `DIR`.
+pub(super) fn load_minimal(section: &str, list: &str) -> Result<CampaignSettings, String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("body.txt"), "Hello\n").unwrap();
+    std::fs::write(dir.path().join("list.csv"), list).unwrap();
+    let file = dir.path().join("news.toml");
+    std::fs::write(&file, format!("{MINIMAL_CAMPAIGN}\n{section}\n")).unwrap();
+    load_campaign(&file, None).map_err(|e| {
+        e.to_string()
+            .replace(&dir.path().display().to_string(), "DIR")
+    })
+}
+
 const DKIM: &str = r#"
 [[dkim]]
 domain = "acme.example"

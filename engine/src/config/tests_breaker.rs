@@ -6,19 +6,11 @@ use std::time::Duration;
 
 use super::*;
 
-use super::tests::MINIMAL_CAMPAIGN;
+use super::tests::load_minimal;
 
-/// Loads the minimal campaign with `section` appended; errors with the folder shown as `DIR`.
+/// The minimal campaign with `section` appended (see [`load_minimal`]).
 fn load(section: &str) -> Result<CampaignSettings, String> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("body.txt"), "Hello\n").unwrap();
-    std::fs::write(dir.path().join("list.csv"), "email\nann@example.com\n").unwrap();
-    let file = dir.path().join("news.toml");
-    std::fs::write(&file, format!("{MINIMAL_CAMPAIGN}\n{section}\n")).unwrap();
-    load_campaign(&file, None).map_err(|e| {
-        e.to_string()
-            .replace(&dir.path().display().to_string(), "DIR")
-    })
+    load_minimal(section, "email\nann@example.com\n")
 }
 
 #[test]

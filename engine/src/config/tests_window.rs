@@ -3,24 +3,12 @@
 
 use super::*;
 
-use super::tests::MINIMAL_CAMPAIGN;
+use super::tests::load_minimal;
 use super::window::{SendTiming, WindowRule};
 
-/// Loads the minimal campaign with `section` appended; errors with the folder shown as `DIR`.
+/// The minimal campaign with `section` appended (see [`load_minimal`]).
 fn load(section: &str) -> Result<CampaignSettings, String> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("body.txt"), "Hello\n").unwrap();
-    std::fs::write(
-        dir.path().join("list.csv"),
-        "email,tz\nann@example.com,UTC\n",
-    )
-    .unwrap();
-    let file = dir.path().join("news.toml");
-    std::fs::write(&file, format!("{MINIMAL_CAMPAIGN}\n{section}\n")).unwrap();
-    load_campaign(&file, None).map_err(|e| {
-        e.to_string()
-            .replace(&dir.path().display().to_string(), "DIR")
-    })
+    load_minimal(section, "email,tz\nann@example.com,UTC\n")
 }
 
 #[test]

@@ -54,20 +54,39 @@ fn serve_file(fixture: &Fixture) -> std::path::PathBuf {
 /// Runs a server with `clock` until the sink holds `expect` messages (none more) and the
 /// server has fallen idle, then stops it and waits for its clean exit.
 async fn serve_until(fixture: &Fixture, clock: &ManualClock, expect: usize) {
-    let settings = volley::config::load_serve(&serve_file(fixture)).unwrap();
-    let cancel = CancellationToken::new();
-    let server = Server::open(settings, options(clock), cancel.clone())
-        .await
-        .unwrap();
-    let mut passes = server.passes();
-    let running = tokio::spawn(server.run());
+    let (mut passes, running) = Running::start(fixture, clock).await;
     sent_then_idle(fixture, &mut passes, expect).await;
-    cancel.cancel();
-    tokio::time::timeout(LIMIT, running)
-        .await
-        .expect("the server stopped in time")
-        .unwrap()
-        .unwrap();
+    running.stop().await;
+}
+
+/// A server running the fixture's serve file on a test clock.
+struct Running {
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), volley::Error>>,
+}
+
+impl Running {
+    /// Opens and starts the server on `clock`; returns its passes and the running server.
+    async fn start(fixture: &Fixture, clock: &ManualClock) -> (watch::Receiver<Pass>, Running) {
+        let settings = volley::config::load_serve(&serve_file(fixture)).unwrap();
+        let cancel = CancellationToken::new();
+        let server = Server::open(settings, options(clock), cancel.clone())
+            .await
+            .unwrap();
+        let passes = server.passes();
+        let task = tokio::spawn(server.run());
+        (passes, Running { cancel, task })
+    }
+
+    /// Stops the server and waits (at most [`LIMIT`]) for its clean exit.
+    async fn stop(self) {
+        self.cancel.cancel();
+        tokio::time::timeout(LIMIT, self.task)
+            .await
+            .expect("the server stopped in time")
+            .unwrap()
+            .unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,24 +166,13 @@ async fn the_server_sends_an_ab_test_remainder_when_its_verdict_is_due() {
     };
     let fixture = Fixture::new(setup, &crate::support::list(50, 5)).await;
     let clock = ManualClock::new(at("2026-12-07T08:00:00Z"));
-    let settings = volley::config::load_serve(&serve_file(&fixture)).unwrap();
-    let cancel = CancellationToken::new();
-    let server = Server::open(settings, options(&clock), cancel.clone())
-        .await
-        .unwrap();
-    let mut passes = server.passes();
-    let running = tokio::spawn(server.run());
+    let (mut passes, running) = Running::start(&fixture, &clock).await;
     // The test share goes out; the remainder waits for the hour to pass.
     sent_then_idle(&fixture, &mut passes, 10).await;
     assert_eq!(fixture.sink.count(), 10);
     clock.advance(Duration::from_secs(3_600));
     sent_then_idle(&fixture, &mut passes, 50).await;
-    cancel.cancel();
-    tokio::time::timeout(LIMIT, running)
-        .await
-        .expect("the server stopped in time")
-        .unwrap()
-        .unwrap();
+    running.stop().await;
     assert_eq!(fixture.sink.count(), 50);
     assert!(arrivals(&fixture.sink).values().all(|n| *n == 1));
     let remainder = &fixture.sink.received()[10..];
@@ -190,13 +198,7 @@ async fn a_held_verdict_waits_for_news_or_its_recheck_time_on_the_server_clock()
     };
     let fixture = Fixture::new(setup, &crate::support::list(50, 5)).await;
     let clock = ManualClock::new(at("2026-12-07T08:00:00Z"));
-    let settings = volley::config::load_serve(&serve_file(&fixture)).unwrap();
-    let cancel = CancellationToken::new();
-    let server = Server::open(settings, options(&clock), cancel.clone())
-        .await
-        .unwrap();
-    let mut passes = server.passes();
-    let running = tokio::spawn(server.run());
+    let (mut passes, running) = Running::start(&fixture, &clock).await;
 
     // The test share goes out; an hour later the verdict holds: said once.
     let idle = sent_then_idle(&fixture, &mut passes, 10).await;
@@ -241,12 +243,7 @@ async fn a_held_verdict_waits_for_news_or_its_recheck_time_on_the_server_clock()
     assert!(fixture.sink.received()[10..]
         .iter()
         .all(|m| String::from_utf8_lossy(&m.data).contains("Subject: Version B")));
-    cancel.cancel();
-    tokio::time::timeout(LIMIT, running)
-        .await
-        .expect("the server stopped in time")
-        .unwrap()
-        .unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,13 +261,7 @@ async fn an_edition_reaches_each_zone_when_its_window_opens_on_the_server_clock(
     )
     .await;
     let clock = ManualClock::new(at("2026-12-07T08:00:30Z"));
-    let settings = volley::config::load_serve(&serve_file(&fixture)).unwrap();
-    let cancel = CancellationToken::new();
-    let server = Server::open(settings, options(&clock), cancel.clone())
-        .await
-        .unwrap();
-    let mut passes = server.passes();
-    let running = tokio::spawn(server.run());
+    let (mut passes, running) = Running::start(&fixture, &clock).await;
 
     // 09:00 in Berlin, 03:00 in Boston: only Ann's window is open.
     let idle = sent_then_idle(&fixture, &mut passes, 1).await;
@@ -285,10 +276,5 @@ async fn an_edition_reaches_each_zone_when_its_window_opens_on_the_server_clock(
     let got = arrivals(&fixture.sink);
     assert_eq!(got.get("bob@b.example"), Some(&1));
     assert_eq!(got.get("ann@a.example"), Some(&1));
-    cancel.cancel();
-    tokio::time::timeout(LIMIT, running)
-        .await
-        .expect("the server stopped in time")
-        .unwrap()
-        .unwrap();
+    running.stop().await;
 }
